@@ -1,0 +1,13 @@
+"""channelmarket: a multi-agent RL environment of a decentralized peer-to-peer market over
+Lightning-style payment channels.
+
+    from channelmarket import channel_market_v0
+    env = channel_market_v0.parallel_env(n_agents=200)
+"""
+
+from ._version import __version__
+from .envs import channel_market_v0
+from .envs.core import MarketCore
+from .envs.scenario import PRESETS, Scenario
+
+__all__ = ["__version__", "channel_market_v0", "MarketCore", "Scenario", "PRESETS"]

@@ -1,0 +1,205 @@
+"""PettingZoo face of the market: `ChannelMarketEnv`, a `ParallelEnv` over `MarketCore`.
+
+It names agents, turns arrays into per-agent dicts and checks input; the market itself is the
+array core. Same seed, same trajectory, bit for bit, through either face.
+
+## Spaces (identical for every agent, so one policy can be shared)
+
+| space        | type                      | contents                                                   |
+|--------------|---------------------------|------------------------------------------------------------|
+| action       | Box(-1, 1, (4,), float32) | ask offset, bid offset, quantity, concession (see below)   |
+| observation  | Box(low, high, (30,), float32) | own state, channel liquidity, mean field, time, shock (`OBS_FIELDS`) |
+
+Actions: `ask` = reference price + a x half the tariff spread, never under the agent's reserve;
+`bid` likewise, never over its limit; `quantity` = share (a+1)/2 of the energy a generator can
+sell or a consumer needs offered peer-to-peer (storage: a > 0 sells a x deliverable charge,
+a < 0 buys -a x headroom); `concession` = share (a+1)/2 of the gap to reserve/limit conceded
+over the K negotiation rounds. Finite values outside [-1, 1] are clipped; NaN/inf raise.
+
+## Reward
+Profit in EUR for the step: revenue - cost (peer-to-peer and grid) - marginal cost of energy
+sold, plus, for consumers, the value of the energy served at their limit price.
+
+## Episode end
+Truncation for every agent after `episode_steps` steps. Terminations mark agents that left.
+
+## Arguments
+`parallel_env(scenario="energy_default", render_mode=None, **overrides)`: a preset name, a
+YAML/JSON path, a dict or a `Scenario`; any scenario field as a keyword override; `n_agents=`
+rescales the population. Unknown keywords raise TypeError.
+
+## Version history
+- v0: first release.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+from .core import MarketCore
+from .observations import N_OBS, OBS_HIGH, OBS_LOW
+from .offers import N_ACTIONS
+from .render import render_ansi, render_rgb
+from .settlement import BREAKDOWN_FIELDS
+from .shocks import Shock
+
+RENDER_MODES = ("ansi", "rgb_array")
+
+
+class ChannelMarketEnv(ParallelEnv):
+    metadata = {"name": "channel_market_v0", "render_modes": list(RENDER_MODES), "render_fps": 4,
+                "is_parallelizable": True}
+
+    def __init__(self, scenario: Any = None, render_mode: str | None = None, **overrides: Any) -> None:
+        if render_mode is not None and render_mode not in RENDER_MODES:
+            raise ValueError(f"render_mode = {render_mode!r}; allowed: None, {', '.join(map(repr, RENDER_MODES))}")
+        self.core = MarketCore(scenario, **overrides)
+        self.scenario = self.core.scenario
+        self.render_mode = render_mode
+        self.possible_agents = self.core.agent_names()
+        self.agent_index = {a: i for i, a in enumerate(self.possible_agents)}
+        self.agents: list[str] = []
+        self._obs_space = spaces.Box(OBS_LOW, OBS_HIGH, shape=(N_OBS,), dtype=np.float32)
+        self._act_space = spaces.Box(-1.0, 1.0, shape=(N_ACTIONS,), dtype=np.float32)
+        self.observation_spaces = {a: self._obs_space for a in self.possible_agents}
+        self.action_spaces = {a: self._act_space for a in self.possible_agents}
+        self.history: list[dict[str, Any]] = []
+
+    # ---- spaces --------------------------------------------------------------------------
+    def observation_space(self, agent: str) -> spaces.Box:
+        self._check_name(agent)
+        return self._obs_space
+
+    def action_space(self, agent: str) -> spaces.Box:
+        self._check_name(agent)
+        return self._act_space
+
+    # ---- episode -------------------------------------------------------------------------
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        if options:
+            unknown = sorted(set(options) - {"shock"})
+            if unknown:
+                raise ValueError(f"reset options {unknown} are unknown; allowed: 'shock' = (kind, duration)")
+        obs = self.core.reset(seed=seed)
+        if options and "shock" in options:
+            self.core.inject_shock(*options["shock"])
+        self.agents = list(self.possible_agents)
+        self.history = [self.core.summary()]
+        infos = {a: {} for a in self.agents}
+        return self._obs_dict(obs), infos
+
+    def step(self, actions: dict[str, Any]):
+        if not self.agents:
+            raise RuntimeError("no live agents: the episode ended or reset() was not called; call reset()")
+        arr = self._actions_array(actions)
+        alive = self.agents
+        obs, rew, term, trunc, info = self.core.step(arr)
+        idx = self._live_index(alive)
+        names = alive
+        rewards = dict(zip(names, rew[idx].tolist()))
+        terminations = dict(zip(names, term[idx].tolist()))
+        truncations = dict(zip(names, trunc[idx].tolist()))
+        shock = info["summary"]["shock"]
+        rows = info["breakdown"][idx].tolist()
+        infos = {a: dict(zip(BREAKDOWN_FIELDS, r), shock=shock) for a, r in zip(names, rows)}
+        obs_d = {a: obs[i] for a, i in zip(names, idx.tolist())}
+        self.agents = [a for a in alive if not (terminations[a] or truncations[a])]
+        self.history.append(info["summary"])
+        if self.render_mode == "ansi":
+            pass  # render() is pull-based; nothing drawn inside the step
+        return obs_d, rewards, terminations, truncations, infos
+
+    # ---- extras --------------------------------------------------------------------------
+    def inject_shock(self, kind: "str | int", duration: int) -> None:
+        """Start DEMAND_SURGE, DEMAND_DROP, SUPPLY_SURPLUS or SUPPLY_SHORTAGE now, for `duration` steps."""
+        self.core.inject_shock(kind, duration)
+        if self.history:
+            self.history[-1] = dict(self.history[-1], shock=Shock(self.core.state.shock_kind).name,
+                                    shock_remaining=self.core.state.shock_remaining)
+
+    def market_summary(self) -> dict[str, Any]:
+        """Clearing price, volume, supply, demand, trades, active channels, active shock, ... of the last step."""
+        return self.core.summary()
+
+    def state(self) -> np.ndarray:
+        """Global state: every agent's observation stacked, [N, O] float32 (for centralized critics)."""
+        return self.core.observe()
+
+    def render(self):
+        if self.render_mode is None:
+            import gymnasium
+
+            gymnasium.logger.warn("render() called without a render_mode; pass render_mode='ansi' or 'rgb_array'")
+            return None
+        if self.render_mode == "ansi":
+            return render_ansi(self.history[-1]) if self.history else ""
+        return render_rgb(self.history, title=f"{self.metadata['name']} ({self.scenario.name})")
+
+    def close(self) -> None:
+        pass
+
+    # ---- translation and checks ---------------------------------------------------------------
+    def _obs_dict(self, obs: np.ndarray) -> dict[str, np.ndarray]:
+        return dict(zip(self.possible_agents, obs))
+
+    def _live_index(self, names: list[str]) -> np.ndarray:
+        if len(names) == self.core.n_agents:
+            return np.arange(len(names))
+        return np.fromiter((self.agent_index[a] for a in names), dtype=np.int64, count=len(names))
+
+    def _check_name(self, agent: Any) -> None:
+        if agent not in self.agent_index:
+            raise ValueError(f"unknown agent {agent!r}; agents are named like {self.possible_agents[0]!r}")
+
+    def _actions_array(self, actions: Any) -> np.ndarray:
+        """[N, 4] float64 from a dict of live agents' actions; agents that left act with zeros."""
+        if not isinstance(actions, dict):
+            raise TypeError(f"actions must be a dict agent name -> array of shape ({N_ACTIONS},), got {type(actions).__name__}")
+        if len(actions) != len(self.agents) or not all(a in actions for a in self.agents):
+            missing = [a for a in self.agents if a not in actions]
+            unknown = [a for a in actions if a not in self.agent_index]
+            dead = [a for a in actions if a in self.agent_index and a not in set(self.agents)]
+            parts = []
+            if missing:
+                parts.append(f"missing actions for {_short(missing)}")
+            if unknown:
+                parts.append(f"unknown agents {_short(unknown)}")
+            if dead:
+                parts.append(f"agents no longer in the episode {_short(dead)}")
+            raise ValueError("; ".join(parts) + f"; pass exactly one action per live agent ({len(self.agents)} agents)")
+        vals = [actions[a] for a in self.agents]
+        try:
+            arr = np.asarray(vals, dtype=np.float64)
+        except (ValueError, TypeError):
+            arr = None
+        if arr is None or arr.shape != (len(self.agents), N_ACTIONS):
+            for a, v in zip(self.agents, vals):
+                try:
+                    shape = np.shape(v)
+                    np.asarray(v, dtype=np.float64)
+                except (ValueError, TypeError):
+                    raise TypeError(f"action of {a!r} = {v!r} is not numeric; expected an array of shape ({N_ACTIONS},)") from None
+                if shape != (N_ACTIONS,):
+                    raise ValueError(f"action of {a!r} has shape {shape}; expected ({N_ACTIONS},) in [-1, 1]")
+            raise ValueError("actions could not be stacked into an array")  # pragma: no cover
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            from .offers import ACTION_FIELDS
+
+            raise ValueError(
+                f"action of {self.agents[i]!r}: {ACTION_FIELDS[j]} = {arr[i, j]}; actions must be finite, in [-1, 1]"
+            )
+        if len(self.agents) == self.core.n_agents:
+            return arr
+        full = np.zeros((self.core.n_agents, N_ACTIONS))
+        full[self._live_index(self.agents)] = arr
+        return full
+
+
+def _short(names: list[str], k: int = 5) -> str:
+    return ", ".join(map(repr, names[:k])) + (f" and {len(names) - k} more" if len(names) > k else "")

@@ -1,0 +1,115 @@
+"""Payment channels: a connected sparse graph of two-sided balances, opening and closing.
+
+A channel locks `capacity` EUR split between its endpoints; paying moves balance from the
+payer's side to the payee's. Closing settles both sides to the on-chain wallets; a closed slot
+reopens between a fresh random pair, funded from both wallets. An on-chain fee per open and
+per close goes to the fee sink. Everything is arrays over the E channel slots.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .scenario import Scenario
+
+
+def build_graph(n: int, n_slots: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Endpoints of a connected random graph: a random recursive spanning tree on a shuffled
+    order plus uniform random extra edges (no self-loops; parallel channels allowed)."""
+    perm = rng.permutation(n)
+    parent_pos = np.floor(rng.random(n - 1) * np.arange(1, n)).astype(np.int64)
+    u_tree = perm[1:]
+    v_tree = perm[parent_pos]
+    extra = n_slots - (n - 1)
+    u_x = rng.integers(0, n, size=extra)
+    v_x = (u_x + 1 + rng.integers(0, n - 1, size=extra)) % n
+    return np.concatenate([u_tree, u_x]).astype(np.int64), np.concatenate([v_tree, v_x]).astype(np.int64)
+
+
+def draw_capacity(sc: Scenario, size: int, rng: np.random.Generator) -> np.ndarray:
+    lo, hi = sc.channel_capacity
+    return rng.uniform(lo, hi, size=size)
+
+
+def funding(capacity: np.ndarray, split: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each endpoint's contribution to a channel's capacity (u side, v side)."""
+    bu = capacity * split
+    return bu, capacity - bu
+
+
+def lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, fee_sink: float,
+              rng: np.random.Generator):
+    """One step of channel closes and opens. Returns new (u, v, capacity, balance_u, open,
+    wallet, fee_sink, n_closed, n_opened).
+
+    Draws, in order: E uniforms (close), E uniforms (reopen), then for the reopening slots two
+    integer arrays (endpoints) and one uniform array (capacity). An opening is refused, as a
+    whole, when either funder's wallet cannot cover all channels it would fund this step plus fees.
+    """
+    n = wallet.shape[0]
+    e = u.shape[0]
+    fee = sc.onchain_fee
+    close_draw = rng.random(e)
+    open_draw = rng.random(e)
+    # channels of agents that left the episode close too
+    closing = is_open & ((close_draw < sc.channel_close_rate) | ~active[u] | ~active[v])
+    wallet = wallet.copy()
+    n_closed = int(closing.sum())
+    if n_closed:
+        cu, cv = u[closing], v[closing]
+        bu = balance_u[closing]
+        wallet += np.bincount(cu, weights=bu - fee / 2, minlength=n)
+        wallet += np.bincount(cv, weights=capacity[closing] - bu - fee / 2, minlength=n)
+        fee_sink = fee_sink + fee * n_closed
+    is_open = is_open & ~closing
+
+    reopening = ~is_open & ~closing & (open_draw < sc.channel_open_rate)
+    slots = np.flatnonzero(reopening)
+    k = slots.shape[0]
+    u = u.copy(); v = v.copy(); capacity = capacity.copy(); balance_u = balance_u.copy()
+    n_opened = 0
+    if k:
+        nu = rng.integers(0, n, size=k)
+        nv = (nu + 1 + rng.integers(0, n - 1, size=k)) % n
+        cap = draw_capacity(sc, k, rng)
+        fu, fv = funding(cap, sc.initial_split)
+        need = np.bincount(nu, weights=fu + fee / 2, minlength=n) + np.bincount(nv, weights=fv + fee / 2, minlength=n)
+        solvent = wallet >= need
+        ok = solvent[nu] & solvent[nv] & active[nu] & active[nv]
+        if ok.any():
+            s = slots[ok]
+            u[s], v[s], capacity[s], balance_u[s] = nu[ok], nv[ok], cap[ok], fu[ok]
+            wallet -= np.bincount(nu[ok], weights=fu[ok] + fee / 2, minlength=n)
+            wallet -= np.bincount(nv[ok], weights=fv[ok] + fee / 2, minlength=n)
+            n_opened = int(ok.sum())
+            fee_sink = fee_sink + fee * n_opened
+            is_open = is_open.copy()
+            is_open[s] = True
+    return u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened
+
+
+def liquidity(n: int, u, v, capacity, balance_u, is_open) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per agent: open channel count, EUR it can pay out (own sides), EUR it can receive."""
+    ou, ov = u[is_open], v[is_open]
+    bu = balance_u[is_open]
+    bv = capacity[is_open] - bu
+    degree = np.bincount(ou, minlength=n) + np.bincount(ov, minlength=n)
+    outbound = np.bincount(ou, weights=bu, minlength=n) + np.bincount(ov, weights=bv, minlength=n)
+    inbound = np.bincount(ou, weights=bv, minlength=n) + np.bincount(ov, weights=bu, minlength=n)
+    return degree.astype(np.float64), outbound, inbound
+
+
+def adjacency(n: int, u, v, is_open):
+    """Symmetric CSR adjacency (scipy) of the open channels; data holds the channel slot index."""
+    from scipy.sparse import csr_matrix
+
+    idx = np.flatnonzero(is_open)
+    rows = np.concatenate([u[idx], v[idx]])
+    cols = np.concatenate([v[idx], u[idx]])
+    data = np.concatenate([idx, idx]).astype(np.int64)
+    # parallel channels: keep them all by building from COO without summing duplicates
+    order = np.lexsort((cols, rows))
+    rows, cols, data = rows[order], cols[order], data[order]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    return csr_matrix((data, cols, indptr), shape=(n, n))

@@ -1,0 +1,151 @@
+"""The array API: `MarketCore`, the fast face of the market used by trainers and benchmarks.
+
+    core = MarketCore("energy_default")
+    obs = core.reset(seed=0)                       # [N, O] float32
+    obs, rewards, terminations, truncations, info = core.step(actions)   # actions [N, 4]
+
+Bad input raises before anything changes: a rejected step leaves the state as it was.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .observations import N_OBS, OBS_HIGH, OBS_LOW, agent_scale, static_columns
+from .offers import ACTION_FIELDS, N_ACTIONS
+from .scenario import Scenario, get_scenario
+from .settlement import BREAKDOWN_FIELDS
+from .shocks import check_duration, parse_shock
+from .state import KIND_NAMES, AgentParams, Kind, MarketState
+from .step import StepResult, initial_state, market_step, observation, summary
+
+
+class MarketCore:
+    """One market over struct-of-arrays state. See `channelmarket.envs.channel_market_v0` for the spec."""
+
+    n_actions = N_ACTIONS
+    obs_dim = N_OBS
+    obs_low = OBS_LOW
+    obs_high = OBS_HIGH
+
+    def __init__(self, scenario: "Scenario | str | dict | None" = None, **overrides: Any) -> None:
+        self.scenario: Scenario = get_scenario(scenario, **overrides)
+        self.n_agents = self.scenario.n_agents
+        self.agents: AgentParams | None = None
+        self.state: MarketState | None = None
+        self.last_result: StepResult | None = None
+        self._static: np.ndarray | None = None
+        self._scale: np.ndarray | None = None
+        self._summary: dict[str, Any] | None = None
+
+    # ---- episode ------------------------------------------------------------------------
+    def reset(self, seed: Any = None) -> np.ndarray:
+        """Start an episode; every draw of it comes from one generator seeded with `seed`."""
+        sc = self.scenario
+        self.agents, self.state = initial_state(sc, seed)
+        self._static = static_columns(sc, self.agents)
+        self._scale = agent_scale(sc, self.agents)
+        self.last_result = None
+        self._summary = None
+        return self.observe()
+
+    def step(self, actions: np.ndarray):
+        """One interval. Returns obs [N, O] float32, rewards [N] float64 (EUR profit),
+        terminations [N] bool (agent left), truncations [N] bool (episode end), info dict."""
+        state = self._require_state()
+        if self.done:
+            raise RuntimeError(
+                f"the episode ended at step {state.t} (episode_steps = {self.scenario.episode_steps}); call reset()"
+            )
+        acts = self.check_actions(actions)
+        new, result = market_step(self.scenario, self.agents, state, acts)
+        self.state, self.last_result, self._summary = new, result, None
+        obs = self.observe()
+        rewards = np.where(state.active, result.settlement.breakdown[:, 0], 0.0)
+        terminations = ~new.active
+        truncations = np.full(self.n_agents, new.t >= self.scenario.episode_steps)
+        info = {"summary": self.summary(), "breakdown": result.settlement.breakdown}
+        return obs, rewards, terminations, truncations, info
+
+    def observe(self) -> np.ndarray:
+        return observation(self.scenario, self.agents, self._require_state(), self._static, self._scale)
+
+    # ---- interventions ---------------------------------------------------------------------
+    def inject_shock(self, kind: "str | int", duration: int) -> None:
+        """Start a shock now (replacing any active one); it hits the next step's interval."""
+        state = self._require_state()
+        k = parse_shock(kind)
+        d = check_duration(duration)
+        self.state = state.replace(shock_kind=int(k), shock_remaining=d)
+        self._summary = None
+
+    # ---- views ------------------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self.state is not None and self.state.t >= self.scenario.episode_steps
+
+    def summary(self) -> dict[str, Any]:
+        """The market summary of the last step (clearing price, volume, supply, demand, trades,
+        active channels, active shock, ...)."""
+        if self._summary is None:
+            self._summary = summary(self.scenario, self._require_state(), self.last_result)
+        return self._summary
+
+    def breakdown(self) -> dict[str, np.ndarray]:
+        """Per-agent arrays of the last step: profit, revenue, cost, sold, bought, grid use, ..."""
+        if self.last_result is None:
+            return {k: np.zeros(self.n_agents) for k in BREAKDOWN_FIELDS}
+        b = self.last_result.settlement.breakdown
+        return {k: b[:, i] for i, k in enumerate(BREAKDOWN_FIELDS)}
+
+    def agent_names(self) -> list[str]:
+        """`solar_0`, ..., `consumer_12`: numbered within each kind, in index order."""
+        kind = self.agents.kind if self.agents is not None else _kinds_of(self.scenario)
+        names = []
+        counters = {k: 0 for k in KIND_NAMES}
+        for k in kind.tolist():
+            kn = KIND_NAMES[k]
+            names.append(f"{kn}_{counters[kn]}")
+            counters[kn] += 1
+        return names
+
+    def money_total(self) -> float:
+        return self._require_state().money_total()
+
+    # ---- checks ---------------------------------------------------------------------------
+    def check_actions(self, actions: Any) -> np.ndarray:
+        """float64 [N, 4] actions clipped to [-1, 1]; TypeError/ValueError naming the agent index
+        and field for anything else (NaN and inf are errors, never traded)."""
+        if isinstance(actions, (list, tuple)):
+            actions = np.asarray(actions)
+        if not isinstance(actions, np.ndarray):
+            raise TypeError(f"actions must be a numpy array of shape ({self.n_agents}, {N_ACTIONS}), got {type(actions).__name__}")
+        if actions.dtype.kind not in "fiu" or actions.dtype.kind == "b":
+            raise TypeError(f"actions must be a float array, got dtype {actions.dtype}")
+        if actions.shape != (self.n_agents, N_ACTIONS):
+            raise ValueError(
+                f"actions have shape {actions.shape}; expected ({self.n_agents}, {N_ACTIONS}): one row per agent, "
+                f"columns {ACTION_FIELDS}"
+            )
+        a = actions.astype(np.float64, copy=False)
+        finite = np.isfinite(a)
+        if not finite.all():
+            i, j = np.argwhere(~finite)[0]
+            raise ValueError(
+                f"actions[{i}, {j}] ({ACTION_FIELDS[j]} of agent {i}) = {a[i, j]}; actions must be finite, in [-1, 1]"
+            )
+        return np.clip(a, -1.0, 1.0)
+
+    def _require_state(self) -> MarketState:
+        if self.state is None:
+            raise RuntimeError("the market has no state yet; call reset(seed=...) first")
+        return self.state
+
+
+def _kinds_of(sc: Scenario) -> np.ndarray:
+    return np.repeat(np.arange(4), [sc.n_solar, sc.n_wind, sc.n_storage, sc.n_consumers])
+
+
+__all__ = ["MarketCore", "Kind"]

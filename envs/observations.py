@@ -1,0 +1,116 @@
+"""Observations: one fixed-size float32 row per agent, the same layout for every kind.
+
+Own state, channel liquidity, mean-field aggregates, time of day and the active shock; never
+another agent's private state. Prices are divided by the retail tariff, energies by the agent's
+own scale (rating x step length for generators and consumers, power x step length for storage).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .shocks import N_SHOCKS
+from .state import N_KINDS, AgentParams, Kind, MarketState, Profile
+
+# (name, low, high); the observation space is Box(low, high) with these per-field bounds.
+OBS_FIELDS: tuple[tuple[str, float, float], ...] = (
+    ("kind_solar", 0.0, 1.0),
+    ("kind_wind", 0.0, 1.0),
+    ("kind_storage", 0.0, 1.0),
+    ("kind_consumer", 0.0, 1.0),
+    ("industrial", 0.0, 1.0),
+    ("sellable", 0.0, 10.0),          # energy it could sell now / own scale
+    ("needed", 0.0, 10.0),            # energy it needs (or could absorb) now / own scale
+    ("state_of_charge", 0.0, 1.0),    # storage fill level
+    ("reserve", 0.0, 1.0),            # / retail tariff
+    ("limit", 0.0, 1.0),              # / retail tariff
+    ("ref_price", 0.0, 1.0),          # mean-field reference price / retail
+    ("clearing_price", 0.0, 1.0),     # last VWAP / retail
+    ("price_change", -1.0, 1.0),      # last change of the reference price / retail
+    ("price_level", 0.0, 1.0),        # time-of-day level / retail
+    ("imbalance", -1.0, 1.0),         # (D - S) / (D + S) of the last step
+    ("traded_share", 0.0, 1.0),       # volume / min(supply, demand) of the last step
+    ("last_sold", 0.0, 10.0),         # own peer-to-peer sales last step / own scale
+    ("last_bought", 0.0, 10.0),       # own peer-to-peer purchases last step / own scale
+    ("last_profit", -10.0, 10.0),     # own last reward / (retail x own scale), clipped
+    ("channels", 0.0, 10.0),          # open channels / scenario mean degree, clipped
+    ("outbound", 0.0, 10.0),          # EUR it can pay over its channels / (mean degree x mean capacity)
+    ("inbound", 0.0, 10.0),           # EUR it can receive likewise
+    ("hour_sin", -1.0, 1.0),
+    ("hour_cos", -1.0, 1.0),
+    ("episode_progress", 0.0, 1.0),
+    ("shock_demand_surge", 0.0, 1.0),
+    ("shock_demand_drop", 0.0, 1.0),
+    ("shock_supply_surplus", 0.0, 1.0),
+    ("shock_supply_shortage", 0.0, 1.0),
+    ("shock_remaining", 0.0, 1.0),    # steps left / episode steps
+)
+OBS_NAMES = tuple(f[0] for f in OBS_FIELDS)
+OBS_LOW = np.array([f[1] for f in OBS_FIELDS], dtype=np.float32)
+OBS_HIGH = np.array([f[2] for f in OBS_FIELDS], dtype=np.float32)
+N_OBS = len(OBS_FIELDS)
+OBS_INDEX = {name: i for i, name in enumerate(OBS_NAMES)}
+assert N_SHOCKS - 1 == 4 and N_KINDS == 4
+
+
+def agent_scale(sc, agents: AgentParams) -> np.ndarray:
+    """MWh per step that normalises an agent's energies."""
+    dt = sc.step_hours
+    return np.where(agents.kind == Kind.STORAGE, agents.power * dt, agents.capacity * dt)
+
+
+def static_columns(sc, agents: AgentParams) -> np.ndarray:
+    """The columns that never change in an episode (kind, profile, reserve, limit)."""
+    n = agents.n
+    out = np.zeros((n, N_OBS), dtype=np.float32)
+    out[np.arange(n), agents.kind.astype(np.int64)] = 1.0
+    out[:, OBS_INDEX["industrial"]] = agents.profile == Profile.INDUSTRIAL
+    out[:, OBS_INDEX["reserve"]] = agents.reserve / sc.retail_tariff
+    out[:, OBS_INDEX["limit"]] = agents.limit / sc.retail_tariff
+    return out
+
+
+def observe(sc, agents: AgentParams, static: np.ndarray, scale: np.ndarray, state: MarketState,
+            sellable: np.ndarray, needed: np.ndarray, degree: np.ndarray, outbound: np.ndarray,
+            inbound: np.ndarray, level: float, hour: float) -> np.ndarray:
+    """obs[N, O] float32 for the current interval; rows of inactive agents are zero."""
+    obs = static.copy()
+    r = sc.retail_tariff
+    good = np.maximum(np.maximum(agents.sells_good, agents.buys_good), 0).astype(np.int64)
+    inv_scale = 1.0 / np.maximum(scale, 1e-12)
+    liq = sc.mean_degree * 0.5 * (sc.channel_capacity[0] + sc.channel_capacity[1])
+    ref = state.ref_price[good]
+    hist = state.price_history
+    prev = hist[-2] if hist.shape[0] >= 2 else hist[-1]
+    S, D, V = state.supply[good], state.demand_total[good], state.volume[good]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        traded = np.where(np.minimum(S, D) > 0, V / np.minimum(S, D), 0.0)
+        imb = np.where(S + D > 0, (D - S) / (S + D), 0.0)
+    cols = {
+        "sellable": sellable * inv_scale,
+        "needed": needed * inv_scale,
+        "state_of_charge": np.where(agents.kind == Kind.STORAGE, state.soc / np.maximum(agents.capacity, 1e-12), 0.0),
+        "ref_price": ref / r,
+        "clearing_price": state.clearing_price[good] / r,
+        "price_change": (ref - prev[good]) / r,
+        "price_level": level / r,
+        "imbalance": imb,
+        "traded_share": traded,
+        "last_sold": state.last_sold * inv_scale,
+        "last_bought": state.last_bought * inv_scale,
+        "last_profit": state.last_profit * inv_scale / r,
+        "channels": degree / sc.mean_degree,
+        "outbound": outbound / liq,
+        "inbound": inbound / liq,
+        "hour_sin": np.sin(2 * np.pi * hour / 24.0),
+        "hour_cos": np.cos(2 * np.pi * hour / 24.0),
+        "episode_progress": min(state.t / sc.episode_steps, 1.0),
+        "shock_remaining": min(state.shock_remaining / sc.episode_steps, 1.0),
+    }
+    for name, val in cols.items():
+        obs[:, OBS_INDEX[name]] = val
+    if state.shock_kind:
+        obs[:, OBS_INDEX["shock_demand_surge"] + state.shock_kind - 1] = 1.0
+    np.clip(obs, OBS_LOW, OBS_HIGH, out=obs)
+    obs[~state.active] = 0.0
+    return obs

@@ -1,0 +1,58 @@
+"""Offers: decode each agent's action row into an ask, a bid, quantities and a concession.
+
+Action columns (each in [-1, 1]; finite values outside are clipped, NaN/inf is an error):
+
+| col | name       | meaning                                                                          |
+|-----|------------|----------------------------------------------------------------------------------|
+| 0   | ask        | opening ask = ref price + a * half the tariff spread, never under the reserve    |
+| 1   | bid        | opening bid = ref price + a * half the tariff spread, never over the limit       |
+| 2   | quantity   | generators/consumers: share (a+1)/2 of sellable/needed energy offered peer-to-peer;|
+|     |            | storage: a > 0 sells a * deliverable charge, a < 0 buys -a * headroom             |
+| 3   | concession | share (a+1)/2 of the gap to reserve (sellers) or limit (buyers) conceded over K rounds |
+
+A seller never asks under its reserve and a buyer never bids over its limit, whatever the
+action says; the bounds are the per-agent `reserve` and `limit` in `AgentParams`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .scenario import Scenario
+from .state import AgentParams, Kind, NO_GOOD
+
+ACTION_FIELDS = ("ask", "bid", "quantity", "concession")
+ASK, BID, QUANTITY, CONCESSION = range(4)
+N_ACTIONS = len(ACTION_FIELDS)
+
+
+class Offers(NamedTuple):
+    ask: np.ndarray         # [N] EUR/MWh opening ask (sellers)
+    bid: np.ndarray         # [N] EUR/MWh opening bid (buyers)
+    sell_qty: np.ndarray    # [N] MWh offered for sale peer-to-peer
+    buy_qty: np.ndarray     # [N] MWh wanted peer-to-peer
+    concession: np.ndarray  # [N] in [0, 1], share of the gap to reserve/limit conceded by round K
+
+
+def decode(sc: Scenario, agents: AgentParams, actions: np.ndarray, ref_price: np.ndarray,
+           sellable: np.ndarray, needed: np.ndarray, active: np.ndarray) -> Offers:
+    """Offers from already validated, clipped actions [N, 4]."""
+    span = 0.5 * (sc.retail_tariff - sc.feed_in_tariff)
+    sell_ref = ref_price[np.maximum(agents.sells_good, 0)]
+    buy_ref = ref_price[np.maximum(agents.buys_good, 0)]
+    ask = np.clip(sell_ref + actions[:, ASK] * span, agents.reserve, None)
+    ask = np.maximum(np.minimum(ask, sc.retail_tariff), agents.reserve)
+    bid = np.clip(buy_ref + actions[:, BID] * span, 0.0, agents.limit)
+    q = actions[:, QUANTITY]
+    storage = agents.kind == Kind.STORAGE
+    share = 0.5 * (q + 1.0)
+    sell_share = np.where(storage, np.maximum(q, 0.0), share)
+    buy_share = np.where(storage, np.maximum(-q, 0.0), share)
+    can_sell = active & (agents.sells_good != NO_GOOD)
+    can_buy = active & (agents.buys_good != NO_GOOD)
+    sell_qty = np.where(can_sell, sell_share * sellable, 0.0)
+    buy_qty = np.where(can_buy, buy_share * needed, 0.0)
+    concession = 0.5 * (actions[:, CONCESSION] + 1.0)
+    return Offers(ask, bid, sell_qty, buy_qty, concession)

@@ -1,0 +1,59 @@
+"""Price dynamics (mean field): the reference price every agent observes, per good.
+
+    ref' = ref + kappa (level(hour) - ref) + gamma (vwap - ref) [if anything traded]
+               + beta ref (D - S) / (D + S) + sigma ref clip(z, -b, b),   z ~ N(0, 1)
+
+clipped to [feed-in tariff, retail tariff]. `level` is the time-of-day price shape (night
+trough, morning shoulder, evening peak, midday solar dip) around the base price. Agents see
+these aggregates, never each other, so observation and clearing stay O(N + E).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .scenario import Scenario
+
+PRICE_HISTORY = 24  # steps kept in MarketState.price_history
+
+
+def time_of_day_level(sc: Scenario, hour: float) -> float:
+    """EUR/MWh the price reverts to at this hour."""
+    shape = (
+        0.85
+        + 0.20 * np.exp(-0.5 * ((hour - 8.0) / 1.5) ** 2)
+        + 0.45 * np.exp(-0.5 * ((hour - 19.0) / 2.0) ** 2)
+        - 0.20 * np.exp(-0.5 * ((hour - 13.0) / 2.0) ** 2)
+    )
+    return float(np.clip(sc.base_price * shape, sc.feed_in_tariff, sc.retail_tariff))
+
+
+def imbalance(supply: np.ndarray, demand: np.ndarray) -> np.ndarray:
+    """(D - S) / (D + S) per good, 0 where nothing is offered or wanted."""
+    tot = supply + demand
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(tot > 0, (demand - supply) / tot, 0.0)
+
+
+def vwap(trade_good: np.ndarray, qty: np.ndarray, price: np.ndarray, n_goods: int,
+         previous: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(volume-weighted clearing price, volume) per good; the previous price where nothing traded."""
+    volume = np.bincount(trade_good, weights=qty, minlength=n_goods)
+    value = np.bincount(trade_good, weights=qty * price, minlength=n_goods)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(volume > 0, value / volume, previous)
+    return p, volume
+
+
+def next_ref_price(sc: Scenario, ref: np.ndarray, level: float, clearing: np.ndarray, volume: np.ndarray,
+                   imb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One mean-field step of the reference price; draws G standard normals."""
+    z = np.clip(rng.standard_normal(ref.shape[0]), -sc.volatility_bound, sc.volatility_bound)
+    new = (
+        ref
+        + sc.price_reversion * (level - ref)
+        + np.where(volume > 0, sc.price_vwap_weight * (clearing - ref), 0.0)
+        + sc.price_imbalance_gain * ref * imb
+        + sc.price_volatility * ref * z
+    )
+    return np.clip(new, sc.feed_in_tariff, sc.retail_tariff)

@@ -1,0 +1,381 @@
+"""Scenario: the frozen, validated parameters of one market (who trades, over which channels, at which tariffs).
+
+A scenario is static for an episode; everything that changes during an episode lives in
+`MarketState`. Units: energy in MWh, power in MW, money in EUR, prices in EUR/MWh, time in steps
+of `step_minutes`. Presets are named (`energy_small`, `energy_default`, `energy_1k`, `energy_10k`,
+`energy_100k`) and every scenario round-trips through dicts, JSON and YAML.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .shocks import SHOCK_NAMES, ShockEvent
+
+MECHANISMS = ("bilateral", "double_auction", "eps_auction")
+
+# Share of each agent kind in a population built from a total count (`Scenario.with_agents`).
+_KIND_SHARES = {
+    "n_solar": 0.25,
+    "n_wind": 0.15,
+    "n_storage": 0.10,
+    "n_residential": 0.35,
+    "n_industrial": 0.15,
+}
+
+
+def _range_field(lo: float, hi: float):
+    return field(default=(lo, hi))
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Parameters of one market. Every field is validated on construction.
+
+    Agent counts are per kind; consumers come in two demand profiles (residential double
+    peak, industrial daytime). Ranges `(low, high)` are sampled uniformly per agent at reset.
+    """
+
+    name: str = "custom"
+    # --- population -----------------------------------------------------------------
+    n_solar: int = 25
+    n_wind: int = 15
+    n_storage: int = 10
+    n_residential: int = 35
+    n_industrial: int = 15
+    # --- payment channels -----------------------------------------------------------
+    mean_degree: float = 6.0          # channels per agent at reset (graph is connected)
+    channel_capacity: tuple[float, float] = _range_field(50.0, 200.0)   # EUR per channel
+    initial_split: float = 0.5        # share of capacity on the opener's side
+    channel_open_rate: float = 0.08   # probability a closed channel slot reopens, per step
+    channel_close_rate: float = 0.05  # probability an open channel closes, per step
+    onchain_fee: float = 0.05         # EUR per channel open or close, to the fee sink
+    initial_wallet: float = 5000.0    # EUR on-chain per agent at reset
+    # --- time -------------------------------------------------------------------------
+    step_minutes: float = 15.0
+    episode_steps: int = 96
+    start_hour: float = 0.0
+    # --- tariffs and price dynamics -------------------------------------------------------
+    feed_in_tariff: float = 30.0      # EUR/MWh the grid pays for exported energy
+    retail_tariff: float = 150.0      # EUR/MWh the grid charges for imported energy
+    base_price: float = 70.0          # EUR/MWh, daily mean of the time-of-day level
+    price_reversion: float = 0.2      # per step, pull toward the time-of-day level
+    price_imbalance_gain: float = 0.1 # relative move per unit of (D-S)/(D+S)
+    price_vwap_weight: float = 0.2    # per step, pull toward the last clearing price
+    price_volatility: float = 0.02    # relative std of the price noise per step
+    volatility_bound: float = 3.0     # noise clipped to this many std
+    # --- clearing -------------------------------------------------------------------------
+    mechanism: str = "bilateral"
+    negotiation_rounds: int = 8       # K alternating-offer rounds per channel
+    auction_eps: float = 0.01         # EUR/MWh, bid increment floor of the eps-auction mechanism
+    # --- grid backstop ----------------------------------------------------------------------
+    grid_export_share: float = 0.5    # grid takes at most this share of a generator's rating
+    grid_import_share: float = 1.5    # grid serves at most this multiple of a consumer's base load
+    # --- agent parameters (sampled per agent) ----------------------------------------------
+    solar_capacity: tuple[float, float] = _range_field(3.0, 10.0)      # MW peak
+    wind_capacity: tuple[float, float] = _range_field(3.0, 8.0)         # MW rated
+    storage_energy: tuple[float, float] = _range_field(2.0, 8.0)       # MWh
+    storage_c_rate: float = 0.5                                        # MW per MWh
+    storage_efficiency: tuple[float, float] = _range_field(0.85, 0.95) # round trip
+    residential_load: tuple[float, float] = _range_field(0.5, 2.0)     # MW base
+    industrial_load: tuple[float, float] = _range_field(2.0, 6.0)      # MW base
+    solar_cost: tuple[float, float] = _range_field(0.0, 5.0)           # EUR/MWh marginal
+    wind_cost: tuple[float, float] = _range_field(2.0, 8.0)            # EUR/MWh marginal
+    # --- weather and load noise ---------------------------------------------------------------
+    cloud_persistence: float = 0.9    # AR(1) coefficient of cloud cover
+    cloud_mean: float = 0.3
+    cloud_noise: float = 0.08
+    wind_persistence: float = 0.9     # AR(1) coefficient of wind speed
+    wind_mean: float = 8.0            # m/s
+    wind_noise: float = 1.0           # m/s
+    load_noise: float = 0.05          # relative std of demand noise
+    # --- shocks -------------------------------------------------------------------------------
+    shock_schedule: tuple[ShockEvent, ...] = ()
+    shock_rate: float = 0.0           # probability a random shock starts, per step with none active
+    shock_duration: tuple[int, int] = (4, 16)  # steps, random shocks
+
+    # ------------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        # normalise containers so YAML/JSON lists become tuples (hashable, frozen)
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, list) and f.name != "shock_schedule":
+                object.__setattr__(self, f.name, tuple(v))
+        sched = tuple(
+            e if isinstance(e, ShockEvent) else ShockEvent.from_value(e) for e in self.shock_schedule
+        )
+        object.__setattr__(self, "shock_schedule", sched)
+        self._validate()
+
+    def _validate(self) -> None:
+        _check_str(self, "name")
+        for k in ("n_solar", "n_wind", "n_storage", "n_residential", "n_industrial"):
+            _check_int(self, k, 0, 10_000_000)
+        if self.n_agents < 2:
+            raise ValueError(f"scenario: n_agents = {self.n_agents}; a market needs at least 2 agents")
+        if self.n_sellers == 0 or self.n_buyers == 0:
+            raise ValueError(
+                f"scenario: {self.n_sellers} sellers and {self.n_buyers} buyers; a market needs at least one of each "
+                "(storage counts as both)"
+            )
+        _check_num(self, "mean_degree", 2.0, 1000.0)
+        _check_pair(self, "channel_capacity", 1e-9, 1e12)
+        _check_num(self, "initial_split", 0.0, 1.0)
+        _check_num(self, "channel_open_rate", 0.0, 1.0)
+        _check_num(self, "channel_close_rate", 0.0, 1.0)
+        _check_num(self, "onchain_fee", 0.0, 1e9)
+        _check_num(self, "initial_wallet", 0.0, 1e15)
+        _check_num(self, "step_minutes", 1e-6, 24 * 60.0)
+        _check_int(self, "episode_steps", 1, 10_000_000)
+        _check_num(self, "start_hour", 0.0, 24.0, hi_open=True)
+        _check_num(self, "feed_in_tariff", 0.0, 1e6)
+        _check_num(self, "retail_tariff", 0.0, 1e6)
+        if not self.retail_tariff > self.feed_in_tariff:
+            raise ValueError(
+                f"scenario.retail_tariff = {self.retail_tariff!r} must be greater than "
+                f"feed_in_tariff = {self.feed_in_tariff!r}"
+            )
+        _check_num(self, "base_price", self.feed_in_tariff, self.retail_tariff)
+        _check_num(self, "price_reversion", 0.0, 1.0)
+        _check_num(self, "price_imbalance_gain", 0.0, 10.0)
+        _check_num(self, "price_vwap_weight", 0.0, 1.0)
+        _check_num(self, "price_volatility", 0.0, 1.0)
+        _check_num(self, "volatility_bound", 0.0, 100.0)
+        if self.mechanism not in MECHANISMS:
+            raise ValueError(f"scenario.mechanism = {self.mechanism!r}; allowed: {', '.join(MECHANISMS)}")
+        _check_int(self, "negotiation_rounds", 1, 1000)
+        _check_num(self, "auction_eps", 1e-9, 1e6)
+        _check_num(self, "grid_export_share", 0.0, 100.0)
+        _check_num(self, "grid_import_share", 0.0, 100.0)
+        for k in ("solar_capacity", "wind_capacity", "storage_energy", "residential_load", "industrial_load"):
+            _check_pair(self, k, 1e-9, 1e9)
+        _check_num(self, "storage_c_rate", 1e-6, 100.0)
+        _check_pair(self, "storage_efficiency", 1e-6, 1.0)
+        _check_pair(self, "solar_cost", 0.0, 1e6)
+        _check_pair(self, "wind_cost", 0.0, 1e6)
+        _check_num(self, "cloud_persistence", 0.0, 1.0)
+        _check_num(self, "cloud_mean", 0.0, 1.0)
+        _check_num(self, "cloud_noise", 0.0, 10.0)
+        _check_num(self, "wind_persistence", 0.0, 1.0)
+        _check_num(self, "wind_mean", 0.0, 100.0)
+        _check_num(self, "wind_noise", 0.0, 100.0)
+        _check_num(self, "load_noise", 0.0, 1.0)
+        _check_num(self, "shock_rate", 0.0, 1.0)
+        lo, hi = self.shock_duration
+        if not (isinstance(lo, int) and isinstance(hi, int)) or isinstance(lo, bool) or isinstance(hi, bool) or not 1 <= lo <= hi:
+            raise ValueError(
+                f"scenario.shock_duration = {self.shock_duration!r}; allowed: two integers 1 <= low <= high"
+            )
+        for e in self.shock_schedule:
+            if e.step >= self.episode_steps:
+                raise ValueError(
+                    f"scenario.shock_schedule: event at step {e.step} is past the episode "
+                    f"(episode_steps = {self.episode_steps})"
+                )
+
+    # ---- derived values ----------------------------------------------------------------
+    @property
+    def n_agents(self) -> int:
+        return self.n_solar + self.n_wind + self.n_storage + self.n_residential + self.n_industrial
+
+    @property
+    def n_consumers(self) -> int:
+        return self.n_residential + self.n_industrial
+
+    @property
+    def n_sellers(self) -> int:
+        return self.n_solar + self.n_wind + self.n_storage
+
+    @property
+    def n_buyers(self) -> int:
+        return self.n_consumers + self.n_storage
+
+    @property
+    def n_channels(self) -> int:
+        """Channel slots E: enough for the mean degree, at least a spanning tree."""
+        return max(self.n_agents - 1, int(round(self.n_agents * self.mean_degree / 2)))
+
+    @property
+    def step_hours(self) -> float:
+        return self.step_minutes / 60.0
+
+    # ---- construction helpers ----------------------------------------------------------------
+    def replace(self, **changes: Any) -> "Scenario":
+        """A copy with some fields changed (validated); unknown names raise TypeError."""
+        _reject_unknown(changes)
+        return dataclasses.replace(self, **changes)
+
+    def with_agents(self, n_agents: int) -> "Scenario":
+        """The same market with `n_agents` in this scenario's kind proportions."""
+        if isinstance(n_agents, bool) or not isinstance(n_agents, int) or n_agents < 5:
+            raise ValueError(f"n_agents = {n_agents!r}; allowed: an integer >= 5 (one of each kind)")
+        counts = {k: getattr(self, k) for k in _KIND_SHARES}
+        total = sum(counts.values())
+        shares = {k: v / total for k, v in counts.items()}
+        new = {k: max(1 if counts[k] > 0 else 0, int(math.floor(n_agents * s))) for k, s in shares.items()}
+        # hand the rounding remainder to the largest kinds
+        remainder = n_agents - sum(new.values())
+        order = sorted(new, key=lambda k: -shares[k])
+        i = 0
+        while remainder != 0:
+            k = order[i % len(order)]
+            step = 1 if remainder > 0 else -1
+            if new[k] + step >= (1 if counts[k] > 0 else 0):
+                new[k] += step
+                remainder -= step
+            i += 1
+        return dataclasses.replace(self, **new)
+
+    # ---- serialisation ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name == "shock_schedule":
+                v = [e.to_dict() for e in v]
+            elif isinstance(v, tuple):
+                v = list(v)
+            out[f.name] = v
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Scenario":
+        if not isinstance(data, dict):
+            raise TypeError(f"scenario data must be a mapping, got {type(data).__name__}")
+        _reject_unknown(data)
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Scenario":
+        return cls.from_dict(json.loads(text))
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> "Scenario":
+        import yaml
+
+        return cls.from_dict(yaml.safe_load(text))
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        text = self.to_json() if path.suffix == ".json" else self.to_yaml()
+        path.write_text(text)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Scenario":
+        path = Path(path)
+        text = path.read_text()
+        if path.suffix == ".json":
+            return cls.from_json(text)
+        if path.suffix in (".yaml", ".yml"):
+            return cls.from_yaml(text)
+        raise ValueError(f"scenario file {str(path)!r}: unknown suffix {path.suffix!r}; allowed: .json, .yaml, .yml")
+
+
+# ---- validation helpers ----------------------------------------------------------------------
+
+_FIELD_NAMES = {f.name for f in fields(Scenario)}
+
+
+def _reject_unknown(keys) -> None:
+    unknown = sorted(set(keys) - _FIELD_NAMES)
+    if unknown:
+        raise TypeError(
+            f"unknown scenario field(s): {', '.join(unknown)}; see channelmarket.envs.Scenario for the allowed fields"
+        )
+
+
+def _check_str(sc: Scenario, name: str) -> None:
+    v = getattr(sc, name)
+    if not isinstance(v, str):
+        raise TypeError(f"scenario.{name} = {v!r}; allowed: a string")
+
+
+def _check_int(sc: Scenario, name: str, lo: int, hi: int) -> None:
+    v = getattr(sc, name)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"scenario.{name} = {v!r}; allowed: an integer in [{lo}, {hi}]")
+    if not lo <= v <= hi:
+        raise ValueError(f"scenario.{name} = {v!r}; allowed: an integer in [{lo}, {hi}]")
+
+
+def _check_num(sc: Scenario, name: str, lo: float, hi: float, hi_open: bool = False) -> None:
+    v = getattr(sc, name)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError(f"scenario.{name} = {v!r}; allowed: a number in [{lo}, {hi}{')' if hi_open else ']'}")
+    ok = math.isfinite(v) and lo <= v and (v < hi if hi_open else v <= hi)
+    if not ok:
+        raise ValueError(f"scenario.{name} = {v!r}; allowed: a number in [{lo}, {hi}{')' if hi_open else ']'}")
+
+
+def _check_pair(sc: Scenario, name: str, lo: float, hi: float) -> None:
+    v = getattr(sc, name)
+    ok = (
+        isinstance(v, tuple)
+        and len(v) == 2
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)
+        and lo <= v[0] <= v[1] <= hi
+    )
+    if not ok:
+        raise ValueError(f"scenario.{name} = {v!r}; allowed: a pair (low, high) with {lo} <= low <= high <= {hi}")
+
+
+# ---- presets -------------------------------------------------------------------------------
+
+PRESETS: dict[str, Scenario] = {
+    "energy_small": Scenario(
+        name="energy_small", n_solar=3, n_wind=2, n_storage=2, n_residential=3, n_industrial=2,
+        mean_degree=4.0, episode_steps=24, step_minutes=60.0,
+    ),
+    "energy_default": Scenario(name="energy_default"),
+}
+PRESETS["energy_1k"] = Scenario(name="energy_1k", mean_degree=10.0).with_agents(1_000)
+PRESETS["energy_10k"] = Scenario(name="energy_10k", mean_degree=10.0).with_agents(10_000)
+PRESETS["energy_100k"] = Scenario(name="energy_100k", mean_degree=10.0).with_agents(100_000)
+DEFAULT_SCENARIO = "energy_default"
+
+
+def get_scenario(spec: "str | Path | Scenario | dict | None" = None, **overrides: Any) -> Scenario:
+    """Resolve a preset name, a YAML/JSON path, a dict or a Scenario; then apply field overrides.
+
+    `n_agents=` is accepted as an override and rescales the population in the same proportions.
+    """
+    if spec is None:
+        spec = DEFAULT_SCENARIO
+    if isinstance(spec, Scenario):
+        sc = spec
+    elif isinstance(spec, dict):
+        sc = Scenario.from_dict(spec)
+    elif isinstance(spec, (str, Path)):
+        s = str(spec)
+        if s in PRESETS:
+            sc = PRESETS[s]
+        elif Path(s).suffix in (".json", ".yaml", ".yml"):
+            sc = Scenario.load(s)
+        else:
+            raise ValueError(
+                f"scenario {s!r} is neither a preset nor a .yaml/.json file; presets: {', '.join(PRESETS)}"
+            )
+    else:
+        raise TypeError(f"scenario must be a name, path, dict or Scenario, got {type(spec).__name__}")
+    n_agents = overrides.pop("n_agents", None)
+    if overrides:
+        sc = sc.replace(**overrides)
+    if n_agents is not None:
+        sc = sc.with_agents(n_agents)
+    return sc
+
+
+__all__ = ["Scenario", "PRESETS", "DEFAULT_SCENARIO", "MECHANISMS", "get_scenario", "SHOCK_NAMES"]

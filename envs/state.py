@@ -1,0 +1,128 @@
+"""Market state as struct of arrays: static agent parameters and the dynamic state of an episode.
+
+`AgentParams` is drawn at reset and stays fixed for the episode; `MarketState` is what the
+step pipeline reads and replaces. N = agents, E = channel slots, G = goods (energy is good 0).
+Nothing here holds a Python object per agent or per channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import IntEnum
+
+import numpy as np
+
+
+class Kind(IntEnum):
+    SOLAR = 0
+    WIND = 1
+    STORAGE = 2
+    CONSUMER = 3
+
+
+KIND_NAMES = tuple(k.name.lower() for k in Kind)
+N_KINDS = len(Kind)
+
+
+class Profile(IntEnum):
+    """Demand profile of consumers (ignored for other kinds)."""
+
+    NONE = 0
+    RESIDENTIAL = 1
+    INDUSTRIAL = 2
+
+
+NO_GOOD = -1
+
+
+@dataclass(frozen=True)
+class AgentParams:
+    """Per-agent parameters, fixed for an episode (drawn from the scenario at reset)."""
+
+    kind: np.ndarray          # [N] int8, Kind
+    profile: np.ndarray       # [N] int8, Profile (consumers)
+    capacity: np.ndarray      # [N] float64, MW rating (generators), MWh (storage), MW base load (consumers)
+    power: np.ndarray         # [N] float64, MW charge/discharge limit (storage), else 0
+    efficiency: np.ndarray    # [N] float64, one-way efficiency sqrt(round trip) (storage), else 1
+    marginal_cost: np.ndarray # [N] float64, EUR/MWh (generators)
+    reserve: np.ndarray       # [N] float64, EUR/MWh, lowest ask a seller accepts
+    limit: np.ndarray         # [N] float64, EUR/MWh, highest bid a buyer pays
+    grid_limit: np.ndarray    # [N] float64, MWh per step the grid takes (generators) or serves (consumers)
+    sells_good: np.ndarray    # [N] int8, good the agent can sell or NO_GOOD
+    buys_good: np.ndarray     # [N] int8, good the agent can buy or NO_GOOD
+    xy: np.ndarray            # [N, 2] float64, position in the unit square
+
+    @property
+    def n(self) -> int:
+        return int(self.kind.shape[0])
+
+    @property
+    def is_storage(self) -> np.ndarray:
+        return self.kind == Kind.STORAGE
+
+    @property
+    def is_generator(self) -> np.ndarray:
+        return (self.kind == Kind.SOLAR) | (self.kind == Kind.WIND)
+
+    @property
+    def is_consumer(self) -> np.ndarray:
+        return self.kind == Kind.CONSUMER
+
+
+@dataclass(frozen=True)
+class MarketState:
+    """Everything that changes during an episode. Replaced, never mutated, by the step pipeline
+    (the generator `rng` is the one exception: it advances with every draw)."""
+
+    # --- agents -------------------------------------------------------------------------
+    active: np.ndarray        # [N] bool, agent still in the episode
+    soc: np.ndarray           # [N] float64, MWh stored (storage), else 0
+    wallet: np.ndarray        # [N] float64, EUR on-chain (may go negative: grid bills are post-paid)
+    cloud: np.ndarray         # [N] float64, cloud cover in [0, 1] at each solar site
+    wind_speed: np.ndarray    # [N] float64, m/s at each wind site
+    generation: np.ndarray    # [N] float64, MWh this interval before shocks
+    demand: np.ndarray        # [N] float64, MWh this interval before shocks
+    last_sold: np.ndarray     # [N] float64, MWh sold peer-to-peer last step
+    last_bought: np.ndarray   # [N] float64, MWh bought peer-to-peer last step
+    last_profit: np.ndarray   # [N] float64, EUR reward of last step
+    # --- channels -----------------------------------------------------------------------
+    u: np.ndarray             # [E] int64, first endpoint
+    v: np.ndarray             # [E] int64, second endpoint
+    capacity: np.ndarray      # [E] float64, EUR locked in the channel
+    balance_u: np.ndarray     # [E] float64, EUR on u's side; v's side is capacity - balance_u
+    open: np.ndarray          # [E] bool
+    flow: np.ndarray          # [E] float64, EUR paid through the channel last step (u->v positive)
+    utilization: np.ndarray   # [E] float64, EMA of |flow| / capacity
+    topology_version: int     # bumps whenever a channel opens or closes
+    # --- market -------------------------------------------------------------------------
+    ref_price: np.ndarray     # [G] float64, EUR/MWh mean-field reference price
+    clearing_price: np.ndarray  # [G] float64, EUR/MWh VWAP of the last step (carried when no trade)
+    price_history: np.ndarray # [H, G] float64, last H reference prices, newest last
+    supply: np.ndarray        # [G] float64, MWh offered for sale last step (after shock)
+    demand_total: np.ndarray  # [G] float64, MWh wanted last step (after shock)
+    volume: np.ndarray        # [G] float64, MWh traded peer-to-peer last step
+    shock_kind: int           # Shock, active for the current interval
+    shock_remaining: int      # steps the active shock still lasts, including the current one
+    t: int                    # step index of the current interval
+    fee_sink: float           # EUR paid in on-chain fees
+    grid_account: float       # EUR the grid received minus paid
+    rng: np.random.Generator = field(repr=False)
+
+    @property
+    def balance_v(self) -> np.ndarray:
+        return self.capacity - self.balance_u
+
+    def money_total(self) -> float:
+        """Wallets + open channel capacities + fee sink + grid account: constant over an episode."""
+        return float(
+            self.wallet.sum() + self.capacity[self.open].sum() + self.fee_sink + self.grid_account
+        )
+
+    def replace(self, **changes) -> "MarketState":
+        return replace(self, **changes)
+
+    def copy(self) -> "MarketState":
+        """A deep copy, generator included (same future draws)."""
+        import copy
+
+        return copy.deepcopy(self)

@@ -1,0 +1,174 @@
+"""The step pipeline: pure functions over (scenario, agent parameters, state, actions).
+
+offers -> clearing -> settlement -> price dynamics -> channel lifecycle -> next interval's
+weather, demand and shock -> observations. `market_step` returns a new `MarketState`; the old
+one is not modified (its generator advances). Every random draw comes from `state.rng`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import channels, physics, prices
+from .clearing import Trades, clear
+from .observations import agent_scale, observe, static_columns
+from .offers import Offers, decode
+from .scenario import Scenario
+from .settlement import BREAKDOWN_FIELDS, Settlement, settle
+from .shocks import Shock, advance_shock
+from .state import AgentParams, MarketState
+
+UTILIZATION_DECAY = 0.9  # EMA weight of past channel utilization
+
+
+class StepResult(NamedTuple):
+    offers: Offers
+    trades: Trades
+    settlement: Settlement
+    sellable: np.ndarray      # [N] MWh this interval
+    needed: np.ndarray        # [N]
+    n_opened: int
+    n_closed: int
+
+
+def initial_state(sc: Scenario, seed: Any) -> tuple[AgentParams, MarketState]:
+    """Agents and the state of interval 0, all drawn from one generator seeded with `seed`."""
+    rng = np.random.default_rng(seed)
+    agents = physics.sample_agents(sc, rng)
+    n, e = sc.n_agents, sc.n_channels
+    u, v = channels.build_graph(n, e, rng)
+    capacity = channels.draw_capacity(sc, e, rng)
+    balance_u, _ = channels.funding(capacity, sc.initial_split)
+    cloud, wind_speed = physics.initial_weather(sc, agents, rng)
+    generation, demand = physics.interval_energy(sc, agents, 0, cloud, wind_speed, rng)
+    shock_kind, shock_remaining = advance_shock(0, 0, 0, sc.shock_schedule, sc.shock_rate, sc.shock_duration, rng)
+    level = prices.time_of_day_level(sc, physics.hour_of_day(sc, 0))
+    g = 1
+    ref = np.full(g, level)
+    storage = agents.is_storage
+    soc = np.where(storage, 0.5 * agents.capacity, 0.0)
+    zeros = np.zeros(n)
+    state = MarketState(
+        active=np.ones(n, dtype=bool), soc=soc, wallet=np.full(n, float(sc.initial_wallet)),
+        cloud=cloud, wind_speed=wind_speed, generation=generation, demand=demand,
+        last_sold=zeros, last_bought=zeros, last_profit=zeros,
+        u=u, v=v, capacity=capacity, balance_u=balance_u, open=np.ones(e, dtype=bool),
+        flow=np.zeros(e), utilization=np.zeros(e), topology_version=0,
+        ref_price=ref, clearing_price=ref.copy(), price_history=np.repeat(ref[None, :], 2, axis=0),
+        supply=np.zeros(g), demand_total=np.zeros(g), volume=np.zeros(g),
+        shock_kind=shock_kind, shock_remaining=shock_remaining, t=0, fee_sink=0.0, grid_account=0.0,
+        rng=rng,
+    )
+    return agents, state
+
+
+def current_tradable(sc: Scenario, agents: AgentParams, state: MarketState) -> tuple[np.ndarray, np.ndarray]:
+    s, d = physics.tradable(sc, agents, state.generation, state.demand, state.soc, state.shock_kind)
+    return np.where(state.active, s, 0.0), np.where(state.active, d, 0.0)
+
+
+def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: np.ndarray) -> tuple[MarketState, StepResult]:
+    """Advance one interval. `actions` must already be validated: float64 [N, 4] in [-1, 1]."""
+    n_goods = state.ref_price.shape[0]
+    sellable, needed = current_tradable(sc, agents, state)
+    offers = decode(sc, agents, actions, state.ref_price, sellable, needed, state.active)
+    trades = clear(sc, agents, state, offers)
+    st = settle(sc, agents, trades, sellable, needed, state.u, state.v, state.capacity, state.balance_u,
+                state.wallet, state.soc, state.grid_account)
+
+    # mean-field aggregates and the reference price
+    storage = agents.is_storage
+    supply_by_agent = np.where(storage, offers.sell_qty, sellable)
+    demand_by_agent = np.where(storage, offers.buy_qty, needed)
+    sgood = np.maximum(agents.sells_good, 0)
+    bgood = np.maximum(agents.buys_good, 0)
+    supply = np.bincount(sgood, weights=np.where(agents.sells_good >= 0, supply_by_agent, 0.0), minlength=n_goods)
+    demand = np.bincount(bgood, weights=np.where(agents.buys_good >= 0, demand_by_agent, 0.0), minlength=n_goods)
+    clearing_price, volume = prices.vwap(trades.good, st.paid_qty, trades.price, n_goods, state.clearing_price)
+    level_next = prices.time_of_day_level(sc, physics.hour_of_day(sc, state.t + 1))
+    ref = prices.next_ref_price(sc, state.ref_price, level_next, clearing_price, volume,
+                                prices.imbalance(supply, demand), state.rng)
+    history = np.concatenate([state.price_history, ref[None, :]])[-prices.PRICE_HISTORY:]
+
+    # channels
+    util = UTILIZATION_DECAY * state.utilization + (1 - UTILIZATION_DECAY) * np.abs(st.flow) / state.capacity
+    (u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened) = channels.lifecycle(
+        sc, state.u, state.v, state.capacity, st.balance_u, state.open, state.active, st.wallet,
+        state.fee_sink, state.rng)
+    changed = is_open != state.open
+    if n_opened:
+        util = np.where(changed & is_open, 0.0, util)
+    topology_version = state.topology_version + int(n_opened + n_closed > 0)
+
+    # next interval
+    t = state.t + 1
+    cloud, wind_speed = physics.advance_weather(sc, state.cloud, state.wind_speed, state.rng)
+    generation, demand_next = physics.interval_energy(sc, agents, t, cloud, wind_speed, state.rng)
+    shock_kind, shock_remaining = advance_shock(state.shock_kind, state.shock_remaining, t, sc.shock_schedule,
+                                                sc.shock_rate, sc.shock_duration, state.rng)
+
+    col = {name: i for i, name in enumerate(BREAKDOWN_FIELDS)}
+    new = state.replace(
+        soc=st.soc, wallet=wallet, cloud=cloud, wind_speed=wind_speed, generation=generation,
+        demand=demand_next, last_sold=st.breakdown[:, col["sold"]], last_bought=st.breakdown[:, col["bought"]],
+        last_profit=st.breakdown[:, col["profit"]],
+        u=u, v=v, capacity=capacity, balance_u=balance_u, open=is_open, flow=st.flow, utilization=util,
+        topology_version=topology_version,
+        ref_price=ref, clearing_price=clearing_price, price_history=history,
+        supply=supply, demand_total=demand, volume=volume,
+        shock_kind=shock_kind, shock_remaining=shock_remaining, t=t, fee_sink=fee_sink,
+        grid_account=st.grid_account,
+    )
+    return new, StepResult(offers, trades, st, sellable, needed, n_opened, n_closed)
+
+
+def observation(sc: Scenario, agents: AgentParams, state: MarketState, static: np.ndarray,
+                scale: np.ndarray) -> np.ndarray:
+    sellable, needed = current_tradable(sc, agents, state)
+    degree, outbound, inbound = channels.liquidity(agents.n, state.u, state.v, state.capacity,
+                                                   state.balance_u, state.open)
+    hour = physics.hour_of_day(sc, state.t)
+    level = prices.time_of_day_level(sc, hour)
+    return observe(sc, agents, static, scale, state, sellable, needed, degree, outbound, inbound, level, hour)
+
+
+def summary(sc: Scenario, state: MarketState, result: StepResult | None) -> dict[str, Any]:
+    """The market at a glance (plain Python numbers): what a dashboard or a log line shows."""
+    out: dict[str, Any] = {
+        "t": state.t,
+        "hour": physics.hour_of_day(sc, state.t),
+        "ref_price": float(state.ref_price[0]),
+        "clearing_price": float(state.clearing_price[0]),
+        "volume": float(state.volume[0]),
+        "supply": float(state.supply[0]),
+        "demand": float(state.demand_total[0]),
+        "active_channels": int(state.open.sum()),
+        "shock": Shock(state.shock_kind).name,
+        "shock_remaining": int(state.shock_remaining),
+    }
+    if result is None:
+        out.update(trades=0, negotiations=0, failed_payments=0, partial_payments=0, channels_opened=0,
+                   channels_closed=0, grid_bought=0.0, grid_sold=0.0, unserved=0.0, curtailed=0.0, welfare=0.0)
+        return out
+    st = result.settlement
+    col = {name: i for i, name in enumerate(BREAKDOWN_FIELDS)}
+    bd = st.breakdown.sum(axis=0)
+    out.update(
+        trades=int((st.paid_qty > 0).sum()),
+        negotiations=int(result.trades.negotiations),
+        failed_payments=int(st.failed.sum()),
+        partial_payments=int(st.partial.sum()),
+        channels_opened=int(result.n_opened),
+        channels_closed=int(result.n_closed),
+        grid_bought=float(bd[col["grid_bought"]]),
+        grid_sold=float(bd[col["grid_sold"]]),
+        unserved=float(bd[col["unserved"]]),
+        curtailed=float(bd[col["curtailed"]]),
+        welfare=float(bd[col["profit"]]),
+    )
+    return out
+
+
+__all__ = ["initial_state", "market_step", "observation", "summary", "StepResult", "static_columns", "agent_scale"]
