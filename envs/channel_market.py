@@ -20,11 +20,17 @@ over the K negotiation rounds. Finite values outside [-1, 1] are clipped; NaN/in
 Profit in EUR for the step: revenue - cost (peer-to-peer and grid) - marginal cost of energy
 sold, plus, for consumers, the value of the energy served at their limit price.
 
+## Infos
+Per agent: revenue, cost (EUR), sold, bought, grid_sold, grid_bought (MWh), failed_payments, and
+the active `shock` (`info_keys="all"` adds every field of `BREAKDOWN_FIELDS`; `env.breakdown()`
+gives them all as arrays). The market summary (clearing price, volume, supply, demand, trades,
+active channels, shock, ...) is `env.market_summary()` every step.
+
 ## Episode end
 Truncation for every agent after `episode_steps` steps. Terminations mark agents that left.
 
 ## Arguments
-`parallel_env(scenario="energy_default", render_mode=None, **overrides)`: a preset name, a
+`parallel_env(scenario="energy_default", render_mode=None, info_keys=DEFAULT_INFO_KEYS, **overrides)`: a preset name, a
 YAML/JSON path, a dict or a `Scenario`; any scenario field as a keyword override; `n_agents=`
 rescales the population. Unknown keywords raise TypeError.
 
@@ -34,6 +40,7 @@ rescales the population. Unknown keywords raise TypeError.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -45,18 +52,29 @@ from .observations import N_OBS, OBS_HIGH, OBS_LOW
 from .offers import N_ACTIONS
 from .render import render_ansi, render_rgb
 from .settlement import BREAKDOWN_FIELDS
-from .shocks import Shock
+from .shocks import Shock, check_duration, parse_shock
 
 RENDER_MODES = ("ansi", "rgb_array")
+# Per-agent info keys by default: the step's money, energy, grid use and payment failures.
+# Every field of `BREAKDOWN_FIELDS` is available with `info_keys="all"`, and as arrays from
+# `env.breakdown()` at no per-agent cost.
+DEFAULT_INFO_KEYS = ("revenue", "cost", "sold", "bought", "grid_sold", "grid_bought", "failed_payments")
 
 
 class ChannelMarketEnv(ParallelEnv):
     metadata = {"name": "channel_market_v0", "render_modes": list(RENDER_MODES), "render_fps": 4,
                 "is_parallelizable": True}
 
-    def __init__(self, scenario: Any = None, render_mode: str | None = None, **overrides: Any) -> None:
+    def __init__(self, scenario: Any = None, render_mode: str | None = None,
+                 info_keys: "tuple[str, ...] | str" = DEFAULT_INFO_KEYS, **overrides: Any) -> None:
         if render_mode is not None and render_mode not in RENDER_MODES:
             raise ValueError(f"render_mode = {render_mode!r}; allowed: None, {', '.join(map(repr, RENDER_MODES))}")
+        if info_keys == "all":
+            info_keys = BREAKDOWN_FIELDS
+        if isinstance(info_keys, str) or not all(k in BREAKDOWN_FIELDS for k in info_keys):
+            raise ValueError(f"info_keys = {info_keys!r}; allowed: 'all' or a tuple of {BREAKDOWN_FIELDS}")
+        self.info_keys = tuple(info_keys) + ("shock",)
+        self._info_cols = np.array([BREAKDOWN_FIELDS.index(k) for k in info_keys], dtype=np.int64)
         self.core = MarketCore(scenario, **overrides)
         self.scenario = self.core.scenario
         self.render_mode = render_mode
@@ -80,13 +98,24 @@ class ChannelMarketEnv(ParallelEnv):
 
     # ---- episode -------------------------------------------------------------------------
     def reset(self, seed: int | None = None, options: dict | None = None):
-        if options:
-            unknown = sorted(set(options) - {"shock"})
+        shock = None
+        if options is not None:
+            if not isinstance(options, dict):
+                raise TypeError(f"reset options must be a dict or None, got {type(options).__name__}")
+            unknown = sorted(map(str, set(options) - {"shock"}))
             if unknown:
-                raise ValueError(f"reset options {unknown} are unknown; allowed: 'shock' = (kind, duration)")
+                # A warning, not an error: PettingZoo's api tests call reset(options={"options": 1}).
+                warnings.warn(f"reset options {unknown} are unknown and ignored; allowed: 'shock' = (kind, duration)",
+                              UserWarning, stacklevel=2)
+            if "shock" in options:
+                shock = options["shock"]
+                if not isinstance(shock, (tuple, list)) or len(shock) != 2:
+                    raise ValueError(f"reset option 'shock' = {shock!r}; allowed: (kind, duration)")
+                shock = (parse_shock(shock[0]), check_duration(shock[1]))  # checked before anything changes
         obs = self.core.reset(seed=seed)
-        if options and "shock" in options:
-            self.core.inject_shock(*options["shock"])
+        if shock is not None:
+            self.core.inject_shock(*shock)
+            obs = self.core.observe()
         self.agents = list(self.possible_agents)
         self.history = [self.core.summary()]
         infos = {a: {} for a in self.agents}
@@ -103,14 +132,13 @@ class ChannelMarketEnv(ParallelEnv):
         rewards = dict(zip(names, rew[idx].tolist()))
         terminations = dict(zip(names, term[idx].tolist()))
         truncations = dict(zip(names, trunc[idx].tolist()))
-        shock = info["summary"]["shock"]
-        rows = info["breakdown"][idx].tolist()
-        infos = {a: dict(zip(BREAKDOWN_FIELDS, r), shock=shock) for a, r in zip(names, rows)}
-        obs_d = {a: obs[i] for a, i in zip(names, idx.tolist())}
+        cols = info["breakdown"][idx][:, self._info_cols].T.tolist()
+        cols.append([info["summary"]["shock"]] * len(names))
+        keys = self.info_keys
+        infos = {a: dict(zip(keys, vals)) for a, vals in zip(names, zip(*cols))}
+        obs_d = dict(zip(names, obs[idx] if len(names) != self.core.n_agents else obs))
         self.agents = [a for a in alive if not (terminations[a] or truncations[a])]
         self.history.append(info["summary"])
-        if self.render_mode == "ansi":
-            pass  # render() is pull-based; nothing drawn inside the step
         return obs_d, rewards, terminations, truncations, infos
 
     # ---- extras --------------------------------------------------------------------------
@@ -120,6 +148,10 @@ class ChannelMarketEnv(ParallelEnv):
         if self.history:
             self.history[-1] = dict(self.history[-1], shock=Shock(self.core.state.shock_kind).name,
                                     shock_remaining=self.core.state.shock_remaining)
+
+    def breakdown(self) -> dict[str, np.ndarray]:
+        """Every breakdown field of the last step as an [N] array (index order of `possible_agents`)."""
+        return self.core.breakdown()
 
     def market_summary(self) -> dict[str, Any]:
         """Clearing price, volume, supply, demand, trades, active channels, active shock, ... of the last step."""
@@ -173,19 +205,22 @@ class ChannelMarketEnv(ParallelEnv):
             raise ValueError("; ".join(parts) + f"; pass exactly one action per live agent ({len(self.agents)} agents)")
         vals = [actions[a] for a in self.agents]
         try:
-            arr = np.asarray(vals, dtype=np.float64)
+            arr = np.asarray(vals)
         except (ValueError, TypeError):
             arr = None
-        if arr is None or arr.shape != (len(self.agents), N_ACTIONS):
+        # numbers only: no strings ("0.5" would convert), None (would become NaN), bools or objects
+        if arr is None or arr.dtype.kind not in "fiu" or arr.shape != (len(self.agents), N_ACTIONS):
             for a, v in zip(self.agents, vals):
                 try:
-                    shape = np.shape(v)
-                    np.asarray(v, dtype=np.float64)
+                    va = np.asarray(v)
                 except (ValueError, TypeError):
-                    raise TypeError(f"action of {a!r} = {v!r} is not numeric; expected an array of shape ({N_ACTIONS},)") from None
-                if shape != (N_ACTIONS,):
-                    raise ValueError(f"action of {a!r} has shape {shape}; expected ({N_ACTIONS},) in [-1, 1]")
+                    va = None
+                if va is None or va.dtype.kind not in "fiu":
+                    raise TypeError(f"action of {a!r} = {v!r} is not numeric; expected an array of shape ({N_ACTIONS},)")
+                if va.shape != (N_ACTIONS,):
+                    raise ValueError(f"action of {a!r} has shape {va.shape}; expected ({N_ACTIONS},) in [-1, 1]")
             raise ValueError("actions could not be stacked into an array")  # pragma: no cover
+        arr = arr.astype(np.float64, copy=False)
         bad = ~np.isfinite(arr)
         if bad.any():
             i, j = np.argwhere(bad)[0]

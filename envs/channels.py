@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from .scenario import Scenario
 
 
@@ -90,13 +91,7 @@ def lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, 
 
 def liquidity(n: int, u, v, capacity, balance_u, is_open) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per agent: open channel count, EUR it can pay out (own sides), EUR it can receive."""
-    ou, ov = u[is_open], v[is_open]
-    bu = balance_u[is_open]
-    bv = capacity[is_open] - bu
-    degree = np.bincount(ou, minlength=n) + np.bincount(ov, minlength=n)
-    outbound = np.bincount(ou, weights=bu, minlength=n) + np.bincount(ov, weights=bv, minlength=n)
-    inbound = np.bincount(ou, weights=bv, minlength=n) + np.bincount(ov, weights=bu, minlength=n)
-    return degree.astype(np.float64), outbound, inbound
+    return kernels.liquidity(n, u, v, capacity, balance_u, is_open)
 
 
 def adjacency(n: int, u, v, is_open):

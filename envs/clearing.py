@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import kernels
 from .offers import Offers
 from .scenario import Scenario
 from .state import AgentParams, MarketState
@@ -66,25 +67,30 @@ def negotiate(ask0, bid0, reserve, limit, c_sell, c_buy, rounds: int):
     """K concession rounds for all pairs at once. Returns (agreed [P] bool, price [P]).
 
     Round k = 0..K: ask_k = ask0 - c_sell (ask0 - reserve) k/K, bid_k = bid0 + c_buy (limit - bid0) k/K;
-    agreement at the first k with bid_k >= ask_k, at (ask_k + bid_k) / 2.
+    agreement at the first k with bid_k >= ask_k, at (ask_k + bid_k) / 2. The gap closes linearly,
+    so the first agreeing round is found in closed form and then checked against the round rule
+    itself (the same float expressions a round-by-round loop evaluates).
     """
-    p = ask0.shape[0]
-    agreed = np.zeros(p, dtype=bool)
-    price = np.zeros(p)
     ask_step = c_sell * (ask0 - reserve) / rounds
     bid_step = c_buy * (limit - bid0) / rounds
-    open_ = np.arange(p)
-    for k in range(rounds + 1):
-        a = ask0[open_] - ask_step[open_] * k
-        b = bid0[open_] + bid_step[open_] * k
-        hit = b >= a
-        if hit.any():
-            idx = open_[hit]
-            agreed[idx] = True
-            price[idx] = 0.5 * (a[hit] + b[hit])
-            open_ = open_[~hit]
-            if open_.shape[0] == 0:
-                break
+    gap = ask0 - bid0
+    rate = ask_step + bid_step
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k_est = np.where(gap <= 0, 0.0, np.where(rate > 0, np.ceil(gap / rate), rounds + 1.0))
+    k = np.clip(k_est, 0, rounds + 1).astype(np.int64)
+
+    def agrees(kk):
+        return (bid0 + bid_step * kk) >= (ask0 - ask_step * kk)
+
+    for _ in range(2):  # float round-off: step back while the previous round already agrees
+        back = (k > 0) & agrees(np.maximum(k - 1, 0))
+        k = k - back
+    for _ in range(2):  # ... or forward while this round does not
+        fwd = (k <= rounds) & ~agrees(k)
+        k = k + fwd
+    agreed = (k <= rounds) & agrees(np.minimum(k, rounds))
+    kf = k.astype(np.float64)
+    price = np.where(agreed, 0.5 * ((ask0 - ask_step * kf) + (bid0 + bid_step * kf)), 0.0)
     return agreed, price
 
 
@@ -100,16 +106,29 @@ def ration(seller, buyer, sell_qty, buy_qty, n: int) -> np.ndarray:
     return request * scale[seller]
 
 
-def clear_bilateral(sc: Scenario, agents: AgentParams, state: MarketState, offers: Offers) -> Trades:
+def bilateral_agreements(sc: Scenario, agents: AgentParams, state: MarketState, offers: Offers):
+    """(channel, seller, buyer, price) of the pairs that agree, and the number that negotiated.
+    A compiled single pass over the channels when numba is present, else NumPy; same result."""
+    if kernels.bilateral_agreements is not None:
+        return kernels.bilateral_agreements(
+            state.u, state.v, state.open, offers.sell_qty, offers.buy_qty, agents.sells_good, agents.buys_good,
+            offers.ask, offers.bid, agents.reserve, agents.limit, offers.concession, sc.negotiation_rounds)
+    return bilateral_agreements_numpy(sc, agents, state, offers)
+
+
+def bilateral_agreements_numpy(sc: Scenario, agents: AgentParams, state: MarketState, offers: Offers):
     channel, seller, buyer = candidate_pairs(agents, state, offers)
-    if channel.shape[0] == 0:
-        return Trades.empty()
     agreed, price = negotiate(
         offers.ask[seller], offers.bid[buyer], agents.reserve[seller], agents.limit[buyer],
         offers.concession[seller], offers.concession[buyer], sc.negotiation_rounds,
     )
-    n_neg = int(channel.shape[0])
-    channel, seller, buyer, price = channel[agreed], seller[agreed], buyer[agreed], price[agreed]
+    return channel[agreed], seller[agreed], buyer[agreed], price[agreed], int(channel.shape[0])
+
+
+def clear_bilateral(sc: Scenario, agents: AgentParams, state: MarketState, offers: Offers) -> Trades:
+    channel, seller, buyer, price, n_neg = bilateral_agreements(sc, agents, state, offers)
+    if channel.shape[0] == 0:
+        return Trades.empty(n_neg)
     qty = ration(seller, buyer, offers.sell_qty, offers.buy_qty, agents.n)
     keep = qty > 0.0
     good = agents.sells_good[seller[keep]].astype(np.int64)

@@ -60,57 +60,93 @@ def agent_scale(sc, agents: AgentParams) -> np.ndarray:
 
 
 def static_columns(sc, agents: AgentParams) -> np.ndarray:
-    """The columns that never change in an episode (kind, profile, reserve, limit)."""
+    """The rows, in the [O, N] layout `observe` fills, that never change in an episode
+    (kind, profile, reserve, limit)."""
     n = agents.n
-    out = np.zeros((n, N_OBS), dtype=np.float32)
-    out[np.arange(n), agents.kind.astype(np.int64)] = 1.0
-    out[:, OBS_INDEX["industrial"]] = agents.profile == Profile.INDUSTRIAL
-    out[:, OBS_INDEX["reserve"]] = agents.reserve / sc.retail_tariff
-    out[:, OBS_INDEX["limit"]] = agents.limit / sc.retail_tariff
+    out = np.zeros((N_OBS, n), dtype=np.float32)
+    out[agents.kind.astype(np.int64), np.arange(n)] = 1.0
+    out[OBS_INDEX["industrial"]] = agents.profile == Profile.INDUSTRIAL
+    out[OBS_INDEX["reserve"]] = agents.reserve / sc.retail_tariff
+    out[OBS_INDEX["limit"]] = agents.limit / sc.retail_tariff
     return out
+
+
+_LOW_COL = OBS_LOW[:, None]
+_HIGH_COL = OBS_HIGH[:, None]
 
 
 def observe(sc, agents: AgentParams, static: np.ndarray, scale: np.ndarray, state: MarketState,
             sellable: np.ndarray, needed: np.ndarray, degree: np.ndarray, outbound: np.ndarray,
             inbound: np.ndarray, level: float, hour: float) -> np.ndarray:
-    """obs[N, O] float32 for the current interval; rows of inactive agents are zero."""
-    obs = static.copy()
+    """obs[N, O] float32 for the current interval; rows of inactive agents are zero.
+
+    Per-agent fields are computed as float64 arrays, per-good fields once per good, scalars once;
+    then written field by field into an [O, N] float32 buffer (contiguous writes), clipped to
+    the space and transposed once."""
     r = sc.retail_tariff
-    good = np.maximum(np.maximum(agents.sells_good, agents.buys_good), 0).astype(np.int64)
     inv_scale = 1.0 / np.maximum(scale, 1e-12)
     liq = sc.mean_degree * 0.5 * (sc.channel_capacity[0] + sc.channel_capacity[1])
-    ref = state.ref_price[good]
-    hist = state.price_history
-    prev = hist[-2] if hist.shape[0] >= 2 else hist[-1]
-    S, D, V = state.supply[good], state.demand_total[good], state.volume[good]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        traded = np.where(np.minimum(S, D) > 0, V / np.minimum(S, D), 0.0)
-        imb = np.where(S + D > 0, (D - S) / (S + D), 0.0)
-    cols = {
+    storage = agents.kind == Kind.STORAGE
+    agent_fields = {
         "sellable": sellable * inv_scale,
         "needed": needed * inv_scale,
-        "state_of_charge": np.where(agents.kind == Kind.STORAGE, state.soc / np.maximum(agents.capacity, 1e-12), 0.0),
-        "ref_price": ref / r,
-        "clearing_price": state.clearing_price[good] / r,
-        "price_change": (ref - prev[good]) / r,
-        "price_level": level / r,
-        "imbalance": imb,
-        "traded_share": traded,
+        "state_of_charge": np.where(storage, state.soc / np.maximum(agents.capacity, 1e-12), 0.0),
         "last_sold": state.last_sold * inv_scale,
         "last_bought": state.last_bought * inv_scale,
         "last_profit": state.last_profit * inv_scale / r,
         "channels": degree / sc.mean_degree,
         "outbound": outbound / liq,
         "inbound": inbound / liq,
+    }
+    hist = state.price_history
+    prev = hist[-2] if hist.shape[0] >= 2 else hist[-1]
+    S, D, V = state.supply, state.demand_total, state.volume
+    with np.errstate(divide="ignore", invalid="ignore"):
+        traded = np.where(np.minimum(S, D) > 0, V / np.minimum(S, D), 0.0)
+        imb = np.where(S + D > 0, (D - S) / (S + D), 0.0)
+    good_fields = {
+        "ref_price": state.ref_price / r,
+        "clearing_price": state.clearing_price / r,
+        "price_change": (state.ref_price - prev) / r,
+        "imbalance": imb,
+        "traded_share": traded,
+    }
+    scalar_fields = {
+        "price_level": level / r,
         "hour_sin": np.sin(2 * np.pi * hour / 24.0),
         "hour_cos": np.cos(2 * np.pi * hour / 24.0),
         "episode_progress": min(state.t / sc.episode_steps, 1.0),
         "shock_remaining": min(state.shock_remaining / sc.episode_steps, 1.0),
     }
-    for name, val in cols.items():
-        obs[:, OBS_INDEX[name]] = val
-    if state.shock_kind:
-        obs[:, OBS_INDEX["shock_demand_surge"] + state.shock_kind - 1] = 1.0
-    np.clip(obs, OBS_LOW, OBS_HIGH, out=obs)
-    obs[~state.active] = 0.0
+    shock_col = OBS_INDEX["shock_demand_surge"] + state.shock_kind - 1 if state.shock_kind else -1
+    good = _agent_good(agents)
+    buf = static.copy()
+    for name, val in agent_fields.items():
+        buf[OBS_INDEX[name]] = val
+    for name, val in good_fields.items():
+        buf[OBS_INDEX[name]] = val[good]
+    for name, val in scalar_fields.items():
+        buf[OBS_INDEX[name]] = val
+    if shock_col >= 0:
+        buf[shock_col] = 1.0
+    np.clip(buf, _LOW_COL, _HIGH_COL, out=buf)
+    obs = np.ascontiguousarray(buf.T)
+    if not state.active.all():
+        obs[~state.active] = 0.0
     return obs
+
+
+_ROWS_CACHE: dict[tuple[str, ...], np.ndarray] = {}
+
+
+def _rows(fields: dict) -> np.ndarray:
+    key = tuple(fields)
+    rows = _ROWS_CACHE.get(key)
+    if rows is None:
+        rows = _ROWS_CACHE[key] = np.array([OBS_INDEX[k] for k in key], dtype=np.int64)
+    return rows
+
+
+def _agent_good(agents: AgentParams) -> np.ndarray:
+    """Index of the good whose prices an agent observes: the one it sells, else the one it buys."""
+    return np.maximum(np.maximum(agents.sells_good, agents.buys_good), 0).astype(np.int64)

@@ -65,7 +65,7 @@ class Scenario:
     retail_tariff: float = 150.0      # EUR/MWh the grid charges for imported energy
     base_price: float = 70.0          # EUR/MWh, daily mean of the time-of-day level
     price_reversion: float = 0.2      # per step, pull toward the time-of-day level
-    price_imbalance_gain: float = 0.1 # relative move per unit of (D-S)/(D+S)
+    price_imbalance_gain: float = 0.15# relative move per unit of (D-S)/(D+S)
     price_vwap_weight: float = 0.2    # per step, pull toward the last clearing price
     price_volatility: float = 0.02    # relative std of the price noise per step
     volatility_bound: float = 3.0     # noise clipped to this many std
@@ -106,10 +106,18 @@ class Scenario:
             v = getattr(self, f.name)
             if isinstance(v, list) and f.name != "shock_schedule":
                 object.__setattr__(self, f.name, tuple(v))
-        sched = tuple(
-            e if isinstance(e, ShockEvent) else ShockEvent.from_value(e) for e in self.shock_schedule
-        )
-        object.__setattr__(self, "shock_schedule", sched)
+        raw = self.shock_schedule
+        if not isinstance(raw, (list, tuple)):
+            raise TypeError(
+                f"scenario.shock_schedule = {raw!r}; allowed: a list of {{step, kind, duration}} or (step, kind, duration)"
+            )
+        sched = []
+        for i, e in enumerate(raw):
+            try:
+                sched.append(e if isinstance(e, ShockEvent) else ShockEvent.from_value(e))
+            except (TypeError, ValueError) as err:  # name the field and the entry
+                raise type(err)(f"scenario.shock_schedule[{i}] = {e!r}: {err}") from None
+        object.__setattr__(self, "shock_schedule", tuple(sched))
         self._validate()
 
     def _validate(self) -> None:
@@ -270,6 +278,8 @@ class Scenario:
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
+        if path.suffix not in (".json", ".yaml", ".yml"):  # what `load` reads back
+            raise ValueError(f"scenario file {str(path)!r}: unknown suffix {path.suffix!r}; allowed: .json, .yaml, .yml")
         text = self.to_json() if path.suffix == ".json" else self.to_yaml()
         path.write_text(text)
 
