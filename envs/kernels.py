@@ -1,8 +1,8 @@
 """Compiled kernels for the few O(E) scatter passes NumPy alone cannot make fast enough.
 
-Each kernel has a NumPy twin giving the same result; numba is used when it is installed
-(`pip install channelmarket[fast]`, included in the default install) and can be switched off
-with the environment variable CHANNELMARKET_NUMBA=0. Both paths are tested against each other.
+Each kernel has a NumPy twin giving the same result (to float round-off); numba, a default
+dependency, is imported here only, so `envs` still imports with numpy alone. Set the environment
+variable CHANNELMARKET_NUMBA=0 to use the NumPy twins. Both paths are tested against each other.
 """
 
 from __future__ import annotations
