@@ -81,6 +81,65 @@ class MarketCore:
         self.state = state.replace(shock_kind=int(k), shock_remaining=d)
         self._summary = None
 
+    def remove_agents(self, agents: "np.ndarray | list[int]") -> None:
+        """Take agents out of the episode (a fault, a bankruptcy): from the next step they offer
+        nothing, observe zeros and are reported terminated; their channels close and settle to
+        their wallets in the next channel lifecycle."""
+        state = self._require_state()
+        idx = np.asarray(agents)
+        if idx.dtype.kind not in "iu" or idx.ndim != 1:
+            raise TypeError(f"agents must be a 1-D integer array of agent indices, got {idx!r}")
+        if idx.size and (idx.min() < 0 or idx.max() >= self.n_agents):
+            bad = idx[(idx < 0) | (idx >= self.n_agents)][0]
+            raise ValueError(f"agent index {bad} out of range; allowed: 0..{self.n_agents - 1}")
+        active = state.active.copy()
+        active[idx] = False
+        self.state = state.replace(active=active)
+
+    # ---- persistence ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue the episode exactly: scenario, agent parameters, the
+        market state and the generator's state (plain arrays, numbers and dicts)."""
+        import dataclasses
+
+        state = self._require_state()
+        st = {f.name: getattr(state, f.name) for f in dataclasses.fields(state) if f.name != "rng"}
+        st = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in st.items()}
+        return {
+            "scenario": self.scenario.to_dict(),
+            "agents": {f.name: getattr(self.agents, f.name).copy() for f in dataclasses.fields(self.agents)},
+            "state": st,
+            "rng": state.rng.bit_generator.state,
+            "rng_type": type(state.rng.bit_generator).__name__,
+        }
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        """Restore from `state_dict()`; the scenario must match this core's."""
+        if Scenario.from_dict(d["scenario"]) != self.scenario:
+            raise ValueError("state_dict was saved from a different scenario; build MarketCore with that scenario first")
+        bitgen = getattr(np.random, d["rng_type"])()
+        bitgen.state = d["rng"]
+        rng = np.random.Generator(bitgen)
+        self.agents = AgentParams(**{k: np.array(v) for k, v in d["agents"].items()})
+        st = {k: (np.array(v) if isinstance(v, np.ndarray) else v) for k, v in d["state"].items()}
+        self.state = MarketState(**st, rng=rng)
+        self._static = static_columns(self.scenario, self.agents)
+        self._scale = agent_scale(self.scenario, self.agents)
+        self.last_result = None
+        self._summary = None
+
+    def adjacency(self):
+        """Symmetric scipy CSR adjacency of the open channels (data = channel slot), rebuilt
+        only when a channel opened or closed since the last call."""
+        from .channels import adjacency
+
+        state = self._require_state()
+        key = (id(state.u), state.topology_version)
+        if getattr(self, "_adj_key", None) != key:
+            self._adj = adjacency(self.n_agents, state.u, state.v, state.open)
+            self._adj_key = key
+        return self._adj
+
     # ---- views ------------------------------------------------------------------------------
     @property
     def done(self) -> bool:
