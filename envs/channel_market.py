@@ -71,7 +71,8 @@ class ChannelMarketEnv(ParallelEnv):
             raise ValueError(f"render_mode = {render_mode!r}; allowed: None, {', '.join(map(repr, RENDER_MODES))}")
         if info_keys == "all":
             info_keys = BREAKDOWN_FIELDS
-        if isinstance(info_keys, str) or not all(k in BREAKDOWN_FIELDS for k in info_keys):
+        if (isinstance(info_keys, str) or not isinstance(info_keys, (tuple, list))
+                or not all(k in BREAKDOWN_FIELDS for k in info_keys)):
             raise ValueError(f"info_keys = {info_keys!r}; allowed: 'all' or a tuple of {BREAKDOWN_FIELDS}")
         self.info_keys = tuple(info_keys) + ("shock",)
         self._info_cols = np.array([BREAKDOWN_FIELDS.index(k) for k in info_keys], dtype=np.int64)
