@@ -1,22 +1,34 @@
-"""`channelmarket` command line: demo, train, eval, bench."""
+"""`channelmarket` command line: demo, train, bench."""
 
 from __future__ import annotations
 
 import sys
 
+USAGE = """usage: channelmarket {demo,train,bench} [options]
+  demo    train a policy against the risk-factor baseline for a few minutes, then print the
+          learned-vs-baseline table (--market-only: the market with random actions, per-step stats)
+  train   train learned pricing/bidding policies (PPO, SAC, TD3, IPPO/MAPPO); 'channelmarket train -h'
+  bench   time the array and dict APIs (python -m channelmarket.eval.bench_env)"""
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: channelmarket {demo,bench} [options]\n"
-              "  demo   run the default market with random actions and a shock, printing per-step stats\n"
-              "  bench  time the array and dict APIs (python -m channelmarket.eval.bench_env)")
+        print(USAGE)
         return 0
     cmd, rest = argv[0], argv[1:]
     if cmd == "demo":
         from .demo import main as demo
 
         return demo(rest)
+    if cmd == "train":
+        try:
+            from .training.cli import main as train
+        except ImportError as exc:
+            print(f"channelmarket train needs the train extra (pip install 'channelmarket[train]'): {exc}",
+                  file=sys.stderr)
+            return 2
+        return train(rest)
     if cmd == "bench":
         from .eval.bench_env import main as bench
 

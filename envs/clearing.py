@@ -101,7 +101,8 @@ def ration(seller, buyer, sell_qty, buy_qty, n: int) -> np.ndarray:
     w_sum = np.bincount(buyer, weights=w, minlength=n)
     request = buy_qty[buyer] * w / w_sum[buyer]
     req_sum = np.bincount(seller, weights=request, minlength=n)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # over: the discarded branch (req_sum <= sell_qty) may overflow for denormal requests
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         scale = np.where(req_sum > sell_qty, sell_qty / req_sum, 1.0)
     return request * scale[seller]
 
