@@ -1,0 +1,130 @@
+"""The ε-auction as a market baseline: the controlled agents agree on who trades with whom by
+Bertsekas' auction before the market's bilateral negotiation, then act out the assignment.
+
+Each step (from the Python-DTU team's auction-based agreement, MAPC 2011, on the market):
+1. Buyers' demand lots bid for sellers' supply lots reachable over an open channel whose two
+   ends are both controlled by this policy, the buyer's side holding money. Values: buyer
+   limit, seller ask = reserve + `margin`; benefit per MWh = limit - ask; quantities are the
+   energy the agents can sell (`sellable`) and need (`needed`), cut into lots as in the core's
+   `eps_auction` clearing (`channelmarket.envs.auction_clearing.match_lots`); storage sells or
+   buys by the shared `storage_direction` rule.
+2. The shared solver (`channelmarket.envs.eps_auction.auction`) assigns lots. A matched lot
+   is priced at the seller's ask plus the auction's price of that lot (its premium; ~0 when
+   supply is plentiful, up to the buyer's limit when it is scarce), and a channel carries no
+   more than its payer side can pay at those prices.
+3. The assignment becomes actions: a matched seller offers its matched quantity and opens
+   at the lowest price of its matched lots; a matched buyer wants its matched quantity and
+   bids the highest price of its matched lots; nobody concedes. Every matched pair then has
+   bid >= ask and agrees at round 0 of the bilateral negotiation. Unmatched agents offer
+   quantity 0 (generators sell to the grid, consumers buy from it).
+
+Mapping limits: the env rations a buyer's quantity over every channel that agrees, not only
+its matched ones, so the realized flows can differ from the assignment (never the totals per
+agent); opening prices outside the window ref +- span open at its edge, which keeps
+bid >= ask on every matched pair. Partners this policy does not control are not bid for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..envs.auction_clearing import LOTS_PER_AGENT, MAX_LOTS, cap_by_balance, match_lots
+from ..envs.state import Kind
+from ..envs.step import current_tradable
+from .base import Policy
+from .simple import encode_actions, storage_direction
+
+
+class EpsAuctionBaseline(Policy):
+    """Agents coordinated by the ε-auction (see module docstring)."""
+
+    name = "eps_auction"
+
+    def __init__(self, margin: float = 2.0, eps: float = 0.01, lots_per_agent: int = LOTS_PER_AGENT,
+                 max_lots: int = MAX_LOTS) -> None:
+        super().__init__()
+        if not (np.isfinite(margin) and margin >= 0):
+            raise ValueError(f"EpsAuctionBaseline margin = {margin!r}; allowed: a number >= 0 (EUR/MWh)")
+        if not (np.isfinite(eps) and eps > 0):
+            raise ValueError(f"EpsAuctionBaseline eps = {eps!r}; allowed: a number > 0 (EUR/MWh)")
+        self.margin, self.eps = float(margin), float(eps)
+        self.lots_per_agent, self.max_lots = int(lots_per_agent), int(max_lots)
+        self.matched_sell = np.zeros(0)   # [M] MWh matched this step per controlled agent
+        self.matched_buy = np.zeros(0)
+        self.pairs = None                 # matched lots of the last assignment (see `assign`)
+
+    def bind(self, core: Any, agents: np.ndarray, seed: Any = None) -> None:
+        super().bind(core, agents, seed)
+        self.controlled = np.zeros(core.n_agents, dtype=bool)
+        self.controlled[self.agents] = True
+
+    def assign(self):
+        """Solve this step's assignment. Returns (sell_qty [N], buy_qty [N], ask [N], bid [N],
+        direction [M]): matched quantities and prices (nan where unmatched)."""
+        core, idx = self.core, self.agents
+        sc, ag, st = core.scenario, core.agents, core.state
+        n = core.n_agents
+        sellable, needed = current_tradable(sc, ag, st)
+        direction_m = storage_direction(core, idx)
+        direction = np.zeros(n, dtype=np.int64)
+        direction[idx] = direction_m
+        storage = ag.kind == Kind.STORAGE
+        ctrl = self.controlled & st.active
+        seller_ok = ctrl & (ag.sells_good >= 0) & (sellable > 0) & (~storage | (direction > 0))
+        buyer_ok = ctrl & (ag.buys_good >= 0) & (needed > 0) & (~storage | (direction < 0))
+        sell_q = np.where(seller_ok, sellable, 0.0)
+        buy_q = np.where(buyer_ok, needed, 0.0)
+        value_s = np.minimum(ag.reserve + self.margin, sc.retail_tariff)
+
+        u, v, is_open = st.u, st.v, st.open
+        fwd = np.flatnonzero(is_open & seller_ok[u] & buyer_ok[v] & (ag.sells_good[u] == ag.buys_good[v]))
+        rev = np.flatnonzero(is_open & seller_ok[v] & buyer_ok[u] & (ag.sells_good[v] == ag.buys_good[u]))
+        channel = np.concatenate([fwd, rev])
+        seller = np.concatenate([u[fwd], v[rev]])
+        buyer = np.concatenate([v[fwd], u[rev]])
+        payer = np.concatenate([st.capacity[fwd] - st.balance_u[fwd], st.balance_u[rev]])
+        surplus = np.where(payer > 0, ag.limit[buyer] - value_s[seller], 0.0)
+        nan = np.full(n, np.nan)
+        empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
+        self.pairs = (empty_i, empty_i, empty_i, empty_f, empty_f)
+        if channel.shape[0] == 0:
+            return np.zeros(n), np.zeros(n), nan, nan.copy(), direction_m
+        m = match_lots(seller, buyer, surplus, sell_q, buy_q, self.eps, priority=payer,
+                       lots_per_agent=self.lots_per_agent, max_lots=self.max_lots)
+        k = m.pair
+        price = np.clip(value_s[seller[k]] + m.premium, value_s[seller[k]], ag.limit[buyer[k]])
+        qty = cap_by_balance(channel[k], m.qty, price, surplus[k] * m.qty, payer[k])
+        keep = qty > 0
+        k, qty, price = k[keep], qty[keep], price[keep]
+        s, b = seller[k], buyer[k]
+        self.pairs = (channel[k], s, b, qty, price)   # matched lots: channel, seller, buyer, MWh, EUR/MWh
+        sold = np.bincount(s, weights=qty, minlength=n)
+        bought = np.bincount(b, weights=qty, minlength=n)
+        ask = np.full(n, np.inf)
+        bid = np.full(n, -np.inf)
+        np.minimum.at(ask, s, price)
+        np.maximum.at(bid, b, price)
+        ask = np.where(np.isfinite(ask), ask, np.nan)
+        bid = np.where(np.isfinite(bid), bid, np.nan)
+        return sold, bought, ask, bid, direction_m
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        core, idx = self.core, self.agents
+        sc, ag = core.scenario, core.agents
+        sellable, needed = current_tradable(sc, ag, core.state)
+        sold, bought, ask, bid, direction = self.assign()
+        self.matched_sell, self.matched_buy = sold[idx], bought[idx]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sell_share = np.where(sellable[idx] > 0, sold[idx] / sellable[idx], 0.0)
+            buy_share = np.where(needed[idx] > 0, bought[idx] / needed[idx], 0.0)
+        # unmatched: a price that cannot matter (quantity 0): reserve-based ask, zero-ish bid
+        ask_t = np.where(np.isnan(ask[idx]), np.minimum(ag.reserve[idx] + self.margin, sc.retail_tariff), ask[idx])
+        bid_t = np.where(np.isnan(bid[idx]), 0.0, bid[idx])
+        # storage acting out a match keeps the matched side; unmatched storage offers nothing
+        # asks nudged down and bids up (NUDGE): a matched pair (bid >= ask) still agrees after decoding
+        return encode_actions(core, idx, ask_t, bid_t, sell_share, buy_share, 0.0, direction, exact_bounds=True)
+
+
+__all__ = ["EpsAuctionBaseline"]

@@ -1,0 +1,239 @@
+"""Learned policies as `Policy` objects: a trained Stable-Baselines3 model (or IPPO actor) that
+acts for any agent subset, in rollouts, tournaments and as a frozen opponent in training.
+
+    from channelmarket.policies.learned import load
+    pol = load("runs/x/model.zip")            # or the run folder "runs/x"
+    run_episode("energy_default", {"solar": pol, "all": make("risk_factor")}, seed=10_000)
+
+A run folder written by `channelmarket train` holds `model.zip` (SB3 format) and `model.json`
+(the algorithm, the observation-normalisation file `vecnormalize.pkl`, and which agent kinds
+each trained network acts for). With one policy per role the folder holds one network per
+role (`model.zip` is the pricing network, `model_bidding.zip` the bidding one) and `load`
+returns a policy that routes every agent to its role's network by the kind in its
+observation. A bare SB3 zip without `model.json` loads too (PPO, SAC or TD3; no
+normalisation, every kind); an IPPO `.pt` file goes to `training.ippo.load_ippo`.
+
+Actions are deterministic (the policy mean) unless `deterministic=False`. Needs torch and SB3.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..envs.state import KIND_NAMES
+from .base import Policy
+
+META_FORMAT = "channelmarket.sb3"
+META_VERSION = 1
+_KIND_COLS = slice(0, len(KIND_NAMES))   # the one-hot kind columns of the observation
+
+
+@dataclass
+class ObsNormalizer:
+    """VecNormalize's observation transform, frozen: clip((obs - mean) / sqrt(var + eps), +-clip)."""
+
+    mean: np.ndarray
+    var: np.ndarray
+    clip: float = 10.0
+    epsilon: float = 1e-8
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return np.clip((obs - self.mean) / np.sqrt(self.var + self.epsilon), -self.clip, self.clip).astype(np.float32)
+
+    @classmethod
+    def from_vecnormalize(cls, vn: Any) -> "ObsNormalizer | None":
+        if vn is None or not getattr(vn, "norm_obs", False):
+            return None
+        return cls(np.asarray(vn.obs_rms.mean, dtype=np.float64).copy(), np.asarray(vn.obs_rms.var, dtype=np.float64).copy(),
+                   float(vn.clip_obs), float(vn.epsilon))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ObsNormalizer | None":
+        with open(path, "rb") as f:
+            vn = pickle.load(f)
+        return cls.from_vecnormalize(vn)
+
+
+class _Member:
+    """One network and the kinds it acts for. `normalizer` is an `ObsNormalizer`, None, or a
+    callable returning one (live statistics of a model still training)."""
+
+    def __init__(self, model: Any, normalizer: Any, kinds: Sequence[str]) -> None:
+        self.model = model
+        self.normalizer = normalizer
+        self.kinds = tuple(kinds)
+        self.kind_ids = np.array([KIND_NAMES.index(k) for k in self.kinds], dtype=np.int64)
+
+    def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        norm = self.normalizer() if callable(self.normalizer) and not isinstance(self.normalizer, ObsNormalizer) \
+            else self.normalizer
+        x = norm(obs) if norm is not None else np.asarray(obs, dtype=np.float32)
+        with _single_thread(x.shape[0]):
+            actions, _ = self.model.policy.predict(x, deterministic=deterministic)
+        return np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0)
+
+
+class _single_thread:
+    """Run a small forward pass on one torch thread: on a busy 2-core machine a 64x64 MLP over
+    ~50 rows takes ~1 ms on one thread and ~40 ms on two (thread contention). Restored after."""
+
+    SMALL = 4096
+
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
+        self.prev = 0
+
+    def __enter__(self) -> None:
+        import torch
+
+        self.prev = torch.get_num_threads()
+        if self.prev > 1 and self.rows <= self.SMALL:
+            torch.set_num_threads(1)
+        else:
+            self.prev = 0
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.prev:
+            import torch
+
+            torch.set_num_threads(self.prev)
+
+
+class LearnedPolicy(Policy):
+    """A trained network (or one per role) acting for the agents it is bound to.
+
+    Rows are routed to the member network whose kinds contain the agent's kind (read from the
+    observation's one-hot kind columns); rows of a kind no member was trained for go to the
+    first member (the kind is in its input, but it never practised that kind)."""
+
+    name = "learned"
+
+    def __init__(self, members: Sequence[_Member], deterministic: bool = True, name: str | None = None,
+                 meta: dict | None = None) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("a LearnedPolicy needs at least one trained network")
+        self.members = list(members)
+        self.deterministic = bool(deterministic)
+        self.meta = dict(meta or {})
+        if name:
+            self.name = name
+        self._route = np.zeros(len(KIND_NAMES), dtype=np.int64)
+        for i, m in reversed(list(enumerate(self.members))):
+            self._route[m.kind_ids] = i
+
+    @classmethod
+    def from_model(cls, model: Any, normalizer: Any = None, kinds: Sequence[str] = KIND_NAMES,
+                   deterministic: bool = True, name: str | None = None) -> "LearnedPolicy":
+        """Wrap a live SB3 model; `normalizer` may be a `VecNormalize` (its current statistics are
+        read at every step), an `ObsNormalizer`, or None."""
+        from stable_baselines3.common.vec_env import VecNormalize
+
+        if isinstance(normalizer, VecNormalize):
+            vn = normalizer
+            normalizer = (lambda: ObsNormalizer.from_vecnormalize(vn))
+        return cls([_Member(model, normalizer, kinds)], deterministic=deterministic, name=name)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        out: list[str] = []
+        for m in self.members:
+            out += [k for k in m.kinds if k not in out]
+        return tuple(out)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs, dtype=np.float32)
+        if obs.ndim != 2:
+            raise ValueError(f"{self.name}.act: obs has shape {obs.shape}; expected (M, O)")
+        if len(self.members) == 1:
+            return self.members[0].act(obs, self.deterministic)
+        out = np.zeros((obs.shape[0], 4))
+        which = self._route[np.argmax(obs[:, _KIND_COLS], axis=1)]
+        for i, m in enumerate(self.members):
+            rows = np.flatnonzero(which == i)
+            if rows.size:
+                out[rows] = m.act(obs[rows], self.deterministic)
+        return out
+
+    def __deepcopy__(self, memo: dict) -> "LearnedPolicy":
+        """Copies share the (read-only) networks: one per market is cheap."""
+        return type(self)(self.members, self.deterministic, self.name, self.meta)
+
+
+# ---- files ---------------------------------------------------------------------------------------
+
+def _algo_class(name: str):
+    import stable_baselines3 as sb3
+
+    classes = {"ppo": sb3.PPO, "sac": sb3.SAC, "td3": sb3.TD3, "a2c": sb3.A2C, "ddpg": sb3.DDPG}
+    if name not in classes:
+        raise ValueError(f"unknown SB3 algorithm {name!r}; allowed: {', '.join(classes)}")
+    return classes[name]
+
+
+def load_sb3_model(path: str | Path, algo: str | None = None, device: str = "cpu") -> Any:
+    """An SB3 model from a zip; without `algo`, PPO, SAC and TD3 are tried in turn."""
+    if algo:
+        return _algo_class(algo).load(str(path), device=device)
+    errors = []
+    for name in ("ppo", "sac", "td3"):
+        try:
+            return _algo_class(name).load(str(path), device=device)
+        except Exception as exc:  # noqa: BLE001 - report every attempt
+            errors.append(f"{name}: {type(exc).__name__}: {exc}")
+    raise ValueError(f"{str(path)!r} is not a PPO, SAC or TD3 model ({'; '.join(errors)})")
+
+
+def meta_path(model_path: str | Path) -> Path:
+    p = Path(model_path)
+    return p.with_suffix(".json")
+
+
+def write_meta(model_path: str | Path, meta: dict) -> Path:
+    """Write `model.json` next to `model.zip` (format, algorithm, members, training setup)."""
+    meta = dict(meta, format=META_FORMAT, version=META_VERSION)
+    p = meta_path(model_path)
+    p.write_text(json.dumps(meta, indent=1))
+    return p
+
+
+def load(path: str | Path, deterministic: bool = True, device: str = "cpu") -> Policy:
+    """A trained policy from a run folder, `model.zip` (with its `model.json`), a bare SB3 zip,
+    or an IPPO `.pt` model file."""
+    p = Path(path)
+    if p.is_dir():
+        for cand in ("model.zip", "ippo_model.pt"):
+            if (p / cand).exists():
+                p = p / cand
+                break
+        else:
+            raise FileNotFoundError(f"no model.zip or ippo_model.pt in {str(path)!r}")
+    if not p.exists():
+        raise FileNotFoundError(f"no trained model at {str(p)!r}")
+    if p.suffix == ".pt":
+        from ..training.ippo import load_ippo
+
+        return load_ippo(p, deterministic=deterministic, device=device)
+    mp = meta_path(p)
+    if not mp.exists():
+        model = load_sb3_model(p, device=device)
+        return LearnedPolicy([_Member(model, None, KIND_NAMES)], deterministic, name=f"learned:{p.stem}")
+    meta = json.loads(mp.read_text())
+    if meta.get("format") != META_FORMAT:
+        raise ValueError(f"{str(mp)!r} is not a channelmarket model description (format {meta.get('format')!r})")
+    members = []
+    for m in meta["members"]:
+        model = load_sb3_model(p.parent / m["file"], meta.get("algo"), device=device)
+        norm = ObsNormalizer.load(p.parent / m["vecnormalize"]) if m.get("vecnormalize") else None
+        members.append(_Member(model, norm, m.get("kinds") or KIND_NAMES))
+    return LearnedPolicy(members, deterministic, name=meta.get("name") or f"learned:{meta.get('algo', 'sb3')}",
+                         meta=meta)
+
+
+__all__ = ["LearnedPolicy", "ObsNormalizer", "load", "load_sb3_model", "write_meta", "meta_path"]

@@ -1,0 +1,472 @@
+"""The risk-factor negotiator of the MASER model (Krolikowski, Kopys and Jedruch, 2016,
+"Self-Organization in Multi-Agent Systems Based on Examples of Modeling Economic
+Relationships between Agents", Front. Robot. AI 3:41), vectorized over the controlled agents
+and, where a rule is per partner, over channel slots.
+
+Every agent draws a risk factor r ~ U(r_range). In the paper a larger r makes an agent
+"more prone to raise prices, to ignore lacking food, and not to offer preferential rates for
+regular customers"; a lower r "makes the agent establish a steady cooperation".
+
+## The rules (paper section -> here)
+
+Offer price (Making an offer), per partner = per (channel, side):
+1. Start from the minimal price that covers cost: the seller's reserve (storage: the larger
+   of its reserve and the average cost of the energy in store, cost / efficiency).
+2. Add a retail margin, a share of the room up to the retail tariff:
+   margin = (margin_base + margin_risk * r) * (1 - discount(r) * regular), where
+   regular = points / (points + points_half) in [0, 1) is how regular a customer the partner
+   is, and discount(r) = regular_discount * clip(1 - r / regular_r_max, 0, 1) is zero for
+   high-r agents: preferential rates are offered by low-r agents only.
+   First contact: list price = reserve + margin * (retail - reserve).
+3. Repeated contact (the partner already got an offer): the list price moves from the last
+   one offered to that partner: toward the current first-contact price by `reversion` (the
+   "current price greater or lower than the previous" clause), up by
+   price_step * r * (1 - pressure) of the room if the last offer was accepted (risk-prone
+   agents raise more, pressured ones do not), down by price_step * (1 - r) * (1 + pressure)
+   if it was rejected (restrained and pressured agents cut harder).
+4. Stock pressure (energy to sell): the price sent is
+   reserve + (list - reserve) * (1 - pressure_weight * pressure); generators' pressure is
+   their output share of rating (perishable energy), storage's its state of charge.
+
+Purchase decision (Purchase), the paper's IF chain, in order (`purchase_decision`):
+not interesting (not the good it needs, or storage that sells this step) -> no; cannot
+afford (its channel balances to sellers cannot pay `min_affordable` of its need at the
+reference price) -> no; first transaction -> yes; a bargain (price <= the last price it
+paid) -> yes; otherwise a risk-taker refuses and waits, a restrained agent accepts. The agent
+is restrained when r <= accept_r + accept_pressure * pressure, so the threshold moves with
+its stock pressure (consumers: need / grid limit, i.e. risk of going unserved; storage:
+1 - state of charge). For a price p the chain accepts exactly the p <= T with
+T = limit (first transaction or restrained) or T = last price paid (risk-taker): see
+`acceptance_threshold`.
+
+Regular customers (Building-up relationships): per (channel, side) the seller grants its
+partner points: + the EUR value of each transaction, and on every step without one,
+- decay * average transaction value * (0.5 + r) / average steps between transactions
+(risk-takers forget loyalty faster), floored at 0.
+
+Advertising factor (Making an offer): an agent offers to every partner not offered to yet;
+a partner already offered to gets the offer again with probability `advertising`.
+
+## Mapping onto the env's action (ask, bid, quantity, concession per agent)
+
+The env negotiates every channel with one opening price and one concession per agent, so
+per-partner rules are summarised per agent:
+- seller ask: opens at the highest list price it sends this step (its price to the least
+  favoured partner) and its concession is set so that by round K it reaches the lowest
+  price it sends (its best regular customer's rate). Partners meet it somewhere on that
+  descending ladder, like MASER's reject -> lower offer -> accept protocol; which partner
+  gets which rung is decided by the env, not by the seller (per-partner discrimination is
+  lost, the spread of its rates is kept).
+- advertising -> quantity: a seller offers the share of its sellable energy equal to the
+  share of its buyer partners it sends an offer to this step.
+- purchase decision -> bid: a buyer opens at the bottom of the opening window (but never
+  above T) and concedes up to its acceptance threshold T by round K, so it accepts the
+  first rung of the sellers' ladder at or below T (bargains at once, dearer offers only if
+  restrained); a refusal ("no": not interesting or cannot afford) is quantity 0, and
+  affordability caps the quantity at what its balances to sellers can pay at the reference
+  price.
+- accepted / rejected, per partner: a sent offer is accepted when a trade was paid over that
+  channel with this agent as seller, rejected otherwise.
+- Storage picks selling or buying with the shared `storage_direction` rule.
+- Not mappable: MASER's seller picks the customer who accepted the highest price; the env
+  rations proportionally. Movement (positions) does not exist in this market.
+
+The per-channel state is indexed by channel slot and side (side 0 acts as u, side 1 as v);
+a slot whose endpoints change (a channel closed and reopened between new agents) or that
+reopens is reset, detected through `core.state.topology_version`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from ..envs.offers import ASK, BID, CONCESSION
+from ..envs.state import Kind
+from ..envs.step import current_tradable
+from .base import Policy
+from .simple import encode_actions, opening_ask, opening_bid, price_window, storage_direction
+
+# purchase decision codes, in the order of the paper's IF chain
+NOT_INTERESTING, CANNOT_AFFORD, FIRST, BARGAIN, WAIT, ACCEPT = range(6)
+DECISION_NAMES = ("not_interesting", "cannot_afford", "first", "bargain", "wait", "accept")
+# outcome of the last offer sent to a partner
+REJECTED, NO_OFFER, ACCEPTED = -1, 0, 1
+
+
+@dataclass(frozen=True)
+class RiskParams:
+    """Parameters of the risk-factor negotiator (shares are of the reserve-to-retail room)."""
+
+    r_range: tuple[float, float] = (0.1, 0.9)
+    margin_base: float = 0.3        # margin share at r = 0
+    margin_risk: float = 0.4        # extra margin share per unit of r
+    regular_discount: float = 0.5   # largest relative margin cut for a fully regular customer (r = 0)
+    regular_r_max: float = 0.5      # agents with r >= this give no preferential rates
+    points_half: float = 50.0       # EUR of points at which a customer counts as half regular
+    points_decay: float = 0.1       # share of the average transaction value lost per idle step
+    price_step: float = 0.05        # share of the room moved after an accept / reject
+    reversion: float = 0.2          # pull of a repeated price toward the current first-contact price
+    pressure_weight: float = 0.5    # margin cut at full stock pressure
+    accept_r: float = 0.5           # r up to which a buyer accepts a dearer offer (no pressure)
+    accept_pressure: float = 0.4    # how far full stock pressure raises that threshold
+    min_affordable: float = 0.05    # share of its need a buyer must be able to pay to consider buying
+    advertising: float = 0.8        # probability of re-sending an offer to a partner already offered to
+
+    def __post_init__(self) -> None:
+        lo, hi = self.r_range
+        if not (0.0 <= lo <= hi <= 1.0):
+            raise ValueError(f"RiskParams.r_range = {self.r_range!r}; allowed: 0 <= low <= high <= 1")
+        for f in fields(self):
+            if f.name == "r_range":
+                continue
+            v = getattr(self, f.name)
+            if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
+                raise ValueError(f"RiskParams.{f.name} = {v!r}; allowed: a finite number >= 0")
+        for name in ("advertising", "min_affordable", "regular_discount", "pressure_weight", "reversion"):
+            if getattr(self, name) > 1.0:
+                raise ValueError(f"RiskParams.{name} = {getattr(self, name)!r}; allowed: [0, 1]")
+        if self.regular_r_max <= 0 or self.points_half <= 0:
+            raise ValueError("RiskParams.regular_r_max and points_half must be > 0")
+
+
+# ---- the rules, as pure vectorized functions --------------------------------------------------
+
+def regular_share(points: np.ndarray, p: RiskParams) -> np.ndarray:
+    """How regular a customer is, in [0, 1): points / (points + points_half)."""
+    points = np.maximum(points, 0.0)
+    return points / (points + p.points_half)
+
+
+def preferential_discount(r: np.ndarray, p: RiskParams) -> np.ndarray:
+    """Relative margin cut a fully regular customer gets: regular_discount at r = 0, falling
+    linearly to 0 at r = regular_r_max and above (high-r agents give no preferential rates)."""
+    return p.regular_discount * np.clip(1.0 - np.asarray(r) / p.regular_r_max, 0.0, 1.0)
+
+
+def margin_share(r: np.ndarray, regular: np.ndarray, p: RiskParams) -> np.ndarray:
+    """Retail margin as a share of the reserve-to-retail room: grows with r, shrinks for
+    regular customers of low-r agents."""
+    return np.clip((p.margin_base + p.margin_risk * r) * (1.0 - preferential_discount(r, p) * regular), 0.0, 1.0)
+
+
+def first_contact_price(floor: np.ndarray, ceiling: float, r: np.ndarray, regular: np.ndarray,
+                        p: RiskParams) -> np.ndarray:
+    """Cost-covering floor plus the retail margin."""
+    return floor + margin_share(r, regular, p) * np.maximum(ceiling - floor, 0.0)
+
+
+def repeat_price(last: np.ndarray, first_now: np.ndarray, outcome: np.ndarray, r: np.ndarray,
+                 pressure: np.ndarray, floor: np.ndarray, ceiling: float, p: RiskParams) -> np.ndarray:
+    """List price on a repeated contact: from the last price offered to that partner, toward
+    the current first-contact price, up after an accepted offer (more for risk-takers, not
+    under stock pressure), down after a rejected one (more for restrained or pressured agents)."""
+    room = np.maximum(ceiling - floor, 0.0)
+    price = last + p.reversion * (first_now - last)
+    up = p.price_step * r * (1.0 - pressure) * room
+    down = p.price_step * (1.0 - r) * (1.0 + pressure) * room
+    price = price + np.where(outcome == ACCEPTED, up, 0.0) - np.where(outcome == REJECTED, down, 0.0)
+    return np.clip(price, floor, np.maximum(floor, ceiling))
+
+
+def pressured_price(list_price: np.ndarray, floor: np.ndarray, pressure: np.ndarray, p: RiskParams) -> np.ndarray:
+    """Price actually sent: the margin over the floor cut by stock pressure."""
+    return floor + (list_price - floor) * (1.0 - p.pressure_weight * np.clip(pressure, 0.0, 1.0))
+
+
+def is_restrained(r: np.ndarray, pressure: np.ndarray, p: RiskParams) -> np.ndarray:
+    """A buyer accepts a dearer-than-last offer when r <= accept_r + accept_pressure * pressure."""
+    return np.asarray(r) <= p.accept_r + p.accept_pressure * np.clip(pressure, 0.0, 1.0)
+
+
+def purchase_decision(interesting: np.ndarray, can_afford: np.ndarray, first: np.ndarray, price: np.ndarray,
+                      last_paid: np.ndarray, r: np.ndarray, pressure: np.ndarray, p: RiskParams) -> np.ndarray:
+    """The paper's IF chain for an offer at `price`, vectorized; returns decision codes
+    (NOT_INTERESTING, CANNOT_AFFORD, FIRST, BARGAIN, WAIT, ACCEPT). Buy iff code in
+    (FIRST, BARGAIN, ACCEPT)."""
+    last_paid = np.asarray(last_paid, dtype=np.float64)
+    # no price known yet counts as a first transaction ("no knowledge about prices")
+    first = np.asarray(first) | np.isnan(last_paid)
+    bargain = np.asarray(price) <= np.where(np.isnan(last_paid), -np.inf, last_paid)
+    restrained = is_restrained(r, pressure, p)
+    return np.select(
+        [~np.asarray(interesting), ~np.asarray(can_afford), first, bargain, ~restrained],
+        [NOT_INTERESTING, CANNOT_AFFORD, FIRST, BARGAIN, WAIT],
+        default=ACCEPT,
+    ).astype(np.int64)
+
+
+def buys(decision: np.ndarray) -> np.ndarray:
+    return (decision == FIRST) | (decision == BARGAIN) | (decision == ACCEPT)
+
+
+def acceptance_threshold(first: np.ndarray, last_paid: np.ndarray, r: np.ndarray, pressure: np.ndarray,
+                         limit: np.ndarray, p: RiskParams) -> np.ndarray:
+    """Highest price an interested, solvent buyer accepts: its limit on a first transaction or
+    when restrained, else the last price it paid (it waits for a bargain). For every price q,
+    `purchase_decision(..., q, ...)` buys iff q <= this threshold."""
+    accept_all = np.asarray(first) | is_restrained(r, pressure, p) | np.isnan(last_paid)
+    return np.where(accept_all, limit, np.minimum(np.nan_to_num(last_paid, nan=0.0), limit))
+
+
+def decay_points(points: np.ndarray, n_trades: np.ndarray, value_sum: np.ndarray, t_first: np.ndarray,
+                 t_last: np.ndarray, r: np.ndarray, idle: np.ndarray, p: RiskParams) -> np.ndarray:
+    """Points after one step: unchanged where a transaction happened (`idle` False), else
+    minus decay * average value * (0.5 + r) / average steps between transactions."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        avg_value = np.where(n_trades > 0, value_sum / np.maximum(n_trades, 1), 0.0)
+        avg_gap = np.where(n_trades > 1, (t_last - t_first) / np.maximum(n_trades - 1, 1), 1.0)
+    dec = p.points_decay * avg_value * (0.5 + r) / np.maximum(avg_gap, 1.0)
+    return np.where(idle, np.maximum(points - dec, 0.0), points)
+
+
+def advertise(offered: np.ndarray, eligible: np.ndarray, draws: np.ndarray, factor: float) -> np.ndarray:
+    """Which eligible partners get an offer: every one not offered to yet, and an already
+    offered one with probability `factor` (`draws` uniform in [0, 1))."""
+    return eligible & (~offered | (draws < factor))
+
+
+# ---- the policy ---------------------------------------------------------------------------------
+
+class RiskFactor(Policy):
+    """MASER's risk-factor negotiator over the env's per-agent action (see module docstring)."""
+
+    name = "risk_factor"
+
+    def __init__(self, params: RiskParams | None = None, r: np.ndarray | None = None, **kw: Any) -> None:
+        super().__init__()
+        self.params = params if params is not None else RiskParams(**kw)
+        if params is not None and kw:
+            raise TypeError("pass either params= or keyword parameters, not both")
+        self._fixed_r = None if r is None else np.asarray(r, dtype=np.float64)
+
+    # -- episode start -------------------------------------------------------------------
+    def bind(self, core: Any, agents: np.ndarray, seed: Any = None) -> None:
+        super().bind(core, agents, seed)
+        n, e, m = core.n_agents, core.state.u.shape[0], self.agents.shape[0]
+        lo, hi = self.params.r_range
+        r = self.rng.uniform(lo, hi, size=m) if self._fixed_r is None else np.broadcast_to(self._fixed_r, (m,)).copy()
+        self.r = r                                     # [M]
+        self.r_all = np.zeros(n)                       # [N], r of controlled agents, 0 elsewhere
+        self.r_all[self.agents] = r
+        self.controlled = np.zeros(n, dtype=bool)
+        self.controlled[self.agents] = True
+        self.local = np.full(n, -1, dtype=np.int64)
+        self.local[self.agents] = np.arange(m)
+        # per agent
+        self.last_paid = np.full(m, np.nan)
+        self.has_bought = np.zeros(m, dtype=bool)
+        self.stock_cost = core.agents.reserve[self.agents].astype(np.float64).copy()
+        # per (channel slot, side)
+        self.points = np.zeros((e, 2))
+        self.n_trades = np.zeros((e, 2))
+        self.value_sum = np.zeros((e, 2))
+        self.t_first = np.zeros((e, 2))
+        self.t_last = np.zeros((e, 2))
+        self.list_price = np.full((e, 2), np.nan)      # last list price offered to the partner
+        self.outcome = np.zeros((e, 2), dtype=np.int8)
+        self.offered = np.zeros((e, 2), dtype=bool)
+        self.sent = np.zeros((e, 2), dtype=bool)       # offers sent this step
+        self.offer_price = np.full((e, 2), np.nan)     # prices sent this step (after pressure)
+        self.decision = np.full(m, NOT_INTERESTING, dtype=np.int64)
+        self.threshold = np.zeros(m)
+        self._u = core.state.u.copy()
+        self._v = core.state.v.copy()
+        self._open = core.state.open.copy()
+        self._topology = core.state.topology_version
+        self._soc = core.state.soc[self.agents].copy()
+
+    # -- topology ------------------------------------------------------------------------
+    def _sync_topology(self) -> None:
+        st = self.core.state
+        if st.topology_version == self._topology:
+            return
+        changed = (st.u != self._u) | (st.v != self._v) | (st.open & ~self._open)
+        if changed.any():
+            for arr, val in ((self.points, 0.0), (self.n_trades, 0.0), (self.value_sum, 0.0), (self.t_first, 0.0),
+                             (self.t_last, 0.0), (self.list_price, np.nan), (self.outcome, 0), (self.offered, False)):
+                arr[changed] = val
+        self._u, self._v, self._open = st.u.copy(), st.v.copy(), st.open.copy()
+        self._topology = st.topology_version
+
+    def _sides(self):
+        st = self.core.state
+        actor = np.stack([st.u, st.v], axis=1)      # [E, 2]
+        partner = np.stack([st.v, st.u], axis=1)
+        own_balance = np.stack([st.balance_u, st.capacity - st.balance_u], axis=1)
+        return actor, partner, own_balance
+
+    # -- pressures and floors -------------------------------------------------------------
+    def _seller_floor(self) -> np.ndarray:
+        """[N] cost-covering floor: reserve; storage: max(reserve, stock cost / efficiency)."""
+        ag = self.core.agents
+        floor = ag.reserve.astype(np.float64).copy()
+        st_idx = self.agents[ag.kind[self.agents] == Kind.STORAGE]
+        loc = self.local[st_idx]
+        floor[st_idx] = np.maximum(ag.reserve[st_idx], self.stock_cost[loc] / ag.efficiency[st_idx])
+        return floor
+
+    def _pressures(self, sellable: np.ndarray, needed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """[N] seller pressure (energy to sell) and buyer pressure (energy lacking)."""
+        sc, ag, st = self.core.scenario, self.core.agents, self.core.state
+        storage = ag.kind == Kind.STORAGE
+        fill = np.where(storage, st.soc / np.maximum(ag.capacity, 1e-12), 0.0)
+        gen_scale = np.maximum(ag.capacity * sc.step_hours, 1e-12)
+        sell_p = np.where(storage, fill, np.clip(sellable / gen_scale, 0.0, 1.0))
+        buy_p = np.where(storage, 1.0 - fill, np.clip(needed / np.maximum(ag.grid_limit, 1e-12), 0.0, 1.0))
+        return sell_p, buy_p
+
+    # -- acting ---------------------------------------------------------------------------
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        self._sync_topology()
+        core, idx, p = self.core, self.agents, self.params
+        sc, ag, st = core.scenario, core.agents, core.state
+        n = core.n_agents
+        sellable, needed = current_tradable(sc, ag, st)
+        sell_p, buy_p = self._pressures(sellable, needed)
+        direction_m = storage_direction(core, idx)
+        direction = np.zeros(n, dtype=np.int64)
+        direction[idx] = direction_m
+        storage = ag.kind == Kind.STORAGE
+        ctrl = self.controlled & st.active
+        selling = ctrl & (ag.sells_good >= 0) & (sellable > 0) & (~storage | (direction > 0))
+        buying_kind = ctrl & (ag.buys_good >= 0) & (~storage | (direction < 0))
+
+        actor, partner, own_bal = self._sides()
+        is_open = st.open[:, None]
+
+        # ---- seller: per-partner prices and advertising
+        eligible = is_open & selling[actor] & (ag.buys_good[partner] == ag.sells_good[actor]) & (ag.buys_good[partner] >= 0)
+        draws = self.rng.random(eligible.shape)
+        sent = advertise(self.offered, eligible, draws, p.advertising)
+        floor_n = self._seller_floor()
+        ceiling = sc.retail_tariff
+        # prices only where an offer goes out (flat indices into the [E, 2] side arrays)
+        si = np.flatnonzero(sent.ravel())
+        a_s = actor.ravel()[si]
+        fl, rs, ps = floor_n[a_s], self.r_all[a_s], sell_p[a_s]
+        first_now = first_contact_price(fl, ceiling, rs, regular_share(self.points.ravel()[si], p), p)
+        last = self.list_price.ravel()[si]
+        rep = ~np.isnan(last)
+        lp = first_now.copy()
+        lp[rep] = repeat_price(last[rep], first_now[rep], self.outcome.ravel()[si][rep], rs[rep], ps[rep], fl[rep],
+                               ceiling, p)
+        offer = pressured_price(lp, fl, ps, p)
+        np.put(self.list_price, si, lp)
+        self.offered |= sent
+        self.sent = sent
+        self.offer_price = np.full(sent.shape, np.nan)
+        np.put(self.offer_price, si, offer)
+
+        hi = np.full(n, -np.inf)
+        lo = np.full(n, np.inf)
+        np.maximum.at(hi, a_s, offer)
+        np.minimum.at(lo, a_s, offer)
+        n_elig = np.bincount(actor[eligible], minlength=n)
+        n_sent = np.bincount(actor[sent], minlength=n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sell_share = np.where(n_elig > 0, n_sent / np.maximum(n_elig, 1), 0.0)
+        has_offer = n_sent > 0
+        ask_target = np.where(has_offer, hi, floor_n + margin_share(self.r_all, 0.0, p) * (ceiling - floor_n))
+
+        # ---- buyer: purchase decision as an acceptance threshold
+        buy_side = is_open & buying_kind[actor] & (ag.sells_good[partner] == ag.buys_good[actor]) & (ag.sells_good[partner] >= 0)
+        payable = np.bincount(actor[buy_side], weights=own_bal[buy_side], minlength=n)
+        _, buy_ref, span = price_window(core, np.arange(n))
+        want = needed * buy_ref
+        with np.errstate(divide="ignore", invalid="ignore"):
+            afford_share = np.where(want > 0, np.clip(payable / np.maximum(want, 1e-12), 0.0, 1.0), 0.0)
+        interesting = buying_kind & (needed > 0)
+        can_afford = afford_share >= p.min_affordable
+        first = np.zeros(n, dtype=bool)
+        last_paid = np.full(n, np.nan)
+        first[idx] = ~self.has_bought
+        last_paid[idx] = self.last_paid
+        limit = ag.limit
+        thr = acceptance_threshold(first, last_paid, self.r_all, buy_p, limit, p)
+        # what the chain answers to an offer at the reference price (kept for inspection); the
+        # bid encodes the whole chain: an interested, solvent buyer takes every price <= thr
+        code = purchase_decision(interesting, can_afford, first, buy_ref, last_paid, self.r_all, buy_p, p)
+        self.decision = code[idx]
+        self.threshold = thr[idx]
+        takes = interesting & can_afford
+        buy_share = np.where(takes, afford_share, 0.0)
+
+        # ---- encode: ask ladder from hi to lo; bid from the window bottom up to the threshold
+        bid_open = np.minimum(thr[idx], np.maximum(buy_ref[idx] - span, 0.0))
+        actions = encode_actions(core, idx, ask_target[idx], bid_open, sell_share[idx], buy_share[idx], 0.0,
+                                 direction_m)
+        a_open = opening_ask(core, idx, actions[:, ASK])
+        res = ag.reserve[idx]
+        lo_m = np.where(has_offer[idx], lo[idx], a_open)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c_sell = np.where(a_open - res > 1e-12, (a_open - lo_m) / (a_open - res), 0.0)
+        b_open = opening_bid(core, idx, actions[:, BID])
+        lim = limit[idx]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c_buy = np.where(lim - b_open > 1e-12, (thr[idx] - b_open) / (lim - b_open), 0.0)
+        seller_role = selling[idx]
+        conc = np.clip(np.where(seller_role, c_sell, c_buy), 0.0, 1.0)
+        actions[:, CONCESSION] = 2.0 * conc - 1.0
+        self._soc = st.soc[idx].copy()
+        return actions
+
+    # -- learning from the step --------------------------------------------------------------
+    def update(self, core: Any) -> None:
+        p = self.params
+        res = core.last_result
+        if res is None:
+            return
+        tr, stl = res.trades, res.settlement
+        n = core.n_agents
+        e = self.points.shape[0]
+        paid = stl.paid_qty > 0
+        on_ch = tr.channel >= 0
+        t = core.state.t - 1
+        # channel state refers to the slots as they were during the step (before the lifecycle)
+        sel = paid & on_ch & self.controlled[tr.seller]
+        ch = tr.channel[sel]
+        side = np.where(self._u[ch] == tr.seller[sel], 0, 1)
+        flat = ch * 2 + side
+        traded = np.zeros(e * 2, dtype=bool)
+        traded[flat] = True
+        value = np.bincount(flat, weights=stl.paid[sel], minlength=e * 2).reshape(e, 2)
+        traded = traded.reshape(e, 2)
+        new = traded & (self.n_trades == 0)
+        self.t_first = np.where(new, t, self.t_first)
+        self.n_trades = self.n_trades + traded
+        self.value_sum = self.value_sum + value
+        self.t_last = np.where(traded, t, self.t_last)
+        self.points = decay_points(self.points + value, self.n_trades, self.value_sum, self.t_first, self.t_last,
+                                   self.r_all[np.stack([self._u, self._v], axis=1)], ~traded, p)
+        self.outcome = np.where(self.sent, np.where(traded, ACCEPTED, REJECTED), self.outcome).astype(np.int8)
+
+        # buyers: last price paid, first transaction done
+        bsel = paid & self.controlled[tr.buyer]
+        if bsel.any():
+            qty = np.bincount(tr.buyer[bsel], weights=stl.paid_qty[bsel], minlength=n)
+            money = np.bincount(tr.buyer[bsel], weights=stl.paid[bsel], minlength=n)
+            got = qty[self.agents] > 0
+            vwap = money[self.agents][got] / qty[self.agents][got]
+            self.last_paid[got] = vwap
+            self.has_bought |= got
+            # storage: average cost of the energy in store
+            ag = core.agents
+            storage = ag.kind[self.agents] == Kind.STORAGE
+            soc_new = core.state.soc[self.agents]
+            upd = storage & got
+            if upd.any():
+                kept = np.minimum(self._soc[upd], soc_new[upd])
+                total = np.maximum(soc_new[upd], 1e-12)
+                self.stock_cost[upd] = (kept * self.stock_cost[upd] + money[self.agents][upd]) / total
+        self._sync_topology()
+
+
+__all__ = [
+    "RiskFactor", "RiskParams", "purchase_decision", "acceptance_threshold", "first_contact_price", "repeat_price",
+    "pressured_price", "margin_share", "preferential_discount", "regular_share", "decay_points", "advertise",
+    "is_restrained", "buys", "NOT_INTERESTING", "CANNOT_AFFORD", "FIRST", "BARGAIN", "WAIT", "ACCEPT",
+    "DECISION_NAMES", "ACCEPTED", "REJECTED", "NO_OFFER",
+]
