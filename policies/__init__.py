@@ -9,6 +9,8 @@ The ε-auction solver itself is `channelmarket.policies.eps_auction.auction` (it
 
 from .auction_baseline import EpsAuctionBaseline
 from .base import Policy
+from .learned import LearnedPolicy, load
+from .mean_field import MeanFieldPolicy
 from .registry import BASELINES, REGISTRY, make, register
 from .risk_factor import RiskFactor, RiskParams
 from .rollout import EpisodeResult, resolve_assignments, run_episode, run_episode_dict
@@ -17,5 +19,5 @@ from .simple import FixedMarkup, RandomPolicy, Truthful, ZeroIntelligence, encod
 __all__ = [
     "Policy", "make", "register", "REGISTRY", "BASELINES", "run_episode", "run_episode_dict", "EpisodeResult",
     "resolve_assignments", "Truthful", "FixedMarkup", "ZeroIntelligence", "RandomPolicy", "RiskFactor", "RiskParams",
-    "EpsAuctionBaseline", "encode_actions", "storage_direction",
+    "EpsAuctionBaseline", "encode_actions", "storage_direction", "LearnedPolicy", "load", "MeanFieldPolicy",
 ]

@@ -4,7 +4,7 @@
     run_episode("energy_default", pol, seed=0)
 
 At `bind` the policy solves the mean-field equilibrium of the rest of the bound core's episode
-(`channelmarket.eval.equilibrium`, perfect-foresight forecasts from a copy of the core's state),
+(`channelmarket.policies.equilibrium`, perfect-foresight forecasts from a copy of the core's state),
 unless an `EquilibriumResult` is given. Every step, for interval t with equilibrium price p_t:
 
 - sellers ask max(reserve, p_t), buyers bid min(limit, p_t), concession `concession` (0: they
@@ -20,7 +20,7 @@ forecast of a seed is exact only while the market's channel reopenings draw the 
 numbers as the neutral forecast run (they stop doing so once a reopening is refused for lack
 of funds, which depends on trades).
 
-The solver lives in `channelmarket.eval.equilibrium` (it needs only `envs`); it is imported
+The solver lives in `channelmarket.policies.equilibrium` (it needs only `envs`); it is imported
 when the policy binds, so importing `channelmarket.policies` does not import `eval`.
 """
 
@@ -61,7 +61,7 @@ class MeanFieldPolicy(Policy):
     # ---- equilibrium --------------------------------------------------------------------------
     def solve(self, core: Any) -> Any:
         """The equilibrium of the rest of `core`'s episode (from a copy of its current state)."""
-        from ..eval.equilibrium import equilibrium
+        from .equilibrium import equilibrium
 
         return equilibrium(core, **self.solver_kwargs)
 

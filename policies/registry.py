@@ -8,6 +8,7 @@
 | `random`            | uniform random actions (`simple.RandomPolicy`)            |
 | `risk_factor`       | MASER risk-factor negotiator (`risk_factor.RiskFactor`)   |
 | `eps_auction`       | ε-auction agreement (`auction_baseline.EpsAuctionBaseline`) |
+| `mean_field`        | bids and asks at the mean-field equilibrium price path (`mean_field.MeanFieldPolicy`) |
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .auction_baseline import EpsAuctionBaseline
+from .mean_field import MeanFieldPolicy
 from .base import Policy
 from .risk_factor import RiskFactor
 from .simple import FixedMarkup, RandomPolicy, Truthful, ZeroIntelligence
@@ -26,6 +28,7 @@ REGISTRY: dict[str, Callable[..., Policy]] = {
     "random": RandomPolicy,
     "risk_factor": RiskFactor,
     "eps_auction": EpsAuctionBaseline,
+    "mean_field": MeanFieldPolicy,
 }
 BASELINES = tuple(REGISTRY)
 

@@ -12,7 +12,7 @@ import pytest
 from channelmarket.envs import prices
 from channelmarket.envs.core import MarketCore
 from channelmarket.envs.scenario import get_scenario
-from channelmarket.eval.equilibrium import (
+from channelmarket.policies.equilibrium import (
     Forecast, best_response, forecast, schedule_payoff, solve_equilibrium, static_price, storage_grid,
 )
 from channelmarket.policies.mean_field import MeanFieldPolicy
@@ -130,7 +130,7 @@ def test_dp_best_response_equals_enumeration(levels):
 
 
 def test_both_dp_layouts_agree(monkeypatch):
-    import channelmarket.eval.equilibrium as eqm
+    import channelmarket.policies.equilibrium as eqm
 
     rng = np.random.default_rng(1)
     n = 7

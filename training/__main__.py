@@ -1,0 +1,5 @@
+"""`python -m channelmarket.training ...`: the same as `channelmarket train ...`."""
+
+from .cli import main
+
+raise SystemExit(main())

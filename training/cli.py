@@ -1,0 +1,162 @@
+"""`channelmarket train` / `python -m channelmarket.training`: train a learned policy.
+
+    channelmarket train --scenario energy_default --total-steps 300000 --out runs/ppo
+    channelmarket train --out runs/ppo --resume --total-steps 600000     # continue to 600k
+    channelmarket train --config my.yaml --algo sac --learners sellers --roles shared
+    tensorboard --logdir runs
+
+Flags override the `--config` file, which overrides the defaults (`TrainConfig`). With `--resume`
+the run folder's own `config.yaml` is the base instead of the defaults. `--total-steps` counts
+agent-steps (one per learning agent per market step) for every algorithm; for ippo/mappo it is
+converted to the torch trainer's market steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from .config import ALGOS, ROLES, TrainConfig
+
+
+def _bool(s: str) -> bool:
+    v = str(s).strip().lower()
+    if v in ("on", "true", "yes", "1"):
+        return True
+    if v in ("off", "false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"{s!r}: expected on/off")
+
+
+def _int(s: str) -> int:
+    return int(float(s.replace("_", "")))   # 1e6 and 1_000_000 both work
+
+
+def build_parser() -> argparse.ArgumentParser:
+    docs = TrainConfig.field_help()
+    p = argparse.ArgumentParser(prog="channelmarket train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = p.add_argument
+    a("--out", default=None, help="run folder: config.yaml, checkpoints/, model.zip, tb/ (default runs/<algo>)")
+    a("--config", default=None, help="YAML file of TrainConfig fields; flags override it")
+    a("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    a("--scenario", help=docs["scenario"])
+    a("--total-steps", type=_int, help=docs["total_steps"])
+    a("--seed", type=int, help=docs["seed"])
+    a("--algo", choices=ALGOS, help=docs["algo"])
+    a("--learners", help=docs["learners"])
+    a("--learner-share", type=float, help=docs["learner_share"])
+    a("--roles", choices=ROLES, help=docs["roles"])
+    a("--role-phase-steps", type=_int, help=docs["role_phase_steps"])
+    a("--background", help=docs["background"])
+    a("--shocks", type=_bool, metavar="on|off", help=docs["shocks"])
+    a("--shock-rate", type=float, help=docs["shock_rate"])
+    a("--n-markets", type=int, help=docs["n_markets"])
+    a("--device", help=docs["device"])
+    a("--checkpoint-every", type=_int, help=docs["checkpoint_every"])
+    a("--progress-bar", type=_bool, metavar="on|off", help=docs["progress_bar"])
+    a("--verbose", type=int, help=docs["verbose"])
+    a("--learning-rate", type=float, help=docs["learning_rate"])
+    a("--gamma", type=float, help=docs["gamma"])
+    a("--n-steps", type=int, help=docs["n_steps"])
+    a("--batch-size", type=int, help=docs["batch_size"])
+    a("--n-epochs", type=int, help=docs["n_epochs"])
+    a("--ent-coef", type=float, help=docs["ent_coef"])
+    a("--net-arch", help=docs["net_arch"] + " (e.g. 64,64)")
+    a("--reward-scale", choices=("agent", "eur"), help=docs["reward_scale"])
+    a("--normalize-obs", type=_bool, metavar="on|off", help=docs["normalize_obs"])
+    a("--normalize-reward", type=_bool, metavar="on|off", help=docs["normalize_reward"])
+    a("--eval-seeds", type=int, default=0,
+      help="after training, compare to the background baseline on this many held-out seeds and print the table")
+    return p
+
+
+def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
+    """The config a run uses: defaults (or the run's own config.yaml on --resume), then --config, then flags."""
+    import yaml
+
+    base: dict[str, Any] = {}
+    out = Path(args.out) if args.out else None
+    if args.resume and out is not None and (out / "config.yaml").exists():
+        base.update(yaml.safe_load((out / "config.yaml").read_text()) or {})
+    if args.config:
+        base.update(yaml.safe_load(Path(args.config).read_text()) or {})
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    for k, v in vars(args).items():
+        if k in names and v is not None:
+            base[k] = v
+    if isinstance(base.get("net_arch"), str):
+        base["net_arch"] = [int(x) for x in base["net_arch"].replace("x", ",").split(",") if x.strip()]
+    cfg = TrainConfig.from_dict(base)
+    if out is None:
+        out = Path("runs") / cfg.algo
+    return cfg, out
+
+
+def to_ippo_config(cfg: TrainConfig):
+    """The torch trainer's `IPPOConfig` for the same run (step counts converted to market steps)."""
+    from .ippo import IPPOConfig
+    from .vec_env import parse_kinds, scenario_kinds, select_agents
+    from .sb3_train import training_scenario
+
+    sc = training_scenario(cfg)
+    per_market = max(1, select_agents(scenario_kinds(sc), parse_kinds(cfg.learners), cfg.learner_share).shape[0])
+    mapping = dict(
+        scenario=cfg.scenario, n_markets=cfg.n_markets, learners=parse_kinds(cfg.learners),
+        learner_share=cfg.learner_share, background=cfg.background, shocks=cfg.shocks, shock_rate=cfg.shock_rate,
+        total_steps=max(1, cfg.total_steps // per_market), seed=cfg.seed, device=cfg.device,
+        checkpoint_every=max(1, cfg.checkpoint_every // per_market), keep_checkpoints=cfg.keep_checkpoints,
+        progress=cfg.progress_bar, centralized_critic=cfg.algo == "mappo", rollout_steps=cfg.n_steps,
+        epochs=cfg.n_epochs, minibatch_size=cfg.batch_size, lr=cfg.learning_rate, gamma=cfg.gamma,
+        gae_lambda=cfg.gae_lambda, clip_coef=cfg.clip_range, ent_coef=cfg.ent_coef, vf_coef=cfg.vf_coef,
+        max_grad_norm=cfg.max_grad_norm, hidden_sizes=tuple(cfg.net_arch), init_log_std=cfg.log_std_init,
+        norm_obs=cfg.normalize_obs, norm_reward=cfg.normalize_reward, clip_obs=cfg.clip_obs,
+    )
+    names = {f.name for f in dataclasses.fields(IPPOConfig)}
+    kw = {k: v for k, v in mapping.items() if k in names}
+    kw.update(cfg.algo_kwargs)
+    return IPPOConfig(**kw), per_market
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg, out = resolve_config(args)
+    except (ValueError, TypeError) as exc:
+        print(f"channelmarket train: {exc}", file=sys.stderr)
+        return 2
+    if cfg.algo in ("ippo", "mappo"):
+        try:
+            from .ippo import train as ippo_train
+        except ImportError as exc:
+            print(f"channelmarket train: --algo {cfg.algo} needs training.ippo ({exc})", file=sys.stderr)
+            return 2
+        icfg, per_market = to_ippo_config(cfg)
+        print(f"{cfg.algo}: {cfg.total_steps} agent-steps = {icfg.total_steps} market steps "
+              f"({per_market} learners per market)")
+        ippo_train(icfg, out, resume=args.resume)
+    else:
+        from .sb3_train import train
+
+        try:
+            train(cfg, out, resume=args.resume)
+        except FileExistsError as exc:
+            print(f"channelmarket train: {exc}", file=sys.stderr)
+            return 2
+    print(f"trained {cfg.algo} into {out}: model {out / ('ippo_model.pt' if cfg.algo in ('ippo', 'mappo') else 'model.zip')}"
+          f"; TensorBoard: tensorboard --logdir {out}")
+    if args.eval_seeds > 0:
+        from .evaluate import compare_to_baseline
+
+        model = out / ("ippo_model.pt" if cfg.algo in ("ippo", "mappo") else "model.zip")
+        table = compare_to_baseline(model, scenario=cfg.scenario, seeds=range(10_000, 10_000 + args.eval_seeds),
+                                    baseline=cfg.background, learners=cfg.learners, learner_share=cfg.learner_share)
+        print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

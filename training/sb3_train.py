@@ -1,0 +1,305 @@
+"""Train learned pricing and bidding policies with Stable-Baselines3 over `MarketVecEnv`.
+
+    from channelmarket.training import TrainConfig, train
+    train(TrainConfig(total_steps=300_000), "runs/ppo")      # or: channelmarket train --out runs/ppo
+
+Run folder:
+    config.yaml             the resolved `TrainConfig`
+    scenario.yaml           the resolved training scenario (shock rate included)
+    checkpoints/            ckpt_<steps>.zip + _vecnormalize.pkl + _state.json, the newest few
+    model.zip               the final model (SB3 format); model.json says how to act with it
+    vecnormalize.pkl        observation/reward normalisation statistics of the final model
+    tb/                     TensorBoard events (tb/pricing and tb/bidding with split roles)
+    tb/progress.csv         the same scalars as CSV
+
+Roles: 'shared' trains one network for every learner kind. 'split' trains a pricing network
+(sellers: solar, wind, storage) and a bidding network (consumers) in alternating phases of
+`role_phase_steps`; while one trains, the other drives its agents frozen, inside the adapter.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..envs.scenario import get_scenario
+from ..envs.state import KIND_NAMES
+from .callbacks import (CheckpointCallback, MarketMetricsCallback, TqdmCallback, final_metrics, list_checkpoints,
+                        log_hparams, save_checkpoint)
+from .config import TrainConfig
+from .vec_env import MarketVecEnv, parse_kinds, scenario_kinds, select_agents
+
+SELLER_KINDS = ("solar", "wind", "storage")
+BUYER_KINDS = ("consumer",)
+
+
+# ---- building blocks -----------------------------------------------------------------------------
+
+def training_scenario(cfg: TrainConfig):
+    """The scenario trained in: the configured one with the random shock rate set (0 when shocks are off)."""
+    return get_scenario(cfg.scenario, shock_rate=cfg.shock_rate if cfg.shocks else 0.0)
+
+
+def make_env(cfg: TrainConfig, learners: Any = None, partners=(), seed_offset: int = 0, normalize: bool = True):
+    """MarketVecEnv -> VecMonitor (episode returns for `rollout/ep_rew_mean`) -> VecNormalize."""
+    from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
+
+    venv = MarketVecEnv(training_scenario(cfg), learners=cfg.learners if learners is None else learners,
+                        learner_share=cfg.learner_share, background=cfg.background, partners=partners,
+                        n_markets=cfg.n_markets, seed=cfg.seed + seed_offset, reward_scale=cfg.reward_scale)
+    env = VecMonitor(venv)
+    if normalize and (cfg.normalize_obs or cfg.normalize_reward):
+        env = VecNormalize(env, norm_obs=cfg.normalize_obs, norm_reward=cfg.normalize_reward, clip_obs=cfg.clip_obs,
+                           gamma=cfg.gamma)
+    return env
+
+
+def make_model(cfg: TrainConfig, env: Any, seed_offset: int = 0):
+    """A fresh SB3 model for `cfg.algo` (ppo, sac, td3) on `env`."""
+    import stable_baselines3 as sb3
+
+    common = dict(learning_rate=cfg.learning_rate, gamma=cfg.gamma, seed=cfg.seed + seed_offset, device=cfg.device,
+                  verbose=cfg.verbose)
+    if cfg.algo == "ppo":
+        kw = dict(common, n_steps=cfg.n_steps, batch_size=cfg.batch_size, n_epochs=cfg.n_epochs,
+                  gae_lambda=cfg.gae_lambda, clip_range=cfg.clip_range, ent_coef=cfg.ent_coef, vf_coef=cfg.vf_coef,
+                  max_grad_norm=cfg.max_grad_norm,
+                  policy_kwargs=dict(net_arch=dict(pi=list(cfg.net_arch), vf=list(cfg.net_arch)),
+                                     log_std_init=cfg.log_std_init))
+        kw.update(cfg.algo_kwargs)
+        with warnings.catch_warnings():   # a shorter last minibatch per epoch is harmless here
+            warnings.filterwarnings("ignore", message="You have specified a mini-batch size")
+            return sb3.PPO("MlpPolicy", env, **kw)
+    off = dict(common, buffer_size=cfg.buffer_size, learning_starts=cfg.learning_starts, batch_size=cfg.batch_size,
+               tau=cfg.tau, train_freq=cfg.train_freq, gradient_steps=cfg.gradient_steps,
+               policy_kwargs=dict(net_arch=list(cfg.net_arch)))
+    if cfg.algo == "sac":
+        off.update(cfg.algo_kwargs)
+        return sb3.SAC("MlpPolicy", env, **off)
+    if cfg.algo == "td3":
+        from stable_baselines3.common.noise import NormalActionNoise
+
+        off["action_noise"] = NormalActionNoise(np.zeros(4), 0.1 * np.ones(4))
+        off.update(cfg.algo_kwargs)
+        return sb3.TD3("MlpPolicy", env, **off)
+    raise ValueError(f"algo {cfg.algo!r} is not an SB3 algorithm here; ippo/mappo run training.ippo")
+
+
+def _configure_logger(folder: Path, verbose: int):
+    from stable_baselines3.common.logger import configure
+
+    fmts = ["tensorboard", "csv"] + (["stdout"] if verbose else [])
+    return configure(str(folder), fmts)
+
+
+def _load_into(cfg: TrainConfig, stem: Path, env: Any):
+    """Model and VecNormalize statistics of checkpoint `stem` (path without suffix) onto `env`."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from ..policies.learned import load_sb3_model
+
+    vn = Path(str(stem) + "_vecnormalize.pkl")
+    if isinstance(env, VecNormalize) and vn.exists():
+        env = VecNormalize.load(str(vn), env.venv)
+    model = load_sb3_model(str(stem) + ".zip", cfg.algo, device=cfg.device)
+    model.set_env(env)
+    state_file = Path(str(stem) + "_state.json")
+    state = json.loads(state_file.read_text()) if state_file.exists() else {}
+    venv = env.unwrapped
+    for mk, ep in zip(venv.markets, state.get("episodes", [])):
+        mk.episode = int(ep)   # continue with fresh episodes, not the first ones again
+    return model, env, state
+
+
+def _hparams(cfg: TrainConfig) -> dict[str, Any]:
+    d = cfg.to_dict()
+    d.pop("algo_kwargs", None)
+    d["net_arch"] = "x".join(map(str, cfg.net_arch))
+    d.update({f"algo_kwargs.{k}": v for k, v in cfg.algo_kwargs.items()})
+    return d
+
+
+def _prepare_folder(cfg: TrainConfig, out: Path, resume: bool) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    ck = out / "checkpoints"
+    if not resume and ck.is_dir() and any(ck.iterdir()):
+        raise FileExistsError(f"run folder {str(out)!r} already has checkpoints; pass --resume to continue it "
+                              "or choose another --out")
+    cfg.save(out / "config.yaml")
+    (out / "scenario.yaml").write_text(training_scenario(cfg).to_yaml())
+
+
+def _set_threads(cfg: TrainConfig) -> None:
+    import torch
+
+    if cfg.device == "cpu":
+        torch.set_num_threads(1)   # small MLPs: one thread beats two on a shared 2-core machine
+
+
+# ---- shared policy ---------------------------------------------------------------------------------
+
+def _train_shared(cfg: TrainConfig, out: Path, resume: bool) -> dict[str, Any]:
+    env = make_env(cfg)
+    ckpts = list_checkpoints(out / "checkpoints")
+    if resume and ckpts:
+        steps, path = ckpts[-1]
+        model, env, _ = _load_into(cfg, Path(str(path)[:-4]), env)
+        print(f"resuming {out} from checkpoint at {model.num_timesteps} agent-steps")
+    else:
+        model = make_model(cfg, env)
+    model.set_logger(_configure_logger(out / "tb", cfg.verbose))
+    venv: MarketVecEnv = env.unwrapped
+    metrics = MarketMetricsCallback(min_market_steps=venv.scenario.episode_steps if cfg.algo != "ppo" else 1)
+    callbacks = [metrics, CheckpointCallback(out / "checkpoints", cfg.checkpoint_every, cfg.keep_checkpoints)]
+    if cfg.progress_bar:
+        callbacks.append(TqdmCallback(cfg.total_steps, desc=f"{cfg.algo} {venv.scenario.name}"))
+    remaining = cfg.total_steps - model.num_timesteps
+    if remaining > 0:
+        model.learn(total_timesteps=remaining, callback=callbacks, reset_num_timesteps=False, log_interval=1)
+    save_checkpoint(model, out / "checkpoints", model.num_timesteps, keep=cfg.keep_checkpoints)
+    final = final_metrics(metrics.last, model)
+    log_hparams(model.logger, _hparams(cfg), final, model.num_timesteps)
+    _save_final(cfg, out, [("model", model, env, venv.learner_kinds, "shared")])
+    model.logger.close()
+    return {"num_timesteps": model.num_timesteps, **final}
+
+
+# ---- one policy per role, in alternation -------------------------------------------------------------
+
+class _LiveModel:
+    """Stands for a model created later (the partner of the other role): `.policy` looks it up."""
+
+    def __init__(self, models: dict, role: str) -> None:
+        self.models, self.role = models, role
+
+    @property
+    def policy(self):
+        return self.models[self.role].policy
+
+
+def _role_split(cfg: TrainConfig) -> dict[str, np.ndarray]:
+    sc = training_scenario(cfg)
+    kind = scenario_kinds(sc)
+    learners = select_agents(kind, parse_kinds(cfg.learners), cfg.learner_share)
+    lk = np.array([KIND_NAMES[k] for k in kind[learners]])
+    roles = {"pricing": learners[np.isin(lk, SELLER_KINDS)], "bidding": learners[np.isin(lk, BUYER_KINDS)]}
+    return {r: idx for r, idx in roles.items() if idx.size}
+
+
+def _train_split(cfg: TrainConfig, out: Path, resume: bool) -> dict[str, Any]:
+    from ..policies.learned import LearnedPolicy, ObsNormalizer, _Member
+
+    roles = _role_split(cfg)
+    if len(roles) < 2:
+        warnings.warn(f"learners {cfg.learners!r} fill one role only ({', '.join(roles)}); training one shared policy")
+        return _train_shared(cfg, out, resume)
+    order = ("pricing", "bidding")
+    models: dict[str, Any] = {}
+    envs: dict[str, Any] = {}
+
+    def partner_factory(role: str):
+        def make():
+            norm = (lambda: ObsNormalizer.from_vecnormalize(envs[role]) if hasattr(envs[role], "obs_rms") else None)
+            kinds = tuple(sorted({KIND_NAMES[k] for k in scenario_kinds(training_scenario(cfg))[roles[role]]},
+                                 key=KIND_NAMES.index))
+            return LearnedPolicy([_Member(_LiveModel(models, role), norm, kinds)], name=f"frozen_{role}")
+        return make
+
+    for i, role in enumerate(order):
+        other = order[1 - i]
+        envs[role] = make_env(cfg, learners=roles[role], partners=[(partner_factory(other), roles[other])],
+                              seed_offset=i)
+    ckpt_dir = out / "checkpoints"
+    found = {r: list_checkpoints(ckpt_dir, f"ckpt_{r}") for r in order}
+    phase = 0
+    if resume and all(found.values()):
+        state = {}
+        for r in order:
+            steps, path = found[r][-1]
+            models[r], envs[r], st = _load_into(cfg, Path(str(path)[:-4]), envs[r])
+            state = st if r == "pricing" else state
+        phase = int(state.get("phase", 0))
+        print(f"resuming {out} at phase {phase}: " + ", ".join(f"{r} {models[r].num_timesteps}" for r in order))
+    else:
+        for i, r in enumerate(order):
+            models[r] = make_model(cfg, envs[r], seed_offset=i)
+    metrics = {}
+    for r in order:
+        models[r].set_logger(_configure_logger(out / "tb" / r, cfg.verbose))
+        venv = envs[r].unwrapped
+        metrics[r] = MarketMetricsCallback(min_market_steps=venv.scenario.episode_steps if cfg.algo != "ppo" else 1)
+
+    def done_steps() -> int:
+        return sum(m.num_timesteps for m in models.values())
+
+    bar = TqdmCallback.make_bar(cfg.total_steps, done_steps(), f"{cfg.algo} roles") if cfg.progress_bar else None
+    last_ckpt = done_steps()
+    while done_steps() < cfg.total_steps:
+        role = order[phase % 2]
+        steps = min(cfg.role_phase_steps, cfg.total_steps - done_steps())
+        cbs = [metrics[role]] + ([TqdmCallback(bar=bar)] if bar is not None else [])
+        models[role].learn(total_timesteps=steps, callback=cbs, reset_num_timesteps=False, log_interval=1)
+        phase += 1
+        if done_steps() - last_ckpt >= cfg.checkpoint_every or done_steps() >= cfg.total_steps:
+            for r in order:
+                save_checkpoint(models[r], ckpt_dir, models[r].num_timesteps, name=f"ckpt_{r}",
+                                keep=cfg.keep_checkpoints, extra={"phase": phase, "total_steps": done_steps()})
+            last_ckpt = done_steps()
+    if bar is not None:
+        bar.close()
+    result: dict[str, Any] = {"num_timesteps": done_steps()}
+    for r in order:
+        final = final_metrics(metrics[r].last, models[r])
+        log_hparams(models[r].logger, dict(_hparams(cfg), role=r), final, models[r].num_timesteps)
+        result.update({f"{r}/{k}": v for k, v in final.items()})
+    kinds = {r: tuple(sorted({KIND_NAMES[k] for k in envs[r].unwrapped.kind[roles[r]]}, key=KIND_NAMES.index))
+             for r in order}
+    _save_final(cfg, out, [("model", models["pricing"], envs["pricing"], kinds["pricing"], "pricing"),
+                           ("model_bidding", models["bidding"], envs["bidding"], kinds["bidding"], "bidding")])
+    for r in order:
+        models[r].logger.close()
+    return result
+
+
+# ---- final files -------------------------------------------------------------------------------------
+
+def _save_final(cfg: TrainConfig, out: Path, members: list) -> Path:
+    """model.zip (+ model_bidding.zip), their VecNormalize statistics and model.json."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from ..policies.learned import write_meta
+
+    entries = []
+    for stem, model, env, kinds, role in members:
+        model.save(str(out / f"{stem}.zip"))
+        vn_name = None
+        if isinstance(env, VecNormalize):
+            vn_name = "vecnormalize.pkl" if stem == "model" else f"vecnormalize_{role}.pkl"
+            env.save(str(out / vn_name))
+        entries.append({"file": f"{stem}.zip", "vecnormalize": vn_name, "kinds": list(kinds), "role": role})
+    return write_meta(out / "model.zip", {
+        "algo": cfg.algo, "name": f"learned:{cfg.algo}", "scenario": cfg.scenario, "roles": cfg.roles,
+        "learners": list(parse_kinds(cfg.learners)), "learner_share": cfg.learner_share,
+        "background": cfg.background, "total_steps": cfg.total_steps, "seed": cfg.seed, "members": entries,
+    })
+
+
+def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False) -> dict[str, Any]:
+    """Train per `cfg` into the run folder `out_dir`; `resume=True` continues from its newest
+    checkpoint (model, normalisation statistics, step counter), `cfg.total_steps` being the total.
+    Returns the final metrics (also written to TensorBoard as `final/...` with the hyperparameters)."""
+    if cfg.algo in ("ippo", "mappo"):
+        raise ValueError("ippo/mappo run through channelmarket.training.cli (training.ippo.train)")
+    out = Path(out_dir)
+    _prepare_folder(cfg, out, resume)
+    _set_threads(cfg)
+    if cfg.roles == "split":
+        return _train_split(cfg, out, resume)
+    return _train_shared(cfg, out, resume)
+
+
+__all__ = ["train", "make_env", "make_model", "training_scenario"]
