@@ -1,0 +1,535 @@
+"""A slow, plain-Python reference of ONE `market_step` (channelmarket.envs.step).
+
+Written from the documented rules (module docstrings of offers, clearing, settlement, prices,
+channels, physics and shocks), with explicit loops over agents, channels and negotiation
+rounds and plain floats / lists. numpy is used only to read the input arrays and for the
+random draws, which are made with exactly the same generator calls, in the same order, as the
+core:
+
+    price noise   standard_normal(G)
+    lifecycle     random(E) (close), random(E) (reopen), and, when k slots reopen,
+                  integers(0, N, size=k), integers(0, N-1, size=k), uniform(lo, hi, size=k)
+    weather       standard_normal((2, N))
+    demand noise  standard_normal(N)
+    shock         random() when shock_rate > 0; integers(1, 5), integers(lo, hi + 1) when one starts
+
+so it can be run on a deep copy of a state (`state.copy()`) and compared with the core.
+It deliberately imports nothing from offers / clearing / settlement / prices / channels; the
+physics shape functions (pure scalar formulas) are reused.
+
+Float expression order: where a rule contains a threshold (bid_k >= ask_k in the negotiation,
+the reserve / limit / tariff bounds of an offer) the reference evaluates the same float
+expression as the documented formula in the core's evaluation order, so that an exact tie in
+real arithmetic (which extreme actions do produce) resolves the same way in both.
+Everything else is continuous and compared with a tolerance.
+
+Usage: `reference_step(scenario, agents, state_copy, actions)` -> dict (see the end of
+`reference_step`). The generator of `state_copy` advances; nothing else of it is modified.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from channelmarket.envs.physics import industrial_shape, residential_shape, solar_shape, wind_power_curve
+
+# Agent kinds and demand profiles (state.py), goods
+SOLAR, WIND, STORAGE, CONSUMER = 0, 1, 2, 3
+RESIDENTIAL = 1
+NO_GOOD = -1
+
+# Shocks (shocks.py docstring / DESIGN.md): NONE, DEMAND_SURGE x2 demand, DEMAND_DROP x0.3 demand,
+# SUPPLY_SURPLUS x2 generation, SUPPLY_SHORTAGE x0.3 generation
+SHOCK_IDS = {"NONE": 0, "DEMAND_SURGE": 1, "DEMAND_DROP": 2, "SUPPLY_SURPLUS": 3, "SUPPLY_SHORTAGE": 4}
+N_SHOCKS = 5
+SUPPLY_MULT = {0: 1.0, 1: 1.0, 2: 1.0, 3: 2.0, 4: 0.3}
+DEMAND_MULT = {0: 1.0, 1: 2.0, 2: 0.3, 3: 1.0, 4: 1.0}
+
+PRICE_HISTORY = 24        # prices.py: reference prices kept in the history window
+UTILIZATION_DECAY = 0.9   # step.py: EMA weight of past channel utilization
+ON_CHAIN = -1             # clearing.py: channel of an exchange-settled trade
+
+BREAKDOWN = ("profit", "revenue", "cost", "sold", "bought", "grid_sold", "grid_bought",
+             "curtailed", "unserved", "charged", "discharged", "failed_payments", "partial_payments")
+
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    return min(max(x, lo), hi)
+
+
+def hour_of_day(sc, t: float) -> float:
+    return (sc.start_hour + t * sc.step_hours) % 24.0
+
+
+def time_of_day_level(sc, hour: float) -> float:
+    """prices.py: base price x (night trough, morning shoulder, evening peak, midday dip), within tariffs."""
+    shape = (
+        0.85
+        + 0.20 * math.exp(-0.5 * ((hour - 8.0) / 1.5) ** 2)
+        + 0.45 * math.exp(-0.5 * ((hour - 19.0) / 2.0) ** 2)
+        - 0.20 * math.exp(-0.5 * ((hour - 13.0) / 2.0) ** 2)
+    )
+    return _clip(sc.base_price * shape, sc.feed_in_tariff, sc.retail_tariff)
+
+
+# ------------------------------------------------------------------------------------------
+# physics: tradable energy of the current interval
+# ------------------------------------------------------------------------------------------
+def tradable(sc, A, S):
+    """Per agent (sellable, needed) MWh: generators sell their shocked generation, consumers
+    need their shocked demand, storage can deliver min(power dt, soc eff) and absorb
+    min(power dt, (capacity - soc) / eff); zero for agents that left."""
+    fs, fd = SUPPLY_MULT[S["shock_kind"]], DEMAND_MULT[S["shock_kind"]]
+    dt = sc.step_hours
+    sellable, needed = [], []
+    for i in range(A["n"]):
+        if A["kind"][i] == STORAGE:
+            eff = A["efficiency"][i]
+            s = min(A["power"][i] * dt, S["soc"][i] * eff)
+            d = max(min(A["power"][i] * dt, (A["capacity"][i] - S["soc"][i]) / eff), 0.0)
+        else:
+            s = S["generation"][i] * fs
+            d = S["demand"][i] * fd
+        if not S["active"][i]:
+            s = d = 0.0
+        sellable.append(s)
+        needed.append(d)
+    return sellable, needed
+
+
+# ------------------------------------------------------------------------------------------
+# offers
+# ------------------------------------------------------------------------------------------
+def decode_offers(sc, A, ref_price, actions, sellable, needed, active):
+    span = 0.5 * (sc.retail_tariff - sc.feed_in_tariff)
+    out = {"ask": [], "bid": [], "sell_qty": [], "buy_qty": [], "concession": []}
+    for i in range(A["n"]):
+        a_ask, a_bid, a_q, a_c = (_clip(float(x), -1.0, 1.0) for x in actions[i])
+        sg, bg = A["sells_good"][i], A["buys_good"][i]
+        reserve, limit = A["reserve"][i], A["limit"][i]
+        sell_ref = ref_price[sg if sg >= 0 else 0]
+        buy_ref = ref_price[bg if bg >= 0 else 0]
+        # ask: never under the reserve; within the retail tariff unless the reserve is above it
+        ask = max(sell_ref + a_ask * span, reserve)
+        ask = max(min(ask, sc.retail_tariff), reserve)
+        # bid: never over the limit, not negative
+        bid = min(max(buy_ref + a_bid * span, 0.0), limit)
+        if A["kind"][i] == STORAGE:
+            sell_share, buy_share = max(a_q, 0.0), max(-a_q, 0.0)
+        else:
+            sell_share = buy_share = 0.5 * (a_q + 1.0)
+        sell_qty = sell_share * sellable[i] if (active[i] and sg != NO_GOOD) else 0.0
+        buy_qty = buy_share * needed[i] if (active[i] and bg != NO_GOOD) else 0.0
+        out["ask"].append(ask)
+        out["bid"].append(bid)
+        out["sell_qty"].append(sell_qty)
+        out["buy_qty"].append(buy_qty)
+        out["concession"].append(0.5 * (a_c + 1.0))
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# clearing
+# ------------------------------------------------------------------------------------------
+def negotiate_pair(ask0, bid0, reserve, limit, c_sell, c_buy, rounds):
+    """Rounds k = 0..K: ask_k = ask0 - c_sell (ask0 - reserve) k/K, bid_k = bid0 + c_buy (limit - bid0) k/K;
+    agreement at the first k with bid_k >= ask_k, at the midpoint. Returns (agreed, price, round)."""
+    ask_step = c_sell * (ask0 - reserve) / rounds
+    bid_step = c_buy * (limit - bid0) / rounds
+    for k in range(rounds + 1):
+        a = ask0 - ask_step * k
+        b = bid0 + bid_step * k
+        if b >= a:
+            return True, 0.5 * (a + b), k
+    return False, 0.0, None
+
+
+def clear_bilateral(sc, A, S, offers):
+    n = A["n"]
+    sq, bq = offers["sell_qty"], offers["buy_qty"]
+    sg, bg = A["sells_good"], A["buys_good"]
+    # candidate pairs: every open channel, both directions (forward u->v first, then v->u)
+    cands = []
+    for e in range(len(S["u"])):
+        u, v = S["u"][e], S["v"][e]
+        if S["open"][e] and sq[u] > 0.0 and bq[v] > 0.0 and sg[u] == bg[v]:
+            cands.append((e, u, v))
+    for e in range(len(S["u"])):
+        u, v = S["u"][e], S["v"][e]
+        if S["open"][e] and sq[v] > 0.0 and bq[u] > 0.0 and sg[v] == bg[u]:
+            cands.append((e, v, u))
+    negotiations = len(cands)
+    agreed = []
+    for e, s, b in cands:
+        ok, price, _ = negotiate_pair(offers["ask"][s], offers["bid"][b], A["reserve"][s], A["limit"][b],
+                                      offers["concession"][s], offers["concession"][b], sc.negotiation_rounds)
+        if ok:
+            agreed.append((e, s, b, price))
+    # proportional rationing: buyers spread their quantity over agreed channels in proportion
+    # to the sellers' offered quantities; oversubscribed sellers scale all requests down
+    w_sum = [0.0] * n
+    for e, s, b, p in agreed:
+        w_sum[b] += sq[s]
+    requests = [bq[b] * sq[s] / w_sum[b] for e, s, b, p in agreed]
+    req_sum = [0.0] * n
+    for (e, s, b, p), r in zip(agreed, requests):
+        req_sum[s] += r
+    trades = []
+    for (e, s, b, p), r in zip(agreed, requests):
+        scale = sq[s] / req_sum[s] if req_sum[s] > sq[s] else 1.0
+        q = r * scale
+        if q > 0.0:
+            trades.append({"channel": e, "seller": s, "buyer": b, "good": sg[s], "qty": q, "price": p})
+    return trades, negotiations
+
+
+def clear_double_auction(sc, A, S, offers):
+    """Uniform-price double auction per good, the centralized benchmark.
+
+    The supply curve is the sellers' lots in ascending ask order, the demand curve the buyers'
+    lots in descending bid order (ties by agent index), each a step function of the cumulative
+    quantity. Walking both curves from 0, every stretch where the ask step is <= the bid step
+    trades between the seller and buyer of that stretch; the walk stops at the first stretch
+    that does not cross or when either curve ends. One price per good: the midpoint of the ask
+    and bid of the last crossing stretch (where the curves cross). Exchange-settled (channel -1).
+
+    The curves are the cumulative sums as floats: a lot too small to move its curve (below the
+    round-off of the quantity before it, ~1e-16 relative) is not on the curve and never trades.
+    """
+    trades = []
+    n_goods = len(S["ref_price"])
+    for g in range(n_goods):
+        sellers = [i for i in range(A["n"]) if offers["sell_qty"][i] > 0 and A["sells_good"][i] == g]
+        buyers = [i for i in range(A["n"]) if offers["buy_qty"][i] > 0 and A["buys_good"][i] == g]
+        if not sellers or not buyers:
+            continue
+        sellers.sort(key=lambda i: (offers["ask"][i], i))
+        buyers.sort(key=lambda i: (-offers["bid"][i], i))
+        cum_s, cum_d = [], []
+        x = 0.0
+        for i in sellers:
+            x += offers["sell_qty"][i]
+            cum_s.append(x)
+        x = 0.0
+        for i in buyers:
+            x += offers["buy_qty"][i]
+            cum_d.append(x)
+        top = min(cum_s[-1], cum_d[-1])
+        x = 0.0
+        i = j = 0
+        matched = []
+        while x < top:
+            while cum_s[i] <= x:      # lots that end here (or never moved the curve)
+                i += 1
+            while cum_d[j] <= x:
+                j += 1
+            s, b = sellers[i], buyers[j]
+            if offers["ask"][s] > offers["bid"][b]:
+                break
+            nxt = min(cum_s[i], cum_d[j], top)
+            matched.append((s, b, nxt - x))
+            x = nxt
+        if not matched:
+            continue
+        price = 0.5 * (offers["ask"][matched[-1][0]] + offers["bid"][matched[-1][1]])
+        for s, b, q in matched:
+            trades.append({"channel": ON_CHAIN, "seller": s, "buyer": b, "good": g, "qty": q, "price": price})
+    return trades, 0
+
+
+# ------------------------------------------------------------------------------------------
+# settlement
+# ------------------------------------------------------------------------------------------
+def settle(sc, A, S, trades, sellable, needed):
+    n = A["n"]
+    balance_u = list(S["balance_u"])
+    cap = S["capacity"]
+    flow = [0.0] * len(balance_u)
+    wallet = list(S["wallet"])
+    bd = {k: [0.0] * n for k in BREAKDOWN}
+    for tr in trades:
+        amount = tr["qty"] * tr["price"]
+        e, s, b = tr["channel"], tr["seller"], tr["buyer"]
+        if e == ON_CHAIN:
+            paid = amount                    # wallet to wallet through the exchange
+        else:
+            buyer_is_u = S["u"][e] == b
+            side = balance_u[e] if buyer_is_u else cap[e] - balance_u[e]
+            paid = min(amount, side)         # cut to what the buyer's side can pay
+        short = paid < amount
+        if short:
+            paid_qty = paid / tr["price"] if tr["price"] > 0 else 0.0
+        else:
+            paid_qty = tr["qty"]
+        failed = short and paid <= 0.0
+        partial = short and not failed
+        if e == ON_CHAIN:
+            wallet[s] += paid
+            wallet[b] -= paid
+        else:
+            if buyer_is_u:
+                balance_u[e] -= paid
+                flow[e] += paid
+            else:
+                balance_u[e] += paid
+                flow[e] -= paid
+        tr.update(paid=paid, paid_qty=paid_qty, failed=failed, partial=partial)
+        bd["sold"][s] += paid_qty
+        bd["bought"][b] += paid_qty
+        bd["revenue"][s] += paid
+        bd["cost"][b] += paid
+        bd["failed_payments"][b] += float(failed)
+        bd["partial_payments"][b] += float(partial)
+    balance_u = [_clip(x, 0.0, c) for x, c in zip(balance_u, cap)]
+
+    soc = list(S["soc"])
+    grid_in = grid_out = 0.0
+    for i in range(n):
+        k = A["kind"][i]
+        if k == STORAGE:
+            eff = A["efficiency"][i]
+            bd["charged"][i] = bd["bought"][i]
+            bd["discharged"][i] = bd["sold"][i]
+            soc[i] = _clip(soc[i] + bd["charged"][i] * eff - bd["discharged"][i] / eff, 0.0, A["capacity"][i])
+        grid_rev = grid_cost = 0.0
+        if k in (SOLAR, WIND):
+            residual = max(sellable[i] - bd["sold"][i], 0.0)
+            bd["grid_sold"][i] = min(residual, A["grid_limit"][i])
+            bd["curtailed"][i] = residual - bd["grid_sold"][i]
+            grid_rev = bd["grid_sold"][i] * sc.feed_in_tariff
+        if k == CONSUMER:
+            residual = max(needed[i] - bd["bought"][i], 0.0)
+            bd["grid_bought"][i] = min(residual, A["grid_limit"][i])
+            bd["unserved"][i] = residual - bd["grid_bought"][i]
+            grid_cost = bd["grid_bought"][i] * sc.retail_tariff
+        wallet[i] += grid_rev - grid_cost
+        grid_in += grid_cost
+        grid_out += grid_rev
+        bd["revenue"][i] += grid_rev
+        bd["cost"][i] += grid_cost
+        value = A["limit"][i] * (bd["bought"][i] + bd["grid_bought"][i]) if k == CONSUMER else 0.0
+        bd["profit"][i] = (bd["revenue"][i] - bd["cost"][i]
+                           - A["marginal_cost"][i] * (bd["sold"][i] + bd["grid_sold"][i]) + value)
+    grid_account = S["grid_account"] + (grid_in - grid_out)
+    return {"balance_u": balance_u, "flow": flow, "wallet": wallet, "soc": soc,
+            "grid_account": grid_account, "breakdown": bd}
+
+
+# ------------------------------------------------------------------------------------------
+# channel lifecycle
+# ------------------------------------------------------------------------------------------
+def lifecycle(sc, A, S, balance_u, wallet, fee_sink, rng):
+    n, e_slots = A["n"], len(S["u"])
+    fee = sc.onchain_fee
+    close_draw = rng.random(e_slots).tolist()
+    open_draw = rng.random(e_slots).tolist()
+    u, v, cap = list(S["u"]), list(S["v"]), list(S["capacity"])
+    balance_u = list(balance_u)
+    wallet = list(wallet)
+    is_open = list(S["open"])
+    active = S["active"]
+    closing = [False] * e_slots
+    for e in range(e_slots):
+        if is_open[e] and (close_draw[e] < sc.channel_close_rate or not active[u[e]] or not active[v[e]]):
+            closing[e] = True
+            # both balances go to the on-chain wallets, each side pays half the fee
+            wallet[u[e]] += balance_u[e] - fee / 2
+            wallet[v[e]] += cap[e] - balance_u[e] - fee / 2
+            fee_sink += fee
+            is_open[e] = False
+    n_closed = sum(closing)
+    slots = [e for e in range(e_slots) if not is_open[e] and not closing[e] and open_draw[e] < sc.channel_open_rate]
+    n_opened = 0
+    if slots:
+        k = len(slots)
+        nu = rng.integers(0, n, size=k).tolist()
+        off = rng.integers(0, n - 1, size=k).tolist()
+        nv = [(a + 1 + o) % n for a, o in zip(nu, off)]
+        new_cap = rng.uniform(sc.channel_capacity[0], sc.channel_capacity[1], size=k).tolist()
+        fu = [c * sc.initial_split for c in new_cap]
+        fv = [c - x for c, x in zip(new_cap, fu)]
+        # each funder must cover ALL channels it would fund this step (its share + half fee each)
+        need = [0.0] * n
+        for j in range(k):
+            need[nu[j]] += fu[j] + fee / 2
+            need[nv[j]] += fv[j] + fee / 2
+        solvent = [wallet[i] >= need[i] for i in range(n)]
+        for j, e in enumerate(slots):
+            a, b = nu[j], nv[j]
+            if solvent[a] and solvent[b] and active[a] and active[b]:
+                u[e], v[e], cap[e], balance_u[e] = a, b, new_cap[j], fu[j]
+                wallet[a] -= fu[j] + fee / 2
+                wallet[b] -= fv[j] + fee / 2
+                fee_sink += fee
+                is_open[e] = True
+                n_opened += 1
+    return u, v, cap, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, len(slots)
+
+
+# ------------------------------------------------------------------------------------------
+# next interval: weather, energy, shock
+# ------------------------------------------------------------------------------------------
+def advance_weather(sc, cloud, wind, rng):
+    n = len(cloud)
+    z = rng.standard_normal((2, n)).tolist()
+    pc, pw = sc.cloud_persistence, sc.wind_persistence
+    new_cloud = [_clip(pc * cloud[i] + (1.0 - pc) * sc.cloud_mean + sc.cloud_noise * z[0][i], 0.0, 1.0)
+                 for i in range(n)]
+    new_wind = [max(0.0, pw * wind[i] + (1.0 - pw) * sc.wind_mean + sc.wind_noise * z[1][i]) for i in range(n)]
+    return new_cloud, new_wind
+
+
+def interval_energy(sc, A, t, cloud, wind, rng):
+    n = A["n"]
+    hour = hour_of_day(sc, t + 0.5)  # mid-interval
+    dt = sc.step_hours
+    z = rng.standard_normal(n).tolist()
+    gen, dem = [], []
+    for i in range(n):
+        k = A["kind"][i]
+        if k == SOLAR:
+            g = A["capacity"][i] * solar_shape(hour) * (1.0 - cloud[i]) * dt
+        elif k == WIND:
+            g = A["capacity"][i] * float(wind_power_curve(wind[i])) * dt
+        else:
+            g = 0.0
+        if k == CONSUMER:
+            shape = residential_shape(hour) if A["profile"][i] == RESIDENTIAL else industrial_shape(hour)
+            noise = math.exp(sc.load_noise * z[i] - 0.5 * sc.load_noise ** 2)
+            d = A["capacity"][i] * float(shape) * noise * dt
+        else:
+            d = 0.0
+        gen.append(g)
+        dem.append(d)
+    return gen, dem
+
+
+def advance_shock(sc, kind, remaining, step, rng):
+    if remaining > 0:
+        remaining -= 1
+        if remaining == 0:
+            kind = 0
+    for ev in sc.shock_schedule:
+        if ev.step == step:
+            kind, remaining = SHOCK_IDS[ev.kind], ev.duration
+    if sc.shock_rate > 0.0:
+        draw = rng.random()
+        if kind == 0 and draw < sc.shock_rate:
+            kind = int(rng.integers(1, N_SHOCKS))
+            remaining = int(rng.integers(sc.shock_duration[0], sc.shock_duration[1] + 1))
+    return kind, remaining
+
+
+# ------------------------------------------------------------------------------------------
+# one step
+# ------------------------------------------------------------------------------------------
+def _agents(agents):
+    A = {k: getattr(agents, k).tolist() for k in (
+        "kind", "profile", "capacity", "power", "efficiency", "marginal_cost", "reserve", "limit",
+        "grid_limit", "sells_good", "buys_good")}
+    A["n"] = len(A["kind"])
+    return A
+
+
+def _state(state):
+    S = {}
+    for k in ("active", "soc", "wallet", "cloud", "wind_speed", "generation", "demand", "u", "v", "capacity",
+              "balance_u", "open", "utilization", "ref_price", "clearing_price", "price_history"):
+        S[k] = np.asarray(getattr(state, k)).tolist()
+    for k in ("topology_version", "shock_kind", "shock_remaining", "t"):
+        S[k] = int(getattr(state, k))
+    S["fee_sink"] = float(state.fee_sink)
+    S["grid_account"] = float(state.grid_account)
+    return S
+
+
+def reference_step(sc, agents, state, actions) -> dict:
+    """One market step from the documented rules. `state` must be a copy: its generator advances.
+    `actions` [N, 4] finite (clipped to [-1, 1] here)."""
+    A = _agents(agents)
+    S = _state(state)
+    rng = state.rng
+    n = A["n"]
+    acts = np.asarray(actions, dtype=np.float64).tolist()
+    assert len(acts) == n and all(len(r) == 4 for r in acts)
+    n_goods = len(S["ref_price"])
+
+    sellable, needed = tradable(sc, A, S)
+    offers = decode_offers(sc, A, S["ref_price"], acts, sellable, needed, S["active"])
+    if sc.mechanism == "bilateral":
+        trades, negotiations = clear_bilateral(sc, A, S, offers)
+    elif sc.mechanism == "double_auction":
+        trades, negotiations = clear_double_auction(sc, A, S, offers)
+    else:
+        raise NotImplementedError(f"no reference for mechanism {sc.mechanism!r}")
+    st = settle(sc, A, S, trades, sellable, needed)
+    bd = st["breakdown"]
+
+    # mean field: supply offered (generators: all they could sell; storage: what it offers),
+    # demand wanted (consumers: all they need; storage: what it bids for), after shocks
+    supply = [0.0] * n_goods
+    demand = [0.0] * n_goods
+    for i in range(n):
+        if A["sells_good"][i] >= 0:
+            supply[A["sells_good"][i]] += offers["sell_qty"][i] if A["kind"][i] == STORAGE else sellable[i]
+        if A["buys_good"][i] >= 0:
+            demand[A["buys_good"][i]] += offers["buy_qty"][i] if A["kind"][i] == STORAGE else needed[i]
+    # VWAP over what was actually paid for
+    volume = [0.0] * n_goods
+    value = [0.0] * n_goods
+    for tr in trades:
+        volume[tr["good"]] += tr["paid_qty"]
+        value[tr["good"]] += tr["paid_qty"] * tr["price"]
+    clearing = [value[g] / volume[g] if volume[g] > 0 else S["clearing_price"][g] for g in range(n_goods)]
+    # reference price
+    level = time_of_day_level(sc, hour_of_day(sc, S["t"] + 1))
+    z = rng.standard_normal(n_goods).tolist()
+    ref = []
+    for g in range(n_goods):
+        r = S["ref_price"][g]
+        tot = supply[g] + demand[g]
+        imb = (demand[g] - supply[g]) / tot if tot > 0 else 0.0
+        zz = _clip(z[g], -sc.volatility_bound, sc.volatility_bound)
+        new = (r + sc.price_reversion * (level - r)
+               + (sc.price_vwap_weight * (clearing[g] - r) if volume[g] > 0 else 0.0)
+               + sc.price_imbalance_gain * r * imb
+               + sc.price_volatility * r * zz)
+        ref.append(_clip(new, sc.feed_in_tariff, sc.retail_tariff))
+    history = (S["price_history"] + [ref])[-PRICE_HISTORY:]
+
+    # channels
+    util = [UTILIZATION_DECAY * S["utilization"][e] + (1 - UTILIZATION_DECAY) * abs(st["flow"][e]) / S["capacity"][e]
+            for e in range(len(S["u"]))]
+    u, v, cap, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, n_proposed = lifecycle(
+        sc, A, S, st["balance_u"], st["wallet"], S["fee_sink"], rng)
+    for e in range(len(u)):
+        if is_open[e] and not S["open"][e]:
+            util[e] = 0.0   # a freshly opened channel has no history
+    topology_version = S["topology_version"] + (1 if n_opened + n_closed > 0 else 0)
+
+    # next interval
+    t = S["t"] + 1
+    cloud, wind = advance_weather(sc, S["cloud"], S["wind_speed"], rng)
+    generation, demand_next = interval_energy(sc, A, t, cloud, wind, rng)
+    shock_kind, shock_remaining = advance_shock(sc, S["shock_kind"], S["shock_remaining"], t, rng)
+
+    next_state = {
+        "active": S["active"], "soc": st["soc"], "wallet": wallet, "cloud": cloud, "wind_speed": wind,
+        "generation": generation, "demand": demand_next,
+        "last_sold": bd["sold"], "last_bought": bd["bought"], "last_profit": bd["profit"],
+        "u": u, "v": v, "capacity": cap, "balance_u": balance_u, "open": is_open, "flow": st["flow"],
+        "utilization": util, "topology_version": topology_version,
+        "ref_price": ref, "clearing_price": clearing, "price_history": history,
+        "supply": supply, "demand_total": demand, "volume": volume,
+        "shock_kind": shock_kind, "shock_remaining": shock_remaining, "t": t,
+        "fee_sink": fee_sink, "grid_account": st["grid_account"],
+    }
+    rewards = [bd["profit"][i] if S["active"][i] else 0.0 for i in range(n)]
+    return {
+        "sellable": sellable, "needed": needed, "offers": offers, "trades": trades,
+        "negotiations": negotiations, "breakdown": bd, "rewards": rewards,
+        "n_opened": n_opened, "n_closed": n_closed, "n_refused": n_proposed - n_opened,
+        "state": next_state, "rng": rng,
+    }
