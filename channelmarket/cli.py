@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         from .eval.bench_env import main as bench
 
         return bench(rest)
+    if cmd == "eval":
+        from .eval.cli import main as evaluate
+
+        return evaluate(rest)
     print(f"channelmarket: unknown command {cmd!r}; run 'channelmarket --help'", file=sys.stderr)
     return 2
 

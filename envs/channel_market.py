@@ -10,7 +10,7 @@ array core. Same seed, same trajectory, bit for bit, through either face.
 | action       | Box(-1, 1, (4,), float32) | ask offset, bid offset, quantity, concession (see below)   |
 | observation  | Box(low, high, (30,), float32) | own state, channel liquidity, mean field, time, shock (`OBS_FIELDS`) |
 
-Actions: `ask` = reference price + a x half the tariff spread, never under the agent's reserve;
+Actions: `ask` = reference price + a x the tariff spread (retail - feed-in), never under the agent's reserve;
 `bid` likewise, never over its limit; `quantity` = share (a+1)/2 of the energy a generator can
 sell or a consumer needs offered peer-to-peer (storage: a > 0 sells a x deliverable charge,
 a < 0 buys -a x headroom); `concession` = share (a+1)/2 of the gap to reserve/limit conceded

@@ -3,8 +3,10 @@
 - `bilateral` (default): over every open channel joining a seller and a buyer of the same good,
   K alternating concession rounds run at once for all channels (asks concede down toward the
   reserve, bids concede up toward the limit, linearly in the round); a channel agrees at the
-  first round where bid >= ask, at the midpoint. Each buyer spreads its wanted quantity over its
-  agreed channels in proportion to the sellers' offered quantities; an oversubscribed seller
+  first round where bid >= ask, at the midpoint. A buyer knows its own side of each of its
+  channels (as a Lightning node does), so it spreads its wanted quantity over its agreed channels
+  in proportion to what each can deliver, min(the seller's offered quantity, what its side pays at
+  the agreed price), never asking a channel for more than its side pays; an oversubscribed seller
   scales all its requests down by the same factor (proportional rationing). O(E * K).
 - `double_auction`: the centralized benchmark; one uniform price per good where the sorted
   ask and bid curves cross; trades settle on-chain through the exchange (channel = -1).
@@ -26,6 +28,9 @@ from .scenario import Scenario
 from .state import AgentParams, MarketState
 
 ON_CHAIN = -1
+# Trades.cut: agreed and placed in full / cut to what the buyer's channel side pays /
+# agreed but the buyer's side of the channel was empty (kept in Trades with qty 0).
+LIQUIDITY_OK, LIQUIDITY_CUT, LIQUIDITY_EMPTY = 0, 1, 2
 
 
 class Trades(NamedTuple):
@@ -38,6 +43,8 @@ class Trades(NamedTuple):
     qty: np.ndarray      # [T] float64 MWh agreed
     price: np.ndarray    # [T] float64 EUR/MWh
     negotiations: int    # channels that negotiated this step (agreed or not)
+    cut: "np.ndarray | None" = None  # [T] int8 LIQUIDITY_*: how the buyer's channel balance limited it
+
 
     @classmethod
     def empty(cls, negotiations: int = 0) -> "Trades":
@@ -94,17 +101,24 @@ def negotiate(ask0, bid0, reserve, limit, c_sell, c_buy, rounds: int):
     return agreed, price
 
 
-def ration(seller, buyer, sell_qty, buy_qty, n: int) -> np.ndarray:
-    """Quantities per agreed pair: buyers spread what they want in proportion to the sellers'
-    offered quantities; oversubscribed sellers scale their fills down proportionally."""
-    w = sell_qty[seller]
+def ration(seller, buyer, sell_qty, buy_qty, n: int, payable=None):
+    """(quantity, capped) per agreed pair: buyers spread what they want in proportion to what each
+    pair can deliver, w = min(seller's offered quantity, `payable` MWh the buyer's channel side
+    pays), never requesting more than `payable` (`capped` marks those); oversubscribed sellers
+    scale their fills down proportionally."""
+    w = sell_qty[seller] if payable is None else np.minimum(sell_qty[seller], payable)
     w_sum = np.bincount(buyer, weights=w, minlength=n)
-    request = buy_qty[buyer] * w / w_sum[buyer]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        request = np.where(w > 0, buy_qty[buyer] * w / w_sum[buyer], 0.0)
+    capped = np.zeros(request.shape[0], dtype=bool)
+    if payable is not None:
+        capped = request > payable
+        request = np.where(capped, payable, request)
     req_sum = np.bincount(seller, weights=request, minlength=n)
     # over: the discarded branch (req_sum <= sell_qty) may overflow for denormal requests
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         scale = np.where(req_sum > sell_qty, sell_qty / req_sum, 1.0)
-    return request * scale[seller]
+    return request * scale[seller], capped
 
 
 def bilateral_agreements(sc: Scenario, agents: AgentParams, state: MarketState, offers: Offers):
@@ -130,10 +144,16 @@ def clear_bilateral(sc: Scenario, agents: AgentParams, state: MarketState, offer
     channel, seller, buyer, price, n_neg = bilateral_agreements(sc, agents, state, offers)
     if channel.shape[0] == 0:
         return Trades.empty(n_neg)
-    qty = ration(seller, buyer, offers.sell_qty, offers.buy_qty, agents.n)
-    keep = qty > 0.0
+    side = np.where(state.u[channel] == buyer, state.balance_u[channel],
+                    state.capacity[channel] - state.balance_u[channel])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        payable = np.where(price > 0, side / price, np.inf)
+    qty, capped = ration(seller, buyer, offers.sell_qty, offers.buy_qty, agents.n, payable)
+    empty = side <= 0.0
+    cut = np.where(empty, LIQUIDITY_EMPTY, np.where(capped, LIQUIDITY_CUT, LIQUIDITY_OK)).astype(np.int8)
+    keep = (qty > 0.0) | empty
     good = agents.sells_good[seller[keep]].astype(np.int64)
-    return Trades(channel[keep], seller[keep], buyer[keep], good, qty[keep], price[keep], n_neg)
+    return Trades(channel[keep], seller[keep], buyer[keep], good, qty[keep], price[keep], n_neg, cut[keep])
 
 
 def clear_double_auction(sc: Scenario, agents: AgentParams, state: MarketState, offers: Offers) -> Trades:

@@ -103,26 +103,28 @@ class MarketCore:
         import dataclasses
 
         state = self._require_state()
-        st = {f.name: getattr(state, f.name) for f in dataclasses.fields(state) if f.name != "rng"}
-        st = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in st.items()}
+        st = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
+        gens = {k: v for k, v in st.items() if isinstance(v, np.random.Generator)}
+        st = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in st.items() if k not in gens}
         return {
             "scenario": self.scenario.to_dict(),
             "agents": {f.name: getattr(self.agents, f.name).copy() for f in dataclasses.fields(self.agents)},
             "state": st,
-            "rng": state.rng.bit_generator.state,
-            "rng_type": type(state.rng.bit_generator).__name__,
+            "generators": {k: (type(g.bit_generator).__name__, g.bit_generator.state) for k, g in gens.items()},
         }
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         """Restore from `state_dict()`; the scenario must match this core's."""
         if Scenario.from_dict(d["scenario"]) != self.scenario:
             raise ValueError("state_dict was saved from a different scenario; build MarketCore with that scenario first")
-        bitgen = getattr(np.random, d["rng_type"])()
-        bitgen.state = d["rng"]
-        rng = np.random.Generator(bitgen)
+        gens = {}
+        for name, (kind, bg_state) in d["generators"].items():
+            bitgen = getattr(np.random, kind)()
+            bitgen.state = bg_state
+            gens[name] = np.random.Generator(bitgen)
         self.agents = AgentParams(**{k: np.array(v) for k, v in d["agents"].items()})
         st = {k: (np.array(v) if isinstance(v, np.ndarray) else v) for k, v in d["state"].items()}
-        self.state = MarketState(**st, rng=rng)
+        self.state = MarketState(**st, **gens)
         self._static = static_columns(self.scenario, self.agents)
         self._scale = agent_scale(self.scenario, self.agents)
         self.last_result = None

@@ -4,14 +4,17 @@ Action columns (each in [-1, 1]; finite values outside are clipped, NaN/inf is a
 
 | col | name       | meaning                                                                          |
 |-----|------------|----------------------------------------------------------------------------------|
-| 0   | ask        | opening ask = ref price + a * half the tariff spread, never under the reserve    |
-| 1   | bid        | opening bid = ref price + a * half the tariff spread, never over the limit       |
+| 0   | ask        | opening ask = ref price + a * tariff spread, never under the reserve             |
+| 1   | bid        | opening bid = ref price + a * tariff spread, never over the limit                |
 | 2   | quantity   | generators/consumers: share (a+1)/2 of sellable/needed energy offered peer-to-peer;|
 |     |            | storage: a > 0 sells a * deliverable charge, a < 0 buys -a * headroom             |
 | 3   | concession | share (a+1)/2 of the gap to reserve (sellers) or limit (buyers) conceded over K rounds |
 
 A seller never asks under its reserve and a buyer never bids over its limit, whatever the
-action says; the bounds are the per-agent `reserve` and `limit` in `AgentParams`.
+action says; the bounds are the per-agent `reserve` and `limit` in `AgentParams`. The tariff
+spread (retail - feed-in) as the price scale lets every agent open anywhere between its reserve
+or limit and the tariffs, whatever the reference price. Quantities under `MIN_QUANTITY` are
+float dust (a store emptied to 1e-16 MWh), not offers.
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ from .state import AgentParams, Kind, NO_GOOD
 ACTION_FIELDS = ("ask", "bid", "quantity", "concession")
 ASK, BID, QUANTITY, CONCESSION = range(4)
 N_ACTIONS = len(ACTION_FIELDS)
+MIN_QUANTITY = 1e-9  # MWh (1 Wh)
+
+
+def price_span(sc: Scenario) -> float:
+    """EUR/MWh an ask or bid action of +-1 moves the opening price from the reference price."""
+    return sc.retail_tariff - sc.feed_in_tariff
 
 
 class Offers(NamedTuple):
@@ -39,7 +48,7 @@ class Offers(NamedTuple):
 def decode(sc: Scenario, agents: AgentParams, actions: np.ndarray, ref_price: np.ndarray,
            sellable: np.ndarray, needed: np.ndarray, active: np.ndarray) -> Offers:
     """Offers from already validated, clipped actions [N, 4]."""
-    span = 0.5 * (sc.retail_tariff - sc.feed_in_tariff)
+    span = price_span(sc)
     sell_ref = ref_price[np.maximum(agents.sells_good, 0)]
     buy_ref = ref_price[np.maximum(agents.buys_good, 0)]
     ask = np.clip(sell_ref + actions[:, ASK] * span, agents.reserve, None)
@@ -52,7 +61,9 @@ def decode(sc: Scenario, agents: AgentParams, actions: np.ndarray, ref_price: np
     buy_share = np.where(storage, np.maximum(-q, 0.0), share)
     can_sell = active & (agents.sells_good != NO_GOOD)
     can_buy = active & (agents.buys_good != NO_GOOD)
-    sell_qty = np.where(can_sell, sell_share * sellable, 0.0)
-    buy_qty = np.where(can_buy, buy_share * needed, 0.0)
+    sell_qty = sell_share * sellable
+    buy_qty = buy_share * needed
+    sell_qty = np.where(can_sell & (sell_qty >= MIN_QUANTITY), sell_qty, 0.0)
+    buy_qty = np.where(can_buy & (buy_qty >= MIN_QUANTITY), buy_qty, 0.0)
     concession = 0.5 * (actions[:, CONCESSION] + 1.0)
     return Offers(ask, bid, sell_qty, buy_qty, concession)

@@ -101,6 +101,7 @@ def sample_agents(sc: Scenario, rng: np.random.Generator) -> AgentParams:
         kind=kind, profile=profile, capacity=capacity, power=power, efficiency=efficiency,
         marginal_cost=marginal_cost, reserve=reserve, limit=limit, grid_limit=grid_limit,
         sells_good=sells_good, buys_good=buys_good, xy=xy,
+        initial_soc=np.where(storage, 0.5 * capacity, 0.0),
     )
 
 

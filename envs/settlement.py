@@ -1,7 +1,9 @@
 """Settlement: pay every trade, settle the residual with the grid, book energy and profit.
 
-A channel trade is paid from the buyer's side of its channel; when that side cannot cover
-it, the trade is cut to what it can pay (a partial payment) or dropped (a failed payment).
+A channel trade is paid from the buyer's side of its channel. Buyers place their quantities
+knowing their own balances (clearing), so an agreed trade the channel could carry only in part
+counts as a partial payment and one whose buyer side was empty as a failed payment; a trade
+that still exceeds its side here is cut to it and counted the same way.
 Exchange trades (channel = -1, double auction) pay wallet to wallet. What generators do not
 sell goes to the grid at the feed-in tariff up to their grid limit, the rest is curtailed;
 what consumers do not buy comes from the grid at the retail tariff up to their grid limit, the
@@ -9,7 +11,13 @@ rest is unserved. Storage trades only peer-to-peer and moves its state of charge
 
 Reward (profit, EUR) per agent and step:
   peer-to-peer and grid revenue - peer-to-peer and grid cost - marginal cost x energy sold
-  + (consumers) their limit price x energy served, i.e. the value of the energy they consumed.
+  + (consumers) their limit price x energy served, i.e. the value of the energy they consumed
+  + (storage, last step only) the change of its stored energy since reset, valued at the base
+    price x one-way efficiency (what it would fetch discharged): a store neither gets its initial
+    charge for free nor loses what it holds when the day ends.
+
+A cut of less than a billionth of a payment is float round-off of the buyer's own balance
+arithmetic, not a partial payment: the trade is cut to the balance but not flagged.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .clearing import ON_CHAIN, Trades
+from .clearing import LIQUIDITY_CUT, LIQUIDITY_EMPTY, ON_CHAIN, Trades
 from .scenario import Scenario
 from .state import AgentParams, Kind
 
@@ -26,7 +34,9 @@ from .state import AgentParams, Kind
 BREAKDOWN_FIELDS = (
     "profit", "revenue", "cost", "sold", "bought", "grid_sold", "grid_bought",
     "curtailed", "unserved", "charged", "discharged", "failed_payments", "partial_payments",
+    "storage_value",
 )
+ROUND_OFF = 1e-9  # relative shortfall below which a cut payment is not counted as partial
 
 
 class Settlement(NamedTuple):
@@ -60,8 +70,9 @@ def settle(sc: Scenario, agents: AgentParams, trades: Trades, sellable: np.ndarr
     short = paid < amount
     with np.errstate(divide="ignore", invalid="ignore"):
         paid_qty = np.where(short, np.where(trades.price > 0, paid / trades.price, 0.0), trades.qty)
-    failed = short & (paid <= 0.0)
-    partial = short & ~failed
+    cut = trades.cut if trades.cut is not None else np.zeros(ch.shape[0], dtype=np.int8)
+    failed = (cut == LIQUIDITY_EMPTY) | (short & (paid <= 0.0))
+    partial = ~failed & ((cut == LIQUIDITY_CUT) | (short & (paid < amount * (1.0 - ROUND_OFF))))
 
     # channel balances: u pays -> balance_u falls
     signed = np.where(buyer_is_u, -paid, paid)
@@ -111,6 +122,16 @@ def settle(sc: Scenario, agents: AgentParams, trades: Trades, sellable: np.ndarr
 
     breakdown = np.stack(
         [profit, revenue, cost, sold, bought, grid_sold, grid_bought, curtailed, unserved,
-         charged, discharged, n_failed, n_partial], axis=1)
+         charged, discharged, n_failed, n_partial, np.zeros(n)], axis=1)
     return Settlement(paid_qty, paid, failed, partial, new_balance_u, flow, wallet, new_soc,
                       grid_account, breakdown)
+
+
+def add_storage_value(sc: Scenario, agents: AgentParams, soc: np.ndarray, active: np.ndarray,
+                      breakdown: np.ndarray) -> None:
+    """At the episode's end: value of the stored energy gained (or lost) since reset, added to
+    the active stores' profit and `storage_value` columns of `breakdown` (in place, a fresh array)."""
+    value = np.where((agents.kind == Kind.STORAGE) & active,
+                     (soc - agents.initial_soc) * agents.efficiency * sc.base_price, 0.0)
+    breakdown[:, BREAKDOWN_FIELDS.index("storage_value")] = value
+    breakdown[:, 0] += value

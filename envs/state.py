@@ -51,6 +51,7 @@ class AgentParams:
     sells_good: np.ndarray    # [N] int8, good the agent can sell or NO_GOOD
     buys_good: np.ndarray     # [N] int8, good the agent can buy or NO_GOOD
     xy: np.ndarray            # [N, 2] float64, position in the unit square
+    initial_soc: np.ndarray   # [N] float64, MWh stored at reset (storage), else 0
 
     @property
     def n(self) -> int:
@@ -72,7 +73,12 @@ class AgentParams:
 @dataclass(frozen=True)
 class MarketState:
     """Everything that changes during an episode. Replaced, never mutated, by the step pipeline
-    (the generator `rng` is the one exception: it advances with every draw)."""
+    (the generators are the exception: they advance with every draw).
+
+    Both generators are spawned from the one episode seed. The exogenous stream (weather, load
+    noise, price noise, random shocks) draws the same numbers whatever the agents do, so two
+    populations run on the same seed face the same days and shocks (common random numbers);
+    the channel stream's draw count depends on how many channels reopen."""
 
     # --- agents -------------------------------------------------------------------------
     active: np.ndarray        # [N] bool, agent still in the episode
@@ -106,7 +112,8 @@ class MarketState:
     t: int                    # step index of the current interval
     fee_sink: float           # EUR paid in on-chain fees
     grid_account: float       # EUR the grid received minus paid
-    rng: np.random.Generator = field(repr=False)
+    rng: np.random.Generator = field(repr=False)      # endogenous draws: channel closes and reopenings
+    rng_exo: np.random.Generator = field(repr=False)  # exogenous draws: weather, load, price noise, random shocks
 
     @property
     def balance_v(self) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 offers -> clearing -> settlement -> price dynamics -> channel lifecycle -> next interval's
 weather, demand and shock -> observations. `market_step` returns a new `MarketState`; the old
-one is not modified (its generator advances). Every random draw comes from `state.rng`.
+one is not modified (its generators advance). Every random draw comes from the state's two
+generators, both spawned from the episode seed: `rng` (channels) and `rng_exo` (weather, load,
+price noise, shocks).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from .clearing import Trades, clear
 from .observations import agent_scale, observe, static_columns
 from .offers import Offers, decode
 from .scenario import Scenario
-from .settlement import BREAKDOWN_FIELDS, Settlement, settle
+from .settlement import BREAKDOWN_FIELDS, Settlement, add_storage_value, settle
 from .shocks import Shock, advance_shock
 from .state import AgentParams, MarketState
 
@@ -35,20 +37,19 @@ class StepResult(NamedTuple):
 
 def initial_state(sc: Scenario, seed: Any) -> tuple[AgentParams, MarketState]:
     """Agents and the state of interval 0, all drawn from one generator seeded with `seed`."""
-    rng = np.random.default_rng(seed)
+    rng, rng_exo = spawn_generators(seed)
     agents = physics.sample_agents(sc, rng)
     n, e = sc.n_agents, sc.n_channels
     u, v = channels.build_graph(n, e, rng)
     capacity = channels.draw_capacity(sc, e, rng)
     balance_u, _ = channels.funding(capacity, sc.initial_split)
-    cloud, wind_speed = physics.initial_weather(sc, agents, rng)
-    generation, demand = physics.interval_energy(sc, agents, 0, cloud, wind_speed, rng)
-    shock_kind, shock_remaining = advance_shock(0, 0, 0, sc.shock_schedule, sc.shock_rate, sc.shock_duration, rng)
+    cloud, wind_speed = physics.initial_weather(sc, agents, rng_exo)
+    generation, demand = physics.interval_energy(sc, agents, 0, cloud, wind_speed, rng_exo)
+    shock_kind, shock_remaining = advance_shock(0, 0, 0, sc.shock_schedule, sc.shock_rate, sc.shock_duration, rng_exo)
     level = prices.time_of_day_level(sc, physics.hour_of_day(sc, 0))
     g = 1
     ref = np.full(g, level)
-    storage = agents.is_storage
-    soc = np.where(storage, 0.5 * agents.capacity, 0.0)
+    soc = agents.initial_soc.copy()
     zeros = np.zeros(n)
     state = MarketState(
         active=np.ones(n, dtype=bool), soc=soc, wallet=np.full(n, float(sc.initial_wallet)),
@@ -59,9 +60,16 @@ def initial_state(sc: Scenario, seed: Any) -> tuple[AgentParams, MarketState]:
         ref_price=ref, clearing_price=ref.copy(), price_history=np.repeat(ref[None, :], 2, axis=0),
         supply=np.zeros(g), demand_total=np.zeros(g), volume=np.zeros(g),
         shock_kind=shock_kind, shock_remaining=shock_remaining, t=0, fee_sink=0.0, grid_account=0.0,
-        rng=rng,
+        rng=rng, rng_exo=rng_exo,
     )
     return agents, state
+
+
+def spawn_generators(seed: Any) -> tuple[np.random.Generator, np.random.Generator]:
+    """(channel generator, exogenous generator), independent streams of one seed."""
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    a, b = ss.spawn(2)
+    return np.random.Generator(np.random.PCG64(a)), np.random.Generator(np.random.PCG64(b))
 
 
 def current_tradable(sc: Scenario, agents: AgentParams, state: MarketState) -> tuple[np.ndarray, np.ndarray]:
@@ -89,7 +97,7 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
     clearing_price, volume = prices.vwap(trades.good, st.paid_qty, trades.price, n_goods, state.clearing_price)
     level_next = prices.time_of_day_level(sc, physics.hour_of_day(sc, state.t + 1))
     ref = prices.next_ref_price(sc, state.ref_price, level_next, clearing_price, volume,
-                                prices.imbalance(supply, demand), state.rng)
+                                prices.imbalance(supply, demand), state.rng_exo)
     history = np.concatenate([state.price_history, ref[None, :]])[-prices.PRICE_HISTORY:]
 
     # channels
@@ -104,12 +112,14 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
 
     # next interval
     t = state.t + 1
-    cloud, wind_speed = physics.advance_weather(sc, state.cloud, state.wind_speed, state.rng)
-    generation, demand_next = physics.interval_energy(sc, agents, t, cloud, wind_speed, state.rng)
+    cloud, wind_speed = physics.advance_weather(sc, state.cloud, state.wind_speed, state.rng_exo)
+    generation, demand_next = physics.interval_energy(sc, agents, t, cloud, wind_speed, state.rng_exo)
     shock_kind, shock_remaining = advance_shock(state.shock_kind, state.shock_remaining, t, sc.shock_schedule,
-                                                sc.shock_rate, sc.shock_duration, state.rng)
+                                                sc.shock_rate, sc.shock_duration, state.rng_exo)
 
     col = {name: i for i, name in enumerate(BREAKDOWN_FIELDS)}
+    if t >= sc.episode_steps:  # the episode ends: stored energy is worth something
+        add_storage_value(sc, agents, st.soc, state.active, st.breakdown)
     new = state.replace(
         soc=st.soc, wallet=wallet, cloud=cloud, wind_speed=wind_speed, generation=generation,
         demand=demand_next, last_sold=st.breakdown[:, col["sold"]], last_bought=st.breakdown[:, col["bought"]],

@@ -14,7 +14,7 @@ unless an `EquilibriumResult` is given. Every step, for interval t with equilibr
   what it can deliver now), x_t < 0 buys -x_t MWh (share of its headroom), 0 does nothing.
 
 Prices map onto the env's action encoding by `encode_actions` (a = (target - ref) / span,
-clipped to [-1, 1], span = (retail - feed_in) / 2; a target outside ref +- span opens at the
+clipped to [-1, 1], span = retail - feed_in (`offers.price_span`); a target outside ref +- span opens at the
 window's edge). `replan_every=k` re-solves from the current state every k steps: the physics
 forecast of a seed is exact only while the market's channel reopenings draw the same random
 numbers as the neutral forecast run (they stop doing so once a reopening is refused for lack

@@ -11,7 +11,7 @@ every rule-based policy shares.
 - `RandomPolicy`: uniform random actions in [-1, 1]^4 (no constraint beyond the env's own).
 
 Encoding (the inverse of `channelmarket.envs.offers.decode`): the env opens an ask at
-`clip(ref + a * span, reserve, retail)` with `span` half the tariff spread, so a target ask
+`clip(ref + a * span, reserve, retail)` with `span` the tariff spread (`offers.price_span`), so a target ask
 `p` is `a = (p - ref) / span`, clipped to [-1, 1]; bids likewise with `clip(., 0, limit)`.
 The opening window is therefore `ref +- span`: a target outside it opens at the window's
 edge (the concession still reaches reserve/limit by round K). `encode_actions` computes
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..envs.offers import ASK, BID, CONCESSION, N_ACTIONS, QUANTITY
+from ..envs.offers import ASK, BID, CONCESSION, N_ACTIONS, QUANTITY, price_span
 from ..envs.state import Kind
 from .base import Policy
 
@@ -46,7 +46,7 @@ def price_window(core: Any, agents: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     exactly the values `decode` uses on the next `core.step`."""
     ag, ref = core.agents, core.state.ref_price
     sc = core.scenario
-    span = 0.5 * (sc.retail_tariff - sc.feed_in_tariff)
+    span = price_span(sc)
     sell_ref = ref[np.maximum(ag.sells_good[agents], 0)]
     buy_ref = ref[np.maximum(ag.buys_good[agents], 0)]
     return sell_ref, buy_ref, span

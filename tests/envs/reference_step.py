@@ -52,7 +52,10 @@ UTILIZATION_DECAY = 0.9   # step.py: EMA weight of past channel utilization
 ON_CHAIN = -1             # clearing.py: channel of an exchange-settled trade
 
 BREAKDOWN = ("profit", "revenue", "cost", "sold", "bought", "grid_sold", "grid_bought",
-             "curtailed", "unserved", "charged", "discharged", "failed_payments", "partial_payments")
+             "curtailed", "unserved", "charged", "discharged", "failed_payments", "partial_payments",
+             "storage_value")
+MIN_QUANTITY = 1e-9  # MWh: smaller offers are float dust
+ROUND_OFF = 1e-9     # relative payment shortfall that is round-off, not a partial payment
 
 
 def _clip(x: float, lo: float, hi: float) -> float:
@@ -103,7 +106,7 @@ def tradable(sc, A, S):
 # offers
 # ------------------------------------------------------------------------------------------
 def decode_offers(sc, A, ref_price, actions, sellable, needed, active):
-    span = 0.5 * (sc.retail_tariff - sc.feed_in_tariff)
+    span = sc.retail_tariff - sc.feed_in_tariff
     out = {"ask": [], "bid": [], "sell_qty": [], "buy_qty": [], "concession": []}
     for i in range(A["n"]):
         a_ask, a_bid, a_q, a_c = (_clip(float(x), -1.0, 1.0) for x in actions[i])
@@ -122,6 +125,8 @@ def decode_offers(sc, A, ref_price, actions, sellable, needed, active):
             sell_share = buy_share = 0.5 * (a_q + 1.0)
         sell_qty = sell_share * sellable[i] if (active[i] and sg != NO_GOOD) else 0.0
         buy_qty = buy_share * needed[i] if (active[i] and bg != NO_GOOD) else 0.0
+        sell_qty = sell_qty if sell_qty >= MIN_QUANTITY else 0.0
+        buy_qty = buy_qty if buy_qty >= MIN_QUANTITY else 0.0
         out["ask"].append(ask)
         out["bid"].append(bid)
         out["sell_qty"].append(sell_qty)
@@ -168,20 +173,35 @@ def clear_bilateral(sc, A, S, offers):
         if ok:
             agreed.append((e, s, b, price))
     # proportional rationing: buyers spread their quantity over agreed channels in proportion
-    # to the sellers' offered quantities; oversubscribed sellers scale all requests down
-    w_sum = [0.0] * n
+    # to what each can deliver (the seller's offer, capped by what the buyer's side of the channel
+    # pays at the agreed price), never asking more than that side pays; oversubscribed sellers
+    # scale all requests down
+    deliverable = []
     for e, s, b, p in agreed:
-        w_sum[b] += sq[s]
-    requests = [bq[b] * sq[s] / w_sum[b] for e, s, b, p in agreed]
+        side = S["balance_u"][e] if S["u"][e] == b else S["capacity"][e] - S["balance_u"][e]
+        payable = side / p if p > 0 else float("inf")
+        deliverable.append((min(sq[s], payable), payable))
+    w_sum = [0.0] * n
+    for (e, s, b, p), (w, _) in zip(agreed, deliverable):
+        w_sum[b] += w
+    requests, capped = [], []
+    for (e, s, b, p), (w, payable) in zip(agreed, deliverable):
+        r = bq[b] * w / w_sum[b] if w > 0 else 0.0
+        capped.append(r > payable)
+        requests.append(payable if r > payable else r)
     req_sum = [0.0] * n
     for (e, s, b, p), r in zip(agreed, requests):
         req_sum[s] += r
     trades = []
-    for (e, s, b, p), r in zip(agreed, requests):
+    for (e, s, b, p), r, cap_hit in zip(agreed, requests, capped):
         scale = sq[s] / req_sum[s] if req_sum[s] > sq[s] else 1.0
         q = r * scale
-        if q > 0.0:
-            trades.append({"channel": e, "seller": s, "buyer": b, "good": sg[s], "qty": q, "price": p})
+        side = S["balance_u"][e] if S["u"][e] == b else S["capacity"][e] - S["balance_u"][e]
+        # liquidity: 2 = the buyer's side was empty (kept with qty 0), 1 = capped by that side
+        cut = 2 if side <= 0.0 else (1 if cap_hit else 0)
+        if q > 0.0 or cut == 2:
+            trades.append({"channel": e, "seller": s, "buyer": b, "good": sg[s], "qty": q, "price": p,
+                           "cut": cut})
     return trades, negotiations
 
 
@@ -263,8 +283,9 @@ def settle(sc, A, S, trades, sellable, needed):
             paid_qty = paid / tr["price"] if tr["price"] > 0 else 0.0
         else:
             paid_qty = tr["qty"]
-        failed = short and paid <= 0.0
-        partial = short and not failed
+        cut = tr.get("cut", 0)
+        failed = cut == 2 or (short and paid <= 0.0)
+        partial = not failed and (cut == 1 or (short and paid < amount * (1.0 - ROUND_OFF)))
         if e == ON_CHAIN:
             wallet[s] += paid
             wallet[b] -= paid
@@ -428,7 +449,7 @@ def advance_shock(sc, kind, remaining, step, rng):
 def _agents(agents):
     A = {k: getattr(agents, k).tolist() for k in (
         "kind", "profile", "capacity", "power", "efficiency", "marginal_cost", "reserve", "limit",
-        "grid_limit", "sells_good", "buys_good")}
+        "grid_limit", "sells_good", "buys_good", "initial_soc")}
     A["n"] = len(A["kind"])
     return A
 
@@ -450,7 +471,8 @@ def reference_step(sc, agents, state, actions) -> dict:
     `actions` [N, 4] finite (clipped to [-1, 1] here)."""
     A = _agents(agents)
     S = _state(state)
-    rng = state.rng
+    rng = state.rng          # channel lifecycle
+    rng_exo = state.rng_exo  # weather, load noise, price noise, random shocks
     n = A["n"]
     acts = np.asarray(actions, dtype=np.float64).tolist()
     assert len(acts) == n and all(len(r) == 4 for r in acts)
@@ -485,7 +507,7 @@ def reference_step(sc, agents, state, actions) -> dict:
     clearing = [value[g] / volume[g] if volume[g] > 0 else S["clearing_price"][g] for g in range(n_goods)]
     # reference price
     level = time_of_day_level(sc, hour_of_day(sc, S["t"] + 1))
-    z = rng.standard_normal(n_goods).tolist()
+    z = rng_exo.standard_normal(n_goods).tolist()
     ref = []
     for g in range(n_goods):
         r = S["ref_price"][g]
@@ -511,9 +533,15 @@ def reference_step(sc, agents, state, actions) -> dict:
 
     # next interval
     t = S["t"] + 1
-    cloud, wind = advance_weather(sc, S["cloud"], S["wind_speed"], rng)
-    generation, demand_next = interval_energy(sc, A, t, cloud, wind, rng)
-    shock_kind, shock_remaining = advance_shock(sc, S["shock_kind"], S["shock_remaining"], t, rng)
+    if t >= sc.episode_steps:  # last step: stores book the value of what they hold beyond their initial charge
+        for i in range(n):
+            if A["kind"][i] == STORAGE and S["active"][i]:
+                value = (st["soc"][i] - A["initial_soc"][i]) * A["efficiency"][i] * sc.base_price
+                bd["storage_value"][i] = value
+                bd["profit"][i] += value
+    cloud, wind = advance_weather(sc, S["cloud"], S["wind_speed"], rng_exo)
+    generation, demand_next = interval_energy(sc, A, t, cloud, wind, rng_exo)
+    shock_kind, shock_remaining = advance_shock(sc, S["shock_kind"], S["shock_remaining"], t, rng_exo)
 
     next_state = {
         "active": S["active"], "soc": st["soc"], "wallet": wallet, "cloud": cloud, "wind_speed": wind,
@@ -531,5 +559,5 @@ def reference_step(sc, agents, state, actions) -> dict:
         "sellable": sellable, "needed": needed, "offers": offers, "trades": trades,
         "negotiations": negotiations, "breakdown": bd, "rewards": rewards,
         "n_opened": n_opened, "n_closed": n_closed, "n_refused": n_proposed - n_opened,
-        "state": next_state, "rng": rng,
+        "state": next_state, "rng": rng, "rng_exo": rng_exo,
     }

@@ -37,8 +37,8 @@ def snapshot(env: ChannelMarketEnv) -> dict:
     out = {}
     for f in dataclasses.fields(st):
         v = getattr(st, f.name)
-        if f.name == "rng":
-            out["rng"] = v.bit_generator.state
+        if isinstance(v, np.random.Generator):
+            out[f.name] = v.bit_generator.state
         elif isinstance(v, np.ndarray):
             out[f.name] = v.copy()
         else:

@@ -73,7 +73,7 @@ DEFAULT_STEPS = 24
 SEEDS = (0, 1, 2, 3)
 
 COMPARED = {"states": 0}
-STATE_FIELDS = {f.name for f in dataclasses.fields(MarketState)} - {"rng"}
+STATE_FIELDS = {f.name for f in dataclasses.fields(MarketState)} - {"rng", "rng_exo"}
 
 
 # ------------------------------------------------------------------------------------------
@@ -158,7 +158,8 @@ def assert_step_matches(core: MarketCore, actions: np.ndarray, where: str) -> di
             assert np.array_equal(np.asarray(got_v), np.asarray(want_v)), f"{where}: state.{name}"
         else:
             _close(got_v, want_v, f"{where}: state.{name}")
-    assert ref["rng"].bit_generator.state == new.rng.bit_generator.state, f"{where}: generator state (draws differ)"
+    assert ref["rng"].bit_generator.state == new.rng.bit_generator.state, f"{where}: channel generator state (draws differ)"
+    assert ref["rng_exo"].bit_generator.state == new.rng_exo.bit_generator.state, f"{where}: exogenous generator state"
     COMPARED["states"] += 1
     return ref
 
@@ -206,7 +207,9 @@ def test_reference_rationing_by_hand():
     # sellers 0 (4 MWh), 1 (1 MWh); buyers 2 (wants 5) linked to both, 3 (wants 4) linked to 0
     agents = {"n": 4, "sells_good": [0, 0, -1, -1], "buys_good": [-1, -1, 0, 0],
               "reserve": [0.0] * 4, "limit": [100.0] * 4}
-    state = {"u": [0, 1, 0], "v": [2, 2, 3], "open": [True, True, True]}
+    # every buyer side holds 1000 EUR: liquidity does not bind
+    state = {"u": [0, 1, 0], "v": [2, 2, 3], "open": [True, True, True],
+             "capacity": [1000.0] * 3, "balance_u": [0.0] * 3}
     offers = {"ask": [10.0, 10.0, 0, 0], "bid": [0, 0, 50.0, 50.0], "concession": [0.0] * 4,
               "sell_qty": [4.0, 1.0, 0.0, 0.0], "buy_qty": [0.0, 0.0, 5.0, 4.0]}
     trades, neg = REF.clear_bilateral(Sc, agents, state, offers)
@@ -215,7 +218,27 @@ def test_reference_rationing_by_hand():
     # 8 for 4, scaled by 1/2
     assert neg == 3
     assert q == pytest.approx({(0, 2): 2.0, (1, 2): 1.0, (0, 3): 2.0})
-    assert all(t["price"] == 30.0 for t in trades)
+    assert all(t["price"] == 30.0 and t["cut"] == 0 for t in trades)
+
+
+def test_reference_rationing_with_channel_liquidity_by_hand():
+    class Sc:
+        negotiation_rounds = 1
+    agents = {"n": 4, "sells_good": [0, 0, -1, -1], "buys_good": [-1, -1, 0, 0],
+              "reserve": [0.0] * 4, "limit": [100.0] * 4}
+    # buyer sides: channel 0 holds 60 EUR (2 MWh at 30), channel 1 holds 100, channel 2 is empty
+    state = {"u": [0, 1, 0], "v": [2, 2, 3], "open": [True, True, True],
+             "capacity": [100.0] * 3, "balance_u": [40.0, 0.0, 100.0]}
+    offers = {"ask": [10.0, 10.0, 0, 0], "bid": [0, 0, 50.0, 50.0], "concession": [0.0] * 4,
+              "sell_qty": [4.0, 1.0, 0.0, 0.0], "buy_qty": [0.0, 0.0, 5.0, 4.0]}
+    trades, neg = REF.clear_bilateral(Sc, agents, state, offers)
+    got = {(t["seller"], t["buyer"]): (t["qty"], t["cut"]) for t in trades}
+    # buyer 2 weighs channel 0 by min(4, 2) = 2 and channel 1 by 1: asks 10/3 -> capped to 2, and 5/3,
+    # of which seller 1 (1 MWh) fills 1; buyer 3's side is empty: agreed, failed, nothing traded
+    assert neg == 3
+    assert got[(0, 2)] == (pytest.approx(2.0), 1)
+    assert got[(1, 2)] == (pytest.approx(1.0), 0)
+    assert got[(0, 3)] == (0.0, 2)
 
 
 def test_reference_settlement_by_hand():

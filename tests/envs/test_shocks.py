@@ -155,12 +155,12 @@ def test_inject_bad_shock_raises_and_changes_nothing(kind, duration, exc, word):
     core.reset(seed=0)
     core.inject_shock("DEMAND_DROP", 4)
     core.step(actions_for(core.n_agents, 1)[0])
-    state, rng_state = core.state, core.state.rng.bit_generator.state
+    state, rng_state = core.state, (core.state.rng.bit_generator.state, core.state.rng_exo.bit_generator.state)
     with pytest.raises(exc) as ei:
         core.inject_shock(kind, duration)
     msg = str(ei.value)
     assert "shock" in msg and word in msg, msg
-    assert core.state is state and core.state.rng.bit_generator.state == rng_state
+    assert core.state is state and (core.state.rng.bit_generator.state, core.state.rng_exo.bit_generator.state) == rng_state
     assert shock_of(core) == ("DEMAND_DROP", 3)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+
+from channelmarket.envs.offers import MIN_QUANTITY, price_span
 import pytest
 from scipy.optimize import linear_sum_assignment
 
@@ -88,9 +90,12 @@ def test_eps_auction_clearing_runs_in_the_core_and_conserves_money():
     assert traded > 50
 
 
-def test_eps_auction_welfare_is_at_least_the_bilateral_one_on_average():
-    """Same states, same offers, both mechanisms: the auction's step welfare on average >= bilateral."""
-    gaps = []
+def test_eps_auction_welfare_is_close_to_the_bilateral_one_on_average():
+    """Same states, same offers, both mechanisms: the auction's step welfare is within 2% of the
+    bilateral one on average. (It once led clearly, when bilateral buyers spread their quantities
+    over drained channels; now both place quantities within the buyers' channel balances, and the
+    auction's lot granularity costs it a little.)"""
+    gaps, base = [], []
     for seed in (0, 1):
         core = MarketCore("energy_default")
         obs = core.reset(seed)
@@ -105,10 +110,11 @@ def test_eps_auction_welfare_is_at_least_the_bilateral_one_on_average():
                     _, res = market_step(sc, core.agents, core.state.copy(), acts)
                     welfare[mech] = res.settlement.breakdown[:, 0].sum()
                 gaps.append(welfare["eps_auction"] - welfare["bilateral"])
+                base.append(abs(welfare["bilateral"]))
             obs, *_ = core.step(acts)
     gaps = np.array(gaps)
-    assert gaps.mean() >= 0.0
-    assert (gaps > 1.0).sum() > (gaps < -1.0).sum()
+    assert abs(gaps.mean()) <= 0.02 * np.mean(base)
+    assert (np.abs(gaps) > 1e-6).any()  # the mechanisms do differ
 
 
 # ---- the auction baseline policy --------------------------------------------------------------
@@ -142,7 +148,7 @@ def test_auction_baseline_matched_pairs_agree_and_unmatched_buyers_stay_out():
         obs, *_ = core.step(pol.act(obs))
     sold, bought, ask, bid, _ = pol.assign()
     acts = pol.act(obs)
-    span = 0.5 * (core.scenario.retail_tariff - core.scenario.feed_in_tariff)
+    span = price_span(core.scenario)
     lo, hi = core.state.ref_price[0] - span, core.state.ref_price[0] + span   # the opening window
     core.step(acts)
     off = core.last_result.offers
@@ -158,7 +164,9 @@ def test_auction_baseline_matched_pairs_agree_and_unmatched_buyers_stay_out():
     np.testing.assert_array_equal(off.concession, 0.0)
     cons = core.agents.is_consumer
     assert (off.buy_qty[cons & ~buyers] == 0).all()          # unmatched consumers go to the grid
-    np.testing.assert_allclose(off.buy_qty[cons & buyers], bought[cons & buyers], atol=1e-12)
+    # what was matched is offered (dust under MIN_QUANTITY is dropped at decoding)
+    want = np.where(bought >= MIN_QUANTITY, bought, 0.0)
+    np.testing.assert_allclose(off.buy_qty[cons & buyers], want[cons & buyers], atol=1e-12)
     # the auction prices a lot between the seller's value and the buyer's limit
     assert (bid[buyers] <= core.agents.limit[buyers] + 1e-9).all()
     assert (ask[sellers] >= core.agents.reserve[sellers] + pol.margin - 1e-9).all()

@@ -176,9 +176,11 @@ def test_ask_ladder_runs_from_the_dearest_to_the_cheapest_offer_sent():
     ask_k = a_open - c * (a_open - ag.reserve)
     checked = 0
     for i in np.flatnonzero(ag.is_generator):
-        prices = pol.offer_price[sent & (actor == i)]
-        if prices.size < 2:
-            continue
+        mine = sent & (actor == i)
+        prices = pol.offer_price[mine]
+        regular = (pol.points[mine] > 0) if pol.points.shape == mine.shape else None
+        if prices.size < 2 or (regular is not None and (regular.all() or not regular.any())):
+            continue                                              # needs both a regular and a new customer
         hi, lo = prices.max(), prices.min()
         assert hi > lo                                            # regular customers are offered less
         if hi <= a_open[i] + 1e-9:                                # the window reaches the dearest offer
@@ -191,7 +193,11 @@ def test_ask_ladder_runs_from_the_dearest_to_the_cheapest_offer_sent():
 def test_advertising_share_becomes_the_offered_quantity():
     core, pol, obs = bound(scenario="energy_default", advertising=0.0)
     pol.act(obs)                                  # first step: every partner is new
-    gen = np.flatnonzero(core.agents.is_generator & (core.state.generation > 0))
+    st = core.state
+    buys = core.agents.buys_good >= 0
+    u, v = st.u[st.open], st.v[st.open]
+    has_partner = np.bincount(np.concatenate([u[buys[v]], v[buys[u]]]), minlength=core.n_agents) > 0
+    gen = np.flatnonzero(core.agents.is_generator & (st.generation > 0) & has_partner)
     assert gen.size > 5                           # wind blows at midnight
     act = pol.act(obs)                            # second step: nobody new, factor 0 -> no offers
     np.testing.assert_array_equal(act[gen, QUANTITY], -1.0)
