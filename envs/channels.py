@@ -53,7 +53,9 @@ def lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, 
     close_draw = rng.random(e)
     open_draw = rng.random(e)
     # channels of agents that left the episode close too
-    closing = is_open & ((close_draw < sc.channel_close_rate) | ~active[u] | ~active[v])
+    closing = is_open & (close_draw < sc.channel_close_rate)
+    if not active.all():
+        closing |= is_open & (~active[u] | ~active[v])
     wallet = wallet.copy()
     n_closed = int(closing.sum())
     if n_closed:

@@ -56,7 +56,7 @@ assert N_SHOCKS - 1 == 4 and N_KINDS == 4
 def agent_scale(sc, agents: AgentParams) -> np.ndarray:
     """MWh per step that normalises an agent's energies."""
     dt = sc.step_hours
-    return np.where(agents.kind == Kind.STORAGE, agents.power * dt, agents.capacity * dt)
+    return np.where(agents.is_storage, agents.power * dt, agents.capacity * dt)
 
 
 def static_columns(sc, agents: AgentParams) -> np.ndarray:
@@ -86,7 +86,7 @@ def observe(sc, agents: AgentParams, static: np.ndarray, scale: np.ndarray, stat
     r = sc.retail_tariff
     inv_scale = 1.0 / np.maximum(scale, 1e-12)
     liq = sc.mean_degree * 0.5 * (sc.channel_capacity[0] + sc.channel_capacity[1])
-    storage = agents.kind == Kind.STORAGE
+    storage = agents.is_storage
     agent_fields = {
         "sellable": sellable * inv_scale,
         "needed": needed * inv_scale,

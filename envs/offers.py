@@ -49,13 +49,16 @@ def decode(sc: Scenario, agents: AgentParams, actions: np.ndarray, ref_price: np
            sellable: np.ndarray, needed: np.ndarray, active: np.ndarray) -> Offers:
     """Offers from already validated, clipped actions [N, 4]."""
     span = price_span(sc)
-    sell_ref = ref_price[np.maximum(agents.sells_good, 0)]
-    buy_ref = ref_price[np.maximum(agents.buys_good, 0)]
+    if agents.single_good:
+        sell_ref = buy_ref = ref_price[0]
+    else:
+        sell_ref = ref_price[np.maximum(agents.sells_good, 0)]
+        buy_ref = ref_price[np.maximum(agents.buys_good, 0)]
     ask = np.clip(sell_ref + actions[:, ASK] * span, agents.reserve, None)
     ask = np.maximum(np.minimum(ask, sc.retail_tariff), agents.reserve)
     bid = np.clip(buy_ref + actions[:, BID] * span, 0.0, agents.limit)
     q = actions[:, QUANTITY]
-    storage = agents.kind == Kind.STORAGE
+    storage = agents.is_storage
     share = 0.5 * (q + 1.0)
     sell_share = np.where(storage, np.maximum(q, 0.0), share)
     buy_share = np.where(storage, np.maximum(-q, 0.0), share)

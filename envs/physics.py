@@ -129,12 +129,11 @@ def interval_energy(sc: Scenario, agents: AgentParams, t: int, cloud: np.ndarray
     """Generation and demand (MWh, before shocks) of every agent in interval `t`."""
     hour = hour_of_day(sc, t + 0.5)  # mid-interval
     dt = sc.step_hours
-    kind = agents.kind
-    gen = np.where(kind == Kind.SOLAR, agents.capacity * solar_shape(hour) * (1.0 - cloud), 0.0)
-    gen = np.where(kind == Kind.WIND, agents.capacity * wind_power_curve(wind_speed), gen) * dt
-    shape = np.where(agents.profile == Profile.RESIDENTIAL, residential_shape(hour), industrial_shape(hour))
+    gen = np.where(agents.is_solar, agents.capacity * solar_shape(hour) * (1.0 - cloud), 0.0)
+    gen = np.where(agents.is_wind, agents.capacity * wind_power_curve(wind_speed), gen) * dt
+    shape = np.where(agents.is_residential, residential_shape(hour), industrial_shape(hour))
     noise = np.exp(sc.load_noise * rng.standard_normal(agents.n) - 0.5 * sc.load_noise**2)
-    dem = np.where(kind == Kind.CONSUMER, agents.capacity * shape * noise * dt, 0.0)
+    dem = np.where(agents.is_consumer, agents.capacity * shape * noise * dt, 0.0)
     return gen, dem
 
 
@@ -153,7 +152,7 @@ def tradable(sc: Scenario, agents: AgentParams, generation: np.ndarray, demand: 
     fs, fd = shock_factors(shock_kind)
     dt = sc.step_hours
     eff = agents.efficiency
-    storage = agents.kind == Kind.STORAGE
+    storage = agents.is_storage
     can_discharge = np.minimum(agents.power * dt, soc * eff)
     can_charge = np.minimum(agents.power * dt, (agents.capacity - soc) / eff)
     sellable = np.where(storage, can_discharge, generation * fs)

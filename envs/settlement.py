@@ -95,15 +95,15 @@ def settle(sc: Scenario, agents: AgentParams, trades: Trades, sellable: np.ndarr
     n_partial = np.bincount(trades.buyer, weights=partial, minlength=n)
 
     # storage
-    storage = agents.kind == Kind.STORAGE
+    storage = agents.is_storage
     eff = agents.efficiency
     charged = np.where(storage, bought, 0.0)
     discharged = np.where(storage, sold, 0.0)
     new_soc = np.where(storage, np.clip(soc + charged * eff - discharged / eff, 0.0, agents.capacity), soc)
 
     # grid backstop
-    generator = (agents.kind == Kind.SOLAR) | (agents.kind == Kind.WIND)
-    consumer = agents.kind == Kind.CONSUMER
+    generator = agents.is_generator
+    consumer = agents.is_consumer
     residual_gen = np.where(generator, np.maximum(sellable - sold, 0.0), 0.0)
     grid_sold = np.minimum(residual_gen, agents.grid_limit)
     curtailed = residual_gen - grid_sold
@@ -131,7 +131,7 @@ def add_storage_value(sc: Scenario, agents: AgentParams, soc: np.ndarray, active
                       breakdown: np.ndarray) -> None:
     """At the episode's end: value of the stored energy gained (or lost) since reset, added to
     the active stores' profit and `storage_value` columns of `breakdown` (in place, a fresh array)."""
-    value = np.where((agents.kind == Kind.STORAGE) & active,
+    value = np.where(agents.is_storage & active,
                      (soc - agents.initial_soc) * agents.efficiency * sc.base_price, 0.0)
     breakdown[:, BREAKDOWN_FIELDS.index("storage_value")] = value
     breakdown[:, 0] += value

@@ -8,6 +8,7 @@ Nothing here holds a Python object per agent or per channel.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from enum import IntEnum
 
 import numpy as np
@@ -57,17 +58,35 @@ class AgentParams:
     def n(self) -> int:
         return int(self.kind.shape[0])
 
-    @property
+    # Derived masks, computed once per episode (the arrays are fixed for the episode).
+    @cached_property
     def is_storage(self) -> np.ndarray:
         return self.kind == Kind.STORAGE
 
-    @property
+    @cached_property
     def is_generator(self) -> np.ndarray:
         return (self.kind == Kind.SOLAR) | (self.kind == Kind.WIND)
 
-    @property
+    @cached_property
     def is_consumer(self) -> np.ndarray:
         return self.kind == Kind.CONSUMER
+
+    @cached_property
+    def is_solar(self) -> np.ndarray:
+        return self.kind == Kind.SOLAR
+
+    @cached_property
+    def is_wind(self) -> np.ndarray:
+        return self.kind == Kind.WIND
+
+    @cached_property
+    def is_residential(self) -> np.ndarray:
+        return self.profile == Profile.RESIDENTIAL
+
+    @cached_property
+    def single_good(self) -> bool:
+        """True when every agent trades good 0 (or nothing): prices are then scalars."""
+        return bool((self.sells_good <= 0).all() and (self.buys_good <= 0).all())
 
 
 @dataclass(frozen=True)
