@@ -1,0 +1,160 @@
+"""Small torch building blocks of the torch-native trainer (`channelmarket.training.ippo`).
+
+- `RunningMeanStd`: running mean/variance over batches (Chan et al. parallel update), float64
+  NumPy, used for observation normalisation and (grouped by agent kind) reward scaling.
+- `GroupedRunningStd`: one running variance per group (agent kind), updated from a whole batch
+  with bincounts: no Python loop over agents.
+- `GaussianActor`: shared MLP -> action mean, state-independent log-std; actions are sampled
+  from the Gaussian and clipped to [-1, 1] by the caller (the log-probability is that of the
+  unclipped sample, as in CleanRL's continuous PPO).
+- `Critic`: MLP -> scalar value.
+
+Only torch and NumPy; nothing here knows about the market.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class RunningMeanStd:
+    """Running mean and variance of a stream of batches of shape [B, *shape] (float64)."""
+
+    def __init__(self, shape: tuple[int, ...] = (), epsilon: float = 1e-4) -> None:
+        self.mean = np.zeros(shape, dtype=np.float64)
+        self.var = np.ones(shape, dtype=np.float64)
+        self.count = float(epsilon)
+
+    def update(self, x: np.ndarray) -> None:
+        x = np.asarray(x)
+        if x.shape[0] == 0:
+            return
+        mean = x.mean(axis=0, dtype=np.float64)
+        d = x - mean.astype(x.dtype, copy=False)
+        var = np.einsum("ij,ij->j", d, d, dtype=np.float64) / x.shape[0] if x.ndim == 2 else d.var(axis=0)
+        self.update_from_moments(mean, var, x.shape[0])
+
+    def update_from_moments(self, batch_mean, batch_var, batch_count) -> None:
+        delta = batch_mean - self.mean
+        tot = self.count + batch_count
+        self.mean = self.mean + delta * batch_count / tot
+        m2 = self.var * self.count + batch_var * batch_count + delta**2 * self.count * batch_count / tot
+        self.var = m2 / tot
+        self.count = float(tot)
+
+    def normalize(self, x: np.ndarray, clip: float = 10.0, epsilon: float = 1e-8) -> np.ndarray:
+        """float32 (x - mean) / std, clipped to +-clip (float32 arithmetic: it runs on every row
+        of every step)."""
+        mean = self.mean.astype(np.float32)
+        inv = (1.0 / np.sqrt(self.var + epsilon)).astype(np.float32)
+        out = np.subtract(np.asarray(x, dtype=np.float32), mean)
+        out *= inv
+        if clip:
+            np.clip(out, -clip, clip, out=out)
+        return out
+
+    def state_dict(self) -> dict:
+        return {"mean": np.array(self.mean).tolist(), "var": np.array(self.var).tolist(), "count": self.count}
+
+    def load_state_dict(self, d: dict) -> None:
+        self.mean = np.asarray(d["mean"], dtype=np.float64)
+        self.var = np.asarray(d["var"], dtype=np.float64)
+        self.count = float(d["count"])
+
+
+class GroupedRunningStd:
+    """One running (mean, variance) per group, updated from values [B] with group ids [B]."""
+
+    def __init__(self, n_groups: int, epsilon: float = 1e-4) -> None:
+        self.n = int(n_groups)
+        self.mean = np.zeros(self.n)
+        self.var = np.ones(self.n)
+        self.count = np.full(self.n, float(epsilon))
+
+    def update(self, x: np.ndarray, group: np.ndarray) -> None:
+        x = np.asarray(x, dtype=np.float64)
+        cnt = np.bincount(group, minlength=self.n).astype(np.float64)
+        has = cnt > 0
+        if not has.any():
+            return
+        s1 = np.bincount(group, weights=x, minlength=self.n)
+        s2 = np.bincount(group, weights=x * x, minlength=self.n)
+        c = np.maximum(cnt, 1.0)
+        bmean = s1 / c
+        bvar = np.maximum(s2 / c - bmean**2, 0.0)
+        delta = bmean - self.mean
+        tot = self.count + cnt
+        new_mean = self.mean + delta * cnt / tot
+        m2 = self.var * self.count + bvar * cnt + delta**2 * self.count * cnt / tot
+        self.mean = np.where(has, new_mean, self.mean)
+        self.var = np.where(has, m2 / tot, self.var)
+        self.count = np.where(has, tot, self.count)
+
+    def std(self, epsilon: float = 1e-8) -> np.ndarray:
+        return np.sqrt(self.var + epsilon)
+
+    def state_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "var": self.var.tolist(), "count": self.count.tolist()}
+
+    def load_state_dict(self, d: dict) -> None:
+        self.mean = np.asarray(d["mean"], dtype=np.float64)
+        self.var = np.asarray(d["var"], dtype=np.float64)
+        self.count = np.asarray(d["count"], dtype=np.float64)
+
+
+_ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU}
+
+
+def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, activation: str = "tanh", out_gain: float = 1.0) -> nn.Sequential:
+    """An MLP with orthogonal initialisation (gain sqrt(2) in hidden layers, `out_gain` at the output)."""
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"activation = {activation!r}; allowed: {', '.join(_ACTIVATIONS)}")
+    layers: list[nn.Module] = []
+    d = in_dim
+    for h in hidden:
+        lin = nn.Linear(d, int(h))
+        nn.init.orthogonal_(lin.weight, np.sqrt(2.0))
+        nn.init.zeros_(lin.bias)
+        layers += [lin, _ACTIVATIONS[activation]()]
+        d = int(h)
+    out = nn.Linear(d, out_dim)
+    nn.init.orthogonal_(out.weight, out_gain)
+    nn.init.zeros_(out.bias)
+    layers.append(out)
+    return nn.Sequential(*layers)
+
+
+class GaussianActor(nn.Module):
+    """obs [B, O] -> Gaussian over actions [B, A]: MLP mean, state-independent log-std."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (64, 64), activation: str = "tanh",
+                 init_log_std: float = -0.5) -> None:
+        super().__init__()
+        self.mean = mlp(obs_dim, hidden, act_dim, activation, out_gain=0.01)
+        self.log_std = nn.Parameter(torch.full((act_dim,), float(init_log_std)))
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu = self.mean(obs)
+        return mu, self.log_std.expand_as(mu)
+
+    def dist(self, obs: torch.Tensor) -> torch.distributions.Normal:
+        mu, log_std = self(obs)
+        return torch.distributions.Normal(mu, log_std.exp())
+
+
+class Critic(nn.Module):
+    """inputs [B, D] -> value [B]."""
+
+    def __init__(self, in_dim: int, hidden: Sequence[int] = (64, 64), activation: str = "tanh") -> None:
+        super().__init__()
+        self.net = mlp(in_dim, hidden, 1, activation, out_gain=1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(-1)
+
+
+__all__ = ["RunningMeanStd", "GroupedRunningStd", "mlp", "GaussianActor", "Critic"]
