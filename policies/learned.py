@@ -217,7 +217,7 @@ def load(path: str | Path, deterministic: bool = True, device: str = "cpu") -> P
     if not p.exists():
         raise FileNotFoundError(f"no trained model at {str(p)!r}")
     if p.suffix == ".pt":
-        from ..training.ippo import load_ippo
+        from .ippo_policy import load_ippo
 
         return load_ippo(p, deterministic=deterministic, device=device)
     mp = meta_path(p)

@@ -78,12 +78,11 @@ from ..envs.settlement import BREAKDOWN_FIELDS
 from ..envs.shocks import Shock
 from ..envs.state import KIND_NAMES, N_KINDS
 from ..policies.base import Policy
-from .nets import Critic, GaussianActor, GroupedRunningStd, RunningMeanStd
+from ..policies.ippo_policy import MODEL_FILE, MODEL_FORMAT, IPPOPolicy, load_ippo
+from ..policies.nets import Critic, GaussianActor, GroupedRunningStd, RunningMeanStd
 
-MODEL_FILE = "ippo_model.pt"
 CONFIG_FILE = "config.yaml"
 CHECKPOINT_DIR = "checkpoints"
-MODEL_FORMAT = "channelmarket.ippo"
 MODEL_VERSION = 1
 
 # learner aliases -> agent kinds
@@ -1043,62 +1042,6 @@ def train(cfg: IPPOConfig, out_dir: "str | Path", resume: bool = False) -> dict[
 
 
 # ---- the learned policy ---------------------------------------------------------------------------
-
-class IPPOPolicy(Policy):
-    """The trained actor as a `Policy`: obs [M, O] -> actions [M, 4] in [-1, 1].
-
-    Deterministic (the Gaussian mean, clipped) by default; `deterministic=False` samples with the
-    policy's own generator (seeded by `bind`). Observations are normalised with the statistics
-    frozen at the end of training."""
-
-    name = "ippo"
-
-    def __init__(self, model: "dict | str | Path", deterministic: bool = True, device: str = "cpu") -> None:
-        super().__init__()
-        if not isinstance(model, dict):
-            model = _load_model_file(model)
-        if model.get("format") != MODEL_FORMAT:
-            raise ValueError(f"not an IPPO model (format {model.get('format')!r}, expected {MODEL_FORMAT!r})")
-        self.model = model
-        self.deterministic = bool(deterministic)
-        self.device = torch.device(device)
-        self.actor = GaussianActor(int(model["obs_dim"]), int(model["act_dim"]), model["hidden_sizes"],
-                                   model.get("activation", "tanh"))
-        self.actor.load_state_dict(model["actor"])
-        self.actor.to(self.device).eval()
-        self.obs_rms = RunningMeanStd((int(model["obs_dim"]),))
-        self.obs_rms.load_state_dict(model["obs_rms"])
-        self.norm_obs = bool(model.get("norm_obs", True))
-        self.clip_obs = float(model.get("clip_obs", 10.0))
-        self.learners = tuple(model.get("learners", ()))
-        self.name = model.get("algorithm", "ippo")
-
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        obs = np.asarray(obs)
-        if obs.ndim != 2 or obs.shape[1] != self.obs_rms.mean.shape[0]:
-            raise ValueError(f"IPPOPolicy.act: obs has shape {obs.shape}; expected (M, {self.obs_rms.mean.shape[0]})")
-        x = self.obs_rms.normalize(obs, self.clip_obs) if self.norm_obs else obs.astype(np.float32)
-        with torch.no_grad():
-            mu, log_std = self.actor(torch.as_tensor(x, device=self.device))
-        a = mu.cpu().numpy().astype(np.float64)
-        if not self.deterministic:
-            a = a + np.exp(log_std.cpu().numpy()) * self.rng.standard_normal(a.shape)
-        return np.clip(a, -1.0, 1.0)
-
-
-def _load_model_file(path: "str | Path") -> dict:
-    p = Path(path)
-    if p.is_dir():
-        p = p / MODEL_FILE
-    if not p.exists():
-        raise FileNotFoundError(f"no IPPO model at {str(p)!r}")
-    return torch.load(p, map_location="cpu", weights_only=True)
-
-
-def load_ippo(path: "str | Path", deterministic: bool = True, device: str = "cpu") -> IPPOPolicy:
-    """The policy saved by `train` (`out_dir/ippo_model.pt`, or the run folder itself)."""
-    return IPPOPolicy(_load_model_file(path), deterministic=deterministic, device=device)
-
 
 __all__ = ["IPPOConfig", "IPPOTrainer", "IPPOPolicy", "train", "load_ippo", "resolve_learners", "resolve_scenario",
            "latest_checkpoint", "list_checkpoints", "MARKET_TAGS", "IPPO_TAGS", "MODEL_FILE"]
