@@ -1,0 +1,179 @@
+"""`channelmarket eval`: run a tournament and write its tables, report and plots.
+
+    channelmarket eval --scenario energy_default --seeds 0-9 \\
+        --policies risk_factor,truthful,mean_field,runs/x/model.zip --out results/ \\
+        [--shocks none,random,DEMAND_SURGE@30:8] [--mechanisms bilateral,double_auction] [--workers 2] \\
+        [--focal solar,wind --background risk_factor] [--substrates sellers_vs_risk_factor,unseen_shocks] \\
+        [--optimum off] [--exploitability cem]
+
+Also `python -m channelmarket.eval ...`. `--list` prints the policies, substrates, scenarios,
+mechanisms and shock settings it accepts; `--report-only DIR` rebuilds the report of a folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from ..envs.scenario import MECHANISMS, PRESETS
+from .exploitability import METHODS, ExploitConfig
+from .populations import SUBSTRATES, baseline_names, check_policy, focal_background, homogeneous, resolve_kinds, substrate
+from .tournament import SHOCK_FORMS, parse_seeds, run_tournament
+
+
+def _split(text: str | None) -> list[str]:
+    return [p.strip() for p in (text or "").split(",") if p.strip()]
+
+
+def _on_off(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("on", "yes", "true", "1"):
+        return True
+    if t in ("off", "no", "false", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r}; allowed: on, off")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="channelmarket eval",
+        description="Tournament of policy populations over scenarios x shock settings x mechanisms x seeds: "
+                    "a tidy CSV of per-episode, per-kind metrics, a Markdown report with 95% CIs and paired "
+                    "differences, and PNG plots.")
+    ap.add_argument("--scenario", default="energy_default",
+                    help="preset name(s) or .yaml/.json scenario file(s), comma-separated (default energy_default)")
+    ap.add_argument("--seeds", default="0-9", help="seeds, e.g. '0-9' or '0,3,5-7' (default 0-9)")
+    ap.add_argument("--policies", default=",".join(baseline_names()),
+                    help="policies under test, comma-separated: baseline names (" + ", ".join(baseline_names())
+                         + ") or trained model paths (model.zip, .pt, run folder); default: every baseline")
+    ap.add_argument("--out", help="output folder (created)")
+    ap.add_argument("--shocks", default="scenario",
+                    help="shock settings, comma-separated: " + ", ".join(SHOCK_FORMS) + " (default scenario)")
+    ap.add_argument("--mechanisms", default=None,
+                    help="clearing mechanisms, comma-separated: " + ", ".join(MECHANISMS) + " (default: the scenario's)")
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                    help="worker processes (default: min(2, CPUs)); results do not depend on it")
+    ap.add_argument("--focal", default=None, help="focal agent kinds (e.g. solar,wind or sellers): each policy "
+                                                  "drives these, --background the rest")
+    ap.add_argument("--background", default=None,
+                    help="background policy, or several comma-separated (a round-robin mix by agent index)")
+    ap.add_argument("--substrates", default=None,
+                    help="named focal/background substrates, comma-separated: " + ", ".join(SUBSTRATES))
+    ap.add_argument("--homogeneous", action="store_true",
+                    help="also run each policy alone (every agent); the default without --focal/--substrates")
+    ap.add_argument("--reference", default=None, help="reference population for paired differences (default: first)")
+    ap.add_argument("--optimum", type=_on_off, default=True, metavar="on|off",
+                    help="per-step optimal welfare for efficiency (default on; off is faster)")
+    ap.add_argument("--equilibrium", type=_on_off, default=True, metavar="on|off",
+                    help="mean-field equilibrium price path for the deviation metrics (default on)")
+    ap.add_argument("--exploitability", default="off", choices=("off",) + METHODS,
+                    help="best-response search per population and kind on the first cell (default off); the "
+                         "storage DP bound against the realized prices is always computed")
+    ap.add_argument("--exploit-kinds", default="all", help="kinds that deviate (default all)")
+    ap.add_argument("--exploit-train-seeds", default="1000000-1000001", help="seeds the search scores candidates on")
+    ap.add_argument("--exploit-iterations", type=int, default=3, help="cem iterations (default 3)")
+    ap.add_argument("--exploit-popsize", type=int, default=8, help="cem candidates per iteration (default 8)")
+    ap.add_argument("--ippo-steps", type=int, default=20_000, help="ippo: market steps of training (default 20000)")
+    ap.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    ap.add_argument("--no-parquet", action="store_true", help="CSV only, even when pyarrow is installed")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ap.add_argument("--report-only", metavar="DIR", default=None, help="rebuild report.md and the plots of DIR")
+    ap.add_argument("--list", action="store_true", help="print what each option accepts and exit")
+    return ap
+
+
+def listing() -> str:
+    lines = ["policies: " + ", ".join(baseline_names()) + ", or a trained model path (.zip, .pt, run folder)",
+             "scenarios: " + ", ".join(PRESETS) + ", or a .yaml/.json file",
+             "mechanisms: " + ", ".join(MECHANISMS),
+             "shock settings: " + ", ".join(SHOCK_FORMS),
+             "substrates:"]
+    lines += [f"  {k}: {v['description']}" for k, v in SUBSTRATES.items()]
+    return "\n".join(lines)
+
+
+def build_populations(args: argparse.Namespace) -> list:
+    """Population specs from the flags; ValueError naming a bad value and the allowed ones."""
+    policies = [check_policy(p) for p in _split(args.policies)]
+    if not policies:
+        raise ValueError("--policies is empty; allowed: " + ", ".join(baseline_names()) + " or model paths")
+    if bool(args.focal) != bool(args.background):
+        raise ValueError("--focal and --background go together: the focal kinds run each policy, the rest the background")
+    subs = _split(args.substrates)
+    for s in subs:
+        if s not in SUBSTRATES:
+            raise ValueError(f"unknown substrate {s!r}; allowed: {', '.join(SUBSTRATES)}")
+    pops = []
+    if args.homogeneous or not (args.focal or subs):
+        pops += [homogeneous(p) for p in policies]
+    if args.focal:
+        kinds = resolve_kinds(args.focal)
+        bg = [check_policy(b) for b in _split(args.background)]
+        pops += [focal_background(p, kinds, bg) for p in policies]
+    for s in subs:
+        pops += [substrate(s, p) for p in policies]
+    if args.reference:
+        names = [p.name for p in pops]
+        if args.reference not in names:
+            raise ValueError(f"--reference {args.reference!r} is not a population of this run; allowed: {', '.join(names)}")
+        pops.sort(key=lambda p: p.name != args.reference)
+    return pops
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ap = parser()
+    args = ap.parse_args(argv)
+    if args.list:
+        print(listing())
+        return 0
+    from .report import write_report
+
+    if args.report_only:
+        path = write_report(args.report_only, plots=not args.no_plots)
+        print(f"wrote {path}")
+        return 0
+    if not args.out:
+        ap.error("--out DIR is required")
+    try:
+        pops = build_populations(args)
+        seeds = parse_seeds(args.seeds)
+        scenarios = _split(args.scenario)
+        if not scenarios:
+            raise ValueError("--scenario is empty; allowed: " + ", ".join(PRESETS) + " or a .yaml/.json file")
+        mechanisms = _split(args.mechanisms) or None
+        shocks = _split(args.shocks) or ["scenario"]
+        if args.workers < 1:
+            raise ValueError(f"--workers {args.workers}; allowed: an integer >= 1")
+        exploit = None
+        if args.exploitability != "off":
+            exploit = ExploitConfig(method=args.exploitability, kinds=resolve_kinds(args.exploit_kinds),
+                                    train_seeds=tuple(parse_seeds(args.exploit_train_seeds)),
+                                    iterations=args.exploit_iterations, popsize=args.exploit_popsize,
+                                    elite=min(3, args.exploit_popsize), ippo_steps=args.ippo_steps)
+        command = "channelmarket eval " + shlex.join(argv)
+        t0 = time.perf_counter()
+        res = run_tournament(pops, scenarios, seeds, mechanisms, shocks, workers=args.workers, optimum=args.optimum,
+                             equilibrium=args.equilibrium, progress=not args.no_progress, exploit=exploit,
+                             command=command)
+    except ValueError as exc:
+        print(f"channelmarket eval: error: {exc}", file=sys.stderr)
+        return 2
+    files = res.write(args.out, parquet=not args.no_parquet)
+    report = write_report(args.out, plots=not args.no_plots)
+    out = Path(args.out)
+    print(f"{len(res.rows)} rows from {res.manifest['jobs']} jobs in {time.perf_counter() - t0:.1f} s "
+          f"({args.workers} workers)")
+    for name, p in list(files.items()) + [("report", report)]:
+        print(f"  {name}: {p}")
+    for png in sorted(out.glob("*.png")):
+        print(f"  plot: {png}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

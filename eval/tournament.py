@@ -1,0 +1,627 @@
+"""Tournaments: policy populations over scenarios x shock settings x mechanisms x seeds, in parallel.
+
+    from channelmarket.eval.tournament import run_tournament
+    from channelmarket.eval.populations import homogeneous, substrate
+    res = run_tournament([homogeneous("risk_factor"), homogeneous("truthful"),
+                          substrate("sellers_vs_risk_factor", "runs/x/model.zip")],
+                         scenarios=["energy_default"], seeds=range(10), shocks=["none", "DEMAND_SURGE@30:8"],
+                         mechanisms=["bilateral", "double_auction"], workers=2)
+    res.write("out/")            # episodes.csv (+ .parquet), steps.csv, exploitability.csv, manifest.json
+
+Every (scenario, mechanism, shock setting, seed, population) is one job: a worker builds its own
+`MarketCore` and fresh policies from plain-data specs (spawn-safe), runs one episode through
+`run_episode` with an `EpisodeRecorder` (`eval.metrics`), and returns plain rows. The same seed
+gives the same exogenous weather, demand and shocks to every population, so results pair over
+seeds. Jobs run in a `multiprocessing` spawn pool (`workers`), results are put back in job order,
+and nothing in the output depends on timing or on the number of workers: the same call writes the
+same bytes.
+
+Output tables (tidy, one row per observation):
+
+- episodes: one row per episode x group, where a group is (policy, role, kind) and the rows with
+  policy/role/kind = "all" aggregate over the episode's groups (so per-kind and whole-episode
+  figures need no re-weighting). Columns: `ID_COLUMNS`, the group's `GROUP_COLUMNS` (agents,
+  profit per agent, ...), and every episode metric of `eval.metrics.episode_metrics`
+  (`EPISODE_COLUMNS`: efficiency against the per-step optimum, price volatility, deviation
+  from the mean-field equilibrium price path, shock response, unserved and curtailed energy,
+  payment failure rate, channel utilization, profit Gini, ...), repeated on each row of the
+  episode.
+- steps: the price path of every episode (clearing price, reference price, equilibrium price,
+  active shock), the interval's exogenous generation and load (the same for every population on
+  a seed: the env draws weather, load and shocks from a stream of their own), and the traded
+  volume, offered supply and demand, unserved and curtailed energy, realized and optimal welfare.
+- exploitability: the gain of a best response per agent kind (see `eval.exploitability`); the
+  storage best response to the realized price path (method "mf_dp") comes free with every episode.
+
+Shock settings: "scenario" (as the scenario says), "none", "random" or "random:RATE" (random
+shocks at RATE per step, default 0.02), "unseen" (`unseen_schedule`), or an explicit schedule
+"KIND@STEP:DURATION[+KIND@STEP:DURATION...]", e.g. "DEMAND_SURGE@30:8".
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .._version import __version__
+from ..envs.core import MarketCore
+from ..envs.scenario import MECHANISMS, PRESETS, Scenario, get_scenario
+from ..envs.settlement import BREAKDOWN_FIELDS
+from ..envs.shocks import SHOCK_NAMES, ShockEvent
+from ..envs.state import KIND_NAMES, Kind
+from .populations import (
+    EQUILIBRIUM_POLICY, PopulationSpec, build_assignments, check_policy, homogeneous, load_model, policy_kind,
+    policy_record,
+)
+
+DEFAULT_RANDOM_SHOCK_RATE = 0.02
+SHOCK_FORMS = ("scenario", "none", "random", "random:RATE", "unseen", "KIND@STEP:DURATION[+...]")
+
+ID_COLUMNS = ("scenario", "mechanism", "shocks", "seed", "population", "substrate", "focal_policy", "policy", "kind",
+              "role")
+GROUP_COLUMNS = ("agents", "profit_total", "profit_per_agent", "group_profit_gini") + tuple(
+    f"{f}_per_agent" for f in BREAKDOWN_FIELDS if f != "profit")
+EPISODE_COLUMNS = (
+    "steps", "welfare", "realized_welfare", "optimal_welfare", "efficiency", "p2p_volume", "price_mean",
+    "price_volatility", "eq_price_rmse", "eq_price_mae", "eq_converged", "n_shocks", "shock_peak_deviation",
+    "shock_peak_relative", "shock_recovery_steps", "shock_recovered_share", "unserved", "curtailed",
+    "unserved_share", "payment_failure_rate", "channel_utilization", "profit_gini",
+)
+EPISODE_ID_COLUMNS = ("scenario", "mechanism", "shocks", "seed", "population", "substrate", "focal_policy")
+STEP_COLUMNS = EPISODE_ID_COLUMNS[:5] + ("t", "hour", "price", "ref_price", "eq_price", "shock", "generation", "load",
+                                         "volume", "supply", "demand", "unserved", "curtailed", "realized_welfare",
+                                         "optimal_welfare")
+EXPLOIT_COLUMNS = ("scenario", "mechanism", "shocks", "seed", "population", "kind", "method", "agents",
+                   "base_profit_per_agent", "deviation_profit_per_agent", "gain_per_agent", "detail")
+ALL = "all"
+
+
+# ---- settings --------------------------------------------------------------------------------------
+
+def parse_seeds(text: "str | int | Iterable[int]") -> list[int]:
+    """Seeds from "0-9", "0,3,7", "0-4,10-12" (inclusive ranges), an int or an iterable of ints;
+    sorted order is kept as given, duplicates are an error."""
+    if isinstance(text, (int, np.integer)) and not isinstance(text, bool):
+        seeds = [int(text)]
+    elif isinstance(text, str):
+        seeds = []
+        for part in text.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
+            if m and int(m.group(2)) >= int(m.group(1)):
+                seeds.extend(range(int(m.group(1)), int(m.group(2)) + 1))
+            elif re.fullmatch(r"\d+", part):
+                seeds.append(int(part))
+            else:
+                raise ValueError(f"seeds {text!r}: cannot read {part!r}; allowed: non-negative integers and "
+                                 "inclusive ranges low-high, e.g. '0-9' or '0,3,5-7'")
+    else:
+        seeds = [int(s) for s in text]
+    if not seeds:
+        raise ValueError(f"seeds {text!r}: no seed given; allowed e.g. '0-9'")
+    if any(s < 0 for s in seeds):
+        raise ValueError(f"seeds {text!r}: negative seed; allowed: integers >= 0")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds {text!r}: a seed is repeated")
+    return seeds
+
+
+def resolve_scenario(spec: Any) -> tuple[str, Scenario]:
+    """(label, Scenario) from a preset name, a .yaml/.json path, a dict or a Scenario; ValueError
+    naming the value and the presets for anything else."""
+    if isinstance(spec, (str, Path)) and str(spec) not in PRESETS and not Path(spec).is_file():
+        raise ValueError(f"unknown scenario {str(spec)!r}; allowed: {', '.join(PRESETS)} or a .yaml/.json scenario file")
+    try:
+        sc = get_scenario(spec)
+    except (ValueError, TypeError, OSError) as exc:
+        raise ValueError(f"scenario {spec!r}: {exc}") from None
+    if isinstance(spec, str) and spec in PRESETS:
+        return spec, sc
+    if isinstance(spec, (str, Path)) and sc.name == "custom":
+        return Path(spec).stem, sc
+    return sc.name, sc
+
+
+def check_mechanism(name: str) -> str:
+    if name not in MECHANISMS:
+        raise ValueError(f"unknown mechanism {name!r}; allowed: {', '.join(MECHANISMS)}")
+    return name
+
+
+def unseen_schedule(sc: Scenario) -> tuple[ShockEvent, ...]:
+    """Shocks at times and durations a policy trained with the default random shocks never saw:
+    a SUPPLY_SHORTAGE over the solar midday (10:00-15:00) and a DEMAND_SURGE over the evening peak
+    (17:00-22:00), 5 h each (longer than the 4-16 steps of random shocks at 15-minute steps),
+    on the first day of the episode; events past its end are dropped."""
+    out = []
+    for kind, hour in (("SUPPLY_SHORTAGE", 10.0), ("DEMAND_SURGE", 17.0)):
+        step = int(round(((hour - sc.start_hour) % 24.0) / sc.step_hours))
+        dur = max(1, int(round(5.0 / sc.step_hours)))
+        if step < sc.episode_steps:
+            out.append(ShockEvent(step, kind, dur))
+    return tuple(out)
+
+
+def apply_shocks(sc: Scenario, setting: str) -> Scenario:
+    """The scenario under a shock setting (see the module docstring); ValueError naming the
+    setting and the allowed forms."""
+    s = setting.strip()
+    try:
+        if s == "scenario":
+            return sc
+        if s == "none":
+            return sc.replace(shock_rate=0.0, shock_schedule=())
+        if s == "random" or s.startswith("random:"):
+            rate = DEFAULT_RANDOM_SHOCK_RATE if s == "random" else float(s.split(":", 1)[1])
+            return sc.replace(shock_rate=rate, shock_schedule=())
+        if s == "unseen":
+            return sc.replace(shock_rate=0.0, shock_schedule=unseen_schedule(sc))
+        events = []
+        for part in s.split("+"):
+            kind, rest = part.split("@")
+            step, dur = rest.split(":")
+            events.append(ShockEvent(int(step), kind.strip().upper(), int(dur)))
+        return sc.replace(shock_rate=0.0, shock_schedule=tuple(events))
+    except (ValueError, TypeError) as exc:
+        detail = f" ({exc})" if str(exc) else ""
+        raise ValueError(f"shock setting {setting!r}{detail}; allowed: {', '.join(SHOCK_FORMS)} with KIND one of "
+                         f"{', '.join(SHOCK_NAMES[1:])}") from None
+
+
+def variant(sc: Scenario, mechanism: str, shocks: str) -> Scenario:
+    """`sc` with its clearing mechanism and shock setting replaced."""
+    return apply_shocks(sc.replace(mechanism=check_mechanism(mechanism)), shocks)
+
+
+# ---- equilibrium (cached per process) --------------------------------------------------------------
+
+_EQ_CACHE: dict[tuple[str, int], Any] = {}
+
+
+def cached_equilibrium(sc: Scenario, seed: int) -> Any:
+    """`eval.equilibrium.equilibrium(sc, seed)`, remembered per process (it depends only on the
+    scenario and the seed, so jobs of several populations on one seed share it)."""
+    from .equilibrium import equilibrium
+
+    key = (sc.to_json(), int(seed))
+    if key not in _EQ_CACHE:
+        if len(_EQ_CACHE) >= 64:
+            _EQ_CACHE.pop(next(iter(_EQ_CACHE)))
+        _EQ_CACHE[key] = equilibrium(sc, seed=int(seed))
+    return _EQ_CACHE[key]
+
+
+# ---- one episode ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EpisodeJob:
+    """One episode of one population in one cell (scenario label, mechanism, shock setting, seed)."""
+
+    index: int
+    scenario_label: str
+    scenario: Scenario          # with mechanism and shocks applied
+    mechanism: str
+    shocks: str
+    seed: int
+    population: PopulationSpec
+    optimum: bool = True
+    equilibrium: bool = True
+    soc_levels: int = 21
+
+    def run(self) -> dict[str, list]:
+        return run_episode_job(self)
+
+
+def _float(x: Any) -> float:
+    return float(x) if x is not None else float("nan")
+
+
+def group_rows(ep: Any, slots: list, ids: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows of one episode: one per (policy, role, kind) group, per (policy, role) over kinds, per
+    kind over policies, and one over everything (see the module docstring)."""
+    from .metrics import gini
+
+    totals = ep.totals
+    kind = np.asarray(ep.kind, dtype=np.int64)
+    gidx = np.asarray(ep.policy_index, dtype=np.int64)
+    pol = np.array([slots[g].policy for g in range(len(slots))], dtype=object)[gidx]
+    role = np.array([slots[g].role for g in range(len(slots))], dtype=object)[gidx]
+    kname = np.array(KIND_NAMES, dtype=object)[kind]
+    # groups in a fixed order: slot order for policies, KIND_NAMES order for kinds
+    pr_order = list(dict.fromkeys((s.policy, s.role) for s in slots))
+    keys: list[tuple[str, str, str, np.ndarray]] = []
+    for p, r in pr_order:
+        base = (pol == p) & (role == r)
+        for k in KIND_NAMES:
+            m = base & (kname == k)
+            if m.any():
+                keys.append((p, r, k, m))
+        keys.append((p, r, ALL, base))
+    for k in KIND_NAMES:
+        m = kname == k
+        if m.any():
+            keys.append((ALL, ALL, k, m))
+    keys.append((ALL, ALL, ALL, np.ones(kind.shape[0], dtype=bool)))
+    rows = []
+    for p, r, k, m in keys:
+        n = int(m.sum())
+        row = dict(ids, policy=p, kind=k, role=r, agents=n)
+        prof = totals["profit"][m]
+        row["profit_total"] = float(prof.sum())
+        row["profit_per_agent"] = float(prof.sum() / n)
+        row["group_profit_gini"] = gini(prof)
+        for f in BREAKDOWN_FIELDS:
+            if f != "profit":
+                row[f"{f}_per_agent"] = float(totals[f][m].sum() / n)
+        rows.append(row)
+    return rows
+
+
+def storage_terminal_value(sc: Scenario, efficiency: np.ndarray) -> np.ndarray:
+    """EUR per MWh of charge at the episode's end, per store, as the env's rewards count it: the
+    env credits (soc_end - soc_0) x efficiency x base_price when its settlement has a
+    `storage_value` column, and nothing otherwise."""
+    if "storage_value" in BREAKDOWN_FIELDS:
+        return np.asarray(efficiency, dtype=np.float64) * float(sc.base_price)
+    return np.zeros(np.shape(efficiency))
+
+
+def storage_dp_gain(price: np.ndarray, capacity: np.ndarray, power: np.ndarray, efficiency: np.ndarray,
+                    soc0: np.ndarray, step_hours: float, realized_profit: np.ndarray, levels: int = 21,
+                    terminal_value: Any = 0.0) -> dict:
+    """Gain of the stores' mean-field best response: the payoff of the dynamic-programming best
+    response (`eval.equilibrium.best_response`, charge on a grid of `levels` points) of each store
+    to the realized price path, as a price taker with perfect foresight, minus the profit it made.
+    `terminal_value` (EUR per MWh left in store, a number or one per store) values the change of
+    charge over the episode, as the env's rewards do. Returns per-agent means: {"agents", "base",
+    "deviation", "gain"}."""
+    from .equilibrium import best_response, storage_grid
+
+    grid = storage_grid(capacity, power, efficiency, soc0, step_hours, levels)
+    tv = np.broadcast_to(np.asarray(terminal_value, dtype=np.float64), np.shape(capacity))
+    br = best_response(grid, np.asarray(price, dtype=np.float64), tv[:, None])
+    payoff = br.value - tv * grid.k0 * grid.h     # the charge held at the start is not a gain
+    n = int(capacity.shape[0])
+    base = float(np.sum(realized_profit) / n)
+    dev = float(np.sum(payoff) / n)
+    return {"agents": n, "base": base, "deviation": dev, "gain": dev - base}
+
+
+def run_episode_job(job: EpisodeJob) -> dict[str, list]:
+    """Run one episode job; returns {"rows", "steps", "exploit"} of plain values."""
+    from ..policies.rollout import run_episode
+    from .metrics import EpisodeRecorder, episode_metrics
+
+    sc, seed, spec = job.scenario, int(job.seed), job.population
+    core = MarketCore(sc)
+    core.reset(seed=seed)
+    ag = core.agents
+    soc0 = core.state.soc.copy()
+    needs_eq = job.equilibrium or EQUILIBRIUM_POLICY in spec.policies
+    eq = cached_equilibrium(sc, seed) if needs_eq else None
+    assignments, slots = build_assignments(spec, core, eq)
+    rec = EpisodeRecorder(core, optimum=job.optimum)
+    exo: dict[str, list] = {"generation": [], "load": []}
+
+    def on_step(c: MarketCore, prev: Any) -> None:
+        rec(c, prev)
+        exo["generation"].append(float(prev.generation.sum()))   # the interval's weather-driven energy,
+        exo["load"].append(float(prev.demand.sum()))             # before shocks: the same for every population
+
+    ep = run_episode(core, assignments, seed=seed, callback=on_step)
+    record = rec.result(ep)
+    m = episode_metrics(record, equilibrium_price=eq.price if (eq is not None and job.equilibrium) else None)
+    m["eq_converged"] = float(eq.converged) if (eq is not None and job.equilibrium) else float("nan")
+    ids = {"scenario": job.scenario_label, "mechanism": job.mechanism, "shocks": job.shocks, "seed": seed,
+           "population": spec.name, "substrate": spec.substrate, "focal_policy": spec.focal_policy}
+    episode = {c: _float(m[c]) for c in EPISODE_COLUMNS}
+    rows = [dict(r, **episode) for r in group_rows(ep, slots, ids)]
+
+    s = record.steps
+    T = record.n_steps
+    eq_price = eq.price[:T] if eq is not None else np.full(T, np.nan)
+    hour = (sc.start_hour + np.arange(T) * sc.step_hours) % 24.0
+    steps = {c: [ids[c]] * T for c in STEP_COLUMNS[:5]}
+    steps.update(t=s["t"].tolist(), hour=hour.tolist(), price=s["price"].tolist(), ref_price=s["ref_price"].tolist(),
+                 eq_price=np.asarray(eq_price, dtype=np.float64).tolist(),
+                 shock=[SHOCK_NAMES[int(k)] for k in s["shock"]], generation=exo["generation"], load=exo["load"],
+                 volume=s["volume"].tolist(),
+                 supply=s["supply"].tolist(), demand=s["demand"].tolist(), unserved=s["unserved"].tolist(),
+                 curtailed=s["curtailed"].tolist(), realized_welfare=s["realized_welfare"].tolist(),
+                 optimal_welfare=s["optimal_welfare"].tolist())
+
+    exploit = []
+    st = np.flatnonzero(ag.kind == Kind.STORAGE)
+    if st.size:
+        g = storage_dp_gain(s["price"], ag.capacity[st], ag.power[st], ag.efficiency[st], soc0[st], sc.step_hours,
+                            ep.totals["profit"][st], levels=job.soc_levels,
+                            terminal_value=storage_terminal_value(sc, ag.efficiency[st]))
+        exploit.append({"scenario": job.scenario_label, "mechanism": job.mechanism, "shocks": job.shocks,
+                        "seed": seed, "population": spec.name, "kind": "storage", "method": "mf_dp",
+                        "agents": g["agents"], "base_profit_per_agent": g["base"],
+                        "deviation_profit_per_agent": g["deviation"], "gain_per_agent": g["gain"],
+                        "detail": f"DP best response to the realized clearing prices, {job.soc_levels} charge levels"})
+    return {"rows": rows, "steps": [steps], "exploit": exploit}
+
+
+# ---- running many jobs ----------------------------------------------------------------------------------
+
+def _call(job: Any) -> tuple[int, Any]:
+    """Pool worker: run a job (a top-level dataclass with a `run` method, so spawn can pickle it)."""
+    return job.index, job.run()
+
+
+def _init_worker() -> None:
+    """Pool initializer: keep each worker on one thread (numpy BLAS and torch), so the processes
+    do not fight over the 2 cores and results do not depend on thread counts."""
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def run_jobs(jobs: Sequence[Any], workers: int = 1, progress: bool = True, desc: str = "eval") -> list[Any]:
+    """Run jobs (objects with `index` and `run()`), in a spawn pool when `workers` > 1; results in
+    job order. A progress bar (tqdm) on stderr when `progress`."""
+    results: dict[int, Any] = {}
+    bar = _progress(len(jobs), progress, desc)
+    try:
+        if workers <= 1 or len(jobs) <= 1:
+            for job in jobs:
+                i, r = _call(job)
+                results[i] = r
+                bar.update(1)
+        else:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("spawn")
+            saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+            for k in _THREAD_VARS:
+                os.environ[k] = "1"
+            try:
+                pool = ctx.Pool(min(workers, len(jobs)), initializer=_init_worker)
+            finally:
+                for k, v in saved.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
+            with pool:
+                for i, r in pool.imap_unordered(_call, jobs, chunksize=1):
+                    results[i] = r
+                    bar.update(1)
+    finally:
+        bar.close()
+    return [results[j.index] for j in jobs]
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, enabled: bool, desc: str) -> Any:
+    if not enabled:
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm comes with the train extra
+        return _NoBar()
+    return tqdm(total=total, desc=desc, unit="job", file=sys.stderr, dynamic_ncols=True)
+
+
+# ---- the tournament ---------------------------------------------------------------------------------------
+
+@dataclass
+class TournamentResult:
+    """Rows of the three tables and the manifest (everything needed to reproduce them)."""
+
+    rows: list[dict[str, Any]]
+    steps: list[dict[str, list]]
+    exploit: list[dict[str, Any]]
+    manifest: dict[str, Any]
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def write(self, out: "str | Path", parquet: bool = True) -> dict[str, Path]:
+        """Write episodes.csv, steps.csv, exploitability.csv, manifest.json (and .parquet files of
+        the tables when pyarrow is installed and `parquet`) into `out`; returns the paths."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        files = {
+            "episodes": write_csv(out / "episodes.csv", ID_COLUMNS + GROUP_COLUMNS + EPISODE_COLUMNS, self.rows),
+            "steps": write_csv(out / "steps.csv", STEP_COLUMNS, _step_rows(self.steps)),
+            "exploitability": write_csv(out / "exploitability.csv", EXPLOIT_COLUMNS, self.exploit),
+        }
+        (out / "manifest.json").write_text(json.dumps(self.manifest, indent=1, sort_keys=False) + "\n")
+        files["manifest"] = out / "manifest.json"
+        if parquet:
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError:
+                pass
+            else:
+                for name, cols, rows in (("episodes", ID_COLUMNS + GROUP_COLUMNS + EPISODE_COLUMNS, self.rows),
+                                         ("steps", STEP_COLUMNS, list(_step_rows(self.steps))),
+                                         ("exploitability", EXPLOIT_COLUMNS, self.exploit)):
+                    files[f"{name}_parquet"] = write_parquet(out / f"{name}.parquet", cols, rows)
+        self.files = files
+        return files
+
+
+def _step_rows(blocks: list[dict[str, list]]) -> Iterable[dict[str, Any]]:
+    for b in blocks:
+        n = len(b["t"])
+        for i in range(n):
+            yield {c: b[c][i] for c in STEP_COLUMNS}
+
+
+def _cell(v: Any) -> Any:
+    """A CSV cell: floats by repr (exact round trip, 'nan'), bools as 0/1, the rest as str."""
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> Path:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(columns)
+        for r in rows:
+            w.writerow([_cell(r.get(c, "")) for c in columns])
+    return path
+
+
+def write_parquet(path: Path, columns: Sequence[str], rows: list[dict[str, Any]]) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = {}
+    for c in columns:
+        vals = [r.get(c) for r in rows]
+        if c in ("seed", "agents", "t"):
+            data[c] = pa.array([int(v) for v in vals], type=pa.int64())
+        elif c in ID_COLUMNS or any(isinstance(v, str) for v in vals):
+            data[c] = pa.array([str(v) for v in vals], type=pa.string())
+        else:
+            data[c] = pa.array([float(v) for v in vals], type=pa.float64())
+    pq.write_table(pa.table(data), path)
+    return path
+
+
+def build_jobs(populations: Sequence[PopulationSpec], scenarios: Sequence[tuple[str, Scenario]], seeds: Sequence[int],
+               mechanisms: Sequence[str] | None, shocks: Sequence[str], optimum: bool, equilibrium: bool
+               ) -> tuple[list[EpisodeJob], list[dict[str, Any]]]:
+    """Episode jobs in a fixed order (scenario, mechanism, shock setting, population, seed), and the
+    resolved scenario of every cell. A population with its own shock setting runs only under it;
+    the reference (first) population also runs under every such setting, so it pairs with them."""
+    forced = [p.shocks for p in populations if p.shocks]
+    all_shocks = list(dict.fromkeys(list(shocks) + forced))
+    jobs: list[EpisodeJob] = []
+    cells: list[dict[str, Any]] = []
+    for label, base in scenarios:
+        mechs = list(mechanisms) if mechanisms else [base.mechanism]
+        for mech in mechs:
+            for sh in all_shocks:
+                sc = variant(base, mech, sh)
+                n_before = len(jobs)
+                for pi, pop in enumerate(populations):
+                    if pop.shocks:
+                        if sh != pop.shocks:
+                            continue
+                    elif sh not in shocks and pi != 0:
+                        continue
+                    for seed in seeds:
+                        jobs.append(EpisodeJob(len(jobs), label, sc, mech, sh, int(seed), pop, optimum, equilibrium))
+                if len(jobs) > n_before:
+                    cells.append({"scenario": label, "mechanism": mech, "shocks": sh, "config": sc.to_dict()})
+    return jobs, cells
+
+
+def as_population(p: "PopulationSpec | str") -> PopulationSpec:
+    """A spec, or a policy spec string for a homogeneous population of it."""
+    if isinstance(p, PopulationSpec):
+        return p
+    return homogeneous(check_policy(p))
+
+
+def run_tournament(populations: Sequence["PopulationSpec | str"], scenarios: Sequence[Any] = ("energy_default",),
+                   seeds: Any = "0-9", mechanisms: Sequence[str] | None = None, shocks: Sequence[str] = ("scenario",),
+                   *, workers: int = 1, optimum: bool = True, equilibrium: bool = True, progress: bool = True,
+                   exploit: Any = None, command: str | None = None) -> TournamentResult:
+    """Run every population over scenarios x mechanisms x shock settings x seeds (see the module
+    docstring); `exploit` (an `eval.exploitability.ExploitConfig`) adds best-response searches for
+    every population on the first cell. Returns the tables and the manifest; `write(out)` saves them."""
+    from .exploitability import build_exploit_jobs
+
+    t0 = time.perf_counter()
+    pops = [as_population(p) for p in populations]
+    names = [p.name for p in pops]
+    if not pops:
+        raise ValueError("a tournament needs at least one population")
+    if len(set(names)) != len(names):
+        raise ValueError(f"population names must be unique; got {names}")
+    for p in pops:
+        for s in p.slots:
+            check_policy(s.policy)
+    for spec in dict.fromkeys(s.policy for p in pops for s in p.slots):
+        if policy_kind(spec) == "learned":   # load once here: a broken model fails now, with its name
+            try:
+                load_model(spec)
+            except Exception as exc:  # noqa: BLE001 - any loader error, reported with the path
+                raise ValueError(f"policy {spec!r}: cannot load the trained model ({type(exc).__name__}: {exc})") \
+                    from None
+    scs = [resolve_scenario(s) for s in scenarios]
+    seed_list = parse_seeds(seeds)
+    mechs = [check_mechanism(m) for m in mechanisms] if mechanisms else None
+    shock_list = list(dict.fromkeys(s.strip() for s in shocks))
+    for label, sc in scs:  # validate every setting up front, with a clear message
+        for sh in shock_list + [p.shocks for p in pops if p.shocks]:
+            apply_shocks(sc, sh)
+    jobs, cells = build_jobs(pops, scs, seed_list, mechs, shock_list, optimum, equilibrium)
+    ejobs = build_exploit_jobs(pops, jobs, seed_list, exploit, start=len(jobs)) if exploit else []
+    results = run_jobs(list(jobs) + list(ejobs), workers=workers, progress=progress)
+    rows, steps, ex = [], [], []
+    for r in results:
+        rows += r.get("rows", [])
+        steps += r.get("steps", [])
+        ex += r.get("exploit", [])
+    policies = {}
+    for p in pops:
+        for s in p.policies:
+            policies.setdefault(s, policy_record(s))
+    import scipy
+
+    manifest = {
+        "channelmarket_version": __version__,
+        "command": command,
+        "scenarios": {label: sc.to_dict() for label, sc in scs},
+        "cells": cells,
+        "seeds": seed_list,
+        "mechanisms": mechs or sorted({sc.mechanism for _, sc in scs}),
+        "shocks": shock_list,
+        "populations": [p.to_dict() for p in pops],
+        "reference_population": pops[0].name,
+        "policies": policies,
+        "optimum": bool(optimum),
+        "equilibrium": bool(equilibrium),
+        "exploitability": exploit.to_dict() if exploit else None,
+        "jobs": len(jobs) + len(ejobs),
+        "workers": int(workers),
+        "runtime_seconds": round(time.perf_counter() - t0, 1),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+    }
+    return TournamentResult(rows, steps, ex, manifest)
+
+
+__all__ = [
+    "run_tournament", "TournamentResult", "EpisodeJob", "run_episode_job", "run_jobs", "build_jobs", "parse_seeds",
+    "resolve_scenario", "apply_shocks", "variant", "unseen_schedule", "check_mechanism", "cached_equilibrium",
+    "group_rows", "storage_dp_gain", "write_csv", "ID_COLUMNS", "GROUP_COLUMNS", "EPISODE_COLUMNS", "STEP_COLUMNS",
+    "EXPLOIT_COLUMNS", "SHOCK_FORMS", "as_population",
+]
