@@ -1,13 +1,15 @@
-"""`channelmarket` command line: demo, train, bench."""
+"""`channelmarket` command line: demo, train, eval, bench."""
 
 from __future__ import annotations
 
 import sys
 
-USAGE = """usage: channelmarket {demo,train,bench} [options]
+USAGE = """usage: channelmarket {demo,train,eval,bench} [options]
   demo    train a policy against the risk-factor baseline for a few minutes, then print the
           learned-vs-baseline table (--market-only: the market with random actions, per-step stats)
   train   train learned pricing/bidding policies (PPO, SAC, TD3, IPPO/MAPPO); 'channelmarket train -h'
+  eval    tournaments of policy populations over scenarios, mechanisms, shocks and seeds, with a
+          Markdown report, plots and a tidy CSV; 'channelmarket eval -h'
   bench   time the array and dict APIs (python -m channelmarket.eval.bench_env)"""
 
 

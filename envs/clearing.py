@@ -9,7 +9,8 @@
   the agreed price), never asking a channel for more than its side pays; an oversubscribed seller
   scales all its requests down by the same factor (proportional rationing). O(E * K).
 - `double_auction`: the centralized benchmark; one uniform price per good where the sorted
-  ask and bid curves cross; trades settle on-chain through the exchange (channel = -1).
+  curves of the agents' fully conceded asks and bids cross; trades settle on-chain through the
+  exchange (channel = -1).
 - `eps_auction`: Bertsekas' auction over the channel graph; buyers' demand lots bid for
   sellers' supply lots reachable over an open channel, benefit = buyer limit - seller ask.
 
@@ -157,7 +158,12 @@ def clear_bilateral(sc: Scenario, agents: AgentParams, state: MarketState, offer
 
 
 def clear_double_auction(sc: Scenario, agents: AgentParams, state: MarketState, offers: Offers) -> Trades:
-    """Uniform-price double auction per good: the centralized 'traditional market' benchmark."""
+    """Uniform-price double auction per good: the centralized 'traditional market' benchmark.
+
+    A sealed-bid auction has no rounds, so each agent enters the price it would concede to by
+    round K of a negotiation: ask - c (ask - reserve) for sellers, bid + c (limit - bid) for buyers."""
+    ask_all = offers.ask - offers.concession * (offers.ask - agents.reserve)
+    bid_all = offers.bid + offers.concession * (agents.limit - offers.bid)
     parts = []
     n_goods = state.ref_price.shape[0]
     for g in range(n_goods):  # goods are few; agents are vectorized
@@ -165,8 +171,8 @@ def clear_double_auction(sc: Scenario, agents: AgentParams, state: MarketState, 
         b_idx = np.flatnonzero((offers.buy_qty > 0) & (agents.buys_good == g))
         if s_idx.size == 0 or b_idx.size == 0:
             continue
-        s_idx = s_idx[np.lexsort((s_idx, offers.ask[s_idx]))]          # asks ascending
-        b_idx = b_idx[np.lexsort((b_idx, -offers.bid[b_idx]))]         # bids descending
+        s_idx = s_idx[np.lexsort((s_idx, ask_all[s_idx]))]          # asks ascending
+        b_idx = b_idx[np.lexsort((b_idx, -bid_all[b_idx]))]         # bids descending
         cum_s = np.cumsum(offers.sell_qty[s_idx])
         cum_d = np.cumsum(offers.buy_qty[b_idx])
         top = min(cum_s[-1], cum_d[-1])
@@ -175,13 +181,13 @@ def clear_double_auction(sc: Scenario, agents: AgentParams, state: MarketState, 
         mid = 0.5 * (starts + edges)
         si = np.minimum(np.searchsorted(cum_s, mid), s_idx.size - 1)
         bi = np.minimum(np.searchsorted(cum_d, mid), b_idx.size - 1)
-        crossing = offers.ask[s_idx[si]] <= offers.bid[b_idx[bi]]
+        crossing = ask_all[s_idx[si]] <= bid_all[b_idx[bi]]
         m = int(np.argmin(crossing)) if not crossing.all() else crossing.size  # trading segments are a prefix
         if m == 0:
             continue
         si, bi = si[:m], bi[:m]
         q = (edges - starts)[:m]
-        price = 0.5 * (offers.ask[s_idx[si[-1]]] + offers.bid[b_idx[bi[-1]]])
+        price = 0.5 * (ask_all[s_idx[si[-1]]] + bid_all[b_idx[bi[-1]]])
         seller, buyer = s_idx[si], b_idx[bi]
         keep = q > 0
         t = int(keep.sum())

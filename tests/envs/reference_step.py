@@ -218,6 +218,10 @@ def clear_double_auction(sc, A, S, offers):
     The curves are the cumulative sums as floats: a lot too small to move its curve (below the
     round-off of the quantity before it, ~1e-16 relative) is not on the curve and never trades.
     """
+    # a sealed-bid auction has no rounds: each agent enters the price it concedes to by round K
+    offers = dict(offers)
+    offers["ask"] = [a - c * (a - r) for a, c, r in zip(offers["ask"], offers["concession"], A["reserve"])]
+    offers["bid"] = [b + c * (lim - b) for b, c, lim in zip(offers["bid"], offers["concession"], A["limit"])]
     trades = []
     n_goods = len(S["ref_price"])
     for g in range(n_goods):

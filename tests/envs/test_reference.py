@@ -191,14 +191,22 @@ def test_reference_negotiation_by_hand():
 
 
 def test_reference_double_auction_by_hand():
-    agents = {"n": 4, "sells_good": [0, 0, -1, -1], "buys_good": [-1, -1, 0, 0]}
-    offers = {"ask": [10.0, 30.0, 0.0, 0.0], "bid": [0.0, 0.0, 40.0, 20.0],
+    agents = {"n": 4, "sells_good": [0, 0, -1, -1], "buys_good": [-1, -1, 0, 0],
+              "reserve": [0.0, 10.0, 0.0, 0.0], "limit": [0.0, 0.0, 40.0, 60.0]}
+    # a sealed-bid auction takes the conceded prices: seller 1 opens at 50 and concedes half-way
+    # to its reserve 10, entering 30
+    offers = {"ask": [10.0, 50.0, 0.0, 0.0], "bid": [0.0, 0.0, 40.0, 20.0], "concession": [0.0, 0.5, 0.0, 0.0],
               "sell_qty": [2.0, 2.0, 0.0, 0.0], "buy_qty": [0.0, 0.0, 3.0, 3.0]}
     trades, neg = REF.clear_double_auction(None, agents, {"ref_price": [70.0]}, offers)
     # asks 10 (2), 30 (2); bids 40 (3), 20 (3): 0 gets 2 to buyer 2, then seller 1 (30) vs
     # buyer 2 (40): 1 unit; then seller 1 (30) vs buyer 3 (20) does not cross. Price (30+40)/2.
     got = [(t["seller"], t["buyer"], t["qty"], t["price"]) for t in trades]
     assert got == [(0, 2, 2.0, 35.0), (1, 2, 1.0, 35.0)] and neg == 0
+    # with buyer 3 conceding a quarter of the way (20 -> 30) it meets seller 1 at 30 too
+    offers["concession"] = [0.0, 0.5, 0.0, 0.25]
+    trades, _ = REF.clear_double_auction(None, agents, {"ref_price": [70.0]}, offers)
+    got = [(t["seller"], t["buyer"], t["qty"], t["price"]) for t in trades]
+    assert got == [(0, 2, 2.0, 30.0), (1, 2, 1.0, 30.0), (1, 3, 1.0, 30.0)]
 
 
 def test_reference_rationing_by_hand():
