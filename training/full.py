@@ -1,7 +1,7 @@
 """The full training (a script, not a test): PPO with the tuned hyperparameters on the default
 scenario, then the learned-vs-risk-factor table on 20 held-out seeds, saved next to the model.
 
-    python -m channelmarket.training.full --out runs/full            # ~1M agent-steps, ~10 min on 2 cores
+    python -m channelmarket.training.full --out runs/full            # 1M agent-steps: ~1 min training on 2 idle cores
     python -m channelmarket.training.full --out runs/full --resume   # continue after an interruption
     python -m channelmarket.training.full --out runs/split --roles split
     tensorboard --logdir runs
