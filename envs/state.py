@@ -24,6 +24,43 @@ class Kind(IntEnum):
 KIND_NAMES = tuple(k.name.lower() for k in Kind)
 N_KINDS = len(Kind)
 
+# Group names for kinds, shared by training ("which kinds learn") and evaluation ("which are focal").
+KIND_ALIASES: dict[str, tuple[str, ...]] = {
+    "all": KIND_NAMES,
+    "sellers": ("solar", "wind", "storage"),
+    "generators": ("solar", "wind"),
+    "buyers": ("storage", "consumer"),
+    "consumers": ("consumer",),
+}
+
+
+def resolve_kinds(kinds, what: str = "agent kinds") -> tuple[str, ...]:
+    """Kind names in `KIND_NAMES` order, without duplicates, from names, aliases (`KIND_ALIASES`),
+    plurals ("winds") or a comma/plus separated string. `what` names the field in errors."""
+    import re
+
+    if isinstance(kinds, str):
+        items = [p for p in re.split(r"[,+\s]+", kinds) if p]
+    else:
+        items = list(kinds)
+    allowed = ", ".join(KIND_NAMES) + " or an alias (" + ", ".join(KIND_ALIASES) + ")"
+    out: set[str] = set()
+    for it in items:
+        if not isinstance(it, str):
+            raise TypeError(f"{what}: {it!r} is not an agent kind name; allowed: {allowed}")
+        key = it.strip().lower()
+        if key in KIND_NAMES:
+            out.add(key)
+        elif key in KIND_ALIASES:
+            out.update(KIND_ALIASES[key])
+        elif key.endswith("s") and key[:-1] in KIND_NAMES:
+            out.add(key[:-1])
+        else:
+            raise ValueError(f"{what}: unknown agent kind {it!r}; allowed: {allowed}")
+    if not out:
+        raise ValueError(f"{what}: no agent kind given; allowed: {allowed}")
+    return tuple(k for k in KIND_NAMES if k in out)
+
 
 class Profile(IntEnum):
     """Demand profile of consumers (ignored for other kinds)."""

@@ -30,7 +30,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..envs.state import KIND_NAMES, Kind
+from ..envs.state import KIND_ALIASES, KIND_NAMES, Kind
+from ..envs.state import resolve_kinds as _resolve_kinds
 from ..policies.base import Policy
 from ..policies.registry import REGISTRY, make
 
@@ -38,41 +39,9 @@ ROLES = ("focal", "background")
 EQUILIBRIUM_POLICY = "mean_field"
 MODEL_SUFFIXES = (".zip", ".pt")
 
-# kind aliases, the same as the IPPO trainer's learner aliases (so "sellers" means the same thing
-# in training and in evaluation); plural forms of the single kinds are accepted too
-KIND_ALIASES: dict[str, tuple[str, ...]] = {
-    "all": KIND_NAMES,
-    "sellers": ("solar", "wind", "storage"),
-    "generators": ("solar", "wind"),
-    "buyers": ("storage", "consumer"),
-    "consumers": ("consumer",),
-}
-
-
 def resolve_kinds(kinds: "str | Iterable[str]") -> tuple[str, ...]:
     """Kind names (in `KIND_NAMES` order, no duplicates) from names, aliases or a comma list."""
-    if isinstance(kinds, str):
-        items = [p.strip() for p in kinds.replace("+", ",").split(",") if p.strip()]
-    else:
-        items = [str(p).strip() for p in kinds]
-    if not items:
-        raise ValueError("an empty list of agent kinds; allowed: " + _kinds_allowed())
-    out: set[str] = set()
-    for it in items:
-        key = it.lower()
-        if key in KIND_NAMES:
-            out.add(key)
-        elif key in KIND_ALIASES:
-            out.update(KIND_ALIASES[key])
-        elif key.endswith("s") and key[:-1] in KIND_NAMES:
-            out.add(key[:-1])
-        else:
-            raise ValueError(f"unknown agent kind {it!r}; allowed: {_kinds_allowed()}")
-    return tuple(k for k in KIND_NAMES if k in out)
-
-
-def _kinds_allowed() -> str:
-    return ", ".join(KIND_NAMES) + " or an alias (" + ", ".join(KIND_ALIASES) + ")"
+    return _resolve_kinds(kinds, what="kinds")
 
 
 # ---- policy specs ------------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ from ..envs.offers import N_ACTIONS
 from ..envs.scenario import Scenario, get_scenario
 from ..envs.settlement import BREAKDOWN_FIELDS
 from ..envs.shocks import Shock
-from ..envs.state import KIND_NAMES, N_KINDS
+from ..envs.state import KIND_NAMES, N_KINDS, resolve_kinds
 from ..policies.base import Policy
 from ..policies.ippo_policy import MODEL_FILE, MODEL_FORMAT, IPPOPolicy, load_ippo
 from ..policies.nets import Critic, GaussianActor, GroupedRunningStd, RunningMeanStd
@@ -85,14 +85,6 @@ CONFIG_FILE = "config.yaml"
 CHECKPOINT_DIR = "checkpoints"
 MODEL_VERSION = 1
 
-# learner aliases -> agent kinds
-LEARNER_ALIASES: dict[str, tuple[str, ...]] = {
-    "all": KIND_NAMES,
-    "sellers": ("solar", "wind", "storage"),
-    "generators": ("solar", "wind"),
-    "buyers": ("storage", "consumer"),
-    "consumers": ("consumer",),
-}
 
 # Market metrics, defined exactly as the SB3 adapter's (`MarketVecEnv.pop_metrics`), so both
 # trainers' runs read alike in TensorBoard: market-summary fields averaged per market step into
@@ -344,24 +336,8 @@ def _num(cfg: IPPOConfig, name: str, lo: float, hi: float, lo_open: bool = False
 
 
 def resolve_learners(learners: Any) -> tuple[str, ...]:
-    """Kind names (in KIND_NAMES order) from kind names and aliases."""
-    if isinstance(learners, str):
-        learners = [p for p in re.split(r"[,+\s]+", learners) if p]
-    out: set[str] = set()
-    for x in learners:
-        if not isinstance(x, str):
-            raise TypeError(f"IPPOConfig.learners: {x!r} is not a kind name")
-        key = x.strip().lower()
-        if key in LEARNER_ALIASES:
-            out.update(LEARNER_ALIASES[key])
-        elif key in KIND_NAMES:
-            out.add(key)
-        else:
-            raise ValueError(f"IPPOConfig.learners: {x!r} is not an agent kind; allowed: "
-                             f"{', '.join(KIND_NAMES)} or {', '.join(LEARNER_ALIASES)}")
-    if not out:
-        raise ValueError("IPPOConfig.learners is empty; at least one agent kind must learn")
-    return tuple(k for k in KIND_NAMES if k in out)
+    """Kind names (in KIND_NAMES order) from kind names and aliases (`envs.state.KIND_ALIASES`)."""
+    return resolve_kinds(learners, what="IPPOConfig.learners")
 
 
 def resolve_scenario(cfg: IPPOConfig) -> Scenario:

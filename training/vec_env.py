@@ -48,7 +48,7 @@ from ..envs.observations import N_OBS, OBS_HIGH, OBS_LOW, agent_scale
 from ..envs.offers import N_ACTIONS
 from ..envs.scenario import Scenario, get_scenario
 from ..envs.settlement import BREAKDOWN_FIELDS
-from ..envs.state import KIND_NAMES, Kind
+from ..envs.state import KIND_NAMES, Kind, resolve_kinds
 from ..policies.base import Policy
 
 # Market-summary fields averaged per step into `market/<name>` tags (see `pop_metrics`).
@@ -66,26 +66,9 @@ GROUP_NAMES = ("baseline", "learner")
 # ---- which agents learn ----------------------------------------------------------------------
 
 def parse_kinds(kinds: "str | Iterable[str] | None") -> tuple[str, ...]:
-    """("solar", "wind", ...) from "solar,wind", ["solar", "wind"] or "all"; sellers/buyers are
-    shorthands for solar,wind,storage / consumer,storage."""
-    if kinds is None or kinds == "all":
-        return KIND_NAMES
-    if isinstance(kinds, str):
-        kinds = [k.strip() for k in kinds.split(",") if k.strip()]
-    out: list[str] = []
-    for k in kinds:
-        k = str(k).lower()
-        expand = {"all": KIND_NAMES, "sellers": ("solar", "wind", "storage"), "buyers": ("consumer", "storage"),
-                  "consumers": ("consumer",)}.get(k, (k,))
-        for e in expand:
-            if e not in KIND_NAMES:
-                raise ValueError(f"agent kind {k!r}; allowed: {', '.join(KIND_NAMES)}, sellers, buyers, all")
-            if e not in out:
-                out.append(e)
-    if not out:
-        raise ValueError("no agent kind given; allowed: a comma-separated list of "
-                         f"{', '.join(KIND_NAMES)}, or sellers, buyers, all")
-    return tuple(sorted(out, key=KIND_NAMES.index))
+    """("solar", "wind", ...) from "solar,wind", ["solar", "wind"], "all" (or None), or an alias
+    (sellers, generators, buyers, consumers; `envs.state.KIND_ALIASES`)."""
+    return KIND_NAMES if kinds is None else resolve_kinds(kinds, what="learners")
 
 
 def scenario_kinds(sc: Scenario) -> np.ndarray:
