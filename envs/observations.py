@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .shocks import N_SHOCKS
-from .state import N_KINDS, AgentParams, Kind, MarketState, Profile
+from .state import N_KINDS, AgentParams, MarketState, Profile
 
 # (name, low, high); the observation space is Box(low, high) with these per-field bounds.
 OBS_FIELDS: tuple[tuple[str, float, float], ...] = (

@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .scenario import Scenario
-from .state import AgentParams, Kind, NO_GOOD
+from .state import AgentParams, NO_GOOD
 
 ACTION_FIELDS = ("ask", "bid", "quantity", "concession")
 ASK, BID, QUANTITY, CONCESSION = range(4)

@@ -28,7 +28,7 @@ import numpy as np
 
 from .clearing import LIQUIDITY_CUT, LIQUIDITY_EMPTY, ON_CHAIN, Trades
 from .scenario import Scenario
-from .state import AgentParams, Kind
+from .state import AgentParams
 
 # Per-agent breakdown columns, in the order of `Settlement.breakdown`.
 BREAKDOWN_FIELDS = (

@@ -130,7 +130,7 @@ def test_auction_baseline_acts_out_its_assignment():
         rows.append((pol.matched_buy.sum(), st.paid_qty.sum(),
                      np.abs(off.sell_qty - pol.matched_sell).max(), np.abs(off.buy_qty - pol.matched_buy).max()))
 
-    res = run_episode(core, pol, seed=2, callback=on_step)
+    run_episode(core, pol, seed=2, callback=on_step)
     matched, paid, d_sell, d_buy = np.array(rows).T
     # the offered quantities are exactly the matched ones, for every agent, every step
     assert d_sell.max() < 1e-9 and d_buy.max() < 1e-9
