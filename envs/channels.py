@@ -24,7 +24,7 @@ def build_graph(n: int, n_slots: int, rng: np.random.Generator) -> tuple[np.ndar
     extra = n_slots - (n - 1)
     u_x = rng.integers(0, n, size=extra)
     v_x = (u_x + 1 + rng.integers(0, n - 1, size=extra)) % n
-    return np.concatenate([u_tree, u_x]).astype(np.int64), np.concatenate([v_tree, v_x]).astype(np.int64)
+    return np.concatenate([u_tree, u_x]).astype(np.int32), np.concatenate([v_tree, v_x]).astype(np.int32)
 
 
 def draw_capacity(sc: Scenario, size: int, rng: np.random.Generator) -> np.ndarray:

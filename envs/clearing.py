@@ -145,11 +145,15 @@ def clear_bilateral(sc: Scenario, agents: AgentParams, state: MarketState, offer
     channel, seller, buyer, price, n_neg = bilateral_agreements(sc, agents, state, offers)
     if channel.shape[0] == 0:
         return Trades.empty(n_neg)
-    side = np.where(state.u[channel] == buyer, state.balance_u[channel],
-                    state.capacity[channel] - state.balance_u[channel])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        payable = np.where(price > 0, side / price, np.inf)
-    qty, capped = ration(seller, buyer, offers.sell_qty, offers.buy_qty, agents.n, payable)
+    if kernels.ration_pairs is not None:
+        qty, capped, side = kernels.ration_pairs(channel, seller, buyer, price, state.u, state.balance_u,
+                                                 state.capacity, offers.sell_qty, offers.buy_qty, agents.n)
+    else:
+        side = np.where(state.u[channel] == buyer, state.balance_u[channel],
+                        state.capacity[channel] - state.balance_u[channel])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            payable = np.where(price > 0, side / price, np.inf)
+        qty, capped = ration(seller, buyer, offers.sell_qty, offers.buy_qty, agents.n, payable)
     empty = side <= 0.0
     cut = np.where(empty, LIQUIDITY_EMPTY, np.where(capped, LIQUIDITY_CUT, LIQUIDITY_OK)).astype(np.int8)
     keep = (qty > 0.0) | empty

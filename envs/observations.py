@@ -120,16 +120,19 @@ def observe(sc, agents: AgentParams, static: np.ndarray, scale: np.ndarray, stat
     }
     shock_col = OBS_INDEX["shock_demand_surge"] + state.shock_kind - 1 if state.shock_kind else -1
     good = _agent_good(agents)
+    # static rows are within bounds by construction; every other field is clipped as it is written
     buf = static.copy()
     for name, val in agent_fields.items():
-        buf[OBS_INDEX[name]] = val
+        i = OBS_INDEX[name]
+        np.clip(val, OBS_LOW[i], OBS_HIGH[i], out=buf[i], casting="unsafe")
     for name, val in good_fields.items():
-        buf[OBS_INDEX[name]] = val[good]
+        i = OBS_INDEX[name]
+        buf[i] = np.clip(val, OBS_LOW[i], OBS_HIGH[i])[good]
     for name, val in scalar_fields.items():
-        buf[OBS_INDEX[name]] = val
+        i = OBS_INDEX[name]
+        buf[i] = min(max(val, OBS_LOW[i]), OBS_HIGH[i])
     if shock_col >= 0:
         buf[shock_col] = 1.0
-    np.clip(buf, _LOW_COL, _HIGH_COL, out=buf)
     obs = np.ascontiguousarray(buf.T)
     if not state.active.all():
         obs[~state.active] = 0.0

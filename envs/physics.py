@@ -113,27 +113,34 @@ def initial_weather(sc: Scenario, agents: AgentParams, rng: np.random.Generator)
     return cloud, wind_speed
 
 
-def advance_weather(sc: Scenario, cloud: np.ndarray, wind_speed: np.ndarray,
+def advance_weather(sc: Scenario, agents: AgentParams, cloud: np.ndarray, wind_speed: np.ndarray,
                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """One AR(1) step of cloud cover (clipped to [0, 1]) and wind speed (non-negative)."""
-    n = cloud.shape[0]
-    z = rng.standard_normal((2, n))
+    """One AR(1) step of cloud cover (clipped to [0, 1]) at the solar sites and wind speed
+    (non-negative) at the wind sites; draws one normal per solar site, then one per wind site."""
+    sol, wnd = agents.solar_idx, agents.wind_idx
+    z_cloud = rng.standard_normal(sol.shape[0])
+    z_wind = rng.standard_normal(wnd.shape[0])
     phi_c, phi_w = sc.cloud_persistence, sc.wind_persistence
-    cloud = np.clip(phi_c * cloud + (1.0 - phi_c) * sc.cloud_mean + sc.cloud_noise * z[0], 0.0, 1.0)
-    wind_speed = np.maximum(0.0, phi_w * wind_speed + (1.0 - phi_w) * sc.wind_mean + sc.wind_noise * z[1])
+    cloud = cloud.copy()
+    wind_speed = wind_speed.copy()
+    cloud[sol] = np.clip(phi_c * cloud[sol] + (1.0 - phi_c) * sc.cloud_mean + sc.cloud_noise * z_cloud, 0.0, 1.0)
+    wind_speed[wnd] = np.maximum(0.0, phi_w * wind_speed[wnd] + (1.0 - phi_w) * sc.wind_mean + sc.wind_noise * z_wind)
     return cloud, wind_speed
 
 
 def interval_energy(sc: Scenario, agents: AgentParams, t: int, cloud: np.ndarray, wind_speed: np.ndarray,
                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Generation and demand (MWh, before shocks) of every agent in interval `t`."""
+    """Generation and demand (MWh, before shocks) of every agent in interval `t`; draws one
+    normal (load noise) per consumer."""
     hour = hour_of_day(sc, t + 0.5)  # mid-interval
     dt = sc.step_hours
     gen = np.where(agents.is_solar, agents.capacity * solar_shape(hour) * (1.0 - cloud), 0.0)
     gen = np.where(agents.is_wind, agents.capacity * wind_power_curve(wind_speed), gen) * dt
-    shape = np.where(agents.is_residential, residential_shape(hour), industrial_shape(hour))
-    noise = np.exp(sc.load_noise * rng.standard_normal(agents.n) - 0.5 * sc.load_noise**2)
-    dem = np.where(agents.is_consumer, agents.capacity * shape * noise * dt, 0.0)
+    cons = agents.consumer_idx
+    shape = np.where(agents.is_residential[cons], residential_shape(hour), industrial_shape(hour))
+    noise = np.exp(sc.load_noise * rng.standard_normal(cons.shape[0]) - 0.5 * sc.load_noise**2)
+    dem = np.zeros(agents.n)
+    dem[cons] = agents.capacity[cons] * shape * noise * dt
     return gen, dem
 
 

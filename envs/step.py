@@ -112,7 +112,7 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
 
     # next interval
     t = state.t + 1
-    cloud, wind_speed = physics.advance_weather(sc, state.cloud, state.wind_speed, state.rng_exo)
+    cloud, wind_speed = physics.advance_weather(sc, agents, state.cloud, state.wind_speed, state.rng_exo)
     generation, demand_next = physics.interval_energy(sc, agents, t, cloud, wind_speed, state.rng_exo)
     shock_kind, shock_remaining = advance_shock(state.shock_kind, state.shock_remaining, t, sc.shock_schedule,
                                                 sc.shock_rate, sc.shock_duration, state.rng_exo)

@@ -396,13 +396,19 @@ def lifecycle(sc, A, S, balance_u, wallet, fee_sink, rng):
 # ------------------------------------------------------------------------------------------
 # next interval: weather, energy, shock
 # ------------------------------------------------------------------------------------------
-def advance_weather(sc, cloud, wind, rng):
-    n = len(cloud)
-    z = rng.standard_normal((2, n)).tolist()
+def advance_weather(sc, A, cloud, wind, rng):
+    """AR(1) cloud cover at solar sites, wind speed at wind sites: one normal per solar site, then
+    one per wind site, in agent order; other agents' entries stay as they were."""
+    solar = [i for i in range(A["n"]) if A["kind"][i] == SOLAR]
+    windy = [i for i in range(A["n"]) if A["kind"][i] == WIND]
+    z_c = rng.standard_normal(len(solar)).tolist()
+    z_w = rng.standard_normal(len(windy)).tolist()
     pc, pw = sc.cloud_persistence, sc.wind_persistence
-    new_cloud = [_clip(pc * cloud[i] + (1.0 - pc) * sc.cloud_mean + sc.cloud_noise * z[0][i], 0.0, 1.0)
-                 for i in range(n)]
-    new_wind = [max(0.0, pw * wind[i] + (1.0 - pw) * sc.wind_mean + sc.wind_noise * z[1][i]) for i in range(n)]
+    new_cloud, new_wind = list(cloud), list(wind)
+    for j, i in enumerate(solar):
+        new_cloud[i] = _clip(pc * cloud[i] + (1.0 - pc) * sc.cloud_mean + sc.cloud_noise * z_c[j], 0.0, 1.0)
+    for j, i in enumerate(windy):
+        new_wind[i] = max(0.0, pw * wind[i] + (1.0 - pw) * sc.wind_mean + sc.wind_noise * z_w[j])
     return new_cloud, new_wind
 
 
@@ -410,7 +416,9 @@ def interval_energy(sc, A, t, cloud, wind, rng):
     n = A["n"]
     hour = hour_of_day(sc, t + 0.5)  # mid-interval
     dt = sc.step_hours
-    z = rng.standard_normal(n).tolist()
+    n_cons = sum(1 for k in A["kind"] if k == CONSUMER)
+    z = rng.standard_normal(n_cons).tolist()   # load noise, one per consumer in agent order
+    j = 0
     gen, dem = [], []
     for i in range(n):
         k = A["kind"][i]
@@ -422,7 +430,8 @@ def interval_energy(sc, A, t, cloud, wind, rng):
             g = 0.0
         if k == CONSUMER:
             shape = residential_shape(hour) if A["profile"][i] == RESIDENTIAL else industrial_shape(hour)
-            noise = math.exp(sc.load_noise * z[i] - 0.5 * sc.load_noise ** 2)
+            noise = math.exp(sc.load_noise * z[j] - 0.5 * sc.load_noise ** 2)
+            j += 1
             d = A["capacity"][i] * float(shape) * noise * dt
         else:
             d = 0.0
@@ -543,7 +552,7 @@ def reference_step(sc, agents, state, actions) -> dict:
                 value = (st["soc"][i] - A["initial_soc"][i]) * A["efficiency"][i] * sc.base_price
                 bd["storage_value"][i] = value
                 bd["profit"][i] += value
-    cloud, wind = advance_weather(sc, S["cloud"], S["wind_speed"], rng_exo)
+    cloud, wind = advance_weather(sc, A, S["cloud"], S["wind_speed"], rng_exo)
     generation, demand_next = interval_energy(sc, A, t, cloud, wind, rng_exo)
     shock_kind, shock_remaining = advance_shock(sc, S["shock_kind"], S["shock_remaining"], t, rng_exo)
 
