@@ -381,8 +381,8 @@ def optimal_welfare(core: Any, state: Any = None, *, network: str | None = None,
 
 def realized_welfare(core: Any, storage_value: Any = "reserve_limit") -> float:
     """Welfare (EUR) the step just taken realized, in the units of `optimal_welfare`: the sum of
-    the step's rewards plus, for storage, charged x charge value - discharged x discharge cost
-    (zero with storage_value="reward", where it is the sum of the rewards exactly)."""
+    the step's rewards (without the stores' end-of-episode revaluation) plus, for storage,
+    charged x charge value - discharged x discharge cost (zero with storage_value="reward")."""
     res = core.last_result
     if res is None:
         raise RuntimeError("no step has been taken yet: realized_welfare needs core.last_result")
@@ -390,10 +390,14 @@ def realized_welfare(core: Any, storage_value: Any = "reserve_limit") -> float:
 
 
 def realized_from_breakdown(breakdown: np.ndarray, agents: Any, storage_value: Any = "reserve_limit") -> float:
-    """`realized_welfare` from a settlement breakdown [N, F] and the agent parameters."""
+    """`realized_welfare` from a settlement breakdown [N, F] and the agent parameters.
+
+    The stores' end-of-episode revaluation (`storage_value`, booked in the last step's profit) is
+    left out: it is not surplus of that step's trades, and no step's optimum contains it."""
     cv, dc = storage_values(agents.kind, agents.reserve, agents.limit, agents.efficiency, storage_value)
     b = breakdown
-    return float(b[:, _COL["profit"]].sum() + (cv * b[:, _COL["charged"]] - dc * b[:, _COL["discharged"]]).sum())
+    trade_profit = b[:, _COL["profit"]] - b[:, _COL["storage_value"]]
+    return float(trade_profit.sum() + (cv * b[:, _COL["charged"]] - dc * b[:, _COL["discharged"]]).sum())
 
 
 # ---- the traditional-market comparison ---------------------------------------------------------
