@@ -43,17 +43,17 @@ def lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, 
     """One step of channel closes and opens. Returns new (u, v, capacity, balance_u, open,
     wallet, fee_sink, n_closed, n_opened).
 
-    Draws, in order: E uniforms (close), E uniforms (reopen), then for the reopening slots two
+    Draws, in order: E uniforms (one per slot: an open channel closes when it is under the close
+    rate, a closed slot reopens when it is under the open rate), then for the reopening slots two
     integer arrays (endpoints) and one uniform array (capacity). An opening is refused, as a
     whole, when either funder's wallet cannot cover all channels it would fund this step plus fees.
     """
     n = wallet.shape[0]
     e = u.shape[0]
     fee = sc.onchain_fee
-    close_draw = rng.random(e)
-    open_draw = rng.random(e)
+    draw = rng.random(e)
     # channels of agents that left the episode close too
-    closing = is_open & (close_draw < sc.channel_close_rate)
+    closing = is_open & (draw < sc.channel_close_rate)
     if not active.all():
         closing |= is_open & (~active[u] | ~active[v])
     wallet = wallet.copy()
@@ -66,7 +66,7 @@ def lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, 
         fee_sink = fee_sink + fee * n_closed
     is_open = is_open & ~closing
 
-    reopening = ~is_open & ~closing & (open_draw < sc.channel_open_rate)
+    reopening = ~is_open & ~closing & (draw < sc.channel_open_rate)
     slots = np.flatnonzero(reopening)
     k = slots.shape[0]
     u = u.copy(); v = v.copy(); capacity = capacity.copy(); balance_u = balance_u.copy()

@@ -348,8 +348,7 @@ def settle(sc, A, S, trades, sellable, needed):
 def lifecycle(sc, A, S, balance_u, wallet, fee_sink, rng):
     n, e_slots = A["n"], len(S["u"])
     fee = sc.onchain_fee
-    close_draw = rng.random(e_slots).tolist()
-    open_draw = rng.random(e_slots).tolist()
+    close_draw = open_draw = rng.random(e_slots).tolist()   # one draw per slot decides its one event
     u, v, cap = list(S["u"]), list(S["v"]), list(S["capacity"])
     balance_u = list(balance_u)
     wallet = list(wallet)

@@ -286,7 +286,7 @@ def test_reference_lifecycle_by_hand():
 
         def random(self, size):
             self.calls.append("random")
-            return np.array([[0.1, 0.9, 0.9], [0.1, 0.1, 0.1]][self.calls.count("random") - 1])
+            return np.array([0.1, 0.1, 0.1])   # one draw per slot: under both rates
 
         def integers(self, lo, hi, size):
             self.calls.append("integers")
@@ -305,7 +305,7 @@ def test_reference_lifecycle_by_hand():
     rng = ScriptedRng()
     u, v, cap, bal, is_open, wallet, fee_sink, n_closed, n_opened, n_proposed = REF.lifecycle(
         sc, {"n": 4}, state, [25.0, 0.0, 0.0], [100.0, 10.0, 100.0, 100.0], 0.0, rng)
-    assert rng.calls == ["random", "random", "integers", "integers", "uniform"]
+    assert rng.calls == ["random", "integers", "integers", "uniform"]
     assert (n_closed, n_opened, n_proposed) == (1, 1, 2) and is_open == [False, False, True]
     assert (u[2], v[2], cap[2], bal[2]) == (3, 2, 30.0, 15.0)
     assert wallet == [100.0, 10.0, 100.0 + 24.0 - 16.0, 100.0 + 14.0 - 16.0]
