@@ -41,7 +41,7 @@ def funding(capacity: np.ndarray, split: float) -> tuple[np.ndarray, np.ndarray]
 def lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, fee_sink: float,
               rng: np.random.Generator):
     """One step of channel closes and opens. Returns new (u, v, capacity, balance_u, open,
-    wallet, fee_sink, n_closed, n_opened).
+    wallet, fee_sink, n_closed, opened slot indices).
 
     Draws, in order: E uniforms (one per slot: an open channel closes when it is under the close
     rate, a closed slot reopens when it is under the open rate), then for the reopening slots two
@@ -52,25 +52,13 @@ def lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, 
     e = u.shape[0]
     fee = sc.onchain_fee
     draw = rng.random(e)
-    # channels of agents that left the episode close too
-    closing = is_open & (draw < sc.channel_close_rate)
-    if not active.all():
-        closing |= is_open & (~active[u] | ~active[v])
-    wallet = wallet.copy()
-    n_closed = int(closing.sum())
+    is_open, wallet, n_closed, slots = kernels.close_channels(
+        u, v, capacity, balance_u, is_open, active, wallet, draw, sc.channel_close_rate, sc.channel_open_rate, fee)
     if n_closed:
-        cu, cv = u[closing], v[closing]
-        bu = balance_u[closing]
-        wallet += np.bincount(cu, weights=bu - fee / 2, minlength=n)
-        wallet += np.bincount(cv, weights=capacity[closing] - bu - fee / 2, minlength=n)
         fee_sink = fee_sink + fee * n_closed
-    is_open = is_open & ~closing
-
-    reopening = ~is_open & ~closing & (draw < sc.channel_open_rate)
-    slots = np.flatnonzero(reopening)
     k = slots.shape[0]
     u = u.copy(); v = v.copy(); capacity = capacity.copy(); balance_u = balance_u.copy()
-    n_opened = 0
+    opened = np.zeros(0, dtype=np.int64)
     if k:
         nu = rng.integers(0, n, size=k)
         nv = (nu + 1 + rng.integers(0, n - 1, size=k)) % n
@@ -84,11 +72,10 @@ def lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, 
             u[s], v[s], capacity[s], balance_u[s] = nu[ok], nv[ok], cap[ok], fu[ok]
             wallet -= np.bincount(nu[ok], weights=fu[ok] + fee / 2, minlength=n)
             wallet -= np.bincount(nv[ok], weights=fv[ok] + fee / 2, minlength=n)
-            n_opened = int(ok.sum())
-            fee_sink = fee_sink + fee * n_opened
-            is_open = is_open.copy()
-            is_open[s] = True
-    return u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened
+            fee_sink = fee_sink + fee * s.shape[0]
+            is_open[s] = True  # a fresh array from close_channels
+            opened = s
+    return u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, opened
 
 
 def liquidity(n: int, u, v, capacity, balance_u, is_open) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

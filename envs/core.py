@@ -19,7 +19,7 @@ from .scenario import Scenario, get_scenario
 from .settlement import BREAKDOWN_FIELDS
 from .shocks import check_duration, parse_shock
 from .state import KIND_NAMES, AgentParams, Kind, MarketState
-from .step import StepResult, initial_state, market_step, observation, summary
+from .step import StepResult, current_tradable, initial_state, market_step, observation, summary
 
 
 class MarketCore:
@@ -60,7 +60,7 @@ class MarketCore:
                 f"the episode ended at step {state.t} (episode_steps = {self.scenario.episode_steps}); call reset()"
             )
         acts = self.check_actions(actions)
-        new, result = market_step(self.scenario, self.agents, state, acts)
+        new, result = market_step(self.scenario, self.agents, state, acts, self._tradable_of(state))
         self.state, self.last_result, self._summary = new, result, None
         obs = self.observe()
         rewards = np.where(state.active, result.settlement.breakdown[:, 0], 0.0)
@@ -70,7 +70,15 @@ class MarketCore:
         return obs, rewards, terminations, truncations, info
 
     def observe(self) -> np.ndarray:
-        return observation(self.scenario, self.agents, self._require_state(), self._static, self._scale)
+        state = self._require_state()
+        return observation(self.scenario, self.agents, state, self._static, self._scale, self._tradable_of(state))
+
+    def _tradable_of(self, state: MarketState):
+        """(sellable, needed) of `state`'s interval, computed once per state (observation and step share it)."""
+        cached = getattr(self, "_tradable_cache", None)
+        if cached is None or cached[0] is not state:
+            cached = self._tradable_cache = (state, *current_tradable(self.scenario, self.agents, state))
+        return cached[1], cached[2]
 
     # ---- interventions ---------------------------------------------------------------------
     def inject_shock(self, kind: "str | int", duration: int) -> None:

@@ -77,10 +77,12 @@ def current_tradable(sc: Scenario, agents: AgentParams, state: MarketState) -> t
     return np.where(state.active, s, 0.0), np.where(state.active, d, 0.0)
 
 
-def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: np.ndarray) -> tuple[MarketState, StepResult]:
-    """Advance one interval. `actions` must already be validated: float64 [N, 4] in [-1, 1]."""
+def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: np.ndarray,
+                tradable: "tuple[np.ndarray, np.ndarray] | None" = None) -> tuple[MarketState, StepResult]:
+    """Advance one interval. `actions` must already be validated: float64 [N, 4] in [-1, 1].
+    `tradable` may pass `current_tradable(sc, agents, state)` when the caller already has it."""
     n_goods = state.ref_price.shape[0]
-    sellable, needed = current_tradable(sc, agents, state)
+    sellable, needed = tradable if tradable is not None else current_tradable(sc, agents, state)
     offers = decode(sc, agents, actions, state.ref_price, sellable, needed, state.active)
     trades = clear(sc, agents, state, offers)
     st = settle(sc, agents, trades, sellable, needed, state.u, state.v, state.capacity, state.balance_u,
@@ -102,12 +104,11 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
 
     # channels
     util = UTILIZATION_DECAY * state.utilization + (1 - UTILIZATION_DECAY) * np.abs(st.flow) / state.capacity
-    (u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened) = channels.lifecycle(
+    (u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, opened) = channels.lifecycle(
         sc, state.u, state.v, state.capacity, st.balance_u, state.open, state.active, st.wallet,
         state.fee_sink, state.rng)
-    changed = is_open != state.open
-    if n_opened:
-        util = np.where(changed & is_open, 0.0, util)
+    n_opened = int(opened.shape[0])
+    util[opened] = 0.0  # a new channel has no history
     topology_version = state.topology_version + int(n_opened + n_closed > 0)
 
     # next interval
@@ -135,8 +136,8 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
 
 
 def observation(sc: Scenario, agents: AgentParams, state: MarketState, static: np.ndarray,
-                scale: np.ndarray) -> np.ndarray:
-    sellable, needed = current_tradable(sc, agents, state)
+                scale: np.ndarray, tradable: "tuple[np.ndarray, np.ndarray] | None" = None) -> np.ndarray:
+    sellable, needed = tradable if tradable is not None else current_tradable(sc, agents, state)
     degree, outbound, inbound = channels.liquidity(agents.n, state.u, state.v, state.capacity,
                                                    state.balance_u, state.open)
     hour = physics.hour_of_day(sc, state.t)
