@@ -36,6 +36,7 @@ class MarketCore:
         self.agents: AgentParams | None = None
         self.state: MarketState | None = None
         self.last_result: StepResult | None = None
+        self._result_state: MarketState | None = None
         self._static: np.ndarray | None = None
         self._scale: np.ndarray | None = None
         self._summary: dict[str, Any] | None = None
@@ -62,6 +63,7 @@ class MarketCore:
         acts = self.check_actions(actions)
         new, result = market_step(self.scenario, self.agents, state, acts, self._tradable_of(state))
         self.state, self.last_result, self._summary = new, result, None
+        self._result_state = new  # the state last_result.liquidity describes
         obs = self.observe()
         rewards = np.where(state.active, result.settlement.breakdown[:, 0], 0.0)
         terminations = ~new.active
@@ -71,7 +73,10 @@ class MarketCore:
 
     def observe(self) -> np.ndarray:
         state = self._require_state()
-        return observation(self.scenario, self.agents, state, self._static, self._scale, self._tradable_of(state))
+        res = self.last_result
+        liquidity = res.liquidity if res is not None and self._result_state is state else None
+        return observation(self.scenario, self.agents, state, self._static, self._scale, self._tradable_of(state),
+                           liquidity)
 
     def _tradable_of(self, state: MarketState):
         """(sellable, needed) of `state`'s interval, computed once per state (observation and step share it)."""

@@ -374,3 +374,31 @@ if HAVE_NUMBA:
                          bool(active.all()))
 else:  # pragma: no cover
     close_channels = close_channels_numpy
+
+
+# ---- channel utilization and per-agent liquidity after the lifecycle --------------------------------
+
+def channel_aftermath_numpy(util, flow, old_capacity, opened, decay, n, u, v, capacity, balance_u, is_open):
+    """(utilization EMA with new channels reset [E], and `liquidity` of the new channel state)."""
+    new_util = decay * util + (1 - decay) * np.abs(flow) / old_capacity
+    new_util[opened] = 0.0
+    return (new_util, *liquidity_numpy(n, u, v, capacity, balance_u, is_open))
+
+
+if HAVE_NUMBA:
+
+    @njit(cache=True, nogil=True)
+    def _aftermath_nb(util, flow, old_capacity, opened, decay, n, u, v, capacity, balance_u,
+                      is_open):  # pragma: no cover - compiled
+        e_n = u.shape[0]
+        new_util = np.empty(e_n)
+        for e in range(e_n):
+            new_util[e] = decay * util[e] + (1 - decay) * abs(flow[e]) / old_capacity[e]
+        for j in range(opened.shape[0]):
+            new_util[opened[j]] = 0.0
+        degree, outbound, inbound = _liquidity_nb(n, u, v, capacity, balance_u, is_open)
+        return new_util, degree, outbound, inbound
+
+    channel_aftermath = _aftermath_nb
+else:  # pragma: no cover
+    channel_aftermath = channel_aftermath_numpy

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import channels, physics, prices
+from . import channels, kernels, physics, prices
 from .clearing import Trades, clear
 from .observations import agent_scale, observe, static_columns
 from .offers import Offers, decode
@@ -33,6 +33,7 @@ class StepResult(NamedTuple):
     needed: np.ndarray        # [N]
     n_opened: int
     n_closed: int
+    liquidity: tuple          # (degree, outbound, inbound) [N] of the new state, for its observation
 
 
 def initial_state(sc: Scenario, seed: Any) -> tuple[AgentParams, MarketState]:
@@ -103,12 +104,13 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
     history = np.concatenate([state.price_history, ref[None, :]])[-prices.PRICE_HISTORY:]
 
     # channels
-    util = UTILIZATION_DECAY * state.utilization + (1 - UTILIZATION_DECAY) * np.abs(st.flow) / state.capacity
     (u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, opened) = channels.lifecycle(
         sc, state.u, state.v, state.capacity, st.balance_u, state.open, state.active, st.wallet,
         state.fee_sink, state.rng)
     n_opened = int(opened.shape[0])
-    util[opened] = 0.0  # a new channel has no history
+    # utilization EMA (a new channel has no history) and the next observation's liquidity, one pass
+    util, *liquidity = kernels.channel_aftermath(state.utilization, st.flow, state.capacity, opened,
+                                                 UTILIZATION_DECAY, agents.n, u, v, capacity, balance_u, is_open)
     topology_version = state.topology_version + int(n_opened + n_closed > 0)
 
     # next interval
@@ -132,14 +134,18 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
         shock_kind=shock_kind, shock_remaining=shock_remaining, t=t, fee_sink=fee_sink,
         grid_account=st.grid_account,
     )
-    return new, StepResult(offers, trades, st, sellable, needed, n_opened, n_closed)
+    return new, StepResult(offers, trades, st, sellable, needed, n_opened, n_closed, tuple(liquidity))
 
 
 def observation(sc: Scenario, agents: AgentParams, state: MarketState, static: np.ndarray,
-                scale: np.ndarray, tradable: "tuple[np.ndarray, np.ndarray] | None" = None) -> np.ndarray:
+                scale: np.ndarray, tradable: "tuple[np.ndarray, np.ndarray] | None" = None,
+                liquidity: "tuple | None" = None) -> np.ndarray:
+    """obs [N, O] of `state`; `tradable` and `liquidity` may pass what the caller already computed
+    for this very state (`current_tradable`, `StepResult.liquidity`)."""
     sellable, needed = tradable if tradable is not None else current_tradable(sc, agents, state)
-    degree, outbound, inbound = channels.liquidity(agents.n, state.u, state.v, state.capacity,
-                                                   state.balance_u, state.open)
+    if liquidity is None:
+        liquidity = channels.liquidity(agents.n, state.u, state.v, state.capacity, state.balance_u, state.open)
+    degree, outbound, inbound = liquidity
     hour = physics.hour_of_day(sc, state.t)
     level = prices.time_of_day_level(sc, hour)
     return observe(sc, agents, static, scale, state, sellable, needed, degree, outbound, inbound, level, hour)
