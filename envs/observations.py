@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from .shocks import N_SHOCKS
 from .state import N_KINDS, AgentParams, MarketState, Profile
 
@@ -80,24 +81,34 @@ def observe(sc, agents: AgentParams, static: np.ndarray, scale: np.ndarray, stat
             inbound: np.ndarray, level: float, hour: float) -> np.ndarray:
     """obs[N, O] float32 for the current interval; rows of inactive agents are zero.
 
-    Per-agent fields are computed as float64 arrays, per-good fields once per good, scalars once;
-    then written field by field into an [O, N] float32 buffer (contiguous writes), clipped to
-    the space and transposed once."""
+    Per-agent fields (a compiled pass, or NumPy), per-good fields once per good and scalars once
+    are written field by field, clipped to the space, into a fresh [O, N] buffer; the observation
+    is its transpose, an [N, O] array in column-major memory order (index it as any array;
+    `np.ascontiguousarray(obs)` where a library needs row-major)."""
     r = sc.retail_tariff
     inv_scale = 1.0 / np.maximum(scale, 1e-12)
     liq = sc.mean_degree * 0.5 * (sc.channel_capacity[0] + sc.channel_capacity[1])
-    storage = agents.is_storage
-    agent_fields = {
-        "sellable": sellable * inv_scale,
-        "needed": needed * inv_scale,
-        "state_of_charge": np.where(storage, state.soc / np.maximum(agents.capacity, 1e-12), 0.0),
-        "last_sold": state.last_sold * inv_scale,
-        "last_bought": state.last_bought * inv_scale,
-        "last_profit": state.last_profit * inv_scale / r,
-        "channels": degree / sc.mean_degree,
-        "outbound": outbound / liq,
-        "inbound": inbound / liq,
-    }
+    buf = static.copy()  # [O, N]; static rows are within bounds by construction
+    if kernels.agent_rows is not None:
+        kernels.agent_rows(buf, _AGENT_ROWS, sellable, needed, state.soc, agents.capacity, agents.is_storage,
+                           state.last_sold, state.last_bought, state.last_profit, inv_scale, degree, outbound,
+                           inbound, r, liq, float(sc.mean_degree), OBS_LOW, OBS_HIGH)
+    else:
+        storage = agents.is_storage
+        agent_fields = {
+            "sellable": sellable * inv_scale,
+            "needed": needed * inv_scale,
+            "state_of_charge": np.where(storage, state.soc / np.maximum(agents.capacity, 1e-12), 0.0),
+            "last_sold": state.last_sold * inv_scale,
+            "last_bought": state.last_bought * inv_scale,
+            "last_profit": state.last_profit * inv_scale / r,
+            "channels": degree / sc.mean_degree,
+            "outbound": outbound / liq,
+            "inbound": inbound / liq,
+        }
+        for name, val in agent_fields.items():
+            i = OBS_INDEX[name]
+            np.clip(val, OBS_LOW[i], OBS_HIGH[i], out=buf[i], casting="unsafe")
     hist = state.price_history
     prev = hist[-2] if hist.shape[0] >= 2 else hist[-1]
     S, D, V = state.supply, state.demand_total, state.volume
@@ -120,11 +131,7 @@ def observe(sc, agents: AgentParams, static: np.ndarray, scale: np.ndarray, stat
     }
     shock_col = OBS_INDEX["shock_demand_surge"] + state.shock_kind - 1 if state.shock_kind else -1
     good = _agent_good(agents)
-    # static rows are within bounds by construction; every other field is clipped as it is written
-    buf = static.copy()
-    for name, val in agent_fields.items():
-        i = OBS_INDEX[name]
-        np.clip(val, OBS_LOW[i], OBS_HIGH[i], out=buf[i], casting="unsafe")
+    # every other field is clipped as it is written
     for name, val in good_fields.items():
         i = OBS_INDEX[name]
         buf[i] = np.clip(val, OBS_LOW[i], OBS_HIGH[i])[good]
@@ -133,13 +140,16 @@ def observe(sc, agents: AgentParams, static: np.ndarray, scale: np.ndarray, stat
         buf[i] = min(max(val, OBS_LOW[i]), OBS_HIGH[i])
     if shock_col >= 0:
         buf[shock_col] = 1.0
-    obs = np.ascontiguousarray(buf.T)
+    obs = buf.T  # [N, O], column-major: each field contiguous, no transposing copy
     if not state.active.all():
         obs[~state.active] = 0.0
     return obs
 
 
 _ROWS_CACHE: dict[tuple[str, ...], np.ndarray] = {}
+# rows written by kernels.agent_rows, in its order
+_AGENT_ROWS = np.array([OBS_INDEX[k] for k in ("sellable", "needed", "state_of_charge", "last_sold", "last_bought",
+                                               "last_profit", "channels", "outbound", "inbound")], dtype=np.int64)
 
 
 def _rows(fields: dict) -> np.ndarray:

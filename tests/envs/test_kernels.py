@@ -117,3 +117,15 @@ def test_whole_episode_is_the_same_without_numba():
 
     with_numba, without = run("1"), run("0")
     np.testing.assert_allclose(with_numba, without, rtol=1e-9, atol=1e-6)
+
+
+def test_observation_kernel_equals_numpy(monkeypatch):
+    for core, acts in states("energy_default", 4, 12):
+        if core.state.t == 6:
+            core.remove_agents(np.arange(0, core.n_agents, 9))
+        with_kernel = core.observe()
+        monkeypatch.setattr(kernels, "agent_rows", None)
+        without = core.observe()
+        monkeypatch.undo()
+        np.testing.assert_array_equal(with_kernel, without)
+        assert with_kernel.dtype == np.float32 and with_kernel.shape == (core.n_agents, 30)
