@@ -31,10 +31,9 @@ from typing import Any
 import numpy as np
 
 from ..envs.auction_clearing import LOTS_PER_AGENT, MAX_LOTS, cap_by_balance, match_lots
-from ..envs.state import Kind
 from ..envs.step import current_tradable
 from .base import Policy
-from .simple import encode_actions, storage_direction
+from .simple import encode_actions, trading_roles
 
 
 class EpsAuctionBaseline(Policy):
@@ -66,14 +65,8 @@ class EpsAuctionBaseline(Policy):
         core, idx = self.core, self.agents
         sc, ag, st = core.scenario, core.agents, core.state
         n = core.n_agents
-        sellable, needed = current_tradable(sc, ag, st)
-        direction_m = storage_direction(core, idx)
-        direction = np.zeros(n, dtype=np.int64)
-        direction[idx] = direction_m
-        storage = ag.kind == Kind.STORAGE
-        ctrl = self.controlled & st.active
-        seller_ok = ctrl & (ag.sells_good >= 0) & (sellable > 0) & (~storage | (direction > 0))
-        buyer_ok = ctrl & (ag.buys_good >= 0) & (needed > 0) & (~storage | (direction < 0))
+        sellable, needed, direction_m, seller_ok, buyer_ok = trading_roles(core, idx, self.controlled)
+        buyer_ok &= needed > 0
         sell_q = np.where(seller_ok, sellable, 0.0)
         buy_q = np.where(buyer_ok, needed, 0.0)
         value_s = np.minimum(ag.reserve + self.margin, sc.retail_tariff)

@@ -85,9 +85,8 @@ import numpy as np
 
 from ..envs.offers import ASK, BID, CONCESSION
 from ..envs.state import Kind
-from ..envs.step import current_tradable
 from .base import Policy
-from .simple import encode_actions, opening_ask, opening_bid, price_window, storage_direction
+from .simple import encode_actions, opening_ask, opening_bid, price_window, trading_roles
 
 # purchase decision codes, in the order of the paper's IF chain
 NOT_INTERESTING, CANNOT_AFFORD, FIRST, BARGAIN, WAIT, ACCEPT = range(6)
@@ -324,15 +323,8 @@ class RiskFactor(Policy):
         core, idx, p = self.core, self.agents, self.params
         sc, ag, st = core.scenario, core.agents, core.state
         n = core.n_agents
-        sellable, needed = current_tradable(sc, ag, st)
+        sellable, needed, direction_m, selling, buying_kind = trading_roles(core, idx, self.controlled)
         sell_p, buy_p = self._pressures(sellable, needed)
-        direction_m = storage_direction(core, idx)
-        direction = np.zeros(n, dtype=np.int64)
-        direction[idx] = direction_m
-        storage = ag.kind == Kind.STORAGE
-        ctrl = self.controlled & st.active
-        selling = ctrl & (ag.sells_good >= 0) & (sellable > 0) & (~storage | (direction > 0))
-        buying_kind = ctrl & (ag.buys_good >= 0) & (~storage | (direction < 0))
 
         actor, partner, own_bal = self._sides()
         is_open = st.open[:, None]

@@ -121,6 +121,24 @@ def storage_direction(core: Any, agents: np.ndarray) -> np.ndarray:
     return np.where(storage, np.where(sell, 1, -1), 0).astype(np.int64)
 
 
+def trading_roles(core: Any, agents: np.ndarray, controlled: np.ndarray):
+    """This step's roles of the controlled agents: (sellable [N], needed [N], storage direction
+    [M] of `agents`, sellers [N] (controlled, active, sell a good and have energy to sell; stores
+    only when selling), buyers [N] (controlled, active, buy a good; stores only when buying))."""
+    from ..envs.step import current_tradable
+
+    sc, ag, st = core.scenario, core.agents, core.state
+    sellable, needed = current_tradable(sc, ag, st)
+    direction_m = storage_direction(core, agents)
+    direction = np.zeros(core.n_agents, dtype=np.int64)
+    direction[agents] = direction_m
+    storage = ag.is_storage
+    ctrl = controlled & st.active
+    sellers = ctrl & (ag.sells_good >= 0) & (sellable > 0) & (~storage | (direction > 0))
+    buyers = ctrl & (ag.buys_good >= 0) & (~storage | (direction < 0))
+    return sellable, needed, direction_m, sellers, buyers
+
+
 def encode_actions(core: Any, agents: np.ndarray, ask: np.ndarray, bid: np.ndarray, sell_share: np.ndarray,
                    buy_share: np.ndarray, concession: np.ndarray, direction: np.ndarray | None = None,
                    exact_bounds: bool = False) -> np.ndarray:
