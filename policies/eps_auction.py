@@ -5,22 +5,13 @@ Zavlanos et al. over the channel graph) import from here so that they share one 
 the market core.
 """
 
-from channelmarket.envs.eps_auction import (
+from ..envs.eps_auction import (  # noqa: F401  (re-exported)
     METHODS,
     DistributedAuctionResult,
+    __all__,
     assignment_benefit,
     auction,
     default_eps,
     distributed_auction,
     numba_available,
 )
-
-__all__ = [
-    "auction",
-    "distributed_auction",
-    "DistributedAuctionResult",
-    "assignment_benefit",
-    "default_eps",
-    "numba_available",
-    "METHODS",
-]
