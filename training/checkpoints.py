@@ -122,14 +122,23 @@ def latest_valid(folder: "str | os.PathLike", name: str = "ckpt",
 
 
 def prune(folder: "str | os.PathLike", name: str = "ckpt", keep: int = 3) -> None:
-    """Delete all but the newest `keep` sealed checkpoints (manifest first, then its files), and
-    leftovers of interrupted writes (temporary files, files of a checkpoint that was never sealed
-    and is older than the newest sealed one)."""
+    """Delete every sealed checkpoint older than the newest `keep` intact ones (manifest first, then
+    its files), and leftovers of interrupted writes (temporary files, files of a checkpoint that was
+    never sealed and is older than the oldest one kept). Fewer than `keep` intact: nothing goes."""
     folder = Path(folder)
     found = list_checkpoints(folder, name)
     if keep <= 0 or not found:
         return
-    for step, manifest in found[:-keep]:
+    intact = 0
+    cut = None
+    for i in range(len(found) - 1, -1, -1):
+        intact += verify(found[i][1])[0] is not None
+        if intact == keep:
+            cut = i
+            break
+    if cut is None:
+        return
+    for step, manifest in found[:cut]:
         try:
             files = json.loads(manifest.read_text(encoding="utf-8")).get("files", {})
         except (OSError, ValueError):
@@ -138,13 +147,12 @@ def prune(folder: "str | os.PathLike", name: str = "ckpt", keep: int = 3) -> Non
         for fname in files if isinstance(files, dict) else ():
             if isinstance(fname, str) and "/" not in fname and "\\" not in fname:
                 (folder / fname).unlink(missing_ok=True)
-    oldest_kept = found[-keep:][0][0]
+    oldest_kept = found[cut][0]
     step_re = re.compile(rf"^{re.escape(name)}_(\d+)[._]")
-    sealed = {s for s, _ in found[-keep:]}
     for p in folder.iterdir():
         if p.name.startswith(".") and p.name.endswith(".tmp"):
             p.unlink(missing_ok=True)
             continue
         m = step_re.match(p.name)
-        if m and int(m.group(1)) < oldest_kept and int(m.group(1)) not in sealed:
+        if m and int(m.group(1)) < oldest_kept:
             p.unlink(missing_ok=True)
