@@ -24,6 +24,13 @@ N_KINDS = len(Kind)
 _STORES = np.array([s.stores for s in KINDS])
 _EXPORTS = np.array([s.grid_export for s in KINDS])
 _IMPORTS = np.array([s.grid_import for s in KINDS])
+_BEHAVIOURS = {"stores": _STORES, "grid_export": _EXPORTS, "grid_import": _IMPORTS}
+
+
+def kind_has(kind, behaviour: str) -> np.ndarray:
+    """[N] bool: which agents (by kind code) declare `behaviour` ("stores", "grid_export",
+    "grid_import"; see kinds.KindSpec); the one way code outside the kinds asks what a kind does."""
+    return _BEHAVIOURS[behaviour][np.asarray(kind, dtype=np.int64)]
 
 
 def resolve_kinds(kinds, what: str = "agent kinds") -> tuple[str, ...]:

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 
-from ..envs.state import Kind
 from ..envs.step import current_tradable
 from .base import Policy
 from .simple import encode_actions
@@ -98,7 +97,7 @@ class MeanFieldPolicy(Policy):
         p, net = self.targets()
         ask = np.maximum(ag.reserve[idx], p)
         bid = np.minimum(ag.limit[idx], p)
-        storage = ag.kind[idx] == Kind.STORAGE
+        storage = ag.is_store[idx]
         sellable, needed = current_tradable(core.scenario, ag, core.state)
         s, h = sellable[idx], needed[idx]
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -27,14 +27,14 @@ from typing import Any
 import numpy as np
 
 from ..envs.scenario import get_scenario
-from ..envs.state import KIND_NAMES
+from ..envs.state import KIND_ALIASES, KIND_NAMES
 from .callbacks import (CheckpointCallback, MarketMetricsCallback, TqdmCallback, final_metrics, list_checkpoints,
                         log_hparams, save_checkpoint)
 from .config import TrainConfig
-from .vec_env import MarketVecEnv, parse_kinds, scenario_kinds, select_agents
+from .vec_env import MarketVecEnv, parse_kinds, scenario_kinds, scenario_learners, select_agents
 
-SELLER_KINDS = ("solar", "wind", "storage")
-BUYER_KINDS = ("consumer",)
+SELLER_KINDS = KIND_ALIASES["sellers"]                                      # the pricing policy's kinds
+BUYER_KINDS = tuple(k for k in KIND_ALIASES["buyers"] if k not in SELLER_KINDS)   # the bidding policy's (pure buyers)
 
 
 # ---- building blocks -----------------------------------------------------------------------------
@@ -283,7 +283,7 @@ def _save_final(cfg: TrainConfig, out: Path, members: list) -> Path:
         entries.append({"file": f"{stem}.zip", "vecnormalize": vn_name, "kinds": list(kinds), "role": role})
     return write_meta(out / "model.zip", {
         "algo": cfg.algo, "name": f"learned:{cfg.algo}", "scenario": cfg.scenario, "roles": cfg.roles,
-        "learners": list(parse_kinds(cfg.learners)), "learner_share": cfg.learner_share,
+        "learners": list(scenario_learners(training_scenario(cfg), cfg.learners)), "learner_share": cfg.learner_share,
         "background": cfg.background, "total_steps": cfg.total_steps, "seed": cfg.seed, "members": entries,
     })
 
