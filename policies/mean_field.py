@@ -32,7 +32,7 @@ import numpy as np
 
 from ..envs.step import current_tradable
 from .base import Policy
-from .simple import encode_actions
+from .simple import advised, encode_actions
 
 EPS_MWH = 1e-9  # schedule entries below this are "do nothing" (averaging dust)
 
@@ -104,6 +104,9 @@ class MeanFieldPolicy(Policy):
             sell_share = np.where(storage, np.where(s > 0, net / s, 0.0), 1.0)
             buy_share = np.where(storage, np.where(h > 0, -net / h, 0.0), 1.0)
         direction = np.where(net > EPS_MWH, 1, np.where(net < -EPS_MWH, -1, 0))
+        adv = advised(core, idx, direction)        # kinds with their own rule (a fleet under its target buys)
+        buy_share = np.where((adv < 0) & (direction >= 0), 1.0, buy_share)
+        direction = adv
         return encode_actions(core, idx, ask, bid, np.clip(sell_share, 0.0, 1.0), np.clip(buy_share, 0.0, 1.0),
                               self.concession, direction)
 

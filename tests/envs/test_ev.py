@@ -108,7 +108,7 @@ def test_vehicle_to_grid_and_end_value():
     np.testing.assert_allclose(b[ev, COL["storage_value"]], want)
 
 
-@pytest.mark.parametrize("policy", ["truthful", "risk_factor", "zero_intelligence", "fixed_markup"])
+@pytest.mark.parametrize("policy", ["truthful", "risk_factor", "zero_intelligence", "fixed_markup", "mean_field"])
 def test_baselines_charge_fleets_before_they_leave(policy):
     """The baselines read the fleet's role and tradable quantities (and its `advise` hook): they
     buy below the target, so fewer departures need the retail top-up than with doing nothing."""
