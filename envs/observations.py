@@ -62,13 +62,16 @@ def agent_scale(sc, agents: AgentParams) -> np.ndarray:
 
 def static_columns(sc, agents: AgentParams) -> np.ndarray:
     """The rows, in the [O, N] layout `observe` fills, that never change in an episode
-    (kind, profile, reserve, limit)."""
+    (kind, profile, reserve, limit), within the space's bounds for every valid scenario."""
     n = agents.n
     out = np.zeros((N_OBS, n), dtype=np.float32)
     out[agents.kind.astype(np.int64), np.arange(n)] = 1.0
     out[OBS_INDEX["industrial"]] = agents.profile == Profile.INDUSTRIAL
-    out[OBS_INDEX["reserve"]] = agents.reserve / sc.retail_tariff
-    out[OBS_INDEX["limit"]] = agents.limit / sc.retail_tariff
+    # clipped like every other field: a generator whose marginal cost exceeds the retail tariff
+    # (reserve > retail) shows 1.0, and trades peer-to-peer as little as one at the tariff (bids stop there)
+    for name, price in (("reserve", agents.reserve), ("limit", agents.limit)):
+        i = OBS_INDEX[name]
+        np.clip(price / sc.retail_tariff, OBS_LOW[i], OBS_HIGH[i], out=out[i], casting="unsafe")
     return out
 
 
