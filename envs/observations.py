@@ -69,9 +69,10 @@ def static_columns(sc, agents: AgentParams) -> np.ndarray:
     out[OBS_INDEX["industrial"]] = agents.profile == Profile.INDUSTRIAL
     # clipped like every other field: a generator whose marginal cost exceeds the retail tariff
     # (reserve > retail) shows 1.0, and trades peer-to-peer as little as one at the tariff (bids stop there)
-    for name, price in (("reserve", agents.reserve), ("limit", agents.limit)):
-        i = OBS_INDEX[name]
-        np.clip(price / sc.retail_tariff, OBS_LOW[i], OBS_HIGH[i], out=out[i], casting="unsafe")
+    with np.errstate(over="ignore"):  # a tariff near zero: the quotient overflows to inf, clipped to 1
+        for name, price in (("reserve", agents.reserve), ("limit", agents.limit)):
+            i = OBS_INDEX[name]
+            np.clip(price / sc.retail_tariff, OBS_LOW[i], OBS_HIGH[i], out=out[i], casting="unsafe")
     return out
 
 

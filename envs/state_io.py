@@ -171,7 +171,7 @@ def _where_bad(w: str, a: np.ndarray, bad: np.ndarray, what: str) -> None:
     """ValueError naming the first element of `a` where `bad` holds."""
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{w}[{', '.join(map(str, idx))}] = {a[idx]!r}; {what}")
+        raise ValueError(f"{w}[{', '.join(map(str, idx))}] = {a[idx].item()!r}; {what}")
 
 
 def _in(w: str, a: np.ndarray, lo: float, hi: float, what: str, hi_open: bool = False) -> None:
