@@ -15,9 +15,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from . import mechanisms
 from .shocks import SHOCK_NAMES, ShockEvent
 
-MECHANISMS = ("bilateral", "double_auction", "eps_auction")
+MECHANISMS = mechanisms.names()  # the built-in mechanisms; `mechanisms.names()` lists every registered one
 
 # Share of each agent kind in a population built from a total count (`Scenario.with_agents`).
 _KIND_SHARES = {
@@ -154,8 +155,9 @@ class Scenario:
         _check_num(self, "price_vwap_weight", 0.0, 1.0)
         _check_num(self, "price_volatility", 0.0, 1.0)
         _check_num(self, "volatility_bound", 0.0, 100.0)
-        if self.mechanism not in MECHANISMS:
-            raise ValueError(f"scenario.mechanism = {self.mechanism!r}; allowed: {', '.join(MECHANISMS)}")
+        mech = mechanisms.get(self.mechanism) if self.mechanism in mechanisms.names() else None
+        if mech is None:
+            raise ValueError(f"scenario.mechanism = {self.mechanism!r}; allowed: {', '.join(mechanisms.names())}")
         _check_int(self, "negotiation_rounds", 1, 1000)
         _check_num(self, "auction_eps", 1e-9, 1e6)
         _check_num(self, "grid_export_share", 0.0, 100.0)
@@ -179,6 +181,8 @@ class Scenario:
             raise ValueError(
                 f"scenario.shock_duration = {self.shock_duration!r}; allowed: two integers 1 <= low <= high"
             )
+        if mech.validate is not None:
+            mech.validate(self)
         for e in self.shock_schedule:
             if e.step >= self.episode_steps:
                 raise ValueError(
