@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from ..eps_auction import auction
 from ..trades import Trades
 from .base import Mechanism, candidate_pairs, register
 
@@ -84,8 +85,6 @@ def match_lots(seller: np.ndarray, buyer: np.ndarray, surplus: np.ndarray, sell_
     `surplus[P]` EUR/MWh (pairs with surplus <= 0 are infeasible). Parallel pairs (same seller
     and buyer) keep the one of highest `priority`. Solved with the shared ε-auction."""
     from scipy.sparse import coo_matrix
-
-    from ..eps_auction import auction
 
     n = sell_qty.shape[0]
     empty = LotMatch(np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
