@@ -14,11 +14,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import channels, kernels, physics, prices
+from .breakdown import BREAKDOWN_FIELDS
 from .clearing import clear
 from .observations import agent_scale, observe, static_columns
 from .offers import Offers, decode
 from .scenario import Scenario
-from .breakdown import BREAKDOWN_FIELDS
 from .settlement import Settlement, add_storage_value, settle
 from .shocks import Shock, advance_shock
 from .state import AgentParams, MarketState
