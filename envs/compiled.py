@@ -13,6 +13,7 @@ numba is imported only here (and only if enabled), so `envs` still imports with 
 from __future__ import annotations
 
 import inspect
+import operator
 import os
 from typing import Any, Callable
 
@@ -55,12 +56,13 @@ class Kernel:
                                               for p in inspect.signature(src).parameters.values()):
                 raise TypeError(f"kernel {name!r}: compiled arguments {got} differ from the twin's {self.params}")
         self.impl = self.compiled if self.compiled is not None else twin
+        self._pick = operator.itemgetter(*self.params) if len(self.params) > 1 else (lambda kw: (kw[self.params[0]],))
 
     def args(self, kw: dict[str, Any]) -> tuple:
         """The positional arguments of `kw`; TypeError naming what is missing or unknown."""
         if len(kw) == len(self.params):
             try:
-                return tuple([kw[p] for p in self.params])
+                return self._pick(kw)
             except KeyError:
                 pass
         missing = [p for p in self.params if p not in kw]
@@ -69,7 +71,13 @@ class Kernel:
                         f"allowed: {', '.join(self.params)}")
 
     def __call__(self, **kw: Any) -> Any:
-        return self.impl(*self.args(kw))
+        if len(kw) != len(self.params):
+            return self.impl(*self.args(kw))  # raises the TypeError naming what is wrong
+        try:
+            args = self._pick(kw)
+        except KeyError:
+            args = self.args(kw)
+        return self.impl(*args)
 
     def run(self, which: str, **kw: Any) -> Any:
         """Run one implementation, "twin" or "compiled" (tests compare the two)."""
