@@ -96,7 +96,7 @@ def sample_agents(sc: Scenario, rng: np.random.Generator) -> AgentParams:
 
     sells_good = np.where(consumer, NO_GOOD, ENERGY).astype(np.int8)
     buys_good = np.where(storage | consumer, ENERGY, NO_GOOD).astype(np.int8)
-    xy = rng.random((n, 2))
+    xy = rng.random((n, 2))  # positions, for economies with space; the draw keeps the channel stream as it is
     return AgentParams(
         kind=kind, profile=profile, capacity=capacity, power=power, efficiency=efficiency,
         marginal_cost=marginal_cost, reserve=reserve, limit=limit, grid_limit=grid_limit,

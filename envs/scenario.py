@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from . import mechanisms
 from .shocks import SHOCK_NAMES, ShockEvent
 
-MECHANISMS = ("bilateral", "double_auction", "eps_auction")
+MECHANISMS = mechanisms.names()  # the built-in mechanisms; `mechanisms.names()` lists every registered one
 
 # Share of each agent kind in a population built from a total count (`Scenario.with_agents`).
 _KIND_SHARES = {
@@ -160,8 +161,9 @@ class Scenario:
         _check_num(self, "price_vwap_weight", 0.0, 1.0)
         _check_num(self, "price_volatility", 0.0, 1.0)
         _check_num(self, "volatility_bound", 0.0, 100.0)
-        if self.mechanism not in MECHANISMS:
-            raise ValueError(f"scenario.mechanism = {self.mechanism!r}; allowed: {', '.join(MECHANISMS)}")
+        mech = mechanisms.get(self.mechanism) if self.mechanism in mechanisms.names() else None
+        if mech is None:
+            raise ValueError(f"scenario.mechanism = {self.mechanism!r}; allowed: {', '.join(mechanisms.names())}")
         _check_int(self, "negotiation_rounds", 1, 1000)
         _check_num(self, "auction_eps", 1e-9, 1e6)
         _check_num(self, "grid_export_share", 0.0, 100.0)
@@ -185,6 +187,8 @@ class Scenario:
         ints = isinstance(sd, tuple) and len(sd) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in sd)
         if not ints or not 1 <= sd[0] <= sd[1]:
             raise ValueError(f"scenario.shock_duration = {sd!r}; allowed: {allowed}")
+        if mech.validate is not None:
+            mech.validate(self)
         for e in self.shock_schedule:
             if e.step >= self.episode_steps:
                 raise ValueError(
