@@ -39,6 +39,8 @@ _SAFE_TYPES = frozenset({
     "<class 'stable_baselines3.common.utils.ConstantSchedule'>",
     "<class 'stable_baselines3.common.noise.NormalActionNoise'>",
     "<class 'stable_baselines3.common.noise.OrnsteinUhlenbeckActionNoise'>",
+    "<class 'stable_baselines3.common.noise.VectorizedActionNoise'>",
+    "<class 'stable_baselines3.common.type_aliases.TrainFreq'>",
     "<class 'torch.device'>", "<class 'numpy.random._generator.Generator'>",
 })
 ALGOS = ("ppo", "sac", "td3")
