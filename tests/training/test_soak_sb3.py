@@ -21,18 +21,23 @@ pytest.importorskip("stable_baselines3")
 torch = pytest.importorskip("torch")
 
 from channelmarket.envs import get_scenario
-from channelmarket.training.checkpoints import latest_valid
+from channelmarket.training.checkpoints import latest_valid, list_checkpoints
 
 pytestmark = pytest.mark.slow
 
 ROLLOUT = 7 * 16
-TOTAL = 24 * ROLLOUT
+TOTAL = 16 * ROLLOUT
 
 
 def argv(scenario: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "channelmarket.training", "--scenario", str(scenario), "--out", str(out),
             "--progress-bar", "off", "--n-markets", "1", "--n-steps", "16", "--batch-size", "48", "--n-epochs", "2",
             "--seed", "5", "--total-steps", str(TOTAL), "--checkpoint-every", str(ROLLOUT), "--resume"]
+
+
+def newest(out: Path) -> int:
+    found = list_checkpoints(out / "checkpoints")
+    return found[-1][0] if found else -1
 
 
 def params(run: Path) -> dict:
@@ -43,9 +48,11 @@ def params(run: Path) -> dict:
 def test_kill_and_resume_until_done_matches_uninterrupted(tmp_path):
     sc = tmp_path / "tiny.yaml"
     get_scenario("energy_small", episode_steps=16, name="tiny", shock_rate=0.05).save(sc)
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    env = dict(os.environ, PYTHONWARNINGS="ignore", PYTHONUNBUFFERED="1")
     ref = tmp_path / "ref"
-    subprocess.run(argv(sc, ref), check=True, capture_output=True, env=env, timeout=120)
+    from channelmarket.training.cli import main as train_main
+
+    assert train_main(argv(sc, ref)[3:]) == 0   # the uninterrupted reference, in this process
 
     out = tmp_path / "run"
     rng = np.random.default_rng(2026)
@@ -57,7 +64,11 @@ def test_kill_and_resume_until_done_matches_uninterrupted(tmp_path):
             assert all(p.stat().st_size > 0 for p in before.files.values())
         if kills < 3:
             proc = subprocess.Popen(argv(sc, out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-            time.sleep(float(rng.uniform(2.5, 6.0)))
+            start = newest(out)
+            t0 = time.monotonic()
+            while proc.poll() is None and newest(out) == start and time.monotonic() - t0 < 60:
+                time.sleep(0.02)   # wait until this run has written a checkpoint (imports are slow) ...
+            time.sleep(float(rng.uniform(0.0, 1.0)))   # ... then kill it at a random moment
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 kills += 1
