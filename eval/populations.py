@@ -88,7 +88,7 @@ def model_files(spec: str) -> list[Path]:
         return []
     p = Path(spec)
     if p.is_dir():
-        files = [f for f in p.iterdir() if f.is_file() and f.suffix in (".zip", ".pt", ".json", ".pkl")]
+        files = [f for f in p.iterdir() if f.is_file() and f.suffix in (".zip", ".pt", ".json", ".pkl", ".npz")]
         return sorted(files)
     files = {p}
     meta = p.with_suffix(".json")

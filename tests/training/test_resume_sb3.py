@@ -98,3 +98,26 @@ def test_checkpoint_files_hold_no_pickle(tmp_path):
     for f in ck.glob("*.json"):
         json.loads(f.read_text())
     assert not list(out.rglob("*.pkl"))
+
+
+def test_split_roles_resume_is_bit_identical(tmp_path):
+    kw = dict(roles="split", role_phase_steps=16 * 4, checkpoint_every=16 * 4)
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    train(config(tmp_path, 16 * 4 * 4, **kw), full)
+    train(config(tmp_path, 16 * 4 * 2, **kw), cut)
+    train(config(tmp_path, 16 * 4 * 4, **kw), cut, resume=True)
+    assert max_diff(params(full), params(cut)) == 0.0
+    with zipfile.ZipFile(full / "model_bidding.zip") as a, zipfile.ZipFile(cut / "model_bidding.zip") as b:
+        pa = torch.load(io.BytesIO(a.read("policy.pth")), weights_only=True)
+        pb = torch.load(io.BytesIO(b.read("policy.pth")), weights_only=True)
+    assert max_diff(pa, pb) == 0.0
+
+
+def test_mid_episode_checkpoint_resumes_on_fresh_episodes_and_says_so(tmp_path, capsys):
+    out = tmp_path / "run"
+    kw = dict(n_steps=12, checkpoint_every=7 * 12)     # rollouts of 12 steps in episodes of 16
+    train(config(tmp_path, 7 * 12 * 2, **kw), out)
+    train(config(tmp_path, 7 * 12 * 4, **kw), out, resume=True)
+    text = capsys.readouterr().out
+    assert "mid-episode" in text and "not bit-identical" in text
+    assert (out / "model.zip").exists()
