@@ -81,7 +81,7 @@ from ..envs.shocks import Shock
 from ..envs.state import KIND_NAMES, N_KINDS, resolve_kinds
 from ..policies.base import Policy
 from ..policies.ippo_policy import MODEL_FILE, MODEL_FORMAT, IPPOPolicy, load_ippo
-from ..policies.equilibrium import EquilibriumResult
+from ..policies.equilibrium import EquilibriumResult, Forecast
 from ..policies.nets import Critic, GaussianActor, GroupedRunningStd, RunningMeanStd
 from ..policies.risk_factor import RiskParams
 from .checkpoints import MANIFEST_SUFFIX, Checkpoint, latest_valid, prune, verify, write_manifest
@@ -94,7 +94,7 @@ CHECKPOINT_DIR = "checkpoints"
 MODEL_VERSION = 1
 CHECKPOINT_VERSION = 2
 # dataclasses a background policy may hold as state (checkpoints rebuild only these)
-_STATE_DATACLASSES = {c.__name__: c for c in (RiskParams, EquilibriumResult)}
+_STATE_DATACLASSES = {c.__name__: c for c in (RiskParams, EquilibriumResult, Forecast)}
 
 
 # Market metrics, defined exactly as the SB3 adapter's (`MarketVecEnv.pop_metrics`), so both

@@ -21,6 +21,7 @@ __all__ = ["encode", "decode", "save_arrays", "load_arrays", "BIT_GENERATORS"]
 BIT_GENERATORS = {c.__name__: c for c in (np.random.PCG64, np.random.PCG64DXSM, np.random.MT19937,
                                           np.random.Philox, np.random.SFC64)}
 _ARRAY, _TUPLE, _GEN, _DC = "__array__", "__tuple__", "__generator__", "__dataclass__"
+_MARKERS = {_ARRAY, _TUPLE, _GEN, _DC}
 
 
 def encode(value: Any, arrays: dict, dataclass_types: Mapping[str, type] = {}) -> Any:
@@ -32,14 +33,14 @@ def encode(value: Any, arrays: dict, dataclass_types: Mapping[str, type] = {}) -
             raise TypeError(f"cannot store an array of dtype {arr.dtype} without pickle")
         key = f"a{len(arrays)}"
         arrays[key] = arr.copy(order="K")   # keeps the memory order (BLAS results may depend on it)
-        return {_ARRAY: key}
+        return {_ARRAY: key, "scalar": True} if isinstance(value, np.generic) else {_ARRAY: key}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, dict):
         if not all(isinstance(k, str) for k in value):
             raise TypeError(f"cannot store a dict with non-string keys {[k for k in value if not isinstance(k, str)]!r}")
-        if any(k.startswith("__") and k.endswith("__") for k in value):
-            raise TypeError("cannot store a dict whose keys look like the codec's markers")
+        if _MARKERS & value.keys():
+            raise TypeError(f"cannot store a dict with the codec's marker keys {sorted(_MARKERS & value.keys())}")
         return {k: encode(v, arrays, dataclass_types) for k, v in value.items()}
     if isinstance(value, list):
         return [encode(v, arrays, dataclass_types) for v in value]
@@ -73,7 +74,11 @@ def decode(doc: Any, arrays: Mapping[str, np.ndarray], dataclass_types: Mapping[
         if not isinstance(key, str) or key not in arrays:
             raise ValueError(f"stored state refers to a missing array {key!r}")
         arr = np.array(arrays[key])
-        return arr[()] if arr.ndim == 0 else arr
+        if doc.get("scalar") is True:
+            if arr.ndim != 0:
+                raise ValueError(f"stored scalar {key!r} has shape {arr.shape}")
+            return arr[()]
+        return arr
     if _TUPLE in doc:
         return tuple(decode(v, arrays, dataclass_types) for v in doc[_TUPLE])
     if _GEN in doc:
