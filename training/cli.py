@@ -178,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
             return fail(exc)
         print(f"{cfg.algo}: {cfg.total_steps} agent-steps = {icfg.total_steps} market steps "
               f"({per_market} learners per market)")
+        if trainer.resumed_from:
+            print(f"resumed from {trainer.resumed_from} at market step {trainer.global_step}")
         trainer.run()
     else:
         from .sb3_train import train

@@ -20,11 +20,20 @@ per-kind mean of every observation column (kind shares of sellable/needed energy
 state of charge, last trades, ...), [4 x O] values computed with one matmul per market step.
 The actor is the same in both (own observation only), so a trained policy runs decentralised.
 
-Run folder (`out_dir`):
-    config.yaml              the resolved config (every field, plus the resolved scenario)
-    checkpoints/ckpt_<step>.pt   actor, critic, optimizer, normalisers, RNG states, markets, global step
-    ippo_model.pt            the final actor + observation normaliser (`load_ippo`)
+Run folder (`out_dir`); configs, checkpoints and the model are written atomically and hold no pickle:
+    config.yaml              the config the user gave (this IPPOConfig, or the CLI's TrainConfig), read by --resume
+    resolved.yaml            this trainer's IPPOConfig and what it resolved (learner kinds, scenario, dimensions)
+    checkpoints/ckpt_<step>.{pt,npz,json}  tensors (actor, critic, optimizer, torch RNG; weights_only),
+                             arrays (markets mid-episode, background policies, return accumulator) and
+                             JSON (counters, normalisers, generator states, config), sealed by
+                             ckpt_<step>.manifest.json (`training.checkpoints`); resume takes the newest intact one
+    ippo_model.pt            the final actor + observation normaliser (`load_ippo`; tensors and plain values)
     events.out.tfevents.*    TensorBoard: charts/, losses/, market/, profit/<kind>/{learner,baseline}
+
+Resume is exact: a run stopped or killed after a checkpoint and resumed with the same total reaches
+the uninterrupted run's parameters bit for bit (same machine, same torch threads), and TensorBoard
+keeps each point once. Raising `total_steps` on resume changes the learning-rate schedule of the
+remaining steps (it anneals to the new total), so such a run differs from one planned that long.
 
 Steps: `total_steps`, `checkpoint_every` and `log_every` count market steps (one `MarketCore.step`
 of one market; with `n_markets` markets a rollout step is `n_markets` market steps). Agent-steps
@@ -380,7 +389,7 @@ def make_background(name: str | None) -> Policy | None:
 
 class _Market:
     """One MarketCore, its background policy, the learner subset of the current episode and the
-    episode's running per-agent profit. Picklable (checkpoints carry it mid-episode)."""
+    episode's running per-agent profit (checkpoints carry it mid-episode as arrays and JSON)."""
 
     def __init__(self, sc: Scenario, index: int, cfg: IPPOConfig, kinds: tuple[str, ...]) -> None:
         self.index = index
