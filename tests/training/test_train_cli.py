@@ -36,12 +36,12 @@ def test_ippo_resume_through_the_cli(tmp_path):
     """Regression (issue 8, item 3): the trainer overwrote config.yaml with its own fields and the
     CLI's --resume rejected them (exit 2). config.yaml stays the TrainConfig; resolved.yaml has the rest."""
     out = tmp_path / "run"
-    r = cli("--algo", "ippo", *TINY, "--total-steps", "336", "--checkpoint-every", "168", "--out", str(out))
-    assert r.returncode == 0, r.stderr
+    assert train_main(["--algo", "ippo", *TINY, "--total-steps", "336", "--checkpoint-every", "168",
+                       "--out", str(out)]) == 0
     TrainConfig.from_dict(yaml.safe_load((out / "config.yaml").read_text()))     # the user's config, whole
     resolved = yaml.safe_load((out / "resolved.yaml").read_text())
     assert resolved["algorithm"] == "ippo" and resolved["ippo"]["total_steps"] == 48
-    r = cli("--out", str(out), "--resume", "--total-steps", "672", "--progress-bar", "off")
+    r = cli("--out", str(out), "--resume", "--total-steps", "672", "--progress-bar", "off")   # the real command
     assert r.returncode == 0, r.stderr
     assert "ippo: 672 agent-steps = 96 market steps" in r.stdout
     assert latest_checkpoint(out).name == "ckpt_96.manifest.json"
