@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return bench(rest)
     if cmd == "eval":
+        from . import training  # noqa: F401  registers the training layer's best-response trainers into eval
         from .eval.cli import main as evaluate
 
         return evaluate(rest)

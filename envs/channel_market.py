@@ -29,10 +29,18 @@ active channels, shock, ...) is `env.market_summary()` every step.
 ## Episode end
 Truncation for every agent after `episode_steps` steps. Terminations mark agents that left.
 
+## Seeding
+`reset(seed=s)` draws the episode from `SeedSequence(s)`; a later `reset()` without a seed
+continues that stream like Gymnasium's `np_random` (the k-th seedless reset after `reset(seed=s)`
+is the same episode on every run; `channelmarket.envs.seeding` has the exact rule). Seeds are
+non-negative integers (Python or NumPy), sequences of them or a `SeedSequence`; bools are refused.
+
 ## Arguments
-`parallel_env(scenario="energy_default", render_mode=None, info_keys=DEFAULT_INFO_KEYS, **overrides)`: a preset name, a
-YAML/JSON path, a dict or a `Scenario`; any scenario field as a keyword override; `n_agents=`
-rescales the population. Unknown keywords raise TypeError.
+`parallel_env(scenario="energy_default", render_mode=None, info_keys=DEFAULT_INFO_KEYS,
+history_len=HISTORY_LEN, **overrides)`: a preset name, a YAML/JSON path, a dict or a `Scenario`;
+any scenario field as a keyword override; `n_agents=` rescales the population. Unknown keywords
+raise TypeError. `history_len` bounds `env.history`, the market summaries of the episode kept for
+`render()` (the newest `history_len`; None keeps all, 0 none).
 
 ## Version history
 - v0: first release.
@@ -40,7 +48,9 @@ rescales the population. Unknown keywords raise TypeError.
 
 from __future__ import annotations
 
+import operator
 import warnings
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -58,6 +68,8 @@ RENDER_MODES = ("ansi", "rgb_array")
 # Every field of `BREAKDOWN_FIELDS` is available with `info_keys="all"`, and as arrays from
 # `env.breakdown()` at no per-agent cost.
 DEFAULT_INFO_KEYS = ("revenue", "cost", "sold", "bought", "grid_sold", "grid_bought", "failed_payments")
+# Market summaries kept in `env.history` for rgb rendering: ten default episodes, a readable plot.
+HISTORY_LEN = 1024
 
 
 class ChannelMarketEnv(ParallelEnv):
@@ -65,7 +77,12 @@ class ChannelMarketEnv(ParallelEnv):
                 "is_parallelizable": True}
 
     def __init__(self, scenario: Any = None, render_mode: str | None = None,
-                 info_keys: "tuple[str, ...] | str" = DEFAULT_INFO_KEYS, **overrides: Any) -> None:
+                 info_keys: "tuple[str, ...] | str" = DEFAULT_INFO_KEYS, history_len: "int | None" = HISTORY_LEN,
+                 **overrides: Any) -> None:
+        if history_len is not None and (isinstance(history_len, (bool, np.bool_))
+                                        or not isinstance(history_len, (int, np.integer)) or history_len < 0):
+            raise ValueError(f"history_len = {history_len!r}; allowed: None (keep all) or an integer >= 0")
+        self.history_len = None if history_len is None else int(history_len)
         if render_mode is not None and render_mode not in RENDER_MODES:
             raise ValueError(f"render_mode = {render_mode!r}; allowed: None, {', '.join(map(repr, RENDER_MODES))}")
         if info_keys == "all":
@@ -85,7 +102,7 @@ class ChannelMarketEnv(ParallelEnv):
         self._act_space = spaces.Box(-1.0, 1.0, shape=(N_ACTIONS,), dtype=np.float32)
         self.observation_spaces = {a: self._obs_space for a in self.possible_agents}
         self.action_spaces = {a: self._act_space for a in self.possible_agents}
-        self.history: list[dict[str, Any]] = []
+        self.history: deque[dict[str, Any]] = deque(maxlen=self.history_len)
 
     # ---- spaces --------------------------------------------------------------------------
     def observation_space(self, agent: str) -> spaces.Box:
@@ -117,7 +134,7 @@ class ChannelMarketEnv(ParallelEnv):
             self.core.inject_shock(*shock)
             obs = self.core.observe()
         self.agents = list(self.possible_agents)
-        self.history = [self.core.summary()]
+        self.history = deque([self.core.summary()], maxlen=self.history_len)
         infos = {a: {} for a in self.agents}
         return self._obs_dict(obs), infos
 
@@ -168,7 +185,7 @@ class ChannelMarketEnv(ParallelEnv):
             gymnasium.logger.warn("render() called without a render_mode; pass render_mode='ansi' or 'rgb_array'")
             return None
         if self.render_mode == "ansi":
-            return render_ansi(self.history[-1]) if self.history else ""
+            return render_ansi(self.core.summary()) if self.core.state is not None else ""
         return render_rgb(self.history, title=f"{self.metadata['name']} ({self.scenario.name})")
 
     def close(self) -> None:
@@ -204,22 +221,15 @@ class ChannelMarketEnv(ParallelEnv):
                 parts.append(f"agents no longer in the episode {_short(dead)}")
             raise ValueError("; ".join(parts) + f"; pass exactly one action per live agent ({len(self.agents)} agents)")
         vals = [actions[a] for a in self.agents]
-        try:
-            arr = np.asarray(vals)
-        except (ValueError, TypeError):
-            arr = None
-        # numbers only: no strings ("0.5" would convert), None (would become NaN), bools or objects
-        if arr is None or arr.dtype.kind not in "fiu" or arr.shape != (len(self.agents), N_ACTIONS):
-            for a, v in zip(self.agents, vals):
-                try:
-                    va = np.asarray(v)
-                except (ValueError, TypeError):
-                    va = None
-                if va is None or va.dtype.kind not in "fiu":
-                    raise TypeError(f"action of {a!r} = {v!r} is not numeric; expected an array of shape ({N_ACTIONS},)")
-                if va.shape != (N_ACTIONS,):
-                    raise ValueError(f"action of {a!r} has shape {va.shape}; expected ({N_ACTIONS},) in [-1, 1]")
-            raise ValueError("actions could not be stacked into an array")  # pragma: no cover
+        arr = None
+        # fast path: plain numeric arrays (what policies and action_space.sample() give)
+        if set(map(type, vals)) == {np.ndarray} and all(dt.kind in "fiu" for dt in set(map(_DTYPE, vals))):
+            try:
+                arr = np.asarray(vals)
+            except ValueError:  # ragged: the row check below names the agent
+                arr = None
+        if arr is None or arr.shape != (len(self.agents), N_ACTIONS):
+            arr = np.stack([_action_row(a, v) for a, v in zip(self.agents, vals)])
         arr = arr.astype(np.float64, copy=False)
         bad = ~np.isfinite(arr)
         if bad.any():
@@ -234,6 +244,29 @@ class ChannelMarketEnv(ParallelEnv):
         full = np.zeros((self.core.n_agents, N_ACTIONS))
         full[self._live_index(self.agents)] = arr
         return full
+
+
+_DTYPE = operator.attrgetter("dtype")
+
+
+def _action_row(agent: str, v: Any) -> np.ndarray:
+    """One agent's action as a numeric array of shape (4,), or TypeError/ValueError naming the agent:
+    no strings, None, bools (one bool row is refused like all-bool ones) or masked arrays."""
+    if isinstance(v, np.ma.MaskedArray):
+        raise TypeError(f"action of {agent!r} is a masked array; pass a plain array (e.g. .filled(0.0))")
+    if isinstance(v, (list, tuple)) and any(isinstance(x, (bool, np.bool_)) for x in v):
+        raise TypeError(f"action of {agent!r} = {v!r} holds a bool; expected numbers, an array of shape ({N_ACTIONS},)")
+    try:
+        va = np.asarray(v)
+    except (ValueError, TypeError):
+        va = None
+    if va is not None and va.dtype.kind == "b":
+        raise TypeError(f"action of {agent!r} = {v!r} is boolean; expected numbers, an array of shape ({N_ACTIONS},)")
+    if va is None or va.dtype.kind not in "fiu":
+        raise TypeError(f"action of {agent!r} = {v!r} is not numeric; expected an array of shape ({N_ACTIONS},)")
+    if va.shape != (N_ACTIONS,):
+        raise ValueError(f"action of {agent!r} has shape {va.shape}; expected ({N_ACTIONS},) in [-1, 1]")
+    return va
 
 
 def _short(names: list[str], k: int = 5) -> str:

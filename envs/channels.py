@@ -53,7 +53,8 @@ def lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, 
     fee = sc.onchain_fee
     draw = rng.random(e)
     is_open, wallet, n_closed, slots = kernels.close_channels(
-        u, v, capacity, balance_u, is_open, active, wallet, draw, sc.channel_close_rate, sc.channel_open_rate, fee)
+        u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open, active=active, wallet=wallet, draw=draw,
+        close_rate=sc.channel_close_rate, open_rate=sc.channel_open_rate, fee=fee)
     if n_closed:
         fee_sink = fee_sink + fee * n_closed
     k = slots.shape[0]
@@ -80,7 +81,7 @@ def lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, 
 
 def liquidity(n: int, u, v, capacity, balance_u, is_open) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per agent: open channel count, EUR it can pay out (own sides), EUR it can receive."""
-    return kernels.liquidity(n, u, v, capacity, balance_u, is_open)
+    return kernels.liquidity(n=n, u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open)
 
 
 def adjacency(n: int, u, v, is_open):

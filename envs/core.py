@@ -4,7 +4,9 @@
     obs = core.reset(seed=0)                       # [N, O] float32
     obs, rewards, terminations, truncations, info = core.step(actions)   # actions [N, 4]
 
-Bad input raises before anything changes: a rejected step leaves the state as it was.
+Bad input raises before anything changes: a rejected step, shock or `load_state_dict` leaves the
+state as it was. `reset()` without a seed continues the stream of the last `reset(seed=...)`
+(`channelmarket.envs.seeding` has the exact rule).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import numpy as np
 
 from .observations import N_OBS, OBS_HIGH, OBS_LOW, agent_scale, obs_bounds, static_columns
 from .offers import ACTION_FIELDS, N_ACTIONS
+from . import state_io
 from .scenario import Scenario, get_scenario
+from .seeding import SeedStream, episode_seed
 from .settlement import BREAKDOWN_FIELDS
 from .shocks import check_duration, parse_shock
 from .state import KIND_NAMES, AgentParams, Kind, MarketState
@@ -42,12 +46,16 @@ class MarketCore:
         self._static: np.ndarray | None = None
         self._scale: np.ndarray | None = None
         self._summary: dict[str, Any] | None = None
+        self._seed_stream: SeedStream | None = None
 
     # ---- episode ------------------------------------------------------------------------
     def reset(self, seed: Any = None) -> np.ndarray:
-        """Start an episode; every draw of it comes from one generator seeded with `seed`."""
+        """Start an episode; every draw of it comes from one seed sequence: `SeedSequence(seed)`, or
+        without a seed the next one of the stream the last seeded reset started (like Gymnasium)."""
         sc = self.scenario
-        self.agents, self.state = initial_state(sc, seed)
+        ss, stream = episode_seed(seed, self._seed_stream)
+        self.agents, self.state = initial_state(sc, ss)
+        self._seed_stream = stream
         self._static = static_columns(sc, self.agents)
         self._scale = agent_scale(sc, self.agents)
         self.last_result = None
@@ -70,7 +78,7 @@ class MarketCore:
         rewards = np.where(state.active, result.settlement.breakdown[:, 0], 0.0)
         terminations = ~new.active
         truncations = np.full(self.n_agents, new.t >= self.scenario.episode_steps)
-        info = {"summary": self.summary(), "breakdown": result.settlement.breakdown}
+        info = {"summary": self.summary(), "breakdown": _read_only(result.settlement.breakdown)}
         return obs, rewards, terminations, truncations, info
 
     def observe(self) -> np.ndarray:
@@ -113,37 +121,28 @@ class MarketCore:
 
     # ---- persistence ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue the episode exactly: scenario, agent parameters, the
-        market state and the generator's state (plain arrays, numbers and dicts)."""
-        import dataclasses
-
-        state = self._require_state()
-        st = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
-        gens = {k: v for k, v in st.items() if isinstance(v, np.random.Generator)}
-        st = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in st.items() if k not in gens}
-        return {
-            "scenario": self.scenario.to_dict(),
-            "agents": {f.name: getattr(self.agents, f.name).copy() for f in dataclasses.fields(self.agents)},
-            "state": st,
-            "generators": {k: (type(g.bit_generator).__name__, g.bit_generator.state) for k, g in gens.items()},
-        }
+        """Everything needed to continue the episode exactly: a format version, the scenario, agent
+        parameters, the market state, the generators' states and the seed stream (plain arrays,
+        numbers and dicts; `channelmarket.envs.state_io` describes the format)."""
+        return state_io.dump(self.scenario, self.agents, self._require_state(), self._seed_stream)
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
-        """Restore from `state_dict()`; the scenario must match this core's."""
-        if Scenario.from_dict(d["scenario"]) != self.scenario:
-            raise ValueError("state_dict was saved from a different scenario; build MarketCore with that scenario first")
-        gens = {}
-        for name, (kind, bg_state) in d["generators"].items():
-            bitgen = getattr(np.random, kind)()
-            bitgen.state = bg_state
-            gens[name] = np.random.Generator(bitgen)
-        self.agents = AgentParams(**{k: np.array(v) for k, v in d["agents"].items()})
-        st = {k: (np.array(v) if isinstance(v, np.ndarray) else v) for k, v in d["state"].items()}
-        self.state = MarketState(**st, **gens)
-        self._static = static_columns(self.scenario, self.agents)
-        self._scale = agent_scale(self.scenario, self.agents)
-        self.last_result = None
+        """Restore from `state_dict()`. Every field is checked against this core's scenario before
+        anything changes; a rejected dict (ValueError/TypeError naming the field) leaves the core
+        exactly as it was."""
+        if self.state is not None:
+            template = (self.agents, self.state)
+        else:
+            template = initial_state(self.scenario, 0)
+        agents, state, stream = state_io.load(d, self.scenario, template)
+        static = static_columns(self.scenario, agents)
+        scale = agent_scale(self.scenario, agents)
+        # everything is built: swap
+        self.agents, self.state, self._seed_stream = agents, state, stream
+        self._static, self._scale = static, scale
+        self.last_result = self._result_state = None
         self._summary = None
+        self._adj_key = None
 
     def adjacency(self):
         """Symmetric scipy CSR adjacency of the open channels (data = channel slot), rebuilt
@@ -173,7 +172,7 @@ class MarketCore:
         """Per-agent arrays of the last step: profit, revenue, cost, sold, bought, grid use, ..."""
         if self.last_result is None:
             return {k: np.zeros(self.n_agents) for k in BREAKDOWN_FIELDS}
-        b = self.last_result.settlement.breakdown
+        b = _read_only(self.last_result.settlement.breakdown)  # the state's last_* fields share this memory
         return {k: b[:, i] for i, k in enumerate(BREAKDOWN_FIELDS)}
 
     def agent_names(self) -> list[str]:
@@ -194,8 +193,15 @@ class MarketCore:
     def check_actions(self, actions: Any) -> np.ndarray:
         """float64 [N, 4] actions clipped to [-1, 1]; TypeError/ValueError naming the agent index
         and field for anything else (NaN and inf are errors, never traded)."""
+        if isinstance(actions, np.ma.MaskedArray):  # its hidden values would trade silently
+            raise TypeError("actions is a masked array; pass a plain array (e.g. actions.filled(0.0)) so every "
+                            "agent's action is explicit")
         if isinstance(actions, (list, tuple)):
-            actions = np.asarray(actions)
+            try:
+                actions = np.asarray(actions)
+            except (ValueError, TypeError) as err:
+                raise TypeError(f"actions could not be read as a numeric array of shape ({self.n_agents}, "
+                                f"{N_ACTIONS}): {err}") from None
         if not isinstance(actions, np.ndarray):
             raise TypeError(f"actions must be a numpy array of shape ({self.n_agents}, {N_ACTIONS}), got {type(actions).__name__}")
         if actions.dtype.kind not in "fiu" or actions.dtype.kind == "b":
@@ -205,7 +211,7 @@ class MarketCore:
                 f"actions have shape {actions.shape}; expected ({self.n_agents}, {N_ACTIONS}): one row per agent, "
                 f"columns {ACTION_FIELDS}"
             )
-        a = actions.astype(np.float64, copy=False)
+        a = np.asarray(actions).astype(np.float64, copy=False)  # a plain array (np.matrix, memmap, ...)
         finite = np.isfinite(a)
         if not finite.all():
             i, j = np.argwhere(~finite)[0]
@@ -218,6 +224,13 @@ class MarketCore:
         if self.state is None:
             raise RuntimeError("the market has no state yet; call reset(seed=...) first")
         return self.state
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view: callers can read the step's arrays without copying, but not write into the state."""
+    view = a.view()
+    view.flags.writeable = False
+    return view
 
 
 def _kinds_of(sc: Scenario) -> np.ndarray:

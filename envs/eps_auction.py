@@ -43,8 +43,9 @@ restores it while keeping ε-CS: each reverse bid raises the winning bidder's pr
 
 Implementation.  Jacobi is vectorized numpy over bidders (per-row best / second best with
 ``np.maximum.reduceat`` on CSR); with numba installed both methods run as compiled kernels
-(``numba.njit(cache=True)``, imported lazily) that reproduce the numpy Jacobi bit for bit;
-without numba Gauss-Seidel runs the same kernel code as plain Python.
+(registered in ``channelmarket.envs.compiled``, which ``CHANNELMARKET_NUMBA=0`` switches off)
+that reproduce the numpy Jacobi bit for bit; without numba Gauss-Seidel runs the same kernel
+code as plain Python.
 
 Distributed variant [4] (``distributed_auction``).  Every agent (bidder) keeps its own copy of
 the price vector and of the highest-bidder vector; an agent that is not the highest bidder
@@ -74,6 +75,10 @@ import sys
 from typing import NamedTuple
 
 import numpy as np
+
+from .compiled import USE_NUMBA as _USE_NUMBA
+from .compiled import jit as _jit
+from .compiled import register as _register_kernel
 
 __all__ = [
     "auction",
@@ -654,65 +659,66 @@ def _jacobi_reverse_kernel(cindptr, crows, cdata, prices, eps, assigned, owner, 
         nc = nn
 
 
-_KERNEL_SOURCES = {
-    ("gauss_seidel", "forward"): _gs_forward_kernel,
-    ("gauss_seidel", "reverse"): _gs_reverse_kernel,
-    ("jacobi", "forward"): _jacobi_forward_kernel,
-    ("jacobi", "reverse"): _jacobi_reverse_kernel,
+def _matrix(indptr, indices, data, n_cols):
+    """The matrix view of a kernel's arrays (dense when ``indices`` is None)."""
+    n = indptr.shape[0] - 1
+    if indices is None:
+        return _Dense(data.reshape(n, n_cols))
+    return _CSR(indptr, indices, data, (n, n_cols))
+
+
+def _jacobi_forward_numpy(indptr, indices, data, prices, eps, assigned, owner, held):
+    """Twin of ``_jacobi_forward_kernel``: the vectorized numpy Jacobi forward phase."""
+    _forward_jacobi(_matrix(indptr, indices, data, prices.shape[0]), prices, eps, assigned, owner, held)
+
+
+def _jacobi_reverse_numpy(cindptr, crows, cdata, prices, eps, assigned, owner, held, profit):
+    """Twin of ``_jacobi_reverse_kernel``: the vectorized numpy Jacobi reverse phase."""
+    _reverse_jacobi(_matrix(cindptr, crows, cdata, assigned.shape[0]), prices, eps, assigned, owner, held, profit)
+
+
+def _run_on_lists(kernel, args):
+    """Run ``kernel`` as plain Python on lists (far faster element access than numpy
+    scalars), then copy the mutated state back into the arrays."""
+    lists = [a.tolist() if isinstance(a, np.ndarray) else a for a in args]
+    kernel(*lists)
+    for a, lst in zip(args[3:], lists[3:]):  # the state arguments
+        if isinstance(a, np.ndarray):
+            a[:] = lst
+
+
+def _gs_forward_python(indptr, indices, data, prices, eps, assigned, owner, held):
+    """Twin of the compiled ``_gs_forward_kernel``: the same code as plain Python."""
+    _run_on_lists(_gs_forward_kernel, (indptr, indices, data, prices, eps, assigned, owner, held))
+
+
+def _gs_reverse_python(cindptr, crows, cdata, prices, eps, assigned, owner, held, profit):
+    """Twin of the compiled ``_gs_reverse_kernel``: the same code as plain Python."""
+    _run_on_lists(_gs_reverse_kernel, (cindptr, crows, cdata, prices, eps, assigned, owner, held, profit))
+
+
+# One kernel per (method, direction) in the project's registry (`envs.compiled`), which
+# CHANNELMARKET_NUMBA governs: compiled with numba, else the twins above.
+_KERNELS = {
+    ("gauss_seidel", "forward"): _register_kernel("auction_gauss_seidel_forward", _gs_forward_python,
+                                                  _jit(_gs_forward_kernel)),
+    ("gauss_seidel", "reverse"): _register_kernel("auction_gauss_seidel_reverse", _gs_reverse_python,
+                                                  _jit(_gs_reverse_kernel)),
+    ("jacobi", "forward"): _register_kernel("auction_jacobi_forward", _jacobi_forward_numpy,
+                                            _jit(_jacobi_forward_kernel)),
+    ("jacobi", "reverse"): _register_kernel("auction_jacobi_reverse", _jacobi_reverse_numpy,
+                                            _jit(_jacobi_reverse_kernel)),
 }
-_COMPILED = {}
-
-
-def _load_numba():
-    """The numba module, or None (then no kernel is compiled).  Imported lazily so that this
-    module needs only numpy."""
-    try:
-        import numba
-    except Exception:  # ImportError, or a broken llvmlite
-        return None
-    return numba
 
 
 def numba_available():
-    """True if the compiled kernels are used."""
-    return _load_numba() is not None
-
-
-def _kernel(method, direction):
-    """The compiled kernel, or None without numba."""
-    nb = _load_numba()
-    if nb is None:
-        return None
-    key = (method, direction)
-    if key not in _COMPILED:
-        _COMPILED[key] = nb.njit(cache=True)(_KERNEL_SOURCES[key])
-    return _COMPILED[key]
-
-
-def _python_kernel(kernel):
-    """Run ``kernel`` as plain Python on lists (far faster element access than numpy
-    scalars), then copy the mutated state back into the arrays."""
-
-    def run(*args):
-        lists = [a.tolist() if isinstance(a, np.ndarray) else a for a in args]
-        kernel(*lists)
-        for a, lst in zip(args[3:], lists[3:]):  # the state arguments
-            if isinstance(a, np.ndarray):
-                a[:] = lst
-
-    return run
+    """True if the compiled kernels are used (numba imports and CHANNELMARKET_NUMBA is not 0)."""
+    return _USE_NUMBA
 
 
 def _phase_solvers(mat, method):
     """(forward, reverse) callables on the state ``(prices, eps, assigned, owner, held[, profit])``."""
-    fwd_k, rev_k = _kernel(method, "forward"), _kernel(method, "reverse")
-    if fwd_k is None and method == "jacobi":
-        return (
-            lambda *state: _forward_jacobi(mat, *state),
-            lambda *state: _reverse_jacobi(mat.transpose(), *state),
-        )
-    if fwd_k is None:
-        fwd_k, rev_k = _python_kernel(_gs_forward_kernel), _python_kernel(_gs_reverse_kernel)
+    fwd_k, rev_k = _KERNELS[(method, "forward")].impl, _KERNELS[(method, "reverse")].impl
     return (
         lambda *state: fwd_k(*mat.kernel_arrays(), *state),
         lambda *state: rev_k(*mat.transpose().kernel_arrays(), *state),

@@ -83,14 +83,18 @@ def agent_scale(sc, agents: AgentParams) -> np.ndarray:
 
 def static_columns(sc, agents: AgentParams) -> np.ndarray:
     """The rows, in the [O, N] layout `observe` fills, that never change in an episode
-    (kind, profile, reserve, limit)."""
+    (kind, profile, reserve, limit), within the space's bounds for every valid scenario."""
     n = agents.n
     out = np.zeros((len(obs_fields(sc)), n), dtype=np.float32)
     col = kind_columns(sc)[agents.kind.astype(np.int64)]
     out[col[col >= 0], np.flatnonzero(col >= 0)] = 1.0
     out[OBS_INDEX["industrial"]] = agents.profile == Profile.INDUSTRIAL
-    out[OBS_INDEX["reserve"]] = agents.reserve / sc.retail_tariff
-    out[OBS_INDEX["limit"]] = agents.limit / sc.retail_tariff
+    # clipped like every other field: a generator whose marginal cost exceeds the retail tariff
+    # (reserve > retail) shows 1.0, and trades peer-to-peer as little as one at the tariff (bids stop there)
+    with np.errstate(over="ignore"):  # a tariff near zero: the quotient overflows to inf, clipped to 1
+        for name, price in (("reserve", agents.reserve), ("limit", agents.limit)):
+            i = OBS_INDEX[name]
+            np.clip(price / sc.retail_tariff, OBS_LOW[i], OBS_HIGH[i], out=out[i], casting="unsafe")
     return out
 
 
@@ -111,26 +115,11 @@ def observe(sc, agents: AgentParams, static: np.ndarray, scale: np.ndarray, stat
     inv_scale = 1.0 / np.maximum(scale, 1e-12)
     liq = sc.mean_degree * 0.5 * (sc.channel_capacity[0] + sc.channel_capacity[1])
     buf = static.copy()  # [O, N]; static rows are within bounds by construction
-    if kernels.agent_rows is not None:
-        kernels.agent_rows(buf, _AGENT_ROWS, sellable, needed, state.soc, agents.capacity, agents.is_storage,
-                           state.last_sold, state.last_bought, state.last_profit, inv_scale, degree, outbound,
-                           inbound, r, liq, float(sc.mean_degree), OBS_LOW, OBS_HIGH)
-    else:
-        storage = agents.is_storage
-        agent_fields = {
-            "sellable": sellable * inv_scale,
-            "needed": needed * inv_scale,
-            "state_of_charge": np.where(storage, state.soc / np.maximum(agents.capacity, 1e-12), 0.0),
-            "last_sold": state.last_sold * inv_scale,
-            "last_bought": state.last_bought * inv_scale,
-            "last_profit": state.last_profit * inv_scale / r,
-            "channels": degree / sc.mean_degree,
-            "outbound": outbound / liq,
-            "inbound": inbound / liq,
-        }
-        for name, val in agent_fields.items():
-            i = OBS_INDEX[name]
-            np.clip(val, OBS_LOW[i], OBS_HIGH[i], out=buf[i], casting="unsafe")
+    kernels.agent_rows(buf=buf, rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=state.soc,
+                       capacity=agents.capacity, storage=agents.is_storage, last_sold=state.last_sold,
+                       last_bought=state.last_bought, last_profit=state.last_profit, inv_scale=inv_scale,
+                       degree=degree, outbound=outbound, inbound=inbound, retail=r, liq=liq,
+                       mean_degree=float(sc.mean_degree), low=OBS_LOW, high=OBS_HIGH)
     hist = state.price_history
     prev = hist[-2] if hist.shape[0] >= 2 else hist[-1]
     S, D, V = state.supply, state.demand_total, state.volume
@@ -168,18 +157,9 @@ def observe(sc, agents: AgentParams, static: np.ndarray, scale: np.ndarray, stat
     return obs
 
 
-_ROWS_CACHE: dict[tuple[str, ...], np.ndarray] = {}
 # rows written by kernels.agent_rows, in its order
 _AGENT_ROWS = np.array([OBS_INDEX[k] for k in ("sellable", "needed", "state_of_charge", "last_sold", "last_bought",
                                                "last_profit", "channels", "outbound", "inbound")], dtype=np.int64)
-
-
-def _rows(fields: dict) -> np.ndarray:
-    key = tuple(fields)
-    rows = _ROWS_CACHE.get(key)
-    if rows is None:
-        rows = _ROWS_CACHE[key] = np.array([OBS_INDEX[k] for k in key], dtype=np.int64)
-    return rows
 
 
 def _agent_good(agents: AgentParams) -> np.ndarray:

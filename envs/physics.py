@@ -66,7 +66,7 @@ def sample_agents(sc: Scenario, rng: np.random.Generator) -> AgentParams:
     goods = {g: i for i, g in enumerate(GOODS)}
     sells = np.array([goods[s.sells[0]] if s.sells else NO_GOOD for s in KINDS], dtype=np.int8)
     buys = np.array([goods[s.buys[0]] if s.buys else NO_GOOD for s in KINDS], dtype=np.int8)
-    xy = rng.random((n, 2))
+    xy = rng.random((n, 2))  # positions, for economies with space; the draw keeps the channel stream as it is
     return AgentParams(kind=kind, profile=profile, sells_good=sells[kind], buys_good=buys[kind], xy=xy,
                        **cols)
 

@@ -15,11 +15,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from . import mechanisms
 from .kinds import COUNT_FIELDS, KINDS, PARAMS
 from .kinds import PRESETS as _KIND_PRESETS
 from .shocks import SHOCK_NAMES, ShockEvent
 
-MECHANISMS = ("bilateral", "double_auction", "eps_auction")
+MECHANISMS = mechanisms.names()  # the built-in mechanisms; `mechanisms.names()` lists every registered one
 
 # Share of each agent count in a population built from a total count (`Scenario.with_agents`):
 # the kinds' default counts.
@@ -88,11 +91,15 @@ class Scenario:
 
     # ------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
-        # normalise containers so YAML/JSON lists become tuples (hashable, frozen)
+        # normalise containers so YAML/JSON lists become tuples (hashable, frozen), and NumPy
+        # numbers (np.int64(5), np.float32(0.5)) Python numbers; np.bool_ stays and is refused
         for f in fields(self):
             v = getattr(self, f.name)
             if isinstance(v, list) and f.name != "shock_schedule":
-                object.__setattr__(self, f.name, tuple(v))
+                v = tuple(v)
+            if isinstance(v, tuple) and f.name != "shock_schedule":
+                v = tuple(_py_number(x) for x in v)
+            object.__setattr__(self, f.name, _py_number(v))
         raw = self.shock_schedule
         if not isinstance(raw, (list, tuple)):
             raise TypeError(
@@ -141,8 +148,9 @@ class Scenario:
         _check_num(self, "price_vwap_weight", 0.0, 1.0)
         _check_num(self, "price_volatility", 0.0, 1.0)
         _check_num(self, "volatility_bound", 0.0, 100.0)
-        if self.mechanism not in MECHANISMS:
-            raise ValueError(f"scenario.mechanism = {self.mechanism!r}; allowed: {', '.join(MECHANISMS)}")
+        mech = mechanisms.get(self.mechanism) if self.mechanism in mechanisms.names() else None
+        if mech is None:
+            raise ValueError(f"scenario.mechanism = {self.mechanism!r}; allowed: {', '.join(mechanisms.names())}")
         _check_int(self, "negotiation_rounds", 1, 1000)
         _check_num(self, "auction_eps", 1e-9, 1e6)
         _check_num(self, "grid_export_share", 0.0, 100.0)
@@ -150,11 +158,13 @@ class Scenario:
         for p in PARAMS:
             (_check_pair if p.shape == "pair" else _check_num)(self, p.field, p.lo, p.hi)
         _check_num(self, "shock_rate", 0.0, 1.0)
-        lo, hi = self.shock_duration
-        if not (isinstance(lo, int) and isinstance(hi, int)) or isinstance(lo, bool) or isinstance(hi, bool) or not 1 <= lo <= hi:
-            raise ValueError(
-                f"scenario.shock_duration = {self.shock_duration!r}; allowed: two integers 1 <= low <= high"
-            )
+        sd = self.shock_duration
+        allowed = "a pair (low, high) of integers 1 <= low <= high (steps; (5, 5) for a fixed duration)"
+        ints = isinstance(sd, tuple) and len(sd) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in sd)
+        if not ints or not 1 <= sd[0] <= sd[1]:
+            raise ValueError(f"scenario.shock_duration = {sd!r}; allowed: {allowed}")
+        if mech.validate is not None:
+            mech.validate(self)
         for e in self.shock_schedule:
             if e.step >= self.episode_steps:
                 raise ValueError(
@@ -200,8 +210,9 @@ class Scenario:
 
     def with_agents(self, n_agents: int) -> "Scenario":
         """The same market with `n_agents` in this scenario's kind proportions."""
-        if isinstance(n_agents, bool) or not isinstance(n_agents, int) or n_agents < 5:
+        if isinstance(n_agents, (bool, np.bool_)) or not isinstance(n_agents, (int, np.integer)) or n_agents < 5:
             raise ValueError(f"n_agents = {n_agents!r}; allowed: an integer >= 5 (one of each kind)")
+        n_agents = int(n_agents)
         if n_agents < sum(1 for k in COUNT_FIELDS if getattr(self, k) > 0):
             raise ValueError(f"n_agents = {n_agents!r}; allowed: at least one agent per count present in the scenario")
         counts = {k: getattr(self, k) for k in COUNT_FIELDS}
@@ -244,8 +255,13 @@ class Scenario:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> "Scenario":
-        return cls.from_dict(json.loads(text))
+    def from_json(cls, text: str, source: str = "scenario JSON") -> "Scenario":
+        """Parse and validate; a syntax error is a ValueError naming `source`, the line and column."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{source}: line {err.lineno}, column {err.colno}: {err.msg} (not valid JSON)") from None
+        return _from_parsed(data, source)
 
     def to_yaml(self) -> str:
         import yaml
@@ -253,10 +269,19 @@ class Scenario:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
-    def from_yaml(cls, text: str) -> "Scenario":
+    def from_yaml(cls, text: str, source: str = "scenario YAML") -> "Scenario":
+        """Parse (yaml.safe_load: no code runs) and validate; a syntax error is a ValueError naming
+        `source`, the line and column."""
         import yaml
 
-        return cls.from_dict(yaml.safe_load(text))
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise ValueError(f"{source}: {where}{problem} (not valid YAML)") from None
+        return _from_parsed(data, source)
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
@@ -267,13 +292,17 @@ class Scenario:
 
     @classmethod
     def load(cls, path: str | Path) -> "Scenario":
+        """Read a .json/.yaml/.yml scenario file; every error (syntax, unknown or invalid field) is a
+        ValueError/TypeError naming the file (and, for syntax errors, the line)."""
         path = Path(path)
-        text = path.read_text()
-        if path.suffix == ".json":
-            return cls.from_json(text)
-        if path.suffix in (".yaml", ".yml"):
-            return cls.from_yaml(text)
-        raise ValueError(f"scenario file {str(path)!r}: unknown suffix {path.suffix!r}; allowed: .json, .yaml, .yml")
+        if path.suffix not in (".json", ".yaml", ".yml"):
+            raise ValueError(f"scenario file {str(path)!r}: unknown suffix {path.suffix!r}; allowed: .json, .yaml, .yml")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"scenario file {str(path)!r}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+        source = f"scenario file {str(path)!r}"
+        return cls.from_json(text, source) if path.suffix == ".json" else cls.from_yaml(text, source)
 
 
 # ---- validation helpers ----------------------------------------------------------------------
@@ -281,7 +310,27 @@ class Scenario:
 _FIELD_NAMES = {f.name for f in fields(Scenario)}
 
 
+def _from_parsed(data: Any, source: str) -> Scenario:
+    """`Scenario.from_dict` of parsed file content, its errors prefixed with the source."""
+    try:
+        return Scenario.from_dict(data)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{source}: {err}") from None
+
+
+def _py_number(v: Any) -> Any:
+    """np.integer -> int, np.floating -> float; anything else unchanged (np.bool_ included)."""
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
+
+
 def _reject_unknown(keys) -> None:
+    bad = [k for k in keys if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"scenario field names must be strings, got {', '.join(map(repr, bad))}")
     unknown = sorted(set(keys) - _FIELD_NAMES)
     if unknown:
         raise TypeError(

@@ -51,7 +51,8 @@ def parse_shock(kind: Any) -> Shock:
 
 
 def check_duration(duration: Any) -> int:
-    if isinstance(duration, bool) or not isinstance(duration, (int, np.integer)) or duration < 1:
+    """A shock duration as an int >= 1 (NumPy integers too); ValueError naming the value otherwise."""
+    if isinstance(duration, (bool, np.bool_)) or not isinstance(duration, (int, np.integer)) or duration < 1:
         raise ValueError(f"shock duration {duration!r}; allowed: an integer number of steps >= 1")
     return int(duration)
 
@@ -65,8 +66,9 @@ class ShockEvent:
     duration: int
 
     def __post_init__(self) -> None:
-        if isinstance(self.step, bool) or not isinstance(self.step, int) or self.step < 0:
+        if isinstance(self.step, (bool, np.bool_)) or not isinstance(self.step, (int, np.integer)) or self.step < 0:
             raise ValueError(f"shock_schedule step = {self.step!r}; allowed: an integer >= 0")
+        object.__setattr__(self, "step", int(self.step))
         object.__setattr__(self, "kind", parse_shock(self.kind).name)
         object.__setattr__(self, "duration", check_duration(self.duration))
 

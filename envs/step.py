@@ -14,13 +14,15 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import channels, kernels, physics, prices
-from .clearing import Trades, clear
+from .breakdown import BREAKDOWN_FIELDS
+from .clearing import clear
 from .observations import agent_scale, observe, static_columns
 from .offers import Offers, decode
 from .scenario import Scenario
-from .settlement import BREAKDOWN_FIELDS, Settlement, add_storage_value, settle
+from .settlement import Settlement, add_storage_value, settle
 from .shocks import Shock, advance_shock
 from .state import AgentParams, MarketState
+from .trades import Trades
 
 UTILIZATION_DECAY = 0.9  # EMA weight of past channel utilization
 
@@ -112,8 +114,9 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
         state.fee_sink, state.rng)
     n_opened = int(opened.shape[0])
     # utilization EMA (a new channel has no history) and the next observation's liquidity, one pass
-    util, *liquidity = kernels.channel_aftermath(state.utilization, st.flow, state.capacity, opened,
-                                                 UTILIZATION_DECAY, agents.n, u, v, capacity, balance_u, is_open)
+    util, *liquidity = kernels.channel_aftermath(
+        util=state.utilization, flow=st.flow, old_capacity=state.capacity, opened=opened, decay=UTILIZATION_DECAY,
+        n=agents.n, u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open)
     topology_version = state.topology_version + int(n_opened + n_closed > 0)
 
     # next interval

@@ -82,6 +82,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-parquet", action="store_true", help="CSV only, even when pyarrow is installed")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     ap.add_argument("--report-only", metavar="DIR", default=None, help="rebuild report.md and the plots of DIR")
+    ap.add_argument("--trust-model", action="store_true",
+                    help="allow loading model files that only unpickling can read (custom SB3 zips, old .pkl "
+                         "statistics): unpickling can run code, so only for files you trust")
     ap.add_argument("--list", action="store_true", help="print what each option accepts and exit")
     return ap
 
@@ -141,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--out DIR is required")
     try:
         pops = build_populations(args)
+        if args.trust_model:
+            from .populations import TRUST_ENV, is_model_path
+
+            specs = [p for p in _split(args.policies) + _split(args.background) if is_model_path(p)]
+            os.environ[TRUST_ENV] = os.pathsep.join(str(Path(p).resolve()) for p in specs)
         seeds = parse_seeds(args.seeds)
         scenarios = _split(args.scenario)
         if not scenarios:

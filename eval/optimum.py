@@ -63,7 +63,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
-from ..envs.settlement import BREAKDOWN_FIELDS
+from ..envs import mechanisms
+from ..envs.breakdown import BREAKDOWN_FIELDS
 from ..envs.state import kind_has
 
 TINY = 1e-9  # MWh: float dust (a store emptied to 1e-16) would make the storage rows ill-conditioned
@@ -161,7 +162,7 @@ def solve_interval(iv: MarketInterval, *, network: str = "channels", storage_sid
                    storage_value: Any = "reserve_limit", liquidity: Any = None) -> OptimumResult:
     """Optimal welfare of one interval given as arrays (see the module docstring)."""
     t0 = time.perf_counter()
-    if network not in ("channels", "complete"):
+    if network not in mechanisms.base.OPTIMUM_NETWORKS:
         raise ValueError(f"network = {network!r}; allowed: 'channels', 'complete'")
     if storage_sides not in ("exact", "relaxed"):
         raise ValueError(f"storage_sides = {storage_sides!r}; allowed: 'exact', 'relaxed'")
@@ -363,8 +364,9 @@ def interval_of(core: Any, state: Any = None) -> MarketInterval:
 
 
 def default_network(core: Any) -> str:
-    """'complete' for the double auction (on-chain exchange), else 'channels'."""
-    return "complete" if core.scenario.mechanism == "double_auction" else "channels"
+    """The optimum the core's clearing mechanism is measured against (`Mechanism.optimum_network`):
+    'complete' for a central exchange such as the double auction, 'channels' for the others."""
+    return mechanisms.get(core.scenario.mechanism).optimum_network
 
 
 def optimal_welfare(core: Any, state: Any = None, *, network: str | None = None, storage_sides: str = "exact",
@@ -421,9 +423,11 @@ class BenchmarkResult:
 
 
 def centralized_benchmark(scenario: Any, seed: Any, policy: Any, *, optimum: bool = True,
-                          storage_value: Any = "reserve_limit", **overrides: Any) -> BenchmarkResult:
-    """Rerun the episode of (`scenario`, `seed`) with the same policies but `mechanism="double_auction"`:
-    the uniform-price exchange, the 'traditional market' a P2P design is compared with.
+                          storage_value: Any = "reserve_limit", mechanism: str = "double_auction",
+                          **overrides: Any) -> BenchmarkResult:
+    """Rerun the episode of (`scenario`, `seed`) with the same policies but under `mechanism` (by
+    default the uniform-price exchange, the 'traditional market' a P2P design is compared with),
+    measured against that mechanism's optimum (`Mechanism.optimum_network`).
 
     `policy`: anything `run_episode` accepts (a Policy, a dict kind -> Policy, (policy, agents)
     pairs) or a zero-argument callable returning one, e.g. a Policy class (fresh policies). The weather,
@@ -442,13 +446,14 @@ def centralized_benchmark(scenario: Any, seed: Any, policy: Any, *, optimum: boo
         assignments = policy()
     else:
         raise TypeError(f"policy must be a Policy, assignments or a callable returning them; got {type(policy).__name__}")
-    core = MarketCore(scenario, mechanism="double_auction", **overrides)
+    network = mechanisms.get(mechanism).optimum_network
+    core = MarketCore(scenario, mechanism=mechanism, **overrides)
     realized, optimal, rsum = [], [], []
 
     def on_step(c: Any, prev: Any) -> None:
         realized.append(realized_welfare(c, storage_value))
         rsum.append(float(c.last_result.settlement.breakdown[:, 0].sum()))
-        optimal.append(optimal_welfare(c, prev, network="complete", storage_value=storage_value).welfare
+        optimal.append(optimal_welfare(c, prev, network=network, storage_value=storage_value).welfare
                        if optimum else np.nan)
 
     ep = run_episode(core, assignments, seed=seed, callback=on_step)

@@ -89,7 +89,7 @@ def model_files(spec: str) -> list[Path]:
         return []
     p = Path(spec)
     if p.is_dir():
-        files = [f for f in p.iterdir() if f.is_file() and f.suffix in (".zip", ".pt", ".json", ".pkl")]
+        files = [f for f in p.iterdir() if f.is_file() and f.suffix in (".zip", ".pt", ".json", ".pkl", ".npz")]
         return sorted(files)
     files = {p}
     meta = p.with_suffix(".json")
@@ -291,6 +291,7 @@ def assign(spec: PopulationSpec, kind: np.ndarray, exclude: Sequence[str] = ()) 
 # ---- building policies ------------------------------------------------------------------------------
 
 _LOADED: dict[str, Policy] = {}
+TRUST_ENV = "CHANNELMARKET_TRUSTED_MODELS"   # os.pathsep-separated resolved paths loaded with trust=True
 
 
 def load_model(spec: str) -> Policy:
@@ -301,7 +302,9 @@ def load_model(spec: str) -> Policy:
     if key not in _LOADED:
         from ..policies.learned import load
 
-        pol = load(spec)
+        # `--trust-model` lists the model paths the user trusts (inherited by spawned workers)
+        trusted = os.environ.get(TRUST_ENV, "").split(os.pathsep)
+        pol = load(spec, trust=key in trusted)
         try:
             import torch
 

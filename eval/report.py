@@ -27,6 +27,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..envs import mechanisms
 from ..envs.state import KIND_NAMES
 from .tournament import ALL, ID_COLUMNS
 
@@ -181,6 +182,16 @@ def _kind_profit_cells(d: Data, rows: list[dict], pop: str, policy: str = ALL, r
     return out
 
 
+def optimum_label(mechanism: str) -> str:
+    """What the optimum of a mechanism's cell lets trade (`Mechanism.optimum_network`); a mechanism
+    no longer registered (an old run's report) reads as the channel network."""
+    try:
+        net = mechanisms.get(mechanism).optimum_network
+    except ValueError:
+        net = "channels"
+    return "complete network" if net == "complete" else "open channels"
+
+
 def headline(d: Data) -> str:
     """Every population under every mechanism on the first scenario and shock setting, and the
     per-step optimum (efficiency 1 by definition)."""
@@ -212,7 +223,7 @@ def headline(d: Data) -> str:
         opt = mean_ci(r["optimal_welfare"] for r in ref_rows)
         if np.isfinite(opt[0]):
             any_opt = True
-            net = "complete network" if cell[1] == "double_auction" else "open channels"
+            net = optimum_label(cell[1])
             body.append([f"**optimum** ({net}, states of `{_md(d.reference)}`)", cell[1], str(opt[2]),
                          "1 (by definition)", "–", _fmt(opt[0], opt[1], 0)] + ["–"] * (len(header) - 6))
     text = [f"## Headline: {scen}, shocks `{shock}`", "",

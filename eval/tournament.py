@@ -42,10 +42,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import platform
-import re
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,17 +52,20 @@ import numpy as np
 
 from .._version import __version__
 from ..envs.core import MarketCore
-from ..envs.scenario import MECHANISMS, PRESETS, Scenario, get_scenario
-from ..envs.settlement import BREAKDOWN_FIELDS
-from ..envs.shocks import SHOCK_NAMES, ShockEvent
+from ..envs.breakdown import BREAKDOWN_FIELDS
+from ..envs.scenario import Scenario
+from ..envs.shocks import SHOCK_NAMES
 from ..envs.state import KIND_NAMES, Kind
+from .equilibrium import cached_equilibrium
+from .jobs import run_jobs
 from .populations import (
-    EQUILIBRIUM_POLICY, PopulationSpec, build_assignments, check_policy, homogeneous, load_model, policy_kind,
+    EQUILIBRIUM_POLICY, PopulationSpec, build_assignments, check_policy, load_model, policy_kind,
     policy_record,
 )
-
-DEFAULT_RANDOM_SHOCK_RATE = 0.02
-SHOCK_FORMS = ("scenario", "none", "random", "random:RATE", "unseen", "KIND@STEP:DURATION[+...]")
+from .settings import (
+    DEFAULT_RANDOM_SHOCK_RATE, SHOCK_FORMS, apply_shocks, as_population, check_mechanism, parse_seeds,
+    resolve_scenario, unseen_schedule, variant,
+)
 
 ID_COLUMNS = ("scenario", "mechanism", "shocks", "seed", "population", "substrate", "focal_policy", "policy", "kind",
               "role")
@@ -84,123 +84,6 @@ STEP_COLUMNS = EPISODE_ID_COLUMNS[:5] + ("t", "hour", "price", "ref_price", "eq_
 EXPLOIT_COLUMNS = ("scenario", "mechanism", "shocks", "seed", "population", "kind", "method", "agents",
                    "base_profit_per_agent", "deviation_profit_per_agent", "gain_per_agent", "detail")
 ALL = "all"
-
-
-# ---- settings --------------------------------------------------------------------------------------
-
-def parse_seeds(text: "str | int | Iterable[int]") -> list[int]:
-    """Seeds from "0-9", "0,3,7", "0-4,10-12" (inclusive ranges), an int or an iterable of ints;
-    sorted order is kept as given, duplicates are an error."""
-    if isinstance(text, (int, np.integer)) and not isinstance(text, bool):
-        seeds = [int(text)]
-    elif isinstance(text, str):
-        seeds = []
-        for part in text.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
-            if m and int(m.group(2)) >= int(m.group(1)):
-                seeds.extend(range(int(m.group(1)), int(m.group(2)) + 1))
-            elif re.fullmatch(r"\d+", part):
-                seeds.append(int(part))
-            else:
-                raise ValueError(f"seeds {text!r}: cannot read {part!r}; allowed: non-negative integers and "
-                                 "inclusive ranges low-high, e.g. '0-9' or '0,3,5-7'")
-    else:
-        seeds = [int(s) for s in text]
-    if not seeds:
-        raise ValueError(f"seeds {text!r}: no seed given; allowed e.g. '0-9'")
-    if any(s < 0 for s in seeds):
-        raise ValueError(f"seeds {text!r}: negative seed; allowed: integers >= 0")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds {text!r}: a seed is repeated")
-    return seeds
-
-
-def resolve_scenario(spec: Any) -> tuple[str, Scenario]:
-    """(label, Scenario) from a preset name, a .yaml/.json path, a dict or a Scenario; ValueError
-    naming the value and the presets for anything else."""
-    if isinstance(spec, (str, Path)) and str(spec) not in PRESETS and not Path(spec).is_file():
-        raise ValueError(f"unknown scenario {str(spec)!r}; allowed: {', '.join(PRESETS)} or a .yaml/.json scenario file")
-    try:
-        sc = get_scenario(spec)
-    except (ValueError, TypeError, OSError) as exc:
-        raise ValueError(f"scenario {spec!r}: {exc}") from None
-    if isinstance(spec, str) and spec in PRESETS:
-        return spec, sc
-    if isinstance(spec, (str, Path)) and sc.name == "custom":
-        return Path(spec).stem, sc
-    return sc.name, sc
-
-
-def check_mechanism(name: str) -> str:
-    if name not in MECHANISMS:
-        raise ValueError(f"unknown mechanism {name!r}; allowed: {', '.join(MECHANISMS)}")
-    return name
-
-
-def unseen_schedule(sc: Scenario) -> tuple[ShockEvent, ...]:
-    """Shocks at times and durations a policy trained with the default random shocks never saw:
-    a SUPPLY_SHORTAGE over the solar midday (10:00-15:00) and a DEMAND_SURGE over the evening peak
-    (17:00-22:00), 5 h each (longer than the 4-16 steps of random shocks at 15-minute steps),
-    on the first day of the episode; events past its end are dropped."""
-    out = []
-    for kind, hour in (("SUPPLY_SHORTAGE", 10.0), ("DEMAND_SURGE", 17.0)):
-        step = int(round(((hour - sc.start_hour) % 24.0) / sc.step_hours))
-        dur = max(1, int(round(5.0 / sc.step_hours)))
-        if step < sc.episode_steps:
-            out.append(ShockEvent(step, kind, dur))
-    return tuple(out)
-
-
-def apply_shocks(sc: Scenario, setting: str) -> Scenario:
-    """The scenario under a shock setting (see the module docstring); ValueError naming the
-    setting and the allowed forms."""
-    s = setting.strip()
-    try:
-        if s == "scenario":
-            return sc
-        if s == "none":
-            return sc.replace(shock_rate=0.0, shock_schedule=())
-        if s == "random" or s.startswith("random:"):
-            rate = DEFAULT_RANDOM_SHOCK_RATE if s == "random" else float(s.split(":", 1)[1])
-            return sc.replace(shock_rate=rate, shock_schedule=())
-        if s == "unseen":
-            return sc.replace(shock_rate=0.0, shock_schedule=unseen_schedule(sc))
-        events = []
-        for part in s.split("+"):
-            kind, rest = part.split("@")
-            step, dur = rest.split(":")
-            events.append(ShockEvent(int(step), kind.strip().upper(), int(dur)))
-        return sc.replace(shock_rate=0.0, shock_schedule=tuple(events))
-    except (ValueError, TypeError) as exc:
-        detail = f" ({exc})" if str(exc) else ""
-        raise ValueError(f"shock setting {setting!r}{detail}; allowed: {', '.join(SHOCK_FORMS)} with KIND one of "
-                         f"{', '.join(SHOCK_NAMES[1:])}") from None
-
-
-def variant(sc: Scenario, mechanism: str, shocks: str) -> Scenario:
-    """`sc` with its clearing mechanism and shock setting replaced."""
-    return apply_shocks(sc.replace(mechanism=check_mechanism(mechanism)), shocks)
-
-
-# ---- equilibrium (cached per process) --------------------------------------------------------------
-
-_EQ_CACHE: dict[tuple[str, int], Any] = {}
-
-
-def cached_equilibrium(sc: Scenario, seed: int) -> Any:
-    """`eval.equilibrium.equilibrium(sc, seed)`, remembered per process (it depends only on the
-    scenario and the seed, so jobs of several populations on one seed share it)."""
-    from .equilibrium import equilibrium
-
-    key = (sc.to_json(), int(seed))
-    if key not in _EQ_CACHE:
-        if len(_EQ_CACHE) >= 64:
-            _EQ_CACHE.pop(next(iter(_EQ_CACHE)))
-        _EQ_CACHE[key] = equilibrium(sc, seed=int(seed))
-    return _EQ_CACHE[key]
 
 
 # ---- one episode ------------------------------------------------------------------------------------
@@ -356,80 +239,6 @@ def run_episode_job(job: EpisodeJob) -> dict[str, list]:
     return {"rows": rows, "steps": [steps], "exploit": exploit}
 
 
-# ---- running many jobs ----------------------------------------------------------------------------------
-
-def _call(job: Any) -> tuple[int, Any]:
-    """Pool worker: run a job (a top-level dataclass with a `run` method, so spawn can pickle it)."""
-    return job.index, job.run()
-
-
-def _init_worker() -> None:
-    """Pool initializer: keep each worker on one thread (numpy BLAS and torch), so the processes
-    do not fight over the 2 cores and results do not depend on thread counts."""
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:
-        pass
-
-
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
-
-
-def run_jobs(jobs: Sequence[Any], workers: int = 1, progress: bool = True, desc: str = "eval") -> list[Any]:
-    """Run jobs (objects with `index` and `run()`), in a spawn pool when `workers` > 1; results in
-    job order. A progress bar (tqdm) on stderr when `progress`."""
-    results: dict[int, Any] = {}
-    bar = _progress(len(jobs), progress, desc)
-    try:
-        if workers <= 1 or len(jobs) <= 1:
-            for job in jobs:
-                i, r = _call(job)
-                results[i] = r
-                bar.update(1)
-        else:
-            import multiprocessing as mp
-
-            ctx = mp.get_context("spawn")
-            saved = {k: os.environ.get(k) for k in _THREAD_VARS}
-            for k in _THREAD_VARS:
-                os.environ[k] = "1"
-            try:
-                pool = ctx.Pool(min(workers, len(jobs)), initializer=_init_worker)
-            finally:
-                for k, v in saved.items():
-                    if v is None:
-                        os.environ.pop(k, None)
-                    else:
-                        os.environ[k] = v
-            with pool:
-                for i, r in pool.imap_unordered(_call, jobs, chunksize=1):
-                    results[i] = r
-                    bar.update(1)
-    finally:
-        bar.close()
-    return [results[j.index] for j in jobs]
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, enabled: bool, desc: str) -> Any:
-    if not enabled:
-        return _NoBar()
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover - tqdm comes with the train extra
-        return _NoBar()
-    return tqdm(total=total, desc=desc, unit="job", file=sys.stderr, dynamic_ncols=True)
-
-
 # ---- the tournament ---------------------------------------------------------------------------------------
 
 @dataclass
@@ -539,13 +348,6 @@ def build_jobs(populations: Sequence[PopulationSpec], scenarios: Sequence[tuple[
                 if len(jobs) > n_before:
                     cells.append({"scenario": label, "mechanism": mech, "shocks": sh, "config": sc.to_dict()})
     return jobs, cells
-
-
-def as_population(p: "PopulationSpec | str") -> PopulationSpec:
-    """A spec, or a policy spec string for a homogeneous population of it."""
-    if isinstance(p, PopulationSpec):
-        return p
-    return homogeneous(check_policy(p))
 
 
 def run_tournament(populations: Sequence["PopulationSpec | str"], scenarios: Sequence[Any] = ("energy_default",),

@@ -6,7 +6,7 @@ Each step (from the Python-DTU team's auction-based agreement, MAPC 2011, on the
    ends are both controlled by this policy, the buyer's side holding money. Values: buyer
    limit, seller ask = reserve + `margin`; benefit per MWh = limit - ask; quantities are the
    energy the agents can sell (`sellable`) and need (`needed`), cut into lots as in the core's
-   `eps_auction` clearing (`channelmarket.envs.auction_clearing.match_lots`); storage sells or
+   `eps_auction` clearing (`channelmarket.envs.mechanisms.eps_auction.match_lots`); storage sells or
    buys by the shared `storage_direction` rule.
 2. The shared solver (`channelmarket.envs.eps_auction.auction`) assigns lots. A matched lot
    is priced at the seller's ask plus the auction's price of that lot (its premium; ~0 when
@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..envs.auction_clearing import LOTS_PER_AGENT, MAX_LOTS, cap_by_balance, match_lots
+from ..envs.mechanisms.eps_auction import LOTS_PER_AGENT, MAX_LOTS, cap_by_balance, match_lots
 from ..envs.step import current_tradable
 from .base import Policy
 from .simple import encode_actions, trading_roles

@@ -3,6 +3,7 @@ for rollouts and evaluation. Lives in `policies` so loading a model never import
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,9 @@ class IPPOPolicy(Policy):
     frozen at the end of training."""
 
     name = "ippo"
+    # fixed at construction (checkpoints of a run with this policy as background save only the rest)
+    static_attributes = ("model", "deterministic", "device", "actor", "obs_rms", "norm_obs", "clip_obs",
+                         "learners", "name")
 
     def __init__(self, model: "dict | str | Path", deterministic: bool = True, device: str = "cpu") -> None:
         super().__init__()
@@ -63,7 +67,16 @@ def _load_model_file(path: "str | Path") -> dict:
         p = p / MODEL_FILE
     if not p.exists():
         raise FileNotFoundError(f"no IPPO model at {str(p)!r}")
-    return torch.load(p, map_location="cpu", weights_only=True)
+    try:   # tensors and plain containers only: a file that needs anything else is refused, never run
+        model = torch.load(p, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{str(p)!r} is not a safe IPPO model file (it holds something other than tensors "
+                         f"and plain values, or is damaged: {first}); use a model written by channelmarket's "
+                         "IPPO trainer") from None
+    if not isinstance(model, dict):
+        raise ValueError(f"{str(p)!r} is not an IPPO model (a {type(model).__name__}, expected a dict)")
+    return model
 
 
 def load_ippo(path: "str | Path", deterministic: bool = True, device: str = "cpu") -> IPPOPolicy:

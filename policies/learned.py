@@ -6,29 +6,38 @@ acts for any agent subset, in rollouts, tournaments and as a frozen opponent in 
     run_episode("energy_default", {"solar": pol, "all": make("risk_factor")}, seed=10_000)
 
 A run folder written by `channelmarket train` holds `model.zip` (SB3 format) and `model.json`
-(the algorithm, the observation-normalisation file `vecnormalize.pkl`, and which agent kinds
-each trained network acts for). With one policy per role the folder holds one network per
+(the algorithm, the observation-normalisation statistics `model_vecnormalize.npz`, and which
+agent kinds each trained network acts for). With one policy per role the folder holds one network per
 role (`model.zip` is the pricing network, `model_bidding.zip` the bidding one) and `load`
 returns a policy that routes every agent to its role's network by the kind in its
 observation. A bare SB3 zip without `model.json` loads too (PPO, SAC or TD3; no
 normalisation, every kind); an IPPO `.pt` file goes to `training.ippo.load_ippo`.
 
 Actions are deterministic (the policy mean) unless `deterministic=False`. Needs torch and SB3.
+
+Loading never unpickles by default: the network is rebuilt from the zip's JSON and its weights
+(`policies.sb3_zip`), the statistics are an `.npz` read with `allow_pickle=False`. A file that
+only unpickling can read (a custom SB3 policy, an old `vecnormalize.pkl`) raises
+`UntrustedModelError` unless `trust=True` (CLI: `--trust-model`), which warns and unpickles.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..envs.observations import OBS_FIELDS
+from ..envs.files import atomic_write_bytes, atomic_write_text
+from ..envs.observations import N_OBS, OBS_FIELDS
 from ..envs.state import KIND_NAMES
 from .base import Policy
+from .sb3_zip import TRUST_HINT, UntrustedModelError, build_policy, load_sb3_trusted
 
 META_FORMAT = "channelmarket.sb3"
 META_VERSION = 1
@@ -55,11 +64,40 @@ class ObsNormalizer:
         return cls(np.asarray(vn.obs_rms.mean, dtype=np.float64).copy(), np.asarray(vn.obs_rms.var, dtype=np.float64).copy(),
                    float(vn.clip_obs), float(vn.epsilon))
 
+    def save(self, path: str | Path) -> Path:
+        """Write the statistics as a plain `.npz` (no pickle), atomically."""
+        buf = io.BytesIO()
+        np.savez(buf, mean=self.mean, var=self.var, clip=np.float64(self.clip), epsilon=np.float64(self.epsilon))
+        atomic_write_bytes(path, buf.getvalue())
+        return Path(path)
+
     @classmethod
-    def load(cls, path: str | Path) -> "ObsNormalizer | None":
-        with open(path, "rb") as f:
-            vn = pickle.load(f)
-        return cls.from_vecnormalize(vn)
+    def load(cls, path: str | Path, trust: bool = False) -> "ObsNormalizer | None":
+        """Statistics from an `.npz` written by `save` (validated); a pickled `vecnormalize.pkl`
+        only with `trust=True`."""
+        path = Path(path)
+        if path.suffix == ".pkl":
+            if not trust:
+                raise UntrustedModelError(f"{path}: a pickled VecNormalize file; loading it would unpickle code "
+                                          f"from the file — {TRUST_HINT}")
+            warnings.warn(f"unpickling {path} with trust: a pickle can run arbitrary code", UserWarning, stacklevel=2)
+            with open(path, "rb") as f:
+                return cls.from_vecnormalize(pickle.load(f))
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrs = {k: np.asarray(z[k]) for k in ("mean", "var", "clip", "epsilon")}
+        except (OSError, ValueError, KeyError) as exc:
+            raise ValueError(f"{path}: not an observation-statistics .npz ({type(exc).__name__}: {exc})") from None
+        mean, var = arrs["mean"], arrs["var"]
+        for name, a in (("mean", mean), ("var", var)):
+            if a.shape != (N_OBS,) or a.dtype.kind != "f" or not np.isfinite(a).all():
+                raise ValueError(f"{path}: {name} must be {N_OBS} finite floats; got shape {a.shape}, dtype {a.dtype}")
+        if (var < 0).any():
+            raise ValueError(f"{path}: var must be >= 0; got min {var.min()}")
+        clip, eps = float(arrs["clip"]), float(arrs["epsilon"])
+        if not (clip > 0 and np.isfinite(clip)) or not (eps > 0 and np.isfinite(eps)):
+            raise ValueError(f"{path}: clip and epsilon must be finite and > 0; got {clip}, {eps}")
+        return cls(mean.astype(np.float64), var.astype(np.float64), clip, eps)
 
 
 class _Member:
@@ -173,26 +211,24 @@ class LearnedPolicy(Policy):
 
 # ---- files ---------------------------------------------------------------------------------------
 
-def _algo_class(name: str):
-    import stable_baselines3 as sb3
+class _Net:
+    """A rebuilt policy network standing where a model is expected (`.policy`)."""
 
-    classes = {"ppo": sb3.PPO, "sac": sb3.SAC, "td3": sb3.TD3, "a2c": sb3.A2C, "ddpg": sb3.DDPG}
-    if name not in classes:
-        raise ValueError(f"unknown SB3 algorithm {name!r}; allowed: {', '.join(classes)}")
-    return classes[name]
+    def __init__(self, policy: Any, algo: str) -> None:
+        self.policy, self.algo = policy, algo
 
 
-def load_sb3_model(path: str | Path, algo: str | None = None, device: str = "cpu") -> Any:
-    """An SB3 model from a zip; without `algo`, PPO, SAC and TD3 are tried in turn."""
-    if algo:
-        return _algo_class(algo).load(str(path), device=device)
-    errors = []
-    for name in ("ppo", "sac", "td3"):
-        try:
-            return _algo_class(name).load(str(path), device=device)
-        except Exception as exc:  # noqa: BLE001 - report every attempt
-            errors.append(f"{name}: {type(exc).__name__}: {exc}")
-    raise ValueError(f"{str(path)!r} is not a PPO, SAC or TD3 model ({'; '.join(errors)})")
+def load_sb3_model(path: str | Path, algo: str | None = None, device: str = "cpu", trust: bool = False) -> Any:
+    """An object with the zip's `.policy`: rebuilt without unpickling (PPO, SAC, TD3 MlpPolicy;
+    `algo=None` finds which). A zip only SB3's unpickling loader can read raises
+    `UntrustedModelError`, or with `trust=True` loads through SB3 (a full model) with a warning."""
+    try:
+        policy, name = build_policy(path, algo, device=device)
+        return _Net(policy, name)
+    except UntrustedModelError:
+        if not trust:
+            raise
+    return load_sb3_trusted(path, algo, device=device)
 
 
 def meta_path(model_path: str | Path) -> Path:
@@ -204,13 +240,13 @@ def write_meta(model_path: str | Path, meta: dict) -> Path:
     """Write `model.json` next to `model.zip` (format, algorithm, members, training setup)."""
     meta = dict(meta, format=META_FORMAT, version=META_VERSION)
     p = meta_path(model_path)
-    p.write_text(json.dumps(meta, indent=1))
+    atomic_write_text(p, json.dumps(meta, indent=1) + "\n")
     return p
 
 
-def load(path: str | Path, deterministic: bool = True, device: str = "cpu") -> Policy:
+def load(path: str | Path, deterministic: bool = True, device: str = "cpu", trust: bool = False) -> Policy:
     """A trained policy from a run folder, `model.zip` (with its `model.json`), a bare SB3 zip,
-    or an IPPO `.pt` model file."""
+    or an IPPO `.pt` model file. Nothing is unpickled unless `trust=True` (see the module doc)."""
     p = Path(path)
     if p.is_dir():
         for cand in ("model.zip", "ippo_model.pt"):
@@ -227,18 +263,39 @@ def load(path: str | Path, deterministic: bool = True, device: str = "cpu") -> P
         return load_ippo(p, deterministic=deterministic, device=device)
     mp = meta_path(p)
     if not mp.exists():
-        model = load_sb3_model(p, device=device)
+        model = load_sb3_model(p, device=device, trust=trust)
         return LearnedPolicy([_Member(model, None, KIND_NAMES)], deterministic, name=f"learned:{p.stem}")
-    meta = json.loads(mp.read_text())
-    if meta.get("format") != META_FORMAT:
-        raise ValueError(f"{str(mp)!r} is not a channelmarket model description (format {meta.get('format')!r})")
+    try:
+        meta = json.loads(mp.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{mp}: not a readable model description ({type(exc).__name__})") from None
+    if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
+        raise ValueError(f"{str(mp)!r} is not a channelmarket model description (format "
+                         f"{meta.get('format') if isinstance(meta, dict) else None!r})")
+    if not isinstance(meta.get("members"), list) or not meta["members"]:
+        raise ValueError(f"{mp}: 'members' must be a non-empty list of networks")
     members = []
-    for m in meta["members"]:
-        model = load_sb3_model(p.parent / m["file"], meta.get("algo"), device=device)
-        norm = ObsNormalizer.load(p.parent / m["vecnormalize"]) if m.get("vecnormalize") else None
-        members.append(_Member(model, norm, m.get("kinds") or KIND_NAMES))
+    for i, m in enumerate(meta["members"]):
+        if not isinstance(m, dict):
+            raise ValueError(f"{mp}: members[{i}] must be a mapping")
+        files = {}
+        for key in ("file", "vecnormalize"):
+            f = m.get(key)
+            if f is None and key == "vecnormalize":
+                continue
+            if not isinstance(f, str) or Path(f).name != f or f in ("", ".", ".."):
+                raise ValueError(f"{mp}: members[{i}].{key} = {f!r}; allowed: a file name beside {mp.name}")
+            files[key] = p.parent / f
+        kinds = m.get("kinds") or KIND_NAMES
+        if not isinstance(kinds, (list, tuple)) or any(k not in KIND_NAMES for k in kinds):
+            raise ValueError(f"{mp}: members[{i}].kinds = {kinds!r}; allowed: a list of {', '.join(KIND_NAMES)}")
+        algo = meta.get("algo")
+        model = load_sb3_model(files["file"], algo if algo in ("ppo", "sac", "td3") else None, device=device,
+                               trust=trust)
+        norm = ObsNormalizer.load(files["vecnormalize"], trust=trust) if "vecnormalize" in files else None
+        members.append(_Member(model, norm, kinds))
     return LearnedPolicy(members, deterministic, name=meta.get("name") or f"learned:{meta.get('algo', 'sb3')}",
                          meta=meta)
 
 
-__all__ = ["LearnedPolicy", "ObsNormalizer", "load", "load_sb3_model", "write_meta", "meta_path"]
+__all__ = ["LearnedPolicy", "ObsNormalizer", "load", "load_sb3_model", "write_meta", "meta_path", "UntrustedModelError"]

@@ -132,3 +132,18 @@ def test_console_script_help(tmp_path: Path):
     r = subprocess.run([str(script), "--help"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "usage" in r.stdout.lower()
+
+
+def test_pyproject_lists_every_subpackage_and_only_package_data_that_exists():
+    """A wheel holds every package folder (e.g. envs/mechanisms), and package data globs match files."""
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    dirs = tool["package-dir"]
+    found = set()
+    for pkg, folder in dirs.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder)
+            found.add(".".join([pkg, *rel.parts]))
+    assert found <= set(tool["packages"]), sorted(found - set(tool["packages"]))
+    for pkg, globs in tool.get("package-data", {}).items():
+        for g in globs:
+            assert list((ROOT / dirs[pkg]).glob(g)), f"package data {pkg}: {g} matches no file"

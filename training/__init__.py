@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import best_response as _best_response  # noqa: F401  registers the "ippo" trainer for eval's exploitability
+
 _EXPORTS = {
     "MarketVecEnv": ".vec_env",
     "select_agents": ".vec_env",

@@ -7,8 +7,6 @@ in `TAGS` (and in the README's Training section).
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -112,13 +110,12 @@ def _hparam_value(v: Any) -> Any:
 
 # ---- checkpoints ---------------------------------------------------------------------------------
 
-CKPT_RE = re.compile(r"^ckpt_(\d+)\.zip$")
-
-
 class CheckpointCallback(BaseCallback):
-    """Every `every` agent-steps: `checkpoints/ckpt_<steps>.zip` (the model, SB3 format), the
-    VecNormalize statistics and `ckpt_<steps>_state.json` (step counter, each market's episode count,
-    run state); keeps the newest `keep`. `extra_state()` adds run state (e.g. the role phase)."""
+    """Every `every` agent-steps, at the next rollout boundary where every market starts an episode
+    (a checkpoint there resumes bit for bit; see `training.sb3_resume`), write `checkpoints/
+    ckpt_<steps>_*` sealed by a manifest, keeping the newest `keep`. If no such boundary comes
+    within another `every` steps, the checkpoint is taken at a plain rollout boundary.
+    `extra_state()` adds run state (e.g. the role phase)."""
 
     def __init__(self, folder: str | Path, every: int, keep: int = 3, name: str = "ckpt",
                  extra_state: Callable[[], dict] | None = None, verbose: int = 0) -> None:
@@ -135,10 +132,15 @@ class CheckpointCallback(BaseCallback):
         self._next = (self.num_timesteps // self.every + 1) * self.every
 
     def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next:
+        return True
+
+    def _on_rollout_start(self) -> None:
+        from .sb3_resume import at_episode_start
+
+        due = self.num_timesteps >= self._next
+        if due and (at_episode_start(self.training_env) or self.num_timesteps >= self._next + self.every):
             self.save()
             self._next = (self.num_timesteps // self.every + 1) * self.every
-        return True
 
     def save(self) -> Path:
         return save_checkpoint(self.model, self.folder, self.num_timesteps, self.name, self.keep,
@@ -147,46 +149,17 @@ class CheckpointCallback(BaseCallback):
 
 def save_checkpoint(model: Any, folder: Path, steps: int, name: str = "ckpt", keep: int = 3,
                     extra: dict | None = None) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = folder / f"{name}_{steps}"
-    model.save(str(stem) + ".zip")
-    env = model.get_env()
-    if isinstance(env, VecNormalize):
-        env.save(str(stem) + "_vecnormalize.pkl")
-    state = {"num_timesteps": int(model.num_timesteps)}
-    try:
-        venv = market_env(env)
-        state["episodes"] = [mk.episode for mk in venv.markets]
-        state["seed"] = venv._seed
-    except TypeError:
-        pass
-    state.update(extra or {})
-    Path(str(stem) + "_state.json").write_text(json.dumps(state, indent=1))
-    _prune(folder, name, keep)
-    return Path(str(stem) + ".zip")
+    """Checkpoint `<name>_<steps>` of `model` (pickle-free, sealed; `training.sb3_resume.save`)."""
+    from .sb3_resume import save
 
-
-def _prune(folder: Path, name: str, keep: int) -> None:
-    found = list_checkpoints(folder, name)
-    for steps, path in found[:-keep] if keep > 0 else []:
-        for suffix in (".zip", "_vecnormalize.pkl", "_state.json"):
-            p = Path(str(path)[:-4] + suffix)
-            if p.exists():
-                p.unlink()
+    return save(model, folder, steps, name=name, keep=keep, extra=extra)
 
 
 def list_checkpoints(folder: str | Path, name: str = "ckpt") -> list[tuple[int, Path]]:
-    """(steps, path) of every checkpoint `name_<steps>.zip` in `folder`, oldest first."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    pat = re.compile(rf"^{re.escape(name)}_(\d+)\.zip$")
-    out = []
-    for p in folder.iterdir():
-        m = pat.match(p.name)
-        if m:
-            out.append((int(m.group(1)), p))
-    return sorted(out)
+    """(steps, manifest path) of every sealed checkpoint `name_<steps>` in `folder`, oldest first."""
+    from .checkpoints import list_checkpoints as _list
+
+    return _list(folder, name)
 
 
 # ---- progress ------------------------------------------------------------------------------------

@@ -35,10 +35,23 @@ def _int(s: str) -> int:
     return int(float(s.replace("_", "")))   # 1e6 and 1_000_000 both work
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (what is wrong, what to do) and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message}; see '{self.prog} -h'\n")
+
+
+def fail(message: str) -> int:
+    """Print one line on stderr and return the CLI's usage-error exit code."""
+    print(f"channelmarket train: {' '.join(str(message).split())}", file=sys.stderr)
+    return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     docs = TrainConfig.field_help()
-    p = argparse.ArgumentParser(prog="channelmarket train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(prog="channelmarket train", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     a = p.add_argument
     a("--out", default=None, help="run folder: config.yaml, checkpoints/, model.zip, tb/ (default runs/<algo>)")
     a("--config", default=None, help="YAML file of TrainConfig fields; flags override it")
@@ -81,9 +94,9 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
     base: dict[str, Any] = {}
     out = Path(args.out) if args.out else None
     if args.resume and out is not None and (out / "config.yaml").exists():
-        base.update(yaml.safe_load((out / "config.yaml").read_text()) or {})
+        base.update(_read_yaml(out / "config.yaml", "the run's config.yaml"))
     if args.config:
-        base.update(yaml.safe_load(Path(args.config).read_text()) or {})
+        base.update(_read_yaml(Path(args.config), "--config"))
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     for k, v in vars(args).items():
         if k in names and v is not None:
@@ -94,6 +107,32 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
     if out is None:
         out = Path("runs") / cfg.algo
     return cfg, out
+
+
+def _read_yaml(path: Path, what: str) -> dict[str, Any]:
+    """A mapping from a YAML file; ValueError saying which file and what is wrong with it."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"{what} file {str(path)!r} does not exist; give the path of a YAML file of "
+                         "TrainConfig fields") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{what} file {str(path)!r} cannot be read ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ValueError(f"{what} file {str(path)!r} is not valid YAML{where}: {problem}; fix the file") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} file {str(path)!r} holds a {type(data).__name__}; expected a mapping of "
+                         "TrainConfig fields")
+    return data
 
 
 def to_ippo_config(cfg: TrainConfig):
@@ -126,26 +165,29 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg, out = resolve_config(args)
     except (ValueError, TypeError) as exc:
-        print(f"channelmarket train: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     if cfg.algo in ("ippo", "mappo"):
         try:
-            from .ippo import train as ippo_train
+            from .ippo import IPPOTrainer
         except ImportError as exc:
-            print(f"channelmarket train: --algo {cfg.algo} needs training.ippo ({exc})", file=sys.stderr)
-            return 2
-        icfg, per_market = to_ippo_config(cfg)
+            return fail(f"--algo {cfg.algo} needs torch and tensorboard ({exc}); pip install 'channelmarket[train]'")
+        try:
+            icfg, per_market = to_ippo_config(cfg)
+            trainer = IPPOTrainer(icfg, out, resume=args.resume, run_config=cfg.to_dict())
+        except (ValueError, TypeError, FileNotFoundError) as exc:
+            return fail(exc)
         print(f"{cfg.algo}: {cfg.total_steps} agent-steps = {icfg.total_steps} market steps "
               f"({per_market} learners per market)")
-        ippo_train(icfg, out, resume=args.resume)
+        if trainer.resumed_from:
+            print(f"resumed from {trainer.resumed_from} at market step {trainer.global_step}")
+        trainer.run()
     else:
         from .sb3_train import train
 
         try:
             train(cfg, out, resume=args.resume)
         except FileExistsError as exc:
-            print(f"channelmarket train: {exc}", file=sys.stderr)
-            return 2
+            return fail(exc)
     print(f"trained {cfg.algo} into {out}: model {out / ('ippo_model.pt' if cfg.algo in ('ippo', 'mappo') else 'model.zip')}"
           f"; TensorBoard: tensorboard --logdir {out}")
     if args.eval_seeds > 0:

@@ -8,6 +8,7 @@ raise, naming the key and the allowed fields.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -133,11 +134,54 @@ class TrainConfig:
             raise ValueError(f"config.shock_rate = {self.shock_rate!r}; allowed: [0, 1]")
         if not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"config.gamma = {self.gamma!r}; allowed: (0, 1]")
+        for name, lo, hi, lo_open in (("learning_rate", 0.0, 1.0, True), ("gae_lambda", 0.0, 1.0, False),
+                                      ("clip_range", 0.0, 10.0, True), ("ent_coef", -1.0, 1.0, False),
+                                      ("vf_coef", 0.0, 100.0, False), ("max_grad_norm", 0.0, 1e6, True),
+                                      ("clip_obs", 0.0, 1e6, True), ("log_std_init", -10.0, 2.0, False),
+                                      ("tau", 0.0, 1.0, True)):
+            v = getattr(self, name)
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) \
+                and (lo < v if lo_open else lo <= v) and v <= hi
+            if not ok:
+                raise ValueError(f"config.{name} = {v!r}; allowed: a number in {'(' if lo_open else '['}{lo}, {hi}]")
+        if not isinstance(self.net_arch, (list, tuple)) or not self.net_arch or any(
+                isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.net_arch):
+            raise ValueError(f"config.net_arch = {self.net_arch!r}; allowed: a non-empty list of positive integers")
         if self.roles == "split" and self.algo in ("ippo", "mappo"):
             raise ValueError("config.roles = 'split' is supported by the SB3 algorithms (ppo, sac, td3) only")
         from .vec_env import parse_kinds
 
         parse_kinds(self.learners)
+        self._check_scenario()
+        self._check_background()
+
+    def _check_scenario(self) -> None:
+        from ..envs.scenario import get_scenario
+
+        try:
+            get_scenario(self.scenario)
+        except FileNotFoundError:
+            raise ValueError(f"config.scenario = {self.scenario!r}: no such scenario file; allowed: a preset name "
+                             "or a .yaml/.json scenario file") from None
+        except (ValueError, TypeError, OSError) as exc:
+            msg = " ".join(str(exc).split())
+            raise ValueError(f"config.scenario = {self.scenario!r}: {msg}") from None
+
+    def _check_background(self) -> None:
+        from ..policies.registry import REGISTRY
+
+        bg = self.background
+        if isinstance(bg, str) and bg in REGISTRY:
+            return
+        torch_trainer = self.algo in ("ippo", "mappo")
+        if torch_trainer and isinstance(bg, str):
+            if bg.lower() in ("none", ""):
+                return
+            if (bg.endswith(".pt") and Path(bg).is_file()) or Path(bg, "ippo_model.pt").is_file():
+                return
+        allowed = ", ".join(REGISTRY) + (", none, or the path of an ippo_model.pt (or its run folder)"
+                                         if torch_trainer else "")
+        raise ValueError(f"config.background = {bg!r}: unknown background policy; allowed: {allowed}")
 
     # ---- (de)serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -20,11 +20,20 @@ per-kind mean of every observation column (kind shares of sellable/needed energy
 state of charge, last trades, ...), [4 x O] values computed with one matmul per market step.
 The actor is the same in both (own observation only), so a trained policy runs decentralised.
 
-Run folder (`out_dir`):
-    config.yaml              the resolved config (every field, plus the resolved scenario)
-    checkpoints/ckpt_<step>.pt   actor, critic, optimizer, normalisers, RNG states, markets, global step
-    ippo_model.pt            the final actor + observation normaliser (`load_ippo`)
+Run folder (`out_dir`); configs, checkpoints and the model are written atomically and hold no pickle:
+    config.yaml              the config the user gave (this IPPOConfig, or the CLI's TrainConfig), read by --resume
+    resolved.yaml            this trainer's IPPOConfig and what it resolved (learner kinds, scenario, dimensions)
+    checkpoints/ckpt_<step>.{pt,npz,json}  tensors (actor, critic, optimizer, torch RNG; weights_only),
+                             arrays (markets mid-episode, background policies, return accumulator) and
+                             JSON (counters, normalisers, generator states, config), sealed by
+                             ckpt_<step>.manifest.json (`training.checkpoints`); resume takes the newest intact one
+    ippo_model.pt            the final actor + observation normaliser (`load_ippo`; tensors and plain values)
     events.out.tfevents.*    TensorBoard: charts/, losses/, market/, profit/<kind>/{learner,baseline}
+
+Resume is exact: a run stopped or killed after a checkpoint and resumed with the same total reaches
+the uninterrupted run's parameters bit for bit (same machine, same torch threads), and TensorBoard
+keeps each point once. Raising `total_steps` on resume changes the learning-rate schedule of the
+remaining steps (it anneals to the new total), so such a run differs from one planned that long.
 
 Steps: `total_steps`, `checkpoint_every` and `log_every` count market steps (one `MarketCore.step`
 of one market; with `n_markets` markets a rollout step is `n_markets` market steps). Agent-steps
@@ -53,7 +62,8 @@ several times slower).
 from __future__ import annotations
 
 import dataclasses
-import glob
+import io
+import json
 import math
 import os
 import pickle
@@ -71,7 +81,8 @@ import torch
 import yaml
 
 from ..envs.core import MarketCore
-from ..envs.observations import OBS_NAMES, kind_columns
+from ..envs.files import atomic_write_bytes, atomic_write_text
+from ..envs.observations import N_OBS, OBS_NAMES, kind_columns
 from ..envs.offers import N_ACTIONS
 from ..envs.scenario import Scenario, get_scenario
 from ..envs.settlement import BREAKDOWN_FIELDS
@@ -79,11 +90,20 @@ from ..envs.shocks import Shock
 from ..envs.state import KIND_ALIASES, KIND_NAMES, N_KINDS, resolve_kinds
 from ..policies.base import Policy
 from ..policies.ippo_policy import MODEL_FILE, MODEL_FORMAT, IPPOPolicy, load_ippo
+from ..policies.equilibrium import EquilibriumResult, Forecast
 from ..policies.nets import Critic, GaussianActor, GroupedRunningStd, RunningMeanStd
+from ..policies.risk_factor import RiskParams
+from .checkpoints import MANIFEST_SUFFIX, Checkpoint, latest_valid, prune, verify, write_manifest
+from .checkpoints import list_checkpoints as _list_sealed
+from .state_codec import decode, encode, load_arrays, save_arrays
 
 CONFIG_FILE = "config.yaml"
+RESOLVED_FILE = "resolved.yaml"
 CHECKPOINT_DIR = "checkpoints"
 MODEL_VERSION = 1
+CHECKPOINT_VERSION = 2
+# dataclasses a background policy may hold as state (checkpoints rebuild only these)
+_STATE_DATACLASSES = {c.__name__: c for c in (RiskParams, EquilibriumResult, Forecast)}
 
 
 # Market metrics, defined exactly as the SB3 adapter's (`MarketVecEnv.pop_metrics`), so both
@@ -369,7 +389,7 @@ def make_background(name: str | None) -> Policy | None:
 
 class _Market:
     """One MarketCore, its background policy, the learner subset of the current episode and the
-    episode's running per-agent profit. Picklable (checkpoints carry it mid-episode)."""
+    episode's running per-agent profit (checkpoints carry it mid-episode as arrays and JSON)."""
 
     def __init__(self, sc: Scenario, index: int, cfg: IPPOConfig, kinds: tuple[str, ...]) -> None:
         self.index = index
@@ -431,8 +451,10 @@ class _Market:
 class IPPOTrainer:
     """State of one run; `train()` is the function most callers want."""
 
-    def __init__(self, cfg: IPPOConfig, out_dir: "str | Path", resume: bool = False) -> None:
+    def __init__(self, cfg: IPPOConfig, out_dir: "str | Path", resume: bool = False,
+                 run_config: dict | None = None) -> None:
         self.cfg = cfg
+        self.run_config = run_config
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / CHECKPOINT_DIR).mkdir(exist_ok=True)
@@ -464,14 +486,19 @@ class IPPOTrainer:
         self.n_updates = 0
         self.episodes = 0
         self.resumed_from: str | None = None
+        self.resume = bool(resume)
         self._started = False
+        self._reset_window()
+        self._last_log = 0
+        self._last_window: dict[str, float] = {}
+        self.recent_learner_profit: deque = deque(maxlen=50)
         if resume:
-            ck = latest_checkpoint(self.out)
+            ck = latest_valid(self.out / CHECKPOINT_DIR, "ckpt")
             if ck is None:
-                warnings.warn(f"resume=True but {self.out / CHECKPOINT_DIR} holds no checkpoint; starting a new run")
+                warnings.warn(f"resume=True but {self.out / CHECKPOINT_DIR} holds no intact checkpoint; starting a new run")
             else:
                 self.load_checkpoint(ck)
-                self.resumed_from = str(ck)
+                self.resumed_from = str(ck.manifest)
         if not self._started:
             for mk in self.markets:
                 mk.reset()
@@ -758,71 +785,136 @@ class IPPOTrainer:
         return out
 
     # ---- checkpoints and the model ----------------------------------------------------------------
-    def checkpoint_state(self) -> dict[str, Any]:
+    # A checkpoint `checkpoints/ckpt_<step>` is three files sealed by a manifest
+    # (`training.checkpoints`): `.pt` the tensors (actor, critic, optimizer, torch RNG; loaded with
+    # weights_only=True), `.npz` every array of the markets, background policies and run state
+    # (allow_pickle=False), `.json` everything else (counters, config, normalisers, generator
+    # states). Nothing in it is a pickle.
+    def _market_state(self, mk: "_Market") -> dict[str, Any]:
+        bg = None
+        if mk.bg is not None:
+            static = set(getattr(type(mk.bg), "static_attributes", ())) | {"core"}
+            bg = {k: v for k, v in vars(mk.bg).items() if k not in static}
+        return {"episode": mk.episode, "core": mk.core.state_dict(), "actions": mk.actions, "obs": mk.obs,
+                "learn_idx": mk.learn_idx, "bg_idx": mk.bg_idx, "is_learner": mk.is_learner,
+                "ep_profit": mk.ep_profit, "background": bg}
+
+    def _load_market_state(self, mk: "_Market", d: dict[str, Any]) -> None:
+        mk.core.load_state_dict(d["core"])
+        mk.episode = int(d["episode"])
+        mk.actions, mk.obs, mk.ep_profit = d["actions"], d["obs"], d["ep_profit"]
+        mk.learn_idx, mk.bg_idx, mk.is_learner = d["learn_idx"], d["bg_idx"], d["is_learner"]
+        if d["background"] is not None:
+            if mk.bg is None:
+                mk.bg = make_background(mk.background)
+            mk.bg.core = mk.core
+            for k, v in d["background"].items():
+                setattr(mk.bg, k, v)
+
+    def checkpoint_state(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
+        """(tensors, JSON document, arrays) of the run: everything `load_checkpoint` needs to continue
+        exactly where the run stands."""
+        tensors = {"actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
+                   "optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state()}
+        arrays: dict[str, np.ndarray] = {}
         try:
-            markets = pickle.dumps({"markets": self.markets, "ret": self._ret},
-                                   protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:  # a background policy that cannot be pickled: resume starts new episodes
+            markets = encode([self._market_state(mk) for mk in self.markets], arrays, _STATE_DATACLASSES)
+        except TypeError as exc:  # a background policy with state that is not plain data
             warnings.warn(f"markets could not be saved in the checkpoint ({exc}); resume will start new episodes")
-            markets = None
-        return {
-            "format": MODEL_FORMAT + ".checkpoint", "version": MODEL_VERSION,
+            arrays, markets = {}, None
+        ver, internal, gauss = random.getstate()
+        log = {"window": [self._mkt_sum, self._vwap_sum, self._imb_sum, self._shock_steps, self._mkt_n,
+                          self._grp_sum, self._grp_agent_steps],
+               "last_log": self._last_log, "last_window": dict(self._last_window),
+               "recent_learner_profit": list(self.recent_learner_profit)}
+        doc = {
+            "format": MODEL_FORMAT + ".checkpoint", "version": CHECKPOINT_VERSION,
             "global_step": self.global_step, "n_updates": self.n_updates, "episodes": self.episodes,
             "config": self.cfg.to_dict(), "n_agents": self.n_agents, "kinds": list(self.kinds),
-            "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
             "obs_rms": self.obs_rms.state_dict(), "global_rms": self.global_rms.state_dict(),
             "ret_rms": self.ret_rms.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "python_rng": random.getstate(),
+            "python_rng": [ver, list(internal), gauss],
             "markets": markets,
+            "ret": encode(self._ret, arrays),
+            "log": encode(log, arrays),
         }
+        return tensors, doc, arrays
 
     def save_checkpoint(self) -> Path:
+        """Write checkpoints/ckpt_<step>.{pt,npz,json}, each atomically, seal them with the manifest,
+        and prune the oldest; a checkpoint already sealed at this step is kept as it is."""
         d = self.out / CHECKPOINT_DIR
-        path = d / f"ckpt_{self.global_step:012d}.pt"
-        tmp = path.with_suffix(".tmp")
-        torch.save(self.checkpoint_state(), tmp)
-        os.replace(tmp, path)
+        step = self.global_step
+        manifest = d / f"ckpt_{step}{MANIFEST_SUFFIX}"
+        if manifest.exists() and verify(manifest)[0] is not None:
+            return manifest
+        tensors, doc, arrays = self.checkpoint_state()
+        buf = io.BytesIO()
+        torch.save(tensors, buf)
+        files = [d / f"ckpt_{step}.pt", d / f"ckpt_{step}.npz", d / f"ckpt_{step}.json"]
+        atomic_write_bytes(files[0], buf.getvalue())
+        atomic_write_bytes(files[1], save_arrays(arrays))
+        atomic_write_text(files[2], json.dumps(doc, sort_keys=True) + "\n")
+        path = write_manifest(d, "ckpt", step, files, extra={"format": doc["format"], "version": CHECKPOINT_VERSION})
         if self.cfg.keep_checkpoints:
-            for old in list_checkpoints(self.out)[:-self.cfg.keep_checkpoints]:
-                try:
-                    old.unlink()
-                except OSError:
-                    pass
+            prune(d, "ckpt", keep=self.cfg.keep_checkpoints)
         return path
 
-    def load_checkpoint(self, path: "str | Path") -> None:
-        ck = torch.load(path, map_location=self.device, weights_only=False)
-        if ck.get("n_agents") != self.n_agents:
-            raise ValueError(f"checkpoint {path} is for {ck.get('n_agents')} agents per market; this config's "
+    def load_checkpoint(self, ck: "Checkpoint | str | Path") -> None:
+        """Continue from a sealed checkpoint (a `Checkpoint` or its manifest path), verified first."""
+        if not isinstance(ck, Checkpoint):
+            found, why = verify(ck)
+            if found is None:
+                raise ValueError(f"checkpoint {ck} is damaged or incomplete: {why}")
+            ck = found
+        name = ck.manifest.name[:-len(MANIFEST_SUFFIX)]
+        try:
+            doc = json.loads(ck.path(name + ".json").read_text(encoding="utf-8"))
+            arrays = load_arrays(ck.path(name + ".npz"))
+            tensors = torch.load(ck.path(name + ".pt"), map_location=self.device, weights_only=True)
+        except (OSError, ValueError, KeyError, RuntimeError, pickle.UnpicklingError) as exc:
+            raise ValueError(f"checkpoint {ck.manifest} cannot be read: {exc}") from None
+        path = ck.manifest
+        if not isinstance(doc, dict) or doc.get("format") != MODEL_FORMAT + ".checkpoint":
+            raise ValueError(f"checkpoint {path} is not an IPPO checkpoint (format {doc.get('format')!r})")
+        if doc.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(f"checkpoint {path} has version {doc.get('version')!r}; this version reads {CHECKPOINT_VERSION}")
+        if doc.get("n_agents") != self.n_agents:
+            raise ValueError(f"checkpoint {path} is for {doc.get('n_agents')} agents per market; this config's "
                              f"scenario has {self.n_agents}")
-        if tuple(ck.get("kinds", ())) != self.kinds:
-            raise ValueError(f"checkpoint {path} trained learners {ck.get('kinds')}; this config has {list(self.kinds)}")
-        ccfg = ck.get("config", {})
+        if tuple(doc.get("kinds", ())) != self.kinds:
+            raise ValueError(f"checkpoint {path} trained learners {doc.get('kinds')}; this config has {list(self.kinds)}")
+        ccfg = doc.get("config", {})
         if bool(ccfg.get("centralized_critic")) != bool(self.cfg.centralized_critic) or \
                 list(ccfg.get("hidden_sizes", [])) != list(self.cfg.hidden_sizes):
             raise ValueError(f"checkpoint {path}: centralized_critic/hidden_sizes differ from this config")
-        self.actor.load_state_dict(ck["actor"])
-        self.critic.load_state_dict(ck["critic"])
-        self.optimizer.load_state_dict(ck["optimizer"])
-        for g in self.optimizer.param_groups:  # the config's learning rate wins
+        self.actor.load_state_dict(tensors["actor"])
+        self.critic.load_state_dict(tensors["critic"])
+        self.optimizer.load_state_dict(tensors["optimizer"])
+        for g in self.optimizer.param_groups:  # the config's learning rate wins (annealing resets it per update)
             g["lr"] = self.cfg.lr
-        self.obs_rms.load_state_dict(ck["obs_rms"])
-        self.global_rms.load_state_dict(ck["global_rms"])
-        self.ret_rms.load_state_dict(ck["ret_rms"])
-        torch.set_rng_state(ck["torch_rng"])
-        random.setstate(ck["python_rng"])
-        self.global_step = int(ck["global_step"])
-        self.n_updates = int(ck["n_updates"])
-        self.episodes = int(ck.get("episodes", 0))
-        m = ck.get("markets")
+        self.obs_rms.load_state_dict(doc["obs_rms"])
+        self.global_rms.load_state_dict(doc["global_rms"])
+        self.ret_rms.load_state_dict(doc["ret_rms"])
+        torch.set_rng_state(tensors["torch_rng"])
+        ver, internal, gauss = doc["python_rng"]
+        random.setstate((int(ver), tuple(int(x) for x in internal), gauss))
+        self.global_step = int(doc["global_step"])
+        self.n_updates = int(doc["n_updates"])
+        self.episodes = int(doc.get("episodes", 0))
+        log = decode(doc["log"], arrays)
+        (self._mkt_sum, self._vwap_sum, self._imb_sum, self._shock_steps, self._mkt_n,
+         self._grp_sum, self._grp_agent_steps) = log["window"]
+        self._last_log = int(log["last_log"])
+        self._last_window = dict(log["last_window"])
+        self.recent_learner_profit.extend(log["recent_learner_profit"])
         restored = False
-        if m is not None:
-            st = pickle.loads(m)
-            if len(st["markets"]) == len(self.markets):
-                self.markets = st["markets"]
-                self._ret = st["ret"]
+        if doc.get("markets") is not None:
+            states = decode(doc["markets"], arrays, _STATE_DATACLASSES)
+            if len(states) == len(self.markets):
+                for mk, st in zip(self.markets, states):
+                    self._load_market_state(mk, st)
+                self._ret = decode(doc["ret"], arrays)
                 restored = True
         if not restored:
             for mk in self.markets:  # new episodes, numbered after the checkpoint's
@@ -832,6 +924,8 @@ class IPPOTrainer:
         self._started = restored
 
     def model_state(self) -> dict[str, Any]:
+        """The saved policy: tensors, numbers, strings and lists only (`load_ippo` reads it with
+        weights_only=True)."""
         return {
             "format": MODEL_FORMAT, "version": MODEL_VERSION,
             "obs_dim": self.obs_dim, "act_dim": N_ACTIONS,
@@ -846,13 +940,20 @@ class IPPOTrainer:
 
     def save_model(self) -> Path:
         path = self.out / MODEL_FILE
-        torch.save(self.model_state(), path)
+        buf = io.BytesIO()
+        torch.save(self.model_state(), buf)
+        atomic_write_bytes(path, buf.getvalue())
         return path
 
     def save_config(self) -> Path:
-        d = self.cfg.to_dict()
-        d["resolved"] = {
+        """config.yaml: the config the user gave (`run_config`: the CLI's TrainConfig, else this
+        IPPOConfig), read back by `--resume`; resolved.yaml: this trainer's IPPOConfig and what it
+        resolved (learner kinds, the scenario, dimensions, device)."""
+        user = self.run_config if self.run_config is not None else self.cfg.to_dict()
+        atomic_write_text(self.out / CONFIG_FILE, yaml.safe_dump(_plain(user), sort_keys=False))
+        resolved = {
             "algorithm": "mappo" if self.cfg.centralized_critic else "ippo",
+            "ippo": self.cfg.to_dict(),
             "learner_kinds": list(self.kinds),
             "scenario": self.scenario.to_dict(),
             "n_agents": self.n_agents,
@@ -862,28 +963,28 @@ class IPPOTrainer:
             "device": str(self.device),
             "torch": str(torch.__version__),
         }
-        path = self.out / CONFIG_FILE
-        path.write_text(yaml.safe_dump(_plain(d), sort_keys=False))
-        return path
+        path = self.out / RESOLVED_FILE
+        atomic_write_text(path, yaml.safe_dump(_plain(resolved), sort_keys=False))
+        return self.out / CONFIG_FILE
 
     # ---- the loop --------------------------------------------------------------------------------
-    def run(self) -> dict[str, Any]:
+    def run(self, stop_at: int | None = None) -> dict[str, Any]:
+        """Train to cfg.total_steps; `stop_at` ends this session earlier, at the first rollout end at
+        or past that market step, with a checkpoint (a later `resume` continues exactly)."""
         from torch.utils.tensorboard import SummaryWriter
         from tqdm.auto import tqdm
 
         cfg = self.cfg
         self.save_config()
-        writer = SummaryWriter(log_dir=str(self.out), purge_step=self.global_step + 1 if self.resumed_from else None)
+        # a resumed run drops whatever a crashed session logged after its checkpoint and appends
+        writer = SummaryWriter(log_dir=str(self.out), purge_step=self.global_step + 1 if self.resume else None)
         if not self.resumed_from:
             writer.add_text("config", "```\n" + (self.out / CONFIG_FILE).read_text() + "\n```", 0)
-        self.recent_learner_profit: deque = deque(maxlen=50)
-        self._reset_window()
         start_step = self.global_step
         t0 = time.perf_counter()
-        last_log = self.global_step
         next_ckpt = ((self.global_step // cfg.checkpoint_every) + 1) * cfg.checkpoint_every if cfg.checkpoint_every else None
         losses: dict[str, float] = {}
-        last_window: dict[str, float] = {}
+        end = cfg.total_steps if stop_at is None else min(cfg.total_steps, int(stop_at))
         pbar = tqdm(total=cfg.total_steps, initial=min(self.global_step, cfg.total_steps), unit="step",
                     desc=f"{'mappo' if cfg.centralized_critic else 'ippo'} {self.scenario.name}",
                     disable=not cfg.progress, dynamic_ncols=True)
@@ -892,7 +993,7 @@ class IPPOTrainer:
         # (or every log_every steps)
         window_steps = max(self.scenario.episode_steps * len(self.markets), cfg.log_every)
         try:
-            while self.global_step < cfg.total_steps:   # whole rollouts: may end up to one rollout past
+            while self.global_step < end:   # whole rollouts: may end up to one rollout past
                 before = self.global_step
                 batch = self.collect(cfg.rollout_steps)
                 losses = self.update(batch)
@@ -902,13 +1003,13 @@ class IPPOTrainer:
                 aps = (self.global_step - start_step) * self.n_agents / max(elapsed, 1e-9)
                 done = self.global_step >= cfg.total_steps
                 w: dict[str, float] = {}
-                if self._mkt_n >= window_steps or (done and not last_window):
+                if self._mkt_n >= window_steps or (done and not self._last_window):
                     w = self.window_metrics()
-                    last_window = w
+                    self._last_window = w
                     self._reset_window()
-                if w or not cfg.log_every or self.global_step - last_log >= cfg.log_every or done:
+                if w or not cfg.log_every or self.global_step - self._last_log >= cfg.log_every or done:
                     self._write(writer, losses, w, aps)
-                    last_log = self.global_step
+                    self._last_log = self.global_step
                 postfix = {"agent-steps/s": f"{aps:,.0f}"}
                 if self.recent_learner_profit:
                     postfix["learner EUR/ep"] = f"{np.mean(self.recent_learner_profit):.1f}"
@@ -921,6 +1022,12 @@ class IPPOTrainer:
         elapsed = time.perf_counter() - t0
         ran = self.global_step - start_step
         ckpt = self.save_checkpoint()
+        last_window = self._last_window
+        if self.global_step < cfg.total_steps:   # stopped early (stop_at): no model yet
+            writer.flush()
+            writer.close()
+            return {"global_step": self.global_step, "updates": self.n_updates, "episodes": self.episodes,
+                    "checkpoint_path": str(ckpt), "resumed_from": self.resumed_from, "stopped": True}
         model = self.save_model()
         metrics: dict[str, Any] = {
             "global_step": self.global_step,
@@ -993,31 +1100,31 @@ def _global_features(obs: np.ndarray, kind_cols: "np.ndarray | None" = None) -> 
 
 
 def list_checkpoints(out_dir: "str | Path") -> list[Path]:
-    d = Path(out_dir) / CHECKPOINT_DIR
-    found = []
-    for p in glob.glob(str(d / "ckpt_*.pt")):
-        m = re.search(r"ckpt_(\d+)\.pt$", p)
-        if m:
-            found.append((int(m.group(1)), Path(p)))
-    return [p for _, p in sorted(found)]
+    """Manifests of the run's sealed checkpoints, oldest first (not verified)."""
+    return [p for _, p in _list_sealed(Path(out_dir) / CHECKPOINT_DIR, "ckpt")]
 
 
 def latest_checkpoint(out_dir: "str | Path") -> Path | None:
-    cks = list_checkpoints(out_dir)
-    return cks[-1] if cks else None
+    """Manifest of the newest intact checkpoint (damaged newer ones are skipped with a warning)."""
+    ck = latest_valid(Path(out_dir) / CHECKPOINT_DIR, "ckpt")
+    return ck.manifest if ck is not None else None
 
 
-def train(cfg: IPPOConfig, out_dir: "str | Path", resume: bool = False) -> dict[str, Any]:
+def train(cfg: IPPOConfig, out_dir: "str | Path", resume: bool = False, *, stop_at: int | None = None,
+          run_config: dict | None = None) -> dict[str, Any]:
     """Train, checkpoint every `cfg.checkpoint_every` market steps, save out_dir/ippo_model.pt and
     out_dir/config.yaml, and return the final metrics (global step, agent-steps/s, last losses,
     last market and profit window under their TensorBoard tags). `resume=True` continues from the
     newest checkpoint in out_dir/checkpoints (a new run if there is none); `cfg.total_steps` is the
-    total including the steps already done."""
+    total including the steps already done (the learning rate anneals over it: a resumed run with the
+    same total reaches bit for bit the parameters of an uninterrupted one; raising the total on resume
+    changes the schedule of the remaining steps). `stop_at` ends the session early with a checkpoint;
+    `run_config` is what config.yaml records (the CLI passes its TrainConfig)."""
     if not isinstance(cfg, IPPOConfig):
         raise TypeError(f"train: cfg must be an IPPOConfig, got {type(cfg).__name__}")
     prev = torch.get_num_threads()
     try:
-        return IPPOTrainer(cfg, out_dir, resume=resume).run()
+        return IPPOTrainer(cfg, out_dir, resume=resume, run_config=run_config).run(stop_at=stop_at)
     finally:
         if cfg.torch_threads > 0:
             torch.set_num_threads(prev)

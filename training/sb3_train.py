@@ -6,11 +6,16 @@
 Run folder:
     config.yaml             the resolved `TrainConfig`
     scenario.yaml           the resolved training scenario (shock rate included)
-    checkpoints/            ckpt_<steps>.zip + _vecnormalize.pkl + _state.json, the newest few
+    checkpoints/            ckpt_<steps>_model.pt + _state.npz + _state.json + a manifest, the newest
+                            few (pickle-free; `training.sb3_resume`); --resume continues bit for bit
     model.zip               the final model (SB3 format); model.json says how to act with it
-    vecnormalize.pkl        observation/reward normalisation statistics of the final model
+    model_vecnormalize.npz  observation normalisation statistics of the final model (no pickle)
+    metrics.json            the final metrics
     tb/                     TensorBoard events (tb/pricing and tb/bidding with split roles)
-    tb/progress.csv         the same scalars as CSV
+    tb/progress.csv         the same scalars as CSV (kept and continued on --resume)
+
+Every file is written atomically (`envs.files`); a resume verifies the checkpoint's manifest and
+falls back to the newest intact checkpoint, saying so.
 
 Roles: 'shared' trains one network for every learner kind. 'split' trains a pricing network
 (sellers: solar, wind, storage) and a bidding network (consumers) in alternating phases of
@@ -19,6 +24,7 @@ Roles: 'shared' trains one network for every learner kind. 'split' trains a pric
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from pathlib import Path
@@ -26,10 +32,12 @@ from typing import Any
 
 import numpy as np
 
+from ..envs.files import atomic_write_bytes, atomic_write_text
 from ..envs.scenario import get_scenario
 from ..envs.state import KIND_ALIASES, KIND_NAMES
-from .callbacks import (CheckpointCallback, MarketMetricsCallback, TqdmCallback, final_metrics, list_checkpoints,
-                        log_hparams, save_checkpoint)
+from . import sb3_resume
+from .callbacks import CheckpointCallback, MarketMetricsCallback, TqdmCallback, final_metrics, log_hparams
+from .checkpoints import latest_valid
 from .config import TrainConfig
 from .vec_env import MarketVecEnv, parse_kinds, scenario_kinds, scenario_learners, select_agents
 
@@ -89,30 +97,20 @@ def make_model(cfg: TrainConfig, env: Any, seed_offset: int = 0):
     raise ValueError(f"algo {cfg.algo!r} is not an SB3 algorithm here; ippo/mappo run training.ippo")
 
 
-def _configure_logger(folder: Path, verbose: int):
-    from stable_baselines3.common.logger import configure
+def _configure_logger(folder: Path, verbose: int, keep_until: int | None = None):
+    from .progress_log import configure
 
-    fmts = ["tensorboard", "csv"] + (["stdout"] if verbose else [])
-    return configure(str(folder), fmts)
+    return configure(folder, verbose, keep_until)
 
 
-def _load_into(cfg: TrainConfig, stem: Path, env: Any):
-    """Model and VecNormalize statistics of checkpoint `stem` (path without suffix) onto `env`."""
-    from stable_baselines3.common.vec_env import VecNormalize
-
-    from ..policies.learned import load_sb3_model
-
-    vn = Path(str(stem) + "_vecnormalize.pkl")
-    if isinstance(env, VecNormalize) and vn.exists():
-        env = VecNormalize.load(str(vn), env.venv)
-    model = load_sb3_model(str(stem) + ".zip", cfg.algo, device=cfg.device)
-    model.set_env(env)
-    state_file = Path(str(stem) + "_state.json")
-    state = json.loads(state_file.read_text()) if state_file.exists() else {}
-    venv = env.unwrapped
-    for mk, ep in zip(venv.markets, state.get("episodes", [])):
-        mk.episode = int(ep)   # continue with fresh episodes, not the first ones again
-    return model, env, state
+def _latest(out: Path, resume: bool):
+    """The checkpoint to resume from (newest intact one; damaged newer ones are reported), or None."""
+    if not resume:
+        return None
+    ck = latest_valid(out / "checkpoints", "ckpt", say=sb3_resume.warn_skipped)
+    if ck is None:
+        print(f"no checkpoint in {out / 'checkpoints'}; starting a new run")
+    return ck
 
 
 def _hparams(cfg: TrainConfig) -> dict[str, Any]:
@@ -129,8 +127,8 @@ def _prepare_folder(cfg: TrainConfig, out: Path, resume: bool) -> None:
     if not resume and ck.is_dir() and any(ck.iterdir()):
         raise FileExistsError(f"run folder {str(out)!r} already has checkpoints; pass --resume to continue it "
                               "or choose another --out")
-    cfg.save(out / "config.yaml")
-    (out / "scenario.yaml").write_text(training_scenario(cfg).to_yaml())
+    atomic_write_text(out / "config.yaml", cfg.to_yaml())
+    atomic_write_text(out / "scenario.yaml", training_scenario(cfg).to_yaml())
 
 
 def _set_threads(cfg: TrainConfig) -> None:
@@ -144,14 +142,14 @@ def _set_threads(cfg: TrainConfig) -> None:
 
 def _train_shared(cfg: TrainConfig, out: Path, resume: bool) -> dict[str, Any]:
     env = make_env(cfg)
-    ckpts = list_checkpoints(out / "checkpoints")
-    if resume and ckpts:
-        steps, path = ckpts[-1]
-        model, env, _ = _load_into(cfg, Path(str(path)[:-4]), env)
-        print(f"resuming {out} from checkpoint at {model.num_timesteps} agent-steps")
-    else:
-        model = make_model(cfg, env)
-    model.set_logger(_configure_logger(out / "tb", cfg.verbose))
+    model = make_model(cfg, env)
+    ck = _latest(out, resume)
+    state = sb3_resume.restore(model, ck) if ck is not None else None
+    if state is not None:
+        print(f"resuming {out} from checkpoint {ck.manifest.name} at {model.num_timesteps} agent-steps")
+    model.set_logger(_configure_logger(out / "tb", cfg.verbose, model.num_timesteps if resume else None))
+    if state is not None:
+        sb3_resume.restore_log(model, state)
     venv: MarketVecEnv = env.unwrapped
     metrics = MarketMetricsCallback(min_market_steps=venv.scenario.episode_steps if cfg.algo != "ppo" else 1)
     callbacks = [metrics, CheckpointCallback(out / "checkpoints", cfg.checkpoint_every, cfg.keep_checkpoints)]
@@ -160,10 +158,11 @@ def _train_shared(cfg: TrainConfig, out: Path, resume: bool) -> dict[str, Any]:
     remaining = cfg.total_steps - model.num_timesteps
     if remaining > 0:
         model.learn(total_timesteps=remaining, callback=callbacks, reset_num_timesteps=False, log_interval=1)
-    save_checkpoint(model, out / "checkpoints", model.num_timesteps, keep=cfg.keep_checkpoints)
+    sb3_resume.save(model, out / "checkpoints", model.num_timesteps, keep=cfg.keep_checkpoints)
     final = final_metrics(metrics.last, model)
     log_hparams(model.logger, _hparams(cfg), final, model.num_timesteps)
-    _save_final(cfg, out, [("model", model, env, venv.learner_kinds, "shared")])
+    _save_final(cfg, out, [("model", model, env, venv.learner_kinds, "shared")],
+                {"num_timesteps": model.num_timesteps, **final})
     model.logger.close()
     return {"num_timesteps": model.num_timesteps, **final}
 
@@ -214,22 +213,20 @@ def _train_split(cfg: TrainConfig, out: Path, resume: bool) -> dict[str, Any]:
         envs[role] = make_env(cfg, learners=roles[role], partners=[(partner_factory(other), roles[other])],
                               seed_offset=i)
     ckpt_dir = out / "checkpoints"
-    found = {r: list_checkpoints(ckpt_dir, f"ckpt_{r}") for r in order}
+    for i, r in enumerate(order):
+        models[r] = make_model(cfg, envs[r], seed_offset=i)
     phase = 0
-    if resume and all(found.values()):
-        state = {}
-        for r in order:
-            steps, path = found[r][-1]
-            models[r], envs[r], st = _load_into(cfg, Path(str(path)[:-4]), envs[r])
-            state = st if r == "pricing" else state
-        phase = int(state.get("phase", 0))
+    ck = _latest(out, resume)
+    states = {r: sb3_resume.restore(models[r], ck, role=r) for r in order} if ck is not None else {}
+    if states:
+        phase = int(states["pricing"].get("phase", 0))
         print(f"resuming {out} at phase {phase}: " + ", ".join(f"{r} {models[r].num_timesteps}" for r in order))
-    else:
-        for i, r in enumerate(order):
-            models[r] = make_model(cfg, envs[r], seed_offset=i)
     metrics = {}
     for r in order:
-        models[r].set_logger(_configure_logger(out / "tb" / r, cfg.verbose))
+        models[r].set_logger(_configure_logger(out / "tb" / r, cfg.verbose,
+                                               models[r].num_timesteps if resume else None))
+        if r in states:
+            sb3_resume.restore_log(models[r], states[r])
         venv = envs[r].unwrapped
         metrics[r] = MarketMetricsCallback(min_market_steps=venv.scenario.episode_steps if cfg.algo != "ppo" else 1)
 
@@ -245,9 +242,8 @@ def _train_split(cfg: TrainConfig, out: Path, resume: bool) -> dict[str, Any]:
         models[role].learn(total_timesteps=steps, callback=cbs, reset_num_timesteps=False, log_interval=1)
         phase += 1
         if done_steps() - last_ckpt >= cfg.checkpoint_every or done_steps() >= cfg.total_steps:
-            for r in order:
-                save_checkpoint(models[r], ckpt_dir, models[r].num_timesteps, name=f"ckpt_{r}",
-                                keep=cfg.keep_checkpoints, extra={"phase": phase, "total_steps": done_steps()})
+            sb3_resume.save(dict(models), ckpt_dir, done_steps(), keep=cfg.keep_checkpoints,
+                            extra={"phase": phase, "total_steps": done_steps()})
             last_ckpt = done_steps()
     if bar is not None:
         bar.close()
@@ -259,7 +255,8 @@ def _train_split(cfg: TrainConfig, out: Path, resume: bool) -> dict[str, Any]:
     kinds = {r: tuple(sorted({KIND_NAMES[k] for k in envs[r].unwrapped.kind[roles[r]]}, key=KIND_NAMES.index))
              for r in order}
     _save_final(cfg, out, [("model", models["pricing"], envs["pricing"], kinds["pricing"], "pricing"),
-                           ("model_bidding", models["bidding"], envs["bidding"], kinds["bidding"], "bidding")])
+                           ("model_bidding", models["bidding"], envs["bidding"], kinds["bidding"], "bidding")],
+                result)
     for r in order:
         models[r].logger.close()
     return result
@@ -267,20 +264,26 @@ def _train_split(cfg: TrainConfig, out: Path, resume: bool) -> dict[str, Any]:
 
 # ---- final files -------------------------------------------------------------------------------------
 
-def _save_final(cfg: TrainConfig, out: Path, members: list) -> Path:
-    """model.zip (+ model_bidding.zip), their VecNormalize statistics and model.json."""
+def _save_final(cfg: TrainConfig, out: Path, members: list, metrics: dict | None = None) -> Path:
+    """model.zip (+ model_bidding.zip), their observation statistics (.npz), model.json and
+    metrics.json, each written atomically."""
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from ..policies.learned import write_meta
+    from ..policies.learned import ObsNormalizer, write_meta
 
     entries = []
     for stem, model, env, kinds, role in members:
-        model.save(str(out / f"{stem}.zip"))
+        buf = io.BytesIO()
+        model.save(buf)
+        atomic_write_bytes(out / f"{stem}.zip", buf.getvalue())
         vn_name = None
-        if isinstance(env, VecNormalize):
-            vn_name = "vecnormalize.pkl" if stem == "model" else f"vecnormalize_{role}.pkl"
-            env.save(str(out / vn_name))
+        norm = ObsNormalizer.from_vecnormalize(env) if isinstance(env, VecNormalize) else None
+        if norm is not None:
+            vn_name = f"{stem}_vecnormalize.npz"
+            norm.save(out / vn_name)
         entries.append({"file": f"{stem}.zip", "vecnormalize": vn_name, "kinds": list(kinds), "role": role})
+    if metrics is not None:
+        atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True) + "\n")
     return write_meta(out / "model.zip", {
         "algo": cfg.algo, "name": f"learned:{cfg.algo}", "scenario": cfg.scenario, "roles": cfg.roles,
         "learners": list(scenario_learners(training_scenario(cfg), cfg.learners)), "learner_share": cfg.learner_share,

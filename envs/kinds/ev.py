@@ -61,7 +61,7 @@ def tradable(sc, sl, agents, state, t, fs, fd, sellable, needed) -> None:
 
 def book(sc, sl, agents, t, active, soc, wallet, breakdown) -> float:
     """Departures after interval t: top up to the target from the grid at retail, then drive."""
-    from ..settlement import BREAKDOWN_FIELDS as F
+    from ..breakdown import BREAKDOWN_FIELDS as F
 
     leaving = active[sl] & ~away(sc, agents, sl, t) & away(sc, agents, sl, t + 1)
     if not leaving.any():

@@ -349,7 +349,7 @@ _ADVERSARIAL = [
 @pytest.mark.parametrize("name, policy", _ADVERSARIAL)
 def test_invariants_adversarial_policy(name, policy):
     if SCENARIOS[name].mechanism == "eps_auction":
-        pytest.importorskip("channelmarket.envs.auction_clearing")
+        pytest.importorskip("channelmarket.envs.mechanisms.eps_auction")
     tr = rollout(SCENARIOS[name], seed=11, policy_names=[policy])
     assert tr.steps == SCENARIOS[name].episode_steps
 
@@ -360,7 +360,7 @@ def test_invariants_mixed_rollouts(name):
     """Policies switching every step (including adversarial ones), injected shocks, two seeds."""
     sc = SCENARIOS[name]
     if sc.mechanism == "eps_auction":
-        pytest.importorskip("channelmarket.envs.auction_clearing")
+        pytest.importorskip("channelmarket.envs.mechanisms.eps_auction")
     names = sorted(POLICIES)
     traded = 0.0
     for seed in (0, 1):

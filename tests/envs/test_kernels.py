@@ -1,5 +1,6 @@
-"""Every compiled kernel against its NumPy twin, on real market states (and the whole step with
-numba switched off in a subprocess)."""
+"""Every registered compiled kernel against its twin (the registry `envs.compiled.KERNELS` is
+iterated: a kernel added without inputs here fails), on real market states; and the whole step
+with numba switched off in a subprocess."""
 
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ import sys
 import numpy as np
 import pytest
 
-from channelmarket.envs import kernels
-from channelmarket.envs.clearing import bilateral_agreements_numpy, ration
+from channelmarket.envs import compiled, kernels
 from channelmarket.envs.core import MarketCore
-from channelmarket.envs.settlement import book_agents_numpy, pay_trades_numpy
-from channelmarket.envs.step import current_tradable
+from channelmarket.envs.mechanisms import bilateral
+from channelmarket.envs.observations import _AGENT_ROWS, OBS_HIGH, OBS_LOW, agent_scale
 from channelmarket.envs.offers import decode
+from channelmarket.envs.step import current_tradable
 
-pytestmark = pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba not installed: only the NumPy twins run")
+needs_numba = pytest.mark.skipif(not compiled.USE_NUMBA, reason="numba off or not installed: only the twins run")
 
 
 def states(scenario: str, seed: int, steps: int):
@@ -37,60 +38,127 @@ def close(a, b):
         np.testing.assert_allclose(np.asarray(x, dtype=float), np.asarray(y, dtype=float), rtol=1e-12, atol=1e-9)
 
 
-@pytest.mark.parametrize("scenario, seed", [("energy_small", 0), ("energy_default", 1), ("energy_default", 2)])
-def test_kernels_equal_their_numpy_twins(scenario, seed):
-    from channelmarket.envs import clearing
+def same(a, b):
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
 
-    checked = 0
-    for core, acts in states(scenario, seed, 30):
-        sc, ag, st = core.scenario, core.agents, core.state
-        sellable, needed = current_tradable(sc, ag, st)
-        off = decode(sc, ag, core.check_actions(acts), st.ref_price, sellable, needed, st.active)
-        # agreements: identical (same float expressions)
-        k = clearing.bilateral_agreements(sc, ag, st, off)
-        n_ = bilateral_agreements_numpy(sc, ag, st, off)
-        for x, y in zip(k[:4], n_[:4]):
-            np.testing.assert_array_equal(x, y)
-        assert k[4] == n_[4]
-        channel, seller, buyer, price, _ = k
-        # rationing within channel balances
-        qty_k, capped_k, side_k = kernels.ration_pairs(channel, seller, buyer, price, st.u, st.balance_u,
-                                                       st.capacity, off.sell_qty, off.buy_qty, ag.n)
-        side = np.where(st.u[channel] == buyer, st.balance_u[channel], st.capacity[channel] - st.balance_u[channel])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            payable = np.where(price > 0, side / price, np.inf)
-        qty_n, capped_n = ration(seller, buyer, off.sell_qty, off.buy_qty, ag.n, payable)
-        close([qty_k, side_k], [qty_n, side])
-        np.testing.assert_array_equal(capped_k, capped_n)
-        # payments and booking
-        tr = clearing.clear(sc, ag, st, off)
-        cut = tr.cut if tr.cut is not None else np.zeros(tr.qty.shape[0], dtype=np.int8)
-        args = (tr.channel, tr.seller, tr.buyer, tr.qty, tr.price, cut, st.u, st.capacity, st.balance_u, ag.n, 1e-9)
-        close(kernels.pay_trades(*args), pay_trades_numpy(*args))
-        paid = pay_trades_numpy(*args)
-        book = (ag.is_storage, ag.is_generator, ag.is_consumer, ag.efficiency, ag.capacity, ag.grid_limit,
-                ag.marginal_cost, ag.limit, sellable, needed, st.soc, st.wallet, paid[5], paid[6], paid[7],
-                paid[8], paid[11], paid[12], sc.feed_in_tariff, sc.retail_tariff)
-        bk, bn = kernels.book_agents(*book), book_agents_numpy(*book)
-        close(bk[:2], bn[:2])
-        assert bk[2] == pytest.approx(bn[2], rel=1e-12, abs=1e-9)
-        close([bk[3]], [bn[3]])
-        # channel closes, liquidity, utilization
-        draw = np.random.default_rng(checked).random(st.u.shape[0])
-        active = st.active.copy()
-        if checked % 3 == 2:
-            active[::7] = False
-        cargs = (st.u, st.v, st.capacity, st.balance_u, st.open, active, st.wallet, draw, 0.3, 0.4, 0.05)
-        ck, cn = kernels.close_channels(*cargs), kernels.close_channels_numpy(*cargs)
-        np.testing.assert_array_equal(ck[0], cn[0])
-        close([ck[1]], [cn[1]])
-        assert ck[2] == cn[2]
-        np.testing.assert_array_equal(ck[3], cn[3])
-        opened = np.flatnonzero(draw < 0.05)
-        aargs = (st.utilization, st.flow, st.capacity, opened, 0.9, ag.n, st.u, st.v, st.capacity, st.balance_u, st.open)
-        close(kernels.channel_aftermath(*aargs), kernels.channel_aftermath_numpy(*aargs))
-        checked += 1
-    assert checked == 30
+
+def market_cases(core, acts, i):
+    """{kernel name: (keyword arguments, comparison)} on the market state of `core`."""
+    sc, ag, st = core.scenario, core.agents, core.state
+    sellable, needed = current_tradable(sc, ag, st)
+    off = decode(sc, ag, core.check_actions(acts), st.ref_price, sellable, needed, st.active)
+    agree = dict(u=st.u, v=st.v, is_open=st.open, sell_qty=off.sell_qty, buy_qty=off.buy_qty,
+                 sells_good=ag.sells_good, buys_good=ag.buys_good, ask=off.ask, bid=off.bid, reserve=ag.reserve,
+                 limit=ag.limit, concession=off.concession, rounds=sc.negotiation_rounds)
+    channel, seller, buyer, price, _ = bilateral.agreements_numpy(**agree)
+    tr = bilateral.clear_bilateral(sc, ag, st, off)
+    cut = tr.cut if tr.cut is not None else np.zeros(tr.qty.shape[0], dtype=np.int8)
+    pay = dict(channel=tr.channel, seller=tr.seller, buyer=tr.buyer, qty=tr.qty, price=tr.price, cut=cut, u=st.u,
+               capacity=st.capacity, balance_u=st.balance_u, n=ag.n, round_off=1e-9)
+    paid = kernels.pay_trades_numpy(**pay)
+    draw = np.random.default_rng(i).random(st.u.shape[0])
+    active = st.active.copy()
+    if i % 3 == 2:
+        active[::7] = False
+    scale = np.maximum(agent_scale(sc, ag), 1e-12)
+    degree, outbound, inbound = kernels.liquidity_numpy(ag.n, st.u, st.v, st.capacity, st.balance_u, st.open)
+    rows = dict(rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=st.soc, capacity=ag.capacity,
+                storage=ag.is_storage, last_sold=st.last_sold, last_bought=st.last_bought, last_profit=st.last_profit,
+                inv_scale=1.0 / scale, degree=degree, outbound=outbound, inbound=inbound, retail=sc.retail_tariff,
+                liq=sc.mean_degree * 50.0, mean_degree=float(sc.mean_degree), low=OBS_LOW, high=OBS_HIGH)
+    return {
+        "bilateral_agreements": (agree, lambda a, b: (same(a[:4], b[:4]), a[4] == b[4])),
+        "ration_pairs": (dict(channel=channel, seller=seller, buyer=buyer, price=price, u=st.u, balance_u=st.balance_u,
+                              capacity=st.capacity, sell_qty=off.sell_qty, buy_qty=off.buy_qty, n=ag.n),
+                         lambda a, b: (close([a[0], a[2]], [b[0], b[2]]), same([a[1]], [b[1]]))),
+        "pay_trades": (pay, close),
+        "book_agents": (dict(storage=ag.is_storage, generator=ag.is_generator, consumer=ag.is_consumer,
+                             eff=ag.efficiency, capacity=ag.capacity, grid_limit=ag.grid_limit,
+                             marginal_cost=ag.marginal_cost, limit=ag.limit, sellable=sellable, needed=needed,
+                             soc=st.soc, wallet=st.wallet, sold=paid[5], bought=paid[6], revenue=paid[7],
+                             cost=paid[8], n_failed=paid[11], n_partial=paid[12], feed_in=sc.feed_in_tariff,
+                             retail=sc.retail_tariff),
+                        lambda a, b: (close(a[:2], b[:2]), close([a[2]], [b[2]]), close([a[3]], [b[3]]))),
+        "close_channels": (dict(u=st.u, v=st.v, capacity=st.capacity, balance_u=st.balance_u, is_open=st.open,
+                                active=active, wallet=st.wallet, draw=draw, close_rate=0.3, open_rate=0.4, fee=0.05),
+                           lambda a, b: (same([a[0], a[3]], [b[0], b[3]]), close([a[1]], [b[1]]), a[2] == b[2])),
+        "liquidity": (dict(n=ag.n, u=st.u, v=st.v, capacity=st.capacity, balance_u=st.balance_u, is_open=st.open),
+                      close),
+        "channel_aftermath": (dict(util=st.utilization, flow=st.flow, old_capacity=st.capacity,
+                                   opened=np.flatnonzero(draw < 0.05), decay=0.9, n=ag.n, u=st.u, v=st.v,
+                                   capacity=st.capacity, balance_u=st.balance_u, is_open=st.open), close),
+        "agent_rows": (rows, None),  # writes into buf: compared below
+    }
+
+
+def auction_cases(seed):
+    """{kernel name: (keyword arguments, None)} of the eps-auction solver's phases on one CSR and one
+    dense instance, from a fresh (all bidding) state."""
+    from channelmarket.envs import eps_auction as ea
+
+    rng = np.random.default_rng(seed)
+    n, m = 30, 25
+    a = np.where(rng.random((n, m)) < 0.4, rng.integers(1, 20, (n, m)).astype(float), -np.inf)
+    out = []
+    for mat in (ea._Dense(a.copy()), ea._CSR(*ea._csr_from_sorted(*np.nonzero(np.isfinite(a)), a[np.isfinite(a)], n),
+                                            (n, m))):
+        for method in ea.METHODS:
+            fwd = dict(zip(("indptr", "indices", "data"), mat.kernel_arrays()), prices=np.zeros(m), eps=0.5,
+                       assigned=np.full(n, -1, np.int64), owner=np.full(m, -1, np.int64), held=np.zeros(n))
+            rev = dict(zip(("cindptr", "crows", "cdata"), mat.transpose().kernel_arrays()),
+                       prices=rng.uniform(0, 3, m), eps=0.5, assigned=np.full(n, -1, np.int64),
+                       owner=np.full(m, -1, np.int64), held=np.zeros(n), profit=np.zeros(n))
+            out.append((f"auction_{method}_forward", fwd))
+            out.append((f"auction_{method}_reverse", rev))
+    return out
+
+
+def copy_kw(kw):
+    return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
+
+
+@needs_numba
+@pytest.mark.parametrize("scenario, seed", [("energy_small", 0), ("energy_default", 1), ("energy_default", 2)])
+def test_every_registered_kernel_equals_its_twin(scenario, seed):
+    covered = set()
+    for i, (core, acts) in enumerate(states(scenario, seed, 30)):
+        for name, (kw, check) in market_cases(core, acts, i).items():
+            k = compiled.KERNELS[name]
+            if name == "agent_rows":
+                n = core.n_agents
+                bufs = [np.zeros((len(OBS_LOW), n), np.float32) for _ in range(2)]
+                k.run("compiled", buf=bufs[0], **kw)
+                k.run("twin", buf=bufs[1], **kw)
+                np.testing.assert_array_equal(bufs[0], bufs[1])
+            else:
+                check(k.run("compiled", **kw), k.run("twin", **kw))
+            covered.add(name)
+    for name, kw in auction_cases(seed):
+        k = compiled.KERNELS[name]
+        a, b = copy_kw(kw), copy_kw(kw)
+        k.run("compiled", **a)
+        k.run("twin", **b)
+        same([a[x] for x in ("prices", "assigned", "owner", "held")], [b[x] for x in ("prices", "assigned", "owner", "held")])
+        covered.add(name)
+    assert covered == set(compiled.KERNELS), f"kernels without a twin check: {set(compiled.KERNELS) - covered}"
+
+
+def test_kernels_take_keywords_and_name_what_is_wrong():
+    k = compiled.KERNELS["liquidity"]
+    u = np.array([0, 1]); v = np.array([1, 2])
+    got = k(n=3, u=u, v=v, capacity=np.ones(2), balance_u=np.full(2, 0.25), is_open=np.ones(2, bool))
+    close(got, kernels.liquidity_numpy(3, u, v, np.ones(2), np.full(2, 0.25), np.ones(2, bool)))
+    with pytest.raises(TypeError, match="missing \\['is_open'\\].*unknown \\['open'\\]"):
+        k(n=3, u=u, v=v, capacity=np.ones(2), balance_u=np.ones(2), open=np.ones(2, bool))
+    with pytest.raises(ValueError, match="already registered"):
+        compiled.register("liquidity", kernels.liquidity_numpy)
+
+
+def test_every_compiled_kernel_has_the_twins_arguments():
+    for name, k in compiled.KERNELS.items():
+        assert k.params, name
+        assert k.impl is (k.compiled if compiled.USE_NUMBA else k.twin), name
 
 
 _TRAJECTORY = """
@@ -119,13 +187,17 @@ def test_whole_episode_is_the_same_without_numba():
     np.testing.assert_allclose(with_numba, without, rtol=1e-9, atol=1e-6)
 
 
-def test_observation_kernel_equals_numpy(monkeypatch):
-    for core, acts in states("energy_default", 4, 12):
-        if core.state.t == 6:
-            core.remove_agents(np.arange(0, core.n_agents, 9))
-        with_kernel = core.observe()
-        monkeypatch.setattr(kernels, "agent_rows", None)
-        without = core.observe()
-        monkeypatch.undo()
-        np.testing.assert_array_equal(with_kernel, without)
-        assert with_kernel.dtype == np.float32 and with_kernel.shape == (core.n_agents, 30)
+_SWITCH = """
+import json
+from channelmarket.envs import compiled
+print(json.dumps({n: k.impl is k.twin for n, k in compiled.KERNELS.items()}))
+"""
+
+
+def test_channelmarket_numba_0_selects_every_twin_the_auction_solver_included():
+    env = dict(os.environ, CHANNELMARKET_NUMBA="0")
+    out = subprocess.run([sys.executable, "-c", _SWITCH], env=env, capture_output=True, text=True, timeout=300,
+                         check=True)
+    twins = json.loads(out.stdout)
+    assert any(n.startswith("auction_") for n in twins)
+    assert all(twins.values()), twins

@@ -325,9 +325,7 @@ def test_negotiation_rule_on_a_tie_prone_grid():
     """The core's negotiation (closed form, NumPy and compiled paths) against the round-by-round
     rule on offers from a coarse price grid and simple concessions, where offers meeting
     exactly at a round (and a closed-form estimate one round late) are common."""
-    from types import SimpleNamespace
-
-    from channelmarket.envs import clearing
+    from channelmarket.envs.mechanisms import bilateral
 
     rng = np.random.default_rng(2024)
     p = 60_000
@@ -344,22 +342,18 @@ def test_negotiation_rule_on_a_tie_prone_grid():
         want_ok = np.array([w[0] for w in want])
         want_price = np.array([w[1] for w in want])
         # NumPy path
-        ok, price = clearing.negotiate(ask0[sel], bid0[sel], reserve[sel], limit[sel], c_sell[sel], c_buy[sel], int(k))
+        ok, price = bilateral.negotiate(ask0[sel], bid0[sel], reserve[sel], limit[sel], c_sell[sel], c_buy[sel], int(k))
         assert np.array_equal(ok, want_ok), f"K={k}: agreement differs at {sel[ok != want_ok][:5]}"
         np.testing.assert_allclose(price[ok], want_price[want_ok], rtol=RTOL, atol=ATOL)
-        # the dispatcher (compiled when numba is present): pair j is seller 2j -> buyer 2j+1
+        # the registered kernel (compiled when numba is on): pair j is seller 2j -> buyer 2j+1
         m = sel.shape[0]
         two = lambda a, b: np.stack([a, b], 1).ravel()  # noqa: E731
-        agents = SimpleNamespace(n=2 * m, sells_good=np.tile(np.array([0, -1], np.int8), m),
-                                 buys_good=np.tile(np.array([-1, 0], np.int8), m),
-                                 reserve=two(reserve[sel], np.zeros(m)), limit=two(np.zeros(m), limit[sel]))
-        state = SimpleNamespace(u=np.arange(0, 2 * m, 2, dtype=np.int64), v=np.arange(1, 2 * m, 2, dtype=np.int64),
-                                open=np.ones(m, bool))
-        offers = SimpleNamespace(sell_qty=np.tile([1.0, 0.0], m), buy_qty=np.tile([0.0, 1.0], m),
-                                 ask=two(ask0[sel], np.zeros(m)), bid=two(np.zeros(m), bid0[sel]),
-                                 concession=two(c_sell[sel], c_buy[sel]))
-        ch, seller, buyer, price, n_neg = clearing.bilateral_agreements(
-            SimpleNamespace(negotiation_rounds=int(k)), agents, state, offers)
+        ch, seller, buyer, price, n_neg = bilateral.agreements(
+            u=np.arange(0, 2 * m, 2, dtype=np.int64), v=np.arange(1, 2 * m, 2, dtype=np.int64), is_open=np.ones(m, bool),
+            sell_qty=np.tile([1.0, 0.0], m), buy_qty=np.tile([0.0, 1.0], m),
+            sells_good=np.tile(np.array([0, -1], np.int8), m), buys_good=np.tile(np.array([-1, 0], np.int8), m),
+            ask=two(ask0[sel], np.zeros(m)), bid=two(np.zeros(m), bid0[sel]), reserve=two(reserve[sel], np.zeros(m)),
+            limit=two(np.zeros(m), limit[sel]), concession=two(c_sell[sel], c_buy[sel]), rounds=int(k))
         assert n_neg == m
         assert np.array_equal(ch, np.flatnonzero(want_ok)), f"K={k}: compiled agreement differs"
         np.testing.assert_allclose(price, want_price[want_ok], rtol=RTOL, atol=ATOL)

@@ -9,7 +9,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 
 from channelmarket.envs import MarketCore
-from channelmarket.envs.auction_clearing import cap_by_balance, lot_size, lot_split, match_lots
+from channelmarket.envs.mechanisms.eps_auction import cap_by_balance, lot_size, lot_split, match_lots
 from channelmarket.envs.step import market_step
 from channelmarket.policies import EpsAuctionBaseline, Truthful, ZeroIntelligence, run_episode
 

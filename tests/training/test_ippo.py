@@ -55,16 +55,17 @@ def test_tiny_run_checkpoint_resume_tensorboard_policy(tmp_path, centralized):
     # files of the run
     assert (tmp_path / "ippo_model.pt").is_file() and (tmp_path / "config.yaml").is_file()
     cks = list_checkpoints(tmp_path)
-    steps = [int(p.stem.split("_")[1]) for p in cks]
+    steps = [int(p.name.split("_")[1].split(".")[0]) for p in cks]
     assert steps == [96, 192, 240]          # every 96 market steps (at rollout ends) and the final one
+    assert (tmp_path / "resolved.yaml").is_file()
     again = IPPOConfig.from_yaml(tmp_path / "config.yaml")
     assert again.to_dict() == cfg.to_dict()
 
     # resume continues the global step
     m2 = train(cfg.replace(total_steps=336), tmp_path, resume=True)
-    assert m2["resumed_from"] is not None and m2["resumed_from"].endswith("ckpt_000000000240.pt")
+    assert m2["resumed_from"] is not None and m2["resumed_from"].endswith("ckpt_240.manifest.json")
     assert m2["global_step"] == 336 and m2["updates"] == 7
-    assert latest_checkpoint(tmp_path).name == "ckpt_000000000336.pt"
+    assert latest_checkpoint(tmp_path).name == "ckpt_336.manifest.json"
 
     # TensorBoard: losses, market and profit tags, one point per update and none lost on resume
     sc = scalars(tmp_path)
@@ -99,15 +100,15 @@ def test_resume_is_exact(tmp_path):
     train(cfg, tmp_path / "a")
     train(cfg.replace(total_steps=96), tmp_path / "b")
     train(cfg, tmp_path / "b", resume=True)
-    a = torch.load(tmp_path / "a" / "ippo_model.pt")
-    b = torch.load(tmp_path / "b" / "ippo_model.pt")
+    a = torch.load(tmp_path / "a" / "ippo_model.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "ippo_model.pt", weights_only=True)
     for k in a["actor"]:
         assert torch.equal(a["actor"][k], b["actor"][k]), k
     assert a["obs_rms"] == b["obs_rms"] and a["global_step"] == b["global_step"] == 240
 
 
 def test_resume_without_checkpoint_starts_fresh(tmp_path):
-    with pytest.warns(UserWarning, match="no checkpoint"):
+    with pytest.warns(UserWarning, match="no intact checkpoint"):
         m = train(tiny(total_steps=48, checkpoint_every=0), tmp_path, resume=True)
     assert m["global_step"] == 48 and m["resumed_from"] is None
 

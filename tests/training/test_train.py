@@ -59,7 +59,7 @@ def has_hparams(folder: Path) -> bool:
 def test_train_checkpoint_resume_tensorboard_and_load(tmp_path: Path, capsys):
     out = tmp_path / "run"
     assert train_main(common(tmp_path, out, "--total-steps", "300", "--checkpoint-every", "100")) == 0
-    for name in ("config.yaml", "scenario.yaml", "model.zip", "model.json", "vecnormalize.pkl"):
+    for name in ("config.yaml", "scenario.yaml", "model.zip", "model.json", "model_vecnormalize.npz", "metrics.json"):
         assert (out / name).exists(), name
     cfg = yaml.safe_load((out / "config.yaml").read_text())
     assert cfg["total_steps"] == 300 and cfg["n_steps"] == 16 and cfg["algo"] == "ppo"
@@ -111,7 +111,7 @@ def test_split_roles_and_comparison_table(tmp_path: Path):
     meta = json.loads((out / "model.json").read_text())
     assert [m["role"] for m in meta["members"]] == ["pricing", "bidding"]
     assert meta["members"][1]["kinds"] == ["consumer"]
-    assert (out / "model_bidding.zip").exists() and (out / "vecnormalize_bidding.pkl").exists()
+    assert (out / "model_bidding.zip").exists() and (out / "model_bidding_vecnormalize.npz").exists()
     assert "market/volume" in scalars(out / "tb" / "pricing") and "market/volume" in scalars(out / "tb" / "bidding")
     pol = load(out)
     assert len(pol.members) == 2

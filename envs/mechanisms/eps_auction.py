@@ -26,14 +26,18 @@ without failed payments.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from .clearing import Trades, candidate_pairs
-from .offers import Offers
-from .scenario import Scenario
-from .state import AgentParams, MarketState
+from ..eps_auction import auction
+from ..trades import Trades
+from .base import Mechanism, candidate_pairs, register
+
+if TYPE_CHECKING:
+    from ..offers import Offers
+    from ..scenario import Scenario
+    from ..state import AgentParams, MarketState
 
 LOTS_PER_AGENT = 4   # lots of a median participant
 MAX_LOTS = 64        # lots of the largest participant
@@ -81,8 +85,6 @@ def match_lots(seller: np.ndarray, buyer: np.ndarray, surplus: np.ndarray, sell_
     `surplus[P]` EUR/MWh (pairs with surplus <= 0 are infeasible). Parallel pairs (same seller
     and buyer) keep the one of highest `priority`. Solved with the shared ε-auction."""
     from scipy.sparse import coo_matrix
-
-    from .eps_auction import auction
 
     n = sell_qty.shape[0]
     empty = LotMatch(np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
@@ -162,7 +164,7 @@ def cap_by_balance(channel: np.ndarray, qty: np.ndarray, price: np.ndarray, bene
     return out
 
 
-def clear_eps_auction(sc: Scenario, agents: AgentParams, state: MarketState, offers: Offers) -> Trades:
+def clear_eps_auction(sc: "Scenario", agents: "AgentParams", state: "MarketState", offers: "Offers") -> Trades:
     """Trades of the ε-auction over open channels (see module docstring)."""
     channel, seller, buyer = candidate_pairs(agents, state, offers)
     n_neg = int(channel.shape[0])
@@ -190,4 +192,9 @@ def clear_eps_auction(sc: Scenario, agents: AgentParams, state: MarketState, off
                   good, total, price[pairs], n_neg)
 
 
-__all__ = ["clear_eps_auction", "match_lots", "lot_split", "lot_size", "cap_by_balance", "LotMatch", "LOTS_PER_AGENT", "MAX_LOTS"]
+EPS_AUCTION = register(Mechanism(
+    name="eps_auction", clear=clear_eps_auction, settles="channels", optimum_network="channels",
+    parameters=("auction_eps",),
+    description="Bertsekas' ε-auction of buyers' demand lots for sellers' supply lots over open channels"))
+
+__all__ = ["EPS_AUCTION", "clear_eps_auction", "match_lots", "lot_split", "lot_size", "cap_by_balance", "LotMatch", "LOTS_PER_AGENT", "MAX_LOTS"]

@@ -1,0 +1,281 @@
+"""The `bilateral` mechanism (default): negotiation over every open channel.
+
+Over every open channel joining a seller and a buyer of the same good, K alternating concession
+rounds run at once for all channels (asks concede down toward the reserve, bids concede up
+toward the limit, linearly in the round); a channel agrees at the first round where bid >= ask,
+at the midpoint. A buyer knows its own side of each of its channels (as a Lightning node does),
+so it spreads its wanted quantity over its agreed channels in proportion to what each can
+deliver, min(the seller's offered quantity, what its side pays at the agreed price), never asking
+a channel for more than its side pays; an oversubscribed seller scales all its requests down by
+the same factor (proportional rationing). O(E * K). Trades settle over their channels; no
+random draws. Its two passes over the channels are compiled kernels beside their NumPy twins.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..compiled import jit, register as register_kernel
+from ..trades import LIQUIDITY_CUT, LIQUIDITY_EMPTY, LIQUIDITY_OK, Trades
+from .base import Mechanism, register
+
+if TYPE_CHECKING:
+    from ..offers import Offers
+    from ..scenario import Scenario
+    from ..state import AgentParams, MarketState
+
+
+def negotiate(ask0, bid0, reserve, limit, c_sell, c_buy, rounds: int):
+    """K concession rounds for all pairs at once. Returns (agreed [P] bool, price [P]).
+
+    Round k = 0..K: ask_k = ask0 - c_sell (ask0 - reserve) k/K, bid_k = bid0 + c_buy (limit - bid0) k/K;
+    agreement at the first k with bid_k >= ask_k, at (ask_k + bid_k) / 2. The gap closes linearly,
+    so the first agreeing round is found in closed form and then checked against the round rule
+    itself (the same float expressions a round-by-round loop evaluates).
+    """
+    ask_step = c_sell * (ask0 - reserve) / rounds
+    bid_step = c_buy * (limit - bid0) / rounds
+    gap = ask0 - bid0
+    rate = ask_step + bid_step
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k_est = np.where(gap <= 0, 0.0, np.where(rate > 0, np.ceil(gap / rate), rounds + 1.0))
+    k = np.clip(k_est, 0, rounds + 1).astype(np.int64)
+
+    def agrees(kk):
+        return (bid0 + bid_step * kk) >= (ask0 - ask_step * kk)
+
+    for _ in range(2):  # float round-off: step back while the previous round already agrees
+        back = (k > 0) & agrees(np.maximum(k - 1, 0))
+        k = k - back
+    for _ in range(2):  # ... or forward while this round does not
+        fwd = (k <= rounds) & ~agrees(k)
+        k = k + fwd
+    agreed = (k <= rounds) & agrees(np.minimum(k, rounds))
+    kf = k.astype(np.float64)
+    price = np.where(agreed, 0.5 * ((ask0 - ask_step * kf) + (bid0 + bid_step * kf)), 0.0)
+    return agreed, price
+
+
+
+def ration(seller, buyer, sell_qty, buy_qty, n: int, payable=None):
+    """(quantity, capped) per agreed pair: buyers spread what they want in proportion to what each
+    pair can deliver, w = min(seller's offered quantity, `payable` MWh the buyer's channel side
+    pays), never requesting more than `payable` (`capped` marks those); oversubscribed sellers
+    scale their fills down proportionally."""
+    w = sell_qty[seller] if payable is None else np.minimum(sell_qty[seller], payable)
+    w_sum = np.bincount(buyer, weights=w, minlength=n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        request = np.where(w > 0, buy_qty[buyer] * w / w_sum[buyer], 0.0)
+    capped = np.zeros(request.shape[0], dtype=bool)
+    if payable is not None:
+        capped = request > payable
+        request = np.where(capped, payable, request)
+    req_sum = np.bincount(seller, weights=request, minlength=n)
+    # over: the discarded branch (req_sum <= sell_qty) may overflow for denormal requests
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        scale = np.where(req_sum > sell_qty, sell_qty / req_sum, 1.0)
+    return request * scale[seller], capped
+
+
+
+# ---- agreements: one pass over the channels -------------------------------------------------------
+
+def agreements_numpy(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,
+                     concession, rounds):
+    """(channel, seller, buyer, price) of the pairs that agree, and the number that negotiated:
+    every open channel whose one end offers the good the other wants, both directions."""
+    sell_ok = sell_qty > 0.0
+    buy_ok = buy_qty > 0.0
+    fwd = is_open & sell_ok[u] & buy_ok[v] & (sells_good[u] == buys_good[v])
+    rev = is_open & sell_ok[v] & buy_ok[u] & (sells_good[v] == buys_good[u])
+    ef = np.flatnonzero(fwd)
+    er = np.flatnonzero(rev)
+    channel = np.concatenate([ef, er])
+    seller = np.concatenate([u[ef], v[er]])
+    buyer = np.concatenate([v[ef], u[er]])
+    agreed, price = negotiate(ask[seller], bid[buyer], reserve[seller], limit[buyer], concession[seller],
+                              concession[buyer], rounds)
+    return channel[agreed], seller[agreed], buyer[agreed], price[agreed], int(channel.shape[0])
+
+
+def _first_agreeing_round(ask0, bid0, ask_step, bid_step, rounds):  # pragma: no cover - compiled
+    """Scalar twin of clearing.negotiate's closed form with its round-rule check."""
+    gap = ask0 - bid0
+    rate = ask_step + bid_step
+    if gap <= 0:
+        k = 0.0
+    elif rate > 0:
+        k = np.ceil(gap / rate)
+    else:
+        k = rounds + 1.0
+    k = min(max(k, 0.0), rounds + 1.0)
+    ki = int(k)
+    for _ in range(2):
+        if ki > 0:
+            kk = ki - 1
+            if bid0 + bid_step * kk >= ask0 - ask_step * kk:
+                ki -= 1
+    for _ in range(2):
+        if ki <= rounds and not (bid0 + bid_step * ki >= ask0 - ask_step * ki):
+            ki += 1
+    return ki
+
+
+
+_first_agreeing_round_nb = jit(_first_agreeing_round)
+
+
+@jit
+def _bilateral_nb(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,
+                  concession, rounds):  # pragma: no cover - compiled
+    # One pass over the channels, both directions at once: forward (u sells) agreements go to
+    # the first buffers, reverse ones to the second, then forward-then-reverse as in NumPy.
+    e_n = u.shape[0]
+    out_c = np.empty((2, e_n), dtype=np.int64)
+    out_s = np.empty((2, e_n), dtype=np.int64)
+    out_b = np.empty((2, e_n), dtype=np.int64)
+    out_p = np.empty((2, e_n))
+    m = np.zeros(2, dtype=np.int64)
+    negotiations = 0
+    for e in range(e_n):
+        if not is_open[e]:
+            continue
+        a_, b_ = u[e], v[e]
+        for direction in range(2):
+            if direction == 0:
+                s, b = a_, b_
+            else:
+                s, b = b_, a_
+            if sells_good[s] != buys_good[b]:  # -2 / -3 where nothing is offered / wanted
+                continue
+            negotiations += 1
+            a0 = ask[s]
+            b0 = bid[b]
+            a_step = concession[s] * (a0 - reserve[s]) / rounds
+            b_step = concession[b] * (limit[b] - b0) / rounds
+            k = _first_agreeing_round_nb(a0, b0, a_step, b_step, rounds)
+            if k <= rounds:
+                kf = float(k)
+                j = m[direction]
+                out_c[direction, j] = e
+                out_s[direction, j] = s
+                out_b[direction, j] = b
+                out_p[direction, j] = 0.5 * ((a0 - a_step * kf) + (b0 + b_step * kf))
+                m[direction] = j + 1
+    tot = m[0] + m[1]
+    channel = np.empty(tot, dtype=np.int64)
+    seller = np.empty(tot, dtype=np.int64)
+    buyer = np.empty(tot, dtype=np.int64)
+    price = np.empty(tot)
+    channel[:m[0]] = out_c[0, :m[0]]
+    channel[m[0]:] = out_c[1, :m[1]]
+    seller[:m[0]] = out_s[0, :m[0]]
+    seller[m[0]:] = out_s[1, :m[1]]
+    buyer[:m[0]] = out_b[0, :m[0]]
+    buyer[m[0]:] = out_b[1, :m[1]]
+    price[:m[0]] = out_p[0, :m[0]]
+    price[m[0]:] = out_p[1, :m[1]]
+    return channel, seller, buyer, price, negotiations
+
+
+def _agreements_compiled(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,
+                         concession, rounds):
+    """The compiled pass, given the one-byte offer/want goods it compares."""
+    # one small array per side: the good an agent offers (or -2) and wants (or -3) this step
+    offer_good = np.where(sell_qty > 0.0, sells_good, -2).astype(np.int8)
+    want_good = np.where(buy_qty > 0.0, buys_good, -3).astype(np.int8)
+    return _bilateral_nb(u, v, is_open, sell_qty, buy_qty, offer_good, want_good, ask, bid, reserve, limit,
+                         concession, rounds)
+
+
+def _agreements_wrapper(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,
+                        concession, rounds):
+    # one small array per side: the good an agent offers (or -2) and wants (or -3) this step
+    offer_good = np.where(sell_qty > 0.0, sells_good, -2).astype(np.int8)
+    want_good = np.where(buy_qty > 0.0, buys_good, -3).astype(np.int8)
+    return _bilateral_nb(u, v, is_open, sell_qty, buy_qty, offer_good, want_good, ask, bid, reserve, limit,
+                         concession, rounds)
+
+
+agreements = register_kernel("bilateral_agreements", agreements_numpy,
+                             _agreements_wrapper if _bilateral_nb is not None else None)
+
+
+# ---- rationing of agreed pairs within the buyers' channel balances ------------------------------
+
+def ration_pairs_numpy(channel, seller, buyer, price, u, balance_u, capacity, sell_qty, buy_qty, n):
+    """(quantity, capped, the buyer's channel side) per agreed pair: `ration` within what each
+    pair's buyer side pays at its price."""
+    side = np.where(u[channel] == buyer, balance_u[channel], capacity[channel] - balance_u[channel])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        payable = np.where(price > 0, side / price, np.inf)
+    qty, capped = ration(seller, buyer, sell_qty, buy_qty, n, payable)
+    return qty, capped, side
+
+
+@jit
+def _ration_nb(channel, seller, buyer, price, u, balance_u, capacity, sell_qty, buy_qty, n):  # pragma: no cover
+    p_n = channel.shape[0]
+    payable = np.empty(p_n)
+    side = np.empty(p_n)
+    w = np.empty(p_n)
+    w_sum = np.zeros(n)
+    for p in range(p_n):
+        ch = channel[p]
+        sd = balance_u[ch] if u[ch] == buyer[p] else capacity[ch] - balance_u[ch]
+        side[p] = sd
+        pay = sd / price[p] if price[p] > 0 else np.inf
+        payable[p] = pay
+        wp = min(sell_qty[seller[p]], pay)
+        w[p] = wp
+        w_sum[buyer[p]] += wp
+    request = np.empty(p_n)
+    capped = np.zeros(p_n, dtype=np.bool_)
+    req_sum = np.zeros(n)
+    for p in range(p_n):
+        r = buy_qty[buyer[p]] * w[p] / w_sum[buyer[p]] if w[p] > 0 else 0.0
+        if r > payable[p]:
+            capped[p] = True
+            r = payable[p]
+        request[p] = r
+        req_sum[seller[p]] += r
+    qty = np.empty(p_n)
+    for p in range(p_n):
+        s = seller[p]
+        scale = sell_qty[s] / req_sum[s] if req_sum[s] > sell_qty[s] else 1.0
+        qty[p] = request[p] * scale
+    return qty, capped, side
+
+
+ration_pairs = register_kernel("ration_pairs", ration_pairs_numpy, _ration_nb)
+
+
+# ---- the mechanism ------------------------------------------------------------------------------------
+
+def clear_bilateral(sc: "Scenario", agents: "AgentParams", state: "MarketState", offers: "Offers") -> Trades:
+    """Trades of the step's channel negotiations (see the module docstring)."""
+    channel, seller, buyer, price, n_neg = agreements(
+        u=state.u, v=state.v, is_open=state.open, sell_qty=offers.sell_qty, buy_qty=offers.buy_qty,
+        sells_good=agents.sells_good, buys_good=agents.buys_good, ask=offers.ask, bid=offers.bid,
+        reserve=agents.reserve, limit=agents.limit, concession=offers.concession, rounds=sc.negotiation_rounds)
+    if channel.shape[0] == 0:
+        return Trades.empty(n_neg)
+    qty, capped, side = ration_pairs(channel=channel, seller=seller, buyer=buyer, price=price, u=state.u,
+                                     balance_u=state.balance_u, capacity=state.capacity, sell_qty=offers.sell_qty,
+                                     buy_qty=offers.buy_qty, n=agents.n)
+    empty = side <= 0.0
+    cut = np.where(empty, LIQUIDITY_EMPTY, np.where(capped, LIQUIDITY_CUT, LIQUIDITY_OK)).astype(np.int8)
+    keep = (qty > 0.0) | empty
+    good = agents.sells_good[seller[keep]].astype(np.int64)
+    return Trades(channel[keep], seller[keep], buyer[keep], good, qty[keep], price[keep], n_neg, cut[keep])
+
+
+BILATERAL = register(Mechanism(
+    name="bilateral", clear=clear_bilateral, settles="channels", optimum_network="channels",
+    parameters=("negotiation_rounds",),
+    description="K alternating concession rounds over every open channel, proportional rationing"))
+
+__all__ = ["BILATERAL", "clear_bilateral", "negotiate", "ration", "agreements", "agreements_numpy", "ration_pairs",
+           "ration_pairs_numpy"]
