@@ -57,9 +57,34 @@ assert N_SHOCKS - 1 == 4
 
 def obs_fields(sc) -> tuple[tuple[str, float, float], ...]:
     """(name, low, high) of every observation column of scenario `sc`: `OBS_FIELDS`, then a
-    one-hot column per optional kind the scenario has."""
+    one-hot column per optional kind the scenario has, then `GOOD_FIELDS` per further good it
+    trades (`rec_ref_price`, ...; zero for agents that neither sell nor buy that good)."""
     extra = observed_kinds(sc)[len(_STANDARD_KINDS):]
-    return OBS_FIELDS + tuple((f"kind_{k}", 0.0, 1.0) for k in extra)
+    goods = tuple((f"{g}_{name}", lo, hi) for g in sc.goods[1:] for name, lo, hi in GOOD_FIELDS)
+    return OBS_FIELDS + tuple((f"kind_{k}", 0.0, 1.0) for k in extra) + goods
+
+
+# Per further good (certificates): prices / the good's upper price bound, stock and obligation /
+# (own energy scale x episode steps), clipped.
+GOOD_FIELDS = (("ref_price", 0.0, 1.0), ("clearing_price", 0.0, 1.0), ("held", 0.0, 10.0), ("owed", 0.0, 10.0))
+
+
+def good_rows(sc, agents: AgentParams, state: MarketState, scale: np.ndarray, buf: np.ndarray) -> None:
+    """Write the further goods' columns (the last 4 x (G - 1) rows of `buf`)."""
+    from .goods import scenario_goods
+
+    goods = scenario_goods(sc)
+    row = buf.shape[0] - len(GOOD_FIELDS) * (len(goods) - 1)
+    inv = 1.0 / (np.maximum(scale, 1e-12) * sc.episode_steps)
+    for g in range(1, len(goods)):
+        sells, buys, _, _ = goods[g].roles(sc, agents)
+        own = sells | buys
+        hi = goods[g].price_bounds(sc)[1]
+        vals = (state.ref_price[g] / hi, state.clearing_price[g] / hi, state.holdings[:, g] * inv,
+                state.owed[:, g] * inv)
+        for (name, lo, top), val in zip(GOOD_FIELDS, vals):
+            buf[row] = np.where(own, np.clip(val, lo, top), 0.0)
+            row += 1
 
 
 def obs_bounds(sc) -> tuple[np.ndarray, np.ndarray]:
@@ -151,6 +176,8 @@ def observe(sc, agents: AgentParams, static: np.ndarray, scale: np.ndarray, stat
         buf[i] = min(max(val, OBS_LOW[i]), OBS_HIGH[i])
     if shock_col >= 0:
         buf[shock_col] = 1.0
+    if len(sc.goods) > 1:
+        good_rows(sc, agents, state, scale, buf)
     obs = buf.T  # [N, O], column-major: each field contiguous, no transposing copy
     if not state.active.all():
         obs[~state.active] = 0.0

@@ -45,9 +45,21 @@ def vwap(trade_good: np.ndarray, qty: np.ndarray, price: np.ndarray, n_goods: in
     return p, volume
 
 
-def next_ref_price(sc: Scenario, ref: np.ndarray, level: float, clearing: np.ndarray, volume: np.ndarray,
-                   imb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One mean-field step of the reference price; draws G standard normals."""
+def good_levels(sc: Scenario, goods, energy_level: float, t: int) -> tuple[np.ndarray, tuple]:
+    """(level [G], (low [G], high [G])) of a market with several goods (goods.GoodSpec)."""
+    from .clock import hour_of_day
+
+    hour = hour_of_day(sc, t)
+    level = np.array([energy_level] + [g.level(sc, hour) for g in goods[1:]], dtype=np.float64)
+    lo, hi = zip(*(g.price_bounds(sc) for g in goods))
+    return level, (np.array(lo, dtype=np.float64), np.array(hi, dtype=np.float64))
+
+
+def next_ref_price(sc: Scenario, ref: np.ndarray, level: "float | np.ndarray", clearing: np.ndarray,
+                   volume: np.ndarray, imb: np.ndarray, rng: np.random.Generator,
+                   bounds: "tuple | None" = None) -> np.ndarray:
+    """One mean-field step of the reference price; draws G standard normals. `level` and `bounds`
+    ((low [G], high [G])) are per good in a market with several goods; energy's bounds are the tariffs."""
     z = np.clip(rng.standard_normal(ref.shape[0]), -sc.volatility_bound, sc.volatility_bound)
     new = (
         ref
@@ -56,4 +68,6 @@ def next_ref_price(sc: Scenario, ref: np.ndarray, level: float, clearing: np.nda
         + sc.price_imbalance_gain * ref * imb
         + sc.price_volatility * ref * z
     )
+    if bounds is not None:
+        return np.clip(new, bounds[0], bounds[1])
     return np.clip(new, sc.feed_in_tariff, sc.retail_tariff)

@@ -18,6 +18,9 @@ from typing import Any
 import numpy as np
 
 from . import mechanisms
+from .goods import GOOD_NAMES
+from .goods import PARAMS as _GOOD_PARAMS
+from .goods import PRESETS as _GOOD_PRESETS
 from .kinds import COUNT_FIELDS, KINDS, PARAMS
 from .kinds import PRESETS as _KIND_PRESETS
 from .shocks import SHOCK_NAMES, ShockEvent
@@ -31,12 +34,13 @@ _KIND_SHARES = {c.field: c.default / sum(cc.default for s in KINDS for cc in s.c
 
 
 def _kind_fields(cls):
-    """Add every registered kind's count and parameter fields (kinds.KindSpec) to the Scenario
-    class before it becomes a dataclass; they come after the market's own fields."""
-    for spec in KINDS:
-        for name, default in spec.fields():
-            cls.__annotations__[name] = "tuple[float, float]" if isinstance(default, tuple) else type(default).__name__
-            setattr(cls, name, field(default=default))
+    """Add every registered kind's count and parameter fields (kinds.KindSpec) and every good's
+    parameter fields (goods.GoodSpec) to the Scenario class before it becomes a dataclass; they
+    come after the market's own fields."""
+    declared = [f for spec in KINDS for f in spec.fields()] + [(p.field, p.default) for p in _GOOD_PARAMS]
+    for name, default in declared:
+        cls.__annotations__[name] = "tuple[float, float]" if isinstance(default, tuple) else type(default).__name__
+        setattr(cls, name, field(default=default))
     return cls
 
 
@@ -77,6 +81,8 @@ class Scenario:
     price_vwap_weight: float = 0.2    # per step, pull toward the last clearing price
     price_volatility: float = 0.02    # relative std of the price noise per step
     volatility_bound: float = 3.0     # noise clipped to this many std
+    # --- goods -------------------------------------------------------------------------------
+    goods: tuple[str, ...] = ("energy",)   # goods traded, energy first (`channelmarket.envs.goods`)
     # --- clearing -------------------------------------------------------------------------
     mechanism: str = "bilateral"
     negotiation_rounds: int = 8       # K alternating-offer rounds per channel
@@ -155,7 +161,12 @@ class Scenario:
         _check_num(self, "auction_eps", 1e-9, 1e6)
         _check_num(self, "grid_export_share", 0.0, 100.0)
         _check_num(self, "grid_import_share", 0.0, 100.0)
-        for p in PARAMS:
+        g = self.goods
+        if (not isinstance(g, tuple) or not g or g[0] != "energy" or len(set(g)) != len(g)
+                or not all(isinstance(x, str) and x in GOOD_NAMES for x in g)):
+            raise ValueError(f"scenario.goods = {g!r}; allowed: distinct goods of {', '.join(GOOD_NAMES)}, "
+                             "energy first")
+        for p in PARAMS + _GOOD_PARAMS:
             (_check_pair if p.shape == "pair" else _check_num)(self, p.field, p.lo, p.hi)
         _check_num(self, "shock_rate", 0.0, 1.0)
         sd = self.shock_duration
@@ -385,7 +396,7 @@ PRESETS: dict[str, Scenario] = {
 PRESETS["energy_1k"] = Scenario(name="energy_1k", mean_degree=10.0).with_agents(1_000)
 PRESETS["energy_10k"] = Scenario(name="energy_10k", mean_degree=10.0).with_agents(10_000)
 PRESETS["energy_100k"] = Scenario(name="energy_100k", mean_degree=10.0).with_agents(100_000)
-for _name, _kw in _KIND_PRESETS.items():   # presets the kinds declare (e.g. energy_ev)
+for _name, _kw in {**_KIND_PRESETS, **_GOOD_PRESETS}.items():   # presets the kinds declare (e.g. energy_ev)
     _base = PRESETS[_kw.pop("base", "energy_default")]
     PRESETS[_name] = _base.replace(name=_name, **_kw)
 DEFAULT_SCENARIO = "energy_default"

@@ -171,6 +171,10 @@ class MarketState:
     supply: np.ndarray        # [G] float64, MWh offered for sale last step (after shock)
     demand_total: np.ndarray  # [G] float64, MWh wanted last step (after shock)
     volume: np.ndarray        # [G] float64, MWh traded peer-to-peer last step
+    holdings: np.ndarray      # [N, G] float64, units of each stock good held (certificates; energy column unused)
+    owed: np.ndarray          # [N, G] float64, units an agent must hold by the episode's end (quotas)
+    issued: np.ndarray        # [G] float64, units issued since reset
+    retired: np.ndarray       # [G] float64, units retired against obligations since reset
     shock_kind: int           # Shock, active for the current interval
     shock_remaining: int      # steps the active shock still lasts, including the current one
     t: int                    # step index of the current interval

@@ -21,6 +21,7 @@ from .offers import Offers, decode
 from .scenario import Scenario
 from .settlement import Settlement, add_storage_value, settle
 from .shocks import Shock, advance_shock
+from .goods import scenario_goods
 from .state import AgentParams, MarketState
 from .trades import Trades
 
@@ -36,6 +37,7 @@ class StepResult(NamedTuple):
     n_opened: int
     n_closed: int
     liquidity: tuple          # (degree, outbound, inbound) [N] of the new state, for its observation
+    goods: Any = None         # goods_trading.GoodsResult in markets with more than one good, else None
 
 
 def initial_state(sc: Scenario, seed: Any) -> tuple[AgentParams, MarketState]:
@@ -50,8 +52,9 @@ def initial_state(sc: Scenario, seed: Any) -> tuple[AgentParams, MarketState]:
     generation, demand = physics.interval_energy(sc, agents, 0, cloud, wind_speed, rng_exo)
     shock_kind, shock_remaining = advance_shock(0, 0, 0, sc.shock_schedule, sc.shock_rate, sc.shock_duration, rng_exo)
     level = prices.time_of_day_level(sc, physics.hour_of_day(sc, 0))
-    g = 1
-    ref = np.full(g, level)
+    goods = scenario_goods(sc)
+    g = len(goods)
+    ref = np.array([level] + [spec.level(sc, physics.hour_of_day(sc, 0)) for spec in goods[1:]], dtype=np.float64)
     soc = agents.initial_soc.copy()
     zeros = np.zeros(n)
     state = MarketState(
@@ -62,6 +65,7 @@ def initial_state(sc: Scenario, seed: Any) -> tuple[AgentParams, MarketState]:
         flow=np.zeros(e), utilization=np.zeros(e), topology_version=0,
         ref_price=ref, clearing_price=ref.copy(), price_history=np.repeat(ref[None, :], 2, axis=0),
         supply=np.zeros(g), demand_total=np.zeros(g), volume=np.zeros(g),
+        holdings=np.zeros((n, g)), owed=np.zeros((n, g)), issued=np.zeros(g), retired=np.zeros(g),
         shock_kind=shock_kind, shock_remaining=shock_remaining, t=0, fee_sink=0.0, grid_account=0.0,
         rng=rng, rng_exo=rng_exo,
     )
@@ -93,6 +97,11 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
     if agents.has_book_hooks:  # kinds with booking of their own (an electric vehicle leaving)
         st = st._replace(grid_account=st.grid_account + physics.book_kinds(
             sc, agents, state.t, state.active, st.soc, st.wallet, st.breakdown))
+    goods = None
+    if n_goods > 1:  # further goods (certificates) clear over the same channels after energy
+        from .goods_trading import trade_goods
+
+        st, goods = trade_goods(sc, agents, state, actions, st, state.t + 1 >= sc.episode_steps)
 
     # mean-field aggregates and the reference price
     storage = agents.is_storage
@@ -104,8 +113,15 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
     demand = np.bincount(bgood, weights=np.where(agents.buys_good >= 0, demand_by_agent, 0.0), minlength=n_goods)
     clearing_price, volume = prices.vwap(trades.good, st.paid_qty, trades.price, n_goods, state.clearing_price)
     level_next = prices.time_of_day_level(sc, physics.hour_of_day(sc, state.t + 1))
+    bounds = None
+    if goods is not None:
+        supply[1:], demand[1:], volume[1:] = goods.supply[1:], goods.demand[1:], goods.volume[1:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            clearing_price[1:] = np.where(goods.volume[1:] > 0, goods.value[1:] / goods.volume[1:],
+                                          state.clearing_price[1:])
+        level_next, bounds = prices.good_levels(sc, scenario_goods(sc), level_next, state.t + 1)
     ref = prices.next_ref_price(sc, state.ref_price, level_next, clearing_price, volume,
-                                prices.imbalance(supply, demand), state.rng_exo)
+                                prices.imbalance(supply, demand), state.rng_exo, bounds)
     history = np.concatenate([state.price_history, ref[None, :]])[-prices.PRICE_HISTORY:]
 
     # channels
@@ -140,7 +156,9 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
         shock_kind=shock_kind, shock_remaining=shock_remaining, t=t, fee_sink=fee_sink,
         grid_account=st.grid_account,
     )
-    return new, StepResult(offers, trades, st, sellable, needed, n_opened, n_closed, tuple(liquidity))
+    if goods is not None:
+        new = new.replace(holdings=goods.holdings, owed=goods.owed, issued=goods.issued, retired=goods.retired)
+    return new, StepResult(offers, trades, st, sellable, needed, n_opened, n_closed, tuple(liquidity), goods)
 
 
 def observation(sc: Scenario, agents: AgentParams, state: MarketState, static: np.ndarray,
@@ -171,6 +189,12 @@ def summary(sc: Scenario, state: MarketState, result: StepResult | None) -> dict
         "shock": Shock(state.shock_kind).name,
         "shock_remaining": int(state.shock_remaining),
     }
+    for g, name in enumerate(sc.goods[1:], start=1):   # further goods (certificates), per good
+        out.update({f"{name}_ref_price": float(state.ref_price[g]), f"{name}_clearing_price": float(state.clearing_price[g]),
+                    f"{name}_volume": float(state.volume[g]), f"{name}_supply": float(state.supply[g]),
+                    f"{name}_demand": float(state.demand_total[g]), f"{name}_held": float(state.holdings[:, g].sum()),
+                    f"{name}_owed": float(state.owed[:, g].sum()), f"{name}_issued": float(state.issued[g]),
+                    f"{name}_retired": float(state.retired[g])})
     if result is None:
         out.update(trades=0, negotiations=0, failed_payments=0, partial_payments=0, channels_opened=0,
                    channels_closed=0, grid_bought=0.0, grid_sold=0.0, unserved=0.0, curtailed=0.0, welfare=0.0)

@@ -35,7 +35,7 @@ def energy(sc, sl, t, arrays, agents, rng) -> None:
 
 
 SPEC = KindSpec(
-    name="consumer", order=3, role=Role.BUYER, buys=("energy",), grid_import=True,
+    name="consumer", order=3, role=Role.BUYER, buys=("energy", "rec"), grid_import=True,
     counts=(Count("n_residential", 35, Profile.RESIDENTIAL), Count("n_industrial", 15, Profile.INDUSTRIAL)),
     params=(
         Param("residential_load", (0.5, 2.0), 1e-9, 1e9, doc="MW base"),

@@ -41,7 +41,7 @@ def energy(sc, sl, t, arrays, agents, rng) -> None:
 
 
 SPEC = KindSpec(
-    name="solar", order=0, role=Role.SELLER, sells=("energy",), generator=True, grid_export=True,
+    name="solar", order=0, role=Role.SELLER, sells=("energy", "rec"), generator=True, grid_export=True,
     counts=(Count("n_solar", 25),),
     params=(
         Param("solar_capacity", (3.0, 10.0), 1e-9, 1e9, doc="MW peak"),

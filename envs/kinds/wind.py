@@ -34,7 +34,7 @@ def energy(sc, sl, t, arrays, agents, rng) -> None:
 
 
 SPEC = KindSpec(
-    name="wind", order=1, role=Role.SELLER, sells=("energy",), generator=True, grid_export=True,
+    name="wind", order=1, role=Role.SELLER, sells=("energy", "rec"), generator=True, grid_export=True,
     counts=(Count("n_wind", 15),),
     params=(
         Param("wind_capacity", (3.0, 8.0), 1e-9, 1e9, doc="MW rated"),
