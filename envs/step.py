@@ -115,6 +115,9 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
     level_next = prices.time_of_day_level(sc, physics.hour_of_day(sc, state.t + 1))
     bounds = None
     if goods is not None:
+        # (bincount over no trades at all gives integers: make the per-good arrays float first)
+        supply, demand, volume = (np.asarray(x, dtype=np.float64).copy() for x in (supply, demand, volume))
+        clearing_price = np.asarray(clearing_price, dtype=np.float64).copy()
         supply[1:], demand[1:], volume[1:] = goods.supply[1:], goods.demand[1:], goods.volume[1:]
         with np.errstate(divide="ignore", invalid="ignore"):
             clearing_price[1:] = np.where(goods.volume[1:] > 0, goods.value[1:] / goods.volume[1:],

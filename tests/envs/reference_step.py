@@ -39,7 +39,7 @@ from channelmarket.envs.physics import industrial_shape, residential_shape, sola
 # Agent kinds and demand profiles (state.py), goods
 SOLAR, WIND, STORAGE, CONSUMER, EV = 0, 1, 2, 3, 4
 STORES = (STORAGE, EV)   # kinds that hold a charge
-RESIDENTIAL = 1
+RESIDENTIAL, INDUSTRIAL = 1, 2
 NO_GOOD = -1
 
 # Shocks (shocks.py docstring / DESIGN.md): NONE, DEMAND_SURGE x2 demand, DEMAND_DROP x0.3 demand,
@@ -373,6 +373,126 @@ def settle(sc, A, S, trades, sellable, needed):
 
 
 # ------------------------------------------------------------------------------------------
+# renewable-energy certificates (good g >= 1): issue, quota, trading, retirement
+# ------------------------------------------------------------------------------------------
+def rec_roles(sc, A, i):
+    """(sells, buys, reserve, limit) of agent i: renewable generators sell what they hold,
+    industrial consumers with a quota buy, at most at the penalty they avoid."""
+    issuer = A["kind"][i] in (SOLAR, WIND)
+    obliged = A["kind"][i] == CONSUMER and A["profile"][i] == INDUSTRIAL and sc.rec_quota > 0
+    return issuer and not obliged, obliged, 0.0, (sc.rec_penalty if obliged else 0.0)
+
+
+def trade_certificates(sc, A, S, acts, st, g, holdings):
+    """Offers from the shared action row against good g's price and span, clearing by the same
+    rules as energy over the balances energy's payments left, payment, stocks moved."""
+    n = A["n"]
+    span = hi = sc.rec_penalty
+    A2 = dict(A)
+    A2["sells_good"], A2["buys_good"], A2["reserve"], A2["limit"] = [], [], [], []
+    offers = {"ask": [], "bid": [], "sell_qty": [], "buy_qty": [], "concession": []}
+    for i in range(n):
+        sells, buys, reserve, limit = rec_roles(sc, A, i)
+        held, owe = holdings[i][g], S["owed"][i][g]
+        s = held if sells else 0.0
+        d = max(owe - held, 0.0) if buys else 0.0
+        a_ask, a_bid, a_q, a_c = (_clip(float(x), -1.0, 1.0) for x in acts[i])
+        ask = max(S["ref_price"][g] + a_ask * span, reserve)
+        ask = max(min(ask, hi), reserve)
+        bid = min(max(S["ref_price"][g] + a_bid * span, 0.0), limit)
+        share = 0.5 * (a_q + 1.0)
+        sq = share * s if (S["active"][i] and sells) else 0.0
+        bq = share * d if (S["active"][i] and buys) else 0.0
+        offers["ask"].append(ask)
+        offers["bid"].append(bid)
+        offers["sell_qty"].append(sq if sq >= MIN_QUANTITY else 0.0)
+        offers["buy_qty"].append(bq if bq >= MIN_QUANTITY else 0.0)
+        offers["concession"].append(0.5 * (a_c + 1.0))
+        A2["sells_good"].append(g if sells else NO_GOOD)
+        A2["buys_good"].append(g if buys else NO_GOOD)
+        A2["reserve"].append(reserve)
+        A2["limit"].append(limit)
+    S2 = dict(S)
+    S2["balance_u"] = st["balance_u"]
+    if sc.mechanism == "bilateral":
+        trades, _ = clear_bilateral(sc, A2, S2, offers)
+    else:
+        trades, _ = clear_double_auction(sc, A2, S2, offers)
+    bd = st["breakdown"]
+    balance_u, wallet, flow = st["balance_u"], st["wallet"], st["flow"]
+    volume = value = 0.0
+    for tr in trades:   # paid from what the buyer's channel side holds now (or wallet to wallet)
+        amount = tr["qty"] * tr["price"]
+        e, s, b = tr["channel"], tr["seller"], tr["buyer"]
+        if e == ON_CHAIN:
+            paid = amount
+        else:
+            buyer_is_u = S["u"][e] == b
+            side = balance_u[e] if buyer_is_u else S["capacity"][e] - balance_u[e]
+            paid = min(amount, side)
+        short = paid < amount
+        paid_qty = (paid / tr["price"] if tr["price"] > 0 else 0.0) if short else tr["qty"]
+        cut = tr.get("cut", 0)
+        failed = cut == 2 or (short and paid <= 0.0)
+        partial = not failed and (cut == 1 or (short and paid < amount * (1.0 - ROUND_OFF)))
+        if e == ON_CHAIN:
+            wallet[s] += paid
+            wallet[b] -= paid
+        elif buyer_is_u:
+            balance_u[e] -= paid
+            flow[e] += paid
+        else:
+            balance_u[e] += paid
+            flow[e] -= paid
+        holdings[s][g] -= paid_qty
+        holdings[b][g] += paid_qty
+        bd["revenue"][s] += paid
+        bd["cost"][b] += paid
+        bd["profit"][s] += paid
+        bd["profit"][b] -= paid
+        bd["failed_payments"][b] += float(failed)
+        bd["partial_payments"][b] += float(partial)
+        volume += paid_qty
+        value += paid
+    st["balance_u"] = [_clip(x, 0.0, c) for x, c in zip(balance_u, S["capacity"])]
+    return {"supply": sum(offers["sell_qty"]), "demand": sum(offers["buy_qty"]), "volume": volume, "value": value,
+            "trades": trades}
+
+
+def book_certificates(sc, A, S, bd, g, holdings, owed, issued):
+    """One certificate per MWh a renewable generator delivered (sold or to the grid); the quota
+    of an obliged consumer grows with the energy it consumed (bought or from the grid)."""
+    for i in range(A["n"]):
+        if not S["active"][i]:
+            continue
+        if A["kind"][i] in (SOLAR, WIND):
+            new = bd["sold"][i] + bd["grid_sold"][i]
+            holdings[i][g] += new
+            issued[g] += new
+        if rec_roles(sc, A, i)[1]:
+            owed[i][g] += sc.rec_quota * (bd["bought"][i] + bd["grid_bought"][i])
+
+
+def end_certificates(sc, A, g, holdings, owed, retired, wallet, bd):
+    """Episode end: obliged consumers retire what they hold against what they owe; every missing
+    certificate costs the penalty, paid to the grid account."""
+    total = 0.0
+    for i in range(A["n"]):
+        if not rec_roles(sc, A, i)[1]:
+            continue
+        r = min(holdings[i][g], owed[i][g])
+        holdings[i][g] -= r
+        owed[i][g] -= r
+        retired[g] += r
+        pen = owed[i][g] * sc.rec_penalty
+        wallet[i] -= pen
+        bd["cost"][i] += pen
+        bd["profit"][i] -= pen
+        total += pen
+    return total
+
+
+# ------------------------------------------------------------------------------------------
 # channel lifecycle
 # ------------------------------------------------------------------------------------------
 def lifecycle(sc, A, S, balance_u, wallet, fee_sink, rng):
@@ -508,6 +628,8 @@ def _state(state):
         S[k] = int(getattr(state, k))
     S["fee_sink"] = float(state.fee_sink)
     S["grid_account"] = float(state.grid_account)
+    for k in ("holdings", "owed", "issued", "retired"):
+        S[k] = np.asarray(getattr(state, k)).tolist()
     return S
 
 
@@ -533,6 +655,17 @@ def reference_step(sc, agents, state, actions) -> dict:
         raise NotImplementedError(f"no reference for mechanism {sc.mechanism!r}")
     st = settle(sc, A, S, trades, sellable, needed)
     bd = st["breakdown"]
+    holdings = [list(r) for r in S["holdings"]]
+    owed = [list(r) for r in S["owed"]]
+    issued, retired = list(S["issued"]), list(S["retired"])
+    goods = {}
+    for g in range(1, n_goods):   # further goods (certificates), after energy, over the same channels
+        goods[g] = trade_certificates(sc, A, S, acts, st, g, holdings)
+    last = S["t"] + 1 >= sc.episode_steps
+    for g in range(1, n_goods):
+        book_certificates(sc, A, S, bd, g, holdings, owed, issued)
+        if last:
+            st["grid_account"] += end_certificates(sc, A, g, holdings, owed, retired, st["wallet"], bd)
 
     # mean field: supply offered (generators: all they could sell; storage: what it offers),
     # demand wanted (consumers: all they need; storage: what it bids for), after shocks
@@ -549,12 +682,17 @@ def reference_step(sc, agents, state, actions) -> dict:
     for tr in trades:
         volume[tr["good"]] += tr["paid_qty"]
         value[tr["good"]] += tr["paid_qty"] * tr["price"]
+    for g, res in goods.items():
+        supply[g], demand[g], volume[g], value[g] = res["supply"], res["demand"], res["volume"], res["value"]
     clearing = [value[g] / volume[g] if volume[g] > 0 else S["clearing_price"][g] for g in range(n_goods)]
-    # reference price
-    level = time_of_day_level(sc, hour_of_day(sc, S["t"] + 1))
+    # reference price: energy reverts to the time-of-day level within the tariffs, certificates
+    # to their base price within [0, penalty]
+    energy_level = time_of_day_level(sc, hour_of_day(sc, S["t"] + 1))
     z = rng_exo.standard_normal(n_goods).tolist()
     ref = []
     for g in range(n_goods):
+        level = energy_level if g == 0 else sc.rec_base_price
+        lo, hi = (sc.feed_in_tariff, sc.retail_tariff) if g == 0 else (0.0, sc.rec_penalty)
         r = S["ref_price"][g]
         tot = supply[g] + demand[g]
         imb = (demand[g] - supply[g]) / tot if tot > 0 else 0.0
@@ -563,7 +701,7 @@ def reference_step(sc, agents, state, actions) -> dict:
                + (sc.price_vwap_weight * (clearing[g] - r) if volume[g] > 0 else 0.0)
                + sc.price_imbalance_gain * r * imb
                + sc.price_volatility * r * zz)
-        ref.append(_clip(new, sc.feed_in_tariff, sc.retail_tariff))
+        ref.append(_clip(new, lo, hi))
     history = (S["price_history"] + [ref])[-PRICE_HISTORY:]
 
     # channels
@@ -598,6 +736,7 @@ def reference_step(sc, agents, state, actions) -> dict:
         "supply": supply, "demand_total": demand, "volume": volume,
         "shock_kind": shock_kind, "shock_remaining": shock_remaining, "t": t,
         "fee_sink": fee_sink, "grid_account": st["grid_account"],
+        "holdings": holdings, "owed": owed, "issued": issued, "retired": retired,
     }
     rewards = [bd["profit"][i] if S["active"][i] else 0.0 for i in range(n)]
     return {

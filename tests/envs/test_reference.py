@@ -69,6 +69,14 @@ SCENARIOS: dict[str, Scenario] = {
     # electric-vehicle fleets: hourly steps over a whole day (departures, trips, returns, V2G)
     "ev": Scenario(name="ev", n_solar=3, n_wind=2, n_storage=2, n_residential=3, n_industrial=2, n_ev=6,
                    mean_degree=4.0, step_minutes=60.0, ev_target_share=(0.8, 1.0)),
+    # renewable-energy certificates as a second good: issue, quota, trading over the same
+    # channels after energy, retirement and penalties at the episode's end (24 hourly steps)
+    "rec": Scenario(name="rec", goods=("energy", "rec"), n_solar=4, n_wind=3, n_storage=2, n_residential=3,
+                    n_industrial=4, n_ev=2, mean_degree=5.0, step_minutes=60.0, episode_steps=24,
+                    channel_capacity=(5.0, 60.0), rec_quota=0.8),
+    "rec_double_auction": Scenario(name="rec_da", goods=("energy", "rec"), mechanism="double_auction", n_solar=3,
+                                   n_wind=2, n_storage=1, n_residential=2, n_industrial=4, step_minutes=60.0,
+                                   episode_steps=24, start_hour=2.0),
     "ev_double_auction": Scenario(name="ev_da", mechanism="double_auction", n_solar=3, n_wind=2, n_storage=1,
                                   n_residential=3, n_industrial=1, n_ev=8, step_minutes=60.0, start_hour=4.0,
                                   ev_departure=(5.0, 8.0), ev_return=(12.0, 23.5)),
@@ -367,7 +375,7 @@ def test_core_matches_reference_rollouts(name):
     sc = SCENARIOS[name]
     steps = min(STEPS.get(name, DEFAULT_STEPS), sc.episode_steps)
     totals = {"trades": 0, "partial": 0, "failed": 0, "opened": 0, "closed": 0, "shock_steps": 0,
-              "ev_topups": 0, "ev_sold": 0.0}
+              "ev_topups": 0, "ev_sold": 0.0, "rec_trades": 0, "rec_retired": 0.0}
     for seed in SEEDS:
         core = MarketCore(sc)
         core.reset(seed=seed)
@@ -384,6 +392,8 @@ def test_core_matches_reference_rollouts(name):
             ev = core.agents.kind == 4
             totals["ev_topups"] += int((np.asarray(ref["breakdown"]["grid_bought"])[ev] > 0).sum())
             totals["ev_sold"] += float(np.asarray(ref["breakdown"]["sold"])[ev].sum())
+            totals["rec_trades"] += int(core.state.volume[1:].sum() > 0)
+            totals["rec_retired"] = float(core.state.retired[1:].sum()) if core.state.retired.shape[0] > 1 else 0.0
     # the scenario exercised what it is for
     assert totals["trades"] > 0
     if name in ("thin_channels", "one_sided"):
@@ -392,6 +402,8 @@ def test_core_matches_reference_rollouts(name):
         assert totals["opened"] > 0 and totals["closed"] > 0, totals
     if name in ("shocks", "double_auction_storage"):
         assert totals["shock_steps"] > 0, totals
+    if name.startswith("rec"):   # certificates were issued, traded and retired
+        assert totals["rec_trades"] > 0 and totals["rec_retired"] > 0, totals
     if name.startswith("ev"):   # fleets left short of their target and sold back while parked
         assert totals["ev_topups"] > 0 and totals["ev_sold"] > 0, totals
 
