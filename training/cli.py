@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             train(cfg, out, resume=args.resume)
-        except FileExistsError as exc:
+        except (FileExistsError, ValueError, TypeError) as exc:  # e.g. a checkpoint that does not fit the config
             return fail(exc)
     print(f"trained {cfg.algo} into {out}: model {out / ('ippo_model.pt' if cfg.algo in ('ippo', 'mappo') else 'model.zip')}"
           f"; TensorBoard: tensorboard --logdir {out}")
