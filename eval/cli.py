@@ -208,6 +208,9 @@ def _main(argv: list[str]) -> int:
         shocks = _split(args.shocks) or ["scenario"]
         if args.workers < 1:
             raise ValueError(f"--workers {args.workers}; allowed: an integer >= 1")
+        for flag in ("exploit_iterations", "exploit_popsize", "ippo_steps"):
+            if getattr(args, flag) < 1:
+                raise ValueError(f"--{flag.replace('_', '-')} {getattr(args, flag)}; allowed: an integer >= 1")
         exploit = None
         if args.exploitability != "off":
             exploit = ExploitConfig(method=args.exploitability, kinds=resolve_kinds(args.exploit_kinds),

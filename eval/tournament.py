@@ -6,7 +6,12 @@
                           substrate("sellers_vs_risk_factor", "runs/x/model.zip")],
                          scenarios=["energy_default"], seeds=range(10), shocks=["none", "DEMAND_SURGE@30:8"],
                          mechanisms=["bilateral", "double_auction"], workers=2)
-    res.write("out/")            # episodes.csv (+ .parquet), steps.csv, exploitability.csv, manifest.json
+    res.write("out/")    # manifest.json, episodes.csv (+ .parquet), steps.csv, exploitability.csv, timing.json
+
+`out/` must be new or empty (`write(out, overwrite=True)` replaces an earlier eval run's files,
+see `eval.outputs`); every file is written atomically, and all but timing.json (the runtime and
+worker count) are the same bytes for the same call. `prepare_tournament` checks every argument
+and builds the jobs without running them; seeds are capped at `eval.seeds.MAX_SEEDS` per run.
 
 Every (scenario, mechanism, shock setting, seed, population) is one job: a worker builds its own
 `MarketCore` and fresh policies from plain-data specs (spawn-safe), runs one episode through
@@ -51,6 +56,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+import yaml
 
 from .._version import __version__
 from ..envs.files import atomic_write_bytes, atomic_writer
@@ -97,8 +103,13 @@ def resolve_scenario(spec: Any) -> tuple[str, Scenario]:
         raise ValueError(f"unknown scenario {str(spec)!r}; allowed: {', '.join(PRESETS)} or a .yaml/.json scenario file")
     try:
         sc = get_scenario(spec)
-    except (ValueError, TypeError, OSError) as exc:
-        raise ValueError(f"scenario {spec!r}: {exc}") from None
+    except (ValueError, TypeError, OSError, yaml.YAMLError) as exc:
+        detail = " ".join(str(exc).split())
+        if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+            mark = exc.problem_mark
+            detail = f"not valid YAML: {exc.problem} at line {mark.line + 1}, column {mark.column + 1}"
+        raise ValueError(f"scenario {str(spec)!r}: {detail}; fix the file or use a preset "
+                         f"({', '.join(PRESETS)})") from None
     if isinstance(spec, str) and spec in PRESETS:
         return spec, sc
     if isinstance(spec, (str, Path)) and sc.name == "custom":
