@@ -648,8 +648,8 @@ def run_tournament(populations: Sequence["PopulationSpec | str"], scenarios: Seq
 
 
 __all__ = [
-    "run_tournament", "prepare_tournament", "TournamentPlan", "TournamentResult", "EpisodeJob", "run_episode_job", "run_jobs", "build_jobs", "parse_seeds",
-    "resolve_scenario", "apply_shocks", "variant", "unseen_schedule", "check_mechanism", "cached_equilibrium",
-    "group_rows", "storage_dp_gain", "write_csv", "write_parquet", "ID_COLUMNS", "GROUP_COLUMNS", "EPISODE_COLUMNS", "STEP_COLUMNS",
-    "EXPLOIT_COLUMNS", "SHOCK_FORMS", "as_population",
+    "run_tournament", "prepare_tournament", "TournamentPlan", "TournamentResult", "EpisodeJob", "run_episode_job",
+    "run_jobs", "build_jobs", "parse_seeds", "resolve_scenario", "apply_shocks", "variant", "unseen_schedule",
+    "check_mechanism", "cached_equilibrium", "group_rows", "storage_dp_gain", "write_csv", "write_parquet",
+    "ID_COLUMNS", "GROUP_COLUMNS", "EPISODE_COLUMNS", "STEP_COLUMNS", "EXPLOIT_COLUMNS", "SHOCK_FORMS", "as_population",
 ]
