@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from channelmarket.envs import files
 from channelmarket.eval import outputs
@@ -73,6 +75,26 @@ def test_huge_seed_ranges_fail_at_once_without_memory():
     assert parse_seeds("0-9", max_seeds=10) == list(range(10))
     with pytest.raises(ValueError, match="11 seeds; allowed: at most 10 per run"):
         parse_seeds("0-10", max_seeds=10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 30) | st.integers(0, 2**63 - 1), st.integers(0, 12) | st.integers(0, 2**40)),
+                min_size=1, max_size=5),
+       st.integers(1, 50))
+def test_seed_text_is_expanded_or_rejected_by_its_count(ranges, cap):
+    """Ranges "lo-hi" expand in order when they hold at most `cap` seeds, else fail without building them."""
+    ranges = [(lo, min(lo + span, 2**63 - 1)) for lo, span in ranges]
+    text = ",".join(f"{lo}-{hi}" for lo, hi in ranges)
+    total = sum(hi - lo + 1 for lo, hi in ranges)
+    expected = [s for lo, hi in ranges for s in range(lo, hi + 1)] if total <= cap else None
+    if expected is None:
+        with pytest.raises(ValueError, match=f"{total:,} seeds; allowed: at most {cap:,} per run"):
+            parse_seeds(text, max_seeds=cap)
+    elif len(set(expected)) < len(expected):
+        with pytest.raises(ValueError, match="is repeated"):
+            parse_seeds(text, max_seeds=cap)
+    else:
+        assert parse_seeds(text, max_seeds=cap) == expected
 
 
 def test_seeds_take_numpy_integers_and_reject_other_types():
@@ -149,8 +171,7 @@ def test_malformed_yaml_scenario_is_one_line(tmp_path, capsys):
 
 def test_errors_through_the_command_line_have_no_traceback(tmp_path):
     for argv in (["--report-only", str(tmp_path / "missing")],
-                 ["--seeds", "0-1000000000", "--out", str(tmp_path / "o")],
-                 ["--scenario", "nope", "--out", str(tmp_path / "o")]):
+                 ["--seeds", "0-1000000000", "--out", str(tmp_path / "o")]):
         r = subprocess.run([sys.executable, "-m", "channelmarket", "eval"] + argv, capture_output=True, text=True,
                            timeout=120)
         assert_one_line_error(r.returncode, r.stderr)
