@@ -174,6 +174,8 @@ def _check_manifest(folder: Path, m: Any) -> dict:
             _check(folder, s, dict, where)
             for k, types in (("role", str), ("policy", str), ("kinds", list), ("part", list)):
                 _check(folder, s.get(k), types, f"{where}.{k}")
+            for k, kind in enumerate(s["kinds"]):
+                _check(folder, kind, str, f"{where}.kinds[{k}]")
             if len(s["part"]) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) for x in s["part"]):
                 raise _bad(folder, f"field {where}.part is {s['part']!r}; expected two integers")
     for name, rec in m["policies"].items():

@@ -213,6 +213,8 @@ def _edit_manifest(folder: Path, fn) -> None:
     (lambda f: _edit_manifest(f, lambda m: m.update(seeds=[])), ["lists no seeds"]),
     (lambda f: _edit_manifest(f, lambda m: m["populations"][0].update(slots=[{"role": "focal"}])),
      ["populations[0].slots[0].policy"]),
+    (lambda f: _edit_manifest(f, lambda m: m["populations"][0]["slots"][0].update(kinds=[1])),
+     ["populations[0].slots[0].kinds[0] is int"]),
     (lambda f: _edit_manifest(f, lambda m: m["cells"][0].pop("mechanism")), ["cells[0].mechanism"]),
     (lambda f: _edit_manifest(f, lambda m: m.update(format=99)), ["format 99"]),
     (lambda f: _edit_manifest(f, lambda m: m.update(outputs=["../../victim"])), ["outputs[0] is '../../victim'"]),
