@@ -89,8 +89,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
     """The config a run uses: defaults (or the run's own config.yaml on --resume), then --config, then flags."""
-    import yaml
-
     base: dict[str, Any] = {}
     out = Path(args.out) if args.out else None
     if args.resume and out is not None and (out / "config.yaml").exists():
