@@ -41,6 +41,7 @@ def atomic_writer(path: "str | os.PathLike", mode: str = "wb", **open_kwargs) ->
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.chmod(tmp, _mode_for(target))  # mkstemp makes 0600; keep what open() would have given
         with os.fdopen(fd, mode, **open_kwargs) as f:
             yield f
             f.flush()
@@ -51,6 +52,16 @@ def atomic_writer(path: "str | os.PathLike", mode: str = "wb", **open_kwargs) ->
             os.unlink(tmp)
         raise
     fsync_dir(target.parent)
+
+
+def _mode_for(target: Path) -> int:
+    """The replaced file's permissions, or a new file's under the current umask (0666 & ~umask)."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
 
 
 def atomic_write_bytes(path: "str | os.PathLike", data: bytes) -> None:

@@ -38,8 +38,9 @@ def imbalance(supply: np.ndarray, demand: np.ndarray) -> np.ndarray:
 def vwap(trade_good: np.ndarray, qty: np.ndarray, price: np.ndarray, n_goods: int,
          previous: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(volume-weighted clearing price, volume) per good; the previous price where nothing traded."""
-    volume = np.bincount(trade_good, weights=qty, minlength=n_goods)
-    value = np.bincount(trade_good, weights=qty * price, minlength=n_goods)
+    # float64 even with no trades (NumPy's bincount of an empty array is int64 whatever the weights)
+    volume = np.bincount(trade_good, weights=qty, minlength=n_goods).astype(np.float64, copy=False)
+    value = np.bincount(trade_good, weights=qty * price, minlength=n_goods).astype(np.float64, copy=False)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(volume > 0, value / volume, previous)
     return p, volume

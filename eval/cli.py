@@ -8,6 +8,10 @@
 
 Also `python -m channelmarket.eval ...`. `--list` prints the policies, substrates, scenarios,
 mechanisms and shock settings it accepts; `--report-only DIR` rebuilds the report of a folder.
+
+Every argument is checked before the tournament runs, and so is the output folder (new or empty,
+or an earlier eval run with `--overwrite`; writable). Each error is one line on stderr saying what
+is wrong and what to do, with exit status 2.
 """
 
 from __future__ import annotations
@@ -16,13 +20,48 @@ import argparse
 import os
 import shlex
 import sys
-import time
 from pathlib import Path
+from typing import NoReturn
 
 from ..envs.scenario import MECHANISMS, PRESETS
 from .exploitability import METHODS, ExploitConfig
+from .outputs import OutputError, prepare_folder, read_manifest
 from .populations import SUBSTRATES, baseline_names, check_policy, focal_background, homogeneous, resolve_kinds, substrate
-from .tournament import SHOCK_FORMS, parse_seeds, run_tournament
+from .seeds import MAX_SEEDS
+from .tournament import SHOCK_FORMS, parse_seeds, prepare_tournament
+
+PROG = "channelmarket eval"
+# flags that change where and how a run reports, not what it computes: left out of the recorded
+# command, so the same tournament written to two folders gives the same manifest and report
+_OUTPUT_FLAGS = {"--out": 1, "--overwrite": 0, "--no-progress": 0, "--workers": 1}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{message}; see '{PROG} --help'")
+
+
+def fail(message: str) -> NoReturn:
+    """Print `message` as one line on stderr and exit with status 2."""
+    print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def recorded_command(argv: list[str]) -> str:
+    """The command as the manifest records it: `argv` without the output-only flags."""
+    kept, skip = [], 0
+    for tok in argv:
+        if skip:
+            skip -= 1
+            continue
+        name = tok.split("=", 1)[0]
+        if name in _OUTPUT_FLAGS:
+            skip = _OUTPUT_FLAGS[name] if "=" not in tok else 0
+            continue
+        kept.append(tok)
+    return f"{PROG} " + shlex.join(kept)
 
 
 def _split(text: str | None) -> list[str]:
@@ -39,18 +78,24 @@ def _on_off(text: str) -> bool:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="channelmarket eval",
+    ap = _Parser(
+        prog=PROG, allow_abbrev=False,
         description="Tournament of policy populations over scenarios x shock settings x mechanisms x seeds: "
                     "a tidy CSV of per-episode, per-kind metrics, a Markdown report with 95% CIs and paired "
-                    "differences, and PNG plots.")
+                    "differences, and PNG plots. Every file is written atomically; rerunning the same command "
+                    "writes the same bytes (all but timing.json, the runtime).")
     ap.add_argument("--scenario", default="energy_default",
                     help="preset name(s) or .yaml/.json scenario file(s), comma-separated (default energy_default)")
-    ap.add_argument("--seeds", default="0-9", help="seeds, e.g. '0-9' or '0,3,5-7' (default 0-9)")
+    ap.add_argument("--seeds", default="0-9", help=f"seeds, e.g. '0-9' or '0,3,5-7', at most {MAX_SEEDS:,} per run, "
+                                                   "each in [0, 2**63 - 1] (default 0-9)")
     ap.add_argument("--policies", default=",".join(baseline_names()),
                     help="policies under test, comma-separated: baseline names (" + ", ".join(baseline_names())
                          + ") or trained model paths (model.zip, .pt, run folder); default: every baseline")
-    ap.add_argument("--out", help="output folder (created)")
+    ap.add_argument("--out", help="output folder: new or empty (created); it must be writable, which is checked "
+                                  "before the tournament runs")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="let --out be a folder holding an earlier eval run: the files its manifest.json lists "
+                         "are removed (after this run's tournament succeeded) and nothing else")
     ap.add_argument("--shocks", default="scenario",
                     help="shock settings, comma-separated: " + ", ".join(SHOCK_FORMS) + " (default scenario)")
     ap.add_argument("--mechanisms", default=None,
@@ -81,7 +126,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     ap.add_argument("--no-parquet", action="store_true", help="CSV only, even when pyarrow is installed")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
-    ap.add_argument("--report-only", metavar="DIR", default=None, help="rebuild report.md and the plots of DIR")
+    ap.add_argument("--report-only", metavar="DIR", default=None,
+                    help="rebuild report.md and the plots of DIR, an earlier --out folder")
     ap.add_argument("--trust-model", action="store_true",
                     help="allow loading model files that only unpickling can read (custom SB3 zips, old .pkl "
                          "statistics): unpickling can run code, so only for files you trust")
@@ -128,7 +174,15 @@ def build_populations(args: argparse.Namespace) -> list:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run `channelmarket eval`; 0 on success, 2 (one line on stderr) on any bad argument or folder."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    except SystemExit as exc:   # argparse's --help and errors, and `fail`
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+
+
+def _main(argv: list[str]) -> int:
     ap = parser()
     args = ap.parse_args(argv)
     if args.list:
@@ -137,11 +191,16 @@ def main(argv: list[str] | None = None) -> int:
     from .report import write_report
 
     if args.report_only:
-        path = write_report(args.report_only, plots=not args.no_plots)
+        try:
+            path = write_report(args.report_only, plots=not args.no_plots)
+        except OutputError as exc:
+            fail(exc)
+        except OSError as exc:
+            fail(f"cannot write the report into {args.report_only!r} ({exc.strerror or exc}); check the folder")
         print(f"wrote {path}")
         return 0
     if not args.out:
-        ap.error("--out DIR is required")
+        ap.error("--out DIR is required (a new or empty folder for the tables, report and plots)")
     try:
         pops = build_populations(args)
         if args.trust_model:
@@ -157,29 +216,34 @@ def main(argv: list[str] | None = None) -> int:
         shocks = _split(args.shocks) or ["scenario"]
         if args.workers < 1:
             raise ValueError(f"--workers {args.workers}; allowed: an integer >= 1")
+        for flag in ("exploit_iterations", "exploit_popsize", "ippo_steps"):
+            if getattr(args, flag) < 1:
+                raise ValueError(f"--{flag.replace('_', '-')} {getattr(args, flag)}; allowed: an integer >= 1")
         exploit = None
         if args.exploitability != "off":
             exploit = ExploitConfig(method=args.exploitability, kinds=resolve_kinds(args.exploit_kinds),
                                     train_seeds=tuple(parse_seeds(args.exploit_train_seeds)),
                                     iterations=args.exploit_iterations, popsize=args.exploit_popsize,
                                     elite=min(3, args.exploit_popsize), ippo_steps=args.ippo_steps)
-        command = "channelmarket eval " + shlex.join(argv)
-        t0 = time.perf_counter()
-        res = run_tournament(pops, scenarios, seeds, mechanisms, shocks, workers=args.workers, optimum=args.optimum,
-                             equilibrium=args.equilibrium, progress=not args.no_progress, exploit=exploit,
-                             command=command)
-    except ValueError as exc:
-        print(f"channelmarket eval: error: {exc}", file=sys.stderr)
-        return 2
-    files = res.write(args.out, parquet=not args.no_parquet)
-    report = write_report(args.out, plots=not args.no_plots)
+        plan = prepare_tournament(pops, scenarios, seeds, mechanisms, shocks, optimum=args.optimum,
+                                  equilibrium=args.equilibrium, exploit=exploit, command=recorded_command(argv))
+        prepare_folder(args.out, overwrite=args.overwrite)     # before the run: a bad folder fails now
+    except (ValueError, TypeError) as exc:
+        fail(exc)
+    res = plan.run(workers=args.workers, progress=not args.no_progress)
+    try:
+        res.write(args.out, parquet=not args.no_parquet, overwrite=args.overwrite)
+        write_report(args.out, plots=not args.no_plots)
+        names = read_manifest(args.out)["outputs"]
+    except OutputError as exc:
+        fail(exc)
+    except OSError as exc:
+        fail(f"cannot write the results into {args.out!r} ({exc.strerror or exc}); check the folder and rerun")
+    t = res.timing
+    print(f"{len(res.rows)} rows from {t['jobs']} jobs in {t['runtime_seconds']:.1f} s ({t['workers']} workers)")
     out = Path(args.out)
-    print(f"{len(res.rows)} rows from {res.manifest['jobs']} jobs in {time.perf_counter() - t0:.1f} s "
-          f"({args.workers} workers)")
-    for name, p in list(files.items()) + [("report", report)]:
-        print(f"  {name}: {p}")
-    for png in sorted(out.glob("*.png")):
-        print(f"  plot: {png}")
+    for name in names:
+        print(f"  {out / name}")
     return 0
 
 

@@ -16,14 +16,13 @@ def _call(job: Any) -> tuple[int, Any]:
 
 
 def _init_worker() -> None:
-    """Pool initializer: keep each worker on one thread (numpy BLAS and torch), so the processes
-    do not fight over the 2 cores and results do not depend on thread counts."""
-    try:
-        import torch
-
+    """Pool initializer: keep each worker on one thread, so the processes do not fight over the
+    cores and results do not depend on thread counts. The pool starts with OMP_NUM_THREADS and
+    friends at 1 (`run_jobs`), which numpy's BLAS, numba and torch read when they load; torch is
+    not imported here (seconds per worker), only capped if something already imported it."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.set_num_threads(1)
-    except ImportError:
-        pass
 
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")

@@ -13,12 +13,12 @@ Statistics (per cell = scenario x mechanism x shock setting; one value per episo
   common variation; reported as mean ± t half-width of d, with the paired t-test p-value.
 
 The report is a pure function of the output files (no timestamps, no timings: those are in
-manifest.json), so rerunning a tournament reproduces it byte for byte.
+timing.json), and the plots carry no varying metadata, so rerunning a tournament reproduces every
+file but timing.json byte for byte. Every file is written atomically and listed in the manifest.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from collections import defaultdict
@@ -28,8 +28,10 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..envs import mechanisms
+from ..envs.files import atomic_write_text, atomic_writer
 from ..envs.state import KIND_NAMES
-from .tournament import ALL, ID_COLUMNS
+from . import outputs
+from .tournament import ALL, EPISODE_COLUMNS, EXPLOIT_COLUMNS, GROUP_COLUMNS, ID_COLUMNS, STEP_COLUMNS
 
 STRING_COLUMNS = (set(ID_COLUMNS) - {"seed"}) | {"method", "detail", "shock"}
 INT_COLUMNS = {"seed", "agents", "t"}
@@ -92,23 +94,10 @@ def paired_diff(x: dict[Any, float], ref: dict[Any, float], confidence: float = 
 
 # ---- reading the output ---------------------------------------------------------------------------------
 
-def read_table(path: "str | Path") -> list[dict[str, Any]]:
-    """Rows of a tournament CSV with numbers as numbers (ids and labels stay strings)."""
-    p = Path(path)
-    if not p.exists():
-        return []
-    with open(p, newline="") as f:
-        rows = []
-        for r in csv.DictReader(f):
-            for k, v in r.items():
-                if k in STRING_COLUMNS:
-                    continue
-                if k in INT_COLUMNS:
-                    r[k] = int(v)
-                else:
-                    r[k] = float(v) if v != "" else float("nan")
-            rows.append(r)
-    return rows
+def read_table(path: "str | Path", columns: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Rows of a tournament CSV with numbers as numbers (ids and labels stay strings); OutputError
+    (a ValueError) naming the file, line and column of a missing or unreadable value."""
+    return outputs.read_table(path, columns, STRING_COLUMNS, INT_COLUMNS)
 
 
 def _fmt(m: float, half: float = float("nan"), digits: int = 2) -> str:
@@ -142,10 +131,10 @@ class Data:
     def __init__(self, out: "str | Path") -> None:
         out = Path(out)
         self.out = out
-        self.manifest = json.loads((out / "manifest.json").read_text())
-        self.rows = read_table(out / "episodes.csv")
-        self.steps = read_table(out / "steps.csv")
-        self.exploit = read_table(out / "exploitability.csv")
+        self.manifest = outputs.read_manifest(out)
+        self.rows = read_table(out / "episodes.csv", ID_COLUMNS + GROUP_COLUMNS + EPISODE_COLUMNS)
+        self.steps = read_table(out / "steps.csv", STEP_COLUMNS)
+        self.exploit = read_table(out / "exploitability.csv", EXPLOIT_COLUMNS)
         self.populations = [p["name"] for p in self.manifest["populations"]]
         self.pop_info = {p["name"]: p for p in self.manifest["populations"]}
         self.reference = self.manifest.get("reference_population") or self.populations[0]
@@ -456,6 +445,7 @@ def reproducibility(d: Data) -> str:
 
 # ---- plots -------------------------------------------------------------------------------------------------
 
+PNG_METADATA = {"Software": None}
 _SHOCK_COLORS = {"DEMAND_SURGE": "#d62728", "DEMAND_DROP": "#9467bd", "SUPPLY_SURPLUS": "#2ca02c",
                  "SUPPLY_SHORTAGE": "#ff7f0e"}
 
@@ -467,6 +457,14 @@ def _figure(w: float, h: float):
     fig = Figure(figsize=(w, h), dpi=100)
     FigureCanvasAgg(fig)
     return fig
+
+
+def _save(fig: Any, path: Path) -> Path:
+    """Save a figure as PNG, atomically, with no metadata that varies between matplotlib versions
+    (the same tables give the same bytes)."""
+    with atomic_writer(path, "wb") as f:
+        fig.savefig(f, format="png", metadata=PNG_METADATA)
+    return Path(path)
 
 
 def _colors(n: int) -> list:
@@ -521,8 +519,7 @@ def plot_price_paths(d: Data, path: Path) -> Path | None:
             ax.set_xlabel("step")
         ax.legend(fontsize=7, ncol=2, loc="upper left")
     fig.tight_layout()
-    fig.savefig(path)
-    return path
+    return _save(fig, path)
 
 
 def _bars(ax, groups: list[str], series: list[tuple[str, list[tuple[float, float]]]], ylabel: str) -> None:
@@ -572,8 +569,7 @@ def plot_profit_by_kind(d: Data, path: Path) -> Path | None:
         _bars(ax2, d.kinds, series, "profit EUR/agent (episode)")
         ax2.set_title("profit by kind and policy in focal/background populations", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
-    return path
+    return _save(fig, path)
 
 
 def plot_efficiency_by_mechanism(d: Data, path: Path) -> Path | None:
@@ -594,8 +590,7 @@ def plot_efficiency_by_mechanism(d: Data, path: Path) -> Path | None:
     _bars(ax, mechs, series, "efficiency (surplus / optimum)" if col == "efficiency" else "welfare EUR")
     ax.set_title(f"{col} by mechanism · {scen} · shocks {sh}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
-    return path
+    return _save(fig, path)
 
 
 PLOTS = (("price_paths.png", plot_price_paths, "Price paths (first seed), equilibrium dashed, shocks shaded"),
@@ -607,10 +602,19 @@ PLOTS = (("price_paths.png", plot_price_paths, "Price paths (first seed), equili
 
 def write_report(out: "str | Path", plots: bool = True) -> Path:
     """Write report.md (and the PNG plots when `plots` and matplotlib is installed) into the
-    tournament folder `out`; returns the report's path."""
+    tournament folder `out`, each atomically, and list them in its manifest; returns the report's
+    path. OutputError (a ValueError) for a folder that is no readable eval output or not writable."""
     d = Data(out)
     out = Path(out)
+    outputs.probe_writable(out)
     m = d.manifest
+    if plots:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            plots = False
+    planned = [fname for fname, _, _ in PLOTS] if plots else []
+    outputs.record_outputs(out, add=["report.md"] + planned)     # listed before written: never a stray file
     parts = ["# Evaluation report", "",
              f"`{m.get('command') or '(API call)'}`", "",
              f"channelmarket {m['channelmarket_version']} · {len(m['seeds'])} seeds · "
@@ -620,20 +624,20 @@ def write_report(out: "str | Path", plots: bool = True) -> Path:
              "`manifest.json`.", ""]
     parts.append(headline(d))
     if plots:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            plots = False
-    if plots:
         parts += ["## Plots", ""]
+        skipped = []
         for fname, fn, title in PLOTS:
             if fn(d, out / fname) is not None:
                 parts += [f"![{title}]({fname})", ""]
+            else:
+                skipped.append(fname)
+        if skipped:
+            outputs.record_outputs(out, drop=skipped)
     for section in (focal_tables(d), exploit_tables(d), paired_tables(d), cell_tables(d), reproducibility(d)):
         if section:
             parts.append(section)
     path = out / "report.md"
-    path.write_text("\n".join(parts).rstrip() + "\n")
+    atomic_write_text(path, "\n".join(parts).rstrip() + "\n")
     return path
 
 

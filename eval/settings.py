@@ -5,52 +5,22 @@ runs -> statistics -> report).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-import numpy as np
+import yaml
 
 from ..envs import mechanisms
 from ..envs.scenario import PRESETS, Scenario, get_scenario
 from ..envs.shocks import SHOCK_NAMES, ShockEvent
 from .populations import PopulationSpec, check_policy, homogeneous
+from .seeds import parse_seeds  # noqa: F401  (seed lists are settings too)
 
 DEFAULT_RANDOM_SHOCK_RATE = 0.02
 SHOCK_FORMS = ("scenario", "none", "random", "random:RATE", "unseen", "KIND@STEP:DURATION[+...]")
 
 
 # ---- settings --------------------------------------------------------------------------------------
-
-def parse_seeds(text: "str | int | Iterable[int]") -> list[int]:
-    """Seeds from "0-9", "0,3,7", "0-4,10-12" (inclusive ranges), an int or an iterable of ints;
-    sorted order is kept as given, duplicates are an error."""
-    if isinstance(text, (int, np.integer)) and not isinstance(text, bool):
-        seeds = [int(text)]
-    elif isinstance(text, str):
-        seeds = []
-        for part in text.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
-            if m and int(m.group(2)) >= int(m.group(1)):
-                seeds.extend(range(int(m.group(1)), int(m.group(2)) + 1))
-            elif re.fullmatch(r"\d+", part):
-                seeds.append(int(part))
-            else:
-                raise ValueError(f"seeds {text!r}: cannot read {part!r}; allowed: non-negative integers and "
-                                 "inclusive ranges low-high, e.g. '0-9' or '0,3,5-7'")
-    else:
-        seeds = [int(s) for s in text]
-    if not seeds:
-        raise ValueError(f"seeds {text!r}: no seed given; allowed e.g. '0-9'")
-    if any(s < 0 for s in seeds):
-        raise ValueError(f"seeds {text!r}: negative seed; allowed: integers >= 0")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds {text!r}: a seed is repeated")
-    return seeds
-
 
 def resolve_scenario(spec: Any) -> tuple[str, Scenario]:
     """(label, Scenario) from a preset name, a .yaml/.json path, a dict or a Scenario; ValueError
@@ -59,8 +29,13 @@ def resolve_scenario(spec: Any) -> tuple[str, Scenario]:
         raise ValueError(f"unknown scenario {str(spec)!r}; allowed: {', '.join(PRESETS)} or a .yaml/.json scenario file")
     try:
         sc = get_scenario(spec)
-    except (ValueError, TypeError, OSError) as exc:
-        raise ValueError(f"scenario {spec!r}: {exc}") from None
+    except (ValueError, TypeError, OSError, yaml.YAMLError) as exc:
+        detail = " ".join(str(exc).split())
+        if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+            mark = exc.problem_mark
+            detail = f"not valid YAML: {exc.problem} at line {mark.line + 1}, column {mark.column + 1}"
+        raise ValueError(f"scenario {str(spec)!r}: {detail}; fix the file or use a preset "
+                         f"({', '.join(PRESETS)})") from None
     if isinstance(spec, str) and spec in PRESETS:
         return spec, sc
     if isinstance(spec, (str, Path)) and sc.name == "custom":

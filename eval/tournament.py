@@ -6,7 +6,12 @@
                           substrate("sellers_vs_risk_factor", "runs/x/model.zip")],
                          scenarios=["energy_default"], seeds=range(10), shocks=["none", "DEMAND_SURGE@30:8"],
                          mechanisms=["bilateral", "double_auction"], workers=2)
-    res.write("out/")            # episodes.csv (+ .parquet), steps.csv, exploitability.csv, manifest.json
+    res.write("out/")    # manifest.json, episodes.csv (+ .parquet), steps.csv, exploitability.csv, timing.json
+
+`out/` must be new or empty (`write(out, overwrite=True)` replaces an earlier eval run's files,
+see `eval.outputs`); every file is written atomically, and all but timing.json (the runtime and
+worker count) are the same bytes for the same call. `prepare_tournament` checks every argument
+and builds the jobs without running them; seeds are capped at `eval.seeds.MAX_SEEDS` per run.
 
 Every (scenario, mechanism, shock setting, seed, population) is one job: a worker builds its own
 `MarketCore` and fresh policies from plain-data specs (spawn-safe), runs one episode through
@@ -41,7 +46,7 @@ shocks at RATE per step, default 0.02), "unseen" (`unseen_schedule`), or an expl
 from __future__ import annotations
 
 import csv
-import json
+import io
 import platform
 import time
 from dataclasses import dataclass, field
@@ -51,6 +56,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .._version import __version__
+from ..envs.files import atomic_write_bytes, atomic_writer
 from ..envs.core import MarketCore
 from ..envs.breakdown import BREAKDOWN_FIELDS
 from ..envs.scenario import Scenario
@@ -58,14 +64,16 @@ from ..envs.shocks import SHOCK_NAMES
 from ..envs.state import KIND_NAMES, Kind
 from .equilibrium import cached_equilibrium
 from .jobs import run_jobs
+from .outputs import FORMAT, MANIFEST, TIMING, clear_outputs, prepare_folder, write_json
 from .populations import (
     EQUILIBRIUM_POLICY, PopulationSpec, build_assignments, check_policy, load_model, policy_kind,
     policy_record,
 )
 from .settings import (
-    DEFAULT_RANDOM_SHOCK_RATE, SHOCK_FORMS, apply_shocks, as_population, check_mechanism, parse_seeds,
+    DEFAULT_RANDOM_SHOCK_RATE, SHOCK_FORMS, apply_shocks, as_population, check_mechanism,
     resolve_scenario, unseen_schedule, variant,
 )
+from .seeds import MAX_SEEDS, parse_seeds
 
 ID_COLUMNS = ("scenario", "mechanism", "shocks", "seed", "population", "substrate", "focal_policy", "policy", "kind",
               "role")
@@ -243,36 +251,44 @@ def run_episode_job(job: EpisodeJob) -> dict[str, list]:
 
 @dataclass
 class TournamentResult:
-    """Rows of the three tables and the manifest (everything needed to reproduce them)."""
+    """Rows of the three tables, the manifest (everything needed to reproduce them) and the timing
+    (kept apart from the manifest, so that reruns write the same manifest bytes)."""
 
     rows: list[dict[str, Any]]
     steps: list[dict[str, list]]
     exploit: list[dict[str, Any]]
     manifest: dict[str, Any]
     files: dict[str, Path] = field(default_factory=dict)
+    timing: dict[str, Any] = field(default_factory=dict)
 
-    def write(self, out: "str | Path", parquet: bool = True) -> dict[str, Path]:
-        """Write episodes.csv, steps.csv, exploitability.csv, manifest.json (and .parquet files of
-        the tables when pyarrow is installed and `parquet`) into `out`; returns the paths."""
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        files = {
-            "episodes": write_csv(out / "episodes.csv", ID_COLUMNS + GROUP_COLUMNS + EPISODE_COLUMNS, self.rows),
-            "steps": write_csv(out / "steps.csv", STEP_COLUMNS, _step_rows(self.steps)),
-            "exploitability": write_csv(out / "exploitability.csv", EXPLOIT_COLUMNS, self.exploit),
-        }
-        (out / "manifest.json").write_text(json.dumps(self.manifest, indent=1, sort_keys=False) + "\n")
-        files["manifest"] = out / "manifest.json"
+    def write(self, out: "str | Path", parquet: bool = True, overwrite: bool = False) -> dict[str, Path]:
+        """Write manifest.json, episodes.csv, steps.csv, exploitability.csv (and .parquet files of
+        the tables when pyarrow is installed and `parquet`) and timing.json into `out`, each
+        atomically; returns the paths. `out` must be new or empty; with `overwrite` it may hold an
+        earlier eval run, whose listed outputs are removed first (`eval.outputs`). The manifest,
+        written first, lists exactly the files of this run under "outputs"."""
+        folder = Path(out)
+        previous = prepare_folder(folder, overwrite)
         if parquet:
             try:
                 import pyarrow  # noqa: F401
             except ImportError:
-                pass
-            else:
-                for name, cols, rows in (("episodes", ID_COLUMNS + GROUP_COLUMNS + EPISODE_COLUMNS, self.rows),
-                                         ("steps", STEP_COLUMNS, list(_step_rows(self.steps))),
-                                         ("exploitability", EXPLOIT_COLUMNS, self.exploit)):
-                    files[f"{name}_parquet"] = write_parquet(out / f"{name}.parquet", cols, rows)
+                parquet = False
+        tables = (("episodes", ID_COLUMNS + GROUP_COLUMNS + EPISODE_COLUMNS, self.rows),
+                  ("steps", STEP_COLUMNS, self.steps),
+                  ("exploitability", EXPLOIT_COLUMNS, self.exploit))
+        names = [MANIFEST] + [f"{t}.csv" for t, _, _ in tables]
+        names += [f"{t}.parquet" for t, _, _ in tables] if parquet else []
+        names += [TIMING] if self.timing else []
+        clear_outputs(folder, previous)
+        files = {"manifest": write_json(folder / MANIFEST, dict(self.manifest, outputs=names))}
+        for name, cols, rows in tables:
+            rows = list(_step_rows(rows)) if name == "steps" else rows
+            files[name] = write_csv(folder / f"{name}.csv", cols, rows)
+            if parquet:
+                files[f"{name}_parquet"] = write_parquet(folder / f"{name}.parquet", cols, rows)
+        if self.timing:
+            files["timing"] = write_json(folder / TIMING, self.timing)
         self.files = files
         return files
 
@@ -296,15 +312,18 @@ def _cell(v: Any) -> Any:
 
 
 def write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> Path:
-    with open(path, "w", newline="") as f:
+    """A tidy table as CSV (floats by repr, '\\n' line ends), written atomically."""
+    with atomic_writer(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(columns)
         for r in rows:
             w.writerow([_cell(r.get(c, "")) for c in columns])
-    return path
+    return Path(path)
 
 
 def write_parquet(path: Path, columns: Sequence[str], rows: list[dict[str, Any]]) -> Path:
+    """A tidy table as Parquet (int64 seed/agents/t, strings for ids, float64 for the rest),
+    serialized in memory and written atomically."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -317,8 +336,10 @@ def write_parquet(path: Path, columns: Sequence[str], rows: list[dict[str, Any]]
             data[c] = pa.array([str(v) for v in vals], type=pa.string())
         else:
             data[c] = pa.array([float(v) for v in vals], type=pa.float64())
-    pq.write_table(pa.table(data), path)
-    return path
+    buf = io.BytesIO()
+    pq.write_table(pa.table(data), buf)
+    atomic_write_bytes(path, buf.getvalue())
+    return Path(path)
 
 
 def build_jobs(populations: Sequence[PopulationSpec], scenarios: Sequence[tuple[str, Scenario]], seeds: Sequence[int],
@@ -350,16 +371,42 @@ def build_jobs(populations: Sequence[PopulationSpec], scenarios: Sequence[tuple[
     return jobs, cells
 
 
-def run_tournament(populations: Sequence["PopulationSpec | str"], scenarios: Sequence[Any] = ("energy_default",),
-                   seeds: Any = "0-9", mechanisms: Sequence[str] | None = None, shocks: Sequence[str] = ("scenario",),
-                   *, workers: int = 1, optimum: bool = True, equilibrium: bool = True, progress: bool = True,
-                   exploit: Any = None, command: str | None = None) -> TournamentResult:
-    """Run every population over scenarios x mechanisms x shock settings x seeds (see the module
-    docstring); `exploit` (an `eval.exploitability.ExploitConfig`) adds best-response searches for
-    every population on the first cell. Returns the tables and the manifest; `write(out)` saves them."""
+@dataclass
+class TournamentPlan:
+    """A checked tournament, ready to run: its episode and best-response jobs and its manifest.
+    `prepare_tournament` validates everything (policies, models, scenarios, seeds, mechanisms,
+    shock settings) before any job runs, so a caller can also check its output folder in between."""
+
+    populations: list[PopulationSpec]
+    jobs: list[EpisodeJob]
+    exploit_jobs: list[Any]
+    manifest: dict[str, Any]
+
+    def run(self, workers: int = 1, progress: bool = True) -> TournamentResult:
+        """Run the jobs (in a spawn pool of `workers`); the result does not depend on `workers`."""
+        if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+            raise ValueError(f"workers = {workers!r}; allowed: an integer >= 1")
+        t0 = time.perf_counter()
+        results = run_jobs(list(self.jobs) + list(self.exploit_jobs), workers=int(workers), progress=progress)
+        rows, steps, ex = [], [], []
+        for r in results:
+            rows += r.get("rows", [])
+            steps += r.get("steps", [])
+            ex += r.get("exploit", [])
+        timing = {"runtime_seconds": round(time.perf_counter() - t0, 1), "workers": int(workers),
+                  "jobs": len(self.jobs) + len(self.exploit_jobs)}
+        return TournamentResult(rows, steps, ex, dict(self.manifest), timing=timing)
+
+
+def prepare_tournament(populations: Sequence["PopulationSpec | str"], scenarios: Sequence[Any] = ("energy_default",),
+                       seeds: Any = "0-9", mechanisms: Sequence[str] | None = None,
+                       shocks: Sequence[str] = ("scenario",), *, optimum: bool = True, equilibrium: bool = True,
+                       exploit: Any = None, command: str | None = None, max_seeds: int = MAX_SEEDS
+                       ) -> TournamentPlan:
+    """Check every argument of `run_tournament` (ValueError/TypeError naming the value and what is
+    allowed), load every trained model once, and build the jobs and the manifest."""
     from .exploitability import build_exploit_jobs
 
-    t0 = time.perf_counter()
     pops = [as_population(p) for p in populations]
     names = [p.name for p in pops]
     if not pops:
@@ -377,7 +424,7 @@ def run_tournament(populations: Sequence["PopulationSpec | str"], scenarios: Seq
                 raise ValueError(f"policy {spec!r}: cannot load the trained model ({type(exc).__name__}: {exc})") \
                     from None
     scs = [resolve_scenario(s) for s in scenarios]
-    seed_list = parse_seeds(seeds)
+    seed_list = parse_seeds(seeds, max_seeds=max_seeds)
     mechs = [check_mechanism(m) for m in mechanisms] if mechanisms else None
     shock_list = list(dict.fromkeys(s.strip() for s in shocks))
     for label, sc in scs:  # validate every setting up front, with a clear message
@@ -385,12 +432,6 @@ def run_tournament(populations: Sequence["PopulationSpec | str"], scenarios: Seq
             apply_shocks(sc, sh)
     jobs, cells = build_jobs(pops, scs, seed_list, mechs, shock_list, optimum, equilibrium)
     ejobs = build_exploit_jobs(pops, jobs, seed_list, exploit, start=len(jobs)) if exploit else []
-    results = run_jobs(list(jobs) + list(ejobs), workers=workers, progress=progress)
-    rows, steps, ex = [], [], []
-    for r in results:
-        rows += r.get("rows", [])
-        steps += r.get("steps", [])
-        ex += r.get("exploit", [])
     policies = {}
     for p in pops:
         for s in p.policies:
@@ -398,6 +439,7 @@ def run_tournament(populations: Sequence["PopulationSpec | str"], scenarios: Seq
     import scipy
 
     manifest = {
+        "format": FORMAT,
         "channelmarket_version": __version__,
         "command": command,
         "scenarios": {label: sc.to_dict() for label, sc in scs},
@@ -412,18 +454,29 @@ def run_tournament(populations: Sequence["PopulationSpec | str"], scenarios: Seq
         "equilibrium": bool(equilibrium),
         "exploitability": exploit.to_dict() if exploit else None,
         "jobs": len(jobs) + len(ejobs),
-        "workers": int(workers),
-        "runtime_seconds": round(time.perf_counter() - t0, 1),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "scipy": scipy.__version__,
     }
-    return TournamentResult(rows, steps, ex, manifest)
+    return TournamentPlan(pops, jobs, ejobs, manifest)
+
+
+def run_tournament(populations: Sequence["PopulationSpec | str"], scenarios: Sequence[Any] = ("energy_default",),
+                   seeds: Any = "0-9", mechanisms: Sequence[str] | None = None, shocks: Sequence[str] = ("scenario",),
+                   *, workers: int = 1, optimum: bool = True, equilibrium: bool = True, progress: bool = True,
+                   exploit: Any = None, command: str | None = None) -> TournamentResult:
+    """Run every population over scenarios x mechanisms x shock settings x seeds (see the module
+    docstring); `exploit` (an `eval.exploitability.ExploitConfig`) adds best-response searches for
+    every population on the first cell. Returns the tables and the manifest; `write(out)` saves them.
+    `seeds` is text like "0-9,20", an integer or integers, at most `eval.seeds.MAX_SEEDS`."""
+    plan = prepare_tournament(populations, scenarios, seeds, mechanisms, shocks, optimum=optimum,
+                              equilibrium=equilibrium, exploit=exploit, command=command)
+    return plan.run(workers=workers, progress=progress)
 
 
 __all__ = [
-    "run_tournament", "TournamentResult", "EpisodeJob", "run_episode_job", "run_jobs", "build_jobs", "parse_seeds",
-    "resolve_scenario", "apply_shocks", "variant", "unseen_schedule", "check_mechanism", "cached_equilibrium",
-    "group_rows", "storage_dp_gain", "write_csv", "ID_COLUMNS", "GROUP_COLUMNS", "EPISODE_COLUMNS", "STEP_COLUMNS",
-    "EXPLOIT_COLUMNS", "SHOCK_FORMS", "as_population",
+    "run_tournament", "prepare_tournament", "TournamentPlan", "TournamentResult", "EpisodeJob", "run_episode_job",
+    "run_jobs", "build_jobs", "parse_seeds", "resolve_scenario", "apply_shocks", "variant", "unseen_schedule",
+    "check_mechanism", "cached_equilibrium", "group_rows", "storage_dp_gain", "write_csv", "write_parquet",
+    "ID_COLUMNS", "GROUP_COLUMNS", "EPISODE_COLUMNS", "STEP_COLUMNS", "EXPLOIT_COLUMNS", "SHOCK_FORMS", "as_population",
 ]

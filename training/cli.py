@@ -89,8 +89,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
     """The config a run uses: defaults (or the run's own config.yaml on --resume), then --config, then flags."""
-    import yaml
-
     base: dict[str, Any] = {}
     out = Path(args.out) if args.out else None
     if args.resume and out is not None and (out / "config.yaml").exists():
@@ -186,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             train(cfg, out, resume=args.resume)
-        except FileExistsError as exc:
+        except (FileExistsError, ValueError, TypeError) as exc:  # e.g. a checkpoint that does not fit the config
             return fail(exc)
     print(f"trained {cfg.algo} into {out}: model {out / ('ippo_model.pt' if cfg.algo in ('ippo', 'mappo') else 'model.zip')}"
           f"; TensorBoard: tensorboard --logdir {out}")

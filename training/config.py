@@ -206,7 +206,9 @@ class TrainConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_yaml())
+        from ..envs.files import atomic_write_text
+
+        atomic_write_text(path, self.to_yaml())
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":

@@ -472,9 +472,9 @@ def supersuit_vec_env(par_env: Any, num_vec_envs: int = 1):
     """`pettingzoo_env_to_vec_env_v1` + `concat_vec_envs_v1(..., base_class="stable_baselines3")`,
     with `seed()` added: SuperSuit 3.11's ConcatVecEnv has no `seed` method, which SB3 >= 2
     calls when an algorithm gets `seed=` (AttributeError). The seed given is used by the next
-    `reset()`; later episodes are reset by SuperSuit without a seed (OS entropy), so only the
-    first episode of each copy is reproducible through this route (use `MarketVecEnv` for
-    bit-for-bit training data)."""
+    `reset()`; later episodes are reset by SuperSuit without a seed, which continues the seeded
+    stream (Gymnasium's rule, `channelmarket.envs.seeding`), so the whole run is reproducible;
+    `MarketVecEnv` is still the faster route."""
     import supersuit as ss
 
     venv = ss.pettingzoo_env_to_vec_env_v1(par_env)

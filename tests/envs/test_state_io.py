@@ -237,3 +237,20 @@ def test_state_dict_is_a_snapshot_not_a_view():
     keep = copy.deepcopy(d)
     run(core, 2)
     same(keep, d)
+
+
+def test_state_after_a_step_without_trades_round_trips():
+    """A step with no trade left `volume` int64 (NumPy's empty bincount), and the live state then
+    failed its own load_state_dict (found when IPPO checkpoints went through the validator)."""
+    import numpy as np
+
+    from channelmarket import MarketCore
+
+    core = MarketCore("energy_small", episode_steps=4)
+    core.reset(seed=0)
+    core.step(np.full((core.n_agents, 4), -1.0))  # lowest quantities: nothing offered
+    assert core.state.volume.dtype == np.float64
+    d = core.state_dict()
+    other = MarketCore("energy_small", episode_steps=4)
+    other.load_state_dict(d)
+    assert other.state.volume.dtype == np.float64

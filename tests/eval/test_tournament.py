@@ -143,6 +143,13 @@ def test_reproducible_byte_for_byte_across_workers(tiny, tmp_path):
     res.write(tmp_path)
     for name in ("episodes.csv", "steps.csv", "exploitability.csv"):
         assert (tmp_path / name).read_bytes() == (out1 / name).read_bytes(), name
+    # every file but timing.json, the manifest and the Parquet tables included
+    names = sorted(p.name for p in out1.iterdir())
+    assert names == sorted(p.name for p in tmp_path.iterdir())
+    assert "manifest.json" in names and "timing.json" in names
+    for name in names:
+        if name != "timing.json":
+            assert (tmp_path / name).read_bytes() == (out1 / name).read_bytes(), name
 
 
 def test_storage_dp_gain_constant_price():
