@@ -206,6 +206,7 @@ class EpisodeRecord:
     policy_index: np.ndarray           # [N]
     policy_names: list[str]
     storage_value: Any = "reserve_limit"
+    goods: tuple[str, ...] = ()        # further goods (certificates): steps[f"{good}_price"|"_volume"|"_ref_price"]
 
     @property
     def n_steps(self) -> int:
@@ -239,6 +240,9 @@ class EpisodeRecorder:
     def reset(self) -> None:
         """Start a new episode record (the core must have been reset)."""
         self._steps = {k: [] for k in STEP_ARRAYS}
+        self._goods = tuple(self.core.scenario.goods[1:])   # per further good: price, reference price, volume
+        for g in self._goods:
+            self._steps.update({f"{g}_price": [], f"{g}_ref_price": [], f"{g}_volume": []})
         self._totals = np.zeros((self.core.n_agents, len(BREAKDOWN_FIELDS)))
         self._prev = self.core.state
 
@@ -272,6 +276,10 @@ class EpisodeRecorder:
         s["ref_price"].append(float(prev.ref_price[0]) if prev is not None else float("nan"))
         s["shock"].append(int(prev.shock_kind) if prev is not None else 0)
         s["volume"].append(float(state.volume[0]))
+        for g, name in enumerate(self._goods, start=1):
+            s[f"{name}_price"].append(float(state.clearing_price[g]))
+            s[f"{name}_ref_price"].append(float(prev.ref_price[g]) if prev is not None else float("nan"))
+            s[f"{name}_volume"].append(float(state.volume[g]))
         s["supply"].append(float(state.supply[0]))
         s["demand"].append(float(state.demand_total[0]))
         s["attempted"].append(int(res.trades.qty.shape[0]))
@@ -305,7 +313,7 @@ class EpisodeRecorder:
         pidx = np.zeros(n, dtype=np.int64) if self.policy_index is None else np.asarray(self.policy_index, dtype=np.int64)
         names = list(self.policy_names) if self.policy_names is not None else [str(g) for g in range(int(pidx.max()) + 1)]
         return EpisodeRecord(steps, totals, self.core.agents.kind.astype(np.int64).copy(), pidx, names,
-                             self.storage_value)
+                             self.storage_value, tuple(getattr(self, "_goods", ())))
 
 
 def episode_metrics(rec: EpisodeRecord, equilibrium_price: np.ndarray | None = None, **shock_kwargs: Any) -> dict[str, Any]:
@@ -341,6 +349,10 @@ def episode_metrics(rec: EpisodeRecord, equilibrium_price: np.ndarray | None = N
     sr = shock_response(s["price"], s["shock"], **shock_kwargs)
     out.update(n_shocks=sr.n_shocks, shock_peak_deviation=sr.peak_deviation, shock_peak_relative=sr.peak_relative,
                shock_recovery_steps=sr.recovery_steps, shock_recovered_share=sr.recovered_share)
+    for g in rec.goods:   # per further good: volume traded and its volume-weighted price
+        vol = s[f"{g}_volume"]
+        out[f"{g}_volume"] = float(vol.sum())
+        out[f"{g}_price_mean"] = float((vol * s[f"{g}_price"]).sum() / vol.sum()) if vol.sum() > 0 else float("nan")
     out["profit_by_kind"] = profit_by_kind(profit, rec.kind)
     out["profit_by_policy"] = profit_by_group(profit, rec.policy_index, rec.policy_names)
     return out

@@ -185,3 +185,24 @@ def test_recorder_step_values_match_the_optimum_module():
     np.testing.assert_allclose(r.steps["realized_welfare"], expect_real)
     np.testing.assert_allclose(r.steps["optimal_welfare"], expect_opt)
     np.testing.assert_allclose(r.steps["reward_welfare"], expect_real)   # "reward": the sum of rewards
+
+
+def test_per_good_metrics_in_a_market_with_certificates():
+    from channelmarket.envs import MarketCore
+    from channelmarket.eval.metrics import EpisodeRecorder, episode_metrics
+
+    core = MarketCore("energy_rec", episode_steps=24)
+    core.reset(seed=0)
+    rec = EpisodeRecorder(core)
+    rng = np.random.default_rng(0)
+    while not core.done:
+        rec.step(rng.uniform(-1, 1, (core.n_agents, 4)))
+    r = rec.result()
+    assert r.goods == ("rec",) and r.steps["rec_volume"].shape == (24,)
+    m = episode_metrics(r)
+    assert m["rec_volume"] > 0 and 0 <= m["rec_price_mean"] <= core.scenario.rec_penalty
+    single = MarketCore("energy_small")
+    single.reset(seed=0)
+    rec1 = EpisodeRecorder(single)
+    rec1.step(np.zeros((single.n_agents, 4)))
+    assert rec1.result().goods == () and not any(k.startswith("rec_") for k in episode_metrics(rec1.result()))
