@@ -58,7 +58,6 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from .core import MarketCore
-from .observations import N_OBS, OBS_HIGH, OBS_LOW
 from .offers import N_ACTIONS
 from .render import render_ansi, render_rgb
 from .settlement import BREAKDOWN_FIELDS
@@ -99,7 +98,7 @@ class ChannelMarketEnv(ParallelEnv):
         self.possible_agents = self.core.agent_names()
         self.agent_index = {a: i for i, a in enumerate(self.possible_agents)}
         self.agents: list[str] = []
-        self._obs_space = spaces.Box(OBS_LOW, OBS_HIGH, shape=(N_OBS,), dtype=np.float32)
+        self._obs_space = spaces.Box(self.core.obs_low, self.core.obs_high, dtype=np.float32)
         self._act_space = spaces.Box(-1.0, 1.0, shape=(N_ACTIONS,), dtype=np.float32)
         self.observation_spaces = {a: self._obs_space for a in self.possible_agents}
         self.action_spaces = {a: self._act_space for a in self.possible_agents}

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .observations import N_OBS, OBS_HIGH, OBS_LOW, agent_scale, static_columns
+from .observations import N_OBS, OBS_HIGH, OBS_LOW, agent_scale, obs_bounds, static_columns
 from .offers import ACTION_FIELDS, N_ACTIONS
 from . import state_io
 from .scenario import Scenario, get_scenario
@@ -37,6 +37,8 @@ class MarketCore:
     def __init__(self, scenario: "Scenario | str | dict | None" = None, **overrides: Any) -> None:
         self.scenario: Scenario = get_scenario(scenario, **overrides)
         self.n_agents = self.scenario.n_agents
+        self.obs_low, self.obs_high = obs_bounds(self.scenario)   # the scenario's kinds fix the width
+        self.obs_dim = int(self.obs_low.shape[0])
         self.agents: AgentParams | None = None
         self.state: MarketState | None = None
         self.last_result: StepResult | None = None
@@ -232,7 +234,9 @@ def _read_only(a: np.ndarray) -> np.ndarray:
 
 
 def _kinds_of(sc: Scenario) -> np.ndarray:
-    return np.repeat(np.arange(4), [sc.n_solar, sc.n_wind, sc.n_storage, sc.n_consumers])
+    from .physics import layout
+
+    return layout(sc)[0]
 
 
 __all__ = ["MarketCore", "Kind"]

@@ -11,14 +11,15 @@ import numpy as np
 
 from . import kernels
 from .shocks import N_SHOCKS
-from .state import N_KINDS, AgentParams, MarketState, Profile
+from .kinds import KINDS, observed_kinds
+from .state import AgentParams, MarketState, Profile
 
 # (name, low, high); the observation space is Box(low, high) with these per-field bounds.
-OBS_FIELDS: tuple[tuple[str, float, float], ...] = (
-    ("kind_solar", 0.0, 1.0),
-    ("kind_wind", 0.0, 1.0),
-    ("kind_storage", 0.0, 1.0),
-    ("kind_consumer", 0.0, 1.0),
+# The kind one-hot comes first, one column per standard kind (`kinds.KINDS`, registry order);
+# optional kinds (electric vehicles) get their column appended at the end, in scenarios that
+# have them (`obs_fields`), so the standard layout stays the same whatever kinds exist.
+_STANDARD_KINDS = tuple(s.name for s in KINDS if not s.optional)
+OBS_FIELDS: tuple[tuple[str, float, float], ...] = tuple((f"kind_{k}", 0.0, 1.0) for k in _STANDARD_KINDS) + (
     ("industrial", 0.0, 1.0),
     ("sellable", 0.0, 10.0),          # energy it could sell now / own scale
     ("needed", 0.0, 10.0),            # energy it needs (or could absorb) now / own scale
@@ -51,7 +52,27 @@ OBS_LOW = np.array([f[1] for f in OBS_FIELDS], dtype=np.float32)
 OBS_HIGH = np.array([f[2] for f in OBS_FIELDS], dtype=np.float32)
 N_OBS = len(OBS_FIELDS)
 OBS_INDEX = {name: i for i, name in enumerate(OBS_NAMES)}
-assert N_SHOCKS - 1 == 4 and N_KINDS == 4
+assert N_SHOCKS - 1 == 4
+
+
+def obs_fields(sc) -> tuple[tuple[str, float, float], ...]:
+    """(name, low, high) of every observation column of scenario `sc`: `OBS_FIELDS`, then a
+    one-hot column per optional kind the scenario has."""
+    extra = observed_kinds(sc)[len(_STANDARD_KINDS):]
+    return OBS_FIELDS + tuple((f"kind_{k}", 0.0, 1.0) for k in extra)
+
+
+def obs_bounds(sc) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) float32 arrays of `sc`'s observation space."""
+    f = obs_fields(sc)
+    return np.array([x[1] for x in f], dtype=np.float32), np.array([x[2] for x in f], dtype=np.float32)
+
+
+def kind_columns(sc) -> np.ndarray:
+    """Observation column of each kind code's one-hot (-1: the kind has none in `sc`)."""
+    names = [x[0] for x in obs_fields(sc)]
+    return np.array([names.index(f"kind_{s.name}") if f"kind_{s.name}" in names else -1 for s in KINDS],
+                    dtype=np.int64)
 
 
 def agent_scale(sc, agents: AgentParams) -> np.ndarray:
@@ -64,8 +85,9 @@ def static_columns(sc, agents: AgentParams) -> np.ndarray:
     """The rows, in the [O, N] layout `observe` fills, that never change in an episode
     (kind, profile, reserve, limit), within the space's bounds for every valid scenario."""
     n = agents.n
-    out = np.zeros((N_OBS, n), dtype=np.float32)
-    out[agents.kind.astype(np.int64), np.arange(n)] = 1.0
+    out = np.zeros((len(obs_fields(sc)), n), dtype=np.float32)
+    col = kind_columns(sc)[agents.kind.astype(np.int64)]
+    out[col[col >= 0], np.flatnonzero(col >= 0)] = 1.0
     out[OBS_INDEX["industrial"]] = agents.profile == Profile.INDUSTRIAL
     # clipped like every other field: a generator whose marginal cost exceeds the retail tariff
     # (reserve > retail) shows 1.0, and trades peer-to-peer as little as one at the tariff (bids stop there)

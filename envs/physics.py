@@ -1,147 +1,103 @@
 """Physics: who can generate, consume and store how much in each interval.
 
-Solar: a bell curve over the day times (1 - cloud cover), cloud cover an AR(1) per site.
-Wind: speed an AR(1) per site through a turbine power curve. Demand: residential double peak
-(morning, evening), industrial daytime plateau, with multiplicative noise. Storage: charge and
-discharge limited by power, state of charge and one-way efficiency. Shocks multiply the result.
+The rules live with the kinds (`channelmarket.envs.kinds`: solar bell curve and clouds, wind
+power curve, demand profiles, storage limits, ...); this module runs their declarations and
+hooks over the kinds' contiguous blocks of agents: the draws at reset, the exogenous state,
+the next interval's generation and demand, and what every agent can sell or needs now. Shocks
+multiply generation and demand.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .clock import hour_of_day
+from .kinds import EXTRA_COLUMNS, EXTRA_INDEX, GOODS, KINDS
+from .kinds.consumer import industrial_shape, residential_shape
+from .kinds.solar import SOLAR_NOON, SOLAR_WIDTH, SUNRISE, SUNSET, solar_shape
+from .kinds.wind import CUT_IN, CUT_OUT, RATED_SPEED, wind_power_curve
 from .scenario import Scenario
 from .shocks import DEMAND_FACTOR, SUPPLY_FACTOR
-from .state import AgentParams, Kind, NO_GOOD, Profile
+from .state import AgentParams, NO_GOOD, Profile
 
 ENERGY = 0  # index of the energy good
-
-# Wind turbine power curve (m/s).
-CUT_IN = 3.0
-RATED_SPEED = 12.0
-CUT_OUT = 25.0
-
-SOLAR_NOON = 12.0   # h
-SOLAR_WIDTH = 2.8   # h, std of the bell
-SUNRISE, SUNSET = 5.0, 19.0
+_COLUMNS = ("capacity", "power", "efficiency", "marginal_cost", "reserve", "limit", "grid_limit", "initial_soc")
+_PHASES = sorted({d.phase for s in KINDS for d in s.draws})
 
 
-def hour_of_day(sc: Scenario, t: int) -> float:
-    return (sc.start_hour + t * sc.step_hours) % 24.0
-
-
-def solar_shape(hour: float) -> float:
-    """Clear-sky output as a fraction of peak: a bell around noon, zero at night."""
-    if hour <= SUNRISE or hour >= SUNSET:
-        return 0.0
-    return float(np.exp(-0.5 * ((hour - SOLAR_NOON) / SOLAR_WIDTH) ** 2))
-
-
-def wind_power_curve(speed: np.ndarray) -> np.ndarray:
-    """Fraction of rated power: cubic between cut-in and rated speed, flat to cut-out, then off."""
-    frac = np.clip((speed**3 - CUT_IN**3) / (RATED_SPEED**3 - CUT_IN**3), 0.0, 1.0)
-    return np.where(speed >= CUT_OUT, 0.0, frac)
-
-
-def residential_shape(hour: float) -> float:
-    """Residential load as a multiple of base: night floor, morning and evening peaks."""
-    return 0.45 + 0.45 * np.exp(-0.5 * ((hour - 7.5) / 1.3) ** 2) + 0.75 * np.exp(-0.5 * ((hour - 19.0) / 2.0) ** 2)
-
-
-def industrial_shape(hour: float) -> float:
-    """Industrial load as a multiple of base: a daytime plateau between 7h and 18h."""
-    rise = 1.0 / (1.0 + np.exp(-(hour - 7.0) * 2.0))
-    fall = 1.0 / (1.0 + np.exp((hour - 18.0) * 2.0))
-    return 0.3 + 0.8 * rise * fall
+def layout(sc: Scenario) -> tuple[np.ndarray, np.ndarray, list]:
+    """(kind [N] int8, profile [N] int8, [(spec, slice, {profile: slice})]): kinds in registry
+    order, each a contiguous block, its counts (profiles) in declaration order within it."""
+    kind, profile, blocks = [], [], []
+    start = 0
+    for code, spec in enumerate(KINDS):
+        subs, s0 = {}, start
+        for c in spec.counts:
+            k = getattr(sc, c.field)
+            subs[c.profile] = slice(start, start + k)
+            kind.append(np.full(k, code, dtype=np.int8))
+            profile.append(np.full(k, c.profile, dtype=np.int8))
+            start += k
+        blocks.append((spec, slice(s0, start), subs))
+    return np.concatenate(kind), np.concatenate(profile), blocks
 
 
 def sample_agents(sc: Scenario, rng: np.random.Generator) -> AgentParams:
-    """Draw the per-agent parameters of a scenario; kinds are laid out in blocks
-    solar, wind, storage, consumers (residential then industrial)."""
-    n = sc.n_agents
-    counts = [sc.n_solar, sc.n_wind, sc.n_storage, sc.n_consumers]
-    kind = np.repeat(np.arange(4, dtype=np.int8), counts)
-    profile = np.zeros(n, dtype=np.int8)
-    c0 = sc.n_solar + sc.n_wind + sc.n_storage
-    profile[c0 : c0 + sc.n_residential] = Profile.RESIDENTIAL
-    profile[c0 + sc.n_residential :] = Profile.INDUSTRIAL
-
-    def draw(rng_pair: tuple[float, float], mask: np.ndarray) -> np.ndarray:
-        out = np.zeros(n)
-        out[mask] = rng.uniform(rng_pair[0], rng_pair[1], size=int(mask.sum()))
-        return out
-
-    solar = kind == Kind.SOLAR
-    wind = kind == Kind.WIND
-    storage = kind == Kind.STORAGE
-    consumer = kind == Kind.CONSUMER
-    res = profile == Profile.RESIDENTIAL
-    ind = profile == Profile.INDUSTRIAL
-
-    capacity = draw(sc.solar_capacity, solar) + draw(sc.wind_capacity, wind) + draw(sc.storage_energy, storage)
-    capacity += draw(sc.residential_load, res) + draw(sc.industrial_load, ind)
-    round_trip = draw(sc.storage_efficiency, storage)
-    efficiency = np.where(storage, np.sqrt(np.where(storage, round_trip, 1.0)), 1.0)
-    power = np.where(storage, capacity * sc.storage_c_rate, 0.0)
-    marginal_cost = draw(sc.solar_cost, solar) + draw(sc.wind_cost, wind)
-
-    reserve = np.where(storage, sc.feed_in_tariff, marginal_cost)
-    reserve = np.where(consumer, 0.0, reserve)
-    limit = np.where(consumer, sc.retail_tariff, 0.0)
-    limit = np.where(storage, sc.retail_tariff * round_trip, limit)
-
-    dt = sc.step_hours
-    grid_limit = np.where(solar | wind, sc.grid_export_share * capacity * dt, 0.0)
-    grid_limit = np.where(consumer, sc.grid_import_share * capacity * dt, grid_limit)
-
-    sells_good = np.where(consumer, NO_GOOD, ENERGY).astype(np.int8)
-    buys_good = np.where(storage | consumer, ENERGY, NO_GOOD).astype(np.int8)
+    """Draw the per-agent parameters of a scenario: the kinds' declared draws (phase by phase,
+    kind by kind in registry order), then each kind's `derive` of its static parameters."""
+    kind, profile, blocks = layout(sc)
+    n = kind.shape[0]
+    cols = {c: np.zeros(n) for c in _COLUMNS}
+    cols["efficiency"][:] = 1.0
+    extra = np.zeros((n, len(EXTRA_COLUMNS)))
+    for phase in _PHASES:
+        for spec, sl, subs in blocks:
+            for d in spec.draws:
+                if d.phase != phase:
+                    continue
+                part = subs[d.profile] if d.profile else sl
+                lo, hi = getattr(sc, d.param)
+                out = cols[d.into] if d.into in cols else extra[:, EXTRA_INDEX[d.into]]
+                out[part] = rng.uniform(lo, hi, size=part.stop - part.start)
+    cols["extra"] = extra
+    for spec, sl, _ in blocks:
+        if spec.derive is not None and sl.stop > sl.start:
+            spec.derive(sc, sl, cols)
+    goods = {g: i for i, g in enumerate(GOODS)}
+    sells = np.array([goods[s.sells[0]] if s.sells else NO_GOOD for s in KINDS], dtype=np.int8)
+    buys = np.array([goods[s.buys[0]] if s.buys else NO_GOOD for s in KINDS], dtype=np.int8)
     xy = rng.random((n, 2))  # positions, for economies with space; the draw keeps the channel stream as it is
-    return AgentParams(
-        kind=kind, profile=profile, capacity=capacity, power=power, efficiency=efficiency,
-        marginal_cost=marginal_cost, reserve=reserve, limit=limit, grid_limit=grid_limit,
-        sells_good=sells_good, buys_good=buys_good, xy=xy,
-        initial_soc=np.where(storage, 0.5 * capacity, 0.0),
-    )
+    return AgentParams(kind=kind, profile=profile, sells_good=sells[kind], buys_good=buys[kind], xy=xy,
+                       **cols)
 
 
 def initial_weather(sc: Scenario, agents: AgentParams, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Cloud cover and wind speed at reset, drawn around their means."""
-    n = agents.n
-    cloud = np.clip(sc.cloud_mean + sc.cloud_noise * rng.standard_normal(n), 0.0, 1.0)
-    wind_speed = np.maximum(0.0, sc.wind_mean + sc.wind_noise * 2.0 * rng.standard_normal(n))
-    return cloud, wind_speed
+    """Exogenous state at reset (cloud cover, wind speed), drawn by the kinds' `init_state`."""
+    arrays = {"cloud": np.zeros(agents.n), "wind_speed": np.zeros(agents.n)}
+    for spec in KINDS:
+        if spec.init_state is not None:
+            spec.init_state(sc, agents.n, arrays, rng)
+    return arrays["cloud"], arrays["wind_speed"]
 
 
 def advance_weather(sc: Scenario, agents: AgentParams, cloud: np.ndarray, wind_speed: np.ndarray,
                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """One AR(1) step of cloud cover (clipped to [0, 1]) at the solar sites and wind speed
-    (non-negative) at the wind sites; draws one normal per solar site, then one per wind site."""
-    sol, wnd = agents.solar_idx, agents.wind_idx
-    z_cloud = rng.standard_normal(sol.shape[0])
-    z_wind = rng.standard_normal(wnd.shape[0])
-    phi_c, phi_w = sc.cloud_persistence, sc.wind_persistence
-    cloud = cloud.copy()
-    wind_speed = wind_speed.copy()
-    cloud[sol] = np.clip(phi_c * cloud[sol] + (1.0 - phi_c) * sc.cloud_mean + sc.cloud_noise * z_cloud, 0.0, 1.0)
-    wind_speed[wnd] = np.maximum(0.0, phi_w * wind_speed[wnd] + (1.0 - phi_w) * sc.wind_mean + sc.wind_noise * z_wind)
-    return cloud, wind_speed
+    """One step of every kind's exogenous state (`weather` hooks, registry order)."""
+    arrays = {"cloud": cloud.copy(), "wind_speed": wind_speed.copy()}
+    for spec, sl in agents.blocks:
+        if spec.weather is not None:
+            spec.weather(sc, sl, arrays, rng)
+    return arrays["cloud"], arrays["wind_speed"]
 
 
 def interval_energy(sc: Scenario, agents: AgentParams, t: int, cloud: np.ndarray, wind_speed: np.ndarray,
                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Generation and demand (MWh, before shocks) of every agent in interval `t`; draws one
-    normal (load noise) per consumer."""
-    hour = hour_of_day(sc, t + 0.5)  # mid-interval
-    dt = sc.step_hours
-    gen = np.where(agents.is_solar, agents.capacity * solar_shape(hour) * (1.0 - cloud), 0.0)
-    gen = np.where(agents.is_wind, agents.capacity * wind_power_curve(wind_speed), gen) * dt
-    cons = agents.consumer_idx
-    shape = np.where(agents.is_residential[cons], residential_shape(hour), industrial_shape(hour))
-    noise = np.exp(sc.load_noise * rng.standard_normal(cons.shape[0]) - 0.5 * sc.load_noise**2)
-    dem = np.zeros(agents.n)
-    dem[cons] = agents.capacity[cons] * shape * noise * dt
-    return gen, dem
+    """Generation and demand (MWh, before shocks) of every agent in interval `t` (`energy` hooks)."""
+    arrays = {"cloud": cloud, "wind_speed": wind_speed, "generation": np.zeros(agents.n), "demand": np.zeros(agents.n)}
+    for spec, sl in agents.blocks:
+        if spec.energy is not None:
+            spec.energy(sc, sl, t, arrays, agents, rng)
+    return arrays["generation"], arrays["demand"]
 
 
 def shock_factors(shock_kind: int) -> tuple[float, float]:
@@ -149,19 +105,33 @@ def shock_factors(shock_kind: int) -> tuple[float, float]:
     return float(SUPPLY_FACTOR[shock_kind]), float(DEMAND_FACTOR[shock_kind])
 
 
-def tradable(sc: Scenario, agents: AgentParams, generation: np.ndarray, demand: np.ndarray,
-             soc: np.ndarray, shock_kind: int) -> tuple[np.ndarray, np.ndarray]:
+def tradable(sc: Scenario, agents: AgentParams, state, shock_kind: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Energy each agent could sell and needs (or could absorb) this interval, MWh.
 
-    Generators sell their (shocked) generation; consumers need their (shocked) demand; storage
-    could sell its deliverable charge and absorb up to its headroom, both within its power limit.
-    """
-    fs, fd = shock_factors(shock_kind)
-    dt = sc.step_hours
-    eff = agents.efficiency
-    storage = agents.is_storage
-    can_discharge = np.minimum(agents.power * dt, soc * eff)
-    can_charge = np.minimum(agents.power * dt, (agents.capacity - soc) / eff)
-    sellable = np.where(storage, can_discharge, generation * fs)
-    needed = np.where(storage, np.maximum(can_charge, 0.0), demand * fd)
+    By default an agent sells its (shocked) generation and needs its (shocked) demand; kinds
+    with a `tradable` hook (stores: deliverable charge and headroom within power) overwrite
+    their block."""
+    fs, fd = shock_factors(state.shock_kind if shock_kind is None else shock_kind)
+    sellable = state.generation * fs
+    needed = state.demand * fd
+    for spec, sl in agents.blocks:
+        if spec.tradable is not None:
+            spec.tradable(sc, sl, agents, state, state.t, fs, fd, sellable, needed)
     return sellable, needed
+
+
+__all__ = ["hour_of_day", "solar_shape", "wind_power_curve", "residential_shape", "industrial_shape",
+           "sample_agents", "initial_weather", "advance_weather", "interval_energy", "tradable", "layout",
+           "shock_factors", "ENERGY", "Profile", "SOLAR_NOON", "SOLAR_WIDTH", "SUNRISE", "SUNSET", "CUT_IN",
+           "RATED_SPEED", "CUT_OUT"]
+
+
+def book_kinds(sc: Scenario, agents: AgentParams, t: int, active: np.ndarray, soc: np.ndarray,
+               wallet: np.ndarray, breakdown: np.ndarray) -> float:
+    """After settlement: the `book` hooks of the kinds that have one (e.g. an electric vehicle's
+    departure), in place on the fresh soc, wallet and breakdown arrays; EUR the grid account gains."""
+    grid = 0.0
+    for spec, sl in agents.blocks:
+        if spec.book is not None:
+            grid += spec.book(sc, sl, agents, t, active, soc, wallet, breakdown)
+    return grid

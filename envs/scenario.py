@@ -18,18 +18,26 @@ from typing import Any
 import numpy as np
 
 from . import mechanisms
+from .kinds import COUNT_FIELDS, KINDS, PARAMS
+from .kinds import PRESETS as _KIND_PRESETS
 from .shocks import SHOCK_NAMES, ShockEvent
 
 MECHANISMS = mechanisms.names()  # the built-in mechanisms; `mechanisms.names()` lists every registered one
 
-# Share of each agent kind in a population built from a total count (`Scenario.with_agents`).
-_KIND_SHARES = {
-    "n_solar": 0.25,
-    "n_wind": 0.15,
-    "n_storage": 0.10,
-    "n_residential": 0.35,
-    "n_industrial": 0.15,
-}
+# Share of each agent count in a population built from a total count (`Scenario.with_agents`):
+# the kinds' default counts.
+_KIND_SHARES = {c.field: c.default / sum(cc.default for s in KINDS for cc in s.counts)
+                for s in KINDS for c in s.counts}
+
+
+def _kind_fields(cls):
+    """Add every registered kind's count and parameter fields (kinds.KindSpec) to the Scenario
+    class before it becomes a dataclass; they come after the market's own fields."""
+    for spec in KINDS:
+        for name, default in spec.fields():
+            cls.__annotations__[name] = "tuple[float, float]" if isinstance(default, tuple) else type(default).__name__
+            setattr(cls, name, field(default=default))
+    return cls
 
 
 def _range_field(lo: float, hi: float):
@@ -37,20 +45,17 @@ def _range_field(lo: float, hi: float):
 
 
 @dataclass(frozen=True)
+@_kind_fields
 class Scenario:
     """Parameters of one market. Every field is validated on construction.
 
     Agent counts are per kind; consumers come in two demand profiles (residential double
     peak, industrial daytime). Ranges `(low, high)` are sampled uniformly per agent at reset.
+    The kinds' counts and parameters (`n_solar`, `solar_capacity`, ...) are declared by the
+    kinds themselves (`channelmarket.envs.kinds`) and appended to these fields.
     """
 
     name: str = "custom"
-    # --- population -----------------------------------------------------------------
-    n_solar: int = 25
-    n_wind: int = 15
-    n_storage: int = 10
-    n_residential: int = 35
-    n_industrial: int = 15
     # --- payment channels -----------------------------------------------------------
     mean_degree: float = 6.0          # channels per agent at reset (graph is connected)
     channel_capacity: tuple[float, float] = _range_field(50.0, 200.0)   # EUR per channel
@@ -79,24 +84,6 @@ class Scenario:
     # --- grid backstop ----------------------------------------------------------------------
     grid_export_share: float = 0.5    # grid takes at most this share of a generator's rating
     grid_import_share: float = 1.5    # grid serves at most this multiple of a consumer's base load
-    # --- agent parameters (sampled per agent) ----------------------------------------------
-    solar_capacity: tuple[float, float] = _range_field(3.0, 10.0)      # MW peak
-    wind_capacity: tuple[float, float] = _range_field(3.0, 8.0)         # MW rated
-    storage_energy: tuple[float, float] = _range_field(2.0, 8.0)       # MWh
-    storage_c_rate: float = 0.5                                        # MW per MWh
-    storage_efficiency: tuple[float, float] = _range_field(0.85, 0.95) # round trip
-    residential_load: tuple[float, float] = _range_field(0.5, 2.0)     # MW base
-    industrial_load: tuple[float, float] = _range_field(2.0, 6.0)      # MW base
-    solar_cost: tuple[float, float] = _range_field(0.0, 5.0)           # EUR/MWh marginal
-    wind_cost: tuple[float, float] = _range_field(2.0, 8.0)            # EUR/MWh marginal
-    # --- weather and load noise ---------------------------------------------------------------
-    cloud_persistence: float = 0.9    # AR(1) coefficient of cloud cover
-    cloud_mean: float = 0.3
-    cloud_noise: float = 0.08
-    wind_persistence: float = 0.9     # AR(1) coefficient of wind speed
-    wind_mean: float = 8.0            # m/s
-    wind_noise: float = 1.0           # m/s
-    load_noise: float = 0.05          # relative std of demand noise
     # --- shocks -------------------------------------------------------------------------------
     shock_schedule: tuple[ShockEvent, ...] = ()
     shock_rate: float = 0.0           # probability a random shock starts, per step with none active
@@ -129,7 +116,7 @@ class Scenario:
 
     def _validate(self) -> None:
         _check_str(self, "name")
-        for k in ("n_solar", "n_wind", "n_storage", "n_residential", "n_industrial"):
+        for k in COUNT_FIELDS:
             _check_int(self, k, 0, 10_000_000)
         if self.n_agents < 2:
             raise ValueError(f"scenario: n_agents = {self.n_agents}; a market needs at least 2 agents")
@@ -168,19 +155,8 @@ class Scenario:
         _check_num(self, "auction_eps", 1e-9, 1e6)
         _check_num(self, "grid_export_share", 0.0, 100.0)
         _check_num(self, "grid_import_share", 0.0, 100.0)
-        for k in ("solar_capacity", "wind_capacity", "storage_energy", "residential_load", "industrial_load"):
-            _check_pair(self, k, 1e-9, 1e9)
-        _check_num(self, "storage_c_rate", 1e-6, 100.0)
-        _check_pair(self, "storage_efficiency", 1e-6, 1.0)
-        _check_pair(self, "solar_cost", 0.0, 1e6)
-        _check_pair(self, "wind_cost", 0.0, 1e6)
-        _check_num(self, "cloud_persistence", 0.0, 1.0)
-        _check_num(self, "cloud_mean", 0.0, 1.0)
-        _check_num(self, "cloud_noise", 0.0, 10.0)
-        _check_num(self, "wind_persistence", 0.0, 1.0)
-        _check_num(self, "wind_mean", 0.0, 100.0)
-        _check_num(self, "wind_noise", 0.0, 100.0)
-        _check_num(self, "load_noise", 0.0, 1.0)
+        for p in PARAMS:
+            (_check_pair if p.shape == "pair" else _check_num)(self, p.field, p.lo, p.hi)
         _check_num(self, "shock_rate", 0.0, 1.0)
         sd = self.shock_duration
         allowed = "a pair (low, high) of integers 1 <= low <= high (steps; (5, 5) for a fixed duration)"
@@ -199,19 +175,23 @@ class Scenario:
     # ---- derived values ----------------------------------------------------------------
     @property
     def n_agents(self) -> int:
-        return self.n_solar + self.n_wind + self.n_storage + self.n_residential + self.n_industrial
+        return sum(getattr(self, k) for k in COUNT_FIELDS)
+
+    def count(self, kind: str) -> int:
+        """Agents of kind `kind` (a registered kind name)."""
+        return next(s for s in KINDS if s.name == kind).count(self)
 
     @property
     def n_consumers(self) -> int:
-        return self.n_residential + self.n_industrial
+        return sum(s.count(self) for s in KINDS if s.grid_import)
 
     @property
     def n_sellers(self) -> int:
-        return self.n_solar + self.n_wind + self.n_storage
+        return sum(s.count(self) for s in KINDS if s.sells_any)
 
     @property
     def n_buyers(self) -> int:
-        return self.n_consumers + self.n_storage
+        return sum(s.count(self) for s in KINDS if s.buys_any)
 
     @property
     def n_channels(self) -> int:
@@ -233,13 +213,15 @@ class Scenario:
         if isinstance(n_agents, (bool, np.bool_)) or not isinstance(n_agents, (int, np.integer)) or n_agents < 5:
             raise ValueError(f"n_agents = {n_agents!r}; allowed: an integer >= 5 (one of each kind)")
         n_agents = int(n_agents)
-        counts = {k: getattr(self, k) for k in _KIND_SHARES}
+        if n_agents < sum(1 for k in COUNT_FIELDS if getattr(self, k) > 0):
+            raise ValueError(f"n_agents = {n_agents!r}; allowed: at least one agent per count present in the scenario")
+        counts = {k: getattr(self, k) for k in COUNT_FIELDS}
         total = sum(counts.values())
         shares = {k: v / total for k, v in counts.items()}
         new = {k: max(1 if counts[k] > 0 else 0, int(math.floor(n_agents * s))) for k, s in shares.items()}
         # hand the rounding remainder to the largest kinds
         remainder = n_agents - sum(new.values())
-        order = sorted(new, key=lambda k: -shares[k])
+        order = sorted((k for k in new if counts[k] > 0), key=lambda k: -shares[k])  # absent kinds stay absent
         i = 0
         while remainder != 0:
             k = order[i % len(order)]
@@ -403,6 +385,9 @@ PRESETS: dict[str, Scenario] = {
 PRESETS["energy_1k"] = Scenario(name="energy_1k", mean_degree=10.0).with_agents(1_000)
 PRESETS["energy_10k"] = Scenario(name="energy_10k", mean_degree=10.0).with_agents(10_000)
 PRESETS["energy_100k"] = Scenario(name="energy_100k", mean_degree=10.0).with_agents(100_000)
+for _name, _kw in _KIND_PRESETS.items():   # presets the kinds declare (e.g. energy_ev)
+    _base = PRESETS[_kw.pop("base", "energy_default")]
+    PRESETS[_name] = _base.replace(name=_name, **_kw)
 DEFAULT_SCENARIO = "energy_default"
 
 

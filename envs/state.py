@@ -13,25 +13,24 @@ from enum import IntEnum
 
 import numpy as np
 
-
-class Kind(IntEnum):
-    SOLAR = 0
-    WIND = 1
-    STORAGE = 2
-    CONSUMER = 3
+from .kinds import EXTRA_INDEX, KIND_ALIASES, KIND_NAMES, KINDS, Profile
 
 
-KIND_NAMES = tuple(k.name.lower() for k in Kind)
+# Kind codes, names and aliases derive from the registered kinds (`channelmarket.envs.kinds`).
+Kind = IntEnum("Kind", [(spec.name.upper(), code) for code, spec in enumerate(KINDS)])
 N_KINDS = len(Kind)
 
-# Group names for kinds, shared by training ("which kinds learn") and evaluation ("which are focal").
-KIND_ALIASES: dict[str, tuple[str, ...]] = {
-    "all": KIND_NAMES,
-    "sellers": ("solar", "wind", "storage"),
-    "generators": ("solar", "wind"),
-    "buyers": ("storage", "consumer"),
-    "consumers": ("consumer",),
-}
+# Per kind code: the declared behaviours, as lookup tables for masks over agents.
+_STORES = np.array([s.stores for s in KINDS])
+_EXPORTS = np.array([s.grid_export for s in KINDS])
+_IMPORTS = np.array([s.grid_import for s in KINDS])
+_BEHAVIOURS = {"stores": _STORES, "grid_export": _EXPORTS, "grid_import": _IMPORTS}
+
+
+def kind_has(kind, behaviour: str) -> np.ndarray:
+    """[N] bool: which agents (by kind code) declare `behaviour` ("stores", "grid_export",
+    "grid_import"; see kinds.KindSpec); the one way code outside the kinds asks what a kind does."""
+    return _BEHAVIOURS[behaviour][np.asarray(kind, dtype=np.int64)]
 
 
 def resolve_kinds(kinds, what: str = "agent kinds") -> tuple[str, ...]:
@@ -62,14 +61,6 @@ def resolve_kinds(kinds, what: str = "agent kinds") -> tuple[str, ...]:
     return tuple(k for k in KIND_NAMES if k in out)
 
 
-class Profile(IntEnum):
-    """Demand profile of consumers (ignored for other kinds)."""
-
-    NONE = 0
-    RESIDENTIAL = 1
-    INDUSTRIAL = 2
-
-
 NO_GOOD = -1
 
 
@@ -90,43 +81,48 @@ class AgentParams:
     buys_good: np.ndarray     # [N] int8, good the agent can buy or NO_GOOD
     xy: np.ndarray            # [N, 2] float64, position in the unit square
     initial_soc: np.ndarray   # [N] float64, MWh stored at reset (storage), else 0
+    extra: np.ndarray         # [N, X] float64, kind-specific parameters (kinds.EXTRA_COLUMNS), else 0
 
     @property
     def n(self) -> int:
         return int(self.kind.shape[0])
 
-    # Derived masks, computed once per episode (the arrays are fixed for the episode).
+    # Derived masks, computed once per episode (the arrays are fixed for the episode), from the
+    # behaviours the kinds declare (kinds.KindSpec), never from kind names.
     @cached_property
+    def is_store(self) -> np.ndarray:
+        """Holds a charge (storage, electric vehicles): signed quantity action, charge moves with trades."""
+        return _STORES[self.kind]
+
+    @property
     def is_storage(self) -> np.ndarray:
-        return self.kind == Kind.STORAGE
+        """Same as `is_store` (the name the pipeline grew up with)."""
+        return self.is_store
 
     @cached_property
     def is_generator(self) -> np.ndarray:
-        return (self.kind == Kind.SOLAR) | (self.kind == Kind.WIND)
+        """Sells what it generates; the residual goes to the grid at feed-in."""
+        return _EXPORTS[self.kind]
 
     @cached_property
     def is_consumer(self) -> np.ndarray:
-        return self.kind == Kind.CONSUMER
+        """Buys what it needs; the residual comes from the grid at retail."""
+        return _IMPORTS[self.kind]
 
     @cached_property
-    def is_solar(self) -> np.ndarray:
-        return self.kind == Kind.SOLAR
+    def blocks(self) -> tuple[tuple, ...]:
+        """(spec, slice) of every kind present, in registry order (kinds are contiguous blocks)."""
+        counts = np.bincount(self.kind.astype(np.int64), minlength=len(KINDS))
+        ends = np.cumsum(counts)
+        return tuple((spec, slice(int(e - c), int(e))) for spec, c, e in zip(KINDS, counts, ends) if c > 0)
 
     @cached_property
-    def is_wind(self) -> np.ndarray:
-        return self.kind == Kind.WIND
+    def has_book_hooks(self) -> bool:
+        return any(spec.book is not None for spec, _ in self.blocks)
 
-    @cached_property
-    def solar_idx(self) -> np.ndarray:
-        return np.flatnonzero(self.is_solar)
-
-    @cached_property
-    def wind_idx(self) -> np.ndarray:
-        return np.flatnonzero(self.is_wind)
-
-    @cached_property
-    def consumer_idx(self) -> np.ndarray:
-        return np.flatnonzero(self.is_consumer)
+    def extra_column(self, name: str) -> np.ndarray:
+        """[N] view of one kind-specific parameter column (kinds.EXTRA_COLUMNS)."""
+        return self.extra[:, EXTRA_INDEX[name]]
 
     @cached_property
     def is_residential(self) -> np.ndarray:

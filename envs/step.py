@@ -76,7 +76,7 @@ def spawn_generators(seed: Any) -> tuple[np.random.Generator, np.random.Generato
 
 
 def current_tradable(sc: Scenario, agents: AgentParams, state: MarketState) -> tuple[np.ndarray, np.ndarray]:
-    s, d = physics.tradable(sc, agents, state.generation, state.demand, state.soc, state.shock_kind)
+    s, d = physics.tradable(sc, agents, state)
     return np.where(state.active, s, 0.0), np.where(state.active, d, 0.0)
 
 
@@ -90,6 +90,9 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
     trades = clear(sc, agents, state, offers)
     st = settle(sc, agents, trades, sellable, needed, state.u, state.v, state.capacity, state.balance_u,
                 state.wallet, state.soc, state.grid_account)
+    if agents.has_book_hooks:  # kinds with booking of their own (an electric vehicle leaving)
+        st = st._replace(grid_account=st.grid_account + physics.book_kinds(
+            sc, agents, state.t, state.active, st.soc, st.wallet, st.breakdown))
 
     # mean-field aggregates and the reference price
     storage = agents.is_storage

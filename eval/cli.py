@@ -160,9 +160,9 @@ def build_populations(args: argparse.Namespace) -> list:
     if args.homogeneous or not (args.focal or subs):
         pops += [homogeneous(p) for p in policies]
     if args.focal:
-        kinds = resolve_kinds(args.focal)
+        resolve_kinds(args.focal)   # validates the names
         bg = [check_policy(b) for b in _split(args.background)]
-        pops += [focal_background(p, kinds, bg) for p in policies]
+        pops += [focal_background(p, args.focal, bg) for p in policies]   # as asked: names show the kinds named
     for s in subs:
         pops += [substrate(s, p) for p in policies]
     if args.reference:

@@ -65,7 +65,7 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from ..envs import mechanisms
 from ..envs.breakdown import BREAKDOWN_FIELDS
-from ..envs.state import Kind
+from ..envs.state import kind_has
 
 TINY = 1e-9  # MWh: float dust (a store emptied to 1e-16) would make the storage rows ill-conditioned
 _COL = {name: i for i, name in enumerate(BREAKDOWN_FIELDS)}
@@ -133,7 +133,7 @@ class MarketInterval:
 def storage_values(kind, reserve, limit, efficiency, storage_value: Any = "reserve_limit") -> tuple[np.ndarray, np.ndarray]:
     """(value per MWh a store buys, cost per MWh a store sells) [N]; zero for other kinds.
     See the module docstring for the three definitions."""
-    st = np.asarray(kind) == Kind.STORAGE
+    st = kind_has(kind, "stores")
     if isinstance(storage_value, str):
         if storage_value == "reserve_limit":
             return np.where(st, limit, 0.0), np.where(st, reserve, 0.0)
@@ -150,8 +150,8 @@ def storage_values(kind, reserve, limit, efficiency, storage_value: Any = "reser
 def buyer_value_seller_cost(iv: MarketInterval, storage_value: Any) -> tuple[np.ndarray, np.ndarray]:
     """value[N] of a MWh bought P2P and cost[N] of a MWh sold P2P, per agent."""
     charge_value, discharge_cost = storage_values(iv.kind, iv.reserve, iv.limit, iv.efficiency, storage_value)
-    st = iv.kind == Kind.STORAGE
-    value = np.where(st, charge_value, np.where(iv.kind == Kind.CONSUMER, iv.limit, 0.0))
+    st = kind_has(iv.kind, "stores")
+    value = np.where(st, charge_value, np.where(kind_has(iv.kind, "grid_import"), iv.limit, 0.0))
     cost = np.where(st, discharge_cost, iv.marginal_cost)
     return value, cost
 
@@ -176,9 +176,9 @@ def solve_interval(iv: MarketInterval, *, network: str = "channels", storage_sid
         raise ValueError("liquidity = 'ref' needs the interval's reference price (pass the step's starting state)")
     n = iv.n
     value, cost = buyer_value_seller_cost(iv, storage_value)
-    st = iv.kind == Kind.STORAGE
-    gen = (iv.kind == Kind.SOLAR) | (iv.kind == Kind.WIND)
-    cons = iv.kind == Kind.CONSUMER
+    st = kind_has(iv.kind, "stores")
+    gen = kind_has(iv.kind, "grid_export")
+    cons = kind_has(iv.kind, "grid_import")
     sg, bg = iv.sells_good.astype(np.int64), iv.buys_good.astype(np.int64)
     sellable = np.where(iv.active & (sg >= 0), iv.sellable, 0.0)
     needed = np.where(iv.active & (bg >= 0), iv.needed, 0.0)

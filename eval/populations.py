@@ -30,6 +30,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..envs.kinds import BY_NAME
 from ..envs.state import KIND_ALIASES, KIND_NAMES, Kind
 from ..envs.state import resolve_kinds as _resolve_kinds
 from ..policies.base import Policy
@@ -185,6 +186,13 @@ def homogeneous(policy: str, name: str | None = None) -> PopulationSpec:
                           description=f"every agent runs {policy}")
 
 
+def _label_kinds(kinds: tuple[str, ...], asked: "str | Sequence[str]") -> tuple[str, ...]:
+    """Kinds shown in a population's name: an optional kind (electric vehicles) only when named
+    itself, not when an alias brought it in, so names of markets without it stay as they were."""
+    words = set(asked.replace("+", ",").replace(" ", ",").split(",")) if isinstance(asked, str) else set(asked)
+    return tuple(k for k in kinds if not BY_NAME[k].optional or k in words or f"{k}s" in words)
+
+
 def focal_background(policy: str, focal: "str | Sequence[str]", background: "str | Sequence[str]",
                      substrate: str | None = None, shocks: str | None = None, description: str = "") -> PopulationSpec:
     """`policy` drives the focal kinds; the other kinds run the background policy, or a round-robin
@@ -199,7 +207,7 @@ def focal_background(policy: str, focal: "str | Sequence[str]", background: "str
     if rest:
         m = len(bg)
         slots += [Slot(b, rest, "background", (i, m)) for i, b in enumerate(bg)]
-    sub = substrate or f"{'+'.join(fk)}_vs_{'+'.join(bg)}"
+    sub = substrate or f"{'+'.join(_label_kinds(fk, focal))}_vs_{'+'.join(bg)}"
     if not description:
         description = (f"focal: {', '.join(fk)}; background: {', '.join(rest) or '(none)'} running "
                        + (bg[0] if len(bg) == 1 else "a round-robin mix of " + ", ".join(bg)))

@@ -234,7 +234,7 @@ def run_episode_job(job: EpisodeJob) -> dict[str, list]:
                  optimal_welfare=s["optimal_welfare"].tolist())
 
     exploit = []
-    st = np.flatnonzero(ag.kind == Kind.STORAGE)
+    st = np.flatnonzero(ag.kind == Kind.STORAGE)   # the DP models a plain battery (no schedule), so storage only
     if st.size:
         g = storage_dp_gain(s["price"], ag.capacity[st], ag.power[st], ag.efficiency[st], soc0[st], sc.step_hours,
                             ep.totals["profit"][st], levels=job.soc_levels,

@@ -34,14 +34,15 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..envs.files import atomic_write_bytes, atomic_write_text
-from ..envs.observations import N_OBS
+from ..envs.observations import N_OBS, OBS_FIELDS
 from ..envs.state import KIND_NAMES
 from .base import Policy
 from .sb3_zip import TRUST_HINT, UntrustedModelError, build_policy, load_sb3_trusted
 
 META_FORMAT = "channelmarket.sb3"
 META_VERSION = 1
-_KIND_COLS = slice(0, len(KIND_NAMES))   # the one-hot kind columns of the observation
+_KIND_COLS = slice(0, sum(1 for f in OBS_FIELDS if f[0].startswith("kind_")))
+# ^ the standard kinds' one-hot columns (unbound use only; a bound policy routes by its agents' kinds)
 
 
 @dataclass
@@ -193,7 +194,10 @@ class LearnedPolicy(Policy):
         if len(self.members) == 1:
             return self.members[0].act(obs, self.deterministic)
         out = np.zeros((obs.shape[0], 4))
-        which = self._route[np.argmax(obs[:, _KIND_COLS], axis=1)]
+        if getattr(self, "core", None) is not None and self.agents is not None and self.agents.shape[0] == obs.shape[0]:
+            which = self._route[self.core.agents.kind[self.agents]]   # the bound agents' kinds
+        else:
+            which = self._route[np.argmax(obs[:, _KIND_COLS], axis=1)]
         for i, m in enumerate(self.members):
             rows = np.flatnonzero(which == i)
             if rows.size:

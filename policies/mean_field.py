@@ -30,10 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from ..envs.state import Kind
 from ..envs.step import current_tradable
 from .base import Policy
-from .simple import encode_actions
+from .simple import advised, encode_actions
 
 EPS_MWH = 1e-9  # schedule entries below this are "do nothing" (averaging dust)
 
@@ -98,13 +97,16 @@ class MeanFieldPolicy(Policy):
         p, net = self.targets()
         ask = np.maximum(ag.reserve[idx], p)
         bid = np.minimum(ag.limit[idx], p)
-        storage = ag.kind[idx] == Kind.STORAGE
+        storage = ag.is_store[idx]
         sellable, needed = current_tradable(core.scenario, ag, core.state)
         s, h = sellable[idx], needed[idx]
         with np.errstate(divide="ignore", invalid="ignore"):
             sell_share = np.where(storage, np.where(s > 0, net / s, 0.0), 1.0)
             buy_share = np.where(storage, np.where(h > 0, -net / h, 0.0), 1.0)
         direction = np.where(net > EPS_MWH, 1, np.where(net < -EPS_MWH, -1, 0))
+        adv = advised(core, idx, direction)        # kinds with their own rule (a fleet under its target buys)
+        buy_share = np.where((adv < 0) & (direction >= 0), 1.0, buy_share)
+        direction = adv
         return encode_actions(core, idx, ask, bid, np.clip(sell_share, 0.0, 1.0), np.clip(buy_share, 0.0, 1.0),
                               self.concession, direction)
 

@@ -84,7 +84,6 @@ from typing import Any
 import numpy as np
 
 from ..envs.offers import ASK, BID, CONCESSION
-from ..envs.state import Kind
 from .base import Policy
 from .simple import encode_actions, opening_ask, opening_bid, price_window, trading_roles
 
@@ -302,7 +301,7 @@ class RiskFactor(Policy):
         """[N] cost-covering floor: reserve; storage: max(reserve, stock cost / efficiency)."""
         ag = self.core.agents
         floor = ag.reserve.astype(np.float64).copy()
-        st_idx = self.agents[ag.kind[self.agents] == Kind.STORAGE]
+        st_idx = self.agents[ag.is_store[self.agents]]
         loc = self.local[st_idx]
         floor[st_idx] = np.maximum(ag.reserve[st_idx], self.stock_cost[loc] / ag.efficiency[st_idx])
         return floor
@@ -310,7 +309,7 @@ class RiskFactor(Policy):
     def _pressures(self, sellable: np.ndarray, needed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """[N] seller pressure (energy to sell) and buyer pressure (energy lacking)."""
         sc, ag, st = self.core.scenario, self.core.agents, self.core.state
-        storage = ag.kind == Kind.STORAGE
+        storage = ag.is_store
         fill = np.where(storage, st.soc / np.maximum(ag.capacity, 1e-12), 0.0)
         gen_scale = np.maximum(ag.capacity * sc.step_hours, 1e-12)
         sell_p = np.where(storage, fill, np.clip(sellable / gen_scale, 0.0, 1.0))
@@ -446,7 +445,7 @@ class RiskFactor(Policy):
             self.has_bought |= got
             # storage: average cost of the energy in store
             ag = core.agents
-            storage = ag.kind[self.agents] == Kind.STORAGE
+            storage = ag.is_store[self.agents]
             soc_new = core.state.soc[self.agents]
             upd = storage & got
             if upd.any():

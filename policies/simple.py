@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from ..envs.offers import ASK, BID, CONCESSION, N_ACTIONS, QUANTITY, price_span
-from ..envs.state import Kind
 from .base import Policy
 
 
@@ -96,29 +95,43 @@ def quantity_action(core: Any, agents: np.ndarray, sell_share: np.ndarray, buy_s
     """Action column for the shares (in [0, 1]) of sellable / needed energy offered.
     Generators use `sell_share`, consumers `buy_share`; storage sells `sell_share` of its
     deliverable charge when `direction` > 0 and buys `buy_share` of its headroom when < 0."""
-    kind = core.agents.kind[agents]
+    ag = core.agents
     sell_share = np.clip(np.broadcast_to(sell_share, agents.shape), 0.0, 1.0)
     buy_share = np.clip(np.broadcast_to(buy_share, agents.shape), 0.0, 1.0)
-    q = np.where(kind == Kind.CONSUMER, 2.0 * buy_share - 1.0, 2.0 * sell_share - 1.0)
+    buy_only = (ag.sells_good[agents] < 0) & (ag.buys_good[agents] >= 0)   # role: a pure buyer
+    q = np.where(buy_only, 2.0 * buy_share - 1.0, 2.0 * sell_share - 1.0)
     if direction is None:
         direction = storage_direction(core, agents)
-    st = kind == Kind.STORAGE
+    st = ag.is_store[agents]
     q = np.where(st, np.where(direction > 0, sell_share, np.where(direction < 0, -buy_share, 0.0)), q)
     return q
 
 
 def storage_direction(core: Any, agents: np.ndarray) -> np.ndarray:
-    """+1 sell, -1 buy, per controlled agent (0 for non-storage): sell when the reference
+    """+1 sell, -1 buy, per controlled agent (0 for non-stores): sell when the reference
     price is at or above the scenario's daily mean price, or when the episode ends before
-    the store could deliver its charge; buy otherwise."""
+    the store could deliver its charge; buy otherwise. A kind with an `advise` hook (electric
+    vehicles: buy below the departure target, idle while away) overrides this for its agents."""
     sc, ag, st = core.scenario, core.agents, core.state
-    storage = ag.kind[agents] == Kind.STORAGE
+    storage = ag.is_store[agents]
     ref = st.ref_price[np.maximum(ag.sells_good[agents], 0)]
     per_step = np.maximum(ag.power[agents] * sc.step_hours, 1e-12)
     steps_to_empty = np.ceil(st.soc[agents] * ag.efficiency[agents] / per_step)
     remaining = sc.episode_steps - st.t
     sell = (ref >= sc.base_price) | (remaining <= steps_to_empty + 1)
-    return np.where(storage, np.where(sell, 1, -1), 0).astype(np.int64)
+    direction = np.where(storage, np.where(sell, 1, -1), 0).astype(np.int64)
+    return advised(core, agents, direction)
+
+
+def advised(core: Any, agents: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """`direction` [M] of `agents` with the `advise` hooks of their kinds applied (kinds.KindSpec)."""
+    for spec, sl in core.agents.blocks:
+        if spec.advise is not None:
+            mine = (agents >= sl.start) & (agents < sl.stop)
+            if mine.any():
+                direction = direction.copy()
+                direction[mine] = spec.advise(core, agents[mine], direction[mine])
+    return direction
 
 
 def trading_roles(core: Any, agents: np.ndarray, controlled: np.ndarray):
@@ -236,9 +249,9 @@ class ZeroIntelligence(Policy):
         ask = a_lo + u[0] * (a_hi - a_lo)
         bid = b_lo + u[1] * (b_hi - b_lo)
         conc = u[2] if self.random_concession else np.zeros(m)
-        storage = ag.kind[idx] == Kind.STORAGE
+        storage = ag.is_store[idx]
         q = 2.0 * u[3] - 1.0                           # storage: random side and amount
-        direction = np.where(q >= 0, 1, -1)
+        direction = advised(core, idx, np.where(q >= 0, 1, -1))
         share = np.where(storage, np.abs(q), 1.0)      # generators and consumers offer all
         return encode_actions(core, idx, ask, bid, share, share, conc, direction)
 

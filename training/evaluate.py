@@ -30,13 +30,13 @@ import numpy as np
 
 from ..envs.core import MarketCore
 from ..envs.scenario import get_scenario
-from ..envs.state import Kind
+from ..envs.state import KIND_ALIASES, Kind
 from ..policies.base import Policy
 from ..policies.rollout import run_episode
 from .vec_env import make_policy, parse_kinds, scenario_kinds, select_agents
 
-SELLERS = ("solar", "wind", "storage")
-BUYERS = ("consumer",)
+SELLERS = KIND_ALIASES["sellers"]
+BUYERS = tuple(k for k in KIND_ALIASES["buyers"] if k not in SELLERS)   # pure buyers
 
 
 @dataclass

@@ -82,12 +82,12 @@ import yaml
 
 from ..envs.core import MarketCore
 from ..envs.files import atomic_write_bytes, atomic_write_text
-from ..envs.observations import N_OBS
+from ..envs.observations import N_OBS, OBS_NAMES, kind_columns
 from ..envs.offers import N_ACTIONS
 from ..envs.scenario import Scenario, get_scenario
 from ..envs.settlement import BREAKDOWN_FIELDS
 from ..envs.shocks import Shock
-from ..envs.state import KIND_NAMES, N_KINDS, resolve_kinds
+from ..envs.state import KIND_ALIASES, KIND_NAMES, N_KINDS, resolve_kinds
 from ..policies.base import Policy
 from ..policies.ippo_policy import MODEL_FILE, MODEL_FORMAT, IPPOPolicy, load_ippo
 from ..policies.equilibrium import EquilibriumResult, Forecast
@@ -463,14 +463,18 @@ class IPPOTrainer:
         self.device = resolve_device(cfg.device)
         self.kinds = resolve_learners(cfg.learners)
         self.scenario = resolve_scenario(cfg)
+        present = tuple(k for k in self.kinds if self.scenario.count(k) > 0)
+        self.kinds = present or self.kinds   # an alias names only the kinds this market has
         self.n_agents = self.scenario.n_agents
 
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
 
         self.markets = [_Market(self.scenario, i, cfg, self.kinds) for i in range(cfg.n_markets)]
-        self.obs_dim = N_OBS
-        self.global_dim = N_KINDS * N_OBS if cfg.centralized_critic else 0
+        self.obs_dim = self.markets[0].core.obs_dim   # the scenario's kinds fix the width
+        kc = kind_columns(self.scenario)
+        self.kind_cols = kc[kc >= 0]                   # the observation's kind one-hot columns
+        self.global_dim = self.kind_cols.shape[0] * self.obs_dim if cfg.centralized_critic else 0
         self.actor = GaussianActor(self.obs_dim, N_ACTIONS, cfg.hidden_sizes, cfg.activation, cfg.init_log_std).to(self.device)
         self.critic = Critic(self.obs_dim + self.global_dim, cfg.hidden_sizes, cfg.activation).to(self.device)
         self.optimizer = torch.optim.Adam(list(self.actor.parameters()) + list(self.critic.parameters()), lr=cfg.lr, eps=1e-5)
@@ -532,7 +536,7 @@ class IPPOTrainer:
             x = raw.astype(np.float32)
         self.obs_t = torch.as_tensor(x, device=self.device)
         if self.global_dim:
-            g = np.stack([_global_features(mk.obs) for mk in self.markets])
+            g = np.stack([_global_features(mk.obs, self.kind_cols) for mk in self.markets])
             if self.cfg.norm_obs:
                 if update_stats:
                     self.global_rms.update(g)
@@ -766,11 +770,11 @@ class IPPOTrainer:
                 if cnt == 0:
                     continue
                 out[f"profit/{kname}/{cname}"] = g[gi, _G["profit"]] / cnt * ep
-                if kname in ("consumer", "storage"):
+                if kname in KIND_ALIASES["buyers"]:
                     served = g[gi, _G["bought"]] + g[gi, _G["grid_bought"]]
                     if served > 0:
                         out[f"cost_per_mwh/{kname}/{cname}"] = g[gi, _G["cost"]] / served
-                if kname in ("solar", "wind", "storage"):
+                if kname in KIND_ALIASES["sellers"]:
                     sold = g[gi, _G["sold"]] + g[gi, _G["grid_sold"]]
                     if sold > 0:
                         out[f"revenue_per_mwh/{kname}/{cname}"] = g[gi, _G["revenue"]] / sold
@@ -1084,10 +1088,12 @@ def _gaussian_logp_from_noise(noise: torch.Tensor, log_std: torch.Tensor) -> tor
     return (-0.5 * noise * noise - log_std - _HALF_LOG_2PI).sum(-1)
 
 
-def _global_features(obs: np.ndarray) -> np.ndarray:
-    """Per-kind mean of every observation column, flattened [N_KINDS * O] (MAPPO's critic input).
-    The kind one-hot is in columns 0-3 and inactive agents' rows are zero, so one matmul does it."""
-    onehot = obs[:, :N_KINDS].astype(np.float64)
+def _global_features(obs: np.ndarray, kind_cols: "np.ndarray | None" = None) -> np.ndarray:
+    """Per-kind mean of every observation column, flattened [K * O] (MAPPO's critic input).
+    The kind one-hot is in columns `kind_cols` and inactive agents' rows are zero, so one matmul does it."""
+    if kind_cols is None:   # the standard layout: the standard kinds' columns first
+        kind_cols = np.flatnonzero([name.startswith("kind_") for name in OBS_NAMES])
+    onehot = obs[:, kind_cols].astype(np.float64)
     counts = onehot.sum(axis=0)
     sums = onehot.T @ obs.astype(np.float64)
     return (sums / np.maximum(counts, 1.0)[:, None]).reshape(-1)

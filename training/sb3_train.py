@@ -34,15 +34,15 @@ import numpy as np
 
 from ..envs.files import atomic_write_bytes, atomic_write_text
 from ..envs.scenario import get_scenario
-from ..envs.state import KIND_NAMES
+from ..envs.state import KIND_ALIASES, KIND_NAMES
 from . import sb3_resume
 from .callbacks import CheckpointCallback, MarketMetricsCallback, TqdmCallback, final_metrics, log_hparams
 from .checkpoints import latest_valid
 from .config import TrainConfig
-from .vec_env import MarketVecEnv, parse_kinds, scenario_kinds, select_agents
+from .vec_env import MarketVecEnv, parse_kinds, scenario_kinds, scenario_learners, select_agents
 
-SELLER_KINDS = ("solar", "wind", "storage")
-BUYER_KINDS = ("consumer",)
+SELLER_KINDS = KIND_ALIASES["sellers"]                                      # the pricing policy's kinds
+BUYER_KINDS = tuple(k for k in KIND_ALIASES["buyers"] if k not in SELLER_KINDS)   # the bidding policy's (pure buyers)
 
 
 # ---- building blocks -----------------------------------------------------------------------------
@@ -286,7 +286,7 @@ def _save_final(cfg: TrainConfig, out: Path, members: list, metrics: dict | None
         atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True) + "\n")
     return write_meta(out / "model.zip", {
         "algo": cfg.algo, "name": f"learned:{cfg.algo}", "scenario": cfg.scenario, "roles": cfg.roles,
-        "learners": list(parse_kinds(cfg.learners)), "learner_share": cfg.learner_share,
+        "learners": list(scenario_learners(training_scenario(cfg), cfg.learners)), "learner_share": cfg.learner_share,
         "background": cfg.background, "total_steps": cfg.total_steps, "seed": cfg.seed, "members": entries,
     })
 

@@ -44,11 +44,11 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
 from ..envs.core import MarketCore
-from ..envs.observations import N_OBS, OBS_HIGH, OBS_LOW, agent_scale
+from ..envs.observations import agent_scale, obs_bounds
 from ..envs.offers import N_ACTIONS
 from ..envs.scenario import Scenario, get_scenario
 from ..envs.settlement import BREAKDOWN_FIELDS
-from ..envs.state import KIND_NAMES, Kind, resolve_kinds
+from ..envs.state import KIND_ALIASES, KIND_NAMES, Kind, resolve_kinds
 from ..policies.base import Policy
 
 # Market-summary fields averaged per step into `market/<name>` tags (see `pop_metrics`).
@@ -71,9 +71,18 @@ def parse_kinds(kinds: "str | Iterable[str] | None") -> tuple[str, ...]:
     return KIND_NAMES if kinds is None else resolve_kinds(kinds, what="learners")
 
 
+def scenario_learners(sc: Scenario, kinds: "str | Iterable[str] | None") -> tuple[str, ...]:
+    """`parse_kinds(kinds)` restricted to the kinds scenario `sc` has (an alias such as "sellers"
+    names every kind of that role; a market without electric vehicles learns none)."""
+    names = parse_kinds(kinds)
+    return tuple(k for k in names if sc.count(k) > 0) or names
+
+
 def scenario_kinds(sc: Scenario) -> np.ndarray:
     """Kind of every agent in index order (fixed by the scenario's counts)."""
-    return np.repeat(np.arange(len(KIND_NAMES)), [sc.n_solar, sc.n_wind, sc.n_storage, sc.n_consumers])
+    from ..envs.physics import layout
+
+    return layout(sc)[0].astype(np.int64)
 
 
 def select_agents(kind: np.ndarray, kinds: "str | Iterable[str] | None", share: float = 1.0) -> np.ndarray:
@@ -168,7 +177,7 @@ class MarketVecEnv(VecEnv):
                 raise ValueError(f"learner indices must lie in [0, {n}); got {controlled[[0, -1]].tolist()}")
             self.learner_kinds = tuple(KIND_NAMES[k] for k in np.unique(kind[controlled]))
         else:
-            self.learner_kinds = parse_kinds(learners)
+            self.learner_kinds = scenario_learners(self.scenario, learners)
             controlled = select_agents(kind, self.learner_kinds, learner_share)
         if controlled.size == 0:
             raise ValueError(f"no agent to train: learners {learners!r} with share {learner_share} select nobody "
@@ -209,10 +218,11 @@ class MarketVecEnv(VecEnv):
 
         self.render_mode = render_mode
         self._seed = int(np.random.SeedSequence().generate_state(1)[0]) if seed is None else int(seed)
-        obs_space = spaces.Box(OBS_LOW, OBS_HIGH, shape=(N_OBS,), dtype=np.float32)
+        obs_low, obs_high = obs_bounds(self.scenario)   # the scenario's kinds fix the width
+        obs_space = spaces.Box(obs_low, obs_high, dtype=np.float32)
         act_space = spaces.Box(-1.0, 1.0, shape=(N_ACTIONS,), dtype=np.float32)
         super().__init__(num_envs, obs_space, act_space)
-        self._buf_obs = np.zeros((num_envs, N_OBS), dtype=np.float32)
+        self._buf_obs = np.zeros((num_envs, obs_low.shape[0]), dtype=np.float32)
         self._buf_rews = np.zeros(num_envs, dtype=np.float32)
         self._buf_dones = np.zeros(num_envs, dtype=bool)
         self._empty_infos: list[dict] = [{} for _ in range(num_envs)]
@@ -372,11 +382,11 @@ class MarketVecEnv(VecEnv):
                 if self._group_counts[gi] == 0:
                     continue
                 out[f"profit/{kname}/{cname}"] = g[gi, _G_PROFIT] / denom[gi] * steps_per_episode
-                if kname in ("consumer", "storage"):
+                if kname in KIND_ALIASES["buyers"]:
                     served = g[gi, _G_BOUGHT] + g[gi, _G_GRID_BOUGHT]
                     if served > 0:
                         out[f"cost_per_mwh/{kname}/{cname}"] = g[gi, _G_COST] / served
-                if kname in ("solar", "wind", "storage"):
+                if kname in KIND_ALIASES["sellers"]:
                     sold = g[gi, _G_SOLD] + g[gi, _G_GRID_SOLD]
                     if sold > 0:
                         out[f"revenue_per_mwh/{kname}/{cname}"] = g[gi, _G_REVENUE] / sold

@@ -33,10 +33,12 @@ import math
 
 import numpy as np
 
+from channelmarket.envs.kinds import EXTRA_COLUMNS
 from channelmarket.envs.physics import industrial_shape, residential_shape, solar_shape, wind_power_curve
 
 # Agent kinds and demand profiles (state.py), goods
-SOLAR, WIND, STORAGE, CONSUMER = 0, 1, 2, 3
+SOLAR, WIND, STORAGE, CONSUMER, EV = 0, 1, 2, 3, 4
+STORES = (STORAGE, EV)   # kinds that hold a charge
 RESIDENTIAL = 1
 NO_GOOD = -1
 
@@ -80,6 +82,14 @@ def time_of_day_level(sc, hour: float) -> float:
 # ------------------------------------------------------------------------------------------
 # physics: tradable energy of the current interval
 # ------------------------------------------------------------------------------------------
+def ev_away(sc, A, i, t) -> bool:
+    """An electric-vehicle fleet is on the road when the interval's start hour lies in
+    [departure, return), wrapping midnight."""
+    h = hour_of_day(sc, t)
+    dep, ret = A["ev_departure_hour"][i], A["ev_return_hour"][i]
+    return (h - dep) % 24.0 < (ret - dep) % 24.0
+
+
 def tradable(sc, A, S):
     """Per agent (sellable, needed) MWh: generators sell their shocked generation, consumers
     need their shocked demand, storage can deliver min(power dt, soc eff) and absorb
@@ -92,6 +102,14 @@ def tradable(sc, A, S):
             eff = A["efficiency"][i]
             s = min(A["power"][i] * dt, S["soc"][i] * eff)
             d = max(min(A["power"][i] * dt, (A["capacity"][i] - S["soc"][i]) / eff), 0.0)
+        elif A["kind"][i] == EV:
+            # parked: sells only what lies above its target charge, absorbs its headroom; away: nothing
+            eff = A["efficiency"][i]
+            above = S["soc"][i] - min(A["ev_target_charge"][i], S["soc"][i])
+            s = min(A["power"][i] * dt, above * eff)
+            d = max(min(A["power"][i] * dt, (A["capacity"][i] - S["soc"][i]) / eff), 0.0)
+            if ev_away(sc, A, i, S["t"]):
+                s = d = 0.0
         else:
             s = S["generation"][i] * fs
             d = S["demand"][i] * fd
@@ -119,7 +137,7 @@ def decode_offers(sc, A, ref_price, actions, sellable, needed, active):
         ask = max(min(ask, sc.retail_tariff), reserve)
         # bid: never over the limit, not negative
         bid = min(max(buy_ref + a_bid * span, 0.0), limit)
-        if A["kind"][i] == STORAGE:
+        if A["kind"][i] in STORES:
             sell_share, buy_share = max(a_q, 0.0), max(-a_q, 0.0)
         else:
             sell_share = buy_share = 0.5 * (a_q + 1.0)
@@ -313,7 +331,7 @@ def settle(sc, A, S, trades, sellable, needed):
     grid_in = grid_out = 0.0
     for i in range(n):
         k = A["kind"][i]
-        if k == STORAGE:
+        if k in STORES:
             eff = A["efficiency"][i]
             bd["charged"][i] = bd["bought"][i]
             bd["discharged"][i] = bd["sold"][i]
@@ -337,6 +355,18 @@ def settle(sc, A, S, trades, sellable, needed):
         value = A["limit"][i] * (bd["bought"][i] + bd["grid_bought"][i]) if k == CONSUMER else 0.0
         bd["profit"][i] = (bd["revenue"][i] - bd["cost"][i]
                            - A["marginal_cost"][i] * (bd["sold"][i] + bd["grid_sold"][i]) + value)
+        if k == EV and S["active"][i] and not ev_away(sc, A, i, S["t"]) and ev_away(sc, A, i, S["t"] + 1):
+            # departure: top up to the target from the grid at retail, then the trip uses its energy
+            eff = A["efficiency"][i]
+            short = max(A["ev_target_charge"][i] - soc[i], 0.0)
+            grid_q = short / eff
+            c = grid_q * sc.retail_tariff
+            soc[i] = max(soc[i] + short - A["ev_trip_energy"][i], 0.0)
+            wallet[i] -= c
+            grid_in += c
+            bd["grid_bought"][i] += grid_q
+            bd["cost"][i] += c
+            bd["profit"][i] -= c
     grid_account = S["grid_account"] + (grid_in - grid_out)
     return {"balance_u": balance_u, "flow": flow, "wallet": wallet, "soc": soc,
             "grid_account": grid_account, "breakdown": bd}
@@ -463,6 +493,9 @@ def _agents(agents):
         "kind", "profile", "capacity", "power", "efficiency", "marginal_cost", "reserve", "limit",
         "grid_limit", "sells_good", "buys_good", "initial_soc")}
     A["n"] = len(A["kind"])
+    extra = np.asarray(agents.extra)
+    for j, name in enumerate(EXTRA_COLUMNS):   # kind-specific parameters (electric vehicles)
+        A[name] = extra[:, j].tolist()
     return A
 
 
@@ -507,9 +540,9 @@ def reference_step(sc, agents, state, actions) -> dict:
     demand = [0.0] * n_goods
     for i in range(n):
         if A["sells_good"][i] >= 0:
-            supply[A["sells_good"][i]] += offers["sell_qty"][i] if A["kind"][i] == STORAGE else sellable[i]
+            supply[A["sells_good"][i]] += offers["sell_qty"][i] if A["kind"][i] in STORES else sellable[i]
         if A["buys_good"][i] >= 0:
-            demand[A["buys_good"][i]] += offers["buy_qty"][i] if A["kind"][i] == STORAGE else needed[i]
+            demand[A["buys_good"][i]] += offers["buy_qty"][i] if A["kind"][i] in STORES else needed[i]
     # VWAP over what was actually paid for
     volume = [0.0] * n_goods
     value = [0.0] * n_goods
@@ -547,7 +580,7 @@ def reference_step(sc, agents, state, actions) -> dict:
     t = S["t"] + 1
     if t >= sc.episode_steps:  # last step: stores book the value of what they hold beyond their initial charge
         for i in range(n):
-            if A["kind"][i] == STORAGE and S["active"][i]:
+            if A["kind"][i] in STORES and S["active"][i]:
                 value = (st["soc"][i] - A["initial_soc"][i]) * A["efficiency"][i] * sc.base_price
                 bd["storage_value"][i] = value
                 bd["profit"][i] += value

@@ -66,6 +66,12 @@ SCENARIOS: dict[str, Scenario] = {
     "sunrise": get_scenario("energy_small", start_hour=4.5, step_minutes=60.0, load_noise=0.3,
                             wind_noise=4.0, cloud_noise=0.5),
     "default": get_scenario("energy_default", start_hour=9.0),
+    # electric-vehicle fleets: hourly steps over a whole day (departures, trips, returns, V2G)
+    "ev": Scenario(name="ev", n_solar=3, n_wind=2, n_storage=2, n_residential=3, n_industrial=2, n_ev=6,
+                   mean_degree=4.0, step_minutes=60.0, ev_target_share=(0.8, 1.0)),
+    "ev_double_auction": Scenario(name="ev_da", mechanism="double_auction", n_solar=3, n_wind=2, n_storage=1,
+                                  n_residential=3, n_industrial=1, n_ev=8, step_minutes=60.0, start_hour=4.0,
+                                  ev_departure=(5.0, 8.0), ev_return=(12.0, 23.5)),
 }
 
 STEPS = {"default": 24, "dense60": 24}
@@ -168,11 +174,13 @@ def assert_step_matches(core: MarketCore, actions: np.ndarray, where: str) -> di
 # the reference itself on hand-computed cases (so it is not only self-consistent)
 # ------------------------------------------------------------------------------------------
 def test_reference_is_independent_of_the_core_rules():
-    """The reference may reuse physics' pure shape formulas, nothing of offers, clearing,
-    settlement, prices, channels or shocks."""
+    """The reference may reuse the kinds' pure shape formulas, nothing of offers, clearing,
+    settlement, prices, channels or shocks, nor any kind's hooks."""
     borrowed = {getattr(v, "__module__", "") for v in vars(REF).values() if callable(v)}
     borrowed = {m for m in borrowed if m.startswith("channelmarket.") or m.startswith("envs.")}
-    assert borrowed <= {"channelmarket.envs.physics"}, borrowed
+    assert all(m == "channelmarket.envs.physics" or m.startswith("channelmarket.envs.kinds.") for m in borrowed), borrowed
+    shapes = {"solar_shape", "wind_power_curve", "residential_shape", "industrial_shape"}
+    assert {k for k, v in vars(REF).items() if getattr(v, "__module__", "").startswith("channelmarket.")} <= shapes
     src = Path(REF.__file__).read_text()
     for mod in ("offers", "clearing", "settlement", "prices", "channels", "shocks", "step", "kernels"):
         assert f"envs.{mod} import" not in src and f"envs import {mod}" not in src, mod
@@ -358,7 +366,8 @@ def test_negotiation_rule_on_a_tie_prone_grid():
 def test_core_matches_reference_rollouts(name):
     sc = SCENARIOS[name]
     steps = min(STEPS.get(name, DEFAULT_STEPS), sc.episode_steps)
-    totals = {"trades": 0, "partial": 0, "failed": 0, "opened": 0, "closed": 0, "shock_steps": 0}
+    totals = {"trades": 0, "partial": 0, "failed": 0, "opened": 0, "closed": 0, "shock_steps": 0,
+              "ev_topups": 0, "ev_sold": 0.0}
     for seed in SEEDS:
         core = MarketCore(sc)
         core.reset(seed=seed)
@@ -372,6 +381,9 @@ def test_core_matches_reference_rollouts(name):
             totals["opened"] += ref["n_opened"]
             totals["closed"] += ref["n_closed"]
             totals["shock_steps"] += int(core.state.shock_kind != 0)
+            ev = core.agents.kind == 4
+            totals["ev_topups"] += int((np.asarray(ref["breakdown"]["grid_bought"])[ev] > 0).sum())
+            totals["ev_sold"] += float(np.asarray(ref["breakdown"]["sold"])[ev].sum())
     # the scenario exercised what it is for
     assert totals["trades"] > 0
     if name in ("thin_channels", "one_sided"):
@@ -380,6 +392,8 @@ def test_core_matches_reference_rollouts(name):
         assert totals["opened"] > 0 and totals["closed"] > 0, totals
     if name in ("shocks", "double_auction_storage"):
         assert totals["shock_steps"] > 0, totals
+    if name.startswith("ev"):   # fleets left short of their target and sold back while parked
+        assert totals["ev_topups"] > 0 and totals["ev_sold"] > 0, totals
 
 
 def test_core_matches_reference_churn_refuses_insolvent_openings():

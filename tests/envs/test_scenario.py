@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from channelmarket.envs import DEFAULT_SCENARIO, MECHANISMS, PRESETS, Scenario, ShockEvent, get_scenario
+from channelmarket.envs.kinds import COUNT_FIELDS
 from channelmarket.envs.scenario import _KIND_SHARES
 
 KINDS = ("n_solar", "n_wind", "n_storage", "n_residential", "n_industrial")
@@ -40,7 +41,7 @@ def test_every_preset_validates_and_round_trips(name):
     assert Scenario.from_json(sc.to_json()) == sc
     assert Scenario.from_yaml(sc.to_yaml()) == sc
     assert get_scenario(name) is sc
-    assert sc.n_agents == sum(getattr(sc, k) for k in KINDS)
+    assert sc.n_agents == sum(getattr(sc, k) for k in COUNT_FIELDS)
     assert sc.n_sellers >= 1 and sc.n_buyers >= 1
     assert sc.n_channels >= sc.n_agents - 1
 

@@ -119,7 +119,7 @@ def test_all_learn_without_background(tmp_path):
 
 
 def test_config_checks(tmp_path):
-    assert resolve_learners("sellers") == ("solar", "wind", "storage")
+    assert resolve_learners("sellers") == ("solar", "wind", "storage", "ev")   # every kind that sells
     assert resolve_learners(["consumer", "storage"]) == ("storage", "consumer")
     assert IPPOConfig(learners="solar, wind").learners == ("solar", "wind")
     with pytest.raises(ValueError, match="learners.*'coal'"):

@@ -11,7 +11,7 @@ pytest.importorskip("stable_baselines3")
 from channelmarket.envs import MarketCore, get_scenario
 from channelmarket.policies import make, run_episode
 from channelmarket.policies.simple import Truthful
-from channelmarket.training.vec_env import (MarketVecEnv, episode_seed, parse_kinds, scenario_kinds,
+from channelmarket.training.vec_env import (MarketVecEnv, episode_seed, parse_kinds, scenario_kinds, scenario_learners,
                                             select_agents)
 
 SMALL = "energy_small"
@@ -23,9 +23,11 @@ def small(steps: int = 8, **kw):
 
 
 def test_parse_kinds_and_selection():
-    assert parse_kinds("all") == ("solar", "wind", "storage", "consumer")
+    assert parse_kinds("all") == ("solar", "wind", "storage", "consumer", "ev")
     assert parse_kinds("consumer,solar") == ("solar", "consumer")
-    assert parse_kinds("sellers") == ("solar", "wind", "storage")
+    assert parse_kinds("sellers") == ("solar", "wind", "storage", "ev")
+    assert scenario_learners(get_scenario("energy_small"), "sellers") == ("solar", "wind", "storage")
+    assert scenario_learners(get_scenario("energy_ev"), "sellers") == ("solar", "wind", "storage", "ev")
     with pytest.raises(ValueError, match="hydro"):
         parse_kinds("hydro")
     kind = scenario_kinds(get_scenario("energy_default"))

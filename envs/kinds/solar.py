@@ -1,0 +1,55 @@
+"""Solar farms: a bell curve over the day times (1 - cloud cover), cloud cover an AR(1) per site."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..clock import hour_of_day
+from .base import Count, Draw, KindSpec, Param, Role
+
+SOLAR_NOON = 12.0   # h
+SOLAR_WIDTH = 2.8   # h, std of the bell
+SUNRISE, SUNSET = 5.0, 19.0
+
+
+def solar_shape(hour: float) -> float:
+    """Clear-sky output as a fraction of peak: a bell around noon, zero at night."""
+    if hour <= SUNRISE or hour >= SUNSET:
+        return 0.0
+    return float(np.exp(-0.5 * ((hour - SOLAR_NOON) / SOLAR_WIDTH) ** 2))
+
+
+def derive(sc, sl, cols) -> None:
+    cols["reserve"][sl] = cols["marginal_cost"][sl]
+    cols["grid_limit"][sl] = sc.grid_export_share * cols["capacity"][sl] * sc.step_hours
+
+
+def init_state(sc, n, arrays, rng) -> None:
+    # one draw per agent of the market (not only the solar sites), as recorded trajectories have it
+    arrays["cloud"] = np.clip(sc.cloud_mean + sc.cloud_noise * rng.standard_normal(n), 0.0, 1.0)
+
+
+def weather(sc, sl, arrays, rng) -> None:
+    z = rng.standard_normal(sl.stop - sl.start)
+    c, phi = arrays["cloud"], sc.cloud_persistence
+    c[sl] = np.clip(phi * c[sl] + (1.0 - phi) * sc.cloud_mean + sc.cloud_noise * z, 0.0, 1.0)
+
+
+def energy(sc, sl, t, arrays, agents, rng) -> None:
+    hour = hour_of_day(sc, t + 0.5)  # mid-interval
+    arrays["generation"][sl] = agents.capacity[sl] * solar_shape(hour) * (1.0 - arrays["cloud"][sl]) * sc.step_hours
+
+
+SPEC = KindSpec(
+    name="solar", order=0, role=Role.SELLER, sells=("energy",), generator=True, grid_export=True,
+    counts=(Count("n_solar", 25),),
+    params=(
+        Param("solar_capacity", (3.0, 10.0), 1e-9, 1e9, doc="MW peak"),
+        Param("solar_cost", (0.0, 5.0), 0.0, 1e6, doc="EUR/MWh marginal"),
+        Param("cloud_persistence", 0.9, 0.0, 1.0, "num", "AR(1) coefficient of cloud cover"),
+        Param("cloud_mean", 0.3, 0.0, 1.0, "num"),
+        Param("cloud_noise", 0.08, 0.0, 10.0, "num"),
+    ),
+    draws=(Draw(0, "solar_capacity", "capacity"), Draw(2, "solar_cost", "marginal_cost")),
+    derive=derive, init_state=init_state, weather=weather, energy=energy,
+)
