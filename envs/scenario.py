@@ -298,8 +298,9 @@ class Scenario:
         path = Path(path)
         if path.suffix not in (".json", ".yaml", ".yml"):  # what `load` reads back
             raise ValueError(f"scenario file {str(path)!r}: unknown suffix {path.suffix!r}; allowed: .json, .yaml, .yml")
-        text = self.to_json() if path.suffix == ".json" else self.to_yaml()
-        path.write_text(text)
+        from .files import atomic_write_text
+
+        atomic_write_text(path, self.to_json() if path.suffix == ".json" else self.to_yaml())
 
     @classmethod
     def load(cls, path: str | Path) -> "Scenario":

@@ -17,6 +17,7 @@ import json
 import time
 from pathlib import Path
 
+from ..envs.files import atomic_write_text
 from .config import TrainConfig
 
 # The hyperparameters that worked (see the README section "Training"): PPO, one shared policy,
@@ -57,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     text = str(table)
     print(text)
     print(f"(evaluated in {time.perf_counter() - t1:.0f} s)")
-    (out / "table.txt").write_text(text + "\n")
-    (out / "table.json").write_text(json.dumps(table.to_dict(), indent=1))
+    atomic_write_text(out / "table.txt", text + "\n")
+    atomic_write_text(out / "table.json", json.dumps(table.to_dict(), indent=1) + "\n")
     return 0
 
 
