@@ -83,6 +83,7 @@ import yaml
 from ..envs.core import MarketCore
 from ..envs.files import atomic_write_bytes, atomic_write_text
 from ..envs.observations import N_OBS, OBS_NAMES, kind_columns
+from .good_tags import GoodTags
 from ..envs.offers import N_ACTIONS
 from ..envs.scenario import Scenario, get_scenario
 from ..envs.settlement import BREAKDOWN_FIELDS
@@ -717,6 +718,7 @@ class IPPOTrainer:
     # ---- bookkeeping -----------------------------------------------------------------------------
     def _reset_window(self) -> None:
         self._mkt_sum = np.zeros(len(SUMMARY_METRICS))
+        self._good_tags = GoodTags(self.scenario.goods[1:])
         self._vwap_sum = 0.0
         self._imb_sum = 0.0
         self._shock_steps = 0
@@ -727,6 +729,7 @@ class IPPOTrainer:
     def _record_market(self, mk: _Market, info: dict) -> None:
         s = info["summary"]
         self._mkt_sum += [s[k] for k in SUMMARY_METRICS]
+        self._good_tags.add(s)
         self._vwap_sum += s["clearing_price"] * s["volume"]
         sup, dem = s["supply"], s["demand"]
         self._imb_sum += (dem - sup) / (dem + sup) if dem + sup > 0 else 0.0
@@ -755,6 +758,7 @@ class IPPOTrainer:
         s = self._mkt_sum
         for i, k in enumerate(SUMMARY_METRICS):
             out[f"market/{_TAG.get(k, k)}"] = s[i] / n
+        out.update(self._good_tags.pop(n))   # further goods (certificates), if the market has any
         vol = s[SUMMARY_METRICS.index("volume")]
         if vol > 0:
             out["market/clearing_price"] = self._vwap_sum / vol

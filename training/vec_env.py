@@ -45,6 +45,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 
 from ..envs.core import MarketCore
 from ..envs.observations import agent_scale, obs_bounds
+from .good_tags import GoodTags
 from ..envs.offers import N_ACTIONS
 from ..envs.scenario import Scenario, get_scenario
 from ..envs.settlement import BREAKDOWN_FIELDS
@@ -373,6 +374,7 @@ class MarketVecEnv(VecEnv):
         out["market/shock_share"] = self._shock_steps / n
         att = s[SUMMARY_METRICS.index("trades")] + s[SUMMARY_METRICS.index("failed_payments")]
         out["market/failed_payment_share"] = s[SUMMARY_METRICS.index("failed_payments")] / att if att > 0 else 0.0
+        out.update(self._good_tags.pop(n))   # further goods (certificates), if the market has any
         g = self._group_sums          # [2K, 8] summed over steps and markets
         steps_per_episode = self.scenario.episode_steps
         denom = self._group_counts * n   # agent-steps per group (n counts market-steps)
@@ -395,6 +397,7 @@ class MarketVecEnv(VecEnv):
 
     def _reset_metrics(self) -> None:
         self._metric_sums = np.zeros(len(SUMMARY_METRICS))
+        self._good_tags = GoodTags(self.scenario.goods[1:])
         self._vwap_sum = 0.0
         self._imbalance_sum = 0.0
         self._shock_steps = 0
@@ -404,6 +407,7 @@ class MarketVecEnv(VecEnv):
     def _record(self, info: dict, rewards: np.ndarray) -> None:
         s = info["summary"]
         self._metric_sums += [s[k] for k in SUMMARY_METRICS]
+        self._good_tags.add(s)
         self._vwap_sum += s["clearing_price"] * s["volume"]
         sup, dem = s["supply"], s["demand"]
         self._imbalance_sum += (dem - sup) / (dem + sup) if dem + sup > 0 else 0.0

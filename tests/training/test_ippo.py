@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from channelmarket.envs import get_scenario
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -190,3 +192,10 @@ def test_learning_beats_random_and_initial_policy(tmp_path):
     msg = f"trained {p_trained.mean():.1f}, random {p_random.mean():.1f}, initial {p_initial.mean():.1f}"
     assert gain_random.mean() > 60.0 and (gain_random > 0).all(), msg
     assert gain_initial.mean() > 40.0 and (gain_initial > 0).all(), msg
+
+
+def test_per_good_tags_with_certificates(tmp_path):
+    sc = get_scenario("energy_small", goods=("energy", "rec"), rec_quota=0.8, episode_steps=24).to_dict()
+    m = train(IPPOConfig(scenario=sc, total_steps=48, n_markets=1, rollout_steps=24, learners="all", background=None,
+                         checkpoint_every=0, progress=False, minibatch_size=24, epochs=1), tmp_path)
+    assert "market/rec_volume" in m and "market/rec_ref_price" in m

@@ -184,3 +184,17 @@ def test_same_seed_same_model():
     (pa, ma), (pb, mb) = run(), run()
     np.testing.assert_array_equal(pa, pb)
     np.testing.assert_array_equal(ma, mb)
+
+
+def test_per_good_tags_in_a_market_with_certificates():
+    v = MarketVecEnv(get_scenario("energy_small", goods=("energy", "rec"), rec_quota=0.8), learners="all",
+                     background=None, seed=0)
+    v.reset()
+    for _ in range(24):
+        v.step(np.zeros((v.num_envs, 4), dtype=np.float32))
+    m = v.pop_metrics()
+    assert {"market/rec_volume", "market/rec_ref_price"} <= set(m) and m["market/rec_volume"] >= 0
+    plain = small()
+    plain.reset()
+    plain.step(np.zeros((plain.num_envs, 4), dtype=np.float32))
+    assert not any(k.startswith("market/rec_") for k in plain.pop_metrics())
