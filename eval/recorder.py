@@ -25,7 +25,7 @@ import numpy as np
 
 from ..envs.breakdown import BREAKDOWN_FIELDS
 from .metrics import open_channel_utilization
-from .optimum import optimal_welfare, realized_from_breakdown
+from .welfare import optimal_welfare, realized_from_breakdown
 
 _COL = {name: i for i, name in enumerate(BREAKDOWN_FIELDS)}
 

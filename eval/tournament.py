@@ -8,7 +8,8 @@
                          mechanisms=["bilateral", "double_auction"], workers=2)
     res.write("out/")    # manifest.json, episodes.csv (+ .parquet), steps.csv, exploitability.csv, timing.json
 
-The orchestration of the evaluation pipeline, and nothing else:
+The orchestration of the evaluation pipeline (settings -> jobs -> runs -> statistics -> report), and
+nothing else:
 
     settings (eval.settings, eval.seeds, eval.populations: checked before anything runs)
       -> jobs (`build_jobs`: one `eval.runs.EpisodeJob` per scenario x mechanism x shock setting x

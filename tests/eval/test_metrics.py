@@ -14,7 +14,7 @@ from channelmarket.eval.metrics import (
     open_channel_utilization, payment_failure_rate, price_deviation, price_volatility, profit_by_group,
     profit_by_kind, shock_response, shock_spans,
 )
-from channelmarket.eval.optimum import optimal_welfare, realized_welfare
+from channelmarket.eval.welfare import optimal_welfare, realized_welfare
 from channelmarket.eval.recorder import STEP_ARRAYS, EpisodeRecord, EpisodeRecorder
 from channelmarket.policies.rollout import run_episode
 from channelmarket.policies.simple import Truthful, ZeroIntelligence
