@@ -85,8 +85,8 @@ class ObsSchema:
         b = repr(mine[i]) if i < len(mine) else "nothing (it ends there)"
         raise ValueError(
             f"{what} was built for an observation of {len(theirs)} columns, the {against} observes {len(mine)}; "
-            f"first difference at column {i}: {what} has {a}, the {against} has {b}. Use a {against} with the "
-            f"schema the {what} was trained on ({what} columns: {', '.join(theirs)})")
+            f"first difference at column {i}: built for {a}, the {against} has {b}. Use a {against} with the "
+            f"schema it was built for (its columns: {', '.join(theirs)})")
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": int(self.version), "columns": list(self.columns)}
