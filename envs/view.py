@@ -92,6 +92,19 @@ class MarketView:
         self._controlled = _ro(mask)
         self._static_of = None      # the AgentParams the cached own parameters come from
         self._static: dict[str, np.ndarray] = {}
+        self._step_of = None        # the MarketState the per-state cache describes
+        self._step: dict[str, Any] = {}
+
+    def _per_state(self, key: str, make: Any) -> Any:
+        """`make(state)` computed once per market state (states are replaced, never changed, by a step),
+        so reading a field twice in a step copies it once; every cached array is read-only."""
+        st = self._state
+        if self._step_of is not st:
+            self._step_of, self._step = st, {}
+        out = self._step.get(key)
+        if out is None:
+            out = self._step[key] = make(st)
+        return out
 
     # ---- who and when (public) ---------------------------------------------------------------
     @property
@@ -162,25 +175,25 @@ class MarketView:
     @property
     def active(self) -> np.ndarray:
         """[N] bool: agents still in the episode."""
-        return _ro(self._state.active)
+        return self._per_state("active", lambda st: _ro(st.active))
 
     # ---- the channel graph (public) and own balances ---------------------------------------------
     @property
     def u(self) -> np.ndarray:
-        return _ro(self._state.u)
+        return self._per_state("u", lambda st: _ro(st.u))
 
     @property
     def v(self) -> np.ndarray:
-        return _ro(self._state.v)
+        return self._per_state("v", lambda st: _ro(st.v))
 
     @property
     def open(self) -> np.ndarray:
-        return _ro(self._state.open)
+        return self._per_state("open", lambda st: _ro(st.open))
 
     @property
     def channel_capacity(self) -> np.ndarray:
         """[E] EUR funded into each channel slot."""
-        return _ro(self._state.capacity)
+        return self._per_state("channel_capacity", lambda st: _ro(st.capacity))
 
     @property
     def topology_version(self) -> int:
@@ -191,7 +204,9 @@ class MarketView:
     def balance_u(self) -> np.ndarray:
         """[E] EUR on u's side of each channel with a controlled endpoint (v's side is
         `channel_capacity - balance_u`); NaN on every other channel."""
-        st = self._state
+        return self._per_state("balance_u", self._own_balance)
+
+    def _own_balance(self, st: Any) -> np.ndarray:
         mine = self._controlled[st.u] | self._controlled[st.v]
         out = np.where(mine, st.balance_u, np.nan)
         out.flags.writeable = False
@@ -201,7 +216,7 @@ class MarketView:
     @property
     def ref_price(self) -> np.ndarray:
         """[G] EUR/MWh mean-field reference price of each good for the current interval."""
-        return _ro(self._state.ref_price)
+        return self._per_state("ref_price", lambda st: _ro(st.ref_price))
 
     def summary(self) -> dict[str, Any]:
         """The last step's public market summary (a copy)."""
@@ -235,13 +250,16 @@ class MarketView:
     @property
     def soc(self) -> np.ndarray:
         """[N] MWh in store (own agents; NaN elsewhere)."""
-        return self._own(self._state.soc)
+        return self._per_state("soc", lambda st: self._own(st.soc))
 
     def tradable(self) -> tuple[np.ndarray, np.ndarray]:
         """(sellable, needed) [N] MWh this interval (own agents; NaN elsewhere): what each can sell
         now and what it needs (stores: deliverable charge and headroom)."""
-        sellable, needed = self._core._tradable_of(self._state)
-        return self._own(sellable), self._own(needed)
+        def make(st: Any) -> tuple[np.ndarray, np.ndarray]:
+            sellable, needed = self._core._tradable_of(st)
+            return self._own(sellable), self._own(needed)
+
+        return self._per_state("tradable", make)
 
     def advised(self, agents: np.ndarray, direction: np.ndarray) -> np.ndarray:
         """`direction` [M] (+1 sell, -1 buy, 0 idle) of controlled `agents` with their kinds'
