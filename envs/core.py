@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .obs_schema import ObsSchema, observation_schema
 from .observations import N_OBS, OBS_HIGH, OBS_LOW, agent_scale, obs_bounds, static_columns
 from .offers import ACTION_FIELDS, N_ACTIONS
 from . import state_io
@@ -23,6 +24,7 @@ from .seeding import SeedStream, episode_seed
 from .settlement import BREAKDOWN_FIELDS
 from .shocks import check_duration, parse_shock
 from .state import KIND_NAMES, AgentParams, Kind, MarketState
+from .view import MarketView
 from .step import StepResult, current_tradable, initial_state, market_step, observation, summary
 
 
@@ -39,6 +41,7 @@ class MarketCore:
         self.n_agents = self.scenario.n_agents
         self.obs_low, self.obs_high = obs_bounds(self.scenario)   # the scenario's kinds fix the width
         self.obs_dim = int(self.obs_low.shape[0])
+        self.obs_schema: ObsSchema = observation_schema(self.scenario)   # column names, `obs_schema["reserve"]`
         self.agents: AgentParams | None = None
         self.state: MarketState | None = None
         self.last_result: StepResult | None = None
@@ -157,6 +160,11 @@ class MarketCore:
         return self._adj
 
     # ---- views ------------------------------------------------------------------------------
+    def view(self, agents: Any = None) -> MarketView:
+        """The read-only `MarketView` a policy controlling `agents` (indices or a mask; default all)
+        reads: public market data and its own agents' private data only (`envs/view.py`)."""
+        return MarketView(self, agents)
+
     @property
     def done(self) -> bool:
         return self.state is not None and self.state.t >= self.scenario.episode_steps

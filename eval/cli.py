@@ -27,8 +27,9 @@ from ..envs.scenario import MECHANISMS, PRESETS
 from .exploitability import METHODS, ExploitConfig
 from .outputs import OutputError, prepare_folder, read_manifest
 from .populations import SUBSTRATES, baseline_names, check_policy, focal_background, homogeneous, resolve_kinds, substrate
-from .seeds import MAX_SEEDS
-from .tournament import SHOCK_FORMS, parse_seeds, prepare_tournament
+from .seeds import MAX_SEEDS, parse_seeds
+from .settings import SHOCK_FORMS
+from .tournament import prepare_tournament
 
 PROG = "channelmarket eval"
 # flags that change where and how a run reports, not what it computes: left out of the recorded

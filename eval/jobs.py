@@ -1,5 +1,10 @@
 """Running evaluation jobs: in this process or a spawn pool of single-threaded workers, with an
 optional progress bar. A job is any picklable object with an `index` and a `run()` method.
+
+The jobs layer of the evaluation pipeline (settings -> jobs -> runs -> statistics -> report): it
+consumes jobs (`eval.runs.EpisodeJob`, `eval.exploitability.ExploitJob`, built by
+`eval.tournament` from checked settings) and produces their results in job order, whatever the
+number of workers; it knows nothing of what a job does.
 """
 
 from __future__ import annotations

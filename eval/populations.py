@@ -17,6 +17,10 @@ Policy specs (strings): a registry baseline (`channelmarket.policies.registry`: 
 fixed_markup, zero_intelligence, random, risk_factor, eps_auction), `mean_field` (the
 mean-field equilibrium `MeanFieldPolicy`), or a path to a trained model (an SB3 `model.zip`,
 an IPPO `.pt`, or a run folder holding one).
+
+Part of the settings layer of the evaluation pipeline (settings -> jobs -> runs -> statistics ->
+report): it consumes policy and kind names and produces checked, plain-data population specs;
+kinds and their aliases come from the kind registry (`envs.kinds`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """Seed lists of a tournament: read from "0-9,20" text, an int or an iterable of ints, and capped.
 
+A leaf under the settings layer of the evaluation pipeline (settings -> jobs -> runs ->
+statistics -> report).
+
 A run keeps every episode's rows in memory, so a seed list is bounded before anything is built:
 at most `MAX_SEEDS` seeds per run (counted from the range bounds, so "0-1000000000" fails at
 once instead of filling the memory), each in [0, 2**63 - 1] (the int64 seed column of the

@@ -22,6 +22,9 @@ Mapping limits: the env rations a buyer's quantity over every channel that agree
 its matched ones, so the realized flows can differ from the assignment (never the totals per
 agent); opening prices outside the window ref +- span open at its edge, which keeps
 bid >= ask on every matched pair. Partners this policy does not control are not bid for.
+
+It reads the market through its `MarketView`: the channel graph and the reference price, and its
+own agents' values, quantities and channel balances (both its pairs' endpoints are its own).
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from typing import Any
 import numpy as np
 
 from ..envs.mechanisms.eps_auction import LOTS_PER_AGENT, MAX_LOTS, cap_by_balance, match_lots
-from ..envs.step import current_tradable
 from .base import Policy
 from .simple import encode_actions, trading_roles
 
@@ -56,16 +58,17 @@ class EpsAuctionBaseline(Policy):
 
     def bind(self, core: Any, agents: np.ndarray, seed: Any = None) -> None:
         super().bind(core, agents, seed)
-        self.controlled = np.zeros(core.n_agents, dtype=bool)
+        self.controlled = np.zeros(self.view.n_agents, dtype=bool)
         self.controlled[self.agents] = True
 
     def assign(self):
         """Solve this step's assignment. Returns (sell_qty [N], buy_qty [N], ask [N], bid [N],
         direction [M]): matched quantities and prices (nan where unmatched)."""
-        core, idx = self.core, self.agents
-        sc, ag, st = core.scenario, core.agents, core.state
-        n = core.n_agents
-        sellable, needed, direction_m, seller_ok, buyer_ok = trading_roles(core, idx, self.controlled)
+        view, idx = self.view, self.agents
+        ag = st = view
+        sc = view.scenario
+        n = view.n_agents
+        sellable, needed, direction_m, seller_ok, buyer_ok = trading_roles(view, idx, self.controlled)
         buyer_ok &= needed > 0
         sell_q = np.where(seller_ok, sellable, 0.0)
         buy_q = np.where(buyer_ok, needed, 0.0)
@@ -77,7 +80,8 @@ class EpsAuctionBaseline(Policy):
         channel = np.concatenate([fwd, rev])
         seller = np.concatenate([u[fwd], v[rev]])
         buyer = np.concatenate([v[fwd], u[rev]])
-        payer = np.concatenate([st.capacity[fwd] - st.balance_u[fwd], st.balance_u[rev]])
+        balance_u = st.balance_u                  # own channels (both ends are controlled here)
+        payer = np.concatenate([st.channel_capacity[fwd] - balance_u[fwd], balance_u[rev]])
         surplus = np.where(payer > 0, ag.limit[buyer] - value_s[seller], 0.0)
         nan = np.full(n, np.nan)
         empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
@@ -104,9 +108,9 @@ class EpsAuctionBaseline(Policy):
         return sold, bought, ask, bid, direction_m
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        core, idx = self.core, self.agents
-        sc, ag = core.scenario, core.agents
-        sellable, needed = current_tradable(sc, ag, core.state)
+        view, idx = self.view, self.agents
+        ag, sc = view, view.scenario
+        sellable, needed = view.tradable()
         sold, bought, ask, bid, direction = self.assign()
         self.matched_sell, self.matched_buy = sold[idx], bought[idx]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -117,7 +121,7 @@ class EpsAuctionBaseline(Policy):
         bid_t = np.where(np.isnan(bid[idx]), 0.0, bid[idx])
         # storage acting out a match keeps the matched side; unmatched storage offers nothing
         # asks nudged down and bids up (NUDGE): a matched pair (bid >= ask) still agrees after decoding
-        return encode_actions(core, idx, ask_t, bid_t, sell_share, buy_share, 0.0, direction, exact_bounds=True)
+        return encode_actions(view, idx, ask_t, bid_t, sell_share, buy_share, 0.0, direction, exact_bounds=True)
 
 
 __all__ = ["EpsAuctionBaseline"]

@@ -1,14 +1,21 @@
 """A policy trained by the torch IPPO/MAPPO trainer (`channelmarket.training.ippo`), loaded
-for rollouts and evaluation. Lives in `policies` so loading a model never imports `training`."""
+for rollouts and evaluation. Lives in `policies` so loading a model never imports `training`.
+
+The model file carries the observation schema it was trained on (`obs_schema`: column names and
+a version, `envs.obs_schema`); `bind` refuses a market whose schema differs with a ValueError naming
+the first differing column. A model saved before schemas existed loads with a warning, assumed to
+have the standard four-kind layout of its observation size."""
 
 from __future__ import annotations
 
 import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..envs.obs_schema import ObsSchema, legacy_schema
 from .base import Policy
 from .nets import GaussianActor, RunningMeanStd
 
@@ -26,7 +33,7 @@ class IPPOPolicy(Policy):
     name = "ippo"
     # fixed at construction (checkpoints of a run with this policy as background save only the rest)
     static_attributes = ("model", "deterministic", "device", "actor", "obs_rms", "norm_obs", "clip_obs",
-                         "learners", "name")
+                         "learners", "name", "model_schema")
 
     def __init__(self, model: "dict | str | Path", deterministic: bool = True, device: str = "cpu") -> None:
         super().__init__()
@@ -34,6 +41,15 @@ class IPPOPolicy(Policy):
             model = _load_model_file(model)
         if model.get("format") != MODEL_FORMAT:
             raise ValueError(f"not an IPPO model (format {model.get('format')!r}, expected {MODEL_FORMAT!r})")
+        obs_dim = int(model["obs_dim"])
+        if "obs_schema" in model:
+            self.model_schema = ObsSchema.from_dict(model["obs_schema"], where="IPPO model: obs_schema")
+            if len(self.model_schema) != obs_dim:
+                raise ValueError(f"IPPO model: obs_schema has {len(self.model_schema)} columns, obs_dim is {obs_dim}")
+        else:
+            warnings.warn(f"IPPO model saved without an observation schema (a model from before schemas); assuming "
+                          f"the standard {obs_dim}-column layout", UserWarning, stacklevel=2)
+            self.model_schema = legacy_schema(obs_dim)
         self.model = model
         self.deterministic = bool(deterministic)
         self.device = torch.device(device)
@@ -47,6 +63,11 @@ class IPPOPolicy(Policy):
         self.clip_obs = float(model.get("clip_obs", 10.0))
         self.learners = tuple(model.get("learners", ()))
         self.name = model.get("algorithm", "ippo")
+
+    def bind(self, core, agents: np.ndarray, seed=None) -> None:
+        """Attach to a market; ValueError if its observation schema is not the model's."""
+        core.obs_schema.check(self.model_schema, what=f"model {self.name!r}")
+        super().bind(core, agents, seed)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs)

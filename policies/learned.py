@@ -15,6 +15,11 @@ normalisation, every kind); an IPPO `.pt` file goes to `training.ippo.load_ippo`
 
 Actions are deterministic (the policy mean) unless `deterministic=False`. Needs torch and SB3.
 
+A saved model carries its observation schema (`model.json`'s `obs_schema`: the column names and
+a schema version, `envs.obs_schema`); binding it to a market whose observation differs raises a
+ValueError naming the first differing column. A model saved before schemas existed loads with a
+warning and is assumed to have the standard four-kind layout of its observation size.
+
 Loading never unpickles by default: the network is rebuilt from the zip's JSON and its weights
 (`policies.sb3_zip`), the statistics are an `.npz` read with `allow_pickle=False`. A file that
 only unpickling can read (a custom SB3 policy, an old `vecnormalize.pkl`) raises
@@ -34,15 +39,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..envs.files import atomic_write_bytes, atomic_write_text
-from ..envs.observations import N_OBS, OBS_FIELDS
+from ..envs.obs_schema import ObsSchema, legacy_schema
 from ..envs.state import KIND_NAMES
 from .base import Policy
 from .sb3_zip import TRUST_HINT, UntrustedModelError, build_policy, load_sb3_trusted
 
 META_FORMAT = "channelmarket.sb3"
 META_VERSION = 1
-_KIND_COLS = slice(0, sum(1 for f in OBS_FIELDS if f[0].startswith("kind_")))
-# ^ the standard kinds' one-hot columns (unbound use only; a bound policy routes by its agents' kinds)
 
 
 @dataclass
@@ -89,9 +92,11 @@ class ObsNormalizer:
         except (OSError, ValueError, KeyError) as exc:
             raise ValueError(f"{path}: not an observation-statistics .npz ({type(exc).__name__}: {exc})") from None
         mean, var = arrs["mean"], arrs["var"]
+        size = mean.shape[0] if mean.ndim == 1 else -1   # the model's schema fixes the size (checked by `load`)
         for name, a in (("mean", mean), ("var", var)):
-            if a.shape != (N_OBS,) or a.dtype.kind != "f" or not np.isfinite(a).all():
-                raise ValueError(f"{path}: {name} must be {N_OBS} finite floats; got shape {a.shape}, dtype {a.dtype}")
+            if a.shape != (size,) or size < 1 or a.dtype.kind != "f" or not np.isfinite(a).all():
+                raise ValueError(f"{path}: {name} must be one row of finite floats, as long as mean; got shape "
+                                 f"{a.shape}, dtype {a.dtype}")
         if (var < 0).any():
             raise ValueError(f"{path}: var must be >= 0; got min {var.min()}")
         clip, eps = float(arrs["clip"]), float(arrs["epsilon"])
@@ -148,29 +153,39 @@ class _single_thread:
 class LearnedPolicy(Policy):
     """A trained network (or one per role) acting for the agents it is bound to.
 
-    Rows are routed to the member network whose kinds contain the agent's kind (read from the
-    observation's one-hot kind columns); rows of a kind no member was trained for go to the
-    first member (the kind is in its input, but it never practised that kind)."""
+    Rows are routed to the member network whose kinds contain the agent's kind (the bound
+    agents' kinds, read from the view; unbound, the observation's `kind_*` columns by name); rows
+    of a kind no member was trained for go to the first member (the kind is in its input, but it
+    never practised that kind). `schema`: the observation schema the networks were trained on
+    (None for a live model: not checked); `bind` refuses a market whose schema differs."""
 
     name = "learned"
 
     def __init__(self, members: Sequence[_Member], deterministic: bool = True, name: str | None = None,
-                 meta: dict | None = None) -> None:
+                 meta: dict | None = None, schema: ObsSchema | None = None) -> None:
         super().__init__()
         if not members:
             raise ValueError("a LearnedPolicy needs at least one trained network")
         self.members = list(members)
         self.deterministic = bool(deterministic)
         self.meta = dict(meta or {})
+        self.model_schema = schema
         if name:
             self.name = name
         self._route = np.zeros(len(KIND_NAMES), dtype=np.int64)
         for i, m in reversed(list(enumerate(self.members))):
             self._route[m.kind_ids] = i
 
+    def bind(self, core: Any, agents: np.ndarray, seed: Any = None) -> None:
+        """Attach to a market; ValueError if its observation schema is not the one the model was trained on."""
+        if self.model_schema is not None:
+            core.obs_schema.check(self.model_schema, what=f"model {self.name!r}")
+        super().bind(core, agents, seed)
+
     @classmethod
     def from_model(cls, model: Any, normalizer: Any = None, kinds: Sequence[str] = KIND_NAMES,
-                   deterministic: bool = True, name: str | None = None) -> "LearnedPolicy":
+                   deterministic: bool = True, name: str | None = None,
+                   schema: ObsSchema | None = None) -> "LearnedPolicy":
         """Wrap a live SB3 model; `normalizer` may be a `VecNormalize` (its current statistics are
         read at every step), an `ObsNormalizer`, or None."""
         from stable_baselines3.common.vec_env import VecNormalize
@@ -178,7 +193,7 @@ class LearnedPolicy(Policy):
         if isinstance(normalizer, VecNormalize):
             vn = normalizer
             normalizer = (lambda: ObsNormalizer.from_vecnormalize(vn))
-        return cls([_Member(model, normalizer, kinds)], deterministic=deterministic, name=name)
+        return cls([_Member(model, normalizer, kinds)], deterministic=deterministic, name=name, schema=schema)
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -195,9 +210,13 @@ class LearnedPolicy(Policy):
             return self.members[0].act(obs, self.deterministic)
         out = np.zeros((obs.shape[0], 4))
         if getattr(self, "core", None) is not None and self.agents is not None and self.agents.shape[0] == obs.shape[0]:
-            which = self._route[self.core.agents.kind[self.agents]]   # the bound agents' kinds
+            which = self._route[self.view.kind[self.agents]]   # the bound agents' kinds
         else:
-            which = self._route[np.argmax(obs[:, _KIND_COLS], axis=1)]
+            schema = self.model_schema or legacy_schema(obs.shape[1])
+            cols = schema.prefixed("kind_")
+            names = [schema.columns[c][len("kind_"):] for c in cols]
+            codes = np.array([KIND_NAMES.index(k) if k in KIND_NAMES else 0 for k in names], dtype=np.int64)
+            which = self._route[codes[np.argmax(obs[:, cols], axis=1)]]
         for i, m in enumerate(self.members):
             rows = np.flatnonzero(which == i)
             if rows.size:
@@ -206,7 +225,7 @@ class LearnedPolicy(Policy):
 
     def __deepcopy__(self, memo: dict) -> "LearnedPolicy":
         """Copies share the (read-only) networks: one per market is cheap."""
-        return type(self)(self.members, self.deterministic, self.name, self.meta)
+        return type(self)(self.members, self.deterministic, self.name, self.meta, self.model_schema)
 
 
 # ---- files ---------------------------------------------------------------------------------------
@@ -236,9 +255,12 @@ def meta_path(model_path: str | Path) -> Path:
     return p.with_suffix(".json")
 
 
-def write_meta(model_path: str | Path, meta: dict) -> Path:
-    """Write `model.json` next to `model.zip` (format, algorithm, members, training setup)."""
+def write_meta(model_path: str | Path, meta: dict, schema: ObsSchema | None = None) -> Path:
+    """Write `model.json` next to `model.zip` (format, algorithm, members, training setup and the
+    observation schema the model was trained on: `schema`, or `meta["obs_schema"]` as a dict)."""
     meta = dict(meta, format=META_FORMAT, version=META_VERSION)
+    if schema is not None:
+        meta["obs_schema"] = schema.to_dict()
     p = meta_path(model_path)
     atomic_write_text(p, json.dumps(meta, indent=1) + "\n")
     return p
@@ -264,7 +286,9 @@ def load(path: str | Path, deterministic: bool = True, device: str = "cpu", trus
     mp = meta_path(p)
     if not mp.exists():
         model = load_sb3_model(p, device=device, trust=trust)
-        return LearnedPolicy([_Member(model, None, KIND_NAMES)], deterministic, name=f"learned:{p.stem}")
+        schema = _legacy(p, _obs_size(model), "a bare SB3 zip")
+        return LearnedPolicy([_Member(model, None, KIND_NAMES)], deterministic, name=f"learned:{p.stem}",
+                             schema=schema)
     try:
         meta = json.loads(mp.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -274,6 +298,7 @@ def load(path: str | Path, deterministic: bool = True, device: str = "cpu", trus
                          f"{meta.get('format') if isinstance(meta, dict) else None!r})")
     if not isinstance(meta.get("members"), list) or not meta["members"]:
         raise ValueError(f"{mp}: 'members' must be a non-empty list of networks")
+    schema = ObsSchema.from_dict(meta["obs_schema"], where=f"{mp}: obs_schema") if "obs_schema" in meta else None
     members = []
     for i, m in enumerate(meta["members"]):
         if not isinstance(m, dict):
@@ -293,9 +318,34 @@ def load(path: str | Path, deterministic: bool = True, device: str = "cpu", trus
         model = load_sb3_model(files["file"], algo if algo in ("ppo", "sac", "td3") else None, device=device,
                                trust=trust)
         norm = ObsNormalizer.load(files["vecnormalize"], trust=trust) if "vecnormalize" in files else None
+        size = _obs_size(model)
+        if schema is None:
+            schema = _legacy(mp, size, "a model from before schemas")
+        for what, got in (("network", size), ("observation statistics", None if norm is None else norm.mean.shape[0])):
+            if got is not None and got != len(schema):
+                raise ValueError(f"{mp}: members[{i}] {what} takes {got} observation columns, its obs_schema "
+                                 f"has {len(schema)}")
         members.append(_Member(model, norm, kinds))
     return LearnedPolicy(members, deterministic, name=meta.get("name") or f"learned:{meta.get('algo', 'sb3')}",
-                         meta=meta)
+                         meta=meta, schema=schema)
+
+
+def _obs_size(model: Any) -> int | None:
+    """Observation width of an SB3 model's policy network (None if it does not say)."""
+    space = getattr(getattr(model, "policy", None), "observation_space", None)
+    shape = getattr(space, "shape", None)
+    return int(shape[0]) if shape and len(shape) == 1 else None
+
+
+def _legacy(path: Path, size: int | None, what: str) -> ObsSchema | None:
+    """The schema assumed for a model saved without one (warns): the standard layout of its size."""
+    if size is None:
+        warnings.warn(f"{path}: saved without an observation schema and its observation size is unknown; "
+                      "it is bound to markets unchecked", UserWarning, stacklevel=3)
+        return None
+    warnings.warn(f"{path}: saved without an observation schema ({what}); assuming the "
+                  f"standard {size}-column layout", UserWarning, stacklevel=3)
+    return legacy_schema(size)
 
 
 __all__ = ["LearnedPolicy", "ObsNormalizer", "load", "load_sb3_model", "write_meta", "meta_path", "UntrustedModelError"]

@@ -21,7 +21,9 @@ numbers as the neutral forecast run (they stop doing so once a reopening is refu
 of funds, which depends on trades).
 
 The solver lives in `channelmarket.policies.equilibrium` (it needs only `envs`); it is imported
-when the policy binds, so importing `channelmarket.policies` does not import `eval`.
+when the policy binds, so importing `channelmarket.policies` does not import `eval`. It is a
+perfect-foresight reference: it solves on the view's `oracle_copy()` (a copy of the whole market);
+acting, it reads only its own agents' data and the public clock through its `MarketView`.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from typing import Any
 
 import numpy as np
 
-from ..envs.step import current_tradable
 from .base import Policy
 from .simple import advised, encode_actions
 
@@ -58,29 +59,29 @@ class MeanFieldPolicy(Policy):
         self._row = np.zeros(0, dtype=np.int64)
 
     # ---- equilibrium --------------------------------------------------------------------------
-    def solve(self, core: Any) -> Any:
-        """The equilibrium of the rest of `core`'s episode (from a copy of its current state)."""
+    def solve(self, view: Any) -> Any:
+        """The equilibrium of the rest of the viewed market's episode (on a copy of the market)."""
         from .equilibrium import equilibrium
 
-        return equilibrium(core, **self.solver_kwargs)
+        return equilibrium(view.oracle_copy(), **self.solver_kwargs)
 
     def _index_rows(self) -> None:
         """Row of each controlled agent in the equilibrium's storage columns (-1 if not a store)."""
-        pos = np.full(self.core.n_agents, -1, dtype=np.int64)
+        pos = np.full(self.view.n_agents, -1, dtype=np.int64)
         pos[self.eq.storage] = np.arange(self.eq.storage.shape[0])
         self._row = pos[self.agents]
 
     def bind(self, core: Any, agents: np.ndarray, seed: Any = None) -> None:
         super().bind(core, agents, seed)
-        self.eq = self.given if self.given is not None else self.solve(core)
+        self.eq = self.given if self.given is not None else self.solve(self.view)
         self._index_rows()
 
     # ---- acting -------------------------------------------------------------------------------
     def targets(self) -> tuple[float, np.ndarray]:
         """(equilibrium price of the current interval, scheduled net sale [M] MWh of each controlled agent)."""
-        t = self.core.state.t
+        t = self.view.t
         if self.replan_every is not None and self.given is None and t - self.eq.t0 >= self.replan_every:
-            self.eq = self.solve(self.core)
+            self.eq = self.solve(self.view)
             self._index_rows()
         p = self.eq.price_at(t)
         j = t - self.eq.t0
@@ -92,22 +93,21 @@ class MeanFieldPolicy(Policy):
         return p, net
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        core, idx = self.core, self.agents
-        ag = core.agents
+        view, idx = self.view, self.agents
         p, net = self.targets()
-        ask = np.maximum(ag.reserve[idx], p)
-        bid = np.minimum(ag.limit[idx], p)
-        storage = ag.is_store[idx]
-        sellable, needed = current_tradable(core.scenario, ag, core.state)
+        ask = np.maximum(view.reserve[idx], p)
+        bid = np.minimum(view.limit[idx], p)
+        storage = view.is_store[idx]
+        sellable, needed = view.tradable()
         s, h = sellable[idx], needed[idx]
         with np.errstate(divide="ignore", invalid="ignore"):
             sell_share = np.where(storage, np.where(s > 0, net / s, 0.0), 1.0)
             buy_share = np.where(storage, np.where(h > 0, -net / h, 0.0), 1.0)
         direction = np.where(net > EPS_MWH, 1, np.where(net < -EPS_MWH, -1, 0))
-        adv = advised(core, idx, direction)        # kinds with their own rule (a fleet under its target buys)
+        adv = advised(view, idx, direction)        # kinds with their own rule (a fleet under its target buys)
         buy_share = np.where((adv < 0) & (direction >= 0), 1.0, buy_share)
         direction = adv
-        return encode_actions(core, idx, ask, bid, np.clip(sell_share, 0.0, 1.0), np.clip(buy_share, 0.0, 1.0),
+        return encode_actions(view, idx, ask, bid, np.clip(sell_share, 0.0, 1.0), np.clip(buy_share, 0.0, 1.0),
                               self.concession, direction)
 
 

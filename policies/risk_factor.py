@@ -73,7 +73,11 @@ per-partner rules are summarised per agent:
 
 The per-channel state is indexed by channel slot and side (side 0 acts as u, side 1 as v);
 a slot whose endpoints change (a channel closed and reopened between new agents) or that
-reopens is reset, detected through `core.state.topology_version`.
+reopens is reset, detected through the view's `topology_version`.
+
+Everything the negotiator reads of the market comes through its `MarketView`: public prices, the
+channel graph and who sells and buys what; its own agents' reserves, plant, charge, channel
+balances and trades.
 """
 
 from __future__ import annotations
@@ -243,7 +247,8 @@ class RiskFactor(Policy):
     # -- episode start -------------------------------------------------------------------
     def bind(self, core: Any, agents: np.ndarray, seed: Any = None) -> None:
         super().bind(core, agents, seed)
-        n, e, m = core.n_agents, core.state.u.shape[0], self.agents.shape[0]
+        view = self.view
+        n, e, m = view.n_agents, view.u.shape[0], self.agents.shape[0]
         lo, hi = self.params.r_range
         r = self.rng.uniform(lo, hi, size=m) if self._fixed_r is None else np.broadcast_to(self._fixed_r, (m,)).copy()
         self.r = r                                     # [M]
@@ -256,7 +261,7 @@ class RiskFactor(Policy):
         # per agent
         self.last_paid = np.full(m, np.nan)
         self.has_bought = np.zeros(m, dtype=bool)
-        self.stock_cost = core.agents.reserve[self.agents].astype(np.float64).copy()
+        self.stock_cost = view.reserve[self.agents].astype(np.float64).copy()
         # per (channel slot, side)
         self.points = np.zeros((e, 2))
         self.n_trades = np.zeros((e, 2))
@@ -270,15 +275,15 @@ class RiskFactor(Policy):
         self.offer_price = np.full((e, 2), np.nan)     # prices sent this step (after pressure)
         self.decision = np.full(m, NOT_INTERESTING, dtype=np.int64)
         self.threshold = np.zeros(m)
-        self._u = core.state.u.copy()
-        self._v = core.state.v.copy()
-        self._open = core.state.open.copy()
-        self._topology = core.state.topology_version
-        self._soc = core.state.soc[self.agents].copy()
+        self._u = view.u.copy()
+        self._v = view.v.copy()
+        self._open = view.open.copy()
+        self._topology = view.topology_version
+        self._soc = view.soc[self.agents].copy()
 
     # -- topology ------------------------------------------------------------------------
     def _sync_topology(self) -> None:
-        st = self.core.state
+        st = self.view
         if st.topology_version == self._topology:
             return
         changed = (st.u != self._u) | (st.v != self._v) | (st.open & ~self._open)
@@ -290,16 +295,17 @@ class RiskFactor(Policy):
         self._topology = st.topology_version
 
     def _sides(self):
-        st = self.core.state
+        st = self.view
         actor = np.stack([st.u, st.v], axis=1)      # [E, 2]
         partner = np.stack([st.v, st.u], axis=1)
-        own_balance = np.stack([st.balance_u, st.capacity - st.balance_u], axis=1)
+        balance_u = st.balance_u                    # own channels only (NaN elsewhere)
+        own_balance = np.stack([balance_u, st.channel_capacity - balance_u], axis=1)
         return actor, partner, own_balance
 
     # -- pressures and floors -------------------------------------------------------------
     def _seller_floor(self) -> np.ndarray:
         """[N] cost-covering floor: reserve; storage: max(reserve, stock cost / efficiency)."""
-        ag = self.core.agents
+        ag = self.view
         floor = ag.reserve.astype(np.float64).copy()
         st_idx = self.agents[ag.is_store[self.agents]]
         loc = self.local[st_idx]
@@ -308,7 +314,8 @@ class RiskFactor(Policy):
 
     def _pressures(self, sellable: np.ndarray, needed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """[N] seller pressure (energy to sell) and buyer pressure (energy lacking)."""
-        sc, ag, st = self.core.scenario, self.core.agents, self.core.state
+        ag = st = self.view
+        sc = ag.scenario
         storage = ag.is_store
         fill = np.where(storage, st.soc / np.maximum(ag.capacity, 1e-12), 0.0)
         gen_scale = np.maximum(ag.capacity * sc.step_hours, 1e-12)
@@ -319,10 +326,11 @@ class RiskFactor(Policy):
     # -- acting ---------------------------------------------------------------------------
     def act(self, obs: np.ndarray) -> np.ndarray:
         self._sync_topology()
-        core, idx, p = self.core, self.agents, self.params
-        sc, ag, st = core.scenario, core.agents, core.state
-        n = core.n_agents
-        sellable, needed, direction_m, selling, buying_kind = trading_roles(core, idx, self.controlled)
+        view, idx, p = self.view, self.agents, self.params
+        ag = st = view
+        sc = view.scenario
+        n = view.n_agents
+        sellable, needed, direction_m, selling, buying_kind = trading_roles(view, idx, self.controlled)
         sell_p, buy_p = self._pressures(sellable, needed)
 
         actor, partner, own_bal = self._sides()
@@ -365,7 +373,7 @@ class RiskFactor(Policy):
         # ---- buyer: purchase decision as an acceptance threshold
         buy_side = is_open & buying_kind[actor] & (ag.sells_good[partner] == ag.buys_good[actor]) & (ag.sells_good[partner] >= 0)
         payable = np.bincount(actor[buy_side], weights=own_bal[buy_side], minlength=n)
-        _, buy_ref, span = price_window(core, np.arange(n))
+        _, buy_ref, span = price_window(view, np.arange(n))
         want = needed * buy_ref
         with np.errstate(divide="ignore", invalid="ignore"):
             afford_share = np.where(want > 0, np.clip(payable / np.maximum(want, 1e-12), 0.0, 1.0), 0.0)
@@ -387,14 +395,14 @@ class RiskFactor(Policy):
 
         # ---- encode: ask ladder from hi to lo; bid from the window bottom up to the threshold
         bid_open = np.minimum(thr[idx], np.maximum(buy_ref[idx] - span, 0.0))
-        actions = encode_actions(core, idx, ask_target[idx], bid_open, sell_share[idx], buy_share[idx], 0.0,
+        actions = encode_actions(view, idx, ask_target[idx], bid_open, sell_share[idx], buy_share[idx], 0.0,
                                  direction_m)
-        a_open = opening_ask(core, idx, actions[:, ASK])
+        a_open = opening_ask(view, idx, actions[:, ASK])
         res = ag.reserve[idx]
         lo_m = np.where(has_offer[idx], lo[idx], a_open)
         with np.errstate(divide="ignore", invalid="ignore"):
             c_sell = np.where(a_open - res > 1e-12, (a_open - lo_m) / (a_open - res), 0.0)
-        b_open = opening_bid(core, idx, actions[:, BID])
+        b_open = opening_bid(view, idx, actions[:, BID])
         lim = limit[idx]
         with np.errstate(divide="ignore", invalid="ignore"):
             c_buy = np.where(lim - b_open > 1e-12, (thr[idx] - b_open) / (lim - b_open), 0.0)
@@ -407,15 +415,15 @@ class RiskFactor(Policy):
     # -- learning from the step --------------------------------------------------------------
     def update(self, core: Any) -> None:
         p = self.params
-        res = core.last_result
-        if res is None:
+        view = self.view
+        if not view.stepped:
             return
-        tr, stl = res.trades, res.settlement
-        n = core.n_agents
+        tr = stl = view.my_trades()   # trades with a controlled seller or buyer, in clearing order
+        n = view.n_agents
         e = self.points.shape[0]
         paid = stl.paid_qty > 0
         on_ch = tr.channel >= 0
-        t = core.state.t - 1
+        t = view.t - 1
         # channel state refers to the slots as they were during the step (before the lifecycle)
         sel = paid & on_ch & self.controlled[tr.seller]
         ch = tr.channel[sel]
@@ -444,9 +452,8 @@ class RiskFactor(Policy):
             self.last_paid[got] = vwap
             self.has_bought |= got
             # storage: average cost of the energy in store
-            ag = core.agents
-            storage = ag.is_store[self.agents]
-            soc_new = core.state.soc[self.agents]
+            storage = view.is_store[self.agents]
+            soc_new = view.soc[self.agents]
             upd = storage & got
             if upd.any():
                 kept = np.minimum(self._soc[upd], soc_new[upd])

@@ -15,7 +15,10 @@ Encoding (the inverse of `channelmarket.envs.offers.decode`): the env opens an a
 `p` is `a = (p - ref) / span`, clipped to [-1, 1]; bids likewise with `clip(., 0, limit)`.
 The opening window is therefore `ref +- span`: a target outside it opens at the window's
 edge (the concession still reaches reserve/limit by round K). `encode_actions` computes
-exact encodings from `core.state.ref_price`, the price `decode` will use this step.
+exact encodings from the view's `ref_price`, the price `decode` will use this step.
+
+Every helper takes `market`: the policy's `MarketView` (`envs/view.py`; what the baselines
+pass), or a `MarketCore`, read through its view of `agents`. They read nothing else.
 
 Storage is both a seller and a buyer, but one action quantity picks one side per step. All
 rule-based baselines share one direction rule, `storage_direction`, so they differ only in
@@ -30,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..envs.offers import ASK, BID, CONCESSION, N_ACTIONS, QUANTITY, price_span
+from ..envs.view import MarketView
 from .base import Policy
 
 
@@ -40,14 +44,19 @@ from .base import Policy
 # below any price that matters (1e-12 x span EUR/MWh)
 NUDGE = 1e-12
 
-def price_window(core: Any, agents: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def as_view(market: Any, agents: np.ndarray) -> MarketView:
+    """`market` itself if it is a `MarketView`, else the view of `agents` of the core `market`."""
+    return market if isinstance(market, MarketView) else market.view(agents)
+
+
+def price_window(market: Any, agents: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """(reference price of the good each agent sells [M], of the good it buys [M], span):
     exactly the values `decode` uses on the next `core.step`."""
-    ag, ref = core.agents, core.state.ref_price
-    sc = core.scenario
-    span = price_span(sc)
-    sell_ref = ref[np.maximum(ag.sells_good[agents], 0)]
-    buy_ref = ref[np.maximum(ag.buys_good[agents], 0)]
+    view = as_view(market, agents)
+    ref = view.ref_price
+    span = price_span(view.scenario)
+    sell_ref = ref[np.maximum(view.sells_good[agents], 0)]
+    buy_ref = ref[np.maximum(view.buys_good[agents], 0)]
     return sell_ref, buy_ref, span
 
 
@@ -70,19 +79,20 @@ def bid_action(target: np.ndarray, ref: np.ndarray, span: float, ceil: bool = Fa
     return np.clip(a, -1.0, 1.0)
 
 
-def opening_ask(core: Any, agents: np.ndarray, a: np.ndarray) -> np.ndarray:
+def opening_ask(market: Any, agents: np.ndarray, a: np.ndarray) -> np.ndarray:
     """The ask `decode` opens at for action column `a` (same formula, for the M agents)."""
-    sc, ag = core.scenario, core.agents
-    sell_ref, _, span = price_window(core, agents)
-    res = ag.reserve[agents]
+    view = as_view(market, agents)
+    sell_ref, _, span = price_window(view, agents)
+    res = view.reserve[agents]
     ask = np.maximum(sell_ref + a * span, res)
-    return np.maximum(np.minimum(ask, sc.retail_tariff), res)
+    return np.maximum(np.minimum(ask, view.scenario.retail_tariff), res)
 
 
-def opening_bid(core: Any, agents: np.ndarray, a: np.ndarray) -> np.ndarray:
+def opening_bid(market: Any, agents: np.ndarray, a: np.ndarray) -> np.ndarray:
     """The bid `decode` opens at for action column `a`."""
-    _, buy_ref, span = price_window(core, agents)
-    return np.clip(buy_ref + a * span, 0.0, core.agents.limit[agents])
+    view = as_view(market, agents)
+    _, buy_ref, span = price_window(view, agents)
+    return np.clip(buy_ref + a * span, 0.0, view.limit[agents])
 
 
 def concession_action(share: np.ndarray) -> np.ndarray:
@@ -90,79 +100,73 @@ def concession_action(share: np.ndarray) -> np.ndarray:
     return np.clip(2.0 * np.asarray(share, dtype=np.float64) - 1.0, -1.0, 1.0)
 
 
-def quantity_action(core: Any, agents: np.ndarray, sell_share: np.ndarray, buy_share: np.ndarray,
+def quantity_action(market: Any, agents: np.ndarray, sell_share: np.ndarray, buy_share: np.ndarray,
                     direction: np.ndarray | None = None) -> np.ndarray:
     """Action column for the shares (in [0, 1]) of sellable / needed energy offered.
     Generators use `sell_share`, consumers `buy_share`; storage sells `sell_share` of its
     deliverable charge when `direction` > 0 and buys `buy_share` of its headroom when < 0."""
-    ag = core.agents
+    view = as_view(market, agents)
     sell_share = np.clip(np.broadcast_to(sell_share, agents.shape), 0.0, 1.0)
     buy_share = np.clip(np.broadcast_to(buy_share, agents.shape), 0.0, 1.0)
-    buy_only = (ag.sells_good[agents] < 0) & (ag.buys_good[agents] >= 0)   # role: a pure buyer
+    buy_only = (view.sells_good[agents] < 0) & (view.buys_good[agents] >= 0)   # role: a pure buyer
     q = np.where(buy_only, 2.0 * buy_share - 1.0, 2.0 * sell_share - 1.0)
     if direction is None:
-        direction = storage_direction(core, agents)
-    st = ag.is_store[agents]
+        direction = storage_direction(view, agents)
+    st = view.is_store[agents]
     q = np.where(st, np.where(direction > 0, sell_share, np.where(direction < 0, -buy_share, 0.0)), q)
     return q
 
 
-def storage_direction(core: Any, agents: np.ndarray) -> np.ndarray:
+def storage_direction(market: Any, agents: np.ndarray) -> np.ndarray:
     """+1 sell, -1 buy, per controlled agent (0 for non-stores): sell when the reference
     price is at or above the scenario's daily mean price, or when the episode ends before
     the store could deliver its charge; buy otherwise. A kind with an `advise` hook (electric
     vehicles: buy below the departure target, idle while away) overrides this for its agents."""
-    sc, ag, st = core.scenario, core.agents, core.state
-    storage = ag.is_store[agents]
-    ref = st.ref_price[np.maximum(ag.sells_good[agents], 0)]
-    per_step = np.maximum(ag.power[agents] * sc.step_hours, 1e-12)
-    steps_to_empty = np.ceil(st.soc[agents] * ag.efficiency[agents] / per_step)
-    remaining = sc.episode_steps - st.t
+    view = as_view(market, agents)
+    sc = view.scenario
+    storage = view.is_store[agents]
+    ref = view.ref_price[np.maximum(view.sells_good[agents], 0)]
+    per_step = np.maximum(view.power[agents] * sc.step_hours, 1e-12)
+    steps_to_empty = np.ceil(view.soc[agents] * view.efficiency[agents] / per_step)
+    remaining = sc.episode_steps - view.t
     sell = (ref >= sc.base_price) | (remaining <= steps_to_empty + 1)
     direction = np.where(storage, np.where(sell, 1, -1), 0).astype(np.int64)
-    return advised(core, agents, direction)
+    return advised(view, agents, direction)
 
 
-def advised(core: Any, agents: np.ndarray, direction: np.ndarray) -> np.ndarray:
+def advised(market: Any, agents: np.ndarray, direction: np.ndarray) -> np.ndarray:
     """`direction` [M] of `agents` with the `advise` hooks of their kinds applied (kinds.KindSpec)."""
-    for spec, sl in core.agents.blocks:
-        if spec.advise is not None:
-            mine = (agents >= sl.start) & (agents < sl.stop)
-            if mine.any():
-                direction = direction.copy()
-                direction[mine] = spec.advise(core, agents[mine], direction[mine])
-    return direction
+    return as_view(market, agents).advised(agents, direction)
 
 
-def trading_roles(core: Any, agents: np.ndarray, controlled: np.ndarray):
+def trading_roles(market: Any, agents: np.ndarray, controlled: np.ndarray):
     """This step's roles of the controlled agents: (sellable [N], needed [N], storage direction
     [M] of `agents`, sellers [N] (controlled, active, sell a good and have energy to sell; stores
     only when selling), buyers [N] (controlled, active, buy a good; stores only when buying))."""
-    from ..envs.step import current_tradable
-
-    sc, ag, st = core.scenario, core.agents, core.state
-    sellable, needed = current_tradable(sc, ag, st)
-    direction_m = storage_direction(core, agents)
-    direction = np.zeros(core.n_agents, dtype=np.int64)
+    view = as_view(market, agents)
+    sellable, needed = view.tradable()
+    direction_m = storage_direction(view, agents)
+    direction = np.zeros(view.n_agents, dtype=np.int64)
     direction[agents] = direction_m
-    storage = ag.is_storage
-    ctrl = controlled & st.active
-    sellers = ctrl & (ag.sells_good >= 0) & (sellable > 0) & (~storage | (direction > 0))
-    buyers = ctrl & (ag.buys_good >= 0) & (~storage | (direction < 0))
+    storage = view.is_store
+    ctrl = controlled & view.active
+    sellers = ctrl & (view.sells_good >= 0) & (sellable > 0) & (~storage | (direction > 0))
+    buyers = ctrl & (view.buys_good >= 0) & (~storage | (direction < 0))
     return sellable, needed, direction_m, sellers, buyers
 
 
-def encode_actions(core: Any, agents: np.ndarray, ask: np.ndarray, bid: np.ndarray, sell_share: np.ndarray,
+def encode_actions(market: Any, agents: np.ndarray, ask: np.ndarray, bid: np.ndarray, sell_share: np.ndarray,
                    buy_share: np.ndarray, concession: np.ndarray, direction: np.ndarray | None = None,
                    exact_bounds: bool = False) -> np.ndarray:
     """actions[M, 4] for target opening prices, offered shares and concession shares.
     `exact_bounds` nudges asks down / bids up by NUDGE so targets equal to the reserve / limit
     decode exactly (the env clips them back onto the bound), and a bid >= an ask stays so."""
-    sell_ref, buy_ref, span = price_window(core, agents)
+    view = as_view(market, agents)
+    sell_ref, buy_ref, span = price_window(view, agents)
     out = np.empty((agents.shape[0], N_ACTIONS))
     out[:, ASK] = ask_action(ask, sell_ref, span, floor=exact_bounds)
     out[:, BID] = bid_action(bid, buy_ref, span, ceil=exact_bounds)
-    out[:, QUANTITY] = quantity_action(core, agents, sell_share, buy_share, direction)
+    out[:, QUANTITY] = quantity_action(view, agents, sell_share, buy_share, direction)
     out[:, CONCESSION] = concession_action(np.broadcast_to(concession, agents.shape))
     return out
 
@@ -179,9 +183,8 @@ class Truthful(Policy):
     name = "truthful"
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        core, idx = self.core, self.agents
-        ag = core.agents
-        return encode_actions(core, idx, ag.reserve[idx], ag.limit[idx], 1.0, 1.0, 1.0, exact_bounds=True)
+        view, idx = self.view, self.agents
+        return encode_actions(view, idx, view.reserve[idx], view.limit[idx], 1.0, 1.0, 1.0, exact_bounds=True)
 
 
 class FixedMarkup(Policy):
@@ -206,20 +209,19 @@ class FixedMarkup(Policy):
         self.buyer_offset, self.buyer_concession = float(buyer_offset), float(buyer_concession)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        core, idx = self.core, self.agents
-        ag = core.agents
-        sell_ref, buy_ref, _ = price_window(core, idx)
-        res = ag.reserve[idx]
+        view, idx = self.view, self.agents
+        sell_ref, buy_ref, _ = price_window(view, idx)
+        res = view.reserve[idx]
         base = res if self.basis == "reserve" else sell_ref
         ask = np.maximum(res, base * (1.0 + self.markup))
         bid = buy_ref * (1.0 + self.buyer_offset)
-        is_seller = ag.sells_good[idx] >= 0
-        is_buyer = ag.buys_good[idx] >= 0
-        direction = storage_direction(core, idx)
+        is_seller = view.sells_good[idx] >= 0
+        is_buyer = view.buys_good[idx] >= 0
+        direction = storage_direction(view, idx)
         # sellers hold their price; storage in buying mode and consumers are buyers
         buying = is_buyer & (~is_seller | (direction < 0))
         conc = np.where(buying, self.buyer_concession, 0.0)
-        return encode_actions(core, idx, ask, bid, 1.0, 1.0, conc, direction)
+        return encode_actions(view, idx, ask, bid, 1.0, 1.0, conc, direction)
 
 
 class ZeroIntelligence(Policy):
@@ -235,11 +237,11 @@ class ZeroIntelligence(Policy):
         self.random_concession = bool(random_concession)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        core, idx = self.core, self.agents
-        sc, ag = core.scenario, core.agents
+        view, idx = self.view, self.agents
+        sc = view.scenario
         m = idx.shape[0]
-        sell_ref, buy_ref, span = price_window(core, idx)
-        res, lim = ag.reserve[idx], ag.limit[idx]
+        sell_ref, buy_ref, span = price_window(view, idx)
+        res, lim = view.reserve[idx], view.limit[idx]
         a_lo = np.maximum(res, sell_ref - span)
         a_hi = np.maximum(np.minimum(sc.retail_tariff, sell_ref + span), a_lo)
         b_lo = np.maximum(0.0, buy_ref - span)
@@ -249,11 +251,11 @@ class ZeroIntelligence(Policy):
         ask = a_lo + u[0] * (a_hi - a_lo)
         bid = b_lo + u[1] * (b_hi - b_lo)
         conc = u[2] if self.random_concession else np.zeros(m)
-        storage = ag.is_store[idx]
+        storage = view.is_store[idx]
         q = 2.0 * u[3] - 1.0                           # storage: random side and amount
-        direction = advised(core, idx, np.where(q >= 0, 1, -1))
+        direction = advised(view, idx, np.where(q >= 0, 1, -1))
         share = np.where(storage, np.abs(q), 1.0)      # generators and consumers offer all
-        return encode_actions(core, idx, ask, bid, share, share, conc, direction)
+        return encode_actions(view, idx, ask, bid, share, share, conc, direction)
 
 
 class RandomPolicy(Policy):

@@ -940,6 +940,7 @@ class IPPOTrainer:
             "learners": list(self.kinds), "scenario": self.scenario.name,
             "global_step": int(self.global_step), "config": self.cfg.to_dict(),
             "algorithm": "mappo" if self.cfg.centralized_critic else "ippo",
+            "obs_schema": self.markets[0].core.obs_schema.to_dict(),   # checked when the model binds
         }
 
     def save_model(self) -> Path:

@@ -269,6 +269,7 @@ def _save_final(cfg: TrainConfig, out: Path, members: list, metrics: dict | None
     metrics.json, each written atomically."""
     from stable_baselines3.common.vec_env import VecNormalize
 
+    from ..envs.obs_schema import observation_schema
     from ..policies.learned import ObsNormalizer, write_meta
 
     entries = []
@@ -288,7 +289,7 @@ def _save_final(cfg: TrainConfig, out: Path, members: list, metrics: dict | None
         "algo": cfg.algo, "name": f"learned:{cfg.algo}", "scenario": cfg.scenario, "roles": cfg.roles,
         "learners": list(scenario_learners(training_scenario(cfg), cfg.learners)), "learner_share": cfg.learner_share,
         "background": cfg.background, "total_steps": cfg.total_steps, "seed": cfg.seed, "members": entries,
-    })
+    }, schema=observation_schema(training_scenario(cfg)))
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False) -> dict[str, Any]:

@@ -10,11 +10,12 @@ import pytest
 from channelmarket.envs.core import MarketCore
 from channelmarket.envs.settlement import BREAKDOWN_FIELDS
 from channelmarket.eval.metrics import (
-    STEP_ARRAYS, EpisodeRecord, EpisodeRecorder, allocative_efficiency, channel_utilization, episode_metrics, gini,
+    allocative_efficiency, channel_utilization, episode_metrics, gini,
     open_channel_utilization, payment_failure_rate, price_deviation, price_volatility, profit_by_group,
     profit_by_kind, shock_response, shock_spans,
 )
-from channelmarket.eval.optimum import optimal_welfare, realized_welfare
+from channelmarket.eval.welfare import optimal_welfare, realized_welfare
+from channelmarket.eval.recorder import STEP_ARRAYS, EpisodeRecord, EpisodeRecorder
 from channelmarket.policies.rollout import run_episode
 from channelmarket.policies.simple import Truthful, ZeroIntelligence
 

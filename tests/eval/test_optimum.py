@@ -12,9 +12,8 @@ import pytest
 
 from channelmarket.envs.core import MarketCore
 from channelmarket.envs.state import Kind
-from channelmarket.eval.optimum import (
-    MarketInterval, centralized_benchmark, optimal_welfare, realized_welfare, solve_interval,
-)
+from channelmarket.eval.optimum import MarketInterval, solve_interval
+from channelmarket.eval.welfare import centralized_benchmark, optimal_welfare, realized_welfare
 from channelmarket.policies.simple import RandomPolicy, Truthful, ZeroIntelligence
 
 SOLAR, STORAGE, CONSUMER = int(Kind.SOLAR), int(Kind.STORAGE), int(Kind.CONSUMER)

@@ -399,12 +399,12 @@ def test_every_output_file_is_written_atomically(tmp_path, monkeypatch):
 
 def test_a_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
     res = run_tournament(["truthful"], ["energy_small"], seeds="0", optimum=False, equilibrium=False, progress=False)
-    import channelmarket.eval.tournament as tournament
+    import channelmarket.eval.tables as tables
 
     def boom(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(tournament, "_cell", boom)
+    monkeypatch.setattr(tables, "_cell", boom)
     with pytest.raises(OSError, match="No space"):
         res.write(tmp_path / "run", parquet=False)
     assert sorted(os.listdir(tmp_path / "run")) == ["manifest.json"]    # no torn CSV, no temporary file

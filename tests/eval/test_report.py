@@ -12,7 +12,9 @@ from scipy import stats
 
 from channelmarket.eval.exploitability import ExploitConfig
 from channelmarket.eval.populations import substrate
-from channelmarket.eval.report import mean_ci, paired_diff, read_table, write_report
+from channelmarket.eval.report import write_report
+from channelmarket.eval.statistics import mean_ci, paired_diff
+from channelmarket.eval.tables import read_table
 from channelmarket.eval.tournament import run_tournament
 
 pytest.importorskip("matplotlib")

@@ -17,10 +17,11 @@ from channelmarket.eval.populations import (
     SUBSTRATES, PopulationSpec, Slot, assign, check_policy, focal_background, homogeneous, policy_record,
     resolve_kinds, substrate,
 )
-from channelmarket.eval.tournament import (
-    EPISODE_COLUMNS, GROUP_COLUMNS, ID_COLUMNS, STEP_COLUMNS, apply_shocks, parse_seeds, run_tournament,
-    storage_dp_gain, unseen_schedule,
-)
+from channelmarket.eval.runs import storage_dp_gain
+from channelmarket.eval.seeds import parse_seeds
+from channelmarket.eval.settings import apply_shocks, unseen_schedule
+from channelmarket.eval.tables import EPISODE_COLUMNS, GROUP_COLUMNS, ID_COLUMNS, STEP_COLUMNS
+from channelmarket.eval.tournament import run_tournament
 
 SEEDS = "0-1"
 TINY = dict(scenarios=["energy_small"], seeds=SEEDS, mechanisms=["bilateral"], shocks=["none", "DEMAND_SURGE@10:4"],
