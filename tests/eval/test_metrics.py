@@ -190,7 +190,8 @@ def test_recorder_step_values_match_the_optimum_module():
 
 def test_per_good_metrics_in_a_market_with_certificates():
     from channelmarket.envs import MarketCore
-    from channelmarket.eval.metrics import EpisodeRecorder, episode_metrics
+    from channelmarket.eval.metrics import episode_metrics
+    from channelmarket.eval.recorder import EpisodeRecorder
 
     core = MarketCore("energy_rec", episode_steps=24)
     core.reset(seed=0)
