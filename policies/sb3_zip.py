@@ -95,23 +95,30 @@ def read_zip(path: "str | Path") -> tuple[dict, dict]:
     return data, state
 
 
-def _check_space(path: Path, data: dict, key: str, shape: tuple) -> None:
+def _space_shape(path: Path, data: dict, key: str) -> "tuple | None":
+    """The shape the zip's JSON records for a space (None when it records none)."""
     item = data.get(key)
     if not isinstance(item, dict):
-        return
+        return None
     try:
-        got = tuple(json.loads(str(item.get("_shape"))))
+        got = tuple(int(x) for x in json.loads(str(item.get("_shape"))))
     except (ValueError, TypeError):
-        return
-    if got != shape:
-        raise ValueError(f"{path}: the model's {key} has shape {got}; this market's is {shape}")
+        raise ValueError(f"{path}: the model's {key} has an unreadable shape {item.get('_shape')!r}") from None
+    return got
 
 
-def market_spaces():
+def market_spaces(obs_dim: int = N_OBS):
+    """(observation, action) spaces of a market whose observation has `obs_dim` columns (the
+    standard 4-kind market: N_OBS; scenarios with more kinds or goods have more, see
+    `envs.obs_schema`). Only the shapes matter to an MlpPolicy; the bounds are the standard
+    columns' where they apply."""
     from gymnasium import spaces
 
-    return (spaces.Box(OBS_LOW, OBS_HIGH, shape=(N_OBS,), dtype=np.float32),
-            spaces.Box(-1.0, 1.0, shape=(N_ACTIONS,), dtype=np.float32))
+    if obs_dim == N_OBS:
+        obs = spaces.Box(OBS_LOW, OBS_HIGH, shape=(N_OBS,), dtype=np.float32)
+    else:
+        obs = spaces.Box(-np.inf, np.inf, shape=(int(obs_dim),), dtype=np.float32)
+    return obs, spaces.Box(-1.0, 1.0, shape=(N_ACTIONS,), dtype=np.float32)
 
 
 def _policy_class(algo: str):
@@ -132,9 +139,13 @@ def build_policy(path: "str | Path", algo: str | None = None, device: str = "cpu
     SAC or TD3 over this market's spaces; `algo=None` finds the algorithm by the weights' layout."""
     path = Path(path)
     data, state = read_zip(path)
-    obs_space, act_space = market_spaces()
-    _check_space(path, data, "observation_space", obs_space.shape)
-    _check_space(path, data, "action_space", act_space.shape)
+    obs_shape = _space_shape(path, data, "observation_space")
+    if obs_shape is not None and len(obs_shape) != 1:
+        raise ValueError(f"{path}: the model's observation_space has shape {obs_shape}; a market's is (columns,)")
+    obs_space, act_space = market_spaces(obs_shape[0] if obs_shape else N_OBS)
+    act_shape = _space_shape(path, data, "action_space")
+    if act_shape is not None and act_shape != act_space.shape:
+        raise ValueError(f"{path}: the model's action_space has shape {act_shape}; this market's is {act_space.shape}")
     kwargs = dict(data.get("policy_kwargs") or {})
     if not isinstance(kwargs, dict):
         raise ValueError(f"{path}: policy_kwargs is a {type(kwargs).__name__}, expected a mapping")

@@ -121,3 +121,22 @@ def test_statistics_npz_round_trip_and_validation(tmp_path):
     np.savez(obj, mean=np.array([{"a": 1}], dtype=object), var=np.ones(30), clip=5.0, epsilon=1e-8)
     with pytest.raises(ValueError):
         ObsNormalizer.load(obj)
+
+
+def test_safe_load_of_a_model_of_a_wider_market(tmp_path):
+    """A market with more kinds has more observation columns (energy_ev: 31): the pickle-free loader
+    rebuilds the network at the zip's own width instead of the standard 30 columns."""
+    from channelmarket.training.vec_env import MarketVecEnv
+
+    env = MarketVecEnv("energy_ev", n_markets=1, seed=0)
+    width = env.observation_space.shape[0]
+    assert width > 30
+    model = sb3.PPO("MlpPolicy", env, n_steps=16, batch_size=16, seed=0,
+                    policy_kwargs=dict(net_arch=dict(pi=[8], vf=[8])))
+    path = tmp_path / "model.zip"
+    model.save(path)
+    with pytest.warns(UserWarning, match="without an observation schema"):
+        pol = load(path)
+    x = np.random.default_rng(1).uniform(0, 1, (5, width)).astype(np.float32)
+    want = np.clip(sb3.PPO.load(path).policy.predict(x, deterministic=True)[0], -1, 1)
+    np.testing.assert_array_equal(pol.act(x), want)
