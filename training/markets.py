@@ -223,7 +223,7 @@ class Markets:
     def _make_background(self, mk: Market) -> Policy:
         if self.background_spec is None:
             raise ValueError(
-                f"background is none but {mk.bg_idx.size} agents do not learn (learners: "
+                f"background is None but {mk.bg_idx.size} agents do not learn (learners: "
                 f"{list(self.learner_kinds)}, learner_share={self.share}); name a baseline policy")
         return make_policy(self.background_spec)
 
