@@ -34,13 +34,14 @@ def is_model_path(spec: Any) -> bool:
 
 
 def check_spec(spec: Any, what: str = "background") -> None:
-    """ValueError naming `what`, the spec and what is allowed, unless `resolve` can build it."""
+    """ValueError naming `what`, the spec and what is allowed, unless `resolve` can build it (the message
+    says "unknown background policy": the CLI tests match it)."""
     from ..policies.registry import REGISTRY
 
     if is_none(spec) or isinstance(spec, Policy) or (isinstance(spec, str) and spec in REGISTRY) \
             or is_model_path(spec) or (callable(spec) and not isinstance(spec, (str, Path))):
         return
-    raise ValueError(f"{what} = {spec!r}: unknown policy; allowed: {', '.join(REGISTRY)}, none, or the path "
+    raise ValueError(f"{what} = {spec!r}: unknown background policy; allowed: {', '.join(REGISTRY)}, none, or the path "
                      f"of a trained model ({' / '.join(MODEL_FILES)} or its run folder)")
 
 
