@@ -255,5 +255,4 @@ def resolve_device(name: str):
     return dev
 
 
-
 __all__ = ["IPPOConfig", "resolve_learners", "resolve_scenario", "resolve_device", "plain"]

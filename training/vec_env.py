@@ -19,18 +19,17 @@ gets a fresh dict with `terminal_observation` and `TimeLimit.truncated` (SB3 onl
 into infos that carry `terminal_observation`; a guard clears the shared dicts if anything
 else ever writes into them). Then the market is reset at once (SB3 auto-reset).
 
-Seeds: market m's e-th episode is seeded with `episode_seed(seed, m, e)`, and the policy
-groups' seeds derive from it, so the same `seed` gives the same training data bit for bit.
+Seeds: market m's e-th episode is seeded with `episode_seed(seed, m, e)` (`markets`), and the
+policy groups' seeds derive from it, so the same `seed` gives the same training data bit for bit.
 
 Rewards: profit in EUR per step, by default divided by each agent's scale (retail tariff x
 its energy scale, the `last_profit` normalisation of the observation) so that a 10 MW and a
 3 MW generator weigh alike in the shared policy's gradient. Each agent's optimum is
 unchanged by a positive per-agent factor. `reward_scale="eur"` keeps raw EUR.
 
-Market metrics (clearing price, volume, balance, trades, failed payments, channels,
-unserved energy, shocks, profit per kind for learners and for the rest) are summed every
-step with a few array operations and returned, averaged, by `pop_metrics()`; the TensorBoard
-callback calls it once per rollout.
+The markets themselves (learners, background, episode seeds) are `training.markets.Markets`,
+shared with the IPPO trainer; market metrics are `training.metrics.MarketMetrics`, returned by
+`pop_metrics()`, which the TensorBoard callback calls once per rollout.
 """
 
 from __future__ import annotations
@@ -259,10 +258,10 @@ class MarketVecEnv(VecEnv):
             self._reward_factor[m] = 1.0 / np.maximum(self.scenario.retail_tariff * scale, 1e-9)
         self._buf_obs[self._slices[m]] = obs[mk.learn_idx]
 
-    def _market_of(self, i: int) -> _Market:
+    def _market_of(self, i: int) -> Market:
         return self.markets[int(i) // self.controlled.shape[0]]
 
-    def _markets_of(self, indices: VecEnvIndices) -> list[_Market]:
+    def _markets_of(self, indices: VecEnvIndices) -> list[Market]:
         ms = sorted({int(i) // self.controlled.shape[0] for i in self._get_indices(indices)})
         return [self.markets[m] for m in ms]
 
