@@ -1,5 +1,7 @@
-"""Training learned pricing and bidding policies: the SB3 adapter, the trainer CLI, TensorBoard
-callbacks, configs and the learned-vs-baseline evaluation.
+"""Training learned pricing and bidding policies: one base (the config, the markets with their
+learners and background, the metrics, policy specs, checkpoints) under two trainers (the SB3
+adapter and IPPO/MAPPO in torch), the trainer CLI, TensorBoard callbacks and the
+learned-vs-baseline evaluation.
 
     from channelmarket.training import MarketVecEnv, TrainConfig, train, compare_to_baseline
     train(TrainConfig(scenario="energy_default", total_steps=200_000), "runs/ppo")
@@ -16,7 +18,11 @@ from . import best_response as _best_response  # noqa: F401  registers the "ippo
 
 _EXPORTS = {
     "MarketVecEnv": ".vec_env",
-    "select_agents": ".vec_env",
+    "select_agents": ".markets",
+    "Markets": ".markets",
+    "MarketMetrics": ".metrics",
+    "IPPOSettings": ".config",
+    "ippo_config": ".config",
     "TrainConfig": ".config",
     "load_config": ".config",
     "train": ".sb3_train",

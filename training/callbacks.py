@@ -73,7 +73,7 @@ class MarketMetricsCallback(BaseCallback):
             return
         metrics = venv.pop_metrics()
         for k, v in metrics.items():
-            if v == v:   # NaN (no trade in the window) is not logged
+            if v == v:   # `training.metrics` leaves missing values out; a NaN would not be logged either
                 self.logger.record(k, float(v))
         self.last.update(metrics)
 

@@ -8,7 +8,8 @@
 Flags override the `--config` file, which overrides the defaults (`TrainConfig`). With `--resume`
 the run folder's own `config.yaml` is the base instead of the defaults. `--total-steps` counts
 agent-steps (one per learning agent per market step) for every algorithm; for ippo/mappo it is
-converted to the torch trainer's market steps.
+converted to the torch trainer's market steps (`config.ippo_config`; the settings only the torch
+trainer has are the config file's `ippo:` block).
 """
 
 from __future__ import annotations
@@ -134,28 +135,10 @@ def _read_yaml(path: Path, what: str) -> dict[str, Any]:
 
 
 def to_ippo_config(cfg: TrainConfig):
-    """The torch trainer's `IPPOConfig` for the same run (step counts converted to market steps)."""
-    from .ippo import IPPOConfig
-    from .vec_env import parse_kinds, scenario_kinds, select_agents
-    from .sb3_train import training_scenario
+    """The torch trainer's `IPPOConfig` and learners per market (`config.ippo_config`)."""
+    from .config import ippo_config
 
-    sc = training_scenario(cfg)
-    per_market = max(1, select_agents(scenario_kinds(sc), parse_kinds(cfg.learners), cfg.learner_share).shape[0])
-    mapping = dict(
-        scenario=cfg.scenario, n_markets=cfg.n_markets, learners=parse_kinds(cfg.learners),
-        learner_share=cfg.learner_share, background=cfg.background, shocks=cfg.shocks, shock_rate=cfg.shock_rate,
-        total_steps=max(1, cfg.total_steps // per_market), seed=cfg.seed, device=cfg.device,
-        checkpoint_every=max(1, cfg.checkpoint_every // per_market), keep_checkpoints=cfg.keep_checkpoints,
-        progress=cfg.progress_bar, centralized_critic=cfg.algo == "mappo", rollout_steps=cfg.n_steps,
-        epochs=cfg.n_epochs, minibatch_size=cfg.batch_size, lr=cfg.learning_rate, gamma=cfg.gamma,
-        gae_lambda=cfg.gae_lambda, clip_coef=cfg.clip_range, ent_coef=cfg.ent_coef, vf_coef=cfg.vf_coef,
-        max_grad_norm=cfg.max_grad_norm, hidden_sizes=tuple(cfg.net_arch), init_log_std=cfg.log_std_init,
-        norm_obs=cfg.normalize_obs, norm_reward=cfg.normalize_reward, clip_obs=cfg.clip_obs,
-    )
-    names = {f.name for f in dataclasses.fields(IPPOConfig)}
-    kw = {k: v for k, v in mapping.items() if k in names}
-    kw.update(cfg.algo_kwargs)
-    return IPPOConfig(**kw), per_market
+    return ippo_config(cfg)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,16 @@
-"""`TrainConfig`: every knob of a training run, one documented field each (CleanRL style).
+"""`TrainConfig`: every knob of a training run, one documented field each (CleanRL style), for
+both trainers: the SB3 algorithms (ppo, sac, td3) and the torch IPPO/MAPPO trainer.
 
 A run is fully described by its resolved config, saved as `config.yaml` in the run folder;
 `--config FILE.yaml` loads one and command-line flags override single fields. Unknown keys
-raise, naming the key and the allowed fields.
+raise, naming the key and the allowed fields. The knobs only the torch trainer has sit in the
+`ippo:` block (`IPPOSettings`); `ippo_config(cfg)` turns the whole config into the trainer's
+`IPPOConfig`, every field mapped explicitly (`IPPO_FIELD_MAP`).
+
+Step units: every step count of `TrainConfig` (total_steps, checkpoint_every, role_phase_steps,
+ippo.log_every) counts AGENT-steps, one per learning agent per market step (SB3's timesteps).
+`IPPOConfig` counts MARKET steps (one `MarketCore.step` of one market); `ippo_config` divides by
+the learners per market. `n_steps` (rollout length) is market steps per market for both.
 """
 
 from __future__ import annotations
@@ -15,6 +23,42 @@ from typing import Any
 
 ALGOS = ("ppo", "sac", "td3", "ippo", "mappo")
 ROLES = ("shared", "split")
+
+
+@dataclass
+class IPPOSettings:
+    """Knobs of the torch IPPO/MAPPO trainer that the SB3 algorithms do not have (YAML `ippo:`)."""
+
+    torch_threads: int = 1
+    """Torch intra-op threads (0 leaves torch's default); 1 is best for small markets on 2 cores."""
+    log_every: int = 0
+    """Agent-steps between TensorBoard writes of losses and charts (0: after every update)."""
+    update_samples: int = 131_072
+    """Samples drawn from each rollout per epoch (0: all); keeps the update flat in the number of agents."""
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to 0 over total_steps."""
+    clip_vloss: bool = True
+    """Clip the value loss around the old values (PPO2 / CleanRL)."""
+    target_kl: Any = None
+    """Stop an update's epochs early when the approximate KL exceeds this (None: never)."""
+    activation: str = "tanh"
+    """Hidden activation of actor and critic: tanh, relu, elu, silu."""
+    clip_reward: float = 10.0
+    """Clip scaled rewards to +- this."""
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "IPPOSettings":
+        if isinstance(data, IPPOSettings):
+            return data
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise TypeError(f"config.ippo must be a mapping of IPPO settings, got {type(data).__name__}")
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise ValueError(f"unknown config key(s) ippo.{', ippo.'.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+        return cls(**data)
 
 
 @dataclass
@@ -110,10 +154,14 @@ class TrainConfig:
     tau: float = 0.005
     """SAC/TD3: target network soft-update rate."""
     algo_kwargs: dict = field(default_factory=dict)
-    """Any further keyword arguments of the SB3 algorithm constructor."""
+    """Any further keyword arguments of the SB3 algorithm constructor (ippo/mappo: IPPOConfig fields, legacy;
+    prefer the ippo block)."""
+    ippo: IPPOSettings = field(default_factory=IPPOSettings)
+    """Settings only the torch IPPO/MAPPO trainer has (YAML mapping `ippo:`; see IPPOSettings)."""
 
     # ---------------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
+        self.ippo = IPPOSettings.from_dict(self.ippo)
         self.validate()
 
     def validate(self) -> None:
@@ -149,7 +197,16 @@ class TrainConfig:
             raise ValueError(f"config.net_arch = {self.net_arch!r}; allowed: a non-empty list of positive integers")
         if self.roles == "split" and self.algo in ("ippo", "mappo"):
             raise ValueError("config.roles = 'split' is supported by the SB3 algorithms (ppo, sac, td3) only")
-        from .vec_env import parse_kinds
+        if self.algo in ("ippo", "mappo"):
+            for name in SB3_ONLY:
+                if getattr(self, name) != _DEFAULTS[name]:
+                    raise ValueError(f"config.{name} = {getattr(self, name)!r} is used by the SB3 algorithms only; "
+                                     f"algo {self.algo} would ignore it: remove it (default {_DEFAULTS[name]!r})")
+        elif self.ippo != IPPOSettings():
+            changed = [f.name for f in fields(IPPOSettings) if getattr(self.ippo, f.name) != getattr(IPPOSettings(), f.name)]
+            raise ValueError(f"config.ippo.{changed[0]} is used by algo ippo/mappo only; algo {self.algo} would "
+                             "ignore it: remove it")
+        from .markets import parse_kinds
 
         parse_kinds(self.learners)
         self._check_scenario()
@@ -168,20 +225,11 @@ class TrainConfig:
             raise ValueError(f"config.scenario = {self.scenario!r}: {msg}") from None
 
     def _check_background(self) -> None:
-        from ..policies.registry import REGISTRY
+        from .policy_specs import check_spec
 
-        bg = self.background
-        if isinstance(bg, str) and bg in REGISTRY:
-            return
-        torch_trainer = self.algo in ("ippo", "mappo")
-        if torch_trainer and isinstance(bg, str):
-            if bg.lower() in ("none", ""):
-                return
-            if (bg.endswith(".pt") and Path(bg).is_file()) or Path(bg, "ippo_model.pt").is_file():
-                return
-        allowed = ", ".join(REGISTRY) + (", none, or the path of an ippo_model.pt (or its run folder)"
-                                         if torch_trainer else "")
-        raise ValueError(f"config.background = {bg!r}: unknown background policy; allowed: {allowed}")
+        if not isinstance(self.background, str):
+            raise ValueError(f"config.background = {self.background!r}; allowed: a policy name, none, or a model path")
+        check_spec(self.background, "config.background")
 
     # ---- (de)serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -194,6 +242,11 @@ class TrainConfig:
         allowed = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - allowed)
         if unknown:
+            if set(unknown) <= set(IPPO_ONLY_NAMES) | {"lr", "rollout_steps", "epochs", "minibatch_size", "hidden_sizes",
+                                                        "init_log_std", "norm_obs", "norm_reward", "progress",
+                                                        "centralized_critic", "clip_coef"}:
+                raise ValueError(f"this is an IPPOConfig (keys {', '.join(unknown)}), written by training.ippo.train(); "
+                                 "continue it with training.ippo.train(IPPOConfig.from_yaml(path), out, resume=True)")
             raise ValueError(f"unknown config key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
         return cls(**data)
 
@@ -223,6 +276,84 @@ class TrainConfig:
         return _field_docs(cls)
 
 
+# ---- the torch trainer's view of the same run ------------------------------------------------------
+
+# Every TrainConfig field and what IPPOConfig makes of it: (IPPOConfig field, conversion), or None
+# for the fields the SB3 algorithms only have (`SB3_ONLY`: a non-default value with algo ippo/mappo
+# is an error, never silently dropped). "agent->market" divides agent-steps by learners per market.
+IPPO_FIELD_MAP: dict[str, Any] = {
+    "scenario": ("scenario", "same"), "learners": ("learners", "kind names"),
+    "learner_share": ("learner_share", "same"), "background": ("background", "same"),
+    "roles": None, "role_phase_steps": None,
+    "shocks": ("shocks", "same"), "shock_rate": ("shock_rate", "same"), "n_markets": ("n_markets", "same"),
+    "reward_scale": None,
+    "algo": ("centralized_critic", "mappo -> True"), "total_steps": ("total_steps", "agent->market"),
+    "seed": ("seed", "same"), "device": ("device", "same"),
+    "checkpoint_every": ("checkpoint_every", "agent->market"), "keep_checkpoints": ("keep_checkpoints", "same"),
+    "progress_bar": ("progress", "same"), "verbose": None,
+    "normalize_obs": ("norm_obs", "same"), "normalize_reward": ("norm_reward", "same (per-kind return std)"),
+    "clip_obs": ("clip_obs", "same"), "learning_rate": ("lr", "same"), "gamma": ("gamma", "same"),
+    "n_steps": ("rollout_steps", "same (market steps per market)"), "batch_size": ("minibatch_size", "same"),
+    "n_epochs": ("epochs", "same"), "gae_lambda": ("gae_lambda", "same"), "clip_range": ("clip_coef", "same"),
+    "ent_coef": ("ent_coef", "same"), "vf_coef": ("vf_coef", "same"), "max_grad_norm": ("max_grad_norm", "same"),
+    "log_std_init": ("init_log_std", "same"), "net_arch": ("hidden_sizes", "tuple"),
+    "buffer_size": None, "learning_starts": None, "train_freq": None, "gradient_steps": None, "tau": None,
+    "algo_kwargs": ("*", "IPPOConfig fields, override (legacy)"),
+    "ippo": ("*", "every IPPOSettings field, same name (log_every: agent->market)"),
+}
+SB3_ONLY = tuple(k for k, v in IPPO_FIELD_MAP.items() if v is None)
+IPPO_ONLY_NAMES = tuple(f.name for f in fields(IPPOSettings))
+_DEFAULTS = {f.name: (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+             for f in fields(TrainConfig)}
+
+
+def training_scenario(cfg: TrainConfig):
+    """The scenario trained in: the configured one with the random shock rate set (0 when shocks are off)."""
+    from ..envs.scenario import get_scenario
+
+    return get_scenario(cfg.scenario, shock_rate=cfg.shock_rate if cfg.shocks else 0.0)
+
+
+def learners_per_market(cfg: TrainConfig) -> int:
+    """Learning agents per market of `cfg` (at least 1): agent-steps per market step."""
+    from .markets import parse_kinds, scenario_kinds, select_agents
+
+    sc = training_scenario(cfg)
+    return max(1, select_agents(scenario_kinds(sc), parse_kinds(cfg.learners), cfg.learner_share).shape[0])
+
+
+def ippo_config(cfg: TrainConfig):
+    """(`IPPOConfig`, learners per market) of the same run for the torch trainer; every field of
+    `cfg` is mapped as `IPPO_FIELD_MAP` says, step counts converted from agent-steps to market steps."""
+    from .ippo_config import IPPOConfig
+    from .markets import parse_kinds
+
+    if cfg.algo not in ("ippo", "mappo"):
+        raise ValueError(f"ippo_config: config.algo = {cfg.algo!r}; allowed: ippo, mappo")
+    per_market = learners_per_market(cfg)
+    s = cfg.ippo
+    kw: dict[str, Any] = dict(
+        scenario=cfg.scenario, learners=parse_kinds(cfg.learners), learner_share=cfg.learner_share,
+        background=cfg.background, shocks=cfg.shocks, shock_rate=cfg.shock_rate, n_markets=cfg.n_markets,
+        centralized_critic=cfg.algo == "mappo", total_steps=max(1, cfg.total_steps // per_market), seed=cfg.seed,
+        device=cfg.device, checkpoint_every=max(1, cfg.checkpoint_every // per_market),
+        keep_checkpoints=cfg.keep_checkpoints, progress=cfg.progress_bar, norm_obs=cfg.normalize_obs,
+        norm_reward=cfg.normalize_reward, clip_obs=cfg.clip_obs, lr=cfg.learning_rate, gamma=cfg.gamma,
+        rollout_steps=cfg.n_steps, minibatch_size=cfg.batch_size, epochs=cfg.n_epochs, gae_lambda=cfg.gae_lambda,
+        clip_coef=cfg.clip_range, ent_coef=cfg.ent_coef, vf_coef=cfg.vf_coef, max_grad_norm=cfg.max_grad_norm,
+        init_log_std=cfg.log_std_init, hidden_sizes=tuple(cfg.net_arch),
+        torch_threads=s.torch_threads, log_every=s.log_every // per_market if s.log_every else 0,
+        update_samples=s.update_samples, anneal_lr=s.anneal_lr, clip_vloss=s.clip_vloss, target_kl=s.target_kl,
+        activation=s.activation, clip_reward=s.clip_reward,
+    )
+    names = {f.name for f in dataclasses.fields(IPPOConfig)}
+    bad = sorted(set(cfg.algo_kwargs) - names)
+    if bad:
+        raise ValueError(f"config.algo_kwargs {', '.join(bad)}: not IPPOConfig fields; allowed: {', '.join(sorted(names))}")
+    kw.update(cfg.algo_kwargs)
+    return IPPOConfig(**kw), per_market
+
+
 def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
     """A config from a YAML file (or the defaults) with `overrides` applied (None values skipped)."""
     cfg = TrainConfig.load(path) if path else TrainConfig()
@@ -246,4 +377,5 @@ def _field_docs(cls) -> dict[str, str]:
     return out
 
 
-__all__ = ["TrainConfig", "load_config", "ALGOS", "ROLES"]
+__all__ = ["TrainConfig", "IPPOSettings", "ippo_config", "learners_per_market", "load_config", "IPPO_FIELD_MAP",
+           "SB3_ONLY", "training_scenario", "ALGOS", "ROLES"]

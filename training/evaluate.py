@@ -33,7 +33,8 @@ from ..envs.scenario import get_scenario
 from ..envs.state import KIND_ALIASES, Kind
 from ..policies.base import Policy
 from ..policies.rollout import run_episode
-from .vec_env import make_policy, parse_kinds, scenario_kinds, select_agents
+from ..eval.report import mean_ci
+from .markets import make_policy, parse_kinds, scenario_kinds, select_agents
 
 SELLERS = KIND_ALIASES["sellers"]
 BUYERS = tuple(k for k in KIND_ALIASES["buyers"] if k not in SELLERS)   # pure buyers
@@ -96,18 +97,6 @@ class ComparisonTable:
         return {"model": self.model, "scenario": self.scenario, "baseline": self.baseline, "seeds": self.seeds,
                 "rows": [{k: (float(v) if isinstance(v, (np.floating, float)) else v)
                           for k, v in r.__dict__.items() if k != "per_seed"} for r in self.rows]}
-
-
-def mean_ci(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t confidence interval of `x` (the interval is the mean when n < 2)."""
-    from scipy import stats
-
-    x = np.asarray(x, dtype=np.float64)
-    m = float(x.mean())
-    if x.shape[0] < 2:
-        return m, m, m
-    h = float(stats.t.ppf(0.5 + level / 2, x.shape[0] - 1) * x.std(ddof=1) / np.sqrt(x.shape[0]))
-    return m, m - h, m + h
 
 
 def _group_stats(totals: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, float]:
@@ -206,10 +195,11 @@ def compare_to_baseline(model_path: "str | Path | Policy", scenario: Any = "ener
                 continue
             pairs = pairs[ok]
             d = pairs[:, 0] - pairs[:, 1]
-            m, lo, hi = mean_ci(d)
+            m, half, _ = mean_ci(d)      # the one t interval (`eval.report`); one seed: no interval
+            lo, hi = (m, m) if not np.isfinite(half) else (m - half, m + half)
             rows.append(Row(g, label_m, unit, better, float(pairs[:, 0].mean()), float(pairs[:, 1].mean()), m, lo, hi,
                             int(ok.sum()), d))
     return ComparisonTable(rows, label, sc.name, baseline, seeds)
 
 
-__all__ = ["compare_to_baseline", "ComparisonTable", "Row", "mean_ci"]
+__all__ = ["compare_to_baseline", "ComparisonTable", "Row"]

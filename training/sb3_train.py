@@ -33,12 +33,11 @@ from typing import Any
 import numpy as np
 
 from ..envs.files import atomic_write_bytes, atomic_write_text
-from ..envs.scenario import get_scenario
 from ..envs.state import KIND_ALIASES, KIND_NAMES
 from . import sb3_resume
 from .callbacks import CheckpointCallback, MarketMetricsCallback, TqdmCallback, final_metrics, log_hparams
 from .checkpoints import latest_valid
-from .config import TrainConfig
+from .config import TrainConfig, training_scenario
 from .vec_env import MarketVecEnv, parse_kinds, scenario_kinds, scenario_learners, select_agents
 
 SELLER_KINDS = KIND_ALIASES["sellers"]                                      # the pricing policy's kinds
@@ -46,11 +45,6 @@ BUYER_KINDS = tuple(k for k in KIND_ALIASES["buyers"] if k not in SELLER_KINDS) 
 
 
 # ---- building blocks -----------------------------------------------------------------------------
-
-def training_scenario(cfg: TrainConfig):
-    """The scenario trained in: the configured one with the random shock rate set (0 when shocks are off)."""
-    return get_scenario(cfg.scenario, shock_rate=cfg.shock_rate if cfg.shocks else 0.0)
-
 
 def make_env(cfg: TrainConfig, learners: Any = None, partners=(), seed_offset: int = 0, normalize: bool = True):
     """MarketVecEnv -> VecMonitor (episode returns for `rollout/ep_rew_mean`) -> VecNormalize."""

@@ -19,23 +19,21 @@ gets a fresh dict with `terminal_observation` and `TimeLimit.truncated` (SB3 onl
 into infos that carry `terminal_observation`; a guard clears the shared dicts if anything
 else ever writes into them). Then the market is reset at once (SB3 auto-reset).
 
-Seeds: market m's e-th episode is seeded with `episode_seed(seed, m, e)`, and the policy
-groups' seeds derive from it, so the same `seed` gives the same training data bit for bit.
+Seeds: market m's e-th episode is seeded with `episode_seed(seed, m, e)` (`markets`), and the
+policy groups' seeds derive from it, so the same `seed` gives the same training data bit for bit.
 
 Rewards: profit in EUR per step, by default divided by each agent's scale (retail tariff x
 its energy scale, the `last_profit` normalisation of the observation) so that a 10 MW and a
 3 MW generator weigh alike in the shared policy's gradient. Each agent's optimum is
 unchanged by a positive per-agent factor. `reward_scale="eur"` keeps raw EUR.
 
-Market metrics (clearing price, volume, balance, trades, failed payments, channels,
-unserved energy, shocks, profit per kind for learners and for the rest) are summed every
-step with a few array operations and returned, averaged, by `pop_metrics()`; the TensorBoard
-callback calls it once per rollout.
+The markets themselves (learners, background, episode seeds) are `training.markets.Markets`,
+shared with the IPPO trainer; market metrics are `training.metrics.MarketMetrics`, returned by
+`pop_metrics()`, which the TensorBoard callback calls once per rollout.
 """
 
 from __future__ import annotations
 
-import copy
 import warnings
 from typing import Any, Iterable, Sequence
 
@@ -43,104 +41,17 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
-from ..envs.core import MarketCore
 from ..envs.observations import agent_scale, obs_bounds
-from .good_tags import GoodTags
 from ..envs.offers import N_ACTIONS
-from ..envs.scenario import Scenario, get_scenario
-from ..envs.settlement import BREAKDOWN_FIELDS
-from ..envs.state import KIND_ALIASES, KIND_NAMES, Kind, resolve_kinds
-from ..policies.base import Policy
-
-# Market-summary fields averaged per step into `market/<name>` tags (see `pop_metrics`).
-SUMMARY_METRICS = (
-    "ref_price", "volume", "supply", "demand", "trades", "negotiations", "failed_payments", "partial_payments",
-    "active_channels", "unserved", "curtailed", "grid_bought", "grid_sold", "welfare",
-)
-# Breakdown columns summed per (kind, learner/baseline) group.
-_GROUP_COLS = np.array([BREAKDOWN_FIELDS.index(k) for k in
-                        ("profit", "revenue", "cost", "sold", "bought", "grid_sold", "grid_bought", "unserved")])
-_G_PROFIT, _G_REVENUE, _G_COST, _G_SOLD, _G_BOUGHT, _G_GRID_SOLD, _G_GRID_BOUGHT, _G_UNSERVED = range(8)
-GROUP_NAMES = ("baseline", "learner")
-
-
-# ---- which agents learn ----------------------------------------------------------------------
-
-def parse_kinds(kinds: "str | Iterable[str] | None") -> tuple[str, ...]:
-    """("solar", "wind", ...) from "solar,wind", ["solar", "wind"], "all" (or None), or an alias
-    (sellers, generators, buyers, consumers; `envs.state.KIND_ALIASES`)."""
-    return KIND_NAMES if kinds is None else resolve_kinds(kinds, what="learners")
-
-
-def scenario_learners(sc: Scenario, kinds: "str | Iterable[str] | None") -> tuple[str, ...]:
-    """`parse_kinds(kinds)` restricted to the kinds scenario `sc` has (an alias such as "sellers"
-    names every kind of that role; a market without electric vehicles learns none)."""
-    names = parse_kinds(kinds)
-    return tuple(k for k in names if sc.count(k) > 0) or names
-
-
-def scenario_kinds(sc: Scenario) -> np.ndarray:
-    """Kind of every agent in index order (fixed by the scenario's counts)."""
-    from ..envs.physics import layout
-
-    return layout(sc)[0].astype(np.int64)
-
-
-def select_agents(kind: np.ndarray, kinds: "str | Iterable[str] | None", share: float = 1.0) -> np.ndarray:
-    """Indices of the agents of `kinds`, `share` of each kind spread evenly over its agents
-    (every other agent for 0.5; at least one per kind when share > 0)."""
-    if not 0.0 <= share <= 1.0:
-        raise ValueError(f"learner_share = {share!r}; allowed: [0, 1]")
-    names = parse_kinds(kinds)
-    mask = np.zeros(kind.shape[0], dtype=bool)
-    for name in names:
-        idx = np.flatnonzero(kind == Kind[name.upper()])
-        r = np.arange(idx.shape[0])
-        pick = np.ceil((r + 1) * share - 1e-9) - np.ceil(r * share - 1e-9) >= 1
-        mask[idx[pick]] = True
-    return np.flatnonzero(mask)
-
-
-def episode_seed(seed: int, market: int, episode: int) -> int:
-    """The reset seed of market `market`'s `episode`-th episode under base `seed`."""
-    return int(np.random.SeedSequence([int(seed), int(market), int(episode)]).generate_state(1)[0])
-
-
-def make_policy(spec: Any, **kw: Any) -> Policy:
-    """A fresh `Policy` from a registry name, a factory, or an instance (deep-copied)."""
-    if isinstance(spec, Policy):
-        return copy.deepcopy(spec)
-    if isinstance(spec, str):
-        from ..policies.registry import make
-
-        return make(spec, **kw)
-    if callable(spec):
-        pol = spec()
-        if not isinstance(pol, Policy):
-            raise TypeError(f"policy factory {spec!r} returned {type(pol).__name__}, not a Policy")
-        return pol
-    raise TypeError(f"policy spec {spec!r}; allowed: a registry name, a Policy, or a callable returning one")
-
-
-# ---- the adapter --------------------------------------------------------------------------------
-
-class _Market:
-    """One market inside the adapter: its core, controlled rows, the policies driving the rest."""
-
-    def __init__(self, scenario: Scenario, controlled: np.ndarray, drivers: list[tuple[Policy, np.ndarray]],
-                 offset: int) -> None:
-        self.core = MarketCore(scenario)
-        self.controlled = controlled
-        self.drivers = drivers
-        self.sl = slice(offset, offset + controlled.shape[0])
-        self.actions = np.zeros((scenario.n_agents, N_ACTIONS))
-        self.obs: np.ndarray | None = None
-        self.episode = 0
-        self.dead = np.zeros(controlled.shape[0], dtype=bool)
+from ..envs.scenario import get_scenario
+from .markets import (Market, Markets, episode_seed, make_policy, parse_kinds, scenario_kinds,  # noqa: F401
+                      scenario_learners, select_agents)
+from .metrics import SUMMARY_METRICS  # noqa: F401  (re-exported)
 
 
 class MarketVecEnv(VecEnv):
-    """SB3 `VecEnv` whose sub-envs are the controlled agents of `n_markets` markets.
+    """SB3 `VecEnv` whose sub-envs are the controlled agents of `n_markets` markets
+    (`training.markets.Markets` with the "spread" learner draw).
 
     Args:
         scenario: preset name, YAML/JSON path, dict or `Scenario`.
@@ -149,8 +60,8 @@ class MarketVecEnv(VecEnv):
         learner_share: share of each learner kind that is controlled (the rest of the kind is
             driven by `background`, so learners and baselines meet in the same market).
         background: policy driving every agent that is neither controlled nor a partner: a
-            registry name ("risk_factor", "truthful", "random", ...), a `Policy` (deep-copied per
-            market) or a factory.
+            registry name ("risk_factor", "truthful", "random", ...), a trained model's path, a
+            `Policy` (deep-copied per market) or a factory (`training.policy_specs`).
         partners: extra (policy spec, agent indices) groups, e.g. a frozen learned bidding
             policy for the buyers while the pricing policy trains.
         n_markets: markets side by side (independent episodes, same scenario).
@@ -170,55 +81,22 @@ class MarketVecEnv(VecEnv):
             raise ValueError(f"reward_scale = {reward_scale!r}; allowed: 'agent', 'eur'")
         self.reward_scale = reward_scale
         self.n_markets = n_markets
-        kind = scenario_kinds(self.scenario)
-        n = kind.shape[0]
-        if isinstance(learners, (np.ndarray, list, tuple)) and len(learners) and not isinstance(learners[0], str):
-            controlled = np.unique(np.asarray(learners, dtype=np.int64))
-            if controlled.size and (controlled[0] < 0 or controlled[-1] >= n):
-                raise ValueError(f"learner indices must lie in [0, {n}); got {controlled[[0, -1]].tolist()}")
-            self.learner_kinds = tuple(KIND_NAMES[k] for k in np.unique(kind[controlled]))
-        else:
-            self.learner_kinds = scenario_learners(self.scenario, learners)
-            controlled = select_agents(kind, self.learner_kinds, learner_share)
-        if controlled.size == 0:
-            raise ValueError(f"no agent to train: learners {learners!r} with share {learner_share} select nobody "
-                             f"in scenario {self.scenario.name!r}")
+        base_seed = int(np.random.SeedSequence().generate_state(1)[0]) if seed is None else int(seed)
+        self._mk = Markets(self.scenario, n_markets=n_markets, learners=learners, learner_share=learner_share,
+                           background=background, partners=partners, seed=base_seed, learner_draw="spread")
+        self.learner_kinds = self._mk.learner_kinds
         self.learner_share = float(learner_share)
-        self.kind = kind
-        self.controlled = controlled
-        taken = np.zeros(n, dtype=bool)
-        taken[controlled] = True
-        partner_groups = []
-        for i, (spec, idx) in enumerate(partners):
-            idx = np.asarray(idx)
-            idx = np.flatnonzero(idx) if idx.dtype == bool else idx.astype(np.int64)
-            if taken[idx].any():
-                raise ValueError(f"partners[{i}] overlaps the controlled agents or another partner group: "
-                                 f"agents {idx[taken[idx]][:5].tolist()}")
-            taken[idx] = True
-            if idx.size:
-                partner_groups.append((spec, idx))
-        rest = np.flatnonzero(~taken)
+        self.kind = self._mk.kind
+        self.controlled = self._mk.controlled
         self.background = background
-        self._partner_specs = partner_groups
-
-        self.markets: list[_Market] = []
-        m_ctrl = controlled.shape[0]
-        for m in range(n_markets):
-            drivers = [(make_policy(spec), idx) for spec, idx in partner_groups]
-            if rest.size:
-                drivers.append((make_policy(background), rest))
-            self.markets.append(_Market(self.scenario, controlled, drivers, m * m_ctrl))
+        self._partner_specs = self._mk.partners
+        self.markets: list[Market] = self._mk.markets
+        m_ctrl = self.controlled.shape[0]
         num_envs = n_markets * m_ctrl
-
-        # group of every agent for the metrics: kind * 2 + (controlled)
-        self._group = kind * 2 + taken_controlled(n, controlled)
-        self._group_onehot = np.zeros((2 * len(KIND_NAMES), n))
-        self._group_onehot[self._group, np.arange(n)] = 1.0
-        self._group_counts = self._group_onehot.sum(axis=1)
+        self._slices = [slice(m * m_ctrl, (m + 1) * m_ctrl) for m in range(n_markets)]
+        self._dead = [np.zeros(m_ctrl, dtype=bool) for _ in range(n_markets)]
 
         self.render_mode = render_mode
-        self._seed = int(np.random.SeedSequence().generate_state(1)[0]) if seed is None else int(seed)
         obs_low, obs_high = obs_bounds(self.scenario)   # the scenario's kinds fix the width
         obs_space = spaces.Box(obs_low, obs_high, dtype=np.float32)
         act_space = spaces.Box(-1.0, 1.0, shape=(N_ACTIONS,), dtype=np.float32)
@@ -231,7 +109,19 @@ class MarketVecEnv(VecEnv):
         self._reward_factor: list[np.ndarray] = [np.ones(m_ctrl) for _ in range(n_markets)]
         self.total_steps = 0           # market steps taken (per market)
         self.episodes_done = 0
-        self._reset_metrics()
+
+    @property
+    def _seed(self) -> int:
+        """Base seed of the episode seeds (`markets.episode_seed`)."""
+        return self._mk.seed
+
+    @_seed.setter
+    def _seed(self, value: int) -> None:
+        self._mk.seed = int(value)
+
+    @property
+    def _metric_steps(self) -> int:
+        return self._mk.metrics.steps
 
     # ---- SB3 VecEnv contract ---------------------------------------------------------------
     def reset(self):
@@ -257,21 +147,13 @@ class MarketVecEnv(VecEnv):
         dones[:] = False
         infos: list[dict] | None = None
         for m, mk in enumerate(self.markets):
-            core, sl = mk.core, mk.sl
-            acts = mk.actions
-            acts[mk.controlled] = actions[sl]
-            obs = mk.obs
-            for pol, idx in mk.drivers:
-                acts[idx] = pol.act(obs[idx])
-            obs, rew, term, trunc, info = core.step(acts)
-            for pol, _ in mk.drivers:
-                pol.update(core)
-            mk.obs = obs
-            self._record(info, rew)
-            self._buf_obs[sl] = obs[mk.controlled]
-            self._buf_rews[sl] = rew[mk.controlled] * self._reward_factor[m]
-            left = term[mk.controlled] & ~mk.dead
-            ended = bool(trunc[0]) or core.done
+            sl, dead = self._slices[m], self._dead[m]
+            obs, rew, term, trunc, info = self._mk.step(mk, actions[sl])
+            ctrl = mk.learn_idx
+            self._buf_obs[sl] = obs[ctrl]
+            self._buf_rews[sl] = rew[ctrl] * self._reward_factor[m]
+            left = term[ctrl] & ~dead
+            ended = bool(trunc[0]) or mk.core.done
             if left.any() or ended:
                 if infos is None:
                     infos = list(self._empty_infos)
@@ -280,15 +162,15 @@ class MarketVecEnv(VecEnv):
                     infos[sl.start + r] = {"terminal_observation": self._buf_obs[sl.start + r].copy(),
                                            "TimeLimit.truncated": bool(ended and not left[r])}
                 dones[sl][rows] = True
-                mk.dead |= left
+                dead |= left
                 if ended:
                     self.episodes_done += 1
                     self._reset_market(m)
-                elif mk.dead.any():   # agents that left act in a zero world until the market ends
-                    self._buf_obs[sl][mk.dead] = 0.0
-            elif mk.dead.any():
-                self._buf_obs[sl][mk.dead] = 0.0
-                self._buf_rews[sl][mk.dead] = 0.0
+                elif dead.any():   # agents that left act in a zero world until the market ends
+                    self._buf_obs[sl][dead] = 0.0
+            elif dead.any():
+                self._buf_obs[sl][dead] = 0.0
+                self._buf_rews[sl][dead] = 0.0
         self.total_steps += 1
         if infos is None:
             if any(self._empty_infos):   # someone wrote into a shared dict: clear, warn once
@@ -336,7 +218,7 @@ class MarketVecEnv(VecEnv):
                 results[m] = getattr(mk.core, method_name)(*method_args, **method_kwargs)
                 if method_name == "inject_shock":   # the shock shows in the next observation
                     mk.obs = mk.core.observe()
-                    self._buf_obs[mk.sl] = mk.obs[mk.controlled]
+                    self._buf_obs[self._slices[m]] = mk.obs[mk.learn_idx]
         return [results[i // self.controlled.shape[0]] for i in idx]
 
     def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
@@ -359,84 +241,27 @@ class MarketVecEnv(VecEnv):
 
     # ---- metrics ---------------------------------------------------------------------------
     def pop_metrics(self) -> dict[str, float]:
-        """Per-step market averages and per-agent profits since the last call, by TensorBoard tag;
-        resets the sums. Empty when no step was taken since."""
-        n = self._metric_steps
-        if n == 0:
-            return {}
-        s = self._metric_sums
-        out: dict[str, float] = {}
-        for i, k in enumerate(SUMMARY_METRICS):
-            out[f"market/{_TAG.get(k, k)}"] = s[i] / n
-        vol = s[SUMMARY_METRICS.index("volume")]
-        out["market/clearing_price"] = self._vwap_sum / vol if vol > 0 else float("nan")
-        out["market/supply_demand_balance"] = self._imbalance_sum / n
-        out["market/shock_share"] = self._shock_steps / n
-        att = s[SUMMARY_METRICS.index("trades")] + s[SUMMARY_METRICS.index("failed_payments")]
-        out["market/failed_payment_share"] = s[SUMMARY_METRICS.index("failed_payments")] / att if att > 0 else 0.0
-        out.update(self._good_tags.pop(n))   # further goods (certificates), if the market has any
-        g = self._group_sums          # [2K, 8] summed over steps and markets
-        steps_per_episode = self.scenario.episode_steps
-        denom = self._group_counts * n   # agent-steps per group (n counts market-steps)
-        for k, kname in enumerate(KIND_NAMES):
-            for c, cname in enumerate(GROUP_NAMES):
-                gi = 2 * k + c
-                if self._group_counts[gi] == 0:
-                    continue
-                out[f"profit/{kname}/{cname}"] = g[gi, _G_PROFIT] / denom[gi] * steps_per_episode
-                if kname in KIND_ALIASES["buyers"]:
-                    served = g[gi, _G_BOUGHT] + g[gi, _G_GRID_BOUGHT]
-                    if served > 0:
-                        out[f"cost_per_mwh/{kname}/{cname}"] = g[gi, _G_COST] / served
-                if kname in KIND_ALIASES["sellers"]:
-                    sold = g[gi, _G_SOLD] + g[gi, _G_GRID_SOLD]
-                    if sold > 0:
-                        out[f"revenue_per_mwh/{kname}/{cname}"] = g[gi, _G_REVENUE] / sold
-        self._reset_metrics()
-        return out
+        """Market and profit metrics since the last call, by TensorBoard tag (`training.metrics`:
+        a value with a zero denominator is left out); resets the sums. Empty when no step was taken."""
+        return self._mk.metrics.pop(self.scenario.episode_steps)
 
     def _reset_metrics(self) -> None:
-        self._metric_sums = np.zeros(len(SUMMARY_METRICS))
-        self._good_tags = GoodTags(self.scenario.goods[1:])
-        self._vwap_sum = 0.0
-        self._imbalance_sum = 0.0
-        self._shock_steps = 0
-        self._metric_steps = 0
-        self._group_sums = np.zeros((2 * len(KIND_NAMES), _GROUP_COLS.shape[0]))
-
-    def _record(self, info: dict, rewards: np.ndarray) -> None:
-        s = info["summary"]
-        self._metric_sums += [s[k] for k in SUMMARY_METRICS]
-        self._good_tags.add(s)
-        self._vwap_sum += s["clearing_price"] * s["volume"]
-        sup, dem = s["supply"], s["demand"]
-        self._imbalance_sum += (dem - sup) / (dem + sup) if dem + sup > 0 else 0.0
-        self._shock_steps += s["shock"] != "NONE"
-        self._metric_steps += 1
-        self._group_sums += self._group_onehot @ info["breakdown"][:, _GROUP_COLS]
+        self._mk.metrics.reset()
 
     # ---- internals ---------------------------------------------------------------------------
     def _reset_market(self, m: int) -> None:
         mk = self.markets[m]
-        seed = episode_seed(self._seed, m, mk.episode)
-        mk.episode += 1
-        obs = mk.core.reset(seed=seed)
-        if not np.array_equal(mk.core.agents.kind, self.kind):   # pragma: no cover - core contract
-            raise RuntimeError("the market's agent kinds differ from the scenario's counts")
-        ss = np.random.SeedSequence([seed, 0x7A1])
-        for g, ((pol, idx), child) in enumerate(zip(mk.drivers, ss.spawn(len(mk.drivers)))):
-            pol.bind(mk.core, idx, seed=child)
-        mk.obs = obs
-        mk.dead[:] = False
+        obs = self._mk.reset(mk)
+        self._dead[m][:] = False
         if self.reward_scale == "agent":
-            scale = agent_scale(mk.core.scenario, mk.core.agents)[mk.controlled]
+            scale = agent_scale(mk.core.scenario, mk.core.agents)[mk.learn_idx]
             self._reward_factor[m] = 1.0 / np.maximum(self.scenario.retail_tariff * scale, 1e-9)
-        self._buf_obs[mk.sl] = obs[mk.controlled]
+        self._buf_obs[self._slices[m]] = obs[mk.learn_idx]
 
-    def _market_of(self, i: int) -> _Market:
+    def _market_of(self, i: int) -> Market:
         return self.markets[int(i) // self.controlled.shape[0]]
 
-    def _markets_of(self, indices: VecEnvIndices) -> list[_Market]:
+    def _markets_of(self, indices: VecEnvIndices) -> list[Market]:
         ms = sorted({int(i) // self.controlled.shape[0] for i in self._get_indices(indices)})
         return [self.markets[m] for m in ms]
 
@@ -459,15 +284,6 @@ class MarketVecEnv(VecEnv):
     def __repr__(self) -> str:
         return (f"MarketVecEnv(scenario={self.scenario.name!r}, learners={','.join(self.learner_kinds)}, "
                 f"share={self.learner_share:g}, markets={self.n_markets}, num_envs={self.num_envs})")
-
-
-def taken_controlled(n: int, controlled: np.ndarray) -> np.ndarray:
-    out = np.zeros(n, dtype=np.int64)
-    out[controlled] = 1
-    return out
-
-
-_TAG = {"unserved": "unserved_energy", "curtailed": "curtailed_energy"}
 
 
 # ---- the standard route: SuperSuit -------------------------------------------------------------
