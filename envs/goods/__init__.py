@@ -12,21 +12,12 @@ episode's end). Adding a good is one module here.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
+from ..plugins import declared_specs
 from .base import GoodSpec
 
 
 def _discover() -> tuple[GoodSpec, ...]:
-    specs = []
-    for m in pkgutil.iter_modules(__path__):
-        if m.name.startswith("_") or m.name == "base":
-            continue
-        spec = getattr(importlib.import_module(f"{__name__}.{m.name}"), "SPEC", None)
-        if isinstance(spec, GoodSpec):
-            specs.append(spec)
-    specs.sort(key=lambda s: s.order)
+    specs = declared_specs(__name__, __path__, GoodSpec)
     if [s.order for s in specs][:1] != [0] or specs[0].name != "energy":
         raise RuntimeError("goods: energy must be registered with order 0")
     return tuple(specs)

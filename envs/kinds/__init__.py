@@ -8,21 +8,12 @@ the observation's kind one-hot, per-kind metrics. Adding a kind is adding one mo
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
+from ..plugins import declared_specs
 from .base import Count, Draw, KindSpec, Param, Profile, Role
 
 
 def _discover() -> tuple[KindSpec, ...]:
-    specs = []
-    for m in pkgutil.iter_modules(__path__):
-        if m.name.startswith("_") or m.name == "base":
-            continue
-        spec = getattr(importlib.import_module(f"{__name__}.{m.name}"), "SPEC", None)
-        if isinstance(spec, KindSpec):
-            specs.append(spec)
-    specs.sort(key=lambda s: s.order)
+    specs = declared_specs(__name__, __path__, KindSpec)
     names = [s.name for s in specs]
     orders = [s.order for s in specs]
     if len(set(names)) != len(names) or len(set(orders)) != len(orders):

@@ -8,13 +8,9 @@ is imported. Scenario validation, the step and evaluation ask the registry, neve
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
+from ..plugins import import_modules
 from .base import Mechanism, candidate_pairs, get, names, register, unregister
 
-for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-    if _info.name != "base":
-        importlib.import_module(f"{__name__}.{_info.name}")
+import_modules(__name__, __path__)
 
 __all__ = ["Mechanism", "register", "unregister", "get", "names", "candidate_pairs"]
