@@ -94,7 +94,7 @@ def record_episode(env: Any, path: "str | os.PathLike", actions: "Callable[[Any]
 
 # ---- reading -------------------------------------------------------------------------------------------
 def _bad(line: int, what: str) -> ValueError:
-    return ValueError(f"recording line {line}: {what}")
+    return ValueError(f"line {line}: {what}")
 
 
 def _num_list(x: Any, line: int, field: str, n: "int | None" = None, integer: bool = False) -> np.ndarray:
