@@ -141,3 +141,42 @@ def test_envs_import_without_matplotlib():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "price" in out.stdout
+
+
+def test_layout_without_networkx_is_a_circle(monkeypatch):
+    from channelmarket.envs.dashboard import spring_positions
+
+    monkeypatch.setitem(sys.modules, "networkx", None)
+    pos = spring_positions(np.arange(6), np.array([0, 1]), np.array([1, 2]))
+    assert pos.shape == (6, 2)
+    np.testing.assert_allclose(np.hypot(pos[:, 0], pos[:, 1]), 1.0)
+
+
+def test_layout_computed_once_per_episode(monkeypatch):
+    import channelmarket.envs.dashboard as dashboard_mod
+
+    calls = []
+    real = dashboard_mod.spring_positions
+    monkeypatch.setattr(dashboard_mod, "spring_positions", lambda *a, **k: calls.append(1) or real(*a, **k))
+    env = channel_market_v0.parallel_env(scenario="energy_small", render_mode="rgb_array", episode_steps=3)
+    for seed in (0, 1):
+        env.reset(seed=seed)
+        env.render()
+        while env.agents:
+            env.step({a: np.zeros(4, np.float32) for a in env.agents})
+            env.render()
+    assert len(calls) == 2
+
+
+from hypothesis import given, settings, strategies as st
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 400), k=st.integers(1, 120), e=st.integers(0, 800), seed=st.integers(0, 2 ** 16))
+def test_sample_nodes_invariants(n, k, e, seed):
+    rng = np.random.default_rng(seed)
+    u = rng.integers(0, n, e)
+    v = rng.integers(0, n, e)
+    nodes = sample_nodes(u, v, n, k, rng)
+    assert nodes.size == min(n, k) and nodes.dtype == np.int64
+    assert np.all(np.diff(nodes) > 0) and (nodes.size == 0 or (nodes[0] >= 0 and nodes[-1] < n))

@@ -136,3 +136,29 @@ def test_gzip_of_bad_content_refused(tmp_path):
     p.write_bytes(gzip.compress(b"hello\n"))
     with pytest.raises(ValueError, match="not JSON"):
         read_recording(p)
+
+
+def test_recorder_over_the_array_api(tmp_path):
+    from channelmarket.envs.core import MarketCore
+
+    core = MarketCore("energy_small")
+    rng = np.random.default_rng(0)
+    with Recorder(tmp_path / "core.jsonl") as rec:
+        core.reset(seed=0)
+        rec.add(core)
+        for _ in range(3):
+            core.step(rng.uniform(-1, 1, (core.n_agents, 4)))
+            rec.add(core)
+    _, frames = read_recording(tmp_path / "core.jsonl")
+    assert [f["summary"]["t"] for f in frames] == [0, 1, 2, 3]
+    assert sum(f["summary"]["trades"] for f in frames) > 0
+
+
+def test_recording_does_not_change_the_market(tmp_path):
+    a = channel_market_v0.parallel_env(scenario="energy_small", episode_steps=3)
+    b = channel_market_v0.parallel_env(scenario="energy_small", episode_steps=3)
+    record_episode(a, tmp_path / "a.jsonl", actions=lambda e: {x: np.full(4, 0.3, np.float32) for x in e.agents}, seed=5)
+    b.reset(seed=5)
+    while b.agents:
+        b.step({x: np.full(4, 0.3, np.float32) for x in b.agents})
+    assert a.market_summary() == b.market_summary()
