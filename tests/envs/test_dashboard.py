@@ -1,4 +1,5 @@
-"""The dashboard render modes: PettingZoo's render_test, frame shape and dtype, the seed's colours,
+"""The dashboard render modes (PettingZoo's render_test over ansi, rgb_array and human is in
+test_channel_market.py): frame shape and dtype, the seed's colours,
 edge states, topology sampling, human mode headless, GIF writing, and envs importing without matplotlib."""
 
 import subprocess
@@ -12,8 +13,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from pettingzoo.test import render_test
-
 from channelmarket import channel_market_v0
 from channelmarket.envs.dashboard import EDGE_COLORS, Dashboard, edge_states, kind_colors, write_gif
 from channelmarket.envs.frames import Observer, sample_nodes
@@ -24,11 +23,6 @@ def _run(env, steps, seed=0):
     env.reset(seed=seed)
     for _ in range(steps):
         env.step({a: rng.uniform(-1, 1, 4).astype(np.float32) for a in env.agents})
-
-
-def test_render_test_all_modes():
-    render_test(lambda render_mode=None: channel_market_v0.env(scenario="energy_small", render_mode=render_mode),
-                custom_tests={"ansi": lambda r: "price" in r})
 
 
 @pytest.mark.parametrize("scenario", ["energy_small", "energy_default"])
