@@ -174,3 +174,12 @@ def test_sample_nodes_invariants(n, k, e, seed):
     nodes = sample_nodes(u, v, n, k, rng)
     assert nodes.size == min(n, k) and nodes.dtype == np.int64
     assert np.all(np.diff(nodes) > 0) and (nodes.size == 0 or (nodes[0] >= 0 and nodes[-1] < n))
+
+
+def test_human_mode_with_display_but_agg_backend_shows_nothing(monkeypatch):
+    from channelmarket.envs.dashboard import show
+
+    monkeypatch.setenv("DISPLAY", ":99")
+    state = {}
+    show(np.zeros((10, 10, 3), np.uint8), state)
+    assert state == {}        # no window was opened on a non-interactive backend
