@@ -63,7 +63,7 @@ from .render import render_ansi, render_rgb
 from .settlement import BREAKDOWN_FIELDS
 from .shocks import Shock, check_duration, parse_shock
 
-RENDER_MODES = ("ansi", "rgb_array")
+RENDER_MODES = ("ansi", "rgb_array", "human")
 # Per-agent info keys by default: the step's money, energy, grid use and payment failures.
 # Every field of `BREAKDOWN_FIELDS` is available with `info_keys="all"`, and as arrays from
 # `env.breakdown()` at no per-agent cost.
@@ -186,7 +186,19 @@ class ChannelMarketEnv(ParallelEnv):
             return None
         if self.render_mode == "ansi":
             return render_ansi(self.core.summary()) if self.core.state is not None else ""
-        return render_rgb(self.history, title=f"{self.metadata['name']} ({self.scenario.name})")
+        if self.core.state is None:   # before reset: the price chart of nothing
+            img = render_rgb(self.history, title=f"{self.metadata['name']} ({self.scenario.name})")
+        else:   # the dashboard (envs/dashboard.py) from the recorded summaries and a frame of the market now
+            from .dashboard import Dashboard, show
+            from .frames import Observer
+
+            if getattr(self, "_dashboard", None) is None:
+                self._dashboard, self._observer, self._window = Dashboard(), Observer(), {}
+            img = self._dashboard.draw(list(self.history), self._observer.frame(self.core))
+        if self.render_mode == "human":
+            show(img, getattr(self, "_window", {}))
+            return None
+        return img
 
     def close(self) -> None:
         pass

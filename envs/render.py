@@ -41,7 +41,8 @@ def render_rgb(history: Sequence[dict[str, Any]], title: str = "channel market",
                 ax_p.axvspan(t[i] - 0.5, t[i] + 0.5, color="orange", alpha=0.25, lw=0)
         ax_p.set_ylabel("EUR/MWh")
         ax_p.set_title(title)
-        ax_p.legend(loc="upper left", fontsize=8)
+        if len(history):
+            ax_p.legend(loc="upper left", fontsize=8)
         ax_v.set_ylabel("MWh")
         ax_v.set_xlabel("step")
         fig.tight_layout()

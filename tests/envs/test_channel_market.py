@@ -123,8 +123,7 @@ def test_max_cycles_test_with_episode_steps():
 
 def test_render_test():
     def env_fn(render_mode=None):
-        # "human" is only used by render_test to read the metadata; we do not offer it
-        return channel_market_v0.env(scenario="energy_small", render_mode=None if render_mode == "human" else render_mode)
+        return channel_market_v0.env(scenario="energy_small", render_mode=render_mode)
 
     render_test(env_fn, custom_tests={"ansi": lambda r: "price" in r})
 
@@ -268,7 +267,7 @@ def test_agent_names_match_scenario_counts(n):
 def test_metadata():
     env = small_env()
     assert env.metadata["name"] == "channel_market_v0"
-    assert set(env.metadata["render_modes"]) == {"ansi", "rgb_array"}
+    assert set(env.metadata["render_modes"]) == {"ansi", "rgb_array", "human"}
     assert channel_market_v0.raw_env is ChannelMarketEnv
 
 
@@ -449,7 +448,7 @@ def test_unknown_kwarg_raises_type_error_naming_it():
         channel_market_v0.env(scenario="energy_small", max_cycle=5)
 
 
-@pytest.mark.parametrize("mode", ["human", "rgb", "ANSI", 3])
+@pytest.mark.parametrize("mode", ["HUMAN", "rgb", "ANSI", 3])
 def test_bad_render_mode(mode):
     with pytest.raises(ValueError, match="render_mode") as ei:
         channel_market_v0.parallel_env(scenario="energy_small", render_mode=mode)
