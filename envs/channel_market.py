@@ -114,6 +114,8 @@ class ChannelMarketEnv(ParallelEnv):
             raise ValueError(f"state_mode = {state_mode!r}; allowed: {', '.join(map(repr, STATE_MODES))}")
         self.state_mode = state_mode
         if max_cycles is not None:  # PettingZoo's name for the episode length
+            if isinstance(max_cycles, (bool, np.bool_)) or not isinstance(max_cycles, (int, np.integer)) or max_cycles < 1:
+                raise ValueError(f"max_cycles = {max_cycles!r}; allowed: an integer >= 1 (an alias of episode_steps)")
             if "episode_steps" in overrides and overrides["episode_steps"] != max_cycles:
                 raise ValueError(f"max_cycles = {max_cycles!r} and episode_steps = {overrides['episode_steps']!r} "
                                  "differ; pass one of them (max_cycles is an alias of episode_steps)")

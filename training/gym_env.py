@@ -8,7 +8,8 @@ single-agent algorithms work as on any other env.
 Observation and action: the learner's row of the market (the PettingZoo face's spaces). Reward:
 its profit for the step (EUR). terminated: the learner left the market; truncated: the episode
 reached `episode_steps`. Infos: the learner's step breakdown (every `BREAKDOWN_FIELDS` entry) and
-the shock code, the same numeric keys from `reset()` and `step()`.
+the shock code, the same numeric keys from `reset()` and `step()`. `reset(options={"shock":
+(kind, duration)})` starts the episode under a shock, as on the PettingZoo face.
 
 Seeding follows Gymnasium: `reset(seed=s)` seeds the market and `np_random`; a later `reset()`
 continues both streams (`envs.seeding`), and the opponents' own randomness is drawn from
@@ -29,6 +30,7 @@ from ..envs.offers import N_ACTIONS
 from ..envs.physics import layout
 from ..envs.render import render_ansi
 from ..envs.settlement import BREAKDOWN_FIELDS
+from ..envs.shocks import check_duration, parse_shock
 from .policy_specs import resolve
 
 SHOCK_INFO = "shock"
@@ -69,8 +71,20 @@ class SingleAgentMarketEnv(gym.Env):
         self._obs: "np.ndarray | None" = None
 
     def reset(self, *, seed: "int | None" = None, options: "dict | None" = None):
+        shock = None
+        if options is not None:
+            if not isinstance(options, dict) or set(options) - {"shock"}:
+                raise ValueError(f"reset options = {options!r}; allowed: None or {{'shock': (kind, duration)}}")
+            if "shock" in options:
+                shock = options["shock"]
+                if not isinstance(shock, (tuple, list)) or len(shock) != 2:
+                    raise ValueError(f"reset option 'shock' = {shock!r}; allowed: (kind, duration)")
+                shock = (parse_shock(shock[0]), check_duration(shock[1]))  # checked before anything changes
         super().reset(seed=seed)
         self._obs = self.core.reset(seed=seed)
+        if shock is not None:
+            self.core.inject_shock(*shock)
+            self._obs = self.core.observe()
         if self.opponents is not None:
             self.opponents.bind(self.core, self.others, seed=int(self.np_random.integers(2**63)))
         return self._obs[self.learner].copy(), self._info(None)

@@ -62,6 +62,9 @@ def test_max_cycles_alias():
     assert env.scenario.episode_steps == 5
     with pytest.raises(ValueError, match="max_cycles = 5 and episode_steps = 6"):
         channel_market_v0.parallel_env(scenario="energy_small", max_cycles=5, episode_steps=6)
+    for bad in (0, -3, 2.5, True, "4"):
+        with pytest.raises(ValueError, match=f"max_cycles = {bad!r}; allowed: an integer >= 1"):
+            channel_market_v0.parallel_env(scenario="energy_small", max_cycles=bad)
 
 
 # ---- kinds ---------------------------------------------------------------------------------------

@@ -115,3 +115,24 @@ def test_ppo_seeded_training_is_reproducible_across_resets(tmp_path):
     for _ in range(4):
         obs, rew, *_ = env.step(env.action_space.sample())
         assert np.isfinite(rew) and env.observation_space.contains(obs)
+
+
+def test_reset_shock_option():
+    from channelmarket.envs import Shock
+
+    env = SingleAgentMarketEnv(episode_steps=8)
+    obs, info = env.reset(seed=0, options={"shock": ("DEMAND_SURGE", 3)})
+    assert info["shock"] == Shock.DEMAND_SURGE and obs[env.core.obs_schema["shock_demand_surge"]] == 1.0
+    for bad in ({"shok": 1}, {"shock": "DEMAND_SURGE"}, {"shock": ("NONE", 2)}, {"shock": ("DEMAND_DROP", 0)}):
+        with pytest.raises(ValueError):
+            env.reset(seed=0, options=bad)
+
+
+def test_ansi_render_passes_the_checker():
+    env = SingleAgentMarketEnv(render_mode="ansi", episode_steps=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gym_check_env(env)
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    assert "price" in env.render()
