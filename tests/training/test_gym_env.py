@@ -129,7 +129,7 @@ def test_reset_shock_option():
 
 
 def test_ansi_render_passes_the_checker():
-    env = SingleAgentMarketEnv(render_mode="ansi", episode_steps=4)
+    env = gym.make(ENV_ID, render_mode="ansi", episode_steps=4).unwrapped   # a spec: every render mode checked
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         gym_check_env(env)
