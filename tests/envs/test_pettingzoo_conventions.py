@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pettingzoo.test import max_cycles_test, parallel_api_test
+from pettingzoo.test.state_test import state_test as pz_state_test
 from pettingzoo.test.state_test import test_state_space as pz_state_space_test
 
 from channelmarket import channel_market_v0
@@ -154,3 +155,14 @@ def test_pettingzoo_tests_with_state(mode):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         parallel_api_test(env, num_cycles=10)
+
+
+@pytest.mark.parametrize("mode", ["global", "full"])
+def test_pettingzoo_state_test_aec_and_parallel(mode):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # PettingZoo's state test warns on any oddity
+        # ...and takes any 2-D array with negative entries for an image: the full [N, O] state is not one
+        warnings.filterwarnings("ignore", "The state contains negative numbers", UserWarning)
+        pz_state_test(channel_market_v0.env(scenario="energy_small", state_mode=mode, episode_steps=6),
+                      channel_market_v0.parallel_env(scenario="energy_small", state_mode=mode, episode_steps=6),
+                      num_cycles=8)
