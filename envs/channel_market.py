@@ -131,9 +131,10 @@ class ChannelMarketEnv(ParallelEnv):
         self.observation_spaces = {a: self._obs_space for a in self.possible_agents}
         self.action_spaces = {a: self._act_space for a in self.possible_agents}
         self._kind_codes = _kind_codes(self.scenario)
-        self.agent_kinds: dict[str, str] = dict(zip(self.possible_agents, (KIND_NAMES[k] for k in self._kind_codes.tolist())))
-        self.group_map: dict[str, list[str]] = {
-            k: [a for a, ka in self.agent_kinds.items() if ka == k] for k in KIND_NAMES if k in set(self.agent_kinds.values())}
+        names = np.array(self.possible_agents, dtype=object)
+        self.agent_kinds: dict[str, str] = dict(zip(self.possible_agents, np.array(KIND_NAMES)[self._kind_codes].tolist()))
+        self.group_map: dict[str, list[str]] = {  # kinds present, in registry order (codes ascending)
+            KIND_NAMES[c]: names[self._kind_codes == c].tolist() for c in np.unique(self._kind_codes).tolist()}
         if state_mode == "global":
             self.state_space = spaces.Box(*state_bounds(self.scenario), dtype=np.float32)
         else:

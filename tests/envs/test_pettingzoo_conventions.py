@@ -20,6 +20,9 @@ from channelmarket.envs.global_state import state_fields
 from channelmarket.envs.kinds import KIND_NAMES
 
 
+SMALL_SCENARIO = channel_market_v0.parallel_env(scenario="energy_small").scenario
+
+
 def _rand(env, rng):
     return {a: rng.uniform(-1, 1, 4).astype(np.float32) for a in env.agents}
 
@@ -166,3 +169,25 @@ def test_pettingzoo_state_test_aec_and_parallel(mode):
         pz_state_test(channel_market_v0.env(scenario="energy_small", state_mode=mode, episode_steps=6),
                       channel_market_v0.parallel_env(scenario="energy_small", state_mode=mode, episode_steps=6),
                       num_cycles=8)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31), n=st.integers(1, 60), p_active=st.floats(0.0, 1.0))
+def test_global_state_function_invariants(seed, n, p_active):
+    """Any observations inside the bounds, any kinds and any agents left: the state is inside its
+    bounds, has the scenario's size, and does not depend on the order of the agents."""
+    from channelmarket.envs.global_state import global_state, state_bounds
+    from channelmarket.envs.observations import obs_bounds
+
+    sc = SMALL_SCENARIO
+    rng = np.random.default_rng(seed)
+    lo, hi = obs_bounds(sc)
+    obs = rng.uniform(lo, hi, (n, lo.size)).astype(np.float32)
+    kind = rng.integers(0, 4, n).astype(np.int8)
+    active = rng.random(n) < p_active
+    s = global_state(sc, kind, active, obs)
+    slo, shi = state_bounds(sc)
+    assert s.shape == slo.shape and s.dtype == np.float32
+    assert np.all(s >= slo) and np.all(s <= shi)
+    perm = rng.permutation(n)
+    np.testing.assert_allclose(global_state(sc, kind[perm], active[perm], obs[perm]), s, rtol=1e-5, atol=1e-6)
