@@ -18,6 +18,7 @@ continues both streams (`envs.seeding`), and the opponents' own randomness is dr
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import gymnasium as gym
@@ -28,7 +29,8 @@ from ..envs.core import MarketCore
 from ..envs.kinds import KIND_NAMES
 from ..envs.offers import N_ACTIONS
 from ..envs.physics import layout
-from ..envs.render import render_ansi
+from ..envs.channel_market import HISTORY_LEN
+from ..envs.render import render_ansi, render_rgb
 from ..envs.settlement import BREAKDOWN_FIELDS
 from ..envs.shocks import check_duration, parse_shock
 from .policy_specs import resolve
@@ -40,13 +42,15 @@ class SingleAgentMarketEnv(gym.Env):
     """`kind`'s agent number `agent` learns; `opponents` (a `policies.registry` name, a trained
     model path or a `Policy`) drives every other agent. Scenario keywords go to the market."""
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(self, scenario: Any = "energy_small", kind: str = "storage", agent: int = 0,
                  opponents: Any = "truthful", render_mode: "str | None" = None, **overrides: Any) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode = {render_mode!r}; allowed: None, 'ansi'")
+            raise ValueError(f"render_mode = {render_mode!r}; allowed: None, 'ansi', 'rgb_array'")
         self.render_mode = render_mode
+        # market summaries of the episode for rgb rendering (the newest HISTORY_LEN), kept only then
+        self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY_LEN)
         self.core = MarketCore(scenario, **overrides)
         self.scenario = self.core.scenario
         if kind not in KIND_NAMES:
@@ -85,6 +89,9 @@ class SingleAgentMarketEnv(gym.Env):
         if shock is not None:
             self.core.inject_shock(*shock)
             self._obs = self.core.observe()
+        self.history.clear()
+        if self.render_mode == "rgb_array":
+            self.history.append(self.core.summary())
         if self.opponents is not None:
             self.opponents.bind(self.core, self.others, seed=int(self.np_random.integers(2**63)))
         return self._obs[self.learner].copy(), self._info(None)
@@ -103,6 +110,8 @@ class SingleAgentMarketEnv(gym.Env):
         if self.opponents is not None:
             self.opponents.update(self.core)
         self._obs = obs
+        if self.render_mode == "rgb_array":
+            self.history.append(info["summary"])
         terminated = bool(term[self.learner])
         truncated = bool(trunc[self.learner]) and not terminated
         return obs[self.learner].copy(), float(rew[self.learner]), terminated, truncated, self._info(info)
@@ -118,6 +127,8 @@ class SingleAgentMarketEnv(gym.Env):
     def render(self):
         if self.render_mode == "ansi":
             return render_ansi(self.core.summary()) if self.core.state is not None else ""
+        if self.render_mode == "rgb_array":
+            return render_rgb(self.history, title=f"{self.agent_name} ({self.scenario.name})")
         return None
 
     def close(self) -> None:

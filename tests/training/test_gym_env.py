@@ -78,7 +78,7 @@ def test_seedless_resets_continue_the_seeded_stream():
 @pytest.mark.parametrize("bad,match", [(dict(kind="wizard"), "kind = 'wizard'"), (dict(agent=99), "agent = 99"),
                                        (dict(kind="ev"), "no ev agents"), (dict(opponents="nobody"), "nobody"),
                                        (dict(opponents=None), "opponents = None"),
-                                       (dict(render_mode="human"), "render_mode")])
+                                       (dict(render_mode="human"), "render_mode = 'human'")])
 def test_bad_arguments(bad, match):
     with pytest.raises(ValueError, match=match):
         SingleAgentMarketEnv(**bad)
@@ -128,11 +128,33 @@ def test_reset_shock_option():
             env.reset(seed=0, options=bad)
 
 
-def test_ansi_render_passes_the_checker():
-    env = gym.make(ENV_ID, render_mode="ansi", episode_steps=4).unwrapped   # a spec: every render mode checked
+@pytest.mark.parametrize("mode", ["ansi", "rgb_array"])
+def test_render_modes_pass_the_checker(mode):
+    pytest.importorskip("matplotlib")
+    env = gym.make(ENV_ID, render_mode=mode, episode_steps=4).unwrapped   # a spec: every render mode checked
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", module="matplotlib")
         gym_check_env(env)
     env.reset(seed=0)
     env.step(env.action_space.sample())
-    assert "price" in env.render()
+    frame = env.render()
+    if mode == "ansi":
+        assert "price" in frame
+    else:
+        assert frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8
+        assert len(env.history) == 2
+
+
+def test_make_vec_and_sb3_make_vec_env():
+    from stable_baselines3.common.env_util import make_vec_env
+
+    venv = gym.make_vec(ENV_ID, num_envs=2, vectorization_mode="sync", episode_steps=3)
+    obs, infos = venv.reset(seed=0)
+    assert obs.shape == (2, venv.single_observation_space.shape[0])
+    assert not np.array_equal(obs[0], obs[1])         # seeds 0 and 1: different markets
+    for _ in range(4):                                 # across an auto-reset
+        obs, rew, term, trunc, infos = venv.step(venv.action_space.sample())
+    assert obs.shape[0] == 2 and np.isfinite(rew).all()
+    svec = make_vec_env(ENV_ID, n_envs=2, seed=0, env_kwargs=dict(episode_steps=3))
+    assert svec.reset().shape == (2, svec.observation_space.shape[0])
