@@ -26,8 +26,8 @@ the active `shock` as an integer code (`info_keys="all"` adds every field of `BR
 `env.breakdown()` gives them all as arrays). `reset()` returns the same keys as `step()` (zeros,
 and the shock active at the start), every value a number, so buffers that stack infos (Tianshou,
 TorchRL) keep them. Shock codes (`envs.shocks.Shock`, `SHOCK_NAMES`): 0 NONE, 1 DEMAND_SURGE,
-2 DEMAND_DROP, 3 SUPPLY_SURPLUS, 4 SUPPLY_SHORTAGE. The market summary (clearing price, volume, supply, demand, trades,
-active channels, shock, ...) is `env.market_summary()` every step.
+2 DEMAND_DROP, 3 SUPPLY_SURPLUS, 4 SUPPLY_SHORTAGE. The market summary (clearing price, volume,
+supply, demand, trades, active channels, shock, ...) is `env.market_summary()` every step.
 
 ## Episode end
 Truncation for every agent after `episode_steps` steps (`max_cycles=` is PettingZoo's name for
@@ -53,10 +53,12 @@ non-negative integers (Python or NumPy), sequences of them or a `SeedSequence`; 
 
 ## Arguments
 `parallel_env(scenario="energy_default", render_mode=None, info_keys=DEFAULT_INFO_KEYS,
-history_len=HISTORY_LEN, state_mode="global", max_cycles=None, **overrides)`: a preset name, a YAML/JSON path, a dict or a `Scenario`;
+history_len=HISTORY_LEN, **overrides)`: a preset name, a YAML/JSON path, a dict or a `Scenario`;
 any scenario field as a keyword override; `n_agents=` rescales the population. Unknown keywords
 raise TypeError. `history_len` bounds `env.history`, the market summaries of the episode kept for
 `render()` (the newest `history_len`; None keeps all, 0 none).
+`state_mode="global"|"full"` picks what `state()` returns (see State); `max_cycles=` is an alias
+of `episode_steps` (ValueError if both are given and differ).
 
 ## Version history
 - v0: first release.
