@@ -22,12 +22,28 @@ sold, plus, for consumers, the value of the energy served at their limit price.
 
 ## Infos
 Per agent: revenue, cost (EUR), sold, bought, grid_sold, grid_bought (MWh), failed_payments, and
-the active `shock` (`info_keys="all"` adds every field of `BREAKDOWN_FIELDS`; `env.breakdown()`
-gives them all as arrays). The market summary (clearing price, volume, supply, demand, trades,
-active channels, shock, ...) is `env.market_summary()` every step.
+the active `shock` as an integer code (`info_keys="all"` adds every field of `BREAKDOWN_FIELDS`;
+`env.breakdown()` gives them all as arrays). `reset()` returns the same keys as `step()` (zeros,
+and the shock active at the start), every value a number, so buffers that stack infos (Tianshou,
+TorchRL) keep them. Shock codes (`envs.shocks.Shock`, `SHOCK_NAMES`): 0 NONE, 1 DEMAND_SURGE,
+2 DEMAND_DROP, 3 SUPPLY_SURPLUS, 4 SUPPLY_SHORTAGE. The market summary (clearing price, volume,
+supply, demand, trades, active channels, shock, ...) is `env.market_summary()` every step.
 
 ## Episode end
-Truncation for every agent after `episode_steps` steps. Terminations mark agents that left.
+Truncation for every agent after `episode_steps` steps (`max_cycles=` is PettingZoo's name for
+it, accepted as an alias). Terminations mark agents that left.
+
+## Agent kinds
+`env.agent_kinds` maps each agent name to its kind name (`"solar_0" -> "solar"`); `env.group_map`
+maps each kind present to its agents, in index order (the grouping RLlib policy mappings and
+TorchRL/BenchMARL groups take). Both derive from the kind registry (`channelmarket.envs.kinds`).
+
+## State (centralized critics)
+`state_mode="global"` (default): `env.state()` is a flat float32 vector inside `env.state_space`
+whose size does not grow with the number of agents: the market columns of the observation
+(prices, time, shock), then per kind the share of agents of that kind still in the episode and
+the means of their own observation columns (`channelmarket.envs.global_state`, which names every
+entry with `state_fields`). `state_mode="full"`: every agent's observation stacked, [N, O].
 
 ## Seeding
 `reset(seed=s)` draws the episode from `SeedSequence(s)`; a later `reset()` without a seed
@@ -41,6 +57,8 @@ history_len=HISTORY_LEN, **overrides)`: a preset name, a YAML/JSON path, a dict 
 any scenario field as a keyword override; `n_agents=` rescales the population. Unknown keywords
 raise TypeError. `history_len` bounds `env.history`, the market summaries of the episode kept for
 `render()` (the newest `history_len`; None keeps all, 0 none).
+`state_mode="global"|"full"` picks what `state()` returns (see State); `max_cycles=` is an alias
+of `episode_steps` (ValueError if both are given and differ).
 
 ## Version history
 - v0: first release.
@@ -58,6 +76,8 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from .core import MarketCore
+from .global_state import STATE_MODES, global_state, state_bounds
+from .kinds import KIND_NAMES
 from .offers import N_ACTIONS
 from .render import render_ansi, render_rgb
 from .settlement import BREAKDOWN_FIELDS
@@ -78,7 +98,7 @@ class ChannelMarketEnv(ParallelEnv):
 
     def __init__(self, scenario: Any = None, render_mode: str | None = None,
                  info_keys: "tuple[str, ...] | str" = DEFAULT_INFO_KEYS, history_len: "int | None" = HISTORY_LEN,
-                 **overrides: Any) -> None:
+                 state_mode: str = "global", max_cycles: "int | None" = None, **overrides: Any) -> None:
         if history_len is not None and (isinstance(history_len, (bool, np.bool_))
                                         or not isinstance(history_len, (int, np.integer)) or history_len < 0):
             raise ValueError(f"history_len = {history_len!r}; allowed: None (keep all) or an integer >= 0")
@@ -92,6 +112,16 @@ class ChannelMarketEnv(ParallelEnv):
             raise ValueError(f"info_keys = {info_keys!r}; allowed: 'all' or a tuple of {BREAKDOWN_FIELDS}")
         self.info_keys = tuple(info_keys) + ("shock",)
         self._info_cols = np.array([BREAKDOWN_FIELDS.index(k) for k in info_keys], dtype=np.int64)
+        if state_mode not in STATE_MODES:
+            raise ValueError(f"state_mode = {state_mode!r}; allowed: {', '.join(map(repr, STATE_MODES))}")
+        self.state_mode = state_mode
+        if max_cycles is not None:  # PettingZoo's name for the episode length
+            if isinstance(max_cycles, (bool, np.bool_)) or not isinstance(max_cycles, (int, np.integer)) or max_cycles < 1:
+                raise ValueError(f"max_cycles = {max_cycles!r}; allowed: an integer >= 1 (an alias of episode_steps)")
+            if "episode_steps" in overrides and overrides["episode_steps"] != max_cycles:
+                raise ValueError(f"max_cycles = {max_cycles!r} and episode_steps = {overrides['episode_steps']!r} "
+                                 "differ; pass one of them (max_cycles is an alias of episode_steps)")
+            overrides["episode_steps"] = max_cycles
         self.core = MarketCore(scenario, **overrides)
         self.scenario = self.core.scenario
         self.render_mode = render_mode
@@ -102,6 +132,17 @@ class ChannelMarketEnv(ParallelEnv):
         self._act_space = spaces.Box(-1.0, 1.0, shape=(N_ACTIONS,), dtype=np.float32)
         self.observation_spaces = {a: self._obs_space for a in self.possible_agents}
         self.action_spaces = {a: self._act_space for a in self.possible_agents}
+        self._kind_codes = _kind_codes(self.scenario)
+        names = np.array(self.possible_agents, dtype=object)
+        self.agent_kinds: dict[str, str] = dict(zip(self.possible_agents, np.array(KIND_NAMES)[self._kind_codes].tolist()))
+        self.group_map: dict[str, list[str]] = {  # kinds present, in registry order (codes ascending)
+            KIND_NAMES[c]: names[self._kind_codes == c].tolist() for c in np.unique(self._kind_codes).tolist()}
+        if state_mode == "global":
+            self.state_space = spaces.Box(*state_bounds(self.scenario), dtype=np.float32)
+        else:
+            n = self.core.n_agents
+            self.state_space = spaces.Box(np.tile(self.core.obs_low, (n, 1)), np.tile(self.core.obs_high, (n, 1)),
+                                          dtype=np.float32)
         self.history: deque[dict[str, Any]] = deque(maxlen=self.history_len)
 
     # ---- spaces --------------------------------------------------------------------------
@@ -135,7 +176,9 @@ class ChannelMarketEnv(ParallelEnv):
             obs = self.core.observe()
         self.agents = list(self.possible_agents)
         self.history = deque([self.core.summary()], maxlen=self.history_len)
-        infos = {a: {} for a in self.agents}
+        start = dict.fromkeys(self.info_keys[:-1], 0.0)
+        start["shock"] = int(self.core.state.shock_kind)
+        infos = {a: dict(start) for a in self.agents}
         return self._obs_dict(obs), infos
 
     def step(self, actions: dict[str, Any]):
@@ -150,7 +193,7 @@ class ChannelMarketEnv(ParallelEnv):
         terminations = dict(zip(names, term[idx].tolist()))
         truncations = dict(zip(names, trunc[idx].tolist()))
         cols = info["breakdown"][idx][:, self._info_cols].T.tolist()
-        cols.append([info["summary"]["shock"]] * len(names))
+        cols.append([int(Shock[info["summary"]["shock"]])] * len(names))  # a number, like every info
         keys = self.info_keys
         infos = {a: dict(zip(keys, vals)) for a, vals in zip(names, zip(*cols))}
         obs_d = dict(zip(names, obs[idx] if len(names) != self.core.n_agents else obs))
@@ -175,8 +218,12 @@ class ChannelMarketEnv(ParallelEnv):
         return self.core.summary()
 
     def state(self) -> np.ndarray:
-        """Global state: every agent's observation stacked, [N, O] float32 (for centralized critics)."""
-        return self.core.observe()
+        """State for centralized critics, inside `state_space`: the flat market state of fixed size
+        (`state_mode="global"`, `envs.global_state`) or every agent's observation stacked, [N, O]."""
+        obs = self.core.observe()
+        if self.state_mode == "full":
+            return obs
+        return global_state(self.scenario, self._kind_codes, self.core.state.active, obs)
 
     def render(self):
         if self.render_mode is None:
@@ -259,6 +306,13 @@ class ChannelMarketEnv(ParallelEnv):
 
 
 _DTYPE = operator.attrgetter("dtype")
+
+
+def _kind_codes(sc) -> np.ndarray:
+    """[N] kind code of every agent (the layout the scenario fixes; kinds in registry order)."""
+    from .physics import layout
+
+    return layout(sc)[0]
 
 
 def _action_row(agent: str, v: Any) -> np.ndarray:

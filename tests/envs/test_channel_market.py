@@ -14,7 +14,7 @@ from gymnasium import spaces
 from pettingzoo.test import api_test, max_cycles_test, parallel_api_test, parallel_seed_test, render_test
 
 from channelmarket import channel_market_v0
-from channelmarket.envs import BREAKDOWN_FIELDS, OBS_NAMES, MarketCore, Scenario
+from channelmarket.envs import BREAKDOWN_FIELDS, OBS_NAMES, MarketCore, Scenario, Shock
 from channelmarket.envs.channel_market import DEFAULT_INFO_KEYS, ChannelMarketEnv
 from channelmarket.envs.scenario import PRESETS
 
@@ -228,7 +228,7 @@ def test_observations_inside_space_every_step():
     steps = 0
     while True:
         assert list(obs) == env.possible_agents
-        state = env.state()
+        state = env.state() if env.state_mode == "full" else env.core.observe()
         assert state.dtype == np.float32 and state.shape == (len(obs), len(OBS_NAMES))
         for a in obs:
             assert np.array_equal(state[env.agent_index[a]], obs[a])
@@ -299,7 +299,7 @@ def test_infos_summary_and_rewards_every_step(info_keys):
         for a in live:
             i = env.agent_index[a]
             assert set(infos[a]) == expected | {"shock"}
-            assert infos[a]["shock"] == summ["shock"]
+            assert infos[a]["shock"] == Shock[summ["shock"]] and type(infos[a]["shock"]) is int
             for k in expected:
                 assert infos[a][k] == full[k][i] and np.isfinite(infos[a][k])
             assert isinstance(rew[a], float) and rew[a] == full["profit"][i]
@@ -332,9 +332,9 @@ def test_shock_in_infos_and_summary_after_inject():
     env.inject_shock("demand_surge", 2)
     assert env.market_summary()["shock"] == "DEMAND_SURGE"
     _, _, _, _, infos = env.step(random_actions(env, rng))
-    assert all(i["shock"] == "DEMAND_SURGE" for i in infos.values())
+    assert all(i["shock"] == Shock.DEMAND_SURGE for i in infos.values())
     _, _, _, _, infos = env.step(random_actions(env, rng))
-    assert all(i["shock"] == "NONE" for i in infos.values())
+    assert all(i["shock"] == Shock.NONE for i in infos.values())
     assert env.market_summary()["shock"] == "NONE"
 
 

@@ -130,7 +130,7 @@ def test_inject_through_env_counts_down_in_infos_and_summary():
     shocks, lefts = [], []
     for _ in range(4):
         _, _, _, _, infos = env.step({a: rng.uniform(-1, 1, 4) for a in env.agents})
-        shocks.append({i["shock"] for i in infos.values()})
+        shocks.append({Shock(i["shock"]).name for i in infos.values()})
         lefts.append(env.market_summary()["shock_remaining"])
     # infos report the shock of the interval that follows the step (what the agents observe next)
     assert shocks == [{"SUPPLY_SHORTAGE"}, {"NONE"}, {"NONE"}, {"NONE"}]
@@ -310,7 +310,7 @@ def test_shock_visible_in_env_observations_infos_and_summary():
     for _ in range(5):
         obs, _, _, _, infos = env.step({a: rng.uniform(-1, 1, 4) for a in env.agents})
         flags.append(all(o[col] == 1.0 for o in obs.values()))
-        infos_shock.append({i["shock"] for i in infos.values()})
+        infos_shock.append({Shock(i["shock"]).name for i in infos.values()})
         summ.append(env.market_summary()["shock"])
     assert flags == [False, False, True, True, False, False]
     assert infos_shock == [{"NONE"}, {"DEMAND_DROP"}, {"DEMAND_DROP"}, {"NONE"}, {"NONE"}]
