@@ -93,15 +93,13 @@ def names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
-def candidate_pairs(agents: "AgentParams", state: "MarketState", offers: "Offers"):
+def channel_pairs(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good):
     """(channel, seller, buyer) of every open channel whose one end sells what the other buys,
-    both with a positive quantity; both directions of a channel are considered."""
-    u, v, is_open = state.u, state.v, state.open
-    sell_ok = offers.sell_qty > 0.0
-    buy_ok = offers.buy_qty > 0.0
-    sg, bg = agents.sells_good, agents.buys_good
-    fwd = is_open & sell_ok[u] & buy_ok[v] & (sg[u] == bg[v])
-    rev = is_open & sell_ok[v] & buy_ok[u] & (sg[v] == bg[u])
+    both with a positive quantity; both directions of a channel are considered (forward first)."""
+    sell_ok = sell_qty > 0.0
+    buy_ok = buy_qty > 0.0
+    fwd = is_open & sell_ok[u] & buy_ok[v] & (sells_good[u] == buys_good[v])
+    rev = is_open & sell_ok[v] & buy_ok[u] & (sells_good[v] == buys_good[u])
     ef = np.flatnonzero(fwd)
     er = np.flatnonzero(rev)
     channel = np.concatenate([ef, er])
@@ -110,4 +108,11 @@ def candidate_pairs(agents: "AgentParams", state: "MarketState", offers: "Offers
     return channel, seller, buyer
 
 
-__all__ = ["Mechanism", "register", "unregister", "get", "names", "candidate_pairs", "SETTLES", "OPTIMUM_NETWORKS"]
+def candidate_pairs(agents: "AgentParams", state: "MarketState", offers: "Offers"):
+    """`channel_pairs` of the state's channels and the step's offers."""
+    return channel_pairs(state.u, state.v, state.open, offers.sell_qty, offers.buy_qty, agents.sells_good,
+                         agents.buys_good)
+
+
+__all__ = ["Mechanism", "register", "unregister", "get", "names", "channel_pairs", "candidate_pairs", "SETTLES",
+           "OPTIMUM_NETWORKS"]

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..compiled import jit, register as register_kernel
 from ..trades import LIQUIDITY_CUT, LIQUIDITY_EMPTY, LIQUIDITY_OK, Trades
-from .base import Mechanism, register
+from .base import Mechanism, channel_pairs, register
 
 if TYPE_CHECKING:
     from ..offers import Offers
@@ -86,15 +86,7 @@ def agreements_numpy(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, as
                      concession, rounds):
     """(channel, seller, buyer, price) of the pairs that agree, and the number that negotiated:
     every open channel whose one end offers the good the other wants, both directions."""
-    sell_ok = sell_qty > 0.0
-    buy_ok = buy_qty > 0.0
-    fwd = is_open & sell_ok[u] & buy_ok[v] & (sells_good[u] == buys_good[v])
-    rev = is_open & sell_ok[v] & buy_ok[u] & (sells_good[v] == buys_good[u])
-    ef = np.flatnonzero(fwd)
-    er = np.flatnonzero(rev)
-    channel = np.concatenate([ef, er])
-    seller = np.concatenate([u[ef], v[er]])
-    buyer = np.concatenate([v[ef], u[er]])
+    channel, seller, buyer = channel_pairs(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good)
     agreed, price = negotiate(ask[seller], bid[buyer], reserve[seller], limit[buyer], concession[seller],
                               concession[buyer], rounds)
     return channel[agreed], seller[agreed], buyer[agreed], price[agreed], int(channel.shape[0])
