@@ -69,22 +69,29 @@ def _ro(a: np.ndarray) -> np.ndarray:
     return v
 
 
+def agent_indices(agents: Any, n: int, what: str) -> np.ndarray:
+    """int64 indices of `agents` (a 1-d index array or a boolean mask over `n` agents); TypeError
+    for another form, ValueError for an index outside [0, n) — `what` names the argument."""
+    idx = np.asarray(agents)
+    if idx.dtype == bool:
+        if idx.shape != (n,):
+            raise ValueError(f"{what}: boolean mask has shape {idx.shape}; expected ({n},)")
+        idx = np.flatnonzero(idx)
+    if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
+        raise TypeError(f"{what} must be a 1-d array of agent indices or a boolean mask, got {agents!r:.80}")
+    idx = idx.astype(np.int64)
+    bad = idx[(idx < 0) | (idx >= n)]
+    if bad.size:
+        raise ValueError(f"{what}: agent indices {bad[:5].tolist()} are outside [0, {n})")
+    return idx
+
+
 class MarketView:
     """What a policy controlling `agents` may read of `core` (see the module docstring)."""
 
     def __init__(self, core: Any, agents: Any = None) -> None:
         n = core.n_agents
-        idx = np.arange(n) if agents is None else np.asarray(agents)
-        if idx.dtype == bool:
-            if idx.shape != (n,):
-                raise ValueError(f"view agents: boolean mask has shape {idx.shape}; expected ({n},)")
-            idx = np.flatnonzero(idx)
-        if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
-            raise TypeError(f"view agents must be a 1-d array of agent indices or a boolean mask, got {agents!r:.80}")
-        idx = idx.astype(np.int64)
-        if idx.size and (idx.min() < 0 or idx.max() >= n):
-            bad = idx[(idx < 0) | (idx >= n)][0]
-            raise ValueError(f"view agents: agent index {bad} out of range; allowed: 0..{n - 1}")
+        idx = np.arange(n) if agents is None else agent_indices(agents, n, "view agents")
         mask = np.zeros(n, dtype=bool)
         mask[idx] = True
         self._core = core

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..envs.core import MarketCore
 from ..envs.settlement import BREAKDOWN_FIELDS
+from ..envs.view import agent_indices
 from ..envs.state import KIND_NAMES, Kind
 from .base import Policy
 
@@ -107,17 +108,7 @@ def resolve_assignments(kind: np.ndarray, assignments: Any) -> list[tuple[Policy
         if id(pol) in seen:
             raise ValueError(f"assignment {i}: policy {pol!r} is used for two agent subsets; use one instance per subset")
         seen.add(id(pol))
-        idx = np.asarray(agents)
-        if idx.dtype == bool:
-            if idx.shape != (n,):
-                raise ValueError(f"assignment {i}: boolean mask has shape {idx.shape}; expected ({n},)")
-            idx = np.flatnonzero(idx)
-        if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
-            raise ValueError(f"assignment {i}: agents must be a 1-d integer index array or a boolean mask")
-        idx = idx.astype(np.int64)
-        bad = idx[(idx < 0) | (idx >= n)]
-        if bad.size:
-            raise ValueError(f"assignment {i}: agent indices {bad[:5].tolist()} are outside [0, {n})")
+        idx = agent_indices(agents, n, f"assignment {i}: agents")
         np.add.at(count, idx, 1)
         out.append((pol, idx))
     missing = np.flatnonzero(count == 0)

@@ -172,18 +172,9 @@ def _bilateral_nb(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, 
     return channel, seller, buyer, price, negotiations
 
 
-def _agreements_compiled(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,
-                         concession, rounds):
-    """The compiled pass, given the one-byte offer/want goods it compares."""
-    # one small array per side: the good an agent offers (or -2) and wants (or -3) this step
-    offer_good = np.where(sell_qty > 0.0, sells_good, -2).astype(np.int8)
-    want_good = np.where(buy_qty > 0.0, buys_good, -3).astype(np.int8)
-    return _bilateral_nb(u, v, is_open, sell_qty, buy_qty, offer_good, want_good, ask, bid, reserve, limit,
-                         concession, rounds)
-
-
 def _agreements_wrapper(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,
                         concession, rounds):
+    """The compiled pass, given the one-byte offer/want goods it compares."""
     # one small array per side: the good an agent offers (or -2) and wants (or -3) this step
     offer_good = np.where(sell_qty > 0.0, sells_good, -2).astype(np.int8)
     want_good = np.where(buy_qty > 0.0, buys_good, -3).astype(np.int8)

@@ -37,29 +37,11 @@ def test_preset_has_fleets_and_parameters_in_range():
     assert (ag.extra[ag.kind != Kind.EV] == 0).all()
 
 
-def _rollout(sc, seed, policy=None):
-    """Step with random actions (or a policy); yield (core, previous state, result)."""
-    core = MarketCore(sc)
-    core.reset(seed=seed)
-    rng = np.random.default_rng(seed)
-    pol = None
-    if policy is not None:
-        pol = make(policy)
-        pol.bind(core, np.arange(core.n_agents), seed)
-    while not core.done:
-        prev = core.state
-        a = pol.act(core.observe()) if pol is not None else rng.uniform(-1, 1, (core.n_agents, 4))
-        core.step(a)
-        if pol is not None:
-            pol.update(core)
-        yield core, prev, core.last_result
-
-
 @pytest.mark.parametrize("seed", [0, 1])
-def test_schedule_target_and_energy_balance(seed):
+def test_schedule_target_and_energy_balance(seed, rollout):
     sc = HOURLY
     departures = 0
-    for core, prev, res in _rollout(sc, seed):
+    for core, prev, res in rollout(sc, seed):
         ag, ev = core.agents, _ev(core)
         b = res.settlement.breakdown
         gone = away(sc, ag, slice(0, ag.n), prev.t)[ev]
@@ -88,18 +70,18 @@ def test_schedule_target_and_energy_balance(seed):
 
 @settings(max_examples=8, deadline=None, derandomize=True)
 @given(seed=st.integers(0, 2**31 - 1), mechanism=st.sampled_from(["bilateral", "double_auction"]))
-def test_money_is_conserved_with_fleets(seed, mechanism):
+def test_money_is_conserved_with_fleets(seed, mechanism, rollout):
     sc = HOURLY.replace(mechanism=mechanism, episode_steps=30)
     m0 = None
-    for core, prev, res in _rollout(sc, seed):
+    for core, prev, res in rollout(sc, seed):
         if m0 is None:
             m0 = prev.money_total()
         assert abs(core.money_total() - m0) <= 1e-9 * max(1.0, abs(m0))
 
 
-def test_vehicle_to_grid_and_end_value():
+def test_vehicle_to_grid_and_end_value(rollout):
     sold = 0.0
-    for core, prev, res in _rollout(HOURLY, 3):
+    for core, prev, res in rollout(HOURLY, 3):
         sold += res.settlement.breakdown[_ev(core), COL["sold"]].sum()
     assert sold > 0, "parked fleets above their target sell back"
     b = res.settlement.breakdown
@@ -109,12 +91,12 @@ def test_vehicle_to_grid_and_end_value():
 
 
 @pytest.mark.parametrize("policy", ["truthful", "risk_factor", "zero_intelligence", "fixed_markup", "mean_field"])
-def test_baselines_charge_fleets_before_they_leave(policy):
+def test_baselines_charge_fleets_before_they_leave(policy, rollout):
     """The baselines read the fleet's role and tradable quantities (and its `advise` hook): they
     buy below the target, so fewer departures need the retail top-up than with doing nothing."""
     def topups(pol):
         total = 0.0
-        for core, prev, res in _rollout(HOURLY, 5, pol):
+        for core, prev, res in rollout(HOURLY, 5, pol):
             total += res.settlement.breakdown[_ev(core), COL["grid_bought"]].sum()
         return total
 

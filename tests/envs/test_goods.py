@@ -22,23 +22,6 @@ SMALL_REC = Scenario(name="rec_small", goods=("energy", "rec"), n_solar=4, n_win
                      n_industrial=3, mean_degree=5.0, step_minutes=60.0, episode_steps=24, rec_quota=0.6)
 
 
-def _run(sc, seed, policy=None):
-    core = MarketCore(sc)
-    core.reset(seed=seed)
-    rng = np.random.default_rng(seed)
-    pol = None
-    if policy is not None:
-        pol = make(policy)
-        pol.bind(core, np.arange(core.n_agents), seed)
-    while not core.done:
-        prev = core.state
-        a = pol.act(core.observe()) if pol is not None else rng.uniform(-1, 1, (core.n_agents, 4))
-        core.step(a)
-        if pol is not None:
-            pol.update(core)
-        yield core, prev, core.last_result
-
-
 def test_registry_and_scenario():
     assert GOOD_NAMES[:2] == ("energy", "rec")
     assert PRESETS["energy_rec"].goods == ("energy", "rec") and PRESETS["energy_default"].goods == ("energy",)
@@ -60,10 +43,10 @@ def test_single_good_markets_keep_their_layout():
 
 @settings(max_examples=6, deadline=None, derandomize=True)
 @given(seed=st.integers(0, 2**31 - 1), mechanism=st.sampled_from(["bilateral", "double_auction", "eps_auction"]))
-def test_certificates_and_money_are_conserved(seed, mechanism):
+def test_certificates_and_money_are_conserved(seed, mechanism, rollout):
     sc = SMALL_REC.replace(mechanism=mechanism)
     m0 = None
-    for core, prev, res in _run(sc, seed):
+    for core, prev, res in rollout(sc, seed):
         s = core.state
         m0 = prev.money_total() if m0 is None else m0
         assert abs(core.money_total() - m0) <= 1e-9 * max(1.0, abs(m0))
@@ -80,10 +63,10 @@ def test_certificates_and_money_are_conserved(seed, mechanism):
     assert s.issued[1] > 0
 
 
-def test_per_good_prices_trades_and_quota_penalty():
+def test_per_good_prices_trades_and_quota_penalty(rollout):
     sc = SMALL_REC
     rec_trades = 0
-    for core, prev, res in _run(sc, 4, "truthful"):
+    for core, prev, res in rollout(sc, 4, "truthful"):
         s = core.state
         assert 0.0 <= s.ref_price[1] <= sc.rec_penalty
         assert sc.feed_in_tariff <= s.ref_price[0] <= sc.retail_tariff
@@ -120,11 +103,11 @@ def test_buying_certificates_lowers_the_penalty():
     assert penalty(1.0) < penalty(-1.0)
 
 
-def test_observation_shows_own_goods():
+def test_observation_shows_own_goods(rollout):
     sc = SMALL_REC
     names = [f[0] for f in obs_fields(sc)]
     assert names[:30] == list(OBS_NAMES) and names[30:] == ["rec_ref_price", "rec_clearing_price", "rec_held", "rec_owed"]
-    for core, prev, res in _run(sc, 1):
+    for core, prev, res in rollout(sc, 1):
         pass
     obs = core.observe()
     assert obs.shape == (sc.n_agents, 34)
