@@ -33,15 +33,16 @@ def directed_edges(u, v, capacity, balance_u, usable):
     return src, dst, side, ok
 
 
-def level_numpy(src, dst, side, usable, prev_width, prev_via, blocked_dst):
-    """One pass: (width [N], via [N]) from the previous level's; an edge into a node with
-    `blocked_dst` set is not used (the multi-hop last pass)."""
+def level_numpy(src, dst, side, usable, prev_width, start_width, prev_via, blocked_dst):
+    """One pass: (width [N], via [N]) over edges into the previous level's widths, improving on
+    `start_width` (the previous level's, or zeros for the multi-hop last pass); an edge into a
+    node with `blocked_dst` set is not used."""
     n = prev_width.shape[0]
     ok = usable & ~blocked_dst[dst]
     cand = np.where(ok, np.minimum(side, prev_width[dst]), 0.0)
-    best = prev_width.copy()
+    best = start_width.copy()
     np.maximum.at(best, src, cand)
-    improved = best > prev_width
+    improved = best > start_width
     hit = np.flatnonzero(improved[src] & (cand == best[src]) & ok)
     first = np.full(n, src.shape[0], dtype=np.int64)
     np.minimum.at(first, src[hit], hit)
@@ -50,9 +51,8 @@ def level_numpy(src, dst, side, usable, prev_width, prev_via, blocked_dst):
 
 
 @jit
-def _level_nb(src, dst, side, usable, prev_width, prev_via, blocked_dst):  # pragma: no cover - compiled
-    n = prev_width.shape[0]
-    best = prev_width.copy()
+def _level_nb(src, dst, side, usable, prev_width, start_width, prev_via, blocked_dst):  # pragma: no cover
+    best = start_width.copy()
     via = prev_via.copy()
     for d in range(src.shape[0]):
         if usable[d] and not blocked_dst[dst[d]]:
@@ -87,10 +87,10 @@ def widest_routes(src, dst, side, usable, payee: np.ndarray, max_hops: int, extr
     no_block = np.zeros(n, dtype=bool)
     for k in range(1, levels + 1):
         width[k], via[k] = level(src=src, dst=dst, side=side, usable=usable, prev_width=width[k - 1],
-                                 prev_via=via[k - 1], blocked_dst=no_block)
+                                 start_width=width[k - 1], prev_via=via[k - 1], blocked_dst=no_block)
     if multi_hop and max_hops >= 2:
         last_w, last_v = level(src=src, dst=dst, side=side, usable=usable, prev_width=width[max_hops - 1],
-                               prev_via=np.full(n, -1, dtype=np.int64), blocked_dst=payee)
+                               start_width=np.zeros(n), prev_via=np.full(n, -1, dtype=np.int64), blocked_dst=payee)
         last_w = np.where(payee, 0.0, last_w)
     else:
         last_w, last_v = width[max_hops], via[max_hops]
