@@ -33,7 +33,7 @@ def background_payments(sc, active, u, v, capacity, balance_u, is_open, fee_base
     usable = is_open & active[u] & active[v]
     src, dst, side, ok = directed_edges(u, v, capacity, balance_u, usable)
     w = widest_routes(src, dst, side, ok, payee, sc.max_hops)
-    route, _, _ = extract_routes(w, dst, e, payer, sc.max_hops, use_last=False)
+    route, _, _ = extract_routes(w, dst, payer, sc.max_hops, use_last=False)
     amount = size[payer]
     none = np.zeros(n, dtype=bool)
     reason, _, bal, flow_in_u, earned = pay_routes(

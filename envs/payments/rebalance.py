@@ -61,7 +61,7 @@ def rebalance_n(sc, u, v, capacity, balance_u, usable, fee_base, fee_rate, n: in
     first = order[indptr[owner][which] + offs]          # a -> x
     x = dst[first]
     y = other[which]
-    fine = (x != y) & (first % e != chan[which])
+    fine = (x != y) & (first >> 1 != chan[which])
     which, first, x, y = which[fine], first[fine], x[fine], y[fine]
     # the edge x -> y, by a sorted lookup of (src, dst) keys
     keys = src[order] * n + dst[order]
@@ -83,7 +83,7 @@ def rebalance_n(sc, u, v, capacity, balance_u, usable, fee_base, fee_rate, n: in
     w_idx = which[pick]
     amount = np.minimum(need[w_idx], width[pick] / (1.0 + sc.max_fee_share) * (1.0 - 1e-9))
     amount = np.maximum(amount, 0.0)
-    route = np.stack([first[pick] % e, second[pick] % e, chan[w_idx]], axis=1).astype(np.int64)
+    route = np.stack([first[pick] >> 1, second[pick] >> 1, chan[w_idx]], axis=1).astype(np.int64)
     max_fee = amount * sc.max_fee_share
     if sc.splice_below > 0.0:
         max_fee = np.minimum(max_fee, sc.splice_fee)

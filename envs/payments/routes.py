@@ -2,7 +2,7 @@
 
 Money flows payer -> ... -> payee; a hop over channel c from node x needs x's side of c. The
 search is a multi-source dynamic programme over the directed channel graph (2E directed edges:
-edge d < E is u -> v of slot d, paying from balance_u; d >= E is v -> u of slot d - E), one pass
+edge 2c is u -> v of slot c, paying from balance_u; 2c + 1 is v -> u, paying from the rest), one pass
 per hop count k = 1..H: width_k[x] = max(width_{k-1}[x], max over edges x -> y of
 min(side, width_{k-1}[y])), width_0 = inf at the payees and 0 elsewhere. Each pass is O(E), so
 routing all payers at once is O(E * H): no search per payment. Ties go to the lowest edge index.
@@ -25,11 +25,11 @@ from .reasons import HOP_LIMIT, NO_ROUTE
 
 
 def directed_edges(u, v, capacity, balance_u, usable):
-    """(src, dst, side, usable) over the 2E directed edges (u -> v first, then v -> u)."""
-    src = np.concatenate((u, v)).astype(np.int64)
-    dst = np.concatenate((v, u)).astype(np.int64)
-    side = np.concatenate((balance_u, capacity - balance_u))
-    ok = np.concatenate((usable, usable))
+    """(src, dst, side, usable) over the 2E directed edges: 2c is u -> v of slot c, 2c + 1 is v -> u."""
+    src = np.stack((u, v), axis=1).ravel().astype(np.int64)
+    dst = np.stack((v, u), axis=1).ravel().astype(np.int64)
+    side = np.stack((balance_u, capacity - balance_u), axis=1).ravel()
+    ok = np.repeat(usable, 2)
     return src, dst, side, ok
 
 
@@ -97,7 +97,7 @@ def widest_routes(src, dst, side, usable, payee: np.ndarray, max_hops: int, extr
     return Widest(width, via, last_w, last_v)
 
 
-def extract_routes(w: Widest, dst, n_slots: int, payers: np.ndarray, max_hops: int,
+def extract_routes(w: Widest, dst, payers: np.ndarray, max_hops: int,
                    use_last: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(route [P, H] channel slots from each payer, -1 padded; end node [P]; hops [P]) following
     the chosen edges: the first from the last pass (`use_last`) or level H, then level H-1, ..."""
@@ -112,7 +112,7 @@ def extract_routes(w: Widest, dst, n_slots: int, payers: np.ndarray, max_hops: i
             alive = d >= 0
         if not alive.any():
             break
-        route[alive, j] = d[alive] % n_slots
+        route[alive, j] = d[alive] >> 1
         node = np.where(alive, dst[np.maximum(d, 0)], node)
     return route, node, (route >= 0).sum(axis=1)
 
@@ -132,8 +132,128 @@ def route_width(route: np.ndarray, payers: np.ndarray, u, v, capacity, balance_u
     return out
 
 
-__all__ = ["directed_edges", "level", "level_numpy", "widest_routes", "extract_routes", "route_width", "Widest", "RoutedCandidates",
+__all__ = ["directed_edges", "level", "level_numpy", "widest_routes", "extract_routes", "route_width", "Widest", "RoutedCandidates", "search",
            "routed_candidates"]
+
+
+def search_numpy(u, v, capacity, balance_u, usable, payee, buyers, max_hops):
+    """For each buyer: (route [B, H] of its widest route of 2..H hops to a payee, -1 padded and all
+    -1 when it has none; end node [B]; route width [B] (0 without a route); why it reaches no payee
+    at all within H hops [B] int8: NO_ROUTE, HOP_LIMIT or 0). The passes above, composed."""
+    src, dst, side, ok = directed_edges(u, v, capacity, balance_u, usable)
+    w = widest_routes(src, dst, side, ok, payee, max_hops, extra_levels=1, multi_hop=True)
+    none = w.width[max_hops][buyers] <= 0.0
+    unrouted = np.where(none, np.where(w.width[max_hops + 1][buyers] > 0.0, HOP_LIMIT, NO_ROUTE), 0).astype(np.int8)
+    route, end, hops = extract_routes(w, dst, buyers, max_hops)
+    keep = (hops >= 2) & payee[end]
+    route[~keep] = -1
+    width = np.where(keep, route_width(route, buyers, u, v, capacity, balance_u), 0.0)
+    return route, end, width, unrouted
+
+
+@jit
+def _search_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops):  # pragma: no cover - compiled
+    n = payee.shape[0]
+    e_n = u.shape[0]
+    # the directed edges with liquidity, in edge order (the others never widen anything)
+    ea = np.empty(2 * e_n, dtype=np.int64)
+    eb = np.empty(2 * e_n, dtype=np.int64)
+    es = np.empty(2 * e_n)
+    ed = np.empty(2 * e_n, dtype=np.int64)
+    m_e = 0
+    for ch in range(e_n):
+        if usable[ch]:
+            bu = balance_u[ch]
+            if bu > 0.0:
+                ea[m_e] = u[ch]
+                eb[m_e] = v[ch]
+                es[m_e] = bu
+                ed[m_e] = 2 * ch
+                m_e += 1
+            bv = capacity[ch] - bu
+            if bv > 0.0:
+                ea[m_e] = v[ch]
+                eb[m_e] = u[ch]
+                es[m_e] = bv
+                ed[m_e] = 2 * ch + 1
+                m_e += 1
+    levels = max_hops + 1
+    width = np.zeros((levels + 1, n))
+    via = np.full((levels + 1, n), -1, dtype=np.int64)
+    is_buyer = np.zeros(n, dtype=np.bool_)
+    for b in buyers:
+        is_buyer[b] = True
+    for i in range(n):
+        if payee[i]:
+            width[0, i] = np.inf
+    last_w = np.zeros(n)
+    last_v = np.full(n, -1, dtype=np.int64)
+    for k in range(1, levels + 2):
+        # k <= levels: level k (all nodes; the extra level H + 1 only for buyers);
+        # k == levels + 1: the multi-hop last pass (buyers, edges not into a payee)
+        last = k == levels + 1
+        if last and max_hops < 2:
+            break
+        prev = width[max_hops - 1] if last else width[k - 1]
+        if last:
+            best, vk = last_w, last_v
+        else:
+            best, vk = width[k], via[k]
+            best[:] = width[k - 1]
+            vk[:] = via[k - 1]
+        only_buyers = last or k == levels
+        for q in range(m_e):
+            a = ea[q]
+            if only_buyers and not is_buyer[a]:
+                continue
+            b = eb[q]
+            if last and payee[b]:
+                continue
+            p = prev[b]
+            sd = es[q]
+            c = sd if sd < p else p
+            if c > best[a]:
+                best[a] = c
+                vk[a] = ed[q]
+    m = buyers.shape[0]
+    route = np.full((m, max_hops), -1, dtype=np.int64)
+    end = np.empty(m, dtype=np.int64)
+    rw = np.zeros(m)
+    unrouted = np.zeros(m, dtype=np.int8)
+    for i in range(m):
+        b = buyers[i]
+        if width[max_hops, b] <= 0.0:
+            unrouted[i] = HOP_LIMIT if width[max_hops + 1, b] > 0.0 else NO_ROUTE
+        node = b
+        d = last_v[b] if max_hops >= 2 else via[max_hops, b]
+        hops = 0
+        wmin = np.inf
+        for j in range(max_hops):
+            if j > 0:
+                d = via[max_hops - j, node]
+            if d < 0:
+                break
+            ch = d >> 1
+            route[i, j] = ch
+            if d & 1 == 0:
+                sd = balance_u[ch]
+                node = v[ch]
+            else:
+                sd = capacity[ch] - balance_u[ch]
+                node = u[ch]
+            if sd < wmin:
+                wmin = sd
+            hops += 1
+        end[i] = node
+        if hops >= 2 and payee[node]:
+            rw[i] = wmin
+        else:
+            for j in range(max_hops):
+                route[i, j] = -1
+    return route, end, rw, unrouted
+
+
+search = register("route_search", search_numpy, _search_nb)
 
 
 class RoutedCandidates(NamedTuple):
@@ -152,7 +272,6 @@ def routed_candidates(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sell
     (payees: agents offering the good). A buyer with no route at all within `max_hops` hops is
     marked HOP_LIMIT when one more hop would reach a seller, else NO_ROUTE. O(E * H) per good."""
     n, e = sell_qty.shape[0], u.shape[0]
-    src, dst, side, ok = directed_edges(u, v, capacity, balance_u, usable)
     unrouted = np.zeros(n, dtype=np.int8)
     wants = buy_qty > 0.0
     parts = []
@@ -162,14 +281,11 @@ def routed_candidates(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sell
         if not payee.any():
             unrouted[buyers] = NO_ROUTE
             continue
-        w = widest_routes(src, dst, side, ok, payee, max_hops, extra_levels=1, multi_hop=True)
-        none = w.width[max_hops][buyers] <= 0.0
-        unrouted[buyers[none]] = np.where(w.width[max_hops + 1][buyers[none]] > 0.0, HOP_LIMIT, NO_ROUTE)
-        b = buyers[w.last_width[buyers] > 0.0]
-        route, end, hops = extract_routes(w, dst, e, b, max_hops)
-        keep = (hops >= 2) & payee[end]
-        route, b, end = route[keep], b[keep], end[keep]
-        parts.append((end, b, route, route_width(route, b, u, v, capacity, balance_u)))
+        route, end, width, why = search(u=u, v=v, capacity=capacity, balance_u=balance_u, usable=usable,
+                                        payee=payee, buyers=buyers, max_hops=max_hops)
+        unrouted[buyers] = why
+        keep = route[:, 0] >= 0
+        parts.append((end[keep], buyers[keep], route[keep], width[keep]))
     if not parts:
         z = np.zeros(0, dtype=np.int64)
         return RoutedCandidates(z, z, np.zeros((0, max_hops), dtype=np.int64), np.zeros(0), unrouted)

@@ -108,13 +108,16 @@ def payment_cases(st, off, ag, i):
                  prev_via=np.where(prev > 0, 0, -1).astype(np.int64), blocked_dst=payee & (rng.random(ag.n) < 0.5))
     w = routes.widest_routes(src, dst, side, ok, payee, 3)
     payers = np.flatnonzero(~payee)
-    route, _, _ = routes.extract_routes(w, dst, st.u.shape[0], payers, 3, use_last=False)
+    route, _, _ = routes.extract_routes(w, dst, payers, 3, use_last=False)
     pay = dict(route=route, payer=payers, amount=rng.uniform(0, 80, payers.shape[0]),
                max_fee=rng.uniform(0, 2, payers.shape[0]), u=st.u, v=st.v, capacity=st.capacity,
                balance_u=st.balance_u, fee_base=rng.uniform(0, 0.5, st.u.shape[0]),
                fee_rate=rng.uniform(0, 0.01, st.u.shape[0]), blocked_agent=rng.random(ag.n) < 0.05,
                blocked_channel=rng.random(st.u.shape[0]) < 0.05, n=ag.n)
+    search = dict(u=st.u, v=st.v, capacity=st.capacity, balance_u=st.balance_u, usable=usable, payee=payee,
+                  buyers=np.flatnonzero((off.buy_qty > 0) & ~payee), max_hops=1 + i % 4)
     return {"route_level": (level, lambda a, b: (same([a[1]], [b[1]]), close([a[0]], [b[0]]))),
+            "route_search": (search, lambda a, b: (same([a[0], a[1], a[3]], [b[0], b[1], b[3]]), close([a[2]], [b[2]]))),
             "pay_routes": (pay, lambda a, b: (same([a[0]], [b[0]]), close(a[1:], b[1:])))}
 
 

@@ -154,3 +154,39 @@ def test_a_restored_core_continues_bit_identically_with_routing_on():
         np.testing.assert_array_equal(x[0], y[0])
         np.testing.assert_array_equal(x[1], y[1])
     np.testing.assert_array_equal(a.state.fee_base, b.state.fee_base)
+
+
+_TRAJECTORY = """
+import json, sys
+import numpy as np
+from channelmarket.envs.core import MarketCore
+from channelmarket.envs.scenario import PAYMENTS_SOUND_MARKET
+core = MarketCore("energy_default", background_payment_rate=0.1, channel_fault_rate=0.01, splice_above=0.95,
+                  **PAYMENTS_SOUND_MARKET)
+core.reset(4)
+rng = np.random.default_rng(5)
+out = []
+for _ in range(30):
+    obs, rew, *_ = core.step(rng.uniform(-1, 1, (core.n_agents, 4)))
+    s = core.summary()
+    out.append([float(obs.astype(float).sum()), float(rew.sum()), float(core.state.wallet.sum()),
+                float(core.state.balance_u.sum()), s["routed_payments"], s["rebalances"], s["routing_fees"]])
+print(json.dumps(out))
+"""
+
+
+def test_the_payment_layer_is_the_same_without_numba():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    def trajectory(numba: str):
+        env = dict(os.environ, CHANNELMARKET_NUMBA=numba)
+        out = subprocess.run([sys.executable, "-c", _TRAJECTORY], env=env, capture_output=True, text=True,
+                             timeout=300, check=True)
+        return np.array(json.loads(out.stdout))
+
+    with_numba, without = trajectory("1"), trajectory("0")
+    assert with_numba[:, 4].sum() > 0 and with_numba[:, 5].sum() > 0
+    np.testing.assert_allclose(with_numba, without, rtol=1e-9, atol=1e-6)
