@@ -439,10 +439,10 @@ def _check_payments(sc: Scenario) -> None:
 
 
 # The payment layer of the sound Lightning market (g-pay's fields of SOUND_MARKET): three-hop
-# routes at Lightning-like fees (base up to 0.01 EUR, 0.01-0.1 % of the amount), buyers paying at
+# routes at Lightning-like fees (base up to 0.001 EUR, 0.01-0.1 % of the amount), buyers paying at
 # most 1 % in fees, channels rebalanced under 20 % and spliced in under 5 % of their capacity.
 PAYMENTS_SOUND_MARKET: dict[str, Any] = dict(
-    max_hops=3, routing_fee_base=(0.0, 0.01), routing_fee_rate=(0.0001, 0.001), max_fee_share=0.01,
+    max_hops=3, routing_fee_base=(0.0, 0.001), routing_fee_rate=(0.0001, 0.001), max_fee_share=0.01,
     rebalance_below=0.2, splice_below=0.05, liquidity_target=0.5)
 
 

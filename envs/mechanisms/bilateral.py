@@ -19,6 +19,7 @@ import numpy as np
 
 from ..compiled import jit, register as register_kernel
 from ..trades import LIQUIDITY_CUT, LIQUIDITY_EMPTY, LIQUIDITY_OK, ROUTED, Trades
+from ..payments.fees import route_amounts
 from .base import Mechanism, channel_pairs, register, routed_pairs
 
 if TYPE_CHECKING:
@@ -266,8 +267,13 @@ def _with_routes(sc, agents, state, offers, channel, seller, buyer, price, n_neg
                                 agents.limit[rc.buyer], offers.concession[rc.seller], offers.concession[rc.buyer],
                                 sc.negotiation_rounds)
     n_neg += int(rc.seller.shape[0])
-    r_seller, r_buyer, r_price = rc.seller[agreed], rc.buyer[agreed], r_price[agreed]
-    r_side = rc.width[agreed] / (1.0 + sc.max_fee_share) * (1.0 - 1e-9)   # room for fees and round-off
+    r_side = rc.width / (1.0 + sc.max_fee_share) * (1.0 - 1e-9)   # room for fees and round-off
+    # a buyer knows its route's fee policies (gossip): it drops a route whose fees on what it would
+    # pay over it (at most its whole need, at most the route's width) exceed its fee limit
+    amount = np.minimum(r_side, offers.buy_qty[rc.buyer] * r_price)
+    fee = route_amounts(amount, rc.route, state.fee_base, state.fee_rate)[:, 0] - amount
+    agreed &= fee <= sc.max_fee_share * amount
+    r_seller, r_buyer, r_price, r_side = rc.seller[agreed], rc.buyer[agreed], r_price[agreed], r_side[agreed]
     d_side = np.where(state.u[channel] == buyer, state.balance_u[channel],
                       state.capacity[channel] - state.balance_u[channel])
     all_ch = np.concatenate([channel, np.full(r_seller.shape[0], ROUTED, dtype=np.int64)])
