@@ -18,7 +18,7 @@ from .. import kernels
 from ..trades import LIQUIDITY_EMPTY, ON_CHAIN, ROUTED
 from . import reasons as R
 from .htlc import pay_routes
-from . import routes as _routes  # noqa: F401  (registers the route kernel with the others)
+from . import rebalance as _rebalance, routes as _routes  # noqa: F401  (register their kernels with the others)
 
 
 class PaymentReport(NamedTuple):

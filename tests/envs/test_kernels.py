@@ -116,7 +116,13 @@ def payment_cases(st, off, ag, i):
                blocked_channel=rng.random(st.u.shape[0]) < 0.05, n=ag.n)
     search = dict(u=st.u, v=st.v, capacity=st.capacity, balance_u=st.balance_u, usable=usable, payee=payee,
                   buyers=np.flatnonzero((off.buy_qty > 0) & ~payee), max_hops=1 + i % 4)
-    return {"route_level": (level, lambda a, b: (same([a[1]], [b[1]]), close([a[0]], [b[0]]))),
+    from channelmarket.envs.payments.rebalance import depleted_sides
+
+    owner, chan, other = depleted_sides(st.u, st.v, st.capacity, st.balance_u, usable, 0.3)
+    tri = dict(u=st.u, v=st.v, capacity=st.capacity, balance_u=st.balance_u, usable=usable, owner=owner, chan=chan,
+               other=other, n=ag.n)
+    return {"rebalance_triangles": (tri, lambda a, b: (same(a[:3], b[:3]), close([a[3]], [b[3]]))),
+            "route_level": (level, lambda a, b: (same([a[1]], [b[1]]), close([a[0]], [b[0]]))),
             "route_search": (search, lambda a, b: (same([a[0], a[1], a[3]], [b[0], b[1], b[3]]), close([a[2]], [b[2]]))),
             "pay_routes": (pay, lambda a, b: (same([a[0]], [b[0]]), close(a[1:], b[1:])))}
 
