@@ -235,6 +235,13 @@ class Scenario:
         return self.routing_fee_base[1] > 0.0 or self.routing_fee_rate[1] > 0.0
 
     @property
+    def payments_aftermath(self) -> bool:
+        """Anything the payment layer does after the trades are paid: background payments, faults,
+        rebalancing or splicing (routes alone need none of it)."""
+        return (self.rebalance_below > 0.0 or self.splice_below > 0.0 or self.splice_above < 1.0
+                or self.background_payment_rate > 0.0 or self.agent_fault_rate > 0.0 or self.channel_fault_rate > 0.0)
+
+    @property
     def payments_on(self) -> bool:
         """Anything beyond direct one-hop payments: routes, liquidity management, background
         payments or faults (`envs/payments`); False reproduces channel_market_v0 exactly."""

@@ -124,7 +124,7 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
 
     capacity_now, open_now, fee_sink_now, active = state.capacity, state.open, state.fee_sink, state.active
     n_fault_closed = 0
-    if sc.payments_on:   # background payments, faults, rebalancing, splicing (envs/payments)
+    if sc.payments_on and sc.payments_aftermath:   # background payments, faults, rebalancing, splicing
         st, capacity_now, open_now, fee_sink_now, active, n_fault_closed = after_payments(
             sc, agents, state, st, failed_agent, failed_channel)
 

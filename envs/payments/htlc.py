@@ -36,8 +36,6 @@ def pay_routes_loop(route, payer, amount, max_fee, u, v, capacity, balance_u, fe
     nodes = np.empty(h_n + 1, dtype=np.int64)
     carried = np.empty(h_n)
     pays_u = np.zeros(h_n, dtype=np.bool_)
-    held_u = np.zeros(u.shape[0])   # holds of the payment in flight, per channel side
-    held_v = np.zeros(u.shape[0])
     for t in range(t_n):
         hops = 0
         for j in range(h_n):
@@ -65,24 +63,20 @@ def pay_routes_loop(route, payer, amount, max_fee, u, v, capacity, balance_u, fe
         if f > max_fee[t]:
             reason[t] = FEE_LIMIT
             continue
-        # holds, hop by hop, on the paying sides (a held amount is not yet the receiver's);
+        # holds, hop by hop, on the paying sides (a held amount is not yet the receiver's; an
+        # earlier hop of this payment over the same channel side holds part of it already);
         # released as a whole at the first hop that cannot hold
         placed = 0
         for j in range(hops):
             c = route[t, j]
-            if pays_u[j]:
-                if bal[c] - held_u[c] < carried[j]:
-                    break
-                held_u[c] += carried[j]
-            else:
-                if capacity[c] - bal[c] - held_v[c] < carried[j]:
-                    break
-                held_v[c] += carried[j]
+            held = 0.0
+            for i in range(j):
+                if route[t, i] == c and pays_u[i] == pays_u[j]:
+                    held += carried[i]
+            side = bal[c] if pays_u[j] else capacity[c] - bal[c]
+            if side - held < carried[j]:
+                break
             placed += 1
-        for j in range(placed):   # holds end here: released, or settled just below
-            c = route[t, j]
-            held_u[c] = 0.0
-            held_v[c] = 0.0
         if placed < hops:
             reason[t] = INSUFFICIENT_BALANCE
             continue
