@@ -190,3 +190,12 @@ def test_the_payment_layer_is_the_same_without_numba():
     with_numba, without = trajectory("1"), trajectory("0")
     assert with_numba[:, 4].sum() > 0 and with_numba[:, 5].sum() > 0
     np.testing.assert_allclose(with_numba, without, rtol=1e-9, atol=1e-6)
+
+
+def test_a_state_dict_with_a_negative_fee_policy_is_refused_by_name():
+    core = MarketCore("energy_small", **ROUTING)
+    core.reset(seed=0)
+    d = core.state_dict()
+    d["state"]["fee_rate"][3] = -0.1
+    with pytest.raises(ValueError, match=r"fee_rate'\]\[3\] = -0.1"):
+        core.load_state_dict(d)
