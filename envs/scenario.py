@@ -25,7 +25,10 @@ from .kinds import COUNT_FIELDS, KINDS, PARAMS
 from .kinds import PRESETS as _KIND_PRESETS
 from .shocks import SHOCK_NAMES, ShockEvent
 
-MECHANISMS = mechanisms.names()  # the built-in mechanisms; `mechanisms.names()` lists every registered one
+MECHANISMS = mechanisms.names()
+CHANNEL_SIZINGS = ("uniform", "spend")
+GRID_BILLINGS = ("wallet", "energy_account")
+AUCTION_PRICINGS = ("midpoint", "auction")  # the built-in mechanisms; `mechanisms.names()` lists every registered one
 
 # Share of each agent count in a population built from a total count (`Scenario.with_agents`):
 # the kinds' default counts.
@@ -94,6 +97,18 @@ class Scenario:
     shock_schedule: tuple[ShockEvent, ...] = ()
     shock_rate: float = 0.0           # probability a random shock starts, per step with none active
     shock_duration: tuple[int, int] = (4, 16)  # steps, random shocks
+    # --- g-econ: topology, channel sizing, partners, accounting, mechanism fidelity (issue 10) ---
+    # Defaults reproduce the legacy market exactly; SOUND_MARKET holds the sound Lightning values.
+    topology: str = "random"          # channel graph at reset (envs/topology.py, TOPOLOGIES)
+    topology_file: str = ""           # `lncli describegraph` JSON for topology="file" ("" = the bundled example)
+    channel_sizing: str = "uniform"   # "uniform": channel_capacity EUR; "spend": x the endpoints' spend per step
+    channel_sizing_steps: float = 8.0  # "spend": capacity = this many steps of the larger endpoint's spend
+    partner_channel_share: float = 0.0  # share of channel reopenings made to the opener's regular partner
+    grid_billing: str = "wallet"      # "wallet" (legacy) or "energy_account": grid bills off the channel wallet
+    value_of_lost_load: float = 0.0   # EUR/MWh a consumer loses per MWh unserved
+    network_charge: float = 0.0       # EUR/MWh the buyer pays the network operator per P2P MWh
+    auction_pricing: str = "midpoint" # eps_auction trade price: "midpoint" (legacy) or "auction" (its prices)
+    negotiation_probability: float = 1.0  # per open channel and step, chance it negotiates (seed: 0.3)
 
     # ------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -176,12 +191,31 @@ class Scenario:
             raise ValueError(f"scenario.shock_duration = {sd!r}; allowed: {allowed}")
         if mech.validate is not None:
             mech.validate(self)
+        self._validate_econ()
         for e in self.shock_schedule:
             if e.step >= self.episode_steps:
                 raise ValueError(
                     f"scenario.shock_schedule: event at step {e.step} is past the episode "
                     f"(episode_steps = {self.episode_steps})"
                 )
+
+    def _validate_econ(self) -> None:
+        """The g-econ block: topology, sizing, partners, accounting, pricing, negotiation."""
+        from .topology import TOPOLOGIES
+
+        _check_choice(self, "topology", TOPOLOGIES)
+        _check_str(self, "topology_file")
+        if self.topology_file and self.topology != "file":
+            raise ValueError(f"scenario.topology_file = {self.topology_file!r} needs topology = 'file' "
+                             f"(topology = {self.topology!r})")
+        _check_choice(self, "channel_sizing", CHANNEL_SIZINGS)
+        _check_num(self, "channel_sizing_steps", 1e-6, 1e6)
+        _check_num(self, "partner_channel_share", 0.0, 1.0)
+        _check_choice(self, "grid_billing", GRID_BILLINGS)
+        _check_num(self, "value_of_lost_load", 0.0, 1e7)
+        _check_num(self, "network_charge", 0.0, 1e6)
+        _check_choice(self, "auction_pricing", AUCTION_PRICINGS)
+        _check_num(self, "negotiation_probability", 0.0, 1.0)
 
     # ---- derived values ----------------------------------------------------------------
     @property
@@ -354,6 +388,12 @@ def _check_str(sc: Scenario, name: str) -> None:
     v = getattr(sc, name)
     if not isinstance(v, str):
         raise TypeError(f"scenario.{name} = {v!r}; allowed: a string")
+
+
+def _check_choice(sc: Scenario, name: str, allowed) -> None:
+    v = getattr(sc, name)
+    if not isinstance(v, str) or v not in allowed:
+        raise ValueError(f"scenario.{name} = {v!r}; allowed: {', '.join(map(repr, allowed))}")
 
 
 def _check_int(sc: Scenario, name: str, lo: int, hi: int) -> None:

@@ -16,6 +16,15 @@ Reward (profit, EUR) per agent and step:
     price x one-way efficiency (what it would fetch discharged): a store neither gets its initial
     charge for free nor loses what it holds when the day ends.
 
+Accounting options (scenario fields; the defaults are the legacy market):
+  `grid_billing="energy_account"`: grid bills and feed-in revenue settle on each agent's energy
+  account (`MarketState.energy_account`), not on the on-chain wallet that funds channels, so grid
+  purchases never strand an agent's channels. `network_charge` (EUR/MWh): the buyer of every P2P
+  MWh paid pays it to the grid/network operator's account (`grid_account`), from its energy account
+  (or wallet); it is a cost in the buyer's profit (`network_charges` column). `value_of_lost_load`
+  (EUR/MWh): a consumer's profit loses it per MWh unserved (`lost_load` column; a loss of utility,
+  no money moves), so shocks that leave demand unserved show in welfare.
+
 A cut of less than a billionth of a payment is float round-off of the buyer's own balance
 arithmetic, not a partial payment: the trade is cut to the balance but not flagged.
 """
@@ -46,11 +55,12 @@ class Settlement(NamedTuple):
     soc: np.ndarray          # [N] after charging / discharging
     grid_account: float
     breakdown: np.ndarray    # [N, len(BREAKDOWN_FIELDS)] float64
+    energy_account: "np.ndarray | None" = None  # [N] after grid bills and network charges
 
 
 def settle(sc: Scenario, agents: AgentParams, trades: Trades, sellable: np.ndarray, needed: np.ndarray,
            u: np.ndarray, v: np.ndarray, capacity: np.ndarray, balance_u: np.ndarray, wallet: np.ndarray,
-           soc: np.ndarray, grid_account: float) -> Settlement:
+           soc: np.ndarray, grid_account: float, energy_account: "np.ndarray | None" = None) -> Settlement:
     n = agents.n
     cut = trades.cut if trades.cut is not None else np.zeros(trades.channel.shape[0], dtype=np.int8)
     (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, exchange_in, exchange_out,
@@ -63,14 +73,42 @@ def settle(sc: Scenario, agents: AgentParams, trades: Trades, sellable: np.ndarr
     flow = -flow_in_u
     wallet = wallet + exchange_in - exchange_out
 
-    new_soc, wallet, grid_flow, breakdown = kernels.book_agents(
+    separate = sc.grid_billing == "energy_account"
+    new_soc, booked, grid_flow, breakdown = kernels.book_agents(
         storage=agents.is_storage, generator=agents.is_generator, consumer=agents.is_consumer,
         eff=agents.efficiency, capacity=agents.capacity, grid_limit=agents.grid_limit,
         marginal_cost=agents.marginal_cost, limit=agents.limit, sellable=sellable, needed=needed, soc=soc,
-        wallet=wallet, sold=sold, bought=bought, revenue=revenue, cost=cost, n_failed=n_failed,
-        n_partial=n_partial, feed_in=sc.feed_in_tariff, retail=sc.retail_tariff)
+        wallet=energy_account if separate else wallet, sold=sold, bought=bought, revenue=revenue, cost=cost,
+        n_failed=n_failed, n_partial=n_partial, feed_in=sc.feed_in_tariff, retail=sc.retail_tariff)
+    if separate:
+        energy_account = booked
+    else:
+        wallet = booked
+    grid_account = grid_account + grid_flow
+    if sc.network_charge > 0 or sc.value_of_lost_load > 0:
+        grid_account, wallet, energy_account = _charges(sc, agents, breakdown, wallet, energy_account, grid_account)
     return Settlement(paid_qty, paid, failed, partial, new_balance_u, flow, wallet, new_soc,
-                      grid_account + grid_flow, breakdown)
+                      grid_account, breakdown, energy_account)
+
+
+def _charges(sc: Scenario, agents: AgentParams, breakdown: np.ndarray, wallet, energy_account, grid_account: float):
+    """Network charges on P2P purchases (buyer -> grid account) and the value of lost load, booked
+    into `breakdown` (in place, a fresh array). Returns (grid_account, wallet, energy_account)."""
+    col = BREAKDOWN_FIELDS.index
+    charge = sc.network_charge * breakdown[:, col("bought")]
+    lost = np.where(agents.is_consumer, sc.value_of_lost_load * breakdown[:, col("unserved")], 0.0)
+    breakdown[:, col("network_charges")] = charge
+    breakdown[:, col("lost_load")] = lost
+    breakdown[:, col("cost")] += charge
+    breakdown[:, 0] -= charge + lost
+    total = float(charge.sum())
+    if total:
+        if sc.grid_billing == "energy_account":
+            energy_account = energy_account - charge
+        else:
+            wallet = wallet - charge
+        grid_account = grid_account + total
+    return grid_account, wallet, energy_account
 
 
 def add_storage_value(sc: Scenario, agents: AgentParams, soc: np.ndarray, active: np.ndarray,

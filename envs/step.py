@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import channels, kernels, physics, prices
+from . import channels, kernels, physics, prices, topology
 from .breakdown import BREAKDOWN_FIELDS
 from .clearing import clear
 from .observations import agent_scale, observe, static_columns
@@ -22,7 +22,7 @@ from .scenario import Scenario
 from .settlement import Settlement, add_storage_value, settle
 from .shocks import Shock, advance_shock
 from .goods import scenario_goods
-from .state import AgentParams, MarketState
+from .state import FLOW_HISTORY, AgentParams, MarketState
 from .trades import Trades
 
 UTILIZATION_DECAY = 0.9  # EMA weight of past channel utilization
@@ -45,8 +45,12 @@ def initial_state(sc: Scenario, seed: Any) -> tuple[AgentParams, MarketState]:
     rng, rng_exo = spawn_generators(seed)
     agents = physics.sample_agents(sc, rng)
     n, e = sc.n_agents, sc.n_channels
-    u, v = channels.build_graph(n, e, rng)
+    graph = topology.build(sc, agents, rng)   # `random`: the legacy draws, unchanged
+    u, v = graph.u, graph.v
     capacity = channels.draw_capacity(sc, e, rng)
+    if graph.capacity is not None:   # a file's relative capacities, around the range's mean
+        capacity = graph.capacity * 0.5 * (sc.channel_capacity[0] + sc.channel_capacity[1])
+    capacity = channels.size_capacity(sc, agents, u, v, capacity)
     balance_u, _ = channels.funding(capacity, sc.initial_split)
     cloud, wind_speed = physics.initial_weather(sc, agents, rng_exo)
     generation, demand = physics.interval_energy(sc, agents, 0, cloud, wind_speed, rng_exo)
@@ -61,12 +65,14 @@ def initial_state(sc: Scenario, seed: Any) -> tuple[AgentParams, MarketState]:
         active=np.ones(n, dtype=bool), soc=soc, wallet=np.full(n, float(sc.initial_wallet)),
         cloud=cloud, wind_speed=wind_speed, generation=generation, demand=demand,
         last_sold=zeros, last_bought=zeros, last_profit=zeros,
-        u=u, v=v, capacity=capacity, balance_u=balance_u, open=np.ones(e, dtype=bool),
+        u=u, v=v, capacity=capacity, balance_u=balance_u, open=graph.open,
         flow=np.zeros(e), utilization=np.zeros(e), topology_version=0,
         ref_price=ref, clearing_price=ref.copy(), price_history=np.repeat(ref[None, :], 2, axis=0),
         supply=np.zeros(g), demand_total=np.zeros(g), volume=np.zeros(g),
         holdings=np.zeros((n, g)), owed=np.zeros((n, g)), issued=np.zeros(g), retired=np.zeros(g),
         shock_kind=shock_kind, shock_remaining=shock_remaining, t=0, fee_sink=0.0, grid_account=0.0,
+        energy_account=np.zeros(n), partner=np.full(n, -1, dtype=np.int32), partner_value=np.zeros(n),
+        flow_history=np.zeros((e, FLOW_HISTORY), dtype=np.float32),
         rng=rng, rng_exo=rng_exo,
     )
     return agents, state
@@ -91,12 +97,17 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
     n_goods = state.ref_price.shape[0]
     sellable, needed = tradable if tradable is not None else current_tradable(sc, agents, state)
     offers = decode(sc, agents, actions, state.ref_price, sellable, needed, state.active)
-    trades = clear(sc, agents, state, offers)
+    if sc.negotiation_probability < 1.0:   # the seed's dynamics: each channel negotiates with this chance
+        negotiating = state.rng.random(state.u.shape[0]) < sc.negotiation_probability   # first draw of `rng`
+        trades = clear(sc, agents, state.replace(open=state.open & negotiating), offers)
+    else:
+        trades = clear(sc, agents, state, offers)
     st = settle(sc, agents, trades, sellable, needed, state.u, state.v, state.capacity, state.balance_u,
-                state.wallet, state.soc, state.grid_account)
+                state.wallet, state.soc, state.grid_account, state.energy_account)
     if agents.has_book_hooks:  # kinds with booking of their own (an electric vehicle leaving)
+        bills = st.energy_account if sc.grid_billing == "energy_account" else st.wallet   # fresh arrays
         st = st._replace(grid_account=st.grid_account + physics.book_kinds(
-            sc, agents, state.t, state.active, st.soc, st.wallet, st.breakdown))
+            sc, agents, state.t, state.active, st.soc, bills, st.breakdown))
     goods = None
     if n_goods > 1:  # further goods (certificates) clear over the same channels after energy
         from .goods_trading import trade_goods
@@ -128,9 +139,16 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
     history = np.concatenate([state.price_history, ref[None, :]])[-prices.PRICE_HISTORY:]
 
     # channels
+    partner, partner_value = state.partner, state.partner_value
+    if sc.partner_channel_share > 0:   # regular partners, from this step's payments
+        partner, partner_value = channels.update_partners(agents.n, trades.seller, trades.buyer, st.paid,
+                                                          partner, partner_value)
     (u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, opened) = channels.lifecycle(
         sc, state.u, state.v, state.capacity, st.balance_u, state.open, state.active, st.wallet,
-        state.fee_sink, state.rng)
+        state.fee_sink, state.rng, agents, partner)
+    flow_history = state.flow_history.copy()
+    flow_history[:, state.t % FLOW_HISTORY] = st.flow
+    flow_history[opened] = 0.0   # a reopened slot is a new channel
     n_opened = int(opened.shape[0])
     # utilization EMA (a new channel has no history) and the next observation's liquidity, one pass
     util, *liquidity = kernels.channel_aftermath(
@@ -157,7 +175,8 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
         ref_price=ref, clearing_price=clearing_price, price_history=history,
         supply=supply, demand_total=demand, volume=volume,
         shock_kind=shock_kind, shock_remaining=shock_remaining, t=t, fee_sink=fee_sink,
-        grid_account=st.grid_account,
+        grid_account=st.grid_account, energy_account=st.energy_account, partner=partner,
+        partner_value=partner_value, flow_history=flow_history,
     )
     if goods is not None:
         new = new.replace(holdings=goods.holdings, owed=goods.owed, issued=goods.issued, retired=goods.retired)
