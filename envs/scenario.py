@@ -442,6 +442,36 @@ for _name, _kw in {**_KIND_PRESETS, **_GOOD_PRESETS}.items():   # presets the ki
     PRESETS[_name] = _base.replace(name=_name, **_kw)
 DEFAULT_SCENARIO = "energy_default"
 
+# ---- the sound Lightning market (issue 10) ------------------------------------------------------
+# The overrides that turn the legacy market into the sound one; `channel_market_v1` and the
+# `energy_lightning*` presets apply them. g-econ's part: kind-aware channels sized in the money the
+# trades move, channels reopened to regular partners, grid bills on an energy account apart from
+# the channel wallet, unserved energy valued at a value of lost load, a network charge on P2P trade,
+# the eps-auction at its own prices. (The payment layer adds its fields here too.)
+SOUND_MARKET: dict[str, Any] = {
+    "topology": "kind_aware",
+    "channel_sizing": "spend",
+    "channel_sizing_steps": 8.0,
+    "partner_channel_share": 0.5,
+    "grid_billing": "energy_account",
+    "value_of_lost_load": 3000.0,
+    "network_charge": 10.0,
+    "auction_pricing": "auction",
+}
+# The seed's own channel dynamics (../shared/seeds/000): 50-200 capacity split evenly, channels open
+# at 8 % and close at 5 % per step, each channel negotiates with a 30 % chance per step.
+SEED000: dict[str, Any] = {
+    "channel_capacity": (50.0, 200.0), "initial_split": 0.5, "channel_open_rate": 0.08,
+    "channel_close_rate": 0.05, "negotiation_probability": 0.3,
+}
+PRESETS["energy_lightning"] = PRESETS["energy_default"].replace(name="energy_lightning", **SOUND_MARKET)
+PRESETS["energy_lightning_10k"] = PRESETS["energy_10k"].replace(name="energy_lightning_10k", **SOUND_MARKET)
+PRESETS["energy_lightning_scale_free"] = PRESETS["energy_lightning"].replace(
+    name="energy_lightning_scale_free", topology="scale_free")
+PRESETS["energy_lightning_real"] = PRESETS["energy_lightning"].replace(
+    name="energy_lightning_real", topology="file", mean_degree=5.0)   # the bundled 300-node describegraph file
+PRESETS["seed000"] = PRESETS["energy_default"].replace(name="seed000", **SEED000)
+
 
 def get_scenario(spec: "str | Path | Scenario | dict | None" = None, **overrides: Any) -> Scenario:
     """Resolve a preset name, a YAML/JSON path, a dict or a Scenario; then apply field overrides.
@@ -474,4 +504,5 @@ def get_scenario(spec: "str | Path | Scenario | dict | None" = None, **overrides
     return sc
 
 
-__all__ = ["Scenario", "PRESETS", "DEFAULT_SCENARIO", "MECHANISMS", "get_scenario", "SHOCK_NAMES"]
+__all__ = ["Scenario", "PRESETS", "DEFAULT_SCENARIO", "MECHANISMS", "get_scenario", "SHOCK_NAMES", "SOUND_MARKET",
+           "SEED000"]
