@@ -98,3 +98,19 @@ def test_legacy_defaults_leave_the_new_columns_zero():
     bd = core.last_result.settlement.breakdown
     assert not bd[:, COL["network_charges"]].any() and not bd[:, COL["lost_load"]].any()
     assert not core.state.energy_account.any()
+
+
+def test_lightning_report_runs_and_writes_its_numbers(tmp_path, capsys):
+    import json
+
+    from channelmarket.eval.lightning_report import main
+
+    out = tmp_path / "l.json"
+    assert main(["--markets", "energy_small", "--populations", "truthful", "--seeds", "1", "--episode-steps", "12",
+                 "--shocks", "energy_small", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| energy_small | truthful |" in text and "DEMAND_SURGE" in text
+    data = json.loads(out.read_text())
+    r = data["results"]["energy_small"]["truthful"]
+    assert 0.0 <= r["p2p_share"] <= 1.0 and 0.0 < r["eff_channels"] <= 1.0 + 1e-9
+    assert r["eff_complete"] <= r["eff_channels"] + 1e-9
