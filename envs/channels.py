@@ -12,19 +12,7 @@ import numpy as np
 
 from . import kernels
 from .scenario import Scenario
-
-
-def build_graph(n: int, n_slots: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Endpoints of a connected random graph: a random recursive spanning tree on a shuffled
-    order plus uniform random extra edges (no self-loops; parallel channels allowed)."""
-    perm = rng.permutation(n)
-    parent_pos = np.floor(rng.random(n - 1) * np.arange(1, n)).astype(np.int64)
-    u_tree = perm[1:]
-    v_tree = perm[parent_pos]
-    extra = n_slots - (n - 1)
-    u_x = rng.integers(0, n, size=extra)
-    v_x = (u_x + 1 + rng.integers(0, n - 1, size=extra)) % n
-    return np.concatenate([u_tree, u_x]).astype(np.int32), np.concatenate([v_tree, v_x]).astype(np.int32)
+from .topology import build_graph, reopen_pairs  # noqa: F401 - build_graph: the legacy graph, re-exported
 
 
 def draw_capacity(sc: Scenario, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -103,8 +91,6 @@ def lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, 
     u = u.copy(); v = v.copy(); capacity = capacity.copy(); balance_u = balance_u.copy()
     opened = np.zeros(0, dtype=np.int64)
     if k:
-        from .topology import reopen_pairs
-
         nu, nv = reopen_pairs(sc, agents, n, k, rng, u, v, is_open)
         cap = draw_capacity(sc, k, rng)
         if sc.partner_channel_share > 0 and partner is not None:

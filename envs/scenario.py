@@ -24,6 +24,7 @@ from .goods import PRESETS as _GOOD_PRESETS
 from .kinds import COUNT_FIELDS, KINDS, PARAMS
 from .kinds import PRESETS as _KIND_PRESETS
 from .shocks import SHOCK_NAMES, ShockEvent
+from .topology import TOPOLOGIES
 
 MECHANISMS = mechanisms.names()
 CHANNEL_SIZINGS = ("uniform", "spend")
@@ -201,8 +202,6 @@ class Scenario:
 
     def _validate_econ(self) -> None:
         """The g-econ block: topology, sizing, partners, accounting, pricing, negotiation."""
-        from .topology import TOPOLOGIES
-
         _check_choice(self, "topology", TOPOLOGIES)
         _check_str(self, "topology_file")
         if self.topology_file and self.topology != "file":

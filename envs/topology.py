@@ -55,8 +55,6 @@ def build(sc: Any, agents: Any, rng: np.random.Generator) -> Graph:
     """The reset graph of `sc.topology` over `agents` with `sc.n_channels` slots."""
     n, e = sc.n_agents, sc.n_channels
     if sc.topology == "random":
-        from .channels import build_graph
-
         u, v = build_graph(n, e, rng)
         return Graph(u, v, np.ones(e, dtype=bool))
     if sc.topology == "kind_aware":
@@ -70,6 +68,19 @@ def build(sc: Any, agents: Any, rng: np.random.Generator) -> Graph:
     else:
         return _from_file(sc, n, e, rng)
     return _slots(u, v, n, e, rng)
+
+
+def build_graph(n: int, n_slots: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Endpoints of a connected random graph: a random recursive spanning tree on a shuffled
+    order plus uniform random extra edges (no self-loops; parallel channels allowed)."""
+    perm = rng.permutation(n)
+    parent_pos = np.floor(rng.random(n - 1) * np.arange(1, n)).astype(np.int64)
+    u_tree = perm[1:]
+    v_tree = perm[parent_pos]
+    extra = n_slots - (n - 1)
+    u_x = rng.integers(0, n, size=extra)
+    v_x = (u_x + 1 + rng.integers(0, n - 1, size=extra)) % n
+    return np.concatenate([u_tree, u_x]).astype(np.int32), np.concatenate([v_tree, v_x]).astype(np.int32)
 
 
 def _slots(u, v, n: int, e: int, rng, extra: "tuple | None" = None):
