@@ -17,9 +17,10 @@ over the seeds, from every step's settlement and summary:
   summary reports (the payment layer's reasons once it has them);
 - fees: on-chain fees, network charges (and routing fees when the summary has them), EUR per day;
 - unserved energy (MWh per day) and its value at the value of lost load.
-The shock table runs each shock for 8 steps from step 40 (of 96; the same shares of shorter days) against the same seed without it
-(common random numbers) and reports the change of the mean clearing price and of unserved MWh
-over those steps.
+The shock table runs each shock for 8 steps from step 40 (of 96; the same shares of shorter days)
+against the same seed without it (common random numbers) and reports the change of the mean
+clearing price, of unserved MWh and of welfare (the sum of the rewards, which carry the value of
+lost load) over those steps.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def episode(market: str, population: str, seed: int, optimum: bool = True, **ove
                              "failed": 0.0, "partial": 0.0, "unserved": 0.0, "lost_load": 0.0,
                              "network_charges": 0.0, "routing_fees": 0.0}
     reasons: dict[str, float] = {}
-    prices, unserved = [], []
+    prices, unserved, welfare = [], [], []
 
     def on_step(c: MarketCore, prev: Any) -> None:
         bd = c.last_result.settlement.breakdown
@@ -72,6 +73,7 @@ def episode(market: str, population: str, seed: int, optimum: bool = True, **ove
                 reasons[k] = reasons.get(k, 0.0) + float(v)
         prices.append(s["clearing_price"])
         unserved.append(s["unserved"])
+        welfare.append(s["welfare"])
         if optimum:
             tot["real"] += realized_welfare(c)
             tot["opt_ch"] += optimal_welfare(c, prev, network="channels").welfare
@@ -80,7 +82,8 @@ def episode(market: str, population: str, seed: int, optimum: bool = True, **ove
     run_episode(core, make(policy), seed=seed, callback=on_step)
     tot["onchain_fees"] = float(core.state.fee_sink)
     days = core.scenario.episode_steps * core.scenario.step_hours / 24.0
-    return {"totals": tot, "reasons": reasons, "days": days, "prices": prices, "unserved": unserved}
+    return {"totals": tot, "reasons": reasons, "days": days, "prices": prices, "unserved": unserved,
+            "welfare": welfare}
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, float]:
@@ -111,14 +114,16 @@ def shock_effects(market: str, population: str, seeds: list[int], **overrides: A
     start, dur = int(SHOCK_START * steps), max(1, int(round(SHOCK_STEPS * steps)))
     base = {s: episode(market, population, s, optimum=False, **overrides) for s in seeds}
     for kind in SHOCK_NAMES[1:]:
-        dp, du = [], []
+        dp, du, dw = [], [], []
         for s in seeds:
             sched = ({"step": start, "kind": kind, "duration": dur},)
             shocked = episode(market, population, s, optimum=False, shock_schedule=sched, **overrides)
             w = slice(start, start + dur)
             dp.append(np.mean(shocked["prices"][w]) - np.mean(base[s]["prices"][w]))
             du.append(np.sum(shocked["unserved"][w]) - np.sum(base[s]["unserved"][w]))
-        out[kind] = {"price_change": float(np.mean(dp)), "unserved_change": float(np.mean(du))}
+            dw.append(np.sum(shocked["welfare"][w]) - np.sum(base[s]["welfare"][w]))
+        out[kind] = {"price_change": float(np.mean(dp)), "unserved_change": float(np.mean(du)),
+                     "welfare_change": float(np.mean(dw))}
     return out
 
 
@@ -165,10 +170,12 @@ def main(argv: "list[str] | None" = None) -> int:
             shocks[p] = shock_effects(a.shocks, p, seeds, **kw)
         print(f"\nShock effects on {a.shocks} (from {SHOCK_START * 100:.0f} % of the episode for "
               f"{SHOCK_STEPS * 100:.1f} % of its steps, vs the same seed without the shock):\n")
-        print("| population | shock | clearing price change EUR/MWh | unserved change MWh |\n|---|---|---:|---:|")
+        print("| population | shock | clearing price change EUR/MWh | unserved change MWh | welfare change EUR |\n"
+              "|---|---|---:|---:|---:|")
         for p, by in shocks.items():
             for k, r in by.items():
-                print(f"| {p} | {k} | {r['price_change']:+.1f} | {r['unserved_change']:+.2f} |")
+                print(f"| {p} | {k} | {r['price_change']:+.1f} | {r['unserved_change']:+.2f} | "
+                      f"{r['welfare_change']:+,.0f} |")
     if a.out:
         from ..envs.files import atomic_write_text
 
