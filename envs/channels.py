@@ -48,10 +48,13 @@ def update_partners(n: int, seller, buyer, paid, partner, partner_value, decay: 
         who = np.concatenate([buyer[ok], seller[ok]])
         other = np.concatenate([seller[ok], buyer[ok]])
         amt = np.concatenate([paid[ok], paid[ok]])
-        order = np.lexsort((-amt, who))
-        first = np.ones(order.shape[0], dtype=bool)
-        first[1:] = who[order][1:] != who[order][:-1]
-        w, o, a = who[order][first], other[order][first], amt[order][first]
+        best = np.zeros(n)
+        np.maximum.at(best, who, amt)              # O(T): each agent's largest payment this step
+        top = amt == best[who]
+        pick = np.full(n, -1, dtype=np.int64)
+        pick[who[top]] = other[top]                # ties: one of the tied counterparties (deterministic)
+        w = np.flatnonzero(pick >= 0)
+        o, a = pick[w], best[w]
         same = partner[w] == o
         take = same | (a > value[w])
         value[w] = np.where(same, value[w] + a, np.where(take, a, value[w]))
