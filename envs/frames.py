@@ -9,9 +9,9 @@ since the last frame) of a topology sample. The sample is fixed per episode: eve
 the market has at most `max_nodes`, else `max_nodes` agents grown outwards from random seeds
 along open channels, so the sampled graph stays connected enough to read. At most
 `max_channels` channels are kept per frame. Drawing and recording read frames only, never the
-core: the observer is the one place that reads the market (through `core.view()` for the
-channel graph and the directory, and the public `core.state` arrays for flows, utilizations,
-wallets and plant output, which a market operator sees). Everything is vectorized.
+core: the observer is the one place that reads the market, and it reads only the core's public
+read API (`summary()`, `channel_states()`, `agent_states()`: what a market operator sees) and the
+kind registry's names. Everything is vectorized.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from .kinds import KIND_NAMES
 
 FRAME_VERSION = 1
 # per-agent resources are shown (and recorded) up to this market size
@@ -63,22 +65,20 @@ class Observer:
         self.max_nodes = int(max_nodes)
         self.max_channels = int(max_channels)
         self._rng = np.random.default_rng(seed)
-        self._params = None      # the AgentParams the sample belongs to (new ones each episode)
+        self._params = None      # the episode's kind array the sample belongs to (a new one each reset)
         self._nodes = np.zeros(0, np.int64)
         self._in_sample = np.zeros(0, bool)
         self._last_open: "np.ndarray | None" = None
         self.episode = -1
 
     def frame(self, core: Any) -> dict[str, Any]:
-        """The frame of `core` now (after reset or a step)."""
-        view = core.view()
-        st = core.state
-        if st is None:
-            raise RuntimeError("the market has no state yet; call reset(seed=...) first")
-        n = view.n_agents
-        u, v, is_open = np.asarray(view.u), np.asarray(view.v), np.asarray(view.open)
-        if core.agents is not self._params:   # a new episode: new sample, nothing is "new"
-            self._params = core.agents
+        """The frame of `core` now (after reset or a step), read through its public read API."""
+        ch, ag = core.channel_states(), core.agent_states()
+        n = int(core.n_agents)
+        u, v, is_open = ch["u"], ch["v"], ch["open"]
+        kind = ag["kind"]
+        if kind.base is not self._params:   # a new episode (new agent parameters): new sample, nothing is "new"
+            self._params = kind.base
             self.episode += 1
             self._nodes = sample_nodes(u[is_open], v[is_open], n, self.max_nodes, self._rng)
             self._in_sample = np.zeros(n, bool)
@@ -87,20 +87,18 @@ class Observer:
         new = is_open & ~self._last_open if self._last_open.shape == is_open.shape else np.zeros_like(is_open)
         self._last_open = is_open.copy()
 
-        kind = np.asarray(view.kind)
-        n_kinds = len(view.kind_names)
-        cap = np.asarray(view.channel_capacity)
-        bal_u = np.asarray(view.balance_u)
+        n_kinds = len(KIND_NAMES)
+        cap, bal_u = ch["capacity"], ch["balance_u"]
         # money: on-chain wallet plus the agent's side of each open channel
         ou, ov = u[is_open], v[is_open]
-        money = (np.asarray(st.wallet) + np.bincount(ou, bal_u[is_open], minlength=n)
+        money = (ag["wallet"] + np.bincount(ou, bal_u[is_open], minlength=n)
                  + np.bincount(ov, (cap - bal_u)[is_open], minlength=n))
-        gen, dem, soc = np.asarray(st.generation), np.asarray(st.demand), np.asarray(st.soc)
+        gen, dem, soc = ag["generation"], ag["demand"], ag["soc"]
 
         def by_kind(x: np.ndarray) -> list:
             return _r(np.bincount(kind, weights=x, minlength=n_kinds))
 
-        kinds = {"names": list(view.kind_names), "count": np.bincount(kind, minlength=n_kinds).tolist(),
+        kinds = {"names": list(KIND_NAMES), "count": np.bincount(kind, minlength=n_kinds).tolist(),
                  "generation": by_kind(gen), "demand": by_kind(dem), "stored": by_kind(soc), "money": by_kind(money)}
         agents = None
         if n <= PER_AGENT_MAX:
@@ -113,13 +111,13 @@ class Observer:
             slots = np.sort(self._rng.choice(slots, size=self.max_channels, replace=False))
         channels = {"total": total, "sampled": bool(slots.size < total), "slot": slots.tolist(),
                     "u": u[slots].tolist(), "v": v[slots].tolist(), "capacity": _r(cap[slots]),
-                    "balance_u": _r(bal_u[slots]), "utilization": _r(np.asarray(st.utilization)[slots]),
-                    "flow": _r(np.asarray(st.flow)[slots]), "new": new[slots].tolist()}
+                    "balance_u": _r(bal_u[slots]), "utilization": _r(ch["utilization"][slots]),
+                    "flow": _r(ch["flow"][slots]), "new": new[slots].tolist()}
         nodes = {"id": self._nodes.tolist(), "kind": kind[self._nodes].tolist(),
-                 "capacity": _r(np.asarray(core.agents.capacity)[self._nodes])}
+                 "capacity": _r(ag["capacity"][self._nodes])}
         summary = {k: (float(x) if isinstance(x, (float, np.floating)) else int(x) if isinstance(x, (int, np.integer))
-                       else x) for k, x in view.summary().items()}
-        return {"v": FRAME_VERSION, "episode": self.episode, "scenario": view.scenario.name, "n_agents": n,
+                       else x) for k, x in core.summary().items()}
+        return {"v": FRAME_VERSION, "episode": self.episode, "scenario": core.scenario.name, "n_agents": n,
                 "summary": summary, "kinds": kinds, "agents": agents, "nodes": nodes, "channels": channels}
 
 
