@@ -188,6 +188,7 @@ function drawTopology() {
     return;
   }
   const [w, h] = size(topo);
+  graph.size = [w, h];
   const colors = kindColor(f.kinds.names);
   const key = `${f.scenario}|${f.episode}|${f.nodes.id.length}|${f.nodes.id[0]}|${f.nodes.id[f.nodes.id.length - 1]}`;
   if (key !== graph.key) {     // a new episode or sample: new nodes
@@ -200,10 +201,10 @@ function drawTopology() {
     graph.byId = new Map(graph.nodes.map((n) => [n.id, n]));
     if (graph.sim) graph.sim.stop();
     graph.sim = d3.forceSimulation(graph.nodes)
-      .force("charge", d3.forceManyBody().strength(graph.nodes.length > 150 ? -12 : -40))
-      .force("link", d3.forceLink([]).distance(28).strength(0.25))
+      .force("charge", d3.forceManyBody().strength(graph.nodes.length > 150 ? -18 : -70).distanceMax(Math.max(w, h) / 2))
+      .force("link", d3.forceLink([]).distance(graph.nodes.length > 150 ? 26 : 40).strength(0.2))
       .force("collide", d3.forceCollide((n) => n.r + 1))
-      .force("x", d3.forceX(w / 2).strength(0.05)).force("y", d3.forceY(h / 2).strength(0.07))
+      .force("x", d3.forceX(w / 2).strength(0.03)).force("y", d3.forceY(h / 2).strength(0.045))
       .on("tick", tick);
     topoLayer.nodes.selectAll("circle").data(graph.nodes, (n) => n.id).join("circle")
       .attr("r", (n) => n.r).attr("fill", (n) => colors[n.kind]).attr("stroke", "#0d1117").attr("stroke-width", 0.8)
@@ -237,6 +238,10 @@ function drawTopology() {
   tick();
 }
 function tick() {
+  const [w, h] = graph.size || [0, 0];
+  if (w) graph.nodes.forEach((n) => {       // keep every node inside the panel
+    n.x = Math.max(n.r, Math.min(w - n.r, n.x)); n.y = Math.max(n.r, Math.min(h - n.r, n.y));
+  });
   topoLayer.links.selectAll("line").attr("x1", (l) => l.source.x).attr("y1", (l) => l.source.y)
     .attr("x2", (l) => l.target.x).attr("y2", (l) => l.target.y);
   topoLayer.nodes.selectAll("circle").attr("cx", (n) => n.x).attr("cy", (n) => n.y);
