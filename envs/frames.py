@@ -5,9 +5,11 @@
 
 A frame holds the public market summary, energy and money summed by agent kind (per agent for
 small markets), and the channel states (endpoints, capacity, balance, utilization, flow, opened
-since the last frame) of a topology sample. The sample is fixed per episode: every agent when
+since the last frame) of a topology sample. The sample is drawn per episode: every agent when
 the market has at most `max_nodes`, else `max_nodes` agents grown outwards from random seeds
-along open channels, so the sampled graph stays connected enough to read. At most
+along open channels, so the sampled graph stays connected enough to read; it stays fixed (a
+recording's layout is computed once), or with `refresh=True` (the live web dashboard) sampled
+agents left without a channel are swapped each frame for neighbours of the rest. At most
 `max_channels` channels are kept per frame. Drawing and recording read frames only, never the
 core: the observer is the one place that reads the market, and it reads only the core's public
 read API (`summary()`, `channel_states()`, `agent_states()`: what a market operator sees) and the
@@ -55,15 +57,38 @@ def sample_nodes(u: np.ndarray, v: np.ndarray, n_agents: int, k: int, rng: np.ra
     return np.flatnonzero(chosen).astype(np.int64)
 
 
+def refresh_sample(chosen: np.ndarray, u: np.ndarray, v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The sample mask `chosen` [N] with every sampled agent left without a channel inside the sample
+    swapped for an agent one open channel (`u`, `v`) away from the rest of it, so a live view of a
+    large market keeps showing connected agents as channels close and reopen; same size (where too
+    few neighbours exist, the lonely agents stay)."""
+    inside = chosen[u] & chosen[v]
+    n = chosen.shape[0]
+    deg = np.bincount(u[inside], minlength=n) + np.bincount(v[inside], minlength=n)
+    lonely = chosen & (deg == 0)
+    k = int(lonely.sum())
+    keep = chosen & ~lonely
+    if k == 0 or not keep.any():
+        return chosen
+    frontier = np.unique(np.concatenate([v[keep[u] & ~keep[v]], u[keep[v] & ~keep[u]]]))
+    frontier = frontier[~lonely[frontier]]
+    pick = rng.permutation(frontier)[:k]
+    out = keep.copy()
+    out[pick] = True
+    out[np.flatnonzero(lonely)[:k - pick.size]] = True
+    return out
+
+
 class Observer:
     """Builds frames of a market; keeps the per-episode topology sample and the last open mask."""
 
-    def __init__(self, max_nodes: int = 300, max_channels: int = 2000, seed: int = 0) -> None:
+    def __init__(self, max_nodes: int = 300, max_channels: int = 2000, seed: int = 0, refresh: bool = False) -> None:
         for name, val in (("max_nodes", max_nodes), ("max_channels", max_channels)):
             if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 1:
                 raise ValueError(f"Observer {name} = {val!r}; allowed: an integer >= 1")
         self.max_nodes = int(max_nodes)
         self.max_channels = int(max_channels)
+        self.refresh = bool(refresh)   # live views: swap sampled agents left without channels (`refresh_sample`)
         self._rng = np.random.default_rng(seed)
         self._params = None      # the episode's kind array the sample belongs to (a new one each reset)
         self._nodes = np.zeros(0, np.int64)
@@ -84,6 +109,9 @@ class Observer:
             self._in_sample = np.zeros(n, bool)
             self._in_sample[self._nodes] = True
             self._last_open = is_open.copy()
+        elif self.refresh and n > self.max_nodes:
+            self._in_sample = refresh_sample(self._in_sample, u[is_open], v[is_open], self._rng)
+            self._nodes = np.flatnonzero(self._in_sample).astype(np.int64)
         new = is_open & ~self._last_open if self._last_open.shape == is_open.shape else np.zeros_like(is_open)
         self._last_open = is_open.copy()
 
@@ -121,4 +149,4 @@ class Observer:
                 "summary": summary, "kinds": kinds, "agents": agents, "nodes": nodes, "channels": channels}
 
 
-__all__ = ["Observer", "sample_nodes", "FRAME_VERSION", "PER_AGENT_MAX"]
+__all__ = ["Observer", "sample_nodes", "refresh_sample", "FRAME_VERSION", "PER_AGENT_MAX"]

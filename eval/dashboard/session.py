@@ -174,7 +174,7 @@ class Session:
             pol.bind(core, idx, seed=[seed, g])
             groups.append((pol, idx))
         self.core, self.groups, self.obs = core, groups, obs
-        self.observer = Observer(max_nodes=self.max_nodes, max_channels=self.max_channels, seed=seed)
+        self.observer = Observer(max_nodes=self.max_nodes, max_channels=self.max_channels, seed=seed, refresh=True)
         if self.record_dir is not None:
             name = f"{scenario}-{_safe(population)}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl.gz"
             self.recorder = Recorder(self.record_dir / name, max_nodes=self.max_nodes, max_channels=self.max_channels,
@@ -208,7 +208,8 @@ class Session:
         try:
             async with self._lock:
                 await asyncio.to_thread(self._build, scenario, population, steps, seed)
-        except (ValueError, TypeError, RuntimeError, OSError, ImportError) as err:
+        except Exception as err:   # a bad scenario or model: the pages hear why, the server goes on
+            log.warning("dashboard could not start %s with %s: %s", scenario, population, err)
             self._reset_run()
             self.broadcast(self.status_message())
             raise ProtocolError(f"execute: could not start {scenario} with {population}: {err}") from None

@@ -99,3 +99,32 @@ def test_observer_samples_10k_agents_connected_and_capped():
     ids = set(f["nodes"]["id"])
     assert {*f["channels"]["u"], *f["channels"]["v"]} <= ids
     assert 0 < len(f["channels"]["u"]) <= 2000
+
+
+def test_refresh_sample_swaps_lonely_agents_for_neighbours():
+    from channelmarket.envs.frames import refresh_sample
+
+    # a path 0-1-2-3 sampled as {0, 1, 5}: 5 has no channel inside the sample, 2 is a neighbour
+    u, v = np.array([0, 1, 2, 4]), np.array([1, 2, 3, 5])
+    chosen = np.zeros(6, bool)
+    chosen[[0, 1, 5]] = True
+    out = refresh_sample(chosen, u, v, np.random.default_rng(0))
+    assert np.flatnonzero(out).tolist() == [0, 1, 2]
+    alone = np.zeros(6, bool)
+    alone[[3, 5]] = True               # nobody has a channel inside: unchanged
+    assert np.array_equal(refresh_sample(alone, u, v, np.random.default_rng(0)), alone)
+
+
+def test_live_observer_keeps_the_sample_connected():
+    core = MarketCore("energy_1k")
+    core.reset(seed=0)
+    fixed, live = Observer(max_nodes=100, seed=0), Observer(max_nodes=100, seed=0, refresh=True)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        core.step(rng.uniform(-1, 1, (core.n_agents, 4)))
+        a, b = fixed.frame(core), live.frame(core)
+    ids = b["nodes"]["id"]
+    assert len(ids) == 100 and ids == sorted(set(ids))
+    assert len(b["channels"]["u"]) > len(a["channels"]["u"])
+    touched = {*b["channels"]["u"], *b["channels"]["v"]}
+    assert len(touched) > len({*a["channels"]["u"], *a["channels"]["v"]})

@@ -78,7 +78,8 @@ function drawStats() {
   setStat("stat-channels", s.active_channels.toLocaleString("en-US"));
   setStat("stat-trades", `${app.tradesTotal.toLocaleString("en-US")} (+${s.trades})`);
   document.getElementById("stat-trades").dataset.total = String(app.tradesTotal);
-  setStat("stat-supply-demand", `${fmt(s.supply)} / ${fmt(s.demand)}`);
+  const d = Math.max(s.supply, s.demand) >= 1000 ? 0 : 1;
+  setStat("stat-supply-demand", `${fmt(s.supply, d)} / ${fmt(s.demand, d)}`);
   setStat("stat-price", fmt(s.clearing_price, 2));
   setStat("stat-time", hhmm(s.hour));
   const shocked = s.shock !== "NONE" && s.shock_remaining > 0;
@@ -190,31 +191,19 @@ function drawTopology() {
   const [w, h] = size(topo);
   graph.size = [w, h];
   const colors = kindColor(f.kinds.names);
-  const key = `${f.scenario}|${f.episode}|${f.nodes.id.length}|${f.nodes.id[0]}|${f.nodes.id[f.nodes.id.length - 1]}`;
-  if (key !== graph.key) {     // a new episode or sample: new nodes
+  const key = `${f.scenario}|${f.episode}|${f.n_agents}`;
+  if (key !== graph.key) {     // a new episode: a new layout
     graph.key = key;
-    const capMax = d3.max(f.nodes.capacity) || 1;
-    const small = f.nodes.id.length > 150 ? 0.6 : 1;
-    graph.nodes = f.nodes.id.map((id, i) => ({ id, kind: f.nodes.kind[i],
-      r: small * (3 + 9 * Math.sqrt(f.nodes.capacity[i] / capMax)),
-      x: w / 2 + (Math.random() - 0.5) * w * 0.6, y: h / 2 + (Math.random() - 0.5) * h * 0.6 }));
-    graph.byId = new Map(graph.nodes.map((n) => [n.id, n]));
+    graph.nodes = []; graph.byId = new Map();
     if (graph.sim) graph.sim.stop();
-    graph.sim = d3.forceSimulation(graph.nodes)
-      .force("charge", d3.forceManyBody().strength(graph.nodes.length > 150 ? -18 : -70).distanceMax(Math.max(w, h) / 2))
-      .force("link", d3.forceLink([]).distance(graph.nodes.length > 150 ? 26 : 40).strength(0.2))
+    graph.sim = d3.forceSimulation([])
+      .force("link", d3.forceLink([]).strength(0.2))
       .force("collide", d3.forceCollide((n) => n.r + 1))
       .force("x", d3.forceX(w / 2).strength(0.03)).force("y", d3.forceY(h / 2).strength(0.045))
       .on("tick", tick);
-    topoLayer.nodes.selectAll("circle").data(graph.nodes, (n) => n.id).join("circle")
-      .attr("r", (n) => n.r).attr("fill", (n) => colors[n.kind]).attr("stroke", "#0d1117").attr("stroke-width", 0.8)
-      .attr("class", (n) => "node kind-" + f.kinds.names[n.kind])
-      .call(d3.drag().on("start", (e, n) => { if (!e.active) graph.sim.alphaTarget(0.2).restart(); n.fx = n.x; n.fy = n.y; })
-        .on("drag", (e, n) => { n.fx = e.x; n.fy = e.y; })
-        .on("end", (e, n) => { if (!e.active) graph.sim.alphaTarget(0); n.fx = null; n.fy = null; }))
-      .append("title").text((n) => `${f.kinds.names[n.kind]} agent ${n.id}`);
     drawLegend(f, colors);
   }
+  syncNodes(f, colors, w, h);
   const ch = f.channels;
   const capMax = d3.max(ch.capacity) || 1;
   const links = [];
@@ -230,12 +219,45 @@ function drawTopology() {
   graph.sim.force("link").links(links);
   topoLayer.links.selectAll("line").data(links, (l) => l.slot).join("line")
     .attr("stroke", (l) => EDGE_COLORS[l.state]).attr("stroke-width", (l) => l.width)
-    .attr("stroke-opacity", (l) => (l.state === "idle" ? 0.45 : 0.9)).attr("class", (l) => "edge " + l.state);
+    .attr("stroke-opacity", (l) => (l.state === "idle" ? 0.45 : 0.9)).attr("class", (l) => "edge " + l.state)
+    .order();                      // busy channels drawn over idle ones
   graph.sim.alpha(changed ? 0.3 : 0.08).restart();
   document.getElementById("topology-caption").textContent =
     `${f.nodes.id.length} agents, ${links.length} of ${ch.total.toLocaleString("en-US")} channels` +
     (ch.sampled ? " (sample)" : "");
   tick();
+}
+// the sampled agents of this frame; agents already shown keep their place (large markets swap
+// agents that lost their channels for neighbours, see envs/frames.refresh_sample)
+function syncNodes(f, colors, w, h) {
+  const ids = f.nodes.id;
+  if (ids.length === graph.nodes.length && ids.every((id, i) => graph.nodes[i].id === id)) return;
+  const capMax = d3.max(f.nodes.capacity) || 1;
+  const small = ids.length > 150 ? 0.6 : 1;
+  const old = graph.byId;
+  const near = new Map();          // a new agent starts beside a shown neighbour
+  f.channels.u.forEach((a, i) => { const b = f.channels.v[i];
+    if (old.has(a) && !old.has(b)) near.set(b, old.get(a)); else if (old.has(b) && !old.has(a)) near.set(a, old.get(b)); });
+  graph.nodes = ids.map((id, i) => {
+    const n = old.get(id);
+    if (n) return n;
+    const at = near.get(id);
+    return { id, kind: f.nodes.kind[i], r: small * (3 + 9 * Math.sqrt(f.nodes.capacity[i] / capMax)),
+             x: at ? at.x + (Math.random() - 0.5) * 20 : w / 2 + (Math.random() - 0.5) * w * 0.6,
+             y: at ? at.y + (Math.random() - 0.5) * 20 : h / 2 + (Math.random() - 0.5) * h * 0.6 };
+  });
+  graph.byId = new Map(graph.nodes.map((n) => [n.id, n]));
+  const many = graph.nodes.length > 150;
+  graph.sim.nodes(graph.nodes)
+    .force("charge", d3.forceManyBody().strength(many ? -18 : -70).distanceMax(Math.max(w, h) / 2));
+  graph.sim.force("link").distance(many ? 26 : 40);
+  topoLayer.nodes.selectAll("circle").data(graph.nodes, (n) => n.id).join((enter) => enter.append("circle")
+      .attr("stroke", "#0d1117").attr("stroke-width", 0.8)
+      .call(d3.drag().on("start", (e, n) => { if (!e.active) graph.sim.alphaTarget(0.2).restart(); n.fx = n.x; n.fy = n.y; })
+        .on("drag", (e, n) => { n.fx = e.x; n.fy = e.y; })
+        .on("end", (e, n) => { if (!e.active) graph.sim.alphaTarget(0); n.fx = null; n.fy = null; }))
+      .call((c) => c.append("title").text((n) => `${f.kinds.names[n.kind]} agent ${n.id}`)))
+    .attr("r", (n) => n.r).attr("fill", (n) => colors[n.kind]).attr("class", (n) => "node kind-" + f.kinds.names[n.kind]);
 }
 function tick() {
   const [w, h] = graph.size || [0, 0];

@@ -214,3 +214,27 @@ def test_scenario_file_and_model_population_are_offered(tmp_path, make_session):
     session = make_session("--scenario", str(sc), "--model", str(model), "--population", "truthful")
     assert session.options.default_scenario == "file:tiny.yaml" and "file:tiny.yaml" in session.options.scenarios
     assert "model:run" in session.options.populations and session.models["model:run"] == str(model)
+
+
+def test_trained_model_population_runs_and_a_broken_one_is_refused(tmp_path, make_session):
+    """A trained model the server was started with drives the market (loaded without unpickling);
+    a model folder that holds no model gets an error back and leaves the server idle."""
+    torch = pytest.importorskip("torch")
+    from channelmarket.training.ippo import IPPOConfig, IPPOTrainer
+
+    cfg = IPPOConfig(scenario="energy_small", total_steps=24, n_markets=1, rollout_steps=24, learners="sellers",
+                     background="zero_intelligence", progress=False, minibatch_size=64, hidden_sizes=(8,))
+    torch.save(IPPOTrainer(cfg, tmp_path / "train").model_state(), tmp_path / "ippo_model.pt")
+    empty = tmp_path / "empty_run"
+    empty.mkdir()
+    session = make_session("--scenario", "energy_small", "--model", str(tmp_path / "ippo_model.pt"),
+                           "--model", str(empty))
+    with TestClient(create_app(session)) as c, c.websocket_connect("/ws") as ws:
+        snapshot(ws)
+        ws.send_json({"type": "execute", "population": "model:ippo_model.pt", "steps": 3, "interval": FAST})
+        msgs = until(ws, lambda m: m["type"] == "status" and m["status"] == "finished")
+        assert [m["frame"]["summary"]["t"] for m in msgs if m["type"] == "frame"] == [0, 1, 2, 3]
+        ws.send_json({"type": "execute", "population": "model:empty_run", "steps": 3, "interval": FAST})
+        err = until(ws, lambda m: m["type"] == "error")[-1]["message"]
+        assert "could not start" in err and "model:empty_run" in err
+        assert c.get("/health").json()["status"] == "idle"
