@@ -52,7 +52,8 @@ class Session:
         self._base_options = options
         self.max_nodes, self.max_channels = max_nodes, max_channels
         self.clients: set[asyncio.Queue] = set()
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()        # held by a step (and a shock): a command never lands mid-step
+        self._commands = asyncio.Lock()    # one command at a time, whichever page sent it
         self._stop = asyncio.Event()
         self._task: "asyncio.Task | None" = None
         self._reset_run()
@@ -115,6 +116,10 @@ class Session:
     # ---- commands ---------------------------------------------------------------------------------------
     async def handle(self, cmd: Command) -> None:
         """Carry out a checked command; ProtocolError when it cannot apply now."""
+        async with self._commands:
+            await self._handle(cmd)
+
+    async def _handle(self, cmd: Command) -> None:
         if cmd.type == "execute":
             await self._halt()
             await self._start_live(**cmd.args)

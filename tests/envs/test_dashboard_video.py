@@ -8,7 +8,7 @@ pytest.importorskip("matplotlib")
 
 from channelmarket import channel_market_v0
 from channelmarket.envs.core import MarketCore
-from channelmarket.envs.dashboard import ffmpeg_exe, write_mp4, write_video
+from channelmarket.envs.dashboard import Dashboard, ffmpeg_exe, write_mp4, write_video
 from channelmarket.envs.frames import Observer
 from channelmarket.envs.recording import record_episode, replay
 
@@ -16,7 +16,10 @@ from channelmarket.envs.recording import record_episode, replay
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory):
     env = channel_market_v0.parallel_env(scenario="energy_small")
-    return record_episode(env, tmp_path_factory.mktemp("rec") / "ep.jsonl", seed=0, max_steps=3)
+    return record_episode(env, tmp_path_factory.mktemp("rec") / "ep.jsonl", seed=0, max_steps=1)
+
+
+SMALL = Dashboard(width=480, height=300)
 
 
 def _have_ffmpeg() -> bool:
@@ -29,16 +32,15 @@ def _have_ffmpeg() -> bool:
 
 @pytest.mark.skipif(not _have_ffmpeg(), reason="no ffmpeg (imageio-ffmpeg or the ffmpeg program)")
 def test_write_mp4(tmp_path, recording):
-    out = tmp_path / "ep.mp4"
-    assert write_mp4(out, replay(recording), fps=2) == 4
+    out = tmp_path / "ep.MP4"
+    assert write_video(out, replay(recording), fps=2, dashboard=SMALL) == 2
     data = out.read_bytes()
     assert data[4:8] == b"ftyp" and len(data) > 1000            # an ISO media file
-    assert not [p for p in tmp_path.iterdir() if p.name != "ep.mp4"]   # no temporary left behind
-    assert write_video(tmp_path / "ep.MP4", replay(recording)) == 4
+    assert [p.name for p in tmp_path.iterdir()] == ["ep.MP4"]   # no temporary left behind
 
 
 def test_write_video_by_suffix(tmp_path, recording):
-    assert write_video(tmp_path / "ep.gif", replay(recording)) == 4
+    assert write_video(tmp_path / "ep.gif", replay(recording), dashboard=SMALL) == 2
     assert (tmp_path / "ep.gif").read_bytes()[:6] == b"GIF89a"
     with pytest.raises(ValueError, match=r"\.gif, \.mp4"):
         write_video(tmp_path / "ep.avi", replay(recording))

@@ -122,6 +122,19 @@ def test_several_pages_watch_one_simulation(client):
             assert c.receive_json()["type"] == "frame"
 
 
+def test_commands_from_two_pages_at_once_run_one_simulation(client):
+    with client.websocket_connect("/ws") as a, client.websocket_connect("/ws") as b:
+        snapshot(a), snapshot(b)
+        for _ in range(3):
+            a.send_json({"type": "execute", "steps": 4, "interval": FAST, "scenario": "energy_small", "seed": 1})
+            b.send_json({"type": "execute", "steps": 4, "interval": FAST, "scenario": "energy_default", "seed": 2})
+        msgs = until(a, lambda m: m["type"] == "status" and m["status"] == "finished")
+        last = max(i for i, m in enumerate(msgs) if m["type"] == "reset")
+        frames = [m["frame"] for m in msgs[last:] if m["type"] == "frame"]
+        assert [f["summary"]["t"] for f in frames] == [0, 1, 2, 3, 4]      # one loop, no step twice
+        assert {f["n_agents"] for f in frames} == {100}                     # the last EXECUTE won
+
+
 BAD = [
     ("{not json", "not JSON"),
     ("[1, 2]", "JSON object"),
@@ -216,6 +229,7 @@ def test_scenario_file_and_model_population_are_offered(tmp_path, make_session):
     assert "model:run" in session.options.populations and session.models["model:run"] == str(model)
 
 
+@pytest.mark.slow
 def test_trained_model_population_runs_and_a_broken_one_is_refused(tmp_path, make_session):
     """A trained model the server was started with drives the market (loaded without unpickling);
     a model folder that holds no model gets an error back and leaves the server idle."""
