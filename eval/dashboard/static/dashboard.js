@@ -247,10 +247,10 @@ function syncNodes(f, colors, w, h) {
              y: at ? at.y + (Math.random() - 0.5) * 20 : h / 2 + (Math.random() - 0.5) * h * 0.6 };
   });
   graph.byId = new Map(graph.nodes.map((n) => [n.id, n]));
-  const many = graph.nodes.length > 150;
+  const room = (w * h) / Math.max(graph.nodes.length, 1);     // panel area per agent: few agents spread wide
   graph.sim.nodes(graph.nodes)
-    .force("charge", d3.forceManyBody().strength(many ? -18 : -70).distanceMax(Math.max(w, h) / 2));
-  graph.sim.force("link").distance(many ? 26 : 40);
+    .force("charge", d3.forceManyBody().strength(-Math.min(300, Math.max(18, 0.02 * room))).distanceMax(Math.max(w, h) / 2));
+  graph.sim.force("link").distance(Math.min(110, Math.max(26, 0.6 * Math.sqrt(room))));
   topoLayer.nodes.selectAll("circle").data(graph.nodes, (n) => n.id).join((enter) => enter.append("circle")
       .attr("stroke", "#0d1117").attr("stroke-width", 0.8)
       .call(d3.drag().on("start", (e, n) => { if (!e.active) graph.sim.alphaTarget(0.2).restart(); n.fx = n.x; n.fy = n.y; })

@@ -70,6 +70,8 @@ def test_execute_trade_shock_pause(live_server, browser, tmp_path):
     assert drv.execute_script("return document.querySelectorAll('#resources rect').length") > 0
     before = drv.execute_script("return document.querySelectorAll('#price-chart .shock-band').length")
     assert before == 0
+    choose(drv, "#sel-speed", "0.5")                # slower, so the screenshot below shows the shock on
+    wait(drv, lambda d: d.execute_script("return window.channelmarketDashboard.status") == "running", "running")
     click(drv, ".shock-btn[data-shock='DEMAND_SURGE']")
     # the chart flashes orange at once, then the shocked steps are shaded and the panel stays marked
     wait(drv, lambda d: "flash-orange" in d.find_element("id", "price-panel").get_attribute("class")
@@ -79,9 +81,6 @@ def test_execute_trade_shock_pause(live_server, browser, tmp_path):
          "shocked steps are shaded")
     assert "DEMAND_SURGE" in text(drv, "#stat-shock")
     assert not drv.find_element("css selector", ".shock-btn[data-shock='DEMAND_DROP']").is_enabled()  # one at a time
-    choose(drv, "#sel-speed", "0.5")                # slower, so the screenshot shows the shock on
-    wait(drv, lambda d: d.execute_script("return window.channelmarketDashboard.status") == "running"
-         and text(d, "#status").startswith("running"), "still running")
     t0 = drv.execute_script("return window.channelmarketDashboard.frame.summary.t")
     wait(drv, lambda d: d.execute_script("return window.channelmarketDashboard.frame.summary.t") >= t0 + 3,
          "the market goes on under the shock")
