@@ -252,3 +252,32 @@ def test_trained_model_population_runs_and_a_broken_one_is_refused(tmp_path, mak
         err = until(ws, lambda m: m["type"] == "error")[-1]["message"]
         assert "could not start" in err and "model:empty_run" in err
         assert c.get("/health").json()["status"] == "idle"
+
+
+def test_a_slow_page_is_resynchronised_not_flooded(make_session):
+    import asyncio
+
+    from channelmarket.eval.dashboard.session import QUEUE_SIZE
+
+    async def run():
+        session = make_session("--scenario", "energy_small")
+        q = session.subscribe()
+        for i in range(5 * QUEUE_SIZE):               # a page that never reads
+            session.broadcast({"type": "status", "i": i})
+        assert q.qsize() < QUEUE_SIZE
+        msgs = [json.loads(q.get_nowait()) for _ in range(q.qsize())]
+        assert msgs[0]["type"] == "options"          # it restarts from a fresh snapshot
+        session.unsubscribe(q)
+        session.broadcast({"type": "status"})
+        assert q.empty()
+
+    asyncio.run(run())
+
+
+def test_the_server_reads_the_market_through_the_public_api_only():
+    """No module of the dashboard (nor the frame observer) touches the core's state or parameters."""
+    root = Path(__file__).resolve().parents[3]
+    files = sorted((root / "eval" / "dashboard").glob("*.py")) + [root / "envs" / "frames.py"]
+    for f in files:
+        src = f.read_text()
+        assert not re.search(r"core\.(state|agents|_\w+)\b|\.view\(\)", src), f.name
