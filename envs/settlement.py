@@ -32,6 +32,7 @@ from . import kernels
 from .breakdown import BREAKDOWN_FIELDS
 from .scenario import Scenario
 from .state import AgentParams
+from .payments.accounts import credit_fees
 from .trades import Trades
 
 if TYPE_CHECKING:
@@ -96,18 +97,6 @@ def settle(sc: Scenario, agents: AgentParams, trades: Trades, sellable: np.ndarr
         credit_fees(breakdown, report.earned)
     return Settlement(paid_qty, paid, failed, partial, new_balance_u, flow, wallet, new_soc,
                       grid_account + grid_flow, breakdown, report)
-
-
-def credit_fees(breakdown: np.ndarray, earned: np.ndarray) -> None:
-    """Add routing fees earned as an intermediary to the `routing_fees` column and the profit (in place)."""
-    breakdown[:, BREAKDOWN_FIELDS.index("routing_fees")] += earned
-    breakdown[:, 0] += earned
-
-
-def charge(breakdown: np.ndarray, amount: np.ndarray) -> None:
-    """Book a cost of running channels (rebalancing fees, splice fees) into cost and profit (in place)."""
-    breakdown[:, BREAKDOWN_FIELDS.index("cost")] += amount
-    breakdown[:, 0] -= amount
 
 
 def add_storage_value(sc: Scenario, agents: AgentParams, soc: np.ndarray, active: np.ndarray,
