@@ -531,6 +531,9 @@ SOUND_MARKET: dict[str, Any] = {
 SEED000: dict[str, Any] = {
     "channel_capacity": (50.0, 200.0), "initial_split": 0.5, "channel_open_rate": 0.08,
     "channel_close_rate": 0.05, "negotiation_probability": 0.3,
+    # the seed's random payment flows without energy: a tenth of the agents send 1-10 EUR a step,
+    # each to a payee it reaches over its own channels (the seed's flows are per channel)
+    "background_payment_rate": 0.1, "background_payment_size": (1.0, 10.0),
 }
 PRESETS["energy_lightning"] = PRESETS["energy_default"].replace(name="energy_lightning", **SOUND_MARKET)
 PRESETS["energy_lightning_10k"] = PRESETS["energy_10k"].replace(name="energy_lightning_10k", **SOUND_MARKET)

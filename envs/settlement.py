@@ -41,6 +41,7 @@ from . import kernels
 from .breakdown import BREAKDOWN_FIELDS
 from .scenario import Scenario
 from .state import AgentParams
+from .payments.accounts import credit_fees
 from .trades import Trades
 
 if TYPE_CHECKING:
@@ -115,18 +116,6 @@ def settle(sc: Scenario, agents: AgentParams, trades: Trades, sellable: np.ndarr
         grid_account, wallet, energy_account = _charges(sc, agents, breakdown, wallet, energy_account, grid_account)
     return Settlement(paid_qty, paid, failed, partial, new_balance_u, flow, wallet, new_soc,
                       grid_account, breakdown, report, energy_account)
-
-
-def credit_fees(breakdown: np.ndarray, earned: np.ndarray) -> None:
-    """Add routing fees earned as an intermediary to the `routing_fees` column and the profit (in place)."""
-    breakdown[:, BREAKDOWN_FIELDS.index("routing_fees")] += earned
-    breakdown[:, 0] += earned
-
-
-def charge(breakdown: np.ndarray, amount: np.ndarray) -> None:
-    """Book a cost of running channels (rebalancing fees, splice fees) into cost and profit (in place)."""
-    breakdown[:, BREAKDOWN_FIELDS.index("cost")] += amount
-    breakdown[:, 0] -= amount
 
 
 def _charges(sc: Scenario, agents: AgentParams, breakdown: np.ndarray, wallet, energy_account, grid_account: float):
