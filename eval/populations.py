@@ -16,7 +16,8 @@ worker builds its own fresh policy objects from it.
 Policy specs (strings): a registry baseline (`channelmarket.policies.registry`: truthful,
 fixed_markup, zero_intelligence, random, risk_factor, eps_auction), `mean_field` (the
 mean-field equilibrium `MeanFieldPolicy`), or a path to a trained model (an SB3 `model.zip`,
-an IPPO `.pt`, or a run folder holding one).
+an IPPO `.pt`, an RLlib run folder with its `rllib_policy.json` (`eval.rllib_policy`), or a run
+folder holding one).
 
 Part of the settings layer of the evaluation pipeline (settings -> jobs -> runs -> statistics ->
 report): it consumes policy and kind names and produces checked, plain-data population specs;
@@ -39,6 +40,7 @@ from ..envs.state import KIND_ALIASES, KIND_NAMES, Kind
 from ..envs.state import resolve_kinds as _resolve_kinds
 from ..policies.base import Policy
 from ..policies.registry import REGISTRY, make
+from .rllib_policy import export_path, load_rllib
 
 ROLES = ("focal", "background")
 EQUILIBRIUM_POLICY = "mean_field"
@@ -303,6 +305,8 @@ def load_model(spec: str) -> Policy:
     SB3 policies share their networks between copies). Torch runs on one thread in evaluation:
     the results do not depend on how many worker processes share the machine."""
     key = str(Path(spec).resolve())
+    if key not in _LOADED and export_path(spec) is not None:   # an RLlib run (its plain export)
+        _LOADED[key] = load_rllib(spec)
     if key not in _LOADED:
         from ..policies.learned import load
 
