@@ -173,12 +173,15 @@ class RLlibTrainer:
                 steps = int(er.get("num_agent_steps_sampled", {}).get("__all__", 0) or
                             sum(v for v in er.get("num_agent_steps_sampled", {}).values()))
                 self.agent_steps += steps
-                sample_s = float(er.get("sample", 0.0) or 0.0)
+                timers = result.get("timers", {})
+                sample_s = float(timers.get("env_runner_sampling_timer", 0.0) or 0.0)   # runners in parallel
                 summary = {
                     "iteration": int(self.algo.iteration),
                     "agent_steps": self.agent_steps,
                     "agent_steps_per_s": steps / max(wall, 1e-9),
                     "sample_agent_steps_per_s_per_runner": (steps / runners) / sample_s if sample_s > 0 else float("nan"),
+                    "sample_seconds": sample_s,
+                    "learn_seconds": float(timers.get("learner_update_timer", float("nan"))),
                     "episode_return_mean": float(er.get("episode_return_mean", float("nan"))),
                     "module_return_mean": {k: float(v) for k, v in er.get("module_episode_returns_mean", {}).items()},
                 }
