@@ -40,6 +40,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m channelmarket.eval.bench_env
+	$(PY) -m channelmarket.eval.bench_routing
 
 clean:
 	rm -rf $(VENV) $(BM_VENV) build *.egg-info .pytest_cache

@@ -94,6 +94,21 @@ class Scenario:
     shock_schedule: tuple[ShockEvent, ...] = ()
     shock_rate: float = 0.0           # probability a random shock starts, per step with none active
     shock_duration: tuple[int, int] = (4, 16)  # steps, random shocks
+    # --- payments: routes, routing fees, liquidity, background payments, faults (envs/payments) ---
+    # Every default reproduces the direct one-hop payments of channel_market_v0 (no draws, no routes).
+    max_hops: int = 1                 # longest route a payment may take (1 = direct channels only)
+    routing_fee_base: tuple[float, float] = _range_field(0.0, 0.0)  # EUR per forwarded payment, per channel
+    routing_fee_rate: tuple[float, float] = _range_field(0.0, 0.0)  # share of the forwarded amount, per channel
+    max_fee_share: float = 0.05       # most a buyer pays in routing fees, as a share of the payment
+    rebalance_below: float = 0.0      # own side under this share of capacity: rebalance by a circular payment (0 = never)
+    splice_below: float = 0.0         # own side under this share (and no cheaper rebalance): splice in from the wallet (0 = never)
+    splice_above: float = 1.0         # own side over this share: splice the excess out to the wallet (1 = never)
+    liquidity_target: float = 0.5     # share of capacity a rebalance or splice restores a side to
+    splice_fee: float = 0.05          # EUR on-chain cost of one splice, to the fee sink
+    background_payment_rate: float = 0.0  # probability an agent sends a payment without energy, per step
+    background_payment_size: tuple[float, float] = _range_field(1.0, 10.0)  # EUR per background payment
+    agent_fault_rate: float = 0.0     # probability an active agent fails, per step (its channels force-close)
+    channel_fault_rate: float = 0.0   # probability an open channel fails without its agents, per step
 
     # ------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -174,6 +189,7 @@ class Scenario:
         ints = isinstance(sd, tuple) and len(sd) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in sd)
         if not ints or not 1 <= sd[0] <= sd[1]:
             raise ValueError(f"scenario.shock_duration = {sd!r}; allowed: {allowed}")
+        _check_payments(self)
         if mech.validate is not None:
             mech.validate(self)
         for e in self.shock_schedule:
@@ -212,6 +228,26 @@ class Scenario:
     @property
     def step_hours(self) -> float:
         return self.step_minutes / 60.0
+
+    @property
+    def routing_fees_on(self) -> bool:
+        """Channels carry routing fee policies (drawn per channel from the channel generator)."""
+        return self.routing_fee_base[1] > 0.0 or self.routing_fee_rate[1] > 0.0
+
+    @property
+    def payments_aftermath(self) -> bool:
+        """Anything the payment layer does after the trades are paid: background payments, faults,
+        rebalancing or splicing (routes alone need none of it)."""
+        return (self.rebalance_below > 0.0 or self.splice_below > 0.0 or self.splice_above < 1.0
+                or self.background_payment_rate > 0.0 or self.agent_fault_rate > 0.0 or self.channel_fault_rate > 0.0)
+
+    @property
+    def payments_on(self) -> bool:
+        """Anything beyond direct one-hop payments: routes, liquidity management, background
+        payments or faults (`envs/payments`); False reproduces channel_market_v0 exactly."""
+        return (self.max_hops > 1 or self.rebalance_below > 0.0 or self.splice_below > 0.0
+                or self.splice_above < 1.0 or self.background_payment_rate > 0.0 or self.agent_fault_rate > 0.0
+                or self.channel_fault_rate > 0.0)
 
     # ---- construction helpers ----------------------------------------------------------------
     def replace(self, **changes: Any) -> "Scenario":
@@ -385,6 +421,38 @@ def _check_pair(sc: Scenario, name: str, lo: float, hi: float) -> None:
         raise ValueError(f"scenario.{name} = {v!r}; allowed: a pair (low, high) with {lo} <= low <= high <= {hi}")
 
 
+def _check_payments(sc: Scenario) -> None:
+    """The payment block's fields (envs/payments)."""
+    _check_int(sc, "max_hops", 1, 16)
+    _check_pair(sc, "routing_fee_base", 0.0, 1e6)
+    _check_pair(sc, "routing_fee_rate", 0.0, 1.0)
+    _check_num(sc, "max_fee_share", 0.0, 1.0)
+    _check_num(sc, "rebalance_below", 0.0, 1.0)
+    _check_num(sc, "splice_below", 0.0, 1.0)
+    _check_num(sc, "splice_above", 0.0, 1.0)
+    _check_num(sc, "liquidity_target", 0.0, 1.0)
+    for low in ("rebalance_below", "splice_below"):
+        if getattr(sc, low) > sc.liquidity_target:
+            raise ValueError(f"scenario.{low} = {getattr(sc, low)!r}; allowed: at most liquidity_target = "
+                             f"{sc.liquidity_target!r} (a side is restored up to the target)")
+    if sc.splice_above < sc.liquidity_target:
+        raise ValueError(f"scenario.splice_above = {sc.splice_above!r}; allowed: at least liquidity_target = "
+                         f"{sc.liquidity_target!r} (a side is spliced down to the target)")
+    _check_num(sc, "splice_fee", 0.0, 1e9)
+    _check_num(sc, "background_payment_rate", 0.0, 1.0)
+    _check_pair(sc, "background_payment_size", 1e-9, 1e12)
+    _check_num(sc, "agent_fault_rate", 0.0, 1.0)
+    _check_num(sc, "channel_fault_rate", 0.0, 1.0)
+
+
+# The payment layer of the sound Lightning market (g-pay's fields of SOUND_MARKET): three-hop
+# routes at Lightning-like fees (base up to 0.001 EUR, 0.01-0.1 % of the amount), buyers paying at
+# most 1 % in fees, channels rebalanced under 20 % and spliced in under 5 % of their capacity.
+PAYMENTS_SOUND_MARKET: dict[str, Any] = dict(
+    max_hops=3, routing_fee_base=(0.0, 0.001), routing_fee_rate=(0.0001, 0.001), max_fee_share=0.01,
+    rebalance_below=0.2, splice_below=0.05, liquidity_target=0.5)
+
+
 # ---- presets -------------------------------------------------------------------------------
 
 PRESETS: dict[str, Scenario] = {
@@ -434,4 +502,4 @@ def get_scenario(spec: "str | Path | Scenario | dict | None" = None, **overrides
     return sc
 
 
-__all__ = ["Scenario", "PRESETS", "DEFAULT_SCENARIO", "MECHANISMS", "get_scenario", "SHOCK_NAMES"]
+__all__ = ["Scenario", "PRESETS", "PAYMENTS_SOUND_MARKET", "DEFAULT_SCENARIO", "MECHANISMS", "get_scenario", "SHOCK_NAMES"]

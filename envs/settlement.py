@@ -15,6 +15,8 @@ Reward (profit, EUR) per agent and step:
   + (storage, last step only) the change of its stored energy since reset, valued at the base
     price x one-way efficiency (what it would fetch discharged): a store neither gets its initial
     charge for free nor loses what it holds when the day ends.
+  + (payment layer on) routing fees earned forwarding others' payments (`routing_fees`), and, in
+    cost, routing fees paid on its own routed purchases, rebalancing fees and splice fees.
 
 A cut of less than a billionth of a payment is float round-off of the buyer's own balance
 arithmetic, not a partial payment: the trade is cut to the balance but not flagged.
@@ -22,7 +24,7 @@ arithmetic, not a partial payment: the trade is cut to the balance but not flagg
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -31,6 +33,9 @@ from .breakdown import BREAKDOWN_FIELDS
 from .scenario import Scenario
 from .state import AgentParams
 from .trades import Trades
+
+if TYPE_CHECKING:
+    from .payments.layer import PaymentReport
 
 ROUND_OFF = 1e-9  # relative shortfall below which a cut payment is not counted as partial
 
@@ -46,17 +51,35 @@ class Settlement(NamedTuple):
     soc: np.ndarray          # [N] after charging / discharging
     grid_account: float
     breakdown: np.ndarray    # [N, len(BREAKDOWN_FIELDS)] float64
+    payments: "PaymentReport | None" = None  # the payment layer's report (routes, fees, failures by reason)
 
 
 def settle(sc: Scenario, agents: AgentParams, trades: Trades, sellable: np.ndarray, needed: np.ndarray,
            u: np.ndarray, v: np.ndarray, capacity: np.ndarray, balance_u: np.ndarray, wallet: np.ndarray,
-           soc: np.ndarray, grid_account: float) -> Settlement:
+           soc: np.ndarray, grid_account: float, fee_base: "np.ndarray | None" = None,
+           fee_rate: "np.ndarray | None" = None, failed_agent: "np.ndarray | None" = None,
+           failed_channel: "np.ndarray | None" = None) -> Settlement:
+    """Pay the trades and book every agent. With the payment layer on (`Scenario.payments_on`)
+    routed trades pay over their routes (buyers pay the routing fees on top, intermediaries earn
+    them: `routing_fees` column, in the profit) and trades of agents or channels that failed this
+    step are released (`envs/payments/layer.py`)."""
     n = agents.n
-    cut = trades.cut if trades.cut is not None else np.zeros(trades.channel.shape[0], dtype=np.int8)
-    (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, exchange_in, exchange_out,
-     n_failed, n_partial) = kernels.pay_trades(
-        channel=trades.channel, seller=trades.seller, buyer=trades.buyer, qty=trades.qty, price=trades.price,
-        cut=cut, u=u, capacity=capacity, balance_u=balance_u, n=n, round_off=ROUND_OFF)
+    report = None
+    fees_paid = None
+    if sc.payments_on and fee_base is not None:
+        from .payments.layer import pay_trades as pay_layer
+
+        (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, exchange_in, exchange_out,
+         n_failed, n_partial, fees_paid, report) = pay_layer(
+            trades, u, v, capacity, balance_u, fee_base, fee_rate, n, ROUND_OFF, sc.max_fee_share, sc.max_hops,
+            failed_agent, failed_channel)
+        cost = cost + fees_paid
+    else:
+        cut = trades.cut if trades.cut is not None else np.zeros(trades.channel.shape[0], dtype=np.int8)
+        (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, exchange_in, exchange_out,
+         n_failed, n_partial) = kernels.pay_trades(
+            channel=trades.channel, seller=trades.seller, buyer=trades.buyer, qty=trades.qty, price=trades.price,
+            cut=cut, u=u, capacity=capacity, balance_u=balance_u, n=n, round_off=ROUND_OFF)
     # channel balances: u pays -> balance_u falls
     new_balance_u = balance_u + flow_in_u
     np.clip(new_balance_u, 0.0, capacity, out=new_balance_u)  # guards float round-off only
@@ -69,8 +92,22 @@ def settle(sc: Scenario, agents: AgentParams, trades: Trades, sellable: np.ndarr
         marginal_cost=agents.marginal_cost, limit=agents.limit, sellable=sellable, needed=needed, soc=soc,
         wallet=wallet, sold=sold, bought=bought, revenue=revenue, cost=cost, n_failed=n_failed,
         n_partial=n_partial, feed_in=sc.feed_in_tariff, retail=sc.retail_tariff)
+    if report is not None:
+        credit_fees(breakdown, report.earned)
     return Settlement(paid_qty, paid, failed, partial, new_balance_u, flow, wallet, new_soc,
-                      grid_account + grid_flow, breakdown)
+                      grid_account + grid_flow, breakdown, report)
+
+
+def credit_fees(breakdown: np.ndarray, earned: np.ndarray) -> None:
+    """Add routing fees earned as an intermediary to the `routing_fees` column and the profit (in place)."""
+    breakdown[:, BREAKDOWN_FIELDS.index("routing_fees")] += earned
+    breakdown[:, 0] += earned
+
+
+def charge(breakdown: np.ndarray, amount: np.ndarray) -> None:
+    """Book a cost of running channels (rebalancing fees, splice fees) into cost and profit (in place)."""
+    breakdown[:, BREAKDOWN_FIELDS.index("cost")] += amount
+    breakdown[:, 0] -= amount
 
 
 def add_storage_value(sc: Scenario, agents: AgentParams, soc: np.ndarray, active: np.ndarray,

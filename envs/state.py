@@ -164,6 +164,8 @@ class MarketState:
     flow: np.ndarray          # [E] float64, EUR paid through the channel last step (u->v positive)
     utilization: np.ndarray   # [E] float64, EMA of |flow| / capacity
     topology_version: int     # bumps whenever a channel opens or closes
+    fee_base: np.ndarray      # [E] float64, EUR a forwarding node charges per payment over the channel
+    fee_rate: np.ndarray      # [E] float64, share of the forwarded amount it charges on top
     # --- market -------------------------------------------------------------------------
     ref_price: np.ndarray     # [G] float64, EUR/MWh mean-field reference price
     clearing_price: np.ndarray  # [G] float64, EUR/MWh VWAP of the last step (carried when no trade)

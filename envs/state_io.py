@@ -219,7 +219,7 @@ def _check_state(st: dict[str, Any], ag: AgentParams, sc: Scenario) -> None:
     if "soc" in st:
         _soc_check(f"{w}['soc']", st["soc"], ag)
     nonneg = ("wind_speed", "generation", "demand", "last_sold", "last_bought", "utilization", "supply",
-              "demand_total", "volume", "clearing_price")
+              "demand_total", "volume", "clearing_price", "fee_base", "fee_rate")
     for name in nonneg:
         if name in st:
             _in(f"{w}['{name}']", st[name], 0.0, np.inf, name.replace("_", " "))

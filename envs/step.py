@@ -5,6 +5,15 @@ weather, demand and shock -> observations. `market_step` returns a new `MarketSt
 one is not modified (its generators advance). Every random draw comes from the state's two
 generators, both spawned from the episode seed: `rng` (channels) and `rng_exo` (weather, load,
 price noise, shocks).
+
+With the payment layer on (`Scenario.payments_on`, envs/payments) the step is offers -> clearing
+(direct and routed pairs) -> faults -> payments (direct, then routed HTLC-style) -> grid booking
+-> background payments -> force-closes of the faults -> rebalancing -> splicing -> lifecycle.
+Its draws, in order: `rng_exo` N uniforms for agent faults (agent_fault_rate > 0), E uniforms for
+channel faults (channel_fault_rate > 0), 3N for background payments (send, receive, amount),
+before the step's weather draws; `rng` two uniform arrays (fee base, fee rate) for the channels
+reopened by the lifecycle, after its draws (routing fees on). Routes, rebalancing and splicing
+draw nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +31,10 @@ from .scenario import Scenario
 from .settlement import Settlement, add_storage_value, settle
 from .shocks import Shock, advance_shock
 from .goods import scenario_goods
+from .payments.faults import draw_faults
+from .payments.fees import draw_fees
+from .payments.layer import after_payments, summary_fields
+from .payments.reasons import FAILURE_NAMES
 from .state import AgentParams, MarketState
 from .trades import Trades
 
@@ -48,6 +61,7 @@ def initial_state(sc: Scenario, seed: Any) -> tuple[AgentParams, MarketState]:
     u, v = channels.build_graph(n, e, rng)
     capacity = channels.draw_capacity(sc, e, rng)
     balance_u, _ = channels.funding(capacity, sc.initial_split)
+    fee_base, fee_rate = draw_fees(sc, e, rng)
     cloud, wind_speed = physics.initial_weather(sc, agents, rng_exo)
     generation, demand = physics.interval_energy(sc, agents, 0, cloud, wind_speed, rng_exo)
     shock_kind, shock_remaining = advance_shock(0, 0, 0, sc.shock_schedule, sc.shock_rate, sc.shock_duration, rng_exo)
@@ -63,6 +77,7 @@ def initial_state(sc: Scenario, seed: Any) -> tuple[AgentParams, MarketState]:
         last_sold=zeros, last_bought=zeros, last_profit=zeros,
         u=u, v=v, capacity=capacity, balance_u=balance_u, open=np.ones(e, dtype=bool),
         flow=np.zeros(e), utilization=np.zeros(e), topology_version=0,
+        fee_base=fee_base, fee_rate=fee_rate,
         ref_price=ref, clearing_price=ref.copy(), price_history=np.repeat(ref[None, :], 2, axis=0),
         supply=np.zeros(g), demand_total=np.zeros(g), volume=np.zeros(g),
         holdings=np.zeros((n, g)), owed=np.zeros((n, g)), issued=np.zeros(g), retired=np.zeros(g),
@@ -92,8 +107,12 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
     sellable, needed = tradable if tradable is not None else current_tradable(sc, agents, state)
     offers = decode(sc, agents, actions, state.ref_price, sellable, needed, state.active)
     trades = clear(sc, agents, state, offers)
+    failed_agent = failed_channel = None
+    if sc.payments_on:   # this step's faults, drawn before payments so in-flight ones are released
+        failed_agent, failed_channel = draw_faults(sc, state.active, state.open, state.rng_exo)
     st = settle(sc, agents, trades, sellable, needed, state.u, state.v, state.capacity, state.balance_u,
-                state.wallet, state.soc, state.grid_account)
+                state.wallet, state.soc, state.grid_account, state.fee_base, state.fee_rate, failed_agent,
+                failed_channel)
     if agents.has_book_hooks:  # kinds with booking of their own (an electric vehicle leaving)
         st = st._replace(grid_account=st.grid_account + physics.book_kinds(
             sc, agents, state.t, state.active, st.soc, st.wallet, st.breakdown))
@@ -102,6 +121,12 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
         from .goods_trading import trade_goods
 
         st, goods = trade_goods(sc, agents, state, actions, st, state.t + 1 >= sc.episode_steps)
+
+    capacity_now, open_now, fee_sink_now, active = state.capacity, state.open, state.fee_sink, state.active
+    n_fault_closed = 0
+    if sc.payments_on and sc.payments_aftermath:   # background payments, faults, rebalancing, splicing
+        st, capacity_now, open_now, fee_sink_now, active, n_fault_closed = after_payments(
+            sc, agents, state, st, failed_agent, failed_channel)
 
     # mean-field aggregates and the reference price
     storage = agents.is_storage
@@ -129,12 +154,17 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
 
     # channels
     (u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, opened) = channels.lifecycle(
-        sc, state.u, state.v, state.capacity, st.balance_u, state.open, state.active, st.wallet,
-        state.fee_sink, state.rng)
+        sc, state.u, state.v, capacity_now, st.balance_u, open_now, active, st.wallet,
+        fee_sink_now, state.rng)
     n_opened = int(opened.shape[0])
+    n_closed += n_fault_closed
+    fee_base, fee_rate = state.fee_base, state.fee_rate
+    if n_opened and sc.routing_fees_on:   # a reopened channel's fee policy, after the lifecycle's draws
+        fee_base, fee_rate = fee_base.copy(), fee_rate.copy()
+        fee_base[opened], fee_rate[opened] = draw_fees(sc, n_opened, state.rng)
     # utilization EMA (a new channel has no history) and the next observation's liquidity, one pass
     util, *liquidity = kernels.channel_aftermath(
-        util=state.utilization, flow=st.flow, old_capacity=state.capacity, opened=opened, decay=UTILIZATION_DECAY,
+        util=state.utilization, flow=st.flow, old_capacity=capacity_now, opened=opened, decay=UTILIZATION_DECAY,
         n=agents.n, u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open)
     topology_version = state.topology_version + int(n_opened + n_closed > 0)
 
@@ -149,7 +179,7 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
     if t >= sc.episode_steps:  # the episode ends: stored energy is worth something
         add_storage_value(sc, agents, st.soc, state.active, st.breakdown)
     new = state.replace(
-        soc=st.soc, wallet=wallet, cloud=cloud, wind_speed=wind_speed, generation=generation,
+        active=active, fee_base=fee_base, fee_rate=fee_rate, soc=st.soc, wallet=wallet, cloud=cloud, wind_speed=wind_speed, generation=generation,
         demand=demand_next, last_sold=st.breakdown[:, col["sold"]], last_bought=st.breakdown[:, col["bought"]],
         last_profit=st.breakdown[:, col["profit"]],
         u=u, v=v, capacity=capacity, balance_u=balance_u, open=is_open, flow=st.flow, utilization=util,
@@ -201,6 +231,9 @@ def summary(sc: Scenario, state: MarketState, result: StepResult | None) -> dict
     if result is None:
         out.update(trades=0, negotiations=0, failed_payments=0, partial_payments=0, channels_opened=0,
                    channels_closed=0, grid_bought=0.0, grid_sold=0.0, unserved=0.0, curtailed=0.0, welfare=0.0)
+        out.update({f"failed_{name}": 0 for name in FAILURE_NAMES})
+        out.update(routed_payments=0, mean_hops=0.0, routing_fees=0.0, fees_paid=0.0, background_payments=0,
+                   rebalances=0, splices=0, agent_faults=0, channel_faults=0)
         return out
     st = result.settlement
     col = {name: i for i, name in enumerate(BREAKDOWN_FIELDS)}
@@ -218,6 +251,7 @@ def summary(sc: Scenario, state: MarketState, result: StepResult | None) -> dict
         curtailed=float(bd[col["curtailed"]]),
         welfare=float(bd[col["profit"]]),
     )
+    out.update(summary_fields(st, sc.max_hops))
     return out
 
 

@@ -55,7 +55,7 @@ ON_CHAIN = -1             # clearing.py: channel of an exchange-settled trade
 
 BREAKDOWN = ("profit", "revenue", "cost", "sold", "bought", "grid_sold", "grid_bought",
              "curtailed", "unserved", "charged", "discharged", "failed_payments", "partial_payments",
-             "storage_value")
+             "storage_value", "routing_fees")  # routing_fees: 0 without the payment layer
 MIN_QUANTITY = 1e-9  # MWh: smaller offers are float dust
 ROUND_OFF = 1e-9     # relative payment shortfall that is round-off, not a partial payment
 
@@ -622,7 +622,8 @@ def _agents(agents):
 def _state(state):
     S = {}
     for k in ("active", "soc", "wallet", "cloud", "wind_speed", "generation", "demand", "u", "v", "capacity",
-              "balance_u", "open", "utilization", "ref_price", "clearing_price", "price_history"):
+              "balance_u", "open", "utilization", "ref_price", "clearing_price", "price_history", "fee_base",
+              "fee_rate"):
         S[k] = np.asarray(getattr(state, k)).tolist()
     for k in ("topology_version", "shock_kind", "shock_remaining", "t"):
         S[k] = int(getattr(state, k))
@@ -732,6 +733,7 @@ def reference_step(sc, agents, state, actions) -> dict:
         "last_sold": bd["sold"], "last_bought": bd["bought"], "last_profit": bd["profit"],
         "u": u, "v": v, "capacity": cap, "balance_u": balance_u, "open": is_open, "flow": st["flow"],
         "utilization": util, "topology_version": topology_version,
+        "fee_base": S["fee_base"], "fee_rate": S["fee_rate"],   # routing fee policies: none without the payment layer
         "ref_price": ref, "clearing_price": clearing, "price_history": history,
         "supply": supply, "demand_total": demand, "volume": volume,
         "shock_kind": shock_kind, "shock_remaining": shock_remaining, "t": t,
