@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tarfile
 import tempfile
 import time
@@ -92,13 +91,14 @@ def algorithm_config(cfg: RLlibConfig):
 
 
 def _episode_steps(cfg: RLlibConfig) -> int:
-    from ..envs.core import MarketCore
+    """The scenario's episode length (the env keywords that are not scenario fields left out)."""
+    from ..envs.scenario import get_scenario
 
     env = dict(cfg.env)
     if "max_cycles" in env:
         env["episode_steps"] = env.pop("max_cycles")
     env = {k: v for k, v in env.items() if k not in ("render_mode", "info_keys", "history_len", "state_mode")}
-    return int(MarketCore(cfg.scenario, **env).scenario.episode_steps)
+    return int(get_scenario(cfg.scenario, **env).episode_steps)
 
 
 class RLlibTrainer:
@@ -276,10 +276,4 @@ def train(cfg: RLlibConfig, out: "str | Path", resume: bool = False) -> dict[str
         trainer.stop()
 
 
-def rmtree_ray_tmp(out: "str | Path") -> None:
-    """Remove Ray's temporary folder of a finished run (sessions and logs can be large)."""
-    shutil.rmtree(Path(out) / "ray_tmp", ignore_errors=True)
-
-
-__all__ = ["RLlibConfig", "RLlibTrainer", "algorithm_config", "start_ray", "export_modules", "train",
-           "rmtree_ray_tmp", "CHECKPOINT_DIR"]
+__all__ = ["RLlibConfig", "RLlibTrainer", "algorithm_config", "start_ray", "export_modules", "train", "CHECKPOINT_DIR"]
