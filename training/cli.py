@@ -218,7 +218,10 @@ def rllib_main(args: argparse.Namespace) -> int:
         from .rllib import RLlibTrainer
     except ImportError as exc:
         return fail(f"--backend rllib needs Ray RLlib ({exc}); pip install 'channelmarket[rllib]'")
-    trainer = RLlibTrainer(cfg, out, resume=args.resume)
+    try:
+        trainer = RLlibTrainer(cfg, out, resume=args.resume)
+    except (ValueError, TypeError) as exc:
+        return fail(exc)
     try:
         if trainer.resumed_from:
             print(f"resumed from {trainer.resumed_from} at iteration {trainer.algo.iteration} "

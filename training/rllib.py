@@ -109,9 +109,17 @@ class RLlibTrainer:
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / CHECKPOINT_DIR).mkdir(exist_ok=True)
-        atomic_write_text(self.out / "config.yaml", _yaml(cfg.to_dict()))
         self.started_ray = start_ray(cfg, self.out)
-        self.config = algorithm_config(cfg)
+        try:
+            self._build(resume)
+        except BaseException:
+            self.stop()
+            raise
+        atomic_write_text(self.out / "config.yaml", _yaml(cfg.to_dict()))   # after a resume that fits
+
+    def _build(self, resume: bool) -> None:
+        self.algo = None
+        self.config = algorithm_config(self.cfg)
         self.mapping: PolicyMapping = self.config.policy_mapping_fn
         from ray.tune.trainable import trainable as _trainable
 
@@ -133,7 +141,7 @@ class RLlibTrainer:
         it = int(self.algo.iteration)
         with tempfile.TemporaryDirectory(dir=folder, prefix=".ray_ckpt_") as tmp:
             self.algo.save_to_path(Path(tmp) / "algo")
-            state = {"agent_steps": self.agent_steps, "iteration": it}
+            state = {"agent_steps": self.agent_steps, "iteration": it, "setup": self._setup()}
             (Path(tmp) / "algo" / "channelmarket_state.json").write_text(json.dumps(state))
             buf = Path(tmp) / "pack.tar"
             with tarfile.open(buf, "w") as tar:
@@ -144,14 +152,29 @@ class RLlibTrainer:
         prune(folder, "ckpt", keep=self.cfg.keep_checkpoints)
         return manifest
 
+    def _setup(self) -> dict[str, Any]:
+        """What a checkpoint must share with the run restoring it (RLlib restores mismatched modules silently)."""
+        c = self.cfg
+        return {"policies": c.policies, "modules": list(self.mapping.modules), "scenario": c.scenario, "env": c.env,
+                "hidden_sizes": list(c.hidden_sizes), "activation": c.activation}
+
     def _restore(self, ck) -> None:
         folder = self.out / CHECKPOINT_DIR
         with tempfile.TemporaryDirectory(dir=folder, prefix=".ray_restore_") as tmp:
             with tarfile.open(ck.path(f"ckpt_{ck.step}.tar")) as tar:
                 tar.extractall(tmp, filter="data")   # no absolute paths, links out or device files
+            try:
+                state = json.loads((Path(tmp) / "algo" / "channelmarket_state.json").read_text(encoding="utf-8"))
+                saved, agent_steps = dict(state["setup"]), int(state["agent_steps"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"checkpoint {ck.manifest} lacks a readable channelmarket_state.json ({exc})") from None
+            diff = {k: v for k, v in self._setup().items() if saved.get(k) != v}
+            if diff:
+                raise ValueError(f"checkpoint {ck.manifest} does not fit this run's config: "
+                                 + "; ".join(f"{k} = {v!r} here, {saved.get(k)!r} in the checkpoint" for k, v in diff.items())
+                                 + "; resume with the run's settings or train into a new folder")
             self.algo.restore_from_path(Path(tmp) / "algo")
-            state = json.loads((Path(tmp) / "algo" / "channelmarket_state.json").read_text())
-        self.agent_steps = int(state["agent_steps"])
+        self.agent_steps = agent_steps
 
     # ---- training ------------------------------------------------------------------------------
     def run(self, stop_at: int | None = None) -> dict[str, Any]:
@@ -217,7 +240,9 @@ class RLlibTrainer:
 
     def stop(self) -> None:
         """Stop the env runners (and the local Ray this trainer started)."""
-        self.algo.stop()
+        if getattr(self, "algo", None) is not None:
+            self.algo.stop()
+            self.algo = None
         if self.started_ray:
             import ray
 

@@ -178,6 +178,12 @@ def test_two_runner_iteration_then_resume_and_evaluate(tmp_path, capsys):
         assert "resumed from" in second and "iteration 2," in second and "384 agent-steps" in second
         assert latest_valid(out / "checkpoints", "ckpt").step == 2
         assert (out / "rllib_policy.npz").read_bytes() != first_export   # the restored modules trained on
+
+        # a checkpoint of another setup (role modules, now one shared module) is refused, the run left as it was
+        assert main(["--out", str(out), "--resume", "--total-steps", "576", "--env-runners", "0",
+                     "--policies", "shared"]) == 2
+        assert "does not fit this run's config" in capsys.readouterr().err
+        assert "policies: role" in (out / "config.yaml").read_text()
     finally:
         ray.shutdown()
 
