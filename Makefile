@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-benchmarl demo bench venv clean
+.PHONY: test test-benchmarl demo bench venv clean web
 
 venv: $(STAMP)
 
@@ -41,6 +41,15 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m channelmarket.eval.bench_env
 	$(PY) -m channelmarket.eval.bench_routing
+
+# D3 for the live dashboard, from the npm registry at the versions package-lock.json pins (npm ci),
+# copied into the package's static files; fails if the result differs from the committed SHA256SUMS.
+WEB := eval/dashboard/web
+VENDOR := eval/dashboard/static/vendor
+web:
+	cd $(WEB) && npm ci --no-audit --no-fund --ignore-scripts
+	cp $(WEB)/node_modules/d3/dist/d3.min.js $(VENDOR)/d3.min.js
+	cd $(VENDOR) && sha256sum -c SHA256SUMS
 
 clean:
 	rm -rf $(VENV) $(BM_VENV) build *.egg-info .pytest_cache

@@ -12,24 +12,54 @@ import numpy as np
 
 from . import kernels
 from .scenario import Scenario
-
-
-def build_graph(n: int, n_slots: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Endpoints of a connected random graph: a random recursive spanning tree on a shuffled
-    order plus uniform random extra edges (no self-loops; parallel channels allowed)."""
-    perm = rng.permutation(n)
-    parent_pos = np.floor(rng.random(n - 1) * np.arange(1, n)).astype(np.int64)
-    u_tree = perm[1:]
-    v_tree = perm[parent_pos]
-    extra = n_slots - (n - 1)
-    u_x = rng.integers(0, n, size=extra)
-    v_x = (u_x + 1 + rng.integers(0, n - 1, size=extra)) % n
-    return np.concatenate([u_tree, u_x]).astype(np.int32), np.concatenate([v_tree, v_x]).astype(np.int32)
+from .topology import build_graph, reopen_pairs  # noqa: F401 - build_graph: the legacy graph, re-exported
 
 
 def draw_capacity(sc: Scenario, size: int, rng: np.random.Generator) -> np.ndarray:
     lo, hi = sc.channel_capacity
     return rng.uniform(lo, hi, size=size)
+
+
+def expected_spend(sc: Scenario, agents) -> np.ndarray:
+    """[N] EUR an agent turns over in one step at full rating and the base price: generators
+    their rating, consumers their base load, stores their power (what a channel must carry)."""
+    mw = np.where(agents.is_store, agents.power, agents.capacity)
+    return mw * sc.step_hours * sc.base_price
+
+
+def size_capacity(sc: Scenario, agents, u, v, drawn: np.ndarray) -> np.ndarray:
+    """Channel capacities in the scenario's sizing: `uniform` keeps the drawn EUR; `spend` makes a
+    channel `channel_sizing_steps` steps of its larger endpoint's expected spend, times the draw's
+    relative spread (draw / mean of `channel_capacity`)."""
+    if sc.channel_sizing == "uniform" or agents is None:
+        return drawn
+    spend = expected_spend(sc, agents)
+    mean = 0.5 * (sc.channel_capacity[0] + sc.channel_capacity[1])
+    return np.maximum(drawn / mean * sc.channel_sizing_steps * np.maximum(spend[u], spend[v]), 1e-9)
+
+
+def update_partners(n: int, seller, buyer, paid, partner, partner_value, decay: float = 0.9):
+    """Each agent's regular partner: the counterparty of its largest payment this step (as buyer or
+    seller) takes over when it beats the decayed value of the current partner (EUR, an EMA)."""
+    value = decay * partner_value
+    partner = partner.copy()
+    ok = paid > 0
+    if ok.any():
+        who = np.concatenate([buyer[ok], seller[ok]])
+        other = np.concatenate([seller[ok], buyer[ok]])
+        amt = np.concatenate([paid[ok], paid[ok]])
+        best = np.zeros(n)
+        np.maximum.at(best, who, amt)              # O(T): each agent's largest payment this step
+        top = amt == best[who]
+        pick = np.full(n, -1, dtype=np.int64)
+        pick[who[top]] = other[top]                # ties: one of the tied counterparties (deterministic)
+        w = np.flatnonzero(pick >= 0)
+        o, a = pick[w], best[w]
+        same = partner[w] == o
+        take = same | (a > value[w])
+        value[w] = np.where(same, value[w] + a, np.where(take, a, value[w]))
+        partner[w] = np.where(take, o, partner[w])
+    return partner, value
 
 
 def funding(capacity: np.ndarray, split: float) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +69,7 @@ def funding(capacity: np.ndarray, split: float) -> tuple[np.ndarray, np.ndarray]
 
 
 def lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, fee_sink: float,
-              rng: np.random.Generator):
+              rng: np.random.Generator, agents=None, partner=None):
     """One step of channel closes and opens. Returns new (u, v, capacity, balance_u, open,
     wallet, fee_sink, n_closed, opened slot indices).
 
@@ -47,6 +77,9 @@ def lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, 
     rate, a closed slot reopens when it is under the open rate), then for the reopening slots two
     integer arrays (endpoints) and one uniform array (capacity). An opening is refused, as a
     whole, when either funder's wallet cannot cover all channels it would fund this step plus fees.
+    Endpoints follow the topology's rule (`topology.reopen_pairs`; the legacy two integer draws for
+    `random`); with `partner_channel_share` > 0 one more uniform array decides which reopenings go
+    from the first endpoint to its regular partner (`partner`, -1 for none) instead.
     """
     n = wallet.shape[0]
     e = u.shape[0]
@@ -61,9 +94,13 @@ def lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, 
     u = u.copy(); v = v.copy(); capacity = capacity.copy(); balance_u = balance_u.copy()
     opened = np.zeros(0, dtype=np.int64)
     if k:
-        nu = rng.integers(0, n, size=k)
-        nv = (nu + 1 + rng.integers(0, n - 1, size=k)) % n
+        nu, nv = reopen_pairs(sc, agents, n, k, rng, u, v, is_open)
         cap = draw_capacity(sc, k, rng)
+        if sc.partner_channel_share > 0 and partner is not None:
+            p = partner[nu]
+            use = (rng.random(k) < sc.partner_channel_share) & (p >= 0) & (p != nu)
+            nv = np.where(use, p, nv)
+        cap = size_capacity(sc, agents, nu, nv, cap)
         fu, fv = funding(cap, sc.initial_split)
         need = np.bincount(nu, weights=fu + fee / 2, minlength=n) + np.bincount(nv, weights=fv + fee / 2, minlength=n)
         solvent = wallet >= need

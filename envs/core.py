@@ -266,6 +266,24 @@ class MarketCore:
             raise RuntimeError("the market has no state yet; call reset(seed=...) first")
         return self.state
 
+    # ---- public read API for observers (dashboard, recordings): what a market operator sees ------------
+    def channel_states(self) -> dict[str, np.ndarray]:
+        """Read-only [E] arrays of every channel slot: `u`, `v` (endpoints), `open`, `capacity` and
+        `balance_u` (EUR; v's side is capacity - balance_u), `utilization` (EMA of |flow| / capacity)
+        and `flow` (EUR paid through it last step, u->v positive)."""
+        st = self._require_state()
+        return {k: _read_only(getattr(st, k)) for k in
+                ("u", "v", "open", "capacity", "balance_u", "utilization", "flow")}
+
+    def agent_states(self) -> dict[str, np.ndarray]:
+        """Read-only [N] arrays of every agent: `kind` (code), `capacity` (its plant's rating), `active`,
+        `wallet` (EUR on chain), `generation` and `demand` (MWh this interval), `soc` (MWh stored). The
+        `kind` and `capacity` arrays are the episode's own (the same objects' views until the next reset)."""
+        st = self._require_state()
+        out = {"kind": _read_only(self.agents.kind), "capacity": _read_only(self.agents.capacity)}
+        out.update({k: _read_only(getattr(st, k)) for k in ("active", "wallet", "generation", "demand", "soc")})
+        return out
+
 
 def _read_only(a: np.ndarray) -> np.ndarray:
     """A read-only view: callers can read the step's arrays without copying, but not write into the state."""

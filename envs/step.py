@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import channels, kernels, physics, prices
+from . import channels, kernels, physics, prices, topology
 from .breakdown import BREAKDOWN_FIELDS
 from .clearing import clear
 from .observations import agent_scale, observe, static_columns
@@ -35,7 +35,7 @@ from .payments.faults import draw_faults
 from .payments.fees import draw_fees
 from .payments.layer import after_payments, summary_fields
 from .payments.reasons import FAILURE_NAMES
-from .state import AgentParams, MarketState
+from .state import FLOW_HISTORY, AgentParams, MarketState
 from .trades import Trades
 
 UTILIZATION_DECAY = 0.9  # EMA weight of past channel utilization
@@ -58,8 +58,12 @@ def initial_state(sc: Scenario, seed: Any) -> tuple[AgentParams, MarketState]:
     rng, rng_exo = spawn_generators(seed)
     agents = physics.sample_agents(sc, rng)
     n, e = sc.n_agents, sc.n_channels
-    u, v = channels.build_graph(n, e, rng)
+    graph = topology.build(sc, agents, rng)   # `random`: the legacy draws, unchanged
+    u, v = graph.u, graph.v
     capacity = channels.draw_capacity(sc, e, rng)
+    if graph.capacity is not None:   # a file's relative capacities, around the range's mean
+        capacity = graph.capacity * 0.5 * (sc.channel_capacity[0] + sc.channel_capacity[1])
+    capacity = channels.size_capacity(sc, agents, u, v, capacity)
     balance_u, _ = channels.funding(capacity, sc.initial_split)
     fee_base, fee_rate = draw_fees(sc, e, rng)
     cloud, wind_speed = physics.initial_weather(sc, agents, rng_exo)
@@ -75,13 +79,15 @@ def initial_state(sc: Scenario, seed: Any) -> tuple[AgentParams, MarketState]:
         active=np.ones(n, dtype=bool), soc=soc, wallet=np.full(n, float(sc.initial_wallet)),
         cloud=cloud, wind_speed=wind_speed, generation=generation, demand=demand,
         last_sold=zeros, last_bought=zeros, last_profit=zeros,
-        u=u, v=v, capacity=capacity, balance_u=balance_u, open=np.ones(e, dtype=bool),
+        u=u, v=v, capacity=capacity, balance_u=balance_u, open=graph.open,
         flow=np.zeros(e), utilization=np.zeros(e), topology_version=0,
         fee_base=fee_base, fee_rate=fee_rate,
         ref_price=ref, clearing_price=ref.copy(), price_history=np.repeat(ref[None, :], 2, axis=0),
         supply=np.zeros(g), demand_total=np.zeros(g), volume=np.zeros(g),
         holdings=np.zeros((n, g)), owed=np.zeros((n, g)), issued=np.zeros(g), retired=np.zeros(g),
         shock_kind=shock_kind, shock_remaining=shock_remaining, t=0, fee_sink=0.0, grid_account=0.0,
+        energy_account=np.zeros(n), partner=np.full(n, -1, dtype=np.int32), partner_value=np.zeros(n),
+        flow_history=np.zeros((e, FLOW_HISTORY), dtype=np.float32),
         rng=rng, rng_exo=rng_exo,
     )
     return agents, state
@@ -106,16 +112,21 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
     n_goods = state.ref_price.shape[0]
     sellable, needed = tradable if tradable is not None else current_tradable(sc, agents, state)
     offers = decode(sc, agents, actions, state.ref_price, sellable, needed, state.active)
-    trades = clear(sc, agents, state, offers)
+    if sc.negotiation_probability < 1.0:   # the seed's dynamics: each channel negotiates with this chance
+        negotiating = state.rng.random(state.u.shape[0]) < sc.negotiation_probability   # first draw of `rng`
+        trades = clear(sc, agents, state.replace(open=state.open & negotiating), offers)
+    else:
+        trades = clear(sc, agents, state, offers)
     failed_agent = failed_channel = None
     if sc.payments_on:   # this step's faults, drawn before payments so in-flight ones are released
         failed_agent, failed_channel = draw_faults(sc, state.active, state.open, state.rng_exo)
     st = settle(sc, agents, trades, sellable, needed, state.u, state.v, state.capacity, state.balance_u,
                 state.wallet, state.soc, state.grid_account, state.fee_base, state.fee_rate, failed_agent,
-                failed_channel)
+                failed_channel, state.energy_account)
     if agents.has_book_hooks:  # kinds with booking of their own (an electric vehicle leaving)
+        bills = st.energy_account if sc.grid_billing == "energy_account" else st.wallet   # fresh arrays
         st = st._replace(grid_account=st.grid_account + physics.book_kinds(
-            sc, agents, state.t, state.active, st.soc, st.wallet, st.breakdown))
+            sc, agents, state.t, state.active, st.soc, bills, st.breakdown))
     goods = None
     if n_goods > 1:  # further goods (certificates) clear over the same channels after energy
         from .goods_trading import trade_goods
@@ -153,9 +164,16 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
     history = np.concatenate([state.price_history, ref[None, :]])[-prices.PRICE_HISTORY:]
 
     # channels
+    partner, partner_value = state.partner, state.partner_value
+    if sc.partner_channel_share > 0:   # regular partners, from this step's payments
+        partner, partner_value = channels.update_partners(agents.n, trades.seller, trades.buyer, st.paid,
+                                                          partner, partner_value)
     (u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, opened) = channels.lifecycle(
         sc, state.u, state.v, capacity_now, st.balance_u, open_now, active, st.wallet,
-        fee_sink_now, state.rng)
+        fee_sink_now, state.rng, agents, partner)
+    flow_history = state.flow_history.copy()
+    flow_history[:, state.t % FLOW_HISTORY] = st.flow
+    flow_history[opened] = 0.0   # a reopened slot is a new channel
     n_opened = int(opened.shape[0])
     n_closed += n_fault_closed
     fee_base, fee_rate = state.fee_base, state.fee_rate
@@ -187,7 +205,8 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
         ref_price=ref, clearing_price=clearing_price, price_history=history,
         supply=supply, demand_total=demand, volume=volume,
         shock_kind=shock_kind, shock_remaining=shock_remaining, t=t, fee_sink=fee_sink,
-        grid_account=st.grid_account,
+        grid_account=st.grid_account, energy_account=st.energy_account, partner=partner,
+        partner_value=partner_value, flow_history=flow_history,
     )
     if goods is not None:
         new = new.replace(holdings=goods.holdings, owed=goods.owed, issued=goods.issued, retired=goods.retired)
@@ -228,7 +247,9 @@ def summary(sc: Scenario, state: MarketState, result: StepResult | None) -> dict
                     f"{name}_demand": float(state.demand_total[g]), f"{name}_held": float(state.holdings[:, g].sum()),
                     f"{name}_owed": float(state.owed[:, g].sum()), f"{name}_issued": float(state.issued[g]),
                     f"{name}_retired": float(state.retired[g])})
+    out.update(channel_stats(state, None if result is None else result.liquidity[0]))
     if result is None:
+        out.update(network_charges=0.0, lost_load=0.0)
         out.update(trades=0, negotiations=0, failed_payments=0, partial_payments=0, channels_opened=0,
                    channels_closed=0, grid_bought=0.0, grid_sold=0.0, unserved=0.0, curtailed=0.0, welfare=0.0)
         out.update({f"failed_{name}": 0 for name in FAILURE_NAMES})
@@ -250,8 +271,47 @@ def summary(sc: Scenario, state: MarketState, result: StepResult | None) -> dict
         unserved=float(bd[col["unserved"]]),
         curtailed=float(bd[col["curtailed"]]),
         welfare=float(bd[col["profit"]]),
+        network_charges=float(bd[col["network_charges"]]),
+        lost_load=float(bd[col["lost_load"]]),
     )
     out.update(summary_fields(st, sc.max_hops))
+    return out
+
+
+QUANTILES = (0.1, 0.5, 0.9)
+STATS_SAMPLE = 4096   # channel slots (evenly strided) the per-channel statistics read; exact below that
+
+
+def channel_stats(state: MarketState, degree: "np.ndarray | None" = None) -> dict[str, float]:
+    """Channel statistics of the market summary: utilization (mean EMA of |flow| / capacity over open
+    channels), capacity (EUR, nearest-rank) and degree quantiles (10/50/90 %), the largest degree, and on-chain fees paid
+    since reset. Per-channel figures read an evenly strided sample of `STATS_SAMPLE` slots (exact
+    up to that many; the step stays O(N) cheap at 10,000 agents); degrees are exact. `degree` may
+    pass the per-agent open-channel count the step already computed."""
+    e = state.u.shape[0]
+    stride = max(1, e // STATS_SAMPLE)
+    o = state.open[::stride]
+    if degree is None:
+        deg_src = state.open
+        n = state.active.shape[0]
+        degree = np.bincount(state.u[deg_src], minlength=n) + np.bincount(state.v[deg_src], minlength=n)
+    out: dict[str, float] = {}
+    if o.any():
+        cap = np.sort(state.capacity[::stride][o])
+        cq = cap[(np.array(QUANTILES) * (cap.shape[0] - 1)).round().astype(np.int64)]
+        out["channel_utilization"] = float(state.utilization[::stride][o].mean())
+    else:
+        cq = np.zeros(len(QUANTILES))
+        out["channel_utilization"] = 0.0
+    # degree quantiles from the degree counts (small integers): O(N), no sort
+    d = np.asarray(degree).astype(np.int64)
+    cum = np.cumsum(np.bincount(d))
+    dq = np.searchsorted(cum, np.array(QUANTILES) * d.shape[0], side="left") if d.size else np.zeros(3)
+    for q, c, dd in zip(QUANTILES, cq, dq):
+        out[f"capacity_p{int(q * 100)}"] = float(c)
+        out[f"degree_p{int(q * 100)}"] = float(dd)
+    out["degree_max"] = int(d.max(initial=0))
+    out["onchain_fees"] = float(state.fee_sink)
     return out
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from .. import kernels
 from ..trades import LIQUIDITY_EMPTY, ON_CHAIN, ROUTED
 from . import reasons as R
+from .accounts import charge, credit_fees
 from .htlc import pay_routes
 from . import rebalance as _rebalance, routes as _routes  # noqa: F401  (register their kernels with the others)
 
@@ -120,7 +121,6 @@ def after_payments(sc, agents, state, st, failed_agent: np.ndarray, failed_chann
     step's faults (failed agents leave, their channels and failed channels force-close),
     rebalancing, splicing. Returns (settlement with balances, flows, wallets, breakdown and report
     updated; capacity [E]; open [E]; fee sink; active [N]; channels the faults closed)."""
-    from ..settlement import charge, credit_fees
     from .background import background_payments
     from .faults import closing_of, force_close
     from .rebalance import rebalance_n

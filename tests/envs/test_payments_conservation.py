@@ -98,3 +98,21 @@ def test_a_long_episode_with_every_payment_feature_conserves_money():
         for k in ("routed_payments", "rebalances", "splices", "background_payments", "channel_faults"):
             totals[k] = totals.get(k, 0) + info["summary"][k]
     assert all(v > 0 for v in totals.values()), totals
+
+
+def test_the_sound_lightning_market_conserves_money_under_faults_and_background_payments():
+    core = MarketCore("energy_lightning", episode_steps=32, background_payment_rate=0.1, agent_fault_rate=0.01,
+                      channel_fault_rate=0.02, splice_above=0.95)
+    core.reset(seed=11)
+    money0 = core.money_total()
+    rng = np.random.default_rng(11)
+    routed = 0
+    while not core.done:
+        prev = core.state
+        if prev.t == 10:
+            core.remove_agents([3, 40], close_channels=True)
+            core.fail_channels(np.flatnonzero(core.state.open)[:5])
+        _, _, _, _, info = core.step(rng.uniform(-1, 1, (core.n_agents, 4)))
+        check_step(core, prev, money0, info, f"t={prev.t}")
+        routed += info["summary"]["routed_payments"]
+    assert routed > 0
