@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench venv clean web
+.PHONY: test test-benchmarl demo bench venv clean web
 
 venv: $(STAMP)
 
@@ -19,6 +19,21 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(VENV)/bin/pytest -q
+
+# BenchMARL pins an older torchrl than .[all] holds: its own venv, torch==2.13.0 (CPU) first and
+# pinned again so the resolver keeps it; a few iterations of IPPO and MAPPO on the shipped task.
+BM_VENV := .venv-benchmarl
+BM_STAMP := $(BM_VENV)/.installed
+
+$(BM_STAMP): pyproject.toml
+	test -x $(BM_VENV)/bin/python || $(PYTHON) -m venv $(BM_VENV)
+	$(BM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BM_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(BM_VENV)/bin/python -m pip install -q torch==2.13.0 -e ".[benchmarl,test]"
+	touch $(BM_STAMP)
+
+test-benchmarl: $(BM_STAMP)
+	$(BM_VENV)/bin/pytest -q -p no:cacheprovider tests/training/test_torchrl_benchmarl.py
 
 demo: $(STAMP)
 	$(VENV)/bin/channelmarket demo
@@ -37,4 +52,4 @@ web:
 	cd $(VENDOR) && sha256sum -c SHA256SUMS
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(BM_VENV) build *.egg-info .pytest_cache
