@@ -12,7 +12,7 @@ SPEC = KindSpec(
     params=(
         Param("farmer_production_days", 3, 1, 365, "num", "days one production cycle of corn takes"),
         Param("farmer_batch", 12, 1, 1e6, "num", "most corn units one cycle makes (one input unit each)"),
-        Param("farmer_labour_cost", 1.0, 0.0, 1e6, "num", "money per unit added to the input cost (the price floor)"),
+        Param("farmer_labour_cost", 1.5, 0.0, 1e6, "num", "money per unit added to the input cost (the price floor)"),
     ),
     traits=dict(produces="corn", input=None, colour="green"),
 )

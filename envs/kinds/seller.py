@@ -11,8 +11,8 @@ SPEC = KindSpec(
     counts=(Count("n_seller", 3),),
     params=(
         Param("seller_production_days", 1, 1, 365, "num", "days one production cycle of food takes"),
-        Param("seller_batch", 20, 1, 1e6, "num", "most food units one cycle makes (one input unit each)"),
-        Param("seller_labour_cost", 0.3, 0.0, 1e6, "num", "money per unit added to the input cost (the price floor)"),
+        Param("seller_batch", 15, 1, 1e6, "num", "most food units one cycle makes (one input unit each)"),
+        Param("seller_labour_cost", 0.2, 0.0, 1e6, "num", "money per unit added to the input cost (the price floor)"),
     ),
     traits=dict(produces="food", input='bread', colour="blue"),
 )

@@ -2,11 +2,12 @@
 
 1. Business prospect: over the agent's neighbourhood (agents within `radius`), is there a
    supplier of its input (Farmers need none), a customer of its product, a seller of food
-   (Sellers feed themselves)? The prospect s is the share of the three that are present.
-2. Stay or move: a satisfied agent stays. It is satisfied when s >= 1 - (1 - r) / 2, so the
-   higher its risk factor r the more it asks of a neighbourhood (r = 0: two of three; r = 1: all
-   three), and even then a risk-taker moves on with probability `restless` x r (it "counts on
-   the next opportunity").
+   (Sellers feed themselves)? The prospect s is the mean of min(suppliers / 2, 1),
+   min(customers / 2, 1) and min(food sellers, 1) (two partners on each side of the loop make a
+   neighbourhood safe; our numbers, the paper gives none).
+2. Stay or move: a satisfied agent stays. It is satisfied when s >= 0.7 + 0.3 r, so the higher
+   its risk factor r the more it asks of a neighbourhood, and even then a risk-taker moves on
+   with probability `restless` x r (it "counts on the next opportunity").
 3. Direction and speed: the resultant of vectors toward other agents weighted by the transaction
    history with them (1 + transactions, for its customers and its suppliers), plus a unit pull
    toward the centroid of every kind it lacks nearby (agents know where the others are; the paper
@@ -33,15 +34,15 @@ def prospect(st, i: np.ndarray, j: np.ndarray, food: int, n_goods: int) -> tuple
     fsell = st.out_good[j] == food
     counts = np.stack([np.bincount(i, weights=sup, minlength=n), np.bincount(i, weights=cus, minlength=n),
                        np.bincount(i, weights=fsell, minlength=n)], axis=1)
-    have = counts > 0
-    have[:, 0] |= st.in_good < 0
-    have[:, 2] |= st.out_good == food
+    have = np.minimum(counts / np.array([2.0, 2.0, 1.0]), 1.0)
+    have[:, 0] = np.where(st.in_good < 0, 1.0, have[:, 0])
+    have[:, 2] = np.where(st.out_good == food, 1.0, have[:, 2])
     return have.mean(axis=1), counts
 
 
 def satisfied(s: np.ndarray, r: np.ndarray, restless: float, draws: np.ndarray) -> np.ndarray:
     """Phase 2: stays where it is."""
-    return (s >= 1.0 - 0.5 * (1.0 - r)) & (draws >= restless * r)
+    return (s >= 0.7 + 0.3 * r) & (draws >= restless * r)
 
 
 def rule_speed(s: np.ndarray, r: np.ndarray, max_speed: float) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Production, food intake and death: pure vectorized functions over the state's arrays.
 
-Production (paper 3.2.2, Production): an idle agent with input starts a cycle of its kind's
+Production (paper 3.2.2, Production): an idle agent with input, and less than two batches of
+its product unsold, starts a cycle of its kind's
 production time; it takes up to its kind's batch of input units (one input unit makes one
 output unit; Farmers need no input and always make a full batch), the cheapest lots first, and
 the cycle's cost is what those units cost plus the kind's labour cost per unit. The output is
@@ -66,7 +67,7 @@ def produce(st: SupplyState, days: np.ndarray, batch: np.ndarray, labour: np.nda
         st.wip[i] = 0.0
         st.wip_cost[i] = 0.0
     # start
-    idle = st.alive & (st.busy == 0)
+    idle = st.alive & (st.busy == 0) & (st.hold[rows, st.out_good] < 2.0 * batch[st.kind])
     k = st.kind
     needs_input = st.in_good >= 0
     stock = np.where(needs_input, st.hold[rows, np.maximum(st.in_good, 0)], np.inf)

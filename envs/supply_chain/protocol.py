@@ -2,8 +2,9 @@
 
 Customer slots (paper 3.4): every agent keeps a list of `contacts` customers, the economy's
 channels. A neighbour that buys its product (the next kind in the loop; every kind buys food
-from Sellers) takes a free slot, one new customer a day; a slot lapses after `lapse_days` out of
-range, or when either side dies.
+from Sellers) takes a free slot, up to two new customers a day; a slot lapses after `lapse_days` out of
+range, after 2 x `lapse_days` without a transaction (relations form and lapse with proximity
+and trading history), or when either side dies.
 
 One day of negotiation over the open slots in range (vectorized over slots, the rules are
 `envs.risk_rules`, the same functions the energy market's risk-factor negotiator uses):
@@ -16,7 +17,7 @@ One day of negotiation over the open slots in range (vectorized over slots, the 
    contact: from the last price offered to that customer, up after an accept, down after a
    reject (`repeat_price`). Stock pressure (its own stock and hunger) cuts the margin.
 2. Answer (Purchase decision): the IF-chain (`purchase_decision`): not interesting (not its
-   input, or food it does not need) -> no; cannot afford one package -> no; first transaction
+   input, or input while two batches of its product are unsold, or food it does not need) -> no; cannot afford one package -> no; first transaction
    -> yes; a bargain (not dearer than the last price paid) -> yes; a risk-taker refuses, a
    restrained agent accepts.
 3. Second step (Table 1): a rejected offer is re-priced as a rejected repeat (lower) and sent
@@ -63,7 +64,8 @@ class DayOffers(NamedTuple):
     accepted: np.ndarray    # [S] bool
 
 
-def refresh_slots(st, i: np.ndarray, j: np.ndarray, customer: np.ndarray, radius: float, lapse_days: int) -> np.ndarray:
+def refresh_slots(st, i: np.ndarray, j: np.ndarray, customer: np.ndarray, radius: float, lapse_days: int,
+                  per_day: int = 2) -> np.ndarray:
     """Lapse and open customer slots in place; returns [N, K] distance of each slot's customer."""
     n, k = st.partner.shape
     has = st.partner >= 0
@@ -72,27 +74,32 @@ def refresh_slots(st, i: np.ndarray, j: np.ndarray, customer: np.ndarray, radius
     d = np.where(has, d, np.inf)
     out = has & (d >= radius)
     st.away = np.where(out, st.away + 1, 0)
-    gone = has & (~st.alive[p] | ~st.alive[:, None] | (st.away > lapse_days))
+    idle = st.t - st.t_last > 2 * lapse_days          # no transaction for twice the lapse time
+    gone = has & (~st.alive[p] | ~st.alive[:, None] | (st.away > lapse_days) | idle)
     if gone.any():
         for arr, val in ((st.partner, -1), (st.points, 0.0), (st.n_tr, 0.0), (st.value_sum, 0.0), (st.t_first, 0.0),
                          (st.t_last, 0.0), (st.list_price, np.nan), (st.outcome, 0), (st.offered, False),
                          (st.away, 0)):
             arr[gone] = val
         d = np.where(gone, np.inf, d)
-    # one new customer a day per seller: the last candidate pair not yet a customer
+    # up to `per_day` new customers a day per seller: the last candidate pairs not yet customers
     ci, cj = i[customer], j[customer]
-    if ci.size:
+    for _ in range(per_day):
+        if ci.size == 0:
+            break
         known = (st.partner[ci] == cj[:, None]).any(axis=1)
         ci, cj = ci[~known], cj[~known]
         free = st.partner < 0
         pick = np.full(n, -1, dtype=np.int64)
         pick[ci] = cj
         who = np.flatnonzero((pick >= 0) & free.any(axis=1))
-        if who.size:
-            slot = np.argmax(free[who], axis=1)
-            st.partner[who, slot] = pick[who]
-            st.list_price[who, slot] = np.nan
-            d[who, slot] = np.linalg.norm(st.xy[pick[who]] - st.xy[who], axis=1)
+        if who.size == 0:
+            break
+        slot = np.argmax(free[who], axis=1)
+        st.partner[who, slot] = pick[who]
+        st.list_price[who, slot] = np.nan
+        st.t_last[who, slot] = st.t                     # a new relation counts as active today
+        d[who, slot] = np.linalg.norm(st.xy[pick[who]] - st.xy[who], axis=1)
     return d
 
 
@@ -123,7 +130,9 @@ def negotiate(st, dist: np.ndarray, radius: float, rp: RiskParams, *, cap: np.nd
     is_food = (g == food) & (st.out_good[sj] != food)
     own_stock = np.where(is_input, st.hold[sj, np.maximum(st.in_good[sj], 0)], st.hold[sj, food])
     target = np.where(is_input, input_target[sj], food_target[sj])
-    need = np.where(is_input | is_food, np.maximum(target - own_stock, 0.0), 0.0)
+    # input is wanted only while the product sells (its stock under two batches)
+    unsold = st.hold[sj, st.out_good[sj]] >= 2.0 * batch_units[sj]
+    need = np.where((is_input & ~unsold) | is_food, np.maximum(target - own_stock, 0.0), 0.0)
     need = np.where(learned[sj], need * (qty[sj] + 1.0) * 0.5, need)
     interesting = need >= 1.0
     eligible = st.alive[si] & st.alive[sj] & (packages[si] >= 1) & interesting

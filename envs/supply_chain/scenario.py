@@ -58,17 +58,17 @@ class SupplyChainScenario:
     restless: float = 0.3             # probability scale of a satisfied risk-taker moving anyway (x r)
     # --- agents --------------------------------------------------------------------------
     r_range: tuple = (0.1, 0.3)       # risk factor drawn uniformly per agent
-    initial_budget: float = 60.0      # money per agent at the start
-    initial_food: int = 10            # free food portions per agent at the start
-    vital_decay: float = 0.08         # vital energy lost per day
+    initial_budget: float = 150.0     # money per agent at the start
+    initial_food: int = 12            # free food portions per agent at the start
+    vital_decay: float = 0.06         # vital energy lost per day
     work_energy: float = 0.02         # extra vital energy a producing day costs
-    food_energy: float = 0.12         # vital energy one eaten portion restores (max 1)
-    food_target: float = 6.0          # portions a restrained agent (r = 0) stocks; x (1.5 - r)
+    food_energy: float = 0.10         # vital energy one eaten portion restores (max 1)
+    food_target: float = 4.0          # portions a restrained agent (r = 0) stocks; x (1.5 - r)
     input_batches: float = 1.5        # input stock an agent wants, in batches
     # --- relations -------------------------------------------------------------------------
-    contacts: int = 8                 # customer slots per agent (its list of customers)
+    contacts: int = 16                # customer slots per agent (its list of customers)
     lapse_days: int = 5               # a contact out of range this many days lapses
-    advertising: float = 0.3          # probability of resetting the "already offered" memory
+    advertising: float = 0.8          # probability of resetting the "already offered" memory
     # --- episode ----------------------------------------------------------------------------
     days: int = 200
     reward: str = "profit"            # "profit" (own money gained) or "stability" (shared survival)
