@@ -162,7 +162,7 @@ class SupplyChainCore:
         # 1. neighbourhood and customer slots
         i, j, _ = neighbour_pairs(st.xy, st.alive, sc.radius, sc.width, sc.height)
         customer = (st.in_good[j] == st.out_good[i]) | ((st.out_good[i] == self.food) & (st.out_good[j] != self.food))
-        dist = refresh_slots(st, i, j, customer, sc.radius, sc.lapse_days)
+        refresh_slots(st, i, j, customer, sc.radius, sc.lapse_days)
         # 2. movement: prospect, stay or move, direction and speed
         s, counts = prospect(st, i, j, self.food, len(GOOD_NAMES))
         draws = st.rng.random(n)
@@ -177,12 +177,10 @@ class SupplyChainCore:
         # 3. production
         producing = produce(st, self._days, self._batch, self._labour)
         # 4. offers, answers, sales (distances after the move)
-        p = np.maximum(st.partner, 0)
-        dist = np.where(st.partner >= 0, np.linalg.norm(st.xy[p] - st.xy[:, None, :], axis=2), np.inf)
         food_target = sc.food_target * (1.5 - st.r)
         input_target = np.where(st.in_good >= 0, sc.input_batches * self._batch[st.kind], 0.0)
         batch_units = self._batch[st.kind]
-        trades, offers = negotiate(st, dist, sc.radius, self.risk, cap=self._cap, pkg=self._pkg, food=self.food,
+        trades, offers = negotiate(st, sc.radius, self.risk, cap=self._cap, pkg=self._pkg, food=self.food,
                                    food_target=food_target, input_target=input_target, batch_units=batch_units,
                                    advertising=sc.advertising, learned=learned, ask=act[:, ASK], bid=act[:, BID],
                                    qty=act[:, QUANTITY])

@@ -2,7 +2,7 @@
 
 Customer slots (paper 3.4): every agent keeps a list of `contacts` customers, the economy's
 channels. A neighbour that buys its product (the next kind in the loop; every kind buys food
-from Sellers) takes a free slot, up to two new customers a day; a slot lapses after `lapse_days` out of
+from Sellers) takes a free slot, up to two new customers a day (candidates in neighbour order); a slot lapses after `lapse_days` out of
 range, after 2 x `lapse_days` without a transaction (relations form and lapse with proximity
 and trading history), or when either side dies.
 
@@ -44,6 +44,7 @@ import numpy as np
 from ..risk_rules import (ACCEPTED, REJECTED, RiskParams, advertise, buys, decay_points, first_contact_price,
                           margin_share, preferential_discount, pressured_price, purchase_decision, regular_share,
                           repeat_price)
+from ..compiled import Kernel, jit
 from .production import add_lots
 
 
@@ -64,43 +65,65 @@ class DayOffers(NamedTuple):
     accepted: np.ndarray    # [S] bool
 
 
+def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_price, outcome, offered, xy, alive,
+                  ci, cj, radius, lapse_days, per_day, t):
+    """Lapse and open customer slots in place (loops; compiled by numba, the same code as its twin)."""
+    n, k = partner.shape
+    for a in range(n):
+        for s in range(k):
+            p = partner[a, s]
+            if p < 0:
+                continue
+            dx = xy[p, 0] - xy[a, 0]
+            dy = xy[p, 1] - xy[a, 1]
+            if dx * dx + dy * dy >= radius * radius:
+                away[a, s] += 1
+            else:
+                away[a, s] = 0
+            if (not alive[p]) or (not alive[a]) or away[a, s] > lapse_days or t - t_last[a, s] > 2 * lapse_days:
+                partner[a, s] = -1
+                away[a, s] = 0
+                t_last[a, s] = 0.0
+                points[a, s] = 0.0
+                n_tr[a, s] = 0.0
+                value_sum[a, s] = 0.0
+                t_first[a, s] = 0.0
+                list_price[a, s] = np.nan
+                outcome[a, s] = 0
+                offered[a, s] = False
+    added = np.zeros(n, np.int64)
+    for c in range(ci.shape[0]):
+        a = ci[c]
+        b = cj[c]
+        if added[a] >= per_day:
+            continue
+        free = -1
+        known = False
+        for s in range(k):
+            if partner[a, s] == b:
+                known = True
+                break
+            if free < 0 and partner[a, s] < 0:
+                free = s
+        if known or free < 0:
+            continue
+        partner[a, free] = b
+        t_last[a, free] = t
+        list_price[a, free] = np.nan
+        added[a] += 1
+
+
+refresh_kernel = Kernel("supply_chain_refresh_slots", _refresh_loop, jit(_refresh_loop))
+
+
 def refresh_slots(st, i: np.ndarray, j: np.ndarray, customer: np.ndarray, radius: float, lapse_days: int,
-                  per_day: int = 2) -> np.ndarray:
-    """Lapse and open customer slots in place; returns [N, K] distance of each slot's customer."""
-    n, k = st.partner.shape
-    has = st.partner >= 0
-    p = np.maximum(st.partner, 0)
-    d = np.linalg.norm(st.xy[p] - st.xy[:, None, :], axis=2)
-    d = np.where(has, d, np.inf)
-    out = has & (d >= radius)
-    st.away = np.where(out, st.away + 1, 0)
-    idle = st.t - st.t_last > 2 * lapse_days          # no transaction for twice the lapse time
-    gone = has & (~st.alive[p] | ~st.alive[:, None] | (st.away > lapse_days) | idle)
-    if gone.any():
-        for arr, val in ((st.partner, -1), (st.points, 0.0), (st.n_tr, 0.0), (st.value_sum, 0.0), (st.t_first, 0.0),
-                         (st.t_last, 0.0), (st.list_price, np.nan), (st.outcome, 0), (st.offered, False),
-                         (st.away, 0)):
-            arr[gone] = val
-        d = np.where(gone, np.inf, d)
-    # up to `per_day` new customers a day per seller: the last candidate pairs not yet customers
-    ci, cj = i[customer], j[customer]
-    for _ in range(per_day):
-        if ci.size == 0:
-            break
-        known = (st.partner[ci] == cj[:, None]).any(axis=1)
-        ci, cj = ci[~known], cj[~known]
-        free = st.partner < 0
-        pick = np.full(n, -1, dtype=np.int64)
-        pick[ci] = cj
-        who = np.flatnonzero((pick >= 0) & free.any(axis=1))
-        if who.size == 0:
-            break
-        slot = np.argmax(free[who], axis=1)
-        st.partner[who, slot] = pick[who]
-        st.list_price[who, slot] = np.nan
-        st.t_last[who, slot] = st.t                     # a new relation counts as active today
-        d[who, slot] = np.linalg.norm(st.xy[pick[who]] - st.xy[who], axis=1)
-    return d
+                  per_day: int = 2) -> None:
+    """Lapse customer slots (out of range too long, idle too long, a side dead) and open new ones
+    (up to `per_day` a seller a day, candidates in neighbour order), in place."""
+    refresh_kernel(partner=st.partner, away=st.away, t_last=st.t_last, points=st.points, n_tr=st.n_tr,
+                   value_sum=st.value_sum, t_first=st.t_first, list_price=st.list_price, outcome=st.outcome,
+                   offered=st.offered, xy=st.xy, alive=st.alive, ci=i[customer], cj=j[customer], radius=float(radius),
+                   lapse_days=int(lapse_days), per_day=int(per_day), t=float(st.t))
 
 
 def _group_cumsum(group: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -113,15 +136,18 @@ def _group_cumsum(group: np.ndarray, x: np.ndarray) -> np.ndarray:
     return c - c[start][run]
 
 
-def negotiate(st, dist: np.ndarray, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.ndarray,
+def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.ndarray,
               food: int, food_target: np.ndarray, input_target: np.ndarray, batch_units: np.ndarray,
               advertising: float, learned: np.ndarray, ask: np.ndarray, bid: np.ndarray, qty: np.ndarray):
     """One day of offers, answers and sales, in place. Returns (DayTrades, DayOffers)."""
     n, kk = st.partner.shape
     rows = np.arange(n)
-    flat_ok = (st.partner >= 0) & (dist < radius)
-    si, sk = np.nonzero(flat_ok)
-    sj = st.partner[si, sk]
+    f_open = np.flatnonzero(st.partner.ravel() >= 0)         # open slots (flat i * K + k)
+    oi, oj = f_open // kk, st.partner.ravel()[f_open]
+    d = st.xy[oj] - st.xy[oi]
+    in_range = d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] < radius * radius
+    f_neg = f_open[in_range]
+    si, sk, sj = f_neg // kk, f_neg % kk, oj[in_range]
     g = st.out_good[si]
     packages = np.floor(st.hold[rows, st.out_good] / pkg[st.out_good])
     packages = np.where(learned, np.floor(packages * (qty + 1.0) * 0.5), packages)
@@ -226,24 +252,26 @@ def negotiate(st, dist: np.ndarray, radius: float, rp: RiskParams, *, cap: np.nd
         m = np.bincount(who, weights=value[fd], minlength=n)
         u = np.flatnonzero(q > 0)
         st.last_paid[u, 1] = m[u] / q[u]
-    # ---- slot memory: points, history, outcome, list price, offered
-    traded = np.zeros(n * kk, dtype=bool)
-    traded[tr.slot] = True
-    val = np.bincount(tr.slot, weights=value, minlength=n * kk).reshape(n, kk)
-    traded = traded.reshape(n, kk)
+    # ---- slot memory (open slots only): points, history, outcome, list price, offered
+    traded_f = np.zeros(n * kk, dtype=bool)
+    traded_f[tr.slot] = True
+    traded = traded_f[f_open]
+    val = np.zeros(n * kk)
+    np.add.at(val, tr.slot, value)
+    val = val[f_open]
     t_now = float(st.t)
-    new = traded & (st.n_tr == 0)
-    st.t_first = np.where(new, t_now, st.t_first)
-    st.n_tr = st.n_tr + traded
-    st.value_sum = st.value_sum + val
-    st.t_last = np.where(traded, t_now, st.t_last)
-    r_rows = np.broadcast_to(st.r[:, None], st.points.shape)
-    st.points = decay_points(st.points + val, st.n_tr, st.value_sum, st.t_first, st.t_last, r_rows, ~traded, rp)
-    sent_m = np.zeros((n, kk), dtype=bool)
-    sent_m[si[sent], sk[sent]] = True
-    st.outcome = np.where(sent_m, np.where(traded, ACCEPTED, REJECTED), st.outcome).astype(np.int8)
-    st.list_price[si[sent], sk[sent]] = lp[sent]
-    st.offered |= sent_m
+    P, NT, VS, TF, TL = (st.points.ravel(), st.n_tr.ravel(), st.value_sum.ravel(), st.t_first.ravel(),
+                         st.t_last.ravel())
+    nt = NT[f_open]
+    TF[f_open] = np.where(traded & (nt == 0), t_now, TF[f_open])
+    NT[f_open] = nt + traded
+    VS[f_open] = VS[f_open] + val
+    TL[f_open] = np.where(traded, t_now, TL[f_open])
+    P[f_open] = decay_points(P[f_open] + val, NT[f_open], VS[f_open], TF[f_open], TL[f_open], st.r[oi], ~traded, rp)
+    f_sent = f_neg[sent]
+    st.outcome.ravel()[f_sent] = np.where(traded_f[f_sent], ACCEPTED, REJECTED)
+    st.list_price.ravel()[f_sent] = lp[sent]
+    st.offered.ravel()[f_sent] = True
     # the seller's current price: mean of the prices it sent today (unchanged if it sent none)
     cnt = np.bincount(si[sent], minlength=n)
     tot = np.bincount(si[sent], weights=np.where(acc1[sent], p1[sent], p2[sent]), minlength=n)
