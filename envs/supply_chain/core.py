@@ -170,9 +170,7 @@ class SupplyChainCore:
         stays = satisfied(s, st.r, sc.restless, draws)
         speed = np.where(stays, 0.0, rule_speed(s, st.r, sc.max_speed))
         speed = np.where(learned, np.maximum(act[:, MOVE], 0.0) * sc.max_speed, speed)
-        has = st.partner >= 0
-        si, sk = np.nonzero(has)
-        target = direction(st, si, st.partner[si, sk], 1.0 + st.n_tr[si, sk], counts, angle)
+        target = direction(st, counts, angle)
         move(st, target, speed, sc.inertia, sc.width, sc.height)
         # 3. production
         producing = produce(st, self._days, self._batch, self._labour)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..compiled import Kernel, jit
 from .space import reflect
 
 
@@ -49,44 +50,70 @@ def rule_speed(s: np.ndarray, r: np.ndarray, max_speed: float) -> np.ndarray:
     return np.minimum(max_speed * (1.0 - 0.5 * s) * (0.5 + r), max_speed)
 
 
-def direction(st, slot_i: np.ndarray, slot_j: np.ndarray, slot_w: np.ndarray, counts: np.ndarray,
-              rng_angle: np.ndarray) -> np.ndarray:
-    """[N, 2] unit heading: history-weighted resultant toward partners, pulls toward lacking kinds'
-    centroids, blended with the old heading (inertia applied by the caller)."""
-    n = st.n
-    xy = st.xy
+def _direction_loop(xy, heading, partner, n_tr, counts, in_good, out_good, cen, g_n, food, angle):
+    """Headings [N, 2] (loops; compiled by numba, the same code as its twin)."""
+    n, k = partner.shape
     res = np.zeros((n, 2))
-    if slot_i.size:
-        d = xy[slot_j] - xy[slot_i]
-        norm = np.maximum(np.linalg.norm(d, axis=1), 1e-9)
-        w = slot_w / norm
-        # customers pull sellers, sellers pull customers (both directions of a relation)
-        for k in range(2):
-            res[:, k] += np.bincount(slot_i, weights=w * d[:, k], minlength=n)
-            res[:, k] -= np.bincount(slot_j, weights=w * d[:, k], minlength=n)
-    # lacking kinds: a unit pull toward the centroid of the alive producers of that good
+    for a in range(n):                        # history: customers pull sellers and sellers customers
+        for s in range(k):
+            b = partner[a, s]
+            if b < 0:
+                continue
+            dx = xy[b, 0] - xy[a, 0]
+            dy = xy[b, 1] - xy[a, 1]
+            norm = max(np.sqrt(dx * dx + dy * dy), 1e-9)
+            w = (1.0 + n_tr[a, s]) / norm
+            res[a, 0] += w * dx
+            res[a, 1] += w * dy
+            res[b, 0] -= w * dx
+            res[b, 1] -= w * dy
+    n_goods = g_n.shape[0]
+    out = np.empty((n, 2))
+    for a in range(n):
+        for role in range(3):                 # a unit pull toward the centroid of a kind it lacks nearby
+            col = 0 if role == 0 else (1 if role == 1 else 2)
+            if role == 0:
+                good = in_good[a]
+            elif role == 1:
+                good = -1 if out_good[a] == food else out_good[a] + 1
+            else:
+                good = food
+            if counts[a, col] > 0 or good < 0 or good >= n_goods or good == out_good[a] or g_n[good] <= 0:
+                continue
+            dx = cen[good, 0] - xy[a, 0]
+            dy = cen[good, 1] - xy[a, 1]
+            norm = max(np.sqrt(dx * dx + dy * dy), 1e-9)
+            res[a, 0] += dx / norm
+            res[a, 1] += dy / norm
+        norm = np.sqrt(res[a, 0] ** 2 + res[a, 1] ** 2)
+        if norm > 1e-9:
+            out[a, 0] = res[a, 0] / norm
+            out[a, 1] = res[a, 1] / norm
+        else:
+            h = np.sqrt(heading[a, 0] ** 2 + heading[a, 1] ** 2)
+            if h > 0:
+                out[a, 0] = heading[a, 0] / h
+                out[a, 1] = heading[a, 1] / h
+            else:
+                out[a, 0] = np.cos(angle[a])
+                out[a, 1] = np.sin(angle[a])
+    return out
+
+
+direction_kernel = Kernel("supply_chain_direction", _direction_loop, jit(_direction_loop))
+
+
+def direction(st, counts: np.ndarray, rng_angle: np.ndarray) -> np.ndarray:
+    """[N, 2] unit heading: the resultant of history-weighted pulls toward partners and unit pulls
+    toward the centroids of the kinds it lacks nearby; zero resultant: the old heading, or random."""
     alive = st.alive
-    g_n = np.bincount(st.out_good[alive], minlength=st.hold.shape[1]).astype(np.float64)
-    cen = np.stack([np.bincount(st.out_good[alive], weights=xy[alive, k], minlength=st.hold.shape[1])
+    n_goods = st.hold.shape[1]
+    g_n = np.bincount(st.out_good[alive], minlength=n_goods).astype(np.float64)
+    cen = np.stack([np.bincount(st.out_good[alive], weights=st.xy[alive, k], minlength=n_goods)
                     for k in range(2)], axis=1) / np.maximum(g_n, 1.0)[:, None]
-    food = st.hold.shape[1] - 1
-    for col, good in ((0, st.in_good), (2, np.full(n, food))):
-        lack = (counts[:, col] == 0) & (good >= 0) & (st.out_good != good) & (g_n[np.maximum(good, 0)] > 0)
-        d = cen[np.maximum(good, 0)] - xy
-        norm = np.maximum(np.linalg.norm(d, axis=1), 1e-9)
-        res += np.where(lack[:, None], d / norm[:, None], 0.0)
-    lack_c = (counts[:, 1] == 0)
-    cust = np.where(st.out_good == food, -1, st.out_good + 1)   # the kind that buys its product
-    ok = lack_c & (cust >= 0) & (cust < st.hold.shape[1])
-    ok &= g_n[np.clip(cust, 0, st.hold.shape[1] - 1)] > 0
-    d = cen[np.clip(cust, 0, st.hold.shape[1] - 1)] - xy
-    norm = np.maximum(np.linalg.norm(d, axis=1), 1e-9)
-    res += np.where(ok[:, None], d / norm[:, None], 0.0)
-    norm = np.linalg.norm(res, axis=1)
-    rand = np.stack([np.cos(rng_angle), np.sin(rng_angle)], axis=1)
-    old_norm = np.linalg.norm(st.heading, axis=1)
-    fallback = np.where((old_norm > 0)[:, None], st.heading / np.maximum(old_norm, 1e-12)[:, None], rand)
-    return np.where((norm > 1e-9)[:, None], res / np.maximum(norm, 1e-12)[:, None], fallback)
+    return direction_kernel(xy=st.xy, heading=st.heading, partner=st.partner, n_tr=st.n_tr, counts=counts,
+                            in_good=st.in_good, out_good=st.out_good, cen=cen, g_n=g_n, food=n_goods - 1,
+                            angle=rng_angle)
 
 
 def move(st, target: np.ndarray, speed: np.ndarray, inertia: float, width: float, height: float) -> None:

@@ -164,6 +164,11 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
     eligible = st.alive[si] & st.alive[sj] & (packages[si] >= 1) & interesting
     draws = st.rng.random(si.size)
     sent = advertise(st.offered[si, sk], eligible, draws, advertising)
+    # from here on only the offers sent
+    keep = np.flatnonzero(sent)
+    si, sk, sj, g, f_neg = si[keep], sk[keep], sj[keep], g[keep], f_neg[keep]
+    is_input, need, interesting, target = is_input[keep], need[keep], interesting[keep], target[keep]
+    sent = np.ones(keep.size, dtype=bool)
     # ---- step 1: prices
     r_s, r_b = st.r[si], st.r[sj]
     floor = st.out_cost[si]
@@ -252,22 +257,21 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
         m = np.bincount(who, weights=value[fd], minlength=n)
         u = np.flatnonzero(q > 0)
         st.last_paid[u, 1] = m[u] / q[u]
-    # ---- slot memory (open slots only): points, history, outcome, list price, offered
-    traded_f = np.zeros(n * kk, dtype=bool)
-    traded_f[tr.slot] = True
-    traded = traded_f[f_open]
-    val = np.zeros(n * kk)
-    np.add.at(val, tr.slot, value)
-    val = val[f_open]
+    # ---- slot memory: history of the slots that traded, points decay where there are points
     t_now = float(st.t)
     P, NT, VS, TF, TL = (st.points.ravel(), st.n_tr.ravel(), st.value_sum.ravel(), st.t_first.ravel(),
                          st.t_last.ravel())
-    nt = NT[f_open]
-    TF[f_open] = np.where(traded & (nt == 0), t_now, TF[f_open])
-    NT[f_open] = nt + traded
-    VS[f_open] = VS[f_open] + val
-    TL[f_open] = np.where(traded, t_now, TL[f_open])
-    P[f_open] = decay_points(P[f_open] + val, NT[f_open], VS[f_open], TF[f_open], TL[f_open], st.r[oi], ~traded, rp)
+    sl = tr.slot                                     # one trade per slot and day
+    TF[sl] = np.where(NT[sl] == 0, t_now, TF[sl])
+    NT[sl] += 1.0
+    VS[sl] += value
+    TL[sl] = t_now
+    P[sl] += value
+    traded_f = np.zeros(n * kk, dtype=bool)
+    traded_f[sl] = True
+    f_dec = f_open[P[f_open] > 0]
+    P[f_dec] = decay_points(P[f_dec], NT[f_dec], VS[f_dec], TF[f_dec], TL[f_dec], st.r[f_dec // kk],
+                            ~traded_f[f_dec], rp)
     f_sent = f_neg[sent]
     st.outcome.ravel()[f_sent] = np.where(traded_f[f_sent], ACCEPTED, REJECTED)
     st.list_price.ravel()[f_sent] = lp[sent]
