@@ -19,8 +19,8 @@ def level(sc, hour=0.0):
 SPEC = GoodSpec(
     name="bread", order=2, unit="unit", market="supply_chain",
     params=(
-        Param("bread_start_price", 7.7, 0.0, 1e6, "num", "money per unit at the start (first cycles' cost basis)"),
-        Param("bread_price_cap", 11.5, 1e-6, 1e6, "num", "highest price per unit anyone offers or accepts"),
+        Param("bread_start_price", 5.0, 0.0, 1e6, "num", "money per unit at the start (first cycles' cost basis)"),
+        Param("bread_price_cap", 9.5, 1e-6, 1e6, "num", "highest price per unit anyone offers or accepts"),
         Param("bread_package", 4, 1, 1e6, "num", "units per package: the granularity of trades"),
     ),
     price_bounds=price_bounds, level=level, span=lambda sc: float(sc.bread_price_cap),

@@ -19,8 +19,8 @@ def level(sc, hour=0.0):
 SPEC = GoodSpec(
     name="corn", order=0, unit="unit", market="supply_chain",
     params=(
-        Param("corn_start_price", 2.6, 0.0, 1e6, "num", "money per unit at the start (first cycles' cost basis)"),
-        Param("corn_price_cap", 5.5, 1e-6, 1e6, "num", "highest price per unit anyone offers or accepts"),
+        Param("corn_start_price", 2.0, 0.0, 1e6, "num", "money per unit at the start (first cycles' cost basis)"),
+        Param("corn_price_cap", 4.5, 1e-6, 1e6, "num", "highest price per unit anyone offers or accepts"),
         Param("corn_package", 4, 1, 1e6, "num", "units per package: the granularity of trades"),
     ),
     price_bounds=price_bounds, level=level, span=lambda sc: float(sc.corn_price_cap),

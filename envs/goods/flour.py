@@ -19,8 +19,8 @@ def level(sc, hour=0.0):
 SPEC = GoodSpec(
     name="flour", order=1, unit="unit", market="supply_chain",
     params=(
-        Param("flour_start_price", 5.2, 0.0, 1e6, "num", "money per unit at the start (first cycles' cost basis)"),
-        Param("flour_price_cap", 9.0, 1e-6, 1e6, "num", "highest price per unit anyone offers or accepts"),
+        Param("flour_start_price", 3.3, 0.0, 1e6, "num", "money per unit at the start (first cycles' cost basis)"),
+        Param("flour_price_cap", 7.0, 1e-6, 1e6, "num", "highest price per unit anyone offers or accepts"),
         Param("flour_package", 4, 1, 1e6, "num", "units per package: the granularity of trades"),
     ),
     price_bounds=price_bounds, level=level, span=lambda sc: float(sc.flour_price_cap),

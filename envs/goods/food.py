@@ -19,8 +19,8 @@ def level(sc, hour=0.0):
 SPEC = GoodSpec(
     name="food", order=3, unit="unit", market="supply_chain",
     params=(
-        Param("food_start_price", 8.5, 0.0, 1e6, "num", "money per unit at the start (first cycles' cost basis)"),
-        Param("food_price_cap", 9.0, 1e-6, 1e6, "num", "highest price per unit anyone offers or accepts"),
+        Param("food_start_price", 5.6, 0.0, 1e6, "num", "money per unit at the start (first cycles' cost basis)"),
+        Param("food_price_cap", 8.0, 1e-6, 1e6, "num", "highest price per unit anyone offers or accepts"),
         Param("food_package", 2, 1, 1e6, "num", "units per package: the granularity of trades"),
     ),
     price_bounds=price_bounds, level=level, span=lambda sc: float(sc.food_price_cap),

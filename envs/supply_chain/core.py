@@ -87,8 +87,8 @@ class SupplyChainCore:
         r = rng.uniform(*sc.r_range, size=n)
         g = len(GOOD_NAMES)
         hold = np.zeros((n, g))
-        hold[:, self.food] = float(sc.initial_food)
         out_good, in_good = self._out[kind], self._in[kind]
+        hold[:, self.food] = float(sc.initial_food) + np.where(out_good == self.food, float(sc.seller_stock), 0.0)
         out_cost = self._start[out_good].copy()
         k = sc.contacts
         self.state = SupplyState(
@@ -164,13 +164,13 @@ class SupplyChainCore:
         customer = (st.in_good[j] == st.out_good[i]) | ((st.out_good[i] == self.food) & (st.out_good[j] != self.food))
         refresh_slots(st, i, j, customer, sc.radius, sc.lapse_days)
         # 2. movement: prospect, stay or move, direction and speed
-        s, counts = prospect(st, i, j, self.food, len(GOOD_NAMES))
+        s, counts = prospect(st, i, j, self.food, self._batch)
         draws = st.rng.random(n)
         angle = st.rng.uniform(0.0, 2.0 * np.pi, n)
         stays = satisfied(s, st.r, sc.restless, draws)
         speed = np.where(stays, 0.0, rule_speed(s, st.r, sc.max_speed))
         speed = np.where(learned, np.maximum(act[:, MOVE], 0.0) * sc.max_speed, speed)
-        target = direction(st, counts, angle)
+        target = direction(st, counts, angle, st.rng, sc.radius)
         move(st, target, speed, sc.inertia, sc.width, sc.height)
         # 3. production
         producing = produce(st, self._days, self._batch, self._labour)

@@ -4,13 +4,16 @@
    supplier of its input (Farmers need none), a customer of its product, a seller of food
    (Sellers feed themselves)? The prospect s is the mean of min(suppliers / 2, 1),
    min(customers / 2, 1) and min(food sellers, 1) (two partners on each side of the loop make a
-   neighbourhood safe; our numbers, the paper gives none).
+   neighbourhood safe; our numbers, the paper gives none). Partners that do not do business count
+   as absent: suppliers while the agent idles for want of input, customers while two batches of its
+   product are unsold, food sellers while it is hungry (vital < 0.6) without food.
 2. Stay or move: a satisfied agent stays. It is satisfied when s >= 0.7 + 0.3 r, so the higher
    its risk factor r the more it asks of a neighbourhood, and even then a risk-taker moves on
    with probability `restless` x r (it "counts on the next opportunity").
 3. Direction and speed: the resultant of vectors toward other agents weighted by the transaction
    history with them (1 + transactions, for its customers and its suppliers), plus a unit pull
-   toward the centroid of every kind it lacks nearby (agents know where the others are; the paper
+   toward the nearest of 8 randomly drawn producers of every good it lacks nearby (agents know
+   where the others are; the paper
    leaves the weights out, these are ours), blended with yesterday's heading by `inertia`; a zero
    resultant keeps the heading, or picks a random one. Speed: `max_speed` x (1 - s / 2) x (0.5 + r),
    at most `max_speed`.
@@ -27,7 +30,7 @@ from ..compiled import Kernel, jit
 from .space import reflect
 
 
-def prospect(st, i: np.ndarray, j: np.ndarray, food: int, n_goods: int) -> tuple[np.ndarray, np.ndarray]:
+def prospect(st, i: np.ndarray, j: np.ndarray, food: int, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """([N] prospect s in [0, 1], [N, 3] neighbour counts: suppliers, customers, food sellers)."""
     n = st.n
     sup = (st.out_good[j] == st.in_good[i])
@@ -36,8 +39,17 @@ def prospect(st, i: np.ndarray, j: np.ndarray, food: int, n_goods: int) -> tuple
     counts = np.stack([np.bincount(i, weights=sup, minlength=n), np.bincount(i, weights=cus, minlength=n),
                        np.bincount(i, weights=fsell, minlength=n)], axis=1)
     have = np.minimum(counts / np.array([2.0, 2.0, 1.0]), 1.0)
-    have[:, 0] = np.where(st.in_good < 0, 1.0, have[:, 0])
-    have[:, 2] = np.where(st.out_good == food, 1.0, have[:, 2])
+    # neighbours that do not do business count as absent: idle for want of input, unsold product,
+    # hungry without food
+    rows = np.arange(n)
+    stock_in = np.where(st.in_good >= 0, st.hold[rows, np.maximum(st.in_good, 0)], 1.0)
+    product = st.hold[rows, st.out_good]
+    starved = (st.busy == 0) & (stock_in < 1.0) & (product < 1.0)
+    have[:, 0] = np.where(st.in_good < 0, 1.0, np.where(starved, 0.0, have[:, 0]))
+    have[:, 1] = np.where(product >= 2.0 * batch[st.kind], 0.0, have[:, 1])
+    hungry = (st.hold[:, food] < 1.0) & (st.vital < 0.6)
+    have[:, 2] = np.where(st.out_good == food, 1.0, np.where(hungry, 0.0, have[:, 2]))
+    counts = np.where(have > 0, counts, 0.0)
     return have.mean(axis=1), counts
 
 
@@ -50,7 +62,7 @@ def rule_speed(s: np.ndarray, r: np.ndarray, max_speed: float) -> np.ndarray:
     return np.minimum(max_speed * (1.0 - 0.5 * s) * (0.5 + r), max_speed)
 
 
-def _direction_loop(xy, heading, partner, n_tr, counts, in_good, out_good, cen, g_n, food, angle):
+def _direction_loop(xy, heading, partner, n_tr, goal, lacks, angle):
     """Headings [N, 2] (loops; compiled by numba, the same code as its twin)."""
     n, k = partner.shape
     res = np.zeros((n, 2))
@@ -67,21 +79,13 @@ def _direction_loop(xy, heading, partner, n_tr, counts, in_good, out_good, cen, 
             res[a, 1] += w * dy
             res[b, 0] -= w * dx
             res[b, 1] -= w * dy
-    n_goods = g_n.shape[0]
     out = np.empty((n, 2))
     for a in range(n):
-        for role in range(3):                 # a unit pull toward the centroid of a kind it lacks nearby
-            col = 0 if role == 0 else (1 if role == 1 else 2)
-            if role == 0:
-                good = in_good[a]
-            elif role == 1:
-                good = -1 if out_good[a] == food else out_good[a] + 1
-            else:
-                good = food
-            if counts[a, col] > 0 or good < 0 or good >= n_goods or good == out_good[a] or g_n[good] <= 0:
+        for role in range(3):                 # a unit pull toward a producer of what it lacks nearby
+            if not lacks[a, role]:
                 continue
-            dx = cen[good, 0] - xy[a, 0]
-            dy = cen[good, 1] - xy[a, 1]
+            dx = goal[a, role, 0] - xy[a, 0]
+            dy = goal[a, role, 1] - xy[a, 1]
             norm = max(np.sqrt(dx * dx + dy * dy), 1e-9)
             res[a, 0] += dx / norm
             res[a, 1] += dy / norm
@@ -103,17 +107,38 @@ def _direction_loop(xy, heading, partner, n_tr, counts, in_good, out_good, cen, 
 direction_kernel = Kernel("supply_chain_direction", _direction_loop, jit(_direction_loop))
 
 
-def direction(st, counts: np.ndarray, rng_angle: np.ndarray) -> np.ndarray:
+def goals(st, counts: np.ndarray, food: int, rng: np.random.Generator, radius: float, sample: int = 8):
+    """([N, 3, 2] goal points, [N, 3] bool lacks): for each role it lacks nearby (supplier of its
+    input, customer of its product, seller of food), the nearest of `sample` alive producers of that
+    good drawn at random (agents know where others are, not who is best; with few producers, the
+    nearest), preferring those outside its neighbourhood."""
+    n = st.n
+    wanted = np.stack([st.in_good, np.where(st.out_good == food, -1, st.out_good + 1), np.full(n, food)], axis=1)
+    wanted[:, 1] = np.where(wanted[:, 1] >= st.hold.shape[1], -1, wanted[:, 1])
+    lacks = (counts == 0) & (wanted >= 0) & (wanted != st.out_good[:, None]) & st.alive[:, None]
+    goal = np.zeros((n, 3, 2))
+    for g in range(st.hold.shape[1]):          # per good (4), vectorized over the agents lacking it
+        producers = np.flatnonzero(st.alive & (st.out_good == g))
+        who, role = np.nonzero(lacks & (wanted == g))
+        if who.size == 0:
+            continue
+        if producers.size == 0:
+            lacks[who, role] = False
+            continue
+        pick = producers[rng.integers(0, producers.size, (who.size, sample))]
+        d = np.linalg.norm(st.xy[pick] - st.xy[who][:, None, :], axis=2)
+        d = np.where(d < radius, np.inf, d)          # the ones in range did not do business
+        d[np.isinf(d).all(axis=1)] = 0.0
+        goal[who, role] = st.xy[pick[np.arange(who.size), np.argmin(d, axis=1)]]
+    return goal, lacks
+
+
+def direction(st, counts: np.ndarray, rng_angle: np.ndarray, rng: np.random.Generator, radius: float) -> np.ndarray:
     """[N, 2] unit heading: the resultant of history-weighted pulls toward partners and unit pulls
-    toward the centroids of the kinds it lacks nearby; zero resultant: the old heading, or random."""
-    alive = st.alive
-    n_goods = st.hold.shape[1]
-    g_n = np.bincount(st.out_good[alive], minlength=n_goods).astype(np.float64)
-    cen = np.stack([np.bincount(st.out_good[alive], weights=st.xy[alive, k], minlength=n_goods)
-                    for k in range(2)], axis=1) / np.maximum(g_n, 1.0)[:, None]
-    return direction_kernel(xy=st.xy, heading=st.heading, partner=st.partner, n_tr=st.n_tr, counts=counts,
-                            in_good=st.in_good, out_good=st.out_good, cen=cen, g_n=g_n, food=n_goods - 1,
-                            angle=rng_angle)
+    toward producers of what it lacks nearby; zero resultant: the old heading, or random."""
+    goal, lacks = goals(st, counts, st.hold.shape[1] - 1, rng, radius)
+    return direction_kernel(xy=st.xy, heading=st.heading, partner=st.partner, n_tr=st.n_tr, goal=goal,
+                            lacks=lacks, angle=rng_angle)
 
 
 def move(st, target: np.ndarray, speed: np.ndarray, inertia: float, width: float, height: float) -> None:

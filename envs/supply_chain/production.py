@@ -7,8 +7,9 @@ output unit; Farmers need no input and always make a full batch), the cheapest l
 the cycle's cost is what those units cost plus the kind's labour cost per unit. The output is
 added to the product stock when the cycle ends, at its unit cost (the stock's cost is the
 running average). A producing day costs `work_energy` of vital energy on top of the daily
-`vital_decay` (Food intake): every agent eats one portion a day if it holds one, which restores
-`food_energy` (vital energy stays in [0, 1]); an agent whose vital energy reaches 0 dies.
+`vital_decay` (Food intake): every agent eats one portion a day if it holds one and the portion
+would not be wasted (vital energy after the day's decay at most 1 - `food_energy`); a portion
+restores `food_energy` (vital energy stays in [0, 1]); an agent whose vital energy reaches 0 dies.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def produce(st: SupplyState, days: np.ndarray, batch: np.ndarray, labour: np.nda
 def eat_and_live(st: SupplyState, producing: np.ndarray, food: int, decay: float, work: float,
                  restore: float) -> np.ndarray:
     """Food intake and vital energy, in place; returns [N] bool: agents that died today."""
-    eats = st.alive & (st.hold[:, food] >= 1.0)
+    eats = st.alive & (st.hold[:, food] >= 1.0) & (st.vital - decay <= 1.0 - restore)   # nothing wasted
     st.hold[:, food] -= eats
     st.eaten[food] += float(eats.sum())
     v = st.vital - decay - work * producing + restore * eats

@@ -2,14 +2,15 @@
 
 Customer slots (paper 3.4): every agent keeps a list of `contacts` customers, the economy's
 channels. A neighbour that buys its product (the next kind in the loop; every kind buys food
-from Sellers) takes a free slot, up to two new customers a day (candidates in neighbour order); a slot lapses after `lapse_days` out of
+from Sellers) takes a free slot, up to six new customers a day (candidates in neighbour order); a slot lapses after `lapse_days` out of
 range, after 2 x `lapse_days` without a transaction (relations form and lapse with proximity
 and trading history), or when either side dies.
 
 One day of negotiation over the open slots in range (vectorized over slots, the rules are
 `envs.risk_rules`, the same functions the energy market's risk-factor negotiator uses):
 
-1. Offer (Making an offer): a seller holding at least one package offers to a customer it has
+1. Offer (Making an offer): a seller holding at least one package (Sellers: beyond the food
+   they keep to eat) offers to a customer it has
    not offered to yet, and to one already offered to when its memory is reset, with probability
    `advertising` (the advertising factor). First contact: the price is the cost floor (unit cost
    of its stock) plus a margin, a share of the room up to the good's price cap, larger for
@@ -117,7 +118,7 @@ refresh_kernel = Kernel("supply_chain_refresh_slots", _refresh_loop, jit(_refres
 
 
 def refresh_slots(st, i: np.ndarray, j: np.ndarray, customer: np.ndarray, radius: float, lapse_days: int,
-                  per_day: int = 2) -> None:
+                  per_day: int = 6) -> None:
     """Lapse customer slots (out of range too long, idle too long, a side dead) and open new ones
     (up to `per_day` a seller a day, candidates in neighbour order), in place."""
     refresh_kernel(partner=st.partner, away=st.away, t_last=st.t_last, points=st.points, n_tr=st.n_tr,
@@ -149,7 +150,9 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
     f_neg = f_open[in_range]
     si, sk, sj = f_neg // kk, f_neg % kk, oj[in_range]
     g = st.out_good[si]
-    packages = np.floor(st.hold[rows, st.out_good] / pkg[st.out_good])
+    # a Seller keeps its own food target for itself (it eats its product)
+    keep_own = np.where(st.out_good == food, food_target, 0.0)
+    packages = np.floor(np.maximum(st.hold[rows, st.out_good] - keep_own, 0.0) / pkg[st.out_good])
     packages = np.where(learned, np.floor(packages * (qty + 1.0) * 0.5), packages)
     # buyer's need (units) of good g
     is_input = g == st.in_good[sj]

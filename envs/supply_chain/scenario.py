@@ -60,13 +60,14 @@ class SupplyChainScenario:
     r_range: tuple = (0.1, 0.3)       # risk factor drawn uniformly per agent
     initial_budget: float = 150.0     # money per agent at the start
     initial_food: int = 12            # free food portions per agent at the start
-    vital_decay: float = 0.06         # vital energy lost per day
+    seller_stock: int = 40            # food units each Seller starts with to sell (at the start price)
+    vital_decay: float = 0.05         # vital energy lost per day
     work_energy: float = 0.02         # extra vital energy a producing day costs
     food_energy: float = 0.10         # vital energy one eaten portion restores (max 1)
     food_target: float = 4.0          # portions a restrained agent (r = 0) stocks; x (1.5 - r)
     input_batches: float = 1.5        # input stock an agent wants, in batches
     # --- relations -------------------------------------------------------------------------
-    contacts: int = 16                # customer slots per agent (its list of customers)
+    contacts: int = 32                # customer slots per agent (its list of customers)
     lapse_days: int = 5               # a contact out of range this many days lapses
     advertising: float = 0.8          # probability of resetting the "already offered" memory
     # --- episode ----------------------------------------------------------------------------
@@ -111,7 +112,7 @@ class SupplyChainScenario:
                 or not 0.0 <= r[0] <= r[1] <= 1.0):
             bad("r_range", r, "(low, high) with 0 <= low <= high <= 1")
         object.__setattr__(self, "r_range", (float(r[0]), float(r[1])))
-        for name, lo in (("initial_food", 0), ("contacts", 1), ("lapse_days", 0), ("days", 1)):
+        for name, lo in (("initial_food", 0), ("seller_stock", 0), ("contacts", 1), ("lapse_days", 0), ("days", 1)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 bad(name, v, f"an integer >= {lo}")
@@ -164,14 +165,14 @@ PRESETS: dict[str, dict] = {
     "maser_exp1": dict(days=200),                                              # Table 2: prices
     "maser_exp2": dict(width=600.0, height=600.0, radius=110.0, days=300),    # Table 3: arrangements
     "maser_exp3a": dict(r_range=(0.05, 0.25), days=1000),                     # Table 4: stable
-    "maser_exp3b": dict(r_range=(0.4, 0.6), days=750),                        # Table 5: decay
+    "maser_exp3b": dict(r_range=(0.75, 0.95), days=750),                      # Table 5: decay
     "maser_exp4": dict(n_seller=2, days=150, shock_day=40),                   # Table 6: key agent moved
     "maser_exp5": dict(days=250),                                             # Table 7: transactions
     "supply_chain_small": dict(n_farmer=4, n_miller=4, n_baker=4, n_seller=2, width=250.0, height=250.0,
                                days=60),
     # the benchmark: 10,000 agents at the density of maser_exp1 (about 6 neighbours each)
     "supply_chain_10k": dict(n_farmer=3000, n_miller=3000, n_baker=3000, n_seller=1000, width=8700.0,
-                             height=8700.0, days=1000),
+                             height=8700.0, contacts=16, days=1000),
 }
 
 

@@ -27,11 +27,12 @@ def test_lots_merge_into_the_dearest_when_full():
 def _two_buyers_one_package():
     """One Seller with one package of food, two hungry Millers next to it in its customer list."""
     core = SupplyChainCore("supply_chain_small", n_farmer=0, n_miller=2, n_baker=0, n_seller=1, advertising=1.0,
-                           width=50.0, height=50.0, r_range=(0.1, 0.1), initial_food=0)
+                           width=50.0, height=50.0, r_range=(0.1, 0.1), initial_food=0, seller_stock=0)
     core.reset(seed=0)
     st = core.state
     st.xy[:] = [[10.0, 10.0], [12.0, 10.0], [11.0, 11.0]]
-    st.hold[2, core.food] = 2.0                       # exactly one package (food_package = 2)
+    keep = core.scenario.food_target * (1.5 - 0.1)   # the food a Seller keeps to eat
+    st.hold[2, core.food] = keep + 2.0               # and exactly one package to sell (food_package = 2)
     st.partner[2, :2] = [0, 1]
     st.t_last[2, :2] = 0.0
     return core
@@ -58,4 +59,4 @@ def test_the_purchase_chain_refuses_what_it_cannot_afford():
     core.state.money[:2] = 0.0
     core.step()
     assert (core.last_trades.good == core.food).sum() == 0
-    assert core.state.hold[2, core.food] <= 2.0
+    assert core.state.hold[2, core.food] <= core.scenario.food_target * 1.4 + 2.0
