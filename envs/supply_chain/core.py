@@ -27,7 +27,7 @@ import numpy as np
 
 from ..obs_schema import ObsSchema
 from ..risk_rules import RiskParams
-from .movement import direction, move, prospect, rule_speed, satisfied
+from .movement import direction, move, neighbour_roles, prospect, rule_speed, satisfied
 from .production import eat_and_live, produce
 from .protocol import DayOffers, DayTrades, negotiate, refresh_slots
 from .scenario import GOOD_NAMES, KIND_NAMES, KINDS, SupplyChainScenario, make_scenario
@@ -161,10 +161,10 @@ class SupplyChainCore:
             self.move_key_agent()
         # 1. neighbourhood and customer slots
         i, j, _ = neighbour_pairs(st.xy, st.alive, sc.radius, sc.width, sc.height)
-        customer = (st.in_good[j] == st.out_good[i]) | ((st.out_good[i] == self.food) & (st.out_good[j] != self.food))
+        counts, customer = neighbour_roles(st, i, j, self.food)
         refresh_slots(st, i, j, customer, sc.radius, sc.lapse_days)
         # 2. movement: prospect, stay or move, direction and speed
-        s, counts = prospect(st, i, j, self.food, self._batch)
+        s, counts = prospect(st, counts, self.food, self._batch)
         draws = st.rng.random(n)
         angle = st.rng.uniform(0.0, 2.0 * np.pi, n)
         stays = satisfied(s, st.r, sc.restless, draws)

@@ -30,14 +30,37 @@ from ..compiled import Kernel, jit
 from .space import reflect
 
 
-def prospect(st, i: np.ndarray, j: np.ndarray, food: int, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """([N] prospect s in [0, 1], [N, 3] neighbour counts: suppliers, customers, food sellers)."""
+def _roles_loop(i, j, in_good, out_good, food, n):
+    """Per neighbour pair (i, j): is j a customer of i (buys i's product: the next kind in the loop,
+    or anyone but a Seller for food); per agent the counts of suppliers, customers and food sellers
+    among its neighbours. Loops, compiled."""
+    counts = np.zeros((n, 3))
+    customer = np.empty(i.shape[0], np.bool_)
+    for p in range(i.shape[0]):
+        a = i[p]
+        b = j[p]
+        cus = in_good[b] == out_good[a] or (out_good[a] == food and out_good[b] != food)
+        customer[p] = cus
+        if out_good[b] == in_good[a]:
+            counts[a, 0] += 1.0
+        if cus:
+            counts[a, 1] += 1.0
+        if out_good[b] == food:
+            counts[a, 2] += 1.0
+    return counts, customer
+
+
+roles_kernel = Kernel("supply_chain_roles", _roles_loop, jit(_roles_loop))
+
+
+def neighbour_roles(st, i: np.ndarray, j: np.ndarray, food: int) -> tuple[np.ndarray, np.ndarray]:
+    """([N, 3] counts of suppliers, customers, food sellers near, [P] bool: j is a customer of i)."""
+    return roles_kernel(i=i, j=j, in_good=st.in_good, out_good=st.out_good, food=int(food), n=st.n)
+
+
+def prospect(st, counts: np.ndarray, food: int, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """([N] prospect s in [0, 1], [N, 3] counts of the neighbours that do business)."""
     n = st.n
-    sup = (st.out_good[j] == st.in_good[i])
-    cus = (st.in_good[j] == st.out_good[i]) | (st.out_good[i] == food)
-    fsell = st.out_good[j] == food
-    counts = np.stack([np.bincount(i, weights=sup, minlength=n), np.bincount(i, weights=cus, minlength=n),
-                       np.bincount(i, weights=fsell, minlength=n)], axis=1)
     have = np.minimum(counts / np.array([2.0, 2.0, 1.0]), 1.0)
     # neighbours that do not do business count as absent: idle for want of input, unsold product,
     # hungry without food
@@ -155,4 +178,4 @@ def move(st, target: np.ndarray, speed: np.ndarray, inertia: float, width: float
     st.heading = np.where((speed > 0)[:, None], h, st.heading)
 
 
-__all__ = ["prospect", "satisfied", "rule_speed", "direction", "move"]
+__all__ = ["neighbour_roles", "prospect", "satisfied", "rule_speed", "direction", "move"]

@@ -137,6 +137,66 @@ def _group_cumsum(group: np.ndarray, x: np.ndarray) -> np.ndarray:
     return c - c[start][run]
 
 
+def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qty, packages, food, food_target,
+                input_target, batch_units):
+    """Per open slot in range (flat index, customer): is an offer worth sending (both alive, a package
+    to sell, the customer needs >= 1 unit), the customer's need and target of the seller's good,
+    whether it is the customer's input. Input is needed only while the customer's product sells (under
+    two batches unsold); a learned customer buys the share (q + 1) / 2 of its need. Loops, compiled."""
+    n, k = partner.shape
+    r2 = radius * radius
+    m = 0
+    for a in range(n):
+        for s in range(k):
+            b = partner[a, s]
+            if b >= 0:
+                dx = xy[b, 0] - xy[a, 0]
+                dy = xy[b, 1] - xy[a, 1]
+                if dx * dx + dy * dy < r2:
+                    m += 1
+    f = np.empty(m, np.int64)
+    cust = np.empty(m, np.int64)
+    eligible = np.empty(m, np.bool_)
+    need = np.empty(m)
+    target = np.empty(m)
+    is_input = np.empty(m, np.bool_)
+    c = 0
+    for a in range(n):
+        g = out_good[a]
+        for s in range(k):
+            b = partner[a, s]
+            if b < 0:
+                continue
+            dx = xy[b, 0] - xy[a, 0]
+            dy = xy[b, 1] - xy[a, 1]
+            if dx * dx + dy * dy >= r2:
+                continue
+            inp = g == in_good[b]
+            fd = (g == food) and (out_good[b] != food)
+            if inp:
+                tgt = input_target[b]
+                own = hold[b, in_good[b]]
+                wanted = hold[b, out_good[b]] < 2.0 * batch_units[b]
+            else:
+                tgt = food_target[b]
+                own = hold[b, food]
+                wanted = fd
+            nd = max(tgt - own, 0.0) if wanted else 0.0
+            if learned[b]:
+                nd = nd * (qty[b] + 1.0) * 0.5
+            f[c] = a * k + s
+            cust[c] = b
+            need[c] = nd
+            target[c] = tgt
+            is_input[c] = inp
+            eligible[c] = alive[a] and alive[b] and packages[a] >= 1.0 and nd >= 1.0
+            c += 1
+    return f, cust, eligible, need, target, is_input
+
+
+setup_kernel = Kernel("supply_chain_offer_setup", _setup_loop, jit(_setup_loop))
+
+
 def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.ndarray,
               food: int, food_target: np.ndarray, input_target: np.ndarray, batch_units: np.ndarray,
               advertising: float, learned: np.ndarray, ask: np.ndarray, bid: np.ndarray, qty: np.ndarray):
@@ -144,27 +204,18 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
     n, kk = st.partner.shape
     rows = np.arange(n)
     f_open = np.flatnonzero(st.partner.ravel() >= 0)         # open slots (flat i * K + k)
-    oi, oj = f_open // kk, st.partner.ravel()[f_open]
-    d = st.xy[oj] - st.xy[oi]
-    in_range = d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] < radius * radius
-    f_neg = f_open[in_range]
-    si, sk, sj = f_neg // kk, f_neg % kk, oj[in_range]
-    g = st.out_good[si]
     # a Seller keeps its own food target for itself (it eats its product)
     keep_own = np.where(st.out_good == food, food_target, 0.0)
     packages = np.floor(np.maximum(st.hold[rows, st.out_good] - keep_own, 0.0) / pkg[st.out_good])
     packages = np.where(learned, np.floor(packages * (qty + 1.0) * 0.5), packages)
-    # buyer's need (units) of good g
-    is_input = g == st.in_good[sj]
-    is_food = (g == food) & (st.out_good[sj] != food)
-    own_stock = np.where(is_input, st.hold[sj, np.maximum(st.in_good[sj], 0)], st.hold[sj, food])
-    target = np.where(is_input, input_target[sj], food_target[sj])
-    # input is wanted only while the product sells (its stock under two batches)
-    unsold = st.hold[sj, st.out_good[sj]] >= 2.0 * batch_units[sj]
-    need = np.where((is_input & ~unsold) | is_food, np.maximum(target - own_stock, 0.0), 0.0)
-    need = np.where(learned[sj], need * (qty[sj] + 1.0) * 0.5, need)
+    # slots in range, the customer's need of the seller's good, whether an offer is worth sending
+    f_neg, sj, eligible, need, target, is_input = setup_kernel(
+        partner=st.partner, xy=st.xy, radius=float(radius), alive=st.alive, hold=st.hold, out_good=st.out_good,
+        in_good=st.in_good, learned=learned, qty=qty, packages=packages, food=int(food), food_target=food_target,
+        input_target=input_target, batch_units=batch_units)
+    si, sk = f_neg // kk, f_neg % kk
+    g = st.out_good[si]
     interesting = need >= 1.0
-    eligible = st.alive[si] & st.alive[sj] & (packages[si] >= 1) & interesting
     draws = st.rng.random(si.size)
     sent = advertise(st.offered[si, sk], eligible, draws, advertising)
     # from here on only the offers sent
