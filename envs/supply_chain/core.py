@@ -45,10 +45,6 @@ OBS_LOW = np.array([0.0] * 4 + [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 
 OBS_HIGH = np.array([1.0] * 4 + [1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1], np.float32)
 
 
-def _index(names, name):
-    return names.index(name)
-
-
 class SupplyChainCore:
     """Struct-of-arrays MASER economy with reset(seed) / step(actions)."""
 

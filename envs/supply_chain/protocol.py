@@ -2,9 +2,9 @@
 
 Customer slots (paper 3.4): every agent keeps a list of `contacts` customers, the economy's
 channels. A neighbour that buys its product (the next kind in the loop; every kind buys food
-from Sellers) takes a free slot, up to six new customers a day (candidates in neighbour order); a slot lapses after `lapse_days` out of
-range, after 2 x `lapse_days` without a transaction (relations form and lapse with proximity
-and trading history), or when either side dies.
+from Sellers) takes a free slot, up to six new customers a day (candidates in neighbour order);
+a slot lapses after `lapse_days` out of range, after 2 x `lapse_days` without a transaction
+(relations form and lapse with proximity and trading history), or when either side dies.
 
 One day of negotiation over the open slots in range (vectorized over slots, the rules are
 `envs.risk_rules`, the same functions the energy market's risk-factor negotiator uses):
@@ -43,7 +43,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..risk_rules import (ACCEPTED, REJECTED, RiskParams, advertise, buys, decay_points, first_contact_price,
-                          margin_share, preferential_discount, pressured_price, purchase_decision, regular_share,
+                          preferential_discount, pressured_price, purchase_decision, regular_share,
                           repeat_price)
 from ..compiled import Kernel, jit
 from .production import add_lots
@@ -339,4 +339,4 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
     return tr, offers
 
 
-__all__ = ["refresh_slots", "negotiate", "DayTrades", "DayOffers", "margin_share"]
+__all__ = ["refresh_slots", "negotiate", "DayTrades", "DayOffers", "refresh_kernel", "setup_kernel"]

@@ -72,25 +72,6 @@ class SupplyState:
     def n(self) -> int:
         return self.kind.shape[0]
 
-    def copy(self) -> "SupplyState":
-        kw = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, np.ndarray):
-                v = v.copy()
-            elif isinstance(v, np.random.Generator):
-                g = np.random.default_rng()
-                g.bit_generator.state = v.bit_generator.state
-                v = g
-            kw[f.name] = v
-        return SupplyState(**kw)
-
-    def goods_total(self) -> np.ndarray:
-        """[G] units of each good that exist: held, plus input lots, plus work in progress (as its
-        output good). Conserved: initial + produced - consumed - eaten."""
-        tot = self.hold.sum(axis=0).copy()
-        return tot
-
     def array_dict(self) -> dict[str, np.ndarray]:
         """Every array of the state by field name (copies), plus t and the generator's state."""
         out = {f.name: getattr(self, f.name).copy() for f in fields(self) if isinstance(getattr(self, f.name), np.ndarray)}

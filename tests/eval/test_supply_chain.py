@@ -13,7 +13,7 @@ from channelmarket.eval.supply_chain.experiments import run
 
 def test_experiment_writes_its_plots_table_and_manifest_reproducibly(tmp_path):
     a = run("1", tmp_path / "a", seed=3, quick=True)
-    b = run("1", tmp_path / "b", seed=3, quick=True)
+    run("1", tmp_path / "b", seed=3, quick=True)
     assert set(a["outputs"]) == {"prices.png", "positions.png", "summary.csv", "summary.md", "manifest.json"}
     assert (tmp_path / "a" / "summary.csv").read_bytes() == (tmp_path / "b" / "summary.csv").read_bytes()
     m = json.loads((tmp_path / "a" / "manifest.json").read_text())
