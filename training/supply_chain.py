@@ -23,12 +23,20 @@ from ..envs.supply_chain import SupplyChainCore
 from ..policies.nets import Critic, GaussianActor, RunningMeanStd
 from .ppo_ops import gae, gaussian_logp
 
+# Warm start: the mean action of the untrained policy. A population acting on it alone is viable
+# (ask -0.3: margin share 0.35 of the room to the cap; bid 0.9: accept up to 95 % of the cap;
+# quantity 0.5: offer / buy 75 %; move 0.3: always on the move at 30 % of max speed); from the zero
+# action (never move, accept up to half the cap) every agent starves when the free food runs out.
+PRIOR = (-0.3, 0.9, 0.5, 0.3)
+
 
 def train_population(scenario: str = "maser_exp1", reward: str = "stability", seed: int = 0, steps: int = 60_000,
                      days: int = 200, horizon: int = 25, epochs: int = 4, minibatch: int = 512, lr: float = 3e-4,
                      gamma: float = 0.97, lam: float = 0.95, clip: float = 0.2, hidden: tuple = (64, 64),
+                     prior: "tuple[float, float, float, float] | None" = PRIOR,
                      torch_threads: int = 1) -> Callable[[np.ndarray], np.ndarray]:
-    """Train for `steps` agent-steps (alive agents x days); returns the deterministic policy."""
+    """Train for `steps` agent-steps (alive agents x days); returns the deterministic policy. `prior`:
+    the initial policy's mean action (a warm start, None: zero)."""
     if reward not in ("stability", "profit"):
         raise ValueError(f"reward = {reward!r}; allowed: stability, profit")
     if steps < 1 or horizon < 1:
@@ -39,6 +47,9 @@ def train_population(scenario: str = "maser_exp1", reward: str = "stability", se
     core = SupplyChainCore(scenario, reward=reward, days=days)
     n, o = core.n_agents, len(core.obs_schema)
     actor, critic = GaussianActor(o, 4, hidden), Critic(o, hidden)
+    if prior is not None:
+        with torch.no_grad():
+            actor.mean[-1].bias.copy_(torch.as_tensor(prior, dtype=torch.float32))
     opt = torch.optim.Adam(list(actor.parameters()) + list(critic.parameters()), lr=lr)
     norm, ret_std = RunningMeanStd((o,)), RunningMeanStd(())
     episode = 0
@@ -104,4 +115,4 @@ def train_population(scenario: str = "maser_exp1", reward: str = "stability", se
     return act
 
 
-__all__ = ["train_population"]
+__all__ = ["train_population", "PRIOR"]
