@@ -527,13 +527,12 @@ SOUND_MARKET: dict[str, Any] = {
     "auction_pricing": "auction",
 }
 # The seed's own channel dynamics (../shared/seeds/000): 50-200 capacity split evenly, channels open
-# at 8 % and close at 5 % per step, each channel negotiates with a 30 % chance per step.
+# at 8 % and close at 5 % per step, each channel negotiates with a 30 % chance per step, and random
+# payment flows without energy (background payments, routed over up to three hops).
 SEED000: dict[str, Any] = {
     "channel_capacity": (50.0, 200.0), "initial_split": 0.5, "channel_open_rate": 0.08,
-    "channel_close_rate": 0.05, "negotiation_probability": 0.3,
-    # the seed's random payment flows without energy: a tenth of the agents send 1-10 EUR a step,
-    # each to a payee it reaches over its own channels (the seed's flows are per channel)
-    "background_payment_rate": 0.1, "background_payment_size": (1.0, 10.0),
+    "channel_close_rate": 0.05, "negotiation_probability": 0.3, "background_payment_rate": 0.1,
+    "background_payment_size": (1.0, 10.0), "max_hops": 3,
 }
 PRESETS["energy_lightning"] = PRESETS["energy_default"].replace(name="energy_lightning", **SOUND_MARKET)
 PRESETS["energy_lightning_10k"] = PRESETS["energy_10k"].replace(name="energy_lightning_10k", **SOUND_MARKET)

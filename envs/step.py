@@ -66,6 +66,9 @@ def initial_state(sc: Scenario, seed: Any) -> tuple[AgentParams, MarketState]:
     capacity = channels.size_capacity(sc, agents, u, v, capacity)
     balance_u, _ = channels.funding(capacity, sc.initial_split)
     fee_base, fee_rate = draw_fees(sc, e, rng)
+    if graph.fee_base is not None and sc.routing_fees_on:   # a describegraph file's own fee policies
+        fee_base = graph.fee_base.mean(axis=1) * capacity / graph.capacity
+        fee_rate = graph.fee_rate_ppm.mean(axis=1) * 1e-6
     cloud, wind_speed = physics.initial_weather(sc, agents, rng_exo)
     generation, demand = physics.interval_energy(sc, agents, 0, cloud, wind_speed, rng_exo)
     shock_kind, shock_remaining = advance_shock(0, 0, 0, sc.shock_schedule, sc.shock_rate, sc.shock_duration, rng_exo)

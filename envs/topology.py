@@ -15,8 +15,9 @@ generator `rng` at reset; nothing here runs inside a step except `reopen_pairs`)
 Every graph is connected and has exactly `scenario.n_channels` slots: the spanning tree comes
 first, further edges fill the slots, and slots left over start closed (the lifecycle may open
 them). A `file` graph keeps the file's relative channel capacities (scaled so the median is the
-mean of `channel_capacity`) and its routing policies (`Graph.fee_base_msat`, `fee_rate_ppm`, per
-direction; for the payment layer). Mapping a file of M nodes onto N agents: the N nodes first
+mean of `channel_capacity`) and its routing policies (`Graph.fee_base`, `fee_rate_ppm`, per
+direction): with routing fees on, a file channel's fee policy is the mean of its two directions,
+the base fee converted to EUR at the capacities' scale (the reset draws no fees for it). Mapping a file of M nodes onto N agents: the N nodes first
 reached by a breadth-first search from the best-connected node are kept (M >= N), or every node
 is kept and the N - M further agents attach by one channel each to an endpoint drawn by degree.
 """
@@ -45,8 +46,8 @@ class Graph(NamedTuple):
     v: np.ndarray
     open: np.ndarray
     capacity: "np.ndarray | None" = None      # relative capacity (median 1) from a file
-    fee_base_msat: "np.ndarray | None" = None  # [E, 2]: u -> v policy, v -> u policy
-    fee_rate_ppm: "np.ndarray | None" = None   # [E, 2]
+    fee_base: "np.ndarray | None" = None       # [E, 2] base fee in the same relative unit as capacity: u -> v, v -> u
+    fee_rate_ppm: "np.ndarray | None" = None   # [E, 2] proportional fee, parts per million
 
 
 # ---- building at reset ---------------------------------------------------------------------------
@@ -367,8 +368,9 @@ def _from_file(sc: Any, n: int, e: int, rng) -> Graph:
     agent_of[kept] = agents_perm[:kept.shape[0]]
     both = (agent_of[lf.node1] >= 0) & (agent_of[lf.node2] >= 0)
     eu, ev = agent_of[lf.node1[both]], agent_of[lf.node2[both]]
-    cap_rel = lf.capacity_sat[both] / np.median(lf.capacity_sat)
-    fb, fr = lf.fee_base_msat[both], lf.fee_rate_ppm[both]
+    med_sat = np.median(lf.capacity_sat)
+    cap_rel = lf.capacity_sat[both] / med_sat
+    fb, fr = lf.fee_base_msat[both] / 1000.0 / med_sat, lf.fee_rate_ppm[both]   # msat -> relative capacity units
     if n > m:   # the further agents attach by one channel each to an endpoint drawn by degree
         extra = agents_perm[m:]
         d_agent = np.bincount(np.concatenate([eu, ev]), minlength=n).astype(np.float64)
@@ -376,7 +378,7 @@ def _from_file(sc: Any, n: int, e: int, rng) -> Graph:
         pick = np.minimum(np.searchsorted(cum, rng.random(extra.shape[0]) * cum[-1], side="right"), n - 1)
         eu, ev = np.concatenate([eu, extra]), np.concatenate([ev, pick])
         cap_rel = np.concatenate([cap_rel, np.ones(extra.shape[0])])
-        med = np.median(lf.fee_base_msat), np.median(lf.fee_rate_ppm)
+        med = np.median(lf.fee_base_msat) / 1000.0 / med_sat, np.median(lf.fee_rate_ppm)
         fb = np.concatenate([fb, np.full((extra.shape[0], 2), med[0])])
         fr = np.concatenate([fr, np.full((extra.shape[0], 2), med[1])])
     # spanning forest first (so trimming to the slots keeps the graph connected), linked into a tree

@@ -146,3 +146,15 @@ def test_generated_graphs_are_connected_without_self_loops(n, degree, topo, seed
     assert g.u.shape == (sc.n_channels,) and (g.u != g.v).all()
     assert g.u.min() >= 0 and g.v.max() < n
     assert _components(n, g.u[g.open], g.v[g.open]) == 1
+
+
+def test_file_fee_policies_become_the_channels_routing_fees():
+    core = MarketCore("energy_lightning_real")
+    assert core.scenario.routing_fees_on
+    core.reset(seed=0)
+    s = core.state
+    rates = s.fee_rate[s.open] * 1e6   # ppm: the mean of the two directions' policies in the file
+    lf = load_describegraph()
+    allowed = set(((lf.fee_rate_ppm[:, 0] + lf.fee_rate_ppm[:, 1]) / 2).tolist())
+    assert set(np.round(rates, 6).tolist()) <= {round(x, 6) for x in allowed}
+    assert (s.fee_base[s.open] >= 0).all() and (s.fee_base[s.open] < 0.01).all()
