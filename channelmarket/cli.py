@@ -7,7 +7,7 @@ import sys
 USAGE = """usage: channelmarket {demo,train,eval,dashboard,bench,supply-chain} [options]
   demo    train a policy against the risk-factor baseline for a few minutes, then print the
           learned-vs-baseline table (--market-only: the market with random actions, per-step stats)
-  train   train learned pricing/bidding policies (PPO, SAC, TD3, IPPO/MAPPO); 'channelmarket train -h'
+  train   train learned pricing/bidding policies (PPO, SAC, TD3, IPPO/MAPPO; RLlib: --backend rllib); 'channelmarket train -h'
   eval    tournaments of policy populations over scenarios, mechanisms, shocks and seeds, with a
           Markdown report, plots and a tidy CSV; 'channelmarket eval -h'
   dashboard  the live market dashboard in a browser (a local web server); 'channelmarket dashboard -h'
