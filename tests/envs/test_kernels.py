@@ -140,7 +140,17 @@ def payment_cases(st, off, ag, i):
     owner, chan, other = depleted_sides(st.u, st.v, st.capacity, st.balance_u, usable, 0.3)
     tri = dict(u=st.u, v=st.v, capacity=st.capacity, balance_u=st.balance_u, usable=usable, owner=owner, chan=chan,
                other=other, n=ag.n)
-    return {"rebalance_triangles": (tri, lambda a, b: (same(a[:3], b[:3]), close([a[3]], [b[3]]))),
+    r = route.shape[0]
+    settle = dict(route=route, seller=rng.integers(0, ag.n, r), buyer=payers, qty=rng.uniform(0, 2, r),
+                  price=rng.uniform(10, 60, r), max_fee_share=0.01 + 0.02 * (i % 3), u=st.u, v=st.v,
+                  capacity=st.capacity, balance_u=st.balance_u,
+                  flow_in_u=rng.normal(0, 5, st.u.shape[0]) * (rng.random(st.u.shape[0]) < 0.2),
+                  fee_base=pay["fee_base"], fee_rate=pay["fee_rate"], blocked_agent=pay["blocked_agent"],
+                  blocked_channel=pay["blocked_channel"], sold=rng.uniform(0, 3, ag.n), bought=rng.uniform(0, 3, ag.n),
+                  revenue=rng.uniform(0, 90, ag.n), cost=rng.uniform(0, 90, ag.n),
+                  n_failed=rng.integers(0, 3, ag.n).astype(float), n=ag.n)
+    return {"routed_settlement": (settle, lambda a, b: (same([a[0]], [b[0]]), close(a[1:], b[1:]))),
+            "rebalance_triangles": (tri, lambda a, b: (same(a[:3], b[:3]), close([a[3]], [b[3]]))),
             "route_level": (level, lambda a, b: (same([a[1]], [b[1]]), close([a[0]], [b[0]]))),
             "route_search": (search, lambda a, b: (same([a[0], a[1], a[3]], [b[0], b[1], b[3]]), close([a[2]], [b[2]]))),
             "pay_routes": (pay, lambda a, b: (same([a[0]], [b[0]]), close(a[1:], b[1:])))}
