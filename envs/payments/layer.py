@@ -197,9 +197,11 @@ def after_payments(sc, agents, state, st, failed_agent: np.ndarray, failed_chann
             sc, active & ~failed_agent, u, v, capacity, bal, is_open & ~failed_channel, state.fee_base,
             state.fee_rate, state.rng_exo)
         flow, earned = flow - f, earned + earn
-    closing = closing_of(u, v, is_open, failed_agent, failed_channel)
-    is_open, wallet, fee_sink, n_fault_closed = force_close(u, v, capacity, bal, is_open, wallet, fee_sink, closing,
-                                                            sc.onchain_fee)
+    n_fault_closed = 0
+    if failed_agent.any() or failed_channel.any():   # (no E-sized work in a step without faults)
+        closing = closing_of(u, v, is_open, failed_agent, failed_channel)
+        is_open, wallet, fee_sink, n_fault_closed = force_close(u, v, capacity, bal, is_open, wallet, fee_sink,
+                                                                closing, sc.onchain_fee)
     active = active & ~failed_agent
     usable = is_open & active[u] & active[v]
     n_rebalanced = n_in = n_out = 0
