@@ -265,8 +265,8 @@ def _search_multi_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
     is_buyer = np.zeros(n, dtype=np.bool_)
     for b in buyers:
         is_buyer[b] = True
-    # the directed edges with liquidity, in edge order (the others never widen anything);
-    # the buyers' edges again, in edge order, in `bq`
+    # the directed edges with liquidity out of non-payees, in edge order (the others never widen
+    # anything: a payee's width is already infinite); the buyers' edges again, in edge order, in `bq`
     ea = np.empty(2 * e_n, dtype=np.int64)
     eb = np.empty(2 * e_n, dtype=np.int64)
     es = np.empty(2 * e_n)
@@ -277,7 +277,7 @@ def _search_multi_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
     for ch in range(e_n):
         if usable[ch]:
             bu = balance_u[ch]
-            if bu > 0.0:
+            if bu > 0.0 and not payee[u[ch]]:
                 a = u[ch]
                 ea[m_e] = a
                 eb[m_e] = v[ch]
@@ -288,7 +288,7 @@ def _search_multi_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
                     m_b += 1
                 m_e += 1
             bv = capacity[ch] - bu
-            if bv > 0.0:
+            if bv > 0.0 and not payee[v[ch]]:
                 a = v[ch]
                 ea[m_e] = a
                 eb[m_e] = u[ch]
