@@ -260,44 +260,162 @@ def clear_bilateral(sc: "Scenario", agents: "AgentParams", state: "MarketState",
 def _with_routes(sc, agents, state, offers, channel, seller, buyer, price, n_neg) -> Trades:
     """Multi-hop routes on (`sc.max_hops` > 1): each buyer also negotiates with the seller at the end
     of its widest routed candidate (`routed_pairs`), and rations over direct and routed agreements
-    together; a routed pair pays at most its route's narrowest side less the buyer's fee allowance."""
+    together (`ration_routed`, one compiled pass)."""
     rc = routed_pairs(sc, agents, state, offers)
-    agreed, r_price = negotiate(offers.ask[rc.seller], offers.bid[rc.buyer], agents.reserve[rc.seller],
-                                agents.limit[rc.buyer], offers.concession[rc.seller], offers.concession[rc.buyer],
-                                sc.negotiation_rounds)
     n_neg += int(rc.seller.shape[0])
-    r_side = rc.width / (1.0 + sc.max_fee_share) * (1.0 - 1e-9)   # room for fees and round-off
-    # a buyer knows its route's fee policies (gossip): it drops a route whose fees on what it would
-    # pay over it (at most its whole need, at most the route's width) exceed its fee limit
-    # (the forwarders' fees on the amount, without the fee-on-fee compounding HTLC payments add)
-    amount = np.minimum(r_side, offers.buy_qty[rc.buyer] * r_price)
-    hops = rc.route[:, 1:]
+    all_ch, all_s, all_b, all_p, qty, cut, route = ration_routed(
+        channel=channel, seller=seller, buyer=buyer, price=price, r_seller=rc.seller, r_buyer=rc.buyer,
+        r_route=rc.route, r_width=rc.width, ask=offers.ask, bid=offers.bid, reserve=agents.reserve,
+        limit=agents.limit, concession=offers.concession, rounds=sc.negotiation_rounds, sell_qty=offers.sell_qty,
+        buy_qty=offers.buy_qty, u=state.u, balance_u=state.balance_u, capacity=state.capacity,
+        fee_base=state.fee_base, fee_rate=state.fee_rate, max_fee_share=sc.max_fee_share, n=agents.n)
+    if all_ch.shape[0] == 0:
+        return Trades.empty(n_neg)._replace(route=np.zeros((0, sc.max_hops), dtype=np.int64), unrouted=rc.unrouted)
+    good = agents.sells_good[all_s].astype(np.int64)
+    return Trades(all_ch, all_s, all_b, good, qty, all_p, n_neg, cut, route, rc.unrouted)
+
+
+def ration_routed_numpy(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve,
+                        limit, concession, rounds, sell_qty, buy_qty, u, balance_u, capacity, fee_base, fee_rate,
+                        max_fee_share, n):
+    """(channel or ROUTED, seller, buyer, price, quantity, cut, route [T, H]) of the trades kept
+    (quantity > 0 or an empty buyer side): the routed candidates negotiate; a buyer knows its
+    route's fee policies (gossip) and drops a route whose fees on what it would pay over it (at
+    most its whole need, at most the route's width) exceed its fee limit (the forwarders' fees on
+    the amount, without the fee-on-fee compounding HTLC payments add); then `ration` over direct
+    and routed agreements together, a routed pair paying at most its route's narrowest side less
+    the fee allowance."""
+    agreed, r_price = negotiate(ask[r_seller], bid[r_buyer], reserve[r_seller], limit[r_buyer],
+                                concession[r_seller], concession[r_buyer], rounds)
+    r_side = r_width / (1.0 + max_fee_share) * (1.0 - 1e-9)   # room for fees and round-off
+    amount = np.minimum(r_side, buy_qty[r_buyer] * r_price)
+    hops = r_route[:, 1:]
     fwd = np.maximum(hops, 0)
     live = hops >= 0
-    fee = (np.where(live, state.fee_base[fwd], 0.0).sum(axis=1)
-           + amount * np.where(live, state.fee_rate[fwd], 0.0).sum(axis=1))
-    agreed &= fee <= sc.max_fee_share * amount
-    r_seller, r_buyer, r_price, r_side = rc.seller[agreed], rc.buyer[agreed], r_price[agreed], r_side[agreed]
-    d_side = np.where(state.u[channel] == buyer, state.balance_u[channel],
-                      state.capacity[channel] - state.balance_u[channel])
+    fee = (np.where(live, fee_base[fwd], 0.0).sum(axis=1)
+           + amount * np.where(live, fee_rate[fwd], 0.0).sum(axis=1))
+    agreed &= fee <= max_fee_share * amount
+    r_seller, r_buyer, r_price, r_side = r_seller[agreed], r_buyer[agreed], r_price[agreed], r_side[agreed]
+    d_side = np.where(u[channel] == buyer, balance_u[channel], capacity[channel] - balance_u[channel])
     all_ch = np.concatenate([channel, np.full(r_seller.shape[0], ROUTED, dtype=np.int64)])
     all_s, all_b = np.concatenate([seller, r_seller]), np.concatenate([buyer, r_buyer])
     all_p, side = np.concatenate([price, r_price]), np.concatenate([d_side, r_side])
-    h = sc.max_hops
-    route = np.full((all_ch.shape[0], h), -1, dtype=np.int64)   # direct trades: their channel only
+    route = np.full((all_ch.shape[0], r_route.shape[1]), -1, dtype=np.int64)   # direct trades: their channel only
     route[:channel.shape[0], 0] = channel
-    route[channel.shape[0]:] = rc.route[agreed]
-    if all_ch.shape[0] == 0:
-        return Trades.empty(n_neg)._replace(route=np.zeros((0, h), dtype=np.int64), unrouted=rc.unrouted)
+    route[channel.shape[0]:] = r_route[agreed]
     with np.errstate(divide="ignore", invalid="ignore"):
         payable = np.where(all_p > 0, side / all_p, np.inf)
-    qty, capped = ration(all_s, all_b, offers.sell_qty, offers.buy_qty, agents.n, payable)
+    qty, capped = ration(all_s, all_b, sell_qty, buy_qty, n, payable)
     empty = side <= 0.0
     cut = np.where(empty, LIQUIDITY_EMPTY, np.where(capped, LIQUIDITY_CUT, LIQUIDITY_OK)).astype(np.int8)
     keep = (qty > 0.0) | empty
-    good = agents.sells_good[all_s[keep]].astype(np.int64)
-    return Trades(all_ch[keep], all_s[keep], all_b[keep], good, qty[keep], all_p[keep], n_neg, cut[keep],
-                  route[keep], rc.unrouted)
+    return all_ch[keep], all_s[keep], all_b[keep], all_p[keep], qty[keep], cut[keep], route[keep]
+
+
+@jit
+def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve,
+                      limit, concession, rounds, sell_qty, buy_qty, u, balance_u, capacity, fee_base, fee_rate,
+                      max_fee_share, n):  # pragma: no cover - compiled
+    d_n = channel.shape[0]
+    r_n = r_seller.shape[0]
+    h_n = r_route.shape[1]
+    t_n = d_n + r_n
+    # the pairs in clearing order: direct agreements, then the routed ones that agree within the fee limit
+    s_ = np.empty(t_n, dtype=np.int64)
+    b_ = np.empty(t_n, dtype=np.int64)
+    p_ = np.empty(t_n)
+    sd_ = np.empty(t_n)
+    src = np.empty(t_n, dtype=np.int64)   # index into the direct (>= 0) or routed (-1 - i) inputs
+    for i in range(d_n):
+        ch = channel[i]
+        s_[i] = seller[i]
+        b_[i] = buyer[i]
+        p_[i] = price[i]
+        sd_[i] = balance_u[ch] if u[ch] == buyer[i] else capacity[ch] - balance_u[ch]
+        src[i] = i
+    m = d_n
+    for i in range(r_n):
+        s = r_seller[i]
+        b = r_buyer[i]
+        a0 = ask[s]
+        b0 = bid[b]
+        a_step = concession[s] * (a0 - reserve[s]) / rounds
+        b_step = concession[b] * (limit[b] - b0) / rounds
+        k = _first_agreeing_round_nb(a0, b0, a_step, b_step, rounds)
+        if k > rounds:
+            continue
+        kf = float(k)
+        pr = 0.5 * ((a0 - a_step * kf) + (b0 + b_step * kf))
+        side = r_width[i] / (1.0 + max_fee_share) * (1.0 - 1e-9)
+        amount = min(side, buy_qty[b] * pr)
+        fb = 0.0
+        fr = 0.0
+        for j in range(1, h_n):
+            c = r_route[i, j]
+            if c >= 0:
+                fb += fee_base[c]
+                fr += fee_rate[c]
+        if not (fb + amount * fr <= max_fee_share * amount):
+            continue
+        s_[m] = s
+        b_[m] = b
+        p_[m] = pr
+        sd_[m] = side
+        src[m] = -1 - i
+        m += 1
+    # `ration` over them all
+    payable = np.empty(m)
+    w = np.empty(m)
+    w_sum = np.zeros(n)
+    for p in range(m):
+        pay = sd_[p] / p_[p] if p_[p] > 0 else np.inf
+        payable[p] = pay
+        wp = min(sell_qty[s_[p]], pay)
+        w[p] = wp
+        w_sum[b_[p]] += wp
+    request = np.empty(m)
+    capped = np.zeros(m, dtype=np.bool_)
+    req_sum = np.zeros(n)
+    for p in range(m):
+        r = buy_qty[b_[p]] * w[p] / w_sum[b_[p]] if w[p] > 0 else 0.0
+        if r > payable[p]:
+            capped[p] = True
+            r = payable[p]
+        request[p] = r
+        req_sum[s_[p]] += r
+    o_ch = np.empty(m, dtype=np.int64)
+    o_s = np.empty(m, dtype=np.int64)
+    o_b = np.empty(m, dtype=np.int64)
+    o_p = np.empty(m)
+    o_q = np.empty(m)
+    o_cut = np.empty(m, dtype=np.int8)
+    o_route = np.full((m, h_n), -1, dtype=np.int64)
+    k_ = 0
+    for p in range(m):
+        s = s_[p]
+        scale = sell_qty[s] / req_sum[s] if req_sum[s] > sell_qty[s] else 1.0
+        q = request[p] * scale
+        empty = sd_[p] <= 0.0
+        if not (q > 0.0 or empty):
+            continue
+        i = src[p]
+        if i >= 0:
+            o_ch[k_] = channel[i]
+            o_route[k_, 0] = channel[i]
+        else:
+            o_ch[k_] = ROUTED
+            for j in range(h_n):
+                o_route[k_, j] = r_route[-1 - i, j]
+        o_s[k_] = s
+        o_b[k_] = b_[p]
+        o_p[k_] = p_[p]
+        o_q[k_] = q
+        o_cut[k_] = LIQUIDITY_EMPTY if empty else (LIQUIDITY_CUT if capped[p] else LIQUIDITY_OK)
+        k_ += 1
+    return o_ch[:k_], o_s[:k_], o_b[:k_], o_p[:k_], o_q[:k_], o_cut[:k_], o_route[:k_]
+
+
+ration_routed = register_kernel("ration_routed", ration_routed_numpy, _ration_routed_nb)
 
 
 BILATERAL = register(Mechanism(
@@ -306,4 +424,4 @@ BILATERAL = register(Mechanism(
     description="K alternating concession rounds over every open channel, proportional rationing"))
 
 __all__ = ["BILATERAL", "clear_bilateral", "negotiate", "ration", "agreements", "agreements_numpy", "ration_pairs",
-           "ration_pairs_numpy"]
+           "ration_pairs_numpy", "ration_routed", "ration_routed_numpy"]

@@ -26,6 +26,13 @@ mechanism does, and uses the auction only for who trades with whom. Matched
 lots on a channel are added up into one trade; the channel's payer balance caps the sum
 (highest-benefit lots first), so the trades settle through the channel like bilateral ones
 without failed payments.
+
+Routes (`scenario.max_hops` > 1): every buyer's widest routed candidate (`routed_pairs`, a route
+of 2..H hops to a seller of its good) joins the channel pairs as one more candidate pair, as in
+`bilateral`: its payer side is the route's narrowest side less the fee allowance, and a route
+whose fees at the midpoint price break the buyer's fee limit is dropped. Its trades carry
+`ROUTED` and their route, and pay HTLC-style in the payment layer (they can fail there, as
+liquidity on a route is shared with other payments).
 """
 
 from __future__ import annotations
@@ -35,8 +42,8 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from ..eps_auction import auction
-from ..trades import Trades
-from .base import Mechanism, candidate_pairs, register
+from ..trades import ROUTED, Trades
+from .base import Mechanism, candidate_pairs, register, routed_pairs
 
 if TYPE_CHECKING:
     from ..offers import Offers
@@ -169,19 +176,23 @@ def cap_by_balance(channel: np.ndarray, qty: np.ndarray, price: np.ndarray, bene
 
 
 def clear_eps_auction(sc: "Scenario", agents: "AgentParams", state: "MarketState", offers: "Offers") -> Trades:
-    """Trades of the ε-auction over open channels (see module docstring)."""
+    """Trades of the ε-auction over open channels, and over routes when `sc.max_hops` > 1 (see
+    module docstring)."""
     channel, seller, buyer = candidate_pairs(agents, state, offers)
-    n_neg = int(channel.shape[0])
-    if n_neg == 0:
-        return Trades.empty()
-    ask, bid = offers.ask[seller], offers.bid[buyer]
-    price = 0.5 * (ask + bid)
     buyer_is_u = state.u[channel] == buyer
     payer = np.where(buyer_is_u, state.balance_u[channel], state.capacity[channel] - state.balance_u[channel])
+    routes = None
+    if sc.max_hops > 1:
+        channel, seller, buyer, payer, routes = _with_routes(sc, agents, state, offers, channel, seller, buyer, payer)
+    n_neg = int(channel.shape[0])
+    if n_neg == 0:
+        return _empty(n_neg, routes)
+    ask, bid = offers.ask[seller], offers.bid[buyer]
+    price = 0.5 * (ask + bid)
     surplus = np.where((bid >= ask) & (payer > 0), bid - ask + sc.auction_eps, 0.0)
     m = match_lots(seller, buyer, surplus, offers.sell_qty, offers.buy_qty, sc.auction_eps, priority=payer)
     if m.pair.shape[0] == 0:
-        return Trades.empty(n_neg)
+        return _empty(n_neg, routes)
     k = m.pair
     if sc.auction_pricing == "auction":   # each lot at the auction's price of its seller lot
         lot_price = np.clip(ask[k] + m.premium, ask[k], bid[k])
@@ -191,8 +202,8 @@ def clear_eps_auction(sc: "Scenario", agents: "AgentParams", state: "MarketState
     keep = qty > 0
     k, qty, lot_price = k[keep], qty[keep], lot_price[keep]
     if k.shape[0] == 0:
-        return Trades.empty(n_neg)
-    # one trade per candidate pair (channel and direction)
+        return _empty(n_neg, routes)
+    # one trade per candidate pair (channel and direction, or route)
     pairs, inv = np.unique(k, return_inverse=True)
     total = np.bincount(inv, weights=qty)
     if sc.auction_pricing == "auction":   # the lots' volume-weighted price, within [ask, bid]
@@ -200,13 +211,52 @@ def clear_eps_auction(sc: "Scenario", agents: "AgentParams", state: "MarketState
     else:
         pair_price = price[pairs]
     good = agents.sells_good[seller[pairs]].astype(np.int64)
-    return Trades(channel[pairs].astype(np.int64), seller[pairs].astype(np.int64), buyer[pairs].astype(np.int64),
-                  good, total, pair_price, n_neg)
+    ch = channel[pairs].astype(np.int64)
+    if routes is None:
+        return Trades(ch, seller[pairs].astype(np.int64), buyer[pairs].astype(np.int64), good, total, pair_price, n_neg)
+    route, unrouted = routes
+    e = state.u.shape[0]
+    return Trades(np.where(ch >= e, ROUTED, ch), seller[pairs].astype(np.int64), buyer[pairs].astype(np.int64), good,
+                  total, pair_price, n_neg, None, route[pairs], unrouted)
+
+
+def _with_routes(sc, agents, state, offers, channel, seller, buyer, payer):
+    """The channel pairs and every buyer's widest routed candidate (`routed_pairs`) as one list of
+    candidate pairs: a routed pair gets the key E + its index in place of a channel (so its lots
+    are capped by its own route), and pays at most its route's narrowest side less the buyer's fee
+    allowance. A buyer drops a route whose fees at the midpoint price on what it would pay over it
+    exceed its fee limit (as `bilateral` does). Returns (key, seller, buyer, payer side, (route
+    [P, H], unrouted [N]))."""
+    rc = routed_pairs(sc, agents, state, offers)
+    r_side = rc.width / (1.0 + sc.max_fee_share) * (1.0 - 1e-9)
+    r_price = 0.5 * (offers.ask[rc.seller] + offers.bid[rc.buyer])
+    amount = np.minimum(r_side, offers.buy_qty[rc.buyer] * r_price)
+    hops = rc.route[:, 1:]
+    fwd = np.maximum(hops, 0)
+    live = hops >= 0
+    fee = (np.where(live, state.fee_base[fwd], 0.0).sum(axis=1)
+           + amount * np.where(live, state.fee_rate[fwd], 0.0).sum(axis=1))
+    ok = fee <= sc.max_fee_share * amount
+    r = int(ok.sum())
+    e = state.u.shape[0]
+    h = sc.max_hops
+    route = np.full((channel.shape[0] + r, h), -1, dtype=np.int64)   # direct pairs: their channel only
+    route[:channel.shape[0], 0] = channel
+    route[channel.shape[0]:] = rc.route[ok]
+    key = np.concatenate([channel, e + np.arange(r, dtype=np.int64)])
+    return (key, np.concatenate([seller, rc.seller[ok]]), np.concatenate([buyer, rc.buyer[ok]]),
+            np.concatenate([payer, r_side[ok]]), (route, rc.unrouted))
+
+
+def _empty(n_neg: int, routes) -> Trades:
+    if routes is None:
+        return Trades.empty(n_neg) if n_neg else Trades.empty()
+    return Trades.empty(n_neg)._replace(route=np.zeros((0, routes[0].shape[1]), dtype=np.int64), unrouted=routes[1])
 
 
 EPS_AUCTION = register(Mechanism(
     name="eps_auction", clear=clear_eps_auction, settles="channels", optimum_network="channels",
-    parameters=("auction_eps", "auction_pricing"),
+    parameters=("auction_eps", "auction_pricing", "max_hops", "max_fee_share"),
     description="Bertsekas' ε-auction of buyers' demand lots for sellers' supply lots over open channels"))
 
 __all__ = ["EPS_AUCTION", "clear_eps_auction", "match_lots", "lot_split", "lot_size", "cap_by_balance", "LotMatch", "LOTS_PER_AGENT", "MAX_LOTS"]

@@ -18,7 +18,8 @@ from .. import kernels
 from ..trades import LIQUIDITY_EMPTY, ON_CHAIN, ROUTED
 from . import reasons as R
 from .accounts import charge, credit_fees
-from .htlc import pay_routes
+from ..compiled import jit, register
+from .htlc import _pay_routes_nb, pay_routes_loop
 from . import rebalance as _rebalance, routes as _routes  # noqa: F401  (register their kernels with the others)
 
 
@@ -84,27 +85,16 @@ def pay_trades(trades, u, v, capacity, balance_u, fee_base, fee_rate, n: int, ro
                 n_failed, n_partial, fees, report)
     # routed trades, in clearing order, over the balances the direct payments left
     idx = np.flatnonzero(routed)
-    bal_after = np.clip(balance_u + flow_in_u, 0.0, capacity)
-    amount = trades.qty[idx] * trades.price[idx]
     fa = failed_agent if failed_agent is not None else np.zeros(n, dtype=bool)
     fc = failed_channel if failed_channel is not None else np.zeros(u.shape[0], dtype=bool)
-    reason, fee, bal, r_flow, earned = pay_routes(
-        route=trades.route[idx], payer=trades.buyer[idx], amount=amount, max_fee=amount * max_fee_share, u=u, v=v,
-        capacity=capacity, balance_u=bal_after, fee_base=fee_base, fee_rate=fee_rate, blocked_agent=fa,
-        blocked_channel=fc, n=n)
+    (reason, fee, r_paid, r_qty, sold, bought, revenue, cost, n_failed, fees, flow_in_u, earned) = routed_settlement(
+        route=trades.route[idx], seller=trades.seller[idx], buyer=trades.buyer[idx], qty=trades.qty[idx],
+        price=trades.price[idx], max_fee_share=max_fee_share, u=u, v=v, capacity=capacity, balance_u=balance_u,
+        flow_in_u=flow_in_u, fee_base=fee_base, fee_rate=fee_rate, blocked_agent=fa, blocked_channel=fc,
+        sold=sold, bought=bought, revenue=revenue, cost=cost, n_failed=n_failed, n=n)
     ok = reason == R.OK
-    r_paid = np.where(ok, amount, 0.0)
-    r_qty = np.where(ok, trades.qty[idx], 0.0)
     paid, paid_qty, failed = paid.copy(), paid_qty.copy(), failed.copy()
     paid[idx], paid_qty[idx], failed[idx] = r_paid, r_qty, ~ok
-    s, b = trades.seller[idx], trades.buyer[idx]
-    sold = sold + np.bincount(s, weights=r_qty, minlength=n)
-    bought = bought + np.bincount(b, weights=r_qty, minlength=n)
-    revenue = revenue + np.bincount(s, weights=r_paid, minlength=n)
-    cost = cost + np.bincount(b, weights=r_paid, minlength=n)
-    n_failed = n_failed + np.bincount(b, weights=~ok, minlength=n)
-    fees = np.bincount(b, weights=fee, minlength=n)
-    flow_in_u = flow_in_u + r_flow
     failures += np.bincount(reason[~ok], minlength=len(R.REASON_NAMES))
     hops = (trades.route[idx] >= 0).sum(axis=1)
     report.hops[:] += np.bincount(hops[ok], minlength=max_hops + 1)[: max_hops + 1]
@@ -113,7 +103,76 @@ def pay_trades(trades, u, v, capacity, balance_u, fee_base, fee_rate, n: int, ro
             n_partial, fees, report)
 
 
-__all__ = ["PaymentReport", "empty_report", "pay_trades"]
+def routed_settlement_numpy(route, seller, buyer, qty, price, max_fee_share, u, v, capacity, balance_u, flow_in_u,
+                            fee_base, fee_rate, blocked_agent, blocked_channel, sold, bought, revenue, cost,
+                            n_failed, n):
+    """Routed trades paid in order over the balances after the direct payments (`balance_u` +
+    `flow_in_u`), HTLC-style (`htlc.pay_routes`), and booked: (reason [R], fee [R], paid [R] EUR,
+    paid quantity [R], then sold, bought, revenue, cost, failed count [N] with the routed trades
+    added, fees paid [N] by buyers, flow into u's sides [E] of all payments, fees earned [N])."""
+    bal_after = np.clip(balance_u + flow_in_u, 0.0, capacity)
+    amount = qty * price
+    reason, fee, _, r_flow, earned = pay_routes_loop(route, buyer, amount, amount * max_fee_share, u, v, capacity,
+                                                     bal_after, fee_base, fee_rate, blocked_agent, blocked_channel, n)
+    ok = reason == R.OK
+    r_paid = np.where(ok, amount, 0.0)
+    r_qty = np.where(ok, qty, 0.0)
+    sold = sold + np.bincount(seller, weights=r_qty, minlength=n)
+    bought = bought + np.bincount(buyer, weights=r_qty, minlength=n)
+    revenue = revenue + np.bincount(seller, weights=r_paid, minlength=n)
+    cost = cost + np.bincount(buyer, weights=r_paid, minlength=n)
+    n_failed = n_failed + np.bincount(buyer, weights=~ok, minlength=n)
+    fees = np.bincount(buyer, weights=fee, minlength=n)
+    return reason, fee, r_paid, r_qty, sold, bought, revenue, cost, n_failed, fees, flow_in_u + r_flow, earned
+
+
+@jit
+def _routed_settlement_nb(route, seller, buyer, qty, price, max_fee_share, u, v, capacity, balance_u, flow_in_u,
+                          fee_base, fee_rate, blocked_agent, blocked_channel, sold, bought, revenue, cost,
+                          n_failed, n):  # pragma: no cover - compiled
+    e_n = u.shape[0]
+    bal_after = np.empty(e_n)
+    for c in range(e_n):
+        x = balance_u[c] + flow_in_u[c]
+        x = x if x > 0.0 else 0.0
+        bal_after[c] = x if x < capacity[c] else capacity[c]
+    r_n = route.shape[0]
+    amount = np.empty(r_n)
+    max_fee = np.empty(r_n)
+    for t in range(r_n):
+        amount[t] = qty[t] * price[t]
+        max_fee[t] = amount[t] * max_fee_share
+    reason, fee, _, r_flow, earned = _pay_routes_nb(route, buyer, amount, max_fee, u, v, capacity, bal_after,
+                                                    fee_base, fee_rate, blocked_agent, blocked_channel, n)
+    r_paid = np.zeros(r_n)
+    r_qty = np.zeros(r_n)
+    a_sold = np.zeros(n)
+    a_bought = np.zeros(n)
+    a_rev = np.zeros(n)
+    a_cost = np.zeros(n)
+    a_failed = np.zeros(n)
+    fees = np.zeros(n)
+    for t in range(r_n):
+        s = seller[t]
+        b = buyer[t]
+        if reason[t] == 0:
+            r_paid[t] = amount[t]
+            r_qty[t] = qty[t]
+        else:
+            a_failed[b] += 1.0
+        a_sold[s] += r_qty[t]
+        a_bought[b] += r_qty[t]
+        a_rev[s] += r_paid[t]
+        a_cost[b] += r_paid[t]
+        fees[b] += fee[t]
+    return (reason, fee, r_paid, r_qty, sold + a_sold, bought + a_bought, revenue + a_rev, cost + a_cost,
+            n_failed + a_failed, fees, flow_in_u + r_flow, earned)
+
+
+routed_settlement = register("routed_settlement", routed_settlement_numpy, _routed_settlement_nb)
+
+
+__all__ = ["PaymentReport", "empty_report", "pay_trades", "routed_settlement", "routed_settlement_numpy"]
 
 
 def after_payments(sc, agents, state, st, failed_agent: np.ndarray, failed_channel: np.ndarray):
@@ -138,9 +197,11 @@ def after_payments(sc, agents, state, st, failed_agent: np.ndarray, failed_chann
             sc, active & ~failed_agent, u, v, capacity, bal, is_open & ~failed_channel, state.fee_base,
             state.fee_rate, state.rng_exo)
         flow, earned = flow - f, earned + earn
-    closing = closing_of(u, v, is_open, failed_agent, failed_channel)
-    is_open, wallet, fee_sink, n_fault_closed = force_close(u, v, capacity, bal, is_open, wallet, fee_sink, closing,
-                                                            sc.onchain_fee)
+    n_fault_closed = 0
+    if failed_agent.any() or failed_channel.any():   # (no E-sized work in a step without faults)
+        closing = closing_of(u, v, is_open, failed_agent, failed_channel)
+        is_open, wallet, fee_sink, n_fault_closed = force_close(u, v, capacity, bal, is_open, wallet, fee_sink,
+                                                                closing, sc.onchain_fee)
     active = active & ~failed_agent
     usable = is_open & active[u] & active[v]
     n_rebalanced = n_in = n_out = 0

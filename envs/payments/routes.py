@@ -253,7 +253,157 @@ def _search_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops):  # p
     return route, end, rw, unrouted
 
 
-search = register("route_search", search_numpy, _search_nb)
+@jit
+def _search_multi_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops):  # pragma: no cover - compiled
+    """`_search_nb` for max_hops >= 2 with less work, the same results: levels 1..H-1 run over all
+    edges; level H is needed only at the buyers (does any route of <= H hops reach a seller?) and
+    runs fused with the multi-hop last pass over the buyers' own edges, collected while the edge
+    list is built; level H + 1 (hop limit or no route) runs only for buyers that reach no seller,
+    over their neighbours' edges."""
+    n = payee.shape[0]
+    e_n = u.shape[0]
+    is_buyer = np.zeros(n, dtype=np.bool_)
+    for b in buyers:
+        is_buyer[b] = True
+    # the directed edges with liquidity out of non-payees, in edge order (the others never widen
+    # anything: a payee's width is already infinite); the buyers' edges again, in edge order, in `bq`
+    ea = np.empty(2 * e_n, dtype=np.int64)
+    eb = np.empty(2 * e_n, dtype=np.int64)
+    es = np.empty(2 * e_n)
+    ed = np.empty(2 * e_n, dtype=np.int64)
+    bq = np.empty(2 * e_n, dtype=np.int64)
+    m_e = 0
+    m_b = 0
+    for ch in range(e_n):
+        if usable[ch]:
+            bu = balance_u[ch]
+            if bu > 0.0 and not payee[u[ch]]:
+                a = u[ch]
+                ea[m_e] = a
+                eb[m_e] = v[ch]
+                es[m_e] = bu
+                ed[m_e] = 2 * ch
+                if is_buyer[a]:
+                    bq[m_b] = m_e
+                    m_b += 1
+                m_e += 1
+            bv = capacity[ch] - bu
+            if bv > 0.0 and not payee[v[ch]]:
+                a = v[ch]
+                ea[m_e] = a
+                eb[m_e] = u[ch]
+                es[m_e] = bv
+                ed[m_e] = 2 * ch + 1
+                if is_buyer[a]:
+                    bq[m_b] = m_e
+                    m_b += 1
+                m_e += 1
+    h = max_hops
+    width = np.zeros((h, n))
+    via = np.full((h, n), -1, dtype=np.int64)
+    for i in range(n):
+        if payee[i]:
+            width[0, i] = np.inf
+    for k in range(1, h):
+        prev = width[k - 1]
+        best = width[k]
+        vk = via[k]
+        best[:] = prev
+        vk[:] = via[k - 1]
+        for q in range(m_e):
+            b = eb[q]
+            p = prev[b]
+            sd = es[q]
+            c = sd if sd < p else p
+            a = ea[q]
+            if c > best[a]:
+                best[a] = c
+                vk[a] = ed[q]
+    prev = width[h - 1]
+    reach = np.zeros(n, dtype=np.bool_)   # level H > 0 (at buyers)
+    last_w = np.zeros(n)
+    last_v = np.full(n, -1, dtype=np.int64)
+    for i in range(m_b):
+        q = bq[i]
+        a = ea[q]
+        b = eb[q]
+        p = prev[b]
+        if p > 0.0:
+            reach[a] = True
+        if payee[b]:
+            continue
+        sd = es[q]
+        c = sd if sd < p else p
+        if c > last_w[a]:
+            last_w[a] = c
+            last_v[a] = ed[q]
+    # level H + 1 for buyers reaching no seller: is a neighbour's level H > 0?
+    near = np.zeros(n, dtype=np.bool_)
+    any_near = False
+    for i in range(m_b):
+        q = bq[i]
+        a = ea[q]
+        if not reach[a] and prev[a] <= 0.0:
+            near[eb[q]] = True
+            any_near = True
+    hop_limit = np.zeros(n, dtype=np.bool_)   # level H + 1 > 0 at those buyers
+    if any_near:
+        reach_h = np.zeros(n, dtype=np.bool_)   # level H > 0 of the neighbours
+        for q in range(m_e):
+            a = ea[q]
+            if near[a] and prev[eb[q]] > 0.0:
+                reach_h[a] = True
+        for i in range(m_b):
+            q = bq[i]
+            if reach_h[eb[q]]:
+                hop_limit[ea[q]] = True
+    m = buyers.shape[0]
+    route = np.full((m, h), -1, dtype=np.int64)
+    end = np.empty(m, dtype=np.int64)
+    rw = np.zeros(m)
+    unrouted = np.zeros(m, dtype=np.int8)
+    for i in range(m):
+        b = buyers[i]
+        if not reach[b] and prev[b] <= 0.0:
+            unrouted[i] = HOP_LIMIT if hop_limit[b] else NO_ROUTE
+        node = b
+        d = last_v[b]
+        hops = 0
+        wmin = np.inf
+        for j in range(h):
+            if j > 0:
+                d = via[h - j, node]
+            if d < 0:
+                break
+            ch = d >> 1
+            route[i, j] = ch
+            if d & 1 == 0:
+                sd = balance_u[ch]
+                node = v[ch]
+            else:
+                sd = capacity[ch] - balance_u[ch]
+                node = u[ch]
+            if sd < wmin:
+                wmin = sd
+            hops += 1
+        end[i] = node
+        if hops >= 2 and payee[node]:
+            rw[i] = wmin
+        else:
+            for j in range(h):
+                route[i, j] = -1
+    return route, end, rw, unrouted
+
+
+def _search_compiled(u, v, capacity, balance_u, usable, payee, buyers, max_hops):
+    """The compiled search (`_search_multi_nb` when routes can have 2 hops or more)."""
+    if max_hops < 2:
+        return _search_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
+    return _search_multi_nb(u, v, capacity, balance_u, usable, payee, np.ascontiguousarray(buyers, dtype=np.int64),
+                            max_hops)
+
+
+search = register("route_search", search_numpy, _search_compiled if _search_nb is not None else None)
 
 
 class RoutedCandidates(NamedTuple):

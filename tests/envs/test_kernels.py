@@ -90,7 +90,26 @@ def market_cases(core, acts, i):
                                    capacity=st.capacity, balance_u=st.balance_u, is_open=st.open), close),
         "agent_rows": (rows, None),  # writes into buf: compared below
         **payment_cases(st, off, ag, i),
+        "ration_routed": (routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price),
+                          lambda a, b: (same([a[0], a[1], a[2], a[5], a[6]], [b[0], b[1], b[2], b[5], b[6]]),
+                                        close([a[3], a[4]], [b[3], b[4]]))),
     }
+
+
+def routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price):
+    """Direct agreements and every buyer's widest routed candidate (2..4 hops), fee policies drawn
+    so that some routes break the fee limit."""
+    from channelmarket.envs.payments.routes import routed_candidates
+
+    rng = np.random.default_rng(200 + i)
+    rc = routed_candidates(st.u, st.v, st.open, st.capacity, st.balance_u, off.sell_qty, off.buy_qty,
+                           ag.sells_good, ag.buys_good, 2 + i % 3)
+    return dict(channel=channel, seller=seller, buyer=buyer, price=price, r_seller=rc.seller, r_buyer=rc.buyer,
+                r_route=rc.route, r_width=rc.width, ask=off.ask, bid=off.bid, reserve=ag.reserve, limit=ag.limit,
+                concession=off.concession, rounds=sc.negotiation_rounds, sell_qty=off.sell_qty, buy_qty=off.buy_qty,
+                u=st.u, balance_u=st.balance_u, capacity=st.capacity,
+                fee_base=rng.uniform(0, 1.0, st.u.shape[0]) * (rng.random(st.u.shape[0]) < 0.5),
+                fee_rate=rng.uniform(0, 0.05, st.u.shape[0]), max_fee_share=0.02 + 0.03 * (i % 2), n=ag.n)
 
 
 def payment_cases(st, off, ag, i):
@@ -121,7 +140,17 @@ def payment_cases(st, off, ag, i):
     owner, chan, other = depleted_sides(st.u, st.v, st.capacity, st.balance_u, usable, 0.3)
     tri = dict(u=st.u, v=st.v, capacity=st.capacity, balance_u=st.balance_u, usable=usable, owner=owner, chan=chan,
                other=other, n=ag.n)
-    return {"rebalance_triangles": (tri, lambda a, b: (same(a[:3], b[:3]), close([a[3]], [b[3]]))),
+    r = route.shape[0]
+    settle = dict(route=route, seller=rng.integers(0, ag.n, r), buyer=payers, qty=rng.uniform(0, 2, r),
+                  price=rng.uniform(10, 60, r), max_fee_share=0.01 + 0.02 * (i % 3), u=st.u, v=st.v,
+                  capacity=st.capacity, balance_u=st.balance_u,
+                  flow_in_u=rng.normal(0, 5, st.u.shape[0]) * (rng.random(st.u.shape[0]) < 0.2),
+                  fee_base=pay["fee_base"], fee_rate=pay["fee_rate"], blocked_agent=pay["blocked_agent"],
+                  blocked_channel=pay["blocked_channel"], sold=rng.uniform(0, 3, ag.n), bought=rng.uniform(0, 3, ag.n),
+                  revenue=rng.uniform(0, 90, ag.n), cost=rng.uniform(0, 90, ag.n),
+                  n_failed=rng.integers(0, 3, ag.n).astype(float), n=ag.n)
+    return {"routed_settlement": (settle, lambda a, b: (same([a[0]], [b[0]]), close(a[1:], b[1:]))),
+            "rebalance_triangles": (tri, lambda a, b: (same(a[:3], b[:3]), close([a[3]], [b[3]]))),
             "route_level": (level, lambda a, b: (same([a[1]], [b[1]]), close([a[0]], [b[0]]))),
             "route_search": (search, lambda a, b: (same([a[0], a[1], a[3]], [b[0], b[1], b[3]]), close([a[2]], [b[2]]))),
             "pay_routes": (pay, lambda a, b: (same([a[0]], [b[0]]), close(a[1:], b[1:])))}
