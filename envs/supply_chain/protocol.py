@@ -30,10 +30,13 @@ One day of negotiation over the open slots in range (vectorized over slots, the 
    Money and goods move in one step; bought input becomes a cost lot; points grow by the
    value, idle slots' points decay (`decay_points`).
 
-Learned agents: as a seller, the `ask` action sets the margin share (a + 1) / 2 in place of
-the first-contact/repeat rule (regular-customer cuts still apply) and `quantity` the share of
-its packages offered; as a buyer, `bid` sets the highest price it accepts, (b + 1) / 2 x cap,
-and `quantity` the share of its need it buys.
+Learned agents follow channel_market_v0's action convention (`envs/offers.py`), with each
+good's price cap as the span: as a seller, the `ask` action sets the opening price ref + a x cap
+(ref: the good's mean current price), never under its cost basis nor over the cap, in place of
+the first-contact/repeat rule, `concession` the share (c + 1) / 2 of the room down to its cost
+it gives in the second step, and `quantity` the share (q + 1) / 2 of its packages offered; as a
+buyer, its opening bid is ref + b x cap in [0, cap] and it accepts up to the bid plus the share
+(c + 1) / 2 of the room up to the cap (its limit), and `quantity` is the share of its need it buys.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..risk_rules import (ACCEPTED, REJECTED, RiskParams, advertise, buys, decay_points, first_contact_price,
-                          preferential_discount, pressured_price, purchase_decision, regular_share,
+                          pressured_price, purchase_decision, regular_share,
                           repeat_price)
 from ..compiled import Kernel, jit
 from .production import add_lots
@@ -199,7 +202,8 @@ setup_kernel = Kernel("supply_chain_offer_setup", _setup_loop, jit(_setup_loop))
 
 def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.ndarray,
               food: int, food_target: np.ndarray, input_target: np.ndarray, batch_units: np.ndarray,
-              advertising: float, learned: np.ndarray, ask: np.ndarray, bid: np.ndarray, qty: np.ndarray):
+              advertising: float, learned: np.ndarray, ask: np.ndarray, bid: np.ndarray, qty: np.ndarray,
+              concession: np.ndarray, ref: np.ndarray):
     """One day of offers, answers and sales, in place. Returns (DayTrades, DayOffers)."""
     n, kk = st.partner.shape
     rows = np.arange(n)
@@ -239,10 +243,11 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
         lp[rep] = repeat_price(last[rep], first_now[rep], st.outcome[si, sk][rep], r_s[rep], press[rep], floor[rep],
                                c[rep], rp)
     learned_s = learned[si]
-    if learned_s.any():
-        share = (ask[si] + 1.0) * 0.5 * (1.0 - preferential_discount(r_s, rp) * regular)
-        lp = np.where(learned_s, floor + share * np.maximum(c - floor, 0.0), lp)
+    if learned_s.any():   # channel_market_v0's convention: ref price + a x span, never under the floor
+        lp = np.where(learned_s, np.clip(ref[g] + ask[si] * c, floor, np.maximum(c, floor)), lp)
     p1 = np.minimum(pressured_price(lp, floor, press, rp), np.maximum(c, floor))
+    if learned_s.any():   # a learned ask is the opening price itself (no rule pressure)
+        p1 = np.where(learned_s, lp, p1)
     # ---- answers (the IF-chain; a learned buyer accepts up to its bid)
     cat = np.where(is_input, 0, 1)
     last_paid = st.last_paid[sj, cat]
@@ -250,7 +255,8 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
     b_press = np.clip(np.maximum(need / np.maximum(target, 1.0), 1.0 - st.vital[sj]), 0.0, 1.0)
     unit_pkg = pkg[g]
     learned_b = learned[sj]
-    thr = (bid[sj] + 1.0) * 0.5 * c
+    bid_open = np.clip(ref[g] + bid[sj] * c, 0.0, c)    # ref price + b x span, in [0, cap]
+    thr = bid_open + 0.5 * (concession[sj] + 1.0) * (c - bid_open)   # conceded toward the limit (the cap)
 
     def answer(price):
         afford = st.money[sj] >= price * unit_pkg
@@ -266,6 +272,8 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
                            press[again], floor[again], c[again], rp)
         p2[again] = np.minimum(pressured_price(lp2, floor[again], press[again], rp), p1[again])
         lp[again] = lp2
+    if learned_s.any():   # a learned seller's second price: conceded from its ask toward its floor
+        p2 = np.where(learned_s & again, p1 - 0.5 * (concession[si] + 1.0) * np.maximum(p1 - floor, 0.0), p2)
     acc2 = again & answer(p2)
     accepted = acc1 | acc2
     price = np.where(acc1, p1, p2)
