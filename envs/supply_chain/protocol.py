@@ -200,6 +200,92 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
 setup_kernel = Kernel("supply_chain_offer_setup", _setup_loop, jit(_setup_loop))
 
 
+def _sale_numpy(accepted, si, sj, price, need, unit_pkg, packages, money):
+    """The day's sales from the accepted offers: (offer indices, packages given), in the buyers'
+    order. Sellers serve their highest accepted prices first, one package each up to the buyer's
+    need, while stock lasts; buyers take theirs cheapest first while money and need last.
+    `si` must be sorted (offers come in slot order). NumPy twin of `_sale_loop`."""
+    a = np.flatnonzero(accepted)
+    want = np.ceil(need[a] / unit_pkg[a])
+    o = np.lexsort((-price[a], si[a]))
+    a, want = a[o], want[o]
+    avail = packages[si[a]]
+    give = np.clip(avail - _group_cumsum(si[a], want), 0.0, want)
+    # buyer: cheapest first while money and need last
+    o = np.lexsort((price[a], sj[a]))
+    a, give = a[o], give[o]
+    cost = give * unit_pkg[a] * price[a]
+    units = give * unit_pkg[a]
+    spent_before = _group_cumsum(sj[a], cost)
+    units_before = _group_cumsum(sj[a], units)
+    money_b = money[sj[a]]
+    affordable = np.floor(np.maximum(money_b - spent_before, 0.0) / np.maximum(unit_pkg[a] * price[a], 1e-12))
+    need_pk = np.ceil(np.maximum(need[a] - units_before, 0.0) / unit_pkg[a])
+    give = np.minimum(give, np.minimum(affordable, need_pk))
+    t = give > 0
+    return a[t], give[t]
+
+
+def _run_before(group, x):
+    """`_group_cumsum` as a loop, with the same float operations (global running sum minus the
+    run's start), so the compiled sale gives the twin's numbers bit for bit."""
+    m = x.shape[0]
+    out = np.empty(m)
+    c = 0.0
+    c_start = 0.0
+    for k in range(m):
+        ck = (c + x[k]) - x[k]
+        c = c + x[k]
+        if k == 0 or group[k] != group[k - 1]:
+            c_start = ck
+        out[k] = ck - c_start
+    return out
+
+
+_before = jit(_run_before) or _run_before   # what `_sale_loop` calls: compiled when numba is on
+
+
+def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
+    """`_sale_numpy` with loops (compiled by numba)."""
+    a = np.flatnonzero(accepted)
+    m = a.shape[0]
+    # sellers: by seller, highest price first (stable: lexsort's order)
+    o = np.argsort(-price[a], kind="mergesort")
+    o = o[np.argsort(si[a][o], kind="mergesort")]
+    a = a[o]
+    want = np.empty(m)
+    for k in range(m):
+        want[k] = np.ceil(need[a[k]] / unit_pkg[a[k]])
+    before = _before(si[a], want)
+    give = np.empty(m)
+    for k in range(m):
+        g = packages[si[a[k]]] - before[k]
+        give[k] = min(max(g, 0.0), want[k])
+    # buyers: by buyer, cheapest first
+    o = np.argsort(price[a], kind="mergesort")
+    o = o[np.argsort(sj[a][o], kind="mergesort")]
+    a, give = a[o], give[o]
+    cost = np.empty(m)
+    units = np.empty(m)
+    for k in range(m):
+        units[k] = give[k] * unit_pkg[a[k]]
+        cost[k] = units[k] * price[a[k]]
+    b = sj[a]
+    spent = _before(b, cost)
+    got = _before(b, units)
+    keep = np.zeros(m, dtype=np.bool_)
+    for k in range(m):
+        i = a[k]
+        afford = np.floor(max(money[b[k]] - spent[k], 0.0) / max(unit_pkg[i] * price[i], 1e-12))
+        need_pk = np.ceil(max(need[i] - got[k], 0.0) / unit_pkg[i])
+        give[k] = min(give[k], min(afford, need_pk))
+        keep[k] = give[k] > 0
+    return a[keep], give[keep]
+
+
+sale_kernel = Kernel("supply_chain_sale", _sale_numpy, jit(_sale_loop))
+
+
 def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.ndarray,
               food: int, food_target: np.ndarray, input_target: np.ndarray, batch_units: np.ndarray,
               advertising: float, learned: np.ndarray, ask: np.ndarray, bid: np.ndarray, qty: np.ndarray,
@@ -278,25 +364,8 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
     accepted = acc1 | acc2
     price = np.where(acc1, p1, p2)
     # ---- sale: seller's highest accepted prices first, one package each up to the buyer's need
-    a = np.flatnonzero(accepted)
-    want = np.ceil(need[a] / unit_pkg[a])
-    o = np.lexsort((-price[a], si[a]))
-    a, want = a[o], want[o]
-    avail = packages[si[a]]
-    give = np.clip(avail - _group_cumsum(si[a], want), 0.0, want)
-    # buyer: cheapest first while money and need last
-    o = np.lexsort((price[a], sj[a]))
-    a, give = a[o], give[o]
-    cost = give * unit_pkg[a] * price[a]
-    units = give * unit_pkg[a]
-    spent_before = _group_cumsum(sj[a], cost)
-    units_before = _group_cumsum(sj[a], units)
-    money_b = st.money[sj[a]]
-    affordable = np.floor(np.maximum(money_b - spent_before, 0.0) / np.maximum(unit_pkg[a] * price[a], 1e-12))
-    need_pk = np.ceil(np.maximum(need[a] - units_before, 0.0) / unit_pkg[a])
-    give = np.minimum(give, np.minimum(affordable, need_pk))
-    t = give > 0
-    a, give = a[t], give[t]
+    a, give = sale_kernel(accepted=accepted, si=si, sj=sj, price=price, need=need, unit_pkg=unit_pkg,
+                          packages=packages, money=st.money)
     tr = DayTrades(si[a], sj[a], g[a], give * unit_pkg[a], price[a], si[a] * kk + sk[a])
     value = tr.qty * tr.price
     # ---- move money and goods
@@ -347,4 +416,4 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
     return tr, offers
 
 
-__all__ = ["refresh_slots", "negotiate", "DayTrades", "DayOffers", "refresh_kernel", "setup_kernel"]
+__all__ = ["refresh_slots", "negotiate", "DayTrades", "DayOffers", "refresh_kernel", "setup_kernel", "sale_kernel"]

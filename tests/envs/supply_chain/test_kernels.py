@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from channelmarket.envs.supply_chain import SupplyChainCore, movement, protocol, space
 
 KERNELS = (space.close_pairs, protocol.refresh_kernel, protocol.setup_kernel, movement.roles_kernel,
-           movement.direction_kernel)
+           movement.direction_kernel, protocol.sale_kernel)
 
 
 def trajectory(days=15):
@@ -29,3 +31,23 @@ def test_compiled_equals_twin(monkeypatch):
     twin = trajectory()
     for name, v in compiled.items():
         np.testing.assert_allclose(twin[name], v, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 60))
+def test_sale_kernel_equals_its_numpy_twin_bit_for_bit(seed, m):
+    """The compiled sale (loops) gives exactly the NumPy twin's sales: same offers, same packages."""
+    k = protocol.sale_kernel
+    if k.compiled is None:
+        pytest.skip("numba is off")
+    rng = np.random.default_rng(seed)
+    n = 12
+    si = np.sort(rng.integers(0, n, m))
+    kw = dict(accepted=rng.random(m) < 0.7, si=si, sj=rng.integers(0, n, m),
+              price=rng.choice([1.0, 1.5, 2.25, 3.0], m) * rng.uniform(0.9, 1.1, m).round(2),
+              need=rng.integers(0, 12, m).astype(float), unit_pkg=rng.choice([2.0, 4.0], m),
+              packages=rng.integers(0, 5, n).astype(float), money=rng.uniform(0.0, 40.0, n))
+    a1, g1 = k.run("twin", **kw)
+    a2, g2 = k.run("compiled", **kw)
+    np.testing.assert_array_equal(a1, a2)
+    np.testing.assert_array_equal(g1, g2)
