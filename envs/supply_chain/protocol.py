@@ -45,9 +45,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..risk_rules import (ACCEPTED, REJECTED, RiskParams, advertise, buys, decay_points, first_contact_price,
+from ..risk_rules import (ACCEPTED, REJECTED, RiskParams, advertise, buys, decay_rule, first_contact_price,
                           pressured_price, purchase_decision, regular_share,
-                          repeat_price)
+                          repeat_price, scalar_maximum, scalar_where)
 from ..compiled import Kernel, jit
 from .production import add_lots
 
@@ -200,6 +200,27 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
 setup_kernel = Kernel("supply_chain_offer_setup", _setup_loop, jit(_setup_loop))
 
 
+def _decay_numpy(points, n_tr, value_sum, t_first, t_last, r, traded, f_open, kk, rate):
+    """Idle open slots with points lose points (`risk_rules.decay_rule` over arrays), in place."""
+    f = f_open[points[f_open] > 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        points[f] = decay_rule(points[f], n_tr[f], value_sum[f], t_first[f], t_last[f], r[f // kk], ~traded[f], rate,
+                               np.where, np.maximum)
+
+
+def _decay_loop(points, n_tr, value_sum, t_first, t_last, r, traded, f_open, kk, rate):
+    """`_decay_numpy` one slot at a time, the same rule with its scalar operations (compiled)."""
+    for f in f_open:
+        if points[f] > 0:
+            points[f] = _decay_one(points[f], n_tr[f], value_sum[f], t_first[f], t_last[f], r[f // kk], not traded[f],
+                                   rate, _where1, _max1)
+
+
+_decay_one, _where1, _max1 = (jit(decay_rule) or decay_rule, jit(scalar_where) or scalar_where,
+                              jit(scalar_maximum) or scalar_maximum)
+decay_kernel = Kernel("supply_chain_points_decay", _decay_numpy, jit(_decay_loop))
+
+
 def _sale_numpy(accepted, si, sj, price, need, unit_pkg, packages, money):
     """The day's sales from the accepted offers: (offer indices, packages given), in the buyers'
     order. Sellers serve their highest accepted prices first, one package each up to the buyer's
@@ -242,17 +263,43 @@ def _run_before(group, x):
     return out
 
 
-_before = jit(_run_before) or _run_before   # what `_sale_loop` calls: compiled when numba is on
+def _order_in_groups(group, value, n_groups, descending):
+    """np.lexsort((value, group)) (or (-value, group)) for groups in [0, n_groups): a stable counting
+    sort by group, then a stable insertion sort by value inside each (groups hold a few offers)."""
+    m = group.shape[0]
+    start = np.zeros(n_groups + 1, dtype=np.int64)
+    for k in range(m):
+        start[group[k] + 1] += 1
+    for g in range(n_groups):
+        start[g + 1] += start[g]
+    pos = start[:-1].copy()
+    order = np.empty(m, dtype=np.int64)
+    for k in range(m):
+        order[pos[group[k]]] = k
+        pos[group[k]] += 1
+    for g in range(n_groups):
+        for i in range(start[g] + 1, start[g + 1]):
+            x = order[i]
+            v = value[x]
+            j = i - 1
+            while j >= start[g] and ((value[order[j]] < v) if descending else (value[order[j]] > v)):
+                order[j + 1] = order[j]
+                j -= 1
+            order[j + 1] = x
+    return order
+
+
+_before = jit(_run_before) or _run_before
+_group_order = jit(_order_in_groups) or _order_in_groups   # what `_sale_loop` calls: compiled when numba is on
 
 
 def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
     """`_sale_numpy` with loops (compiled by numba)."""
     a = np.flatnonzero(accepted)
     m = a.shape[0]
-    # sellers: by seller, highest price first (stable: lexsort's order)
-    o = np.argsort(-price[a], kind="mergesort")
-    o = o[np.argsort(si[a][o], kind="mergesort")]
-    a = a[o]
+    n = packages.shape[0]
+    # sellers: by seller, highest price first (lexsort's order)
+    a = a[_group_order(si[a], price[a], n, True)]
     want = np.empty(m)
     for k in range(m):
         want[k] = np.ceil(need[a[k]] / unit_pkg[a[k]])
@@ -262,8 +309,7 @@ def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
         g = packages[si[a[k]]] - before[k]
         give[k] = min(max(g, 0.0), want[k])
     # buyers: by buyer, cheapest first
-    o = np.argsort(price[a], kind="mergesort")
-    o = o[np.argsort(sj[a][o], kind="mergesort")]
+    o = _group_order(sj[a], price[a], n, False)
     a, give = a[o], give[o]
     cost = np.empty(m)
     units = np.empty(m)
@@ -400,9 +446,8 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
     P[sl] += value
     traded_f = np.zeros(n * kk, dtype=bool)
     traded_f[sl] = True
-    f_dec = f_open[P[f_open] > 0]
-    P[f_dec] = decay_points(P[f_dec], NT[f_dec], VS[f_dec], TF[f_dec], TL[f_dec], st.r[f_dec // kk],
-                            ~traded_f[f_dec], rp)
+    decay_kernel(points=P, n_tr=NT, value_sum=VS, t_first=TF, t_last=TL, r=st.r, traded=traded_f, f_open=f_open,
+                 kk=kk, rate=float(rp.points_decay))
     f_sent = f_neg[sent]
     st.outcome.ravel()[f_sent] = np.where(traded_f[f_sent], ACCEPTED, REJECTED)
     st.list_price.ravel()[f_sent] = lp[sent]
@@ -416,4 +461,5 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
     return tr, offers
 
 
-__all__ = ["refresh_slots", "negotiate", "DayTrades", "DayOffers", "refresh_kernel", "setup_kernel", "sale_kernel"]
+__all__ = ["refresh_slots", "negotiate", "DayTrades", "DayOffers", "refresh_kernel", "setup_kernel", "sale_kernel",
+           "decay_kernel"]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from channelmarket.envs.supply_chain import SupplyChainCore, movement, protocol, space
 
 KERNELS = (space.close_pairs, protocol.refresh_kernel, protocol.setup_kernel, movement.roles_kernel,
-           movement.direction_kernel, protocol.sale_kernel)
+           movement.direction_kernel, protocol.sale_kernel, protocol.decay_kernel)
 
 
 def trajectory(days=15):
@@ -51,3 +51,24 @@ def test_sale_kernel_equals_its_numpy_twin_bit_for_bit(seed, m):
     a2, g2 = k.run("compiled", **kw)
     np.testing.assert_array_equal(a1, a2)
     np.testing.assert_array_equal(g1, g2)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_points_decay_kernel_equals_its_numpy_twin_bit_for_bit(seed):
+    """The compiled slot loop runs the same `risk_rules.decay_rule` on scalars: the same points."""
+    k = protocol.decay_kernel
+    if k.compiled is None:
+        pytest.skip("numba is off")
+    rng = np.random.default_rng(seed)
+    n, kk = 7, 3
+    e = n * kk
+    n_tr = rng.integers(0, 4, e).astype(float)
+    kw = dict(points=np.where(rng.random(e) < 0.3, 0.0, rng.uniform(0, 50, e)), n_tr=n_tr,
+              value_sum=n_tr * rng.uniform(0, 20, e), t_first=rng.integers(0, 5, e).astype(float),
+              t_last=rng.integers(5, 30, e).astype(float), r=rng.random(n), traded=rng.random(e) < 0.3,
+              f_open=np.flatnonzero(rng.random(e) < 0.7), kk=kk, rate=0.1)
+    twin = {key: (v.copy() if isinstance(v, np.ndarray) else v) for key, v in kw.items()}
+    k.run("twin", **twin)
+    k.run("compiled", **kw)
+    np.testing.assert_array_equal(twin["points"], kw["points"])
