@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from channelmarket.envs.supply_chain import SupplyChainCore, movement, protocol, space
 
 KERNELS = (space.close_pairs, protocol.refresh_kernel, protocol.setup_kernel, movement.roles_kernel,
-           movement.direction_kernel, protocol.sale_kernel, protocol.decay_kernel)
+           movement.direction_kernel, protocol.sale_kernel, protocol.decay_kernel,
+           movement.nearest_kernel)
 
 
 def trajectory(days=15):
@@ -72,3 +73,15 @@ def test_points_decay_kernel_equals_its_numpy_twin_bit_for_bit(seed):
     k.run("twin", **twin)
     k.run("compiled", **kw)
     np.testing.assert_array_equal(twin["points"], kw["points"])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 20))
+def test_nearest_goal_kernel_equals_its_numpy_twin(seed, w):
+    k = movement.nearest_kernel
+    if k.compiled is None:
+        pytest.skip("numba is off")
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 10, (15, 2)).round(1)     # ties and agents in range happen
+    kw = dict(xy=xy, who=rng.integers(0, 15, w), pick=rng.integers(0, 15, (w, 6)), radius=3.0)
+    np.testing.assert_array_equal(k.run("twin", **kw), k.run("compiled", **kw))
