@@ -172,14 +172,13 @@ class SupplyChainCore:
         st = self.state
         n = self.n_agents
         money_before = st.money.copy()
-        partner_before = st.partner.copy()
         alive_before = st.alive.copy()
         if sc.shock_day == st.t:
             self.move_key_agent()
         # 1. neighbourhood and customer slots
         i, j, _ = neighbour_pairs(st.xy, st.alive, sc.radius, sc.width, sc.height)
         counts, customer = neighbour_roles(st, i, j, self.food)
-        refresh_slots(st, i, j, customer, sc.radius, sc.lapse_days)
+        self.topology_version += int(refresh_slots(st, i, j, customer, sc.radius, sc.lapse_days) > 0)
         # 2. movement: prospect, stay or move, direction and speed
         s, counts = prospect(st, counts, self.food, self._batch)
         draws = st.rng.random(n)
@@ -203,7 +202,6 @@ class SupplyChainCore:
         # 5. food intake, vital energy, death
         dead = eat_and_live(st, producing, self.food, sc.vital_decay, sc.work_energy, sc.food_energy)
         st.t += 1
-        self.topology_version += int(not np.array_equal(partner_before, st.partner))
         # 6. bookkeeping, rewards
         value = trades.qty * trades.price
         self._sales = np.bincount(trades.seller, weights=value, minlength=n)

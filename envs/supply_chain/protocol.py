@@ -71,8 +71,10 @@ class DayOffers(NamedTuple):
 
 def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_price, outcome, offered, xy, alive,
                   ci, cj, radius, lapse_days, per_day, t):
-    """Lapse and open customer slots in place (loops; compiled by numba, the same code as its twin)."""
+    """Lapse and open customer slots in place (loops; compiled by numba, the same code as its twin);
+    returns how many slots lapsed or opened."""
     n, k = partner.shape
+    changed = 0
     for a in range(n):
         for s in range(k):
             p = partner[a, s]
@@ -86,6 +88,7 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
                 away[a, s] = 0
             if (not alive[p]) or (not alive[a]) or away[a, s] > lapse_days or t - t_last[a, s] > 2 * lapse_days:
                 partner[a, s] = -1
+                changed += 1
                 away[a, s] = 0
                 t_last[a, s] = 0.0
                 points[a, s] = 0.0
@@ -115,16 +118,18 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
         t_last[a, free] = t
         list_price[a, free] = np.nan
         added[a] += 1
+        changed += 1
+    return changed
 
 
 refresh_kernel = Kernel("supply_chain_refresh_slots", _refresh_loop, jit(_refresh_loop))
 
 
 def refresh_slots(st, i: np.ndarray, j: np.ndarray, customer: np.ndarray, radius: float, lapse_days: int,
-                  per_day: int = 6) -> None:
+                  per_day: int = 6) -> int:
     """Lapse customer slots (out of range too long, idle too long, a side dead) and open new ones
-    (up to `per_day` a seller a day, candidates in neighbour order), in place."""
-    refresh_kernel(partner=st.partner, away=st.away, t_last=st.t_last, points=st.points, n_tr=st.n_tr,
+    (up to `per_day` a seller a day, candidates in neighbour order), in place; returns how many changed."""
+    return refresh_kernel(partner=st.partner, away=st.away, t_last=st.t_last, points=st.points, n_tr=st.n_tr,
                    value_sum=st.value_sum, t_first=st.t_first, list_price=st.list_price, outcome=st.outcome,
                    offered=st.offered, xy=st.xy, alive=st.alive, ci=i[customer], cj=j[customer], radius=float(radius),
                    lapse_days=int(lapse_days), per_day=int(per_day), t=float(st.t))
