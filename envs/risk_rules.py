@@ -136,15 +136,33 @@ def acceptance_threshold(first: np.ndarray, last_paid: np.ndarray, r: np.ndarray
     return np.where(accept_all, limit, np.minimum(np.nan_to_num(last_paid, nan=0.0), limit))
 
 
+def decay_rule(points, n_trades, value_sum, t_first, t_last, r, idle, rate, where, maximum):
+    """The points-decay rule, written once for arrays and for scalars: `where`/`maximum` are
+    np.where/np.maximum (`decay_points`) or their scalar forms (`scalar_where`, `scalar_maximum`:
+    the compiled slot loop of the supply chain), so both give the same numbers bit for bit."""
+    avg_value = where(n_trades > 0, value_sum / maximum(n_trades, 1), 0.0)
+    avg_gap = where(n_trades > 1, (t_last - t_first) / maximum(n_trades - 1, 1), 1.0)
+    dec = rate * avg_value * (0.5 + r) / maximum(avg_gap, 1.0)
+    return where(idle, maximum(points - dec, 0.0), points)
+
+
+def scalar_where(cond, x, y):
+    """np.where for one element (numba's subset)."""
+    return x if cond else y
+
+
+def scalar_maximum(a, b):
+    """np.maximum for one element, NaN propagating like it (numba's subset)."""
+    return a if (a >= b or a != a) else b
+
+
 def decay_points(points: np.ndarray, n_trades: np.ndarray, value_sum: np.ndarray, t_first: np.ndarray,
                  t_last: np.ndarray, r: np.ndarray, idle: np.ndarray, p: RiskParams) -> np.ndarray:
     """Points after one step: unchanged where a transaction happened (`idle` False), else
-    minus decay * average value * (0.5 + r) / average steps between transactions."""
+    minus decay * average value * (0.5 + r) / average steps between transactions (`decay_rule`)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        avg_value = np.where(n_trades > 0, value_sum / np.maximum(n_trades, 1), 0.0)
-        avg_gap = np.where(n_trades > 1, (t_last - t_first) / np.maximum(n_trades - 1, 1), 1.0)
-    dec = p.points_decay * avg_value * (0.5 + r) / np.maximum(avg_gap, 1.0)
-    return np.where(idle, np.maximum(points - dec, 0.0), points)
+        return decay_rule(points, n_trades, value_sum, t_first, t_last, r, idle, p.points_decay, np.where,
+                          np.maximum)
 
 
 def advertise(offered: np.ndarray, eligible: np.ndarray, draws: np.ndarray, factor: float) -> np.ndarray:
@@ -155,7 +173,8 @@ def advertise(offered: np.ndarray, eligible: np.ndarray, draws: np.ndarray, fact
 
 __all__ = [
     "RiskParams", "purchase_decision", "acceptance_threshold", "first_contact_price", "repeat_price",
-    "pressured_price", "margin_share", "preferential_discount", "regular_share", "decay_points", "advertise",
+    "pressured_price", "margin_share", "preferential_discount", "regular_share", "decay_points", "decay_rule",
+    "scalar_where", "scalar_maximum", "advertise",
     "is_restrained", "buys", "NOT_INTERESTING", "CANNOT_AFFORD", "FIRST", "BARGAIN", "WAIT", "ACCEPT",
     "DECISION_NAMES", "ACCEPTED", "REJECTED", "NO_OFFER",
 ]

@@ -2,15 +2,17 @@
 
     core = SupplyChainCore("maser_exp1")            # or a SupplyChainScenario, plus field overrides
     obs = core.reset(seed=0)                        # [N, O] float32
-    obs, rewards, terminations, truncations, info = core.step(actions)   # actions [N, 4] or None
+    obs, rewards, terminations, truncations, info = core.step(actions)   # actions [N, 5], [N, 4] or None
 
 One step is one virtual day, a pipeline of pure functions over `SupplyState` (paper Figure 7):
 neighbourhood query (`space`), customer slots (`protocol.refresh_slots`), movement (`movement`),
 production (`production.produce`), offers / answers / sales (`protocol.negotiate`), food intake
 and death (`production.eat_and_live`), rewards and observations. `actions=None` (or rows outside
 `mask`) follow the built-in MASER agents (the risk-factor rules); rows inside `mask` are learned
-agents' (ask, bid, quantity, move) in [-1, 1]: finite values outside are clipped, NaN or inf is a
-ValueError naming the agent, and the state stays untouched.
+agents' actions in channel_market_v0's convention (ask, bid, quantity, concession; `envs/offers.py`,
+each good's price cap as the span) plus `move`, in [-1, 1]: finite values outside are clipped, NaN
+or inf is a ValueError naming the agent, and the state stays untouched. Actions [N, 4] (the energy
+market's policies), or a NaN move, leave the agent's movement to the built-in rule.
 
 Rewards: `reward="profit"`: the money an agent gained that day; `"stability"`: every agent gets
 the share of the population alive at the day's end (the economy's survival, not its own profit);
@@ -34,8 +36,9 @@ from .scenario import GOOD_NAMES, KIND_NAMES, KINDS, SupplyChainScenario, make_s
 from .space import neighbour_pairs
 from .state import LOTS, SupplyState
 
-ACTION_NAMES = ("ask", "bid", "quantity", "move")
-ASK, BID, QUANTITY, MOVE = range(4)
+ACTION_NAMES = ("ask", "bid", "quantity", "concession", "move")
+ASK, BID, QUANTITY, CONCESSION, MOVE = range(5)
+N_ACTIONS = len(ACTION_NAMES)
 OBS_COLUMNS = tuple(f"kind_{k}" for k in KIND_NAMES) + (
     "vital", "money", "input_stock", "product_stock", "food_stock", "producing", "risk",
     "suppliers_near", "customers_near", "food_sellers_near", "prospect", "own_price", "input_price", "food_price",
@@ -70,6 +73,7 @@ class SupplyChainCore:
         self.kind = np.repeat(np.arange(len(KINDS)), sc.counts()).astype(np.int64)
         self.agent_names = tuple(f"{KIND_NAMES[k]}_{i}" for k, c in enumerate(sc.counts()) for i in range(c))
         self.state: SupplyState | None = None
+        self.topology_version = 0          # bumps on a day a customer slot opens or lapses (view)
         self.last_trades: DayTrades | None = None
         self.last_offers: DayOffers | None = None
         self.shocks: list[tuple[int, int]] = []
@@ -99,8 +103,15 @@ class SupplyChainCore:
             away=np.zeros((n, k), np.int64), produced=np.zeros(g), consumed=np.zeros(g), eaten=np.zeros(g),
             initial_goods=hold.sum(axis=0), money0=float(n * sc.initial_budget), t=0, rng=rng)
         self.shocks = []
+        self.topology_version = 0
         self._zero_day()
         return self.observe()
+
+    def view(self, agents: Any = None):
+        """The `MarketView`-shaped window of a policy controlling `agents` (`view.SupplyChainView`)."""
+        from .view import SupplyChainView
+
+        return SupplyChainView(self, agents)
 
     def _zero_day(self) -> None:
         n = self.n_agents
@@ -116,7 +127,8 @@ class SupplyChainCore:
 
     # ---- input ------------------------------------------------------------------------------
     def check_actions(self, actions: Any, mask: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        """(actions [N, 4] float64 clipped, learned mask [N] bool); ValueError/TypeError naming the agent."""
+        """(actions [N, 5] float64 clipped (move NaN for [N, 4]: the rule moves), learned mask [N] bool);
+        ValueError/TypeError naming the agent."""
         n = self.n_agents
         if mask is None:
             learned = np.ones(n, bool) if actions is not None else np.zeros(n, bool)
@@ -127,19 +139,27 @@ class SupplyChainCore:
         if actions is None:
             if learned.any():
                 raise ValueError("actions = None with a mask of learned agents; pass their actions")
-            return np.zeros((n, 4)), learned
+            return np.zeros((n, N_ACTIONS)), learned
         try:
             a = np.asarray(actions, dtype=np.float64)
         except (TypeError, ValueError):
-            raise TypeError(f"actions: {type(actions).__name__} is not numeric; allowed: a float array [{n}, 4]") from None
-        if a.shape != (n, 4):
-            raise ValueError(f"actions: shape {a.shape}; allowed: [{n}, 4] ({', '.join(ACTION_NAMES)})")
+            raise TypeError(f"actions: {type(actions).__name__} is not numeric; allowed: a float array [{n}, 5] or [{n}, 4]") from None
+        if a.shape not in ((n, N_ACTIONS), (n, N_ACTIONS - 1)):
+            raise ValueError(f"actions: shape {a.shape}; allowed: [{n}, 5] ({', '.join(ACTION_NAMES)}) or [{n}, 4] "
+                             "(without move)")
+        if a.shape[1] < N_ACTIONS:
+            a = np.concatenate([a, np.full((n, 1), np.nan)], axis=1)
+        rule_moves = np.isnan(a[:, MOVE])                 # move NaN: the built-in rule moves the agent
         bad = ~np.isfinite(a) & learned[:, None]
+        bad[:, MOVE] &= ~rule_moves
         if bad.any():
             i, c = np.argwhere(bad)[0]
             raise ValueError(f"actions: agent {self.agent_names[i]!r} {ACTION_NAMES[c]} = {a[i, c]!r}; "
-                             "allowed: finite numbers in [-1, 1]")
-        return np.clip(np.nan_to_num(a), -1.0, 1.0), learned
+                             "allowed: finite numbers in [-1, 1] (move may be NaN: the rule moves)")
+        move = np.where(rule_moves, np.nan, np.clip(np.nan_to_num(a[:, MOVE]), -1.0, 1.0))
+        a = np.clip(np.nan_to_num(a), -1.0, 1.0)
+        a[:, MOVE] = move
+        return a, learned
 
     # ---- the day ------------------------------------------------------------------------------
     def step(self, actions: Any = None, mask: Any = None):
@@ -158,26 +178,27 @@ class SupplyChainCore:
         # 1. neighbourhood and customer slots
         i, j, _ = neighbour_pairs(st.xy, st.alive, sc.radius, sc.width, sc.height)
         counts, customer = neighbour_roles(st, i, j, self.food)
-        refresh_slots(st, i, j, customer, sc.radius, sc.lapse_days)
+        self.topology_version += int(refresh_slots(st, i, j, customer, sc.radius, sc.lapse_days) > 0)
         # 2. movement: prospect, stay or move, direction and speed
         s, counts = prospect(st, counts, self.food, self._batch)
         draws = st.rng.random(n)
         angle = st.rng.uniform(0.0, 2.0 * np.pi, n)
         stays = satisfied(s, st.r, sc.restless, draws)
         speed = np.where(stays, 0.0, rule_speed(s, st.r, sc.max_speed))
-        speed = np.where(learned, np.maximum(act[:, MOVE], 0.0) * sc.max_speed, speed)
+        speed = np.where(learned & ~np.isnan(act[:, MOVE]), np.maximum(act[:, MOVE], 0.0) * sc.max_speed, speed)
         target = direction(st, counts, angle, st.rng, sc.radius)
         move(st, target, speed, sc.inertia, sc.width, sc.height)
         # 3. production
         producing = produce(st, self._days, self._batch, self._labour)
-        # 4. offers, answers, sales (distances after the move)
+        # 4. offers, answers, sales (distances after the move); learned prices around the day's ref price
+        ref = self.mean_price()
         food_target = sc.food_target * (1.5 - st.r)
         input_target = np.where(st.in_good >= 0, sc.input_batches * self._batch[st.kind], 0.0)
         batch_units = self._batch[st.kind]
         trades, offers = negotiate(st, sc.radius, self.risk, cap=self._cap, pkg=self._pkg, food=self.food,
                                    food_target=food_target, input_target=input_target, batch_units=batch_units,
                                    advertising=sc.advertising, learned=learned, ask=act[:, ASK], bid=act[:, BID],
-                                   qty=act[:, QUANTITY])
+                                   qty=act[:, QUANTITY], concession=act[:, CONCESSION], ref=ref)
         # 5. food intake, vital energy, death
         dead = eat_and_live(st, producing, self.food, sc.vital_decay, sc.work_energy, sc.food_energy)
         st.t += 1
@@ -328,4 +349,5 @@ class SupplyChainCore:
         self.shocks = [tuple(x) for x in d["shocks"]]
 
 
-__all__ = ["SupplyChainCore", "ACTION_NAMES", "OBS_COLUMNS", "OBS_LOW", "OBS_HIGH", "ASK", "BID", "QUANTITY", "MOVE"]
+__all__ = ["SupplyChainCore", "ACTION_NAMES", "N_ACTIONS", "OBS_COLUMNS", "OBS_LOW", "OBS_HIGH", "ASK", "BID", "QUANTITY",
+           "CONCESSION", "MOVE"]

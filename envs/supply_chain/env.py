@@ -13,9 +13,11 @@ agent names; the others are the built-in MASER agents (the risk-factor rules). A
 can take any producer role. Spaces, reward and episode end follow `channel_market_v0` where they
 carry over (same for every agent, so one policy can be shared; the kind is observed):
 
-- action `Box(-1, 1, (4,), float32)`: ask (margin share (a+1)/2 of the room from its cost to the
-  good's price cap), bid (highest accepted price (b+1)/2 x cap), quantity (share of its packages
-  offered and of its need bought), move (stay if <= 0, else speed move x max_speed);
+- action `Box(-1, 1, (5,), float32)`: channel_market_v0's four columns with the good's price cap
+  as the span — ask (opening price ref + a x cap, never under its cost), bid (opening bid ref +
+  b x cap), quantity (share (q+1)/2 of its packages offered and of its need bought), concession
+  (share (c+1)/2 of the room to its cost given in the second step / of the room to the cap it
+  accepts over its bid) — and move (stay if <= 0, else speed move x max_speed);
 - observation `Box(low, high, (25,), float32)`: `core.obs_schema` names the columns (kind one-hot,
   vital energy, money, stocks, producing, risk factor, neighbours by role, prospect, prices, the
   day's sales, purchases and profit, customers, position, progress);
@@ -37,7 +39,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from .core import OBS_HIGH, OBS_LOW, SupplyChainCore
+from .core import N_ACTIONS, OBS_HIGH, OBS_LOW, SupplyChainCore
 from .scenario import KIND_NAMES
 
 INFO_KEYS = ("vital", "money", "alive", "sold", "bought")
@@ -74,7 +76,7 @@ class SupplyChainEnv(ParallelEnv):
         self._index = {a: int(i) for a, i in zip(self.possible_agents, self._idx)}
         self.agents: list[str] = []
         self._obs_space = spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
-        self._act_space = spaces.Box(-1.0, 1.0, (4,), dtype=np.float32)
+        self._act_space = spaces.Box(-1.0, 1.0, (N_ACTIONS,), dtype=np.float32)
         self.agent_kinds = {a: kinds[i] for a, i in self._index.items()}
 
     # ---- spaces ------------------------------------------------------------------------------
@@ -104,9 +106,9 @@ class SupplyChainEnv(ParallelEnv):
         if not self.agents:
             raise RuntimeError("step after the episode ended; call reset")
         if not isinstance(actions, dict):
-            raise TypeError(f"actions: {type(actions).__name__}; allowed: a dict agent name -> action [4]")
+            raise TypeError(f"actions: {type(actions).__name__}; allowed: a dict agent name -> action [5]")
         n = self.core.n_agents
-        rows = np.zeros((n, 4))
+        rows = np.zeros((n, N_ACTIONS))
         for a, act in actions.items():
             if a not in self._index:
                 raise ValueError(f"actions: unknown agent {a!r}; allowed: agents of this env")
@@ -115,9 +117,9 @@ class SupplyChainEnv(ParallelEnv):
             try:
                 v = np.asarray(act, dtype=np.float64)
             except (TypeError, ValueError):
-                raise ValueError(f"actions: agent {a!r} action {act!r} is not numeric; allowed: 4 numbers in [-1, 1]") from None
-            if v.shape != (4,):
-                raise ValueError(f"actions: agent {a!r} action shape {v.shape}; allowed: (4,)")
+                raise ValueError(f"actions: agent {a!r} action {act!r} is not numeric; allowed: 5 numbers in [-1, 1]") from None
+            if v.shape != (N_ACTIONS,):
+                raise ValueError(f"actions: agent {a!r} action shape {v.shape}; allowed: ({N_ACTIONS},)")
             rows[self._index[a]] = v
         missing = [a for a in self.agents if a not in actions]
         if missing:

@@ -149,11 +149,37 @@ def goals(st, counts: np.ndarray, food: int, rng: np.random.Generator, radius: f
             lacks[who, role] = False
             continue
         pick = producers[rng.integers(0, producers.size, (who.size, sample))]
-        d = np.linalg.norm(st.xy[pick] - st.xy[who][:, None, :], axis=2)
-        d = np.where(d < radius, np.inf, d)          # the ones in range did not do business
-        d[np.isinf(d).all(axis=1)] = 0.0
-        goal[who, role] = st.xy[pick[np.arange(who.size), np.argmin(d, axis=1)]]
+        goal[who, role] = st.xy[nearest_kernel(xy=st.xy, who=who, pick=pick, radius=float(radius))]
     return goal, lacks
+
+
+def _nearest_numpy(xy, who, pick, radius):
+    """[W] for each agent `who[w]`, the nearest of its drawn producers `pick[w]` outside its radius
+    (the ones in range did not do business); all in range: the first drawn. NumPy twin."""
+    d = np.linalg.norm(xy[pick] - xy[who][:, None, :], axis=2)
+    d = np.where(d < radius, np.inf, d)
+    d[np.isinf(d).all(axis=1)] = 0.0
+    return pick[np.arange(who.size), np.argmin(d, axis=1)]
+
+
+def _nearest_loop(xy, who, pick, radius):
+    """`_nearest_numpy` one agent at a time (compiled): the same distances, the same first minimum."""
+    w, s = pick.shape
+    out = np.empty(w, dtype=np.int64)
+    for k in range(w):
+        a = who[k]
+        best, best_d = 0, np.inf
+        for j in range(s):
+            dx = xy[pick[k, j], 0] - xy[a, 0]
+            dy = xy[pick[k, j], 1] - xy[a, 1]
+            d = np.sqrt(dx * dx + dy * dy)
+            if d >= radius and d < best_d:
+                best, best_d = j, d
+        out[k] = pick[k, best]
+    return out
+
+
+nearest_kernel = Kernel("supply_chain_nearest_goal", _nearest_numpy, jit(_nearest_loop))
 
 
 def direction(st, counts: np.ndarray, rng_angle: np.ndarray, rng: np.random.Generator, radius: float) -> np.ndarray:
@@ -178,4 +204,4 @@ def move(st, target: np.ndarray, speed: np.ndarray, inertia: float, width: float
     st.heading = np.where((speed > 0)[:, None], h, st.heading)
 
 
-__all__ = ["neighbour_roles", "prospect", "satisfied", "rule_speed", "direction", "move"]
+__all__ = ["neighbour_roles", "prospect", "satisfied", "rule_speed", "direction", "move", "nearest_kernel"]

@@ -30,10 +30,13 @@ One day of negotiation over the open slots in range (vectorized over slots, the 
    Money and goods move in one step; bought input becomes a cost lot; points grow by the
    value, idle slots' points decay (`decay_points`).
 
-Learned agents: as a seller, the `ask` action sets the margin share (a + 1) / 2 in place of
-the first-contact/repeat rule (regular-customer cuts still apply) and `quantity` the share of
-its packages offered; as a buyer, `bid` sets the highest price it accepts, (b + 1) / 2 x cap,
-and `quantity` the share of its need it buys.
+Learned agents follow channel_market_v0's action convention (`envs/offers.py`), with each
+good's price cap as the span: as a seller, the `ask` action sets the opening price ref + a x cap
+(ref: the good's mean current price), never under its cost basis nor over the cap, in place of
+the first-contact/repeat rule, `concession` the share (c + 1) / 2 of the room down to its cost
+it gives in the second step, and `quantity` the share (q + 1) / 2 of its packages offered; as a
+buyer, its opening bid is ref + b x cap in [0, cap] and it accepts up to the bid plus the share
+(c + 1) / 2 of the room up to the cap (its limit), and `quantity` is the share of its need it buys.
 """
 
 from __future__ import annotations
@@ -42,9 +45,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..risk_rules import (ACCEPTED, REJECTED, RiskParams, advertise, buys, decay_points, first_contact_price,
-                          preferential_discount, pressured_price, purchase_decision, regular_share,
-                          repeat_price)
+from ..risk_rules import (ACCEPTED, REJECTED, RiskParams, advertise, buys, decay_rule, first_contact_price,
+                          pressured_price, purchase_decision, regular_share,
+                          repeat_price, scalar_maximum, scalar_where)
 from ..compiled import Kernel, jit
 from .production import add_lots
 
@@ -68,8 +71,10 @@ class DayOffers(NamedTuple):
 
 def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_price, outcome, offered, xy, alive,
                   ci, cj, radius, lapse_days, per_day, t):
-    """Lapse and open customer slots in place (loops; compiled by numba, the same code as its twin)."""
+    """Lapse and open customer slots in place (loops; compiled by numba, the same code as its twin);
+    returns how many slots lapsed or opened."""
     n, k = partner.shape
+    changed = 0
     for a in range(n):
         for s in range(k):
             p = partner[a, s]
@@ -83,6 +88,7 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
                 away[a, s] = 0
             if (not alive[p]) or (not alive[a]) or away[a, s] > lapse_days or t - t_last[a, s] > 2 * lapse_days:
                 partner[a, s] = -1
+                changed += 1
                 away[a, s] = 0
                 t_last[a, s] = 0.0
                 points[a, s] = 0.0
@@ -112,16 +118,18 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
         t_last[a, free] = t
         list_price[a, free] = np.nan
         added[a] += 1
+        changed += 1
+    return changed
 
 
 refresh_kernel = Kernel("supply_chain_refresh_slots", _refresh_loop, jit(_refresh_loop))
 
 
 def refresh_slots(st, i: np.ndarray, j: np.ndarray, customer: np.ndarray, radius: float, lapse_days: int,
-                  per_day: int = 6) -> None:
+                  per_day: int = 6) -> int:
     """Lapse customer slots (out of range too long, idle too long, a side dead) and open new ones
-    (up to `per_day` a seller a day, candidates in neighbour order), in place."""
-    refresh_kernel(partner=st.partner, away=st.away, t_last=st.t_last, points=st.points, n_tr=st.n_tr,
+    (up to `per_day` a seller a day, candidates in neighbour order), in place; returns how many changed."""
+    return refresh_kernel(partner=st.partner, away=st.away, t_last=st.t_last, points=st.points, n_tr=st.n_tr,
                    value_sum=st.value_sum, t_first=st.t_first, list_price=st.list_price, outcome=st.outcome,
                    offered=st.offered, xy=st.xy, alive=st.alive, ci=i[customer], cj=j[customer], radius=float(radius),
                    lapse_days=int(lapse_days), per_day=int(per_day), t=float(st.t))
@@ -197,9 +205,142 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
 setup_kernel = Kernel("supply_chain_offer_setup", _setup_loop, jit(_setup_loop))
 
 
+def _decay_numpy(points, n_tr, value_sum, t_first, t_last, r, traded, f_open, kk, rate):
+    """Idle open slots with points lose points (`risk_rules.decay_rule` over arrays), in place."""
+    f = f_open[points[f_open] > 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        points[f] = decay_rule(points[f], n_tr[f], value_sum[f], t_first[f], t_last[f], r[f // kk], ~traded[f], rate,
+                               np.where, np.maximum)
+
+
+def _decay_loop(points, n_tr, value_sum, t_first, t_last, r, traded, f_open, kk, rate):
+    """`_decay_numpy` one slot at a time, the same rule with its scalar operations (compiled)."""
+    for f in f_open:
+        if points[f] > 0:
+            points[f] = _decay_one(points[f], n_tr[f], value_sum[f], t_first[f], t_last[f], r[f // kk], not traded[f],
+                                   rate, _where1, _max1)
+
+
+_decay_one, _where1, _max1 = (jit(decay_rule) or decay_rule, jit(scalar_where) or scalar_where,
+                              jit(scalar_maximum) or scalar_maximum)
+decay_kernel = Kernel("supply_chain_points_decay", _decay_numpy, jit(_decay_loop))
+
+
+def _sale_numpy(accepted, si, sj, price, need, unit_pkg, packages, money):
+    """The day's sales from the accepted offers: (offer indices, packages given), in the buyers'
+    order. Sellers serve their highest accepted prices first, one package each up to the buyer's
+    need, while stock lasts; buyers take theirs cheapest first while money and need last.
+    `si` must be sorted (offers come in slot order). NumPy twin of `_sale_loop`."""
+    a = np.flatnonzero(accepted)
+    want = np.ceil(need[a] / unit_pkg[a])
+    o = np.lexsort((-price[a], si[a]))
+    a, want = a[o], want[o]
+    avail = packages[si[a]]
+    give = np.clip(avail - _group_cumsum(si[a], want), 0.0, want)
+    # buyer: cheapest first while money and need last
+    o = np.lexsort((price[a], sj[a]))
+    a, give = a[o], give[o]
+    cost = give * unit_pkg[a] * price[a]
+    units = give * unit_pkg[a]
+    spent_before = _group_cumsum(sj[a], cost)
+    units_before = _group_cumsum(sj[a], units)
+    money_b = money[sj[a]]
+    affordable = np.floor(np.maximum(money_b - spent_before, 0.0) / np.maximum(unit_pkg[a] * price[a], 1e-12))
+    need_pk = np.ceil(np.maximum(need[a] - units_before, 0.0) / unit_pkg[a])
+    give = np.minimum(give, np.minimum(affordable, need_pk))
+    t = give > 0
+    return a[t], give[t]
+
+
+def _run_before(group, x):
+    """`_group_cumsum` as a loop, with the same float operations (global running sum minus the
+    run's start), so the compiled sale gives the twin's numbers bit for bit."""
+    m = x.shape[0]
+    out = np.empty(m)
+    c = 0.0
+    c_start = 0.0
+    for k in range(m):
+        ck = (c + x[k]) - x[k]
+        c = c + x[k]
+        if k == 0 or group[k] != group[k - 1]:
+            c_start = ck
+        out[k] = ck - c_start
+    return out
+
+
+def _order_in_groups(group, value, n_groups, descending):
+    """np.lexsort((value, group)) (or (-value, group)) for groups in [0, n_groups): a stable counting
+    sort by group, then a stable insertion sort by value inside each (groups hold a few offers)."""
+    m = group.shape[0]
+    start = np.zeros(n_groups + 1, dtype=np.int64)
+    for k in range(m):
+        start[group[k] + 1] += 1
+    for g in range(n_groups):
+        start[g + 1] += start[g]
+    pos = start[:-1].copy()
+    order = np.empty(m, dtype=np.int64)
+    for k in range(m):
+        order[pos[group[k]]] = k
+        pos[group[k]] += 1
+    for g in range(n_groups):
+        for i in range(start[g] + 1, start[g + 1]):
+            x = order[i]
+            v = value[x]
+            j = i - 1
+            while j >= start[g] and ((value[order[j]] < v) if descending else (value[order[j]] > v)):
+                order[j + 1] = order[j]
+                j -= 1
+            order[j + 1] = x
+    return order
+
+
+_before = jit(_run_before) or _run_before
+_group_order = jit(_order_in_groups) or _order_in_groups   # what `_sale_loop` calls: compiled when numba is on
+
+
+def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
+    """`_sale_numpy` with loops (compiled by numba)."""
+    a = np.flatnonzero(accepted)
+    m = a.shape[0]
+    n = packages.shape[0]
+    # sellers: by seller, highest price first (lexsort's order)
+    a = a[_group_order(si[a], price[a], n, True)]
+    want = np.empty(m)
+    for k in range(m):
+        want[k] = np.ceil(need[a[k]] / unit_pkg[a[k]])
+    before = _before(si[a], want)
+    give = np.empty(m)
+    for k in range(m):
+        g = packages[si[a[k]]] - before[k]
+        give[k] = min(max(g, 0.0), want[k])
+    # buyers: by buyer, cheapest first
+    o = _group_order(sj[a], price[a], n, False)
+    a, give = a[o], give[o]
+    cost = np.empty(m)
+    units = np.empty(m)
+    for k in range(m):
+        units[k] = give[k] * unit_pkg[a[k]]
+        cost[k] = units[k] * price[a[k]]
+    b = sj[a]
+    spent = _before(b, cost)
+    got = _before(b, units)
+    keep = np.zeros(m, dtype=np.bool_)
+    for k in range(m):
+        i = a[k]
+        afford = np.floor(max(money[b[k]] - spent[k], 0.0) / max(unit_pkg[i] * price[i], 1e-12))
+        need_pk = np.ceil(max(need[i] - got[k], 0.0) / unit_pkg[i])
+        give[k] = min(give[k], min(afford, need_pk))
+        keep[k] = give[k] > 0
+    return a[keep], give[keep]
+
+
+sale_kernel = Kernel("supply_chain_sale", _sale_numpy, jit(_sale_loop))
+
+
 def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.ndarray,
               food: int, food_target: np.ndarray, input_target: np.ndarray, batch_units: np.ndarray,
-              advertising: float, learned: np.ndarray, ask: np.ndarray, bid: np.ndarray, qty: np.ndarray):
+              advertising: float, learned: np.ndarray, ask: np.ndarray, bid: np.ndarray, qty: np.ndarray,
+              concession: np.ndarray, ref: np.ndarray):
     """One day of offers, answers and sales, in place. Returns (DayTrades, DayOffers)."""
     n, kk = st.partner.shape
     rows = np.arange(n)
@@ -239,10 +380,11 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
         lp[rep] = repeat_price(last[rep], first_now[rep], st.outcome[si, sk][rep], r_s[rep], press[rep], floor[rep],
                                c[rep], rp)
     learned_s = learned[si]
-    if learned_s.any():
-        share = (ask[si] + 1.0) * 0.5 * (1.0 - preferential_discount(r_s, rp) * regular)
-        lp = np.where(learned_s, floor + share * np.maximum(c - floor, 0.0), lp)
+    if learned_s.any():   # channel_market_v0's convention: ref price + a x span, never under the floor
+        lp = np.where(learned_s, np.clip(ref[g] + ask[si] * c, floor, np.maximum(c, floor)), lp)
     p1 = np.minimum(pressured_price(lp, floor, press, rp), np.maximum(c, floor))
+    if learned_s.any():   # a learned ask is the opening price itself (no rule pressure)
+        p1 = np.where(learned_s, lp, p1)
     # ---- answers (the IF-chain; a learned buyer accepts up to its bid)
     cat = np.where(is_input, 0, 1)
     last_paid = st.last_paid[sj, cat]
@@ -250,7 +392,8 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
     b_press = np.clip(np.maximum(need / np.maximum(target, 1.0), 1.0 - st.vital[sj]), 0.0, 1.0)
     unit_pkg = pkg[g]
     learned_b = learned[sj]
-    thr = (bid[sj] + 1.0) * 0.5 * c
+    bid_open = np.clip(ref[g] + bid[sj] * c, 0.0, c)    # ref price + b x span, in [0, cap]
+    thr = bid_open + 0.5 * (concession[sj] + 1.0) * (c - bid_open)   # conceded toward the limit (the cap)
 
     def answer(price):
         afford = st.money[sj] >= price * unit_pkg
@@ -266,29 +409,14 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
                            press[again], floor[again], c[again], rp)
         p2[again] = np.minimum(pressured_price(lp2, floor[again], press[again], rp), p1[again])
         lp[again] = lp2
+    if learned_s.any():   # a learned seller's second price: conceded from its ask toward its floor
+        p2 = np.where(learned_s & again, p1 - 0.5 * (concession[si] + 1.0) * np.maximum(p1 - floor, 0.0), p2)
     acc2 = again & answer(p2)
     accepted = acc1 | acc2
     price = np.where(acc1, p1, p2)
     # ---- sale: seller's highest accepted prices first, one package each up to the buyer's need
-    a = np.flatnonzero(accepted)
-    want = np.ceil(need[a] / unit_pkg[a])
-    o = np.lexsort((-price[a], si[a]))
-    a, want = a[o], want[o]
-    avail = packages[si[a]]
-    give = np.clip(avail - _group_cumsum(si[a], want), 0.0, want)
-    # buyer: cheapest first while money and need last
-    o = np.lexsort((price[a], sj[a]))
-    a, give = a[o], give[o]
-    cost = give * unit_pkg[a] * price[a]
-    units = give * unit_pkg[a]
-    spent_before = _group_cumsum(sj[a], cost)
-    units_before = _group_cumsum(sj[a], units)
-    money_b = st.money[sj[a]]
-    affordable = np.floor(np.maximum(money_b - spent_before, 0.0) / np.maximum(unit_pkg[a] * price[a], 1e-12))
-    need_pk = np.ceil(np.maximum(need[a] - units_before, 0.0) / unit_pkg[a])
-    give = np.minimum(give, np.minimum(affordable, need_pk))
-    t = give > 0
-    a, give = a[t], give[t]
+    a, give = sale_kernel(accepted=accepted, si=si, sj=sj, price=price, need=need, unit_pkg=unit_pkg,
+                          packages=packages, money=st.money)
     tr = DayTrades(si[a], sj[a], g[a], give * unit_pkg[a], price[a], si[a] * kk + sk[a])
     value = tr.qty * tr.price
     # ---- move money and goods
@@ -323,9 +451,8 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
     P[sl] += value
     traded_f = np.zeros(n * kk, dtype=bool)
     traded_f[sl] = True
-    f_dec = f_open[P[f_open] > 0]
-    P[f_dec] = decay_points(P[f_dec], NT[f_dec], VS[f_dec], TF[f_dec], TL[f_dec], st.r[f_dec // kk],
-                            ~traded_f[f_dec], rp)
+    decay_kernel(points=P, n_tr=NT, value_sum=VS, t_first=TF, t_last=TL, r=st.r, traded=traded_f, f_open=f_open,
+                 kk=kk, rate=float(rp.points_decay))
     f_sent = f_neg[sent]
     st.outcome.ravel()[f_sent] = np.where(traded_f[f_sent], ACCEPTED, REJECTED)
     st.list_price.ravel()[f_sent] = lp[sent]
@@ -339,4 +466,5 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
     return tr, offers
 
 
-__all__ = ["refresh_slots", "negotiate", "DayTrades", "DayOffers", "refresh_kernel", "setup_kernel"]
+__all__ = ["refresh_slots", "negotiate", "DayTrades", "DayOffers", "refresh_kernel", "setup_kernel", "sale_kernel",
+           "decay_kernel"]

@@ -104,11 +104,11 @@ def test_bad_actions_name_the_agent_and_leave_the_state_untouched():
 
     env = supply_chain_v0.parallel_env(scenario=SMALL)
     env.reset(seed=0)
-    acts = {a: np.zeros(4) for a in env.agents}
+    acts = {a: np.zeros(5) for a in env.agents}
     with pytest.raises(ValueError, match="nobody_1"):
-        env.step({**acts, "nobody_1": np.zeros(4)})
+        env.step({**acts, "nobody_1": np.zeros(5)})
     with pytest.raises(ValueError, match="farmer_0"):
-        env.step({**acts, "farmer_0": np.zeros(5)})
+        env.step({**acts, "farmer_0": np.zeros(6)})
     with pytest.raises(ValueError, match="no action"):
         env.step({})
 
@@ -134,7 +134,7 @@ def test_dead_agents_terminate_and_leave():
     seen_dead = False
     while env.agents:
         acting = list(env.agents)
-        _, _, te, tr, _ = env.step({a: np.zeros(4) for a in acting})
+        _, _, te, tr, _ = env.step({a: np.zeros(5) for a in acting})
         for a in acting:
             if te[a]:
                 seen_dead = True

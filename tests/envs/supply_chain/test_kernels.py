@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from channelmarket.envs.supply_chain import SupplyChainCore, movement, protocol, space
 
 KERNELS = (space.close_pairs, protocol.refresh_kernel, protocol.setup_kernel, movement.roles_kernel,
-           movement.direction_kernel)
+           movement.direction_kernel, protocol.sale_kernel, protocol.decay_kernel,
+           movement.nearest_kernel)
 
 
 def trajectory(days=15):
@@ -29,3 +32,56 @@ def test_compiled_equals_twin(monkeypatch):
     twin = trajectory()
     for name, v in compiled.items():
         np.testing.assert_allclose(twin[name], v, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 60))
+def test_sale_kernel_equals_its_numpy_twin_bit_for_bit(seed, m):
+    """The compiled sale (loops) gives exactly the NumPy twin's sales: same offers, same packages."""
+    k = protocol.sale_kernel
+    if k.compiled is None:
+        pytest.skip("numba is off")
+    rng = np.random.default_rng(seed)
+    n = 12
+    si = np.sort(rng.integers(0, n, m))
+    kw = dict(accepted=rng.random(m) < 0.7, si=si, sj=rng.integers(0, n, m),
+              price=rng.choice([1.0, 1.5, 2.25, 3.0], m) * rng.uniform(0.9, 1.1, m).round(2),
+              need=rng.integers(0, 12, m).astype(float), unit_pkg=rng.choice([2.0, 4.0], m),
+              packages=rng.integers(0, 5, n).astype(float), money=rng.uniform(0.0, 40.0, n))
+    a1, g1 = k.run("twin", **kw)
+    a2, g2 = k.run("compiled", **kw)
+    np.testing.assert_array_equal(a1, a2)
+    np.testing.assert_array_equal(g1, g2)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_points_decay_kernel_equals_its_numpy_twin_bit_for_bit(seed):
+    """The compiled slot loop runs the same `risk_rules.decay_rule` on scalars: the same points."""
+    k = protocol.decay_kernel
+    if k.compiled is None:
+        pytest.skip("numba is off")
+    rng = np.random.default_rng(seed)
+    n, kk = 7, 3
+    e = n * kk
+    n_tr = rng.integers(0, 4, e).astype(float)
+    kw = dict(points=np.where(rng.random(e) < 0.3, 0.0, rng.uniform(0, 50, e)), n_tr=n_tr,
+              value_sum=n_tr * rng.uniform(0, 20, e), t_first=rng.integers(0, 5, e).astype(float),
+              t_last=rng.integers(5, 30, e).astype(float), r=rng.random(n), traded=rng.random(e) < 0.3,
+              f_open=np.flatnonzero(rng.random(e) < 0.7), kk=kk, rate=0.1)
+    twin = {key: (v.copy() if isinstance(v, np.ndarray) else v) for key, v in kw.items()}
+    k.run("twin", **twin)
+    k.run("compiled", **kw)
+    np.testing.assert_array_equal(twin["points"], kw["points"])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 20))
+def test_nearest_goal_kernel_equals_its_numpy_twin(seed, w):
+    k = movement.nearest_kernel
+    if k.compiled is None:
+        pytest.skip("numba is off")
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 10, (15, 2)).round(1)     # ties and agents in range happen
+    kw = dict(xy=xy, who=rng.integers(0, 15, w), pick=rng.integers(0, 15, (w, 6)), radius=3.0)
+    np.testing.assert_array_equal(k.run("twin", **kw), k.run("compiled", **kw))

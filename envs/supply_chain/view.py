@@ -1,0 +1,228 @@
+"""`SupplyChainView`: the energy market's `MarketView` fields, read off the supply-chain economy.
+
+The policies of channel_market_v0 (risk-factor, ε-auction, the simple baselines, learned models)
+read a `MarketView` (`envs/view.py`) and answer in its action convention (`envs/offers.py`). This
+view declares the same fields with the supply chain's meaning, so those policies act here without
+a change:
+
+| field                                  | in the supply chain                                         |
+|----------------------------------------|-------------------------------------------------------------|
+| prices (`ref_price`, `reserve`, `limit`, trade prices) | in units of each good's price cap (one span for all goods) |
+| `scenario`                             | `PriceRules`: retail tariff 1 (the cap), feed-in 0, one step a day, `episode_steps` = days |
+| `ref_price` [G]                        | mean current price of each good's alive producers / cap     |
+| `sells_good`, `buys_good`              | the good it produces while it holds some (else -1: a buyer that day); its input (Farmers: food) |
+| `reserve` (own)                        | its product's unit cost basis / cap                         |
+| `limit` (own)                          | 1: nobody pays over the cap                                 |
+| `tradable()` (own)                     | (product units held, units its input or food target lacks)  |
+| `u`, `v`, `open`, `topology_version`   | customer slots: slot i * K + k, seller i, customer `partner[i, k]` |
+| `balance_u`, `channel_capacity` (own)  | the seller's wallet; both wallets (a relation has no funds of its own) |
+| `my_trades()` (own)                    | the day's sales, channel = the slot (every trade is paid)   |
+| `breakdown()` (own)                    | profit, revenue, cost, units sold and bought; the energy-only fields 0 |
+| `capacity`, `power`, `grid_limit`, ... | scales of its plant: 2 batches, a batch, its input target   |
+
+`is_store` is False everywhere (no stores), `advised` returns the direction unchanged. Actions
+come back in the energy convention (`protocol.negotiate` decodes them); the fourth column is
+movement here where the energy market has concession.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..breakdown import BREAKDOWN_FIELDS
+from ..view import OWN_PARAMS, MarketView, OwnTrades, agent_indices
+from .scenario import KIND_NAMES
+
+
+@dataclass(frozen=True)
+class PriceRules:
+    """The tariff fields the energy policies read, in cap units; `supply` is the real scenario."""
+
+    name: str
+    episode_steps: int
+    supply: Any
+    retail_tariff: float = 1.0
+    feed_in_tariff: float = 0.0
+    base_price: float = 0.5
+    step_hours: float = 1.0
+
+
+def _ro(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a)
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+class SupplyChainView(MarketView):
+    """What a policy controlling `agents` may read of a `SupplyChainCore` (see the module docstring);
+    a `MarketView` (the policies' helpers accept it as one), every field redefined here."""
+
+    kind_names = KIND_NAMES
+
+    def __init__(self, core: Any, agents: Any = None) -> None:
+        if core.state is None:
+            raise RuntimeError("the market has no agents yet; call reset(seed=...) first")
+        n = core.n_agents
+        idx = np.arange(n) if agents is None else agent_indices(agents, n, "view agents")
+        mask = np.zeros(n, dtype=bool)
+        mask[idx] = True
+        self._core = core
+        self._agents = _ro(idx)
+        self._controlled = _ro(mask)
+        self._rules = PriceRules(core.scenario.name, int(core.scenario.days), core.scenario)
+
+    # ---- who and when (public) ------------------------------------------------------------------
+    scenario = property(lambda self: self._rules)
+    agents = property(lambda self: self._agents)
+    controlled = property(lambda self: self._controlled)
+    n_agents = property(lambda self: int(self._core.n_agents))
+    schema = property(lambda self: self._core.obs_schema)
+    t = property(lambda self: int(self._core.state.t))
+    episode_steps = property(lambda self: int(self._core.scenario.days))
+    done = property(lambda self: bool(self._core.done))
+    stepped = property(lambda self: self._core.state.t > 0)
+
+    @property
+    def _st(self):
+        return self._core.state
+
+    @property
+    def kind(self) -> np.ndarray:
+        return _ro(self._st.kind)
+
+    @property
+    def sells_good(self) -> np.ndarray:
+        """[N] the good it produces while it holds some, else -1: one with nothing to sell is a buyer
+        that day (the energy convention's one quantity column then sets its purchases)."""
+        st = self._st
+        has = st.hold[np.arange(self.n_agents), st.out_good] > 0
+        return _ro(np.where(has, st.out_good, -1))
+
+    @property
+    def buys_good(self) -> np.ndarray:
+        st = self._st
+        return _ro(np.where(st.in_good >= 0, st.in_good, self._core.food))
+
+    @property
+    def is_store(self) -> np.ndarray:
+        return _ro(np.zeros(self.n_agents, dtype=bool))
+
+    @property
+    def active(self) -> np.ndarray:
+        return _ro(self._st.alive.copy())
+
+    # ---- relations (customer slots) ---------------------------------------------------------------
+    @property
+    def u(self) -> np.ndarray:
+        st = self._st
+        return _ro(np.repeat(np.arange(self.n_agents), st.partner.shape[1]))
+
+    @property
+    def v(self) -> np.ndarray:
+        p = self._st.partner.ravel()
+        return _ro(np.where(p >= 0, p, self.u))
+
+    @property
+    def open(self) -> np.ndarray:
+        return _ro(self._st.partner.ravel() >= 0)
+
+    @property
+    def topology_version(self) -> int:
+        return int(self._core.topology_version)
+
+    def _mine(self) -> np.ndarray:
+        return self._controlled[self.u] | self._controlled[self.v]
+
+    @property
+    def balance_u(self) -> np.ndarray:
+        """[E] the seller's wallet on relations with a controlled endpoint; NaN elsewhere."""
+        money = self._st.money
+        return _ro(np.where(self._mine(), money[self.u], np.nan))
+
+    @property
+    def channel_capacity(self) -> np.ndarray:
+        """[E] both wallets on relations with a controlled endpoint; NaN elsewhere."""
+        money = self._st.money
+        return _ro(np.where(self._mine(), money[self.u] + money[self.v], np.nan))
+
+    # ---- prices and the last day (public) -----------------------------------------------------------
+    @property
+    def ref_price(self) -> np.ndarray:
+        return _ro(self._core.mean_price() / self._core._cap)
+
+    def summary(self) -> dict:
+        return dict(self._core.summary())
+
+    # ---- own agents ---------------------------------------------------------------------------------
+    def _own(self, a: np.ndarray) -> np.ndarray:
+        out = np.full(self.n_agents, np.nan)
+        out[self._agents] = np.asarray(a, dtype=np.float64)[self._agents]
+        out.flags.writeable = False
+        return out
+
+    def _plant(self) -> dict[str, np.ndarray]:
+        core, st = self._core, self._st
+        batch = core._batch[st.kind]
+        target = np.where(st.in_good >= 0, core.scenario.input_batches * batch, self._food_target())
+        reserve = st.out_cost / core._cap[st.out_good]
+        return {"reserve": reserve, "limit": np.ones(self.n_agents), "capacity": 2.0 * batch, "power": batch,
+                "efficiency": np.ones(self.n_agents), "grid_limit": np.maximum(target, 1.0),
+                "marginal_cost": reserve, "initial_soc": np.zeros(self.n_agents)}
+
+    def _food_target(self) -> np.ndarray:
+        return self._core.scenario.food_target * (1.5 - self._st.r)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in OWN_PARAMS:
+            return self._own(self._plant()[name])
+        raise AttributeError(f"SupplyChainView has no {name!r}: a policy reads the declared view only "
+                             f"(the MarketView fields; own agents: {', '.join(OWN_PARAMS)})")
+
+    @property
+    def soc(self) -> np.ndarray:
+        return self._own(np.zeros(self.n_agents))
+
+    def tradable(self) -> tuple[np.ndarray, np.ndarray]:
+        """(units of its product held, units its input or food target lacks), own agents; NaN elsewhere."""
+        core, st = self._core, self._st
+        rows = np.arange(self.n_agents)
+        sellable = st.hold[rows, st.out_good]
+        buys = np.asarray(self.buys_good)
+        target = np.where(st.in_good >= 0, core.scenario.input_batches * core._batch[st.kind], self._food_target())
+        needed = np.maximum(target - st.hold[rows, buys], 0.0)
+        alive = st.alive
+        return self._own(np.where(alive, sellable, 0.0)), self._own(np.where(alive, needed, 0.0))
+
+    def advised(self, agents: np.ndarray, direction: np.ndarray) -> np.ndarray:
+        return np.asarray(direction)
+
+    def my_trades(self) -> OwnTrades:
+        tr = self._core.last_trades
+        sel = self._controlled[tr.seller] | self._controlled[tr.buyer]
+        price = tr.price / self._core._cap[tr.good]
+        parts = (tr.slot, tr.seller, tr.buyer, tr.good, tr.qty, price, tr.qty, tr.qty * price,
+                 np.zeros(tr.qty.shape, bool), np.zeros(tr.qty.shape, bool))
+        out = []
+        for a in parts:
+            c = np.asarray(a)[sel]
+            c.flags.writeable = False
+            out.append(c)
+        return OwnTrades(*out)
+
+    def breakdown(self) -> dict[str, np.ndarray]:
+        core, tr, n = self._core, self._core.last_trades, self.n_agents
+        vals = {k: np.zeros(n) for k in BREAKDOWN_FIELDS}
+        vals.update(profit=core._profit, revenue=core._sales, cost=core._purchases,
+                    sold=np.bincount(tr.seller, weights=tr.qty, minlength=n),
+                    bought=np.bincount(tr.buyer, weights=tr.qty, minlength=n))
+        return {k: self._own(v) for k, v in vals.items()}
+
+    def __repr__(self) -> str:
+        return f"SupplyChainView({self._core.scenario.name!r}, {self._agents.shape[0]} of {self.n_agents} agents)"
+
+
+__all__ = ["SupplyChainView", "PriceRules"]
