@@ -36,7 +36,19 @@ class MarketCore:
     obs_low = OBS_LOW
     obs_high = OBS_HIGH
 
-    def __init__(self, scenario: "Scenario | str | dict | None" = None, **overrides: Any) -> None:
+    def __new__(cls, scenario: Any = None, n_markets: Any = None, **overrides: Any):
+        """`MarketCore(scenario, n_markets=M)` (M given, even 1) is a batch of M markets in one struct of
+        arrays (`envs.batch_core.BatchCore`, a subclass); without `n_markets`, one market."""
+        if cls is MarketCore and n_markets is not None:
+            from .batch_core import BatchCore
+
+            return BatchCore.__new__(BatchCore)
+        return super().__new__(cls)
+
+    def __init__(self, scenario: "Scenario | str | dict | None" = None, n_markets: Any = None,
+                 **overrides: Any) -> None:
+        if n_markets is not None:
+            raise TypeError("n_markets: a batch is a BatchCore (MarketCore(..., n_markets=M) builds one)")
         self.scenario: Scenario = get_scenario(scenario, **overrides)
         self.n_agents = self.scenario.n_agents
         self.obs_low, self.obs_high = obs_bounds(self.scenario)   # the scenario's kinds fix the width

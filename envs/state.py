@@ -122,7 +122,7 @@ class AgentParams:
 
     def extra_column(self, name: str) -> np.ndarray:
         """[N] view of one kind-specific parameter column (kinds.EXTRA_COLUMNS)."""
-        return self.extra[:, EXTRA_INDEX[name]]
+        return self.extra[..., EXTRA_INDEX[name]]  # [N], or [M, N] in a batch's grid view
 
     @cached_property
     def is_residential(self) -> np.ndarray:

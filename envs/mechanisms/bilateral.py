@@ -257,7 +257,7 @@ def clear_bilateral(sc: "Scenario", agents: "AgentParams", state: "MarketState",
 
 BILATERAL = register(Mechanism(
     name="bilateral", clear=clear_bilateral, settles="channels", optimum_network="channels",
-    parameters=("negotiation_rounds",),
+    parameters=("negotiation_rounds",), batched=True,
     description="K alternating concession rounds over every open channel, proportional rationing"))
 
 __all__ = ["BILATERAL", "clear_bilateral", "negotiate", "ration", "agreements", "agreements_numpy", "ration_pairs",
