@@ -86,10 +86,12 @@ class Layout:
     n_slots: int        # channel slots per market
     market: np.ndarray  # [M*N] int64 market of each agent
     edge_market: np.ndarray  # [M*E] int64 market of each channel slot
+    edge_offset: np.ndarray  # [M*E] int64 first agent index of each slot's market
 
     @classmethod
     def of(cls, m: int, n: int, e: int) -> "Layout":
-        return cls(m, n, e, np.repeat(np.arange(m, dtype=np.int64), n), np.repeat(np.arange(m, dtype=np.int64), e))
+        em = np.repeat(np.arange(m, dtype=np.int64), e)
+        return cls(m, n, e, np.repeat(np.arange(m, dtype=np.int64), n), em, em * n)
 
     def agents_of(self, m: int) -> slice:
         return slice(m * self.n_agents, (m + 1) * self.n_agents)
@@ -349,47 +351,16 @@ def _advance_shocks(sc: Scenario, kind, remaining, t, rngs) -> tuple[np.ndarray,
 
 
 def _lifecycle(sc: Scenario, bs: BatchState, wallet: np.ndarray, balance_u: np.ndarray, layout: Layout):
-    """`channels.lifecycle` of every market; fee sinks and counts per market."""
-    m_count, n, e = layout.n_markets, layout.n_agents, layout.n_slots
-    fee = sc.onchain_fee
-    draw = np.empty(m_count * e)
+    """`channels.lifecycle` of every market: each market's own block of draws (one call per market),
+    then one vectorized pass; fee sinks and counts per market."""
+    m_count, e = layout.n_markets, layout.n_slots
+    block = np.empty((m_count, channels.LIFECYCLE_DRAWS, e))
     for i, g in enumerate(bs.rng):
-        g.random(out=draw[i * e:(i + 1) * e])
-    was_open = bs.open
-    is_open, wallet, _, slots = kernels.close_channels(
-        u=bs.u, v=bs.v, capacity=bs.capacity, balance_u=balance_u, is_open=was_open, active=bs.active,
-        wallet=wallet, draw=draw, close_rate=sc.channel_close_rate, open_rate=sc.channel_open_rate, fee=fee)
-    n_closed = np.bincount(layout.edge_market[was_open & ~is_open], minlength=m_count)
-    fee_sink = bs.fee_sink + fee * n_closed
-    u, v, capacity, balance_u = bs.u.copy(), bs.v.copy(), bs.capacity.copy(), balance_u.copy()
-    opened = np.zeros(0, dtype=np.int64)
-    n_opened = np.zeros(m_count, dtype=np.int64)
-    if slots.shape[0]:
-        slot_market = slots // e
-        ks = np.bincount(slot_market, minlength=m_count)
-        nus, nvs, caps = [], [], []
-        for i in np.flatnonzero(ks):
-            k, g = int(ks[i]), bs.rng[i]
-            nu = g.integers(0, n, size=k)
-            nv = (nu + 1 + g.integers(0, n - 1, size=k)) % n
-            nus.append(nu + i * n); nvs.append(nv + i * n); caps.append(channels.draw_capacity(sc, k, g))
-        nu, nv, cap = np.concatenate(nus), np.concatenate(nvs), np.concatenate(caps)
-        total = m_count * n
-        fu, fv = channels.funding(cap, sc.initial_split)
-        need = (np.bincount(nu, weights=fu + fee / 2, minlength=total)
-                + np.bincount(nv, weights=fv + fee / 2, minlength=total))
-        solvent = wallet >= need
-        ok = solvent[nu] & solvent[nv] & bs.active[nu] & bs.active[nv]
-        if ok.any():
-            s = slots[ok]
-            u[s], v[s], capacity[s], balance_u[s] = nu[ok], nv[ok], cap[ok], fu[ok]
-            wallet -= np.bincount(nu[ok], weights=fu[ok] + fee / 2, minlength=total)
-            wallet -= np.bincount(nv[ok], weights=fv[ok] + fee / 2, minlength=total)
-            n_opened = np.bincount(slot_market[ok], minlength=m_count)
-            fee_sink = fee_sink + fee * n_opened
-            is_open[s] = True
-            opened = s
-    return u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened
+        g.random(out=block[i])
+    draw = block[:, 0].reshape(-1)
+    candidates = block[:, 1:].transpose(1, 0, 2).reshape(channels.LIFECYCLE_DRAWS - 1, -1)
+    return channels.apply_lifecycle(sc, bs.u, bs.v, bs.capacity, balance_u, bs.open, bs.active, wallet,
+                                    bs.fee_sink, draw, candidates, layout.n_agents, layout.edge_offset)
 
 
 def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarray, layout: Layout,
@@ -578,13 +549,13 @@ def observe(sc: Scenario, ba: BatchAgents, bs: BatchState, static: np.ndarray, s
         "episode_progress": np.minimum(bs.t / sc.episode_steps, 1.0),
         "shock_remaining": np.minimum(bs.shock_remaining / sc.episode_steps, 1.0),
     }
-    good = _agent_good(agents)
+    flat_good = market * bs.ref_price.shape[1] + _agent_good(agents)
     for name, val in good_fields.items():
         i = OBS_INDEX[name]
-        buf[i] = np.clip(val, OBS_LOW[i], OBS_HIGH[i])[market, good]
+        np.take(np.clip(val, OBS_LOW[i], OBS_HIGH[i]).ravel(), flat_good, out=buf[i], mode="clip")
     for name, val in scalar_fields.items():
         i = OBS_INDEX[name]
-        buf[i] = np.minimum(np.maximum(val, OBS_LOW[i]), OBS_HIGH[i])[market]
+        np.take(np.minimum(np.maximum(val, OBS_LOW[i]), OBS_HIGH[i]), market, out=buf[i], mode="clip")
     shocked = bs.shock_kind > 0
     if shocked.any():
         rows = OBS_INDEX["shock_demand_surge"] + bs.shock_kind - 1

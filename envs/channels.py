@@ -38,44 +38,87 @@ def funding(capacity: np.ndarray, split: float) -> tuple[np.ndarray, np.ndarray]
     return bu, capacity - bu
 
 
+# Draws of one step of the lifecycle: a fixed block of uniforms per slot (see `lifecycle`).
+LIFECYCLE_DRAWS = 3
+
+
+def reopen_candidates(sc: Scenario, n: int, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(u, v, capacity) of the channel each slot would reopen as, from its two uniforms `r` [2, k]:
+    the first picks an ordered pair of distinct agents uniformly (one of N (N - 1), exact in a
+    double for N up to ~10^7), the second the capacity uniformly in the scenario's range."""
+    pairs = n * (n - 1)
+    idx = np.minimum((r[0] * pairs).astype(np.int64), pairs - 1)
+    nu = idx // (n - 1)
+    nv = (nu + 1 + idx % (n - 1)) % n
+    lo, hi = sc.channel_capacity
+    return nu, nv, lo + (hi - lo) * r[1]
+
+
 def lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, fee_sink: float,
               rng: np.random.Generator):
     """One step of channel closes and opens. Returns new (u, v, capacity, balance_u, open,
     wallet, fee_sink, n_closed, opened slot indices).
 
-    Draws, in order: E uniforms (one per slot: an open channel closes when it is under the close
-    rate, a closed slot reopens when it is under the open rate), then for the reopening slots two
-    integer arrays (endpoints) and one uniform array (capacity). An opening is refused, as a
-    whole, when either funder's wallet cannot cover all channels it would fund this step plus fees.
+    Draws one fixed block per step: `rng.random((LIFECYCLE_DRAWS, E))`. Row 0 decides each slot's
+    event (an open channel closes when it is under the close rate, a closed slot reopens when it
+    is under the open rate); rows 1-2 are the slot's reopening candidate (`reopen_candidates`),
+    used only when it reopens. A fixed-size block per step keeps the stream layout independent of
+    how many slots reopen, so a batch of markets draws it in one call per market (`envs.batch`).
+    An opening is refused, as a whole, when either funder's wallet cannot cover all channels it
+    would fund this step plus fees.
     """
-    n = wallet.shape[0]
     e = u.shape[0]
+    block = rng.random((LIFECYCLE_DRAWS, e))
+    return apply_lifecycle(sc, u, v, capacity, balance_u, is_open, active, wallet, fee_sink, block[0], block[1:],
+                           wallet.shape[0], None)
+
+
+def apply_lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, fee_sink, draw: np.ndarray,
+                    candidates: np.ndarray, n: int, offset: "np.ndarray | None"):
+    """The lifecycle with its draws given: `draw` [E] decisions, `candidates` [2, E] reopening draws,
+    `n` agents per market and `offset` [E] the first agent index of each slot's market (None: one
+    market). `fee_sink` is a float (one market) or [M] (a batch, slots market-major of E/M each)."""
+    total = wallet.shape[0]
     fee = sc.onchain_fee
-    draw = rng.random(e)
+    was_open = is_open
     is_open, wallet, n_closed, slots = kernels.close_channels(
         u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open, active=active, wallet=wallet, draw=draw,
         close_rate=sc.channel_close_rate, open_rate=sc.channel_open_rate, fee=fee)
-    if n_closed:
+    batched = offset is not None
+    if batched:
+        m = fee_sink.shape[0]
+        slot_market = np.arange(u.shape[0]) // (u.shape[0] // m)
+        n_closed = np.bincount(slot_market[was_open & ~is_open], minlength=m)
+        fee_sink = fee_sink + fee * n_closed
+        n_opened = np.zeros(m, dtype=np.int64)
+    elif n_closed:
         fee_sink = fee_sink + fee * n_closed
     k = slots.shape[0]
     u = u.copy(); v = v.copy(); capacity = capacity.copy(); balance_u = balance_u.copy()
     opened = np.zeros(0, dtype=np.int64)
     if k:
-        nu = rng.integers(0, n, size=k)
-        nv = (nu + 1 + rng.integers(0, n - 1, size=k)) % n
-        cap = draw_capacity(sc, k, rng)
+        nu, nv, cap = reopen_candidates(sc, n, candidates[:, slots])
+        if batched:
+            nu, nv = nu + offset[slots], nv + offset[slots]
         fu, fv = funding(cap, sc.initial_split)
-        need = np.bincount(nu, weights=fu + fee / 2, minlength=n) + np.bincount(nv, weights=fv + fee / 2, minlength=n)
+        need = (np.bincount(nu, weights=fu + fee / 2, minlength=total)
+                + np.bincount(nv, weights=fv + fee / 2, minlength=total))
         solvent = wallet >= need
         ok = solvent[nu] & solvent[nv] & active[nu] & active[nv]
         if ok.any():
             s = slots[ok]
             u[s], v[s], capacity[s], balance_u[s] = nu[ok], nv[ok], cap[ok], fu[ok]
-            wallet -= np.bincount(nu[ok], weights=fu[ok] + fee / 2, minlength=n)
-            wallet -= np.bincount(nv[ok], weights=fv[ok] + fee / 2, minlength=n)
-            fee_sink = fee_sink + fee * s.shape[0]
+            wallet -= np.bincount(nu[ok], weights=fu[ok] + fee / 2, minlength=total)
+            wallet -= np.bincount(nv[ok], weights=fv[ok] + fee / 2, minlength=total)
+            if batched:
+                n_opened = np.bincount(slot_market[s], minlength=fee_sink.shape[0])
+                fee_sink = fee_sink + fee * n_opened
+            else:
+                fee_sink = fee_sink + fee * s.shape[0]
             is_open[s] = True  # a fresh array from close_channels
             opened = s
+    if batched:
+        return u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened
     return u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, opened
 
 

@@ -50,7 +50,9 @@ def decode(sc: Scenario, agents: AgentParams, actions: np.ndarray, ref_price: np
     """Offers from already validated, clipped actions [N, 4]. In a batch of markets `ref_price` is
     [M, G] and `market` [N] each agent's market (`envs.batch`)."""
     span = price_span(sc)
-    if market is not None:
+    if market is not None and agents.single_good:
+        sell_ref = buy_ref = ref_price[:, 0].take(market)
+    elif market is not None:
         sell_ref = ref_price[market, np.maximum(agents.sells_good, 0)]
         buy_ref = ref_price[market, np.maximum(agents.buys_good, 0)]
     elif agents.single_good:
