@@ -145,7 +145,7 @@ class BatchState:
     topology_version: np.ndarray   # [M]
     ref_price: np.ndarray          # [M, G]
     clearing_price: np.ndarray     # [M, G]
-    price_history: np.ndarray      # [M, H, G]
+    price_history: np.ndarray      # [M, PRICE_HISTORY, G], left-padded while a market's history is shorter
     supply: np.ndarray             # [M, G]
     demand_total: np.ndarray       # [M, G]
     volume: np.ndarray             # [M, G]
@@ -158,6 +158,7 @@ class BatchState:
     t: np.ndarray                  # [M] int64
     fee_sink: np.ndarray           # [M] float64
     grid_account: np.ndarray       # [M] float64
+    history_len: np.ndarray        # [M] int64 rows of price_history that are real (the rest: left padding)
     rng: tuple
     rng_exo: tuple
 
@@ -180,10 +181,13 @@ class BatchState:
         d["v"] = np.concatenate([s.v.astype(np.int64) + i * n for i, s in enumerate(states)]).astype(np.int32)
         for k in PER_MARKET:
             vals = [getattr(s, k) for s in states]
+            if k == "price_history":
+                vals = [_pad_history(h) for h in vals]
             if isinstance(vals[0], np.ndarray):
                 d[k] = np.stack(vals)
             else:
                 d[k] = np.array(vals, dtype=np.float64 if k in ("fee_sink", "grid_account") else np.int64)
+        d["history_len"] = np.array([s.price_history.shape[0] for s in states], dtype=np.int64)
         d["rng"] = tuple(s.rng for s in states)
         d["rng_exo"] = tuple(s.rng_exo for s in states)
         return cls(**d)
@@ -199,6 +203,8 @@ class BatchState:
         d["v"] = (self.v[e] - off).astype(np.int32)
         for k in PER_MARKET:
             x = getattr(self, k)[m]
+            if k == "price_history":
+                x = x[x.shape[0] - int(self.history_len[m]):]
             d[k] = x if isinstance(x, np.ndarray) else (float(x) if k in ("fee_sink", "grid_account") else int(x))
         return MarketState(**d, rng=self.rng[m], rng_exo=self.rng_exo[m])
 
@@ -213,7 +219,9 @@ class BatchState:
         d["u"][e] = s.u.astype(np.int64) + m * layout.n_agents
         d["v"][e] = s.v.astype(np.int64) + m * layout.n_agents
         for k in PER_MARKET:
-            x = getattr(self, k).copy(); x[m] = getattr(s, k); d[k] = x
+            x = getattr(self, k).copy(); x[m] = getattr(s, k) if k != "price_history" else _pad_history(s.price_history)
+            d[k] = x
+        hl = self.history_len.copy(); hl[m] = s.price_history.shape[0]; d["history_len"] = hl
         rng, rng_exo = list(self.rng), list(self.rng_exo)
         rng[m], rng_exo[m] = s.rng, s.rng_exo
         return replace(self, **d, rng=tuple(rng), rng_exo=tuple(rng_exo))
@@ -224,6 +232,12 @@ class BatchState:
         w = np.bincount(layout.market, weights=self.wallet, minlength=m)
         c = np.bincount(layout.edge_market, weights=np.where(self.open, self.capacity, 0.0), minlength=m)
         return w + c + self.fee_sink + self.grid_account
+
+
+def _pad_history(h: np.ndarray) -> np.ndarray:
+    """[PRICE_HISTORY, G]: a market's price history left-padded with its oldest row."""
+    pad = prices.PRICE_HISTORY - h.shape[0]
+    return np.concatenate([np.repeat(h[:1], pad, axis=0), h]) if pad > 0 else h[-prices.PRICE_HISTORY:]
 
 
 class BatchResult(NamedTuple):
@@ -392,6 +406,7 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     goods = None
     if n_goods > 1:
         st, goods, grid_account = _trade_goods(sc, ba, bs, actions, st, grid_account, layout)
+        wallet = st.wallet
     trade_market = market[trades.seller]
 
     # mean-field aggregates and the reference price, per (market, good)
@@ -432,7 +447,8 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     noise = NormalBlock(z, n_goods)
     ref = _next_ref_price(sc, bs.ref_price, level_next, clearing_price, volume, prices.imbalance(supply, demand),
                           z[:, :n_goods], bounds)
-    history = np.concatenate([bs.price_history, ref[:, None, :]], axis=1)[:, -prices.PRICE_HISTORY:]
+    history = np.concatenate([bs.price_history[:, 1:], ref[:, None, :]], axis=1)
+    history_len = np.minimum(bs.history_len + 1, prices.PRICE_HISTORY)
 
     # channels
     (u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened) = _lifecycle(
@@ -467,7 +483,7 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
         u=u, v=v, capacity=capacity, balance_u=balance_u, open=is_open, flow=st.flow, utilization=util,
         topology_version=topology_version, ref_price=ref, clearing_price=clearing_price, price_history=history,
         supply=supply, demand_total=demand, volume=volume, shock_kind=shock_kind, shock_remaining=shock_remaining,
-        t=t_next, fee_sink=fee_sink, grid_account=grid_account,
+        t=t_next, fee_sink=fee_sink, grid_account=grid_account, history_len=history_len,
     )
     if goods is not None:
         new = new.replace(holdings=np.concatenate([g.holdings for g in goods]),
@@ -528,7 +544,7 @@ def observe(sc: Scenario, ba: BatchAgents, bs: BatchState, static: np.ndarray, s
                        degree=degree, outbound=outbound, inbound=inbound, retail=r, liq=liq,
                        mean_degree=float(sc.mean_degree), low=OBS_LOW, high=OBS_HIGH)
     hist = bs.price_history
-    prev = hist[:, -2] if hist.shape[1] >= 2 else hist[:, -1]
+    prev = np.where((bs.history_len >= 2)[:, None], hist[:, -2], hist[:, -1])
     S, D, V = bs.supply, bs.demand_total, bs.volume
     with np.errstate(divide="ignore", invalid="ignore"):
         traded = np.where(np.minimum(S, D) > 0, V / np.minimum(S, D), 0.0)
