@@ -155,7 +155,8 @@ class BatchCore(MarketCore):
         truncations = ended[self.market_of]
         info = {"t": new.t.copy(), "ref_price": new.ref_price[:, 0].copy(),
                 "clearing_price": new.clearing_price[:, 0].copy(), "volume": new.volume[:, 0].copy(),
-                "shock": new.shock_kind.copy(), "ended": ended}
+                "shock": new.shock_kind.copy(), "ended": ended,
+                "breakdown": result.settlement.breakdown}
         if self.auto_reset and ended.any():
             info["final_observation"] = obs.copy()
             info["reset_markets"] = np.flatnonzero(ended)
@@ -233,6 +234,27 @@ class BatchCore(MarketCore):
         return {"n_markets": self.n_markets,
                 "markets": [state_io.dump(self.scenario, self.bagents.per_market[m], batch.market(m, self.layout),
                                           self._streams[m]) for m in range(self.n_markets)]}
+
+    def market_state_dict(self, m: int) -> dict[str, Any]:
+        """Market m's state dict, the format `MarketCore.state_dict()` writes."""
+        m = int(self._market_indices(m)[0])
+        return state_io.dump(self.scenario, self.bagents.per_market[m], self._require().market(m, self.layout),
+                             self._streams[m])
+
+    def load_market_state_dict(self, m: int, d: dict[str, Any]) -> None:
+        """Restore market m alone from a `MarketCore` state dict (checked before anything changes)."""
+        m = int(self._market_indices(m)[0])
+        batch = self._require()
+        agents, state, stream = state_io.load(d, self.scenario, (self.bagents.per_market[m], batch.market(m, self.layout)))
+        per = list(self.bagents.per_market)
+        per[m] = agents
+        self.batch = batch.put(m, state, self.layout)
+        self.bagents = BatchAgents.stack(per)
+        self._streams[m] = stream
+        self._static = static_columns(self.scenario, self.bagents.flat)
+        self._scale = agent_scale(self.scenario, self.bagents.flat)
+        self.last_result = None
+        self._liquidity = None
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         """Restore from `state_dict()`; every market's dict is checked before anything changes."""
