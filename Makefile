@@ -25,6 +25,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m channelmarket.eval.bench_env
+	$(PY) -m channelmarket.eval.bench_batch
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -119,11 +119,12 @@ class BatchAgents:
         return cls(flat, grid, per)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class BatchState:
     """The `MarketState` of M markets: agent and channel fields concatenated market-major (channel
     endpoints global), the per-market fields (`PER_MARKET`) with a leading [M] axis, and a tuple
-    of M channel generators and M exogenous generators."""
+    of M channel generators and M exogenous generators. Replaced, never mutated, by the step (a plain
+    dataclass with slots: building one is cheap, which the one-market step relies on)."""
 
     active: np.ndarray
     soc: np.ndarray
@@ -199,8 +200,9 @@ class BatchState:
         d: dict[str, Any] = {k: getattr(self, k)[a] for k in AGENT_FIELDS}
         d.update({k: getattr(self, k)[e] for k in CHANNEL_FIELDS})
         off = m * layout.n_agents
-        d["u"] = (self.u[e] - off).astype(np.int32)
-        d["v"] = (self.v[e] - off).astype(np.int32)
+        if off:
+            d["u"] = (self.u[e] - off).astype(np.int32)
+            d["v"] = (self.v[e] - off).astype(np.int32)
         for k in PER_MARKET:
             x = getattr(self, k)[m]
             if k == "price_history":
@@ -261,6 +263,27 @@ def clock(t: np.ndarray) -> "int | np.ndarray":
 
 def hours(sc: Scenario, t: "np.ndarray") -> np.ndarray:
     return (sc.start_hour + t * sc.step_hours) % 24.0
+
+
+def levels(sc: Scenario, t: np.ndarray) -> np.ndarray:
+    """[M] time-of-day price level of every market's step `t`: one scalar evaluation when the
+    clocks agree (the usual case), else elementwise."""
+    if (t == t[0]).all():
+        return np.full(t.shape[0], _level(sc, int(t[0])))
+    return prices.time_of_day_levels(sc, hours(sc, t))
+
+
+_LEVELS: dict = {}
+
+
+def _level(sc: Scenario, t: int) -> float:
+    key = (id(sc), t)
+    hit = _LEVELS.get(key)
+    if hit is None or hit[0] is not sc:
+        if len(_LEVELS) > 4096:
+            _LEVELS.clear()
+        hit = _LEVELS[key] = (sc, prices.time_of_day_level(sc, physics.hour_of_day(sc, t)))
+    return hit[1]
 
 
 def normals_per_step(sc: Scenario, ba: BatchAgents, bs: BatchState) -> int:
@@ -328,8 +351,10 @@ def _draw_normals(bs: BatchState, k: int) -> np.ndarray:
 
 def _clear(sc: Scenario, ba: BatchAgents, bs: BatchState, offers: Offers, layout: Layout) -> Trades:
     mech = mechanisms.get(sc.mechanism)
-    if mech.batched or layout.n_markets == 1:
+    if mech.batched:
         return mech.clear(sc, ba.flat, bs, offers)
+    if layout.n_markets == 1:
+        return mech.clear(sc, ba.flat, bs.market(0, layout), offers)
     parts = []
     neg = 0
     for m in range(layout.n_markets):
@@ -427,7 +452,7 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     with np.errstate(divide="ignore", invalid="ignore"):
         clearing_price = np.where(volume > 0, value / volume, bs.clearing_price)
     t_next = bs.t + 1
-    level_next = prices.time_of_day_levels(sc, hours(sc, t_next))[:, None]
+    level_next = levels(sc, t_next)[:, None]
     bounds = None
     if goods is not None:
         supply[:, 1:] = np.stack([g.supply[1:] for g in goods])
@@ -550,7 +575,7 @@ def observe(sc: Scenario, ba: BatchAgents, bs: BatchState, static: np.ndarray, s
         traded = np.where(np.minimum(S, D) > 0, V / np.minimum(S, D), 0.0)
         imb = np.where(S + D > 0, (D - S) / (S + D), 0.0)
     hour = hours(sc, bs.t)
-    level = prices.time_of_day_levels(sc, hour)
+    level = levels(sc, bs.t)
     good_fields = {
         "ref_price": bs.ref_price / r,
         "clearing_price": bs.clearing_price / r,
@@ -587,5 +612,42 @@ def observe(sc: Scenario, ba: BatchAgents, bs: BatchState, static: np.ndarray, s
     return obs
 
 
-__all__ = ["BatchAgents", "BatchState", "BatchResult", "Layout", "BlockIndex", "NormalBlock", "batch_step",
+# ---- one market: the ordinary step is the M = 1 case ------------------------------------------
+
+_ONE: dict = {}
+
+
+def one_market(sc: Scenario, agents: AgentParams, state: MarketState) -> tuple[BatchAgents, BatchState, Layout, int]:
+    """A market as a batch of one, without copying its arrays (per-market fields get an [1] axis);
+    the agents' batch view, the layout and the normals per step are cached per agent parameters."""
+    n, e = agents.n, state.u.shape[0]
+    key = _ONE.get("key")
+    if key is None or key[0] is not agents or key[1] is not sc:
+        ba = BatchAgents(agents, AgentParams(**{f.name: getattr(agents, f.name)[None] for f in fields(AgentParams)}),
+                         (agents,))
+        _ONE.update(key=(agents, sc), ba=ba, layout=Layout.of(1, n, e), normals=None)
+    ba, layout = _ONE["ba"], _ONE["layout"]
+    d: dict[str, Any] = {k: getattr(state, k) for k in AGENT_FIELDS + CHANNEL_FIELDS}
+    for k in PER_MARKET:
+        x = getattr(state, k)
+        if isinstance(x, np.ndarray):
+            d[k] = _pad_history(x)[None] if k == "price_history" else x[None]
+        else:
+            d[k] = np.array([x], dtype=np.float64 if k in ("fee_sink", "grid_account") else np.int64)
+    bs = BatchState(**d, history_len=np.array([state.price_history.shape[0]]), rng=(state.rng,),
+                    rng_exo=(state.rng_exo,))
+    if _ONE["normals"] is None:
+        _ONE["normals"] = normals_per_step(sc, ba, bs)
+    return ba, bs, layout, _ONE["normals"]
+
+
+def step_one(sc: Scenario, agents: AgentParams, state: MarketState, actions: np.ndarray,
+             tradable_now: "tuple | None" = None):
+    """`batch_step` of one market, in and out as `MarketState` (`step.market_step`)."""
+    ba, bs, layout, k = one_market(sc, agents, state)
+    new, res = batch_step(sc, ba, bs, actions, layout, k, tradable_now)
+    return new.market(0, layout), res
+
+
+__all__ = ["one_market", "step_one", "BatchAgents", "BatchState", "BatchResult", "Layout", "BlockIndex", "NormalBlock", "batch_step",
            "observe", "tradable", "normals_per_step", "clock"]

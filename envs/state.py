@@ -142,7 +142,7 @@ class MarketState:
     Both generators are spawned from the one episode seed. The exogenous stream (weather, load
     noise, price noise, random shocks) draws the same numbers whatever the agents do, so two
     populations run on the same seed face the same days and shocks (common random numbers);
-    the channel stream's draw count depends on how many channels reopen."""
+    the channel stream draws one fixed block per step (`channels.lifecycle`), whatever reopens."""
 
     # --- agents -------------------------------------------------------------------------
     active: np.ndarray        # [N] bool, agent still in the episode
