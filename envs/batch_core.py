@@ -217,6 +217,32 @@ class BatchCore(MarketCore):
         """Market m as the `MarketState` it would have alone (views; local channel endpoints)."""
         return self._require().market(int(self._market_indices(m)[0]), self.layout)
 
+    def summary(self, market: int = 0) -> dict[str, Any]:
+        """Market `market`'s summary of the last step (the keys of `MarketCore.summary()`)."""
+        from .step import summary as one_summary
+
+        m = int(self._market_indices(market)[0])
+        out = one_summary(self.scenario, self.market_state(m), None)
+        res = self.last_result
+        if res is None:
+            return out
+        st, tm = res.settlement, res.trade_market
+        a = self.layout.agents_of(m)
+        bd = st.breakdown[a].sum(axis=0)
+        col = {k: i for i, k in enumerate(BREAKDOWN_FIELDS)}
+        mine = tm == m
+        out.update(trades=int((st.paid_qty[mine] > 0).sum()), failed_payments=int(st.failed[mine].sum()),
+                   partial_payments=int(st.partial[mine].sum()), channels_opened=int(res.n_opened[m]),
+                   channels_closed=int(res.n_closed[m]), grid_bought=float(bd[col["grid_bought"]]),
+                   grid_sold=float(bd[col["grid_sold"]]), unserved=float(bd[col["unserved"]]),
+                   curtailed=float(bd[col["curtailed"]]), welfare=float(bd[col["profit"]]))
+        out.pop("negotiations", None)   # counted over the whole batch (res.trades.negotiations)
+        return out
+
+    def view(self, agents: Any = None):
+        raise TypeError("a batch of markets has no single-market MarketView; read market_state(m), summary(m), "
+                        "or step the market alone (MarketCore(scenario))")
+
     def money_total(self) -> np.ndarray:
         """[M] money of every market (constant over its episode)."""
         return self._require().money_total(self.layout)

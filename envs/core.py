@@ -4,6 +4,13 @@
     obs = core.reset(seed=0)                       # [N, O] float32
     obs, rewards, terminations, truncations, info = core.step(actions)   # actions [N, 4]
 
+Many markets in one call: `MarketCore(scenario, n_markets=M)` is a batch of M independent markets
+of the scenario in one struct of arrays (`envs.batch_core.BatchCore`, a subclass): observations
+[M*N, O] market-major (rows m*N .. (m+1)*N - 1 are market m; `obs.reshape(M, N, O)` is the
+per-market view), actions [M*N, 4], per-market `dones`, `reset_markets`, `inject_shock(...,
+market=m)`, optional `auto_reset`. One market is the M = 1 case of the same pipeline
+(`envs.batch`), and market m of a batch is bit-identical to the same market run alone.
+
 Bad input raises before anything changes: a rejected step, shock or `load_state_dict` leaves the
 state as it was. `reset()` without a seed continues the stream of the last `reset(seed=...)`
 (`channelmarket.envs.seeding` has the exact rule).

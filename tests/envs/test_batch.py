@@ -60,6 +60,10 @@ def test_each_market_matches_itself_alone(name, kw):
         assert np.array_equal(r, np.concatenate([o[1] for o in outs]))
         assert np.array_equal(tr, np.concatenate([o[3] for o in outs]))
     np.testing.assert_allclose(batch.money_total(), [c.money_total() for c in singles], rtol=0, atol=1e-6)
+    for i, c in enumerate(singles):   # per-market summary: the single market's, up to float summation order
+        got, want = batch.summary(i), c.summary()
+        for k, v in got.items():
+            assert v == (want[k] if isinstance(v, str) else pytest.approx(want[k], rel=1e-9, abs=1e-9)), (i, k)
 
 
 def test_list_of_seeds_and_seedless_resets_follow_each_market():
