@@ -1,5 +1,8 @@
 """Evaluation over many seeds as the markets of one batch: one `MarketCore(scenario, n_markets=S)`.
 
+Beside the run layer of the evaluation pipeline (settings -> jobs -> runs -> statistics -> report):
+where `eval.runs` records one episode per job, this runs every seed's episode in one batch.
+
     from channelmarket.eval.batch_eval import evaluate_seeds
     res = evaluate_seeds("energy_default", policy, seeds=range(10_000, 10_064))
     res["profit"]            # [S, N] episode profit of every agent in every seed's market
