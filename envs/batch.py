@@ -432,20 +432,21 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     if n_goods > 1:
         st, goods, grid_account = _trade_goods(sc, ba, bs, actions, st, grid_account, layout)
         wallet = st.wallet
-    trade_market = market[trades.seller]
+    one = m_count == 1   # one market: the per-market keys are the goods themselves
+    trade_market = np.zeros(trades.seller.shape[0], dtype=np.int64) if one else market[trades.seller]
 
     # mean-field aggregates and the reference price, per (market, good)
     storage = agents.is_storage
     supply_by_agent = np.where(storage, offers.sell_qty, sellable)
     demand_by_agent = np.where(storage, offers.buy_qty, needed)
-    key = market * n_goods
+    key = 0 if one else market * n_goods
     sgood, bgood = np.maximum(agents.sells_good, 0), np.maximum(agents.buys_good, 0)
     mg = m_count * n_goods
     supply = np.bincount(key + sgood, weights=np.where(agents.sells_good >= 0, supply_by_agent, 0.0),
                          minlength=mg).astype(np.float64).reshape(m_count, n_goods)
     demand = np.bincount(key + bgood, weights=np.where(agents.buys_good >= 0, demand_by_agent, 0.0),
                          minlength=mg).astype(np.float64).reshape(m_count, n_goods)
-    tkey = trade_market * n_goods + trades.good
+    tkey = trades.good if one else trade_market * n_goods + trades.good
     volume = np.bincount(tkey, weights=st.paid_qty, minlength=mg).astype(np.float64).reshape(m_count, n_goods)
     value = np.bincount(tkey, weights=st.paid_qty * trades.price, minlength=mg).astype(np.float64)
     value = value.reshape(m_count, n_goods)
