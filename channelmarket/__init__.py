@@ -6,11 +6,11 @@ Lightning-style payment channels.
 """
 
 from ._version import __version__
-from .envs import channel_market_v0
+from .envs import channel_market_v0, channel_market_v1
 from .envs.core import MarketCore
 from .envs.scenario import PRESETS, Scenario
 from .gym_ids import register_envs
 
 register_envs()  # Gymnasium ids (`gym_ids`): gymnasium.make("channelmarket/SingleAgentMarket-v0")
 
-__all__ = ["__version__", "channel_market_v0", "MarketCore", "Scenario", "PRESETS"]
+__all__ = ["__version__", "channel_market_v0", "channel_market_v1", "MarketCore", "Scenario", "PRESETS"]

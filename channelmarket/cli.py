@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
-USAGE = """usage: channelmarket {demo,train,eval,bench} [options]
+USAGE = """usage: channelmarket {demo,train,eval,dashboard,bench} [options]
   demo    train a policy against the risk-factor baseline for a few minutes, then print the
           learned-vs-baseline table (--market-only: the market with random actions, per-step stats)
   train   train learned pricing/bidding policies (PPO, SAC, TD3, IPPO/MAPPO); 'channelmarket train -h'
   eval    tournaments of policy populations over scenarios, mechanisms, shocks and seeds, with a
           Markdown report, plots and a tidy CSV; 'channelmarket eval -h'
+  dashboard  the live market dashboard in a browser (a local web server); 'channelmarket dashboard -h'
   bench   time the array and dict APIs (python -m channelmarket.eval.bench_env)"""
 
 
@@ -35,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         from .eval.bench_env import main as bench
 
         return bench(rest)
+    if cmd == "dashboard":
+        from .eval.dashboard.server import main as dashboard
+
+        return dashboard(rest)
     if cmd == "eval":
         from . import training  # noqa: F401  registers the training layer's best-response trainers into eval
         from .eval.cli import main as evaluate

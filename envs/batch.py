@@ -31,7 +31,10 @@ from .offers import Offers, decode
 from .scenario import Scenario
 from .settlement import Settlement, settle
 from .shocks import DEMAND_FACTOR, N_SHOCKS, SUPPLY_FACTOR, Shock
-from .state import AgentParams, MarketState
+from .payments.faults import draw_faults
+from .payments.fees import draw_fees
+from .payments.layer import after_payments
+from .state import FLOW_HISTORY, AgentParams, MarketState
 from .trades import ON_CHAIN, Trades
 
 UTILIZATION_DECAY = 0.9  # as envs.step
@@ -40,8 +43,9 @@ _COL = {name: i for i, name in enumerate(BREAKDOWN_FIELDS)}
 PER_MARKET = ("ref_price", "clearing_price", "price_history", "supply", "demand_total", "volume", "issued",
               "retired", "shock_kind", "shock_remaining", "t", "fee_sink", "grid_account", "topology_version")
 AGENT_FIELDS = ("active", "soc", "wallet", "cloud", "wind_speed", "generation", "demand", "last_sold",
-                "last_bought", "last_profit", "holdings", "owed")
-CHANNEL_FIELDS = ("u", "v", "capacity", "balance_u", "open", "flow", "utilization")
+                "last_bought", "last_profit", "holdings", "owed", "energy_account", "partner", "partner_value")
+CHANNEL_FIELDS = ("u", "v", "capacity", "balance_u", "open", "flow", "utilization", "fee_base", "fee_rate",
+                  "flow_history")
 
 
 class BlockIndex(tuple):
@@ -143,6 +147,12 @@ class BatchState:
     open: np.ndarray
     flow: np.ndarray
     utilization: np.ndarray
+    fee_base: np.ndarray           # [M*E] routing fee policies
+    fee_rate: np.ndarray
+    flow_history: np.ndarray       # [M*E, FLOW_HISTORY] ring buffer, each market at its own t % FLOW_HISTORY
+    energy_account: np.ndarray     # [M*N]
+    partner: np.ndarray            # [M*N] int32 regular partner, a global agent index (-1 none)
+    partner_value: np.ndarray      # [M*N]
     topology_version: np.ndarray   # [M]
     ref_price: np.ndarray          # [M, G]
     clearing_price: np.ndarray     # [M, G]
@@ -180,6 +190,7 @@ class BatchState:
             d[k] = np.concatenate([getattr(s, k) for s in states])
         d["u"] = np.concatenate([s.u.astype(np.int64) + i * n for i, s in enumerate(states)]).astype(np.int32)
         d["v"] = np.concatenate([s.v.astype(np.int64) + i * n for i, s in enumerate(states)]).astype(np.int32)
+        d["partner"] = np.concatenate([_shift(s.partner, i * n) for i, s in enumerate(states)])
         for k in PER_MARKET:
             vals = [getattr(s, k) for s in states]
             if k == "price_history":
@@ -203,6 +214,7 @@ class BatchState:
         if off:
             d["u"] = (self.u[e] - off).astype(np.int32)
             d["v"] = (self.v[e] - off).astype(np.int32)
+            d["partner"] = _shift(self.partner[a], -off)
         for k in PER_MARKET:
             x = getattr(self, k)[m]
             if k == "price_history":
@@ -220,6 +232,7 @@ class BatchState:
             x = getattr(self, k).copy(); x[e] = getattr(s, k); d[k] = x
         d["u"][e] = s.u.astype(np.int64) + m * layout.n_agents
         d["v"][e] = s.v.astype(np.int64) + m * layout.n_agents
+        d["partner"][a] = _shift(s.partner, m * layout.n_agents)
         for k in PER_MARKET:
             x = getattr(self, k).copy(); x[m] = getattr(s, k) if k != "price_history" else _pad_history(s.price_history)
             d[k] = x
@@ -231,9 +244,14 @@ class BatchState:
     def money_total(self, layout: Layout) -> np.ndarray:
         """[M] wallets + open channel capacities + fee sink + grid account, per market."""
         m = layout.n_markets
-        w = np.bincount(layout.market, weights=self.wallet, minlength=m)
+        w = np.bincount(layout.market, weights=self.wallet + self.energy_account, minlength=m)
         c = np.bincount(layout.edge_market, weights=np.where(self.open, self.capacity, 0.0), minlength=m)
         return w + c + self.fee_sink + self.grid_account
+
+
+def _shift(partner: np.ndarray, off: int) -> np.ndarray:
+    """Partner indices moved by `off` agents (a market's block in the batch), -1 (none) kept."""
+    return np.where(partner >= 0, partner + off, -1).astype(partner.dtype) if off else partner
 
 
 def _pad_history(h: np.ndarray) -> np.ndarray:
@@ -253,6 +271,7 @@ class BatchResult(NamedTuple):
     liquidity: tuple
     goods: Any = None         # per market: tuple of goods_trading.GoodsResult, or None
     trade_market: "np.ndarray | None" = None  # [T] market of each trade
+    payments: "tuple | None" = None  # per market: its payment layer's PaymentReport (layer on), else None
 
 
 def clock(t: np.ndarray) -> "int | np.ndarray":
@@ -389,17 +408,101 @@ def _advance_shocks(sc: Scenario, kind, remaining, t, rngs) -> tuple[np.ndarray,
     return kind, remaining
 
 
-def _lifecycle(sc: Scenario, bs: BatchState, wallet: np.ndarray, balance_u: np.ndarray, layout: Layout):
+def _lifecycle(sc: Scenario, ba: BatchAgents, bs: BatchState, capacity, is_open, active, wallet, fee_sink,
+               balance_u, partner, layout: Layout):
     """`channels.lifecycle` of every market: each market's own block of draws (one call per market),
-    then one vectorized pass; fee sinks and counts per market."""
+    then one vectorized pass; fee sinks and counts per market (draws a topology's own reopening
+    rule or partner channels make follow, market by market)."""
     m_count, e = layout.n_markets, layout.n_slots
     block = np.empty((m_count, channels.LIFECYCLE_DRAWS, e))
     for i, g in enumerate(bs.rng):
         g.random(out=block[i])
     draw = block[:, 0].reshape(-1)
     candidates = block[:, 1:].transpose(1, 0, 2).reshape(channels.LIFECYCLE_DRAWS - 1, -1)
-    return channels.apply_lifecycle(sc, bs.u, bs.v, bs.capacity, balance_u, bs.open, bs.active, wallet,
-                                    bs.fee_sink, draw, candidates, layout.n_agents, layout.edge_offset)
+    return channels.apply_lifecycle(sc, bs.u, bs.v, capacity, balance_u, is_open, active, wallet, fee_sink, draw,
+                                    candidates, layout.n_agents, layout.edge_offset, bs.rng, ba.flat, ba.per_market,
+                                    partner)
+
+
+def _draw_faults(sc: Scenario, bs: BatchState, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
+    """`faults.draw_faults` of every market, each from its own exogenous generator."""
+    if layout.n_markets == 1:
+        return draw_faults(sc, bs.active, bs.open, bs.rng_exo[0])
+    fa, fc = np.zeros(bs.active.shape[0], dtype=bool), np.zeros(bs.open.shape[0], dtype=bool)
+    for i, g in enumerate(bs.rng_exo):
+        a, es = layout.agents_of(i), layout.slots_of(i)
+        fa[a], fc[es] = draw_faults(sc, bs.active[a], bs.open[es], g)
+    return fa, fc
+
+
+def _local_trades(trades: Trades, idx: np.ndarray, a: slice, off: int, e_off: int) -> Trades:
+    """The trades `idx` of one market with its local agent and channel indices."""
+    ch = trades.channel[idx]
+    route = trades.route
+    if route is not None:
+        route = route[idx]
+        route = np.where(route >= 0, route - e_off, route)
+    return Trades(np.where(ch >= 0, ch - e_off, ch), trades.seller[idx] - off, trades.buyer[idx] - off,
+                  trades.good[idx], trades.qty[idx], trades.price[idx], trades.negotiations,
+                  None if trades.cut is None else trades.cut[idx], route,
+                  None if trades.unrouted is None else trades.unrouted[a])
+
+
+def _settle(sc: Scenario, ba: BatchAgents, bs: BatchState, trades: Trades, trade_market, sellable, needed,
+            failed_agent, failed_channel, layout: Layout) -> "tuple[Settlement, tuple | None]":
+    """`settlement.settle` of every market: one call over the whole batch, or, with the payment
+    layer on, market by market (its routed payments and report are a market's own). Returns the
+    settlement (grid account: this step's flow, [M] market by market) and the reports or None."""
+    m_count = layout.n_markets
+    if not sc.payments_on or m_count == 1:
+        st = settle(sc, ba.flat, trades, sellable, needed, bs.u, bs.v, bs.capacity, bs.balance_u, bs.wallet,
+                    bs.soc, 0.0, bs.fee_base, bs.fee_rate, failed_agent, failed_channel, bs.energy_account)
+        return st, (None if st.payments is None else (st.payments,))
+    n, e = layout.n_agents, layout.n_slots
+    t_count = trades.seller.shape[0]
+    paid, paid_qty = np.zeros(t_count), np.zeros(t_count)
+    failed, partial = np.zeros(t_count, dtype=bool), np.zeros(t_count, dtype=bool)
+    order = np.argsort(trade_market, kind="stable")
+    bounds = np.searchsorted(trade_market[order], np.arange(m_count + 1))
+    parts, reports, grid = [], [], np.zeros(m_count)
+    for m in range(m_count):
+        a, es = layout.agents_of(m), layout.slots_of(m)
+        idx = order[bounds[m]:bounds[m + 1]]
+        st_m = settle(sc, ba.per_market[m], _local_trades(trades, idx, a, m * n, m * e), sellable[a], needed[a],
+                      (bs.u[es] - m * n).astype(np.int32), (bs.v[es] - m * n).astype(np.int32), bs.capacity[es],
+                      bs.balance_u[es], bs.wallet[a], bs.soc[a], 0.0, bs.fee_base[es], bs.fee_rate[es],
+                      failed_agent[a], failed_channel[es], bs.energy_account[a])
+        paid[idx], paid_qty[idx], failed[idx], partial[idx] = st_m.paid, st_m.paid_qty, st_m.failed, st_m.partial
+        grid[m] = st_m.grid_account
+        parts.append(st_m)
+        reports.append(st_m.payments)
+    cat = lambda k: np.concatenate([getattr(p, k) for p in parts])  # noqa: E731
+    st = Settlement(paid_qty, paid, failed, partial, cat("balance_u"), cat("flow"), cat("wallet"), cat("soc"), grid,
+                    cat("breakdown"), None, cat("energy_account"))
+    return st, tuple(reports)
+
+
+def _after_payments(sc: Scenario, ba: BatchAgents, bs: BatchState, st: Settlement, reports, failed_agent,
+                    failed_channel, layout: Layout):
+    """`payments.layer.after_payments` market by market (background payments draw from each
+    market's exogenous generator; force-closes, splices and counts are per market). Returns
+    (settlement, capacity, open, fee sink [M], active, channels the faults closed [M], reports)."""
+    if layout.n_markets == 1:
+        st, cap, is_open, fee_sink, active, k = after_payments(sc, ba.flat, bs.market(0, layout), st, failed_agent,
+                                                               failed_channel)
+        return st, cap, is_open, np.array([fee_sink]), active, np.array([k]), (st.payments,)
+    outs = []
+    for m in range(layout.n_markets):
+        a, es = layout.agents_of(m), layout.slots_of(m)
+        st_m = st._replace(balance_u=st.balance_u[es], flow=st.flow[es], wallet=st.wallet[a],
+                           breakdown=st.breakdown[a], payments=reports[m])
+        outs.append(after_payments(sc, ba.per_market[m], bs.market(m, layout), st_m, failed_agent[a],
+                                   failed_channel[es]))
+    cat = lambda i, k=None: np.concatenate([o[i] if k is None else getattr(o[i], k) for o in outs])  # noqa: E731
+    st = st._replace(balance_u=cat(0, "balance_u"), flow=cat(0, "flow"), wallet=cat(0, "wallet"),
+                     breakdown=cat(0, "breakdown"))
+    return (st, cat(1), cat(2), np.array([o[3] for o in outs]), cat(4), np.array([o[5] for o in outs]),
+            tuple(o[0].payments for o in outs))
 
 
 def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarray, layout: Layout,
@@ -411,30 +514,47 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     market = layout.market
     sellable, needed = tradable_now if tradable_now is not None else tradable(sc, ba, bs)
     offers = decode(sc, agents, actions, bs.ref_price, sellable, needed, bs.active, market=market)
-    trades = _clear(sc, ba, bs, offers, layout)
-    st = settle(sc, agents, trades, sellable, needed, bs.u, bs.v, bs.capacity, bs.balance_u, bs.wallet, bs.soc,
-                0.0)
+    if sc.negotiation_probability < 1.0:   # each channel negotiates with this chance: first draws of `rng`
+        r = np.empty(bs.u.shape[0])
+        for i, g in enumerate(bs.rng):
+            g.random(out=r[layout.slots_of(i)])
+        trades = _clear(sc, ba, bs.replace(open=bs.open & (r < sc.negotiation_probability)), offers, layout)
+    else:
+        trades = _clear(sc, ba, bs, offers, layout)
+    one = m_count == 1   # one market: the per-market keys are the goods themselves
+    trade_market = np.zeros(trades.seller.shape[0], dtype=np.int64) if one else market[trades.seller]
+    failed_agent = failed_channel = None
+    if sc.payments_on:   # this step's faults, each market from its exogenous generator, before payments
+        failed_agent, failed_channel = _draw_faults(sc, bs, layout)
+    st, reports = _settle(sc, ba, bs, trades, trade_market, sellable, needed, failed_agent, failed_channel, layout)
     bd = st.breakdown
-    if m_count == 1:
+    if one or reports is not None:
         grid_account = bs.grid_account + st.grid_account
-    else:  # the kernel's one sum, per market (same order)
+    else:  # the kernel's one sum, per market (same order), then the network charges
         grid_in = np.bincount(market, weights=bd[:, _COL["grid_bought"]] * sc.retail_tariff, minlength=m_count)
         grid_out = np.bincount(market, weights=bd[:, _COL["grid_sold"]] * sc.feed_in_tariff, minlength=m_count)
-        grid_account = bs.grid_account + (grid_in - grid_out)
-    soc, wallet = st.soc, st.wallet
+        flow_in = grid_in - grid_out
+        if sc.network_charge > 0:
+            flow_in = flow_in + bd[:, _COL["network_charges"]].reshape(m_count, n).sum(axis=1)
+        grid_account = bs.grid_account + flow_in
+    soc = st.soc
+    bills = st.energy_account if sc.grid_billing == "energy_account" else st.wallet   # fresh arrays
     if agents.has_book_hooks:  # market by market (few kinds book; their hooks are written for one market)
         grid_account = grid_account.copy()
         for m in range(m_count):
             a = layout.agents_of(m)
             grid_account[m] += physics.book_kinds(sc, ba.per_market[m], int(bs.t[m]), bs.active[a], soc[a],
-                                                  wallet[a], bd[a])
+                                                  bills[a], bd[a])
     goods = None
     if n_goods > 1:
         st, goods, grid_account = _trade_goods(sc, ba, bs, actions, st, grid_account, layout)
-        wallet = st.wallet
-    one = m_count == 1   # one market: the per-market keys are the goods themselves
-    trade_market = np.zeros(trades.seller.shape[0], dtype=np.int64) if one else market[trades.seller]
-
+    capacity_now, open_now, fee_sink_now, active = bs.capacity, bs.open, bs.fee_sink, bs.active
+    n_fault_closed = 0
+    if sc.payments_on and sc.payments_aftermath:   # background payments, faults, rebalancing, splicing
+        st, capacity_now, open_now, fee_sink_now, active, n_fault_closed, reports = _after_payments(
+            sc, ba, bs, st, reports, failed_agent, failed_channel, layout)
+        bd = st.breakdown
+    wallet = st.wallet
     # mean-field aggregates and the reference price, per (market, good)
     storage = agents.is_storage
     supply_by_agent = np.where(storage, offers.sell_qty, sellable)
@@ -477,10 +597,28 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     history_len = np.minimum(bs.history_len + 1, prices.PRICE_HISTORY)
 
     # channels
+    partner, partner_value = bs.partner, bs.partner_value
+    if sc.partner_channel_share > 0:   # regular partners, from this step's payments (agents of one market)
+        partner, partner_value = channels.update_partners(agents.n, trades.seller, trades.buyer, st.paid,
+                                                          partner, partner_value)
     (u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened) = _lifecycle(
-        sc, bs, wallet, st.balance_u, layout)
+        sc, ba, bs, capacity_now, open_now, active, wallet, fee_sink_now, st.balance_u, partner, layout)
+    flow_history = bs.flow_history.copy()
+    if one:
+        flow_history[:, int(bs.t[0]) % FLOW_HISTORY] = st.flow
+    else:
+        flow_history[np.arange(u.shape[0]), bs.t[layout.edge_market] % FLOW_HISTORY] = st.flow
+    flow_history[opened] = 0.0   # a reopened slot is a new channel
+    n_closed = n_closed + n_fault_closed
+    fee_base, fee_rate = bs.fee_base, bs.fee_rate
+    if opened.shape[0] and sc.routing_fees_on:   # reopened channels' fee policies, after the lifecycle's draws
+        fee_base, fee_rate = fee_base.copy(), fee_rate.copy()
+        om = layout.edge_market[opened]
+        for i in np.flatnonzero(n_opened):
+            s_i = opened[om == i]
+            fee_base[s_i], fee_rate[s_i] = draw_fees(sc, s_i.shape[0], bs.rng[i])
     util, *liquidity = kernels.channel_aftermath(
-        util=bs.utilization, flow=st.flow, old_capacity=bs.capacity, opened=opened, decay=UTILIZATION_DECAY,
+        util=bs.utilization, flow=st.flow, old_capacity=capacity_now, opened=opened, decay=UTILIZATION_DECAY,
         n=agents.n, u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open)
     topology_version = bs.topology_version + ((n_opened + n_closed) > 0)
 
@@ -503,7 +641,8 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
         bd[rows, _COL["storage_value"]] = value_sv[rows]
         bd[rows, 0] += value_sv[rows]
     new = bs.replace(
-        soc=st.soc, wallet=wallet, cloud=arrays["cloud"].reshape(-1), wind_speed=arrays["wind_speed"].reshape(-1),
+        active=active, fee_base=fee_base, fee_rate=fee_rate, energy_account=st.energy_account, partner=partner,
+        partner_value=partner_value, flow_history=flow_history, soc=st.soc, wallet=wallet, cloud=arrays["cloud"].reshape(-1), wind_speed=arrays["wind_speed"].reshape(-1),
         generation=generation.reshape(-1), demand=demand_next.reshape(-1), last_sold=bd[:, _COL["sold"]],
         last_bought=bd[:, _COL["bought"]], last_profit=bd[:, _COL["profit"]],
         u=u, v=v, capacity=capacity, balance_u=balance_u, open=is_open, flow=st.flow, utilization=util,
@@ -516,7 +655,7 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
                           owed=np.concatenate([g.owed for g in goods]),
                           issued=np.stack([g.issued for g in goods]), retired=np.stack([g.retired for g in goods]))
     result = BatchResult(offers, trades, st, sellable, needed, n_opened, n_closed, tuple(liquidity), goods,
-                         trade_market)
+                         trade_market, reports)
     return new, result
 
 
@@ -563,6 +702,12 @@ def observe(sc: Scenario, ba: BatchAgents, bs: BatchState, static: np.ndarray, s
     r = sc.retail_tariff
     inv_scale = 1.0 / np.maximum(scale, 1e-12)
     liq = sc.mean_degree * 0.5 * (sc.channel_capacity[0] + sc.channel_capacity[1])
+    if sc.channel_sizing == "spend":   # channels sized by spend: each market's typical channel
+        from .channels import expected_spend
+
+        per = sc.mean_degree * sc.channel_sizing_steps * expected_spend(sc, agents).reshape(layout.n_markets, -1).mean(
+            axis=1)
+        outbound, inbound, liq = outbound / per[market], inbound / per[market], 1.0
     buf = static.copy()
     kernels.agent_rows(buf=buf, rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=bs.soc,
                        capacity=agents.capacity, storage=agents.is_storage, last_sold=bs.last_sold,

@@ -219,6 +219,7 @@ class BatchCore(MarketCore):
 
     def summary(self, market: int = 0) -> dict[str, Any]:
         """Market `market`'s summary of the last step (the keys of `MarketCore.summary()`)."""
+        from .payments.layer import summary_fields
         from .step import summary as one_summary
 
         m = int(self._market_indices(market)[0])
@@ -235,7 +236,11 @@ class BatchCore(MarketCore):
                    partial_payments=int(st.partial[mine].sum()), channels_opened=int(res.n_opened[m]),
                    channels_closed=int(res.n_closed[m]), grid_bought=float(bd[col["grid_bought"]]),
                    grid_sold=float(bd[col["grid_sold"]]), unserved=float(bd[col["unserved"]]),
-                   curtailed=float(bd[col["curtailed"]]), welfare=float(bd[col["profit"]]))
+                   curtailed=float(bd[col["curtailed"]]), welfare=float(bd[col["profit"]]),
+                   network_charges=float(bd[col["network_charges"]]), lost_load=float(bd[col["lost_load"]]))
+        report = res.payments[m] if res.payments is not None else None
+        out.update(summary_fields(st._replace(paid_qty=st.paid_qty[mine], failed=st.failed[mine], payments=report),
+                                  self.scenario.max_hops))
         out.pop("negotiations", None)   # counted over the whole batch (res.trades.negotiations)
         return out
 

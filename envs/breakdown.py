@@ -8,7 +8,7 @@ its columns by position, and rollouts, metrics and evaluation read them by name.
 BREAKDOWN_FIELDS = (
     "profit", "revenue", "cost", "sold", "bought", "grid_sold", "grid_bought",
     "curtailed", "unserved", "charged", "discharged", "failed_payments", "partial_payments",
-    "storage_value",
+    "storage_value", "routing_fees", "network_charges", "lost_load",
 )
 BREAKDOWN_INDEX = {name: i for i, name in enumerate(BREAKDOWN_FIELDS)}
 

@@ -60,6 +60,13 @@ raise TypeError. `history_len` bounds `env.history`, the market summaries of the
 `state_mode="global"|"full"` picks what `state()` returns (see State); `max_cycles=` is an alias
 of `episode_steps` (ValueError if both are given and differ).
 
+## Checkpoints
+`env.unwrapped.state_dict()` is plain data (arrays, numbers, strings; no pickles): the core's state
+dict (`MarketCore.state_dict`: scenario, agents, market state, both generators, seed stream), the
+live agents and the recorded market summaries. `load_state_dict(d)` checks all of it before
+anything changes (a truncated or foreign dict is a ValueError/TypeError naming what is wrong) and
+the restored env continues bit-identically. `pickle` works too (the same continuation).
+
 ## Version history
 - v0: first release.
 """
@@ -88,6 +95,7 @@ RENDER_MODES = ("ansi", "rgb_array", "human")
 # Every field of `BREAKDOWN_FIELDS` is available with `info_keys="all"`, and as arrays from
 # `env.breakdown()` at no per-agent cost.
 DEFAULT_INFO_KEYS = ("revenue", "cost", "sold", "bought", "grid_sold", "grid_bought", "failed_payments")
+ENV_FORMAT = 1   # version of the env's state dict (the core's has its own, state_io.FORMAT_VERSION)
 # Market summaries kept in `env.history` for rgb rendering: ten default episodes, a readable plot.
 HISTORY_LEN = 1024
 
@@ -200,6 +208,52 @@ class ChannelMarketEnv(ParallelEnv):
         self.agents = [a for a in alive if not (terminations[a] or truncations[a])]
         self.history.append(info["summary"])
         return obs_d, rewards, terminations, truncations, infos
+
+    # ---- checkpoints -----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue this env exactly (see Checkpoints in the module docstring)."""
+        return {"env_format": ENV_FORMAT, "env": self.metadata["name"], "core": self.core.state_dict(),
+                "agents": list(self.agents), "history": [dict(h) for h in self.history]}
+
+    def load_state_dict(self, d: Any) -> None:
+        """Restore from `state_dict()`; every part is checked first, a rejected dict changes nothing."""
+        if not isinstance(d, dict):
+            raise TypeError(f"env state_dict must be a dict (from env.state_dict()), got {type(d).__name__}")
+        keys = ("env_format", "env", "core", "agents", "history")
+        missing = [k for k in keys if k not in d]
+        unknown = [repr(k) for k in d if k not in keys]
+        if missing or unknown:
+            what = ([f"missing {', '.join(map(repr, missing))}"] if missing else []) + (
+                [f"unknown {', '.join(unknown)}"] if unknown else [])
+            raise ValueError(f"env state_dict: {'; '.join(what)}; expected exactly {', '.join(keys)} "
+                             "(a MarketCore state dict goes to env.core.load_state_dict)")
+        if d["env_format"] != ENV_FORMAT or isinstance(d["env_format"], bool):
+            raise ValueError(f"env state_dict['env_format'] = {d['env_format']!r}; this channelmarket reads {ENV_FORMAT}")
+        if d["env"] != self.metadata["name"]:
+            raise ValueError(f"env state_dict['env'] = {d['env']!r}; this env is {self.metadata['name']!r}")
+        agents = d["agents"]
+        if not isinstance(agents, list) or not all(isinstance(a, str) and a in self.agent_index for a in agents):
+            bad = agents if not isinstance(agents, list) else [a for a in agents if a not in self.agent_index][:3]
+            raise ValueError(f"env state_dict['agents']: {bad!r} are not agents of this env; allowed: a list of "
+                             f"names like {self.possible_agents[0]!r}")
+        if len(set(agents)) != len(agents) or [a for a in self.possible_agents if a in set(agents)] != agents:
+            raise ValueError("env state_dict['agents'] must list distinct agents in the env's order")
+        hist = d["history"]
+        if not isinstance(hist, list) or not all(isinstance(h, dict) for h in hist):
+            raise ValueError("env state_dict['history'] must be a list of market summaries (dicts)")
+        try:   # the live agents must be active in the saved market (the core checks the array itself)
+            active = np.asarray(d["core"]["state"]["active"])
+        except (TypeError, KeyError, ValueError):
+            active = None
+        if active is not None and active.shape == (self.core.n_agents,) and active.dtype == bool:
+            live = np.zeros(self.core.n_agents, dtype=bool)
+            live[[self.agent_index[a] for a in agents]] = True
+            if (live & ~active).any():
+                a = self.possible_agents[int(np.flatnonzero(live & ~active)[0])]
+                raise ValueError(f"env state_dict['agents'] lists {a!r}, which the market state marks as having left")
+        self.core.load_state_dict(d["core"])   # checked whole; raises before changing the core
+        self.agents = list(agents)
+        self.history = deque((dict(h) for h in hist), maxlen=self.history_len)
 
     # ---- extras --------------------------------------------------------------------------
     def inject_shock(self, kind: "str | int", duration: int) -> None:

@@ -12,24 +12,54 @@ import numpy as np
 
 from . import kernels
 from .scenario import Scenario
-
-
-def build_graph(n: int, n_slots: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Endpoints of a connected random graph: a random recursive spanning tree on a shuffled
-    order plus uniform random extra edges (no self-loops; parallel channels allowed)."""
-    perm = rng.permutation(n)
-    parent_pos = np.floor(rng.random(n - 1) * np.arange(1, n)).astype(np.int64)
-    u_tree = perm[1:]
-    v_tree = perm[parent_pos]
-    extra = n_slots - (n - 1)
-    u_x = rng.integers(0, n, size=extra)
-    v_x = (u_x + 1 + rng.integers(0, n - 1, size=extra)) % n
-    return np.concatenate([u_tree, u_x]).astype(np.int32), np.concatenate([v_tree, v_x]).astype(np.int32)
+from .topology import build_graph, reopen_pairs  # noqa: F401 - build_graph: the legacy graph, re-exported
 
 
 def draw_capacity(sc: Scenario, size: int, rng: np.random.Generator) -> np.ndarray:
     lo, hi = sc.channel_capacity
     return rng.uniform(lo, hi, size=size)
+
+
+def expected_spend(sc: Scenario, agents) -> np.ndarray:
+    """[N] EUR an agent turns over in one step at full rating and the base price: generators
+    their rating, consumers their base load, stores their power (what a channel must carry)."""
+    mw = np.where(agents.is_store, agents.power, agents.capacity)
+    return mw * sc.step_hours * sc.base_price
+
+
+def size_capacity(sc: Scenario, agents, u, v, drawn: np.ndarray) -> np.ndarray:
+    """Channel capacities in the scenario's sizing: `uniform` keeps the drawn EUR; `spend` makes a
+    channel `channel_sizing_steps` steps of its larger endpoint's expected spend, times the draw's
+    relative spread (draw / mean of `channel_capacity`)."""
+    if sc.channel_sizing == "uniform" or agents is None:
+        return drawn
+    spend = expected_spend(sc, agents)
+    mean = 0.5 * (sc.channel_capacity[0] + sc.channel_capacity[1])
+    return np.maximum(drawn / mean * sc.channel_sizing_steps * np.maximum(spend[u], spend[v]), 1e-9)
+
+
+def update_partners(n: int, seller, buyer, paid, partner, partner_value, decay: float = 0.9):
+    """Each agent's regular partner: the counterparty of its largest payment this step (as buyer or
+    seller) takes over when it beats the decayed value of the current partner (EUR, an EMA)."""
+    value = decay * partner_value
+    partner = partner.copy()
+    ok = paid > 0
+    if ok.any():
+        who = np.concatenate([buyer[ok], seller[ok]])
+        other = np.concatenate([seller[ok], buyer[ok]])
+        amt = np.concatenate([paid[ok], paid[ok]])
+        best = np.zeros(n)
+        np.maximum.at(best, who, amt)              # O(T): each agent's largest payment this step
+        top = amt == best[who]
+        pick = np.full(n, -1, dtype=np.int64)
+        pick[who[top]] = other[top]                # ties: one of the tied counterparties (deterministic)
+        w = np.flatnonzero(pick >= 0)
+        o, a = pick[w], best[w]
+        same = partner[w] == o
+        take = same | (a > value[w])
+        value[w] = np.where(same, value[w] + a, np.where(take, a, value[w]))
+        partner[w] = np.where(take, o, partner[w])
+    return partner, value
 
 
 def funding(capacity: np.ndarray, split: float) -> tuple[np.ndarray, np.ndarray]:
@@ -54,52 +84,81 @@ def reopen_candidates(sc: Scenario, n: int, r: np.ndarray) -> tuple[np.ndarray, 
     return nu, nv, lo + (hi - lo) * r[1]
 
 
+# Topologies whose closed slots reopen between a uniformly drawn pair (`topology.reopen_pairs`'
+# legacy rule): their endpoints come from the lifecycle's fixed block; the others draw their own.
+UNIFORM_REOPEN = ("random", "geometric", "small_world")
+
+
 def lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, fee_sink: float,
-              rng: np.random.Generator):
+              rng: np.random.Generator, agents=None, partner=None):
     """One step of channel closes and opens. Returns new (u, v, capacity, balance_u, open,
     wallet, fee_sink, n_closed, opened slot indices).
 
     Draws one fixed block per step: `rng.random((LIFECYCLE_DRAWS, E))`. Row 0 decides each slot's
     event (an open channel closes when it is under the close rate, a closed slot reopens when it
-    is under the open rate); rows 1-2 are the slot's reopening candidate (`reopen_candidates`),
-    used only when it reopens. A fixed-size block per step keeps the stream layout independent of
-    how many slots reopen, so a batch of markets draws it in one call per market (`envs.batch`).
-    An opening is refused, as a whole, when either funder's wallet cannot cover all channels it
-    would fund this step plus fees.
+    is under the open rate); rows 1-2 are the slot's reopening candidate (`reopen_candidates`:
+    endpoints by the uniform rule, capacity), used only when it reopens. A fixed-size block per
+    step keeps the stream layout independent of how many slots reopen, so a batch of markets draws
+    it in one call per market (`envs.batch`). Topologies with their own reopening rule
+    (`kind_aware`, `scale_free`, `file`: `topology.reopen_pairs`) draw the endpoints of the k
+    reopening slots after the block; with `partner_channel_share` > 0 one more uniform array of k
+    decides which reopenings go from the first endpoint to its regular partner (`partner`, -1 for
+    none) instead. An opening is refused, as a whole, when either funder's wallet cannot cover all
+    channels it would fund this step plus fees.
     """
     e = u.shape[0]
     block = rng.random((LIFECYCLE_DRAWS, e))
-    return apply_lifecycle(sc, u, v, capacity, balance_u, is_open, active, wallet, fee_sink, block[0], block[1:],
-                           wallet.shape[0], None)
+    out = apply_lifecycle(sc, u, v, capacity, balance_u, is_open, active, wallet, np.array([fee_sink]), block[0],
+                          block[1:], wallet.shape[0], np.zeros(e, dtype=np.int64), (rng,), agents,
+                          None if agents is None else (agents,), partner)
+    u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, _, opened = out
+    return u, v, capacity, balance_u, is_open, wallet, float(fee_sink[0]), int(n_closed[0]), opened
 
 
 def apply_lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, fee_sink, draw: np.ndarray,
-                    candidates: np.ndarray, n: int, offset: "np.ndarray | None"):
-    """The lifecycle with its draws given: `draw` [E] decisions, `candidates` [2, E] reopening draws,
-    `n` agents per market and `offset` [E] the first agent index of each slot's market (None: one
-    market). `fee_sink` is a float (one market) or [M] (a batch, slots market-major of E/M each)."""
+                    candidates: np.ndarray, n: int, offset: np.ndarray, rngs: tuple = (), agents=None,
+                    markets: "tuple | None" = None, partner: "np.ndarray | None" = None):
+    """The lifecycle of M markets (slots market-major, E/M each) with their fixed draws given:
+    `draw` [E] decisions, `candidates` [2, E] reopening draws, `n` agents per market, `offset` [E]
+    the first agent index of each slot's market, `fee_sink` [M]. `rngs` are the markets' channel
+    generators (the draws after the block), `agents` the batch's agent parameters (capacity
+    sizing), `markets` each market's own (topology rules), `partner` [M*N] global agent indices.
+    Returns (u, v, capacity, balance_u, open, wallet, fee_sink [M], n_closed [M], n_opened [M],
+    opened slots)."""
     total = wallet.shape[0]
     fee = sc.onchain_fee
     was_open = is_open
-    is_open, wallet, n_closed, slots = kernels.close_channels(
+    is_open, wallet, _, slots = kernels.close_channels(
         u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open, active=active, wallet=wallet, draw=draw,
         close_rate=sc.channel_close_rate, open_rate=sc.channel_open_rate, fee=fee)
-    batched = offset is not None
-    if batched:
-        m = fee_sink.shape[0]
-        slot_market = np.arange(u.shape[0]) // (u.shape[0] // m)
-        n_closed = np.bincount(slot_market[was_open & ~is_open], minlength=m)
-        fee_sink = fee_sink + fee * n_closed
-        n_opened = np.zeros(m, dtype=np.int64)
-    elif n_closed:
-        fee_sink = fee_sink + fee * n_closed
+    m = fee_sink.shape[0]
+    e_m = u.shape[0] // m
+    slot_market = offset // n if m > 1 else np.zeros(u.shape[0], dtype=np.int64)
+    n_closed = np.bincount(slot_market[was_open & ~is_open], minlength=m)
+    fee_sink = fee_sink + fee * n_closed
+    n_opened = np.zeros(m, dtype=np.int64)
     k = slots.shape[0]
     u = u.copy(); v = v.copy(); capacity = capacity.copy(); balance_u = balance_u.copy()
     opened = np.zeros(0, dtype=np.int64)
     if k:
         nu, nv, cap = reopen_candidates(sc, n, candidates[:, slots])
-        if batched:
-            nu, nv = nu + offset[slots], nv + offset[slots]
+        nu, nv = nu + offset[slots], nv + offset[slots]
+        own_rule = sc.topology not in UNIFORM_REOPEN and markets is not None
+        use_partner = sc.partner_channel_share > 0 and partner is not None
+        if own_rule or use_partner:   # further draws, market by market (each from its own generator)
+            sm = slot_market[slots]
+            for i in np.unique(sm):
+                sel = np.flatnonzero(sm == i)
+                off, es = int(i) * n, slice(int(i) * e_m, (int(i) + 1) * e_m)
+                if own_rule:
+                    lu, lv = reopen_pairs(sc, markets[i], n, sel.shape[0], rngs[i], u[es] - off, v[es] - off,
+                                          is_open[es])
+                    nu[sel], nv[sel] = lu + off, lv + off
+                if use_partner:
+                    p = partner[nu[sel]]
+                    use = (rngs[i].random(sel.shape[0]) < sc.partner_channel_share) & (p >= 0) & (p != nu[sel])
+                    nv[sel] = np.where(use, p, nv[sel])
+        cap = size_capacity(sc, agents, nu, nv, cap)
         fu, fv = funding(cap, sc.initial_split)
         need = (np.bincount(nu, weights=fu + fee / 2, minlength=total)
                 + np.bincount(nv, weights=fv + fee / 2, minlength=total))
@@ -110,16 +169,11 @@ def apply_lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wa
             u[s], v[s], capacity[s], balance_u[s] = nu[ok], nv[ok], cap[ok], fu[ok]
             wallet -= np.bincount(nu[ok], weights=fu[ok] + fee / 2, minlength=total)
             wallet -= np.bincount(nv[ok], weights=fv[ok] + fee / 2, minlength=total)
-            if batched:
-                n_opened = np.bincount(slot_market[s], minlength=fee_sink.shape[0])
-                fee_sink = fee_sink + fee * n_opened
-            else:
-                fee_sink = fee_sink + fee * s.shape[0]
+            n_opened = np.bincount(slot_market[s], minlength=m)
+            fee_sink = fee_sink + fee * n_opened
             is_open[s] = True  # a fresh array from close_channels
             opened = s
-    if batched:
-        return u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened
-    return u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, opened
+    return u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened
 
 
 def liquidity(n: int, u, v, capacity, balance_u, is_open) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

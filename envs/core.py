@@ -126,10 +126,11 @@ class MarketCore:
         self.state = state.replace(shock_kind=int(k), shock_remaining=d)
         self._summary = None
 
-    def remove_agents(self, agents: "np.ndarray | list[int]") -> None:
+    def remove_agents(self, agents: "np.ndarray | list[int]", close_channels: bool = False) -> None:
         """Take agents out of the episode (a fault, a bankruptcy): from the next step they offer
-        nothing, observe zeros and are reported terminated; their channels close and settle to
-        their wallets in the next channel lifecycle."""
+        nothing, route nothing, observe zeros and are reported terminated; their channels close and
+        settle to their wallets in the next channel lifecycle, or now with `close_channels=True`
+        (force-closed: both sides to the wallets, the on-chain fee to the fee sink)."""
         state = self._require_state()
         idx = np.asarray(agents)
         if idx.dtype.kind not in "iu" or idx.ndim != 1:
@@ -137,9 +138,41 @@ class MarketCore:
         if idx.size and (idx.min() < 0 or idx.max() >= self.n_agents):
             bad = idx[(idx < 0) | (idx >= self.n_agents)][0]
             raise ValueError(f"agent index {bad} out of range; allowed: 0..{self.n_agents - 1}")
+        if not isinstance(close_channels, (bool, np.bool_)):
+            raise TypeError(f"close_channels = {close_channels!r}; allowed: True or False")
         active = state.active.copy()
         active[idx] = False
         self.state = state.replace(active=active)
+        if close_channels:
+            failed = np.zeros(self.n_agents, dtype=bool)
+            failed[idx] = True
+            self._force_close(failed[state.u] | failed[state.v])
+
+    def fail_channels(self, channels: "np.ndarray | list[int]") -> None:
+        """A channel failure without its agents: force-close the given channel slots now (open
+        ones; both sides settle to the endpoints' wallets, the on-chain fee to the fee sink)."""
+        state = self._require_state()
+        idx = np.asarray(channels)
+        e = state.u.shape[0]
+        if idx.dtype.kind not in "iu" or idx.ndim != 1:
+            raise TypeError(f"channels must be a 1-D integer array of channel slots, got {idx!r}")
+        if idx.size and (idx.min() < 0 or idx.max() >= e):
+            bad = idx[(idx < 0) | (idx >= e)][0]
+            raise ValueError(f"channel slot {bad} out of range; allowed: 0..{e - 1}")
+        closing = np.zeros(e, dtype=bool)
+        closing[idx] = True
+        self._force_close(closing)
+
+    def _force_close(self, closing: np.ndarray) -> None:
+        from .payments.faults import force_close
+
+        st = self.state
+        is_open, wallet, fee_sink, k = force_close(st.u, st.v, st.capacity, st.balance_u, st.open, st.wallet,
+                                                   st.fee_sink, closing, self.scenario.onchain_fee)
+        if k:
+            self.state = st.replace(open=is_open, wallet=wallet, fee_sink=fee_sink,
+                                    topology_version=st.topology_version + 1)
+            self._summary = None
 
     # ---- persistence ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -251,6 +284,24 @@ class MarketCore:
         if self.state is None:
             raise RuntimeError("the market has no state yet; call reset(seed=...) first")
         return self.state
+
+    # ---- public read API for observers (dashboard, recordings): what a market operator sees ------------
+    def channel_states(self) -> dict[str, np.ndarray]:
+        """Read-only [E] arrays of every channel slot: `u`, `v` (endpoints), `open`, `capacity` and
+        `balance_u` (EUR; v's side is capacity - balance_u), `utilization` (EMA of |flow| / capacity)
+        and `flow` (EUR paid through it last step, u->v positive)."""
+        st = self._require_state()
+        return {k: _read_only(getattr(st, k)) for k in
+                ("u", "v", "open", "capacity", "balance_u", "utilization", "flow")}
+
+    def agent_states(self) -> dict[str, np.ndarray]:
+        """Read-only [N] arrays of every agent: `kind` (code), `capacity` (its plant's rating), `active`,
+        `wallet` (EUR on chain), `generation` and `demand` (MWh this interval), `soc` (MWh stored). The
+        `kind` and `capacity` arrays are the episode's own (the same objects' views until the next reset)."""
+        st = self._require_state()
+        out = {"kind": _read_only(self.agents.kind), "capacity": _read_only(self.agents.capacity)}
+        out.update({k: _read_only(getattr(st, k)) for k in ("active", "wallet", "generation", "demand", "soc")})
+        return out
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:

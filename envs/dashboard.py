@@ -3,6 +3,7 @@
     dash = Dashboard()
     img = dash.draw(summaries, frame)     # [H, W, 3] uint8; summaries: this episode's so far
     write_gif(path, episode)              # an episode of (summaries, frame) pairs to an animated GIF
+    write_video("ep.mp4", episode)        # ... or to an MP4 (ffmpeg) / GIF, by the file name
 
 Panels: a statistics bar (agents, active channels, trades cumulative and this step, supply and
 demand, market price, simulated time, active shock), the price chart (clearing and reference
@@ -20,6 +21,7 @@ and never changes the pyplot backend.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -288,5 +290,76 @@ def write_gif(path: "str | os.PathLike", episode: Iterable[tuple[Sequence[dict[s
     return len(images)
 
 
-__all__ = ["Dashboard", "write_gif", "show", "kind_colors", "spring_positions", "edge_states", "EDGE_COLORS",
+def ffmpeg_exe() -> str:
+    """The ffmpeg program MP4 writing uses: imageio-ffmpeg's bundled binary when that package is
+    installed (`pip install 'channelmarket[plot]'`), else `ffmpeg` on the PATH (Debian: apt-get install ffmpeg)."""
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):
+        pass
+    import shutil
+
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        raise RuntimeError("writing MP4 needs ffmpeg: `pip install 'channelmarket[plot]'` (imageio-ffmpeg) or "
+                           "install the ffmpeg program")
+    return exe
+
+
+def write_mp4(path: "str | os.PathLike", episode: Iterable[tuple[Sequence[dict[str, Any]], dict[str, Any]]],
+              fps: int = 4, dashboard: "Dashboard | None" = None) -> int:
+    """Draw every (summaries, frame) of `episode` and write an H.264 MP4 atomically (matplotlib's
+    FFMpegWriter into a temporary file, then `files.atomic_write_bytes`); returns the frame count."""
+    import tempfile
+
+    from matplotlib import rc_context
+    from matplotlib.animation import FFMpegWriter
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from .files import atomic_write_bytes
+
+    if isinstance(fps, bool) or not isinstance(fps, (int, np.integer)) or not 1 <= fps <= 60:
+        raise ValueError(f"write_mp4 fps = {fps!r}; allowed: an integer in 1..60")
+    dash = dashboard or Dashboard(width=960, height=570)
+    target = Path(path)
+    n = 0
+    with rc_context({"animation.ffmpeg_path": ffmpeg_exe()}), \
+            tempfile.TemporaryDirectory(dir=target.parent if target.parent.exists() else None) as tmp:
+        fig = Figure(figsize=(dash.width / dash.dpi, dash.height / dash.dpi), dpi=dash.dpi)
+        FigureCanvasAgg(fig)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_axis_off()
+        image = None
+        out = Path(tmp) / "episode.mp4"
+        writer = FFMpegWriter(fps=int(fps), codec="h264", extra_args=["-pix_fmt", "yuv420p"])
+        with writer.saving(fig, str(out), dash.dpi):
+            for summaries, frame in episode:
+                img = dash.draw(summaries, frame)
+                if image is None:
+                    image = ax.imshow(img, interpolation="none")
+                else:
+                    image.set_data(img)
+                writer.grab_frame()
+                n += 1
+        if n == 0:
+            raise ValueError("write_mp4: the episode has no frames")
+        atomic_write_bytes(target, out.read_bytes())
+    return n
+
+
+def write_video(path: "str | os.PathLike", episode: Iterable[tuple[Sequence[dict[str, Any]], dict[str, Any]]],
+                fps: int = 4, dashboard: "Dashboard | None" = None) -> int:
+    """An episode to `.gif` (pillow) or `.mp4` (ffmpeg), chosen by the file name; returns the frame count."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".gif":
+        return write_gif(path, episode, fps=fps, dashboard=dashboard)
+    if suffix == ".mp4":
+        return write_mp4(path, episode, fps=fps, dashboard=dashboard)
+    raise ValueError(f"write_video: file name {str(path)!r} ends in {suffix or 'nothing'!r}; allowed: .gif, .mp4")
+
+
+__all__ = ["Dashboard", "write_gif", "write_mp4", "write_video", "ffmpeg_exe", "show", "kind_colors", "spring_positions", "edge_states", "EDGE_COLORS",
            "SEED_KIND_COLORS"]

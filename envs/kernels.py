@@ -164,7 +164,7 @@ def book_agents_numpy(storage, generator, consumer, eff, capacity, grid_limit, m
     profit = revenue - cost - marginal_cost * (sold + grid_sold) + value
     breakdown = np.stack(
         [profit, revenue, cost, sold, bought, grid_sold, grid_bought, curtailed, unserved,
-         charged, discharged, n_failed, n_partial, np.zeros(n)], axis=1)
+         charged, discharged, n_failed, n_partial] + [np.zeros(n)] * (len(BREAKDOWN_FIELDS) - 13), axis=1)
     return new_soc, wallet, grid_flow, breakdown
 
 

@@ -139,6 +139,10 @@ def observe(sc, agents: AgentParams, static: np.ndarray, scale: np.ndarray, stat
     r = sc.retail_tariff
     inv_scale = 1.0 / np.maximum(scale, 1e-12)
     liq = sc.mean_degree * 0.5 * (sc.channel_capacity[0] + sc.channel_capacity[1])
+    if sc.channel_sizing == "spend":   # channels sized by spend: the typical channel of this market
+        from .channels import expected_spend
+
+        liq = sc.mean_degree * sc.channel_sizing_steps * float(np.mean(expected_spend(sc, agents)))
     buf = static.copy()  # [O, N]; static rows are within bounds by construction
     kernels.agent_rows(buf=buf, rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=state.soc,
                        capacity=agents.capacity, storage=agents.is_storage, last_sold=state.last_sold,

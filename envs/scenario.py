@@ -24,8 +24,12 @@ from .goods import PRESETS as _GOOD_PRESETS
 from .kinds import COUNT_FIELDS, KINDS, PARAMS
 from .kinds import PRESETS as _KIND_PRESETS
 from .shocks import SHOCK_NAMES, ShockEvent
+from .topology import TOPOLOGIES
 
-MECHANISMS = mechanisms.names()  # the built-in mechanisms; `mechanisms.names()` lists every registered one
+MECHANISMS = mechanisms.names()
+CHANNEL_SIZINGS = ("uniform", "spend")
+GRID_BILLINGS = ("wallet", "energy_account")
+AUCTION_PRICINGS = ("midpoint", "auction")  # the built-in mechanisms; `mechanisms.names()` lists every registered one
 
 # Share of each agent count in a population built from a total count (`Scenario.with_agents`):
 # the kinds' default counts.
@@ -94,6 +98,33 @@ class Scenario:
     shock_schedule: tuple[ShockEvent, ...] = ()
     shock_rate: float = 0.0           # probability a random shock starts, per step with none active
     shock_duration: tuple[int, int] = (4, 16)  # steps, random shocks
+    # --- payments: routes, routing fees, liquidity, background payments, faults (envs/payments) ---
+    # Every default reproduces the direct one-hop payments of channel_market_v0 (no draws, no routes).
+    max_hops: int = 1                 # longest route a payment may take (1 = direct channels only)
+    routing_fee_base: tuple[float, float] = _range_field(0.0, 0.0)  # EUR per forwarded payment, per channel
+    routing_fee_rate: tuple[float, float] = _range_field(0.0, 0.0)  # share of the forwarded amount, per channel
+    max_fee_share: float = 0.05       # most a buyer pays in routing fees, as a share of the payment
+    rebalance_below: float = 0.0      # own side under this share of capacity: rebalance by a circular payment (0 = never)
+    splice_below: float = 0.0         # own side under this share (and no cheaper rebalance): splice in from the wallet (0 = never)
+    splice_above: float = 1.0         # own side over this share: splice the excess out to the wallet (1 = never)
+    liquidity_target: float = 0.5     # share of capacity a rebalance or splice restores a side to
+    splice_fee: float = 0.05          # EUR on-chain cost of one splice, to the fee sink
+    background_payment_rate: float = 0.0  # probability an agent sends a payment without energy, per step
+    background_payment_size: tuple[float, float] = _range_field(1.0, 10.0)  # EUR per background payment
+    agent_fault_rate: float = 0.0     # probability an active agent fails, per step (its channels force-close)
+    channel_fault_rate: float = 0.0   # probability an open channel fails without its agents, per step
+    # --- g-econ: topology, channel sizing, partners, accounting, mechanism fidelity (issue 10) ---
+    # Defaults reproduce the legacy market exactly; SOUND_MARKET holds the sound Lightning values.
+    topology: str = "random"          # channel graph at reset (envs/topology.py, TOPOLOGIES)
+    topology_file: str = ""           # `lncli describegraph` JSON for topology="file" ("" = the bundled example)
+    channel_sizing: str = "uniform"   # "uniform": channel_capacity EUR; "spend": x the endpoints' spend per step
+    channel_sizing_steps: float = 8.0  # "spend": capacity = this many steps of the larger endpoint's spend
+    partner_channel_share: float = 0.0  # share of channel reopenings made to the opener's regular partner
+    grid_billing: str = "wallet"      # "wallet" (legacy) or "energy_account": grid bills off the channel wallet
+    value_of_lost_load: float = 0.0   # EUR/MWh a consumer loses per MWh unserved
+    network_charge: float = 0.0       # EUR/MWh the buyer pays the network operator per P2P MWh
+    auction_pricing: str = "midpoint" # eps_auction trade price: "midpoint" (legacy) or "auction" (its prices)
+    negotiation_probability: float = 1.0  # per open channel and step, chance it negotiates (seed: 0.3)
 
     # ------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -174,14 +205,32 @@ class Scenario:
         ints = isinstance(sd, tuple) and len(sd) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in sd)
         if not ints or not 1 <= sd[0] <= sd[1]:
             raise ValueError(f"scenario.shock_duration = {sd!r}; allowed: {allowed}")
+        _check_payments(self)
         if mech.validate is not None:
             mech.validate(self)
+        self._validate_econ()
         for e in self.shock_schedule:
             if e.step >= self.episode_steps:
                 raise ValueError(
                     f"scenario.shock_schedule: event at step {e.step} is past the episode "
                     f"(episode_steps = {self.episode_steps})"
                 )
+
+    def _validate_econ(self) -> None:
+        """The g-econ block: topology, sizing, partners, accounting, pricing, negotiation."""
+        _check_choice(self, "topology", TOPOLOGIES)
+        _check_str(self, "topology_file")
+        if self.topology_file and self.topology != "file":
+            raise ValueError(f"scenario.topology_file = {self.topology_file!r} needs topology = 'file' "
+                             f"(topology = {self.topology!r})")
+        _check_choice(self, "channel_sizing", CHANNEL_SIZINGS)
+        _check_num(self, "channel_sizing_steps", 1e-6, 1e6)
+        _check_num(self, "partner_channel_share", 0.0, 1.0)
+        _check_choice(self, "grid_billing", GRID_BILLINGS)
+        _check_num(self, "value_of_lost_load", 0.0, 1e7)
+        _check_num(self, "network_charge", 0.0, 1e6)
+        _check_choice(self, "auction_pricing", AUCTION_PRICINGS)
+        _check_num(self, "negotiation_probability", 0.0, 1.0)
 
     # ---- derived values ----------------------------------------------------------------
     @property
@@ -212,6 +261,26 @@ class Scenario:
     @property
     def step_hours(self) -> float:
         return self.step_minutes / 60.0
+
+    @property
+    def routing_fees_on(self) -> bool:
+        """Channels carry routing fee policies (drawn per channel from the channel generator)."""
+        return self.routing_fee_base[1] > 0.0 or self.routing_fee_rate[1] > 0.0
+
+    @property
+    def payments_aftermath(self) -> bool:
+        """Anything the payment layer does after the trades are paid: background payments, faults,
+        rebalancing or splicing (routes alone need none of it)."""
+        return (self.rebalance_below > 0.0 or self.splice_below > 0.0 or self.splice_above < 1.0
+                or self.background_payment_rate > 0.0 or self.agent_fault_rate > 0.0 or self.channel_fault_rate > 0.0)
+
+    @property
+    def payments_on(self) -> bool:
+        """Anything beyond direct one-hop payments: routes, liquidity management, background
+        payments or faults (`envs/payments`); False reproduces channel_market_v0 exactly."""
+        return (self.max_hops > 1 or self.rebalance_below > 0.0 or self.splice_below > 0.0
+                or self.splice_above < 1.0 or self.background_payment_rate > 0.0 or self.agent_fault_rate > 0.0
+                or self.channel_fault_rate > 0.0)
 
     # ---- construction helpers ----------------------------------------------------------------
     def replace(self, **changes: Any) -> "Scenario":
@@ -356,6 +425,12 @@ def _check_str(sc: Scenario, name: str) -> None:
         raise TypeError(f"scenario.{name} = {v!r}; allowed: a string")
 
 
+def _check_choice(sc: Scenario, name: str, allowed) -> None:
+    v = getattr(sc, name)
+    if not isinstance(v, str) or v not in allowed:
+        raise ValueError(f"scenario.{name} = {v!r}; allowed: {', '.join(map(repr, allowed))}")
+
+
 def _check_int(sc: Scenario, name: str, lo: int, hi: int) -> None:
     v = getattr(sc, name)
     if isinstance(v, bool) or not isinstance(v, int):
@@ -385,6 +460,38 @@ def _check_pair(sc: Scenario, name: str, lo: float, hi: float) -> None:
         raise ValueError(f"scenario.{name} = {v!r}; allowed: a pair (low, high) with {lo} <= low <= high <= {hi}")
 
 
+def _check_payments(sc: Scenario) -> None:
+    """The payment block's fields (envs/payments)."""
+    _check_int(sc, "max_hops", 1, 16)
+    _check_pair(sc, "routing_fee_base", 0.0, 1e6)
+    _check_pair(sc, "routing_fee_rate", 0.0, 1.0)
+    _check_num(sc, "max_fee_share", 0.0, 1.0)
+    _check_num(sc, "rebalance_below", 0.0, 1.0)
+    _check_num(sc, "splice_below", 0.0, 1.0)
+    _check_num(sc, "splice_above", 0.0, 1.0)
+    _check_num(sc, "liquidity_target", 0.0, 1.0)
+    for low in ("rebalance_below", "splice_below"):
+        if getattr(sc, low) > sc.liquidity_target:
+            raise ValueError(f"scenario.{low} = {getattr(sc, low)!r}; allowed: at most liquidity_target = "
+                             f"{sc.liquidity_target!r} (a side is restored up to the target)")
+    if sc.splice_above < sc.liquidity_target:
+        raise ValueError(f"scenario.splice_above = {sc.splice_above!r}; allowed: at least liquidity_target = "
+                         f"{sc.liquidity_target!r} (a side is spliced down to the target)")
+    _check_num(sc, "splice_fee", 0.0, 1e9)
+    _check_num(sc, "background_payment_rate", 0.0, 1.0)
+    _check_pair(sc, "background_payment_size", 1e-9, 1e12)
+    _check_num(sc, "agent_fault_rate", 0.0, 1.0)
+    _check_num(sc, "channel_fault_rate", 0.0, 1.0)
+
+
+# The payment layer of the sound Lightning market (g-pay's fields of SOUND_MARKET): three-hop
+# routes at Lightning-like fees (base up to 0.001 EUR, 0.01-0.1 % of the amount), buyers paying at
+# most 1 % in fees, channels rebalanced under 20 % and spliced in under 5 % of their capacity.
+PAYMENTS_SOUND_MARKET: dict[str, Any] = dict(
+    max_hops=3, routing_fee_base=(0.0, 0.001), routing_fee_rate=(0.0001, 0.001), max_fee_share=0.01,
+    rebalance_below=0.2, splice_below=0.05, liquidity_target=0.5)
+
+
 # ---- presets -------------------------------------------------------------------------------
 
 PRESETS: dict[str, Scenario] = {
@@ -401,6 +508,39 @@ for _name, _kw in {**_KIND_PRESETS, **_GOOD_PRESETS}.items():   # presets the ki
     _base = PRESETS[_kw.pop("base", "energy_default")]
     PRESETS[_name] = _base.replace(name=_name, **_kw)
 DEFAULT_SCENARIO = "energy_default"
+
+# ---- the sound Lightning market (issue 10) ------------------------------------------------------
+# The overrides that turn the legacy market into the sound one; `channel_market_v1` and the
+# `energy_lightning*` presets apply them. g-econ's part: kind-aware channels sized in the money the
+# trades move, channels reopened to regular partners, grid bills on an energy account apart from
+# the channel wallet, unserved energy valued at a value of lost load, a network charge on P2P trade,
+# the eps-auction at its own prices; and the payment layer's routes, fees and liquidity management.
+SOUND_MARKET: dict[str, Any] = {
+    **PAYMENTS_SOUND_MARKET,
+    "topology": "kind_aware",
+    "channel_sizing": "spend",
+    "channel_sizing_steps": 8.0,
+    "partner_channel_share": 0.5,
+    "grid_billing": "energy_account",
+    "value_of_lost_load": 3000.0,
+    "network_charge": 10.0,
+    "auction_pricing": "auction",
+}
+# The seed's own channel dynamics (../shared/seeds/000): 50-200 capacity split evenly, channels open
+# at 8 % and close at 5 % per step, each channel negotiates with a 30 % chance per step, and random
+# payment flows without energy (background payments, routed over up to three hops).
+SEED000: dict[str, Any] = {
+    "channel_capacity": (50.0, 200.0), "initial_split": 0.5, "channel_open_rate": 0.08,
+    "channel_close_rate": 0.05, "negotiation_probability": 0.3, "background_payment_rate": 0.1,
+    "background_payment_size": (1.0, 10.0), "max_hops": 3,
+}
+PRESETS["energy_lightning"] = PRESETS["energy_default"].replace(name="energy_lightning", **SOUND_MARKET)
+PRESETS["energy_lightning_10k"] = PRESETS["energy_10k"].replace(name="energy_lightning_10k", **SOUND_MARKET)
+PRESETS["energy_lightning_scale_free"] = PRESETS["energy_lightning"].replace(
+    name="energy_lightning_scale_free", topology="scale_free")
+PRESETS["energy_lightning_real"] = PRESETS["energy_lightning"].replace(
+    name="energy_lightning_real", topology="file", mean_degree=5.0)   # the bundled 300-node describegraph file
+PRESETS["seed000"] = PRESETS["energy_default"].replace(name="seed000", **SEED000)
 
 
 def get_scenario(spec: "str | Path | Scenario | dict | None" = None, **overrides: Any) -> Scenario:
@@ -434,4 +574,5 @@ def get_scenario(spec: "str | Path | Scenario | dict | None" = None, **overrides
     return sc
 
 
-__all__ = ["Scenario", "PRESETS", "DEFAULT_SCENARIO", "MECHANISMS", "get_scenario", "SHOCK_NAMES"]
+__all__ = ["Scenario", "PRESETS", "PAYMENTS_SOUND_MARKET", "DEFAULT_SCENARIO", "MECHANISMS", "get_scenario",
+           "SHOCK_NAMES", "SOUND_MARKET", "SEED000"]

@@ -15,6 +15,17 @@ Reward (profit, EUR) per agent and step:
   + (storage, last step only) the change of its stored energy since reset, valued at the base
     price x one-way efficiency (what it would fetch discharged): a store neither gets its initial
     charge for free nor loses what it holds when the day ends.
+  + (payment layer on) routing fees earned forwarding others' payments (`routing_fees`), and, in
+    cost, routing fees paid on its own routed purchases, rebalancing fees and splice fees.
+
+Accounting options (scenario fields; the defaults are the legacy market):
+  `grid_billing="energy_account"`: grid bills and feed-in revenue settle on each agent's energy
+  account (`MarketState.energy_account`), not on the on-chain wallet that funds channels, so grid
+  purchases never strand an agent's channels. `network_charge` (EUR/MWh): the buyer of every P2P
+  MWh paid pays it to the grid/network operator's account (`grid_account`), from its energy account
+  (or wallet); it is a cost in the buyer's profit (`network_charges` column). `value_of_lost_load`
+  (EUR/MWh): a consumer's profit loses it per MWh unserved (`lost_load` column; a loss of utility,
+  no money moves), so shocks that leave demand unserved show in welfare.
 
 A cut of less than a billionth of a payment is float round-off of the buyer's own balance
 arithmetic, not a partial payment: the trade is cut to the balance but not flagged.
@@ -22,7 +33,7 @@ arithmetic, not a partial payment: the trade is cut to the balance but not flagg
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -30,7 +41,11 @@ from . import kernels
 from .breakdown import BREAKDOWN_FIELDS
 from .scenario import Scenario
 from .state import AgentParams
+from .payments.accounts import credit_fees
 from .trades import Trades
+
+if TYPE_CHECKING:
+    from .payments.layer import PaymentReport
 
 ROUND_OFF = 1e-9  # relative shortfall below which a cut payment is not counted as partial
 
@@ -46,31 +61,81 @@ class Settlement(NamedTuple):
     soc: np.ndarray          # [N] after charging / discharging
     grid_account: float
     breakdown: np.ndarray    # [N, len(BREAKDOWN_FIELDS)] float64
+    payments: "PaymentReport | None" = None  # the payment layer's report (routes, fees, failures by reason)
+    energy_account: "np.ndarray | None" = None  # [N] after grid bills and network charges
 
 
 def settle(sc: Scenario, agents: AgentParams, trades: Trades, sellable: np.ndarray, needed: np.ndarray,
            u: np.ndarray, v: np.ndarray, capacity: np.ndarray, balance_u: np.ndarray, wallet: np.ndarray,
-           soc: np.ndarray, grid_account: float) -> Settlement:
+           soc: np.ndarray, grid_account: float, fee_base: "np.ndarray | None" = None,
+           fee_rate: "np.ndarray | None" = None, failed_agent: "np.ndarray | None" = None,
+           failed_channel: "np.ndarray | None" = None, energy_account: "np.ndarray | None" = None) -> Settlement:
+    """Pay the trades and book every agent. With the payment layer on (`Scenario.payments_on`)
+    routed trades pay over their routes (buyers pay the routing fees on top, intermediaries earn
+    them: `routing_fees` column, in the profit) and trades of agents or channels that failed this
+    step are released (`envs/payments/layer.py`). Grid bills settle on `energy_account` when the
+    scenario bills the grid apart from the channel wallet."""
     n = agents.n
-    cut = trades.cut if trades.cut is not None else np.zeros(trades.channel.shape[0], dtype=np.int8)
-    (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, exchange_in, exchange_out,
-     n_failed, n_partial) = kernels.pay_trades(
-        channel=trades.channel, seller=trades.seller, buyer=trades.buyer, qty=trades.qty, price=trades.price,
-        cut=cut, u=u, capacity=capacity, balance_u=balance_u, n=n, round_off=ROUND_OFF)
+    report = None
+    fees_paid = None
+    if sc.payments_on and fee_base is not None:
+        from .payments.layer import pay_trades as pay_layer
+
+        (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, exchange_in, exchange_out,
+         n_failed, n_partial, fees_paid, report) = pay_layer(
+            trades, u, v, capacity, balance_u, fee_base, fee_rate, n, ROUND_OFF, sc.max_fee_share, sc.max_hops,
+            failed_agent, failed_channel)
+        cost = cost + fees_paid
+    else:
+        cut = trades.cut if trades.cut is not None else np.zeros(trades.channel.shape[0], dtype=np.int8)
+        (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, exchange_in, exchange_out,
+         n_failed, n_partial) = kernels.pay_trades(
+            channel=trades.channel, seller=trades.seller, buyer=trades.buyer, qty=trades.qty, price=trades.price,
+            cut=cut, u=u, capacity=capacity, balance_u=balance_u, n=n, round_off=ROUND_OFF)
     # channel balances: u pays -> balance_u falls
     new_balance_u = balance_u + flow_in_u
     np.clip(new_balance_u, 0.0, capacity, out=new_balance_u)  # guards float round-off only
     flow = -flow_in_u
     wallet = wallet + exchange_in - exchange_out
 
-    new_soc, wallet, grid_flow, breakdown = kernels.book_agents(
+    separate = sc.grid_billing == "energy_account"
+    new_soc, booked, grid_flow, breakdown = kernels.book_agents(
         storage=agents.is_storage, generator=agents.is_generator, consumer=agents.is_consumer,
         eff=agents.efficiency, capacity=agents.capacity, grid_limit=agents.grid_limit,
         marginal_cost=agents.marginal_cost, limit=agents.limit, sellable=sellable, needed=needed, soc=soc,
-        wallet=wallet, sold=sold, bought=bought, revenue=revenue, cost=cost, n_failed=n_failed,
-        n_partial=n_partial, feed_in=sc.feed_in_tariff, retail=sc.retail_tariff)
+        wallet=energy_account if separate else wallet, sold=sold, bought=bought, revenue=revenue, cost=cost,
+        n_failed=n_failed, n_partial=n_partial, feed_in=sc.feed_in_tariff, retail=sc.retail_tariff)
+    if separate:
+        energy_account = booked
+    else:
+        wallet = booked
+    if report is not None:
+        credit_fees(breakdown, report.earned)
+    grid_account = grid_account + grid_flow
+    if sc.network_charge > 0 or sc.value_of_lost_load > 0:
+        grid_account, wallet, energy_account = _charges(sc, agents, breakdown, wallet, energy_account, grid_account)
     return Settlement(paid_qty, paid, failed, partial, new_balance_u, flow, wallet, new_soc,
-                      grid_account + grid_flow, breakdown)
+                      grid_account, breakdown, report, energy_account)
+
+
+def _charges(sc: Scenario, agents: AgentParams, breakdown: np.ndarray, wallet, energy_account, grid_account: float):
+    """Network charges on P2P purchases (buyer -> grid account) and the value of lost load, booked
+    into `breakdown` (in place, a fresh array). Returns (grid_account, wallet, energy_account)."""
+    col = BREAKDOWN_FIELDS.index
+    charge = sc.network_charge * breakdown[:, col("bought")]
+    lost = np.where(agents.is_consumer, sc.value_of_lost_load * breakdown[:, col("unserved")], 0.0)
+    breakdown[:, col("network_charges")] = charge
+    breakdown[:, col("lost_load")] = lost
+    breakdown[:, col("cost")] += charge
+    breakdown[:, 0] -= charge + lost
+    total = float(charge.sum())
+    if total:
+        if sc.grid_billing == "energy_account":
+            energy_account = energy_account - charge
+        else:
+            wallet = wallet - charge
+        grid_account = grid_account + total
+    return grid_account, wallet, energy_account
 
 
 def add_storage_value(sc: Scenario, agents: AgentParams, soc: np.ndarray, active: np.ndarray,

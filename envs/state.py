@@ -62,6 +62,7 @@ def resolve_kinds(kinds, what: str = "agent kinds") -> tuple[str, ...]:
 
 
 NO_GOOD = -1
+FLOW_HISTORY = 8  # steps of per-channel flow kept in MarketState.flow_history
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,8 @@ class MarketState:
     flow: np.ndarray          # [E] float64, EUR paid through the channel last step (u->v positive)
     utilization: np.ndarray   # [E] float64, EMA of |flow| / capacity
     topology_version: int     # bumps whenever a channel opens or closes
+    fee_base: np.ndarray      # [E] float64, EUR a forwarding node charges per payment over the channel
+    fee_rate: np.ndarray      # [E] float64, share of the forwarded amount it charges on top
     # --- market -------------------------------------------------------------------------
     ref_price: np.ndarray     # [G] float64, EUR/MWh mean-field reference price
     clearing_price: np.ndarray  # [G] float64, EUR/MWh VWAP of the last step (carried when no trade)
@@ -180,6 +183,12 @@ class MarketState:
     t: int                    # step index of the current interval
     fee_sink: float           # EUR paid in on-chain fees
     grid_account: float       # EUR the grid received minus paid
+    # --- g-econ: accounts, regular partners, channel flow history (issue 10) ---------------
+    energy_account: np.ndarray  # [N] float64, EUR energy account grid bills and network charges settle on
+                                # (grid_billing="energy_account"; stays 0 with "wallet"); may go negative
+    partner: np.ndarray       # [N] int32, regular trading partner (-1 none; tracked with partner_channel_share > 0)
+    partner_value: np.ndarray # [N] float64, EUR traded with that partner (decaying)
+    flow_history: np.ndarray  # [E, FLOW_HISTORY] float32, EUR u->v of the last steps, ring buffer at t % FLOW_HISTORY
     rng: np.random.Generator = field(repr=False)      # endogenous draws: channel closes and reopenings
     rng_exo: np.random.Generator = field(repr=False)  # exogenous draws: weather, load, price noise, random shocks
 
@@ -188,9 +197,10 @@ class MarketState:
         return self.capacity - self.balance_u
 
     def money_total(self) -> float:
-        """Wallets + open channel capacities + fee sink + grid account: constant over an episode."""
+        """Wallets + energy accounts + open channel capacities + fee sink + grid account: constant over an episode."""
         return float(
             self.wallet.sum() + self.capacity[self.open].sum() + self.fee_sink + self.grid_account
+            + self.energy_account.sum()
         )
 
     def replace(self, **changes) -> "MarketState":

@@ -219,7 +219,7 @@ def _check_state(st: dict[str, Any], ag: AgentParams, sc: Scenario) -> None:
     if "soc" in st:
         _soc_check(f"{w}['soc']", st["soc"], ag)
     nonneg = ("wind_speed", "generation", "demand", "last_sold", "last_bought", "utilization", "supply",
-              "demand_total", "volume", "clearing_price")
+              "demand_total", "volume", "clearing_price", "fee_base", "fee_rate")
     for name in nonneg:
         if name in st:
             _in(f"{w}['{name}']", st[name], 0.0, np.inf, name.replace("_", " "))
@@ -236,6 +236,14 @@ def _check_state(st: dict[str, Any], ag: AgentParams, sc: Scenario) -> None:
             b = st["balance_u"]
             _where_bad(f"{w}['balance_u']", b, (b < 0) | (b > st["capacity"]),
                        "balance_u must be in [0, the channel's capacity]")
+    if "partner" in st:
+        _in(f"{w}['partner']", st["partner"], -1, n, "partners (an agent index, or -1 for none)", hi_open=True)
+    if "partner_value" in st:
+        _in(f"{w}['partner_value']", st["partner_value"], 0.0, np.inf, "partner value")
+    if "flow_history" in st and "capacity" in st:
+        _where_bad(f"{w}['flow_history']", st["flow_history"],
+                   np.abs(st["flow_history"]) > st["capacity"][:, None] * (1 + 1e-6),
+                   "a channel's flow is at most its capacity")
     for name in ("ref_price", "price_history"):
         if name in st:
             _in(f"{w}['{name}']", st[name], fi, rt, "reference prices (between the feed-in and retail tariffs)")

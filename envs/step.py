@@ -5,6 +5,15 @@ weather, demand and shock -> observations. `market_step` returns a new `MarketSt
 one is not modified (its generators advance). Every random draw comes from the state's two
 generators, both spawned from the episode seed: `rng` (channels) and `rng_exo` (weather, load,
 price noise, shocks).
+
+With the payment layer on (`Scenario.payments_on`, envs/payments) the step is offers -> clearing
+(direct and routed pairs) -> faults -> payments (direct, then routed HTLC-style) -> grid booking
+-> background payments -> force-closes of the faults -> rebalancing -> splicing -> lifecycle.
+Its draws, in order: `rng_exo` N uniforms for agent faults (agent_fault_rate > 0), E uniforms for
+channel faults (channel_fault_rate > 0), 3N for background payments (send, receive, amount),
+before the step's weather draws; `rng` two uniform arrays (fee base, fee rate) for the channels
+reopened by the lifecycle, after its draws (routing fees on). Routes, rebalancing and splicing
+draw nothing.
 """
 
 from __future__ import annotations
@@ -13,16 +22,18 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import channels, kernels, physics, prices
+from . import channels, physics, prices, topology
 from .breakdown import BREAKDOWN_FIELDS
-from .clearing import clear
 from .observations import agent_scale, observe, static_columns
-from .offers import Offers, decode
+from .offers import Offers
 from .scenario import Scenario
-from .settlement import Settlement, add_storage_value, settle
+from .settlement import Settlement
 from .shocks import Shock, advance_shock
 from .goods import scenario_goods
-from .state import AgentParams, MarketState
+from .payments.fees import draw_fees
+from .payments.layer import summary_fields
+from .payments.reasons import FAILURE_NAMES
+from .state import FLOW_HISTORY, AgentParams, MarketState
 from .trades import Trades
 
 UTILIZATION_DECAY = 0.9  # EMA weight of past channel utilization
@@ -45,9 +56,17 @@ def initial_state(sc: Scenario, seed: Any) -> tuple[AgentParams, MarketState]:
     rng, rng_exo = spawn_generators(seed)
     agents = physics.sample_agents(sc, rng)
     n, e = sc.n_agents, sc.n_channels
-    u, v = channels.build_graph(n, e, rng)
+    graph = topology.build(sc, agents, rng)   # `random`: the legacy draws, unchanged
+    u, v = graph.u, graph.v
     capacity = channels.draw_capacity(sc, e, rng)
+    if graph.capacity is not None:   # a file's relative capacities, around the range's mean
+        capacity = graph.capacity * 0.5 * (sc.channel_capacity[0] + sc.channel_capacity[1])
+    capacity = channels.size_capacity(sc, agents, u, v, capacity)
     balance_u, _ = channels.funding(capacity, sc.initial_split)
+    fee_base, fee_rate = draw_fees(sc, e, rng)
+    if graph.fee_base is not None and sc.routing_fees_on:   # a describegraph file's own fee policies
+        fee_base = graph.fee_base.mean(axis=1) * capacity / graph.capacity
+        fee_rate = graph.fee_rate_ppm.mean(axis=1) * 1e-6
     cloud, wind_speed = physics.initial_weather(sc, agents, rng_exo)
     generation, demand = physics.interval_energy(sc, agents, 0, cloud, wind_speed, rng_exo)
     shock_kind, shock_remaining = advance_shock(0, 0, 0, sc.shock_schedule, sc.shock_rate, sc.shock_duration, rng_exo)
@@ -61,12 +80,15 @@ def initial_state(sc: Scenario, seed: Any) -> tuple[AgentParams, MarketState]:
         active=np.ones(n, dtype=bool), soc=soc, wallet=np.full(n, float(sc.initial_wallet)),
         cloud=cloud, wind_speed=wind_speed, generation=generation, demand=demand,
         last_sold=zeros, last_bought=zeros, last_profit=zeros,
-        u=u, v=v, capacity=capacity, balance_u=balance_u, open=np.ones(e, dtype=bool),
+        u=u, v=v, capacity=capacity, balance_u=balance_u, open=graph.open,
         flow=np.zeros(e), utilization=np.zeros(e), topology_version=0,
+        fee_base=fee_base, fee_rate=fee_rate,
         ref_price=ref, clearing_price=ref.copy(), price_history=np.repeat(ref[None, :], 2, axis=0),
         supply=np.zeros(g), demand_total=np.zeros(g), volume=np.zeros(g),
         holdings=np.zeros((n, g)), owed=np.zeros((n, g)), issued=np.zeros(g), retired=np.zeros(g),
         shock_kind=shock_kind, shock_remaining=shock_remaining, t=0, fee_sink=0.0, grid_account=0.0,
+        energy_account=np.zeros(n), partner=np.full(n, -1, dtype=np.int32), partner_value=np.zeros(n),
+        flow_history=np.zeros((e, FLOW_HISTORY), dtype=np.float32),
         rng=rng, rng_exo=rng_exo,
     )
     return agents, state
@@ -133,9 +155,14 @@ def summary(sc: Scenario, state: MarketState, result: StepResult | None) -> dict
                     f"{name}_demand": float(state.demand_total[g]), f"{name}_held": float(state.holdings[:, g].sum()),
                     f"{name}_owed": float(state.owed[:, g].sum()), f"{name}_issued": float(state.issued[g]),
                     f"{name}_retired": float(state.retired[g])})
+    out.update(channel_stats(state, None if result is None else result.liquidity[0]))
     if result is None:
+        out.update(network_charges=0.0, lost_load=0.0)
         out.update(trades=0, negotiations=0, failed_payments=0, partial_payments=0, channels_opened=0,
                    channels_closed=0, grid_bought=0.0, grid_sold=0.0, unserved=0.0, curtailed=0.0, welfare=0.0)
+        out.update({f"failed_{name}": 0 for name in FAILURE_NAMES})
+        out.update(routed_payments=0, mean_hops=0.0, routing_fees=0.0, fees_paid=0.0, background_payments=0,
+                   rebalances=0, splices=0, agent_faults=0, channel_faults=0)
         return out
     st = result.settlement
     col = {name: i for i, name in enumerate(BREAKDOWN_FIELDS)}
@@ -152,7 +179,47 @@ def summary(sc: Scenario, state: MarketState, result: StepResult | None) -> dict
         unserved=float(bd[col["unserved"]]),
         curtailed=float(bd[col["curtailed"]]),
         welfare=float(bd[col["profit"]]),
+        network_charges=float(bd[col["network_charges"]]),
+        lost_load=float(bd[col["lost_load"]]),
     )
+    out.update(summary_fields(st, sc.max_hops))
+    return out
+
+
+QUANTILES = (0.1, 0.5, 0.9)
+STATS_SAMPLE = 4096   # channel slots (evenly strided) the per-channel statistics read; exact below that
+
+
+def channel_stats(state: MarketState, degree: "np.ndarray | None" = None) -> dict[str, float]:
+    """Channel statistics of the market summary: utilization (mean EMA of |flow| / capacity over open
+    channels), capacity (EUR, nearest-rank) and degree quantiles (10/50/90 %), the largest degree, and on-chain fees paid
+    since reset. Per-channel figures read an evenly strided sample of `STATS_SAMPLE` slots (exact
+    up to that many; the step stays O(N) cheap at 10,000 agents); degrees are exact. `degree` may
+    pass the per-agent open-channel count the step already computed."""
+    e = state.u.shape[0]
+    stride = max(1, e // STATS_SAMPLE)
+    o = state.open[::stride]
+    if degree is None:
+        deg_src = state.open
+        n = state.active.shape[0]
+        degree = np.bincount(state.u[deg_src], minlength=n) + np.bincount(state.v[deg_src], minlength=n)
+    out: dict[str, float] = {}
+    if o.any():
+        cap = np.sort(state.capacity[::stride][o])
+        cq = cap[(np.array(QUANTILES) * (cap.shape[0] - 1)).round().astype(np.int64)]
+        out["channel_utilization"] = float(state.utilization[::stride][o].mean())
+    else:
+        cq = np.zeros(len(QUANTILES))
+        out["channel_utilization"] = 0.0
+    # degree quantiles from the degree counts (small integers): O(N), no sort
+    d = np.asarray(degree).astype(np.int64)
+    cum = np.cumsum(np.bincount(d))
+    dq = np.searchsorted(cum, np.array(QUANTILES) * d.shape[0], side="left") if d.size else np.zeros(3)
+    for q, c, dd in zip(QUANTILES, cq, dq):
+        out[f"capacity_p{int(q * 100)}"] = float(c)
+        out[f"degree_p{int(q * 100)}"] = float(dd)
+    out["degree_max"] = int(d.max(initial=0))
+    out["onchain_fees"] = float(state.fee_sink)
     return out
 
 

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 ON_CHAIN = -1  # Trades.channel of a trade settled through the exchange, wallet to wallet
+ROUTED = -2    # Trades.channel of a trade paid over a multi-hop route (Trades.route names its channels)
 # Trades.cut: agreed and placed in full / cut to what the buyer's channel side pays /
 # agreed but the buyer's side of the channel was empty (kept in Trades with qty 0).
 LIQUIDITY_OK, LIQUIDITY_CUT, LIQUIDITY_EMPTY = 0, 1, 2
@@ -27,6 +28,8 @@ class Trades(NamedTuple):
     price: np.ndarray    # [T] float64 EUR/MWh
     negotiations: int    # channels that negotiated this step (agreed or not)
     cut: "np.ndarray | None" = None  # [T] int8 LIQUIDITY_*: how the buyer's channel balance limited it
+    route: "np.ndarray | None" = None  # [T, H] int64 channel slots buyer -> seller of ROUTED trades, -1 padded
+    unrouted: "np.ndarray | None" = None  # [N] int8 why a buyer reached no seller (payments.reasons), routing on
 
     @classmethod
     def empty(cls, negotiations: int = 0) -> "Trades":
@@ -35,4 +38,4 @@ class Trades(NamedTuple):
         return cls(i, i, i, i, f, f, negotiations)
 
 
-__all__ = ["Trades", "ON_CHAIN", "LIQUIDITY_OK", "LIQUIDITY_CUT", "LIQUIDITY_EMPTY"]
+__all__ = ["Trades", "ON_CHAIN", "ROUTED", "LIQUIDITY_OK", "LIQUIDITY_CUT", "LIQUIDITY_EMPTY"]

@@ -31,7 +31,11 @@ storage (`storage_value`, default "reserve_limit"):
 `eval.welfare.realized_welfare(core, storage_value)` evaluates W on what the step settled (paid quantities,
 the env's grid sales and purchases), so realized <= optimal always holds (the realized
 allocation is feasible in the program below) and efficiency = realized / optimal is in [0, 1].
-Curtailed and unserved energy are worth zero (the env's rewards do not price them).
+Curtailed energy is worth zero. The scenario's accounting (issue 10) enters both sides alike:
+`value_of_lost_load` (VoLL, EUR/MWh) costs every consumer VoLL x unserved MWh (unserved = need -
+P2P purchases - grid import), i.e. a constant -VoLL x need plus VoLL on every MWh served; and
+`network_charge` (EUR/MWh) is a cost on every P2P MWh (paid to the network operator, who, like the
+grid, is outside the market). With both zero (the legacy market) W is the definition above.
 
 The program (HiGHS through scipy; the matrix is built with scipy.sparse, no loop over channels)
 ------------------------------------------------------------------------------------------------
@@ -122,6 +126,8 @@ class MarketInterval:
     feed_in: float
     retail: float
     ref_price: float = float("nan")   # EUR/MWh, the interval's reference price (for liquidity="ref")
+    value_of_lost_load: float = 0.0   # EUR/MWh a consumer loses per MWh unserved
+    network_charge: float = 0.0       # EUR/MWh cost of every P2P MWh
 
     @property
     def n(self) -> int:
@@ -148,10 +154,12 @@ def storage_values(kind, reserve, limit, efficiency, storage_value: Any = "reser
 
 
 def buyer_value_seller_cost(iv: MarketInterval, storage_value: Any) -> tuple[np.ndarray, np.ndarray]:
-    """value[N] of a MWh bought P2P and cost[N] of a MWh sold P2P, per agent."""
+    """value[N] of a MWh bought P2P and cost[N] of a MWh sold P2P, per agent (a consumer's value
+    includes the value of lost load it avoids; the network charge is not in here)."""
     charge_value, discharge_cost = storage_values(iv.kind, iv.reserve, iv.limit, iv.efficiency, storage_value)
     st = kind_has(iv.kind, "stores")
-    value = np.where(st, charge_value, np.where(kind_has(iv.kind, "grid_import"), iv.limit, 0.0))
+    cons = kind_has(iv.kind, "grid_import")
+    value = np.where(st, charge_value, np.where(cons, iv.limit + iv.value_of_lost_load, 0.0))
     cost = np.where(st, discharge_cost, iv.marginal_cost)
     return value, cost
 
@@ -184,6 +192,8 @@ def solve_interval(iv: MarketInterval, *, network: str = "channels", storage_sid
     needed = np.where(iv.active & (bg >= 0), iv.needed, 0.0)
     sell_ok = sellable > TINY
     buy_ok = needed > TINY
+    voll, charge = float(iv.value_of_lost_load), float(iv.network_charge)
+    lost_all = voll * float(needed[cons].sum())   # VoLL of every consumer's need: served MWh earn it back
 
     # --- P2P variables --------------------------------------------------------------------------
     if network == "channels":
@@ -193,7 +203,7 @@ def solve_interval(iv: MarketInterval, *, network: str = "channels", storage_sid
         ch = np.concatenate([fwd, rev])
         s_of = np.concatenate([u[fwd], v[rev]])
         b_of = np.concatenate([v[fwd], u[rev]])
-        gain = value[b_of] - cost[s_of]
+        gain = value[b_of] - cost[s_of] - charge
         keep = gain > 0  # a pair that destroys value is never used at the optimum
         ch, s_of, b_of, gain = ch[keep], s_of[keep], b_of[keep], gain[keep]
         hi = np.full(ch.shape[0], np.inf)
@@ -220,7 +230,7 @@ def solve_interval(iv: MarketInterval, *, network: str = "channels", storage_sid
         b_of = np.zeros(0, dtype=np.int64)
         nsx, nby = sel.shape[0], buy.shape[0]
         nx = nsx + nby
-        obj_p2p = np.concatenate([-cost[sel], value[buy]])
+        obj_p2p = np.concatenate([-cost[sel], value[buy] - charge])
         hi = np.full(nx, np.inf)
         out_rows, out_cols = sel, np.arange(nsx)
         in_rows, in_cols = buy, nsx + np.arange(nby)
@@ -231,9 +241,9 @@ def solve_interval(iv: MarketInterval, *, network: str = "channels", storage_sid
 
     # --- grid variables -------------------------------------------------------------------------
     g_idx = np.flatnonzero(gen & sell_ok & (iv.grid_limit > 0) & (iv.feed_in - iv.marginal_cost > 0))
-    m_idx = np.flatnonzero(cons & buy_ok & (iv.grid_limit > 0) & (iv.limit - iv.retail > 0))
+    m_idx = np.flatnonzero(cons & buy_ok & (iv.grid_limit > 0) & (iv.limit + voll - iv.retail > 0))
     ng, nm = g_idx.shape[0], m_idx.shape[0]
-    obj = np.concatenate([obj_p2p, iv.feed_in - iv.marginal_cost[g_idx], iv.limit[m_idx] - iv.retail])
+    obj = np.concatenate([obj_p2p, iv.feed_in - iv.marginal_cost[g_idx], iv.limit[m_idx] + voll - iv.retail])
     ub = np.concatenate([hi, np.minimum(iv.grid_limit[g_idx], sellable[g_idx]),
                          np.minimum(iv.grid_limit[m_idx], needed[m_idx])])
     gcols = nx + np.arange(ng)
@@ -246,7 +256,7 @@ def solve_interval(iv: MarketInterval, *, network: str = "channels", storage_sid
     ncont = nx + ng + nm
     if ncont == 0:
         z = np.zeros(n)
-        return OptimumResult(0.0, 0.0, np.zeros(nx if network == "channels" else 0), "empty", ch, s_of, b_of,
+        return OptimumResult(-lost_all, 0.0, np.zeros(nx if network == "channels" else 0), "empty", ch, s_of, b_of,
                              z, z.copy(), z.copy(), z.copy(), 0, 0, time.perf_counter() - t0)
 
     # sales row of every seller and purchase row of every buyer: rows 0..n-1 sales, n..2n-1 purchases
@@ -292,7 +302,7 @@ def solve_interval(iv: MarketInterval, *, network: str = "channels", storage_sid
     grid_bought = np.zeros(n)
     grid_bought[m_idx] = x[mcols]
     q = x[:nx] if network == "channels" else np.zeros(0)
-    return OptimumResult(float(-fun), float(bought.sum()), q, status, ch, s_of, b_of, sold, bought,
+    return OptimumResult(float(-fun) - lost_all, float(bought.sum()), q, status, ch, s_of, b_of, sold, bought,
                          grid_sold, grid_bought, nvar, nz, time.perf_counter() - t0)
 
 

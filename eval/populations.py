@@ -16,7 +16,7 @@ worker builds its own fresh policy objects from it.
 Policy specs (strings): a registry baseline (`channelmarket.policies.registry`: truthful,
 fixed_markup, zero_intelligence, random, risk_factor, eps_auction), `mean_field` (the
 mean-field equilibrium `MeanFieldPolicy`), or a path to a trained model (an SB3 `model.zip`,
-an IPPO `.pt`, or a run folder holding one).
+an IPPO `.pt`, an RLlib export (`eval.rllib_policy`), or a run folder holding one).
 
 Part of the settings layer of the evaluation pipeline (settings -> jobs -> runs -> statistics ->
 report): it consumes policy and kind names and produces checked, plain-data population specs;
@@ -39,6 +39,7 @@ from ..envs.state import KIND_ALIASES, KIND_NAMES, Kind
 from ..envs.state import resolve_kinds as _resolve_kinds
 from ..policies.base import Policy
 from ..policies.registry import REGISTRY, make
+from .rllib_policy import export_path, load_rllib
 
 ROLES = ("focal", "background")
 EQUILIBRIUM_POLICY = "mean_field"
@@ -299,16 +300,15 @@ TRUST_ENV = "CHANNELMARKET_TRUSTED_MODELS"   # os.pathsep-separated resolved pat
 
 
 def load_model(spec: str) -> Policy:
-    """A fresh copy of the learned policy at `spec` (loaded once per process, then deep-copied:
-    SB3 policies share their networks between copies). Torch runs on one thread in evaluation:
-    the results do not depend on how many worker processes share the machine."""
+    """A fresh copy of the learned policy at `spec` (loaded once per process, then deep-copied: SB3 policies
+    share their networks). Torch runs on one thread: results do not depend on how many workers share the machine."""
     key = str(Path(spec).resolve())
     if key not in _LOADED:
         from ..policies.learned import load
 
         # `--trust-model` lists the model paths the user trusts (inherited by spawned workers)
         trusted = os.environ.get(TRUST_ENV, "").split(os.pathsep)
-        pol = load(spec, trust=key in trusted)
+        pol = load_rllib(spec) if export_path(spec) else load(spec, trust=key in trusted)   # RLlib: plain export
         try:
             import torch
 

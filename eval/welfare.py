@@ -56,7 +56,8 @@ def interval_of(core: Any, state: Any = None) -> MarketInterval:
         marginal_cost=ag.marginal_cost, reserve=ag.reserve, limit=ag.limit, efficiency=ag.efficiency,
         grid_limit=ag.grid_limit, active=active, u=u, v=v, open=is_open, capacity=capacity, balance_u=balance_u,
         feed_in=float(sc.feed_in_tariff), retail=float(sc.retail_tariff),
-        ref_price=float(state.ref_price[0]) if state is not None else float("nan"))
+        ref_price=float(state.ref_price[0]) if state is not None else float("nan"),
+        value_of_lost_load=float(sc.value_of_lost_load), network_charge=float(sc.network_charge))
 
 
 def optimal_welfare(core: Any, state: Any = None, *, network: str | None = None, storage_sides: str = "exact",
@@ -74,7 +75,9 @@ def optimal_welfare(core: Any, state: Any = None, *, network: str | None = None,
 def realized_welfare(core: Any, storage_value: Any = "reserve_limit") -> float:
     """Welfare (EUR) the step just taken realized, in the units of `optimal_welfare`: the sum of
     the step's rewards (without the stores' end-of-episode revaluation) plus, for storage,
-    charged x charge value - discharged x discharge cost (zero with storage_value="reward")."""
+    charged x charge value - discharged x discharge cost (zero with storage_value="reward").
+    The rewards already carry the scenario's accounting (network charges, value of lost load),
+    which the optimum prices the same way (`eval.optimum`)."""
     res = core.last_result
     if res is None:
         raise RuntimeError("no step has been taken yet: realized_welfare needs core.last_result")

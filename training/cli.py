@@ -4,12 +4,21 @@
     channelmarket train --out runs/ppo --resume --total-steps 600000     # continue to 600k
     channelmarket train --config my.yaml --algo sac --learners sellers --roles shared
     tensorboard --logdir runs
+    channelmarket train --backend rllib --policies kind --env-runners 2 --out runs/rllib   # RLlib PPO
+    channelmarket train --backend rllib --address auto ...                                 # on a Ray cluster
 
 Flags override the `--config` file, which overrides the defaults (`TrainConfig`). With `--resume`
 the run folder's own `config.yaml` is the base instead of the defaults. `--total-steps` counts
 agent-steps (one per learning agent per market step) for every algorithm; for ippo/mappo it is
 converted to the torch trainer's market steps (`config.ippo_config`; the settings only the torch
 trainer has are the config file's `ippo:` block).
+
+`--backend rllib` trains with RLlib (`training.rllib`, the `rllib` extra): the config is an
+`RLlibConfig`; the common flags map onto it (--scenario, --total-steps, --seed, --learning-rate,
+--gamma, --n-steps as the rollout fragment, --batch-size as the minibatch, --n-epochs, --ent-coef,
+--net-arch, --checkpoint-every in iterations), flags only the native trainers have are an error,
+and --policies, --env-runners, --envs-per-runner, --train-batch-size, --address are RLlib's own.
+`--resume` on an RLlib run folder picks the backend from its config.yaml.
 """
 
 from __future__ import annotations
@@ -83,6 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     a("--reward-scale", choices=("agent", "eur"), help=docs["reward_scale"])
     a("--normalize-obs", type=_bool, metavar="on|off", help=docs["normalize_obs"])
     a("--normalize-reward", type=_bool, metavar="on|off", help=docs["normalize_reward"])
+    a("--backend", choices=("native", "rllib"), default=None,
+      help="native: SB3 (ppo, sac, td3) or the torch IPPO/MAPPO trainer; rllib: RLlib PPO (the rllib extra)")
+    r = p.add_argument_group("RLlib (--backend rllib)").add_argument
+    r("--policies", choices=("shared", "kind", "role"), help="modules by the env's agent_kinds: one shared, one per kind, "
+      "or one per role (pricing: sellers, bidding: buyers)")
+    r("--env-runners", type=int, help="Ray env runners stepping markets in parallel (0: the driver samples)")
+    r("--envs-per-runner", type=int, help="markets each env runner steps side by side")
+    r("--train-batch-size", type=_int, help="agent-steps per training iteration")
+    r("--address", help="Ray cluster to join ('auto' after `ray start --head`, or ray://host:10001)")
     a("--eval-seeds", type=int, default=0,
       help="after training, compare to the background baseline on this many held-out seeds and print the table")
     return p
@@ -141,8 +159,94 @@ def to_ippo_config(cfg: TrainConfig):
     return ippo_config(cfg)
 
 
+# TrainConfig flag -> RLlibConfig field (--backend rllib); flags not listed are the native trainers' own
+RLLIB_FLAGS = {"scenario": "scenario", "total_steps": "total_steps", "seed": "seed", "learning_rate": "lr",
+               "gamma": "gamma", "n_steps": "rollout_fragment_length", "batch_size": "minibatch_size",
+               "n_epochs": "num_epochs", "ent_coef": "entropy_coeff", "net_arch": "hidden_sizes",
+               "checkpoint_every": "checkpoint_every", "policies": "policies", "env_runners": "env_runners",
+               "envs_per_runner": "envs_per_runner", "train_batch_size": "train_batch_size", "address": "address"}
+RLLIB_ONLY = ("policies", "env_runners", "envs_per_runner", "train_batch_size", "address")
+_NOT_CONFIG = {"out", "config", "resume", "eval_seeds", "backend"}
+
+
+def _run_backend(args: argparse.Namespace) -> str:
+    """'rllib' when asked, or when --resume names an RLlib run folder; else 'native'."""
+    if args.backend:
+        return args.backend
+    cfg = Path(args.out) / "config.yaml" if args.out else None
+    if args.resume and cfg is not None and cfg.exists():
+        try:
+            if _read_yaml(cfg, "the run's config.yaml").get("backend") == "rllib":
+                return "rllib"
+        except ValueError:
+            pass
+    return "native"
+
+
+def resolve_rllib_config(args: argparse.Namespace):
+    """The `RLlibConfig` of an RLlib run: defaults (or the run's config.yaml on --resume), --config, flags."""
+    from .rllib_config import RLlibConfig
+
+    base: dict[str, Any] = {}
+    out = Path(args.out) if args.out else Path("runs") / "rllib"
+    if args.resume and (out / "config.yaml").exists():
+        base.update(_read_yaml(out / "config.yaml", "the run's config.yaml"))
+    if args.config:
+        base.update(_read_yaml(Path(args.config), "--config"))
+    given = {k: v for k, v in vars(args).items() if v is not None and k not in _NOT_CONFIG}
+    if given.get("algo") not in (None, "ppo"):
+        raise ValueError(f"--algo {given['algo']} with --backend rllib; allowed: ppo")
+    given.pop("algo", None)
+    unused = sorted(k for k in given if k not in RLLIB_FLAGS)
+    if unused:
+        raise ValueError(f"{', '.join('--' + k.replace('_', '-') for k in unused)} not used by --backend rllib; "
+                         f"its flags: {', '.join('--' + k.replace('_', '-') for k in RLLIB_FLAGS)}")
+    for k, v in given.items():
+        base[RLLIB_FLAGS[k]] = v
+    if isinstance(base.get("hidden_sizes"), str):
+        base["hidden_sizes"] = [int(x) for x in base["hidden_sizes"].replace("x", ",").split(",") if x.strip()]
+    return RLlibConfig.from_dict(base), out
+
+
+def rllib_main(args: argparse.Namespace) -> int:
+    """`channelmarket train --backend rllib`: train (or resume) an RLlib run, print where it went."""
+    try:
+        cfg, out = resolve_rllib_config(args)
+    except (ValueError, TypeError) as exc:
+        return fail(exc)
+    try:
+        from .rllib import RLlibTrainer
+    except ImportError as exc:
+        return fail(f"--backend rllib needs Ray RLlib ({exc}); pip install 'channelmarket[rllib]'")
+    try:
+        trainer = RLlibTrainer(cfg, out, resume=args.resume)
+    except (ValueError, TypeError) as exc:
+        return fail(exc)
+    try:
+        if trainer.resumed_from:
+            print(f"resumed from {trainer.resumed_from} at iteration {trainer.algo.iteration} "
+                  f"({trainer.agent_steps} agent-steps)")
+        elif args.resume:
+            print(f"no intact checkpoint in {out / 'checkpoints'}; starting a new run")
+        s = trainer.run()
+    finally:
+        trainer.stop()
+    if s:
+        print(f"rllib ppo ({cfg.policies} policies, {cfg.env_runners} env runners): iteration {s['iteration']}, "
+              f"{s['agent_steps']} agent-steps, {s['agent_steps_per_s']:.0f} agent-steps/s, "
+              f"{s['sample_agent_steps_per_s_per_runner']:.0f} sampled per runner per s")
+    print(f"trained rllib into {out}: checkpoints {out / 'checkpoints'}, policy {out / 'rllib_policy.json'} "
+          f"(channelmarket eval --policies {out}); TensorBoard: tensorboard --logdir {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if _run_backend(args) == "rllib":
+        return rllib_main(args)
+    given = [k for k in RLLIB_ONLY if getattr(args, k) is not None]
+    if given:
+        return fail(f"{', '.join('--' + k.replace('_', '-') for k in given)} need --backend rllib")
     try:
         cfg, out = resolve_config(args)
     except (ValueError, TypeError) as exc:

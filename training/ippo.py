@@ -15,9 +15,10 @@ minibatches of the T*M samples. Nothing loops over agents in Python.
 
 IPPO (default): the critic sees the agent's own observation (which already carries the
 mean-field aggregates: reference and clearing price, imbalance, traded share, time, shock).
-MAPPO (`centralized_critic=True`): the critic also sees global features of its market, the
-per-kind mean of every observation column (kind shares of sellable/needed energy, liquidity,
-state of charge, last trades, ...), [4 x O] values computed with one matmul per market step.
+MAPPO (`centralized_critic=True`): the critic also sees its market's flat global state, the same
+vector as the PettingZoo face's `state()` (`envs.global_state`: market prices, time and shock, then
+per kind the share still in the episode and the mean of every own-state column), whose size does
+not grow with the number of agents; one matmul per market step.
 The actor is the same in both (own observation only), so a trained policy runs decentralised.
 
 The file reads top to bottom like CleanRL's ppo.py: setup (`IPPOTrainer.__init__`), rollout
@@ -80,7 +81,6 @@ import torch
 import yaml
 
 from ..envs.files import atomic_write_bytes, atomic_write_text
-from ..envs.observations import kind_columns
 from ..envs.offers import N_ACTIONS
 from ..envs.state import N_KINDS
 from ..policies.ippo_policy import MODEL_FILE, MODEL_FORMAT, IPPOPolicy, load_ippo
@@ -93,7 +93,8 @@ from .ippo_config import IPPOConfig, plain, resolve_device, resolve_learners, re
 from .markets import Markets
 from .metrics import MARKET_TAGS, SUMMARY_METRICS  # noqa: F401  (re-exported)
 from .ppo_ops import gae, gaussian_entropy, gaussian_logp, gaussian_logp_from_noise
-from .ppo_ops import global_features as _global_features
+from ..envs.global_state import global_state, state_fields
+from .ppo_ops import global_features as _global_features  # noqa: F401  (the per-kind means MAPPO read before; tests use it)
 
 CONFIG_FILE = "config.yaml"
 RESOLVED_FILE = "resolved.yaml"
@@ -145,9 +146,8 @@ class IPPOTrainer:
                                learner_draw="random")
         self.kinds = self.markets.learner_kinds   # an alias names only the kinds this market has
         self.obs_dim = self.markets[0].core.obs_dim   # the scenario's kinds fix the width
-        kc = kind_columns(self.scenario)
-        self.kind_cols = kc[kc >= 0]                   # the observation's kind one-hot columns
-        self.global_dim = self.kind_cols.shape[0] * self.obs_dim if cfg.centralized_critic else 0
+        # MAPPO's critic input besides the own observation: the env's flat global state (`state()`)
+        self.global_dim = len(state_fields(self.scenario)) if cfg.centralized_critic else 0
 
         # the networks: a shared Gaussian actor on the own observation, a critic (+ globals for MAPPO)
         self.actor = GaussianActor(self.obs_dim, N_ACTIONS, cfg.hidden_sizes, cfg.activation, cfg.init_log_std).to(self.device)
@@ -207,7 +207,7 @@ class IPPOTrainer:
             x = raw.astype(np.float32)
         self.obs_t = torch.as_tensor(x, device=self.device)
         if self.global_dim:
-            g = np.stack([_global_features(mk.obs, self.kind_cols) for mk in self.markets])
+            g = np.stack([global_state(self.scenario, mk.kind, mk.core.state.active, mk.obs) for mk in self.markets])
             if self.cfg.norm_obs:
                 if update_stats:
                     self.global_rms.update(g)

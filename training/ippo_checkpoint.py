@@ -125,6 +125,10 @@ def load(tr: "IPPOTrainer", ck: "Checkpoint | str | Path") -> bool:
     if bool(ccfg.get("centralized_critic")) != bool(tr.cfg.centralized_critic) or \
             list(ccfg.get("hidden_sizes", [])) != list(tr.cfg.hidden_sizes):
         raise ValueError(f"checkpoint {path}: centralized_critic/hidden_sizes differ from this config")
+    width = next((v.shape[1] for k, v in tensors["critic"].items() if k.endswith("weight") and v.ndim == 2), None)
+    if width != tr.obs_dim + tr.global_dim:   # e.g. MAPPO from before the critic read the global state
+        raise ValueError(f"checkpoint {path}: its critic reads {width} inputs, this trainer's {tr.obs_dim + tr.global_dim}; "
+                         "start a new run in another folder")
     tr.actor.load_state_dict(tensors["actor"])
     tr.critic.load_state_dict(tensors["critic"])
     tr.optimizer.load_state_dict(tensors["optimizer"])

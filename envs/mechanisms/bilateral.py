@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..compiled import jit, register as register_kernel
-from ..trades import LIQUIDITY_CUT, LIQUIDITY_EMPTY, LIQUIDITY_OK, Trades
-from .base import Mechanism, channel_pairs, register
+from ..trades import LIQUIDITY_CUT, LIQUIDITY_EMPTY, LIQUIDITY_OK, ROUTED, Trades
+from ..payments.fees import route_amounts
+from .base import Mechanism, channel_pairs, register, routed_pairs
 
 if TYPE_CHECKING:
     from ..offers import Offers
@@ -243,6 +244,8 @@ def clear_bilateral(sc: "Scenario", agents: "AgentParams", state: "MarketState",
         u=state.u, v=state.v, is_open=state.open, sell_qty=offers.sell_qty, buy_qty=offers.buy_qty,
         sells_good=agents.sells_good, buys_good=agents.buys_good, ask=offers.ask, bid=offers.bid,
         reserve=agents.reserve, limit=agents.limit, concession=offers.concession, rounds=sc.negotiation_rounds)
+    if sc.max_hops > 1:
+        return _with_routes(sc, agents, state, offers, channel, seller, buyer, price, n_neg)
     if channel.shape[0] == 0:
         return Trades.empty(n_neg)
     qty, capped, side = ration_pairs(channel=channel, seller=seller, buyer=buyer, price=price, u=state.u,
@@ -255,9 +258,46 @@ def clear_bilateral(sc: "Scenario", agents: "AgentParams", state: "MarketState",
     return Trades(channel[keep], seller[keep], buyer[keep], good, qty[keep], price[keep], n_neg, cut[keep])
 
 
+def _with_routes(sc, agents, state, offers, channel, seller, buyer, price, n_neg) -> Trades:
+    """Multi-hop routes on (`sc.max_hops` > 1): each buyer also negotiates with the seller at the end
+    of its widest routed candidate (`routed_pairs`), and rations over direct and routed agreements
+    together; a routed pair pays at most its route's narrowest side less the buyer's fee allowance."""
+    rc = routed_pairs(sc, agents, state, offers)
+    agreed, r_price = negotiate(offers.ask[rc.seller], offers.bid[rc.buyer], agents.reserve[rc.seller],
+                                agents.limit[rc.buyer], offers.concession[rc.seller], offers.concession[rc.buyer],
+                                sc.negotiation_rounds)
+    n_neg += int(rc.seller.shape[0])
+    r_side = rc.width / (1.0 + sc.max_fee_share) * (1.0 - 1e-9)   # room for fees and round-off
+    # a buyer knows its route's fee policies (gossip): it drops a route whose fees on what it would
+    # pay over it (at most its whole need, at most the route's width) exceed its fee limit
+    amount = np.minimum(r_side, offers.buy_qty[rc.buyer] * r_price)
+    fee = route_amounts(amount, rc.route, state.fee_base, state.fee_rate)[:, 0] - amount
+    agreed &= fee <= sc.max_fee_share * amount
+    r_seller, r_buyer, r_price, r_side = rc.seller[agreed], rc.buyer[agreed], r_price[agreed], r_side[agreed]
+    d_side = np.where(state.u[channel] == buyer, state.balance_u[channel],
+                      state.capacity[channel] - state.balance_u[channel])
+    all_ch = np.concatenate([channel, np.full(r_seller.shape[0], ROUTED, dtype=np.int64)])
+    all_s, all_b = np.concatenate([seller, r_seller]), np.concatenate([buyer, r_buyer])
+    all_p, side = np.concatenate([price, r_price]), np.concatenate([d_side, r_side])
+    h = sc.max_hops
+    route = np.concatenate([np.concatenate([channel[:, None], np.full((channel.shape[0], h - 1), -1)], axis=1),
+                            rc.route[agreed]]).astype(np.int64)
+    if all_ch.shape[0] == 0:
+        return Trades.empty(n_neg)._replace(route=np.zeros((0, h), dtype=np.int64), unrouted=rc.unrouted)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        payable = np.where(all_p > 0, side / all_p, np.inf)
+    qty, capped = ration(all_s, all_b, offers.sell_qty, offers.buy_qty, agents.n, payable)
+    empty = side <= 0.0
+    cut = np.where(empty, LIQUIDITY_EMPTY, np.where(capped, LIQUIDITY_CUT, LIQUIDITY_OK)).astype(np.int8)
+    keep = (qty > 0.0) | empty
+    good = agents.sells_good[all_s[keep]].astype(np.int64)
+    return Trades(all_ch[keep], all_s[keep], all_b[keep], good, qty[keep], all_p[keep], n_neg, cut[keep],
+                  route[keep], rc.unrouted)
+
+
 BILATERAL = register(Mechanism(
     name="bilateral", clear=clear_bilateral, settles="channels", optimum_network="channels",
-    parameters=("negotiation_rounds",), batched=True,
+    parameters=("negotiation_rounds", "max_hops", "max_fee_share"), batched=True,
     description="K alternating concession rounds over every open channel, proportional rationing"))
 
 __all__ = ["BILATERAL", "clear_bilateral", "negotiate", "ration", "agreements", "agreements_numpy", "ration_pairs",

@@ -17,8 +17,12 @@ lots. A matched pair of lots trades the smaller of the two, so with a common siz
 every match is a full lot and little quantity is stranded. Parallel channels between the same two
 agents: all their lots go over the one whose payer side holds the most.
 
-Price: the midpoint of the seller's ask and the buyer's bid (as in the bilateral mechanism);
-the auction's object prices say how contested a lot is but do not set the price. Matched
+Price (`scenario.auction_pricing`): "auction" settles every lot at the auction's price: the
+seller's ask plus the price the auction reached for that seller lot (its premium per MWh;
+~0 when supply is plentiful, up to the buyer's bid when the lot is contested), clipped to
+[ask, bid], and a trade's price is the volume-weighted mean of its lots. "midpoint" (the legacy
+default) trades at the midpoint of the seller's ask and the buyer's bid, as the bilateral
+mechanism does, and uses the auction only for who trades with whom. Matched
 lots on a channel are added up into one trade; the channel's payer balance caps the sum
 (highest-benefit lots first), so the trades settle through the channel like bilateral ones
 without failed payments.
@@ -179,22 +183,30 @@ def clear_eps_auction(sc: "Scenario", agents: "AgentParams", state: "MarketState
     if m.pair.shape[0] == 0:
         return Trades.empty(n_neg)
     k = m.pair
-    qty = cap_by_balance(channel[k], m.qty, price[k], surplus[k] * m.qty, payer[k])
+    if sc.auction_pricing == "auction":   # each lot at the auction's price of its seller lot
+        lot_price = np.clip(ask[k] + m.premium, ask[k], bid[k])
+    else:
+        lot_price = price[k]
+    qty = cap_by_balance(channel[k], m.qty, lot_price, surplus[k] * m.qty, payer[k])
     keep = qty > 0
-    k, qty = k[keep], qty[keep]
+    k, qty, lot_price = k[keep], qty[keep], lot_price[keep]
     if k.shape[0] == 0:
         return Trades.empty(n_neg)
     # one trade per candidate pair (channel and direction)
     pairs, inv = np.unique(k, return_inverse=True)
     total = np.bincount(inv, weights=qty)
+    if sc.auction_pricing == "auction":   # the lots' volume-weighted price, within [ask, bid]
+        pair_price = np.clip(np.bincount(inv, weights=qty * lot_price) / total, ask[pairs], bid[pairs])
+    else:
+        pair_price = price[pairs]
     good = agents.sells_good[seller[pairs]].astype(np.int64)
     return Trades(channel[pairs].astype(np.int64), seller[pairs].astype(np.int64), buyer[pairs].astype(np.int64),
-                  good, total, price[pairs], n_neg)
+                  good, total, pair_price, n_neg)
 
 
 EPS_AUCTION = register(Mechanism(
     name="eps_auction", clear=clear_eps_auction, settles="channels", optimum_network="channels",
-    parameters=("auction_eps",),
+    parameters=("auction_eps", "auction_pricing"),
     description="Bertsekas' ε-auction of buyers' demand lots for sellers' supply lots over open channels"))
 
 __all__ = ["EPS_AUCTION", "clear_eps_auction", "match_lots", "lot_split", "lot_size", "cap_by_balance", "LotMatch", "LOTS_PER_AGENT", "MAX_LOTS"]

@@ -52,11 +52,12 @@ DEMAND_MULT = {0: 1.0, 1: 2.0, 2: 0.3, 3: 1.0, 4: 1.0}
 
 PRICE_HISTORY = 24        # prices.py: reference prices kept in the history window
 UTILIZATION_DECAY = 0.9   # step.py: EMA weight of past channel utilization
+FLOW_HISTORY = 8          # state.py: steps of per-channel flow kept
 ON_CHAIN = -1             # clearing.py: channel of an exchange-settled trade
 
 BREAKDOWN = ("profit", "revenue", "cost", "sold", "bought", "grid_sold", "grid_bought",
              "curtailed", "unserved", "charged", "discharged", "failed_payments", "partial_payments",
-             "storage_value")
+             "storage_value", "routing_fees", "network_charges", "lost_load")  # routing_fees: 0 without the payment layer
 MIN_QUANTITY = 1e-9  # MWh: smaller offers are float dust
 ROUND_OFF = 1e-9     # relative payment shortfall that is round-off, not a partial payment
 
@@ -291,6 +292,9 @@ def settle(sc, A, S, trades, sellable, needed):
     cap = S["capacity"]
     flow = [0.0] * len(balance_u)
     wallet = list(S["wallet"])
+    separate = getattr(sc, "grid_billing", "wallet") == "energy_account"
+    account = list(S.get("energy_account", [0.0] * n))
+    bills = account if separate else wallet   # grid bills and network charges settle here
     bd = {k: [0.0] * n for k in BREAKDOWN}
     for tr in trades:
         amount = tr["qty"] * tr["price"]
@@ -348,7 +352,7 @@ def settle(sc, A, S, trades, sellable, needed):
             bd["grid_bought"][i] = min(residual, A["grid_limit"][i])
             bd["unserved"][i] = residual - bd["grid_bought"][i]
             grid_cost = bd["grid_bought"][i] * sc.retail_tariff
-        wallet[i] += grid_rev - grid_cost
+        bills[i] += grid_rev - grid_cost
         grid_in += grid_cost
         grid_out += grid_rev
         bd["revenue"][i] += grid_rev
@@ -363,14 +367,26 @@ def settle(sc, A, S, trades, sellable, needed):
             grid_q = short / eff
             c = grid_q * sc.retail_tariff
             soc[i] = max(soc[i] + short - A["ev_trip_energy"][i], 0.0)
-            wallet[i] -= c
+            bills[i] -= c
             grid_in += c
             bd["grid_bought"][i] += grid_q
             bd["cost"][i] += c
             bd["profit"][i] -= c
     grid_account = S["grid_account"] + (grid_in - grid_out)
+    charge_rate, voll = getattr(sc, "network_charge", 0.0), getattr(sc, "value_of_lost_load", 0.0)
+    if charge_rate > 0 or voll > 0:
+        total = 0.0
+        for i in range(n):
+            charge = charge_rate * bd["bought"][i]
+            lost = voll * bd["unserved"][i] if A["kind"][i] == CONSUMER else 0.0
+            bd["network_charges"][i], bd["lost_load"][i] = charge, lost
+            bd["cost"][i] += charge
+            bd["profit"][i] -= charge + lost
+            bills[i] -= charge
+            total += charge
+        grid_account += total
     return {"balance_u": balance_u, "flow": flow, "wallet": wallet, "soc": soc,
-            "grid_account": grid_account, "breakdown": bd}
+            "grid_account": grid_account, "breakdown": bd, "energy_account": account}
 
 
 # ------------------------------------------------------------------------------------------
@@ -626,7 +642,8 @@ def _agents(agents):
 def _state(state):
     S = {}
     for k in ("active", "soc", "wallet", "cloud", "wind_speed", "generation", "demand", "u", "v", "capacity",
-              "balance_u", "open", "utilization", "ref_price", "clearing_price", "price_history"):
+              "balance_u", "open", "utilization", "ref_price", "clearing_price", "price_history", "fee_base",
+              "fee_rate", "energy_account", "partner", "partner_value", "flow_history"):
         S[k] = np.asarray(getattr(state, k)).tolist()
     for k in ("topology_version", "shock_kind", "shock_remaining", "t"):
         S[k] = int(getattr(state, k))
@@ -713,9 +730,12 @@ def reference_step(sc, agents, state, actions) -> dict:
             for e in range(len(S["u"]))]
     u, v, cap, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, n_proposed = lifecycle(
         sc, A, S, st["balance_u"], st["wallet"], S["fee_sink"], rng)
+    flow_hist = [list(row) for row in S["flow_history"]]   # ring buffer of flows, column t % FLOW_HISTORY
     for e in range(len(u)):
+        flow_hist[e][S["t"] % FLOW_HISTORY] = float(np.float32(st["flow"][e]))   # stored as float32
         if is_open[e] and not S["open"][e]:
             util[e] = 0.0   # a freshly opened channel has no history
+            flow_hist[e] = [0.0] * FLOW_HISTORY
     topology_version = S["topology_version"] + (1 if n_opened + n_closed > 0 else 0)
 
     # next interval
@@ -736,10 +756,12 @@ def reference_step(sc, agents, state, actions) -> dict:
         "last_sold": bd["sold"], "last_bought": bd["bought"], "last_profit": bd["profit"],
         "u": u, "v": v, "capacity": cap, "balance_u": balance_u, "open": is_open, "flow": st["flow"],
         "utilization": util, "topology_version": topology_version,
+        "fee_base": S["fee_base"], "fee_rate": S["fee_rate"],   # routing fee policies: none without the payment layer
         "ref_price": ref, "clearing_price": clearing, "price_history": history,
         "supply": supply, "demand_total": demand, "volume": volume,
         "shock_kind": shock_kind, "shock_remaining": shock_remaining, "t": t,
-        "fee_sink": fee_sink, "grid_account": st["grid_account"],
+        "fee_sink": fee_sink, "grid_account": st["grid_account"], "energy_account": st["energy_account"],
+        "partner": S["partner"], "partner_value": S["partner_value"], "flow_history": flow_hist,
         "holdings": holdings, "owed": owed, "issued": issued, "retired": retired,
     }
     rewards = [bd["profit"][i] if S["active"][i] else 0.0 for i in range(n)]

@@ -89,7 +89,42 @@ def market_cases(core, acts, i):
                                    opened=np.flatnonzero(draw < 0.05), decay=0.9, n=ag.n, u=st.u, v=st.v,
                                    capacity=st.capacity, balance_u=st.balance_u, is_open=st.open), close),
         "agent_rows": (rows, None),  # writes into buf: compared below
+        **payment_cases(st, off, ag, i),
     }
+
+
+def payment_cases(st, off, ag, i):
+    """The payment layer's kernels: one widest-route pass and HTLC payments over routes it found
+    (some agents and channels blocked, fees drawn)."""
+    from channelmarket.envs.payments import routes
+
+    rng = np.random.default_rng(100 + i)
+    usable = st.open & (rng.random(st.u.shape[0]) < 0.9)
+    src, dst, side, ok = routes.directed_edges(st.u, st.v, st.capacity, st.balance_u, usable)
+    payee = (off.sell_qty > 0) & (rng.random(ag.n) < 0.5)
+    prev = np.where(payee, np.inf, rng.uniform(0, 50, ag.n) * (rng.random(ag.n) < 0.3))
+    level = dict(src=src, dst=dst, side=side, usable=ok, prev_width=prev,
+                 start_width=prev if i % 2 else np.zeros(ag.n),
+                 prev_via=np.where(prev > 0, 0, -1).astype(np.int64), blocked_dst=payee & (rng.random(ag.n) < 0.5))
+    w = routes.widest_routes(src, dst, side, ok, payee, 3)
+    payers = np.flatnonzero(~payee)
+    route, _, _ = routes.extract_routes(w, dst, payers, 3, use_last=False)
+    pay = dict(route=route, payer=payers, amount=rng.uniform(0, 80, payers.shape[0]),
+               max_fee=rng.uniform(0, 2, payers.shape[0]), u=st.u, v=st.v, capacity=st.capacity,
+               balance_u=st.balance_u, fee_base=rng.uniform(0, 0.5, st.u.shape[0]),
+               fee_rate=rng.uniform(0, 0.01, st.u.shape[0]), blocked_agent=rng.random(ag.n) < 0.05,
+               blocked_channel=rng.random(st.u.shape[0]) < 0.05, n=ag.n)
+    search = dict(u=st.u, v=st.v, capacity=st.capacity, balance_u=st.balance_u, usable=usable, payee=payee,
+                  buyers=np.flatnonzero((off.buy_qty > 0) & ~payee), max_hops=1 + i % 4)
+    from channelmarket.envs.payments.rebalance import depleted_sides
+
+    owner, chan, other = depleted_sides(st.u, st.v, st.capacity, st.balance_u, usable, 0.3)
+    tri = dict(u=st.u, v=st.v, capacity=st.capacity, balance_u=st.balance_u, usable=usable, owner=owner, chan=chan,
+               other=other, n=ag.n)
+    return {"rebalance_triangles": (tri, lambda a, b: (same(a[:3], b[:3]), close([a[3]], [b[3]]))),
+            "route_level": (level, lambda a, b: (same([a[1]], [b[1]]), close([a[0]], [b[0]]))),
+            "route_search": (search, lambda a, b: (same([a[0], a[1], a[3]], [b[0], b[1], b[3]]), close([a[2]], [b[2]]))),
+            "pay_routes": (pay, lambda a, b: (same([a[0]], [b[0]]), close(a[1:], b[1:])))}
 
 
 def auction_cases(seed):

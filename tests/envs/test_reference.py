@@ -61,6 +61,9 @@ SCENARIOS: dict[str, Scenario] = {
                       mean_degree=4.0, channel_close_rate=0.6, channel_open_rate=0.7, onchain_fee=3.0,
                       initial_wallet=40.0, channel_capacity=(10.0, 60.0), step_minutes=60.0, start_hour=11.0),
     "one_round": get_scenario("energy_small", negotiation_rounds=1, start_hour=12.0),
+    # sound accounting (issue 10): grid bills on the energy account, network charges, lost load valued
+    "accounting": get_scenario("energy_small", grid_billing="energy_account", network_charge=7.5,
+                               value_of_lost_load=3000.0, start_hour=8.0, shock_rate=0.3, shock_duration=(1, 3)),
     "many_rounds": get_scenario("energy_small", negotiation_rounds=40, start_hour=16.0, price_volatility=0.2),
     # hourly steps from 4:30: the first interval's mid-point is exactly sunrise
     "sunrise": get_scenario("energy_small", start_hour=4.5, step_minutes=60.0, load_noise=0.3,

@@ -22,14 +22,15 @@ EVAL = "channelmarket.eval"
 STAGES = (
     # leaves: references, schemas and registries the stages share
     ("references", ("seeds", "outputs", "best_response", "equilibrium", "optimum", "welfare", "metrics",
-                    "tables")),
+                    "tables", "rllib_policy")),
     ("settings", ("populations", "settings")),
     ("jobs", ("jobs",)),
     ("runs", ("recorder", "runs", "exploitability", "batch_eval")),
     ("statistics", ("statistics",)),
     ("report", ("results", "sections", "plots", "report")),
     ("orchestration", ("tournament",)),
-    ("faces", ("cli", "__main__", "bench_env", "bench_auction", "bench_render", "bench_batch")),
+    ("faces", ("cli", "__main__", "bench_env", "bench_auction", "bench_render", "bench_batch", "bench_routing",
+               "lightning_report")),
 )
 RANK = {f"{EVAL}.{m}": i for i, (_, mods) in enumerate(STAGES) for m in mods}
 STAGE_NAME = {f"{EVAL}.{m}": name for name, mods in STAGES for m in mods}

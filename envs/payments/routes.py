@@ -1,0 +1,293 @@
+"""Routes: the widest path of at most H hops from every payer to any of a set of payees.
+
+Money flows payer -> ... -> payee; a hop over channel c from node x needs x's side of c. The
+search is a multi-source dynamic programme over the directed channel graph (2E directed edges:
+edge 2c is u -> v of slot c, paying from balance_u; 2c + 1 is v -> u, paying from the rest), one pass
+per hop count k = 1..H: width_k[x] = max(width_{k-1}[x], max over edges x -> y of
+min(side, width_{k-1}[y])), width_0 = inf at the payees and 0 elsewhere. Each pass is O(E), so
+routing all payers at once is O(E * H): no search per payment. Ties go to the lowest edge index.
+Routes follow the chosen edges (`via`) back down the levels; they follow channels only, so the
+search is naturally block-diagonal over independent markets.
+
+`level_numpy` and its compiled twin `_level_nb` are one pass; `widest_routes` runs the passes
+and `extract_routes` walks them. `multi_hop=True` on the last pass excludes edges straight into
+a payee, so a buyer with a direct channel to a seller still gets a routed alternative.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..compiled import jit, register
+from .reasons import HOP_LIMIT, NO_ROUTE
+
+
+def directed_edges(u, v, capacity, balance_u, usable):
+    """(src, dst, side, usable) over the 2E directed edges: 2c is u -> v of slot c, 2c + 1 is v -> u."""
+    src = np.stack((u, v), axis=1).ravel().astype(np.int64)
+    dst = np.stack((v, u), axis=1).ravel().astype(np.int64)
+    side = np.stack((balance_u, capacity - balance_u), axis=1).ravel()
+    ok = np.repeat(usable, 2)
+    return src, dst, side, ok
+
+
+def level_numpy(src, dst, side, usable, prev_width, start_width, prev_via, blocked_dst):
+    """One pass: (width [N], via [N]) over edges into the previous level's widths, improving on
+    `start_width` (the previous level's, or zeros for the multi-hop last pass); an edge into a
+    node with `blocked_dst` set is not used."""
+    n = prev_width.shape[0]
+    ok = usable & ~blocked_dst[dst]
+    cand = np.where(ok, np.minimum(side, prev_width[dst]), 0.0)
+    best = start_width.copy()
+    np.maximum.at(best, src, cand)
+    improved = best > start_width
+    hit = np.flatnonzero(improved[src] & (cand == best[src]) & ok)
+    first = np.full(n, src.shape[0], dtype=np.int64)
+    np.minimum.at(first, src[hit], hit)
+    via = np.where(improved, first, prev_via)
+    return best, via
+
+
+@jit
+def _level_nb(src, dst, side, usable, prev_width, start_width, prev_via, blocked_dst):  # pragma: no cover
+    best = start_width.copy()
+    via = prev_via.copy()
+    for d in range(src.shape[0]):
+        if usable[d] and not blocked_dst[dst[d]]:
+            y = dst[d]
+            c = side[d] if side[d] < prev_width[y] else prev_width[y]
+            x = src[d]
+            if c > best[x]:
+                best[x] = c
+                via[x] = d
+    return best, via
+
+
+level = register("route_level", level_numpy, _level_nb)
+
+
+class Widest(NamedTuple):
+    width: np.ndarray   # [L + 1, N] widest route of at most k hops to a payee, per level k
+    via: np.ndarray     # [L + 1, N] first directed edge of that route, -1 at payees and unreachable nodes
+    last_width: np.ndarray  # [N] the multi-hop last pass (routes of 2..H hops), or the level-H width
+    last_via: np.ndarray    # [N]
+
+
+def widest_routes(src, dst, side, usable, payee: np.ndarray, max_hops: int, extra_levels: int = 0,
+                  multi_hop: bool = False) -> Widest:
+    """The passes 1..max_hops (+ `extra_levels` more, to tell a hop limit from no route), and,
+    with `multi_hop`, a last pass of routes with at least two hops."""
+    n = payee.shape[0]
+    levels = max_hops + extra_levels
+    width = np.zeros((levels + 1, n))
+    via = np.full((levels + 1, n), -1, dtype=np.int64)
+    width[0] = np.where(payee, np.inf, 0.0)
+    no_block = np.zeros(n, dtype=bool)
+    for k in range(1, levels + 1):
+        width[k], via[k] = level(src=src, dst=dst, side=side, usable=usable, prev_width=width[k - 1],
+                                 start_width=width[k - 1], prev_via=via[k - 1], blocked_dst=no_block)
+    if multi_hop and max_hops >= 2:
+        last_w, last_v = level(src=src, dst=dst, side=side, usable=usable, prev_width=width[max_hops - 1],
+                               start_width=np.zeros(n), prev_via=np.full(n, -1, dtype=np.int64), blocked_dst=payee)
+        last_w = np.where(payee, 0.0, last_w)
+    else:
+        last_w, last_v = width[max_hops], via[max_hops]
+    return Widest(width, via, last_w, last_v)
+
+
+def extract_routes(w: Widest, dst, payers: np.ndarray, max_hops: int,
+                   use_last: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(route [P, H] channel slots from each payer, -1 padded; end node [P]; hops [P]) following
+    the chosen edges: the first from the last pass (`use_last`) or level H, then level H-1, ..."""
+    p = payers.shape[0]
+    route = np.full((p, max_hops), -1, dtype=np.int64)
+    node = payers.astype(np.int64).copy()
+    d = (w.last_via if use_last else w.via[max_hops])[node]
+    alive = d >= 0
+    for j in range(max_hops):
+        if j > 0:
+            d = np.where(alive, w.via[max_hops - j][node], -1)
+            alive = d >= 0
+        if not alive.any():
+            break
+        route[alive, j] = d[alive] >> 1
+        node = np.where(alive, dst[np.maximum(d, 0)], node)
+    return route, node, (route >= 0).sum(axis=1)
+
+
+def route_width(route: np.ndarray, payers: np.ndarray, u, v, capacity, balance_u) -> np.ndarray:
+    """[P] the narrowest paying side along each route from its payer (inf for an empty route)."""
+    out = np.full(route.shape[0], np.inf)
+    node = payers.astype(np.int64).copy()
+    for j in range(route.shape[1]):
+        ch = route[:, j]
+        live = ch >= 0
+        c = np.maximum(ch, 0)
+        pays_u = u[c] == node
+        side = np.where(pays_u, balance_u[c], capacity[c] - balance_u[c])
+        out = np.where(live, np.minimum(out, side), out)
+        node = np.where(live, np.where(pays_u, v[c], u[c]), node)
+    return out
+
+
+__all__ = ["directed_edges", "level", "level_numpy", "widest_routes", "extract_routes", "route_width", "Widest", "RoutedCandidates", "search",
+           "routed_candidates"]
+
+
+def search_numpy(u, v, capacity, balance_u, usable, payee, buyers, max_hops):
+    """For each buyer: (route [B, H] of its widest route of 2..H hops to a payee, -1 padded and all
+    -1 when it has none; end node [B]; route width [B] (0 without a route); why it reaches no payee
+    at all within H hops [B] int8: NO_ROUTE, HOP_LIMIT or 0). The passes above, composed."""
+    src, dst, side, ok = directed_edges(u, v, capacity, balance_u, usable)
+    w = widest_routes(src, dst, side, ok, payee, max_hops, extra_levels=1, multi_hop=True)
+    none = w.width[max_hops][buyers] <= 0.0
+    unrouted = np.where(none, np.where(w.width[max_hops + 1][buyers] > 0.0, HOP_LIMIT, NO_ROUTE), 0).astype(np.int8)
+    route, end, hops = extract_routes(w, dst, buyers, max_hops)
+    keep = (hops >= 2) & payee[end]
+    route[~keep] = -1
+    width = np.where(keep, route_width(route, buyers, u, v, capacity, balance_u), 0.0)
+    return route, end, width, unrouted
+
+
+@jit
+def _search_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops):  # pragma: no cover - compiled
+    n = payee.shape[0]
+    e_n = u.shape[0]
+    # the directed edges with liquidity, in edge order (the others never widen anything)
+    ea = np.empty(2 * e_n, dtype=np.int64)
+    eb = np.empty(2 * e_n, dtype=np.int64)
+    es = np.empty(2 * e_n)
+    ed = np.empty(2 * e_n, dtype=np.int64)
+    m_e = 0
+    for ch in range(e_n):
+        if usable[ch]:
+            bu = balance_u[ch]
+            if bu > 0.0:
+                ea[m_e] = u[ch]
+                eb[m_e] = v[ch]
+                es[m_e] = bu
+                ed[m_e] = 2 * ch
+                m_e += 1
+            bv = capacity[ch] - bu
+            if bv > 0.0:
+                ea[m_e] = v[ch]
+                eb[m_e] = u[ch]
+                es[m_e] = bv
+                ed[m_e] = 2 * ch + 1
+                m_e += 1
+    levels = max_hops + 1
+    width = np.zeros((levels + 1, n))
+    via = np.full((levels + 1, n), -1, dtype=np.int64)
+    is_buyer = np.zeros(n, dtype=np.bool_)
+    for b in buyers:
+        is_buyer[b] = True
+    for i in range(n):
+        if payee[i]:
+            width[0, i] = np.inf
+    last_w = np.zeros(n)
+    last_v = np.full(n, -1, dtype=np.int64)
+    for k in range(1, levels + 2):
+        # k <= levels: level k (all nodes; the extra level H + 1 only for buyers);
+        # k == levels + 1: the multi-hop last pass (buyers, edges not into a payee)
+        last = k == levels + 1
+        if last and max_hops < 2:
+            break
+        prev = width[max_hops - 1] if last else width[k - 1]
+        if last:
+            best, vk = last_w, last_v
+        else:
+            best, vk = width[k], via[k]
+            best[:] = width[k - 1]
+            vk[:] = via[k - 1]
+        only_buyers = last or k == levels
+        for q in range(m_e):
+            a = ea[q]
+            if only_buyers and not is_buyer[a]:
+                continue
+            b = eb[q]
+            if last and payee[b]:
+                continue
+            p = prev[b]
+            sd = es[q]
+            c = sd if sd < p else p
+            if c > best[a]:
+                best[a] = c
+                vk[a] = ed[q]
+    m = buyers.shape[0]
+    route = np.full((m, max_hops), -1, dtype=np.int64)
+    end = np.empty(m, dtype=np.int64)
+    rw = np.zeros(m)
+    unrouted = np.zeros(m, dtype=np.int8)
+    for i in range(m):
+        b = buyers[i]
+        if width[max_hops, b] <= 0.0:
+            unrouted[i] = HOP_LIMIT if width[max_hops + 1, b] > 0.0 else NO_ROUTE
+        node = b
+        d = last_v[b] if max_hops >= 2 else via[max_hops, b]
+        hops = 0
+        wmin = np.inf
+        for j in range(max_hops):
+            if j > 0:
+                d = via[max_hops - j, node]
+            if d < 0:
+                break
+            ch = d >> 1
+            route[i, j] = ch
+            if d & 1 == 0:
+                sd = balance_u[ch]
+                node = v[ch]
+            else:
+                sd = capacity[ch] - balance_u[ch]
+                node = u[ch]
+            if sd < wmin:
+                wmin = sd
+            hops += 1
+        end[i] = node
+        if hops >= 2 and payee[node]:
+            rw[i] = wmin
+        else:
+            for j in range(max_hops):
+                route[i, j] = -1
+    return route, end, rw, unrouted
+
+
+search = register("route_search", search_numpy, _search_nb)
+
+
+class RoutedCandidates(NamedTuple):
+    """Sellers a buyer reaches over a route of 2..H hops (one widest route per buyer and good)."""
+
+    seller: np.ndarray    # [P] int64
+    buyer: np.ndarray     # [P] int64
+    route: np.ndarray     # [P, H] int64 channel slots from the buyer to the seller, -1 padded
+    width: np.ndarray     # [P] EUR the narrowest paying side along the route
+    unrouted: np.ndarray  # [N] int8 reasons.NO_ROUTE / HOP_LIMIT of buyers reaching no seller within H hops, else 0
+
+
+def routed_candidates(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sells_good, buys_good,
+                      max_hops: int) -> RoutedCandidates:
+    """For every good wanted, every buyer's widest route of 2..`max_hops` hops to a seller of it
+    (payees: agents offering the good). A buyer with no route at all within `max_hops` hops is
+    marked HOP_LIMIT when one more hop would reach a seller, else NO_ROUTE. O(E * H) per good."""
+    n, e = sell_qty.shape[0], u.shape[0]
+    unrouted = np.zeros(n, dtype=np.int8)
+    wants = buy_qty > 0.0
+    parts = []
+    for g in np.unique(buys_good[wants & (buys_good >= 0)]).tolist():   # goods are few
+        payee = (sell_qty > 0.0) & (sells_good == g)
+        buyers = np.flatnonzero(wants & (buys_good == g) & ~payee)
+        if not payee.any():
+            unrouted[buyers] = NO_ROUTE
+            continue
+        route, end, width, why = search(u=u, v=v, capacity=capacity, balance_u=balance_u, usable=usable,
+                                        payee=payee, buyers=buyers, max_hops=max_hops)
+        unrouted[buyers] = why
+        keep = route[:, 0] >= 0
+        parts.append((end[keep], buyers[keep], route[keep], width[keep]))
+    if not parts:
+        z = np.zeros(0, dtype=np.int64)
+        return RoutedCandidates(z, z, np.zeros((0, max_hops), dtype=np.int64), np.zeros(0), unrouted)
+    s, b, r, wd = (np.concatenate(x) for x in zip(*parts))
+    return RoutedCandidates(s, b, r, wd, unrouted)

@@ -1,0 +1,121 @@
+"""Benchmark of the payment layer: payments routed per second, and the market step with routing on.
+
+    python -m channelmarket.eval.bench_routing            # 10k and 100k agents (about a minute)
+    python -m channelmarket.eval.bench_routing --quick    # 1k agents, seconds
+
+Routing: on `energy_10k` rescaled to N agents (mean degree 10, E ~ 5 N channels) with three-hop
+routes, after a few market steps (channel balances no longer even), every buyer of a random
+action's offers gets its widest route of 2..3 hops to a seller (`payments.routes`, one search
+for all of them), and each found route then carries a payment of up to 10 EUR, all or nothing
+with fees (`payments.htlc`). Prints the search and payment times and payments routed per second.
+Step: the array API's median ms per step at 10,000 agents with routing off and on
+(`PAYMENTS_SOUND_MARKET`'s routing fields; and the whole sound payment layer with rebalancing and
+splicing), measured alternately so a shared machine's load hits both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+
+from channelmarket.envs.core import MarketCore
+from channelmarket.envs.offers import decode
+from channelmarket.envs.payments.htlc import pay_routes
+from channelmarket.envs.payments.reasons import OK
+from channelmarket.envs.payments.routes import routed_candidates
+from channelmarket.envs.scenario import PAYMENTS_SOUND_MARKET, PRESETS
+from channelmarket.envs.step import current_tradable
+
+ROUTING = {k: PAYMENTS_SOUND_MARKET[k] for k in ("max_hops", "routing_fee_base", "routing_fee_rate", "max_fee_share")}
+TARGETS = {"array_10k_ms": 5.0}
+
+
+def routing_core(n: int, payment_fields: dict, seed: int = 0) -> MarketCore:
+    sc = PRESETS["energy_10k"].with_agents(n).replace(episode_steps=10_000_000, start_hour=9.0, **payment_fields)
+    core = MarketCore(sc)
+    core.reset(seed)
+    return core
+
+
+def time_routing(n: int, repeats: int, seed: int = 0) -> dict:
+    """Median seconds of one search for all buyers and of paying the routes found, and counts."""
+    core = routing_core(n, ROUTING, seed)
+    rng = np.random.default_rng(seed)
+    for _ in range(3):
+        core.step(rng.uniform(-1, 1, (n, 4)))
+    sc, ag, st = core.scenario, core.agents, core.state
+    sellable, needed = current_tradable(sc, ag, st)
+    off = decode(sc, ag, rng.uniform(-1, 1, (n, 4)), st.ref_price, sellable, needed, st.active)
+    usable = st.open & st.active[st.u] & st.active[st.v]
+    search_s, pay_s = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        rc = routed_candidates(st.u, st.v, usable, st.capacity, st.balance_u, off.sell_qty, off.buy_qty,
+                               ag.sells_good, ag.buys_good, sc.max_hops)
+        search_s.append(time.perf_counter() - t)
+        amount = np.minimum(rc.width / (1 + sc.max_fee_share) * (1 - 1e-9), 10.0)
+        t = time.perf_counter()
+        reason, *_ = pay_routes(route=rc.route, payer=rc.buyer, amount=amount, max_fee=amount * sc.max_fee_share,
+                                u=st.u, v=st.v, capacity=st.capacity, balance_u=st.balance_u, fee_base=st.fee_base,
+                                fee_rate=st.fee_rate, blocked_agent=np.zeros(n, bool),
+                                blocked_channel=np.zeros(st.u.shape[0], bool), n=n)
+        pay_s.append(time.perf_counter() - t)
+    buyers = int((off.buy_qty > 0).sum())
+    return {"n": n, "channels": int(st.u.shape[0]), "buyers": buyers, "routes": int(rc.seller.shape[0]),
+            "paid": int((reason == OK).sum()), "search_ms": float(np.median(search_s) * 1e3),
+            "pay_ms": float(np.median(pay_s) * 1e3)}
+
+
+def time_steps(n: int, steps: int, variants: dict, seed: int = 0) -> dict:
+    """Median ms per array-API step of each variant of the payment fields, stepped alternately."""
+    cores = {name: routing_core(n, kw, seed) for name, kw in variants.items()}
+    rng = np.random.default_rng(seed)
+    acts = rng.uniform(-1, 1, (16, n, 4))
+    for core in cores.values():
+        for i in range(5):
+            core.step(acts[i % 16])
+    times = {name: [] for name in cores}
+    for i in range(steps):
+        for name, core in cores.items():
+            t = time.perf_counter()
+            core.step(acts[i % 16])
+            times[name].append(time.perf_counter() - t)
+    return {name: float(np.median(v) * 1e3) for name, v in times.items()}
+
+
+def main(argv: "list[int] | None" = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    p.add_argument("--steps", type=int, default=40, help="timed steps per variant at 10,000 agents")
+    p.add_argument("--quick", action="store_true", help="1,000 agents, few repeats")
+    args = p.parse_args(argv)
+    sizes = [1_000] if args.quick else args.sizes
+    print(f"channelmarket routing benchmark  ({platform.processor() or platform.machine()}, "
+          f"python {platform.python_version()}, numpy {np.__version__})")
+    print()
+    print("| agents | channels | buyers | routes found | paid | search ms | pay ms | payments routed/s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n in sizes:
+        r = time_routing(n, 3 if n >= 100_000 else 7)
+        per_s = r["routes"] / ((r["search_ms"] + r["pay_ms"]) / 1e3)
+        print(f"| {n:,} | {r['channels']:,} | {r['buyers']:,} | {r['routes']:,} | {r['paid']:,} | "
+              f"{r['search_ms']:.2f} | {r['pay_ms']:.2f} | {per_s:,.0f} |")
+    n_step = 1_000 if args.quick else 10_000
+    variants = {"routing off": {}, "routing on (3 hops, fees)": ROUTING, "sound payment layer": PAYMENTS_SOUND_MARKET}
+    res = time_steps(n_step, 10 if args.quick else args.steps, variants)
+    print()
+    print(f"array API at {n_step:,} agents, median ms per step (measured alternately):")
+    for name, ms in res.items():
+        print(f"  {name:28s} {ms:7.2f} ms")
+    if n_step == 10_000:
+        on = res["routing on (3 hops, fees)"]
+        print(f"routing on: {on:.2f} ms (target <= {TARGETS['array_10k_ms']}), "
+              f"{on - res['routing off']:+.2f} ms against routing off")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

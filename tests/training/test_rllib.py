@@ -1,0 +1,196 @@
+"""RLlib: the policy mapping from the env's kinds, the config and CLI checks, the plain export that
+`channelmarket eval` loads without Ray, and (slow) one 2-runner PPO iteration through the CLI whose
+checkpoint is restored by `--resume`."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from channelmarket.envs import channel_market_v0
+from channelmarket.eval.rllib_policy import EXPORT_FORMAT, RLlibPolicy, export_path
+from channelmarket.training.rllib_config import RLlibConfig
+from channelmarket.training.rllib_env import PolicyMapping, policy_map
+
+EC = {"scenario": "energy_small", "episode_steps": 8}
+
+
+# ---- policy mapping: read from env.agent_kinds ----------------------------------------------------
+
+def test_policy_map_follows_the_envs_agent_kinds():
+    kinds = channel_market_v0.parallel_env(**EC).agent_kinds
+    assert policy_map(EC, "kind") == kinds
+    assert set(policy_map(EC, "shared").values()) == {"shared"}
+    roles = policy_map(EC, "role")
+    assert {a for a, r in roles.items() if r == "bidding"} == {a for a, k in kinds.items() if k == "consumer"}
+    assert {kinds[a] for a, r in roles.items() if r == "pricing"} == {"solar", "wind", "storage"}
+
+
+def test_policy_mapping_names_an_unknown_agent():
+    m = PolicyMapping(policy_map(EC, "role"))
+    assert m("solar_0", None) == "pricing" and m.modules == ("pricing", "bidding")
+    with pytest.raises(ValueError, match="'solar_99'"):
+        m("solar_99")
+    with pytest.raises(ValueError, match="allowed: shared, kind, role"):
+        policy_map(EC, "agent")
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("policies", "per_agent", "config.policies"), ("env_runners", -1, "config.env_runners"),
+    ("minibatch_size", 10**6, "exceeds train_batch_size"), ("lr", 0.0, "config.lr"),
+    ("hidden_sizes", [], "config.hidden_sizes"), ("total_steps", True, "config.total_steps"),
+])
+def test_config_rejects_bad_values(field, value, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        RLlibConfig(**{field: value})
+
+
+def test_config_round_trips_and_refuses_unknown_keys():
+    cfg = RLlibConfig(policies="role", env={"episode_steps": 8})
+    assert RLlibConfig.from_dict(cfg.to_dict()) == cfg and cfg.to_dict()["backend"] == "rllib"
+    with pytest.raises(ValueError, match="unknown RLlib config key.*learners"):
+        RLlibConfig.from_dict({"learners": "all"})
+
+
+def test_cli_refuses_flags_the_other_backend_owns(capsys):
+    from channelmarket.training.cli import main
+
+    assert main(["--backend", "rllib", "--learners", "sellers"]) == 2
+    assert "--learners not used by --backend rllib" in capsys.readouterr().err
+    assert main(["--env-runners", "2"]) == 2
+    assert "--env-runners need --backend rllib" in capsys.readouterr().err
+    assert main(["--backend", "rllib", "--algo", "sac"]) == 2
+    assert "allowed: ppo" in capsys.readouterr().err
+
+
+# ---- the plain export and its loader ------------------------------------------------------------
+
+def _write_export(folder: Path, routing: dict, obs_dim: int, schema: dict, act: str = "tanh") -> dict:
+    rng = np.random.default_rng(0)
+    arrays, modules = {}, {}
+    for mid in sorted(set(routing.values())):
+        arrays[f"{mid}/w0"] = rng.normal(size=(16, obs_dim)).astype(np.float32)
+        arrays[f"{mid}/b0"] = rng.normal(size=16).astype(np.float32)
+        arrays[f"{mid}/w1"] = rng.normal(size=(8, 16)).astype(np.float32)
+        arrays[f"{mid}/b1"] = rng.normal(size=8).astype(np.float32)
+        modules[mid] = {"layers": [{"weight": f"{mid}/w0", "bias": f"{mid}/b0", "activation": act},
+                                   {"weight": f"{mid}/w1", "bias": f"{mid}/b1", "activation": None}]}
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    (folder / "rllib_policy.npz").write_bytes(buf.getvalue())
+    meta = {"format": EXPORT_FORMAT, "version": 1, "weights": "rllib_policy.npz", "act_dim": 4, "obs_schema": schema,
+            "modules": modules, "routing": routing}
+    (folder / "rllib_policy.json").write_text(json.dumps(meta))
+    return arrays
+
+
+def test_export_routes_each_agent_to_its_kinds_module(tmp_path):
+    from channelmarket import MarketCore
+
+    core = MarketCore("energy_small", episode_steps=8)
+    obs = np.ascontiguousarray(core.reset(seed=0))
+    routing = {"solar": "pricing", "wind": "pricing", "storage": "pricing", "consumer": "bidding"}
+    w = _write_export(tmp_path, routing, core.obs_dim, core.obs_schema.to_dict())
+    pol = RLlibPolicy(tmp_path)
+    agents = np.arange(core.n_agents)
+    pol.bind(core, agents, seed=0)
+    got = pol.act(obs)
+    kinds = np.asarray(core.view(agents).kind)
+    for mid in ("pricing", "bidding"):
+        h = np.tanh(obs @ w[f"{mid}/w0"].T + w[f"{mid}/b0"]) @ w[f"{mid}/w1"].T + w[f"{mid}/b1"]
+        rows = np.isin(kinds, [i for i, k in enumerate(("solar", "wind", "storage", "consumer")) if routing[k] == mid])
+        np.testing.assert_allclose(got[rows], np.clip(h[rows, :4], -1, 1), rtol=1e-5, atol=1e-5)
+    assert pol.act(obs).shape == (core.n_agents, 4)
+    unbound = RLlibPolicy(tmp_path)      # unbound: the kind one-hot of the observation routes
+    np.testing.assert_allclose(unbound.act(obs), got, atol=1e-6)
+
+
+def test_export_is_refused_when_damaged(tmp_path):
+    from channelmarket import MarketCore
+
+    core = MarketCore("energy_small")
+    _write_export(tmp_path, {"solar": "m"}, core.obs_dim, core.obs_schema.to_dict(), act="gelu")
+    with pytest.raises(ValueError, match="activation 'gelu'"):
+        RLlibPolicy(tmp_path)
+    _write_export(tmp_path, {"sun": "m"}, core.obs_dim, core.obs_schema.to_dict())
+    with pytest.raises(ValueError, match="routing.*sun"):
+        RLlibPolicy(tmp_path)
+    _write_export(tmp_path, {"solar": "m"}, core.obs_dim + 1, core.obs_schema.to_dict())
+    with pytest.raises(ValueError, match="does not map"):
+        RLlibPolicy(tmp_path)
+    (tmp_path / "rllib_policy.json").write_text("{}")
+    assert export_path(tmp_path) is None
+    with pytest.raises(FileNotFoundError, match="no RLlib export"):
+        RLlibPolicy(tmp_path)
+
+
+def test_eval_population_loads_an_rllib_export(tmp_path):
+    from channelmarket import MarketCore
+    from channelmarket.eval.populations import load_model
+    from channelmarket.policies.rollout import run_episode
+
+    core = MarketCore("energy_small", episode_steps=8)
+    _write_export(tmp_path, {k: "shared" for k in ("solar", "wind", "storage", "consumer")}, core.obs_dim,
+                  core.obs_schema.to_dict())
+    pol = load_model(str(tmp_path))
+    assert isinstance(pol, RLlibPolicy)
+    res = run_episode(core, {"all": pol}, seed=3)
+    assert np.isfinite(res.profit).all() if hasattr(res, "profit") else res is not None
+
+
+# ---- one 2-runner PPO iteration, its checkpoint restored (slow: starts Ray) ------------------------
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_two_runner_iteration_then_resume_and_evaluate(tmp_path, capsys):
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.rllib")
+    from channelmarket.training.checkpoints import latest_valid
+    from channelmarket.training.cli import main
+
+    from channelmarket.training.rllib import start_ray
+
+    out = tmp_path / "run"
+    common = ["--backend", "rllib", "--out", str(out), "--scenario", "energy_small", "--policies", "role",
+              "--train-batch-size", "192", "--batch-size", "96", "--n-epochs", "1"]
+    # one local Ray for both runs (each CLI run would start and stop its own), its temp folder in the run folder
+    assert start_ray(RLlibConfig(env_runners=2), out)
+    try:
+        assert (out / "ray_tmp").is_dir() or len(str((out / "ray_tmp").resolve())) > 60
+        cfg_file = tmp_path / "env.yaml"
+        cfg_file.write_text("env: {episode_steps: 8}\n")
+        assert main(common + ["--env-runners", "2", "--config", str(cfg_file), "--total-steps", "192"]) == 0
+        first = capsys.readouterr().out
+        assert "iteration 1," in first and "2 env runners" in first
+        ck = latest_valid(out / "checkpoints", "ckpt")
+        assert ck is not None and ck.step == 1
+        assert any(out.glob("events.out.tfevents.*")) and (out / "ray_results").is_dir()
+        first_export = (out / "rllib_policy.npz").read_bytes()
+
+        # resume (the backend from the run's config.yaml) on a smaller machine: no env runner, the
+        # driver samples; one more iteration from the 2-runner checkpoint
+        assert main(["--out", str(out), "--resume", "--total-steps", "384", "--env-runners", "0"]) == 0
+        second = capsys.readouterr().out
+        assert "resumed from" in second and "iteration 2," in second and "384 agent-steps" in second
+        assert latest_valid(out / "checkpoints", "ckpt").step == 2
+        assert (out / "rllib_policy.npz").read_bytes() != first_export   # the restored modules trained on
+
+        # a checkpoint of another setup (role modules, now one shared module) is refused, the run left as it was
+        assert main(["--out", str(out), "--resume", "--total-steps", "576", "--env-runners", "0",
+                     "--policies", "shared"]) == 2
+        assert "does not fit this run's config" in capsys.readouterr().err
+        assert "policies: role" in (out / "config.yaml").read_text()
+    finally:
+        ray.shutdown()
+
+    from channelmarket import MarketCore
+    from channelmarket.eval.populations import load_model
+    from channelmarket.policies.rollout import run_episode
+
+    pol = load_model(str(out))
+    assert set(pol.nets) == {"pricing", "bidding"}
+    run_episode(MarketCore("energy_small", episode_steps=8), {"all": pol}, seed=1)
