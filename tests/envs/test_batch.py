@@ -22,7 +22,8 @@ def _assert_same(batch, singles, obs, outs, n):
         assert np.array_equal(obs[rows], outs[i][0]), f"market {i}: observation"
         ms, s = batch.market_state(i), c.state
         for f in ("soc", "wallet", "balance_u", "u", "v", "open", "capacity", "ref_price", "clearing_price",
-                  "price_history", "holdings", "owed", "utilization"):
+                  "price_history", "holdings", "owed", "utilization", "active", "flow", "fee_base", "fee_rate",
+                  "energy_account", "partner", "partner_value", "flow_history"):
             assert np.array_equal(getattr(ms, f), getattr(s, f)), f"market {i}: {f}"
         for f in ("t", "shock_kind", "shock_remaining", "fee_sink", "grid_account", "topology_version"):
             assert getattr(ms, f) == getattr(s, f), f"market {i}: {f}"
@@ -170,3 +171,81 @@ def test_hypothesis_any_market_of_any_batch_matches_alone(m, seed, shock_market)
         obs, r, *_ = batch.step(a)
         o1, r1, *_ = single.step(a[j * n:(j + 1) * n])
         assert np.array_equal(obs[j * n:(j + 1) * n], o1) and np.array_equal(r[j * n:(j + 1) * n], r1)
+
+
+# ---- the Lightning market (issue 10) in a batch --------------------------------------------------
+# Channels close and reopen often enough that topology rules, partner channels and reopened
+# channels' fee draws happen within a few steps; faults and background payments draw from each
+# market's exogenous generator.
+CHURN = dict(channel_close_rate=0.05, channel_open_rate=0.3)
+LIGHTNING = [("energy_lightning", dict(agent_fault_rate=0.01, channel_fault_rate=0.02, background_payment_rate=0.2,
+                                       splice_above=0.9, **CHURN)),
+             ("energy_lightning_scale_free", dict(background_payment_rate=0.1, **CHURN)),
+             ("energy_lightning_real", dict(n_solar=8, n_wind=4, n_storage=4, n_residential=12, n_industrial=4,
+                                            **CHURN)),
+             ("seed000", dict()),
+             ("energy_lightning", dict(mechanism="eps_auction", **CHURN))]
+
+
+def _lightning_case(name, kw):
+    m = 3
+    batch = MarketCore(name, n_markets=m, episode_steps=10, **kw)
+    seeds = market_seeds(23, m)
+    obs = batch.reset(seed=23)
+    singles, obs1 = _alone(name, seeds, episode_steps=10, **kw)
+    n = singles[0].n_agents
+    assert np.array_equal(obs, np.concatenate(obs1))
+    money0 = batch.money_total().copy()
+    np.testing.assert_allclose(money0, [c.money_total() for c in singles], rtol=0, atol=1e-9)
+    rng = np.random.default_rng(1)
+    seen = dict(opened=0, routed=0, background=0, faults=0)
+    while not batch.dones.all():
+        a = rng.uniform(-1, 1, (m * n, 4))
+        obs, r, te, tr, info = batch.step(a)
+        outs = [c.step(a[i * n:(i + 1) * n]) for i, c in enumerate(singles)]
+        _assert_same(batch, singles, obs, outs, n)
+        assert np.array_equal(r, np.concatenate([o[1] for o in outs]))
+        assert np.array_equal(te, np.concatenate([o[2] for o in outs]))
+        # money is conserved in every market of the batch
+        np.testing.assert_allclose(batch.money_total(), money0, rtol=1e-9)
+        for i, c in enumerate(singles):
+            got, want = batch.summary(i), c.summary()
+            assert got.keys() == want.keys() - {"negotiations"}
+            for k, v in got.items():
+                assert v == (want[k] if isinstance(v, str) else pytest.approx(want[k], rel=1e-9, abs=1e-9)), (i, k)
+            seen["opened"] += got["channels_opened"]
+            seen["routed"] += got["routed_payments"]
+            seen["background"] += got["background_payments"]
+            seen["faults"] += got["agent_faults"] + got["channel_faults"]
+    return seen
+
+
+@pytest.mark.parametrize("name,kw", LIGHTNING, ids=[f"{n}-{k.get('mechanism', 'bilateral')}" for n, k in LIGHTNING])
+def test_lightning_markets_match_themselves_alone(name, kw):
+    seen = _lightning_case(name, kw)
+    assert seen["opened"] > 0   # reopenings (topology rule, partners, fee draws) happened
+    if kw.get("agent_fault_rate"):
+        assert seen["faults"] > 0 and seen["background"] > 0 and seen["routed"] > 0
+
+
+def test_channel_market_v1_face_matches_a_batch_market():
+    """The PettingZoo face of the sound market steps market m of a batch of its scenario exactly."""
+    from channelmarket.envs.channel_market_v1 import ChannelMarketV1
+
+    kw = dict(episode_steps=6, channel_open_rate=0.3, channel_close_rate=0.05)
+    envs = [ChannelMarketV1("energy_small", **kw) for _ in range(2)]
+    batch = MarketCore(envs[0].core.scenario, n_markets=2)
+    obs = batch.reset(seed=[4, 8])
+    got = [e.reset(seed=s)[0] for e, s in zip(envs, (4, 8))]
+    n = envs[0].core.n_agents
+    for i, (e, o) in enumerate(zip(envs, got)):
+        assert np.array_equal(obs[i * n:(i + 1) * n], np.stack([o[a] for a in e.possible_agents]))
+    rng = np.random.default_rng(2)
+    while not batch.dones.all():
+        a = rng.uniform(-1, 1, (2 * n, 4))
+        obs, r, *_ = batch.step(a)
+        for i, e in enumerate(envs):
+            o, rew, *_ = e.step({ag: a[i * n + j] for j, ag in enumerate(e.possible_agents)})
+            rows = slice(i * n, (i + 1) * n)
+            assert np.array_equal(obs[rows], np.stack([o[ag] for ag in e.possible_agents])), f"market {i}"
+            assert np.array_equal(r[rows], np.array([rew[ag] for ag in e.possible_agents])), f"market {i}"
