@@ -15,6 +15,17 @@ seed (tested for every mechanism, several goods and kinds). The kinds' hooks run
 whole batch through an [M, N] "grid" view of the agents (`BlockIndex` selects a kind's block in
 every market); mechanisms that declare `batched` clear the block-diagonal graph in one call,
 the others (central auctions, the eps-auction) clear market by market.
+
+The Lightning market's step features (issue 10) follow the same rule, per market: each market's
+own generators draw its negotiation chances (`rng`, E uniforms first), its faults and background
+payments (`rng_exo`, before the price noise), its topology's reopening endpoints, partner
+channel choices and reopened channels' fee policies (`rng`, after its lifecycle block). Routes,
+HTLC payments and rebalancing follow channels, so they stay inside a market's block of the
+block-diagonal graph: the bilateral clearing finds routed pairs over the whole batch in one
+search. With the payment layer on, settlement (its routed payments and per-market report) and the
+aftermath (background payments, force-closes, rebalancing, splicing) run market by market on
+views; fee sinks, grid accounts (network charges included), fault counts and the flow-history
+ring (each market at its own t) are per market; partners are global agent indices.
 """
 
 from __future__ import annotations

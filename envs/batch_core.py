@@ -199,8 +199,9 @@ class BatchCore(MarketCore):
         sk[idx], sr[idx] = k, d
         self.batch = batch.replace(shock_kind=sk, shock_remaining=sr)
 
-    def remove_agents(self, agents: Any) -> None:
-        """Take agents (global indices m*N + i) out of their market's episode."""
+    def remove_agents(self, agents: Any, close_channels: bool = False) -> None:
+        """Take agents (global indices m*N + i) out of their market's episode; with
+        `close_channels=True` their channels force-close now (as `MarketCore.remove_agents`)."""
         batch = self._require()
         idx = np.asarray(agents)
         if idx.dtype.kind not in "iu" or idx.ndim != 1:
@@ -208,9 +209,43 @@ class BatchCore(MarketCore):
         if idx.size and (idx.min() < 0 or idx.max() >= self.n_agents):
             bad = idx[(idx < 0) | (idx >= self.n_agents)][0]
             raise ValueError(f"agent index {bad} out of range; allowed: 0..{self.n_agents - 1}")
+        if not isinstance(close_channels, (bool, np.bool_)):
+            raise TypeError(f"close_channels = {close_channels!r}; allowed: True or False")
         active = batch.active.copy()
         active[idx] = False
         self.batch = batch.replace(active=active)
+        if close_channels:
+            failed = np.zeros(self.n_agents, dtype=bool)
+            failed[idx] = True
+            self._force_close(failed[batch.u] | failed[batch.v])
+
+    def fail_channels(self, channels: Any) -> None:
+        """Force-close channel slots now (global slots m*E + c; `MarketCore.fail_channels`)."""
+        batch = self._require()
+        idx = np.asarray(channels)
+        e = batch.u.shape[0]
+        if idx.dtype.kind not in "iu" or idx.ndim != 1:
+            raise TypeError(f"channels must be a 1-D integer array of channel slots, got {idx!r}")
+        if idx.size and (idx.min() < 0 or idx.max() >= e):
+            bad = idx[(idx < 0) | (idx >= e)][0]
+            raise ValueError(f"channel slot {bad} out of range; allowed: 0..{e - 1}")
+        closing = np.zeros(e, dtype=bool)
+        closing[idx] = True
+        self._force_close(closing)
+
+    def _force_close(self, closing: np.ndarray) -> None:
+        """`payments.faults.force_close` over the batch, fee sinks and topology versions per market."""
+        from .payments.faults import force_close
+
+        b = self.batch
+        closing = closing & b.open
+        k = np.bincount(self.layout.edge_market[closing], minlength=self.n_markets)
+        if not k.any():
+            return
+        fee = self.scenario.onchain_fee
+        is_open, wallet, _, _ = force_close(b.u, b.v, b.capacity, b.balance_u, b.open, b.wallet, 0.0, closing, fee)
+        self.batch = b.replace(open=is_open, wallet=wallet, fee_sink=b.fee_sink + fee * k,
+                               topology_version=b.topology_version + (k > 0))
 
     # ---- per-market reads ------------------------------------------------------------------------
     def market_state(self, m: int):

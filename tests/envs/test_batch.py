@@ -249,3 +249,27 @@ def test_channel_market_v1_face_matches_a_batch_market():
             rows = slice(i * n, (i + 1) * n)
             assert np.array_equal(obs[rows], np.stack([o[ag] for ag in e.possible_agents])), f"market {i}"
             assert np.array_equal(r[rows], np.array([rew[ag] for ag in e.possible_agents])), f"market {i}"
+
+
+def test_remove_agents_and_fail_channels_close_per_market():
+    """Force-closes by API land in their own market (fee sink, wallets), as in the market alone."""
+    kw = dict(episode_steps=6, agent_fault_rate=0.0)
+    batch = MarketCore("energy_lightning", n_markets=2, **kw)
+    batch.reset(seed=[3, 5])
+    singles, _ = _alone("energy_lightning", [3, 5], **kw)
+    n, e = singles[0].n_agents, singles[0].state.u.shape[0]
+    batch.remove_agents(np.array([n + 2]), close_channels=True)
+    singles[1].remove_agents(np.array([2]), close_channels=True)
+    batch.fail_channels(np.array([1, e + 4]))
+    singles[0].fail_channels(np.array([1]))
+    singles[1].fail_channels(np.array([4]))
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        a = rng.uniform(-1, 1, (2 * n, 4))
+        obs, *_ = batch.step(a)
+        outs = [c.step(a[i * n:(i + 1) * n]) for i, c in enumerate(singles)]
+        _assert_same(batch, singles, obs, outs, n)
+    with pytest.raises(ValueError, match="channel slot"):
+        batch.fail_channels(np.array([2 * e]))
+    with pytest.raises(TypeError, match="close_channels"):
+        batch.remove_agents(np.array([0]), close_channels="yes")
