@@ -25,7 +25,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m channelmarket.eval.bench_env
-	$(PY) -m channelmarket.eval.bench_batch
+	$(PY) -m channelmarket.training.bench_batch
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -32,7 +32,7 @@ from .scenario import Scenario
 from .settlement import Settlement, settle
 from .shocks import DEMAND_FACTOR, N_SHOCKS, SUPPLY_FACTOR, Shock
 from .state import AgentParams, MarketState
-from .trades import ON_CHAIN, Trades
+from .trades import Trades
 
 UTILIZATION_DECAY = 0.9  # as envs.step
 _COL = {name: i for i, name in enumerate(BREAKDOWN_FIELDS)}
@@ -406,7 +406,7 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
                n_normals: int, tradable_now: "tuple | None" = None) -> tuple[BatchState, BatchResult]:
     """`step.market_step` of every market at once. `actions` validated float64 [M*N, 4]."""
     agents = ba.flat
-    m_count, n = layout.n_markets, layout.n_agents
+    m_count = layout.n_markets
     n_goods = bs.ref_price.shape[1]
     market = layout.market
     sellable, needed = tradable_now if tradable_now is not None else tradable(sc, ba, bs)
