@@ -40,7 +40,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m channelmarket.eval.bench_env
-	$(PY) -m channelmarket.eval.bench_batch
+	$(PY) -m channelmarket.training.bench_batch
 	$(PY) -m channelmarket.eval.bench_routing
 
 # D3 for the live dashboard, from the npm registry at the versions package-lock.json pins (npm ci),

@@ -46,7 +46,7 @@ from .payments.faults import draw_faults
 from .payments.fees import draw_fees
 from .payments.layer import after_payments
 from .state import FLOW_HISTORY, AgentParams, MarketState
-from .trades import ON_CHAIN, Trades
+from .trades import Trades
 
 UTILIZATION_DECAY = 0.9  # as envs.step
 _COL = {name: i for i, name in enumerate(BREAKDOWN_FIELDS)}

@@ -30,11 +30,15 @@ from . import state_io
 from .batch import BatchAgents, BatchState, Layout, batch_step, normals_per_step, observe, tradable
 from .channels import liquidity as channel_liquidity
 from .observations import agent_scale, static_columns
-from .seeding import SeedStream, check_seed, episode_seed
+from .seeding import check_seed, episode_seed
 from .settlement import BREAKDOWN_FIELDS
 from .shocks import check_duration, parse_shock
+from .actions import check_actions
+from .obs_schema import observation_schema
+from .observations import obs_bounds
+from .offers import N_ACTIONS
+from .scenario import get_scenario
 from .step import initial_state
-from .core import MarketCore
 
 SEEDS_ALLOWED = "None, one seed (spawned into one child per market) or a list of one seed per market"
 
@@ -46,11 +50,18 @@ def market_seeds(seed: Any, n_markets: int) -> list[np.random.SeedSequence]:
     return ss.spawn(n_markets)
 
 
-class BatchCore(MarketCore):
-    """M markets in one struct of arrays; see the module docstring. Created by `MarketCore(..., n_markets=M)`."""
+class BatchCore:
+    """M markets in one struct of arrays; see the module docstring. Created by `MarketCore(..., n_markets=M)`
+    (or directly); the array API of `MarketCore` with a market axis."""
+
+    n_actions = N_ACTIONS
 
     def __init__(self, scenario: Any = None, n_markets: int = 1, auto_reset: bool = False, **overrides: Any) -> None:
-        super().__init__(scenario, **overrides)
+        self.scenario = get_scenario(scenario, **overrides)
+        self.obs_low, self.obs_high = obs_bounds(self.scenario)
+        self.obs_dim = int(self.obs_low.shape[0])
+        self.obs_schema = observation_schema(self.scenario)
+        self.last_result = None
         self._setup(n_markets, auto_reset)
 
     def _setup(self, n_markets: Any, auto_reset: bool) -> None:
@@ -339,6 +350,10 @@ class BatchCore(MarketCore):
         self._n_normals = normals_per_step(self.scenario, self.bagents, self.batch)
         self.last_result = None
         self._liquidity = None
+
+    def check_actions(self, actions: Any) -> np.ndarray:
+        """float64 [M*N, 4] actions clipped to [-1, 1] (`envs.actions.check_actions`)."""
+        return check_actions(actions, self.n_agents)
 
     def _require(self) -> BatchState:
         if self.batch is None:
