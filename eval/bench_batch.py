@@ -111,8 +111,19 @@ def run(a: argparse.Namespace, train: Any = None) -> dict:
     out[f"env {m_small} x energy_small batched"] = small["batched"]
     out[f"env {m_small} x energy_small loop of cores"] = small["loop"]
     out[f"env {m_small} x energy_small speedup (wall)"] = small["batched"][0] / small["loop"][0]
+    m_light = 8 if q else 256   # the Lightning market (routes, fees, rebalancing, splicing, accounts)
+    light = _best_interleaved({
+        "batched": functools.partial(_env_batched, "energy_lightning", m_light, steps),
+        "loop": functools.partial(_env_loop, "energy_lightning", m_light, max(1, steps // 2)),
+    }, a.repeats)
+    out[f"env {m_light} x energy_lightning batched"] = light["batched"]
+    out[f"env {m_light} x energy_lightning loop of cores"] = light["loop"]
+    out[f"env {m_light} x energy_lightning speedup (wall)"] = light["batched"][0] / light["loop"][0]
     for k, v in out.items():
         print(_row(k, v))
+    n_light = get_scenario("energy_lightning").n_agents * m_light
+    print(f"step time {m_light} x energy_lightning batched: {1e3 * n_light / light['batched'][0]:.1f} ms wall, "
+          f"{1e3 * n_light / light['batched'][1]:.1f} ms CPU")
     if train is not None and not getattr(a, "no_train", False):
         train(a, q, out)
     if not q:
