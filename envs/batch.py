@@ -524,7 +524,10 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     n_goods = bs.ref_price.shape[1]
     market = layout.market
     sellable, needed = tradable_now if tradable_now is not None else tradable(sc, ba, bs)
-    offers = decode(sc, agents, actions, bs.ref_price, sellable, needed, bs.active, market=market)
+    if m_count == 1:   # one market: its [G] prices, as scalars where a single good allows
+        offers = decode(sc, agents, actions, bs.ref_price[0], sellable, needed, bs.active)
+    else:
+        offers = decode(sc, agents, actions, bs.ref_price, sellable, needed, bs.active, market=market)
     if sc.negotiation_probability < 1.0:   # each channel negotiates with this chance: first draws of `rng`
         r = np.empty(bs.u.shape[0])
         for i, g in enumerate(bs.rng):
