@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(PY) -m channelmarket.eval.bench_env
 	$(PY) -m channelmarket.training.bench_batch
 	$(PY) -m channelmarket.eval.bench_routing
+	$(PY) -m channelmarket.eval.bench_supply_chain
 
 # D3 for the live dashboard, from the npm registry at the versions package-lock.json pins (npm ci),
 # copied into the package's static files; fails if the result differs from the committed SHA256SUMS.

@@ -13,4 +13,15 @@ from .gym_ids import register_envs
 
 register_envs()  # Gymnasium ids (`gym_ids`): gymnasium.make("channelmarket/SingleAgentMarket-v0")
 
-__all__ = ["__version__", "channel_market_v0", "channel_market_v1", "MarketCore", "Scenario", "PRESETS"]
+
+
+def __getattr__(name: str):
+    """`supply_chain_v0` (the MASER economy) imports on first use."""
+    if name == "supply_chain_v0":
+        from .envs import supply_chain_v0
+
+        return supply_chain_v0
+    raise AttributeError(f"module 'channelmarket' has no attribute {name!r}")
+
+
+__all__ = ["__version__", "channel_market_v0", "channel_market_v1", "supply_chain_v0", "MarketCore", "Scenario", "PRESETS"]

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import sys
 
-USAGE = """usage: channelmarket {demo,train,eval,dashboard,bench} [options]
+USAGE = """usage: channelmarket {demo,train,eval,dashboard,bench,supply-chain} [options]
   demo    train a policy against the risk-factor baseline for a few minutes, then print the
           learned-vs-baseline table (--market-only: the market with random actions, per-step stats)
-  train   train learned pricing/bidding policies (PPO, SAC, TD3, IPPO/MAPPO); 'channelmarket train -h'
+  train   train learned pricing/bidding policies (PPO, SAC, TD3, IPPO/MAPPO; RLlib: --backend rllib); 'channelmarket train -h'
   eval    tournaments of policy populations over scenarios, mechanisms, shocks and seeds, with a
           Markdown report, plots and a tidy CSV; 'channelmarket eval -h'
   dashboard  the live market dashboard in a browser (a local web server); 'channelmarket dashboard -h'
-  bench   time the array and dict APIs (python -m channelmarket.eval.bench_env)"""
+  bench   time the array and dict APIs (python -m channelmarket.eval.bench_env)
+  supply-chain experiment {1,2,3,4,5,risk-sweep,stability}
+          the MASER supply-chain economy (supply_chain_v0): the paper's experiments, plots and tables"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,6 +47,15 @@ def main(argv: list[str] | None = None) -> int:
         from .eval.cli import main as evaluate
 
         return evaluate(rest)
+    if cmd == "supply-chain":
+        from .eval.supply_chain.cli import main as supply_chain
+
+        def trainer(*a, **kw):  # the stability study's trainer (training layer, imported on use)
+            from .training.supply_chain import train_population
+
+            return train_population(*a, **kw)
+
+        return supply_chain(rest, trainer=trainer)
     print(f"channelmarket: unknown command {cmd!r}; run 'channelmarket --help'", file=sys.stderr)
     return 2
 

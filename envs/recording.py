@@ -58,13 +58,18 @@ class Recorder:
     def n_frames(self) -> int:
         return len(self._lines) - 1
 
+    def data(self, compress: "bool | None" = None) -> bytes:
+        """The recording's bytes as `close()` would write them (gzip when `compress`, by default when
+        the path ends in .gz): a worker process can hand them back instead of writing a file."""
+        data = ("\n".join(self._lines) + "\n").encode("utf-8")
+        if compress if compress is not None else self.path.suffix == ".gz":
+            data = gzip.compress(data, mtime=0)
+        return data
+
     def close(self) -> Path:
         """Write the recording atomically (gzip when the name ends in .gz); idempotent."""
         if not self.closed:
-            data = ("\n".join(self._lines) + "\n").encode("utf-8")
-            if self.path.suffix == ".gz":
-                data = gzip.compress(data, mtime=0)
-            atomic_write_bytes(self.path, data)
+            atomic_write_bytes(self.path, self.data())
             self.closed = True
         return self.path
 

@@ -124,6 +124,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--exploit-iterations", type=int, default=3, help="cem iterations (default 3)")
     ap.add_argument("--exploit-popsize", type=int, default=8, help="cem candidates per iteration (default 8)")
     ap.add_argument("--ippo-steps", type=int, default=20_000, help="ippo: market steps of training (default 20000)")
+    ap.add_argument("--record", type=int, default=0, metavar="N",
+                    help="also record the first N episodes (JSON lines, <out>/recordings/*.jsonl.gz) for "
+                         "`channelmarket dashboard --replay`; default 0")
     ap.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     ap.add_argument("--no-parquet", action="store_true", help="CSV only, even when pyarrow is installed")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -228,6 +231,7 @@ def _main(argv: list[str]) -> int:
                                     elite=min(3, args.exploit_popsize), ippo_steps=args.ippo_steps)
         plan = prepare_tournament(pops, scenarios, seeds, mechanisms, shocks, optimum=args.optimum,
                                   equilibrium=args.equilibrium, exploit=exploit, command=recorded_command(argv))
+        plan.record(args.record)
         prepare_folder(args.out, overwrite=args.overwrite)     # before the run: a bad folder fails now
     except (ValueError, TypeError) as exc:
         fail(exc)

@@ -28,11 +28,12 @@ MANIFEST = "manifest.json"
 TIMING = "timing.json"
 TABLES = ("episodes", "steps", "exploitability")
 PLOT_NAMES = ("price_paths.png", "profit_by_kind.png", "efficiency_by_mechanism.png")
+RECORDINGS = "recordings"   # folder of episode recordings (`channelmarket eval --record N`), *.jsonl.gz
 OUTPUT_NAMES = ((MANIFEST,) + tuple(f"{t}.csv" for t in TABLES) + tuple(f"{t}.parquet" for t in TABLES)
-                + (TIMING, "report.md") + PLOT_NAMES)
+                + (TIMING, "report.md") + PLOT_NAMES + (RECORDINGS,))
 
 __all__ = ["OutputError", "prepare_folder", "clear_outputs", "probe_writable", "read_manifest", "record_outputs",
-           "write_json", "read_table", "OUTPUT_NAMES", "PLOT_NAMES", "MANIFEST", "TIMING", "FORMAT"]
+           "write_json", "read_table", "OUTPUT_NAMES", "PLOT_NAMES", "MANIFEST", "TIMING", "FORMAT", "RECORDINGS"]
 
 
 class OutputError(ValueError):
@@ -89,6 +90,12 @@ def clear_outputs(folder: "str | os.PathLike", names: Iterable[str]) -> None:
     folder = Path(folder)
     names = [n for n in dict.fromkeys(names) if n in OUTPUT_NAMES]
     for n in sorted(names, key=lambda n: n == MANIFEST):
+        if n == RECORDINGS:   # only the recordings an eval run writes; anything else stays
+            for f in (folder / n).glob("*.jsonl.gz") if (folder / n).is_dir() else ():
+                f.unlink()
+            with contextlib.suppress(OSError):
+                (folder / n).rmdir()
+            continue
         with contextlib.suppress(FileNotFoundError):
             (folder / n).unlink()
     fsync_dir(folder)

@@ -43,6 +43,7 @@ class EpisodeJob:
     optimum: bool = True
     equilibrium: bool = True
     soc_levels: int = 21
+    record: bool = False        # also record the episode (`envs.recording`): EpisodeRun.recording
 
     def run(self) -> "EpisodeRun":
         return run_episode_job(self)
@@ -61,6 +62,7 @@ class EpisodeRun:
     eq_price: np.ndarray | None      # the equilibrium price path (None when not computed)
     eq_converged: bool | None
     best_responses: list[dict[str, Any]]   # mf_dp gains per plain-store kind (`plain_store_kinds`)
+    recording: bytes | None = None   # gzip JSON-lines recording of the episode (job.record), else None
 
 
 def plain_store_kinds() -> tuple[str, ...]:
@@ -112,11 +114,19 @@ def run_episode_job(job: EpisodeJob) -> EpisodeRun:
     eq = cached_equilibrium(sc, seed) if needs_eq else None
     assignments, slots = build_assignments(spec, core, eq)
     rec = EpisodeRecorder(core, optimum=job.optimum)
+    frames = None
+    if job.record:   # the frame of the reset state now; run_episode resets to the same state
+        from ..envs.recording import Recorder
+
+        frames = Recorder(f"episode-{job.index}.jsonl.gz", seed=seed)
+        frames.add(core)
     generation: list[float] = []
     load: list[float] = []
 
     def on_step(c: MarketCore, prev: Any) -> None:
         rec(c, prev)
+        if frames is not None:
+            frames.add(c)
         generation.append(float(prev.generation.sum()))   # the interval's weather-driven energy,
         load.append(float(prev.demand.sum()))             # before shocks: the same for every population
 
@@ -135,7 +145,16 @@ def run_episode_job(job: EpisodeJob) -> EpisodeRun:
             best.append(dict(g, kind=kind, levels=job.soc_levels))
     return EpisodeRun(job, record, list(slots), hour, generation, load,
                       None if eq is None else np.asarray(eq.price, dtype=np.float64),
-                      None if eq is None else bool(eq.converged), best)
+                      None if eq is None else bool(eq.converged), best,
+                      None if frames is None else frames.data(compress=True))
+
+
+def recording_name(job: EpisodeJob) -> str:
+    """File name of a job's recording: index, population, cell and seed, safe on any file system."""
+    import re
+
+    parts = (f"{job.index:05d}", job.population.name, job.scenario_label, job.mechanism, job.shocks, f"seed{job.seed}")
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "-", "_".join(parts)) + ".jsonl.gz"
 
 
 __all__ = ["EpisodeJob", "EpisodeRun", "run_episode_job", "storage_dp_gain", "storage_terminal_value",

@@ -46,9 +46,9 @@ import numpy as np
 from .._version import __version__
 from ..envs.scenario import Scenario
 from .jobs import run_jobs
-from .outputs import FORMAT, MANIFEST, TIMING, clear_outputs, prepare_folder, write_json
+from .outputs import FORMAT, MANIFEST, RECORDINGS, TIMING, clear_outputs, prepare_folder, write_json
 from .populations import PopulationSpec, check_policy, load_model, policy_kind, policy_record
-from .runs import EpisodeJob, EpisodeRun
+from .runs import EpisodeJob, EpisodeRun, recording_name
 from .seeds import MAX_SEEDS, parse_seeds
 from .settings import apply_shocks, as_population, check_mechanism, resolve_scenario, variant
 from .statistics import episode_tables
@@ -68,6 +68,7 @@ class TournamentResult:
     manifest: dict[str, Any]
     files: dict[str, Path] = field(default_factory=dict)
     timing: dict[str, Any] = field(default_factory=dict)
+    recordings: dict[str, bytes] = field(default_factory=dict)   # file name -> gzip JSON lines (`record`)
 
     def write(self, out: "str | Path", parquet: bool = True, overwrite: bool = False) -> dict[str, Path]:
         """Write manifest.json, episodes.csv, steps.csv, exploitability.csv (and .parquet files of
@@ -87,6 +88,7 @@ class TournamentResult:
         names = [MANIFEST] + [f"{t}.csv" for t, _, _ in tables]
         names += [f"{t}.parquet" for t, _, _ in tables] if parquet else []
         names += [TIMING] if self.timing else []
+        names += [RECORDINGS] if self.recordings else []
         clear_outputs(folder, previous)
         files = {"manifest": write_json(folder / MANIFEST, dict(self.manifest, outputs=names))}
         for name, cols, rows in tables:
@@ -96,6 +98,13 @@ class TournamentResult:
                 files[f"{name}_parquet"] = write_parquet(folder / f"{name}.parquet", cols, rows)
         if self.timing:
             files["timing"] = write_json(folder / TIMING, self.timing)
+        if self.recordings:   # replay with `channelmarket dashboard --replay` or envs.recording.replay
+            from ..envs.files import atomic_write_bytes
+
+            (folder / RECORDINGS).mkdir(exist_ok=True)
+            for name, data in self.recordings.items():
+                atomic_write_bytes(folder / RECORDINGS / name, data)
+            files[RECORDINGS] = folder / RECORDINGS
         self.files = files
         return files
 
@@ -140,22 +149,34 @@ class TournamentPlan:
     exploit_jobs: list[Any]
     manifest: dict[str, Any]
 
+    def record(self, n: int) -> "TournamentPlan":
+        """Also record the first `n` episode jobs (`envs.recording`, written to `recordings/` by
+        `TournamentResult.write`); `n` = 0 records none. Recording does not change any result."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"record = {n!r}; allowed: an integer >= 0 (episodes to record)")
+        from dataclasses import replace
+
+        self.jobs = [replace(j, record=i < n) for i, j in enumerate(self.jobs)]
+        return self
+
     def run(self, workers: int = 1, progress: bool = True) -> TournamentResult:
         """Run the jobs (in a spawn pool of `workers`); the result does not depend on `workers`."""
         if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
             raise ValueError(f"workers = {workers!r}; allowed: an integer >= 1")
         t0 = time.perf_counter()
         results = run_jobs(list(self.jobs) + list(self.exploit_jobs), workers=int(workers), progress=progress)
-        rows, steps, ex = [], [], []
+        rows, steps, ex, recordings = [], [], [], {}
         for r in results:   # job order: episode jobs, then the best-response jobs
             if isinstance(r, EpisodeRun):
+                if r.recording is not None:
+                    recordings[recording_name(r.job)] = r.recording
                 r = episode_tables(r)
             rows += r.get("rows", [])
             steps += r.get("steps", [])
             ex += r.get("exploit", [])
         timing = {"runtime_seconds": round(time.perf_counter() - t0, 1), "workers": int(workers),
                   "jobs": len(self.jobs) + len(self.exploit_jobs)}
-        return TournamentResult(rows, steps, ex, dict(self.manifest), timing=timing)
+        return TournamentResult(rows, steps, ex, dict(self.manifest), timing=timing, recordings=recordings)
 
 
 def prepare_tournament(populations: Sequence["PopulationSpec | str"], scenarios: Sequence[Any] = ("energy_default",),

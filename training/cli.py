@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     r("--train-batch-size", type=_int, help="agent-steps per training iteration")
     r("--address", help="Ray cluster to join ('auto' after `ray start --head`, or ray://host:10001)")
     a("--eval-seeds", type=int, default=0,
-      help="after training, compare to the background baseline on this many held-out seeds and print the table")
+      help="after training, compare to the background baseline on this many held-out seeds and print the table "
+           "(the first episode is recorded to <out>/eval_episode.jsonl.gz for `channelmarket dashboard --replay`)")
     return p
 
 
@@ -280,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
 
         model = out / ("ippo_model.pt" if cfg.algo in ("ippo", "mappo") else "model.zip")
         table = compare_to_baseline(model, scenario=cfg.scenario, seeds=range(10_000, 10_000 + args.eval_seeds),
-                                    baseline=cfg.background, learners=cfg.learners, learner_share=cfg.learner_share)
+                                    baseline=cfg.background, learners=cfg.learners, learner_share=cfg.learner_share,
+                                    record=out / "eval_episode.jsonl.gz")
         print(table)
     return 0
 

@@ -130,12 +130,13 @@ BUYER_METRICS = (("cost_per_mwh", "cost per MWh bought", "EUR/MWh", "lower"),
 
 def compare_to_baseline(model_path: "str | Path | Policy", scenario: Any = "energy_default",
                         seeds: Iterable[int] = range(10_000, 10_020), baseline: str = "risk_factor",
-                        learners: Any = None, learner_share: float | None = None, **scenario_overrides: Any
-                        ) -> ComparisonTable:
+                        learners: Any = None, learner_share: float | None = None,
+                        record: "str | Path | None" = None, **scenario_overrides: Any) -> ComparisonTable:
     """Paired learned-vs-baseline table over `seeds` (see the module docstring).
 
     `learners` / `learner_share` default to what the model was trained with (its model.json),
-    else all kinds and 0.5. `model_path` may also be a `Policy` already loaded."""
+    else all kinds and 0.5. `model_path` may also be a `Policy` already loaded. `record` (a path,
+    .jsonl or .jsonl.gz) records the first seed's first episode (`envs.recording`) for replay."""
     from ..policies.learned import load
 
     if isinstance(model_path, Policy):
@@ -172,7 +173,20 @@ def compare_to_baseline(model_path: "str | Path | Policy", scenario: Any = "ener
         runs = []
         for learned_idx, base_idx in ((half_a, half_b), (half_b, half_a)):
             rest = np.setdiff1d(np.arange(kind.shape[0]), learned_idx)
-            res = run_episode(core, [(make_policy(learned), learned_idx), (make_policy(baseline), rest)], seed=seed)
+            frames = callback = None
+            if record is not None and not runs and seed == seeds[0]:
+                from ..envs.recording import Recorder
+
+                frames = Recorder(record, seed=seed)
+                core.reset(seed=seed)     # the reset state's frame; run_episode resets to the same state
+                frames.add(core)
+
+                def callback(c, _prev, frames=frames):
+                    frames.add(c)
+            res = run_episode(core, [(make_policy(learned), learned_idx), (make_policy(baseline), rest)], seed=seed,
+                              callback=callback)
+            if frames is not None:
+                frames.close()
             runs.append((res.totals, learned_idx, base_idx))
         for g, gmask in groups.items():
             metrics = SELLER_METRICS if g in SELLERS or g == "sellers" else BUYER_METRICS

@@ -44,12 +44,20 @@ from .rllib_config import RLlibConfig
 from .rllib_env import PolicyMapping, policy_map, register
 
 CHECKPOINT_DIR = "checkpoints"
-SOCKET_PATH_MAX = 60   # Ray's unix sockets live under the temp dir; AF_UNIX paths stop at 107 bytes
+# Ray's unix sockets live at <temp>/session_<date>_<time>_<usec>_<pid>/sockets/plasma_store (~65 bytes
+# after <temp>) and AF_UNIX paths stop at 107 bytes
+SOCKET_PATH_MAX = 40
+
+
+def ray_temp_dir(out: Path) -> "Path | None":
+    """`out/ray_tmp` when Ray's socket paths under it fit, else None (Ray's default temp folder)."""
+    tmp = (Path(out) / "ray_tmp").resolve()
+    return tmp if len(str(tmp)) <= SOCKET_PATH_MAX else None
 
 
 def start_ray(cfg: RLlibConfig, out: Path) -> bool:
-    """Join `cfg.address`, or start a local Ray whose temporary folder is `out/ray_tmp` (the default
-    temp folder when that path is too long for Ray's sockets). False when Ray was already running."""
+    """Join `cfg.address`, or start a local Ray whose temporary folder is `out/ray_tmp` (Ray's default
+    temp folder when that path is too long for its sockets: `ray_temp_dir`). False when Ray was already running."""
     import ray
 
     if ray.is_initialized():
@@ -58,8 +66,8 @@ def start_ray(cfg: RLlibConfig, out: Path) -> bool:
     if cfg.address:
         ray.init(address=cfg.address, **kw)
         return True
-    tmp = (out / "ray_tmp").resolve()
-    if len(str(tmp)) <= SOCKET_PATH_MAX:
+    tmp = ray_temp_dir(out)
+    if tmp is not None:
         tmp.mkdir(parents=True, exist_ok=True)
         kw["_temp_dir"] = str(tmp)
     ray.init(num_cpus=cfg.num_cpus or max(os.cpu_count() or 1, cfg.env_runners + 1),
@@ -301,4 +309,4 @@ def train(cfg: RLlibConfig, out: "str | Path", resume: bool = False) -> dict[str
         trainer.stop()
 
 
-__all__ = ["RLlibConfig", "RLlibTrainer", "algorithm_config", "start_ray", "export_modules", "train", "CHECKPOINT_DIR"]
+__all__ = ["RLlibConfig", "RLlibTrainer", "algorithm_config", "start_ray", "ray_temp_dir", "export_modules", "train", "CHECKPOINT_DIR"]

@@ -34,3 +34,4 @@ class GoodSpec:
     book: Callable | None = None
     end: Callable | None = None
     doc: Any = ""
+    market: str = "energy"                          # the economy the good is traded in

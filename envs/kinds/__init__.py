@@ -4,6 +4,10 @@ Everything kind-specific elsewhere derives from `KINDS` (registry order = `SPEC.
 names and codes (`state.Kind`), the aliases and the seller/buyer sets, the scenario's count and
 parameter fields with their validation, the block layout of the agents, the draws at reset,
 the observation's kind one-hot, per-kind metrics. Adding a kind is adding one module here.
+
+Kinds belong to one economy (`KindSpec.market`): `KINDS` and everything derived from it are the
+energy market's; `market_kinds("supply_chain")` are the MASER production loop's (farmer, miller,
+baker, seller), declared the same way and read by `envs.supply_chain`.
 """
 
 from __future__ import annotations
@@ -12,8 +16,27 @@ from ..plugins import declared_specs
 from .base import Count, Draw, KindSpec, Param, Profile, Role
 
 
-def _discover() -> tuple[KindSpec, ...]:
+def _discover_all() -> tuple[KindSpec, ...]:
     specs = declared_specs(__name__, __path__, KindSpec)
+    keys = [(s.market, s.name) for s in specs]
+    if len(set(keys)) != len(keys):
+        raise RuntimeError(f"agent kinds: duplicate names in {keys}")
+    return tuple(specs)
+
+
+ALL_KINDS: tuple[KindSpec, ...] = _discover_all()
+
+
+def market_kinds(market: str) -> tuple[KindSpec, ...]:
+    """The kinds of economy `market` ("energy", "supply_chain", ...), in registry order."""
+    specs = tuple(s for s in ALL_KINDS if s.market == market)
+    if not specs:
+        raise ValueError(f"market = {market!r}; allowed: {', '.join(sorted({s.market for s in ALL_KINDS}))}")
+    return specs
+
+
+def _discover() -> tuple[KindSpec, ...]:
+    specs = market_kinds("energy")
     names = [s.name for s in specs]
     orders = [s.order for s in specs]
     if len(set(names)) != len(names) or len(set(orders)) != len(orders):
@@ -70,4 +93,4 @@ def observed_kinds(sc) -> tuple[str, ...]:
 
 __all__ = ["KINDS", "KIND_NAMES", "KIND_ALIASES", "BY_NAME", "GOODS", "EXTRA_COLUMNS", "EXTRA_INDEX",
            "COUNT_FIELDS", "PARAMS", "PRESETS", "KindSpec", "Count", "Param", "Draw", "Role", "Profile",
-           "observed_kinds"]
+           "observed_kinds", "ALL_KINDS", "market_kinds"]

@@ -97,6 +97,8 @@ class KindSpec:
     tradable: Callable | None = None
     book: Callable | None = None
     advise: Callable | None = None     # baselines: (core, idx, direction) -> +1 sell / -1 buy / 0 idle
+    market: str = "energy"             # the economy the kind belongs to (`kinds.market_kinds`)
+    traits: dict = field(default_factory=dict)   # market-specific declarations (production time, colour, ...)
 
     @property
     def sells_any(self) -> bool:

@@ -19,7 +19,6 @@ import numpy as np
 
 from ..compiled import jit, register as register_kernel
 from ..trades import LIQUIDITY_CUT, LIQUIDITY_EMPTY, LIQUIDITY_OK, ROUTED, Trades
-from ..payments.fees import route_amounts
 from .base import Mechanism, channel_pairs, register, routed_pairs
 
 if TYPE_CHECKING:
@@ -270,8 +269,13 @@ def _with_routes(sc, agents, state, offers, channel, seller, buyer, price, n_neg
     r_side = rc.width / (1.0 + sc.max_fee_share) * (1.0 - 1e-9)   # room for fees and round-off
     # a buyer knows its route's fee policies (gossip): it drops a route whose fees on what it would
     # pay over it (at most its whole need, at most the route's width) exceed its fee limit
+    # (the forwarders' fees on the amount, without the fee-on-fee compounding HTLC payments add)
     amount = np.minimum(r_side, offers.buy_qty[rc.buyer] * r_price)
-    fee = route_amounts(amount, rc.route, state.fee_base, state.fee_rate)[:, 0] - amount
+    hops = rc.route[:, 1:]
+    fwd = np.maximum(hops, 0)
+    live = hops >= 0
+    fee = (np.where(live, state.fee_base[fwd], 0.0).sum(axis=1)
+           + amount * np.where(live, state.fee_rate[fwd], 0.0).sum(axis=1))
     agreed &= fee <= sc.max_fee_share * amount
     r_seller, r_buyer, r_price, r_side = rc.seller[agreed], rc.buyer[agreed], r_price[agreed], r_side[agreed]
     d_side = np.where(state.u[channel] == buyer, state.balance_u[channel],
@@ -280,8 +284,9 @@ def _with_routes(sc, agents, state, offers, channel, seller, buyer, price, n_neg
     all_s, all_b = np.concatenate([seller, r_seller]), np.concatenate([buyer, r_buyer])
     all_p, side = np.concatenate([price, r_price]), np.concatenate([d_side, r_side])
     h = sc.max_hops
-    route = np.concatenate([np.concatenate([channel[:, None], np.full((channel.shape[0], h - 1), -1)], axis=1),
-                            rc.route[agreed]]).astype(np.int64)
+    route = np.full((all_ch.shape[0], h), -1, dtype=np.int64)   # direct trades: their channel only
+    route[:channel.shape[0], 0] = channel
+    route[channel.shape[0]:] = rc.route[agreed]
     if all_ch.shape[0] == 0:
         return Trades.empty(n_neg)._replace(route=np.zeros((0, h), dtype=np.int64), unrouted=rc.unrouted)
     with np.errstate(divide="ignore", invalid="ignore"):

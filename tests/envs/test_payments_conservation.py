@@ -57,7 +57,7 @@ def check_step(core, prev, money0, info, w):
         np.testing.assert_allclose(bd[:, COL["routing_fees"]].sum(), s["fees_paid"], rtol=1e-9, atol=1e-12)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fields=payment_fields, seed=st.integers(0, 2**16), steps=st.integers(10, 40),
        api_faults=st.lists(st.tuples(st.integers(0, 39), st.booleans(), st.integers(0, 10_000), st.booleans()),
                            max_size=6))

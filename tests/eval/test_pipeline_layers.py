@@ -30,7 +30,7 @@ STAGES = (
     ("report", ("results", "sections", "plots", "report")),
     ("orchestration", ("tournament",)),
     ("faces", ("cli", "__main__", "bench_env", "bench_auction", "bench_render", "bench_batch", "bench_routing",
-               "lightning_report")),
+               "lightning_report", "bench_supply_chain")),
 )
 RANK = {f"{EVAL}.{m}": i for i, (_, mods) in enumerate(STAGES) for m in mods}
 STAGE_NAME = {f"{EVAL}.{m}": name for name, mods in STAGES for m in mods}

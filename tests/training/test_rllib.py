@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +67,30 @@ def test_cli_refuses_flags_the_other_backend_owns(capsys):
     assert "--env-runners need --backend rllib" in capsys.readouterr().err
     assert main(["--backend", "rllib", "--algo", "sac"]) == 2
     assert "allowed: ppo" in capsys.readouterr().err
+
+
+def test_cli_maps_the_common_flags_and_reads_the_run_config_on_resume(tmp_path):
+    from channelmarket.training.cli import build_parser, resolve_rllib_config
+
+    args = build_parser().parse_args(["--backend", "rllib", "--out", str(tmp_path), "--learning-rate", "0.001",
+                                      "--n-steps", "16", "--batch-size", "64", "--net-arch", "32,32",
+                                      "--policies", "role", "--env-runners", "3", "--train-batch-size", "1e3"])
+    cfg, out = resolve_rllib_config(args)
+    assert (cfg.lr, cfg.rollout_fragment_length, cfg.minibatch_size, cfg.hidden_sizes, cfg.policies,
+            cfg.env_runners, cfg.train_batch_size) == (0.001, 16, 64, [32, 32], "role", 3, 1000) and out == tmp_path
+    (tmp_path / "config.yaml").write_text("backend: rllib\npolicies: kind\nenv_runners: 4\n")
+    resumed, _ = resolve_rllib_config(build_parser().parse_args(["--out", str(tmp_path), "--resume",
+                                                                 "--backend", "rllib", "--env-runners", "0"]))
+    assert resumed.policies == "kind" and resumed.env_runners == 0   # the run's config, flags on top
+
+
+def test_ray_temp_folder_inside_the_run_only_when_its_socket_paths_fit(tmp_path):
+    from channelmarket.training.rllib import SOCKET_PATH_MAX, ray_temp_dir
+
+    assert ray_temp_dir(Path("/tmp/r")) == Path("/tmp/r/ray_tmp")
+    deep = Path("/tmp") / ("d" * SOCKET_PATH_MAX)
+    assert ray_temp_dir(deep) is None          # Ray would fail on a socket path over 107 bytes
+    assert len("/session_2026-12-01_14-08-38_786026_9999999/sockets/plasma_store") + SOCKET_PATH_MAX <= 107
 
 
 # ---- the plain export and its loader ------------------------------------------------------------
@@ -142,30 +168,38 @@ def test_eval_population_loads_an_rllib_export(tmp_path):
     assert np.isfinite(res.profit).all() if hasattr(res, "profit") else res is not None
 
 
-# ---- one 2-runner PPO iteration, its checkpoint restored (slow: starts Ray) ------------------------
+# ---- one 2-runner PPO iteration (notebooks/05_rllib.ipynb), its checkpoint restored by the CLI (slow: Ray) --
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_two_runner_iteration_then_resume_and_evaluate(tmp_path, capsys):
+def test_two_runner_iteration_then_resume_and_evaluate(capsys, monkeypatch, tmp_path):
+    """The 05_rllib notebook runs here (its metadata says so), in this test's Ray session: one
+    2-runner PPO iteration, evaluated through `run_tournament`; then the CLI resumes its checkpoint."""
     ray = pytest.importorskip("ray")
     pytest.importorskip("ray.rllib")
+    import matplotlib
+
     from channelmarket.training.checkpoints import latest_valid
     from channelmarket.training.cli import main
+    from channelmarket.training.rllib import ray_temp_dir, start_ray
 
-    from channelmarket.training.rllib import start_ray
-
-    out = tmp_path / "run"
-    common = ["--backend", "rllib", "--out", str(out), "--scenario", "energy_small", "--policies", "role",
-              "--train-batch-size", "192", "--batch-size", "96", "--n-epochs", "1"]
-    # one local Ray for both runs (each CLI run would start and stop its own), its temp folder in the run folder
-    assert start_ray(RLlibConfig(env_runners=2), out)
+    matplotlib.use("Agg")
+    # one local Ray for the notebook and the CLI runs (each would start and stop its own); its temp
+    # folder inside a run folder when the socket paths fit (pytest's tmp_path is too deep for them)
+    ray_run = Path(tempfile.mkdtemp(prefix="cmr_", dir="/tmp" if Path("/tmp").is_dir() else None))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))   # the notebook's run folder lands in tmp_path
+    assert ray_temp_dir(ray_run) == (ray_run / "ray_tmp").resolve()
+    assert start_ray(RLlibConfig(env_runners=2), ray_run)
+    ns: dict = {}
     try:
-        assert (out / "ray_tmp").is_dir() or len(str((out / "ray_tmp").resolve())) > 60
-        cfg_file = tmp_path / "env.yaml"
-        cfg_file.write_text("env: {episode_steps: 8}\n")
-        assert main(common + ["--env-runners", "2", "--config", str(cfg_file), "--total-steps", "192"]) == 0
+        assert (ray_run / "ray_tmp").is_dir()
+        nb = Path(__file__).resolve().parents[2] / "notebooks" / "05_rllib.ipynb"
+        assert json.loads(nb.read_text())["metadata"]["channelmarket"]["executed_by"] == "tests/training/test_rllib.py"
+        for i, cell in enumerate(c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"):
+            exec(compile("".join(cell["source"]), f"05_rllib.ipynb[cell {i}]", "exec"), ns)
         first = capsys.readouterr().out
-        assert "iteration 1," in first and "2 env runners" in first
+        assert "iteration 1:" in first and "welfare" in first and "rllib_ppo" in first
+        out = ns["run"]
         ck = latest_valid(out / "checkpoints", "ckpt")
         assert ck is not None and ck.step == 1
         assert any(out.glob("events.out.tfevents.*")) and (out / "ray_results").is_dir()
@@ -186,6 +220,7 @@ def test_two_runner_iteration_then_resume_and_evaluate(tmp_path, capsys):
         assert "policies: role" in (out / "config.yaml").read_text()
     finally:
         ray.shutdown()
+        shutil.rmtree(ray_run, ignore_errors=True)
 
     from channelmarket import MarketCore
     from channelmarket.eval.populations import load_model

@@ -1,0 +1,331 @@
+"""`SupplyChainCore`: the array API of the MASER supply-chain economy (the fast path).
+
+    core = SupplyChainCore("maser_exp1")            # or a SupplyChainScenario, plus field overrides
+    obs = core.reset(seed=0)                        # [N, O] float32
+    obs, rewards, terminations, truncations, info = core.step(actions)   # actions [N, 4] or None
+
+One step is one virtual day, a pipeline of pure functions over `SupplyState` (paper Figure 7):
+neighbourhood query (`space`), customer slots (`protocol.refresh_slots`), movement (`movement`),
+production (`production.produce`), offers / answers / sales (`protocol.negotiate`), food intake
+and death (`production.eat_and_live`), rewards and observations. `actions=None` (or rows outside
+`mask`) follow the built-in MASER agents (the risk-factor rules); rows inside `mask` are learned
+agents' (ask, bid, quantity, move) in [-1, 1]: finite values outside are clipped, NaN or inf is a
+ValueError naming the agent, and the state stays untouched.
+
+Rewards: `reward="profit"`: the money an agent gained that day; `"stability"`: every agent gets
+the share of the population alive at the day's end (the economy's survival, not its own profit);
+both minus `death_penalty` the day it dies. An agent is terminated the day it dies (and stays
+terminated); all are truncated after `days`. Money is conserved (it only moves between agents)
+and goods balance: held = initial + produced - consumed - eaten (tests).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..obs_schema import ObsSchema
+from ..risk_rules import RiskParams
+from .movement import direction, move, neighbour_roles, prospect, rule_speed, satisfied
+from .production import eat_and_live, produce
+from .protocol import DayOffers, DayTrades, negotiate, refresh_slots
+from .scenario import GOOD_NAMES, KIND_NAMES, KINDS, SupplyChainScenario, make_scenario
+from .space import neighbour_pairs
+from .state import LOTS, SupplyState
+
+ACTION_NAMES = ("ask", "bid", "quantity", "move")
+ASK, BID, QUANTITY, MOVE = range(4)
+OBS_COLUMNS = tuple(f"kind_{k}" for k in KIND_NAMES) + (
+    "vital", "money", "input_stock", "product_stock", "food_stock", "producing", "risk",
+    "suppliers_near", "customers_near", "food_sellers_near", "prospect", "own_price", "input_price", "food_price",
+    "last_sales", "last_purchases", "last_profit", "customers", "x", "y", "progress")
+# fixed bounds of every column (the observation space)
+OBS_LOW = np.array([0.0] * 4 + [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0], np.float32)
+OBS_HIGH = np.array([1.0] * 4 + [1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1], np.float32)
+
+
+class SupplyChainCore:
+    """Struct-of-arrays MASER economy with reset(seed) / step(actions)."""
+
+    def __init__(self, scenario: "str | SupplyChainScenario | None" = None, risk: RiskParams | None = None,
+                 **overrides: Any) -> None:
+        self.scenario = make_scenario(scenario, **overrides)
+        sc = self.scenario
+        self.risk = risk if risk is not None else RiskParams(r_range=sc.r_range)
+        self.n_agents = sc.n_agents
+        self.obs_schema = ObsSchema(OBS_COLUMNS)
+        self.kind_names = KIND_NAMES
+        self.good_names = GOOD_NAMES
+        good_of = {g: i for i, g in enumerate(GOOD_NAMES)}
+        self._out = np.array([good_of[k.traits["produces"]] for k in KINDS], np.int64)
+        self._in = np.array([good_of[k.traits["input"]] if k.traits["input"] else -1 for k in KINDS], np.int64)
+        self.food = good_of["food"]
+        self._days = np.array(sc.kind_param("production_days"), np.int64)
+        self._batch = np.array(sc.kind_param("batch"), np.float64)
+        self._labour = np.array(sc.kind_param("labour_cost"), np.float64)
+        self._cap = np.array(sc.good_param("price_cap"), np.float64)
+        self._pkg = np.array(sc.good_param("package"), np.float64)
+        self._start = np.array(sc.good_param("start_price"), np.float64)
+        self.kind = np.repeat(np.arange(len(KINDS)), sc.counts()).astype(np.int64)
+        self.agent_names = tuple(f"{KIND_NAMES[k]}_{i}" for k, c in enumerate(sc.counts()) for i in range(c))
+        self.state: SupplyState | None = None
+        self.last_trades: DayTrades | None = None
+        self.last_offers: DayOffers | None = None
+        self.shocks: list[tuple[int, int]] = []
+
+    # ---- reset ------------------------------------------------------------------------------
+    def reset(self, seed: "int | None" = None) -> np.ndarray:
+        sc, n = self.scenario, self.n_agents
+        rng = np.random.default_rng(seed)
+        kind = self.kind
+        xy = rng.uniform(0.0, 1.0, (n, 2)) * np.array([sc.width, sc.height])
+        r = rng.uniform(*sc.r_range, size=n)
+        g = len(GOOD_NAMES)
+        hold = np.zeros((n, g))
+        out_good, in_good = self._out[kind], self._in[kind]
+        hold[:, self.food] = float(sc.initial_food) + np.where(out_good == self.food, float(sc.seller_stock), 0.0)
+        out_cost = self._start[out_good].copy()
+        k = sc.contacts
+        self.state = SupplyState(
+            kind=kind.copy(), out_good=out_good, in_good=in_good, r=r, alive=np.ones(n, bool),
+            died=np.full(n, -1, np.int64), xy=xy, heading=np.zeros((n, 2)), speed=np.zeros(n), path=np.zeros(n),
+            vital=np.ones(n), money=np.full(n, float(sc.initial_budget)), hold=hold,
+            lot_qty=np.zeros((n, LOTS)), lot_cost=np.zeros((n, LOTS)), out_cost=out_cost,
+            busy=np.zeros(n, np.int64), wip=np.zeros(n), wip_cost=np.zeros(n), price=self._start[out_good].copy(),
+            last_paid=np.full((n, 2), np.nan), partner=np.full((n, k), -1, np.int64), points=np.zeros((n, k)),
+            n_tr=np.zeros((n, k)), value_sum=np.zeros((n, k)), t_first=np.zeros((n, k)), t_last=np.zeros((n, k)),
+            list_price=np.full((n, k), np.nan), outcome=np.zeros((n, k), np.int8), offered=np.zeros((n, k), bool),
+            away=np.zeros((n, k), np.int64), produced=np.zeros(g), consumed=np.zeros(g), eaten=np.zeros(g),
+            initial_goods=hold.sum(axis=0), money0=float(n * sc.initial_budget), t=0, rng=rng)
+        self.shocks = []
+        self._zero_day()
+        return self.observe()
+
+    def _zero_day(self) -> None:
+        n = self.n_agents
+        z = np.zeros(0, np.int64)
+        self.last_trades = DayTrades(z, z, z, np.zeros(0), np.zeros(0), z)
+        self.last_offers = DayOffers(z, np.zeros(0), np.zeros(0, bool))
+        self._sales = np.zeros(n)
+        self._purchases = np.zeros(n)
+        self._profit = np.zeros(n)
+        self._counts = np.zeros((n, 3))
+        self._prospect = np.zeros(n)
+        self._dead_today = np.zeros(n, bool)
+
+    # ---- input ------------------------------------------------------------------------------
+    def check_actions(self, actions: Any, mask: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """(actions [N, 4] float64 clipped, learned mask [N] bool); ValueError/TypeError naming the agent."""
+        n = self.n_agents
+        if mask is None:
+            learned = np.ones(n, bool) if actions is not None else np.zeros(n, bool)
+        else:
+            learned = np.asarray(mask)
+            if learned.dtype != bool or learned.shape != (n,):
+                raise ValueError(f"mask: shape {learned.shape}, dtype {learned.dtype}; allowed: bool [{n}]")
+        if actions is None:
+            if learned.any():
+                raise ValueError("actions = None with a mask of learned agents; pass their actions")
+            return np.zeros((n, 4)), learned
+        try:
+            a = np.asarray(actions, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"actions: {type(actions).__name__} is not numeric; allowed: a float array [{n}, 4]") from None
+        if a.shape != (n, 4):
+            raise ValueError(f"actions: shape {a.shape}; allowed: [{n}, 4] ({', '.join(ACTION_NAMES)})")
+        bad = ~np.isfinite(a) & learned[:, None]
+        if bad.any():
+            i, c = np.argwhere(bad)[0]
+            raise ValueError(f"actions: agent {self.agent_names[i]!r} {ACTION_NAMES[c]} = {a[i, c]!r}; "
+                             "allowed: finite numbers in [-1, 1]")
+        return np.clip(np.nan_to_num(a), -1.0, 1.0), learned
+
+    # ---- the day ------------------------------------------------------------------------------
+    def step(self, actions: Any = None, mask: Any = None):
+        if self.state is None:
+            raise RuntimeError("SupplyChainCore.step before reset(seed)")
+        if self.done:
+            raise RuntimeError(f"SupplyChainCore.step after the last day ({self.scenario.days}); call reset")
+        act, learned = self.check_actions(actions, mask)
+        sc = self.scenario
+        st = self.state
+        n = self.n_agents
+        money_before = st.money.copy()
+        alive_before = st.alive.copy()
+        if sc.shock_day == st.t:
+            self.move_key_agent()
+        # 1. neighbourhood and customer slots
+        i, j, _ = neighbour_pairs(st.xy, st.alive, sc.radius, sc.width, sc.height)
+        counts, customer = neighbour_roles(st, i, j, self.food)
+        refresh_slots(st, i, j, customer, sc.radius, sc.lapse_days)
+        # 2. movement: prospect, stay or move, direction and speed
+        s, counts = prospect(st, counts, self.food, self._batch)
+        draws = st.rng.random(n)
+        angle = st.rng.uniform(0.0, 2.0 * np.pi, n)
+        stays = satisfied(s, st.r, sc.restless, draws)
+        speed = np.where(stays, 0.0, rule_speed(s, st.r, sc.max_speed))
+        speed = np.where(learned, np.maximum(act[:, MOVE], 0.0) * sc.max_speed, speed)
+        target = direction(st, counts, angle, st.rng, sc.radius)
+        move(st, target, speed, sc.inertia, sc.width, sc.height)
+        # 3. production
+        producing = produce(st, self._days, self._batch, self._labour)
+        # 4. offers, answers, sales (distances after the move)
+        food_target = sc.food_target * (1.5 - st.r)
+        input_target = np.where(st.in_good >= 0, sc.input_batches * self._batch[st.kind], 0.0)
+        batch_units = self._batch[st.kind]
+        trades, offers = negotiate(st, sc.radius, self.risk, cap=self._cap, pkg=self._pkg, food=self.food,
+                                   food_target=food_target, input_target=input_target, batch_units=batch_units,
+                                   advertising=sc.advertising, learned=learned, ask=act[:, ASK], bid=act[:, BID],
+                                   qty=act[:, QUANTITY])
+        # 5. food intake, vital energy, death
+        dead = eat_and_live(st, producing, self.food, sc.vital_decay, sc.work_energy, sc.food_energy)
+        st.t += 1
+        # 6. bookkeeping, rewards
+        value = trades.qty * trades.price
+        self._sales = np.bincount(trades.seller, weights=value, minlength=n)
+        self._purchases = np.bincount(trades.buyer, weights=value, minlength=n)
+        self._profit = st.money - money_before
+        self._counts, self._prospect, self._dead_today = counts, s, dead
+        self.last_trades, self.last_offers = trades, offers
+        if sc.reward == "stability":
+            rewards = np.full(n, st.alive.mean())
+        else:
+            rewards = self._profit.copy()
+        rewards = np.where(alive_before, rewards, 0.0) - sc.death_penalty * dead
+        terminations = ~st.alive
+        truncations = np.full(n, self.done) & st.alive
+        info = {"day": st.t, "alive": int(st.alive.sum()), "trades": int(trades.seller.size),
+                "volume": float(value.sum()), "died": int(dead.sum())}
+        return self.observe(), rewards.astype(np.float64), terminations, truncations, info
+
+    @property
+    def done(self) -> bool:
+        return self.state is not None and (self.state.t >= self.scenario.days or not self.state.alive.any())
+
+    # ---- shocks -----------------------------------------------------------------------------
+    def key_agent(self) -> int:
+        """The alive Seller with the most transactions with its customers (the paper's key agent)."""
+        st = self.state
+        sellers = np.flatnonzero(st.alive & (st.out_good == self.food))
+        if sellers.size == 0:
+            raise ValueError("move_key_agent: no alive Seller to move")
+        return int(sellers[np.argmax(st.n_tr[sellers].sum(axis=1))])
+
+    def move_key_agent(self, agent: "int | None" = None, to: "tuple[float, float] | None" = None) -> int:
+        """Shock (experiment 4): move `agent` (default: the key Seller) to `to` (default: the corner of
+        the space farthest from it). Its customer slots lapse as they go out of range."""
+        if self.state is None:
+            raise RuntimeError("move_key_agent before reset(seed)")
+        st, sc = self.state, self.scenario
+        a = self.key_agent() if agent is None else int(agent)
+        if not 0 <= a < self.n_agents or not st.alive[a]:
+            raise ValueError(f"move_key_agent: agent = {agent!r}; allowed: an alive agent index in [0, {self.n_agents})")
+        if to is None:
+            corners = np.array([[0, 0], [sc.width, 0], [0, sc.height], [sc.width, sc.height]], float)
+            to = corners[np.argmax(np.linalg.norm(corners - st.xy[a], axis=1))] * 0.95 + 0.025 * np.array(
+                [sc.width, sc.height])
+        to = np.asarray(to, float)
+        if to.shape != (2,) or not np.isfinite(to).all() or not (0 <= to[0] <= sc.width and 0 <= to[1] <= sc.height):
+            raise ValueError(f"move_key_agent: to = {to!r}; allowed: a point inside [0, {sc.width}] x [0, {sc.height}]")
+        st.xy[a] = to
+        self.shocks.append((st.t, a))
+        return a
+
+    # ---- observation --------------------------------------------------------------------------
+    def observe(self) -> np.ndarray:
+        st, sc, n = self.state, self.scenario, self.n_agents
+        rows = np.arange(n)
+        cols = []
+        cols += [(st.kind == k).astype(np.float64) for k in range(len(KINDS))]
+        food_target = sc.food_target * (1.5 - st.r)
+        in_target = np.maximum(sc.input_batches * self._batch[st.kind], 1.0)
+        budget = max(sc.initial_budget, 1e-9)
+        in_price = self.mean_price()
+        inp = np.where(st.in_good >= 0, st.hold[rows, np.maximum(st.in_good, 0)] / in_target, 0.0)
+        cols += [st.vital, st.money / (st.money + budget), np.clip(inp, 0, 2),
+                 np.clip(st.hold[rows, st.out_good] / np.maximum(2 * self._batch[st.kind], 1.0), 0, 2),
+                 np.clip(st.hold[:, self.food] / np.maximum(food_target, 1.0), 0, 2), (st.busy > 0).astype(float),
+                 st.r, np.clip(self._counts[:, 0] / 5, 0, 1), np.clip(self._counts[:, 1] / 5, 0, 1),
+                 np.clip(self._counts[:, 2] / 5, 0, 1), self._prospect,
+                 np.clip(st.price / self._cap[st.out_good], 0, 2),
+                 np.where(st.in_good >= 0, np.clip(in_price[np.maximum(st.in_good, 0)] / self._cap[np.maximum(st.in_good, 0)], 0, 2), 0.0),
+                 np.full(n, np.clip(in_price[self.food] / self._cap[self.food], 0, 2)),
+                 np.clip(self._sales / budget, 0, 1), np.clip(self._purchases / budget, 0, 1),
+                 np.clip(self._profit / budget, -1, 1), (st.partner >= 0).mean(axis=1),
+                 st.xy[:, 0] / sc.width, st.xy[:, 1] / sc.height, np.full(n, st.t / sc.days)]
+        obs = np.stack(cols, axis=1).astype(np.float32)
+        obs[~st.alive] = 0.0
+        return np.clip(obs, OBS_LOW, OBS_HIGH)
+
+    # ---- summaries ----------------------------------------------------------------------------
+    def mean_price(self) -> np.ndarray:
+        """[G] mean current price of the alive producers of each good (paper Figure 11A); the start
+        price where none is alive."""
+        st = self.state
+        a = st.alive
+        cnt = np.bincount(st.out_good[a], minlength=len(GOOD_NAMES))
+        tot = np.bincount(st.out_good[a], weights=st.price[a], minlength=len(GOOD_NAMES))
+        return np.where(cnt > 0, tot / np.maximum(cnt, 1), self._start)
+
+    def summary(self) -> dict:
+        """The day's public numbers: alive per kind, prices, trades per good, volumes."""
+        st = self.state
+        tr = self.last_trades
+        g = len(GOOD_NAMES)
+        q = np.bincount(tr.good, weights=tr.qty, minlength=g)
+        m = np.bincount(tr.good, weights=tr.qty * tr.price, minlength=g)
+        vwap = np.where(q > 0, m / np.maximum(q, 1e-12), np.nan)
+        return {
+            "day": st.t,
+            "alive": {k: int((st.alive & (st.kind == i)).sum()) for i, k in enumerate(KIND_NAMES)},
+            "offered_price": dict(zip(GOOD_NAMES, map(float, self.mean_price()))),
+            "transaction_price": dict(zip(GOOD_NAMES, map(float, vwap))),
+            "trades": dict(zip(GOOD_NAMES, map(int, np.bincount(tr.good, minlength=g)))),
+            "units": dict(zip(GOOD_NAMES, map(float, q))),
+            "money_total": float(st.money.sum()),
+        }
+
+    def money_total(self) -> float:
+        return float(self.state.money.sum())
+
+    def goods_balance(self) -> np.ndarray:
+        """[G] held - (initial + produced - consumed - eaten): zero to round-off."""
+        st = self.state
+        return st.hold.sum(axis=0) - (st.initial_goods + st.produced - st.consumed - st.eaten)
+
+    # ---- state round trip -----------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Every array of the state, the day, the generator's state and the scenario (plain data)."""
+        st = self.state
+        if st is None:
+            raise RuntimeError("state_dict before reset(seed)")
+        out = {"scenario": self.scenario.to_dict(), "t": st.t, "money0": st.money0,
+               "rng": st.rng.bit_generator.state, "arrays": st.array_dict(), "shocks": list(self.shocks)}
+        return out
+
+    def load_state_dict(self, d: dict) -> None:
+        """Restore a `state_dict` of the same scenario; ValueError naming the field that does not fit."""
+        if not isinstance(d, dict) or set(d) != {"scenario", "t", "money0", "rng", "arrays", "shocks"}:
+            raise ValueError("supply-chain state dict: allowed keys scenario, t, money0, rng, arrays, shocks")
+        if d["scenario"] != self.scenario.to_dict():
+            raise ValueError("supply-chain state dict: its scenario differs from this core's")
+        self.reset(seed=0)
+        ref = self.state.array_dict()
+        arrays = d["arrays"]
+        if set(arrays) != set(ref):
+            raise ValueError(f"supply-chain state dict: arrays {sorted(set(arrays) ^ set(ref))} missing or unknown")
+        for k, v in ref.items():
+            a = np.asarray(arrays[k])
+            if a.shape != v.shape:
+                raise ValueError(f"supply-chain state dict: {k} has shape {a.shape}; allowed: {v.shape}")
+        st = self.state
+        for k, v in ref.items():
+            setattr(st, k, np.asarray(arrays[k]).astype(v.dtype, copy=True))
+        st.t = int(d["t"])
+        st.money0 = float(d["money0"])
+        st.rng.bit_generator.state = d["rng"]
+        self.shocks = [tuple(x) for x in d["shocks"]]
+
+
+__all__ = ["SupplyChainCore", "ACTION_NAMES", "OBS_COLUMNS", "OBS_LOW", "OBS_HIGH", "ASK", "BID", "QUANTITY", "MOVE"]

@@ -1,0 +1,151 @@
+"""The 2D rectangle and its neighbourhood queries: a uniform grid (cell list), vectorized.
+
+Agents live in [0, width] x [0, height]. `neighbour_pairs` returns every ordered pair (i, j),
+i != j, of alive agents closer than `radius`, found through a grid of square cells of side
+>= radius: each agent is compared only with the agents of its own and the 8 surrounding cells,
+so the cost grows with the number of agents times the local density, never with N^2. Each
+unordered pair is found once (own cell, and 4 of the 8 surrounding cells) and returned in both
+orders; the same positions give the same pairs in the same order: a query is deterministic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..compiled import Kernel, jit
+
+# half of the 8 surrounding cells (the other half is seen from the other side), plus the own cell
+_HALF = np.array([(1, -1), (1, 0), (1, 1), (0, 1)], dtype=np.int64)
+
+
+def grid_shape(width: float, height: float, radius: float, max_cells: int = 1 << 22) -> tuple[int, int, float]:
+    """(cells along x, cells along y, cell side): cells of side >= radius, at most `max_cells`."""
+    side = max(float(radius), 1e-9)
+    nx, ny = max(int(width // side), 1), max(int(height // side), 1)
+    while nx * ny > max_cells:
+        side *= 2.0
+        nx, ny = max(int(width // side), 1), max(int(height // side), 1)
+    return nx, ny, max(width / nx, height / ny)
+
+
+def _expand(first: np.ndarray, lens: np.ndarray, owner: np.ndarray):
+    """(owner repeated, first + 0..len-1) for runs of lengths `lens`."""
+    total = int(lens.sum())
+    a = np.repeat(owner, lens)
+    b = np.arange(total) - np.repeat(np.cumsum(lens) - lens - first, lens)
+    return a, b
+
+
+def _pairs_numpy(sx, sy, scx, scy, starts, counts, nx, ny, radius):
+    """Unordered close pairs (a < b positions in the cell-sorted order) and their distances."""
+    pos = np.arange(sx.shape[0])
+    scell = scx * ny + scy
+    a_parts = [None] * 5
+    b_parts = [None] * 5
+    a_parts[0], b_parts[0] = _expand(pos + 1, starts[scell] + counts[scell] - pos - 1, pos)
+    for k in range(4):
+        ncx, ncy = scx + _HALF[k, 0], scy + _HALF[k, 1]
+        inside = (ncx >= 0) & (ncx < nx) & (ncy >= 0) & (ncy < ny)
+        nc = np.where(inside, ncx * ny + ncy, 0)
+        a_parts[k + 1], b_parts[k + 1] = _expand(starts[nc], np.where(inside, counts[nc], 0), pos)
+    a = np.concatenate(a_parts)
+    b = np.concatenate(b_parts)
+    ddx = sx[a] - sx[b]
+    ddy = sy[a] - sy[b]
+    d2 = ddx * ddx + ddy * ddy
+    keep = d2 < radius * radius
+    return a[keep], b[keep], np.sqrt(d2[keep])
+
+
+def _pairs_loop(sx, sy, scx, scy, starts, counts, nx, ny, radius):
+    """The same pairs in the same order, as loops (compiled by numba): one pass counts, one fills."""
+    m = sx.shape[0]
+    r2 = radius * radius
+    total = 0
+    a = np.empty(0, np.int64)
+    b = np.empty(0, np.int64)
+    d = np.empty(0, np.float64)
+    for rep in range(2):
+        if rep == 1:
+            a = np.empty(total, np.int64)
+            b = np.empty(total, np.int64)
+            d = np.empty(total, np.float64)
+        k = 0
+        for part in range(5):
+            for p in range(m):
+                if part == 0:
+                    c = scx[p] * ny + scy[p]
+                    lo = p + 1
+                    hi = starts[c] + counts[c]
+                else:
+                    cx = scx[p] + _HALF_X[part - 1]
+                    cy = scy[p] + _HALF_Y[part - 1]
+                    if cx < 0 or cx >= nx or cy < 0 or cy >= ny:
+                        continue
+                    c = cx * ny + cy
+                    lo = starts[c]
+                    hi = lo + counts[c]
+                for q in range(lo, hi):
+                    dx = sx[p] - sx[q]
+                    dy = sy[p] - sy[q]
+                    dd = dx * dx + dy * dy
+                    if dd < r2:
+                        if rep == 1:
+                            a[k] = p
+                            b[k] = q
+                            d[k] = np.sqrt(dd)
+                        k += 1
+        total = k
+    return a, b, d
+
+
+_HALF_X = _HALF[:, 0].copy()
+_HALF_Y = _HALF[:, 1].copy()
+close_pairs = Kernel("supply_chain_close_pairs", _pairs_numpy, jit(_pairs_loop))
+
+
+def neighbour_pairs(xy: np.ndarray, alive: np.ndarray, radius: float, width: float, height: float):
+    """(i, j, dist) of every ordered pair of alive agents with |xy_i - xy_j| < radius, i != j."""
+    idx = np.flatnonzero(alive)
+    if idx.size < 2 or radius <= 0:
+        z = np.zeros(0, dtype=np.int64)
+        return z, z, np.zeros(0)
+    nx, ny, side = grid_shape(width, height, radius)
+    px, py = xy[idx, 0], xy[idx, 1]
+    cx = np.clip((px / side).astype(np.int64), 0, nx - 1)
+    cy = np.clip((py / side).astype(np.int64), 0, ny - 1)
+    cell = cx * ny + cy
+    order = np.argsort(cell, kind="stable")
+    sx, sy, scx, scy = px[order], py[order], cx[order], cy[order]
+    counts = np.bincount(cell, minlength=nx * ny)
+    starts = np.cumsum(counts) - counts
+    a, b, dist = close_pairs(sx=sx, sy=sy, scx=scx, scy=scy, starts=starts, counts=counts, nx=nx, ny=ny,
+                             radius=float(radius))
+    a, b = order[a], order[b]
+    i = idx[np.concatenate([a, b])]
+    j = idx[np.concatenate([b, a])]
+    return i, j, np.concatenate([dist, dist])
+
+
+def brute_force_pairs(xy: np.ndarray, alive: np.ndarray, radius: float):
+    """The same pairs by comparing everyone with everyone (tests only)."""
+    idx = np.flatnonzero(alive)
+    d = np.linalg.norm(xy[idx, None, :] - xy[None, idx, :], axis=2)
+    a, b = np.nonzero((d < radius) & ~np.eye(idx.size, dtype=bool))
+    return idx[a], idx[b]
+
+
+def reflect(xy: np.ndarray, vel: np.ndarray, width: float, height: float) -> tuple[np.ndarray, np.ndarray]:
+    """Positions folded back into the rectangle (walls reflect), velocities flipped where they hit."""
+    size = np.array([width, height])
+    out = xy.copy()
+    v = vel.copy()
+    low = out < 0
+    out = np.where(low, -out, out)
+    high = out > size
+    out = np.where(high, 2 * size - out, out)
+    v = np.where(low | high, -v, v)
+    return np.clip(out, 0.0, size), v
+
+
+__all__ = ["close_pairs", "neighbour_pairs", "brute_force_pairs", "grid_shape", "reflect"]

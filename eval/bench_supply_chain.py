@@ -1,0 +1,76 @@
+"""Benchmark of the supply-chain economy's step (array API, neighbourhood queries included).
+
+    python -m channelmarket.eval.bench_supply_chain            # 1k, 10k, 30k agents
+    python -m channelmarket.eval.bench_supply_chain --quick    # 10k only, fewer steps
+
+`supply_chain_10k` (10,000 agents at the density of `maser_exp1`) rescaled to each size at the
+same density; every agent follows the built-in rules (the heaviest path: every offer priced by
+the risk-factor rules). Prints the median wall and CPU milliseconds per step, the share of the
+step spent in the neighbourhood query, and the target (<= 10 ms at 10,000 agents). The machine
+is shared: CPU time is the less noisy number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+
+from channelmarket.envs.supply_chain import SupplyChainCore
+from channelmarket.envs.supply_chain.space import neighbour_pairs
+
+TARGET_10K_MS = 10.0
+
+
+def core_for(n: int) -> SupplyChainCore:
+    side = 8700.0 * np.sqrt(n / 10_000)
+    counts = dict(n_farmer=int(0.3 * n), n_miller=int(0.3 * n), n_baker=int(0.3 * n))
+    counts["n_seller"] = n - sum(counts.values())
+    return SupplyChainCore("supply_chain_10k", width=side, height=side, days=10_000_000, **counts)
+
+
+def time_steps(n: int, steps: int, warmup: int = 10, seed: int = 0) -> dict:
+    core = core_for(n)
+    core.reset(seed)
+    for _ in range(warmup):
+        core.step()
+    wall, cpu, query = np.empty(steps), np.empty(steps), np.empty(steps)
+    sc = core.scenario
+    for i in range(steps):
+        st = core.state
+        t0, c0 = time.perf_counter(), time.process_time()
+        neighbour_pairs(st.xy, st.alive, sc.radius, sc.width, sc.height)
+        query[i] = time.perf_counter() - t0
+        t0, c0 = time.perf_counter(), time.process_time()
+        core.step()
+        wall[i], cpu[i] = time.perf_counter() - t0, time.process_time() - c0
+    return {"n": n, "alive": int(core.state.alive.sum()), "wall_ms": float(np.median(wall) * 1e3),
+            "cpu_ms": float(np.median(cpu) * 1e3), "query_ms": float(np.median(query) * 1e3)}
+
+
+def main(argv: "list[str] | None" = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m channelmarket.eval.bench_supply_chain")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--steps", type=int, default=None)
+    args = p.parse_args(argv)
+    sizes = (10_000,) if args.quick else (1_000, 10_000, 30_000)
+    steps = args.steps or (15 if args.quick else 40)
+    print(f"supply_chain_v0 step, array API, built-in agents ({platform.processor() or platform.machine()}, "
+          f"median of {steps} steps after warm-up)")
+    print(f"{'agents':>8} {'alive':>7} {'wall ms':>9} {'cpu ms':>8} {'query ms':>9} {'agent-steps/s':>14}")
+    res = {}
+    for n in sizes:
+        r = time_steps(n, steps)
+        res[n] = r
+        print(f"{n:>8} {r['alive']:>7} {r['wall_ms']:>9.2f} {r['cpu_ms']:>8.2f} {r['query_ms']:>9.2f} "
+              f"{n / (r['wall_ms'] / 1e3):>14,.0f}")
+    r = res[10_000]
+    verdict = "meets" if r["wall_ms"] <= TARGET_10K_MS else "misses"
+    print(f"10,000 agents: {r['wall_ms']:.2f} ms per step ({verdict} the {TARGET_10K_MS:.0f} ms target)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
