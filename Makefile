@@ -40,6 +40,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m channelmarket.eval.bench_env
+	$(PY) -m channelmarket.training.bench_batch
 	$(PY) -m channelmarket.eval.bench_routing
 	$(PY) -m channelmarket.eval.bench_supply_chain
 

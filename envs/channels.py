@@ -68,52 +68,112 @@ def funding(capacity: np.ndarray, split: float) -> tuple[np.ndarray, np.ndarray]
     return bu, capacity - bu
 
 
+# Draws of one step of the lifecycle: a fixed block of uniforms per slot (see `lifecycle`).
+LIFECYCLE_DRAWS = 3
+
+
+def reopen_candidates(sc: Scenario, n: int, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(u, v, capacity) of the channel each slot would reopen as, from its two uniforms `r` [2, k]:
+    the first picks an ordered pair of distinct agents uniformly (one of N (N - 1), exact in a
+    double for N up to ~10^7), the second the capacity uniformly in the scenario's range."""
+    pairs = n * (n - 1)
+    idx = np.minimum((r[0] * pairs).astype(np.int64), pairs - 1)
+    nu = idx // (n - 1)
+    nv = (nu + 1 + idx % (n - 1)) % n
+    lo, hi = sc.channel_capacity
+    return nu, nv, lo + (hi - lo) * r[1]
+
+
+# Topologies whose closed slots reopen between a uniformly drawn pair (`topology.reopen_pairs`'
+# legacy rule): their endpoints come from the lifecycle's fixed block; the others draw their own.
+UNIFORM_REOPEN = ("random", "geometric", "small_world")
+
+
 def lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, fee_sink: float,
               rng: np.random.Generator, agents=None, partner=None):
     """One step of channel closes and opens. Returns new (u, v, capacity, balance_u, open,
     wallet, fee_sink, n_closed, opened slot indices).
 
-    Draws, in order: E uniforms (one per slot: an open channel closes when it is under the close
-    rate, a closed slot reopens when it is under the open rate), then for the reopening slots two
-    integer arrays (endpoints) and one uniform array (capacity). An opening is refused, as a
-    whole, when either funder's wallet cannot cover all channels it would fund this step plus fees.
-    Endpoints follow the topology's rule (`topology.reopen_pairs`; the legacy two integer draws for
-    `random`); with `partner_channel_share` > 0 one more uniform array decides which reopenings go
-    from the first endpoint to its regular partner (`partner`, -1 for none) instead.
+    Draws one fixed block per step: `rng.random((LIFECYCLE_DRAWS, E))`. Row 0 decides each slot's
+    event (an open channel closes when it is under the close rate, a closed slot reopens when it
+    is under the open rate); rows 1-2 are the slot's reopening candidate (`reopen_candidates`:
+    endpoints by the uniform rule, capacity), used only when it reopens. A fixed-size block per
+    step keeps the stream layout independent of how many slots reopen, so a batch of markets draws
+    it in one call per market (`envs.batch`). Topologies with their own reopening rule
+    (`kind_aware`, `scale_free`, `file`: `topology.reopen_pairs`) draw the endpoints of the k
+    reopening slots after the block; with `partner_channel_share` > 0 one more uniform array of k
+    decides which reopenings go from the first endpoint to its regular partner (`partner`, -1 for
+    none) instead. An opening is refused, as a whole, when either funder's wallet cannot cover all
+    channels it would fund this step plus fees.
     """
-    n = wallet.shape[0]
     e = u.shape[0]
+    block = rng.random((LIFECYCLE_DRAWS, e))
+    out = apply_lifecycle(sc, u, v, capacity, balance_u, is_open, active, wallet, np.array([fee_sink]), block[0],
+                          block[1:], wallet.shape[0], np.zeros(e, dtype=np.int64), (rng,), agents,
+                          None if agents is None else (agents,), partner)
+    u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, _, opened = out
+    return u, v, capacity, balance_u, is_open, wallet, float(fee_sink[0]), int(n_closed[0]), opened
+
+
+def apply_lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, fee_sink, draw: np.ndarray,
+                    candidates: np.ndarray, n: int, offset: np.ndarray, rngs: tuple = (), agents=None,
+                    markets: "tuple | None" = None, partner: "np.ndarray | None" = None):
+    """The lifecycle of M markets (slots market-major, E/M each) with their fixed draws given:
+    `draw` [E] decisions, `candidates` [2, E] reopening draws, `n` agents per market, `offset` [E]
+    the first agent index of each slot's market, `fee_sink` [M]. `rngs` are the markets' channel
+    generators (the draws after the block), `agents` the batch's agent parameters (capacity
+    sizing), `markets` each market's own (topology rules), `partner` [M*N] global agent indices.
+    Returns (u, v, capacity, balance_u, open, wallet, fee_sink [M], n_closed [M], n_opened [M],
+    opened slots)."""
+    total = wallet.shape[0]
     fee = sc.onchain_fee
-    draw = rng.random(e)
-    is_open, wallet, n_closed, slots = kernels.close_channels(
+    was_open = is_open
+    is_open, wallet, _, slots = kernels.close_channels(
         u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open, active=active, wallet=wallet, draw=draw,
         close_rate=sc.channel_close_rate, open_rate=sc.channel_open_rate, fee=fee)
-    if n_closed:
-        fee_sink = fee_sink + fee * n_closed
+    m = fee_sink.shape[0]
+    e_m = u.shape[0] // m
+    slot_market = offset // n if m > 1 else np.zeros(u.shape[0], dtype=np.int64)
+    n_closed = np.bincount(slot_market[was_open & ~is_open], minlength=m)
+    fee_sink = fee_sink + fee * n_closed
+    n_opened = np.zeros(m, dtype=np.int64)
     k = slots.shape[0]
     u = u.copy(); v = v.copy(); capacity = capacity.copy(); balance_u = balance_u.copy()
     opened = np.zeros(0, dtype=np.int64)
     if k:
-        nu, nv = reopen_pairs(sc, agents, n, k, rng, u, v, is_open)
-        cap = draw_capacity(sc, k, rng)
-        if sc.partner_channel_share > 0 and partner is not None:
-            p = partner[nu]
-            use = (rng.random(k) < sc.partner_channel_share) & (p >= 0) & (p != nu)
-            nv = np.where(use, p, nv)
+        nu, nv, cap = reopen_candidates(sc, n, candidates[:, slots])
+        nu, nv = nu + offset[slots], nv + offset[slots]
+        own_rule = sc.topology not in UNIFORM_REOPEN and markets is not None
+        use_partner = sc.partner_channel_share > 0 and partner is not None
+        if own_rule or use_partner:   # further draws, market by market (each from its own generator)
+            sm = slot_market[slots]
+            for i in np.unique(sm):
+                sel = np.flatnonzero(sm == i)
+                off, es = int(i) * n, slice(int(i) * e_m, (int(i) + 1) * e_m)
+                if own_rule:
+                    lu, lv = reopen_pairs(sc, markets[i], n, sel.shape[0], rngs[i], u[es] - off, v[es] - off,
+                                          is_open[es])
+                    nu[sel], nv[sel] = lu + off, lv + off
+                if use_partner:
+                    p = partner[nu[sel]]
+                    use = (rngs[i].random(sel.shape[0]) < sc.partner_channel_share) & (p >= 0) & (p != nu[sel])
+                    nv[sel] = np.where(use, p, nv[sel])
         cap = size_capacity(sc, agents, nu, nv, cap)
         fu, fv = funding(cap, sc.initial_split)
-        need = np.bincount(nu, weights=fu + fee / 2, minlength=n) + np.bincount(nv, weights=fv + fee / 2, minlength=n)
+        need = (np.bincount(nu, weights=fu + fee / 2, minlength=total)
+                + np.bincount(nv, weights=fv + fee / 2, minlength=total))
         solvent = wallet >= need
         ok = solvent[nu] & solvent[nv] & active[nu] & active[nv]
         if ok.any():
             s = slots[ok]
             u[s], v[s], capacity[s], balance_u[s] = nu[ok], nv[ok], cap[ok], fu[ok]
-            wallet -= np.bincount(nu[ok], weights=fu[ok] + fee / 2, minlength=n)
-            wallet -= np.bincount(nv[ok], weights=fv[ok] + fee / 2, minlength=n)
-            fee_sink = fee_sink + fee * s.shape[0]
+            wallet -= np.bincount(nu[ok], weights=fu[ok] + fee / 2, minlength=total)
+            wallet -= np.bincount(nv[ok], weights=fv[ok] + fee / 2, minlength=total)
+            n_opened = np.bincount(slot_market[s], minlength=m)
+            fee_sink = fee_sink + fee * n_opened
             is_open[s] = True  # a fresh array from close_channels
             opened = s
-    return u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, opened
+    return u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened
 
 
 def liquidity(n: int, u, v, capacity, balance_u, is_open) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -4,6 +4,13 @@
     obs = core.reset(seed=0)                       # [N, O] float32
     obs, rewards, terminations, truncations, info = core.step(actions)   # actions [N, 4]
 
+Many markets in one call: `MarketCore(scenario, n_markets=M)` is a batch of M independent markets
+of the scenario in one struct of arrays (`envs.batch_core.BatchCore`, the same array API): observations
+[M*N, O] market-major (rows m*N .. (m+1)*N - 1 are market m; `obs.reshape(M, N, O)` is the
+per-market view), actions [M*N, 4], per-market `dones`, `reset_markets`, `inject_shock(...,
+market=m)`, optional `auto_reset`. One market is the M = 1 case of the same pipeline
+(`envs.batch`), and market m of a batch is bit-identical to the same market run alone.
+
 Bad input raises before anything changes: a rejected step, shock or `load_state_dict` leaves the
 state as it was. `reset()` without a seed continues the stream of the last `reset(seed=...)`
 (`channelmarket.envs.seeding` has the exact rule).
@@ -17,7 +24,8 @@ import numpy as np
 
 from .obs_schema import ObsSchema, observation_schema
 from .observations import N_OBS, OBS_HIGH, OBS_LOW, agent_scale, obs_bounds, static_columns
-from .offers import ACTION_FIELDS, N_ACTIONS
+from .actions import check_actions
+from .offers import N_ACTIONS
 from . import state_io
 from .scenario import Scenario, get_scenario
 from .seeding import SeedStream, episode_seed
@@ -36,7 +44,20 @@ class MarketCore:
     obs_low = OBS_LOW
     obs_high = OBS_HIGH
 
-    def __init__(self, scenario: "Scenario | str | dict | None" = None, **overrides: Any) -> None:
+    def __new__(cls, scenario: Any = None, n_markets: Any = None, **overrides: Any):
+        """`MarketCore(scenario, n_markets=M)` (M given, even 1) is a batch of M markets in one struct of
+        arrays (`envs.batch_core.BatchCore`, the same array API with a market axis); without
+        `n_markets`, one market."""
+        if cls is MarketCore and n_markets is not None:
+            from .batch_core import BatchCore
+
+            return BatchCore(scenario, n_markets=n_markets, **overrides)   # built here: not a MarketCore
+        return super().__new__(cls)
+
+    def __init__(self, scenario: "Scenario | str | dict | None" = None, n_markets: Any = None,
+                 **overrides: Any) -> None:
+        if n_markets is not None:
+            raise TypeError("n_markets: a batch is a BatchCore (MarketCore(..., n_markets=M) builds one)")
         self.scenario: Scenario = get_scenario(scenario, **overrides)
         self.n_agents = self.scenario.n_agents
         self.obs_low, self.obs_high = obs_bounds(self.scenario)   # the scenario's kinds fix the width
@@ -234,32 +255,7 @@ class MarketCore:
     def check_actions(self, actions: Any) -> np.ndarray:
         """float64 [N, 4] actions clipped to [-1, 1]; TypeError/ValueError naming the agent index
         and field for anything else (NaN and inf are errors, never traded)."""
-        if isinstance(actions, np.ma.MaskedArray):  # its hidden values would trade silently
-            raise TypeError("actions is a masked array; pass a plain array (e.g. actions.filled(0.0)) so every "
-                            "agent's action is explicit")
-        if isinstance(actions, (list, tuple)):
-            try:
-                actions = np.asarray(actions)
-            except (ValueError, TypeError) as err:
-                raise TypeError(f"actions could not be read as a numeric array of shape ({self.n_agents}, "
-                                f"{N_ACTIONS}): {err}") from None
-        if not isinstance(actions, np.ndarray):
-            raise TypeError(f"actions must be a numpy array of shape ({self.n_agents}, {N_ACTIONS}), got {type(actions).__name__}")
-        if actions.dtype.kind not in "fiu" or actions.dtype.kind == "b":
-            raise TypeError(f"actions must be a float array, got dtype {actions.dtype}")
-        if actions.shape != (self.n_agents, N_ACTIONS):
-            raise ValueError(
-                f"actions have shape {actions.shape}; expected ({self.n_agents}, {N_ACTIONS}): one row per agent, "
-                f"columns {ACTION_FIELDS}"
-            )
-        a = np.asarray(actions).astype(np.float64, copy=False)  # a plain array (np.matrix, memmap, ...)
-        finite = np.isfinite(a)
-        if not finite.all():
-            i, j = np.argwhere(~finite)[0]
-            raise ValueError(
-                f"actions[{i}, {j}] ({ACTION_FIELDS[j]} of agent {i}) = {a[i, j]}; actions must be finite, in [-1, 1]"
-            )
-        return np.clip(a, -1.0, 1.0)
+        return check_actions(actions, self.n_agents)
 
     def _require_state(self) -> MarketState:
         if self.state is None:

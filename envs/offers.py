@@ -46,10 +46,16 @@ class Offers(NamedTuple):
 
 
 def decode(sc: Scenario, agents: AgentParams, actions: np.ndarray, ref_price: np.ndarray,
-           sellable: np.ndarray, needed: np.ndarray, active: np.ndarray) -> Offers:
-    """Offers from already validated, clipped actions [N, 4]."""
+           sellable: np.ndarray, needed: np.ndarray, active: np.ndarray, market: "np.ndarray | None" = None) -> Offers:
+    """Offers from already validated, clipped actions [N, 4]. In a batch of markets `ref_price` is
+    [M, G] and `market` [N] each agent's market (`envs.batch`)."""
     span = price_span(sc)
-    if agents.single_good:
+    if market is not None and agents.single_good:
+        sell_ref = buy_ref = ref_price[:, 0].take(market)
+    elif market is not None:
+        sell_ref = ref_price[market, np.maximum(agents.sells_good, 0)]
+        buy_ref = ref_price[market, np.maximum(agents.buys_good, 0)]
+    elif agents.single_good:
         sell_ref = buy_ref = ref_price[0]
     else:
         sell_ref = ref_price[np.maximum(agents.sells_good, 0)]

@@ -93,7 +93,8 @@ def advance_weather(sc: Scenario, agents: AgentParams, cloud: np.ndarray, wind_s
 def interval_energy(sc: Scenario, agents: AgentParams, t: int, cloud: np.ndarray, wind_speed: np.ndarray,
                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Generation and demand (MWh, before shocks) of every agent in interval `t` (`energy` hooks)."""
-    arrays = {"cloud": cloud, "wind_speed": wind_speed, "generation": np.zeros(agents.n), "demand": np.zeros(agents.n)}
+    shape = agents.kind.shape  # [N], or [M, N] over a batch of markets (envs.batch)
+    arrays = {"cloud": cloud, "wind_speed": wind_speed, "generation": np.zeros(shape), "demand": np.zeros(shape)}
     for spec, sl in agents.blocks:
         if spec.energy is not None:
             spec.energy(sc, sl, t, arrays, agents, rng)

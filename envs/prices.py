@@ -28,6 +28,18 @@ def time_of_day_level(sc: Scenario, hour: float) -> float:
     return float(np.clip(sc.base_price * shape, sc.feed_in_tariff, sc.retail_tariff))
 
 
+def time_of_day_levels(sc: Scenario, hours: np.ndarray) -> np.ndarray:
+    """`time_of_day_level` of an array of hours (one per market of a batch), elementwise the same."""
+    hour = np.asarray(hours, dtype=np.float64)
+    shape = (
+        0.85
+        + 0.20 * np.exp(-0.5 * ((hour - 8.0) / 1.5) ** 2)
+        + 0.45 * np.exp(-0.5 * ((hour - 19.0) / 2.0) ** 2)
+        - 0.20 * np.exp(-0.5 * ((hour - 13.0) / 2.0) ** 2)
+    )
+    return np.clip(sc.base_price * shape, sc.feed_in_tariff, sc.retail_tariff)
+
+
 def imbalance(supply: np.ndarray, demand: np.ndarray) -> np.ndarray:
     """(D - S) / (D + S) per good, 0 where nothing is offered or wanted."""
     tot = supply + demand

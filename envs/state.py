@@ -123,7 +123,7 @@ class AgentParams:
 
     def extra_column(self, name: str) -> np.ndarray:
         """[N] view of one kind-specific parameter column (kinds.EXTRA_COLUMNS)."""
-        return self.extra[:, EXTRA_INDEX[name]]
+        return self.extra[..., EXTRA_INDEX[name]]  # [N], or [M, N] in a batch's grid view
 
     @cached_property
     def is_residential(self) -> np.ndarray:
@@ -143,7 +143,7 @@ class MarketState:
     Both generators are spawned from the one episode seed. The exogenous stream (weather, load
     noise, price noise, random shocks) draws the same numbers whatever the agents do, so two
     populations run on the same seed face the same days and shocks (common random numbers);
-    the channel stream's draw count depends on how many channels reopen."""
+    the channel stream draws one fixed block per step (`channels.lifecycle`), whatever reopens."""
 
     # --- agents -------------------------------------------------------------------------
     active: np.ndarray        # [N] bool, agent still in the episode

@@ -22,18 +22,16 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import channels, kernels, physics, prices, topology
+from . import channels, physics, prices, topology
 from .breakdown import BREAKDOWN_FIELDS
-from .clearing import clear
 from .observations import agent_scale, observe, static_columns
-from .offers import Offers, decode
+from .offers import Offers
 from .scenario import Scenario
-from .settlement import Settlement, add_storage_value, settle
+from .settlement import Settlement
 from .shocks import Shock, advance_shock
 from .goods import scenario_goods
-from .payments.faults import draw_faults
 from .payments.fees import draw_fees
-from .payments.layer import after_payments, summary_fields
+from .payments.layer import summary_fields
 from .payments.reasons import FAILURE_NAMES
 from .state import FLOW_HISTORY, AgentParams, MarketState
 from .trades import Trades
@@ -111,109 +109,16 @@ def current_tradable(sc: Scenario, agents: AgentParams, state: MarketState) -> t
 def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: np.ndarray,
                 tradable: "tuple[np.ndarray, np.ndarray] | None" = None) -> tuple[MarketState, StepResult]:
     """Advance one interval. `actions` must already be validated: float64 [N, 4] in [-1, 1].
-    `tradable` may pass `current_tradable(sc, agents, state)` when the caller already has it."""
-    n_goods = state.ref_price.shape[0]
-    sellable, needed = tradable if tradable is not None else current_tradable(sc, agents, state)
-    offers = decode(sc, agents, actions, state.ref_price, sellable, needed, state.active)
-    if sc.negotiation_probability < 1.0:   # the seed's dynamics: each channel negotiates with this chance
-        negotiating = state.rng.random(state.u.shape[0]) < sc.negotiation_probability   # first draw of `rng`
-        trades = clear(sc, agents, state.replace(open=state.open & negotiating), offers)
-    else:
-        trades = clear(sc, agents, state, offers)
-    failed_agent = failed_channel = None
-    if sc.payments_on:   # this step's faults, drawn before payments so in-flight ones are released
-        failed_agent, failed_channel = draw_faults(sc, state.active, state.open, state.rng_exo)
-    st = settle(sc, agents, trades, sellable, needed, state.u, state.v, state.capacity, state.balance_u,
-                state.wallet, state.soc, state.grid_account, state.fee_base, state.fee_rate, failed_agent,
-                failed_channel, state.energy_account)
-    if agents.has_book_hooks:  # kinds with booking of their own (an electric vehicle leaving)
-        bills = st.energy_account if sc.grid_billing == "energy_account" else st.wallet   # fresh arrays
-        st = st._replace(grid_account=st.grid_account + physics.book_kinds(
-            sc, agents, state.t, state.active, st.soc, bills, st.breakdown))
-    goods = None
-    if n_goods > 1:  # further goods (certificates) clear over the same channels after energy
-        from .goods_trading import trade_goods
+    `tradable` may pass `current_tradable(sc, agents, state)` when the caller already has it.
 
-        st, goods = trade_goods(sc, agents, state, actions, st, state.t + 1 >= sc.episode_steps)
+    One market is the M = 1 case of the batched pipeline (`envs.batch.batch_step`): the same code
+    steps one market or hundreds."""
+    from .batch import step_one
 
-    capacity_now, open_now, fee_sink_now, active = state.capacity, state.open, state.fee_sink, state.active
-    n_fault_closed = 0
-    if sc.payments_on and sc.payments_aftermath:   # background payments, faults, rebalancing, splicing
-        st, capacity_now, open_now, fee_sink_now, active, n_fault_closed = after_payments(
-            sc, agents, state, st, failed_agent, failed_channel)
-
-    # mean-field aggregates and the reference price
-    storage = agents.is_storage
-    supply_by_agent = np.where(storage, offers.sell_qty, sellable)
-    demand_by_agent = np.where(storage, offers.buy_qty, needed)
-    sgood = np.maximum(agents.sells_good, 0)
-    bgood = np.maximum(agents.buys_good, 0)
-    supply = np.bincount(sgood, weights=np.where(agents.sells_good >= 0, supply_by_agent, 0.0), minlength=n_goods)
-    demand = np.bincount(bgood, weights=np.where(agents.buys_good >= 0, demand_by_agent, 0.0), minlength=n_goods)
-    clearing_price, volume = prices.vwap(trades.good, st.paid_qty, trades.price, n_goods, state.clearing_price)
-    level_next = prices.time_of_day_level(sc, physics.hour_of_day(sc, state.t + 1))
-    bounds = None
-    if goods is not None:
-        # (bincount over no trades at all gives integers: make the per-good arrays float first)
-        supply, demand, volume = (np.asarray(x, dtype=np.float64).copy() for x in (supply, demand, volume))
-        clearing_price = np.asarray(clearing_price, dtype=np.float64).copy()
-        supply[1:], demand[1:], volume[1:] = goods.supply[1:], goods.demand[1:], goods.volume[1:]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            clearing_price[1:] = np.where(goods.volume[1:] > 0, goods.value[1:] / goods.volume[1:],
-                                          state.clearing_price[1:])
-        level_next, bounds = prices.good_levels(sc, scenario_goods(sc), level_next, state.t + 1)
-    ref = prices.next_ref_price(sc, state.ref_price, level_next, clearing_price, volume,
-                                prices.imbalance(supply, demand), state.rng_exo, bounds)
-    history = np.concatenate([state.price_history, ref[None, :]])[-prices.PRICE_HISTORY:]
-
-    # channels
-    partner, partner_value = state.partner, state.partner_value
-    if sc.partner_channel_share > 0:   # regular partners, from this step's payments
-        partner, partner_value = channels.update_partners(agents.n, trades.seller, trades.buyer, st.paid,
-                                                          partner, partner_value)
-    (u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, opened) = channels.lifecycle(
-        sc, state.u, state.v, capacity_now, st.balance_u, open_now, active, st.wallet,
-        fee_sink_now, state.rng, agents, partner)
-    flow_history = state.flow_history.copy()
-    flow_history[:, state.t % FLOW_HISTORY] = st.flow
-    flow_history[opened] = 0.0   # a reopened slot is a new channel
-    n_opened = int(opened.shape[0])
-    n_closed += n_fault_closed
-    fee_base, fee_rate = state.fee_base, state.fee_rate
-    if n_opened and sc.routing_fees_on:   # a reopened channel's fee policy, after the lifecycle's draws
-        fee_base, fee_rate = fee_base.copy(), fee_rate.copy()
-        fee_base[opened], fee_rate[opened] = draw_fees(sc, n_opened, state.rng)
-    # utilization EMA (a new channel has no history) and the next observation's liquidity, one pass
-    util, *liquidity = kernels.channel_aftermath(
-        util=state.utilization, flow=st.flow, old_capacity=capacity_now, opened=opened, decay=UTILIZATION_DECAY,
-        n=agents.n, u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open)
-    topology_version = state.topology_version + int(n_opened + n_closed > 0)
-
-    # next interval
-    t = state.t + 1
-    cloud, wind_speed = physics.advance_weather(sc, agents, state.cloud, state.wind_speed, state.rng_exo)
-    generation, demand_next = physics.interval_energy(sc, agents, t, cloud, wind_speed, state.rng_exo)
-    shock_kind, shock_remaining = advance_shock(state.shock_kind, state.shock_remaining, t, sc.shock_schedule,
-                                                sc.shock_rate, sc.shock_duration, state.rng_exo)
-
-    col = {name: i for i, name in enumerate(BREAKDOWN_FIELDS)}
-    if t >= sc.episode_steps:  # the episode ends: stored energy is worth something
-        add_storage_value(sc, agents, st.soc, state.active, st.breakdown)
-    new = state.replace(
-        active=active, fee_base=fee_base, fee_rate=fee_rate, soc=st.soc, wallet=wallet, cloud=cloud, wind_speed=wind_speed, generation=generation,
-        demand=demand_next, last_sold=st.breakdown[:, col["sold"]], last_bought=st.breakdown[:, col["bought"]],
-        last_profit=st.breakdown[:, col["profit"]],
-        u=u, v=v, capacity=capacity, balance_u=balance_u, open=is_open, flow=st.flow, utilization=util,
-        topology_version=topology_version,
-        ref_price=ref, clearing_price=clearing_price, price_history=history,
-        supply=supply, demand_total=demand, volume=volume,
-        shock_kind=shock_kind, shock_remaining=shock_remaining, t=t, fee_sink=fee_sink,
-        grid_account=st.grid_account, energy_account=st.energy_account, partner=partner,
-        partner_value=partner_value, flow_history=flow_history,
-    )
-    if goods is not None:
-        new = new.replace(holdings=goods.holdings, owed=goods.owed, issued=goods.issued, retired=goods.retired)
-    return new, StepResult(offers, trades, st, sellable, needed, n_opened, n_closed, tuple(liquidity), goods)
+    new, res = step_one(sc, agents, state, actions, tradable)
+    goods = res.goods[0] if res.goods is not None else None
+    return new, StepResult(res.offers, res.trades, res.settlement, res.sellable, res.needed, int(res.n_opened[0]),
+                           int(res.n_closed[0]), res.liquidity, goods)
 
 
 def observation(sc: Scenario, agents: AgentParams, state: MarketState, static: np.ndarray,

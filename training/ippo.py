@@ -175,8 +175,7 @@ class IPPOTrainer:
                 restored = ippo_checkpoint.load(self, ck)
                 self.resumed_from = str(ck.manifest)
         if not restored:   # (a checkpoint without its markets has already begun new episodes: one more)
-            for mk in self.markets:
-                self.markets.reset(mk)
+            self.markets.reset_many(list(self.markets))
         self._learner_layout()
         if self.ret is None:
             self.ret = np.zeros(self.M)
@@ -194,8 +193,12 @@ class IPPOTrainer:
     def _gather_obs(self, update_stats: bool) -> None:
         """Gather the learners' observations (and MAPPO's global features) of every market,
         update the normalisers, and keep the normalised tensors for the next forward pass."""
-        raw = np.concatenate([mk.obs[mk.learn_idx] for mk in self.markets])
-        self.alive = np.concatenate([mk.core.state.active[mk.learn_idx] for mk in self.markets])
+        if self.markets.batched:   # every agent of every market learns, market-major: the batch's rows
+            raw = self.markets.obs
+            self.alive = self.markets.core.batch.active.copy()
+        else:
+            raw = np.concatenate([mk.obs[mk.learn_idx] for mk in self.markets])
+            self.alive = np.concatenate([mk.core.state.active[mk.learn_idx] for mk in self.markets])
         if self.cfg.norm_obs:
             if update_stats:
                 self.obs_rms.update(raw if self.alive.all() else raw[self.alive])
@@ -251,7 +254,16 @@ class IPPOTrainer:
             r_l = np.empty(M)
             d_l = np.empty(M, dtype=bool)
             reset_any = False
-            for m, mk in enumerate(self.markets):
+            if self.markets.batched:   # one call steps every market
+                _, r, term, trunc, info = self.markets.step_batch(a_env)
+                r_l[:], d_l[:] = r, term | trunc
+                ended = [self.markets[int(m)] for m in np.flatnonzero(info["ended"])]
+                for mk in ended:
+                    self._end_episode(mk)
+                if ended:
+                    self.markets.reset_many(ended)
+                    reset_any = True
+            for m, mk in enumerate(self.markets if not self.markets.batched else ()):
                 lo, hi = self.offsets[m], self.offsets[m + 1]
                 _, r, term, trunc, _ = self.markets.step(mk, a_env[lo:hi])
                 r_l[lo:hi] = r[mk.learn_idx]

@@ -31,7 +31,8 @@ class IPPOConfig:
     scenario file, a dict of scenario fields or a `Scenario`"""
     n_markets: int = 1
     """markets side by side (independent episodes, different seeds); their learners share one
-    forward pass per step, their market steps run one after another"""
+    forward pass per step. When every agent learns (no background) they are one batched core
+    (`MarketCore(..., n_markets=M)`) stepped in one call; otherwise their steps run one after another"""
     learners: Any = ("solar", "wind", "storage", "consumer")
     """agent kinds that learn (one shared actor); a list of kind names or aliases (`all`, `sellers`,
     `generators`, `buyers`, `consumers`), or a comma-separated string"""

@@ -20,6 +20,15 @@ both routes' trajectories stay bit-identical):
 Episodes are numbered per market from 0; `Market.episode` counts the episodes started.
 
 Nothing loops over agents in Python: actions are scattered with one fancy index per policy group.
+
+Batched (`batched=True`, the default when it applies): with more than one market, no partners
+and no agent left to a background policy (every agent learns), all markets are one
+`MarketCore(scenario, n_markets=M)` stepped in one call (`step_batch`); episode seeds, learner
+draws and therefore the training data are the same as with M separate cores. Each `Market` then
+holds a `MarketSlice` (market m of the batch as the trainers' bookkeeping reads a core: state,
+agents, done, state dicts), and markets that end together are reset together (`reset_many`).
+Background policies read a single market's view (`MarketView`), so a run with a background keeps
+one core per market.
 """
 
 from __future__ import annotations
@@ -106,12 +115,49 @@ def make_policy(spec: Any, **kw: Any) -> Policy:
 
 # ---- one market -----------------------------------------------------------------------------
 
-class Market:
-    """One MarketCore, which of its agents learn, and the policies driving the others."""
+class MarketSlice:
+    """Market m of a batch (`MarketCore(..., n_markets=M)`) with the part of a core's face the
+    trainers' bookkeeping reads: `state`, `agents`, `done`, `n_agents`, `scenario`, state dicts."""
 
-    def __init__(self, scenario: Scenario, index: int) -> None:
+    def __init__(self, batch: Any, m: int) -> None:
+        self.batch, self.m = batch, int(m)
+        self.scenario = batch.scenario
+        self.n_agents = batch.agents_per_market
+        self.obs_dim = batch.obs_dim
+        self.obs_schema = batch.obs_schema
+
+    @property
+    def state(self):
+        return self.batch.market_state(self.m)
+
+    @property
+    def agents(self):
+        return self.batch.bagents.per_market[self.m]
+
+    @property
+    def done(self) -> bool:
+        return bool(self.batch.dones[self.m])
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.batch.market_state_dict(self.m)
+
+    def inject_shock(self, kind: Any, duration: int) -> None:
+        self.batch.inject_shock(kind, duration, market=self.m)
+
+    def observe(self) -> np.ndarray:
+        n = self.n_agents
+        return self.batch.observe()[self.m * n:(self.m + 1) * n]
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        self.batch.load_market_state_dict(self.m, d)
+
+
+class Market:
+    """One MarketCore (or one market of a batch), which of its agents learn, and the policies driving the others."""
+
+    def __init__(self, scenario: Scenario, index: int, core: Any = None) -> None:
         self.index = index
-        self.core = MarketCore(scenario)
+        self.core = MarketCore(scenario) if core is None else core
         self.n = self.core.n_agents
         self.episode = 0                     # episodes started
         self.actions = np.zeros((self.n, N_ACTIONS), dtype=np.float64)
@@ -154,11 +200,12 @@ class Markets:
         background: policy spec (`policy_specs`) driving every agent that neither learns nor is a partner.
         partners: extra (spec, agent indices) groups with fixed agents ("spread" only).
         learner_draw: "spread" or "random" (see the module doc).
+        batched: one batched core for all markets (module doc); None: whenever it applies.
     """
 
     def __init__(self, scenario: Scenario, n_markets: int = 1, learners: Any = "all", learner_share: float = 1.0,
                  background: Any = "risk_factor", partners: Sequence[tuple[Any, Any]] = (), seed: int = 0,
-                 learner_draw: str = "spread") -> None:
+                 learner_draw: str = "spread", batched: "bool | None" = None) -> None:
         if learner_draw not in LEARNER_DRAWS:
             raise ValueError(f"learner_draw = {learner_draw!r}; allowed: {', '.join(LEARNER_DRAWS)}")
         if not isinstance(n_markets, int) or isinstance(n_markets, bool) or n_markets < 1:
@@ -200,7 +247,18 @@ class Markets:
             taken[idx] = True
             if idx.size:
                 self.partners.append((spec, idx))
-        self.markets = [Market(scenario, m) for m in range(n_markets)]
+        everyone_learns = bool(taken.all()) if learner_draw == "spread" else bool(
+            self.eligible.all() and learner_share >= 1.0)
+        can_batch = n_markets > 1 and not self.partners and everyone_learns
+        if batched and not can_batch:
+            raise ValueError("batched markets need n_markets > 1, no partners and every agent learning (a background "
+                             f"policy reads one market's view); got n_markets={n_markets}, partners={len(self.partners)}, "
+                             f"every agent learns: {everyone_learns}")
+        self.batched = can_batch if batched is None else bool(batched)
+        self.core = MarketCore(scenario, n_markets=n_markets) if self.batched else None
+        self.obs: "np.ndarray | None" = None   # [M*N, O] of the batch
+        self.markets = [Market(scenario, m, MarketSlice(self.core, m) if self.batched else None)
+                        for m in range(n_markets)]
         for mk in self.markets:
             mk.drivers = [(make_policy(spec), idx) for spec, idx in self.partners]
             if learner_draw == "spread":
@@ -228,8 +286,52 @@ class Markets:
         return make_policy(self.background_spec)
 
     # ---- episodes ---------------------------------------------------------------------------
+    def _batch_seed(self, mk: Market):
+        """The reset seed of `mk`'s next episode (batched markets: nobody to draw or bind)."""
+        e = mk.episode
+        mk.episode += 1
+        if self.draw == "spread":
+            return episode_seed(self.seed, mk.index, e)
+        return np.random.SeedSequence([self.seed, 0x1990, mk.index, e]).spawn(3)[0]
+
+    def reset_many(self, mks: "Sequence[Market]") -> np.ndarray:
+        """Start the next episode of several markets of the batch in one call; returns obs [M*N, O]."""
+        if not self.batched:
+            for mk in mks:
+                self.reset(mk)
+            return None
+        seeds = [self._batch_seed(mk) for mk in mks]
+        if self.core.batch is None or len(mks) == len(self.markets):
+            order = sorted(range(len(mks)), key=lambda i: mks[i].index)
+            self.obs = self.core.reset(seed=[seeds[i] for i in order])
+        else:
+            self.obs = self.core.reset_markets([mk.index for mk in mks], seeds=seeds)
+        n = self.kind.shape[0]
+        for mk in self.markets:
+            mk.obs = self.obs[mk.index * n:(mk.index + 1) * n]
+        for mk in mks:
+            if mk.learn_idx.size != n:
+                mk.set_learners(np.ones(n, dtype=bool), self.kind)
+            mk.ep_profit = np.zeros(mk.n)
+        self._group = np.concatenate([mk.group for mk in self.markets])
+        return self.obs
+
+    def step_batch(self, actions: np.ndarray):
+        """One step of every market of the batch (every agent learns: `actions` [M*N, 4] market-major).
+        Returns `MarketCore.step`'s tuple; ended markets are not reset here (`reset_many`)."""
+        out = self.core.step(actions)
+        self.obs = out[0]
+        n = self.kind.shape[0]
+        for mk in self.markets:
+            mk.obs = self.obs[mk.index * n:(mk.index + 1) * n]
+            mk.ep_profit += out[1][mk.index * n:(mk.index + 1) * n]
+        self.metrics.record_batch(self.core, self._group)
+        return out
+
     def reset(self, mk: Market) -> np.ndarray:
         """Start market `mk`'s next episode: reset the core, pick the learners, bind the drivers."""
+        if self.batched:
+            return self.reset_many([mk])[mk.index * mk.n:(mk.index + 1) * mk.n]
         e = mk.episode
         mk.episode += 1
         if self.draw == "spread":
@@ -276,6 +378,8 @@ class Markets:
     def load_market_state(self, mk: Market, d: dict[str, Any]) -> None:
         """Restore `Market.state_dict()` mid-episode (the background policy's state included)."""
         mk.core.load_state_dict(d["core"])
+        if self.batched:
+            self.obs = self.core.observe().copy()
         mk.episode = int(d["episode"]) + 1
         mk.actions, mk.obs, mk.ep_profit = d["actions"], d["obs"], d["ep_profit"]
         mk.set_learners(np.asarray(d["is_learner"], dtype=bool), self.kind)
@@ -289,7 +393,12 @@ class Markets:
                 setattr(mk.background, k, v)
         others = [(p, i) for p, i in mk.drivers if p is not mk.background]
         mk.drivers = others + ([(mk.background, mk.bg_idx)] if mk.bg_idx.size and mk.background is not None else [])
+        if self.batched:
+            n = mk.n
+            for other in self.markets:
+                other.obs = self.obs[other.index * n:(other.index + 1) * n]
+            self._group = np.concatenate([x.group for x in self.markets])
 
 
-__all__ = ["Markets", "Market", "LEARNER_DRAWS", "parse_kinds", "scenario_learners", "scenario_kinds",
+__all__ = ["Markets", "Market", "MarketSlice", "LEARNER_DRAWS", "parse_kinds", "scenario_learners", "scenario_kinds",
            "select_agents", "draw_agents", "episode_seed", "make_policy"]

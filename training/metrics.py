@@ -82,6 +82,37 @@ class MarketMetrics:
                                    minlength=n_groups * nf).reshape(n_groups, nf)
         self.agent_steps += np.bincount(group, minlength=n_groups)
 
+    def record_batch(self, core, group: np.ndarray) -> None:
+        """Add one step of every market of a batch (`MarketCore(..., n_markets=M)` after `step`):
+        the same sums as M calls of `record`, from the batch's per-market arrays; `group` [M*N]."""
+        b, res = core.batch, core.last_result
+        st = res.settlement
+        bd = st.breakdown
+        col = {k: i for i, k in enumerate(BREAKDOWN_FIELDS)}
+        tot = np.ones(bd.shape[0]) @ bd
+        S, D, V = b.supply[:, 0], b.demand_total[:, 0], b.volume[:, 0]
+        vals = {"ref_price": b.ref_price[:, 0].sum(), "volume": V.sum(), "supply": S.sum(), "demand": D.sum(),
+                "trades": float((st.paid_qty > 0).sum()), "negotiations": float(res.trades.negotiations),
+                "failed_payments": float(st.failed.sum()), "partial_payments": float(st.partial.sum()),
+                "active_channels": float(b.open.sum()), "unserved": tot[col["unserved"]],
+                "curtailed": tot[col["curtailed"]], "grid_bought": tot[col["grid_bought"]],
+                "grid_sold": tot[col["grid_sold"]], "welfare": tot[col["profit"]]}
+        self.summary += [vals[k] for k in SUMMARY_METRICS]
+        self.vwap += float((b.clearing_price[:, 0] * V).sum())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.imbalance += float(np.where(S + D > 0, (D - S) / (S + D), 0.0).sum())
+        self.shock_steps += int((b.shock_kind != 0).sum())
+        self.steps += int(b.t.shape[0])
+        for i, _ in enumerate(self.goods):
+            g = i + 1
+            vol = b.volume[:, g]
+            self.good_sums[i] += (vol.sum(), (vol * b.clearing_price[:, g]).sum(), b.ref_price[:, g].sum())
+        n_groups, nf = self.groups.shape
+        cell = (group[:, None] * nf + np.arange(nf)).ravel()
+        self.groups += np.bincount(cell, weights=bd[:, _GROUP_COLS].ravel(),
+                                   minlength=n_groups * nf).reshape(n_groups, nf)
+        self.agent_steps += np.bincount(group, minlength=n_groups)
+
     def values(self, episode_steps: int) -> dict[str, float]:
         """The window's metrics by tag (profits per agent and episode: per-step rate x
         `episode_steps`); a value whose denominator is zero is left out."""

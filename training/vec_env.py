@@ -27,6 +27,10 @@ its energy scale, the `last_profit` normalisation of the observation) so that a 
 3 MW generator weigh alike in the shared policy's gradient. Each agent's optimum is
 unchanged by a positive per-agent factor. `reward_scale="eur"` keeps raw EUR.
 
+Batched: when every agent learns (no background, no partners) and `n_markets > 1`, the markets are
+one `MarketCore(scenario, n_markets=M)` stepped in one call (`Markets.step_batch`): the sub-envs
+are the batch's rows, market-major, and the training data are the same as with separate cores.
+
 The markets themselves (learners, background, episode seeds) are `training.markets.Markets`,
 shared with the IPPO trainer; market metrics are `training.metrics.MarketMetrics`, returned by
 `pop_metrics()`, which the TensorBoard callback calls once per rollout.
@@ -73,7 +77,7 @@ class MarketVecEnv(VecEnv):
     def __init__(self, scenario: Any = "energy_default", learners: Any = "all", learner_share: float = 1.0,
                  background: Any = "risk_factor", partners: Sequence[tuple[Any, Any]] = (), n_markets: int = 1,
                  seed: int | None = None, reward_scale: str = "agent", render_mode: str | None = None,
-                 **scenario_overrides: Any) -> None:
+                 batched: "bool | None" = None, **scenario_overrides: Any) -> None:
         self.scenario = get_scenario(scenario, **scenario_overrides)
         if not isinstance(n_markets, int) or isinstance(n_markets, bool) or n_markets < 1:
             raise ValueError(f"n_markets = {n_markets!r}; allowed: an integer >= 1")
@@ -83,7 +87,8 @@ class MarketVecEnv(VecEnv):
         self.n_markets = n_markets
         base_seed = int(np.random.SeedSequence().generate_state(1)[0]) if seed is None else int(seed)
         self._mk = Markets(self.scenario, n_markets=n_markets, learners=learners, learner_share=learner_share,
-                           background=background, partners=partners, seed=base_seed, learner_draw="spread")
+                           background=background, partners=partners, seed=base_seed, learner_draw="spread",
+                           batched=batched)
         self.learner_kinds = self._mk.learner_kinds
         self.learner_share = float(learner_share)
         self.kind = self._mk.kind
@@ -130,8 +135,11 @@ class MarketVecEnv(VecEnv):
             self._seed = int(self._seeds[0])
             for mk in self.markets:
                 mk.episode = 0
-        for m, mk in enumerate(self.markets):
-            self._reset_market(m)
+        if self._mk.batched:
+            self._reset_markets(list(range(self.n_markets)))
+        else:
+            for m, mk in enumerate(self.markets):
+                self._reset_market(m)
         self._reset_seeds()
         self._reset_options()
         return self._buf_obs.copy()
@@ -146,7 +154,9 @@ class MarketVecEnv(VecEnv):
         dones = self._buf_dones
         dones[:] = False
         infos: list[dict] | None = None
-        for m, mk in enumerate(self.markets):
+        if self._mk.batched:
+            infos = self._step_batch(actions)
+        for m, mk in enumerate(self.markets if not self._mk.batched else ()):
             sl, dead = self._slices[m], self._dead[m]
             obs, rew, term, trunc, info = self._mk.step(mk, actions[sl])
             ctrl = mk.learn_idx
@@ -249,6 +259,48 @@ class MarketVecEnv(VecEnv):
         self._mk.metrics.reset()
 
     # ---- internals ---------------------------------------------------------------------------
+    def _step_batch(self, actions: np.ndarray) -> "list[dict] | None":
+        """One call steps every market (batched: every agent learns, sub-env i is batch row i)."""
+        obs, rew, term, trunc, info = self._mk.step_batch(actions)
+        self._buf_obs[:] = obs
+        np.multiply(rew, self._factor_all, out=self._buf_rews, casting="unsafe")
+        dead = self._dead_all
+        left = term & ~dead
+        ended = info["ended"]
+        infos = None
+        if left.any() or ended.any():
+            infos = list(self._empty_infos)
+            ended_rows = ended[self._mk.core.market_of]
+            rows = np.flatnonzero(ended_rows | left)
+            for r in rows.tolist():
+                infos[r] = {"terminal_observation": self._buf_obs[r].copy(),
+                            "TimeLimit.truncated": bool(ended_rows[r] and not left[r])}
+            self._buf_dones[rows] = True
+            dead |= left
+            if ended.any():
+                self.episodes_done += int(ended.sum())
+                self._reset_markets(np.flatnonzero(ended).tolist())
+        if dead.any():   # agents that left act in a zero world until their market ends
+            self._buf_obs[dead] = 0.0
+            self._buf_rews[dead & ~self._buf_dones] = 0.0
+        return infos
+
+    def _reset_markets(self, ms: "list[int]") -> None:
+        """Batched: reset markets `ms` in one call and refresh their rows."""
+        obs = self._mk.reset_many([self.markets[m] for m in ms])
+        n = self._mk.kind.shape[0]
+        if not hasattr(self, "_dead_all"):
+            self._dead_all = np.zeros(self.num_envs, dtype=bool)
+            self._factor_all = np.ones(self.num_envs)
+        for m in ms:
+            mk = self.markets[m]
+            rows = slice(m * n, (m + 1) * n)
+            self._dead_all[rows] = False
+            if self.reward_scale == "agent":
+                scale = agent_scale(mk.core.scenario, mk.core.agents)
+                self._factor_all[rows] = 1.0 / np.maximum(self.scenario.retail_tariff * scale, 1e-9)
+        self._buf_obs[:] = obs
+
     def _reset_market(self, m: int) -> None:
         mk = self.markets[m]
         obs = self._mk.reset(mk)

@@ -13,7 +13,11 @@ SUNRISE, SUNSET = 5.0, 19.0
 
 
 def solar_shape(hour: float) -> float:
-    """Clear-sky output as a fraction of peak: a bell around noon, zero at night."""
+    """Clear-sky output as a fraction of peak: a bell around noon, zero at night (elementwise for an
+    array of hours: markets of a batch on different clocks)."""
+    if np.ndim(hour):
+        h = np.asarray(hour, dtype=np.float64)
+        return np.where((h <= SUNRISE) | (h >= SUNSET), 0.0, np.exp(-0.5 * ((h - SOLAR_NOON) / SOLAR_WIDTH) ** 2))
     if hour <= SUNRISE or hour >= SUNSET:
         return 0.0
     return float(np.exp(-0.5 * ((hour - SOLAR_NOON) / SOLAR_WIDTH) ** 2))

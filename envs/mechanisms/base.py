@@ -39,6 +39,9 @@ class Mechanism:
     parameters:      the Scenario fields it reads (documentation and a test that they exist)
     description:     one line for reports and help texts
     validate:        optional (sc) -> None raising ValueError on parameters it cannot run with
+    batched:         True when `clear` reads nothing per market (only per-agent and per-channel arrays),
+                     so it clears a batch of markets' block-diagonal graph in one call (`envs.batch`);
+                     False: the batch clears market by market
     """
 
     name: str
@@ -48,6 +51,7 @@ class Mechanism:
     parameters: tuple[str, ...] = ()
     description: str = ""
     validate: "Callable[[Scenario], None] | None" = None
+    batched: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():

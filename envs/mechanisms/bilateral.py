@@ -420,7 +420,7 @@ ration_routed = register_kernel("ration_routed", ration_routed_numpy, _ration_ro
 
 BILATERAL = register(Mechanism(
     name="bilateral", clear=clear_bilateral, settles="channels", optimum_network="channels",
-    parameters=("negotiation_rounds", "max_hops", "max_fee_share"),
+    parameters=("negotiation_rounds", "max_hops", "max_fee_share"), batched=True,
     description="K alternating concession rounds over every open channel, proportional rationing"))
 
 __all__ = ["BILATERAL", "clear_bilateral", "negotiate", "ration", "agreements", "agreements_numpy", "ration_pairs",

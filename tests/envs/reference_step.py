@@ -7,8 +7,9 @@ random draws, which are made with exactly the same generator calls, in the same 
 core:
 
     price noise   standard_normal(G)
-    lifecycle     random(E) (close), random(E) (reopen), and, when k slots reopen,
-                  integers(0, N, size=k), integers(0, N-1, size=k), uniform(lo, hi, size=k)
+    lifecycle     random((3, E)): row 0 decides each slot's close / reopen, row 1 picks a
+                  reopening slot's ordered pair of distinct agents (index of N (N - 1)), row 2
+                  its capacity lo + (hi - lo) r (one fixed block per step)
     weather       standard_normal((2, N))
     demand noise  standard_normal(N)
     shock         random() when shock_rate > 0; integers(1, 5), integers(lo, hi + 1) when one starts
@@ -514,7 +515,8 @@ def end_certificates(sc, A, g, holdings, owed, retired, wallet, bd):
 def lifecycle(sc, A, S, balance_u, wallet, fee_sink, rng):
     n, e_slots = A["n"], len(S["u"])
     fee = sc.onchain_fee
-    close_draw = open_draw = rng.random(e_slots).tolist()   # one draw per slot decides its one event
+    block = rng.random((3, e_slots))
+    close_draw = open_draw = block[0].tolist()   # one draw per slot decides its one event
     u, v, cap = list(S["u"]), list(S["v"]), list(S["capacity"])
     balance_u = list(balance_u)
     wallet = list(wallet)
@@ -534,10 +536,12 @@ def lifecycle(sc, A, S, balance_u, wallet, fee_sink, rng):
     n_opened = 0
     if slots:
         k = len(slots)
-        nu = rng.integers(0, n, size=k).tolist()
-        off = rng.integers(0, n - 1, size=k).tolist()
-        nv = [(a + 1 + o) % n for a, o in zip(nu, off)]
-        new_cap = rng.uniform(sc.channel_capacity[0], sc.channel_capacity[1], size=k).tolist()
+        pairs = n * (n - 1)
+        idx = [min(int(block[1, e] * pairs), pairs - 1) for e in slots]
+        nu = [i // (n - 1) for i in idx]
+        nv = [(a + 1 + i % (n - 1)) % n for a, i in zip(nu, idx)]
+        lo, hi = sc.channel_capacity
+        new_cap = [lo + (hi - lo) * block[2, e] for e in slots]
         fu = [c * sc.initial_split for c in new_cap]
         fv = [c - x for c, x in zip(new_cap, fu)]
         # each funder must cover ALL channels it would fund this step (its share + half fee each)

@@ -305,31 +305,26 @@ def test_reference_lifecycle_by_hand():
 
         def random(self, size):
             self.calls.append("random")
-            return np.array([0.1, 0.1, 0.1])   # one draw per slot: under both rates
-
-        def integers(self, lo, hi, size):
-            self.calls.append("integers")
-            return np.array([[0, 3], [0, 2]][self.calls.count("integers") - 1])
-
-        def uniform(self, lo, hi, size):
-            self.calls.append("uniform")
-            return np.array([20.0, 30.0])
+            assert size == (3, 3)  # one fixed block per step: decisions, pairs, capacities
+            return np.array([[0.1, 0.1, 0.1],                  # one draw per slot: under both rates
+                             [0.5, 0.5 / 12, 11.5 / 12],       # pair index of 4 * 3: (0, 1) and (3, 2)
+                             [0.5, 1 / 3, 0.75]])              # capacity 10 + 30 r: 20 and 32.5
 
     sc = SimpleNamespace(onchain_fee=2.0, channel_close_rate=0.5, channel_open_rate=0.5, initial_split=0.5,
                          channel_capacity=(10.0, 40.0))
     # slot 0 open (2 - 3, 25 on 2's side) closes; slot 0 cannot reopen the same step; slots 1, 2
-    # reopen as (0, 1) and (3, 2): agent 1 holds 10 < 10 + 1 -> the first is refused
+    # reopen as (0, 1) and (3, 2) (capacities 20, 32.5): agent 1 holds 10 < 10 + 1 -> the first is refused
     state = {"u": [2, 0, 0], "v": [3, 1, 1], "capacity": [40.0, 5.0, 5.0], "open": [True, False, False],
              "active": [True] * 4}
     rng = ScriptedRng()
     u, v, cap, bal, is_open, wallet, fee_sink, n_closed, n_opened, n_proposed = REF.lifecycle(
         sc, {"n": 4}, state, [25.0, 0.0, 0.0], [100.0, 10.0, 100.0, 100.0], 0.0, rng)
-    assert rng.calls == ["random", "integers", "integers", "uniform"]
+    assert rng.calls == ["random"]
     assert (n_closed, n_opened, n_proposed) == (1, 1, 2) and is_open == [False, False, True]
-    assert (u[2], v[2], cap[2], bal[2]) == (3, 2, 30.0, 15.0)
-    assert wallet == [100.0, 10.0, 100.0 + 24.0 - 16.0, 100.0 + 14.0 - 16.0]
+    assert (u[2], v[2], cap[2], bal[2]) == (3, 2, 32.5, 16.25)
+    assert wallet == [100.0, 10.0, 100.0 + 24.0 - 17.25, 100.0 + 14.0 - 17.25]
     assert fee_sink == 4.0
-    assert sum(wallet) + 30.0 + fee_sink == 310.0 + 40.0  # money conserved
+    assert sum(wallet) + 32.5 + fee_sink == 310.0 + 40.0  # money conserved
 
 
 def test_negotiation_rule_on_a_tie_prone_grid():

@@ -25,12 +25,12 @@ STAGES = (
                     "tables", "rllib_policy")),
     ("settings", ("populations", "settings")),
     ("jobs", ("jobs",)),
-    ("runs", ("recorder", "runs", "exploitability")),
+    ("runs", ("recorder", "runs", "exploitability", "batch_eval")),
     ("statistics", ("statistics",)),
     ("report", ("results", "sections", "plots", "report")),
     ("orchestration", ("tournament",)),
-    ("faces", ("cli", "__main__", "bench_env", "bench_auction", "bench_render", "bench_routing", "lightning_report",
-               "bench_supply_chain")),
+    ("faces", ("cli", "__main__", "bench_env", "bench_auction", "bench_render", "bench_batch", "bench_routing",
+               "lightning_report", "bench_supply_chain")),
 )
 RANK = {f"{EVAL}.{m}": i for i, (_, mods) in enumerate(STAGES) for m in mods}
 STAGE_NAME = {f"{EVAL}.{m}": name for name, mods in STAGES for m in mods}

@@ -1,0 +1,813 @@
+"""Many markets in one struct of arrays: the batched state and the batched step pipeline.
+
+M independent markets of one scenario (N agents, E channel slots each) live in one set of arrays,
+market-major: agents m*N .. (m+1)*N - 1 and channel slots m*E .. (m+1)*E - 1 belong to market m,
+and every channel's endpoints are global agent indices inside its market's block (the channel
+graph is block-diagonal). Per-market quantities (clock, shock, prices, fee sink, grid account)
+are [M] or [M, G] arrays; reductions over agents or trades are per-market bincounts.
+
+Every market keeps its own two generators, spawned from its own seed exactly as a market run
+alone, and draws the same numbers in the same order: the step draws, per market, one block of
+standard normals for the price noise and every kind's weather and load noise (the block a market
+alone draws in several consecutive calls), its shock uniform, its E channel uniforms and its
+reopening draws. So market m of a batch is bit-identical to the same market run alone with its
+seed (tested for every mechanism, several goods and kinds). The kinds' hooks run once over the
+whole batch through an [M, N] "grid" view of the agents (`BlockIndex` selects a kind's block in
+every market); mechanisms that declare `batched` clear the block-diagonal graph in one call,
+the others (central auctions, the eps-auction) clear market by market.
+
+The Lightning market's step features (issue 10) follow the same rule, per market: each market's
+own generators draw its negotiation chances (`rng`, E uniforms first), its faults and background
+payments (`rng_exo`, before the price noise), its topology's reopening endpoints, partner
+channel choices and reopened channels' fee policies (`rng`, after its lifecycle block). Routes,
+HTLC payments and rebalancing follow channels, so they stay inside a market's block of the
+block-diagonal graph: the bilateral clearing finds routed pairs over the whole batch in one
+search. With the payment layer on, settlement (its routed payments and per-market report) and the
+aftermath (background payments, force-closes, rebalancing, splicing) run market by market on
+views; fee sinks, grid accounts (network charges included), fault counts and the flow-history
+ring (each market at its own t) are per market; partners are global agent indices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import channels, kernels, mechanisms, physics, prices
+from .breakdown import BREAKDOWN_FIELDS
+from .observations import OBS_HIGH, OBS_INDEX, OBS_LOW, _AGENT_ROWS, _agent_good, good_rows
+from .offers import Offers, decode
+from .scenario import Scenario
+from .settlement import Settlement, settle
+from .shocks import DEMAND_FACTOR, N_SHOCKS, SUPPLY_FACTOR, Shock
+from .payments.faults import draw_faults
+from .payments.fees import draw_fees
+from .payments.layer import after_payments
+from .state import FLOW_HISTORY, AgentParams, MarketState
+from .trades import Trades
+
+UTILIZATION_DECAY = 0.9  # as envs.step
+_COL = {name: i for i, name in enumerate(BREAKDOWN_FIELDS)}
+# fields of MarketState that are one value (or one [G] / [H, G] array) per market
+PER_MARKET = ("ref_price", "clearing_price", "price_history", "supply", "demand_total", "volume", "issued",
+              "retired", "shock_kind", "shock_remaining", "t", "fee_sink", "grid_account", "topology_version")
+AGENT_FIELDS = ("active", "soc", "wallet", "cloud", "wind_speed", "generation", "demand", "last_sold",
+                "last_bought", "last_profit", "holdings", "owed", "energy_account", "partner", "partner_value")
+CHANNEL_FIELDS = ("u", "v", "capacity", "balance_u", "open", "flow", "utilization", "fee_base", "fee_rate",
+                  "flow_history")
+
+
+class BlockIndex(tuple):
+    """Index of one kind's block in every market of an [M, N] grid view: `(:, start:stop)`, with
+    the `start` / `stop` a kind hook reads off its slice."""
+
+    def __new__(cls, sl: slice) -> "BlockIndex":
+        obj = super().__new__(cls, (slice(None), sl))
+        obj.start, obj.stop = sl.start, sl.stop
+        return obj
+
+
+class NormalBlock:
+    """The standard normals of one step of every market, [M, K], handed out column block by column
+    block to the kind hooks (each asks `standard_normal(k)` and gets [M, k]), like a generator."""
+
+    def __init__(self, z: np.ndarray, start: int = 0) -> None:
+        self.z, self.pos = z, start
+
+    def standard_normal(self, size: int) -> np.ndarray:
+        k = int(size)
+        if self.pos + k > self.z.shape[1]:
+            raise RuntimeError(f"a kind hook drew {self.pos + k} normals this step; the batch drew {self.z.shape[1]}")
+        out = self.z[:, self.pos:self.pos + k]
+        self.pos += k
+        return out
+
+
+class _Counter:
+    """Counts the normals the kind hooks draw in a step (their sizes depend on the blocks only)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each market's agents and channels sit in the batch arrays."""
+
+    n_markets: int
+    n_agents: int       # per market
+    n_slots: int        # channel slots per market
+    market: np.ndarray  # [M*N] int64 market of each agent
+    edge_market: np.ndarray  # [M*E] int64 market of each channel slot
+    edge_offset: np.ndarray  # [M*E] int64 first agent index of each slot's market
+
+    @classmethod
+    def of(cls, m: int, n: int, e: int) -> "Layout":
+        em = np.repeat(np.arange(m, dtype=np.int64), e)
+        return cls(m, n, e, np.repeat(np.arange(m, dtype=np.int64), n), em, em * n)
+
+    def agents_of(self, m: int) -> slice:
+        return slice(m * self.n_agents, (m + 1) * self.n_agents)
+
+    def slots_of(self, m: int) -> slice:
+        return slice(m * self.n_slots, (m + 1) * self.n_slots)
+
+
+@dataclass(frozen=True)
+class BatchAgents:
+    """The agent parameters of a batch: `flat` [M*N] (the pipeline), `grid` [M, N] views of the same
+    memory (the kind hooks) and `per_market` views (mechanisms and hooks run market by market)."""
+
+    flat: AgentParams
+    grid: AgentParams
+    per_market: tuple
+
+    @classmethod
+    def stack(cls, agents: "list[AgentParams]") -> "BatchAgents":
+        m, n = len(agents), agents[0].n
+        cols = {f.name: np.concatenate([getattr(a, f.name) for a in agents]) for f in fields(AgentParams)}
+        flat = AgentParams(**cols)
+        grid = AgentParams(**{k: v.reshape(m, n, *v.shape[1:]) for k, v in cols.items()})
+        per = tuple(AgentParams(**{k: v[i * n:(i + 1) * n] for k, v in cols.items()}) for i in range(m))
+        return cls(flat, grid, per)
+
+
+@dataclass(slots=True)
+class BatchState:
+    """The `MarketState` of M markets: agent and channel fields concatenated market-major (channel
+    endpoints global), the per-market fields (`PER_MARKET`) with a leading [M] axis, and a tuple
+    of M channel generators and M exogenous generators. Replaced, never mutated, by the step (a plain
+    dataclass with slots: building one is cheap, which the one-market step relies on)."""
+
+    active: np.ndarray
+    soc: np.ndarray
+    wallet: np.ndarray
+    cloud: np.ndarray
+    wind_speed: np.ndarray
+    generation: np.ndarray
+    demand: np.ndarray
+    last_sold: np.ndarray
+    last_bought: np.ndarray
+    last_profit: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    capacity: np.ndarray
+    balance_u: np.ndarray
+    open: np.ndarray
+    flow: np.ndarray
+    utilization: np.ndarray
+    fee_base: np.ndarray           # [M*E] routing fee policies
+    fee_rate: np.ndarray
+    flow_history: np.ndarray       # [M*E, FLOW_HISTORY] ring buffer, each market at its own t % FLOW_HISTORY
+    energy_account: np.ndarray     # [M*N]
+    partner: np.ndarray            # [M*N] int32 regular partner, a global agent index (-1 none)
+    partner_value: np.ndarray      # [M*N]
+    topology_version: np.ndarray   # [M]
+    ref_price: np.ndarray          # [M, G]
+    clearing_price: np.ndarray     # [M, G]
+    price_history: np.ndarray      # [M, PRICE_HISTORY, G], left-padded while a market's history is shorter
+    supply: np.ndarray             # [M, G]
+    demand_total: np.ndarray       # [M, G]
+    volume: np.ndarray             # [M, G]
+    holdings: np.ndarray           # [M*N, G]
+    owed: np.ndarray               # [M*N, G]
+    issued: np.ndarray             # [M, G]
+    retired: np.ndarray            # [M, G]
+    shock_kind: np.ndarray         # [M] int64
+    shock_remaining: np.ndarray    # [M] int64
+    t: np.ndarray                  # [M] int64
+    fee_sink: np.ndarray           # [M] float64
+    grid_account: np.ndarray       # [M] float64
+    history_len: np.ndarray        # [M] int64 rows of price_history that are real (the rest: left padding)
+    rng: tuple
+    rng_exo: tuple
+
+    def replace(self, **changes) -> "BatchState":
+        return replace(self, **changes)
+
+    @property
+    def balance_v(self) -> np.ndarray:
+        return self.capacity - self.balance_u
+
+    @classmethod
+    def stack(cls, states: "list[MarketState]", layout: Layout) -> "BatchState":
+        n = layout.n_agents
+        d: dict[str, Any] = {}
+        for k in AGENT_FIELDS:
+            d[k] = np.concatenate([getattr(s, k) for s in states])
+        for k in CHANNEL_FIELDS:
+            d[k] = np.concatenate([getattr(s, k) for s in states])
+        d["u"] = np.concatenate([s.u.astype(np.int64) + i * n for i, s in enumerate(states)]).astype(np.int32)
+        d["v"] = np.concatenate([s.v.astype(np.int64) + i * n for i, s in enumerate(states)]).astype(np.int32)
+        d["partner"] = np.concatenate([_shift(s.partner, i * n) for i, s in enumerate(states)])
+        for k in PER_MARKET:
+            vals = [getattr(s, k) for s in states]
+            if k == "price_history":
+                vals = [_pad_history(h) for h in vals]
+            if isinstance(vals[0], np.ndarray):
+                d[k] = np.stack(vals)
+            else:
+                d[k] = np.array(vals, dtype=np.float64 if k in ("fee_sink", "grid_account") else np.int64)
+        d["history_len"] = np.array([s.price_history.shape[0] for s in states], dtype=np.int64)
+        d["rng"] = tuple(s.rng for s in states)
+        d["rng_exo"] = tuple(s.rng_exo for s in states)
+        return cls(**d)
+
+    def market(self, m: int, layout: Layout) -> MarketState:
+        """Market m as the `MarketState` it would have run alone: agent and channel fields are views
+        (endpoints made local, a copy), per-market fields its own values."""
+        a, e = layout.agents_of(m), layout.slots_of(m)
+        d: dict[str, Any] = {k: getattr(self, k)[a] for k in AGENT_FIELDS}
+        d.update({k: getattr(self, k)[e] for k in CHANNEL_FIELDS})
+        off = m * layout.n_agents
+        if off:
+            d["u"] = (self.u[e] - off).astype(np.int32)
+            d["v"] = (self.v[e] - off).astype(np.int32)
+            d["partner"] = _shift(self.partner[a], -off)
+        for k in PER_MARKET:
+            x = getattr(self, k)[m]
+            if k == "price_history":
+                x = x[x.shape[0] - int(self.history_len[m]):]
+            d[k] = x if isinstance(x, np.ndarray) else (float(x) if k in ("fee_sink", "grid_account") else int(x))
+        return MarketState(**d, rng=self.rng[m], rng_exo=self.rng_exo[m])
+
+    def put(self, m: int, s: MarketState, layout: Layout) -> "BatchState":
+        """A new batch with market m replaced by `s` (a fresh episode of that market)."""
+        a, e = layout.agents_of(m), layout.slots_of(m)
+        d: dict[str, Any] = {}
+        for k in AGENT_FIELDS:
+            x = getattr(self, k).copy(); x[a] = getattr(s, k); d[k] = x
+        for k in CHANNEL_FIELDS:
+            x = getattr(self, k).copy(); x[e] = getattr(s, k); d[k] = x
+        d["u"][e] = s.u.astype(np.int64) + m * layout.n_agents
+        d["v"][e] = s.v.astype(np.int64) + m * layout.n_agents
+        d["partner"][a] = _shift(s.partner, m * layout.n_agents)
+        for k in PER_MARKET:
+            x = getattr(self, k).copy(); x[m] = getattr(s, k) if k != "price_history" else _pad_history(s.price_history)
+            d[k] = x
+        hl = self.history_len.copy(); hl[m] = s.price_history.shape[0]; d["history_len"] = hl
+        rng, rng_exo = list(self.rng), list(self.rng_exo)
+        rng[m], rng_exo[m] = s.rng, s.rng_exo
+        return replace(self, **d, rng=tuple(rng), rng_exo=tuple(rng_exo))
+
+    def money_total(self, layout: Layout) -> np.ndarray:
+        """[M] wallets + open channel capacities + fee sink + grid account, per market."""
+        m = layout.n_markets
+        w = np.bincount(layout.market, weights=self.wallet + self.energy_account, minlength=m)
+        c = np.bincount(layout.edge_market, weights=np.where(self.open, self.capacity, 0.0), minlength=m)
+        return w + c + self.fee_sink + self.grid_account
+
+
+def _shift(partner: np.ndarray, off: int) -> np.ndarray:
+    """Partner indices moved by `off` agents (a market's block in the batch), -1 (none) kept."""
+    return np.where(partner >= 0, partner + off, -1).astype(partner.dtype) if off else partner
+
+
+def _pad_history(h: np.ndarray) -> np.ndarray:
+    """[PRICE_HISTORY, G]: a market's price history left-padded with its oldest row."""
+    pad = prices.PRICE_HISTORY - h.shape[0]
+    return np.concatenate([np.repeat(h[:1], pad, axis=0), h]) if pad > 0 else h[-prices.PRICE_HISTORY:]
+
+
+class BatchResult(NamedTuple):
+    offers: Offers
+    trades: Trades
+    settlement: Settlement
+    sellable: np.ndarray
+    needed: np.ndarray
+    n_opened: np.ndarray      # [M]
+    n_closed: np.ndarray      # [M]
+    liquidity: tuple
+    goods: Any = None         # per market: tuple of goods_trading.GoodsResult, or None
+    trade_market: "np.ndarray | None" = None  # [T] market of each trade
+    payments: "tuple | None" = None  # per market: its payment layer's PaymentReport (layer on), else None
+
+
+def clock(t: np.ndarray) -> "int | np.ndarray":
+    """The step index the kind hooks see: one int when every market is at the same step (the usual
+    case: the hooks run exactly as for one market), else [M, 1]."""
+    return int(t[0]) if (t == t[0]).all() else t[:, None]
+
+
+def hours(sc: Scenario, t: "np.ndarray") -> np.ndarray:
+    return (sc.start_hour + t * sc.step_hours) % 24.0
+
+
+def levels(sc: Scenario, t: np.ndarray) -> np.ndarray:
+    """[M] time-of-day price level of every market's step `t`: one scalar evaluation when the
+    clocks agree (the usual case), else elementwise."""
+    if (t == t[0]).all():
+        return np.full(t.shape[0], _level(sc, int(t[0])))
+    return prices.time_of_day_levels(sc, hours(sc, t))
+
+
+_LEVELS: dict = {}
+
+
+def _level(sc: Scenario, t: int) -> float:
+    key = (id(sc), t)
+    hit = _LEVELS.get(key)
+    if hit is None or hit[0] is not sc:
+        if len(_LEVELS) > 4096:
+            _LEVELS.clear()
+        hit = _LEVELS[key] = (sc, prices.time_of_day_level(sc, physics.hour_of_day(sc, t)))
+    return hit[1]
+
+
+def normals_per_step(sc: Scenario, ba: BatchAgents, bs: BatchState) -> int:
+    """Standard normals one market draws from its exogenous generator in a step: the price noise
+    (one per good) and whatever the kinds' weather and energy hooks draw."""
+    count = _Counter()
+    m, n = ba.grid.kind.shape
+    arrays = {"cloud": bs.cloud.reshape(m, n).copy(), "wind_speed": bs.wind_speed.reshape(m, n).copy()}
+    for spec, sl in _blocks(ba):
+        if spec.weather is not None:
+            spec.weather(sc, BlockIndex(sl), arrays, _CountingGrid(count, m))
+    _energy(sc, ba, clock(bs.t), arrays["cloud"], arrays["wind_speed"], _CountingGrid(count, m))
+    return bs.ref_price.shape[1] + count.n
+
+
+class _CountingGrid:
+    def __init__(self, counter: _Counter, m: int) -> None:
+        self.c, self.m = counter, m
+
+    def standard_normal(self, size: int) -> np.ndarray:
+        self.c.n += int(size)
+        return np.zeros((self.m, int(size)))
+
+
+def _blocks(ba: BatchAgents):
+    return ba.per_market[0].blocks
+
+
+def _energy(sc, ba: BatchAgents, t, cloud, wind_speed, noise) -> tuple[np.ndarray, np.ndarray]:
+    shape = ba.grid.kind.shape
+    arrays = {"cloud": cloud, "wind_speed": wind_speed, "generation": np.zeros(shape), "demand": np.zeros(shape)}
+    for spec, sl in _blocks(ba):
+        if spec.energy is not None:
+            spec.energy(sc, BlockIndex(sl), t, arrays, ba.grid, noise)
+    return arrays["generation"], arrays["demand"]
+
+
+class _GridState(NamedTuple):
+    soc: np.ndarray
+
+
+def tradable(sc: Scenario, ba: BatchAgents, bs: BatchState) -> tuple[np.ndarray, np.ndarray]:
+    """`step.current_tradable` of every market: [M*N] sellable and needed (zero for inactive agents)."""
+    m, n = ba.grid.kind.shape
+    fs = SUPPLY_FACTOR[bs.shock_kind][:, None]
+    fd = DEMAND_FACTOR[bs.shock_kind][:, None]
+    sellable = bs.generation.reshape(m, n) * fs
+    needed = bs.demand.reshape(m, n) * fd
+    hooked = [(spec, sl) for spec, sl in _blocks(ba) if spec.tradable is not None]
+    if hooked:
+        grid_state = _GridState(bs.soc.reshape(m, n))
+        t = clock(bs.t)
+        for spec, sl in hooked:
+            spec.tradable(sc, BlockIndex(sl), ba.grid, grid_state, t, fs, fd, sellable, needed)
+    s, d = sellable.reshape(-1), needed.reshape(-1)
+    return np.where(bs.active, s, 0.0), np.where(bs.active, d, 0.0)
+
+
+def _draw_normals(bs: BatchState, k: int) -> np.ndarray:
+    z = np.empty((len(bs.rng_exo), k))
+    for i, g in enumerate(bs.rng_exo):
+        g.standard_normal(out=z[i])
+    return z
+
+
+def _clear(sc: Scenario, ba: BatchAgents, bs: BatchState, offers: Offers, layout: Layout) -> Trades:
+    mech = mechanisms.get(sc.mechanism)
+    if mech.batched:
+        return mech.clear(sc, ba.flat, bs, offers)
+    if layout.n_markets == 1:
+        return mech.clear(sc, ba.flat, bs.market(0, layout), offers)
+    parts = []
+    neg = 0
+    for m in range(layout.n_markets):
+        a = layout.agents_of(m)
+        tr = mech.clear(sc, ba.per_market[m], bs.market(m, layout), Offers(*(x[a] for x in offers)))
+        neg += int(tr.negotiations)
+        off = m * layout.n_agents
+        ch = np.where(tr.channel >= 0, tr.channel + m * layout.n_slots, tr.channel)
+        cut = tr.cut if tr.cut is not None else np.zeros(tr.channel.shape[0], dtype=np.int8)
+        parts.append((ch, tr.seller + off, tr.buyer + off, tr.good, tr.qty, tr.price, cut))
+    cols = [np.concatenate(x) for x in zip(*parts)]
+    return Trades(cols[0].astype(np.int64), cols[1].astype(np.int64), cols[2].astype(np.int64),
+                  cols[3].astype(np.int64), cols[4].astype(np.float64), cols[5].astype(np.float64), neg,
+                  cols[6].astype(np.int8))
+
+
+def _advance_shocks(sc: Scenario, kind, remaining, t, rngs) -> tuple[np.ndarray, np.ndarray]:
+    """`shocks.advance_shock` of every market (each its own draws, in the same order)."""
+    kind, remaining = kind.copy(), remaining.copy()
+    on = remaining > 0
+    remaining[on] -= 1
+    kind[on & (remaining == 0)] = 0
+    for e in sc.shock_schedule:
+        hit = t == e.step
+        kind[hit], remaining[hit] = int(Shock[e.kind]), e.duration
+    if sc.shock_rate > 0.0:
+        lo, hi = sc.shock_duration
+        for i, g in enumerate(rngs):
+            if g.random() < sc.shock_rate and kind[i] == 0:
+                kind[i] = int(g.integers(1, N_SHOCKS))
+                remaining[i] = int(g.integers(lo, hi + 1))
+    return kind, remaining
+
+
+def _lifecycle(sc: Scenario, ba: BatchAgents, bs: BatchState, capacity, is_open, active, wallet, fee_sink,
+               balance_u, partner, layout: Layout):
+    """`channels.lifecycle` of every market: each market's own block of draws (one call per market),
+    then one vectorized pass; fee sinks and counts per market (draws a topology's own reopening
+    rule or partner channels make follow, market by market)."""
+    m_count, e = layout.n_markets, layout.n_slots
+    block = np.empty((m_count, channels.LIFECYCLE_DRAWS, e))
+    for i, g in enumerate(bs.rng):
+        g.random(out=block[i])
+    draw = block[:, 0].reshape(-1)
+    candidates = block[:, 1:].transpose(1, 0, 2).reshape(channels.LIFECYCLE_DRAWS - 1, -1)
+    return channels.apply_lifecycle(sc, bs.u, bs.v, capacity, balance_u, is_open, active, wallet, fee_sink, draw,
+                                    candidates, layout.n_agents, layout.edge_offset, bs.rng, ba.flat, ba.per_market,
+                                    partner)
+
+
+def _draw_faults(sc: Scenario, bs: BatchState, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
+    """`faults.draw_faults` of every market, each from its own exogenous generator."""
+    if layout.n_markets == 1:
+        return draw_faults(sc, bs.active, bs.open, bs.rng_exo[0])
+    fa, fc = np.zeros(bs.active.shape[0], dtype=bool), np.zeros(bs.open.shape[0], dtype=bool)
+    for i, g in enumerate(bs.rng_exo):
+        a, es = layout.agents_of(i), layout.slots_of(i)
+        fa[a], fc[es] = draw_faults(sc, bs.active[a], bs.open[es], g)
+    return fa, fc
+
+
+def _local_trades(trades: Trades, idx: np.ndarray, a: slice, off: int, e_off: int) -> Trades:
+    """The trades `idx` of one market with its local agent and channel indices."""
+    ch = trades.channel[idx]
+    route = trades.route
+    if route is not None:
+        route = route[idx]
+        route = np.where(route >= 0, route - e_off, route)
+    return Trades(np.where(ch >= 0, ch - e_off, ch), trades.seller[idx] - off, trades.buyer[idx] - off,
+                  trades.good[idx], trades.qty[idx], trades.price[idx], trades.negotiations,
+                  None if trades.cut is None else trades.cut[idx], route,
+                  None if trades.unrouted is None else trades.unrouted[a])
+
+
+def _settle(sc: Scenario, ba: BatchAgents, bs: BatchState, trades: Trades, trade_market, sellable, needed,
+            failed_agent, failed_channel, layout: Layout) -> "tuple[Settlement, tuple | None]":
+    """`settlement.settle` of every market: one call over the whole batch, or, with the payment
+    layer on, market by market (its routed payments and report are a market's own). Returns the
+    settlement (grid account: this step's flow, [M] market by market) and the reports or None."""
+    m_count = layout.n_markets
+    if not sc.payments_on or m_count == 1:
+        st = settle(sc, ba.flat, trades, sellable, needed, bs.u, bs.v, bs.capacity, bs.balance_u, bs.wallet,
+                    bs.soc, 0.0, bs.fee_base, bs.fee_rate, failed_agent, failed_channel, bs.energy_account)
+        return st, (None if st.payments is None else (st.payments,))
+    n, e = layout.n_agents, layout.n_slots
+    t_count = trades.seller.shape[0]
+    paid, paid_qty = np.zeros(t_count), np.zeros(t_count)
+    failed, partial = np.zeros(t_count, dtype=bool), np.zeros(t_count, dtype=bool)
+    order = np.argsort(trade_market, kind="stable")
+    bounds = np.searchsorted(trade_market[order], np.arange(m_count + 1))
+    parts, reports, grid = [], [], np.zeros(m_count)
+    for m in range(m_count):
+        a, es = layout.agents_of(m), layout.slots_of(m)
+        idx = order[bounds[m]:bounds[m + 1]]
+        st_m = settle(sc, ba.per_market[m], _local_trades(trades, idx, a, m * n, m * e), sellable[a], needed[a],
+                      (bs.u[es] - m * n).astype(np.int32), (bs.v[es] - m * n).astype(np.int32), bs.capacity[es],
+                      bs.balance_u[es], bs.wallet[a], bs.soc[a], 0.0, bs.fee_base[es], bs.fee_rate[es],
+                      failed_agent[a], failed_channel[es], bs.energy_account[a])
+        paid[idx], paid_qty[idx], failed[idx], partial[idx] = st_m.paid, st_m.paid_qty, st_m.failed, st_m.partial
+        grid[m] = st_m.grid_account
+        parts.append(st_m)
+        reports.append(st_m.payments)
+    cat = lambda k: np.concatenate([getattr(p, k) for p in parts])  # noqa: E731
+    st = Settlement(paid_qty, paid, failed, partial, cat("balance_u"), cat("flow"), cat("wallet"), cat("soc"), grid,
+                    cat("breakdown"), None, cat("energy_account"))
+    return st, tuple(reports)
+
+
+def _after_payments(sc: Scenario, ba: BatchAgents, bs: BatchState, st: Settlement, reports, failed_agent,
+                    failed_channel, layout: Layout):
+    """`payments.layer.after_payments` market by market (background payments draw from each
+    market's exogenous generator; force-closes, splices and counts are per market). Returns
+    (settlement, capacity, open, fee sink [M], active, channels the faults closed [M], reports)."""
+    if layout.n_markets == 1:
+        st, cap, is_open, fee_sink, active, k = after_payments(sc, ba.flat, bs.market(0, layout), st, failed_agent,
+                                                               failed_channel)
+        return st, cap, is_open, np.array([fee_sink]), active, np.array([k]), (st.payments,)
+    outs = []
+    for m in range(layout.n_markets):
+        a, es = layout.agents_of(m), layout.slots_of(m)
+        st_m = st._replace(balance_u=st.balance_u[es], flow=st.flow[es], wallet=st.wallet[a],
+                           breakdown=st.breakdown[a], payments=reports[m])
+        outs.append(after_payments(sc, ba.per_market[m], bs.market(m, layout), st_m, failed_agent[a],
+                                   failed_channel[es]))
+    cat = lambda i, k=None: np.concatenate([o[i] if k is None else getattr(o[i], k) for o in outs])  # noqa: E731
+    st = st._replace(balance_u=cat(0, "balance_u"), flow=cat(0, "flow"), wallet=cat(0, "wallet"),
+                     breakdown=cat(0, "breakdown"))
+    return (st, cat(1), cat(2), np.array([o[3] for o in outs]), cat(4), np.array([o[5] for o in outs]),
+            tuple(o[0].payments for o in outs))
+
+
+def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarray, layout: Layout,
+               n_normals: int, tradable_now: "tuple | None" = None) -> tuple[BatchState, BatchResult]:
+    """`step.market_step` of every market at once. `actions` validated float64 [M*N, 4]."""
+    agents = ba.flat
+    m_count, n = layout.n_markets, layout.n_agents
+    n_goods = bs.ref_price.shape[1]
+    market = layout.market
+    sellable, needed = tradable_now if tradable_now is not None else tradable(sc, ba, bs)
+    if m_count == 1:   # one market: its [G] prices, as scalars where a single good allows
+        offers = decode(sc, agents, actions, bs.ref_price[0], sellable, needed, bs.active)
+    else:
+        offers = decode(sc, agents, actions, bs.ref_price, sellable, needed, bs.active, market=market)
+    if sc.negotiation_probability < 1.0:   # each channel negotiates with this chance: first draws of `rng`
+        r = np.empty(bs.u.shape[0])
+        for i, g in enumerate(bs.rng):
+            g.random(out=r[layout.slots_of(i)])
+        trades = _clear(sc, ba, bs.replace(open=bs.open & (r < sc.negotiation_probability)), offers, layout)
+    else:
+        trades = _clear(sc, ba, bs, offers, layout)
+    one = m_count == 1   # one market: the per-market keys are the goods themselves
+    trade_market = np.zeros(trades.seller.shape[0], dtype=np.int64) if one else market[trades.seller]
+    failed_agent = failed_channel = None
+    if sc.payments_on:   # this step's faults, each market from its exogenous generator, before payments
+        failed_agent, failed_channel = _draw_faults(sc, bs, layout)
+    st, reports = _settle(sc, ba, bs, trades, trade_market, sellable, needed, failed_agent, failed_channel, layout)
+    bd = st.breakdown
+    if one or reports is not None:
+        grid_account = bs.grid_account + st.grid_account
+    else:  # the kernel's one sum, per market (same order), then the network charges
+        grid_in = np.bincount(market, weights=bd[:, _COL["grid_bought"]] * sc.retail_tariff, minlength=m_count)
+        grid_out = np.bincount(market, weights=bd[:, _COL["grid_sold"]] * sc.feed_in_tariff, minlength=m_count)
+        flow_in = grid_in - grid_out
+        if sc.network_charge > 0:
+            flow_in = flow_in + bd[:, _COL["network_charges"]].reshape(m_count, n).sum(axis=1)
+        grid_account = bs.grid_account + flow_in
+    soc = st.soc
+    bills = st.energy_account if sc.grid_billing == "energy_account" else st.wallet   # fresh arrays
+    if agents.has_book_hooks:  # market by market (few kinds book; their hooks are written for one market)
+        grid_account = grid_account.copy()
+        for m in range(m_count):
+            a = layout.agents_of(m)
+            grid_account[m] += physics.book_kinds(sc, ba.per_market[m], int(bs.t[m]), bs.active[a], soc[a],
+                                                  bills[a], bd[a])
+    goods = None
+    if n_goods > 1:
+        st, goods, grid_account = _trade_goods(sc, ba, bs, actions, st, grid_account, layout)
+    capacity_now, open_now, fee_sink_now, active = bs.capacity, bs.open, bs.fee_sink, bs.active
+    n_fault_closed = 0
+    if sc.payments_on and sc.payments_aftermath:   # background payments, faults, rebalancing, splicing
+        st, capacity_now, open_now, fee_sink_now, active, n_fault_closed, reports = _after_payments(
+            sc, ba, bs, st, reports, failed_agent, failed_channel, layout)
+        bd = st.breakdown
+    wallet = st.wallet
+    # mean-field aggregates and the reference price, per (market, good)
+    storage = agents.is_storage
+    supply_by_agent = np.where(storage, offers.sell_qty, sellable)
+    demand_by_agent = np.where(storage, offers.buy_qty, needed)
+    key = 0 if one else market * n_goods
+    sgood, bgood = np.maximum(agents.sells_good, 0), np.maximum(agents.buys_good, 0)
+    mg = m_count * n_goods
+    supply = np.bincount(key + sgood, weights=np.where(agents.sells_good >= 0, supply_by_agent, 0.0),
+                         minlength=mg).astype(np.float64).reshape(m_count, n_goods)
+    demand = np.bincount(key + bgood, weights=np.where(agents.buys_good >= 0, demand_by_agent, 0.0),
+                         minlength=mg).astype(np.float64).reshape(m_count, n_goods)
+    tkey = trades.good if one else trade_market * n_goods + trades.good
+    volume = np.bincount(tkey, weights=st.paid_qty, minlength=mg).astype(np.float64).reshape(m_count, n_goods)
+    value = np.bincount(tkey, weights=st.paid_qty * trades.price, minlength=mg).astype(np.float64)
+    value = value.reshape(m_count, n_goods)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        clearing_price = np.where(volume > 0, value / volume, bs.clearing_price)
+    t_next = bs.t + 1
+    level_next = levels(sc, t_next)[:, None]
+    bounds = None
+    if goods is not None:
+        supply[:, 1:] = np.stack([g.supply[1:] for g in goods])
+        demand[:, 1:] = np.stack([g.demand[1:] for g in goods])
+        gvol = np.stack([g.volume for g in goods])
+        gval = np.stack([g.value for g in goods])
+        volume[:, 1:] = gvol[:, 1:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            clearing_price[:, 1:] = np.where(gvol[:, 1:] > 0, gval[:, 1:] / gvol[:, 1:], bs.clearing_price[:, 1:])
+        from .goods import scenario_goods
+
+        rows = [prices.good_levels(sc, scenario_goods(sc), float(level_next[i, 0]), int(t_next[i]))
+                for i in range(m_count)]
+        level_next = np.stack([r[0] for r in rows])
+        bounds = rows[0][1]
+    z = _draw_normals(bs, n_normals)
+    noise = NormalBlock(z, n_goods)
+    ref = _next_ref_price(sc, bs.ref_price, level_next, clearing_price, volume, prices.imbalance(supply, demand),
+                          z[:, :n_goods], bounds)
+    history = np.concatenate([bs.price_history[:, 1:], ref[:, None, :]], axis=1)
+    history_len = np.minimum(bs.history_len + 1, prices.PRICE_HISTORY)
+
+    # channels
+    partner, partner_value = bs.partner, bs.partner_value
+    if sc.partner_channel_share > 0:   # regular partners, from this step's payments (agents of one market)
+        partner, partner_value = channels.update_partners(agents.n, trades.seller, trades.buyer, st.paid,
+                                                          partner, partner_value)
+    (u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened) = _lifecycle(
+        sc, ba, bs, capacity_now, open_now, active, wallet, fee_sink_now, st.balance_u, partner, layout)
+    flow_history = bs.flow_history.copy()
+    if one:
+        flow_history[:, int(bs.t[0]) % FLOW_HISTORY] = st.flow
+    else:
+        flow_history[np.arange(u.shape[0]), bs.t[layout.edge_market] % FLOW_HISTORY] = st.flow
+    flow_history[opened] = 0.0   # a reopened slot is a new channel
+    n_closed = n_closed + n_fault_closed
+    fee_base, fee_rate = bs.fee_base, bs.fee_rate
+    if opened.shape[0] and sc.routing_fees_on:   # reopened channels' fee policies, after the lifecycle's draws
+        fee_base, fee_rate = fee_base.copy(), fee_rate.copy()
+        om = layout.edge_market[opened]
+        for i in np.flatnonzero(n_opened):
+            s_i = opened[om == i]
+            fee_base[s_i], fee_rate[s_i] = draw_fees(sc, s_i.shape[0], bs.rng[i])
+    util, *liquidity = kernels.channel_aftermath(
+        util=bs.utilization, flow=st.flow, old_capacity=capacity_now, opened=opened, decay=UTILIZATION_DECAY,
+        n=agents.n, u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open)
+    topology_version = bs.topology_version + ((n_opened + n_closed) > 0)
+
+    # next interval
+    mm, nn = ba.grid.kind.shape
+    arrays = {"cloud": bs.cloud.reshape(mm, nn).copy(), "wind_speed": bs.wind_speed.reshape(mm, nn).copy()}
+    for spec, sl in _blocks(ba):
+        if spec.weather is not None:
+            spec.weather(sc, BlockIndex(sl), arrays, noise)
+    generation, demand_next = _energy(sc, ba, clock(t_next), arrays["cloud"], arrays["wind_speed"], noise)
+    if noise.pos != n_normals:
+        raise RuntimeError(f"the kind hooks drew {noise.pos} normals this step; the batch drew {n_normals}")
+    shock_kind, shock_remaining = _advance_shocks(sc, bs.shock_kind, bs.shock_remaining, t_next, bs.rng_exo)
+
+    ending = t_next >= sc.episode_steps
+    if ending.any():  # stored energy is worth something at the end of an episode
+        rows = ending[market]
+        value_sv = np.where(agents.is_storage & bs.active & rows,
+                            (st.soc - agents.initial_soc) * agents.efficiency * sc.base_price, 0.0)
+        bd[rows, _COL["storage_value"]] = value_sv[rows]
+        bd[rows, 0] += value_sv[rows]
+    new = bs.replace(
+        active=active, fee_base=fee_base, fee_rate=fee_rate, energy_account=st.energy_account, partner=partner,
+        partner_value=partner_value, flow_history=flow_history, soc=st.soc, wallet=wallet, cloud=arrays["cloud"].reshape(-1), wind_speed=arrays["wind_speed"].reshape(-1),
+        generation=generation.reshape(-1), demand=demand_next.reshape(-1), last_sold=bd[:, _COL["sold"]],
+        last_bought=bd[:, _COL["bought"]], last_profit=bd[:, _COL["profit"]],
+        u=u, v=v, capacity=capacity, balance_u=balance_u, open=is_open, flow=st.flow, utilization=util,
+        topology_version=topology_version, ref_price=ref, clearing_price=clearing_price, price_history=history,
+        supply=supply, demand_total=demand, volume=volume, shock_kind=shock_kind, shock_remaining=shock_remaining,
+        t=t_next, fee_sink=fee_sink, grid_account=grid_account, history_len=history_len,
+    )
+    if goods is not None:
+        new = new.replace(holdings=np.concatenate([g.holdings for g in goods]),
+                          owed=np.concatenate([g.owed for g in goods]),
+                          issued=np.stack([g.issued for g in goods]), retired=np.stack([g.retired for g in goods]))
+    result = BatchResult(offers, trades, st, sellable, needed, n_opened, n_closed, tuple(liquidity), goods,
+                         trade_market, reports)
+    return new, result
+
+
+def _next_ref_price(sc, ref, level, clearing, volume, imb, z, bounds) -> np.ndarray:
+    """`prices.next_ref_price` over [M, G] with the markets' own normals `z` [M, G]."""
+    z = np.clip(z, -sc.volatility_bound, sc.volatility_bound)
+    new = (
+        ref
+        + sc.price_reversion * (level - ref)
+        + np.where(volume > 0, sc.price_vwap_weight * (clearing - ref), 0.0)
+        + sc.price_imbalance_gain * ref * imb
+        + sc.price_volatility * ref * z
+    )
+    if bounds is not None:
+        return np.clip(new, bounds[0], bounds[1])
+    return np.clip(new, sc.feed_in_tariff, sc.retail_tariff)
+
+
+def _trade_goods(sc, ba: BatchAgents, bs: BatchState, actions, st: Settlement, grid_account, layout: Layout):
+    """Further goods (certificates), market by market: `goods_trading.trade_goods` on each market's view."""
+    from .goods_trading import trade_goods
+
+    balance_u, wallet, flow = st.balance_u.copy(), st.wallet.copy(), st.flow.copy()
+    grid_account = grid_account.copy()
+    results = []
+    for m in range(layout.n_markets):
+        a, e = layout.agents_of(m), layout.slots_of(m)
+        state_m = bs.market(m, layout)
+        st_m = st._replace(balance_u=balance_u[e], flow=flow[e], wallet=wallet[a], soc=st.soc[a],
+                           breakdown=st.breakdown[a], grid_account=0.0)
+        st_m, g = trade_goods(sc, ba.per_market[m], state_m, actions[a], st_m, int(bs.t[m]) + 1 >= sc.episode_steps)
+        balance_u[e], flow[e], wallet[a] = st_m.balance_u, st_m.flow, st_m.wallet
+        grid_account[m] += st_m.grid_account
+        results.append(g)
+    return st._replace(balance_u=balance_u, flow=flow, wallet=wallet), tuple(results), grid_account
+
+
+def observe(sc: Scenario, ba: BatchAgents, bs: BatchState, static: np.ndarray, scale: np.ndarray,
+            sellable: np.ndarray, needed: np.ndarray, liquidity: tuple, layout: Layout) -> np.ndarray:
+    """obs [M*N, O] float32 of every market (`observations.observe` with per-market fields)."""
+    agents = ba.flat
+    market = layout.market
+    degree, outbound, inbound = liquidity
+    r = sc.retail_tariff
+    inv_scale = 1.0 / np.maximum(scale, 1e-12)
+    liq = sc.mean_degree * 0.5 * (sc.channel_capacity[0] + sc.channel_capacity[1])
+    if sc.channel_sizing == "spend":   # channels sized by spend: each market's typical channel
+        from .channels import expected_spend
+
+        per = sc.mean_degree * sc.channel_sizing_steps * expected_spend(sc, agents).reshape(layout.n_markets, -1).mean(
+            axis=1)
+        outbound, inbound, liq = outbound / per[market], inbound / per[market], 1.0
+    buf = static.copy()
+    kernels.agent_rows(buf=buf, rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=bs.soc,
+                       capacity=agents.capacity, storage=agents.is_storage, last_sold=bs.last_sold,
+                       last_bought=bs.last_bought, last_profit=bs.last_profit, inv_scale=inv_scale,
+                       degree=degree, outbound=outbound, inbound=inbound, retail=r, liq=liq,
+                       mean_degree=float(sc.mean_degree), low=OBS_LOW, high=OBS_HIGH)
+    hist = bs.price_history
+    prev = np.where((bs.history_len >= 2)[:, None], hist[:, -2], hist[:, -1])
+    S, D, V = bs.supply, bs.demand_total, bs.volume
+    with np.errstate(divide="ignore", invalid="ignore"):
+        traded = np.where(np.minimum(S, D) > 0, V / np.minimum(S, D), 0.0)
+        imb = np.where(S + D > 0, (D - S) / (S + D), 0.0)
+    hour = hours(sc, bs.t)
+    level = levels(sc, bs.t)
+    good_fields = {
+        "ref_price": bs.ref_price / r,
+        "clearing_price": bs.clearing_price / r,
+        "price_change": (bs.ref_price - prev) / r,
+        "imbalance": imb,
+        "traded_share": traded,
+    }
+    scalar_fields = {
+        "price_level": level / r,
+        "hour_sin": np.sin(2 * np.pi * hour / 24.0),
+        "hour_cos": np.cos(2 * np.pi * hour / 24.0),
+        "episode_progress": np.minimum(bs.t / sc.episode_steps, 1.0),
+        "shock_remaining": np.minimum(bs.shock_remaining / sc.episode_steps, 1.0),
+    }
+    flat_good = market * bs.ref_price.shape[1] + _agent_good(agents)
+    for name, val in good_fields.items():
+        i = OBS_INDEX[name]
+        np.take(np.clip(val, OBS_LOW[i], OBS_HIGH[i]).ravel(), flat_good, out=buf[i], mode="clip")
+    for name, val in scalar_fields.items():
+        i = OBS_INDEX[name]
+        np.take(np.minimum(np.maximum(val, OBS_LOW[i]), OBS_HIGH[i]), market, out=buf[i], mode="clip")
+    shocked = bs.shock_kind > 0
+    if shocked.any():
+        rows = OBS_INDEX["shock_demand_surge"] + bs.shock_kind - 1
+        who = np.flatnonzero(shocked[market])
+        buf[rows[market[who]], who] = 1.0
+    if len(sc.goods) > 1:
+        for m in range(layout.n_markets):
+            a = layout.agents_of(m)
+            good_rows(sc, ba.per_market[m], bs.market(m, layout), scale[a], buf[:, a])
+    obs = buf.T
+    if not bs.active.all():
+        obs[~bs.active] = 0.0
+    return obs
+
+
+# ---- one market: the ordinary step is the M = 1 case ------------------------------------------
+
+_ONE: dict = {}
+
+
+def one_market(sc: Scenario, agents: AgentParams, state: MarketState) -> tuple[BatchAgents, BatchState, Layout, int]:
+    """A market as a batch of one, without copying its arrays (per-market fields get an [1] axis);
+    the agents' batch view, the layout and the normals per step are cached per agent parameters."""
+    n, e = agents.n, state.u.shape[0]
+    key = _ONE.get("key")
+    if key is None or key[0] is not agents or key[1] is not sc:
+        ba = BatchAgents(agents, AgentParams(**{f.name: getattr(agents, f.name)[None] for f in fields(AgentParams)}),
+                         (agents,))
+        _ONE.update(key=(agents, sc), ba=ba, layout=Layout.of(1, n, e), normals=None)
+    ba, layout = _ONE["ba"], _ONE["layout"]
+    d: dict[str, Any] = {k: getattr(state, k) for k in AGENT_FIELDS + CHANNEL_FIELDS}
+    for k in PER_MARKET:
+        x = getattr(state, k)
+        if isinstance(x, np.ndarray):
+            d[k] = _pad_history(x)[None] if k == "price_history" else x[None]
+        else:
+            d[k] = np.array([x], dtype=np.float64 if k in ("fee_sink", "grid_account") else np.int64)
+    bs = BatchState(**d, history_len=np.array([state.price_history.shape[0]]), rng=(state.rng,),
+                    rng_exo=(state.rng_exo,))
+    if _ONE["normals"] is None:
+        _ONE["normals"] = normals_per_step(sc, ba, bs)
+    return ba, bs, layout, _ONE["normals"]
+
+
+def step_one(sc: Scenario, agents: AgentParams, state: MarketState, actions: np.ndarray,
+             tradable_now: "tuple | None" = None):
+    """`batch_step` of one market, in and out as `MarketState` (`step.market_step`)."""
+    ba, bs, layout, k = one_market(sc, agents, state)
+    new, res = batch_step(sc, ba, bs, actions, layout, k, tradable_now)
+    return new.market(0, layout), res
+
+
+__all__ = ["one_market", "step_one", "BatchAgents", "BatchState", "BatchResult", "Layout", "BlockIndex", "NormalBlock", "batch_step",
+           "observe", "tradable", "normals_per_step", "clock"]
