@@ -266,10 +266,14 @@ class MarketCore:
     def channel_states(self) -> dict[str, np.ndarray]:
         """Read-only [E] arrays of every channel slot: `u`, `v` (endpoints), `open`, `capacity` and
         `balance_u` (EUR; v's side is capacity - balance_u), `utilization` (EMA of |flow| / capacity)
-        and `flow` (EUR paid through it last step, u->v positive)."""
+        and `flow` (EUR paid through it last step, u->v positive), and `flow_history` [E, 8] (EUR u->v
+        of the channel's last 8 steps, oldest first, the last column is `flow`; 0 before the channel
+        opened: the state's ring buffer put in order, a copy)."""
         st = self._require_state()
-        return {k: _read_only(getattr(st, k)) for k in
-                ("u", "v", "open", "capacity", "balance_u", "utilization", "flow")}
+        out = {k: _read_only(getattr(st, k)) for k in
+               ("u", "v", "open", "capacity", "balance_u", "utilization", "flow")}
+        out["flow_history"] = _read_only(np.roll(st.flow_history, -(st.t % st.flow_history.shape[1]), axis=1))
+        return out
 
     def agent_states(self) -> dict[str, np.ndarray]:
         """Read-only [N] arrays of every agent: `kind` (code), `capacity` (its plant's rating), `active`,

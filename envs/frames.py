@@ -4,8 +4,8 @@
     frame = obs.frame(core)            # a JSON-able dict; call after reset() and after each step
 
 A frame holds the public market summary, energy and money summed by agent kind (per agent for
-small markets), and the channel states (endpoints, capacity, balance, utilization, flow, opened
-since the last frame) of a topology sample. The sample is drawn per episode: every agent when
+small markets), and the channel states (endpoints, capacity, balance, utilization, flow, its bounded
+flow history, opened since the last frame) of a topology sample. The sample is drawn per episode: every agent when
 the market has at most `max_nodes`, else `max_nodes` agents grown outwards from random seeds
 along open channels, so the sampled graph stays connected enough to read; it stays fixed (a
 recording's layout is computed once), or with `refresh=True` (the live web dashboard) sampled
@@ -141,6 +141,8 @@ class Observer:
                     "u": u[slots].tolist(), "v": v[slots].tolist(), "capacity": _r(cap[slots]),
                     "balance_u": _r(bal_u[slots]), "utilization": _r(ch["utilization"][slots]),
                     "flow": _r(ch["flow"][slots]), "new": new[slots].tolist()}
+        if "flow_history" in ch:   # each sampled channel's last steps of flow, oldest first
+            channels["flow_history"] = _r(ch["flow_history"][slots])
         nodes = {"id": self._nodes.tolist(), "kind": kind[self._nodes].tolist(),
                  "capacity": _r(ag["capacity"][self._nodes])}
         summary = {k: (float(x) if isinstance(x, (float, np.floating)) else int(x) if isinstance(x, (int, np.integer))

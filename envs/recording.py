@@ -1,4 +1,5 @@
-"""Episode recordings: each step's market frame (summary and sampled channel states) as JSON lines.
+"""Episode recordings: each step's market frame (summary and sampled channel states, with each sampled
+channel's bounded flow history) as JSON lines.
 
     rec = Recorder("runs/ep.jsonl.gz", max_channels=2000)   # .gz: gzip-compressed
     rec.add(core)                 # after reset and after every step (array API or PettingZoo face)
@@ -30,6 +31,7 @@ from .frames import FRAME_VERSION, Observer
 FORMAT = "channelmarket-recording"
 MAX_BYTES = 1 << 30     # refuse recordings larger than 1 GiB (uncompressed)
 CHANNEL_FIELDS = ("slot", "u", "v", "capacity", "balance_u", "utilization", "flow", "new")
+MAX_FLOW_HISTORY = 1024   # steps of per-channel flow a frame may carry (`channels.flow_history`, optional)
 KIND_FIELDS = ("count", "generation", "demand", "stored", "money")
 SUMMARY_NUMBERS = ("t", "hour", "ref_price", "clearing_price", "volume", "supply", "demand", "active_channels",
                    "trades")
@@ -173,6 +175,15 @@ def validate_frame(f: Any, line: int = 0) -> dict[str, Any]:
             a = _num_list(ch.get(field), line, f"channels.{field}", e, integer=field in ("slot", "u", "v"))
             if field in ("u", "v") and a.size and (a.min() < 0 or a.max() >= n):
                 raise _bad(line, f"channels.{field} holds an agent index outside 0..{n - 1}")
+    if "flow_history" in ch:   # optional (recordings before it have none): [e][h] numbers, one h for all
+        fh = ch["flow_history"]
+        if not isinstance(fh, list) or len(fh) != e:
+            raise _bad(line, f"channels.flow_history must be a list of {e} lists")
+        h = len(fh[0]) if fh and isinstance(fh[0], list) else 0
+        if not 1 <= h <= MAX_FLOW_HISTORY and e:
+            raise _bad(line, f"channels.flow_history rows must hold 1..{MAX_FLOW_HISTORY} numbers")
+        for j, row in enumerate(fh):
+            _num_list(row, line, f"channels.flow_history[{j}]", h)
     agents = f.get("agents")
     if agents is not None:
         if not isinstance(agents, dict):

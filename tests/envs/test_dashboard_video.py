@@ -79,7 +79,7 @@ def test_public_read_api_is_read_only_and_matches_the_market():
     core.reset(seed=0)
     core.step(np.zeros((core.n_agents, 4)))
     ch, ag = core.channel_states(), core.agent_states()
-    assert set(ch) == {"u", "v", "open", "capacity", "balance_u", "utilization", "flow"}
+    assert set(ch) == {"u", "v", "open", "capacity", "balance_u", "utilization", "flow", "flow_history"}
     assert set(ag) == {"kind", "capacity", "active", "wallet", "generation", "demand", "soc"}
     for a in (*ch.values(), *ag.values()):
         assert not a.flags.writeable
