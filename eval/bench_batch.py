@@ -62,6 +62,16 @@ def _env_loop(name: str, m: int, steps: int, seed: int = 0) -> float:
     return _rates(m * n * steps, t, cpu)
 
 
+def batched_vs_loop(name: str, m: int, steps: int, repeats: int = 1, seed: int = 0) -> dict:
+    """Random actions in `m` markets of `name`: one batched core vs `m` cores stepped in a loop.
+    Returns {"batched": (wall, CPU) agent-steps/s, "loop": (wall, CPU), "speedup": wall ratio}."""
+    best = _best_interleaved({
+        "batched": functools.partial(_env_batched, name, m, steps, seed),
+        "loop": functools.partial(_env_loop, name, m, steps, seed),
+    }, repeats)
+    return {**best, "speedup": best["batched"][0] / best["loop"][0]}
+
+
 def _best_interleaved(fns: dict, repeats: int) -> dict:
     """{name: (best wall rate, best CPU rate)} over `repeats` interleaved runs of every function."""
     best = {k: (0.0, 0.0) for k in fns}
