@@ -17,7 +17,7 @@ trainer has are the config file's `ippo:` block).
 `RLlibConfig`; the common flags map onto it (--scenario, --total-steps, --seed, --learning-rate,
 --gamma, --n-steps as the rollout fragment, --batch-size as the minibatch, --n-epochs, --ent-coef,
 --net-arch, --checkpoint-every in iterations), flags only the native trainers have are an error,
-and --policies, --env-runners, --envs-per-runner, --train-batch-size, --address are RLlib's own.
+and --policies, --env-runners, --envs-per-runner, --markets-per-env, --train-batch-size, --address are RLlib's own.
 `--resume` on an RLlib run folder picks the backend from its config.yaml.
 """
 
@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     r("--policies", choices=("shared", "kind", "role"), help="modules by the env's agent_kinds: one shared, one per kind, "
       "or one per role (pricing: sellers, bidding: buyers)")
     r("--env-runners", type=int, help="Ray env runners stepping markets in parallel (0: the driver samples)")
-    r("--envs-per-runner", type=int, help="markets each env runner steps side by side")
+    r("--envs-per-runner", type=int, help="envs each env runner steps side by side")
+    r("--markets-per-env", type=int, help="markets in each env, stepped as one batch (1: the PettingZoo face)")
     r("--train-batch-size", type=_int, help="agent-steps per training iteration")
     r("--address", help="Ray cluster to join ('auto' after `ray start --head`, or ray://host:10001)")
     a("--eval-seeds", type=int, default=0,
@@ -165,8 +166,9 @@ RLLIB_FLAGS = {"scenario": "scenario", "total_steps": "total_steps", "seed": "se
                "gamma": "gamma", "n_steps": "rollout_fragment_length", "batch_size": "minibatch_size",
                "n_epochs": "num_epochs", "ent_coef": "entropy_coeff", "net_arch": "hidden_sizes",
                "checkpoint_every": "checkpoint_every", "policies": "policies", "env_runners": "env_runners",
-               "envs_per_runner": "envs_per_runner", "train_batch_size": "train_batch_size", "address": "address"}
-RLLIB_ONLY = ("policies", "env_runners", "envs_per_runner", "train_batch_size", "address")
+               "envs_per_runner": "envs_per_runner",
+               "markets_per_env": "markets_per_env", "train_batch_size": "train_batch_size", "address": "address"}
+RLLIB_ONLY = ("policies", "env_runners", "envs_per_runner", "markets_per_env", "train_batch_size", "address")
 _NOT_CONFIG = {"out", "config", "resume", "eval_seeds", "backend"}
 
 
@@ -233,7 +235,7 @@ def rllib_main(args: argparse.Namespace) -> int:
     finally:
         trainer.stop()
     if s:
-        print(f"rllib ppo ({cfg.policies} policies, {cfg.env_runners} env runners): iteration {s['iteration']}, "
+        print(f"rllib ppo ({cfg.policies} policies, {cfg.env_runners} env runners, {cfg.markets_per_env} markets per env): iteration {s['iteration']}, "
               f"{s['agent_steps']} agent-steps, {s['agent_steps_per_s']:.0f} agent-steps/s, "
               f"{s['sample_agent_steps_per_s_per_runner']:.0f} sampled per runner per s")
     print(f"trained rllib into {out}: checkpoints {out / 'checkpoints'}, policy {out / 'rllib_policy.json'} "

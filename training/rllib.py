@@ -41,6 +41,7 @@ from ..envs.files import atomic_write_bytes, atomic_write_text
 from ..eval.rllib_policy import EXPORT_FORMAT, EXPORT_JSON, EXPORT_NPZ, EXPORT_VERSION
 from .checkpoints import latest_valid, prune, write_manifest
 from .rllib_config import RLlibConfig
+from .rllib_batch_env import batch_policy_map, register_batch
 from .rllib_env import PolicyMapping, policy_map, register
 
 CHECKPOINT_DIR = "checkpoints"
@@ -76,16 +77,18 @@ def start_ray(cfg: RLlibConfig, out: Path) -> bool:
 
 
 def algorithm_config(cfg: RLlibConfig):
-    """The `PPOConfig` of a run: env, policy mapping by kind, env runners, PPO settings."""
+    """The `PPOConfig` of a run: env (one market, or `markets_per_env` batched), policy mapping by kind,
+    env runners, PPO settings."""
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-    mapping = PolicyMapping(policy_map(cfg.env_config, cfg.policies))
+    batched = cfg.markets_per_env > 1   # M markets per env: one BatchCore (`rllib_batch_env`)
+    mapping = PolicyMapping((batch_policy_map if batched else policy_map)(cfg.env_config, cfg.policies))
     fragment = cfg.rollout_fragment_length or int(_episode_steps(cfg))
     return (PPOConfig()
-            .environment(register(), env_config=cfg.env_config)
+            .environment(register_batch() if batched else register(), env_config=cfg.env_config)
             .env_runners(num_env_runners=cfg.env_runners, num_envs_per_env_runner=cfg.envs_per_runner,
                          rollout_fragment_length=fragment)
             .multi_agent(policies=set(mapping.modules), policy_mapping_fn=mapping, count_steps_by="agent_steps")
@@ -264,7 +267,7 @@ def export_modules(algo: Any, cfg: RLlibConfig, mapping: PolicyMapping, out: Pat
     from ..envs.core import MarketCore
     from ..envs import channel_market_v0
 
-    env = channel_market_v0.parallel_env(**cfg.env_config)
+    env = channel_market_v0.parallel_env(scenario=cfg.scenario, **cfg.env)   # one market: the kinds
     core: MarketCore = env.core
     arrays: dict[str, np.ndarray] = {}
     modules: dict[str, Any] = {}
@@ -283,7 +286,7 @@ def export_modules(algo: Any, cfg: RLlibConfig, mapping: PolicyMapping, out: Pat
                 act = hidden_act if prefix == enc or j < len(idx) - 1 else None
                 layers.append({"weight": name + ".weight", "bias": name + ".bias", "activation": act})
         modules[mid] = {"layers": layers}
-    routing = {env.agent_kinds[a]: m for a, m in mapping.mapping.items()}
+    routing = {env.agent_kinds[a.rsplit("/", 1)[-1]]: m for a, m in mapping.mapping.items()}   # "m3/solar_0" batched
     meta = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "weights": EXPORT_NPZ, "act_dim": 4,
             "obs_schema": core.obs_schema.to_dict(), "modules": modules, "routing": routing,
             "policies": cfg.policies, "scenario": cfg.scenario, "iteration": int(algo.iteration)}

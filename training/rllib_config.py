@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .rllib_batch_env import FACE_ONLY, MARKETS_KEY
 from .rllib_env import POLICY_MODES
 
 BACKEND = "rllib"
@@ -32,7 +33,9 @@ class RLlibConfig:
     env_runners: int = 2
     """Ray actors stepping markets in parallel (0: sample in the driver)."""
     envs_per_runner: int = 1
-    """Markets each env runner steps side by side."""
+    """Envs each env runner steps side by side (RLlib's num_envs_per_env_runner)."""
+    markets_per_env: int = 1
+    """Markets in each env, stepped as one batch (`MarketCore(n_markets=M)`, `rllib_batch_env`); 1: the PettingZoo face."""
     rollout_fragment_length: int = 0
     """Env steps each runner samples per market before sending (0: one episode, `episode_steps`)."""
     train_batch_size: int = 4096
@@ -72,7 +75,7 @@ class RLlibConfig:
             raise TypeError(f"config.env = {self.env!r}; allowed: a mapping of parallel_env keywords")
         if self.policies not in POLICY_MODES:
             raise ValueError(f"config.policies = {self.policies!r}; allowed: {', '.join(POLICY_MODES)}")
-        for name, low in (("total_steps", 1), ("env_runners", 0), ("envs_per_runner", 1), ("rollout_fragment_length", 0),
+        for name, low in (("total_steps", 1), ("env_runners", 0), ("envs_per_runner", 1), ("markets_per_env", 1), ("rollout_fragment_length", 0),
                           ("train_batch_size", 1), ("minibatch_size", 1), ("num_epochs", 1), ("checkpoint_every", 0),
                           ("keep_checkpoints", 1), ("num_cpus", 0), ("seed", 0)):
             v = getattr(self, name)
@@ -91,13 +94,22 @@ class RLlibConfig:
         self.hidden_sizes = list(self.hidden_sizes)
         if self.activation not in ("tanh", "relu", "elu", "silu"):
             raise ValueError(f"config.activation = {self.activation!r}; allowed: tanh, relu, elu, silu")
+        if self.markets_per_env > 1:
+            face = sorted(k for k in self.env if k in FACE_ONLY or k == MARKETS_KEY)
+            if face:
+                raise ValueError(f"config.env has {', '.join(face)} with markets_per_env = {self.markets_per_env}; "
+                                 "allowed: scenario fields (and max_cycles); render_mode, history_len, state_mode and "
+                                 "info_keys belong to the one-market PettingZoo face")
         if self.address is not None and (not isinstance(self.address, str) or not self.address):
             raise ValueError(f"config.address = {self.address!r}; allowed: None, 'auto' or a Ray address")
 
     @property
     def env_config(self) -> dict[str, Any]:
         """The env_config RLlib hands every env runner: the scenario and its keywords."""
-        return {"scenario": self.scenario, **self.env}
+        cfg = {"scenario": self.scenario, **self.env}
+        if self.markets_per_env > 1:
+            cfg[MARKETS_KEY] = self.markets_per_env
+        return cfg
 
     def to_dict(self) -> dict[str, Any]:
         return {"backend": BACKEND, **asdict(self)}

@@ -170,57 +170,63 @@ def test_eval_population_loads_an_rllib_export(tmp_path):
 
 # ---- one 2-runner PPO iteration (notebooks/05_rllib.ipynb), its checkpoint restored by the CLI (slow: Ray) --
 
-@pytest.mark.slow
-@pytest.mark.timeout(300)
-def test_two_runner_iteration_then_resume_and_evaluate(capsys, monkeypatch, tmp_path):
-    """The 05_rllib notebook runs here (its metadata says so), in this test's Ray session: one
-    2-runner PPO iteration, evaluated through `run_tournament`; then the CLI resumes its checkpoint."""
+@pytest.fixture(scope="module")
+def ray_session():
+    """One local Ray for this module's slow tests (each run would start and stop its own); its temp
+    folder inside a run folder when the socket paths fit (pytest's tmp_path is too deep for them)."""
     ray = pytest.importorskip("ray")
     pytest.importorskip("ray.rllib")
+    from channelmarket.training.rllib import ray_temp_dir, start_ray
+
+    ray_run = Path(tempfile.mkdtemp(prefix="cmr_", dir="/tmp" if Path("/tmp").is_dir() else None))
+    assert ray_temp_dir(ray_run) == (ray_run / "ray_tmp").resolve()
+    assert start_ray(RLlibConfig(env_runners=2), ray_run)
+    try:
+        assert (ray_run / "ray_tmp").is_dir()
+        yield ray_run
+    finally:
+        ray.shutdown()
+        shutil.rmtree(ray_run, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_two_runner_iteration_then_resume_and_evaluate(ray_session, capsys, monkeypatch, tmp_path):
+    """The 05_rllib notebook runs here (its metadata says so), in this module's Ray session: one
+    2-runner PPO iteration, evaluated through `run_tournament`; then the CLI resumes its checkpoint."""
     import matplotlib
 
     from channelmarket.training.checkpoints import latest_valid
     from channelmarket.training.cli import main
-    from channelmarket.training.rllib import ray_temp_dir, start_ray
 
     matplotlib.use("Agg")
-    # one local Ray for the notebook and the CLI runs (each would start and stop its own); its temp
-    # folder inside a run folder when the socket paths fit (pytest's tmp_path is too deep for them)
-    ray_run = Path(tempfile.mkdtemp(prefix="cmr_", dir="/tmp" if Path("/tmp").is_dir() else None))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))   # the notebook's run folder lands in tmp_path
-    assert ray_temp_dir(ray_run) == (ray_run / "ray_tmp").resolve()
-    assert start_ray(RLlibConfig(env_runners=2), ray_run)
     ns: dict = {}
-    try:
-        assert (ray_run / "ray_tmp").is_dir()
-        nb = Path(__file__).resolve().parents[2] / "notebooks" / "05_rllib.ipynb"
-        assert json.loads(nb.read_text())["metadata"]["channelmarket"]["executed_by"] == "tests/training/test_rllib.py"
-        for i, cell in enumerate(c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"):
-            exec(compile("".join(cell["source"]), f"05_rllib.ipynb[cell {i}]", "exec"), ns)
-        first = capsys.readouterr().out
-        assert "iteration 1:" in first and "welfare" in first and "rllib_ppo" in first
-        out = ns["run"]
-        ck = latest_valid(out / "checkpoints", "ckpt")
-        assert ck is not None and ck.step == 1
-        assert any(out.glob("events.out.tfevents.*")) and (out / "ray_results").is_dir()
-        first_export = (out / "rllib_policy.npz").read_bytes()
+    nb = Path(__file__).resolve().parents[2] / "notebooks" / "05_rllib.ipynb"
+    assert json.loads(nb.read_text())["metadata"]["channelmarket"]["executed_by"] == "tests/training/test_rllib.py"
+    for i, cell in enumerate(c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"):
+        exec(compile("".join(cell["source"]), f"05_rllib.ipynb[cell {i}]", "exec"), ns)
+    first = capsys.readouterr().out
+    assert "iteration 1:" in first and "welfare" in first and "rllib_ppo" in first
+    out = ns["run"]
+    ck = latest_valid(out / "checkpoints", "ckpt")
+    assert ck is not None and ck.step == 1
+    assert any(out.glob("events.out.tfevents.*")) and (out / "ray_results").is_dir()
+    first_export = (out / "rllib_policy.npz").read_bytes()
 
-        # resume (the backend from the run's config.yaml) on a smaller machine: no env runner, the
-        # driver samples; one more iteration from the 2-runner checkpoint
-        assert main(["--out", str(out), "--resume", "--total-steps", "384", "--env-runners", "0"]) == 0
-        second = capsys.readouterr().out
-        assert "resumed from" in second and "iteration 2," in second and "384 agent-steps" in second
-        assert latest_valid(out / "checkpoints", "ckpt").step == 2
-        assert (out / "rllib_policy.npz").read_bytes() != first_export   # the restored modules trained on
+    # resume (the backend from the run's config.yaml) on a smaller machine: no env runner, the
+    # driver samples; one more iteration from the 2-runner checkpoint
+    assert main(["--out", str(out), "--resume", "--total-steps", "384", "--env-runners", "0"]) == 0
+    second = capsys.readouterr().out
+    assert "resumed from" in second and "iteration 2," in second and "384 agent-steps" in second
+    assert latest_valid(out / "checkpoints", "ckpt").step == 2
+    assert (out / "rllib_policy.npz").read_bytes() != first_export   # the restored modules trained on
 
-        # a checkpoint of another setup (role modules, now one shared module) is refused, the run left as it was
-        assert main(["--out", str(out), "--resume", "--total-steps", "576", "--env-runners", "0",
-                     "--policies", "shared"]) == 2
-        assert "does not fit this run's config" in capsys.readouterr().err
-        assert "policies: role" in (out / "config.yaml").read_text()
-    finally:
-        ray.shutdown()
-        shutil.rmtree(ray_run, ignore_errors=True)
+    # a checkpoint of another setup (role modules, now one shared module) is refused, the run left as it was
+    assert main(["--out", str(out), "--resume", "--total-steps", "576", "--env-runners", "0",
+                 "--policies", "shared"]) == 2
+    assert "does not fit this run's config" in capsys.readouterr().err
+    assert "policies: role" in (out / "config.yaml").read_text()
 
     from channelmarket import MarketCore
     from channelmarket.eval.populations import load_model
@@ -229,3 +235,29 @@ def test_two_runner_iteration_then_resume_and_evaluate(capsys, monkeypatch, tmp_
     pol = load_model(str(out))
     assert set(pol.nets) == {"pricing", "bidding"}
     run_episode(MarketCore("energy_small", episode_steps=8), {"all": pol}, seed=1)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_two_runners_each_stepping_batched_markets(ray_session, tmp_path):
+    """`markets_per_env = 4`: each of 2 env runners steps one BatchCore of 4 markets (agent ids
+    "m<market>/<agent>", modules by role); one PPO iteration samples whole days of all 4 markets."""
+    from channelmarket.eval.populations import load_model
+    from channelmarket.training.rllib import RLlibTrainer
+
+    m, n, steps = 4, 12, 8                       # energy_small: 12 agents
+    day = m * n * steps                          # agent-steps of one episode of one env
+    cfg = RLlibConfig(scenario="energy_small", env={"episode_steps": steps}, policies="role", env_runners=2,
+                      markets_per_env=m, train_batch_size=2 * day, minibatch_size=day, num_epochs=1,
+                      total_steps=2 * day)
+    trainer = RLlibTrainer(cfg, tmp_path / "run")
+    try:
+        assert trainer.config.env == "channelmarket_batch_v0"
+        assert trainer.mapping("m3/solar_0") == "pricing" and trainer.mapping("m0/consumer_0") == "bidding"
+        s = trainer.run()
+    finally:
+        trainer.stop()
+    assert s["iteration"] == 1 and s["agent_steps"] >= 2 * day
+    assert set(s["module_return_mean"]) == {"pricing", "bidding"}
+    pol = load_model(str(tmp_path / "run"))           # the export routes kinds, not batched ids
+    assert set(pol.nets) == {"pricing", "bidding"}
