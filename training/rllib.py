@@ -6,9 +6,11 @@
     channelmarket train --backend rllib --scenario energy_small --policies kind --env-runners 2 --out runs/rllib
     channelmarket train --backend rllib --out runs/rllib --resume --total-steps 40000
     channelmarket train --backend rllib --address auto ...          # a running cluster (`ray start --head`)
+    channelmarket train --backend rllib --markets-per-env 8 ...     # each env: one batch of 8 markets
 
 The env is RLlib's own `ParallelPettingZooEnv` around `channel_market_v0.parallel_env` (`rllib_env`),
-and agents map to modules through the env's `agent_kinds` (shared, per kind, or per role). Every
+and agents map to modules through the env's `agent_kinds` (shared, per kind, or per role); with
+`markets_per_env` > 1 each env is one `BatchCore` of M markets (`rllib_batch_env`). Every
 agent learns; RLlib's new API stack (RLModules, Learner, EnvRunners) does the rest.
 
 Run folder (`out`):
