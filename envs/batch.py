@@ -385,7 +385,7 @@ def _clear(sc: Scenario, ba: BatchAgents, bs: BatchState, offers: Offers, layout
         return mech.clear(sc, ba.flat, bs, offers)
     if layout.n_markets == 1:
         return mech.clear(sc, ba.flat, bs.market(0, layout), offers)
-    parts = []
+    parts, routes, unrouted = [], [], []
     neg = 0
     for m in range(layout.n_markets):
         a = layout.agents_of(m)
@@ -395,10 +395,21 @@ def _clear(sc: Scenario, ba: BatchAgents, bs: BatchState, offers: Offers, layout
         ch = np.where(tr.channel >= 0, tr.channel + m * layout.n_slots, tr.channel)
         cut = tr.cut if tr.cut is not None else np.zeros(tr.channel.shape[0], dtype=np.int8)
         parts.append((ch, tr.seller + off, tr.buyer + off, tr.good, tr.qty, tr.price, cut))
+        # routed trades (a mechanism clearing over routes): their channel slots move with the market's block
+        routes.append(None if tr.route is None else np.where(tr.route >= 0, tr.route + m * layout.n_slots, tr.route))
+        unrouted.append(tr.unrouted)
     cols = [np.concatenate(x) for x in zip(*parts)]
+    route = None
+    if any(r is not None for r in routes):
+        width = next(r.shape[1] for r in routes if r is not None)
+        route = np.concatenate([r if r is not None else np.full((p[0].shape[0], width), -1, dtype=np.int64)
+                                for r, p in zip(routes, parts)]).astype(np.int64)
+    why = None
+    if any(u is not None for u in unrouted):
+        why = np.concatenate([u if u is not None else np.zeros(layout.n_agents, dtype=np.int8) for u in unrouted])
     return Trades(cols[0].astype(np.int64), cols[1].astype(np.int64), cols[2].astype(np.int64),
                   cols[3].astype(np.int64), cols[4].astype(np.float64), cols[5].astype(np.float64), neg,
-                  cols[6].astype(np.int8))
+                  cols[6].astype(np.int8), route, why)
 
 
 def _advance_shocks(sc: Scenario, kind, remaining, t, rngs) -> tuple[np.ndarray, np.ndarray]:
