@@ -616,8 +616,8 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
         bounds = rows[0][1]
     z = _draw_normals(bs, n_normals)
     noise = NormalBlock(z, n_goods)
-    ref = _next_ref_price(sc, bs.ref_price, level_next, clearing_price, volume, prices.imbalance(supply, demand),
-                          z[:, :n_goods], bounds)
+    ref = prices.ref_price_update(sc, bs.ref_price, level_next, clearing_price, volume, prices.imbalance(supply, demand),
+                                  z[:, :n_goods], bounds)
     history = np.concatenate([bs.price_history[:, 1:], ref[:, None, :]], axis=1)
     history_len = np.minimum(bs.history_len + 1, prices.PRICE_HISTORY)
 
@@ -682,21 +682,6 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     result = BatchResult(offers, trades, st, sellable, needed, n_opened, n_closed, tuple(liquidity), goods,
                          trade_market, reports)
     return new, result
-
-
-def _next_ref_price(sc, ref, level, clearing, volume, imb, z, bounds) -> np.ndarray:
-    """`prices.next_ref_price` over [M, G] with the markets' own normals `z` [M, G]."""
-    z = np.clip(z, -sc.volatility_bound, sc.volatility_bound)
-    new = (
-        ref
-        + sc.price_reversion * (level - ref)
-        + np.where(volume > 0, sc.price_vwap_weight * (clearing - ref), 0.0)
-        + sc.price_imbalance_gain * ref * imb
-        + sc.price_volatility * ref * z
-    )
-    if bounds is not None:
-        return np.clip(new, bounds[0], bounds[1])
-    return np.clip(new, sc.feed_in_tariff, sc.retail_tariff)
 
 
 def _trade_goods(sc, ba: BatchAgents, bs: BatchState, actions, st: Settlement, grid_account, layout: Layout):

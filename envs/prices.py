@@ -73,7 +73,14 @@ def next_ref_price(sc: Scenario, ref: np.ndarray, level: "float | np.ndarray", c
                    bounds: "tuple | None" = None) -> np.ndarray:
     """One mean-field step of the reference price; draws G standard normals. `level` and `bounds`
     ((low [G], high [G])) are per good in a market with several goods; energy's bounds are the tariffs."""
-    z = np.clip(rng.standard_normal(ref.shape[0]), -sc.volatility_bound, sc.volatility_bound)
+    return ref_price_update(sc, ref, level, clearing, volume, imb, rng.standard_normal(ref.shape[0]), bounds)
+
+
+def ref_price_update(sc: Scenario, ref: np.ndarray, level: "float | np.ndarray", clearing: np.ndarray,
+                     volume: np.ndarray, imb: np.ndarray, z: np.ndarray, bounds: "tuple | None" = None) -> np.ndarray:
+    """The reference-price rule given the standard normals `z` (any shape broadcasting with `ref`,
+    e.g. [G] for one market or [M, G] for a batch, each market drawing its own)."""
+    z = np.clip(z, -sc.volatility_bound, sc.volatility_bound)
     new = (
         ref
         + sc.price_reversion * (level - ref)
