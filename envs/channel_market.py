@@ -137,7 +137,7 @@ class ChannelMarketEnv(ParallelEnv):
         self.agent_index = {a: i for i, a in enumerate(self.possible_agents)}
         self.agents: list[str] = []
         self._obs_space = spaces.Box(self.core.obs_low, self.core.obs_high, dtype=np.float32)
-        self._act_space = spaces.Box(-1.0, 1.0, shape=(N_ACTIONS,), dtype=np.float32)
+        self._act_space = spaces.Box(-1.0, 1.0, shape=(self.core.n_actions,), dtype=np.float32)  # scenario-sized
         self.observation_spaces = {a: self._obs_space for a in self.possible_agents}
         self.action_spaces = {a: self._act_space for a in self.possible_agents}
         self._kind_codes = _kind_codes(self.scenario)
@@ -318,9 +318,11 @@ class ChannelMarketEnv(ParallelEnv):
             raise ValueError(f"unknown agent {agent!r}; agents are named like {self.possible_agents[0]!r}")
 
     def _actions_array(self, actions: Any) -> np.ndarray:
-        """[N, 4] float64 from a dict of live agents' actions; agents that left act with zeros."""
+        """[N, n_actions] float64 from a dict of live agents' actions; agents that left act with zeros.
+        A row of the base width (4) leaves the scenario's optional columns at 0."""
+        width = self.core.n_actions
         if not isinstance(actions, dict):
-            raise TypeError(f"actions must be a dict agent name -> array of shape ({N_ACTIONS},), got {type(actions).__name__}")
+            raise TypeError(f"actions must be a dict agent name -> array of shape ({width},), got {type(actions).__name__}")
         if len(actions) != len(self.agents) or not all(a in actions for a in self.agents):
             missing = [a for a in self.agents if a not in actions]
             unknown = [a for a in actions if a not in self.agent_index]
@@ -341,20 +343,18 @@ class ChannelMarketEnv(ParallelEnv):
                 arr = np.asarray(vals)
             except ValueError:  # ragged: the row check below names the agent
                 arr = None
-        if arr is None or arr.shape != (len(self.agents), N_ACTIONS):
-            arr = np.stack([_action_row(a, v) for a, v in zip(self.agents, vals)])
+        if arr is None or arr.shape != (len(self.agents), width):
+            arr = np.stack([_action_row(a, v, width) for a, v in zip(self.agents, vals)])
         arr = arr.astype(np.float64, copy=False)
         bad = ~np.isfinite(arr)
         if bad.any():
             i, j = np.argwhere(bad)[0]
-            from .offers import ACTION_FIELDS
-
             raise ValueError(
-                f"action of {self.agents[i]!r}: {ACTION_FIELDS[j]} = {arr[i, j]}; actions must be finite, in [-1, 1]"
+                f"action of {self.agents[i]!r}: {self.core.action_fields[j]} = {arr[i, j]}; actions must be finite, in [-1, 1]"
             )
         if len(self.agents) == self.core.n_agents:
             return arr
-        full = np.zeros((self.core.n_agents, N_ACTIONS))
+        full = np.zeros((self.core.n_agents, width))
         full[self._live_index(self.agents)] = arr
         return full
 
@@ -369,23 +369,26 @@ def _kind_codes(sc) -> np.ndarray:
     return layout(sc)[0]
 
 
-def _action_row(agent: str, v: Any) -> np.ndarray:
-    """One agent's action as a numeric array of shape (4,), or TypeError/ValueError naming the agent:
-    no strings, None, bools (one bool row is refused like all-bool ones) or masked arrays."""
+def _action_row(agent: str, v: Any, width: int = N_ACTIONS) -> np.ndarray:
+    """One agent's action as a numeric array of shape (width,) (a base-width row gets zeros in the
+    optional columns), or TypeError/ValueError naming the agent: no strings, None, bools (one bool
+    row is refused like all-bool ones) or masked arrays."""
     if isinstance(v, np.ma.MaskedArray):
         raise TypeError(f"action of {agent!r} is a masked array; pass a plain array (e.g. .filled(0.0))")
     if isinstance(v, (list, tuple)) and any(isinstance(x, (bool, np.bool_)) for x in v):
-        raise TypeError(f"action of {agent!r} = {v!r} holds a bool; expected numbers, an array of shape ({N_ACTIONS},)")
+        raise TypeError(f"action of {agent!r} = {v!r} holds a bool; expected numbers, an array of shape ({width},)")
     try:
         va = np.asarray(v)
     except (ValueError, TypeError):
         va = None
     if va is not None and va.dtype.kind == "b":
-        raise TypeError(f"action of {agent!r} = {v!r} is boolean; expected numbers, an array of shape ({N_ACTIONS},)")
+        raise TypeError(f"action of {agent!r} = {v!r} is boolean; expected numbers, an array of shape ({width},)")
     if va is None or va.dtype.kind not in "fiu":
-        raise TypeError(f"action of {agent!r} = {v!r} is not numeric; expected an array of shape ({N_ACTIONS},)")
-    if va.shape != (N_ACTIONS,):
-        raise ValueError(f"action of {agent!r} has shape {va.shape}; expected ({N_ACTIONS},) in [-1, 1]")
+        raise TypeError(f"action of {agent!r} = {v!r} is not numeric; expected an array of shape ({width},)")
+    if va.shape != (width,) and va.shape != (N_ACTIONS,):
+        raise ValueError(f"action of {agent!r} has shape {va.shape}; expected ({width},) in [-1, 1]")
+    if va.shape[0] < width:
+        va = np.concatenate([va, np.zeros(width - va.shape[0], dtype=va.dtype)])
     return va
 
 
