@@ -29,6 +29,11 @@ TorchRL) keep them. Shock codes (`envs.shocks.Shock`, `SHOCK_NAMES`): 0 NONE, 1 
 2 DEMAND_DROP, 3 SUPPLY_SURPLUS, 4 SUPPLY_SHORTAGE. The market summary (clearing price, volume,
 supply, demand, trades, active channels, shock, ...) is `env.market_summary()` every step.
 
+Every step returns fresh dicts (a fresh info dict per agent, Python numbers); observations are
+row views of the step's fresh observation array, which nothing in the env keeps or changes later.
+The dicts are built by C-level copies and maps, not a Python loop per agent: at 10,000 agents the
+dict face costs about 1 µs per agent over the array API (README, Performance).
+
 ## Episode end
 Truncation for every agent after `episode_steps` steps (`max_cycles=` is PettingZoo's name for
 it, accepted as an alias). Terminations mark agents that left.
@@ -77,7 +82,7 @@ import functools
 import operator
 import warnings
 from collections import deque
-from itertools import compress
+from itertools import compress, repeat
 from typing import Any
 
 import numpy as np
@@ -188,7 +193,7 @@ class ChannelMarketEnv(ParallelEnv):
         self.history = deque([self.core.summary()], maxlen=self.history_len)
         start = dict.fromkeys(self.info_keys[:-1], 0.0)
         start["shock"] = int(self.core.state.shock_kind)
-        infos = {a: dict(start) for a in self.agents}
+        infos = dict(zip(self.agents, map(dict.copy, repeat(start, len(self.agents)))))   # one dict per agent
         return self._obs_dict(obs), infos
 
     def step(self, actions: dict[str, Any]):
