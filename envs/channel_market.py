@@ -15,6 +15,8 @@ Actions: `ask` = reference price + a x the tariff spread (retail - feed-in), nev
 sell or a consumer needs offered peer-to-peer (storage: a > 0 sells a x deliverable charge,
 a < 0 buys -a x headroom); `concession` = share (a+1)/2 of the gap to reserve/limit conceded
 over the K negotiation rounds. Finite values outside [-1, 1] are clipped; NaN/inf raise.
+With `partner_action=True` the action is (5,) (`core.n_actions`): `open_partner` > 0 asks for a
+channel to the agent's regular partner (`channels.partner_openings`); a (4,) row means no ask.
 
 ## Reward
 Profit in EUR for the step: revenue - cost (peer-to-peer and grid) - marginal cost of energy
