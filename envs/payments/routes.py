@@ -340,5 +340,7 @@ def routed_candidates(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sell
     if not parts:
         z = np.zeros(0, dtype=np.int64)
         return RoutedCandidates(z, z, np.zeros((0, max_hops), dtype=np.int64), np.zeros(0), unrouted)
+    if len(parts) == 1:
+        return RoutedCandidates(*parts[0], unrouted)
     s, b, r, wd = (np.concatenate(x) for x in zip(*parts))
     return RoutedCandidates(s, b, r, wd, unrouted)
