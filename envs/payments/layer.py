@@ -24,7 +24,7 @@ from .reasons import INSUFFICIENT_BALANCE, OK, PEER_FAULT
 N_REASONS = len(R.REASON_NAMES)
 from .accounts import charge, credit_fees
 from ..compiled import jit, register
-from .htlc import _pay_routes_nb, pay_routes_loop
+from .htlc import _pay_routes_into_nb, pay_routes_loop
 from . import rebalance as _rebalance, routes as _routes  # noqa: F401  (register their kernels with the others)
 
 
@@ -86,10 +86,13 @@ def trade_payments_numpy(channel, seller, buyer, qty, price, cut, route, u, v, c
     ones in clearing order over what is left (`routed_settlement_numpy`). Returns
     `kernels.pay_trades`' thirteen outputs, then fees paid [N] by buyers, failures by reason
     [len(REASON_NAMES)] (trades only), completed payments by hops [H + 1], routed payments
-    completed, the fee of each routed trade [R] and fees earned [N]."""
+    completed, the fee of each routed trade [R] and fees earned [N]. `blocked_agent` and
+    `blocked_channel` are read only with `faults`."""
     t = channel.shape[0]
     routed = channel == ROUTED
     released = np.zeros(t, dtype=bool)
+    if not faults:   # the blocked agents and channels are read only with faults
+        blocked_agent, blocked_channel = np.zeros(n, dtype=bool), np.zeros(u.shape[0], dtype=bool)
     if faults:   # direct trades of failed agents or over failed channels: released
         on_ch = (channel >= 0)
         ch = np.where(on_ch, channel, 0)
@@ -214,8 +217,12 @@ def _trade_payments_nb(channel, seller, buyer, qty, price, cut, route, u, v, cap
         x = balance_u[c] + flow_in_u[c]
         x = x if x > 0.0 else 0.0
         bal_after[c] = x if x < capacity[c] else capacity[c]
-    reason, fee, _, r_flow, earned = _pay_routes_nb(r_route, r_buyer, amount, max_fee, u, v, capacity, bal_after,
-                                                    fee_base, fee_rate, blocked_agent, blocked_channel, n)
+    reason = np.zeros(r_n, dtype=np.int8)
+    fee = np.zeros(r_n)
+    r_flow = np.zeros(e_n)
+    earned = np.zeros(n)
+    _pay_routes_into_nb(r_route, r_buyer, amount, max_fee, u, v, capacity, bal_after, r_flow, earned, fee_base,
+                        fee_rate, blocked_agent, blocked_channel, faults, reason, fee)
     a_sold = np.zeros(n)
     a_bought = np.zeros(n)
     a_rev = np.zeros(n)
@@ -250,7 +257,9 @@ def _trade_payments_nb(channel, seller, buyer, qty, price, cut, route, u, v, cap
         a_rev[s] += rp
         a_cost[b] += rp
         fees[b] += fee[k]
-    return (paid, paid_qty, failed, partial, flow_in_u + r_flow, sold + a_sold, bought + a_bought, revenue + a_rev,
+    for c in range(e_n):
+        flow_in_u[c] = flow_in_u[c] + r_flow[c]
+    return (paid, paid_qty, failed, partial, flow_in_u, sold + a_sold, bought + a_bought, revenue + a_rev,
             cost + a_cost, ex_in, ex_out, n_failed + a_failed, n_partial, fees, failures, hops_hist, routed_ok, fee,
             earned)
 
