@@ -628,12 +628,6 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
                                                           partner, partner_value)
     (u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened) = _lifecycle(
         sc, ba, bs, capacity_now, open_now, active, wallet, fee_sink_now, st.balance_u, partner, layout)
-    flow_history = bs.flow_history.copy()
-    if one:
-        flow_history[:, int(bs.t[0]) % FLOW_HISTORY] = st.flow
-    else:
-        flow_history[np.arange(u.shape[0]), bs.t[layout.edge_market] % FLOW_HISTORY] = st.flow
-    flow_history[opened] = 0.0   # a reopened slot is a new channel
     n_closed = n_closed + n_fault_closed
     fee_base, fee_rate = bs.fee_base, bs.fee_rate
     if opened.shape[0] and sc.routing_fees_on:   # reopened channels' fee policies, after the lifecycle's draws
@@ -642,9 +636,10 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
         for i in np.flatnonzero(n_opened):
             s_i = opened[om == i]
             fee_base[s_i], fee_rate[s_i] = draw_fees(sc, s_i.shape[0], bs.rng[i])
-    util, *liquidity = kernels.channel_aftermath(
+    util, flow_history, *liquidity = kernels.channel_aftermath(
         util=bs.utilization, flow=st.flow, old_capacity=capacity_now, opened=opened, decay=UTILIZATION_DECAY,
-        n=agents.n, u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open)
+        n=agents.n, u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open,
+        flow_history=bs.flow_history, column=bs.t % FLOW_HISTORY, slot_market=layout.edge_market)
     topology_version = bs.topology_version + ((n_opened + n_closed) > 0)
 
     # next interval

@@ -289,27 +289,109 @@ def _close_compiled(u, v, capacity, balance_u, is_open, active, wallet, draw, cl
 close_channels = register("close_channels", close_channels_numpy, _close_compiled if _close_nb is not None else None)
 
 
-# ---- channel utilization and per-agent liquidity after the lifecycle --------------------------------
+# ---- channel openings of the lifecycle ----------------------------------------------------------------
 
-def channel_aftermath_numpy(util, flow, old_capacity, opened, decay, n, u, v, capacity, balance_u, is_open):
-    """(utilization EMA with new channels reset [E], and `liquidity` of the new channel state)."""
+def open_channels_numpy(slots, nu, nv, cap, fund_u, fund_v, fee, u, v, capacity, balance_u, is_open, active, wallet,
+                        slot_market, m):
+    """Open the reopening candidates (slot `slots[j]` as the channel `nu[j]`-`nv[j]` of capacity
+    `cap[j]`, funded `fund_u[j]` / `fund_v[j]`) whose funders are active and can each cover every
+    channel they would fund this step plus half the on-chain fee per channel. Returns fresh
+    (u, v, capacity, balance_u, wallet, n_opened [m], opened slots); `is_open` (a fresh array
+    from `close_channels`) is set in place. Twin of `_open_nb`."""
+    total = wallet.shape[0]
+    u, v, capacity, balance_u = u.copy(), v.copy(), capacity.copy(), balance_u.copy()
+    wallet = wallet.copy()
+    n_opened = np.zeros(m, dtype=np.int64)
+    opened = np.zeros(0, dtype=np.int64)
+    if slots.shape[0]:
+        need = (np.bincount(nu, weights=fund_u + fee / 2, minlength=total)
+                + np.bincount(nv, weights=fund_v + fee / 2, minlength=total))
+        solvent = wallet >= need
+        ok = solvent[nu] & solvent[nv] & active[nu] & active[nv]
+        if ok.any():
+            s = slots[ok]
+            u[s], v[s], capacity[s], balance_u[s] = nu[ok], nv[ok], cap[ok], fund_u[ok]
+            wallet -= np.bincount(nu[ok], weights=fund_u[ok] + fee / 2, minlength=total)
+            wallet -= np.bincount(nv[ok], weights=fund_v[ok] + fee / 2, minlength=total)
+            n_opened = np.bincount(slot_market[s], minlength=m)
+            is_open[s] = True
+            opened = s
+    return u, v, capacity, balance_u, wallet, n_opened, opened
+
+
+@jit
+def _open_nb(slots, nu, nv, cap, fund_u, fund_v, fee, u, v, capacity, balance_u, is_open, active, wallet,
+             slot_market, m):  # pragma: no cover - compiled
+    total = wallet.shape[0]
+    k = slots.shape[0]
+    u, v, capacity, balance_u = u.copy(), v.copy(), capacity.copy(), balance_u.copy()
+    new_wallet = wallet.copy()
+    n_opened = np.zeros(m, dtype=np.int64)
+    if k == 0:
+        return u, v, capacity, balance_u, new_wallet, n_opened, np.zeros(0, dtype=np.int64)
+    half = fee / 2
+    need_u = np.zeros(total)   # kept apart and summed after, as NumPy's two bincounts are
+    need_v = np.zeros(total)
+    for j in range(k):
+        need_u[nu[j]] += fund_u[j] + half
+        need_v[nv[j]] += fund_v[j] + half
+    take_u = np.zeros(total)
+    take_v = np.zeros(total)
+    opened = np.empty(k, dtype=np.int64)
+    c = 0
+    for j in range(k):
+        a, b = nu[j], nv[j]
+        if (wallet[a] >= need_u[a] + need_v[a] and wallet[b] >= need_u[b] + need_v[b] and active[a]
+                and active[b]):
+            s = slots[j]
+            u[s] = a
+            v[s] = b
+            capacity[s] = cap[j]
+            balance_u[s] = fund_u[j]
+            take_u[a] += fund_u[j] + half
+            take_v[b] += fund_v[j] + half
+            n_opened[slot_market[s]] += 1
+            is_open[s] = True
+            opened[c] = s
+            c += 1
+    if c:
+        for i in range(total):
+            new_wallet[i] = (wallet[i] - take_u[i]) - take_v[i]
+    return u, v, capacity, balance_u, new_wallet, n_opened, opened[:c].copy()
+
+
+open_channels = register("open_channels", open_channels_numpy, _open_nb)
+
+
+# ---- channel utilization, flow history and per-agent liquidity after the lifecycle --------------------
+
+def channel_aftermath_numpy(util, flow, old_capacity, opened, decay, n, u, v, capacity, balance_u, is_open,
+                            flow_history, column, slot_market):
+    """(utilization EMA with new channels reset [E], the flow history with this step's flow in
+    its market's ring column (`column` [M], `slot_market` [E]) and reopened slots zeroed (a fresh
+    [E, H] float32 array), and `liquidity` of the new channel state)."""
     new_util = decay * util + (1 - decay) * np.abs(flow) / old_capacity
     new_util[opened] = 0.0
-    return (new_util, *liquidity_numpy(n, u, v, capacity, balance_u, is_open))
-
+    history = flow_history.copy()
+    history[np.arange(flow.shape[0]), column[slot_market]] = flow
+    history[opened] = 0.0   # a reopened slot is a new channel
+    return (new_util, history, *liquidity_numpy(n, u, v, capacity, balance_u, is_open))
 
 
 @jit
 def _aftermath_nb(util, flow, old_capacity, opened, decay, n, u, v, capacity, balance_u,
-                  is_open):  # pragma: no cover - compiled
+                  is_open, flow_history, column, slot_market):  # pragma: no cover - compiled
     e_n = u.shape[0]
     new_util = np.empty(e_n)
+    history = flow_history.copy()
     for e in range(e_n):
         new_util[e] = decay * util[e] + (1 - decay) * abs(flow[e]) / old_capacity[e]
+        history[e, column[slot_market[e]]] = np.float32(flow[e])
     for j in range(opened.shape[0]):
         new_util[opened[j]] = 0.0
+        history[opened[j], :] = 0.0
     degree, outbound, inbound = _liquidity_nb(n, u, v, capacity, balance_u, is_open)
-    return new_util, degree, outbound, inbound
+    return new_util, history, degree, outbound, inbound
 
 
 channel_aftermath = register("channel_aftermath", channel_aftermath_numpy, _aftermath_nb)

@@ -87,13 +87,32 @@ def market_cases(core, acts, i):
                       close),
         "channel_aftermath": (dict(util=st.utilization, flow=st.flow, old_capacity=st.capacity,
                                    opened=np.flatnonzero(draw < 0.05), decay=0.9, n=ag.n, u=st.u, v=st.v,
-                                   capacity=st.capacity, balance_u=st.balance_u, is_open=st.open), close),
+                                   capacity=st.capacity, balance_u=st.balance_u, is_open=st.open,
+                                   flow_history=st.flow_history, column=np.array([i % 8, (i + 3) % 8]),
+                                   slot_market=(np.arange(st.u.shape[0]) % 2)),
+                              lambda a, b: (same(a[:2], b[:2]), close(a[2:], b[2:]))),
+        "open_channels": (open_case(sc, st, ag, draw, active), same),
         "agent_rows": (rows, None),  # writes into buf: compared below
         **payment_cases(st, off, ag, i),
         "ration_routed": (routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price),
                           lambda a, b: (same([a[0], a[1], a[2], a[5], a[6]], [b[0], b[1], b[2], b[5], b[6]]),
                                         close([a[3], a[4]], [b[3], b[4]]))),
     }
+
+
+def open_case(sc, st, ag, draw, active):
+    """Reopening candidates of the closed slots under the draw (two markets' slot labels), some
+    funders short of money: wallets drawn around what the channels need."""
+    rng = np.random.default_rng(int(draw[0] * 1e6))
+    is_open = st.open & (draw > 0.3)   # some slots closed whatever the market's state
+    slots = np.flatnonzero(~is_open & (draw < 0.6))
+    k = slots.shape[0]
+    nu, nv = rng.integers(0, ag.n, k), rng.integers(0, ag.n, k)
+    nv = np.where(nv == nu, (nu + 1) % ag.n, nv)
+    cap = rng.uniform(*sc.channel_capacity, k)
+    return dict(slots=slots, nu=nu, nv=nv, cap=cap, fund_u=cap * 0.5, fund_v=cap - cap * 0.5, fee=0.2, u=st.u, v=st.v,
+                capacity=st.capacity, balance_u=st.balance_u, is_open=is_open, active=active,
+                wallet=rng.uniform(0, 400, ag.n), slot_market=np.arange(st.u.shape[0]) % 2, m=2)
 
 
 def routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price):
@@ -195,6 +214,11 @@ def test_every_registered_kernel_equals_its_twin(scenario, seed):
                 k.run("compiled", buf=bufs[0], **kw)
                 k.run("twin", buf=bufs[1], **kw)
                 np.testing.assert_array_equal(bufs[0], bufs[1])
+            elif name == "open_channels":   # sets is_open in place: each on its own copy
+                a, b = copy_kw(kw), copy_kw(kw)
+                check(k.run("compiled", **a), k.run("twin", **b))
+                same([a["is_open"]], [b["is_open"]])
+                assert (a["is_open"] != kw["is_open"]).any()
             else:
                 check(k.run("compiled", **kw), k.run("twin", **kw))
             covered.add(name)
