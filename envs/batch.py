@@ -37,7 +37,7 @@ import numpy as np
 
 from . import channels, kernels, mechanisms, physics, prices
 from .breakdown import BREAKDOWN_FIELDS
-from .observations import OBS_HIGH, OBS_INDEX, OBS_LOW, _AGENT_ROWS, _agent_good, good_rows
+from .observations import OBS_HIGH, OBS_INDEX, OBS_LOW, _AGENT_ROWS, good_rows, observed_good
 from .offers import Offers, decode
 from .scenario import Scenario
 from .settlement import Settlement, settle
@@ -123,6 +123,15 @@ class BatchAgents:
     flat: AgentParams
     grid: AgentParams
     per_market: tuple
+
+    def good_key(self, n_goods: int) -> np.ndarray:
+        """[M*N] market * G + the good whose prices each agent observes (`observations.observed_good`),
+        computed once per episode's agents."""
+        cache = self.__dict__.setdefault("_good_key", {})
+        if n_goods not in cache:
+            m, n = self.grid.kind.shape
+            cache[n_goods] = np.repeat(np.arange(m, dtype=np.int64) * n_goods, n) + observed_good(self.flat)
+        return cache[n_goods]
 
     @classmethod
     def stack(cls, agents: "list[AgentParams]") -> "BatchAgents":
@@ -700,12 +709,17 @@ def _trade_goods(sc, ba: BatchAgents, bs: BatchState, actions, st: Settlement, g
 
 def observe(sc: Scenario, ba: BatchAgents, bs: BatchState, static: np.ndarray, scale: np.ndarray,
             sellable: np.ndarray, needed: np.ndarray, liquidity: tuple, layout: Layout) -> np.ndarray:
-    """obs [M*N, O] float32 of every market (`observations.observe` with per-market fields)."""
+    """obs [M*N, O] float32 of every market (one market: M = 1); rows of inactive agents are zero.
+
+    The per-market fields (prices, imbalance, time, shock) are computed once per market, here; one
+    compiled pass (`kernels.observation_rows`) writes them with the per-agent fields, clipped to
+    the space, into a copy of the episode's static rows [O, M*N]; the observation is its transpose,
+    an [M*N, O] array in column-major memory order (index it as any array;
+    `np.ascontiguousarray(obs)` where a library needs row-major)."""
     agents = ba.flat
     market = layout.market
     degree, outbound, inbound = liquidity
     r = sc.retail_tariff
-    inv_scale = 1.0 / np.maximum(scale, 1e-12)
     liq = sc.mean_degree * 0.5 * (sc.channel_capacity[0] + sc.channel_capacity[1])
     if sc.channel_sizing == "spend":   # channels sized by spend: each market's typical channel
         from .channels import expected_spend
@@ -713,54 +727,45 @@ def observe(sc: Scenario, ba: BatchAgents, bs: BatchState, static: np.ndarray, s
         per = sc.mean_degree * sc.channel_sizing_steps * expected_spend(sc, agents).reshape(layout.n_markets, -1).mean(
             axis=1)
         outbound, inbound, liq = outbound / per[market], inbound / per[market], 1.0
-    buf = static.copy()
-    kernels.agent_rows(buf=buf, rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=bs.soc,
-                       capacity=agents.capacity, storage=agents.is_storage, last_sold=bs.last_sold,
-                       last_bought=bs.last_bought, last_profit=bs.last_profit, inv_scale=inv_scale,
-                       degree=degree, outbound=outbound, inbound=inbound, retail=r, liq=liq,
-                       mean_degree=float(sc.mean_degree), low=OBS_LOW, high=OBS_HIGH)
     hist = bs.price_history
     prev = np.where((bs.history_len >= 2)[:, None], hist[:, -2], hist[:, -1])
     S, D, V = bs.supply, bs.demand_total, bs.volume
     with np.errstate(divide="ignore", invalid="ignore"):
         traded = np.where(np.minimum(S, D) > 0, V / np.minimum(S, D), 0.0)
         imb = np.where(S + D > 0, (D - S) / (S + D), 0.0)
+    good_vals = np.clip(np.stack([bs.ref_price / r, bs.clearing_price / r, (bs.ref_price - prev) / r, imb, traded]
+                                 ).reshape(len(_GOOD_FIELDS), -1), _GOOD_LOW, _GOOD_HIGH)
     hour = hours(sc, bs.t)
-    level = levels(sc, bs.t)
-    good_fields = {
-        "ref_price": bs.ref_price / r,
-        "clearing_price": bs.clearing_price / r,
-        "price_change": (bs.ref_price - prev) / r,
-        "imbalance": imb,
-        "traded_share": traded,
-    }
-    scalar_fields = {
-        "price_level": level / r,
-        "hour_sin": np.sin(2 * np.pi * hour / 24.0),
-        "hour_cos": np.cos(2 * np.pi * hour / 24.0),
-        "episode_progress": np.minimum(bs.t / sc.episode_steps, 1.0),
-        "shock_remaining": np.minimum(bs.shock_remaining / sc.episode_steps, 1.0),
-    }
-    flat_good = market * bs.ref_price.shape[1] + _agent_good(agents)
-    for name, val in good_fields.items():
-        i = OBS_INDEX[name]
-        np.take(np.clip(val, OBS_LOW[i], OBS_HIGH[i]).ravel(), flat_good, out=buf[i], mode="clip")
-    for name, val in scalar_fields.items():
-        i = OBS_INDEX[name]
-        np.take(np.minimum(np.maximum(val, OBS_LOW[i]), OBS_HIGH[i]), market, out=buf[i], mode="clip")
-    shocked = bs.shock_kind > 0
-    if shocked.any():
-        rows = OBS_INDEX["shock_demand_surge"] + bs.shock_kind - 1
-        who = np.flatnonzero(shocked[market])
-        buf[rows[market[who]], who] = 1.0
-    if len(sc.goods) > 1:
+    angle = 2 * np.pi * hour / 24.0
+    scalar_vals = np.minimum(np.maximum(np.stack([
+        levels(sc, bs.t) / r, np.sin(angle), np.cos(angle), np.minimum(bs.t / sc.episode_steps, 1.0),
+        np.minimum(bs.shock_remaining / sc.episode_steps, 1.0)]), _SCALAR_LOW), _SCALAR_HIGH)
+    buf = static.copy()
+    several_goods = len(sc.goods) > 1
+    kernels.observation_rows(
+        buf=buf, rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=bs.soc, capacity=agents.capacity,
+        storage=agents.is_storage, last_sold=bs.last_sold, last_bought=bs.last_bought, last_profit=bs.last_profit,
+        scale=scale, degree=degree, outbound=outbound, inbound=inbound, retail=r, liq=liq,
+        mean_degree=float(sc.mean_degree), low=OBS_LOW, high=OBS_HIGH, market=market,
+        good_key=ba.good_key(bs.ref_price.shape[1]), good_rows=_GOOD_ROWS, good_vals=good_vals,
+        scalar_rows=_SCALAR_ROWS, scalar_vals=scalar_vals,
+        shock_row=np.where(bs.shock_kind > 0, OBS_INDEX["shock_demand_surge"] + bs.shock_kind - 1, -1),
+        active=bs.active, zero_inactive=not several_goods)
+    if several_goods:
         for m in range(layout.n_markets):
             a = layout.agents_of(m)
             good_rows(sc, ba.per_market[m], bs.market(m, layout), scale[a], buf[:, a])
-    obs = buf.T
-    if not bs.active.all():
-        obs[~bs.active] = 0.0
-    return obs
+        if not bs.active.all():
+            buf[:, ~bs.active] = 0.0
+    return buf.T
+
+
+_GOOD_FIELDS = ("ref_price", "clearing_price", "price_change", "imbalance", "traded_share")
+_SCALAR_FIELDS = ("price_level", "hour_sin", "hour_cos", "episode_progress", "shock_remaining")
+_GOOD_ROWS = np.array([OBS_INDEX[k] for k in _GOOD_FIELDS], dtype=np.int64)
+_SCALAR_ROWS = np.array([OBS_INDEX[k] for k in _SCALAR_FIELDS], dtype=np.int64)
+_GOOD_LOW, _GOOD_HIGH = OBS_LOW[_GOOD_ROWS][:, None], OBS_HIGH[_GOOD_ROWS][:, None]
+_SCALAR_LOW, _SCALAR_HIGH = OBS_LOW[_SCALAR_ROWS][:, None], OBS_HIGH[_SCALAR_ROWS][:, None]
 
 
 # ---- one market: the ordinary step is the M = 1 case ------------------------------------------

@@ -397,12 +397,18 @@ def _aftermath_nb(util, flow, old_capacity, opened, decay, n, u, v, capacity, ba
 channel_aftermath = register("channel_aftermath", channel_aftermath_numpy, _aftermath_nb)
 
 
-# ---- the per-agent observation fields ----------------------------------------------------------------
+# ---- the observation: every per-agent, per-good and per-market field in one pass ----------------------
 
-def agent_rows_numpy(buf, rows, sellable, needed, soc, capacity, storage, last_sold, last_bought, last_profit,
-                     inv_scale, degree, outbound, inbound, retail, liq, mean_degree, low, high):
-    """The nine per-agent observation fields, each computed in float64, clipped to its bounds
-    and stored into its float32 row `rows[k]` of `buf` [O, N] (in place)."""
+def observation_rows_numpy(buf, rows, sellable, needed, soc, capacity, storage, last_sold, last_bought, last_profit,
+                           scale, degree, outbound, inbound, retail, liq, mean_degree, low, high, market, good_key,
+                           good_rows, good_vals, scalar_rows, scalar_vals, shock_row, active, zero_inactive):
+    """Fill the observation buffer `buf` [O, N] float32 (in place, its static rows already there):
+    the nine per-agent fields (energies over the agent's `scale`), each computed in float64,
+    clipped to its bounds and stored into its row `rows[k]`; the market's per-good fields `good_vals` [5, M*G] (already clipped) of the good
+    `good_key` [N] (market * G + good) an agent observes into `good_rows`; the per-market fields
+    `scalar_vals` [5, M] into `scalar_rows`; a 1 in the active shock's row `shock_row` [M] (-1:
+    none); and, with `zero_inactive`, zero columns of agents that left."""
+    inv_scale = 1.0 / np.maximum(scale, 1e-12)
     vals = (
         sellable * inv_scale,
         needed * inv_scale,
@@ -416,17 +422,26 @@ def agent_rows_numpy(buf, rows, sellable, needed, soc, capacity, storage, last_s
     )
     for j, val in zip(rows, vals):
         np.clip(val, low[j], high[j], out=buf[j], casting="unsafe")
+    for k in range(good_rows.shape[0]):
+        np.take(good_vals[k], good_key, out=buf[good_rows[k]], mode="clip")
+    for k in range(scalar_rows.shape[0]):
+        np.take(scalar_vals[k], market, out=buf[scalar_rows[k]], mode="clip")
+    row = shock_row[market]
+    who = np.flatnonzero(row >= 0)
+    buf[row[who], who] = 1.0
+    if zero_inactive:
+        buf[:, ~active] = 0.0
 
 
 @jit
-def _agent_rows_nb(buf, rows, sellable, needed, soc, capacity, storage, last_sold, last_bought, last_profit,
-                   inv_scale, degree, outbound, inbound, retail, liq, mean_degree, low,
-                   high):  # pragma: no cover - compiled
-    """Twin of `agent_rows_numpy`: the nine per-agent fields, each
-    computed in float64 as there, clipped to its bounds, stored into its float32 row of buf."""
+def _observation_rows_nb(buf, rows, sellable, needed, soc, capacity, storage, last_sold, last_bought, last_profit,
+                         scale, degree, outbound, inbound, retail, liq, mean_degree, low, high, market, good_key,
+                         good_rows, good_vals, scalar_rows, scalar_vals, shock_row, active,
+                         zero_inactive):  # pragma: no cover - compiled
     n = sellable.shape[0]
+    o = buf.shape[0]
     for i in range(n):
-        inv = inv_scale[i]
+        inv = 1.0 / max(scale[i], 1e-12)
         vals = (
             sellable[i] * inv,
             needed[i] * inv,
@@ -442,6 +457,17 @@ def _agent_rows_nb(buf, rows, sellable, needed, soc, capacity, storage, last_sol
             j = rows[k]
             x = min(max(vals[k], float(low[j])), float(high[j]))
             buf[j, i] = x
+        m = market[i]
+        g = good_key[i]
+        for k in range(good_rows.shape[0]):
+            buf[good_rows[k], i] = good_vals[k, g]
+        for k in range(scalar_rows.shape[0]):
+            buf[scalar_rows[k], i] = scalar_vals[k, m]
+        if shock_row[m] >= 0:
+            buf[shock_row[m], i] = 1.0
+        if zero_inactive and not active[i]:
+            for j in range(o):
+                buf[j, i] = 0.0
 
 
-agent_rows = register("agent_rows", agent_rows_numpy, _agent_rows_nb)
+observation_rows = register("observation_rows", observation_rows_numpy, _observation_rows_nb)

@@ -63,10 +63,16 @@ def market_cases(core, acts, i):
         active[::7] = False
     scale = np.maximum(agent_scale(sc, ag), 1e-12)
     degree, outbound, inbound = kernels.liquidity_numpy(ag.n, st.u, st.v, st.capacity, st.balance_u, st.open)
+    m = 1 + i % 3   # the agents as m markets' worth of columns (per-market and per-good tables of m markets)
+    market = np.arange(ag.n) * m // ag.n
     rows = dict(rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=st.soc, capacity=ag.capacity,
                 storage=ag.is_storage, last_sold=st.last_sold, last_bought=st.last_bought, last_profit=st.last_profit,
-                inv_scale=1.0 / scale, degree=degree, outbound=outbound, inbound=inbound, retail=sc.retail_tariff,
-                liq=sc.mean_degree * 50.0, mean_degree=float(sc.mean_degree), low=OBS_LOW, high=OBS_HIGH)
+                scale=scale * (np.arange(ag.n) % 5 > 0), degree=degree, outbound=outbound, inbound=inbound,
+                retail=sc.retail_tariff, liq=sc.mean_degree * 50.0, mean_degree=float(sc.mean_degree), low=OBS_LOW,
+                high=OBS_HIGH, market=market, good_key=market * 2 + np.arange(ag.n) % 2,
+                good_rows=np.array([7, 9, 11, 13, 15]), good_vals=np.random.default_rng(i).uniform(-1, 1, (5, 2 * m)),
+                scalar_rows=np.array([20, 21, 22, 23, 24]), scalar_vals=np.random.default_rng(i).uniform(0, 1, (5, m)),
+                shock_row=np.where(np.arange(m) % 2 == 0, 26, -1), active=active, zero_inactive=i % 2 == 0)
     return {
         "bilateral_agreements": (agree, lambda a, b: (same(a[:4], b[:4]), a[4] == b[4])),
         "ration_pairs": (dict(channel=channel, seller=seller, buyer=buyer, price=price, u=st.u, balance_u=st.balance_u,
@@ -92,7 +98,7 @@ def market_cases(core, acts, i):
                                    slot_market=(np.arange(st.u.shape[0]) % 2)),
                               lambda a, b: (same(a[:2], b[:2]), close(a[2:], b[2:]))),
         "open_channels": (open_case(sc, st, ag, draw, active), same),
-        "agent_rows": (rows, None),  # writes into buf: compared below
+        "observation_rows": (rows, None),  # writes into buf: compared below
         **payment_cases(st, off, ag, i),
         "ration_routed": (routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price),
                           lambda a, b: (same([a[0], a[1], a[2], a[5], a[6]], [b[0], b[1], b[2], b[5], b[6]]),
@@ -208,7 +214,7 @@ def test_every_registered_kernel_equals_its_twin(scenario, seed):
     for i, (core, acts) in enumerate(states(scenario, seed, 30)):
         for name, (kw, check) in market_cases(core, acts, i).items():
             k = compiled.KERNELS[name]
-            if name == "agent_rows":
+            if name == "observation_rows":
                 n = core.n_agents
                 bufs = [np.zeros((len(OBS_LOW), n), np.float32) for _ in range(2)]
                 k.run("compiled", buf=bufs[0], **kw)
