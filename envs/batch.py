@@ -38,7 +38,7 @@ import numpy as np
 from . import channels, kernels, mechanisms, physics, prices
 from .breakdown import BREAKDOWN_FIELDS
 from .observations import OBS_HIGH, OBS_INDEX, OBS_LOW, _AGENT_ROWS, good_rows, observed_good
-from .offers import Offers, decode
+from .offers import Offers, decode_totals
 from .scenario import Scenario
 from .settlement import Settlement, settle
 from .shocks import DEMAND_FACTOR, N_SHOCKS, SUPPLY_FACTOR, Shock
@@ -544,10 +544,7 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     n_goods = bs.ref_price.shape[1]
     market = layout.market
     sellable, needed = tradable_now if tradable_now is not None else tradable(sc, ba, bs)
-    if m_count == 1:   # one market: its [G] prices, as scalars where a single good allows
-        offers = decode(sc, agents, actions, bs.ref_price[0], sellable, needed, bs.active)
-    else:
-        offers = decode(sc, agents, actions, bs.ref_price, sellable, needed, bs.active, market=market)
+    offers, supply, demand = decode_totals(sc, agents, actions, bs.ref_price, sellable, needed, bs.active, market)
     if sc.negotiation_probability < 1.0:   # each channel negotiates with this chance: first draws of `rng`
         r = np.empty(bs.u.shape[0])
         for i, g in enumerate(bs.rng):
@@ -589,17 +586,8 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
             sc, ba, bs, st, reports, failed_agent, failed_channel, layout)
         bd = st.breakdown
     wallet = st.wallet
-    # mean-field aggregates and the reference price, per (market, good)
-    storage = agents.is_storage
-    supply_by_agent = np.where(storage, offers.sell_qty, sellable)
-    demand_by_agent = np.where(storage, offers.buy_qty, needed)
-    key = 0 if one else market * n_goods
-    sgood, bgood = np.maximum(agents.sells_good, 0), np.maximum(agents.buys_good, 0)
+    # mean-field aggregates (supply and demand: `decode_totals`) and the reference price, per (market, good)
     mg = m_count * n_goods
-    supply = np.bincount(key + sgood, weights=np.where(agents.sells_good >= 0, supply_by_agent, 0.0),
-                         minlength=mg).astype(np.float64).reshape(m_count, n_goods)
-    demand = np.bincount(key + bgood, weights=np.where(agents.buys_good >= 0, demand_by_agent, 0.0),
-                         minlength=mg).astype(np.float64).reshape(m_count, n_goods)
     tkey = trades.good if one else trade_market * n_goods + trades.good
     volume = np.bincount(tkey, weights=st.paid_qty, minlength=mg).astype(np.float64).reshape(m_count, n_goods)
     value = np.bincount(tkey, weights=st.paid_qty * trades.price, minlength=mg).astype(np.float64)

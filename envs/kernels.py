@@ -471,3 +471,79 @@ def _observation_rows_nb(buf, rows, sellable, needed, soc, capacity, storage, la
 
 
 observation_rows = register("observation_rows", observation_rows_numpy, _observation_rows_nb)
+
+
+# ---- offers from actions, and what each market offers and wants ---------------------------------------
+
+def decode_offers_numpy(actions, ref_price, market, sells_good, buys_good, reserve, limit, storage, sellable,
+                        needed, active, span, retail, min_quantity):
+    """(ask, bid, sell_qty, buy_qty, concession [N], supply, demand [M*G]) of validated actions
+    [N, 4] (`offers.decode_totals`; the action columns: `offers` module). Twin of `_decode_nb`."""
+    n_goods = ref_price.shape[1]
+    sg, bg = np.maximum(sells_good, 0), np.maximum(buys_good, 0)
+    ask = np.clip(ref_price[market, sg] + actions[:, 0] * span, reserve, None)
+    ask = np.maximum(np.minimum(ask, retail), reserve)
+    bid = np.clip(ref_price[market, bg] + actions[:, 1] * span, 0.0, limit)
+    q = actions[:, 2]
+    share = 0.5 * (q + 1.0)
+    sell_qty = np.where(storage, np.maximum(q, 0.0), share) * sellable
+    buy_qty = np.where(storage, np.maximum(-q, 0.0), share) * needed
+    sell_qty = np.where(active & (sells_good >= 0) & (sell_qty >= min_quantity), sell_qty, 0.0)
+    buy_qty = np.where(active & (buys_good >= 0) & (buy_qty >= min_quantity), buy_qty, 0.0)
+    concession = 0.5 * (actions[:, 3] + 1.0)
+    mg = ref_price.shape[0] * n_goods
+    supply = np.bincount(market * n_goods + sg, weights=np.where(sells_good >= 0, np.where(storage, sell_qty, sellable),
+                                                                  0.0), minlength=mg).astype(np.float64)
+    demand = np.bincount(market * n_goods + bg, weights=np.where(buys_good >= 0, np.where(storage, buy_qty, needed),
+                                                                  0.0), minlength=mg).astype(np.float64)
+    return ask, bid, sell_qty, buy_qty, concession, supply, demand
+
+
+@jit
+def _decode_nb(actions, ref_price, market, sells_good, buys_good, reserve, limit, storage, sellable, needed, active,
+               span, retail, min_quantity):  # pragma: no cover - compiled
+    n = actions.shape[0]
+    n_goods = ref_price.shape[1]
+    ask = np.empty(n)
+    bid = np.empty(n)
+    sell_qty = np.empty(n)
+    buy_qty = np.empty(n)
+    concession = np.empty(n)
+    supply = np.zeros(ref_price.shape[0] * n_goods)
+    demand = np.zeros(ref_price.shape[0] * n_goods)
+    for i in range(n):
+        m = market[i]
+        sg = max(sells_good[i], 0)
+        bg = max(buys_good[i], 0)
+        x = ref_price[m, sg] + actions[i, 0] * span
+        x = x if x >= reserve[i] else reserve[i]
+        x = x if x <= retail else retail
+        ask[i] = x if x >= reserve[i] else reserve[i]
+        y = ref_price[m, bg] + actions[i, 1] * span
+        y = y if y > 0.0 else 0.0
+        bid[i] = y if y < limit[i] else limit[i]
+        q = actions[i, 2]
+        share = 0.5 * (q + 1.0)
+        if storage[i]:
+            sq = (q if q >= 0.0 else 0.0) * sellable[i]
+            bq = (-q if -q >= 0.0 else 0.0) * needed[i]
+        else:
+            sq = share * sellable[i]
+            bq = share * needed[i]
+        sq = sq if (active[i] and sells_good[i] >= 0 and sq >= min_quantity) else 0.0
+        bq = bq if (active[i] and buys_good[i] >= 0 and bq >= min_quantity) else 0.0
+        sell_qty[i] = sq
+        buy_qty[i] = bq
+        concession[i] = 0.5 * (actions[i, 3] + 1.0)
+        if sells_good[i] >= 0:
+            supply[m * n_goods + sg] += sq if storage[i] else sellable[i]
+        else:
+            supply[m * n_goods + sg] += 0.0
+        if buys_good[i] >= 0:
+            demand[m * n_goods + bg] += bq if storage[i] else needed[i]
+        else:
+            demand[m * n_goods + bg] += 0.0
+    return ask, bid, sell_qty, buy_qty, concession, supply, demand
+
+
+decode_offers = register("decode_offers", decode_offers_numpy, _decode_nb)

@@ -98,12 +98,27 @@ def market_cases(core, acts, i):
                                    slot_market=(np.arange(st.u.shape[0]) % 2)),
                               lambda a, b: (same(a[:2], b[:2]), close(a[2:], b[2:]))),
         "open_channels": (open_case(sc, st, ag, draw, active), same),
+        "decode_offers": (decode_case(sc, ag, core.check_actions(acts), sellable, needed, active, i), same),
         "observation_rows": (rows, None),  # writes into buf: compared below
         **payment_cases(st, off, ag, i),
         "ration_routed": (routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price),
                           lambda a, b: (same([a[0], a[1], a[2], a[5], a[6]], [b[0], b[1], b[2], b[5], b[6]]),
                                         close([a[3], a[4]], [b[3], b[4]]))),
     }
+
+
+def decode_case(sc, ag, acts, sellable, needed, active, i):
+    """The agents as two markets' worth (reference prices of two goods each; some agents sell or buy
+    nothing), actions with exact zeros, bounds and negative zeros."""
+    rng = np.random.default_rng(300 + i)
+    acts = acts.copy()
+    acts[rng.random(acts.shape) < 0.1] = -0.0
+    market = (np.arange(ag.n) >= ag.n // 2).astype(np.int64)
+    sells = np.where(rng.random(ag.n) < 0.2, -1, ag.sells_good).astype(np.int8)
+    return dict(actions=acts, ref_price=rng.uniform(20, 150, (2, 2)), market=market, sells_good=sells,
+                buys_good=np.where(rng.random(ag.n) < 0.1, 1, ag.buys_good).astype(np.int8), reserve=ag.reserve,
+                limit=ag.limit, storage=ag.is_storage, sellable=sellable, needed=needed, active=active,
+                span=sc.retail_tariff - sc.feed_in_tariff, retail=sc.retail_tariff, min_quantity=1e-9)
 
 
 def open_case(sc, st, ag, draw, active):
