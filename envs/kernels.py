@@ -434,40 +434,70 @@ def observation_rows_numpy(buf, rows, sellable, needed, soc, capacity, storage, 
 
 
 @jit
+def _clip_into(out, vals, lo, hi):  # pragma: no cover - compiled
+    for i in range(out.shape[0]):
+        out[i] = min(max(vals[i], lo), hi)
+
+
+@jit
 def _observation_rows_nb(buf, rows, sellable, needed, soc, capacity, storage, last_sold, last_bought, last_profit,
                          scale, degree, outbound, inbound, retail, liq, mean_degree, low, high, market, good_key,
                          good_rows, good_vals, scalar_rows, scalar_vals, shock_row, active,
                          zero_inactive):  # pragma: no cover - compiled
+    # field by field, each a plain loop over the agents (vectorized; rows of buf are contiguous)
     n = sellable.shape[0]
-    o = buf.shape[0]
+    inv = np.empty(n)
+    val = np.empty(n)
     for i in range(n):
-        inv = 1.0 / max(scale[i], 1e-12)
-        vals = (
-            sellable[i] * inv,
-            needed[i] * inv,
-            soc[i] / max(capacity[i], 1e-12) if storage[i] else 0.0,
-            last_sold[i] * inv,
-            last_bought[i] * inv,
-            last_profit[i] * inv / retail,
-            degree[i] / mean_degree,
-            outbound[i] / liq,
-            inbound[i] / liq,
-        )
-        for k in range(9):
-            j = rows[k]
-            x = min(max(vals[k], float(low[j])), float(high[j]))
-            buf[j, i] = x
-        m = market[i]
-        g = good_key[i]
-        for k in range(good_rows.shape[0]):
-            buf[good_rows[k], i] = good_vals[k, g]
-        for k in range(scalar_rows.shape[0]):
-            buf[scalar_rows[k], i] = scalar_vals[k, m]
-        if shock_row[m] >= 0:
-            buf[shock_row[m], i] = 1.0
-        if zero_inactive and not active[i]:
-            for j in range(o):
-                buf[j, i] = 0.0
+        inv[i] = 1.0 / max(scale[i], 1e-12)
+    for k in range(9):
+        if k == 0:
+            for i in range(n):
+                val[i] = sellable[i] * inv[i]
+        elif k == 1:
+            for i in range(n):
+                val[i] = needed[i] * inv[i]
+        elif k == 2:
+            for i in range(n):
+                val[i] = soc[i] / max(capacity[i], 1e-12) if storage[i] else 0.0
+        elif k == 3:
+            for i in range(n):
+                val[i] = last_sold[i] * inv[i]
+        elif k == 4:
+            for i in range(n):
+                val[i] = last_bought[i] * inv[i]
+        elif k == 5:
+            for i in range(n):
+                val[i] = last_profit[i] * inv[i] / retail
+        elif k == 6:
+            for i in range(n):
+                val[i] = degree[i] / mean_degree
+        elif k == 7:
+            for i in range(n):
+                val[i] = outbound[i] / liq
+        else:
+            for i in range(n):
+                val[i] = inbound[i] / liq
+        j = rows[k]
+        _clip_into(buf[j], val, float(low[j]), float(high[j]))
+    for k in range(good_rows.shape[0]):
+        out = buf[good_rows[k]]
+        gv = good_vals[k]
+        for i in range(n):
+            out[i] = gv[good_key[i]]
+    for k in range(scalar_rows.shape[0]):
+        out = buf[scalar_rows[k]]
+        sv = scalar_vals[k]
+        for i in range(n):
+            out[i] = sv[market[i]]
+    for i in range(n):
+        r = shock_row[market[i]]
+        if r >= 0:
+            buf[r, i] = 1.0
+    if zero_inactive:
+        for i in range(n):
+            if not active[i]:
+                buf[:, i] = 0.0
 
 
 observation_rows = register("observation_rows", observation_rows_numpy, _observation_rows_nb)
