@@ -758,31 +758,35 @@ _SCALAR_LOW, _SCALAR_HIGH = OBS_LOW[_SCALAR_ROWS][:, None], OBS_HIGH[_SCALAR_ROW
 
 # ---- one market: the ordinary step is the M = 1 case ------------------------------------------
 
-_ONE: dict = {}
+_LAST: list = [None, None]   # the last (MarketState, BatchState) `step_one` returned: its observation reuses it
 
 
 def one_market(sc: Scenario, agents: AgentParams, state: MarketState) -> tuple[BatchAgents, BatchState, Layout, int]:
     """A market as a batch of one, without copying its arrays (per-market fields get an [1] axis);
-    the agents' batch view, the layout and the normals per step are cached per agent parameters."""
+    the agents' batch view, the layout and the normals per step are cached on the agent parameters
+    (each core's own: several cores of one scenario do not evict each other)."""
     n, e = agents.n, state.u.shape[0]
-    key = _ONE.get("key")
-    if key is None or key[0] is not agents or key[1] is not sc:
+    hit = agents.__dict__.get("_as_batch")
+    if hit is None or hit[0] is not sc or hit[2].n_slots != e:
         ba = BatchAgents(agents, AgentParams(**{f.name: getattr(agents, f.name)[None] for f in fields(AgentParams)}),
                          (agents,))
-        _ONE.update(key=(agents, sc), ba=ba, layout=Layout.of(1, n, e), normals=None)
-    ba, layout = _ONE["ba"], _ONE["layout"]
-    d: dict[str, Any] = {k: getattr(state, k) for k in AGENT_FIELDS + CHANNEL_FIELDS}
-    for k in PER_MARKET:
-        x = getattr(state, k)
-        if isinstance(x, np.ndarray):
-            d[k] = _pad_history(x)[None] if k == "price_history" else x[None]
-        else:
-            d[k] = np.array([x], dtype=np.float64 if k in ("fee_sink", "grid_account") else np.int64)
-    bs = BatchState(**d, history_len=np.array([state.price_history.shape[0]]), rng=(state.rng,),
-                    rng_exo=(state.rng_exo,))
-    if _ONE["normals"] is None:
-        _ONE["normals"] = normals_per_step(sc, ba, bs)
-    return ba, bs, layout, _ONE["normals"]
+        hit = agents.__dict__["_as_batch"] = [sc, ba, Layout.of(1, n, e), None]
+    _, ba, layout, normals = hit
+    if _LAST[0] is state:
+        bs = _LAST[1]
+    else:
+        d: dict[str, Any] = {k: getattr(state, k) for k in AGENT_FIELDS + CHANNEL_FIELDS}
+        for k in PER_MARKET:
+            x = getattr(state, k)
+            if isinstance(x, np.ndarray):
+                d[k] = _pad_history(x)[None] if k == "price_history" else x[None]
+            else:
+                d[k] = np.array([x], dtype=np.float64 if k in ("fee_sink", "grid_account") else np.int64)
+        bs = BatchState(**d, history_len=np.array([state.price_history.shape[0]]), rng=(state.rng,),
+                        rng_exo=(state.rng_exo,))
+    if normals is None:
+        normals = hit[3] = normals_per_step(sc, ba, bs)
+    return ba, bs, layout, normals
 
 
 def step_one(sc: Scenario, agents: AgentParams, state: MarketState, actions: np.ndarray,
@@ -790,7 +794,9 @@ def step_one(sc: Scenario, agents: AgentParams, state: MarketState, actions: np.
     """`batch_step` of one market, in and out as `MarketState` (`step.market_step`)."""
     ba, bs, layout, k = one_market(sc, agents, state)
     new, res = batch_step(sc, ba, bs, actions, layout, k, tradable_now)
-    return new.market(0, layout), res
+    out = new.market(0, layout)
+    _LAST[0], _LAST[1] = out, new
+    return out, res
 
 
 __all__ = ["one_market", "step_one", "BatchAgents", "BatchState", "BatchResult", "Layout", "BlockIndex", "NormalBlock", "batch_step",

@@ -88,6 +88,10 @@ class AgentParams:
     def n(self) -> int:
         return int(self.kind.shape[0])
 
+    def __getstate__(self) -> dict:
+        """Pickled and deep-copied without the caches the pipeline keeps on it (rebuilt on use)."""
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
     # Derived masks, computed once per episode (the arrays are fixed for the episode), from the
     # behaviours the kinds declare (kinds.KindSpec), never from kind names.
     @cached_property
