@@ -129,6 +129,21 @@ def apply_lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wa
     m = fee_sink.shape[0]
     e_m = u.shape[0] // m
     slot_market = offset // n if m > 1 else offset   # one market: its offsets are all 0
+    own_rule = sc.topology not in UNIFORM_REOPEN and markets is not None
+    use_partner = sc.partner_channel_share > 0 and partner is not None
+    if not (own_rule or use_partner):   # no draws after the block: the whole lifecycle in one compiled pass
+        spend = expected_spend(sc, agents) if sc.channel_sizing == "spend" and agents is not None else np.zeros(0)
+        lo, hi = sc.channel_capacity
+        u, v, capacity, balance_u, is_open, wallet, n_closed, n_opened, opened = kernels.lifecycle_uniform(
+            u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open, active=active, wallet=wallet,
+            draw=draw, cand=candidates, close_rate=float(sc.channel_close_rate), open_rate=float(sc.channel_open_rate),
+            fee=float(fee), n=int(n), offset=offset, slot_market=slot_market, m=m, lo=float(lo), hi=float(hi),
+            split=float(sc.initial_split), spend=spend, sizing_steps=float(sc.channel_sizing_steps),
+            mean_cap=0.5 * (lo + hi))
+        fee_sink = fee_sink + fee * n_closed
+        if opened.shape[0]:
+            fee_sink = fee_sink + fee * n_opened
+        return u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened
     was_open = is_open
     is_open, wallet, closed, slots = kernels.close_channels(
         u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open, active=active, wallet=wallet, draw=draw,
@@ -140,8 +155,6 @@ def apply_lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wa
     if k:
         nu, nv, cap = reopen_candidates(sc, n, candidates[:, slots])
         nu, nv = nu + offset[slots], nv + offset[slots]
-        own_rule = sc.topology not in UNIFORM_REOPEN and markets is not None
-        use_partner = sc.partner_channel_share > 0 and partner is not None
         if own_rule or use_partner:   # further draws, market by market (each from its own generator)
             sm = slot_market[slots]
             for i in np.unique(sm):

@@ -363,6 +363,82 @@ def _open_nb(slots, nu, nv, cap, fund_u, fund_v, fee, u, v, capacity, balance_u,
 open_channels = register("open_channels", open_channels_numpy, _open_nb)
 
 
+# ---- the whole lifecycle where reopenings pair agents uniformly: one compiled pass -----------------------
+
+def lifecycle_uniform_numpy(u, v, capacity, balance_u, is_open, active, wallet, draw, cand, close_rate, open_rate,
+                            fee, n, offset, slot_market, m, lo, hi, split, spend, sizing_steps, mean_cap):
+    """`close_channels`, then each reopening slot's candidate from its two uniforms `cand[:, slot]`
+    (an ordered pair of distinct agents of its market, `offset` [E] its first agent, and a capacity
+    uniform in [lo, hi]; with `spend` [N] given, sized as `channels.size_capacity` sizes by spend),
+    funded `split` by its first endpoint, then `open_channels`. Returns (u, v, capacity, balance_u,
+    open, wallet, n_closed [m], n_opened [m], opened slots); `channels.apply_lifecycle` is its
+    reference. Twin of `_lifecycle_nb`."""
+    new_open, wallet, _, slots = close_channels_numpy(u, v, capacity, balance_u, is_open, active, wallet, draw,
+                                                      close_rate, open_rate, fee)
+    n_closed = np.bincount(slot_market[is_open & ~new_open], minlength=m)
+    r = cand[:, slots]
+    pairs = n * (n - 1)
+    idx = np.minimum((r[0] * pairs).astype(np.int64), pairs - 1)
+    nu = idx // (n - 1)
+    nv = (nu + 1 + idx % (n - 1)) % n
+    cap = lo + (hi - lo) * r[1]
+    nu, nv = nu + offset[slots], nv + offset[slots]
+    if spend.shape[0]:
+        cap = np.maximum(cap / mean_cap * sizing_steps * np.maximum(spend[nu], spend[nv]), 1e-9)
+    fu = cap * split
+    u, v, capacity, balance_u, wallet, n_opened, opened = open_channels_numpy(
+        slots, nu, nv, cap, fu, cap - fu, fee, u, v, capacity, balance_u, new_open, active, wallet, slot_market, m)
+    return u, v, capacity, balance_u, new_open, wallet, n_closed, n_opened, opened
+
+
+@jit
+def _lifecycle_nb(u, v, capacity, balance_u, is_open, active, wallet, draw, cand, close_rate, open_rate, fee, n,
+                  offset, slot_market, m, lo, hi, split, spend, sizing_steps, mean_cap):  # pragma: no cover
+    all_active = True
+    for i in range(active.shape[0]):
+        if not active[i]:
+            all_active = False
+            break
+    new_open, new_wallet, closed, slots = _close_nb(u, v, capacity, balance_u, is_open, active, wallet, draw,
+                                                    close_rate, open_rate, fee, all_active)
+    n_closed = np.zeros(m, dtype=np.int64)
+    if m == 1:
+        n_closed[0] = closed
+    else:
+        for e in range(u.shape[0]):
+            if is_open[e] and not new_open[e]:
+                n_closed[slot_market[e]] += 1
+    k = slots.shape[0]
+    nu = np.empty(k, dtype=np.int64)
+    nv = np.empty(k, dtype=np.int64)
+    cap = np.empty(k)
+    fu = np.empty(k)
+    fv = np.empty(k)
+    pairs = n * (n - 1)
+    fpairs = float(pairs)
+    for j in range(k):
+        s = slots[j]
+        idx = int(cand[0, s] * fpairs)
+        if idx > pairs - 1:
+            idx = pairs - 1
+        a = idx // (n - 1)
+        nu[j] = a + offset[s]
+        nv[j] = (a + 1 + idx % (n - 1)) % n + offset[s]
+        c = lo + (hi - lo) * cand[1, s]
+        if spend.shape[0]:
+            sa, sb = spend[nu[j]], spend[nv[j]]
+            c = max(c / mean_cap * sizing_steps * (sa if sa >= sb else sb), 1e-9)
+        cap[j] = c
+        fu[j] = c * split
+        fv[j] = c - fu[j]
+    u, v, capacity, balance_u, new_wallet, n_opened, opened = _open_nb(
+        slots, nu, nv, cap, fu, fv, fee, u, v, capacity, balance_u, new_open, active, new_wallet, slot_market, m)
+    return u, v, capacity, balance_u, new_open, new_wallet, n_closed, n_opened, opened
+
+
+lifecycle_uniform = register("lifecycle_uniform", lifecycle_uniform_numpy, _lifecycle_nb)
+
+
 # ---- channel utilization, flow history and per-agent liquidity after the lifecycle --------------------
 
 def channel_aftermath_numpy(util, flow, old_capacity, opened, decay, n, u, v, capacity, balance_u, is_open,

@@ -98,6 +98,8 @@ def market_cases(core, acts, i):
                                    slot_market=(np.arange(st.u.shape[0]) % 2)),
                               lambda a, b: (same(a[:2], b[:2]), close(a[2:], b[2:]))),
         "open_channels": (open_case(sc, st, ag, draw, active), same),
+        "lifecycle_uniform": (lifecycle_case(sc, st, ag, draw, active, i),
+                              lambda a, b: (same(a[:5] + a[6:], b[:5] + b[6:]), close([a[5]], [b[5]]))),
         "decode_offers": (decode_case(sc, ag, core.check_actions(acts), sellable, needed, active, i), same),
         "observation_rows": (rows, None),  # writes into buf: compared below
         **payment_cases(st, off, ag, i),
@@ -105,6 +107,22 @@ def market_cases(core, acts, i):
                           lambda a, b: (same([a[0], a[1], a[2], a[5], a[6]], [b[0], b[1], b[2], b[5], b[6]]),
                                         close([a[3], a[4]], [b[3], b[4]]))),
     }
+
+
+def lifecycle_case(sc, st, ag, draw, active, i):
+    """The market's channels as two markets' slots (agents split in halves), high close and open
+    rates, spend-sized capacities every other state, wallets drawn so that some openings are refused."""
+    rng = np.random.default_rng(400 + i)
+    e, n = st.u.shape[0], ag.n
+    slot_market = (np.arange(e) >= e // 2).astype(np.int64)
+    half = n // 2
+    u, v = st.u % half + slot_market * half, st.v % half + slot_market * half
+    v = np.where(u == v, (v + 1 - slot_market * half) % half + slot_market * half, v).astype(np.int32)
+    return dict(u=u.astype(np.int32), v=v, capacity=st.capacity, balance_u=st.balance_u, is_open=st.open & (draw > 0.2),
+                active=active, wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=rng.random((2, e)),
+                close_rate=0.2, open_rate=0.5, fee=0.3, n=half, offset=slot_market * half, slot_market=slot_market,
+                m=2, lo=50.0, hi=200.0, split=0.5, spend=rng.uniform(1, 30, n) if i % 2 else np.zeros(0),
+                sizing_steps=3.0, mean_cap=125.0)
 
 
 def decode_case(sc, ag, acts, sellable, needed, active, i):
