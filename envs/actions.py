@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from . import kernels
 from .offers import ACTION_FIELDS, N_ACTIONS
 
 
@@ -32,13 +33,13 @@ def check_actions(actions: Any, n_agents: int) -> np.ndarray:
             f"columns {ACTION_FIELDS}"
         )
     a = np.asarray(actions).astype(np.float64, copy=False)  # a plain array (np.matrix, memmap, ...)
-    finite = np.isfinite(a)
-    if not finite.all():
-        i, j = np.argwhere(~finite)[0]
+    out, bad = kernels.clip_actions(actions=a)
+    if bad >= 0:
+        i, j = divmod(int(bad), N_ACTIONS)
         raise ValueError(
             f"actions[{i}, {j}] ({ACTION_FIELDS[j]} of agent {i}) = {a[i, j]}; actions must be finite, in [-1, 1]"
         )
-    return np.clip(a, -1.0, 1.0)
+    return out
 
 
 __all__ = ["check_actions"]
