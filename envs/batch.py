@@ -307,6 +307,8 @@ def hours(sc: Scenario, t: "np.ndarray") -> np.ndarray:
 def levels(sc: Scenario, t: np.ndarray) -> np.ndarray:
     """[M] time-of-day price level of every market's step `t`: one scalar evaluation when the
     clocks agree (the usual case), else elementwise."""
+    if t.shape[0] == 1:
+        return np.array([_level(sc, int(t[0]))])
     if (t == t[0]).all():
         return np.full(t.shape[0], _level(sc, int(t[0])))
     return prices.time_of_day_levels(sc, hours(sc, t))
@@ -316,12 +318,14 @@ _LEVELS: dict = {}
 
 
 def _level(sc: Scenario, t: int) -> float:
-    key = (id(sc), t)
+    """`prices.time_of_day_level` at step t's hour, cached per scenario and hour of day."""
+    hour = physics.hour_of_day(sc, t)
+    key = (id(sc), hour)
     hit = _LEVELS.get(key)
     if hit is None or hit[0] is not sc:
         if len(_LEVELS) > 4096:
             _LEVELS.clear()
-        hit = _LEVELS[key] = (sc, prices.time_of_day_level(sc, physics.hour_of_day(sc, t)))
+        hit = _LEVELS[key] = (sc, prices.time_of_day_level(sc, hour))
     return hit[1]
 
 
@@ -713,15 +717,14 @@ def observe(sc: Scenario, ba: BatchAgents, bs: BatchState, static: np.ndarray, s
             sellable: np.ndarray, needed: np.ndarray, liquidity: tuple, layout: Layout) -> np.ndarray:
     """obs [M*N, O] float32 of every market (one market: M = 1); rows of inactive agents are zero.
 
-    The per-market fields (prices, imbalance, time, shock) are computed once per market, here; one
-    compiled pass (`kernels.observation_rows`) writes them with the per-agent fields, clipped to
+    One compiled pass (`kernels.observation_rows`) computes the per-market fields (prices,
+    imbalance, time, shock) once per market and writes them with the per-agent fields, clipped to
     the space, into a copy of the episode's static rows [O, M*N]; the observation is its transpose,
     an [M*N, O] array in column-major memory order (index it as any array;
     `np.ascontiguousarray(obs)` where a library needs row-major)."""
     agents = ba.flat
     market = layout.market
     degree, outbound, inbound = liquidity
-    r = sc.retail_tariff
     liq = sc.mean_degree * 0.5 * (sc.channel_capacity[0] + sc.channel_capacity[1])
     if sc.channel_sizing == "spend":   # channels sized by spend: each market's typical channel
         from .channels import expected_spend
@@ -729,30 +732,19 @@ def observe(sc: Scenario, ba: BatchAgents, bs: BatchState, static: np.ndarray, s
         per = sc.mean_degree * sc.channel_sizing_steps * expected_spend(sc, agents).reshape(layout.n_markets, -1).mean(
             axis=1)
         outbound, inbound, liq = outbound / per[market], inbound / per[market], 1.0
-    hist = bs.price_history
-    prev = np.where((bs.history_len >= 2)[:, None], hist[:, -2], hist[:, -1])
-    S, D, V = bs.supply, bs.demand_total, bs.volume
-    with np.errstate(divide="ignore", invalid="ignore"):
-        traded = np.where(np.minimum(S, D) > 0, V / np.minimum(S, D), 0.0)
-        imb = np.where(S + D > 0, (D - S) / (S + D), 0.0)
-    good_vals = np.clip(np.stack([bs.ref_price / r, bs.clearing_price / r, (bs.ref_price - prev) / r, imb, traded]
-                                 ).reshape(len(_GOOD_FIELDS), -1), _GOOD_LOW, _GOOD_HIGH)
-    hour = hours(sc, bs.t)
-    angle = 2 * np.pi * hour / 24.0
-    scalar_vals = np.minimum(np.maximum(np.stack([
-        levels(sc, bs.t) / r, np.sin(angle), np.cos(angle), np.minimum(bs.t / sc.episode_steps, 1.0),
-        np.minimum(bs.shock_remaining / sc.episode_steps, 1.0)]), _SCALAR_LOW), _SCALAR_HIGH)
     buf = static.copy()
     several_goods = len(sc.goods) > 1
     kernels.observation_rows(
         buf=buf, rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=bs.soc, capacity=agents.capacity,
         storage=agents.is_storage, last_sold=bs.last_sold, last_bought=bs.last_bought, last_profit=bs.last_profit,
-        scale=scale, degree=degree, outbound=outbound, inbound=inbound, retail=r, liq=liq,
+        scale=scale, degree=degree, outbound=outbound, inbound=inbound, retail=float(sc.retail_tariff), liq=float(liq),
         mean_degree=float(sc.mean_degree), low=OBS_LOW, high=OBS_HIGH, market=market,
-        good_key=ba.good_key(bs.ref_price.shape[1]), good_rows=_GOOD_ROWS, good_vals=good_vals,
-        scalar_rows=_SCALAR_ROWS, scalar_vals=scalar_vals,
-        shock_row=np.where(bs.shock_kind > 0, OBS_INDEX["shock_demand_surge"] + bs.shock_kind - 1, -1),
-        active=bs.active, zero_inactive=not several_goods)
+        good_key=ba.good_key(bs.ref_price.shape[1]), good_rows=_GOOD_ROWS, scalar_rows=_SCALAR_ROWS,
+        ref_price=bs.ref_price, clearing_price=bs.clearing_price, price_history=bs.price_history,
+        history_len=bs.history_len, supply=bs.supply, demand=bs.demand_total, volume=bs.volume,
+        time_vals=time_fields(sc, bs.t), t=bs.t, shock_remaining=bs.shock_remaining, shock_kind=bs.shock_kind,
+        shock_row0=OBS_INDEX["shock_demand_surge"], episode_steps=int(sc.episode_steps), active=bs.active,
+        zero_inactive=not several_goods)
     if several_goods:
         for m in range(layout.n_markets):
             a = layout.agents_of(m)
@@ -762,12 +754,31 @@ def observe(sc: Scenario, ba: BatchAgents, bs: BatchState, static: np.ndarray, s
     return buf.T
 
 
-_GOOD_FIELDS = ("ref_price", "clearing_price", "price_change", "imbalance", "traded_share")
-_SCALAR_FIELDS = ("price_level", "hour_sin", "hour_cos", "episode_progress", "shock_remaining")
-_GOOD_ROWS = np.array([OBS_INDEX[k] for k in _GOOD_FIELDS], dtype=np.int64)
-_SCALAR_ROWS = np.array([OBS_INDEX[k] for k in _SCALAR_FIELDS], dtype=np.int64)
-_GOOD_LOW, _GOOD_HIGH = OBS_LOW[_GOOD_ROWS][:, None], OBS_HIGH[_GOOD_ROWS][:, None]
-_SCALAR_LOW, _SCALAR_HIGH = OBS_LOW[_SCALAR_ROWS][:, None], OBS_HIGH[_SCALAR_ROWS][:, None]
+_GOOD_ROWS = np.array([OBS_INDEX[k] for k in ("ref_price", "clearing_price", "price_change", "imbalance",
+                                              "traded_share")], dtype=np.int64)
+_SCALAR_ROWS = np.array([OBS_INDEX[k] for k in ("price_level", "hour_sin", "hour_cos", "episode_progress",
+                                                "shock_remaining")], dtype=np.int64)
+_TIME: dict = {}
+
+
+def time_fields(sc: Scenario, t: np.ndarray) -> np.ndarray:
+    """[3, M] of every market's step `t`: the time-of-day level / retail tariff, sine and cosine of
+    the hour; [3, 1] when the clocks agree (the usual case), cached per scenario and hour."""
+    if t.shape[0] == 1 or (t == t[0]).all():
+        hour = hours(sc, t[:1])
+        key = (id(sc), float(hour[0]))
+        hit = _TIME.get(key)
+        if hit is None or hit[0] is not sc:
+            if len(_TIME) > 4096:
+                _TIME.clear()
+            hit = _TIME[key] = (sc, _time_rows(sc, t[:1], hour))
+        return hit[1]
+    return _time_rows(sc, t, hours(sc, t))
+
+
+def _time_rows(sc: Scenario, t: np.ndarray, hour: np.ndarray) -> np.ndarray:
+    angle = 2 * np.pi * hour / 24.0
+    return np.stack([levels(sc, t) / sc.retail_tariff, np.sin(angle), np.cos(angle)])
 
 
 # ---- one market: the ordinary step is the M = 1 case ------------------------------------------

@@ -491,15 +491,42 @@ channel_aftermath = register("channel_aftermath", channel_aftermath_numpy, _afte
 
 # ---- the observation: every per-agent, per-good and per-market field in one pass ----------------------
 
+def market_fields_numpy(ref_price, clearing_price, price_history, history_len, supply, demand, volume, retail,
+                        good_low, good_high):
+    """[5, M*G] per (market, good): reference and clearing price / retail, the last change of the
+    reference price / retail, imbalance (D - S) / (D + S), traded share V / min(S, D); clipped to
+    (`good_low`, `good_high`) [5] as np.clip clips."""
+    prev = np.where((history_len >= 2)[:, None], price_history[:, -2], price_history[:, -1])
+    S, D, V = supply, demand, volume
+    with np.errstate(divide="ignore", invalid="ignore"):
+        traded = np.where(np.minimum(S, D) > 0, V / np.minimum(S, D), 0.0)
+        imb = np.where(S + D > 0, (D - S) / (S + D), 0.0)
+    vals = np.stack([ref_price / retail, clearing_price / retail, (ref_price - prev) / retail, imb, traded])
+    return np.clip(vals.reshape(5, -1), good_low[:, None], good_high[:, None])
+
+
+def scalar_fields_numpy(time_vals, t, shock_remaining, episode_steps, scalar_low, scalar_high):
+    """[5, M] per market: the time-of-day level / retail and the hour's sine and cosine
+    (`time_vals` [3, M] or [3, 1] when the clocks agree), the episode's progress and the active
+    shock's remaining share; clipped to (`scalar_low`, `scalar_high`) [5] as np.minimum(np.maximum())."""
+    m = t.shape[0]
+    vals = np.stack([*np.broadcast_to(time_vals, (3, m)), np.minimum(t / episode_steps, 1.0),
+                     np.minimum(shock_remaining / episode_steps, 1.0)])
+    return np.minimum(np.maximum(vals, scalar_low[:, None]), scalar_high[:, None])
+
+
 def observation_rows_numpy(buf, rows, sellable, needed, soc, capacity, storage, last_sold, last_bought, last_profit,
                            scale, degree, outbound, inbound, retail, liq, mean_degree, low, high, market, good_key,
-                           good_rows, good_vals, scalar_rows, scalar_vals, shock_row, active, zero_inactive):
+                           good_rows, scalar_rows, ref_price, clearing_price, price_history, history_len, supply,
+                           demand, volume, time_vals, t, shock_remaining, shock_kind, shock_row0, episode_steps,
+                           active, zero_inactive):
     """Fill the observation buffer `buf` [O, N] float32 (in place, its static rows already there):
     the nine per-agent fields (energies over the agent's `scale`), each computed in float64,
-    clipped to its bounds and stored into its row `rows[k]`; the market's per-good fields `good_vals` [5, M*G] (already clipped) of the good
-    `good_key` [N] (market * G + good) an agent observes into `good_rows`; the per-market fields
-    `scalar_vals` [5, M] into `scalar_rows`; a 1 in the active shock's row `shock_row` [M] (-1:
-    none); and, with `zero_inactive`, zero columns of agents that left."""
+    clipped to its bounds and stored into its row `rows[k]`; the market's per-good fields
+    (`market_fields_numpy`) of the good `good_key` [N] (market * G + good) an agent observes into
+    `good_rows`; the per-market fields (`scalar_fields_numpy`) into `scalar_rows`; a 1 in the
+    row `shock_row0 + kind - 1` of its market's active shock; and, with `zero_inactive`, zero
+    columns of agents that left. Twin of `_observation_rows_nb`."""
     inv_scale = 1.0 / np.maximum(scale, 1e-12)
     vals = (
         sellable * inv_scale,
@@ -514,11 +541,15 @@ def observation_rows_numpy(buf, rows, sellable, needed, soc, capacity, storage, 
     )
     for j, val in zip(rows, vals):
         np.clip(val, low[j], high[j], out=buf[j], casting="unsafe")
+    good_vals = market_fields_numpy(ref_price, clearing_price, price_history, history_len, supply, demand, volume,
+                                    retail, low[good_rows], high[good_rows])
     for k in range(good_rows.shape[0]):
         np.take(good_vals[k], good_key, out=buf[good_rows[k]], mode="clip")
+    scalar_vals = scalar_fields_numpy(time_vals, t, shock_remaining, episode_steps, low[scalar_rows],
+                                      high[scalar_rows])
     for k in range(scalar_rows.shape[0]):
         np.take(scalar_vals[k], market, out=buf[scalar_rows[k]], mode="clip")
-    row = shock_row[market]
+    row = np.where(shock_kind > 0, shock_row0 + shock_kind - 1, -1)[market]
     who = np.flatnonzero(row >= 0)
     buf[row[who], who] = 1.0
     if zero_inactive:
@@ -534,8 +565,9 @@ def _clip_into(out, vals, lo, hi):  # pragma: no cover - compiled
 @jit
 def _observation_rows_nb(buf, rows, sellable, needed, soc, capacity, storage, last_sold, last_bought, last_profit,
                          scale, degree, outbound, inbound, retail, liq, mean_degree, low, high, market, good_key,
-                         good_rows, good_vals, scalar_rows, scalar_vals, shock_row, active,
-                         zero_inactive):  # pragma: no cover - compiled
+                         good_rows, scalar_rows, ref_price, clearing_price, price_history, history_len, supply,
+                         demand, volume, time_vals, t, shock_remaining, shock_kind, shock_row0, episode_steps,
+                         active, zero_inactive):  # pragma: no cover - compiled
     # field by field, each a plain loop over the agents (vectorized; rows of buf are contiguous)
     n = sellable.shape[0]
     inv = np.empty(n)
@@ -572,20 +604,46 @@ def _observation_rows_nb(buf, rows, sellable, needed, soc, capacity, storage, la
                 val[i] = inbound[i] / liq
         j = rows[k]
         _clip_into(buf[j], val, float(low[j]), float(high[j]))
+    # per (market, good), as market_fields_numpy (np.clip keeps a value equal to a bound)
+    m_n, g_n = ref_price.shape
+    h = price_history.shape[1]
+    good_vals = np.empty((5, m_n * g_n))
+    for m in range(m_n):
+        for g in range(g_n):
+            prev = price_history[m, h - 2, g] if history_len[m] >= 2 else price_history[m, h - 1, g]
+            s_, d_, v_ = supply[m, g], demand[m, g], volume[m, g]
+            least = s_ if s_ < d_ else d_
+            tot = s_ + d_
+            x = (ref_price[m, g] / retail, clearing_price[m, g] / retail, (ref_price[m, g] - prev) / retail,
+                 (d_ - s_) / tot if tot > 0 else 0.0, v_ / least if least > 0 else 0.0)
+            for k in range(5):
+                lo, hi = float(low[good_rows[k]]), float(high[good_rows[k]])
+                y = lo if lo > x[k] else x[k]
+                good_vals[k, m * g_n + g] = hi if y > hi else y
+    # per market, as scalar_fields_numpy (np.maximum / np.minimum take the bound on a tie)
+    scalar_vals = np.empty((5, m_n))
+    one_clock = time_vals.shape[1] == 1
+    for m in range(m_n):
+        c = 0 if one_clock else m
+        p = t[m] / episode_steps
+        q = shock_remaining[m] / episode_steps
+        x = (time_vals[0, c], time_vals[1, c], time_vals[2, c], p if p < 1.0 else 1.0, q if q < 1.0 else 1.0)
+        for k in range(5):
+            lo, hi = float(low[scalar_rows[k]]), float(high[scalar_rows[k]])
+            y = x[k] if x[k] > lo else lo
+            scalar_vals[k, m] = y if y < hi else hi
     for k in range(good_rows.shape[0]):
         out = buf[good_rows[k]]
-        gv = good_vals[k]
         for i in range(n):
-            out[i] = gv[good_key[i]]
+            out[i] = good_vals[k, good_key[i]]
     for k in range(scalar_rows.shape[0]):
         out = buf[scalar_rows[k]]
-        sv = scalar_vals[k]
         for i in range(n):
-            out[i] = sv[market[i]]
+            out[i] = scalar_vals[k, market[i]]
     for i in range(n):
-        r = shock_row[market[i]]
-        if r >= 0:
-            buf[r, i] = 1.0
+        kind = shock_kind[market[i]]
+        if kind > 0:
+            buf[shock_row0 + kind - 1, i] = 1.0
     if zero_inactive:
         for i in range(n):
             if not active[i]:

@@ -65,14 +65,21 @@ def market_cases(core, acts, i):
     degree, outbound, inbound = kernels.liquidity_numpy(ag.n, st.u, st.v, st.capacity, st.balance_u, st.open)
     m = 1 + i % 3   # the agents as m markets' worth of columns (per-market and per-good tables of m markets)
     market = np.arange(ag.n) * m // ag.n
+    r = np.random.default_rng(i)
+    g = 2
     rows = dict(rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=st.soc, capacity=ag.capacity,
                 storage=ag.is_storage, last_sold=st.last_sold, last_bought=st.last_bought, last_profit=st.last_profit,
                 scale=scale * (np.arange(ag.n) % 5 > 0), degree=degree, outbound=outbound, inbound=inbound,
                 retail=sc.retail_tariff, liq=sc.mean_degree * 50.0, mean_degree=float(sc.mean_degree), low=OBS_LOW,
-                high=OBS_HIGH, market=market, good_key=market * 2 + np.arange(ag.n) % 2,
-                good_rows=np.array([7, 9, 11, 13, 15]), good_vals=np.random.default_rng(i).uniform(-1, 1, (5, 2 * m)),
-                scalar_rows=np.array([20, 21, 22, 23, 24]), scalar_vals=np.random.default_rng(i).uniform(0, 1, (5, m)),
-                shock_row=np.where(np.arange(m) % 2 == 0, 26, -1), active=active, zero_inactive=i % 2 == 0)
+                high=OBS_HIGH, market=market, good_key=market * g + np.arange(ag.n) % g,
+                good_rows=np.array([7, 9, 11, 13, 15]), scalar_rows=np.array([20, 21, 22, 23, 24]),
+                ref_price=r.uniform(0, 300, (m, g)), clearing_price=r.uniform(0, 300, (m, g)),
+                price_history=r.uniform(0, 300, (m, 24, g)), history_len=r.integers(1, 25, m),
+                supply=r.uniform(0, 5, (m, g)) * (r.random((m, g)) < 0.7),
+                demand=r.uniform(0, 5, (m, g)) * (r.random((m, g)) < 0.7), volume=r.uniform(0, 3, (m, g)),
+                time_vals=r.uniform(-1.5, 1.5, (3, 1 if i % 2 else m)), t=r.integers(0, 120, m),
+                shock_remaining=r.integers(0, 9, m), shock_kind=r.integers(0, 5, m), shock_row0=22,
+                episode_steps=96, active=active, zero_inactive=i % 2 == 0)
     return {
         "bilateral_agreements": (agree, lambda a, b: (same(a[:4], b[:4]), a[4] == b[4])),
         "ration_pairs": (dict(channel=channel, seller=seller, buyer=buyer, price=price, u=st.u, balance_u=st.balance_u,
