@@ -236,9 +236,12 @@ class BatchState:
     def market(self, m: int, layout: Layout) -> MarketState:
         """Market m as the `MarketState` it would have run alone: agent and channel fields are views
         (endpoints made local, a copy), per-market fields its own values."""
-        a, e = layout.agents_of(m), layout.slots_of(m)
-        d: dict[str, Any] = {k: getattr(self, k)[a] for k in AGENT_FIELDS}
-        d.update({k: getattr(self, k)[e] for k in CHANNEL_FIELDS})
+        if layout.n_markets == 1:   # the whole arrays are the market's
+            d: dict[str, Any] = {k: getattr(self, k) for k in AGENT_FIELDS + CHANNEL_FIELDS}
+        else:
+            a, e = layout.agents_of(m), layout.slots_of(m)
+            d = {k: getattr(self, k)[a] for k in AGENT_FIELDS}
+            d.update({k: getattr(self, k)[e] for k in CHANNEL_FIELDS})
         off = m * layout.n_agents
         if off:
             d["u"] = (self.u[e] - off).astype(np.int32)
@@ -249,7 +252,8 @@ class BatchState:
             if k == "price_history":
                 x = x[x.shape[0] - int(self.history_len[m]):]
             d[k] = x if isinstance(x, np.ndarray) else (float(x) if k in ("fee_sink", "grid_account") else int(x))
-        return MarketState(**d, rng=self.rng[m], rng_exo=self.rng_exo[m])
+        d["rng"], d["rng_exo"] = self.rng[m], self.rng_exo[m]
+        return MarketState.from_fields(d)
 
     def put(self, m: int, s: MarketState, layout: Layout) -> "BatchState":
         """A new batch with market m replaced by `s` (a fresh episode of that market)."""
@@ -688,20 +692,22 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
                             (st.soc - agents.initial_soc) * agents.efficiency * sc.base_price, 0.0)
         bd[rows, _COL["storage_value"]] = value_sv[rows]
         bd[rows, 0] += value_sv[rows]
-    new = bs.replace(
-        active=active, fee_base=fee_base, fee_rate=fee_rate, energy_account=st.energy_account, partner=partner,
-        partner_value=partner_value, flow_history=flow_history, soc=st.soc, wallet=wallet, cloud=arrays["cloud"].reshape(-1), wind_speed=arrays["wind_speed"].reshape(-1),
-        generation=generation.reshape(-1), demand=demand_next.reshape(-1), last_sold=bd[:, _COL["sold"]],
-        last_bought=bd[:, _COL["bought"]], last_profit=bd[:, _COL["profit"]],
-        u=u, v=v, capacity=capacity, balance_u=balance_u, open=is_open, flow=st.flow, utilization=util,
-        topology_version=topology_version, ref_price=ref, clearing_price=clearing_price, price_history=history,
-        supply=supply, demand_total=demand, volume=volume, shock_kind=shock_kind, shock_remaining=shock_remaining,
-        t=t_next, fee_sink=fee_sink, grid_account=grid_account, history_len=history_len,
-    )
     if goods is not None:
-        new = new.replace(holdings=np.concatenate([g.holdings for g in goods]),
-                          owed=np.concatenate([g.owed for g in goods]),
-                          issued=np.stack([g.issued for g in goods]), retired=np.stack([g.retired for g in goods]))
+        holdings, owed = np.concatenate([g.holdings for g in goods]), np.concatenate([g.owed for g in goods])
+        issued, retired = np.stack([g.issued for g in goods]), np.stack([g.retired for g in goods])
+    else:
+        holdings, owed, issued, retired = bs.holdings, bs.owed, bs.issued, bs.retired
+    new = BatchState(   # every field, built once (the old state is not modified)
+        active=active, soc=st.soc, wallet=wallet, cloud=arrays["cloud"].reshape(-1),
+        wind_speed=arrays["wind_speed"].reshape(-1), generation=generation.reshape(-1),
+        demand=demand_next.reshape(-1), last_sold=bd[:, _COL["sold"]], last_bought=bd[:, _COL["bought"]],
+        last_profit=bd[:, _COL["profit"]], u=u, v=v, capacity=capacity, balance_u=balance_u, open=is_open,
+        flow=st.flow, utilization=util, fee_base=fee_base, fee_rate=fee_rate, flow_history=flow_history,
+        energy_account=st.energy_account, partner=partner, partner_value=partner_value,
+        topology_version=topology_version, ref_price=ref, clearing_price=clearing_price, price_history=history,
+        supply=supply, demand_total=demand, volume=volume, holdings=holdings, owed=owed, issued=issued,
+        retired=retired, shock_kind=shock_kind, shock_remaining=shock_remaining, t=t_next, fee_sink=fee_sink,
+        grid_account=grid_account, history_len=history_len, rng=bs.rng, rng_exo=bs.rng_exo)
     result = BatchResult(offers, trades, st, sellable, needed, n_opened, n_closed, tuple(liquidity), goods,
                          trade_market, reports)
     return new, result
