@@ -24,7 +24,7 @@ import numpy as np
 
 from .obs_schema import ObsSchema, observation_schema
 from .observations import N_OBS, OBS_HIGH, OBS_LOW, agent_scale, obs_bounds, static_columns
-from .actions import check_actions
+from .actions import check_actions, check_flag, check_indices
 from .offers import N_ACTIONS, action_fields
 from . import state_io
 from .scenario import Scenario, get_scenario
@@ -142,14 +142,8 @@ class MarketCore:
         settle to their wallets in the next channel lifecycle, or now with `close_channels=True`
         (force-closed: both sides to the wallets, the on-chain fee to the fee sink)."""
         state = self._require_state()
-        idx = np.asarray(agents)
-        if idx.dtype.kind not in "iu" or idx.ndim != 1:
-            raise TypeError(f"agents must be a 1-D integer array of agent indices, got {idx!r}")
-        if idx.size and (idx.min() < 0 or idx.max() >= self.n_agents):
-            bad = idx[(idx < 0) | (idx >= self.n_agents)][0]
-            raise ValueError(f"agent index {bad} out of range; allowed: 0..{self.n_agents - 1}")
-        if not isinstance(close_channels, (bool, np.bool_)):
-            raise TypeError(f"close_channels = {close_channels!r}; allowed: True or False")
+        idx = check_indices(agents, self.n_agents, "agents", "agent index", "agent indices")
+        close_channels = check_flag(close_channels, "close_channels")
         active = state.active.copy()
         active[idx] = False
         self.state = state.replace(active=active)
@@ -162,13 +156,8 @@ class MarketCore:
         """A channel failure without its agents: force-close the given channel slots now (open
         ones; both sides settle to the endpoints' wallets, the on-chain fee to the fee sink)."""
         state = self._require_state()
-        idx = np.asarray(channels)
         e = state.u.shape[0]
-        if idx.dtype.kind not in "iu" or idx.ndim != 1:
-            raise TypeError(f"channels must be a 1-D integer array of channel slots, got {idx!r}")
-        if idx.size and (idx.min() < 0 or idx.max() >= e):
-            bad = idx[(idx < 0) | (idx >= e)][0]
-            raise ValueError(f"channel slot {bad} out of range; allowed: 0..{e - 1}")
+        idx = check_indices(channels, e, "channels", "channel slot", "channel slots")
         closing = np.zeros(e, dtype=bool)
         closing[idx] = True
         self._force_close(closing)
