@@ -620,11 +620,8 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     # mean-field aggregates (supply and demand: `decode_totals`) and the reference price, per (market, good)
     mg = m_count * n_goods
     tkey = trades.good if one else trade_market * n_goods + trades.good
-    volume = np.bincount(tkey, weights=st.paid_qty, minlength=mg).astype(np.float64).reshape(m_count, n_goods)
-    value = np.bincount(tkey, weights=st.paid_qty * trades.price, minlength=mg).astype(np.float64)
-    value = value.reshape(m_count, n_goods)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        clearing_price = np.where(volume > 0, value / volume, bs.clearing_price)
+    volume, clearing_price = kernels.trade_totals(key=tkey, qty=st.paid_qty, price=trades.price,
+                                                  previous=bs.clearing_price)
     t_next = bs.t + 1
     level_next = levels(sc, t_next)[:, None]
     bounds = None
@@ -662,10 +659,14 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     if opened.shape[0] and sc.routing_fees_on:   # reopened channels' fee policies, after the lifecycle's draws
         fee_base, fee_rate = fee_base.copy(), fee_rate.copy()
         drawn = opened[:opened.shape[0] - asked.shape[0]]   # partner channels (the tail) take the mean policy: no draws
-        om = layout.edge_market[drawn]
-        for i in np.unique(om):
-            s_i = drawn[om == i]
-            fee_base[s_i], fee_rate[s_i] = draw_fees(sc, s_i.shape[0], bs.rng[i])
+        if one:
+            if drawn.shape[0]:
+                fee_base[drawn], fee_rate[drawn] = draw_fees(sc, drawn.shape[0], bs.rng[0])
+        else:
+            om = layout.edge_market[drawn]
+            for i in np.unique(om):
+                s_i = drawn[om == i]
+                fee_base[s_i], fee_rate[s_i] = draw_fees(sc, s_i.shape[0], bs.rng[i])
         fee_base[asked] = 0.5 * (sc.routing_fee_base[0] + sc.routing_fee_base[1])
         fee_rate[asked] = 0.5 * (sc.routing_fee_rate[0] + sc.routing_fee_rate[1])
     util, flow_history, *liquidity = kernels.channel_aftermath(

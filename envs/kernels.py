@@ -755,3 +755,33 @@ def _clip_actions_nb(actions):  # pragma: no cover - compiled
 
 
 clip_actions = register("clip_actions", clip_actions_numpy, _clip_actions_nb)
+
+
+# ---- what traded, per market and good -------------------------------------------------------------------
+
+def trade_totals_numpy(key, qty, price, previous):
+    """(volume [M, G], volume-weighted clearing price [M, G]; `previous` where nothing traded) of
+    the trades `key` [T] (market * G + good), paid quantities `qty` and prices. Twin of `_totals_nb`."""
+    mg = previous.size
+    volume = np.bincount(key, weights=qty, minlength=mg).astype(np.float64).reshape(previous.shape)
+    value = np.bincount(key, weights=qty * price, minlength=mg).astype(np.float64).reshape(previous.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return volume, np.where(volume > 0, value / volume, previous)
+
+
+@jit
+def _totals_nb(key, qty, price, previous):  # pragma: no cover - compiled
+    mg = previous.size
+    volume = np.zeros(mg)
+    value = np.zeros(mg)
+    for t in range(key.shape[0]):   # in trade order, as bincount sums
+        volume[key[t]] += qty[t]
+        value[key[t]] += qty[t] * price[t]
+    prev = previous.reshape(mg)
+    clearing = np.empty(mg)
+    for k in range(mg):
+        clearing[k] = value[k] / volume[k] if volume[k] > 0 else prev[k]
+    return volume.reshape(previous.shape), clearing.reshape(previous.shape)
+
+
+trade_totals = register("trade_totals", trade_totals_numpy, _totals_nb)

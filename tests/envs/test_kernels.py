@@ -107,6 +107,8 @@ def market_cases(core, acts, i):
         "open_channels": (open_case(sc, st, ag, draw, active), same),
         "lifecycle_uniform": (lifecycle_case(sc, st, ag, draw, active, i),
                               lambda a, b: (same(a[:5] + a[6:], b[:5] + b[6:]), close([a[5]], [b[5]]))),
+        "trade_totals": (dict(key=tr.good * 0 + (tr.seller % 3) * 2 + tr.good, qty=paid[1] * (np.arange(paid[1].shape[0]) % 4 > 0),
+                              price=tr.price, previous=np.random.default_rng(i).uniform(10, 90, (3, 2))), same),
         "clip_actions": (dict(actions=clip_case(acts, i)), lambda a, b: (same([a[0]], [b[0]]), a[1] == b[1])),
         "decode_offers": (decode_case(sc, ag, core.check_actions(acts), sellable, needed, active, i), same),
         "observation_rows": (rows, None),  # writes into buf: compared below
