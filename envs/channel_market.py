@@ -228,7 +228,8 @@ class ChannelMarketEnv(ParallelEnv):
         obs_d.update(zip(alive, obs))   # row views of this step's fresh observation array
         if ended.any():
             self.agents = list(compress(alive, (~ended).tolist()))
-        self.history.append(info["summary"])
+        if self.history.maxlen != 0:   # the step's summary is computed when read (about 0.5 ms at 10k agents)
+            self.history.append(info["summary"])
         return obs_d, rewards, terminations, truncations, infos
 
     # ---- checkpoints -----------------------------------------------------------------------

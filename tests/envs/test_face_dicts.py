@@ -151,3 +151,16 @@ def test_bad_action_dicts_name_the_agent(case):
     name = dead if case in ("extra",) else (target if case != "unknown" else "nobody_0")
     assert repr(name) in str(err.value)
     assert env.core.state.t == t
+
+
+def test_history_len_zero_keeps_no_summaries_and_none_keeps_all():
+    env = channel_market_v0.parallel_env(scenario="energy_small", history_len=0)
+    env.reset(seed=0)
+    for _ in range(3):
+        env.step({a: np.zeros(4) for a in env.agents})
+    assert len(env.history) == 0 and env.market_summary()["t"] == 3
+    env = channel_market_v0.parallel_env(scenario="energy_small", history_len=None)
+    env.reset(seed=0)
+    for _ in range(3):
+        env.step({a: np.zeros(4) for a in env.agents})
+    assert [h["t"] for h in env.history] == [0, 1, 2, 3]
