@@ -515,18 +515,22 @@ def scalar_fields_numpy(time_vals, t, shock_remaining, episode_steps, scalar_low
     return np.minimum(np.maximum(vals, scalar_low[:, None]), scalar_high[:, None])
 
 
-def observation_rows_numpy(buf, rows, sellable, needed, soc, capacity, storage, last_sold, last_bought, last_profit,
-                           scale, degree, outbound, inbound, retail, liq, mean_degree, low, high, market, good_key,
-                           good_rows, scalar_rows, ref_price, clearing_price, price_history, history_len, supply,
-                           demand, volume, time_vals, t, shock_remaining, shock_kind, shock_row0, episode_steps,
-                           active, zero_inactive):
-    """Fill the observation buffer `buf` [O, N] float32 (in place, its static rows already there):
-    the nine per-agent fields (energies over the agent's `scale`), each computed in float64,
+def observation_rows_numpy(buf, static, static_rows, rows, sellable, needed, soc, capacity, storage, last_sold,
+                           last_bought, last_profit, scale, degree, outbound, inbound, retail, liq, mean_degree, low,
+                           high, market, good_key, good_rows, scalar_rows, ref_price, clearing_price, price_history,
+                           history_len, supply, demand, volume, time_vals, t, shock_remaining, shock_kind, shock_row0,
+                           n_shock_rows, episode_steps, active, zero_inactive):
+    """Fill the observation buffer `buf` [O, N] float32 (in place, every row written): the rows
+    `static_rows` of the episode's `static` [O, N] (kinds, profile, reserve, limit, ...); the
+    nine per-agent fields (energies over the agent's `scale`), each computed in float64,
     clipped to its bounds and stored into its row `rows[k]`; the market's per-good fields
     (`market_fields_numpy`) of the good `good_key` [N] (market * G + good) an agent observes into
     `good_rows`; the per-market fields (`scalar_fields_numpy`) into `scalar_rows`; a 1 in the
-    row `shock_row0 + kind - 1` of its market's active shock; and, with `zero_inactive`, zero
-    columns of agents that left. Twin of `_observation_rows_nb`."""
+    row `shock_row0 + kind - 1` of its market's active shock (the `n_shock_rows` shock rows 0
+    otherwise); and, with `zero_inactive`, zero columns of agents that left. Twin of
+    `_observation_rows_nb`."""
+    buf[static_rows] = static[static_rows]
+    buf[shock_row0:shock_row0 + n_shock_rows] = 0.0
     inv_scale = 1.0 / np.maximum(scale, 1e-12)
     vals = (
         sellable * inv_scale,
@@ -563,13 +567,17 @@ def _clip_into(out, vals, lo, hi):  # pragma: no cover - compiled
 
 
 @jit
-def _observation_rows_nb(buf, rows, sellable, needed, soc, capacity, storage, last_sold, last_bought, last_profit,
-                         scale, degree, outbound, inbound, retail, liq, mean_degree, low, high, market, good_key,
-                         good_rows, scalar_rows, ref_price, clearing_price, price_history, history_len, supply,
-                         demand, volume, time_vals, t, shock_remaining, shock_kind, shock_row0, episode_steps,
-                         active, zero_inactive):  # pragma: no cover - compiled
+def _observation_rows_nb(buf, static, static_rows, rows, sellable, needed, soc, capacity, storage, last_sold,
+                         last_bought, last_profit, scale, degree, outbound, inbound, retail, liq, mean_degree, low,
+                         high, market, good_key, good_rows, scalar_rows, ref_price, clearing_price, price_history,
+                         history_len, supply, demand, volume, time_vals, t, shock_remaining, shock_kind, shock_row0,
+                         n_shock_rows, episode_steps, active, zero_inactive):  # pragma: no cover - compiled
     # field by field, each a plain loop over the agents (vectorized; rows of buf are contiguous)
     n = sellable.shape[0]
+    for j in static_rows:
+        buf[j, :] = static[j, :]
+    for j in range(shock_row0, shock_row0 + n_shock_rows):
+        buf[j, :] = 0.0
     inv = np.empty(n)
     val = np.empty(n)
     for i in range(n):

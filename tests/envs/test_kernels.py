@@ -67,7 +67,10 @@ def market_cases(core, acts, i):
     market = np.arange(ag.n) * m // ag.n
     r = np.random.default_rng(i)
     g = 2
-    rows = dict(rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=st.soc, capacity=ag.capacity,
+    width = len(OBS_LOW)
+    dynamic = set(_AGENT_ROWS.tolist()) | {7, 9, 11, 13, 15, 20, 21, 22, 23, 24, 25, 26, 27, 28}
+    rows = dict(static=r.uniform(0, 1, (width, ag.n)).astype(np.float32),
+                static_rows=np.array([j for j in range(width) if j not in dynamic]), rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=st.soc, capacity=ag.capacity,
                 storage=ag.is_storage, last_sold=st.last_sold, last_bought=st.last_bought, last_profit=st.last_profit,
                 scale=scale * (np.arange(ag.n) % 5 > 0), degree=degree, outbound=outbound, inbound=inbound,
                 retail=sc.retail_tariff, liq=sc.mean_degree * 50.0, mean_degree=float(sc.mean_degree), low=OBS_LOW,
@@ -78,7 +81,7 @@ def market_cases(core, acts, i):
                 supply=r.uniform(0, 5, (m, g)) * (r.random((m, g)) < 0.7),
                 demand=r.uniform(0, 5, (m, g)) * (r.random((m, g)) < 0.7), volume=r.uniform(0, 3, (m, g)),
                 time_vals=r.uniform(-1.5, 1.5, (3, 1 if i % 2 else m)), t=r.integers(0, 120, m),
-                shock_remaining=r.integers(0, 9, m), shock_kind=r.integers(0, 5, m), shock_row0=22,
+                shock_remaining=r.integers(0, 9, m), shock_kind=r.integers(0, 5, m), shock_row0=25, n_shock_rows=4,
                 episode_steps=96, active=active, zero_inactive=i % 2 == 0)
     return {
         "bilateral_agreements": (agree, lambda a, b: (same(a[:4], b[:4]), a[4] == b[4])),
@@ -269,10 +272,11 @@ def test_every_registered_kernel_equals_its_twin(scenario, seed):
             k = compiled.KERNELS[name]
             if name == "observation_rows":
                 n = core.n_agents
-                bufs = [np.zeros((len(OBS_LOW), n), np.float32) for _ in range(2)]
+                bufs = [np.full((len(OBS_LOW), n), np.nan, np.float32) for _ in range(2)]   # every row written
                 k.run("compiled", buf=bufs[0], **kw)
                 k.run("twin", buf=bufs[1], **kw)
                 np.testing.assert_array_equal(bufs[0], bufs[1])
+                assert not np.isnan(bufs[0]).any()
             elif name == "open_channels":   # sets is_open in place: each on its own copy
                 a, b = copy_kw(kw), copy_kw(kw)
                 check(k.run("compiled", **a), k.run("twin", **b))
