@@ -800,13 +800,12 @@ def time_fields(sc: Scenario, t: np.ndarray) -> np.ndarray:
     """[3, M] of every market's step `t`: the time-of-day level / retail tariff, sine and cosine of
     the hour; [3, 1] when the clocks agree (the usual case), cached per scenario and hour."""
     if t.shape[0] == 1 or (t == t[0]).all():
-        hour = hours(sc, t[:1])
-        key = (id(sc), float(hour[0]))
+        key = (id(sc), physics.hour_of_day(sc, int(t[0])))
         hit = _TIME.get(key)
         if hit is None or hit[0] is not sc:
             if len(_TIME) > 4096:
                 _TIME.clear()
-            hit = _TIME[key] = (sc, _time_rows(sc, t[:1], hour))
+            hit = _TIME[key] = (sc, _time_rows(sc, t[:1], hours(sc, t[:1])))
         return hit[1]
     return _time_rows(sc, t, hours(sc, t))
 
