@@ -112,7 +112,6 @@ def market_cases(core, acts, i):
                               lambda a, b: (same(a[:5] + a[6:], b[:5] + b[6:]), close([a[5]], [b[5]]))),
         "trade_totals": (dict(key=tr.good * 0 + (tr.seller % 3) * 2 + tr.good, qty=paid[1] * (np.arange(paid[1].shape[0]) % 4 > 0),
                               price=tr.price, previous=np.random.default_rng(i).uniform(10, 90, (3, 2))), same),
-        "clip_actions": (dict(actions=clip_case(acts, i)), lambda a, b: (same([a[0]], [b[0]]), a[1] == b[1])),
         "decode_offers": (decode_case(sc, ag, core.check_actions(acts), sellable, needed, active, i), same),
         "observation_rows": (rows, None),  # writes into buf: compared below
         **payment_cases(st, off, ag, i),
@@ -120,16 +119,6 @@ def market_cases(core, acts, i):
                           lambda a, b: (same([a[0], a[1], a[2], a[5], a[6]], [b[0], b[1], b[2], b[5], b[6]]),
                                         close([a[3], a[4]], [b[3], b[4]]))),
     }
-
-
-def clip_case(acts, i):
-    """Actions out of bounds, on them, negative zeros, and every third state a NaN or inf somewhere."""
-    a = acts * 1.5
-    a[::5, 1] = -0.0
-    a[::7, 2] = 1.0
-    if i % 3 == 1:
-        a[len(a) // 2, i % 4] = [np.nan, np.inf, -np.inf][(i // 3) % 3]
-    return a
 
 
 def lifecycle_case(sc, st, ag, draw, active, i):
