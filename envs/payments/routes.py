@@ -133,7 +133,7 @@ def route_width(route: np.ndarray, payers: np.ndarray, u, v, capacity, balance_u
 
 
 __all__ = ["directed_edges", "level", "level_numpy", "widest_routes", "extract_routes", "route_width", "Widest", "RoutedCandidates", "search",
-           "routed_candidates"]
+           "routed_candidates", "candidates", "candidates_numpy"]
 
 
 def search_numpy(u, v, capacity, balance_u, usable, payee, buyers, max_hops):
@@ -317,12 +317,10 @@ class RoutedCandidates(NamedTuple):
     unrouted: np.ndarray  # [N] int8 reasons.NO_ROUTE / HOP_LIMIT of buyers reaching no seller within H hops, else 0
 
 
-def routed_candidates(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sells_good, buys_good,
-                      max_hops: int) -> RoutedCandidates:
-    """For every good wanted, every buyer's widest route of 2..`max_hops` hops to a seller of it
-    (payees: agents offering the good). A buyer with no route at all within `max_hops` hops is
-    marked HOP_LIMIT when one more hop would reach a seller, else NO_ROUTE. O(E * H) per good."""
-    n, e = sell_qty.shape[0], u.shape[0]
+def candidates_numpy(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sells_good, buys_good, max_hops):
+    """(seller [P], buyer [P], route [P, H], width [P], unrouted [N]) of `routed_candidates`: one
+    `search` per good wanted (ascending), its buyers in index order, those with a route kept."""
+    n = sell_qty.shape[0]
     unrouted = np.zeros(n, dtype=np.int8)
     wants = buy_qty > 0.0
     parts = []
@@ -332,15 +330,81 @@ def routed_candidates(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sell
         if not payee.any():
             unrouted[buyers] = NO_ROUTE
             continue
-        route, end, width, why = search(u=u, v=v, capacity=capacity, balance_u=balance_u, usable=usable,
-                                        payee=payee, buyers=buyers, max_hops=max_hops)
+        route, end, width, why = search_numpy(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
         unrouted[buyers] = why
         keep = route[:, 0] >= 0
         parts.append((end[keep], buyers[keep], route[keep], width[keep]))
     if not parts:
         z = np.zeros(0, dtype=np.int64)
-        return RoutedCandidates(z, z, np.zeros((0, max_hops), dtype=np.int64), np.zeros(0), unrouted)
-    if len(parts) == 1:
-        return RoutedCandidates(*parts[0], unrouted)
+        return z, z, np.zeros((0, max_hops), dtype=np.int64), np.zeros(0), unrouted
     s, b, r, wd = (np.concatenate(x) for x in zip(*parts))
-    return RoutedCandidates(s, b, r, wd, unrouted)
+    return s, b, r, wd, unrouted
+
+
+@jit
+def _candidates_nb(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sells_good, buys_good,
+                   max_hops):  # pragma: no cover - compiled
+    n = sell_qty.shape[0]
+    unrouted = np.zeros(n, dtype=np.int8)
+    g_max = -1
+    for i in range(n):
+        if buy_qty[i] > 0.0 and buys_good[i] > g_max:
+            g_max = buys_good[i]
+    wanted = np.zeros(g_max + 1, dtype=np.bool_)
+    for i in range(n):
+        if buy_qty[i] > 0.0 and buys_good[i] >= 0:
+            wanted[buys_good[i]] = True
+    o_s = np.empty(n, dtype=np.int64)
+    o_b = np.empty(n, dtype=np.int64)
+    o_r = np.empty((n, max_hops), dtype=np.int64)
+    o_w = np.empty(n)
+    k = 0
+    payee = np.zeros(n, dtype=np.bool_)
+    for g in range(g_max + 1):
+        if not wanted[g]:
+            continue
+        any_payee = False
+        for i in range(n):
+            payee[i] = sell_qty[i] > 0.0 and sells_good[i] == g
+            any_payee = any_payee or payee[i]
+        m = 0
+        for i in range(n):
+            if buy_qty[i] > 0.0 and buys_good[i] == g and not payee[i]:
+                m += 1
+        buyers = np.empty(m, dtype=np.int64)
+        m = 0
+        for i in range(n):
+            if buy_qty[i] > 0.0 and buys_good[i] == g and not payee[i]:
+                buyers[m] = i
+                m += 1
+        if not any_payee:
+            for i in range(m):
+                unrouted[buyers[i]] = NO_ROUTE
+            continue
+        if max_hops >= 2:
+            route, end, width, why = _search_multi_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
+        else:
+            route, end, width, why = _search_short_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
+        for i in range(m):
+            unrouted[buyers[i]] = why[i]
+            if route[i, 0] >= 0:
+                o_s[k] = end[i]
+                o_b[k] = buyers[i]
+                o_r[k] = route[i]
+                o_w[k] = width[i]
+                k += 1
+    return o_s[:k].copy(), o_b[:k].copy(), o_r[:k].copy(), o_w[:k].copy(), unrouted
+
+
+candidates = register("routed_candidates", candidates_numpy, _candidates_nb)
+
+
+def routed_candidates(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sells_good, buys_good,
+                      max_hops: int) -> RoutedCandidates:
+    """For every good wanted, every buyer's widest route of 2..`max_hops` hops to a seller of it
+    (payees: agents offering the good). A buyer with no route at all within `max_hops` hops is
+    marked HOP_LIMIT when one more hop would reach a seller, else NO_ROUTE. O(E * H) per good,
+    one compiled call (`candidates`) for all goods."""
+    return RoutedCandidates(*candidates(u=u, v=v, usable=usable, capacity=capacity, balance_u=balance_u,
+                                        sell_qty=sell_qty, buy_qty=buy_qty, sells_good=sells_good,
+                                        buys_good=buys_good, max_hops=int(max_hops)))
