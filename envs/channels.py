@@ -182,8 +182,9 @@ def partner_openings(sc: Scenario, asks, partner, active, u, v, capacity, balanc
     batch of M markets (slots market-major, E/M each; agents N = `n` each, global indices; `fee_sink`
     [M]). Each asking active agent whose regular partner (same market, active) shares no open
     channel with it gets one, in a slot of its market closed before this step and not reopened in it
-    (`was_open`, `is_open`: before and after this step's lifecycle; lowest slots first, pairs in
-    agent order; two agents asking each other share one). Sized like a reopening at the mean drawn
+    (`was_open`, `is_open`: before and after this step's lifecycle; lowest slots first, askers in
+    index order; two agents asking each other share one, opened by the lower index). No sorts:
+    gathers and counts over the slots and agents. Sized like a reopening at the mean drawn
     capacity and funded by `initial_split` plus half the on-chain fee each; refused when either
     funder's wallet cannot cover all it funds. No draws: the generators are untouched. Writes
     `u, v, capacity, balance_u, is_open` in place (the lifecycle's fresh copies); returns (opened
@@ -197,16 +198,19 @@ def partner_openings(sc: Scenario, asks, partner, active, u, v, capacity, balanc
     a, b = a[keep], b[keep]
     if a.shape[0] == 0:
         return none
-    key = np.minimum(a, b) * total + np.maximum(a, b)
-    key, first = np.unique(key, return_index=True)   # a asks b and b asks a: one channel
-    a, b = a[first], b[first]
-    ou, ov = u[is_open], v[is_open]
-    fresh = ~np.isin(key, np.minimum(ou, ov).astype(np.int64) * total + np.maximum(ou, ov))
-    a, b, key = a[fresh], b[fresh], key[fresh]
+    mutual = asks[b] & (partner[b] == a) & (b < a)   # a asks b and b asks a: one channel, b's
+    a, b = a[~mutual], b[~mutual]
+    o = np.flatnonzero(is_open)                      # an open channel joins an agent to its partner?
+    ou, ov = u[o].astype(np.int64), v[o].astype(np.int64)
+    linked = np.zeros(total, dtype=bool)
+    linked[ou[partner[ou] == ov]] = True
+    linked[ov[partner[ov] == ou]] = True
+    fresh = ~linked[a]
+    a, b = a[fresh], b[fresh]
     free = np.flatnonzero(~is_open & ~was_open)   # market-major, lowest first
     per = np.bincount(free // e_m, minlength=m)
     start = np.cumsum(per) - per
-    cm = key // total // n                        # each pair's market (keys sort market-major)
+    cm = a // n                                   # each pair's market (askers ascending: market-major)
     rank = np.arange(cm.shape[0]) - np.searchsorted(cm, cm)
     take = rank < per[cm]
     if not take.any():
