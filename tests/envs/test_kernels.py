@@ -234,6 +234,12 @@ def payment_cases(st, off, ag, i):
             "rebalance_triangles": (tri, lambda a, b: (same(a[:3], b[:3]), close([a[3]], [b[3]]))),
             "route_level": (level, lambda a, b: (same([a[1]], [b[1]]), close([a[0]], [b[0]]))),
             "route_search": (search, lambda a, b: (same([a[0], a[1], a[3]], [b[0], b[1], b[3]]), close([a[2]], [b[2]]))),
+            "routed_candidates": (dict(u=st.u, v=st.v, usable=usable, capacity=st.capacity, balance_u=st.balance_u,
+                                       sell_qty=off.sell_qty, buy_qty=off.buy_qty, sells_good=ag.sells_good,
+                                       buys_good=np.where(rng.random(ag.n) < 0.2, 1 - ag.buys_good, ag.buys_good).astype(
+                                           ag.buys_good.dtype) if i % 2 else ag.buys_good, max_hops=1 + i % 4),
+                                  lambda a, b: (same([a[0], a[1], a[2], a[4]], [b[0], b[1], b[2], b[4]]),
+                                                close([a[3]], [b[3]]))),
             "pay_routes": (pay, lambda a, b: (same([a[0]], [b[0]]), close(a[1:], b[1:])))}
 
 
