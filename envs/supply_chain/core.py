@@ -29,11 +29,10 @@ import numpy as np
 
 from ..obs_schema import ObsSchema
 from ..risk_rules import RiskParams
-from .movement import direction, move, neighbour_roles, prospect, rule_speed, satisfied
+from .movement import direction, move, neighbourhood, prospect, rule_speed, satisfied
 from .production import eat_and_live, produce
 from .protocol import DayOffers, DayTrades, negotiate, refresh_slots
 from .scenario import GOOD_NAMES, KIND_NAMES, KINDS, SupplyChainScenario, make_scenario
-from .space import neighbour_pairs
 from .state import LOTS, SupplyState
 
 ACTION_NAMES = ("ask", "bid", "quantity", "concession", "move")
@@ -176,9 +175,8 @@ class SupplyChainCore:
         if sc.shock_day == st.t:
             self.move_key_agent()
         # 1. neighbourhood and customer slots
-        i, j, _ = neighbour_pairs(st.xy, st.alive, sc.radius, sc.width, sc.height)
-        counts, customer = neighbour_roles(st, i, j, self.food)
-        self.topology_version += int(refresh_slots(st, i, j, customer, sc.radius, sc.lapse_days) > 0)
+        counts, ci, cj = neighbourhood(st, sc.radius, sc.width, sc.height, self.food)
+        self.topology_version += int(refresh_slots(st, ci, cj, sc.radius, sc.lapse_days) > 0)
         # 2. movement: prospect, stay or move, direction and speed
         s, counts = prospect(st, counts, self.food, self._batch)
         draws = st.rng.random(n)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..compiled import Kernel, jit
-from .space import reflect
+from .space import _HALF, _pairs_numpy, grid, reflect
 
 
 def _roles_loop(i, j, in_good, out_good, food, n):
@@ -56,6 +56,124 @@ roles_kernel = Kernel("supply_chain_roles", _roles_loop, jit(_roles_loop))
 def neighbour_roles(st, i: np.ndarray, j: np.ndarray, food: int) -> tuple[np.ndarray, np.ndarray]:
     """([N, 3] counts of suppliers, customers, food sellers near, [P] bool: j is a customer of i)."""
     return roles_kernel(i=i, j=j, in_good=st.in_good, out_good=st.out_good, food=int(food), n=st.n)
+
+
+def _near_numpy(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good, out_good, food, n):
+    """The neighbourhood of the day in one query: ([N, 3] role counts, customer candidates (seller, customer)
+    in neighbour order: `neighbour_roles` over `space.neighbour_pairs`' ordered pairs, filtered). NumPy twin."""
+    a, b, _ = _pairs_numpy(sx, sy, scx, scy, starts, counts, nx, ny, radius)
+    i = np.concatenate([agents[a], agents[b]])
+    j = np.concatenate([agents[b], agents[a]])
+    customer = (in_good[j] == out_good[i]) | ((out_good[i] == food) & (out_good[j] != food))
+    role = np.zeros((n, 3))
+    for col, hit in enumerate((out_good[j] == in_good[i], customer, out_good[j] == food)):
+        role[:, col] = np.bincount(i[hit], minlength=n)
+    return role, i[customer], j[customer]
+
+
+def _near_loop(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good, out_good, food, n):
+    """`_near_numpy` in one pass over the close pairs of the cell list (compiled; `space._pairs_loop`'s
+    order): both directions of every pair counted, the customer candidates of the first direction in
+    pair order, then those of the second. Works in cell order (goods and counts gathered by position,
+    so a cell's agents sit side by side in memory) and scatters to agents at the end."""
+    r2 = radius * radius
+    m = sx.shape[0]
+    og = np.empty(m, np.int64)
+    ig = np.empty(m, np.int64)
+    for p in range(m):
+        og[p] = out_good[agents[p]]
+        ig[p] = in_good[agents[p]]
+    rs = np.zeros((m, 3))
+    total = 0                          # candidate pairs: a bound on the customer candidates each way
+    for part in range(5):
+        for p in range(m):
+            if part == 0:
+                c = scx[p] * ny + scy[p]
+                total += starts[c] + counts[c] - p - 1
+            else:
+                cx = scx[p] + _HALF[part - 1, 0]
+                cy = scy[p] + _HALF[part - 1, 1]
+                if cx >= 0 and cx < nx and cy >= 0 and cy < ny:
+                    total += counts[cx * ny + cy]
+    fa = np.empty(total, np.int64)
+    fb = np.empty(total, np.int64)
+    ba = np.empty(total, np.int64)
+    bb = np.empty(total, np.int64)
+    nf = 0
+    nb = 0
+    for part in range(5):
+        for p in range(m):
+            if part == 0:
+                c = scx[p] * ny + scy[p]
+                lo = p + 1
+                hi = starts[c] + counts[c]
+            else:
+                cx = scx[p] + _HALF[part - 1, 0]
+                cy = scy[p] + _HALF[part - 1, 1]
+                if cx < 0 or cx >= nx or cy < 0 or cy >= ny:
+                    continue
+                c = cx * ny + cy
+                lo = starts[c]
+                hi = lo + counts[c]
+            px = sx[p]
+            py = sy[p]
+            oa = og[p]
+            ia = ig[p]
+            for q in range(lo, hi):
+                dx = px - sx[q]
+                dy = py - sy[q]
+                if dx * dx + dy * dy >= r2:
+                    continue
+                ob = og[q]
+                ib = ig[q]
+                if ob == ia:
+                    rs[p, 0] += 1.0
+                if oa == ib:
+                    rs[q, 0] += 1.0
+                if ob == food:
+                    rs[p, 2] += 1.0
+                if oa == food:
+                    rs[q, 2] += 1.0
+                if ib == oa or (oa == food and ob != food):     # q buys p's product
+                    rs[p, 1] += 1.0
+                    fa[nf] = p
+                    fb[nf] = q
+                    nf += 1
+                if ia == ob or (ob == food and oa != food):     # p buys q's product
+                    rs[q, 1] += 1.0
+                    ba[nb] = q
+                    bb[nb] = p
+                    nb += 1
+    role = np.zeros((n, 3))
+    for p in range(m):
+        a = agents[p]
+        role[a, 0] = rs[p, 0]
+        role[a, 1] = rs[p, 1]
+        role[a, 2] = rs[p, 2]
+    ci = np.empty(nf + nb, np.int64)
+    cj = np.empty(nf + nb, np.int64)
+    for k in range(nf):
+        ci[k] = agents[fa[k]]
+        cj[k] = agents[fb[k]]
+    for k in range(nb):
+        ci[nf + k] = agents[ba[k]]
+        cj[nf + k] = agents[bb[k]]
+    return role, ci, cj
+
+
+near_kernel = Kernel("supply_chain_neighbourhood", _near_numpy, jit(_near_loop))
+
+
+def neighbourhood(st, radius: float, width: float, height: float, food: int):
+    """The day's neighbourhood query (grid cell list, no pair arrays): ([N, 3] counts of suppliers,
+    customers and food sellers near, customer candidates (seller [C], customer [C]) in neighbour order)."""
+    n = st.n
+    if np.count_nonzero(st.alive) < 2 or radius <= 0:
+        z = np.zeros(0, np.int64)
+        return np.zeros((n, 3)), z, z
+    agents, sx, sy, scx, scy, starts, counts, nx, ny = grid(st.xy, st.alive, radius, width, height)
+    return near_kernel(agents=agents, sx=sx, sy=sy, scx=scx, scy=scy, starts=starts, counts=counts, nx=nx, ny=ny,
+                       radius=float(radius), in_good=st.in_good, out_good=st.out_good, food=int(food), n=n)
 
 
 def prospect(st, counts: np.ndarray, food: int, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -204,4 +322,4 @@ def move(st, target: np.ndarray, speed: np.ndarray, inertia: float, width: float
     st.heading = np.where((speed > 0)[:, None], h, st.heading)
 
 
-__all__ = ["neighbour_roles", "prospect", "satisfied", "rule_speed", "direction", "move", "nearest_kernel"]
+__all__ = ["neighbourhood", "near_kernel", "neighbour_roles", "prospect", "satisfied", "rule_speed", "direction", "move", "nearest_kernel"]

@@ -126,14 +126,14 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
 refresh_kernel = Kernel("supply_chain_refresh_slots", _refresh_loop, jit(_refresh_loop))
 
 
-def refresh_slots(st, i: np.ndarray, j: np.ndarray, customer: np.ndarray, radius: float, lapse_days: int,
-                  per_day: int = 6) -> int:
-    """Lapse customer slots (out of range too long, idle too long, a side dead) and open new ones
-    (up to `per_day` a seller a day, candidates in neighbour order), in place; returns how many changed."""
+def refresh_slots(st, ci: np.ndarray, cj: np.ndarray, radius: float, lapse_days: int, per_day: int = 6) -> int:
+    """Lapse customer slots (out of range too long, idle too long, a side dead) and open new ones for the
+    customer candidates (seller `ci`, customer `cj`, in neighbour order: up to `per_day` a seller a day),
+    in place; returns how many changed."""
     return refresh_kernel(partner=st.partner, away=st.away, t_last=st.t_last, points=st.points, n_tr=st.n_tr,
-                   value_sum=st.value_sum, t_first=st.t_first, list_price=st.list_price, outcome=st.outcome,
-                   offered=st.offered, xy=st.xy, alive=st.alive, ci=i[customer], cj=j[customer], radius=float(radius),
-                   lapse_days=int(lapse_days), per_day=int(per_day), t=float(st.t))
+                          value_sum=st.value_sum, t_first=st.t_first, list_price=st.list_price, outcome=st.outcome,
+                          offered=st.offered, xy=st.xy, alive=st.alive, ci=ci, cj=cj, radius=float(radius),
+                          lapse_days=int(lapse_days), per_day=int(per_day), t=float(st.t))
 
 
 def _group_cumsum(group: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -222,7 +222,7 @@ def _decay_loop(points, n_tr, value_sum, t_first, t_last, r, traded, f_open, kk,
                                    rate, _where1, _max1)
 
 
-_decay_one, _where1, _max1 = (jit(decay_rule) or decay_rule, jit(scalar_where) or scalar_where,
+_decay_one, _where1, _max1 = (jit(decay_rule, inline=True) or decay_rule, jit(scalar_where) or scalar_where,
                               jit(scalar_maximum) or scalar_maximum)
 decay_kernel = Kernel("supply_chain_points_decay", _decay_numpy, jit(_decay_loop))
 
@@ -634,7 +634,8 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
     PO = partner.reshape(-1)
     for f in range(PO.shape[0]):
         if PO[f] >= 0 and PT[f] > 0:
-            PT[f] = _decay_one(PT[f], NT[f], VS[f], TF[f], TL[f], r[f // kk], not traded[f], points_decay, _where, _max)
+            PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[f // kk], not traded[f], points_decay, _where,
+                                  _max)
     for k in range(m):
         f = fs[k]
         OC[f] = ACCEPTED if traded[f] else REJECTED
@@ -728,9 +729,9 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
     return DayTrades(*tr), DayOffers(*of)
 
 
-_regular, _discount, _margin, _first, _repeat, _pressured, _restrained, _decision = (
-    jit(f) or f for f in (regular_rule, discount_rule, margin_rule, first_contact_rule, repeat_rule, pressured_rule,
-                          restrained_rule, decision_rule))
+_regular, _discount, _margin, _first, _repeat, _pressured, _restrained, _decision, _decay_inline = (
+    jit(f, inline=True) or f for f in (regular_rule, discount_rule, margin_rule, first_contact_rule, repeat_rule, pressured_rule,
+                          restrained_rule, decision_rule, decay_rule))
 _clip, _clip_to, _min, _isnan, _not = (jit(f) or f for f in (scalar_clip, scalar_clip_to, scalar_minimum, scalar_isnan,
                                                               scalar_not))
 _max, _where = _max1, _where1
