@@ -9,13 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from channelmarket.envs.supply_chain import SupplyChainCore, movement, protocol, space
+from channelmarket.envs.supply_chain import core as core_module
 
 KERNELS = (space.close_pairs, protocol.refresh_kernel, protocol.setup_kernel, movement.roles_kernel,
            movement.direction_kernel, protocol.sale_kernel, protocol.decay_kernel,
-           movement.nearest_kernel, space.grid_kernel, movement.near_kernel, protocol.offers_kernel)
+           movement.nearest_kernel, space.grid_kernel, movement.near_kernel, protocol.offers_kernel,
+           movement.lacks_kernel, movement.prospect_kernel, movement.move_kernel, core_module.observe_kernel)
 # kernels whose compiled form gives its twin's numbers bit for bit (same float operations in the same order)
 EXACT = (space.grid_kernel, movement.near_kernel, protocol.offers_kernel, protocol.sale_kernel, protocol.decay_kernel,
-         movement.nearest_kernel)
+         movement.nearest_kernel, movement.lacks_kernel, movement.prospect_kernel, movement.move_kernel,
+         core_module.observe_kernel)
 
 
 def trajectory(days=15, learned=False, name="supply_chain_small", seed=5):
@@ -26,7 +29,9 @@ def trajectory(days=15, learned=False, name="supply_chain_small", seed=5):
     rng = np.random.default_rng(seed)
     mask = np.zeros(core.n_agents, bool)
     mask[::3] = True
+    obs = []
     while not core.done:
+        obs.append(core.observe())
         if learned:
             a = rng.uniform(-1.2, 1.2, (core.n_agents, 5))
             a[rng.random(core.n_agents) < 0.3, 4] = np.nan
@@ -36,6 +41,7 @@ def trajectory(days=15, learned=False, name="supply_chain_small", seed=5):
     out = core.state_dict()["arrays"]
     out["trades"] = np.concatenate([np.asarray(x, float) for x in core.last_trades])
     out["offers"] = np.concatenate([np.asarray(x, float) for x in core.last_offers])
+    out["observations"] = np.stack(obs)
     return out
 
 
