@@ -141,15 +141,26 @@ def payment_cases(st, off, ag, i):
     tri = dict(u=st.u, v=st.v, capacity=st.capacity, balance_u=st.balance_u, usable=usable, owner=owner, chan=chan,
                other=other, n=ag.n)
     r = route.shape[0]
-    settle = dict(route=route, seller=rng.integers(0, ag.n, r), buyer=payers, qty=rng.uniform(0, 2, r),
-                  price=rng.uniform(10, 60, r), max_fee_share=0.01 + 0.02 * (i % 3), u=st.u, v=st.v,
-                  capacity=st.capacity, balance_u=st.balance_u,
-                  flow_in_u=rng.normal(0, 5, st.u.shape[0]) * (rng.random(st.u.shape[0]) < 0.2),
-                  fee_base=pay["fee_base"], fee_rate=pay["fee_rate"], blocked_agent=pay["blocked_agent"],
-                  blocked_channel=pay["blocked_channel"], sold=rng.uniform(0, 3, ag.n), bought=rng.uniform(0, 3, ag.n),
-                  revenue=rng.uniform(0, 90, ag.n), cost=rng.uniform(0, 90, ag.n),
-                  n_failed=rng.integers(0, 3, ag.n).astype(float), n=ag.n)
-    return {"routed_settlement": (settle, lambda a, b: (same([a[0]], [b[0]]), close(a[1:], b[1:]))),
+    # direct trades over random channels (either end buying, some cut or empty), then routed ones
+    d = min(200, st.u.shape[0])
+    dch = rng.choice(st.u.shape[0], d, replace=False)
+    dbuy = np.where(rng.random(d) < 0.5, st.u[dch], st.v[dch]).astype(np.int64)
+    dsell = np.where(dbuy == st.u[dch], st.v[dch], st.u[dch]).astype(np.int64)
+    r = route.shape[0]
+    chan = np.concatenate([dch, np.full(r, -2)]).astype(np.int64)
+    if i % 3 == 0:
+        chan[:10] = -1   # exchange trades
+    tp = dict(channel=chan, seller=np.concatenate([dsell, rng.integers(0, ag.n, r)]),
+              buyer=np.concatenate([dbuy, payers]), qty=rng.uniform(0, 2, d + r), price=rng.uniform(10, 60, d + r),
+              cut=rng.choice(np.array([0, 1, 2], np.int8), d + r, p=[0.8, 0.1, 0.1]),
+              route=np.concatenate([np.column_stack([dch, np.full((d, 2), -1)]), route]).astype(np.int64),
+              u=st.u, v=st.v, capacity=st.capacity, balance_u=st.balance_u, fee_base=pay["fee_base"],
+              fee_rate=pay["fee_rate"], blocked_agent=pay["blocked_agent"], blocked_channel=pay["blocked_channel"],
+              faults=bool(i % 2), n=ag.n, round_off=1e-9, max_fee_share=0.01 + 0.02 * (i % 3), max_hops=3)
+    ints = (2, 3, 14, 15, 16)
+    return {"trade_payments": (tp, lambda a, b: (same([a[k] for k in ints], [b[k] for k in ints]),
+                                                  close([x for k, x in enumerate(a) if k not in ints],
+                                                        [x for k, x in enumerate(b) if k not in ints]))),
             "rebalance_triangles": (tri, lambda a, b: (same(a[:3], b[:3]), close([a[3]], [b[3]]))),
             "route_level": (level, lambda a, b: (same([a[1]], [b[1]]), close([a[0]], [b[0]]))),
             "route_search": (search, lambda a, b: (same([a[0], a[1], a[3]], [b[0], b[1], b[3]]), close([a[2]], [b[2]]))),
