@@ -150,7 +150,7 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
                 input_target, batch_units):
     """Per open slot in range (flat index, customer): is an offer worth sending (both alive, a package
     to sell, the customer needs >= 1 unit), the customer's need and target of the seller's good,
-    whether it is the customer's input. Input is needed only while the customer's product sells (under
+    whether it is the customer's input (0 / False where no offer can be sent). Input is needed only while the customer's product sells (under
     two batches unsold); a learned customer buys the share (q + 1) / 2 of its need. Loops, compiled."""
     n, k = partner.shape
     r2 = radius * radius
@@ -180,6 +180,15 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
             dy = xy[b, 1] - xy[a, 1]
             if dx * dx + dy * dy >= r2:
                 continue
+            f[c] = a * k + s
+            cust[c] = b
+            if not (alive[a] and alive[b] and packages[a] >= 1.0):    # no offer: the rest is never read
+                need[c] = 0.0
+                target[c] = 0.0
+                is_input[c] = False
+                eligible[c] = False
+                c += 1
+                continue
             inp = g == in_good[b]
             fd = (g == food) and (out_good[b] != food)
             if inp:
@@ -193,12 +202,10 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
             nd = max(tgt - own, 0.0) if wanted else 0.0
             if learned[b]:
                 nd = nd * (qty[b] + 1.0) * 0.5
-            f[c] = a * k + s
-            cust[c] = b
             need[c] = nd
             target[c] = tgt
             is_input[c] = inp
-            eligible[c] = alive[a] and alive[b] and packages[a] >= 1.0 and nd >= 1.0
+            eligible[c] = nd >= 1.0
             c += 1
     return f, cust, eligible, need, target, is_input
 
@@ -633,7 +640,7 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
         traded[f] = True
     PO = partner.reshape(-1)
     for f in range(PO.shape[0]):
-        if PO[f] >= 0 and PT[f] > 0:
+        if PO[f] >= 0 and PT[f] > 0 and not traded[f]:     # a slot that traded keeps its points
             PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[f // kk], not traded[f], points_decay, _where,
                                   _max)
     for k in range(m):
