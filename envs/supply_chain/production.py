@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..compiled import Kernel, jit
-from ..risk_rules import scalar_clip_to, scalar_maximum, scalar_minimum
+from ..risk_rules import scalar_clip, scalar_clip_to, scalar_maximum, scalar_minimum
 from .state import SupplyState
 
 
@@ -171,15 +171,49 @@ produce_kernel = Kernel("supply_chain_produce", _produce_numpy, jit(_produce_loo
 def eat_and_live(st: SupplyState, producing: np.ndarray, food: int, decay: float, work: float,
                  restore: float) -> np.ndarray:
     """Food intake and vital energy, in place; returns [N] bool: agents that died today."""
-    eats = st.alive & (st.hold[:, food] >= 1.0) & (st.vital - decay <= 1.0 - restore)   # nothing wasted
-    st.hold[:, food] -= eats
-    st.eaten[food] += float(eats.sum())
-    v = st.vital - decay - work * producing + restore * eats
-    st.vital = np.where(st.alive, np.clip(v, 0.0, 1.0), st.vital)
-    dead = st.alive & (v <= 0.0)
-    st.alive = st.alive & ~dead
-    st.died = np.where(dead, st.t, st.died)
+    st.vital, st.alive, st.died, dead, eaten = live_kernel(
+        alive=st.alive, vital=st.vital, died=st.died, hold=st.hold, producing=producing, food=int(food),
+        decay=float(decay), work=float(work), restore=float(restore), t=int(st.t))
+    st.eaten[food] += eaten
     return dead
 
 
-__all__ = ["produce", "produce_kernel", "eat_and_live", "take_cheapest", "add_lots"]
+def _live_numpy(alive, vital, died, hold, producing, food, decay, work, restore, t):
+    """(new vital, alive, died, dead today, portions eaten); `hold` in place. NumPy twin of `_live_loop`."""
+    eats = alive & (hold[:, food] >= 1.0) & (vital - decay <= 1.0 - restore)   # nothing wasted
+    hold[:, food] -= eats
+    v = vital - decay - work * producing + restore * eats
+    vital = np.where(alive, np.clip(v, 0.0, 1.0), vital)
+    dead = alive & (v <= 0.0)
+    return vital, alive & ~dead, np.where(dead, t, died), dead, float(eats.sum())
+
+
+def _live_loop(alive, vital, died, hold, producing, food, decay, work, restore, t):
+    """`_live_numpy` one agent at a time (compiled), the same float operations."""
+    n = alive.shape[0]
+    new_vital = vital.copy()
+    new_alive = alive.copy()
+    new_died = died.copy()
+    dead = np.zeros(n, np.bool_)
+    eaten = 0
+    keep = 1.0 - restore
+    for a in range(n):
+        eats = alive[a] and hold[a, food] >= 1.0 and vital[a] - decay <= keep
+        e = 1.0 if eats else 0.0
+        hold[a, food] -= e
+        eaten += 1 if eats else 0
+        v = vital[a] - decay - work * (1.0 if producing[a] else 0.0) + restore * e
+        if alive[a]:
+            new_vital[a] = _pclip(v, 0.0, 1.0)
+            if v <= 0.0:
+                dead[a] = True
+                new_alive[a] = False
+                new_died[a] = t
+    return new_vital, new_alive, new_died, dead, float(eaten)
+
+
+_pclip = jit(scalar_clip) or scalar_clip
+live_kernel = Kernel("supply_chain_live", _live_numpy, jit(_live_loop))
+
+
+__all__ = ["produce", "produce_kernel", "live_kernel", "eat_and_live", "take_cheapest", "add_lots"]

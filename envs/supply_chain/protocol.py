@@ -302,7 +302,30 @@ def _order_in_groups(group, value, n_groups, descending):
     return order
 
 
+def _order_in_runs(group, value):
+    """np.lexsort((-value, group)) for a sorted `group`: a stable insertion sort, highest value first,
+    inside each run of equal groups."""
+    m = group.shape[0]
+    order = np.arange(m)
+    start = 0
+    while start < m:
+        end = start + 1
+        while end < m and group[end] == group[start]:
+            end += 1
+        for i in range(start + 1, end):
+            x = order[i]
+            v = value[x]
+            j = i - 1
+            while j >= start and value[order[j]] < v:
+                order[j + 1] = order[j]
+                j -= 1
+            order[j + 1] = x
+        start = end
+    return order
+
+
 _before = jit(_run_before) or _run_before
+_run_order = jit(_order_in_runs) or _order_in_runs
 _group_order = jit(_order_in_groups) or _order_in_groups   # what `_sale_loop` calls: compiled when numba is on
 
 
@@ -311,8 +334,8 @@ def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
     a = np.flatnonzero(accepted)
     m = a.shape[0]
     n = packages.shape[0]
-    # sellers: by seller, highest price first (lexsort's order)
-    a = a[_group_order(si[a], price[a], n, True)]
+    # sellers: by seller, highest price first (lexsort's order; `si` is sorted, so within its runs)
+    a = a[_run_order(si[a], price[a])]
     want = np.empty(m)
     for k in range(m):
         want[k] = np.ceil(need[a[k]] / unit_pkg[a[k]])
