@@ -15,6 +15,7 @@ in a real market over payment channels, and nothing else:
 | `kind`, `kind_names`, `sells_good`, `buys_good`, `is_store`, `active` | the directory of participants: who sells and buys what (the kind registry, `envs/kinds`), who is still in the market |
 | `u`, `v`, `open`, `channel_capacity`, `topology_version` | the channel graph: Lightning gossips channel endpoints and capacities |
 | `ref_price`, `summary()`                    | the published mean-field reference price and the last step's market summary (clearing price, volume, supply, demand, ...) |
+| `price_unit`                                | this market's price of one EUR/MWh of the energy market: 1 here; another economy's view (the supply chain's, in cap units) says how its prices compare, so the baselines' absolute parameters (margins in EUR/MWh, loyalty points in EUR) keep their meaning |
 | `schema`                                    | the observation's column names                   |
 
 | own (controlled agents only; NaN for every other agent or channel) | why |
@@ -229,13 +230,19 @@ class MarketView:
         """The last step's public market summary (a copy)."""
         return dict(self._core.summary())
 
+    @property
+    def price_unit(self) -> float:
+        """This market's price of one EUR/MWh: 1.0 (prices are EUR/MWh). The baselines multiply their
+        absolute parameters (EUR/MWh margins, EUR of loyalty points) by it."""
+        return 1.0
+
     # ---- own agents -------------------------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
         if name in OWN_PARAMS:
             return self._own_param(name)
         raise AttributeError(
             f"MarketView has no {name!r}: a policy reads the declared view only (public: scenario, t, kind, "
-            f"sells_good, buys_good, is_store, active, u, v, open, channel_capacity, ref_price, summary(); own "
+            f"sells_good, buys_good, is_store, active, u, v, open, channel_capacity, ref_price, price_unit, summary(); own "
             f"agents: {', '.join(OWN_PARAMS)}, soc, tradable(), balance_u, my_trades(), breakdown())")
 
     def _own_param(self, name: str) -> np.ndarray:

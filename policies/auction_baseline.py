@@ -118,7 +118,8 @@ class EpsAuctionBaseline(Policy):
         buyer_ok &= needed > 0
         sell_q = np.where(seller_ok, sellable, 0.0)
         buy_q = np.where(buyer_ok, needed, 0.0)
-        value_s = np.minimum(self.reserves() + self.margin, sc.retail_tariff)
+        unit = view.price_unit                   # margin and eps are EUR/MWh: in this market's prices
+        value_s = np.minimum(self.reserves() + self.margin * unit, sc.retail_tariff)
 
         u, v, is_open = st.u, st.v, st.open
         fwd = np.flatnonzero(is_open & seller_ok[u] & buyer_ok[v] & (ag.sells_good[u] == ag.buys_good[v]))
@@ -134,7 +135,7 @@ class EpsAuctionBaseline(Policy):
         self.pairs = (empty_i, empty_i, empty_i, empty_f, empty_f)
         if channel.shape[0] == 0:
             return np.zeros(n), np.zeros(n), nan, nan.copy(), direction_m
-        m = match_lots(seller, buyer, surplus, sell_q, buy_q, self.eps, priority=payer,
+        m = match_lots(seller, buyer, surplus, sell_q, buy_q, self.eps * unit, priority=payer,
                        lots_per_agent=self.lots_per_agent, max_lots=self.max_lots)
         k = m.pair
         price = np.clip(value_s[seller[k]] + m.premium, value_s[seller[k]], ag.limit[buyer[k]])
@@ -171,7 +172,8 @@ class EpsAuctionBaseline(Policy):
             sell_share = np.where(sellable[idx] > 0, sold[idx] / sellable[idx], 0.0)
             buy_share = np.where(needed[idx] > 0, bought[idx] / needed[idx], 0.0)
         # unmatched: a price that cannot matter (quantity 0): reserve-based ask, zero-ish bid
-        ask_t = np.where(np.isnan(ask[idx]), np.minimum(self.reserves()[idx] + self.margin, sc.retail_tariff), ask[idx])
+        ask_t = np.where(np.isnan(ask[idx]), np.minimum(self.reserves()[idx] + self.margin * view.price_unit,
+                                                        sc.retail_tariff), ask[idx])
         bid_t = np.where(np.isnan(bid[idx]), 0.0, bid[idx])
         # storage acting out a match keeps the matched side; unmatched storage offers nothing
         # asks nudged down and bids up (NUDGE): a matched pair (bid >= ask) still agrees after decoding

@@ -10,6 +10,7 @@ a change:
 | prices (`ref_price`, `reserve`, `limit`, trade prices) | in units of each good's price cap (one span for all goods) |
 | `scenario`                             | `PriceRules`: retail tariff 1 (the cap), feed-in 0, one step a day, `episode_steps` = days |
 | `ref_price` [G]                        | mean current price of each good's alive producers / cap     |
+| `price_unit`                           | 1 / 120: the cap spans the energy market's default tariff window (30-150 EUR/MWh) |
 | `sells_good`, `buys_good`              | the good it produces while it holds some (else -1: a buyer that day); its input (Farmers: food) |
 | `reserve` (own)                        | its product's unit cost basis / cap                         |
 | `limit` (own)                          | 1: nobody pays over the cap                                 |
@@ -21,8 +22,10 @@ a change:
 | `capacity`, `power`, `grid_limit`, ... | scales of its plant: 2 batches, a batch, its input target   |
 
 `is_store` is False everywhere (no stores), `advised` returns the direction unchanged. Actions
-come back in the energy convention (`protocol.negotiate` decodes them); the fourth column is
-movement here where the energy market has concession.
+come back in the energy convention (`protocol.negotiate` decodes them); a fifth column (movement)
+is optional. A producer sells its product and buys its input with one row: the policies'
+`simple.dual_role` agents, whose concession column is the seller's and whose bid opens where that
+concession ends at the buyer's highest price (`simple.reach_bid`).
 """
 
 from __future__ import annotations
@@ -34,7 +37,13 @@ import numpy as np
 
 from ..breakdown import BREAKDOWN_FIELDS
 from ..view import OWN_PARAMS, MarketView, OwnTrades, agent_indices
+from ..offers import price_span
+from ..scenario import PRESETS
 from .scenario import KIND_NAMES
+
+# EUR/MWh between the energy market's default feed-in and retail tariffs: what one cap is worth to the
+# baselines' absolute parameters (`price_unit`)
+ENERGY_WINDOW = float(price_span(PRESETS["energy_default"]))
 
 
 @dataclass(frozen=True)
@@ -156,6 +165,12 @@ class SupplyChainView(MarketView):
 
     def summary(self) -> dict:
         return dict(self._core.summary())
+
+    @property
+    def price_unit(self) -> float:
+        """One EUR/MWh of the energy market in cap units: the cap spans the energy market's default
+        tariff window (`ENERGY_WINDOW`), so a baseline's margin of 2 EUR/MWh is 2 / 120 of the cap."""
+        return 1.0 / ENERGY_WINDOW
 
     # ---- own agents ---------------------------------------------------------------------------------
     def _own(self, a: np.ndarray) -> np.ndarray:
