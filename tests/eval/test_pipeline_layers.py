@@ -23,7 +23,7 @@ STAGES = (
     # leaves: references, schemas and registries the stages share
     ("references", ("seeds", "outputs", "best_response", "equilibrium", "optimum", "welfare", "metrics",
                     "tables", "rllib_policy")),
-    ("settings", ("populations", "settings")),
+    ("settings", ("markets", "populations", "settings")),
     ("jobs", ("jobs",)),
     ("runs", ("recorder", "runs", "exploitability", "batch_eval")),
     ("statistics", ("statistics",)),
