@@ -30,6 +30,7 @@ from ..envs.supply_chain.scenario import SupplyChainScenario
 SUPPLY_CHAIN_KINDS = tuple(k.name for k in market_kinds("supply_chain"))
 MARKETS = {"energy": KIND_NAMES, "supply_chain": SUPPLY_CHAIN_KINDS}
 BUILTIN_POLICY = "maser"        # supply chain only: the market's own agents act (no policy object)
+EQUILIBRIUM_POLICY = "mean_field"   # energy only: the mean-field equilibrium of the energy market
 MECHANISM = "maser"             # the supply chain's offers and answers (MASER's two-step protocol)
 SHOCK_FORMS = ("scenario", "none", "move_key@DAY")
 
@@ -79,6 +80,9 @@ def market_population(spec: Any, market: str) -> Any:
         if s.policy == BUILTIN_POLICY and market != "supply_chain":
             raise ValueError(f"population {spec.name!r}: policy {BUILTIN_POLICY!r} (the MASER agents) runs on "
                              "supply-chain scenarios only")
+        if s.policy == EQUILIBRIUM_POLICY and market != "energy":
+            raise ValueError(f"population {spec.name!r}: policy {EQUILIBRIUM_POLICY!r} (the energy market's "
+                             "mean-field equilibrium) runs on energy scenarios only")
         if market == "supply_chain" and set(KIND_NAMES) <= set(s.kinds):
             s = replace(s, kinds=SUPPLY_CHAIN_KINDS)
         other = [k for k in s.kinds if k not in names]

@@ -39,11 +39,10 @@ from ..envs.kinds import BY_NAME
 from ..envs.state import KIND_ALIASES, KIND_NAMES, Kind
 from ..policies.base import Policy
 from ..policies.registry import REGISTRY, make
-from .markets import BUILTIN_POLICY, MARKETS, SUPPLY_CHAIN_KINDS, kinds_market, resolve_kinds
+from .markets import BUILTIN_POLICY, EQUILIBRIUM_POLICY, MARKETS, SUPPLY_CHAIN_KINDS, kinds_market, resolve_kinds
 from .rllib_policy import export_path, load_rllib
 
 ROLES = ("focal", "background")
-EQUILIBRIUM_POLICY = "mean_field"
 MODEL_SUFFIXES = (".zip", ".pt")
 
 # ---- policy specs ------------------------------------------------------------------------------------

@@ -119,7 +119,8 @@ def reach_bid(reach: np.ndarray, share: np.ndarray, limit: np.ndarray) -> np.nda
     reach, share, limit = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (reach, share, limit)))
     with np.errstate(divide="ignore", invalid="ignore"):
         b = (reach - share * limit) / (1.0 - share)
-    return np.where(share < 1.0, np.clip(b, 0.0, np.maximum(reach, 0.0)), reach)
+    return np.where(share < 1.0, np.clip(np.nan_to_num(b), 0.0, np.maximum(reach, 0.0)),
+                    np.where(reach >= limit, reach, 0.0))
 
 
 def concession_action(share: np.ndarray) -> np.ndarray:

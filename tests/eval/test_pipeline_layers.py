@@ -27,7 +27,7 @@ STAGES = (
     ("jobs", ("jobs",)),
     ("runs", ("recorder", "runs", "exploitability", "batch_eval")),
     ("statistics", ("statistics",)),
-    ("report", ("results", "sections", "plots", "report")),
+    ("report", ("results", "sections", "survival", "plots", "report")),
     ("orchestration", ("tournament",)),
     ("faces", ("cli", "__main__", "bench_env", "bench_auction", "bench_render", "bench_batch", "bench_routing",
                "lightning_report", "bench_supply_chain")),

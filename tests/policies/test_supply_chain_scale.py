@@ -85,3 +85,11 @@ def test_eps_auction_trades_with_its_defaults():
     policy object coordinates the whole population (a string spec for every kind)."""
     row = run_policies(SMALL, "eps_auction", seed=0, days=60)
     assert row["trades_policy"] > 100 and row["alive"] >= 8
+
+
+def test_eps_auction_producers_take_the_open_market_beside_builtin_agents():
+    """Regression: eps_auction Farmers (matched only with partners it controls) offered nothing and
+    bid 0 outside the assignment, so corn never reached the built-in Millers and they starved (all 14
+    agents dead by day ~55); now their unmatched product goes to the market, as a grid sale would."""
+    row = run_policies(SMALL, {"farmer": "eps_auction"}, seed=0, days=80)
+    assert row["alive"] >= 10 and row["trades_policy"] > 50
