@@ -10,9 +10,13 @@ import numpy as np
 from .offers import ACTION_FIELDS, N_ACTIONS
 
 
-def check_actions(actions: Any, n_agents: int) -> np.ndarray:
-    """float64 [n_agents, 4] actions clipped to [-1, 1]; TypeError/ValueError naming the agent index
-    and field for anything else (NaN and inf are errors, never traded)."""
+def check_actions(actions: Any, n_agents: int, fields: tuple[str, ...] = ACTION_FIELDS) -> np.ndarray:
+    """float64 [n_agents, len(fields)] actions clipped to [-1, 1]; TypeError/ValueError naming the agent
+    index and field for anything else (NaN and inf are errors, never traded). `fields` are the
+    scenario's columns (`offers.action_fields`): with optional columns, a base-width [n_agents, 4]
+    array is accepted too and the optional columns are 0 (`open_partner` 0: nobody asks), so every
+    baseline and trainer runs unchanged."""
+    width = len(fields)
     if isinstance(actions, np.ma.MaskedArray):  # its hidden values would trade silently
         raise TypeError("actions is a masked array; pass a plain array (e.g. actions.filled(0.0)) so every "
                         "agent's action is explicit")
@@ -21,24 +25,27 @@ def check_actions(actions: Any, n_agents: int) -> np.ndarray:
             actions = np.asarray(actions)
         except (ValueError, TypeError) as err:
             raise TypeError(f"actions could not be read as a numeric array of shape ({n_agents}, "
-                            f"{N_ACTIONS}): {err}") from None
+                            f"{width}): {err}") from None
     if not isinstance(actions, np.ndarray):
-        raise TypeError(f"actions must be a numpy array of shape ({n_agents}, {N_ACTIONS}), got {type(actions).__name__}")
+        raise TypeError(f"actions must be a numpy array of shape ({n_agents}, {width}), got {type(actions).__name__}")
     if actions.dtype.kind not in "fiu" or actions.dtype.kind == "b":
         raise TypeError(f"actions must be a float array, got dtype {actions.dtype}")
-    if actions.shape != (n_agents, N_ACTIONS):
+    if actions.shape != (n_agents, width) and actions.shape != (n_agents, N_ACTIONS):
         raise ValueError(
-            f"actions have shape {actions.shape}; expected ({n_agents}, {N_ACTIONS}): one row per agent, "
-            f"columns {ACTION_FIELDS}"
+            f"actions have shape {actions.shape}; expected ({n_agents}, {width}): one row per agent, "
+            f"columns {fields}"
         )
     a = np.asarray(actions).astype(np.float64, copy=False)  # a plain array (np.matrix, memmap, ...)
     finite = np.isfinite(a)
     if not finite.all():
         i, j = np.argwhere(~finite)[0]
         raise ValueError(
-            f"actions[{i}, {j}] ({ACTION_FIELDS[j]} of agent {i}) = {a[i, j]}; actions must be finite, in [-1, 1]"
+            f"actions[{i}, {j}] ({fields[j]} of agent {i}) = {a[i, j]}; actions must be finite, in [-1, 1]"
         )
-    return np.clip(a, -1.0, 1.0)
+    a = np.clip(a, -1.0, 1.0)
+    if a.shape[1] < width:   # the base width: optional columns 0
+        a = np.concatenate([a, np.zeros((n_agents, width - a.shape[1]))], axis=1)
+    return a
 
 
 __all__ = ["check_actions"]

@@ -38,7 +38,7 @@ import numpy as np
 from . import channels, kernels, mechanisms, physics, prices
 from .breakdown import BREAKDOWN_FIELDS
 from .observations import OBS_HIGH, OBS_INDEX, OBS_LOW, _AGENT_ROWS, _agent_good, good_rows
-from .offers import Offers, decode
+from .offers import OPEN_PARTNER, Offers, decode
 from .scenario import Scenario
 from .settlement import Settlement, settle
 from .shocks import DEMAND_FACTOR, N_SHOCKS, SUPPLY_FACTOR, Shock
@@ -431,19 +431,28 @@ def _advance_shocks(sc: Scenario, kind, remaining, t, rngs) -> tuple[np.ndarray,
 
 
 def _lifecycle(sc: Scenario, ba: BatchAgents, bs: BatchState, capacity, is_open, active, wallet, fee_sink,
-               balance_u, partner, layout: Layout):
+               balance_u, partner, layout: Layout, asks: "np.ndarray | None" = None):
     """`channels.lifecycle` of every market: each market's own block of draws (one call per market),
     then one vectorized pass; fee sinks and counts per market (draws a topology's own reopening
-    rule or partner channels make follow, market by market)."""
+    rule or partner channels make follow, market by market). `asks` [M*N] bool (the `open_partner`
+    action) then opens partner channels (`channels.partner_openings`, no draws): they count as
+    opened and are the tail of the opened slots, also returned alone last."""
     m_count, e = layout.n_markets, layout.n_slots
     block = np.empty((m_count, channels.LIFECYCLE_DRAWS, e))
     for i, g in enumerate(bs.rng):
         g.random(out=block[i])
     draw = block[:, 0].reshape(-1)
     candidates = block[:, 1:].transpose(1, 0, 2).reshape(channels.LIFECYCLE_DRAWS - 1, -1)
-    return channels.apply_lifecycle(sc, bs.u, bs.v, capacity, balance_u, is_open, active, wallet, fee_sink, draw,
-                                    candidates, layout.n_agents, layout.edge_offset, bs.rng, ba.flat, ba.per_market,
-                                    partner)
+    out = channels.apply_lifecycle(sc, bs.u, bs.v, capacity, balance_u, is_open, active, wallet, fee_sink, draw,
+                                   candidates, layout.n_agents, layout.edge_offset, bs.rng, ba.flat, ba.per_market,
+                                   partner)
+    if asks is None:
+        return out + (out[-1][:0],)
+    u, v, cap, bal, now_open, wallet, fee_sink, n_closed, n_opened, opened = out
+    asked, wallet, fee_sink, n_asked = channels.partner_openings(sc, asks, partner, active, u, v, cap, bal, now_open,
+                                                                 is_open, wallet, fee_sink, layout.n_agents, ba.flat)
+    return (u, v, cap, bal, now_open, wallet, fee_sink, n_closed, n_opened + n_asked, np.concatenate([opened, asked]),
+            asked)
 
 
 def _draw_faults(sc: Scenario, bs: BatchState, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
@@ -529,7 +538,8 @@ def _after_payments(sc: Scenario, ba: BatchAgents, bs: BatchState, st: Settlemen
 
 def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarray, layout: Layout,
                n_normals: int, tradable_now: "tuple | None" = None) -> tuple[BatchState, BatchResult]:
-    """`step.market_step` of every market at once. `actions` validated float64 [M*N, 4]."""
+    """`step.market_step` of every market at once. `actions` validated float64 [M*N, 4] (a fifth column
+    `open_partner` with `scenario.partner_action`)."""
     agents = ba.flat
     m_count, n = layout.n_markets, layout.n_agents
     n_goods = bs.ref_price.shape[1]
@@ -623,11 +633,12 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
 
     # channels
     partner, partner_value = bs.partner, bs.partner_value
-    if sc.partner_channel_share > 0:   # regular partners, from this step's payments (agents of one market)
+    if sc.partner_channel_share > 0 or sc.partner_action:   # regular partners, from this step's payments
         partner, partner_value = channels.update_partners(agents.n, trades.seller, trades.buyer, st.paid,
                                                           partner, partner_value)
-    (u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened) = _lifecycle(
-        sc, ba, bs, capacity_now, open_now, active, wallet, fee_sink_now, st.balance_u, partner, layout)
+    asks = actions[:, OPEN_PARTNER] > 0 if sc.partner_action else None   # the optional open_partner column
+    (u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened, asked) = _lifecycle(
+        sc, ba, bs, capacity_now, open_now, active, wallet, fee_sink_now, st.balance_u, partner, layout, asks)
     flow_history = bs.flow_history.copy()
     if one:
         flow_history[:, int(bs.t[0]) % FLOW_HISTORY] = st.flow
@@ -638,10 +649,13 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     fee_base, fee_rate = bs.fee_base, bs.fee_rate
     if opened.shape[0] and sc.routing_fees_on:   # reopened channels' fee policies, after the lifecycle's draws
         fee_base, fee_rate = fee_base.copy(), fee_rate.copy()
-        om = layout.edge_market[opened]
-        for i in np.flatnonzero(n_opened):
-            s_i = opened[om == i]
+        drawn = opened[:opened.shape[0] - asked.shape[0]]   # partner channels (the tail) take the mean policy: no draws
+        om = layout.edge_market[drawn]
+        for i in np.unique(om):
+            s_i = drawn[om == i]
             fee_base[s_i], fee_rate[s_i] = draw_fees(sc, s_i.shape[0], bs.rng[i])
+        fee_base[asked] = 0.5 * (sc.routing_fee_base[0] + sc.routing_fee_base[1])
+        fee_rate[asked] = 0.5 * (sc.routing_fee_rate[0] + sc.routing_fee_rate[1])
     util, *liquidity = kernels.channel_aftermath(
         util=bs.utilization, flow=st.flow, old_capacity=capacity_now, opened=opened, decay=UTILIZATION_DECAY,
         n=agents.n, u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open)

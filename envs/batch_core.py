@@ -36,7 +36,7 @@ from .shocks import check_duration, parse_shock
 from .actions import check_actions
 from .obs_schema import observation_schema
 from .observations import obs_bounds
-from .offers import N_ACTIONS
+from .offers import N_ACTIONS, action_fields
 from .scenario import get_scenario
 from .step import initial_state
 
@@ -61,6 +61,8 @@ class BatchCore:
         self.obs_low, self.obs_high = obs_bounds(self.scenario)
         self.obs_dim = int(self.obs_low.shape[0])
         self.obs_schema = observation_schema(self.scenario)
+        self.action_fields = action_fields(self.scenario)   # the scenario's action columns (optional ones last)
+        self.n_actions = len(self.action_fields)
         self.last_result = None
         self._setup(n_markets, auto_reset)
 
@@ -352,8 +354,8 @@ class BatchCore:
         self._liquidity = None
 
     def check_actions(self, actions: Any) -> np.ndarray:
-        """float64 [M*N, 4] actions clipped to [-1, 1] (`envs.actions.check_actions`)."""
-        return check_actions(actions, self.n_agents)
+        """float64 [M*N, n_actions] actions clipped to [-1, 1] (`envs.actions.check_actions`)."""
+        return check_actions(actions, self.n_agents, self.action_fields)
 
     def _require(self) -> BatchState:
         if self.batch is None:

@@ -73,9 +73,11 @@ the restored env continues bit-identically. `pickle` works too (the same continu
 
 from __future__ import annotations
 
+import functools
 import operator
 import warnings
 from collections import deque
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -137,7 +139,7 @@ class ChannelMarketEnv(ParallelEnv):
         self.agent_index = {a: i for i, a in enumerate(self.possible_agents)}
         self.agents: list[str] = []
         self._obs_space = spaces.Box(self.core.obs_low, self.core.obs_high, dtype=np.float32)
-        self._act_space = spaces.Box(-1.0, 1.0, shape=(N_ACTIONS,), dtype=np.float32)
+        self._act_space = spaces.Box(-1.0, 1.0, shape=(self.core.n_actions,), dtype=np.float32)  # scenario-sized
         self.observation_spaces = {a: self._obs_space for a in self.possible_agents}
         self.action_spaces = {a: self._act_space for a in self.possible_agents}
         self._kind_codes = _kind_codes(self.scenario)
@@ -195,17 +197,30 @@ class ChannelMarketEnv(ParallelEnv):
         arr = self._actions_array(actions)
         alive = self.agents
         obs, rew, term, trunc, info = self.core.step(arr)
-        idx = self._live_index(alive)
-        names = alive
-        rewards = dict(zip(names, rew[idx].tolist()))
-        terminations = dict(zip(names, term[idx].tolist()))
-        truncations = dict(zip(names, trunc[idx].tolist()))
-        cols = info["breakdown"][idx][:, self._info_cols].T.tolist()
-        cols.append([int(Shock[info["summary"]["shock"]])] * len(names))  # a number, like every info
-        keys = self.info_keys
-        infos = {a: dict(zip(keys, vals)) for a, vals in zip(names, zip(*cols))}
-        obs_d = dict(zip(names, obs[idx] if len(names) != self.core.n_agents else obs))
-        self.agents = [a for a in alive if not (terminations[a] or truncations[a])]
+        bd = info["breakdown"]
+        if len(alive) != self.core.n_agents:   # some agents left: their rows are not reported
+            idx = self._live_index(alive)
+            obs, rew, term, trunc, bd = obs[idx], rew[idx], term[idx], trunc[idx], bd[idx]
+        # every dict is built by C loops (copies of a template keyed by the live agents, map): no
+        # Python bytecode per agent; values are fresh Python numbers and row views of a fresh array
+        false = self._template(alive)
+        rewards = false.copy()
+        rewards.update(zip(alive, rew.tolist()))
+        ended = term | trunc
+        terminations = false.copy()
+        if term.any():
+            terminations.update(zip(alive, term.tolist()))
+        truncations = false.copy()
+        if trunc.any():
+            truncations.update(zip(alive, trunc.tolist()))
+        cols = bd[:, self._info_cols].T.tolist()
+        cols.append([int(self.core.state.shock_kind)] * len(alive))   # a number, like every info
+        infos = false.copy()
+        infos.update(zip(alive, map(_info_maker(self.info_keys), *cols)))   # a fresh dict per agent
+        obs_d = false.copy()
+        obs_d.update(zip(alive, obs))   # row views of this step's fresh observation array
+        if ended.any():
+            self.agents = list(compress(alive, (~ended).tolist()))
         self.history.append(info["summary"])
         return obs_d, rewards, terminations, truncations, infos
 
@@ -308,6 +323,14 @@ class ChannelMarketEnv(ParallelEnv):
     def _obs_dict(self, obs: np.ndarray) -> dict[str, np.ndarray]:
         return dict(zip(self.possible_agents, obs))
 
+    def _template(self, alive: list[str]) -> dict[str, bool]:
+        """{agent: False} over the live agents, built once per agent list (`self.agents` is replaced,
+        never changed in place, when agents leave): per step, its copies are the result dicts."""
+        t = getattr(self, "_template_of", None)
+        if t is None or t[0] is not alive or len(t[1]) != len(alive):
+            t = self._template_of = (alive, dict.fromkeys(alive, False))
+        return t[1]
+
     def _live_index(self, names: list[str]) -> np.ndarray:
         if len(names) == self.core.n_agents:
             return np.arange(len(names))
@@ -318,13 +341,21 @@ class ChannelMarketEnv(ParallelEnv):
             raise ValueError(f"unknown agent {agent!r}; agents are named like {self.possible_agents[0]!r}")
 
     def _actions_array(self, actions: Any) -> np.ndarray:
-        """[N, 4] float64 from a dict of live agents' actions; agents that left act with zeros."""
+        """[N, n_actions] float64 from a dict of live agents' actions; agents that left act with zeros.
+        A row of the base width (4) leaves the scenario's optional columns at 0."""
+        width = self.core.n_actions
         if not isinstance(actions, dict):
-            raise TypeError(f"actions must be a dict agent name -> array of shape ({N_ACTIONS},), got {type(actions).__name__}")
-        if len(actions) != len(self.agents) or not all(a in actions for a in self.agents):
-            missing = [a for a in self.agents if a not in actions]
+            raise TypeError(f"actions must be a dict agent name -> array of shape ({width},), got {type(actions).__name__}")
+        live = self.agents
+        try:   # one action per live agent (the names are distinct: equal counts mean no extra keys)
+            vals = list(map(actions.__getitem__, live)) if len(actions) == len(live) else None
+        except KeyError:
+            vals = None
+        if vals is None:
+            live_set = set(live)
+            missing = [a for a in live if a not in actions]
             unknown = [a for a in actions if a not in self.agent_index]
-            dead = [a for a in actions if a in self.agent_index and a not in set(self.agents)]
+            dead = [a for a in actions if a in self.agent_index and a not in live_set]
             parts = []
             if missing:
                 parts.append(f"missing actions for {_short(missing)}")
@@ -332,8 +363,7 @@ class ChannelMarketEnv(ParallelEnv):
                 parts.append(f"unknown agents {_short(unknown)}")
             if dead:
                 parts.append(f"agents no longer in the episode {_short(dead)}")
-            raise ValueError("; ".join(parts) + f"; pass exactly one action per live agent ({len(self.agents)} agents)")
-        vals = [actions[a] for a in self.agents]
+            raise ValueError("; ".join(parts) + f"; pass exactly one action per live agent ({len(live)} agents)")
         arr = None
         # fast path: plain numeric arrays (what policies and action_space.sample() give)
         if set(map(type, vals)) == {np.ndarray} and all(dt.kind in "fiu" for dt in set(map(_DTYPE, vals))):
@@ -341,21 +371,19 @@ class ChannelMarketEnv(ParallelEnv):
                 arr = np.asarray(vals)
             except ValueError:  # ragged: the row check below names the agent
                 arr = None
-        if arr is None or arr.shape != (len(self.agents), N_ACTIONS):
-            arr = np.stack([_action_row(a, v) for a, v in zip(self.agents, vals)])
+        if arr is None or arr.shape != (len(live), width):
+            arr = np.stack([_action_row(a, v, width) for a, v in zip(live, vals)])
         arr = arr.astype(np.float64, copy=False)
         bad = ~np.isfinite(arr)
         if bad.any():
             i, j = np.argwhere(bad)[0]
-            from .offers import ACTION_FIELDS
-
             raise ValueError(
-                f"action of {self.agents[i]!r}: {ACTION_FIELDS[j]} = {arr[i, j]}; actions must be finite, in [-1, 1]"
+                f"action of {live[i]!r}: {self.core.action_fields[j]} = {arr[i, j]}; actions must be finite, in [-1, 1]"
             )
-        if len(self.agents) == self.core.n_agents:
+        if len(live) == self.core.n_agents:
             return arr
-        full = np.zeros((self.core.n_agents, N_ACTIONS))
-        full[self._live_index(self.agents)] = arr
+        full = np.zeros((self.core.n_agents, width))
+        full[self._live_index(live)] = arr
         return full
 
 
@@ -369,24 +397,40 @@ def _kind_codes(sc) -> np.ndarray:
     return layout(sc)[0]
 
 
-def _action_row(agent: str, v: Any) -> np.ndarray:
-    """One agent's action as a numeric array of shape (4,), or TypeError/ValueError naming the agent:
-    no strings, None, bools (one bool row is refused like all-bool ones) or masked arrays."""
+def _action_row(agent: str, v: Any, width: int = N_ACTIONS) -> np.ndarray:
+    """One agent's action as a numeric array of shape (width,) (a base-width row gets zeros in the
+    optional columns), or TypeError/ValueError naming the agent: no strings, None, bools (one bool
+    row is refused like all-bool ones) or masked arrays."""
     if isinstance(v, np.ma.MaskedArray):
         raise TypeError(f"action of {agent!r} is a masked array; pass a plain array (e.g. .filled(0.0))")
     if isinstance(v, (list, tuple)) and any(isinstance(x, (bool, np.bool_)) for x in v):
-        raise TypeError(f"action of {agent!r} = {v!r} holds a bool; expected numbers, an array of shape ({N_ACTIONS},)")
+        raise TypeError(f"action of {agent!r} = {v!r} holds a bool; expected numbers, an array of shape ({width},)")
     try:
         va = np.asarray(v)
     except (ValueError, TypeError):
         va = None
     if va is not None and va.dtype.kind == "b":
-        raise TypeError(f"action of {agent!r} = {v!r} is boolean; expected numbers, an array of shape ({N_ACTIONS},)")
+        raise TypeError(f"action of {agent!r} = {v!r} is boolean; expected numbers, an array of shape ({width},)")
     if va is None or va.dtype.kind not in "fiu":
-        raise TypeError(f"action of {agent!r} = {v!r} is not numeric; expected an array of shape ({N_ACTIONS},)")
-    if va.shape != (N_ACTIONS,):
-        raise ValueError(f"action of {agent!r} has shape {va.shape}; expected ({N_ACTIONS},) in [-1, 1]")
+        raise TypeError(f"action of {agent!r} = {v!r} is not numeric; expected an array of shape ({width},)")
+    if va.shape != (width,) and va.shape != (N_ACTIONS,):
+        raise ValueError(f"action of {agent!r} has shape {va.shape}; expected ({width},) in [-1, 1]")
+    if va.shape[0] < width:
+        va = np.concatenate([va, np.zeros(width - va.shape[0], dtype=va.dtype)])
     return va
+
+
+@functools.lru_cache(maxsize=8)
+def _info_maker(keys: tuple[str, ...]):
+    """The function of one value per info key that returns an agent's info dict: a dict display of
+    constant keys (CPython presizes it and skips the per-key zip), mapped over the columns by C.
+    The keys are checked names (`BREAKDOWN_FIELDS` and "shock"), written as string literals; cached
+    here, not on the env, so the env still pickles."""
+    if not all(k in BREAKDOWN_FIELDS or k == "shock" for k in keys):
+        raise ValueError(f"info keys {keys!r}; allowed: names of BREAKDOWN_FIELDS and 'shock'")
+    args = ", ".join(f"v{i}" for i in range(len(keys)))
+    body = ", ".join(f"{k!r}: v{i}" for i, k in enumerate(keys))
+    return eval(compile(f"lambda {args}: {{{body}}}", "<info keys>", "eval"), {"__builtins__": {}})
 
 
 def _short(names: list[str], k: int = 5) -> str:

@@ -176,6 +176,59 @@ def apply_lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wa
     return u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened
 
 
+def partner_openings(sc: Scenario, asks, partner, active, u, v, capacity, balance_u, is_open, was_open, wallet,
+                     fee_sink, n: int, agents=None):
+    """The channels agents ask for with the `open_partner` action (`scenario.partner_action`), for a
+    batch of M markets (slots market-major, E/M each; agents N = `n` each, global indices; `fee_sink`
+    [M]). Each asking active agent whose regular partner (same market, active) shares no open
+    channel with it gets one, in a slot of its market closed before this step and not reopened in it
+    (`was_open`, `is_open`: before and after this step's lifecycle; lowest slots first, pairs in
+    agent order; two agents asking each other share one). Sized like a reopening at the mean drawn
+    capacity and funded by `initial_split` plus half the on-chain fee each; refused when either
+    funder's wallet cannot cover all it funds. No draws: the generators are untouched. Writes
+    `u, v, capacity, balance_u, is_open` in place (the lifecycle's fresh copies); returns (opened
+    slots, wallet, fee_sink [M], n_opened [M])."""
+    total, m = wallet.shape[0], fee_sink.shape[0]
+    e_m = u.shape[0] // m
+    none = (np.zeros(0, dtype=np.int64), wallet, fee_sink, np.zeros(m, dtype=np.int64))
+    a = np.flatnonzero(asks & active & (partner >= 0))
+    b = partner[a].astype(np.int64)
+    keep = (b != a) & (b // n == a // n) & active[b]
+    a, b = a[keep], b[keep]
+    if a.shape[0] == 0:
+        return none
+    key = np.minimum(a, b) * total + np.maximum(a, b)
+    key, first = np.unique(key, return_index=True)   # a asks b and b asks a: one channel
+    a, b = a[first], b[first]
+    ou, ov = u[is_open], v[is_open]
+    fresh = ~np.isin(key, np.minimum(ou, ov).astype(np.int64) * total + np.maximum(ou, ov))
+    a, b, key = a[fresh], b[fresh], key[fresh]
+    free = np.flatnonzero(~is_open & ~was_open)   # market-major, lowest first
+    per = np.bincount(free // e_m, minlength=m)
+    start = np.cumsum(per) - per
+    cm = key // total // n                        # each pair's market (keys sort market-major)
+    rank = np.arange(cm.shape[0]) - np.searchsorted(cm, cm)
+    take = rank < per[cm]
+    if not take.any():
+        return none
+    a, b, s = a[take], b[take], free[start[cm[take]] + rank[take]]
+    fee = sc.onchain_fee
+    cap = size_capacity(sc, agents, a, b, np.full(a.shape[0], 0.5 * (sc.channel_capacity[0] + sc.channel_capacity[1])))
+    fu, fv = funding(cap, sc.initial_split)
+    need = np.bincount(a, weights=fu + fee / 2, minlength=total) + np.bincount(b, weights=fv + fee / 2, minlength=total)
+    solvent = wallet >= need
+    ok = solvent[a] & solvent[b]
+    if not ok.any():
+        return none
+    a, b, s, cap, fu, fv = a[ok], b[ok], s[ok], cap[ok], fu[ok], fv[ok]
+    u[s], v[s], capacity[s], balance_u[s] = a, b, cap, fu
+    is_open[s] = True
+    wallet = wallet - np.bincount(a, weights=fu + fee / 2, minlength=total)
+    wallet -= np.bincount(b, weights=fv + fee / 2, minlength=total)
+    n_opened = np.bincount(s // e_m, minlength=m)
+    return s, wallet, fee_sink + fee * n_opened, n_opened
+
+
 def liquidity(n: int, u, v, capacity, balance_u, is_open) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per agent: open channel count, EUR it can pay out (own sides), EUR it can receive."""
     return kernels.liquidity(n=n, u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open)

@@ -25,7 +25,7 @@ import numpy as np
 from .obs_schema import ObsSchema, observation_schema
 from .observations import N_OBS, OBS_HIGH, OBS_LOW, agent_scale, obs_bounds, static_columns
 from .actions import check_actions
-from .offers import N_ACTIONS
+from .offers import N_ACTIONS, action_fields
 from . import state_io
 from .scenario import Scenario, get_scenario
 from .seeding import SeedStream, episode_seed
@@ -63,6 +63,8 @@ class MarketCore:
         self.obs_low, self.obs_high = obs_bounds(self.scenario)   # the scenario's kinds fix the width
         self.obs_dim = int(self.obs_low.shape[0])
         self.obs_schema: ObsSchema = observation_schema(self.scenario)   # column names, `obs_schema["reserve"]`
+        self.action_fields = action_fields(self.scenario)   # the scenario's action columns (optional ones last)
+        self.n_actions = len(self.action_fields)
         self.agents: AgentParams | None = None
         self.state: MarketState | None = None
         self.last_result: StepResult | None = None
@@ -253,9 +255,10 @@ class MarketCore:
 
     # ---- checks ---------------------------------------------------------------------------
     def check_actions(self, actions: Any) -> np.ndarray:
-        """float64 [N, 4] actions clipped to [-1, 1]; TypeError/ValueError naming the agent index
-        and field for anything else (NaN and inf are errors, never traded)."""
-        return check_actions(actions, self.n_agents)
+        """float64 [N, n_actions] actions clipped to [-1, 1]; TypeError/ValueError naming the agent index
+        and field for anything else (NaN and inf are errors, never traded); a base-width [N, 4] array
+        leaves the optional columns at 0 (`envs.actions.check_actions`)."""
+        return check_actions(actions, self.n_agents, self.action_fields)
 
     def _require_state(self) -> MarketState:
         if self.state is None:

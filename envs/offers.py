@@ -9,6 +9,8 @@ Action columns (each in [-1, 1]; finite values outside are clipped, NaN/inf is a
 | 2   | quantity   | generators/consumers: share (a+1)/2 of sellable/needed energy offered peer-to-peer;|
 |     |            | storage: a > 0 sells a * deliverable charge, a < 0 buys -a * headroom             |
 | 3   | concession | share (a+1)/2 of the gap to reserve (sellers) or limit (buyers) conceded over K rounds |
+| 4   | open_partner | only with `scenario.partner_action`: a > 0 asks for a channel to the agent's regular |
+|     |            | partner this step (`channels.partner_openings` opens it in a free slot when both can fund it) |
 
 A seller never asks under its reserve and a buyer never bids over its limit, whatever the
 action says; the bounds are the per-agent `reserve` and `limit` in `AgentParams`. The tariff
@@ -28,7 +30,15 @@ from .state import AgentParams, NO_GOOD
 
 ACTION_FIELDS = ("ask", "bid", "quantity", "concession")
 ASK, BID, QUANTITY, CONCESSION = range(4)
-N_ACTIONS = len(ACTION_FIELDS)
+N_ACTIONS = len(ACTION_FIELDS)   # the base width; optional columns follow (`action_fields`)
+OPEN_PARTNER = N_ACTIONS         # column of `open_partner` when the scenario has `partner_action`
+
+
+def action_fields(sc: Scenario) -> tuple[str, ...]:
+    """The scenario's action columns: the four base fields, then `open_partner` with `partner_action`."""
+    return ACTION_FIELDS + (("open_partner",) if sc.partner_action else ())
+
+
 MIN_QUANTITY = 1e-9  # MWh (1 Wh)
 
 

@@ -125,6 +125,7 @@ class Scenario:
     network_charge: float = 0.0       # EUR/MWh the buyer pays the network operator per P2P MWh
     auction_pricing: str = "midpoint" # eps_auction trade price: "midpoint" (legacy) or "auction" (its prices)
     negotiation_probability: float = 1.0  # per open channel and step, chance it negotiates (seed: 0.3)
+    partner_action: bool = False      # an action column `open_partner`: > 0 asks for a channel to the regular partner
 
     # ------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -231,6 +232,9 @@ class Scenario:
         _check_num(self, "network_charge", 0.0, 1e6)
         _check_choice(self, "auction_pricing", AUCTION_PRICINGS)
         _check_num(self, "negotiation_probability", 0.0, 1.0)
+        if not isinstance(self.partner_action, bool):
+            raise ValueError(f"scenario.partner_action = {self.partner_action!r}; allowed: True, False "
+                             "(adds the action column open_partner)")
 
     # ---- derived values ----------------------------------------------------------------
     @property

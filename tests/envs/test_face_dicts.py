@@ -1,0 +1,133 @@
+"""The dict face's fast translation (the PettingZoo face at 10k agents): every step returns fresh
+per-agent dicts equal to the array core's rows, agents that leave drop out, observations do not
+alias anything a later step changes, and bad input still raises naming the agent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from channelmarket import MarketCore, channel_market_v0, channel_market_v1
+from channelmarket.envs.channel_market import _info_maker
+from channelmarket.envs.settlement import BREAKDOWN_FIELDS
+from channelmarket.envs.shocks import Shock
+
+FAULTY = dict(scenario="energy_lightning", n_solar=6, n_wind=3, n_storage=3, n_residential=10, n_industrial=3,
+              mean_degree=3, episode_steps=20, agent_fault_rate=0.05)
+
+
+def test_dicts_equal_the_array_core_rows_while_agents_leave():
+    """The dict face against the array API on the same seed and actions: rewards, terminations,
+    truncations, infos and observations per live agent, through agents failing and the episode end."""
+    env = channel_market_v1.parallel_env(info_keys="all", **FAULTY)
+    kw = {k: v for k, v in FAULTY.items() if k != "scenario"}
+    core = MarketCore(env.scenario)
+    env.reset(seed=4)
+    core.reset(seed=4)
+    rng = np.random.default_rng(0)
+    names = env.possible_agents
+    left = 0
+    while env.agents:
+        alive = list(env.agents)
+        acts = rng.uniform(-1, 1, (core.n_agents, 4))
+        obs, rew, term, trunc, infos = env.step({a: acts[env.agent_index[a]].astype(np.float32) for a in alive})
+        o, r, te, tr, info = core.step(acts.astype(np.float32).astype(np.float64) * np.isin(names, alive)[:, None])
+        for d in (obs, rew, term, trunc, infos):
+            assert list(d) == alive
+        idx = [env.agent_index[a] for a in alive]
+        assert [rew[a] for a in alive] == r[idx].tolist()
+        assert [term[a] for a in alive] == te[idx].tolist() and all(type(x) is bool for x in term.values())
+        assert [trunc[a] for a in alive] == tr[idx].tolist()
+        assert np.array_equal(np.stack([obs[a] for a in alive]), o[idx])
+        bd = info["breakdown"]
+        shock = int(core.state.shock_kind)
+        for a, i in zip(alive, idx):
+            assert infos[a] == {**dict(zip(BREAKDOWN_FIELDS, bd[i].tolist())), "shock": shock}
+        assert len({id(v) for v in infos.values()}) == len(alive)    # one dict per agent
+        assert env.agents == [a for a in alive if not (term[a] or trunc[a])]
+        left += sum(term.values())
+    assert left > 0 and core.done
+
+
+def test_returned_dicts_and_observations_are_not_reused_by_later_steps():
+    env = channel_market_v0.parallel_env(scenario="energy_small")
+    obs0, _ = env.reset(seed=1)
+    rng = np.random.default_rng(1)
+    out = env.step({a: rng.uniform(-1, 1, 4) for a in env.agents})
+    kept = [{a: (v.copy() if isinstance(v, np.ndarray) else (dict(v) if isinstance(v, dict) else v))
+             for a, v in d.items()} for d in out]
+    start = {a: v.copy() for a, v in obs0.items()}
+    for _ in range(3):
+        nxt = env.step({a: rng.uniform(-1, 1, 4) for a in env.agents})
+        for d_old, d_new in zip(out, nxt):
+            assert d_old is not d_new
+    for d, k in zip(out, kept):   # the first step's dicts and observations are as they were returned
+        for a in k:
+            if isinstance(k[a], np.ndarray):
+                assert np.array_equal(d[a], k[a])
+            else:
+                assert d[a] == k[a]
+    assert all(np.array_equal(obs0[a], start[a]) for a in start)
+    # changing what a step returned changes nothing the env keeps
+    out[2][env.agents[0]] = True
+    out[4][env.agents[0]]["revenue"] = -1.0
+    out[0][env.agents[0]][:] = 0.0
+    nxt = env.step({a: np.zeros(4) for a in env.agents})
+    assert set(nxt[2].values()) == {False}
+    assert nxt[4][env.agents[0]] is not out[4][env.agents[0]] and nxt[0][env.agents[0]].any()
+
+
+def test_reset_and_step_infos_share_keys_and_types():
+    env = channel_market_v0.parallel_env(scenario="energy_small")
+    _, infos0 = env.reset(seed=0)
+    _, _, _, _, infos = env.step({a: np.zeros(4) for a in env.agents})
+    for a in env.agents:
+        assert list(infos0[a]) == list(infos[a]) == list(env.info_keys)
+        assert all(type(infos[a][k]) is float for k in env.info_keys[:-1]) and type(infos[a]["shock"]) is int
+    env.inject_shock("demand_surge", 3)
+    _, _, _, _, infos = env.step({a: np.zeros(4) for a in env.agents})
+    assert {i["shock"] for i in infos.values()} == {int(Shock.DEMAND_SURGE)}
+
+
+def test_info_maker_builds_dicts_of_checked_keys_only():
+    mk = _info_maker(("revenue", "cost", "shock"))
+    a, b = mk(1.0, 2.0, 3), mk(1.0, 2.0, 3)
+    assert a == {"revenue": 1.0, "cost": 2.0, "shock": 3} and a is not b
+    with pytest.raises(ValueError, match="info keys"):
+        _info_maker(("revenue", "__import__('os')"))
+
+
+@pytest.mark.parametrize("case", ["missing", "extra", "unknown", "dead", "ragged", "bool", "masked", "nan"])
+def test_bad_action_dicts_name_the_agent(case):
+    env = channel_market_v1.parallel_env(**FAULTY)
+    env.reset(seed=4)
+    rng = np.random.default_rng(0)
+    while len(env.agents) == env.core.n_agents:   # until an agent has failed
+        env.step({a: rng.uniform(-1, 1, 4) for a in env.agents})
+    dead = next(a for a in env.possible_agents if a not in env.agents)
+    acts = {a: np.zeros(4, np.float32) for a in env.agents}
+    target = env.agents[3]
+    if case == "missing":
+        del acts[target]
+    elif case == "extra":
+        acts[dead] = np.zeros(4)
+    elif case == "unknown":
+        del acts[target]
+        acts["nobody_0"] = np.zeros(4)
+    elif case == "dead":
+        del acts[target]
+        acts[dead] = np.zeros(4)
+    elif case == "ragged":
+        acts[target] = np.zeros(3)
+    elif case == "bool":
+        acts[target] = np.zeros(4, bool)
+    elif case == "masked":
+        acts[target] = np.ma.masked_array(np.zeros(4))
+    else:
+        acts[target] = np.array([0.0, np.nan, 0.0, 0.0])
+    t = env.core.state.t
+    with pytest.raises((ValueError, TypeError)) as err:
+        env.step(acts)
+    name = dead if case in ("extra",) else (target if case != "unknown" else "nobody_0")
+    assert repr(name) in str(err.value)
+    assert env.core.state.t == t
