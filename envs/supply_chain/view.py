@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..breakdown import BREAKDOWN_FIELDS
-from ..view import OWN_PARAMS, MarketView, OwnTrades, agent_indices
+from ..view import MarketView, OwnTrades, own_trades, read_only
 from ..offers import price_span
 from ..scenario import PRESETS
 from .scenario import KIND_NAMES
@@ -59,40 +59,24 @@ class PriceRules:
     step_hours: float = 1.0
 
 
-def _ro(a: np.ndarray) -> np.ndarray:
-    a = np.asarray(a)
-    v = a.view()
-    v.flags.writeable = False
-    return v
-
-
 class SupplyChainView(MarketView):
-    """What a policy controlling `agents` may read of a `SupplyChainCore` (see the module docstring);
-    a `MarketView` (the policies' helpers accept it as one), every field redefined here."""
+    """What a policy controlling `agents` may read of a `SupplyChainCore` (see the module docstring):
+    a `MarketView` sharing its binding (`agents`, `controlled`), clock-free fields (`n_agents`,
+    `schema`, `done`, `summary()`), NaN-outside masking (`_own`), the own-parameter dispatch and the
+    own-trades filter (`own_trades`); the fields whose meaning differs are redefined here."""
 
     kind_names = KIND_NAMES
 
     def __init__(self, core: Any, agents: Any = None) -> None:
         if core.state is None:
             raise RuntimeError("the market has no agents yet; call reset(seed=...) first")
-        n = core.n_agents
-        idx = np.arange(n) if agents is None else agent_indices(agents, n, "view agents")
-        mask = np.zeros(n, dtype=bool)
-        mask[idx] = True
-        self._core = core
-        self._agents = _ro(idx)
-        self._controlled = _ro(mask)
+        super().__init__(core, agents)
         self._rules = PriceRules(core.scenario.name, int(core.scenario.days), core.scenario)
 
     # ---- who and when (public) ------------------------------------------------------------------
     scenario = property(lambda self: self._rules)
-    agents = property(lambda self: self._agents)
-    controlled = property(lambda self: self._controlled)
-    n_agents = property(lambda self: int(self._core.n_agents))
-    schema = property(lambda self: self._core.obs_schema)
     t = property(lambda self: int(self._core.state.t))
     episode_steps = property(lambda self: int(self._core.scenario.days))
-    done = property(lambda self: bool(self._core.done))
     stepped = property(lambda self: self._core.state.t > 0)
 
     @property
@@ -101,7 +85,7 @@ class SupplyChainView(MarketView):
 
     @property
     def kind(self) -> np.ndarray:
-        return _ro(self._st.kind)
+        return read_only(self._st.kind)
 
     @property
     def sells_good(self) -> np.ndarray:
@@ -109,35 +93,35 @@ class SupplyChainView(MarketView):
         that day (the energy convention's one quantity column then sets its purchases)."""
         st = self._st
         has = st.hold[np.arange(self.n_agents), st.out_good] > 0
-        return _ro(np.where(has, st.out_good, -1))
+        return read_only(np.where(has, st.out_good, -1))
 
     @property
     def buys_good(self) -> np.ndarray:
         st = self._st
-        return _ro(np.where(st.in_good >= 0, st.in_good, self._core.food))
+        return read_only(np.where(st.in_good >= 0, st.in_good, self._core.food))
 
     @property
     def is_store(self) -> np.ndarray:
-        return _ro(np.zeros(self.n_agents, dtype=bool))
+        return read_only(np.zeros(self.n_agents, dtype=bool))
 
     @property
     def active(self) -> np.ndarray:
-        return _ro(self._st.alive.copy())
+        return read_only(self._st.alive.copy())
 
     # ---- relations (customer slots) ---------------------------------------------------------------
     @property
     def u(self) -> np.ndarray:
         st = self._st
-        return _ro(np.repeat(np.arange(self.n_agents), st.partner.shape[1]))
+        return read_only(np.repeat(np.arange(self.n_agents), st.partner.shape[1]))
 
     @property
     def v(self) -> np.ndarray:
         p = self._st.partner.ravel()
-        return _ro(np.where(p >= 0, p, self.u))
+        return read_only(np.where(p >= 0, p, self.u))
 
     @property
     def open(self) -> np.ndarray:
-        return _ro(self._st.partner.ravel() >= 0)
+        return read_only(self._st.partner.ravel() >= 0)
 
     @property
     def topology_version(self) -> int:
@@ -150,21 +134,18 @@ class SupplyChainView(MarketView):
     def balance_u(self) -> np.ndarray:
         """[E] the seller's wallet on relations with a controlled endpoint; NaN elsewhere."""
         money = self._st.money
-        return _ro(np.where(self._mine(), money[self.u], np.nan))
+        return read_only(np.where(self._mine(), money[self.u], np.nan))
 
     @property
     def channel_capacity(self) -> np.ndarray:
         """[E] both wallets on relations with a controlled endpoint; NaN elsewhere."""
         money = self._st.money
-        return _ro(np.where(self._mine(), money[self.u] + money[self.v], np.nan))
+        return read_only(np.where(self._mine(), money[self.u] + money[self.v], np.nan))
 
     # ---- prices and the last day (public) -----------------------------------------------------------
     @property
     def ref_price(self) -> np.ndarray:
-        return _ro(self._core.mean_price() / self._core._cap)
-
-    def summary(self) -> dict:
-        return dict(self._core.summary())
+        return read_only(self._core.mean_price() / self._core._cap)
 
     @property
     def price_unit(self) -> float:
@@ -173,12 +154,6 @@ class SupplyChainView(MarketView):
         return 1.0 / ENERGY_WINDOW
 
     # ---- own agents ---------------------------------------------------------------------------------
-    def _own(self, a: np.ndarray) -> np.ndarray:
-        out = np.full(self.n_agents, np.nan)
-        out[self._agents] = np.asarray(a, dtype=np.float64)[self._agents]
-        out.flags.writeable = False
-        return out
-
     def _plant(self) -> dict[str, np.ndarray]:
         core, st = self._core, self._st
         batch = core._batch[st.kind]
@@ -191,11 +166,9 @@ class SupplyChainView(MarketView):
     def _food_target(self) -> np.ndarray:
         return self._core.scenario.food_target * (1.5 - self._st.r)
 
-    def __getattr__(self, name: str) -> Any:
-        if name in OWN_PARAMS:
-            return self._own(self._plant()[name])
-        raise AttributeError(f"SupplyChainView has no {name!r}: a policy reads the declared view only "
-                             f"(the MarketView fields; own agents: {', '.join(OWN_PARAMS)})")
+    def _own_param(self, name: str) -> np.ndarray:
+        """An own parameter (`MarketView.__getattr__` dispatches `OWN_PARAMS` here): its plant's scales."""
+        return self._own(self._plant()[name])
 
     @property
     def soc(self) -> np.ndarray:
@@ -217,16 +190,9 @@ class SupplyChainView(MarketView):
 
     def my_trades(self) -> OwnTrades:
         tr = self._core.last_trades
-        sel = self._controlled[tr.seller] | self._controlled[tr.buyer]
         price = tr.price / self._core._cap[tr.good]
-        parts = (tr.slot, tr.seller, tr.buyer, tr.good, tr.qty, price, tr.qty, tr.qty * price,
-                 np.zeros(tr.qty.shape, bool), np.zeros(tr.qty.shape, bool))
-        out = []
-        for a in parts:
-            c = np.asarray(a)[sel]
-            c.flags.writeable = False
-            out.append(c)
-        return OwnTrades(*out)
+        return own_trades(self._controlled, (tr.slot, tr.seller, tr.buyer, tr.good, tr.qty, price, tr.qty,
+                                             tr.qty * price, np.zeros(tr.qty.shape, bool), np.zeros(tr.qty.shape, bool)))
 
     def breakdown(self) -> dict[str, np.ndarray]:
         core, tr, n = self._core, self._core.last_trades, self.n_agents
