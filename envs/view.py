@@ -15,6 +15,7 @@ in a real market over payment channels, and nothing else:
 | `kind`, `kind_names`, `sells_good`, `buys_good`, `is_store`, `active` | the directory of participants: who sells and buys what (the kind registry, `envs/kinds`), who is still in the market |
 | `u`, `v`, `open`, `channel_capacity`, `topology_version` | the channel graph: Lightning gossips channel endpoints and capacities |
 | `ref_price`, `summary()`                    | the published mean-field reference price and the last step's market summary (clearing price, volume, supply, demand, ...) |
+| `grid`                                      | a grid beside the market (True here; the supply chain has none) |
 | `price_unit`                                | this market's price of one EUR/MWh of the energy market: 1 here; another economy's view (the supply chain's, in cap units) says how its prices compare, so the baselines' absolute parameters (margins in EUR/MWh, loyalty points in EUR) keep their meaning |
 | `schema`                                    | the observation's column names                   |
 
@@ -244,6 +245,12 @@ class MarketView:
         return dict(self._core.summary())
 
     @property
+    def grid(self) -> bool:
+        """True: a grid buys and sells at the scenario's tariffs beside the peer-to-peer market (what an
+        unmatched trader falls back on); another economy's view may say False (the supply chain)."""
+        return True
+
+    @property
     def price_unit(self) -> float:
         """This market's price of one EUR/MWh: 1.0 (prices are EUR/MWh). The baselines multiply their
         absolute parameters (EUR/MWh margins, EUR of loyalty points) by it."""
@@ -255,7 +262,7 @@ class MarketView:
             return self._own_param(name)
         raise AttributeError(
             f"{type(self).__name__} has no {name!r}: a policy reads the declared view only (public: scenario, t, kind, "
-            f"sells_good, buys_good, is_store, active, u, v, open, channel_capacity, ref_price, price_unit, summary(); own "
+            f"sells_good, buys_good, is_store, active, u, v, open, channel_capacity, ref_price, grid, price_unit, summary(); own "
             f"agents: {', '.join(OWN_PARAMS)}, soc, tradable(), balance_u, my_trades(), breakdown())")
 
     def _own_param(self, name: str) -> np.ndarray:

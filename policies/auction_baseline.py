@@ -18,10 +18,10 @@ Each step (from the Python-DTU team's auction-based agreement, MAPC 2011, on the
    bid >= ask and agrees at round 0 of the bilateral negotiation. Unmatched agents offer
    quantity 0 (generators sell to the grid, consumers buy from it).
 
-Producers (`simple.dual_role`: they sell and buy in one row, in a market without a grid — the
-supply chain) have no grid to fall back on: the unmatched rest of their product goes to the open
-market at their ask (quantity: all of it) and, as a consumer buys from the grid at its limit, they
-accept sellers' prices up to their limit. No energy agent is a producer, so this changes nothing there.
+In a market without a grid (`view.grid` False: the supply chain) nobody has a grid to fall back
+on: the unmatched rest of an agent's product goes to the open market at its ask (quantity: all of
+it) and, as a consumer buys from the grid at its limit, it accepts sellers' prices up to its limit
+(no concession is needed: the bid opens there). The energy market has a grid, so nothing changes there.
 
 Mapping limits: the env rations a buyer's quantity over every channel that agrees, not only
 its matched ones, so the realized flows can differ from the assignment (never the totals per
@@ -48,8 +48,8 @@ import numpy as np
 
 from ..envs.mechanisms.eps_auction import LOTS_PER_AGENT, MAX_LOTS, cap_by_balance, match_lots
 from .base import Policy
-from ..envs.offers import QUANTITY
-from .simple import dual_role, encode_actions, set_dual_bids, trading_roles
+from ..envs.offers import BID, QUANTITY
+from .simple import bid_action, encode_actions, price_window, trading_roles
 
 STORAGE_RESERVES = ("cost_basis", "feed_in")
 
@@ -184,10 +184,10 @@ class EpsAuctionBaseline(Policy):
         # storage acting out a match keeps the matched side; unmatched storage offers nothing
         # asks nudged down and bids up (NUDGE): a matched pair (bid >= ask) still agrees after decoding
         out = encode_actions(view, idx, ask_t, bid_t, sell_share, buy_share, 0.0, direction, exact_bounds=True)
-        dual = dual_role(view, idx)
-        if dual.any():   # producers of a market without a grid (the supply chain): the open market is theirs
-            out[:, QUANTITY] = np.where(dual, 1.0, out[:, QUANTITY])
-            set_dual_bids(view, idx, out, view.limit[idx])
+        if not view.grid:   # no grid to fall back on (the supply chain): the open market takes the rest
+            _, buy_ref, span = price_window(view, idx)
+            out[:, QUANTITY] = 1.0
+            out[:, BID] = bid_action(view.limit[idx], buy_ref, span, ceil=True)
         return out
 
 

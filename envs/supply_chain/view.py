@@ -10,6 +10,7 @@ a change:
 | prices (`ref_price`, `reserve`, `limit`, trade prices) | in units of each good's price cap (one span for all goods) |
 | `scenario`                             | `PriceRules`: retail tariff 1 (the cap), feed-in 0, one step a day, `episode_steps` = days |
 | `ref_price` [G]                        | mean current price of each good's alive producers / cap     |
+| `grid`                                 | False: the market is all there is                           |
 | `price_unit`                           | 1 / 120: the cap spans the energy market's default tariff window (30-150 EUR/MWh) |
 | `sells_good`, `buys_good`              | the good it produces while it holds some (else -1: a buyer that day); its input (Farmers: food) |
 | `reserve` (own)                        | its product's unit cost basis / cap                         |
@@ -146,6 +147,11 @@ class SupplyChainView(MarketView):
     @property
     def ref_price(self) -> np.ndarray:
         return read_only(self._core.mean_price() / self._core._cap)
+
+    @property
+    def grid(self) -> bool:
+        """No grid: what an agent does not sell or buy in the market stays unsold or lacking."""
+        return False
 
     @property
     def price_unit(self) -> float:

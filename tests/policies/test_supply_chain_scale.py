@@ -88,8 +88,17 @@ def test_eps_auction_trades_with_its_defaults():
 
 
 def test_eps_auction_producers_take_the_open_market_beside_builtin_agents():
-    """Regression: eps_auction Farmers (matched only with partners it controls) offered nothing and
+    """Regression: eps_auction Farmers or Millers (matched only with partners it controls) offered nothing and
     bid 0 outside the assignment, so corn never reached the built-in Millers and they starved (all 14
     agents dead by day ~55); now their unmatched product goes to the market, as a grid sale would."""
-    row = run_policies(SMALL, {"farmer": "eps_auction"}, seed=0, days=80)
-    assert row["alive"] >= 10 and row["trades_policy"] > 50
+    for kind in ("farmer", "miller"):
+        row = run_policies(SMALL, {kind: "eps_auction"}, seed=0, days=80)
+        assert row["alive"] >= 10 and row["trades_policy"] > 30, (kind, row)
+
+
+def test_views_say_whether_a_grid_is_there():
+    energy = MarketCore("energy_small")
+    energy.reset(seed=0)
+    chain = SupplyChainCore(SMALL)
+    chain.reset(seed=0)
+    assert energy.view(np.arange(2)).grid and not chain.view(np.arange(2)).grid
