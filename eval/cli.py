@@ -97,7 +97,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--seeds", default="0-9", help=f"seeds, e.g. '0-9' or '0,3,5-7', at most {MAX_SEEDS:,} per run, "
                                                    "each in [0, 2**63 - 1] (default 0-9)")
     ap.add_argument("--policies", default=None,
-                    help="policies under test, comma-separated: baseline names (" + ", ".join(baseline_names())
+                    help="policies under test, comma-separated: baseline names (" + ", ".join(baseline_names(builtin=True))
                          + ") or trained model paths (model.zip, .pt, run folder); default: every baseline that "
                          f"runs on the scenarios ({BUILTIN_POLICY}: the supply chain's own agents, its scenarios only; "
                          f"{EQUILIBRIUM_POLICY}: energy only)")
@@ -151,7 +151,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def listing() -> str:
-    lines = ["policies: " + ", ".join(baseline_names()) + ", or a trained model path (.zip, .pt, run folder)",
+    lines = ["policies: " + ", ".join(baseline_names(builtin=True)) + ", or a trained model path (.zip, .pt, run folder)",
              "scenarios: " + ", ".join(scenario_names()) + ", or a .yaml/.json file",
              "mechanisms: " + ", ".join(MECHANISMS) + f"; supply chain: {SUPPLY_CHAIN_MECHANISM}",
              "shock settings: " + ", ".join(SHOCK_FORMS) + "; supply chain: " + ", ".join(SUPPLY_CHAIN_SHOCK_FORMS),
@@ -165,11 +165,11 @@ def build_populations(args: argparse.Namespace, scenarios: Sequence[str] = ()) -
     --policies: every baseline that runs on one of `scenarios` at least."""
     if args.policies is None:
         cells = [resolve_scenario(s)[1] for s in scenarios]
-        names = [p for p in baseline_names() if not cells or any(runs_on(homogeneous(p), sc) for sc in cells)]
+        names = [p for p in baseline_names(builtin=True) if not cells or any(runs_on(homogeneous(p), sc) for sc in cells)]
         args.policies = ",".join(names)
     policies = [check_policy(p) for p in _split(args.policies)]
     if not policies:
-        raise ValueError("--policies is empty; allowed: " + ", ".join(baseline_names()) + " or model paths")
+        raise ValueError("--policies is empty; allowed: " + ", ".join(baseline_names(builtin=True)) + " or model paths")
     if bool(args.focal) != bool(args.background):
         raise ValueError("--focal and --background go together: the focal kinds run each policy, the rest the background")
     subs = _split(args.substrates)

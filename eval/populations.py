@@ -47,14 +47,14 @@ MODEL_SUFFIXES = (".zip", ".pt")
 
 # ---- policy specs ------------------------------------------------------------------------------------
 
-def baseline_names() -> tuple[str, ...]:
-    """Every policy name a spec may use besides a model path (`maser`: supply-chain scenarios only)."""
-    return tuple(dict.fromkeys(tuple(REGISTRY) + (EQUILIBRIUM_POLICY, BUILTIN_POLICY)))
+def baseline_names(builtin: bool = False) -> tuple[str, ...]:
+    """Every policy name a spec may use besides a model path; `builtin` adds `maser` (supply chain only)."""
+    return tuple(dict.fromkeys(tuple(REGISTRY) + (EQUILIBRIUM_POLICY,) + ((BUILTIN_POLICY,) if builtin else ())))
 
 
 def is_model_path(spec: str) -> bool:
     """Whether a policy spec names a model file or run folder rather than a baseline."""
-    return spec not in baseline_names() and (
+    return spec not in baseline_names(builtin=True) and (
         spec.endswith(MODEL_SUFFIXES) or os.sep in spec or "/" in spec or os.path.isdir(spec))
 
 
@@ -64,14 +64,14 @@ def check_policy(spec: str) -> str:
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"policy {spec!r}: expected a baseline name or a model path")
     spec = spec.strip()
-    if spec in baseline_names():
+    if spec in baseline_names(builtin=True):
         return spec
     if is_model_path(spec):
         if not os.path.exists(spec):
             raise ValueError(f"policy {spec!r}: no trained model at that path (a model.zip, an IPPO .pt file "
                              "or a run folder holding one)")
         return spec
-    raise ValueError(f"unknown policy {spec!r}; allowed: {', '.join(baseline_names())}, "
+    raise ValueError(f"unknown policy {spec!r}; allowed: {', '.join(baseline_names(builtin=True))}, "
                      "or a path to a trained model (.zip, .pt or a run folder)")
 
 

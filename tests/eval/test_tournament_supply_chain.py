@@ -94,6 +94,13 @@ def test_bad_settings_are_refused_before_anything_runs(kw, match):
         prepare_tournament(**kw)
 
 
+def test_maser_is_a_policy_name_but_not_an_energy_baseline():
+    from channelmarket.eval.populations import baseline_names, check_policy
+
+    assert "maser" not in baseline_names()            # the energy faces (dashboard) list these
+    assert "maser" in baseline_names(builtin=True) and check_policy("maser") == "maser"
+
+
 def test_kinds_resolve_against_either_market():
     assert resolve_kinds("millers,baker") == ("miller", "baker")
     assert resolve_kinds("sellers") == ("solar", "wind", "storage", "ev")     # the energy alias wins
