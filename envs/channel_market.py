@@ -15,6 +15,8 @@ Actions: `ask` = reference price + a x the tariff spread (retail - feed-in), nev
 sell or a consumer needs offered peer-to-peer (storage: a > 0 sells a x deliverable charge,
 a < 0 buys -a x headroom); `concession` = share (a+1)/2 of the gap to reserve/limit conceded
 over the K negotiation rounds. Finite values outside [-1, 1] are clipped; NaN/inf raise.
+With `partner_action=True` the action is (5,) (`core.n_actions`): `open_partner` > 0 asks for a
+channel to the agent's regular partner (`channels.partner_openings`); a (4,) row means no ask.
 
 ## Reward
 Profit in EUR for the step: revenue - cost (peer-to-peer and grid) - marginal cost of energy
@@ -28,6 +30,11 @@ and the shock active at the start), every value a number, so buffers that stack 
 TorchRL) keep them. Shock codes (`envs.shocks.Shock`, `SHOCK_NAMES`): 0 NONE, 1 DEMAND_SURGE,
 2 DEMAND_DROP, 3 SUPPLY_SURPLUS, 4 SUPPLY_SHORTAGE. The market summary (clearing price, volume,
 supply, demand, trades, active channels, shock, ...) is `env.market_summary()` every step.
+
+Every step returns fresh dicts (a fresh info dict per agent, Python numbers); observations are
+row views of the step's fresh observation array, which nothing in the env keeps or changes later.
+The dicts are built by C-level copies and maps, not a Python loop per agent: at 10,000 agents the
+dict face costs about 1 µs per agent over the array API (README, Performance).
 
 ## Episode end
 Truncation for every agent after `episode_steps` steps (`max_cycles=` is PettingZoo's name for
@@ -77,7 +84,7 @@ import functools
 import operator
 import warnings
 from collections import deque
-from itertools import compress
+from itertools import compress, repeat
 from typing import Any
 
 import numpy as np
@@ -188,7 +195,7 @@ class ChannelMarketEnv(ParallelEnv):
         self.history = deque([self.core.summary()], maxlen=self.history_len)
         start = dict.fromkeys(self.info_keys[:-1], 0.0)
         start["shock"] = int(self.core.state.shock_kind)
-        infos = {a: dict(start) for a in self.agents}
+        infos = dict(zip(self.agents, map(dict.copy, repeat(start, len(self.agents)))))   # one dict per agent
         return self._obs_dict(obs), infos
 
     def step(self, actions: dict[str, Any]):
@@ -422,15 +429,19 @@ def _action_row(agent: str, v: Any, width: int = N_ACTIONS) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def _info_maker(keys: tuple[str, ...]):
-    """The function of one value per info key that returns an agent's info dict: a dict display of
-    constant keys (CPython presizes it and skips the per-key zip), mapped over the columns by C.
-    The keys are checked names (`BREAKDOWN_FIELDS` and "shock"), written as string literals; cached
-    here, not on the env, so the env still pickles."""
-    if not all(k in BREAKDOWN_FIELDS or k == "shock" for k in keys):
+    """The function of one value per info key that returns an agent's info dict, mapped over the
+    columns by C. It sets the values as attributes of a fresh instance of a private class and
+    returns the instance's `__dict__`: a plain `dict` (same keys, same order, Python numbers) whose
+    key table CPython shares across all of them, about a third cheaper to build and free than a
+    dict of its own keys. The keys are checked names (`BREAKDOWN_FIELDS` and "shock"); cached here,
+    not on the env, so the env still pickles."""
+    if not all((k in BREAKDOWN_FIELDS or k == "shock") and k.isidentifier() for k in keys):
         raise ValueError(f"info keys {keys!r}; allowed: names of BREAKDOWN_FIELDS and 'shock'")
     args = ", ".join(f"v{i}" for i in range(len(keys)))
-    body = ", ".join(f"{k!r}: v{i}" for i, k in enumerate(keys))
-    return eval(compile(f"lambda {args}: {{{body}}}", "<info keys>", "eval"), {"__builtins__": {}})
+    body = "".join(f"    o.{k} = v{i}\n" for i, k in enumerate(keys))
+    scope = {"Info": type("AgentInfo", (), {"__module__": __name__})}
+    exec(compile(f"def make({args}):\n    o = Info()\n{body}    return o.__dict__\n", "<info keys>", "exec"), scope)
+    return scope["make"]
 
 
 def _short(names: list[str], k: int = 5) -> str:

@@ -124,7 +124,8 @@ def routed_pairs(sc: "Scenario", agents: "AgentParams", state: "MarketState", of
     O(E * H), vectorized or compiled). A `RoutedCandidates`; empty when `max_hops` is 1."""
     from ..payments.routes import routed_candidates
 
-    usable = state.open & state.active[state.u] & state.active[state.v]
+    # every agent active (the usual step): the open channels themselves, no E-sized gathers
+    usable = state.open if state.active.all() else state.open & state.active[state.u] & state.active[state.v]
     return routed_candidates(state.u, state.v, usable, state.capacity, state.balance_u, offers.sell_qty,
                              offers.buy_qty, agents.sells_good, agents.buys_good, sc.max_hops)
 

@@ -120,8 +120,9 @@ _first_agreeing_round_nb = jit(_first_agreeing_round)
 
 
 @jit
-def _bilateral_nb(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,
-                  concession, rounds):  # pragma: no cover - compiled
+def _bilateral_nb(u, v, is_open, sells_good, buys_good, ask, bid, ask_step, bid_step, rounds):  # pragma: no cover
+    """The pass; `ask_step` / `bid_step` [N] are each agent's concession per round (the same
+    float expressions `negotiate` evaluates per pair, computed once per agent)."""
     # One pass over the channels, both directions at once: forward (u sells) agreements go to
     # the first buffers, reverse ones to the second, then forward-then-reverse as in NumPy.
     e_n = u.shape[0]
@@ -145,8 +146,8 @@ def _bilateral_nb(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, 
             negotiations += 1
             a0 = ask[s]
             b0 = bid[b]
-            a_step = concession[s] * (a0 - reserve[s]) / rounds
-            b_step = concession[b] * (limit[b] - b0) / rounds
+            a_step = ask_step[s]
+            b_step = bid_step[b]
             k = _first_agreeing_round_nb(a0, b0, a_step, b_step, rounds)
             if k <= rounds:
                 kf = float(k)
@@ -178,8 +179,9 @@ def _agreements_wrapper(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good,
     # one small array per side: the good an agent offers (or -2) and wants (or -3) this step
     offer_good = np.where(sell_qty > 0.0, sells_good, -2).astype(np.int8)
     want_good = np.where(buy_qty > 0.0, buys_good, -3).astype(np.int8)
-    return _bilateral_nb(u, v, is_open, sell_qty, buy_qty, offer_good, want_good, ask, bid, reserve, limit,
-                         concession, rounds)
+    ask_step = concession * (ask - reserve) / rounds
+    bid_step = concession * (limit - bid) / rounds
+    return _bilateral_nb(u, v, is_open, offer_good, want_good, ask, bid, ask_step, bid_step, rounds)
 
 
 agreements = register_kernel("bilateral_agreements", agreements_numpy,

@@ -10,7 +10,7 @@ what it forwarded). A payment whose fees exceed the payer's limit is not attempt
 route touches a failed agent or channel (`blocked_*`) is released. Channel capacities never
 change here, so money is conserved by construction; holds exist only inside a payment.
 
-One plain loop, compiled with numba when available (`_pay_routes_nb`); the same function is its
+One plain loop (`pay_routes_into`, in place), compiled with numba when available; the same function is its
 reference twin (O(T * H) in Python when the compiled kernels are off).
 """
 
@@ -22,17 +22,12 @@ from ..compiled import jit, register
 from .reasons import FEE_LIMIT, INSUFFICIENT_BALANCE, NO_ROUTE, OK, PEER_FAULT
 
 
-def pay_routes_loop(route, payer, amount, max_fee, u, v, capacity, balance_u, fee_base, fee_rate,
-                    blocked_agent, blocked_channel, n):
-    """(reason [T] int8, fee [T] EUR paid in fees, balance_u [E] after, flow into u's sides [E],
-    fees earned [N]) of paying `amount[t]` from `payer[t]` over `route[t]` (channel slots, -1
-    padded), in order, all or nothing (see the module docstring)."""
+def pay_routes_into(route, payer, amount, max_fee, u, v, capacity, bal, flow_in_u, earned, fee_base, fee_rate,
+                    blocked_agent, blocked_channel, check_faults, reason, fee):
+    """`pay_routes_loop` in place: pays into `bal` [E] (the balances, moved), `flow_in_u` [E] and
+    `earned` [N] (added to) and writes `reason` [T] and `fee` [T]. Without `check_faults` the
+    blocked agents and channels are not read (callers without faults: all False)."""
     t_n, h_n = route.shape
-    bal = balance_u.copy()
-    flow_in_u = np.zeros(u.shape[0])
-    earned = np.zeros(n)
-    reason = np.zeros(t_n, dtype=np.int8)
-    fee = np.zeros(t_n)
     nodes = np.empty(h_n + 1, dtype=np.int64)
     carried = np.empty(h_n)
     pays_u = np.zeros(h_n, dtype=np.bool_)
@@ -45,12 +40,12 @@ def pay_routes_loop(route, payer, amount, max_fee, u, v, capacity, balance_u, fe
             reason[t] = NO_ROUTE
             continue
         nodes[0] = payer[t]
-        fault = blocked_agent[payer[t]]
+        fault = check_faults and blocked_agent[payer[t]]
         for j in range(hops):
             c = route[t, j]
             pays_u[j] = u[c] == nodes[j]
             nodes[j + 1] = v[c] if pays_u[j] else u[c]
-            if blocked_channel[c] or blocked_agent[nodes[j + 1]]:
+            if check_faults and (blocked_channel[c] or blocked_agent[nodes[j + 1]]):
                 fault = True
         if fault:
             reason[t] = PEER_FAULT
@@ -89,11 +84,39 @@ def pay_routes_loop(route, payer, amount, max_fee, u, v, capacity, balance_u, fe
             earned[nodes[j]] += carried[j - 1] - carried[j]
         fee[t] = f
         reason[t] = OK
+
+
+_pay_routes_into_nb = jit(pay_routes_into)
+
+
+def pay_routes_loop(route, payer, amount, max_fee, u, v, capacity, balance_u, fee_base, fee_rate,
+                    blocked_agent, blocked_channel, n):
+    """(reason [T] int8, fee [T] EUR paid in fees, balance_u [E] after, flow into u's sides [E],
+    fees earned [N]) of paying `amount[t]` from `payer[t]` over `route[t]` (channel slots, -1
+    padded), in order, all or nothing (see the module docstring)."""
+    bal = balance_u.copy()
+    flow_in_u = np.zeros(u.shape[0])
+    earned = np.zeros(n)
+    reason = np.zeros(route.shape[0], dtype=np.int8)
+    fee = np.zeros(route.shape[0])
+    pay_routes_into(route, payer, amount, max_fee, u, v, capacity, bal, flow_in_u, earned, fee_base, fee_rate,
+                    blocked_agent, blocked_channel, True, reason, fee)
     return reason, fee, bal, flow_in_u, earned
 
 
-_pay_routes_nb = jit(pay_routes_loop)
+@jit
+def _pay_routes_nb(route, payer, amount, max_fee, u, v, capacity, balance_u, fee_base, fee_rate,
+                   blocked_agent, blocked_channel, n):  # pragma: no cover - compiled
+    bal = balance_u.copy()
+    flow_in_u = np.zeros(u.shape[0])
+    earned = np.zeros(n)
+    reason = np.zeros(route.shape[0], dtype=np.int8)
+    fee = np.zeros(route.shape[0])
+    _pay_routes_into_nb(route, payer, amount, max_fee, u, v, capacity, bal, flow_in_u, earned, fee_base, fee_rate,
+                        blocked_agent, blocked_channel, True, reason, fee)
+    return reason, fee, bal, flow_in_u, earned
+
 
 pay_routes = register("pay_routes", pay_routes_loop, _pay_routes_nb)
 
-__all__ = ["pay_routes", "pay_routes_loop"]
+__all__ = ["pay_routes", "pay_routes_loop", "pay_routes_into"]

@@ -5,7 +5,8 @@ step's payment report.
 its buyer's side; `kernels.pay_trades`), then routed trades in clearing order through `htlc`
 (all or nothing, fees on top of the price, paid by the buyer). Trades touching an agent or
 channel that failed this step are released (`reasons.PEER_FAULT`). Without routes and faults it
-is `kernels.pay_trades` itself, so the default market is unchanged.
+is `kernels.pay_trades` itself, so the default market is unchanged. One compiled kernel,
+`trade_payments`, does all of it and counts the report (its twin composes the NumPy steps).
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import kernels
+from ..kernels import _pay_nb
 from ..trades import LIQUIDITY_EMPTY, ON_CHAIN, ROUTED
 from . import reasons as R
+from .reasons import INSUFFICIENT_BALANCE, OK, PEER_FAULT
+
+N_REASONS = len(R.REASON_NAMES)
 from .accounts import charge, credit_fees
 from ..compiled import jit, register
-from .htlc import _pay_routes_nb, pay_routes_loop
+from .htlc import _pay_routes_into_nb, pay_routes_loop
 from . import rebalance as _rebalance, routes as _routes  # noqa: F401  (register their kernels with the others)
 
 
@@ -52,55 +57,78 @@ def empty_report(n: int, max_hops: int) -> PaymentReport:
 
 def pay_trades(trades, u, v, capacity, balance_u, fee_base, fee_rate, n: int, round_off: float,
                max_fee_share: float, max_hops: int, failed_agent=None, failed_channel=None):
-    """`kernels.pay_trades`' outputs for direct and routed trades, plus (fees paid [N], report)."""
+    """`kernels.pay_trades`' outputs for direct and routed trades, plus (fees paid [N], report):
+    one `trade_payments` call and the report built from its counts."""
     t = trades.channel.shape[0]
     cut = trades.cut if trades.cut is not None else np.zeros(t, dtype=np.int8)
-    routed = trades.channel == ROUTED
-    channel, qty = trades.channel, trades.qty
-    released = np.zeros(t, dtype=bool)
-    if failed_agent is not None:   # direct trades of failed agents or over failed channels: released
-        on_ch = (channel >= 0)
-        ch = np.where(on_ch, channel, 0)
-        released = ~routed & (failed_agent[trades.seller] | failed_agent[trades.buyer] | (on_ch & failed_channel[ch]))
-    if routed.any() or released.any():
-        channel = np.where(routed, ON_CHAIN, channel)   # paid below, over their routes
-        qty = np.where(routed | released, 0.0, qty)
-        cut = np.where(released, LIQUIDITY_EMPTY, cut).astype(np.int8)
-    (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
-     n_partial) = kernels.pay_trades(channel=channel, seller=trades.seller, buyer=trades.buyer, qty=qty,
-                                     price=trades.price, cut=cut, u=u, capacity=capacity, balance_u=balance_u,
-                                     n=n, round_off=round_off)
-    report = empty_report(n, max_hops)
-    fees = np.zeros(n)
-    failures = report.failures
+    route = trades.route if trades.route is not None else np.full((t, 1), -1, dtype=np.int64)
+    faults = failed_agent is not None
+    fa = failed_agent if faults else np.zeros(n, dtype=bool)
+    fc = failed_channel if faults else np.zeros(u.shape[0], dtype=bool)
+    (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed, n_partial,
+     fees, failures, hops, routed_ok, fee, earned) = trade_payments(
+        channel=trades.channel, seller=trades.seller, buyer=trades.buyer, qty=trades.qty, price=trades.price, cut=cut,
+        route=route, u=u, v=v, capacity=capacity, balance_u=balance_u, fee_base=fee_base, fee_rate=fee_rate,
+        blocked_agent=fa, blocked_channel=fc, faults=faults, n=n, round_off=round_off, max_fee_share=max_fee_share,
+        max_hops=max_hops)
     if trades.unrouted is not None:   # buyers the route search found no seller for
         failures += np.bincount(trades.unrouted, minlength=len(R.REASON_NAMES))[: len(R.REASON_NAMES)]
         failures[R.OK] = 0
+    report = PaymentReport(failures, int(routed_ok), hops, float(fee.sum()), earned)
+    return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
+            n_partial, fees, report)
+
+
+def trade_payments_numpy(channel, seller, buyer, qty, price, cut, route, u, v, capacity, balance_u, fee_base,
+                         fee_rate, blocked_agent, blocked_channel, faults, n, round_off, max_fee_share, max_hops):
+    """Every trade paid: direct trades from their buyers' channel sides (`kernels.pay_trades`;
+    with `faults`, those touching a blocked agent or channel are released), then the ROUTED
+    ones in clearing order over what is left (`routed_settlement_numpy`). Returns
+    `kernels.pay_trades`' thirteen outputs, then fees paid [N] by buyers, failures by reason
+    [len(REASON_NAMES)] (trades only), completed payments by hops [H + 1], routed payments
+    completed, the fee of each routed trade [R] and fees earned [N]. `blocked_agent` and
+    `blocked_channel` are read only with `faults`."""
+    t = channel.shape[0]
+    routed = channel == ROUTED
+    released = np.zeros(t, dtype=bool)
+    if not faults:   # the blocked agents and channels are read only with faults
+        blocked_agent, blocked_channel = np.zeros(n, dtype=bool), np.zeros(u.shape[0], dtype=bool)
+    if faults:   # direct trades of failed agents or over failed channels: released
+        on_ch = (channel >= 0)
+        ch = np.where(on_ch, channel, 0)
+        released = ~routed & (blocked_agent[seller] | blocked_agent[buyer] | (on_ch & blocked_channel[ch]))
+    if routed.any() or released.any():
+        channel = np.where(routed, ON_CHAIN, channel)   # paid below, over their routes
+        qty_d = np.where(routed | released, 0.0, qty)
+        cut = np.where(released, LIQUIDITY_EMPTY, cut).astype(np.int8)
+    else:
+        qty_d = qty
+    (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
+     n_partial) = kernels.pay_trades_numpy(channel, seller, buyer, qty_d, price, cut, u, capacity, balance_u, n,
+                                           round_off)
+    failures = np.zeros(len(R.REASON_NAMES), dtype=np.int64)
+    hops_hist = np.zeros(max_hops + 1, dtype=np.int64)
     direct_failed = failed & ~routed
     failures[R.PEER_FAULT] += int((direct_failed & released).sum())
     failures[R.INSUFFICIENT_BALANCE] += int((direct_failed & ~released).sum())
-    report.hops[min(1, max_hops)] += int(((paid_qty > 0) & (channel >= 0)).sum())
+    hops_hist[min(1, max_hops)] += int(((paid_qty > 0) & (channel >= 0)).sum())
     if not routed.any():
-        return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out,
-                n_failed, n_partial, fees, report)
+        return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
+                n_partial, np.zeros(n), failures, hops_hist, 0, np.zeros(0), np.zeros(n))
     # routed trades, in clearing order, over the balances the direct payments left
     idx = np.flatnonzero(routed)
-    fa = failed_agent if failed_agent is not None else np.zeros(n, dtype=bool)
-    fc = failed_channel if failed_channel is not None else np.zeros(u.shape[0], dtype=bool)
-    (reason, fee, r_paid, r_qty, sold, bought, revenue, cost, n_failed, fees, flow_in_u, earned) = routed_settlement(
-        route=trades.route[idx], seller=trades.seller[idx], buyer=trades.buyer[idx], qty=trades.qty[idx],
-        price=trades.price[idx], max_fee_share=max_fee_share, u=u, v=v, capacity=capacity, balance_u=balance_u,
-        flow_in_u=flow_in_u, fee_base=fee_base, fee_rate=fee_rate, blocked_agent=fa, blocked_channel=fc,
-        sold=sold, bought=bought, revenue=revenue, cost=cost, n_failed=n_failed, n=n)
+    (reason, fee, r_paid, r_qty, sold, bought, revenue, cost, n_failed, fees, flow_in_u, earned) = \
+        routed_settlement_numpy(route[idx], seller[idx], buyer[idx], qty[idx], price[idx], max_fee_share, u, v,
+                                capacity, balance_u, flow_in_u, fee_base, fee_rate, blocked_agent, blocked_channel,
+                                sold, bought, revenue, cost, n_failed, n)
     ok = reason == R.OK
     paid, paid_qty, failed = paid.copy(), paid_qty.copy(), failed.copy()
     paid[idx], paid_qty[idx], failed[idx] = r_paid, r_qty, ~ok
     failures += np.bincount(reason[~ok], minlength=len(R.REASON_NAMES))
-    hops = (trades.route[idx] >= 0).sum(axis=1)
-    report.hops[:] += np.bincount(hops[ok], minlength=max_hops + 1)[: max_hops + 1]
-    report = report._replace(routed=int(ok.sum()), fees_paid=float(fee.sum()), earned=earned)
+    hops = (route[idx] >= 0).sum(axis=1)
+    hops_hist += np.bincount(hops[ok], minlength=max_hops + 1)[: max_hops + 1]
     return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
-            n_partial, fees, report)
+            n_partial, fees, failures, hops_hist, int(ok.sum()), fee, earned)
 
 
 def routed_settlement_numpy(route, seller, buyer, qty, price, max_fee_share, u, v, capacity, balance_u, flow_in_u,
@@ -127,52 +155,120 @@ def routed_settlement_numpy(route, seller, buyer, qty, price, max_fee_share, u, 
 
 
 @jit
-def _routed_settlement_nb(route, seller, buyer, qty, price, max_fee_share, u, v, capacity, balance_u, flow_in_u,
-                          fee_base, fee_rate, blocked_agent, blocked_channel, sold, bought, revenue, cost,
-                          n_failed, n):  # pragma: no cover - compiled
+def _trade_payments_nb(channel, seller, buyer, qty, price, cut, route, u, v, capacity, balance_u, fee_base,
+                       fee_rate, blocked_agent, blocked_channel, faults, n, round_off, max_fee_share,
+                       max_hops):  # pragma: no cover - compiled
+    t_n = channel.shape[0]
     e_n = u.shape[0]
+    h_n = route.shape[1]
+    # the direct payments (`kernels._pay_nb`), routed trades and released ones paying nothing there
+    ch_d = channel.copy()
+    qty_d = qty.copy()
+    cut_d = cut.copy()
+    released = np.zeros(t_n, dtype=np.bool_)
+    r_n = 0
+    for t in range(t_n):
+        ch = channel[t]
+        if ch == ROUTED:
+            ch_d[t] = ON_CHAIN
+            qty_d[t] = 0.0
+            r_n += 1
+        elif faults:
+            rel = blocked_agent[seller[t]] or blocked_agent[buyer[t]] or (ch >= 0 and blocked_channel[ch])
+            if rel:
+                released[t] = True
+                qty_d[t] = 0.0
+                cut_d[t] = LIQUIDITY_EMPTY
+    (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
+     n_partial) = _pay_nb(ch_d, seller, buyer, qty_d, price, cut_d, u, capacity, balance_u, n, round_off)
+    failures = np.zeros(N_REASONS, dtype=np.int64)
+    hops_hist = np.zeros(max_hops + 1, dtype=np.int64)
+    one = 1 if max_hops > 1 else max_hops
+    for t in range(t_n):
+        if failed[t] and channel[t] != ROUTED:
+            if released[t]:
+                failures[PEER_FAULT] += 1
+            else:
+                failures[INSUFFICIENT_BALANCE] += 1
+        if paid_qty[t] > 0 and ch_d[t] >= 0:
+            hops_hist[one] += 1
+    fees = np.zeros(n)
+    if r_n == 0:
+        return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
+                n_partial, fees, failures, hops_hist, 0, np.zeros(0), np.zeros(n))
+    # the routed trades, in clearing order, HTLC-style over the balances the direct payments left
+    idx = np.empty(r_n, dtype=np.int64)
+    r_route = np.empty((r_n, h_n), dtype=np.int64)
+    amount = np.empty(r_n)
+    max_fee = np.empty(r_n)
+    r_buyer = np.empty(r_n, dtype=np.int64)
+    k = 0
+    for t in range(t_n):
+        if channel[t] == ROUTED:
+            idx[k] = t
+            for j in range(h_n):
+                r_route[k, j] = route[t, j]
+            amount[k] = qty[t] * price[t]
+            max_fee[k] = amount[k] * max_fee_share
+            r_buyer[k] = buyer[t]
+            k += 1
     bal_after = np.empty(e_n)
     for c in range(e_n):
         x = balance_u[c] + flow_in_u[c]
         x = x if x > 0.0 else 0.0
         bal_after[c] = x if x < capacity[c] else capacity[c]
-    r_n = route.shape[0]
-    amount = np.empty(r_n)
-    max_fee = np.empty(r_n)
-    for t in range(r_n):
-        amount[t] = qty[t] * price[t]
-        max_fee[t] = amount[t] * max_fee_share
-    reason, fee, _, r_flow, earned = _pay_routes_nb(route, buyer, amount, max_fee, u, v, capacity, bal_after,
-                                                    fee_base, fee_rate, blocked_agent, blocked_channel, n)
-    r_paid = np.zeros(r_n)
-    r_qty = np.zeros(r_n)
+    reason = np.zeros(r_n, dtype=np.int8)
+    fee = np.zeros(r_n)
+    r_flow = np.zeros(e_n)
+    earned = np.zeros(n)
+    _pay_routes_into_nb(r_route, r_buyer, amount, max_fee, u, v, capacity, bal_after, r_flow, earned, fee_base,
+                        fee_rate, blocked_agent, blocked_channel, faults, reason, fee)
     a_sold = np.zeros(n)
     a_bought = np.zeros(n)
     a_rev = np.zeros(n)
     a_cost = np.zeros(n)
     a_failed = np.zeros(n)
-    fees = np.zeros(n)
-    for t in range(r_n):
+    routed_ok = 0
+    for k in range(r_n):
+        t = idx[k]
         s = seller[t]
         b = buyer[t]
-        if reason[t] == 0:
-            r_paid[t] = amount[t]
-            r_qty[t] = qty[t]
+        rp = 0.0
+        rq = 0.0
+        if reason[k] == OK:
+            rp = amount[k]
+            rq = qty[t]
+            routed_ok += 1
+            hops = 0
+            for j in range(h_n):
+                if r_route[k, j] >= 0:
+                    hops += 1
+            if hops <= max_hops:
+                hops_hist[hops] += 1
+            failed[t] = False
         else:
             a_failed[b] += 1.0
-        a_sold[s] += r_qty[t]
-        a_bought[b] += r_qty[t]
-        a_rev[s] += r_paid[t]
-        a_cost[b] += r_paid[t]
-        fees[b] += fee[t]
-    return (reason, fee, r_paid, r_qty, sold + a_sold, bought + a_bought, revenue + a_rev, cost + a_cost,
-            n_failed + a_failed, fees, flow_in_u + r_flow, earned)
+            failures[reason[k]] += 1
+            failed[t] = True
+        paid[t] = rp
+        paid_qty[t] = rq
+        a_sold[s] += rq
+        a_bought[b] += rq
+        a_rev[s] += rp
+        a_cost[b] += rp
+        fees[b] += fee[k]
+    for c in range(e_n):
+        flow_in_u[c] = flow_in_u[c] + r_flow[c]
+    return (paid, paid_qty, failed, partial, flow_in_u, sold + a_sold, bought + a_bought, revenue + a_rev,
+            cost + a_cost, ex_in, ex_out, n_failed + a_failed, n_partial, fees, failures, hops_hist, routed_ok, fee,
+            earned)
 
 
-routed_settlement = register("routed_settlement", routed_settlement_numpy, _routed_settlement_nb)
+trade_payments = register("trade_payments", trade_payments_numpy, _trade_payments_nb)
 
 
-__all__ = ["PaymentReport", "empty_report", "pay_trades", "routed_settlement", "routed_settlement_numpy"]
+__all__ = ["PaymentReport", "empty_report", "pay_trades", "trade_payments", "trade_payments_numpy",
+           "routed_settlement_numpy"]
 
 
 def after_payments(sc, agents, state, st, failed_agent: np.ndarray, failed_channel: np.ndarray):

@@ -152,222 +152,44 @@ def search_numpy(u, v, capacity, balance_u, usable, payee, buyers, max_hops):
 
 
 @jit
-def _search_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops):  # pragma: no cover - compiled
-    n = payee.shape[0]
-    e_n = u.shape[0]
-    # the directed edges with liquidity, in edge order (the others never widen anything)
-    ea = np.empty(2 * e_n, dtype=np.int64)
-    eb = np.empty(2 * e_n, dtype=np.int64)
-    es = np.empty(2 * e_n)
-    ed = np.empty(2 * e_n, dtype=np.int64)
-    m_e = 0
-    for ch in range(e_n):
-        if usable[ch]:
-            bu = balance_u[ch]
-            if bu > 0.0:
-                ea[m_e] = u[ch]
-                eb[m_e] = v[ch]
-                es[m_e] = bu
-                ed[m_e] = 2 * ch
-                m_e += 1
-            bv = capacity[ch] - bu
-            if bv > 0.0:
-                ea[m_e] = v[ch]
-                eb[m_e] = u[ch]
-                es[m_e] = bv
-                ed[m_e] = 2 * ch + 1
-                m_e += 1
-    levels = max_hops + 1
-    width = np.zeros((levels + 1, n))
-    via = np.full((levels + 1, n), -1, dtype=np.int64)
-    is_buyer = np.zeros(n, dtype=np.bool_)
-    for b in buyers:
-        is_buyer[b] = True
-    for i in range(n):
-        if payee[i]:
-            width[0, i] = np.inf
-    last_w = np.zeros(n)
-    last_v = np.full(n, -1, dtype=np.int64)
-    for k in range(1, levels + 2):
-        # k <= levels: level k (all nodes; the extra level H + 1 only for buyers);
-        # k == levels + 1: the multi-hop last pass (buyers, edges not into a payee)
-        last = k == levels + 1
-        if last and max_hops < 2:
-            break
-        prev = width[max_hops - 1] if last else width[k - 1]
-        if last:
-            best, vk = last_w, last_v
-        else:
-            best, vk = width[k], via[k]
-            best[:] = width[k - 1]
-            vk[:] = via[k - 1]
-        only_buyers = last or k == levels
-        for q in range(m_e):
-            a = ea[q]
-            if only_buyers and not is_buyer[a]:
-                continue
-            b = eb[q]
-            if last and payee[b]:
-                continue
-            p = prev[b]
-            sd = es[q]
-            c = sd if sd < p else p
-            if c > best[a]:
-                best[a] = c
-                vk[a] = ed[q]
-    m = buyers.shape[0]
-    route = np.full((m, max_hops), -1, dtype=np.int64)
-    end = np.empty(m, dtype=np.int64)
-    rw = np.zeros(m)
-    unrouted = np.zeros(m, dtype=np.int8)
-    for i in range(m):
-        b = buyers[i]
-        if width[max_hops, b] <= 0.0:
-            unrouted[i] = HOP_LIMIT if width[max_hops + 1, b] > 0.0 else NO_ROUTE
-        node = b
-        d = last_v[b] if max_hops >= 2 else via[max_hops, b]
-        hops = 0
-        wmin = np.inf
-        for j in range(max_hops):
-            if j > 0:
-                d = via[max_hops - j, node]
-            if d < 0:
-                break
-            ch = d >> 1
-            route[i, j] = ch
-            if d & 1 == 0:
-                sd = balance_u[ch]
-                node = v[ch]
-            else:
-                sd = capacity[ch] - balance_u[ch]
-                node = u[ch]
-            if sd < wmin:
-                wmin = sd
-            hops += 1
-        end[i] = node
-        if hops >= 2 and payee[node]:
-            rw[i] = wmin
-        else:
-            for j in range(max_hops):
-                route[i, j] = -1
-    return route, end, rw, unrouted
+def _relax_nb(u, v, capacity, balance_u, usable, prev, best, via):  # pragma: no cover - compiled
+    """One level over the channels, both directions, in directed-edge order (2c: u -> v paying
+    from balance_u, 2c + 1: v -> u): best[x] = max(best[x], min(side, prev[y])) over the usable
+    edges x -> y, `via` the first edge that raised it. The one relaxation pass every compiled
+    level shares. No test is needed for the rest: a payee's best is already inf, so edges out of
+    payees never win, and an empty (or NaN) side gives 0 (or NaN), which never beats a width."""
+    for ch in range(u.shape[0]):
+        if not usable[ch]:
+            continue
+        a = u[ch]
+        b = v[ch]
+        bu = balance_u[ch]
+        bv = capacity[ch] - bu
+        p = prev[b]
+        c = p if p < bu else bu
+        if c > best[a]:
+            best[a] = c
+            via[a] = 2 * ch
+        p = prev[a]
+        c = p if p < bv else bv
+        if c > best[b]:
+            best[b] = c
+            via[b] = 2 * ch + 1
 
 
 @jit
-def _search_multi_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops):  # pragma: no cover - compiled
-    """`_search_nb` for max_hops >= 2 with less work, the same results: levels 1..H-1 run over all
-    edges; level H is needed only at the buyers (does any route of <= H hops reach a seller?) and
-    runs fused with the multi-hop last pass over the buyers' own edges, collected while the edge
-    list is built; level H + 1 (hop limit or no route) runs only for buyers that reach no seller,
-    over their neighbours' edges."""
-    n = payee.shape[0]
-    e_n = u.shape[0]
-    is_buyer = np.zeros(n, dtype=np.bool_)
-    for b in buyers:
-        is_buyer[b] = True
-    # the directed edges with liquidity out of non-payees, in edge order (the others never widen
-    # anything: a payee's width is already infinite); the buyers' edges again, in edge order, in `bq`
-    ea = np.empty(2 * e_n, dtype=np.int64)
-    eb = np.empty(2 * e_n, dtype=np.int64)
-    es = np.empty(2 * e_n)
-    ed = np.empty(2 * e_n, dtype=np.int64)
-    bq = np.empty(2 * e_n, dtype=np.int64)
-    m_e = 0
-    m_b = 0
-    for ch in range(e_n):
-        if usable[ch]:
-            bu = balance_u[ch]
-            if bu > 0.0 and not payee[u[ch]]:
-                a = u[ch]
-                ea[m_e] = a
-                eb[m_e] = v[ch]
-                es[m_e] = bu
-                ed[m_e] = 2 * ch
-                if is_buyer[a]:
-                    bq[m_b] = m_e
-                    m_b += 1
-                m_e += 1
-            bv = capacity[ch] - bu
-            if bv > 0.0 and not payee[v[ch]]:
-                a = v[ch]
-                ea[m_e] = a
-                eb[m_e] = u[ch]
-                es[m_e] = bv
-                ed[m_e] = 2 * ch + 1
-                if is_buyer[a]:
-                    bq[m_b] = m_e
-                    m_b += 1
-                m_e += 1
-    h = max_hops
-    width = np.zeros((h, n))
-    via = np.full((h, n), -1, dtype=np.int64)
-    for i in range(n):
-        if payee[i]:
-            width[0, i] = np.inf
-    for k in range(1, h):
-        prev = width[k - 1]
-        best = width[k]
-        vk = via[k]
-        best[:] = prev
-        vk[:] = via[k - 1]
-        for q in range(m_e):
-            b = eb[q]
-            p = prev[b]
-            sd = es[q]
-            c = sd if sd < p else p
-            a = ea[q]
-            if c > best[a]:
-                best[a] = c
-                vk[a] = ed[q]
-    prev = width[h - 1]
-    reach = np.zeros(n, dtype=np.bool_)   # level H > 0 (at buyers)
-    last_w = np.zeros(n)
-    last_v = np.full(n, -1, dtype=np.int64)
-    for i in range(m_b):
-        q = bq[i]
-        a = ea[q]
-        b = eb[q]
-        p = prev[b]
-        if p > 0.0:
-            reach[a] = True
-        if payee[b]:
-            continue
-        sd = es[q]
-        c = sd if sd < p else p
-        if c > last_w[a]:
-            last_w[a] = c
-            last_v[a] = ed[q]
-    # level H + 1 for buyers reaching no seller: is a neighbour's level H > 0?
-    near = np.zeros(n, dtype=np.bool_)
-    any_near = False
-    for i in range(m_b):
-        q = bq[i]
-        a = ea[q]
-        if not reach[a] and prev[a] <= 0.0:
-            near[eb[q]] = True
-            any_near = True
-    hop_limit = np.zeros(n, dtype=np.bool_)   # level H + 1 > 0 at those buyers
-    if any_near:
-        reach_h = np.zeros(n, dtype=np.bool_)   # level H > 0 of the neighbours
-        for q in range(m_e):
-            a = ea[q]
-            if near[a] and prev[eb[q]] > 0.0:
-                reach_h[a] = True
-        for i in range(m_b):
-            q = bq[i]
-            if reach_h[eb[q]]:
-                hop_limit[ea[q]] = True
+def _walk_nb(u, v, capacity, balance_u, payee, buyers, first_via, via, max_hops):  # pragma: no cover - compiled
+    """(route [B, H], end [B], width [B]) of each buyer's route: its first edge `first_via`, then
+    level H-1's, H-2's, ... edges; kept only when it has >= 2 hops and ends at a payee."""
     m = buyers.shape[0]
+    h = max_hops
     route = np.full((m, h), -1, dtype=np.int64)
     end = np.empty(m, dtype=np.int64)
     rw = np.zeros(m)
-    unrouted = np.zeros(m, dtype=np.int8)
     for i in range(m):
         b = buyers[i]
-        if not reach[b] and prev[b] <= 0.0:
-            unrouted[i] = HOP_LIMIT if hop_limit[b] else NO_ROUTE
         node = b
-        d = last_v[b]
+        d = first_via[b]
         hops = 0
         wmin = np.inf
         for j in range(h):
@@ -392,18 +214,97 @@ def _search_multi_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
         else:
             for j in range(h):
                 route[i, j] = -1
+    return route, end, rw
+
+
+@jit
+def _search_short_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops):  # pragma: no cover - compiled
+    """The search for max_hops < 2 (no routed alternative can exist): levels 1..H+1 over all edges,
+    the reasons from levels H and H + 1."""
+    n = payee.shape[0]
+    levels = max_hops + 1
+    width = np.zeros((levels + 1, n))
+    via = np.full((levels + 1, n), -1, dtype=np.int64)
+    for i in range(n):
+        if payee[i]:
+            width[0, i] = np.inf
+    for k in range(1, levels + 1):
+        width[k, :] = width[k - 1, :]
+        via[k, :] = via[k - 1, :]
+        _relax_nb(u, v, capacity, balance_u, usable, width[k - 1], width[k], via[k])
+    m = buyers.shape[0]
+    unrouted = np.zeros(m, dtype=np.int8)
+    for i in range(m):
+        b = buyers[i]
+        if width[max_hops, b] <= 0.0:
+            unrouted[i] = HOP_LIMIT if width[max_hops + 1, b] > 0.0 else NO_ROUTE
+    route, end, rw = _walk_nb(u, v, capacity, balance_u, payee, buyers, via[max_hops], via, max_hops)
+    return route, end, rw, unrouted
+
+
+@jit
+def _search_multi_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops):  # pragma: no cover - compiled
+    """The search for max_hops >= 2 in H + (1) passes of `_relax_nb` straight over the channel
+    arrays (no directed edge list is built: compacting one cost more than the passes):
+    levels 1..H-1 over all nodes, then the multi-hop last pass (edges not into a payee, widths
+    from 0) over all nodes. That pass also answers level H: a buyer reaches a payee within H
+    hops iff its level H-1 or its last pass is > 0 (an edge straight into a payee makes level
+    1 > 0). Level H + 1 (hop limit or no route) only when some buyer reaches no payee: a
+    neighbour of such a buyer has level H-1 = 0, so its level H > 0 iff its last pass is > 0."""
+    n = payee.shape[0]
+    e_n = u.shape[0]
+    h = max_hops
+    width = np.zeros((h, n))
+    via = np.full((h, n), -1, dtype=np.int64)
+    for i in range(n):
+        if payee[i]:
+            width[0, i] = np.inf
+    for k in range(1, h):
+        width[k, :] = width[k - 1, :]
+        via[k, :] = via[k - 1, :]
+        _relax_nb(u, v, capacity, balance_u, usable, width[k - 1], width[k], via[k])
+    prev = width[h - 1]
+    into = np.where(payee, 0.0, prev)     # the last pass: edges into a payee never count
+    last_w = np.where(payee, np.inf, 0.0)
+    last_v = np.full(n, -1, dtype=np.int64)
+    _relax_nb(u, v, capacity, balance_u, usable, into, last_w, last_v)
+    stuck = np.zeros(n, dtype=np.bool_)
+    any_stuck = False
+    for b in buyers:
+        if not (prev[b] > 0.0 or last_w[b] > 0.0):
+            stuck[b] = True
+            any_stuck = True
+    hop_limit = np.zeros(n, dtype=np.bool_)
+    if any_stuck:
+        for ch in range(e_n):
+            if not usable[ch]:
+                continue
+            a = u[ch]
+            b = v[ch]
+            bu = balance_u[ch]
+            if stuck[a] & (last_w[b] > 0.0) & (bu > 0.0):
+                hop_limit[a] = True
+            if stuck[b] & (last_w[a] > 0.0) & (capacity[ch] - bu > 0.0):
+                hop_limit[b] = True
+    m = buyers.shape[0]
+    unrouted = np.zeros(m, dtype=np.int8)
+    for i in range(m):
+        b = buyers[i]
+        if stuck[b]:
+            unrouted[i] = HOP_LIMIT if hop_limit[b] else NO_ROUTE
+    route, end, rw = _walk_nb(u, v, capacity, balance_u, payee, buyers, last_v, via, max_hops)
     return route, end, rw, unrouted
 
 
 def _search_compiled(u, v, capacity, balance_u, usable, payee, buyers, max_hops):
     """The compiled search (`_search_multi_nb` when routes can have 2 hops or more)."""
+    buyers = np.ascontiguousarray(buyers, dtype=np.int64)
     if max_hops < 2:
-        return _search_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
-    return _search_multi_nb(u, v, capacity, balance_u, usable, payee, np.ascontiguousarray(buyers, dtype=np.int64),
-                            max_hops)
+        return _search_short_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
+    return _search_multi_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
 
 
-search = register("route_search", search_numpy, _search_compiled if _search_nb is not None else None)
+search = register("route_search", search_numpy, _search_compiled if _search_multi_nb is not None else None)
 
 
 class RoutedCandidates(NamedTuple):
@@ -439,5 +340,7 @@ def routed_candidates(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sell
     if not parts:
         z = np.zeros(0, dtype=np.int64)
         return RoutedCandidates(z, z, np.zeros((0, max_hops), dtype=np.int64), np.zeros(0), unrouted)
+    if len(parts) == 1:
+        return RoutedCandidates(*parts[0], unrouted)
     s, b, r, wd = (np.concatenate(x) for x in zip(*parts))
     return RoutedCandidates(s, b, r, wd, unrouted)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from channelmarket import MarketCore, channel_market_v0, channel_market_v1
 from channelmarket.envs.channel_market import _info_maker
@@ -19,17 +21,32 @@ FAULTY = dict(scenario="energy_lightning", n_solar=6, n_wind=3, n_storage=3, n_r
 def test_dicts_equal_the_array_core_rows_while_agents_leave():
     """The dict face against the array API on the same seed and actions: rewards, terminations,
     truncations, infos and observations per live agent, through agents failing and the episode end."""
-    env = channel_market_v1.parallel_env(info_keys="all", **FAULTY)
-    kw = {k: v for k, v in FAULTY.items() if k != "scenario"}
+    assert _check_against_core(channel_market_v1.parallel_env(info_keys="all", **FAULTY), seed=4) > 0
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 2**31), fault=st.floats(0.0, 0.2), n_keys=st.integers(1, len(BREAKDOWN_FIELDS)),
+       partner=st.booleans())
+def test_dicts_equal_the_array_core_rows_for_any_faults_and_info_keys(seed, fault, n_keys, partner):
+    keys = tuple(np.random.default_rng(seed).permutation(BREAKDOWN_FIELDS)[:n_keys].tolist())
+    env = channel_market_v1.parallel_env(info_keys=keys, **dict(FAULTY, agent_fault_rate=fault, episode_steps=8,
+                                                               partner_action=partner))
+    _check_against_core(env, seed)
+
+
+def _check_against_core(env, seed: int) -> int:
+    """Steps `env` and the array core side by side to the episode end; returns how many agents left."""
     core = MarketCore(env.scenario)
-    env.reset(seed=4)
-    core.reset(seed=4)
-    rng = np.random.default_rng(0)
+    env.reset(seed=seed)
+    core.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    width = core.n_actions
+    keys = env.info_keys[:-1]
     names = env.possible_agents
     left = 0
     while env.agents:
         alive = list(env.agents)
-        acts = rng.uniform(-1, 1, (core.n_agents, 4))
+        acts = rng.uniform(-1, 1, (core.n_agents, width))
         obs, rew, term, trunc, infos = env.step({a: acts[env.agent_index[a]].astype(np.float32) for a in alive})
         o, r, te, tr, info = core.step(acts.astype(np.float32).astype(np.float64) * np.isin(names, alive)[:, None])
         for d in (obs, rew, term, trunc, infos):
@@ -42,11 +59,14 @@ def test_dicts_equal_the_array_core_rows_while_agents_leave():
         bd = info["breakdown"]
         shock = int(core.state.shock_kind)
         for a, i in zip(alive, idx):
-            assert infos[a] == {**dict(zip(BREAKDOWN_FIELDS, bd[i].tolist())), "shock": shock}
+            row = dict(zip(BREAKDOWN_FIELDS, bd[i].tolist()))
+            assert infos[a] == {**{k: row[k] for k in keys}, "shock": shock}
+            assert list(infos[a]) == list(env.info_keys)
         assert len({id(v) for v in infos.values()}) == len(alive)    # one dict per agent
         assert env.agents == [a for a in alive if not (term[a] or trunc[a])]
         left += sum(term.values())
-    assert left > 0 and core.done
+    assert core.done
+    return left
 
 
 def test_returned_dicts_and_observations_are_not_reused_by_later_steps():
