@@ -188,3 +188,29 @@ def test_train_config_partner_action_flag(tmp_path):
         TrainConfig(partner_action="yes")
     with pytest.raises(ValueError, match="IPPOConfig.partner_action = 1"):
         IPPOConfig(partner_action=1)
+
+
+def test_rllib_export_width_is_checked(tmp_path):
+    import io
+
+    from channelmarket.eval.rllib_policy import EXPORT_FORMAT, RLlibPolicy
+
+    core = MarketCore("energy_small", partner_action=True)
+    rng = np.random.default_rng(0)
+    arrays = {"m/w": rng.normal(size=(10, core.obs_dim)).astype(np.float32), "m/b": np.zeros(10, np.float32)}
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    (tmp_path / "rllib_policy.npz").write_bytes(buf.getvalue())
+    meta = {"format": EXPORT_FORMAT, "version": 1, "weights": "rllib_policy.npz", "act_dim": 5,
+            "obs_schema": core.obs_schema.to_dict(), "routing": {"solar": "m"},
+            "modules": {"m": {"layers": [{"weight": "m/w", "bias": "m/b", "activation": None}]}}}
+    (tmp_path / "rllib_policy.json").write_text(json.dumps(meta))
+    pol = RLlibPolicy(tmp_path)
+    obs = core.reset(seed=0)
+    pol.bind(core, np.arange(core.n_agents), seed=0)
+    assert pol.act(obs).shape == (core.n_agents, 5)
+    with pytest.raises(ValueError, match="acts with 5 action columns.*partner_action: true"):
+        pol.bind(MarketCore("energy_small"), np.arange(3))
+    (tmp_path / "rllib_policy.json").write_text(json.dumps(dict(meta, act_dim=7)))
+    with pytest.raises(ValueError, match="action width 7"):
+        RLlibPolicy(tmp_path)
