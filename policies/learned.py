@@ -14,6 +14,9 @@ observation. A bare SB3 zip without `model.json` loads too (PPO, SAC or TD3; no
 normalisation, every kind); an IPPO `.pt` file goes to `training.ippo.load_ippo`.
 
 Actions are deterministic (the policy mean) unless `deterministic=False`. Needs torch and SB3.
+A model acts with the width it was trained with (`act_dim`: 4, or 5 with `open_partner`; the zip's
+action space, recorded in `model.json`); `bind` refuses a 5-wide model in a market without the
+column and lets a 4-wide one act in a wider market with the optional column 0 (`policies.widths`).
 
 A saved model carries its observation schema (`model.json`'s `obs_schema`: the column names and
 a schema version, `envs.obs_schema`); binding it to a market whose observation differs raises a
