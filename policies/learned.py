@@ -46,7 +46,7 @@ from ..envs.obs_schema import ObsSchema, legacy_schema
 from ..envs.state import KIND_NAMES
 from .base import Policy
 from .sb3_zip import TRUST_HINT, UntrustedModelError, build_policy, load_sb3_trusted
-from .widths import check_width, fields_of_width
+from .widths import check_width
 
 META_FORMAT = "channelmarket.sb3"
 META_VERSION = 1
@@ -182,8 +182,7 @@ class LearnedPolicy(Policy):
         widths = sorted({m.act_dim for m in self.members})
         if len(widths) != 1:
             raise ValueError(f"the networks of a LearnedPolicy act with {widths} action columns; they must agree")
-        self.act_dim = widths[0]
-        fields_of_width(self.act_dim)   # 4 (base) or 5 (+ open_partner)
+        self.act_dim = widths[0]        # checked against the market by `bind` (the supply chain has its own)
         self._route = np.zeros(len(KIND_NAMES), dtype=np.int64)
         for i, m in reversed(list(enumerate(self.members))):
             self._route[m.kind_ids] = i

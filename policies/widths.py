@@ -32,8 +32,13 @@ def fields_of_width(width: int) -> tuple[str, ...]:
 
 def check_width(width: int, core: Any, what: str = "the model") -> None:
     """ValueError unless a policy acting with `width` columns fits `core`'s market: the same width,
-    or the base width in a wider market (its optional columns are padded with 0: nobody asks)."""
-    fields = tuple(getattr(core, "action_fields", ACTION_FIELDS))
+    or the base width in a wider market (its optional columns are padded with 0: nobody asks).
+    A market that declares no `action_fields` (the supply chain: its own columns, checked by its
+    step) is not checked here."""
+    fields = getattr(core, "action_fields", None)
+    if fields is None:
+        return
+    fields = tuple(fields)
     have = fields_of_width(width)
     if have == fields or width == N_ACTIONS:
         return
