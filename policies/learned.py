@@ -118,9 +118,13 @@ class _Member:
         self.normalizer = normalizer
         self.kinds = tuple(kinds)
         self.kind_ids = np.array([KIND_NAMES.index(k) for k in self.kinds], dtype=np.int64)
-        space = getattr(getattr(model, "policy", None), "action_space", None)
+
+    @property
+    def act_dim(self) -> int:
+        """The action columns the network learned (read lazily: a live model may be created later)."""
+        space = getattr(getattr(self.model, "policy", None), "action_space", None)
         shape = getattr(space, "shape", None)
-        self.act_dim = int(shape[0]) if shape and len(shape) == 1 else 4   # the market's action columns it learned
+        return int(shape[0]) if shape and len(shape) == 1 else 4
 
     def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
         norm = self.normalizer() if callable(self.normalizer) and not isinstance(self.normalizer, ObsNormalizer) \
@@ -179,10 +183,6 @@ class LearnedPolicy(Policy):
         self.model_schema = schema
         if name:
             self.name = name
-        widths = sorted({m.act_dim for m in self.members})
-        if len(widths) != 1:
-            raise ValueError(f"the networks of a LearnedPolicy act with {widths} action columns; they must agree")
-        self.act_dim = widths[0]        # checked against the market by `bind` (the supply chain has its own)
         self._route = np.zeros(len(KIND_NAMES), dtype=np.int64)
         for i, m in reversed(list(enumerate(self.members))):
             self._route[m.kind_ids] = i
@@ -208,6 +208,14 @@ class LearnedPolicy(Policy):
             vn = normalizer
             normalizer = (lambda: ObsNormalizer.from_vecnormalize(vn))
         return cls([_Member(model, normalizer, kinds)], deterministic=deterministic, name=name, schema=schema)
+
+    @property
+    def act_dim(self) -> int:
+        """The action columns the networks act with (they must agree); `bind` checks it against the market."""
+        widths = sorted({m.act_dim for m in self.members})
+        if len(widths) != 1:
+            raise ValueError(f"the networks of {self.name!r} act with {widths} action columns; they must agree")
+        return widths[0]
 
     @property
     def kinds(self) -> tuple[str, ...]:
