@@ -99,27 +99,44 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
                 list_price[a, s] = np.nan
                 outcome[a, s] = 0
                 offered[a, s] = False
-    added = np.zeros(n, np.int64)
-    for c in range(ci.shape[0]):
-        a = ci[c]
-        b = cj[c]
-        if added[a] >= per_day:
+    # open: the candidates grouped by seller (stable, so each seller's stay in neighbour order; sellers
+    # are independent), its partners marked, its first free slot tracked
+    m = ci.shape[0]
+    start = np.zeros(n + 1, np.int64)
+    for c in range(m):
+        start[ci[c] + 1] += 1
+    for a in range(n):
+        start[a + 1] += start[a]
+    pos = start[:n].copy()
+    order = np.empty(m, np.int64)
+    for c in range(m):
+        order[pos[ci[c]]] = c
+        pos[ci[c]] += 1
+    mark = np.full(n, -1, np.int64)
+    for a in range(n):
+        if start[a] == start[a + 1]:
             continue
-        free = -1
-        known = False
         for s in range(k):
-            if partner[a, s] == b:
-                known = True
+            if partner[a, s] >= 0:
+                mark[partner[a, s]] = a
+        free = 0
+        added = 0
+        for x in range(start[a], start[a + 1]):
+            if added >= per_day:
                 break
-            if free < 0 and partner[a, s] < 0:
-                free = s
-        if known or free < 0:
-            continue
-        partner[a, free] = b
-        t_last[a, free] = t
-        list_price[a, free] = np.nan
-        added[a] += 1
-        changed += 1
+            b = cj[order[x]]
+            if mark[b] == a:                 # already a customer
+                continue
+            while free < k and partner[a, free] >= 0:
+                free += 1
+            if free >= k:                    # no free slot for this or any later candidate
+                break
+            partner[a, free] = b
+            t_last[a, free] = t
+            list_price[a, free] = np.nan
+            mark[b] = a
+            added += 1
+            changed += 1
     return changed
 
 
