@@ -547,13 +547,15 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
     paid = np.empty(m)
     unit_pkg = np.empty(m)
     c_all = 0
+    a = 0
     for o in range(f_neg.shape[0]):
         f = f_neg[o]
         if not (eligible[o] and ((not OF[f]) or draws[o] < advertising)):
             continue
         k = c_all
         c_all += 1
-        a = f // kk
+        while f >= (a + 1) * kk:             # the seller (offers come in slot order: no division)
+            a += 1
         b = sj[o]
         g = out_good[a]
         si[k] = a
@@ -678,11 +680,10 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
         TL[f] = t_now
         PT[f] += value[x]
         traded[f] = True
-    PO = partner.reshape(-1)
-    for f in range(PO.shape[0]):
-        if PO[f] >= 0 and PT[f] > 0 and not traded[f]:     # a slot that traded keeps its points
-            PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[f // kk], not traded[f], points_decay, _where,
-                                  _max)
+    for a in range(n):
+        for f in range(a * kk, a * kk + kk):
+            if partner[a, f - a * kk] >= 0 and PT[f] > 0 and not traded[f]:   # a slot that traded keeps its points
+                PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[a], True, points_decay, _where, _max)
     for k in range(m):
         f = fs[k]
         OC[f] = ACCEPTED if traded[f] else REJECTED
