@@ -476,4 +476,5 @@ prospect_kernel = Kernel("supply_chain_prospect", _prospect_numpy, jit(_prospect
 move_kernel = Kernel("supply_chain_move", _move_numpy, jit(_move_loop))
 
 
-__all__ = ["neighbourhood", "near_kernel", "lacks_kernel", "prospect_kernel", "move_kernel", "neighbour_roles", "prospect", "satisfied", "rule_speed", "direction", "move", "nearest_kernel"]
+__all__ = ["neighbourhood", "near_kernel", "lacks_kernel", "prospect_kernel", "move_kernel", "neighbour_roles", "prospect",
+           "satisfied", "rule_speed", "direction", "move", "nearest_kernel"]

@@ -167,8 +167,9 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
                 input_target, batch_units):
     """Per open slot in range (flat index, customer): is an offer worth sending (both alive, a package
     to sell, the customer needs >= 1 unit), the customer's need and target of the seller's good,
-    whether it is the customer's input (0 / False where no offer can be sent). Input is needed only while the customer's product sells (under
-    two batches unsold); a learned customer buys the share (q + 1) / 2 of its need. Loops, compiled."""
+    whether it is the customer's input (0 / False where no offer can be sent). Input is needed only
+    while the customer's product sells (under two batches unsold); a learned customer buys the share
+    (q + 1) / 2 of its need. Loops, compiled."""
     n, k = partner.shape
     r2 = radius * radius
     m = 0
@@ -778,8 +779,8 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
 
 
 _regular, _discount, _margin, _first, _repeat, _pressured, _restrained, _decision, _decay_inline = (
-    jit(f, inline=True) or f for f in (regular_rule, discount_rule, margin_rule, first_contact_rule, repeat_rule, pressured_rule,
-                          restrained_rule, decision_rule, decay_rule))
+    jit(f, inline=True) or f for f in (regular_rule, discount_rule, margin_rule, first_contact_rule, repeat_rule,
+                                       pressured_rule, restrained_rule, decision_rule, decay_rule))
 _clip, _clip_to, _min, _isnan, _not = (jit(f) or f for f in (scalar_clip, scalar_clip_to, scalar_minimum, scalar_isnan,
                                                               scalar_not))
 _max, _where = _max1, _where1

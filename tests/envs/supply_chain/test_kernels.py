@@ -15,11 +15,13 @@ KERNELS = (space.close_pairs, protocol.refresh_kernel, protocol.setup_kernel, mo
            movement.direction_kernel, protocol.sale_kernel, protocol.decay_kernel,
            movement.nearest_kernel, space.grid_kernel, movement.near_kernel, protocol.offers_kernel,
            movement.lacks_kernel, movement.prospect_kernel, movement.move_kernel, core_module.observe_kernel,
-           production.produce_kernel, production.live_kernel)
+           production.produce_kernel, production.live_kernel,
+           core_module.mean_price_kernel)
 # kernels whose compiled form gives its twin's numbers bit for bit (same float operations in the same order)
 EXACT = (space.grid_kernel, movement.near_kernel, protocol.offers_kernel, protocol.sale_kernel, protocol.decay_kernel,
          movement.nearest_kernel, movement.lacks_kernel, movement.prospect_kernel, movement.move_kernel,
-         core_module.observe_kernel, production.produce_kernel, production.live_kernel)
+         core_module.observe_kernel, production.produce_kernel, production.live_kernel,
+         core_module.mean_price_kernel)
 
 
 def trajectory(days=15, learned=False, name="supply_chain_small", seed=5):
