@@ -42,10 +42,31 @@ def check_actions(actions: Any, n_agents: int, fields: tuple[str, ...] = ACTION_
         raise ValueError(
             f"actions[{i}, {j}] ({fields[j]} of agent {i}) = {a[i, j]}; actions must be finite, in [-1, 1]"
         )
-    a = np.clip(a, -1.0, 1.0)
-    if a.shape[1] < width:   # the base width: optional columns 0
-        a = np.concatenate([a, np.zeros((n_agents, width - a.shape[1]))], axis=1)
-    return a
+    out = np.clip(a, -1.0, 1.0)
+    if out.shape[1] < width:   # the base width: optional columns 0
+        out = np.concatenate([out, np.zeros((n_agents, width - out.shape[1]))], axis=1)
+    return out
 
 
-__all__ = ["check_actions"]
+def check_indices(values: Any, count: int, name: str, item: str, items: str) -> np.ndarray:
+    """`values` as a 1-D integer array of indices in 0..count-1 (agents of `remove_agents`, channel
+    slots of `fail_channels`, for one market and for a batch alike); TypeError/ValueError naming
+    `name`, the offending index and the allowed range. `item` / `items`: what one index is
+    ("agent index" / "agent indices")."""
+    idx = np.asarray(values)
+    if idx.dtype.kind not in "iu" or idx.ndim != 1:
+        raise TypeError(f"{name} must be a 1-D integer array of {items}, got {values!r}")
+    if idx.size and (idx.min() < 0 or idx.max() >= count):
+        bad = idx[(idx < 0) | (idx >= count)][0]
+        raise ValueError(f"{item} {bad} out of range; allowed: 0..{count - 1}")
+    return idx
+
+
+def check_flag(value: Any, name: str) -> bool:
+    """`value` as a bool (True, False or a NumPy bool); TypeError naming `name` otherwise."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} = {value!r}; allowed: True or False")
+    return bool(value)
+
+
+__all__ = ["check_actions", "check_indices", "check_flag"]

@@ -37,8 +37,8 @@ import numpy as np
 
 from . import channels, kernels, mechanisms, physics, prices
 from .breakdown import BREAKDOWN_FIELDS
-from .observations import OBS_HIGH, OBS_INDEX, OBS_LOW, _AGENT_ROWS, _agent_good, good_rows
-from .offers import OPEN_PARTNER, Offers, decode
+from .observations import OBS_HIGH, OBS_INDEX, OBS_LOW, _AGENT_ROWS, good_rows, observed_good
+from .offers import OPEN_PARTNER, Offers, decode_totals
 from .scenario import Scenario
 from .settlement import Settlement, settle
 from .shocks import DEMAND_FACTOR, N_SHOCKS, SUPPLY_FACTOR, Shock
@@ -124,6 +124,15 @@ class BatchAgents:
     grid: AgentParams
     per_market: tuple
 
+    def good_key(self, n_goods: int) -> np.ndarray:
+        """[M*N] market * G + the good whose prices each agent observes (`observations.observed_good`),
+        computed once per episode's agents."""
+        cache = self.__dict__.setdefault("_good_key", {})
+        if n_goods not in cache:
+            m, n = self.grid.kind.shape
+            cache[n_goods] = np.repeat(np.arange(m, dtype=np.int64) * n_goods, n) + observed_good(self.flat)
+        return cache[n_goods]
+
     @classmethod
     def stack(cls, agents: "list[AgentParams]") -> "BatchAgents":
         m, n = len(agents), agents[0].n
@@ -185,7 +194,16 @@ class BatchState:
     rng_exo: tuple
 
     def replace(self, **changes) -> "BatchState":
-        return replace(self, **changes)
+        """A new batch state with `changes` (field=value); the other fields shared (no copies).
+        `dataclasses.replace` without its per-call field walk (a step replaces 37 fields)."""
+        new = object.__new__(BatchState)
+        for name in _STATE_FIELDS:
+            setattr(new, name, getattr(self, name))
+        for name, value in changes.items():
+            if name not in _STATE_FIELD_SET:
+                raise TypeError(f"BatchState has no field {name!r}")
+            setattr(new, name, value)
+        return new
 
     @property
     def balance_v(self) -> np.ndarray:
@@ -218,9 +236,12 @@ class BatchState:
     def market(self, m: int, layout: Layout) -> MarketState:
         """Market m as the `MarketState` it would have run alone: agent and channel fields are views
         (endpoints made local, a copy), per-market fields its own values."""
-        a, e = layout.agents_of(m), layout.slots_of(m)
-        d: dict[str, Any] = {k: getattr(self, k)[a] for k in AGENT_FIELDS}
-        d.update({k: getattr(self, k)[e] for k in CHANNEL_FIELDS})
+        if layout.n_markets == 1:   # the whole arrays are the market's
+            d: dict[str, Any] = {k: getattr(self, k) for k in AGENT_FIELDS + CHANNEL_FIELDS}
+        else:
+            a, e = layout.agents_of(m), layout.slots_of(m)
+            d = {k: getattr(self, k)[a] for k in AGENT_FIELDS}
+            d.update({k: getattr(self, k)[e] for k in CHANNEL_FIELDS})
         off = m * layout.n_agents
         if off:
             d["u"] = (self.u[e] - off).astype(np.int32)
@@ -231,7 +252,8 @@ class BatchState:
             if k == "price_history":
                 x = x[x.shape[0] - int(self.history_len[m]):]
             d[k] = x if isinstance(x, np.ndarray) else (float(x) if k in ("fee_sink", "grid_account") else int(x))
-        return MarketState(**d, rng=self.rng[m], rng_exo=self.rng_exo[m])
+        d["rng"], d["rng_exo"] = self.rng[m], self.rng_exo[m]
+        return MarketState.from_fields(d)
 
     def put(self, m: int, s: MarketState, layout: Layout) -> "BatchState":
         """A new batch with market m replaced by `s` (a fresh episode of that market)."""
@@ -258,6 +280,10 @@ class BatchState:
         w = np.bincount(layout.market, weights=self.wallet + self.energy_account, minlength=m)
         c = np.bincount(layout.edge_market, weights=np.where(self.open, self.capacity, 0.0), minlength=m)
         return w + c + self.fee_sink + self.grid_account
+
+
+_STATE_FIELDS = tuple(f.name for f in fields(BatchState))
+_STATE_FIELD_SET = frozenset(_STATE_FIELDS)
 
 
 def _shift(partner: np.ndarray, off: int) -> np.ndarray:
@@ -298,6 +324,8 @@ def hours(sc: Scenario, t: "np.ndarray") -> np.ndarray:
 def levels(sc: Scenario, t: np.ndarray) -> np.ndarray:
     """[M] time-of-day price level of every market's step `t`: one scalar evaluation when the
     clocks agree (the usual case), else elementwise."""
+    if t.shape[0] == 1:
+        return np.array([_level(sc, int(t[0]))])
     if (t == t[0]).all():
         return np.full(t.shape[0], _level(sc, int(t[0])))
     return prices.time_of_day_levels(sc, hours(sc, t))
@@ -307,12 +335,14 @@ _LEVELS: dict = {}
 
 
 def _level(sc: Scenario, t: int) -> float:
-    key = (id(sc), t)
+    """`prices.time_of_day_level` at step t's hour, cached per scenario and hour of day."""
+    hour = physics.hour_of_day(sc, t)
+    key = (id(sc), hour)
     hit = _LEVELS.get(key)
     if hit is None or hit[0] is not sc:
         if len(_LEVELS) > 4096:
             _LEVELS.clear()
-        hit = _LEVELS[key] = (sc, prices.time_of_day_level(sc, physics.hour_of_day(sc, t)))
+        hit = _LEVELS[key] = (sc, prices.time_of_day_level(sc, hour))
     return hit[1]
 
 
@@ -545,10 +575,7 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     n_goods = bs.ref_price.shape[1]
     market = layout.market
     sellable, needed = tradable_now if tradable_now is not None else tradable(sc, ba, bs)
-    if m_count == 1:   # one market: its [G] prices, as scalars where a single good allows
-        offers = decode(sc, agents, actions, bs.ref_price[0], sellable, needed, bs.active)
-    else:
-        offers = decode(sc, agents, actions, bs.ref_price, sellable, needed, bs.active, market=market)
+    offers, supply, demand = decode_totals(sc, agents, actions, bs.ref_price, sellable, needed, bs.active, market)
     if sc.negotiation_probability < 1.0:   # each channel negotiates with this chance: first draws of `rng`
         r = np.empty(bs.u.shape[0])
         for i, g in enumerate(bs.rng):
@@ -590,23 +617,11 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
             sc, ba, bs, st, reports, failed_agent, failed_channel, layout)
         bd = st.breakdown
     wallet = st.wallet
-    # mean-field aggregates and the reference price, per (market, good)
-    storage = agents.is_storage
-    supply_by_agent = np.where(storage, offers.sell_qty, sellable)
-    demand_by_agent = np.where(storage, offers.buy_qty, needed)
-    key = 0 if one else market * n_goods
-    sgood, bgood = np.maximum(agents.sells_good, 0), np.maximum(agents.buys_good, 0)
+    # mean-field aggregates (supply and demand: `decode_totals`) and the reference price, per (market, good)
     mg = m_count * n_goods
-    supply = np.bincount(key + sgood, weights=np.where(agents.sells_good >= 0, supply_by_agent, 0.0),
-                         minlength=mg).astype(np.float64).reshape(m_count, n_goods)
-    demand = np.bincount(key + bgood, weights=np.where(agents.buys_good >= 0, demand_by_agent, 0.0),
-                         minlength=mg).astype(np.float64).reshape(m_count, n_goods)
     tkey = trades.good if one else trade_market * n_goods + trades.good
-    volume = np.bincount(tkey, weights=st.paid_qty, minlength=mg).astype(np.float64).reshape(m_count, n_goods)
-    value = np.bincount(tkey, weights=st.paid_qty * trades.price, minlength=mg).astype(np.float64)
-    value = value.reshape(m_count, n_goods)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        clearing_price = np.where(volume > 0, value / volume, bs.clearing_price)
+    volume, clearing_price = kernels.trade_totals(key=tkey, qty=st.paid_qty, price=trades.price,
+                                                  previous=bs.clearing_price)
     t_next = bs.t + 1
     level_next = levels(sc, t_next)[:, None]
     bounds = None
@@ -639,26 +654,25 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     asks = actions[:, OPEN_PARTNER] > 0 if sc.partner_action else None   # the optional open_partner column
     (u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened, asked) = _lifecycle(
         sc, ba, bs, capacity_now, open_now, active, wallet, fee_sink_now, st.balance_u, partner, layout, asks)
-    flow_history = bs.flow_history.copy()
-    if one:
-        flow_history[:, int(bs.t[0]) % FLOW_HISTORY] = st.flow
-    else:
-        flow_history[np.arange(u.shape[0]), bs.t[layout.edge_market] % FLOW_HISTORY] = st.flow
-    flow_history[opened] = 0.0   # a reopened slot is a new channel
     n_closed = n_closed + n_fault_closed
     fee_base, fee_rate = bs.fee_base, bs.fee_rate
     if opened.shape[0] and sc.routing_fees_on:   # reopened channels' fee policies, after the lifecycle's draws
         fee_base, fee_rate = fee_base.copy(), fee_rate.copy()
         drawn = opened[:opened.shape[0] - asked.shape[0]]   # partner channels (the tail) take the mean policy: no draws
-        om = layout.edge_market[drawn]
-        for i in np.unique(om):
-            s_i = drawn[om == i]
-            fee_base[s_i], fee_rate[s_i] = draw_fees(sc, s_i.shape[0], bs.rng[i])
+        if one:
+            if drawn.shape[0]:
+                fee_base[drawn], fee_rate[drawn] = draw_fees(sc, drawn.shape[0], bs.rng[0])
+        else:
+            om = layout.edge_market[drawn]
+            for i in np.unique(om):
+                s_i = drawn[om == i]
+                fee_base[s_i], fee_rate[s_i] = draw_fees(sc, s_i.shape[0], bs.rng[i])
         fee_base[asked] = 0.5 * (sc.routing_fee_base[0] + sc.routing_fee_base[1])
         fee_rate[asked] = 0.5 * (sc.routing_fee_rate[0] + sc.routing_fee_rate[1])
-    util, *liquidity = kernels.channel_aftermath(
+    util, flow_history, *liquidity = kernels.channel_aftermath(
         util=bs.utilization, flow=st.flow, old_capacity=capacity_now, opened=opened, decay=UTILIZATION_DECAY,
-        n=agents.n, u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open)
+        n=agents.n, u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open,
+        flow_history=bs.flow_history, column=bs.t % FLOW_HISTORY, slot_market=layout.edge_market)
     topology_version = bs.topology_version + ((n_opened + n_closed) > 0)
 
     # next interval
@@ -679,20 +693,22 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
                             (st.soc - agents.initial_soc) * agents.efficiency * sc.base_price, 0.0)
         bd[rows, _COL["storage_value"]] = value_sv[rows]
         bd[rows, 0] += value_sv[rows]
-    new = bs.replace(
-        active=active, fee_base=fee_base, fee_rate=fee_rate, energy_account=st.energy_account, partner=partner,
-        partner_value=partner_value, flow_history=flow_history, soc=st.soc, wallet=wallet, cloud=arrays["cloud"].reshape(-1), wind_speed=arrays["wind_speed"].reshape(-1),
-        generation=generation.reshape(-1), demand=demand_next.reshape(-1), last_sold=bd[:, _COL["sold"]],
-        last_bought=bd[:, _COL["bought"]], last_profit=bd[:, _COL["profit"]],
-        u=u, v=v, capacity=capacity, balance_u=balance_u, open=is_open, flow=st.flow, utilization=util,
-        topology_version=topology_version, ref_price=ref, clearing_price=clearing_price, price_history=history,
-        supply=supply, demand_total=demand, volume=volume, shock_kind=shock_kind, shock_remaining=shock_remaining,
-        t=t_next, fee_sink=fee_sink, grid_account=grid_account, history_len=history_len,
-    )
     if goods is not None:
-        new = new.replace(holdings=np.concatenate([g.holdings for g in goods]),
-                          owed=np.concatenate([g.owed for g in goods]),
-                          issued=np.stack([g.issued for g in goods]), retired=np.stack([g.retired for g in goods]))
+        holdings, owed = np.concatenate([g.holdings for g in goods]), np.concatenate([g.owed for g in goods])
+        issued, retired = np.stack([g.issued for g in goods]), np.stack([g.retired for g in goods])
+    else:
+        holdings, owed, issued, retired = bs.holdings, bs.owed, bs.issued, bs.retired
+    new = BatchState(   # every field, built once (the old state is not modified)
+        active=active, soc=st.soc, wallet=wallet, cloud=arrays["cloud"].reshape(-1),
+        wind_speed=arrays["wind_speed"].reshape(-1), generation=generation.reshape(-1),
+        demand=demand_next.reshape(-1), last_sold=bd[:, _COL["sold"]], last_bought=bd[:, _COL["bought"]],
+        last_profit=bd[:, _COL["profit"]], u=u, v=v, capacity=capacity, balance_u=balance_u, open=is_open,
+        flow=st.flow, utilization=util, fee_base=fee_base, fee_rate=fee_rate, flow_history=flow_history,
+        energy_account=st.energy_account, partner=partner, partner_value=partner_value,
+        topology_version=topology_version, ref_price=ref, clearing_price=clearing_price, price_history=history,
+        supply=supply, demand_total=demand, volume=volume, holdings=holdings, owed=owed, issued=issued,
+        retired=retired, shock_kind=shock_kind, shock_remaining=shock_remaining, t=t_next, fee_sink=fee_sink,
+        grid_account=grid_account, history_len=history_len, rng=bs.rng, rng_exo=bs.rng_exo)
     result = BatchResult(offers, trades, st, sellable, needed, n_opened, n_closed, tuple(liquidity), goods,
                          trade_market, reports)
     return new, result
@@ -719,12 +735,16 @@ def _trade_goods(sc, ba: BatchAgents, bs: BatchState, actions, st: Settlement, g
 
 def observe(sc: Scenario, ba: BatchAgents, bs: BatchState, static: np.ndarray, scale: np.ndarray,
             sellable: np.ndarray, needed: np.ndarray, liquidity: tuple, layout: Layout) -> np.ndarray:
-    """obs [M*N, O] float32 of every market (`observations.observe` with per-market fields)."""
+    """obs [M*N, O] float32 of every market (one market: M = 1); rows of inactive agents are zero.
+
+    One compiled pass (`kernels.observation_rows`) computes the per-market fields (prices,
+    imbalance, time, shock) once per market and writes them with the per-agent fields, clipped to
+    the space, into a copy of the episode's static rows [O, M*N]; the observation is its transpose,
+    an [M*N, O] array in column-major memory order (index it as any array;
+    `np.ascontiguousarray(obs)` where a library needs row-major)."""
     agents = ba.flat
     market = layout.market
     degree, outbound, inbound = liquidity
-    r = sc.retail_tariff
-    inv_scale = 1.0 / np.maximum(scale, 1e-12)
     liq = sc.mean_degree * 0.5 * (sc.channel_capacity[0] + sc.channel_capacity[1])
     if sc.channel_sizing == "spend":   # channels sized by spend: each market's typical channel
         from .channels import expected_spend
@@ -732,83 +752,100 @@ def observe(sc: Scenario, ba: BatchAgents, bs: BatchState, static: np.ndarray, s
         per = sc.mean_degree * sc.channel_sizing_steps * expected_spend(sc, agents).reshape(layout.n_markets, -1).mean(
             axis=1)
         outbound, inbound, liq = outbound / per[market], inbound / per[market], 1.0
-    buf = static.copy()
-    kernels.agent_rows(buf=buf, rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=bs.soc,
-                       capacity=agents.capacity, storage=agents.is_storage, last_sold=bs.last_sold,
-                       last_bought=bs.last_bought, last_profit=bs.last_profit, inv_scale=inv_scale,
-                       degree=degree, outbound=outbound, inbound=inbound, retail=r, liq=liq,
-                       mean_degree=float(sc.mean_degree), low=OBS_LOW, high=OBS_HIGH)
-    hist = bs.price_history
-    prev = np.where((bs.history_len >= 2)[:, None], hist[:, -2], hist[:, -1])
-    S, D, V = bs.supply, bs.demand_total, bs.volume
-    with np.errstate(divide="ignore", invalid="ignore"):
-        traded = np.where(np.minimum(S, D) > 0, V / np.minimum(S, D), 0.0)
-        imb = np.where(S + D > 0, (D - S) / (S + D), 0.0)
-    hour = hours(sc, bs.t)
-    level = levels(sc, bs.t)
-    good_fields = {
-        "ref_price": bs.ref_price / r,
-        "clearing_price": bs.clearing_price / r,
-        "price_change": (bs.ref_price - prev) / r,
-        "imbalance": imb,
-        "traded_share": traded,
-    }
-    scalar_fields = {
-        "price_level": level / r,
-        "hour_sin": np.sin(2 * np.pi * hour / 24.0),
-        "hour_cos": np.cos(2 * np.pi * hour / 24.0),
-        "episode_progress": np.minimum(bs.t / sc.episode_steps, 1.0),
-        "shock_remaining": np.minimum(bs.shock_remaining / sc.episode_steps, 1.0),
-    }
-    flat_good = market * bs.ref_price.shape[1] + _agent_good(agents)
-    for name, val in good_fields.items():
-        i = OBS_INDEX[name]
-        np.take(np.clip(val, OBS_LOW[i], OBS_HIGH[i]).ravel(), flat_good, out=buf[i], mode="clip")
-    for name, val in scalar_fields.items():
-        i = OBS_INDEX[name]
-        np.take(np.minimum(np.maximum(val, OBS_LOW[i]), OBS_HIGH[i]), market, out=buf[i], mode="clip")
-    shocked = bs.shock_kind > 0
-    if shocked.any():
-        rows = OBS_INDEX["shock_demand_surge"] + bs.shock_kind - 1
-        who = np.flatnonzero(shocked[market])
-        buf[rows[market[who]], who] = 1.0
-    if len(sc.goods) > 1:
+    buf = np.empty_like(static)
+    several_goods = len(sc.goods) > 1
+    kernels.observation_rows(
+        buf=buf, static=static, static_rows=_static_rows(static.shape[0]), rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=bs.soc, capacity=agents.capacity,
+        storage=agents.is_storage, last_sold=bs.last_sold, last_bought=bs.last_bought, last_profit=bs.last_profit,
+        scale=scale, degree=degree, outbound=outbound, inbound=inbound, retail=float(sc.retail_tariff), liq=float(liq),
+        mean_degree=float(sc.mean_degree), low=OBS_LOW, high=OBS_HIGH, market=market,
+        good_key=ba.good_key(bs.ref_price.shape[1]), good_rows=_GOOD_ROWS, scalar_rows=_SCALAR_ROWS,
+        ref_price=bs.ref_price, clearing_price=bs.clearing_price, price_history=bs.price_history,
+        history_len=bs.history_len, supply=bs.supply, demand=bs.demand_total, volume=bs.volume,
+        time_vals=time_fields(sc, bs.t), t=bs.t, shock_remaining=bs.shock_remaining, shock_kind=bs.shock_kind,
+        shock_row0=_SHOCK_ROW0, n_shock_rows=N_SHOCKS - 1, episode_steps=int(sc.episode_steps), active=bs.active,
+        zero_inactive=not several_goods)
+    if several_goods:
         for m in range(layout.n_markets):
             a = layout.agents_of(m)
             good_rows(sc, ba.per_market[m], bs.market(m, layout), scale[a], buf[:, a])
-    obs = buf.T
-    if not bs.active.all():
-        obs[~bs.active] = 0.0
-    return obs
+        if not bs.active.all():
+            buf[:, ~bs.active] = 0.0
+    return buf.T
+
+
+_GOOD_ROWS = np.array([OBS_INDEX[k] for k in ("ref_price", "clearing_price", "price_change", "imbalance",
+                                              "traded_share")], dtype=np.int64)
+_SCALAR_ROWS = np.array([OBS_INDEX[k] for k in ("price_level", "hour_sin", "hour_cos", "episode_progress",
+                                                "shock_remaining")], dtype=np.int64)
+_SHOCK_ROW0 = OBS_INDEX["shock_demand_surge"]
+_DYNAMIC_ROWS = frozenset(_AGENT_ROWS.tolist() + _GOOD_ROWS.tolist() + _SCALAR_ROWS.tolist()
+                          + list(range(_SHOCK_ROW0, _SHOCK_ROW0 + N_SHOCKS - 1)))
+_STATIC_ROWS: dict = {}
+
+
+def _static_rows(width: int) -> np.ndarray:
+    """Rows of an observation of `width` columns that `observations.static_columns` fixes for the
+    episode (every row the observation kernel does not compute)."""
+    rows = _STATIC_ROWS.get(width)
+    if rows is None:
+        rows = _STATIC_ROWS[width] = np.array([j for j in range(width) if j not in _DYNAMIC_ROWS], dtype=np.int64)
+    return rows
+
+
+_TIME: dict = {}
+
+
+def time_fields(sc: Scenario, t: np.ndarray) -> np.ndarray:
+    """[3, M] of every market's step `t`: the time-of-day level / retail tariff, sine and cosine of
+    the hour; [3, 1] when the clocks agree (the usual case), cached per scenario and hour."""
+    if t.shape[0] == 1 or (t == t[0]).all():
+        key = (id(sc), physics.hour_of_day(sc, int(t[0])))
+        hit = _TIME.get(key)
+        if hit is None or hit[0] is not sc:
+            if len(_TIME) > 4096:
+                _TIME.clear()
+            hit = _TIME[key] = (sc, _time_rows(sc, t[:1], hours(sc, t[:1])))
+        return hit[1]
+    return _time_rows(sc, t, hours(sc, t))
+
+
+def _time_rows(sc: Scenario, t: np.ndarray, hour: np.ndarray) -> np.ndarray:
+    angle = 2 * np.pi * hour / 24.0
+    return np.stack([levels(sc, t) / sc.retail_tariff, np.sin(angle), np.cos(angle)])
 
 
 # ---- one market: the ordinary step is the M = 1 case ------------------------------------------
 
-_ONE: dict = {}
+_LAST: list = [None, None]   # the last (MarketState, BatchState) `step_one` returned: its observation reuses it
 
 
 def one_market(sc: Scenario, agents: AgentParams, state: MarketState) -> tuple[BatchAgents, BatchState, Layout, int]:
     """A market as a batch of one, without copying its arrays (per-market fields get an [1] axis);
-    the agents' batch view, the layout and the normals per step are cached per agent parameters."""
+    the agents' batch view, the layout and the normals per step are cached on the agent parameters
+    (each core's own: several cores of one scenario do not evict each other)."""
     n, e = agents.n, state.u.shape[0]
-    key = _ONE.get("key")
-    if key is None or key[0] is not agents or key[1] is not sc:
+    hit = agents.__dict__.get("_as_batch")
+    if hit is None or hit[0] is not sc or hit[2].n_slots != e:
         ba = BatchAgents(agents, AgentParams(**{f.name: getattr(agents, f.name)[None] for f in fields(AgentParams)}),
                          (agents,))
-        _ONE.update(key=(agents, sc), ba=ba, layout=Layout.of(1, n, e), normals=None)
-    ba, layout = _ONE["ba"], _ONE["layout"]
-    d: dict[str, Any] = {k: getattr(state, k) for k in AGENT_FIELDS + CHANNEL_FIELDS}
-    for k in PER_MARKET:
-        x = getattr(state, k)
-        if isinstance(x, np.ndarray):
-            d[k] = _pad_history(x)[None] if k == "price_history" else x[None]
-        else:
-            d[k] = np.array([x], dtype=np.float64 if k in ("fee_sink", "grid_account") else np.int64)
-    bs = BatchState(**d, history_len=np.array([state.price_history.shape[0]]), rng=(state.rng,),
-                    rng_exo=(state.rng_exo,))
-    if _ONE["normals"] is None:
-        _ONE["normals"] = normals_per_step(sc, ba, bs)
-    return ba, bs, layout, _ONE["normals"]
+        hit = agents.__dict__["_as_batch"] = [sc, ba, Layout.of(1, n, e), None]
+    _, ba, layout, normals = hit
+    if _LAST[0] is state:
+        bs = _LAST[1]
+    else:
+        d: dict[str, Any] = {k: getattr(state, k) for k in AGENT_FIELDS + CHANNEL_FIELDS}
+        for k in PER_MARKET:
+            x = getattr(state, k)
+            if isinstance(x, np.ndarray):
+                d[k] = _pad_history(x)[None] if k == "price_history" else x[None]
+            else:
+                d[k] = np.array([x], dtype=np.float64 if k in ("fee_sink", "grid_account") else np.int64)
+        bs = BatchState(**d, history_len=np.array([state.price_history.shape[0]]), rng=(state.rng,),
+                        rng_exo=(state.rng_exo,))
+    if normals is None:
+        normals = hit[3] = normals_per_step(sc, ba, bs)
+    return ba, bs, layout, normals
 
 
 def step_one(sc: Scenario, agents: AgentParams, state: MarketState, actions: np.ndarray,
@@ -816,7 +853,9 @@ def step_one(sc: Scenario, agents: AgentParams, state: MarketState, actions: np.
     """`batch_step` of one market, in and out as `MarketState` (`step.market_step`)."""
     ba, bs, layout, k = one_market(sc, agents, state)
     new, res = batch_step(sc, ba, bs, actions, layout, k, tradable_now)
-    return new.market(0, layout), res
+    out = new.market(0, layout)
+    _LAST[0], _LAST[1] = out, new
+    return out, res
 
 
 __all__ = ["one_market", "step_one", "BatchAgents", "BatchState", "BatchResult", "Layout", "BlockIndex", "NormalBlock", "batch_step",

@@ -33,7 +33,7 @@ from .observations import agent_scale, static_columns
 from .seeding import check_seed, episode_seed
 from .settlement import BREAKDOWN_FIELDS
 from .shocks import check_duration, parse_shock
-from .actions import check_actions
+from .actions import check_actions, check_flag, check_indices
 from .obs_schema import observation_schema
 from .observations import obs_bounds
 from .offers import N_ACTIONS, action_fields
@@ -216,14 +216,8 @@ class BatchCore:
         """Take agents (global indices m*N + i) out of their market's episode; with
         `close_channels=True` their channels force-close now (as `MarketCore.remove_agents`)."""
         batch = self._require()
-        idx = np.asarray(agents)
-        if idx.dtype.kind not in "iu" or idx.ndim != 1:
-            raise TypeError(f"agents must be a 1-D integer array of agent indices, got {idx!r}")
-        if idx.size and (idx.min() < 0 or idx.max() >= self.n_agents):
-            bad = idx[(idx < 0) | (idx >= self.n_agents)][0]
-            raise ValueError(f"agent index {bad} out of range; allowed: 0..{self.n_agents - 1}")
-        if not isinstance(close_channels, (bool, np.bool_)):
-            raise TypeError(f"close_channels = {close_channels!r}; allowed: True or False")
+        idx = check_indices(agents, self.n_agents, "agents", "agent index", "agent indices")
+        close_channels = check_flag(close_channels, "close_channels")
         active = batch.active.copy()
         active[idx] = False
         self.batch = batch.replace(active=active)
@@ -235,13 +229,8 @@ class BatchCore:
     def fail_channels(self, channels: Any) -> None:
         """Force-close channel slots now (global slots m*E + c; `MarketCore.fail_channels`)."""
         batch = self._require()
-        idx = np.asarray(channels)
         e = batch.u.shape[0]
-        if idx.dtype.kind not in "iu" or idx.ndim != 1:
-            raise TypeError(f"channels must be a 1-D integer array of channel slots, got {idx!r}")
-        if idx.size and (idx.min() < 0 or idx.max() >= e):
-            bad = idx[(idx < 0) | (idx >= e)][0]
-            raise ValueError(f"channel slot {bad} out of range; allowed: 0..{e - 1}")
+        idx = check_indices(channels, e, "channels", "channel slot", "channel slots")
         closing = np.zeros(e, dtype=bool)
         closing[idx] = True
         self._force_close(closing)

@@ -125,26 +125,36 @@ def apply_lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wa
     sizing), `markets` each market's own (topology rules), `partner` [M*N] global agent indices.
     Returns (u, v, capacity, balance_u, open, wallet, fee_sink [M], n_closed [M], n_opened [M],
     opened slots)."""
-    total = wallet.shape[0]
     fee = sc.onchain_fee
-    was_open = is_open
-    is_open, wallet, _, slots = kernels.close_channels(
-        u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open, active=active, wallet=wallet, draw=draw,
-        close_rate=sc.channel_close_rate, open_rate=sc.channel_open_rate, fee=fee)
     m = fee_sink.shape[0]
     e_m = u.shape[0] // m
-    slot_market = offset // n if m > 1 else np.zeros(u.shape[0], dtype=np.int64)
-    n_closed = np.bincount(slot_market[was_open & ~is_open], minlength=m)
+    slot_market = offset // n if m > 1 else offset   # one market: its offsets are all 0
+    own_rule = sc.topology not in UNIFORM_REOPEN and markets is not None
+    use_partner = sc.partner_channel_share > 0 and partner is not None
+    if not (own_rule or use_partner):   # no draws after the block: the whole lifecycle in one compiled pass
+        spend = expected_spend(sc, agents) if sc.channel_sizing == "spend" and agents is not None else np.zeros(0)
+        lo, hi = sc.channel_capacity
+        u, v, capacity, balance_u, is_open, wallet, n_closed, n_opened, opened = kernels.lifecycle_uniform(
+            u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open, active=active, wallet=wallet,
+            draw=draw, cand=candidates, close_rate=float(sc.channel_close_rate), open_rate=float(sc.channel_open_rate),
+            fee=float(fee), n=int(n), offset=offset, slot_market=slot_market, m=m, lo=float(lo), hi=float(hi),
+            split=float(sc.initial_split), spend=spend, sizing_steps=float(sc.channel_sizing_steps),
+            mean_cap=0.5 * (lo + hi))
+        fee_sink = fee_sink + fee * n_closed
+        if opened.shape[0]:
+            fee_sink = fee_sink + fee * n_opened
+        return u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened
+    was_open = is_open
+    is_open, wallet, closed, slots = kernels.close_channels(
+        u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open, active=active, wallet=wallet, draw=draw,
+        close_rate=sc.channel_close_rate, open_rate=sc.channel_open_rate, fee=fee)
+    n_closed = np.array([closed]) if m == 1 else np.bincount(slot_market[was_open & ~is_open], minlength=m)
     fee_sink = fee_sink + fee * n_closed
-    n_opened = np.zeros(m, dtype=np.int64)
     k = slots.shape[0]
-    u = u.copy(); v = v.copy(); capacity = capacity.copy(); balance_u = balance_u.copy()
-    opened = np.zeros(0, dtype=np.int64)
+    nu, nv, cap = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
     if k:
         nu, nv, cap = reopen_candidates(sc, n, candidates[:, slots])
         nu, nv = nu + offset[slots], nv + offset[slots]
-        own_rule = sc.topology not in UNIFORM_REOPEN and markets is not None
-        use_partner = sc.partner_channel_share > 0 and partner is not None
         if own_rule or use_partner:   # further draws, market by market (each from its own generator)
             sm = slot_market[slots]
             for i in np.unique(sm):
@@ -159,20 +169,13 @@ def apply_lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wa
                     use = (rngs[i].random(sel.shape[0]) < sc.partner_channel_share) & (p >= 0) & (p != nu[sel])
                     nv[sel] = np.where(use, p, nv[sel])
         cap = size_capacity(sc, agents, nu, nv, cap)
-        fu, fv = funding(cap, sc.initial_split)
-        need = (np.bincount(nu, weights=fu + fee / 2, minlength=total)
-                + np.bincount(nv, weights=fv + fee / 2, minlength=total))
-        solvent = wallet >= need
-        ok = solvent[nu] & solvent[nv] & active[nu] & active[nv]
-        if ok.any():
-            s = slots[ok]
-            u[s], v[s], capacity[s], balance_u[s] = nu[ok], nv[ok], cap[ok], fu[ok]
-            wallet -= np.bincount(nu[ok], weights=fu[ok] + fee / 2, minlength=total)
-            wallet -= np.bincount(nv[ok], weights=fv[ok] + fee / 2, minlength=total)
-            n_opened = np.bincount(slot_market[s], minlength=m)
-            fee_sink = fee_sink + fee * n_opened
-            is_open[s] = True  # a fresh array from close_channels
-            opened = s
+    fu, fv = funding(cap, sc.initial_split)
+    u, v, capacity, balance_u, wallet, n_opened, opened = kernels.open_channels(
+        slots=slots, nu=nu, nv=nv, cap=cap, fund_u=fu, fund_v=fv, fee=fee, u=u, v=v, capacity=capacity,
+        balance_u=balance_u, is_open=is_open, active=active, wallet=wallet,
+        slot_market=slot_market, m=m)
+    if opened.shape[0]:
+        fee_sink = fee_sink + fee * n_opened
     return u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened
 
 

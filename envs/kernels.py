@@ -31,21 +31,23 @@ def liquidity_numpy(n, u, v, capacity, balance_u, is_open):
 
 @jit
 def _liquidity_nb(n, u, v, capacity, balance_u, is_open):  # pragma: no cover - compiled
-    degree = np.zeros(n)
-    outbound = np.zeros(n)
-    inbound = np.zeros(n)
+    # the three sums of a node side by side (one cache line per node for the scatter), each in slot order
+    acc = np.zeros((n, 4))
     for e in range(u.shape[0]):
         if is_open[e]:
-            a, b = u[e], v[e]
-            bu = balance_u[e]
-            bv = capacity[e] - bu
-            degree[a] += 1.0
-            degree[b] += 1.0
-            outbound[a] += bu
-            outbound[b] += bv
-            inbound[a] += bv
-            inbound[b] += bu
-    return degree, outbound, inbound
+            _liquidity_add(acc, u[e], v[e], capacity[e], balance_u[e])
+    return acc[:, 0].copy(), acc[:, 1].copy(), acc[:, 2].copy()
+
+
+@jit
+def _liquidity_add(acc, a, b, cap, bu):  # pragma: no cover - compiled
+    bv = cap - bu
+    acc[a, 0] += 1.0
+    acc[a, 1] += bu
+    acc[a, 2] += bv
+    acc[b, 0] += 1.0
+    acc[b, 1] += bv
+    acc[b, 2] += bu
 
 
 liquidity = register("liquidity", liquidity_numpy, _liquidity_nb)
@@ -289,38 +291,239 @@ def _close_compiled(u, v, capacity, balance_u, is_open, active, wallet, draw, cl
 close_channels = register("close_channels", close_channels_numpy, _close_compiled if _close_nb is not None else None)
 
 
-# ---- channel utilization and per-agent liquidity after the lifecycle --------------------------------
+# ---- channel openings of the lifecycle ----------------------------------------------------------------
 
-def channel_aftermath_numpy(util, flow, old_capacity, opened, decay, n, u, v, capacity, balance_u, is_open):
-    """(utilization EMA with new channels reset [E], and `liquidity` of the new channel state)."""
+def open_channels_numpy(slots, nu, nv, cap, fund_u, fund_v, fee, u, v, capacity, balance_u, is_open, active, wallet,
+                        slot_market, m):
+    """Open the reopening candidates (slot `slots[j]` as the channel `nu[j]`-`nv[j]` of capacity
+    `cap[j]`, funded `fund_u[j]` / `fund_v[j]`) whose funders are active and can each cover every
+    channel they would fund this step plus half the on-chain fee per channel. Returns fresh
+    (u, v, capacity, balance_u, wallet, n_opened [m], opened slots); `is_open` (a fresh array
+    from `close_channels`) is set in place. Twin of `_open_nb`."""
+    total = wallet.shape[0]
+    u, v, capacity, balance_u = u.copy(), v.copy(), capacity.copy(), balance_u.copy()
+    wallet = wallet.copy()
+    n_opened = np.zeros(m, dtype=np.int64)
+    opened = np.zeros(0, dtype=np.int64)
+    if slots.shape[0]:
+        need = (np.bincount(nu, weights=fund_u + fee / 2, minlength=total)
+                + np.bincount(nv, weights=fund_v + fee / 2, minlength=total))
+        solvent = wallet >= need
+        ok = solvent[nu] & solvent[nv] & active[nu] & active[nv]
+        if ok.any():
+            s = slots[ok]
+            u[s], v[s], capacity[s], balance_u[s] = nu[ok], nv[ok], cap[ok], fund_u[ok]
+            wallet -= np.bincount(nu[ok], weights=fund_u[ok] + fee / 2, minlength=total)
+            wallet -= np.bincount(nv[ok], weights=fund_v[ok] + fee / 2, minlength=total)
+            n_opened = np.bincount(slot_market[s], minlength=m)
+            is_open[s] = True
+            opened = s
+    return u, v, capacity, balance_u, wallet, n_opened, opened
+
+
+@jit
+def _open_nb(slots, nu, nv, cap, fund_u, fund_v, fee, u, v, capacity, balance_u, is_open, active, wallet,
+             slot_market, m):  # pragma: no cover - compiled
+    total = wallet.shape[0]
+    k = slots.shape[0]
+    u, v, capacity, balance_u = u.copy(), v.copy(), capacity.copy(), balance_u.copy()
+    new_wallet = wallet.copy()
+    n_opened = np.zeros(m, dtype=np.int64)
+    if k == 0:
+        return u, v, capacity, balance_u, new_wallet, n_opened, np.zeros(0, dtype=np.int64)
+    half = fee / 2
+    need_u = np.zeros(total)   # kept apart and summed after, as NumPy's two bincounts are
+    need_v = np.zeros(total)
+    for j in range(k):
+        need_u[nu[j]] += fund_u[j] + half
+        need_v[nv[j]] += fund_v[j] + half
+    take_u = np.zeros(total)
+    take_v = np.zeros(total)
+    opened = np.empty(k, dtype=np.int64)
+    c = 0
+    for j in range(k):
+        a, b = nu[j], nv[j]
+        if (wallet[a] >= need_u[a] + need_v[a] and wallet[b] >= need_u[b] + need_v[b] and active[a]
+                and active[b]):
+            s = slots[j]
+            u[s] = a
+            v[s] = b
+            capacity[s] = cap[j]
+            balance_u[s] = fund_u[j]
+            take_u[a] += fund_u[j] + half
+            take_v[b] += fund_v[j] + half
+            n_opened[slot_market[s]] += 1
+            is_open[s] = True
+            opened[c] = s
+            c += 1
+    if c:
+        for i in range(total):
+            new_wallet[i] = (wallet[i] - take_u[i]) - take_v[i]
+    return u, v, capacity, balance_u, new_wallet, n_opened, opened[:c].copy()
+
+
+open_channels = register("open_channels", open_channels_numpy, _open_nb)
+
+
+# ---- the whole lifecycle where reopenings pair agents uniformly: one compiled pass -----------------------
+
+def lifecycle_uniform_numpy(u, v, capacity, balance_u, is_open, active, wallet, draw, cand, close_rate, open_rate,
+                            fee, n, offset, slot_market, m, lo, hi, split, spend, sizing_steps, mean_cap):
+    """`close_channels`, then each reopening slot's candidate from its two uniforms `cand[:, slot]`
+    (an ordered pair of distinct agents of its market, `offset` [E] its first agent, and a capacity
+    uniform in [lo, hi]; with `spend` [N] given, sized as `channels.size_capacity` sizes by spend),
+    funded `split` by its first endpoint, then `open_channels`. Returns (u, v, capacity, balance_u,
+    open, wallet, n_closed [m], n_opened [m], opened slots); `channels.apply_lifecycle` is its
+    reference. Twin of `_lifecycle_nb`."""
+    new_open, wallet, _, slots = close_channels_numpy(u, v, capacity, balance_u, is_open, active, wallet, draw,
+                                                      close_rate, open_rate, fee)
+    n_closed = np.bincount(slot_market[is_open & ~new_open], minlength=m)
+    r = cand[:, slots]
+    pairs = n * (n - 1)
+    idx = np.minimum((r[0] * pairs).astype(np.int64), pairs - 1)
+    nu = idx // (n - 1)
+    nv = (nu + 1 + idx % (n - 1)) % n
+    cap = lo + (hi - lo) * r[1]
+    nu, nv = nu + offset[slots], nv + offset[slots]
+    if spend.shape[0]:
+        cap = np.maximum(cap / mean_cap * sizing_steps * np.maximum(spend[nu], spend[nv]), 1e-9)
+    fu = cap * split
+    u, v, capacity, balance_u, wallet, n_opened, opened = open_channels_numpy(
+        slots, nu, nv, cap, fu, cap - fu, fee, u, v, capacity, balance_u, new_open, active, wallet, slot_market, m)
+    return u, v, capacity, balance_u, new_open, wallet, n_closed, n_opened, opened
+
+
+@jit
+def _lifecycle_nb(u, v, capacity, balance_u, is_open, active, wallet, draw, cand, close_rate, open_rate, fee, n,
+                  offset, slot_market, m, lo, hi, split, spend, sizing_steps, mean_cap):  # pragma: no cover
+    all_active = True
+    for i in range(active.shape[0]):
+        if not active[i]:
+            all_active = False
+            break
+    new_open, new_wallet, closed, slots = _close_nb(u, v, capacity, balance_u, is_open, active, wallet, draw,
+                                                    close_rate, open_rate, fee, all_active)
+    n_closed = np.zeros(m, dtype=np.int64)
+    if m == 1:
+        n_closed[0] = closed
+    else:
+        for e in range(u.shape[0]):
+            if is_open[e] and not new_open[e]:
+                n_closed[slot_market[e]] += 1
+    k = slots.shape[0]
+    nu = np.empty(k, dtype=np.int64)
+    nv = np.empty(k, dtype=np.int64)
+    cap = np.empty(k)
+    fu = np.empty(k)
+    fv = np.empty(k)
+    pairs = n * (n - 1)
+    fpairs = float(pairs)
+    for j in range(k):
+        s = slots[j]
+        idx = int(cand[0, s] * fpairs)
+        if idx > pairs - 1:
+            idx = pairs - 1
+        a = idx // (n - 1)
+        nu[j] = a + offset[s]
+        nv[j] = (a + 1 + idx % (n - 1)) % n + offset[s]
+        c = lo + (hi - lo) * cand[1, s]
+        if spend.shape[0]:
+            sa, sb = spend[nu[j]], spend[nv[j]]
+            c = max(c / mean_cap * sizing_steps * (sa if sa >= sb else sb), 1e-9)
+        cap[j] = c
+        fu[j] = c * split
+        fv[j] = c - fu[j]
+    u, v, capacity, balance_u, new_wallet, n_opened, opened = _open_nb(
+        slots, nu, nv, cap, fu, fv, fee, u, v, capacity, balance_u, new_open, active, new_wallet, slot_market, m)
+    return u, v, capacity, balance_u, new_open, new_wallet, n_closed, n_opened, opened
+
+
+lifecycle_uniform = register("lifecycle_uniform", lifecycle_uniform_numpy, _lifecycle_nb)
+
+
+# ---- channel utilization, flow history and per-agent liquidity after the lifecycle --------------------
+
+def channel_aftermath_numpy(util, flow, old_capacity, opened, decay, n, u, v, capacity, balance_u, is_open,
+                            flow_history, column, slot_market):
+    """(utilization EMA with new channels reset [E], the flow history with this step's flow in
+    its market's ring column (`column` [M], `slot_market` [E]) and reopened slots zeroed (a fresh
+    [E, H] float32 array), and `liquidity` of the new channel state)."""
     new_util = decay * util + (1 - decay) * np.abs(flow) / old_capacity
     new_util[opened] = 0.0
-    return (new_util, *liquidity_numpy(n, u, v, capacity, balance_u, is_open))
-
+    history = flow_history.copy()
+    history[np.arange(flow.shape[0]), column[slot_market]] = flow
+    history[opened] = 0.0   # a reopened slot is a new channel
+    return (new_util, history, *liquidity_numpy(n, u, v, capacity, balance_u, is_open))
 
 
 @jit
 def _aftermath_nb(util, flow, old_capacity, opened, decay, n, u, v, capacity, balance_u,
-                  is_open):  # pragma: no cover - compiled
+                  is_open, flow_history, column, slot_market):  # pragma: no cover - compiled
+    # one pass over the slots: utilization, the history row (copied, this step's column set) and liquidity
     e_n = u.shape[0]
+    h_n = flow_history.shape[1]
     new_util = np.empty(e_n)
+    history = np.empty_like(flow_history)
+    acc = np.zeros((n, 4))   # as _liquidity_nb
     for e in range(e_n):
         new_util[e] = decay * util[e] + (1 - decay) * abs(flow[e]) / old_capacity[e]
+        for h in range(h_n):
+            history[e, h] = flow_history[e, h]
+        history[e, column[slot_market[e]]] = np.float32(flow[e])
+        if is_open[e]:
+            _liquidity_add(acc, u[e], v[e], capacity[e], balance_u[e])
     for j in range(opened.shape[0]):
         new_util[opened[j]] = 0.0
-    degree, outbound, inbound = _liquidity_nb(n, u, v, capacity, balance_u, is_open)
-    return new_util, degree, outbound, inbound
+        history[opened[j], :] = 0.0
+    return new_util, history, acc[:, 0].copy(), acc[:, 1].copy(), acc[:, 2].copy()
 
 
 channel_aftermath = register("channel_aftermath", channel_aftermath_numpy, _aftermath_nb)
 
 
-# ---- the per-agent observation fields ----------------------------------------------------------------
+# ---- the observation: every per-agent, per-good and per-market field in one pass ----------------------
 
-def agent_rows_numpy(buf, rows, sellable, needed, soc, capacity, storage, last_sold, last_bought, last_profit,
-                     inv_scale, degree, outbound, inbound, retail, liq, mean_degree, low, high):
-    """The nine per-agent observation fields, each computed in float64, clipped to its bounds
-    and stored into its float32 row `rows[k]` of `buf` [O, N] (in place)."""
+def market_fields_numpy(ref_price, clearing_price, price_history, history_len, supply, demand, volume, retail,
+                        good_low, good_high):
+    """[5, M*G] per (market, good): reference and clearing price / retail, the last change of the
+    reference price / retail, imbalance (D - S) / (D + S), traded share V / min(S, D); clipped to
+    (`good_low`, `good_high`) [5] as np.clip clips."""
+    prev = np.where((history_len >= 2)[:, None], price_history[:, -2], price_history[:, -1])
+    S, D, V = supply, demand, volume
+    with np.errstate(divide="ignore", invalid="ignore"):
+        traded = np.where(np.minimum(S, D) > 0, V / np.minimum(S, D), 0.0)
+        imb = np.where(S + D > 0, (D - S) / (S + D), 0.0)
+    vals = np.stack([ref_price / retail, clearing_price / retail, (ref_price - prev) / retail, imb, traded])
+    return np.clip(vals.reshape(5, -1), good_low[:, None], good_high[:, None])
+
+
+def scalar_fields_numpy(time_vals, t, shock_remaining, episode_steps, scalar_low, scalar_high):
+    """[5, M] per market: the time-of-day level / retail and the hour's sine and cosine
+    (`time_vals` [3, M] or [3, 1] when the clocks agree), the episode's progress and the active
+    shock's remaining share; clipped to (`scalar_low`, `scalar_high`) [5] as np.minimum(np.maximum())."""
+    m = t.shape[0]
+    vals = np.stack([*np.broadcast_to(time_vals, (3, m)), np.minimum(t / episode_steps, 1.0),
+                     np.minimum(shock_remaining / episode_steps, 1.0)])
+    return np.minimum(np.maximum(vals, scalar_low[:, None]), scalar_high[:, None])
+
+
+def observation_rows_numpy(buf, static, static_rows, rows, sellable, needed, soc, capacity, storage, last_sold,
+                           last_bought, last_profit, scale, degree, outbound, inbound, retail, liq, mean_degree, low,
+                           high, market, good_key, good_rows, scalar_rows, ref_price, clearing_price, price_history,
+                           history_len, supply, demand, volume, time_vals, t, shock_remaining, shock_kind, shock_row0,
+                           n_shock_rows, episode_steps, active, zero_inactive):
+    """Fill the observation buffer `buf` [O, N] float32 (in place, every row written): the rows
+    `static_rows` of the episode's `static` [O, N] (kinds, profile, reserve, limit, ...); the
+    nine per-agent fields (energies over the agent's `scale`), each computed in float64,
+    clipped to its bounds and stored into its row `rows[k]`; the market's per-good fields
+    (`market_fields_numpy`) of the good `good_key` [N] (market * G + good) an agent observes into
+    `good_rows`; the per-market fields (`scalar_fields_numpy`) into `scalar_rows`; a 1 in the
+    row `shock_row0 + kind - 1` of its market's active shock (the `n_shock_rows` shock rows 0
+    otherwise); and, with `zero_inactive`, zero columns of agents that left. Twin of
+    `_observation_rows_nb`."""
+    buf[static_rows] = static[static_rows]
+    buf[shock_row0:shock_row0 + n_shock_rows] = 0.0
+    inv_scale = 1.0 / np.maximum(scale, 1e-12)
     vals = (
         sellable * inv_scale,
         needed * inv_scale,
@@ -334,32 +537,223 @@ def agent_rows_numpy(buf, rows, sellable, needed, soc, capacity, storage, last_s
     )
     for j, val in zip(rows, vals):
         np.clip(val, low[j], high[j], out=buf[j], casting="unsafe")
+    good_vals = market_fields_numpy(ref_price, clearing_price, price_history, history_len, supply, demand, volume,
+                                    retail, low[good_rows], high[good_rows])
+    for k in range(good_rows.shape[0]):
+        np.take(good_vals[k], good_key, out=buf[good_rows[k]], mode="clip")
+    scalar_vals = scalar_fields_numpy(time_vals, t, shock_remaining, episode_steps, low[scalar_rows],
+                                      high[scalar_rows])
+    for k in range(scalar_rows.shape[0]):
+        np.take(scalar_vals[k], market, out=buf[scalar_rows[k]], mode="clip")
+    row = np.where(shock_kind > 0, shock_row0 + shock_kind - 1, -1)[market]
+    who = np.flatnonzero(row >= 0)
+    buf[row[who], who] = 1.0
+    if zero_inactive:
+        buf[:, ~active] = 0.0
 
 
 @jit
-def _agent_rows_nb(buf, rows, sellable, needed, soc, capacity, storage, last_sold, last_bought, last_profit,
-                   inv_scale, degree, outbound, inbound, retail, liq, mean_degree, low,
-                   high):  # pragma: no cover - compiled
-    """Twin of `agent_rows_numpy`: the nine per-agent fields, each
-    computed in float64 as there, clipped to its bounds, stored into its float32 row of buf."""
+def _clip_into(out, vals, lo, hi):  # pragma: no cover - compiled
+    for i in range(out.shape[0]):
+        out[i] = min(max(vals[i], lo), hi)
+
+
+@jit
+def _observation_rows_nb(buf, static, static_rows, rows, sellable, needed, soc, capacity, storage, last_sold,
+                         last_bought, last_profit, scale, degree, outbound, inbound, retail, liq, mean_degree, low,
+                         high, market, good_key, good_rows, scalar_rows, ref_price, clearing_price, price_history,
+                         history_len, supply, demand, volume, time_vals, t, shock_remaining, shock_kind, shock_row0,
+                         n_shock_rows, episode_steps, active, zero_inactive):  # pragma: no cover - compiled
+    # field by field, each a plain loop over the agents (vectorized; rows of buf are contiguous)
     n = sellable.shape[0]
+    for j in static_rows:
+        buf[j, :] = static[j, :]
+    for j in range(shock_row0, shock_row0 + n_shock_rows):
+        buf[j, :] = 0.0
+    inv = np.empty(n)
+    val = np.empty(n)
     for i in range(n):
-        inv = inv_scale[i]
-        vals = (
-            sellable[i] * inv,
-            needed[i] * inv,
-            soc[i] / max(capacity[i], 1e-12) if storage[i] else 0.0,
-            last_sold[i] * inv,
-            last_bought[i] * inv,
-            last_profit[i] * inv / retail,
-            degree[i] / mean_degree,
-            outbound[i] / liq,
-            inbound[i] / liq,
-        )
-        for k in range(9):
-            j = rows[k]
-            x = min(max(vals[k], float(low[j])), float(high[j]))
-            buf[j, i] = x
+        inv[i] = 1.0 / max(scale[i], 1e-12)
+    for k in range(9):
+        if k == 0:
+            for i in range(n):
+                val[i] = sellable[i] * inv[i]
+        elif k == 1:
+            for i in range(n):
+                val[i] = needed[i] * inv[i]
+        elif k == 2:
+            for i in range(n):
+                val[i] = soc[i] / max(capacity[i], 1e-12) if storage[i] else 0.0
+        elif k == 3:
+            for i in range(n):
+                val[i] = last_sold[i] * inv[i]
+        elif k == 4:
+            for i in range(n):
+                val[i] = last_bought[i] * inv[i]
+        elif k == 5:
+            for i in range(n):
+                val[i] = last_profit[i] * inv[i] / retail
+        elif k == 6:
+            for i in range(n):
+                val[i] = degree[i] / mean_degree
+        elif k == 7:
+            for i in range(n):
+                val[i] = outbound[i] / liq
+        else:
+            for i in range(n):
+                val[i] = inbound[i] / liq
+        j = rows[k]
+        _clip_into(buf[j], val, float(low[j]), float(high[j]))
+    # per (market, good), as market_fields_numpy (np.clip keeps a value equal to a bound)
+    m_n, g_n = ref_price.shape
+    h = price_history.shape[1]
+    good_vals = np.empty((5, m_n * g_n))
+    for m in range(m_n):
+        for g in range(g_n):
+            prev = price_history[m, h - 2, g] if history_len[m] >= 2 else price_history[m, h - 1, g]
+            s_, d_, v_ = supply[m, g], demand[m, g], volume[m, g]
+            least = s_ if s_ < d_ else d_
+            tot = s_ + d_
+            x = (ref_price[m, g] / retail, clearing_price[m, g] / retail, (ref_price[m, g] - prev) / retail,
+                 (d_ - s_) / tot if tot > 0 else 0.0, v_ / least if least > 0 else 0.0)
+            for k in range(5):
+                lo, hi = float(low[good_rows[k]]), float(high[good_rows[k]])
+                y = lo if lo > x[k] else x[k]
+                good_vals[k, m * g_n + g] = hi if y > hi else y
+    # per market, as scalar_fields_numpy (np.maximum / np.minimum take the bound on a tie)
+    scalar_vals = np.empty((5, m_n))
+    one_clock = time_vals.shape[1] == 1
+    for m in range(m_n):
+        c = 0 if one_clock else m
+        p = t[m] / episode_steps
+        q = shock_remaining[m] / episode_steps
+        x = (time_vals[0, c], time_vals[1, c], time_vals[2, c], p if p < 1.0 else 1.0, q if q < 1.0 else 1.0)
+        for k in range(5):
+            lo, hi = float(low[scalar_rows[k]]), float(high[scalar_rows[k]])
+            y = x[k] if x[k] > lo else lo
+            scalar_vals[k, m] = y if y < hi else hi
+    for k in range(good_rows.shape[0]):
+        out = buf[good_rows[k]]
+        for i in range(n):
+            out[i] = good_vals[k, good_key[i]]
+    for k in range(scalar_rows.shape[0]):
+        out = buf[scalar_rows[k]]
+        for i in range(n):
+            out[i] = scalar_vals[k, market[i]]
+    for i in range(n):
+        kind = shock_kind[market[i]]
+        if kind > 0:
+            buf[shock_row0 + kind - 1, i] = 1.0
+    if zero_inactive:
+        for i in range(n):
+            if not active[i]:
+                buf[:, i] = 0.0
 
 
-agent_rows = register("agent_rows", agent_rows_numpy, _agent_rows_nb)
+observation_rows = register("observation_rows", observation_rows_numpy, _observation_rows_nb)
+
+
+# ---- offers from actions, and what each market offers and wants ---------------------------------------
+
+def decode_offers_numpy(actions, ref_price, market, sells_good, buys_good, reserve, limit, storage, sellable,
+                        needed, active, span, retail, min_quantity):
+    """(ask, bid, sell_qty, buy_qty, concession [N], supply, demand [M*G]) of validated actions
+    [N, 4] (`offers.decode_totals`; the action columns: `offers` module). Twin of `_decode_nb`."""
+    n_goods = ref_price.shape[1]
+    sg, bg = np.maximum(sells_good, 0), np.maximum(buys_good, 0)
+    ask = np.clip(ref_price[market, sg] + actions[:, 0] * span, reserve, None)
+    ask = np.maximum(np.minimum(ask, retail), reserve)
+    bid = np.clip(ref_price[market, bg] + actions[:, 1] * span, 0.0, limit)
+    q = actions[:, 2]
+    share = 0.5 * (q + 1.0)
+    sell_qty = np.where(storage, np.maximum(q, 0.0), share) * sellable
+    buy_qty = np.where(storage, np.maximum(-q, 0.0), share) * needed
+    sell_qty = np.where(active & (sells_good >= 0) & (sell_qty >= min_quantity), sell_qty, 0.0)
+    buy_qty = np.where(active & (buys_good >= 0) & (buy_qty >= min_quantity), buy_qty, 0.0)
+    concession = 0.5 * (actions[:, 3] + 1.0)
+    mg = ref_price.shape[0] * n_goods
+    supply = np.bincount(market * n_goods + sg, weights=np.where(sells_good >= 0, np.where(storage, sell_qty, sellable),
+                                                                  0.0), minlength=mg).astype(np.float64)
+    demand = np.bincount(market * n_goods + bg, weights=np.where(buys_good >= 0, np.where(storage, buy_qty, needed),
+                                                                  0.0), minlength=mg).astype(np.float64)
+    return ask, bid, sell_qty, buy_qty, concession, supply, demand
+
+
+@jit
+def _decode_nb(actions, ref_price, market, sells_good, buys_good, reserve, limit, storage, sellable, needed, active,
+               span, retail, min_quantity):  # pragma: no cover - compiled
+    n = actions.shape[0]
+    n_goods = ref_price.shape[1]
+    ask = np.empty(n)
+    bid = np.empty(n)
+    sell_qty = np.empty(n)
+    buy_qty = np.empty(n)
+    concession = np.empty(n)
+    supply = np.zeros(ref_price.shape[0] * n_goods)
+    demand = np.zeros(ref_price.shape[0] * n_goods)
+    for i in range(n):
+        m = market[i]
+        sg = max(sells_good[i], 0)
+        bg = max(buys_good[i], 0)
+        x = ref_price[m, sg] + actions[i, 0] * span
+        x = x if x >= reserve[i] else reserve[i]
+        x = x if x <= retail else retail
+        ask[i] = x if x >= reserve[i] else reserve[i]
+        y = ref_price[m, bg] + actions[i, 1] * span
+        y = y if y > 0.0 else 0.0
+        bid[i] = y if y < limit[i] else limit[i]
+        q = actions[i, 2]
+        share = 0.5 * (q + 1.0)
+        if storage[i]:
+            sq = (q if q >= 0.0 else 0.0) * sellable[i]
+            bq = (-q if -q >= 0.0 else 0.0) * needed[i]
+        else:
+            sq = share * sellable[i]
+            bq = share * needed[i]
+        sq = sq if (active[i] and sells_good[i] >= 0 and sq >= min_quantity) else 0.0
+        bq = bq if (active[i] and buys_good[i] >= 0 and bq >= min_quantity) else 0.0
+        sell_qty[i] = sq
+        buy_qty[i] = bq
+        concession[i] = 0.5 * (actions[i, 3] + 1.0)
+        if sells_good[i] >= 0:
+            supply[m * n_goods + sg] += sq if storage[i] else sellable[i]
+        else:
+            supply[m * n_goods + sg] += 0.0
+        if buys_good[i] >= 0:
+            demand[m * n_goods + bg] += bq if storage[i] else needed[i]
+        else:
+            demand[m * n_goods + bg] += 0.0
+    return ask, bid, sell_qty, buy_qty, concession, supply, demand
+
+
+decode_offers = register("decode_offers", decode_offers_numpy, _decode_nb)
+
+
+# ---- what traded, per market and good -------------------------------------------------------------------
+
+def trade_totals_numpy(key, qty, price, previous):
+    """(volume [M, G], volume-weighted clearing price [M, G]; `previous` where nothing traded) of
+    the trades `key` [T] (market * G + good), paid quantities `qty` and prices. Twin of `_totals_nb`."""
+    mg = previous.size
+    volume = np.bincount(key, weights=qty, minlength=mg).astype(np.float64).reshape(previous.shape)
+    value = np.bincount(key, weights=qty * price, minlength=mg).astype(np.float64).reshape(previous.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return volume, np.where(volume > 0, value / volume, previous)
+
+
+@jit
+def _totals_nb(key, qty, price, previous):  # pragma: no cover - compiled
+    mg = previous.size
+    volume = np.zeros(mg)
+    value = np.zeros(mg)
+    for t in range(key.shape[0]):   # in trade order, as bincount sums
+        volume[key[t]] += qty[t]
+        value[key[t]] += qty[t] * price[t]
+    prev = previous.reshape(mg)
+    clearing = np.empty(mg)
+    for k in range(mg):
+        clearing[k] = value[k] / volume[k] if volume[k] > 0 else prev[k]
+    return volume.reshape(previous.shape), clearing.reshape(previous.shape)
+
+
+trade_totals = register("trade_totals", trade_totals_numpy, _totals_nb)

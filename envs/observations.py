@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import kernels
 from .shocks import N_SHOCKS
 from .kinds import KINDS, observed_kinds
 from .state import AgentParams, MarketState, Profile
@@ -123,76 +122,12 @@ def static_columns(sc, agents: AgentParams) -> np.ndarray:
     return out
 
 
-_LOW_COL = OBS_LOW[:, None]
-_HIGH_COL = OBS_HIGH[:, None]
-
-
-def observe(sc, agents: AgentParams, static: np.ndarray, scale: np.ndarray, state: MarketState,
-            sellable: np.ndarray, needed: np.ndarray, degree: np.ndarray, outbound: np.ndarray,
-            inbound: np.ndarray, level: float, hour: float) -> np.ndarray:
-    """obs[N, O] float32 for the current interval; rows of inactive agents are zero.
-
-    Per-agent fields (a compiled pass, or NumPy), per-good fields once per good and scalars once
-    are written field by field, clipped to the space, into a fresh [O, N] buffer; the observation
-    is its transpose, an [N, O] array in column-major memory order (index it as any array;
-    `np.ascontiguousarray(obs)` where a library needs row-major)."""
-    r = sc.retail_tariff
-    inv_scale = 1.0 / np.maximum(scale, 1e-12)
-    liq = sc.mean_degree * 0.5 * (sc.channel_capacity[0] + sc.channel_capacity[1])
-    if sc.channel_sizing == "spend":   # channels sized by spend: the typical channel of this market
-        from .channels import expected_spend
-
-        liq = sc.mean_degree * sc.channel_sizing_steps * float(np.mean(expected_spend(sc, agents)))
-    buf = static.copy()  # [O, N]; static rows are within bounds by construction
-    kernels.agent_rows(buf=buf, rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=state.soc,
-                       capacity=agents.capacity, storage=agents.is_storage, last_sold=state.last_sold,
-                       last_bought=state.last_bought, last_profit=state.last_profit, inv_scale=inv_scale,
-                       degree=degree, outbound=outbound, inbound=inbound, retail=r, liq=liq,
-                       mean_degree=float(sc.mean_degree), low=OBS_LOW, high=OBS_HIGH)
-    hist = state.price_history
-    prev = hist[-2] if hist.shape[0] >= 2 else hist[-1]
-    S, D, V = state.supply, state.demand_total, state.volume
-    with np.errstate(divide="ignore", invalid="ignore"):
-        traded = np.where(np.minimum(S, D) > 0, V / np.minimum(S, D), 0.0)
-        imb = np.where(S + D > 0, (D - S) / (S + D), 0.0)
-    good_fields = {
-        "ref_price": state.ref_price / r,
-        "clearing_price": state.clearing_price / r,
-        "price_change": (state.ref_price - prev) / r,
-        "imbalance": imb,
-        "traded_share": traded,
-    }
-    scalar_fields = {
-        "price_level": level / r,
-        "hour_sin": np.sin(2 * np.pi * hour / 24.0),
-        "hour_cos": np.cos(2 * np.pi * hour / 24.0),
-        "episode_progress": min(state.t / sc.episode_steps, 1.0),
-        "shock_remaining": min(state.shock_remaining / sc.episode_steps, 1.0),
-    }
-    shock_col = OBS_INDEX["shock_demand_surge"] + state.shock_kind - 1 if state.shock_kind else -1
-    good = _agent_good(agents)
-    # every other field is clipped as it is written
-    for name, val in good_fields.items():
-        i = OBS_INDEX[name]
-        buf[i] = np.clip(val, OBS_LOW[i], OBS_HIGH[i])[good]
-    for name, val in scalar_fields.items():
-        i = OBS_INDEX[name]
-        buf[i] = min(max(val, OBS_LOW[i]), OBS_HIGH[i])
-    if shock_col >= 0:
-        buf[shock_col] = 1.0
-    if len(sc.goods) > 1:
-        good_rows(sc, agents, state, scale, buf)
-    obs = buf.T  # [N, O], column-major: each field contiguous, no transposing copy
-    if not state.active.all():
-        obs[~state.active] = 0.0
-    return obs
-
-
-# rows written by kernels.agent_rows, in its order
+# rows of the per-agent fields `kernels.observation_rows` computes, in its order (the observation itself:
+# `batch.observe`, one market being the M = 1 case)
 _AGENT_ROWS = np.array([OBS_INDEX[k] for k in ("sellable", "needed", "state_of_charge", "last_sold", "last_bought",
                                                "last_profit", "channels", "outbound", "inbound")], dtype=np.int64)
 
 
-def _agent_good(agents: AgentParams) -> np.ndarray:
+def observed_good(agents: AgentParams) -> np.ndarray:
     """Index of the good whose prices an agent observes: the one it sells, else the one it buys."""
     return np.maximum(np.maximum(agents.sells_good, agents.buys_good), 0).astype(np.int64)

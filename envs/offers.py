@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .scenario import Scenario
-from .state import AgentParams, NO_GOOD
+from .state import AgentParams
 
 ACTION_FIELDS = ("ask", "bid", "quantity", "concession")
 ASK, BID, QUANTITY, CONCESSION = range(4)
@@ -59,30 +59,23 @@ def decode(sc: Scenario, agents: AgentParams, actions: np.ndarray, ref_price: np
            sellable: np.ndarray, needed: np.ndarray, active: np.ndarray, market: "np.ndarray | None" = None) -> Offers:
     """Offers from already validated, clipped actions [N, 4]. In a batch of markets `ref_price` is
     [M, G] and `market` [N] each agent's market (`envs.batch`)."""
-    span = price_span(sc)
-    if market is not None and agents.single_good:
-        sell_ref = buy_ref = ref_price[:, 0].take(market)
-    elif market is not None:
-        sell_ref = ref_price[market, np.maximum(agents.sells_good, 0)]
-        buy_ref = ref_price[market, np.maximum(agents.buys_good, 0)]
-    elif agents.single_good:
-        sell_ref = buy_ref = ref_price[0]
-    else:
-        sell_ref = ref_price[np.maximum(agents.sells_good, 0)]
-        buy_ref = ref_price[np.maximum(agents.buys_good, 0)]
-    ask = np.clip(sell_ref + actions[:, ASK] * span, agents.reserve, None)
-    ask = np.maximum(np.minimum(ask, sc.retail_tariff), agents.reserve)
-    bid = np.clip(buy_ref + actions[:, BID] * span, 0.0, agents.limit)
-    q = actions[:, QUANTITY]
-    storage = agents.is_storage
-    share = 0.5 * (q + 1.0)
-    sell_share = np.where(storage, np.maximum(q, 0.0), share)
-    buy_share = np.where(storage, np.maximum(-q, 0.0), share)
-    can_sell = active & (agents.sells_good != NO_GOOD)
-    can_buy = active & (agents.buys_good != NO_GOOD)
-    sell_qty = sell_share * sellable
-    buy_qty = buy_share * needed
-    sell_qty = np.where(can_sell & (sell_qty >= MIN_QUANTITY), sell_qty, 0.0)
-    buy_qty = np.where(can_buy & (buy_qty >= MIN_QUANTITY), buy_qty, 0.0)
-    concession = 0.5 * (actions[:, CONCESSION] + 1.0)
-    return Offers(ask, bid, sell_qty, buy_qty, concession)
+    if market is None:
+        ref_price, market = np.asarray(ref_price)[None], np.zeros(actions.shape[0], dtype=np.int64)
+    return decode_totals(sc, agents, actions, ref_price, sellable, needed, active, market)[0]
+
+
+def decode_totals(sc: Scenario, agents: AgentParams, actions: np.ndarray, ref_price: np.ndarray,
+                  sellable: np.ndarray, needed: np.ndarray, active: np.ndarray,
+                  market: np.ndarray) -> tuple[Offers, np.ndarray, np.ndarray]:
+    """(offers, supply [M, G], demand [M, G]) of M markets (`ref_price` [M, G], `market` [N]) in one
+    compiled pass (`kernels.decode_offers`): each agent's offer, and per market and good the
+    energy offered for sale (sellable, or a store's offered quantity) and wanted (needed, or a
+    store's bid quantity), the mean-field aggregates of the step."""
+    from . import kernels
+
+    out = kernels.decode_offers(actions=actions, ref_price=ref_price, market=market, sells_good=agents.sells_good,
+                                buys_good=agents.buys_good, reserve=agents.reserve, limit=agents.limit,
+                                storage=agents.is_storage, sellable=sellable, needed=needed, active=active,
+                                span=price_span(sc), retail=sc.retail_tariff, min_quantity=MIN_QUANTITY)
+    shape = ref_price.shape
+    return Offers(*out[:5]), out[5].reshape(shape), out[6].reshape(shape)

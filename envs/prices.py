@@ -14,6 +14,11 @@ import numpy as np
 
 from .scenario import Scenario
 
+try:   # np.clip's own ufunc, without np.clip's Python wrappers (a step calls it on [M, G] arrays)
+    from numpy._core.umath import clip as _clip
+except ImportError:   # pragma: no cover - numpy < 2
+    from numpy.core.umath import clip as _clip
+
 PRICE_HISTORY = 24  # steps kept in MarketState.price_history
 
 
@@ -43,8 +48,7 @@ def time_of_day_levels(sc: Scenario, hours: np.ndarray) -> np.ndarray:
 def imbalance(supply: np.ndarray, demand: np.ndarray) -> np.ndarray:
     """(D - S) / (D + S) per good, 0 where nothing is offered or wanted."""
     tot = supply + demand
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(tot > 0, (demand - supply) / tot, 0.0)
+    return np.divide(demand - supply, tot, out=np.zeros_like(tot), where=tot > 0)   # no 0/0 computed
 
 
 def vwap(trade_good: np.ndarray, qty: np.ndarray, price: np.ndarray, n_goods: int,
@@ -80,7 +84,7 @@ def ref_price_update(sc: Scenario, ref: np.ndarray, level: "float | np.ndarray",
                      volume: np.ndarray, imb: np.ndarray, z: np.ndarray, bounds: "tuple | None" = None) -> np.ndarray:
     """The reference-price rule given the standard normals `z` (any shape broadcasting with `ref`,
     e.g. [G] for one market or [M, G] for a batch, each market drawing its own)."""
-    z = np.clip(z, -sc.volatility_bound, sc.volatility_bound)
+    z = _clip(z, -sc.volatility_bound, sc.volatility_bound)
     new = (
         ref
         + sc.price_reversion * (level - ref)
@@ -89,5 +93,5 @@ def ref_price_update(sc: Scenario, ref: np.ndarray, level: "float | np.ndarray",
         + sc.price_volatility * ref * z
     )
     if bounds is not None:
-        return np.clip(new, bounds[0], bounds[1])
-    return np.clip(new, sc.feed_in_tariff, sc.retail_tariff)
+        return _clip(new, bounds[0], bounds[1])
+    return _clip(new, sc.feed_in_tariff, sc.retail_tariff)

@@ -7,7 +7,7 @@ Nothing here holds a Python object per agent or per channel.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from enum import IntEnum
 
@@ -87,6 +87,10 @@ class AgentParams:
     @property
     def n(self) -> int:
         return int(self.kind.shape[0])
+
+    def __getstate__(self) -> dict:
+        """Pickled and deep-copied without the caches the pipeline keeps on it (rebuilt on use)."""
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
     # Derived masks, computed once per episode (the arrays are fixed for the episode), from the
     # behaviours the kinds declare (kinds.KindSpec), never from kind names.
@@ -206,8 +210,23 @@ class MarketState:
     def replace(self, **changes) -> "MarketState":
         return replace(self, **changes)
 
+    @classmethod
+    def from_fields(cls, d: dict) -> "MarketState":
+        """A state from a dict holding every field (`batch.BatchState.market`, each step): what the
+        frozen dataclass's __init__ would store, without its per-field work. KeyError naming a
+        missing field."""
+        missing = _STATE_FIELD_SET.difference(d)
+        if missing:
+            raise KeyError(f"MarketState fields missing: {sorted(missing)}")
+        obj = object.__new__(cls)
+        obj.__dict__.update(d)
+        return obj
+
     def copy(self) -> "MarketState":
         """A deep copy, generator included (same future draws)."""
         import copy
 
         return copy.deepcopy(self)
+
+
+_STATE_FIELD_SET = frozenset(f.name for f in fields(MarketState))

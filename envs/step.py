@@ -24,7 +24,7 @@ import numpy as np
 
 from . import channels, physics, prices, topology
 from .breakdown import BREAKDOWN_FIELDS
-from .observations import agent_scale, observe, static_columns
+from .observations import agent_scale, static_columns
 from .offers import Offers
 from .scenario import Scenario
 from .settlement import Settlement
@@ -124,15 +124,16 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
 def observation(sc: Scenario, agents: AgentParams, state: MarketState, static: np.ndarray,
                 scale: np.ndarray, tradable: "tuple[np.ndarray, np.ndarray] | None" = None,
                 liquidity: "tuple | None" = None) -> np.ndarray:
-    """obs [N, O] of `state`; `tradable` and `liquidity` may pass what the caller already computed
-    for this very state (`current_tradable`, `StepResult.liquidity`)."""
+    """obs [N, O] of `state` (`batch.observe` of the market as a batch of one); `tradable` and
+    `liquidity` may pass what the caller already computed for this very state (`current_tradable`,
+    `StepResult.liquidity`)."""
+    from .batch import observe, one_market
+
     sellable, needed = tradable if tradable is not None else current_tradable(sc, agents, state)
     if liquidity is None:
         liquidity = channels.liquidity(agents.n, state.u, state.v, state.capacity, state.balance_u, state.open)
-    degree, outbound, inbound = liquidity
-    hour = physics.hour_of_day(sc, state.t)
-    level = prices.time_of_day_level(sc, hour)
-    return observe(sc, agents, static, scale, state, sellable, needed, degree, outbound, inbound, level, hour)
+    ba, bs, layout, _ = one_market(sc, agents, state)
+    return observe(sc, ba, bs, static, scale, sellable, needed, liquidity, layout)
 
 
 def summary(sc: Scenario, state: MarketState, result: StepResult | None) -> dict[str, Any]:

@@ -63,10 +63,26 @@ def market_cases(core, acts, i):
         active[::7] = False
     scale = np.maximum(agent_scale(sc, ag), 1e-12)
     degree, outbound, inbound = kernels.liquidity_numpy(ag.n, st.u, st.v, st.capacity, st.balance_u, st.open)
-    rows = dict(rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=st.soc, capacity=ag.capacity,
+    m = 1 + i % 3   # the agents as m markets' worth of columns (per-market and per-good tables of m markets)
+    market = np.arange(ag.n) * m // ag.n
+    r = np.random.default_rng(i)
+    g = 2
+    width = len(OBS_LOW)
+    dynamic = set(_AGENT_ROWS.tolist()) | {7, 9, 11, 13, 15, 20, 21, 22, 23, 24, 25, 26, 27, 28}
+    rows = dict(static=r.uniform(0, 1, (width, ag.n)).astype(np.float32),
+                static_rows=np.array([j for j in range(width) if j not in dynamic]), rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=st.soc, capacity=ag.capacity,
                 storage=ag.is_storage, last_sold=st.last_sold, last_bought=st.last_bought, last_profit=st.last_profit,
-                inv_scale=1.0 / scale, degree=degree, outbound=outbound, inbound=inbound, retail=sc.retail_tariff,
-                liq=sc.mean_degree * 50.0, mean_degree=float(sc.mean_degree), low=OBS_LOW, high=OBS_HIGH)
+                scale=scale * (np.arange(ag.n) % 5 > 0), degree=degree, outbound=outbound, inbound=inbound,
+                retail=sc.retail_tariff, liq=sc.mean_degree * 50.0, mean_degree=float(sc.mean_degree), low=OBS_LOW,
+                high=OBS_HIGH, market=market, good_key=market * g + np.arange(ag.n) % g,
+                good_rows=np.array([7, 9, 11, 13, 15]), scalar_rows=np.array([20, 21, 22, 23, 24]),
+                ref_price=r.uniform(0, 300, (m, g)), clearing_price=r.uniform(0, 300, (m, g)),
+                price_history=r.uniform(0, 300, (m, 24, g)), history_len=r.integers(1, 25, m),
+                supply=r.uniform(0, 5, (m, g)) * (r.random((m, g)) < 0.7),
+                demand=r.uniform(0, 5, (m, g)) * (r.random((m, g)) < 0.7), volume=r.uniform(0, 3, (m, g)),
+                time_vals=r.uniform(-1.5, 1.5, (3, 1 if i % 2 else m)), t=r.integers(0, 120, m),
+                shock_remaining=r.integers(0, 9, m), shock_kind=r.integers(0, 5, m), shock_row0=25, n_shock_rows=4,
+                episode_steps=96, active=active, zero_inactive=i % 2 == 0)
     return {
         "bilateral_agreements": (agree, lambda a, b: (same(a[:4], b[:4]), a[4] == b[4])),
         "ration_pairs": (dict(channel=channel, seller=seller, buyer=buyer, price=price, u=st.u, balance_u=st.balance_u,
@@ -87,13 +103,67 @@ def market_cases(core, acts, i):
                       close),
         "channel_aftermath": (dict(util=st.utilization, flow=st.flow, old_capacity=st.capacity,
                                    opened=np.flatnonzero(draw < 0.05), decay=0.9, n=ag.n, u=st.u, v=st.v,
-                                   capacity=st.capacity, balance_u=st.balance_u, is_open=st.open), close),
-        "agent_rows": (rows, None),  # writes into buf: compared below
+                                   capacity=st.capacity, balance_u=st.balance_u, is_open=st.open,
+                                   flow_history=st.flow_history, column=np.array([i % 8, (i + 3) % 8]),
+                                   slot_market=(np.arange(st.u.shape[0]) % 2)),
+                              lambda a, b: (same(a[:2], b[:2]), close(a[2:], b[2:]))),
+        "open_channels": (open_case(sc, st, ag, draw, active), same),
+        "lifecycle_uniform": (lifecycle_case(sc, st, ag, draw, active, i),
+                              lambda a, b: (same(a[:5] + a[6:], b[:5] + b[6:]), close([a[5]], [b[5]]))),
+        "trade_totals": (dict(key=tr.good * 0 + (tr.seller % 3) * 2 + tr.good, qty=paid[1] * (np.arange(paid[1].shape[0]) % 4 > 0),
+                              price=tr.price, previous=np.random.default_rng(i).uniform(10, 90, (3, 2))), same),
+        "decode_offers": (decode_case(sc, ag, core.check_actions(acts), sellable, needed, active, i), same),
+        "observation_rows": (rows, None),  # writes into buf: compared below
         **payment_cases(st, off, ag, i),
         "ration_routed": (routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price),
                           lambda a, b: (same([a[0], a[1], a[2], a[5], a[6]], [b[0], b[1], b[2], b[5], b[6]]),
                                         close([a[3], a[4]], [b[3], b[4]]))),
     }
+
+
+def lifecycle_case(sc, st, ag, draw, active, i):
+    """The market's channels as two markets' slots (agents split in halves), high close and open
+    rates, spend-sized capacities every other state, wallets drawn so that some openings are refused."""
+    rng = np.random.default_rng(400 + i)
+    e, n = st.u.shape[0], ag.n
+    slot_market = (np.arange(e) >= e // 2).astype(np.int64)
+    half = n // 2
+    u, v = st.u % half + slot_market * half, st.v % half + slot_market * half
+    v = np.where(u == v, (v + 1 - slot_market * half) % half + slot_market * half, v).astype(np.int32)
+    return dict(u=u.astype(np.int32), v=v, capacity=st.capacity, balance_u=st.balance_u, is_open=st.open & (draw > 0.2),
+                active=active, wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=rng.random((2, e)),
+                close_rate=0.2, open_rate=0.5, fee=0.3, n=half, offset=slot_market * half, slot_market=slot_market,
+                m=2, lo=50.0, hi=200.0, split=0.5, spend=rng.uniform(1, 30, n) if i % 2 else np.zeros(0),
+                sizing_steps=3.0, mean_cap=125.0)
+
+
+def decode_case(sc, ag, acts, sellable, needed, active, i):
+    """The agents as two markets' worth (reference prices of two goods each; some agents sell or buy
+    nothing), actions with exact zeros, bounds and negative zeros."""
+    rng = np.random.default_rng(300 + i)
+    acts = acts.copy()
+    acts[rng.random(acts.shape) < 0.1] = -0.0
+    market = (np.arange(ag.n) >= ag.n // 2).astype(np.int64)
+    sells = np.where(rng.random(ag.n) < 0.2, -1, ag.sells_good).astype(np.int8)
+    return dict(actions=acts, ref_price=rng.uniform(20, 150, (2, 2)), market=market, sells_good=sells,
+                buys_good=np.where(rng.random(ag.n) < 0.1, 1, ag.buys_good).astype(np.int8), reserve=ag.reserve,
+                limit=ag.limit, storage=ag.is_storage, sellable=sellable, needed=needed, active=active,
+                span=sc.retail_tariff - sc.feed_in_tariff, retail=sc.retail_tariff, min_quantity=1e-9)
+
+
+def open_case(sc, st, ag, draw, active):
+    """Reopening candidates of the closed slots under the draw (two markets' slot labels), some
+    funders short of money: wallets drawn around what the channels need."""
+    rng = np.random.default_rng(int(draw[0] * 1e6))
+    is_open = st.open & (draw > 0.3)   # some slots closed whatever the market's state
+    slots = np.flatnonzero(~is_open & (draw < 0.6))
+    k = slots.shape[0]
+    nu, nv = rng.integers(0, ag.n, k), rng.integers(0, ag.n, k)
+    nv = np.where(nv == nu, (nu + 1) % ag.n, nv)
+    cap = rng.uniform(*sc.channel_capacity, k)
+    return dict(slots=slots, nu=nu, nv=nv, cap=cap, fund_u=cap * 0.5, fund_v=cap - cap * 0.5, fee=0.2, u=st.u, v=st.v,
+                capacity=st.capacity, balance_u=st.balance_u, is_open=is_open, active=active,
+                wallet=rng.uniform(0, 400, ag.n), slot_market=np.arange(st.u.shape[0]) % 2, m=2)
 
 
 def routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price):
@@ -164,6 +234,12 @@ def payment_cases(st, off, ag, i):
             "rebalance_triangles": (tri, lambda a, b: (same(a[:3], b[:3]), close([a[3]], [b[3]]))),
             "route_level": (level, lambda a, b: (same([a[1]], [b[1]]), close([a[0]], [b[0]]))),
             "route_search": (search, lambda a, b: (same([a[0], a[1], a[3]], [b[0], b[1], b[3]]), close([a[2]], [b[2]]))),
+            "routed_candidates": (dict(u=st.u, v=st.v, usable=usable, capacity=st.capacity, balance_u=st.balance_u,
+                                       sell_qty=off.sell_qty, buy_qty=off.buy_qty, sells_good=ag.sells_good,
+                                       buys_good=np.where(rng.random(ag.n) < 0.2, 1 - ag.buys_good, ag.buys_good).astype(
+                                           ag.buys_good.dtype) if i % 2 else ag.buys_good, max_hops=1 + i % 4),
+                                  lambda a, b: (same([a[0], a[1], a[2], a[4]], [b[0], b[1], b[2], b[4]]),
+                                                close([a[3]], [b[3]]))),
             "pay_routes": (pay, lambda a, b: (same([a[0]], [b[0]]), close(a[1:], b[1:])))}
 
 
@@ -200,12 +276,18 @@ def test_every_registered_kernel_equals_its_twin(scenario, seed):
     for i, (core, acts) in enumerate(states(scenario, seed, 30)):
         for name, (kw, check) in market_cases(core, acts, i).items():
             k = compiled.KERNELS[name]
-            if name == "agent_rows":
+            if name == "observation_rows":
                 n = core.n_agents
-                bufs = [np.zeros((len(OBS_LOW), n), np.float32) for _ in range(2)]
+                bufs = [np.full((len(OBS_LOW), n), np.nan, np.float32) for _ in range(2)]   # every row written
                 k.run("compiled", buf=bufs[0], **kw)
                 k.run("twin", buf=bufs[1], **kw)
                 np.testing.assert_array_equal(bufs[0], bufs[1])
+                assert not np.isnan(bufs[0]).any()
+            elif name == "open_channels":   # sets is_open in place: each on its own copy
+                a, b = copy_kw(kw), copy_kw(kw)
+                check(k.run("compiled", **a), k.run("twin", **b))
+                same([a["is_open"]], [b["is_open"]])
+                assert (a["is_open"] != kw["is_open"]).any()
             else:
                 check(k.run("compiled", **kw), k.run("twin", **kw))
             covered.add(name)
