@@ -267,12 +267,12 @@ def _direction_loop(xy, heading, partner, n_tr, goal, lacks, angle):
             norm = max(np.sqrt(dx * dx + dy * dy), 1e-9)
             res[a, 0] += dx / norm
             res[a, 1] += dy / norm
-        norm = np.sqrt(res[a, 0] ** 2 + res[a, 1] ** 2)
+        norm = np.sqrt(res[a, 0] * res[a, 0] + res[a, 1] * res[a, 1])
         if norm > 1e-9:
             out[a, 0] = res[a, 0] / norm
             out[a, 1] = res[a, 1] / norm
         else:
-            h = np.sqrt(heading[a, 0] ** 2 + heading[a, 1] ** 2)
+            h = np.sqrt(heading[a, 0] * heading[a, 0] + heading[a, 1] * heading[a, 1])
             if h > 0:
                 out[a, 0] = heading[a, 0] / h
                 out[a, 1] = heading[a, 1] / h
