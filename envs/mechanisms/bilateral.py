@@ -122,55 +122,63 @@ _first_agreeing_round_nb = jit(_first_agreeing_round)
 @jit
 def _bilateral_nb(u, v, is_open, sells_good, buys_good, ask, bid, ask_step, bid_step, rounds):  # pragma: no cover
     """The pass; `ask_step` / `bid_step` [N] are each agent's concession per round (the same
-    float expressions `negotiate` evaluates per pair, computed once per agent)."""
-    # One pass over the channels, both directions at once: forward (u sells) agreements go to
-    # the first buffers, reverse ones to the second, then forward-then-reverse as in NumPy.
+    float expressions `negotiate` evaluates per pair, computed once per agent). First the
+    directed pairs that negotiate are listed without a branch (an unpredictable one per channel
+    direction cost more than the negotiations), then they negotiate: forward (u sells)
+    agreements go to the first buffers, reverse ones to the second, then forward-then-reverse
+    as in NumPy."""
     e_n = u.shape[0]
-    out_c = np.empty((2, e_n), dtype=np.int64)
-    out_s = np.empty((2, e_n), dtype=np.int64)
-    out_b = np.empty((2, e_n), dtype=np.int64)
-    out_p = np.empty((2, e_n))
-    m = np.zeros(2, dtype=np.int64)
-    negotiations = 0
+    cand = np.empty(2 * e_n + 1, dtype=np.int64)
+    m = 0
     for e in range(e_n):
-        if not is_open[e]:
-            continue
-        a_, b_ = u[e], v[e]
-        for direction in range(2):
-            if direction == 0:
-                s, b = a_, b_
-            else:
-                s, b = b_, a_
-            if sells_good[s] != buys_good[b]:  # -2 / -3 where nothing is offered / wanted
-                continue
-            negotiations += 1
-            a0 = ask[s]
-            b0 = bid[b]
-            a_step = ask_step[s]
-            b_step = bid_step[b]
-            k = _first_agreeing_round_nb(a0, b0, a_step, b_step, rounds)
-            if k <= rounds:
-                kf = float(k)
-                j = m[direction]
-                out_c[direction, j] = e
-                out_s[direction, j] = s
-                out_b[direction, j] = b
-                out_p[direction, j] = 0.5 * ((a0 - a_step * kf) + (b0 + b_step * kf))
-                m[direction] = j + 1
-    tot = m[0] + m[1]
-    channel = np.empty(tot, dtype=np.int64)
-    seller = np.empty(tot, dtype=np.int64)
-    buyer = np.empty(tot, dtype=np.int64)
-    price = np.empty(tot)
-    channel[:m[0]] = out_c[0, :m[0]]
-    channel[m[0]:] = out_c[1, :m[1]]
-    seller[:m[0]] = out_s[0, :m[0]]
-    seller[m[0]:] = out_s[1, :m[1]]
-    buyer[:m[0]] = out_b[0, :m[0]]
-    buyer[m[0]:] = out_b[1, :m[1]]
-    price[:m[0]] = out_p[0, :m[0]]
-    price[m[0]:] = out_p[1, :m[1]]
-    return channel, seller, buyer, price, negotiations
+        a_ = u[e]
+        b_ = v[e]
+        op = is_open[e]
+        cand[m] = 2 * e
+        m += op & (sells_good[a_] == buys_good[b_])   # -2 / -3 where nothing is offered / wanted
+        cand[m] = 2 * e + 1
+        m += op & (sells_good[b_] == buys_good[a_])
+    out_c = np.empty((2, m), dtype=np.int64)
+    out_s = np.empty((2, m), dtype=np.int64)
+    out_b = np.empty((2, m), dtype=np.int64)
+    out_p = np.empty((2, m))
+    cnt = np.zeros(2, dtype=np.int64)
+    for i in range(m):
+        d = cand[i]
+        e = d >> 1
+        direction = d & 1
+        if direction == 0:
+            s, b = u[e], v[e]
+        else:
+            s, b = v[e], u[e]
+        a0 = ask[s]
+        b0 = bid[b]
+        a_step = ask_step[s]
+        b_step = bid_step[b]
+        k = _first_agreeing_round_nb(a0, b0, a_step, b_step, rounds)
+        if k <= rounds:
+            kf = float(k)
+            j = cnt[direction]
+            out_c[direction, j] = e
+            out_s[direction, j] = s
+            out_b[direction, j] = b
+            out_p[direction, j] = 0.5 * ((a0 - a_step * kf) + (b0 + b_step * kf))
+            cnt[direction] = j + 1
+    m0 = cnt[0]
+    m1 = cnt[1]
+    channel = np.empty(m0 + m1, dtype=np.int64)
+    seller = np.empty(m0 + m1, dtype=np.int64)
+    buyer = np.empty(m0 + m1, dtype=np.int64)
+    price = np.empty(m0 + m1)
+    channel[:m0] = out_c[0, :m0]
+    channel[m0:] = out_c[1, :m1]
+    seller[:m0] = out_s[0, :m0]
+    seller[m0:] = out_s[1, :m1]
+    buyer[:m0] = out_b[0, :m0]
+    buyer[m0:] = out_b[1, :m1]
+    price[:m0] = out_p[0, :m0]
+    price[m0:] = out_p[1, :m1]
+    return channel, seller, buyer, price, m
 
 
 def _agreements_wrapper(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,

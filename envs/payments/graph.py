@@ -18,7 +18,7 @@ from ..compiled import jit
 
 def out_csr_numpy(u, v, n: int):
     """(indptr [N + 1], edge [2E] directed edge ids by source node, ascending within a node,
-    target [2E] the edges' other ends)."""
+    target [2E] the edges' other ends). The compiled build gives edge and target as int32."""
     src = np.stack((u, v), axis=1).ravel().astype(np.int64)
     dst = np.stack((v, u), axis=1).ravel().astype(np.int64)
     edge = np.argsort(src, kind="stable")
@@ -37,8 +37,8 @@ def _out_csr_nb(u, v, n):  # pragma: no cover - compiled
     for i in range(n):
         indptr[i + 1] += indptr[i]
     fill = indptr[:-1].copy()
-    edge = np.empty(2 * e_n, dtype=np.int64)
-    target = np.empty(2 * e_n, dtype=np.int64)
+    edge = np.empty(2 * e_n, dtype=np.int32)     # int32: half the random writes' memory (2E < 2**31)
+    target = np.empty(2 * e_n, dtype=np.int32)
     for ch in range(e_n):
         a = u[ch]
         q = fill[a]
@@ -63,7 +63,8 @@ def out_csr(u, v, n: int):
             if i:
                 _CACHE.insert(0, _CACHE.pop(i))
             return csr
-    csr = _out_csr_nb(u, v, n) if _out_csr_nb is not None else out_csr_numpy(u, v, n)
+    small = 2 * u.shape[0] < 2**31 and n < 2**31
+    csr = _out_csr_nb(u, v, n) if _out_csr_nb is not None and small else out_csr_numpy(u, v, n)
     _CACHE.insert(0, (n, u.copy(), v.copy(), csr))
     del _CACHE[4:]
     return csr

@@ -294,12 +294,14 @@ def after_payments(sc, agents, state, st, failed_agent: np.ndarray, failed_chann
             state.fee_rate, state.rng_exo)
         flow, earned = flow - f, earned + earn
     n_fault_closed = 0
-    if failed_agent.any() or failed_channel.any():   # (no E-sized work in a step without faults)
+    faults = bool(failed_agent.any() or failed_channel.any())
+    if faults:   # (no E-sized work in a step without faults)
         closing = closing_of(u, v, is_open, failed_agent, failed_channel)
         is_open, wallet, fee_sink, n_fault_closed = force_close(u, v, capacity, bal, is_open, wallet, fee_sink,
                                                                 closing, sc.onchain_fee)
     active = active & ~failed_agent
-    usable = is_open & active[u] & active[v]
+    # every agent active (the usual step): the open channels themselves, no E-sized gathers
+    usable = is_open if active.all() else is_open & active[u] & active[v]
     n_rebalanced = n_in = n_out = 0
     if sc.rebalance_below > 0.0:
         bal, f, paid, earn, n_rebalanced = rebalance_n(sc, u, v, capacity, bal, usable, state.fee_base,
@@ -313,7 +315,7 @@ def after_payments(sc, agents, state, st, failed_agent: np.ndarray, failed_chann
     bal = np.clip(bal, 0.0, capacity)
     report = report._replace(earned=report.earned + earned, background=bg_done, background_failed=bg_failed,
                              rebalances=n_rebalanced, splices_in=n_in, splices_out=n_out,
-                             agent_faults=int(failed_agent.sum()), channel_faults=int((failed_channel & state.open).sum()))
+                             agent_faults=int(failed_agent.sum()), channel_faults=int((failed_channel & state.open).sum()) if faults else 0)
     st = st._replace(balance_u=bal, flow=flow, wallet=wallet, breakdown=bd, payments=report)
     return st, capacity, is_open, fee_sink, active, n_fault_closed
 

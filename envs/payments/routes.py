@@ -133,7 +133,7 @@ def route_width(route: np.ndarray, payers: np.ndarray, u, v, capacity, balance_u
 
 
 __all__ = ["directed_edges", "level", "level_numpy", "widest_routes", "extract_routes", "route_width", "Widest", "RoutedCandidates", "search",
-           "routed_candidates"]
+           "routed_candidates", "candidates", "candidates_numpy"]
 
 
 def search_numpy(u, v, capacity, balance_u, usable, payee, buyers, max_hops):
@@ -152,29 +152,51 @@ def search_numpy(u, v, capacity, balance_u, usable, payee, buyers, max_hops):
 
 
 @jit
-def _relax_nb(u, v, capacity, balance_u, usable, prev, best, via):  # pragma: no cover - compiled
-    """One level over the channels, both directions, in directed-edge order (2c: u -> v paying
-    from balance_u, 2c + 1: v -> u): best[x] = max(best[x], min(side, prev[y])) over the usable
-    edges x -> y, `via` the first edge that raised it. The one relaxation pass every compiled
-    level shares. No test is needed for the rest: a payee's best is already inf, so edges out of
-    payees never win, and an empty (or NaN) side gives 0 (or NaN), which never beats a width."""
-    for ch in range(u.shape[0]):
-        if not usable[ch]:
-            continue
-        a = u[ch]
-        b = v[ch]
+def _pack_nb(u, v, capacity, balance_u, usable):  # pragma: no cover - compiled
+    """(u, v, u's side, v's side, slot, count) of the usable channels, in slot order, listed
+    without a branch: what every level reads, in a third less memory than the slot arrays
+    (the levels are bound by memory traffic at 10k agents, not arithmetic)."""
+    e_n = u.shape[0]
+    pu = np.empty(e_n, dtype=np.int32)
+    pv = np.empty(e_n, dtype=np.int32)
+    pbu = np.empty(e_n)
+    pbv = np.empty(e_n)
+    pch = np.empty(e_n, dtype=np.int32)
+    m = 0
+    for ch in range(e_n):
         bu = balance_u[ch]
-        bv = capacity[ch] - bu
+        pu[m] = u[ch]
+        pv[m] = v[ch]
+        pbu[m] = bu
+        pbv[m] = capacity[ch] - bu
+        pch[m] = ch
+        m += usable[ch]
+    return pu, pv, pbu, pbv, pch, m
+
+
+@jit
+def _relax_nb(pu, pv, pbu, pbv, pch, m, prev, best, via):  # pragma: no cover - compiled
+    """One level over the packed usable channels (`_pack_nb`), both directions, in directed-edge
+    order (2c: u -> v paying from u's side, 2c + 1: v -> u): best[x] = max(best[x], min(side,
+    prev[y])) over the edges x -> y, `via` the first edge that raised it. The one relaxation pass
+    every compiled level shares. No test is needed for the rest: a payee's best is already inf,
+    so edges out of payees never win, and an empty (or NaN) side gives 0 (or NaN), which never
+    beats a width."""
+    for i in range(m):
+        a = pu[i]
+        b = pv[i]
         p = prev[b]
-        c = p if p < bu else bu
+        sd = pbu[i]
+        c = p if p < sd else sd
         if c > best[a]:
             best[a] = c
-            via[a] = 2 * ch
+            via[a] = 2 * np.int64(pch[i])
         p = prev[a]
-        c = p if p < bv else bv
+        sd = pbv[i]
+        c = p if p < sd else sd
         if c > best[b]:
             best[b] = c
-            via[b] = 2 * ch + 1
+            via[b] = 2 * np.int64(pch[i]) + 1
 
 
 @jit
@@ -228,10 +250,11 @@ def _search_short_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
     for i in range(n):
         if payee[i]:
             width[0, i] = np.inf
+    pu, pv, pbu, pbv, pch, m_ch = _pack_nb(u, v, capacity, balance_u, usable)
     for k in range(1, levels + 1):
         width[k, :] = width[k - 1, :]
         via[k, :] = via[k - 1, :]
-        _relax_nb(u, v, capacity, balance_u, usable, width[k - 1], width[k], via[k])
+        _relax_nb(pu, pv, pbu, pbv, pch, m_ch, width[k - 1], width[k], via[k])
     m = buyers.shape[0]
     unrouted = np.zeros(m, dtype=np.int8)
     for i in range(m):
@@ -244,30 +267,30 @@ def _search_short_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
 
 @jit
 def _search_multi_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops):  # pragma: no cover - compiled
-    """The search for max_hops >= 2 in H + (1) passes of `_relax_nb` straight over the channel
-    arrays (no directed edge list is built: compacting one cost more than the passes):
+    """The search for max_hops >= 2 in H + (1) passes of `_relax_nb` over the packed usable
+    channels (`_pack_nb`; a directed edge list with per-edge tests cost more than the passes):
     levels 1..H-1 over all nodes, then the multi-hop last pass (edges not into a payee, widths
     from 0) over all nodes. That pass also answers level H: a buyer reaches a payee within H
     hops iff its level H-1 or its last pass is > 0 (an edge straight into a payee makes level
     1 > 0). Level H + 1 (hop limit or no route) only when some buyer reaches no payee: a
     neighbour of such a buyer has level H-1 = 0, so its level H > 0 iff its last pass is > 0."""
     n = payee.shape[0]
-    e_n = u.shape[0]
     h = max_hops
     width = np.zeros((h, n))
     via = np.full((h, n), -1, dtype=np.int64)
     for i in range(n):
         if payee[i]:
             width[0, i] = np.inf
+    pu, pv, pbu, pbv, pch, m_ch = _pack_nb(u, v, capacity, balance_u, usable)
     for k in range(1, h):
         width[k, :] = width[k - 1, :]
         via[k, :] = via[k - 1, :]
-        _relax_nb(u, v, capacity, balance_u, usable, width[k - 1], width[k], via[k])
+        _relax_nb(pu, pv, pbu, pbv, pch, m_ch, width[k - 1], width[k], via[k])
     prev = width[h - 1]
     into = np.where(payee, 0.0, prev)     # the last pass: edges into a payee never count
     last_w = np.where(payee, np.inf, 0.0)
     last_v = np.full(n, -1, dtype=np.int64)
-    _relax_nb(u, v, capacity, balance_u, usable, into, last_w, last_v)
+    _relax_nb(pu, pv, pbu, pbv, pch, m_ch, into, last_w, last_v)
     stuck = np.zeros(n, dtype=np.bool_)
     any_stuck = False
     for b in buyers:
@@ -276,15 +299,12 @@ def _search_multi_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
             any_stuck = True
     hop_limit = np.zeros(n, dtype=np.bool_)
     if any_stuck:
-        for ch in range(e_n):
-            if not usable[ch]:
-                continue
-            a = u[ch]
-            b = v[ch]
-            bu = balance_u[ch]
-            if stuck[a] & (last_w[b] > 0.0) & (bu > 0.0):
+        for i in range(m_ch):
+            a = pu[i]
+            b = pv[i]
+            if stuck[a] & (last_w[b] > 0.0) & (pbu[i] > 0.0):
                 hop_limit[a] = True
-            if stuck[b] & (last_w[a] > 0.0) & (capacity[ch] - bu > 0.0):
+            if stuck[b] & (last_w[a] > 0.0) & (pbv[i] > 0.0):
                 hop_limit[b] = True
     m = buyers.shape[0]
     unrouted = np.zeros(m, dtype=np.int8)
@@ -317,12 +337,10 @@ class RoutedCandidates(NamedTuple):
     unrouted: np.ndarray  # [N] int8 reasons.NO_ROUTE / HOP_LIMIT of buyers reaching no seller within H hops, else 0
 
 
-def routed_candidates(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sells_good, buys_good,
-                      max_hops: int) -> RoutedCandidates:
-    """For every good wanted, every buyer's widest route of 2..`max_hops` hops to a seller of it
-    (payees: agents offering the good). A buyer with no route at all within `max_hops` hops is
-    marked HOP_LIMIT when one more hop would reach a seller, else NO_ROUTE. O(E * H) per good."""
-    n, e = sell_qty.shape[0], u.shape[0]
+def candidates_numpy(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sells_good, buys_good, max_hops):
+    """(seller [P], buyer [P], route [P, H], width [P], unrouted [N]) of `routed_candidates`: one
+    `search` per good wanted (ascending), its buyers in index order, those with a route kept."""
+    n = sell_qty.shape[0]
     unrouted = np.zeros(n, dtype=np.int8)
     wants = buy_qty > 0.0
     parts = []
@@ -332,15 +350,81 @@ def routed_candidates(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sell
         if not payee.any():
             unrouted[buyers] = NO_ROUTE
             continue
-        route, end, width, why = search(u=u, v=v, capacity=capacity, balance_u=balance_u, usable=usable,
-                                        payee=payee, buyers=buyers, max_hops=max_hops)
+        route, end, width, why = search_numpy(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
         unrouted[buyers] = why
         keep = route[:, 0] >= 0
         parts.append((end[keep], buyers[keep], route[keep], width[keep]))
     if not parts:
         z = np.zeros(0, dtype=np.int64)
-        return RoutedCandidates(z, z, np.zeros((0, max_hops), dtype=np.int64), np.zeros(0), unrouted)
-    if len(parts) == 1:
-        return RoutedCandidates(*parts[0], unrouted)
+        return z, z, np.zeros((0, max_hops), dtype=np.int64), np.zeros(0), unrouted
     s, b, r, wd = (np.concatenate(x) for x in zip(*parts))
-    return RoutedCandidates(s, b, r, wd, unrouted)
+    return s, b, r, wd, unrouted
+
+
+@jit
+def _candidates_nb(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sells_good, buys_good,
+                   max_hops):  # pragma: no cover - compiled
+    n = sell_qty.shape[0]
+    unrouted = np.zeros(n, dtype=np.int8)
+    g_max = -1
+    for i in range(n):
+        if buy_qty[i] > 0.0 and buys_good[i] > g_max:
+            g_max = buys_good[i]
+    wanted = np.zeros(g_max + 1, dtype=np.bool_)
+    for i in range(n):
+        if buy_qty[i] > 0.0 and buys_good[i] >= 0:
+            wanted[buys_good[i]] = True
+    o_s = np.empty(n, dtype=np.int64)
+    o_b = np.empty(n, dtype=np.int64)
+    o_r = np.empty((n, max_hops), dtype=np.int64)
+    o_w = np.empty(n)
+    k = 0
+    payee = np.zeros(n, dtype=np.bool_)
+    for g in range(g_max + 1):
+        if not wanted[g]:
+            continue
+        any_payee = False
+        for i in range(n):
+            payee[i] = sell_qty[i] > 0.0 and sells_good[i] == g
+            any_payee = any_payee or payee[i]
+        m = 0
+        for i in range(n):
+            if buy_qty[i] > 0.0 and buys_good[i] == g and not payee[i]:
+                m += 1
+        buyers = np.empty(m, dtype=np.int64)
+        m = 0
+        for i in range(n):
+            if buy_qty[i] > 0.0 and buys_good[i] == g and not payee[i]:
+                buyers[m] = i
+                m += 1
+        if not any_payee:
+            for i in range(m):
+                unrouted[buyers[i]] = NO_ROUTE
+            continue
+        if max_hops >= 2:
+            route, end, width, why = _search_multi_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
+        else:
+            route, end, width, why = _search_short_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
+        for i in range(m):
+            unrouted[buyers[i]] = why[i]
+            if route[i, 0] >= 0:
+                o_s[k] = end[i]
+                o_b[k] = buyers[i]
+                o_r[k] = route[i]
+                o_w[k] = width[i]
+                k += 1
+    return o_s[:k].copy(), o_b[:k].copy(), o_r[:k].copy(), o_w[:k].copy(), unrouted
+
+
+candidates = register("routed_candidates", candidates_numpy, _candidates_nb)
+
+
+def routed_candidates(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sells_good, buys_good,
+                      max_hops: int) -> RoutedCandidates:
+    """For every good wanted, every buyer's widest route of 2..`max_hops` hops to a seller of it
+    (payees: agents offering the good). A buyer with no route at all within `max_hops` hops is
+    marked HOP_LIMIT when one more hop would reach a seller, else NO_ROUTE. O(E * H) per good,
+    one compiled call (`candidates`) for all goods."""
+    return RoutedCandidates(*candidates(u=u, v=v, usable=usable, capacity=capacity, balance_u=balance_u,
+                                        sell_qty=sell_qty, buy_qty=buy_qty, sells_good=sells_good,
+                                        buys_good=buys_good, max_hops=int(max_hops)))

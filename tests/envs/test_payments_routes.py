@@ -137,3 +137,41 @@ def test_a_route_through_a_channel_both_ways_holds_each_side_separately():
     bal = np.array([10.0, 0.0])    # 0 holds channel 0 fully; 1 has nothing on channel 1
     reason, _, new_bal, _, _ = pay([[0, 1]], [0], [5.0], u, v, cap, bal)
     assert reason.tolist() == [R.INSUFFICIENT_BALANCE] and new_bal.tolist() == [10.0, 0.0]
+
+
+# ---- the compiled search against the NumPy levels on random sparse graphs -------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from channelmarket.envs import compiled  # noqa: E402
+
+
+@pytest.mark.skipif(not compiled.USE_NUMBA, reason="numba off: only the twin runs")
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 4))
+def test_the_compiled_search_finds_the_numpy_routes_widths_and_reasons(seed, hops):
+    """Sparse random graphs (buyers stuck behind empty sides, hop limits, parallel channels, tied
+    widths, payee buyers' neighbours): routes, ends, widths and reasons equal the level-by-level
+    NumPy search bit for bit, for the single search and the candidates of two goods."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 25))
+    e = int(rng.integers(1, 3 * n))
+    u = rng.integers(0, n, e)
+    v = (u + rng.integers(1, n, e)) % n
+    u, v = (u.astype(np.int32), v.astype(np.int32)) if seed % 2 else (u, v)
+    capacity = rng.choice([10.0, 50.0, 100.0], e)
+    balance_u = capacity * rng.choice([0.0, 0.3, 0.5, 1.0], e)
+    usable = rng.random(e) < 0.85
+    payee = rng.random(n) < rng.uniform(0.05, 0.5)
+    buyers = np.flatnonzero(~payee & (rng.random(n) < 0.7))
+    kw = dict(u=u, v=v, capacity=capacity, balance_u=balance_u, usable=usable, payee=payee, buyers=buyers,
+              max_hops=hops)
+    got, want = routes.search.run("compiled", **kw), routes.search.run("twin", **kw)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    good = rng.integers(0, 2, n).astype(np.int8)
+    ckw = dict(u=u, v=v, usable=usable, capacity=capacity, balance_u=balance_u,
+               sell_qty=np.where(payee, 1.0, 0.0), buy_qty=np.where(rng.random(n) < 0.7, 1.0, 0.0),
+               sells_good=good, buys_good=np.where(rng.random(n) < 0.8, good, -1).astype(np.int8), max_hops=hops)
+    for a, b in zip(routes.candidates.run("compiled", **ckw), routes.candidates.run("twin", **ckw)):
+        np.testing.assert_array_equal(a, b)
