@@ -444,8 +444,10 @@ def _clear(sc: Scenario, ba: BatchAgents, bs: BatchState, offers: Offers, layout
 
 def _advance_shocks(sc: Scenario, kind, remaining, t, rngs) -> tuple[np.ndarray, np.ndarray]:
     """`shocks.advance_shock` of every market (each its own draws, in the same order)."""
-    kind, remaining = kind.copy(), remaining.copy()
     on = remaining > 0
+    if not sc.shock_schedule and sc.shock_rate <= 0.0 and not on.any():   # nothing happens: no copies
+        return kind, remaining
+    kind, remaining = kind.copy(), remaining.copy()
     remaining[on] -= 1
     kind[on & (remaining == 0)] = 0
     for e in sc.shock_schedule:
