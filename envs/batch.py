@@ -752,10 +752,10 @@ def observe(sc: Scenario, ba: BatchAgents, bs: BatchState, static: np.ndarray, s
         per = sc.mean_degree * sc.channel_sizing_steps * expected_spend(sc, agents).reshape(layout.n_markets, -1).mean(
             axis=1)
         outbound, inbound, liq = outbound / per[market], inbound / per[market], 1.0
-    buf = static.copy()
+    buf = np.empty_like(static)
     several_goods = len(sc.goods) > 1
     kernels.observation_rows(
-        buf=buf, rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=bs.soc, capacity=agents.capacity,
+        buf=buf, static=static, static_rows=_static_rows(static.shape[0]), rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=bs.soc, capacity=agents.capacity,
         storage=agents.is_storage, last_sold=bs.last_sold, last_bought=bs.last_bought, last_profit=bs.last_profit,
         scale=scale, degree=degree, outbound=outbound, inbound=inbound, retail=float(sc.retail_tariff), liq=float(liq),
         mean_degree=float(sc.mean_degree), low=OBS_LOW, high=OBS_HIGH, market=market,
@@ -763,7 +763,7 @@ def observe(sc: Scenario, ba: BatchAgents, bs: BatchState, static: np.ndarray, s
         ref_price=bs.ref_price, clearing_price=bs.clearing_price, price_history=bs.price_history,
         history_len=bs.history_len, supply=bs.supply, demand=bs.demand_total, volume=bs.volume,
         time_vals=time_fields(sc, bs.t), t=bs.t, shock_remaining=bs.shock_remaining, shock_kind=bs.shock_kind,
-        shock_row0=OBS_INDEX["shock_demand_surge"], episode_steps=int(sc.episode_steps), active=bs.active,
+        shock_row0=_SHOCK_ROW0, n_shock_rows=N_SHOCKS - 1, episode_steps=int(sc.episode_steps), active=bs.active,
         zero_inactive=not several_goods)
     if several_goods:
         for m in range(layout.n_markets):
@@ -778,6 +778,21 @@ _GOOD_ROWS = np.array([OBS_INDEX[k] for k in ("ref_price", "clearing_price", "pr
                                               "traded_share")], dtype=np.int64)
 _SCALAR_ROWS = np.array([OBS_INDEX[k] for k in ("price_level", "hour_sin", "hour_cos", "episode_progress",
                                                 "shock_remaining")], dtype=np.int64)
+_SHOCK_ROW0 = OBS_INDEX["shock_demand_surge"]
+_DYNAMIC_ROWS = frozenset(_AGENT_ROWS.tolist() + _GOOD_ROWS.tolist() + _SCALAR_ROWS.tolist()
+                          + list(range(_SHOCK_ROW0, _SHOCK_ROW0 + N_SHOCKS - 1)))
+_STATIC_ROWS: dict = {}
+
+
+def _static_rows(width: int) -> np.ndarray:
+    """Rows of an observation of `width` columns that `observations.static_columns` fixes for the
+    episode (every row the observation kernel does not compute)."""
+    rows = _STATIC_ROWS.get(width)
+    if rows is None:
+        rows = _STATIC_ROWS[width] = np.array([j for j in range(width) if j not in _DYNAMIC_ROWS], dtype=np.int64)
+    return rows
+
+
 _TIME: dict = {}
 
 
@@ -785,13 +800,12 @@ def time_fields(sc: Scenario, t: np.ndarray) -> np.ndarray:
     """[3, M] of every market's step `t`: the time-of-day level / retail tariff, sine and cosine of
     the hour; [3, 1] when the clocks agree (the usual case), cached per scenario and hour."""
     if t.shape[0] == 1 or (t == t[0]).all():
-        hour = hours(sc, t[:1])
-        key = (id(sc), float(hour[0]))
+        key = (id(sc), physics.hour_of_day(sc, int(t[0])))
         hit = _TIME.get(key)
         if hit is None or hit[0] is not sc:
             if len(_TIME) > 4096:
                 _TIME.clear()
-            hit = _TIME[key] = (sc, _time_rows(sc, t[:1], hour))
+            hit = _TIME[key] = (sc, _time_rows(sc, t[:1], hours(sc, t[:1])))
         return hit[1]
     return _time_rows(sc, t, hours(sc, t))
 

@@ -32,11 +32,15 @@ _NUMBA = _load_numba()
 USE_NUMBA = _NUMBA is not None  # the compiled implementations run (numba imports and is not disabled)
 
 
-def jit(fn: Callable) -> "Callable | None":
+def jit(fn: Callable, inline: bool = False) -> "Callable | None":
     """`fn` compiled with the project's options (numba.njit, cached, no GIL), or None when the
-    compiled kernels are off; plain Python in numba's subset."""
+    compiled kernels are off; plain Python in numba's subset. `inline=True`: inlined into the
+    compiled callers (small rules called with functions as arguments: the compiled caller then
+    holds no pointer to a Python object and can be cached)."""
     if _NUMBA is None:
         return None
+    if inline:
+        return _NUMBA.njit(cache=True, nogil=True, inline="always")(fn)
     return _NUMBA.njit(cache=True, nogil=True)(fn)
 
 

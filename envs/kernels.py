@@ -31,21 +31,23 @@ def liquidity_numpy(n, u, v, capacity, balance_u, is_open):
 
 @jit
 def _liquidity_nb(n, u, v, capacity, balance_u, is_open):  # pragma: no cover - compiled
-    degree = np.zeros(n)
-    outbound = np.zeros(n)
-    inbound = np.zeros(n)
+    # the three sums of a node side by side (one cache line per node for the scatter), each in slot order
+    acc = np.zeros((n, 4))
     for e in range(u.shape[0]):
         if is_open[e]:
-            a, b = u[e], v[e]
-            bu = balance_u[e]
-            bv = capacity[e] - bu
-            degree[a] += 1.0
-            degree[b] += 1.0
-            outbound[a] += bu
-            outbound[b] += bv
-            inbound[a] += bv
-            inbound[b] += bu
-    return degree, outbound, inbound
+            _liquidity_add(acc, u[e], v[e], capacity[e], balance_u[e])
+    return acc[:, 0].copy(), acc[:, 1].copy(), acc[:, 2].copy()
+
+
+@jit
+def _liquidity_add(acc, a, b, cap, bu):  # pragma: no cover - compiled
+    bv = cap - bu
+    acc[a, 0] += 1.0
+    acc[a, 1] += bu
+    acc[a, 2] += bv
+    acc[b, 0] += 1.0
+    acc[b, 1] += bv
+    acc[b, 2] += bu
 
 
 liquidity = register("liquidity", liquidity_numpy, _liquidity_nb)
@@ -462,28 +464,18 @@ def _aftermath_nb(util, flow, old_capacity, opened, decay, n, u, v, capacity, ba
     h_n = flow_history.shape[1]
     new_util = np.empty(e_n)
     history = np.empty_like(flow_history)
-    degree = np.zeros(n)
-    outbound = np.zeros(n)
-    inbound = np.zeros(n)
+    acc = np.zeros((n, 4))   # as _liquidity_nb
     for e in range(e_n):
         new_util[e] = decay * util[e] + (1 - decay) * abs(flow[e]) / old_capacity[e]
         for h in range(h_n):
             history[e, h] = flow_history[e, h]
         history[e, column[slot_market[e]]] = np.float32(flow[e])
-        if is_open[e]:   # as _liquidity_nb
-            a, b = u[e], v[e]
-            bu = balance_u[e]
-            bv = capacity[e] - bu
-            degree[a] += 1.0
-            degree[b] += 1.0
-            outbound[a] += bu
-            outbound[b] += bv
-            inbound[a] += bv
-            inbound[b] += bu
+        if is_open[e]:
+            _liquidity_add(acc, u[e], v[e], capacity[e], balance_u[e])
     for j in range(opened.shape[0]):
         new_util[opened[j]] = 0.0
         history[opened[j], :] = 0.0
-    return new_util, history, degree, outbound, inbound
+    return new_util, history, acc[:, 0].copy(), acc[:, 1].copy(), acc[:, 2].copy()
 
 
 channel_aftermath = register("channel_aftermath", channel_aftermath_numpy, _aftermath_nb)
@@ -515,18 +507,22 @@ def scalar_fields_numpy(time_vals, t, shock_remaining, episode_steps, scalar_low
     return np.minimum(np.maximum(vals, scalar_low[:, None]), scalar_high[:, None])
 
 
-def observation_rows_numpy(buf, rows, sellable, needed, soc, capacity, storage, last_sold, last_bought, last_profit,
-                           scale, degree, outbound, inbound, retail, liq, mean_degree, low, high, market, good_key,
-                           good_rows, scalar_rows, ref_price, clearing_price, price_history, history_len, supply,
-                           demand, volume, time_vals, t, shock_remaining, shock_kind, shock_row0, episode_steps,
-                           active, zero_inactive):
-    """Fill the observation buffer `buf` [O, N] float32 (in place, its static rows already there):
-    the nine per-agent fields (energies over the agent's `scale`), each computed in float64,
+def observation_rows_numpy(buf, static, static_rows, rows, sellable, needed, soc, capacity, storage, last_sold,
+                           last_bought, last_profit, scale, degree, outbound, inbound, retail, liq, mean_degree, low,
+                           high, market, good_key, good_rows, scalar_rows, ref_price, clearing_price, price_history,
+                           history_len, supply, demand, volume, time_vals, t, shock_remaining, shock_kind, shock_row0,
+                           n_shock_rows, episode_steps, active, zero_inactive):
+    """Fill the observation buffer `buf` [O, N] float32 (in place, every row written): the rows
+    `static_rows` of the episode's `static` [O, N] (kinds, profile, reserve, limit, ...); the
+    nine per-agent fields (energies over the agent's `scale`), each computed in float64,
     clipped to its bounds and stored into its row `rows[k]`; the market's per-good fields
     (`market_fields_numpy`) of the good `good_key` [N] (market * G + good) an agent observes into
     `good_rows`; the per-market fields (`scalar_fields_numpy`) into `scalar_rows`; a 1 in the
-    row `shock_row0 + kind - 1` of its market's active shock; and, with `zero_inactive`, zero
-    columns of agents that left. Twin of `_observation_rows_nb`."""
+    row `shock_row0 + kind - 1` of its market's active shock (the `n_shock_rows` shock rows 0
+    otherwise); and, with `zero_inactive`, zero columns of agents that left. Twin of
+    `_observation_rows_nb`."""
+    buf[static_rows] = static[static_rows]
+    buf[shock_row0:shock_row0 + n_shock_rows] = 0.0
     inv_scale = 1.0 / np.maximum(scale, 1e-12)
     vals = (
         sellable * inv_scale,
@@ -563,13 +559,17 @@ def _clip_into(out, vals, lo, hi):  # pragma: no cover - compiled
 
 
 @jit
-def _observation_rows_nb(buf, rows, sellable, needed, soc, capacity, storage, last_sold, last_bought, last_profit,
-                         scale, degree, outbound, inbound, retail, liq, mean_degree, low, high, market, good_key,
-                         good_rows, scalar_rows, ref_price, clearing_price, price_history, history_len, supply,
-                         demand, volume, time_vals, t, shock_remaining, shock_kind, shock_row0, episode_steps,
-                         active, zero_inactive):  # pragma: no cover - compiled
+def _observation_rows_nb(buf, static, static_rows, rows, sellable, needed, soc, capacity, storage, last_sold,
+                         last_bought, last_profit, scale, degree, outbound, inbound, retail, liq, mean_degree, low,
+                         high, market, good_key, good_rows, scalar_rows, ref_price, clearing_price, price_history,
+                         history_len, supply, demand, volume, time_vals, t, shock_remaining, shock_kind, shock_row0,
+                         n_shock_rows, episode_steps, active, zero_inactive):  # pragma: no cover - compiled
     # field by field, each a plain loop over the agents (vectorized; rows of buf are contiguous)
     n = sellable.shape[0]
+    for j in static_rows:
+        buf[j, :] = static[j, :]
+    for j in range(shock_row0, shock_row0 + n_shock_rows):
+        buf[j, :] = 0.0
     inv = np.empty(n)
     val = np.empty(n)
     for i in range(n):
@@ -727,34 +727,6 @@ def _decode_nb(actions, ref_price, market, sells_good, buys_good, reserve, limit
 
 
 decode_offers = register("decode_offers", decode_offers_numpy, _decode_nb)
-
-
-# ---- actions: finite, clipped to [-1, 1] ------------------------------------------------------------
-
-def clip_actions_numpy(actions):
-    """(actions [N, A] clipped to [-1, 1] as a fresh float64 array, flat index (row-major) of the
-    first value that is not finite or -1). Twin of `_clip_actions_nb`."""
-    finite = np.isfinite(actions)
-    if not finite.all():
-        return actions, int(np.flatnonzero(~finite.reshape(-1))[0])
-    return np.clip(actions, -1.0, 1.0), -1
-
-
-@jit
-def _clip_actions_nb(actions):  # pragma: no cover - compiled
-    n, k = actions.shape
-    out = np.empty((n, k))
-    for i in range(n):
-        for j in range(k):
-            x = actions[i, j]
-            if not np.isfinite(x):
-                return actions.copy(), i * k + j
-            x = x if x > -1.0 else -1.0   # np.clip's order: the lower bound, then the upper
-            out[i, j] = x if x < 1.0 else 1.0
-    return out, -1
-
-
-clip_actions = register("clip_actions", clip_actions_numpy, _clip_actions_nb)
 
 
 # ---- what traded, per market and good -------------------------------------------------------------------

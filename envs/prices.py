@@ -48,8 +48,7 @@ def time_of_day_levels(sc: Scenario, hours: np.ndarray) -> np.ndarray:
 def imbalance(supply: np.ndarray, demand: np.ndarray) -> np.ndarray:
     """(D - S) / (D + S) per good, 0 where nothing is offered or wanted."""
     tot = supply + demand
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(tot > 0, (demand - supply) / tot, 0.0)
+    return np.divide(demand - supply, tot, out=np.zeros_like(tot), where=tot > 0)   # no 0/0 computed
 
 
 def vwap(trade_good: np.ndarray, qty: np.ndarray, price: np.ndarray, n_goods: int,

@@ -61,26 +61,25 @@ class RiskParams:
 
 def regular_share(points: np.ndarray, p: RiskParams) -> np.ndarray:
     """How regular a customer is, in [0, 1): points / (points + points_half)."""
-    points = np.maximum(points, 0.0)
-    return points / (points + p.points_half)
+    return regular_rule(points, p.points_half, np.maximum)
 
 
 def preferential_discount(r: np.ndarray, p: RiskParams) -> np.ndarray:
     """Relative margin cut a fully regular customer gets: regular_discount at r = 0, falling
     linearly to 0 at r = regular_r_max and above (high-r agents give no preferential rates)."""
-    return p.regular_discount * np.clip(1.0 - np.asarray(r) / p.regular_r_max, 0.0, 1.0)
+    return discount_rule(np.asarray(r), p.regular_discount, p.regular_r_max, np.clip)
 
 
 def margin_share(r: np.ndarray, regular: np.ndarray, p: RiskParams) -> np.ndarray:
     """Retail margin as a share of the reserve-to-retail room: grows with r, shrinks for
     regular customers of low-r agents."""
-    return np.clip((p.margin_base + p.margin_risk * r) * (1.0 - preferential_discount(r, p) * regular), 0.0, 1.0)
+    return margin_rule(r, regular, preferential_discount(r, p), p.margin_base, p.margin_risk, np.clip)
 
 
 def first_contact_price(floor: np.ndarray, ceiling: float, r: np.ndarray, regular: np.ndarray,
                         p: RiskParams) -> np.ndarray:
     """Cost-covering floor plus the retail margin."""
-    return floor + margin_share(r, regular, p) * np.maximum(ceiling - floor, 0.0)
+    return first_contact_rule(floor, ceiling, margin_share(r, regular, p), np.maximum)
 
 
 def repeat_price(last: np.ndarray, first_now: np.ndarray, outcome: np.ndarray, r: np.ndarray,
@@ -88,22 +87,18 @@ def repeat_price(last: np.ndarray, first_now: np.ndarray, outcome: np.ndarray, r
     """List price on a repeated contact: from the last price offered to that partner, toward
     the current first-contact price, up after an accepted offer (more for risk-takers, not
     under stock pressure), down after a rejected one (more for restrained or pressured agents)."""
-    room = np.maximum(ceiling - floor, 0.0)
-    price = last + p.reversion * (first_now - last)
-    up = p.price_step * r * (1.0 - pressure) * room
-    down = p.price_step * (1.0 - r) * (1.0 + pressure) * room
-    price = price + np.where(outcome == ACCEPTED, up, 0.0) - np.where(outcome == REJECTED, down, 0.0)
-    return np.clip(price, floor, np.maximum(floor, ceiling))
+    return repeat_rule(last, first_now, outcome, r, pressure, floor, ceiling, p.reversion, p.price_step, np.where,
+                       np.maximum, np.clip)
 
 
 def pressured_price(list_price: np.ndarray, floor: np.ndarray, pressure: np.ndarray, p: RiskParams) -> np.ndarray:
     """Price actually sent: the margin over the floor cut by stock pressure."""
-    return floor + (list_price - floor) * (1.0 - p.pressure_weight * np.clip(pressure, 0.0, 1.0))
+    return pressured_rule(list_price, floor, pressure, p.pressure_weight, np.clip)
 
 
 def is_restrained(r: np.ndarray, pressure: np.ndarray, p: RiskParams) -> np.ndarray:
     """A buyer accepts a dearer-than-last offer when r <= accept_r + accept_pressure * pressure."""
-    return np.asarray(r) <= p.accept_r + p.accept_pressure * np.clip(pressure, 0.0, 1.0)
+    return restrained_rule(np.asarray(r), pressure, p.accept_r, p.accept_pressure, np.clip)
 
 
 def purchase_decision(interesting: np.ndarray, can_afford: np.ndarray, first: np.ndarray, price: np.ndarray,
@@ -112,15 +107,65 @@ def purchase_decision(interesting: np.ndarray, can_afford: np.ndarray, first: np
     (NOT_INTERESTING, CANNOT_AFFORD, FIRST, BARGAIN, WAIT, ACCEPT). Buy iff code in
     (FIRST, BARGAIN, ACCEPT)."""
     last_paid = np.asarray(last_paid, dtype=np.float64)
-    # no price known yet counts as a first transaction ("no knowledge about prices")
-    first = np.asarray(first) | np.isnan(last_paid)
-    bargain = np.asarray(price) <= np.where(np.isnan(last_paid), -np.inf, last_paid)
-    restrained = is_restrained(r, pressure, p)
-    return np.select(
-        [~np.asarray(interesting), ~np.asarray(can_afford), first, bargain, ~restrained],
-        [NOT_INTERESTING, CANNOT_AFFORD, FIRST, BARGAIN, WAIT],
-        default=ACCEPT,
-    ).astype(np.int64)
+    code = decision_rule(np.asarray(interesting), np.asarray(can_afford), np.asarray(first), np.asarray(price),
+                         last_paid, is_restrained(r, pressure, p), np.where, np.isnan, np.logical_not)
+    return np.asarray(code).astype(np.int64)
+
+
+# ---- the rules written once: array ops (np.where, np.clip, ...) or their scalar forms -----------
+# Each `*_rule` takes its operations as arguments (and the values of the rules it builds on), so the NumPy functions above and the compiled
+# per-offer loops of the supply chain (`scalar_where`, `scalar_clip`, ...) run the same expression
+# and give the same numbers bit for bit.
+
+def regular_rule(points, points_half, maximum):
+    """points / (points + points_half), points at least 0."""
+    points = maximum(points, 0.0)
+    return points / (points + points_half)
+
+
+def discount_rule(r, regular_discount, regular_r_max, clip):
+    """`preferential_discount`."""
+    return regular_discount * clip(1.0 - r / regular_r_max, 0.0, 1.0)
+
+
+def margin_rule(r, regular, discount, margin_base, margin_risk, clip):
+    """`margin_share`, given the preferential `discount` (`discount_rule`)."""
+    return clip((margin_base + margin_risk * r) * (1.0 - discount * regular), 0.0, 1.0)
+
+
+def first_contact_rule(floor, ceiling, margin, maximum):
+    """`first_contact_price`, given the `margin` share (`margin_rule`)."""
+    return floor + margin * maximum(ceiling - floor, 0.0)
+
+
+def repeat_rule(last, first_now, outcome, r, pressure, floor, ceiling, reversion, price_step, where, maximum, clip):
+    """`repeat_price`."""
+    room = maximum(ceiling - floor, 0.0)
+    price = last + reversion * (first_now - last)
+    up = price_step * r * (1.0 - pressure) * room
+    down = price_step * (1.0 - r) * (1.0 + pressure) * room
+    price = price + where(outcome == ACCEPTED, up, 0.0) - where(outcome == REJECTED, down, 0.0)
+    return clip(price, floor, maximum(floor, ceiling))
+
+
+def pressured_rule(list_price, floor, pressure, pressure_weight, clip):
+    """`pressured_price`."""
+    return floor + (list_price - floor) * (1.0 - pressure_weight * clip(pressure, 0.0, 1.0))
+
+
+def restrained_rule(r, pressure, accept_r, accept_pressure, clip):
+    """`is_restrained`."""
+    return r <= accept_r + accept_pressure * clip(pressure, 0.0, 1.0)
+
+
+def decision_rule(interesting, can_afford, first, price, last_paid, restrained, where, isnan, not_):
+    """`purchase_decision`, given whether the buyer is restrained (`restrained_rule`): the first
+    condition of the chain that holds gives the code."""
+    no_price = isnan(last_paid)
+    first = first | no_price              # no price known yet counts as a first transaction
+    bargain = price <= where(no_price, -np.inf, last_paid)
+    return where(not_(interesting), NOT_INTERESTING, where(not_(can_afford), CANNOT_AFFORD, where(
+        first, FIRST, where(bargain, BARGAIN, where(not_(restrained), WAIT, ACCEPT)))))
 
 
 def buys(decision: np.ndarray) -> np.ndarray:
@@ -152,8 +197,33 @@ def scalar_where(cond, x, y):
 
 
 def scalar_maximum(a, b):
-    """np.maximum for one element, NaN propagating like it (numba's subset)."""
-    return a if (a >= b or a != a) else b
+    """np.maximum for one element, NaN propagating like it, the second of two equal (signed) zeros (numba's subset)."""
+    return a if (a > b or a != a) else b
+
+
+def scalar_minimum(a, b):
+    """np.minimum for one element, NaN propagating like it (numba's subset)."""
+    return a if (a < b or a != a) else b
+
+
+def scalar_clip(x, lo, hi):
+    """np.clip(x, lo, hi) for one element and number bounds, signed zeros as NumPy's (numba's subset)."""
+    m = x if (x >= lo or x != x) else lo
+    return m if (m <= hi or m != m) else hi
+
+
+def scalar_clip_to(x, lo, hi):
+    """np.clip(x, lo, hi) for one element of array bounds (NumPy's other loop: signed zeros differ)."""
+    m = x if (x > lo or x != x) else lo
+    return m if (m < hi or m != m) else hi
+
+
+def scalar_isnan(x):
+    return x != x
+
+
+def scalar_not(x):
+    return not x
 
 
 def decay_points(points: np.ndarray, n_trades: np.ndarray, value_sum: np.ndarray, t_first: np.ndarray,
@@ -174,7 +244,9 @@ def advertise(offered: np.ndarray, eligible: np.ndarray, draws: np.ndarray, fact
 __all__ = [
     "RiskParams", "purchase_decision", "acceptance_threshold", "first_contact_price", "repeat_price",
     "pressured_price", "margin_share", "preferential_discount", "regular_share", "decay_points", "decay_rule",
-    "scalar_where", "scalar_maximum", "advertise",
+    "scalar_where", "scalar_maximum", "scalar_minimum", "scalar_clip", "scalar_clip_to", "scalar_isnan", "scalar_not", "advertise",
+    "regular_rule", "discount_rule", "margin_rule", "first_contact_rule", "repeat_rule", "pressured_rule",
+    "restrained_rule", "decision_rule",
     "is_restrained", "buys", "NOT_INTERESTING", "CANNOT_AFFORD", "FIRST", "BARGAIN", "WAIT", "ACCEPT",
     "DECISION_NAMES", "ACCEPTED", "REJECTED", "NO_OFFER",
 ]

@@ -15,6 +15,8 @@ in a real market over payment channels, and nothing else:
 | `kind`, `kind_names`, `sells_good`, `buys_good`, `is_store`, `active` | the directory of participants: who sells and buys what (the kind registry, `envs/kinds`), who is still in the market |
 | `u`, `v`, `open`, `channel_capacity`, `topology_version` | the channel graph: Lightning gossips channel endpoints and capacities |
 | `ref_price`, `summary()`                    | the published mean-field reference price and the last step's market summary (clearing price, volume, supply, demand, ...) |
+| `grid`                                      | a grid beside the market (True here; the supply chain has none) |
+| `price_unit`                                | this market's price of one EUR/MWh of the energy market: 1 here; another economy's view (the supply chain's, in cap units) says how its prices compare, so the baselines' absolute parameters (margins in EUR/MWh, loyalty points in EUR) keep their meaning |
 | `schema`                                    | the observation's column names                   |
 
 | own (controlled agents only; NaN for every other agent or channel) | why |
@@ -63,10 +65,23 @@ class OwnTrades(NamedTuple):
     partial: np.ndarray   # [T] bool, cut to the channel balance
 
 
-def _ro(a: np.ndarray) -> np.ndarray:
-    v = a.view()
+def read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view of `a` (an array or anything np.asarray takes)."""
+    v = np.asarray(a).view()
     v.flags.writeable = False
     return v
+
+
+def own_trades(controlled: np.ndarray, parts: tuple) -> OwnTrades:
+    """`OwnTrades` of the rows whose seller (parts[1]) or buyer (parts[2]) is `controlled`, as
+    read-only copies; `parts` are the ten `OwnTrades` columns of every trade of the step."""
+    sel = controlled[np.asarray(parts[1])] | controlled[np.asarray(parts[2])]
+    out = []
+    for a in parts:
+        c = np.asarray(a)[sel]
+        c.flags.writeable = False
+        out.append(c)
+    return OwnTrades(*out)
 
 
 def agent_indices(agents: Any, n: int, what: str) -> np.ndarray:
@@ -95,8 +110,8 @@ class MarketView:
         mask = np.zeros(n, dtype=bool)
         mask[idx] = True
         self._core = core
-        self._agents = _ro(idx)
-        self._controlled = _ro(mask)
+        self._agents = read_only(idx)
+        self._controlled = read_only(mask)
         self._static_of = None      # the AgentParams the cached own parameters come from
         self._static: dict[str, np.ndarray] = {}
         self._step_of = None        # the MarketState the per-state cache describes
@@ -162,45 +177,45 @@ class MarketView:
     @property
     def kind(self) -> np.ndarray:
         """[N] kind codes (`kind_names[code]`)."""
-        return _ro(self._params.kind)
+        return read_only(self._params.kind)
 
     @property
     def sells_good(self) -> np.ndarray:
         """[N] good each agent can sell, or -1."""
-        return _ro(self._params.sells_good)
+        return read_only(self._params.sells_good)
 
     @property
     def buys_good(self) -> np.ndarray:
         """[N] good each agent can buy, or -1."""
-        return _ro(self._params.buys_good)
+        return read_only(self._params.buys_good)
 
     @property
     def is_store(self) -> np.ndarray:
         """[N] bool: kinds that hold a charge (signed quantity action)."""
-        return _ro(self._params.is_store)
+        return read_only(self._params.is_store)
 
     @property
     def active(self) -> np.ndarray:
         """[N] bool: agents still in the episode."""
-        return self._per_state("active", lambda st: _ro(st.active))
+        return self._per_state("active", lambda st: read_only(st.active))
 
     # ---- the channel graph (public) and own balances ---------------------------------------------
     @property
     def u(self) -> np.ndarray:
-        return self._per_state("u", lambda st: _ro(st.u))
+        return self._per_state("u", lambda st: read_only(st.u))
 
     @property
     def v(self) -> np.ndarray:
-        return self._per_state("v", lambda st: _ro(st.v))
+        return self._per_state("v", lambda st: read_only(st.v))
 
     @property
     def open(self) -> np.ndarray:
-        return self._per_state("open", lambda st: _ro(st.open))
+        return self._per_state("open", lambda st: read_only(st.open))
 
     @property
     def channel_capacity(self) -> np.ndarray:
         """[E] EUR funded into each channel slot."""
-        return self._per_state("channel_capacity", lambda st: _ro(st.capacity))
+        return self._per_state("channel_capacity", lambda st: read_only(st.capacity))
 
     @property
     def topology_version(self) -> int:
@@ -223,19 +238,31 @@ class MarketView:
     @property
     def ref_price(self) -> np.ndarray:
         """[G] EUR/MWh mean-field reference price of each good for the current interval."""
-        return self._per_state("ref_price", lambda st: _ro(st.ref_price))
+        return self._per_state("ref_price", lambda st: read_only(st.ref_price))
 
     def summary(self) -> dict[str, Any]:
         """The last step's public market summary (a copy)."""
         return dict(self._core.summary())
+
+    @property
+    def grid(self) -> bool:
+        """True: a grid buys and sells at the scenario's tariffs beside the peer-to-peer market (what an
+        unmatched trader falls back on); another economy's view may say False (the supply chain)."""
+        return True
+
+    @property
+    def price_unit(self) -> float:
+        """This market's price of one EUR/MWh: 1.0 (prices are EUR/MWh). The baselines multiply their
+        absolute parameters (EUR/MWh margins, EUR of loyalty points) by it."""
+        return 1.0
 
     # ---- own agents -------------------------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
         if name in OWN_PARAMS:
             return self._own_param(name)
         raise AttributeError(
-            f"MarketView has no {name!r}: a policy reads the declared view only (public: scenario, t, kind, "
-            f"sells_good, buys_good, is_store, active, u, v, open, channel_capacity, ref_price, summary(); own "
+            f"{type(self).__name__} has no {name!r}: a policy reads the declared view only (public: scenario, t, kind, "
+            f"sells_good, buys_good, is_store, active, u, v, open, channel_capacity, ref_price, grid, price_unit, summary(); own "
             f"agents: {', '.join(OWN_PARAMS)}, soc, tradable(), balance_u, my_trades(), breakdown())")
 
     def _own_param(self, name: str) -> np.ndarray:
@@ -249,6 +276,7 @@ class MarketView:
 
     def _own(self, a: np.ndarray) -> np.ndarray:
         """[N] float64 copy with the controlled agents' values and NaN elsewhere, read-only."""
+        a = np.asarray(a)
         out = np.full(a.shape[0], np.nan)
         out[self._agents] = a[self._agents]
         out.flags.writeable = False
@@ -291,15 +319,8 @@ class MarketView:
             i, f, b = np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool)
             return OwnTrades(i, i, i, i, f, f, f, f, b, b)
         tr, stl = res.trades, res.settlement
-        sel = self._controlled[tr.seller] | self._controlled[tr.buyer]
-        parts = (tr.channel, tr.seller, tr.buyer, tr.good, tr.qty, tr.price, stl.paid_qty, stl.paid, stl.failed,
-                 stl.partial)
-        out = []
-        for a in parts:
-            c = np.asarray(a)[sel]
-            c.flags.writeable = False
-            out.append(c)
-        return OwnTrades(*out)
+        return own_trades(self._controlled, (tr.channel, tr.seller, tr.buyer, tr.good, tr.qty, tr.price, stl.paid_qty,
+                                             stl.paid, stl.failed, stl.partial))
 
     def breakdown(self) -> dict[str, np.ndarray]:
         """Last step's settlement breakdown (profit, revenue, cost, sold, bought, grid use, ...),
@@ -328,4 +349,4 @@ class MarketView:
         return f"MarketView({self._core.scenario.name!r}, {self._agents.shape[0]} of {self.n_agents} agents)"
 
 
-__all__ = ["MarketView", "OwnTrades", "OWN_PARAMS"]
+__all__ = ["MarketView", "OwnTrades", "OWN_PARAMS", "own_trades", "read_only"]

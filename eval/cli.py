@@ -5,6 +5,8 @@
         [--shocks none,random,DEMAND_SURGE@30:8] [--mechanisms bilateral,double_auction] [--workers 2] \\
         [--focal solar,wind --background risk_factor] [--substrates sellers_vs_risk_factor,unseen_shocks] \\
         [--optimum off] [--exploitability cem]
+    channelmarket eval --scenario maser_exp1,supply_chain_small --policies maser,risk_factor,eps_auction \
+        --shocks none,move_key@40 --optimum off --equilibrium off --out results/   # the supply chain
 
 Also `python -m channelmarket.eval ...`. `--list` prints the policies, substrates, scenarios,
 mechanisms and shock settings it accepts; `--report-only DIR` rebuilds the report of a folder.
@@ -21,14 +23,18 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, Sequence
 
-from ..envs.scenario import MECHANISMS, PRESETS
+from ..envs.scenario import MECHANISMS
 from .exploitability import METHODS, ExploitConfig
+from .markets import MECHANISM as SUPPLY_CHAIN_MECHANISM
+from .markets import SHOCK_FORMS as SUPPLY_CHAIN_SHOCK_FORMS
+from .markets import runs_on
 from .outputs import OutputError, prepare_folder, read_manifest
-from .populations import SUBSTRATES, baseline_names, check_policy, focal_background, homogeneous, resolve_kinds, substrate
+from .populations import (BUILTIN_POLICY, EQUILIBRIUM_POLICY, SUBSTRATES, baseline_names, check_policy,
+                          focal_background, homogeneous, resolve_kinds, substrate)
 from .seeds import MAX_SEEDS, parse_seeds
-from .settings import SHOCK_FORMS
+from .settings import SHOCK_FORMS, resolve_scenario, scenario_names
 from .tournament import prepare_tournament
 
 PROG = "channelmarket eval"
@@ -86,21 +92,26 @@ def parser() -> argparse.ArgumentParser:
                     "differences, and PNG plots. Every file is written atomically; rerunning the same command "
                     "writes the same bytes (all but timing.json, the runtime).")
     ap.add_argument("--scenario", default="energy_default",
-                    help="preset name(s) or .yaml/.json scenario file(s), comma-separated (default energy_default)")
+                    help="preset name(s) or .yaml/.json scenario file(s), comma-separated, of the energy market or "
+                         "the supply chain (maser_exp1, ..., supply_chain_small) (default energy_default)")
     ap.add_argument("--seeds", default="0-9", help=f"seeds, e.g. '0-9' or '0,3,5-7', at most {MAX_SEEDS:,} per run, "
                                                    "each in [0, 2**63 - 1] (default 0-9)")
-    ap.add_argument("--policies", default=",".join(baseline_names()),
-                    help="policies under test, comma-separated: baseline names (" + ", ".join(baseline_names())
-                         + ") or trained model paths (model.zip, .pt, run folder); default: every baseline")
+    ap.add_argument("--policies", default=None,
+                    help="policies under test, comma-separated: baseline names (" + ", ".join(baseline_names(builtin=True))
+                         + ") or trained model paths (model.zip, .pt, run folder); default: every baseline that "
+                         f"runs on the scenarios ({BUILTIN_POLICY}: the supply chain's own agents, its scenarios only; "
+                         f"{EQUILIBRIUM_POLICY}: energy only)")
     ap.add_argument("--out", help="output folder: new or empty (created); it must be writable, which is checked "
                                   "before the tournament runs")
     ap.add_argument("--overwrite", action="store_true",
                     help="let --out be a folder holding an earlier eval run: the files its manifest.json lists "
                          "are removed (after this run's tournament succeeded) and nothing else")
     ap.add_argument("--shocks", default="scenario",
-                    help="shock settings, comma-separated: " + ", ".join(SHOCK_FORMS) + " (default scenario)")
+                    help="shock settings, comma-separated: " + ", ".join(SHOCK_FORMS) + "; on the supply chain "
+                         + ", ".join(SUPPLY_CHAIN_SHOCK_FORMS) + " (default scenario)")
     ap.add_argument("--mechanisms", default=None,
-                    help="clearing mechanisms, comma-separated: " + ", ".join(MECHANISMS) + " (default: the scenario's)")
+                    help="clearing mechanisms, comma-separated: " + ", ".join(MECHANISMS) + " (default: the scenario's; "
+                         f"the supply chain has one, {SUPPLY_CHAIN_MECHANISM!r})")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                     help="worker processes (default: min(2, CPUs)); results do not depend on it")
     ap.add_argument("--focal", default=None, help="focal agent kinds (e.g. solar,wind or sellers): each policy "
@@ -140,20 +151,25 @@ def parser() -> argparse.ArgumentParser:
 
 
 def listing() -> str:
-    lines = ["policies: " + ", ".join(baseline_names()) + ", or a trained model path (.zip, .pt, run folder)",
-             "scenarios: " + ", ".join(PRESETS) + ", or a .yaml/.json file",
-             "mechanisms: " + ", ".join(MECHANISMS),
-             "shock settings: " + ", ".join(SHOCK_FORMS),
+    lines = ["policies: " + ", ".join(baseline_names(builtin=True)) + ", or a trained model path (.zip, .pt, run folder)",
+             "scenarios: " + ", ".join(scenario_names()) + ", or a .yaml/.json file",
+             "mechanisms: " + ", ".join(MECHANISMS) + f"; supply chain: {SUPPLY_CHAIN_MECHANISM}",
+             "shock settings: " + ", ".join(SHOCK_FORMS) + "; supply chain: " + ", ".join(SUPPLY_CHAIN_SHOCK_FORMS),
              "substrates:"]
     lines += [f"  {k}: {v['description']}" for k, v in SUBSTRATES.items()]
     return "\n".join(lines)
 
 
-def build_populations(args: argparse.Namespace) -> list:
-    """Population specs from the flags; ValueError naming a bad value and the allowed ones."""
+def build_populations(args: argparse.Namespace, scenarios: Sequence[str] = ()) -> list:
+    """Population specs from the flags; ValueError naming a bad value and the allowed ones. Without
+    --policies: every baseline that runs on one of `scenarios` at least."""
+    if args.policies is None:
+        cells = [resolve_scenario(s)[1] for s in scenarios]
+        names = [p for p in baseline_names(builtin=True) if not cells or any(runs_on(homogeneous(p), sc) for sc in cells)]
+        args.policies = ",".join(names)
     policies = [check_policy(p) for p in _split(args.policies)]
     if not policies:
-        raise ValueError("--policies is empty; allowed: " + ", ".join(baseline_names()) + " or model paths")
+        raise ValueError("--policies is empty; allowed: " + ", ".join(baseline_names(builtin=True)) + " or model paths")
     if bool(args.focal) != bool(args.background):
         raise ValueError("--focal and --background go together: the focal kinds run each policy, the rest the background")
     subs = _split(args.substrates)
@@ -206,7 +222,7 @@ def _main(argv: list[str]) -> int:
     if not args.out:
         ap.error("--out DIR is required (a new or empty folder for the tables, report and plots)")
     try:
-        pops = build_populations(args)
+        pops = build_populations(args, _split(args.scenario))
         if args.trust_model:
             from .populations import TRUST_ENV, is_model_path
 
@@ -215,7 +231,7 @@ def _main(argv: list[str]) -> int:
         seeds = parse_seeds(args.seeds)
         scenarios = _split(args.scenario)
         if not scenarios:
-            raise ValueError("--scenario is empty; allowed: " + ", ".join(PRESETS) + " or a .yaml/.json file")
+            raise ValueError("--scenario is empty; allowed: " + ", ".join(scenario_names()) + " or a .yaml/.json file")
         mechanisms = _split(args.mechanisms) or None
         shocks = _split(args.shocks) or ["scenario"]
         if args.workers < 1:

@@ -16,7 +16,8 @@ worker builds its own fresh policy objects from it.
 Policy specs (strings): a registry baseline (`channelmarket.policies.registry`: truthful,
 fixed_markup, zero_intelligence, random, risk_factor, eps_auction), `mean_field` (the
 mean-field equilibrium `MeanFieldPolicy`), or a path to a trained model (an SB3 `model.zip`,
-an IPPO `.pt`, an RLlib export (`eval.rllib_policy`), or a run folder holding one).
+an IPPO `.pt`, an RLlib export (`eval.rllib_policy`), or a run folder holding one); on the supply
+chain also `maser`, its own agents. Kinds of either economy (`eval.markets`).
 
 Part of the settings layer of the evaluation pipeline (settings -> jobs -> runs -> statistics ->
 report): it consumes policy and kind names and produces checked, plain-data population specs;
@@ -26,7 +27,6 @@ kinds and their aliases come from the kind registry (`envs.kinds`).
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,32 +34,27 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..envs.files import sha256_file
 from ..envs.kinds import BY_NAME
 from ..envs.state import KIND_ALIASES, KIND_NAMES, Kind
-from ..envs.state import resolve_kinds as _resolve_kinds
 from ..policies.base import Policy
 from ..policies.registry import REGISTRY, make
+from .markets import BUILTIN_POLICY, EQUILIBRIUM_POLICY, MARKETS, SUPPLY_CHAIN_KINDS, kinds_market, resolve_kinds
 from .rllib_policy import export_path, load_rllib
 
 ROLES = ("focal", "background")
-EQUILIBRIUM_POLICY = "mean_field"
 MODEL_SUFFIXES = (".zip", ".pt")
-
-def resolve_kinds(kinds: "str | Iterable[str]") -> tuple[str, ...]:
-    """Kind names (in `KIND_NAMES` order, no duplicates) from names, aliases or a comma list."""
-    return _resolve_kinds(kinds, what="kinds")
-
 
 # ---- policy specs ------------------------------------------------------------------------------------
 
-def baseline_names() -> tuple[str, ...]:
-    """Every policy name a spec may use besides a model path."""
-    return tuple(dict.fromkeys(tuple(REGISTRY) + (EQUILIBRIUM_POLICY,)))
+def baseline_names(builtin: bool = False) -> tuple[str, ...]:
+    """Every policy name a spec may use besides a model path; `builtin` adds `maser` (supply chain only)."""
+    return tuple(dict.fromkeys(tuple(REGISTRY) + (EQUILIBRIUM_POLICY,) + ((BUILTIN_POLICY,) if builtin else ())))
 
 
 def is_model_path(spec: str) -> bool:
     """Whether a policy spec names a model file or run folder rather than a baseline."""
-    return spec not in baseline_names() and (
+    return spec not in baseline_names(builtin=True) and (
         spec.endswith(MODEL_SUFFIXES) or os.sep in spec or "/" in spec or os.path.isdir(spec))
 
 
@@ -69,21 +64,23 @@ def check_policy(spec: str) -> str:
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"policy {spec!r}: expected a baseline name or a model path")
     spec = spec.strip()
-    if spec in baseline_names():
+    if spec in baseline_names(builtin=True):
         return spec
     if is_model_path(spec):
         if not os.path.exists(spec):
             raise ValueError(f"policy {spec!r}: no trained model at that path (a model.zip, an IPPO .pt file "
                              "or a run folder holding one)")
         return spec
-    raise ValueError(f"unknown policy {spec!r}; allowed: {', '.join(baseline_names())}, "
+    raise ValueError(f"unknown policy {spec!r}; allowed: {', '.join(baseline_names(builtin=True))}, "
                      "or a path to a trained model (.zip, .pt or a run folder)")
 
 
 def policy_kind(spec: str) -> str:
-    """'learned', 'equilibrium' or 'baseline'."""
+    """'learned', 'equilibrium', 'builtin' (`maser`) or 'baseline'."""
     if spec == EQUILIBRIUM_POLICY:
         return "equilibrium"
+    if spec == BUILTIN_POLICY:
+        return "builtin"
     return "learned" if is_model_path(spec) else "baseline"
 
 
@@ -111,14 +108,6 @@ def model_files(spec: str) -> list[Path]:
         except (ValueError, OSError):  # an unreadable description still gets hashed itself
             pass
     return sorted(files)
-
-
-def sha256_file(path: "str | Path") -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def policy_record(spec: str) -> dict[str, Any]:
@@ -177,7 +166,7 @@ class PopulationSpec:
     @property
     def focal_kinds(self) -> tuple[str, ...]:
         ks = {k for s in self.slots if s.role == "focal" for k in s.kinds}
-        return tuple(k for k in KIND_NAMES if k in ks)
+        return tuple(k for k in KIND_NAMES + SUPPLY_CHAIN_KINDS if k in ks)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -195,7 +184,7 @@ def _label_kinds(kinds: tuple[str, ...], asked: "str | Sequence[str]") -> tuple[
     """Kinds shown in a population's name: an optional kind (electric vehicles) only when named
     itself, not when an alias brought it in, so names of markets without it stay as they were."""
     words = set(asked.replace("+", ",").replace(" ", ",").split(",")) if isinstance(asked, str) else set(asked)
-    return tuple(k for k in kinds if not BY_NAME[k].optional or k in words or f"{k}s" in words)
+    return tuple(k for k in kinds if k not in BY_NAME or not BY_NAME[k].optional or k in words or f"{k}s" in words)
 
 
 def focal_background(policy: str, focal: "str | Sequence[str]", background: "str | Sequence[str]",
@@ -207,7 +196,7 @@ def focal_background(policy: str, focal: "str | Sequence[str]", background: "str
     bg = [b.strip() for item in bg for b in item.split(",") if b.strip()]
     if not bg:
         raise ValueError("a focal/background population needs at least one background policy")
-    rest = tuple(k for k in KIND_NAMES if k not in fk)
+    rest = tuple(k for k in MARKETS[kinds_market(fk)] if k not in fk)
     slots = [Slot(policy, fk, "focal")]
     if rest:
         m = len(bg)
@@ -260,19 +249,26 @@ def rank_in_kind(kind: np.ndarray) -> np.ndarray:
     return rank
 
 
-def assign(spec: PopulationSpec, kind: np.ndarray, exclude: Sequence[str] = ()) -> list[tuple[Slot, np.ndarray]]:
-    """[(slot, agent indices)] for the agents of `kind` [N]; slots without agents are left out.
+def assign(spec: PopulationSpec, kind: np.ndarray, exclude: Sequence[str] = (),
+           kind_names: Sequence[str] = KIND_NAMES) -> list[tuple[Slot, np.ndarray]]:
+    """[(slot, agent indices)] for the agents of `kind` [N] (codes into `kind_names`, the energy
+    market's by default); slots without agents are left out.
 
     ValueError if some agent is covered by no slot or by several (naming them): a population must
     cover every agent exactly once. Kinds in `exclude` are left out of every slot (and of the check):
     the agents an exploitability deviation takes over."""
+    kind_names = tuple(kind_names)
     kind = np.asarray(kind, dtype=np.int64)
     rank = rank_in_kind(kind)
-    ex = np.isin(kind, [KIND_NAMES.index(k) for k in exclude])
+    ex = np.isin(kind, [kind_names.index(k) for k in exclude])
     count = np.zeros(kind.shape[0], dtype=np.int64)
     out = []
     for slot in spec.slots:
-        ids = [KIND_NAMES.index(k) for k in slot.kinds]
+        unknown = [k for k in slot.kinds if k not in kind_names]
+        if unknown:
+            raise ValueError(f"population {spec.name!r}: kinds {', '.join(unknown)} are not kinds of this market; "
+                             f"allowed: {', '.join(kind_names)}")
+        ids = [kind_names.index(k) for k in slot.kinds]
         i, m = slot.part
         mask = np.isin(kind, ids) & (rank % m == i) & ~ex
         count += mask
@@ -283,7 +279,7 @@ def assign(spec: PopulationSpec, kind: np.ndarray, exclude: Sequence[str] = ()) 
     dup = np.flatnonzero(count > 1)
     if missing.size or dup.size:
         def names(ix):
-            return ", ".join(f"{i} ({KIND_NAMES[kind[i]]})" for i in ix[:8]) + (" ..." if ix.size > 8 else "")
+            return ", ".join(f"{i} ({kind_names[kind[i]]})" for i in ix[:8]) + (" ..." if ix.size > 8 else "")
         parts = []
         if missing.size:
             parts.append(f"agents covered by no slot: {names(missing)}")
@@ -326,6 +322,9 @@ def make_policy(spec: str, equilibrium: Any = None) -> Policy:
         from ..policies.mean_field import MeanFieldPolicy
 
         return MeanFieldPolicy(equilibrium)
+    if spec == BUILTIN_POLICY:
+        raise ValueError(f"policy {BUILTIN_POLICY!r} is the supply chain's own MASER agents: no policy object; "
+                         "it runs on supply-chain scenarios only")
     if spec in REGISTRY:
         return make(spec)
     return load_model(spec)
@@ -353,7 +352,7 @@ def build_assignments(spec: PopulationSpec, core: Any, equilibrium: Any = None,
 
 
 __all__ = [
-    "ROLES", "KIND_ALIASES", "SUBSTRATES", "EQUILIBRIUM_POLICY", "Slot", "PopulationSpec", "resolve_kinds",
+    "ROLES", "KIND_ALIASES", "SUBSTRATES", "EQUILIBRIUM_POLICY", "BUILTIN_POLICY", "Slot", "PopulationSpec", "resolve_kinds",
     "baseline_names", "check_policy", "is_model_path", "policy_kind", "policy_record", "model_files", "sha256_file",
     "homogeneous", "focal_background", "substrate", "assign", "rank_in_kind", "make_policy", "build_assignments",
     "load_model",

@@ -23,6 +23,7 @@ from .plots import PLOTS, plot_efficiency_by_mechanism, plot_price_paths, plot_p
 from .results import Data
 from .sections import METRICS, cell_tables, exploit_tables, focal_tables, headline, paired_tables, reproducibility
 from .statistics import mean_ci, paired_diff
+from .survival import survival_tables
 from .tables import read_table
 
 
@@ -49,6 +50,7 @@ def write_report(out: "str | Path", plots: bool = True) -> Path:
              "policy/role/kind group; `all` rows aggregate), `steps.csv` (price paths), `exploitability.csv`, "
              "`manifest.json`.", ""]
     parts.append(headline(d))
+    parts.append(survival_tables(d))
     if plots:
         parts += ["## Plots", ""]
         skipped = []

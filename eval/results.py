@@ -15,6 +15,7 @@ import numpy as np
 
 from ..envs.state import KIND_NAMES
 from . import outputs
+from .markets import SUPPLY_CHAIN_KINDS
 from .tables import ALL, EPISODE_TABLE, EXPLOIT_COLUMNS, STEP_COLUMNS, read_table
 
 
@@ -35,7 +36,7 @@ class Data:
         self.reference = self.manifest.get("reference_population") or self.populations[0]
         self.cells = [(c["scenario"], c["mechanism"], c["shocks"]) for c in self.manifest["cells"]]
         self.episode_rows = [r for r in self.rows if r["policy"] == ALL and r["kind"] == ALL and r["role"] == ALL]
-        self.kinds = [k for k in KIND_NAMES if any(r["kind"] == k for r in self.rows)]
+        self.kinds = [k for k in KIND_NAMES + SUPPLY_CHAIN_KINDS if any(r["kind"] == k for r in self.rows)]
 
     def cell_rows(self, cell: tuple[str, str, str], rows: list[dict] | None = None) -> list[dict]:
         rows = self.episode_rows if rows is None else rows

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..envs import mechanisms
 from ..envs.state import KIND_NAMES
+from .markets import MECHANISM as SUPPLY_CHAIN_MECHANISM
 from .results import Data, fmt, fmt_p, md, md_table
 from .statistics import mean_ci, paired_diff
 from .tables import ALL
@@ -42,9 +43,14 @@ PAIRED = (("efficiency", "Δ efficiency", 3), ("welfare", "Δ welfare EUR", 0),
           ("price_volatility", "Δ price volatility", 3), ("unserved", "Δ unserved MWh", 1))
 
 
+def _kinds(d: Data, rows: list[dict]) -> list[str]:
+    """The kinds present in `rows` (one economy's, in a run over both)."""
+    return [k for k in d.kinds if any(r["kind"] == k for r in rows)]
+
+
 def _kind_profit_cells(d: Data, rows: list[dict], pop: str, policy: str = ALL, role: str = ALL) -> list[str]:
     out = []
-    for k in d.kinds + [ALL]:
+    for k in _kinds(d, rows) + [ALL]:
         v = [r["profit_per_agent"] for r in rows
              if r["population"] == pop and r["kind"] == k and r["policy"] == policy and r["role"] == role]
         m, h, _ = mean_ci(v)
@@ -63,17 +69,18 @@ def optimum_label(mechanism: str) -> str:
 
 
 def headline(d: Data) -> str:
-    """Every population under every mechanism on the first scenario and shock setting, and the
-    per-step optimum (efficiency 1 by definition)."""
-    if not d.cells:
+    """Every population under every mechanism on the first energy scenario and shock setting, and the
+    per-step optimum (efficiency 1 by definition); the supply chain's is `eval.survival`."""
+    energy = [c for c in d.cells if c[1] != SUPPLY_CHAIN_MECHANISM]
+    if not energy:
         return ""
-    scen, _, shock = d.cells[0]
+    scen, _, shock = energy[0]
     cells = [c for c in d.cells if c[0] == scen and c[2] == shock]
+    all_rows = [r for r in d.rows if r["scenario"] == scen and r["shocks"] == shock]
     header = (["population", "mechanism", "n", "efficiency", "welfare EUR", "surplus EUR"]
-              + [f"{k} EUR/agent" for k in d.kinds]
+              + [f"{k} EUR/agent" for k in _kinds(d, all_rows)]
               + ["price volatility", "eq. price RMSE", "unserved MWh", "payment failure rate"])
     body = []
-    all_rows = [r for r in d.rows if r["scenario"] == scen and r["shocks"] == shock]
     for cell in cells:
         ep = d.cell_rows(cell)
         for pop in d.pops_in(ep):
@@ -128,7 +135,7 @@ def cell_tables(d: Data) -> str:
         out += [md_table(header, body), ""]
         # profit by kind and policy
         rows = d.cell_rows(cell, d.rows)
-        header = ["population", "policy", "role"] + [f"{k}" for k in d.kinds] + ["all kinds"]
+        header = ["population", "policy", "role"] + [f"{k}" for k in _kinds(d, rows)] + ["all kinds"]
         body = []
         for pop in d.pops_in(rows):
             groups = list(dict.fromkeys((r["policy"], r["role"]) for r in rows if r["population"] == pop))
@@ -153,7 +160,7 @@ def paired_tables(d: Data) -> str:
         if d.reference not in d.pops_in(ep) or not pops:
             continue
         header = (["population", "n pairs"] + [lab for _, lab, _ in PAIRED]
-                  + [f"Δ {k} EUR/agent" for k in d.kinds] + ["p (welfare)"])
+                  + [f"Δ {k} EUR/agent" for k in _kinds(d, rows)] + ["p (welfare)"])
         body = []
         for pop in pops:
             line = [md(pop)]
@@ -165,7 +172,7 @@ def paired_tables(d: Data) -> str:
                 cells_.append(fmt(pd["mean"], pd["half"], dg))
                 if col == "welfare":
                     n, p_w = pd["n"], pd["p"]
-            for k in d.kinds:
+            for k in _kinds(d, rows):
                 m = dict(kind=k, policy=ALL, role=ALL)
                 pd = paired_diff(d.by_seed(rows, pop, "profit_per_agent", **m),
                                  d.by_seed(rows, d.reference, "profit_per_agent", **m))
@@ -174,9 +181,8 @@ def paired_tables(d: Data) -> str:
         out += [f"### {cell[0]} · {cell[1]} · shocks `{cell[2]}`", "", md_table(header, body), ""]
         any_table = True
     # mechanisms, paired per population
-    mechs = list(dict.fromkeys(c[1] for c in d.cells))
+    mechs = list(dict.fromkeys(c[1] for c in d.cells if c[1] != SUPPLY_CHAIN_MECHANISM))
     if len(mechs) > 1:
-        out += [f"### Mechanisms: each mechanism minus `{mechs[0]}`, same population and seeds", ""]
         header = ["scenario", "shocks", "population", "mechanism", "n pairs", "Δ efficiency", "Δ welfare EUR", "p"]
         body = []
         for scen, sh in dict.fromkeys((c[0], c[2]) for c in d.cells):
@@ -191,7 +197,8 @@ def paired_tables(d: Data) -> str:
                     body.append([scen, f"`{sh}`", md(pop), mech, str(pw["n"]), fmt(pe["mean"], pe["half"], 3),
                                  fmt(pw["mean"], pw["half"], 0), fmt_p(pw["p"])])
         if body:
-            out += [md_table(header, body), ""]
+            out += [f"### Mechanisms: each mechanism minus `{mechs[0]}`, same population and seeds", "",
+                    md_table(header, body), ""]
             any_table = True
     if not any_table:
         out += ["(No pairs: a single population and a single mechanism.)", ""]

@@ -13,6 +13,7 @@ import yaml
 from ..envs import mechanisms
 from ..envs.scenario import PRESETS, Scenario, get_scenario
 from ..envs.shocks import SHOCK_NAMES, ShockEvent
+from .markets import is_supply_chain, supply_chain_mechanism, supply_chain_shocks
 from .populations import PopulationSpec, check_policy, homogeneous
 from .seeds import parse_seeds  # noqa: F401  (seed lists are settings too)
 
@@ -22,11 +23,27 @@ SHOCK_FORMS = ("scenario", "none", "random", "random:RATE", "unseen", "KIND@STEP
 
 # ---- settings --------------------------------------------------------------------------------------
 
+def scenario_names() -> tuple[str, ...]:
+    """Every preset a tournament accepts: the energy market's, then the supply chain's (`supply_chain_v0`)."""
+    from ..envs.supply_chain.scenario import PRESETS as SUPPLY_CHAIN_PRESETS
+
+    return tuple(PRESETS) + tuple(SUPPLY_CHAIN_PRESETS)
+
+
 def resolve_scenario(spec: Any) -> tuple[str, Scenario]:
-    """(label, Scenario) from a preset name, a .yaml/.json path, a dict or a Scenario; ValueError
-    naming the value and the presets for anything else."""
+    """(label, Scenario) from a preset name, a .yaml/.json path, a dict or a Scenario; a supply-chain
+    preset name or `SupplyChainScenario` gives (label, SupplyChainScenario); ValueError naming the
+    value and the presets for anything else."""
+    from ..envs.supply_chain.scenario import PRESETS as SUPPLY_CHAIN_PRESETS
+    from ..envs.supply_chain.scenario import SupplyChainScenario, make_scenario
+
+    if isinstance(spec, SupplyChainScenario):
+        return spec.name, spec
+    if isinstance(spec, str) and spec in SUPPLY_CHAIN_PRESETS and spec not in PRESETS:
+        return spec, make_scenario(spec)
     if isinstance(spec, (str, Path)) and str(spec) not in PRESETS and not Path(spec).is_file():
-        raise ValueError(f"unknown scenario {str(spec)!r}; allowed: {', '.join(PRESETS)} or a .yaml/.json scenario file")
+        raise ValueError(f"unknown scenario {str(spec)!r}; allowed: {', '.join(scenario_names())} or a .yaml/.json "
+                         "scenario file")
     try:
         sc = get_scenario(spec)
     except (ValueError, TypeError, OSError, yaml.YAMLError) as exc:
@@ -66,7 +83,10 @@ def unseen_schedule(sc: Scenario) -> tuple[ShockEvent, ...]:
 
 def apply_shocks(sc: Scenario, setting: str) -> Scenario:
     """The scenario under a shock setting (see the module docstring); ValueError naming the
-    setting and the allowed forms."""
+    setting and the allowed forms. A supply-chain scenario takes its own forms
+    (`eval.markets.SHOCK_FORMS`: scenario, none, move_key@DAY)."""
+    if is_supply_chain(sc):
+        return supply_chain_shocks(sc, setting)
     s = setting.strip()
     try:
         if s == "scenario":
@@ -91,7 +111,11 @@ def apply_shocks(sc: Scenario, setting: str) -> Scenario:
 
 
 def variant(sc: Scenario, mechanism: str, shocks: str) -> Scenario:
-    """`sc` with its clearing mechanism and shock setting replaced."""
+    """`sc` with its clearing mechanism and shock setting replaced (a supply-chain scenario has one
+    mechanism, its own offers and answers: `eval.markets.MECHANISM`)."""
+    if is_supply_chain(sc):
+        supply_chain_mechanism(mechanism)
+        return apply_shocks(sc, shocks)
     return apply_shocks(sc.replace(mechanism=check_mechanism(mechanism)), shocks)
 
 
@@ -102,5 +126,5 @@ def as_population(p: "PopulationSpec | str") -> PopulationSpec:
     return homogeneous(check_policy(p))
 
 
-__all__ = ["parse_seeds", "resolve_scenario", "check_mechanism", "unseen_schedule", "apply_shocks", "variant",
+__all__ = ["parse_seeds", "resolve_scenario", "scenario_names", "check_mechanism", "unseen_schedule", "apply_shocks", "variant",
            "as_population", "SHOCK_FORMS", "DEFAULT_RANDOM_SHOCK_RATE"]

@@ -25,6 +25,7 @@ Intervals, per cell and over episodes (one value per episode):
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 from typing import Any, Iterable
 
 import numpy as np
@@ -32,9 +33,11 @@ import numpy as np
 from ..envs.breakdown import BREAKDOWN_FIELDS
 from ..envs.shocks import SHOCK_NAMES
 from ..envs.state import KIND_NAMES
-from .metrics import episode_metrics, gini
+from ..envs.supply_chain.scenario import KIND_NAMES as SUPPLY_CHAIN_KIND_NAMES
+from .metrics import episode_metrics, gini, price_volatility
 from .runs import EpisodeRun
-from .tables import ALL, EPISODE_COLUMNS, STEP_COLUMNS
+from .supply_chain.runs import SupplyChainRun
+from .tables import ALL, EPISODE_COLUMNS, STEP_COLUMNS, SURVIVAL_COLUMNS
 
 
 # ---- confidence intervals --------------------------------------------------------------------------
@@ -86,27 +89,30 @@ def _float(x: Any) -> float:
     return float(x) if x is not None else float("nan")
 
 
-def group_rows(ep: Any, slots: list, ids: dict[str, Any]) -> list[dict[str, Any]]:
+def group_rows(ep: Any, slots: list, ids: dict[str, Any], kind_names: Any = KIND_NAMES,
+               means: dict[str, np.ndarray] | None = None) -> list[dict[str, Any]]:
     """Rows of one episode: one per (policy, role, kind) group, per (policy, role) over kinds, per
     kind over policies, and one over everything. `ep` has `totals` (per-agent sums of every
-    breakdown column), `kind` and `policy_index` (into `slots`)."""
+    breakdown column), `kind` (codes into `kind_names`, the energy market's by default) and
+    `policy_index` (into `slots`); `means` adds columns: the group mean of a per-agent array."""
+    kind_names = tuple(kind_names)
     totals = ep.totals
     kind = np.asarray(ep.kind, dtype=np.int64)
     gidx = np.asarray(ep.policy_index, dtype=np.int64)
     pol = np.array([slots[g].policy for g in range(len(slots))], dtype=object)[gidx]
     role = np.array([slots[g].role for g in range(len(slots))], dtype=object)[gidx]
-    kname = np.array(KIND_NAMES, dtype=object)[kind]
-    # groups in a fixed order: slot order for policies, KIND_NAMES order for kinds
+    kname = np.array(kind_names, dtype=object)[kind]
+    # groups in a fixed order: slot order for policies, kind_names order for kinds
     pr_order = list(dict.fromkeys((s.policy, s.role) for s in slots))
     keys: list[tuple[str, str, str, np.ndarray]] = []
     for p, r in pr_order:
         base = (pol == p) & (role == r)
-        for k in KIND_NAMES:
+        for k in kind_names:
             m = base & (kname == k)
             if m.any():
                 keys.append((p, r, k, m))
         keys.append((p, r, ALL, base))
-    for k in KIND_NAMES:
+    for k in kind_names:
         m = kname == k
         if m.any():
             keys.append((ALL, ALL, k, m))
@@ -122,13 +128,42 @@ def group_rows(ep: Any, slots: list, ids: dict[str, Any]) -> list[dict[str, Any]
         for f in BREAKDOWN_FIELDS:
             if f != "profit":
                 row[f"{f}_per_agent"] = float(totals[f][m].sum() / n)
+        for c, v in (means or {}).items():
+            row[c] = float(np.asarray(v)[m].mean())
         rows.append(row)
     return rows
 
 
-def episode_tables(run: EpisodeRun) -> dict[str, list]:
+def supply_chain_tables(run: SupplyChainRun) -> dict[str, list]:
+    """The rows a supply-chain run adds (`eval.supply_chain.runs`): the same tables, with the
+    `SURVIVAL_COLUMNS` filled and the energy market's references NaN."""
+    job, spec, s = run.job, run.job.population, run.steps
+    ids = {"scenario": job.scenario_label, "mechanism": job.mechanism, "shocks": job.shocks, "seed": int(job.seed),
+           "population": spec.name, "substrate": spec.substrate, "focal_policy": spec.focal_policy}
+    price, days, profit = np.asarray(s["price"], dtype=np.float64), len(s["t"]), run.totals["profit"]
+    episode = {c: float("nan") for c in EPISODE_COLUMNS}
+    episode.update(steps=days, welfare=float(profit.sum()), realized_welfare=float(profit.sum()),
+                   p2p_volume=float(np.sum(s["volume"])), price_mean=float(np.nanmean(price)) if np.isfinite(price).any()
+                   else float("nan"), price_volatility=price_volatility(price[np.isfinite(price)]),
+                   n_shocks=float(sum(k != "NONE" for k in s["shock"])), payment_failure_rate=0.0,
+                   profit_gini=gini(profit), extinct=float(not run.alive.any()), trades_per_step=run.trades / max(days, 1))
+    ep = SimpleNamespace(totals=run.totals, kind=run.kind, policy_index=run.policy_index)
+    means = {"alive_share": run.alive.astype(np.float64), "lifespan_per_agent": run.lifespan}
+    rows = [dict(r, **episode) for r in group_rows(ep, run.slots, ids, SUPPLY_CHAIN_KIND_NAMES, means)]
+    nan = [float("nan")] * days
+    block = {c: [ids[c]] * days for c in STEP_COLUMNS[:5]}
+    block.update({c: list(s[c]) for c in ("t", "ref_price", "shock", "generation", "load", "volume",
+                                          "realized_welfare")})
+    block.update(hour=nan, price=price.tolist(), eq_price=nan, supply=nan, demand=nan, unserved=nan, curtailed=nan,
+                 optimal_welfare=nan)
+    return {"rows": rows, "steps": [block], "exploit": []}
+
+
+def episode_tables(run: "EpisodeRun | SupplyChainRun") -> dict[str, list]:
     """The rows one run adds to each table: {"rows": episode rows, "steps": [one column block],
     "exploit": mf_dp rows}."""
+    if isinstance(run, SupplyChainRun):
+        return supply_chain_tables(run)
     job, record = run.job, run.record
     spec = job.population
     use_eq = run.eq_price is not None and job.equilibrium
@@ -137,6 +172,7 @@ def episode_tables(run: EpisodeRun) -> dict[str, list]:
     ids = {"scenario": job.scenario_label, "mechanism": job.mechanism, "shocks": job.shocks, "seed": int(job.seed),
            "population": spec.name, "substrate": spec.substrate, "focal_policy": spec.focal_policy}
     episode = {c: _float(m[c]) for c in EPISODE_COLUMNS}
+    episode.update({c: float("nan") for c in SURVIVAL_COLUMNS})   # the supply chain's columns
     rows = [dict(r, **episode) for r in group_rows(record, run.slots, ids)]
 
     s = record.steps
@@ -159,4 +195,4 @@ def episode_tables(run: EpisodeRun) -> dict[str, list]:
     return {"rows": rows, "steps": [steps], "exploit": exploit}
 
 
-__all__ = ["mean_ci", "confidence_interval", "paired_diff", "group_rows", "episode_tables"]
+__all__ = ["mean_ci", "confidence_interval", "paired_diff", "group_rows", "episode_tables", "supply_chain_tables"]

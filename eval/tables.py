@@ -6,7 +6,8 @@ writes them (`write_csv`, `write_parquet`), and the report reads them back (`rea
 the report depends on the written files alone. A leaf: it imports nothing of the pipeline.
 
 - episodes (`EPISODE_TABLE`): one row per episode x group, where a group is (policy, role,
-  kind) and the rows with policy/role/kind = `ALL` aggregate over the episode's groups;
+  kind) and the rows with policy/role/kind = `ALL` aggregate over the episode's groups; the
+  `SURVIVAL_COLUMNS` are the supply chain's (`eval.supply_chain.runs`), NaN on the energy market;
 - steps (`STEP_COLUMNS`): the price path and market totals of every episode, one row per step;
 - exploitability (`EXPLOIT_COLUMNS`): the gain of a best response per agent kind.
 """
@@ -35,7 +36,10 @@ EPISODE_COLUMNS = (
     "shock_peak_relative", "shock_recovery_steps", "shock_recovered_share", "unserved", "curtailed",
     "unserved_share", "payment_failure_rate", "channel_utilization", "profit_gini",
 )
-EPISODE_TABLE = ID_COLUMNS + GROUP_COLUMNS + EPISODE_COLUMNS
+# the supply chain's survival numbers (NaN on the energy market): per group the share of its agents
+# alive at the end and their mean days alive; per episode whether everyone died, and trades per step
+SURVIVAL_COLUMNS = ("alive_share", "lifespan_per_agent", "extinct", "trades_per_step")
+EPISODE_TABLE = ID_COLUMNS + GROUP_COLUMNS + EPISODE_COLUMNS + SURVIVAL_COLUMNS
 EPISODE_ID_COLUMNS = ("scenario", "mechanism", "shocks", "seed", "population", "substrate", "focal_policy")
 STEP_COLUMNS = EPISODE_ID_COLUMNS[:5] + ("t", "hour", "price", "ref_price", "eq_price", "shock", "generation", "load",
                                          "volume", "supply", "demand", "unserved", "curtailed", "realized_welfare",
@@ -108,6 +112,6 @@ def read_table(path: "str | Path", columns: Sequence[str] = ()) -> list[dict[str
     return outputs.read_table(path, columns, STRING_COLUMNS, INT_COLUMNS)
 
 
-__all__ = ["ALL", "ID_COLUMNS", "GROUP_COLUMNS", "EPISODE_COLUMNS", "EPISODE_TABLE", "EPISODE_ID_COLUMNS",
+__all__ = ["ALL", "ID_COLUMNS", "GROUP_COLUMNS", "EPISODE_COLUMNS", "SURVIVAL_COLUMNS", "EPISODE_TABLE", "EPISODE_ID_COLUMNS",
            "STEP_COLUMNS", "EXPLOIT_COLUMNS", "TABLE_COLUMNS", "STRING_COLUMNS", "INT_COLUMNS", "step_rows",
            "write_csv", "write_parquet", "read_table"]

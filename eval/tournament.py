@@ -31,6 +31,19 @@ population, so results pair over seeds.
 Shock settings: "scenario" (as the scenario says), "none", "random" or "random:RATE" (random
 shocks at RATE per step, default 0.02), "unseen" (`unseen_schedule`), or an explicit schedule
 "KIND@STEP:DURATION[+KIND@STEP:DURATION...]", e.g. "DEMAND_SURGE@30:8".
+
+Both economies: a scenario may be a supply-chain preset (`supply_chain_v0`: maser_exp1 ...
+supply_chain_small), whose cells run `eval.supply_chain.runs.SupplyChainJob`s into the same tables
+(mechanism "maser", its own; shock settings "scenario", "none", "move_key@DAY"; populations over its
+kinds farmer, miller, baker, seller, or homogeneous; the `maser` policy = the market's own agents):
+
+    run_tournament(["maser", "risk_factor", "eps_auction"], scenarios=["maser_exp1", "supply_chain_small"],
+                   seeds="0-4", shocks=["none"], optimum=False, equilibrium=False)
+
+A population runs on the cells of the market it fits (`eval.markets.runs_on`): `maser` and populations over the
+supply chain's kinds on supply-chain cells, populations over energy kinds or with their own shock
+setting on energy cells, homogeneous ones on both; best-response searches (`exploit`) run on energy
+cells only.
 """
 
 from __future__ import annotations
@@ -47,11 +60,14 @@ from .._version import __version__
 from ..envs.scenario import Scenario
 from .jobs import run_jobs
 from .outputs import FORMAT, MANIFEST, RECORDINGS, TIMING, clear_outputs, prepare_folder, write_json
+from .markets import MECHANISM as SUPPLY_CHAIN_MECHANISM
+from .markets import is_supply_chain, market_population, runs_on
 from .populations import PopulationSpec, check_policy, load_model, policy_kind, policy_record
 from .runs import EpisodeJob, EpisodeRun, recording_name
 from .seeds import MAX_SEEDS, parse_seeds
 from .settings import apply_shocks, as_population, check_mechanism, resolve_scenario, variant
 from .statistics import episode_tables
+from .supply_chain.runs import SupplyChainJob, SupplyChainRun
 from .tables import TABLE_COLUMNS, step_rows, write_csv, write_parquet
 
 
@@ -120,19 +136,25 @@ def build_jobs(populations: Sequence[PopulationSpec], scenarios: Sequence[tuple[
     jobs: list[EpisodeJob] = []
     cells: list[dict[str, Any]] = []
     for label, base in scenarios:
-        mechs = list(mechanisms) if mechanisms else [base.mechanism]
+        supply_chain = is_supply_chain(base)   # one mechanism there: its own offers and answers
+        mechs = [SUPPLY_CHAIN_MECHANISM] if supply_chain else list(mechanisms) if mechanisms else [base.mechanism]
+        job_type = SupplyChainJob if supply_chain else EpisodeJob
         for mech in mechs:
             for sh in all_shocks:
+                if supply_chain and sh not in shocks:
+                    continue                    # a population's own (energy) shock setting
                 sc = variant(base, mech, sh)
                 n_before = len(jobs)
                 for pi, pop in enumerate(populations):
+                    if not runs_on(pop, base):
+                        continue
                     if pop.shocks:
                         if sh != pop.shocks:
                             continue
                     elif sh not in shocks and pi != 0:
                         continue
                     for seed in seeds:
-                        jobs.append(EpisodeJob(len(jobs), label, sc, mech, sh, int(seed), pop, optimum, equilibrium))
+                        jobs.append(job_type(len(jobs), label, sc, mech, sh, int(seed), pop, optimum, equilibrium))
                 if len(jobs) > n_before:
                     cells.append({"scenario": label, "mechanism": mech, "shocks": sh, "config": sc.to_dict()})
     return jobs, cells
@@ -167,7 +189,7 @@ class TournamentPlan:
         results = run_jobs(list(self.jobs) + list(self.exploit_jobs), workers=int(workers), progress=progress)
         rows, steps, ex, recordings = [], [], [], {}
         for r in results:   # job order: episode jobs, then the best-response jobs
-            if isinstance(r, EpisodeRun):
+            if isinstance(r, (EpisodeRun, SupplyChainRun)):
                 if r.recording is not None:
                     recordings[recording_name(r.job)] = r.recording
                 r = episode_tables(r)
@@ -208,11 +230,18 @@ def prepare_tournament(populations: Sequence["PopulationSpec | str"], scenarios:
     seed_list = parse_seeds(seeds, max_seeds=max_seeds)
     mechs = [check_mechanism(m) for m in mechanisms] if mechanisms else None
     shock_list = list(dict.fromkeys(s.strip() for s in shocks))
+    for p in pops:         # a population runs on the scenarios of its market; it must run somewhere
+        if not any(runs_on(p, sc) for _, sc in scs):
+            market_population(p, "supply_chain" if all(is_supply_chain(sc) for _, sc in scs) else "energy")
+            raise ValueError(f"population {p.name!r} runs on none of the scenarios "
+                             f"({', '.join(label for label, _ in scs)})")
     for label, sc in scs:  # validate every setting up front, with a clear message
-        for sh in shock_list + [p.shocks for p in pops if p.shocks]:
+        supply_chain = is_supply_chain(sc)
+        for sh in shock_list + ([] if supply_chain else [p.shocks for p in pops if p.shocks]):
             apply_shocks(sc, sh)
     jobs, cells = build_jobs(pops, scs, seed_list, mechs, shock_list, optimum, equilibrium)
-    ejobs = build_exploit_jobs(pops, jobs, seed_list, exploit, start=len(jobs)) if exploit else []
+    energy_jobs = [j for j in jobs if isinstance(j, EpisodeJob)]
+    ejobs = build_exploit_jobs(pops, energy_jobs, seed_list, exploit, start=len(jobs)) if exploit else []
     policies = {}
     for p in pops:
         for s in p.policies:
@@ -226,7 +255,7 @@ def prepare_tournament(populations: Sequence["PopulationSpec | str"], scenarios:
         "scenarios": {label: sc.to_dict() for label, sc in scs},
         "cells": cells,
         "seeds": seed_list,
-        "mechanisms": mechs or sorted({sc.mechanism for _, sc in scs}),
+        "mechanisms": mechs or sorted({getattr(sc, "mechanism", SUPPLY_CHAIN_MECHANISM) for _, sc in scs}),
         "shocks": shock_list,
         "populations": [p.to_dict() for p in pops],
         "reference_population": pops[0].name,

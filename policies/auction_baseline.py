@@ -18,6 +18,11 @@ Each step (from the Python-DTU team's auction-based agreement, MAPC 2011, on the
    bid >= ask and agrees at round 0 of the bilateral negotiation. Unmatched agents offer
    quantity 0 (generators sell to the grid, consumers buy from it).
 
+In a market without a grid (`view.grid` False: the supply chain) nobody has a grid to fall back
+on: the unmatched rest of an agent's product goes to the open market at its ask (quantity: all of
+it) and, as a consumer buys from the grid at its limit, it accepts sellers' prices up to its limit
+(no concession is needed: the bid opens there). The energy market has a grid, so nothing changes there.
+
 Mapping limits: the env rations a buyer's quantity over every channel that agrees, not only
 its matched ones, so the realized flows can differ from the assignment (never the totals per
 agent); opening prices outside the window ref +- span open at its edge, which keeps
@@ -43,7 +48,8 @@ import numpy as np
 
 from ..envs.mechanisms.eps_auction import LOTS_PER_AGENT, MAX_LOTS, cap_by_balance, match_lots
 from .base import Policy
-from .simple import encode_actions, trading_roles
+from ..envs.offers import BID, QUANTITY
+from .simple import bid_action, encode_actions, price_window, trading_roles
 
 STORAGE_RESERVES = ("cost_basis", "feed_in")
 
@@ -118,7 +124,8 @@ class EpsAuctionBaseline(Policy):
         buyer_ok &= needed > 0
         sell_q = np.where(seller_ok, sellable, 0.0)
         buy_q = np.where(buyer_ok, needed, 0.0)
-        value_s = np.minimum(self.reserves() + self.margin, sc.retail_tariff)
+        unit = view.price_unit                   # margin and eps are EUR/MWh: in this market's prices
+        value_s = np.minimum(self.reserves() + self.margin * unit, sc.retail_tariff)
 
         u, v, is_open = st.u, st.v, st.open
         fwd = np.flatnonzero(is_open & seller_ok[u] & buyer_ok[v] & (ag.sells_good[u] == ag.buys_good[v]))
@@ -134,7 +141,7 @@ class EpsAuctionBaseline(Policy):
         self.pairs = (empty_i, empty_i, empty_i, empty_f, empty_f)
         if channel.shape[0] == 0:
             return np.zeros(n), np.zeros(n), nan, nan.copy(), direction_m
-        m = match_lots(seller, buyer, surplus, sell_q, buy_q, self.eps, priority=payer,
+        m = match_lots(seller, buyer, surplus, sell_q, buy_q, self.eps * unit, priority=payer,
                        lots_per_agent=self.lots_per_agent, max_lots=self.max_lots)
         k = m.pair
         price = np.clip(value_s[seller[k]] + m.premium, value_s[seller[k]], ag.limit[buyer[k]])
@@ -171,11 +178,17 @@ class EpsAuctionBaseline(Policy):
             sell_share = np.where(sellable[idx] > 0, sold[idx] / sellable[idx], 0.0)
             buy_share = np.where(needed[idx] > 0, bought[idx] / needed[idx], 0.0)
         # unmatched: a price that cannot matter (quantity 0): reserve-based ask, zero-ish bid
-        ask_t = np.where(np.isnan(ask[idx]), np.minimum(self.reserves()[idx] + self.margin, sc.retail_tariff), ask[idx])
+        ask_t = np.where(np.isnan(ask[idx]), np.minimum(self.reserves()[idx] + self.margin * view.price_unit,
+                                                        sc.retail_tariff), ask[idx])
         bid_t = np.where(np.isnan(bid[idx]), 0.0, bid[idx])
         # storage acting out a match keeps the matched side; unmatched storage offers nothing
         # asks nudged down and bids up (NUDGE): a matched pair (bid >= ask) still agrees after decoding
-        return encode_actions(view, idx, ask_t, bid_t, sell_share, buy_share, 0.0, direction, exact_bounds=True)
+        out = encode_actions(view, idx, ask_t, bid_t, sell_share, buy_share, 0.0, direction, exact_bounds=True)
+        if not view.grid:   # no grid to fall back on (the supply chain): the open market takes the rest
+            _, buy_ref, span = price_window(view, idx)
+            out[:, QUANTITY] = 1.0
+            out[:, BID] = bid_action(view.limit[idx], buy_ref, span, ceil=True)
+        return out
 
 
 __all__ = ["EpsAuctionBaseline"]

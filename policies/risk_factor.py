@@ -88,7 +88,7 @@ import numpy as np
 
 from ..envs.offers import ASK, BID, CONCESSION
 from .base import Policy
-from .simple import encode_actions, opening_ask, opening_bid, price_window, trading_roles
+from .simple import encode_actions, opening_ask, opening_bid, price_window, set_dual_bids, trading_roles
 
 from ..envs.risk_rules import (  # noqa: F401  the rules live with the markets; re-exported here
     ACCEPT, ACCEPTED, BARGAIN, CANNOT_AFFORD, DECISION_NAMES, FIRST, NO_OFFER, NOT_INTERESTING, REJECTED, WAIT,
@@ -212,7 +212,8 @@ class RiskFactor(Policy):
         si = np.flatnonzero(sent.ravel())
         a_s = actor.ravel()[si]
         fl, rs, ps = floor_n[a_s], self.r_all[a_s], sell_p[a_s]
-        first_now = first_contact_price(fl, ceiling, rs, regular_share(self.points.ravel()[si], p), p)
+        # points are money (EUR in the energy market): in this market's units through the view's price_unit
+        first_now = first_contact_price(fl, ceiling, rs, regular_share(self.points.ravel()[si] / view.price_unit, p), p)
         last = self.list_price.ravel()[si]
         rep = ~np.isnan(last)
         lp = first_now.copy()
@@ -275,6 +276,9 @@ class RiskFactor(Policy):
         seller_role = selling[idx]
         conc = np.clip(np.where(seller_role, c_sell, c_buy), 0.0, 1.0)
         actions[:, CONCESSION] = 2.0 * conc - 1.0
+        # a producer that sells and buys (supply chain) concedes as a seller; its bid opens so that
+        # this concession ends at its acceptance threshold (no such agent in the energy market)
+        set_dual_bids(view, idx, actions, np.where(takes[idx], thr[idx], 0.0))
         self._soc = st.soc[idx].copy()
         return actions
 

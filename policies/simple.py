@@ -24,6 +24,14 @@ Storage is both a seller and a buyer, but one action quantity picks one side per
 rule-based baselines share one direction rule, `storage_direction`, so they differ only in
 pricing: sell when the reference price is at or above the scenario's daily mean price or
 when the episode ends before the store could empty, buy otherwise.
+
+Producers (`dual_role`: non-store agents that sell and buy in one step, as in the supply chain,
+where a Miller sells flour and buys corn; none in the energy market) also answer with one row:
+the quantity column is the larger of the two shares, the concession column is the seller's, and
+the bid opens where that concession ends at the buyer's highest price (`reach_bid`,
+`encode_actions(..., buyer_reach=...)`). Parameters in money (EUR/MWh margins, EUR of loyalty
+points) are scaled by the view's `price_unit` (1 in the energy market), so a policy means the same
+share of the tariff window on every market.
 """
 
 from __future__ import annotations
@@ -95,6 +103,26 @@ def opening_bid(market: Any, agents: np.ndarray, a: np.ndarray) -> np.ndarray:
     return np.clip(buy_ref + a * span, 0.0, view.limit[agents])
 
 
+def dual_role(market: Any, agents: np.ndarray) -> np.ndarray:
+    """[M] bool: agents that sell and buy this step with one action row and are not stores — the
+    supply chain's producers (they sell their product and buy their input). Never true in the energy
+    market, whose non-store kinds either sell or buy. Their concession column is the seller's, so the
+    buyer side is set through the opening bid (`reach_bid`)."""
+    view = as_view(market, agents)
+    return (view.sells_good[agents] >= 0) & (view.buys_good[agents] >= 0) & ~view.is_store[agents]
+
+
+def reach_bid(reach: np.ndarray, share: np.ndarray, limit: np.ndarray) -> np.ndarray:
+    """Opening bid b from which conceding `share` of the room to `limit` ends at `reach`:
+    b + share x (limit - b) = reach, b in [0, reach] (a reach under share x limit opens at 0 and
+    ends at share x limit)."""
+    reach, share, limit = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (reach, share, limit)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b = (reach - share * limit) / (1.0 - share)
+    return np.where(share < 1.0, np.clip(np.nan_to_num(b), 0.0, np.maximum(reach, 0.0)),
+                    np.where(reach >= limit, reach, 0.0))
+
+
 def concession_action(share: np.ndarray) -> np.ndarray:
     """Action column for a concession share in [0, 1]."""
     return np.clip(2.0 * np.asarray(share, dtype=np.float64) - 1.0, -1.0, 1.0)
@@ -110,6 +138,8 @@ def quantity_action(market: Any, agents: np.ndarray, sell_share: np.ndarray, buy
     buy_share = np.clip(np.broadcast_to(buy_share, agents.shape), 0.0, 1.0)
     buy_only = (view.sells_good[agents] < 0) & (view.buys_good[agents] >= 0)   # role: a pure buyer
     q = np.where(buy_only, 2.0 * buy_share - 1.0, 2.0 * sell_share - 1.0)
+    # a producer that sells and buys in one row (supply chain): the larger share, so neither side starves
+    q = np.where(dual_role(view, agents), 2.0 * np.maximum(sell_share, buy_share) - 1.0, q)
     if direction is None:
         direction = storage_direction(view, agents)
     st = view.is_store[agents]
@@ -157,10 +187,13 @@ def trading_roles(market: Any, agents: np.ndarray, controlled: np.ndarray):
 
 def encode_actions(market: Any, agents: np.ndarray, ask: np.ndarray, bid: np.ndarray, sell_share: np.ndarray,
                    buy_share: np.ndarray, concession: np.ndarray, direction: np.ndarray | None = None,
-                   exact_bounds: bool = False) -> np.ndarray:
+                   exact_bounds: bool = False, buyer_reach: np.ndarray | None = None) -> np.ndarray:
     """actions[M, 4] for target opening prices, offered shares and concession shares.
     `exact_bounds` nudges asks down / bids up by NUDGE so targets equal to the reserve / limit
-    decode exactly (the env clips them back onto the bound), and a bid >= an ask stays so."""
+    decode exactly (the env clips them back onto the bound), and a bid >= an ask stays so.
+    `buyer_reach` [M]: the highest price each agent's buyer side should reach; for `dual_role`
+    agents (their concession is the seller's) the bid opens where that concession ends there
+    (`reach_bid`). Other agents ignore it."""
     view = as_view(market, agents)
     sell_ref, buy_ref, span = price_window(view, agents)
     out = np.empty((agents.shape[0], N_ACTIONS))
@@ -168,7 +201,22 @@ def encode_actions(market: Any, agents: np.ndarray, ask: np.ndarray, bid: np.nda
     out[:, BID] = bid_action(bid, buy_ref, span, ceil=exact_bounds)
     out[:, QUANTITY] = quantity_action(view, agents, sell_share, buy_share, direction)
     out[:, CONCESSION] = concession_action(np.broadcast_to(concession, agents.shape))
+    if buyer_reach is not None:
+        set_dual_bids(view, agents, out, buyer_reach)
     return out
+
+
+def set_dual_bids(market: Any, agents: np.ndarray, actions: np.ndarray, reach: np.ndarray) -> np.ndarray:
+    """`actions` (in place) with the bid column of `dual_role` agents opening where their concession
+    column ends at `reach` [M] (`reach_bid`); the other rows are left as they are."""
+    view = as_view(market, agents)
+    dual = dual_role(view, agents)
+    if dual.any():
+        _, buy_ref, span = price_window(view, agents)
+        share = 0.5 * (actions[:, CONCESSION] + 1.0)
+        b = reach_bid(np.broadcast_to(reach, agents.shape), share, view.limit[agents])
+        actions[:, BID] = np.where(dual, bid_action(b, buy_ref, span), actions[:, BID])
+    return actions
 
 
 # ---- policies -------------------------------------------------------------------------------
@@ -221,7 +269,8 @@ class FixedMarkup(Policy):
         # sellers hold their price; storage in buying mode and consumers are buyers
         buying = is_buyer & (~is_seller | (direction < 0))
         conc = np.where(buying, self.buyer_concession, 0.0)
-        return encode_actions(view, idx, ask, bid, 1.0, 1.0, conc, direction)
+        reach = bid + self.buyer_concession * (view.limit[idx] - bid)    # a producer that also buys
+        return encode_actions(view, idx, ask, bid, 1.0, 1.0, conc, direction, buyer_reach=reach)
 
 
 class ZeroIntelligence(Policy):
@@ -270,4 +319,5 @@ class RandomPolicy(Policy):
 __all__ = [
     "Truthful", "FixedMarkup", "ZeroIntelligence", "RandomPolicy", "encode_actions", "storage_direction",
     "price_window", "ask_action", "bid_action", "concession_action", "quantity_action", "opening_ask", "opening_bid",
+    "dual_role", "reach_bid", "set_dual_bids",
 ]

@@ -28,12 +28,12 @@ from typing import Any
 import numpy as np
 
 from ..obs_schema import ObsSchema
-from ..risk_rules import RiskParams
-from .movement import direction, move, neighbour_roles, prospect, rule_speed, satisfied
+from ..compiled import Kernel, jit
+from ..risk_rules import RiskParams, scalar_clip, scalar_clip_to, scalar_maximum
+from .movement import direction, move, neighbourhood, prospect, rule_speed, satisfied
 from .production import eat_and_live, produce
 from .protocol import DayOffers, DayTrades, negotiate, refresh_slots
 from .scenario import GOOD_NAMES, KIND_NAMES, KINDS, SupplyChainScenario, make_scenario
-from .space import neighbour_pairs
 from .state import LOTS, SupplyState
 
 ACTION_NAMES = ("ask", "bid", "quantity", "concession", "move")
@@ -46,6 +46,88 @@ OBS_COLUMNS = tuple(f"kind_{k}" for k in KIND_NAMES) + (
 # fixed bounds of every column (the observation space)
 OBS_LOW = np.array([0.0] * 4 + [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0], np.float32)
 OBS_HIGH = np.array([1.0] * 4 + [1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1], np.float32)
+
+
+def _observe_numpy(kind, vital, money, hold, in_good, out_good, busy, r, counts, prospect, price, sales, purchases,
+                   profit, partner, xy, alive, batch, cap, in_price, budget, food_target, input_batches, width, height,
+                   progress, food, n_kinds):
+    """[N, O] float32 observation (`OBS_COLUMNS`, bounds `OBS_LOW`/`OBS_HIGH`; zeros for the dead). NumPy twin."""
+    n = kind.shape[0]
+    rows = np.arange(n)
+    cols = []
+    cols += [(kind == k).astype(np.float64) for k in range(n_kinds)]
+    f_target = food_target * (1.5 - r)
+    in_target = np.maximum(input_batches * batch[kind], 1.0)
+    inp = np.where(in_good >= 0, hold[rows, np.maximum(in_good, 0)] / in_target, 0.0)
+    cols += [vital, money / (money + budget), np.clip(inp, 0, 2),
+             np.clip(hold[rows, out_good] / np.maximum(2 * batch[kind], 1.0), 0, 2),
+             np.clip(hold[:, food] / np.maximum(f_target, 1.0), 0, 2), (busy > 0).astype(float),
+             r, np.clip(counts[:, 0] / 5, 0, 1), np.clip(counts[:, 1] / 5, 0, 1),
+             np.clip(counts[:, 2] / 5, 0, 1), prospect,
+             np.clip(price / cap[out_good], 0, 2),
+             np.where(in_good >= 0, np.clip(in_price[np.maximum(in_good, 0)] / cap[np.maximum(in_good, 0)], 0, 2), 0.0),
+             np.full(n, np.clip(in_price[food] / cap[food], 0, 2)),
+             np.clip(sales / budget, 0, 1), np.clip(purchases / budget, 0, 1),
+             np.clip(profit / budget, -1, 1), (partner >= 0).mean(axis=1),
+             xy[:, 0] / width, xy[:, 1] / height, np.full(n, progress)]
+    obs = np.stack(cols, axis=1).astype(np.float32)
+    obs[~alive] = 0.0
+    return np.clip(obs, OBS_LOW, OBS_HIGH)
+
+
+def _observe_loop(kind, vital, money, hold, in_good, out_good, busy, r, counts, prospect, price, sales, purchases,
+                  profit, partner, xy, alive, batch, cap, in_price, budget, food_target, input_batches, width, height,
+                  progress, food, n_kinds):
+    """`_observe_numpy` one agent at a time (compiled): the same float64 values, rounded to float32, clipped."""
+    n = kind.shape[0]
+    k_slots = partner.shape[1]
+    o = np.empty((n, OBS_LOW.shape[0]), np.float32)
+    c_food = _sclip(in_price[food] / cap[food], 0.0, 2.0)
+    for a in range(n):
+        v = np.zeros(OBS_LOW.shape[0])
+        if alive[a]:
+            for k in range(n_kinds):
+                v[k] = 1.0 if kind[a] == k else 0.0
+            ig = in_good[a]
+            og = out_good[a]
+            b = batch[kind[a]]
+            f_target = food_target * (1.5 - r[a])
+            in_target = _smax(input_batches * b, 1.0)
+            inp = hold[a, ig] / in_target if ig >= 0 else 0.0
+            v[4] = vital[a]
+            v[5] = money[a] / (money[a] + budget)
+            v[6] = _sclip(inp, 0.0, 2.0)
+            v[7] = _sclip(hold[a, og] / _smax(2 * b, 1.0), 0.0, 2.0)
+            v[8] = _sclip(hold[a, food] / _smax(f_target, 1.0), 0.0, 2.0)
+            v[9] = 1.0 if busy[a] > 0 else 0.0
+            v[10] = r[a]
+            v[11] = _sclip(counts[a, 0] / 5, 0.0, 1.0)
+            v[12] = _sclip(counts[a, 1] / 5, 0.0, 1.0)
+            v[13] = _sclip(counts[a, 2] / 5, 0.0, 1.0)
+            v[14] = prospect[a]
+            v[15] = _sclip(price[a] / cap[og], 0.0, 2.0)
+            v[16] = _sclip(in_price[ig] / cap[ig], 0.0, 2.0) if ig >= 0 else 0.0
+            v[17] = c_food
+            v[18] = _sclip(sales[a] / budget, 0.0, 1.0)
+            v[19] = _sclip(purchases[a] / budget, 0.0, 1.0)
+            v[20] = _sclip(profit[a] / budget, -1.0, 1.0)
+            m = 0
+            for s in range(k_slots):
+                if partner[a, s] >= 0:
+                    m += 1
+            v[21] = m / k_slots
+            v[22] = xy[a, 0] / width
+            v[23] = xy[a, 1] / height
+            v[24] = progress
+        for c in range(OBS_LOW.shape[0]):
+            o[a, c] = _sclip_to(np.float32(v[c]), OBS_LOW[c], OBS_HIGH[c])
+    return o
+
+
+_sclip = jit(scalar_clip) or scalar_clip
+_sclip_to = jit(scalar_clip_to) or scalar_clip_to
+_smax = jit(scalar_maximum) or scalar_maximum
+observe_kernel = Kernel("supply_chain_observe", _observe_numpy, jit(_observe_loop))
 
 
 class SupplyChainCore:
@@ -176,9 +258,8 @@ class SupplyChainCore:
         if sc.shock_day == st.t:
             self.move_key_agent()
         # 1. neighbourhood and customer slots
-        i, j, _ = neighbour_pairs(st.xy, st.alive, sc.radius, sc.width, sc.height)
-        counts, customer = neighbour_roles(st, i, j, self.food)
-        self.topology_version += int(refresh_slots(st, i, j, customer, sc.radius, sc.lapse_days) > 0)
+        counts, ci, cj = neighbourhood(st, sc.radius, sc.width, sc.height, self.food)
+        self.topology_version += int(refresh_slots(st, ci, cj, sc.radius, sc.lapse_days) > 0)
         # 2. movement: prospect, stay or move, direction and speed
         s, counts = prospect(st, counts, self.food, self._batch)
         draws = st.rng.random(n)
@@ -255,29 +336,14 @@ class SupplyChainCore:
 
     # ---- observation --------------------------------------------------------------------------
     def observe(self) -> np.ndarray:
-        st, sc, n = self.state, self.scenario, self.n_agents
-        rows = np.arange(n)
-        cols = []
-        cols += [(st.kind == k).astype(np.float64) for k in range(len(KINDS))]
-        food_target = sc.food_target * (1.5 - st.r)
-        in_target = np.maximum(sc.input_batches * self._batch[st.kind], 1.0)
-        budget = max(sc.initial_budget, 1e-9)
-        in_price = self.mean_price()
-        inp = np.where(st.in_good >= 0, st.hold[rows, np.maximum(st.in_good, 0)] / in_target, 0.0)
-        cols += [st.vital, st.money / (st.money + budget), np.clip(inp, 0, 2),
-                 np.clip(st.hold[rows, st.out_good] / np.maximum(2 * self._batch[st.kind], 1.0), 0, 2),
-                 np.clip(st.hold[:, self.food] / np.maximum(food_target, 1.0), 0, 2), (st.busy > 0).astype(float),
-                 st.r, np.clip(self._counts[:, 0] / 5, 0, 1), np.clip(self._counts[:, 1] / 5, 0, 1),
-                 np.clip(self._counts[:, 2] / 5, 0, 1), self._prospect,
-                 np.clip(st.price / self._cap[st.out_good], 0, 2),
-                 np.where(st.in_good >= 0, np.clip(in_price[np.maximum(st.in_good, 0)] / self._cap[np.maximum(st.in_good, 0)], 0, 2), 0.0),
-                 np.full(n, np.clip(in_price[self.food] / self._cap[self.food], 0, 2)),
-                 np.clip(self._sales / budget, 0, 1), np.clip(self._purchases / budget, 0, 1),
-                 np.clip(self._profit / budget, -1, 1), (st.partner >= 0).mean(axis=1),
-                 st.xy[:, 0] / sc.width, st.xy[:, 1] / sc.height, np.full(n, st.t / sc.days)]
-        obs = np.stack(cols, axis=1).astype(np.float32)
-        obs[~st.alive] = 0.0
-        return np.clip(obs, OBS_LOW, OBS_HIGH)
+        st, sc = self.state, self.scenario
+        return observe_kernel(
+            kind=st.kind, vital=st.vital, money=st.money, hold=st.hold, in_good=st.in_good, out_good=st.out_good,
+            busy=st.busy, r=st.r, counts=self._counts, prospect=self._prospect, price=st.price, sales=self._sales,
+            purchases=self._purchases, profit=self._profit, partner=st.partner, xy=st.xy, alive=st.alive,
+            batch=self._batch, cap=self._cap, in_price=self.mean_price(), budget=max(sc.initial_budget, 1e-9),
+            food_target=float(sc.food_target), input_batches=float(sc.input_batches), width=float(sc.width),
+            height=float(sc.height), progress=st.t / sc.days, food=int(self.food), n_kinds=len(KINDS))
 
     # ---- summaries ----------------------------------------------------------------------------
     def mean_price(self) -> np.ndarray:

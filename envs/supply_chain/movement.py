@@ -27,7 +27,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..compiled import Kernel, jit
-from .space import reflect
+from ..risk_rules import scalar_clip_to, scalar_maximum, scalar_minimum
+from .space import _HALF, _pairs_numpy, grid, reflect
 
 
 def _roles_loop(i, j, in_good, out_good, food, n):
@@ -58,22 +59,176 @@ def neighbour_roles(st, i: np.ndarray, j: np.ndarray, food: int) -> tuple[np.nda
     return roles_kernel(i=i, j=j, in_good=st.in_good, out_good=st.out_good, food=int(food), n=st.n)
 
 
+def _near_numpy(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good, out_good, food, n):
+    """The neighbourhood of the day in one query: ([N, 3] role counts, customer candidates (seller, customer)
+    in neighbour order: `neighbour_roles` over `space.neighbour_pairs`' ordered pairs, filtered). NumPy twin."""
+    a, b, _ = _pairs_numpy(sx, sy, scx, scy, starts, counts, nx, ny, radius)
+    i = np.concatenate([agents[a], agents[b]])
+    j = np.concatenate([agents[b], agents[a]])
+    customer = (in_good[j] == out_good[i]) | ((out_good[i] == food) & (out_good[j] != food))
+    role = np.zeros((n, 3))
+    for col, hit in enumerate((out_good[j] == in_good[i], customer, out_good[j] == food)):
+        role[:, col] = np.bincount(i[hit], minlength=n)
+    return role, i[customer], j[customer]
+
+
+def _near_loop(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good, out_good, food, n):
+    """`_near_numpy` in one pass over the close pairs of the cell list (compiled; `space._pairs_loop`'s
+    order): both directions of every pair counted, the customer candidates of the first direction in
+    pair order, then those of the second. Works in cell order (goods and counts gathered by position,
+    so a cell's agents sit side by side in memory) and scatters to agents at the end."""
+    r2 = radius * radius
+    m = sx.shape[0]
+    og = np.empty(m, np.int64)
+    ig = np.empty(m, np.int64)
+    for p in range(m):
+        og[p] = out_good[agents[p]]
+        ig[p] = in_good[agents[p]]
+    rs = np.zeros((m, 3))
+    total = 0                          # candidate pairs: a bound on the customer candidates each way
+    for part in range(5):
+        for p in range(m):
+            if part == 0:
+                c = scx[p] * ny + scy[p]
+                total += starts[c] + counts[c] - p - 1
+            else:
+                cx = scx[p] + _HALF[part - 1, 0]
+                cy = scy[p] + _HALF[part - 1, 1]
+                if cx >= 0 and cx < nx and cy >= 0 and cy < ny:
+                    total += counts[cx * ny + cy]
+    fa = np.empty(total, np.int64)
+    fb = np.empty(total, np.int64)
+    ba = np.empty(total, np.int64)
+    bb = np.empty(total, np.int64)
+    nf = 0
+    nb = 0
+    for part in range(5):
+        for p in range(m):
+            if part == 0:
+                c = scx[p] * ny + scy[p]
+                lo = p + 1
+                hi = starts[c] + counts[c]
+            else:
+                cx = scx[p] + _HALF[part - 1, 0]
+                cy = scy[p] + _HALF[part - 1, 1]
+                if cx < 0 or cx >= nx or cy < 0 or cy >= ny:
+                    continue
+                c = cx * ny + cy
+                lo = starts[c]
+                hi = lo + counts[c]
+            px = sx[p]
+            py = sy[p]
+            oa = og[p]
+            ia = ig[p]
+            for q in range(lo, hi):
+                dx = px - sx[q]
+                dy = py - sy[q]
+                if dx * dx + dy * dy >= r2:
+                    continue
+                ob = og[q]
+                ib = ig[q]
+                if ob == ia:
+                    rs[p, 0] += 1.0
+                if oa == ib:
+                    rs[q, 0] += 1.0
+                if ob == food:
+                    rs[p, 2] += 1.0
+                if oa == food:
+                    rs[q, 2] += 1.0
+                if ib == oa or (oa == food and ob != food):     # q buys p's product
+                    rs[p, 1] += 1.0
+                    fa[nf] = p
+                    fb[nf] = q
+                    nf += 1
+                if ia == ob or (ob == food and oa != food):     # p buys q's product
+                    rs[q, 1] += 1.0
+                    ba[nb] = q
+                    bb[nb] = p
+                    nb += 1
+    role = np.zeros((n, 3))
+    for p in range(m):
+        a = agents[p]
+        role[a, 0] = rs[p, 0]
+        role[a, 1] = rs[p, 1]
+        role[a, 2] = rs[p, 2]
+    ci = np.empty(nf + nb, np.int64)
+    cj = np.empty(nf + nb, np.int64)
+    for k in range(nf):
+        ci[k] = agents[fa[k]]
+        cj[k] = agents[fb[k]]
+    for k in range(nb):
+        ci[nf + k] = agents[ba[k]]
+        cj[nf + k] = agents[bb[k]]
+    return role, ci, cj
+
+
+near_kernel = Kernel("supply_chain_neighbourhood", _near_numpy, jit(_near_loop))
+
+
+def neighbourhood(st, radius: float, width: float, height: float, food: int):
+    """The day's neighbourhood query (grid cell list, no pair arrays): ([N, 3] counts of suppliers,
+    customers and food sellers near, customer candidates (seller [C], customer [C]) in neighbour order)."""
+    n = st.n
+    if np.count_nonzero(st.alive) < 2 or radius <= 0:
+        z = np.zeros(0, np.int64)
+        return np.zeros((n, 3)), z, z
+    agents, sx, sy, scx, scy, starts, counts, nx, ny = grid(st.xy, st.alive, radius, width, height)
+    return near_kernel(agents=agents, sx=sx, sy=sy, scx=scx, scy=scy, starts=starts, counts=counts, nx=nx, ny=ny,
+                       radius=float(radius), in_good=st.in_good, out_good=st.out_good, food=int(food), n=n)
+
+
 def prospect(st, counts: np.ndarray, food: int, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """([N] prospect s in [0, 1], [N, 3] counts of the neighbours that do business)."""
-    n = st.n
+    return prospect_kernel(counts=counts, in_good=st.in_good, out_good=st.out_good, hold=st.hold, busy=st.busy,
+                           vital=st.vital, kind=st.kind, batch=batch, food=int(food))
+
+
+def _prospect_numpy(counts, in_good, out_good, hold, busy, vital, kind, batch, food):
+    """`prospect` over arrays (NumPy twin of `_prospect_loop`)."""
+    n = in_good.shape[0]
     have = np.minimum(counts / np.array([2.0, 2.0, 1.0]), 1.0)
     # neighbours that do not do business count as absent: idle for want of input, unsold product,
     # hungry without food
     rows = np.arange(n)
-    stock_in = np.where(st.in_good >= 0, st.hold[rows, np.maximum(st.in_good, 0)], 1.0)
-    product = st.hold[rows, st.out_good]
-    starved = (st.busy == 0) & (stock_in < 1.0) & (product < 1.0)
-    have[:, 0] = np.where(st.in_good < 0, 1.0, np.where(starved, 0.0, have[:, 0]))
-    have[:, 1] = np.where(product >= 2.0 * batch[st.kind], 0.0, have[:, 1])
-    hungry = (st.hold[:, food] < 1.0) & (st.vital < 0.6)
-    have[:, 2] = np.where(st.out_good == food, 1.0, np.where(hungry, 0.0, have[:, 2]))
+    stock_in = np.where(in_good >= 0, hold[rows, np.maximum(in_good, 0)], 1.0)
+    product = hold[rows, out_good]
+    starved = (busy == 0) & (stock_in < 1.0) & (product < 1.0)
+    have[:, 0] = np.where(in_good < 0, 1.0, np.where(starved, 0.0, have[:, 0]))
+    have[:, 1] = np.where(product >= 2.0 * batch[kind], 0.0, have[:, 1])
+    hungry = (hold[:, food] < 1.0) & (vital < 0.6)
+    have[:, 2] = np.where(out_good == food, 1.0, np.where(hungry, 0.0, have[:, 2]))
     counts = np.where(have > 0, counts, 0.0)
     return have.mean(axis=1), counts
+
+
+def _prospect_loop(counts, in_good, out_good, hold, busy, vital, kind, batch, food):
+    """`_prospect_numpy` one agent at a time (compiled; the shares are halves, so their sum is exact)."""
+    n = in_good.shape[0]
+    s = np.empty(n)
+    out = np.empty((n, 3))
+    for a in range(n):
+        h0 = _min2(counts[a, 0] / 2.0, 1.0)
+        h1 = _min2(counts[a, 1] / 2.0, 1.0)
+        h2 = _min2(counts[a, 2] / 1.0, 1.0)
+        ig = in_good[a]
+        og = out_good[a]
+        stock_in = hold[a, ig] if ig >= 0 else 1.0
+        product = hold[a, og]
+        if ig < 0:
+            h0 = 1.0
+        elif busy[a] == 0 and stock_in < 1.0 and product < 1.0:
+            h0 = 0.0
+        if product >= 2.0 * batch[kind[a]]:
+            h1 = 0.0
+        if og == food:
+            h2 = 1.0
+        elif hold[a, food] < 1.0 and vital[a] < 0.6:
+            h2 = 0.0
+        out[a, 0] = counts[a, 0] if h0 > 0 else 0.0
+        out[a, 1] = counts[a, 1] if h1 > 0 else 0.0
+        out[a, 2] = counts[a, 2] if h2 > 0 else 0.0
+        s[a] = (h0 + h1 + h2) / 3
+    return s, out
 
 
 def satisfied(s: np.ndarray, r: np.ndarray, restless: float, draws: np.ndarray) -> np.ndarray:
@@ -130,21 +285,89 @@ def _direction_loop(xy, heading, partner, n_tr, goal, lacks, angle):
 direction_kernel = Kernel("supply_chain_direction", _direction_loop, jit(_direction_loop))
 
 
+def _lacks_numpy(counts, in_good, out_good, alive, food, n_goods):
+    """What each agent lacks nearby, grouped by good: ([N, 3] bool lacks, producers (alive agents by good,
+    ascending), their starts [G + 1], (agent, role) pairs lacking each good (by good, then agent, then role),
+    their starts [G + 1]). NumPy twin of `_lacks_loop`."""
+    n = in_good.shape[0]
+    wanted = np.stack([in_good, np.where(out_good == food, -1, out_good + 1), np.full(n, food)], axis=1)
+    wanted[:, 1] = np.where(wanted[:, 1] >= n_goods, -1, wanted[:, 1])
+    lacks = (counts == 0) & (wanted >= 0) & (wanted != out_good[:, None]) & alive[:, None]
+    prod, who, role = [], [], []
+    p_start, w_start = [0], [0]
+    for g in range(n_goods):
+        prod.append(np.flatnonzero(alive & (out_good == g)))
+        w, r = np.nonzero(lacks & (wanted == g))
+        who.append(w)
+        role.append(r)
+        p_start.append(p_start[-1] + prod[-1].size)
+        w_start.append(w_start[-1] + w.size)
+    return (lacks, np.concatenate(prod).astype(np.int64), np.array(p_start, np.int64),
+            np.concatenate(who).astype(np.int64), np.concatenate(role).astype(np.int64), np.array(w_start, np.int64))
+
+
+def _lacks_loop(counts, in_good, out_good, alive, food, n_goods):
+    """`_lacks_numpy` with loops (compiled), the same groups in the same order."""
+    n = in_good.shape[0]
+    lacks = np.zeros((n, 3), np.bool_)
+    wanted = np.empty((n, 3), np.int64)
+    p_start = np.zeros(n_goods + 1, np.int64)
+    w_start = np.zeros(n_goods + 1, np.int64)
+    for a in range(n):
+        og = out_good[a]
+        nxt = -1 if og == food else og + 1
+        if nxt >= n_goods:
+            nxt = -1
+        wanted[a, 0] = in_good[a]
+        wanted[a, 1] = nxt
+        wanted[a, 2] = food
+        if alive[a]:
+            p_start[og + 1] += 1
+            for k in range(3):
+                w = wanted[a, k]
+                if counts[a, k] == 0 and w >= 0 and w != og:
+                    lacks[a, k] = True
+                    w_start[w + 1] += 1
+    for g in range(n_goods):
+        p_start[g + 1] += p_start[g]
+        w_start[g + 1] += w_start[g]
+    prod = np.empty(p_start[n_goods], np.int64)
+    who = np.empty(w_start[n_goods], np.int64)
+    role = np.empty(w_start[n_goods], np.int64)
+    pp = p_start[:n_goods].copy()
+    wp = w_start[:n_goods].copy()
+    for a in range(n):
+        if alive[a]:
+            g = out_good[a]
+            prod[pp[g]] = a
+            pp[g] += 1
+            for k in range(3):
+                if lacks[a, k]:
+                    w = wanted[a, k]
+                    who[wp[w]] = a
+                    role[wp[w]] = k
+                    wp[w] += 1
+    return lacks, prod, p_start, who, role, w_start
+
+
+lacks_kernel = Kernel("supply_chain_lacks", _lacks_numpy, jit(_lacks_loop))
+
+
 def goals(st, counts: np.ndarray, food: int, rng: np.random.Generator, radius: float, sample: int = 8):
     """([N, 3, 2] goal points, [N, 3] bool lacks): for each role it lacks nearby (supplier of its
     input, customer of its product, seller of food), the nearest of `sample` alive producers of that
     good drawn at random (agents know where others are, not who is best; with few producers, the
     nearest), preferring those outside its neighbourhood."""
     n = st.n
-    wanted = np.stack([st.in_good, np.where(st.out_good == food, -1, st.out_good + 1), np.full(n, food)], axis=1)
-    wanted[:, 1] = np.where(wanted[:, 1] >= st.hold.shape[1], -1, wanted[:, 1])
-    lacks = (counts == 0) & (wanted >= 0) & (wanted != st.out_good[:, None]) & st.alive[:, None]
+    lacks, prod, p_start, who_all, role_all, w_start = lacks_kernel(
+        counts=counts, in_good=st.in_good, out_good=st.out_good, alive=st.alive, food=int(food),
+        n_goods=int(st.hold.shape[1]))
     goal = np.zeros((n, 3, 2))
     for g in range(st.hold.shape[1]):          # per good (4), vectorized over the agents lacking it
-        producers = np.flatnonzero(st.alive & (st.out_good == g))
-        who, role = np.nonzero(lacks & (wanted == g))
+        who, role = who_all[w_start[g]:w_start[g + 1]], role_all[w_start[g]:w_start[g + 1]]
         if who.size == 0:
             continue
+        producers = prod[p_start[g]:p_start[g + 1]]
         if producers.size == 0:
             lacks[who, role] = False
             continue
@@ -192,16 +415,65 @@ def direction(st, counts: np.ndarray, rng_angle: np.ndarray, rng: np.random.Gene
 
 def move(st, target: np.ndarray, speed: np.ndarray, inertia: float, width: float, height: float) -> None:
     """Phase 3 in place: heading blended with the old one, position advanced, walls reflect."""
-    h = inertia * st.heading + (1.0 - inertia) * target
+    st.xy, st.heading, st.speed = move_kernel(xy=st.xy, heading=st.heading, path=st.path, alive=st.alive,
+                                              target=target, speed=speed, inertia=float(inertia),
+                                              size=np.array([width, height], np.float64))
+
+
+def _move_numpy(xy, heading, path, alive, target, speed, inertia, size):
+    """(new xy, new heading, distance moved); `path` grows in place. NumPy twin of `_move_loop`."""
+    h = inertia * heading + (1.0 - inertia) * target
     norm = np.linalg.norm(h, axis=1)
     h = np.where((norm > 1e-9)[:, None], h / np.maximum(norm, 1e-12)[:, None], target)
-    speed = np.where(st.alive, speed, 0.0)
-    new, h = reflect(st.xy + h * speed[:, None], h, width, height)
-    moved = np.linalg.norm(new - st.xy, axis=1)
-    st.path += moved
-    st.speed = moved
-    st.xy = new
-    st.heading = np.where((speed > 0)[:, None], h, st.heading)
+    speed = np.where(alive, speed, 0.0)
+    new, h = reflect(xy + h * speed[:, None], h, size[0], size[1])
+    moved = np.linalg.norm(new - xy, axis=1)
+    path += moved
+    return new, np.where((speed > 0)[:, None], h, heading), moved
 
 
-__all__ = ["neighbour_roles", "prospect", "satisfied", "rule_speed", "direction", "move", "nearest_kernel"]
+def _move_loop(xy, heading, path, alive, target, speed, inertia, size):
+    """`_move_numpy` one agent at a time (compiled), the same float operations."""
+    n = xy.shape[0]
+    new = np.empty((n, 2))
+    head = np.empty((n, 2))
+    moved = np.empty(n)
+    keep = 1.0 - inertia
+    for a in range(n):
+        h0 = inertia * heading[a, 0] + keep * target[a, 0]
+        h1 = inertia * heading[a, 1] + keep * target[a, 1]
+        norm = np.sqrt(h0 * h0 + h1 * h1)
+        if norm > 1e-9:
+            d = _max2(norm, 1e-12)
+            h0 = h0 / d
+            h1 = h1 / d
+        else:
+            h0 = target[a, 0]
+            h1 = target[a, 1]
+        sp = speed[a] if alive[a] else 0.0
+        for c in range(2):
+            hc = h0 if c == 0 else h1
+            p = xy[a, c] + hc * sp
+            low = p < 0
+            if low:
+                p = -p
+            high = p > size[c]
+            if high:
+                p = 2 * size[c] - p
+            if low or high:
+                hc = -hc
+            new[a, c] = _clip_to2(p, 0.0, size[c])
+            head[a, c] = hc if sp > 0 else heading[a, c]
+        dx = new[a, 0] - xy[a, 0]
+        dy = new[a, 1] - xy[a, 1]
+        moved[a] = np.sqrt(dx * dx + dy * dy)
+        path[a] += moved[a]
+    return new, head, moved
+
+
+_min2, _max2, _clip_to2 = (jit(f) or f for f in (scalar_minimum, scalar_maximum, scalar_clip_to))
+prospect_kernel = Kernel("supply_chain_prospect", _prospect_numpy, jit(_prospect_loop))
+move_kernel = Kernel("supply_chain_move", _move_numpy, jit(_move_loop))
+
+
+__all__ = ["neighbourhood", "near_kernel", "lacks_kernel", "prospect_kernel", "move_kernel", "neighbour_roles", "prospect", "satisfied", "rule_speed", "direction", "move", "nearest_kernel"]

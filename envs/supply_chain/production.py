@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..compiled import Kernel, jit
+from ..risk_rules import scalar_clip, scalar_clip_to, scalar_maximum, scalar_minimum
 from .state import SupplyState
 
 
@@ -50,57 +52,168 @@ def add_lots(lot_qty: np.ndarray, lot_cost: np.ndarray, who: np.ndarray, qty: np
 def produce(st: SupplyState, days: np.ndarray, batch: np.ndarray, labour: np.ndarray) -> np.ndarray:
     """One day of production in place: finish cycles, then start new ones. `days`, `batch`,
     `labour` are per kind. Returns [N] bool: agents producing today (for the energy cost)."""
-    n = st.n
+    st.busy, producing = produce_kernel(
+        alive=st.alive, busy=st.busy, kind=st.kind, out_good=st.out_good, in_good=st.in_good, hold=st.hold,
+        out_cost=st.out_cost, wip=st.wip, wip_cost=st.wip_cost, lot_qty=st.lot_qty, lot_cost=st.lot_cost,
+        produced=st.produced, consumed=st.consumed, days=days, batch=batch, labour=labour)
+    return producing
+
+
+def _produce_numpy(alive, busy, kind, out_good, in_good, hold, out_cost, wip, wip_cost, lot_qty, lot_cost, produced,
+                   consumed, days, batch, labour):
+    """(new busy, producing today); the other arrays in place. NumPy twin of `_produce_loop`."""
+    n = alive.shape[0]
     rows = np.arange(n)
     # finish
-    going = st.alive & (st.busy > 0)
-    st.busy = np.where(going, st.busy - 1, st.busy)
-    done = going & (st.busy == 0)
+    going = alive & (busy > 0)
+    busy = np.where(going, busy - 1, busy)
+    done = going & (busy == 0)
     if done.any():
         i = np.flatnonzero(done)
-        g = st.out_good[i]
-        old = st.hold[i, g]
-        new = old + st.wip[i]
-        st.out_cost[i] = np.where(new > 0, (old * st.out_cost[i] + st.wip_cost[i]) / np.maximum(new, 1e-12),
-                                  st.out_cost[i])
-        st.hold[i, g] = new
-        np.add.at(st.produced, g, st.wip[i])
-        st.wip[i] = 0.0
-        st.wip_cost[i] = 0.0
+        g = out_good[i]
+        old = hold[i, g]
+        new = old + wip[i]
+        out_cost[i] = np.where(new > 0, (old * out_cost[i] + wip_cost[i]) / np.maximum(new, 1e-12), out_cost[i])
+        hold[i, g] = new
+        np.add.at(produced, g, wip[i])
+        wip[i] = 0.0
+        wip_cost[i] = 0.0
     # start
-    idle = st.alive & (st.busy == 0) & (st.hold[rows, st.out_good] < 2.0 * batch[st.kind])
-    k = st.kind
-    needs_input = st.in_good >= 0
-    stock = np.where(needs_input, st.hold[rows, np.maximum(st.in_good, 0)], np.inf)
+    idle = alive & (busy == 0) & (hold[rows, out_good] < 2.0 * batch[kind])
+    k = kind
+    needs_input = in_good >= 0
+    stock = np.where(needs_input, hold[rows, np.maximum(in_good, 0)], np.inf)
     units = np.where(idle, np.minimum(np.floor(stock), batch[k]), 0.0)
     start = units > 0
     if start.any():
         i = np.flatnonzero(start & needs_input)
         if i.size:
-            left, cost = take_cheapest(st.lot_qty[i], st.lot_cost[i], units[i])
-            st.lot_qty[i] = left
-            st.hold[i, st.in_good[i]] -= units[i]
-            np.add.at(st.consumed, st.in_good[i], units[i])
-            st.wip_cost[i] = cost
+            left, cost = take_cheapest(lot_qty[i], lot_cost[i], units[i])
+            lot_qty[i] = left
+            hold[i, in_good[i]] -= units[i]
+            np.add.at(consumed, in_good[i], units[i])
+            wip_cost[i] = cost
         j = np.flatnonzero(start)
-        st.wip[j] = units[j]
-        st.wip_cost[j] += units[j] * labour[k[j]]
-        st.busy[j] = days[k[j]]
-    return st.alive & (st.busy > 0)
+        wip[j] = units[j]
+        wip_cost[j] += units[j] * labour[k[j]]
+        busy[j] = days[k[j]]
+    return busy, alive & (busy > 0)
+
+
+def _produce_loop(alive, busy, kind, out_good, in_good, hold, out_cost, wip, wip_cost, lot_qty, lot_cost, produced,
+                  consumed, days, batch, labour):
+    """`_produce_numpy` one agent at a time (compiled): the same float operations, the cheapest lots first
+    (stable order), the ledgers summed in agent order."""
+    n = alive.shape[0]
+    lots = lot_qty.shape[1]
+    busy = busy.copy()
+    producing = np.zeros(n, np.bool_)
+    order = np.empty(lots, np.int64)
+    for a in range(n):
+        if not alive[a]:
+            continue
+        og = out_good[a]
+        if busy[a] > 0:                      # finish
+            busy[a] -= 1
+            if busy[a] == 0:
+                old = hold[a, og]
+                new = old + wip[a]
+                if new > 0:
+                    out_cost[a] = (old * out_cost[a] + wip_cost[a]) / _pmax(new, 1e-12)
+                hold[a, og] = new
+                produced[og] += wip[a]
+                wip[a] = 0.0
+                wip_cost[a] = 0.0
+        if busy[a] == 0 and hold[a, og] < 2.0 * batch[kind[a]]:     # start
+            ig = in_good[a]
+            stock = hold[a, ig] if ig >= 0 else np.inf
+            units = _pmin(np.floor(stock), batch[kind[a]])
+            if units > 0:
+                if ig >= 0:
+                    for s in range(lots):            # stable sort of the lots by cost (NaN last)
+                        order[s] = s
+                    for s in range(1, lots):
+                        x = order[s]
+                        v = lot_cost[a, x]
+                        t = s - 1
+                        while t >= 0 and _later(lot_cost[a, order[t]], v):
+                            order[t + 1] = order[t]
+                            t -= 1
+                        order[t + 1] = x
+                    cum = 0.0
+                    cost = 0.0
+                    for s in range(lots):
+                        x = order[s]
+                        q = lot_qty[a, x]
+                        cum = cum + q
+                        take = _pclip_to(units - (cum - q), 0.0, q)
+                        lot_qty[a, x] = q - take
+                        cost = take * lot_cost[a, x] if s == 0 else cost + take * lot_cost[a, x]
+                    hold[a, ig] -= units
+                    consumed[ig] += units
+                    wip_cost[a] = cost
+                wip[a] = units
+                wip_cost[a] += units * labour[kind[a]]
+                busy[a] = days[kind[a]]
+        producing[a] = busy[a] > 0
+    return busy, producing
+
+
+def _sorts_after(u, v):
+    """u goes after v in NumPy's ascending sort (NaN last)."""
+    return u > v or (u != u and v == v)
+
+
+_pmax, _pmin, _pclip_to, _later = (jit(f) or f for f in (scalar_maximum, scalar_minimum, scalar_clip_to, _sorts_after))
+produce_kernel = Kernel("supply_chain_produce", _produce_numpy, jit(_produce_loop))
 
 
 def eat_and_live(st: SupplyState, producing: np.ndarray, food: int, decay: float, work: float,
                  restore: float) -> np.ndarray:
     """Food intake and vital energy, in place; returns [N] bool: agents that died today."""
-    eats = st.alive & (st.hold[:, food] >= 1.0) & (st.vital - decay <= 1.0 - restore)   # nothing wasted
-    st.hold[:, food] -= eats
-    st.eaten[food] += float(eats.sum())
-    v = st.vital - decay - work * producing + restore * eats
-    st.vital = np.where(st.alive, np.clip(v, 0.0, 1.0), st.vital)
-    dead = st.alive & (v <= 0.0)
-    st.alive = st.alive & ~dead
-    st.died = np.where(dead, st.t, st.died)
+    st.vital, st.alive, st.died, dead, eaten = live_kernel(
+        alive=st.alive, vital=st.vital, died=st.died, hold=st.hold, producing=producing, food=int(food),
+        decay=float(decay), work=float(work), restore=float(restore), t=int(st.t))
+    st.eaten[food] += eaten
     return dead
 
 
-__all__ = ["produce", "eat_and_live", "take_cheapest", "add_lots"]
+def _live_numpy(alive, vital, died, hold, producing, food, decay, work, restore, t):
+    """(new vital, alive, died, dead today, portions eaten); `hold` in place. NumPy twin of `_live_loop`."""
+    eats = alive & (hold[:, food] >= 1.0) & (vital - decay <= 1.0 - restore)   # nothing wasted
+    hold[:, food] -= eats
+    v = vital - decay - work * producing + restore * eats
+    vital = np.where(alive, np.clip(v, 0.0, 1.0), vital)
+    dead = alive & (v <= 0.0)
+    return vital, alive & ~dead, np.where(dead, t, died), dead, float(eats.sum())
+
+
+def _live_loop(alive, vital, died, hold, producing, food, decay, work, restore, t):
+    """`_live_numpy` one agent at a time (compiled), the same float operations."""
+    n = alive.shape[0]
+    new_vital = vital.copy()
+    new_alive = alive.copy()
+    new_died = died.copy()
+    dead = np.zeros(n, np.bool_)
+    eaten = 0
+    keep = 1.0 - restore
+    for a in range(n):
+        eats = alive[a] and hold[a, food] >= 1.0 and vital[a] - decay <= keep
+        e = 1.0 if eats else 0.0
+        hold[a, food] -= e
+        eaten += 1 if eats else 0
+        v = vital[a] - decay - work * (1.0 if producing[a] else 0.0) + restore * e
+        if alive[a]:
+            new_vital[a] = _pclip(v, 0.0, 1.0)
+            if v <= 0.0:
+                dead[a] = True
+                new_alive[a] = False
+                new_died[a] = t
+    return new_vital, new_alive, new_died, dead, float(eaten)
+
+
+_pclip = jit(scalar_clip) or scalar_clip
+live_kernel = Kernel("supply_chain_live", _live_numpy, jit(_live_loop))
+
+
+__all__ = ["produce", "produce_kernel", "live_kernel", "eat_and_live", "take_cheapest", "add_lots"]

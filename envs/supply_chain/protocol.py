@@ -45,9 +45,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..risk_rules import (ACCEPTED, REJECTED, RiskParams, advertise, buys, decay_rule, first_contact_price,
-                          pressured_price, purchase_decision, regular_share,
-                          repeat_price, scalar_maximum, scalar_where)
+from ..risk_rules import (ACCEPT, ACCEPTED, BARGAIN, FIRST, REJECTED, RiskParams, advertise, buys, decay_rule,
+                          decision_rule, discount_rule, first_contact_rule, margin_rule, pressured_rule, regular_rule,
+                          repeat_rule, restrained_rule, scalar_clip, scalar_clip_to, scalar_isnan, scalar_maximum,
+                          scalar_minimum, scalar_not, scalar_where)
 from ..compiled import Kernel, jit
 from .production import add_lots
 
@@ -125,14 +126,14 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
 refresh_kernel = Kernel("supply_chain_refresh_slots", _refresh_loop, jit(_refresh_loop))
 
 
-def refresh_slots(st, i: np.ndarray, j: np.ndarray, customer: np.ndarray, radius: float, lapse_days: int,
-                  per_day: int = 6) -> int:
-    """Lapse customer slots (out of range too long, idle too long, a side dead) and open new ones
-    (up to `per_day` a seller a day, candidates in neighbour order), in place; returns how many changed."""
+def refresh_slots(st, ci: np.ndarray, cj: np.ndarray, radius: float, lapse_days: int, per_day: int = 6) -> int:
+    """Lapse customer slots (out of range too long, idle too long, a side dead) and open new ones for the
+    customer candidates (seller `ci`, customer `cj`, in neighbour order: up to `per_day` a seller a day),
+    in place; returns how many changed."""
     return refresh_kernel(partner=st.partner, away=st.away, t_last=st.t_last, points=st.points, n_tr=st.n_tr,
-                   value_sum=st.value_sum, t_first=st.t_first, list_price=st.list_price, outcome=st.outcome,
-                   offered=st.offered, xy=st.xy, alive=st.alive, ci=i[customer], cj=j[customer], radius=float(radius),
-                   lapse_days=int(lapse_days), per_day=int(per_day), t=float(st.t))
+                          value_sum=st.value_sum, t_first=st.t_first, list_price=st.list_price, outcome=st.outcome,
+                          offered=st.offered, xy=st.xy, alive=st.alive, ci=ci, cj=cj, radius=float(radius),
+                          lapse_days=int(lapse_days), per_day=int(per_day), t=float(st.t))
 
 
 def _group_cumsum(group: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -149,7 +150,7 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
                 input_target, batch_units):
     """Per open slot in range (flat index, customer): is an offer worth sending (both alive, a package
     to sell, the customer needs >= 1 unit), the customer's need and target of the seller's good,
-    whether it is the customer's input. Input is needed only while the customer's product sells (under
+    whether it is the customer's input (0 / False where no offer can be sent). Input is needed only while the customer's product sells (under
     two batches unsold); a learned customer buys the share (q + 1) / 2 of its need. Loops, compiled."""
     n, k = partner.shape
     r2 = radius * radius
@@ -179,6 +180,15 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
             dy = xy[b, 1] - xy[a, 1]
             if dx * dx + dy * dy >= r2:
                 continue
+            f[c] = a * k + s
+            cust[c] = b
+            if not (alive[a] and alive[b] and packages[a] >= 1.0):    # no offer: the rest is never read
+                need[c] = 0.0
+                target[c] = 0.0
+                is_input[c] = False
+                eligible[c] = False
+                c += 1
+                continue
             inp = g == in_good[b]
             fd = (g == food) and (out_good[b] != food)
             if inp:
@@ -192,12 +202,10 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
             nd = max(tgt - own, 0.0) if wanted else 0.0
             if learned[b]:
                 nd = nd * (qty[b] + 1.0) * 0.5
-            f[c] = a * k + s
-            cust[c] = b
             need[c] = nd
             target[c] = tgt
             is_input[c] = inp
-            eligible[c] = alive[a] and alive[b] and packages[a] >= 1.0 and nd >= 1.0
+            eligible[c] = nd >= 1.0
             c += 1
     return f, cust, eligible, need, target, is_input
 
@@ -221,7 +229,7 @@ def _decay_loop(points, n_tr, value_sum, t_first, t_last, r, traded, f_open, kk,
                                    rate, _where1, _max1)
 
 
-_decay_one, _where1, _max1 = (jit(decay_rule) or decay_rule, jit(scalar_where) or scalar_where,
+_decay_one, _where1, _max1 = (jit(decay_rule, inline=True) or decay_rule, jit(scalar_where) or scalar_where,
                               jit(scalar_maximum) or scalar_maximum)
 decay_kernel = Kernel("supply_chain_points_decay", _decay_numpy, jit(_decay_loop))
 
@@ -294,7 +302,30 @@ def _order_in_groups(group, value, n_groups, descending):
     return order
 
 
+def _order_in_runs(group, value):
+    """np.lexsort((-value, group)) for a sorted `group`: a stable insertion sort, highest value first,
+    inside each run of equal groups."""
+    m = group.shape[0]
+    order = np.arange(m)
+    start = 0
+    while start < m:
+        end = start + 1
+        while end < m and group[end] == group[start]:
+            end += 1
+        for i in range(start + 1, end):
+            x = order[i]
+            v = value[x]
+            j = i - 1
+            while j >= start and value[order[j]] < v:
+                order[j + 1] = order[j]
+                j -= 1
+            order[j + 1] = x
+        start = end
+    return order
+
+
 _before = jit(_run_before) or _run_before
+_run_order = jit(_order_in_runs) or _order_in_runs
 _group_order = jit(_order_in_groups) or _order_in_groups   # what `_sale_loop` calls: compiled when numba is on
 
 
@@ -303,8 +334,8 @@ def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
     a = np.flatnonzero(accepted)
     m = a.shape[0]
     n = packages.shape[0]
-    # sellers: by seller, highest price first (lexsort's order)
-    a = a[_group_order(si[a], price[a], n, True)]
+    # sellers: by seller, highest price first (lexsort's order; `si` is sorted, so within its runs)
+    a = a[_run_order(si[a], price[a])]
     want = np.empty(m)
     for k in range(m):
         want[k] = np.ceil(need[a[k]] / unit_pkg[a[k]])
@@ -335,6 +366,366 @@ def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
 
 
 sale_kernel = Kernel("supply_chain_sale", _sale_numpy, jit(_sale_loop))
+_sale_jit = None    # set below with the offer kernel
+
+
+def _rule_values(rules):
+    """The RiskParams numbers the offer kernel reads, in `_RULES` order."""
+    return (rules[0], rules[1], rules[2], rules[3], rules[4], rules[5], rules[6], rules[7], rules[8], rules[9],
+            rules[10])
+
+
+_RULES = ("margin_base", "margin_risk", "regular_discount", "regular_r_max", "points_half", "reversion", "price_step",
+          "pressure_weight", "accept_r", "accept_pressure", "points_decay")
+
+
+def _offers_numpy(f_neg, sj, eligible, need, target, is_input, draws, advertising, kk, t_now, food, rules, r, out_good,
+                  in_good, out_cost, vital, hold, money, price, last_paid, lot_qty, lot_cost, points, n_tr, value_sum,
+                  t_first, t_last, list_price, outcome, offered, partner, learned, ask, bid, concession, ref, cap, pkg,
+                  packages, food_target, batch_units):
+    """The day's offers, answers and sales after the set-up (`setup_kernel`), NumPy twin of `_offers_loop`:
+    advertising, step-1 prices (first contact / repeat, stock pressure), answers (the IF-chain), step 2
+    (a rejected offer re-priced and sent again), the sale, money and goods moved, input lots, last prices
+    paid, slot history and points decay, the sellers' current prices. State arrays are written in place
+    (`price` too). Returns (seller, buyer, good, qty, price, slot) of the trades and (good, price,
+    accepted) of the offers sent."""
+    (margin_base, margin_risk, regular_discount, regular_r_max, points_half, reversion, price_step, pressure_weight,
+     accept_r, accept_pressure, points_decay) = _rule_values(rules)
+    n = r.shape[0]
+    f_open = np.flatnonzero(partner.ravel() >= 0)         # open slots (flat i * K + k)
+    si, sk = f_neg // kk, f_neg % kk
+    interesting = need >= 1.0
+    sent = advertise(offered[si, sk], eligible, draws, advertising)
+    # from here on only the offers sent
+    keep = np.flatnonzero(sent)
+    si, sk, sj, f_neg = si[keep], sk[keep], sj[keep], f_neg[keep]
+    g = out_good[si]
+    is_input, need, interesting, target = is_input[keep], need[keep], interesting[keep], target[keep]
+    # ---- step 1: prices
+    r_s, r_b = r[si], r[sj]
+    floor = out_cost[si]
+    c = cap[g]
+    stock_p = np.clip(hold[si, g] / np.maximum(2.0 * batch_units[si], 1.0), 0.0, 1.0)
+    hunger = np.clip(1.0 - hold[si, food] / np.maximum(food_target[si], 1.0), 0.0, 1.0)
+    press = np.maximum(stock_p, hunger)
+    regular = regular_rule(points[si, sk], points_half, np.maximum)
+    margin = margin_rule(r_s, regular, discount_rule(r_s, regular_discount, regular_r_max, np.clip), margin_base,
+                         margin_risk, np.clip)
+    first_now = first_contact_rule(floor, c, margin, np.maximum)
+    last = list_price[si, sk]
+    rep = ~np.isnan(last)
+    lp = first_now.copy()
+    if rep.any():
+        lp[rep] = repeat_rule(last[rep], first_now[rep], outcome[si, sk][rep], r_s[rep], press[rep], floor[rep], c[rep],
+                              reversion, price_step, np.where, np.maximum, np.clip)
+    learned_s = learned[si]
+    if learned_s.any():   # channel_market_v0's convention: ref price + a x span, never under the floor
+        lp = np.where(learned_s, np.clip(ref[g] + ask[si] * c, floor, np.maximum(c, floor)), lp)
+    p1 = np.minimum(pressured_rule(lp, floor, press, pressure_weight, np.clip), np.maximum(c, floor))
+    if learned_s.any():   # a learned ask is the opening price itself (no rule pressure)
+        p1 = np.where(learned_s, lp, p1)
+    # ---- answers (the IF-chain; a learned buyer accepts up to its bid)
+    last_b = last_paid[sj, np.where(is_input, 0, 1)]
+    b_press = np.clip(np.maximum(need / np.maximum(target, 1.0), 1.0 - vital[sj]), 0.0, 1.0)
+    restrained = restrained_rule(r_b, b_press, accept_r, accept_pressure, np.clip)
+    unit_pkg = pkg[g]
+    learned_b = learned[sj]
+    bid_open = np.clip(ref[g] + bid[sj] * c, 0.0, c)    # ref price + b x span, in [0, cap]
+    thr = bid_open + 0.5 * (concession[sj] + 1.0) * (c - bid_open)   # conceded toward the limit (the cap)
+
+    def answer(q):
+        afford = money[sj] >= q * unit_pkg
+        rule = buys(decision_rule(interesting, afford, np.isnan(last_b), q, last_b, restrained, np.where, np.isnan,
+                                  np.logical_not))
+        return np.where(learned_b, interesting & afford & (q <= thr), rule)
+
+    acc1 = answer(p1)
+    # ---- step 2: a rejected offer, re-priced lower, sent again
+    again = ~acc1
+    p2 = p1.copy()
+    if again.any():
+        lp2 = repeat_rule(lp[again], first_now[again], REJECTED, r_s[again], press[again], floor[again], c[again],
+                          reversion, price_step, np.where, np.maximum, np.clip)
+        p2[again] = np.minimum(pressured_rule(lp2, floor[again], press[again], pressure_weight, np.clip), p1[again])
+        lp[again] = lp2
+    if learned_s.any():   # a learned seller's second price: conceded from its ask toward its floor
+        p2 = np.where(learned_s & again, p1 - 0.5 * (concession[si] + 1.0) * np.maximum(p1 - floor, 0.0), p2)
+    acc2 = again & answer(p2)
+    accepted = acc1 | acc2
+    paid = np.where(acc1, p1, p2)
+    # ---- sale: seller's highest accepted prices first, one package each up to the buyer's need
+    a, give = _sale_numpy(accepted, si, sj, paid, need, unit_pkg, packages, money)
+    t_seller, t_buyer, t_good, t_qty, t_price, t_slot = si[a], sj[a], g[a], give * unit_pkg[a], paid[a], f_neg[a]
+    value = t_qty * t_price
+    # ---- move money and goods
+    np.add.at(money, t_seller, value)
+    np.subtract.at(money, t_buyer, value)
+    np.subtract.at(hold, (t_seller, t_good), t_qty)
+    np.add.at(hold, (t_buyer, t_good), t_qty)
+    inp = t_good == in_good[t_buyer]
+    if inp.any():
+        who = t_buyer[inp]
+        q = np.bincount(who, weights=t_qty[inp], minlength=n)
+        m = np.bincount(who, weights=value[inp], minlength=n)
+        u = np.flatnonzero(q > 0)
+        add_lots(lot_qty, lot_cost, u, q[u], m[u] / q[u])
+        last_paid[u, 0] = m[u] / q[u]
+    fd = ~inp
+    if fd.any():
+        who = t_buyer[fd]
+        q = np.bincount(who, weights=t_qty[fd], minlength=n)
+        m = np.bincount(who, weights=value[fd], minlength=n)
+        u = np.flatnonzero(q > 0)
+        last_paid[u, 1] = m[u] / q[u]
+    # ---- slot memory: history of the slots that traded, points decay where there are points
+    P, NT, VS, TF, TL = points.ravel(), n_tr.ravel(), value_sum.ravel(), t_first.ravel(), t_last.ravel()
+    sl = t_slot                                      # one trade per slot and day
+    TF[sl] = np.where(NT[sl] == 0, t_now, TF[sl])
+    NT[sl] += 1.0
+    VS[sl] += value
+    TL[sl] = t_now
+    P[sl] += value
+    traded_f = np.zeros(n * kk, dtype=bool)
+    traded_f[sl] = True
+    _decay_numpy(P, NT, VS, TF, TL, r, traded_f, f_open, kk, points_decay)
+    outcome.ravel()[f_neg] = np.where(traded_f[f_neg], ACCEPTED, REJECTED)
+    list_price.ravel()[f_neg] = lp
+    offered.ravel()[f_neg] = True
+    # the seller's current price: mean of the prices it sent today (unchanged if it sent none)
+    cnt = np.bincount(si, minlength=n)
+    tot = np.bincount(si, weights=paid, minlength=n)
+    price[:] = np.where(cnt > 0, tot / np.maximum(cnt, 1), price)
+    return ((t_seller, t_buyer, t_good, t_qty, t_price, t_slot),
+            (np.concatenate([g, g[again]]), np.concatenate([p1, p2[again]]), np.concatenate([acc1, acc2[again]])))
+
+
+def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising, kk, t_now, food, rules, r, out_good,
+                 in_good, out_cost, vital, hold, money, price, last_paid, lot_qty, lot_cost, points, n_tr, value_sum,
+                 t_first, t_last, list_price, outcome, offered, partner, learned, ask, bid, concession, ref, cap, pkg,
+                 packages, food_target, batch_units):
+    """`_offers_numpy` one offer at a time in one pass (compiled): the same rules (`risk_rules.*_rule`
+    with their scalar operations), the same float operations in the same order, so the same numbers."""
+    (margin_base, margin_risk, regular_discount, regular_r_max, points_half, reversion, price_step, pressure_weight,
+     accept_r, accept_pressure, points_decay) = _rule_values(rules)
+    n = r.shape[0]
+    LP = list_price.reshape(-1)
+    OC = outcome.reshape(-1)
+    PT = points.reshape(-1)
+    OF = offered.reshape(-1)
+    # advertising: which offers are sent
+    m = 0
+    for o in range(f_neg.shape[0]):
+        if eligible[o] and ((not OF[f_neg[o]]) or draws[o] < advertising):
+            m += 1
+    si = np.empty(m, np.int64)
+    cj = np.empty(m, np.int64)
+    fs = np.empty(m, np.int64)
+    nd = np.empty(m)
+    lp = np.empty(m)
+    p1 = np.empty(m)
+    p2 = np.empty(m)
+    acc1 = np.empty(m, np.bool_)
+    acc2 = np.empty(m, np.bool_)
+    accepted = np.empty(m, np.bool_)
+    paid = np.empty(m)
+    unit_pkg = np.empty(m)
+    c_all = 0
+    for o in range(f_neg.shape[0]):
+        f = f_neg[o]
+        if not (eligible[o] and ((not OF[f]) or draws[o] < advertising)):
+            continue
+        k = c_all
+        c_all += 1
+        a = f // kk
+        b = sj[o]
+        g = out_good[a]
+        si[k] = a
+        cj[k] = b
+        fs[k] = f
+        nd[k] = need[o]
+        # ---- step 1: prices
+        r_s = r[a]
+        floor = out_cost[a]
+        c = cap[g]
+        stock_p = _clip(hold[a, g] / _max(2.0 * batch_units[a], 1.0), 0.0, 1.0)
+        hunger = _clip(1.0 - hold[a, food] / _max(food_target[a], 1.0), 0.0, 1.0)
+        press = _max(stock_p, hunger)
+        regular = _regular(PT[f], points_half, _max)
+        margin = _margin(r_s, regular, _discount(r_s, regular_discount, regular_r_max, _clip), margin_base,
+                         margin_risk, _clip)
+        first_now = _first(floor, c, margin, _max)
+        last = LP[f]
+        q = first_now
+        if last == last:
+            q = _repeat(last, first_now, OC[f], r_s, press, floor, c, reversion, price_step, _where, _max, _clip_to)
+        if learned[a]:
+            q = _clip_to(ref[g] + ask[a] * c, floor, _max(c, floor))
+        ceiling = _max(c, floor)
+        q1 = _min(_pressured(q, floor, press, pressure_weight, _clip), ceiling)
+        if learned[a]:
+            q1 = q
+        # ---- answers
+        last_b = last_paid[b, 0] if is_input[o] else last_paid[b, 1]
+        b_press = _clip(_max(need[o] / _max(target[o], 1.0), 1.0 - vital[b]), 0.0, 1.0)
+        restrained = _restrained(r[b], b_press, accept_r, accept_pressure, _clip)
+        u = pkg[g]
+        unit_pkg[k] = u
+        interesting = need[o] >= 1.0
+        thr = 0.0
+        if learned[b]:
+            bid_open = _clip_to(ref[g] + bid[b] * c, 0.0, c)
+            thr = bid_open + 0.5 * (concession[b] + 1.0) * (c - bid_open)
+        afford = money[b] >= q1 * u
+        if learned[b]:
+            yes1 = interesting and afford and q1 <= thr
+        else:
+            d = _decision(interesting, afford, last_b != last_b, q1, last_b, restrained, _where, _isnan, _not)
+            yes1 = d == FIRST or d == BARGAIN or d == ACCEPT
+        q2 = q1
+        yes2 = False
+        if not yes1:   # ---- step 2: re-priced lower, sent again
+            q = _repeat(q, first_now, REJECTED, r_s, press, floor, c, reversion, price_step, _where, _max, _clip_to)
+            q2 = _min(_pressured(q, floor, press, pressure_weight, _clip), q1)
+            if learned[a]:
+                q2 = q1 - 0.5 * (concession[a] + 1.0) * _max(q1 - floor, 0.0)
+            afford = money[b] >= q2 * u
+            if learned[b]:
+                yes2 = interesting and afford and q2 <= thr
+            else:
+                d = _decision(interesting, afford, last_b != last_b, q2, last_b, restrained, _where, _isnan, _not)
+                yes2 = d == FIRST or d == BARGAIN or d == ACCEPT
+        lp[k] = q
+        p1[k] = q1
+        p2[k] = q2
+        acc1[k] = yes1
+        acc2[k] = yes2
+        accepted[k] = yes1 or yes2
+        paid[k] = q1 if yes1 else q2
+    # ---- sale
+    a_idx, give = _sale_jit(accepted, si, cj, paid, nd, unit_pkg, packages, money)
+    t = a_idx.shape[0]
+    t_seller = np.empty(t, np.int64)
+    t_buyer = np.empty(t, np.int64)
+    t_good = np.empty(t, np.int64)
+    t_qty = np.empty(t)
+    t_price = np.empty(t)
+    t_slot = np.empty(t, np.int64)
+    value = np.empty(t)
+    for x in range(t):
+        k = a_idx[x]
+        t_seller[x] = si[k]
+        t_buyer[x] = cj[k]
+        t_good[x] = out_good[si[k]]
+        t_qty[x] = give[x] * unit_pkg[k]
+        t_price[x] = paid[k]
+        t_slot[x] = fs[k]
+        value[x] = t_qty[x] * t_price[x]
+    # ---- move money and goods (the order of np.add.at / np.subtract.at)
+    for x in range(t):
+        money[t_seller[x]] += value[x]
+    for x in range(t):
+        money[t_buyer[x]] -= value[x]
+    for x in range(t):
+        hold[t_seller[x], t_good[x]] -= t_qty[x]
+    for x in range(t):
+        hold[t_buyer[x], t_good[x]] += t_qty[x]
+    # input lots and last prices paid (input, food): per buyer, its day's quantity and value
+    q_in = np.zeros(n)
+    m_in = np.zeros(n)
+    q_fd = np.zeros(n)
+    m_fd = np.zeros(n)
+    for x in range(t):
+        b = t_buyer[x]
+        if t_good[x] == in_good[b]:
+            q_in[b] += t_qty[x]
+            m_in[b] += value[x]
+        else:
+            q_fd[b] += t_qty[x]
+            m_fd[b] += value[x]
+    for b in range(n):
+        if q_in[b] > 0:
+            uc = m_in[b] / q_in[b]
+            _add_lot(lot_qty, lot_cost, b, q_in[b], uc)
+            last_paid[b, 0] = uc
+        if q_fd[b] > 0:
+            last_paid[b, 1] = m_fd[b] / q_fd[b]
+    # ---- slot memory and points decay
+    NT, VS, TF, TL = n_tr.reshape(-1), value_sum.reshape(-1), t_first.reshape(-1), t_last.reshape(-1)
+    traded = np.zeros(n * kk, np.bool_)
+    for x in range(t):
+        f = t_slot[x]
+        if NT[f] == 0:
+            TF[f] = t_now
+        NT[f] += 1.0
+        VS[f] += value[x]
+        TL[f] = t_now
+        PT[f] += value[x]
+        traded[f] = True
+    PO = partner.reshape(-1)
+    for f in range(PO.shape[0]):
+        if PO[f] >= 0 and PT[f] > 0 and not traded[f]:     # a slot that traded keeps its points
+            PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[f // kk], not traded[f], points_decay, _where,
+                                  _max)
+    for k in range(m):
+        f = fs[k]
+        OC[f] = ACCEPTED if traded[f] else REJECTED
+        LP[f] = lp[k]
+        OF[f] = True
+    # the seller's current price: mean of the prices it sent today
+    cnt = np.zeros(n, np.int64)
+    tot = np.zeros(n)
+    for k in range(m):
+        cnt[si[k]] += 1
+        tot[si[k]] += paid[k]
+    for a in range(n):
+        if cnt[a] > 0:
+            price[a] = tot[a] / max(cnt[a], 1)
+    n2 = 0
+    for k in range(m):
+        if not acc1[k]:
+            n2 += 1
+    o_good = np.empty(m + n2, np.int64)
+    o_price = np.empty(m + n2)
+    o_acc = np.empty(m + n2, np.bool_)
+    x = m
+    for k in range(m):
+        o_good[k] = out_good[si[k]]
+        o_price[k] = p1[k]
+        o_acc[k] = acc1[k]
+        if not acc1[k]:
+            o_good[x] = out_good[si[k]]
+            o_price[x] = p2[k]
+            o_acc[x] = acc2[k]
+            x += 1
+    return (t_seller, t_buyer, t_good, t_qty, t_price, t_slot), (o_good, o_price, o_acc)
+
+
+def _add_lot_loop(lot_qty, lot_cost, w, qty, unit_cost):
+    """`production.add_lots` for one agent `w` (the same choice of lot and the same float operations)."""
+    lots = lot_qty.shape[1]
+    slot = -1
+    for s in range(lots):
+        if lot_qty[w, s] <= 0:
+            slot = s
+            break
+    if slot < 0:                     # np.argmax: the first largest cost (a NaN counts as largest)
+        slot = 0
+        best = lot_cost[w, 0]
+        for s in range(1, lots):
+            v = lot_cost[w, s]
+            if best != best:
+                break
+            if v > best or v != v:
+                slot = s
+                best = v
+    old_q = lot_qty[w, slot]
+    old_c = lot_cost[w, slot]
+    new_q = old_q + qty
+    if new_q > 0:
+        lot_cost[w, slot] = (old_q * old_c + qty * unit_cost) / _max(new_q, 1e-12)
+    else:
+        lot_cost[w, slot] = unit_cost
+    lot_qty[w, slot] = new_q
 
 
 def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.ndarray,
@@ -344,7 +735,6 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
     """One day of offers, answers and sales, in place. Returns (DayTrades, DayOffers)."""
     n, kk = st.partner.shape
     rows = np.arange(n)
-    f_open = np.flatnonzero(st.partner.ravel() >= 0)         # open slots (flat i * K + k)
     # a Seller keeps its own food target for itself (it eats its product)
     keep_own = np.where(st.out_good == food, food_target, 0.0)
     packages = np.floor(np.maximum(st.hold[rows, st.out_good] - keep_own, 0.0) / pkg[st.out_good])
@@ -354,117 +744,32 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
         partner=st.partner, xy=st.xy, radius=float(radius), alive=st.alive, hold=st.hold, out_good=st.out_good,
         in_good=st.in_good, learned=learned, qty=qty, packages=packages, food=int(food), food_target=food_target,
         input_target=input_target, batch_units=batch_units)
-    si, sk = f_neg // kk, f_neg % kk
-    g = st.out_good[si]
-    interesting = need >= 1.0
-    draws = st.rng.random(si.size)
-    sent = advertise(st.offered[si, sk], eligible, draws, advertising)
-    # from here on only the offers sent
-    keep = np.flatnonzero(sent)
-    si, sk, sj, g, f_neg = si[keep], sk[keep], sj[keep], g[keep], f_neg[keep]
-    is_input, need, interesting, target = is_input[keep], need[keep], interesting[keep], target[keep]
-    sent = np.ones(keep.size, dtype=bool)
-    # ---- step 1: prices
-    r_s, r_b = st.r[si], st.r[sj]
-    floor = st.out_cost[si]
-    c = cap[g]
-    stock_p = np.clip(st.hold[si, g] / np.maximum(2.0 * batch_units[si], 1.0), 0.0, 1.0)
-    hunger = np.clip(1.0 - st.hold[si, food] / np.maximum(food_target[si], 1.0), 0.0, 1.0)
-    press = np.maximum(stock_p, hunger)
-    regular = regular_share(st.points[si, sk], rp)
-    first_now = first_contact_price(floor, c, r_s, regular, rp)
-    last = st.list_price[si, sk]
-    rep = ~np.isnan(last)
-    lp = first_now.copy()
-    if rep.any():
-        lp[rep] = repeat_price(last[rep], first_now[rep], st.outcome[si, sk][rep], r_s[rep], press[rep], floor[rep],
-                               c[rep], rp)
-    learned_s = learned[si]
-    if learned_s.any():   # channel_market_v0's convention: ref price + a x span, never under the floor
-        lp = np.where(learned_s, np.clip(ref[g] + ask[si] * c, floor, np.maximum(c, floor)), lp)
-    p1 = np.minimum(pressured_price(lp, floor, press, rp), np.maximum(c, floor))
-    if learned_s.any():   # a learned ask is the opening price itself (no rule pressure)
-        p1 = np.where(learned_s, lp, p1)
-    # ---- answers (the IF-chain; a learned buyer accepts up to its bid)
-    cat = np.where(is_input, 0, 1)
-    last_paid = st.last_paid[sj, cat]
-    first = np.isnan(last_paid)
-    b_press = np.clip(np.maximum(need / np.maximum(target, 1.0), 1.0 - st.vital[sj]), 0.0, 1.0)
-    unit_pkg = pkg[g]
-    learned_b = learned[sj]
-    bid_open = np.clip(ref[g] + bid[sj] * c, 0.0, c)    # ref price + b x span, in [0, cap]
-    thr = bid_open + 0.5 * (concession[sj] + 1.0) * (c - bid_open)   # conceded toward the limit (the cap)
+    draws = st.rng.random(f_neg.size)
+    price = st.price.copy()
+    tr, of = offers_kernel(
+        f_neg=f_neg, sj=sj, eligible=eligible, need=need, target=target, is_input=is_input, draws=draws,
+        advertising=float(advertising), kk=kk, t_now=float(st.t), food=int(food),
+        rules=np.array([getattr(rp, name) for name in _RULES], np.float64), r=st.r, out_good=st.out_good,
+        in_good=st.in_good, out_cost=st.out_cost, vital=st.vital, hold=st.hold, money=st.money, price=price,
+        last_paid=st.last_paid, lot_qty=st.lot_qty, lot_cost=st.lot_cost, points=st.points, n_tr=st.n_tr,
+        value_sum=st.value_sum, t_first=st.t_first, t_last=st.t_last, list_price=st.list_price, outcome=st.outcome,
+        offered=st.offered, partner=st.partner, learned=learned, ask=ask, bid=bid, concession=concession, ref=ref,
+        cap=cap, pkg=pkg, packages=packages, food_target=food_target, batch_units=batch_units)
+    st.price = price
+    return DayTrades(*tr), DayOffers(*of)
 
-    def answer(price):
-        afford = st.money[sj] >= price * unit_pkg
-        rule = buys(purchase_decision(interesting, afford, first, price, last_paid, r_b, b_press, rp))
-        return sent & np.where(learned_b, interesting & afford & (price <= thr), rule)
 
-    acc1 = answer(p1)
-    # ---- step 2: a rejected offer, re-priced lower, sent again
-    again = sent & ~acc1
-    p2 = p1.copy()
-    if again.any():
-        lp2 = repeat_price(lp[again], first_now[again], np.full(again.sum(), REJECTED, np.int8), r_s[again],
-                           press[again], floor[again], c[again], rp)
-        p2[again] = np.minimum(pressured_price(lp2, floor[again], press[again], rp), p1[again])
-        lp[again] = lp2
-    if learned_s.any():   # a learned seller's second price: conceded from its ask toward its floor
-        p2 = np.where(learned_s & again, p1 - 0.5 * (concession[si] + 1.0) * np.maximum(p1 - floor, 0.0), p2)
-    acc2 = again & answer(p2)
-    accepted = acc1 | acc2
-    price = np.where(acc1, p1, p2)
-    # ---- sale: seller's highest accepted prices first, one package each up to the buyer's need
-    a, give = sale_kernel(accepted=accepted, si=si, sj=sj, price=price, need=need, unit_pkg=unit_pkg,
-                          packages=packages, money=st.money)
-    tr = DayTrades(si[a], sj[a], g[a], give * unit_pkg[a], price[a], si[a] * kk + sk[a])
-    value = tr.qty * tr.price
-    # ---- move money and goods
-    np.add.at(st.money, tr.seller, value)
-    np.subtract.at(st.money, tr.buyer, value)
-    np.subtract.at(st.hold, (tr.seller, tr.good), tr.qty)
-    np.add.at(st.hold, (tr.buyer, tr.good), tr.qty)
-    inp = tr.good == st.in_good[tr.buyer]
-    if inp.any():
-        who = tr.buyer[inp]
-        q = np.bincount(who, weights=tr.qty[inp], minlength=n)
-        m = np.bincount(who, weights=value[inp], minlength=n)
-        u = np.flatnonzero(q > 0)
-        add_lots(st.lot_qty, st.lot_cost, u, q[u], m[u] / q[u])
-        st.last_paid[u, 0] = m[u] / q[u]
-    fd = ~inp
-    if fd.any():
-        who = tr.buyer[fd]
-        q = np.bincount(who, weights=tr.qty[fd], minlength=n)
-        m = np.bincount(who, weights=value[fd], minlength=n)
-        u = np.flatnonzero(q > 0)
-        st.last_paid[u, 1] = m[u] / q[u]
-    # ---- slot memory: history of the slots that traded, points decay where there are points
-    t_now = float(st.t)
-    P, NT, VS, TF, TL = (st.points.ravel(), st.n_tr.ravel(), st.value_sum.ravel(), st.t_first.ravel(),
-                         st.t_last.ravel())
-    sl = tr.slot                                     # one trade per slot and day
-    TF[sl] = np.where(NT[sl] == 0, t_now, TF[sl])
-    NT[sl] += 1.0
-    VS[sl] += value
-    TL[sl] = t_now
-    P[sl] += value
-    traded_f = np.zeros(n * kk, dtype=bool)
-    traded_f[sl] = True
-    decay_kernel(points=P, n_tr=NT, value_sum=VS, t_first=TF, t_last=TL, r=st.r, traded=traded_f, f_open=f_open,
-                 kk=kk, rate=float(rp.points_decay))
-    f_sent = f_neg[sent]
-    st.outcome.ravel()[f_sent] = np.where(traded_f[f_sent], ACCEPTED, REJECTED)
-    st.list_price.ravel()[f_sent] = lp[sent]
-    st.offered.ravel()[f_sent] = True
-    # the seller's current price: mean of the prices it sent today (unchanged if it sent none)
-    cnt = np.bincount(si[sent], minlength=n)
-    tot = np.bincount(si[sent], weights=np.where(acc1[sent], p1[sent], p2[sent]), minlength=n)
-    st.price = np.where(cnt > 0, tot / np.maximum(cnt, 1), st.price)
-    offers = DayOffers(np.concatenate([g[sent], g[again]]), np.concatenate([p1[sent], p2[again]]),
-                       np.concatenate([acc1[sent], acc2[again]]))
-    return tr, offers
+_regular, _discount, _margin, _first, _repeat, _pressured, _restrained, _decision, _decay_inline = (
+    jit(f, inline=True) or f for f in (regular_rule, discount_rule, margin_rule, first_contact_rule, repeat_rule, pressured_rule,
+                          restrained_rule, decision_rule, decay_rule))
+_clip, _clip_to, _min, _isnan, _not = (jit(f) or f for f in (scalar_clip, scalar_clip_to, scalar_minimum, scalar_isnan,
+                                                              scalar_not))
+_max, _where = _max1, _where1
+_sale_jit = sale_kernel.compiled or _sale_loop
+_add_lot = jit(_add_lot_loop) or _add_lot_loop
+_rule_values = jit(_rule_values) or _rule_values
+offers_kernel = Kernel("supply_chain_offers", _offers_numpy, jit(_offers_loop))
 
 
 __all__ = ["refresh_slots", "negotiate", "DayTrades", "DayOffers", "refresh_kernel", "setup_kernel", "sale_kernel",
-           "decay_kernel"]
+           "decay_kernel", "offers_kernel"]

@@ -104,27 +104,85 @@ _HALF_Y = _HALF[:, 1].copy()
 close_pairs = Kernel("supply_chain_close_pairs", _pairs_numpy, jit(_pairs_loop))
 
 
-def neighbour_pairs(xy: np.ndarray, alive: np.ndarray, radius: float, width: float, height: float):
-    """(i, j, dist) of every ordered pair of alive agents with |xy_i - xy_j| < radius, i != j."""
+def _grid_numpy(xy, alive, nx, ny, side):
+    """The alive agents sorted by grid cell (stable): (agents, x, y, cell x, cell y) in that order, and
+    per cell its first position and count. NumPy twin of `_grid_loop`."""
     idx = np.flatnonzero(alive)
-    if idx.size < 2 or radius <= 0:
-        z = np.zeros(0, dtype=np.int64)
-        return z, z, np.zeros(0)
-    nx, ny, side = grid_shape(width, height, radius)
     px, py = xy[idx, 0], xy[idx, 1]
     cx = np.clip((px / side).astype(np.int64), 0, nx - 1)
     cy = np.clip((py / side).astype(np.int64), 0, ny - 1)
     cell = cx * ny + cy
     order = np.argsort(cell, kind="stable")
-    sx, sy, scx, scy = px[order], py[order], cx[order], cy[order]
     counts = np.bincount(cell, minlength=nx * ny)
     starts = np.cumsum(counts) - counts
+    return idx[order], px[order], py[order], cx[order], cy[order], starts, counts
+
+
+def _grid_loop(xy, alive, nx, ny, side):
+    """`_grid_numpy` as a counting sort (compiled): the same cells, the same stable order."""
+    n = xy.shape[0]
+    m = 0
+    for a in range(n):
+        if alive[a]:
+            m += 1
+    cx = np.empty(m, np.int64)
+    cy = np.empty(m, np.int64)
+    counts = np.zeros(nx * ny, np.int64)
+    k = 0
+    for a in range(n):
+        if alive[a]:
+            x = min(max(np.int64(xy[a, 0] / side), 0), nx - 1)
+            y = min(max(np.int64(xy[a, 1] / side), 0), ny - 1)
+            cx[k] = x
+            cy[k] = y
+            counts[x * ny + y] += 1
+            k += 1
+    starts = np.empty(nx * ny, np.int64)
+    total = 0
+    for c in range(nx * ny):
+        starts[c] = total
+        total += counts[c]
+    pos = starts.copy()
+    agents = np.empty(m, np.int64)
+    sx = np.empty(m)
+    sy = np.empty(m)
+    scx = np.empty(m, np.int64)
+    scy = np.empty(m, np.int64)
+    k = 0
+    for a in range(n):
+        if alive[a]:
+            c = cx[k] * ny + cy[k]
+            q = pos[c]
+            pos[c] += 1
+            agents[q] = a
+            sx[q] = xy[a, 0]
+            sy[q] = xy[a, 1]
+            scx[q] = cx[k]
+            scy[q] = cy[k]
+            k += 1
+    return agents, sx, sy, scx, scy, starts, counts
+
+
+grid_kernel = Kernel("supply_chain_grid", _grid_numpy, jit(_grid_loop))
+
+
+def grid(xy: np.ndarray, alive: np.ndarray, radius: float, width: float, height: float):
+    """The cell list of the alive agents: (agents, x, y, cell x, cell y sorted by cell, starts, counts,
+    nx, ny) for `close_pairs`."""
+    nx, ny, side = grid_shape(width, height, radius)
+    return grid_kernel(xy=xy, alive=alive, nx=nx, ny=ny, side=float(side)) + (nx, ny)
+
+
+def neighbour_pairs(xy: np.ndarray, alive: np.ndarray, radius: float, width: float, height: float):
+    """(i, j, dist) of every ordered pair of alive agents with |xy_i - xy_j| < radius, i != j."""
+    if np.count_nonzero(alive) < 2 or radius <= 0:
+        z = np.zeros(0, dtype=np.int64)
+        return z, z, np.zeros(0)
+    agents, sx, sy, scx, scy, starts, counts, nx, ny = grid(xy, alive, radius, width, height)
     a, b, dist = close_pairs(sx=sx, sy=sy, scx=scx, scy=scy, starts=starts, counts=counts, nx=nx, ny=ny,
                              radius=float(radius))
-    a, b = order[a], order[b]
-    i = idx[np.concatenate([a, b])]
-    j = idx[np.concatenate([b, a])]
-    return i, j, np.concatenate([dist, dist])
+    a, b = agents[a], agents[b]
+    return np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([dist, dist])
 
 
 def brute_force_pairs(xy: np.ndarray, alive: np.ndarray, radius: float):
@@ -148,4 +206,4 @@ def reflect(xy: np.ndarray, vel: np.ndarray, width: float, height: float) -> tup
     return np.clip(out, 0.0, size), v
 
 
-__all__ = ["close_pairs", "neighbour_pairs", "brute_force_pairs", "grid_shape", "reflect"]
+__all__ = ["close_pairs", "grid", "grid_kernel", "neighbour_pairs", "brute_force_pairs", "grid_shape", "reflect"]

@@ -10,6 +10,8 @@ a change:
 | prices (`ref_price`, `reserve`, `limit`, trade prices) | in units of each good's price cap (one span for all goods) |
 | `scenario`                             | `PriceRules`: retail tariff 1 (the cap), feed-in 0, one step a day, `episode_steps` = days |
 | `ref_price` [G]                        | mean current price of each good's alive producers / cap     |
+| `grid`                                 | False: the market is all there is                           |
+| `price_unit`                           | 1 / 120: the cap spans the energy market's default tariff window (30-150 EUR/MWh) |
 | `sells_good`, `buys_good`              | the good it produces while it holds some (else -1: a buyer that day); its input (Farmers: food) |
 | `reserve` (own)                        | its product's unit cost basis / cap                         |
 | `limit` (own)                          | 1: nobody pays over the cap                                 |
@@ -21,8 +23,10 @@ a change:
 | `capacity`, `power`, `grid_limit`, ... | scales of its plant: 2 batches, a batch, its input target   |
 
 `is_store` is False everywhere (no stores), `advised` returns the direction unchanged. Actions
-come back in the energy convention (`protocol.negotiate` decodes them); the fourth column is
-movement here where the energy market has concession.
+come back in the energy convention (`protocol.negotiate` decodes them); a fifth column (movement)
+is optional. A producer sells its product and buys its input with one row: the policies'
+`simple.dual_role` agents, whose concession column is the seller's and whose bid opens where that
+concession ends at the buyer's highest price (`simple.reach_bid`).
 """
 
 from __future__ import annotations
@@ -33,8 +37,14 @@ from typing import Any
 import numpy as np
 
 from ..breakdown import BREAKDOWN_FIELDS
-from ..view import OWN_PARAMS, MarketView, OwnTrades, agent_indices
+from ..view import MarketView, OwnTrades, own_trades, read_only
+from ..offers import price_span
+from ..scenario import PRESETS
 from .scenario import KIND_NAMES
+
+# EUR/MWh between the energy market's default feed-in and retail tariffs: what one cap is worth to the
+# baselines' absolute parameters (`price_unit`)
+ENERGY_WINDOW = float(price_span(PRESETS["energy_default"]))
 
 
 @dataclass(frozen=True)
@@ -50,40 +60,24 @@ class PriceRules:
     step_hours: float = 1.0
 
 
-def _ro(a: np.ndarray) -> np.ndarray:
-    a = np.asarray(a)
-    v = a.view()
-    v.flags.writeable = False
-    return v
-
-
 class SupplyChainView(MarketView):
-    """What a policy controlling `agents` may read of a `SupplyChainCore` (see the module docstring);
-    a `MarketView` (the policies' helpers accept it as one), every field redefined here."""
+    """What a policy controlling `agents` may read of a `SupplyChainCore` (see the module docstring):
+    a `MarketView` sharing its binding (`agents`, `controlled`), clock-free fields (`n_agents`,
+    `schema`, `done`, `summary()`), NaN-outside masking (`_own`), the own-parameter dispatch and the
+    own-trades filter (`own_trades`); the fields whose meaning differs are redefined here."""
 
     kind_names = KIND_NAMES
 
     def __init__(self, core: Any, agents: Any = None) -> None:
         if core.state is None:
             raise RuntimeError("the market has no agents yet; call reset(seed=...) first")
-        n = core.n_agents
-        idx = np.arange(n) if agents is None else agent_indices(agents, n, "view agents")
-        mask = np.zeros(n, dtype=bool)
-        mask[idx] = True
-        self._core = core
-        self._agents = _ro(idx)
-        self._controlled = _ro(mask)
+        super().__init__(core, agents)
         self._rules = PriceRules(core.scenario.name, int(core.scenario.days), core.scenario)
 
     # ---- who and when (public) ------------------------------------------------------------------
     scenario = property(lambda self: self._rules)
-    agents = property(lambda self: self._agents)
-    controlled = property(lambda self: self._controlled)
-    n_agents = property(lambda self: int(self._core.n_agents))
-    schema = property(lambda self: self._core.obs_schema)
     t = property(lambda self: int(self._core.state.t))
     episode_steps = property(lambda self: int(self._core.scenario.days))
-    done = property(lambda self: bool(self._core.done))
     stepped = property(lambda self: self._core.state.t > 0)
 
     @property
@@ -92,7 +86,7 @@ class SupplyChainView(MarketView):
 
     @property
     def kind(self) -> np.ndarray:
-        return _ro(self._st.kind)
+        return read_only(self._st.kind)
 
     @property
     def sells_good(self) -> np.ndarray:
@@ -100,35 +94,35 @@ class SupplyChainView(MarketView):
         that day (the energy convention's one quantity column then sets its purchases)."""
         st = self._st
         has = st.hold[np.arange(self.n_agents), st.out_good] > 0
-        return _ro(np.where(has, st.out_good, -1))
+        return read_only(np.where(has, st.out_good, -1))
 
     @property
     def buys_good(self) -> np.ndarray:
         st = self._st
-        return _ro(np.where(st.in_good >= 0, st.in_good, self._core.food))
+        return read_only(np.where(st.in_good >= 0, st.in_good, self._core.food))
 
     @property
     def is_store(self) -> np.ndarray:
-        return _ro(np.zeros(self.n_agents, dtype=bool))
+        return read_only(np.zeros(self.n_agents, dtype=bool))
 
     @property
     def active(self) -> np.ndarray:
-        return _ro(self._st.alive.copy())
+        return read_only(self._st.alive.copy())
 
     # ---- relations (customer slots) ---------------------------------------------------------------
     @property
     def u(self) -> np.ndarray:
         st = self._st
-        return _ro(np.repeat(np.arange(self.n_agents), st.partner.shape[1]))
+        return read_only(np.repeat(np.arange(self.n_agents), st.partner.shape[1]))
 
     @property
     def v(self) -> np.ndarray:
         p = self._st.partner.ravel()
-        return _ro(np.where(p >= 0, p, self.u))
+        return read_only(np.where(p >= 0, p, self.u))
 
     @property
     def open(self) -> np.ndarray:
-        return _ro(self._st.partner.ravel() >= 0)
+        return read_only(self._st.partner.ravel() >= 0)
 
     @property
     def topology_version(self) -> int:
@@ -141,29 +135,31 @@ class SupplyChainView(MarketView):
     def balance_u(self) -> np.ndarray:
         """[E] the seller's wallet on relations with a controlled endpoint; NaN elsewhere."""
         money = self._st.money
-        return _ro(np.where(self._mine(), money[self.u], np.nan))
+        return read_only(np.where(self._mine(), money[self.u], np.nan))
 
     @property
     def channel_capacity(self) -> np.ndarray:
         """[E] both wallets on relations with a controlled endpoint; NaN elsewhere."""
         money = self._st.money
-        return _ro(np.where(self._mine(), money[self.u] + money[self.v], np.nan))
+        return read_only(np.where(self._mine(), money[self.u] + money[self.v], np.nan))
 
     # ---- prices and the last day (public) -----------------------------------------------------------
     @property
     def ref_price(self) -> np.ndarray:
-        return _ro(self._core.mean_price() / self._core._cap)
+        return read_only(self._core.mean_price() / self._core._cap)
 
-    def summary(self) -> dict:
-        return dict(self._core.summary())
+    @property
+    def grid(self) -> bool:
+        """No grid: what an agent does not sell or buy in the market stays unsold or lacking."""
+        return False
+
+    @property
+    def price_unit(self) -> float:
+        """One EUR/MWh of the energy market in cap units: the cap spans the energy market's default
+        tariff window (`ENERGY_WINDOW`), so a baseline's margin of 2 EUR/MWh is 2 / 120 of the cap."""
+        return 1.0 / ENERGY_WINDOW
 
     # ---- own agents ---------------------------------------------------------------------------------
-    def _own(self, a: np.ndarray) -> np.ndarray:
-        out = np.full(self.n_agents, np.nan)
-        out[self._agents] = np.asarray(a, dtype=np.float64)[self._agents]
-        out.flags.writeable = False
-        return out
-
     def _plant(self) -> dict[str, np.ndarray]:
         core, st = self._core, self._st
         batch = core._batch[st.kind]
@@ -176,11 +172,9 @@ class SupplyChainView(MarketView):
     def _food_target(self) -> np.ndarray:
         return self._core.scenario.food_target * (1.5 - self._st.r)
 
-    def __getattr__(self, name: str) -> Any:
-        if name in OWN_PARAMS:
-            return self._own(self._plant()[name])
-        raise AttributeError(f"SupplyChainView has no {name!r}: a policy reads the declared view only "
-                             f"(the MarketView fields; own agents: {', '.join(OWN_PARAMS)})")
+    def _own_param(self, name: str) -> np.ndarray:
+        """An own parameter (`MarketView.__getattr__` dispatches `OWN_PARAMS` here): its plant's scales."""
+        return self._own(self._plant()[name])
 
     @property
     def soc(self) -> np.ndarray:
@@ -202,16 +196,9 @@ class SupplyChainView(MarketView):
 
     def my_trades(self) -> OwnTrades:
         tr = self._core.last_trades
-        sel = self._controlled[tr.seller] | self._controlled[tr.buyer]
         price = tr.price / self._core._cap[tr.good]
-        parts = (tr.slot, tr.seller, tr.buyer, tr.good, tr.qty, price, tr.qty, tr.qty * price,
-                 np.zeros(tr.qty.shape, bool), np.zeros(tr.qty.shape, bool))
-        out = []
-        for a in parts:
-            c = np.asarray(a)[sel]
-            c.flags.writeable = False
-            out.append(c)
-        return OwnTrades(*out)
+        return own_trades(self._controlled, (tr.slot, tr.seller, tr.buyer, tr.good, tr.qty, price, tr.qty,
+                                             tr.qty * price, np.zeros(tr.qty.shape, bool), np.zeros(tr.qty.shape, bool)))
 
     def breakdown(self) -> dict[str, np.ndarray]:
         core, tr, n = self._core, self._core.last_trades, self.n_agents

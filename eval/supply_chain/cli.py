@@ -22,6 +22,11 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--quick", action="store_true", help="short runs (a smoke test)")
     e.add_argument("--overwrite", action="store_true", help="replace an earlier experiment's files in --out")
     e.add_argument("--train-steps", type=int, default=None, help="stability: agent-steps of training per population")
+    e.add_argument("--days", type=int, default=None, help="risk-sweep: days per run (default 300)")
+    e.add_argument("--runs", type=int, default=None, help="risk-sweep: seeds per risk factor (default 6)")
+    e.add_argument("--rs", default=None, help="risk-sweep: risk factors, comma-separated (default 0.05, 0.15, ..., 0.95)")
+    e.add_argument("--band", type=float, default=0.05,
+                   help="risk-sweep: each agent's r is drawn in [r - band, r + band] (default 0.05; 0: all at r)")
     return p
 
 
@@ -31,7 +36,14 @@ def main(argv: "list[str] | None" = None, trainer: "Callable[..., Any] | None" =
     kw: dict = {}
     if args.name == "stability":
         kw = {"trainer": trainer, "train_steps": args.train_steps}
+    if args.name == "risk-sweep":
+        kw = {"days": args.days, "seeds": args.runs, "band": args.band}
     try:
+        if args.name == "risk-sweep" and args.rs:
+            try:
+                kw["rs"] = tuple(float(x) for x in args.rs.split(",") if x.strip())
+            except ValueError:
+                raise ValueError(f"--rs {args.rs!r}; allowed: risk factors in [0, 1], comma-separated") from None
         res = run(args.name, out, seed=args.seed, quick=args.quick, overwrite=args.overwrite, **kw)
     except (OutputError, ValueError) as exc:
         print(f"channelmarket supply-chain: {exc}", file=sys.stderr)

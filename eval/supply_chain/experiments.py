@@ -259,17 +259,25 @@ def experiment_5(out, seed: int = 0, quick: bool = False, overwrite: bool = Fals
 # ---- future work 1: risk-factor sweep -----------------------------------------------------------------
 
 def risk_sweep(out, seed: int = 0, quick: bool = False, overwrite: bool = False,
-               rs: "tuple[float, ...] | None" = None, seeds: "int | None" = None, days: "int | None" = None) -> dict:
-    folder = prepare(out, overwrite)
+               rs: "tuple[float, ...] | None" = None, seeds: "int | None" = None, days: "int | None" = None,
+               band: float = 0.05) -> dict:
+    """Lifespan and extinction against the risk factor: every agent's r drawn in [r - band, r + band]
+    (band 0: all agents at r), `seeds` runs of `days` days per r on maser_exp1."""
     rs = rs or ((0.1, 0.5, 0.9) if quick else tuple(np.round(np.arange(0.05, 1.0, 0.1), 2)))
-    n_seeds = seeds or (2 if quick else 6)
-    days = days or (50 if quick else 300)
+    n_seeds = seeds if seeds is not None else (2 if quick else 6)
+    days = days if days is not None else (50 if quick else 300)
+    for name, v, ok in (("band", band, 0.0 <= band <= 0.5), ("seeds", n_seeds, n_seeds >= 1), ("days", days, days >= 1)):
+        if not ok:
+            raise ValueError(f"risk-sweep: {name} = {v!r}; allowed: band in [0, 0.5], seeds and days >= 1")
+    if not all(0.0 <= r <= 1.0 for r in rs):
+        raise ValueError(f"risk-sweep: risk factors {rs!r}; allowed: values in [0, 1]")
+    folder = prepare(out, overwrite)
     rows = []
     for r in rs:
         life, ext, broken, path, surv, ext_day = [], [], [], [], [], []
         for s in range(seed, seed + n_seeds):
-            band = (max(r - 0.05, 0.0), min(r + 0.05, 1.0))
-            h = simulate(SupplyChainCore("maser_exp1", r_range=band, days=days), seed=s)
+            lo_hi = (max(r - band, 0.0), min(r + band, 1.0))
+            h = simulate(SupplyChainCore("maser_exp1", r_range=lo_hi, days=days), seed=s)
             alive = h.array("alive")
             life.append(h.lifespan().mean())
             ext.append(alive[-1].sum() == 0)
@@ -280,11 +288,12 @@ def risk_sweep(out, seed: int = 0, quick: bool = False, overwrite: bool = False,
             ext_day.append(gone[0] + 1 if gone.size else np.nan)
         rows.append({"r": float(r), "runs": n_seeds, "days": days, "lifespan_mean": float(np.mean(life)),
                      "lifespan_sd": float(np.std(life)), "survivors_share": float(np.mean(surv)),
+                     "survivors_sd": float(np.std(surv)),
                      "extinct_rate": float(np.mean(ext)), "chain_broken_rate": float(np.mean(broken)),
                      "extinction_day_mean": float(np.nanmean(ext_day)) if np.isfinite(ext_day).any() else float("nan"),
                      "path_per_day": float(np.mean(path))})
     outs = [plots.sweep(rows, folder / "risk_sweep.png").name]
-    outs += write_summary(folder, rows, "Risk-factor sweep: lifespan and extinction (maser_exp1, r in [r-0.05, r+0.05])",
+    outs += write_summary(folder, rows, f"Risk-factor sweep: lifespan and extinction (maser_exp1, r in [r-{band}, r+{band}])",
                           f"seeds {seed}..{seed + n_seeds - 1}, {days} days each; lifespan is censored at {days} days")
     return finish(folder, "risk-sweep", seed, {"maser_exp1": SupplyChainCore("maser_exp1").scenario.to_dict()},
                   outs, rows)

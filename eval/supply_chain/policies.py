@@ -30,10 +30,16 @@ def _assign(core: SupplyChainCore, population: "str | Policy | Mapping[str, Any]
     if not isinstance(population, Mapping):
         raise TypeError(f"population: {type(population).__name__}; allowed: a spec, a Policy or a kind -> spec mapping")
     out: dict[int, tuple[Policy, list[int]]] = {}    # one binding per policy object (kinds may share one)
+    made: dict[str, Policy] = {}                      # one policy per spec: kinds naming it share it
     for kind, spec in population.items():
         if kind not in KIND_NAMES:
             raise ValueError(f"population: kind {kind!r}; allowed: {', '.join(KIND_NAMES)}")
-        policy = spec if isinstance(spec, Policy) else make_policy(spec)
+        if isinstance(spec, Policy):
+            policy = spec
+        else:
+            if spec not in made:
+                made[spec] = make_policy(spec)
+            policy = made[spec]
         out.setdefault(id(policy), (policy, []))[1].extend(np.flatnonzero(core.kind == KIND_NAMES.index(kind)))
     return [(p, np.sort(np.asarray(a, dtype=np.int64))) for p, a in out.values()]
 

@@ -151,3 +151,39 @@ def test_bad_action_dicts_name_the_agent(case):
     name = dead if case in ("extra",) else (target if case != "unknown" else "nobody_0")
     assert repr(name) in str(err.value)
     assert env.core.state.t == t
+
+
+def test_history_len_zero_keeps_no_summaries_and_none_keeps_all():
+    env = channel_market_v0.parallel_env(scenario="energy_small", history_len=0)
+    env.reset(seed=0)
+    for _ in range(3):
+        env.step({a: np.zeros(4) for a in env.agents})
+    assert len(env.history) == 0 and env.market_summary()["t"] == 3
+    env = channel_market_v0.parallel_env(scenario="energy_small", history_len=None)
+    env.reset(seed=0)
+    for _ in range(3):
+        env.step({a: np.zeros(4) for a in env.agents})
+    assert [h["t"] for h in env.history] == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("form", ["f32_views", "f64_own", "f_order_views", "big_endian", "ints", "mixed_dtypes",
+                                  "lists", "strided"])
+def test_every_form_of_action_rows_reads_as_the_same_array(form):
+    env = channel_market_v0.parallel_env(scenario="energy_small")
+    env.reset(seed=0)
+    n = len(env.agents)
+    base = np.random.default_rng(0).uniform(-1, 1, (n, 4)).astype(np.float32).astype(np.float64)
+    if form == "ints":
+        base = np.round(base)
+    rows = {
+        "f32_views": lambda: list(base.astype(np.float32)),
+        "f64_own": lambda: [r.copy() for r in base],
+        "f_order_views": lambda: list(np.asfortranarray(base)),
+        "big_endian": lambda: list(base.astype(">f8")),
+        "ints": lambda: list(base.astype(np.int64)),
+        "mixed_dtypes": lambda: [r.astype(np.float32) if i % 2 else r for i, r in enumerate(base)],
+        "lists": lambda: [r.tolist() for r in base],
+        "strided": lambda: list(np.repeat(base, 2, axis=1)[:, ::2]),
+    }[form]()
+    got = env._actions_array(dict(zip(env.agents, rows)))
+    assert got.dtype == np.float64 and np.array_equal(got, base)

@@ -23,11 +23,11 @@ STAGES = (
     # leaves: references, schemas and registries the stages share
     ("references", ("seeds", "outputs", "best_response", "equilibrium", "optimum", "welfare", "metrics",
                     "tables", "rllib_policy")),
-    ("settings", ("populations", "settings")),
+    ("settings", ("markets", "populations", "settings")),
     ("jobs", ("jobs",)),
     ("runs", ("recorder", "runs", "exploitability", "batch_eval")),
     ("statistics", ("statistics",)),
-    ("report", ("results", "sections", "plots", "report")),
+    ("report", ("results", "sections", "survival", "plots", "report")),
     ("orchestration", ("tournament",)),
     ("faces", ("cli", "__main__", "bench_env", "bench_auction", "bench_render", "bench_batch", "bench_routing",
                "lightning_report", "bench_supply_chain")),

@@ -44,3 +44,16 @@ def test_cli_runs_the_stability_study_with_the_trainer(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "learned (stability)" in out and "risk-factor rules" in out
     assert cli_main(["supply-chain", "experiment", "3", "--quick", "--out", str(tmp_path / "s")]) == 2
+
+
+def test_risk_sweep_options_fixed_r_and_bad_values(tmp_path, capsys):
+    """--rs/--band/--runs/--days of the risk sweep (the long-horizon low-r study in the README)."""
+    from channelmarket.eval.supply_chain.cli import main as sc_main
+
+    assert sc_main(["experiment", "risk-sweep", "--out", str(tmp_path / "a"), "--rs", "0.02,0.5", "--band", "0",
+                    "--runs", "1", "--days", "12"]) == 0
+    text = (tmp_path / "a" / "summary.md").read_text()
+    assert "r-0.0, r+0.0" in text and "0.02" in text and "survivors_sd" in text
+    for bad in (["--band", "0.7"], ["--runs", "0"], ["--days", "0"], ["--rs", "0.2,x"], ["--rs", "1.5"]):
+        assert sc_main(["experiment", "risk-sweep", "--out", str(tmp_path / "b"), "--days", "5"] + bad) == 2
+        assert "risk" in capsys.readouterr().err

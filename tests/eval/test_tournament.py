@@ -20,7 +20,7 @@ from channelmarket.eval.populations import (
 from channelmarket.eval.runs import storage_dp_gain
 from channelmarket.eval.seeds import parse_seeds
 from channelmarket.eval.settings import apply_shocks, unseen_schedule
-from channelmarket.eval.tables import EPISODE_COLUMNS, GROUP_COLUMNS, ID_COLUMNS, STEP_COLUMNS
+from channelmarket.eval.tables import EPISODE_COLUMNS, GROUP_COLUMNS, ID_COLUMNS, STEP_COLUMNS, SURVIVAL_COLUMNS
 from channelmarket.eval.tournament import run_tournament
 
 SEEDS = "0-1"
@@ -49,7 +49,7 @@ def test_csv_schema_and_rows(tiny):
     res, out = tiny
     with open(out / "episodes.csv") as f:
         header = f.readline().strip().split(",")
-    assert header == list(ID_COLUMNS + GROUP_COLUMNS + EPISODE_COLUMNS)
+    assert header == list(ID_COLUMNS + GROUP_COLUMNS + EPISODE_COLUMNS + SURVIVAL_COLUMNS)
     rows = read(out / "episodes.csv")
     # 3 populations x 2 shock settings x 2 seeds episodes, each with one "all" row
     totals = [r for r in rows if r["policy"] == r["kind"] == r["role"] == "all"]
