@@ -25,6 +25,7 @@ import numpy as np
 from ..envs.obs_schema import ObsSchema
 from ..envs.state import KIND_NAMES
 from ..policies.base import Policy
+from ..policies.widths import check_width, fields_of_width
 
 EXPORT_FORMAT = "channelmarket.rllib"
 EXPORT_VERSION = 1
@@ -84,7 +85,8 @@ class RLlibPolicy(Policy):
         if meta.get("version") != EXPORT_VERSION:
             raise ValueError(f"{path}: export version {meta.get('version')!r}; this code reads {EXPORT_VERSION}")
         self.model_schema = ObsSchema.from_dict(meta.get("obs_schema"), where=f"{path}: obs_schema")
-        self.act_dim = int(meta.get("act_dim", 4))
+        self.act_dim = meta.get("act_dim", 4)
+        fields_of_width(self.act_dim)   # 4, or 5 with open_partner
         self.deterministic = bool(deterministic)
         npz = path.with_name(meta.get("weights", EXPORT_NPZ))
         modules = meta.get("modules")
@@ -120,8 +122,10 @@ class RLlibPolicy(Policy):
         self.name = f"rllib:{path.parent.name}"
 
     def bind(self, core: Any, agents: np.ndarray, seed: Any = None) -> None:
-        """Attach to a market; ValueError if its observation schema is not the model's."""
+        """Attach to a market; ValueError if its observation schema is not the model's, or if it acts
+        with an action column the market lacks (`policies.widths.check_width`)."""
         core.obs_schema.check(self.model_schema, what=f"model {self.name!r}")
+        check_width(self.act_dim, core, what=f"model {self.name!r}")
         super().bind(core, agents, seed)
 
     def _kinds(self, obs: np.ndarray) -> np.ndarray:

@@ -18,13 +18,15 @@ import torch
 from ..envs.obs_schema import ObsSchema, legacy_schema
 from .base import Policy
 from .nets import GaussianActor, RunningMeanStd
+from .widths import check_width, fields_of_width
 
 MODEL_FILE = "ippo_model.pt"
 MODEL_FORMAT = "channelmarket.ippo"
 
 
 class IPPOPolicy(Policy):
-    """The trained actor as a `Policy`: obs [M, O] -> actions [M, 4] in [-1, 1].
+    """The trained actor as a `Policy`: obs [M, O] -> actions [M, A] in [-1, 1] (A = `act_dim`: 4, or 5
+    with open_partner; a 4-wide model in a partner_action market leaves open_partner 0).
 
     Deterministic (the Gaussian mean, clipped) by default; `deterministic=False` samples with the
     policy's own generator (seeded by `bind`). Observations are normalised with the statistics
@@ -33,7 +35,7 @@ class IPPOPolicy(Policy):
     name = "ippo"
     # fixed at construction (checkpoints of a run with this policy as background save only the rest)
     static_attributes = ("model", "deterministic", "device", "actor", "obs_rms", "norm_obs", "clip_obs",
-                         "learners", "name", "model_schema")
+                         "learners", "name", "model_schema", "act_dim")
 
     def __init__(self, model: "dict | str | Path", deterministic: bool = True, device: str = "cpu") -> None:
         super().__init__()
@@ -50,6 +52,8 @@ class IPPOPolicy(Policy):
             warnings.warn(f"IPPO model saved without an observation schema (a model from before schemas); assuming "
                           f"the standard {obs_dim}-column layout", UserWarning, stacklevel=2)
             self.model_schema = legacy_schema(obs_dim)
+        self.act_dim = int(model["act_dim"])
+        fields_of_width(self.act_dim)   # 4 (base) or 5 (+ open_partner); ValueError otherwise
         self.model = model
         self.deterministic = bool(deterministic)
         self.device = torch.device(device)
@@ -65,8 +69,10 @@ class IPPOPolicy(Policy):
         self.name = model.get("algorithm", "ippo")
 
     def bind(self, core, agents: np.ndarray, seed=None) -> None:
-        """Attach to a market; ValueError if its observation schema is not the model's."""
+        """Attach to a market; ValueError if its observation schema is not the model's, or if the model
+        acts with an action column the market lacks (`widths.check_width`)."""
         core.obs_schema.check(self.model_schema, what=f"model {self.name!r}")
+        check_width(self.act_dim, core, what=f"model {self.name!r}")
         super().bind(core, agents, seed)
 
     def act(self, obs: np.ndarray) -> np.ndarray:

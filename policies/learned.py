@@ -14,6 +14,9 @@ observation. A bare SB3 zip without `model.json` loads too (PPO, SAC or TD3; no
 normalisation, every kind); an IPPO `.pt` file goes to `training.ippo.load_ippo`.
 
 Actions are deterministic (the policy mean) unless `deterministic=False`. Needs torch and SB3.
+A model acts with the width it was trained with (`act_dim`: 4, or 5 with `open_partner`; the zip's
+action space, recorded in `model.json`); `bind` refuses a 5-wide model in a market without the
+column and lets a 4-wide one act in a wider market with the optional column 0 (`policies.widths`).
 
 A saved model carries its observation schema (`model.json`'s `obs_schema`: the column names and
 a schema version, `envs.obs_schema`); binding it to a market whose observation differs raises a
@@ -43,6 +46,7 @@ from ..envs.obs_schema import ObsSchema, legacy_schema
 from ..envs.state import KIND_NAMES
 from .base import Policy
 from .sb3_zip import TRUST_HINT, UntrustedModelError, build_policy, load_sb3_trusted
+from .widths import check_width, fields_of_width
 
 META_FORMAT = "channelmarket.sb3"
 META_VERSION = 1
@@ -114,6 +118,9 @@ class _Member:
         self.normalizer = normalizer
         self.kinds = tuple(kinds)
         self.kind_ids = np.array([KIND_NAMES.index(k) for k in self.kinds], dtype=np.int64)
+        space = getattr(getattr(model, "policy", None), "action_space", None)
+        shape = getattr(space, "shape", None)
+        self.act_dim = int(shape[0]) if shape and len(shape) == 1 else 4   # the market's action columns it learned
 
     def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
         norm = self.normalizer() if callable(self.normalizer) and not isinstance(self.normalizer, ObsNormalizer) \
@@ -172,14 +179,22 @@ class LearnedPolicy(Policy):
         self.model_schema = schema
         if name:
             self.name = name
+        widths = sorted({m.act_dim for m in self.members})
+        if len(widths) != 1:
+            raise ValueError(f"the networks of a LearnedPolicy act with {widths} action columns; they must agree")
+        self.act_dim = widths[0]
+        fields_of_width(self.act_dim)   # 4 (base) or 5 (+ open_partner)
         self._route = np.zeros(len(KIND_NAMES), dtype=np.int64)
         for i, m in reversed(list(enumerate(self.members))):
             self._route[m.kind_ids] = i
 
     def bind(self, core: Any, agents: np.ndarray, seed: Any = None) -> None:
-        """Attach to a market; ValueError if its observation schema is not the one the model was trained on."""
+        """Attach to a market; ValueError if its observation schema is not the one the model was trained on,
+        or if the model acts with an action column the market lacks (`widths.check_width`; a 4-wide
+        model in a partner_action market is fine: its open_partner column is 0)."""
         if self.model_schema is not None:
             core.obs_schema.check(self.model_schema, what=f"model {self.name!r}")
+        check_width(self.act_dim, core, what=f"model {self.name!r}")
         super().bind(core, agents, seed)
 
     @classmethod
@@ -208,7 +223,7 @@ class LearnedPolicy(Policy):
             raise ValueError(f"{self.name}.act: obs has shape {obs.shape}; expected (M, O)")
         if len(self.members) == 1:
             return self.members[0].act(obs, self.deterministic)
-        out = np.zeros((obs.shape[0], 4))
+        out = np.zeros((obs.shape[0], self.act_dim))
         if getattr(self, "core", None) is not None and self.agents is not None and self.agents.shape[0] == obs.shape[0]:
             which = self._route[self.view.kind[self.agents]]   # the bound agents' kinds
         else:
@@ -325,7 +340,11 @@ def load(path: str | Path, deterministic: bool = True, device: str = "cpu", trus
             if got is not None and got != len(schema):
                 raise ValueError(f"{mp}: members[{i}] {what} takes {got} observation columns, its obs_schema "
                                  f"has {len(schema)}")
-        members.append(_Member(model, norm, kinds))
+        member = _Member(model, norm, kinds)
+        want = meta.get("act_dim", member.act_dim)
+        if want != member.act_dim:
+            raise ValueError(f"{mp}: act_dim = {want!r} but members[{i}] network acts with {member.act_dim} columns")
+        members.append(member)
     return LearnedPolicy(members, deterministic, name=meta.get("name") or f"learned:{meta.get('algo', 'sb3')}",
                          meta=meta, schema=schema)
 

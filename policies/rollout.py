@@ -29,6 +29,7 @@ from ..envs.settlement import BREAKDOWN_FIELDS
 from ..envs.view import agent_indices
 from ..envs.state import KIND_NAMES, Kind
 from .base import Policy
+from .widths import put_actions
 
 # per-step summary fields kept as arrays (numbers from `MarketCore.summary`)
 STEP_FIELDS = (
@@ -214,7 +215,7 @@ def run_episode(core_or_scenario: Any, assignments: Any, seed: Any = None, *, ma
     steps = 0
     while not core.done and (max_steps is None or steps < max_steps):
         for pol, idx in groups:
-            actions[idx] = pol.act(obs[idx])
+            put_actions(actions, idx, pol.act(obs[idx]))   # base-width policies: optional columns 0
         prev = core.state
         obs, rewards, _term, _trunc, info = core.step(actions)
         rec.record(rewards, info["breakdown"], info["summary"])
@@ -249,7 +250,7 @@ def run_episode_dict(env: Any, assignments: Any, seed: Any = None, *, max_steps:
         obs[:] = 0.0
         obs[live_idx] = np.stack([obs_d[a] for a in live])
         for pol, idx in groups:
-            actions[idx] = pol.act(obs[idx])
+            put_actions(actions, idx, pol.act(obs[idx]))   # base-width policies: optional columns 0
         act_d = {a: actions[i] for a, i in zip(live, live_idx.tolist())}
         obs_d, rew_d, _term, _trunc, info_d = env.step(act_d)
         rewards = np.zeros(n)

@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from ..envs.observations import N_OBS, OBS_HIGH, OBS_LOW
+from ..envs.offers import N_ACTIONS   # the base width; a partner_action model has 5
+from .widths import fields_of_width
 
-N_ACTIONS = 4
 MAX_ENTRY_BYTES = 256 << 20   # a zip entry larger than this is not a policy of this market
 
 # ":type:" strings SB3's own `data_to_json` writes for the items it pickles (anything else is refused)
@@ -107,18 +108,18 @@ def _space_shape(path: Path, data: dict, key: str) -> "tuple | None":
     return got
 
 
-def market_spaces(obs_dim: int = N_OBS):
+def market_spaces(obs_dim: int = N_OBS, act_dim: int = N_ACTIONS):
     """(observation, action) spaces of a market whose observation has `obs_dim` columns (the
     standard 4-kind market: N_OBS; scenarios with more kinds or goods have more, see
-    `envs.obs_schema`). Only the shapes matter to an MlpPolicy; the bounds are the standard
-    columns' where they apply."""
+    `envs.obs_schema`) and whose action has `act_dim` (4; 5 with `partner_action`). Only the
+    shapes matter to an MlpPolicy; the bounds are the standard columns' where they apply."""
     from gymnasium import spaces
 
     if obs_dim == N_OBS:
         obs = spaces.Box(OBS_LOW, OBS_HIGH, shape=(N_OBS,), dtype=np.float32)
     else:
         obs = spaces.Box(-np.inf, np.inf, shape=(int(obs_dim),), dtype=np.float32)
-    return obs, spaces.Box(-1.0, 1.0, shape=(N_ACTIONS,), dtype=np.float32)
+    return obs, spaces.Box(-1.0, 1.0, shape=(int(act_dim),), dtype=np.float32)
 
 
 def _policy_class(algo: str):
@@ -142,10 +143,17 @@ def build_policy(path: "str | Path", algo: str | None = None, device: str = "cpu
     obs_shape = _space_shape(path, data, "observation_space")
     if obs_shape is not None and len(obs_shape) != 1:
         raise ValueError(f"{path}: the model's observation_space has shape {obs_shape}; a market's is (columns,)")
-    obs_space, act_space = market_spaces(obs_shape[0] if obs_shape else N_OBS)
-    act_shape = _space_shape(path, data, "action_space")
-    if act_shape is not None and act_shape != act_space.shape:
-        raise ValueError(f"{path}: the model's action_space has shape {act_shape}; this market's is {act_space.shape}")
+    act_shape = _space_shape(path, data, "action_space")   # the width it was trained with (4, or 5 with open_partner)
+    if act_shape is not None:
+        try:
+            if len(act_shape) != 1:
+                raise ValueError
+            fields_of_width(act_shape[0])
+        except ValueError:
+            raise ValueError(f"{path}: the model's action_space has shape {act_shape}; a market's is ({N_ACTIONS},) "
+                             f"or ({N_ACTIONS + 1},) with partner_action") from None
+    obs_space, act_space = market_spaces(obs_shape[0] if obs_shape else N_OBS,
+                                         act_shape[0] if act_shape else N_ACTIONS)
     kwargs = dict(data.get("policy_kwargs") or {})
     if not isinstance(kwargs, dict):
         raise ValueError(f"{path}: policy_kwargs is a {type(kwargs).__name__}, expected a mapping")

@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--background", help=docs["background"])
     a("--shocks", type=_bool, metavar="on|off", help=docs["shocks"])
     a("--shock-rate", type=float, help=docs["shock_rate"])
+    a("--partner-action", type=_bool, metavar="on|off", help=docs["partner_action"])
     a("--n-markets", type=int, help=docs["n_markets"])
     a("--device", help=docs["device"])
     a("--checkpoint-every", type=_int, help=docs["checkpoint_every"])
@@ -284,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         model = out / ("ippo_model.pt" if cfg.algo in ("ippo", "mappo") else "model.zip")
         table = compare_to_baseline(model, scenario=cfg.scenario, seeds=range(10_000, 10_000 + args.eval_seeds),
                                     baseline=cfg.background, learners=cfg.learners, learner_share=cfg.learner_share,
-                                    record=out / "eval_episode.jsonl.gz")
+                                    record=out / "eval_episode.jsonl.gz",
+                                    **({"partner_action": True} if cfg.partner_action else {}))
         print(table)
     return 0
 

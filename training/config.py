@@ -88,6 +88,9 @@ class TrainConfig:
     """Per-step probability that a random shock starts (when `shocks` is on)."""
     n_markets: int = 2
     """Markets simulated side by side; the batch per step is n_markets x learners per market."""
+    partner_action: bool = False
+    """On: agents get the optional `open_partner` action (the scenario's partner_action turned on; the
+    policy acts with 5 columns). Off: the scenario's own setting."""
     reward_scale: str = "agent"
     """'agent': profit / (retail tariff x the agent's energy scale) so large and small agents weigh
     alike; 'eur': raw profit in EUR per step."""
@@ -176,6 +179,8 @@ class TrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"config.{name} = {v!r}; allowed: an integer >= 1")
+        if not isinstance(self.partner_action, bool):
+            raise ValueError(f"config.partner_action = {self.partner_action!r}; allowed: true or false")
         if not 0.0 < self.learner_share <= 1.0:
             raise ValueError(f"config.learner_share = {self.learner_share!r}; allowed: (0, 1]")
         if not 0.0 <= self.shock_rate <= 1.0:
@@ -286,7 +291,7 @@ IPPO_FIELD_MAP: dict[str, Any] = {
     "learner_share": ("learner_share", "same"), "background": ("background", "same"),
     "roles": None, "role_phase_steps": None,
     "shocks": ("shocks", "same"), "shock_rate": ("shock_rate", "same"), "n_markets": ("n_markets", "same"),
-    "reward_scale": None,
+    "partner_action": ("partner_action", "same"), "reward_scale": None,
     "algo": ("centralized_critic", "mappo -> True"), "total_steps": ("total_steps", "agent->market"),
     "seed": ("seed", "same"), "device": ("device", "same"),
     "checkpoint_every": ("checkpoint_every", "agent->market"), "keep_checkpoints": ("keep_checkpoints", "same"),
@@ -311,7 +316,8 @@ def training_scenario(cfg: TrainConfig):
     """The scenario trained in: the configured one with the random shock rate set (0 when shocks are off)."""
     from ..envs.scenario import get_scenario
 
-    return get_scenario(cfg.scenario, shock_rate=cfg.shock_rate if cfg.shocks else 0.0)
+    extra = {"partner_action": True} if cfg.partner_action else {}
+    return get_scenario(cfg.scenario, shock_rate=cfg.shock_rate if cfg.shocks else 0.0, **extra)
 
 
 def learners_per_market(cfg: TrainConfig) -> int:
@@ -335,6 +341,7 @@ def ippo_config(cfg: TrainConfig):
     kw: dict[str, Any] = dict(
         scenario=cfg.scenario, learners=parse_kinds(cfg.learners), learner_share=cfg.learner_share,
         background=cfg.background, shocks=cfg.shocks, shock_rate=cfg.shock_rate, n_markets=cfg.n_markets,
+        partner_action=cfg.partner_action,
         centralized_critic=cfg.algo == "mappo", total_steps=max(1, cfg.total_steps // per_market), seed=cfg.seed,
         device=cfg.device, checkpoint_every=max(1, cfg.checkpoint_every // per_market),
         keep_checkpoints=cfg.keep_checkpoints, progress=cfg.progress_bar, norm_obs=cfg.normalize_obs,

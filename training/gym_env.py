@@ -26,8 +26,8 @@ import numpy as np
 from gymnasium import spaces
 
 from ..envs.core import MarketCore
+from ..policies.widths import put_actions
 from ..envs.kinds import KIND_NAMES
-from ..envs.offers import N_ACTIONS
 from ..envs.physics import layout
 from ..envs.channel_market import HISTORY_LEN
 from ..envs.render import render_ansi, render_rgb
@@ -70,8 +70,9 @@ class SingleAgentMarketEnv(gym.Env):
             raise ValueError(f"opponents = {opponents!r}: {self.others.size} other agents need a policy; name a "
                              "baseline (policies.registry) or a trained model path")
         self.observation_space = spaces.Box(self.core.obs_low, self.core.obs_high, dtype=np.float32)
-        self.action_space = spaces.Box(-1.0, 1.0, shape=(N_ACTIONS,), dtype=np.float32)
-        self._actions = np.zeros((self.core.n_agents, N_ACTIONS))
+        self.n_actions = self.core.n_actions   # the scenario's action columns (5 with partner_action)
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(self.n_actions,), dtype=np.float32)
+        self._actions = np.zeros((self.core.n_agents, self.n_actions))
         self._obs: "np.ndarray | None" = None
 
     def reset(self, *, seed: "int | None" = None, options: "dict | None" = None):
@@ -100,11 +101,12 @@ class SingleAgentMarketEnv(gym.Env):
         if self._obs is None:
             raise RuntimeError("step() before reset(); call reset()")
         a = np.asarray(action, dtype=np.float64)
-        if a.shape != (N_ACTIONS,):
-            raise ValueError(f"action of {self.agent_name!r} has shape {a.shape}; expected ({N_ACTIONS},) in [-1, 1]")
+        if a.shape != (self.n_actions,):
+            raise ValueError(f"action of {self.agent_name!r} has shape {a.shape}; expected ({self.n_actions},) in "
+                             f"[-1, 1]: {', '.join(self.core.action_fields)}")
         acts = self._actions
         if self.opponents is not None:
-            acts[self.others] = self.opponents.act(self._obs[self.others])
+            put_actions(acts, self.others, self.opponents.act(self._obs[self.others]))
         acts[self.learner] = a
         obs, rew, term, trunc, info = self.core.step(acts)
         if self.opponents is not None:

@@ -2,7 +2,7 @@
 
 SB3 with one sub-environment per agent stops scaling at thousands of agents. This trainer
 works on whole markets: every step, ONE forward pass of a shared actor maps the observations
-of all learning agents of all markets, obs [M, O], to Gaussian actions [M, 4] (clipped to
+of all learning agents of all markets, obs [M, O], to Gaussian actions [M, A] (A = the scenario's action columns, 4 or 5 with `partner_action`; clipped to
 [-1, 1]); the agents of the other kinds are driven by a baseline `Policy`. Rewards are the
 env's EUR profits, scaled by a running std of the discounted return per agent kind (kinds earn
 on different scales). GAE runs over [T, M], the PPO clipped objective over shuffled
@@ -81,7 +81,6 @@ import torch
 import yaml
 
 from ..envs.files import atomic_write_bytes, atomic_write_text
-from ..envs.offers import N_ACTIONS
 from ..envs.state import N_KINDS
 from ..policies.ippo_policy import MODEL_FILE, MODEL_FORMAT, IPPOPolicy, load_ippo
 from ..policies.nets import Critic, GaussianActor, GroupedRunningStd, RunningMeanStd
@@ -150,7 +149,8 @@ class IPPOTrainer:
         self.global_dim = len(state_fields(self.scenario)) if cfg.centralized_critic else 0
 
         # the networks: a shared Gaussian actor on the own observation, a critic (+ globals for MAPPO)
-        self.actor = GaussianActor(self.obs_dim, N_ACTIONS, cfg.hidden_sizes, cfg.activation, cfg.init_log_std).to(self.device)
+        self.act_dim = self.markets[0].core.n_actions   # the scenario's action columns (5 with partner_action)
+        self.actor = GaussianActor(self.obs_dim, self.act_dim, cfg.hidden_sizes, cfg.activation, cfg.init_log_std).to(self.device)
         self.critic = Critic(self.obs_dim + self.global_dim, cfg.hidden_sizes, cfg.activation).to(self.device)
         self.optimizer = torch.optim.Adam(list(self.actor.parameters()) + list(self.critic.parameters()), lr=cfg.lr, eps=1e-5)
         self.obs_rms = RunningMeanStd((self.obs_dim,))
@@ -228,7 +228,7 @@ class IPPOTrainer:
             bufs = self._bufs = (
                 torch.empty((T, M, self.obs_dim), device=dev),
                 torch.empty((T, nm, self.global_dim), device=dev) if self.global_dim else None,
-                torch.empty((T, M, N_ACTIONS), device=dev),
+                torch.empty((T, M, self.act_dim), device=dev),
                 torch.empty((T, M), device=dev),
                 torch.empty((T, M), device=dev),
             )
@@ -420,7 +420,7 @@ class IPPOTrainer:
         weights_only=True)."""
         return {
             "format": MODEL_FORMAT, "version": MODEL_VERSION,
-            "obs_dim": self.obs_dim, "act_dim": N_ACTIONS,
+            "obs_dim": self.obs_dim, "act_dim": self.act_dim, "action_fields": list(self.markets[0].core.action_fields),
             "hidden_sizes": list(self.cfg.hidden_sizes), "activation": self.cfg.activation,
             "actor": {k: v.detach().cpu() for k, v in self.actor.state_dict().items()},
             "norm_obs": bool(self.cfg.norm_obs), "clip_obs": float(self.cfg.clip_obs),

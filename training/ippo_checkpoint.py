@@ -129,6 +129,12 @@ def load(tr: "IPPOTrainer", ck: "Checkpoint | str | Path") -> bool:
     if width != tr.obs_dim + tr.global_dim:   # e.g. MAPPO from before the critic read the global state
         raise ValueError(f"checkpoint {path}: its critic reads {width} inputs, this trainer's {tr.obs_dim + tr.global_dim}; "
                          "start a new run in another folder")
+    act = tensors["actor"].get("log_std")   # one entry per action column
+    if act is not None and act.shape != (tr.act_dim,):
+        raise ValueError(f"checkpoint {path}: its actor acts with {act.shape[0] if act.ndim else '?'} action columns, "
+                         f"this config's scenario takes {tr.act_dim} ({', '.join(tr.markets[0].core.action_fields)}); "
+                         "resume with the partner_action setting the run was started with, or start a new run "
+                         "in another folder")
     tr.actor.load_state_dict(tensors["actor"])
     tr.critic.load_state_dict(tensors["critic"])
     tr.optimizer.load_state_dict(tensors["optimizer"])

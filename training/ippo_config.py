@@ -48,6 +48,9 @@ class IPPOConfig:
     False sets it to 0 (scheduled shocks of the scenario stay)"""
     shock_rate: float = 0.02
     """probability per step that a random shock starts (when `shocks`)"""
+    partner_action: bool = False
+    """True: agents get the optional `open_partner` action (the scenario's partner_action turned on; the
+    actor has 5 outputs). False: the scenario's own setting"""
 
     # --- the run ------------------------------------------------------------------------------
     total_steps: int = 200_000
@@ -168,6 +171,8 @@ class IPPOConfig:
             raise ValueError(f"IPPOConfig.hidden_sizes = {self.hidden_sizes!r}; allowed: a non-empty list of positive ints")
         if self.activation not in ("tanh", "relu", "elu", "silu"):
             raise ValueError(f"IPPOConfig.activation = {self.activation!r}; allowed: tanh, relu, elu, silu")
+        if not isinstance(self.partner_action, bool):
+            raise ValueError(f"IPPOConfig.partner_action = {self.partner_action!r}; allowed: True or False")
         if self.background is not None and not isinstance(self.background, str):
             raise TypeError(f"IPPOConfig.background = {self.background!r}; allowed: a policy name, a model path or None")
         if not isinstance(self.device, str):
@@ -241,7 +246,8 @@ def resolve_learners(learners: Any) -> tuple[str, ...]:
 def resolve_scenario(cfg: IPPOConfig) -> Scenario:
     """The scenario of a run, with random shocks switched on or off."""
     sc = get_scenario(cfg.scenario)
-    return sc.replace(shock_rate=float(cfg.shock_rate) if cfg.shocks else 0.0)
+    extra = {"partner_action": True} if cfg.partner_action else {}
+    return sc.replace(shock_rate=float(cfg.shock_rate) if cfg.shocks else 0.0, **extra)
 
 
 def resolve_device(name: str):

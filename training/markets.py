@@ -38,10 +38,10 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..envs.core import MarketCore
-from ..envs.offers import N_ACTIONS
 from ..envs.scenario import Scenario
 from ..envs.state import KIND_NAMES, Kind, N_KINDS, resolve_kinds
 from ..policies.base import Policy
+from ..policies.widths import put_actions
 from . import policy_specs
 from .metrics import MarketMetrics, agent_groups
 
@@ -125,6 +125,7 @@ class MarketSlice:
         self.n_agents = batch.agents_per_market
         self.obs_dim = batch.obs_dim
         self.obs_schema = batch.obs_schema
+        self.n_actions, self.action_fields = batch.n_actions, batch.action_fields
 
     @property
     def state(self):
@@ -160,7 +161,7 @@ class Market:
         self.core = MarketCore(scenario) if core is None else core
         self.n = self.core.n_agents
         self.episode = 0                     # episodes started
-        self.actions = np.zeros((self.n, N_ACTIONS), dtype=np.float64)
+        self.actions = np.zeros((self.n, self.core.n_actions), dtype=np.float64)   # the scenario's width
         self.obs: np.ndarray | None = None
         self.learn_idx = np.zeros(0, dtype=np.int64)
         self.is_learner = np.zeros(self.n, dtype=bool)
@@ -317,7 +318,7 @@ class Markets:
         return self.obs
 
     def step_batch(self, actions: np.ndarray):
-        """One step of every market of the batch (every agent learns: `actions` [M*N, 4] market-major).
+        """One step of every market of the batch (every agent learns: `actions` [M*N, A] market-major).
         Returns `MarketCore.step`'s tuple; ended markets are not reset here (`reset_many`)."""
         out = self.core.step(actions)
         self.obs = out[0]
@@ -365,7 +366,7 @@ class Markets:
         acts[mk.learn_idx] = learner_actions
         obs = mk.obs
         for pol, idx in mk.drivers:
-            acts[idx] = pol.act(obs[idx])
+            put_actions(acts, idx, pol.act(obs[idx]))   # a base-width baseline: open_partner 0
         out = mk.core.step(acts)
         for pol, _ in mk.drivers:
             pol.update(mk.core)

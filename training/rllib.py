@@ -289,7 +289,7 @@ def export_modules(algo: Any, cfg: RLlibConfig, mapping: PolicyMapping, out: Pat
                 layers.append({"weight": name + ".weight", "bias": name + ".bias", "activation": act})
         modules[mid] = {"layers": layers}
     routing = {env.agent_kinds[a.rsplit("/", 1)[-1]]: m for a, m in mapping.mapping.items()}   # "m3/solar_0" batched
-    meta = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "weights": EXPORT_NPZ, "act_dim": 4,
+    meta = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "weights": EXPORT_NPZ, "act_dim": core.n_actions,
             "obs_schema": core.obs_schema.to_dict(), "modules": modules, "routing": routing,
             "policies": cfg.policies, "scenario": cfg.scenario, "iteration": int(algo.iteration)}
     buf = io.BytesIO()

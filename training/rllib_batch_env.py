@@ -21,7 +21,6 @@ import numpy as np
 
 from ..envs.channel_market import DEFAULT_INFO_KEYS
 from ..envs.core import MarketCore
-from ..envs.offers import N_ACTIONS
 from ..envs.settlement import BREAKDOWN_FIELDS
 from .rllib_env import env_kwargs, policy_map
 
@@ -74,7 +73,8 @@ class BatchMarketDicts:
         self.agents = list(self.possible_agents)
         self._index = {a: i for i, a in enumerate(self.possible_agents)}
         obs_space = gym.spaces.Box(self.core.obs_low, self.core.obs_high, dtype=np.float32)
-        act_space = gym.spaces.Box(-1.0, 1.0, shape=(N_ACTIONS,), dtype=np.float32)
+        self.n_actions = self.core.n_actions   # the scenario's action columns (5 with partner_action)
+        act_space = gym.spaces.Box(-1.0, 1.0, shape=(self.n_actions,), dtype=np.float32)
         self.observation_spaces = {a: obs_space for a in self.possible_agents}
         self.action_spaces = {a: act_space for a in self.possible_agents}
         self.observation_space = gym.spaces.Dict(self.observation_spaces)
@@ -105,9 +105,9 @@ class BatchMarketDicts:
         if missing or len(action_dict) != len(ids):
             extra = [a for a in action_dict if a not in self._index or not self._live[self._index[a]]]
             raise ValueError(f"actions: missing for {missing[:3]}, unknown or ended agents {extra[:3]}; "
-                             f"pass one action of shape ({N_ACTIONS},) per live agent ({len(ids)})")
-        acts = np.zeros((self.core.n_agents, N_ACTIONS))
-        acts[live] = np.asarray([action_dict[a] for a in ids], dtype=np.float64).reshape(len(ids), N_ACTIONS)
+                             f"pass one action of shape ({self.n_actions},) per live agent ({len(ids)})")
+        acts = np.zeros((self.core.n_agents, self.n_actions))
+        acts[live] = np.asarray([action_dict[a] for a in ids], dtype=np.float64).reshape(len(ids), self.n_actions)
         obs, rew, term, trunc, info = self.core.step(acts)
         cols = info["breakdown"][live][:, self._info_cols]
         shock = info["shock"][self.core.market_of[live]]

@@ -34,6 +34,7 @@ import numpy as np
 
 from ..envs.files import atomic_write_bytes, atomic_write_text
 from ..envs.state import KIND_ALIASES, KIND_NAMES
+from ..envs.offers import action_fields
 from . import sb3_resume
 from .callbacks import CheckpointCallback, MarketMetricsCallback, TqdmCallback, final_metrics, log_hparams
 from .checkpoints import latest_valid
@@ -283,6 +284,8 @@ def _save_final(cfg: TrainConfig, out: Path, members: list, metrics: dict | None
         "algo": cfg.algo, "name": f"learned:{cfg.algo}", "scenario": cfg.scenario, "roles": cfg.roles,
         "learners": list(scenario_learners(training_scenario(cfg), cfg.learners)), "learner_share": cfg.learner_share,
         "background": cfg.background, "total_steps": cfg.total_steps, "seed": cfg.seed, "members": entries,
+        "act_dim": len(action_fields(training_scenario(cfg))), "action_fields": list(action_fields(training_scenario(cfg))),
+        "partner_action": bool(training_scenario(cfg).partner_action),
     }, schema=observation_schema(training_scenario(cfg)))
 
 

@@ -32,7 +32,6 @@ from torchrl.envs import EnvBase
 
 from ..envs.core import MarketCore
 from ..envs.kinds import KIND_NAMES
-from ..envs.offers import N_ACTIONS
 
 
 class ChannelMarketTorchRL(EnvBase):
@@ -42,6 +41,7 @@ class ChannelMarketTorchRL(EnvBase):
                  device: Any = "cpu", **overrides: Any) -> None:
         self.core = MarketCore(scenario, n_markets=n_markets, **overrides)
         m, n = self.core.n_markets, self.core.agents_per_market
+        self.n_actions = self.core.n_actions   # the scenario's action columns (5 with partner_action)
         super().__init__(device=device, batch_size=torch.Size([m]))
         self.n_markets, self.n_per_market = m, n
         from ..envs.physics import layout
@@ -62,7 +62,7 @@ class ChannelMarketTorchRL(EnvBase):
             shape = (m, k)
             obs[g] = Composite(observation=Bounded(low.expand(m, k, o), high.expand(m, k, o), shape=(m, k, o),
                                                    dtype=torch.float32, device=self.device), shape=shape)
-            act[g] = Composite(action=Bounded(-1.0, 1.0, shape=(m, k, N_ACTIONS), dtype=torch.float32,
+            act[g] = Composite(action=Bounded(-1.0, 1.0, shape=(m, k, self.n_actions), dtype=torch.float32,
                                               device=self.device), shape=shape)
             rew[g] = Composite(reward=Unbounded(shape=(m, k, 1), dtype=torch.float32, device=self.device), shape=shape)
         self.observation_spec = Composite(obs, shape=(m,))
@@ -71,7 +71,7 @@ class ChannelMarketTorchRL(EnvBase):
         flag = lambda: Categorical(2, shape=(m, 1), dtype=torch.bool, device=self.device)  # noqa: E731
         self.done_spec = Composite(done=flag(), terminated=flag(), truncated=flag(), shape=(m,))
         self._seed = seed
-        self._actions = np.zeros((m, n, N_ACTIONS))
+        self._actions = np.zeros((m, n, self.n_actions))
 
     # ---- EnvBase ---------------------------------------------------------------------------------
     def _set_seed(self, seed: "int | None") -> "int | None":
@@ -104,7 +104,7 @@ class ChannelMarketTorchRL(EnvBase):
         acts = self._actions
         for g, sl in self.groups.items():
             acts[:, sl] = tensordict.get((g, "action")).detach().cpu().numpy()
-        obs, rewards, _term, _trunc, info = self.core.step(acts.reshape(-1, N_ACTIONS))
+        obs, rewards, _term, _trunc, info = self.core.step(acts.reshape(-1, self.n_actions))
         out = self._obs_td(obs)
         r = torch.as_tensor(rewards.reshape(self.n_markets, self.n_per_market, 1), dtype=torch.float32,
                             device=self.device)

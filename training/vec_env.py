@@ -46,7 +46,6 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
 from ..envs.observations import agent_scale, obs_bounds
-from ..envs.offers import N_ACTIONS
 from ..envs.scenario import get_scenario
 from .markets import (Market, Markets, episode_seed, make_policy, parse_kinds, scenario_kinds,  # noqa: F401
                       scenario_learners, select_agents)
@@ -104,7 +103,8 @@ class MarketVecEnv(VecEnv):
         self.render_mode = render_mode
         obs_low, obs_high = obs_bounds(self.scenario)   # the scenario's kinds fix the width
         obs_space = spaces.Box(obs_low, obs_high, dtype=np.float32)
-        act_space = spaces.Box(-1.0, 1.0, shape=(N_ACTIONS,), dtype=np.float32)
+        self.n_actions = self.markets[0].core.n_actions   # the scenario's action columns (5 with partner_action)
+        act_space = spaces.Box(-1.0, 1.0, shape=(self.n_actions,), dtype=np.float32)
         super().__init__(num_envs, obs_space, act_space)
         self._buf_obs = np.zeros((num_envs, obs_low.shape[0]), dtype=np.float32)
         self._buf_rews = np.zeros(num_envs, dtype=np.float32)
@@ -149,8 +149,8 @@ class MarketVecEnv(VecEnv):
 
     def step_wait(self) -> VecEnvStepReturn:
         actions = np.asarray(self._actions)
-        if actions.shape != (self.num_envs, N_ACTIONS):
-            actions = actions.reshape(self.num_envs, N_ACTIONS)
+        if actions.shape != (self.num_envs, self.n_actions):
+            actions = actions.reshape(self.num_envs, self.n_actions)
         dones = self._buf_dones
         dones[:] = False
         infos: list[dict] | None = None

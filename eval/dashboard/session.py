@@ -31,6 +31,7 @@ import numpy as np
 from ...envs.core import MarketCore
 from ...envs.frames import Observer
 from ...envs.recording import Recorder, read_recording
+from ...policies.widths import put_actions
 from ..populations import assign, homogeneous, make_policy
 from .protocol import DEFAULT_INTERVAL, Command, Options, ProtocolError
 
@@ -197,7 +198,7 @@ class Session:
         core, obs = self.core, self.obs
         actions = np.zeros((core.n_agents, core.n_actions))
         for pol, idx in self.groups:
-            actions[idx] = pol.act(obs[idx])
+            put_actions(actions, idx, pol.act(obs[idx]))   # base-width policies: optional columns 0
         self.obs = core.step(actions)[0]
         for pol, _ in self.groups:
             pol.update(core)
