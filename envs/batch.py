@@ -444,8 +444,10 @@ def _clear(sc: Scenario, ba: BatchAgents, bs: BatchState, offers: Offers, layout
 
 def _advance_shocks(sc: Scenario, kind, remaining, t, rngs) -> tuple[np.ndarray, np.ndarray]:
     """`shocks.advance_shock` of every market (each its own draws, in the same order)."""
-    kind, remaining = kind.copy(), remaining.copy()
     on = remaining > 0
+    if not sc.shock_schedule and sc.shock_rate <= 0.0 and not on.any():   # nothing happens: no copies
+        return kind, remaining
+    kind, remaining = kind.copy(), remaining.copy()
     remaining[on] -= 1
     kind[on & (remaining == 0)] = 0
     for e in sc.shock_schedule:
@@ -817,7 +819,7 @@ def _time_rows(sc: Scenario, t: np.ndarray, hour: np.ndarray) -> np.ndarray:
 
 # ---- one market: the ordinary step is the M = 1 case ------------------------------------------
 
-_LAST: list = [None, None]   # the last (MarketState, BatchState) `step_one` returned: its observation reuses it
+_LAST: list = [None]   # the last (MarketState, BatchState) pair `step_one` returned (one store: thread-safe)
 
 
 def one_market(sc: Scenario, agents: AgentParams, state: MarketState) -> tuple[BatchAgents, BatchState, Layout, int]:
@@ -831,8 +833,9 @@ def one_market(sc: Scenario, agents: AgentParams, state: MarketState) -> tuple[B
                          (agents,))
         hit = agents.__dict__["_as_batch"] = [sc, ba, Layout.of(1, n, e), None]
     _, ba, layout, normals = hit
-    if _LAST[0] is state:
-        bs = _LAST[1]
+    last = _LAST[0]
+    if last is not None and last[0] is state:   # the state the last step returned: its own batch state
+        bs = last[1]
     else:
         d: dict[str, Any] = {k: getattr(state, k) for k in AGENT_FIELDS + CHANNEL_FIELDS}
         for k in PER_MARKET:
@@ -854,7 +857,7 @@ def step_one(sc: Scenario, agents: AgentParams, state: MarketState, actions: np.
     ba, bs, layout, k = one_market(sc, agents, state)
     new, res = batch_step(sc, ba, bs, actions, layout, k, tradable_now)
     out = new.market(0, layout)
-    _LAST[0], _LAST[1] = out, new
+    _LAST[0] = (out, new)
     return out, res
 
 

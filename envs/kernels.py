@@ -539,12 +539,12 @@ def observation_rows_numpy(buf, static, static_rows, rows, sellable, needed, soc
         np.clip(val, low[j], high[j], out=buf[j], casting="unsafe")
     good_vals = market_fields_numpy(ref_price, clearing_price, price_history, history_len, supply, demand, volume,
                                     retail, low[good_rows], high[good_rows])
-    for k in range(good_rows.shape[0]):
-        np.take(good_vals[k], good_key, out=buf[good_rows[k]], mode="clip")
+    for k in range(good_rows.shape[0]):   # assigned, not take(out=): buf's rows may hold uninitialized memory
+        buf[good_rows[k]] = good_vals[k][good_key]
     scalar_vals = scalar_fields_numpy(time_vals, t, shock_remaining, episode_steps, low[scalar_rows],
                                       high[scalar_rows])
     for k in range(scalar_rows.shape[0]):
-        np.take(scalar_vals[k], market, out=buf[scalar_rows[k]], mode="clip")
+        buf[scalar_rows[k]] = scalar_vals[k][market]
     row = np.where(shock_kind > 0, shock_row0 + shock_kind - 1, -1)[market]
     who = np.flatnonzero(row >= 0)
     buf[row[who], who] = 1.0

@@ -113,9 +113,9 @@ def purchase_decision(interesting: np.ndarray, can_afford: np.ndarray, first: np
 
 
 # ---- the rules written once: array ops (np.where, np.clip, ...) or their scalar forms -----------
-# Each `*_rule` takes its operations as arguments (and the values of the rules it builds on), so the NumPy functions above and the compiled
-# per-offer loops of the supply chain (`scalar_where`, `scalar_clip`, ...) run the same expression
-# and give the same numbers bit for bit.
+# Each `*_rule` takes its operations as arguments (and the values of the rules it builds on), so the
+# NumPy functions above and the compiled per-offer loops of the supply chain (`scalar_where`,
+# `scalar_clip`, ...) run the same expression and give the same numbers bit for bit.
 
 def regular_rule(points, points_half, maximum):
     """points / (points + points_half), points at least 0."""
@@ -244,7 +244,8 @@ def advertise(offered: np.ndarray, eligible: np.ndarray, draws: np.ndarray, fact
 __all__ = [
     "RiskParams", "purchase_decision", "acceptance_threshold", "first_contact_price", "repeat_price",
     "pressured_price", "margin_share", "preferential_discount", "regular_share", "decay_points", "decay_rule",
-    "scalar_where", "scalar_maximum", "scalar_minimum", "scalar_clip", "scalar_clip_to", "scalar_isnan", "scalar_not", "advertise",
+    "scalar_where", "scalar_maximum", "scalar_minimum", "scalar_clip", "scalar_clip_to", "scalar_isnan", "scalar_not",
+    "advertise",
     "regular_rule", "discount_rule", "margin_rule", "first_contact_rule", "repeat_rule", "pressured_rule",
     "restrained_rule", "decision_rule",
     "is_restrained", "buys", "NOT_INTERESTING", "CANNOT_AFFORD", "FIRST", "BARGAIN", "WAIT", "ACCEPT",

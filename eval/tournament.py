@@ -255,7 +255,8 @@ def prepare_tournament(populations: Sequence["PopulationSpec | str"], scenarios:
         "scenarios": {label: sc.to_dict() for label, sc in scs},
         "cells": cells,
         "seeds": seed_list,
-        "mechanisms": mechs or sorted({getattr(sc, "mechanism", SUPPLY_CHAIN_MECHANISM) for _, sc in scs}),
+        "mechanisms": (mechs + [SUPPLY_CHAIN_MECHANISM] * any(is_supply_chain(sc) for _, sc in scs) if mechs
+                       else sorted({getattr(sc, "mechanism", SUPPLY_CHAIN_MECHANISM) for _, sc in scs})),
         "shocks": shock_list,
         "populations": [p.to_dict() for p in pops],
         "reference_population": pops[0].name,

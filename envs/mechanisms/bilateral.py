@@ -120,13 +120,24 @@ _first_agreeing_round_nb = jit(_first_agreeing_round)
 
 
 @jit
-def _bilateral_nb(u, v, is_open, sells_good, buys_good, ask, bid, ask_step, bid_step, rounds):  # pragma: no cover
-    """The pass; `ask_step` / `bid_step` [N] are each agent's concession per round (the same
-    float expressions `negotiate` evaluates per pair, computed once per agent). First the
-    directed pairs that negotiate are listed without a branch (an unpredictable one per channel
-    direction cost more than the negotiations), then they negotiate: forward (u sells)
-    agreements go to the first buffers, reverse ones to the second, then forward-then-reverse
-    as in NumPy."""
+def _bilateral_nb(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit, concession,
+                  rounds):  # pragma: no cover - compiled
+    """The pass. Per agent first: the good it offers (or -2) and wants (or -3) this step, and its
+    concession per round on each side (the same float expressions `negotiate` evaluates per
+    pair). Then the directed pairs that negotiate are listed without a branch (an unpredictable
+    one per channel direction cost more than the negotiations), and they negotiate: forward
+    (u sells) agreements go to the first buffers, reverse ones to the second, then
+    forward-then-reverse as in NumPy."""
+    n = sell_qty.shape[0]
+    offer_good = np.empty(n, dtype=np.int64)
+    want_good = np.empty(n, dtype=np.int64)
+    ask_step = np.empty(n)
+    bid_step = np.empty(n)
+    for i in range(n):
+        offer_good[i] = sells_good[i] if sell_qty[i] > 0.0 else -2
+        want_good[i] = buys_good[i] if buy_qty[i] > 0.0 else -3
+        ask_step[i] = concession[i] * (ask[i] - reserve[i]) / rounds
+        bid_step[i] = concession[i] * (limit[i] - bid[i]) / rounds
     e_n = u.shape[0]
     cand = np.empty(2 * e_n + 1, dtype=np.int64)
     m = 0
@@ -135,9 +146,9 @@ def _bilateral_nb(u, v, is_open, sells_good, buys_good, ask, bid, ask_step, bid_
         b_ = v[e]
         op = is_open[e]
         cand[m] = 2 * e
-        m += op & (sells_good[a_] == buys_good[b_])   # -2 / -3 where nothing is offered / wanted
+        m += op & (offer_good[a_] == want_good[b_])   # -2 / -3 where nothing is offered / wanted
         cand[m] = 2 * e + 1
-        m += op & (sells_good[b_] == buys_good[a_])
+        m += op & (offer_good[b_] == want_good[a_])
     out_c = np.empty((2, m), dtype=np.int64)
     out_s = np.empty((2, m), dtype=np.int64)
     out_b = np.empty((2, m), dtype=np.int64)
@@ -181,19 +192,7 @@ def _bilateral_nb(u, v, is_open, sells_good, buys_good, ask, bid, ask_step, bid_
     return channel, seller, buyer, price, m
 
 
-def _agreements_wrapper(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,
-                        concession, rounds):
-    """The compiled pass, given the one-byte offer/want goods it compares."""
-    # one small array per side: the good an agent offers (or -2) and wants (or -3) this step
-    offer_good = np.where(sell_qty > 0.0, sells_good, -2).astype(np.int8)
-    want_good = np.where(buy_qty > 0.0, buys_good, -3).astype(np.int8)
-    ask_step = concession * (ask - reserve) / rounds
-    bid_step = concession * (limit - bid) / rounds
-    return _bilateral_nb(u, v, is_open, offer_good, want_good, ask, bid, ask_step, bid_step, rounds)
-
-
-agreements = register_kernel("bilateral_agreements", agreements_numpy,
-                             _agreements_wrapper if _bilateral_nb is not None else None)
+agreements = register_kernel("bilateral_agreements", agreements_numpy, _bilateral_nb)
 
 
 # ---- rationing of agreed pairs within the buyers' channel balances ------------------------------

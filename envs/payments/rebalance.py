@@ -18,7 +18,7 @@ import numpy as np
 
 from ..compiled import jit, register
 from .graph import out_csr
-from .htlc import pay_routes
+from .htlc import _pay_routes_into_nb, pay_routes_loop
 from .reasons import OK
 from .routes import directed_edges
 
@@ -191,31 +191,123 @@ triangles = register("rebalance_triangles", triangles_numpy, _triangles_compiled
 
 
 def rebalance_n(sc, u, v, capacity, balance_u, usable, fee_base, fee_rate, n: int):
-    """(balance_u after, flow into u's sides [E], fees paid [N], fees earned [N], completed count)."""
+    """(balance_u after, flow into u's sides [E], fees paid [N], fees earned [N], completed count):
+    one `rebalancing` kernel call with the scenario's fields (the fee limit is also the splice
+    fee when splicing is on)."""
+    fee_cap = float(sc.splice_fee) if sc.splice_below > 0.0 else np.inf
+    bal, flow_in_u, paid, earned, k = rebalancing(
+        u=u, v=v, capacity=capacity, balance_u=balance_u, usable=usable, fee_base=fee_base, fee_rate=fee_rate, n=n,
+        below=float(sc.rebalance_below), target=float(sc.liquidity_target), max_fee_share=float(sc.max_fee_share),
+        fee_cap=fee_cap)
+    return bal, flow_in_u, paid, earned, int(k)
+
+
+def rebalancing_numpy(u, v, capacity, balance_u, usable, fee_base, fee_rate, n, below, target, max_fee_share,
+                      fee_cap):
+    """The step's rebalancing, vectorized: depleted sides, their widest triangles, the amounts
+    that restore `target` (what the triangle carries at most, less room for fees), paid
+    HTLC-style with a fee limit of min(`max_fee_share` of the amount, `fee_cap`)."""
     e = u.shape[0]
     nothing = (balance_u, np.zeros(e), np.zeros(n), np.zeros(n), 0)
-    owner, chan, other = depleted_sides(u, v, capacity, balance_u, usable, sc.rebalance_below)
+    owner, chan, other = depleted_sides(u, v, capacity, balance_u, usable, below)
     if owner.shape[0] == 0:
         return nothing
     own_side = np.where(u[chan] == owner, balance_u[chan], capacity[chan] - balance_u[chan])
-    need = sc.liquidity_target * capacity[chan] - own_side
-    w_idx, first, second, width = triangles(u=u, v=v, capacity=capacity, balance_u=balance_u, usable=usable,
-                                            owner=owner, chan=chan, other=other, n=n)
+    need = target * capacity[chan] - own_side
+    w_idx, first, second, width = triangles_numpy(u, v, capacity, balance_u, usable, owner, chan, other, n)
     if w_idx.shape[0] == 0:
         return nothing
-    amount = np.maximum(np.minimum(need[w_idx], width / (1.0 + sc.max_fee_share) * (1.0 - 1e-9)), 0.0)
+    amount = np.maximum(np.minimum(need[w_idx], width / (1.0 + max_fee_share) * (1.0 - 1e-9)), 0.0)
     route = np.stack([first >> 1, second >> 1, chan[w_idx]], axis=1).astype(np.int64)
-    max_fee = amount * sc.max_fee_share
-    if sc.splice_below > 0.0:
-        max_fee = np.minimum(max_fee, sc.splice_fee)
+    max_fee = np.minimum(amount * max_fee_share, fee_cap)
     payer = owner[w_idx]
-    reason, fee, bal, flow_in_u, earned = pay_routes(
-        route=route, payer=payer, amount=amount, max_fee=max_fee, u=u, v=v, capacity=capacity, balance_u=balance_u,
-        fee_base=fee_base, fee_rate=fee_rate, blocked_agent=np.zeros(n, dtype=bool),
-        blocked_channel=np.zeros(e, dtype=bool), n=n)
+    reason, fee, bal, flow_in_u, earned = pay_routes_loop(
+        route, payer, amount, max_fee, u, v, capacity, balance_u, fee_base, fee_rate, np.zeros(n, dtype=bool),
+        np.zeros(e, dtype=bool), n)
     ok_ = reason == OK
     paid = np.bincount(payer, weights=np.where(ok_, fee, 0.0), minlength=n)
     return bal, flow_in_u, paid, earned, int(ok_.sum())
 
 
-__all__ = ["rebalance_n", "depleted_sides", "triangles", "triangles_numpy"]
+@jit
+def _rebalancing_nb(indptr, edge, target_node, u, v, capacity, balance_u, usable, fee_base, fee_rate, n, below,
+                    target, max_fee_share, fee_cap):  # pragma: no cover - compiled
+    e_n = u.shape[0]
+    # the depleted sides, u sides first, then v sides (`depleted_sides`), listed without a branch
+    low_u = np.empty(e_n, dtype=np.int64)
+    low_v = np.empty(e_n, dtype=np.int64)
+    m_u = 0
+    m_v = 0
+    for c in range(e_n):
+        ok = usable[c]
+        b = balance_u[c]
+        cp = capacity[c]
+        low_u[m_u] = c
+        m_u += ok & (b < below * cp)
+        low_v[m_v] = c
+        m_v += ok & (cp - b < below * cp)
+    d_n = m_u + m_v
+    if d_n == 0:
+        return balance_u.copy(), np.zeros(e_n), np.zeros(n), np.zeros(n), 0
+    chan = np.empty(d_n, dtype=np.int64)
+    owner = np.empty(d_n, dtype=np.int64)
+    other = np.empty(d_n, dtype=np.int64)
+    for i in range(m_u):
+        c = low_u[i]
+        chan[i], owner[i], other[i] = c, u[c], v[c]
+    for i in range(m_v):
+        c = low_v[i]
+        chan[m_u + i], owner[m_u + i], other[m_u + i] = c, v[c], u[c]
+    w_idx, first, second, width = _triangles_csr_nb(indptr, edge, target_node, u, v, capacity, balance_u, usable,
+                                                    owner, chan, other)
+    k_n = w_idx.shape[0]
+    if k_n == 0:
+        return balance_u.copy(), np.zeros(e_n), np.zeros(n), np.zeros(n), 0
+    route = np.empty((k_n, 3), dtype=np.int64)
+    amount = np.empty(k_n)
+    max_fee = np.empty(k_n)
+    payer = np.empty(k_n, dtype=np.int64)
+    for k in range(k_n):
+        i = w_idx[k]
+        c = chan[i]
+        own = balance_u[c] if u[c] == owner[i] else capacity[c] - balance_u[c]
+        need = target * capacity[c] - own
+        room = width[k] / (1.0 + max_fee_share) * (1.0 - 1e-9)
+        x = need if need < room else room          # np.minimum / np.maximum: ties give the second
+        amount[k] = x if x > 0.0 else 0.0
+        f = amount[k] * max_fee_share
+        max_fee[k] = f if f < fee_cap else fee_cap
+        route[k, 0] = first[k] >> 1
+        route[k, 1] = second[k] >> 1
+        route[k, 2] = c
+        payer[k] = owner[i]
+    bal = balance_u.copy()
+    flow_in_u = np.zeros(e_n)
+    earned = np.zeros(n)
+    reason = np.zeros(k_n, dtype=np.int8)
+    fee = np.zeros(k_n)
+    none = np.zeros(1, dtype=np.bool_)   # no faults: never read
+    _pay_routes_into_nb(route, payer, amount, max_fee, u, v, capacity, bal, flow_in_u, earned, fee_base, fee_rate,
+                        none, none, False, reason, fee)
+    paid = np.zeros(n)
+    done = 0
+    for k in range(k_n):
+        ok = reason[k] == OK
+        paid[payer[k]] += fee[k] if ok else 0.0
+        done += 1 if ok else 0
+    return bal, flow_in_u, paid, earned, done
+
+
+def _rebalancing_compiled(u, v, capacity, balance_u, usable, fee_base, fee_rate, n, below, target, max_fee_share,
+                          fee_cap):
+    """The compiled rebalancing over the cached channel CSR (`graph.out_csr`)."""
+    indptr, edge, target_node = out_csr(u, v, n)
+    return _rebalancing_nb(indptr, edge, target_node, u, v, capacity, balance_u, usable, fee_base, fee_rate, n, below,
+                           target, max_fee_share, fee_cap)
+
+
+rebalancing = register("rebalancing", rebalancing_numpy,
+                       _rebalancing_compiled if _rebalancing_nb is not None else None)
+
+
+__all__ = ["rebalance_n", "rebalancing", "rebalancing_numpy", "depleted_sides", "triangles", "triangles_numpy"]

@@ -130,8 +130,37 @@ _smax = jit(scalar_maximum) or scalar_maximum
 observe_kernel = Kernel("supply_chain_observe", _observe_numpy, jit(_observe_loop))
 
 
+def _mean_price_numpy(out_good, price, alive, start):
+    """[G] mean price of the alive producers of each good, `start` where none is alive. NumPy twin."""
+    cnt = np.bincount(out_good[alive], minlength=start.shape[0])
+    tot = np.bincount(out_good[alive], weights=price[alive], minlength=start.shape[0])
+    return np.where(cnt > 0, tot / np.maximum(cnt, 1), start)
+
+
+def _mean_price_loop(out_good, price, alive, start):
+    """`_mean_price_numpy` in one pass (compiled; sums in agent order, like bincount)."""
+    g = start.shape[0]
+    cnt = np.zeros(g, np.int64)
+    tot = np.zeros(g)
+    for a in range(out_good.shape[0]):
+        if alive[a]:
+            cnt[out_good[a]] += 1
+            tot[out_good[a]] += price[a]
+    out = start.copy()
+    for k in range(g):
+        if cnt[k] > 0:
+            out[k] = tot[k] / max(cnt[k], 1)
+    return out
+
+
+mean_price_kernel = Kernel("supply_chain_mean_price", _mean_price_numpy, jit(_mean_price_loop))
+
+
 class SupplyChainCore:
     """Struct-of-arrays MASER economy with reset(seed) / step(actions)."""
+
+    action_fields = ACTION_NAMES   # the columns of an action row, as on the energy cores
+    n_actions = N_ACTIONS
 
     def __init__(self, scenario: "str | SupplyChainScenario | None" = None, risk: RiskParams | None = None,
                  **overrides: Any) -> None:
@@ -350,10 +379,7 @@ class SupplyChainCore:
         """[G] mean current price of the alive producers of each good (paper Figure 11A); the start
         price where none is alive."""
         st = self.state
-        a = st.alive
-        cnt = np.bincount(st.out_good[a], minlength=len(GOOD_NAMES))
-        tot = np.bincount(st.out_good[a], weights=st.price[a], minlength=len(GOOD_NAMES))
-        return np.where(cnt > 0, tot / np.maximum(cnt, 1), self._start)
+        return mean_price_kernel(out_good=st.out_good, price=st.price, alive=st.alive, start=self._start)
 
     def summary(self) -> dict:
         """The day's public numbers: alive per kind, prices, trades per good, volumes."""

@@ -267,12 +267,12 @@ def _direction_loop(xy, heading, partner, n_tr, goal, lacks, angle):
             norm = max(np.sqrt(dx * dx + dy * dy), 1e-9)
             res[a, 0] += dx / norm
             res[a, 1] += dy / norm
-        norm = np.sqrt(res[a, 0] ** 2 + res[a, 1] ** 2)
+        norm = np.sqrt(res[a, 0] * res[a, 0] + res[a, 1] * res[a, 1])
         if norm > 1e-9:
             out[a, 0] = res[a, 0] / norm
             out[a, 1] = res[a, 1] / norm
         else:
-            h = np.sqrt(heading[a, 0] ** 2 + heading[a, 1] ** 2)
+            h = np.sqrt(heading[a, 0] * heading[a, 0] + heading[a, 1] * heading[a, 1])
             if h > 0:
                 out[a, 0] = heading[a, 0] / h
                 out[a, 1] = heading[a, 1] / h
@@ -476,4 +476,5 @@ prospect_kernel = Kernel("supply_chain_prospect", _prospect_numpy, jit(_prospect
 move_kernel = Kernel("supply_chain_move", _move_numpy, jit(_move_loop))
 
 
-__all__ = ["neighbourhood", "near_kernel", "lacks_kernel", "prospect_kernel", "move_kernel", "neighbour_roles", "prospect", "satisfied", "rule_speed", "direction", "move", "nearest_kernel"]
+__all__ = ["neighbourhood", "near_kernel", "lacks_kernel", "prospect_kernel", "move_kernel", "neighbour_roles", "prospect",
+           "satisfied", "rule_speed", "direction", "move", "nearest_kernel"]

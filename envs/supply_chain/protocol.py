@@ -99,27 +99,44 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
                 list_price[a, s] = np.nan
                 outcome[a, s] = 0
                 offered[a, s] = False
-    added = np.zeros(n, np.int64)
-    for c in range(ci.shape[0]):
-        a = ci[c]
-        b = cj[c]
-        if added[a] >= per_day:
+    # open: the candidates grouped by seller (stable, so each seller's stay in neighbour order; sellers
+    # are independent), its partners marked, its first free slot tracked
+    m = ci.shape[0]
+    start = np.zeros(n + 1, np.int64)
+    for c in range(m):
+        start[ci[c] + 1] += 1
+    for a in range(n):
+        start[a + 1] += start[a]
+    pos = start[:n].copy()
+    order = np.empty(m, np.int64)
+    for c in range(m):
+        order[pos[ci[c]]] = c
+        pos[ci[c]] += 1
+    mark = np.full(n, -1, np.int64)
+    for a in range(n):
+        if start[a] == start[a + 1]:
             continue
-        free = -1
-        known = False
         for s in range(k):
-            if partner[a, s] == b:
-                known = True
+            if partner[a, s] >= 0:
+                mark[partner[a, s]] = a
+        free = 0
+        added = 0
+        for x in range(start[a], start[a + 1]):
+            if added >= per_day:
                 break
-            if free < 0 and partner[a, s] < 0:
-                free = s
-        if known or free < 0:
-            continue
-        partner[a, free] = b
-        t_last[a, free] = t
-        list_price[a, free] = np.nan
-        added[a] += 1
-        changed += 1
+            b = cj[order[x]]
+            if mark[b] == a:                 # already a customer
+                continue
+            while free < k and partner[a, free] >= 0:
+                free += 1
+            if free >= k:                    # no free slot for this or any later candidate
+                break
+            partner[a, free] = b
+            t_last[a, free] = t
+            list_price[a, free] = np.nan
+            mark[b] = a
+            added += 1
+            changed += 1
     return changed
 
 
@@ -150,8 +167,9 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
                 input_target, batch_units):
     """Per open slot in range (flat index, customer): is an offer worth sending (both alive, a package
     to sell, the customer needs >= 1 unit), the customer's need and target of the seller's good,
-    whether it is the customer's input (0 / False where no offer can be sent). Input is needed only while the customer's product sells (under
-    two batches unsold); a learned customer buys the share (q + 1) / 2 of its need. Loops, compiled."""
+    whether it is the customer's input (0 / False where no offer can be sent). Input is needed only
+    while the customer's product sells (under two batches unsold); a learned customer buys the share
+    (q + 1) / 2 of its need. Loops, compiled."""
     n, k = partner.shape
     r2 = radius * radius
     m = 0
@@ -530,13 +548,15 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
     paid = np.empty(m)
     unit_pkg = np.empty(m)
     c_all = 0
+    a = 0
     for o in range(f_neg.shape[0]):
         f = f_neg[o]
         if not (eligible[o] and ((not OF[f]) or draws[o] < advertising)):
             continue
         k = c_all
         c_all += 1
-        a = f // kk
+        while f >= (a + 1) * kk:             # the seller (offers come in slot order: no division)
+            a += 1
         b = sj[o]
         g = out_good[a]
         si[k] = a
@@ -661,11 +681,10 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
         TL[f] = t_now
         PT[f] += value[x]
         traded[f] = True
-    PO = partner.reshape(-1)
-    for f in range(PO.shape[0]):
-        if PO[f] >= 0 and PT[f] > 0 and not traded[f]:     # a slot that traded keeps its points
-            PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[f // kk], not traded[f], points_decay, _where,
-                                  _max)
+    for a in range(n):
+        for f in range(a * kk, a * kk + kk):
+            if partner[a, f - a * kk] >= 0 and PT[f] > 0 and not traded[f]:   # a slot that traded keeps its points
+                PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[a], True, points_decay, _where, _max)
     for k in range(m):
         f = fs[k]
         OC[f] = ACCEPTED if traded[f] else REJECTED
@@ -760,8 +779,8 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
 
 
 _regular, _discount, _margin, _first, _repeat, _pressured, _restrained, _decision, _decay_inline = (
-    jit(f, inline=True) or f for f in (regular_rule, discount_rule, margin_rule, first_contact_rule, repeat_rule, pressured_rule,
-                          restrained_rule, decision_rule, decay_rule))
+    jit(f, inline=True) or f for f in (regular_rule, discount_rule, margin_rule, first_contact_rule, repeat_rule,
+                                       pressured_rule, restrained_rule, decision_rule, decay_rule))
 _clip, _clip_to, _min, _isnan, _not = (jit(f) or f for f in (scalar_clip, scalar_clip_to, scalar_minimum, scalar_isnan,
                                                               scalar_not))
 _max, _where = _max1, _where1

@@ -15,7 +15,7 @@ a change:
 | `sells_good`, `buys_good`              | the good it produces while it holds some (else -1: a buyer that day); its input (Farmers: food) |
 | `reserve` (own)                        | its product's unit cost basis / cap                         |
 | `limit` (own)                          | 1: nobody pays over the cap                                 |
-| `tradable()` (own)                     | (product units held, units its input or food target lacks)  |
+| `tradable()` (own)                     | (product units held, units it lacks: input target, or food target if more) |
 | `u`, `v`, `open`, `topology_version`   | customer slots: slot i * K + k, seller i, customer `partner[i, k]` |
 | `balance_u`, `channel_capacity` (own)  | the seller's wallet; both wallets (a relation has no funds of its own) |
 | `my_trades()` (own)                    | the day's sales, channel = the slot (every trade is paid)   |
@@ -181,13 +181,17 @@ class SupplyChainView(MarketView):
         return self._own(np.zeros(self.n_agents))
 
     def tradable(self) -> tuple[np.ndarray, np.ndarray]:
-        """(units of its product held, units its input or food target lacks), own agents; NaN elsewhere."""
+        """(units of its product held, units it lacks: of its input target or, more if so, of its food
+        target), own agents; NaN elsewhere. Food counts because one quantity column sets an agent's
+        purchases of both (`protocol.negotiate`): a producer whose input stock is full still eats."""
         core, st = self._core, self._st
         rows = np.arange(self.n_agents)
         sellable = st.hold[rows, st.out_good]
         buys = np.asarray(self.buys_good)
         target = np.where(st.in_good >= 0, core.scenario.input_batches * core._batch[st.kind], self._food_target())
         needed = np.maximum(target - st.hold[rows, buys], 0.0)
+        food_lack = np.maximum(self._food_target() - st.hold[rows, core.food], 0.0)
+        needed = np.where(st.in_good >= 0, np.maximum(needed, food_lack), needed)
         alive = st.alive
         return self._own(np.where(alive, sellable, 0.0)), self._own(np.where(alive, needed, 0.0))
 

@@ -53,7 +53,7 @@ def test_scalar_ops_are_numpys_ops(x, lo, hi, n):
         assert same(np.clip(X, lo, np.full(n, hi))[0], S_CLIP_TO(x, lo, hi))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(floats, floats, floats, floats, floats, st.sampled_from([-1, 0, 1]), st.booleans(),
                           st.booleans()), min_size=1, max_size=12))
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

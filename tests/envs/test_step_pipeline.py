@@ -152,3 +152,23 @@ def test_both_cores_check_agent_indices_and_channel_slots_alike(batch):
         core.fail_channels(np.array([0.5]))
     np.testing.assert_array_equal((core.batch if batch else core.state).wallet, before)
     assert (core.batch if batch else core.state).active.all()
+
+
+def test_observation_twin_fills_uninitialized_buffers_without_float_warnings(monkeypatch):
+    """The observation buffer is np.empty (every row is written): the NumPy twin must not read it
+    (np.take(out=) of another dtype copied its garbage in and warned on signaling NaNs)."""
+    import warnings
+
+    core = MarketCore("energy_small", episode_steps=6)
+    core.reset(2)
+    core.step(_acts(core, 2))
+    seen = []
+    k = kernels.observation_rows
+    monkeypatch.setattr(k, "impl", lambda *a: seen.append(a) or k.twin(*a))
+    want = core.observe().copy()
+    buf, *rest = seen[0]
+    snan = np.full(buf.shape, np.uint32(0x7FA00000)).view(np.float32)   # signaling NaNs
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        k.twin(snan, *rest)
+    np.testing.assert_array_equal(snan.T, want)

@@ -79,6 +79,10 @@ def test_one_run_over_both_economies_places_each_population_on_its_market():
     assert ("energy_small", "truthful") in cells and ("supply_chain_small", "truthful") in cells
     assert ("energy_small", "truthful in sellers_vs_risk_factor") in cells
     assert ("supply_chain_small", "truthful in sellers_vs_risk_factor") not in cells
+    plan = prepare_tournament(["truthful"], ["energy_small", SHORT], seeds="0", mechanisms=["double_auction"],
+                              shocks=["none"], optimum=False, equilibrium=False)
+    assert plan.manifest["mechanisms"] == ["double_auction", "maser"]
+    assert {j.mechanism for j in plan.jobs} == {"double_auction", "maser"}
 
 
 @pytest.mark.parametrize("kw, match", [

@@ -33,3 +33,16 @@ def test_own_fields_masked_and_trades_filtered_like_the_energy_view():
     assert all(np.array_equal(a, b) for a, b in zip(every, tr))
     with pytest.raises(AttributeError, match="SupplyChainView has no 'money'.*declared view"):
         view.money
+
+
+def test_needed_counts_food_a_producer_lacks_with_its_input_stock_full():
+    """Regression: `needed` was the input target's lack only, so a Miller with corn enough asked its
+    one quantity column for nothing and bought no food either (the energy policies starved it)."""
+    core = SupplyChainCore("supply_chain_small")
+    core.reset(seed=0)
+    st = core.state
+    miller = int(np.flatnonzero(core.kind == 1)[0])
+    st.hold[miller, st.in_good[miller]] = 1000.0             # input stock full
+    st.hold[miller, core.food] = 0.0                          # no food
+    _, needed = core.view(np.array([miller])).tradable()
+    assert needed[miller] > 0
