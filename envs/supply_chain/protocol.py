@@ -172,15 +172,7 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
     (q + 1) / 2 of its need. Loops, compiled."""
     n, k = partner.shape
     r2 = radius * radius
-    m = 0
-    for a in range(n):
-        for s in range(k):
-            b = partner[a, s]
-            if b >= 0:
-                dx = xy[b, 0] - xy[a, 0]
-                dy = xy[b, 1] - xy[a, 1]
-                if dx * dx + dy * dy < r2:
-                    m += 1
+    m = n * k                          # a bound: one pass, the outputs cut to the slots found
     f = np.empty(m, np.int64)
     cust = np.empty(m, np.int64)
     eligible = np.empty(m, np.bool_)
@@ -225,7 +217,7 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
             is_input[c] = inp
             eligible[c] = nd >= 1.0
             c += 1
-    return f, cust, eligible, need, target, is_input
+    return f[:c], cust[:c], eligible[:c], need[:c], target[:c], is_input[:c]
 
 
 setup_kernel = Kernel("supply_chain_offer_setup", _setup_loop, jit(_setup_loop))
