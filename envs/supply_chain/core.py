@@ -83,8 +83,9 @@ def _observe_loop(kind, vital, money, hold, in_good, out_good, busy, r, counts, 
     k_slots = partner.shape[1]
     o = np.empty((n, OBS_LOW.shape[0]), np.float32)
     c_food = _sclip(in_price[food] / cap[food], 0.0, 2.0)
+    v = np.empty(OBS_LOW.shape[0])              # one row buffer (no allocation per agent)
     for a in range(n):
-        v = np.zeros(OBS_LOW.shape[0])
+        v[:] = 0.0
         if alive[a]:
             for k in range(n_kinds):
                 v[k] = 1.0 if kind[a] == k else 0.0
