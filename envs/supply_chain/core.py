@@ -293,7 +293,8 @@ class SupplyChainCore:
         angle = st.rng.uniform(0.0, 2.0 * np.pi, n)
         stays = satisfied(s, st.r, sc.restless, draws)
         speed = np.where(stays, 0.0, rule_speed(s, st.r, sc.max_speed))
-        speed = np.where(learned & ~np.isnan(act[:, MOVE]), np.maximum(act[:, MOVE], 0.0) * sc.max_speed, speed)
+        if learned.any():                      # learned agents with a move of their own
+            speed = np.where(learned & ~np.isnan(act[:, MOVE]), np.maximum(act[:, MOVE], 0.0) * sc.max_speed, speed)
         target = direction(st, counts, angle, st.rng, sc.radius)
         move(st, target, speed, sc.inertia, sc.width, sc.height)
         # 3. production
@@ -301,8 +302,8 @@ class SupplyChainCore:
         # 4. offers, answers, sales (distances after the move); learned prices around the day's ref price
         ref = self.mean_price()
         food_target = sc.food_target * (1.5 - st.r)
-        input_target = np.where(st.in_good >= 0, sc.input_batches * self._batch[st.kind], 0.0)
         batch_units = self._batch[st.kind]
+        input_target = np.where(st.in_good >= 0, sc.input_batches * batch_units, 0.0)
         trades, offers = negotiate(st, sc.radius, self.risk, cap=self._cap, pkg=self._pkg, food=self.food,
                                    food_target=food_target, input_target=input_target, batch_units=batch_units,
                                    advertising=sc.advertising, learned=learned, ask=act[:, ASK], bid=act[:, BID],

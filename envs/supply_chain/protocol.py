@@ -779,7 +779,8 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
     # a Seller keeps its own food target for itself (it eats its product)
     keep_own = np.where(st.out_good == food, food_target, 0.0)
     packages = np.floor(np.maximum(st.hold[rows, st.out_good] - keep_own, 0.0) / pkg[st.out_good])
-    packages = np.where(learned, np.floor(packages * (qty + 1.0) * 0.5), packages)
+    if learned.any():
+        packages = np.where(learned, np.floor(packages * (qty + 1.0) * 0.5), packages)
     # slots in range, the customer's need of the seller's good, whether an offer is worth sending
     f_neg, sj, eligible, need, target, is_input = setup_kernel(
         partner=st.partner, xy=st.xy, radius=float(radius), alive=st.alive, hold=st.hold, out_good=st.out_good,
