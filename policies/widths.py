@@ -31,20 +31,27 @@ def fields_of_width(width: int) -> tuple[str, ...]:
 
 
 def check_width(width: int, core: Any, what: str = "the model") -> None:
-    """ValueError unless a policy acting with `width` columns fits `core`'s market: the same width,
-    or the base width in a wider market (its optional columns are padded with 0: nobody asks)."""
+    """ValueError unless a policy acting with `width` columns fits `core`'s market: its full width
+    (`core.action_fields`), or the base width in a wider market (the optional columns are padded
+    with 0: nobody asks; the supply chain's `move` column: the built-in movement rule)."""
     fields = tuple(getattr(core, "action_fields", ACTION_FIELDS))
-    have = fields_of_width(width)
-    if have == fields or width == N_ACTIONS:
+    if not isinstance(width, (int, np.integer)) or isinstance(width, bool):
+        raise ValueError(f"action width {width!r}: allowed {N_ACTIONS} or {len(fields)} ({', '.join(fields)})")
+    if width in (N_ACTIONS, len(fields)):
         return
     sc = getattr(core, "scenario", None)
     name = getattr(sc, "name", "?")
-    missing = [f for f in have if f not in fields]
-    turn_on = ", ".join(f"{_FIELD_OF.get(f, f)}: true" for f in missing)
-    raise ValueError(f"{what} acts with {width} action columns ({', '.join(have)}) but scenario {name!r} takes "
-                     f"{len(fields)} ({', '.join(fields)}): the model was trained with {', '.join(missing)}; run it "
-                     f"on a scenario with {turn_on} (training CLI: --partner-action on), or use a model trained "
-                     f"without it")
+    energy = fields == ACTION_FIELDS and N_ACTIONS < width <= len(ALL_FIELDS)
+    have = f" ({', '.join(fields_of_width(width))})" if energy else ""
+    msg = f"{what} acts with {width} action columns{have} but scenario {name!r} takes {len(fields)} ({', '.join(fields)})"
+    if energy:
+        missing = [f for f in fields_of_width(width) if f not in fields]
+        turn_on = ", ".join(f"{_FIELD_OF.get(f, f)}: true" for f in missing)
+        msg += (f": the model was trained with {', '.join(missing)}; run it on a scenario with {turn_on} "
+                f"(training CLI: --partner-action on), or use a model trained without it")
+    else:
+        msg += f"; use a model trained on this market ({len(fields)} columns) or the base {N_ACTIONS}"
+    raise ValueError(msg)
 
 
 def put_actions(out: np.ndarray, rows: Any, acts: np.ndarray) -> None:

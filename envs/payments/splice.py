@@ -65,6 +65,7 @@ def splices_numpy(u, v, capacity, balance_u, usable, wallet, fee_sink, target, f
         capacity[chan] -= out
         balance_u[chan] -= np.where(is_u, out, 0.0)
         np.clip(balance_u, 0.0, capacity, out=balance_u)
+        balance_u += 0.0   # -0.0 -> 0.0: np.clip's sign of a zero tie differs between its SIMD and scalar loops
         wallet += np.bincount(owner, weights=out - fee, minlength=n)
         fees += np.bincount(owner, minlength=n) * fee
         fee_sink += fee * chan.shape[0]
@@ -169,7 +170,7 @@ def _splices_nb(u, v, capacity, balance_u, usable, wallet, fee_sink, target, fee
             balance_u[c] = bal1[c] - (out if is_u_i else 0.0)
             got[o] += out - fee
             count[o] += 1.0
-        for c in range(e_n):   # as np.clip(x, 0, capacity): a bound wins ties (-0.0 becomes 0.0), NaN stays
+        for c in range(e_n):   # as np.clip(x, 0, capacity) + 0.0: a bound wins ties (-0.0 becomes 0.0), NaN stays
             x = balance_u[c]
             if x <= 0.0:
                 x = 0.0

@@ -161,6 +161,9 @@ mean_price_kernel = Kernel("supply_chain_mean_price", _mean_price_numpy, jit(_me
 class SupplyChainCore:
     """Struct-of-arrays MASER economy with reset(seed) / step(actions)."""
 
+    action_fields = ACTION_NAMES   # the columns of an action row, as on the energy cores
+    n_actions = N_ACTIONS
+
     def __init__(self, scenario: "str | SupplyChainScenario | None" = None, risk: RiskParams | None = None,
                  **overrides: Any) -> None:
         self.scenario = make_scenario(scenario, **overrides)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from channelmarket.envs import compiled
 from channelmarket.envs.payments.splice import splices
@@ -13,6 +13,7 @@ from channelmarket.envs.payments.splice import splices
 @pytest.mark.skipif(not compiled.USE_NUMBA, reason="numba off: only the twin runs")
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 2**32 - 1))
+@example(870325)   # regression: np.clip left a -0.0 balance where the kernel wrote 0.0
 def test_compiled_splices_equal_the_numpy_ones_bit_for_bit(seed):
     """Random channels with empty, full, zero-capacity and both-sides-low/high channels (the fancy-index
     updates' last-one-wins), owners who cannot pay all their splices, and -0.0 balances."""

@@ -115,3 +115,12 @@ def test_a_learned_model_acts_on_the_supply_chain():
     core.reset(seed=0)
     with pytest.raises(ValueError, match="reserve|kind_farmer"):
         energy_like.bind(core, np.arange(3))
+
+
+def test_model_width_fits_the_supply_chain_not_the_energy_partner_column():
+    """Regression: a 5-wide supply-chain model (move) was refused as an energy open_partner model."""
+    from channelmarket.policies.widths import check_width
+    core = SupplyChainCore(SMALL)
+    check_width(5, core), check_width(4, core)            # full width (move), or base: the movement rule
+    with pytest.raises(ValueError, match=r"6 action columns.*takes 5 \(ask, bid, quantity, concession, move\)"):
+        check_width(6, core)
