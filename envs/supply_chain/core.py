@@ -30,6 +30,7 @@ import numpy as np
 from ..obs_schema import ObsSchema
 from ..compiled import Kernel, jit
 from ..risk_rules import RiskParams, scalar_clip, scalar_clip_to, scalar_maximum
+from .memory import retain_heap
 from .movement import direction, move, neighbourhood, prospect, rule_speed, satisfied
 from .production import eat_and_live, produce
 from .protocol import DayOffers, DayTrades, negotiate, refresh_slots
@@ -83,8 +84,9 @@ def _observe_loop(kind, vital, money, hold, in_good, out_good, busy, r, counts, 
     k_slots = partner.shape[1]
     o = np.empty((n, OBS_LOW.shape[0]), np.float32)
     c_food = _sclip(in_price[food] / cap[food], 0.0, 2.0)
+    v = np.empty(OBS_LOW.shape[0])              # one row buffer (no allocation per agent)
     for a in range(n):
-        v = np.zeros(OBS_LOW.shape[0])
+        v[:] = 0.0
         if alive[a]:
             for k in range(n_kinds):
                 v[k] = 1.0 if kind[a] == k else 0.0
@@ -165,6 +167,7 @@ class SupplyChainCore:
     def __init__(self, scenario: "str | SupplyChainScenario | None" = None, risk: RiskParams | None = None,
                  **overrides: Any) -> None:
         self.scenario = make_scenario(scenario, **overrides)
+        retain_heap()                          # the day's temporaries reuse freed pages (memory.py)
         sc = self.scenario
         self.risk = risk if risk is not None else RiskParams(r_range=sc.r_range)
         self.n_agents = sc.n_agents
@@ -295,7 +298,8 @@ class SupplyChainCore:
         angle = st.rng.uniform(0.0, 2.0 * np.pi, n)
         stays = satisfied(s, st.r, sc.restless, draws)
         speed = np.where(stays, 0.0, rule_speed(s, st.r, sc.max_speed))
-        speed = np.where(learned & ~np.isnan(act[:, MOVE]), np.maximum(act[:, MOVE], 0.0) * sc.max_speed, speed)
+        if learned.any():                      # learned agents with a move of their own
+            speed = np.where(learned & ~np.isnan(act[:, MOVE]), np.maximum(act[:, MOVE], 0.0) * sc.max_speed, speed)
         target = direction(st, counts, angle, st.rng, sc.radius)
         move(st, target, speed, sc.inertia, sc.width, sc.height)
         # 3. production
@@ -303,8 +307,8 @@ class SupplyChainCore:
         # 4. offers, answers, sales (distances after the move); learned prices around the day's ref price
         ref = self.mean_price()
         food_target = sc.food_target * (1.5 - st.r)
-        input_target = np.where(st.in_good >= 0, sc.input_batches * self._batch[st.kind], 0.0)
         batch_units = self._batch[st.kind]
+        input_target = np.where(st.in_good >= 0, sc.input_batches * batch_units, 0.0)
         trades, offers = negotiate(st, sc.radius, self.risk, cap=self._cap, pkg=self._pkg, food=self.food,
                                    food_target=food_target, input_target=input_target, batch_units=batch_units,
                                    advertising=sc.advertising, learned=learned, ask=act[:, ASK], bid=act[:, BID],

@@ -371,8 +371,8 @@ def goals(st, counts: np.ndarray, food: int, rng: np.random.Generator, radius: f
         if producers.size == 0:
             lacks[who, role] = False
             continue
-        pick = producers[rng.integers(0, producers.size, (who.size, sample))]
-        goal[who, role] = st.xy[nearest_kernel(xy=st.xy, who=who, pick=pick, radius=float(radius))]
+        goal_kernel(xy=st.xy, who=who, role=role, producers=producers,
+                    draws=rng.integers(0, producers.size, (who.size, sample)), radius=float(radius), goal=goal)
     return goal, lacks
 
 
@@ -403,6 +403,33 @@ def _nearest_loop(xy, who, pick, radius):
 
 
 nearest_kernel = Kernel("supply_chain_nearest_goal", _nearest_numpy, jit(_nearest_loop))
+
+
+def _goal_numpy(xy, who, role, producers, draws, radius, goal):
+    """`goal[who, role]` set in place to the nearest of the drawn producers `producers[draws]` (as
+    `_nearest_numpy`). NumPy twin of `_goal_loop`."""
+    goal[who, role] = xy[_nearest_numpy(xy, who, producers[draws], radius)]
+
+
+def _goal_loop(xy, who, role, producers, draws, radius, goal):
+    """`_goal_numpy` one agent at a time (compiled): the draw, the nearest and the goal point in one pass,
+    with `_nearest_loop`'s distances and first minimum."""
+    w, s = draws.shape
+    for k in range(w):
+        a = who[k]
+        best, best_d = producers[draws[k, 0]], np.inf
+        for j in range(s):
+            p = producers[draws[k, j]]
+            dx = xy[p, 0] - xy[a, 0]
+            dy = xy[p, 1] - xy[a, 1]
+            d = np.sqrt(dx * dx + dy * dy)
+            if d >= radius and d < best_d:
+                best, best_d = p, d
+        goal[a, role[k], 0] = xy[best, 0]
+        goal[a, role[k], 1] = xy[best, 1]
+
+
+goal_kernel = Kernel("supply_chain_goal_points", _goal_numpy, jit(_goal_loop))
 
 
 def direction(st, counts: np.ndarray, rng_angle: np.ndarray, rng: np.random.Generator, radius: float) -> np.ndarray:
@@ -477,4 +504,4 @@ move_kernel = Kernel("supply_chain_move", _move_numpy, jit(_move_loop))
 
 
 __all__ = ["neighbourhood", "near_kernel", "lacks_kernel", "prospect_kernel", "move_kernel", "neighbour_roles", "prospect",
-           "satisfied", "rule_speed", "direction", "move", "nearest_kernel"]
+           "satisfied", "rule_speed", "direction", "move", "nearest_kernel", "goal_kernel"]

@@ -172,13 +172,39 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
     (q + 1) / 2 of its need. Loops, compiled."""
     n, k = partner.shape
     r2 = radius * radius
-    m = 0
-    for a in range(n):
+    # per customer, once (the same float operations as per slot): 0 x, 1 y, 2 alive, 3 in good, 4 no need
+    # (0 scaled as a need is), 5 need of its input, 6 need of food (if it eats bought food), 7 its input
+    # target; one row, one cache line
+    cu = np.empty((n, 8))
+    for b in range(n):
+        ib = in_good[b]
+        ob = out_good[b]
+        cu[b, 0] = xy[b, 0]
+        cu[b, 1] = xy[b, 1]
+        cu[b, 2] = 1.0 if alive[b] else 0.0
+        cu[b, 3] = ib
+        nd_no = 0.0
+        nd_in = 0.0
+        if ib >= 0 and hold[b, ob] < 2.0 * batch_units[b]:
+            nd_in = max(input_target[b] - hold[b, ib], 0.0)
+        nd_fd = max(food_target[b] - hold[b, food], 0.0) if ob != food else 0.0
+        if learned[b]:
+            nd_in = nd_in * (qty[b] + 1.0) * 0.5
+            nd_fd = nd_fd * (qty[b] + 1.0) * 0.5
+            nd_no = nd_no * (qty[b] + 1.0) * 0.5
+        cu[b, 4] = nd_no
+        cu[b, 5] = nd_in
+        cu[b, 6] = nd_fd
+        cu[b, 7] = input_target[b]
+    m = 0                              # the slots in range first: outputs of their exact size (a bound of
+    for a in range(n):                 # N x K would page-fault fresh memory every day)
+        ax = xy[a, 0]
+        ay = xy[a, 1]
         for s in range(k):
             b = partner[a, s]
             if b >= 0:
-                dx = xy[b, 0] - xy[a, 0]
-                dy = xy[b, 1] - xy[a, 1]
+                dx = cu[b, 0] - ax
+                dy = cu[b, 1] - ay
                 if dx * dx + dy * dy < r2:
                     m += 1
     f = np.empty(m, np.int64)
@@ -190,38 +216,34 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
     c = 0
     for a in range(n):
         g = out_good[a]
+        sells = alive[a] and packages[a] >= 1.0
+        ax = xy[a, 0]
+        ay = xy[a, 1]
         for s in range(k):
             b = partner[a, s]
             if b < 0:
                 continue
-            dx = xy[b, 0] - xy[a, 0]
-            dy = xy[b, 1] - xy[a, 1]
+            dx = cu[b, 0] - ax
+            dy = cu[b, 1] - ay
             if dx * dx + dy * dy >= r2:
                 continue
             f[c] = a * k + s
             cust[c] = b
-            if not (alive[a] and alive[b] and packages[a] >= 1.0):    # no offer: the rest is never read
+            if not (sells and cu[b, 2] != 0.0):    # no offer: the rest is never read
                 need[c] = 0.0
                 target[c] = 0.0
                 is_input[c] = False
                 eligible[c] = False
                 c += 1
                 continue
-            inp = g == in_good[b]
-            fd = (g == food) and (out_good[b] != food)
+            inp = g == cu[b, 3]
             if inp:
-                tgt = input_target[b]
-                own = hold[b, in_good[b]]
-                wanted = hold[b, out_good[b]] < 2.0 * batch_units[b]
+                nd = cu[b, 5]
+                target[c] = cu[b, 7]
             else:
-                tgt = food_target[b]
-                own = hold[b, food]
-                wanted = fd
-            nd = max(tgt - own, 0.0) if wanted else 0.0
-            if learned[b]:
-                nd = nd * (qty[b] + 1.0) * 0.5
+                nd = cu[b, 6] if g == food else cu[b, 4]
+                target[c] = food_target[b]
             need[c] = nd
-            target[c] = tgt
             is_input[c] = inp
             eligible[c] = nd >= 1.0
             c += 1
@@ -757,7 +779,8 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
     # a Seller keeps its own food target for itself (it eats its product)
     keep_own = np.where(st.out_good == food, food_target, 0.0)
     packages = np.floor(np.maximum(st.hold[rows, st.out_good] - keep_own, 0.0) / pkg[st.out_good])
-    packages = np.where(learned, np.floor(packages * (qty + 1.0) * 0.5), packages)
+    if learned.any():
+        packages = np.where(learned, np.floor(packages * (qty + 1.0) * 0.5), packages)
     # slots in range, the customer's need of the seller's good, whether an offer is worth sending
     f_neg, sj, eligible, need, target, is_input = setup_kernel(
         partner=st.partner, xy=st.xy, radius=float(radius), alive=st.alive, hold=st.hold, out_good=st.out_good,

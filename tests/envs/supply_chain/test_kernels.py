@@ -16,12 +16,12 @@ KERNELS = (space.close_pairs, protocol.refresh_kernel, protocol.setup_kernel, mo
            movement.nearest_kernel, space.grid_kernel, movement.near_kernel, protocol.offers_kernel,
            movement.lacks_kernel, movement.prospect_kernel, movement.move_kernel, core_module.observe_kernel,
            production.produce_kernel, production.live_kernel,
-           core_module.mean_price_kernel)
+           core_module.mean_price_kernel, movement.goal_kernel)
 # kernels whose compiled form gives its twin's numbers bit for bit (same float operations in the same order)
 EXACT = (space.grid_kernel, movement.near_kernel, protocol.offers_kernel, protocol.sale_kernel, protocol.decay_kernel,
          movement.nearest_kernel, movement.lacks_kernel, movement.prospect_kernel, movement.move_kernel,
          core_module.observe_kernel, production.produce_kernel, production.live_kernel,
-         core_module.mean_price_kernel)
+         core_module.mean_price_kernel, movement.goal_kernel)
 
 
 def trajectory(days=15, learned=False, name="supply_chain_small", seed=5):
@@ -113,6 +113,24 @@ def test_nearest_goal_kernel_equals_its_numpy_twin(seed, w):
     xy = rng.uniform(0, 10, (15, 2)).round(1)     # ties and agents in range happen
     kw = dict(xy=xy, who=rng.integers(0, 15, w), pick=rng.integers(0, 15, (w, 6)), radius=3.0)
     np.testing.assert_array_equal(k.run("twin", **kw), k.run("compiled", **kw))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 20))
+def test_goal_points_kernel_equals_its_numpy_twin(seed, w):
+    """The fused draw / nearest / goal write gives the twin's goal points (ties, all in range, repeats)."""
+    k = movement.goal_kernel
+    if k.compiled is None:
+        pytest.skip("numba is off")
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 10, (15, 2)).round(1)
+    producers = rng.permutation(15)[:rng.integers(1, 15)]
+    kw = dict(xy=xy, who=rng.integers(0, 15, w), role=rng.integers(0, 3, w), producers=producers,
+              draws=rng.integers(0, producers.size, (w, 6)), radius=3.0, goal=rng.uniform(0, 10, (15, 3, 2)))
+    twin = {key: (v.copy() if isinstance(v, np.ndarray) else v) for key, v in kw.items()}
+    k.run("twin", **twin)
+    k.run("compiled", **kw)
+    np.testing.assert_array_equal(twin["goal"], kw["goal"])
 
 
 @pytest.mark.parametrize("learned", [False, True])
