@@ -18,6 +18,7 @@ from channelmarket.envs.mechanisms import bilateral
 from channelmarket.envs.observations import _AGENT_ROWS, OBS_HIGH, OBS_LOW, agent_scale
 from channelmarket.envs.offers import decode
 from channelmarket.envs.step import current_tradable
+from channelmarket.envs.payments import rebalance, splice  # noqa: F401  (registers their kernels: the market_cases below use them)
 
 needs_numba = pytest.mark.skipif(not compiled.USE_NUMBA, reason="numba off or not installed: only the twins run")
 
