@@ -2,7 +2,8 @@
 
 A policy controls a subset of M agents of one market (their indices into the core's arrays),
 keeps its own state as arrays (one row per controlled agent, one per channel where a rule
-needs it), and maps obs[M, O] to actions[M, 4] in the env's action space:
+needs it), and maps obs[M, O] to actions[M, A] in the env's action space (A = 4, the base columns
+ask, bid, quantity, concession; a wider market pads the optional ones — `policies.widths`):
 
     policy.bind(core, agents=np.array([...]), seed=0)   # at episode start
     actions = policy.act(obs[agents])                     # every step, before core.step
@@ -70,7 +71,8 @@ class Policy:
         return self.schema.take(obs, *names)
 
     def act(self, obs: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
-        """actions[M, 4] float in [-1, 1] for obs[M, O] of the controlled agents."""
+        """actions[M, A] float in [-1, 1] for obs[M, O] of the controlled agents (A = 4 base columns, or
+        the market's full width for a policy trained with its optional columns)."""
         raise NotImplementedError
 
     def update(self, core: Any) -> None:
