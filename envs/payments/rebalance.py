@@ -230,10 +230,10 @@ def rebalancing_numpy(u, v, capacity, balance_u, usable, fee_base, fee_rate, n, 
 
 
 @jit
-def _rebalancing_nb(indptr, edge, target_node, u, v, capacity, balance_u, usable, fee_base, fee_rate, n, below,
-                    target, max_fee_share, fee_cap):  # pragma: no cover - compiled
+def _depleted_sides_nb(u, v, capacity, balance_u, usable, below):  # pragma: no cover - compiled
+    """`depleted_sides` compiled: (channel, owner, other end) of every usable side under `below` of its
+    capacity, u sides first, then v sides, each in slot order; listed without a branch."""
     e_n = u.shape[0]
-    # the depleted sides, u sides first, then v sides (`depleted_sides`), listed without a branch
     low_u = np.empty(e_n, dtype=np.int64)
     low_v = np.empty(e_n, dtype=np.int64)
     m_u = 0
@@ -247,8 +247,6 @@ def _rebalancing_nb(indptr, edge, target_node, u, v, capacity, balance_u, usable
         low_v[m_v] = c
         m_v += ok & (cp - b < below * cp)
     d_n = m_u + m_v
-    if d_n == 0:
-        return balance_u.copy(), np.zeros(e_n), np.zeros(n), np.zeros(n), 0
     chan = np.empty(d_n, dtype=np.int64)
     owner = np.empty(d_n, dtype=np.int64)
     other = np.empty(d_n, dtype=np.int64)
@@ -258,6 +256,16 @@ def _rebalancing_nb(indptr, edge, target_node, u, v, capacity, balance_u, usable
     for i in range(m_v):
         c = low_v[i]
         chan[m_u + i], owner[m_u + i], other[m_u + i] = c, v[c], u[c]
+    return chan, owner, other
+
+
+@jit
+def _rebalancing_nb(indptr, edge, target_node, u, v, capacity, balance_u, usable, fee_base, fee_rate, n, below,
+                    target, max_fee_share, fee_cap):  # pragma: no cover - compiled
+    e_n = u.shape[0]
+    chan, owner, other = _depleted_sides_nb(u, v, capacity, balance_u, usable, below)
+    if chan.shape[0] == 0:
+        return balance_u.copy(), np.zeros(e_n), np.zeros(n), np.zeros(n), 0
     w_idx, first, second, width = _triangles_csr_nb(indptr, edge, target_node, u, v, capacity, balance_u, usable,
                                                     owner, chan, other)
     k_n = w_idx.shape[0]

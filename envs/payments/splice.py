@@ -16,7 +16,7 @@ import numpy as np
 
 from ..compiled import jit, register
 
-from .rebalance import depleted_sides
+from .rebalance import _depleted_sides_nb, depleted_sides
 
 
 def splice(sc, u, v, capacity, balance_u, usable, wallet, fee_sink: float):
@@ -89,28 +89,8 @@ def _splices_nb(u, v, capacity, balance_u, usable, wallet, fee_sink, target, fee
     n_out = 0
     spliced = np.zeros(e_n, dtype=np.bool_)
     if below > 0.0:
-        # the depleted sides, u sides first, then v sides (`depleted_sides`), listed without a branch
-        low_u = np.empty(e_n, dtype=np.int64)
-        low_v = np.empty(e_n, dtype=np.int64)
-        m_u = 0
-        m_v = 0
-        for c in range(e_n):
-            ok = usable[c]
-            b = bal0[c]
-            cp = cap0[c]
-            low_u[m_u] = c
-            m_u += ok & (b < below * cp)
-            low_v[m_v] = c
-            m_v += ok & (cp - b < below * cp)
-        d_n = m_u + m_v
-        chan = np.empty(d_n, dtype=np.int64)
-        owner = np.empty(d_n, dtype=np.int64)
-        for i in range(m_u):
-            chan[i] = low_u[i]
-            owner[i] = u[low_u[i]]
-        for i in range(m_v):
-            chan[m_u + i] = low_v[i]
-            owner[m_u + i] = v[low_v[i]]
+        chan, owner, _ = _depleted_sides_nb(u, v, cap0, bal0, usable, below)
+        d_n = chan.shape[0]
         is_u = np.empty(d_n, dtype=np.bool_)
         add = np.empty(d_n)
         need = np.zeros(n)
