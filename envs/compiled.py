@@ -7,6 +7,16 @@ implementation runs is decided once, here, by the environment variable CHANNELMA
 (`0` selects the twins everywhere, the ε-auction solver included) and by whether numba imports.
 `KERNELS` lists them all, so one test checks each compiled kernel against its twin.
 
+Some kernels also have a multi-threaded build (`jit(fn, parallel=True)`, numba's `prange`), used
+when the work is large enough (`register(..., parallel=..., split=..., min_items=...)`). They are
+written so that every thread writes only its own items (no float sums across threads), so the
+result is bit for bit the serial one whatever the thread count. Threads: CHANNELMARKET_THREADS
+(default: NUMBA_NUM_THREADS, which numba sets to the core count; `1` turns the parallel builds off).
+The threading layer is numba's built-in `workqueue` (fork-safe: evaluation and vectorized envs fork
+or spawn workers; GNU OpenMP is not) unless NUMBA_THREADING_LAYER names another; it is not
+thread-safe, so parallel calls are serialized by one lock (an env stepped from several Python
+threads still works, one parallel kernel at a time).
+
 numba is imported only here (and only if enabled), so `envs` still imports with numpy alone.
 """
 
@@ -15,6 +25,7 @@ from __future__ import annotations
 import inspect
 import operator
 import os
+import threading
 from typing import Any, Callable
 
 
@@ -32,13 +43,41 @@ _NUMBA = _load_numba()
 USE_NUMBA = _NUMBA is not None  # the compiled implementations run (numba imports and is not disabled)
 
 
-def jit(fn: Callable, inline: bool = False) -> "Callable | None":
+def _threads() -> int:
+    """Threads for the parallel builds: CHANNELMARKET_THREADS, else numba's default (the cores)."""
+    if _NUMBA is None:
+        return 1
+    raw = os.environ.get("CHANNELMARKET_THREADS")
+    if raw is None:
+        return max(1, int(_NUMBA.config.NUMBA_NUM_THREADS))
+    try:
+        n = int(raw)
+    except ValueError:
+        raise ValueError(f"CHANNELMARKET_THREADS={raw!r}: expected a whole number >= 1") from None
+    if n < 1:
+        raise ValueError(f"CHANNELMARKET_THREADS={raw!r}: expected a whole number >= 1")
+    return min(n, int(_NUMBA.config.NUMBA_NUM_THREADS))
+
+
+THREADS = _threads()  # threads the parallel builds use; 1 = they are off
+if THREADS > 1 and "NUMBA_THREADING_LAYER" not in os.environ:
+    _NUMBA.config.THREADING_LAYER = "workqueue"
+_PARALLEL_LOCK = threading.Lock()
+
+
+def jit(fn: Callable, inline: bool = False, parallel: bool = False) -> "Callable | None":
     """`fn` compiled with the project's options (numba.njit, cached, no GIL), or None when the
     compiled kernels are off; plain Python in numba's subset. `inline=True`: inlined into the
     compiled callers (small rules called with functions as arguments: the compiled caller then
-    holds no pointer to a Python object and can be cached)."""
+    holds no pointer to a Python object and can be cached). `parallel=True`: the multi-threaded
+    build (`prange` loops split over threads), or None when there is one thread; compile the same
+    function once without it too (`prange` is `range` there) for the serial build."""
     if _NUMBA is None:
         return None
+    if parallel:
+        if THREADS <= 1:
+            return None
+        return _NUMBA.njit(cache=True, nogil=True, parallel=True)(fn)
     if inline:
         return _NUMBA.njit(cache=True, nogil=True, inline="always")(fn)
     return _NUMBA.njit(cache=True, nogil=True)(fn)
@@ -47,6 +86,8 @@ def jit(fn: Callable, inline: bool = False) -> "Callable | None":
 class Kernel:
     """A kernel: `twin(*args)` and, when numba is on, `compiled(*args)` giving the same result
     (to float round-off). Call it with keywords; `impl` is the implementation in use."""
+
+    parallel: "Callable | None" = None
 
     def __init__(self, name: str, twin: Callable, compiled: "Callable | None" = None) -> None:
         self.name = name
@@ -85,24 +126,70 @@ class Kernel:
 
     def run(self, which: str, **kw: Any) -> Any:
         """Run one implementation, "twin" or "compiled" (tests compare the two)."""
-        fn = self.twin if which == "twin" else self.compiled
+        fn = {"twin": self.twin, "compiled": self.compiled, "parallel": self.parallel}[which]
         if fn is None:
-            raise RuntimeError(f"kernel {self.name!r} has no compiled implementation (numba off)")
+            raise RuntimeError(f"kernel {self.name!r} has no {which} implementation "
+                               f"(numba off, or one thread)")
+        if which == "parallel":
+            with _PARALLEL_LOCK:
+                return fn(*self.args(kw))
         return fn(*self.args(kw))
 
     def __repr__(self) -> str:
         return f"Kernel({self.name!r}, {'compiled' if self.compiled is not None else 'twin'})"
 
 
+class ParallelKernel(Kernel):
+    """A kernel with a multi-threaded build, run when the argument `split` has at least
+    `min_items` items (below that, starting the threads costs more than they save)."""
+
+    def __init__(self, name: str, twin: Callable, compiled: "Callable | None", parallel: "Callable | None",
+                 split: str, min_items: int) -> None:
+        super().__init__(name, twin, compiled)
+        if split not in self.params:
+            raise TypeError(f"kernel {name!r}: split={split!r} is not an argument; allowed: {', '.join(self.params)}")
+        self.parallel = parallel if self.compiled is not None else None
+        self.split = self.params.index(split)
+        self.min_items = int(min_items)
+
+    def __call__(self, **kw: Any) -> Any:
+        if len(kw) != len(self.params):
+            return self.impl(*self.args(kw))
+        try:
+            args = self._pick(kw)
+        except KeyError:
+            args = self.args(kw)
+        if self.parallel is not None and len(args[self.split]) >= self.min_items:
+            with _PARALLEL_LOCK:
+                return self.parallel(*args)
+        return self.impl(*args)
+
+
 KERNELS: dict[str, Kernel] = {}
 
 
-def register(name: str, twin: Callable, compiled: "Callable | None" = None) -> Kernel:
-    """Register a kernel (ValueError if the name is taken) and return it."""
+def register(name: str, twin: Callable, compiled: "Callable | None" = None, *,
+             parallel: "Callable | None" = None, split: "str | None" = None,
+             min_items: int = 20_000) -> Kernel:
+    """Register a kernel (ValueError if the name is taken) and return it. `parallel`: its
+    multi-threaded build (`jit(fn, parallel=True)`), used when the argument named `split` has at
+    least `min_items` items; the one test of the registry checks it against the twin as well."""
     if name in KERNELS:
         raise ValueError(f"kernel {name!r} is already registered")
-    k = KERNELS[name] = Kernel(name, twin, compiled)
+    if split is None and parallel is not None:
+        raise TypeError(f"kernel {name!r}: a parallel build needs split=<the argument whose length decides>")
+    if split is not None:
+        k: Kernel = ParallelKernel(name, twin, compiled, parallel, split, min_items)
+    else:
+        k = Kernel(name, twin, compiled)
+    KERNELS[name] = k
     return k
 
 
-__all__ = ["Kernel", "KERNELS", "register", "jit", "USE_NUMBA"]
+def call_parallel(fn: Callable, *args: Any) -> Any:
+    """Call a parallel build directly (from code that picks its own build), under the one lock."""
+    with _PARALLEL_LOCK:
+        return fn(*args)
+
+
+__all__ = ["Kernel", "ParallelKernel", "KERNELS", "register", "jit", "call_parallel", "USE_NUMBA", "THREADS"]

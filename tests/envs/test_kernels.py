@@ -280,6 +280,12 @@ def copy_kw(kw):
     return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
 
 
+def builds(k):
+    """The compiled builds of a kernel to check against its twin: the serial one, and the
+    multi-threaded one where there is one (more than one thread)."""
+    return ["compiled"] + (["parallel"] if k.parallel is not None else [])
+
+
 @needs_numba
 @pytest.mark.parametrize("scenario, seed", [("energy_small", 0), ("energy_default", 1), ("energy_default", 2)])
 def test_every_registered_kernel_equals_its_twin(scenario, seed):
@@ -287,20 +293,21 @@ def test_every_registered_kernel_equals_its_twin(scenario, seed):
     for i, (core, acts) in enumerate(states(scenario, seed, 30)):
         for name, (kw, check) in market_cases(core, acts, i).items():
             k = compiled.KERNELS[name]
-            if name == "observation_rows":
-                n = core.n_agents
-                bufs = [np.full((len(OBS_LOW), n), np.nan, np.float32) for _ in range(2)]   # every row written
-                k.run("compiled", buf=bufs[0], **kw)
-                k.run("twin", buf=bufs[1], **kw)
-                np.testing.assert_array_equal(bufs[0], bufs[1])
-                assert not np.isnan(bufs[0]).any()
-            elif name == "open_channels":   # sets is_open in place: each on its own copy
-                a, b = copy_kw(kw), copy_kw(kw)
-                check(k.run("compiled", **a), k.run("twin", **b))
-                same([a["is_open"]], [b["is_open"]])
-                assert (a["is_open"] != kw["is_open"]).any()
-            else:
-                check(k.run("compiled", **kw), k.run("twin", **kw))
+            for build in builds(k):
+                if name == "observation_rows":
+                    n = core.n_agents
+                    bufs = [np.full((len(OBS_LOW), n), np.nan, np.float32) for _ in range(2)]   # every row written
+                    k.run(build, buf=bufs[0], **kw)
+                    k.run("twin", buf=bufs[1], **kw)
+                    np.testing.assert_array_equal(bufs[0], bufs[1])
+                    assert not np.isnan(bufs[0]).any()
+                elif name == "open_channels":   # sets is_open in place: each on its own copy
+                    a, b = copy_kw(kw), copy_kw(kw)
+                    check(k.run(build, **a), k.run("twin", **b))
+                    same([a["is_open"]], [b["is_open"]])
+                    assert (a["is_open"] != kw["is_open"]).any()
+                else:
+                    check(k.run(build, **copy_kw(kw)), k.run("twin", **copy_kw(kw)))
             covered.add(name)
     for name, kw in auction_cases(seed):
         k = compiled.KERNELS[name]
