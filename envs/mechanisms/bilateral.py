@@ -396,6 +396,7 @@ def ration_routed_numpy(channel, seller, buyer, price, r_seller, r_buyer, r_rout
 def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve,
                       limit, concession, rounds, sell_qty, buy_qty, u, balance_u, capacity, fee_base, fee_rate,
                       max_fee_share, n):  # pragma: no cover - compiled
+    """(Agent and channel indices unsigned: numba then leaves out its negative-index checks.)"""
     d_n = channel.shape[0]
     r_n = r_seller.shape[0]
     h_n = r_route.shape[1]
@@ -407,16 +408,18 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
     sd_ = np.empty(t_n)
     src = np.empty(t_n, dtype=np.int64)   # index into the direct (>= 0) or routed (-1 - i) inputs
     for i in range(d_n):
-        ch = channel[i]
+        ch = np.uint64(channel[i])
+        bi = buyer[i]
         s_[i] = seller[i]
-        b_[i] = buyer[i]
+        b_[i] = bi
         p_[i] = price[i]
-        sd_[i] = balance_u[ch] if u[ch] == buyer[i] else capacity[ch] - balance_u[ch]
+        bu = balance_u[ch]
+        sd_[i] = bu if u[ch] == bi else capacity[ch] - bu
         src[i] = i
     m = d_n
     for i in range(r_n):
-        s = r_seller[i]
-        b = r_buyer[i]
+        s = np.uint32(r_seller[i])
+        b = np.uint32(r_buyer[i])
         a0 = ask[s]
         b0 = bid[b]
         a_step = concession[s] * (a0 - reserve[s]) / rounds
@@ -433,8 +436,8 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
         for j in range(1, h_n):
             c = r_route[i, j]
             if c >= 0:
-                fb += fee_base[c]
-                fr += fee_rate[c]
+                fb += fee_base[np.uint64(c)]
+                fr += fee_rate[np.uint64(c)]
         if not (fb + amount * fr <= max_fee_share * amount):
             continue
         s_[m] = s
@@ -450,19 +453,20 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
     for p in range(m):
         pay = sd_[p] / p_[p] if p_[p] > 0 else np.inf
         payable[p] = pay
-        wp = min(sell_qty[s_[p]], pay)
+        wp = min(sell_qty[np.uint32(s_[p])], pay)
         w[p] = wp
-        w_sum[b_[p]] += wp
+        w_sum[np.uint32(b_[p])] += wp
     request = np.empty(m)
     capped = np.zeros(m, dtype=np.bool_)
     req_sum = np.zeros(n)
     for p in range(m):
-        r = buy_qty[b_[p]] * w[p] / w_sum[b_[p]] if w[p] > 0 else 0.0
+        b = np.uint32(b_[p])
+        r = buy_qty[b] * w[p] / w_sum[b] if w[p] > 0 else 0.0
         if r > payable[p]:
             capped[p] = True
             r = payable[p]
         request[p] = r
-        req_sum[s_[p]] += r
+        req_sum[np.uint32(s_[p])] += r
     o_ch = np.empty(m, dtype=np.int64)
     o_s = np.empty(m, dtype=np.int64)
     o_b = np.empty(m, dtype=np.int64)
@@ -472,7 +476,7 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
     o_route = np.full((m, h_n), -1, dtype=np.int64)
     k_ = 0
     for p in range(m):
-        s = s_[p]
+        s = np.uint32(s_[p])
         scale = sell_qty[s] / req_sum[s] if req_sum[s] > sell_qty[s] else 1.0
         q = request[p] * scale
         empty = sd_[p] <= 0.0

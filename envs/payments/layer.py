@@ -16,7 +16,6 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import kernels
-from ..kernels import _pay_nb
 from ..trades import LIQUIDITY_EMPTY, ON_CHAIN, ROUTED
 from . import reasons as R
 from .reasons import INSUFFICIENT_BALANCE, OK, PEER_FAULT
@@ -158,40 +157,86 @@ def routed_settlement_numpy(route, seller, buyer, qty, price, max_fee_share, u, 
 def _trade_payments_nb(channel, seller, buyer, qty, price, cut, route, u, v, capacity, balance_u, fee_base,
                        fee_rate, blocked_agent, blocked_channel, faults, n, round_off, max_fee_share,
                        max_hops):  # pragma: no cover - compiled
+    """The direct payments in one pass, each trade as `kernels._pay_nb` pays it (the same float
+    expressions; routed and released trades paying nothing there), counting failures and hops on
+    the way; then the routed trades HTLC-style over the balances after the direct payments, which
+    are computed only for the channels the routes cross (no E-sized passes). Agent and channel
+    indices unsigned: numba then leaves out its negative-index checks."""
     t_n = channel.shape[0]
     e_n = u.shape[0]
     h_n = route.shape[1]
-    # the direct payments (`kernels._pay_nb`), routed trades and released ones paying nothing there
-    ch_d = channel.copy()
-    qty_d = qty.copy()
-    cut_d = cut.copy()
-    released = np.zeros(t_n, dtype=np.bool_)
-    r_n = 0
-    for t in range(t_n):
-        ch = channel[t]
-        if ch == ROUTED:
-            ch_d[t] = ON_CHAIN
-            qty_d[t] = 0.0
-            r_n += 1
-        elif faults:
-            rel = blocked_agent[seller[t]] or blocked_agent[buyer[t]] or (ch >= 0 and blocked_channel[ch])
-            if rel:
-                released[t] = True
-                qty_d[t] = 0.0
-                cut_d[t] = LIQUIDITY_EMPTY
-    (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
-     n_partial) = _pay_nb(ch_d, seller, buyer, qty_d, price, cut_d, u, capacity, balance_u, n, round_off)
+    paid = np.empty(t_n)
+    paid_qty = np.empty(t_n)
+    failed = np.zeros(t_n, dtype=np.bool_)
+    partial = np.zeros(t_n, dtype=np.bool_)
+    flow_in_u = np.zeros(e_n)
+    sold = np.zeros(n)
+    bought = np.zeros(n)
+    revenue = np.zeros(n)
+    cost = np.zeros(n)
+    ex_in = np.zeros(n)
+    ex_out = np.zeros(n)
+    n_failed = np.zeros(n)
+    n_partial = np.zeros(n)
     failures = np.zeros(N_REASONS, dtype=np.int64)
     hops_hist = np.zeros(max_hops + 1, dtype=np.int64)
     one = 1 if max_hops > 1 else max_hops
+    r_n = 0
     for t in range(t_n):
-        if failed[t] and channel[t] != ROUTED:
-            if released[t]:
+        ch = channel[t]
+        s = np.uint32(seller[t])
+        b = np.uint32(buyer[t])
+        q = qty[t]
+        ct = cut[t]
+        rel = False
+        if ch == ROUTED:
+            ch = ON_CHAIN
+            q = 0.0
+            r_n += 1
+        elif faults:
+            rel = blocked_agent[s] or blocked_agent[b] or (ch >= 0 and blocked_channel[np.uint64(ch)])
+            if rel:
+                q = 0.0
+                ct = LIQUIDITY_EMPTY
+        pr = price[t]
+        amount = q * pr
+        buyer_is_u = False
+        if ch >= 0:
+            c = np.uint64(ch)
+            buyer_is_u = u[c] == b
+            sd = balance_u[c] if buyer_is_u else capacity[c] - balance_u[c]
+            pd = min(amount, sd)
+        else:
+            pd = amount
+        short = pd < amount
+        if short:
+            pq = pd / pr if pr > 0 else 0.0
+        else:
+            pq = q
+        f = ct == 2 or (short and pd <= 0.0)
+        pa = (not f) and (ct == 1 or (short and pd < amount * (1.0 - round_off)))
+        paid[t] = pd
+        paid_qty[t] = pq
+        failed[t] = f
+        partial[t] = pa
+        if ch >= 0:
+            flow_in_u[np.uint64(ch)] += -pd if buyer_is_u else pd
+            if pq > 0:
+                hops_hist[one] += 1
+        else:
+            ex_in[s] += pd
+            ex_out[b] += pd
+        sold[s] += pq
+        bought[b] += pq
+        revenue[s] += pd
+        cost[b] += pd
+        n_failed[b] += 1.0 if f else 0.0
+        n_partial[b] += 1.0 if pa else 0.0
+        if f and channel[t] != ROUTED:
+            if rel:
                 failures[PEER_FAULT] += 1
             else:
                 failures[INSUFFICIENT_BALANCE] += 1
-        if paid_qty[t] > 0 and ch_d[t] >= 0:
-            hops_hist[one] += 1
     fees = np.zeros(n)
     if r_n == 0:
         return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
@@ -202,24 +247,33 @@ def _trade_payments_nb(channel, seller, buyer, qty, price, cut, route, u, v, cap
     amount = np.empty(r_n)
     max_fee = np.empty(r_n)
     r_buyer = np.empty(r_n, dtype=np.int64)
+    bal_after = np.empty(e_n)       # set (and r_flow zeroed) only where a route goes: `seen`
+    r_flow = np.empty(e_n)
+    seen = np.zeros(e_n, dtype=np.bool_)
+    touched = np.empty(r_n * h_n, dtype=np.int64)
+    n_touched = 0
     k = 0
     for t in range(t_n):
         if channel[t] == ROUTED:
             idx[k] = t
             for j in range(h_n):
-                r_route[k, j] = route[t, j]
+                c = route[t, j]
+                r_route[k, j] = c
+                if c >= 0 and not seen[np.uint64(c)]:
+                    cu = np.uint64(c)
+                    seen[cu] = True
+                    x = balance_u[cu] + flow_in_u[cu]
+                    x = x if x > 0.0 else 0.0
+                    bal_after[cu] = x if x < capacity[cu] else capacity[cu]
+                    r_flow[cu] = 0.0
+                    touched[n_touched] = c
+                    n_touched += 1
             amount[k] = qty[t] * price[t]
             max_fee[k] = amount[k] * max_fee_share
             r_buyer[k] = buyer[t]
             k += 1
-    bal_after = np.empty(e_n)
-    for c in range(e_n):
-        x = balance_u[c] + flow_in_u[c]
-        x = x if x > 0.0 else 0.0
-        bal_after[c] = x if x < capacity[c] else capacity[c]
     reason = np.zeros(r_n, dtype=np.int8)
     fee = np.zeros(r_n)
-    r_flow = np.zeros(e_n)
     earned = np.zeros(n)
     _pay_routes_into_nb(r_route, r_buyer, amount, max_fee, u, v, capacity, bal_after, r_flow, earned, fee_base,
                         fee_rate, blocked_agent, blocked_channel, faults, reason, fee)
@@ -231,8 +285,8 @@ def _trade_payments_nb(channel, seller, buyer, qty, price, cut, route, u, v, cap
     routed_ok = 0
     for k in range(r_n):
         t = idx[k]
-        s = seller[t]
-        b = buyer[t]
+        s = np.uint32(seller[t])
+        b = np.uint32(buyer[t])
         rp = 0.0
         rq = 0.0
         if reason[k] == OK:
@@ -257,11 +311,17 @@ def _trade_payments_nb(channel, seller, buyer, qty, price, cut, route, u, v, cap
         a_rev[s] += rp
         a_cost[b] += rp
         fees[b] += fee[k]
-    for c in range(e_n):
+    for i in range(n_touched):   # elsewhere r_flow is 0: x + 0.0 is x
+        c = np.uint64(touched[i])
         flow_in_u[c] = flow_in_u[c] + r_flow[c]
-    return (paid, paid_qty, failed, partial, flow_in_u, sold + a_sold, bought + a_bought, revenue + a_rev,
-            cost + a_cost, ex_in, ex_out, n_failed + a_failed, n_partial, fees, failures, hops_hist, routed_ok, fee,
-            earned)
+    for i in range(n):
+        sold[i] += a_sold[i]
+        bought[i] += a_bought[i]
+        revenue[i] += a_rev[i]
+        cost[i] += a_cost[i]
+        n_failed[i] += a_failed[i]
+    return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
+            n_partial, fees, failures, hops_hist, routed_ok, fee, earned)
 
 
 trade_payments = register("trade_payments", trade_payments_numpy, _trade_payments_nb)
