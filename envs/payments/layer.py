@@ -61,9 +61,9 @@ def pay_trades(trades, u, v, capacity, balance_u, fee_base, fee_rate, n: int, ro
     t = trades.channel.shape[0]
     cut = trades.cut if trades.cut is not None else np.zeros(t, dtype=np.int8)
     route = trades.route if trades.route is not None else np.full((t, 1), -1, dtype=np.int64)
-    faults = failed_agent is not None
-    fa = failed_agent if faults else np.zeros(n, dtype=bool)
-    fc = failed_channel if faults else np.zeros(u.shape[0], dtype=bool)
+    faults = failed_agent is not None and bool(failed_agent.any() or failed_channel.any())   # none: not read
+    fa = failed_agent if failed_agent is not None else np.zeros(n, dtype=bool)
+    fc = failed_channel if failed_channel is not None else np.zeros(u.shape[0], dtype=bool)
     (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed, n_partial,
      fees, failures, hops, routed_ok, fee, earned) = trade_payments(
         channel=trades.channel, seller=trades.seller, buyer=trades.buyer, qty=trades.qty, price=trades.price, cut=cut,
