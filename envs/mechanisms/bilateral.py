@@ -19,8 +19,6 @@ import numpy as np
 
 from ..compiled import THREADS, jit, prange, register as register_kernel
 from ..payments.routes import PARALLEL_SLOTS
-
-PARALLEL_PAIRS = 5_000   # agreed pairs from which the rationing runs multi-threaded
 from ..trades import LIQUIDITY_CUT, LIQUIDITY_EMPTY, LIQUIDITY_OK, ROUTED, Trades
 from .base import Mechanism, channel_pairs, register, routed_pairs
 
@@ -233,7 +231,7 @@ def _agreements(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bi
     for k in range(chunks):
         at[k, 1] = q
         q += counts[k, 2]
-    for k in prange(chunks):
+    for k in range(chunks):   # (serial: cheaper than starting the threads again)
         lo = min(k * size, e_n)
         o = at[k, 0]
         for i in range(counts[k, 1]):
@@ -394,13 +392,32 @@ def ration_routed_numpy(channel, seller, buyer, price, r_seller, r_buyer, r_rout
     return all_ch[keep], all_s[keep], all_b[keep], all_p[keep], qty[keep], cut[keep], route[keep]
 
 
-def _routed_range(r_seller, r_buyer, r_route, r_width, ask, bid, reserve, limit, concession, rounds, buy_qty,
-                  fee_base, fee_rate, max_fee_share, lo, hi, keep, price, side):  # pragma: no cover - compiled
-    """Routed candidates lo..hi-1 negotiate and pass the fee limit (see `ration_routed_numpy`):
-    keep[i], and the agreed price and side where kept."""
+@jit
+def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve,
+                      limit, concession, rounds, sell_qty, buy_qty, u, balance_u, capacity, fee_base, fee_rate,
+                      max_fee_share, n):  # pragma: no cover - compiled
+    """(Agent and channel indices unsigned: numba then leaves out its negative-index checks.)"""
+    d_n = channel.shape[0]
+    r_n = r_seller.shape[0]
     h_n = r_route.shape[1]
-    for i in range(lo, hi):
-        keep[i] = False
+    t_n = d_n + r_n
+    # the pairs in clearing order: direct agreements, then the routed ones that agree within the fee limit
+    s_ = np.empty(t_n, dtype=np.int64)
+    b_ = np.empty(t_n, dtype=np.int64)
+    p_ = np.empty(t_n)
+    sd_ = np.empty(t_n)
+    src = np.empty(t_n, dtype=np.int64)   # index into the direct (>= 0) or routed (-1 - i) inputs
+    for i in range(d_n):
+        ch = np.uint64(channel[i])
+        bi = buyer[i]
+        s_[i] = seller[i]
+        b_[i] = bi
+        p_[i] = price[i]
+        bu = balance_u[ch]
+        sd_[i] = bu if u[ch] == bi else capacity[ch] - bu
+        src[i] = i
+    m = d_n
+    for i in range(r_n):
         s = np.uint32(r_seller[i])
         b = np.uint32(r_buyer[i])
         a0 = ask[s]
@@ -412,8 +429,8 @@ def _routed_range(r_seller, r_buyer, r_route, r_width, ask, bid, reserve, limit,
             continue
         kf = float(k)
         pr = 0.5 * ((a0 - a_step * kf) + (b0 + b_step * kf))
-        sd = r_width[i] / (1.0 + max_fee_share) * (1.0 - 1e-9)
-        amount = min(sd, buy_qty[b] * pr)
+        side = r_width[i] / (1.0 + max_fee_share) * (1.0 - 1e-9)
+        amount = min(side, buy_qty[b] * pr)
         fb = 0.0
         fr = 0.0
         for j in range(1, h_n):
@@ -423,147 +440,66 @@ def _routed_range(r_seller, r_buyer, r_route, r_width, ask, bid, reserve, limit,
                 fr += fee_rate[np.uint64(c)]
         if not (fb + amount * fr <= max_fee_share * amount):
             continue
-        keep[i] = True
-        price[i] = pr
-        side[i] = sd
-
-
-_routed_range_nb = jit(_routed_range)
-
-
-def _ration_routed(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve, limit,
-                   concession, rounds, sell_qty, buy_qty, u, balance_u, capacity, fee_base, fee_rate, max_fee_share, n,
-                   chunks):  # pragma: no cover - compiled
-    """`ration_routed_numpy` in passes over the pairs: the per-pair ones in `chunks` slices side by
-    side (`prange`), the two sums per buyer and per seller serial, in pair order, so every float
-    is the serial one's at any thread count. (Agent and channel indices unsigned: numba then
-    leaves out its negative-index checks.)"""
-    d_n = channel.shape[0]
-    r_n = r_seller.shape[0]
-    h_n = r_route.shape[1]
-    t_n = d_n + r_n
-    # the pairs in clearing order: direct agreements, then the routed ones that agree within the fee limit
-    s_ = np.empty(t_n, dtype=np.int64)
-    b_ = np.empty(t_n, dtype=np.int64)
-    p_ = np.empty(t_n)
-    sd_ = np.empty(t_n)
-    src = np.empty(t_n, dtype=np.int64)   # index into the direct (>= 0) or routed (-1 - i) inputs
-    d_size = (d_n + chunks - 1) // chunks
-    for k in prange(chunks):
-        for i in range(min(k * d_size, d_n), min((k + 1) * d_size, d_n)):
-            ch = np.uint64(channel[i])
-            bi = buyer[i]
-            s_[i] = seller[i]
-            b_[i] = bi
-            p_[i] = price[i]
-            bu = balance_u[ch]
-            sd_[i] = bu if u[ch] == bi else capacity[ch] - bu
-            src[i] = i
-    r_keep = np.empty(r_n, dtype=np.bool_)
-    r_price = np.empty(r_n)
-    r_side = np.empty(r_n)
-    r_size = (r_n + chunks - 1) // chunks
-    for k in prange(chunks):
-        _routed_range_nb(r_seller, r_buyer, r_route, r_width, ask, bid, reserve, limit, concession, rounds, buy_qty,
-                         fee_base, fee_rate, max_fee_share, min(k * r_size, r_n), min((k + 1) * r_size, r_n), r_keep,
-                         r_price, r_side)
-    m = d_n
-    for i in range(r_n):
-        if r_keep[i]:
-            s_[m] = r_seller[i]
-            b_[m] = r_buyer[i]
-            p_[m] = r_price[i]
-            sd_[m] = r_side[i]
-            src[m] = -1 - i
-            m += 1
+        s_[m] = s
+        b_[m] = b
+        p_[m] = pr
+        sd_[m] = side
+        src[m] = -1 - i
+        m += 1
     # `ration` over them all
-    size = (m + chunks - 1) // chunks
     payable = np.empty(m)
     w = np.empty(m)
-    for k in prange(chunks):
-        for p in range(min(k * size, m), min((k + 1) * size, m)):
-            pay = sd_[p] / p_[p] if p_[p] > 0 else np.inf
-            payable[p] = pay
-            w[p] = min(sell_qty[np.uint32(s_[p])], pay)
     w_sum = np.zeros(n)
     for p in range(m):
-        w_sum[np.uint32(b_[p])] += w[p]
+        pay = sd_[p] / p_[p] if p_[p] > 0 else np.inf
+        payable[p] = pay
+        wp = min(sell_qty[np.uint32(s_[p])], pay)
+        w[p] = wp
+        w_sum[np.uint32(b_[p])] += wp
     request = np.empty(m)
-    capped = np.empty(m, dtype=np.bool_)
-    for k in prange(chunks):
-        for p in range(min(k * size, m), min((k + 1) * size, m)):
-            b = np.uint32(b_[p])
-            r = buy_qty[b] * w[p] / w_sum[b] if w[p] > 0 else 0.0
-            cp = r > payable[p]
-            capped[p] = cp
-            request[p] = payable[p] if cp else r
+    capped = np.zeros(m, dtype=np.bool_)
     req_sum = np.zeros(n)
     for p in range(m):
-        req_sum[np.uint32(s_[p])] += request[p]
-    qty = np.empty(m)
-    kept = np.empty(chunks + 1, dtype=np.int64)
-    kept[0] = 0
-    for k in prange(chunks):
-        c = 0
-        for p in range(min(k * size, m), min((k + 1) * size, m)):
-            s = np.uint32(s_[p])
-            scale = sell_qty[s] / req_sum[s] if req_sum[s] > sell_qty[s] else 1.0
-            q = request[p] * scale
-            qty[p] = q
-            c += (q > 0.0) | (sd_[p] <= 0.0)
-        kept[k + 1] = c
-    for k in range(chunks):
-        kept[k + 1] += kept[k]
-    k_n = kept[chunks]
-    o_ch = np.empty(k_n, dtype=np.int64)
-    o_s = np.empty(k_n, dtype=np.int64)
-    o_b = np.empty(k_n, dtype=np.int64)
-    o_p = np.empty(k_n)
-    o_q = np.empty(k_n)
-    o_cut = np.empty(k_n, dtype=np.int8)
-    o_route = np.empty((k_n, h_n), dtype=np.int64)
-    for k in prange(chunks):
-        o = kept[k]
-        for p in range(min(k * size, m), min((k + 1) * size, m)):
-            q = qty[p]
-            empty = sd_[p] <= 0.0
-            if not (q > 0.0 or empty):
-                continue
-            i = src[p]
-            if i >= 0:
-                o_ch[o] = channel[i]
-                o_route[o, 0] = channel[i]
-                for j in range(1, h_n):
-                    o_route[o, j] = -1
-            else:
-                o_ch[o] = ROUTED
-                for j in range(h_n):
-                    o_route[o, j] = r_route[-1 - i, j]
-            o_s[o] = s_[p]
-            o_b[o] = b_[p]
-            o_p[o] = p_[p]
-            o_q[o] = q
-            o_cut[o] = LIQUIDITY_EMPTY if empty else (LIQUIDITY_CUT if capped[p] else LIQUIDITY_OK)
-            o += 1
-    return o_ch, o_s, o_b, o_p, o_q, o_cut, o_route
+        b = np.uint32(b_[p])
+        r = buy_qty[b] * w[p] / w_sum[b] if w[p] > 0 else 0.0
+        if r > payable[p]:
+            capped[p] = True
+            r = payable[p]
+        request[p] = r
+        req_sum[np.uint32(s_[p])] += r
+    o_ch = np.empty(m, dtype=np.int64)
+    o_s = np.empty(m, dtype=np.int64)
+    o_b = np.empty(m, dtype=np.int64)
+    o_p = np.empty(m)
+    o_q = np.empty(m)
+    o_cut = np.empty(m, dtype=np.int8)
+    o_route = np.full((m, h_n), -1, dtype=np.int64)
+    k_ = 0
+    for p in range(m):
+        s = np.uint32(s_[p])
+        scale = sell_qty[s] / req_sum[s] if req_sum[s] > sell_qty[s] else 1.0
+        q = request[p] * scale
+        empty = sd_[p] <= 0.0
+        if not (q > 0.0 or empty):
+            continue
+        i = src[p]
+        if i >= 0:
+            o_ch[k_] = channel[i]
+            o_route[k_, 0] = channel[i]
+        else:
+            o_ch[k_] = ROUTED
+            for j in range(h_n):
+                o_route[k_, j] = r_route[-1 - i, j]
+        o_s[k_] = s
+        o_b[k_] = b_[p]
+        o_p[k_] = p_[p]
+        o_q[k_] = q
+        o_cut[k_] = LIQUIDITY_EMPTY if empty else (LIQUIDITY_CUT if capped[p] else LIQUIDITY_OK)
+        k_ += 1
+    return o_ch[:k_], o_s[:k_], o_b[:k_], o_p[:k_], o_q[:k_], o_cut[:k_], o_route[:k_]
 
 
-_ration_routed_nb = jit(_ration_routed)
-_ration_routed_par = jit(_ration_routed, parallel=True)
-
-
-def _ration_routed_compiled(*args):
-    return _ration_routed_nb(*args, 1)
-
-
-def _ration_routed_parallel(*args):
-    return _ration_routed_par(*args, THREADS)
-
-
-ration_routed = register_kernel("ration_routed", ration_routed_numpy,
-                                _ration_routed_compiled if _ration_routed_nb is not None else None,
-                                parallel=_ration_routed_parallel if _ration_routed_par is not None else None,
-                                split="channel", min_items=PARALLEL_PAIRS)
+ration_routed = register_kernel("ration_routed", ration_routed_numpy, _ration_routed_nb)
 
 
 BILATERAL = register(Mechanism(

@@ -290,13 +290,12 @@ def _search_multi(u, v, capacity, balance_u, usable, payee, buyers, max_hops, ch
     such a buyer has level H-1 = 0, so its level H > 0 iff its last pass is > 0.
     Every pass runs in `chunks` slices of the channels side by side (`prange`), each into its own
     widths (chunk 0 into the level itself), merged per node keeping the earliest chunk on ties:
-    the lowest edge index, as one pass gives, whatever the number of chunks or threads. The routes
-    are walked per buyer (`prange`)."""
+    the lowest edge index, as one pass gives, whatever the number of chunks or threads. The
+    merges and the walk are serial: each start of the threads costs 10-40 us."""
     n = payee.shape[0]
     e_n = u.shape[0]
     h = max_hops
     size = (e_n + chunks - 1) // chunks
-    n_size = (n + chunks - 1) // chunks
     pu = np.empty(e_n, dtype=np.int32)
     pv = np.empty(e_n, dtype=np.int32)
     pbu = np.empty(e_n)
@@ -320,9 +319,8 @@ def _search_multi(u, v, capacity, balance_u, usable, payee, buyers, max_hops, ch
         else:
             hi[k] = _pack_range_nb(u, v, capacity, balance_u, usable, payee, a, min(a + size, e_n), pu, pv, pbu,
                                    pbv, pch, cw[k], cv[k])
-    if chunks > 1:
-        for k in prange(chunks):
-            _merge_range_nb(min(k * n_size, n), min((k + 1) * n_size, n), width[1], via[1], cw, cv)
+    if chunks > 1:   # (serial: cheaper than starting the threads again)
+        _merge_range_nb(0, n, width[1], via[1], cw, cv)
     into = np.empty(n)      # the last pass: edges into a payee never count, widths from 0
     from_zero = np.empty(n)
     for x in range(n):
@@ -351,8 +349,7 @@ def _search_multi(u, v, capacity, balance_u, usable, payee, buyers, max_hops, ch
             else:
                 _relax_range_nb(pu, pv, pbu, pbv, pch, lo[k], hi[k], prev, start, start_via, cw[k], cv[k])
         if chunks > 1:
-            for k in prange(chunks):
-                _merge_range_nb(min(k * n_size, n), min((k + 1) * n_size, n), best, bvia, cw, cv)
+            _merge_range_nb(0, n, best, bvia, cw, cv)
     prev = width[h - 1]
     m = buyers.shape[0]
     stuck = np.zeros(n, dtype=np.bool_)
@@ -377,10 +374,7 @@ def _search_multi(u, v, capacity, balance_u, usable, payee, buyers, max_hops, ch
     route = np.full((m, h), -1, dtype=np.int64)
     end = np.empty(m, dtype=np.int64)
     rw = np.empty(m)
-    b_size = (m + chunks - 1) // chunks
-    for k in prange(chunks):
-        _walk_range_nb(u, v, payee, buyers, last_v, last_w, via, h, min(k * b_size, m), min((k + 1) * b_size, m),
-                       route, end, rw)
+    _walk_range_nb(u, v, payee, buyers, last_v, last_w, via, h, 0, m, route, end, rw)
     return route, end, rw, unrouted
 
 
