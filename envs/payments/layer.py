@@ -176,40 +176,111 @@ def _routed_sums(idx, seller, buyer, qty, amount, reason, fee, sold, bought, rev
         fees[b] += fee[k]
 
 
-def _direct_sums(channel, seller, buyer, paid, paid_qty, failed, partial, sold, bought, revenue, cost, ex_in, ex_out,
-                 n_failed, n_partial):  # pragma: no cover - compiled
-    """The direct payments' sums per agent, in trade order (routed trades adding what they paid
-    there: nothing, and their failed or partial flags), as `kernels._pay_nb` sums them."""
+def _direct_sums(channel, seller, buyer, paid, paid_qty, failed, partial, sums):  # pragma: no cover - compiled
+    """The direct payments' sums per agent, in trade order, into sums [8, N] (sold, bought, revenue,
+    cost, exchange in, exchange out, failed and partial counts; routed trades adding what they
+    paid there: nothing, and their failed or partial flags), as `kernels._pay_nb` sums them."""
     for t in range(channel.shape[0]):
         s = np.uint32(seller[t])
         b = np.uint32(buyer[t])
         pd = paid[t]
         pq = paid_qty[t]
         if channel[t] < 0:
-            ex_in[s] += pd
-            ex_out[b] += pd
-        sold[s] += pq
-        bought[b] += pq
-        revenue[s] += pd
-        cost[b] += pd
-        n_failed[b] += 1.0 if failed[t] else 0.0
-        n_partial[b] += 1.0 if partial[t] else 0.0
+            sums[4, s] += pd
+            sums[5, b] += pd
+        sums[0, s] += pq
+        sums[1, b] += pq
+        sums[2, s] += pd
+        sums[3, b] += pd
+        sums[6, b] += 1.0 if failed[t] else 0.0
+        sums[7, b] += 1.0 if partial[t] else 0.0
 
 
 _routed_sums_nb = jit(_routed_sums)
 _direct_sums_nb = jit(_direct_sums)
 
 
+def _direct_range(channel, seller, buyer, qty, price, cut, u, capacity, balance_u, blocked_agent, blocked_channel,
+                  faults, round_off, lo, hi, paid, paid_qty, failed, partial, released, signed, whole, flow_in_u,
+                  failures, hops_hist, one, sums):  # pragma: no cover - compiled
+    """Trades lo..hi-1 paid as `kernels._pay_nb` pays them (the same float expressions; routed and
+    released trades paying nothing here): paid, paid_qty, failed, partial, released and the signed
+    flow into u's side. With `whole` (one serial pass over all trades) also, in trade order, the
+    flows into the channels, the counts and the per-agent sums (`_direct_sums`' order); returns
+    the number of routed trades then."""
+    r_n = 0
+    for t in range(lo, hi):
+        ch = channel[t]
+        s = np.uint32(seller[t])
+        b = np.uint32(buyer[t])
+        q = qty[t]
+        ct = cut[t]
+        rel = False
+        if ch == ROUTED:
+            ch = ON_CHAIN
+            q = 0.0
+            r_n += 1
+        elif faults:
+            rel = blocked_agent[s] or blocked_agent[b] or (ch >= 0 and blocked_channel[np.uint64(ch)])
+            if rel:
+                q = 0.0
+                ct = LIQUIDITY_EMPTY
+        pr = price[t]
+        amount = q * pr
+        sg = 0.0
+        if ch >= 0:
+            c = np.uint64(ch)
+            buyer_is_u = u[c] == b
+            sd = balance_u[c] if buyer_is_u else capacity[c] - balance_u[c]
+            pd = min(amount, sd)
+            sg = -pd if buyer_is_u else pd
+        else:
+            pd = amount
+        short = pd < amount
+        if short:
+            pq = pd / pr if pr > 0 else 0.0
+        else:
+            pq = q
+        f = ct == 2 or (short and pd <= 0.0)
+        pa = (not f) and (ct == 1 or (short and pd < amount * (1.0 - round_off)))
+        paid[t] = pd
+        paid_qty[t] = pq
+        failed[t] = f
+        partial[t] = pa
+        released[t] = rel
+        signed[t] = sg
+        if whole:
+            if ch >= 0:
+                flow_in_u[np.uint64(ch)] += sg
+                if pq > 0:
+                    hops_hist[one] += 1
+            else:
+                sums[4, s] += pd
+                sums[5, b] += pd
+            sums[0, s] += pq
+            sums[1, b] += pq
+            sums[2, s] += pd
+            sums[3, b] += pd
+            sums[6, b] += 1.0 if f else 0.0
+            sums[7, b] += 1.0 if pa else 0.0
+            if f and channel[t] != ROUTED:
+                failures[PEER_FAULT if rel else INSUFFICIENT_BALANCE] += 1
+    return r_n
+
+
+_direct_range_nb = jit(_direct_range)
+
+
 def _trade_payments(channel, seller, buyer, qty, price, cut, route, u, v, capacity, balance_u, fee_base, fee_rate,
                     blocked_agent, blocked_channel, faults, n, round_off, max_fee_share, max_hops,
                     chunks):  # pragma: no cover - compiled
-    """Each direct trade paid as `kernels._pay_nb` pays it (the same float expressions; routed and
-    released trades paying nothing there), per trade in `chunks` slices side by side (`prange`);
-    then, serially in trade order, the flows into the channels and the counts. Then two tasks
-    side by side: the routed trades HTLC-style over the balances after the direct payments
-    (computed only for the channels the routes cross: no E-sized passes), and the direct trades'
-    sums per agent in trade order. Every float is the serial one's at any thread count. (Agent
-    and channel indices unsigned: numba then leaves out its negative-index checks.)"""
+    """The direct trades paid (`_direct_range`): with one chunk in one pass that also sums; with
+    more, per trade in `chunks` slices side by side (`prange`), then serially in trade order the
+    flows into the channels and the counts, and the per-agent sums as a task beside the routed
+    payments. The routed trades pay HTLC-style over the balances after the direct payments
+    (computed only for the channels the routes cross: no E-sized passes). Every float is the
+    serial one's at any thread count. (Agent and channel indices unsigned: numba then leaves out
+    its negative-index checks.)"""
     t_n = channel.shape[0]
     e_n = u.shape[0]
     h_n = route.shape[1]
@@ -219,62 +290,33 @@ def _trade_payments(channel, seller, buyer, qty, price, cut, route, u, v, capaci
     partial = np.empty(t_n, dtype=np.bool_)
     released = np.empty(t_n, dtype=np.bool_)
     signed = np.empty(t_n)       # into u's side of the trade's channel
-    size = (t_n + chunks - 1) // chunks
-    for k in prange(chunks):
-        for t in range(min(k * size, t_n), min((k + 1) * size, t_n)):
-            ch = channel[t]
-            b = np.uint32(buyer[t])
-            q = qty[t]
-            ct = cut[t]
-            rel = False
-            if ch == ROUTED:
-                ch = ON_CHAIN
-                q = 0.0
-            elif faults:
-                rel = (blocked_agent[np.uint32(seller[t])] or blocked_agent[b]
-                       or (ch >= 0 and blocked_channel[np.uint64(ch)]))
-                if rel:
-                    q = 0.0
-                    ct = LIQUIDITY_EMPTY
-            pr = price[t]
-            amount = q * pr
-            if ch >= 0:
-                c = np.uint64(ch)
-                buyer_is_u = u[c] == b
-                sd = balance_u[c] if buyer_is_u else capacity[c] - balance_u[c]
-                pd = min(amount, sd)
-                signed[t] = -pd if buyer_is_u else pd
-            else:
-                pd = amount
-            short = pd < amount
-            if short:
-                pq = pd / pr if pr > 0 else 0.0
-            else:
-                pq = q
-            f = ct == 2 or (short and pd <= 0.0)
-            paid[t] = pd
-            paid_qty[t] = pq
-            failed[t] = f
-            partial[t] = (not f) and (ct == 1 or (short and pd < amount * (1.0 - round_off)))
-            released[t] = rel
     flow_in_u = np.zeros(e_n)
     failures = np.zeros(N_REASONS, dtype=np.int64)
     hops_hist = np.zeros(max_hops + 1, dtype=np.int64)
     one = 1 if max_hops > 1 else max_hops
-    r_n = 0
-    for t in range(t_n):
-        ch = channel[t]
-        if ch >= 0:
-            flow_in_u[np.uint64(ch)] += signed[t]
-            if paid_qty[t] > 0:
-                hops_hist[one] += 1
-        elif ch == ROUTED:
-            r_n += 1
-        if failed[t] and ch != ROUTED:
-            if released[t]:
-                failures[PEER_FAULT] += 1
-            else:
-                failures[INSUFFICIENT_BALANCE] += 1
+    sums = np.zeros((8, n))      # sold, bought, revenue, cost, exchange in, out, failed, partial counts
+    if chunks == 1:
+        r_n = _direct_range_nb(channel, seller, buyer, qty, price, cut, u, capacity, balance_u, blocked_agent,
+                               blocked_channel, faults, round_off, 0, t_n, paid, paid_qty, failed, partial, released,
+                               signed, True, flow_in_u, failures, hops_hist, one, sums)
+    else:
+        size = (t_n + chunks - 1) // chunks
+        for k in prange(chunks):
+            _direct_range_nb(channel, seller, buyer, qty, price, cut, u, capacity, balance_u, blocked_agent,
+                             blocked_channel, faults, round_off, min(k * size, t_n), min((k + 1) * size, t_n), paid,
+                             paid_qty, failed, partial, released, signed, False, flow_in_u, failures, hops_hist, one,
+                             sums)
+        r_n = 0
+        for t in range(t_n):
+            ch = channel[t]
+            if ch >= 0:
+                flow_in_u[np.uint64(ch)] += signed[t]
+                if paid_qty[t] > 0:
+                    hops_hist[one] += 1
+            elif ch == ROUTED:
+                r_n += 1
+            if failed[t] and ch != ROUTED:
+                failures[PEER_FAULT if released[t] else INSUFFICIENT_BALANCE] += 1
     # the routed trades, in clearing order, HTLC-style over the balances the direct payments left
     idx = np.empty(r_n, dtype=np.int64)
     r_route = np.empty((r_n, h_n), dtype=np.int64)
@@ -315,23 +357,16 @@ def _trade_payments(channel, seller, buyer, qty, price, cut, route, u, v, capaci
     a_rev = np.zeros(n)
     a_cost = np.zeros(n)
     a_failed = np.zeros(n)
-    sold = np.zeros(n)
-    bought = np.zeros(n)
-    revenue = np.zeros(n)
-    cost = np.zeros(n)
-    ex_in = np.zeros(n)
-    ex_out = np.zeros(n)
-    n_failed = np.zeros(n)
-    n_partial = np.zeros(n)
-    for task in prange(2):   # (names of its own in the body: numba's prange privatizes by name)
+    for task in prange(1 if chunks == 1 else 2):   # (names of its own in the body: prange privatizes by name)
         if task == 0 and r_n > 0:
             _pay_routes_into_nb(r_route, r_buyer, amount, max_fee, u, v, capacity, bal_after, r_flow, earned,
                                 fee_base, fee_rate, blocked_agent, blocked_channel, faults, reason, fee)
             _routed_sums_nb(idx, seller, buyer, qty, amount, reason, fee, a_sold, a_bought, a_rev, a_cost, a_failed,
                             fees)
         elif task == 1:
-            _direct_sums_nb(channel, seller, buyer, paid, paid_qty, failed, partial, sold, bought, revenue, cost,
-                            ex_in, ex_out, n_failed, n_partial)
+            _direct_sums_nb(channel, seller, buyer, paid, paid_qty, failed, partial, sums)
+    sold, bought, revenue, cost, ex_in, ex_out, n_failed, n_partial = (
+        sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7])
     if r_n == 0:
         return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
                 n_partial, fees, failures, hops_hist, 0, fee, earned)
