@@ -31,6 +31,7 @@ def test_time_faces_reports_both_faces_and_the_face_cost():
     for s in (t.array_wall, t.array_cpu, t.dict_wall, t.dict_cpu):
         assert 0 < s.fastest <= s.median
     assert t.face_wall.fastest == pytest.approx(t.dict_wall.fastest - t.array_wall.fastest)
+    assert 0 < t.own_wall.fastest < t.dict_wall.median and 0 < t.own_cpu.fastest < t.dict_cpu.median
     arr_only = time_faces(100, rounds=3, block=1, with_dict=False)
     assert arr_only.array_wall.fastest > 0 and math.isnan(arr_only.dict_wall.median)
 
@@ -38,7 +39,8 @@ def test_time_faces_reports_both_faces_and_the_face_cost():
 def test_main_prints_the_table_with_the_spread(capsys):
     assert bench_env.main(["--sizes", "100", "1000", "--steps", "3"]) == 0
     out = capsys.readouterr().out
-    assert "dict face cost" in out and "fastest / median" in out and "load average" in out
+    assert "dict - array" in out and "the face in the step" in out and "fastest / median" in out
+    assert "load average" in out and "CPU time" in out
     assert "| 100 | 500 |" in out and "| 1,000 | 5,000 |" in out
     assert bench_env.fit_exponent([1_000, 10_000], [1.0, 10.0]) == pytest.approx(1.0)
     with pytest.raises(SystemExit):
