@@ -37,8 +37,8 @@ supply, demand, trades, active channels, shock, ...) is `env.market_summary()` e
 Every step returns fresh dicts (a fresh info dict per agent, Python numbers); observations are
 row views of the step's fresh observation array, which nothing in the env keeps or changes later.
 The dicts are built by C-level copies and maps, not a Python loop per agent: at 10,000 agents the
-dict face costs about 0.6 µs per agent over the array API with the default infos, about 1.1 µs
-with `info_keys="trade"` (README, Performance).
+dict face costs about 0.6 µs per agent over the array API with the default infos, about 1.2 µs
+with `info_keys="trade"`, fastest blocks on a shared machine (README, Performance).
 
 ## Episode end
 Truncation for every agent after `episode_steps` steps (`max_cycles=` is PettingZoo's name for
