@@ -26,6 +26,7 @@ import inspect
 import operator
 import os
 import threading
+import types
 from typing import Any, Callable
 
 
@@ -77,7 +78,12 @@ def jit(fn: Callable, inline: bool = False, parallel: bool = False) -> "Callable
     if parallel:
         if THREADS <= 1:
             return None
-        return _NUMBA.njit(cache=True, nogil=True, parallel=True)(fn)
+        # a copy under its own name: numba's cache key (signature, machine, bytecode) ignores the
+        # parallel flag, so under fn's name the two builds would load each other's cached code
+        twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+        twin.__qualname__ = fn.__qualname__ + "__parallel"
+        twin.__module__ = fn.__module__
+        return _NUMBA.njit(cache=True, nogil=True, parallel=True)(twin)
     if inline:
         return _NUMBA.njit(cache=True, nogil=True, inline="always")(fn)
     return _NUMBA.njit(cache=True, nogil=True)(fn)
