@@ -28,6 +28,7 @@ import numpy as np
 
 from ..compiled import Kernel, jit
 from ..risk_rules import scalar_clip_to, scalar_maximum, scalar_minimum
+from .parallel import kernel, prange
 from .space import _HALF, _pairs_numpy, grid, reflect
 
 
@@ -202,11 +203,11 @@ def _prospect_numpy(counts, in_good, out_good, hold, busy, vital, kind, batch, f
 
 
 def _prospect_loop(counts, in_good, out_good, hold, busy, vital, kind, batch, food):
-    """`_prospect_numpy` one agent at a time (compiled; the shares are halves, so their sum is exact)."""
+    """`_prospect_numpy` one agent at a time (compiled, threaded; the shares are halves, so their sum is exact)."""
     n = in_good.shape[0]
     s = np.empty(n)
     out = np.empty((n, 3))
-    for a in range(n):
+    for a in prange(n):
         h0 = _min2(counts[a, 0] / 2.0, 1.0)
         h1 = _min2(counts[a, 1] / 2.0, 1.0)
         h2 = _min2(counts[a, 2] / 1.0, 1.0)
@@ -460,13 +461,13 @@ def _move_numpy(xy, heading, path, alive, target, speed, inertia, size):
 
 
 def _move_loop(xy, heading, path, alive, target, speed, inertia, size):
-    """`_move_numpy` one agent at a time (compiled), the same float operations."""
+    """`_move_numpy` one agent at a time (compiled, threaded), the same float operations."""
     n = xy.shape[0]
     new = np.empty((n, 2))
     head = np.empty((n, 2))
     moved = np.empty(n)
     keep = 1.0 - inertia
-    for a in range(n):
+    for a in prange(n):
         h0 = inertia * heading[a, 0] + keep * target[a, 0]
         h1 = inertia * heading[a, 1] + keep * target[a, 1]
         norm = np.sqrt(h0 * h0 + h1 * h1)
@@ -499,8 +500,8 @@ def _move_loop(xy, heading, path, alive, target, speed, inertia, size):
 
 
 _min2, _max2, _clip_to2 = (jit(f) or f for f in (scalar_minimum, scalar_maximum, scalar_clip_to))
-prospect_kernel = Kernel("supply_chain_prospect", _prospect_numpy, jit(_prospect_loop))
-move_kernel = Kernel("supply_chain_move", _move_numpy, jit(_move_loop))
+prospect_kernel = kernel("supply_chain_prospect", _prospect_numpy, _prospect_loop, split="in_good")
+move_kernel = kernel("supply_chain_move", _move_numpy, _move_loop, split="xy")
 
 
 __all__ = ["neighbourhood", "near_kernel", "lacks_kernel", "prospect_kernel", "move_kernel", "neighbour_roles", "prospect",

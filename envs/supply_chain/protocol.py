@@ -50,6 +50,7 @@ from ..risk_rules import (ACCEPT, ACCEPTED, BARGAIN, FIRST, REJECTED, RiskParams
                           repeat_rule, restrained_rule, scalar_clip, scalar_clip_to, scalar_isnan, scalar_maximum,
                           scalar_minimum, scalar_not, scalar_where)
 from ..compiled import Kernel, jit
+from .parallel import kernel, prange
 from .production import add_lots
 
 
@@ -73,10 +74,24 @@ class DayOffers(NamedTuple):
 def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_price, outcome, offered, xy, alive,
                   ci, cj, radius, lapse_days, per_day, t):
     """Lapse and open customer slots in place (loops; compiled by numba, the same code as its twin);
-    returns how many slots lapsed or opened."""
+    returns how many slots lapsed or opened. The candidates are grouped by seller (a stable counting sort,
+    so each seller's stay in neighbour order); then each seller's row on its own (threaded): its slots
+    lapse, then its candidates that are not yet customers (a scan of its row) take its first free slots."""
     n, k = partner.shape
-    changed = 0
+    m = ci.shape[0]
+    start = np.zeros(n + 1, np.int64)
+    for c in range(m):
+        start[ci[c] + 1] += 1
     for a in range(n):
+        start[a + 1] += start[a]
+    pos = start[:n].copy()
+    cand = np.empty(m, np.int64)
+    for c in range(m):
+        cand[pos[ci[c]]] = cj[c]
+        pos[ci[c]] += 1
+    changed = np.zeros(n, np.int64)
+    for a in prange(n):
+        ch = 0
         for s in range(k):
             p = partner[a, s]
             if p < 0:
@@ -89,7 +104,7 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
                 away[a, s] = 0
             if (not alive[p]) or (not alive[a]) or away[a, s] > lapse_days or t - t_last[a, s] > 2 * lapse_days:
                 partner[a, s] = -1
-                changed += 1
+                ch += 1
                 away[a, s] = 0
                 t_last[a, s] = 0.0
                 points[a, s] = 0.0
@@ -99,33 +114,18 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
                 list_price[a, s] = np.nan
                 outcome[a, s] = 0
                 offered[a, s] = False
-    # open: the candidates grouped by seller (stable, so each seller's stay in neighbour order; sellers
-    # are independent), its partners marked, its first free slot tracked
-    m = ci.shape[0]
-    start = np.zeros(n + 1, np.int64)
-    for c in range(m):
-        start[ci[c] + 1] += 1
-    for a in range(n):
-        start[a + 1] += start[a]
-    pos = start[:n].copy()
-    order = np.empty(m, np.int64)
-    for c in range(m):
-        order[pos[ci[c]]] = c
-        pos[ci[c]] += 1
-    mark = np.full(n, -1, np.int64)
-    for a in range(n):
-        if start[a] == start[a + 1]:
-            continue
-        for s in range(k):
-            if partner[a, s] >= 0:
-                mark[partner[a, s]] = a
         free = 0
         added = 0
         for x in range(start[a], start[a + 1]):
             if added >= per_day:
                 break
-            b = cj[order[x]]
-            if mark[b] == a:                 # already a customer
+            b = cand[x]
+            known = False
+            for s in range(k):
+                if partner[a, s] == b:
+                    known = True
+                    break
+            if known:                        # already a customer
                 continue
             while free < k and partner[a, free] >= 0:
                 free += 1
@@ -134,13 +134,16 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
             partner[a, free] = b
             t_last[a, free] = t
             list_price[a, free] = np.nan
-            mark[b] = a
             added += 1
-            changed += 1
-    return changed
+            ch += 1
+        changed[a] = ch
+    total = 0
+    for a in range(n):
+        total += changed[a]
+    return total
 
 
-refresh_kernel = Kernel("supply_chain_refresh_slots", _refresh_loop, jit(_refresh_loop))
+refresh_kernel = kernel("supply_chain_refresh_slots", _refresh_loop, _refresh_loop, split="partner")
 
 
 def refresh_slots(st, ci: np.ndarray, cj: np.ndarray, radius: float, lapse_days: int, per_day: int = 6) -> int:
@@ -169,14 +172,14 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
     to sell, the customer needs >= 1 unit), the customer's need and target of the seller's good,
     whether it is the customer's input (0 / False where no offer can be sent). Input is needed only
     while the customer's product sells (under two batches unsold); a learned customer buys the share
-    (q + 1) / 2 of its need. Loops, compiled."""
+    (q + 1) / 2 of its need. Loops, compiled (threaded by seller: count, then fill)."""
     n, k = partner.shape
     r2 = radius * radius
     # per customer, once (the same float operations as per slot): 0 x, 1 y, 2 alive, 3 in good, 4 no need
     # (0 scaled as a need is), 5 need of its input, 6 need of food (if it eats bought food), 7 its input
     # target; one row, one cache line
     cu = np.empty((n, 8))
-    for b in range(n):
+    for b in prange(n):
         ib = in_good[b]
         ob = out_good[b]
         cu[b, 0] = xy[b, 0]
@@ -196,25 +199,30 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
         cu[b, 5] = nd_in
         cu[b, 6] = nd_fd
         cu[b, 7] = input_target[b]
-    m = 0                              # the slots in range first: outputs of their exact size (a bound of
-    for a in range(n):                 # N x K would page-fault fresh memory every day)
+    start = np.zeros(n + 1, np.int64)   # each seller's slots in range first: outputs of their exact size (a
+    for a in prange(n):                 # bound of N x K would page-fault fresh memory every day)
         ax = xy[a, 0]
         ay = xy[a, 1]
+        c = 0
         for s in range(k):
             b = partner[a, s]
             if b >= 0:
                 dx = cu[b, 0] - ax
                 dy = cu[b, 1] - ay
                 if dx * dx + dy * dy < r2:
-                    m += 1
+                    c += 1
+        start[a + 1] = c
+    for a in range(n):
+        start[a + 1] += start[a]
+    m = start[n]
     f = np.empty(m, np.int64)
     cust = np.empty(m, np.int64)
     eligible = np.empty(m, np.bool_)
     need = np.empty(m)
     target = np.empty(m)
     is_input = np.empty(m, np.bool_)
-    c = 0
-    for a in range(n):
+    for a in prange(n):                 # each seller fills its own run (threaded)
+        c = start[a]
         g = out_good[a]
         sells = alive[a] and packages[a] >= 1.0
         ax = xy[a, 0]
@@ -250,7 +258,7 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
     return f, cust, eligible, need, target, is_input
 
 
-setup_kernel = Kernel("supply_chain_offer_setup", _setup_loop, jit(_setup_loop))
+setup_kernel = kernel("supply_chain_offer_setup", _setup_loop, _setup_loop, split="partner")
 
 
 def _decay_numpy(points, n_tr, value_sum, t_first, t_last, r, traded, f_open, kk, rate):
@@ -569,19 +577,24 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
     accepted = np.empty(m, np.bool_)
     paid = np.empty(m)
     unit_pkg = np.empty(m)
-    c_all = 0
+    src = np.empty(m, np.int64)
+    k = 0
     a = 0
     for o in range(f_neg.shape[0]):
         f = f_neg[o]
         if not (eligible[o] and ((not OF[f]) or draws[o] < advertising)):
             continue
-        k = c_all
-        c_all += 1
         while f >= (a + 1) * kk:             # the seller (offers come in slot order: no division)
             a += 1
+        si[k] = a
+        src[k] = o
+        k += 1
+    for k in prange(m):                      # each offer priced and answered on its own (threaded)
+        o = src[k]
+        a = si[k]
+        f = f_neg[o]
         b = sj[o]
         g = out_good[a]
-        si[k] = a
         cj[k] = b
         fs[k] = f
         nd[k] = need[o]
@@ -703,7 +716,7 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
         TL[f] = t_now
         PT[f] += value[x]
         traded[f] = True
-    for a in range(n):
+    for a in prange(n):                      # each seller's slots (threaded)
         for f in range(a * kk, a * kk + kk):
             if partner[a, f - a * kk] >= 0 and PT[f] > 0 and not traded[f]:   # a slot that traded keeps its points
                 PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[a], True, points_decay, _where, _max)
@@ -810,7 +823,7 @@ _max, _where = _max1, _where1
 _sale_jit = sale_kernel.compiled or _sale_loop
 _add_lot = jit(_add_lot_loop) or _add_lot_loop
 _rule_values = jit(_rule_values) or _rule_values
-offers_kernel = Kernel("supply_chain_offers", _offers_numpy, jit(_offers_loop))
+offers_kernel = kernel("supply_chain_offers", _offers_numpy, _offers_loop, split="f_neg", min_items=20_000)
 
 
 __all__ = ["refresh_slots", "negotiate", "DayTrades", "DayOffers", "refresh_kernel", "setup_kernel", "sale_kernel",
