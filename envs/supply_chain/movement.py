@@ -32,37 +32,9 @@ from .parallel import kernel, prange
 from .space import _HALF, _pairs_numpy, grid, reflect
 
 
-def _roles_loop(i, j, in_good, out_good, food, n):
-    """Per neighbour pair (i, j): is j a customer of i (buys i's product: the next kind in the loop,
-    or anyone but a Seller for food); per agent the counts of suppliers, customers and food sellers
-    among its neighbours. Loops, compiled."""
-    counts = np.zeros((n, 3))
-    customer = np.empty(i.shape[0], np.bool_)
-    for p in range(i.shape[0]):
-        a = i[p]
-        b = j[p]
-        cus = in_good[b] == out_good[a] or (out_good[a] == food and out_good[b] != food)
-        customer[p] = cus
-        if out_good[b] == in_good[a]:
-            counts[a, 0] += 1.0
-        if cus:
-            counts[a, 1] += 1.0
-        if out_good[b] == food:
-            counts[a, 2] += 1.0
-    return counts, customer
-
-
-roles_kernel = Kernel("supply_chain_roles", _roles_loop, jit(_roles_loop))
-
-
-def neighbour_roles(st, i: np.ndarray, j: np.ndarray, food: int) -> tuple[np.ndarray, np.ndarray]:
-    """([N, 3] counts of suppliers, customers, food sellers near, [P] bool: j is a customer of i)."""
-    return roles_kernel(i=i, j=j, in_good=st.in_good, out_good=st.out_good, food=int(food), n=st.n)
-
-
 def _near_numpy(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good, out_good, food, n):
     """The neighbourhood of the day in one query: ([N, 3] role counts, customer candidates (seller, customer)
-    in neighbour order: `neighbour_roles` over `space.neighbour_pairs`' ordered pairs, filtered). NumPy twin."""
+    in neighbour order: the ordered close pairs (`space._pairs_numpy`, both directions) that are sales). NumPy twin."""
     a, b, _ = _pairs_numpy(sx, sy, scx, scy, starts, counts, nx, ny, radius)
     i = np.concatenate([agents[a], agents[b]])
     j = np.concatenate([agents[b], agents[a]])
@@ -74,7 +46,7 @@ def _near_numpy(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_goo
 
 
 def _near_loop(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good, out_good, food, n):
-    """`_near_numpy` in one pass over the close pairs of the cell list (compiled; `space._pairs_loop`'s
+    """`_near_numpy` in one pass over the close pairs of the cell list (compiled; `space._pairs_numpy`'s
     order): both directions of every pair counted, the customer candidates of the first direction in
     pair order, then those of the second. Works in cell order (goods and counts gathered by position,
     so a cell's agents sit side by side in memory) and scatters to agents at the end."""
@@ -386,26 +358,6 @@ def _nearest_numpy(xy, who, pick, radius):
     return pick[np.arange(who.size), np.argmin(d, axis=1)]
 
 
-def _nearest_loop(xy, who, pick, radius):
-    """`_nearest_numpy` one agent at a time (compiled): the same distances, the same first minimum."""
-    w, s = pick.shape
-    out = np.empty(w, dtype=np.int64)
-    for k in range(w):
-        a = who[k]
-        best, best_d = 0, np.inf
-        for j in range(s):
-            dx = xy[pick[k, j], 0] - xy[a, 0]
-            dy = xy[pick[k, j], 1] - xy[a, 1]
-            d = np.sqrt(dx * dx + dy * dy)
-            if d >= radius and d < best_d:
-                best, best_d = j, d
-        out[k] = pick[k, best]
-    return out
-
-
-nearest_kernel = Kernel("supply_chain_nearest_goal", _nearest_numpy, jit(_nearest_loop))
-
-
 def _goal_numpy(xy, who, role, producers, draws, radius, goal):
     """`goal[who, role]` set in place to the nearest of the drawn producers `producers[draws]` (as
     `_nearest_numpy`). NumPy twin of `_goal_loop`."""
@@ -414,7 +366,7 @@ def _goal_numpy(xy, who, role, producers, draws, radius, goal):
 
 def _goal_loop(xy, who, role, producers, draws, radius, goal):
     """`_goal_numpy` one agent at a time (compiled): the draw, the nearest and the goal point in one pass,
-    with `_nearest_loop`'s distances and first minimum."""
+    with `_nearest_numpy`'s distances and first minimum."""
     w, s = draws.shape
     for k in range(w):
         a = who[k]
@@ -504,5 +456,5 @@ prospect_kernel = kernel("supply_chain_prospect", _prospect_numpy, _prospect_loo
 move_kernel = kernel("supply_chain_move", _move_numpy, _move_loop, split="xy")
 
 
-__all__ = ["neighbourhood", "near_kernel", "lacks_kernel", "prospect_kernel", "move_kernel", "neighbour_roles", "prospect",
-           "satisfied", "rule_speed", "direction", "move", "nearest_kernel", "goal_kernel"]
+__all__ = ["neighbourhood", "near_kernel", "lacks_kernel", "prospect_kernel", "move_kernel", "prospect",
+           "satisfied", "rule_speed", "direction", "move", "goal_kernel"]

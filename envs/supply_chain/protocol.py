@@ -49,7 +49,7 @@ from ..risk_rules import (ACCEPT, ACCEPTED, BARGAIN, FIRST, REJECTED, RiskParams
                           decision_rule, discount_rule, first_contact_rule, margin_rule, pressured_rule, regular_rule,
                           repeat_rule, restrained_rule, scalar_clip, scalar_clip_to, scalar_isnan, scalar_maximum,
                           scalar_minimum, scalar_not, scalar_where)
-from ..compiled import Kernel, jit
+from ..compiled import jit
 from .parallel import kernel, prange
 from .production import add_lots
 
@@ -269,17 +269,7 @@ def _decay_numpy(points, n_tr, value_sum, t_first, t_last, r, traded, f_open, kk
                                np.where, np.maximum)
 
 
-def _decay_loop(points, n_tr, value_sum, t_first, t_last, r, traded, f_open, kk, rate):
-    """`_decay_numpy` one slot at a time, the same rule with its scalar operations (compiled)."""
-    for f in f_open:
-        if points[f] > 0:
-            points[f] = _decay_one(points[f], n_tr[f], value_sum[f], t_first[f], t_last[f], r[f // kk], not traded[f],
-                                   rate, _where1, _max1)
-
-
-_decay_one, _where1, _max1 = (jit(decay_rule, inline=True) or decay_rule, jit(scalar_where) or scalar_where,
-                              jit(scalar_maximum) or scalar_maximum)
-decay_kernel = Kernel("supply_chain_points_decay", _decay_numpy, jit(_decay_loop))
+_where1, _max1 = jit(scalar_where) or scalar_where, jit(scalar_maximum) or scalar_maximum
 
 
 def _sale_numpy(accepted, si, sj, price, need, unit_pkg, packages, money):
@@ -413,8 +403,7 @@ def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
     return a[keep], give[keep]
 
 
-sale_kernel = Kernel("supply_chain_sale", _sale_numpy, jit(_sale_loop))
-_sale_jit = None    # set below with the offer kernel
+_sale_jit = jit(_sale_loop) or _sale_loop   # what the compiled offers call (tests: equal to `_sale_numpy`)
 
 
 def _rule_values(rules):
@@ -820,11 +809,9 @@ _regular, _discount, _margin, _first, _repeat, _pressured, _restrained, _decisio
 _clip, _clip_to, _min, _isnan, _not = (jit(f) or f for f in (scalar_clip, scalar_clip_to, scalar_minimum, scalar_isnan,
                                                               scalar_not))
 _max, _where = _max1, _where1
-_sale_jit = sale_kernel.compiled or _sale_loop
 _add_lot = jit(_add_lot_loop) or _add_lot_loop
 _rule_values = jit(_rule_values) or _rule_values
 offers_kernel = kernel("supply_chain_offers", _offers_numpy, _offers_loop, split="f_neg", min_items=20_000)
 
 
-__all__ = ["refresh_slots", "negotiate", "DayTrades", "DayOffers", "refresh_kernel", "setup_kernel", "sale_kernel",
-           "decay_kernel", "offers_kernel"]
+__all__ = ["refresh_slots", "negotiate", "DayTrades", "DayOffers", "refresh_kernel", "setup_kernel", "offers_kernel"]
