@@ -61,9 +61,21 @@ def _threads() -> int:
 
 
 THREADS = _threads()  # threads the parallel builds use; 1 = they are off
+prange = _NUMBA.prange if _NUMBA is not None else range   # the parallel loop (`range` in serial builds and twins)
 if THREADS > 1 and "NUMBA_THREADING_LAYER" not in os.environ:
     _NUMBA.config.THREADING_LAYER = "workqueue"
 _PARALLEL_LOCK = threading.Lock()
+
+
+def _parallel_copy(fn: Callable) -> Callable:
+    """`fn` as a new function object named `<name>__parallel`: numba's on-disk cache keys a build
+    by the function's qualified name and bytecode, not by `parallel=`, so without its own name the
+    multi-threaded build and the serial one would load each other's cached machine code."""
+    twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "__parallel", fn.__defaults__,
+                              fn.__closure__)
+    twin.__qualname__ = fn.__qualname__ + "__parallel"
+    twin.__kwdefaults__, twin.__doc__, twin.__module__ = fn.__kwdefaults__, fn.__doc__, fn.__module__
+    return twin
 
 
 def jit(fn: Callable, inline: bool = False, parallel: bool = False) -> "Callable | None":
@@ -78,12 +90,7 @@ def jit(fn: Callable, inline: bool = False, parallel: bool = False) -> "Callable
     if parallel:
         if THREADS <= 1:
             return None
-        # a copy under its own name: numba's cache key (signature, machine, bytecode) ignores the
-        # parallel flag, so under fn's name the two builds would load each other's cached code
-        twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
-        twin.__qualname__ = fn.__qualname__ + "__parallel"
-        twin.__module__ = fn.__module__
-        return _NUMBA.njit(cache=True, nogil=True, parallel=True)(twin)
+        return _NUMBA.njit(cache=True, nogil=True, parallel=True)(_parallel_copy(fn))
     if inline:
         return _NUMBA.njit(cache=True, nogil=True, inline="always")(fn)
     return _NUMBA.njit(cache=True, nogil=True)(fn)
@@ -198,4 +205,4 @@ def call_parallel(fn: Callable, *args: Any) -> Any:
         return fn(*args)
 
 
-__all__ = ["Kernel", "ParallelKernel", "KERNELS", "register", "jit", "call_parallel", "USE_NUMBA", "THREADS"]
+__all__ = ["Kernel", "ParallelKernel", "KERNELS", "register", "jit", "call_parallel", "prange", "USE_NUMBA", "THREADS"]

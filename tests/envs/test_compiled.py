@@ -117,42 +117,37 @@ def test_a_parallel_build_needs_the_argument_that_splits_it():
     assert "test_no_split" not in compiled.KERNELS
 
 
-_BUILDS = """
+_CACHED = '''
 import sys
+import numba
 import numpy as np
-sys.path.insert(0, sys.argv[1])
-from numba.np.ufunc.parallel import _launch_threads
 from channelmarket.envs import compiled
-import threads_probe as m
-_launch_threads()          # get_thread_id in a serial build loaded from the cache needs the pool up
-serial, par = compiled.jit(m.thread_ids), compiled.jit(m.thread_ids, parallel=True)
-calls = (serial, par) if sys.argv[2] == "serial-first" else (par, serial)
-got = {id(f): int(f(100_000).max()) for f in calls}
-print(got[id(serial)], got[id(par)])
-"""
-
-_PROBE = """
-import numpy as np
-from numba import get_thread_id, prange
 
 
-def thread_ids(n):
-    out = np.zeros(n, np.int64)
-    for i in prange(n):
-        out[i] = get_thread_id()
+def threads_used(n):
+    out = np.zeros(n, dtype=np.int64)
+    for i in compiled.prange(n):
+        out[i] = numba.get_thread_id()
     return out
-"""
+
+
+serial, parallel = compiled.jit(threads_used), compiled.jit(threads_used, parallel=True)
+builds = {"serial": serial, "parallel": parallel}
+for name in sys.argv[1:]:   # compiled (or loaded from the cache) in this order
+    print(name, len(np.unique(builds[name](20_000))))
+'''
 
 
 @needs_threads
-def test_serial_and_parallel_builds_do_not_share_cached_code(tmp_path):
-    """Regression: numba's cache key ignores `parallel`, so the build compiled first was loaded for both
-    (the serial build ran threads; the threaded build ran serial). Cold and warm cache, either order."""
-    (tmp_path / "threads_probe.py").write_text(_PROBE)
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), CHANNELMARKET_THREADS="2")
-    for order in ("serial-first", "parallel-first", "serial-first"):
-        out = subprocess.run([sys.executable, "-c", _BUILDS, str(tmp_path), order], env=env, capture_output=True,
-                             text=True, timeout=300)
+def test_the_serial_and_parallel_builds_keep_their_own_cached_code(tmp_path):
+    """Regression: numba's disk cache keyed both builds of a function alike, so the build compiled
+    second loaded the first one's machine code (a parallel build running on one thread, or a
+    serial build starting threads), whichever order."""
+    (tmp_path / "cached_kernel.py").write_text(_CACHED)
+    env = dict(os.environ, CHANNELMARKET_THREADS="2", NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    for order in (["serial", "parallel"], ["parallel", "serial"]):   # the second run loads from the cache
+        out = subprocess.run([sys.executable, str(tmp_path / "cached_kernel.py"), *order], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr
-        serial_max, parallel_max = map(int, out.stdout.split())
-        assert serial_max == 0 and parallel_max > 0, (order, out.stdout)
+        used = dict(line.split() for line in out.stdout.splitlines())
+        assert used == {"serial": "1", "parallel": "2"}, (order, out.stdout)
