@@ -12,10 +12,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .. import compiled
-from ..compiled import ParallelKernel, jit
+from ..compiled import ParallelKernel, jit, prange
 
-prange = compiled._NUMBA.prange if compiled.USE_NUMBA else range   # numba's, so the parallel build splits it
 MIN_AGENTS = 4000          # agents (or slots, offers: see each kernel) from which the threaded build runs
 
 
