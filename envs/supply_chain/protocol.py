@@ -121,11 +121,9 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
                 break
             b = cand[x]
             known = False
-            for s in range(k):
-                if partner[a, s] == b:
-                    known = True
-                    break
-            if known:                        # already a customer
+            for s in range(k):               # no early exit: the row's compares vectorize, no branch misses
+                known |= partner[a, s] == b
+            if known:                        # already a customer (most candidates are)
                 continue
             while free < k and partner[a, free] >= 0:
                 free += 1
