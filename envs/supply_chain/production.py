@@ -109,10 +109,8 @@ def _produce_loop(alive, busy, kind, out_good, in_good, hold, out_cost, wip, wip
     lots = lot_qty.shape[1]
     busy = busy.copy()
     producing = np.zeros(n, np.bool_)
-    made = np.zeros(n)                       # per agent: output finished today, input units taken today
-    used = np.zeros(n)
-    finished = np.zeros(n, np.bool_)
-    took = np.zeros(n, np.bool_)
+    made = np.zeros(n)                       # per agent: output finished today, input units taken today (> 0
+    used = np.zeros(n)                       # when it happened: a cycle starts with units > 0)
     chunks = min(n, 64)                      # one scratch order a chunk
     for ch in prange(chunks):
         order = np.empty(lots, np.int64)
@@ -129,7 +127,6 @@ def _produce_loop(alive, busy, kind, out_good, in_good, hold, out_cost, wip, wip
                         out_cost[a] = (old * out_cost[a] + wip_cost[a]) / _pmax(new, 1e-12)
                     hold[a, og] = new
                     made[a] = wip[a]
-                    finished[a] = True
                     wip[a] = 0.0
                     wip_cost[a] = 0.0
             if busy[a] == 0 and hold[a, og] < 2.0 * batch[kind[a]]:     # start
@@ -159,16 +156,15 @@ def _produce_loop(alive, busy, kind, out_good, in_good, hold, out_cost, wip, wip
                             cost = take * lot_cost[a, x] if s == 0 else cost + take * lot_cost[a, x]
                         hold[a, ig] -= units
                         used[a] = units
-                        took[a] = True
                         wip_cost[a] = cost
                     wip[a] = units
                     wip_cost[a] += units * labour[kind[a]]
                     busy[a] = days[kind[a]]
             producing[a] = busy[a] > 0
-    for a in range(n):                       # the ledgers, summed in agent order
-        if finished[a]:
+    for a in range(n):                       # the ledgers, summed in agent order (a zero adds nothing)
+        if made[a] > 0:
             produced[out_good[a]] += made[a]
-        if took[a]:
+        if used[a] > 0:
             consumed[in_good[a]] += used[a]
     return busy, producing
 
