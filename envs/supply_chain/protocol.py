@@ -549,9 +549,8 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
     OF = offered.reshape(-1)
     # advertising: which offers are sent
     m = 0
-    for o in range(f_neg.shape[0]):
-        if eligible[o] and ((not OF[f_neg[o]]) or draws[o] < advertising):
-            m += 1
+    for o in range(f_neg.shape[0]):         # no branches: whether an offer goes out is a coin toss
+        m += eligible[o] & ((not OF[f_neg[o]]) | (draws[o] < advertising))
     si = np.empty(m, np.int64)
     cj = np.empty(m, np.int64)
     fs = np.empty(m, np.int64)
@@ -564,22 +563,16 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
     accepted = np.empty(m, np.bool_)
     paid = np.empty(m)
     unit_pkg = np.empty(m)
-    src = np.empty(m, np.int64)
+    src = np.empty(m + 1, np.int64)          # + 1: each slot is written before it is known to be an offer
     k = 0
-    a = 0
     for o in range(f_neg.shape[0]):
-        f = f_neg[o]
-        if not (eligible[o] and ((not OF[f]) or draws[o] < advertising)):
-            continue
-        while f >= (a + 1) * kk:             # the seller (offers come in slot order: no division)
-            a += 1
-        si[k] = a
         src[k] = o
-        k += 1
+        k += eligible[o] & ((not OF[f_neg[o]]) | (draws[o] < advertising))
     for k in prange(m):                      # each offer priced and answered on its own (threaded)
         o = src[k]
-        a = si[k]
         f = f_neg[o]
+        a = f // kk
+        si[k] = a
         b = sj[o]
         g = out_good[a]
         cj[k] = b
@@ -704,8 +697,8 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
         PT[f] += value[x]
         traded[f] = True
     for a in prange(n):                      # each seller's slots (threaded)
-        for f in range(a * kk, a * kk + kk):
-            if partner[a, f - a * kk] >= 0 and PT[f] > 0 and not traded[f]:   # a slot that traded keeps its points
+        for f in range(a * kk, a * kk + kk):     # one branch, rarely taken (a slot that traded keeps its points)
+            if (partner[a, f - a * kk] >= 0) & (PT[f] > 0) & (not traded[f]):
                 PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[a], True, points_decay, _where, _max)
     for k in range(m):
         f = fs[k]
