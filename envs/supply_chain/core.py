@@ -32,7 +32,7 @@ from ..compiled import Kernel, jit
 from ..risk_rules import RiskParams, scalar_clip, scalar_clip_to, scalar_maximum
 from .memory import retain_heap
 from .parallel import kernel, prange
-from .movement import direction, move, neighbourhood, prospect, rule_speed, satisfied
+from .movement import direction, move, neighbourhood, prospect, speeds
 from .production import eat_and_live, produce
 from .protocol import DayOffers, DayTrades, negotiate, refresh_slots
 from .scenario import GOOD_NAMES, KIND_NAMES, KINDS, SupplyChainScenario, make_scenario
@@ -301,8 +301,7 @@ class SupplyChainCore:
         s, counts = prospect(st, counts, self.food, self._batch)
         draws = st.rng.random(n)
         angle = st.rng.uniform(0.0, 2.0 * np.pi, n)
-        stays = satisfied(s, st.r, sc.restless, draws)
-        speed = np.where(stays, 0.0, rule_speed(s, st.r, sc.max_speed))
+        speed = speeds(s, st.r, draws, sc.restless, sc.max_speed)     # 0 where satisfied (stays)
         if learned.any():                      # learned agents with a move of their own
             speed = np.where(learned & ~np.isnan(act[:, MOVE]), np.maximum(act[:, MOVE], 0.0) * sc.max_speed, speed)
         target = direction(st, counts, angle, st.rng, sc.radius)

@@ -213,6 +213,26 @@ def rule_speed(s: np.ndarray, r: np.ndarray, max_speed: float) -> np.ndarray:
     return np.minimum(max_speed * (1.0 - 0.5 * s) * (0.5 + r), max_speed)
 
 
+def speeds(s: np.ndarray, r: np.ndarray, draws: np.ndarray, restless: float, max_speed: float) -> np.ndarray:
+    """[N] the rule's speed of the day: 0 for the satisfied (phase 2), `rule_speed` for the others."""
+    return speed_kernel(s=s, r=r, draws=draws, restless=float(restless), max_speed=float(max_speed))
+
+
+def _speed_numpy(s, r, draws, restless, max_speed):
+    """`speeds` over arrays (NumPy twin of `_speed_loop`)."""
+    return np.where(satisfied(s, r, restless, draws), 0.0, rule_speed(s, r, max_speed))
+
+
+def _speed_loop(s, r, draws, restless, max_speed):
+    """`_speed_numpy` one agent at a time (compiled, threaded), the same float operations."""
+    n = s.shape[0]
+    out = np.empty(n)
+    for a in prange(n):
+        stays = (s[a] >= 0.7 + 0.3 * r[a]) and (draws[a] >= restless * r[a])
+        out[a] = 0.0 if stays else _min2(max_speed * (1.0 - 0.5 * s[a]) * (0.5 + r[a]), max_speed)
+    return out
+
+
 def _direction_loop(xy, heading, partner, n_tr, goal, lacks, angle):
     """Headings [N, 2] (loops; compiled by numba, the same code as its twin)."""
     n, k = partner.shape
@@ -454,7 +474,8 @@ def _move_loop(xy, heading, path, alive, target, speed, inertia, size):
 _min2, _max2, _clip_to2 = (jit(f) or f for f in (scalar_minimum, scalar_maximum, scalar_clip_to))
 prospect_kernel = kernel("supply_chain_prospect", _prospect_numpy, _prospect_loop, split="in_good")
 move_kernel = kernel("supply_chain_move", _move_numpy, _move_loop, split="xy")
+speed_kernel = kernel("supply_chain_speed", _speed_numpy, _speed_loop, split="s")
 
 
 __all__ = ["neighbourhood", "near_kernel", "lacks_kernel", "prospect_kernel", "move_kernel", "prospect",
-           "satisfied", "rule_speed", "direction", "move", "goal_kernel"]
+           "satisfied", "rule_speed", "speeds", "speed_kernel", "direction", "move", "goal_kernel"]

@@ -164,15 +164,18 @@ def _group_cumsum(group: np.ndarray, x: np.ndarray) -> np.ndarray:
     return c - c[start][run]
 
 
-def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qty, packages, food, food_target,
+def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qty, pkg, food, food_target,
                 input_target, batch_units):
-    """Per open slot in range (flat index, customer): is an offer worth sending (both alive, a package
-    to sell, the customer needs >= 1 unit), the customer's need and target of the seller's good,
-    whether it is the customer's input (0 / False where no offer can be sent). Input is needed only
-    while the customer's product sells (under two batches unsold); a learned customer buys the share
-    (q + 1) / 2 of its need. Loops, compiled (threaded by seller: count, then fill)."""
+    """Per agent the packages it can sell (its product beyond the food a Seller keeps to eat, in whole
+    packages; a learned seller offers the share (q + 1) / 2); per open slot in range (flat index,
+    customer): is an offer worth sending (both alive, a package to sell, the customer needs >= 1 unit),
+    the customer's need and target of the seller's good, whether it is the customer's input (0 / False
+    where no offer can be sent). Input is needed only while the customer's product sells (under two
+    batches unsold); a learned customer buys the share (q + 1) / 2 of its need. Loops, compiled
+    (threaded by agent, then by seller: count, then fill)."""
     n, k = partner.shape
     r2 = radius * radius
+    packages = np.empty(n)
     # per customer, once (the same float operations as per slot): 0 x, 1 y, 2 alive, 3 in good, 4 no need
     # (0 scaled as a need is), 5 need of its input, 6 need of food (if it eats bought food), 7 its input
     # target; one row, one cache line
@@ -197,6 +200,9 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
         cu[b, 5] = nd_in
         cu[b, 6] = nd_fd
         cu[b, 7] = input_target[b]
+        keep = food_target[b] if ob == food else 0.0      # a Seller keeps its own food target (it eats its product)
+        pk = np.floor(_max1(hold[b, ob] - keep, 0.0) / pkg[ob])
+        packages[b] = np.floor(pk * (qty[b] + 1.0) * 0.5) if learned[b] else pk
     start = np.zeros(n + 1, np.int64)   # each seller's slots in range first: outputs of their exact size (a
     for a in prange(n):                 # bound of N x K would page-fault fresh memory every day)
         ax = xy[a, 0]
@@ -253,7 +259,7 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
             is_input[c] = inp
             eligible[c] = nd >= 1.0
             c += 1
-    return f, cust, eligible, need, target, is_input
+    return packages, f, cust, eligible, need, target, is_input
 
 
 setup_kernel = kernel("supply_chain_offer_setup", _setup_loop, _setup_loop, split="partner")
@@ -768,16 +774,10 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
               concession: np.ndarray, ref: np.ndarray):
     """One day of offers, answers and sales, in place. Returns (DayTrades, DayOffers)."""
     n, kk = st.partner.shape
-    rows = np.arange(n)
-    # a Seller keeps its own food target for itself (it eats its product)
-    keep_own = np.where(st.out_good == food, food_target, 0.0)
-    packages = np.floor(np.maximum(st.hold[rows, st.out_good] - keep_own, 0.0) / pkg[st.out_good])
-    if learned.any():
-        packages = np.where(learned, np.floor(packages * (qty + 1.0) * 0.5), packages)
-    # slots in range, the customer's need of the seller's good, whether an offer is worth sending
-    f_neg, sj, eligible, need, target, is_input = setup_kernel(
+    # packages to sell; slots in range, the customer's need of the seller's good, whether an offer is worth sending
+    packages, f_neg, sj, eligible, need, target, is_input = setup_kernel(
         partner=st.partner, xy=st.xy, radius=float(radius), alive=st.alive, hold=st.hold, out_good=st.out_good,
-        in_good=st.in_good, learned=learned, qty=qty, packages=packages, food=int(food), food_target=food_target,
+        in_good=st.in_good, learned=learned, qty=qty, pkg=pkg, food=int(food), food_target=food_target,
         input_target=input_target, batch_units=batch_units)
     draws = st.rng.random(f_neg.size)
     price = st.price.copy()

@@ -22,11 +22,11 @@ KERNELS = (protocol.refresh_kernel, protocol.setup_kernel, movement.direction_ke
            movement.near_kernel, protocol.offers_kernel,
            movement.lacks_kernel, movement.prospect_kernel, movement.move_kernel, core_module.observe_kernel,
            production.produce_kernel, production.live_kernel,
-           core_module.mean_price_kernel, movement.goal_kernel)
+           core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel)
 # kernels whose compiled form gives its twin's numbers bit for bit (same float operations in the same order)
 EXACT = (space.grid_kernel, movement.near_kernel, protocol.offers_kernel, movement.lacks_kernel, movement.prospect_kernel, movement.move_kernel,
          core_module.observe_kernel, production.produce_kernel, production.live_kernel,
-         core_module.mean_price_kernel, movement.goal_kernel)
+         core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel)
 
 
 def trajectory(days=15, learned=False, name="supply_chain_small", seed=5):
