@@ -28,7 +28,7 @@ import numpy as np
 
 from ..compiled import Kernel, jit
 from ..risk_rules import scalar_clip_to, scalar_maximum, scalar_minimum
-from .parallel import kernel, prange
+from .parallel import LIGHT, kernel, prange
 from .space import _HALF, _pairs_numpy, grid, reflect
 
 
@@ -472,9 +472,9 @@ def _move_loop(xy, heading, path, alive, target, speed, inertia, size):
 
 
 _min2, _max2, _clip_to2 = (jit(f) or f for f in (scalar_minimum, scalar_maximum, scalar_clip_to))
-prospect_kernel = kernel("supply_chain_prospect", _prospect_numpy, _prospect_loop, split="in_good")
-move_kernel = kernel("supply_chain_move", _move_numpy, _move_loop, split="xy")
-speed_kernel = kernel("supply_chain_speed", _speed_numpy, _speed_loop, split="s")
+prospect_kernel = kernel("supply_chain_prospect", _prospect_numpy, _prospect_loop, split="in_good", min_items=LIGHT)
+move_kernel = kernel("supply_chain_move", _move_numpy, _move_loop, split="xy", min_items=LIGHT)
+speed_kernel = kernel("supply_chain_speed", _speed_numpy, _speed_loop, split="s", min_items=LIGHT)
 
 
 __all__ = ["neighbourhood", "near_kernel", "lacks_kernel", "prospect_kernel", "move_kernel", "prospect",

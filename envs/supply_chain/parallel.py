@@ -14,7 +14,9 @@ from typing import Callable
 
 from ..compiled import ParallelKernel, jit, prange
 
-MIN_AGENTS = 4000          # agents (or slots, offers: see each kernel) from which the threaded build runs
+MIN_AGENTS = 4000          # agents (or slots: see each kernel) from which the threaded build runs
+LIGHT = 30_000             # the same for light passes (a few operations an agent: below this, a thread's start
+                           # and join cost about what it saves)
 
 
 def kernel(name: str, twin: Callable, loop: Callable, split: str, min_items: int = MIN_AGENTS) -> ParallelKernel:
@@ -22,4 +24,4 @@ def kernel(name: str, twin: Callable, loop: Callable, split: str, min_items: int
     return ParallelKernel(name, twin, jit(loop), jit(loop, parallel=True), split, min_items)
 
 
-__all__ = ["prange", "kernel", "MIN_AGENTS"]
+__all__ = ["prange", "kernel", "MIN_AGENTS", "LIGHT"]

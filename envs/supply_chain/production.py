@@ -18,7 +18,7 @@ import numpy as np
 
 from ..compiled import jit
 from ..risk_rules import scalar_clip, scalar_clip_to, scalar_maximum, scalar_minimum
-from .parallel import kernel, prange
+from .parallel import LIGHT, kernel, prange
 from .state import SupplyState
 
 
@@ -226,7 +226,7 @@ def _live_loop(alive, vital, died, hold, producing, food, decay, work, restore, 
 
 
 _pclip = jit(scalar_clip) or scalar_clip
-live_kernel = kernel("supply_chain_live", _live_numpy, _live_loop, split="alive")
+live_kernel = kernel("supply_chain_live", _live_numpy, _live_loop, split="alive", min_items=LIGHT)
 
 
 __all__ = ["produce", "produce_kernel", "live_kernel", "eat_and_live", "take_cheapest", "add_lots"]
