@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..compiled import Kernel, jit
+from ..compiled import Kernel, ParallelKernel, jit
 from ..risk_rules import scalar_clip_to, scalar_maximum, scalar_minimum
-from .parallel import LIGHT, kernel, prange
+from .parallel import LIGHT, MIN_AGENTS, kernel, prange
 from .space import _HALF, _pairs_numpy, grid, reflect
 
 
@@ -135,7 +135,166 @@ def _near_loop(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good
     return role, ci, cj
 
 
-near_kernel = Kernel("supply_chain_neighbourhood", _near_numpy, jit(_near_loop))
+def _near_strips(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good, out_good, food, n):
+    """`_near_loop` threaded (the parallel build of `near_kernel`; its serial build is `_near_loop`, which
+    does less work on one thread), by strips of whole cell columns: a strip lists its candidates of each part into its own stretch (the lists are
+    the stretches in part, then strip order: the serial order) and counts into its own rows, except the
+    next strip's first column, which it counts apart (counts are whole numbers: any order is exact)."""
+    r2 = radius * radius
+    m = sx.shape[0]
+    og = np.empty(m, np.int64)
+    ig = np.empty(m, np.int64)
+    for p in range(m):
+        og[p] = out_good[agents[p]]
+        ig[p] = in_good[agents[p]]
+    # strips of whole columns with about m / strips positions each (positions are in column order)
+    strips = min(nx, 16)
+    first = np.empty(nx + 1, np.int64)            # the first position of each column
+    for cx in range(nx):
+        first[cx] = starts[cx * ny]
+    first[nx] = m
+    s_col = np.empty(strips + 1, np.int64)
+    s_col[0] = 0
+    cx = 0
+    for t in range(1, strips):
+        while cx < nx and first[cx] < t * m // strips:
+            cx += 1
+        s_col[t] = cx
+    s_col[strips] = nx
+    # candidate pairs of each (part, strip): a bound on its customer candidates each way
+    bound = np.zeros((5, strips), np.int64)
+    for t in prange(strips):
+        for part in range(5):
+            tot = 0
+            for p in range(first[s_col[t]], first[s_col[t + 1]]):
+                if part == 0:
+                    c = scx[p] * ny + scy[p]
+                    tot += starts[c] + counts[c] - p - 1
+                else:
+                    cx = scx[p] + _HALF[part - 1, 0]
+                    cy = scy[p] + _HALF[part - 1, 1]
+                    if cx >= 0 and cx < nx and cy >= 0 and cy < ny:
+                        tot += counts[cx * ny + cy]
+            bound[part, t] = tot
+    off = np.empty((5, strips), np.int64)
+    total = 0
+    for part in range(5):
+        for t in range(strips):
+            off[part, t] = total
+            total += bound[part, t]
+    fa = np.empty(total, np.int64)
+    fb = np.empty(total, np.int64)
+    ba = np.empty(total, np.int64)
+    bb = np.empty(total, np.int64)
+    nf = np.zeros((5, strips), np.int64)
+    nb = np.zeros((5, strips), np.int64)
+    rs = np.zeros((m, 3))
+    e_at = np.empty(strips, np.int64)             # the next strip's first column: counted apart
+    e_len = np.empty(strips, np.int64)
+    e_off = np.zeros(strips + 1, np.int64)
+    for t in range(strips):
+        e_at[t] = first[s_col[t + 1]]
+        e_len[t] = first[s_col[t + 1] + 1] - e_at[t] if s_col[t + 1] < nx else 0
+        e_off[t + 1] = e_off[t] + e_len[t]
+    edge = np.zeros((e_off[strips], 3))
+    for t in prange(strips):
+        lo_t = first[s_col[t]]
+        hi_t = first[s_col[t + 1]]
+        for part in range(5):
+            kf = off[part, t]
+            kb = off[part, t]
+            for p in range(lo_t, hi_t):
+                if part == 0:
+                    c = scx[p] * ny + scy[p]
+                    lo = p + 1
+                    hi = starts[c] + counts[c]
+                else:
+                    cx = scx[p] + _HALF[part - 1, 0]
+                    cy = scy[p] + _HALF[part - 1, 1]
+                    if cx < 0 or cx >= nx or cy < 0 or cy >= ny:
+                        continue
+                    c = cx * ny + cy
+                    lo = starts[c]
+                    hi = lo + counts[c]
+                px = sx[p]
+                py = sy[p]
+                oa = og[p]
+                ia = ig[p]
+                for q in range(lo, hi):
+                    dx = px - sx[q]
+                    dy = py - sy[q]
+                    if dx * dx + dy * dy >= r2:
+                        continue
+                    ob = og[q]
+                    ib = ig[q]
+                    e = q - hi_t + e_off[t]           # q's row in `edge` when q is past this strip
+                    if ob == ia:
+                        rs[p, 0] += 1.0
+                    if oa == ib:
+                        if q < hi_t:
+                            rs[q, 0] += 1.0
+                        else:
+                            edge[e, 0] += 1.0
+                    if ob == food:
+                        rs[p, 2] += 1.0
+                    if oa == food:
+                        if q < hi_t:
+                            rs[q, 2] += 1.0
+                        else:
+                            edge[e, 2] += 1.0
+                    if ib == oa or (oa == food and ob != food):     # q buys p's product
+                        rs[p, 1] += 1.0
+                        fa[kf] = p
+                        fb[kf] = q
+                        kf += 1
+                    if ia == ob or (ob == food and oa != food):     # p buys q's product
+                        if q < hi_t:
+                            rs[q, 1] += 1.0
+                        else:
+                            edge[e, 1] += 1.0
+                        ba[kb] = q
+                        bb[kb] = p
+                        kb += 1
+            nf[part, t] = kf - off[part, t]
+            nb[part, t] = kb - off[part, t]
+    for t in range(strips):
+        for x in range(e_len[t]):
+            q = e_at[t] + x
+            for col in range(3):
+                rs[q, col] += edge[e_off[t] + x, col]
+    role = np.zeros((n, 3))
+    for p in prange(m):
+        a = agents[p]
+        role[a, 0] = rs[p, 0]
+        role[a, 1] = rs[p, 1]
+        role[a, 2] = rs[p, 2]
+    # the candidates: the first direction's stretches in (part, strip) order, then the second's
+    out_f = np.empty((5, strips), np.int64)
+    out_b = np.empty((5, strips), np.int64)
+    k = 0
+    for part in range(5):
+        for t in range(strips):
+            out_f[part, t] = k
+            k += nf[part, t]
+    for part in range(5):
+        for t in range(strips):
+            out_b[part, t] = k
+            k += nb[part, t]
+    ci = np.empty(k, np.int64)
+    cj = np.empty(k, np.int64)
+    for t in prange(strips):
+        for part in range(5):
+            for x in range(nf[part, t]):
+                ci[out_f[part, t] + x] = agents[fa[off[part, t] + x]]
+                cj[out_f[part, t] + x] = agents[fb[off[part, t] + x]]
+            for x in range(nb[part, t]):
+                ci[out_b[part, t] + x] = agents[ba[off[part, t] + x]]
+                cj[out_b[part, t] + x] = agents[bb[off[part, t] + x]]
+    return role, ci, cj
+
+
+near_kernel = ParallelKernel("supply_chain_neighbourhood", _near_numpy, jit(_near_loop), jit(_near_strips, parallel=True),
+                             "agents", MIN_AGENTS)
 
 
 def neighbourhood(st, radius: float, width: float, height: float, food: int):

@@ -129,7 +129,8 @@ def test_exact_kernels_give_their_twins_trajectory_bit_for_bit(monkeypatch, lear
 @given(st.integers(0, 2**32 - 1), st.integers(0, 80), st.floats(0.5, 30.0))
 def test_grid_and_neighbourhood_kernels_equal_their_twins(seed, n, radius):
     """The cell list (counting sort) and the one-pass neighbourhood (role counts, customer candidates in
-    neighbour order) equal their NumPy twins, and the candidates are the reference's ordered pairs filtered."""
+    neighbour order; serial and threaded builds) equal their NumPy twins, and the candidates are the reference's
+    ordered pairs filtered."""
     if space.grid_kernel.compiled is None:
         pytest.skip("numba is off")
     rng = np.random.default_rng(seed)
@@ -149,6 +150,9 @@ def test_grid_and_neighbourhood_kernels_equal_their_twins(seed, n, radius):
     twin = movement.near_kernel.run("twin", **kw)
     for a, b in zip(twin, movement.near_kernel.run("compiled", **kw)):
         np.testing.assert_array_equal(a, b)
+    if movement.near_kernel.parallel is not None:    # its own loop: strips of columns, counts apart at the seams
+        for a, b in zip(twin, movement.near_kernel.run("parallel", **kw)):
+            np.testing.assert_array_equal(a, b)
     i, j, _ = neighbour_pairs(xy, alive, radius, w, h)
     counts_old, customer = neighbour_roles(i, j, in_good, out_good, food=3, n=n)
     np.testing.assert_array_equal(twin[0], counts_old)
