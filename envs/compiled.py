@@ -77,10 +77,23 @@ def jit(fn: Callable, inline: bool = False, parallel: bool = False) -> "Callable
     if parallel:
         if THREADS <= 1:
             return None
-        return _NUMBA.njit(cache=True, nogil=True, parallel=True)(fn)
+        return _NUMBA.njit(cache=True, nogil=True, parallel=True)(_renamed(fn, "_parallel"))
     if inline:
         return _NUMBA.njit(cache=True, nogil=True, inline="always")(fn)
     return _NUMBA.njit(cache=True, nogil=True)(fn)
+
+
+def _renamed(fn: Callable, suffix: str) -> Callable:
+    """`fn` as a new function object named `<name><suffix>`: numba's cache files are named after the
+    function and its index ignores `parallel=`, so the two builds of one function would overwrite
+    (and load) each other's machine code under one name."""
+    import types
+
+    out = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + suffix, fn.__defaults__, fn.__closure__)
+    out.__qualname__ = fn.__qualname__ + suffix
+    out.__module__ = fn.__module__
+    out.__doc__ = fn.__doc__
+    return out
 
 
 class Kernel:

@@ -54,6 +54,16 @@ def test_parallel_build_is_bit_for_bit_the_serial_one_and_chosen_by_size():
 
 
 @needs_threads
+def test_the_two_builds_of_one_function_cache_apart():
+    # numba names cache files after the function and its index ignores parallel=: under one name the
+    # builds overwrote each other's machine code and a later process loaded the wrong one (the serial
+    # kernel ran with thread launches in its loops, 50x slower)
+    serial, parallel = _SERIAL._cache._cache_file._index_name, _PARALLEL._cache._cache_file._index_name
+    assert serial != parallel
+    assert _PARALLEL.py_func.__code__ is _scaled.__code__ and _PARALLEL.py_func is not _scaled
+
+
+@needs_threads
 def test_parallel_calls_from_python_threads_are_serialized():
     k = _kernel(min_items=10)
     x = np.random.default_rng(1).uniform(0, 10, 200_000)
