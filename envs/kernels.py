@@ -11,7 +11,20 @@ from __future__ import annotations
 import numpy as np
 
 from .breakdown import BREAKDOWN_FIELDS
-from .compiled import jit, register
+from .compiled import THREADS, USE_NUMBA, jit, register
+
+if USE_NUMBA:
+    from numba import prange
+else:   # the twins run; `prange` only appears in compiled sources
+    prange = range
+
+PARALLEL_SLOTS = 20_000   # channel slots from which a pass runs multi-threaded (below, threads cost more)
+
+
+def parts_for(kernel, items: int) -> int:
+    """How many parts a kernel with a multi-threaded build splits its work into: the thread count
+    when it runs that build (`items` at least its `min_items`), else 1."""
+    return THREADS if getattr(kernel, "parallel", None) is not None and items >= kernel.min_items else 1
 from .trades import LIQUIDITY_CUT, LIQUIDITY_EMPTY, ON_CHAIN
 
 
@@ -441,44 +454,61 @@ def _lifecycle_nb(u, v, capacity, balance_u, is_open, active, wallet, draw, cand
 lifecycle_uniform = register("lifecycle_uniform", lifecycle_uniform_numpy, _lifecycle_nb)
 
 
-# ---- channel utilization, flow history and per-agent liquidity after the lifecycle --------------------
+# ---- channel utilization, this step's flow column and per-agent liquidity after the lifecycle ----------
 
-def channel_aftermath_numpy(util, flow, old_capacity, opened, decay, n, u, v, capacity, balance_u, is_open,
-                            flow_history, column, slot_market):
-    """(utilization EMA with new channels reset [E], the flow history with this step's flow in
-    its market's ring column (`column` [M], `slot_market` [E]) and reopened slots zeroed (a fresh
-    [E, H] float32 array), and `liquidity` of the new channel state)."""
+def channel_aftermath_numpy(util, flow, old_capacity, opened, decay, n, u, v, capacity, balance_u, is_open, parts):
+    """(utilization EMA with new channels reset [E], this step's flow history column (`flow` as
+    float32, reopened slots 0: a fresh [E] array), and `liquidity` of the new channel state).
+    `parts`: how many threads the compiled build splits the slots into (`parts_for`; the result
+    is the same for any value)."""
     new_util = decay * util + (1 - decay) * np.abs(flow) / old_capacity
     new_util[opened] = 0.0
-    history = flow_history.copy()
-    history[np.arange(flow.shape[0]), column[slot_market]] = flow
-    history[opened] = 0.0   # a reopened slot is a new channel
-    return (new_util, history, *liquidity_numpy(n, u, v, capacity, balance_u, is_open))
+    column = flow.astype(np.float32)
+    column[opened] = 0.0   # a reopened slot is a new channel
+    return (new_util, column, *liquidity_numpy(n, u, v, capacity, balance_u, is_open))
 
 
-@jit
-def _aftermath_nb(util, flow, old_capacity, opened, decay, n, u, v, capacity, balance_u,
-                  is_open, flow_history, column, slot_market):  # pragma: no cover - compiled
-    # one pass over the slots: utilization, the history row (copied, this step's column set) and liquidity
+def _aftermath_py(util, flow, old_capacity, opened, decay, n, u, v, capacity, balance_u, is_open,
+                  parts):  # pragma: no cover - compiled
+    # utilization and the flow column per slot, then liquidity per agent. With parts > 1 (the
+    # multi-threaded build) the per-slot work is split into `parts` slot ranges; the liquidity
+    # scatter stays one pass in slot order (every agent's sums in slot order, bit for bit the
+    # one-part result). No whole-array expressions: the multi-threaded build would start its
+    # threads for each.
     e_n = u.shape[0]
-    h_n = flow_history.shape[1]
     new_util = np.empty(e_n)
-    history = np.empty_like(flow_history)
-    acc = np.zeros((n, 4))   # as _liquidity_nb
-    for e in range(e_n):
-        new_util[e] = decay * util[e] + (1 - decay) * abs(flow[e]) / old_capacity[e]
-        for h in range(h_n):
-            history[e, h] = flow_history[e, h]
-        history[e, column[slot_market[e]]] = np.float32(flow[e])
-        if is_open[e]:
-            _liquidity_add(acc, u[e], v[e], capacity[e], balance_u[e])
+    column = np.empty(e_n, dtype=np.float32)
+    acc = np.empty((n, 4))   # the three sums of a node side by side, as _liquidity_nb
+    for i in range(n):
+        for k in range(4):
+            acc[i, k] = 0.0
+    if parts <= 1:   # one pass over the slots
+        for e in range(e_n):
+            new_util[e] = decay * util[e] + (1 - decay) * abs(flow[e]) / old_capacity[e]
+            column[e] = np.float32(flow[e])
+            if is_open[e]:
+                _liquidity_add(acc, u[e], v[e], capacity[e], balance_u[e])
+    else:
+        for p in prange(parts):
+            for e in range(p * e_n // parts, (p + 1) * e_n // parts):
+                new_util[e] = decay * util[e] + (1 - decay) * abs(flow[e]) / old_capacity[e]
+                column[e] = np.float32(flow[e])
+        for e in range(e_n):
+            if is_open[e]:
+                _liquidity_add(acc, u[e], v[e], capacity[e], balance_u[e])
     for j in range(opened.shape[0]):
         new_util[opened[j]] = 0.0
-        history[opened[j], :] = 0.0
-    return new_util, history, acc[:, 0].copy(), acc[:, 1].copy(), acc[:, 2].copy()
+        column[opened[j]] = 0.0
+    degree, outbound, inbound = np.empty(n), np.empty(n), np.empty(n)
+    for i in range(n):
+        degree[i] = acc[i, 0]
+        outbound[i] = acc[i, 1]
+        inbound[i] = acc[i, 2]
+    return new_util, column, degree, outbound, inbound
 
 
-channel_aftermath = register("channel_aftermath", channel_aftermath_numpy, _aftermath_nb)
+channel_aftermath = register("channel_aftermath", channel_aftermath_numpy, jit(_aftermath_py),
+                             parallel=jit(_aftermath_py, parallel=True), split="u", min_items=PARALLEL_SLOTS)
 
 
 # ---- the observation: every per-agent, per-good and per-market field in one pass ----------------------
