@@ -133,7 +133,7 @@ def lifecycle_case(sc, st, ag, draw, active, i):
                 active=active, wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=rng.random((2, e)),
                 close_rate=0.2, open_rate=0.5, fee=0.3, n=half, offset=slot_market * half, slot_market=slot_market,
                 m=2, lo=50.0, hi=200.0, split=0.5, spend=rng.uniform(1, 30, n) if i % 2 else np.zeros(0),
-                sizing_steps=3.0, mean_cap=125.0)
+                sizing_steps=3.0, mean_cap=125.0, parts=1 + i % 3)
 
 
 def decode_case(sc, ag, acts, sellable, needed, active, i):
@@ -424,3 +424,21 @@ def test_multi_threaded_passes_equal_the_one_part_pass_bit_for_bit(seed):
     one = k.run("compiled", **kw, parts=1)
     for parts in (2, 3):
         same(k.run("parallel", **kw, parts=parts), one)
+    # the lifecycle: two markets, some agents gone, spend-sized every other seed
+    slot_market = (np.arange(e) >= e // 2).astype(np.int64)
+    half = n // 2
+    lu = (u % half + slot_market * half).astype(np.int32)
+    lv = np.where(lu == v % half + slot_market * half, (lu + 1 - slot_market * half) % half + slot_market * half,
+                  v % half + slot_market * half).astype(np.int32)
+    active = rng.random(n) > 0.01
+    lc = dict(u=lu, v=lv, capacity=cap, balance_u=kw["balance_u"], is_open=kw["is_open"], active=active,
+              wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=rng.random((2, e)), close_rate=0.1,
+              open_rate=0.2, fee=0.3, n=half, offset=slot_market * half, slot_market=slot_market, m=2, lo=50.0,
+              hi=200.0, split=0.5, spend=rng.uniform(1, 30, n) if seed else np.zeros(0), sizing_steps=3.0,
+              mean_cap=125.0)
+    k = kernels.lifecycle_uniform
+    one = k.run("compiled", **lc, parts=1)
+    assert one[8].shape[0] > 100 and one[6].sum() > 100
+    for parts in (2, 3, 7):
+        same(k.run("parallel", **lc, parts=parts), one)
+        same(k.run("compiled", **lc, parts=parts), one)
