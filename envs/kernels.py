@@ -793,6 +793,31 @@ def _observation_rows_nb(buf, static, static_rows, rows, sellable, needed, soc, 
 observation_rows = register("observation_rows", observation_rows_numpy, _observation_rows_nb)
 
 
+# ---- actions: finite, clipped to [-1, 1] ----------------------------------------------------------
+
+def clip_actions_numpy(actions):
+    """(actions clipped to [-1, 1] as a fresh float64 array, whether every entry is finite): the
+    action check's one pass (`actions.check_actions` names the first bad entry when not). Twin of
+    `_clip_actions_nb`."""
+    return np.clip(actions, -1.0, 1.0), bool(np.isfinite(actions).all())
+
+
+@jit
+def _clip_actions_nb(actions):  # pragma: no cover - compiled
+    n, k = actions.shape
+    out = np.empty((n, k))
+    finite = True
+    for i in range(n):
+        for j in range(k):
+            x = actions[i, j]
+            finite &= np.isfinite(x)
+            out[i, j] = -1.0 if x < -1.0 else (1.0 if x > 1.0 else x)
+    return out, finite
+
+
+clip_actions = register("clip_actions", clip_actions_numpy, _clip_actions_nb)
+
+
 # ---- offers from actions, and what each market offers and wants ---------------------------------------
 
 def decode_offers_numpy(actions, ref_price, market, sells_good, buys_good, reserve, limit, storage, sellable,

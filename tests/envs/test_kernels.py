@@ -112,6 +112,8 @@ def market_cases(core, acts, i):
         "trade_totals": (dict(key=tr.good * 0 + (tr.seller % 3) * 2 + tr.good, qty=paid[1] * (np.arange(paid[1].shape[0]) % 4 > 0),
                               price=tr.price, previous=np.random.default_rng(i).uniform(10, 90, (3, 2))), same),
         "decode_offers": (decode_case(sc, ag, core.check_actions(acts), sellable, needed, active, i), same),
+        "clip_actions": (dict(actions=np.where(np.arange(acts.size).reshape(acts.shape) % 97 == 5, np.nan,
+                                               acts * 3.0) if i % 2 else acts * 1.5), same),
         "observation_rows": (rows, None),  # writes into buf: compared below
         **payment_cases(st, off, ag, i),
         "ration_routed": (routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price),
