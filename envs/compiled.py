@@ -26,6 +26,7 @@ import inspect
 import operator
 import os
 import threading
+import types
 from typing import Any, Callable
 
 
@@ -60,9 +61,21 @@ def _threads() -> int:
 
 
 THREADS = _threads()  # threads the parallel builds use; 1 = they are off
+prange = _NUMBA.prange if _NUMBA is not None else range   # the parallel loop (`range` in serial builds and twins)
 if THREADS > 1 and "NUMBA_THREADING_LAYER" not in os.environ:
     _NUMBA.config.THREADING_LAYER = "workqueue"
 _PARALLEL_LOCK = threading.Lock()
+
+
+def _parallel_copy(fn: Callable) -> Callable:
+    """`fn` as a new function object named `<name>__parallel`: numba's on-disk cache keys a build
+    by the function's qualified name and bytecode, not by `parallel=`, so without its own name the
+    multi-threaded build and the serial one would load each other's cached machine code."""
+    twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "__parallel", fn.__defaults__,
+                              fn.__closure__)
+    twin.__qualname__ = fn.__qualname__ + "__parallel"
+    twin.__kwdefaults__, twin.__doc__, twin.__module__ = fn.__kwdefaults__, fn.__doc__, fn.__module__
+    return twin
 
 
 def jit(fn: Callable, inline: bool = False, parallel: bool = False) -> "Callable | None":
@@ -77,23 +90,10 @@ def jit(fn: Callable, inline: bool = False, parallel: bool = False) -> "Callable
     if parallel:
         if THREADS <= 1:
             return None
-        return _NUMBA.njit(cache=True, nogil=True, parallel=True)(_renamed(fn, "_parallel"))
+        return _NUMBA.njit(cache=True, nogil=True, parallel=True)(_parallel_copy(fn))
     if inline:
         return _NUMBA.njit(cache=True, nogil=True, inline="always")(fn)
     return _NUMBA.njit(cache=True, nogil=True)(fn)
-
-
-def _renamed(fn: Callable, suffix: str) -> Callable:
-    """`fn` as a new function object named `<name><suffix>`: numba's cache files are named after the
-    function and its index ignores `parallel=`, so the two builds of one function would overwrite
-    (and load) each other's machine code under one name."""
-    import types
-
-    out = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + suffix, fn.__defaults__, fn.__closure__)
-    out.__qualname__ = fn.__qualname__ + suffix
-    out.__module__ = fn.__module__
-    out.__doc__ = fn.__doc__
-    return out
 
 
 class Kernel:
@@ -205,4 +205,4 @@ def call_parallel(fn: Callable, *args: Any) -> Any:
         return fn(*args)
 
 
-__all__ = ["Kernel", "ParallelKernel", "KERNELS", "register", "jit", "call_parallel", "USE_NUMBA", "THREADS"]
+__all__ = ["Kernel", "ParallelKernel", "KERNELS", "register", "jit", "call_parallel", "prange", "USE_NUMBA", "THREADS"]

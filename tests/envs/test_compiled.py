@@ -54,16 +54,6 @@ def test_parallel_build_is_bit_for_bit_the_serial_one_and_chosen_by_size():
 
 
 @needs_threads
-def test_the_two_builds_of_one_function_cache_apart():
-    # numba names cache files after the function and its index ignores parallel=: under one name the
-    # builds overwrote each other's machine code and a later process loaded the wrong one (the serial
-    # kernel ran with thread launches in its loops, 50x slower)
-    serial, parallel = _SERIAL._cache._cache_file._index_name, _PARALLEL._cache._cache_file._index_name
-    assert serial != parallel
-    assert _PARALLEL.py_func.__code__ is _scaled.__code__ and _PARALLEL.py_func is not _scaled
-
-
-@needs_threads
 def test_parallel_calls_from_python_threads_are_serialized():
     k = _kernel(min_items=10)
     x = np.random.default_rng(1).uniform(0, 10, 200_000)
@@ -125,3 +115,39 @@ def test_a_parallel_build_needs_the_argument_that_splits_it():
     with pytest.raises(TypeError, match="split='y' is not an argument"):
         compiled.ParallelKernel("test_bad_split", _scaled_twin, _SERIAL, _PARALLEL, "y", 10)
     assert "test_no_split" not in compiled.KERNELS
+
+
+_CACHED = '''
+import sys
+import numba
+import numpy as np
+from channelmarket.envs import compiled
+
+
+def threads_used(n):
+    out = np.zeros(n, dtype=np.int64)
+    for i in compiled.prange(n):
+        out[i] = numba.get_thread_id()
+    return out
+
+
+serial, parallel = compiled.jit(threads_used), compiled.jit(threads_used, parallel=True)
+builds = {"serial": serial, "parallel": parallel}
+for name in sys.argv[1:]:   # compiled (or loaded from the cache) in this order
+    print(name, len(np.unique(builds[name](20_000))))
+'''
+
+
+@needs_threads
+def test_the_serial_and_parallel_builds_keep_their_own_cached_code(tmp_path):
+    """Regression: numba's disk cache keyed both builds of a function alike, so the build compiled
+    second loaded the first one's machine code (a parallel build running on one thread, or a
+    serial build starting threads), whichever order."""
+    (tmp_path / "cached_kernel.py").write_text(_CACHED)
+    env = dict(os.environ, CHANNELMARKET_THREADS="2", NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    for order in (["serial", "parallel"], ["parallel", "serial"]):   # the second run loads from the cache
+        out = subprocess.run([sys.executable, str(tmp_path / "cached_kernel.py"), *order], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        used = dict(line.split() for line in out.stdout.splitlines())
+        assert used == {"serial": "1", "parallel": "2"}, (order, out.stdout)
