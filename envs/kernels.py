@@ -11,12 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .breakdown import BREAKDOWN_FIELDS
-from .compiled import THREADS, USE_NUMBA, jit, register
-
-if USE_NUMBA:
-    from numba import prange
-else:   # the twins run; `prange` only appears in compiled sources
-    prange = range
+from .compiled import THREADS, jit, prange, register
 
 PARALLEL_SLOTS = 20_000   # channel slots from which a pass runs multi-threaded (below, threads cost more)
 
