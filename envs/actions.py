@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .kernels import clip_actions
 from .offers import ACTION_FIELDS, N_ACTIONS
 
 
@@ -36,13 +37,12 @@ def check_actions(actions: Any, n_agents: int, fields: tuple[str, ...] = ACTION_
             f"columns {fields}"
         )
     a = np.asarray(actions).astype(np.float64, copy=False)  # a plain array (np.matrix, memmap, ...)
-    finite = np.isfinite(a)
-    if not finite.all():
-        i, j = np.argwhere(~finite)[0]
+    out, finite = clip_actions(actions=a)   # one pass: clipped copy, and whether all is finite
+    if not finite:
+        i, j = np.argwhere(~np.isfinite(a))[0]
         raise ValueError(
             f"actions[{i}, {j}] ({fields[j]} of agent {i}) = {a[i, j]}; actions must be finite, in [-1, 1]"
         )
-    out = np.clip(a, -1.0, 1.0)
     if out.shape[1] < width:   # the base width: optional columns 0
         out = np.concatenate([out, np.zeros((n_agents, width - out.shape[1]))], axis=1)
     return out

@@ -25,7 +25,7 @@ block-diagonal graph: the bilateral clearing finds routed pairs over the whole b
 search. With the payment layer on, settlement (its routed payments and per-market report) and the
 aftermath (background payments, force-closes, rebalancing, splicing) run market by market on
 views; fee sinks, grid accounts (network charges included), fault counts and the flow-history
-ring (each market at its own t) are per market; partners are global agent indices.
+columns (shared between states, one new column per step) span the batch; partners are global agent indices.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from .shocks import DEMAND_FACTOR, N_SHOCKS, SUPPLY_FACTOR, Shock
 from .payments.faults import draw_faults
 from .payments.fees import draw_fees
 from .payments.layer import after_payments
-from .state import FLOW_HISTORY, AgentParams, MarketState
+from .state import AgentParams, MarketState
 from .trades import Trades
 
 UTILIZATION_DECAY = 0.9  # as envs.step
@@ -55,8 +55,8 @@ PER_MARKET = ("ref_price", "clearing_price", "price_history", "supply", "demand_
               "retired", "shock_kind", "shock_remaining", "t", "fee_sink", "grid_account", "topology_version")
 AGENT_FIELDS = ("active", "soc", "wallet", "cloud", "wind_speed", "generation", "demand", "last_sold",
                 "last_bought", "last_profit", "holdings", "owed", "energy_account", "partner", "partner_value")
-CHANNEL_FIELDS = ("u", "v", "capacity", "balance_u", "open", "flow", "utilization", "fee_base", "fee_rate",
-                  "flow_history")
+CHANNEL_FIELDS = ("u", "v", "capacity", "balance_u", "open", "flow", "utilization", "fee_base", "fee_rate")
+FLOW_FIELDS = ("flow_columns", "flow_reopened")   # per-step columns of every slot, and the slots each step reopened
 
 
 class BlockIndex(tuple):
@@ -169,7 +169,8 @@ class BatchState:
     utilization: np.ndarray
     fee_base: np.ndarray           # [M*E] routing fee policies
     fee_rate: np.ndarray
-    flow_history: np.ndarray       # [M*E, FLOW_HISTORY] ring buffer, each market at its own t % FLOW_HISTORY
+    flow_columns: tuple            # FLOW_HISTORY [M*E] float32 columns, oldest first (`state.flow_matrix`)
+    flow_reopened: tuple           # FLOW_HISTORY int64 arrays of global slots each column's step reopened
     energy_account: np.ndarray     # [M*N]
     partner: np.ndarray            # [M*N] int32 regular partner, a global agent index (-1 none)
     partner_value: np.ndarray      # [M*N]
@@ -220,6 +221,10 @@ class BatchState:
         d["u"] = np.concatenate([s.u.astype(np.int64) + i * n for i, s in enumerate(states)]).astype(np.int32)
         d["v"] = np.concatenate([s.v.astype(np.int64) + i * n for i, s in enumerate(states)]).astype(np.int32)
         d["partner"] = np.concatenate([_shift(s.partner, i * n) for i, s in enumerate(states)])
+        e = layout.n_slots
+        d["flow_columns"] = tuple(np.concatenate(c) for c in zip(*(s.flow_columns for s in states)))
+        d["flow_reopened"] = tuple(np.concatenate([r + i * e for i, r in enumerate(rs)])
+                                   for rs in zip(*(s.flow_reopened for s in states)))
         for k in PER_MARKET:
             vals = [getattr(s, k) for s in states]
             if k == "price_history":
@@ -237,11 +242,13 @@ class BatchState:
         """Market m as the `MarketState` it would have run alone: agent and channel fields are views
         (endpoints made local, a copy), per-market fields its own values."""
         if layout.n_markets == 1:   # the whole arrays are the market's
-            d: dict[str, Any] = {k: getattr(self, k) for k in AGENT_FIELDS + CHANNEL_FIELDS}
+            d: dict[str, Any] = {k: getattr(self, k) for k in AGENT_FIELDS + CHANNEL_FIELDS + FLOW_FIELDS}
         else:
             a, e = layout.agents_of(m), layout.slots_of(m)
             d = {k: getattr(self, k)[a] for k in AGENT_FIELDS}
             d.update({k: getattr(self, k)[e] for k in CHANNEL_FIELDS})
+            d["flow_columns"] = tuple(c[e] for c in self.flow_columns)
+            d["flow_reopened"] = tuple(r[(r >= e.start) & (r < e.stop)] - e.start for r in self.flow_reopened)
         off = m * layout.n_agents
         if off:
             d["u"] = (self.u[e] - off).astype(np.int32)
@@ -263,6 +270,12 @@ class BatchState:
             x = getattr(self, k).copy(); x[a] = getattr(s, k); d[k] = x
         for k in CHANNEL_FIELDS:
             x = getattr(self, k).copy(); x[e] = getattr(s, k); d[k] = x
+        cols = []
+        for c, sc_ in zip(self.flow_columns, s.flow_columns):
+            c = c.copy(); c[e] = sc_; cols.append(c)
+        d["flow_columns"] = tuple(cols)
+        d["flow_reopened"] = tuple(np.concatenate([r[(r < e.start) | (r >= e.stop)], q + e.start])
+                                   for r, q in zip(self.flow_reopened, s.flow_reopened))
         d["u"][e] = s.u.astype(np.int64) + m * layout.n_agents
         d["v"][e] = s.v.astype(np.int64) + m * layout.n_agents
         d["partner"][a] = _shift(s.partner, m * layout.n_agents)
@@ -671,10 +684,12 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
                 fee_base[s_i], fee_rate[s_i] = draw_fees(sc, s_i.shape[0], bs.rng[i])
         fee_base[asked] = 0.5 * (sc.routing_fee_base[0] + sc.routing_fee_base[1])
         fee_rate[asked] = 0.5 * (sc.routing_fee_rate[0] + sc.routing_fee_rate[1])
-    util, flow_history, *liquidity = kernels.channel_aftermath(
+    util, flow_column, *liquidity = kernels.channel_aftermath(
         util=bs.utilization, flow=st.flow, old_capacity=capacity_now, opened=opened, decay=UTILIZATION_DECAY,
         n=agents.n, u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open,
-        flow_history=bs.flow_history, column=bs.t % FLOW_HISTORY, slot_market=layout.edge_market)
+        parts=kernels.parts_for(kernels.channel_aftermath, u.shape[0]))
+    flow_columns = bs.flow_columns[1:] + (flow_column,)   # the older columns shared, not copied
+    flow_reopened = bs.flow_reopened[1:] + (opened,)
     topology_version = bs.topology_version + ((n_opened + n_closed) > 0)
 
     # next interval
@@ -705,7 +720,7 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
         wind_speed=arrays["wind_speed"].reshape(-1), generation=generation.reshape(-1),
         demand=demand_next.reshape(-1), last_sold=bd[:, _COL["sold"]], last_bought=bd[:, _COL["bought"]],
         last_profit=bd[:, _COL["profit"]], u=u, v=v, capacity=capacity, balance_u=balance_u, open=is_open,
-        flow=st.flow, utilization=util, fee_base=fee_base, fee_rate=fee_rate, flow_history=flow_history,
+        flow=st.flow, utilization=util, fee_base=fee_base, fee_rate=fee_rate, flow_columns=flow_columns, flow_reopened=flow_reopened,
         energy_account=st.energy_account, partner=partner, partner_value=partner_value,
         topology_version=topology_version, ref_price=ref, clearing_price=clearing_price, price_history=history,
         supply=supply, demand_total=demand, volume=volume, holdings=holdings, owed=owed, issued=issued,
@@ -837,7 +852,7 @@ def one_market(sc: Scenario, agents: AgentParams, state: MarketState) -> tuple[B
     if last is not None and last[0] is state:   # the state the last step returned: its own batch state
         bs = last[1]
     else:
-        d: dict[str, Any] = {k: getattr(state, k) for k in AGENT_FIELDS + CHANNEL_FIELDS}
+        d: dict[str, Any] = {k: getattr(state, k) for k in AGENT_FIELDS + CHANNEL_FIELDS + FLOW_FIELDS}
         for k in PER_MARKET:
             x = getattr(state, k)
             if isinstance(x, np.ndarray):

@@ -139,7 +139,7 @@ def apply_lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wa
             draw=draw, cand=candidates, close_rate=float(sc.channel_close_rate), open_rate=float(sc.channel_open_rate),
             fee=float(fee), n=int(n), offset=offset, slot_market=slot_market, m=m, lo=float(lo), hi=float(hi),
             split=float(sc.initial_split), spend=spend, sizing_steps=float(sc.channel_sizing_steps),
-            mean_cap=0.5 * (lo + hi))
+            mean_cap=0.5 * (lo + hi), parts=kernels.parts_for(kernels.lifecycle_uniform, u.shape[0]))
         fee_sink = fee_sink + fee * n_closed
         if opened.shape[0]:
             fee_sink = fee_sink + fee * n_opened

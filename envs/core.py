@@ -31,7 +31,7 @@ from .scenario import Scenario, get_scenario
 from .seeding import SeedStream, episode_seed
 from .settlement import BREAKDOWN_FIELDS
 from .shocks import check_duration, parse_shock
-from .state import KIND_NAMES, AgentParams, Kind, MarketState
+from .state import KIND_NAMES, AgentParams, Kind, MarketState, flow_matrix
 from .view import MarketView
 from .step import StepResult, current_tradable, initial_state, market_step, observation, summary
 
@@ -266,11 +266,11 @@ class MarketCore:
         `balance_u` (EUR; v's side is capacity - balance_u), `utilization` (EMA of |flow| / capacity)
         and `flow` (EUR paid through it last step, u->v positive), and `flow_history` [E, 8] (EUR u->v
         of the channel's last 8 steps, oldest first, the last column is `flow`; 0 before the channel
-        opened: the state's ring buffer put in order, a copy)."""
+        opened: the state's per-step columns side by side, a copy)."""
         st = self._require_state()
         out = {k: _read_only(getattr(st, k)) for k in
                ("u", "v", "open", "capacity", "balance_u", "utilization", "flow")}
-        out["flow_history"] = _read_only(np.roll(st.flow_history, -(st.t % st.flow_history.shape[1]), axis=1))
+        out["flow_history"] = _read_only(flow_matrix(st.flow_columns, st.flow_reopened))
         return out
 
     def agent_states(self) -> dict[str, np.ndarray]:

@@ -11,7 +11,15 @@ from __future__ import annotations
 import numpy as np
 
 from .breakdown import BREAKDOWN_FIELDS
-from .compiled import jit, register
+from .compiled import THREADS, jit, prange, register
+
+PARALLEL_SLOTS = 20_000   # channel slots from which a pass runs multi-threaded (below, threads cost more)
+
+
+def parts_for(kernel, items: int) -> int:
+    """How many parts a kernel with a multi-threaded build splits its work into: the thread count
+    when it runs that build (`items` at least its `min_items`), else 1."""
+    return THREADS if getattr(kernel, "parallel", None) is not None and items >= kernel.min_items else 1
 from .trades import LIQUIDITY_CUT, LIQUIDITY_EMPTY, ON_CHAIN
 
 
@@ -29,25 +37,31 @@ def liquidity_numpy(n, u, v, capacity, balance_u, is_open):
 
 
 
+def _liquidity_add_py(acc, a, b, cap, bu, is_open):  # pragma: no cover - compiled
+    # branch-free: a closed slot adds zeros (x + 0.0 == x, and a sum from +0.0 never reaches -0.0), so
+    # the sums are those of the open slots alone, bit for bit; an open slot's state is a coin flip,
+    # and the mispredicted branch cost more than the stores
+    o = 1.0 if is_open else 0.0
+    bu = bu * o
+    bv = cap * o - bu
+    acc[a, 0] += o
+    acc[a, 1] += bu
+    acc[a, 2] += bv
+    acc[b, 0] += o
+    acc[b, 1] += bv
+    acc[b, 2] += bu
+
+
+_liquidity_add = jit(_liquidity_add_py, inline=True)
+
+
 @jit
 def _liquidity_nb(n, u, v, capacity, balance_u, is_open):  # pragma: no cover - compiled
     # the three sums of a node side by side (one cache line per node for the scatter), each in slot order
     acc = np.zeros((n, 4))
     for e in range(u.shape[0]):
-        if is_open[e]:
-            _liquidity_add(acc, u[e], v[e], capacity[e], balance_u[e])
+        _liquidity_add(acc, u[e], v[e], capacity[e], balance_u[e], is_open[e])
     return acc[:, 0].copy(), acc[:, 1].copy(), acc[:, 2].copy()
-
-
-@jit
-def _liquidity_add(acc, a, b, cap, bu):  # pragma: no cover - compiled
-    bv = cap - bu
-    acc[a, 0] += 1.0
-    acc[a, 1] += bu
-    acc[a, 2] += bv
-    acc[b, 0] += 1.0
-    acc[b, 1] += bv
-    acc[b, 2] += bu
 
 
 liquidity = register("liquidity", liquidity_numpy, _liquidity_nb)
@@ -368,13 +382,14 @@ open_channels = register("open_channels", open_channels_numpy, _open_nb)
 # ---- the whole lifecycle where reopenings pair agents uniformly: one compiled pass -----------------------
 
 def lifecycle_uniform_numpy(u, v, capacity, balance_u, is_open, active, wallet, draw, cand, close_rate, open_rate,
-                            fee, n, offset, slot_market, m, lo, hi, split, spend, sizing_steps, mean_cap):
+                            fee, n, offset, slot_market, m, lo, hi, split, spend, sizing_steps, mean_cap, parts):
     """`close_channels`, then each reopening slot's candidate from its two uniforms `cand[:, slot]`
     (an ordered pair of distinct agents of its market, `offset` [E] its first agent, and a capacity
     uniform in [lo, hi]; with `spend` [N] given, sized as `channels.size_capacity` sizes by spend),
     funded `split` by its first endpoint, then `open_channels`. Returns (u, v, capacity, balance_u,
     open, wallet, n_closed [m], n_opened [m], opened slots); `channels.apply_lifecycle` is its
-    reference. Twin of `_lifecycle_nb`."""
+    reference. `parts`: how many threads the compiled build splits the slots into (`parts_for`; the
+    result is the same for any value). Twin of `_lifecycle_py`."""
     new_open, wallet, _, slots = close_channels_numpy(u, v, capacity, balance_u, is_open, active, wallet, draw,
                                                       close_rate, open_rate, fee)
     n_closed = np.bincount(slot_market[is_open & ~new_open], minlength=m)
@@ -394,23 +409,91 @@ def lifecycle_uniform_numpy(u, v, capacity, balance_u, is_open, active, wallet, 
 
 
 @jit
-def _lifecycle_nb(u, v, capacity, balance_u, is_open, active, wallet, draw, cand, close_rate, open_rate, fee, n,
-                  offset, slot_market, m, lo, hi, split, spend, sizing_steps, mean_cap):  # pragma: no cover
+def _zeros(k):  # pragma: no cover - compiled
+    """k float64 zeros written by a plain loop (in a multi-threaded build np.zeros starts threads)."""
+    out = np.empty(k)
+    for i in range(k):
+        out[i] = 0.0
+    return out
+
+
+@jit
+def _counts(k):  # pragma: no cover - compiled
+    """k int64 zeros, as `_zeros`."""
+    out = np.empty(k, dtype=np.int64)
+    for i in range(k):
+        out[i] = 0
+    return out
+
+
+def _lifecycle_py(u, v, capacity, balance_u, is_open, active, wallet, draw, cand, close_rate, open_rate, fee, n,
+                  offset, slot_market, m, lo, hi, split, spend, sizing_steps, mean_cap, parts):  # pragma: no cover
+    # One pass over the slots copies the channel arrays (the new state's), decides closes and lists
+    # the closing and reopening slots; with parts > 1 (the multi-threaded build) the slots are split
+    # into `parts` ranges, each listing its own slots in its own range of the scratch lists. Then,
+    # one thread, in slot order (as `_close_nb` and `_open_nb`): closed channels settle to the
+    # wallets, reopening candidates are drawn and funded. No whole-array expressions: the
+    # multi-threaded build would start its threads for each.
+    e_n = u.shape[0]
+    total = wallet.shape[0]
     all_active = True
-    for i in range(active.shape[0]):
+    for i in range(total):
         if not active[i]:
             all_active = False
             break
-    new_open, new_wallet, closed, slots = _close_nb(u, v, capacity, balance_u, is_open, active, wallet, draw,
-                                                    close_rate, open_rate, fee, all_active)
-    n_closed = np.zeros(m, dtype=np.int64)
-    if m == 1:
-        n_closed[0] = closed
+    if parts <= 1:   # one thread: the copies at memcpy speed
+        new_u, new_v, new_cap, new_bal = u.copy(), v.copy(), capacity.copy(), balance_u.copy()
     else:
-        for e in range(u.shape[0]):
-            if is_open[e] and not new_open[e]:
-                n_closed[slot_market[e]] += 1
-    k = slots.shape[0]
+        new_u, new_v, new_cap, new_bal = np.empty_like(u), np.empty_like(v), np.empty(e_n), np.empty(e_n)
+    new_open = np.empty(e_n, dtype=np.bool_)
+    # part p lists its closing slots in closing[first_p + p ...] and its reopening ones in reopening[...]
+    # (branch-free: every slot is written at the list's end, which moves on only when the slot counts;
+    # an open slot's state is a coin flip, and mispredicted branches cost more than the stores)
+    closing = np.empty(e_n + parts, dtype=np.int64)
+    reopening = np.empty(e_n + parts, dtype=np.int64)
+    counts = np.empty((parts, 2), dtype=np.int64)  # per part: closing, reopening
+    for p in prange(parts):
+        first, stop = p * e_n // parts, (p + 1) * e_n // parts
+        if parts > 1:
+            new_u[first:stop] = u[first:stop]
+            new_v[first:stop] = v[first:stop]
+            new_cap[first:stop] = capacity[first:stop]
+            new_bal[first:stop] = balance_u[first:stop]
+        c, r = first + p, first + p
+        for e in range(first, stop):
+            o = is_open[e]
+            d = draw[e]
+            closes = o & (d < close_rate)
+            if not all_active:
+                closes = closes | (o & ((not active[u[e]]) | (not active[v[e]])))
+            new_open[e] = o & (not closes)
+            closing[c] = e
+            c += closes
+            reopening[r] = e
+            r += (not o) & (d < open_rate)
+        counts[p, 0] = c - first - p
+        counts[p, 1] = r - first - p
+    # closes: both sides to the wallets less half the fee each (the two sides kept apart, as
+    # NumPy's two bincounts are), in slot order
+    half = fee / 2
+    add_u = _zeros(total)
+    add_v = _zeros(total)
+    n_closed = _counts(m)
+    k = 0
+    for p in range(parts):
+        first = p * e_n // parts + p
+        for j in range(counts[p, 0]):
+            e = closing[first + j]
+            bu = balance_u[e]
+            add_u[u[e]] += bu - half
+            add_v[v[e]] += capacity[e] - bu - half
+            n_closed[slot_market[e]] += 1
+        k += counts[p, 1]
+    closed_wallet = np.empty(total)
+    for i in range(total):
+        closed_wallet[i] = (wallet[i] + add_u[i]) + add_v[i]
+    # reopening candidates, in slot order: an ordered pair of distinct agents of the slot's market
+    slots = np.empty(k, dtype=np.int64)
     nu = np.empty(k, dtype=np.int64)
     nv = np.empty(k, dtype=np.int64)
     cap = np.empty(k)
@@ -418,67 +501,119 @@ def _lifecycle_nb(u, v, capacity, balance_u, is_open, active, wallet, draw, cand
     fv = np.empty(k)
     pairs = n * (n - 1)
     fpairs = float(pairs)
-    for j in range(k):
-        s = slots[j]
-        idx = int(cand[0, s] * fpairs)
-        if idx > pairs - 1:
-            idx = pairs - 1
-        a = idx // (n - 1)
-        nu[j] = a + offset[s]
-        nv[j] = (a + 1 + idx % (n - 1)) % n + offset[s]
-        c = lo + (hi - lo) * cand[1, s]
-        if spend.shape[0]:
-            sa, sb = spend[nu[j]], spend[nv[j]]
-            c = max(c / mean_cap * sizing_steps * (sa if sa >= sb else sb), 1e-9)
-        cap[j] = c
-        fu[j] = c * split
-        fv[j] = c - fu[j]
-    u, v, capacity, balance_u, new_wallet, n_opened, opened = _open_nb(
-        slots, nu, nv, cap, fu, fv, fee, u, v, capacity, balance_u, new_open, active, new_wallet, slot_market, m)
-    return u, v, capacity, balance_u, new_open, new_wallet, n_closed, n_opened, opened
+    j = 0
+    for p in range(parts):
+        first = p * e_n // parts + p
+        for q in range(counts[p, 1]):
+            s = reopening[first + q]
+            slots[j] = s
+            idx = int(cand[0, s] * fpairs)
+            if idx > pairs - 1:
+                idx = pairs - 1
+            a = idx // (n - 1)
+            nu[j] = a + offset[s]
+            nv[j] = (a + 1 + idx % (n - 1)) % n + offset[s]
+            c_ = lo + (hi - lo) * cand[1, s]
+            if spend.shape[0]:
+                sa, sb = spend[nu[j]], spend[nv[j]]
+                c_ = max(c_ / mean_cap * sizing_steps * (sa if sa >= sb else sb), 1e-9)
+            cap[j] = c_
+            fu[j] = c_ * split
+            fv[j] = c_ - fu[j]
+            j += 1
+    # openings (as _open_nb): refused as a whole when a funder cannot cover all it would fund
+    n_opened = _counts(m)
+    opened = np.empty(k, dtype=np.int64)
+    c = 0
+    if k:
+        need_u = _zeros(total)
+        need_v = _zeros(total)
+        for j in range(k):
+            need_u[nu[j]] += fu[j] + half
+            need_v[nv[j]] += fv[j] + half
+        take_u = _zeros(total)
+        take_v = _zeros(total)
+        for j in range(k):
+            a, b = nu[j], nv[j]
+            if (closed_wallet[a] >= need_u[a] + need_v[a] and closed_wallet[b] >= need_u[b] + need_v[b]
+                    and active[a] and active[b]):
+                s = slots[j]
+                new_u[s] = a
+                new_v[s] = b
+                new_cap[s] = cap[j]
+                new_bal[s] = fu[j]
+                take_u[a] += fu[j] + half
+                take_v[b] += fv[j] + half
+                n_opened[slot_market[s]] += 1
+                new_open[s] = True
+                opened[c] = s
+                c += 1
+        if c:
+            for i in range(total):
+                closed_wallet[i] = (closed_wallet[i] - take_u[i]) - take_v[i]
+    out = np.empty(c, dtype=np.int64)
+    for j in range(c):
+        out[j] = opened[j]
+    return new_u, new_v, new_cap, new_bal, new_open, closed_wallet, n_closed, n_opened, out
 
 
-lifecycle_uniform = register("lifecycle_uniform", lifecycle_uniform_numpy, _lifecycle_nb)
+lifecycle_uniform = register("lifecycle_uniform", lifecycle_uniform_numpy, jit(_lifecycle_py),
+                             parallel=jit(_lifecycle_py, parallel=True), split="u", min_items=PARALLEL_SLOTS)
 
 
-# ---- channel utilization, flow history and per-agent liquidity after the lifecycle --------------------
+# ---- channel utilization, this step's flow column and per-agent liquidity after the lifecycle ----------
 
-def channel_aftermath_numpy(util, flow, old_capacity, opened, decay, n, u, v, capacity, balance_u, is_open,
-                            flow_history, column, slot_market):
-    """(utilization EMA with new channels reset [E], the flow history with this step's flow in
-    its market's ring column (`column` [M], `slot_market` [E]) and reopened slots zeroed (a fresh
-    [E, H] float32 array), and `liquidity` of the new channel state)."""
+def channel_aftermath_numpy(util, flow, old_capacity, opened, decay, n, u, v, capacity, balance_u, is_open, parts):
+    """(utilization EMA with new channels reset [E], this step's flow history column (`flow` as
+    float32, reopened slots 0: a fresh [E] array), and `liquidity` of the new channel state).
+    `parts`: how many threads the compiled build splits the slots into (`parts_for`; the result
+    is the same for any value)."""
     new_util = decay * util + (1 - decay) * np.abs(flow) / old_capacity
     new_util[opened] = 0.0
-    history = flow_history.copy()
-    history[np.arange(flow.shape[0]), column[slot_market]] = flow
-    history[opened] = 0.0   # a reopened slot is a new channel
-    return (new_util, history, *liquidity_numpy(n, u, v, capacity, balance_u, is_open))
+    column = flow.astype(np.float32)
+    column[opened] = 0.0   # a reopened slot is a new channel
+    return (new_util, column, *liquidity_numpy(n, u, v, capacity, balance_u, is_open))
 
 
-@jit
-def _aftermath_nb(util, flow, old_capacity, opened, decay, n, u, v, capacity, balance_u,
-                  is_open, flow_history, column, slot_market):  # pragma: no cover - compiled
-    # one pass over the slots: utilization, the history row (copied, this step's column set) and liquidity
+def _aftermath_py(util, flow, old_capacity, opened, decay, n, u, v, capacity, balance_u, is_open,
+                  parts):  # pragma: no cover - compiled
+    # utilization and the flow column per slot, then liquidity per agent. With parts > 1 (the
+    # multi-threaded build) the per-slot work is split into `parts` slot ranges; the liquidity
+    # scatter stays one pass in slot order (every agent's sums in slot order, bit for bit the
+    # one-part result). No whole-array expressions: the multi-threaded build would start its
+    # threads for each.
     e_n = u.shape[0]
-    h_n = flow_history.shape[1]
     new_util = np.empty(e_n)
-    history = np.empty_like(flow_history)
-    acc = np.zeros((n, 4))   # as _liquidity_nb
-    for e in range(e_n):
-        new_util[e] = decay * util[e] + (1 - decay) * abs(flow[e]) / old_capacity[e]
-        for h in range(h_n):
-            history[e, h] = flow_history[e, h]
-        history[e, column[slot_market[e]]] = np.float32(flow[e])
-        if is_open[e]:
-            _liquidity_add(acc, u[e], v[e], capacity[e], balance_u[e])
+    column = np.empty(e_n, dtype=np.float32)
+    acc = np.empty((n, 4))   # the three sums of a node side by side, as _liquidity_nb
+    for i in range(n):
+        for k in range(4):
+            acc[i, k] = 0.0
+    if parts <= 1:   # one pass over the slots
+        for e in range(e_n):
+            new_util[e] = decay * util[e] + (1 - decay) * abs(flow[e]) / old_capacity[e]
+            column[e] = np.float32(flow[e])
+            _liquidity_add(acc, u[e], v[e], capacity[e], balance_u[e], is_open[e])
+    else:
+        for p in prange(parts):
+            for e in range(p * e_n // parts, (p + 1) * e_n // parts):
+                new_util[e] = decay * util[e] + (1 - decay) * abs(flow[e]) / old_capacity[e]
+                column[e] = np.float32(flow[e])
+        for e in range(e_n):
+            _liquidity_add(acc, u[e], v[e], capacity[e], balance_u[e], is_open[e])
     for j in range(opened.shape[0]):
         new_util[opened[j]] = 0.0
-        history[opened[j], :] = 0.0
-    return new_util, history, acc[:, 0].copy(), acc[:, 1].copy(), acc[:, 2].copy()
+        column[opened[j]] = 0.0
+    degree, outbound, inbound = np.empty(n), np.empty(n), np.empty(n)
+    for i in range(n):
+        degree[i] = acc[i, 0]
+        outbound[i] = acc[i, 1]
+        inbound[i] = acc[i, 2]
+    return new_util, column, degree, outbound, inbound
 
 
-channel_aftermath = register("channel_aftermath", channel_aftermath_numpy, _aftermath_nb)
+channel_aftermath = register("channel_aftermath", channel_aftermath_numpy, jit(_aftermath_py),
+                             parallel=jit(_aftermath_py, parallel=True), split="u", min_items=PARALLEL_SLOTS)
 
 
 # ---- the observation: every per-agent, per-good and per-market field in one pass ----------------------
@@ -651,6 +786,31 @@ def _observation_rows_nb(buf, static, static_rows, rows, sellable, needed, soc, 
 
 
 observation_rows = register("observation_rows", observation_rows_numpy, _observation_rows_nb)
+
+
+# ---- actions: finite, clipped to [-1, 1] ----------------------------------------------------------
+
+def clip_actions_numpy(actions):
+    """(actions clipped to [-1, 1] as a fresh float64 array, whether every entry is finite): the
+    action check's one pass (`actions.check_actions` names the first bad entry when not). Twin of
+    `_clip_actions_nb`."""
+    return np.clip(actions, -1.0, 1.0), bool(np.isfinite(actions).all())
+
+
+@jit
+def _clip_actions_nb(actions):  # pragma: no cover - compiled
+    n, k = actions.shape
+    out = np.empty((n, k))
+    finite = True
+    for i in range(n):
+        for j in range(k):
+            x = actions[i, j]
+            finite &= np.isfinite(x)
+            out[i, j] = -1.0 if x < -1.0 else (1.0 if x > 1.0 else x)
+    return out, finite
+
+
+clip_actions = register("clip_actions", clip_actions_numpy, _clip_actions_nb)
 
 
 # ---- offers from actions, and what each market offers and wants ---------------------------------------

@@ -65,6 +65,42 @@ NO_GOOD = -1
 FLOW_HISTORY = 8  # steps of per-channel flow kept in MarketState.flow_history
 
 
+# ---- the per-channel flow history as per-step columns ----------------------------------------------
+# A state keeps its last FLOW_HISTORY steps of flow as a tuple of [E] float32 columns, oldest first,
+# shared with the states before it (a step adds one fresh column and drops the oldest: nothing of an
+# old state is written, and no [E, H] copy is made), and beside each column the slots (re)opened in
+# the step that wrote it: a reopened slot is a new channel, so every older column reads 0 there.
+
+def flow_columns_zero(e: int) -> tuple[tuple, tuple]:
+    """(columns, reopened) of a fresh episode: every column the same zero array, nothing reopened."""
+    zero = np.zeros(e, dtype=np.float32)
+    none = np.zeros(0, dtype=np.int64)
+    return (zero,) * FLOW_HISTORY, (none,) * FLOW_HISTORY
+
+
+def flow_matrix(columns: tuple, reopened: tuple) -> np.ndarray:
+    """[E, H] float32 flow of the last H steps, oldest first (column j: H - j steps ago; a fresh
+    array), reopened slots' older steps zeroed."""
+    out = np.stack(columns, axis=1)
+    for j in range(1, len(columns)):
+        if reopened[j].shape[0]:
+            out[reopened[j], :j] = 0.0
+    return out
+
+
+def flow_ring(columns: tuple, reopened: tuple, t: int) -> np.ndarray:
+    """The same history as the ring buffer [E, H] the state format stores: step s in column s % H."""
+    return np.roll(flow_matrix(columns, reopened), t % len(columns), axis=1)
+
+
+def flow_columns_of(ring: np.ndarray, t: int) -> tuple[tuple, tuple]:
+    """(columns, reopened) of a ring buffer [E, H] at step t (a state dict's `flow_history`):
+    fresh contiguous columns, oldest first, nothing reopened (the ring already holds the zeros)."""
+    h = ring.shape[1]
+    cols = tuple(np.ascontiguousarray(ring[:, (t + j) % h], dtype=np.float32) for j in range(h))
+    return cols, (np.zeros(0, dtype=np.int64),) * h
+
+
 @dataclass(frozen=True)
 class AgentParams:
     """Per-agent parameters, fixed for an episode (drawn from the scenario at reset)."""
@@ -192,13 +228,26 @@ class MarketState:
                                 # (grid_billing="energy_account"; stays 0 with "wallet"); may go negative
     partner: np.ndarray       # [N] int32, regular trading partner (-1 none; tracked with partner_channel_share > 0)
     partner_value: np.ndarray # [N] float64, EUR traded with that partner (decaying)
-    flow_history: np.ndarray  # [E, FLOW_HISTORY] float32, EUR u->v of the last steps, ring buffer at t % FLOW_HISTORY
+    flow_columns: tuple       # FLOW_HISTORY [E] float32 columns, EUR u->v of the last steps, oldest first
+    flow_reopened: tuple      # FLOW_HISTORY int64 arrays: slots reopened in the step of each column
     rng: np.random.Generator = field(repr=False)      # endogenous draws: channel closes and reopenings
     rng_exo: np.random.Generator = field(repr=False)  # exogenous draws: weather, load, price noise, random shocks
 
     @property
     def balance_v(self) -> np.ndarray:
         return self.capacity - self.balance_u
+
+    @property
+    def flow_history(self) -> np.ndarray:
+        """[E, FLOW_HISTORY] float32, EUR u->v of the last steps as a ring buffer (step s in column
+        s % FLOW_HISTORY; the state-dict layout), reopened slots' older steps 0. Built on first read
+        (read-only, kept with the state)."""
+        ring = self.__dict__.get("_flow_ring")
+        if ring is None:
+            ring = flow_ring(self.flow_columns, self.flow_reopened, self.t)
+            ring.flags.writeable = False
+            self.__dict__["_flow_ring"] = ring
+        return ring
 
     def money_total(self) -> float:
         """Wallets + energy accounts + open channel capacities + fee sink + grid account: constant over an episode."""

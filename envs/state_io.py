@@ -26,7 +26,7 @@ from .prices import PRICE_HISTORY
 from .scenario import Scenario
 from .seeding import SeedStream, stream_from_dict
 from .shocks import N_SHOCKS, SHOCK_NAMES
-from .state import AgentParams, MarketState
+from .state import AgentParams, MarketState, flow_columns_of, flow_ring
 
 FORMAT_VERSION = 1
 TOP_KEYS = ("format_version", "scenario", "agents", "state", "generators", "seed_stream")
@@ -56,6 +56,9 @@ def dump(scenario: Scenario, agents: AgentParams, state: MarketState, stream: "S
         v = getattr(state, f.name)
         if isinstance(v, np.random.Generator):
             gens[f.name] = v.bit_generator.state
+        elif f.name in FLOW_FIELDS:   # stored as the one ring buffer `flow_history`
+            if f.name == FLOW_FIELDS[0]:
+                st["flow_history"] = flow_ring(state.flow_columns, state.flow_reopened, state.t)
         else:
             st[f.name] = v.copy() if isinstance(v, np.ndarray) else v
     return {
@@ -98,11 +101,28 @@ def load(d: Any, scenario: Scenario, template: tuple[AgentParams, MarketState]
     _check_agents(agents, t_agents, scenario)
     gens = _generators(d["generators"], [f.name for f in dataclasses.fields(t_state)
                                          if isinstance(getattr(t_state, f.name), np.random.Generator)])
-    fields = _arrays(d["state"], t_state, "state_dict['state']", skip=set(gens))
+    fields = _arrays(d["state"], _StateTemplate(t_state), "state_dict['state']", skip=set(gens))
     _check_state(fields, agents, scenario)
+    fields["flow_columns"], fields["flow_reopened"] = flow_columns_of(fields.pop("flow_history"), fields["t"])
     state = MarketState(**fields, **gens)
     stream = None if d["seed_stream"] is None else stream_from_dict(d["seed_stream"], "state_dict['seed_stream']")
     return agents, state, stream
+
+
+FLOW_FIELDS = ("flow_columns", "flow_reopened")   # a state's flow history, one ring buffer in the dict
+
+
+class _StateTemplate:
+    """A state's fields as the state dict holds them: the flow history as the ring buffer
+    `flow_history` [E, FLOW_HISTORY] float32 (step s in column s % FLOW_HISTORY) in place of the
+    per-step columns, so dicts written before the columns existed load unchanged."""
+
+    def __init__(self, state: MarketState) -> None:
+        self.state = state
+        self.names = [f.name for f in dataclasses.fields(state) if f.name not in FLOW_FIELDS] + ["flow_history"]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["state"], name)
 
 
 def _exact_keys(d: Any, keys, where: str) -> None:
@@ -119,7 +139,8 @@ def _exact_keys(d: Any, keys, where: str) -> None:
 def _arrays(d: Any, template: Any, where: str, skip: set = frozenset()) -> dict[str, Any]:
     """Every field of the template dataclass from `d`, as fresh values of the template's dtype,
     shape and Python type (the price history may hold 1..PRICE_HISTORY rows)."""
-    names = [f.name for f in dataclasses.fields(template) if f.name not in skip]
+    names = [n for n in (template.names if isinstance(template, _StateTemplate)
+                         else [f.name for f in dataclasses.fields(template)]) if n not in skip]
     _exact_keys(d, names, where)
     out: dict[str, Any] = {}
     for name in names:

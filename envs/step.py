@@ -33,7 +33,7 @@ from .goods import scenario_goods
 from .payments.fees import draw_fees
 from .payments.layer import summary_fields
 from .payments.reasons import FAILURE_NAMES
-from .state import FLOW_HISTORY, AgentParams, MarketState
+from .state import AgentParams, MarketState, flow_columns_zero
 from .trades import Trades
 
 UTILIZATION_DECAY = 0.9  # EMA weight of past channel utilization
@@ -76,6 +76,7 @@ def initial_state(sc: Scenario, seed: Any) -> tuple[AgentParams, MarketState]:
     ref = np.array([level] + [spec.level(sc, physics.hour_of_day(sc, 0)) for spec in goods[1:]], dtype=np.float64)
     soc = agents.initial_soc.copy()
     zeros = np.zeros(n)
+    flow_cols, flow_reopened = flow_columns_zero(e)
     state = MarketState(
         active=np.ones(n, dtype=bool), soc=soc, wallet=np.full(n, float(sc.initial_wallet)),
         cloud=cloud, wind_speed=wind_speed, generation=generation, demand=demand,
@@ -88,7 +89,7 @@ def initial_state(sc: Scenario, seed: Any) -> tuple[AgentParams, MarketState]:
         holdings=np.zeros((n, g)), owed=np.zeros((n, g)), issued=np.zeros(g), retired=np.zeros(g),
         shock_kind=shock_kind, shock_remaining=shock_remaining, t=0, fee_sink=0.0, grid_account=0.0,
         energy_account=np.zeros(n), partner=np.full(n, -1, dtype=np.int32), partner_value=np.zeros(n),
-        flow_history=np.zeros((e, FLOW_HISTORY), dtype=np.float32),
+        flow_columns=flow_cols, flow_reopened=flow_reopened,
         rng=rng, rng_exo=rng_exo,
     )
     return agents, state

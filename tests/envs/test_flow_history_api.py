@@ -82,3 +82,43 @@ def test_the_recorder_samples_the_flow_history_with_the_channels(tmp_path):
         f["channels"]["flow_history"] = bad
         with pytest.raises(ValueError, match="flow_history"):
             validate_frame(f, 3)
+
+
+def test_a_step_shares_the_older_flow_columns_and_leaves_the_old_state_alone():
+    # the history is per-step columns shared between states: a step makes one new column (no [E, H]
+    # copy) and writes nothing of the state before it
+    core = MarketCore("energy_lightning")
+    core.reset(seed=1)
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        core.step(rng.uniform(-1, 1, size=(core.n_agents, 4)))
+    old = core.state
+    ring, cols = old.flow_history.copy(), [c.copy() for c in old.flow_columns]
+    core.step(rng.uniform(-1, 1, size=(core.n_agents, 4)))
+    new = core.state
+    assert all(a is b for a, b in zip(new.flow_columns[:-1], old.flow_columns[1:]))
+    assert np.array_equal(old.flow_history, ring) and all(np.array_equal(a, b) for a, b in zip(old.flow_columns, cols))
+    assert np.array_equal(new.flow_columns[-1], new.flow.astype(np.float32) * ~np.isin(np.arange(new.u.shape[0]),
+                                                                                        new.flow_reopened[-1]))
+
+
+@pytest.mark.parametrize("steps", [3, 8, 13])
+def test_a_state_dict_holds_the_ring_and_a_restored_core_continues_with_the_same_history(steps):
+    # the state dict keeps the ring buffer `flow_history` (the format before the per-step columns), so
+    # dicts written before load unchanged; a restored core's history and steps match the original's
+    a, b = MarketCore("energy_lightning"), MarketCore("energy_lightning")
+    a.reset(seed=2)
+    rng = np.random.default_rng(2)
+    for _ in range(steps):
+        a.step(rng.uniform(-1, 1, size=(a.n_agents, 4)))
+    d = a.state_dict()
+    assert d["state"]["flow_history"].shape == (a.scenario.n_channels, FLOW_HISTORY)
+    assert "flow_columns" not in d["state"] and "flow_reopened" not in d["state"]
+    b.load_state_dict(d)
+    assert np.array_equal(b.channel_states()["flow_history"], a.channel_states()["flow_history"])
+    for _ in range(FLOW_HISTORY + 2):
+        acts = rng.uniform(-1, 1, size=(a.n_agents, 4))
+        a.step(acts)
+        b.step(acts)
+        assert np.array_equal(b.state.flow_history, a.state.flow_history)
+        assert np.array_equal(b.channel_states()["flow_history"], a.channel_states()["flow_history"])

@@ -420,6 +420,8 @@ def snapshot(core):
             out[f.name] = v.bit_generator.state
         elif isinstance(v, np.ndarray):
             out[f.name] = (v.copy(), v.dtype)
+        elif isinstance(v, tuple):   # the flow history's per-step columns
+            out[f.name] = [x.copy() for x in v]
         else:
             out[f.name] = v
     return out, s, core.last_result
@@ -437,6 +439,10 @@ def assert_unchanged(core, snap, what):
             arr, dtype = want
             got = getattr(s, name)
             assert got.dtype == dtype and np.array_equal(got, arr), f"{what}: state.{name} changed"
+        elif isinstance(want, list):
+            got = getattr(s, name)
+            assert len(got) == len(want) and all(np.array_equal(g, w) for g, w in zip(got, want)), \
+                f"{what}: state.{name} changed"
         else:
             assert getattr(s, name) == want, f"{what}: state.{name} changed"
 

@@ -107,9 +107,7 @@ def market_cases(core, acts, i):
                       close),
         "channel_aftermath": (dict(util=st.utilization, flow=st.flow, old_capacity=st.capacity,
                                    opened=np.flatnonzero(draw < 0.05), decay=0.9, n=ag.n, u=st.u, v=st.v,
-                                   capacity=st.capacity, balance_u=st.balance_u, is_open=st.open,
-                                   flow_history=st.flow_history, column=np.array([i % 8, (i + 3) % 8]),
-                                   slot_market=(np.arange(st.u.shape[0]) % 2)),
+                                   capacity=st.capacity, balance_u=st.balance_u, is_open=st.open, parts=1 + i % 3),
                               lambda a, b: (same(a[:2], b[:2]), close(a[2:], b[2:]))),
         "open_channels": (open_case(sc, st, ag, draw, active), same),
         "lifecycle_uniform": (lifecycle_case(sc, st, ag, draw, active, i),
@@ -117,6 +115,8 @@ def market_cases(core, acts, i):
         "trade_totals": (dict(key=tr.good * 0 + (tr.seller % 3) * 2 + tr.good, qty=paid[1] * (np.arange(paid[1].shape[0]) % 4 > 0),
                               price=tr.price, previous=np.random.default_rng(i).uniform(10, 90, (3, 2))), same),
         "decode_offers": (decode_case(sc, ag, core.check_actions(acts), sellable, needed, active, i), same),
+        "clip_actions": (dict(actions=np.where(np.arange(acts.size).reshape(acts.shape) % 97 == 5, np.nan,
+                                               acts * 3.0) if i % 2 else acts * 1.5), same),
         "observation_rows": (rows, None),  # writes into buf: compared below
         **payment_cases(st, off, ag, i),
         "ration_routed": (routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price),
@@ -138,7 +138,7 @@ def lifecycle_case(sc, st, ag, draw, active, i):
                 active=active, wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=rng.random((2, e)),
                 close_rate=0.2, open_rate=0.5, fee=0.3, n=half, offset=slot_market * half, slot_market=slot_market,
                 m=2, lo=50.0, hi=200.0, split=0.5, spend=rng.uniform(1, 30, n) if i % 2 else np.zeros(0),
-                sizing_steps=3.0, mean_cap=125.0)
+                sizing_steps=3.0, mean_cap=125.0, parts=1 + i % 3)
 
 
 def decode_case(sc, ag, acts, sellable, needed, active, i):
@@ -379,3 +379,71 @@ def test_channelmarket_numba_0_selects_every_twin_the_auction_solver_included():
     twins = json.loads(out.stdout)
     assert any(n.startswith("auction_") for n in twins)
     assert all(twins.values()), twins
+
+
+_FINGERPRINT = """
+import hashlib, sys
+import numpy as np
+from channelmarket.envs import compiled
+from channelmarket.envs.core import MarketCore
+core = MarketCore("energy_10k", episode_steps=6); obs = core.reset(3)
+rng = np.random.default_rng(3)
+h = hashlib.sha256(np.ascontiguousarray(obs).tobytes())
+while not core.done:
+    obs, rew, *_ = core.step(rng.uniform(-1, 1, (core.n_agents, 4)))
+    st = core.state
+    for x in (obs, rew, st.wallet, st.balance_u, st.capacity, st.u, st.utilization, st.flow_history):
+        h.update(np.ascontiguousarray(x).tobytes())
+print(compiled.THREADS, h.hexdigest())
+"""
+
+
+@needs_numba
+def test_a_10k_market_is_bit_for_bit_the_same_with_one_and_two_threads():
+    # the multi-threaded builds run at this size (>= PARALLEL_SLOTS channel slots); each thread writes
+    # only its own items, so the trajectory is the one-thread trajectory, bit for bit
+    def run(threads: str):
+        env = dict(os.environ, CHANNELMARKET_THREADS=threads)
+        out = subprocess.run([sys.executable, "-c", _FINGERPRINT], env=env, capture_output=True, text=True,
+                             timeout=300, check=True)
+        return out.stdout.split()
+
+    one, two = run("1"), run("2")
+    assert one[0] == "1"
+    assert one[1] == two[1]
+
+
+@needs_numba
+@pytest.mark.skipif(compiled.THREADS < 2, reason="one thread: no multi-threaded builds")
+@pytest.mark.parametrize("seed", [0, 1])
+def test_multi_threaded_passes_equal_the_one_part_pass_bit_for_bit(seed):
+    rng = np.random.default_rng(seed)
+    n, e = 3_000, 25_000
+    u = rng.integers(0, n, e).astype(np.int32)
+    v = ((u + 1 + rng.integers(0, n - 1, e)) % n).astype(np.int32)
+    cap = rng.uniform(50, 200, e)
+    kw = dict(util=rng.random(e), flow=rng.normal(0, 5, e), old_capacity=cap, decay=0.9, n=n, u=u, v=v,
+              opened=np.flatnonzero(rng.random(e) < 0.03), capacity=cap, balance_u=cap * rng.random(e),
+              is_open=rng.random(e) < 0.6)
+    k = kernels.channel_aftermath
+    one = k.run("compiled", **kw, parts=1)
+    for parts in (2, 3):
+        same(k.run("parallel", **kw, parts=parts), one)
+    # the lifecycle: two markets, some agents gone, spend-sized every other seed
+    slot_market = (np.arange(e) >= e // 2).astype(np.int64)
+    half = n // 2
+    lu = (u % half + slot_market * half).astype(np.int32)
+    lv = np.where(lu == v % half + slot_market * half, (lu + 1 - slot_market * half) % half + slot_market * half,
+                  v % half + slot_market * half).astype(np.int32)
+    active = rng.random(n) > 0.01
+    lc = dict(u=lu, v=lv, capacity=cap, balance_u=kw["balance_u"], is_open=kw["is_open"], active=active,
+              wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=rng.random((2, e)), close_rate=0.1,
+              open_rate=0.2, fee=0.3, n=half, offset=slot_market * half, slot_market=slot_market, m=2, lo=50.0,
+              hi=200.0, split=0.5, spend=rng.uniform(1, 30, n) if seed else np.zeros(0), sizing_steps=3.0,
+              mean_cap=125.0)
+    k = kernels.lifecycle_uniform
+    one = k.run("compiled", **lc, parts=1)
+    assert one[8].shape[0] > 100 and one[6].sum() > 100
+    for parts in (2, 3, 7):
+        same(k.run("parallel", **lc, parts=parts), one)
+        same(k.run("compiled", **lc, parts=parts), one)

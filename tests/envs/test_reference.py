@@ -90,7 +90,9 @@ DEFAULT_STEPS = 24
 SEEDS = (0, 1, 2, 3)
 
 COMPARED = {"states": 0}
-STATE_FIELDS = {f.name for f in dataclasses.fields(MarketState)} - {"rng", "rng_exo"}
+# the flow history's per-step columns are compared as the ring buffer the state shows (`flow_history`)
+STATE_FIELDS = ({f.name for f in dataclasses.fields(MarketState)} - {"rng", "rng_exo", "flow_columns", "flow_reopened"}
+                | {"flow_history"})
 
 
 # ------------------------------------------------------------------------------------------

@@ -126,7 +126,7 @@ def test_fused_lifecycle_equals_the_stepwise_lifecycle():
             open_rate=float(sc.channel_open_rate), fee=float(sc.onchain_fee), n=n, offset=zeros, slot_market=zeros,
             m=1, lo=float(lo), hi=float(hi), split=float(sc.initial_split),
             spend=channels.expected_spend(sc, ag) if sc.channel_sizing == "spend" else np.zeros(0),
-            sizing_steps=float(sc.channel_sizing_steps), mean_cap=0.5 * (lo + hi))
+            sizing_steps=float(sc.channel_sizing_steps), mean_cap=0.5 * (lo + hi), parts=1 + seed % 3)
         u, v, capacity, balance_u, now_open, wallet_after, n_closed, n_opened, opened = got
         assert opened.shape[0] > 0 and n_closed[0] == closed
         for x, y in zip((u, v, capacity, balance_u, wallet_after, n_opened, opened), want):
