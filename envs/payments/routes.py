@@ -23,7 +23,9 @@ import numpy as np
 from ..compiled import THREADS, jit, prange, register
 from .reasons import HOP_LIMIT, NO_ROUTE
 
-PARALLEL_SLOTS = 20_000   # channel slots from which the search runs multi-threaded (below, threads cost more)
+PARALLEL_SLOTS = 20_000    # channel slots from which the agreements pass runs multi-threaded
+SEARCH_PARALLEL_SLOTS = 200_000   # ... and the route search (four thread starts of ~40 us each, and
+#   memory-bound passes: at 10,000 agents the serial search was faster on this 2-core VM, at 100,000 ~10% slower)
 
 
 def directed_edges(u, v, capacity, balance_u, usable):
@@ -433,7 +435,7 @@ def _search_parallel(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
 
 search = register("route_search", search_numpy, _search_compiled if _search_multi_nb is not None else None,
                   parallel=_search_parallel if _search_multi_par is not None else None, split="u",
-                  min_items=PARALLEL_SLOTS)
+                  min_items=SEARCH_PARALLEL_SLOTS)
 
 
 
@@ -550,7 +552,7 @@ def _candidates_parallel(*args):
 
 candidates = register("routed_candidates", candidates_numpy, _candidates_compiled if _candidates_nb is not None else None,
                       parallel=_candidates_parallel if _candidates_par is not None else None, split="u",
-                      min_items=PARALLEL_SLOTS)
+                      min_items=SEARCH_PARALLEL_SLOTS)
 
 
 def routed_candidates(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sells_good, buys_good,
