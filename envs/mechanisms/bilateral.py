@@ -407,15 +407,26 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
     p_ = np.empty(t_n)
     sd_ = np.empty(t_n)
     src = np.empty(t_n, dtype=np.int64)   # index into the direct (>= 0) or routed (-1 - i) inputs
+    payable = np.empty(t_n)   # `ration`'s first pass, on the way (the same order of the sums)
+    w = np.empty(t_n)
+    w_sum = np.zeros(n)
     for i in range(d_n):
         ch = np.uint64(channel[i])
         bi = buyer[i]
-        s_[i] = seller[i]
+        si = seller[i]
+        pr = price[i]
+        s_[i] = si
         b_[i] = bi
-        p_[i] = price[i]
+        p_[i] = pr
         bu = balance_u[ch]
-        sd_[i] = bu if u[ch] == bi else capacity[ch] - bu
+        sd = bu if u[ch] == bi else capacity[ch] - bu
+        sd_[i] = sd
         src[i] = i
+        pay = sd / pr if pr > 0 else np.inf
+        payable[i] = pay
+        wp = min(sell_qty[np.uint32(si)], pay)
+        w[i] = wp
+        w_sum[np.uint32(bi)] += wp
     m = d_n
     for i in range(r_n):
         s = np.uint32(r_seller[i])
@@ -445,17 +456,13 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
         p_[m] = pr
         sd_[m] = side
         src[m] = -1 - i
+        pay = side / pr if pr > 0 else np.inf
+        payable[m] = pay
+        wp = min(sell_qty[s], pay)
+        w[m] = wp
+        w_sum[b] += wp
         m += 1
-    # `ration` over them all
-    payable = np.empty(m)
-    w = np.empty(m)
-    w_sum = np.zeros(n)
-    for p in range(m):
-        pay = sd_[p] / p_[p] if p_[p] > 0 else np.inf
-        payable[p] = pay
-        wp = min(sell_qty[np.uint32(s_[p])], pay)
-        w[p] = wp
-        w_sum[np.uint32(b_[p])] += wp
+    # the rest of `ration` over them all
     request = np.empty(m)
     capped = np.zeros(m, dtype=np.bool_)
     req_sum = np.zeros(n)
