@@ -116,6 +116,17 @@ DEFAULT_INFO_KEYS: tuple[str, ...] = ()
 # the infos revision, see the version history).
 TRADE_INFO_KEYS = ("revenue", "cost", "sold", "bought", "grid_sold", "grid_bought", "failed_payments")
 INFO_KEY_SETS = {"all": BREAKDOWN_FIELDS, "trade": TRADE_INFO_KEYS}
+
+
+def info_fields(info_keys: "tuple[str, ...] | list[str] | str") -> tuple[str, ...]:
+    """The breakdown fields `info_keys` names ("all", "trade" or a tuple of `BREAKDOWN_FIELDS`);
+    ValueError naming the value and what is allowed."""
+    if isinstance(info_keys, str) and info_keys in INFO_KEY_SETS:
+        info_keys = INFO_KEY_SETS[info_keys]
+    if (isinstance(info_keys, str) or not isinstance(info_keys, (tuple, list))
+            or not all(isinstance(k, str) and k in BREAKDOWN_FIELDS for k in info_keys)):
+        raise ValueError(f"info_keys = {info_keys!r}; allowed: 'all', 'trade' or a tuple of {BREAKDOWN_FIELDS}")
+    return tuple(info_keys)
 ENV_FORMAT = 1   # version of the env's state dict (the core's has its own, state_io.FORMAT_VERSION)
 # Market summaries kept in `env.history` for rgb rendering: ten default episodes, a readable plot.
 HISTORY_LEN = 1024
@@ -134,12 +145,8 @@ class ChannelMarketEnv(ParallelEnv):
         self.history_len = None if history_len is None else int(history_len)
         if render_mode is not None and render_mode not in RENDER_MODES:
             raise ValueError(f"render_mode = {render_mode!r}; allowed: None, {', '.join(map(repr, RENDER_MODES))}")
-        if isinstance(info_keys, str) and info_keys in INFO_KEY_SETS:
-            info_keys = INFO_KEY_SETS[info_keys]
-        if (isinstance(info_keys, str) or not isinstance(info_keys, (tuple, list))
-                or not all(isinstance(k, str) and k in BREAKDOWN_FIELDS for k in info_keys)):
-            raise ValueError(f"info_keys = {info_keys!r}; allowed: 'all', 'trade' or a tuple of {BREAKDOWN_FIELDS}")
-        self.info_keys = tuple(info_keys) + ("shock",)
+        info_keys = info_fields(info_keys)
+        self.info_keys = info_keys + ("shock",)
         self._info_cols = np.array([BREAKDOWN_FIELDS.index(k) for k in info_keys], dtype=np.int64)
         if state_mode not in STATE_MODES:
             raise ValueError(f"state_mode = {state_mode!r}; allowed: {', '.join(map(repr, STATE_MODES))}")

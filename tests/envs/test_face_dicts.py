@@ -238,3 +238,39 @@ def test_pettingzoo_api_tests_with_the_partner_action():
         warnings.simplefilter("ignore", UserWarning)   # PettingZoo's test passes reset(options={"options": 1})
         parallel_api_test(channel_market_v0.parallel_env(scenario="energy_small", partner_action=True), num_cycles=30)
         api_test(channel_market_v0.env(scenario="energy_small", partner_action=True), num_cycles=5)
+
+
+def _face_calls(n_agents: int, **kw) -> tuple[int, int]:
+    """Python-level calls of the face's own code (the env module's functions, generated info
+    makers) during one dict step of a market of about `n_agents` agents, and its agent count."""
+    import sys
+
+    from channelmarket.envs import channel_market as cm
+
+    env = channel_market_v0.parallel_env(scenario="energy_small", n_agents=n_agents, **kw)
+    env.reset(seed=0)
+    acts = dict(zip(env.agents, np.zeros((len(env.agents), 4), np.float32)))
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        if event == "call" and frame.f_code.co_filename in (cm.__file__, "<info keys>"):
+            calls += 1
+
+    env.step(dict(acts))   # first-call work (cached info makers, lazy imports) is not per step
+    sys.setprofile(count)
+    try:
+        env.step(acts)
+    finally:
+        sys.setprofile(None)
+    return calls, len(env.agents)
+
+
+def test_the_face_runs_no_python_code_per_agent():
+    """With the default infos a dict step runs as much of the face's Python code at 400 agents as
+    at 40 (every per-agent pass is a C-level map or copy); with breakdown fields in the infos, one
+    generated call per agent builds its info dict, and nothing else grows."""
+    (small, n_small), (big, n_big) = _face_calls(40), _face_calls(400)
+    assert n_big > 5 * n_small and small == big
+    (small, n_small), (big, n_big) = _face_calls(40, info_keys="trade"), _face_calls(400, info_keys="trade")
+    assert big - small == n_big - n_small
