@@ -23,6 +23,8 @@ The spec (spaces, reward, episode end, infos, checkpoints, arguments) is the doc
 `scenario="seed000"` with `topology="random"` runs the seed's own dynamics.
 
 ## Version history
+- infos revision (issue 12): per-agent infos hold the shock code only by default; `info_keys="trade"`
+  gives the seven fields they held before (`ChannelMarketEnv`'s version history).
 - v1: the sound Lightning market (issue 10): SOUND_MARKET defaults, the `energy_lightning` preset.
 - v0: first release (`channel_market_v0`, the legacy dynamics).
 """

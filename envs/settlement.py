@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from . import kernels
+from .compiled import jit, register
 from .breakdown import BREAKDOWN_FIELDS
 from .scenario import Scenario
 from .state import AgentParams
@@ -93,9 +94,7 @@ def settle(sc: Scenario, agents: AgentParams, trades: Trades, sellable: np.ndarr
             channel=trades.channel, seller=trades.seller, buyer=trades.buyer, qty=trades.qty, price=trades.price,
             cut=cut, u=u, capacity=capacity, balance_u=balance_u, n=n, round_off=ROUND_OFF)
     # channel balances: u pays -> balance_u falls
-    new_balance_u = balance_u + flow_in_u
-    np.clip(new_balance_u, 0.0, capacity, out=new_balance_u)  # guards float round-off only
-    flow = -flow_in_u
+    new_balance_u, flow = balances_after(balance_u=balance_u, flow_in_u=flow_in_u, capacity=capacity)
     wallet = wallet + exchange_in - exchange_out
 
     separate = sc.grid_billing == "energy_account"
@@ -116,6 +115,33 @@ def settle(sc: Scenario, agents: AgentParams, trades: Trades, sellable: np.ndarr
         grid_account, wallet, energy_account = _charges(sc, agents, breakdown, wallet, energy_account, grid_account)
     return Settlement(paid_qty, paid, failed, partial, new_balance_u, flow, wallet, new_soc,
                       grid_account, breakdown, report, energy_account)
+
+
+def balances_after_numpy(balance_u, flow_in_u, capacity):
+    """(channel balances after the step's payments [E], flow u -> v [E]) from the flow into u's
+    sides: clipped to [0, capacity] (float round-off only)."""
+    new_balance_u = balance_u + flow_in_u
+    np.clip(new_balance_u, 0.0, capacity, out=new_balance_u)
+    return new_balance_u, -flow_in_u
+
+
+@jit
+def _balances_after_nb(balance_u, flow_in_u, capacity):  # pragma: no cover - compiled
+    """One pass for NumPy's three (`np.clip`'s NaN rule: a NaN stays NaN, a NaN bound wins)."""
+    e_n = balance_u.shape[0]
+    new_balance_u = np.empty(e_n)
+    flow = np.empty(e_n)
+    for c in range(e_n):
+        f = flow_in_u[c]
+        x = balance_u[c] + f
+        y = x if (x != x or x > 0.0) else 0.0
+        cap = capacity[c]
+        new_balance_u[c] = y if (y != y or y < cap) else cap
+        flow[c] = -f
+    return new_balance_u, flow
+
+
+balances_after = register("balances_after", balances_after_numpy, _balances_after_nb)
 
 
 def _charges(sc: Scenario, agents: AgentParams, breakdown: np.ndarray, wallet, energy_account, grid_account: float):

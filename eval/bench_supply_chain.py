@@ -7,8 +7,10 @@
 same density; every agent follows the built-in rules (the heaviest path: every offer priced by
 the risk-factor rules). Prints the median wall and CPU milliseconds per step, the share of the
 step spent in the neighbourhood query (the one the step runs: cell list, role counts and
-customer candidates, `movement.neighbourhood`), and the target (<= 10 ms at 10,000 agents). The machine
-is shared: CPU time is the less noisy number.
+customer candidates, `movement.neighbourhood`), the fastest day, and the target (<= 10 ms at 10,000
+agents). The machine is shared: CPU time is the less noisy number, but it counts every thread of the
+multi-threaded kernels (`CHANNELMARKET_THREADS`, printed; `=1` runs them serial), so compare threads by
+wall time.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 
 import numpy as np
 
+from channelmarket.envs import compiled
 from channelmarket.envs.supply_chain import SupplyChainCore
 from channelmarket.envs.supply_chain.movement import neighbourhood
 
@@ -48,7 +51,8 @@ def time_steps(n: int, steps: int, warmup: int = 10, seed: int = 0) -> dict:
         core.step()
         wall[i], cpu[i] = time.perf_counter() - t0, time.process_time() - c0
     return {"n": n, "alive": int(core.state.alive.sum()), "wall_ms": float(np.median(wall) * 1e3),
-            "cpu_ms": float(np.median(cpu) * 1e3), "query_ms": float(np.median(query) * 1e3)}
+            "cpu_ms": float(np.median(cpu) * 1e3), "query_ms": float(np.median(query) * 1e3),
+            "best_ms": float(np.min(wall) * 1e3)}
 
 
 def main(argv: "list[str] | None" = None) -> int:
@@ -59,14 +63,14 @@ def main(argv: "list[str] | None" = None) -> int:
     sizes = (10_000,) if args.quick else (1_000, 10_000, 30_000)
     steps = args.steps or (15 if args.quick else 40)
     print(f"supply_chain_v0 step, array API, built-in agents ({platform.processor() or platform.machine()}, "
-          f"median of {steps} steps after warm-up)")
-    print(f"{'agents':>8} {'alive':>7} {'wall ms':>9} {'cpu ms':>8} {'query ms':>9} {'agent-steps/s':>14}")
+          f"median of {steps} steps after warm-up, {compiled.THREADS} thread(s))")
+    print(f"{'agents':>8} {'alive':>7} {'wall ms':>9} {'cpu ms':>8} {'query ms':>9} {'best ms':>8} {'agent-steps/s':>14}")
     res = {}
     for n in sizes:
         r = time_steps(n, steps)
         res[n] = r
         print(f"{n:>8} {r['alive']:>7} {r['wall_ms']:>9.2f} {r['cpu_ms']:>8.2f} {r['query_ms']:>9.2f} "
-              f"{n / (r['wall_ms'] / 1e3):>14,.0f}")
+              f"{r['best_ms']:>8.2f} {n / (r['wall_ms'] / 1e3):>14,.0f}")
     r = res[10_000]
     verdict = "meets" if r["wall_ms"] <= TARGET_10K_MS else "misses"
     print(f"10,000 agents: {r['wall_ms']:.2f} ms per step ({verdict} the {TARGET_10K_MS:.0f} ms target)")

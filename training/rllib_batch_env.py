@@ -10,7 +10,8 @@ core call. Agent ids are "m<market>/<agent>" in the batch's market-major row ord
 is row i of the batch's arrays. One episode = one day of all M markets: they share the scenario and
 are reset together, so they end together (`__all__`). Policies map by kind (or role, or shared)
 exactly as for one market: `batch_policy_map` repeats `rllib_env.policy_map` for every market.
-Infos carry the same numeric keys as the PettingZoo face (`DEFAULT_INFO_KEYS` + the shock code).
+Infos carry the same numeric keys as the PettingZoo face: the shock code, plus the breakdown fields
+`env_config["info_keys"]` names ("trade", "all" or a tuple; none by default, as the face).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..envs.channel_market import DEFAULT_INFO_KEYS
+from ..envs.channel_market import DEFAULT_INFO_KEYS, info_fields
 from ..envs.core import MarketCore
 from ..envs.settlement import BREAKDOWN_FIELDS
 from .rllib_env import env_kwargs, policy_map
@@ -27,7 +28,7 @@ from .rllib_env import env_kwargs, policy_map
 BATCH_ENV_NAME = "channelmarket_batch_v0"
 MARKETS_KEY = "markets_per_env"
 # parallel_env keywords of the PettingZoo face that a batch of markets does not have
-FACE_ONLY = ("render_mode", "history_len", "state_mode", "info_keys")
+FACE_ONLY = ("render_mode", "history_len", "state_mode")
 
 
 def batch_kwargs(env_config: Any) -> tuple[int, dict[str, Any]]:
@@ -66,6 +67,7 @@ class BatchMarketDicts:
         import gymnasium as gym
 
         m, kw = batch_kwargs(env_config)
+        fields = info_fields(kw.pop("info_keys", DEFAULT_INFO_KEYS))
         self.core = MarketCore(kw.pop("scenario", None), n_markets=m, **kw)
         self.n_markets = m
         names = MarketCore(self.core.scenario).agent_names()
@@ -79,8 +81,9 @@ class BatchMarketDicts:
         self.action_spaces = {a: act_space for a in self.possible_agents}
         self.observation_space = gym.spaces.Dict(self.observation_spaces)
         self.action_space = gym.spaces.Dict(self.action_spaces)
-        self.info_keys = DEFAULT_INFO_KEYS + ("shock",)
-        self._info_cols = np.array([BREAKDOWN_FIELDS.index(k) for k in DEFAULT_INFO_KEYS], dtype=np.int64)
+        self.info_fields = fields
+        self.info_keys = fields + ("shock",)
+        self._info_cols = np.array([BREAKDOWN_FIELDS.index(k) for k in fields], dtype=np.int64)
         self._live = np.zeros(self.core.n_agents, dtype=bool)
 
     def reset(self, *, seed: Any = None, options: Any = None):
@@ -90,7 +93,7 @@ class BatchMarketDicts:
         obs = self.core.reset(seed=seed)
         self._live[:] = True
         self.agents = list(self.possible_agents)
-        start = dict.fromkeys(DEFAULT_INFO_KEYS, 0.0)
+        start = dict.fromkeys(self.info_fields, 0.0)
         shock = self.core.batch.shock_kind[self.core.market_of].tolist()
         infos = {a: {**start, "shock": s} for a, s in zip(self.possible_agents, shock)}
         return dict(zip(self.possible_agents, obs)), infos
@@ -111,7 +114,7 @@ class BatchMarketDicts:
         obs, rew, term, trunc, info = self.core.step(acts)
         cols = info["breakdown"][live][:, self._info_cols]
         shock = info["shock"][self.core.market_of[live]]
-        infos = {a: {**dict(zip(DEFAULT_INFO_KEYS, row)), "shock": int(s)}
+        infos = {a: {**dict(zip(self.info_fields, row)), "shock": int(s)}
                  for a, row, s in zip(ids, cols.tolist(), shock.tolist())}
         obs_d = dict(zip(ids, obs[live]))
         terminateds = dict(zip(ids, term[live].tolist()))

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..compiled import jit, register as register_kernel
+from ..compiled import THREADS, jit, prange, register as register_kernel
+from ..payments.routes import PARALLEL_SLOTS
 from ..trades import LIQUIDITY_CUT, LIQUIDITY_EMPTY, LIQUIDITY_OK, ROUTED, Trades
 from .base import Mechanism, channel_pairs, register, routed_pairs
 
@@ -119,15 +120,70 @@ def _first_agreeing_round(ask0, bid0, ask_step, bid_step, rounds):  # pragma: no
 _first_agreeing_round_nb = jit(_first_agreeing_round)
 
 
-@jit
-def _bilateral_nb(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit, concession,
-                  rounds):  # pragma: no cover - compiled
+def _agree_range(u, v, is_open, offer_good, want_good, ask, bid, ask_step, bid_step, rounds, lo, hi, cand, f_c,
+                 f_s, f_b, f_p, r_c, r_s, r_b, r_p):  # pragma: no cover - compiled
+    """Channels lo..hi-1: the directed pairs that negotiate are listed without a branch (an
+    unpredictable one per channel direction cost more than the negotiations) into cand[2 lo..],
+    then negotiate; forward (u sells) agreements go to f_*[lo..], reverse ones to r_*[lo..].
+    Returns (negotiated, forward, reverse) counts. (Views from 0 and unsigned agent indices:
+    numba then leaves out its negative-index checks.)"""
+    u_, v_, op_ = u[lo:hi], v[lo:hi], is_open[lo:hi]
+    cd = cand[2 * lo:2 * hi]
+    m = 0
+    for j in range(hi - lo):
+        a_ = np.uint32(u_[j])
+        b_ = np.uint32(v_[j])
+        op = op_[j]
+        cd[m] = 2 * j
+        m += op & (offer_good[a_] == want_good[b_])   # -2 / -3 where nothing is offered / wanted
+        cd[m] = 2 * j + 1
+        m += op & (offer_good[b_] == want_good[a_])
+    fc, fs, fb, fp = f_c[lo:hi], f_s[lo:hi], f_b[lo:hi], f_p[lo:hi]
+    rc, rs, rb, rp = r_c[lo:hi], r_s[lo:hi], r_b[lo:hi], r_p[lo:hi]
+    nf = 0
+    nr = 0
+    for i in range(m):
+        d = cd[i]
+        j = d >> 1
+        if d & 1 == 0:
+            s = np.uint32(u_[j])
+            b = np.uint32(v_[j])
+        else:
+            s = np.uint32(v_[j])
+            b = np.uint32(u_[j])
+        a0 = ask[s]
+        b0 = bid[b]
+        a_step = ask_step[s]
+        b_step = bid_step[b]
+        k = _first_agreeing_round_nb(a0, b0, a_step, b_step, rounds)
+        if k <= rounds:
+            kf = float(k)
+            pr = 0.5 * ((a0 - a_step * kf) + (b0 + b_step * kf))
+            if d & 1 == 0:
+                fc[nf] = lo + j
+                fs[nf] = s
+                fb[nf] = b
+                fp[nf] = pr
+                nf += 1
+            else:
+                rc[nr] = lo + j
+                rs[nr] = s
+                rb[nr] = b
+                rp[nr] = pr
+                nr += 1
+    return m, nf, nr
+
+
+_agree_range_nb = jit(_agree_range)
+
+
+def _agreements(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit, concession, rounds,
+                chunks):  # pragma: no cover - compiled
     """The pass. Per agent first: the good it offers (or -2) and wants (or -3) this step, and its
     concession per round on each side (the same float expressions `negotiate` evaluates per
-    pair). Then the directed pairs that negotiate are listed without a branch (an unpredictable
-    one per channel direction cost more than the negotiations), and they negotiate: forward
-    (u sells) agreements go to the first buffers, reverse ones to the second, then
-    forward-then-reverse as in NumPy."""
+    pair). Then `_agree_range` over `chunks` slices of the channels side by side (`prange`), and
+    the agreements gathered forward-then-reverse, each in channel order, as in NumPy: the same
+    pairs whatever the number of chunks or threads."""
     n = sell_qty.shape[0]
     offer_good = np.empty(n, dtype=np.int64)
     want_good = np.empty(n, dtype=np.int64)
@@ -139,60 +195,75 @@ def _bilateral_nb(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, 
         ask_step[i] = concession[i] * (ask[i] - reserve[i]) / rounds
         bid_step[i] = concession[i] * (limit[i] - bid[i]) / rounds
     e_n = u.shape[0]
+    size = (e_n + chunks - 1) // chunks
     cand = np.empty(2 * e_n + 1, dtype=np.int64)
+    f_c = np.empty(e_n, dtype=np.int64)
+    f_s = np.empty(e_n, dtype=np.int64)
+    f_b = np.empty(e_n, dtype=np.int64)
+    f_p = np.empty(e_n)
+    r_c = np.empty(e_n, dtype=np.int64)
+    r_s = np.empty(e_n, dtype=np.int64)
+    r_b = np.empty(e_n, dtype=np.int64)
+    r_p = np.empty(e_n)
+    counts = np.empty((chunks, 3), dtype=np.int64)
+    for k in prange(chunks):
+        lo = min(k * size, e_n)
+        hi = min(lo + size, e_n)
+        m, nf, nr = _agree_range_nb(u, v, is_open, offer_good, want_good, ask, bid, ask_step, bid_step, rounds, lo,
+                                    hi, cand, f_c, f_s, f_b, f_p, r_c, r_s, r_b, r_p)
+        counts[k, 0] = m
+        counts[k, 1] = nf
+        counts[k, 2] = nr
     m = 0
-    for e in range(e_n):
-        a_ = u[e]
-        b_ = v[e]
-        op = is_open[e]
-        cand[m] = 2 * e
-        m += op & (offer_good[a_] == want_good[b_])   # -2 / -3 where nothing is offered / wanted
-        cand[m] = 2 * e + 1
-        m += op & (offer_good[b_] == want_good[a_])
-    out_c = np.empty((2, m), dtype=np.int64)
-    out_s = np.empty((2, m), dtype=np.int64)
-    out_b = np.empty((2, m), dtype=np.int64)
-    out_p = np.empty((2, m))
-    cnt = np.zeros(2, dtype=np.int64)
-    for i in range(m):
-        d = cand[i]
-        e = d >> 1
-        direction = d & 1
-        if direction == 0:
-            s, b = u[e], v[e]
-        else:
-            s, b = v[e], u[e]
-        a0 = ask[s]
-        b0 = bid[b]
-        a_step = ask_step[s]
-        b_step = bid_step[b]
-        k = _first_agreeing_round_nb(a0, b0, a_step, b_step, rounds)
-        if k <= rounds:
-            kf = float(k)
-            j = cnt[direction]
-            out_c[direction, j] = e
-            out_s[direction, j] = s
-            out_b[direction, j] = b
-            out_p[direction, j] = 0.5 * ((a0 - a_step * kf) + (b0 + b_step * kf))
-            cnt[direction] = j + 1
-    m0 = cnt[0]
-    m1 = cnt[1]
-    channel = np.empty(m0 + m1, dtype=np.int64)
-    seller = np.empty(m0 + m1, dtype=np.int64)
-    buyer = np.empty(m0 + m1, dtype=np.int64)
-    price = np.empty(m0 + m1)
-    channel[:m0] = out_c[0, :m0]
-    channel[m0:] = out_c[1, :m1]
-    seller[:m0] = out_s[0, :m0]
-    seller[m0:] = out_s[1, :m1]
-    buyer[:m0] = out_b[0, :m0]
-    buyer[m0:] = out_b[1, :m1]
-    price[:m0] = out_p[0, :m0]
-    price[m0:] = out_p[1, :m1]
+    t_n = 0
+    for k in range(chunks):
+        m += counts[k, 0]
+        t_n += counts[k, 1] + counts[k, 2]
+    channel = np.empty(t_n, dtype=np.int64)
+    seller = np.empty(t_n, dtype=np.int64)
+    buyer = np.empty(t_n, dtype=np.int64)
+    price = np.empty(t_n)
+    at = np.empty((chunks, 2), dtype=np.int64)   # where each chunk's forward and reverse agreements go
+    q = 0
+    for k in range(chunks):
+        at[k, 0] = q
+        q += counts[k, 1]
+    for k in range(chunks):
+        at[k, 1] = q
+        q += counts[k, 2]
+    for k in range(chunks):   # (serial: cheaper than starting the threads again)
+        lo = min(k * size, e_n)
+        o = at[k, 0]
+        for i in range(counts[k, 1]):
+            channel[o + i] = f_c[lo + i]
+            seller[o + i] = f_s[lo + i]
+            buyer[o + i] = f_b[lo + i]
+            price[o + i] = f_p[lo + i]
+        o = at[k, 1]
+        for i in range(counts[k, 2]):
+            channel[o + i] = r_c[lo + i]
+            seller[o + i] = r_s[lo + i]
+            buyer[o + i] = r_b[lo + i]
+            price[o + i] = r_p[lo + i]
     return channel, seller, buyer, price, m
 
 
-agreements = register_kernel("bilateral_agreements", agreements_numpy, _bilateral_nb)
+_agreements_nb = jit(_agreements)
+_agreements_par = jit(_agreements, parallel=True)
+
+
+def _agreements_compiled(*args):
+    return _agreements_nb(*args, 1)
+
+
+def _agreements_parallel(*args):
+    return _agreements_par(*args, THREADS)
+
+
+agreements = register_kernel("bilateral_agreements", agreements_numpy,
+                             _agreements_compiled if _agreements_nb is not None else None,
+                             parallel=_agreements_parallel if _agreements_par is not None else None, split="u",
+                             min_items=PARALLEL_SLOTS)
 
 
 # ---- rationing of agreed pairs within the buyers' channel balances ------------------------------
@@ -325,6 +396,7 @@ def ration_routed_numpy(channel, seller, buyer, price, r_seller, r_buyer, r_rout
 def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve,
                       limit, concession, rounds, sell_qty, buy_qty, u, balance_u, capacity, fee_base, fee_rate,
                       max_fee_share, n):  # pragma: no cover - compiled
+    """(Agent and channel indices unsigned: numba then leaves out its negative-index checks.)"""
     d_n = channel.shape[0]
     r_n = r_seller.shape[0]
     h_n = r_route.shape[1]
@@ -336,16 +408,18 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
     sd_ = np.empty(t_n)
     src = np.empty(t_n, dtype=np.int64)   # index into the direct (>= 0) or routed (-1 - i) inputs
     for i in range(d_n):
-        ch = channel[i]
+        ch = np.uint64(channel[i])
+        bi = buyer[i]
         s_[i] = seller[i]
-        b_[i] = buyer[i]
+        b_[i] = bi
         p_[i] = price[i]
-        sd_[i] = balance_u[ch] if u[ch] == buyer[i] else capacity[ch] - balance_u[ch]
+        bu = balance_u[ch]
+        sd_[i] = bu if u[ch] == bi else capacity[ch] - bu
         src[i] = i
     m = d_n
     for i in range(r_n):
-        s = r_seller[i]
-        b = r_buyer[i]
+        s = np.uint32(r_seller[i])
+        b = np.uint32(r_buyer[i])
         a0 = ask[s]
         b0 = bid[b]
         a_step = concession[s] * (a0 - reserve[s]) / rounds
@@ -362,8 +436,8 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
         for j in range(1, h_n):
             c = r_route[i, j]
             if c >= 0:
-                fb += fee_base[c]
-                fr += fee_rate[c]
+                fb += fee_base[np.uint64(c)]
+                fr += fee_rate[np.uint64(c)]
         if not (fb + amount * fr <= max_fee_share * amount):
             continue
         s_[m] = s
@@ -379,19 +453,20 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
     for p in range(m):
         pay = sd_[p] / p_[p] if p_[p] > 0 else np.inf
         payable[p] = pay
-        wp = min(sell_qty[s_[p]], pay)
+        wp = min(sell_qty[np.uint32(s_[p])], pay)
         w[p] = wp
-        w_sum[b_[p]] += wp
+        w_sum[np.uint32(b_[p])] += wp
     request = np.empty(m)
     capped = np.zeros(m, dtype=np.bool_)
     req_sum = np.zeros(n)
     for p in range(m):
-        r = buy_qty[b_[p]] * w[p] / w_sum[b_[p]] if w[p] > 0 else 0.0
+        b = np.uint32(b_[p])
+        r = buy_qty[b] * w[p] / w_sum[b] if w[p] > 0 else 0.0
         if r > payable[p]:
             capped[p] = True
             r = payable[p]
         request[p] = r
-        req_sum[s_[p]] += r
+        req_sum[np.uint32(s_[p])] += r
     o_ch = np.empty(m, dtype=np.int64)
     o_s = np.empty(m, dtype=np.int64)
     o_b = np.empty(m, dtype=np.int64)
@@ -401,7 +476,7 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
     o_route = np.full((m, h_n), -1, dtype=np.int64)
     k_ = 0
     for p in range(m):
-        s = s_[p]
+        s = np.uint32(s_[p])
         scale = sell_qty[s] / req_sum[s] if req_sum[s] > sell_qty[s] else 1.0
         q = request[p] * scale
         empty = sd_[p] <= 0.0

@@ -42,7 +42,7 @@ def pay_routes_into(route, payer, amount, max_fee, u, v, capacity, bal, flow_in_
         nodes[0] = payer[t]
         fault = check_faults and blocked_agent[payer[t]]
         for j in range(hops):
-            c = route[t, j]
+            c = np.uint64(route[t, j])   # unsigned: compiled, no negative-index checks
             pays_u[j] = u[c] == nodes[j]
             nodes[j + 1] = v[c] if pays_u[j] else u[c]
             if check_faults and (blocked_channel[c] or blocked_agent[nodes[j + 1]]):
@@ -52,7 +52,7 @@ def pay_routes_into(route, payer, amount, max_fee, u, v, capacity, bal, flow_in_
             continue
         carried[hops - 1] = amount[t]
         for j in range(hops - 2, -1, -1):
-            c = route[t, j + 1]
+            c = np.uint64(route[t, j + 1])
             carried[j] = carried[j + 1] + (fee_base[c] + fee_rate[c] * carried[j + 1])
         f = carried[0] - amount[t]
         if f > max_fee[t]:
@@ -63,10 +63,10 @@ def pay_routes_into(route, payer, amount, max_fee, u, v, capacity, bal, flow_in_
         # released as a whole at the first hop that cannot hold
         placed = 0
         for j in range(hops):
-            c = route[t, j]
+            c = np.uint64(route[t, j])
             held = 0.0
             for i in range(j):
-                if route[t, i] == c and pays_u[i] == pays_u[j]:
+                if route[t, i] == route[t, j] and pays_u[i] == pays_u[j]:
                     held += carried[i]
             side = bal[c] if pays_u[j] else capacity[c] - bal[c]
             if side - held < carried[j]:
@@ -77,11 +77,11 @@ def pay_routes_into(route, payer, amount, max_fee, u, v, capacity, bal, flow_in_
             continue
         # settle: the holds become the payments; intermediaries keep their fees
         for j in range(hops):
-            c = route[t, j]
+            c = np.uint64(route[t, j])
             flow_in_u[c] += -carried[j] if pays_u[j] else carried[j]
             bal[c] += -carried[j] if pays_u[j] else carried[j]
         for j in range(1, hops):
-            earned[nodes[j]] += carried[j - 1] - carried[j]
+            earned[np.uint64(nodes[j])] += carried[j - 1] - carried[j]
         fee[t] = f
         reason[t] = OK
 

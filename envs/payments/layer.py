@@ -16,14 +16,15 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import kernels
-from ..kernels import _pay_nb
 from ..trades import LIQUIDITY_EMPTY, ON_CHAIN, ROUTED
 from . import reasons as R
 from .reasons import INSUFFICIENT_BALANCE, OK, PEER_FAULT
 
 N_REASONS = len(R.REASON_NAMES)
 from .accounts import charge, credit_fees
-from ..compiled import jit, register
+from ..compiled import THREADS, jit, prange, register
+
+PARALLEL_TRADES = 5_000   # trades from which the payments run multi-threaded
 from .htlc import _pay_routes_into_nb, pay_routes_loop
 from . import rebalance as _rebalance, routes as _routes  # noqa: F401  (register their kernels with the others)
 
@@ -62,9 +63,9 @@ def pay_trades(trades, u, v, capacity, balance_u, fee_base, fee_rate, n: int, ro
     t = trades.channel.shape[0]
     cut = trades.cut if trades.cut is not None else np.zeros(t, dtype=np.int8)
     route = trades.route if trades.route is not None else np.full((t, 1), -1, dtype=np.int64)
-    faults = failed_agent is not None
-    fa = failed_agent if faults else np.zeros(n, dtype=bool)
-    fc = failed_channel if faults else np.zeros(u.shape[0], dtype=bool)
+    faults = failed_agent is not None and bool(failed_agent.any() or failed_channel.any())   # none: not read
+    fa = failed_agent if failed_agent is not None else np.zeros(n, dtype=bool)
+    fc = failed_channel if failed_channel is not None else np.zeros(u.shape[0], dtype=bool)
     (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed, n_partial,
      fees, failures, hops, routed_ok, fee, earned) = trade_payments(
         channel=trades.channel, seller=trades.seller, buyer=trades.buyer, qty=trades.qty, price=trades.price, cut=cut,
@@ -154,90 +155,190 @@ def routed_settlement_numpy(route, seller, buyer, qty, price, max_fee_share, u, 
     return reason, fee, r_paid, r_qty, sold, bought, revenue, cost, n_failed, fees, flow_in_u + r_flow, earned
 
 
-@jit
-def _trade_payments_nb(channel, seller, buyer, qty, price, cut, route, u, v, capacity, balance_u, fee_base,
-                       fee_rate, blocked_agent, blocked_channel, faults, n, round_off, max_fee_share,
-                       max_hops):  # pragma: no cover - compiled
+def _routed_sums(idx, seller, buyer, qty, amount, reason, fee, sold, bought, revenue, cost, n_failed,
+                 fees):  # pragma: no cover - compiled
+    """The routed trades' sums per agent, in trade order (a failed one adds zeros, as it pays nothing)."""
+    for k in range(idx.shape[0]):
+        t = idx[k]
+        s = np.uint32(seller[t])
+        b = np.uint32(buyer[t])
+        if reason[k] == OK:
+            sold[s] += qty[t]
+            bought[b] += qty[t]
+            revenue[s] += amount[k]
+            cost[b] += amount[k]
+        else:
+            sold[s] += 0.0
+            bought[b] += 0.0
+            revenue[s] += 0.0
+            cost[b] += 0.0
+            n_failed[b] += 1.0
+        fees[b] += fee[k]
+
+
+def _direct_sums(channel, seller, buyer, paid, paid_qty, failed, partial, sold, bought, revenue, cost, ex_in, ex_out,
+                 n_failed, n_partial):  # pragma: no cover - compiled
+    """The direct payments' sums per agent, in trade order (routed trades adding what they paid
+    there: nothing, and their failed or partial flags), as `kernels._pay_nb` sums them."""
+    for t in range(channel.shape[0]):
+        s = np.uint32(seller[t])
+        b = np.uint32(buyer[t])
+        pd = paid[t]
+        pq = paid_qty[t]
+        if channel[t] < 0:
+            ex_in[s] += pd
+            ex_out[b] += pd
+        sold[s] += pq
+        bought[b] += pq
+        revenue[s] += pd
+        cost[b] += pd
+        n_failed[b] += 1.0 if failed[t] else 0.0
+        n_partial[b] += 1.0 if partial[t] else 0.0
+
+
+_routed_sums_nb = jit(_routed_sums)
+_direct_sums_nb = jit(_direct_sums)
+
+
+def _trade_payments(channel, seller, buyer, qty, price, cut, route, u, v, capacity, balance_u, fee_base, fee_rate,
+                    blocked_agent, blocked_channel, faults, n, round_off, max_fee_share, max_hops,
+                    chunks):  # pragma: no cover - compiled
+    """Each direct trade paid as `kernels._pay_nb` pays it (the same float expressions; routed and
+    released trades paying nothing there), per trade in `chunks` slices side by side (`prange`);
+    then, serially in trade order, the flows into the channels and the counts. Then two tasks
+    side by side: the routed trades HTLC-style over the balances after the direct payments
+    (computed only for the channels the routes cross: no E-sized passes), and the direct trades'
+    sums per agent in trade order. Every float is the serial one's at any thread count. (Agent
+    and channel indices unsigned: numba then leaves out its negative-index checks.)"""
     t_n = channel.shape[0]
     e_n = u.shape[0]
     h_n = route.shape[1]
-    # the direct payments (`kernels._pay_nb`), routed trades and released ones paying nothing there
-    ch_d = channel.copy()
-    qty_d = qty.copy()
-    cut_d = cut.copy()
-    released = np.zeros(t_n, dtype=np.bool_)
-    r_n = 0
-    for t in range(t_n):
-        ch = channel[t]
-        if ch == ROUTED:
-            ch_d[t] = ON_CHAIN
-            qty_d[t] = 0.0
-            r_n += 1
-        elif faults:
-            rel = blocked_agent[seller[t]] or blocked_agent[buyer[t]] or (ch >= 0 and blocked_channel[ch])
-            if rel:
-                released[t] = True
-                qty_d[t] = 0.0
-                cut_d[t] = LIQUIDITY_EMPTY
-    (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
-     n_partial) = _pay_nb(ch_d, seller, buyer, qty_d, price, cut_d, u, capacity, balance_u, n, round_off)
+    paid = np.empty(t_n)
+    paid_qty = np.empty(t_n)
+    failed = np.empty(t_n, dtype=np.bool_)
+    partial = np.empty(t_n, dtype=np.bool_)
+    released = np.empty(t_n, dtype=np.bool_)
+    signed = np.empty(t_n)       # into u's side of the trade's channel
+    size = (t_n + chunks - 1) // chunks
+    for k in prange(chunks):
+        for t in range(min(k * size, t_n), min((k + 1) * size, t_n)):
+            ch = channel[t]
+            b = np.uint32(buyer[t])
+            q = qty[t]
+            ct = cut[t]
+            rel = False
+            if ch == ROUTED:
+                ch = ON_CHAIN
+                q = 0.0
+            elif faults:
+                rel = (blocked_agent[np.uint32(seller[t])] or blocked_agent[b]
+                       or (ch >= 0 and blocked_channel[np.uint64(ch)]))
+                if rel:
+                    q = 0.0
+                    ct = LIQUIDITY_EMPTY
+            pr = price[t]
+            amount = q * pr
+            if ch >= 0:
+                c = np.uint64(ch)
+                buyer_is_u = u[c] == b
+                sd = balance_u[c] if buyer_is_u else capacity[c] - balance_u[c]
+                pd = min(amount, sd)
+                signed[t] = -pd if buyer_is_u else pd
+            else:
+                pd = amount
+            short = pd < amount
+            if short:
+                pq = pd / pr if pr > 0 else 0.0
+            else:
+                pq = q
+            f = ct == 2 or (short and pd <= 0.0)
+            paid[t] = pd
+            paid_qty[t] = pq
+            failed[t] = f
+            partial[t] = (not f) and (ct == 1 or (short and pd < amount * (1.0 - round_off)))
+            released[t] = rel
+    flow_in_u = np.zeros(e_n)
     failures = np.zeros(N_REASONS, dtype=np.int64)
     hops_hist = np.zeros(max_hops + 1, dtype=np.int64)
     one = 1 if max_hops > 1 else max_hops
+    r_n = 0
     for t in range(t_n):
-        if failed[t] and channel[t] != ROUTED:
+        ch = channel[t]
+        if ch >= 0:
+            flow_in_u[np.uint64(ch)] += signed[t]
+            if paid_qty[t] > 0:
+                hops_hist[one] += 1
+        elif ch == ROUTED:
+            r_n += 1
+        if failed[t] and ch != ROUTED:
             if released[t]:
                 failures[PEER_FAULT] += 1
             else:
                 failures[INSUFFICIENT_BALANCE] += 1
-        if paid_qty[t] > 0 and ch_d[t] >= 0:
-            hops_hist[one] += 1
-    fees = np.zeros(n)
-    if r_n == 0:
-        return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
-                n_partial, fees, failures, hops_hist, 0, np.zeros(0), np.zeros(n))
     # the routed trades, in clearing order, HTLC-style over the balances the direct payments left
     idx = np.empty(r_n, dtype=np.int64)
     r_route = np.empty((r_n, h_n), dtype=np.int64)
     amount = np.empty(r_n)
     max_fee = np.empty(r_n)
     r_buyer = np.empty(r_n, dtype=np.int64)
+    bal_after = np.empty(e_n)       # set (and r_flow zeroed) only where a route goes: `seen`
+    r_flow = np.empty(e_n)
+    seen = np.zeros(e_n, dtype=np.bool_)
+    touched = np.empty(r_n * h_n, dtype=np.int64)
+    n_touched = 0
     k = 0
     for t in range(t_n):
         if channel[t] == ROUTED:
             idx[k] = t
             for j in range(h_n):
-                r_route[k, j] = route[t, j]
+                c = route[t, j]
+                r_route[k, j] = c
+                if c >= 0 and not seen[np.uint64(c)]:
+                    cu = np.uint64(c)
+                    seen[cu] = True
+                    x = balance_u[cu] + flow_in_u[cu]
+                    x = x if x > 0.0 else 0.0
+                    bal_after[cu] = x if x < capacity[cu] else capacity[cu]
+                    r_flow[cu] = 0.0
+                    touched[n_touched] = c
+                    n_touched += 1
             amount[k] = qty[t] * price[t]
             max_fee[k] = amount[k] * max_fee_share
             r_buyer[k] = buyer[t]
             k += 1
-    bal_after = np.empty(e_n)
-    for c in range(e_n):
-        x = balance_u[c] + flow_in_u[c]
-        x = x if x > 0.0 else 0.0
-        bal_after[c] = x if x < capacity[c] else capacity[c]
     reason = np.zeros(r_n, dtype=np.int8)
     fee = np.zeros(r_n)
-    r_flow = np.zeros(e_n)
     earned = np.zeros(n)
-    _pay_routes_into_nb(r_route, r_buyer, amount, max_fee, u, v, capacity, bal_after, r_flow, earned, fee_base,
-                        fee_rate, blocked_agent, blocked_channel, faults, reason, fee)
+    fees = np.zeros(n)
     a_sold = np.zeros(n)
     a_bought = np.zeros(n)
     a_rev = np.zeros(n)
     a_cost = np.zeros(n)
     a_failed = np.zeros(n)
+    sold = np.zeros(n)
+    bought = np.zeros(n)
+    revenue = np.zeros(n)
+    cost = np.zeros(n)
+    ex_in = np.zeros(n)
+    ex_out = np.zeros(n)
+    n_failed = np.zeros(n)
+    n_partial = np.zeros(n)
+    for task in prange(2):   # (names of its own in the body: numba's prange privatizes by name)
+        if task == 0 and r_n > 0:
+            _pay_routes_into_nb(r_route, r_buyer, amount, max_fee, u, v, capacity, bal_after, r_flow, earned,
+                                fee_base, fee_rate, blocked_agent, blocked_channel, faults, reason, fee)
+            _routed_sums_nb(idx, seller, buyer, qty, amount, reason, fee, a_sold, a_bought, a_rev, a_cost, a_failed,
+                            fees)
+        elif task == 1:
+            _direct_sums_nb(channel, seller, buyer, paid, paid_qty, failed, partial, sold, bought, revenue, cost,
+                            ex_in, ex_out, n_failed, n_partial)
+    if r_n == 0:
+        return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
+                n_partial, fees, failures, hops_hist, 0, fee, earned)
     routed_ok = 0
     for k in range(r_n):
         t = idx[k]
-        s = seller[t]
-        b = buyer[t]
-        rp = 0.0
-        rq = 0.0
         if reason[k] == OK:
-            rp = amount[k]
-            rq = qty[t]
             routed_ok += 1
             hops = 0
             for j in range(h_n):
@@ -246,25 +347,42 @@ def _trade_payments_nb(channel, seller, buyer, qty, price, cut, route, u, v, cap
             if hops <= max_hops:
                 hops_hist[hops] += 1
             failed[t] = False
+            paid[t] = amount[k]
+            paid_qty[t] = qty[t]
         else:
-            a_failed[b] += 1.0
             failures[reason[k]] += 1
             failed[t] = True
-        paid[t] = rp
-        paid_qty[t] = rq
-        a_sold[s] += rq
-        a_bought[b] += rq
-        a_rev[s] += rp
-        a_cost[b] += rp
-        fees[b] += fee[k]
-    for c in range(e_n):
+            paid[t] = 0.0
+            paid_qty[t] = 0.0
+    for i in range(n_touched):   # elsewhere r_flow is 0: x + 0.0 is x
+        c = np.uint64(touched[i])
         flow_in_u[c] = flow_in_u[c] + r_flow[c]
-    return (paid, paid_qty, failed, partial, flow_in_u, sold + a_sold, bought + a_bought, revenue + a_rev,
-            cost + a_cost, ex_in, ex_out, n_failed + a_failed, n_partial, fees, failures, hops_hist, routed_ok, fee,
-            earned)
+    for i in range(n):
+        sold[i] += a_sold[i]
+        bought[i] += a_bought[i]
+        revenue[i] += a_rev[i]
+        cost[i] += a_cost[i]
+        n_failed[i] += a_failed[i]
+    return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
+            n_partial, fees, failures, hops_hist, routed_ok, fee, earned)
 
 
-trade_payments = register("trade_payments", trade_payments_numpy, _trade_payments_nb)
+_trade_payments_nb = jit(_trade_payments)
+_trade_payments_par = jit(_trade_payments, parallel=True)
+
+
+def _trade_payments_compiled(*args):
+    return _trade_payments_nb(*args, 1)
+
+
+def _trade_payments_parallel(*args):
+    return _trade_payments_par(*args, THREADS)
+
+
+trade_payments = register("trade_payments", trade_payments_numpy,
+                          _trade_payments_compiled if _trade_payments_nb is not None else None,
+                          parallel=_trade_payments_parallel if _trade_payments_par is not None else None,
+                          split="channel", min_items=PARALLEL_TRADES)
 
 
 __all__ = ["PaymentReport", "empty_report", "pay_trades", "trade_payments", "trade_payments_numpy",

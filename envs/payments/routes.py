@@ -20,8 +20,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..compiled import jit, register
+from ..compiled import THREADS, jit, prange, register
 from .reasons import HOP_LIMIT, NO_ROUTE
+
+PARALLEL_SLOTS = 20_000   # channel slots from which the search runs multi-threaded (below, threads cost more)
 
 
 def directed_edges(u, v, capacity, balance_u, usable):
@@ -151,92 +153,229 @@ def search_numpy(u, v, capacity, balance_u, usable, payee, buyers, max_hops):
     return route, end, width, unrouted
 
 
-@jit
-def _pack_nb(u, v, capacity, balance_u, usable):  # pragma: no cover - compiled
-    """(u, v, u's side, v's side, slot, count) of the usable channels, in slot order, listed
-    without a branch: what every level reads, in a third less memory than the slot arrays
-    (the levels are bound by memory traffic at 10k agents, not arithmetic)."""
-    e_n = u.shape[0]
-    pu = np.empty(e_n, dtype=np.int32)
-    pv = np.empty(e_n, dtype=np.int32)
-    pbu = np.empty(e_n)
-    pbv = np.empty(e_n)
-    pch = np.empty(e_n, dtype=np.int32)
+def _pack_range(u, v, capacity, balance_u, usable, payee, lo, hi, pu, pv, pbu, pbv, pch, best, via):  # pragma: no cover - compiled
+    """The usable channels of slots lo..hi-1, packed from position lo on in slot order, without a
+    branch (u, v, u's side, v's side, slot); returns the end. Positions stay within lo..hi-1, so
+    chunks pack side by side. On the way, level 1 of these channels (`_relax_range` from level 0:
+    inf at the payees, 0 elsewhere) into `best`, `via`: the widest side straight into a payee.
+    (Loops over views from 0, and node indices unsigned: numba then leaves out its
+    negative-index checks, a third of these passes' time.)"""
+    for x in range(best.shape[0]):
+        best[x] = np.inf if payee[x] else 0.0
+        via[x] = -1
+    u_, v_, bal, cap, ok = u[lo:hi], v[lo:hi], balance_u[lo:hi], capacity[lo:hi], usable[lo:hi]
+    qu, qv, qbu, qbv, qch = pu[lo:hi], pv[lo:hi], pbu[lo:hi], pbv[lo:hi], pch[lo:hi]
     m = 0
-    for ch in range(e_n):
-        bu = balance_u[ch]
-        pu[m] = u[ch]
-        pv[m] = v[ch]
-        pbu[m] = bu
-        pbv[m] = capacity[ch] - bu
-        pch[m] = ch
-        m += usable[ch]
-    return pu, pv, pbu, pbv, pch, m
+    for j in range(hi - lo):
+        a = np.uint32(u_[j])
+        b = np.uint32(v_[j])
+        bu = bal[j]
+        bv = cap[j] - bu
+        use = ok[j]
+        qu[m] = a
+        qv[m] = b
+        qbu[m] = bu
+        qbv[m] = bv
+        qch[m] = lo + j
+        m += use
+        c = bu if use & payee[b] else 0.0     # min(level 0 of b, side): 0 never raises a width
+        if c > best[a]:
+            best[a] = c
+            via[a] = 2 * (lo + j)
+        c = bv if use & payee[a] else 0.0
+        if c > best[b]:
+            best[b] = c
+            via[b] = 2 * (lo + j) + 1
+    return lo + m
 
 
-@jit
-def _relax_nb(pu, pv, pbu, pbv, pch, m, prev, best, via):  # pragma: no cover - compiled
-    """One level over the packed usable channels (`_pack_nb`), both directions, in directed-edge
-    order (2c: u -> v paying from u's side, 2c + 1: v -> u): best[x] = max(best[x], min(side,
-    prev[y])) over the edges x -> y, `via` the first edge that raised it. The one relaxation pass
-    every compiled level shares. No test is needed for the rest: a payee's best is already inf,
-    so edges out of payees never win, and an empty (or NaN) side gives 0 (or NaN), which never
-    beats a width."""
-    for i in range(m):
-        a = pu[i]
-        b = pv[i]
+def _relax_range(pu, pv, pbu, pbv, pch, lo, hi, prev, start, start_via, best, via):  # pragma: no cover - compiled
+    """One level over the packed channels lo..hi-1, both directions, in directed-edge order (2c:
+    u -> v paying from u's side, 2c + 1: v -> u), from `start` / `start_via`: best[x] =
+    max(start[x], min(side, prev[y])) over the edges x -> y, `via` the first edge that raised it.
+    No test is needed for the rest: a payee's start is inf, so edges out of payees never win, and
+    an empty (or NaN) side gives 0 (or NaN), which never beats a width."""
+    best[:] = start
+    via[:] = start_via
+    qu, qv, qbu, qbv, qch = pu[lo:hi], pv[lo:hi], pbu[lo:hi], pbv[lo:hi], pch[lo:hi]
+    for i in range(hi - lo):
+        a = np.uint32(qu[i])
+        b = np.uint32(qv[i])
         p = prev[b]
-        sd = pbu[i]
+        sd = qbu[i]
         c = p if p < sd else sd
         if c > best[a]:
             best[a] = c
-            via[a] = 2 * np.int64(pch[i])
+            via[a] = 2 * np.int64(qch[i])
         p = prev[a]
-        sd = pbv[i]
+        sd = qbv[i]
         c = p if p < sd else sd
         if c > best[b]:
             best[b] = c
-            via[b] = 2 * np.int64(pch[i]) + 1
+            via[b] = 2 * np.int64(qch[i]) + 1
 
 
-@jit
-def _walk_nb(u, v, capacity, balance_u, payee, buyers, first_via, via, max_hops):  # pragma: no cover - compiled
-    """(route [B, H], end [B], width [B]) of each buyer's route: its first edge `first_via`, then
-    level H-1's, H-2's, ... edges; kept only when it has >= 2 hops and ends at a payee."""
-    m = buyers.shape[0]
-    h = max_hops
-    route = np.full((m, h), -1, dtype=np.int64)
-    end = np.empty(m, dtype=np.int64)
-    rw = np.zeros(m)
-    for i in range(m):
-        b = buyers[i]
+def _merge_range(lo, hi, best, via, cw, cv):  # pragma: no cover - compiled
+    """Nodes lo..hi-1 of a level from the chunks' passes (best, via: chunk 0; cw[k], cv[k]: chunk
+    k >= 1): the widest, the earliest chunk on ties, i.e. the lowest edge index, as one pass over
+    all edges gives."""
+    for x in range(lo, hi):
+        b = best[x]
+        d = via[x]
+        for k in range(1, cw.shape[0]):
+            if cw[k, x] > b:
+                b = cw[k, x]
+                d = cv[k, x]
+        best[x] = b
+        via[x] = d
+
+
+def _walk_range(u, v, payee, buyers, first_via, first_width, via, h, lo, hi, route, end, width):  # pragma: no cover - compiled
+    """Buyers lo..hi-1's routes into route[i] [H], their end nodes and widths: each buyer's first
+    edge `first_via[b]`, then level H-1's, H-2's, ... edges; the width is 0 and the row all -1
+    unless it has >= 2 hops and ends at a payee. A route's width, the narrowest side along it, is
+    the pass's width `first_width[b]` itself (a min of the same sides, exact in floats)."""
+    for i in range(lo, hi):
+        b = np.uint32(buyers[i])
         node = b
         d = first_via[b]
         hops = 0
-        wmin = np.inf
         for j in range(h):
             if j > 0:
                 d = via[h - j, node]
             if d < 0:
                 break
-            ch = d >> 1
+            ch = np.uint64(d >> 1)
             route[i, j] = ch
-            if d & 1 == 0:
-                sd = balance_u[ch]
-                node = v[ch]
-            else:
-                sd = capacity[ch] - balance_u[ch]
-                node = u[ch]
-            if sd < wmin:
-                wmin = sd
+            node = np.uint32(v[ch]) if d & 1 == 0 else np.uint32(u[ch])
             hops += 1
         end[i] = node
         if hops >= 2 and payee[node]:
-            rw[i] = wmin
+            width[i] = first_width[b]
         else:
+            width[i] = 0.0
             for j in range(h):
                 route[i, j] = -1
-    return route, end, rw
+
+
+def _hop_limit_range(pu, pv, pbu, pbv, lo, hi, stuck, last_w, hop):  # pragma: no cover - compiled
+    """hop[x] = True for the stuck nodes x of the packed channels lo..hi-1 with a non-empty side
+    to a node whose last pass is > 0 (one hop more would reach a payee)."""
+    qu, qv, qbu, qbv = pu[lo:hi], pv[lo:hi], pbu[lo:hi], pbv[lo:hi]
+    for i in range(hi - lo):
+        a = np.uint32(qu[i])
+        b = np.uint32(qv[i])
+        if stuck[a]:
+            if last_w[b] > 0.0 and qbu[i] > 0.0:
+                hop[a] = True
+        if stuck[b]:
+            if last_w[a] > 0.0 and qbv[i] > 0.0:
+                hop[b] = True
+
+
+_pack_range_nb = jit(_pack_range)
+_relax_range_nb = jit(_relax_range)
+_merge_range_nb = jit(_merge_range)
+_walk_range_nb = jit(_walk_range)
+_hop_limit_range_nb = jit(_hop_limit_range)
+
+
+def _search_multi(u, v, capacity, balance_u, usable, payee, buyers, max_hops, chunks):  # pragma: no cover - compiled
+    """The search for max_hops >= 2: the usable channels packed once (`_pack_range`), then H (+1)
+    relaxation passes over them (a directed edge list with per-edge tests cost more than the
+    passes): levels 1..H-1 over all nodes, then the multi-hop last pass (edges not into a payee,
+    widths from 0). That pass also answers level H: a buyer reaches a payee within H hops iff
+    its level H-1 or its last pass is > 0 (an edge straight into a payee makes level 1 > 0).
+    Hop limit or no route (level H + 1) only when some buyer reaches no payee: a neighbour of
+    such a buyer has level H-1 = 0, so its level H > 0 iff its last pass is > 0.
+    Every pass runs in `chunks` slices of the channels side by side (`prange`), each into its own
+    widths (chunk 0 into the level itself), merged per node keeping the earliest chunk on ties:
+    the lowest edge index, as one pass gives, whatever the number of chunks or threads. The
+    merges and the walk are serial: each start of the threads costs 10-40 us."""
+    n = payee.shape[0]
+    e_n = u.shape[0]
+    h = max_hops
+    size = (e_n + chunks - 1) // chunks
+    pu = np.empty(e_n, dtype=np.int32)
+    pv = np.empty(e_n, dtype=np.int32)
+    pbu = np.empty(e_n)
+    pbv = np.empty(e_n)
+    pch = np.empty(e_n, dtype=np.int32)
+    lo = np.empty(chunks, dtype=np.int64)
+    hi = np.empty(chunks, dtype=np.int64)
+    width = np.empty((h, n))
+    via = np.empty((h, n), dtype=np.int64)
+    for x in range(n):
+        width[0, x] = np.inf if payee[x] else 0.0
+        via[0, x] = -1
+    cw = np.empty((chunks, n))
+    cv = np.empty((chunks, n), dtype=np.int64)
+    for k in prange(chunks):   # packing, and level 1
+        a = min(k * size, e_n)
+        lo[k] = a
+        if k == 0:
+            hi[k] = _pack_range_nb(u, v, capacity, balance_u, usable, payee, a, min(a + size, e_n), pu, pv, pbu,
+                                   pbv, pch, width[1], via[1])
+        else:
+            hi[k] = _pack_range_nb(u, v, capacity, balance_u, usable, payee, a, min(a + size, e_n), pu, pv, pbu,
+                                   pbv, pch, cw[k], cv[k])
+    if chunks > 1:   # (serial: cheaper than starting the threads again)
+        _merge_range_nb(0, n, width[1], via[1], cw, cv)
+    into = np.empty(n)      # the last pass: edges into a payee never count, widths from 0
+    from_zero = np.empty(n)
+    for x in range(n):
+        from_zero[x] = np.inf if payee[x] else 0.0
+    no_via = np.full(n, -1, dtype=np.int64)
+    last_w = np.empty(n)
+    last_v = np.empty(n, dtype=np.int64)
+    for lev in range(2, h + 1):   # levels 2..H-1, then (lev = H) the last pass
+        if lev < h:
+            prev = width[lev - 1]
+            start = prev
+            start_via = via[lev - 1]
+            best = width[lev]
+            bvia = via[lev]
+        else:
+            for x in range(n):
+                into[x] = 0.0 if payee[x] else width[h - 1, x]
+            prev = into
+            start = from_zero
+            start_via = no_via
+            best = last_w
+            bvia = last_v
+        for k in prange(chunks):
+            if k == 0:
+                _relax_range_nb(pu, pv, pbu, pbv, pch, lo[0], hi[0], prev, start, start_via, best, bvia)
+            else:
+                _relax_range_nb(pu, pv, pbu, pbv, pch, lo[k], hi[k], prev, start, start_via, cw[k], cv[k])
+        if chunks > 1:
+            _merge_range_nb(0, n, best, bvia, cw, cv)
+    prev = width[h - 1]
+    m = buyers.shape[0]
+    stuck = np.zeros(n, dtype=np.bool_)
+    any_stuck = False
+    for i in range(m):
+        b = buyers[i]
+        if not (prev[b] > 0.0 or last_w[b] > 0.0):
+            stuck[b] = True
+            any_stuck = True
+    unrouted = np.zeros(m, dtype=np.int8)
+    if any_stuck:
+        hop = np.zeros((chunks, n), dtype=np.bool_)
+        for k in prange(chunks):
+            _hop_limit_range_nb(pu, pv, pbu, pbv, lo[k], hi[k], stuck, last_w, hop[k])
+        for i in range(m):
+            b = buyers[i]
+            if stuck[b]:
+                unrouted[i] = NO_ROUTE
+                for k in range(chunks):
+                    if hop[k, b]:
+                        unrouted[i] = HOP_LIMIT
+    route = np.full((m, h), -1, dtype=np.int64)
+    end = np.empty(m, dtype=np.int64)
+    rw = np.empty(m)
+    _walk_range_nb(u, v, payee, buyers, last_v, last_w, via, h, 0, m, route, end, rw)
+    return route, end, rw, unrouted
 
 
 @jit
@@ -244,87 +383,58 @@ def _search_short_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
     """The search for max_hops < 2 (no routed alternative can exist): levels 1..H+1 over all edges,
     the reasons from levels H and H + 1."""
     n = payee.shape[0]
+    e_n = u.shape[0]
     levels = max_hops + 1
     width = np.zeros((levels + 1, n))
     via = np.full((levels + 1, n), -1, dtype=np.int64)
     for i in range(n):
         if payee[i]:
             width[0, i] = np.inf
-    pu, pv, pbu, pbv, pch, m_ch = _pack_nb(u, v, capacity, balance_u, usable)
-    for k in range(1, levels + 1):
-        width[k, :] = width[k - 1, :]
-        via[k, :] = via[k - 1, :]
-        _relax_nb(pu, pv, pbu, pbv, pch, m_ch, width[k - 1], width[k], via[k])
+    pu = np.empty(e_n, dtype=np.int32)
+    pv = np.empty(e_n, dtype=np.int32)
+    pbu = np.empty(e_n)
+    pbv = np.empty(e_n)
+    pch = np.empty(e_n, dtype=np.int32)
+    m_ch = _pack_range_nb(u, v, capacity, balance_u, usable, payee, 0, e_n, pu, pv, pbu, pbv, pch, width[1], via[1])
+    for k in range(2, levels + 1):
+        _relax_range_nb(pu, pv, pbu, pbv, pch, 0, m_ch, width[k - 1], width[k - 1], via[k - 1], width[k], via[k])
     m = buyers.shape[0]
     unrouted = np.zeros(m, dtype=np.int8)
     for i in range(m):
         b = buyers[i]
         if width[max_hops, b] <= 0.0:
             unrouted[i] = HOP_LIMIT if width[max_hops + 1, b] > 0.0 else NO_ROUTE
-    route, end, rw = _walk_nb(u, v, capacity, balance_u, payee, buyers, via[max_hops], via, max_hops)
+    route = np.full((m, max_hops), -1, dtype=np.int64)
+    end = np.empty(m, dtype=np.int64)
+    rw = np.empty(m)
+    _walk_range_nb(u, v, payee, buyers, via[max_hops], width[max_hops], via, max_hops, 0, m, route, end, rw)
     return route, end, rw, unrouted
 
 
-@jit
-def _search_multi_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops):  # pragma: no cover - compiled
-    """The search for max_hops >= 2 in H + (1) passes of `_relax_nb` over the packed usable
-    channels (`_pack_nb`; a directed edge list with per-edge tests cost more than the passes):
-    levels 1..H-1 over all nodes, then the multi-hop last pass (edges not into a payee, widths
-    from 0) over all nodes. That pass also answers level H: a buyer reaches a payee within H
-    hops iff its level H-1 or its last pass is > 0 (an edge straight into a payee makes level
-    1 > 0). Level H + 1 (hop limit or no route) only when some buyer reaches no payee: a
-    neighbour of such a buyer has level H-1 = 0, so its level H > 0 iff its last pass is > 0."""
-    n = payee.shape[0]
-    h = max_hops
-    width = np.zeros((h, n))
-    via = np.full((h, n), -1, dtype=np.int64)
-    for i in range(n):
-        if payee[i]:
-            width[0, i] = np.inf
-    pu, pv, pbu, pbv, pch, m_ch = _pack_nb(u, v, capacity, balance_u, usable)
-    for k in range(1, h):
-        width[k, :] = width[k - 1, :]
-        via[k, :] = via[k - 1, :]
-        _relax_nb(pu, pv, pbu, pbv, pch, m_ch, width[k - 1], width[k], via[k])
-    prev = width[h - 1]
-    into = np.where(payee, 0.0, prev)     # the last pass: edges into a payee never count
-    last_w = np.where(payee, np.inf, 0.0)
-    last_v = np.full(n, -1, dtype=np.int64)
-    _relax_nb(pu, pv, pbu, pbv, pch, m_ch, into, last_w, last_v)
-    stuck = np.zeros(n, dtype=np.bool_)
-    any_stuck = False
-    for b in buyers:
-        if not (prev[b] > 0.0 or last_w[b] > 0.0):
-            stuck[b] = True
-            any_stuck = True
-    hop_limit = np.zeros(n, dtype=np.bool_)
-    if any_stuck:
-        for i in range(m_ch):
-            a = pu[i]
-            b = pv[i]
-            if stuck[a] & (last_w[b] > 0.0) & (pbu[i] > 0.0):
-                hop_limit[a] = True
-            if stuck[b] & (last_w[a] > 0.0) & (pbv[i] > 0.0):
-                hop_limit[b] = True
-    m = buyers.shape[0]
-    unrouted = np.zeros(m, dtype=np.int8)
-    for i in range(m):
-        b = buyers[i]
-        if stuck[b]:
-            unrouted[i] = HOP_LIMIT if hop_limit[b] else NO_ROUTE
-    route, end, rw = _walk_nb(u, v, capacity, balance_u, payee, buyers, last_v, via, max_hops)
-    return route, end, rw, unrouted
+_search_multi_nb = jit(_search_multi)
+_search_multi_par = jit(_search_multi, parallel=True)
 
 
 def _search_compiled(u, v, capacity, balance_u, usable, payee, buyers, max_hops):
-    """The compiled search (`_search_multi_nb` when routes can have 2 hops or more)."""
+    """The compiled search (`_search_multi` when routes can have 2 hops or more), one chunk."""
     buyers = np.ascontiguousarray(buyers, dtype=np.int64)
     if max_hops < 2:
         return _search_short_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
-    return _search_multi_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
+    return _search_multi_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops, 1)
 
 
-search = register("route_search", search_numpy, _search_compiled if _search_multi_nb is not None else None)
+def _search_parallel(u, v, capacity, balance_u, usable, payee, buyers, max_hops):
+    """The multi-threaded search: one chunk of channels per thread."""
+    buyers = np.ascontiguousarray(buyers, dtype=np.int64)
+    if max_hops < 2:
+        return _search_short_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
+    return _search_multi_par(u, v, capacity, balance_u, usable, payee, buyers, max_hops, THREADS)
+
+
+search = register("route_search", search_numpy, _search_compiled if _search_multi_nb is not None else None,
+                  parallel=_search_parallel if _search_multi_par is not None else None, split="u",
+                  min_items=PARALLEL_SLOTS)
+
 
 
 class RoutedCandidates(NamedTuple):
@@ -361,62 +471,86 @@ def candidates_numpy(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sells
     return s, b, r, wd, unrouted
 
 
-@jit
-def _candidates_nb(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sells_good, buys_good,
-                   max_hops):  # pragma: no cover - compiled
-    n = sell_qty.shape[0]
-    unrouted = np.zeros(n, dtype=np.int8)
-    g_max = -1
-    for i in range(n):
-        if buy_qty[i] > 0.0 and buys_good[i] > g_max:
-            g_max = buys_good[i]
-    wanted = np.zeros(g_max + 1, dtype=np.bool_)
-    for i in range(n):
-        if buy_qty[i] > 0.0 and buys_good[i] >= 0:
-            wanted[buys_good[i]] = True
-    o_s = np.empty(n, dtype=np.int64)
-    o_b = np.empty(n, dtype=np.int64)
-    o_r = np.empty((n, max_hops), dtype=np.int64)
-    o_w = np.empty(n)
-    k = 0
-    payee = np.zeros(n, dtype=np.bool_)
-    for g in range(g_max + 1):
-        if not wanted[g]:
-            continue
-        any_payee = False
+def _candidates_with(search_multi):
+    """`routed_candidates`' compiled body over the search build `search_multi` (serial or parallel)."""
+    def candidates(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sells_good, buys_good, max_hops,
+                   chunks):  # pragma: no cover - compiled
+        n = sell_qty.shape[0]
+        unrouted = np.zeros(n, dtype=np.int8)
+        g_max = -1
         for i in range(n):
-            payee[i] = sell_qty[i] > 0.0 and sells_good[i] == g
-            any_payee = any_payee or payee[i]
-        m = 0
+            if buy_qty[i] > 0.0 and buys_good[i] > g_max:
+                g_max = buys_good[i]
+        wanted = np.zeros(g_max + 1, dtype=np.bool_)
         for i in range(n):
-            if buy_qty[i] > 0.0 and buys_good[i] == g and not payee[i]:
-                m += 1
-        buyers = np.empty(m, dtype=np.int64)
-        m = 0
-        for i in range(n):
-            if buy_qty[i] > 0.0 and buys_good[i] == g and not payee[i]:
-                buyers[m] = i
-                m += 1
-        if not any_payee:
+            if buy_qty[i] > 0.0 and buys_good[i] >= 0:
+                wanted[buys_good[i]] = True
+        o_s = np.empty(n, dtype=np.int64)
+        o_b = np.empty(n, dtype=np.int64)
+        o_r = np.empty((n, max_hops), dtype=np.int64)
+        o_w = np.empty(n)
+        k = 0
+        payee = np.zeros(n, dtype=np.bool_)
+        for g in range(g_max + 1):
+            if not wanted[g]:
+                continue
+            any_payee = False
+            m = 0
+            for i in range(n):
+                payee[i] = sell_qty[i] > 0.0 and sells_good[i] == g
+                any_payee = any_payee or payee[i]
+                m += buy_qty[i] > 0.0 and buys_good[i] == g and not payee[i]
+            buyers = np.empty(m, dtype=np.int64)
+            m = 0
+            for i in range(n):
+                if buy_qty[i] > 0.0 and buys_good[i] == g and not payee[i]:
+                    buyers[m] = i
+                    m += 1
+            if not any_payee:
+                for i in range(m):
+                    unrouted[buyers[i]] = NO_ROUTE
+                continue
+            if max_hops >= 2:
+                route, end, width, why = search_multi(u, v, capacity, balance_u, usable, payee, buyers, max_hops,
+                                                      chunks)
+            else:
+                route, end, width, why = _search_short_nb(u, v, capacity, balance_u, usable, payee, buyers,
+                                                          max_hops)
             for i in range(m):
-                unrouted[buyers[i]] = NO_ROUTE
-            continue
-        if max_hops >= 2:
-            route, end, width, why = _search_multi_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
-        else:
-            route, end, width, why = _search_short_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
-        for i in range(m):
-            unrouted[buyers[i]] = why[i]
-            if route[i, 0] >= 0:
-                o_s[k] = end[i]
-                o_b[k] = buyers[i]
-                o_r[k] = route[i]
-                o_w[k] = width[i]
-                k += 1
-    return o_s[:k].copy(), o_b[:k].copy(), o_r[:k].copy(), o_w[:k].copy(), unrouted
+                unrouted[buyers[i]] = why[i]
+                if route[i, 0] >= 0:
+                    o_s[k] = end[i]
+                    o_b[k] = buyers[i]
+                    for j in range(max_hops):
+                        o_r[k, j] = route[i, j]
+                    o_w[k] = width[i]
+                    k += 1
+        return o_s[:k].copy(), o_b[:k].copy(), o_r[:k].copy(), o_w[:k].copy(), unrouted
+    return candidates
 
 
-candidates = register("routed_candidates", candidates_numpy, _candidates_nb)
+def _named(fn, name):
+    """`fn` under its own qualified name (numba's disk cache files a build by it)."""
+    fn.__name__ = fn.__qualname__ = name
+    return fn
+
+
+_candidates_nb = jit(_named(_candidates_with(_search_multi_nb), "_candidates_nb")) if _search_multi_nb is not None else None
+_candidates_par = (jit(_named(_candidates_with(_search_multi_par), "_candidates_par"))
+                   if _search_multi_par is not None else None)
+
+
+def _candidates_compiled(*args):
+    return _candidates_nb(*args, 1)
+
+
+def _candidates_parallel(*args):
+    return _candidates_par(*args, THREADS)
+
+
+candidates = register("routed_candidates", candidates_numpy, _candidates_compiled if _candidates_nb is not None else None,
+                      parallel=_candidates_parallel if _candidates_par is not None else None, split="u",
+                      min_items=PARALLEL_SLOTS)
 
 
 def routed_candidates(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sells_good, buys_good,

@@ -31,7 +31,8 @@ from ..obs_schema import ObsSchema
 from ..compiled import Kernel, jit
 from ..risk_rules import RiskParams, scalar_clip, scalar_clip_to, scalar_maximum
 from .memory import retain_heap
-from .movement import direction, move, neighbourhood, prospect, rule_speed, satisfied
+from .parallel import kernel, prange
+from .movement import direction, move, neighbourhood, prospect, speeds
 from .production import eat_and_live, produce
 from .protocol import DayOffers, DayTrades, negotiate, refresh_slots
 from .scenario import GOOD_NAMES, KIND_NAMES, KINDS, SupplyChainScenario, make_scenario
@@ -79,57 +80,61 @@ def _observe_numpy(kind, vital, money, hold, in_good, out_good, busy, r, counts,
 def _observe_loop(kind, vital, money, hold, in_good, out_good, busy, r, counts, prospect, price, sales, purchases,
                   profit, partner, xy, alive, batch, cap, in_price, budget, food_target, input_batches, width, height,
                   progress, food, n_kinds):
-    """`_observe_numpy` one agent at a time (compiled): the same float64 values, rounded to float32, clipped."""
+    """`_observe_numpy` one agent at a time (compiled; threaded by chunks of agents): the same float64 values,
+    rounded to float32, clipped."""
     n = kind.shape[0]
     k_slots = partner.shape[1]
-    o = np.empty((n, OBS_LOW.shape[0]), np.float32)
+    w = OBS_LOW.shape[0]
+    o = np.empty((n, w), np.float32)
     c_food = _sclip(in_price[food] / cap[food], 0.0, 2.0)
-    v = np.empty(OBS_LOW.shape[0])              # one row buffer (no allocation per agent)
-    for a in range(n):
-        v[:] = 0.0
-        if alive[a]:
-            for k in range(n_kinds):
-                v[k] = 1.0 if kind[a] == k else 0.0
-            ig = in_good[a]
-            og = out_good[a]
-            b = batch[kind[a]]
-            f_target = food_target * (1.5 - r[a])
-            in_target = _smax(input_batches * b, 1.0)
-            inp = hold[a, ig] / in_target if ig >= 0 else 0.0
-            v[4] = vital[a]
-            v[5] = money[a] / (money[a] + budget)
-            v[6] = _sclip(inp, 0.0, 2.0)
-            v[7] = _sclip(hold[a, og] / _smax(2 * b, 1.0), 0.0, 2.0)
-            v[8] = _sclip(hold[a, food] / _smax(f_target, 1.0), 0.0, 2.0)
-            v[9] = 1.0 if busy[a] > 0 else 0.0
-            v[10] = r[a]
-            v[11] = _sclip(counts[a, 0] / 5, 0.0, 1.0)
-            v[12] = _sclip(counts[a, 1] / 5, 0.0, 1.0)
-            v[13] = _sclip(counts[a, 2] / 5, 0.0, 1.0)
-            v[14] = prospect[a]
-            v[15] = _sclip(price[a] / cap[og], 0.0, 2.0)
-            v[16] = _sclip(in_price[ig] / cap[ig], 0.0, 2.0) if ig >= 0 else 0.0
-            v[17] = c_food
-            v[18] = _sclip(sales[a] / budget, 0.0, 1.0)
-            v[19] = _sclip(purchases[a] / budget, 0.0, 1.0)
-            v[20] = _sclip(profit[a] / budget, -1.0, 1.0)
-            m = 0
-            for s in range(k_slots):
-                if partner[a, s] >= 0:
-                    m += 1
-            v[21] = m / k_slots
-            v[22] = xy[a, 0] / width
-            v[23] = xy[a, 1] / height
-            v[24] = progress
-        for c in range(OBS_LOW.shape[0]):
-            o[a, c] = _sclip_to(np.float32(v[c]), OBS_LOW[c], OBS_HIGH[c])
+    chunks = min(n, 64)                          # one row buffer a chunk (no allocation per agent)
+    for ch in prange(chunks):
+        v = np.empty(w)
+        for a in range(ch * n // chunks, (ch + 1) * n // chunks):
+            v[:] = 0.0
+            if alive[a]:
+                for k in range(n_kinds):
+                    v[k] = 1.0 if kind[a] == k else 0.0
+                ig = in_good[a]
+                og = out_good[a]
+                b = batch[kind[a]]
+                f_target = food_target * (1.5 - r[a])
+                in_target = _smax(input_batches * b, 1.0)
+                inp = hold[a, ig] / in_target if ig >= 0 else 0.0
+                v[4] = vital[a]
+                v[5] = money[a] / (money[a] + budget)
+                v[6] = _sclip(inp, 0.0, 2.0)
+                v[7] = _sclip(hold[a, og] / _smax(2 * b, 1.0), 0.0, 2.0)
+                v[8] = _sclip(hold[a, food] / _smax(f_target, 1.0), 0.0, 2.0)
+                v[9] = 1.0 if busy[a] > 0 else 0.0
+                v[10] = r[a]
+                v[11] = _sclip(counts[a, 0] / 5, 0.0, 1.0)
+                v[12] = _sclip(counts[a, 1] / 5, 0.0, 1.0)
+                v[13] = _sclip(counts[a, 2] / 5, 0.0, 1.0)
+                v[14] = prospect[a]
+                v[15] = _sclip(price[a] / cap[og], 0.0, 2.0)
+                v[16] = _sclip(in_price[ig] / cap[ig], 0.0, 2.0) if ig >= 0 else 0.0
+                v[17] = c_food
+                v[18] = _sclip(sales[a] / budget, 0.0, 1.0)
+                v[19] = _sclip(purchases[a] / budget, 0.0, 1.0)
+                v[20] = _sclip(profit[a] / budget, -1.0, 1.0)
+                m = 0
+                for s in range(k_slots):
+                    if partner[a, s] >= 0:
+                        m += 1
+                v[21] = m / k_slots
+                v[22] = xy[a, 0] / width
+                v[23] = xy[a, 1] / height
+                v[24] = progress
+            for c in range(w):
+                o[a, c] = _sclip_to(np.float32(v[c]), OBS_LOW[c], OBS_HIGH[c])
     return o
 
 
 _sclip = jit(scalar_clip) or scalar_clip
 _sclip_to = jit(scalar_clip_to) or scalar_clip_to
 _smax = jit(scalar_maximum) or scalar_maximum
-observe_kernel = Kernel("supply_chain_observe", _observe_numpy, jit(_observe_loop))
+observe_kernel = kernel("supply_chain_observe", _observe_numpy, _observe_loop, split="kind")
 
 
 def _mean_price_numpy(out_good, price, alive, start):
@@ -296,8 +301,7 @@ class SupplyChainCore:
         s, counts = prospect(st, counts, self.food, self._batch)
         draws = st.rng.random(n)
         angle = st.rng.uniform(0.0, 2.0 * np.pi, n)
-        stays = satisfied(s, st.r, sc.restless, draws)
-        speed = np.where(stays, 0.0, rule_speed(s, st.r, sc.max_speed))
+        speed = speeds(s, st.r, draws, sc.restless, sc.max_speed)     # 0 where satisfied (stays)
         if learned.any():                      # learned agents with a move of their own
             speed = np.where(learned & ~np.isnan(act[:, MOVE]), np.maximum(act[:, MOVE], 0.0) * sc.max_speed, speed)
         target = direction(st, counts, angle, st.rng, sc.radius)

@@ -26,42 +26,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..compiled import Kernel, jit
+from ..compiled import Kernel, ParallelKernel, jit
 from ..risk_rules import scalar_clip_to, scalar_maximum, scalar_minimum
+from .parallel import LIGHT, MIN_AGENTS, kernel, prange
 from .space import _HALF, _pairs_numpy, grid, reflect
-
-
-def _roles_loop(i, j, in_good, out_good, food, n):
-    """Per neighbour pair (i, j): is j a customer of i (buys i's product: the next kind in the loop,
-    or anyone but a Seller for food); per agent the counts of suppliers, customers and food sellers
-    among its neighbours. Loops, compiled."""
-    counts = np.zeros((n, 3))
-    customer = np.empty(i.shape[0], np.bool_)
-    for p in range(i.shape[0]):
-        a = i[p]
-        b = j[p]
-        cus = in_good[b] == out_good[a] or (out_good[a] == food and out_good[b] != food)
-        customer[p] = cus
-        if out_good[b] == in_good[a]:
-            counts[a, 0] += 1.0
-        if cus:
-            counts[a, 1] += 1.0
-        if out_good[b] == food:
-            counts[a, 2] += 1.0
-    return counts, customer
-
-
-roles_kernel = Kernel("supply_chain_roles", _roles_loop, jit(_roles_loop))
-
-
-def neighbour_roles(st, i: np.ndarray, j: np.ndarray, food: int) -> tuple[np.ndarray, np.ndarray]:
-    """([N, 3] counts of suppliers, customers, food sellers near, [P] bool: j is a customer of i)."""
-    return roles_kernel(i=i, j=j, in_good=st.in_good, out_good=st.out_good, food=int(food), n=st.n)
 
 
 def _near_numpy(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good, out_good, food, n):
     """The neighbourhood of the day in one query: ([N, 3] role counts, customer candidates (seller, customer)
-    in neighbour order: `neighbour_roles` over `space.neighbour_pairs`' ordered pairs, filtered). NumPy twin."""
+    in neighbour order: the ordered close pairs (`space._pairs_numpy`, both directions) that are sales). NumPy twin."""
     a, b, _ = _pairs_numpy(sx, sy, scx, scy, starts, counts, nx, ny, radius)
     i = np.concatenate([agents[a], agents[b]])
     j = np.concatenate([agents[b], agents[a]])
@@ -73,7 +46,7 @@ def _near_numpy(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_goo
 
 
 def _near_loop(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good, out_good, food, n):
-    """`_near_numpy` in one pass over the close pairs of the cell list (compiled; `space._pairs_loop`'s
+    """`_near_numpy` in one pass over the close pairs of the cell list (compiled; `space._pairs_numpy`'s
     order): both directions of every pair counted, the customer candidates of the first direction in
     pair order, then those of the second. Works in cell order (goods and counts gathered by position,
     so a cell's agents sit side by side in memory) and scatters to agents at the end."""
@@ -162,7 +135,166 @@ def _near_loop(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good
     return role, ci, cj
 
 
-near_kernel = Kernel("supply_chain_neighbourhood", _near_numpy, jit(_near_loop))
+def _near_strips(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good, out_good, food, n):
+    """`_near_loop` threaded (the parallel build of `near_kernel`; its serial build is `_near_loop`, which
+    does less work on one thread), by strips of whole cell columns: a strip lists its candidates of each part into its own stretch (the lists are
+    the stretches in part, then strip order: the serial order) and counts into its own rows, except the
+    next strip's first column, which it counts apart (counts are whole numbers: any order is exact)."""
+    r2 = radius * radius
+    m = sx.shape[0]
+    og = np.empty(m, np.int64)
+    ig = np.empty(m, np.int64)
+    for p in range(m):
+        og[p] = out_good[agents[p]]
+        ig[p] = in_good[agents[p]]
+    # strips of whole columns with about m / strips positions each (positions are in column order)
+    strips = min(nx, 16)
+    first = np.empty(nx + 1, np.int64)            # the first position of each column
+    for cx in range(nx):
+        first[cx] = starts[cx * ny]
+    first[nx] = m
+    s_col = np.empty(strips + 1, np.int64)
+    s_col[0] = 0
+    cx = 0
+    for t in range(1, strips):
+        while cx < nx and first[cx] < t * m // strips:
+            cx += 1
+        s_col[t] = cx
+    s_col[strips] = nx
+    # candidate pairs of each (part, strip): a bound on its customer candidates each way
+    bound = np.zeros((5, strips), np.int64)
+    for t in prange(strips):
+        for part in range(5):
+            tot = 0
+            for p in range(first[s_col[t]], first[s_col[t + 1]]):
+                if part == 0:
+                    c = scx[p] * ny + scy[p]
+                    tot += starts[c] + counts[c] - p - 1
+                else:
+                    cx = scx[p] + _HALF[part - 1, 0]
+                    cy = scy[p] + _HALF[part - 1, 1]
+                    if cx >= 0 and cx < nx and cy >= 0 and cy < ny:
+                        tot += counts[cx * ny + cy]
+            bound[part, t] = tot
+    off = np.empty((5, strips), np.int64)
+    total = 0
+    for part in range(5):
+        for t in range(strips):
+            off[part, t] = total
+            total += bound[part, t]
+    fa = np.empty(total, np.int64)
+    fb = np.empty(total, np.int64)
+    ba = np.empty(total, np.int64)
+    bb = np.empty(total, np.int64)
+    nf = np.zeros((5, strips), np.int64)
+    nb = np.zeros((5, strips), np.int64)
+    rs = np.zeros((m, 3))
+    e_at = np.empty(strips, np.int64)             # the next strip's first column: counted apart
+    e_len = np.empty(strips, np.int64)
+    e_off = np.zeros(strips + 1, np.int64)
+    for t in range(strips):
+        e_at[t] = first[s_col[t + 1]]
+        e_len[t] = first[s_col[t + 1] + 1] - e_at[t] if s_col[t + 1] < nx else 0
+        e_off[t + 1] = e_off[t] + e_len[t]
+    edge = np.zeros((e_off[strips], 3))
+    for t in prange(strips):
+        lo_t = first[s_col[t]]
+        hi_t = first[s_col[t + 1]]
+        for part in range(5):
+            kf = off[part, t]
+            kb = off[part, t]
+            for p in range(lo_t, hi_t):
+                if part == 0:
+                    c = scx[p] * ny + scy[p]
+                    lo = p + 1
+                    hi = starts[c] + counts[c]
+                else:
+                    cx = scx[p] + _HALF[part - 1, 0]
+                    cy = scy[p] + _HALF[part - 1, 1]
+                    if cx < 0 or cx >= nx or cy < 0 or cy >= ny:
+                        continue
+                    c = cx * ny + cy
+                    lo = starts[c]
+                    hi = lo + counts[c]
+                px = sx[p]
+                py = sy[p]
+                oa = og[p]
+                ia = ig[p]
+                for q in range(lo, hi):
+                    dx = px - sx[q]
+                    dy = py - sy[q]
+                    if dx * dx + dy * dy >= r2:
+                        continue
+                    ob = og[q]
+                    ib = ig[q]
+                    e = q - hi_t + e_off[t]           # q's row in `edge` when q is past this strip
+                    if ob == ia:
+                        rs[p, 0] += 1.0
+                    if oa == ib:
+                        if q < hi_t:
+                            rs[q, 0] += 1.0
+                        else:
+                            edge[e, 0] += 1.0
+                    if ob == food:
+                        rs[p, 2] += 1.0
+                    if oa == food:
+                        if q < hi_t:
+                            rs[q, 2] += 1.0
+                        else:
+                            edge[e, 2] += 1.0
+                    if ib == oa or (oa == food and ob != food):     # q buys p's product
+                        rs[p, 1] += 1.0
+                        fa[kf] = p
+                        fb[kf] = q
+                        kf += 1
+                    if ia == ob or (ob == food and oa != food):     # p buys q's product
+                        if q < hi_t:
+                            rs[q, 1] += 1.0
+                        else:
+                            edge[e, 1] += 1.0
+                        ba[kb] = q
+                        bb[kb] = p
+                        kb += 1
+            nf[part, t] = kf - off[part, t]
+            nb[part, t] = kb - off[part, t]
+    for t in range(strips):
+        for x in range(e_len[t]):
+            q = e_at[t] + x
+            for col in range(3):
+                rs[q, col] += edge[e_off[t] + x, col]
+    role = np.zeros((n, 3))
+    for p in prange(m):
+        a = agents[p]
+        role[a, 0] = rs[p, 0]
+        role[a, 1] = rs[p, 1]
+        role[a, 2] = rs[p, 2]
+    # the candidates: the first direction's stretches in (part, strip) order, then the second's
+    out_f = np.empty((5, strips), np.int64)
+    out_b = np.empty((5, strips), np.int64)
+    k = 0
+    for part in range(5):
+        for t in range(strips):
+            out_f[part, t] = k
+            k += nf[part, t]
+    for part in range(5):
+        for t in range(strips):
+            out_b[part, t] = k
+            k += nb[part, t]
+    ci = np.empty(k, np.int64)
+    cj = np.empty(k, np.int64)
+    for t in prange(strips):
+        for part in range(5):
+            for x in range(nf[part, t]):
+                ci[out_f[part, t] + x] = agents[fa[off[part, t] + x]]
+                cj[out_f[part, t] + x] = agents[fb[off[part, t] + x]]
+            for x in range(nb[part, t]):
+                ci[out_b[part, t] + x] = agents[ba[off[part, t] + x]]
+                cj[out_b[part, t] + x] = agents[bb[off[part, t] + x]]
+    return role, ci, cj
+
+
+near_kernel = ParallelKernel("supply_chain_neighbourhood", _near_numpy, jit(_near_loop), jit(_near_strips, parallel=True),
+                             "agents", MIN_AGENTS)
 
 
 def neighbourhood(st, radius: float, width: float, height: float, food: int):
@@ -202,11 +334,11 @@ def _prospect_numpy(counts, in_good, out_good, hold, busy, vital, kind, batch, f
 
 
 def _prospect_loop(counts, in_good, out_good, hold, busy, vital, kind, batch, food):
-    """`_prospect_numpy` one agent at a time (compiled; the shares are halves, so their sum is exact)."""
+    """`_prospect_numpy` one agent at a time (compiled, threaded; the shares are halves, so their sum is exact)."""
     n = in_good.shape[0]
     s = np.empty(n)
     out = np.empty((n, 3))
-    for a in range(n):
+    for a in prange(n):
         h0 = _min2(counts[a, 0] / 2.0, 1.0)
         h1 = _min2(counts[a, 1] / 2.0, 1.0)
         h2 = _min2(counts[a, 2] / 1.0, 1.0)
@@ -238,6 +370,26 @@ def satisfied(s: np.ndarray, r: np.ndarray, restless: float, draws: np.ndarray) 
 
 def rule_speed(s: np.ndarray, r: np.ndarray, max_speed: float) -> np.ndarray:
     return np.minimum(max_speed * (1.0 - 0.5 * s) * (0.5 + r), max_speed)
+
+
+def speeds(s: np.ndarray, r: np.ndarray, draws: np.ndarray, restless: float, max_speed: float) -> np.ndarray:
+    """[N] the rule's speed of the day: 0 for the satisfied (phase 2), `rule_speed` for the others."""
+    return speed_kernel(s=s, r=r, draws=draws, restless=float(restless), max_speed=float(max_speed))
+
+
+def _speed_numpy(s, r, draws, restless, max_speed):
+    """`speeds` over arrays (NumPy twin of `_speed_loop`)."""
+    return np.where(satisfied(s, r, restless, draws), 0.0, rule_speed(s, r, max_speed))
+
+
+def _speed_loop(s, r, draws, restless, max_speed):
+    """`_speed_numpy` one agent at a time (compiled, threaded), the same float operations."""
+    n = s.shape[0]
+    out = np.empty(n)
+    for a in prange(n):
+        stays = (s[a] >= 0.7 + 0.3 * r[a]) and (draws[a] >= restless * r[a])
+        out[a] = 0.0 if stays else _min2(max_speed * (1.0 - 0.5 * s[a]) * (0.5 + r[a]), max_speed)
+    return out
 
 
 def _direction_loop(xy, heading, partner, n_tr, goal, lacks, angle):
@@ -385,26 +537,6 @@ def _nearest_numpy(xy, who, pick, radius):
     return pick[np.arange(who.size), np.argmin(d, axis=1)]
 
 
-def _nearest_loop(xy, who, pick, radius):
-    """`_nearest_numpy` one agent at a time (compiled): the same distances, the same first minimum."""
-    w, s = pick.shape
-    out = np.empty(w, dtype=np.int64)
-    for k in range(w):
-        a = who[k]
-        best, best_d = 0, np.inf
-        for j in range(s):
-            dx = xy[pick[k, j], 0] - xy[a, 0]
-            dy = xy[pick[k, j], 1] - xy[a, 1]
-            d = np.sqrt(dx * dx + dy * dy)
-            if d >= radius and d < best_d:
-                best, best_d = j, d
-        out[k] = pick[k, best]
-    return out
-
-
-nearest_kernel = Kernel("supply_chain_nearest_goal", _nearest_numpy, jit(_nearest_loop))
-
-
 def _goal_numpy(xy, who, role, producers, draws, radius, goal):
     """`goal[who, role]` set in place to the nearest of the drawn producers `producers[draws]` (as
     `_nearest_numpy`). NumPy twin of `_goal_loop`."""
@@ -413,7 +545,7 @@ def _goal_numpy(xy, who, role, producers, draws, radius, goal):
 
 def _goal_loop(xy, who, role, producers, draws, radius, goal):
     """`_goal_numpy` one agent at a time (compiled): the draw, the nearest and the goal point in one pass,
-    with `_nearest_loop`'s distances and first minimum."""
+    with `_nearest_numpy`'s distances and first minimum."""
     w, s = draws.shape
     for k in range(w):
         a = who[k]
@@ -460,13 +592,13 @@ def _move_numpy(xy, heading, path, alive, target, speed, inertia, size):
 
 
 def _move_loop(xy, heading, path, alive, target, speed, inertia, size):
-    """`_move_numpy` one agent at a time (compiled), the same float operations."""
+    """`_move_numpy` one agent at a time (compiled, threaded), the same float operations."""
     n = xy.shape[0]
     new = np.empty((n, 2))
     head = np.empty((n, 2))
     moved = np.empty(n)
     keep = 1.0 - inertia
-    for a in range(n):
+    for a in prange(n):
         h0 = inertia * heading[a, 0] + keep * target[a, 0]
         h1 = inertia * heading[a, 1] + keep * target[a, 1]
         norm = np.sqrt(h0 * h0 + h1 * h1)
@@ -499,9 +631,10 @@ def _move_loop(xy, heading, path, alive, target, speed, inertia, size):
 
 
 _min2, _max2, _clip_to2 = (jit(f) or f for f in (scalar_minimum, scalar_maximum, scalar_clip_to))
-prospect_kernel = Kernel("supply_chain_prospect", _prospect_numpy, jit(_prospect_loop))
-move_kernel = Kernel("supply_chain_move", _move_numpy, jit(_move_loop))
+prospect_kernel = kernel("supply_chain_prospect", _prospect_numpy, _prospect_loop, split="in_good", min_items=LIGHT)
+move_kernel = kernel("supply_chain_move", _move_numpy, _move_loop, split="xy", min_items=LIGHT)
+speed_kernel = kernel("supply_chain_speed", _speed_numpy, _speed_loop, split="s", min_items=LIGHT)
 
 
-__all__ = ["neighbourhood", "near_kernel", "lacks_kernel", "prospect_kernel", "move_kernel", "neighbour_roles", "prospect",
-           "satisfied", "rule_speed", "direction", "move", "nearest_kernel", "goal_kernel"]
+__all__ = ["neighbourhood", "near_kernel", "lacks_kernel", "prospect_kernel", "move_kernel", "prospect",
+           "satisfied", "rule_speed", "speeds", "speed_kernel", "direction", "move", "goal_kernel"]

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..compiled import Kernel, jit
+from ..compiled import jit
 from ..risk_rules import scalar_clip, scalar_clip_to, scalar_maximum, scalar_minimum
+from .parallel import LIGHT, kernel, prange
 from .state import SupplyState
 
 
@@ -108,54 +109,63 @@ def _produce_loop(alive, busy, kind, out_good, in_good, hold, out_cost, wip, wip
     lots = lot_qty.shape[1]
     busy = busy.copy()
     producing = np.zeros(n, np.bool_)
-    order = np.empty(lots, np.int64)
-    for a in range(n):
-        if not alive[a]:
-            continue
-        og = out_good[a]
-        if busy[a] > 0:                      # finish
-            busy[a] -= 1
-            if busy[a] == 0:
-                old = hold[a, og]
-                new = old + wip[a]
-                if new > 0:
-                    out_cost[a] = (old * out_cost[a] + wip_cost[a]) / _pmax(new, 1e-12)
-                hold[a, og] = new
-                produced[og] += wip[a]
-                wip[a] = 0.0
-                wip_cost[a] = 0.0
-        if busy[a] == 0 and hold[a, og] < 2.0 * batch[kind[a]]:     # start
-            ig = in_good[a]
-            stock = hold[a, ig] if ig >= 0 else np.inf
-            units = _pmin(np.floor(stock), batch[kind[a]])
-            if units > 0:
-                if ig >= 0:
-                    for s in range(lots):            # stable sort of the lots by cost (NaN last)
-                        order[s] = s
-                    for s in range(1, lots):
-                        x = order[s]
-                        v = lot_cost[a, x]
-                        t = s - 1
-                        while t >= 0 and _later(lot_cost[a, order[t]], v):
-                            order[t + 1] = order[t]
-                            t -= 1
-                        order[t + 1] = x
-                    cum = 0.0
-                    cost = 0.0
-                    for s in range(lots):
-                        x = order[s]
-                        q = lot_qty[a, x]
-                        cum = cum + q
-                        take = _pclip_to(units - (cum - q), 0.0, q)
-                        lot_qty[a, x] = q - take
-                        cost = take * lot_cost[a, x] if s == 0 else cost + take * lot_cost[a, x]
-                    hold[a, ig] -= units
-                    consumed[ig] += units
-                    wip_cost[a] = cost
-                wip[a] = units
-                wip_cost[a] += units * labour[kind[a]]
-                busy[a] = days[kind[a]]
-        producing[a] = busy[a] > 0
+    made = np.zeros(n)                       # per agent: output finished today, input units taken today (> 0
+    used = np.zeros(n)                       # when it happened: a cycle starts with units > 0)
+    chunks = min(n, 64)                      # one scratch order a chunk
+    for ch in prange(chunks):
+        order = np.empty(lots, np.int64)
+        for a in range(ch * n // chunks, (ch + 1) * n // chunks):
+            if not alive[a]:
+                continue
+            og = out_good[a]
+            if busy[a] > 0:                      # finish
+                busy[a] -= 1
+                if busy[a] == 0:
+                    old = hold[a, og]
+                    new = old + wip[a]
+                    if new > 0:
+                        out_cost[a] = (old * out_cost[a] + wip_cost[a]) / _pmax(new, 1e-12)
+                    hold[a, og] = new
+                    made[a] = wip[a]
+                    wip[a] = 0.0
+                    wip_cost[a] = 0.0
+            if busy[a] == 0 and hold[a, og] < 2.0 * batch[kind[a]]:     # start
+                ig = in_good[a]
+                stock = hold[a, ig] if ig >= 0 else np.inf
+                units = _pmin(np.floor(stock), batch[kind[a]])
+                if units > 0:
+                    if ig >= 0:
+                        for s in range(lots):            # stable sort of the lots by cost (NaN last)
+                            order[s] = s
+                        for s in range(1, lots):
+                            x = order[s]
+                            v = lot_cost[a, x]
+                            t = s - 1
+                            while t >= 0 and _later(lot_cost[a, order[t]], v):
+                                order[t + 1] = order[t]
+                                t -= 1
+                            order[t + 1] = x
+                        cum = 0.0
+                        cost = 0.0
+                        for s in range(lots):
+                            x = order[s]
+                            q = lot_qty[a, x]
+                            cum = cum + q
+                            take = _pclip_to(units - (cum - q), 0.0, q)
+                            lot_qty[a, x] = q - take
+                            cost = take * lot_cost[a, x] if s == 0 else cost + take * lot_cost[a, x]
+                        hold[a, ig] -= units
+                        used[a] = units
+                        wip_cost[a] = cost
+                    wip[a] = units
+                    wip_cost[a] += units * labour[kind[a]]
+                    busy[a] = days[kind[a]]
+            producing[a] = busy[a] > 0
+    for a in range(n):                       # the ledgers, summed in agent order (a zero adds nothing)
+        if made[a] > 0:
+            produced[out_good[a]] += made[a]
+        if used[a] > 0:
+            consumed[in_good[a]] += used[a]
     return busy, producing
 
 
@@ -165,7 +175,7 @@ def _sorts_after(u, v):
 
 
 _pmax, _pmin, _pclip_to, _later = (jit(f) or f for f in (scalar_maximum, scalar_minimum, scalar_clip_to, _sorts_after))
-produce_kernel = Kernel("supply_chain_produce", _produce_numpy, jit(_produce_loop))
+produce_kernel = kernel("supply_chain_produce", _produce_numpy, _produce_loop, split="alive")
 
 
 def eat_and_live(st: SupplyState, producing: np.ndarray, food: int, decay: float, work: float,
@@ -195,13 +205,13 @@ def _live_loop(alive, vital, died, hold, producing, food, decay, work, restore, 
     new_alive = alive.copy()
     new_died = died.copy()
     dead = np.zeros(n, np.bool_)
-    eaten = 0
+    ate = np.zeros(n, np.int64)
     keep = 1.0 - restore
-    for a in range(n):
+    for a in prange(n):
         eats = alive[a] and hold[a, food] >= 1.0 and vital[a] - decay <= keep
         e = 1.0 if eats else 0.0
         hold[a, food] -= e
-        eaten += 1 if eats else 0
+        ate[a] = 1 if eats else 0
         v = vital[a] - decay - work * (1.0 if producing[a] else 0.0) + restore * e
         if alive[a]:
             new_vital[a] = _pclip(v, 0.0, 1.0)
@@ -209,11 +219,14 @@ def _live_loop(alive, vital, died, hold, producing, food, decay, work, restore, 
                 dead[a] = True
                 new_alive[a] = False
                 new_died[a] = t
+    eaten = 0
+    for a in range(n):
+        eaten += ate[a]
     return new_vital, new_alive, new_died, dead, float(eaten)
 
 
 _pclip = jit(scalar_clip) or scalar_clip
-live_kernel = Kernel("supply_chain_live", _live_numpy, jit(_live_loop))
+live_kernel = kernel("supply_chain_live", _live_numpy, _live_loop, split="alive", min_items=LIGHT)
 
 
 __all__ = ["produce", "produce_kernel", "live_kernel", "eat_and_live", "take_cheapest", "add_lots"]

@@ -49,7 +49,8 @@ from ..risk_rules import (ACCEPT, ACCEPTED, BARGAIN, FIRST, REJECTED, RiskParams
                           decision_rule, discount_rule, first_contact_rule, margin_rule, pressured_rule, regular_rule,
                           repeat_rule, restrained_rule, scalar_clip, scalar_clip_to, scalar_isnan, scalar_maximum,
                           scalar_minimum, scalar_not, scalar_where)
-from ..compiled import Kernel, jit
+from ..compiled import jit
+from .parallel import kernel, prange
 from .production import add_lots
 
 
@@ -73,10 +74,24 @@ class DayOffers(NamedTuple):
 def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_price, outcome, offered, xy, alive,
                   ci, cj, radius, lapse_days, per_day, t):
     """Lapse and open customer slots in place (loops; compiled by numba, the same code as its twin);
-    returns how many slots lapsed or opened."""
+    returns how many slots lapsed or opened. The candidates are grouped by seller (a stable counting sort,
+    so each seller's stay in neighbour order); then each seller's row on its own (threaded): its slots
+    lapse, then its candidates that are not yet customers (a scan of its row) take its first free slots."""
     n, k = partner.shape
-    changed = 0
+    m = ci.shape[0]
+    start = np.zeros(n + 1, np.int64)
+    for c in range(m):
+        start[ci[c] + 1] += 1
     for a in range(n):
+        start[a + 1] += start[a]
+    pos = start[:n].copy()
+    cand = np.empty(m, np.int64)
+    for c in range(m):
+        cand[pos[ci[c]]] = cj[c]
+        pos[ci[c]] += 1
+    changed = np.zeros(n, np.int64)
+    for a in prange(n):
+        ch = 0
         for s in range(k):
             p = partner[a, s]
             if p < 0:
@@ -89,7 +104,7 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
                 away[a, s] = 0
             if (not alive[p]) or (not alive[a]) or away[a, s] > lapse_days or t - t_last[a, s] > 2 * lapse_days:
                 partner[a, s] = -1
-                changed += 1
+                ch += 1
                 away[a, s] = 0
                 t_last[a, s] = 0.0
                 points[a, s] = 0.0
@@ -99,33 +114,16 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
                 list_price[a, s] = np.nan
                 outcome[a, s] = 0
                 offered[a, s] = False
-    # open: the candidates grouped by seller (stable, so each seller's stay in neighbour order; sellers
-    # are independent), its partners marked, its first free slot tracked
-    m = ci.shape[0]
-    start = np.zeros(n + 1, np.int64)
-    for c in range(m):
-        start[ci[c] + 1] += 1
-    for a in range(n):
-        start[a + 1] += start[a]
-    pos = start[:n].copy()
-    order = np.empty(m, np.int64)
-    for c in range(m):
-        order[pos[ci[c]]] = c
-        pos[ci[c]] += 1
-    mark = np.full(n, -1, np.int64)
-    for a in range(n):
-        if start[a] == start[a + 1]:
-            continue
-        for s in range(k):
-            if partner[a, s] >= 0:
-                mark[partner[a, s]] = a
         free = 0
         added = 0
         for x in range(start[a], start[a + 1]):
             if added >= per_day:
                 break
-            b = cj[order[x]]
-            if mark[b] == a:                 # already a customer
+            b = cand[x]
+            known = False
+            for s in range(k):               # no early exit: the row's compares vectorize, no branch misses
+                known |= partner[a, s] == b
+            if known:                        # already a customer (most candidates are)
                 continue
             while free < k and partner[a, free] >= 0:
                 free += 1
@@ -134,13 +132,16 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
             partner[a, free] = b
             t_last[a, free] = t
             list_price[a, free] = np.nan
-            mark[b] = a
             added += 1
-            changed += 1
-    return changed
+            ch += 1
+        changed[a] = ch
+    total = 0
+    for a in range(n):
+        total += changed[a]
+    return total
 
 
-refresh_kernel = Kernel("supply_chain_refresh_slots", _refresh_loop, jit(_refresh_loop))
+refresh_kernel = kernel("supply_chain_refresh_slots", _refresh_loop, _refresh_loop, split="partner")
 
 
 def refresh_slots(st, ci: np.ndarray, cj: np.ndarray, radius: float, lapse_days: int, per_day: int = 6) -> int:
@@ -163,20 +164,23 @@ def _group_cumsum(group: np.ndarray, x: np.ndarray) -> np.ndarray:
     return c - c[start][run]
 
 
-def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qty, packages, food, food_target,
+def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qty, pkg, food, food_target,
                 input_target, batch_units):
-    """Per open slot in range (flat index, customer): is an offer worth sending (both alive, a package
-    to sell, the customer needs >= 1 unit), the customer's need and target of the seller's good,
-    whether it is the customer's input (0 / False where no offer can be sent). Input is needed only
-    while the customer's product sells (under two batches unsold); a learned customer buys the share
-    (q + 1) / 2 of its need. Loops, compiled."""
+    """Per agent the packages it can sell (its product beyond the food a Seller keeps to eat, in whole
+    packages; a learned seller offers the share (q + 1) / 2); per open slot in range (flat index,
+    customer): is an offer worth sending (both alive, a package to sell, the customer needs >= 1 unit),
+    the customer's need and target of the seller's good, whether it is the customer's input (0 / False
+    where no offer can be sent). Input is needed only while the customer's product sells (under two
+    batches unsold); a learned customer buys the share (q + 1) / 2 of its need. Loops, compiled
+    (threaded by agent, then by seller: count, then fill)."""
     n, k = partner.shape
     r2 = radius * radius
+    packages = np.empty(n)
     # per customer, once (the same float operations as per slot): 0 x, 1 y, 2 alive, 3 in good, 4 no need
     # (0 scaled as a need is), 5 need of its input, 6 need of food (if it eats bought food), 7 its input
     # target; one row, one cache line
     cu = np.empty((n, 8))
-    for b in range(n):
+    for b in prange(n):
         ib = in_good[b]
         ob = out_good[b]
         cu[b, 0] = xy[b, 0]
@@ -196,25 +200,33 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
         cu[b, 5] = nd_in
         cu[b, 6] = nd_fd
         cu[b, 7] = input_target[b]
-    m = 0                              # the slots in range first: outputs of their exact size (a bound of
-    for a in range(n):                 # N x K would page-fault fresh memory every day)
+        keep = food_target[b] if ob == food else 0.0      # a Seller keeps its own food target (it eats its product)
+        pk = np.floor(_max1(hold[b, ob] - keep, 0.0) / pkg[ob])
+        packages[b] = np.floor(pk * (qty[b] + 1.0) * 0.5) if learned[b] else pk
+    start = np.zeros(n + 1, np.int64)   # each seller's slots in range first: outputs of their exact size (a
+    for a in prange(n):                 # bound of N x K would page-fault fresh memory every day)
         ax = xy[a, 0]
         ay = xy[a, 1]
+        c = 0
         for s in range(k):
             b = partner[a, s]
             if b >= 0:
                 dx = cu[b, 0] - ax
                 dy = cu[b, 1] - ay
                 if dx * dx + dy * dy < r2:
-                    m += 1
+                    c += 1
+        start[a + 1] = c
+    for a in range(n):
+        start[a + 1] += start[a]
+    m = start[n]
     f = np.empty(m, np.int64)
     cust = np.empty(m, np.int64)
     eligible = np.empty(m, np.bool_)
     need = np.empty(m)
     target = np.empty(m)
     is_input = np.empty(m, np.bool_)
-    c = 0
-    for a in range(n):
+    for a in prange(n):                 # each seller fills its own run (threaded)
+        c = start[a]
         g = out_good[a]
         sells = alive[a] and packages[a] >= 1.0
         ax = xy[a, 0]
@@ -247,10 +259,10 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
             is_input[c] = inp
             eligible[c] = nd >= 1.0
             c += 1
-    return f, cust, eligible, need, target, is_input
+    return packages, f, cust, eligible, need, target, is_input
 
 
-setup_kernel = Kernel("supply_chain_offer_setup", _setup_loop, jit(_setup_loop))
+setup_kernel = kernel("supply_chain_offer_setup", _setup_loop, _setup_loop, split="partner")
 
 
 def _decay_numpy(points, n_tr, value_sum, t_first, t_last, r, traded, f_open, kk, rate):
@@ -261,17 +273,7 @@ def _decay_numpy(points, n_tr, value_sum, t_first, t_last, r, traded, f_open, kk
                                np.where, np.maximum)
 
 
-def _decay_loop(points, n_tr, value_sum, t_first, t_last, r, traded, f_open, kk, rate):
-    """`_decay_numpy` one slot at a time, the same rule with its scalar operations (compiled)."""
-    for f in f_open:
-        if points[f] > 0:
-            points[f] = _decay_one(points[f], n_tr[f], value_sum[f], t_first[f], t_last[f], r[f // kk], not traded[f],
-                                   rate, _where1, _max1)
-
-
-_decay_one, _where1, _max1 = (jit(decay_rule, inline=True) or decay_rule, jit(scalar_where) or scalar_where,
-                              jit(scalar_maximum) or scalar_maximum)
-decay_kernel = Kernel("supply_chain_points_decay", _decay_numpy, jit(_decay_loop))
+_where1, _max1 = jit(scalar_where) or scalar_where, jit(scalar_maximum) or scalar_maximum
 
 
 def _sale_numpy(accepted, si, sj, price, need, unit_pkg, packages, money):
@@ -405,8 +407,7 @@ def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
     return a[keep], give[keep]
 
 
-sale_kernel = Kernel("supply_chain_sale", _sale_numpy, jit(_sale_loop))
-_sale_jit = None    # set below with the offer kernel
+_sale_jit = jit(_sale_loop) or _sale_loop   # what the compiled offers call (tests: equal to `_sale_numpy`)
 
 
 def _rule_values(rules):
@@ -554,9 +555,8 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
     OF = offered.reshape(-1)
     # advertising: which offers are sent
     m = 0
-    for o in range(f_neg.shape[0]):
-        if eligible[o] and ((not OF[f_neg[o]]) or draws[o] < advertising):
-            m += 1
+    for o in range(f_neg.shape[0]):         # no branches: whether an offer goes out is a coin toss
+        m += eligible[o] & ((not OF[f_neg[o]]) | (draws[o] < advertising))
     si = np.empty(m, np.int64)
     cj = np.empty(m, np.int64)
     fs = np.empty(m, np.int64)
@@ -569,19 +569,18 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
     accepted = np.empty(m, np.bool_)
     paid = np.empty(m)
     unit_pkg = np.empty(m)
-    c_all = 0
-    a = 0
+    src = np.empty(m + 1, np.int64)          # + 1: each slot is written before it is known to be an offer
+    k = 0
     for o in range(f_neg.shape[0]):
+        src[k] = o
+        k += eligible[o] & ((not OF[f_neg[o]]) | (draws[o] < advertising))
+    for k in prange(m):                      # each offer priced and answered on its own (threaded)
+        o = src[k]
         f = f_neg[o]
-        if not (eligible[o] and ((not OF[f]) or draws[o] < advertising)):
-            continue
-        k = c_all
-        c_all += 1
-        while f >= (a + 1) * kk:             # the seller (offers come in slot order: no division)
-            a += 1
+        a = f // kk
+        si[k] = a
         b = sj[o]
         g = out_good[a]
-        si[k] = a
         cj[k] = b
         fs[k] = f
         nd[k] = need[o]
@@ -703,9 +702,9 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
         TL[f] = t_now
         PT[f] += value[x]
         traded[f] = True
-    for a in range(n):
-        for f in range(a * kk, a * kk + kk):
-            if partner[a, f - a * kk] >= 0 and PT[f] > 0 and not traded[f]:   # a slot that traded keeps its points
+    for a in prange(n):                      # each seller's slots (threaded)
+        for f in range(a * kk, a * kk + kk):     # one branch, rarely taken (a slot that traded keeps its points)
+            if (partner[a, f - a * kk] >= 0) & (PT[f] > 0) & (not traded[f]):
                 PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[a], True, points_decay, _where, _max)
     for k in range(m):
         f = fs[k]
@@ -775,16 +774,10 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
               concession: np.ndarray, ref: np.ndarray):
     """One day of offers, answers and sales, in place. Returns (DayTrades, DayOffers)."""
     n, kk = st.partner.shape
-    rows = np.arange(n)
-    # a Seller keeps its own food target for itself (it eats its product)
-    keep_own = np.where(st.out_good == food, food_target, 0.0)
-    packages = np.floor(np.maximum(st.hold[rows, st.out_good] - keep_own, 0.0) / pkg[st.out_good])
-    if learned.any():
-        packages = np.where(learned, np.floor(packages * (qty + 1.0) * 0.5), packages)
-    # slots in range, the customer's need of the seller's good, whether an offer is worth sending
-    f_neg, sj, eligible, need, target, is_input = setup_kernel(
+    # packages to sell; slots in range, the customer's need of the seller's good, whether an offer is worth sending
+    packages, f_neg, sj, eligible, need, target, is_input = setup_kernel(
         partner=st.partner, xy=st.xy, radius=float(radius), alive=st.alive, hold=st.hold, out_good=st.out_good,
-        in_good=st.in_good, learned=learned, qty=qty, packages=packages, food=int(food), food_target=food_target,
+        in_good=st.in_good, learned=learned, qty=qty, pkg=pkg, food=int(food), food_target=food_target,
         input_target=input_target, batch_units=batch_units)
     draws = st.rng.random(f_neg.size)
     price = st.price.copy()
@@ -807,11 +800,9 @@ _regular, _discount, _margin, _first, _repeat, _pressured, _restrained, _decisio
 _clip, _clip_to, _min, _isnan, _not = (jit(f) or f for f in (scalar_clip, scalar_clip_to, scalar_minimum, scalar_isnan,
                                                               scalar_not))
 _max, _where = _max1, _where1
-_sale_jit = sale_kernel.compiled or _sale_loop
 _add_lot = jit(_add_lot_loop) or _add_lot_loop
 _rule_values = jit(_rule_values) or _rule_values
-offers_kernel = Kernel("supply_chain_offers", _offers_numpy, jit(_offers_loop))
+offers_kernel = kernel("supply_chain_offers", _offers_numpy, _offers_loop, split="f_neg", min_items=20_000)
 
 
-__all__ = ["refresh_slots", "negotiate", "DayTrades", "DayOffers", "refresh_kernel", "setup_kernel", "sale_kernel",
-           "decay_kernel", "offers_kernel"]
+__all__ = ["refresh_slots", "negotiate", "DayTrades", "DayOffers", "refresh_kernel", "setup_kernel", "offers_kernel"]

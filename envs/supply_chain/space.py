@@ -1,11 +1,11 @@
 """The 2D rectangle and its neighbourhood queries: a uniform grid (cell list), vectorized.
 
-Agents live in [0, width] x [0, height]. `neighbour_pairs` returns every ordered pair (i, j),
-i != j, of alive agents closer than `radius`, found through a grid of square cells of side
->= radius: each agent is compared only with the agents of its own and the 8 surrounding cells,
-so the cost grows with the number of agents times the local density, never with N^2. Each
-unordered pair is found once (own cell, and 4 of the 8 surrounding cells) and returned in both
-orders; the same positions give the same pairs in the same order: a query is deterministic.
+Agents live in [0, width] x [0, height]. The close pairs of alive agents (closer than `radius`)
+are found through a grid of square cells of side >= radius (`grid`): each agent is compared only
+with the agents of its own and the 8 surrounding cells, so the cost grows with the number of
+agents times the local density, never with N^2. Each unordered pair is found once (own cell, and
+4 of the 8 surrounding cells; `_pairs_numpy`, the order the step's one-pass query
+`movement.neighbourhood` keeps); the same positions give the same pairs in the same order.
 """
 
 from __future__ import annotations
@@ -55,53 +55,6 @@ def _pairs_numpy(sx, sy, scx, scy, starts, counts, nx, ny, radius):
     d2 = ddx * ddx + ddy * ddy
     keep = d2 < radius * radius
     return a[keep], b[keep], np.sqrt(d2[keep])
-
-
-def _pairs_loop(sx, sy, scx, scy, starts, counts, nx, ny, radius):
-    """The same pairs in the same order, as loops (compiled by numba): one pass counts, one fills."""
-    m = sx.shape[0]
-    r2 = radius * radius
-    total = 0
-    a = np.empty(0, np.int64)
-    b = np.empty(0, np.int64)
-    d = np.empty(0, np.float64)
-    for rep in range(2):
-        if rep == 1:
-            a = np.empty(total, np.int64)
-            b = np.empty(total, np.int64)
-            d = np.empty(total, np.float64)
-        k = 0
-        for part in range(5):
-            for p in range(m):
-                if part == 0:
-                    c = scx[p] * ny + scy[p]
-                    lo = p + 1
-                    hi = starts[c] + counts[c]
-                else:
-                    cx = scx[p] + _HALF_X[part - 1]
-                    cy = scy[p] + _HALF_Y[part - 1]
-                    if cx < 0 or cx >= nx or cy < 0 or cy >= ny:
-                        continue
-                    c = cx * ny + cy
-                    lo = starts[c]
-                    hi = lo + counts[c]
-                for q in range(lo, hi):
-                    dx = sx[p] - sx[q]
-                    dy = sy[p] - sy[q]
-                    dd = dx * dx + dy * dy
-                    if dd < r2:
-                        if rep == 1:
-                            a[k] = p
-                            b[k] = q
-                            d[k] = np.sqrt(dd)
-                        k += 1
-        total = k
-    return a, b, d
-
-
-_HALF_X = _HALF[:, 0].copy()
-_HALF_Y = _HALF[:, 1].copy()
-close_pairs = Kernel("supply_chain_close_pairs", _pairs_numpy, jit(_pairs_loop))
 
 
 def _grid_numpy(xy, alive, nx, ny, side):
@@ -168,29 +121,9 @@ grid_kernel = Kernel("supply_chain_grid", _grid_numpy, jit(_grid_loop))
 
 def grid(xy: np.ndarray, alive: np.ndarray, radius: float, width: float, height: float):
     """The cell list of the alive agents: (agents, x, y, cell x, cell y sorted by cell, starts, counts,
-    nx, ny) for `close_pairs`."""
+    nx, ny) for the close-pair queries."""
     nx, ny, side = grid_shape(width, height, radius)
     return grid_kernel(xy=xy, alive=alive, nx=nx, ny=ny, side=float(side)) + (nx, ny)
-
-
-def neighbour_pairs(xy: np.ndarray, alive: np.ndarray, radius: float, width: float, height: float):
-    """(i, j, dist) of every ordered pair of alive agents with |xy_i - xy_j| < radius, i != j."""
-    if np.count_nonzero(alive) < 2 or radius <= 0:
-        z = np.zeros(0, dtype=np.int64)
-        return z, z, np.zeros(0)
-    agents, sx, sy, scx, scy, starts, counts, nx, ny = grid(xy, alive, radius, width, height)
-    a, b, dist = close_pairs(sx=sx, sy=sy, scx=scx, scy=scy, starts=starts, counts=counts, nx=nx, ny=ny,
-                             radius=float(radius))
-    a, b = agents[a], agents[b]
-    return np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([dist, dist])
-
-
-def brute_force_pairs(xy: np.ndarray, alive: np.ndarray, radius: float):
-    """The same pairs by comparing everyone with everyone (tests only)."""
-    idx = np.flatnonzero(alive)
-    d = np.linalg.norm(xy[idx, None, :] - xy[None, idx, :], axis=2)
-    a, b = np.nonzero((d < radius) & ~np.eye(idx.size, dtype=bool))
-    return idx[a], idx[b]
 
 
 def reflect(xy: np.ndarray, vel: np.ndarray, width: float, height: float) -> tuple[np.ndarray, np.ndarray]:
@@ -206,4 +139,4 @@ def reflect(xy: np.ndarray, vel: np.ndarray, width: float, height: float) -> tup
     return np.clip(out, 0.0, size), v
 
 
-__all__ = ["close_pairs", "grid", "grid_kernel", "neighbour_pairs", "brute_force_pairs", "grid_shape", "reflect"]
+__all__ = ["grid", "grid_kernel", "grid_shape", "reflect"]

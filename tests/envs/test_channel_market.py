@@ -15,7 +15,7 @@ from pettingzoo.test import api_test, max_cycles_test, parallel_api_test, parall
 
 from channelmarket import channel_market_v0
 from channelmarket.envs import BREAKDOWN_FIELDS, OBS_NAMES, MarketCore, Scenario, Shock
-from channelmarket.envs.channel_market import DEFAULT_INFO_KEYS, ChannelMarketEnv
+from channelmarket.envs.channel_market import DEFAULT_INFO_KEYS, TRADE_INFO_KEYS, ChannelMarketEnv
 from channelmarket.envs.scenario import PRESETS
 
 SMALL = PRESETS["energy_small"]
@@ -277,12 +277,14 @@ DOCUMENTED_INFO = {"profit", "revenue", "cost", "sold", "bought", "grid_sold", "
                    "unserved", "failed_payments"}
 
 
-@pytest.mark.parametrize("info_keys", ["default", "all", ("profit", "unserved"), ()])
+@pytest.mark.parametrize("info_keys", ["default", "all", "trade", ("profit", "unserved"), ()])
 def test_infos_summary_and_rewards_every_step(info_keys):
     env = small_env() if info_keys == "default" else small_env(info_keys=info_keys)
-    expected = {"default": set(DEFAULT_INFO_KEYS), "all": set(BREAKDOWN_FIELDS)}.get(info_keys, set(info_keys))
+    expected = {"default": set(DEFAULT_INFO_KEYS), "all": set(BREAKDOWN_FIELDS),
+                "trade": set(TRADE_INFO_KEYS)}.get(info_keys, set(info_keys))
     assert DOCUMENTED_INFO <= set(BREAKDOWN_FIELDS)
-    assert {"revenue", "cost", "sold", "bought", "grid_sold", "grid_bought", "failed_payments"} <= set(DEFAULT_INFO_KEYS)
+    assert DEFAULT_INFO_KEYS == ()   # the infos revision: the shock code only, by default
+    assert set(TRADE_INFO_KEYS) == {"revenue", "cost", "sold", "bought", "grid_sold", "grid_bought", "failed_payments"}
     rng = np.random.default_rng(2)
     env.reset(seed=2)
     s0 = env.market_summary()

@@ -117,7 +117,8 @@ def test_info_maker_builds_dicts_of_checked_keys_only():
         _info_maker(("revenue", "__import__('os')"))
 
 
-@pytest.mark.parametrize("case", ["missing", "extra", "unknown", "dead", "ragged", "bool", "masked", "nan"])
+@pytest.mark.parametrize("case", ["missing", "extra", "unknown", "dead", "ragged", "bool", "masked", "nan",
+                                  "column", "scalar", "flat_pair", "int_keys"])
 def test_bad_action_dicts_name_the_agent(case):
     env = channel_market_v1.parallel_env(**FAULTY)
     env.reset(seed=4)
@@ -143,6 +144,15 @@ def test_bad_action_dicts_name_the_agent(case):
         acts[target] = np.zeros(4, bool)
     elif case == "masked":
         acts[target] = np.ma.masked_array(np.zeros(4))
+    elif case == "column":   # four numbers, but shaped (4, 1): the fast path checks each row's ndim
+        acts[target] = np.zeros((4, 1), np.float32)
+    elif case == "scalar":
+        acts[target] = np.float32(0.0)
+    elif case == "flat_pair":   # rows of 2 and 6 numbers: the joined bytes have the right length
+        acts[target], acts[env.agents[4]] = np.zeros(2, np.float32), np.zeros(6, np.float32)
+    elif case == "int_keys":   # as many keys as live agents, none of them a name
+        acts = dict(enumerate(acts.values()))
+        target = 0
     else:
         acts[target] = np.array([0.0, np.nan, 0.0, 0.0])
     t = env.core.state.t
@@ -151,6 +161,36 @@ def test_bad_action_dicts_name_the_agent(case):
     name = dead if case in ("extra",) else (target if case != "unknown" else "nobody_0")
     assert repr(name) in str(err.value)
     assert env.core.state.t == t
+
+
+def test_default_infos_are_one_fresh_dict_per_agent_and_step():
+    """The default infos are copies of one {"shock": code} dict: writing into one agent's info
+    changes no other agent's, no later step's and no later reset's."""
+    env = channel_market_v0.parallel_env(scenario="energy_small")
+    _, infos0 = env.reset(seed=0)
+    a, b = env.agents[:2]
+    assert infos0[a] == infos0[b] == {"shock": 0} and infos0[a] is not infos0[b]
+    infos0[a]["shock"], infos0[a]["mine"] = 7, 1
+    _, _, _, _, infos = env.step({x: np.zeros(4) for x in env.agents})
+    assert all(i == {"shock": 0} for i in infos.values()) and len({id(i) for i in infos.values()}) == len(infos)
+    infos[b]["shock"] = 9
+    env.inject_shock("supply_shortage", 2)
+    _, _, _, _, nxt = env.step({x: np.zeros(4) for x in env.agents})
+    assert {tuple(i.items()) for i in nxt.values()} == {(("shock", int(Shock.SUPPLY_SHORTAGE)),)}
+    assert infos[b] == {"shock": 9} and infos[a] == {"shock": 0}
+    _, again = env.reset(seed=0)
+    assert all(i == {"shock": 0} for i in again.values())
+
+
+def test_action_dict_in_any_key_order_reads_the_same_array():
+    env = channel_market_v0.parallel_env(scenario="energy_small")
+    env.reset(seed=0)
+    rows = np.random.default_rng(3).uniform(-1, 1, (len(env.agents), 4)).astype(np.float32)
+    ordered = dict(zip(env.agents, rows))
+    shuffled = dict(reversed(list(ordered.items())))
+    assert list(shuffled) != env.agents
+    assert np.array_equal(env._actions_array(ordered), env._actions_array(shuffled))
+    assert np.array_equal(env._actions_array(ordered), rows.astype(np.float64))
 
 
 def test_history_len_zero_keeps_no_summaries_and_none_keeps_all():
@@ -198,3 +238,39 @@ def test_pettingzoo_api_tests_with_the_partner_action():
         warnings.simplefilter("ignore", UserWarning)   # PettingZoo's test passes reset(options={"options": 1})
         parallel_api_test(channel_market_v0.parallel_env(scenario="energy_small", partner_action=True), num_cycles=30)
         api_test(channel_market_v0.env(scenario="energy_small", partner_action=True), num_cycles=5)
+
+
+def _face_calls(n_agents: int, **kw) -> tuple[int, int]:
+    """Python-level calls of the face's own code (the env module's functions, generated info
+    makers) during one dict step of a market of about `n_agents` agents, and its agent count."""
+    import sys
+
+    from channelmarket.envs import channel_market as cm
+
+    env = channel_market_v0.parallel_env(scenario="energy_small", n_agents=n_agents, **kw)
+    env.reset(seed=0)
+    acts = dict(zip(env.agents, np.zeros((len(env.agents), 4), np.float32)))
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        if event == "call" and frame.f_code.co_filename in (cm.__file__, "<info keys>"):
+            calls += 1
+
+    env.step(dict(acts))   # first-call work (cached info makers, lazy imports) is not per step
+    sys.setprofile(count)
+    try:
+        env.step(acts)
+    finally:
+        sys.setprofile(None)
+    return calls, len(env.agents)
+
+
+def test_the_face_runs_no_python_code_per_agent():
+    """With the default infos a dict step runs as much of the face's Python code at 400 agents as
+    at 40 (every per-agent pass is a C-level map or copy); with breakdown fields in the infos, one
+    generated call per agent builds its info dict, and nothing else grows."""
+    (small, n_small), (big, n_big) = _face_calls(40), _face_calls(400)
+    assert n_big > 5 * n_small and small == big
+    (small, n_small), (big, n_big) = _face_calls(40, info_keys="trade"), _face_calls(400, info_keys="trade")
+    assert big - small == n_big - n_small

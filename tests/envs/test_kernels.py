@@ -90,6 +90,9 @@ def market_cases(core, acts, i):
                               capacity=st.capacity, sell_qty=off.sell_qty, buy_qty=off.buy_qty, n=ag.n),
                          lambda a, b: (close([a[0], a[2]], [b[0], b[2]]), same([a[1]], [b[1]]))),
         "pay_trades": (pay, close),
+        "balances_after": (dict(balance_u=st.balance_u, capacity=st.capacity,   # clipped at 0 and at the capacity
+                                flow_in_u=np.select([np.arange(st.u.shape[0]) % 5 == 0, np.arange(st.u.shape[0]) % 5 == 1],
+                                                    [-2 * st.balance_u - 1, 2 * st.capacity + 1], paid[4])), same),
         "book_agents": (dict(storage=ag.is_storage, generator=ag.is_generator, consumer=ag.is_consumer,
                              eff=ag.efficiency, capacity=ag.capacity, grid_limit=ag.grid_limit,
                              marginal_cost=ag.marginal_cost, limit=ag.limit, sellable=sellable, needed=needed,

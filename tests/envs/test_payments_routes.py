@@ -169,6 +169,14 @@ def test_the_compiled_search_finds_the_numpy_routes_widths_and_reasons(seed, hop
     got, want = routes.search.run("compiled", **kw), routes.search.run("twin", **kw)
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a, b)
+    if routes._search_multi_nb is not None and hops >= 2:   # channels in chunks side by side: the same routes
+        for chunks in (2, 3):
+            for a, b in zip(routes._search_multi_nb(u, v, capacity, balance_u, usable, payee,
+                                                    buyers.astype(np.int64), hops, chunks), want):
+                np.testing.assert_array_equal(a, b)
+    if routes.search.parallel is not None:
+        for a, b in zip(routes.search.run("parallel", **kw), want):
+            np.testing.assert_array_equal(a, b)
     good = rng.integers(0, 2, n).astype(np.int8)
     ckw = dict(u=u, v=v, usable=usable, capacity=capacity, balance_u=balance_u,
                sell_qty=np.where(payee, 1.0, 0.0), buy_qty=np.where(rng.random(n) < 0.7, 1.0, 0.0),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from channelmarket import MarketCore
-from channelmarket.envs.channel_market import DEFAULT_INFO_KEYS
+from channelmarket.envs.channel_market import DEFAULT_INFO_KEYS, TRADE_INFO_KEYS
 from channelmarket.envs.settlement import BREAKDOWN_FIELDS
 from channelmarket.training.rllib_batch_env import BatchMarketDicts, batch_kwargs, batch_policy_map
 from channelmarket.training.rllib_config import RLlibConfig
@@ -18,8 +18,10 @@ M, STEPS = 3, 4
 EC = {"scenario": "energy_small", "episode_steps": STEPS, "markets_per_env": M}
 
 
-def test_reset_and_step_dicts_are_the_batch_arrays():
-    env = BatchMarketDicts(EC)
+@pytest.mark.parametrize("info_keys", [None, "trade"])
+def test_reset_and_step_dicts_are_the_batch_arrays(info_keys):
+    env = BatchMarketDicts(EC if info_keys is None else {**EC, "info_keys": info_keys})
+    fields = DEFAULT_INFO_KEYS if info_keys is None else TRADE_INFO_KEYS
     core = MarketCore("energy_small", n_markets=M, episode_steps=STEPS)   # the same batch, stepped by hand
     names = MarketCore("energy_small").agent_names()
     n = len(names)
@@ -30,8 +32,8 @@ def test_reset_and_step_dicts_are_the_batch_arrays():
     ref = core.reset(seed=7)
     assert list(obs) == ids and set(infos) == set(ids)
     np.testing.assert_array_equal(np.stack([obs[a] for a in ids]), ref)
-    assert all(set(i) == set(DEFAULT_INFO_KEYS) | {"shock"} for i in infos.values())
-    cols = [BREAKDOWN_FIELDS.index(k) for k in DEFAULT_INFO_KEYS]
+    assert all(set(i) == set(fields) | {"shock"} for i in infos.values())
+    cols = [BREAKDOWN_FIELDS.index(k) for k in fields]
     rng = np.random.default_rng(0)
     for t in range(STEPS):
         acts = rng.uniform(-1, 1, (M * n, 4)).astype(np.float32)
@@ -40,7 +42,7 @@ def test_reset_and_step_dicts_are_the_batch_arrays():
         np.testing.assert_array_equal(np.stack([obs[a] for a in ids]), r_obs)
         np.testing.assert_array_equal([rew[a] for a in ids], r_rew)
         assert [term[a] for a in ids] == r_term.tolist() and [trunc[a] for a in ids] == r_trunc.tolist()
-        np.testing.assert_array_equal([[infos[a][k] for k in DEFAULT_INFO_KEYS] for a in ids],
+        np.testing.assert_array_equal(np.array([[infos[a][k] for k in fields] for a in ids]).reshape(len(ids), -1),
                                       r_info["breakdown"][:, cols])
         assert [infos[a]["shock"] for a in ids] == r_info["shock"][core.market_of].tolist()
         last = t == STEPS - 1

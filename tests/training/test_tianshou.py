@@ -16,7 +16,7 @@ from channelmarket.envs import channel_market_v0  # noqa: E402
 
 
 def test_tianshou_wrapper_fills_a_replay_buffer_with_infos():
-    env = PettingZooEnv(channel_market_v0.env(scenario="energy_small", episode_steps=4))
+    env = PettingZooEnv(channel_market_v0.env(scenario="energy_small", episode_steps=4, info_keys="trade"))
     buf = ReplayBuffer(size=200)
     rng = np.random.default_rng(0)
     obs, info = env.reset(seed=0)

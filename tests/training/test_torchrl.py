@@ -28,7 +28,7 @@ def test_grouped_by_kind_passes_check_env_specs():
 
 
 def test_rollout_keeps_infos_rewards_and_state():
-    pz, env = make()
+    pz, env = make(info_keys="trade")   # the breakdown fields in the infos (by default only the shock code)
     env.set_seed(0)
     td = env.rollout(8)
     low, high = pz.state_space.low, pz.state_space.high

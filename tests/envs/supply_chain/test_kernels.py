@@ -3,25 +3,30 @@ by Python), and the step runs with numba switched off."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from channelmarket.envs.compiled import ParallelKernel
 from channelmarket.envs.supply_chain import SupplyChainCore, movement, production, protocol, space
 from channelmarket.envs.supply_chain import core as core_module
 
-KERNELS = (space.close_pairs, protocol.refresh_kernel, protocol.setup_kernel, movement.roles_kernel,
-           movement.direction_kernel, protocol.sale_kernel, protocol.decay_kernel,
-           movement.nearest_kernel, space.grid_kernel, movement.near_kernel, protocol.offers_kernel,
+from .pairs_reference import neighbour_pairs, neighbour_roles
+
+KERNELS = (protocol.refresh_kernel, protocol.setup_kernel, movement.direction_kernel, space.grid_kernel,
+           movement.near_kernel, protocol.offers_kernel,
            movement.lacks_kernel, movement.prospect_kernel, movement.move_kernel, core_module.observe_kernel,
            production.produce_kernel, production.live_kernel,
-           core_module.mean_price_kernel, movement.goal_kernel)
+           core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel)
 # kernels whose compiled form gives its twin's numbers bit for bit (same float operations in the same order)
-EXACT = (space.grid_kernel, movement.near_kernel, protocol.offers_kernel, protocol.sale_kernel, protocol.decay_kernel,
-         movement.nearest_kernel, movement.lacks_kernel, movement.prospect_kernel, movement.move_kernel,
+EXACT = (space.grid_kernel, movement.near_kernel, protocol.offers_kernel, movement.lacks_kernel, movement.prospect_kernel, movement.move_kernel,
          core_module.observe_kernel, production.produce_kernel, production.live_kernel,
-         core_module.mean_price_kernel, movement.goal_kernel)
+         core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel)
 
 
 def trajectory(days=15, learned=False, name="supply_chain_small", seed=5):
@@ -48,6 +53,13 @@ def trajectory(days=15, learned=False, name="supply_chain_small", seed=5):
     return out
 
 
+def to_twins(monkeypatch, kernels):
+    """Every kernel of `kernels` runs its twin (threaded builds off)."""
+    for k in kernels:
+        monkeypatch.setattr(k, "impl", k.twin)
+        monkeypatch.setattr(k, "parallel", None)
+
+
 def test_compiled_equals_twin(monkeypatch):
     """Every compiled kernel switched to its twin at once: the same economy to the last bit (regression:
     the heading's `x ** 2` ran C pow in the twin, x * x compiled, and the trajectories drifted apart;
@@ -55,8 +67,7 @@ def test_compiled_equals_twin(monkeypatch):
     if any(k.compiled is None for k in KERNELS):
         pytest.skip("numba is off")
     compiled = trajectory(days=60, name="maser_exp1", seed=1)
-    for k in KERNELS:
-        monkeypatch.setattr(k, "impl", k.twin)
+    to_twins(monkeypatch, KERNELS)
     twin = trajectory(days=60, name="maser_exp1", seed=1)
     for name, v in compiled.items():
         np.testing.assert_array_equal(twin[name], v, err_msg=name)
@@ -65,9 +76,9 @@ def test_compiled_equals_twin(monkeypatch):
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(0, 60))
 def test_sale_kernel_equals_its_numpy_twin_bit_for_bit(seed, m):
-    """The compiled sale (loops) gives exactly the NumPy twin's sales: same offers, same packages."""
-    k = protocol.sale_kernel
-    if k.compiled is None:
+    """The compiled sale (loops, what the compiled offers call) gives exactly the NumPy sale of the offers'
+    twin: same offers, same packages."""
+    if protocol._sale_jit is protocol._sale_loop:
         pytest.skip("numba is off")
     rng = np.random.default_rng(seed)
     n = 12
@@ -76,43 +87,10 @@ def test_sale_kernel_equals_its_numpy_twin_bit_for_bit(seed, m):
               price=rng.choice([1.0, 1.5, 2.25, 3.0], m) * rng.uniform(0.9, 1.1, m).round(2),
               need=rng.integers(0, 12, m).astype(float), unit_pkg=rng.choice([2.0, 4.0], m),
               packages=rng.integers(0, 5, n).astype(float), money=rng.uniform(0.0, 40.0, n))
-    a1, g1 = k.run("twin", **kw)
-    a2, g2 = k.run("compiled", **kw)
+    a1, g1 = protocol._sale_numpy(**kw)
+    a2, g2 = protocol._sale_jit(*kw.values())
     np.testing.assert_array_equal(a1, a2)
     np.testing.assert_array_equal(g1, g2)
-
-
-@settings(max_examples=30, deadline=None)
-@given(st.integers(0, 2**32 - 1))
-def test_points_decay_kernel_equals_its_numpy_twin_bit_for_bit(seed):
-    """The compiled slot loop runs the same `risk_rules.decay_rule` on scalars: the same points."""
-    k = protocol.decay_kernel
-    if k.compiled is None:
-        pytest.skip("numba is off")
-    rng = np.random.default_rng(seed)
-    n, kk = 7, 3
-    e = n * kk
-    n_tr = rng.integers(0, 4, e).astype(float)
-    kw = dict(points=np.where(rng.random(e) < 0.3, 0.0, rng.uniform(0, 50, e)), n_tr=n_tr,
-              value_sum=n_tr * rng.uniform(0, 20, e), t_first=rng.integers(0, 5, e).astype(float),
-              t_last=rng.integers(5, 30, e).astype(float), r=rng.random(n), traded=rng.random(e) < 0.3,
-              f_open=np.flatnonzero(rng.random(e) < 0.7), kk=kk, rate=0.1)
-    twin = {key: (v.copy() if isinstance(v, np.ndarray) else v) for key, v in kw.items()}
-    k.run("twin", **twin)
-    k.run("compiled", **kw)
-    np.testing.assert_array_equal(twin["points"], kw["points"])
-
-
-@settings(max_examples=30, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(0, 20))
-def test_nearest_goal_kernel_equals_its_numpy_twin(seed, w):
-    k = movement.nearest_kernel
-    if k.compiled is None:
-        pytest.skip("numba is off")
-    rng = np.random.default_rng(seed)
-    xy = rng.uniform(0, 10, (15, 2)).round(1)     # ties and agents in range happen
-    kw = dict(xy=xy, who=rng.integers(0, 15, w), pick=rng.integers(0, 15, (w, 6)), radius=3.0)
-    np.testing.assert_array_equal(k.run("twin", **kw), k.run("compiled", **kw))
 
 
 @settings(max_examples=30, deadline=None)
@@ -141,8 +119,7 @@ def test_exact_kernels_give_their_twins_trajectory_bit_for_bit(monkeypatch, lear
     if any(k.compiled is None for k in EXACT):
         pytest.skip("numba is off")
     compiled = trajectory(days=40, learned=learned, name="maser_exp4", seed=2)
-    for k in EXACT:
-        monkeypatch.setattr(k, "impl", k.twin)
+    to_twins(monkeypatch, EXACT)
     twin = trajectory(days=40, learned=learned, name="maser_exp4", seed=2)
     for name, v in compiled.items():
         np.testing.assert_array_equal(twin[name], v, err_msg=name)
@@ -152,7 +129,8 @@ def test_exact_kernels_give_their_twins_trajectory_bit_for_bit(monkeypatch, lear
 @given(st.integers(0, 2**32 - 1), st.integers(0, 80), st.floats(0.5, 30.0))
 def test_grid_and_neighbourhood_kernels_equal_their_twins(seed, n, radius):
     """The cell list (counting sort) and the one-pass neighbourhood (role counts, customer candidates in
-    neighbour order) equal their NumPy twins, and the candidates are `neighbour_pairs` filtered."""
+    neighbour order; serial and threaded builds) equal their NumPy twins, and the candidates are the reference's
+    ordered pairs filtered."""
     if space.grid_kernel.compiled is None:
         pytest.skip("numba is off")
     rng = np.random.default_rng(seed)
@@ -172,9 +150,67 @@ def test_grid_and_neighbourhood_kernels_equal_their_twins(seed, n, radius):
     twin = movement.near_kernel.run("twin", **kw)
     for a, b in zip(twin, movement.near_kernel.run("compiled", **kw)):
         np.testing.assert_array_equal(a, b)
-    i, j, _ = space.neighbour_pairs(xy, alive, radius, w, h)
-    counts_old, customer = movement.roles_kernel.run("twin", i=i, j=j, in_good=in_good, out_good=out_good, food=3,
-                                                      n=n)
+    if movement.near_kernel.parallel is not None:    # its own loop: strips of columns, counts apart at the seams
+        for a, b in zip(twin, movement.near_kernel.run("parallel", **kw)):
+            np.testing.assert_array_equal(a, b)
+    i, j, _ = neighbour_pairs(xy, alive, radius, w, h)
+    counts_old, customer = neighbour_roles(i, j, in_good, out_good, food=3, n=n)
     np.testing.assert_array_equal(twin[0], counts_old)
     np.testing.assert_array_equal(twin[1], i[customer])
     np.testing.assert_array_equal(twin[2], j[customer])
+
+
+THREADED = tuple(k for k in vars(movement).values() if isinstance(k, ParallelKernel)) + tuple(
+    k for mod in (protocol, production, core_module) for k in vars(mod).values() if isinstance(k, ParallelKernel))
+
+
+@pytest.mark.parametrize("learned", [False, True])
+def test_threaded_builds_give_the_serial_trajectory_bit_for_bit(monkeypatch, learned):
+    """Every threaded build forced on (min_items 0) gives the serial builds' economy to the last bit: each
+    prange iteration writes only its own agent's or seller's items (regression: a shared ledger sum or
+    slot scatter inside a threaded loop would race or reorder float sums)."""
+    if not THREADED or any(k.parallel is None for k in THREADED):
+        pytest.skip("numba off or one thread")
+    for k in THREADED:
+        monkeypatch.setattr(k, "min_items", 10**12)
+    serial = trajectory(days=30, learned=learned, name="maser_exp4", seed=3)
+    for k in THREADED:
+        monkeypatch.setattr(k, "min_items", 0)
+    threaded = trajectory(days=30, learned=learned, name="maser_exp4", seed=3)
+    for name, v in serial.items():
+        np.testing.assert_array_equal(threaded[name], v, err_msg=name)
+
+
+_FINGERPRINT = """
+import hashlib
+import numpy as np
+from channelmarket.envs import compiled
+from channelmarket.envs.compiled import ParallelKernel
+from channelmarket.envs.supply_chain import SupplyChainCore
+core = SupplyChainCore("supply_chain_10k")
+h = hashlib.sha256(core.reset(seed=7).tobytes())
+for _ in range(4):
+    obs, rewards, *_ = core.step()
+    h.update(obs.tobytes())
+    h.update(rewards.tobytes())
+for name, v in sorted(core.state.array_dict().items()):
+    h.update(np.ascontiguousarray(v).tobytes())
+print(compiled.THREADS, h.hexdigest())
+"""
+
+
+def test_10k_market_is_the_same_with_one_and_two_threads():
+    """supply_chain_10k (the threaded builds run at this size), four days in two processes,
+    CHANNELMARKET_THREADS=1 and 2: the same fingerprint of observations, rewards and every state array."""
+    if protocol.offers_kernel.compiled is None:
+        pytest.skip("numba is off")
+    got = {}
+    for threads in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", _FINGERPRINT], env=dict(os.environ, CHANNELMARKET_THREADS=threads),
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        used, digest = out.stdout.split()
+        got[used] = digest
+    if "2" not in got:
+        pytest.skip("one core: numba runs one thread")
+    assert got["1"] == got["2"]

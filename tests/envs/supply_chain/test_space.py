@@ -1,4 +1,4 @@
-"""Neighbourhood queries: the grid finds exactly the pairs brute force finds; compiled == twin."""
+"""Neighbourhood queries: the grid finds exactly the pairs brute force finds."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from channelmarket.envs.supply_chain.space import brute_force_pairs, close_pairs, neighbour_pairs, reflect
+from channelmarket.envs.supply_chain.space import reflect
+
+from .pairs_reference import brute_force_pairs, neighbour_pairs
 
 
 @settings(max_examples=30, deadline=None)
@@ -20,23 +22,6 @@ def test_grid_pairs_equal_brute_force(seed, n, radius, w, h):
     a, b = brute_force_pairs(xy, alive, radius)
     assert sorted(zip(i.tolist(), j.tolist())) == sorted(zip(a.tolist(), b.tolist()))
     np.testing.assert_allclose(d, np.linalg.norm(xy[i] - xy[j], axis=1))
-
-
-def test_compiled_kernel_equals_twin():
-    rng = np.random.default_rng(1)
-    xy = rng.uniform(0, 500, (400, 2))
-    order = np.argsort((xy[:, 0] // 50).astype(int) * 10 + (xy[:, 1] // 50).astype(int), kind="stable")
-    cx = (xy[order, 0] // 50).astype(np.int64)
-    cy = (xy[order, 1] // 50).astype(np.int64)
-    counts = np.bincount(cx * 10 + cy, minlength=100)
-    kw = dict(sx=xy[order, 0], sy=xy[order, 1], scx=cx, scy=cy, starts=np.cumsum(counts) - counts, counts=counts,
-              nx=10, ny=10, radius=50.0)
-    twin = close_pairs.run("twin", **kw)
-    if close_pairs.compiled is None:
-        return
-    comp = close_pairs.run("compiled", **kw)
-    for x, y in zip(twin, comp):
-        np.testing.assert_allclose(x, y)
 
 
 def test_walls_reflect():
