@@ -10,8 +10,12 @@ implementation runs is decided once, here, by the environment variable CHANNELMA
 Some kernels also have a multi-threaded build (`jit(fn, parallel=True)`, numba's `prange`), used
 when the work is large enough (`register(..., parallel=..., split=..., min_items=...)`). They are
 written so that every thread writes only its own items (no float sums across threads), so the
-result is bit for bit the serial one whatever the thread count. Threads: CHANNELMARKET_THREADS
-(default: NUMBA_NUM_THREADS, which numba sets to the core count; `1` turns the parallel builds off).
+result is bit for bit the serial one whatever the thread count. Threads: CHANNELMARKET_THREADS, a
+whole number or `auto` (numba's NUMBA_NUM_THREADS, the core count); the default is 1, which turns
+the parallel builds off: measured on a 2-core machine, two threads lose at 10,000 agents (starting
+them costs 10-40 µs a pass, and any other process on the machine makes them wait on each other) and
+win only from ~100,000 agents on cores nobody else uses, while RL users usually run one env process
+per core already.
 The threading layer is numba's built-in `workqueue` (fork-safe: evaluation and vectorized envs fork
 or spawn workers; GNU OpenMP is not) unless NUMBA_THREADING_LAYER names another; it is not
 thread-safe, so parallel calls are serialized by one lock (an env stepped from several Python
@@ -45,19 +49,22 @@ USE_NUMBA = _NUMBA is not None  # the compiled implementations run (numba import
 
 
 def _threads() -> int:
-    """Threads for the parallel builds: CHANNELMARKET_THREADS, else numba's default (the cores)."""
+    """Threads for the parallel builds: CHANNELMARKET_THREADS (a whole number >= 1, or `auto` for
+    numba's count), 1 by default; never more than NUMBA_NUM_THREADS."""
+    raw = os.environ.get("CHANNELMARKET_THREADS", "1")
+    if raw.strip().lower() == "auto":
+        n = None
+    else:
+        try:
+            n = int(raw)
+        except ValueError:
+            raise ValueError(f"CHANNELMARKET_THREADS={raw!r}: expected a whole number >= 1 or 'auto'") from None
+        if n < 1:
+            raise ValueError(f"CHANNELMARKET_THREADS={raw!r}: expected a whole number >= 1 or 'auto'")
     if _NUMBA is None:
         return 1
-    raw = os.environ.get("CHANNELMARKET_THREADS")
-    if raw is None:
-        return max(1, int(_NUMBA.config.NUMBA_NUM_THREADS))
-    try:
-        n = int(raw)
-    except ValueError:
-        raise ValueError(f"CHANNELMARKET_THREADS={raw!r}: expected a whole number >= 1") from None
-    if n < 1:
-        raise ValueError(f"CHANNELMARKET_THREADS={raw!r}: expected a whole number >= 1")
-    return min(n, int(_NUMBA.config.NUMBA_NUM_THREADS))
+    cores = max(1, int(_NUMBA.config.NUMBA_NUM_THREADS))
+    return cores if n is None else min(n, cores)
 
 
 THREADS = _threads()  # threads the parallel builds use; 1 = they are off

@@ -93,7 +93,7 @@ def _near_loop(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good
             py = sy[p]
             oa = og[p]
             ia = ig[p]
-            for q in range(lo, hi):
+            for q in range(np.uint64(lo), np.uint64(hi)):     # unsigned: no negative-index checks
                 dx = px - sx[q]
                 dy = py - sy[q]
                 if dx * dx + dy * dy >= r2:
@@ -220,25 +220,25 @@ def _near_strips(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_go
                 py = sy[p]
                 oa = og[p]
                 ia = ig[p]
-                for q in range(lo, hi):
+                for q in range(np.uint64(lo), np.uint64(hi)):     # unsigned: no negative-index checks
                     dx = px - sx[q]
                     dy = py - sy[q]
                     if dx * dx + dy * dy >= r2:
                         continue
                     ob = og[q]
                     ib = ig[q]
-                    e = q - hi_t + e_off[t]           # q's row in `edge` when q is past this strip
                     if ob == ia:
                         rs[p, 0] += 1.0
+                    e = np.int64(q) - hi_t + e_off[t]     # q's row in `edge` when q is past this strip
                     if oa == ib:
-                        if q < hi_t:
+                        if e < e_off[t]:
                             rs[q, 0] += 1.0
                         else:
                             edge[e, 0] += 1.0
                     if ob == food:
                         rs[p, 2] += 1.0
                     if oa == food:
-                        if q < hi_t:
+                        if e < e_off[t]:
                             rs[q, 2] += 1.0
                         else:
                             edge[e, 2] += 1.0
@@ -248,7 +248,7 @@ def _near_strips(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_go
                         fb[kf] = q
                         kf += 1
                     if ia == ob or (ob == food and oa != food):     # p buys q's product
-                        if q < hi_t:
+                        if e < e_off[t]:
                             rs[q, 1] += 1.0
                         else:
                             edge[e, 1] += 1.0

@@ -109,6 +109,18 @@ def test_channelmarket_threads_is_checked_and_1_turns_the_parallel_builds_off():
     assert bad.returncode != 0 and "CHANNELMARKET_THREADS='two'" in bad.stderr
 
 
+def test_one_thread_by_default_and_auto_takes_numbas_count():
+    probe = "import numba; from channelmarket.envs import compiled; print(compiled.THREADS, numba.config.NUMBA_NUM_THREADS)"
+    unset = {k: v for k, v in os.environ.items() if k != "CHANNELMARKET_THREADS"}
+    out = subprocess.run([sys.executable, "-c", probe], env=unset, capture_output=True, text=True, timeout=300,
+                         check=True)
+    assert out.stdout.split()[0] == "1"
+    out = subprocess.run([sys.executable, "-c", probe], env=dict(unset, CHANNELMARKET_THREADS="auto"),
+                         capture_output=True, text=True, timeout=300, check=True)
+    threads, cores = out.stdout.split()
+    assert threads == cores
+
+
 def test_a_parallel_build_needs_the_argument_that_splits_it():
     with pytest.raises(TypeError, match="split"):
         compiled.register("test_no_split", _scaled_twin, _SERIAL, parallel=_PARALLEL)

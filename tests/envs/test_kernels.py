@@ -400,8 +400,9 @@ print(compiled.THREADS, h.hexdigest())
 
 @needs_numba
 def test_a_10k_market_is_bit_for_bit_the_same_with_one_and_two_threads():
-    # the multi-threaded builds run at this size (>= PARALLEL_SLOTS channel slots); each thread writes
-    # only its own items, so the trajectory is the one-thread trajectory, bit for bit
+    # whatever multi-threaded builds run at this size (each thread writes only its own items), the
+    # trajectory is the one-thread trajectory, bit for bit (the lifecycle and aftermath passes thread
+    # from PARALLEL_SLOTS slots: tested directly below)
     def run(threads: str):
         env = dict(os.environ, CHANNELMARKET_THREADS=threads)
         out = subprocess.run([sys.executable, "-c", _FINGERPRINT], env=env, capture_output=True, text=True,
