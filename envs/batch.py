@@ -45,6 +45,7 @@ from .shocks import DEMAND_FACTOR, N_SHOCKS, SUPPLY_FACTOR, Shock
 from .payments.faults import draw_faults
 from .payments.fees import draw_fees
 from .payments.layer import after_payments
+from .payments.markets import MarketReports, after_payments_markets, split_report
 from .state import AgentParams, MarketState
 from .trades import Trades
 
@@ -511,74 +512,34 @@ def _draw_faults(sc: Scenario, bs: BatchState, layout: Layout) -> tuple[np.ndarr
     return fa, fc
 
 
-def _local_trades(trades: Trades, idx: np.ndarray, a: slice, off: int, e_off: int) -> Trades:
-    """The trades `idx` of one market with its local agent and channel indices."""
-    ch = trades.channel[idx]
-    route = trades.route
-    if route is not None:
-        route = route[idx]
-        route = np.where(route >= 0, route - e_off, route)
-    return Trades(np.where(ch >= 0, ch - e_off, ch), trades.seller[idx] - off, trades.buyer[idx] - off,
-                  trades.good[idx], trades.qty[idx], trades.price[idx], trades.negotiations,
-                  None if trades.cut is None else trades.cut[idx], route,
-                  None if trades.unrouted is None else trades.unrouted[a])
-
-
 def _settle(sc: Scenario, ba: BatchAgents, bs: BatchState, trades: Trades, trade_market, sellable, needed,
-            failed_agent, failed_channel, layout: Layout) -> "tuple[Settlement, tuple | None]":
-    """`settlement.settle` of every market: one call over the whole batch, or, with the payment
-    layer on, market by market (its routed payments and report are a market's own). Returns the
-    settlement (grid account: this step's flow, [M] market by market) and the reports or None."""
-    m_count = layout.n_markets
-    if not sc.payments_on or m_count == 1:
-        st = settle(sc, ba.flat, trades, sellable, needed, bs.u, bs.v, bs.capacity, bs.balance_u, bs.wallet,
-                    bs.soc, 0.0, bs.fee_base, bs.fee_rate, failed_agent, failed_channel, bs.energy_account)
-        return st, (None if st.payments is None else (st.payments,))
-    n, e = layout.n_agents, layout.n_slots
-    t_count = trades.seller.shape[0]
-    paid, paid_qty = np.zeros(t_count), np.zeros(t_count)
-    failed, partial = np.zeros(t_count, dtype=bool), np.zeros(t_count, dtype=bool)
-    order = np.argsort(trade_market, kind="stable")
-    bounds = np.searchsorted(trade_market[order], np.arange(m_count + 1))
-    parts, reports, grid = [], [], np.zeros(m_count)
-    for m in range(m_count):
-        a, es = layout.agents_of(m), layout.slots_of(m)
-        idx = order[bounds[m]:bounds[m + 1]]
-        st_m = settle(sc, ba.per_market[m], _local_trades(trades, idx, a, m * n, m * e), sellable[a], needed[a],
-                      (bs.u[es] - m * n).astype(np.int32), (bs.v[es] - m * n).astype(np.int32), bs.capacity[es],
-                      bs.balance_u[es], bs.wallet[a], bs.soc[a], 0.0, bs.fee_base[es], bs.fee_rate[es],
-                      failed_agent[a], failed_channel[es], bs.energy_account[a])
-        paid[idx], paid_qty[idx], failed[idx], partial[idx] = st_m.paid, st_m.paid_qty, st_m.failed, st_m.partial
-        grid[m] = st_m.grid_account
-        parts.append(st_m)
-        reports.append(st_m.payments)
-    cat = lambda k: np.concatenate([getattr(p, k) for p in parts])  # noqa: E731
-    st = Settlement(paid_qty, paid, failed, partial, cat("balance_u"), cat("flow"), cat("wallet"), cat("soc"), grid,
-                    cat("breakdown"), None, cat("energy_account"))
-    return st, tuple(reports)
+            failed_agent, failed_channel, layout: Layout) -> "tuple[Settlement, MarketReports | tuple | None]":
+    """`settlement.settle` of every market in one call over the whole batch (grid account: the
+    batch's flow, split per market by the caller). With the payment layer on, its report is split
+    into the markets' (`payments.markets.split_report`; one market: its own report)."""
+    st = settle(sc, ba.flat, trades, sellable, needed, bs.u, bs.v, bs.capacity, bs.balance_u, bs.wallet,
+                bs.soc, 0.0, bs.fee_base, bs.fee_rate, failed_agent, failed_channel, bs.energy_account)
+    if st.payments is None:
+        return st, None
+    if layout.n_markets == 1:
+        return st, (st.payments,)
+    reports = split_report(st.payments, trades, st.paid_qty, st.failed, failed_agent, failed_channel, trade_market,
+                           layout.market, layout.n_markets, sc.max_hops)
+    return st._replace(payments=None), reports
 
 
 def _after_payments(sc: Scenario, ba: BatchAgents, bs: BatchState, st: Settlement, reports, failed_agent,
                     failed_channel, layout: Layout):
-    """`payments.layer.after_payments` market by market (background payments draw from each
-    market's exogenous generator; force-closes, splices and counts are per market). Returns
-    (settlement, capacity, open, fee sink [M], active, channels the faults closed [M], reports)."""
+    """`payments.layer.after_payments` of every market (one market: itself; more: one pass over the
+    batch, `payments.markets.after_payments_markets`, background payments drawn from each market's
+    exogenous generator). Returns (settlement, capacity, open, fee sink [M], active, channels the
+    faults closed [M], reports)."""
     if layout.n_markets == 1:
         st, cap, is_open, fee_sink, active, k = after_payments(sc, ba.flat, bs.market(0, layout), st, failed_agent,
                                                                failed_channel)
         return st, cap, is_open, np.array([fee_sink]), active, np.array([k]), (st.payments,)
-    outs = []
-    for m in range(layout.n_markets):
-        a, es = layout.agents_of(m), layout.slots_of(m)
-        st_m = st._replace(balance_u=st.balance_u[es], flow=st.flow[es], wallet=st.wallet[a],
-                           breakdown=st.breakdown[a], payments=reports[m])
-        outs.append(after_payments(sc, ba.per_market[m], bs.market(m, layout), st_m, failed_agent[a],
-                                   failed_channel[es]))
-    cat = lambda i, k=None: np.concatenate([o[i] if k is None else getattr(o[i], k) for o in outs])  # noqa: E731
-    st = st._replace(balance_u=cat(0, "balance_u"), flow=cat(0, "flow"), wallet=cat(0, "wallet"),
-                     breakdown=cat(0, "breakdown"))
-    return (st, cat(1), cat(2), np.array([o[3] for o in outs]), cat(4), np.array([o[5] for o in outs]),
-            tuple(o[0].payments for o in outs))
+    return after_payments_markets(sc, bs, st, reports, failed_agent, failed_channel, bs.rng_exo, layout.market,
+                                  layout.edge_market, layout.n_agents)
 
 
 def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarray, layout: Layout,
@@ -605,7 +566,7 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
         failed_agent, failed_channel = _draw_faults(sc, bs, layout)
     st, reports = _settle(sc, ba, bs, trades, trade_market, sellable, needed, failed_agent, failed_channel, layout)
     bd = st.breakdown
-    if one or reports is not None:
+    if one:
         grid_account = bs.grid_account + st.grid_account
     else:  # the kernel's one sum, per market (same order), then the network charges
         grid_in = np.bincount(market, weights=bd[:, _COL["grid_bought"]] * sc.retail_tariff, minlength=m_count)
@@ -726,6 +687,8 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
         supply=supply, demand_total=demand, volume=volume, holdings=holdings, owed=owed, issued=issued,
         retired=retired, shock_kind=shock_kind, shock_remaining=shock_remaining, t=t_next, fee_sink=fee_sink,
         grid_account=grid_account, history_len=history_len, rng=bs.rng, rng_exo=bs.rng_exo)
+    if isinstance(reports, MarketReports):
+        reports = reports.reports(n)
     result = BatchResult(offers, trades, st, sellable, needed, n_opened, n_closed, tuple(liquidity), goods,
                          trade_market, reports)
     return new, result

@@ -45,6 +45,9 @@ class PaymentReport(NamedTuple):
     splices_out: int = 0
     agent_faults: int = 0
     channel_faults: int = 0
+    routed_reason: "np.ndarray | None" = None   # [R] int8 reason of each routed trade, in clearing order
+    routed_fee: "np.ndarray | None" = None      # [R] EUR fee of each routed trade (with `routed_reason`, a batch
+    #   splits its one settlement's report into its markets' reports)
 
     @property
     def mean_hops(self) -> float:
@@ -68,7 +71,7 @@ def pay_trades(trades, u, v, capacity, balance_u, fee_base, fee_rate, n: int, ro
     fa = failed_agent if failed_agent is not None else np.zeros(n, dtype=bool)
     fc = failed_channel if failed_channel is not None else np.zeros(u.shape[0], dtype=bool)
     (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed, n_partial,
-     fees, failures, hops, routed_ok, fee, earned) = trade_payments(
+     fees, failures, hops, routed_ok, fee, earned, reason) = trade_payments(
         channel=trades.channel, seller=trades.seller, buyer=trades.buyer, qty=trades.qty, price=trades.price, cut=cut,
         route=route, u=u, v=v, capacity=capacity, balance_u=balance_u, fee_base=fee_base, fee_rate=fee_rate,
         blocked_agent=fa, blocked_channel=fc, faults=faults, n=n, round_off=round_off, max_fee_share=max_fee_share,
@@ -76,7 +79,8 @@ def pay_trades(trades, u, v, capacity, balance_u, fee_base, fee_rate, n: int, ro
     if trades.unrouted is not None:   # buyers the route search found no seller for
         failures += np.bincount(trades.unrouted, minlength=len(R.REASON_NAMES))[: len(R.REASON_NAMES)]
         failures[R.OK] = 0
-    report = PaymentReport(failures, int(routed_ok), hops, float(fee.sum()), earned)
+    report = PaymentReport(failures, int(routed_ok), hops, float(fee.sum()), earned, routed_reason=reason,
+                           routed_fee=fee)
     return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
             n_partial, fees, report)
 
@@ -88,7 +92,8 @@ def trade_payments_numpy(channel, seller, buyer, qty, price, cut, route, u, v, c
     ones in clearing order over what is left (`routed_settlement_numpy`). Returns
     `kernels.pay_trades`' thirteen outputs, then fees paid [N] by buyers, failures by reason
     [len(REASON_NAMES)] (trades only), completed payments by hops [H + 1], routed payments
-    completed, the fee of each routed trade [R] and fees earned [N]. `blocked_agent` and
+    completed, the fee of each routed trade [R], fees earned [N] and the reason of each routed trade
+    [R] (int8). `blocked_agent` and
     `blocked_channel` are read only with `faults`."""
     t = channel.shape[0]
     routed = channel == ROUTED
@@ -116,7 +121,7 @@ def trade_payments_numpy(channel, seller, buyer, qty, price, cut, route, u, v, c
     hops_hist[min(1, max_hops)] += int(((paid_qty > 0) & (channel >= 0)).sum())
     if not routed.any():
         return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
-                n_partial, np.zeros(n), failures, hops_hist, 0, np.zeros(0), np.zeros(n))
+                n_partial, np.zeros(n), failures, hops_hist, 0, np.zeros(0), np.zeros(n), np.zeros(0, dtype=np.int8))
     # routed trades, in clearing order, over the balances the direct payments left
     idx = np.flatnonzero(routed)
     (reason, fee, r_paid, r_qty, sold, bought, revenue, cost, n_failed, fees, flow_in_u, earned) = \
@@ -130,7 +135,7 @@ def trade_payments_numpy(channel, seller, buyer, qty, price, cut, route, u, v, c
     hops = (route[idx] >= 0).sum(axis=1)
     hops_hist += np.bincount(hops[ok], minlength=max_hops + 1)[: max_hops + 1]
     return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
-            n_partial, fees, failures, hops_hist, int(ok.sum()), fee, earned)
+            n_partial, fees, failures, hops_hist, int(ok.sum()), fee, earned, reason)
 
 
 def routed_settlement_numpy(route, seller, buyer, qty, price, max_fee_share, u, v, capacity, balance_u, flow_in_u,
@@ -370,7 +375,7 @@ def _trade_payments(channel, seller, buyer, qty, price, cut, route, u, v, capaci
         sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7])
     if r_n == 0:
         return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
-                n_partial, fees, failures, hops_hist, 0, fee, earned)
+                n_partial, fees, failures, hops_hist, 0, fee, earned, reason)
     routed_ok = 0
     for k in range(r_n):
         t = idx[k]
@@ -400,7 +405,7 @@ def _trade_payments(channel, seller, buyer, qty, price, cut, route, u, v, capaci
         cost[i] += a_cost[i]
         n_failed[i] += a_failed[i]
     return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
-            n_partial, fees, failures, hops_hist, routed_ok, fee, earned)
+            n_partial, fees, failures, hops_hist, routed_ok, fee, earned, reason)
 
 
 _trade_payments_nb = jit(_trade_payments)

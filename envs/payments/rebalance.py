@@ -190,16 +190,16 @@ def _triangles_compiled(u, v, capacity, balance_u, usable, owner, chan, other, n
 triangles = register("rebalance_triangles", triangles_numpy, _triangles_compiled if _triangles_nb is not None else None)
 
 
-def rebalance_n(sc, u, v, capacity, balance_u, usable, fee_base, fee_rate, n: int):
-    """(balance_u after, flow into u's sides [E], fees paid [N], fees earned [N], completed count):
-    one `rebalancing` kernel call with the scenario's fields (the fee limit is also the splice
-    fee when splicing is on)."""
+def rebalance_n(sc, u, v, capacity, balance_u, usable, fee_base, fee_rate, n: int, by_agent: bool = False):
+    """(balance_u after, flow into u's sides [E], fees paid [N], fees earned [N], completed count;
+    with `by_agent` the completed rebalances of each payer [N] instead): one `rebalancing` kernel
+    call with the scenario's fields (the fee limit is also the splice fee when splicing is on)."""
     fee_cap = float(sc.splice_fee) if sc.splice_below > 0.0 else np.inf
-    bal, flow_in_u, paid, earned, k = rebalancing(
+    bal, flow_in_u, paid, earned, k, done_by = rebalancing(
         u=u, v=v, capacity=capacity, balance_u=balance_u, usable=usable, fee_base=fee_base, fee_rate=fee_rate, n=n,
         below=float(sc.rebalance_below), target=float(sc.liquidity_target), max_fee_share=float(sc.max_fee_share),
         fee_cap=fee_cap)
-    return bal, flow_in_u, paid, earned, int(k)
+    return bal, flow_in_u, paid, earned, (done_by if by_agent else int(k))
 
 
 def rebalancing_numpy(u, v, capacity, balance_u, usable, fee_base, fee_rate, n, below, target, max_fee_share,
@@ -208,7 +208,7 @@ def rebalancing_numpy(u, v, capacity, balance_u, usable, fee_base, fee_rate, n, 
     that restore `target` (what the triangle carries at most, less room for fees), paid
     HTLC-style with a fee limit of min(`max_fee_share` of the amount, `fee_cap`)."""
     e = u.shape[0]
-    nothing = (balance_u, np.zeros(e), np.zeros(n), np.zeros(n), 0)
+    nothing = (balance_u, np.zeros(e), np.zeros(n), np.zeros(n), 0, np.zeros(n, dtype=np.int64))
     owner, chan, other = depleted_sides(u, v, capacity, balance_u, usable, below)
     if owner.shape[0] == 0:
         return nothing
@@ -226,7 +226,7 @@ def rebalancing_numpy(u, v, capacity, balance_u, usable, fee_base, fee_rate, n, 
         np.zeros(e, dtype=bool), n)
     ok_ = reason == OK
     paid = np.bincount(payer, weights=np.where(ok_, fee, 0.0), minlength=n)
-    return bal, flow_in_u, paid, earned, int(ok_.sum())
+    return bal, flow_in_u, paid, earned, int(ok_.sum()), np.bincount(payer[ok_], minlength=n).astype(np.int64)
 
 
 @jit
@@ -265,12 +265,12 @@ def _rebalancing_nb(indptr, edge, target_node, u, v, capacity, balance_u, usable
     e_n = u.shape[0]
     chan, owner, other = _depleted_sides_nb(u, v, capacity, balance_u, usable, below)
     if chan.shape[0] == 0:
-        return balance_u.copy(), np.zeros(e_n), np.zeros(n), np.zeros(n), 0
+        return balance_u.copy(), np.zeros(e_n), np.zeros(n), np.zeros(n), 0, np.zeros(n, dtype=np.int64)
     w_idx, first, second, width = _triangles_csr_nb(indptr, edge, target_node, u, v, capacity, balance_u, usable,
                                                     owner, chan, other)
     k_n = w_idx.shape[0]
     if k_n == 0:
-        return balance_u.copy(), np.zeros(e_n), np.zeros(n), np.zeros(n), 0
+        return balance_u.copy(), np.zeros(e_n), np.zeros(n), np.zeros(n), 0, np.zeros(n, dtype=np.int64)
     route = np.empty((k_n, 3), dtype=np.int64)
     amount = np.empty(k_n)
     max_fee = np.empty(k_n)
@@ -299,11 +299,13 @@ def _rebalancing_nb(indptr, edge, target_node, u, v, capacity, balance_u, usable
                         none, none, False, reason, fee)
     paid = np.zeros(n)
     done = 0
+    done_by = np.zeros(n, dtype=np.int64)
     for k in range(k_n):
         ok = reason[k] == OK
         paid[payer[k]] += fee[k] if ok else 0.0
         done += 1 if ok else 0
-    return bal, flow_in_u, paid, earned, done
+        done_by[payer[k]] += 1 if ok else 0
+    return bal, flow_in_u, paid, earned, done, done_by
 
 
 def _rebalancing_compiled(u, v, capacity, balance_u, usable, fee_base, fee_rate, n, below, target, max_fee_share,

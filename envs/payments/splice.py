@@ -19,13 +19,16 @@ from ..compiled import jit, register
 from .rebalance import _depleted_sides_nb, depleted_sides
 
 
-def splice(sc, u, v, capacity, balance_u, usable, wallet, fee_sink: float):
+def splice(sc, u, v, capacity, balance_u, usable, wallet, fee_sink: float, by_agent: bool = False):
     """(capacity, balance_u, wallet, fee_sink, fees paid [N], splices in, splices out), fresh arrays:
-    one `splices` kernel call with the scenario's splice fields."""
-    capacity, balance_u, wallet, fee_sink, fees, n_in, n_out = splices(
+    one `splices` kernel call with the scenario's splice fields; with `by_agent` the splices in and
+    out of each owner [N] instead of the counts."""
+    capacity, balance_u, wallet, fee_sink, fees, n_in, n_out, in_by, out_by = splices(
         u=u, v=v, capacity=capacity, balance_u=balance_u, usable=usable, wallet=wallet, fee_sink=float(fee_sink),
         target=float(sc.liquidity_target), fee=float(sc.splice_fee), below=float(sc.splice_below),
         above=float(sc.splice_above))
+    if by_agent:
+        return capacity, balance_u, wallet, fee_sink, fees, in_by, out_by
     return capacity, balance_u, wallet, fee_sink, fees, int(n_in), int(n_out)
 
 
@@ -37,6 +40,7 @@ def splices_numpy(u, v, capacity, balance_u, usable, wallet, fee_sink, target, f
     capacity, balance_u, wallet = capacity.copy(), balance_u.copy(), wallet.copy()
     fees = np.zeros(n)
     n_in = n_out = 0
+    in_by, out_by = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
     spliced = np.zeros(u.shape[0], dtype=bool)
     if below > 0.0:
         owner, chan, _ = depleted_sides(u, v, capacity, balance_u, usable, below)
@@ -53,6 +57,7 @@ def splices_numpy(u, v, capacity, balance_u, usable, wallet, fee_sink, target, f
         fee_sink += fee * chan.shape[0]
         spliced[chan] = True
         n_in = int(chan.shape[0])
+        in_by = np.bincount(owner, minlength=n).astype(np.int64)
     if above < 1.0:
         high_u = usable & ~spliced & (balance_u > above * capacity)
         high_v = usable & ~spliced & (capacity - balance_u > above * capacity)
@@ -70,7 +75,8 @@ def splices_numpy(u, v, capacity, balance_u, usable, wallet, fee_sink, target, f
         fees += np.bincount(owner, minlength=n) * fee
         fee_sink += fee * chan.shape[0]
         n_out = int(chan.shape[0])
-    return capacity, balance_u, wallet, fee_sink, fees, n_in, n_out
+        out_by = np.bincount(owner, minlength=n).astype(np.int64)
+    return capacity, balance_u, wallet, fee_sink, fees, n_in, n_out, in_by, out_by
 
 
 @jit
@@ -87,6 +93,8 @@ def _splices_nb(u, v, capacity, balance_u, usable, wallet, fee_sink, target, fee
     fees = np.zeros(n)
     n_in = 0
     n_out = 0
+    in_by = np.zeros(n, dtype=np.int64)
+    out_by = np.zeros(n, dtype=np.int64)
     spliced = np.zeros(e_n, dtype=np.bool_)
     if below > 0.0:
         chan, owner, _ = _depleted_sides_nb(u, v, cap0, bal0, usable, below)
@@ -114,6 +122,7 @@ def _splices_nb(u, v, capacity, balance_u, usable, wallet, fee_sink, target, fee
             count[o] += 1.0
             spliced[c] = True
             n_in += 1
+            in_by[o] += 1
         for o in range(n):
             wallet[o] -= paid[o]
             fees[o] += count[o] * fee
@@ -150,6 +159,7 @@ def _splices_nb(u, v, capacity, balance_u, usable, wallet, fee_sink, target, fee
             balance_u[c] = bal1[c] - (out if is_u_i else 0.0)
             got[o] += out - fee
             count[o] += 1.0
+            out_by[o] += 1
         for c in range(e_n):   # as np.clip(x, 0, capacity) + 0.0: a bound wins ties (-0.0 becomes 0.0), NaN stays
             x = balance_u[c]
             if x <= 0.0:
@@ -162,7 +172,7 @@ def _splices_nb(u, v, capacity, balance_u, usable, wallet, fee_sink, target, fee
             fees[o] += count[o] * fee
         fee_sink += fee * k_n
         n_out = k_n
-    return capacity, balance_u, wallet, fee_sink, fees, n_in, n_out
+    return capacity, balance_u, wallet, fee_sink, fees, n_in, n_out, in_by, out_by
 
 
 splices = register("splices", splices_numpy, _splices_nb)
