@@ -22,10 +22,12 @@ payments (`rng_exo`, before the price noise), its topology's reopening endpoints
 channel choices and reopened channels' fee policies (`rng`, after its lifecycle block). Routes,
 HTLC payments and rebalancing follow channels, so they stay inside a market's block of the
 block-diagonal graph: the bilateral clearing finds routed pairs over the whole batch in one
-search. With the payment layer on, settlement (its routed payments and per-market report) and the
-aftermath (background payments, force-closes, rebalancing, splicing) run market by market on
-views; fee sinks, grid accounts (network charges included), fault counts and the flow-history
-columns (shared between states, one new column per step) span the batch; partners are global agent indices.
+search. With the payment layer on, settlement (direct and routed payments) and the aftermath
+(background payments, force-closes, rebalancing, splicing) are one pass over the whole batch too
+(`payments.markets`): only the background payments' draws go market by market (each market's
+exogenous generator); each market's report, fee sink and fault counts come from the batch's outputs
+with a market key. Grid accounts (network charges included) and the flow-history columns (shared
+between states, one new column per step) span the batch; partners are global agent indices.
 """
 
 from __future__ import annotations

@@ -208,6 +208,7 @@ def _lightning_case(name, kw):
         assert np.array_equal(te, np.concatenate([o[2] for o in outs]))
         # money is conserved in every market of the batch
         np.testing.assert_allclose(batch.money_total(), money0, rtol=1e-9)
+        _assert_same_reports(batch, singles)
         for i, c in enumerate(singles):
             got, want = batch.summary(i), c.summary()
             assert got.keys() == want.keys() - {"negotiations"}
@@ -218,6 +219,22 @@ def _lightning_case(name, kw):
             seen["background"] += got["background_payments"]
             seen["faults"] += got["agent_faults"] + got["channel_faults"]
     return seen
+
+
+def _assert_same_reports(batch, singles):
+    """Each market's payment report, split off the batch's one settlement and aftermath
+    (`payments.markets`), is bit for bit the report of the market alone (counts, hops, fees)."""
+    got = batch.last_result.payments
+    for i, c in enumerate(singles):
+        want = c.last_result.settlement.payments
+        if want is None:
+            assert got is None
+            continue
+        for k in ("failures", "routed", "hops", "fees_paid", "earned", "background", "background_failed", "rebalances",
+                  "splices_in", "splices_out", "agent_faults", "channel_faults"):
+            a, b = np.asarray(getattr(got[i], k)), np.asarray(getattr(want, k))
+            assert a.dtype.kind == b.dtype.kind and a.shape == b.shape and a.tobytes() == b.tobytes(), (i, k, a, b)
+            assert type(getattr(got[i], k)) is type(getattr(want, k)) or isinstance(getattr(want, k), np.ndarray), k
 
 
 @pytest.mark.parametrize("name,kw", LIGHTNING, ids=[f"{n}-{k.get('mechanism', 'bilateral')}" for n, k in LIGHTNING])

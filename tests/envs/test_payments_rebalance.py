@@ -31,3 +31,4 @@ def test_compiled_rebalancing_equals_the_numpy_one_bit_for_bit(seed):
     got, want = rebalancing.run("compiled", **kw), rebalancing.run("twin", **kw)
     for a, b in zip(got, want):
         assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+    assert got[5].dtype == np.int64 and int(got[5].sum()) == got[4]   # completed rebalances by payer (a batch's per market)

@@ -28,6 +28,7 @@ def test_compiled_splices_equal_the_numpy_ones_bit_for_bit(seed):
               fee=float(rng.choice([0.0, 0.5, 2.0])), below=float(rng.choice([0.0, 0.05, 0.2, 0.6])),
               above=float(rng.choice([1.0, 0.9, 0.7, 0.4])))
     got, want = splices.run("compiled", **kw), splices.run("twin", **kw)
+    assert int(got[7].sum()) == got[5] and int(got[8].sum()) == got[6]   # splices in / out by owner
     for a, b in zip(got, want):
         if isinstance(a, np.ndarray):
             assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
