@@ -46,6 +46,8 @@ def _liquidity_add_py(acc, a, b, cap, bu, is_open):  # pragma: no cover - compil
     # branch-free: a closed slot adds zeros (x + 0.0 == x, and a sum from +0.0 never reaches -0.0), so
     # the sums are those of the open slots alone, bit for bit; an open slot's state is a coin flip,
     # and the mispredicted branch cost more than the stores
+    # (unsigned indices: numba drops its negative-index wraparound for them; slots hold agents >= 0)
+    a, b = np.uint64(a), np.uint64(b)
     o = 1.0 if is_open else 0.0
     bu = bu * o
     bv = cap * o - bu
@@ -194,20 +196,21 @@ def book_agents_numpy(storage, generator, consumer, eff, capacity, grid_limit, m
 def _book_nb(storage, generator, consumer, eff, capacity, grid_limit, marginal_cost, limit, sellable,
              needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in,
              retail, bd):  # pragma: no cover - compiled
-    # bd: a zeroed [N, F] breakdown, filled in settlement.BREAKDOWN_FIELDS order (0..12)
+    # bd: an [N, F] breakdown (uninitialized), filled in settlement.BREAKDOWN_FIELDS order (0..12),
+    # the rest set to 0 here (one pass over its rows, not a zeroing pass before it)
     n = soc.shape[0]
     new_soc = np.empty(n)
     new_wallet = np.empty(n)
     grid_in = 0.0
     grid_out = 0.0
     for i in range(n):
-        charged = bought[i] if storage[i] else 0.0
-        discharged = sold[i] if storage[i] else 0.0
-        if storage[i]:
-            x = soc[i] + charged * eff[i] - discharged / eff[i]
-            new_soc[i] = min(max(x, 0.0), capacity[i])
-        else:
-            new_soc[i] = soc[i]
+        st = storage[i]
+        charged = bought[i] if st else 0.0
+        discharged = sold[i] if st else 0.0
+        ef = eff[i] if st else 1.0   # (computed for every agent, branch-free; a non-storage eff may be 0)
+        x = soc[i] + charged * ef - discharged / ef
+        x = min(max(x, 0.0), capacity[i])
+        new_soc[i] = x if st else soc[i]
         residual_gen = max(sellable[i] - sold[i], 0.0) if generator[i] else 0.0
         grid_sold = min(residual_gen, grid_limit[i])
         residual_need = max(needed[i] - bought[i], 0.0) if consumer[i] else 0.0
@@ -234,12 +237,14 @@ def _book_nb(storage, generator, consumer, eff, capacity, grid_limit, marginal_c
         row[10] = discharged
         row[11] = n_failed[i]
         row[12] = n_partial[i]
+        for k in range(13, row.shape[0]):
+            row[k] = 0.0
     return new_soc, new_wallet, grid_in - grid_out, bd
 
 
 def _book_compiled(storage, generator, consumer, eff, capacity, grid_limit, marginal_cost, limit, sellable,
                    needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in, retail):
-    bd = np.zeros((soc.shape[0], len(BREAKDOWN_FIELDS)))
+    bd = np.empty((soc.shape[0], len(BREAKDOWN_FIELDS)))
     return _book_nb(storage, generator, consumer, eff, capacity, grid_limit, marginal_cost, limit, sellable,
                     needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in, retail, bd)
 
@@ -594,7 +599,7 @@ def _aftermath_py(util, flow, old_capacity, opened, decay, n, u, v, capacity, ba
     for i in range(n):
         for k in range(4):
             acc[i, k] = 0.0
-    if parts <= 1:   # one pass over the slots
+    if parts <= 1:   # one pass over the slots (measured: faster than two loops)
         for e in range(e_n):
             new_util[e] = decay * util[e] + (1 - decay) * abs(flow[e]) / old_capacity[e]
             column[e] = np.float32(flow[e])
@@ -804,15 +809,17 @@ def clip_actions_numpy(actions):
 
 @jit
 def _clip_actions_nb(actions):  # pragma: no cover - compiled
+    # branch-free over the flat entries (a C-contiguous copy when not): finite iff |x| <= the
+    # largest double (false for inf and NaN), and-ed as integers so the loop vectorizes
     n, k = actions.shape
-    out = np.empty((n, k))
-    finite = True
-    for i in range(n):
-        for j in range(k):
-            x = actions[i, j]
-            finite &= np.isfinite(x)
-            out[i, j] = -1.0 if x < -1.0 else (1.0 if x > 1.0 else x)
-    return out, finite
+    flat = np.ascontiguousarray(actions).reshape(n * k)
+    out = np.empty(n * k)
+    bad = 0
+    for i in range(n * k):
+        x = flat[i]
+        bad |= not (abs(x) <= 1.7976931348623157e308)
+        out[i] = -1.0 if x < -1.0 else (1.0 if x > 1.0 else x)
+    return out.reshape(n, k), bad == 0
 
 
 clip_actions = register("clip_actions", clip_actions_numpy, _clip_actions_nb)
