@@ -143,17 +143,18 @@ def _pay_nb(channel, seller, buyer, qty, price, cut, u, capacity, balance_u, n, 
         paid_qty[t] = pq
         failed[t] = f
         partial[t] = pa
+        s, b = np.uint64(seller[t]), np.uint64(buyer[t])   # (unsigned: no negative-index wraparound)
         if ch >= 0:
             flow_in_u[ch] += -pd if buyer_is_u else pd
         else:
-            ex_in[seller[t]] += pd
-            ex_out[buyer[t]] += pd
-        sold[seller[t]] += pq
-        bought[buyer[t]] += pq
-        revenue[seller[t]] += pd
-        cost[buyer[t]] += pd
-        n_failed[buyer[t]] += 1.0 if f else 0.0
-        n_partial[buyer[t]] += 1.0 if pa else 0.0
+            ex_in[s] += pd
+            ex_out[b] += pd
+        sold[s] += pq
+        bought[b] += pq
+        revenue[s] += pd
+        cost[b] += pd
+        n_failed[b] += 1.0 if f else 0.0
+        n_partial[b] += 1.0 if pa else 0.0
     return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out,
             n_failed, n_partial)
 
