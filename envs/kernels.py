@@ -46,6 +46,8 @@ def _liquidity_add_py(acc, a, b, cap, bu, is_open):  # pragma: no cover - compil
     # branch-free: a closed slot adds zeros (x + 0.0 == x, and a sum from +0.0 never reaches -0.0), so
     # the sums are those of the open slots alone, bit for bit; an open slot's state is a coin flip,
     # and the mispredicted branch cost more than the stores
+    # (unsigned indices: numba drops its negative-index wraparound for them; slots hold agents >= 0)
+    a, b = np.uint64(a), np.uint64(b)
     o = 1.0 if is_open else 0.0
     bu = bu * o
     bv = cap * o - bu
@@ -141,17 +143,18 @@ def _pay_nb(channel, seller, buyer, qty, price, cut, u, capacity, balance_u, n, 
         paid_qty[t] = pq
         failed[t] = f
         partial[t] = pa
+        s, b = np.uint64(seller[t]), np.uint64(buyer[t])   # (unsigned: no negative-index wraparound)
         if ch >= 0:
             flow_in_u[ch] += -pd if buyer_is_u else pd
         else:
-            ex_in[seller[t]] += pd
-            ex_out[buyer[t]] += pd
-        sold[seller[t]] += pq
-        bought[buyer[t]] += pq
-        revenue[seller[t]] += pd
-        cost[buyer[t]] += pd
-        n_failed[buyer[t]] += 1.0 if f else 0.0
-        n_partial[buyer[t]] += 1.0 if pa else 0.0
+            ex_in[s] += pd
+            ex_out[b] += pd
+        sold[s] += pq
+        bought[b] += pq
+        revenue[s] += pd
+        cost[b] += pd
+        n_failed[b] += 1.0 if f else 0.0
+        n_partial[b] += 1.0 if pa else 0.0
     return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out,
             n_failed, n_partial)
 
@@ -194,20 +197,21 @@ def book_agents_numpy(storage, generator, consumer, eff, capacity, grid_limit, m
 def _book_nb(storage, generator, consumer, eff, capacity, grid_limit, marginal_cost, limit, sellable,
              needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in,
              retail, bd):  # pragma: no cover - compiled
-    # bd: a zeroed [N, F] breakdown, filled in settlement.BREAKDOWN_FIELDS order (0..12)
+    # bd: an [N, F] breakdown (uninitialized), filled in settlement.BREAKDOWN_FIELDS order (0..12),
+    # the rest set to 0 here (one pass over its rows, not a zeroing pass before it)
     n = soc.shape[0]
     new_soc = np.empty(n)
     new_wallet = np.empty(n)
     grid_in = 0.0
     grid_out = 0.0
     for i in range(n):
-        charged = bought[i] if storage[i] else 0.0
-        discharged = sold[i] if storage[i] else 0.0
-        if storage[i]:
-            x = soc[i] + charged * eff[i] - discharged / eff[i]
-            new_soc[i] = min(max(x, 0.0), capacity[i])
-        else:
-            new_soc[i] = soc[i]
+        st = storage[i]
+        charged = bought[i] if st else 0.0
+        discharged = sold[i] if st else 0.0
+        ef = eff[i] if st else 1.0   # (computed for every agent, branch-free; a non-storage eff may be 0)
+        x = soc[i] + charged * ef - discharged / ef
+        x = min(max(x, 0.0), capacity[i])
+        new_soc[i] = x if st else soc[i]
         residual_gen = max(sellable[i] - sold[i], 0.0) if generator[i] else 0.0
         grid_sold = min(residual_gen, grid_limit[i])
         residual_need = max(needed[i] - bought[i], 0.0) if consumer[i] else 0.0
@@ -234,12 +238,14 @@ def _book_nb(storage, generator, consumer, eff, capacity, grid_limit, marginal_c
         row[10] = discharged
         row[11] = n_failed[i]
         row[12] = n_partial[i]
+        for k in range(13, row.shape[0]):
+            row[k] = 0.0
     return new_soc, new_wallet, grid_in - grid_out, bd
 
 
 def _book_compiled(storage, generator, consumer, eff, capacity, grid_limit, marginal_cost, limit, sellable,
                    needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in, retail):
-    bd = np.zeros((soc.shape[0], len(BREAKDOWN_FIELDS)))
+    bd = np.empty((soc.shape[0], len(BREAKDOWN_FIELDS)))
     return _book_nb(storage, generator, consumer, eff, capacity, grid_limit, marginal_cost, limit, sellable,
                     needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in, retail, bd)
 
@@ -594,7 +600,7 @@ def _aftermath_py(util, flow, old_capacity, opened, decay, n, u, v, capacity, ba
     for i in range(n):
         for k in range(4):
             acc[i, k] = 0.0
-    if parts <= 1:   # one pass over the slots
+    if parts <= 1:   # one pass over the slots (measured: faster than two loops)
         for e in range(e_n):
             new_util[e] = decay * util[e] + (1 - decay) * abs(flow[e]) / old_capacity[e]
             column[e] = np.float32(flow[e])
@@ -693,12 +699,6 @@ def observation_rows_numpy(buf, static, static_rows, rows, sellable, needed, soc
 
 
 @jit
-def _clip_into(out, vals, lo, hi):  # pragma: no cover - compiled
-    for i in range(out.shape[0]):
-        out[i] = min(max(vals[i], lo), hi)
-
-
-@jit
 def _observation_rows_nb(buf, static, static_rows, rows, sellable, needed, soc, capacity, storage, last_sold,
                          last_bought, last_profit, scale, degree, outbound, inbound, retail, liq, mean_degree, low,
                          high, market, good_key, good_rows, scalar_rows, ref_price, clearing_price, price_history,
@@ -711,39 +711,40 @@ def _observation_rows_nb(buf, static, static_rows, rows, sellable, needed, soc, 
     for j in range(shock_row0, shock_row0 + n_shock_rows):
         buf[j, :] = 0.0
     inv = np.empty(n)
-    val = np.empty(n)
     for i in range(n):
         inv[i] = 1.0 / max(scale[i], 1e-12)
+    # each field computed and clipped straight into its row (no scratch row between)
     for k in range(9):
+        j = rows[k]
+        out = buf[j]
+        lo, hi = float(low[j]), float(high[j])
         if k == 0:
             for i in range(n):
-                val[i] = sellable[i] * inv[i]
+                out[i] = min(max(sellable[i] * inv[i], lo), hi)
         elif k == 1:
             for i in range(n):
-                val[i] = needed[i] * inv[i]
+                out[i] = min(max(needed[i] * inv[i], lo), hi)
         elif k == 2:
             for i in range(n):
-                val[i] = soc[i] / max(capacity[i], 1e-12) if storage[i] else 0.0
+                out[i] = min(max(soc[i] / max(capacity[i], 1e-12) if storage[i] else 0.0, lo), hi)
         elif k == 3:
             for i in range(n):
-                val[i] = last_sold[i] * inv[i]
+                out[i] = min(max(last_sold[i] * inv[i], lo), hi)
         elif k == 4:
             for i in range(n):
-                val[i] = last_bought[i] * inv[i]
+                out[i] = min(max(last_bought[i] * inv[i], lo), hi)
         elif k == 5:
             for i in range(n):
-                val[i] = last_profit[i] * inv[i] / retail
+                out[i] = min(max(last_profit[i] * inv[i] / retail, lo), hi)
         elif k == 6:
             for i in range(n):
-                val[i] = degree[i] / mean_degree
+                out[i] = min(max(degree[i] / mean_degree, lo), hi)
         elif k == 7:
             for i in range(n):
-                val[i] = outbound[i] / liq
+                out[i] = min(max(outbound[i] / liq, lo), hi)
         else:
             for i in range(n):
-                val[i] = inbound[i] / liq
-        j = rows[k]
-        _clip_into(buf[j], val, float(low[j]), float(high[j]))
+                out[i] = min(max(inbound[i] / liq, lo), hi)
     # per (market, good), as market_fields_numpy (np.clip keeps a value equal to a bound)
     m_n, g_n = ref_price.shape
     h = price_history.shape[1]
@@ -772,16 +773,19 @@ def _observation_rows_nb(buf, static, static_rows, rows, sellable, needed, soc, 
             lo, hi = float(low[scalar_rows[k]]), float(high[scalar_rows[k]])
             y = x[k] if x[k] > lo else lo
             scalar_vals[k, m] = y if y < hi else hi
+    # gathers with unsigned indices (numba then drops its negative-index wraparound)
     for k in range(good_rows.shape[0]):
         out = buf[good_rows[k]]
+        gv = good_vals[k]
         for i in range(n):
-            out[i] = good_vals[k, good_key[i]]
+            out[i] = gv[np.uint64(good_key[i])]
     for k in range(scalar_rows.shape[0]):
         out = buf[scalar_rows[k]]
+        sv = scalar_vals[k]
         for i in range(n):
-            out[i] = scalar_vals[k, market[i]]
+            out[i] = sv[np.uint64(market[i])]
     for i in range(n):
-        kind = shock_kind[market[i]]
+        kind = shock_kind[np.uint64(market[i])]
         if kind > 0:
             buf[shock_row0 + kind - 1, i] = 1.0
     if zero_inactive:
@@ -804,15 +808,17 @@ def clip_actions_numpy(actions):
 
 @jit
 def _clip_actions_nb(actions):  # pragma: no cover - compiled
+    # branch-free over the flat entries (a C-contiguous copy when not): finite iff |x| <= the
+    # largest double (false for inf and NaN), and-ed as integers so the loop vectorizes
     n, k = actions.shape
-    out = np.empty((n, k))
-    finite = True
-    for i in range(n):
-        for j in range(k):
-            x = actions[i, j]
-            finite &= np.isfinite(x)
-            out[i, j] = -1.0 if x < -1.0 else (1.0 if x > 1.0 else x)
-    return out, finite
+    flat = np.ascontiguousarray(actions).reshape(n * k)
+    out = np.empty(n * k)
+    bad = 0
+    for i in range(n * k):
+        x = flat[i]
+        bad |= not (abs(x) <= 1.7976931348623157e308)
+        out[i] = -1.0 if x < -1.0 else (1.0 if x > 1.0 else x)
+    return out.reshape(n, k), bad == 0
 
 
 clip_actions = register("clip_actions", clip_actions_numpy, _clip_actions_nb)
@@ -856,10 +862,13 @@ def _decode_nb(actions, ref_price, market, sells_good, buys_good, reserve, limit
     concession = np.empty(n)
     supply = np.zeros(ref_price.shape[0] * n_goods)
     demand = np.zeros(ref_price.shape[0] * n_goods)
+    # branch-free (selects, not jumps: an agent's kind and offer are coin flips to the branch
+    # predictor), unsigned indices (numba then drops its negative-index wraparound)
     for i in range(n):
-        m = market[i]
-        sg = max(sells_good[i], 0)
-        bg = max(buys_good[i], 0)
+        m = np.uint64(market[i])
+        sells, buys = sells_good[i] >= 0, buys_good[i] >= 0
+        sg = np.uint64(sells_good[i] if sells else 0)
+        bg = np.uint64(buys_good[i] if buys else 0)
         x = ref_price[m, sg] + actions[i, 0] * span
         x = x if x >= reserve[i] else reserve[i]
         x = x if x <= retail else retail
@@ -869,25 +878,20 @@ def _decode_nb(actions, ref_price, market, sells_good, buys_good, reserve, limit
         bid[i] = y if y < limit[i] else limit[i]
         q = actions[i, 2]
         share = 0.5 * (q + 1.0)
-        if storage[i]:
-            sq = (q if q >= 0.0 else 0.0) * sellable[i]
-            bq = (-q if -q >= 0.0 else 0.0) * needed[i]
-        else:
-            sq = share * sellable[i]
-            bq = share * needed[i]
-        sq = sq if (active[i] and sells_good[i] >= 0 and sq >= min_quantity) else 0.0
-        bq = bq if (active[i] and buys_good[i] >= 0 and bq >= min_quantity) else 0.0
+        st = storage[i]
+        sell_share = (q if q >= 0.0 else 0.0) if st else share
+        buy_share = (-q if -q >= 0.0 else 0.0) if st else share
+        sq = sell_share * sellable[i]
+        bq = buy_share * needed[i]
+        on = active[i]
+        sq = sq if (on & sells & (sq >= min_quantity)) else 0.0
+        bq = bq if (on & buys & (bq >= min_quantity)) else 0.0
         sell_qty[i] = sq
         buy_qty[i] = bq
         concession[i] = 0.5 * (actions[i, 3] + 1.0)
-        if sells_good[i] >= 0:
-            supply[m * n_goods + sg] += sq if storage[i] else sellable[i]
-        else:
-            supply[m * n_goods + sg] += 0.0
-        if buys_good[i] >= 0:
-            demand[m * n_goods + bg] += bq if storage[i] else needed[i]
-        else:
-            demand[m * n_goods + bg] += 0.0
+        key = m * np.uint64(n_goods)
+        supply[key + sg] += (sq if st else sellable[i]) if sells else 0.0
+        demand[key + bg] += (bq if st else needed[i]) if buys else 0.0
     return ask, bid, sell_qty, buy_qty, concession, supply, demand
 
 
@@ -911,9 +915,24 @@ def _totals_nb(key, qty, price, previous):  # pragma: no cover - compiled
     mg = previous.size
     volume = np.zeros(mg)
     value = np.zeros(mg)
-    for t in range(key.shape[0]):   # in trade order, as bincount sums
-        volume[key[t]] += qty[t]
-        value[key[t]] += qty[t] * price[t]
+    # in trade order, as bincount sums; a run of trades of one key sums in registers (trades come
+    # in runs of a market and good: the sums then wait on an add, not on a store and a reload)
+    cur = 0
+    vol = 0.0
+    val = 0.0
+    for t in range(key.shape[0]):
+        k = key[t]
+        if k != cur:
+            volume[cur] = vol
+            value[cur] = val
+            cur = k
+            vol = volume[k]
+            val = value[k]
+        vol += qty[t]
+        val += qty[t] * price[t]
+    if mg:
+        volume[cur] = vol
+        value[cur] = val
     prev = previous.reshape(mg)
     clearing = np.empty(mg)
     for k in range(mg):

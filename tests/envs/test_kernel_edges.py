@@ -1,0 +1,98 @@
+"""Edge inputs of the branch-free kernels (clip_actions, trade_totals, book_agents, pay_trades):
+the compiled build is bit for bit its NumPy twin where the branch-free forms could differ
+(non-finite actions, interleaved or missing trade keys, non-storage agents with eff 0)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
+
+from channelmarket.envs import compiled
+from channelmarket.envs.breakdown import BREAKDOWN_FIELDS
+
+needs_numba = pytest.mark.skipif(not compiled.USE_NUMBA, reason="numba off")
+
+
+def same(a, b):
+    for x, y in zip(a, b):
+        x, y = np.asarray(x), np.asarray(y)
+        assert x.shape == y.shape
+        np.testing.assert_array_equal(x, y)
+        assert (np.signbit(x) == np.signbit(y)).all()
+
+
+def both(name, **kw):
+    k = compiled.KERNELS[name]
+    with np.errstate(all="ignore"):   # the twins compute both sides of their np.where
+        return k.run("compiled", **kw), k.run("twin", **kw)
+
+
+SPECIAL = [np.inf, -np.inf, np.nan, 1.7976931348623157e308, -1.7976931348623157e308, -0.0, 0.0, 1.0, -1.0, 5e-324]
+
+
+@needs_numba
+@settings(max_examples=40, deadline=None)
+@given(hs.integers(1, 40), hs.integers(1, 5), hs.lists(hs.sampled_from(SPECIAL) | hs.floats(-3, 3), min_size=1,
+                                                        max_size=200), hs.booleans())
+def test_clip_actions_equals_its_twin_on_non_finite_and_strided_actions(n, k, vals, strided):
+    acts = np.resize(np.array(vals, dtype=np.float64), (n, 2 * k if strided else k))
+    if strided:
+        acts = acts[:, ::2]   # not C-contiguous
+    (c_out, c_ok), (t_out, t_ok) = both("clip_actions", actions=acts)
+    assert c_ok == t_ok == bool(np.isfinite(acts).all())
+    same([c_out], [t_out])
+
+
+@needs_numba
+@settings(max_examples=40, deadline=None)
+@given(hs.integers(1, 6), hs.lists(hs.tuples(hs.integers(0, 5), hs.floats(0, 10), hs.floats(0, 3)), max_size=60))
+def test_trade_totals_equals_its_twin_for_interleaved_keys(mg, trades):
+    key = np.array([t[0] % mg for t in trades], dtype=np.int64)
+    qty = np.array([t[1] for t in trades], dtype=np.float64)
+    price = np.array([t[2] for t in trades], dtype=np.float64)
+    previous = np.arange(mg, dtype=np.float64).reshape(1, mg) + 0.5
+    c, t = both("trade_totals", key=key, qty=qty, price=price, previous=previous)
+    same(c, t)
+
+
+def _book_kw(rng, n, eff_zero):
+    storage = rng.random(n) < 0.4
+    eff = np.where(storage, rng.uniform(0.8, 1.0, n), 0.0 if eff_zero else 1.0)
+    f = lambda: rng.uniform(0, 5, n)  # noqa: E731
+    return dict(storage=storage, generator=rng.random(n) < 0.5, consumer=rng.random(n) < 0.5, eff=eff,
+                capacity=f(), grid_limit=f(), marginal_cost=f(), limit=f(), sellable=f(), needed=f(), soc=f(),
+                wallet=f(), sold=f(), bought=f(), revenue=f(), cost=f(), n_failed=f().round(),
+                n_partial=f().round(), feed_in=0.05, retail=0.3)
+
+
+@needs_numba
+@pytest.mark.parametrize("eff_zero", [True, False])
+def test_book_agents_equals_its_twin_with_eff_zero_off_storage(eff_zero):
+    kw = _book_kw(np.random.default_rng(3), 257, eff_zero)
+    c, t = both("book_agents", **kw)
+    same([c[0], c[1], c[3]], [t[0], t[1], t[3]])
+    assert c[2] == pytest.approx(t[2], rel=1e-12)   # the grid total: NumPy sums pairwise
+    assert c[3].shape == (257, len(BREAKDOWN_FIELDS))
+    assert not c[3][:, 13:].any()   # the fields book_agents does not fill are zeros
+
+
+@needs_numba
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pay_trades_equals_its_twin_with_exchange_and_short_trades(seed):
+    rng = np.random.default_rng(seed)
+    n, e, t_n = 30, 40, 300
+    u = rng.integers(0, n, e).astype(np.int32)
+    v = ((u + 1 + rng.integers(0, n - 1, e)) % n).astype(np.int32)
+    capacity = rng.uniform(0, 4, e)
+    balance_u = capacity * rng.random(e)
+    channel = np.where(rng.random(t_n) < 0.3, -1, rng.integers(0, e, t_n))
+    seller = np.where(rng.random(t_n) < 0.5, u[np.maximum(channel, 0)], v[np.maximum(channel, 0)]).astype(np.int64)
+    buyer = np.where(seller == u[np.maximum(channel, 0)], v[np.maximum(channel, 0)], u[np.maximum(channel, 0)])
+    buyer = buyer.astype(np.int64)
+    kw = dict(channel=channel, seller=seller, buyer=buyer, qty=rng.uniform(0, 2, t_n),
+              price=np.where(rng.random(t_n) < 0.1, 0.0, rng.uniform(0, 1, t_n)), cut=rng.integers(0, 3, t_n),
+              u=u, capacity=capacity, balance_u=balance_u, n=n, round_off=1e-9)
+    c, t = both("pay_trades", **kw)
+    same(c, t)
