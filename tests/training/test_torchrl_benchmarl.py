@@ -34,7 +34,7 @@ def small_config(folder) -> ExperimentConfig:
 
 
 def test_task_specs_group_by_kind_and_carry_the_state():
-    task = market_task("energy_small", episode_steps=8)
+    task = market_task("energy_small", episode_steps=8, info_keys="trade")   # the seven breakdown fields
     env = task.get_env_fun(num_envs=1, continuous_actions=True, seed=0, device="cpu")()
     check_env_specs(env)
     assert set(task.group_map(env)) == {"solar", "wind", "storage", "consumer"}
