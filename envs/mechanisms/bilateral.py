@@ -344,22 +344,22 @@ def _with_routes(sc, agents, state, offers, channel, seller, buyer, price, n_neg
     together (`ration_routed`, one compiled pass)."""
     rc = routed_pairs(sc, agents, state, offers)
     n_neg += int(rc.seller.shape[0])
-    all_ch, all_s, all_b, all_p, qty, cut, route = ration_routed(
+    all_ch, all_s, all_b, all_p, qty, cut, route, good = ration_routed(
         channel=channel, seller=seller, buyer=buyer, price=price, r_seller=rc.seller, r_buyer=rc.buyer,
         r_route=rc.route, r_width=rc.width, ask=offers.ask, bid=offers.bid, reserve=agents.reserve,
         limit=agents.limit, concession=offers.concession, rounds=sc.negotiation_rounds, sell_qty=offers.sell_qty,
-        buy_qty=offers.buy_qty, u=state.u, balance_u=state.balance_u, capacity=state.capacity,
-        fee_base=state.fee_base, fee_rate=state.fee_rate, max_fee_share=sc.max_fee_share, n=agents.n)
+        buy_qty=offers.buy_qty, sells_good=agents.sells_good, u=state.u, balance_u=state.balance_u,
+        capacity=state.capacity, fee_base=state.fee_base, fee_rate=state.fee_rate, max_fee_share=sc.max_fee_share,
+        n=agents.n)
     if all_ch.shape[0] == 0:
         return Trades.empty(n_neg)._replace(route=np.zeros((0, sc.max_hops), dtype=np.int64), unrouted=rc.unrouted)
-    good = agents.sells_good[all_s].astype(np.int64)
     return Trades(all_ch, all_s, all_b, good, qty, all_p, n_neg, cut, route, rc.unrouted)
 
 
 def ration_routed_numpy(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve,
-                        limit, concession, rounds, sell_qty, buy_qty, u, balance_u, capacity, fee_base, fee_rate,
-                        max_fee_share, n):
-    """(channel or ROUTED, seller, buyer, price, quantity, cut, route [T, H]) of the trades kept
+                        limit, concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base,
+                        fee_rate, max_fee_share, n):
+    """(channel or ROUTED, seller, buyer, price, quantity, cut, route [T, H], good) of the trades kept
     (quantity > 0 or an empty buyer side): the routed candidates negotiate; a buyer knows its
     route's fee policies (gossip) and drops a route whose fees on what it would pay over it (at
     most its whole need, at most the route's width) exceed its fee limit (the forwarders' fees on
@@ -390,13 +390,14 @@ def ration_routed_numpy(channel, seller, buyer, price, r_seller, r_buyer, r_rout
     empty = side <= 0.0
     cut = np.where(empty, LIQUIDITY_EMPTY, np.where(capped, LIQUIDITY_CUT, LIQUIDITY_OK)).astype(np.int8)
     keep = (qty > 0.0) | empty
-    return all_ch[keep], all_s[keep], all_b[keep], all_p[keep], qty[keep], cut[keep], route[keep]
+    return (all_ch[keep], all_s[keep], all_b[keep], all_p[keep], qty[keep], cut[keep], route[keep],
+            sells_good[all_s[keep]].astype(np.int64))
 
 
 @jit
 def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve,
-                      limit, concession, rounds, sell_qty, buy_qty, u, balance_u, capacity, fee_base, fee_rate,
-                      max_fee_share, n):  # pragma: no cover - compiled
+                      limit, concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base,
+                      fee_rate, max_fee_share, n):  # pragma: no cover - compiled
     """(Agent and channel indices unsigned: numba then leaves out its negative-index checks.)"""
     d_n = channel.shape[0]
     r_n = r_seller.shape[0]
@@ -482,6 +483,7 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
     o_q = np.empty(m)
     o_cut = np.empty(m, dtype=np.int8)
     o_route = np.full((m, h_n), -1, dtype=np.int64)
+    o_good = np.empty(m, dtype=np.int64)
     k_ = 0
     for p in range(m):
         s = np.uint32(s_[p])
@@ -499,12 +501,13 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
             for j in range(h_n):
                 o_route[k_, j] = r_route[-1 - i, j]
         o_s[k_] = s
+        o_good[k_] = sells_good[s]
         o_b[k_] = b_[p]
         o_p[k_] = p_[p]
         o_q[k_] = q
         o_cut[k_] = LIQUIDITY_EMPTY if empty else (LIQUIDITY_CUT if capped[p] else LIQUIDITY_OK)
         k_ += 1
-    return o_ch[:k_], o_s[:k_], o_b[:k_], o_p[:k_], o_q[:k_], o_cut[:k_], o_route[:k_]
+    return o_ch[:k_], o_s[:k_], o_b[:k_], o_p[:k_], o_q[:k_], o_cut[:k_], o_route[:k_], o_good[:k_]
 
 
 ration_routed = register_kernel("ration_routed", ration_routed_numpy, _ration_routed_nb)
