@@ -320,12 +320,14 @@ ration_pairs = register_kernel("ration_pairs", ration_pairs_numpy, _ration_nb)
 
 def clear_bilateral(sc: "Scenario", agents: "AgentParams", state: "MarketState", offers: "Offers") -> Trades:
     """Trades of the step's channel negotiations (see the module docstring)."""
+    # routes on: the route search first, so that the agreements are still in cache for the rationing
+    rc = routed_pairs(sc, agents, state, offers) if sc.max_hops > 1 else None
     channel, seller, buyer, price, n_neg = agreements(
         u=state.u, v=state.v, is_open=state.open, sell_qty=offers.sell_qty, buy_qty=offers.buy_qty,
         sells_good=agents.sells_good, buys_good=agents.buys_good, ask=offers.ask, bid=offers.bid,
         reserve=agents.reserve, limit=agents.limit, concession=offers.concession, rounds=sc.negotiation_rounds)
-    if sc.max_hops > 1:
-        return _with_routes(sc, agents, state, offers, channel, seller, buyer, price, n_neg)
+    if rc is not None:
+        return _with_routes(sc, agents, state, offers, rc, channel, seller, buyer, price, n_neg)
     if channel.shape[0] == 0:
         return Trades.empty(n_neg)
     qty, capped, side = ration_pairs(channel=channel, seller=seller, buyer=buyer, price=price, u=state.u,
@@ -338,11 +340,10 @@ def clear_bilateral(sc: "Scenario", agents: "AgentParams", state: "MarketState",
     return Trades(channel[keep], seller[keep], buyer[keep], good, qty[keep], price[keep], n_neg, cut[keep])
 
 
-def _with_routes(sc, agents, state, offers, channel, seller, buyer, price, n_neg) -> Trades:
+def _with_routes(sc, agents, state, offers, rc, channel, seller, buyer, price, n_neg) -> Trades:
     """Multi-hop routes on (`sc.max_hops` > 1): each buyer also negotiates with the seller at the end
-    of its widest routed candidate (`routed_pairs`), and rations over direct and routed agreements
-    together (`ration_routed`, one compiled pass)."""
-    rc = routed_pairs(sc, agents, state, offers)
+    of its widest routed candidate (`rc`, `routed_pairs`), and rations over direct and routed
+    agreements together (`ration_routed`, one compiled pass)."""
     n_neg += int(rc.seller.shape[0])
     all_ch, all_s, all_b, all_p, qty, cut, route, good = ration_routed(
         channel=channel, seller=seller, buyer=buyer, price=price, r_seller=rc.seller, r_buyer=rc.buyer,

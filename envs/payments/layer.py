@@ -60,6 +60,9 @@ def empty_report(n: int, max_hops: int) -> PaymentReport:
                          0.0, np.zeros(n))
 
 
+_NONE_UNROUTED = np.zeros(0, dtype=np.int8)
+
+
 def pay_trades(trades, u, v, capacity, balance_u, fee_base, fee_rate, n: int, round_off: float,
                max_fee_share: float, max_hops: int, failed_agent=None, failed_channel=None):
     """`kernels.pay_trades`' outputs for direct and routed trades, plus (fees paid [N], report):
@@ -70,22 +73,20 @@ def pay_trades(trades, u, v, capacity, balance_u, fee_base, fee_rate, n: int, ro
     faults = failed_agent is not None and bool(failed_agent.any() or failed_channel.any())   # none: not read
     fa = failed_agent if failed_agent is not None else np.zeros(n, dtype=bool)
     fc = failed_channel if failed_channel is not None else np.zeros(u.shape[0], dtype=bool)
+    unrouted = trades.unrouted if trades.unrouted is not None else _NONE_UNROUTED
     (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed, n_partial,
      fees, failures, hops, routed_ok, fee, earned, reason) = trade_payments(
         channel=trades.channel, seller=trades.seller, buyer=trades.buyer, qty=trades.qty, price=trades.price, cut=cut,
-        route=route, u=u, v=v, capacity=capacity, balance_u=balance_u, fee_base=fee_base, fee_rate=fee_rate,
-        blocked_agent=fa, blocked_channel=fc, faults=faults, n=n, round_off=round_off, max_fee_share=max_fee_share,
-        max_hops=max_hops)
-    if trades.unrouted is not None:   # buyers the route search found no seller for
-        failures += np.bincount(trades.unrouted, minlength=len(R.REASON_NAMES))[: len(R.REASON_NAMES)]
-        failures[R.OK] = 0
+        route=route, unrouted=unrouted, u=u, v=v, capacity=capacity, balance_u=balance_u, fee_base=fee_base,
+        fee_rate=fee_rate, blocked_agent=fa, blocked_channel=fc, faults=faults, n=n, round_off=round_off,
+        max_fee_share=max_fee_share, max_hops=max_hops)
     report = PaymentReport(failures, int(routed_ok), hops, float(fee.sum()), earned, routed_reason=reason,
                            routed_fee=fee)
     return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
             n_partial, fees, report)
 
 
-def trade_payments_numpy(channel, seller, buyer, qty, price, cut, route, u, v, capacity, balance_u, fee_base,
+def trade_payments_numpy(channel, seller, buyer, qty, price, cut, route, unrouted, u, v, capacity, balance_u, fee_base,
                          fee_rate, blocked_agent, blocked_channel, faults, n, round_off, max_fee_share, max_hops):
     """Every trade paid: direct trades from their buyers' channel sides (`kernels.pay_trades`;
     with `faults`, those touching a blocked agent or channel are released), then the ROUTED
@@ -93,8 +94,8 @@ def trade_payments_numpy(channel, seller, buyer, qty, price, cut, route, u, v, c
     `kernels.pay_trades`' thirteen outputs, then fees paid [N] by buyers, failures by reason
     [len(REASON_NAMES)] (trades only), completed payments by hops [H + 1], routed payments
     completed, the fee of each routed trade [R], fees earned [N] and the reason of each routed trade
-    [R] (int8). `blocked_agent` and
-    `blocked_channel` are read only with `faults`."""
+    [R] (int8). The failures also count the buyers the route search found no seller for (`unrouted`
+    [N] reasons, or empty). `blocked_agent` and `blocked_channel` are read only with `faults`."""
     t = channel.shape[0]
     routed = channel == ROUTED
     released = np.zeros(t, dtype=bool)
@@ -119,6 +120,8 @@ def trade_payments_numpy(channel, seller, buyer, qty, price, cut, route, u, v, c
     failures[R.PEER_FAULT] += int((direct_failed & released).sum())
     failures[R.INSUFFICIENT_BALANCE] += int((direct_failed & ~released).sum())
     hops_hist[min(1, max_hops)] += int(((paid_qty > 0) & (channel >= 0)).sum())
+    failures += np.bincount(unrouted, minlength=len(R.REASON_NAMES))[: len(R.REASON_NAMES)]
+    failures[R.OK] = 0
     if not routed.any():
         return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
                 n_partial, np.zeros(n), failures, hops_hist, 0, np.zeros(0), np.zeros(n), np.zeros(0, dtype=np.int8))
@@ -277,8 +280,8 @@ def _direct_range(channel, seller, buyer, qty, price, cut, u, capacity, balance_
 _direct_range_nb = jit(_direct_range)
 
 
-def _trade_payments(channel, seller, buyer, qty, price, cut, route, u, v, capacity, balance_u, fee_base, fee_rate,
-                    blocked_agent, blocked_channel, faults, n, round_off, max_fee_share, max_hops,
+def _trade_payments(channel, seller, buyer, qty, price, cut, route, unrouted, u, v, capacity, balance_u, fee_base,
+                    fee_rate, blocked_agent, blocked_channel, faults, n, round_off, max_fee_share, max_hops,
                     chunks):  # pragma: no cover - compiled
     """The direct trades paid (`_direct_range`): with one chunk in one pass that also sums; with
     more, per trade in `chunks` slices side by side (`prange`), then serially in trade order the
@@ -394,6 +397,10 @@ def _trade_payments(channel, seller, buyer, qty, price, cut, route, u, v, capaci
             _direct_sums_nb(channel, seller, buyer, paid, paid_qty, failed, partial, sums)
     sold, bought, revenue, cost, ex_in, ex_out, n_failed, n_partial = (
         sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7])
+    for i in range(unrouted.shape[0]):   # buyers the route search found no seller for
+        w = unrouted[i]
+        if w > OK and w < N_REASONS:
+            failures[w] += 1
     if r_n == 0:
         return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
                 n_partial, fees, failures, hops_hist, 0, fee, earned, reason)
