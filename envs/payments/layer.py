@@ -213,10 +213,10 @@ def _direct_range(channel, seller, buyer, qty, price, cut, u, capacity, balance_
                   faults, round_off, lo, hi, paid, paid_qty, failed, partial, released, signed, whole, flow_in_u,
                   failures, hops_hist, one, sums):  # pragma: no cover - compiled
     """Trades lo..hi-1 paid as `kernels._pay_nb` pays them (the same float expressions; routed and
-    released trades paying nothing here): paid, paid_qty, failed, partial, released and the signed
-    flow into u's side. With `whole` (one serial pass over all trades) also, in trade order, the
-    flows into the channels, the counts and the per-agent sums (`_direct_sums`' order); returns
-    the number of routed trades then."""
+    released trades paying nothing here): paid, paid_qty, failed, partial; without `whole` also
+    released and the signed flow into u's side (for the serial pass after the chunks). With `whole`
+    (one serial pass over all trades) instead, in trade order, the flows into the channels, the
+    counts and the per-agent sums (`_direct_sums`' order); returns the number of routed trades then."""
     r_n = 0
     for t in range(lo, hi):
         ch = channel[t]
@@ -256,9 +256,10 @@ def _direct_range(channel, seller, buyer, qty, price, cut, u, capacity, balance_
         paid_qty[t] = pq
         failed[t] = f
         partial[t] = pa
-        released[t] = rel
-        signed[t] = sg
-        if whole:
+        if not whole:   # (the chunks' serial pass reads them)
+            released[t] = rel
+            signed[t] = sg
+        else:
             if ch >= 0:
                 flow_in_u[np.uint64(ch)] += sg
                 if pq > 0:
@@ -298,8 +299,8 @@ def _trade_payments(channel, seller, buyer, qty, price, cut, route, unrouted, u,
     paid_qty = np.empty(t_n)
     failed = np.empty(t_n, dtype=np.bool_)
     partial = np.empty(t_n, dtype=np.bool_)
-    released = np.empty(t_n, dtype=np.bool_)
-    signed = np.empty(t_n)       # into u's side of the trade's channel
+    released = np.empty(t_n if chunks > 1 else 0, dtype=np.bool_)
+    signed = np.empty(t_n if chunks > 1 else 0)       # into u's side of the trade's channel
     flow_in_u = np.zeros(e_n)
     failures = np.zeros(N_REASONS, dtype=np.int64)
     hops_hist = np.zeros(max_hops + 1, dtype=np.int64)
