@@ -271,8 +271,10 @@ def _direct_range(channel, seller, buyer, qty, price, cut, u, capacity, balance_
             sums[1, b] += pq
             sums[2, s] += pd
             sums[3, b] += pd
-            sums[6, b] += 1.0 if f else 0.0
-            sums[7, b] += 1.0 if pa else 0.0
+            if f:   # (a count is never -0.0, so adding 0.0 would change no bit)
+                sums[6, b] += 1.0
+            if pa:
+                sums[7, b] += 1.0
             if f and channel[t] != ROUTED:
                 failures[PEER_FAULT if rel else INSUFFICIENT_BALANCE] += 1
     return r_n
@@ -335,7 +337,8 @@ def _trade_payments(channel, seller, buyer, qty, price, cut, route, unrouted, u,
     amount = np.empty(r_n)
     max_fee = np.empty(r_n)
     r_buyer = np.empty(r_n, dtype=np.int64)
-    local = np.full(e_n if r_n > 0 else 0, -1, dtype=np.int32)   # channel slot -> local slot
+    seen = np.zeros(e_n if r_n > 0 else 0, dtype=np.bool_)
+    local = np.empty(e_n if r_n > 0 else 0, dtype=np.int32)   # channel slot -> local slot, where seen
     m_max = r_n * h_n
     touched = np.empty(m_max, dtype=np.int64)   # local slot -> channel slot
     l_u = np.empty(m_max, dtype=np.int64)
@@ -354,9 +357,11 @@ def _trade_payments(channel, seller, buyer, qty, price, cut, route, unrouted, u,
                 c = route[t, j]
                 if c >= 0:
                     cu = np.uint64(c)
-                    q = local[cu]
-                    if q < 0:
+                    if seen[cu]:
+                        q = local[cu]
+                    else:
                         q = n_touched
+                        seen[cu] = True
                         local[cu] = q
                         touched[q] = c
                         l_u[q] = u[cu]
