@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from channelmarket.envs import compiled, kernels
+from channelmarket.envs import compiled, kernels, streams
 from channelmarket.envs.core import MarketCore
 from channelmarket.envs.mechanisms import bilateral
 from channelmarket.envs.observations import _AGENT_ROWS, OBS_HIGH, OBS_LOW, agent_scale
@@ -130,12 +130,16 @@ def lifecycle_case(sc, st, ag, draw, active, i):
     rates, spend-sized capacities every other state, wallets drawn so that some openings are refused."""
     rng = np.random.default_rng(400 + i)
     e, n = st.u.shape[0], ag.n
+    # odd states: the candidate rows reserved from two generators (computed in the compiled build,
+    # drawn with NumPy by the twin); even states: drawn
+    rows = streams.claim_rows((np.random.default_rng(500 + i), np.random.default_rng(600 + i)), 2, e // 2)
+    cand, cand_stream = (rows.values, rows.handles) if i % 2 else (rng.random((2, e)), np.zeros((0, 4), np.uint64))
     slot_market = (np.arange(e) >= e // 2).astype(np.int64)
     half = n // 2
     u, v = st.u % half + slot_market * half, st.v % half + slot_market * half
     v = np.where(u == v, (v + 1 - slot_market * half) % half + slot_market * half, v).astype(np.int32)
     return dict(u=u.astype(np.int32), v=v, capacity=st.capacity, balance_u=st.balance_u, is_open=st.open & (draw > 0.2),
-                active=active, wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=rng.random((2, e)),
+                active=active, wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=cand, cand_stream=cand_stream,
                 close_rate=0.2, open_rate=0.5, fee=0.3, n=half, offset=slot_market * half, slot_market=slot_market,
                 m=2, lo=50.0, hi=200.0, split=0.5, spend=rng.uniform(1, 30, n) if i % 2 else np.zeros(0),
                 sizing_steps=3.0, mean_cap=125.0, parts=1 + i % 3)
@@ -437,8 +441,11 @@ def test_multi_threaded_passes_equal_the_one_part_pass_bit_for_bit(seed):
     lv = np.where(lu == v % half + slot_market * half, (lu + 1 - slot_market * half) % half + slot_market * half,
                   v % half + slot_market * half).astype(np.int32)
     active = rng.random(n) > 0.01
+    # seed 1: the candidate rows reserved from the two markets' generators (`streams.claim_rows`)
+    rows = streams.claim_rows((np.random.default_rng(7), np.random.default_rng(8)), 2, e // 2)
+    cand, cand_stream = (rows.values, rows.handles) if seed else (rng.random((2, e)), np.zeros((0, 4), np.uint64))
     lc = dict(u=lu, v=lv, capacity=cap, balance_u=kw["balance_u"], is_open=kw["is_open"], active=active,
-              wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=rng.random((2, e)), close_rate=0.1,
+              wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=cand, cand_stream=cand_stream, close_rate=0.1,
               open_rate=0.2, fee=0.3, n=half, offset=slot_market * half, slot_market=slot_market, m=2, lo=50.0,
               hi=200.0, split=0.5, spend=rng.uniform(1, 30, n) if seed else np.zeros(0), sizing_steps=3.0,
               mean_cap=125.0)
