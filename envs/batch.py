@@ -53,6 +53,7 @@ from .trades import Trades
 
 UTILIZATION_DECAY = 0.9  # as envs.step
 _COL = {name: i for i, name in enumerate(BREAKDOWN_FIELDS)}
+_LAST_COLS = np.array([_COL["sold"], _COL["bought"], _COL["profit"]])   # the state's last_sold, _bought, _profit
 # fields of MarketState that are one value (or one [G] / [H, G] array) per market
 PER_MARKET = ("ref_price", "clearing_price", "price_history", "supply", "demand_total", "volume", "issued",
               "retired", "shock_kind", "shock_remaining", "t", "fee_sink", "grid_account", "topology_version")
@@ -414,7 +415,9 @@ def tradable(sc: Scenario, ba: BatchAgents, bs: BatchState) -> tuple[np.ndarray,
         t = clock(bs.t)
         for spec, sl in hooked:
             spec.tradable(sc, BlockIndex(sl), ba.grid, grid_state, t, fs, fd, sellable, needed)
-    s, d = sellable.reshape(-1), needed.reshape(-1)
+    s, d = sellable.reshape(-1), needed.reshape(-1)   # fresh arrays: returned as they are when nobody left
+    if bs.active.all():
+        return s, d
     return np.where(bs.active, s, 0.0), np.where(bs.active, d, 0.0)
 
 
@@ -678,11 +681,14 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
         issued, retired = np.stack([g.issued for g in goods]), np.stack([g.retired for g in goods])
     else:
         holdings, owed, issued, retired = bs.holdings, bs.owed, bs.issued, bs.retired
+    # last step's sales, purchases and profit as contiguous rows (the next observation reads them in
+    # vectorized loops; strided columns of the breakdown cost it a cache line per agent and field)
+    last_sold, last_bought, last_profit = bd.T[_LAST_COLS]
     new = BatchState(   # every field, built once (the old state is not modified)
         active=active, soc=st.soc, wallet=wallet, cloud=arrays["cloud"].reshape(-1),
         wind_speed=arrays["wind_speed"].reshape(-1), generation=generation.reshape(-1),
-        demand=demand_next.reshape(-1), last_sold=bd[:, _COL["sold"]], last_bought=bd[:, _COL["bought"]],
-        last_profit=bd[:, _COL["profit"]], u=u, v=v, capacity=capacity, balance_u=balance_u, open=is_open,
+        demand=demand_next.reshape(-1), last_sold=last_sold, last_bought=last_bought,
+        last_profit=last_profit, u=u, v=v, capacity=capacity, balance_u=balance_u, open=is_open,
         flow=st.flow, utilization=util, fee_base=fee_base, fee_rate=fee_rate, flow_columns=flow_columns, flow_reopened=flow_reopened,
         energy_account=st.energy_account, partner=partner, partner_value=partner_value,
         topology_version=topology_version, ref_price=ref, clearing_price=clearing_price, price_history=history,

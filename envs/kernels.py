@@ -773,21 +773,38 @@ def _observation_rows_nb(buf, static, static_rows, rows, sellable, needed, soc, 
             lo, hi = float(low[scalar_rows[k]]), float(high[scalar_rows[k]])
             y = x[k] if x[k] > lo else lo
             scalar_vals[k, m] = y if y < hi else hi
-    # gathers with unsigned indices (numba then drops its negative-index wraparound)
+    # gathers with unsigned indices (numba then drops its negative-index wraparound); one market
+    # (one good) has one value per row: a fill, no gather
     for k in range(good_rows.shape[0]):
         out = buf[good_rows[k]]
         gv = good_vals[k]
-        for i in range(n):
-            out[i] = gv[np.uint64(good_key[i])]
+        if gv.shape[0] == 1:
+            c = np.float32(gv[0])
+            for i in range(n):
+                out[i] = c
+        else:
+            for i in range(n):
+                out[i] = gv[np.uint64(good_key[i])]
     for k in range(scalar_rows.shape[0]):
         out = buf[scalar_rows[k]]
         sv = scalar_vals[k]
+        if m_n == 1:
+            c = np.float32(sv[0])
+            for i in range(n):
+                out[i] = c
+        else:
+            for i in range(n):
+                out[i] = sv[np.uint64(market[i])]
+    if m_n == 1:
+        if shock_kind[0] > 0:
+            out = buf[shock_row0 + shock_kind[0] - 1]
+            for i in range(n):
+                out[i] = 1.0
+    else:
         for i in range(n):
-            out[i] = sv[np.uint64(market[i])]
-    for i in range(n):
-        kind = shock_kind[np.uint64(market[i])]
-        if kind > 0:
-            buf[shock_row0 + kind - 1, i] = 1.0
+            kind = shock_kind[np.uint64(market[i])]
+            if kind > 0:
+                buf[shock_row0 + kind - 1, i] = 1.0
     if zero_inactive:
         for i in range(n):
             if not active[i]:
