@@ -363,6 +363,20 @@ def _level(sc: Scenario, t: int) -> float:
     return hit[1]
 
 
+_BOUNDS: dict = {}
+
+
+def _tariff_bounds(sc: Scenario, n_goods: int) -> tuple[np.ndarray, np.ndarray]:
+    """([G] feed-in tariff, [G] retail tariff): energy's price bounds as arrays, cached per scenario."""
+    key = (id(sc), n_goods)
+    hit = _BOUNDS.get(key)
+    if hit is None or hit[0] is not sc:
+        if len(_BOUNDS) > 256:
+            _BOUNDS.clear()
+        hit = _BOUNDS[key] = (sc, (np.full(n_goods, float(sc.feed_in_tariff)), np.full(n_goods, float(sc.retail_tariff))))
+    return hit[1]
+
+
 def normals_per_step(sc: Scenario, ba: BatchAgents, bs: BatchState) -> int:
     """Standard normals one market draws from its exogenous generator in a step: the price noise
     (one per good) and whatever the kinds' weather and energy hooks draw."""
@@ -622,10 +636,13 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
         bounds = rows[0][1]
     z = _draw_normals(bs, n_normals)
     noise = NormalBlock(z, n_goods)
-    ref = prices.ref_price_update(sc, bs.ref_price, level_next, clearing_price, volume, prices.imbalance(supply, demand),
-                                  z[:, :n_goods], bounds)
-    history = np.concatenate([bs.price_history[:, 1:], ref[:, None, :]], axis=1)
-    history_len = np.minimum(bs.history_len + 1, prices.PRICE_HISTORY)
+    low, high = bounds if bounds is not None else _tariff_bounds(sc, n_goods)
+    # `prices.ref_price_update` of `prices.imbalance(supply, demand)`, and the history, in one compiled pass
+    ref, history, history_len = kernels.price_step(
+        ref=bs.ref_price, level=level_next, clearing=clearing_price, volume=volume, supply=supply, demand=demand,
+        z=z[:, :n_goods], low=low, high=high, history=bs.price_history, history_len=bs.history_len,
+        reversion=sc.price_reversion, vwap_weight=sc.price_vwap_weight, imbalance_gain=sc.price_imbalance_gain,
+        volatility=sc.price_volatility, bound=sc.volatility_bound)
 
     # channels
     partner, partner_value = bs.partner, bs.partner_value
