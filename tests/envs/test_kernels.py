@@ -115,6 +115,7 @@ def market_cases(core, acts, i):
         "trade_totals": (dict(key=tr.good * 0 + (tr.seller % 3) * 2 + tr.good, qty=paid[1] * (np.arange(paid[1].shape[0]) % 4 > 0),
                               price=tr.price, previous=np.random.default_rng(i).uniform(10, 90, (3, 2))), same),
         "decode_offers": (decode_case(sc, ag, core.check_actions(acts), sellable, needed, active, i), same),
+        "price_step": (price_case(i), same),
         "clip_actions": (dict(actions=np.where(np.arange(acts.size).reshape(acts.shape) % 97 == 5, np.nan,
                                                acts * 3.0) if i % 2 else acts * 1.5), same),
         "observation_rows": (rows, None),  # writes into buf: compared below
@@ -143,6 +144,22 @@ def lifecycle_case(sc, st, ag, draw, active, i):
                 close_rate=0.2, open_rate=0.5, fee=0.3, n=half, offset=slot_market * half, slot_market=slot_market,
                 m=2, lo=50.0, hi=200.0, split=0.5, spend=rng.uniform(1, 30, n) if i % 2 else np.zeros(0),
                 sizing_steps=3.0, mean_cap=125.0, parts=1 + i % 3)
+
+
+def price_case(i):
+    """m markets of g goods: prices at and beyond the bounds, nothing offered or traded in some, normals
+    beyond the volatility bound, histories of every length; one level per market or per good."""
+    r = np.random.default_rng(500 + i)
+    m, g, h = 1 + i % 3, 1 + i % 2, 24
+    ref = r.uniform(20, 260, (m, g))
+    ref[0, 0] = 250.0
+    supply = r.uniform(0, 5, (m, g)) * (r.random((m, g)) < 0.7)
+    demand = r.uniform(0, 5, (m, g)) * (r.random((m, g)) < 0.7)
+    return dict(ref=ref, level=r.uniform(30, 200, (m, 1 if i % 2 else g)), clearing=r.uniform(0, 300, (m, g)),
+                volume=r.uniform(0, 3, (m, g)) * (r.random((m, g)) < 0.6), supply=supply, demand=demand,
+                z=r.normal(0, 3, (m, g + 3))[:, :g], low=np.full(g, 40.0), high=np.full(g, 250.0),
+                history=r.uniform(40, 250, (m, h, g)), history_len=r.integers(1, h + 1, m), reversion=0.2,
+                vwap_weight=0.3, imbalance_gain=0.1 * (i % 3), volatility=0.05, bound=2.5)
 
 
 def decode_case(sc, ag, acts, sellable, needed, active, i):
