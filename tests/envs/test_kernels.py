@@ -121,7 +121,7 @@ def market_cases(core, acts, i):
         "observation_rows": (rows, None),  # writes into buf: compared below
         **payment_cases(st, off, ag, i),
         "ration_routed": (routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price),
-                          lambda a, b: (same([a[0], a[1], a[2], a[5], a[6]], [b[0], b[1], b[2], b[5], b[6]]),
+                          lambda a, b: (same([a[0], a[1], a[2], a[5], a[6], a[7]], [b[0], b[1], b[2], b[5], b[6], b[7]]),
                                         close([a[3], a[4]], [b[3], b[4]]))),
     }
 
@@ -202,7 +202,7 @@ def routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price)
     return dict(channel=channel, seller=seller, buyer=buyer, price=price, r_seller=rc.seller, r_buyer=rc.buyer,
                 r_route=rc.route, r_width=rc.width, ask=off.ask, bid=off.bid, reserve=ag.reserve, limit=ag.limit,
                 concession=off.concession, rounds=sc.negotiation_rounds, sell_qty=off.sell_qty, buy_qty=off.buy_qty,
-                u=st.u, balance_u=st.balance_u, capacity=st.capacity,
+                sells_good=ag.sells_good, u=st.u, balance_u=st.balance_u, capacity=st.capacity,
                 fee_base=rng.uniform(0, 1.0, st.u.shape[0]) * (rng.random(st.u.shape[0]) < 0.5),
                 fee_rate=rng.uniform(0, 0.05, st.u.shape[0]), max_fee_share=0.02 + 0.03 * (i % 2), n=ag.n)
 
