@@ -302,109 +302,101 @@ def _sale_numpy(accepted, si, sj, price, need, unit_pkg, packages, money):
     return a[t], give[t]
 
 
-def _run_before(group, x):
-    """`_group_cumsum` as a loop, with the same float operations (global running sum minus the
-    run's start), so the compiled sale gives the twin's numbers bit for bit."""
-    m = x.shape[0]
-    out = np.empty(m)
+def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
+    """`_sale_numpy` in three passes over the accepted offers (compiled), with the twin's order and float
+    operations: each seller's run (`si` sorted) ordered highest price first (a stable insertion sort) and
+    its packages handed out in that order; a stable counting sort by buyer, cheapest first inside each
+    buyer; then each buyer's money and need cut the packages. The running sums are taken as `_group_cumsum`
+    takes them (one running sum over all groups minus the group's start), so the numbers are the twin's."""
+    m0 = accepted.shape[0]
+    n = packages.shape[0]
+    a = np.empty(m0 + 1, np.int64)           # the accepted offers (+ 1: written before it is known to be one)
+    m = 0
+    for k in range(m0):
+        a[m] = k
+        m += accepted[k]
+    # ---- sellers: highest accepted price first, one package each up to the buyer's need, while stock lasts
+    give = np.empty(m)
     c = 0.0
     c_start = 0.0
-    for k in range(m):
-        ck = (c + x[k]) - x[k]
-        c = c + x[k]
-        if k == 0 or group[k] != group[k - 1]:
-            c_start = ck
-        out[k] = ck - c_start
-    return out
-
-
-def _order_in_groups(group, value, n_groups, descending):
-    """np.lexsort((value, group)) (or (-value, group)) for groups in [0, n_groups): a stable counting
-    sort by group, then a stable insertion sort by value inside each (groups hold a few offers)."""
-    m = group.shape[0]
-    start = np.zeros(n_groups + 1, dtype=np.int64)
-    for k in range(m):
-        start[group[k] + 1] += 1
-    for g in range(n_groups):
-        start[g + 1] += start[g]
-    pos = start[:-1].copy()
-    order = np.empty(m, dtype=np.int64)
-    for k in range(m):
-        order[pos[group[k]]] = k
-        pos[group[k]] += 1
-    for g in range(n_groups):
-        for i in range(start[g] + 1, start[g + 1]):
-            x = order[i]
-            v = value[x]
+    lo = 0
+    while lo < m:
+        s = si[a[lo]]
+        hi = lo + 1
+        while hi < m and si[a[hi]] == s:
+            hi += 1
+        for i in range(lo + 1, hi):
+            x = a[i]
+            v = price[x]
             j = i - 1
-            while j >= start[g] and ((value[order[j]] < v) if descending else (value[order[j]] > v)):
+            while j >= lo and price[a[j]] < v:
+                a[j + 1] = a[j]
+                j -= 1
+            a[j + 1] = x
+        pk = packages[s]
+        for i in range(lo, hi):
+            x = a[i]
+            w = np.ceil(need[x] / unit_pkg[x])
+            ck = (c + w) - w
+            c = c + w
+            if i == lo:
+                c_start = ck
+            give[i] = min(max(pk - (ck - c_start), 0.0), w)
+        lo = hi
+    # ---- buyers: by buyer (stable), cheapest first inside each
+    start = np.zeros(n + 1, np.int64)
+    for i in range(m):
+        start[sj[a[i]] + 1] += 1
+    for b in range(n):
+        start[b + 1] += start[b]
+    pos = start[:n].copy()
+    order = np.empty(m, np.int64)            # positions in `a`, by buyer
+    for i in range(m):
+        b = sj[a[i]]
+        order[pos[b]] = i
+        pos[b] += 1
+    for b in range(n):
+        for i in range(start[b] + 1, start[b + 1]):
+            y = order[i]
+            v = price[a[y]]
+            j = i - 1
+            while j >= start[b] and price[a[order[j]]] > v:
                 order[j + 1] = order[j]
                 j -= 1
-            order[j + 1] = x
-    return order
-
-
-def _order_in_runs(group, value):
-    """np.lexsort((-value, group)) for a sorted `group`: a stable insertion sort, highest value first,
-    inside each run of equal groups."""
-    m = group.shape[0]
-    order = np.arange(m)
-    start = 0
-    while start < m:
-        end = start + 1
-        while end < m and group[end] == group[start]:
-            end += 1
-        for i in range(start + 1, end):
-            x = order[i]
-            v = value[x]
-            j = i - 1
-            while j >= start and value[order[j]] < v:
-                order[j + 1] = order[j]
-                j -= 1
-            order[j + 1] = x
-        start = end
-    return order
-
-
-_before = jit(_run_before) or _run_before
-_run_order = jit(_order_in_runs) or _order_in_runs
-_group_order = jit(_order_in_groups) or _order_in_groups   # what `_sale_loop` calls: compiled when numba is on
-
-
-def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
-    """`_sale_numpy` with loops (compiled by numba)."""
-    a = np.flatnonzero(accepted)
-    m = a.shape[0]
-    n = packages.shape[0]
-    # sellers: by seller, highest price first (lexsort's order; `si` is sorted, so within its runs)
-    a = a[_run_order(si[a], price[a])]
-    want = np.empty(m)
-    for k in range(m):
-        want[k] = np.ceil(need[a[k]] / unit_pkg[a[k]])
-    before = _before(si[a], want)
-    give = np.empty(m)
-    for k in range(m):
-        g = packages[si[a[k]]] - before[k]
-        give[k] = min(max(g, 0.0), want[k])
-    # buyers: by buyer, cheapest first
-    o = _group_order(sj[a], price[a], n, False)
-    a, give = a[o], give[o]
-    cost = np.empty(m)
-    units = np.empty(m)
-    for k in range(m):
-        units[k] = give[k] * unit_pkg[a[k]]
-        cost[k] = units[k] * price[a[k]]
-    b = sj[a]
-    spent = _before(b, cost)
-    got = _before(b, units)
-    keep = np.zeros(m, dtype=np.bool_)
-    for k in range(m):
-        i = a[k]
-        afford = np.floor(max(money[b[k]] - spent[k], 0.0) / max(unit_pkg[i] * price[i], 1e-12))
-        need_pk = np.ceil(max(need[i] - got[k], 0.0) / unit_pkg[i])
-        give[k] = min(give[k], min(afford, need_pk))
-        keep[k] = give[k] > 0
-    return a[keep], give[keep]
+            order[j + 1] = y
+    # ---- each buyer's money and need, in that order
+    out_a = np.empty(m + 1, np.int64)
+    out_g = np.empty(m + 1)
+    t = 0
+    cs = 0.0
+    cs_start = 0.0
+    cu = 0.0
+    cu_start = 0.0
+    prev = -1
+    for i in range(m):
+        y = order[i]
+        x = a[y]
+        b = sj[x]
+        u = unit_pkg[x]
+        p = price[x]
+        g = give[y]
+        units = g * u
+        cost = units * p
+        sk = (cs + cost) - cost
+        cs = cs + cost
+        uk = (cu + units) - units
+        cu = cu + units
+        if b != prev:
+            cs_start = sk
+            cu_start = uk
+            prev = b
+        afford = np.floor(max(money[b] - (sk - cs_start), 0.0) / max(u * p, 1e-12))
+        need_pk = np.ceil(max(need[x] - (uk - cu_start), 0.0) / u)
+        g = min(g, min(afford, need_pk))
+        out_a[t] = x
+        out_g[t] = g
+        t += g > 0
+    return out_a[:t], out_g[:t]
 
 
 _sale_jit = jit(_sale_loop) or _sale_loop   # what the compiled offers call (tests: equal to `_sale_numpy`)
