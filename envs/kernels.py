@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import streams
 from .breakdown import BREAKDOWN_FIELDS
 from .compiled import THREADS, jit, prange, register
+
+try:   # np.clip's own ufunc, without np.clip's Python wrappers
+    from numpy._core.umath import clip as _np_clip
+except ImportError:   # pragma: no cover - numpy < 2
+    from numpy.core.umath import clip as _np_clip
 
 # channel slots from which the lifecycle and aftermath passes run multi-threaded. Their threaded part
 # is the per-slot work (the scatters into agents stay one pass in slot order), so threads pay only
@@ -392,15 +398,21 @@ open_channels = register("open_channels", open_channels_numpy, _open_nb)
 
 # ---- the whole lifecycle where reopenings pair agents uniformly: one compiled pass -----------------------
 
-def lifecycle_uniform_numpy(u, v, capacity, balance_u, is_open, active, wallet, draw, cand, close_rate, open_rate,
-                            fee, n, offset, slot_market, m, lo, hi, split, spend, sizing_steps, mean_cap, parts):
+def lifecycle_uniform_numpy(u, v, capacity, balance_u, is_open, active, wallet, draw, cand, cand_stream, close_rate,
+                            open_rate, fee, n, offset, slot_market, m, lo, hi, split, spend, sizing_steps, mean_cap,
+                            parts):
     """`close_channels`, then each reopening slot's candidate from its two uniforms `cand[:, slot]`
     (an ordered pair of distinct agents of its market, `offset` [E] its first agent, and a capacity
     uniform in [lo, hi]; with `spend` [N] given, sized as `channels.size_capacity` sizes by spend),
     funded `split` by its first endpoint, then `open_channels`. Returns (u, v, capacity, balance_u,
     open, wallet, n_closed [m], n_opened [m], opened slots); `channels.apply_lifecycle` is its
-    reference. `parts`: how many threads the compiled build splits the slots into (`parts_for`; the
-    result is the same for any value). Twin of `_lifecycle_py`."""
+    reference. `cand_stream` [m, 4] uint64, when not empty, stands for `cand` (then empty): the
+    markets' reserved candidate rows (`streams.Rows.handles`: rows 1-2 of each market's block,
+    E/m doubles a row), of which the compiled build computes only the reopening slots' doubles.
+    `parts`: how many threads the compiled build splits the slots into (`parts_for`; the result
+    is the same for any value). Twin of `_lifecycle_py`."""
+    if cand_stream.shape[0]:
+        cand = streams.draw_rows(cand_stream, 2, u.shape[0] // m)
     new_open, wallet, _, slots = close_channels_numpy(u, v, capacity, balance_u, is_open, active, wallet, draw,
                                                       close_rate, open_rate, fee)
     n_closed = np.bincount(slot_market[is_open & ~new_open], minlength=m)
@@ -437,8 +449,8 @@ def _counts(k):  # pragma: no cover - compiled
     return out
 
 
-def _lifecycle_py(u, v, capacity, balance_u, is_open, active, wallet, draw, cand, close_rate, open_rate, fee, n,
-                  offset, slot_market, m, lo, hi, split, spend, sizing_steps, mean_cap, parts):  # pragma: no cover
+def _lifecycle_py(u, v, capacity, balance_u, is_open, active, wallet, draw, cand, cand_stream, close_rate, open_rate,
+                  fee, n, offset, slot_market, m, lo, hi, split, spend, sizing_steps, mean_cap, parts):  # pragma: no cover
     # One pass over the slots copies the channel arrays (the new state's), decides closes and lists
     # the closing and reopening slots; with parts > 1 (the multi-threaded build) the slots are split
     # into `parts` ranges, each listing its own slots in its own range of the scratch lists. Then,
@@ -503,7 +515,15 @@ def _lifecycle_py(u, v, capacity, balance_u, is_open, active, wallet, draw, cand
     closed_wallet = np.empty(total)
     for i in range(total):
         closed_wallet[i] = (wallet[i] + add_u[i]) + add_v[i]
-    # reopening candidates, in slot order: an ordered pair of distinct agents of the slot's market
+    # reopening candidates, in slot order: an ordered pair of distinct agents of the slot's market, from
+    # the slot's two uniforms (read from `cand`, or computed from the market's reserved stream: two
+    # cursors per market, one per row, jumping from reopening slot to reopening slot)
+    lazy = cand_stream.shape[0] > 0
+    e_m = e_n // m
+    table = np.empty((0, 4), dtype=np.uint64)
+    cur = -1
+    h1, l1, h2, l2 = np.uint64(0), np.uint64(0), np.uint64(0), np.uint64(0)
+    at1, at2 = -1, -1
     slots = np.empty(k, dtype=np.int64)
     nu = np.empty(k, dtype=np.int64)
     nv = np.empty(k, dtype=np.int64)
@@ -518,13 +538,27 @@ def _lifecycle_py(u, v, capacity, balance_u, is_open, active, wallet, draw, cand
         for q in range(counts[p, 1]):
             s = reopening[first + q]
             slots[j] = s
-            idx = int(cand[0, s] * fpairs)
+            if lazy:
+                i = slot_market[s]
+                if i != cur:
+                    table = streams.handle_table(cand_stream, i)
+                    h1, l1 = cand_stream[i, 0], cand_stream[i, 1]
+                    h2, l2 = h1, l1
+                    at1, at2, cur = -1, -1, i
+                col = s - i * e_m
+                h1, l1 = streams.jump(h1, l1, table, col - at1)
+                h2, l2 = streams.jump(h2, l2, table, e_m + col - at2)
+                at1, at2 = col, e_m + col
+                r0, r1 = streams.double_of(h1, l1), streams.double_of(h2, l2)
+            else:
+                r0, r1 = cand[0, s], cand[1, s]
+            idx = int(r0 * fpairs)
             if idx > pairs - 1:
                 idx = pairs - 1
             a = idx // (n - 1)
             nu[j] = a + offset[s]
             nv[j] = (a + 1 + idx % (n - 1)) % n + offset[s]
-            c_ = lo + (hi - lo) * cand[1, s]
+            c_ = lo + (hi - lo) * r1
             if spend.shape[0]:
                 sa, sb = spend[nu[j]], spend[nv[j]]
                 c_ = max(c_ / mean_cap * sizing_steps * (sa if sa >= sb else sb), 1e-9)
@@ -773,21 +807,38 @@ def _observation_rows_nb(buf, static, static_rows, rows, sellable, needed, soc, 
             lo, hi = float(low[scalar_rows[k]]), float(high[scalar_rows[k]])
             y = x[k] if x[k] > lo else lo
             scalar_vals[k, m] = y if y < hi else hi
-    # gathers with unsigned indices (numba then drops its negative-index wraparound)
+    # gathers with unsigned indices (numba then drops its negative-index wraparound); one market
+    # (one good) has one value per row: a fill, no gather
     for k in range(good_rows.shape[0]):
         out = buf[good_rows[k]]
         gv = good_vals[k]
-        for i in range(n):
-            out[i] = gv[np.uint64(good_key[i])]
+        if gv.shape[0] == 1:
+            c = np.float32(gv[0])
+            for i in range(n):
+                out[i] = c
+        else:
+            for i in range(n):
+                out[i] = gv[np.uint64(good_key[i])]
     for k in range(scalar_rows.shape[0]):
         out = buf[scalar_rows[k]]
         sv = scalar_vals[k]
+        if m_n == 1:
+            c = np.float32(sv[0])
+            for i in range(n):
+                out[i] = c
+        else:
+            for i in range(n):
+                out[i] = sv[np.uint64(market[i])]
+    if m_n == 1:
+        if shock_kind[0] > 0:
+            out = buf[shock_row0 + shock_kind[0] - 1]
+            for i in range(n):
+                out[i] = 1.0
+    else:
         for i in range(n):
-            out[i] = sv[np.uint64(market[i])]
-    for i in range(n):
-        kind = shock_kind[np.uint64(market[i])]
-        if kind > 0:
-            buf[shock_row0 + kind - 1, i] = 1.0
+            kind = shock_kind[np.uint64(market[i])]
+            if kind > 0:
+                buf[shock_row0 + kind - 1, i] = 1.0
     if zero_inactive:
         for i in range(n):
             if not active[i]:
@@ -941,3 +992,63 @@ def _totals_nb(key, qty, price, previous):  # pragma: no cover - compiled
 
 
 trade_totals = register("trade_totals", trade_totals_numpy, _totals_nb)
+
+
+# ---- the reference price: imbalance, the mean-field rule and the price history, per (market, good) ----------
+
+def price_step_numpy(ref, level, clearing, volume, supply, demand, z, low, high, history, history_len, reversion,
+                     vwap_weight, imbalance_gain, volatility, bound):
+    """(new reference price [M, G], price history [M, H, G] shifted by one row with it last,
+    history lengths [M] + 1 capped at H): `prices.ref_price_update` with `prices.imbalance(supply,
+    demand)`; `level` [M, 1] or [M, G], `low` / `high` [G] the price bounds. Twin of `_price_step_nb`."""
+    z = _np_clip(z, -bound, bound)
+    imb = np.divide(demand - supply, supply + demand, out=np.zeros_like(supply), where=supply + demand > 0)
+    new = (
+        ref
+        + reversion * (level - ref)
+        + np.where(volume > 0, vwap_weight * (clearing - ref), 0.0)
+        + imbalance_gain * ref * imb
+        + volatility * ref * z
+    )
+    new = _np_clip(new, low, high)
+    h = history.shape[1]
+    return new, np.concatenate([history[:, 1:], new[:, None, :]], axis=1), np.minimum(history_len + 1, h)
+
+
+@jit
+def _price_step_nb(ref, level, clearing, volume, supply, demand, z, low, high, history, history_len, reversion,
+                   vwap_weight, imbalance_gain, volatility, bound):  # pragma: no cover - compiled
+    # the twin's operations in its order, element by element (np.clip: NaN kept, else max then min)
+    m_n, g_n = ref.shape
+    h = history.shape[1]
+    new = np.empty((m_n, g_n))
+    hist = np.empty((m_n, h, g_n))
+    lens = np.empty(m_n, dtype=history_len.dtype)
+    one_level = level.shape[1] == 1
+    for m in range(m_n):
+        for g in range(g_n):
+            r = ref[m, g]
+            zz = z[m, g]
+            if zz == zz:
+                zz = zz if zz > -bound else -bound
+                zz = zz if zz < bound else bound
+            tot = supply[m, g] + demand[m, g]
+            imb = (demand[m, g] - supply[m, g]) / tot if tot > 0 else 0.0
+            x = r + reversion * (level[m, 0 if one_level else g] - r)
+            x = x + (vwap_weight * (clearing[m, g] - r) if volume[m, g] > 0 else 0.0)
+            x = x + imbalance_gain * r * imb
+            x = x + volatility * r * zz
+            if x == x:
+                x = x if x > low[g] else low[g]
+                x = x if x < high[g] else high[g]
+            new[m, g] = x
+        for j in range(h - 1):
+            for g in range(g_n):
+                hist[m, j, g] = history[m, j + 1, g]
+        for g in range(g_n):
+            hist[m, h - 1, g] = new[m, g]
+        lens[m] = history_len[m] + 1 if history_len[m] + 1 < h else h
+    return new, hist, lens
+
+
+price_step = register("price_step", price_step_numpy, _price_step_nb)

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from channelmarket.envs import compiled, kernels
+from channelmarket.envs import compiled, kernels, streams
 from channelmarket.envs.breakdown import BREAKDOWN_FIELDS
 from channelmarket.envs.core import MarketCore
 from channelmarket.envs.mechanisms import bilateral
@@ -116,6 +116,7 @@ def market_cases(core, acts, i):
         "trade_totals": (dict(key=tr.good * 0 + (tr.seller % 3) * 2 + tr.good, qty=paid[1] * (np.arange(paid[1].shape[0]) % 4 > 0),
                               price=tr.price, previous=np.random.default_rng(i).uniform(10, 90, (3, 2))), same),
         "decode_offers": (decode_case(sc, ag, core.check_actions(acts), sellable, needed, active, i), same),
+        "price_step": (price_case(i), same),
         "clip_actions": (dict(actions=np.where(np.arange(acts.size).reshape(acts.shape) % 97 == 5, np.nan,
                                                acts * 3.0) if i % 2 else acts * 1.5), same),
         "observation_rows": (rows, None),  # writes into buf: compared below
@@ -134,15 +135,35 @@ def lifecycle_case(sc, st, ag, draw, active, i):
     rates, spend-sized capacities every other state, wallets drawn so that some openings are refused."""
     rng = np.random.default_rng(400 + i)
     e, n = st.u.shape[0], ag.n
+    # odd states: the candidate rows reserved from two generators (computed in the compiled build,
+    # drawn with NumPy by the twin); even states: drawn
+    rows = streams.claim_rows((np.random.default_rng(500 + i), np.random.default_rng(600 + i)), 2, e // 2)
+    cand, cand_stream = (rows.values, rows.handles) if i % 2 else (rng.random((2, e)), np.zeros((0, 4), np.uint64))
     slot_market = (np.arange(e) >= e // 2).astype(np.int64)
     half = n // 2
     u, v = st.u % half + slot_market * half, st.v % half + slot_market * half
     v = np.where(u == v, (v + 1 - slot_market * half) % half + slot_market * half, v).astype(np.int32)
     return dict(u=u.astype(np.int32), v=v, capacity=st.capacity, balance_u=st.balance_u, is_open=st.open & (draw > 0.2),
-                active=active, wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=rng.random((2, e)),
+                active=active, wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=cand, cand_stream=cand_stream,
                 close_rate=0.2, open_rate=0.5, fee=0.3, n=half, offset=slot_market * half, slot_market=slot_market,
                 m=2, lo=50.0, hi=200.0, split=0.5, spend=rng.uniform(1, 30, n) if i % 2 else np.zeros(0),
                 sizing_steps=3.0, mean_cap=125.0, parts=1 + i % 3)
+
+
+def price_case(i):
+    """m markets of g goods: prices at and beyond the bounds, nothing offered or traded in some, normals
+    beyond the volatility bound, histories of every length; one level per market or per good."""
+    r = np.random.default_rng(500 + i)
+    m, g, h = 1 + i % 3, 1 + i % 2, 24
+    ref = r.uniform(20, 260, (m, g))
+    ref[0, 0] = 250.0
+    supply = r.uniform(0, 5, (m, g)) * (r.random((m, g)) < 0.7)
+    demand = r.uniform(0, 5, (m, g)) * (r.random((m, g)) < 0.7)
+    return dict(ref=ref, level=r.uniform(30, 200, (m, 1 if i % 2 else g)), clearing=r.uniform(0, 300, (m, g)),
+                volume=r.uniform(0, 3, (m, g)) * (r.random((m, g)) < 0.6), supply=supply, demand=demand,
+                z=r.normal(0, 3, (m, g + 3))[:, :g], low=np.full(g, 40.0), high=np.full(g, 250.0),
+                history=r.uniform(40, 250, (m, h, g)), history_len=r.integers(1, h + 1, m), reversion=0.2,
+                vwap_weight=0.3, imbalance_gain=0.1 * (i % 3), volatility=0.05, bound=2.5)
 
 
 def decode_case(sc, ag, acts, sellable, needed, active, i):
@@ -443,8 +464,11 @@ def test_multi_threaded_passes_equal_the_one_part_pass_bit_for_bit(seed):
     lv = np.where(lu == v % half + slot_market * half, (lu + 1 - slot_market * half) % half + slot_market * half,
                   v % half + slot_market * half).astype(np.int32)
     active = rng.random(n) > 0.01
+    # seed 1: the candidate rows reserved from the two markets' generators (`streams.claim_rows`)
+    rows = streams.claim_rows((np.random.default_rng(7), np.random.default_rng(8)), 2, e // 2)
+    cand, cand_stream = (rows.values, rows.handles) if seed else (rng.random((2, e)), np.zeros((0, 4), np.uint64))
     lc = dict(u=lu, v=lv, capacity=cap, balance_u=kw["balance_u"], is_open=kw["is_open"], active=active,
-              wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=rng.random((2, e)), close_rate=0.1,
+              wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=cand, cand_stream=cand_stream, close_rate=0.1,
               open_rate=0.2, fee=0.3, n=half, offset=slot_market * half, slot_market=slot_market, m=2, lo=50.0,
               hi=200.0, split=0.5, spend=rng.uniform(1, 30, n) if seed else np.zeros(0), sizing_steps=3.0,
               mean_cap=125.0)
