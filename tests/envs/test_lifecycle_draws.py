@@ -73,3 +73,30 @@ def test_single_market_lifecycle_equals_the_drawn_block():
         assert np.array_equal(x, y)
     assert got[6] == want[6][0] and got[7] == want[7][0]
     assert a.bit_generator.state == b.bit_generator.state
+
+
+@pytest.mark.skipif(not compiled.USE_NUMBA, reason="numba off: the twin runs")
+@pytest.mark.parametrize("n", [2, 3, 50, 99, 10_007, 3_000_017])   # 50, 99: the reciprocal undershoots
+def test_reopening_pairs_at_the_edges_of_the_pair_index(n):
+    """The compiled pass's pair (quotient and remainder of the pair index by N - 1 through the
+    reciprocal, corrected) is the twin's integer division, at the ends of every agent's range."""
+    from channelmarket.envs import kernels
+
+    pairs = n * (n - 1)
+    rng = np.random.default_rng(n)
+    q = np.unique(np.concatenate([np.arange(min(n, 50)), rng.integers(0, n, 300)]))   # first agents of pairs
+    idx = (q[:, None] * (n - 1) + np.array([-1, 0, 1, n - 2])).reshape(-1)            # ends of their ranges
+    idx = np.unique(np.clip(idx, 0, pairs - 1))
+    r0 = np.concatenate([idx / pairs, np.nextafter(idx / pairs, 0), np.nextafter(idx / pairs, 1),
+                         [0.0, 1.0 - 2.0**-53]])
+    e = r0.shape[0]
+    kw = dict(u=np.zeros(e, np.int32), v=np.ones(e, np.int32), capacity=np.ones(e), balance_u=np.zeros(e),
+              is_open=np.zeros(e, bool), active=np.ones(n, bool), wallet=np.full(n, 1e12), draw=np.zeros(e),
+              cand=np.stack([r0, rng.random(e)]), cand_stream=np.zeros((0, 4), np.uint64), close_rate=0.0,
+              open_rate=0.5, fee=0.0, n=n, offset=np.zeros(e, np.int64), slot_market=np.zeros(e, np.int64), m=1,
+              lo=1.0, hi=2.0, split=0.5, spend=np.zeros(0), sizing_steps=1.0, mean_cap=1.5, parts=1)
+    got = kernels.lifecycle_uniform.run("compiled", **kw)
+    want = kernels.lifecycle_uniform.run("twin", **kw)
+    assert got[-1].shape[0] == e
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    assert (got[0] != got[1]).all()
