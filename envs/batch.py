@@ -53,6 +53,7 @@ from .trades import Trades
 
 UTILIZATION_DECAY = 0.9  # as envs.step
 _COL = {name: i for i, name in enumerate(BREAKDOWN_FIELDS)}
+_LAST_COLS = np.array([_COL["sold"], _COL["bought"], _COL["profit"]])   # the state's last_sold, _bought, _profit
 # fields of MarketState that are one value (or one [G] / [H, G] array) per market
 PER_MARKET = ("ref_price", "clearing_price", "price_history", "supply", "demand_total", "volume", "issued",
               "retired", "shock_kind", "shock_remaining", "t", "fee_sink", "grid_account", "topology_version")
@@ -362,6 +363,20 @@ def _level(sc: Scenario, t: int) -> float:
     return hit[1]
 
 
+_BOUNDS: dict = {}
+
+
+def _tariff_bounds(sc: Scenario, n_goods: int) -> tuple[np.ndarray, np.ndarray]:
+    """([G] feed-in tariff, [G] retail tariff): energy's price bounds as arrays, cached per scenario."""
+    key = (id(sc), n_goods)
+    hit = _BOUNDS.get(key)
+    if hit is None or hit[0] is not sc:
+        if len(_BOUNDS) > 256:
+            _BOUNDS.clear()
+        hit = _BOUNDS[key] = (sc, (np.full(n_goods, float(sc.feed_in_tariff)), np.full(n_goods, float(sc.retail_tariff))))
+    return hit[1]
+
+
 def normals_per_step(sc: Scenario, ba: BatchAgents, bs: BatchState) -> int:
     """Standard normals one market draws from its exogenous generator in a step: the price noise
     (one per good) and whatever the kinds' weather and energy hooks draw."""
@@ -414,7 +429,9 @@ def tradable(sc: Scenario, ba: BatchAgents, bs: BatchState) -> tuple[np.ndarray,
         t = clock(bs.t)
         for spec, sl in hooked:
             spec.tradable(sc, BlockIndex(sl), ba.grid, grid_state, t, fs, fd, sellable, needed)
-    s, d = sellable.reshape(-1), needed.reshape(-1)
+    s, d = sellable.reshape(-1), needed.reshape(-1)   # fresh arrays: returned as they are when nobody left
+    if bs.active.all():
+        return s, d
     return np.where(bs.active, s, 0.0), np.where(bs.active, d, 0.0)
 
 
@@ -615,10 +632,13 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
         bounds = rows[0][1]
     z = _draw_normals(bs, n_normals)
     noise = NormalBlock(z, n_goods)
-    ref = prices.ref_price_update(sc, bs.ref_price, level_next, clearing_price, volume, prices.imbalance(supply, demand),
-                                  z[:, :n_goods], bounds)
-    history = np.concatenate([bs.price_history[:, 1:], ref[:, None, :]], axis=1)
-    history_len = np.minimum(bs.history_len + 1, prices.PRICE_HISTORY)
+    low, high = bounds if bounds is not None else _tariff_bounds(sc, n_goods)
+    # `prices.ref_price_update` of `prices.imbalance(supply, demand)`, and the history, in one compiled pass
+    ref, history, history_len = kernels.price_step(
+        ref=bs.ref_price, level=level_next, clearing=clearing_price, volume=volume, supply=supply, demand=demand,
+        z=z[:, :n_goods], low=low, high=high, history=bs.price_history, history_len=bs.history_len,
+        reversion=sc.price_reversion, vwap_weight=sc.price_vwap_weight, imbalance_gain=sc.price_imbalance_gain,
+        volatility=sc.price_volatility, bound=sc.volatility_bound)
 
     # channels
     partner, partner_value = bs.partner, bs.partner_value
@@ -674,11 +694,14 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
         issued, retired = np.stack([g.issued for g in goods]), np.stack([g.retired for g in goods])
     else:
         holdings, owed, issued, retired = bs.holdings, bs.owed, bs.issued, bs.retired
+    # last step's sales, purchases and profit as contiguous rows (the next observation reads them in
+    # vectorized loops; strided columns of the breakdown cost it a cache line per agent and field)
+    last_sold, last_bought, last_profit = bd.T[_LAST_COLS]
     new = BatchState(   # every field, built once (the old state is not modified)
         active=active, soc=st.soc, wallet=wallet, cloud=arrays["cloud"].reshape(-1),
         wind_speed=arrays["wind_speed"].reshape(-1), generation=generation.reshape(-1),
-        demand=demand_next.reshape(-1), last_sold=bd[:, _COL["sold"]], last_bought=bd[:, _COL["bought"]],
-        last_profit=bd[:, _COL["profit"]], u=u, v=v, capacity=capacity, balance_u=balance_u, open=is_open,
+        demand=demand_next.reshape(-1), last_sold=last_sold, last_bought=last_bought,
+        last_profit=last_profit, u=u, v=v, capacity=capacity, balance_u=balance_u, open=is_open,
         flow=st.flow, utilization=util, fee_base=fee_base, fee_rate=fee_rate, flow_columns=flow_columns, flow_reopened=flow_reopened,
         energy_account=st.energy_account, partner=partner, partner_value=partner_value,
         topology_version=topology_version, ref_price=ref, clearing_price=clearing_price, price_history=history,

@@ -14,6 +14,11 @@ from . import streams
 from .breakdown import BREAKDOWN_FIELDS
 from .compiled import THREADS, jit, prange, register
 
+try:   # np.clip's own ufunc, without np.clip's Python wrappers
+    from numpy._core.umath import clip as _np_clip
+except ImportError:   # pragma: no cover - numpy < 2
+    from numpy.core.umath import clip as _np_clip
+
 # channel slots from which the lifecycle and aftermath passes run multi-threaded. Their threaded part
 # is the per-slot work (the scatters into agents stay one pass in slot order), so threads pay only
 # on large markets: measured on the 2-core VM at load ~4.5, 100,000 agents (500,000 slots) ran
@@ -818,21 +823,38 @@ def _observation_rows_nb(buf, static, static_rows, rows, sellable, needed, soc, 
             lo, hi = float(low[scalar_rows[k]]), float(high[scalar_rows[k]])
             y = x[k] if x[k] > lo else lo
             scalar_vals[k, m] = y if y < hi else hi
-    # gathers with unsigned indices (numba then drops its negative-index wraparound)
+    # gathers with unsigned indices (numba then drops its negative-index wraparound); one market
+    # (one good) has one value per row: a fill, no gather
     for k in range(good_rows.shape[0]):
         out = buf[good_rows[k]]
         gv = good_vals[k]
-        for i in range(n):
-            out[i] = gv[np.uint64(good_key[i])]
+        if gv.shape[0] == 1:
+            c = np.float32(gv[0])
+            for i in range(n):
+                out[i] = c
+        else:
+            for i in range(n):
+                out[i] = gv[np.uint64(good_key[i])]
     for k in range(scalar_rows.shape[0]):
         out = buf[scalar_rows[k]]
         sv = scalar_vals[k]
+        if m_n == 1:
+            c = np.float32(sv[0])
+            for i in range(n):
+                out[i] = c
+        else:
+            for i in range(n):
+                out[i] = sv[np.uint64(market[i])]
+    if m_n == 1:
+        if shock_kind[0] > 0:
+            out = buf[shock_row0 + shock_kind[0] - 1]
+            for i in range(n):
+                out[i] = 1.0
+    else:
         for i in range(n):
-            out[i] = sv[np.uint64(market[i])]
-    for i in range(n):
-        kind = shock_kind[np.uint64(market[i])]
-        if kind > 0:
-            buf[shock_row0 + kind - 1, i] = 1.0
+            kind = shock_kind[np.uint64(market[i])]
+            if kind > 0:
+                buf[shock_row0 + kind - 1, i] = 1.0
     if zero_inactive:
         for i in range(n):
             if not active[i]:
@@ -986,3 +1008,63 @@ def _totals_nb(key, qty, price, previous):  # pragma: no cover - compiled
 
 
 trade_totals = register("trade_totals", trade_totals_numpy, _totals_nb)
+
+
+# ---- the reference price: imbalance, the mean-field rule and the price history, per (market, good) ----------
+
+def price_step_numpy(ref, level, clearing, volume, supply, demand, z, low, high, history, history_len, reversion,
+                     vwap_weight, imbalance_gain, volatility, bound):
+    """(new reference price [M, G], price history [M, H, G] shifted by one row with it last,
+    history lengths [M] + 1 capped at H): `prices.ref_price_update` with `prices.imbalance(supply,
+    demand)`; `level` [M, 1] or [M, G], `low` / `high` [G] the price bounds. Twin of `_price_step_nb`."""
+    z = _np_clip(z, -bound, bound)
+    imb = np.divide(demand - supply, supply + demand, out=np.zeros_like(supply), where=supply + demand > 0)
+    new = (
+        ref
+        + reversion * (level - ref)
+        + np.where(volume > 0, vwap_weight * (clearing - ref), 0.0)
+        + imbalance_gain * ref * imb
+        + volatility * ref * z
+    )
+    new = _np_clip(new, low, high)
+    h = history.shape[1]
+    return new, np.concatenate([history[:, 1:], new[:, None, :]], axis=1), np.minimum(history_len + 1, h)
+
+
+@jit
+def _price_step_nb(ref, level, clearing, volume, supply, demand, z, low, high, history, history_len, reversion,
+                   vwap_weight, imbalance_gain, volatility, bound):  # pragma: no cover - compiled
+    # the twin's operations in its order, element by element (np.clip: NaN kept, else max then min)
+    m_n, g_n = ref.shape
+    h = history.shape[1]
+    new = np.empty((m_n, g_n))
+    hist = np.empty((m_n, h, g_n))
+    lens = np.empty(m_n, dtype=history_len.dtype)
+    one_level = level.shape[1] == 1
+    for m in range(m_n):
+        for g in range(g_n):
+            r = ref[m, g]
+            zz = z[m, g]
+            if zz == zz:
+                zz = zz if zz > -bound else -bound
+                zz = zz if zz < bound else bound
+            tot = supply[m, g] + demand[m, g]
+            imb = (demand[m, g] - supply[m, g]) / tot if tot > 0 else 0.0
+            x = r + reversion * (level[m, 0 if one_level else g] - r)
+            x = x + (vwap_weight * (clearing[m, g] - r) if volume[m, g] > 0 else 0.0)
+            x = x + imbalance_gain * r * imb
+            x = x + volatility * r * zz
+            if x == x:
+                x = x if x > low[g] else low[g]
+                x = x if x < high[g] else high[g]
+            new[m, g] = x
+        for j in range(h - 1):
+            for g in range(g_n):
+                hist[m, j, g] = history[m, j + 1, g]
+        for g in range(g_n):
+            hist[m, h - 1, g] = new[m, g]
+        lens[m] = history_len[m] + 1 if history_len[m] + 1 < h else h
+    return new, hist, lens
+
+
+price_step = register("price_step", price_step_numpy, _price_step_nb)

@@ -115,12 +115,13 @@ def market_cases(core, acts, i):
         "trade_totals": (dict(key=tr.good * 0 + (tr.seller % 3) * 2 + tr.good, qty=paid[1] * (np.arange(paid[1].shape[0]) % 4 > 0),
                               price=tr.price, previous=np.random.default_rng(i).uniform(10, 90, (3, 2))), same),
         "decode_offers": (decode_case(sc, ag, core.check_actions(acts), sellable, needed, active, i), same),
+        "price_step": (price_case(i), same),
         "clip_actions": (dict(actions=np.where(np.arange(acts.size).reshape(acts.shape) % 97 == 5, np.nan,
                                                acts * 3.0) if i % 2 else acts * 1.5), same),
         "observation_rows": (rows, None),  # writes into buf: compared below
         **payment_cases(st, off, ag, i),
         "ration_routed": (routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price),
-                          lambda a, b: (same([a[0], a[1], a[2], a[5], a[6]], [b[0], b[1], b[2], b[5], b[6]]),
+                          lambda a, b: (same([a[0], a[1], a[2], a[5], a[6], a[7]], [b[0], b[1], b[2], b[5], b[6], b[7]]),
                                         close([a[3], a[4]], [b[3], b[4]]))),
     }
 
@@ -143,6 +144,22 @@ def lifecycle_case(sc, st, ag, draw, active, i):
                 close_rate=0.2, open_rate=0.5, fee=0.3, n=half, offset=slot_market * half, slot_market=slot_market,
                 m=2, lo=50.0, hi=200.0, split=0.5, spend=rng.uniform(1, 30, n) if i % 2 else np.zeros(0),
                 sizing_steps=3.0, mean_cap=125.0, parts=1 + i % 3)
+
+
+def price_case(i):
+    """m markets of g goods: prices at and beyond the bounds, nothing offered or traded in some, normals
+    beyond the volatility bound, histories of every length; one level per market or per good."""
+    r = np.random.default_rng(500 + i)
+    m, g, h = 1 + i % 3, 1 + i % 2, 24
+    ref = r.uniform(20, 260, (m, g))
+    ref[0, 0] = 250.0
+    supply = r.uniform(0, 5, (m, g)) * (r.random((m, g)) < 0.7)
+    demand = r.uniform(0, 5, (m, g)) * (r.random((m, g)) < 0.7)
+    return dict(ref=ref, level=r.uniform(30, 200, (m, 1 if i % 2 else g)), clearing=r.uniform(0, 300, (m, g)),
+                volume=r.uniform(0, 3, (m, g)) * (r.random((m, g)) < 0.6), supply=supply, demand=demand,
+                z=r.normal(0, 3, (m, g + 3))[:, :g], low=np.full(g, 40.0), high=np.full(g, 250.0),
+                history=r.uniform(40, 250, (m, h, g)), history_len=r.integers(1, h + 1, m), reversion=0.2,
+                vwap_weight=0.3, imbalance_gain=0.1 * (i % 3), volatility=0.05, bound=2.5)
 
 
 def decode_case(sc, ag, acts, sellable, needed, active, i):
@@ -185,7 +202,7 @@ def routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price)
     return dict(channel=channel, seller=seller, buyer=buyer, price=price, r_seller=rc.seller, r_buyer=rc.buyer,
                 r_route=rc.route, r_width=rc.width, ask=off.ask, bid=off.bid, reserve=ag.reserve, limit=ag.limit,
                 concession=off.concession, rounds=sc.negotiation_rounds, sell_qty=off.sell_qty, buy_qty=off.buy_qty,
-                u=st.u, balance_u=st.balance_u, capacity=st.capacity,
+                sells_good=ag.sells_good, u=st.u, balance_u=st.balance_u, capacity=st.capacity,
                 fee_base=rng.uniform(0, 1.0, st.u.shape[0]) * (rng.random(st.u.shape[0]) < 0.5),
                 fee_rate=rng.uniform(0, 0.05, st.u.shape[0]), max_fee_share=0.02 + 0.03 * (i % 2), n=ag.n)
 
