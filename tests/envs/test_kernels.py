@@ -133,7 +133,8 @@ def lifecycle_case(sc, st, ag, draw, active, i):
     e, n = st.u.shape[0], ag.n
     # odd states: the candidate rows reserved from two generators (computed in the compiled build,
     # drawn with NumPy by the twin); even states: drawn
-    rows = streams.claim_rows((np.random.default_rng(500 + i), np.random.default_rng(600 + i)), 2, e // 2)
+    rows = streams.claim_rows((np.random.default_rng(500 + i), np.random.default_rng(600 + i)), 2, e // 2,
+                              reserve_min=0)
     cand, cand_stream = (rows.values, rows.handles) if i % 2 else (rng.random((2, e)), np.zeros((0, 4), np.uint64))
     slot_market = (np.arange(e) >= e // 2).astype(np.int64)
     half = n // 2
@@ -459,7 +460,7 @@ def test_multi_threaded_passes_equal_the_one_part_pass_bit_for_bit(seed):
                   v % half + slot_market * half).astype(np.int32)
     active = rng.random(n) > 0.01
     # seed 1: the candidate rows reserved from the two markets' generators (`streams.claim_rows`)
-    rows = streams.claim_rows((np.random.default_rng(7), np.random.default_rng(8)), 2, e // 2)
+    rows = streams.claim_rows((np.random.default_rng(7), np.random.default_rng(8)), 2, e // 2, reserve_min=0)
     cand, cand_stream = (rows.values, rows.handles) if seed else (rng.random((2, e)), np.zeros((0, 4), np.uint64))
     lc = dict(u=lu, v=lv, capacity=cap, balance_u=kw["balance_u"], is_open=kw["is_open"], active=active,
               wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=cand, cand_stream=cand_stream, close_rate=0.1,

@@ -17,6 +17,8 @@ def _run(name, kw, n_markets, drawn, monkeypatch, steps=8):
     with monkeypatch.context() as mp:
         if drawn:   # the whole block drawn with NumPy, as before the rows were reserved
             mp.setattr(streams, "compiled_stream", lambda rng: False)
+        else:       # reserved however small the markets
+            mp.setattr(streams, "RESERVE_MIN", 0)
         core = MarketCore(name, n_markets=n_markets, **kw) if n_markets > 1 else MarketCore(name, **kw)
         core.reset(seed=5)
         rng = np.random.default_rng(1)
@@ -47,17 +49,19 @@ def test_reserved_candidate_rows_step_as_the_drawn_block(name, kw, m, monkeypatc
 def test_lifecycle_draws_leave_each_generator_after_its_block():
     gens = [np.random.default_rng(s) for s in (3, 4)]
     twins = [np.random.default_rng(s) for s in (3, 4)]
-    draw, rows = channels.lifecycle_draws(gens, 500)
-    blocks = [t.random((channels.LIFECYCLE_DRAWS, 500)) for t in twins]
+    draw, rows = channels.lifecycle_draws(gens, 5000)
+    assert rows.lazy == compiled.USE_NUMBA
+    blocks = [t.random((channels.LIFECYCLE_DRAWS, 5000)) for t in twins]
     assert np.array_equal(draw, np.concatenate([b[0] for b in blocks]))
     assert np.array_equal(rows.drawn(), np.concatenate([b[1:] for b in blocks], axis=1))
     for g, t in zip(gens, twins):
         assert g.bit_generator.state == t.bit_generator.state
 
 
-def test_single_market_lifecycle_equals_the_drawn_block():
+def test_single_market_lifecycle_equals_the_drawn_block(monkeypatch):
     """`channels.lifecycle` (one market, its own generator) against `apply_lifecycle` given the
     whole block drawn: same channels, wallets, fees and generator state."""
+    monkeypatch.setattr(streams, "RESERVE_MIN", 0)   # reserved however small the market
     core = MarketCore("energy_small", channel_open_rate=0.6, channel_close_rate=0.4)
     core.reset(seed=2)
     sc, st, ag = core.scenario, core.state, core.agents
