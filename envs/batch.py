@@ -53,6 +53,8 @@ from .trades import Trades
 
 UTILIZATION_DECAY = 0.9  # as envs.step
 _COL = {name: i for i, name in enumerate(BREAKDOWN_FIELDS)}
+_NO_SLOTS = np.zeros(0, dtype=np.int64)   # no reopened channel takes a new fee policy
+_NO_FEES = np.zeros(0)
 _LAST_COLS = np.array([_COL["sold"], _COL["bought"], _COL["profit"]])   # the state's last_sold, _bought, _profit
 # fields of MarketState that are one value (or one [G] / [H, G] array) per market
 PER_MARKET = ("ref_price", "clearing_price", "price_history", "supply", "demand_total", "volume", "issued",
@@ -245,8 +247,17 @@ class BatchState:
     def market(self, m: int, layout: Layout) -> MarketState:
         """Market m as the `MarketState` it would have run alone: agent and channel fields are views
         (endpoints made local, a copy), per-market fields its own values."""
-        if layout.n_markets == 1:   # the whole arrays are the market's
-            d: dict[str, Any] = {k: getattr(self, k) for k in AGENT_FIELDS + CHANNEL_FIELDS + FLOW_FIELDS}
+        if layout.n_markets == 1:   # the whole arrays are the market's (each step: few Python operations)
+            d: dict[str, Any] = {k: getattr(self, k) for k in _LOCAL_FIELDS}
+            for k in _MARKET_ARRAYS:
+                d[k] = getattr(self, k)[0]
+            for k in _MARKET_INTS:
+                d[k] = int(getattr(self, k).item(0))
+            d["fee_sink"], d["grid_account"] = float(self.fee_sink.item(0)), float(self.grid_account.item(0))
+            x = self.price_history[0]
+            d["price_history"] = x[x.shape[0] - self.history_len.item(0):]
+            d["rng"], d["rng_exo"] = self.rng[0], self.rng_exo[0]
+            return MarketState.from_fields(d)
         else:
             a, e = layout.agents_of(m), layout.slots_of(m)
             d = {k: getattr(self, k)[a] for k in AGENT_FIELDS}
@@ -300,6 +311,11 @@ class BatchState:
 
 
 _STATE_FIELDS = tuple(f.name for f in fields(BatchState))
+_LOCAL_FIELDS = AGENT_FIELDS + CHANNEL_FIELDS + FLOW_FIELDS
+# per-market fields a market's own state holds as arrays ([G]) and as Python numbers (`BatchState.market`)
+_MARKET_ARRAYS = ("ref_price", "clearing_price", "supply", "demand_total", "volume", "issued", "retired")
+_MARKET_INTS = ("shock_kind", "shock_remaining", "t", "topology_version")
+assert set(_MARKET_ARRAYS + _MARKET_INTS + ("fee_sink", "grid_account", "price_history")) == set(PER_MARKET)
 _STATE_FIELD_SET = frozenset(_STATE_FIELDS)
 
 
@@ -653,24 +669,31 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     (u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened, asked) = _lifecycle(
         sc, ba, bs, capacity_now, open_now, active, wallet, fee_sink_now, st.balance_u, partner, layout, asks)
     n_closed = n_closed + n_fault_closed
-    fee_base, fee_rate = bs.fee_base, bs.fee_rate
-    if opened.shape[0] and sc.routing_fees_on:   # reopened channels' fee policies, after the lifecycle's draws
-        fee_base, fee_rate = fee_base.copy(), fee_rate.copy()
-        drawn = opened[:opened.shape[0] - asked.shape[0]]   # partner channels (the tail) take the mean policy: no draws
+    # reopened channels' fee policies, after the lifecycle's draws: [K] values for the opened slots, written
+    # by the aftermath kernel into its copies of the fee arrays (shared with the old state when nothing opened)
+    fee_slots, new_base, new_rate = _NO_SLOTS, _NO_FEES, _NO_FEES
+    if opened.shape[0] and sc.routing_fees_on:
+        k_drawn = opened.shape[0] - asked.shape[0]   # partner channels (the tail) take the mean policy: no draws
+        new_base, new_rate = np.empty(opened.shape[0]), np.empty(opened.shape[0])
         if one:
-            if drawn.shape[0]:
-                fee_base[drawn], fee_rate[drawn] = draw_fees(sc, drawn.shape[0], bs.rng[0])
+            if k_drawn:
+                new_base[:k_drawn], new_rate[:k_drawn] = draw_fees(sc, k_drawn, bs.rng[0])
         else:
-            om = layout.edge_market[drawn]
+            om = layout.edge_market[opened[:k_drawn]]
             for i in np.unique(om):
-                s_i = drawn[om == i]
-                fee_base[s_i], fee_rate[s_i] = draw_fees(sc, s_i.shape[0], bs.rng[i])
-        fee_base[asked] = 0.5 * (sc.routing_fee_base[0] + sc.routing_fee_base[1])
-        fee_rate[asked] = 0.5 * (sc.routing_fee_rate[0] + sc.routing_fee_rate[1])
-    util, flow_column, *liquidity = kernels.channel_aftermath(
+                pos = np.flatnonzero(om == i)
+                new_base[pos], new_rate[pos] = draw_fees(sc, pos.shape[0], bs.rng[i])
+        new_base[k_drawn:] = 0.5 * (sc.routing_fee_base[0] + sc.routing_fee_base[1])
+        new_rate[k_drawn:] = 0.5 * (sc.routing_fee_rate[0] + sc.routing_fee_rate[1])
+        fee_slots = opened
+    util, flow_column, degree, outbound, inbound, fee_base, fee_rate = kernels.channel_aftermath(
         util=bs.utilization, flow=st.flow, old_capacity=capacity_now, opened=opened, decay=UTILIZATION_DECAY,
-        n=agents.n, u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open,
+        n=agents.n, u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open, fee_base=bs.fee_base,
+        fee_rate=bs.fee_rate, fee_slots=fee_slots, new_base=new_base, new_rate=new_rate,
         parts=kernels.parts_for(kernels.channel_aftermath, u.shape[0]))
+    if not fee_slots.shape[0]:
+        fee_base, fee_rate = bs.fee_base, bs.fee_rate
+    liquidity = (degree, outbound, inbound)
     flow_columns = bs.flow_columns[1:] + (flow_column,)   # the older columns shared, not copied
     flow_reopened = bs.flow_reopened[1:] + (opened,)
     topology_version = bs.topology_version + ((n_opened + n_closed) > 0)
