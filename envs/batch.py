@@ -53,8 +53,6 @@ from .trades import Trades
 
 UTILIZATION_DECAY = 0.9  # as envs.step
 _COL = {name: i for i, name in enumerate(BREAKDOWN_FIELDS)}
-_NO_SLOTS = np.zeros(0, dtype=np.int64)   # no reopened channel takes a new fee policy
-_NO_FEES = np.zeros(0)
 _LAST_COLS = np.array([_COL["sold"], _COL["bought"], _COL["profit"]])   # the state's last_sold, _bought, _profit
 # fields of MarketState that are one value (or one [G] / [H, G] array) per market
 PER_MARKET = ("ref_price", "clearing_price", "price_history", "supply", "demand_total", "volume", "issued",
@@ -669,31 +667,24 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     (u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened, asked) = _lifecycle(
         sc, ba, bs, capacity_now, open_now, active, wallet, fee_sink_now, st.balance_u, partner, layout, asks)
     n_closed = n_closed + n_fault_closed
-    # reopened channels' fee policies, after the lifecycle's draws: [K] values for the opened slots, written
-    # by the aftermath kernel into its copies of the fee arrays (shared with the old state when nothing opened)
-    fee_slots, new_base, new_rate = _NO_SLOTS, _NO_FEES, _NO_FEES
-    if opened.shape[0] and sc.routing_fees_on:
-        k_drawn = opened.shape[0] - asked.shape[0]   # partner channels (the tail) take the mean policy: no draws
-        new_base, new_rate = np.empty(opened.shape[0]), np.empty(opened.shape[0])
+    fee_base, fee_rate = bs.fee_base, bs.fee_rate
+    if opened.shape[0] and sc.routing_fees_on:   # reopened channels' fee policies, after the lifecycle's draws
+        fee_base, fee_rate = fee_base.copy(), fee_rate.copy()
+        drawn = opened[:opened.shape[0] - asked.shape[0]]   # partner channels (the tail) take the mean policy: no draws
         if one:
-            if k_drawn:
-                new_base[:k_drawn], new_rate[:k_drawn] = draw_fees(sc, k_drawn, bs.rng[0])
+            if drawn.shape[0]:
+                fee_base[drawn], fee_rate[drawn] = draw_fees(sc, drawn.shape[0], bs.rng[0])
         else:
-            om = layout.edge_market[opened[:k_drawn]]
+            om = layout.edge_market[drawn]
             for i in np.unique(om):
-                pos = np.flatnonzero(om == i)
-                new_base[pos], new_rate[pos] = draw_fees(sc, pos.shape[0], bs.rng[i])
-        new_base[k_drawn:] = 0.5 * (sc.routing_fee_base[0] + sc.routing_fee_base[1])
-        new_rate[k_drawn:] = 0.5 * (sc.routing_fee_rate[0] + sc.routing_fee_rate[1])
-        fee_slots = opened
-    util, flow_column, degree, outbound, inbound, fee_base, fee_rate = kernels.channel_aftermath(
+                s_i = drawn[om == i]
+                fee_base[s_i], fee_rate[s_i] = draw_fees(sc, s_i.shape[0], bs.rng[i])
+        fee_base[asked] = 0.5 * (sc.routing_fee_base[0] + sc.routing_fee_base[1])
+        fee_rate[asked] = 0.5 * (sc.routing_fee_rate[0] + sc.routing_fee_rate[1])
+    util, flow_column, *liquidity = kernels.channel_aftermath(
         util=bs.utilization, flow=st.flow, old_capacity=capacity_now, opened=opened, decay=UTILIZATION_DECAY,
-        n=agents.n, u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open, fee_base=bs.fee_base,
-        fee_rate=bs.fee_rate, fee_slots=fee_slots, new_base=new_base, new_rate=new_rate,
+        n=agents.n, u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open,
         parts=kernels.parts_for(kernels.channel_aftermath, u.shape[0]))
-    if not fee_slots.shape[0]:
-        fee_base, fee_rate = bs.fee_base, bs.fee_rate
-    liquidity = (degree, outbound, inbound)
     flow_columns = bs.flow_columns[1:] + (flow_column,)   # the older columns shared, not copied
     flow_reopened = bs.flow_reopened[1:] + (opened,)
     topology_version = bs.topology_version + ((n_opened + n_closed) > 0)

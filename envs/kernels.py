@@ -579,79 +579,53 @@ lifecycle_uniform = register("lifecycle_uniform", lifecycle_uniform_numpy, jit(_
 
 # ---- channel utilization, this step's flow column and per-agent liquidity after the lifecycle ----------
 
-def channel_aftermath_numpy(util, flow, old_capacity, opened, decay, n, u, v, capacity, balance_u, is_open,
-                            fee_base, fee_rate, fee_slots, new_base, new_rate, parts):
+def channel_aftermath_numpy(util, flow, old_capacity, opened, decay, n, u, v, capacity, balance_u, is_open, parts):
     """(utilization EMA with new channels reset [E], this step's flow history column (`flow` as
-    float32, reopened slots 0: a fresh [E] array), `liquidity` of the new channel state, and the
-    fee policies: with `fee_slots` [K] a fresh copy of `fee_base` and `fee_rate` with `new_base` and
-    `new_rate` [K] written into those slots in order (the last write of a slot wins), else two
-    empty arrays (the caller keeps its own). `parts`: how many threads the compiled build splits
-    the slots into (`parts_for`; the result is the same for any value)."""
+    float32, reopened slots 0: a fresh [E] array), and `liquidity` of the new channel state).
+    `parts`: how many threads the compiled build splits the slots into (`parts_for`; the result
+    is the same for any value)."""
     new_util = decay * util + (1 - decay) * np.abs(flow) / old_capacity
     new_util[opened] = 0.0
     column = flow.astype(np.float32)
     column[opened] = 0.0   # a reopened slot is a new channel
-    if fee_slots.shape[0]:
-        fb, fr = fee_base.copy(), fee_rate.copy()
-        for j in range(fee_slots.shape[0]):   # in order, as the compiled build
-            fb[fee_slots[j]], fr[fee_slots[j]] = new_base[j], new_rate[j]
-    else:
-        fb, fr = np.empty(0), np.empty(0)
-    return (new_util, column, *liquidity_numpy(n, u, v, capacity, balance_u, is_open), fb, fr)
+    return (new_util, column, *liquidity_numpy(n, u, v, capacity, balance_u, is_open))
 
 
 def _aftermath_py(util, flow, old_capacity, opened, decay, n, u, v, capacity, balance_u, is_open,
-                  fee_base, fee_rate, fee_slots, new_base, new_rate, parts):  # pragma: no cover - compiled
-    # utilization, the flow column (and the fee copies) per slot, then liquidity per agent. With
-    # parts > 1 (the multi-threaded build) the per-slot work is split into `parts` slot ranges; the
-    # liquidity scatter stays one pass in slot order (every agent's sums in slot order, bit for bit
-    # the one-part result). No whole-array expressions: the multi-threaded build would start its
+                  parts):  # pragma: no cover - compiled
+    # utilization and the flow column per slot, then liquidity per agent. With parts > 1 (the
+    # multi-threaded build) the per-slot work is split into `parts` slot ranges; the liquidity
+    # scatter stays one pass in slot order (every agent's sums in slot order, bit for bit the
+    # one-part result). No whole-array expressions: the multi-threaded build would start its
     # threads for each.
     e_n = u.shape[0]
-    fees = fee_slots.shape[0] > 0
     new_util = np.empty(e_n)
     column = np.empty(e_n, dtype=np.float32)
-    fb = np.empty(e_n if fees else 0)
-    fr = np.empty(e_n if fees else 0)
     acc = np.empty((n, 4))   # the three sums of a node side by side, as _liquidity_nb
     for i in range(n):
         for k in range(4):
             acc[i, k] = 0.0
     if parts <= 1:   # one pass over the slots (measured: faster than two loops)
-        if fees:   # the fee copies ride along (one pass over the slots instead of two more)
-            for e in range(e_n):
-                new_util[e] = decay * util[e] + (1 - decay) * abs(flow[e]) / old_capacity[e]
-                column[e] = np.float32(flow[e])
-                fb[e] = fee_base[e]
-                fr[e] = fee_rate[e]
-                _liquidity_add(acc, u[e], v[e], capacity[e], balance_u[e], is_open[e])
-        else:
-            for e in range(e_n):
-                new_util[e] = decay * util[e] + (1 - decay) * abs(flow[e]) / old_capacity[e]
-                column[e] = np.float32(flow[e])
-                _liquidity_add(acc, u[e], v[e], capacity[e], balance_u[e], is_open[e])
+        for e in range(e_n):
+            new_util[e] = decay * util[e] + (1 - decay) * abs(flow[e]) / old_capacity[e]
+            column[e] = np.float32(flow[e])
+            _liquidity_add(acc, u[e], v[e], capacity[e], balance_u[e], is_open[e])
     else:
         for p in prange(parts):
             for e in range(p * e_n // parts, (p + 1) * e_n // parts):
                 new_util[e] = decay * util[e] + (1 - decay) * abs(flow[e]) / old_capacity[e]
                 column[e] = np.float32(flow[e])
-                if fees:
-                    fb[e] = fee_base[e]
-                    fr[e] = fee_rate[e]
         for e in range(e_n):
             _liquidity_add(acc, u[e], v[e], capacity[e], balance_u[e], is_open[e])
     for j in range(opened.shape[0]):
         new_util[opened[j]] = 0.0
         column[opened[j]] = 0.0
-    for j in range(fee_slots.shape[0]):
-        fb[fee_slots[j]] = new_base[j]
-        fr[fee_slots[j]] = new_rate[j]
     degree, outbound, inbound = np.empty(n), np.empty(n), np.empty(n)
     for i in range(n):
         degree[i] = acc[i, 0]
         outbound[i] = acc[i, 1]
         inbound[i] = acc[i, 2]
-    return new_util, column, degree, outbound, inbound, fb, fr
+    return new_util, column, degree, outbound, inbound
 
 
 channel_aftermath = register("channel_aftermath", channel_aftermath_numpy, jit(_aftermath_py),

@@ -107,9 +107,8 @@ def market_cases(core, acts, i):
                       close),
         "channel_aftermath": (dict(util=st.utilization, flow=st.flow, old_capacity=st.capacity,
                                    opened=np.flatnonzero(draw < 0.05), decay=0.9, n=ag.n, u=st.u, v=st.v,
-                                   capacity=st.capacity, balance_u=st.balance_u, is_open=st.open,
-                                   **fee_case(st, draw, i), parts=1 + i % 3),
-                              lambda a, b: (same(a[:2], b[:2]), close(a[2:5], b[2:5]), same(a[5:], b[5:]))),
+                                   capacity=st.capacity, balance_u=st.balance_u, is_open=st.open, parts=1 + i % 3),
+                              lambda a, b: (same(a[:2], b[:2]), close(a[2:], b[2:]))),
         "open_channels": (open_case(sc, st, ag, draw, active), same),
         "lifecycle_uniform": (lifecycle_case(sc, st, ag, draw, active, i),
                               lambda a, b: (same(a[:5] + a[6:], b[:5] + b[6:]), close([a[5]], [b[5]]))),
@@ -141,16 +140,6 @@ def lifecycle_case(sc, st, ag, draw, active, i):
                 close_rate=0.2, open_rate=0.5, fee=0.3, n=half, offset=slot_market * half, slot_market=slot_market,
                 m=2, lo=50.0, hi=200.0, split=0.5, spend=rng.uniform(1, 30, n) if i % 2 else np.zeros(0),
                 sizing_steps=3.0, mean_cap=125.0, parts=1 + i % 3)
-
-
-def fee_case(st, draw, i):
-    """New fee policies of the reopened slots (every other state none), a slot written twice: the last wins."""
-    slots = np.flatnonzero(draw < 0.05) if i % 2 else np.zeros(0, dtype=np.int64)
-    if slots.shape[0]:
-        slots = np.concatenate([slots, slots[:1]])
-    r = np.random.default_rng(600 + i)
-    return dict(fee_base=st.fee_base, fee_rate=st.fee_rate, fee_slots=slots, new_base=r.uniform(0, 1, slots.shape[0]),
-                new_rate=r.uniform(0, 0.01, slots.shape[0]))
 
 
 def price_case(i):
@@ -453,9 +442,7 @@ def test_multi_threaded_passes_equal_the_one_part_pass_bit_for_bit(seed):
     cap = rng.uniform(50, 200, e)
     kw = dict(util=rng.random(e), flow=rng.normal(0, 5, e), old_capacity=cap, decay=0.9, n=n, u=u, v=v,
               opened=np.flatnonzero(rng.random(e) < 0.03), capacity=cap, balance_u=cap * rng.random(e),
-              is_open=rng.random(e) < 0.6, fee_base=rng.random(e), fee_rate=rng.random(e) * 0.01)
-    slots = np.flatnonzero(rng.random(e) < 0.03)
-    kw.update(fee_slots=slots, new_base=rng.random(slots.shape[0]), new_rate=rng.random(slots.shape[0]))
+              is_open=rng.random(e) < 0.6)
     k = kernels.channel_aftermath
     one = k.run("compiled", **kw, parts=1)
     for parts in (2, 3):
