@@ -7,6 +7,11 @@ import numpy as np
 from ..clock import hour_of_day
 from .base import Count, Draw, KindSpec, Param, Role
 
+try:   # np.clip's own ufunc, without np.clip's Python wrappers (called every step)
+    from numpy._core.umath import clip as _clip
+except ImportError:   # pragma: no cover - numpy < 2
+    from numpy.core.umath import clip as _clip
+
 SOLAR_NOON = 12.0   # h
 SOLAR_WIDTH = 2.8   # h, std of the bell
 SUNRISE, SUNSET = 5.0, 19.0
@@ -15,7 +20,7 @@ SUNRISE, SUNSET = 5.0, 19.0
 def solar_shape(hour: float) -> float:
     """Clear-sky output as a fraction of peak: a bell around noon, zero at night (elementwise for an
     array of hours: markets of a batch on different clocks)."""
-    if np.ndim(hour):
+    if not isinstance(hour, (float, int)) and np.ndim(hour):   # a float (the usual case) skips np.ndim
         h = np.asarray(hour, dtype=np.float64)
         return np.where((h <= SUNRISE) | (h >= SUNSET), 0.0, np.exp(-0.5 * ((h - SOLAR_NOON) / SOLAR_WIDTH) ** 2))
     if hour <= SUNRISE or hour >= SUNSET:
@@ -36,7 +41,7 @@ def init_state(sc, n, arrays, rng) -> None:
 def weather(sc, sl, arrays, rng) -> None:
     z = rng.standard_normal(sl.stop - sl.start)
     c, phi = arrays["cloud"], sc.cloud_persistence
-    c[sl] = np.clip(phi * c[sl] + (1.0 - phi) * sc.cloud_mean + sc.cloud_noise * z, 0.0, 1.0)
+    c[sl] = _clip(phi * c[sl] + (1.0 - phi) * sc.cloud_mean + sc.cloud_noise * z, 0.0, 1.0)
 
 
 def energy(sc, sl, t, arrays, agents, rng) -> None:

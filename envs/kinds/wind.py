@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Count, Draw, KindSpec, Param, Role
-from .solar import derive  # same static parameters as a solar farm: reserve = marginal cost, grid export
+from .solar import _clip, derive  # same static parameters as a solar farm: reserve = marginal cost, grid export
 
 # Wind turbine power curve (m/s).
 CUT_IN = 3.0
@@ -15,7 +15,7 @@ CUT_OUT = 25.0
 
 def wind_power_curve(speed: np.ndarray) -> np.ndarray:
     """Fraction of rated power: cubic between cut-in and rated speed, flat to cut-out, then off."""
-    frac = np.clip((speed**3 - CUT_IN**3) / (RATED_SPEED**3 - CUT_IN**3), 0.0, 1.0)
+    frac = _clip((speed**3 - CUT_IN**3) / (RATED_SPEED**3 - CUT_IN**3), 0.0, 1.0)
     return np.where(speed >= CUT_OUT, 0.0, frac)
 
 
