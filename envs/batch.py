@@ -511,17 +511,13 @@ def _advance_shocks(sc: Scenario, kind, remaining, t, rngs) -> tuple[np.ndarray,
 
 def _lifecycle(sc: Scenario, ba: BatchAgents, bs: BatchState, capacity, is_open, active, wallet, fee_sink,
                balance_u, partner, layout: Layout, asks: "np.ndarray | None" = None):
-    """`channels.lifecycle` of every market: each market's own block of draws (one call per market),
-    then one vectorized pass; fee sinks and counts per market (draws a topology's own reopening
-    rule or partner channels make follow, market by market). `asks` [M*N] bool (the `open_partner`
+    """`channels.lifecycle` of every market: each market's own block of draws (row 0 drawn, the
+    reopening rows reserved: `channels.lifecycle_draws`), then one compiled pass; fee sinks and
+    counts per market (draws a topology's own reopening rule or partner channels make follow,
+    market by market). `asks` [M*N] bool (the `open_partner`
     action) then opens partner channels (`channels.partner_openings`, no draws): they count as
     opened and are the tail of the opened slots, also returned alone last."""
-    m_count, e = layout.n_markets, layout.n_slots
-    block = np.empty((m_count, channels.LIFECYCLE_DRAWS, e))
-    for i, g in enumerate(bs.rng):
-        g.random(out=block[i])
-    draw = block[:, 0].reshape(-1)
-    candidates = block[:, 1:].transpose(1, 0, 2).reshape(channels.LIFECYCLE_DRAWS - 1, -1)
+    draw, candidates = channels.lifecycle_draws(bs.rng, layout.n_slots)   # rows 1-2 reserved, not drawn
     out = channels.apply_lifecycle(sc, bs.u, bs.v, capacity, balance_u, is_open, active, wallet, fee_sink, draw,
                                    candidates, layout.n_agents, layout.edge_offset, bs.rng, ba.flat, ba.per_market,
                                    partner)

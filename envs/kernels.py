@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import streams
 from .breakdown import BREAKDOWN_FIELDS
 from .compiled import THREADS, jit, prange, register
 
@@ -397,15 +398,21 @@ open_channels = register("open_channels", open_channels_numpy, _open_nb)
 
 # ---- the whole lifecycle where reopenings pair agents uniformly: one compiled pass -----------------------
 
-def lifecycle_uniform_numpy(u, v, capacity, balance_u, is_open, active, wallet, draw, cand, close_rate, open_rate,
-                            fee, n, offset, slot_market, m, lo, hi, split, spend, sizing_steps, mean_cap, parts):
+def lifecycle_uniform_numpy(u, v, capacity, balance_u, is_open, active, wallet, draw, cand, cand_stream, close_rate,
+                            open_rate, fee, n, offset, slot_market, m, lo, hi, split, spend, sizing_steps, mean_cap,
+                            parts):
     """`close_channels`, then each reopening slot's candidate from its two uniforms `cand[:, slot]`
     (an ordered pair of distinct agents of its market, `offset` [E] its first agent, and a capacity
     uniform in [lo, hi]; with `spend` [N] given, sized as `channels.size_capacity` sizes by spend),
     funded `split` by its first endpoint, then `open_channels`. Returns (u, v, capacity, balance_u,
     open, wallet, n_closed [m], n_opened [m], opened slots); `channels.apply_lifecycle` is its
-    reference. `parts`: how many threads the compiled build splits the slots into (`parts_for`; the
-    result is the same for any value). Twin of `_lifecycle_py`."""
+    reference. `cand_stream` [m, 4] uint64, when not empty, stands for `cand` (then empty): the
+    markets' reserved candidate rows (`streams.Rows.handles`: rows 1-2 of each market's block,
+    E/m doubles a row), of which the compiled build computes only the reopening slots' doubles.
+    `parts`: how many threads the compiled build splits the slots into (`parts_for`; the result
+    is the same for any value). Twin of `_lifecycle_py`."""
+    if cand_stream.shape[0]:
+        cand = streams.draw_rows(cand_stream, 2, u.shape[0] // m)
     new_open, wallet, _, slots = close_channels_numpy(u, v, capacity, balance_u, is_open, active, wallet, draw,
                                                       close_rate, open_rate, fee)
     n_closed = np.bincount(slot_market[is_open & ~new_open], minlength=m)
@@ -442,8 +449,8 @@ def _counts(k):  # pragma: no cover - compiled
     return out
 
 
-def _lifecycle_py(u, v, capacity, balance_u, is_open, active, wallet, draw, cand, close_rate, open_rate, fee, n,
-                  offset, slot_market, m, lo, hi, split, spend, sizing_steps, mean_cap, parts):  # pragma: no cover
+def _lifecycle_py(u, v, capacity, balance_u, is_open, active, wallet, draw, cand, cand_stream, close_rate, open_rate,
+                  fee, n, offset, slot_market, m, lo, hi, split, spend, sizing_steps, mean_cap, parts):  # pragma: no cover
     # One pass over the slots copies the channel arrays (the new state's), decides closes and lists
     # the closing and reopening slots; with parts > 1 (the multi-threaded build) the slots are split
     # into `parts` ranges, each listing its own slots in its own range of the scratch lists. Then,
@@ -508,7 +515,15 @@ def _lifecycle_py(u, v, capacity, balance_u, is_open, active, wallet, draw, cand
     closed_wallet = np.empty(total)
     for i in range(total):
         closed_wallet[i] = (wallet[i] + add_u[i]) + add_v[i]
-    # reopening candidates, in slot order: an ordered pair of distinct agents of the slot's market
+    # reopening candidates, in slot order: an ordered pair of distinct agents of the slot's market, from
+    # the slot's two uniforms (read from `cand`, or computed from the market's reserved stream: two
+    # cursors per market, one per row, jumping from reopening slot to reopening slot)
+    lazy = cand_stream.shape[0] > 0
+    e_m = e_n // m
+    table = np.empty((0, 4), dtype=np.uint64)
+    cur = -1
+    h1, l1, h2, l2 = np.uint64(0), np.uint64(0), np.uint64(0), np.uint64(0)
+    at1, at2 = -1, -1
     slots = np.empty(k, dtype=np.int64)
     nu = np.empty(k, dtype=np.int64)
     nv = np.empty(k, dtype=np.int64)
@@ -523,13 +538,27 @@ def _lifecycle_py(u, v, capacity, balance_u, is_open, active, wallet, draw, cand
         for q in range(counts[p, 1]):
             s = reopening[first + q]
             slots[j] = s
-            idx = int(cand[0, s] * fpairs)
+            if lazy:
+                i = slot_market[s]
+                if i != cur:
+                    table = streams.handle_table(cand_stream, i)
+                    h1, l1 = cand_stream[i, 0], cand_stream[i, 1]
+                    h2, l2 = h1, l1
+                    at1, at2, cur = -1, -1, i
+                col = s - i * e_m
+                h1, l1 = streams.jump(h1, l1, table, col - at1)
+                h2, l2 = streams.jump(h2, l2, table, e_m + col - at2)
+                at1, at2 = col, e_m + col
+                r0, r1 = streams.double_of(h1, l1), streams.double_of(h2, l2)
+            else:
+                r0, r1 = cand[0, s], cand[1, s]
+            idx = int(r0 * fpairs)
             if idx > pairs - 1:
                 idx = pairs - 1
             a = idx // (n - 1)
             nu[j] = a + offset[s]
             nv[j] = (a + 1 + idx % (n - 1)) % n + offset[s]
-            c_ = lo + (hi - lo) * cand[1, s]
+            c_ = lo + (hi - lo) * r1
             if spend.shape[0]:
                 sa, sb = spend[nu[j]], spend[nv[j]]
                 c_ = max(c_ / mean_cap * sizing_steps * (sa if sa >= sb else sb), 1e-9)

@@ -283,10 +283,11 @@ def _trade_payments(channel, seller, buyer, qty, price, cut, route, u, v, capaci
     """The direct trades paid (`_direct_range`): with one chunk in one pass that also sums; with
     more, per trade in `chunks` slices side by side (`prange`), then serially in trade order the
     flows into the channels and the counts, and the per-agent sums as a task beside the routed
-    payments. The routed trades pay HTLC-style over the balances after the direct payments
-    (computed only for the channels the routes cross: no E-sized passes). Every float is the
-    serial one's at any thread count. (Agent and channel indices unsigned: numba then leaves out
-    its negative-index checks.)"""
+    payments. The routed trades pay HTLC-style over the balances after the direct payments, on a
+    compact copy of the channels their routes cross (numbered in first-crossing order: the
+    payments then read it nearly in order, where the channel slots are scattered over E-sized
+    arrays; no E-sized passes). Every float is the serial one's at any thread count. (Agent and
+    channel indices unsigned: numba then leaves out its negative-index checks.)"""
     t_n = channel.shape[0]
     e_n = u.shape[0]
     h_n = route.shape[1]
@@ -323,16 +324,23 @@ def _trade_payments(channel, seller, buyer, qty, price, cut, route, u, v, capaci
                 r_n += 1
             if failed[t] and ch != ROUTED:
                 failures[PEER_FAULT if released[t] else INSUFFICIENT_BALANCE] += 1
-    # the routed trades, in clearing order, HTLC-style over the balances the direct payments left
+    # the routed trades, in clearing order, HTLC-style over the balances the direct payments left:
+    # the channels their routes cross copied once into local slots 0, 1, ... in first-crossing order
     idx = np.empty(r_n, dtype=np.int64)
-    r_route = np.empty((r_n, h_n), dtype=np.int64)
+    r_route = np.empty((r_n, h_n), dtype=np.int64)   # local slots
     amount = np.empty(r_n)
     max_fee = np.empty(r_n)
     r_buyer = np.empty(r_n, dtype=np.int64)
-    bal_after = np.empty(e_n)       # set (and r_flow zeroed) only where a route goes: `seen`
-    r_flow = np.empty(e_n)
-    seen = np.zeros(e_n, dtype=np.bool_)
-    touched = np.empty(r_n * h_n, dtype=np.int64)
+    local = np.full(e_n if r_n > 0 else 0, -1, dtype=np.int32)   # channel slot -> local slot
+    m_max = r_n * h_n
+    touched = np.empty(m_max, dtype=np.int64)   # local slot -> channel slot
+    l_u = np.empty(m_max, dtype=np.int64)
+    l_v = np.empty(m_max, dtype=np.int64)
+    l_cap = np.empty(m_max)
+    l_bal = np.empty(m_max)
+    l_fb = np.empty(m_max)
+    l_fr = np.empty(m_max)
+    l_blocked = np.zeros(m_max, dtype=np.bool_)
     n_touched = 0
     k = 0
     for t in range(t_n):
@@ -340,20 +348,33 @@ def _trade_payments(channel, seller, buyer, qty, price, cut, route, u, v, capaci
             idx[k] = t
             for j in range(h_n):
                 c = route[t, j]
-                r_route[k, j] = c
-                if c >= 0 and not seen[np.uint64(c)]:
+                if c >= 0:
                     cu = np.uint64(c)
-                    seen[cu] = True
-                    x = balance_u[cu] + flow_in_u[cu]
-                    x = x if x > 0.0 else 0.0
-                    bal_after[cu] = x if x < capacity[cu] else capacity[cu]
-                    r_flow[cu] = 0.0
-                    touched[n_touched] = c
-                    n_touched += 1
+                    q = local[cu]
+                    if q < 0:
+                        q = n_touched
+                        local[cu] = q
+                        touched[q] = c
+                        l_u[q] = u[cu]
+                        l_v[q] = v[cu]
+                        x = balance_u[cu] + flow_in_u[cu]
+                        x = x if x > 0.0 else 0.0
+                        cp = capacity[cu]
+                        l_cap[q] = cp
+                        l_bal[q] = x if x < cp else cp
+                        l_fb[q] = fee_base[cu]
+                        l_fr[q] = fee_rate[cu]
+                        if faults:
+                            l_blocked[q] = blocked_channel[cu]
+                        n_touched += 1
+                    r_route[k, j] = q
+                else:
+                    r_route[k, j] = c
             amount[k] = qty[t] * price[t]
             max_fee[k] = amount[k] * max_fee_share
             r_buyer[k] = buyer[t]
             k += 1
+    l_flow = np.zeros(n_touched)
     reason = np.zeros(r_n, dtype=np.int8)
     fee = np.zeros(r_n)
     earned = np.zeros(n)
@@ -365,8 +386,8 @@ def _trade_payments(channel, seller, buyer, qty, price, cut, route, u, v, capaci
     a_failed = np.zeros(n)
     for task in prange(1 if chunks == 1 else 2):   # (names of its own in the body: prange privatizes by name)
         if task == 0 and r_n > 0:
-            _pay_routes_into_nb(r_route, r_buyer, amount, max_fee, u, v, capacity, bal_after, r_flow, earned,
-                                fee_base, fee_rate, blocked_agent, blocked_channel, faults, reason, fee)
+            _pay_routes_into_nb(r_route, r_buyer, amount, max_fee, l_u, l_v, l_cap, l_bal, l_flow, earned,
+                                l_fb, l_fr, blocked_agent, l_blocked, faults, reason, fee)
             _routed_sums_nb(idx, seller, buyer, qty, amount, reason, fee, a_sold, a_bought, a_rev, a_cost, a_failed,
                             fees)
         elif task == 1:
@@ -395,9 +416,9 @@ def _trade_payments(channel, seller, buyer, qty, price, cut, route, u, v, capaci
             failed[t] = True
             paid[t] = 0.0
             paid_qty[t] = 0.0
-    for i in range(n_touched):   # elsewhere r_flow is 0: x + 0.0 is x
+    for i in range(n_touched):   # elsewhere the routes moved nothing: x + 0.0 is x
         c = np.uint64(touched[i])
-        flow_in_u[c] = flow_in_u[c] + r_flow[c]
+        flow_in_u[c] = flow_in_u[c] + l_flow[i]
     for i in range(n):
         sold[i] += a_sold[i]
         bought[i] += a_bought[i]

@@ -296,7 +296,8 @@ class SupplyChainCore:
             self.move_key_agent()
         # 1. neighbourhood and customer slots
         counts, ci, cj = neighbourhood(st, sc.radius, sc.width, sc.height, self.food)
-        self.topology_version += int(refresh_slots(st, ci, cj, sc.radius, sc.lapse_days) > 0)
+        changed, reach = refresh_slots(st, ci, cj, sc.radius, sc.lapse_days)
+        self.topology_version += int(changed > 0)
         # 2. movement: prospect, stay or move, direction and speed
         s, counts = prospect(st, counts, self.food, self._batch)
         draws = st.rng.random(n)
@@ -304,7 +305,7 @@ class SupplyChainCore:
         speed = speeds(s, st.r, draws, sc.restless, sc.max_speed)     # 0 where satisfied (stays)
         if learned.any():                      # learned agents with a move of their own
             speed = np.where(learned & ~np.isnan(act[:, MOVE]), np.maximum(act[:, MOVE], 0.0) * sc.max_speed, speed)
-        target = direction(st, counts, angle, st.rng, sc.radius)
+        target = direction(st, counts, angle, st.rng, sc.radius, reach)
         move(st, target, speed, sc.inertia, sc.width, sc.height)
         # 3. production
         producing = produce(st, self._days, self._batch, self._labour)
@@ -316,7 +317,7 @@ class SupplyChainCore:
         trades, offers = negotiate(st, sc.radius, self.risk, cap=self._cap, pkg=self._pkg, food=self.food,
                                    food_target=food_target, input_target=input_target, batch_units=batch_units,
                                    advertising=sc.advertising, learned=learned, ask=act[:, ASK], bid=act[:, BID],
-                                   qty=act[:, QUANTITY], concession=act[:, CONCESSION], ref=ref)
+                                   qty=act[:, QUANTITY], concession=act[:, CONCESSION], ref=ref, reach=reach)
         # 5. food intake, vital energy, death
         dead = eat_and_live(st, producing, self.food, sc.vital_decay, sc.work_energy, sc.food_energy)
         st.t += 1

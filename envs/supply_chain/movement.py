@@ -29,6 +29,7 @@ import numpy as np
 from ..compiled import Kernel, ParallelKernel, jit
 from ..risk_rules import scalar_clip_to, scalar_maximum, scalar_minimum
 from .parallel import LIGHT, MIN_AGENTS, kernel, prange
+from .protocol import slot_reach
 from .space import _HALF, _pairs_numpy, grid, reflect
 
 
@@ -392,12 +393,13 @@ def _speed_loop(s, r, draws, restless, max_speed):
     return out
 
 
-def _direction_loop(xy, heading, partner, n_tr, goal, lacks, angle):
-    """Headings [N, 2] (loops; compiled by numba, the same code as its twin)."""
-    n, k = partner.shape
+def _direction_loop(xy, heading, partner, reach, n_tr, goal, lacks, angle):
+    """Headings [N, 2] (loops; compiled by numba, the same code as its twin). `reach`: each seller's open
+    slots lie below it (`protocol.slot_reach`)."""
+    n = partner.shape[0]
     res = np.zeros((n, 2))
     for a in range(n):                        # history: customers pull sellers and sellers customers
-        for s in range(k):
+        for s in range(reach[a]):
             b = partner[a, s]
             if b < 0:
                 continue
@@ -564,11 +566,15 @@ def _goal_loop(xy, who, role, producers, draws, radius, goal):
 goal_kernel = Kernel("supply_chain_goal_points", _goal_numpy, jit(_goal_loop))
 
 
-def direction(st, counts: np.ndarray, rng_angle: np.ndarray, rng: np.random.Generator, radius: float) -> np.ndarray:
+def direction(st, counts: np.ndarray, rng_angle: np.ndarray, rng: np.random.Generator, radius: float,
+              reach: "np.ndarray | None" = None) -> np.ndarray:
     """[N, 2] unit heading: the resultant of history-weighted pulls toward partners and unit pulls
-    toward producers of what it lacks nearby; zero resultant: the old heading, or random."""
+    toward producers of what it lacks nearby; zero resultant: the old heading, or random. `reach`: the
+    sellers' `protocol.slot_reach` (from `refresh_slots`; computed here when None)."""
+    if reach is None:
+        reach = slot_reach(st.partner)
     goal, lacks = goals(st, counts, st.hold.shape[1] - 1, rng, radius)
-    return direction_kernel(xy=st.xy, heading=st.heading, partner=st.partner, n_tr=st.n_tr, goal=goal,
+    return direction_kernel(xy=st.xy, heading=st.heading, partner=st.partner, reach=reach, n_tr=st.n_tr, goal=goal,
                             lacks=lacks, angle=rng_angle)
 
 

@@ -74,7 +74,8 @@ class DayOffers(NamedTuple):
 def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_price, outcome, offered, xy, alive,
                   ci, cj, radius, lapse_days, per_day, t):
     """Lapse and open customer slots in place (loops; compiled by numba, the same code as its twin);
-    returns how many slots lapsed or opened. The candidates are grouped by seller (a stable counting sort,
+    returns how many slots lapsed or opened and each seller's reach (`slot_reach`: its open slots lie
+    below it, so the day's later slot loops stop there: rows fill from the front). The candidates are grouped by seller (a stable counting sort,
     so each seller's stay in neighbour order); then each seller's row on its own (threaded): its slots
     lapse, then its candidates that are not yet customers (a scan of its row) take its first free slots."""
     n, k = partner.shape
@@ -90,6 +91,7 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
         cand[pos[ci[c]]] = cj[c]
         pos[ci[c]] += 1
     changed = np.zeros(n, np.int64)
+    reach = np.empty(n, np.int64)
     for a in prange(n):
         ch = 0
         for s in range(k):
@@ -135,19 +137,34 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
             added += 1
             ch += 1
         changed[a] = ch
+        hi = 0
+        for s in range(k):
+            if partner[a, s] >= 0:
+                hi = s + 1
+        reach[a] = hi
     total = 0
     for a in range(n):
         total += changed[a]
-    return total
+    return total, reach
 
 
 refresh_kernel = kernel("supply_chain_refresh_slots", _refresh_loop, _refresh_loop, split="partner")
 
 
-def refresh_slots(st, ci: np.ndarray, cj: np.ndarray, radius: float, lapse_days: int, per_day: int = 6) -> int:
+def slot_reach(partner: np.ndarray) -> np.ndarray:
+    """[N] int64 one past each seller's last open slot (0: none open). The slot loops of the day run over
+    `range(reach[a])` instead of all K slots: rows fill from the front, so about a third of the slots."""
+    open_ = partner >= 0
+    k = partner.shape[1]
+    return np.where(open_.any(axis=1), k - np.argmax(open_[:, ::-1], axis=1), 0).astype(np.int64)
+
+
+def refresh_slots(st, ci: np.ndarray, cj: np.ndarray, radius: float, lapse_days: int,
+                  per_day: int = 6) -> "tuple[int, np.ndarray]":
     """Lapse customer slots (out of range too long, idle too long, a side dead) and open new ones for the
     customer candidates (seller `ci`, customer `cj`, in neighbour order: up to `per_day` a seller a day),
-    in place; returns how many changed."""
+    in place; returns how many changed and the sellers' `slot_reach` after (valid until the slots change:
+    the day's set-up, offers and heading take it)."""
     return refresh_kernel(partner=st.partner, away=st.away, t_last=st.t_last, points=st.points, n_tr=st.n_tr,
                           value_sum=st.value_sum, t_first=st.t_first, list_price=st.list_price, outcome=st.outcome,
                           offered=st.offered, xy=st.xy, alive=st.alive, ci=ci, cj=cj, radius=float(radius),
@@ -164,7 +181,7 @@ def _group_cumsum(group: np.ndarray, x: np.ndarray) -> np.ndarray:
     return c - c[start][run]
 
 
-def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qty, pkg, food, food_target,
+def _setup_loop(partner, reach, xy, radius, alive, hold, out_good, in_good, learned, qty, pkg, food, food_target,
                 input_target, batch_units):
     """Per agent the packages it can sell (its product beyond the food a Seller keeps to eat, in whole
     packages; a learned seller offers the share (q + 1) / 2); per open slot in range (flat index,
@@ -208,7 +225,7 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
         ax = xy[a, 0]
         ay = xy[a, 1]
         c = 0
-        for s in range(k):
+        for s in range(reach[a]):
             b = partner[a, s]
             if b >= 0:
                 dx = cu[b, 0] - ax
@@ -231,7 +248,7 @@ def _setup_loop(partner, xy, radius, alive, hold, out_good, in_good, learned, qt
         sells = alive[a] and packages[a] >= 1.0
         ax = xy[a, 0]
         ay = xy[a, 1]
-        for s in range(k):
+        for s in range(reach[a]):
             b = partner[a, s]
             if b < 0:
                 continue
@@ -302,109 +319,101 @@ def _sale_numpy(accepted, si, sj, price, need, unit_pkg, packages, money):
     return a[t], give[t]
 
 
-def _run_before(group, x):
-    """`_group_cumsum` as a loop, with the same float operations (global running sum minus the
-    run's start), so the compiled sale gives the twin's numbers bit for bit."""
-    m = x.shape[0]
-    out = np.empty(m)
+def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
+    """`_sale_numpy` in three passes over the accepted offers (compiled), with the twin's order and float
+    operations: each seller's run (`si` sorted) ordered highest price first (a stable insertion sort) and
+    its packages handed out in that order; a stable counting sort by buyer, cheapest first inside each
+    buyer; then each buyer's money and need cut the packages. The running sums are taken as `_group_cumsum`
+    takes them (one running sum over all groups minus the group's start), so the numbers are the twin's."""
+    m0 = accepted.shape[0]
+    n = packages.shape[0]
+    a = np.empty(m0 + 1, np.int64)           # the accepted offers (+ 1: written before it is known to be one)
+    m = 0
+    for k in range(m0):
+        a[m] = k
+        m += accepted[k]
+    # ---- sellers: highest accepted price first, one package each up to the buyer's need, while stock lasts
+    give = np.empty(m)
     c = 0.0
     c_start = 0.0
-    for k in range(m):
-        ck = (c + x[k]) - x[k]
-        c = c + x[k]
-        if k == 0 or group[k] != group[k - 1]:
-            c_start = ck
-        out[k] = ck - c_start
-    return out
-
-
-def _order_in_groups(group, value, n_groups, descending):
-    """np.lexsort((value, group)) (or (-value, group)) for groups in [0, n_groups): a stable counting
-    sort by group, then a stable insertion sort by value inside each (groups hold a few offers)."""
-    m = group.shape[0]
-    start = np.zeros(n_groups + 1, dtype=np.int64)
-    for k in range(m):
-        start[group[k] + 1] += 1
-    for g in range(n_groups):
-        start[g + 1] += start[g]
-    pos = start[:-1].copy()
-    order = np.empty(m, dtype=np.int64)
-    for k in range(m):
-        order[pos[group[k]]] = k
-        pos[group[k]] += 1
-    for g in range(n_groups):
-        for i in range(start[g] + 1, start[g + 1]):
-            x = order[i]
-            v = value[x]
+    lo = 0
+    while lo < m:
+        s = si[a[lo]]
+        hi = lo + 1
+        while hi < m and si[a[hi]] == s:
+            hi += 1
+        for i in range(lo + 1, hi):
+            x = a[i]
+            v = price[x]
             j = i - 1
-            while j >= start[g] and ((value[order[j]] < v) if descending else (value[order[j]] > v)):
+            while j >= lo and price[a[j]] < v:
+                a[j + 1] = a[j]
+                j -= 1
+            a[j + 1] = x
+        pk = packages[s]
+        for i in range(lo, hi):
+            x = a[i]
+            w = np.ceil(need[x] / unit_pkg[x])
+            ck = (c + w) - w
+            c = c + w
+            if i == lo:
+                c_start = ck
+            give[i] = min(max(pk - (ck - c_start), 0.0), w)
+        lo = hi
+    # ---- buyers: by buyer (stable), cheapest first inside each
+    start = np.zeros(n + 1, np.int64)
+    for i in range(m):
+        start[sj[a[i]] + 1] += 1
+    for b in range(n):
+        start[b + 1] += start[b]
+    pos = start[:n].copy()
+    order = np.empty(m, np.int64)            # positions in `a`, by buyer
+    for i in range(m):
+        b = sj[a[i]]
+        order[pos[b]] = i
+        pos[b] += 1
+    for b in range(n):
+        for i in range(start[b] + 1, start[b + 1]):
+            y = order[i]
+            v = price[a[y]]
+            j = i - 1
+            while j >= start[b] and price[a[order[j]]] > v:
                 order[j + 1] = order[j]
                 j -= 1
-            order[j + 1] = x
-    return order
-
-
-def _order_in_runs(group, value):
-    """np.lexsort((-value, group)) for a sorted `group`: a stable insertion sort, highest value first,
-    inside each run of equal groups."""
-    m = group.shape[0]
-    order = np.arange(m)
-    start = 0
-    while start < m:
-        end = start + 1
-        while end < m and group[end] == group[start]:
-            end += 1
-        for i in range(start + 1, end):
-            x = order[i]
-            v = value[x]
-            j = i - 1
-            while j >= start and value[order[j]] < v:
-                order[j + 1] = order[j]
-                j -= 1
-            order[j + 1] = x
-        start = end
-    return order
-
-
-_before = jit(_run_before) or _run_before
-_run_order = jit(_order_in_runs) or _order_in_runs
-_group_order = jit(_order_in_groups) or _order_in_groups   # what `_sale_loop` calls: compiled when numba is on
-
-
-def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
-    """`_sale_numpy` with loops (compiled by numba)."""
-    a = np.flatnonzero(accepted)
-    m = a.shape[0]
-    n = packages.shape[0]
-    # sellers: by seller, highest price first (lexsort's order; `si` is sorted, so within its runs)
-    a = a[_run_order(si[a], price[a])]
-    want = np.empty(m)
-    for k in range(m):
-        want[k] = np.ceil(need[a[k]] / unit_pkg[a[k]])
-    before = _before(si[a], want)
-    give = np.empty(m)
-    for k in range(m):
-        g = packages[si[a[k]]] - before[k]
-        give[k] = min(max(g, 0.0), want[k])
-    # buyers: by buyer, cheapest first
-    o = _group_order(sj[a], price[a], n, False)
-    a, give = a[o], give[o]
-    cost = np.empty(m)
-    units = np.empty(m)
-    for k in range(m):
-        units[k] = give[k] * unit_pkg[a[k]]
-        cost[k] = units[k] * price[a[k]]
-    b = sj[a]
-    spent = _before(b, cost)
-    got = _before(b, units)
-    keep = np.zeros(m, dtype=np.bool_)
-    for k in range(m):
-        i = a[k]
-        afford = np.floor(max(money[b[k]] - spent[k], 0.0) / max(unit_pkg[i] * price[i], 1e-12))
-        need_pk = np.ceil(max(need[i] - got[k], 0.0) / unit_pkg[i])
-        give[k] = min(give[k], min(afford, need_pk))
-        keep[k] = give[k] > 0
-    return a[keep], give[keep]
+            order[j + 1] = y
+    # ---- each buyer's money and need, in that order
+    out_a = np.empty(m + 1, np.int64)
+    out_g = np.empty(m + 1)
+    t = 0
+    cs = 0.0
+    cs_start = 0.0
+    cu = 0.0
+    cu_start = 0.0
+    prev = -1
+    for i in range(m):
+        y = order[i]
+        x = a[y]
+        b = sj[x]
+        u = unit_pkg[x]
+        p = price[x]
+        g = give[y]
+        units = g * u
+        cost = units * p
+        sk = (cs + cost) - cost
+        cs = cs + cost
+        uk = (cu + units) - units
+        cu = cu + units
+        if b != prev:
+            cs_start = sk
+            cu_start = uk
+            prev = b
+        afford = np.floor(max(money[b] - (sk - cs_start), 0.0) / max(u * p, 1e-12))
+        need_pk = np.ceil(max(need[x] - (uk - cu_start), 0.0) / u)
+        g = min(g, min(afford, need_pk))
+        out_a[t] = x
+        out_g[t] = g
+        t += g > 0
+    return out_a[:t], out_g[:t]
 
 
 _sale_jit = jit(_sale_loop) or _sale_loop   # what the compiled offers call (tests: equal to `_sale_numpy`)
@@ -422,8 +431,8 @@ _RULES = ("margin_base", "margin_risk", "regular_discount", "regular_r_max", "po
 
 def _offers_numpy(f_neg, sj, eligible, need, target, is_input, draws, advertising, kk, t_now, food, rules, r, out_good,
                   in_good, out_cost, vital, hold, money, price, last_paid, lot_qty, lot_cost, points, n_tr, value_sum,
-                  t_first, t_last, list_price, outcome, offered, partner, learned, ask, bid, concession, ref, cap, pkg,
-                  packages, food_target, batch_units):
+                  t_first, t_last, list_price, outcome, offered, partner, reach, learned, ask, bid, concession, ref, cap,
+                  pkg, packages, food_target, batch_units):
     """The day's offers, answers and sales after the set-up (`setup_kernel`), NumPy twin of `_offers_loop`:
     advertising, step-1 prices (first contact / repeat, stock pressure), answers (the IF-chain), step 2
     (a rejected offer re-priced and sent again), the sale, money and goods moved, input lots, last prices
@@ -542,8 +551,8 @@ def _offers_numpy(f_neg, sj, eligible, need, target, is_input, draws, advertisin
 
 def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising, kk, t_now, food, rules, r, out_good,
                  in_good, out_cost, vital, hold, money, price, last_paid, lot_qty, lot_cost, points, n_tr, value_sum,
-                 t_first, t_last, list_price, outcome, offered, partner, learned, ask, bid, concession, ref, cap, pkg,
-                 packages, food_target, batch_units):
+                 t_first, t_last, list_price, outcome, offered, partner, reach, learned, ask, bid, concession, ref, cap,
+                 pkg, packages, food_target, batch_units):
     """`_offers_numpy` one offer at a time in one pass (compiled): the same rules (`risk_rules.*_rule`
     with their scalar operations), the same float operations in the same order, so the same numbers."""
     (margin_base, margin_risk, regular_discount, regular_r_max, points_half, reversion, price_step, pressure_weight,
@@ -553,9 +562,12 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
     OC = outcome.reshape(-1)
     PT = points.reshape(-1)
     OF = offered.reshape(-1)
-    # advertising: which offers are sent
+    # advertising: which offers are sent (listed without branches: whether one goes out is a coin toss;
+    # + 1: each slot is written before it is known to be an offer)
+    src = np.empty(f_neg.shape[0] + 1, np.int64)
     m = 0
-    for o in range(f_neg.shape[0]):         # no branches: whether an offer goes out is a coin toss
+    for o in range(f_neg.shape[0]):
+        src[m] = o
         m += eligible[o] & ((not OF[f_neg[o]]) | (draws[o] < advertising))
     si = np.empty(m, np.int64)
     cj = np.empty(m, np.int64)
@@ -569,11 +581,6 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
     accepted = np.empty(m, np.bool_)
     paid = np.empty(m)
     unit_pkg = np.empty(m)
-    src = np.empty(m + 1, np.int64)          # + 1: each slot is written before it is known to be an offer
-    k = 0
-    for o in range(f_neg.shape[0]):
-        src[k] = o
-        k += eligible[o] & ((not OF[f_neg[o]]) | (draws[o] < advertising))
     for k in prange(m):                      # each offer priced and answered on its own (threaded)
         o = src[k]
         f = f_neg[o]
@@ -702,10 +709,17 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
         TL[f] = t_now
         PT[f] += value[x]
         traded[f] = True
-    for a in prange(n):                      # each seller's slots (threaded)
-        for f in range(a * kk, a * kk + kk):     # one branch, rarely taken (a slot that traded keeps its points)
-            if (partner[a, f - a * kk] >= 0) & (PT[f] > 0) & (not traded[f]):
-                PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[a], True, points_decay, _where, _max)
+    # idle open slots with points: listed without branches (up to each seller's reach), then decayed (the
+    # list's loads do not wait on a mispredicted branch each)
+    idle = np.empty(n * kk + 1, np.int64)
+    w = 0
+    for a in range(n):
+        for f in range(a * kk, a * kk + reach[a]):
+            idle[w] = f
+            w += (partner[a, f - a * kk] >= 0) & (PT[f] > 0) & (not traded[f])
+    for x in prange(w):
+        f = idle[x]
+        PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[f // kk], True, points_decay, _where, _max)
     for k in range(m):
         f = fs[k]
         OC[f] = ACCEPTED if traded[f] else REJECTED
@@ -771,14 +785,17 @@ def _add_lot_loop(lot_qty, lot_cost, w, qty, unit_cost):
 def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.ndarray,
               food: int, food_target: np.ndarray, input_target: np.ndarray, batch_units: np.ndarray,
               advertising: float, learned: np.ndarray, ask: np.ndarray, bid: np.ndarray, qty: np.ndarray,
-              concession: np.ndarray, ref: np.ndarray):
-    """One day of offers, answers and sales, in place. Returns (DayTrades, DayOffers)."""
+              concession: np.ndarray, ref: np.ndarray, reach: "np.ndarray | None" = None):
+    """One day of offers, answers and sales, in place. Returns (DayTrades, DayOffers). `reach`: the
+    sellers' `slot_reach` (from `refresh_slots`; computed here when None)."""
     n, kk = st.partner.shape
+    if reach is None:
+        reach = slot_reach(st.partner)
     # packages to sell; slots in range, the customer's need of the seller's good, whether an offer is worth sending
     packages, f_neg, sj, eligible, need, target, is_input = setup_kernel(
-        partner=st.partner, xy=st.xy, radius=float(radius), alive=st.alive, hold=st.hold, out_good=st.out_good,
-        in_good=st.in_good, learned=learned, qty=qty, pkg=pkg, food=int(food), food_target=food_target,
-        input_target=input_target, batch_units=batch_units)
+        partner=st.partner, reach=reach, xy=st.xy, radius=float(radius), alive=st.alive, hold=st.hold,
+        out_good=st.out_good, in_good=st.in_good, learned=learned, qty=qty, pkg=pkg, food=int(food),
+        food_target=food_target, input_target=input_target, batch_units=batch_units)
     draws = st.rng.random(f_neg.size)
     price = st.price.copy()
     tr, of = offers_kernel(
@@ -788,8 +805,8 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
         in_good=st.in_good, out_cost=st.out_cost, vital=st.vital, hold=st.hold, money=st.money, price=price,
         last_paid=st.last_paid, lot_qty=st.lot_qty, lot_cost=st.lot_cost, points=st.points, n_tr=st.n_tr,
         value_sum=st.value_sum, t_first=st.t_first, t_last=st.t_last, list_price=st.list_price, outcome=st.outcome,
-        offered=st.offered, partner=st.partner, learned=learned, ask=ask, bid=bid, concession=concession, ref=ref,
-        cap=cap, pkg=pkg, packages=packages, food_target=food_target, batch_units=batch_units)
+        offered=st.offered, partner=st.partner, reach=reach, learned=learned, ask=ask, bid=bid, concession=concession,
+        ref=ref, cap=cap, pkg=pkg, packages=packages, food_target=food_target, batch_units=batch_units)
     st.price = price
     return DayTrades(*tr), DayOffers(*of)
 
@@ -805,4 +822,4 @@ _rule_values = jit(_rule_values) or _rule_values
 offers_kernel = kernel("supply_chain_offers", _offers_numpy, _offers_loop, split="f_neg", min_items=20_000)
 
 
-__all__ = ["refresh_slots", "negotiate", "DayTrades", "DayOffers", "refresh_kernel", "setup_kernel", "offers_kernel"]
+__all__ = ["refresh_slots", "slot_reach", "negotiate", "DayTrades", "DayOffers", "refresh_kernel", "setup_kernel", "offers_kernel"]

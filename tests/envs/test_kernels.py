@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from channelmarket.envs import compiled, kernels
+from channelmarket.envs import compiled, kernels, streams
 from channelmarket.envs.core import MarketCore
 from channelmarket.envs.mechanisms import bilateral
 from channelmarket.envs.observations import _AGENT_ROWS, OBS_HIGH, OBS_LOW, agent_scale
@@ -122,7 +122,7 @@ def market_cases(core, acts, i):
         "observation_rows": (rows, None),  # writes into buf: compared below
         **payment_cases(st, off, ag, i),
         "ration_routed": (routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price),
-                          lambda a, b: (same([a[0], a[1], a[2], a[5], a[6]], [b[0], b[1], b[2], b[5], b[6]]),
+                          lambda a, b: (same([a[0], a[1], a[2], a[5], a[6], a[7]], [b[0], b[1], b[2], b[5], b[6], b[7]]),
                                         close([a[3], a[4]], [b[3], b[4]]))),
     }
 
@@ -132,12 +132,16 @@ def lifecycle_case(sc, st, ag, draw, active, i):
     rates, spend-sized capacities every other state, wallets drawn so that some openings are refused."""
     rng = np.random.default_rng(400 + i)
     e, n = st.u.shape[0], ag.n
+    # odd states: the candidate rows reserved from two generators (computed in the compiled build,
+    # drawn with NumPy by the twin); even states: drawn
+    rows = streams.claim_rows((np.random.default_rng(500 + i), np.random.default_rng(600 + i)), 2, e // 2)
+    cand, cand_stream = (rows.values, rows.handles) if i % 2 else (rng.random((2, e)), np.zeros((0, 4), np.uint64))
     slot_market = (np.arange(e) >= e // 2).astype(np.int64)
     half = n // 2
     u, v = st.u % half + slot_market * half, st.v % half + slot_market * half
     v = np.where(u == v, (v + 1 - slot_market * half) % half + slot_market * half, v).astype(np.int32)
     return dict(u=u.astype(np.int32), v=v, capacity=st.capacity, balance_u=st.balance_u, is_open=st.open & (draw > 0.2),
-                active=active, wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=rng.random((2, e)),
+                active=active, wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=cand, cand_stream=cand_stream,
                 close_rate=0.2, open_rate=0.5, fee=0.3, n=half, offset=slot_market * half, slot_market=slot_market,
                 m=2, lo=50.0, hi=200.0, split=0.5, spend=rng.uniform(1, 30, n) if i % 2 else np.zeros(0),
                 sizing_steps=3.0, mean_cap=125.0, parts=1 + i % 3)
@@ -235,7 +239,7 @@ def routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price)
     return dict(channel=channel, seller=seller, buyer=buyer, price=price, r_seller=rc.seller, r_buyer=rc.buyer,
                 r_route=rc.route, r_width=rc.width, ask=off.ask, bid=off.bid, reserve=ag.reserve, limit=ag.limit,
                 concession=off.concession, rounds=sc.negotiation_rounds, sell_qty=off.sell_qty, buy_qty=off.buy_qty,
-                u=st.u, balance_u=st.balance_u, capacity=st.capacity,
+                sells_good=ag.sells_good, u=st.u, balance_u=st.balance_u, capacity=st.capacity,
                 fee_base=rng.uniform(0, 1.0, st.u.shape[0]) * (rng.random(st.u.shape[0]) < 0.5),
                 fee_rate=rng.uniform(0, 0.05, st.u.shape[0]), max_fee_share=0.02 + 0.03 * (i % 2), n=ag.n)
 
@@ -500,8 +504,11 @@ def test_multi_threaded_passes_equal_the_one_part_pass_bit_for_bit(seed):
     lv = np.where(lu == v % half + slot_market * half, (lu + 1 - slot_market * half) % half + slot_market * half,
                   v % half + slot_market * half).astype(np.int32)
     active = rng.random(n) > 0.01
+    # seed 1: the candidate rows reserved from the two markets' generators (`streams.claim_rows`)
+    rows = streams.claim_rows((np.random.default_rng(7), np.random.default_rng(8)), 2, e // 2)
+    cand, cand_stream = (rows.values, rows.handles) if seed else (rng.random((2, e)), np.zeros((0, 4), np.uint64))
     lc = dict(u=lu, v=lv, capacity=cap, balance_u=kw["balance_u"], is_open=kw["is_open"], active=active,
-              wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=rng.random((2, e)), close_rate=0.1,
+              wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=cand, cand_stream=cand_stream, close_rate=0.1,
               open_rate=0.2, fee=0.3, n=half, offset=slot_market * half, slot_market=slot_market, m=2, lo=50.0,
               hi=200.0, split=0.5, spend=rng.uniform(1, 30, n) if seed else np.zeros(0), sizing_steps=3.0,
               mean_cap=125.0)

@@ -214,3 +214,27 @@ def test_10k_market_is_the_same_with_one_and_two_threads():
     if "2" not in got:
         pytest.skip("one core: numba runs one thread")
     assert got["1"] == got["2"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 9))
+def test_slot_reach_bounds_every_open_slot_and_refresh_returns_it(seed, k):
+    """`slot_reach`: one past each seller's last open slot (holes anywhere in a row); the refresh (compiled
+    and twin) returns the reach of the slots it leaves: the day's set-up, offers and heading loop up to
+    it, and a reach short of an open slot would skip its offer, decay and pull."""
+    rng = np.random.default_rng(seed)
+    n = 12
+    partner = np.where(rng.random((n, k)) < 0.4, rng.integers(0, n, (n, k)), -1)
+    want = np.array([max([s + 1 for s in range(k) if partner[a, s] >= 0], default=0) for a in range(n)])
+    np.testing.assert_array_equal(protocol.slot_reach(partner), want)
+    kinds = ["twin"] + (["compiled"] if protocol.refresh_kernel.compiled is not None else [])
+    for which in kinds:
+        slots = dict(partner=partner.copy(), away=rng.integers(0, 3, (n, k)), t_last=rng.integers(0, 6, (n, k)) * 1.0,
+                     points=np.zeros((n, k)), n_tr=np.zeros((n, k)), value_sum=np.zeros((n, k)),
+                     t_first=np.zeros((n, k)), list_price=np.full((n, k), np.nan), outcome=np.zeros((n, k), np.int8),
+                     offered=np.zeros((n, k), bool))
+        rs = np.random.default_rng(seed)
+        changed, reach = protocol.refresh_kernel.run(
+            which, ci=np.sort(rs.integers(0, n, 30)), cj=rs.integers(0, n, 30), radius=3.0, lapse_days=1,
+            per_day=6, t=5.0, xy=rs.uniform(0, 8, (n, 2)), alive=rs.random(n) > 0.2, **slots)
+        np.testing.assert_array_equal(reach, protocol.slot_reach(slots["partner"]), err_msg=which)
