@@ -138,4 +138,4 @@ def per_market(value, m: int):
     or an [M, 1] array (each market's own clock) as it is."""
     if isinstance(value, np.ndarray) and value.ndim:
         return value.reshape(m, 1).astype(np.float64, copy=False)
-    return np.full((m, 1), float(value))
+    return np.array([[float(value)]]) if m == 1 else np.full((m, 1), float(value))
