@@ -75,9 +75,10 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
                   ci, cj, radius, lapse_days, per_day, t):
     """Lapse and open customer slots in place (loops; compiled by numba, the same code as its twin);
     returns how many slots lapsed or opened and each seller's reach (`slot_reach`: its open slots lie
-    below it, so the day's later slot loops stop there: rows fill from the front). The candidates are grouped by seller (a stable counting sort,
-    so each seller's stay in neighbour order); then each seller's row on its own (threaded): its slots
-    lapse, then its candidates that are not yet customers (a scan of its row) take its first free slots."""
+    below it, so the day's later slot loops stop there: rows fill from the front). The candidates are
+    grouped by seller (a stable counting sort, so each seller's stay in neighbour order); then each
+    seller's row on its own (threaded): its slots lapse, then its candidates that are not yet customers
+    (a scan of its row) take its first free slots."""
     n, k = partner.shape
     m = ci.shape[0]
     start = np.zeros(n + 1, np.int64)
@@ -659,7 +660,7 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
     t_price = np.empty(t)
     t_slot = np.empty(t, np.int64)
     value = np.empty(t)
-    for x in range(t):
+    for x in range(t):                       # ---- move money and goods (the order of np.add.at / np.subtract.at)
         k = a_idx[x]
         t_seller[x] = si[k]
         t_buyer[x] = cj[k]
@@ -668,35 +669,30 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
         t_price[x] = paid[k]
         t_slot[x] = fs[k]
         value[x] = t_qty[x] * t_price[x]
-    # ---- move money and goods (the order of np.add.at / np.subtract.at)
-    for x in range(t):
         money[t_seller[x]] += value[x]
     for x in range(t):
         money[t_buyer[x]] -= value[x]
-    for x in range(t):
         hold[t_seller[x], t_good[x]] -= t_qty[x]
     for x in range(t):
         hold[t_buyer[x], t_good[x]] += t_qty[x]
-    # input lots and last prices paid (input, food): per buyer, its day's quantity and value
-    q_in = np.zeros(n)
-    m_in = np.zeros(n)
-    q_fd = np.zeros(n)
-    m_fd = np.zeros(n)
-    for x in range(t):
+    # input lots and last prices paid (input, food): per buyer, its day's quantity and value, summed in trade
+    # order over its run of trades (the sale lists the trades by buyer; the twin's bincounts sum the same)
+    x = 0
+    while x < t:
         b = t_buyer[x]
-        if t_good[x] == in_good[b]:
-            q_in[b] += t_qty[x]
-            m_in[b] += value[x]
-        else:
-            q_fd[b] += t_qty[x]
-            m_fd[b] += value[x]
-    for b in range(n):
-        if q_in[b] > 0:
-            uc = m_in[b] / q_in[b]
-            _add_lot(lot_qty, lot_cost, b, q_in[b], uc)
-            last_paid[b, 0] = uc
-        if q_fd[b] > 0:
-            last_paid[b, 1] = m_fd[b] / q_fd[b]
+        q_in = 0.0
+        m_in = 0.0
+        q_fd = 0.0
+        m_fd = 0.0
+        while x < t and t_buyer[x] == b:
+            if t_good[x] == in_good[b]:
+                q_in += t_qty[x]
+                m_in += value[x]
+            else:
+                q_fd += t_qty[x]
+                m_fd += value[x]
+            x += 1
+        _paid(lot_qty, lot_cost, last_paid, b, q_in, m_in, q_fd, m_fd)
     # ---- slot memory and points decay
     NT, VS, TF, TL = n_tr.reshape(-1), value_sum.reshape(-1), t_first.reshape(-1), t_last.reshape(-1)
     traded = np.zeros(n * kk, np.bool_)
@@ -752,6 +748,17 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
             o_acc[x] = acc2[k]
             x += 1
     return (t_seller, t_buyer, t_good, t_qty, t_price, t_slot), (o_good, o_price, o_acc)
+
+
+def _paid_loop(lot_qty, lot_cost, last_paid, b, q_in, m_in, q_fd, m_fd):
+    """Buyer `b`'s day of purchases booked: its input as a cost lot and the last unit prices it paid
+    for input and food (what it bought: quantity and value of each)."""
+    if q_in > 0:
+        uc = m_in / q_in
+        _add_lot(lot_qty, lot_cost, b, q_in, uc)
+        last_paid[b, 0] = uc
+    if q_fd > 0:
+        last_paid[b, 1] = m_fd / q_fd
 
 
 def _add_lot_loop(lot_qty, lot_cost, w, qty, unit_cost):
@@ -818,6 +825,7 @@ _clip, _clip_to, _min, _isnan, _not = (jit(f) or f for f in (scalar_clip, scalar
                                                               scalar_not))
 _max, _where = _max1, _where1
 _add_lot = jit(_add_lot_loop) or _add_lot_loop
+_paid = jit(_paid_loop) or _paid_loop
 _rule_values = jit(_rule_values) or _rule_values
 offers_kernel = kernel("supply_chain_offers", _offers_numpy, _offers_loop, split="f_neg", min_items=20_000)
 
