@@ -49,7 +49,7 @@ from ..risk_rules import (ACCEPT, ACCEPTED, BARGAIN, FIRST, REJECTED, RiskParams
                           decision_rule, discount_rule, first_contact_rule, margin_rule, pressured_rule, regular_rule,
                           repeat_rule, restrained_rule, scalar_clip, scalar_clip_to, scalar_isnan, scalar_maximum,
                           scalar_minimum, scalar_not, scalar_where)
-from ..compiled import jit
+from ..compiled import Kernel, jit
 from .parallel import kernel, prange
 from .production import add_lots
 
@@ -185,12 +185,11 @@ def _group_cumsum(group: np.ndarray, x: np.ndarray) -> np.ndarray:
 def _setup_loop(partner, reach, xy, radius, alive, hold, out_good, in_good, learned, qty, pkg, food, food_target,
                 input_target, batch_units):
     """Per agent the packages it can sell (its product beyond the food a Seller keeps to eat, in whole
-    packages; a learned seller offers the share (q + 1) / 2); per open slot in range (flat index,
-    customer): is an offer worth sending (both alive, a package to sell, the customer needs >= 1 unit),
-    the customer's need and target of the seller's good, whether it is the customer's input (0 / False
-    where no offer can be sent). Input is needed only while the customer's product sells (under two
-    batches unsold); a learned customer buys the share (q + 1) / 2 of its need. Loops, compiled
-    (threaded by agent, then by seller: count, then fill)."""
+    packages; a learned seller offers the share (q + 1) / 2) and its row as a customer (`cu`: position,
+    alive, input good, its needs and input target; `_sent_loop` reads it per slot); and how many open
+    slots are in range (one advertising draw each). Input is needed only while the customer's product
+    sells (under two batches unsold); a learned customer buys the share (q + 1) / 2 of its need. Loops,
+    compiled (threaded by agent, then by seller)."""
     n, k = partner.shape
     r2 = radius * radius
     packages = np.empty(n)
@@ -221,8 +220,8 @@ def _setup_loop(partner, reach, xy, radius, alive, hold, out_good, in_good, lear
         keep = food_target[b] if ob == food else 0.0      # a Seller keeps its own food target (it eats its product)
         pk = np.floor(_max1(hold[b, ob] - keep, 0.0) / pkg[ob])
         packages[b] = np.floor(pk * (qty[b] + 1.0) * 0.5) if learned[b] else pk
-    start = np.zeros(n + 1, np.int64)   # each seller's slots in range first: outputs of their exact size (a
-    for a in prange(n):                 # bound of N x K would page-fault fresh memory every day)
+    count = np.zeros(n, np.int64)
+    for a in prange(n):
         ax = xy[a, 0]
         ay = xy[a, 1]
         c = 0
@@ -233,18 +232,54 @@ def _setup_loop(partner, reach, xy, radius, alive, hold, out_good, in_good, lear
                 dy = cu[b, 1] - ay
                 if dx * dx + dy * dy < r2:
                     c += 1
-        start[a + 1] = c
+        count[a] = c
+    m = 0
     for a in range(n):
-        start[a + 1] += start[a]
-    m = start[n]
-    f = np.empty(m, np.int64)
-    cust = np.empty(m, np.int64)
-    eligible = np.empty(m, np.bool_)
-    need = np.empty(m)
-    target = np.empty(m)
-    is_input = np.empty(m, np.bool_)
-    for a in prange(n):                 # each seller fills its own run (threaded)
-        c = start[a]
+        m += count[a]
+    return packages, cu, m
+
+
+setup_kernel = kernel("supply_chain_offer_setup", _setup_loop, _setup_loop, split="partner")
+
+
+def _sent_numpy(partner, reach, xy, radius, alive, out_good, food, food_target, packages, cu, draws, offered,
+                advertising):
+    """The offers that go out today: (flat slot i * K + k, customer, its need and target of the seller's
+    good, whether it is the customer's input), in slot order. An open slot in range gets an advertising
+    draw (`draws`, one each in slot order); an offer is worth sending when both sides are alive, the
+    seller has a package and the customer needs >= 1 unit; it goes out by `risk_rules.advertise`. NumPy
+    twin of `_sent_loop`."""
+    k = partner.shape[1]
+    rows, slots = np.nonzero(partner >= 0)
+    b = partner[rows, slots]
+    dx = cu[b, 0] - xy[rows, 0]
+    dy = cu[b, 1] - xy[rows, 1]
+    near = dx * dx + dy * dy < radius * radius
+    rows, slots, b = rows[near], slots[near], b[near]
+    g = out_good[rows]
+    inp = g == cu[b, 3]
+    need = np.where(inp, cu[b, 5], np.where(g == food, cu[b, 6], cu[b, 4]))
+    target = np.where(inp, cu[b, 7], food_target[b])
+    eligible = alive[rows] & (packages[rows] >= 1.0) & (cu[b, 2] != 0.0) & (need >= 1.0)
+    sent = advertise(offered[rows, slots], eligible, draws, advertising)
+    return (rows * k + slots)[sent], b[sent], need[sent], target[sent], inp[sent]
+
+
+def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, packages, cu, draws, offered,
+               advertising):
+    """`_sent_numpy` in one pass over the sellers' slots (compiled): each slot in range written at the
+    next place and kept when it goes out (no branch on the coin toss)."""
+    n, k = partner.shape
+    r2 = radius * radius
+    m = draws.shape[0]
+    f = np.empty(m + 1, np.int64)       # + 1: each slot is written before it is known to be an offer
+    cust = np.empty(m + 1, np.int64)
+    need = np.empty(m + 1)
+    target = np.empty(m + 1)
+    is_input = np.empty(m + 1, np.bool_)
+    o = 0                               # slots in range so far (their draws)
+    w = 0                               # offers sent so far
+    for a in range(n):
         g = out_good[a]
         sells = alive[a] and packages[a] >= 1.0
         ax = xy[a, 0]
@@ -257,30 +292,24 @@ def _setup_loop(partner, reach, xy, radius, alive, hold, out_good, in_good, lear
             dy = cu[b, 1] - ay
             if dx * dx + dy * dy >= r2:
                 continue
-            f[c] = a * k + s
-            cust[c] = b
-            if not (sells and cu[b, 2] != 0.0):    # no offer: the rest is never read
-                need[c] = 0.0
-                target[c] = 0.0
-                is_input[c] = False
-                eligible[c] = False
-                c += 1
-                continue
             inp = g == cu[b, 3]
             if inp:
                 nd = cu[b, 5]
-                target[c] = cu[b, 7]
+                tg = cu[b, 7]
             else:
                 nd = cu[b, 6] if g == food else cu[b, 4]
-                target[c] = food_target[b]
-            need[c] = nd
-            is_input[c] = inp
-            eligible[c] = nd >= 1.0
-            c += 1
-    return packages, f, cust, eligible, need, target, is_input
+                tg = food_target[b]
+            f[w] = a * k + s
+            cust[w] = b
+            need[w] = nd
+            target[w] = tg
+            is_input[w] = inp
+            w += (sells & (cu[b, 2] != 0.0) & (nd >= 1.0)) & ((not offered[a, s]) | (draws[o] < advertising))
+            o += 1
+    return f[:w], cust[:w], need[:w], target[:w], is_input[:w]
 
 
-setup_kernel = kernel("supply_chain_offer_setup", _setup_loop, _setup_loop, split="partner")
+sent_kernel = Kernel("supply_chain_offers_sent", _sent_numpy, jit(_sent_loop))
 
 
 def _decay_numpy(points, n_tr, value_sum, t_first, t_last, r, traded, f_open, kk, rate):
@@ -430,12 +459,12 @@ _RULES = ("margin_base", "margin_risk", "regular_discount", "regular_r_max", "po
           "pressure_weight", "accept_r", "accept_pressure", "points_decay")
 
 
-def _offers_numpy(f_neg, sj, eligible, need, target, is_input, draws, advertising, kk, t_now, food, rules, r, out_good,
+def _offers_numpy(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r, out_good,
                   in_good, out_cost, vital, hold, money, price, last_paid, lot_qty, lot_cost, points, n_tr, value_sum,
                   t_first, t_last, list_price, outcome, offered, partner, reach, learned, ask, bid, concession, ref, cap,
                   pkg, packages, food_target, batch_units):
-    """The day's offers, answers and sales after the set-up (`setup_kernel`), NumPy twin of `_offers_loop`:
-    advertising, step-1 prices (first contact / repeat, stock pressure), answers (the IF-chain), step 2
+    """The day's offers, answers and sales of the offers sent (`sent_kernel`), NumPy twin of `_offers_loop`:
+    step-1 prices (first contact / repeat, stock pressure), answers (the IF-chain), step 2
     (a rejected offer re-priced and sent again), the sale, money and goods moved, input lots, last prices
     paid, slot history and points decay, the sellers' current prices. State arrays are written in place
     (`price` too). Returns (seller, buyer, good, qty, price, slot) of the trades and (good, price,
@@ -444,14 +473,10 @@ def _offers_numpy(f_neg, sj, eligible, need, target, is_input, draws, advertisin
      accept_r, accept_pressure, points_decay) = _rule_values(rules)
     n = r.shape[0]
     f_open = np.flatnonzero(partner.ravel() >= 0)         # open slots (flat i * K + k)
+    f_neg = f_sent
     si, sk = f_neg // kk, f_neg % kk
     interesting = need >= 1.0
-    sent = advertise(offered[si, sk], eligible, draws, advertising)
-    # from here on only the offers sent
-    keep = np.flatnonzero(sent)
-    si, sk, sj, f_neg = si[keep], sk[keep], sj[keep], f_neg[keep]
     g = out_good[si]
-    is_input, need, interesting, target = is_input[keep], need[keep], interesting[keep], target[keep]
     # ---- step 1: prices
     r_s, r_b = r[si], r[sj]
     floor = out_cost[si]
@@ -550,7 +575,7 @@ def _offers_numpy(f_neg, sj, eligible, need, target, is_input, draws, advertisin
             (np.concatenate([g, g[again]]), np.concatenate([p1, p2[again]]), np.concatenate([acc1, acc2[again]])))
 
 
-def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising, kk, t_now, food, rules, r, out_good,
+def _offers_loop(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r, out_good,
                  in_good, out_cost, vital, hold, money, price, last_paid, lot_qty, lot_cost, points, n_tr, value_sum,
                  t_first, t_last, list_price, outcome, offered, partner, reach, learned, ask, bid, concession, ref, cap,
                  pkg, packages, food_target, batch_units):
@@ -563,17 +588,9 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
     OC = outcome.reshape(-1)
     PT = points.reshape(-1)
     OF = offered.reshape(-1)
-    # advertising: which offers are sent (listed without branches: whether one goes out is a coin toss;
-    # + 1: each slot is written before it is known to be an offer)
-    src = np.empty(f_neg.shape[0] + 1, np.int64)
-    m = 0
-    for o in range(f_neg.shape[0]):
-        src[m] = o
-        m += eligible[o] & ((not OF[f_neg[o]]) | (draws[o] < advertising))
+    m = f_sent.shape[0]
+    fs, cj, nd = f_sent, sj, need
     si = np.empty(m, np.int64)
-    cj = np.empty(m, np.int64)
-    fs = np.empty(m, np.int64)
-    nd = np.empty(m)
     lp = np.empty(m)
     p1 = np.empty(m)
     p2 = np.empty(m)
@@ -583,15 +600,12 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
     paid = np.empty(m)
     unit_pkg = np.empty(m)
     for k in prange(m):                      # each offer priced and answered on its own (threaded)
-        o = src[k]
-        f = f_neg[o]
+        o = k
+        f = f_sent[k]
         a = f // kk
         si[k] = a
-        b = sj[o]
+        b = sj[k]
         g = out_good[a]
-        cj[k] = b
-        fs[k] = f
-        nd[k] = need[o]
         # ---- step 1: prices
         r_s = r[a]
         floor = out_cost[a]
@@ -798,16 +812,19 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
     n, kk = st.partner.shape
     if reach is None:
         reach = slot_reach(st.partner)
-    # packages to sell; slots in range, the customer's need of the seller's good, whether an offer is worth sending
-    packages, f_neg, sj, eligible, need, target, is_input = setup_kernel(
+    # packages to sell, the customers' rows, the slots in range (one advertising draw each), the offers sent
+    packages, cu, in_range = setup_kernel(
         partner=st.partner, reach=reach, xy=st.xy, radius=float(radius), alive=st.alive, hold=st.hold,
         out_good=st.out_good, in_good=st.in_good, learned=learned, qty=qty, pkg=pkg, food=int(food),
         food_target=food_target, input_target=input_target, batch_units=batch_units)
-    draws = st.rng.random(f_neg.size)
+    draws = st.rng.random(int(in_range))
+    f_sent, sj, need, target, is_input = sent_kernel(
+        partner=st.partner, reach=reach, xy=st.xy, radius=float(radius), alive=st.alive, out_good=st.out_good,
+        food=int(food), food_target=food_target, packages=packages, cu=cu, draws=draws, offered=st.offered,
+        advertising=float(advertising))
     price = st.price.copy()
     tr, of = offers_kernel(
-        f_neg=f_neg, sj=sj, eligible=eligible, need=need, target=target, is_input=is_input, draws=draws,
-        advertising=float(advertising), kk=kk, t_now=float(st.t), food=int(food),
+        f_sent=f_sent, sj=sj, need=need, target=target, is_input=is_input, kk=kk, t_now=float(st.t), food=int(food),
         rules=np.array([getattr(rp, name) for name in _RULES], np.float64), r=st.r, out_good=st.out_good,
         in_good=st.in_good, out_cost=st.out_cost, vital=st.vital, hold=st.hold, money=st.money, price=price,
         last_paid=st.last_paid, lot_qty=st.lot_qty, lot_cost=st.lot_cost, points=st.points, n_tr=st.n_tr,
@@ -827,7 +844,7 @@ _max, _where = _max1, _where1
 _add_lot = jit(_add_lot_loop) or _add_lot_loop
 _paid = jit(_paid_loop) or _paid_loop
 _rule_values = jit(_rule_values) or _rule_values
-offers_kernel = kernel("supply_chain_offers", _offers_numpy, _offers_loop, split="f_neg", min_items=20_000)
+offers_kernel = kernel("supply_chain_offers", _offers_numpy, _offers_loop, split="f_sent", min_items=6_000)
 
 
-__all__ = ["refresh_slots", "slot_reach", "negotiate", "DayTrades", "DayOffers", "refresh_kernel", "setup_kernel", "offers_kernel"]
+__all__ = ["refresh_slots", "slot_reach", "negotiate", "sent_kernel", "DayTrades", "DayOffers", "refresh_kernel", "setup_kernel", "offers_kernel"]

@@ -19,12 +19,13 @@ from channelmarket.envs.supply_chain import core as core_module
 from .pairs_reference import neighbour_pairs, neighbour_roles
 
 KERNELS = (protocol.refresh_kernel, protocol.setup_kernel, movement.direction_kernel, space.grid_kernel,
-           movement.near_kernel, protocol.offers_kernel,
+           movement.near_kernel, protocol.sent_kernel, protocol.offers_kernel,
            movement.lacks_kernel, movement.prospect_kernel, movement.move_kernel, core_module.observe_kernel,
            production.produce_kernel, production.live_kernel,
            core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel)
 # kernels whose compiled form gives its twin's numbers bit for bit (same float operations in the same order)
-EXACT = (space.grid_kernel, movement.near_kernel, protocol.offers_kernel, movement.lacks_kernel, movement.prospect_kernel, movement.move_kernel,
+EXACT = (space.grid_kernel, movement.near_kernel, protocol.sent_kernel, protocol.offers_kernel, movement.lacks_kernel,
+         movement.prospect_kernel, movement.move_kernel,
          core_module.observe_kernel, production.produce_kernel, production.live_kernel,
          core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel)
 
