@@ -72,25 +72,13 @@ class DayOffers(NamedTuple):
 
 
 def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_price, outcome, offered, xy, alive,
-                  ci, cj, radius, lapse_days, per_day, t):
+                  start, cand, radius, lapse_days, per_day, t):
     """Lapse and open customer slots in place (loops; compiled by numba, the same code as its twin);
     returns how many slots lapsed or opened and each seller's reach (`slot_reach`: its open slots lie
-    below it, so the day's later slot loops stop there: rows fill from the front). The candidates are
-    grouped by seller (a stable counting sort, so each seller's stay in neighbour order); then each
-    seller's row on its own (threaded): its slots lapse, then its candidates that are not yet customers
-    (a scan of its row) take its first free slots."""
+    below it, so the day's later slot loops stop there: rows fill from the front). Each seller's row on
+    its own (threaded): its slots lapse, then its candidates (`cand[start[a]:start[a + 1]]`, in neighbour
+    order) that are not yet customers (a scan of its row) take its first free slots."""
     n, k = partner.shape
-    m = ci.shape[0]
-    start = np.zeros(n + 1, np.int64)
-    for c in range(m):
-        start[ci[c] + 1] += 1
-    for a in range(n):
-        start[a + 1] += start[a]
-    pos = start[:n].copy()
-    cand = np.empty(m, np.int64)
-    for c in range(m):
-        cand[pos[ci[c]]] = cj[c]
-        pos[ci[c]] += 1
     changed = np.zeros(n, np.int64)
     reach = np.empty(n, np.int64)
     for a in prange(n):
@@ -160,15 +148,15 @@ def slot_reach(partner: np.ndarray) -> np.ndarray:
     return np.where(open_.any(axis=1), k - np.argmax(open_[:, ::-1], axis=1), 0).astype(np.int64)
 
 
-def refresh_slots(st, ci: np.ndarray, cj: np.ndarray, radius: float, lapse_days: int,
+def refresh_slots(st, start: np.ndarray, cand: np.ndarray, radius: float, lapse_days: int,
                   per_day: int = 6) -> "tuple[int, np.ndarray]":
     """Lapse customer slots (out of range too long, idle too long, a side dead) and open new ones for the
-    customer candidates (seller `ci`, customer `cj`, in neighbour order: up to `per_day` a seller a day),
-    in place; returns how many changed and the sellers' `slot_reach` after (valid until the slots change:
+    customer candidates (grouped by seller: seller a's are `cand[start[a]:start[a + 1]]`, in neighbour
+    order, as `movement.neighbourhood` gives them: up to `per_day` a seller a day), in place; returns how many changed and the sellers' `slot_reach` after (valid until the slots change:
     the day's set-up, offers and heading take it)."""
     return refresh_kernel(partner=st.partner, away=st.away, t_last=st.t_last, points=st.points, n_tr=st.n_tr,
                           value_sum=st.value_sum, t_first=st.t_first, list_price=st.list_price, outcome=st.outcome,
-                          offered=st.offered, xy=st.xy, alive=st.alive, ci=ci, cj=cj, radius=float(radius),
+                          offered=st.offered, xy=st.xy, alive=st.alive, start=start, cand=cand, radius=float(radius),
                           lapse_days=int(lapse_days), per_day=int(per_day), t=float(st.t))
 
 
