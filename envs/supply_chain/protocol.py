@@ -231,12 +231,12 @@ setup_kernel = kernel("supply_chain_offer_setup", _setup_loop, _setup_loop, spli
 
 
 def _sent_numpy(partner, reach, xy, radius, alive, out_good, food, food_target, packages, cu, draws, offered,
-                advertising):
+                advertising, points):
     """The offers that go out today: (flat slot i * K + k, customer, its need and target of the seller's
-    good, whether it is the customer's input), in slot order. An open slot in range gets an advertising
-    draw (`draws`, one each in slot order); an offer is worth sending when both sides are alive, the
-    seller has a package and the customer needs >= 1 unit; it goes out by `risk_rules.advertise`. NumPy
-    twin of `_sent_loop`."""
+    good, whether it is the customer's input), in slot order; and the open slots holding points (the
+    day's points decay visits only these). An open slot in range gets an advertising draw (`draws`, one
+    each in slot order); an offer is worth sending when both sides are alive, the seller has a package
+    and the customer needs >= 1 unit; it goes out by `risk_rules.advertise`. NumPy twin of `_sent_loop`."""
     k = partner.shape[1]
     rows, slots = np.nonzero(partner >= 0)
     b = partner[rows, slots]
@@ -250,13 +250,15 @@ def _sent_numpy(partner, reach, xy, radius, alive, out_good, food, food_target, 
     target = np.where(inp, cu[b, 7], food_target[b])
     eligible = alive[rows] & (packages[rows] >= 1.0) & (cu[b, 2] != 0.0) & (need >= 1.0)
     sent = advertise(offered[rows, slots], eligible, draws, advertising)
-    return (rows * k + slots)[sent], b[sent], need[sent], target[sent], inp[sent]
+    held = np.flatnonzero((partner >= 0) & (points > 0))
+    return (rows * k + slots)[sent], b[sent], need[sent], target[sent], inp[sent], held
 
 
 def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, packages, cu, draws, offered,
-               advertising):
+               advertising, points):
     """`_sent_numpy` in one pass over the sellers' slots (compiled): each slot in range written at the
-    next place and kept when it goes out (no branch on the coin toss)."""
+    next place and kept when it goes out, each open slot likewise kept when it holds points (no branch
+    on the coin toss or the points)."""
     n, k = partner.shape
     r2 = radius * radius
     m = draws.shape[0]
@@ -265,6 +267,8 @@ def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, p
     need = np.empty(m + 1)
     target = np.empty(m + 1)
     is_input = np.empty(m + 1, np.bool_)
+    held = np.empty(n * k + 1, np.int64)
+    h = 0                               # open slots with points so far
     o = 0                               # slots in range so far (their draws)
     w = 0                               # offers sent so far
     for a in range(n):
@@ -276,6 +280,8 @@ def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, p
             b = partner[a, s]
             if b < 0:
                 continue
+            held[h] = a * k + s
+            h += points[a, s] > 0
             dx = cu[b, 0] - ax
             dy = cu[b, 1] - ay
             if dx * dx + dy * dy >= r2:
@@ -294,7 +300,7 @@ def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, p
             is_input[w] = inp
             w += (sells & (cu[b, 2] != 0.0) & (nd >= 1.0)) & ((not offered[a, s]) | (draws[o] < advertising))
             o += 1
-    return f[:w], cust[:w], need[:w], target[:w], is_input[:w]
+    return f[:w], cust[:w], need[:w], target[:w], is_input[:w], held[:h]
 
 
 sent_kernel = Kernel("supply_chain_offers_sent", _sent_numpy, jit(_sent_loop))
@@ -449,7 +455,7 @@ _RULES = ("margin_base", "margin_risk", "regular_discount", "regular_r_max", "po
 
 def _offers_numpy(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r, out_good,
                   in_good, out_cost, vital, hold, money, price, last_paid, lot_qty, lot_cost, points, n_tr, value_sum,
-                  t_first, t_last, list_price, outcome, offered, partner, reach, learned, ask, bid, concession, ref, cap,
+                  t_first, t_last, list_price, outcome, offered, partner, held, learned, ask, bid, concession, ref, cap,
                   pkg, packages, food_target, batch_units):
     """The day's offers, answers and sales of the offers sent (`sent_kernel`), NumPy twin of `_offers_loop`:
     step-1 prices (first contact / repeat, stock pressure), answers (the IF-chain), step 2
@@ -565,7 +571,7 @@ def _offers_numpy(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r,
 
 def _offers_loop(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r, out_good,
                  in_good, out_cost, vital, hold, money, price, last_paid, lot_qty, lot_cost, points, n_tr, value_sum,
-                 t_first, t_last, list_price, outcome, offered, partner, reach, learned, ask, bid, concession, ref, cap,
+                 t_first, t_last, list_price, outcome, offered, partner, held, learned, ask, bid, concession, ref, cap,
                  pkg, packages, food_target, batch_units):
     """`_offers_numpy` one offer at a time in one pass (compiled): the same rules (`risk_rules.*_rule`
     with their scalar operations), the same float operations in the same order, so the same numbers."""
@@ -707,17 +713,12 @@ def _offers_loop(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r, 
         TL[f] = t_now
         PT[f] += value[x]
         traded[f] = True
-    # idle open slots with points: listed without branches (up to each seller's reach), then decayed (the
-    # list's loads do not wait on a mispredicted branch each)
-    idle = np.empty(n * kk + 1, np.int64)
-    w = 0
-    for a in range(n):
-        for f in range(a * kk, a * kk + reach[a]):
-            idle[w] = f
-            w += (partner[a, f - a * kk] >= 0) & (PT[f] > 0) & (not traded[f])
-    for x in prange(w):
-        f = idle[x]
-        PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[f // kk], True, points_decay, _where, _max)
+    # points decay: only the open slots that held points before the sale (`held`, from `sent_kernel`) can
+    # decay (a slot without points that traded today is not idle); the rule keeps a traded slot's points
+    for x in prange(held.shape[0]):
+        f = held[x]
+        PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[f // kk], not traded[f], points_decay, _where,
+                              _max)
     for k in range(m):
         f = fs[k]
         OC[f] = ACCEPTED if traded[f] else REJECTED
@@ -806,10 +807,10 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
         out_good=st.out_good, in_good=st.in_good, learned=learned, qty=qty, pkg=pkg, food=int(food),
         food_target=food_target, input_target=input_target, batch_units=batch_units)
     draws = st.rng.random(int(in_range))
-    f_sent, sj, need, target, is_input = sent_kernel(
+    f_sent, sj, need, target, is_input, held = sent_kernel(
         partner=st.partner, reach=reach, xy=st.xy, radius=float(radius), alive=st.alive, out_good=st.out_good,
         food=int(food), food_target=food_target, packages=packages, cu=cu, draws=draws, offered=st.offered,
-        advertising=float(advertising))
+        advertising=float(advertising), points=st.points)
     price = st.price.copy()
     tr, of = offers_kernel(
         f_sent=f_sent, sj=sj, need=need, target=target, is_input=is_input, kk=kk, t_now=float(st.t), food=int(food),
@@ -817,7 +818,7 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
         in_good=st.in_good, out_cost=st.out_cost, vital=st.vital, hold=st.hold, money=st.money, price=price,
         last_paid=st.last_paid, lot_qty=st.lot_qty, lot_cost=st.lot_cost, points=st.points, n_tr=st.n_tr,
         value_sum=st.value_sum, t_first=st.t_first, t_last=st.t_last, list_price=st.list_price, outcome=st.outcome,
-        offered=st.offered, partner=st.partner, reach=reach, learned=learned, ask=ask, bid=bid, concession=concession,
+        offered=st.offered, partner=st.partner, held=held, learned=learned, ask=ask, bid=bid, concession=concession,
         ref=ref, cap=cap, pkg=pkg, packages=packages, food_target=food_target, batch_units=batch_units)
     st.price = price
     return DayTrades(*tr), DayOffers(*of)
