@@ -83,10 +83,12 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
     reach = np.empty(n, np.int64)
     for a in prange(n):
         ch = 0
+        hi = 0                               # one past the last slot that stays open
         for s in range(k):
             p = partner[a, s]
             if p < 0:
                 continue
+            hi = s + 1
             dx = xy[p, 0] - xy[a, 0]
             dy = xy[p, 1] - xy[a, 1]
             if dx * dx + dy * dy >= radius * radius:
@@ -105,6 +107,10 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
                 list_price[a, s] = np.nan
                 outcome[a, s] = 0
                 offered[a, s] = False
+                hi = 0                       # lapsed (rare): the reach falls back to the last slot still open
+                for x in range(s):
+                    if partner[a, x] >= 0:
+                        hi = x + 1
         free = 0
         added = 0
         for x in range(start[a], start[a + 1]):
@@ -125,11 +131,8 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
             list_price[a, free] = np.nan
             added += 1
             ch += 1
+            hi = max(hi, free + 1)
         changed[a] = ch
-        hi = 0
-        for s in range(k):
-            if partner[a, s] >= 0:
-                hi = s + 1
         reach[a] = hi
     total = 0
     for a in range(n):
