@@ -245,8 +245,17 @@ class BatchState:
     def market(self, m: int, layout: Layout) -> MarketState:
         """Market m as the `MarketState` it would have run alone: agent and channel fields are views
         (endpoints made local, a copy), per-market fields its own values."""
-        if layout.n_markets == 1:   # the whole arrays are the market's
-            d: dict[str, Any] = {k: getattr(self, k) for k in AGENT_FIELDS + CHANNEL_FIELDS + FLOW_FIELDS}
+        if layout.n_markets == 1:   # the whole arrays are the market's (each step: few Python operations)
+            d: dict[str, Any] = {k: getattr(self, k) for k in _LOCAL_FIELDS}
+            for k in _MARKET_ARRAYS:
+                d[k] = getattr(self, k)[0]
+            for k in _MARKET_INTS:
+                d[k] = int(getattr(self, k).item(0))
+            d["fee_sink"], d["grid_account"] = float(self.fee_sink.item(0)), float(self.grid_account.item(0))
+            x = self.price_history[0]
+            d["price_history"] = x[x.shape[0] - self.history_len.item(0):]
+            d["rng"], d["rng_exo"] = self.rng[0], self.rng_exo[0]
+            return MarketState.from_fields(d)
         else:
             a, e = layout.agents_of(m), layout.slots_of(m)
             d = {k: getattr(self, k)[a] for k in AGENT_FIELDS}
@@ -300,6 +309,11 @@ class BatchState:
 
 
 _STATE_FIELDS = tuple(f.name for f in fields(BatchState))
+_LOCAL_FIELDS = AGENT_FIELDS + CHANNEL_FIELDS + FLOW_FIELDS
+# per-market fields a market's own state holds as arrays ([G]) and as Python numbers (`BatchState.market`)
+_MARKET_ARRAYS = ("ref_price", "clearing_price", "supply", "demand_total", "volume", "issued", "retired")
+_MARKET_INTS = ("shock_kind", "shock_remaining", "t", "topology_version")
+assert set(_MARKET_ARRAYS + _MARKET_INTS + ("fee_sink", "grid_account", "price_history")) == set(PER_MARKET)
 _STATE_FIELD_SET = frozenset(_STATE_FIELDS)
 
 

@@ -1068,3 +1068,121 @@ def _price_step_nb(ref, level, clearing, volume, supply, demand, z, low, high, h
 
 
 price_step = register("price_step", price_step_numpy, _price_step_nb)
+
+
+# ---- the kinds' per-step arithmetic (weather, generation, demand, what a store can trade) ----------------------
+# Over a kind's block `start:stop` of [M, N] grids (one market: M = 1), in place. The exponentials and
+# powers stay with NumPy (the callers pass them in): its SIMD builds round them unlike libm. Each is
+# the twin's operations in the twin's order; np.clip / np.minimum / np.maximum keep NaN.
+
+def ar1_clip_numpy(x, start, stop, phi, drift, noise, z, lo, hi):
+    """x[:, start:stop] = clip(phi x + drift + noise z, lo, hi): an AR(1) weather step (cloud cover,
+    wind speed) from the normals `z` [M, stop - start]."""
+    x[:, start:stop] = _np_clip(phi * x[:, start:stop] + drift + noise * z, lo, hi)
+
+
+@jit
+def _ar1_clip_nb(x, start, stop, phi, drift, noise, z, lo, hi):  # pragma: no cover - compiled
+    for m in range(x.shape[0]):
+        for i in range(stop - start):
+            y = phi * x[m, start + i] + drift + noise * z[m, i]
+            if y == y:
+                y = y if y > lo else lo
+                y = y if y < hi else hi
+            x[m, start + i] = y
+
+
+ar1_clip = register("ar1_clip", ar1_clip_numpy, _ar1_clip_nb)
+
+
+def solar_output_numpy(out, start, stop, capacity, share, cloud, dt):
+    """out[:, start:stop] = capacity x share x (1 - cloud) x dt, `share` [M, 1] the clear-sky shape
+    of each market's hour, `cloud` [M, stop - start] the sites' cloud cover: solar generation."""
+    out[:, start:stop] = capacity[:, start:stop] * share * (1.0 - cloud) * dt
+
+
+@jit
+def _solar_output_nb(out, start, stop, capacity, share, cloud, dt):  # pragma: no cover - compiled
+    for m in range(out.shape[0]):
+        sh = share[m, 0]
+        for i in range(stop - start):
+            out[m, start + i] = capacity[m, start + i] * sh * (1.0 - cloud[m, i]) * dt
+
+
+solar_output = register("solar_output", solar_output_numpy, _solar_output_nb)
+
+
+def load_output_numpy(out, start, stop, capacity, residential, res_share, ind_share, noise, dt):
+    """out[:, start:stop] = capacity x (res_share where residential, else ind_share) x noise x dt,
+    the shares [M, 1] per market, `noise` [M, stop - start]: consumers' demand."""
+    shape = np.where(residential[:, start:stop], res_share, ind_share)
+    out[:, start:stop] = capacity[:, start:stop] * shape * noise * dt
+
+
+@jit
+def _load_output_nb(out, start, stop, capacity, residential, res_share, ind_share, noise, dt):  # pragma: no cover
+    for m in range(out.shape[0]):
+        rs, ind = res_share[m, 0], ind_share[m, 0]
+        for i in range(stop - start):
+            sh = rs if residential[m, start + i] else ind
+            out[m, start + i] = capacity[m, start + i] * sh * noise[m, i] * dt
+
+
+load_output = register("load_output", load_output_numpy, _load_output_nb)
+
+
+def wind_output_numpy(out, start, stop, capacity, speed, cubed, cut_in3, span3, cut_out, dt):
+    """out[:, start:stop] = capacity x power curve x dt: the curve clip((speed^3 - cut_in^3) /
+    span3, 0, 1), 0 from the cut-out speed; `cubed` = speed^3 [M, stop - start] (NumPy's power)."""
+    frac = _np_clip((cubed - cut_in3) / span3, 0.0, 1.0)
+    out[:, start:stop] = capacity[:, start:stop] * np.where(speed >= cut_out, 0.0, frac) * dt
+
+
+@jit
+def _wind_output_nb(out, start, stop, capacity, speed, cubed, cut_in3, span3, cut_out, dt):  # pragma: no cover
+    for m in range(out.shape[0]):
+        for i in range(stop - start):
+            f = (cubed[m, i] - cut_in3) / span3
+            if f == f:
+                f = f if f > 0.0 else 0.0
+                f = f if f < 1.0 else 1.0
+            if speed[m, i] >= cut_out:
+                f = 0.0
+            out[m, start + i] = capacity[m, start + i] * f * dt
+
+
+wind_output = register("wind_output", wind_output_numpy, _wind_output_nb)
+
+
+def store_limits_numpy(sellable, needed, start, stop, efficiency, power, capacity, soc, dt):
+    """A store delivers min(power dt, soc eff) and absorbs max(min(power dt, (capacity - soc) / eff), 0),
+    into sellable and needed [:, start:stop] (`kinds.storage.store_tradable` without a floor)."""
+    eff, pw = efficiency[:, start:stop], power[:, start:stop] * dt
+    s = soc[:, start:stop]
+    sellable[:, start:stop] = np.minimum(pw, s * eff)
+    needed[:, start:stop] = np.maximum(np.minimum(pw, (capacity[:, start:stop] - s) / eff), 0.0)
+
+
+@jit
+def _store_limits_nb(sellable, needed, start, stop, efficiency, power, capacity, soc, dt):  # pragma: no cover
+    for m in range(sellable.shape[0]):
+        for j in range(start, stop):
+            eff = efficiency[m, j]
+            pw = power[m, j] * dt
+            s = soc[m, j]
+            a = s * eff
+            y = pw if pw < a else a
+            if pw != pw:
+                y = pw
+            sellable[m, j] = y
+            b = (capacity[m, j] - s) / eff
+            y = pw if pw < b else b
+            if pw != pw:
+                y = pw
+            w = y if y > 0.0 else 0.0
+            if y != y:
+                w = y
+            needed[m, j] = w
+
+
+store_limits = register("store_limits", store_limits_numpy, _store_limits_nb)
