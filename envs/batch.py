@@ -622,6 +622,10 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
             sc, ba, bs, st, reports, failed_agent, failed_channel, layout)
         bd = st.breakdown
     wallet = st.wallet
+    # the step's sales, purchases and profit as contiguous rows of the new state, taken while the settlement's
+    # breakdown is still in cache (the next observation reads them in vectorized loops; strided columns of
+    # the breakdown cost it a cache line per agent and field)
+    last_sold, last_bought, last_profit = bd.T[_LAST_COLS]
     # mean-field aggregates (supply and demand: `decode_totals`) and the reference price, per (market, good)
     mg = m_count * n_goods
     tkey = trades.good if one else trade_market * n_goods + trades.good
@@ -703,14 +707,12 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
                             (st.soc - agents.initial_soc) * agents.efficiency * sc.base_price, 0.0)
         bd[rows, _COL["storage_value"]] = value_sv[rows]
         bd[rows, 0] += value_sv[rows]
+        last_profit = bd[:, _COL["profit"]].copy()
     if goods is not None:
         holdings, owed = np.concatenate([g.holdings for g in goods]), np.concatenate([g.owed for g in goods])
         issued, retired = np.stack([g.issued for g in goods]), np.stack([g.retired for g in goods])
     else:
         holdings, owed, issued, retired = bs.holdings, bs.owed, bs.issued, bs.retired
-    # last step's sales, purchases and profit as contiguous rows (the next observation reads them in
-    # vectorized loops; strided columns of the breakdown cost it a cache line per agent and field)
-    last_sold, last_bought, last_profit = bd.T[_LAST_COLS]
     new = BatchState(   # every field, built once (the old state is not modified)
         active=active, soc=st.soc, wallet=wallet, cloud=arrays["cloud"].reshape(-1),
         wind_speed=arrays["wind_speed"].reshape(-1), generation=generation.reshape(-1),
