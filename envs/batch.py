@@ -338,7 +338,7 @@ class BatchResult(NamedTuple):
     n_closed: np.ndarray      # [M]
     liquidity: tuple
     goods: Any = None         # per market: tuple of goods_trading.GoodsResult, or None
-    trade_market: "np.ndarray | None" = None  # [T] market of each trade
+    trade_market: "np.ndarray | None" = None  # [T] market of each trade (None in a batch of one market: all 0)
     payments: "tuple | None" = None  # per market: its payment layer's PaymentReport (layer on), else None
 
 
@@ -589,7 +589,7 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     else:
         trades = _clear(sc, ba, bs, offers, layout)
     one = m_count == 1   # one market: the per-market keys are the goods themselves
-    trade_market = np.zeros(trades.seller.shape[0], dtype=np.int64) if one else market[trades.seller]
+    trade_market = None if one else market[trades.seller]   # one market: every trade is market 0's
     failed_agent = failed_channel = None
     if sc.payments_on:   # this step's faults, each market from its exogenous generator, before payments
         failed_agent, failed_channel = _draw_faults(sc, bs, layout)
