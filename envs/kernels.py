@@ -520,6 +520,7 @@ def _lifecycle_py(u, v, capacity, balance_u, is_open, active, wallet, draw, cand
     # cursors per market, one per row, jumping from reopening slot to reopening slot)
     lazy = cand_stream.shape[0] > 0
     e_m = e_n // m
+    bits = streams.table_bits_nb(e_n // (k if k > 0 else 1))   # the cursors' jumps: about E / k slots
     table = np.empty((0, 4), dtype=np.uint64)
     cur = -1
     h1, l1, h2, l2 = np.uint64(0), np.uint64(0), np.uint64(0), np.uint64(0)
@@ -532,6 +533,8 @@ def _lifecycle_py(u, v, capacity, balance_u, is_open, active, wallet, draw, cand
     fv = np.empty(k)
     pairs = n * (n - 1)
     fpairs = float(pairs)
+    n1 = n - 1
+    inv_n1 = 1.0 / n1
     j = 0
     for p in range(parts):
         first = p * e_n // parts + p
@@ -541,13 +544,13 @@ def _lifecycle_py(u, v, capacity, balance_u, is_open, active, wallet, draw, cand
             if lazy:
                 i = slot_market[s]
                 if i != cur:
-                    table = streams.handle_table(cand_stream, i)
+                    table = streams.handle_table(cand_stream, i, bits)
                     h1, l1 = cand_stream[i, 0], cand_stream[i, 1]
                     h2, l2 = h1, l1
                     at1, at2, cur = -1, -1, i
                 col = s - i * e_m
-                h1, l1 = streams.jump(h1, l1, table, col - at1)
-                h2, l2 = streams.jump(h2, l2, table, e_m + col - at2)
+                h1, l1 = streams.jump(h1, l1, table, bits, col - at1)
+                h2, l2 = streams.jump(h2, l2, table, bits, e_m + col - at2)
                 at1, at2 = col, e_m + col
                 r0, r1 = streams.double_of(h1, l1), streams.double_of(h2, l2)
             else:
@@ -555,9 +558,22 @@ def _lifecycle_py(u, v, capacity, balance_u, is_open, active, wallet, draw, cand
             idx = int(r0 * fpairs)
             if idx > pairs - 1:
                 idx = pairs - 1
-            a = idx // (n - 1)
+            # idx // (n - 1) and its remainder through the reciprocal, corrected to the exact ones
+            # (idx < 2^53: the product is within one of the quotient; it falls one short for some
+            # N, e.g. 50, and can exceed it only from N ~ 2^26 on); no integer divisions
+            a = int(idx * inv_n1)
+            rem = idx - a * n1
+            if rem < 0:
+                a -= 1
+                rem += n1
+            elif rem >= n1:
+                a += 1
+                rem -= n1
+            b = a + 1 + rem
+            if b >= n:
+                b -= n
             nu[j] = a + offset[s]
-            nv[j] = (a + 1 + idx % (n - 1)) % n + offset[s]
+            nv[j] = b + offset[s]
             c_ = lo + (hi - lo) * r1
             if spend.shape[0]:
                 sa, sb = spend[nu[j]], spend[nv[j]]

@@ -120,19 +120,19 @@ def _first_agreeing_round(ask0, bid0, ask_step, bid_step, rounds):  # pragma: no
 _first_agreeing_round_nb = jit(_first_agreeing_round)
 
 
-def _negotiate_list(cd, m, sell_end, buy_end, ask, bid, ask_step, bid_step, rounds, lo, o_c, o_s, o_b,
-                    o_p):  # pragma: no cover - compiled
+def _negotiate_list(cd, m, sell_end, buy_end, ask_q, bid_q, rounds, lo, o_c, o_s, o_b, o_p):  # pragma: no cover - compiled
     """The pairs cd[:m] (channel offsets; seller `sell_end[j]`, buyer `buy_end[j]`) negotiated, the
-    agreements written to o_*[0..] in order; returns their count."""
+    agreements written to o_*[0..] in order; returns their count. ask_q / bid_q [N, 2]: the first
+    ask / bid and its step per round."""
     k_ = 0
     for i in range(m):
         j = cd[i]
         s = np.uint32(sell_end[j])
         b = np.uint32(buy_end[j])
-        a0 = ask[s]
-        b0 = bid[b]
-        a_step = ask_step[s]
-        b_step = bid_step[b]
+        a0 = ask_q[s, 0]
+        a_step = ask_q[s, 1]
+        b0 = bid_q[b, 0]
+        b_step = bid_q[b, 1]
         k = _first_agreeing_round_nb(a0, b0, a_step, b_step, rounds)
         kf = float(k)
         o_c[k_] = lo + j
@@ -146,8 +146,8 @@ def _negotiate_list(cd, m, sell_end, buy_end, ask, bid, ask_step, bid_step, roun
 _negotiate_list_nb = jit(_negotiate_list)
 
 
-def _agree_range(u, v, is_open, offer_good, want_good, ask, bid, ask_step, bid_step, rounds, lo, hi, cand, f_c,
-                 f_s, f_b, f_p, r_c, r_s, r_b, r_p):  # pragma: no cover - compiled
+def _agree_range(u, v, is_open, offer_good, want_good, ask_q, bid_q, rounds, lo, hi, cand, f_c, f_s, f_b, f_p, r_c,
+                 r_s, r_b, r_p):  # pragma: no cover - compiled
     """Channels lo..hi-1: the channels whose forward (u sells) and reverse (v sells) pairs
     negotiate are listed without a branch (an unpredictable one per channel direction cost more
     than the negotiations) into two lists in cand[2 lo..2 hi], then each list negotiates in
@@ -168,10 +168,10 @@ def _agree_range(u, v, is_open, offer_good, want_good, ask, bid, ask_step, bid_s
         m_f += op & (offer_good[a_] == want_good[b_])   # -2 / -3 where nothing is offered / wanted
         c_r[m_r] = j
         m_r += op & (offer_good[b_] == want_good[a_])
-    nf = _negotiate_list_nb(c_f, m_f, u_, v_, ask, bid, ask_step, bid_step, rounds, lo, f_c[lo:hi], f_s[lo:hi],
-                            f_b[lo:hi], f_p[lo:hi])
-    nr = _negotiate_list_nb(c_r, m_r, v_, u_, ask, bid, ask_step, bid_step, rounds, lo, r_c[lo:hi], r_s[lo:hi],
-                            r_b[lo:hi], r_p[lo:hi])
+    nf = _negotiate_list_nb(c_f, m_f, u_, v_, ask_q, bid_q, rounds, lo, f_c[lo:hi], f_s[lo:hi], f_b[lo:hi],
+                            f_p[lo:hi])
+    nr = _negotiate_list_nb(c_r, m_r, v_, u_, ask_q, bid_q, rounds, lo, r_c[lo:hi], r_s[lo:hi], r_b[lo:hi],
+                            r_p[lo:hi])
     return m_f + m_r, nf, nr
 
 
@@ -186,15 +186,17 @@ def _agreements(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bi
     the agreements gathered forward-then-reverse, each in channel order, as in NumPy: the same
     pairs whatever the number of chunks or threads."""
     n = sell_qty.shape[0]
-    offer_good = np.empty(n, dtype=np.int64)
-    want_good = np.empty(n, dtype=np.int64)
-    ask_step = np.empty(n)
-    bid_step = np.empty(n)
+    offer_good = np.empty(n, dtype=np.int16)   # (small: the listing's random reads stay in the L1 cache)
+    want_good = np.empty(n, dtype=np.int16)
+    ask_q = np.empty((n, 2))   # ask and its step per round side by side: one cache line per seller read
+    bid_q = np.empty((n, 2))
     for i in range(n):
         offer_good[i] = sells_good[i] if sell_qty[i] > 0.0 else -2
         want_good[i] = buys_good[i] if buy_qty[i] > 0.0 else -3
-        ask_step[i] = concession[i] * (ask[i] - reserve[i]) / rounds
-        bid_step[i] = concession[i] * (limit[i] - bid[i]) / rounds
+        ask_q[i, 0] = ask[i]
+        ask_q[i, 1] = concession[i] * (ask[i] - reserve[i]) / rounds
+        bid_q[i, 0] = bid[i]
+        bid_q[i, 1] = concession[i] * (limit[i] - bid[i]) / rounds
     e_n = u.shape[0]
     size = (e_n + chunks - 1) // chunks
     cand = np.empty(2 * e_n + 1, dtype=np.int64)
@@ -210,8 +212,8 @@ def _agreements(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bi
     for k in prange(chunks):
         lo = min(k * size, e_n)
         hi = min(lo + size, e_n)
-        m, nf, nr = _agree_range_nb(u, v, is_open, offer_good, want_good, ask, bid, ask_step, bid_step, rounds, lo,
-                                    hi, cand, f_c, f_s, f_b, f_p, r_c, r_s, r_b, r_p)
+        m, nf, nr = _agree_range_nb(u, v, is_open, offer_good, want_good, ask_q, bid_q, rounds, lo, hi, cand, f_c,
+                                    f_s, f_b, f_p, r_c, r_s, r_b, r_p)
         counts[k, 0] = m
         counts[k, 1] = nf
         counts[k, 2] = nr
@@ -320,12 +322,14 @@ ration_pairs = register_kernel("ration_pairs", ration_pairs_numpy, _ration_nb)
 
 def clear_bilateral(sc: "Scenario", agents: "AgentParams", state: "MarketState", offers: "Offers") -> Trades:
     """Trades of the step's channel negotiations (see the module docstring)."""
+    # routes on: the route search first, so that the agreements are still in cache for the rationing
+    rc = routed_pairs(sc, agents, state, offers) if sc.max_hops > 1 else None
     channel, seller, buyer, price, n_neg = agreements(
         u=state.u, v=state.v, is_open=state.open, sell_qty=offers.sell_qty, buy_qty=offers.buy_qty,
         sells_good=agents.sells_good, buys_good=agents.buys_good, ask=offers.ask, bid=offers.bid,
         reserve=agents.reserve, limit=agents.limit, concession=offers.concession, rounds=sc.negotiation_rounds)
-    if sc.max_hops > 1:
-        return _with_routes(sc, agents, state, offers, channel, seller, buyer, price, n_neg)
+    if rc is not None:
+        return _with_routes(sc, agents, state, offers, rc, channel, seller, buyer, price, n_neg)
     if channel.shape[0] == 0:
         return Trades.empty(n_neg)
     qty, capped, side = ration_pairs(channel=channel, seller=seller, buyer=buyer, price=price, u=state.u,
@@ -338,11 +342,10 @@ def clear_bilateral(sc: "Scenario", agents: "AgentParams", state: "MarketState",
     return Trades(channel[keep], seller[keep], buyer[keep], good, qty[keep], price[keep], n_neg, cut[keep])
 
 
-def _with_routes(sc, agents, state, offers, channel, seller, buyer, price, n_neg) -> Trades:
+def _with_routes(sc, agents, state, offers, rc, channel, seller, buyer, price, n_neg) -> Trades:
     """Multi-hop routes on (`sc.max_hops` > 1): each buyer also negotiates with the seller at the end
-    of its widest routed candidate (`routed_pairs`), and rations over direct and routed agreements
-    together (`ration_routed`, one compiled pass)."""
-    rc = routed_pairs(sc, agents, state, offers)
+    of its widest routed candidate (`rc`, `routed_pairs`), and rations over direct and routed
+    agreements together (`ration_routed`, one compiled pass)."""
     n_neg += int(rc.seller.shape[0])
     all_ch, all_s, all_b, all_p, qty, cut, route, good = ration_routed(
         channel=channel, seller=seller, buyer=buyer, price=price, r_seller=rc.seller, r_buyer=rc.buyer,

@@ -295,8 +295,8 @@ class SupplyChainCore:
         if sc.shock_day == st.t:
             self.move_key_agent()
         # 1. neighbourhood and customer slots
-        counts, ci, cj = neighbourhood(st, sc.radius, sc.width, sc.height, self.food)
-        changed, reach = refresh_slots(st, ci, cj, sc.radius, sc.lapse_days)
+        counts, start, cand = neighbourhood(st, sc.radius, sc.width, sc.height, self.food)
+        changed, reach = refresh_slots(st, start, cand, sc.radius, sc.lapse_days)
         self.topology_version += int(changed > 0)
         # 2. movement: prospect, stay or move, direction and speed
         s, counts = prospect(st, counts, self.food, self._batch)

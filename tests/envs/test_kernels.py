@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from channelmarket.envs import compiled, kernels, streams
+from channelmarket.envs.breakdown import BREAKDOWN_FIELDS
 from channelmarket.envs.core import MarketCore
 from channelmarket.envs.mechanisms import bilateral
 from channelmarket.envs.observations import _AGENT_ROWS, OBS_HIGH, OBS_LOW, agent_scale
@@ -120,6 +121,9 @@ def market_cases(core, acts, i):
         "clip_actions": (dict(actions=np.where(np.arange(acts.size).reshape(acts.shape) % 97 == 5, np.nan,
                                                acts * 3.0) if i % 2 else acts * 1.5), same),
         "observation_rows": (rows, None),  # writes into buf: compared below
+        "credit_fees": (dict(breakdown=np.random.default_rng(i).uniform(-50, 50, (ag.n, len(BREAKDOWN_FIELDS))),
+                             earned=np.random.default_rng(i + 1).uniform(0, 3, ag.n) * (np.arange(ag.n) % 3 > 0)),
+                        same),
         **payment_cases(st, off, ag, i),
         "ration_routed": (routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price),
                           lambda a, b: (same([a[0], a[1], a[2], a[5], a[6], a[7]], [b[0], b[1], b[2], b[5], b[6], b[7]]),
@@ -134,7 +138,8 @@ def lifecycle_case(sc, st, ag, draw, active, i):
     e, n = st.u.shape[0], ag.n
     # odd states: the candidate rows reserved from two generators (computed in the compiled build,
     # drawn with NumPy by the twin); even states: drawn
-    rows = streams.claim_rows((np.random.default_rng(500 + i), np.random.default_rng(600 + i)), 2, e // 2)
+    rows = streams.claim_rows((np.random.default_rng(500 + i), np.random.default_rng(600 + i)), 2, e // 2,
+                              reserve_min=0)
     cand, cand_stream = (rows.values, rows.handles) if i % 2 else (rng.random((2, e)), np.zeros((0, 4), np.uint64))
     slot_market = (np.arange(e) >= e // 2).astype(np.int64)
     half = n // 2
@@ -286,6 +291,8 @@ def payment_cases(st, off, ag, i):
               buyer=np.concatenate([dbuy, payers]), qty=rng.uniform(0, 2, d + r), price=rng.uniform(10, 60, d + r),
               cut=rng.choice(np.array([0, 1, 2], np.int8), d + r, p=[0.8, 0.1, 0.1]),
               route=np.concatenate([np.column_stack([dch, np.full((d, 2), -1)]), route]).astype(np.int64),
+              unrouted=(rng.choice(np.array([0, 1, 2], np.int8), ag.n, p=[0.8, 0.1, 0.1]) if i % 2
+                        else np.zeros(0, np.int8)),
               u=st.u, v=st.v, capacity=st.capacity, balance_u=st.balance_u, fee_base=pay["fee_base"],
               fee_rate=pay["fee_rate"], blocked_agent=pay["blocked_agent"], blocked_channel=pay["blocked_channel"],
               faults=bool(i % 2), n=ag.n, round_off=1e-9, max_fee_share=0.01 + 0.02 * (i % 3), max_hops=3)
@@ -505,7 +512,7 @@ def test_multi_threaded_passes_equal_the_one_part_pass_bit_for_bit(seed):
                   v % half + slot_market * half).astype(np.int32)
     active = rng.random(n) > 0.01
     # seed 1: the candidate rows reserved from the two markets' generators (`streams.claim_rows`)
-    rows = streams.claim_rows((np.random.default_rng(7), np.random.default_rng(8)), 2, e // 2)
+    rows = streams.claim_rows((np.random.default_rng(7), np.random.default_rng(8)), 2, e // 2, reserve_min=0)
     cand, cand_stream = (rows.values, rows.handles) if seed else (rng.random((2, e)), np.zeros((0, 4), np.uint64))
     lc = dict(u=lu, v=lv, capacity=cap, balance_u=kw["balance_u"], is_open=kw["is_open"], active=active,
               wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=cand, cand_stream=cand_stream, close_rate=0.1,

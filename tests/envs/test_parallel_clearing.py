@@ -59,7 +59,7 @@ def test_agreements_rationing_and_payments_in_chunks_are_the_serial_ones(market)
     assert (ch == -2).sum() > 50
     rng = np.random.default_rng(0)
     for faults in (False, True):
-        pay = (ch, s, b, q, p, cut, route, st.u, st.v, st.capacity, st.balance_u, st.fee_base, st.fee_rate,
+        pay = (ch, s, b, q, p, cut, route, rng.choice(np.array([0, 1, 2], np.int8), ag.n), st.u, st.v, st.capacity, st.balance_u, st.fee_base, st.fee_rate,
                rng.random(ag.n) < 0.02 * faults, rng.random(st.u.shape[0]) < 0.02 * faults, faults, ag.n, 1e-9,
                sc.max_fee_share, sc.max_hops)
         paid = layer._trade_payments_nb(*pay, 1)
