@@ -722,24 +722,24 @@ def _offers_loop(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r, 
         f = held[x]
         PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[f // kk], not traded[f], points_decay, _where,
                               _max)
-    for k in range(m):
-        f = fs[k]
-        OC[f] = ACCEPTED if traded[f] else REJECTED
-        LP[f] = lp[k]
-        OF[f] = True
-    # the seller's current price: mean of the prices it sent today
-    cnt = np.zeros(n, np.int64)
-    tot = np.zeros(n)
-    for k in range(m):
-        cnt[si[k]] += 1
-        tot[si[k]] += paid[k]
-    for a in range(n):
-        if cnt[a] > 0:
-            price[a] = tot[a] / max(cnt[a], 1)
+    # outcomes, list prices, offered flags; each seller's current price, the mean of the prices it sent today
+    # (its offers are one run: they come in slot order)
     n2 = 0
-    for k in range(m):
-        if not acc1[k]:
-            n2 += 1
+    k = 0
+    while k < m:
+        a = si[k]
+        cnt = 0
+        tot = 0.0
+        while k < m and si[k] == a:
+            f = fs[k]
+            OC[f] = ACCEPTED if traded[f] else REJECTED
+            LP[f] = lp[k]
+            OF[f] = True
+            cnt += 1
+            tot += paid[k]
+            n2 += not acc1[k]
+            k += 1
+        price[a] = tot / max(cnt, 1)
     o_good = np.empty(m + n2, np.int64)
     o_price = np.empty(m + n2)
     o_acc = np.empty(m + n2, np.bool_)
