@@ -245,8 +245,17 @@ class BatchState:
     def market(self, m: int, layout: Layout) -> MarketState:
         """Market m as the `MarketState` it would have run alone: agent and channel fields are views
         (endpoints made local, a copy), per-market fields its own values."""
-        if layout.n_markets == 1:   # the whole arrays are the market's
-            d: dict[str, Any] = {k: getattr(self, k) for k in AGENT_FIELDS + CHANNEL_FIELDS + FLOW_FIELDS}
+        if layout.n_markets == 1:   # the whole arrays are the market's (each step: few Python operations)
+            d: dict[str, Any] = {k: getattr(self, k) for k in _LOCAL_FIELDS}
+            for k in _MARKET_ARRAYS:
+                d[k] = getattr(self, k)[0]
+            for k in _MARKET_INTS:
+                d[k] = int(getattr(self, k).item(0))
+            d["fee_sink"], d["grid_account"] = float(self.fee_sink.item(0)), float(self.grid_account.item(0))
+            x = self.price_history[0]
+            d["price_history"] = x[x.shape[0] - self.history_len.item(0):]
+            d["rng"], d["rng_exo"] = self.rng[0], self.rng_exo[0]
+            return MarketState.from_fields(d)
         else:
             a, e = layout.agents_of(m), layout.slots_of(m)
             d = {k: getattr(self, k)[a] for k in AGENT_FIELDS}
@@ -300,6 +309,11 @@ class BatchState:
 
 
 _STATE_FIELDS = tuple(f.name for f in fields(BatchState))
+_LOCAL_FIELDS = AGENT_FIELDS + CHANNEL_FIELDS + FLOW_FIELDS
+# per-market fields a market's own state holds as arrays ([G]) and as Python numbers (`BatchState.market`)
+_MARKET_ARRAYS = ("ref_price", "clearing_price", "supply", "demand_total", "volume", "issued", "retired")
+_MARKET_INTS = ("shock_kind", "shock_remaining", "t", "topology_version")
+assert set(_MARKET_ARRAYS + _MARKET_INTS + ("fee_sink", "grid_account", "price_history")) == set(PER_MARKET)
 _STATE_FIELD_SET = frozenset(_STATE_FIELDS)
 
 
@@ -324,7 +338,7 @@ class BatchResult(NamedTuple):
     n_closed: np.ndarray      # [M]
     liquidity: tuple
     goods: Any = None         # per market: tuple of goods_trading.GoodsResult, or None
-    trade_market: "np.ndarray | None" = None  # [T] market of each trade
+    trade_market: "np.ndarray | None" = None  # [T] market of each trade (None in a batch of one market: all 0)
     payments: "tuple | None" = None  # per market: its payment layer's PaymentReport (layer on), else None
 
 
@@ -575,7 +589,7 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     else:
         trades = _clear(sc, ba, bs, offers, layout)
     one = m_count == 1   # one market: the per-market keys are the goods themselves
-    trade_market = np.zeros(trades.seller.shape[0], dtype=np.int64) if one else market[trades.seller]
+    trade_market = None if one else market[trades.seller]   # one market: every trade is market 0's
     failed_agent = failed_channel = None
     if sc.payments_on:   # this step's faults, each market from its exogenous generator, before payments
         failed_agent, failed_channel = _draw_faults(sc, bs, layout)
@@ -608,6 +622,10 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
             sc, ba, bs, st, reports, failed_agent, failed_channel, layout)
         bd = st.breakdown
     wallet = st.wallet
+    # the step's sales, purchases and profit as contiguous rows of the new state, taken while the settlement's
+    # breakdown is still in cache (the next observation reads them in vectorized loops; strided columns of
+    # the breakdown cost it a cache line per agent and field)
+    last_sold, last_bought, last_profit = bd.T[_LAST_COLS]
     # mean-field aggregates (supply and demand: `decode_totals`) and the reference price, per (market, good)
     mg = m_count * n_goods
     tkey = trades.good if one else trade_market * n_goods + trades.good
@@ -689,14 +707,12 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
                             (st.soc - agents.initial_soc) * agents.efficiency * sc.base_price, 0.0)
         bd[rows, _COL["storage_value"]] = value_sv[rows]
         bd[rows, 0] += value_sv[rows]
+        last_profit = bd[:, _COL["profit"]].copy()
     if goods is not None:
         holdings, owed = np.concatenate([g.holdings for g in goods]), np.concatenate([g.owed for g in goods])
         issued, retired = np.stack([g.issued for g in goods]), np.stack([g.retired for g in goods])
     else:
         holdings, owed, issued, retired = bs.holdings, bs.owed, bs.issued, bs.retired
-    # last step's sales, purchases and profit as contiguous rows (the next observation reads them in
-    # vectorized loops; strided columns of the breakdown cost it a cache line per agent and field)
-    last_sold, last_bought, last_profit = bd.T[_LAST_COLS]
     new = BatchState(   # every field, built once (the old state is not modified)
         active=active, soc=st.soc, wallet=wallet, cloud=arrays["cloud"].reshape(-1),
         wind_speed=arrays["wind_speed"].reshape(-1), generation=generation.reshape(-1),

@@ -2,18 +2,21 @@
 
 A step that draws a fixed block of uniforms but reads only a few of them (the channel lifecycle's
 reopening candidates: two rows of E doubles, a few hundred read) can skip the rest. NumPy's
-`default_rng` is PCG64: a 128-bit LCG, s' = s * MULT + inc (mod 2^128), stepped before each output,
-the output XSL-RR (x = hi64(s') ^ lo64(s'), rotated right by s' >> 122), a double (out >> 11) * 2^-53.
-The LCG jumps d steps at once as the affine map (A^d, C_d); with the maps of the powers of two
-tabled per increment, a jump of d costs one 128-bit multiply per set bit of d (so it is never
-dearer than stepping, and a gap of one is one step). 128-bit numbers are (hi, lo) uint64 pairs.
+`default_rng` is PCG64: a 128-bit LCG, s' = s * MULT + inc (mod 2^128), stepped before each
+output; the output is XSL-RR (x = hi64(s') ^ lo64(s'), rotated right by s' >> 122) and a double
+(out >> 11) * 2^-53. The LCG jumps d steps at once as the affine map (A^d, C_d); with the maps of
+0 .. 2^b - 1 steps and of the larger powers of two tabled per increment, a jump of d costs one
+128-bit multiply-add for its low b bits and one per set higher bit (a gap of one is one step).
+128-bit numbers are (hi, lo) uint64 pairs.
 
 `uniforms_at(rng, positions, total)` gives the doubles `rng.random(total)` would give at
 `positions` and leaves `rng` exactly where that call would (the state set; the 32-bit buffer
 `has_uint32`/`uinteger`, which doubles do not use, untouched). `claim_rows(rngs, rows, width)`
-reserves a block of rows of each generator without drawing it: compiled kernels read the
-reserved doubles they need from its handles (`handle_table`, `jump`, `double_of`). A generator
-other than PCG64, or numba off, falls back to drawing the whole block with NumPy: same values.
+reserves a block of rows of each generator without drawing it: compiled kernels read the reserved
+doubles they need from its handles (`table_bits`, `handle_table`, `jump`, `double_of`, inlined).
+A generator other than PCG64, numba off, or a block too small to pay, is drawn with NumPy
+instead: the same values. (numba caches a compiled kernel by its own file: after editing this one,
+clear the `__pycache__/*.nbi` caches of the kernels that inline it.)
 """
 
 from __future__ import annotations
@@ -60,12 +63,18 @@ def _affine_py(sh, sl, ah, al, ch, cl):  # pragma: no cover - compiled
 _affine = jit(_affine_py, inline=True)
 
 
-def _table_py(inc_hi, inc_lo):  # pragma: no cover - compiled
-    """[JUMP_BITS, 4] uint64: row i is the LCG's map for 2^i steps, (A hi, A lo, C hi, C lo)."""
-    t = np.empty((JUMP_BITS, 4), dtype=np.uint64)
-    ah, al, ch, cl = _MULT_HI, _MULT_LO, inc_hi, inc_lo
-    for i in range(JUMP_BITS):
-        t[i, 0], t[i, 1], t[i, 2], t[i, 3] = ah, al, ch, cl
+def _table_py(inc_hi, inc_lo, bits):  # pragma: no cover - compiled
+    """The LCG's maps for jumps, (A hi, A lo, C hi, C lo) a row: rows 0 .. S - 1 (S = 2^bits) the
+    maps for 0 .. S - 1 steps, then row S + i the map for S * 2^i steps (i < 63 - bits)."""
+    small = 1 << bits
+    t = np.empty((small + JUMP_BITS - bits, 4), dtype=np.uint64)
+    ah, al, ch, cl = _ZERO, _ONE, _ZERO, _ZERO   # identity
+    for d in range(small):                         # d + 1 steps: one step after d
+        t[d, 0], t[d, 1], t[d, 2], t[d, 3] = ah, al, ch, cl
+        ah, al = _affine(ah, al, _MULT_HI, _MULT_LO, _ZERO, _ZERO)
+        ch, cl = _affine(ch, cl, _MULT_HI, _MULT_LO, inc_hi, inc_lo)
+    for i in range(JUMP_BITS - bits):
+        t[small + i, 0], t[small + i, 1], t[small + i, 2], t[small + i, 3] = ah, al, ch, cl
         # C_{2d} = C_d * (A_d + 1), A_{2d} = A_d^2
         ph, pl = _affine(ah, al, _ZERO, _ONE, _ZERO, _ONE)   # A_d + 1 (a carry into hi when al wraps)
         ch, cl = _affine(ch, cl, ph, pl, _ZERO, _ZERO)
@@ -76,9 +85,26 @@ def _table_py(inc_hi, inc_lo):  # pragma: no cover - compiled
 jump_table = jit(_table_py, inline=True)
 
 
-def _jump_py(sh, sl, table, d):  # pragma: no cover - compiled
-    """The state `d` >= 0 steps on: the maps of d's set bits (powers of one map commute)."""
-    i = 0
+def table_bits(gap: int) -> int:
+    """Bits of the small maps' table for jumps of about `gap` steps: a jump under 2^bits is one
+    table map, so the table pays when it is used often (at most 256 maps: 8 bits)."""
+    b = 0
+    while b < 8 and (1 << b) < gap:
+        b += 1
+    return b
+
+
+table_bits_nb = jit(table_bits, inline=True)
+
+
+def _jump_py(sh, sl, table, bits, d):  # pragma: no cover - compiled
+    """The state `d` >= 0 steps on: the small map of d's low bits, then the maps of its set high
+    bits (powers of one map commute)."""
+    small = 1 << bits
+    r = d & (small - 1)
+    sh, sl = _affine(sh, sl, table[r, 0], table[r, 1], table[r, 2], table[r, 3])
+    d >>= bits
+    i = small
     while d > 0:
         if d & 1:
             sh, sl = _affine(sh, sl, table[i, 0], table[i, 1], table[i, 2], table[i, 3])
@@ -101,24 +127,24 @@ def _double_py(sh, sl):  # pragma: no cover - compiled
 double_of = jit(_double_py, inline=True)
 
 
-def _handle_table_py(handles, i):  # pragma: no cover - compiled
+def _handle_table_py(handles, i, bits):  # pragma: no cover - compiled
     """The jump table of handle row `i` (its generator's increment)."""
-    return jump_table(handles[i, 2], handles[i, 3])
+    return jump_table(handles[i, 2], handles[i, 3], bits)
 
 
 handle_table = jit(_handle_table_py, inline=True)
 
 
-def _values_py(sh, sl, inc_hi, inc_lo, positions, total):  # pragma: no cover - compiled
-    table = jump_table(inc_hi, inc_lo)
+def _values_py(sh, sl, inc_hi, inc_lo, positions, total, bits):  # pragma: no cover - compiled
+    table = jump_table(inc_hi, inc_lo, bits)
     out = np.empty(positions.shape[0])
     at = -1
     for j in range(positions.shape[0]):
         p = positions[j]
-        sh, sl = jump(sh, sl, table, p - at)
+        sh, sl = jump(sh, sl, table, bits, p - at)
         at = p
         out[j] = double_of(sh, sl)
-    sh, sl = jump(sh, sl, table, total - 1 - at)
+    sh, sl = jump(sh, sl, table, bits, total - 1 - at)
     return out, sh, sl
 
 
@@ -126,7 +152,7 @@ _values_nb = jit(_values_py)
 
 
 def _advance_py(sh, sl, inc_hi, inc_lo, d):  # pragma: no cover - compiled
-    return jump(sh, sl, jump_table(inc_hi, inc_lo), d)
+    return jump(sh, sl, jump_table(inc_hi, inc_lo, 0), 0, d)
 
 
 _advance_nb = jit(_advance_py)
@@ -169,7 +195,7 @@ def uniforms_at(rng: np.random.Generator, positions, total: int) -> np.ndarray:
     st = bg.state
     sh, sl = _split(st["state"]["state"])
     ih, il = _split(st["state"]["inc"])
-    out, nh, nl = _values_nb(sh, sl, ih, il, pos, int(total))
+    out, nh, nl = _values_nb(sh, sl, ih, il, pos, int(total), table_bits(total // max(pos.shape[0], 1)))
     st["state"]["state"] = (int(nh) << 64) | int(nl)
     bg.state = st    # has_uint32 / uinteger as they were
     return out
@@ -196,7 +222,8 @@ class Rows(NamedTuple):
         cols = np.asarray(cols, dtype=np.int64)
         if not self.lazy:
             return self.values[:, cols]
-        return _rows_at_nb(self.handles, self.rows, self.width, cols)
+        gap = self.width * self.handles.shape[0] // max(cols.shape[0], 1)
+        return _rows_at_nb(self.handles, self.rows, self.width, cols, table_bits(gap))
 
     def drawn(self) -> np.ndarray:
         """The whole [rows, M * width] block (drawn now from the handles with NumPy if reserved)."""
@@ -205,7 +232,7 @@ class Rows(NamedTuple):
         return draw_rows(self.handles, self.rows, self.width)
 
 
-def _rows_at_py(handles, rows, width, cols):  # pragma: no cover - compiled
+def _rows_at_py(handles, rows, width, cols, bits):  # pragma: no cover - compiled
     k = cols.shape[0]
     out = np.empty((rows, k))
     j = 0
@@ -214,14 +241,14 @@ def _rows_at_py(handles, rows, width, cols):  # pragma: no cover - compiled
         stop = j
         while stop < k and cols[stop] // width == i:
             stop += 1
-        table = handle_table(handles, i)
+        table = handle_table(handles, i, bits)
         base = i * width
         for r in range(rows):
             sh, sl = handles[i, 0], handles[i, 1]
             at = -1
             for q in range(j, stop):
                 pos = r * width + cols[q] - base
-                sh, sl = jump(sh, sl, table, pos - at)
+                sh, sl = jump(sh, sl, table, bits, pos - at)
                 at = pos
                 out[r, q] = double_of(sh, sl)
         j = stop
@@ -249,13 +276,20 @@ def draw_rows(handles: np.ndarray, rows: int, width: int) -> np.ndarray:
     return block.transpose(1, 0, 2).reshape(rows, m * width)
 
 
-def claim_rows(rngs, rows: int, width: int) -> Rows:
+# Doubles per generator from which `claim_rows` reserves rather than draws: reserving costs ~7 µs a
+# generator (its state read and set), drawing ~2.5 ns a double (measured on the 2-core VM).
+RESERVE_MIN = 4096
+
+
+def claim_rows(rngs, rows: int, width: int, reserve_min: "int | None" = None) -> Rows:
     """Reserve the next `rows` x `width` doubles of each generator in `rngs` (in order): each is
-    left where `rng.random((rows, width))` would leave it. Drawn only when some generator is not
-    PCG64 or numba is off (then the values are drawn, the same doubles)."""
+    left where `rng.random((rows, width))` would leave it. Drawn instead (the same doubles) when
+    the block is under `reserve_min` doubles (default `RESERVE_MIN`: drawing is cheaper), some
+    generator is not PCG64 or numba is off."""
     rngs = tuple(rngs)
     m = len(rngs)
-    if not all(compiled_stream(g) for g in rngs):
+    small = rows * width < (RESERVE_MIN if reserve_min is None else reserve_min)
+    if small or not all(compiled_stream(g) for g in rngs):
         block = np.empty((m, rows, width))
         for i, g in enumerate(rngs):
             g.random(out=block[i])
@@ -273,5 +307,5 @@ def claim_rows(rngs, rows: int, width: int) -> Rows:
     return Rows(np.zeros((rows, 0)), handles, rows, width)
 
 
-__all__ = ["uniforms_at", "claim_rows", "draw_rows", "Rows", "compiled_stream", "jump_table", "jump", "double_of",
-           "handle_table", "MULT"]
+__all__ = ["uniforms_at", "claim_rows", "RESERVE_MIN", "draw_rows", "Rows", "compiled_stream", "jump_table",
+           "table_bits", "jump", "double_of", "handle_table", "MULT"]

@@ -34,8 +34,9 @@ from .space import _HALF, _pairs_numpy, grid, reflect
 
 
 def _near_numpy(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good, out_good, food, n):
-    """The neighbourhood of the day in one query: ([N, 3] role counts, customer candidates (seller, customer)
-    in neighbour order: the ordered close pairs (`space._pairs_numpy`, both directions) that are sales). NumPy twin."""
+    """The neighbourhood of the day in one query: ([N, 3] role counts, the customer candidates grouped by
+    seller: seller a's are `cand[start[a]:start[a + 1]]`, in neighbour order (the ordered close pairs of
+    `space._pairs_numpy`, both directions, that are sales)). NumPy twin."""
     a, b, _ = _pairs_numpy(sx, sy, scx, scy, starts, counts, nx, ny, radius)
     i = np.concatenate([agents[a], agents[b]])
     j = np.concatenate([agents[b], agents[a]])
@@ -43,14 +44,18 @@ def _near_numpy(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_goo
     role = np.zeros((n, 3))
     for col, hit in enumerate((out_good[j] == in_good[i], customer, out_good[j] == food)):
         role[:, col] = np.bincount(i[hit], minlength=n)
-    return role, i[customer], j[customer]
+    ci, cj = i[customer], j[customer]
+    start = np.zeros(n + 1, np.int64)
+    start[1:] = np.cumsum(np.bincount(ci, minlength=n))
+    return role, start, cj[np.argsort(ci, kind="stable")]
 
 
 def _near_loop(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good, out_good, food, n):
     """`_near_numpy` in one pass over the close pairs of the cell list (compiled; `space._pairs_numpy`'s
     order): both directions of every pair counted, the customer candidates of the first direction in
-    pair order, then those of the second. Works in cell order (goods and counts gathered by position,
-    so a cell's agents sit side by side in memory) and scatters to agents at the end."""
+    pair order, then those of the second, each put in its seller's group (the count of customers near
+    it is the size of the group). Works in cell order (goods and counts gathered by position, so a cell's
+    agents sit side by side in memory) and scatters to agents at the end."""
     r2 = radius * radius
     m = sx.shape[0]
     og = np.empty(m, np.int64)
@@ -125,15 +130,26 @@ def _near_loop(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good
         role[a, 0] = rs[p, 0]
         role[a, 1] = rs[p, 1]
         role[a, 2] = rs[p, 2]
-    ci = np.empty(nf + nb, np.int64)
-    cj = np.empty(nf + nb, np.int64)
+    start, pos = _groups(role, n)
+    cand = np.empty(nf + nb, np.int64)
     for k in range(nf):
-        ci[k] = agents[fa[k]]
-        cj[k] = agents[fb[k]]
+        s = agents[fa[k]]
+        cand[pos[s]] = agents[fb[k]]
+        pos[s] += 1
     for k in range(nb):
-        ci[nf + k] = agents[ba[k]]
-        cj[nf + k] = agents[bb[k]]
-    return role, ci, cj
+        s = agents[ba[k]]
+        cand[pos[s]] = agents[bb[k]]
+        pos[s] += 1
+    return role, start, cand
+
+
+def _group_starts(role, n):
+    """(start [N + 1], a copy of start[:N]) of the candidates' seller groups: role[:, 1] counts each
+    seller's customers near (whole numbers)."""
+    start = np.zeros(n + 1, np.int64)
+    for a in range(n):
+        start[a + 1] = start[a] + np.int64(role[a, 1])
+    return start, start[:n].copy()
 
 
 def _near_strips(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good, out_good, food, n):
@@ -269,42 +285,37 @@ def _near_strips(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_go
         role[a, 0] = rs[p, 0]
         role[a, 1] = rs[p, 1]
         role[a, 2] = rs[p, 2]
-    # the candidates: the first direction's stretches in (part, strip) order, then the second's
-    out_f = np.empty((5, strips), np.int64)
-    out_b = np.empty((5, strips), np.int64)
-    k = 0
+    # the candidates into their sellers' groups: the first direction's stretches in (part, strip) order,
+    # then the second's (the serial order)
+    start, pos = _groups(role, n)
+    cand = np.empty(start[n], np.int64)
     for part in range(5):
         for t in range(strips):
-            out_f[part, t] = k
-            k += nf[part, t]
+            for x in range(off[part, t], off[part, t] + nf[part, t]):
+                s = agents[fa[x]]
+                cand[pos[s]] = agents[fb[x]]
+                pos[s] += 1
     for part in range(5):
         for t in range(strips):
-            out_b[part, t] = k
-            k += nb[part, t]
-    ci = np.empty(k, np.int64)
-    cj = np.empty(k, np.int64)
-    for t in prange(strips):
-        for part in range(5):
-            for x in range(nf[part, t]):
-                ci[out_f[part, t] + x] = agents[fa[off[part, t] + x]]
-                cj[out_f[part, t] + x] = agents[fb[off[part, t] + x]]
-            for x in range(nb[part, t]):
-                ci[out_b[part, t] + x] = agents[ba[off[part, t] + x]]
-                cj[out_b[part, t] + x] = agents[bb[off[part, t] + x]]
-    return role, ci, cj
+            for x in range(off[part, t], off[part, t] + nb[part, t]):
+                s = agents[ba[x]]
+                cand[pos[s]] = agents[bb[x]]
+                pos[s] += 1
+    return role, start, cand
 
 
+_groups = jit(_group_starts) or _group_starts
 near_kernel = ParallelKernel("supply_chain_neighbourhood", _near_numpy, jit(_near_loop), jit(_near_strips, parallel=True),
                              "agents", MIN_AGENTS)
 
 
 def neighbourhood(st, radius: float, width: float, height: float, food: int):
     """The day's neighbourhood query (grid cell list, no pair arrays): ([N, 3] counts of suppliers,
-    customers and food sellers near, customer candidates (seller [C], customer [C]) in neighbour order)."""
+    customers and food sellers near, the customer candidates grouped by seller (start [N + 1], customer [C]:
+    seller a's are `cand[start[a]:start[a + 1]]`, in neighbour order))."""
     n = st.n
     if np.count_nonzero(st.alive) < 2 or radius <= 0:
-        z = np.zeros(0, np.int64)
-        return np.zeros((n, 3)), z, z
+        return np.zeros((n, 3)), np.zeros(n + 1, np.int64), np.zeros(0, np.int64)
     agents, sx, sy, scx, scy, starts, counts, nx, ny = grid(st.xy, st.alive, radius, width, height)
     return near_kernel(agents=agents, sx=sx, sy=sy, scx=scx, scy=scy, starts=starts, counts=counts, nx=nx, ny=ny,
                        radius=float(radius), in_good=st.in_good, out_good=st.out_good, food=int(food), n=n)

@@ -49,7 +49,7 @@ from ..risk_rules import (ACCEPT, ACCEPTED, BARGAIN, FIRST, REJECTED, RiskParams
                           decision_rule, discount_rule, first_contact_rule, margin_rule, pressured_rule, regular_rule,
                           repeat_rule, restrained_rule, scalar_clip, scalar_clip_to, scalar_isnan, scalar_maximum,
                           scalar_minimum, scalar_not, scalar_where)
-from ..compiled import jit
+from ..compiled import Kernel, jit
 from .parallel import kernel, prange
 from .production import add_lots
 
@@ -72,32 +72,23 @@ class DayOffers(NamedTuple):
 
 
 def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_price, outcome, offered, xy, alive,
-                  ci, cj, radius, lapse_days, per_day, t):
+                  start, cand, radius, lapse_days, per_day, t):
     """Lapse and open customer slots in place (loops; compiled by numba, the same code as its twin);
     returns how many slots lapsed or opened and each seller's reach (`slot_reach`: its open slots lie
-    below it, so the day's later slot loops stop there: rows fill from the front). The candidates are grouped by seller (a stable counting sort,
-    so each seller's stay in neighbour order); then each seller's row on its own (threaded): its slots
-    lapse, then its candidates that are not yet customers (a scan of its row) take its first free slots."""
+    below it, so the day's later slot loops stop there: rows fill from the front). Each seller's row on
+    its own (threaded): its slots lapse, then its candidates (`cand[start[a]:start[a + 1]]`, in neighbour
+    order) that are not yet customers (a scan of its row) take its first free slots."""
     n, k = partner.shape
-    m = ci.shape[0]
-    start = np.zeros(n + 1, np.int64)
-    for c in range(m):
-        start[ci[c] + 1] += 1
-    for a in range(n):
-        start[a + 1] += start[a]
-    pos = start[:n].copy()
-    cand = np.empty(m, np.int64)
-    for c in range(m):
-        cand[pos[ci[c]]] = cj[c]
-        pos[ci[c]] += 1
     changed = np.zeros(n, np.int64)
     reach = np.empty(n, np.int64)
     for a in prange(n):
         ch = 0
+        hi = 0                               # one past the last slot that stays open
         for s in range(k):
             p = partner[a, s]
             if p < 0:
                 continue
+            hi = s + 1
             dx = xy[p, 0] - xy[a, 0]
             dy = xy[p, 1] - xy[a, 1]
             if dx * dx + dy * dy >= radius * radius:
@@ -116,6 +107,10 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
                 list_price[a, s] = np.nan
                 outcome[a, s] = 0
                 offered[a, s] = False
+                hi = 0                       # lapsed (rare): the reach falls back to the last slot still open
+                for x in range(s):
+                    if partner[a, x] >= 0:
+                        hi = x + 1
         free = 0
         added = 0
         for x in range(start[a], start[a + 1]):
@@ -136,11 +131,8 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
             list_price[a, free] = np.nan
             added += 1
             ch += 1
+            hi = max(hi, free + 1)
         changed[a] = ch
-        hi = 0
-        for s in range(k):
-            if partner[a, s] >= 0:
-                hi = s + 1
         reach[a] = hi
     total = 0
     for a in range(n):
@@ -159,15 +151,15 @@ def slot_reach(partner: np.ndarray) -> np.ndarray:
     return np.where(open_.any(axis=1), k - np.argmax(open_[:, ::-1], axis=1), 0).astype(np.int64)
 
 
-def refresh_slots(st, ci: np.ndarray, cj: np.ndarray, radius: float, lapse_days: int,
+def refresh_slots(st, start: np.ndarray, cand: np.ndarray, radius: float, lapse_days: int,
                   per_day: int = 6) -> "tuple[int, np.ndarray]":
     """Lapse customer slots (out of range too long, idle too long, a side dead) and open new ones for the
-    customer candidates (seller `ci`, customer `cj`, in neighbour order: up to `per_day` a seller a day),
-    in place; returns how many changed and the sellers' `slot_reach` after (valid until the slots change:
+    customer candidates (grouped by seller: seller a's are `cand[start[a]:start[a + 1]]`, in neighbour
+    order, as `movement.neighbourhood` gives them: up to `per_day` a seller a day), in place; returns how many changed and the sellers' `slot_reach` after (valid until the slots change:
     the day's set-up, offers and heading take it)."""
     return refresh_kernel(partner=st.partner, away=st.away, t_last=st.t_last, points=st.points, n_tr=st.n_tr,
                           value_sum=st.value_sum, t_first=st.t_first, list_price=st.list_price, outcome=st.outcome,
-                          offered=st.offered, xy=st.xy, alive=st.alive, ci=ci, cj=cj, radius=float(radius),
+                          offered=st.offered, xy=st.xy, alive=st.alive, start=start, cand=cand, radius=float(radius),
                           lapse_days=int(lapse_days), per_day=int(per_day), t=float(st.t))
 
 
@@ -184,12 +176,11 @@ def _group_cumsum(group: np.ndarray, x: np.ndarray) -> np.ndarray:
 def _setup_loop(partner, reach, xy, radius, alive, hold, out_good, in_good, learned, qty, pkg, food, food_target,
                 input_target, batch_units):
     """Per agent the packages it can sell (its product beyond the food a Seller keeps to eat, in whole
-    packages; a learned seller offers the share (q + 1) / 2); per open slot in range (flat index,
-    customer): is an offer worth sending (both alive, a package to sell, the customer needs >= 1 unit),
-    the customer's need and target of the seller's good, whether it is the customer's input (0 / False
-    where no offer can be sent). Input is needed only while the customer's product sells (under two
-    batches unsold); a learned customer buys the share (q + 1) / 2 of its need. Loops, compiled
-    (threaded by agent, then by seller: count, then fill)."""
+    packages; a learned seller offers the share (q + 1) / 2) and its row as a customer (`cu`: position,
+    alive, input good, its needs and input target; `_sent_loop` reads it per slot); and how many open
+    slots are in range (one advertising draw each). Input is needed only while the customer's product
+    sells (under two batches unsold); a learned customer buys the share (q + 1) / 2 of its need. One loop
+    over the agents, compiled (threaded)."""
     n, k = partner.shape
     r2 = radius * radius
     packages = np.empty(n)
@@ -197,6 +188,7 @@ def _setup_loop(partner, reach, xy, radius, alive, hold, out_good, in_good, lear
     # (0 scaled as a need is), 5 need of its input, 6 need of food (if it eats bought food), 7 its input
     # target; one row, one cache line
     cu = np.empty((n, 8))
+    count = np.zeros(n, np.int64)
     for b in prange(n):
         ib = in_good[b]
         ob = out_good[b]
@@ -220,30 +212,69 @@ def _setup_loop(partner, reach, xy, radius, alive, hold, out_good, in_good, lear
         keep = food_target[b] if ob == food else 0.0      # a Seller keeps its own food target (it eats its product)
         pk = np.floor(_max1(hold[b, ob] - keep, 0.0) / pkg[ob])
         packages[b] = np.floor(pk * (qty[b] + 1.0) * 0.5) if learned[b] else pk
-    start = np.zeros(n + 1, np.int64)   # each seller's slots in range first: outputs of their exact size (a
-    for a in prange(n):                 # bound of N x K would page-fault fresh memory every day)
-        ax = xy[a, 0]
-        ay = xy[a, 1]
+        # as a seller: its open slots in range (positions from `xy`, the same numbers as cu's, denser)
+        bx = xy[b, 0]
+        by = xy[b, 1]
         c = 0
-        for s in range(reach[a]):
-            b = partner[a, s]
-            if b >= 0:
-                dx = cu[b, 0] - ax
-                dy = cu[b, 1] - ay
+        for s in range(reach[b]):
+            p = partner[b, s]
+            if p >= 0:
+                dx = xy[p, 0] - bx
+                dy = xy[p, 1] - by
                 if dx * dx + dy * dy < r2:
                     c += 1
-        start[a + 1] = c
+        count[b] = c
+    m = 0
     for a in range(n):
-        start[a + 1] += start[a]
-    m = start[n]
-    f = np.empty(m, np.int64)
-    cust = np.empty(m, np.int64)
-    eligible = np.empty(m, np.bool_)
-    need = np.empty(m)
-    target = np.empty(m)
-    is_input = np.empty(m, np.bool_)
-    for a in prange(n):                 # each seller fills its own run (threaded)
-        c = start[a]
+        m += count[a]
+    return packages, cu, m
+
+
+setup_kernel = kernel("supply_chain_offer_setup", _setup_loop, _setup_loop, split="partner")
+
+
+def _sent_numpy(partner, reach, xy, radius, alive, out_good, food, food_target, packages, cu, draws, offered,
+                advertising, points):
+    """The offers that go out today: (flat slot i * K + k, customer, its need and target of the seller's
+    good, whether it is the customer's input), in slot order; and the open slots holding points (the
+    day's points decay visits only these). An open slot in range gets an advertising draw (`draws`, one
+    each in slot order); an offer is worth sending when both sides are alive, the seller has a package
+    and the customer needs >= 1 unit; it goes out by `risk_rules.advertise`. NumPy twin of `_sent_loop`."""
+    k = partner.shape[1]
+    rows, slots = np.nonzero(partner >= 0)
+    b = partner[rows, slots]
+    dx = cu[b, 0] - xy[rows, 0]
+    dy = cu[b, 1] - xy[rows, 1]
+    near = dx * dx + dy * dy < radius * radius
+    rows, slots, b = rows[near], slots[near], b[near]
+    g = out_good[rows]
+    inp = g == cu[b, 3]
+    need = np.where(inp, cu[b, 5], np.where(g == food, cu[b, 6], cu[b, 4]))
+    target = np.where(inp, cu[b, 7], food_target[b])
+    eligible = alive[rows] & (packages[rows] >= 1.0) & (cu[b, 2] != 0.0) & (need >= 1.0)
+    sent = advertise(offered[rows, slots], eligible, draws, advertising)
+    held = np.flatnonzero((partner >= 0) & (points > 0))
+    return (rows * k + slots)[sent], b[sent], need[sent], target[sent], inp[sent], held
+
+
+def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, packages, cu, draws, offered,
+               advertising, points):
+    """`_sent_numpy` in one pass over the sellers' slots (compiled): each slot in range written at the
+    next place and kept when it goes out, each open slot likewise kept when it holds points (no branch
+    on the coin toss or the points)."""
+    n, k = partner.shape
+    r2 = radius * radius
+    m = draws.shape[0]
+    f = np.empty(m + 1, np.int64)       # + 1: each slot is written before it is known to be an offer
+    cust = np.empty(m + 1, np.int64)
+    need = np.empty(m + 1)
+    target = np.empty(m + 1)
+    is_input = np.empty(m + 1, np.bool_)
+    held = np.empty(n * k + 1, np.int64)
+    h = 0                               # open slots with points so far
+    o = 0                               # slots in range so far (their draws)
+    w = 0                               # offers sent so far
+    for a in range(n):
         g = out_good[a]
         sells = alive[a] and packages[a] >= 1.0
         ax = xy[a, 0]
@@ -252,34 +283,30 @@ def _setup_loop(partner, reach, xy, radius, alive, hold, out_good, in_good, lear
             b = partner[a, s]
             if b < 0:
                 continue
+            held[h] = a * k + s
+            h += points[a, s] > 0
             dx = cu[b, 0] - ax
             dy = cu[b, 1] - ay
             if dx * dx + dy * dy >= r2:
                 continue
-            f[c] = a * k + s
-            cust[c] = b
-            if not (sells and cu[b, 2] != 0.0):    # no offer: the rest is never read
-                need[c] = 0.0
-                target[c] = 0.0
-                is_input[c] = False
-                eligible[c] = False
-                c += 1
-                continue
             inp = g == cu[b, 3]
             if inp:
                 nd = cu[b, 5]
-                target[c] = cu[b, 7]
+                tg = cu[b, 7]
             else:
                 nd = cu[b, 6] if g == food else cu[b, 4]
-                target[c] = food_target[b]
-            need[c] = nd
-            is_input[c] = inp
-            eligible[c] = nd >= 1.0
-            c += 1
-    return packages, f, cust, eligible, need, target, is_input
+                tg = food_target[b]
+            f[w] = a * k + s
+            cust[w] = b
+            need[w] = nd
+            target[w] = tg
+            is_input[w] = inp
+            w += (sells & (cu[b, 2] != 0.0) & (nd >= 1.0)) & ((not offered[a, s]) | (draws[o] < advertising))
+            o += 1
+    return f[:w], cust[:w], need[:w], target[:w], is_input[:w], held[:h]
 
 
-setup_kernel = kernel("supply_chain_offer_setup", _setup_loop, _setup_loop, split="partner")
+sent_kernel = Kernel("supply_chain_offers_sent", _sent_numpy, jit(_sent_loop))
 
 
 def _decay_numpy(points, n_tr, value_sum, t_first, t_last, r, traded, f_open, kk, rate):
@@ -429,12 +456,12 @@ _RULES = ("margin_base", "margin_risk", "regular_discount", "regular_r_max", "po
           "pressure_weight", "accept_r", "accept_pressure", "points_decay")
 
 
-def _offers_numpy(f_neg, sj, eligible, need, target, is_input, draws, advertising, kk, t_now, food, rules, r, out_good,
+def _offers_numpy(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r, out_good,
                   in_good, out_cost, vital, hold, money, price, last_paid, lot_qty, lot_cost, points, n_tr, value_sum,
-                  t_first, t_last, list_price, outcome, offered, partner, reach, learned, ask, bid, concession, ref, cap,
+                  t_first, t_last, list_price, outcome, offered, partner, held, learned, ask, bid, concession, ref, cap,
                   pkg, packages, food_target, batch_units):
-    """The day's offers, answers and sales after the set-up (`setup_kernel`), NumPy twin of `_offers_loop`:
-    advertising, step-1 prices (first contact / repeat, stock pressure), answers (the IF-chain), step 2
+    """The day's offers, answers and sales of the offers sent (`sent_kernel`), NumPy twin of `_offers_loop`:
+    step-1 prices (first contact / repeat, stock pressure), answers (the IF-chain), step 2
     (a rejected offer re-priced and sent again), the sale, money and goods moved, input lots, last prices
     paid, slot history and points decay, the sellers' current prices. State arrays are written in place
     (`price` too). Returns (seller, buyer, good, qty, price, slot) of the trades and (good, price,
@@ -443,14 +470,10 @@ def _offers_numpy(f_neg, sj, eligible, need, target, is_input, draws, advertisin
      accept_r, accept_pressure, points_decay) = _rule_values(rules)
     n = r.shape[0]
     f_open = np.flatnonzero(partner.ravel() >= 0)         # open slots (flat i * K + k)
+    f_neg = f_sent
     si, sk = f_neg // kk, f_neg % kk
     interesting = need >= 1.0
-    sent = advertise(offered[si, sk], eligible, draws, advertising)
-    # from here on only the offers sent
-    keep = np.flatnonzero(sent)
-    si, sk, sj, f_neg = si[keep], sk[keep], sj[keep], f_neg[keep]
     g = out_good[si]
-    is_input, need, interesting, target = is_input[keep], need[keep], interesting[keep], target[keep]
     # ---- step 1: prices
     r_s, r_b = r[si], r[sj]
     floor = out_cost[si]
@@ -549,9 +572,9 @@ def _offers_numpy(f_neg, sj, eligible, need, target, is_input, draws, advertisin
             (np.concatenate([g, g[again]]), np.concatenate([p1, p2[again]]), np.concatenate([acc1, acc2[again]])))
 
 
-def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising, kk, t_now, food, rules, r, out_good,
+def _offers_loop(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r, out_good,
                  in_good, out_cost, vital, hold, money, price, last_paid, lot_qty, lot_cost, points, n_tr, value_sum,
-                 t_first, t_last, list_price, outcome, offered, partner, reach, learned, ask, bid, concession, ref, cap,
+                 t_first, t_last, list_price, outcome, offered, partner, held, learned, ask, bid, concession, ref, cap,
                  pkg, packages, food_target, batch_units):
     """`_offers_numpy` one offer at a time in one pass (compiled): the same rules (`risk_rules.*_rule`
     with their scalar operations), the same float operations in the same order, so the same numbers."""
@@ -562,17 +585,9 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
     OC = outcome.reshape(-1)
     PT = points.reshape(-1)
     OF = offered.reshape(-1)
-    # advertising: which offers are sent (listed without branches: whether one goes out is a coin toss;
-    # + 1: each slot is written before it is known to be an offer)
-    src = np.empty(f_neg.shape[0] + 1, np.int64)
-    m = 0
-    for o in range(f_neg.shape[0]):
-        src[m] = o
-        m += eligible[o] & ((not OF[f_neg[o]]) | (draws[o] < advertising))
+    m = f_sent.shape[0]
+    fs, cj, nd = f_sent, sj, need
     si = np.empty(m, np.int64)
-    cj = np.empty(m, np.int64)
-    fs = np.empty(m, np.int64)
-    nd = np.empty(m)
     lp = np.empty(m)
     p1 = np.empty(m)
     p2 = np.empty(m)
@@ -582,15 +597,12 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
     paid = np.empty(m)
     unit_pkg = np.empty(m)
     for k in prange(m):                      # each offer priced and answered on its own (threaded)
-        o = src[k]
-        f = f_neg[o]
+        o = k
+        f = f_sent[k]
         a = f // kk
         si[k] = a
-        b = sj[o]
+        b = sj[k]
         g = out_good[a]
-        cj[k] = b
-        fs[k] = f
-        nd[k] = need[o]
         # ---- step 1: prices
         r_s = r[a]
         floor = out_cost[a]
@@ -659,7 +671,7 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
     t_price = np.empty(t)
     t_slot = np.empty(t, np.int64)
     value = np.empty(t)
-    for x in range(t):
+    for x in range(t):                       # ---- move money and goods (the order of np.add.at / np.subtract.at)
         k = a_idx[x]
         t_seller[x] = si[k]
         t_buyer[x] = cj[k]
@@ -668,35 +680,30 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
         t_price[x] = paid[k]
         t_slot[x] = fs[k]
         value[x] = t_qty[x] * t_price[x]
-    # ---- move money and goods (the order of np.add.at / np.subtract.at)
-    for x in range(t):
         money[t_seller[x]] += value[x]
     for x in range(t):
         money[t_buyer[x]] -= value[x]
-    for x in range(t):
         hold[t_seller[x], t_good[x]] -= t_qty[x]
     for x in range(t):
         hold[t_buyer[x], t_good[x]] += t_qty[x]
-    # input lots and last prices paid (input, food): per buyer, its day's quantity and value
-    q_in = np.zeros(n)
-    m_in = np.zeros(n)
-    q_fd = np.zeros(n)
-    m_fd = np.zeros(n)
-    for x in range(t):
+    # input lots and last prices paid (input, food): per buyer, its day's quantity and value, summed in trade
+    # order over its run of trades (the sale lists the trades by buyer; the twin's bincounts sum the same)
+    x = 0
+    while x < t:
         b = t_buyer[x]
-        if t_good[x] == in_good[b]:
-            q_in[b] += t_qty[x]
-            m_in[b] += value[x]
-        else:
-            q_fd[b] += t_qty[x]
-            m_fd[b] += value[x]
-    for b in range(n):
-        if q_in[b] > 0:
-            uc = m_in[b] / q_in[b]
-            _add_lot(lot_qty, lot_cost, b, q_in[b], uc)
-            last_paid[b, 0] = uc
-        if q_fd[b] > 0:
-            last_paid[b, 1] = m_fd[b] / q_fd[b]
+        q_in = 0.0
+        m_in = 0.0
+        q_fd = 0.0
+        m_fd = 0.0
+        while x < t and t_buyer[x] == b:
+            if t_good[x] == in_good[b]:
+                q_in += t_qty[x]
+                m_in += value[x]
+            else:
+                q_fd += t_qty[x]
+                m_fd += value[x]
+            x += 1
+        _paid(lot_qty, lot_cost, last_paid, b, q_in, m_in, q_fd, m_fd)
     # ---- slot memory and points decay
     NT, VS, TF, TL = n_tr.reshape(-1), value_sum.reshape(-1), t_first.reshape(-1), t_last.reshape(-1)
     traded = np.zeros(n * kk, np.bool_)
@@ -709,35 +716,30 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
         TL[f] = t_now
         PT[f] += value[x]
         traded[f] = True
-    # idle open slots with points: listed without branches (up to each seller's reach), then decayed (the
-    # list's loads do not wait on a mispredicted branch each)
-    idle = np.empty(n * kk + 1, np.int64)
-    w = 0
-    for a in range(n):
-        for f in range(a * kk, a * kk + reach[a]):
-            idle[w] = f
-            w += (partner[a, f - a * kk] >= 0) & (PT[f] > 0) & (not traded[f])
-    for x in prange(w):
-        f = idle[x]
-        PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[f // kk], True, points_decay, _where, _max)
-    for k in range(m):
-        f = fs[k]
-        OC[f] = ACCEPTED if traded[f] else REJECTED
-        LP[f] = lp[k]
-        OF[f] = True
-    # the seller's current price: mean of the prices it sent today
-    cnt = np.zeros(n, np.int64)
-    tot = np.zeros(n)
-    for k in range(m):
-        cnt[si[k]] += 1
-        tot[si[k]] += paid[k]
-    for a in range(n):
-        if cnt[a] > 0:
-            price[a] = tot[a] / max(cnt[a], 1)
+    # points decay: only the open slots that held points before the sale (`held`, from `sent_kernel`) can
+    # decay (a slot without points that traded today is not idle); the rule keeps a traded slot's points
+    for x in prange(held.shape[0]):
+        f = held[x]
+        PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[f // kk], not traded[f], points_decay, _where,
+                              _max)
+    # outcomes, list prices, offered flags; each seller's current price, the mean of the prices it sent today
+    # (its offers are one run: they come in slot order)
     n2 = 0
-    for k in range(m):
-        if not acc1[k]:
-            n2 += 1
+    k = 0
+    while k < m:
+        a = si[k]
+        cnt = 0
+        tot = 0.0
+        while k < m and si[k] == a:
+            f = fs[k]
+            OC[f] = ACCEPTED if traded[f] else REJECTED
+            LP[f] = lp[k]
+            OF[f] = True
+            cnt += 1
+            tot += paid[k]
+            n2 += not acc1[k]
+            k += 1
+        price[a] = tot / max(cnt, 1)
     o_good = np.empty(m + n2, np.int64)
     o_price = np.empty(m + n2)
     o_acc = np.empty(m + n2, np.bool_)
@@ -752,6 +754,17 @@ def _offers_loop(f_neg, sj, eligible, need, target, is_input, draws, advertising
             o_acc[x] = acc2[k]
             x += 1
     return (t_seller, t_buyer, t_good, t_qty, t_price, t_slot), (o_good, o_price, o_acc)
+
+
+def _paid_loop(lot_qty, lot_cost, last_paid, b, q_in, m_in, q_fd, m_fd):
+    """Buyer `b`'s day of purchases booked: its input as a cost lot and the last unit prices it paid
+    for input and food (what it bought: quantity and value of each)."""
+    if q_in > 0:
+        uc = m_in / q_in
+        _add_lot(lot_qty, lot_cost, b, q_in, uc)
+        last_paid[b, 0] = uc
+    if q_fd > 0:
+        last_paid[b, 1] = m_fd / q_fd
 
 
 def _add_lot_loop(lot_qty, lot_cost, w, qty, unit_cost):
@@ -791,21 +804,24 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
     n, kk = st.partner.shape
     if reach is None:
         reach = slot_reach(st.partner)
-    # packages to sell; slots in range, the customer's need of the seller's good, whether an offer is worth sending
-    packages, f_neg, sj, eligible, need, target, is_input = setup_kernel(
+    # packages to sell, the customers' rows, the slots in range (one advertising draw each), the offers sent
+    packages, cu, in_range = setup_kernel(
         partner=st.partner, reach=reach, xy=st.xy, radius=float(radius), alive=st.alive, hold=st.hold,
         out_good=st.out_good, in_good=st.in_good, learned=learned, qty=qty, pkg=pkg, food=int(food),
         food_target=food_target, input_target=input_target, batch_units=batch_units)
-    draws = st.rng.random(f_neg.size)
+    draws = st.rng.random(int(in_range))
+    f_sent, sj, need, target, is_input, held = sent_kernel(
+        partner=st.partner, reach=reach, xy=st.xy, radius=float(radius), alive=st.alive, out_good=st.out_good,
+        food=int(food), food_target=food_target, packages=packages, cu=cu, draws=draws, offered=st.offered,
+        advertising=float(advertising), points=st.points)
     price = st.price.copy()
     tr, of = offers_kernel(
-        f_neg=f_neg, sj=sj, eligible=eligible, need=need, target=target, is_input=is_input, draws=draws,
-        advertising=float(advertising), kk=kk, t_now=float(st.t), food=int(food),
+        f_sent=f_sent, sj=sj, need=need, target=target, is_input=is_input, kk=kk, t_now=float(st.t), food=int(food),
         rules=np.array([getattr(rp, name) for name in _RULES], np.float64), r=st.r, out_good=st.out_good,
         in_good=st.in_good, out_cost=st.out_cost, vital=st.vital, hold=st.hold, money=st.money, price=price,
         last_paid=st.last_paid, lot_qty=st.lot_qty, lot_cost=st.lot_cost, points=st.points, n_tr=st.n_tr,
         value_sum=st.value_sum, t_first=st.t_first, t_last=st.t_last, list_price=st.list_price, outcome=st.outcome,
-        offered=st.offered, partner=st.partner, reach=reach, learned=learned, ask=ask, bid=bid, concession=concession,
+        offered=st.offered, partner=st.partner, held=held, learned=learned, ask=ask, bid=bid, concession=concession,
         ref=ref, cap=cap, pkg=pkg, packages=packages, food_target=food_target, batch_units=batch_units)
     st.price = price
     return DayTrades(*tr), DayOffers(*of)
@@ -818,8 +834,9 @@ _clip, _clip_to, _min, _isnan, _not = (jit(f) or f for f in (scalar_clip, scalar
                                                               scalar_not))
 _max, _where = _max1, _where1
 _add_lot = jit(_add_lot_loop) or _add_lot_loop
+_paid = jit(_paid_loop) or _paid_loop
 _rule_values = jit(_rule_values) or _rule_values
-offers_kernel = kernel("supply_chain_offers", _offers_numpy, _offers_loop, split="f_neg", min_items=20_000)
+offers_kernel = kernel("supply_chain_offers", _offers_numpy, _offers_loop, split="f_sent", min_items=6_000)
 
 
-__all__ = ["refresh_slots", "slot_reach", "negotiate", "DayTrades", "DayOffers", "refresh_kernel", "setup_kernel", "offers_kernel"]
+__all__ = ["refresh_slots", "slot_reach", "negotiate", "sent_kernel", "DayTrades", "DayOffers", "refresh_kernel", "setup_kernel", "offers_kernel"]

@@ -117,6 +117,7 @@ def market_cases(core, acts, i):
                               price=tr.price, previous=np.random.default_rng(i).uniform(10, 90, (3, 2))), same),
         "decode_offers": (decode_case(sc, ag, core.check_actions(acts), sellable, needed, active, i), same),
         "price_step": (price_case(i), same),
+        **{name: (kw, None) for name, kw in kind_cases(i).items()},
         "clip_actions": (dict(actions=np.where(np.arange(acts.size).reshape(acts.shape) % 97 == 5, np.nan,
                                                acts * 3.0) if i % 2 else acts * 1.5), same),
         "observation_rows": (rows, None),  # writes into buf: compared below
@@ -137,7 +138,8 @@ def lifecycle_case(sc, st, ag, draw, active, i):
     e, n = st.u.shape[0], ag.n
     # odd states: the candidate rows reserved from two generators (computed in the compiled build,
     # drawn with NumPy by the twin); even states: drawn
-    rows = streams.claim_rows((np.random.default_rng(500 + i), np.random.default_rng(600 + i)), 2, e // 2)
+    rows = streams.claim_rows((np.random.default_rng(500 + i), np.random.default_rng(600 + i)), 2, e // 2,
+                              reserve_min=0)
     cand, cand_stream = (rows.values, rows.handles) if i % 2 else (rng.random((2, e)), np.zeros((0, 4), np.uint64))
     slot_market = (np.arange(e) >= e // 2).astype(np.int64)
     half = n // 2
@@ -148,6 +150,42 @@ def lifecycle_case(sc, st, ag, draw, active, i):
                 close_rate=0.2, open_rate=0.5, fee=0.3, n=half, offset=slot_market * half, slot_market=slot_market,
                 m=2, lo=50.0, hi=200.0, split=0.5, spend=rng.uniform(1, 30, n) if i % 2 else np.zeros(0),
                 sizing_steps=3.0, mean_cap=125.0, parts=1 + i % 3)
+
+
+KIND_OUTPUTS = {"ar1_clip": ("x",), "solar_output": ("out",), "load_output": ("out",), "wind_output": ("out",),
+                "store_limits": ("sellable", "needed")}   # the kinds' kernels write these in place
+
+
+def kind_cases(i):
+    """The kinds' per-step kernels on m markets' [m, 50] grids, block 10:35: normals and weather as
+    strided views (a batch's column blocks), NaN and values beyond the bounds, speeds past cut-out,
+    stores over full and empty, shares per market."""
+    r = np.random.default_rng(700 + i)
+    m, n, a, b = 1 + i % 3, 50, 10, 35
+    k = b - a
+    def grid(lo, hi):
+        x = r.uniform(lo, hi, (m, n))
+        x[0, a + 1] = np.nan
+        x[-1, a + 2] = -0.0
+        return x
+    z = r.normal(0, 4, (m, k + 7))[:, 3:3 + k]
+    speed = grid(-1, 30)[:, a:b]
+    cap = r.uniform(0.5, 8, (m, n))
+    soc = cap * r.uniform(-0.1, 1.2, (m, n))
+    soc[0, a + 3] = 0.0
+    return {
+        "ar1_clip": dict(x=grid(-0.5, 1.5), start=a, stop=b, phi=0.9, drift=0.03, noise=0.2 * (i % 2), z=z, lo=0.0,
+                         hi=1.0 if i % 2 else np.inf),
+        "solar_output": dict(out=np.zeros((m, n)), start=a, stop=b, capacity=cap, share=r.uniform(0, 1, (m, 1)),
+                             cloud=grid(0, 1)[:, a:b], dt=0.25),
+        "load_output": dict(out=np.zeros((m, n)), start=a, stop=b, capacity=cap, residential=r.random((m, n)) < 0.6,
+                            res_share=r.uniform(0.4, 1.7, (m, 1)), ind_share=r.uniform(0.3, 1.1, (m, 1)),
+                            noise=np.exp(0.05 * z), dt=0.25),
+        "wind_output": dict(out=np.zeros((m, n)), start=a, stop=b, capacity=cap, speed=speed, cubed=speed**3,
+                            cut_in3=27.0, span3=1701.0, cut_out=25.0, dt=0.25),
+        "store_limits": dict(sellable=np.zeros((m, n)), needed=np.zeros((m, n)), start=a, stop=b,
+                             efficiency=r.uniform(0.9, 0.98, (m, n)), power=cap * 0.5, capacity=cap, soc=soc, dt=0.25),
+    }
 
 
 def price_case(i):
@@ -331,6 +369,15 @@ def test_every_registered_kernel_equals_its_twin(scenario, seed):
                     k.run("twin", buf=bufs[1], **kw)
                     np.testing.assert_array_equal(bufs[0], bufs[1])
                     assert not np.isnan(bufs[0]).any()
+                elif name in KIND_OUTPUTS:   # writes its outputs in place: each on its own copy of them
+                    outs = KIND_OUTPUTS[name]
+                    a = dict(kw, **{o: kw[o].copy() for o in outs})
+                    b = dict(kw, **{o: kw[o].copy() for o in outs})
+                    with np.errstate(invalid="ignore"):
+                        k.run(build, **a)
+                        k.run("twin", **b)
+                    for o in outs:   # bit for bit (signed zeros, NaN)
+                        assert a[o].tobytes() == b[o].tobytes(), (name, o)
                 elif name == "open_channels":   # sets is_open in place: each on its own copy
                     a, b = copy_kw(kw), copy_kw(kw)
                     check(k.run(build, **a), k.run("twin", **b))
@@ -457,15 +504,15 @@ def test_multi_threaded_passes_equal_the_one_part_pass_bit_for_bit(seed):
     one = k.run("compiled", **kw, parts=1)
     for parts in (2, 3):
         same(k.run("parallel", **kw, parts=parts), one)
-    # the lifecycle: two markets, some agents gone, spend-sized every other seed
+    # the lifecycle: two markets, some agents gone (seed 1), spend-sized every other seed
     slot_market = (np.arange(e) >= e // 2).astype(np.int64)
     half = n // 2
     lu = (u % half + slot_market * half).astype(np.int32)
     lv = np.where(lu == v % half + slot_market * half, (lu + 1 - slot_market * half) % half + slot_market * half,
                   v % half + slot_market * half).astype(np.int32)
-    active = rng.random(n) > 0.01
+    active = rng.random(n) > (0.01 if seed else -1.0)   # seed 0: everyone active (the short listing)
     # seed 1: the candidate rows reserved from the two markets' generators (`streams.claim_rows`)
-    rows = streams.claim_rows((np.random.default_rng(7), np.random.default_rng(8)), 2, e // 2)
+    rows = streams.claim_rows((np.random.default_rng(7), np.random.default_rng(8)), 2, e // 2, reserve_min=0)
     cand, cand_stream = (rows.values, rows.handles) if seed else (rng.random((2, e)), np.zeros((0, 4), np.uint64))
     lc = dict(u=lu, v=lv, capacity=cap, balance_u=kw["balance_u"], is_open=kw["is_open"], active=active,
               wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=cand, cand_stream=cand_stream, close_rate=0.1,

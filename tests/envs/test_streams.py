@@ -27,7 +27,7 @@ def _pair(seed, spawn=None, uint32=False):
 
 
 @needs_numba
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**63), spawn=st.one_of(st.none(), st.integers(0, 5)), uint32=st.booleans(),
        total=st.integers(0, 3000), data=st.data())
 def test_uniforms_at_equal_numpy_and_leave_the_generator_where_numpy_does(seed, spawn, uint32, total, data):
@@ -70,7 +70,7 @@ def test_other_bit_generators_draw_the_block_with_numpy(bits):
     pos = np.array([0, 5, 5, 99])
     assert np.array_equal(streams.uniforms_at(b, pos, 100), a.random(100)[pos])
     assert b.random() == a.random()
-    rows = streams.claim_rows((b,), 2, 30)
+    rows = streams.claim_rows((b,), 2, 30, reserve_min=0)
     assert not rows.lazy and np.array_equal(rows.values, a.random((2, 30)))
     assert b.random() == a.random()
 
@@ -99,10 +99,20 @@ def test_reserved_rows_read_as_the_drawn_block(seeds, rows, width, data):
     twins = [np.random.default_rng(np.random.SeedSequence(s)) for s in seeds]
     m = len(seeds)
     want = np.concatenate([g.random((rows, width)) for g in twins], axis=1)
-    got = streams.claim_rows(gens, rows, width)
+    got = streams.claim_rows(gens, rows, width, reserve_min=0)
     assert got.lazy == compiled.USE_NUMBA
     cols = np.sort(np.array(data.draw(st.lists(st.integers(0, m * width - 1), max_size=40)), dtype=np.int64))
     assert np.array_equal(got.at(cols), want[:, cols])
     assert np.array_equal(got.drawn(), want)
     for g, t in zip(gens, twins):
         assert g.bit_generator.state == t.bit_generator.state
+
+
+def test_small_blocks_are_drawn_large_ones_reserved():
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    small = streams.claim_rows((b,), 2, streams.RESERVE_MIN // 2 - 1)
+    assert not small.lazy and np.array_equal(small.values, a.random((2, streams.RESERVE_MIN // 2 - 1)))
+    large = streams.claim_rows((b,), 2, streams.RESERVE_MIN // 2)
+    assert large.lazy == compiled.USE_NUMBA
+    assert np.array_equal(large.drawn(), a.random((2, streams.RESERVE_MIN // 2)))
+    assert b.bit_generator.state == a.bit_generator.state

@@ -19,14 +19,15 @@ from channelmarket.envs.supply_chain import core as core_module
 from .pairs_reference import neighbour_pairs, neighbour_roles
 
 KERNELS = (protocol.refresh_kernel, protocol.setup_kernel, movement.direction_kernel, space.grid_kernel,
-           movement.near_kernel, protocol.offers_kernel,
+           movement.near_kernel, protocol.sent_kernel, protocol.offers_kernel,
            movement.lacks_kernel, movement.prospect_kernel, movement.move_kernel, core_module.observe_kernel,
            production.produce_kernel, production.live_kernel,
-           core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel)
+           core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel, core_module.books_kernel)
 # kernels whose compiled form gives its twin's numbers bit for bit (same float operations in the same order)
-EXACT = (space.grid_kernel, movement.near_kernel, protocol.offers_kernel, movement.lacks_kernel, movement.prospect_kernel, movement.move_kernel,
+EXACT = (space.grid_kernel, movement.near_kernel, protocol.sent_kernel, protocol.offers_kernel, movement.lacks_kernel,
+         movement.prospect_kernel, movement.move_kernel,
          core_module.observe_kernel, production.produce_kernel, production.live_kernel,
-         core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel)
+         core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel, core_module.books_kernel)
 
 
 def trajectory(days=15, learned=False, name="supply_chain_small", seed=5):
@@ -128,9 +129,9 @@ def test_exact_kernels_give_their_twins_trajectory_bit_for_bit(monkeypatch, lear
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(0, 80), st.floats(0.5, 30.0))
 def test_grid_and_neighbourhood_kernels_equal_their_twins(seed, n, radius):
-    """The cell list (counting sort) and the one-pass neighbourhood (role counts, customer candidates in
-    neighbour order; serial and threaded builds) equal their NumPy twins, and the candidates are the reference's
-    ordered pairs filtered."""
+    """The cell list (counting sort) and the one-pass neighbourhood (role counts, customer candidates grouped
+    by seller in neighbour order; serial and threaded builds) equal their NumPy twins, and the candidates are
+    the reference's ordered pairs filtered, grouped by seller (a stable sort)."""
     if space.grid_kernel.compiled is None:
         pytest.skip("numba is off")
     rng = np.random.default_rng(seed)
@@ -156,8 +157,10 @@ def test_grid_and_neighbourhood_kernels_equal_their_twins(seed, n, radius):
     i, j, _ = neighbour_pairs(xy, alive, radius, w, h)
     counts_old, customer = neighbour_roles(i, j, in_good, out_good, food=3, n=n)
     np.testing.assert_array_equal(twin[0], counts_old)
-    np.testing.assert_array_equal(twin[1], i[customer])
-    np.testing.assert_array_equal(twin[2], j[customer])
+    ci, cj = i[customer], j[customer]
+    np.testing.assert_array_equal(twin[1], np.r_[0, np.cumsum(np.bincount(ci, minlength=n))])
+    np.testing.assert_array_equal(twin[2], cj[np.argsort(ci, kind="stable")])
+    np.testing.assert_array_equal(twin[0][:, 1], np.diff(twin[1]))     # a seller's group: its customers near
 
 
 THREADED = tuple(k for k in vars(movement).values() if isinstance(k, ParallelKernel)) + tuple(
@@ -235,6 +238,25 @@ def test_slot_reach_bounds_every_open_slot_and_refresh_returns_it(seed, k):
                      offered=np.zeros((n, k), bool))
         rs = np.random.default_rng(seed)
         changed, reach = protocol.refresh_kernel.run(
-            which, ci=np.sort(rs.integers(0, n, 30)), cj=rs.integers(0, n, 30), radius=3.0, lapse_days=1,
-            per_day=6, t=5.0, xy=rs.uniform(0, 8, (n, 2)), alive=rs.random(n) > 0.2, **slots)
+            which, start=np.r_[0, np.cumsum(rs.integers(0, 4, n))], cand=rs.integers(0, n, 3 * n), radius=3.0,
+            lapse_days=1, per_day=6, t=5.0, xy=rs.uniform(0, 8, (n, 2)), alive=rs.random(n) > 0.2, **slots)
         np.testing.assert_array_equal(reach, protocol.slot_reach(slots["partner"]), err_msg=which)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 40), st.booleans(), st.sampled_from([0.0, 1.5]))
+def test_books_kernel_equals_its_numpy_twin_bit_for_bit(seed, t, stability, penalty):
+    """The day's sales, purchases, profit and rewards (both reward kinds, agents dead before the day and
+    dying today, a death penalty): the compiled pass gives the twin's bincounts and array arithmetic."""
+    k = core_module.books_kernel
+    if k.compiled is None:
+        pytest.skip("numba is off")
+    rng = np.random.default_rng(seed)
+    n = 9
+    money_before = rng.uniform(0, 50, n).round(1)
+    kw = dict(seller=rng.integers(0, n, t), buyer=rng.integers(0, n, t), value=rng.uniform(0, 10, t),
+              money=money_before + rng.uniform(-5, 5, n), money_before=money_before, alive_before=rng.random(n) < 0.8,
+              dead=rng.random(n) < 0.2, stability=stability, alive_share=float(rng.random()), penalty=penalty)
+    for a, b in zip(k.run("twin", **kw), k.run("compiled", **kw)):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype == np.float64
