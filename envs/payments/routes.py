@@ -156,16 +156,18 @@ def search_numpy(u, v, capacity, balance_u, usable, payee, buyers, max_hops):
     return route, end, width, unrouted
 
 
-def _pack_range(u, v, capacity, balance_u, usable, payee, lo, hi, pu, pv, pbu, pbv, pch, best, via):  # pragma: no cover - compiled
+def _pack_range(u, v, capacity, balance_u, usable, payee, lo, hi, pu, pv, pbu, pbv, pch, best, via,
+                nxt):  # pragma: no cover - compiled
     """The usable channels of slots lo..hi-1, packed from position lo on in slot order, without a
     branch (u, v, u's side, v's side, slot); returns the end. Positions stay within lo..hi-1, so
     chunks pack side by side. On the way, level 1 of these channels (`_relax_range` from level 0:
-    inf at the payees, 0 elsewhere) into `best`, `via`: the widest side straight into a payee.
+    inf at the payees, 0 elsewhere) into `best`, `via`, `nxt`: the widest side straight into a payee.
     (Loops over views from 0, and node indices unsigned: numba then leaves out its
     negative-index checks, a third of these passes' time.)"""
     for x in range(best.shape[0]):
         best[x] = np.inf if payee[x] else 0.0
         via[x] = -1
+        nxt[x] = -1
     u_, v_, bal, cap, ok = u[lo:hi], v[lo:hi], balance_u[lo:hi], capacity[lo:hi], usable[lo:hi]
     qu, qv, qbu, qbv, qch = pu[lo:hi], pv[lo:hi], pbu[lo:hi], pbv[lo:hi], pch[lo:hi]
     m = 0
@@ -185,21 +187,26 @@ def _pack_range(u, v, capacity, balance_u, usable, payee, lo, hi, pu, pv, pbu, p
         if c > best[a]:
             best[a] = c
             via[a] = 2 * (lo + j)
+            nxt[a] = b
         c = bv if use & payee[a] else 0.0
         if c > best[b]:
             best[b] = c
             via[b] = 2 * (lo + j) + 1
+            nxt[b] = a
     return lo + m
 
 
-def _relax_range(pu, pv, pbu, pbv, pch, lo, hi, prev, start, start_via, best, via):  # pragma: no cover - compiled
+def _relax_range(pu, pv, pbu, pbv, pch, lo, hi, prev, start, start_via, start_nxt, best, via,
+                 nxt):  # pragma: no cover - compiled
     """One level over the packed channels lo..hi-1, both directions, in directed-edge order (2c:
     u -> v paying from u's side, 2c + 1: v -> u), from `start` / `start_via`: best[x] =
-    max(start[x], min(side, prev[y])) over the edges x -> y, `via` the first edge that raised it.
+    max(start[x], min(side, prev[y])) over the edges x -> y, `via` the first edge that raised it and
+    `nxt` the node y it leads to (so the walk reads no channel ends).
     No test is needed for the rest: a payee's start is inf, so edges out of payees never win, and
     an empty (or NaN) side gives 0 (or NaN), which never beats a width."""
     best[:] = start
     via[:] = start_via
+    nxt[:] = start_nxt
     qu, qv, qbu, qbv, qch = pu[lo:hi], pv[lo:hi], pbu[lo:hi], pbv[lo:hi], pch[lo:hi]
     for i in range(hi - lo):
         a = np.uint32(qu[i])
@@ -210,47 +217,55 @@ def _relax_range(pu, pv, pbu, pbv, pch, lo, hi, prev, start, start_via, best, vi
         if c > best[a]:
             best[a] = c
             via[a] = 2 * np.int64(qch[i])
+            nxt[a] = b
         p = prev[a]
         sd = qbv[i]
         c = p if p < sd else sd
         if c > best[b]:
             best[b] = c
             via[b] = 2 * np.int64(qch[i]) + 1
+            nxt[b] = a
 
 
-def _merge_range(lo, hi, best, via, cw, cv):  # pragma: no cover - compiled
-    """Nodes lo..hi-1 of a level from the chunks' passes (best, via: chunk 0; cw[k], cv[k]: chunk
-    k >= 1): the widest, the earliest chunk on ties, i.e. the lowest edge index, as one pass over
-    all edges gives."""
+def _merge_range(lo, hi, best, via, nxt, cw, cv, cn):  # pragma: no cover - compiled
+    """Nodes lo..hi-1 of a level from the chunks' passes (best, via, nxt: chunk 0; cw[k], cv[k],
+    cn[k]: chunk k >= 1): the widest, the earliest chunk on ties, i.e. the lowest edge index, as
+    one pass over all edges gives."""
     for x in range(lo, hi):
         b = best[x]
         d = via[x]
+        y = nxt[x]
         for k in range(1, cw.shape[0]):
             if cw[k, x] > b:
                 b = cw[k, x]
                 d = cv[k, x]
+                y = cn[k, x]
         best[x] = b
         via[x] = d
+        nxt[x] = y
 
 
-def _walk_range(u, v, payee, buyers, first_via, first_width, via, h, lo, hi, route, end, width):  # pragma: no cover - compiled
+def _walk_range(payee, buyers, first_via, first_nxt, first_width, via, nxt, h, lo, hi, route, end,
+                width):  # pragma: no cover - compiled
     """Buyers lo..hi-1's routes into route[i] [H], their end nodes and widths: each buyer's first
-    edge `first_via[b]`, then level H-1's, H-2's, ... edges; the width is 0 and the row all -1
+    edge `first_via[b]` (to `first_nxt[b]`), then level H-1's, H-2's, ... edges (`nxt`: the node
+    each leads to, so no channel ends are read); the width is 0 and the row all -1
     unless it has >= 2 hops and ends at a payee. A route's width, the narrowest side along it, is
     the pass's width `first_width[b]` itself (a min of the same sides, exact in floats)."""
     for i in range(lo, hi):
         b = np.uint32(buyers[i])
         node = b
         d = first_via[b]
+        y = first_nxt[b]
         hops = 0
         for j in range(h):
             if j > 0:
                 d = via[h - j, node]
+                y = nxt[h - j, node]
             if d < 0:
                 break
-            ch = np.uint64(d >> 1)
-            route[i, j] = ch
-            node = np.uint32(v[ch]) if d & 1 == 0 else np.uint32(u[ch])
+            route[i, j] = d >> 1
+            node = np.uint32(y)
             hops += 1
         end[i] = node
         if hops >= 2 and payee[node]:
@@ -308,51 +323,62 @@ def _search_multi(u, v, capacity, balance_u, usable, payee, buyers, max_hops, ch
     hi = np.empty(chunks, dtype=np.int64)
     width = np.empty((h, n))
     via = np.empty((h, n), dtype=np.int64)
+    nxt = np.empty((h, n), dtype=np.int32)
     for x in range(n):
         width[0, x] = np.inf if payee[x] else 0.0
         via[0, x] = -1
+        nxt[0, x] = -1
     cw = np.empty((chunks, n))
     cv = np.empty((chunks, n), dtype=np.int64)
+    cn = np.empty((chunks, n), dtype=np.int32)
     for k in prange(chunks):   # packing, and level 1
         a = min(k * size, e_n)
         lo[k] = a
         if k == 0:
             hi[k] = _pack_range_nb(u, v, capacity, balance_u, usable, payee, a, min(a + size, e_n), pu, pv, pbu,
-                                   pbv, pch, width[1], via[1])
+                                   pbv, pch, width[1], via[1], nxt[1])
         else:
             hi[k] = _pack_range_nb(u, v, capacity, balance_u, usable, payee, a, min(a + size, e_n), pu, pv, pbu,
-                                   pbv, pch, cw[k], cv[k])
+                                   pbv, pch, cw[k], cv[k], cn[k])
     if chunks > 1:   # (serial: cheaper than starting the threads again)
-        _merge_range_nb(0, n, width[1], via[1], cw, cv)
+        _merge_range_nb(0, n, width[1], via[1], nxt[1], cw, cv, cn)
     into = np.empty(n)      # the last pass: edges into a payee never count, widths from 0
     from_zero = np.empty(n)
     for x in range(n):
         from_zero[x] = np.inf if payee[x] else 0.0
     no_via = np.full(n, -1, dtype=np.int64)
+    no_nxt = np.full(n, -1, dtype=np.int32)
     last_w = np.empty(n)
     last_v = np.empty(n, dtype=np.int64)
+    last_n = np.empty(n, dtype=np.int32)
     for lev in range(2, h + 1):   # levels 2..H-1, then (lev = H) the last pass
         if lev < h:
             prev = width[lev - 1]
             start = prev
             start_via = via[lev - 1]
+            start_nxt = nxt[lev - 1]
             best = width[lev]
             bvia = via[lev]
+            bnxt = nxt[lev]
         else:
             for x in range(n):
                 into[x] = 0.0 if payee[x] else width[h - 1, x]
             prev = into
             start = from_zero
             start_via = no_via
+            start_nxt = no_nxt
             best = last_w
             bvia = last_v
+            bnxt = last_n
         for k in prange(chunks):
             if k == 0:
-                _relax_range_nb(pu, pv, pbu, pbv, pch, lo[0], hi[0], prev, start, start_via, best, bvia)
+                _relax_range_nb(pu, pv, pbu, pbv, pch, lo[0], hi[0], prev, start, start_via, start_nxt, best, bvia,
+                                bnxt)
             else:
-                _relax_range_nb(pu, pv, pbu, pbv, pch, lo[k], hi[k], prev, start, start_via, cw[k], cv[k])
+                _relax_range_nb(pu, pv, pbu, pbv, pch, lo[k], hi[k], prev, start, start_via, start_nxt, cw[k], cv[k],
+                                cn[k])
         if chunks > 1:
-            _merge_range_nb(0, n, best, bvia, cw, cv)
+            _merge_range_nb(0, n, best, bvia, bnxt, cw, cv, cn)
     prev = width[h - 1]
     m = buyers.shape[0]
     stuck = np.zeros(n, dtype=np.bool_)
@@ -377,7 +403,7 @@ def _search_multi(u, v, capacity, balance_u, usable, payee, buyers, max_hops, ch
     route = np.full((m, h), -1, dtype=np.int64)
     end = np.empty(m, dtype=np.int64)
     rw = np.empty(m)
-    _walk_range_nb(u, v, payee, buyers, last_v, last_w, via, h, 0, m, route, end, rw)
+    _walk_range_nb(payee, buyers, last_v, last_n, last_w, via, nxt, h, 0, m, route, end, rw)
     return route, end, rw, unrouted
 
 
@@ -390,6 +416,7 @@ def _search_short_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
     levels = max_hops + 1
     width = np.zeros((levels + 1, n))
     via = np.full((levels + 1, n), -1, dtype=np.int64)
+    nxt = np.full((levels + 1, n), -1, dtype=np.int32)
     for i in range(n):
         if payee[i]:
             width[0, i] = np.inf
@@ -398,9 +425,11 @@ def _search_short_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
     pbu = np.empty(e_n)
     pbv = np.empty(e_n)
     pch = np.empty(e_n, dtype=np.int32)
-    m_ch = _pack_range_nb(u, v, capacity, balance_u, usable, payee, 0, e_n, pu, pv, pbu, pbv, pch, width[1], via[1])
+    m_ch = _pack_range_nb(u, v, capacity, balance_u, usable, payee, 0, e_n, pu, pv, pbu, pbv, pch, width[1], via[1],
+                          nxt[1])
     for k in range(2, levels + 1):
-        _relax_range_nb(pu, pv, pbu, pbv, pch, 0, m_ch, width[k - 1], width[k - 1], via[k - 1], width[k], via[k])
+        _relax_range_nb(pu, pv, pbu, pbv, pch, 0, m_ch, width[k - 1], width[k - 1], via[k - 1], nxt[k - 1], width[k],
+                        via[k], nxt[k])
     m = buyers.shape[0]
     unrouted = np.zeros(m, dtype=np.int8)
     for i in range(m):
@@ -410,7 +439,8 @@ def _search_short_nb(u, v, capacity, balance_u, usable, payee, buyers, max_hops)
     route = np.full((m, max_hops), -1, dtype=np.int64)
     end = np.empty(m, dtype=np.int64)
     rw = np.empty(m)
-    _walk_range_nb(u, v, payee, buyers, via[max_hops], width[max_hops], via, max_hops, 0, m, route, end, rw)
+    _walk_range_nb(payee, buyers, via[max_hops], nxt[max_hops], width[max_hops], via, nxt, max_hops, 0, m, route,
+                   end, rw)
     return route, end, rw, unrouted
 
 
