@@ -206,7 +206,7 @@ def _agreements(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bi
         bid_q[i, 1] = concession[i] * (limit[i] - bid[i]) / rounds
     e_n = u.shape[0]
     size = (e_n + chunks - 1) // chunks
-    cand = np.empty(2 * e_n + 1, dtype=np.int64)
+    cand = np.empty(2 * e_n + 1, dtype=np.int32)   # channel offsets within a chunk
     if chunks == 1:   # one pass writes the agreements in their final order: no gather
         f_c = np.empty(2 * e_n, dtype=np.int64)
         f_s = np.empty(2 * e_n, dtype=np.int64)
