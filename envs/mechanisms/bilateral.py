@@ -422,11 +422,11 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
     h_n = r_route.shape[1]
     t_n = d_n + r_n
     # the pairs in clearing order: direct agreements, then the routed ones that agree within the fee limit
-    s_ = np.empty(t_n, dtype=np.int64)
-    b_ = np.empty(t_n, dtype=np.int64)
+    s_ = np.empty(t_n, dtype=np.int32)   # (int32: agents and pair indices fit, and half the bytes move)
+    b_ = np.empty(t_n, dtype=np.int32)
     p_ = np.empty(t_n)
     sd_ = np.empty(t_n)
-    src = np.empty(t_n, dtype=np.int64)   # index into the direct (>= 0) or routed (-1 - i) inputs
+    src = np.empty(t_n, dtype=np.int32)   # index into the direct (>= 0) or routed (-1 - i) inputs
     payable = np.empty(t_n)   # `ration`'s first pass, on the way (the same order of the sums)
     w = np.empty(t_n)
     w_sum = np.zeros(n)
