@@ -338,7 +338,7 @@ class BatchResult(NamedTuple):
     n_closed: np.ndarray      # [M]
     liquidity: tuple
     goods: Any = None         # per market: tuple of goods_trading.GoodsResult, or None
-    trade_market: "np.ndarray | None" = None  # [T] market of each trade
+    trade_market: "np.ndarray | None" = None  # [T] market of each trade (None in a batch of one market: all 0)
     payments: "tuple | None" = None  # per market: its payment layer's PaymentReport (layer on), else None
 
 
@@ -589,7 +589,7 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     else:
         trades = _clear(sc, ba, bs, offers, layout)
     one = m_count == 1   # one market: the per-market keys are the goods themselves
-    trade_market = np.zeros(trades.seller.shape[0], dtype=np.int64) if one else market[trades.seller]
+    trade_market = None if one else market[trades.seller]   # one market: every trade is market 0's
     failed_agent = failed_channel = None
     if sc.payments_on:   # this step's faults, each market from its exogenous generator, before payments
         failed_agent, failed_channel = _draw_faults(sc, bs, layout)
@@ -622,6 +622,10 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
             sc, ba, bs, st, reports, failed_agent, failed_channel, layout)
         bd = st.breakdown
     wallet = st.wallet
+    # the step's sales, purchases and profit as contiguous rows of the new state, taken while the settlement's
+    # breakdown is still in cache (the next observation reads them in vectorized loops; strided columns of
+    # the breakdown cost it a cache line per agent and field)
+    last_sold, last_bought, last_profit = bd.T[_LAST_COLS]
     # mean-field aggregates (supply and demand: `decode_totals`) and the reference price, per (market, good)
     mg = m_count * n_goods
     tkey = trades.good if one else trade_market * n_goods + trades.good
@@ -703,14 +707,12 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
                             (st.soc - agents.initial_soc) * agents.efficiency * sc.base_price, 0.0)
         bd[rows, _COL["storage_value"]] = value_sv[rows]
         bd[rows, 0] += value_sv[rows]
+        last_profit = bd[:, _COL["profit"]].copy()
     if goods is not None:
         holdings, owed = np.concatenate([g.holdings for g in goods]), np.concatenate([g.owed for g in goods])
         issued, retired = np.stack([g.issued for g in goods]), np.stack([g.retired for g in goods])
     else:
         holdings, owed, issued, retired = bs.holdings, bs.owed, bs.issued, bs.retired
-    # last step's sales, purchases and profit as contiguous rows (the next observation reads them in
-    # vectorized loops; strided columns of the breakdown cost it a cache line per agent and field)
-    last_sold, last_bought, last_profit = bd.T[_LAST_COLS]
     new = BatchState(   # every field, built once (the old state is not modified)
         active=active, soc=st.soc, wallet=wallet, cloud=arrays["cloud"].reshape(-1),
         wind_speed=arrays["wind_speed"].reshape(-1), generation=generation.reshape(-1),
