@@ -53,6 +53,7 @@ from .trades import Trades
 
 UTILIZATION_DECAY = 0.9  # as envs.step
 _COL = {name: i for i, name in enumerate(BREAKDOWN_FIELDS)}
+_LAST_COLS = np.array([_COL["sold"], _COL["bought"], _COL["profit"]])   # the state's last_sold, _bought, _profit
 # fields of MarketState that are one value (or one [G] / [H, G] array) per market
 PER_MARKET = ("ref_price", "clearing_price", "price_history", "supply", "demand_total", "volume", "issued",
               "retired", "shock_kind", "shock_remaining", "t", "fee_sink", "grid_account", "topology_version")
@@ -244,8 +245,17 @@ class BatchState:
     def market(self, m: int, layout: Layout) -> MarketState:
         """Market m as the `MarketState` it would have run alone: agent and channel fields are views
         (endpoints made local, a copy), per-market fields its own values."""
-        if layout.n_markets == 1:   # the whole arrays are the market's
-            d: dict[str, Any] = {k: getattr(self, k) for k in AGENT_FIELDS + CHANNEL_FIELDS + FLOW_FIELDS}
+        if layout.n_markets == 1:   # the whole arrays are the market's (each step: few Python operations)
+            d: dict[str, Any] = {k: getattr(self, k) for k in _LOCAL_FIELDS}
+            for k in _MARKET_ARRAYS:
+                d[k] = getattr(self, k)[0]
+            for k in _MARKET_INTS:
+                d[k] = int(getattr(self, k).item(0))
+            d["fee_sink"], d["grid_account"] = float(self.fee_sink.item(0)), float(self.grid_account.item(0))
+            x = self.price_history[0]
+            d["price_history"] = x[x.shape[0] - self.history_len.item(0):]
+            d["rng"], d["rng_exo"] = self.rng[0], self.rng_exo[0]
+            return MarketState.from_fields(d)
         else:
             a, e = layout.agents_of(m), layout.slots_of(m)
             d = {k: getattr(self, k)[a] for k in AGENT_FIELDS}
@@ -299,6 +309,11 @@ class BatchState:
 
 
 _STATE_FIELDS = tuple(f.name for f in fields(BatchState))
+_LOCAL_FIELDS = AGENT_FIELDS + CHANNEL_FIELDS + FLOW_FIELDS
+# per-market fields a market's own state holds as arrays ([G]) and as Python numbers (`BatchState.market`)
+_MARKET_ARRAYS = ("ref_price", "clearing_price", "supply", "demand_total", "volume", "issued", "retired")
+_MARKET_INTS = ("shock_kind", "shock_remaining", "t", "topology_version")
+assert set(_MARKET_ARRAYS + _MARKET_INTS + ("fee_sink", "grid_account", "price_history")) == set(PER_MARKET)
 _STATE_FIELD_SET = frozenset(_STATE_FIELDS)
 
 
@@ -323,7 +338,7 @@ class BatchResult(NamedTuple):
     n_closed: np.ndarray      # [M]
     liquidity: tuple
     goods: Any = None         # per market: tuple of goods_trading.GoodsResult, or None
-    trade_market: "np.ndarray | None" = None  # [T] market of each trade
+    trade_market: "np.ndarray | None" = None  # [T] market of each trade (None in a batch of one market: all 0)
     payments: "tuple | None" = None  # per market: its payment layer's PaymentReport (layer on), else None
 
 
@@ -359,6 +374,20 @@ def _level(sc: Scenario, t: int) -> float:
         if len(_LEVELS) > 4096:
             _LEVELS.clear()
         hit = _LEVELS[key] = (sc, prices.time_of_day_level(sc, hour))
+    return hit[1]
+
+
+_BOUNDS: dict = {}
+
+
+def _tariff_bounds(sc: Scenario, n_goods: int) -> tuple[np.ndarray, np.ndarray]:
+    """([G] feed-in tariff, [G] retail tariff): energy's price bounds as arrays, cached per scenario."""
+    key = (id(sc), n_goods)
+    hit = _BOUNDS.get(key)
+    if hit is None or hit[0] is not sc:
+        if len(_BOUNDS) > 256:
+            _BOUNDS.clear()
+        hit = _BOUNDS[key] = (sc, (np.full(n_goods, float(sc.feed_in_tariff)), np.full(n_goods, float(sc.retail_tariff))))
     return hit[1]
 
 
@@ -414,7 +443,9 @@ def tradable(sc: Scenario, ba: BatchAgents, bs: BatchState) -> tuple[np.ndarray,
         t = clock(bs.t)
         for spec, sl in hooked:
             spec.tradable(sc, BlockIndex(sl), ba.grid, grid_state, t, fs, fd, sellable, needed)
-    s, d = sellable.reshape(-1), needed.reshape(-1)
+    s, d = sellable.reshape(-1), needed.reshape(-1)   # fresh arrays: returned as they are when nobody left
+    if bs.active.all():
+        return s, d
     return np.where(bs.active, s, 0.0), np.where(bs.active, d, 0.0)
 
 
@@ -480,17 +511,13 @@ def _advance_shocks(sc: Scenario, kind, remaining, t, rngs) -> tuple[np.ndarray,
 
 def _lifecycle(sc: Scenario, ba: BatchAgents, bs: BatchState, capacity, is_open, active, wallet, fee_sink,
                balance_u, partner, layout: Layout, asks: "np.ndarray | None" = None):
-    """`channels.lifecycle` of every market: each market's own block of draws (one call per market),
-    then one vectorized pass; fee sinks and counts per market (draws a topology's own reopening
-    rule or partner channels make follow, market by market). `asks` [M*N] bool (the `open_partner`
+    """`channels.lifecycle` of every market: each market's own block of draws (row 0 drawn, the
+    reopening rows reserved: `channels.lifecycle_draws`), then one compiled pass; fee sinks and
+    counts per market (draws a topology's own reopening rule or partner channels make follow,
+    market by market). `asks` [M*N] bool (the `open_partner`
     action) then opens partner channels (`channels.partner_openings`, no draws): they count as
     opened and are the tail of the opened slots, also returned alone last."""
-    m_count, e = layout.n_markets, layout.n_slots
-    block = np.empty((m_count, channels.LIFECYCLE_DRAWS, e))
-    for i, g in enumerate(bs.rng):
-        g.random(out=block[i])
-    draw = block[:, 0].reshape(-1)
-    candidates = block[:, 1:].transpose(1, 0, 2).reshape(channels.LIFECYCLE_DRAWS - 1, -1)
+    draw, candidates = channels.lifecycle_draws(bs.rng, layout.n_slots)   # rows 1-2 reserved, not drawn
     out = channels.apply_lifecycle(sc, bs.u, bs.v, capacity, balance_u, is_open, active, wallet, fee_sink, draw,
                                    candidates, layout.n_agents, layout.edge_offset, bs.rng, ba.flat, ba.per_market,
                                    partner)
@@ -562,7 +589,7 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     else:
         trades = _clear(sc, ba, bs, offers, layout)
     one = m_count == 1   # one market: the per-market keys are the goods themselves
-    trade_market = np.zeros(trades.seller.shape[0], dtype=np.int64) if one else market[trades.seller]
+    trade_market = None if one else market[trades.seller]   # one market: every trade is market 0's
     failed_agent = failed_channel = None
     if sc.payments_on:   # this step's faults, each market from its exogenous generator, before payments
         failed_agent, failed_channel = _draw_faults(sc, bs, layout)
@@ -595,6 +622,10 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
             sc, ba, bs, st, reports, failed_agent, failed_channel, layout)
         bd = st.breakdown
     wallet = st.wallet
+    # the step's sales, purchases and profit as contiguous rows of the new state, taken while the settlement's
+    # breakdown is still in cache (the next observation reads them in vectorized loops; strided columns of
+    # the breakdown cost it a cache line per agent and field)
+    last_sold, last_bought, last_profit = bd.T[_LAST_COLS]
     # mean-field aggregates (supply and demand: `decode_totals`) and the reference price, per (market, good)
     mg = m_count * n_goods
     tkey = trades.good if one else trade_market * n_goods + trades.good
@@ -619,10 +650,13 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
         bounds = rows[0][1]
     z = _draw_normals(bs, n_normals)
     noise = NormalBlock(z, n_goods)
-    ref = prices.ref_price_update(sc, bs.ref_price, level_next, clearing_price, volume, prices.imbalance(supply, demand),
-                                  z[:, :n_goods], bounds)
-    history = np.concatenate([bs.price_history[:, 1:], ref[:, None, :]], axis=1)
-    history_len = np.minimum(bs.history_len + 1, prices.PRICE_HISTORY)
+    low, high = bounds if bounds is not None else _tariff_bounds(sc, n_goods)
+    # `prices.ref_price_update` of `prices.imbalance(supply, demand)`, and the history, in one compiled pass
+    ref, history, history_len = kernels.price_step(
+        ref=bs.ref_price, level=level_next, clearing=clearing_price, volume=volume, supply=supply, demand=demand,
+        z=z[:, :n_goods], low=low, high=high, history=bs.price_history, history_len=bs.history_len,
+        reversion=sc.price_reversion, vwap_weight=sc.price_vwap_weight, imbalance_gain=sc.price_imbalance_gain,
+        volatility=sc.price_volatility, bound=sc.volatility_bound)
 
     # channels
     partner, partner_value = bs.partner, bs.partner_value
@@ -673,6 +707,7 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
                             (st.soc - agents.initial_soc) * agents.efficiency * sc.base_price, 0.0)
         bd[rows, _COL["storage_value"]] = value_sv[rows]
         bd[rows, 0] += value_sv[rows]
+        last_profit = bd[:, _COL["profit"]].copy()
     if goods is not None:
         holdings, owed = np.concatenate([g.holdings for g in goods]), np.concatenate([g.owed for g in goods])
         issued, retired = np.stack([g.issued for g in goods]), np.stack([g.retired for g in goods])
@@ -681,8 +716,8 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     new = BatchState(   # every field, built once (the old state is not modified)
         active=active, soc=st.soc, wallet=wallet, cloud=arrays["cloud"].reshape(-1),
         wind_speed=arrays["wind_speed"].reshape(-1), generation=generation.reshape(-1),
-        demand=demand_next.reshape(-1), last_sold=bd[:, _COL["sold"]], last_bought=bd[:, _COL["bought"]],
-        last_profit=bd[:, _COL["profit"]], u=u, v=v, capacity=capacity, balance_u=balance_u, open=is_open,
+        demand=demand_next.reshape(-1), last_sold=last_sold, last_bought=last_bought,
+        last_profit=last_profit, u=u, v=v, capacity=capacity, balance_u=balance_u, open=is_open,
         flow=st.flow, utilization=util, fee_base=fee_base, fee_rate=fee_rate, flow_columns=flow_columns, flow_reopened=flow_reopened,
         energy_account=st.energy_account, partner=partner, partner_value=partner_value,
         topology_version=topology_version, ref_price=ref, clearing_price=clearing_price, price_history=history,

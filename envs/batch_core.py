@@ -268,7 +268,7 @@ class BatchCore:
         a = self.layout.agents_of(m)
         bd = st.breakdown[a].sum(axis=0)
         col = {k: i for i, k in enumerate(BREAKDOWN_FIELDS)}
-        mine = tm == m
+        mine = tm == m if tm is not None else np.ones(st.paid_qty.shape[0], dtype=bool)   # one market: all its own
         out.update(trades=int((st.paid_qty[mine] > 0).sum()), failed_payments=int(st.failed[mine].sum()),
                    partial_payments=int(st.partial[mine].sum()), channels_opened=int(res.n_opened[m]),
                    channels_closed=int(res.n_closed[m]), grid_bought=float(bd[col["grid_bought"]]),

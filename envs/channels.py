@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import kernels
+from . import kernels, streams
 from .scenario import Scenario
 from .topology import build_graph, reopen_pairs  # noqa: F401 - build_graph: the legacy graph, re-exported
 
@@ -72,6 +72,17 @@ def funding(capacity: np.ndarray, split: float) -> tuple[np.ndarray, np.ndarray]
 LIFECYCLE_DRAWS = 3
 
 
+def lifecycle_draws(rngs, e: int) -> tuple[np.ndarray, streams.Rows]:
+    """Each market's block of the step (`rngs`: one channel generator per market, E = `e` slots
+    each): row 0, every slot's event draw, drawn ([M * E], market-major); rows 1-2, the reopening
+    candidates, reserved (`streams.claim_rows`): only the few reopening slots' doubles are computed
+    later. Each generator ends where `rng.random((LIFECYCLE_DRAWS, e))` leaves it."""
+    draw = np.empty(len(rngs) * e)
+    for i, g in enumerate(rngs):
+        g.random(out=draw[i * e:(i + 1) * e])
+    return draw, streams.claim_rows(rngs, LIFECYCLE_DRAWS - 1, e)
+
+
 def reopen_candidates(sc: Scenario, n: int, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(u, v, capacity) of the channel each slot would reopen as, from its two uniforms `r` [2, k]:
     the first picks an ordered pair of distinct agents uniformly (one of N (N - 1), exact in a
@@ -83,6 +94,8 @@ def reopen_candidates(sc: Scenario, n: int, r: np.ndarray) -> tuple[np.ndarray, 
     lo, hi = sc.channel_capacity
     return nu, nv, lo + (hi - lo) * r[1]
 
+
+_NO_HANDLES = np.zeros((0, 4), dtype=np.uint64)
 
 # Topologies whose closed slots reopen between a uniformly drawn pair (`topology.reopen_pairs`'
 # legacy rule): their endpoints come from the lifecycle's fixed block; the others draw their own.
@@ -99,27 +112,30 @@ def lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, 
     is under the open rate); rows 1-2 are the slot's reopening candidate (`reopen_candidates`:
     endpoints by the uniform rule, capacity), used only when it reopens. A fixed-size block per
     step keeps the stream layout independent of how many slots reopen, so a batch of markets draws
-    it in one call per market (`envs.batch`). Topologies with their own reopening rule
-    (`kind_aware`, `scale_free`, `file`: `topology.reopen_pairs`) draw the endpoints of the k
-    reopening slots after the block; with `partner_channel_share` > 0 one more uniform array of k
-    decides which reopenings go from the first endpoint to its regular partner (`partner`, -1 for
-    none) instead. An opening is refused, as a whole, when either funder's wallet cannot cover all
-    channels it would fund this step plus fees.
+    it per market (`envs.batch`); rows 1-2 are only reserved, and the reopening slots' doubles
+    computed from the generator's state (`lifecycle_draws`, `streams`: the same numbers).
+    Topologies with their own reopening rule (`kind_aware`, `scale_free`, `file`:
+    `topology.reopen_pairs`) draw the endpoints of the k reopening slots after the block; with
+    `partner_channel_share` > 0 one more uniform array of k decides which reopenings go from the
+    first endpoint to its regular partner (`partner`, -1 for none) instead. An opening is refused,
+    as a whole, when either funder's wallet cannot cover all channels it would fund this step plus
+    fees.
     """
     e = u.shape[0]
-    block = rng.random((LIFECYCLE_DRAWS, e))
-    out = apply_lifecycle(sc, u, v, capacity, balance_u, is_open, active, wallet, np.array([fee_sink]), block[0],
-                          block[1:], wallet.shape[0], np.zeros(e, dtype=np.int64), (rng,), agents,
+    draw, candidates = lifecycle_draws((rng,), e)
+    out = apply_lifecycle(sc, u, v, capacity, balance_u, is_open, active, wallet, np.array([fee_sink]), draw,
+                          candidates, wallet.shape[0], np.zeros(e, dtype=np.int64), (rng,), agents,
                           None if agents is None else (agents,), partner)
     u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, _, opened = out
     return u, v, capacity, balance_u, is_open, wallet, float(fee_sink[0]), int(n_closed[0]), opened
 
 
 def apply_lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, fee_sink, draw: np.ndarray,
-                    candidates: np.ndarray, n: int, offset: np.ndarray, rngs: tuple = (), agents=None,
+                    candidates: "np.ndarray | streams.Rows", n: int, offset: np.ndarray, rngs: tuple = (), agents=None,
                     markets: "tuple | None" = None, partner: "np.ndarray | None" = None):
     """The lifecycle of M markets (slots market-major, E/M each) with their fixed draws given:
-    `draw` [E] decisions, `candidates` [2, E] reopening draws, `n` agents per market, `offset` [E]
+    `draw` [E] decisions, `candidates` [2, E] reopening draws (or `streams.Rows`: the markets'
+    reserved rows, `lifecycle_draws`), `n` agents per market, `offset` [E]
     the first agent index of each slot's market, `fee_sink` [M]. `rngs` are the markets' channel
     generators (the draws after the block), `agents` the batch's agent parameters (capacity
     sizing), `markets` each market's own (topology rules), `partner` [M*N] global agent indices.
@@ -128,6 +144,8 @@ def apply_lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wa
     fee = sc.onchain_fee
     m = fee_sink.shape[0]
     e_m = u.shape[0] // m
+    if not isinstance(candidates, streams.Rows):
+        candidates = streams.Rows(np.asarray(candidates, dtype=np.float64), _NO_HANDLES, LIFECYCLE_DRAWS - 1, e_m)
     slot_market = offset // n if m > 1 else offset   # one market: its offsets are all 0
     own_rule = sc.topology not in UNIFORM_REOPEN and markets is not None
     use_partner = sc.partner_channel_share > 0 and partner is not None
@@ -136,7 +154,8 @@ def apply_lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wa
         lo, hi = sc.channel_capacity
         u, v, capacity, balance_u, is_open, wallet, n_closed, n_opened, opened = kernels.lifecycle_uniform(
             u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open, active=active, wallet=wallet,
-            draw=draw, cand=candidates, close_rate=float(sc.channel_close_rate), open_rate=float(sc.channel_open_rate),
+            draw=draw, cand=candidates.values, cand_stream=candidates.handles,
+            close_rate=float(sc.channel_close_rate), open_rate=float(sc.channel_open_rate),
             fee=float(fee), n=int(n), offset=offset, slot_market=slot_market, m=m, lo=float(lo), hi=float(hi),
             split=float(sc.initial_split), spend=spend, sizing_steps=float(sc.channel_sizing_steps),
             mean_cap=0.5 * (lo + hi), parts=kernels.parts_for(kernels.lifecycle_uniform, u.shape[0]))
@@ -153,7 +172,7 @@ def apply_lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wa
     k = slots.shape[0]
     nu, nv, cap = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
     if k:
-        nu, nv, cap = reopen_candidates(sc, n, candidates[:, slots])
+        nu, nv, cap = reopen_candidates(sc, n, candidates.at(slots))
         nu, nv = nu + offset[slots], nv + offset[slots]
         if own_rule or use_partner:   # further draws, market by market (each from its own generator)
             sm = slot_market[slots]

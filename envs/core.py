@@ -101,7 +101,8 @@ class MarketCore:
         self.state, self.last_result, self._summary = new, result, None
         self._result_state = new  # the state last_result.liquidity describes
         obs = self.observe()
-        rewards = np.where(state.active, result.settlement.breakdown[:, 0], 0.0)
+        # the breakdown's profit column (contiguous), a fresh array; agents that had left get 0
+        rewards = new.last_profit.copy() if state.active.all() else np.where(state.active, new.last_profit, 0.0)
         terminations = ~new.active
         truncations = np.full(self.n_agents, new.t >= self.scenario.episode_steps)
         info = StepInfo(lambda: self._summary_of(new, result), breakdown=_read_only(result.settlement.breakdown))

@@ -30,7 +30,10 @@ def time_of_day_level(sc: Scenario, hour: float) -> float:
         + 0.45 * np.exp(-0.5 * ((hour - 19.0) / 2.0) ** 2)
         - 0.20 * np.exp(-0.5 * ((hour - 13.0) / 2.0) ** 2)
     )
-    return float(np.clip(sc.base_price * shape, sc.feed_in_tariff, sc.retail_tariff))
+    x = float(sc.base_price * shape)   # clipped as np.clip clips (max, then min), without its wrappers
+    lo, hi = float(sc.feed_in_tariff), float(sc.retail_tariff)
+    x = x if x > lo else lo
+    return x if x < hi else hi
 
 
 def time_of_day_levels(sc: Scenario, hours: np.ndarray) -> np.ndarray:

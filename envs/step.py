@@ -103,7 +103,9 @@ def spawn_generators(seed: Any) -> tuple[np.random.Generator, np.random.Generato
 
 
 def current_tradable(sc: Scenario, agents: AgentParams, state: MarketState) -> tuple[np.ndarray, np.ndarray]:
-    s, d = physics.tradable(sc, agents, state)
+    s, d = physics.tradable(sc, agents, state)   # fresh arrays: returned as they are when nobody left
+    if state.active.all():
+        return s, d
     return np.where(state.active, s, 0.0), np.where(state.active, d, 0.0)
 
 

@@ -25,6 +25,8 @@ Hooks (all optional; a missing hook means the default rule):
 
 from __future__ import annotations
 
+import numpy as np
+
 from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
 from typing import Any, Callable
@@ -123,3 +125,17 @@ class Profile(IntEnum):
     NONE = 0
     RESIDENTIAL = 1
     INDUSTRIAL = 2
+
+
+def grid(x):
+    """`x` as an [M, N] grid: itself, or a one-row view of an [N] array (in-place writes reach it).
+    The kinds' compiled per-step kernels take grids: one market's [N] arrays and a batch's [M, N] alike."""
+    return x if x.ndim == 2 else x.reshape(1, -1)
+
+
+def per_market(value, m: int):
+    """A per-market value as an [M, 1] float64 array: a number (the markets' clocks agree) repeated,
+    or an [M, 1] array (each market's own clock) as it is."""
+    if isinstance(value, np.ndarray) and value.ndim:
+        return value.reshape(m, 1).astype(np.float64, copy=False)
+    return np.array([[float(value)]]) if m == 1 else np.full((m, 1), float(value))

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..clock import hour_of_day
-from .base import Count, Draw, KindSpec, Param, Profile, Role
+from .. import kernels
+from .base import Count, Draw, KindSpec, Param, Profile, Role, grid, per_market
 
 
 def residential_shape(hour: float) -> float:
@@ -29,9 +30,12 @@ def derive(sc, sl, cols) -> None:
 def energy(sc, sl, t, arrays, agents, rng) -> None:
     """Demand of interval t; one normal (load noise) per consumer."""
     hour = hour_of_day(sc, t + 0.5)
-    shape = np.where(agents.is_residential[sl], residential_shape(hour), industrial_shape(hour))
     noise = np.exp(sc.load_noise * rng.standard_normal(sl.stop - sl.start) - 0.5 * sc.load_noise**2)
-    arrays["demand"][sl] = agents.capacity[sl] * shape * noise * sc.step_hours
+    demand = grid(arrays["demand"])   # capacity x (residential or industrial shape) x noise x step hours
+    m = demand.shape[0]
+    kernels.load_output(out=demand, start=sl.start, stop=sl.stop, capacity=grid(agents.capacity),
+                        residential=grid(agents.is_residential), res_share=per_market(residential_shape(hour), m),
+                        ind_share=per_market(industrial_shape(hour), m), noise=grid(noise), dt=float(sc.step_hours))
 
 
 SPEC = KindSpec(

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..clock import hour_of_day
-from .base import Count, Draw, KindSpec, Param, Role
+from .. import kernels
+from .base import Count, Draw, KindSpec, Param, Role, grid, per_market
+
+try:   # np.clip's own ufunc, without np.clip's Python wrappers (called every step)
+    from numpy._core.umath import clip as _clip
+except ImportError:   # pragma: no cover - numpy < 2
+    from numpy.core.umath import clip as _clip
 
 SOLAR_NOON = 12.0   # h
 SOLAR_WIDTH = 2.8   # h, std of the bell
@@ -15,7 +21,7 @@ SUNRISE, SUNSET = 5.0, 19.0
 def solar_shape(hour: float) -> float:
     """Clear-sky output as a fraction of peak: a bell around noon, zero at night (elementwise for an
     array of hours: markets of a batch on different clocks)."""
-    if np.ndim(hour):
+    if not isinstance(hour, (float, int)) and np.ndim(hour):   # a float (the usual case) skips np.ndim
         h = np.asarray(hour, dtype=np.float64)
         return np.where((h <= SUNRISE) | (h >= SUNSET), 0.0, np.exp(-0.5 * ((h - SOLAR_NOON) / SOLAR_WIDTH) ** 2))
     if hour <= SUNRISE or hour >= SUNSET:
@@ -34,14 +40,20 @@ def init_state(sc, n, arrays, rng) -> None:
 
 
 def weather(sc, sl, arrays, rng) -> None:
+    """Cloud cover's AR(1) step: clip(phi c + (1 - phi) mean + noise z, 0, 1), one normal per site."""
     z = rng.standard_normal(sl.stop - sl.start)
-    c, phi = arrays["cloud"], sc.cloud_persistence
-    c[sl] = np.clip(phi * c[sl] + (1.0 - phi) * sc.cloud_mean + sc.cloud_noise * z, 0.0, 1.0)
+    phi = float(sc.cloud_persistence)
+    kernels.ar1_clip(x=grid(arrays["cloud"]), start=sl.start, stop=sl.stop, phi=phi,
+                     drift=(1.0 - phi) * sc.cloud_mean, noise=float(sc.cloud_noise), z=grid(z), lo=0.0, hi=1.0)
 
 
 def energy(sc, sl, t, arrays, agents, rng) -> None:
+    """capacity x clear-sky shape of the mid-interval hour x (1 - cloud cover) x step hours."""
     hour = hour_of_day(sc, t + 0.5)  # mid-interval
-    arrays["generation"][sl] = agents.capacity[sl] * solar_shape(hour) * (1.0 - arrays["cloud"][sl]) * sc.step_hours
+    gen = grid(arrays["generation"])
+    kernels.solar_output(out=gen, start=sl.start, stop=sl.stop, capacity=grid(agents.capacity),
+                         share=per_market(solar_shape(hour), gen.shape[0]),
+                         cloud=grid(arrays["cloud"])[:, sl.start:sl.stop], dt=float(sc.step_hours))
 
 
 SPEC = KindSpec(

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Count, Draw, KindSpec, Param, Role
+from .. import kernels
+from .base import Count, Draw, KindSpec, Param, Role, grid
 
 
 def derive(sc, sl, cols) -> None:
@@ -30,7 +31,10 @@ def store_tradable(sc, sl, agents, soc, sellable, needed, floor=0.0) -> None:
 
 
 def tradable(sc, sl, agents, state, t, fs, fd, sellable, needed) -> None:
-    store_tradable(sc, sl, agents, state.soc, sellable, needed, None)
+    """`store_tradable` without a floor, compiled (`kernels.store_limits`)."""
+    kernels.store_limits(sellable=grid(sellable), needed=grid(needed), start=sl.start, stop=sl.stop,
+                         efficiency=grid(agents.efficiency), power=grid(agents.power), capacity=grid(agents.capacity),
+                         soc=grid(state.soc), dt=float(sc.step_hours))
 
 
 SPEC = KindSpec(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Count, Draw, KindSpec, Param, Role
-from .solar import derive  # same static parameters as a solar farm: reserve = marginal cost, grid export
+from .. import kernels
+from .base import Count, Draw, KindSpec, Param, Role, grid
+from .solar import _clip, derive  # same static parameters as a solar farm: reserve = marginal cost, grid export
 
 # Wind turbine power curve (m/s).
 CUT_IN = 3.0
@@ -15,7 +16,7 @@ CUT_OUT = 25.0
 
 def wind_power_curve(speed: np.ndarray) -> np.ndarray:
     """Fraction of rated power: cubic between cut-in and rated speed, flat to cut-out, then off."""
-    frac = np.clip((speed**3 - CUT_IN**3) / (RATED_SPEED**3 - CUT_IN**3), 0.0, 1.0)
+    frac = _clip((speed**3 - CUT_IN**3) / (RATED_SPEED**3 - CUT_IN**3), 0.0, 1.0)
     return np.where(speed >= CUT_OUT, 0.0, frac)
 
 
@@ -24,13 +25,19 @@ def init_state(sc, n, arrays, rng) -> None:
 
 
 def weather(sc, sl, arrays, rng) -> None:
+    """Wind speed's AR(1) step: max(0, phi w + (1 - phi) mean + noise z), one normal per site."""
     z = rng.standard_normal(sl.stop - sl.start)
-    w, phi = arrays["wind_speed"], sc.wind_persistence
-    w[sl] = np.maximum(0.0, phi * w[sl] + (1.0 - phi) * sc.wind_mean + sc.wind_noise * z)
+    phi = float(sc.wind_persistence)
+    kernels.ar1_clip(x=grid(arrays["wind_speed"]), start=sl.start, stop=sl.stop, phi=phi,
+                     drift=(1.0 - phi) * sc.wind_mean, noise=float(sc.wind_noise), z=grid(z), lo=0.0, hi=np.inf)
 
 
 def energy(sc, sl, t, arrays, agents, rng) -> None:
-    arrays["generation"][sl] = agents.capacity[sl] * wind_power_curve(arrays["wind_speed"][sl]) * sc.step_hours
+    """capacity x `wind_power_curve` of the speed x step hours (the cube by NumPy, the rest compiled)."""
+    speed = grid(arrays["wind_speed"])[:, sl.start:sl.stop]
+    kernels.wind_output(out=grid(arrays["generation"]), start=sl.start, stop=sl.stop, capacity=grid(agents.capacity),
+                        speed=speed, cubed=speed**3, cut_in3=CUT_IN**3, span3=RATED_SPEED**3 - CUT_IN**3,
+                        cut_out=CUT_OUT, dt=float(sc.step_hours))
 
 
 SPEC = KindSpec(

@@ -120,58 +120,66 @@ def _first_agreeing_round(ask0, bid0, ask_step, bid_step, rounds):  # pragma: no
 _first_agreeing_round_nb = jit(_first_agreeing_round)
 
 
-def _agree_range(u, v, is_open, offer_good, want_good, ask, bid, ask_step, bid_step, rounds, lo, hi, cand, f_c,
-                 f_s, f_b, f_p, r_c, r_s, r_b, r_p):  # pragma: no cover - compiled
-    """Channels lo..hi-1: the directed pairs that negotiate are listed without a branch (an
-    unpredictable one per channel direction cost more than the negotiations) into cand[2 lo..],
-    then negotiate; forward (u sells) agreements go to f_*[lo..], reverse ones to r_*[lo..].
-    Returns (negotiated, forward, reverse) counts. (Views from 0 and unsigned agent indices:
-    numba then leaves out its negative-index checks.)"""
+def _negotiate_list(cd, m, sell_end, buy_end, ask_q, bid_q, rounds, lo, o_c, o_s, o_b, o_p):  # pragma: no cover - compiled
+    """The pairs cd[:m] (channel offsets; seller `sell_end[j]`, buyer `buy_end[j]`) negotiated, the
+    agreements written to o_*[0..] in order; returns their count. ask_q / bid_q [N, 2]: the first
+    ask / bid and its step per round."""
+    k_ = 0
+    for i in range(m):
+        j = cd[i]
+        s = np.uint32(sell_end[j])
+        b = np.uint32(buy_end[j])
+        a0 = ask_q[s, 0]
+        a_step = ask_q[s, 1]
+        b0 = bid_q[b, 0]
+        b_step = bid_q[b, 1]
+        k = _first_agreeing_round_nb(a0, b0, a_step, b_step, rounds)
+        kf = float(k)
+        o_c[k_] = lo + j
+        o_s[k_] = s
+        o_b[k_] = b
+        o_p[k_] = 0.5 * ((a0 - a_step * kf) + (b0 + b_step * kf))
+        k_ += k <= rounds
+    return k_
+
+
+_negotiate_list_nb = jit(_negotiate_list)
+
+
+def _agree_range(u, v, is_open, offer_good, want_good, ask_q, bid_q, rounds, lo, hi, cand, f_c, f_s, f_b, f_p, r_c,
+                 r_s, r_b, r_p, joined):  # pragma: no cover - compiled
+    """Channels lo..hi-1: the channels whose forward (u sells) and reverse (v sells) pairs
+    negotiate are listed without a branch (an unpredictable one per channel direction cost more
+    than the negotiations) into two lists in cand[2 lo..2 hi], then each list negotiates in
+    channel order without a branch on the direction or the outcome (every pair is written, the
+    count moves on when it agrees): forward agreements go to f_*[lo..], reverse ones to r_*[lo..].
+    With `joined` (one chunk: f_* sized 2 (hi - lo)) the reverse agreements follow the forward
+    ones in f_* instead, already in the gathered order. Returns (negotiated, forward, reverse)
+    counts. (Views from 0 and unsigned agent indices: numba then leaves out its negative-index
+    checks.)"""
     u_, v_, op_ = u[lo:hi], v[lo:hi], is_open[lo:hi]
-    cd = cand[2 * lo:2 * hi]
-    m = 0
+    c_f = cand[2 * lo:lo + hi]
+    c_r = cand[lo + hi:2 * hi]
+    m_f = 0
+    m_r = 0
     for j in range(hi - lo):
         a_ = np.uint32(u_[j])
         b_ = np.uint32(v_[j])
         op = op_[j]
-        cd[m] = 2 * j
-        m += op & (offer_good[a_] == want_good[b_])   # -2 / -3 where nothing is offered / wanted
-        cd[m] = 2 * j + 1
-        m += op & (offer_good[b_] == want_good[a_])
-    fc, fs, fb, fp = f_c[lo:hi], f_s[lo:hi], f_b[lo:hi], f_p[lo:hi]
-    rc, rs, rb, rp = r_c[lo:hi], r_s[lo:hi], r_b[lo:hi], r_p[lo:hi]
-    nf = 0
-    nr = 0
-    for i in range(m):
-        d = cd[i]
-        j = d >> 1
-        if d & 1 == 0:
-            s = np.uint32(u_[j])
-            b = np.uint32(v_[j])
-        else:
-            s = np.uint32(v_[j])
-            b = np.uint32(u_[j])
-        a0 = ask[s]
-        b0 = bid[b]
-        a_step = ask_step[s]
-        b_step = bid_step[b]
-        k = _first_agreeing_round_nb(a0, b0, a_step, b_step, rounds)
-        if k <= rounds:
-            kf = float(k)
-            pr = 0.5 * ((a0 - a_step * kf) + (b0 + b_step * kf))
-            if d & 1 == 0:
-                fc[nf] = lo + j
-                fs[nf] = s
-                fb[nf] = b
-                fp[nf] = pr
-                nf += 1
-            else:
-                rc[nr] = lo + j
-                rs[nr] = s
-                rb[nr] = b
-                rp[nr] = pr
-                nr += 1
-    return m, nf, nr
+        c_f[m_f] = j
+        m_f += op & (offer_good[a_] == want_good[b_])   # -2 / -3 where nothing is offered / wanted
+        c_r[m_r] = j
+        m_r += op & (offer_good[b_] == want_good[a_])
+    nf = _negotiate_list_nb(c_f, m_f, u_, v_, ask_q, bid_q, rounds, lo, f_c[lo:hi], f_s[lo:hi], f_b[lo:hi],
+                            f_p[lo:hi])
+    if joined:
+        a = lo + nf
+        b = a + hi - lo
+        nr = _negotiate_list_nb(c_r, m_r, v_, u_, ask_q, bid_q, rounds, lo, f_c[a:b], f_s[a:b], f_b[a:b], f_p[a:b])
+    else:
+        nr = _negotiate_list_nb(c_r, m_r, v_, u_, ask_q, bid_q, rounds, lo, r_c[lo:hi], r_s[lo:hi], r_b[lo:hi],
+                                r_p[lo:hi])
+    return m_f + m_r, nf, nr
 
 
 _agree_range_nb = jit(_agree_range)
@@ -185,18 +193,29 @@ def _agreements(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bi
     the agreements gathered forward-then-reverse, each in channel order, as in NumPy: the same
     pairs whatever the number of chunks or threads."""
     n = sell_qty.shape[0]
-    offer_good = np.empty(n, dtype=np.int64)
-    want_good = np.empty(n, dtype=np.int64)
-    ask_step = np.empty(n)
-    bid_step = np.empty(n)
+    offer_good = np.empty(n, dtype=np.int16)   # (small: the listing's random reads stay in the L1 cache)
+    want_good = np.empty(n, dtype=np.int16)
+    ask_q = np.empty((n, 2))   # ask and its step per round side by side: one cache line per seller read
+    bid_q = np.empty((n, 2))
     for i in range(n):
         offer_good[i] = sells_good[i] if sell_qty[i] > 0.0 else -2
         want_good[i] = buys_good[i] if buy_qty[i] > 0.0 else -3
-        ask_step[i] = concession[i] * (ask[i] - reserve[i]) / rounds
-        bid_step[i] = concession[i] * (limit[i] - bid[i]) / rounds
+        ask_q[i, 0] = ask[i]
+        ask_q[i, 1] = concession[i] * (ask[i] - reserve[i]) / rounds
+        bid_q[i, 0] = bid[i]
+        bid_q[i, 1] = concession[i] * (limit[i] - bid[i]) / rounds
     e_n = u.shape[0]
     size = (e_n + chunks - 1) // chunks
     cand = np.empty(2 * e_n + 1, dtype=np.int64)
+    if chunks == 1:   # one pass writes the agreements in their final order: no gather
+        f_c = np.empty(2 * e_n, dtype=np.int64)
+        f_s = np.empty(2 * e_n, dtype=np.int64)
+        f_b = np.empty(2 * e_n, dtype=np.int64)
+        f_p = np.empty(2 * e_n)
+        m, nf, nr = _agree_range_nb(u, v, is_open, offer_good, want_good, ask_q, bid_q, rounds, 0, e_n, cand, f_c,
+                                    f_s, f_b, f_p, f_c, f_s, f_b, f_p, True)
+        t_n = nf + nr
+        return f_c[:t_n], f_s[:t_n], f_b[:t_n], f_p[:t_n], m
     f_c = np.empty(e_n, dtype=np.int64)
     f_s = np.empty(e_n, dtype=np.int64)
     f_b = np.empty(e_n, dtype=np.int64)
@@ -209,8 +228,8 @@ def _agreements(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bi
     for k in prange(chunks):
         lo = min(k * size, e_n)
         hi = min(lo + size, e_n)
-        m, nf, nr = _agree_range_nb(u, v, is_open, offer_good, want_good, ask, bid, ask_step, bid_step, rounds, lo,
-                                    hi, cand, f_c, f_s, f_b, f_p, r_c, r_s, r_b, r_p)
+        m, nf, nr = _agree_range_nb(u, v, is_open, offer_good, want_good, ask_q, bid_q, rounds, lo, hi, cand, f_c,
+                                    f_s, f_b, f_p, r_c, r_s, r_b, r_p, False)
         counts[k, 0] = m
         counts[k, 1] = nf
         counts[k, 2] = nr
@@ -323,8 +342,9 @@ def clear_bilateral(sc: "Scenario", agents: "AgentParams", state: "MarketState",
         u=state.u, v=state.v, is_open=state.open, sell_qty=offers.sell_qty, buy_qty=offers.buy_qty,
         sells_good=agents.sells_good, buys_good=agents.buys_good, ask=offers.ask, bid=offers.bid,
         reserve=agents.reserve, limit=agents.limit, concession=offers.concession, rounds=sc.negotiation_rounds)
-    if sc.max_hops > 1:
-        return _with_routes(sc, agents, state, offers, channel, seller, buyer, price, n_neg)
+    if sc.max_hops > 1:   # (the search after the agreements: measured in the step, that order was no slower)
+        return _with_routes(sc, agents, state, offers, routed_pairs(sc, agents, state, offers), channel, seller,
+                            buyer, price, n_neg)
     if channel.shape[0] == 0:
         return Trades.empty(n_neg)
     qty, capped, side = ration_pairs(channel=channel, seller=seller, buyer=buyer, price=price, u=state.u,
@@ -337,28 +357,27 @@ def clear_bilateral(sc: "Scenario", agents: "AgentParams", state: "MarketState",
     return Trades(channel[keep], seller[keep], buyer[keep], good, qty[keep], price[keep], n_neg, cut[keep])
 
 
-def _with_routes(sc, agents, state, offers, channel, seller, buyer, price, n_neg) -> Trades:
+def _with_routes(sc, agents, state, offers, rc, channel, seller, buyer, price, n_neg) -> Trades:
     """Multi-hop routes on (`sc.max_hops` > 1): each buyer also negotiates with the seller at the end
-    of its widest routed candidate (`routed_pairs`), and rations over direct and routed agreements
-    together (`ration_routed`, one compiled pass)."""
-    rc = routed_pairs(sc, agents, state, offers)
+    of its widest routed candidate (`rc`, `routed_pairs`), and rations over direct and routed
+    agreements together (`ration_routed`, one compiled pass)."""
     n_neg += int(rc.seller.shape[0])
-    all_ch, all_s, all_b, all_p, qty, cut, route = ration_routed(
+    all_ch, all_s, all_b, all_p, qty, cut, route, good = ration_routed(
         channel=channel, seller=seller, buyer=buyer, price=price, r_seller=rc.seller, r_buyer=rc.buyer,
         r_route=rc.route, r_width=rc.width, ask=offers.ask, bid=offers.bid, reserve=agents.reserve,
         limit=agents.limit, concession=offers.concession, rounds=sc.negotiation_rounds, sell_qty=offers.sell_qty,
-        buy_qty=offers.buy_qty, u=state.u, balance_u=state.balance_u, capacity=state.capacity,
-        fee_base=state.fee_base, fee_rate=state.fee_rate, max_fee_share=sc.max_fee_share, n=agents.n)
+        buy_qty=offers.buy_qty, sells_good=agents.sells_good, u=state.u, balance_u=state.balance_u,
+        capacity=state.capacity, fee_base=state.fee_base, fee_rate=state.fee_rate, max_fee_share=sc.max_fee_share,
+        n=agents.n)
     if all_ch.shape[0] == 0:
         return Trades.empty(n_neg)._replace(route=np.zeros((0, sc.max_hops), dtype=np.int64), unrouted=rc.unrouted)
-    good = agents.sells_good[all_s].astype(np.int64)
     return Trades(all_ch, all_s, all_b, good, qty, all_p, n_neg, cut, route, rc.unrouted)
 
 
 def ration_routed_numpy(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve,
-                        limit, concession, rounds, sell_qty, buy_qty, u, balance_u, capacity, fee_base, fee_rate,
-                        max_fee_share, n):
-    """(channel or ROUTED, seller, buyer, price, quantity, cut, route [T, H]) of the trades kept
+                        limit, concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base,
+                        fee_rate, max_fee_share, n):
+    """(channel or ROUTED, seller, buyer, price, quantity, cut, route [T, H], good) of the trades kept
     (quantity > 0 or an empty buyer side): the routed candidates negotiate; a buyer knows its
     route's fee policies (gossip) and drops a route whose fees on what it would pay over it (at
     most its whole need, at most the route's width) exceed its fee limit (the forwarders' fees on
@@ -389,13 +408,14 @@ def ration_routed_numpy(channel, seller, buyer, price, r_seller, r_buyer, r_rout
     empty = side <= 0.0
     cut = np.where(empty, LIQUIDITY_EMPTY, np.where(capped, LIQUIDITY_CUT, LIQUIDITY_OK)).astype(np.int8)
     keep = (qty > 0.0) | empty
-    return all_ch[keep], all_s[keep], all_b[keep], all_p[keep], qty[keep], cut[keep], route[keep]
+    return (all_ch[keep], all_s[keep], all_b[keep], all_p[keep], qty[keep], cut[keep], route[keep],
+            sells_good[all_s[keep]].astype(np.int64))
 
 
 @jit
 def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve,
-                      limit, concession, rounds, sell_qty, buy_qty, u, balance_u, capacity, fee_base, fee_rate,
-                      max_fee_share, n):  # pragma: no cover - compiled
+                      limit, concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base,
+                      fee_rate, max_fee_share, n):  # pragma: no cover - compiled
     """(Agent and channel indices unsigned: numba then leaves out its negative-index checks.)"""
     d_n = channel.shape[0]
     r_n = r_seller.shape[0]
@@ -481,6 +501,7 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
     o_q = np.empty(m)
     o_cut = np.empty(m, dtype=np.int8)
     o_route = np.full((m, h_n), -1, dtype=np.int64)
+    o_good = np.empty(m, dtype=np.int64)
     k_ = 0
     for p in range(m):
         s = np.uint32(s_[p])
@@ -498,12 +519,13 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
             for j in range(h_n):
                 o_route[k_, j] = r_route[-1 - i, j]
         o_s[k_] = s
+        o_good[k_] = sells_good[s]
         o_b[k_] = b_[p]
         o_p[k_] = p_[p]
         o_q[k_] = q
         o_cut[k_] = LIQUIDITY_EMPTY if empty else (LIQUIDITY_CUT if capped[p] else LIQUIDITY_OK)
         k_ += 1
-    return o_ch[:k_], o_s[:k_], o_b[:k_], o_p[:k_], o_q[:k_], o_cut[:k_], o_route[:k_]
+    return o_ch[:k_], o_s[:k_], o_b[:k_], o_p[:k_], o_q[:k_], o_cut[:k_], o_route[:k_], o_good[:k_]
 
 
 ration_routed = register_kernel("ration_routed", ration_routed_numpy, _ration_routed_nb)

@@ -60,6 +60,9 @@ def empty_report(n: int, max_hops: int) -> PaymentReport:
                          0.0, np.zeros(n))
 
 
+_NONE_UNROUTED = np.zeros(0, dtype=np.int8)
+
+
 def pay_trades(trades, u, v, capacity, balance_u, fee_base, fee_rate, n: int, round_off: float,
                max_fee_share: float, max_hops: int, failed_agent=None, failed_channel=None):
     """`kernels.pay_trades`' outputs for direct and routed trades, plus (fees paid [N], report):
@@ -70,22 +73,20 @@ def pay_trades(trades, u, v, capacity, balance_u, fee_base, fee_rate, n: int, ro
     faults = failed_agent is not None and bool(failed_agent.any() or failed_channel.any())   # none: not read
     fa = failed_agent if failed_agent is not None else np.zeros(n, dtype=bool)
     fc = failed_channel if failed_channel is not None else np.zeros(u.shape[0], dtype=bool)
+    unrouted = trades.unrouted if trades.unrouted is not None else _NONE_UNROUTED
     (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed, n_partial,
      fees, failures, hops, routed_ok, fee, earned, reason) = trade_payments(
         channel=trades.channel, seller=trades.seller, buyer=trades.buyer, qty=trades.qty, price=trades.price, cut=cut,
-        route=route, u=u, v=v, capacity=capacity, balance_u=balance_u, fee_base=fee_base, fee_rate=fee_rate,
-        blocked_agent=fa, blocked_channel=fc, faults=faults, n=n, round_off=round_off, max_fee_share=max_fee_share,
-        max_hops=max_hops)
-    if trades.unrouted is not None:   # buyers the route search found no seller for
-        failures += np.bincount(trades.unrouted, minlength=len(R.REASON_NAMES))[: len(R.REASON_NAMES)]
-        failures[R.OK] = 0
+        route=route, unrouted=unrouted, u=u, v=v, capacity=capacity, balance_u=balance_u, fee_base=fee_base,
+        fee_rate=fee_rate, blocked_agent=fa, blocked_channel=fc, faults=faults, n=n, round_off=round_off,
+        max_fee_share=max_fee_share, max_hops=max_hops)
     report = PaymentReport(failures, int(routed_ok), hops, float(fee.sum()), earned, routed_reason=reason,
                            routed_fee=fee)
     return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
             n_partial, fees, report)
 
 
-def trade_payments_numpy(channel, seller, buyer, qty, price, cut, route, u, v, capacity, balance_u, fee_base,
+def trade_payments_numpy(channel, seller, buyer, qty, price, cut, route, unrouted, u, v, capacity, balance_u, fee_base,
                          fee_rate, blocked_agent, blocked_channel, faults, n, round_off, max_fee_share, max_hops):
     """Every trade paid: direct trades from their buyers' channel sides (`kernels.pay_trades`;
     with `faults`, those touching a blocked agent or channel are released), then the ROUTED
@@ -93,8 +94,8 @@ def trade_payments_numpy(channel, seller, buyer, qty, price, cut, route, u, v, c
     `kernels.pay_trades`' thirteen outputs, then fees paid [N] by buyers, failures by reason
     [len(REASON_NAMES)] (trades only), completed payments by hops [H + 1], routed payments
     completed, the fee of each routed trade [R], fees earned [N] and the reason of each routed trade
-    [R] (int8). `blocked_agent` and
-    `blocked_channel` are read only with `faults`."""
+    [R] (int8). The failures also count the buyers the route search found no seller for (`unrouted`
+    [N] reasons, or empty). `blocked_agent` and `blocked_channel` are read only with `faults`."""
     t = channel.shape[0]
     routed = channel == ROUTED
     released = np.zeros(t, dtype=bool)
@@ -119,6 +120,8 @@ def trade_payments_numpy(channel, seller, buyer, qty, price, cut, route, u, v, c
     failures[R.PEER_FAULT] += int((direct_failed & released).sum())
     failures[R.INSUFFICIENT_BALANCE] += int((direct_failed & ~released).sum())
     hops_hist[min(1, max_hops)] += int(((paid_qty > 0) & (channel >= 0)).sum())
+    failures += np.bincount(unrouted, minlength=len(R.REASON_NAMES))[: len(R.REASON_NAMES)]
+    failures[R.OK] = 0
     if not routed.any():
         return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
                 n_partial, np.zeros(n), failures, hops_hist, 0, np.zeros(0), np.zeros(n), np.zeros(0, dtype=np.int8))
@@ -210,10 +213,10 @@ def _direct_range(channel, seller, buyer, qty, price, cut, u, capacity, balance_
                   faults, round_off, lo, hi, paid, paid_qty, failed, partial, released, signed, whole, flow_in_u,
                   failures, hops_hist, one, sums):  # pragma: no cover - compiled
     """Trades lo..hi-1 paid as `kernels._pay_nb` pays them (the same float expressions; routed and
-    released trades paying nothing here): paid, paid_qty, failed, partial, released and the signed
-    flow into u's side. With `whole` (one serial pass over all trades) also, in trade order, the
-    flows into the channels, the counts and the per-agent sums (`_direct_sums`' order); returns
-    the number of routed trades then."""
+    released trades paying nothing here): paid, paid_qty, failed, partial; without `whole` also
+    released and the signed flow into u's side (for the serial pass after the chunks). With `whole`
+    (one serial pass over all trades) instead, in trade order, the flows into the channels, the
+    counts and the per-agent sums (`_direct_sums`' order); returns the number of routed trades then."""
     r_n = 0
     for t in range(lo, hi):
         ch = channel[t]
@@ -253,9 +256,10 @@ def _direct_range(channel, seller, buyer, qty, price, cut, u, capacity, balance_
         paid_qty[t] = pq
         failed[t] = f
         partial[t] = pa
-        released[t] = rel
-        signed[t] = sg
-        if whole:
+        if not whole:   # (the chunks' serial pass reads them)
+            released[t] = rel
+            signed[t] = sg
+        else:
             if ch >= 0:
                 flow_in_u[np.uint64(ch)] += sg
                 if pq > 0:
@@ -267,8 +271,10 @@ def _direct_range(channel, seller, buyer, qty, price, cut, u, capacity, balance_
             sums[1, b] += pq
             sums[2, s] += pd
             sums[3, b] += pd
-            sums[6, b] += 1.0 if f else 0.0
-            sums[7, b] += 1.0 if pa else 0.0
+            if f:   # (a count is never -0.0, so adding 0.0 would change no bit)
+                sums[6, b] += 1.0
+            if pa:
+                sums[7, b] += 1.0
             if f and channel[t] != ROUTED:
                 failures[PEER_FAULT if rel else INSUFFICIENT_BALANCE] += 1
     return r_n
@@ -277,16 +283,17 @@ def _direct_range(channel, seller, buyer, qty, price, cut, u, capacity, balance_
 _direct_range_nb = jit(_direct_range)
 
 
-def _trade_payments(channel, seller, buyer, qty, price, cut, route, u, v, capacity, balance_u, fee_base, fee_rate,
-                    blocked_agent, blocked_channel, faults, n, round_off, max_fee_share, max_hops,
+def _trade_payments(channel, seller, buyer, qty, price, cut, route, unrouted, u, v, capacity, balance_u, fee_base,
+                    fee_rate, blocked_agent, blocked_channel, faults, n, round_off, max_fee_share, max_hops,
                     chunks):  # pragma: no cover - compiled
     """The direct trades paid (`_direct_range`): with one chunk in one pass that also sums; with
     more, per trade in `chunks` slices side by side (`prange`), then serially in trade order the
     flows into the channels and the counts, and the per-agent sums as a task beside the routed
-    payments. The routed trades pay HTLC-style over the balances after the direct payments
-    (computed only for the channels the routes cross: no E-sized passes). Every float is the
-    serial one's at any thread count. (Agent and channel indices unsigned: numba then leaves out
-    its negative-index checks.)"""
+    payments. The routed trades pay HTLC-style over the balances after the direct payments, on a
+    compact copy of the channels their routes cross (numbered in first-crossing order: the
+    payments then read it nearly in order, where the channel slots are scattered over E-sized
+    arrays; no E-sized passes). Every float is the serial one's at any thread count. (Agent and
+    channel indices unsigned: numba then leaves out its negative-index checks.)"""
     t_n = channel.shape[0]
     e_n = u.shape[0]
     h_n = route.shape[1]
@@ -294,8 +301,8 @@ def _trade_payments(channel, seller, buyer, qty, price, cut, route, u, v, capaci
     paid_qty = np.empty(t_n)
     failed = np.empty(t_n, dtype=np.bool_)
     partial = np.empty(t_n, dtype=np.bool_)
-    released = np.empty(t_n, dtype=np.bool_)
-    signed = np.empty(t_n)       # into u's side of the trade's channel
+    released = np.empty(t_n if chunks > 1 else 0, dtype=np.bool_)
+    signed = np.empty(t_n if chunks > 1 else 0)       # into u's side of the trade's channel
     flow_in_u = np.zeros(e_n)
     failures = np.zeros(N_REASONS, dtype=np.int64)
     hops_hist = np.zeros(max_hops + 1, dtype=np.int64)
@@ -323,16 +330,24 @@ def _trade_payments(channel, seller, buyer, qty, price, cut, route, u, v, capaci
                 r_n += 1
             if failed[t] and ch != ROUTED:
                 failures[PEER_FAULT if released[t] else INSUFFICIENT_BALANCE] += 1
-    # the routed trades, in clearing order, HTLC-style over the balances the direct payments left
+    # the routed trades, in clearing order, HTLC-style over the balances the direct payments left:
+    # the channels their routes cross copied once into local slots 0, 1, ... in first-crossing order
     idx = np.empty(r_n, dtype=np.int64)
-    r_route = np.empty((r_n, h_n), dtype=np.int64)
+    r_route = np.empty((r_n, h_n), dtype=np.int64)   # local slots
     amount = np.empty(r_n)
     max_fee = np.empty(r_n)
     r_buyer = np.empty(r_n, dtype=np.int64)
-    bal_after = np.empty(e_n)       # set (and r_flow zeroed) only where a route goes: `seen`
-    r_flow = np.empty(e_n)
-    seen = np.zeros(e_n, dtype=np.bool_)
-    touched = np.empty(r_n * h_n, dtype=np.int64)
+    seen = np.zeros(e_n if r_n > 0 else 0, dtype=np.bool_)
+    local = np.empty(e_n if r_n > 0 else 0, dtype=np.int32)   # channel slot -> local slot, where seen
+    m_max = r_n * h_n
+    touched = np.empty(m_max, dtype=np.int64)   # local slot -> channel slot
+    l_u = np.empty(m_max, dtype=np.int64)
+    l_v = np.empty(m_max, dtype=np.int64)
+    l_cap = np.empty(m_max)
+    l_bal = np.empty(m_max)
+    l_fb = np.empty(m_max)
+    l_fr = np.empty(m_max)
+    l_blocked = np.zeros(m_max, dtype=np.bool_)
     n_touched = 0
     k = 0
     for t in range(t_n):
@@ -340,20 +355,35 @@ def _trade_payments(channel, seller, buyer, qty, price, cut, route, u, v, capaci
             idx[k] = t
             for j in range(h_n):
                 c = route[t, j]
-                r_route[k, j] = c
-                if c >= 0 and not seen[np.uint64(c)]:
+                if c >= 0:
                     cu = np.uint64(c)
-                    seen[cu] = True
-                    x = balance_u[cu] + flow_in_u[cu]
-                    x = x if x > 0.0 else 0.0
-                    bal_after[cu] = x if x < capacity[cu] else capacity[cu]
-                    r_flow[cu] = 0.0
-                    touched[n_touched] = c
-                    n_touched += 1
+                    if seen[cu]:
+                        q = local[cu]
+                    else:
+                        q = n_touched
+                        seen[cu] = True
+                        local[cu] = q
+                        touched[q] = c
+                        l_u[q] = u[cu]
+                        l_v[q] = v[cu]
+                        x = balance_u[cu] + flow_in_u[cu]
+                        x = x if x > 0.0 else 0.0
+                        cp = capacity[cu]
+                        l_cap[q] = cp
+                        l_bal[q] = x if x < cp else cp
+                        l_fb[q] = fee_base[cu]
+                        l_fr[q] = fee_rate[cu]
+                        if faults:
+                            l_blocked[q] = blocked_channel[cu]
+                        n_touched += 1
+                    r_route[k, j] = q
+                else:
+                    r_route[k, j] = c
             amount[k] = qty[t] * price[t]
             max_fee[k] = amount[k] * max_fee_share
             r_buyer[k] = buyer[t]
             k += 1
+    l_flow = np.zeros(n_touched)
     reason = np.zeros(r_n, dtype=np.int8)
     fee = np.zeros(r_n)
     earned = np.zeros(n)
@@ -365,14 +395,18 @@ def _trade_payments(channel, seller, buyer, qty, price, cut, route, u, v, capaci
     a_failed = np.zeros(n)
     for task in prange(1 if chunks == 1 else 2):   # (names of its own in the body: prange privatizes by name)
         if task == 0 and r_n > 0:
-            _pay_routes_into_nb(r_route, r_buyer, amount, max_fee, u, v, capacity, bal_after, r_flow, earned,
-                                fee_base, fee_rate, blocked_agent, blocked_channel, faults, reason, fee)
+            _pay_routes_into_nb(r_route, r_buyer, amount, max_fee, l_u, l_v, l_cap, l_bal, l_flow, earned,
+                                l_fb, l_fr, blocked_agent, l_blocked, faults, reason, fee)
             _routed_sums_nb(idx, seller, buyer, qty, amount, reason, fee, a_sold, a_bought, a_rev, a_cost, a_failed,
                             fees)
         elif task == 1:
             _direct_sums_nb(channel, seller, buyer, paid, paid_qty, failed, partial, sums)
     sold, bought, revenue, cost, ex_in, ex_out, n_failed, n_partial = (
         sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7])
+    for i in range(unrouted.shape[0]):   # buyers the route search found no seller for
+        w = unrouted[i]
+        if w > OK and w < N_REASONS:
+            failures[w] += 1
     if r_n == 0:
         return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
                 n_partial, fees, failures, hops_hist, 0, fee, earned, reason)
@@ -395,9 +429,9 @@ def _trade_payments(channel, seller, buyer, qty, price, cut, route, u, v, capaci
             failed[t] = True
             paid[t] = 0.0
             paid_qty[t] = 0.0
-    for i in range(n_touched):   # elsewhere r_flow is 0: x + 0.0 is x
+    for i in range(n_touched):   # elsewhere the routes moved nothing: x + 0.0 is x
         c = np.uint64(touched[i])
-        flow_in_u[c] = flow_in_u[c] + r_flow[c]
+        flow_in_u[c] = flow_in_u[c] + l_flow[i]
     for i in range(n):
         sold[i] += a_sold[i]
         bought[i] += a_bought[i]

@@ -482,8 +482,8 @@ def _candidates_with(search_multi):
         unrouted = np.zeros(n, dtype=np.int8)
         g_max = -1
         for i in range(n):
-            if buy_qty[i] > 0.0 and buys_good[i] > g_max:
-                g_max = buys_good[i]
+            g = buys_good[i] if buy_qty[i] > 0.0 else -1
+            g_max = g if g > g_max else g_max
         wanted = np.zeros(g_max + 1, dtype=np.bool_)
         for i in range(n):
             if buy_qty[i] > 0.0 and buys_good[i] >= 0:
@@ -494,21 +494,19 @@ def _candidates_with(search_multi):
         o_w = np.empty(n)
         k = 0
         payee = np.zeros(n, dtype=np.bool_)
+        all_buyers = np.empty(n, dtype=np.int64)
         for g in range(g_max + 1):
             if not wanted[g]:
                 continue
             any_payee = False
             m = 0
-            for i in range(n):
-                payee[i] = sell_qty[i] > 0.0 and sells_good[i] == g
-                any_payee = any_payee or payee[i]
-                m += buy_qty[i] > 0.0 and buys_good[i] == g and not payee[i]
-            buyers = np.empty(m, dtype=np.int64)
-            m = 0
-            for i in range(n):
-                if buy_qty[i] > 0.0 and buys_good[i] == g and not payee[i]:
-                    buyers[m] = i
-                    m += 1
+            for i in range(n):   # without a branch: payees, and the buyers of g (who are not payees) in order
+                pe = (sell_qty[i] > 0.0) & (sells_good[i] == g)
+                payee[i] = pe
+                any_payee |= pe
+                all_buyers[m] = i
+                m += (buy_qty[i] > 0.0) & (buys_good[i] == g) & (not pe)
+            buyers = all_buyers[:m]
             if not any_payee:
                 for i in range(m):
                     unrouted[buyers[i]] = NO_ROUTE
@@ -528,7 +526,7 @@ def _candidates_with(search_multi):
                         o_r[k, j] = route[i, j]
                     o_w[k] = width[i]
                     k += 1
-        return o_s[:k].copy(), o_b[:k].copy(), o_r[:k].copy(), o_w[:k].copy(), unrouted
+        return o_s[:k], o_b[:k], o_r[:k], o_w[:k], unrouted   # (views of the N-sized buffers: no copy)
     return candidates
 
 

@@ -96,3 +96,37 @@ def test_pay_trades_equals_its_twin_with_exchange_and_short_trades(seed):
               u=u, capacity=capacity, balance_u=balance_u, n=n, round_off=1e-9)
     c, t = both("pay_trades", **kw)
     same(c, t)
+
+
+@needs_numba
+@pytest.mark.parametrize("m, g, kind", [(1, 1, 0), (1, 1, 3), (1, 2, 2), (2, 1, 1), (3, 1, 0)])
+def test_observation_rows_fills_one_market_and_one_good_as_its_twin(m, g, kind):
+    """One market (one good): the per-market and per-good rows are fills, the shock row too; the
+    same rows as the twin's gathers, with strided and contiguous last-step columns alike."""
+    from channelmarket.envs.observations import OBS_HIGH, OBS_LOW, _AGENT_ROWS
+
+    n, width = 37 * m, len(OBS_LOW)
+    r = np.random.default_rng(m * 10 + g + kind)
+    market = np.repeat(np.arange(m), n // m)
+    dynamic = set(_AGENT_ROWS.tolist()) | {7, 9, 11, 13, 15, 20, 21, 22, 23, 24, 25, 26, 27, 28}
+    bd = r.normal(0, 3, (n, 17))
+    kw = dict(static=r.uniform(0, 1, (width, n)).astype(np.float32),
+              static_rows=np.array([j for j in range(width) if j not in dynamic]), rows=_AGENT_ROWS,
+              sellable=r.uniform(0, 5, n), needed=r.uniform(0, 5, n), soc=r.uniform(0, 4, n), capacity=r.uniform(0, 8, n),
+              storage=r.random(n) < 0.3, last_sold=bd[:, 3], last_bought=np.ascontiguousarray(bd[:, 4]),
+              last_profit=bd[:, 0], scale=r.uniform(0, 3, n), degree=r.integers(0, 9, n).astype(np.float64),
+              outbound=r.uniform(0, 900, n), inbound=r.uniform(0, 900, n), retail=250.0, liq=1000.0, mean_degree=8.0,
+              low=OBS_LOW, high=OBS_HIGH, market=market, good_key=market * g + np.arange(n) % g,
+              good_rows=np.array([7, 9, 11, 13, 15]), scalar_rows=np.array([20, 21, 22, 23, 24]),
+              ref_price=r.uniform(0, 300, (m, g)), clearing_price=r.uniform(0, 300, (m, g)),
+              price_history=r.uniform(0, 300, (m, 24, g)), history_len=r.integers(1, 25, m),
+              supply=r.uniform(0, 5, (m, g)), demand=r.uniform(0, 5, (m, g)), volume=r.uniform(0, 3, (m, g)),
+              time_vals=r.uniform(-1.5, 1.5, (3, 1)), t=r.integers(0, 120, m), shock_remaining=r.integers(0, 9, m),
+              shock_kind=np.full(m, kind), shock_row0=25, n_shock_rows=4, episode_steps=96, active=r.random(n) < 0.9,
+              zero_inactive=True)
+    k = compiled.KERNELS["observation_rows"]
+    bufs = [np.full((width, n), np.nan, np.float32) for _ in range(2)]
+    k.run("compiled", buf=bufs[0], **kw)
+    k.run("twin", buf=bufs[1], **kw)
+    same([bufs[0]], [bufs[1]])
+    assert not np.isnan(bufs[0]).any()

@@ -12,7 +12,8 @@ import sys
 import numpy as np
 import pytest
 
-from channelmarket.envs import compiled, kernels
+from channelmarket.envs import compiled, kernels, streams
+from channelmarket.envs.breakdown import BREAKDOWN_FIELDS
 from channelmarket.envs.core import MarketCore
 from channelmarket.envs.mechanisms import bilateral
 from channelmarket.envs.observations import _AGENT_ROWS, OBS_HIGH, OBS_LOW, agent_scale
@@ -115,12 +116,17 @@ def market_cases(core, acts, i):
         "trade_totals": (dict(key=tr.good * 0 + (tr.seller % 3) * 2 + tr.good, qty=paid[1] * (np.arange(paid[1].shape[0]) % 4 > 0),
                               price=tr.price, previous=np.random.default_rng(i).uniform(10, 90, (3, 2))), same),
         "decode_offers": (decode_case(sc, ag, core.check_actions(acts), sellable, needed, active, i), same),
+        "price_step": (price_case(i), same),
+        **{name: (kw, None) for name, kw in kind_cases(i).items()},
         "clip_actions": (dict(actions=np.where(np.arange(acts.size).reshape(acts.shape) % 97 == 5, np.nan,
                                                acts * 3.0) if i % 2 else acts * 1.5), same),
         "observation_rows": (rows, None),  # writes into buf: compared below
+        "credit_fees": (dict(breakdown=np.random.default_rng(i).uniform(-50, 50, (ag.n, len(BREAKDOWN_FIELDS))),
+                             earned=np.random.default_rng(i + 1).uniform(0, 3, ag.n) * (np.arange(ag.n) % 3 > 0)),
+                        same),
         **payment_cases(st, off, ag, i),
         "ration_routed": (routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price),
-                          lambda a, b: (same([a[0], a[1], a[2], a[5], a[6]], [b[0], b[1], b[2], b[5], b[6]]),
+                          lambda a, b: (same([a[0], a[1], a[2], a[5], a[6], a[7]], [b[0], b[1], b[2], b[5], b[6], b[7]]),
                                         close([a[3], a[4]], [b[3], b[4]]))),
     }
 
@@ -130,15 +136,72 @@ def lifecycle_case(sc, st, ag, draw, active, i):
     rates, spend-sized capacities every other state, wallets drawn so that some openings are refused."""
     rng = np.random.default_rng(400 + i)
     e, n = st.u.shape[0], ag.n
+    # odd states: the candidate rows reserved from two generators (computed in the compiled build,
+    # drawn with NumPy by the twin); even states: drawn
+    rows = streams.claim_rows((np.random.default_rng(500 + i), np.random.default_rng(600 + i)), 2, e // 2,
+                              reserve_min=0)
+    cand, cand_stream = (rows.values, rows.handles) if i % 2 else (rng.random((2, e)), np.zeros((0, 4), np.uint64))
     slot_market = (np.arange(e) >= e // 2).astype(np.int64)
     half = n // 2
     u, v = st.u % half + slot_market * half, st.v % half + slot_market * half
     v = np.where(u == v, (v + 1 - slot_market * half) % half + slot_market * half, v).astype(np.int32)
     return dict(u=u.astype(np.int32), v=v, capacity=st.capacity, balance_u=st.balance_u, is_open=st.open & (draw > 0.2),
-                active=active, wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=rng.random((2, e)),
+                active=active, wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=cand, cand_stream=cand_stream,
                 close_rate=0.2, open_rate=0.5, fee=0.3, n=half, offset=slot_market * half, slot_market=slot_market,
                 m=2, lo=50.0, hi=200.0, split=0.5, spend=rng.uniform(1, 30, n) if i % 2 else np.zeros(0),
                 sizing_steps=3.0, mean_cap=125.0, parts=1 + i % 3)
+
+
+KIND_OUTPUTS = {"ar1_clip": ("x",), "solar_output": ("out",), "load_output": ("out",), "wind_output": ("out",),
+                "store_limits": ("sellable", "needed")}   # the kinds' kernels write these in place
+
+
+def kind_cases(i):
+    """The kinds' per-step kernels on m markets' [m, 50] grids, block 10:35: normals and weather as
+    strided views (a batch's column blocks), NaN and values beyond the bounds, speeds past cut-out,
+    stores over full and empty, shares per market."""
+    r = np.random.default_rng(700 + i)
+    m, n, a, b = 1 + i % 3, 50, 10, 35
+    k = b - a
+    def grid(lo, hi):
+        x = r.uniform(lo, hi, (m, n))
+        x[0, a + 1] = np.nan
+        x[-1, a + 2] = -0.0
+        return x
+    z = r.normal(0, 4, (m, k + 7))[:, 3:3 + k]
+    speed = grid(-1, 30)[:, a:b]
+    cap = r.uniform(0.5, 8, (m, n))
+    soc = cap * r.uniform(-0.1, 1.2, (m, n))
+    soc[0, a + 3] = 0.0
+    return {
+        "ar1_clip": dict(x=grid(-0.5, 1.5), start=a, stop=b, phi=0.9, drift=0.03, noise=0.2 * (i % 2), z=z, lo=0.0,
+                         hi=1.0 if i % 2 else np.inf),
+        "solar_output": dict(out=np.zeros((m, n)), start=a, stop=b, capacity=cap, share=r.uniform(0, 1, (m, 1)),
+                             cloud=grid(0, 1)[:, a:b], dt=0.25),
+        "load_output": dict(out=np.zeros((m, n)), start=a, stop=b, capacity=cap, residential=r.random((m, n)) < 0.6,
+                            res_share=r.uniform(0.4, 1.7, (m, 1)), ind_share=r.uniform(0.3, 1.1, (m, 1)),
+                            noise=np.exp(0.05 * z), dt=0.25),
+        "wind_output": dict(out=np.zeros((m, n)), start=a, stop=b, capacity=cap, speed=speed, cubed=speed**3,
+                            cut_in3=27.0, span3=1701.0, cut_out=25.0, dt=0.25),
+        "store_limits": dict(sellable=np.zeros((m, n)), needed=np.zeros((m, n)), start=a, stop=b,
+                             efficiency=r.uniform(0.9, 0.98, (m, n)), power=cap * 0.5, capacity=cap, soc=soc, dt=0.25),
+    }
+
+
+def price_case(i):
+    """m markets of g goods: prices at and beyond the bounds, nothing offered or traded in some, normals
+    beyond the volatility bound, histories of every length; one level per market or per good."""
+    r = np.random.default_rng(500 + i)
+    m, g, h = 1 + i % 3, 1 + i % 2, 24
+    ref = r.uniform(20, 260, (m, g))
+    ref[0, 0] = 250.0
+    supply = r.uniform(0, 5, (m, g)) * (r.random((m, g)) < 0.7)
+    demand = r.uniform(0, 5, (m, g)) * (r.random((m, g)) < 0.7)
+    return dict(ref=ref, level=r.uniform(30, 200, (m, 1 if i % 2 else g)), clearing=r.uniform(0, 300, (m, g)),
+                volume=r.uniform(0, 3, (m, g)) * (r.random((m, g)) < 0.6), supply=supply, demand=demand,
+                z=r.normal(0, 3, (m, g + 3))[:, :g], low=np.full(g, 40.0), high=np.full(g, 250.0),
+                history=r.uniform(40, 250, (m, h, g)), history_len=r.integers(1, h + 1, m), reversion=0.2,
+                vwap_weight=0.3, imbalance_gain=0.1 * (i % 3), volatility=0.05, bound=2.5)
 
 
 def decode_case(sc, ag, acts, sellable, needed, active, i):
@@ -181,7 +244,7 @@ def routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price)
     return dict(channel=channel, seller=seller, buyer=buyer, price=price, r_seller=rc.seller, r_buyer=rc.buyer,
                 r_route=rc.route, r_width=rc.width, ask=off.ask, bid=off.bid, reserve=ag.reserve, limit=ag.limit,
                 concession=off.concession, rounds=sc.negotiation_rounds, sell_qty=off.sell_qty, buy_qty=off.buy_qty,
-                u=st.u, balance_u=st.balance_u, capacity=st.capacity,
+                sells_good=ag.sells_good, u=st.u, balance_u=st.balance_u, capacity=st.capacity,
                 fee_base=rng.uniform(0, 1.0, st.u.shape[0]) * (rng.random(st.u.shape[0]) < 0.5),
                 fee_rate=rng.uniform(0, 0.05, st.u.shape[0]), max_fee_share=0.02 + 0.03 * (i % 2), n=ag.n)
 
@@ -228,6 +291,8 @@ def payment_cases(st, off, ag, i):
               buyer=np.concatenate([dbuy, payers]), qty=rng.uniform(0, 2, d + r), price=rng.uniform(10, 60, d + r),
               cut=rng.choice(np.array([0, 1, 2], np.int8), d + r, p=[0.8, 0.1, 0.1]),
               route=np.concatenate([np.column_stack([dch, np.full((d, 2), -1)]), route]).astype(np.int64),
+              unrouted=(rng.choice(np.array([0, 1, 2], np.int8), ag.n, p=[0.8, 0.1, 0.1]) if i % 2
+                        else np.zeros(0, np.int8)),
               u=st.u, v=st.v, capacity=st.capacity, balance_u=st.balance_u, fee_base=pay["fee_base"],
               fee_rate=pay["fee_rate"], blocked_agent=pay["blocked_agent"], blocked_channel=pay["blocked_channel"],
               faults=bool(i % 2), n=ag.n, round_off=1e-9, max_fee_share=0.01 + 0.02 * (i % 3), max_hops=3)
@@ -304,6 +369,15 @@ def test_every_registered_kernel_equals_its_twin(scenario, seed):
                     k.run("twin", buf=bufs[1], **kw)
                     np.testing.assert_array_equal(bufs[0], bufs[1])
                     assert not np.isnan(bufs[0]).any()
+                elif name in KIND_OUTPUTS:   # writes its outputs in place: each on its own copy of them
+                    outs = KIND_OUTPUTS[name]
+                    a = dict(kw, **{o: kw[o].copy() for o in outs})
+                    b = dict(kw, **{o: kw[o].copy() for o in outs})
+                    with np.errstate(invalid="ignore"):
+                        k.run(build, **a)
+                        k.run("twin", **b)
+                    for o in outs:   # bit for bit (signed zeros, NaN)
+                        assert a[o].tobytes() == b[o].tobytes(), (name, o)
                 elif name == "open_channels":   # sets is_open in place: each on its own copy
                     a, b = copy_kw(kw), copy_kw(kw)
                     check(k.run(build, **a), k.run("twin", **b))
@@ -430,15 +504,18 @@ def test_multi_threaded_passes_equal_the_one_part_pass_bit_for_bit(seed):
     one = k.run("compiled", **kw, parts=1)
     for parts in (2, 3):
         same(k.run("parallel", **kw, parts=parts), one)
-    # the lifecycle: two markets, some agents gone, spend-sized every other seed
+    # the lifecycle: two markets, some agents gone (seed 1), spend-sized every other seed
     slot_market = (np.arange(e) >= e // 2).astype(np.int64)
     half = n // 2
     lu = (u % half + slot_market * half).astype(np.int32)
     lv = np.where(lu == v % half + slot_market * half, (lu + 1 - slot_market * half) % half + slot_market * half,
                   v % half + slot_market * half).astype(np.int32)
-    active = rng.random(n) > 0.01
+    active = rng.random(n) > (0.01 if seed else -1.0)   # seed 0: everyone active (the short listing)
+    # seed 1: the candidate rows reserved from the two markets' generators (`streams.claim_rows`)
+    rows = streams.claim_rows((np.random.default_rng(7), np.random.default_rng(8)), 2, e // 2, reserve_min=0)
+    cand, cand_stream = (rows.values, rows.handles) if seed else (rng.random((2, e)), np.zeros((0, 4), np.uint64))
     lc = dict(u=lu, v=lv, capacity=cap, balance_u=kw["balance_u"], is_open=kw["is_open"], active=active,
-              wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=rng.random((2, e)), close_rate=0.1,
+              wallet=rng.uniform(0, 300, n), draw=rng.random(e), cand=cand, cand_stream=cand_stream, close_rate=0.1,
               open_rate=0.2, fee=0.3, n=half, offset=slot_market * half, slot_market=slot_market, m=2, lo=50.0,
               hi=200.0, split=0.5, spend=rng.uniform(1, 30, n) if seed else np.zeros(0), sizing_steps=3.0,
               mean_cap=125.0)

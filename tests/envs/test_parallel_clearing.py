@@ -51,14 +51,15 @@ def test_agreements_rationing_and_payments_in_chunks_are_the_serial_ones(market)
     rc = routed_pairs(sc, ag, st, off)
     assert rc.seller.shape[0] > 100
     ration = (channel, seller, buyer, price, rc.seller, rc.buyer, rc.route, rc.width, off.ask, off.bid, ag.reserve,
-              ag.limit, off.concession, sc.negotiation_rounds, off.sell_qty, off.buy_qty, st.u, st.balance_u,
-              st.capacity, st.fee_base, st.fee_rate, sc.max_fee_share, ag.n)
+              ag.limit, off.concession, sc.negotiation_rounds, off.sell_qty, off.buy_qty, ag.sells_good, st.u,
+              st.balance_u, st.capacity, st.fee_base, st.fee_rate, sc.max_fee_share, ag.n)
     rationed = bilateral._ration_routed_nb(*ration)
-    ch, s, b, p, q, cut, route = rationed
+    ch, s, b, p, q, cut, route, good = rationed
+    np.testing.assert_array_equal(good, ag.sells_good[s])
     assert (ch == -2).sum() > 50
     rng = np.random.default_rng(0)
     for faults in (False, True):
-        pay = (ch, s, b, q, p, cut, route, st.u, st.v, st.capacity, st.balance_u, st.fee_base, st.fee_rate,
+        pay = (ch, s, b, q, p, cut, route, rng.choice(np.array([0, 1, 2], np.int8), ag.n), st.u, st.v, st.capacity, st.balance_u, st.fee_base, st.fee_rate,
                rng.random(ag.n) < 0.02 * faults, rng.random(st.u.shape[0]) < 0.02 * faults, faults, ag.n, 1e-9,
                sc.max_fee_share, sc.max_hops)
         paid = layer._trade_payments_nb(*pay, 1)

@@ -122,8 +122,9 @@ def test_fused_lifecycle_equals_the_stepwise_lifecycle():
         lo, hi = sc.channel_capacity
         got = kernels.lifecycle_uniform(
             u=st.u, v=st.v, capacity=st.capacity, balance_u=st.balance_u, is_open=st.open, active=active,
-            wallet=wallet, draw=draw, cand=cand, close_rate=float(sc.channel_close_rate),
-            open_rate=float(sc.channel_open_rate), fee=float(sc.onchain_fee), n=n, offset=zeros, slot_market=zeros,
+            wallet=wallet, draw=draw, cand=cand, cand_stream=np.zeros((0, 4), dtype=np.uint64),
+            close_rate=float(sc.channel_close_rate), open_rate=float(sc.channel_open_rate), fee=float(sc.onchain_fee),
+            n=n, offset=zeros, slot_market=zeros,
             m=1, lo=float(lo), hi=float(hi), split=float(sc.initial_split),
             spend=channels.expected_spend(sc, ag) if sc.channel_sizing == "spend" else np.zeros(0),
             sizing_steps=float(sc.channel_sizing_steps), mean_cap=0.5 * (lo + hi), parts=1 + seed % 3)
