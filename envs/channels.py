@@ -112,13 +112,14 @@ def lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wallet, 
     is under the open rate); rows 1-2 are the slot's reopening candidate (`reopen_candidates`:
     endpoints by the uniform rule, capacity), used only when it reopens. A fixed-size block per
     step keeps the stream layout independent of how many slots reopen, so a batch of markets draws
-    it per market (`envs.batch`); rows 1-2 are only reserved and the reopening slots' doubles
-    computed from the generator's state (`lifecycle_draws`, `streams`: the same numbers). Topologies with their own reopening rule
-    (`kind_aware`, `scale_free`, `file`: `topology.reopen_pairs`) draw the endpoints of the k
-    reopening slots after the block; with `partner_channel_share` > 0 one more uniform array of k
-    decides which reopenings go from the first endpoint to its regular partner (`partner`, -1 for
-    none) instead. An opening is refused, as a whole, when either funder's wallet cannot cover all
-    channels it would fund this step plus fees.
+    it per market (`envs.batch`); rows 1-2 are only reserved, and the reopening slots' doubles
+    computed from the generator's state (`lifecycle_draws`, `streams`: the same numbers).
+    Topologies with their own reopening rule (`kind_aware`, `scale_free`, `file`:
+    `topology.reopen_pairs`) draw the endpoints of the k reopening slots after the block; with
+    `partner_channel_share` > 0 one more uniform array of k decides which reopenings go from the
+    first endpoint to its regular partner (`partner`, -1 for none) instead. An opening is refused,
+    as a whole, when either funder's wallet cannot cover all channels it would fund this step plus
+    fees.
     """
     e = u.shape[0]
     draw, candidates = lifecycle_draws((rng,), e)
@@ -153,7 +154,8 @@ def apply_lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wa
         lo, hi = sc.channel_capacity
         u, v, capacity, balance_u, is_open, wallet, n_closed, n_opened, opened = kernels.lifecycle_uniform(
             u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open, active=active, wallet=wallet,
-            draw=draw, cand=candidates.values, cand_stream=candidates.handles, close_rate=float(sc.channel_close_rate), open_rate=float(sc.channel_open_rate),
+            draw=draw, cand=candidates.values, cand_stream=candidates.handles,
+            close_rate=float(sc.channel_close_rate), open_rate=float(sc.channel_open_rate),
             fee=float(fee), n=int(n), offset=offset, slot_market=slot_market, m=m, lo=float(lo), hi=float(hi),
             split=float(sc.initial_split), spend=spend, sizing_steps=float(sc.channel_sizing_steps),
             mean_cap=0.5 * (lo + hi), parts=kernels.parts_for(kernels.lifecycle_uniform, u.shape[0]))

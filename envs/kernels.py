@@ -475,6 +475,7 @@ def _lifecycle_py(u, v, capacity, balance_u, is_open, active, wallet, draw, cand
     closing = np.empty(e_n + parts, dtype=np.int64)
     reopening = np.empty(e_n + parts, dtype=np.int64)
     counts = np.empty((parts, 2), dtype=np.int64)  # per part: closing, reopening
+    hi_rate = close_rate if close_rate >= open_rate else open_rate
     for p in prange(parts):
         first, stop = p * e_n // parts, (p + 1) * e_n // parts
         if parts > 1:
@@ -483,17 +484,36 @@ def _lifecycle_py(u, v, capacity, balance_u, is_open, active, wallet, draw, cand
             new_cap[first:stop] = capacity[first:stop]
             new_bal[first:stop] = balance_u[first:stop]
         c, r = first + p, first + p
-        for e in range(first, stop):
-            o = is_open[e]
-            d = draw[e]
-            closes = o & (d < close_rate)
-            if not all_active:
-                closes = closes | (o & ((not active[u[e]]) | (not active[v[e]])))
-            new_open[e] = o & (not closes)
-            closing[c] = e
-            c += closes
-            reopening[r] = e
-            r += (not o) & (d < open_rate)
+        if all_active:
+            # every event needs a draw under the larger rate (a few slots): list those first, in
+            # `reopening`'s range, then sort them into closes and reopenings in place (a slot is
+            # written at or before where it was read); 83 -> 42 us at 50,000 slots
+            low = first + p
+            for e in range(first, stop):
+                reopening[low] = e
+                low += draw[e] < hi_rate
+            for e in range(first, stop):
+                new_open[e] = is_open[e]
+            for q in range(first + p, low):
+                e = reopening[q]
+                o = is_open[e]
+                d = draw[e]
+                closes = o & (d < close_rate)
+                new_open[e] = o & (not closes)
+                closing[c] = e
+                c += closes
+                reopening[r] = e
+                r += (not o) & (d < open_rate)
+        else:
+            for e in range(first, stop):
+                o = is_open[e]
+                d = draw[e]
+                closes = o & ((d < close_rate) | (not active[u[e]]) | (not active[v[e]]))
+                new_open[e] = o & (not closes)
+                closing[c] = e
+                c += closes
+                reopening[r] = e
+                r += (not o) & (d < open_rate)
         counts[p, 0] = c - first - p
         counts[p, 1] = r - first - p
     # closes: both sides to the wallets less half the fee each (the two sides kept apart, as

@@ -2,18 +2,21 @@
 
 A step that draws a fixed block of uniforms but reads only a few of them (the channel lifecycle's
 reopening candidates: two rows of E doubles, a few hundred read) can skip the rest. NumPy's
-`default_rng` is PCG64: a 128-bit LCG, s' = s * MULT + inc (mod 2^128), stepped before each output,
-the output XSL-RR (x = hi64(s') ^ lo64(s'), rotated right by s' >> 122), a double (out >> 11) * 2^-53.
-The LCG jumps d steps at once as the affine map (A^d, C_d); with the maps of 0 .. 2^b - 1 steps
-and of the larger powers of two tabled per increment, a jump of d costs one 128-bit
-multiply-add for its low b bits and one per set higher bit (a gap of one is one step). 128-bit numbers are (hi, lo) uint64 pairs.
+`default_rng` is PCG64: a 128-bit LCG, s' = s * MULT + inc (mod 2^128), stepped before each
+output; the output is XSL-RR (x = hi64(s') ^ lo64(s'), rotated right by s' >> 122) and a double
+(out >> 11) * 2^-53. The LCG jumps d steps at once as the affine map (A^d, C_d); with the maps of
+0 .. 2^b - 1 steps and of the larger powers of two tabled per increment, a jump of d costs one
+128-bit multiply-add for its low b bits and one per set higher bit (a gap of one is one step).
+128-bit numbers are (hi, lo) uint64 pairs.
 
 `uniforms_at(rng, positions, total)` gives the doubles `rng.random(total)` would give at
 `positions` and leaves `rng` exactly where that call would (the state set; the 32-bit buffer
 `has_uint32`/`uinteger`, which doubles do not use, untouched). `claim_rows(rngs, rows, width)`
-reserves a block of rows of each generator without drawing it: compiled kernels read the
-reserved doubles they need from its handles (`table_bits`, `handle_table`, `jump`, `double_of`). A generator
-other than PCG64, or numba off, falls back to drawing the whole block with NumPy: same values.
+reserves a block of rows of each generator without drawing it: compiled kernels read the reserved
+doubles they need from its handles (`table_bits`, `handle_table`, `jump`, `double_of`, inlined).
+A generator other than PCG64, numba off, or a block too small to pay, is drawn with NumPy
+instead: the same values. (numba caches a compiled kernel by its own file: after editing this one,
+clear the `__pycache__/*.nbi` caches of the kernels that inline it.)
 """
 
 from __future__ import annotations
@@ -304,5 +307,5 @@ def claim_rows(rngs, rows: int, width: int, reserve_min: "int | None" = None) ->
     return Rows(np.zeros((rows, 0)), handles, rows, width)
 
 
-__all__ = ["uniforms_at", "claim_rows", "RESERVE_MIN", "draw_rows", "Rows", "compiled_stream", "jump_table", "table_bits", "jump", "double_of",
-           "handle_table", "MULT"]
+__all__ = ["uniforms_at", "claim_rows", "RESERVE_MIN", "draw_rows", "Rows", "compiled_stream", "jump_table",
+           "table_bits", "jump", "double_of", "handle_table", "MULT"]

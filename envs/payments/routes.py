@@ -526,7 +526,7 @@ def _candidates_with(search_multi):
                         o_r[k, j] = route[i, j]
                     o_w[k] = width[i]
                     k += 1
-        return o_s[:k].copy(), o_b[:k].copy(), o_r[:k].copy(), o_w[:k].copy(), unrouted
+        return o_s[:k], o_b[:k], o_r[:k], o_w[:k], unrouted   # (views of the N-sized buffers: no copy)
     return candidates
 
 

@@ -163,6 +163,41 @@ def _mean_price_loop(out_good, price, alive, start):
 mean_price_kernel = Kernel("supply_chain_mean_price", _mean_price_numpy, jit(_mean_price_loop))
 
 
+def _books_numpy(seller, buyer, value, money, money_before, alive_before, dead, stability, alive_share, penalty):
+    """The day's books [N]: (sales, purchases, profit, rewards): the value sold and bought, the money gained,
+    the reward (`stability`: the share of the population alive, else the profit; 0 for agents dead before
+    the day; minus `penalty` the day an agent dies). NumPy twin of `_books_loop`."""
+    n = money.shape[0]
+    sales = np.bincount(seller, weights=value, minlength=n).astype(np.float64)      # float64 on a day without
+    purchases = np.bincount(buyer, weights=value, minlength=n).astype(np.float64)   # trades too (bincount: int64)
+    profit = money - money_before
+    rewards = np.full(n, alive_share) if stability else profit.copy()
+    return sales, purchases, profit, np.where(alive_before, rewards, 0.0) - penalty * dead
+
+
+def _books_loop(seller, buyer, value, money, money_before, alive_before, dead, stability, alive_share, penalty):
+    """`_books_numpy` in two passes (compiled): the trades summed in their order (as bincount), then per
+    agent."""
+    n = money.shape[0]
+    sales = np.zeros(n)
+    purchases = np.zeros(n)
+    for x in range(seller.shape[0]):
+        sales[seller[x]] += value[x]
+    for x in range(buyer.shape[0]):
+        purchases[buyer[x]] += value[x]
+    profit = np.empty(n)
+    rewards = np.empty(n)
+    for a in range(n):
+        profit[a] = money[a] - money_before[a]
+        r = alive_share if stability else profit[a]
+        r = r if alive_before[a] else 0.0
+        rewards[a] = r - penalty * (1.0 if dead[a] else 0.0)
+    return sales, purchases, profit, rewards
+
+
+books_kernel = Kernel("supply_chain_books", _books_numpy, jit(_books_loop))
+
+
 class SupplyChainCore:
     """Struct-of-arrays MASER economy with reset(seed) / step(actions)."""
 
@@ -323,21 +358,18 @@ class SupplyChainCore:
         st.t += 1
         # 6. bookkeeping, rewards
         value = trades.qty * trades.price
-        self._sales = np.bincount(trades.seller, weights=value, minlength=n)
-        self._purchases = np.bincount(trades.buyer, weights=value, minlength=n)
-        self._profit = st.money - money_before
+        stability = sc.reward == "stability"
+        self._sales, self._purchases, self._profit, rewards = books_kernel(
+            seller=trades.seller, buyer=trades.buyer, value=value, money=st.money, money_before=money_before,
+            alive_before=alive_before, dead=dead, stability=stability,
+            alive_share=float(st.alive.mean()) if stability else 0.0, penalty=float(sc.death_penalty))
         self._counts, self._prospect, self._dead_today = counts, s, dead
         self.last_trades, self.last_offers = trades, offers
-        if sc.reward == "stability":
-            rewards = np.full(n, st.alive.mean())
-        else:
-            rewards = self._profit.copy()
-        rewards = np.where(alive_before, rewards, 0.0) - sc.death_penalty * dead
         terminations = ~st.alive
         truncations = np.full(n, self.done) & st.alive
         info = {"day": st.t, "alive": int(st.alive.sum()), "trades": int(trades.seller.size),
                 "volume": float(value.sum()), "died": int(dead.sum())}
-        return self.observe(), rewards.astype(np.float64), terminations, truncations, info
+        return self.observe(), rewards, terminations, truncations, info
 
     @property
     def done(self) -> bool:

@@ -179,8 +179,8 @@ def _setup_loop(partner, reach, xy, radius, alive, hold, out_good, in_good, lear
     packages; a learned seller offers the share (q + 1) / 2) and its row as a customer (`cu`: position,
     alive, input good, its needs and input target; `_sent_loop` reads it per slot); and how many open
     slots are in range (one advertising draw each). Input is needed only while the customer's product
-    sells (under two batches unsold); a learned customer buys the share (q + 1) / 2 of its need. Loops,
-    compiled (threaded by agent, then by seller)."""
+    sells (under two batches unsold); a learned customer buys the share (q + 1) / 2 of its need. One loop
+    over the agents, compiled (threaded)."""
     n, k = partner.shape
     r2 = radius * radius
     packages = np.empty(n)
@@ -188,6 +188,7 @@ def _setup_loop(partner, reach, xy, radius, alive, hold, out_good, in_good, lear
     # (0 scaled as a need is), 5 need of its input, 6 need of food (if it eats bought food), 7 its input
     # target; one row, one cache line
     cu = np.empty((n, 8))
+    count = np.zeros(n, np.int64)
     for b in prange(n):
         ib = in_good[b]
         ob = out_good[b]
@@ -211,19 +212,18 @@ def _setup_loop(partner, reach, xy, radius, alive, hold, out_good, in_good, lear
         keep = food_target[b] if ob == food else 0.0      # a Seller keeps its own food target (it eats its product)
         pk = np.floor(_max1(hold[b, ob] - keep, 0.0) / pkg[ob])
         packages[b] = np.floor(pk * (qty[b] + 1.0) * 0.5) if learned[b] else pk
-    count = np.zeros(n, np.int64)
-    for a in prange(n):
-        ax = xy[a, 0]
-        ay = xy[a, 1]
+        # as a seller: its open slots in range (positions from `xy`, the same numbers as cu's, denser)
+        bx = xy[b, 0]
+        by = xy[b, 1]
         c = 0
-        for s in range(reach[a]):
-            b = partner[a, s]
-            if b >= 0:
-                dx = cu[b, 0] - ax
-                dy = cu[b, 1] - ay
+        for s in range(reach[b]):
+            p = partner[b, s]
+            if p >= 0:
+                dx = xy[p, 0] - bx
+                dy = xy[p, 1] - by
                 if dx * dx + dy * dy < r2:
                     c += 1
-        count[a] = c
+        count[b] = c
     m = 0
     for a in range(n):
         m += count[a]
@@ -722,24 +722,24 @@ def _offers_loop(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r, 
         f = held[x]
         PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[f // kk], not traded[f], points_decay, _where,
                               _max)
-    for k in range(m):
-        f = fs[k]
-        OC[f] = ACCEPTED if traded[f] else REJECTED
-        LP[f] = lp[k]
-        OF[f] = True
-    # the seller's current price: mean of the prices it sent today
-    cnt = np.zeros(n, np.int64)
-    tot = np.zeros(n)
-    for k in range(m):
-        cnt[si[k]] += 1
-        tot[si[k]] += paid[k]
-    for a in range(n):
-        if cnt[a] > 0:
-            price[a] = tot[a] / max(cnt[a], 1)
+    # outcomes, list prices, offered flags; each seller's current price, the mean of the prices it sent today
+    # (its offers are one run: they come in slot order)
     n2 = 0
-    for k in range(m):
-        if not acc1[k]:
-            n2 += 1
+    k = 0
+    while k < m:
+        a = si[k]
+        cnt = 0
+        tot = 0.0
+        while k < m and si[k] == a:
+            f = fs[k]
+            OC[f] = ACCEPTED if traded[f] else REJECTED
+            LP[f] = lp[k]
+            OF[f] = True
+            cnt += 1
+            tot += paid[k]
+            n2 += not acc1[k]
+            k += 1
+        price[a] = tot / max(cnt, 1)
     o_good = np.empty(m + n2, np.int64)
     o_price = np.empty(m + n2)
     o_acc = np.empty(m + n2, np.bool_)

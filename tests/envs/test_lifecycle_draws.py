@@ -13,7 +13,7 @@ from channelmarket.envs import channels, compiled, streams
 FIELDS = ("u", "v", "open", "capacity", "balance_u", "wallet", "fee_base", "fee_rate", "partner", "utilization")
 
 
-def _run(name, kw, n_markets, drawn, monkeypatch, steps=8):
+def _run(name, kw, n_markets, drawn, monkeypatch, steps=6):
     with monkeypatch.context() as mp:
         if drawn:   # the whole block drawn with NumPy, as before the rows were reserved
             mp.setattr(streams, "compiled_stream", lambda rng: False)

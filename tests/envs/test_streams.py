@@ -27,7 +27,7 @@ def _pair(seed, spawn=None, uint32=False):
 
 
 @needs_numba
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**63), spawn=st.one_of(st.none(), st.integers(0, 5)), uint32=st.booleans(),
        total=st.integers(0, 3000), data=st.data())
 def test_uniforms_at_equal_numpy_and_leave_the_generator_where_numpy_does(seed, spawn, uint32, total, data):

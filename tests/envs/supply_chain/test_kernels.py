@@ -22,12 +22,12 @@ KERNELS = (protocol.refresh_kernel, protocol.setup_kernel, movement.direction_ke
            movement.near_kernel, protocol.sent_kernel, protocol.offers_kernel,
            movement.lacks_kernel, movement.prospect_kernel, movement.move_kernel, core_module.observe_kernel,
            production.produce_kernel, production.live_kernel,
-           core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel)
+           core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel, core_module.books_kernel)
 # kernels whose compiled form gives its twin's numbers bit for bit (same float operations in the same order)
 EXACT = (space.grid_kernel, movement.near_kernel, protocol.sent_kernel, protocol.offers_kernel, movement.lacks_kernel,
          movement.prospect_kernel, movement.move_kernel,
          core_module.observe_kernel, production.produce_kernel, production.live_kernel,
-         core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel)
+         core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel, core_module.books_kernel)
 
 
 def trajectory(days=15, learned=False, name="supply_chain_small", seed=5):
@@ -241,3 +241,22 @@ def test_slot_reach_bounds_every_open_slot_and_refresh_returns_it(seed, k):
             which, start=np.r_[0, np.cumsum(rs.integers(0, 4, n))], cand=rs.integers(0, n, 3 * n), radius=3.0,
             lapse_days=1, per_day=6, t=5.0, xy=rs.uniform(0, 8, (n, 2)), alive=rs.random(n) > 0.2, **slots)
         np.testing.assert_array_equal(reach, protocol.slot_reach(slots["partner"]), err_msg=which)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 40), st.booleans(), st.sampled_from([0.0, 1.5]))
+def test_books_kernel_equals_its_numpy_twin_bit_for_bit(seed, t, stability, penalty):
+    """The day's sales, purchases, profit and rewards (both reward kinds, agents dead before the day and
+    dying today, a death penalty): the compiled pass gives the twin's bincounts and array arithmetic."""
+    k = core_module.books_kernel
+    if k.compiled is None:
+        pytest.skip("numba is off")
+    rng = np.random.default_rng(seed)
+    n = 9
+    money_before = rng.uniform(0, 50, n).round(1)
+    kw = dict(seller=rng.integers(0, n, t), buyer=rng.integers(0, n, t), value=rng.uniform(0, 10, t),
+              money=money_before + rng.uniform(-5, 5, n), money_before=money_before, alive_before=rng.random(n) < 0.8,
+              dead=rng.random(n) < 0.2, stability=stability, alive_share=float(rng.random()), penalty=penalty)
+    for a, b in zip(k.run("twin", **kw), k.run("compiled", **kw)):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype == np.float64
