@@ -29,6 +29,7 @@ import numpy as np
 from . import state_io
 from .batch import BatchAgents, BatchState, Layout, batch_step, normals_per_step, observe, tradable
 from .channels import liquidity as channel_liquidity
+from .memory import retain_heap
 from .observations import agent_scale, static_columns
 from .seeding import check_seed, episode_seed
 from .settlement import BREAKDOWN_FIELDS
@@ -58,6 +59,7 @@ class BatchCore:
 
     def __init__(self, scenario: Any = None, n_markets: int = 1, auto_reset: bool = False, **overrides: Any) -> None:
         self.scenario = get_scenario(scenario, **overrides)
+        retain_heap()                          # a step's temporaries reuse freed pages (memory.py)
         self.obs_low, self.obs_high = obs_bounds(self.scenario)
         self.obs_dim = int(self.obs_low.shape[0])
         self.obs_schema = observation_schema(self.scenario)

@@ -26,6 +26,7 @@ from .obs_schema import ObsSchema, observation_schema
 from .observations import N_OBS, OBS_HIGH, OBS_LOW, agent_scale, obs_bounds, static_columns
 from .actions import check_actions, check_flag, check_indices
 from .offers import N_ACTIONS, action_fields
+from .memory import retain_heap
 from . import state_io
 from .scenario import Scenario, get_scenario
 from .seeding import SeedStream, episode_seed
@@ -59,6 +60,7 @@ class MarketCore:
         if n_markets is not None:
             raise TypeError("n_markets: a batch is a BatchCore (MarketCore(..., n_markets=M) builds one)")
         self.scenario: Scenario = get_scenario(scenario, **overrides)
+        retain_heap()                          # a step's temporaries reuse freed pages (memory.py)
         self.n_agents = self.scenario.n_agents
         self.obs_low, self.obs_high = obs_bounds(self.scenario)   # the scenario's kinds fix the width
         self.obs_dim = int(self.obs_low.shape[0])

@@ -292,22 +292,43 @@ def _close_nb(u, v, capacity, balance_u, is_open, active, wallet, draw, close_ra
     n_closed = 0
     k = 0
     half = fee / 2
-    for e in range(e_n):
-        if is_open[e]:
-            a, b = u[e], v[e]
-            if draw[e] < close_rate or (not all_active and (not active[a] or not active[b])):
-                bu = balance_u[e]
-                add_u[a] += bu - half
-                add_v[b] += capacity[e] - bu - half
-                n_closed += 1
-                new_open[e] = False
-            else:
-                new_open[e] = True
-        else:
-            new_open[e] = False
-            if draw[e] < open_rate:
+    if all_active:   # only slots with a draw under the larger rate have an event: list them first (no branches)
+        hi_rate = close_rate if close_rate >= open_rate else open_rate
+        low = 0
+        for e in range(e_n):
+            reopen[low] = e
+            low += draw[e] < hi_rate
+        for e in range(e_n):
+            new_open[e] = is_open[e]
+        for q in range(low):   # in slot order; reopen[k] is written at or before q, after it was read
+            e = reopen[q]
+            if is_open[e]:
+                if draw[e] < close_rate:
+                    bu = balance_u[e]
+                    add_u[u[e]] += bu - half
+                    add_v[v[e]] += capacity[e] - bu - half
+                    n_closed += 1
+                    new_open[e] = False
+            elif draw[e] < open_rate:
                 reopen[k] = e
                 k += 1
+    else:
+        for e in range(e_n):
+            if is_open[e]:
+                a, b = u[e], v[e]
+                if draw[e] < close_rate or not active[a] or not active[b]:
+                    bu = balance_u[e]
+                    add_u[a] += bu - half
+                    add_v[b] += capacity[e] - bu - half
+                    n_closed += 1
+                    new_open[e] = False
+                else:
+                    new_open[e] = True
+            else:
+                new_open[e] = False
+                if draw[e] < open_rate:
+                    reopen[k] = e
+                    k += 1
     new_wallet = np.empty(n)
     for i in range(n):
         new_wallet[i] = (wallet[i] + add_u[i]) + add_v[i]

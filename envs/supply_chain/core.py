@@ -30,7 +30,7 @@ import numpy as np
 from ..obs_schema import ObsSchema
 from ..compiled import Kernel, jit
 from ..risk_rules import RiskParams, scalar_clip, scalar_clip_to, scalar_maximum
-from .memory import retain_heap
+from ..memory import retain_heap
 from .parallel import kernel, prange
 from .movement import direction, move, neighbourhood, prospect, speeds
 from .production import eat_and_live, produce
@@ -207,7 +207,7 @@ class SupplyChainCore:
     def __init__(self, scenario: "str | SupplyChainScenario | None" = None, risk: RiskParams | None = None,
                  **overrides: Any) -> None:
         self.scenario = make_scenario(scenario, **overrides)
-        retain_heap()                          # the day's temporaries reuse freed pages (memory.py)
+        retain_heap()                          # the day's temporaries reuse freed pages (envs/memory.py)
         sc = self.scenario
         self.risk = risk if risk is not None else RiskParams(r_range=sc.r_range)
         self.n_agents = sc.n_agents

@@ -597,7 +597,6 @@ def _offers_loop(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r, 
     paid = np.empty(m)
     unit_pkg = np.empty(m)
     for k in prange(m):                      # each offer priced and answered on its own (threaded)
-        o = k
         f = f_sent[k]
         a = f // kk
         si[k] = a
@@ -625,12 +624,12 @@ def _offers_loop(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r, 
         if learned[a]:
             q1 = q
         # ---- answers
-        last_b = last_paid[b, 0] if is_input[o] else last_paid[b, 1]
-        b_press = _clip(_max(need[o] / _max(target[o], 1.0), 1.0 - vital[b]), 0.0, 1.0)
+        last_b = last_paid[b, 0] if is_input[k] else last_paid[b, 1]
+        b_press = _clip(_max(need[k] / _max(target[k], 1.0), 1.0 - vital[b]), 0.0, 1.0)
         restrained = _restrained(r[b], b_press, accept_r, accept_pressure, _clip)
         u = pkg[g]
         unit_pkg[k] = u
-        interesting = need[o] >= 1.0
+        interesting = need[k] >= 1.0
         thr = 0.0
         if learned[b]:
             bid_open = _clip_to(ref[g] + bid[b] * c, 0.0, c)

@@ -1,12 +1,14 @@
-"""Keep the day's freed memory for the next day (glibc heap tuning).
+"""Keep a step's freed memory for the next step (glibc heap tuning).
 
-A supply-chain day allocates a few MB of temporaries (neighbour candidates, offers, the observation) and
-frees them. With glibc's defaults the freed top of the heap is returned to the system and the next day's
-arrays page-fault fresh, zeroed pages: about 550 minor faults a day at 10,000 agents, ~1 ms of its ~9 ms
-(measured interleaved in one process). `retain_heap` asks glibc to keep up to `trim_mb` of freed heap and to
+A market step allocates a few MB of temporaries (offers, trades, routes, the observation; in the supply
+chain neighbour candidates and offers) and frees them. With glibc's defaults the freed top of the heap is
+returned to the system and the next step's arrays page-fault fresh, zeroed pages: at 10,000 agents about
+550 minor faults a supply-chain day (~1 ms of its ~9 ms) and 130-380 an energy step with routing on
+(0.2-0.5 ms of its ~5 ms CPU), measured interleaved in one process. `retain_heap` asks glibc to keep up to `trim_mb` of freed heap and to
 serve arrays under `mmap_mb` from it (32 MB is glibc's own upper bound for its adaptive threshold), so the
 pages are reused. It is process-wide and changes no number the economy computes; elsewhere than glibc it
-does nothing. `SupplyChainCore` calls it once unless CHANNELMARKET_RETAIN_HEAP=0.
+does nothing. `MarketCore`, `BatchCore` and `SupplyChainCore` call it (once per process) unless
+CHANNELMARKET_RETAIN_HEAP=0.
 """
 
 from __future__ import annotations
