@@ -789,6 +789,20 @@ def observation_rows_numpy(buf, static, static_rows, rows, sellable, needed, soc
         buf[:, ~active] = 0.0
 
 
+def _fill_or_gather_py(out, vals, key, n):  # pragma: no cover
+    """out[i] = vals[key[i]] for the n agents; a single value (one market, one good) is a fill."""
+    if vals.shape[0] == 1:
+        c = np.float32(vals[0])
+        for i in range(n):
+            out[i] = c
+    else:
+        for i in range(n):
+            out[i] = vals[np.uint64(key[i])]
+
+
+_fill_or_gather = jit(_fill_or_gather_py, inline=True)
+
+
 @jit
 def _observation_rows_nb(buf, static, static_rows, rows, sellable, needed, soc, capacity, storage, last_sold,
                          last_bought, last_profit, scale, degree, outbound, inbound, retail, liq, mean_degree, low,
@@ -867,25 +881,9 @@ def _observation_rows_nb(buf, static, static_rows, rows, sellable, needed, soc, 
     # gathers with unsigned indices (numba then drops its negative-index wraparound); one market
     # (one good) has one value per row: a fill, no gather
     for k in range(good_rows.shape[0]):
-        out = buf[good_rows[k]]
-        gv = good_vals[k]
-        if gv.shape[0] == 1:
-            c = np.float32(gv[0])
-            for i in range(n):
-                out[i] = c
-        else:
-            for i in range(n):
-                out[i] = gv[np.uint64(good_key[i])]
+        _fill_or_gather(buf[good_rows[k]], good_vals[k], good_key, n)
     for k in range(scalar_rows.shape[0]):
-        out = buf[scalar_rows[k]]
-        sv = scalar_vals[k]
-        if m_n == 1:
-            c = np.float32(sv[0])
-            for i in range(n):
-                out[i] = c
-        else:
-            for i in range(n):
-                out[i] = sv[np.uint64(market[i])]
+        _fill_or_gather(buf[scalar_rows[k]], scalar_vals[k], market, n)
     if m_n == 1:
         if shock_kind[0] > 0:
             out = buf[shock_row0 + shock_kind[0] - 1]
