@@ -50,6 +50,24 @@ def _near_numpy(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_goo
     return role, start, cj[np.argsort(ci, kind="stable")]
 
 
+def _cell_range_py(p, part, scx, scy, starts, counts, nx, ny):  # pragma: no cover
+    """The positions [lo, hi) that agent p (position p in cell order) pairs with in `part` of the
+    half-neighbourhood: part 0 the agents after it in its own cell, parts 1-4 the cell at offset
+    `_HALF[part - 1]` (empty when that cell is off the grid), as in `space._pairs_numpy`."""
+    if part == 0:
+        c = scx[p] * ny + scy[p]
+        return p + 1, starts[c] + counts[c]
+    cx = scx[p] + _HALF[part - 1, 0]
+    cy = scy[p] + _HALF[part - 1, 1]
+    if cx < 0 or cx >= nx or cy < 0 or cy >= ny:
+        return 0, 0
+    c = cx * ny + cy
+    return starts[c], starts[c] + counts[c]
+
+
+_cell_range = jit(_cell_range_py, inline=True) or _cell_range_py
+
+
 def _near_loop(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good, out_good, food, n):
     """`_near_numpy` in one pass over the close pairs of the cell list (compiled; `space._pairs_numpy`'s
     order): both directions of every pair counted, the customer candidates of the first direction in
@@ -67,14 +85,8 @@ def _near_loop(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good
     total = 0                          # candidate pairs: a bound on the customer candidates each way
     for part in range(5):
         for p in range(m):
-            if part == 0:
-                c = scx[p] * ny + scy[p]
-                total += starts[c] + counts[c] - p - 1
-            else:
-                cx = scx[p] + _HALF[part - 1, 0]
-                cy = scy[p] + _HALF[part - 1, 1]
-                if cx >= 0 and cx < nx and cy >= 0 and cy < ny:
-                    total += counts[cx * ny + cy]
+            lo, hi = _cell_range(p, part, scx, scy, starts, counts, nx, ny)
+            total += hi - lo
     fa = np.empty(total, np.int64)
     fb = np.empty(total, np.int64)
     ba = np.empty(total, np.int64)
@@ -83,18 +95,7 @@ def _near_loop(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good
     nb = 0
     for part in range(5):
         for p in range(m):
-            if part == 0:
-                c = scx[p] * ny + scy[p]
-                lo = p + 1
-                hi = starts[c] + counts[c]
-            else:
-                cx = scx[p] + _HALF[part - 1, 0]
-                cy = scy[p] + _HALF[part - 1, 1]
-                if cx < 0 or cx >= nx or cy < 0 or cy >= ny:
-                    continue
-                c = cx * ny + cy
-                lo = starts[c]
-                hi = lo + counts[c]
+            lo, hi = _cell_range(p, part, scx, scy, starts, counts, nx, ny)
             px = sx[p]
             py = sy[p]
             oa = og[p]
@@ -184,14 +185,8 @@ def _near_strips(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_go
         for part in range(5):
             tot = 0
             for p in range(first[s_col[t]], first[s_col[t + 1]]):
-                if part == 0:
-                    c = scx[p] * ny + scy[p]
-                    tot += starts[c] + counts[c] - p - 1
-                else:
-                    cx = scx[p] + _HALF[part - 1, 0]
-                    cy = scy[p] + _HALF[part - 1, 1]
-                    if cx >= 0 and cx < nx and cy >= 0 and cy < ny:
-                        tot += counts[cx * ny + cy]
+                lo, hi = _cell_range(p, part, scx, scy, starts, counts, nx, ny)
+                tot += hi - lo
             bound[part, t] = tot
     off = np.empty((5, strips), np.int64)
     total = 0
@@ -221,18 +216,7 @@ def _near_strips(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_go
             kf = off[part, t]
             kb = off[part, t]
             for p in range(lo_t, hi_t):
-                if part == 0:
-                    c = scx[p] * ny + scy[p]
-                    lo = p + 1
-                    hi = starts[c] + counts[c]
-                else:
-                    cx = scx[p] + _HALF[part - 1, 0]
-                    cy = scy[p] + _HALF[part - 1, 1]
-                    if cx < 0 or cx >= nx or cy < 0 or cy >= ny:
-                        continue
-                    c = cx * ny + cy
-                    lo = starts[c]
-                    hi = lo + counts[c]
+                lo, hi = _cell_range(p, part, scx, scy, starts, counts, nx, ny)
                 px = sx[p]
                 py = sy[p]
                 oa = og[p]
