@@ -477,6 +477,34 @@ def _gs_reverse_kernel(cindptr, crows, cdata, prices, eps, assigned, owner, held
         profit[bi] = ba - newp
 
 
+def _top_two_py(start, stop, cols, vals, less):
+    """The best and second-best net value ``vals[k] - less[col]`` over one row's entries
+    [start, stop) (columns ``cols[k]``, or ``k - start`` for a dense row: ``cols`` None), the best's
+    column and gross value: a bidder's scan in the forward phase (net of prices), an object's in the
+    reverse phase (net of profits)."""
+    best = -np.inf
+    second = -np.inf
+    arg = -1
+    gross = 0.0
+    for k in range(start, stop):
+        if cols is None:
+            c = k - start
+        else:
+            c = cols[k]
+        v = vals[k] - less[c]
+        if v > best:
+            second = best
+            best = v
+            arg = c
+            gross = vals[k]
+        elif v > second:
+            second = v
+    return best, second, arg, gross
+
+
+_top_two = _jit(_top_two_py, inline=True) or _top_two_py
+
+
 def _jacobi_forward_kernel(indptr, indices, data, prices, eps, assigned, owner, held):
     n = len(assigned)
     m = len(owner)
@@ -516,24 +544,7 @@ def _jacobi_forward_kernel(indptr, indices, data, prices, eps, assigned, owner, 
         nt = 0
         for t in range(nc):
             i = cur[t]
-            best = -np.inf
-            second = -np.inf
-            bj = -1
-            ba = 0.0
-            start = indptr[i]
-            for k in range(start, indptr[i + 1]):
-                if indices is None:
-                    j = k - start
-                else:
-                    j = indices[k]
-                v = data[k] - prices[j]
-                if v > best:
-                    second = best
-                    best = v
-                    bj = j
-                    ba = data[k]
-                elif v > second:
-                    second = v
+            best, second, bj, ba = _top_two(indptr[i], indptr[i + 1], indices, data, prices)
             if best <= 0.0:
                 assigned[i] = -2
                 bid_obj[t] = -1
@@ -596,24 +607,7 @@ def _jacobi_reverse_kernel(cindptr, crows, cdata, prices, eps, assigned, owner, 
         nt = 0
         for t in range(nc):
             j = cur[t]
-            best = -np.inf
-            second = -np.inf
-            bi = -1
-            ba = 0.0
-            start = cindptr[j]
-            for k in range(start, cindptr[j + 1]):
-                if crows is None:
-                    i = k - start
-                else:
-                    i = crows[k]
-                v = cdata[k] - profit[i]
-                if v > best:
-                    second = best
-                    best = v
-                    bi = i
-                    ba = cdata[k]
-                elif v > second:
-                    second = v
+            best, second, bi, ba = _top_two(cindptr[j], cindptr[j + 1], crows, cdata, profit)
             if best - eps <= 0.0:
                 prices[j] = 0.0
                 off_bidder[t] = -1
