@@ -373,25 +373,22 @@ def open_channels_numpy(slots, nu, nv, cap, fund_u, fund_v, fee, u, v, capacity,
     return u, v, capacity, balance_u, wallet, n_opened, opened
 
 
-@jit
-def _open_nb(slots, nu, nv, cap, fund_u, fund_v, fee, u, v, capacity, balance_u, is_open, active, wallet,
-             slot_market, m):  # pragma: no cover - compiled
+def _fund_openings_py(slots, nu, nv, cap, fund_u, fund_v, half, wallet, active, u, v, capacity, balance_u,
+                      is_open, n_opened, slot_market, opened):  # pragma: no cover - compiled
+    """Open the k channels (slots[j]: nu[j] - nv[j], cap[j], funded fund_u[j] / fund_v[j] plus `half` the
+    on-chain fee each), writing u, v, capacity, balance_u, is_open and the per-market counts in place;
+    an opening is refused as a whole when either funder's `wallet` cannot cover all it would fund
+    this step (summed per side apart and added after, as NumPy's two bincounts are), and the funds
+    leave `wallet` (in place) after the pass. Lists the opened slots in `opened`; returns their count."""
     total = wallet.shape[0]
     k = slots.shape[0]
-    u, v, capacity, balance_u = u.copy(), v.copy(), capacity.copy(), balance_u.copy()
-    new_wallet = wallet.copy()
-    n_opened = np.zeros(m, dtype=np.int64)
-    if k == 0:
-        return u, v, capacity, balance_u, new_wallet, n_opened, np.zeros(0, dtype=np.int64)
-    half = fee / 2
-    need_u = np.zeros(total)   # kept apart and summed after, as NumPy's two bincounts are
-    need_v = np.zeros(total)
+    need_u = _zeros(total)
+    need_v = _zeros(total)
     for j in range(k):
         need_u[nu[j]] += fund_u[j] + half
         need_v[nv[j]] += fund_v[j] + half
-    take_u = np.zeros(total)
-    take_v = np.zeros(total)
-    opened = np.empty(k, dtype=np.int64)
+    take_u = _zeros(total)
+    take_v = _zeros(total)
     c = 0
     for j in range(k):
         a, b = nu[j], nv[j]
@@ -410,7 +407,26 @@ def _open_nb(slots, nu, nv, cap, fund_u, fund_v, fee, u, v, capacity, balance_u,
             c += 1
     if c:
         for i in range(total):
-            new_wallet[i] = (wallet[i] - take_u[i]) - take_v[i]
+            wallet[i] = (wallet[i] - take_u[i]) - take_v[i]
+    return c
+
+
+_fund_openings = jit(_fund_openings_py, inline=True)
+
+
+@jit
+def _open_nb(slots, nu, nv, cap, fund_u, fund_v, fee, u, v, capacity, balance_u, is_open, active, wallet,
+             slot_market, m):  # pragma: no cover - compiled
+    total = wallet.shape[0]
+    k = slots.shape[0]
+    u, v, capacity, balance_u = u.copy(), v.copy(), capacity.copy(), balance_u.copy()
+    new_wallet = wallet.copy()
+    n_opened = np.zeros(m, dtype=np.int64)
+    if k == 0:
+        return u, v, capacity, balance_u, new_wallet, n_opened, np.zeros(0, dtype=np.int64)
+    opened = np.empty(k, dtype=np.int64)
+    c = _fund_openings(slots, nu, nv, cap, fund_u, fund_v, fee / 2, new_wallet, active, u, v, capacity, balance_u,
+                       is_open, n_opened, slot_market, opened)
     return u, v, capacity, balance_u, new_wallet, n_opened, opened[:c].copy()
 
 
@@ -628,31 +644,8 @@ def _lifecycle_py(u, v, capacity, balance_u, is_open, active, wallet, draw, cand
     opened = np.empty(k, dtype=np.int64)
     c = 0
     if k:
-        need_u = _zeros(total)
-        need_v = _zeros(total)
-        for j in range(k):
-            need_u[nu[j]] += fu[j] + half
-            need_v[nv[j]] += fv[j] + half
-        take_u = _zeros(total)
-        take_v = _zeros(total)
-        for j in range(k):
-            a, b = nu[j], nv[j]
-            if (closed_wallet[a] >= need_u[a] + need_v[a] and closed_wallet[b] >= need_u[b] + need_v[b]
-                    and active[a] and active[b]):
-                s = slots[j]
-                new_u[s] = a
-                new_v[s] = b
-                new_cap[s] = cap[j]
-                new_bal[s] = fu[j]
-                take_u[a] += fu[j] + half
-                take_v[b] += fv[j] + half
-                n_opened[slot_market[s]] += 1
-                new_open[s] = True
-                opened[c] = s
-                c += 1
-        if c:
-            for i in range(total):
-                closed_wallet[i] = (closed_wallet[i] - take_u[i]) - take_v[i]
+        c = _fund_openings(slots, nu, nv, cap, fu, fv, half, closed_wallet, active, new_u, new_v, new_cap, new_bal,
+                           new_open, n_opened, slot_market, opened)
     out = np.empty(c, dtype=np.int64)
     for j in range(c):
         out[j] = opened[j]
