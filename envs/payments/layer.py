@@ -185,24 +185,33 @@ def _routed_sums(idx, seller, buyer, qty, amount, reason, fee, sold, bought, rev
         fees[b] += fee[k]
 
 
+def _add_payment_py(sums, s, b, pd, pq, on_chain, f, pa):  # pragma: no cover - compiled
+    """One trade's payment into the per-agent sums [8, N] (sold, bought, revenue, cost, exchange in and
+    out for an on-chain trade, failed and partial counts: a count is never -0.0, so skipping the
+    addition of 0.0 changes no bit)."""
+    if on_chain:
+        sums[4, s] += pd
+        sums[5, b] += pd
+    sums[0, s] += pq
+    sums[1, b] += pq
+    sums[2, s] += pd
+    sums[3, b] += pd
+    if f:
+        sums[6, b] += 1.0
+    if pa:
+        sums[7, b] += 1.0
+
+
+_add_payment = jit(_add_payment_py, inline=True) or _add_payment_py
+
+
 def _direct_sums(channel, seller, buyer, paid, paid_qty, failed, partial, sums):  # pragma: no cover - compiled
     """The direct payments' sums per agent, in trade order, into sums [8, N] (sold, bought, revenue,
     cost, exchange in, exchange out, failed and partial counts; routed trades adding what they
     paid there: nothing, and their failed or partial flags), as `kernels._pay_nb` sums them."""
     for t in range(channel.shape[0]):
-        s = np.uint32(seller[t])
-        b = np.uint32(buyer[t])
-        pd = paid[t]
-        pq = paid_qty[t]
-        if channel[t] < 0:
-            sums[4, s] += pd
-            sums[5, b] += pd
-        sums[0, s] += pq
-        sums[1, b] += pq
-        sums[2, s] += pd
-        sums[3, b] += pd
-        sums[6, b] += 1.0 if failed[t] else 0.0
-        sums[7, b] += 1.0 if partial[t] else 0.0
+        _add_payment(sums, np.uint32(seller[t]), np.uint32(buyer[t]), paid[t], paid_qty[t], channel[t] < 0, failed[t],
+                     partial[t])
 
 
 _routed_sums_nb = jit(_routed_sums)
@@ -264,17 +273,7 @@ def _direct_range(channel, seller, buyer, qty, price, cut, u, capacity, balance_
                 flow_in_u[np.uint64(ch)] += sg
                 if pq > 0:
                     hops_hist[one] += 1
-            else:
-                sums[4, s] += pd
-                sums[5, b] += pd
-            sums[0, s] += pq
-            sums[1, b] += pq
-            sums[2, s] += pd
-            sums[3, b] += pd
-            if f:   # (a count is never -0.0, so adding 0.0 would change no bit)
-                sums[6, b] += 1.0
-            if pa:
-                sums[7, b] += 1.0
+            _add_payment(sums, s, b, pd, pq, ch < 0, f, pa)
             if f and channel[t] != ROUTED:
                 failures[PEER_FAULT if rel else INSUFFICIENT_BALANCE] += 1
     return r_n
