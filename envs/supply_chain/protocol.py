@@ -235,9 +235,9 @@ setup_kernel = kernel("supply_chain_offer_setup", _setup_loop, _setup_loop, spli
 
 def _sent_numpy(partner, reach, xy, radius, alive, out_good, food, food_target, packages, cu, draws, offered,
                 advertising, points):
-    """The offers that go out today: (flat slot i * K + k, customer, its need and target of the seller's
-    good, whether it is the customer's input), in slot order; and the open slots holding points (the
-    day's points decay visits only these). An open slot in range gets an advertising draw (`draws`, one
+    """The offers that go out today: (flat slot i * K + k, seller, customer, its need and target of the
+    seller's good, whether it is the customer's input), in slot order; and the open slots holding points
+    and their sellers (the day's points decay visits only these). An open slot in range gets an advertising draw (`draws`, one
     each in slot order); an offer is worth sending when both sides are alive, the seller has a package
     and the customer needs >= 1 unit; it goes out by `risk_rules.advertise`. NumPy twin of `_sent_loop`."""
     k = partner.shape[1]
@@ -254,7 +254,7 @@ def _sent_numpy(partner, reach, xy, radius, alive, out_good, food, food_target, 
     eligible = alive[rows] & (packages[rows] >= 1.0) & (cu[b, 2] != 0.0) & (need >= 1.0)
     sent = advertise(offered[rows, slots], eligible, draws, advertising)
     held = np.flatnonzero((partner >= 0) & (points > 0))
-    return (rows * k + slots)[sent], b[sent], need[sent], target[sent], inp[sent], held
+    return (rows * k + slots)[sent], rows[sent], b[sent], need[sent], target[sent], inp[sent], held, held // k
 
 
 def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, packages, cu, draws, offered,
@@ -266,11 +266,13 @@ def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, p
     r2 = radius * radius
     m = draws.shape[0]
     f = np.empty(m + 1, np.int64)       # + 1: each slot is written before it is known to be an offer
+    sel = np.empty(m + 1, np.int64)
     cust = np.empty(m + 1, np.int64)
     need = np.empty(m + 1)
     target = np.empty(m + 1)
     is_input = np.empty(m + 1, np.bool_)
     held = np.empty(n * k + 1, np.int64)
+    held_a = np.empty(n * k + 1, np.int64)
     h = 0                               # open slots with points so far
     o = 0                               # slots in range so far (their draws)
     w = 0                               # offers sent so far
@@ -284,6 +286,7 @@ def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, p
             if b < 0:
                 continue
             held[h] = a * k + s
+            held_a[h] = a
             h += points[a, s] > 0
             dx = cu[b, 0] - ax
             dy = cu[b, 1] - ay
@@ -297,13 +300,14 @@ def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, p
                 nd = cu[b, 6] if g == food else cu[b, 4]
                 tg = food_target[b]
             f[w] = a * k + s
+            sel[w] = a
             cust[w] = b
             need[w] = nd
             target[w] = tg
             is_input[w] = inp
             w += (sells & (cu[b, 2] != 0.0) & (nd >= 1.0)) & ((not offered[a, s]) | (draws[o] < advertising))
             o += 1
-    return f[:w], cust[:w], need[:w], target[:w], is_input[:w], held[:h]
+    return f[:w], sel[:w], cust[:w], need[:w], target[:w], is_input[:w], held[:h], held_a[:h]
 
 
 sent_kernel = Kernel("supply_chain_offers_sent", _sent_numpy, jit(_sent_loop))
@@ -348,8 +352,8 @@ def _sale_numpy(accepted, si, sj, price, need, unit_pkg, packages, money):
 
 def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
     """`_sale_numpy` in three passes over the accepted offers (compiled), with the twin's order and float
-    operations: each seller's run (`si` sorted) ordered highest price first (a stable insertion sort) and
-    its packages handed out in that order; a stable counting sort by buyer, cheapest first inside each
+    operations: each seller's run (`si` sorted) ordered highest price first (a stable insertion sort, only
+    when its stock is short of the run's wants) and its packages handed out in that order; a stable counting sort by buyer, cheapest first inside each
     buyer; then each buyer's money and need cut the packages. The running sums are taken as `_group_cumsum`
     takes them (one running sum over all groups minus the group's start), so the numbers are the twin's."""
     m0 = accepted.shape[0]
@@ -359,8 +363,14 @@ def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
     for k in range(m0):
         a[m] = k
         m += accepted[k]
-    # ---- sellers: highest accepted price first, one package each up to the buyer's need, while stock lasts
+    # ---- sellers: highest accepted price first, one package each up to the buyer's need, while stock lasts.
+    # When a seller's stock covers every want of its run, each buyer gets its whole want in any order (the
+    # wants are whole numbers: their running sums are exact), so the run is left in slot order: the buyers'
+    # lists below sort by price and keep the run's order only between equal prices, which the stable sort
+    # would not have changed either.
     give = np.empty(m)
+    w_of = np.empty(m)
+    key = np.empty(m)
     c = 0.0
     c_start = 0.0
     lo = 0
@@ -369,45 +379,68 @@ def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
         hi = lo + 1
         while hi < m and si[a[hi]] == s:
             hi += 1
-        for i in range(lo + 1, hi):
-            x = a[i]
-            v = price[x]
-            j = i - 1
-            while j >= lo and price[a[j]] < v:
-                a[j + 1] = a[j]
-                j -= 1
-            a[j + 1] = x
-        pk = packages[s]
+        tot = 0.0
         for i in range(lo, hi):
             x = a[i]
             w = np.ceil(need[x] / unit_pkg[x])
+            w_of[i] = w
+            key[i] = price[x]
+            tot += w
+        pk = packages[s]
+        if not (tot <= pk and tot < 9007199254740992.0):   # stock short (or wants not exact): sort the run
+            for i in range(lo + 1, hi):
+                x = a[i]
+                v = key[i]
+                wx = w_of[i]
+                j = i - 1
+                while j >= lo and key[j] < v:
+                    a[j + 1] = a[j]
+                    key[j + 1] = key[j]
+                    w_of[j + 1] = w_of[j]
+                    j -= 1
+                a[j + 1] = x
+                key[j + 1] = v
+                w_of[j + 1] = wx
+        for i in range(lo, hi):
+            w = w_of[i]
             ck = (c + w) - w
             c = c + w
             if i == lo:
                 c_start = ck
             give[i] = min(max(pk - (ck - c_start), 0.0), w)
         lo = hi
-    # ---- buyers: by buyer (stable), cheapest first inside each
+    # ---- buyers: by buyer (stable), cheapest first inside each: (offer, price, packages) in that order
     start = np.zeros(n + 1, np.int64)
     for i in range(m):
         start[sj[a[i]] + 1] += 1
     for b in range(n):
         start[b + 1] += start[b]
     pos = start[:n].copy()
-    order = np.empty(m, np.int64)            # positions in `a`, by buyer
+    bx = np.empty(m, np.int64)
+    bp = np.empty(m)
+    bg = np.empty(m)
     for i in range(m):
-        b = sj[a[i]]
-        order[pos[b]] = i
-        pos[b] += 1
+        x = a[i]
+        b = sj[x]
+        q = pos[b]
+        bx[q] = x
+        bp[q] = key[i]
+        bg[q] = give[i]
+        pos[b] = q + 1
     for b in range(n):
         for i in range(start[b] + 1, start[b + 1]):
-            y = order[i]
-            v = price[a[y]]
+            x = bx[i]
+            v = bp[i]
+            g = bg[i]
             j = i - 1
-            while j >= start[b] and price[a[order[j]]] > v:
-                order[j + 1] = order[j]
+            while j >= start[b] and bp[j] > v:
+                bx[j + 1] = bx[j]
+                bp[j + 1] = bp[j]
+                bg[j + 1] = bg[j]
                 j -= 1
-            order[j + 1] = y
+            bx[j + 1] = x
+            bp[j + 1] = v
+            bg[j + 1] = g
     # ---- each buyer's money and need, in that order
     out_a = np.empty(m + 1, np.int64)
     out_g = np.empty(m + 1)
@@ -418,12 +451,11 @@ def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
     cu_start = 0.0
     prev = -1
     for i in range(m):
-        y = order[i]
-        x = a[y]
+        x = bx[i]
         b = sj[x]
         u = unit_pkg[x]
-        p = price[x]
-        g = give[y]
+        p = bp[i]
+        g = bg[i]
         units = g * u
         cost = units * p
         sk = (cs + cost) - cost
@@ -456,9 +488,9 @@ _RULES = ("margin_base", "margin_risk", "regular_discount", "regular_r_max", "po
           "pressure_weight", "accept_r", "accept_pressure", "points_decay")
 
 
-def _offers_numpy(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r, out_good,
+def _offers_numpy(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules, r, out_good,
                   in_good, out_cost, vital, hold, money, price, last_paid, lot_qty, lot_cost, points, n_tr, value_sum,
-                  t_first, t_last, list_price, outcome, offered, partner, held, learned, ask, bid, concession, ref, cap,
+                  t_first, t_last, list_price, outcome, offered, partner, held, held_a, learned, ask, bid, concession, ref, cap,
                   pkg, packages, food_target, batch_units):
     """The day's offers, answers and sales of the offers sent (`sent_kernel`), NumPy twin of `_offers_loop`:
     step-1 prices (first contact / repeat, stock pressure), answers (the IF-chain), step 2
@@ -471,7 +503,7 @@ def _offers_numpy(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r,
     n = r.shape[0]
     f_open = np.flatnonzero(partner.ravel() >= 0)         # open slots (flat i * K + k)
     f_neg = f_sent
-    si, sk = f_neg // kk, f_neg % kk
+    sk = f_neg - si * kk
     interesting = need >= 1.0
     g = out_good[si]
     # ---- step 1: prices
@@ -572,9 +604,9 @@ def _offers_numpy(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r,
             (np.concatenate([g, g[again]]), np.concatenate([p1, p2[again]]), np.concatenate([acc1, acc2[again]])))
 
 
-def _offers_loop(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r, out_good,
+def _offers_loop(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules, r, out_good,
                  in_good, out_cost, vital, hold, money, price, last_paid, lot_qty, lot_cost, points, n_tr, value_sum,
-                 t_first, t_last, list_price, outcome, offered, partner, held, learned, ask, bid, concession, ref, cap,
+                 t_first, t_last, list_price, outcome, offered, partner, held, held_a, learned, ask, bid, concession, ref, cap,
                  pkg, packages, food_target, batch_units):
     """`_offers_numpy` one offer at a time in one pass (compiled): the same rules (`risk_rules.*_rule`
     with their scalar operations), the same float operations in the same order, so the same numbers."""
@@ -587,7 +619,6 @@ def _offers_loop(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r, 
     OF = offered.reshape(-1)
     m = f_sent.shape[0]
     fs, cj, nd = f_sent, sj, need
-    si = np.empty(m, np.int64)
     lp = np.empty(m)
     p1 = np.empty(m)
     p2 = np.empty(m)
@@ -598,8 +629,7 @@ def _offers_loop(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r, 
     unit_pkg = np.empty(m)
     for k in prange(m):                      # each offer priced and answered on its own (threaded)
         f = f_sent[k]
-        a = f // kk
-        si[k] = a
+        a = si[k]
         b = sj[k]
         g = out_good[a]
         # ---- step 1: prices
@@ -719,7 +749,7 @@ def _offers_loop(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r, 
     # decay (a slot without points that traded today is not idle); the rule keeps a traded slot's points
     for x in prange(held.shape[0]):
         f = held[x]
-        PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[f // kk], not traded[f], points_decay, _where,
+        PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[held_a[x]], not traded[f], points_decay, _where,
                               _max)
     # outcomes, list prices, offered flags; each seller's current price, the mean of the prices it sent today
     # (its offers are one run: they come in slot order)
@@ -809,18 +839,18 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
         out_good=st.out_good, in_good=st.in_good, learned=learned, qty=qty, pkg=pkg, food=int(food),
         food_target=food_target, input_target=input_target, batch_units=batch_units)
     draws = st.rng.random(int(in_range))
-    f_sent, sj, need, target, is_input, held = sent_kernel(
+    f_sent, si, sj, need, target, is_input, held, held_a = sent_kernel(
         partner=st.partner, reach=reach, xy=st.xy, radius=float(radius), alive=st.alive, out_good=st.out_good,
         food=int(food), food_target=food_target, packages=packages, cu=cu, draws=draws, offered=st.offered,
         advertising=float(advertising), points=st.points)
     price = st.price.copy()
     tr, of = offers_kernel(
-        f_sent=f_sent, sj=sj, need=need, target=target, is_input=is_input, kk=kk, t_now=float(st.t), food=int(food),
+        f_sent=f_sent, si=si, sj=sj, need=need, target=target, is_input=is_input, kk=kk, t_now=float(st.t), food=int(food),
         rules=np.array([getattr(rp, name) for name in _RULES], np.float64), r=st.r, out_good=st.out_good,
         in_good=st.in_good, out_cost=st.out_cost, vital=st.vital, hold=st.hold, money=st.money, price=price,
         last_paid=st.last_paid, lot_qty=st.lot_qty, lot_cost=st.lot_cost, points=st.points, n_tr=st.n_tr,
         value_sum=st.value_sum, t_first=st.t_first, t_last=st.t_last, list_price=st.list_price, outcome=st.outcome,
-        offered=st.offered, partner=st.partner, held=held, learned=learned, ask=ask, bid=bid, concession=concession,
+        offered=st.offered, partner=st.partner, held=held, held_a=held_a, learned=learned, ask=ask, bid=bid, concession=concession,
         ref=ref, cap=cap, pkg=pkg, packages=packages, food_target=food_target, batch_units=batch_units)
     st.price = price
     return DayTrades(*tr), DayOffers(*of)
