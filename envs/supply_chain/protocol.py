@@ -173,22 +173,18 @@ def _group_cumsum(group: np.ndarray, x: np.ndarray) -> np.ndarray:
     return c - c[start][run]
 
 
-def _setup_loop(partner, reach, xy, radius, alive, hold, out_good, in_good, learned, qty, pkg, food, food_target,
-                input_target, batch_units):
+def _setup_loop(xy, alive, hold, out_good, in_good, learned, qty, pkg, food, food_target, input_target, batch_units):
     """Per agent the packages it can sell (its product beyond the food a Seller keeps to eat, in whole
     packages; a learned seller offers the share (q + 1) / 2) and its row as a customer (`cu`: position,
-    alive, input good, its needs and input target; `_sent_loop` reads it per slot); and how many open
-    slots are in range (one advertising draw each). Input is needed only while the customer's product
-    sells (under two batches unsold); a learned customer buys the share (q + 1) / 2 of its need. One loop
-    over the agents, compiled (threaded)."""
-    n, k = partner.shape
-    r2 = radius * radius
+    alive, input good, its needs and input target; `_sent_loop` reads it per slot). Input is needed only
+    while the customer's product sells (under two batches unsold); a learned customer buys the share
+    (q + 1) / 2 of its need. One loop over the agents, compiled (threaded)."""
+    n = xy.shape[0]
     packages = np.empty(n)
     # per customer, once (the same float operations as per slot): 0 x, 1 y, 2 alive, 3 in good, 4 no need
     # (0 scaled as a need is), 5 need of its input, 6 need of food (if it eats bought food), 7 its input
     # target; one row, one cache line
     cu = np.empty((n, 8))
-    count = np.zeros(n, np.int64)
     for b in prange(n):
         ib = in_good[b]
         ob = out_good[b]
@@ -212,25 +208,10 @@ def _setup_loop(partner, reach, xy, radius, alive, hold, out_good, in_good, lear
         keep = food_target[b] if ob == food else 0.0      # a Seller keeps its own food target (it eats its product)
         pk = np.floor(_max1(hold[b, ob] - keep, 0.0) / pkg[ob])
         packages[b] = np.floor(pk * (qty[b] + 1.0) * 0.5) if learned[b] else pk
-        # as a seller: its open slots in range (positions from `xy`, the same numbers as cu's, denser)
-        bx = xy[b, 0]
-        by = xy[b, 1]
-        c = 0
-        for s in range(reach[b]):
-            p = partner[b, s]
-            if p >= 0:
-                dx = xy[p, 0] - bx
-                dy = xy[p, 1] - by
-                if dx * dx + dy * dy < r2:
-                    c += 1
-        count[b] = c
-    m = 0
-    for a in range(n):
-        m += count[a]
-    return packages, cu, m
+    return packages, cu
 
 
-setup_kernel = kernel("supply_chain_offer_setup", _setup_loop, _setup_loop, split="partner")
+setup_kernel = kernel("supply_chain_offer_setup", _setup_loop, _setup_loop, split="xy")
 
 
 def _sent_numpy(partner, reach, xy, radius, alive, out_good, food, food_target, packages, cu, draws, offered,
@@ -252,9 +233,14 @@ def _sent_numpy(partner, reach, xy, radius, alive, out_good, food, food_target, 
     need = np.where(inp, cu[b, 5], np.where(g == food, cu[b, 6], cu[b, 4]))
     target = np.where(inp, cu[b, 7], food_target[b])
     eligible = alive[rows] & (packages[rows] >= 1.0) & (cu[b, 2] != 0.0) & (need >= 1.0)
-    sent = advertise(offered[rows, slots], eligible, draws, advertising)
+    used = rows.size
+    if used > draws.shape[0]:
+        raise ValueError(f"offers sent: {used} slots in range, {draws.shape[0]} advertising draws; allowed: "
+                         "at least one draw a slot in range")
+    sent = advertise(offered[rows, slots], eligible, draws[:used], advertising)
     held = np.flatnonzero((partner >= 0) & (points > 0))
-    return (rows * k + slots)[sent], rows[sent], b[sent], need[sent], target[sent], inp[sent], held, held // k
+    return ((rows * k + slots)[sent], rows[sent], b[sent], need[sent], target[sent], inp[sent], held, held // k,
+            used)
 
 
 def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, packages, cu, draws, offered,
@@ -307,7 +293,7 @@ def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, p
             is_input[w] = inp
             w += (sells & (cu[b, 2] != 0.0) & (nd >= 1.0)) & ((not offered[a, s]) | (draws[o] < advertising))
             o += 1
-    return f[:w], sel[:w], cust[:w], need[:w], target[:w], is_input[:w], held[:h], held_a[:h]
+    return f[:w], sel[:w], cust[:w], need[:w], target[:w], is_input[:w], held[:h], held_a[:h], o
 
 
 sent_kernel = Kernel("supply_chain_offers_sent", _sent_numpy, jit(_sent_loop))
@@ -824,6 +810,43 @@ def _add_lot_loop(lot_qty, lot_cost, w, qty, unit_cost):
     lot_qty[w, slot] = new_q
 
 
+_PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645   # PCG64's 128-bit LCG multiplier (numpy's, `envs/streams.py`)
+_MASK128 = (1 << 128) - 1
+
+
+def _keep_draws(bg: np.random.PCG64, before: dict, used: int) -> None:
+    """Set the PCG64 `bg`, whose state was `before` ahead of some doubles drawn, to where drawing only the
+    first `used` of them leaves it: each double is one step of its 128-bit LCG (s' = s * MULT + inc), so
+    the state `used` steps on (the LCG's jump, by halving: log2(used) steps); its 32-bit buffer
+    (`has_uint32`, `uinteger`) is as it was (doubles do not use it)."""
+    mult, plus, acc_mult, acc_plus = _PCG_MULT, before["state"]["inc"], 1, 0
+    d = used
+    while d > 0:
+        if d & 1:
+            acc_mult = (acc_mult * mult) & _MASK128
+            acc_plus = (acc_plus * mult + plus) & _MASK128
+        plus = ((mult + 1) * plus) & _MASK128
+        mult = (mult * mult) & _MASK128
+        d >>= 1
+    before["state"]["state"] = (acc_mult * before["state"]["state"] + acc_plus) & _MASK128
+    bg.state = before
+
+
+def _gives_back(bg) -> bool:
+    """Whether `_keep_draws` can give back the doubles a generator drew beyond those used (PCG64)."""
+    return type(bg) is np.random.PCG64
+
+
+def _slots_in_range(st, radius: float) -> int:
+    """How many open customer slots are in range (the advertising draws of the day), with NumPy: for a
+    generator other than PCG64, whose draws cannot be given back."""
+    rows, slots = np.nonzero(st.partner >= 0)
+    b = st.partner[rows, slots]
+    dx = st.xy[b, 0] - st.xy[rows, 0]
+    dy = st.xy[b, 1] - st.xy[rows, 1]
+    return int(np.count_nonzero(dx * dx + dy * dy < radius * radius))
+
+
 def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.ndarray,
               food: int, food_target: np.ndarray, input_target: np.ndarray, batch_units: np.ndarray,
               advertising: float, learned: np.ndarray, ask: np.ndarray, bid: np.ndarray, qty: np.ndarray,
@@ -833,16 +856,21 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
     n, kk = st.partner.shape
     if reach is None:
         reach = slot_reach(st.partner)
-    # packages to sell, the customers' rows, the slots in range (one advertising draw each), the offers sent
-    packages, cu, in_range = setup_kernel(
-        partner=st.partner, reach=reach, xy=st.xy, radius=float(radius), alive=st.alive, hold=st.hold,
-        out_good=st.out_good, in_good=st.in_good, learned=learned, qty=qty, pkg=pkg, food=int(food),
-        food_target=food_target, input_target=input_target, batch_units=batch_units)
-    draws = st.rng.random(int(in_range))
-    f_sent, si, sj, need, target, is_input, held, held_a = sent_kernel(
+    # packages to sell and the customers' rows; the offers sent, one advertising draw a slot in range (drawn
+    # for a bound on them, the open slots, and the generator left as if it had drawn only those it used)
+    packages, cu = setup_kernel(
+        xy=st.xy, alive=st.alive, hold=st.hold, out_good=st.out_good, in_good=st.in_good, learned=learned,
+        qty=qty, pkg=pkg, food=int(food), food_target=food_target, input_target=input_target,
+        batch_units=batch_units)
+    bg = st.rng.bit_generator
+    before = bg.state if _gives_back(bg) else None
+    draws = st.rng.random(int(reach.sum()) if before is not None else _slots_in_range(st, radius))
+    f_sent, si, sj, need, target, is_input, held, held_a, used = sent_kernel(
         partner=st.partner, reach=reach, xy=st.xy, radius=float(radius), alive=st.alive, out_good=st.out_good,
         food=int(food), food_target=food_target, packages=packages, cu=cu, draws=draws, offered=st.offered,
         advertising=float(advertising), points=st.points)
+    if before is not None:
+        _keep_draws(bg, before, int(used))
     price = st.price.copy()
     tr, of = offers_kernel(
         f_sent=f_sent, si=si, sj=sj, need=need, target=target, is_input=is_input, kk=kk, t_now=float(st.t), food=int(food),
