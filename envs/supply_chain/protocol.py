@@ -890,8 +890,8 @@ _regular, _discount, _margin, _first, _repeat, _pressured, _restrained, _decisio
 _clip, _clip_to, _min, _isnan, _not = (jit(f) or f for f in (scalar_clip, scalar_clip_to, scalar_minimum, scalar_isnan,
                                                               scalar_not))
 _max, _where = _max1, _where1
-_add_lot = jit(_add_lot_loop) or _add_lot_loop
-_paid = jit(_paid_loop) or _paid_loop
+_add_lot = jit(_add_lot_loop, inline=True) or _add_lot_loop   # inlined: no call (and array references) per buyer
+_paid = jit(_paid_loop, inline=True) or _paid_loop
 _rule_values = jit(_rule_values) or _rule_values
 offers_kernel = kernel("supply_chain_offers", _offers_numpy, _offers_loop, split="f_sent", min_items=6_000)
 
