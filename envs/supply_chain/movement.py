@@ -30,6 +30,7 @@ from ..compiled import Kernel, ParallelKernel, jit
 from ..risk_rules import scalar_clip_to, scalar_maximum, scalar_minimum
 from .parallel import LIGHT, MIN_AGENTS, kernel, prange
 from .protocol import slot_reach
+from .pulls import pulls_kernel
 from .space import _HALF, _pairs_numpy, grid, reflect
 
 
@@ -420,24 +421,11 @@ def _speed_loop(s, r, draws, restless, max_speed):
     return out
 
 
-def _direction_loop(xy, heading, partner, reach, n_tr, goal, lacks, angle):
-    """Headings [N, 2] (loops; compiled by numba, the same code as its twin). `reach`: each seller's open
-    slots lie below it (`protocol.slot_reach`)."""
-    n = partner.shape[0]
-    res = np.zeros((n, 2))
-    for a in range(n):                        # history: customers pull sellers and sellers customers
-        for s in range(reach[a]):
-            b = partner[a, s]
-            if b < 0:
-                continue
-            dx = xy[b, 0] - xy[a, 0]
-            dy = xy[b, 1] - xy[a, 1]
-            norm = max(np.sqrt(dx * dx + dy * dy), 1e-9)
-            w = (1.0 + n_tr[a, s]) / norm
-            res[a, 0] += w * dx
-            res[a, 1] += w * dy
-            res[b, 0] -= w * dx
-            res[b, 1] -= w * dy
+def _direction_loop(xy, heading, pull, goal, lacks, angle):
+    """Headings [N, 2] (loops; compiled by numba, the same code as its twin): the history pulls (`pull`,
+    `history_pulls`) plus a unit pull toward a producer of each good it lacks nearby, normalized."""
+    n = xy.shape[0]
+    res = pull.copy()
     out = np.empty((n, 2))
     for a in range(n):
         for role in range(3):                 # a unit pull toward a producer of what it lacks nearby
@@ -593,16 +581,24 @@ def _goal_loop(xy, who, role, producers, draws, radius, goal):
 goal_kernel = Kernel("supply_chain_goal_points", _goal_numpy, jit(_goal_loop))
 
 
-def direction(st, counts: np.ndarray, rng_angle: np.ndarray, rng: np.random.Generator, radius: float,
-              reach: "np.ndarray | None" = None) -> np.ndarray:
-    """[N, 2] unit heading: the resultant of history-weighted pulls toward partners and unit pulls
-    toward producers of what it lacks nearby; zero resultant: the old heading, or random. `reach`: the
-    sellers' `protocol.slot_reach` (from `refresh_slots`; computed here when None)."""
+def history_pulls(st, reach: "np.ndarray | None" = None) -> np.ndarray:
+    """[N, 2] the history pulls of the open customer slots at the current positions (`pulls`): customers
+    pull sellers and sellers customers, weighted 1 + transactions. `reach`: `protocol.slot_reach` (computed
+    when None). `protocol.refresh_slots` returns the same numbers for the slots it leaves."""
     if reach is None:
         reach = slot_reach(st.partner)
+    return pulls_kernel(xy=st.xy, partner=st.partner, reach=reach, n_tr=st.n_tr)
+
+
+def direction(st, counts: np.ndarray, rng_angle: np.ndarray, rng: np.random.Generator, radius: float,
+              reach: "np.ndarray | None" = None, pull: "np.ndarray | None" = None) -> np.ndarray:
+    """[N, 2] unit heading: the resultant of history-weighted pulls toward partners and unit pulls
+    toward producers of what it lacks nearby; zero resultant: the old heading, or random. `pull`: the
+    history pulls (from `refresh_slots`, at today's positions; `history_pulls(st, reach)` when None)."""
+    if pull is None:
+        pull = history_pulls(st, reach)
     goal, lacks = goals(st, counts, st.hold.shape[1] - 1, rng, radius)
-    return direction_kernel(xy=st.xy, heading=st.heading, partner=st.partner, reach=reach, n_tr=st.n_tr, goal=goal,
-                            lacks=lacks, angle=rng_angle)
+    return direction_kernel(xy=st.xy, heading=st.heading, pull=pull, goal=goal, lacks=lacks, angle=rng_angle)
 
 
 def move(st, target: np.ndarray, speed: np.ndarray, inertia: float, width: float, height: float) -> None:
@@ -669,5 +665,5 @@ move_kernel = kernel("supply_chain_move", _move_numpy, _move_loop, split="xy", m
 speed_kernel = kernel("supply_chain_speed", _speed_numpy, _speed_loop, split="s", min_items=LIGHT)
 
 
-__all__ = ["neighbourhood", "near_kernel", "lacks_kernel", "prospect_kernel", "move_kernel", "prospect",
+__all__ = ["neighbourhood", "near_kernel", "history_pulls", "lacks_kernel", "prospect_kernel", "move_kernel", "prospect",
            "satisfied", "rule_speed", "speeds", "speed_kernel", "direction", "move", "goal_kernel"]

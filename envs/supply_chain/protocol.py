@@ -52,6 +52,7 @@ from ..risk_rules import (ACCEPT, ACCEPTED, BARGAIN, FIRST, REJECTED, RiskParams
 from ..compiled import Kernel, jit
 from .parallel import kernel, prange
 from .production import add_lots
+from .pulls import add_row_pulls
 
 
 class DayTrades(NamedTuple):
@@ -74,14 +75,17 @@ class DayOffers(NamedTuple):
 def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_price, outcome, offered, xy, alive,
                   start, cand, radius, lapse_days, per_day, t):
     """Lapse and open customer slots in place (loops; compiled by numba, the same code as its twin);
-    returns how many slots lapsed or opened and each seller's reach (`slot_reach`: its open slots lie
-    below it, so the day's later slot loops stop there: rows fill from the front). Each seller's row on
-    its own (threaded): its slots lapse, then its candidates (`cand[start[a]:start[a + 1]]`, in neighbour
-    order) that are not yet customers (a scan of its row) take its first free slots."""
+    returns how many slots lapsed or opened, each seller's reach (`slot_reach`: its open slots lie below
+    it, so the day's later slot loops stop there: rows fill from the front) and the history pulls of the
+    slots it leaves (`pulls.add_row_pulls`: the heading's resultant, each row added once it is final, in
+    the sellers' order, as `movement.history_pulls` adds them). Each seller's row in turn: its slots lapse,
+    then its candidates (`cand[start[a]:start[a + 1]]`, in neighbour order) that are not yet customers (a
+    scan of its row) take its first free slots."""
     n, k = partner.shape
-    changed = np.zeros(n, np.int64)
+    changed = 0
     reach = np.empty(n, np.int64)
-    for a in prange(n):
+    pull = np.zeros((n, 2))
+    for a in range(n):
         ch = 0
         hi = 0                               # one past the last slot that stays open
         for s in range(k):
@@ -132,15 +136,13 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
             added += 1
             ch += 1
             hi = max(hi, free + 1)
-        changed[a] = ch
+        changed += ch
         reach[a] = hi
-    total = 0
-    for a in range(n):
-        total += changed[a]
-    return total, reach
+        add_row_pulls(pull, a, hi, xy, partner, n_tr)
+    return changed, reach, pull
 
 
-refresh_kernel = kernel("supply_chain_refresh_slots", _refresh_loop, _refresh_loop, split="partner")
+refresh_kernel = Kernel("supply_chain_refresh_slots", _refresh_loop, jit(_refresh_loop))
 
 
 def slot_reach(partner: np.ndarray) -> np.ndarray:
@@ -152,11 +154,13 @@ def slot_reach(partner: np.ndarray) -> np.ndarray:
 
 
 def refresh_slots(st, start: np.ndarray, cand: np.ndarray, radius: float, lapse_days: int,
-                  per_day: int = 6) -> "tuple[int, np.ndarray]":
+                  per_day: int = 6) -> "tuple[int, np.ndarray, np.ndarray]":
     """Lapse customer slots (out of range too long, idle too long, a side dead) and open new ones for the
     customer candidates (grouped by seller: seller a's are `cand[start[a]:start[a + 1]]`, in neighbour
-    order, as `movement.neighbourhood` gives them: up to `per_day` a seller a day), in place; returns how many changed and the sellers' `slot_reach` after (valid until the slots change:
-    the day's set-up, offers and heading take it)."""
+    order, as `movement.neighbourhood` gives them: up to `per_day` a seller a day), in place; returns how
+    many changed, the sellers' `slot_reach` after (valid until the slots change: the day's set-up, offers
+    and heading take it) and the slots' history pulls [N, 2] at today's positions (the heading's, before
+    anyone moves: `movement.history_pulls`)."""
     return refresh_kernel(partner=st.partner, away=st.away, t_last=st.t_last, points=st.points, n_tr=st.n_tr,
                           value_sum=st.value_sum, t_first=st.t_first, list_price=st.list_price, outcome=st.outcome,
                           offered=st.offered, xy=st.xy, alive=st.alive, start=start, cand=cand, radius=float(radius),

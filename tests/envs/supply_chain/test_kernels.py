@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from channelmarket.envs.compiled import ParallelKernel
-from channelmarket.envs.supply_chain import SupplyChainCore, movement, production, protocol, space
+from channelmarket.envs.supply_chain import SupplyChainCore, movement, production, protocol, pulls, space
 from channelmarket.envs.supply_chain import core as core_module
 
 from .pairs_reference import neighbour_pairs, neighbour_roles
@@ -22,7 +22,8 @@ KERNELS = (protocol.refresh_kernel, protocol.setup_kernel, movement.direction_ke
            movement.near_kernel, protocol.sent_kernel, protocol.offers_kernel,
            movement.lacks_kernel, movement.prospect_kernel, movement.move_kernel, core_module.observe_kernel,
            production.produce_kernel, production.live_kernel,
-           core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel, core_module.books_kernel)
+           core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel, core_module.books_kernel,
+           pulls.pulls_kernel)
 # kernels whose compiled form gives its twin's numbers bit for bit (same float operations in the same order)
 EXACT = (space.grid_kernel, movement.near_kernel, protocol.sent_kernel, protocol.offers_kernel, movement.lacks_kernel,
          movement.prospect_kernel, movement.move_kernel,
@@ -255,7 +256,8 @@ def test_10k_market_is_the_same_with_one_and_two_threads():
 def test_slot_reach_bounds_every_open_slot_and_refresh_returns_it(seed, k):
     """`slot_reach`: one past each seller's last open slot (holes anywhere in a row); the refresh (compiled
     and twin) returns the reach of the slots it leaves: the day's set-up, offers and heading loop up to
-    it, and a reach short of an open slot would skip its offer, decay and pull."""
+    it, and a reach short of an open slot would skip its offer, decay and pull; and the history pulls of
+    the slots it leaves, added row by row as each row is final: those `movement.history_pulls` gives after."""
     rng = np.random.default_rng(seed)
     n = 12
     partner = np.where(rng.random((n, k)) < 0.4, rng.integers(0, n, (n, k)), -1)
@@ -268,10 +270,14 @@ def test_slot_reach_bounds_every_open_slot_and_refresh_returns_it(seed, k):
                      t_first=np.zeros((n, k)), list_price=np.full((n, k), np.nan), outcome=np.zeros((n, k), np.int8),
                      offered=np.zeros((n, k), bool))
         rs = np.random.default_rng(seed)
-        changed, reach = protocol.refresh_kernel.run(
+        slots["n_tr"] = rs.integers(0, 4, (n, k)) * 1.0
+        xy = rs.uniform(0, 8, (n, 2))
+        changed, reach, pull = protocol.refresh_kernel.run(
             which, start=np.r_[0, np.cumsum(rs.integers(0, 4, n))], cand=rs.integers(0, n, 3 * n), radius=3.0,
-            lapse_days=1, per_day=6, t=5.0, xy=rs.uniform(0, 8, (n, 2)), alive=rs.random(n) > 0.2, **slots)
+            lapse_days=1, per_day=6, t=5.0, xy=xy, alive=rs.random(n) > 0.2, **slots)
         np.testing.assert_array_equal(reach, protocol.slot_reach(slots["partner"]), err_msg=which)
+        after = pulls.pulls_kernel.run(which, xy=xy, partner=slots["partner"], reach=reach, n_tr=slots["n_tr"])
+        np.testing.assert_array_equal(pull, after, err_msg=which)
 
 
 @settings(max_examples=40, deadline=None)
