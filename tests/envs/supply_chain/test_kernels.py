@@ -23,12 +23,13 @@ KERNELS = (protocol.refresh_kernel, protocol.setup_kernel, movement.direction_ke
            movement.lacks_kernel, movement.prospect_kernel, movement.move_kernel, core_module.observe_kernel,
            production.produce_kernel, production.live_kernel,
            core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel, core_module.books_kernel,
-           pulls.pulls_kernel)
+           pulls.pulls_kernel, movement.goals_kernel)
 # kernels whose compiled form gives its twin's numbers bit for bit (same float operations in the same order)
 EXACT = (space.grid_kernel, movement.near_kernel, protocol.sent_kernel, protocol.offers_kernel, movement.lacks_kernel,
          movement.prospect_kernel, movement.move_kernel,
          core_module.observe_kernel, production.produce_kernel, production.live_kernel,
-         core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel, core_module.books_kernel)
+         core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel, core_module.books_kernel,
+         movement.goals_kernel)
 
 
 def trajectory(days=15, learned=False, name="supply_chain_small", seed=5):
@@ -124,6 +125,44 @@ def test_generators_that_cannot_give_back_draws_count_the_slots_in_range_first(m
     counted = trajectory(days=30, name="maser_exp4", seed=4)
     for name, v in given_back.items():
         np.testing.assert_array_equal(counted[name], v, err_msg=name)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 3), st.lists(st.sampled_from([0, 1, 2, 3, 7, 1000, 100_003]),
+                                                               min_size=1, max_size=5), st.integers(1, 8))
+def test_goals_kernel_draws_numpys_bounded_integers(seed, ints, producers, sample):
+    """The fused goal points draw inside the compiled pass what `rng.integers(0, producers, (agents,
+    sample))` draws per good (Lemire's method on PCG64's buffered 32-bit halves; one producer draws
+    nothing; none: not lacking), and leave the generator where those calls leave it."""
+    k = movement.goals_kernel
+    if k.compiled is None:
+        pytest.skip("numba is off")
+    rng, data = np.random.default_rng(seed), np.random.default_rng(seed + 1)
+    rng.integers(0, 9, ints)                            # an odd count leaves a 32-bit half buffered
+    words = movement._words_of(rng.bit_generator.state)
+    xy = data.uniform(0, 10, (15, 2)).round(1)
+    g = len(producers)
+    p_len = producers
+    prod = np.concatenate([data.integers(0, 15, p) for p in p_len]).astype(np.int64)
+    p_start = np.r_[0, np.cumsum(p_len)].astype(np.int64)
+    w_len = data.integers(0, 6, g)
+    who = data.integers(0, 15, w_len.sum()).astype(np.int64)
+    role = data.integers(0, 3, w_len.sum()).astype(np.int64)
+    w_start = np.r_[0, np.cumsum(w_len)].astype(np.int64)
+    out = {}
+    for which in ("twin", "compiled"):
+        kw = dict(xy=xy, who=who, role=role, w_start=w_start, prod=prod, p_start=p_start, words=words.copy(),
+                  radius=3.0, goal=np.zeros((15, 3, 2)), lacks=np.ones((15, 3), bool), sample=sample)
+        k.run(which, **kw)
+        out[which] = kw
+    for name in ("words", "goal", "lacks"):
+        np.testing.assert_array_equal(out["compiled"][name], out["twin"][name], err_msg=name)
+    ref = np.random.default_rng(seed)
+    ref.integers(0, 9, ints)
+    for i, p in enumerate(p_len):
+        if w_len[i] and p:
+            ref.integers(0, p, (w_len[i], sample))
+    assert movement._state_of(out["compiled"]["words"], rng.bit_generator.state) == ref.bit_generator.state
 
 
 @settings(max_examples=30, deadline=None)
