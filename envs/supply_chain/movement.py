@@ -778,5 +778,6 @@ move_kernel = kernel("supply_chain_move", _move_numpy, _move_loop, split="xy", m
 speed_kernel = kernel("supply_chain_speed", _speed_numpy, _speed_loop, split="s", min_items=LIGHT)
 
 
-__all__ = ["neighbourhood", "near_kernel", "history_pulls", "lacks_kernel", "prospect_kernel", "move_kernel", "prospect",
+__all__ = ["neighbourhood", "near_kernel", "history_pulls", "lacks_kernel", "prospect_kernel", "move_kernel",
+           "prospect",
            "satisfied", "rule_speed", "speeds", "speed_kernel", "direction", "move", "goal_kernel", "goals_kernel"]

@@ -222,8 +222,8 @@ def _sent_numpy(partner, reach, xy, radius, alive, out_good, food, food_target, 
                 advertising, points):
     """The offers that go out today: (flat slot i * K + k, seller, customer, its need and target of the
     seller's good, whether it is the customer's input), in slot order; and the open slots holding points
-    and their sellers (the day's points decay visits only these). An open slot in range gets an advertising draw (`draws`, one
-    each in slot order); an offer is worth sending when both sides are alive, the seller has a package
+    and their sellers (the day's points decay visits only these). An open slot in range gets an
+    advertising draw (`draws`, one each in slot order); an offer is worth sending when both sides are alive, the seller has a package
     and the customer needs >= 1 unit; it goes out by `risk_rules.advertise`. NumPy twin of `_sent_loop`."""
     k = partner.shape[1]
     rows, slots = np.nonzero(partner >= 0)
@@ -343,8 +343,8 @@ def _sale_numpy(accepted, si, sj, price, need, unit_pkg, packages, money):
 def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
     """`_sale_numpy` in three passes over the accepted offers (compiled), with the twin's order and float
     operations: each seller's run (`si` sorted) ordered highest price first (a stable insertion sort, only
-    when its stock is short of the run's wants) and its packages handed out in that order; a stable counting sort by buyer, cheapest first inside each
-    buyer; then each buyer's money and need cut the packages. The running sums are taken as `_group_cumsum`
+    when its stock is short of the run's wants) and its packages handed out in that order; a stable
+    counting sort by buyer, cheapest first inside each buyer; then each buyer's money and need cut the packages. The running sums are taken as `_group_cumsum`
     takes them (one running sum over all groups minus the group's start), so the numbers are the twin's."""
     m0 = accepted.shape[0]
     n = packages.shape[0]
@@ -480,8 +480,8 @@ _RULES = ("margin_base", "margin_risk", "regular_discount", "regular_r_max", "po
 
 def _offers_numpy(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules, r, out_good,
                   in_good, out_cost, vital, hold, money, price, last_paid, lot_qty, lot_cost, points, n_tr, value_sum,
-                  t_first, t_last, list_price, outcome, offered, partner, held, held_a, learned, ask, bid, concession, ref, cap,
-                  pkg, packages, food_target, batch_units):
+                  t_first, t_last, list_price, outcome, offered, partner, held, held_a, learned, ask, bid, concession,
+                  ref, cap, pkg, packages, food_target, batch_units):
     """The day's offers, answers and sales of the offers sent (`sent_kernel`), NumPy twin of `_offers_loop`:
     step-1 prices (first contact / repeat, stock pressure), answers (the IF-chain), step 2
     (a rejected offer re-priced and sent again), the sale, money and goods moved, input lots, last prices
@@ -596,8 +596,8 @@ def _offers_numpy(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules
 
 def _offers_loop(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules, r, out_good,
                  in_good, out_cost, vital, hold, money, price, last_paid, lot_qty, lot_cost, points, n_tr, value_sum,
-                 t_first, t_last, list_price, outcome, offered, partner, held, held_a, learned, ask, bid, concession, ref, cap,
-                 pkg, packages, food_target, batch_units):
+                 t_first, t_last, list_price, outcome, offered, partner, held, held_a, learned, ask, bid, concession,
+                 ref, cap, pkg, packages, food_target, batch_units):
     """`_offers_numpy` one offer at a time in one pass (compiled): the same rules (`risk_rules.*_rule`
     with their scalar operations), the same float operations in the same order, so the same numbers."""
     (margin_base, margin_risk, regular_discount, regular_r_max, points_half, reversion, price_step, pressure_weight,
@@ -877,12 +877,14 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
         _keep_draws(bg, before, int(used))
     price = st.price.copy()
     tr, of = offers_kernel(
-        f_sent=f_sent, si=si, sj=sj, need=need, target=target, is_input=is_input, kk=kk, t_now=float(st.t), food=int(food),
+        f_sent=f_sent, si=si, sj=sj, need=need, target=target, is_input=is_input, kk=kk, t_now=float(st.t),
+        food=int(food),
         rules=np.array([getattr(rp, name) for name in _RULES], np.float64), r=st.r, out_good=st.out_good,
         in_good=st.in_good, out_cost=st.out_cost, vital=st.vital, hold=st.hold, money=st.money, price=price,
         last_paid=st.last_paid, lot_qty=st.lot_qty, lot_cost=st.lot_cost, points=st.points, n_tr=st.n_tr,
         value_sum=st.value_sum, t_first=st.t_first, t_last=st.t_last, list_price=st.list_price, outcome=st.outcome,
-        offered=st.offered, partner=st.partner, held=held, held_a=held_a, learned=learned, ask=ask, bid=bid, concession=concession,
+        offered=st.offered, partner=st.partner, held=held, held_a=held_a, learned=learned, ask=ask, bid=bid,
+        concession=concession,
         ref=ref, cap=cap, pkg=pkg, packages=packages, food_target=food_target, batch_units=batch_units)
     st.price = price
     return DayTrades(*tr), DayOffers(*of)
