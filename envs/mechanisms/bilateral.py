@@ -588,6 +588,9 @@ def _clear_routed(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_goo
     for i in range(n):
         if buy_qty[i] > 0.0 and buys_good[i] >= 0:
             wanted[buys_good[i]] = True
+    n_wanted = 0
+    for g in range(g_max + 1):
+        n_wanted += wanted[g]
     unrouted = np.zeros(n, dtype=np.int8)
     o_s = np.empty(n, dtype=np.int64)
     o_b = np.empty(n, dtype=np.int64)
@@ -623,7 +626,7 @@ def _clear_routed(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_goo
             continue
         if m_ch < 0:
             m_ch = _pack_range_nb(u, v, capacity, balance_u, usable, payee, 0, e_n, pu, pv, pbu, pbv, pch, width[1],
-                                  via[1], nxt[1])
+                                  via[1], nxt[1], n_wanted == 1)   # (a packing for one good leaves out more)
         else:
             _level_one_nb(pu, pv, pbu, pbv, pch, m_ch, payee, width[1], via[1], nxt[1])
         route, end, rw, why = _search_packed_nb(pu, pv, pbu, pbv, pch, m_ch, payee, buyers, h, width, via, nxt)

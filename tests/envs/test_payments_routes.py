@@ -216,3 +216,26 @@ def test_the_one_call_routed_clearing_equals_its_composed_twin(seed, hops):
     got, want = bilateral.clear_routed.run("compiled", **kw), bilateral.clear_routed.run("twin", **kw)
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(not compiled.USE_NUMBA, reason="numba off: only the twin runs")
+def test_the_packing_leaves_out_channels_no_pass_can_use():
+    """Channels between two payees, or whose non-payee ends have empty sides, never raise a width after
+    level 1: packed for one set of payees they are left out (and kept with drop=False); level 1 is
+    the same either way."""
+    u = np.array([0, 0, 1, 2, 3])
+    v = np.array([1, 2, 3, 3, 4])
+    capacity = np.full(5, 10.0)
+    balance_u = np.array([5.0, 0.0, 10.0, 5.0, 5.0])   # channel 1: 0 -> 2 empty; channel 2: 3 -> 1 empty
+    payee = np.array([True, True, False, False, False])
+    out = []
+    for drop in (True, False):
+        pu, pv, pch = (np.empty(5, np.int32) for _ in range(3))
+        pbu, pbv, best = np.empty(5), np.empty(5), np.empty(5)
+        via, nxt = np.empty(5, np.int64), np.empty(5, np.int32)
+        m = routes._pack_range_nb(u, v, capacity, balance_u, np.ones(5, bool), payee, 0, 5, pu, pv, pbu, pbv, pch,
+                                  best, via, nxt, drop)
+        out.append((pch[:m].tolist(), best.tolist(), via.tolist()))
+    assert out[0][0] == [1, 3, 4]   # 0-1: two payees; 1-3: payee 1 and 3's side empty
+    assert out[1][0] == [0, 1, 2, 3, 4]
+    assert out[0][1:] == out[1][1:]
