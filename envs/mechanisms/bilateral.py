@@ -505,30 +505,36 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
             r = payable[p]
         request[p] = r
         req_sum[np.uint32(s_[p])] += r
+    scale = np.empty(n)   # per seller (the same quotient each of its pairs took)
+    for x in range(n):
+        scale[x] = sell_qty[x] / req_sum[x] if req_sum[x] > sell_qty[x] else 1.0
     o_ch = np.empty(m, dtype=np.int64)
     o_s = np.empty(m, dtype=np.int64)
     o_b = np.empty(m, dtype=np.int64)
     o_p = np.empty(m)
     o_q = np.empty(m)
     o_cut = np.empty(m, dtype=np.int8)
-    o_route = np.full((m, h_n), -1, dtype=np.int64)
+    o_route = np.empty((m, h_n), dtype=np.int64)   # (each kept row written whole: no fill pass)
     o_good = np.empty(m, dtype=np.int64)
     k_ = 0
     for p in range(m):
         s = np.uint32(s_[p])
-        scale = sell_qty[s] / req_sum[s] if req_sum[s] > sell_qty[s] else 1.0
-        q = request[p] * scale
+        q = request[p] * scale[s]
         empty = sd_[p] <= 0.0
         if not (q > 0.0 or empty):
             continue
         i = src[p]
         if i >= 0:
-            o_ch[k_] = channel[i]
-            o_route[k_, 0] = channel[i]
+            c = channel[np.uint32(i)]
+            o_ch[k_] = c
+            o_route[k_, 0] = c
+            for j in range(1, h_n):
+                o_route[k_, j] = -1
         else:
             o_ch[k_] = ROUTED
+            ri = np.uint32(-1 - i)
             for j in range(h_n):
-                o_route[k_, j] = r_route[-1 - i, j]
+                o_route[k_, j] = r_route[ri, j]
         o_s[k_] = s
         o_good[k_] = sells_good[s]
         o_b[k_] = b_[p]
