@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import channels, kernels, mechanisms, physics, prices
+from . import channels, kernels, mechanisms, physics, prices, streams
 from .breakdown import BREAKDOWN_FIELDS
 from .observations import OBS_HIGH, OBS_INDEX, OBS_LOW, _AGENT_ROWS, good_rows, observed_good
 from .offers import OPEN_PARTNER, Offers, decode_totals
@@ -450,10 +450,9 @@ def tradable(sc: Scenario, ba: BatchAgents, bs: BatchState) -> tuple[np.ndarray,
 
 
 def _draw_normals(bs: BatchState, k: int) -> np.ndarray:
-    z = np.empty((len(bs.rng_exo), k))
-    for i, g in enumerate(bs.rng_exo):
-        g.standard_normal(out=z[i])
-    return z
+    """[M, k] each market's next k standard normals of its exogenous generator (NumPy's own numbers,
+    computed in compiled code from the generators' live states: `streams.standard_normals`)."""
+    return streams.standard_normals(bs.rng_exo, k)
 
 
 def _clear(sc: Scenario, ba: BatchAgents, bs: BatchState, offers: Offers, layout: Layout) -> Trades:

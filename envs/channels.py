@@ -76,11 +76,10 @@ def lifecycle_draws(rngs, e: int) -> tuple[np.ndarray, streams.Rows]:
     """Each market's block of the step (`rngs`: one channel generator per market, E = `e` slots
     each): row 0, every slot's event draw, drawn ([M * E], market-major); rows 1-2, the reopening
     candidates, reserved (`streams.claim_rows`): only the few reopening slots' doubles are computed
-    later. Each generator ends where `rng.random((LIFECYCLE_DRAWS, e))` leaves it."""
-    draw = np.empty(len(rngs) * e)
-    for i, g in enumerate(rngs):
-        g.random(out=draw[i * e:(i + 1) * e])
-    return draw, streams.claim_rows(rngs, LIFECYCLE_DRAWS - 1, e)
+    later. Each generator ends where `rng.random((LIFECYCLE_DRAWS, e))` leaves it. Row 0 is computed
+    in compiled code from the generators' live states with the reservation (`streams.draw_and_claim`;
+    NumPy draws it when the rows are too small to reserve)."""
+    return streams.draw_and_claim(rngs, LIFECYCLE_DRAWS, e)
 
 
 def reopen_candidates(sc: Scenario, n: int, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -103,6 +103,41 @@ def jit(fn: Callable, inline: bool = False, parallel: bool = False) -> "Callable
     return _NUMBA.njit(cache=True, nogil=True)(fn)
 
 
+def _u128_affine() -> "Callable | None":
+    """numba intrinsic `affine_u128(sh, sl, ah, al, ch, cl)`: s * a + c (mod 2^128) on (hi, lo) uint64
+    pairs, in LLVM's native 128-bit integers (one 64x64->128 multiply and two 64-bit ones on x86-64,
+    instead of the 32-bit halves plain numba needs); None when numba is off."""
+    if _NUMBA is None:
+        return None
+    from llvmlite import ir
+    from numba import types
+    from numba.extending import intrinsic
+
+    u64 = types.uint64
+
+    @intrinsic
+    def affine_u128(typingctx, sh, sl, ah, al, ch, cl):
+        sig = types.UniTuple(u64, 2)(u64, u64, u64, u64, u64, u64)
+
+        def codegen(context, builder, signature, args):
+            wide = ir.IntType(128)
+            shift = ir.Constant(wide, 64)
+
+            def join(hi, lo):
+                return builder.or_(builder.shl(builder.zext(hi, wide), shift), builder.zext(lo, wide))
+
+            r = builder.add(builder.mul(join(args[0], args[1]), join(args[2], args[3])), join(args[4], args[5]))
+            hi = builder.trunc(builder.lshr(r, shift), ir.IntType(64))
+            return context.make_tuple(builder, signature.return_type, (hi, builder.trunc(r, ir.IntType(64))))
+
+        return sig, codegen
+
+    return affine_u128
+
+
+affine_u128 = _u128_affine()
+
+
 class Kernel:
     """A kernel: `twin(*args)` and, when numba is on, `compiled(*args)` giving the same result
     (to float round-off). Call it with keywords; `impl` is the implementation in use."""
@@ -212,4 +247,5 @@ def call_parallel(fn: Callable, *args: Any) -> Any:
         return fn(*args)
 
 
-__all__ = ["Kernel", "ParallelKernel", "KERNELS", "register", "jit", "call_parallel", "prange", "USE_NUMBA", "THREADS"]
+__all__ = ["Kernel", "ParallelKernel", "KERNELS", "register", "jit", "call_parallel", "prange", "USE_NUMBA", "THREADS",
+           "affine_u128"]

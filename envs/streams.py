@@ -21,11 +21,13 @@ clear the `__pycache__/*.nbi` caches of the kernels that inline it.)
 
 from __future__ import annotations
 
+import ctypes
+import math
 from typing import NamedTuple
 
 import numpy as np
 
-from .compiled import USE_NUMBA, jit
+from .compiled import USE_NUMBA, affine_u128, jit
 
 MULT = 0x2360ED051FC65DA44385DF649FCCF645   # PCG64's 128-bit multiplier (numpy's PCG_DEFAULT_MULTIPLIER_128)
 _MASK64 = (1 << 64) - 1
@@ -60,7 +62,8 @@ def _affine_py(sh, sl, ah, al, ch, cl):  # pragma: no cover - compiled
     return hi + ch + carry, lo2
 
 
-_affine = jit(_affine_py, inline=True)
+# LLVM's 128-bit integers where numba is on (one wide multiply); the 32-bit halves are its reference
+_affine = affine_u128 if affine_u128 is not None else jit(_affine_py, inline=True)
 
 
 def _table_py(inc_hi, inc_lo, bits):  # pragma: no cover - compiled
@@ -116,12 +119,19 @@ def _jump_py(sh, sl, table, bits, d):  # pragma: no cover - compiled
 jump = jit(_jump_py, inline=True)
 
 
-def _double_py(sh, sl):  # pragma: no cover - compiled
-    """The double PCG64 outputs for the (already stepped) state: XSL-RR, top 53 bits, times 2^-53."""
+def _output_py(sh, sl):  # pragma: no cover - compiled
+    """The uint64 PCG64 outputs for the (already stepped) state: XSL-RR."""
     x = sh ^ sl
     rot = sh >> _S58
-    out = (x >> rot) | (x << ((_S63 + _ONE - rot) & _S63))
-    return np.float64(out >> _S11) * _HALF53
+    return (x >> rot) | (x << ((_S63 + _ONE - rot) & _S63))
+
+
+output_of = jit(_output_py, inline=True)
+
+
+def _double_py(sh, sl):  # pragma: no cover - compiled
+    """The double PCG64 outputs for the (already stepped) state: XSL-RR, top 53 bits, times 2^-53."""
+    return np.float64(output_of(sh, sl) >> _S11) * _HALF53
 
 
 double_of = jit(_double_py, inline=True)
@@ -307,5 +317,275 @@ def claim_rows(rngs, rows: int, width: int, reserve_min: "int | None" = None) ->
     return Rows(np.zeros((rows, 0)), handles, rows, width)
 
 
+# ---- live generator states: whole blocks drawn in compiled code, the generator advanced in place -----------
+
+_STATE_WORDS = ctypes.c_uint64 * 4
+_VIEWS: dict = {}        # id(bit generator) -> (bit generator, its state view or None)
+_VIEWS_MAX = 4096
+
+
+def state_view(rng) -> "np.ndarray | None":
+    """The live state of `rng`'s PCG64 as uint64 [state lo, state hi, increment lo, increment hi]: a
+    view of the bit generator's own C struct (NumPy's ctypes interface, `ctypes.state_address`), so
+    compiled code draws from it and leaves it advanced in place without reading and setting
+    `bit_generator.state` (~7 µs). None when `rng` is not a `compiled_stream` or the struct does not
+    hold what `bit_generator.state` says (another layout, e.g. NumPy's emulated 128-bit arithmetic).
+    Cached per bit generator (the cache holds it alive; cleared past 4096 generators)."""
+    if not compiled_stream(rng):
+        return None
+    bg = rng.bit_generator
+    hit = _VIEWS.get(id(bg))
+    if hit is not None and hit[0] is bg:
+        return hit[1]
+    if len(_VIEWS) >= _VIEWS_MAX:
+        _VIEWS.clear()
+    ptr = ctypes.c_void_p.from_address(bg.ctypes.state_address).value   # pcg64_state.pcg_state
+    view = np.frombuffer(_STATE_WORDS.from_address(ptr), dtype=np.uint64) if ptr else None
+    st = bg.state["state"]
+    words = [st["state"] & _MASK64, st["state"] >> 64, st["inc"] & _MASK64, st["inc"] >> 64]
+    if view is not None and [int(x) for x in view] != words:
+        view = None
+    _VIEWS[id(bg)] = (bg, view)
+    return view
+
+
+def live_states(rngs) -> "tuple[np.ndarray, list | None] | None":
+    """(states [M, 4] uint64 as `state_view`, views to write them back to with `put_states`): one
+    generator's view itself (nothing to write back), more generators' views stacked; None when some
+    generator has no view (then draw with NumPy)."""
+    views = [state_view(g) for g in rngs]
+    if not views or any(v is None for v in views):
+        return None
+    if len(views) == 1:
+        return views[0].reshape(1, 4), None
+    return np.stack(views), views
+
+
+def put_states(states: np.ndarray, views: "list | None") -> None:
+    """Write stacked states back into their generators (`live_states`)."""
+    if views is not None:
+        for i, v in enumerate(views):
+            v[:] = states[i]
+
+
+def _fill_doubles_py(sh, sl, ih, il, out):  # pragma: no cover - compiled
+    """out[:] = the stream's next doubles from state (sh, sl), increment (ih, il); returns the state
+    after them. Four interleaved chains, each stepping four states at once (the map A^4, C_4), so
+    the wide multiplies overlap instead of waiting on each other."""
+    a4h, a4l, c4h, c4l = _ZERO, _ONE, _ZERO, _ZERO
+    for _ in range(4):
+        a4h, a4l = _affine(a4h, a4l, _MULT_HI, _MULT_LO, _ZERO, _ZERO)
+        c4h, c4l = _affine(c4h, c4l, _MULT_HI, _MULT_LO, ih, il)
+    h0, l0 = _affine(sh, sl, _MULT_HI, _MULT_LO, ih, il)
+    h1, l1 = _affine(h0, l0, _MULT_HI, _MULT_LO, ih, il)
+    h2, l2 = _affine(h1, l1, _MULT_HI, _MULT_LO, ih, il)
+    h3, l3 = _affine(h2, l2, _MULT_HI, _MULT_LO, ih, il)
+    n = out.shape[0]
+    i = 0
+    while i + 4 <= n:
+        out[i] = double_of(h0, l0)
+        out[i + 1] = double_of(h1, l1)
+        out[i + 2] = double_of(h2, l2)
+        out[i + 3] = double_of(h3, l3)
+        sh, sl = h3, l3
+        h0, l0 = _affine(h0, l0, a4h, a4l, c4h, c4l)
+        h1, l1 = _affine(h1, l1, a4h, a4l, c4h, c4l)
+        h2, l2 = _affine(h2, l2, a4h, a4l, c4h, c4l)
+        h3, l3 = _affine(h3, l3, a4h, a4l, c4h, c4l)
+        i += 4
+    if i < n:
+        out[i] = double_of(h0, l0)
+        sh, sl = h0, l0
+    if i + 1 < n:
+        out[i + 1] = double_of(h1, l1)
+        sh, sl = h1, l1
+    if i + 2 < n:
+        out[i + 2] = double_of(h2, l2)
+        sh, sl = h2, l2
+    return sh, sl
+
+
+_fill_doubles = jit(_fill_doubles_py, inline=True)
+
+
+def _rows_py(states, out, width, skip):  # pragma: no cover - compiled
+    """Generator i (its live state `states[i]`) fills out[i * width:(i + 1) * width] with its next doubles,
+    then reserves the next `skip` doubles: returns the handles [M, 4] (state hi, lo, increment hi, lo)
+    of the reserved rows, each state left after them."""
+    m = states.shape[0]
+    handles = np.empty((m, 4), dtype=np.uint64)
+    for i in range(m):
+        ih, il = states[i, 3], states[i, 2]
+        sh, sl = _fill_doubles(states[i, 1], states[i, 0], ih, il, out[i * width:(i + 1) * width])
+        handles[i, 0], handles[i, 1], handles[i, 2], handles[i, 3] = sh, sl, ih, il
+        sh, sl = jump(sh, sl, jump_table(ih, il, 0), 0, skip)
+        states[i, 1], states[i, 0] = sh, sl
+    return handles
+
+
+_rows_nb = jit(_rows_py)
+
+
+def draw_and_claim(rngs, rows: int, width: int, reserve_min: "int | None" = None) -> "tuple[np.ndarray, Rows]":
+    """Row 0 of each generator's block of `rows` x `width` doubles drawn ([M * width], generator-major),
+    rows 1.. reserved (`claim_rows`): each generator is left where `rng.random((rows, width))` would
+    leave it. Compiled from the live states (`live_states`) when the reserved rows are at least
+    `reserve_min` (default `RESERVE_MIN`) doubles; otherwise NumPy draws row 0 and `claim_rows` the rest."""
+    rngs = tuple(rngs)
+    live = None
+    if (rows - 1) * width >= (RESERVE_MIN if reserve_min is None else reserve_min):
+        live = live_states(rngs)
+    if live is None:
+        first = np.empty(len(rngs) * width)
+        for i, g in enumerate(rngs):
+            g.random(out=first[i * width:(i + 1) * width])
+        return first, claim_rows(rngs, rows - 1, width, reserve_min)
+    states, views = live
+    first = np.empty(len(rngs) * width)
+    handles = _rows_nb(states, first, int(width), int((rows - 1) * width))
+    put_states(states, views)
+    return first, Rows(np.zeros((rows - 1, 0)), handles, rows - 1, width)
+
+
+# NumPy's standard normals (`Generator.standard_normal`): the 256-layer ziggurat of Marsaglia and Tsang
+# on 64-bit draws (8 bits the layer, 1 the sign, 52 the magnitude), and its tail past R by
+# logarithms of two doubles. The layers' widths are read off NumPy itself (`_probe_ziggurat`): a draw
+# of magnitude 1 in layer i gives its width; its thresholds and heights follow from the widths.
+_R = 3.6541528853610088   # where the tail starts
+_INV_R = 1.0 / _R
+_MAG = np.uint64(0x000FFFFFFFFFFFFF)
+_S1, _S8, _M8 = np.uint64(1), np.uint64(8), np.uint64(0xFF)
+_MULT_INV = pow(MULT, -1, 1 << 128)
+
+
+def _normals_py(sh, sl, ih, il, out, wi, ki, fi):  # pragma: no cover - compiled
+    """out[:] = the stream's next standard normals (as NumPy's `random_standard_normal`); returns the
+    state after them."""
+    for j in range(out.shape[0]):
+        while True:
+            sh, sl = _affine(sh, sl, _MULT_HI, _MULT_LO, ih, il)
+            r = output_of(sh, sl)
+            idx = r & _M8
+            r >>= _S8
+            rabs = (r >> _S1) & _MAG
+            x = np.float64(rabs) * wi[idx]
+            if r & _S1:
+                x = -x
+            if rabs < ki[idx]:   # inside the layer's rectangle: 99.3% of draws
+                break
+            if idx == 0:   # the tail
+                while True:
+                    sh, sl = _affine(sh, sl, _MULT_HI, _MULT_LO, ih, il)
+                    xx = -_INV_R * math.log1p(-double_of(sh, sl))
+                    sh, sl = _affine(sh, sl, _MULT_HI, _MULT_LO, ih, il)
+                    yy = -math.log1p(-double_of(sh, sl))
+                    if yy + yy > xx * xx:
+                        break
+                x = -(_R + xx) if (rabs >> _S8) & _S1 else _R + xx
+                break
+            sh, sl = _affine(sh, sl, _MULT_HI, _MULT_LO, ih, il)
+            if (fi[idx - 1] - fi[idx]) * double_of(sh, sl) + fi[idx] < math.exp(-0.5 * x * x):
+                break
+        out[j] = x
+    return sh, sl
+
+
+_normals = jit(_normals_py, inline=True)
+
+
+def _normal_rows_py(states, out, wi, ki, fi):  # pragma: no cover - compiled
+    for i in range(states.shape[0]):
+        sh, sl = _normals(states[i, 1], states[i, 0], states[i, 3], states[i, 2], out[i], wi, ki, fi)
+        states[i, 1], states[i, 0] = sh, sl
+
+
+_normal_rows_nb = jit(_normal_rows_py)
+
+
+def _probe_ziggurat() -> "tuple[np.ndarray, np.ndarray, np.ndarray] | None":
+    """(wi, ki, fi) of NumPy's ziggurat read off NumPy itself, or None when its normals do not follow
+    this ziggurat. A generator is set (through its live state) so that its next 64-bit draw is a
+    chosen one: a draw of magnitude 1 in layer i gives the layer's width wi[i]; the threshold ki[i]
+    is the smallest magnitude NumPy does not accept in one draw (searched from floor(2^52 x_(i-1) /
+    x_i), which NumPy's table exceeds by one in about a quarter of the layers); the heights
+    fi[i] = exp(-x_i^2 / 2), x_i = 2^52 wi[i]. About 800 single draws, once per process."""
+    g = np.random.Generator(np.random.PCG64(0))
+    view = state_view(g)
+    if view is None:
+        return None
+    inc = (int(view[3]) << 64) | int(view[2])
+    full = (1 << 128) - 1
+
+    def draw(raw: int) -> "tuple[float, bool]":
+        """The normal NumPy makes of the 64-bit draw `raw`, and whether it took that one draw only."""
+        s = ((raw - inc) * _MULT_INV) & full   # the state before: stepped, it is `raw` (high word 0)
+        view[0], view[1] = np.uint64(s & _MASK64), np.uint64(s >> 64)
+        x = g.standard_normal()
+        return x, int(view[0]) == raw and int(view[1]) == 0
+
+    wi = np.empty(256)
+    for i in range(256):
+        wi[i] = draw(i | (1 << 9))[0]   # sign 0, magnitude 1
+    ki = np.zeros(256, dtype=np.uint64)
+    fi = np.ones(256)
+    for i in range(256):
+        if i == 1:   # the first layer above the base strip has no rectangle
+            if draw(1)[1]:
+                return None
+            continue
+        t = int(2.0 ** 52 * _R / (wi[0] * 2.0 ** 52)) if i == 0 else int(2.0 ** 52 * wi[i - 1] / wi[i])
+        for _ in range(8):
+            if not draw(i | ((t - 1) << 9))[1]:
+                t -= 1
+            elif draw(i | (t << 9))[1]:
+                t += 1
+            else:
+                break
+        x, one = draw(i | ((t - 1) << 9))
+        if not one or draw(i | (t << 9))[1] or x != (t - 1) * wi[i]:
+            return None
+        ki[i] = t
+    for i in range(1, 256):
+        x = wi[i] * 2.0 ** 52
+        fi[i] = math.exp(-0.5 * x * x)
+    return wi, ki, fi
+
+
+_ZIGGURAT: list = []   # [(wi, ki, fi)] once probed, [None] when NumPy's normals are not this ziggurat
+
+
+def _ziggurat():
+    if not _ZIGGURAT:
+        tables = _probe_ziggurat() if USE_NUMBA else None
+        if tables is not None:   # and a block of them as NumPy draws it
+            a, b = np.random.Generator(np.random.PCG64(12345)), np.random.Generator(np.random.PCG64(12345))
+            ref, got = a.standard_normal((1, 4096)), np.empty((1, 4096))
+            states, _ = live_states((b,))
+            _normal_rows_nb(states, got, *tables)
+            if not (np.array_equal(ref, got) and a.bit_generator.state == b.bit_generator.state):
+                tables = None
+        _ZIGGURAT.append(tables)
+    return _ZIGGURAT[0]
+
+
+def standard_normals(rngs, k: int) -> np.ndarray:
+    """[M, k]: row i the next k standard normals of generator i, as `rng.standard_normal(k)` draws
+    them (the same doubles; the generator left where that call leaves it). Compiled from the live
+    states (`live_states`; about 4 ns a normal against NumPy's ~17 on the 2-core VM), else NumPy."""
+    rngs = tuple(rngs)
+    z = np.empty((len(rngs), k))
+    live = live_states(rngs) if k > 0 else None
+    tables = _ziggurat() if live is not None else None
+    if tables is None:
+        for i, g in enumerate(rngs):
+            g.standard_normal(out=z[i])
+        return z
+    states, views = live
+    _normal_rows_nb(states, z, *tables)
+    put_states(states, views)
+    return z
+
+
 __all__ = ["uniforms_at", "claim_rows", "RESERVE_MIN", "draw_rows", "Rows", "compiled_stream", "jump_table",
-           "table_bits", "jump", "double_of", "handle_table", "MULT"]
+           "table_bits", "jump", "double_of", "output_of", "handle_table", "MULT", "state_view", "live_states",
+           "put_states", "draw_and_claim", "standard_normals"]

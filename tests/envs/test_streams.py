@@ -116,3 +116,111 @@ def test_small_blocks_are_drawn_large_ones_reserved():
     assert large.lazy == compiled.USE_NUMBA
     assert np.array_equal(large.drawn(), a.random((2, streams.RESERVE_MIN // 2)))
     assert b.bit_generator.state == a.bit_generator.state
+
+
+# ---- whole blocks from the live states: normals and the first row of a block ----------------------------
+
+def _next_raw(g: np.random.Generator, raw: int) -> None:
+    """Set PCG64 `g` so that its next 64-bit draw is `raw` (stepped state: high word 0, low word `raw`)."""
+    st_ = g.bit_generator.state
+    inverse = pow(streams.MULT, -1, 1 << 128)
+    st_["state"]["state"] = ((raw - st_["state"]["inc"]) * inverse) % (1 << 128)
+    g.bit_generator.state = st_
+
+
+@needs_numba
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**63), m=st.integers(1, 3), k=st.integers(0, 5000), uint32=st.booleans())
+def test_standard_normals_equal_numpy_and_leave_the_generators_where_numpy_does(seed, m, k, uint32):
+    pairs = [_pair(seed, spawn, uint32) for spawn in range(m)]
+    want = np.stack([a.standard_normal(k) for a, _ in pairs])
+    got = streams.standard_normals([b for _, b in pairs], k)
+    assert got.shape == (m, k) and np.array_equal(got, want)
+    for a, b in pairs:
+        assert b.bit_generator.state == a.bit_generator.state   # has_uint32 / uinteger untouched
+        assert b.standard_normal() == a.standard_normal()
+
+
+@needs_numba
+def test_standard_normals_many_draws_cover_the_wedges_and_the_tail():
+    # ~2 million normals: ~14,000 wedge tests and ~500 tail draws, each against NumPy's
+    for seed in (0, 7):
+        a, b = _pair(seed, 2)
+        assert np.array_equal(streams.standard_normals((b,), 1_000_000)[0], a.standard_normal(1_000_000))
+        assert b.bit_generator.state == a.bit_generator.state
+
+
+@needs_numba
+def test_standard_normals_at_every_layer_edge():
+    # the 64-bit draw sets layer (8 bits), sign (1) and magnitude (52): at each layer's threshold and one
+    # under it (one draw or the wedge / tail), the largest magnitude, both signs, as NumPy
+    wi, ki, _ = streams._ziggurat()
+    a, b = _pair(3)
+    for layer in range(256):
+        for mag in {max(int(ki[layer]) - 1, 0), int(ki[layer]), int(ki[layer]) + 1, 2**52 - 1, 0}:
+            for sign in (0, 1):
+                raw = layer | (sign << 8) | (mag << 9)
+                _next_raw(a, raw)
+                _next_raw(b, raw)
+                want = a.standard_normal()
+                assert streams.standard_normals((b,), 1)[0, 0] == want, (layer, mag, sign)
+                assert b.bit_generator.state == a.bit_generator.state
+
+
+def test_standard_normals_other_bit_generators_and_numba_off(monkeypatch):
+    for make in (lambda: np.random.Generator(np.random.MT19937(5)), lambda: np.random.Generator(np.random.SFC64(5))):
+        a, b = make(), make()
+        assert streams.state_view(b) is None
+        assert np.array_equal(streams.standard_normals((b,), 1001), a.standard_normal((1, 1001)))
+        assert b.random() == a.random()
+    monkeypatch.setattr(streams, "USE_NUMBA", False)
+    a, b = _pair(9)
+    assert streams.state_view(b) is None
+    assert np.array_equal(streams.standard_normals((b, ), 7), a.standard_normal((1, 7)))
+
+
+@needs_numba
+def test_state_view_is_the_live_state():
+    a, b = _pair(11)
+    view = streams.state_view(b)
+    assert view is streams.state_view(b)   # cached per bit generator
+    b.random(5)   # drawn by NumPy: the view sees it
+    a.random(5)
+    st_ = a.bit_generator.state["state"]
+    assert [int(x) for x in view] == [st_["state"] % 2**64, st_["state"] >> 64, st_["inc"] % 2**64, st_["inc"] >> 64]
+    c = np.random.default_rng(99)
+    b.bit_generator.state = c.bit_generator.state   # a state set from Python: the compiled draws follow it
+    assert np.array_equal(streams.standard_normals((b,), 10)[0], c.standard_normal(10))
+
+
+@needs_numba
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**63), m=st.integers(1, 3), width=st.integers(0, 3000), rows=st.integers(1, 4),
+       uint32=st.booleans())
+def test_draw_and_claim_equal_the_block(seed, m, width, rows, uint32):
+    pairs = [_pair(seed, spawn, uint32) for spawn in range(m)]
+    want = np.stack([a.random((rows, width)) for a, _ in pairs])   # [m, rows, width]
+    first, rest = streams.draw_and_claim([b for _, b in pairs], rows, width, reserve_min=0)
+    assert np.array_equal(first, want[:, 0].reshape(-1))
+    assert rest.rows == rows - 1 and rest.width == width
+    assert np.array_equal(rest.drawn(), want[:, 1:].transpose(1, 0, 2).reshape(rows - 1, m * width))
+    for a, b in pairs:
+        assert b.bit_generator.state == a.bit_generator.state
+        assert b.random() == a.random()
+
+
+@needs_numba
+@settings(max_examples=60, deadline=None)
+@given(words=st.lists(st.integers(0, 2**64 - 1), min_size=6, max_size=6))
+def test_wide_multiply_add_equals_the_32_bit_halves(words):
+    w = [np.uint64(x) for x in words]
+    s, a, c = (words[0] << 64) | words[1], (words[2] << 64) | words[3], (words[4] << 64) | words[5]
+    want = (s * a + c) % (1 << 128)
+    got = _affine_pair(*w)
+    assert (int(got[0]) << 64) | int(got[1]) == want
+    halves = compiled.jit(streams._affine_py)   # the reference rule (its inlined helper compiled too)
+    h = halves(*w)
+    assert (int(h[0]) << 64) | int(h[1]) == want
+
+
+_affine_pair = compiled.jit(lambda sh, sl, ah, al, ch, cl: streams._affine(sh, sl, ah, al, ch, cl)) if compiled.USE_NUMBA else None
