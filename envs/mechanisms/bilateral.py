@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..compiled import THREADS, jit, prange, register as register_kernel
-from ..payments.routes import (PARALLEL_SLOTS, _level_one_nb, _pack_range_nb, _search_packed_nb, candidates_numpy,
-                               candidates as routed_candidates_kernel)
+from ..payments.routes import (PARALLEL_SLOTS, _level_one_nb, _pack_range_nb, _search_packed_nb, _search_short_nb,
+                               candidates_numpy, candidates as routed_candidates_kernel)
 from ..payments.reasons import NO_ROUTE
 from ..trades import LIQUIDITY_CUT, LIQUIDITY_EMPTY, LIQUIDITY_OK, ROUTED, Trades
 from .base import Mechanism, channel_pairs, register, routed_pairs
@@ -568,9 +568,10 @@ def clear_routed_numpy(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buy
 def _clear_routed(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,
                   concession, rounds, balance_u, capacity, fee_base, fee_rate, max_fee_share, max_hops,
                   n):  # pragma: no cover - compiled
-    """`clear_routed_numpy` for max_hops >= 2 in one call: the agreements (`_agree_range`, one chunk),
+    """`clear_routed_numpy` in one call: the agreements (`_agree_range`, one chunk), for max_hops >= 2
     the usable channels packed once for every good's search (`routes._pack_range` with the first
-    searched good's level 1, `routes._level_one` for another's; `routes._search_packed`), and
+    searched good's level 1, `routes._level_one` for another's; `routes._search_packed`; with one
+    hop `routes._search_short_nb`, which finds no routed candidate, only the reasons), and
     the rationing (`_ration_routed`). The same float expressions in the same order as the
     separate kernels."""
     e_n = u.shape[0]
@@ -630,12 +631,15 @@ def _clear_routed(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_goo
             for i in range(m):
                 unrouted[buyers[i]] = NO_ROUTE
             continue
-        if m_ch < 0:
+        if h < 2:
+            route, end, rw, why = _search_short_nb(u, v, capacity, balance_u, usable, payee, buyers, h)
+        elif m_ch < 0:
             m_ch = _pack_range_nb(u, v, capacity, balance_u, usable, payee, 0, e_n, pu, pv, pbu, pbv, pch, width[1],
                                   via[1], nxt[1], n_wanted == 1)   # (a packing for one good leaves out more)
+            route, end, rw, why = _search_packed_nb(pu, pv, pbu, pbv, pch, m_ch, payee, buyers, h, width, via, nxt)
         else:
             _level_one_nb(pu, pv, pbu, pbv, pch, m_ch, payee, width[1], via[1], nxt[1])
-        route, end, rw, why = _search_packed_nb(pu, pv, pbu, pbv, pch, m_ch, payee, buyers, h, width, via, nxt)
+            route, end, rw, why = _search_packed_nb(pu, pv, pbu, pbv, pch, m_ch, payee, buyers, h, width, via, nxt)
         for i in range(m):
             unrouted[buyers[i]] = why[i]
             if route[i, 0] >= 0:
