@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..compiled import THREADS, jit, prange, register as register_kernel
-from ..payments.routes import PARALLEL_SLOTS
+from ..payments.routes import (PARALLEL_SLOTS, _level_one_nb, _search_packed_nb, candidates as routed_candidates_kernel,
+                               candidates_numpy)
+from ..payments.reasons import NO_ROUTE
 from ..trades import LIQUIDITY_CUT, LIQUIDITY_EMPTY, LIQUIDITY_OK, ROUTED, Trades
 from .base import Mechanism, channel_pairs, register, routed_pairs
 
@@ -120,10 +122,13 @@ def _first_agreeing_round(ask0, bid0, ask_step, bid_step, rounds):  # pragma: no
 _first_agreeing_round_nb = jit(_first_agreeing_round)
 
 
-def _negotiate_list(cd, m, sell_end, buy_end, ask_q, bid_q, rounds, lo, o_c, o_s, o_b, o_p):  # pragma: no cover - compiled
+def _negotiate_list(cd, m, sell_end, buy_end, ask_q, bid_q, rounds, lo, o_c, o_s, o_b, o_p, u_, bal, cap, with_side,
+                    o_sd):  # pragma: no cover - compiled
     """The pairs cd[:m] (channel offsets; seller `sell_end[j]`, buyer `buy_end[j]`) negotiated, the
     agreements written to o_*[0..] in order; returns their count. ask_q / bid_q [N, 2]: the first
-    ask / bid and its step per round."""
+    ask / bid and its step per round. With `with_side` also the buyer's side of the channel into
+    o_sd (`u_`, `bal`, `cap`: the chunk's ends u, balances of u and capacities; read in channel
+    order here, where the rationing would gather them at random)."""
     k_ = 0
     for i in range(m):
         j = cd[i]
@@ -139,6 +144,9 @@ def _negotiate_list(cd, m, sell_end, buy_end, ask_q, bid_q, rounds, lo, o_c, o_s
         o_s[k_] = s
         o_b[k_] = b
         o_p[k_] = 0.5 * ((a0 - a_step * kf) + (b0 + b_step * kf))
+        if with_side:
+            bu = bal[j]
+            o_sd[k_] = bu if u_[j] == b else cap[j] - bu
         k_ += k <= rounds
     return k_
 
@@ -147,17 +155,20 @@ _negotiate_list_nb = jit(_negotiate_list)
 
 
 def _agree_range(u, v, is_open, offer_good, want_good, ask_q, bid_q, rounds, lo, hi, cand, f_c, f_s, f_b, f_p, r_c,
-                 r_s, r_b, r_p, joined):  # pragma: no cover - compiled
+                 r_s, r_b, r_p, joined, balance_u, capacity, with_side, f_sd, r_sd):  # pragma: no cover - compiled
     """Channels lo..hi-1: the channels whose forward (u sells) and reverse (v sells) pairs
     negotiate are listed without a branch (an unpredictable one per channel direction cost more
     than the negotiations) into two lists in cand[2 lo..2 hi], then each list negotiates in
     channel order without a branch on the direction or the outcome (every pair is written, the
     count moves on when it agrees): forward agreements go to f_*[lo..], reverse ones to r_*[lo..].
     With `joined` (one chunk: f_* sized 2 (hi - lo)) the reverse agreements follow the forward
-    ones in f_* instead, already in the gathered order. Returns (negotiated, forward, reverse)
+    ones in f_* instead, already in the gathered order. With `with_side` also each agreement's
+    buyer side of its channel, into f_sd / r_sd (`_negotiate_list`). Returns (negotiated, forward, reverse)
     counts. (Views from 0 and unsigned agent indices: numba then leaves out its negative-index
     checks.)"""
     u_, v_, op_ = u[lo:hi], v[lo:hi], is_open[lo:hi]
+    bal = balance_u[lo:hi] if with_side else balance_u
+    cap = capacity[lo:hi] if with_side else capacity
     c_f = cand[2 * lo:lo + hi]
     c_r = cand[lo + hi:2 * hi]
     m_f = 0
@@ -170,15 +181,19 @@ def _agree_range(u, v, is_open, offer_good, want_good, ask_q, bid_q, rounds, lo,
         m_f += op & (offer_good[a_] == want_good[b_])   # -2 / -3 where nothing is offered / wanted
         c_r[m_r] = j
         m_r += op & (offer_good[b_] == want_good[a_])
+    fs = f_sd[lo:hi] if with_side else f_sd
     nf = _negotiate_list_nb(c_f, m_f, u_, v_, ask_q, bid_q, rounds, lo, f_c[lo:hi], f_s[lo:hi], f_b[lo:hi],
-                            f_p[lo:hi])
+                            f_p[lo:hi], u_, bal, cap, with_side, fs)
     if joined:
         a = lo + nf
         b = a + hi - lo
-        nr = _negotiate_list_nb(c_r, m_r, v_, u_, ask_q, bid_q, rounds, lo, f_c[a:b], f_s[a:b], f_b[a:b], f_p[a:b])
+        fs = f_sd[a:b] if with_side else f_sd
+        nr = _negotiate_list_nb(c_r, m_r, v_, u_, ask_q, bid_q, rounds, lo, f_c[a:b], f_s[a:b], f_b[a:b], f_p[a:b],
+                                u_, bal, cap, with_side, fs)
     else:
+        rs = r_sd[lo:hi] if with_side else r_sd
         nr = _negotiate_list_nb(c_r, m_r, v_, u_, ask_q, bid_q, rounds, lo, r_c[lo:hi], r_s[lo:hi], r_b[lo:hi],
-                                r_p[lo:hi])
+                                r_p[lo:hi], u_, bal, cap, with_side, rs)
     return m_f + m_r, nf, nr
 
 
@@ -213,7 +228,7 @@ def _agreements(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bi
         f_b = np.empty(2 * e_n, dtype=np.int64)
         f_p = np.empty(2 * e_n)
         m, nf, nr = _agree_range_nb(u, v, is_open, offer_good, want_good, ask_q, bid_q, rounds, 0, e_n, cand, f_c,
-                                    f_s, f_b, f_p, f_c, f_s, f_b, f_p, True)
+                                    f_s, f_b, f_p, f_c, f_s, f_b, f_p, True, f_p, f_p, False, f_p, f_p)
         t_n = nf + nr
         return f_c[:t_n], f_s[:t_n], f_b[:t_n], f_p[:t_n], m
     f_c = np.empty(e_n, dtype=np.int64)
@@ -229,7 +244,7 @@ def _agreements(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bi
         lo = min(k * size, e_n)
         hi = min(lo + size, e_n)
         m, nf, nr = _agree_range_nb(u, v, is_open, offer_good, want_good, ask_q, bid_q, rounds, lo, hi, cand, f_c,
-                                    f_s, f_b, f_p, r_c, r_s, r_b, r_p, False)
+                                    f_s, f_b, f_p, r_c, r_s, r_b, r_p, False, f_p, f_p, False, f_p, f_p)
         counts[k, 0] = m
         counts[k, 1] = nf
         counts[k, 2] = nr
@@ -338,13 +353,12 @@ ration_pairs = register_kernel("ration_pairs", ration_pairs_numpy, _ration_nb)
 
 def clear_bilateral(sc: "Scenario", agents: "AgentParams", state: "MarketState", offers: "Offers") -> Trades:
     """Trades of the step's channel negotiations (see the module docstring)."""
+    if sc.max_hops > 1:
+        return _with_routes(sc, agents, state, offers)
     channel, seller, buyer, price, n_neg = agreements(
         u=state.u, v=state.v, is_open=state.open, sell_qty=offers.sell_qty, buy_qty=offers.buy_qty,
         sells_good=agents.sells_good, buys_good=agents.buys_good, ask=offers.ask, bid=offers.bid,
         reserve=agents.reserve, limit=agents.limit, concession=offers.concession, rounds=sc.negotiation_rounds)
-    if sc.max_hops > 1:   # (the search after the agreements: measured in the step, that order was no slower)
-        return _with_routes(sc, agents, state, offers, routed_pairs(sc, agents, state, offers), channel, seller,
-                            buyer, price, n_neg)
     if channel.shape[0] == 0:
         return Trades.empty(n_neg)
     qty, capped, side = ration_pairs(channel=channel, seller=seller, buyer=buyer, price=price, u=state.u,
@@ -357,21 +371,22 @@ def clear_bilateral(sc: "Scenario", agents: "AgentParams", state: "MarketState",
     return Trades(channel[keep], seller[keep], buyer[keep], good, qty[keep], price[keep], n_neg, cut[keep])
 
 
-def _with_routes(sc, agents, state, offers, rc, channel, seller, buyer, price, n_neg) -> Trades:
+def _with_routes(sc, agents, state, offers) -> Trades:
     """Multi-hop routes on (`sc.max_hops` > 1): each buyer also negotiates with the seller at the end
-    of its widest routed candidate (`rc`, `routed_pairs`), and rations over direct and routed
-    agreements together (`ration_routed`, one compiled pass)."""
-    n_neg += int(rc.seller.shape[0])
-    all_ch, all_s, all_b, all_p, qty, cut, route, good = ration_routed(
-        channel=channel, seller=seller, buyer=buyer, price=price, r_seller=rc.seller, r_buyer=rc.buyer,
-        r_route=rc.route, r_width=rc.width, ask=offers.ask, bid=offers.bid, reserve=agents.reserve,
-        limit=agents.limit, concession=offers.concession, rounds=sc.negotiation_rounds, sell_qty=offers.sell_qty,
-        buy_qty=offers.buy_qty, sells_good=agents.sells_good, u=state.u, balance_u=state.balance_u,
-        capacity=state.capacity, fee_base=state.fee_base, fee_rate=state.fee_rate, max_fee_share=sc.max_fee_share,
-        n=agents.n)
+    of its widest routed candidate (`routed_pairs`), and rations over direct and routed agreements
+    together: one compiled call, `clear_routed`, over open channels between active agents."""
+    # every agent active (the usual step): the open channels themselves, no E-sized gathers
+    usable = state.open if state.active.all() else state.open & state.active[state.u] & state.active[state.v]
+    all_ch, all_s, all_b, all_p, qty, cut, route, good, n_neg, unrouted = clear_routed(
+        u=state.u, v=state.v, is_open=state.open, usable=usable, sell_qty=offers.sell_qty, buy_qty=offers.buy_qty,
+        sells_good=agents.sells_good, buys_good=agents.buys_good, ask=offers.ask, bid=offers.bid,
+        reserve=agents.reserve, limit=agents.limit, concession=offers.concession, rounds=sc.negotiation_rounds,
+        balance_u=state.balance_u, capacity=state.capacity, fee_base=state.fee_base, fee_rate=state.fee_rate,
+        max_fee_share=sc.max_fee_share, max_hops=int(sc.max_hops), n=agents.n)
+    n_neg = int(n_neg)
     if all_ch.shape[0] == 0:
-        return Trades.empty(n_neg)._replace(route=np.zeros((0, sc.max_hops), dtype=np.int64), unrouted=rc.unrouted)
-    return Trades(all_ch, all_s, all_b, good, qty, all_p, n_neg, cut, route, rc.unrouted)
+        return Trades.empty(n_neg)._replace(route=np.zeros((0, sc.max_hops), dtype=np.int64), unrouted=unrouted)
+    return Trades(all_ch, all_s, all_b, good, qty, all_p, n_neg, cut, route, unrouted)
 
 
 def ration_routed_numpy(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve,
@@ -412,11 +427,25 @@ def ration_routed_numpy(channel, seller, buyer, price, r_seller, r_buyer, r_rout
             sells_good[all_s[keep]].astype(np.int64))
 
 
-@jit
-def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve,
-                      limit, concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base,
-                      fee_rate, max_fee_share, n):  # pragma: no cover - compiled
-    """(Agent and channel indices unsigned: numba then leaves out its negative-index checks.)"""
+def _ration_routed(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve, limit,
+                   concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate,
+                   max_fee_share, n):  # pragma: no cover - compiled
+    """The direct pairs' buyer sides gathered, then `_ration_sides`."""
+    d_side = np.empty(channel.shape[0])
+    for i in range(channel.shape[0]):
+        ch = np.uint64(channel[i])
+        bu = balance_u[ch]
+        d_side[i] = bu if u[ch] == buyer[i] else capacity[ch] - bu
+    return _ration_sides_nb(channel, seller, buyer, price, d_side, r_seller, r_buyer, r_route, r_width, ask, bid,
+                            reserve, limit, concession, rounds, sell_qty, buy_qty, sells_good, fee_base, fee_rate,
+                            max_fee_share, n)
+
+
+def _ration_sides(channel, seller, buyer, price, d_side, r_seller, r_buyer, r_route, r_width, ask, bid, reserve,
+                  limit, concession, rounds, sell_qty, buy_qty, sells_good, fee_base, fee_rate, max_fee_share,
+                  n):  # pragma: no cover - compiled
+    """`ration_routed` with the direct pairs' buyer sides `d_side` given. (Agent and channel indices
+    unsigned: numba then leaves out its negative-index checks.)"""
     d_n = channel.shape[0]
     r_n = r_seller.shape[0]
     h_n = r_route.shape[1]
@@ -431,15 +460,13 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
     w = np.empty(t_n)
     w_sum = np.zeros(n)
     for i in range(d_n):
-        ch = np.uint64(channel[i])
         bi = buyer[i]
         si = seller[i]
         pr = price[i]
         s_[i] = si
         b_[i] = bi
         p_[i] = pr
-        bu = balance_u[ch]
-        sd = bu if u[ch] == bi else capacity[ch] - bu
+        sd = d_side[i]
         sd_[i] = sd
         src[i] = i
         pay = sd / pr if pr > 0 else np.inf
@@ -528,7 +555,186 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
     return o_ch[:k_], o_s[:k_], o_b[:k_], o_p[:k_], o_q[:k_], o_cut[:k_], o_route[:k_], o_good[:k_]
 
 
+_ration_sides_nb = jit(_ration_sides)
+_ration_routed_nb = jit(_ration_routed)
 ration_routed = register_kernel("ration_routed", ration_routed_numpy, _ration_routed_nb)
+
+
+# ---- the routed clearing in one call: agreements, route search and rationing ------------------------
+
+def clear_routed_numpy(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,
+                       concession, rounds, balance_u, capacity, fee_base, fee_rate, max_fee_share, max_hops, n):
+    """`agreements` over the open channels, every buyer's widest routed candidate over the `usable`
+    ones (`routes.candidates`) and `ration_routed` over both, composed: ration_routed's eight
+    outputs, then the pairs that negotiated (direct and routed) and unrouted [N]."""
+    channel, seller, buyer, price, n_neg = agreements_numpy(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good,
+                                                            ask, bid, reserve, limit, concession, rounds)
+    rs, rb, rr, rw, unrouted = candidates_numpy(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sells_good,
+                                                buys_good, max_hops)
+    out = ration_routed_numpy(channel, seller, buyer, price, rs, rb, rr, rw, ask, bid, reserve, limit, concession,
+                              rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate,
+                              max_fee_share, n)
+    return (*out, n_neg + int(rs.shape[0]), unrouted)
+
+
+def _clear_routed(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,
+                  concession, rounds, balance_u, capacity, fee_base, fee_rate, max_fee_share, max_hops,
+                  n):  # pragma: no cover - compiled
+    """`clear_routed_numpy` for max_hops >= 2 with the passes joined where they read the same channels:
+    one sweep over the channel slots lists the pairs that negotiate (`_agree_range`'s listing) and
+    packs the usable channels with level 1 of the first good wanted (`routes._pack_range`); the
+    negotiations read each agreement's buyer side in channel order (`_negotiate_list`), so the
+    rationing gathers no channel (`_ration_sides`); each good's search runs over the one packing
+    (`routes._search_packed`; level 1 of another good by `routes._level_one`). The same float
+    expressions in the same order as the separate kernels."""
+    e_n = u.shape[0]
+    h = max_hops
+    offer_good = np.empty(n, dtype=np.int16)   # as in `_agreements`
+    want_good = np.empty(n, dtype=np.int16)
+    ask_q = np.empty((n, 2))
+    bid_q = np.empty((n, 2))
+    g_max = -1
+    for i in range(n):
+        offer_good[i] = sells_good[i] if sell_qty[i] > 0.0 else -2
+        want_good[i] = buys_good[i] if buy_qty[i] > 0.0 else -3
+        ask_q[i, 0] = ask[i]
+        ask_q[i, 1] = concession[i] * (ask[i] - reserve[i]) / rounds
+        bid_q[i, 0] = bid[i]
+        bid_q[i, 1] = concession[i] * (limit[i] - bid[i]) / rounds
+        g = buys_good[i] if buy_qty[i] > 0.0 else -1
+        g_max = g if g > g_max else g_max
+    wanted = np.zeros(g_max + 1, dtype=np.bool_)   # the goods wanted (`routes.candidates`)
+    for i in range(n):
+        if buy_qty[i] > 0.0 and buys_good[i] >= 0:
+            wanted[buys_good[i]] = True
+    g0 = -1
+    for g in range(g_max + 1):
+        if wanted[g]:
+            g0 = g
+            break
+    payee = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        payee[i] = (sell_qty[i] > 0.0) & (sells_good[i] == g0)
+    width = np.empty((h, n))
+    via = np.empty((h, n), dtype=np.int64)
+    nxt = np.empty((h, n), dtype=np.int32)
+    best, bvia, bnxt = width[1], via[1], nxt[1]
+    for x in range(n):
+        best[x] = np.inf if payee[x] else 0.0
+        bvia[x] = -1
+        bnxt[x] = -1
+    cand = np.empty(2 * e_n + 1, dtype=np.int32)
+    c_f = cand[:e_n]
+    c_r = cand[e_n:]
+    pu = np.empty(e_n, dtype=np.int32)
+    pv = np.empty(e_n, dtype=np.int32)
+    pbu = np.empty(e_n)
+    pbv = np.empty(e_n)
+    pch = np.empty(e_n, dtype=np.int32)
+    m_f = 0
+    m_r = 0
+    m_ch = 0
+    for j in range(e_n):
+        a = np.uint32(u[j])
+        b = np.uint32(v[j])
+        op = is_open[j]
+        c_f[m_f] = j
+        m_f += op & (offer_good[a] == want_good[b])
+        c_r[m_r] = j
+        m_r += op & (offer_good[b] == want_good[a])
+        bu = balance_u[j]
+        bv = capacity[j] - bu
+        use = usable[j]
+        pu[m_ch] = a
+        pv[m_ch] = b
+        pbu[m_ch] = bu
+        pbv[m_ch] = bv
+        pch[m_ch] = j
+        m_ch += use
+        c = bu if use & payee[b] else 0.0
+        if c > best[a]:
+            best[a] = c
+            bvia[a] = 2 * j
+            bnxt[a] = b
+        c = bv if use & payee[a] else 0.0
+        if c > best[b]:
+            best[b] = c
+            bvia[b] = 2 * j + 1
+            bnxt[b] = a
+    d_c = np.empty(2 * e_n, dtype=np.int64)   # forward, then reverse agreements, each in channel order
+    d_s = np.empty(2 * e_n, dtype=np.int64)
+    d_b = np.empty(2 * e_n, dtype=np.int64)
+    d_p = np.empty(2 * e_n)
+    d_sd = np.empty(2 * e_n)
+    nf = _negotiate_list_nb(c_f, m_f, u, v, ask_q, bid_q, rounds, 0, d_c, d_s, d_b, d_p, u, balance_u, capacity,
+                            True, d_sd)
+    nr = _negotiate_list_nb(c_r, m_r, v, u, ask_q, bid_q, rounds, 0, d_c[nf:], d_s[nf:], d_b[nf:], d_p[nf:], u,
+                            balance_u, capacity, True, d_sd[nf:])
+    d_n = nf + nr
+    # every buyer's widest routed candidate, good by good (`routes.candidates`)
+    unrouted = np.zeros(n, dtype=np.int8)
+    o_s = np.empty(n, dtype=np.int64)
+    o_b = np.empty(n, dtype=np.int64)
+    o_r = np.empty((n, h), dtype=np.int64)
+    o_w = np.empty(n)
+    k = 0
+    all_buyers = np.empty(n, dtype=np.int64)
+    for g in range(g_max + 1):
+        if not wanted[g]:
+            continue
+        any_payee = False
+        m = 0
+        for i in range(n):
+            pe = (sell_qty[i] > 0.0) & (sells_good[i] == g)
+            payee[i] = pe
+            any_payee |= pe
+            all_buyers[m] = i
+            m += (buy_qty[i] > 0.0) & (buys_good[i] == g) & (not pe)
+        buyers = all_buyers[:m]
+        if not any_payee:
+            for i in range(m):
+                unrouted[buyers[i]] = NO_ROUTE
+            continue
+        if g != g0:
+            _level_one_nb(pu, pv, pbu, pbv, pch, m_ch, payee, width[1], via[1], nxt[1])
+        route, end, rw, why = _search_packed_nb(pu, pv, pbu, pbv, pch, m_ch, payee, buyers, h, width, via, nxt)
+        for i in range(m):
+            unrouted[buyers[i]] = why[i]
+            if route[i, 0] >= 0:
+                o_s[k] = end[i]
+                o_b[k] = buyers[i]
+                for j in range(h):
+                    o_r[k, j] = route[i, j]
+                o_w[k] = rw[i]
+                k += 1
+    all_ch, all_s, all_b, all_p, qty, cut, r_out, good = _ration_sides_nb(
+        d_c[:d_n], d_s[:d_n], d_b[:d_n], d_p[:d_n], d_sd[:d_n], o_s[:k], o_b[:k], o_r[:k], o_w[:k], ask, bid, reserve,
+        limit, concession, rounds, sell_qty, buy_qty, sells_good, fee_base, fee_rate, max_fee_share, n)
+    return all_ch, all_s, all_b, all_p, qty, cut, r_out, good, m_f + m_r + k, unrouted
+
+
+_clear_routed_nb = jit(_clear_routed)
+
+
+def _clear_routed_parallel(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,
+                           concession, rounds, balance_u, capacity, fee_base, fee_rate, max_fee_share, max_hops, n):
+    """Large markets: the separate kernels, each picking its multi-threaded build by its own size threshold."""
+    channel, seller, buyer, price, n_neg = agreements(
+        u=u, v=v, is_open=is_open, sell_qty=sell_qty, buy_qty=buy_qty, sells_good=sells_good, buys_good=buys_good,
+        ask=ask, bid=bid, reserve=reserve, limit=limit, concession=concession, rounds=rounds)
+    rs, rb, rr, rw, unrouted = routed_candidates_kernel(
+        u=u, v=v, usable=usable, capacity=capacity, balance_u=balance_u, sell_qty=sell_qty, buy_qty=buy_qty,
+        sells_good=sells_good, buys_good=buys_good, max_hops=max_hops)
+    out = _ration_routed_nb(channel, seller, buyer, price, rs, rb, rr, rw, ask, bid, reserve, limit, concession,
+                            rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate,
+                            max_fee_share, n)
+    return (*out, n_neg + int(rs.shape[0]), unrouted)
+
+
+clear_routed = register_kernel("bilateral_routed_clear", clear_routed_numpy,
+                               _clear_routed_nb if _clear_routed_nb is not None else None,
+                               parallel=_clear_routed_parallel if _agreements_par is not None else None, split="u",
+                               min_items=PARALLEL_SLOTS)
 
 
 BILATERAL = register(Mechanism(
@@ -537,4 +743,4 @@ BILATERAL = register(Mechanism(
     description="K alternating concession rounds over every open channel, proportional rationing"))
 
 __all__ = ["BILATERAL", "clear_bilateral", "negotiate", "ration", "agreements", "agreements_numpy", "ration_pairs",
-           "ration_pairs_numpy", "ration_routed", "ration_routed_numpy"]
+           "ration_pairs_numpy", "ration_routed", "ration_routed_numpy", "clear_routed", "clear_routed_numpy"]

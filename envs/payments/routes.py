@@ -298,6 +298,80 @@ _walk_range_nb = jit(_walk_range)
 _hop_limit_range_nb = jit(_hop_limit_range)
 
 
+def _level_one(pu, pv, pbu, pbv, pch, m_ch, payee, best, via, nxt):  # pragma: no cover - compiled
+    """Level 1 over channels packed before (the first m_ch of pu, ...): `_pack_range`'s level 1 for
+    another set of payees, the same edges in the same order."""
+    for x in range(best.shape[0]):
+        best[x] = np.inf if payee[x] else 0.0
+        via[x] = -1
+        nxt[x] = -1
+    qu, qv, qbu, qbv, qch = pu[:m_ch], pv[:m_ch], pbu[:m_ch], pbv[:m_ch], pch[:m_ch]
+    for i in range(m_ch):
+        a = np.uint32(qu[i])
+        b = np.uint32(qv[i])
+        c = qbu[i] if payee[b] else 0.0
+        if c > best[a]:
+            best[a] = c
+            via[a] = 2 * np.int64(qch[i])
+            nxt[a] = b
+        c = qbv[i] if payee[a] else 0.0
+        if c > best[b]:
+            best[b] = c
+            via[b] = 2 * np.int64(qch[i]) + 1
+            nxt[b] = a
+
+
+def _search_packed(pu, pv, pbu, pbv, pch, m_ch, payee, buyers, h, width, via, nxt):  # pragma: no cover - compiled
+    """`_search_multi` in one chunk after the packing: levels 2..H-1 and the multi-hop last pass over
+    the packed channels (the first m_ch of pu, ...), the hop-limit pass and the walk. `width`,
+    `via`, `nxt` [H, N] hold levels 0 and 1."""
+    n = payee.shape[0]
+    into = np.empty(n)      # the last pass: edges into a payee never count, widths from 0
+    from_zero = np.empty(n)
+    for x in range(n):
+        from_zero[x] = np.inf if payee[x] else 0.0
+    no_via = np.full(n, -1, dtype=np.int64)
+    no_nxt = np.full(n, -1, dtype=np.int32)
+    last_w = np.empty(n)
+    last_v = np.empty(n, dtype=np.int64)
+    last_n = np.empty(n, dtype=np.int32)
+    for lev in range(2, h + 1):   # levels 2..H-1, then (lev = H) the last pass
+        if lev < h:
+            _relax_range_nb(pu, pv, pbu, pbv, pch, 0, m_ch, width[lev - 1], width[lev - 1], via[lev - 1],
+                            nxt[lev - 1], width[lev], via[lev], nxt[lev])
+        else:
+            for x in range(n):
+                into[x] = 0.0 if payee[x] else width[h - 1, x]
+            _relax_range_nb(pu, pv, pbu, pbv, pch, 0, m_ch, into, from_zero, no_via, no_nxt, last_w, last_v, last_n)
+    prev = width[h - 1]
+    m = buyers.shape[0]
+    stuck = np.zeros(n, dtype=np.bool_)
+    any_stuck = False
+    for i in range(m):
+        b = buyers[i]
+        if not (prev[b] > 0.0 or last_w[b] > 0.0):
+            stuck[b] = True
+            any_stuck = True
+    unrouted = np.zeros(m, dtype=np.int8)
+    if any_stuck:
+        hop = np.zeros(n, dtype=np.bool_)
+        _hop_limit_range_nb(pu, pv, pbu, pbv, 0, m_ch, stuck, last_w, hop)
+        for i in range(m):
+            b = buyers[i]
+            if stuck[b]:
+                unrouted[i] = HOP_LIMIT if hop[b] else NO_ROUTE
+    route = np.full((m, h), -1, dtype=np.int64)
+    end = np.empty(m, dtype=np.int64)
+    rw = np.empty(m)
+    _walk_range_nb(payee, buyers, last_v, last_n, last_w, via, nxt, h, 0, m, route, end, rw)
+    return route, end, rw, unrouted
+
+
+_level_one_nb = jit(_level_one)
+_search_packed_nb = jit(_search_packed)
+
+
+
 def _search_multi(u, v, capacity, balance_u, usable, payee, buyers, max_hops, chunks):  # pragma: no cover - compiled
     """The search for max_hops >= 2: the usable channels packed once (`_pack_range`), then H (+1)
     relaxation passes over them (a directed edge list with per-edge tests cost more than the
@@ -328,6 +402,10 @@ def _search_multi(u, v, capacity, balance_u, usable, payee, buyers, max_hops, ch
         width[0, x] = np.inf if payee[x] else 0.0
         via[0, x] = -1
         nxt[0, x] = -1
+    if chunks == 1:   # one chunk: pack (and level 1), then the rest in one serial pass each
+        m_ch = _pack_range_nb(u, v, capacity, balance_u, usable, payee, 0, e_n, pu, pv, pbu, pbv, pch, width[1],
+                              via[1], nxt[1])
+        return _search_packed_nb(pu, pv, pbu, pbv, pch, m_ch, payee, buyers, h, width, via, nxt)
     cw = np.empty((chunks, n))
     cv = np.empty((chunks, n), dtype=np.int64)
     cn = np.empty((chunks, n), dtype=np.int32)

@@ -68,29 +68,63 @@ def _cell_range_py(p, part, scx, scy, starts, counts, nx, ny):  # pragma: no cov
 _cell_range = jit(_cell_range_py, inline=True) or _cell_range_py
 
 
+def _pair_roles_py(agents, in_good, out_good, food, n):  # pragma: no cover - compiled
+    """(goods code of each position: out good x (G + 1) + in good + 1, codes C, the role table [C * C * 6]
+    as floats and as whole numbers): for a close pair (p, q) of codes (cp, cq), row (cp * C + cq) holds
+    whether q supplies p's input, p supplies q's, q sells food, p sells food, q buys p's product, p buys
+    q's product (the tests of `_near_numpy`, over the goods the two agents have)."""
+    m = agents.shape[0]
+    g = 0
+    for a in range(n):
+        g = max(g, out_good[a] + 1, in_good[a] + 1)
+    w = g + 1
+    nc = g * w
+    code = np.empty(m, np.int64)
+    for p in range(m):
+        code[p] = out_good[agents[p]] * w + in_good[agents[p]] + 1
+    tf = np.empty(nc * nc * 6)
+    ti = np.empty(nc * nc * 6, np.int64)
+    for cp in range(nc):
+        oa = cp // w
+        ia = cp % w - 1
+        for cq in range(nc):
+            ob = cq // w
+            ib = cq % w - 1
+            e = (cp * nc + cq) * 6
+            ti[e] = ob == ia
+            ti[e + 1] = oa == ib
+            ti[e + 2] = ob == food
+            ti[e + 3] = oa == food
+            ti[e + 4] = ib == oa or (oa == food and ob != food)
+            ti[e + 5] = ia == ob or (ob == food and oa != food)
+            for j in range(6):
+                tf[e + j] = ti[e + j]
+    return code, nc, tf, ti
+
+
+_pair_roles = jit(_pair_roles_py) or _pair_roles_py
+
+
 def _near_loop(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good, out_good, food, n):
     """`_near_numpy` in one pass over the close pairs of the cell list (compiled; `space._pairs_numpy`'s
     order): both directions of every pair counted, the customer candidates of the first direction in
     pair order, then those of the second, each put in its seller's group (the count of customers near
-    it is the size of the group). Works in cell order (goods and counts gathered by position, so a cell's
-    agents sit side by side in memory) and scatters to agents at the end."""
+    it is the size of the group). Works in cell order (a cell's agents sit side by side in memory) and
+    scatters to agents at the end; a pair's six role tests are one row of a table over the two agents'
+    goods (`_pair_roles`), added without branches (counts are whole numbers: any order is exact)."""
     r2 = radius * radius
     m = sx.shape[0]
-    og = np.empty(m, np.int64)
-    ig = np.empty(m, np.int64)
-    for p in range(m):
-        og[p] = out_good[agents[p]]
-        ig[p] = in_good[agents[p]]
+    code, nc, tf, ti = _pair_roles(agents, in_good, out_good, food, n)
     rs = np.zeros((m, 3))
     total = 0                          # candidate pairs: a bound on the customer candidates each way
     for part in range(5):
         for p in range(m):
             lo, hi = _cell_range(p, part, scx, scy, starts, counts, nx, ny)
             total += hi - lo
-    fa = np.empty(total, np.int64)
-    fb = np.empty(total, np.int64)
-    ba = np.empty(total, np.int64)
-    bb = np.empty(total, np.int64)
+    fa = np.empty(total + 1, np.int64)  # + 1: each pair is written before it is known to be a candidate
+    fb = np.empty(total + 1, np.int64)
+    ba = np.empty(total + 1, np.int64)
+    bb = np.empty(total + 1, np.int64)
     nf = 0
     nb = 0
     for part in range(5):
@@ -98,33 +132,31 @@ def _near_loop(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good
             lo, hi = _cell_range(p, part, scx, scy, starts, counts, nx, ny)
             px = sx[p]
             py = sy[p]
-            oa = og[p]
-            ia = ig[p]
+            cp = code[p] * nc
+            sup = 0.0                  # p's own counts, kept here while it meets its pairs of this part
+            cus = 0.0
+            fds = 0.0
             for q in range(np.uint64(lo), np.uint64(hi)):     # unsigned: no negative-index checks
                 dx = px - sx[q]
                 dy = py - sy[q]
                 if dx * dx + dy * dy >= r2:
                     continue
-                ob = og[q]
-                ib = ig[q]
-                if ob == ia:
-                    rs[p, 0] += 1.0
-                if oa == ib:
-                    rs[q, 0] += 1.0
-                if ob == food:
-                    rs[p, 2] += 1.0
-                if oa == food:
-                    rs[q, 2] += 1.0
-                if ib == oa or (oa == food and ob != food):     # q buys p's product
-                    rs[p, 1] += 1.0
-                    fa[nf] = p
-                    fb[nf] = q
-                    nf += 1
-                if ia == ob or (ob == food and oa != food):     # p buys q's product
-                    rs[q, 1] += 1.0
-                    ba[nb] = q
-                    bb[nb] = p
-                    nb += 1
+                e = (cp + code[q]) * 6
+                sup += tf[e]
+                rs[q, 0] += tf[e + 1]
+                fds += tf[e + 2]
+                rs[q, 2] += tf[e + 3]
+                cus += tf[e + 4]       # q buys p's product
+                fa[nf] = p
+                fb[nf] = q
+                nf += ti[e + 4]
+                rs[q, 1] += tf[e + 5]  # p buys q's product
+                ba[nb] = q
+                bb[nb] = p
+                nb += ti[e + 5]
+            rs[p, 0] += sup
+            rs[p, 1] += cus
+            rs[p, 2] += fds
     role = np.zeros((n, 3))
     for p in range(m):
         a = agents[p]

@@ -173,22 +173,18 @@ def _group_cumsum(group: np.ndarray, x: np.ndarray) -> np.ndarray:
     return c - c[start][run]
 
 
-def _setup_loop(partner, reach, xy, radius, alive, hold, out_good, in_good, learned, qty, pkg, food, food_target,
-                input_target, batch_units):
+def _setup_loop(xy, alive, hold, out_good, in_good, learned, qty, pkg, food, food_target, input_target, batch_units):
     """Per agent the packages it can sell (its product beyond the food a Seller keeps to eat, in whole
     packages; a learned seller offers the share (q + 1) / 2) and its row as a customer (`cu`: position,
-    alive, input good, its needs and input target; `_sent_loop` reads it per slot); and how many open
-    slots are in range (one advertising draw each). Input is needed only while the customer's product
-    sells (under two batches unsold); a learned customer buys the share (q + 1) / 2 of its need. One loop
-    over the agents, compiled (threaded)."""
-    n, k = partner.shape
-    r2 = radius * radius
+    alive, input good, its needs and input target; `_sent_loop` reads it per slot). Input is needed only
+    while the customer's product sells (under two batches unsold); a learned customer buys the share
+    (q + 1) / 2 of its need. One loop over the agents, compiled (threaded)."""
+    n = xy.shape[0]
     packages = np.empty(n)
     # per customer, once (the same float operations as per slot): 0 x, 1 y, 2 alive, 3 in good, 4 no need
     # (0 scaled as a need is), 5 need of its input, 6 need of food (if it eats bought food), 7 its input
     # target; one row, one cache line
     cu = np.empty((n, 8))
-    count = np.zeros(n, np.int64)
     for b in prange(n):
         ib = in_good[b]
         ob = out_good[b]
@@ -212,32 +208,17 @@ def _setup_loop(partner, reach, xy, radius, alive, hold, out_good, in_good, lear
         keep = food_target[b] if ob == food else 0.0      # a Seller keeps its own food target (it eats its product)
         pk = np.floor(_max1(hold[b, ob] - keep, 0.0) / pkg[ob])
         packages[b] = np.floor(pk * (qty[b] + 1.0) * 0.5) if learned[b] else pk
-        # as a seller: its open slots in range (positions from `xy`, the same numbers as cu's, denser)
-        bx = xy[b, 0]
-        by = xy[b, 1]
-        c = 0
-        for s in range(reach[b]):
-            p = partner[b, s]
-            if p >= 0:
-                dx = xy[p, 0] - bx
-                dy = xy[p, 1] - by
-                if dx * dx + dy * dy < r2:
-                    c += 1
-        count[b] = c
-    m = 0
-    for a in range(n):
-        m += count[a]
-    return packages, cu, m
+    return packages, cu
 
 
-setup_kernel = kernel("supply_chain_offer_setup", _setup_loop, _setup_loop, split="partner")
+setup_kernel = kernel("supply_chain_offer_setup", _setup_loop, _setup_loop, split="xy")
 
 
 def _sent_numpy(partner, reach, xy, radius, alive, out_good, food, food_target, packages, cu, draws, offered,
                 advertising, points):
-    """The offers that go out today: (flat slot i * K + k, customer, its need and target of the seller's
-    good, whether it is the customer's input), in slot order; and the open slots holding points (the
-    day's points decay visits only these). An open slot in range gets an advertising draw (`draws`, one
+    """The offers that go out today: (flat slot i * K + k, seller, customer, its need and target of the
+    seller's good, whether it is the customer's input), in slot order; and the open slots holding points
+    and their sellers (the day's points decay visits only these). An open slot in range gets an advertising draw (`draws`, one
     each in slot order); an offer is worth sending when both sides are alive, the seller has a package
     and the customer needs >= 1 unit; it goes out by `risk_rules.advertise`. NumPy twin of `_sent_loop`."""
     k = partner.shape[1]
@@ -252,9 +233,14 @@ def _sent_numpy(partner, reach, xy, radius, alive, out_good, food, food_target, 
     need = np.where(inp, cu[b, 5], np.where(g == food, cu[b, 6], cu[b, 4]))
     target = np.where(inp, cu[b, 7], food_target[b])
     eligible = alive[rows] & (packages[rows] >= 1.0) & (cu[b, 2] != 0.0) & (need >= 1.0)
-    sent = advertise(offered[rows, slots], eligible, draws, advertising)
+    used = rows.size
+    if used > draws.shape[0]:
+        raise ValueError(f"offers sent: {used} slots in range, {draws.shape[0]} advertising draws; allowed: "
+                         "at least one draw a slot in range")
+    sent = advertise(offered[rows, slots], eligible, draws[:used], advertising)
     held = np.flatnonzero((partner >= 0) & (points > 0))
-    return (rows * k + slots)[sent], b[sent], need[sent], target[sent], inp[sent], held
+    return ((rows * k + slots)[sent], rows[sent], b[sent], need[sent], target[sent], inp[sent], held, held // k,
+            used)
 
 
 def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, packages, cu, draws, offered,
@@ -266,11 +252,13 @@ def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, p
     r2 = radius * radius
     m = draws.shape[0]
     f = np.empty(m + 1, np.int64)       # + 1: each slot is written before it is known to be an offer
+    sel = np.empty(m + 1, np.int64)
     cust = np.empty(m + 1, np.int64)
     need = np.empty(m + 1)
     target = np.empty(m + 1)
     is_input = np.empty(m + 1, np.bool_)
     held = np.empty(n * k + 1, np.int64)
+    held_a = np.empty(n * k + 1, np.int64)
     h = 0                               # open slots with points so far
     o = 0                               # slots in range so far (their draws)
     w = 0                               # offers sent so far
@@ -284,6 +272,7 @@ def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, p
             if b < 0:
                 continue
             held[h] = a * k + s
+            held_a[h] = a
             h += points[a, s] > 0
             dx = cu[b, 0] - ax
             dy = cu[b, 1] - ay
@@ -297,13 +286,14 @@ def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, p
                 nd = cu[b, 6] if g == food else cu[b, 4]
                 tg = food_target[b]
             f[w] = a * k + s
+            sel[w] = a
             cust[w] = b
             need[w] = nd
             target[w] = tg
             is_input[w] = inp
             w += (sells & (cu[b, 2] != 0.0) & (nd >= 1.0)) & ((not offered[a, s]) | (draws[o] < advertising))
             o += 1
-    return f[:w], cust[:w], need[:w], target[:w], is_input[:w], held[:h]
+    return f[:w], sel[:w], cust[:w], need[:w], target[:w], is_input[:w], held[:h], held_a[:h], o
 
 
 sent_kernel = Kernel("supply_chain_offers_sent", _sent_numpy, jit(_sent_loop))
@@ -348,8 +338,8 @@ def _sale_numpy(accepted, si, sj, price, need, unit_pkg, packages, money):
 
 def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
     """`_sale_numpy` in three passes over the accepted offers (compiled), with the twin's order and float
-    operations: each seller's run (`si` sorted) ordered highest price first (a stable insertion sort) and
-    its packages handed out in that order; a stable counting sort by buyer, cheapest first inside each
+    operations: each seller's run (`si` sorted) ordered highest price first (a stable insertion sort, only
+    when its stock is short of the run's wants) and its packages handed out in that order; a stable counting sort by buyer, cheapest first inside each
     buyer; then each buyer's money and need cut the packages. The running sums are taken as `_group_cumsum`
     takes them (one running sum over all groups minus the group's start), so the numbers are the twin's."""
     m0 = accepted.shape[0]
@@ -359,8 +349,14 @@ def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
     for k in range(m0):
         a[m] = k
         m += accepted[k]
-    # ---- sellers: highest accepted price first, one package each up to the buyer's need, while stock lasts
+    # ---- sellers: highest accepted price first, one package each up to the buyer's need, while stock lasts.
+    # When a seller's stock covers every want of its run, each buyer gets its whole want in any order (the
+    # wants are whole numbers: their running sums are exact), so the run is left in slot order: the buyers'
+    # lists below sort by price and keep the run's order only between equal prices, which the stable sort
+    # would not have changed either.
     give = np.empty(m)
+    w_of = np.empty(m)
+    key = np.empty(m)
     c = 0.0
     c_start = 0.0
     lo = 0
@@ -369,45 +365,68 @@ def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
         hi = lo + 1
         while hi < m and si[a[hi]] == s:
             hi += 1
-        for i in range(lo + 1, hi):
-            x = a[i]
-            v = price[x]
-            j = i - 1
-            while j >= lo and price[a[j]] < v:
-                a[j + 1] = a[j]
-                j -= 1
-            a[j + 1] = x
-        pk = packages[s]
+        tot = 0.0
         for i in range(lo, hi):
             x = a[i]
             w = np.ceil(need[x] / unit_pkg[x])
+            w_of[i] = w
+            key[i] = price[x]
+            tot += w
+        pk = packages[s]
+        if not (tot <= pk and tot < 9007199254740992.0):   # stock short (or wants not exact): sort the run
+            for i in range(lo + 1, hi):
+                x = a[i]
+                v = key[i]
+                wx = w_of[i]
+                j = i - 1
+                while j >= lo and key[j] < v:
+                    a[j + 1] = a[j]
+                    key[j + 1] = key[j]
+                    w_of[j + 1] = w_of[j]
+                    j -= 1
+                a[j + 1] = x
+                key[j + 1] = v
+                w_of[j + 1] = wx
+        for i in range(lo, hi):
+            w = w_of[i]
             ck = (c + w) - w
             c = c + w
             if i == lo:
                 c_start = ck
             give[i] = min(max(pk - (ck - c_start), 0.0), w)
         lo = hi
-    # ---- buyers: by buyer (stable), cheapest first inside each
+    # ---- buyers: by buyer (stable), cheapest first inside each: (offer, price, packages) in that order
     start = np.zeros(n + 1, np.int64)
     for i in range(m):
         start[sj[a[i]] + 1] += 1
     for b in range(n):
         start[b + 1] += start[b]
     pos = start[:n].copy()
-    order = np.empty(m, np.int64)            # positions in `a`, by buyer
+    bx = np.empty(m, np.int64)
+    bp = np.empty(m)
+    bg = np.empty(m)
     for i in range(m):
-        b = sj[a[i]]
-        order[pos[b]] = i
-        pos[b] += 1
+        x = a[i]
+        b = sj[x]
+        q = pos[b]
+        bx[q] = x
+        bp[q] = key[i]
+        bg[q] = give[i]
+        pos[b] = q + 1
     for b in range(n):
         for i in range(start[b] + 1, start[b + 1]):
-            y = order[i]
-            v = price[a[y]]
+            x = bx[i]
+            v = bp[i]
+            g = bg[i]
             j = i - 1
-            while j >= start[b] and price[a[order[j]]] > v:
-                order[j + 1] = order[j]
+            while j >= start[b] and bp[j] > v:
+                bx[j + 1] = bx[j]
+                bp[j + 1] = bp[j]
+                bg[j + 1] = bg[j]
                 j -= 1
-            order[j + 1] = y
+            bx[j + 1] = x
+            bp[j + 1] = v
+            bg[j + 1] = g
     # ---- each buyer's money and need, in that order
     out_a = np.empty(m + 1, np.int64)
     out_g = np.empty(m + 1)
@@ -418,12 +437,11 @@ def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
     cu_start = 0.0
     prev = -1
     for i in range(m):
-        y = order[i]
-        x = a[y]
+        x = bx[i]
         b = sj[x]
         u = unit_pkg[x]
-        p = price[x]
-        g = give[y]
+        p = bp[i]
+        g = bg[i]
         units = g * u
         cost = units * p
         sk = (cs + cost) - cost
@@ -456,9 +474,9 @@ _RULES = ("margin_base", "margin_risk", "regular_discount", "regular_r_max", "po
           "pressure_weight", "accept_r", "accept_pressure", "points_decay")
 
 
-def _offers_numpy(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r, out_good,
+def _offers_numpy(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules, r, out_good,
                   in_good, out_cost, vital, hold, money, price, last_paid, lot_qty, lot_cost, points, n_tr, value_sum,
-                  t_first, t_last, list_price, outcome, offered, partner, held, learned, ask, bid, concession, ref, cap,
+                  t_first, t_last, list_price, outcome, offered, partner, held, held_a, learned, ask, bid, concession, ref, cap,
                   pkg, packages, food_target, batch_units):
     """The day's offers, answers and sales of the offers sent (`sent_kernel`), NumPy twin of `_offers_loop`:
     step-1 prices (first contact / repeat, stock pressure), answers (the IF-chain), step 2
@@ -471,7 +489,7 @@ def _offers_numpy(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r,
     n = r.shape[0]
     f_open = np.flatnonzero(partner.ravel() >= 0)         # open slots (flat i * K + k)
     f_neg = f_sent
-    si, sk = f_neg // kk, f_neg % kk
+    sk = f_neg - si * kk
     interesting = need >= 1.0
     g = out_good[si]
     # ---- step 1: prices
@@ -572,9 +590,9 @@ def _offers_numpy(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r,
             (np.concatenate([g, g[again]]), np.concatenate([p1, p2[again]]), np.concatenate([acc1, acc2[again]])))
 
 
-def _offers_loop(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r, out_good,
+def _offers_loop(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules, r, out_good,
                  in_good, out_cost, vital, hold, money, price, last_paid, lot_qty, lot_cost, points, n_tr, value_sum,
-                 t_first, t_last, list_price, outcome, offered, partner, held, learned, ask, bid, concession, ref, cap,
+                 t_first, t_last, list_price, outcome, offered, partner, held, held_a, learned, ask, bid, concession, ref, cap,
                  pkg, packages, food_target, batch_units):
     """`_offers_numpy` one offer at a time in one pass (compiled): the same rules (`risk_rules.*_rule`
     with their scalar operations), the same float operations in the same order, so the same numbers."""
@@ -587,7 +605,6 @@ def _offers_loop(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r, 
     OF = offered.reshape(-1)
     m = f_sent.shape[0]
     fs, cj, nd = f_sent, sj, need
-    si = np.empty(m, np.int64)
     lp = np.empty(m)
     p1 = np.empty(m)
     p2 = np.empty(m)
@@ -598,8 +615,7 @@ def _offers_loop(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r, 
     unit_pkg = np.empty(m)
     for k in prange(m):                      # each offer priced and answered on its own (threaded)
         f = f_sent[k]
-        a = f // kk
-        si[k] = a
+        a = si[k]
         b = sj[k]
         g = out_good[a]
         # ---- step 1: prices
@@ -719,7 +735,7 @@ def _offers_loop(f_sent, sj, need, target, is_input, kk, t_now, food, rules, r, 
     # decay (a slot without points that traded today is not idle); the rule keeps a traded slot's points
     for x in prange(held.shape[0]):
         f = held[x]
-        PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[f // kk], not traded[f], points_decay, _where,
+        PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[held_a[x]], not traded[f], points_decay, _where,
                               _max)
     # outcomes, list prices, offered flags; each seller's current price, the mean of the prices it sent today
     # (its offers are one run: they come in slot order)
@@ -794,6 +810,43 @@ def _add_lot_loop(lot_qty, lot_cost, w, qty, unit_cost):
     lot_qty[w, slot] = new_q
 
 
+_PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645   # PCG64's 128-bit LCG multiplier (numpy's, `envs/streams.py`)
+_MASK128 = (1 << 128) - 1
+
+
+def _keep_draws(bg: np.random.PCG64, before: dict, used: int) -> None:
+    """Set the PCG64 `bg`, whose state was `before` ahead of some doubles drawn, to where drawing only the
+    first `used` of them leaves it: each double is one step of its 128-bit LCG (s' = s * MULT + inc), so
+    the state `used` steps on (the LCG's jump, by halving: log2(used) steps); its 32-bit buffer
+    (`has_uint32`, `uinteger`) is as it was (doubles do not use it)."""
+    mult, plus, acc_mult, acc_plus = _PCG_MULT, before["state"]["inc"], 1, 0
+    d = used
+    while d > 0:
+        if d & 1:
+            acc_mult = (acc_mult * mult) & _MASK128
+            acc_plus = (acc_plus * mult + plus) & _MASK128
+        plus = ((mult + 1) * plus) & _MASK128
+        mult = (mult * mult) & _MASK128
+        d >>= 1
+    before["state"]["state"] = (acc_mult * before["state"]["state"] + acc_plus) & _MASK128
+    bg.state = before
+
+
+def _gives_back(bg) -> bool:
+    """Whether `_keep_draws` can give back the doubles a generator drew beyond those used (PCG64)."""
+    return type(bg) is np.random.PCG64
+
+
+def _slots_in_range(st, radius: float) -> int:
+    """How many open customer slots are in range (the advertising draws of the day), with NumPy: for a
+    generator other than PCG64, whose draws cannot be given back."""
+    rows, slots = np.nonzero(st.partner >= 0)
+    b = st.partner[rows, slots]
+    dx = st.xy[b, 0] - st.xy[rows, 0]
+    dy = st.xy[b, 1] - st.xy[rows, 1]
+    return int(np.count_nonzero(dx * dx + dy * dy < radius * radius))
+
+
 def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.ndarray,
               food: int, food_target: np.ndarray, input_target: np.ndarray, batch_units: np.ndarray,
               advertising: float, learned: np.ndarray, ask: np.ndarray, bid: np.ndarray, qty: np.ndarray,
@@ -803,24 +856,29 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
     n, kk = st.partner.shape
     if reach is None:
         reach = slot_reach(st.partner)
-    # packages to sell, the customers' rows, the slots in range (one advertising draw each), the offers sent
-    packages, cu, in_range = setup_kernel(
-        partner=st.partner, reach=reach, xy=st.xy, radius=float(radius), alive=st.alive, hold=st.hold,
-        out_good=st.out_good, in_good=st.in_good, learned=learned, qty=qty, pkg=pkg, food=int(food),
-        food_target=food_target, input_target=input_target, batch_units=batch_units)
-    draws = st.rng.random(int(in_range))
-    f_sent, sj, need, target, is_input, held = sent_kernel(
+    # packages to sell and the customers' rows; the offers sent, one advertising draw a slot in range (drawn
+    # for a bound on them, the open slots, and the generator left as if it had drawn only those it used)
+    packages, cu = setup_kernel(
+        xy=st.xy, alive=st.alive, hold=st.hold, out_good=st.out_good, in_good=st.in_good, learned=learned,
+        qty=qty, pkg=pkg, food=int(food), food_target=food_target, input_target=input_target,
+        batch_units=batch_units)
+    bg = st.rng.bit_generator
+    before = bg.state if _gives_back(bg) else None
+    draws = st.rng.random(int(reach.sum()) if before is not None else _slots_in_range(st, radius))
+    f_sent, si, sj, need, target, is_input, held, held_a, used = sent_kernel(
         partner=st.partner, reach=reach, xy=st.xy, radius=float(radius), alive=st.alive, out_good=st.out_good,
         food=int(food), food_target=food_target, packages=packages, cu=cu, draws=draws, offered=st.offered,
         advertising=float(advertising), points=st.points)
+    if before is not None:
+        _keep_draws(bg, before, int(used))
     price = st.price.copy()
     tr, of = offers_kernel(
-        f_sent=f_sent, sj=sj, need=need, target=target, is_input=is_input, kk=kk, t_now=float(st.t), food=int(food),
+        f_sent=f_sent, si=si, sj=sj, need=need, target=target, is_input=is_input, kk=kk, t_now=float(st.t), food=int(food),
         rules=np.array([getattr(rp, name) for name in _RULES], np.float64), r=st.r, out_good=st.out_good,
         in_good=st.in_good, out_cost=st.out_cost, vital=st.vital, hold=st.hold, money=st.money, price=price,
         last_paid=st.last_paid, lot_qty=st.lot_qty, lot_cost=st.lot_cost, points=st.points, n_tr=st.n_tr,
         value_sum=st.value_sum, t_first=st.t_first, t_last=st.t_last, list_price=st.list_price, outcome=st.outcome,
-        offered=st.offered, partner=st.partner, held=held, learned=learned, ask=ask, bid=bid, concession=concession,
+        offered=st.offered, partner=st.partner, held=held, held_a=held_a, learned=learned, ask=ask, bid=bid, concession=concession,
         ref=ref, cap=cap, pkg=pkg, packages=packages, food_target=food_target, batch_units=batch_units)
     st.price = price
     return DayTrades(*tr), DayOffers(*of)
@@ -832,8 +890,8 @@ _regular, _discount, _margin, _first, _repeat, _pressured, _restrained, _decisio
 _clip, _clip_to, _min, _isnan, _not = (jit(f) or f for f in (scalar_clip, scalar_clip_to, scalar_minimum, scalar_isnan,
                                                               scalar_not))
 _max, _where = _max1, _where1
-_add_lot = jit(_add_lot_loop) or _add_lot_loop
-_paid = jit(_paid_loop) or _paid_loop
+_add_lot = jit(_add_lot_loop, inline=True) or _add_lot_loop   # inlined: no call (and array references) per buyer
+_paid = jit(_paid_loop, inline=True) or _paid_loop
 _rule_values = jit(_rule_values) or _rule_values
 offers_kernel = kernel("supply_chain_offers", _offers_numpy, _offers_loop, split="f_sent", min_items=6_000)
 

@@ -130,6 +130,10 @@ def market_cases(core, acts, i):
         "ration_routed": (routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price),
                           lambda a, b: (same([a[0], a[1], a[2], a[5], a[6], a[7]], [b[0], b[1], b[2], b[5], b[6], b[7]]),
                                         close([a[3], a[4]], [b[3], b[4]]))),
+        "bilateral_routed_clear": (routed_clear_case(sc, st, off, ag, i),
+                                   lambda a, b: (same([a[0], a[1], a[2], a[5], a[6], a[7], a[9]],
+                                                      [b[0], b[1], b[2], b[5], b[6], b[7], b[9]]),
+                                                 close([a[3], a[4]], [b[3], b[4]]), a[8] == b[8])),
     }
 
 
@@ -265,6 +269,27 @@ def routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price)
                 sells_good=ag.sells_good, u=st.u, balance_u=st.balance_u, capacity=st.capacity,
                 fee_base=rng.uniform(0, 1.0, st.u.shape[0]) * (rng.random(st.u.shape[0]) < 0.5),
                 fee_rate=rng.uniform(0, 0.05, st.u.shape[0]), max_fee_share=0.02 + 0.03 * (i % 2), n=ag.n)
+
+
+def routed_clear_case(sc, st, off, ag, i):
+    """The routed clearing in one call (2..4 hops): some channels not usable for routes (agents
+    inactive), fee policies drawn so that some routes break the fee limit; every third state two
+    goods (the second good's level 1 over the one packing), every third the first good wanted
+    offered by no one."""
+    rng = np.random.default_rng(300 + i)
+    e_n = st.u.shape[0]
+    sells, buys = ag.sells_good, ag.buys_good
+    if i % 3 == 1:
+        two = (np.arange(ag.n) % 2).astype(np.int8)
+        sells, buys = np.where(sells >= 0, two, sells).astype(np.int8), np.where(buys >= 0, two[::-1], buys).astype(np.int8)
+    elif i % 3 == 2:
+        sells, buys = np.where(sells >= 0, 1, sells).astype(np.int8), np.where(buys >= 0, np.arange(ag.n) % 2, buys).astype(np.int8)
+    return dict(u=st.u, v=st.v, is_open=st.open, usable=st.open & (rng.random(e_n) < (0.9 if i % 2 else 1.0)),
+                sell_qty=off.sell_qty, buy_qty=off.buy_qty, sells_good=sells, buys_good=buys, ask=off.ask, bid=off.bid,
+                reserve=ag.reserve, limit=ag.limit, concession=off.concession, rounds=sc.negotiation_rounds,
+                balance_u=st.balance_u, capacity=st.capacity,
+                fee_base=rng.uniform(0, 1.0, e_n) * (rng.random(e_n) < 0.5), fee_rate=rng.uniform(0, 0.05, e_n),
+                max_fee_share=0.02 + 0.03 * (i % 2), max_hops=2 + i % 3, n=ag.n)
 
 
 def payment_cases(st, off, ag, i):

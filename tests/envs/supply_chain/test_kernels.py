@@ -75,10 +75,11 @@ def test_compiled_equals_twin(monkeypatch):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(0, 60))
-def test_sale_kernel_equals_its_numpy_twin_bit_for_bit(seed, m):
+@given(st.integers(0, 2**32 - 1), st.integers(0, 60), st.sampled_from([5, 60]))
+def test_sale_kernel_equals_its_numpy_twin_bit_for_bit(seed, m, stock):
     """The compiled sale (loops, what the compiled offers call) gives exactly the NumPy sale of the offers'
-    twin: same offers, same packages."""
+    twin: same offers, same packages; with stock short (the sellers' runs sorted by price) and plenty (runs
+    whose stock covers every want are left in slot order: the result must not change)."""
     if protocol._sale_jit is protocol._sale_loop:
         pytest.skip("numba is off")
     rng = np.random.default_rng(seed)
@@ -87,11 +88,41 @@ def test_sale_kernel_equals_its_numpy_twin_bit_for_bit(seed, m):
     kw = dict(accepted=rng.random(m) < 0.7, si=si, sj=rng.integers(0, n, m),
               price=rng.choice([1.0, 1.5, 2.25, 3.0], m) * rng.uniform(0.9, 1.1, m).round(2),
               need=rng.integers(0, 12, m).astype(float), unit_pkg=rng.choice([2.0, 4.0], m),
-              packages=rng.integers(0, 5, n).astype(float), money=rng.uniform(0.0, 40.0, n))
+              packages=rng.integers(0, stock, n).astype(float), money=rng.uniform(0.0, 40.0, n))
     a1, g1 = protocol._sale_numpy(**kw)
     a2, g2 = protocol._sale_jit(*kw.values())
     np.testing.assert_array_equal(a1, a2)
     np.testing.assert_array_equal(g1, g2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 3), st.integers(0, 300), st.integers(0, 300))
+def test_keep_draws_leaves_the_generator_as_if_it_drew_only_those_used(seed, ints, total, used):
+    """The day's advertising doubles are drawn for a bound on the slots in range, then the generator is
+    set back to where drawing only those used leaves it, its buffered 32-bit value (odd `ints`) kept."""
+    used = min(used, total)
+    a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+    a.integers(0, 9, ints)
+    b.integers(0, 9, ints)
+    want = a.random(used)
+    bg = b.bit_generator
+    before = bg.state
+    got = b.random(total)
+    protocol._keep_draws(bg, before, used)
+    np.testing.assert_array_equal(got[:used], want)
+    assert bg.state == a.bit_generator.state
+    np.testing.assert_array_equal(b.integers(0, 1000, 7), a.integers(0, 1000, 7))
+    np.testing.assert_array_equal(b.random(5), a.random(5))
+
+
+def test_generators_that_cannot_give_back_draws_count_the_slots_in_range_first(monkeypatch):
+    """A generator other than PCG64 draws exactly one advertising double a slot in range, counted with
+    NumPy first: forced on PCG64, the economy is the one of the draws given back."""
+    given_back = trajectory(days=30, name="maser_exp4", seed=4)
+    monkeypatch.setattr(protocol, "_gives_back", lambda bg: False)
+    counted = trajectory(days=30, name="maser_exp4", seed=4)
+    for name, v in given_back.items():
+        np.testing.assert_array_equal(counted[name], v, err_msg=name)
 
 
 @settings(max_examples=30, deadline=None)
