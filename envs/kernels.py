@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import streams
-from .breakdown import BREAKDOWN_FIELDS
+from .breakdown import BREAKDOWN_FIELDS, BREAKDOWN_INDEX
+from .payments.accounts import credit_numpy
 from .compiled import THREADS, jit, prange, register
 
 try:   # np.clip's own ufunc, without np.clip's Python wrappers
@@ -170,10 +171,14 @@ pay_trades = register("pay_trades", pay_trades_numpy, _pay_nb)
 
 # ---- per-agent booking: storage charge, grid backstop, profit --------------------------------------
 
+_FEES_COL = BREAKDOWN_INDEX["routing_fees"]
+
 def book_agents_numpy(storage, generator, consumer, eff, capacity, grid_limit, marginal_cost, limit, sellable,
-                      needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in, retail):
-    """Per agent after the trades: storage charge, grid backstop, profit. Returns (soc, wallet,
-    EUR the grid account gains, breakdown [N, F]). Twin of `_book_nb`."""
+                      needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in, retail, earned):
+    """Per agent after the trades: storage charge, grid backstop, profit, and the routing fees it
+    `earned` as an intermediary ([N], or empty without the payment layer: `payments.accounts.credit_fees`
+    booked in the same pass). Returns (soc, wallet, EUR the grid account gains, breakdown [N, F]).
+    Twin of `_book_nb`."""
     n = soc.shape[0]
     charged = np.where(storage, bought, 0.0)
     discharged = np.where(storage, sold, 0.0)
@@ -195,6 +200,8 @@ def book_agents_numpy(storage, generator, consumer, eff, capacity, grid_limit, m
     breakdown = np.stack(
         [profit, revenue, cost, sold, bought, grid_sold, grid_bought, curtailed, unserved,
          charged, discharged, n_failed, n_partial] + [np.zeros(n)] * (len(BREAKDOWN_FIELDS) - 13), axis=1)
+    if earned.shape[0]:
+        credit_numpy(breakdown, earned)
     return new_soc, wallet, grid_flow, breakdown
 
 
@@ -202,10 +209,12 @@ def book_agents_numpy(storage, generator, consumer, eff, capacity, grid_limit, m
 @jit
 def _book_nb(storage, generator, consumer, eff, capacity, grid_limit, marginal_cost, limit, sellable,
              needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in,
-             retail, bd):  # pragma: no cover - compiled
+             retail, earned, bd):  # pragma: no cover - compiled
     # bd: an [N, F] breakdown (uninitialized), filled in settlement.BREAKDOWN_FIELDS order (0..12),
-    # the rest set to 0 here (one pass over its rows, not a zeroing pass before it)
+    # the rest set to 0 here (one pass over its rows, not a zeroing pass before it), and the fees
+    # earned added to their column and the profit as `credit_fees` adds them (0.0 + e, profit + e)
     n = soc.shape[0]
+    has_earned = earned.shape[0] > 0
     new_soc = np.empty(n)
     new_wallet = np.empty(n)
     grid_in = 0.0
@@ -231,7 +240,7 @@ def _book_nb(storage, generator, consumer, eff, capacity, grid_limit, marginal_c
         cst = cost[i] + grid_cost
         value = limit[i] * (bought[i] + grid_bought) if consumer[i] else 0.0
         row = bd[i]
-        row[0] = rev - cst - marginal_cost[i] * (sold[i] + grid_sold) + value
+        profit = rev - cst - marginal_cost[i] * (sold[i] + grid_sold) + value
         row[1] = rev
         row[2] = cst
         row[3] = sold[i]
@@ -246,14 +255,19 @@ def _book_nb(storage, generator, consumer, eff, capacity, grid_limit, marginal_c
         row[12] = n_partial[i]
         for k in range(13, row.shape[0]):
             row[k] = 0.0
+        if has_earned:
+            e = earned[i]
+            row[_FEES_COL] = 0.0 + e
+            profit = profit + e
+        row[0] = profit
     return new_soc, new_wallet, grid_in - grid_out, bd
 
 
 def _book_compiled(storage, generator, consumer, eff, capacity, grid_limit, marginal_cost, limit, sellable,
-                   needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in, retail):
+                   needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in, retail, earned):
     bd = np.empty((soc.shape[0], len(BREAKDOWN_FIELDS)))
     return _book_nb(storage, generator, consumer, eff, capacity, grid_limit, marginal_cost, limit, sellable,
-                    needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in, retail, bd)
+                    needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in, retail, earned, bd)
 
 
 book_agents = register("book_agents", book_agents_numpy, _book_compiled if _book_nb is not None else None)

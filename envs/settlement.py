@@ -41,13 +41,13 @@ from . import kernels
 from .breakdown import BREAKDOWN_FIELDS
 from .scenario import Scenario
 from .state import AgentParams
-from .payments.accounts import credit_fees
 from .trades import Trades
 
 if TYPE_CHECKING:
     from .payments.layer import PaymentReport
 
 ROUND_OFF = 1e-9  # relative shortfall below which a cut payment is not counted as partial
+_NOTHING_EARNED = np.zeros(0)   # no payment layer: no routing fees to credit
 
 
 class Settlement(NamedTuple):
@@ -111,13 +111,12 @@ def settle(sc: Scenario, agents: AgentParams, trades: Trades, sellable: np.ndarr
         eff=agents.efficiency, capacity=agents.capacity, grid_limit=agents.grid_limit,
         marginal_cost=agents.marginal_cost, limit=agents.limit, sellable=sellable, needed=needed, soc=soc,
         wallet=energy_account if separate else wallet, sold=sold, bought=bought, revenue=revenue, cost=cost,
-        n_failed=n_failed, n_partial=n_partial, feed_in=sc.feed_in_tariff, retail=sc.retail_tariff)
+        n_failed=n_failed, n_partial=n_partial, feed_in=sc.feed_in_tariff, retail=sc.retail_tariff,
+        earned=report.earned if report is not None else _NOTHING_EARNED)   # routing fees credited in the pass
     if separate:
         energy_account = booked
     else:
         wallet = booked
-    if report is not None:
-        credit_fees(breakdown, report.earned)
     grid_account = grid_account + grid_flow
     if sc.network_charge > 0 or sc.value_of_lost_load > 0:
         grid_account, wallet, energy_account = _charges(sc, agents, breakdown, wallet, energy_account, grid_account)
