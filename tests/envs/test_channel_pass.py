@@ -17,8 +17,11 @@ needs_numba = pytest.mark.skipif(not compiled.USE_NUMBA, reason="numba off: the 
 ROUTING = {k: PAYMENTS_SOUND_MARKET[k] for k in ("max_hops", "routing_fee_base", "routing_fee_rate", "max_fee_share")}
 
 
+_ONE_PASS = batch._one_channel_pass   # the real rule (the runs patch it)
+
+
 def _run(make, steps, one_pass, monkeypatch, leave=None):
-    orig = batch._one_channel_pass
+    orig = _ONE_PASS
     used = []
     def flag(*a):
         used.append(orig(*a) and one_pass)
@@ -79,3 +82,14 @@ def test_the_one_pass_is_off_where_it_does_not_apply():
                  dict(rebalance_below=0.2)):
         sc = MarketCore("energy_default", episode_steps=4, **{**ROUTING, **over}).scenario
         assert not batch._one_channel_pass(sc, 1, 600), over
+
+
+@needs_numba
+def test_no_live_generator_state_falls_back_to_the_separate_passes(monkeypatch):
+    # generators the pass cannot draw from (`streams.live_states` None): the balances after the payments
+    # computed at once, then the separate passes
+    b = _run(CASES["one market, routing fees"], 6, False, monkeypatch)
+    monkeypatch.setattr(batch.streams, "live_states", lambda rngs: None)
+    a = _run(CASES["one market, routing fees"], 6, True, monkeypatch)
+    assert all(a[4])
+    assert a[0] == b[0] and a[1] == b[1] and a[2] == b[2]
