@@ -331,7 +331,7 @@ class SupplyChainCore:
             self.move_key_agent()
         # 1. neighbourhood and customer slots
         counts, start, cand = neighbourhood(st, sc.radius, sc.width, sc.height, self.food)
-        changed, reach = refresh_slots(st, start, cand, sc.radius, sc.lapse_days)
+        changed, reach, pull = refresh_slots(st, start, cand, sc.radius, sc.lapse_days)
         self.topology_version += int(changed > 0)
         # 2. movement: prospect, stay or move, direction and speed
         s, counts = prospect(st, counts, self.food, self._batch)
@@ -340,7 +340,7 @@ class SupplyChainCore:
         speed = speeds(s, st.r, draws, sc.restless, sc.max_speed)     # 0 where satisfied (stays)
         if learned.any():                      # learned agents with a move of their own
             speed = np.where(learned & ~np.isnan(act[:, MOVE]), np.maximum(act[:, MOVE], 0.0) * sc.max_speed, speed)
-        target = direction(st, counts, angle, st.rng, sc.radius, reach)
+        target = direction(st, counts, angle, st.rng, sc.radius, reach, pull)
         move(st, target, speed, sc.inertia, sc.width, sc.height)
         # 3. production
         producing = produce(st, self._days, self._batch, self._labour)

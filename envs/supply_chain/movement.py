@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..compiled import Kernel, ParallelKernel, jit
+from ..compiled import Kernel, ParallelKernel, affine_u128, jit
 from ..risk_rules import scalar_clip_to, scalar_maximum, scalar_minimum
+from ..streams import MULT, output_of
 from .parallel import LIGHT, MIN_AGENTS, kernel, prange
 from .protocol import slot_reach
+from .pulls import pulls_kernel
 from .space import _HALF, _pairs_numpy, grid, reflect
 
 
@@ -420,24 +422,11 @@ def _speed_loop(s, r, draws, restless, max_speed):
     return out
 
 
-def _direction_loop(xy, heading, partner, reach, n_tr, goal, lacks, angle):
-    """Headings [N, 2] (loops; compiled by numba, the same code as its twin). `reach`: each seller's open
-    slots lie below it (`protocol.slot_reach`)."""
-    n = partner.shape[0]
-    res = np.zeros((n, 2))
-    for a in range(n):                        # history: customers pull sellers and sellers customers
-        for s in range(reach[a]):
-            b = partner[a, s]
-            if b < 0:
-                continue
-            dx = xy[b, 0] - xy[a, 0]
-            dy = xy[b, 1] - xy[a, 1]
-            norm = max(np.sqrt(dx * dx + dy * dy), 1e-9)
-            w = (1.0 + n_tr[a, s]) / norm
-            res[a, 0] += w * dx
-            res[a, 1] += w * dy
-            res[b, 0] -= w * dx
-            res[b, 1] -= w * dy
+def _direction_loop(xy, heading, pull, goal, lacks, angle):
+    """Headings [N, 2] (loops; compiled by numba, the same code as its twin): the history pulls (`pull`,
+    `history_pulls`) plus a unit pull toward a producer of each good it lacks nearby, normalized."""
+    n = xy.shape[0]
+    res = pull.copy()
     out = np.empty((n, 2))
     for a in range(n):
         for role in range(3):                 # a unit pull toward a producer of what it lacks nearby
@@ -538,23 +527,135 @@ def goals(st, counts: np.ndarray, food: int, rng: np.random.Generator, radius: f
     """([N, 3, 2] goal points, [N, 3] bool lacks): for each role it lacks nearby (supplier of its
     input, customer of its product, seller of food), the nearest of `sample` alive producers of that
     good drawn at random (agents know where others are, not who is best; with few producers, the
-    nearest), preferring those outside its neighbourhood."""
+    nearest), preferring those outside its neighbourhood. The draws are `rng.integers(0, producers,
+    (agents lacking, sample))` per good in turn; for a PCG64 `rng` they are taken inside one compiled
+    pass (`goals_kernel`: the same numbers, the generator left where those calls leave it)."""
     n = st.n
     lacks, prod, p_start, who_all, role_all, w_start = lacks_kernel(
         counts=counts, in_good=st.in_good, out_good=st.out_good, alive=st.alive, food=int(food),
         n_goods=int(st.hold.shape[1]))
     goal = np.zeros((n, 3, 2))
-    for g in range(st.hold.shape[1]):          # per good (4), vectorized over the agents lacking it
-        who, role = who_all[w_start[g]:w_start[g + 1]], role_all[w_start[g]:w_start[g + 1]]
-        if who.size == 0:
+    bg = rng.bit_generator
+    if type(bg) is np.random.PCG64:
+        state = bg.state
+        words = _words_of(state)
+        goals_kernel(xy=st.xy, who=who_all, role=role_all, w_start=w_start, prod=prod, p_start=p_start, words=words,
+                     radius=float(radius), goal=goal, lacks=lacks, sample=int(sample))
+        bg.state = _state_of(words, state)
+    else:
+        _goals_per_good(st.xy, who_all, role_all, w_start, prod, p_start, rng, float(radius), goal, lacks, sample)
+    return goal, lacks
+
+
+def _goals_per_good(xy, who, role, w_start, prod, p_start, rng, radius, goal, lacks, sample):
+    """`goal` and `lacks` in place, per good in turn (vectorized over the agents lacking it): its draws
+    `rng.integers(0, producers, (agents, sample))`, then `goal_kernel`; no producer alive: not lacking."""
+    for g in range(w_start.shape[0] - 1):
+        w, r = who[w_start[g]:w_start[g + 1]], role[w_start[g]:w_start[g + 1]]
+        if w.size == 0:
             continue
         producers = prod[p_start[g]:p_start[g + 1]]
         if producers.size == 0:
-            lacks[who, role] = False
+            lacks[w, r] = False
             continue
-        goal_kernel(xy=st.xy, who=who, role=role, producers=producers,
-                    draws=rng.integers(0, producers.size, (who.size, sample)), radius=float(radius), goal=goal)
-    return goal, lacks
+        goal_kernel(xy=xy, who=w, role=r, producers=producers, draws=rng.integers(0, producers.size, (w.size, sample)),
+                    radius=radius, goal=goal)
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def _words_of(state: dict) -> np.ndarray:
+    """A PCG64 `bit_generator.state` as uint64 [state hi, lo, increment hi, lo, has_uint32, uinteger]."""
+    s, inc = state["state"]["state"], state["state"]["inc"]
+    return np.array([s >> 64, s & _MASK64, inc >> 64, inc & _MASK64, state["has_uint32"], state["uinteger"]],
+                    np.uint64)
+
+
+def _state_of(words: np.ndarray, state: dict) -> dict:
+    """`state` (a PCG64 `bit_generator.state`) with the state and 32-bit buffer of `words` (`_words_of`)."""
+    w = [int(x) for x in words]
+    state["state"]["state"] = (w[0] << 64) | w[1]
+    state["has_uint32"], state["uinteger"] = w[4], w[5]
+    return state
+
+
+def _goals_numpy(xy, who, role, w_start, prod, p_start, words, radius, goal, lacks, sample):
+    """The goal points of every good in turn (`_goals_per_good`), drawn from the PCG64 generator of `words`
+    (`_words_of`, updated in place); `goal` and `lacks` in place. NumPy twin of `_goals_loop`."""
+    bg = np.random.PCG64()
+    bg.state = _state_of(words, bg.state | {"state": {"state": 0, "inc": (int(words[2]) << 64) | int(words[3])}})
+    _goals_per_good(xy, who, role, w_start, prod, p_start, np.random.Generator(bg), radius, goal, lacks, sample)
+    words[:] = _words_of(bg.state)
+
+
+_M32 = np.uint64(0xFFFFFFFF)
+_S32 = np.uint64(32)
+_PCG_HI, _PCG_LO = np.uint64(MULT >> 64), np.uint64(MULT & _MASK64)
+
+
+def _next32_py(sh, sl, ih, il, has, buf):  # pragma: no cover - compiled (inlined)
+    """NumPy's PCG64 `next_uint32`: the buffered upper half of the last output, else a step and the lower
+    half of its output (the upper half buffered). Returns (value, state hi, lo, has, buffer)."""
+    if has:
+        return buf, sh, sl, False, buf
+    sh, sl = affine_u128(sh, sl, _PCG_HI, _PCG_LO, ih, il)
+    out = output_of(sh, sl)
+    return out & _M32, sh, sl, True, out >> _S32
+
+
+_next32 = jit(_next32_py, inline=True) if affine_u128 is not None else None
+
+
+def _goals_loop(xy, who, role, w_start, prod, p_start, words, radius, goal, lacks, sample):
+    """`_goals_numpy` in one pass (compiled): each draw NumPy's bounded integer (`rng.integers`: Lemire's
+    method on `next_uint32`; nothing drawn for one producer), then the nearest as `_goal_loop`."""
+    sh, sl, ih, il = words[0], words[1], words[2], words[3]
+    has = words[4] != 0
+    buf = words[5]
+    for g in range(w_start.shape[0] - 1):
+        p0 = p_start[g]
+        npr = p_start[g + 1] - p0
+        if w_start[g + 1] == w_start[g]:
+            continue
+        if npr == 0:
+            for k in range(w_start[g], w_start[g + 1]):
+                lacks[who[k], role[k]] = False
+            continue
+        ex = np.uint64(npr)                              # the bound + 1, under 2^32
+        thr = (_M32 - (ex - np.uint64(1))) % ex          # Lemire's rejection threshold (2^32 mod ex)
+        for k in range(w_start[g], w_start[g + 1]):
+            a = who[k]
+            best = -1
+            best_d = np.inf
+            for j in range(sample):
+                d = np.uint64(0)
+                if npr > 1:
+                    u, sh, sl, has, buf = _next32(sh, sl, ih, il, has, buf)
+                    m = u * ex
+                    left = m & _M32
+                    if left < ex:
+                        while left < thr:
+                            u, sh, sl, has, buf = _next32(sh, sl, ih, il, has, buf)
+                            m = u * ex
+                            left = m & _M32
+                    d = m >> _S32
+                p = prod[p0 + np.int64(d)]
+                if j == 0:
+                    best = p
+                dx = xy[p, 0] - xy[a, 0]
+                dy = xy[p, 1] - xy[a, 1]
+                dist = np.sqrt(dx * dx + dy * dy)
+                if dist >= radius and dist < best_d:
+                    best, best_d = p, dist
+            goal[a, role[k], 0] = xy[best, 0]
+            goal[a, role[k], 1] = xy[best, 1]
+    words[0], words[1] = sh, sl
+    words[4] = np.uint64(1) if has else np.uint64(0)
+    words[5] = buf
+
+
+goals_kernel = Kernel("supply_chain_goals", _goals_numpy, jit(_goals_loop) if affine_u128 is not None else None)
 
 
 def _nearest_numpy(xy, who, pick, radius):
@@ -593,16 +694,24 @@ def _goal_loop(xy, who, role, producers, draws, radius, goal):
 goal_kernel = Kernel("supply_chain_goal_points", _goal_numpy, jit(_goal_loop))
 
 
-def direction(st, counts: np.ndarray, rng_angle: np.ndarray, rng: np.random.Generator, radius: float,
-              reach: "np.ndarray | None" = None) -> np.ndarray:
-    """[N, 2] unit heading: the resultant of history-weighted pulls toward partners and unit pulls
-    toward producers of what it lacks nearby; zero resultant: the old heading, or random. `reach`: the
-    sellers' `protocol.slot_reach` (from `refresh_slots`; computed here when None)."""
+def history_pulls(st, reach: "np.ndarray | None" = None) -> np.ndarray:
+    """[N, 2] the history pulls of the open customer slots at the current positions (`pulls`): customers
+    pull sellers and sellers customers, weighted 1 + transactions. `reach`: `protocol.slot_reach` (computed
+    when None). `protocol.refresh_slots` returns the same numbers for the slots it leaves."""
     if reach is None:
         reach = slot_reach(st.partner)
+    return pulls_kernel(xy=st.xy, partner=st.partner, reach=reach, n_tr=st.n_tr)
+
+
+def direction(st, counts: np.ndarray, rng_angle: np.ndarray, rng: np.random.Generator, radius: float,
+              reach: "np.ndarray | None" = None, pull: "np.ndarray | None" = None) -> np.ndarray:
+    """[N, 2] unit heading: the resultant of history-weighted pulls toward partners and unit pulls
+    toward producers of what it lacks nearby; zero resultant: the old heading, or random. `pull`: the
+    history pulls (from `refresh_slots`, at today's positions; `history_pulls(st, reach)` when None)."""
+    if pull is None:
+        pull = history_pulls(st, reach)
     goal, lacks = goals(st, counts, st.hold.shape[1] - 1, rng, radius)
-    return direction_kernel(xy=st.xy, heading=st.heading, partner=st.partner, reach=reach, n_tr=st.n_tr, goal=goal,
-                            lacks=lacks, angle=rng_angle)
+    return direction_kernel(xy=st.xy, heading=st.heading, pull=pull, goal=goal, lacks=lacks, angle=rng_angle)
 
 
 def move(st, target: np.ndarray, speed: np.ndarray, inertia: float, width: float, height: float) -> None:
@@ -669,5 +778,5 @@ move_kernel = kernel("supply_chain_move", _move_numpy, _move_loop, split="xy", m
 speed_kernel = kernel("supply_chain_speed", _speed_numpy, _speed_loop, split="s", min_items=LIGHT)
 
 
-__all__ = ["neighbourhood", "near_kernel", "lacks_kernel", "prospect_kernel", "move_kernel", "prospect",
-           "satisfied", "rule_speed", "speeds", "speed_kernel", "direction", "move", "goal_kernel"]
+__all__ = ["neighbourhood", "near_kernel", "history_pulls", "lacks_kernel", "prospect_kernel", "move_kernel", "prospect",
+           "satisfied", "rule_speed", "speeds", "speed_kernel", "direction", "move", "goal_kernel", "goals_kernel"]

@@ -52,6 +52,7 @@ from ..risk_rules import (ACCEPT, ACCEPTED, BARGAIN, FIRST, REJECTED, RiskParams
 from ..compiled import Kernel, jit
 from .parallel import kernel, prange
 from .production import add_lots
+from .pulls import add_row_pulls
 
 
 class DayTrades(NamedTuple):
@@ -74,14 +75,17 @@ class DayOffers(NamedTuple):
 def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_price, outcome, offered, xy, alive,
                   start, cand, radius, lapse_days, per_day, t):
     """Lapse and open customer slots in place (loops; compiled by numba, the same code as its twin);
-    returns how many slots lapsed or opened and each seller's reach (`slot_reach`: its open slots lie
-    below it, so the day's later slot loops stop there: rows fill from the front). Each seller's row on
-    its own (threaded): its slots lapse, then its candidates (`cand[start[a]:start[a + 1]]`, in neighbour
-    order) that are not yet customers (a scan of its row) take its first free slots."""
+    returns how many slots lapsed or opened, each seller's reach (`slot_reach`: its open slots lie below
+    it, so the day's later slot loops stop there: rows fill from the front) and the history pulls of the
+    slots it leaves (`pulls.add_row_pulls`: the heading's resultant, each row added once it is final, in
+    the sellers' order, as `movement.history_pulls` adds them). Each seller's row in turn: its slots lapse,
+    then its candidates (`cand[start[a]:start[a + 1]]`, in neighbour order) that are not yet customers (a
+    scan of its row) take its first free slots."""
     n, k = partner.shape
-    changed = np.zeros(n, np.int64)
+    changed = 0
     reach = np.empty(n, np.int64)
-    for a in prange(n):
+    pull = np.zeros((n, 2))
+    for a in range(n):
         ch = 0
         hi = 0                               # one past the last slot that stays open
         for s in range(k):
@@ -132,15 +136,13 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
             added += 1
             ch += 1
             hi = max(hi, free + 1)
-        changed[a] = ch
+        changed += ch
         reach[a] = hi
-    total = 0
-    for a in range(n):
-        total += changed[a]
-    return total, reach
+        add_row_pulls(pull, a, hi, xy, partner, n_tr)
+    return changed, reach, pull
 
 
-refresh_kernel = kernel("supply_chain_refresh_slots", _refresh_loop, _refresh_loop, split="partner")
+refresh_kernel = Kernel("supply_chain_refresh_slots", _refresh_loop, jit(_refresh_loop))
 
 
 def slot_reach(partner: np.ndarray) -> np.ndarray:
@@ -152,11 +154,13 @@ def slot_reach(partner: np.ndarray) -> np.ndarray:
 
 
 def refresh_slots(st, start: np.ndarray, cand: np.ndarray, radius: float, lapse_days: int,
-                  per_day: int = 6) -> "tuple[int, np.ndarray]":
+                  per_day: int = 6) -> "tuple[int, np.ndarray, np.ndarray]":
     """Lapse customer slots (out of range too long, idle too long, a side dead) and open new ones for the
     customer candidates (grouped by seller: seller a's are `cand[start[a]:start[a + 1]]`, in neighbour
-    order, as `movement.neighbourhood` gives them: up to `per_day` a seller a day), in place; returns how many changed and the sellers' `slot_reach` after (valid until the slots change:
-    the day's set-up, offers and heading take it)."""
+    order, as `movement.neighbourhood` gives them: up to `per_day` a seller a day), in place; returns how
+    many changed, the sellers' `slot_reach` after (valid until the slots change: the day's set-up, offers
+    and heading take it) and the slots' history pulls [N, 2] at today's positions (the heading's, before
+    anyone moves: `movement.history_pulls`)."""
     return refresh_kernel(partner=st.partner, away=st.away, t_last=st.t_last, points=st.points, n_tr=st.n_tr,
                           value_sum=st.value_sum, t_first=st.t_first, list_price=st.list_price, outcome=st.outcome,
                           offered=st.offered, xy=st.xy, alive=st.alive, start=start, cand=cand, radius=float(radius),
@@ -699,10 +703,11 @@ def _offers_loop(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules,
     for x in range(t):
         money[t_buyer[x]] -= value[x]
         hold[t_seller[x], t_good[x]] -= t_qty[x]
-    for x in range(t):
-        hold[t_buyer[x], t_good[x]] += t_qty[x]
-    # input lots and last prices paid (input, food): per buyer, its day's quantity and value, summed in trade
-    # order over its run of trades (the sale lists the trades by buyer; the twin's bincounts sum the same)
+    # per buyer (the sale lists the trades by buyer), in trade order: the goods it receives; its input lots
+    # and last prices paid (input, food) from its day's quantity and value of each, summed over its run of
+    # trades (the twin's bincounts sum the same); the traded slots' history
+    NT, VS, TF, TL = n_tr.reshape(-1), value_sum.reshape(-1), t_first.reshape(-1), t_last.reshape(-1)
+    traded = np.zeros(n * kk, np.bool_)
     x = 0
     while x < t:
         b = t_buyer[x]
@@ -711,26 +716,23 @@ def _offers_loop(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules,
         q_fd = 0.0
         m_fd = 0.0
         while x < t and t_buyer[x] == b:
+            hold[b, t_good[x]] += t_qty[x]
             if t_good[x] == in_good[b]:
                 q_in += t_qty[x]
                 m_in += value[x]
             else:
                 q_fd += t_qty[x]
                 m_fd += value[x]
+            f = t_slot[x]
+            if NT[f] == 0:
+                TF[f] = t_now
+            NT[f] += 1.0
+            VS[f] += value[x]
+            TL[f] = t_now
+            PT[f] += value[x]
+            traded[f] = True
             x += 1
         _paid(lot_qty, lot_cost, last_paid, b, q_in, m_in, q_fd, m_fd)
-    # ---- slot memory and points decay
-    NT, VS, TF, TL = n_tr.reshape(-1), value_sum.reshape(-1), t_first.reshape(-1), t_last.reshape(-1)
-    traded = np.zeros(n * kk, np.bool_)
-    for x in range(t):
-        f = t_slot[x]
-        if NT[f] == 0:
-            TF[f] = t_now
-        NT[f] += 1.0
-        VS[f] += value[x]
-        TL[f] = t_now
-        PT[f] += value[x]
-        traded[f] = True
     # points decay: only the open slots that held points before the sale (`held`, from `sent_kernel`) can
     # decay (a slot without points that traded today is not idle); the rule keeps a traded slot's points
     for x in prange(held.shape[0]):
@@ -738,11 +740,19 @@ def _offers_loop(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules,
         PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[held_a[x]], not traded[f], points_decay, _where,
                               _max)
     # outcomes, list prices, offered flags; each seller's current price, the mean of the prices it sent today
-    # (its offers are one run: they come in slot order)
+    # (its offers are one run: they come in slot order); the day's offers, a rejected one's second step after
+    # all the first steps
     n2 = 0
+    for k in range(m):
+        n2 += not acc1[k]
+    o_good = np.empty(m + n2, np.int64)
+    o_price = np.empty(m + n2)
+    o_acc = np.empty(m + n2, np.bool_)
+    x = m
     k = 0
     while k < m:
         a = si[k]
+        g = out_good[a]
         cnt = 0
         tot = 0.0
         while k < m and si[k] == a:
@@ -752,22 +762,16 @@ def _offers_loop(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules,
             OF[f] = True
             cnt += 1
             tot += paid[k]
-            n2 += not acc1[k]
+            o_good[k] = g
+            o_price[k] = p1[k]
+            o_acc[k] = acc1[k]
+            if not acc1[k]:
+                o_good[x] = g
+                o_price[x] = p2[k]
+                o_acc[x] = acc2[k]
+                x += 1
             k += 1
         price[a] = tot / max(cnt, 1)
-    o_good = np.empty(m + n2, np.int64)
-    o_price = np.empty(m + n2)
-    o_acc = np.empty(m + n2, np.bool_)
-    x = m
-    for k in range(m):
-        o_good[k] = out_good[si[k]]
-        o_price[k] = p1[k]
-        o_acc[k] = acc1[k]
-        if not acc1[k]:
-            o_good[x] = out_good[si[k]]
-            o_price[x] = p2[k]
-            o_acc[x] = acc2[k]
-            x += 1
     return (t_seller, t_buyer, t_good, t_qty, t_price, t_slot), (o_good, o_price, o_acc)
 
 

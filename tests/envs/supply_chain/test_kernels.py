@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from channelmarket.envs.compiled import ParallelKernel
-from channelmarket.envs.supply_chain import SupplyChainCore, movement, production, protocol, space
+from channelmarket.envs.supply_chain import SupplyChainCore, movement, production, protocol, pulls, space
 from channelmarket.envs.supply_chain import core as core_module
 
 from .pairs_reference import neighbour_pairs, neighbour_roles
@@ -22,12 +22,14 @@ KERNELS = (protocol.refresh_kernel, protocol.setup_kernel, movement.direction_ke
            movement.near_kernel, protocol.sent_kernel, protocol.offers_kernel,
            movement.lacks_kernel, movement.prospect_kernel, movement.move_kernel, core_module.observe_kernel,
            production.produce_kernel, production.live_kernel,
-           core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel, core_module.books_kernel)
+           core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel, core_module.books_kernel,
+           pulls.pulls_kernel, movement.goals_kernel)
 # kernels whose compiled form gives its twin's numbers bit for bit (same float operations in the same order)
 EXACT = (space.grid_kernel, movement.near_kernel, protocol.sent_kernel, protocol.offers_kernel, movement.lacks_kernel,
          movement.prospect_kernel, movement.move_kernel,
          core_module.observe_kernel, production.produce_kernel, production.live_kernel,
-         core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel, core_module.books_kernel)
+         core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel, core_module.books_kernel,
+         movement.goals_kernel)
 
 
 def trajectory(days=15, learned=False, name="supply_chain_small", seed=5):
@@ -123,6 +125,44 @@ def test_generators_that_cannot_give_back_draws_count_the_slots_in_range_first(m
     counted = trajectory(days=30, name="maser_exp4", seed=4)
     for name, v in given_back.items():
         np.testing.assert_array_equal(counted[name], v, err_msg=name)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 3), st.lists(st.sampled_from([0, 1, 2, 3, 7, 1000, 100_003]),
+                                                               min_size=1, max_size=5), st.integers(1, 8))
+def test_goals_kernel_draws_numpys_bounded_integers(seed, ints, producers, sample):
+    """The fused goal points draw inside the compiled pass what `rng.integers(0, producers, (agents,
+    sample))` draws per good (Lemire's method on PCG64's buffered 32-bit halves; one producer draws
+    nothing; none: not lacking), and leave the generator where those calls leave it."""
+    k = movement.goals_kernel
+    if k.compiled is None:
+        pytest.skip("numba is off")
+    rng, data = np.random.default_rng(seed), np.random.default_rng(seed + 1)
+    rng.integers(0, 9, ints)                            # an odd count leaves a 32-bit half buffered
+    words = movement._words_of(rng.bit_generator.state)
+    xy = data.uniform(0, 10, (15, 2)).round(1)
+    g = len(producers)
+    p_len = producers
+    prod = np.concatenate([data.integers(0, 15, p) for p in p_len]).astype(np.int64)
+    p_start = np.r_[0, np.cumsum(p_len)].astype(np.int64)
+    w_len = data.integers(0, 6, g)
+    who = data.integers(0, 15, w_len.sum()).astype(np.int64)
+    role = data.integers(0, 3, w_len.sum()).astype(np.int64)
+    w_start = np.r_[0, np.cumsum(w_len)].astype(np.int64)
+    out = {}
+    for which in ("twin", "compiled"):
+        kw = dict(xy=xy, who=who, role=role, w_start=w_start, prod=prod, p_start=p_start, words=words.copy(),
+                  radius=3.0, goal=np.zeros((15, 3, 2)), lacks=np.ones((15, 3), bool), sample=sample)
+        k.run(which, **kw)
+        out[which] = kw
+    for name in ("words", "goal", "lacks"):
+        np.testing.assert_array_equal(out["compiled"][name], out["twin"][name], err_msg=name)
+    ref = np.random.default_rng(seed)
+    ref.integers(0, 9, ints)
+    for i, p in enumerate(p_len):
+        if w_len[i] and p:
+            ref.integers(0, p, (w_len[i], sample))
+    assert movement._state_of(out["compiled"]["words"], rng.bit_generator.state) == ref.bit_generator.state
 
 
 @settings(max_examples=30, deadline=None)
@@ -255,7 +295,8 @@ def test_10k_market_is_the_same_with_one_and_two_threads():
 def test_slot_reach_bounds_every_open_slot_and_refresh_returns_it(seed, k):
     """`slot_reach`: one past each seller's last open slot (holes anywhere in a row); the refresh (compiled
     and twin) returns the reach of the slots it leaves: the day's set-up, offers and heading loop up to
-    it, and a reach short of an open slot would skip its offer, decay and pull."""
+    it, and a reach short of an open slot would skip its offer, decay and pull; and the history pulls of
+    the slots it leaves, added row by row as each row is final: those `movement.history_pulls` gives after."""
     rng = np.random.default_rng(seed)
     n = 12
     partner = np.where(rng.random((n, k)) < 0.4, rng.integers(0, n, (n, k)), -1)
@@ -268,10 +309,14 @@ def test_slot_reach_bounds_every_open_slot_and_refresh_returns_it(seed, k):
                      t_first=np.zeros((n, k)), list_price=np.full((n, k), np.nan), outcome=np.zeros((n, k), np.int8),
                      offered=np.zeros((n, k), bool))
         rs = np.random.default_rng(seed)
-        changed, reach = protocol.refresh_kernel.run(
+        slots["n_tr"] = rs.integers(0, 4, (n, k)) * 1.0
+        xy = rs.uniform(0, 8, (n, 2))
+        changed, reach, pull = protocol.refresh_kernel.run(
             which, start=np.r_[0, np.cumsum(rs.integers(0, 4, n))], cand=rs.integers(0, n, 3 * n), radius=3.0,
-            lapse_days=1, per_day=6, t=5.0, xy=rs.uniform(0, 8, (n, 2)), alive=rs.random(n) > 0.2, **slots)
+            lapse_days=1, per_day=6, t=5.0, xy=xy, alive=rs.random(n) > 0.2, **slots)
         np.testing.assert_array_equal(reach, protocol.slot_reach(slots["partner"]), err_msg=which)
+        after = pulls.pulls_kernel.run(which, xy=xy, partner=slots["partner"], reach=reach, n_tr=slots["n_tr"])
+        np.testing.assert_array_equal(pull, after, err_msg=which)
 
 
 @settings(max_examples=40, deadline=None)
