@@ -39,6 +39,7 @@ import numpy as np
 
 from . import channels, kernels, mechanisms, physics, prices, streams
 from .breakdown import BREAKDOWN_FIELDS
+from .compiled import USE_NUMBA
 from .observations import OBS_HIGH, OBS_INDEX, OBS_LOW, _AGENT_ROWS, good_rows, observed_good
 from .offers import OPEN_PARTNER, Offers, decode_totals
 from .scenario import Scenario
@@ -529,6 +530,62 @@ def _lifecycle(sc: Scenario, ba: BatchAgents, bs: BatchState, capacity, is_open,
             asked)
 
 
+def _one_channel_pass(sc: Scenario, n_goods: int, n_slots: int) -> bool:
+    """Whether everything the channels do after the payments runs as one compiled pass
+    (`kernels.channels_after_payments`): numba on, one good, no payment aftermath (background
+    payments, rebalancing, splicing), reopenings paired uniformly with no partner channels, and a
+    serial build for this size (the multi-threaded lifecycle and aftermath passes run apart). Cached
+    per scenario."""
+    key = (id(sc), n_goods, n_slots)
+    hit = _ONE_PASS.get(key)
+    if hit is None or hit[0] is not sc:
+        if len(_ONE_PASS) > 256:
+            _ONE_PASS.clear()
+        hit = _ONE_PASS[key] = (sc, bool(
+            USE_NUMBA and n_goods == 1 and not (sc.payments_on and sc.payments_aftermath)
+            and sc.topology in channels.UNIFORM_REOPEN and sc.partner_channel_share <= 0 and not sc.partner_action
+            and kernels.parts_for(kernels.lifecycle_uniform, n_slots) == 1))
+    return hit[1]
+
+
+_ONE_PASS: dict = {}
+
+
+def _channel_pass(sc: Scenario, ba: BatchAgents, bs: BatchState, st: Settlement, active, wallet, fee_sink, states,
+                  layout: Layout):
+    """`kernels.channels_after_payments` on the batch: the balances after the payments, the
+    lifecycle (each market's block from its live generator state), the reopened channels' fee
+    policies and the aftermath. Returns (settlement with its balances and flows, u, v, capacity,
+    balance_u, open, wallet, fee_sink, n_closed, n_opened, opened, fee_base, fee_rate, utilization,
+    flow column, liquidity)."""
+    states, views = states
+    lo, hi = sc.channel_capacity
+    spend = channels.expected_spend(sc, ba.flat) if sc.channel_sizing == "spend" else _NO_SPEND
+    fee_on = bool(sc.routing_fees_on)
+    m = layout.n_markets
+    (paid, flow, u, v, capacity, balance_u, is_open, wallet, n_closed, n_opened, opened, fee_base, fee_rate, util,
+     column, *liquidity) = kernels.channels_after_payments(
+        balance_u=bs.balance_u, flow_in_u=st.flow_in_u, u=bs.u, v=bs.v, capacity=bs.capacity, is_open=bs.open,
+        active=active, wallet=wallet, states=states, close_rate=float(sc.channel_close_rate),
+        open_rate=float(sc.channel_open_rate), fee=float(sc.onchain_fee), n=layout.n_agents,
+        offset=layout.edge_offset, slot_market=layout.edge_market, m=m,
+        lo=float(lo), hi=float(hi), split=float(sc.initial_split), spend=spend,
+        sizing_steps=float(sc.channel_sizing_steps), mean_cap=0.5 * (lo + hi), fees_on=fee_on, fee_base=bs.fee_base,
+        fee_rate=bs.fee_rate, base_lo=float(sc.routing_fee_base[0]), base_hi=float(sc.routing_fee_base[1]),
+        rate_lo=float(sc.routing_fee_rate[0]), rate_hi=float(sc.routing_fee_rate[1]), util=bs.utilization,
+        decay=UTILIZATION_DECAY)
+    streams.put_states(states, views)
+    fee_sink = fee_sink + sc.onchain_fee * n_closed
+    if opened.shape[0]:
+        fee_sink = fee_sink + sc.onchain_fee * n_opened
+    st = st._replace(balance_u=paid, flow=flow, flow_in_u=None)
+    return (st, u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened, fee_base, fee_rate,
+            util, column, tuple(liquidity))
+
+
+_NO_SPEND = np.zeros(0)
+
+
 def _draw_faults(sc: Scenario, bs: BatchState, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
     """`faults.draw_faults` of every market, each from its own exogenous generator."""
     if layout.n_markets == 1:
@@ -541,12 +598,14 @@ def _draw_faults(sc: Scenario, bs: BatchState, layout: Layout) -> tuple[np.ndarr
 
 
 def _settle(sc: Scenario, ba: BatchAgents, bs: BatchState, trades: Trades, trade_market, sellable, needed,
-            failed_agent, failed_channel, layout: Layout) -> "tuple[Settlement, MarketReports | tuple | None]":
+            failed_agent, failed_channel, layout: Layout,
+            defer_balances: bool = False) -> "tuple[Settlement, MarketReports | tuple | None]":
     """`settlement.settle` of every market in one call over the whole batch (grid account: the
     batch's flow, split per market by the caller). With the payment layer on, its report is split
     into the markets' (`payments.markets.split_report`; one market: its own report)."""
     st = settle(sc, ba.flat, trades, sellable, needed, bs.u, bs.v, bs.capacity, bs.balance_u, bs.wallet,
-                bs.soc, 0.0, bs.fee_base, bs.fee_rate, failed_agent, failed_channel, bs.energy_account)
+                bs.soc, 0.0, bs.fee_base, bs.fee_rate, failed_agent, failed_channel, bs.energy_account,
+                defer_balances)
     if st.payments is None:
         return st, None
     if layout.n_markets == 1:
@@ -592,7 +651,9 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     failed_agent = failed_channel = None
     if sc.payments_on:   # this step's faults, each market from its exogenous generator, before payments
         failed_agent, failed_channel = _draw_faults(sc, bs, layout)
-    st, reports = _settle(sc, ba, bs, trades, trade_market, sellable, needed, failed_agent, failed_channel, layout)
+    one_pass = _one_channel_pass(sc, n_goods, bs.u.shape[0])   # balances, lifecycle, fees, aftermath: one pass
+    st, reports = _settle(sc, ba, bs, trades, trade_market, sellable, needed, failed_agent, failed_channel, layout,
+                          one_pass)
     bd = st.breakdown
     if one:
         grid_account = bs.grid_account + st.grid_account
@@ -626,7 +687,6 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     # the breakdown cost it a cache line per agent and field)
     last_sold, last_bought, last_profit = bd.T[_LAST_COLS]
     # mean-field aggregates (supply and demand: `decode_totals`) and the reference price, per (market, good)
-    mg = m_count * n_goods
     tkey = trades.good if one else trade_market * n_goods + trades.good
     volume, clearing_price = kernels.trade_totals(key=tkey, qty=st.paid_qty, price=trades.price,
                                                   previous=bs.clearing_price)
@@ -663,27 +723,19 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
         partner, partner_value = channels.update_partners(agents.n, trades.seller, trades.buyer, st.paid,
                                                           partner, partner_value)
     asks = actions[:, OPEN_PARTNER] > 0 if sc.partner_action else None   # the optional open_partner column
-    (u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened, asked) = _lifecycle(
-        sc, ba, bs, capacity_now, open_now, active, wallet, fee_sink_now, st.balance_u, partner, layout, asks)
+    live = streams.live_states(bs.rng) if one_pass else None
+    if one_pass and live is None:   # a generator the pass cannot draw from: the balances now, then apart
+        balance_u_now, flow_now = kernels.balances_after(balance_u=bs.balance_u, flow_in_u=st.flow_in_u,
+                                                         capacity=bs.capacity)
+        st = st._replace(balance_u=balance_u_now, flow=flow_now, flow_in_u=None)
+    if live is not None:
+        (st, u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened, fee_base, fee_rate,
+         util, flow_column, liquidity) = _channel_pass(sc, ba, bs, st, active, wallet, fee_sink_now, live, layout)
+    else:
+        util, flow_column, liquidity, fee_base, fee_rate, *lc = _channels_apart(
+            sc, ba, bs, st, capacity_now, open_now, active, wallet, fee_sink_now, partner, layout, asks, one)
+        u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened = lc
     n_closed = n_closed + n_fault_closed
-    fee_base, fee_rate = bs.fee_base, bs.fee_rate
-    if opened.shape[0] and sc.routing_fees_on:   # reopened channels' fee policies, after the lifecycle's draws
-        fee_base, fee_rate = fee_base.copy(), fee_rate.copy()
-        drawn = opened[:opened.shape[0] - asked.shape[0]]   # partner channels (the tail) take the mean policy: no draws
-        if one:
-            if drawn.shape[0]:
-                fee_base[drawn], fee_rate[drawn] = draw_fees(sc, drawn.shape[0], bs.rng[0])
-        else:
-            om = layout.edge_market[drawn]
-            for i in np.unique(om):
-                s_i = drawn[om == i]
-                fee_base[s_i], fee_rate[s_i] = draw_fees(sc, s_i.shape[0], bs.rng[i])
-        fee_base[asked] = 0.5 * (sc.routing_fee_base[0] + sc.routing_fee_base[1])
-        fee_rate[asked] = 0.5 * (sc.routing_fee_rate[0] + sc.routing_fee_rate[1])
-    util, flow_column, *liquidity = kernels.channel_aftermath(
-        util=bs.utilization, flow=st.flow, old_capacity=capacity_now, opened=opened, decay=UTILIZATION_DECAY,
-        n=agents.n, u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open,
-        parts=kernels.parts_for(kernels.channel_aftermath, u.shape[0]))
     flow_columns = bs.flow_columns[1:] + (flow_column,)   # the older columns shared, not copied
     flow_reopened = bs.flow_reopened[1:] + (opened,)
     topology_version = bs.topology_version + ((n_opened + n_closed) > 0)
@@ -725,9 +777,41 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
         grid_account=grid_account, history_len=history_len, rng=bs.rng, rng_exo=bs.rng_exo)
     if isinstance(reports, MarketReports):
         reports = reports.reports(n)
-    result = BatchResult(offers, trades, st, sellable, needed, n_opened, n_closed, tuple(liquidity), goods,
+    result = BatchResult(offers, trades, st, sellable, needed, n_opened, n_closed, liquidity, goods,
                          trade_market, reports)
     return new, result
+
+
+def _channels_apart(sc: Scenario, ba: BatchAgents, bs: BatchState, st: Settlement, capacity_now, open_now, active,
+                    wallet, fee_sink_now, partner, layout: Layout, asks, one: bool):
+    """The lifecycle (`_lifecycle`), the reopened channels' fee policies and `kernels.channel_aftermath`
+    as separate passes (partner channels, own reopening rules, several goods, the payment aftermath,
+    multi-threaded builds, numba off). Returns (utilization, flow column, liquidity, fee_base,
+    fee_rate, u, v, capacity, balance_u, open, wallet, fee_sink, n_closed, n_opened, opened)."""
+    agents = ba.flat
+    (u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened, asked) = _lifecycle(
+        sc, ba, bs, capacity_now, open_now, active, wallet, fee_sink_now, st.balance_u, partner, layout, asks)
+    fee_base, fee_rate = bs.fee_base, bs.fee_rate
+    if opened.shape[0] and sc.routing_fees_on:   # reopened channels' fee policies, after the lifecycle's draws
+        fee_base, fee_rate = fee_base.copy(), fee_rate.copy()
+        drawn = opened[:opened.shape[0] - asked.shape[0]]   # partner channels (the tail) take the mean policy: no draws
+        if one:
+            if drawn.shape[0]:
+                fee_base[drawn], fee_rate[drawn] = draw_fees(sc, drawn.shape[0], bs.rng[0])
+        else:
+            om = layout.edge_market[drawn]
+            for i in np.unique(om):
+                s_i = drawn[om == i]
+                fee_base[s_i], fee_rate[s_i] = draw_fees(sc, s_i.shape[0], bs.rng[i])
+        fee_base[asked] = 0.5 * (sc.routing_fee_base[0] + sc.routing_fee_base[1])
+        fee_rate[asked] = 0.5 * (sc.routing_fee_rate[0] + sc.routing_fee_rate[1])
+    util, flow_column, *liquidity = kernels.channel_aftermath(
+        util=bs.utilization, flow=st.flow, old_capacity=capacity_now, opened=opened, decay=UTILIZATION_DECAY,
+        n=agents.n, u=u, v=v, capacity=capacity, balance_u=balance_u, is_open=is_open,
+        parts=kernels.parts_for(kernels.channel_aftermath, u.shape[0]))
+    return (util, flow_column, tuple(liquidity), fee_base, fee_rate, u, v, capacity, balance_u, is_open, wallet,
+            fee_sink, n_closed, n_opened, opened)
+
 
 
 def _trade_goods(sc, ba: BatchAgents, bs: BatchState, actions, st: Settlement, grid_account, layout: Layout):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import streams
-from .breakdown import BREAKDOWN_FIELDS
+from .breakdown import BREAKDOWN_FIELDS, BREAKDOWN_INDEX
+from .payments.accounts import credit_numpy
 from .compiled import THREADS, jit, prange, register
 
 try:   # np.clip's own ufunc, without np.clip's Python wrappers
@@ -170,10 +171,14 @@ pay_trades = register("pay_trades", pay_trades_numpy, _pay_nb)
 
 # ---- per-agent booking: storage charge, grid backstop, profit --------------------------------------
 
+_FEES_COL = BREAKDOWN_INDEX["routing_fees"]
+
 def book_agents_numpy(storage, generator, consumer, eff, capacity, grid_limit, marginal_cost, limit, sellable,
-                      needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in, retail):
-    """Per agent after the trades: storage charge, grid backstop, profit. Returns (soc, wallet,
-    EUR the grid account gains, breakdown [N, F]). Twin of `_book_nb`."""
+                      needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in, retail, earned):
+    """Per agent after the trades: storage charge, grid backstop, profit, and the routing fees it
+    `earned` as an intermediary ([N], or empty without the payment layer: `payments.accounts.credit_fees`
+    booked in the same pass). Returns (soc, wallet, EUR the grid account gains, breakdown [N, F]).
+    Twin of `_book_nb`."""
     n = soc.shape[0]
     charged = np.where(storage, bought, 0.0)
     discharged = np.where(storage, sold, 0.0)
@@ -195,6 +200,8 @@ def book_agents_numpy(storage, generator, consumer, eff, capacity, grid_limit, m
     breakdown = np.stack(
         [profit, revenue, cost, sold, bought, grid_sold, grid_bought, curtailed, unserved,
          charged, discharged, n_failed, n_partial] + [np.zeros(n)] * (len(BREAKDOWN_FIELDS) - 13), axis=1)
+    if earned.shape[0]:
+        credit_numpy(breakdown, earned)
     return new_soc, wallet, grid_flow, breakdown
 
 
@@ -202,10 +209,12 @@ def book_agents_numpy(storage, generator, consumer, eff, capacity, grid_limit, m
 @jit
 def _book_nb(storage, generator, consumer, eff, capacity, grid_limit, marginal_cost, limit, sellable,
              needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in,
-             retail, bd):  # pragma: no cover - compiled
+             retail, earned, bd):  # pragma: no cover - compiled
     # bd: an [N, F] breakdown (uninitialized), filled in settlement.BREAKDOWN_FIELDS order (0..12),
-    # the rest set to 0 here (one pass over its rows, not a zeroing pass before it)
+    # the rest set to 0 here (one pass over its rows, not a zeroing pass before it), and the fees
+    # earned added to their column and the profit as `credit_fees` adds them (0.0 + e, profit + e)
     n = soc.shape[0]
+    has_earned = earned.shape[0] > 0
     new_soc = np.empty(n)
     new_wallet = np.empty(n)
     grid_in = 0.0
@@ -231,7 +240,7 @@ def _book_nb(storage, generator, consumer, eff, capacity, grid_limit, marginal_c
         cst = cost[i] + grid_cost
         value = limit[i] * (bought[i] + grid_bought) if consumer[i] else 0.0
         row = bd[i]
-        row[0] = rev - cst - marginal_cost[i] * (sold[i] + grid_sold) + value
+        profit = rev - cst - marginal_cost[i] * (sold[i] + grid_sold) + value
         row[1] = rev
         row[2] = cst
         row[3] = sold[i]
@@ -246,14 +255,19 @@ def _book_nb(storage, generator, consumer, eff, capacity, grid_limit, marginal_c
         row[12] = n_partial[i]
         for k in range(13, row.shape[0]):
             row[k] = 0.0
+        if has_earned:
+            e = earned[i]
+            row[_FEES_COL] = 0.0 + e
+            profit = profit + e
+        row[0] = profit
     return new_soc, new_wallet, grid_in - grid_out, bd
 
 
 def _book_compiled(storage, generator, consumer, eff, capacity, grid_limit, marginal_cost, limit, sellable,
-                   needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in, retail):
+                   needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in, retail, earned):
     bd = np.empty((soc.shape[0], len(BREAKDOWN_FIELDS)))
     return _book_nb(storage, generator, consumer, eff, capacity, grid_limit, marginal_cost, limit, sellable,
-                    needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in, retail, bd)
+                    needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in, retail, earned, bd)
 
 
 book_agents = register("book_agents", book_agents_numpy, _book_compiled if _book_nb is not None else None)
@@ -486,6 +500,77 @@ def _counts(k):  # pragma: no cover - compiled
     return out
 
 
+def _reopen_candidates_py(slots, cand, cand_stream, e_n, m, n, offset, slot_market, lo, hi, split, spend,
+                          sizing_steps, mean_cap):  # pragma: no cover - compiled
+    """(nu, nv, cap, fund_u, fund_v) of the reopening `slots` (in slot order, market-major): an ordered
+    pair of distinct agents of the slot's market and a capacity, from the slot's two uniforms (read
+    from `cand`, or computed from the market's reserved stream `cand_stream`: two cursors per market,
+    one per row, jumping from reopening slot to reopening slot); funded `split` by the first endpoint."""
+    k = slots.shape[0]
+    lazy = cand_stream.shape[0] > 0
+    e_m = e_n // m
+    bits = streams.table_bits_nb(e_n // (k if k > 0 else 1))   # the cursors' jumps: about E / k slots
+    table = np.empty((0, 4), dtype=np.uint64)
+    cur = -1
+    h1, l1, h2, l2 = np.uint64(0), np.uint64(0), np.uint64(0), np.uint64(0)
+    at1, at2 = -1, -1
+    nu = np.empty(k, dtype=np.int64)
+    nv = np.empty(k, dtype=np.int64)
+    cap = np.empty(k)
+    fu = np.empty(k)
+    fv = np.empty(k)
+    pairs = n * (n - 1)
+    fpairs = float(pairs)
+    n1 = n - 1
+    inv_n1 = 1.0 / n1
+    for j in range(k):
+        s = slots[j]
+        if lazy:
+            i = slot_market[s]
+            if i != cur:
+                table = streams.handle_table(cand_stream, i, bits)
+                h1, l1 = cand_stream[i, 0], cand_stream[i, 1]
+                h2, l2 = h1, l1
+                at1, at2, cur = -1, -1, i
+            col = s - i * e_m
+            h1, l1 = streams.jump(h1, l1, table, bits, col - at1)
+            h2, l2 = streams.jump(h2, l2, table, bits, e_m + col - at2)
+            at1, at2 = col, e_m + col
+            r0, r1 = streams.double_of(h1, l1), streams.double_of(h2, l2)
+        else:
+            r0, r1 = cand[0, s], cand[1, s]
+        idx = int(r0 * fpairs)
+        if idx > pairs - 1:
+            idx = pairs - 1
+        # idx // (n - 1) and its remainder through the reciprocal, corrected to the exact ones
+        # (idx < 2^53: the product is within one of the quotient; it falls one short for some
+        # N, e.g. 50, and can exceed it only from N ~ 2^26 on); no integer divisions
+        a = int(idx * inv_n1)
+        rem = idx - a * n1
+        if rem < 0:
+            a -= 1
+            rem += n1
+        elif rem >= n1:
+            a += 1
+            rem -= n1
+        b = a + 1 + rem
+        if b >= n:
+            b -= n
+        nu[j] = a + offset[s]
+        nv[j] = b + offset[s]
+        c_ = lo + (hi - lo) * r1
+        if spend.shape[0]:
+            sa, sb = spend[nu[j]], spend[nv[j]]
+            c_ = max(c_ / mean_cap * sizing_steps * (sa if sa >= sb else sb), 1e-9)
+        cap[j] = c_
+        fu[j] = c_ * split
+        fv[j] = c_ - fu[j]
+    return nu, nv, cap, fu, fv
+
+
+_reopen_candidates = jit(_reopen_candidates_py, inline=True)
+
+
 def _lifecycle_py(u, v, capacity, balance_u, is_open, active, wallet, draw, cand, cand_stream, close_rate, open_rate,
                   fee, n, offset, slot_market, m, lo, hi, split, spend, sizing_steps, mean_cap, parts):  # pragma: no cover
     # One pass over the slots copies the channel arrays (the new state's), decides closes and lists
@@ -572,73 +657,15 @@ def _lifecycle_py(u, v, capacity, balance_u, is_open, active, wallet, draw, cand
     closed_wallet = np.empty(total)
     for i in range(total):
         closed_wallet[i] = (wallet[i] + add_u[i]) + add_v[i]
-    # reopening candidates, in slot order: an ordered pair of distinct agents of the slot's market, from
-    # the slot's two uniforms (read from `cand`, or computed from the market's reserved stream: two
-    # cursors per market, one per row, jumping from reopening slot to reopening slot)
-    lazy = cand_stream.shape[0] > 0
-    e_m = e_n // m
-    bits = streams.table_bits_nb(e_n // (k if k > 0 else 1))   # the cursors' jumps: about E / k slots
-    table = np.empty((0, 4), dtype=np.uint64)
-    cur = -1
-    h1, l1, h2, l2 = np.uint64(0), np.uint64(0), np.uint64(0), np.uint64(0)
-    at1, at2 = -1, -1
     slots = np.empty(k, dtype=np.int64)
-    nu = np.empty(k, dtype=np.int64)
-    nv = np.empty(k, dtype=np.int64)
-    cap = np.empty(k)
-    fu = np.empty(k)
-    fv = np.empty(k)
-    pairs = n * (n - 1)
-    fpairs = float(pairs)
-    n1 = n - 1
-    inv_n1 = 1.0 / n1
     j = 0
     for p in range(parts):
         first = p * e_n // parts + p
         for q in range(counts[p, 1]):
-            s = reopening[first + q]
-            slots[j] = s
-            if lazy:
-                i = slot_market[s]
-                if i != cur:
-                    table = streams.handle_table(cand_stream, i, bits)
-                    h1, l1 = cand_stream[i, 0], cand_stream[i, 1]
-                    h2, l2 = h1, l1
-                    at1, at2, cur = -1, -1, i
-                col = s - i * e_m
-                h1, l1 = streams.jump(h1, l1, table, bits, col - at1)
-                h2, l2 = streams.jump(h2, l2, table, bits, e_m + col - at2)
-                at1, at2 = col, e_m + col
-                r0, r1 = streams.double_of(h1, l1), streams.double_of(h2, l2)
-            else:
-                r0, r1 = cand[0, s], cand[1, s]
-            idx = int(r0 * fpairs)
-            if idx > pairs - 1:
-                idx = pairs - 1
-            # idx // (n - 1) and its remainder through the reciprocal, corrected to the exact ones
-            # (idx < 2^53: the product is within one of the quotient; it falls one short for some
-            # N, e.g. 50, and can exceed it only from N ~ 2^26 on); no integer divisions
-            a = int(idx * inv_n1)
-            rem = idx - a * n1
-            if rem < 0:
-                a -= 1
-                rem += n1
-            elif rem >= n1:
-                a += 1
-                rem -= n1
-            b = a + 1 + rem
-            if b >= n:
-                b -= n
-            nu[j] = a + offset[s]
-            nv[j] = b + offset[s]
-            c_ = lo + (hi - lo) * r1
-            if spend.shape[0]:
-                sa, sb = spend[nu[j]], spend[nv[j]]
-                c_ = max(c_ / mean_cap * sizing_steps * (sa if sa >= sb else sb), 1e-9)
-            cap[j] = c_
-            fu[j] = c_ * split
-            fv[j] = c_ - fu[j]
+            slots[j] = reopening[first + q]
             j += 1
+    nu, nv, cap, fu, fv = _reopen_candidates(slots, cand, cand_stream, e_n, m, n, offset, slot_market, lo, hi, split,
+                                             spend, sizing_steps, mean_cap)
     # openings (as _open_nb): refused as a whole when a funder cannot cover all it would fund
     n_opened = _counts(m)
     opened = np.empty(k, dtype=np.int64)
@@ -709,6 +736,220 @@ def _aftermath_py(util, flow, old_capacity, opened, decay, n, u, v, capacity, ba
 
 channel_aftermath = register("channel_aftermath", channel_aftermath_numpy, jit(_aftermath_py),
                              parallel=jit(_aftermath_py, parallel=True), split="u", min_items=PARALLEL_SLOTS)
+
+
+# ---- channel balances after the payments ----------------------------------------------------------------
+
+def balances_after_numpy(balance_u, flow_in_u, capacity):
+    """(channel balances after the step's payments [E], flow u -> v [E]) from the flow into u's
+    sides: clipped to [0, capacity] (float round-off only)."""
+    new_balance_u = balance_u + flow_in_u
+    np.clip(new_balance_u, 0.0, capacity, out=new_balance_u)
+    return new_balance_u, -flow_in_u
+
+
+def _balance_after_py(b, f, cap):  # pragma: no cover - compiled
+    """One slot of `balances_after`: b + f clipped as np.clip clips (a NaN stays NaN, a NaN bound wins)."""
+    x = b + f
+    y = x if (x != x or x > 0.0) else 0.0
+    return y if (y != y or y < cap) else cap
+
+
+_balance_after = jit(_balance_after_py, inline=True)
+
+
+@jit
+def _balances_after_nb(balance_u, flow_in_u, capacity):  # pragma: no cover - compiled
+    """One pass for NumPy's three."""
+    e_n = balance_u.shape[0]
+    new_balance_u = np.empty(e_n)
+    flow = np.empty(e_n)
+    for c in range(e_n):
+        f = flow_in_u[c]
+        new_balance_u[c] = _balance_after(balance_u[c], f, capacity[c])
+        flow[c] = -f
+    return new_balance_u, flow
+
+
+balances_after = register("balances_after", balances_after_numpy, _balances_after_nb)
+
+
+# ---- everything the channels do after the payments, in one compiled pass -----------------------------------
+
+_LIVE_ROWS = 3   # the lifecycle's block per market: row 0 (every slot's event draw), rows 1-2 (candidates)
+
+
+def channels_after_payments_numpy(balance_u, flow_in_u, u, v, capacity, is_open, active, wallet, states, close_rate,
+                                  open_rate, fee, n, offset, slot_market, m, lo, hi, split, spend, sizing_steps,
+                                  mean_cap, fees_on, fee_base, fee_rate, base_lo, base_hi, rate_lo, rate_hi, util,
+                                  decay):
+    """`balances_after`, the uniform lifecycle, the reopened channels' fee policies and
+    `channel_aftermath`, in the step's order, with the draws taken from the markets' live generator
+    states `states` [m, 4] (`streams.live_states`: state lo, hi, increment lo, hi; advanced in place):
+    each market's lifecycle block of 3 x E/m uniforms (`lifecycle_uniform`'s draw and candidates),
+    then, with `fees_on`, a uniform base in [base_lo, base_hi) for each channel it opened and then a
+    rate in [rate_lo, rate_hi) (`payments.fees.draw_fees`; policies copied first). Returns (balances
+    after the payments, flow u -> v, u, v, capacity, balance_u, open, wallet, n_closed [m], n_opened
+    [m], opened slots, fee_base, fee_rate, utilization, flow column, degree, outbound, inbound).
+    Composed of the twins; `_after_payments_py` is its one-pass compiled build."""
+    paid, flow = balances_after_numpy(balance_u, flow_in_u, capacity)
+    e_m = u.shape[0] // m
+    gens = [streams.generator_of(states[i]) for i in range(m)]
+    block = np.stack([g.random((_LIVE_ROWS, e_m)) for g in gens]) if m else np.zeros((0, _LIVE_ROWS, e_m))
+    draw = block[:, 0].reshape(-1)
+    cand = block[:, 1:].transpose(1, 0, 2).reshape(_LIVE_ROWS - 1, -1)
+    nu, nv, ncap, nbal, nopen, nwallet, n_closed, n_opened, opened = lifecycle_uniform_numpy(
+        u, v, capacity, paid, is_open, active, wallet, draw, cand, np.zeros((0, 4), dtype=np.uint64), close_rate,
+        open_rate, fee, n, offset, slot_market, m, lo, hi, split, spend, sizing_steps, mean_cap, 1)
+    if fees_on and opened.shape[0]:
+        fee_base, fee_rate = fee_base.copy(), fee_rate.copy()
+        om = slot_market[opened]
+        for i in np.unique(om):
+            s = opened[om == i]
+            fee_base[s] = gens[i].uniform(base_lo, base_hi, s.shape[0])
+            fee_rate[s] = gens[i].uniform(rate_lo, rate_hi, s.shape[0])
+    for i, g in enumerate(gens):
+        streams.put_generator(states[i], g)
+    after = channel_aftermath_numpy(util, flow, capacity, opened, decay, wallet.shape[0], nu, nv, ncap, nbal, nopen, 1)
+    return (paid, flow, nu, nv, ncap, nbal, nopen, nwallet, n_closed, n_opened, opened, fee_base, fee_rate, *after)
+
+
+def _after_payments_py(balance_u, flow_in_u, u, v, capacity, is_open, active, wallet, states, close_rate, open_rate,
+                       fee, n, offset, slot_market, m, lo, hi, split, spend, sizing_steps, mean_cap, fees_on,
+                       fee_base, fee_rate, base_lo, base_hi, rate_lo, rate_hi, util, decay):  # pragma: no cover
+    # Per slot: its balance after the payments, its flow, utilization and flow column, its lifecycle
+    # draw (from its market's generator) and, when the draw can make an event, the slot listed. Then
+    # the listed slots' closes and reopenings, the closes settled to the wallets, the candidates
+    # (from each market's next two rows, only at the reopening slots), the openings, their fee
+    # draws, and the liquidity pass.
+    e_n = u.shape[0]
+    total = wallet.shape[0]
+    e_m = e_n // m
+    all_active = True
+    for i in range(total):
+        if not active[i]:
+            all_active = False
+            break
+    every = not all_active   # agents left: every slot is listed (an endpoint's exit closes its channel)
+    new_u, new_v, new_cap = u.copy(), v.copy(), capacity.copy()
+    paid = np.empty(e_n)
+    new_bal = np.empty(e_n)
+    flow = np.empty(e_n)
+    new_util = np.empty(e_n)
+    column = np.empty(e_n, dtype=np.float32)
+    new_open = np.empty(e_n, dtype=np.bool_)
+    draw = np.empty(e_n)
+    listed = np.empty(e_n, dtype=np.int64)
+    cand_stream = np.empty((m, 4), dtype=np.uint64)
+    # simple loops, each vectorized or at memcpy speed (one loop doing all of it is measured slower)
+    for e in range(e_n):
+        f = flow_in_u[e]
+        b = _balance_after(balance_u[e], f, capacity[e])
+        paid[e] = b
+        new_bal[e] = b
+        flow[e] = -f
+    for e in range(e_n):
+        new_open[e] = is_open[e]
+    for i in range(m):   # each market's lifecycle block: row 0 drawn, rows 1-2 reserved
+        sh, sl, ih, il = states[i, 1], states[i, 0], states[i, 3], states[i, 2]
+        sh, sl = streams.fill_doubles(sh, sl, ih, il, draw[i * e_m:(i + 1) * e_m])
+        cand_stream[i, 0], cand_stream[i, 1], cand_stream[i, 2], cand_stream[i, 3] = sh, sl, ih, il
+        sh, sl = streams.jump(sh, sl, streams.jump_table(ih, il, 0), 0, (_LIVE_ROWS - 1) * e_m)
+        states[i, 1], states[i, 0] = sh, sl
+    hi_rate = close_rate if close_rate >= open_rate else open_rate
+    low = 0
+    for e in range(e_n):   # the slots whose draw can make an event (agents left: every slot)
+        listed[low] = e
+        low += (draw[e] < hi_rate) | every
+    # events, in slot order: closes listed apart, reopenings in place (a slot is written at or before
+    # where it was read)
+    closing = np.empty(low, dtype=np.int64)
+    nc = 0
+    k = 0
+    for q in range(low):
+        e = listed[q]
+        o = is_open[e]
+        d = draw[e]
+        if every:
+            closes = o & ((d < close_rate) | (not active[u[e]]) | (not active[v[e]]))
+        else:
+            closes = o & (d < close_rate)
+        new_open[e] = o & (not closes)
+        closing[nc] = e
+        nc += closes
+        listed[k] = e
+        k += (not o) & (d < open_rate)
+    half = fee / 2
+    add_u = _zeros(total)
+    add_v = _zeros(total)
+    n_closed = _counts(m)
+    for j in range(nc):
+        e = closing[j]
+        bu = paid[e]
+        add_u[u[e]] += bu - half
+        add_v[v[e]] += capacity[e] - bu - half
+        n_closed[slot_market[e]] += 1
+    closed_wallet = np.empty(total)
+    for i in range(total):
+        closed_wallet[i] = (wallet[i] + add_u[i]) + add_v[i]
+    slots = listed[:k]
+    nu, nv, cap, fu, fv = _reopen_candidates(slots, np.empty((0, 0)), cand_stream, e_n, m, n, offset, slot_market, lo,
+                                             hi, split, spend, sizing_steps, mean_cap)
+    n_opened = _counts(m)
+    opened = np.empty(k, dtype=np.int64)
+    c_open = 0
+    if k:
+        c_open = _fund_openings(slots, nu, nv, cap, fu, fv, half, closed_wallet, active, new_u, new_v, new_cap,
+                                new_bal, new_open, n_opened, slot_market, opened)
+    out = np.empty(c_open, dtype=np.int64)
+    for j in range(c_open):
+        out[j] = opened[j]
+    # reopened channels' fee policies: per market (slots market-major), bases then rates
+    new_base, new_rate = fee_base, fee_rate
+    if fees_on and c_open > 0:
+        new_base, new_rate = fee_base.copy(), fee_rate.copy()
+        base_span, rate_span = base_hi - base_lo, rate_hi - rate_lo
+        j = 0
+        while j < c_open:
+            i = slot_market[out[j]]
+            stop = j
+            while stop < c_open and slot_market[out[stop]] == i:
+                stop += 1
+            sh, sl, ih, il = states[i, 1], states[i, 0], states[i, 3], states[i, 2]
+            for q in range(j, stop):
+                sh, sl = streams.step(sh, sl, ih, il)
+                new_base[out[q]] = base_lo + base_span * streams.double_of(sh, sl)
+            for q in range(j, stop):
+                sh, sl = streams.step(sh, sl, ih, il)
+                new_rate[out[q]] = rate_lo + rate_span * streams.double_of(sh, sl)
+            states[i, 1], states[i, 0] = sh, sl
+            j = stop
+    # the aftermath: utilization and the flow column (new channels reset), liquidity of the new channel
+    # state (the divisions in the scatter's loop: they overlap its cache misses, measured faster)
+    acc = np.empty((total, 4))
+    for i in range(total):
+        for q in range(4):
+            acc[i, q] = 0.0
+    keep = 1 - decay
+    for e in range(e_n):
+        f = flow_in_u[e]
+        new_util[e] = decay * util[e] + keep * abs(f) / capacity[e]
+        column[e] = np.float32(-f)
+        _liquidity_add(acc, new_u[e], new_v[e], new_cap[e], new_bal[e], new_open[e])
+    for j in range(c_open):
+        new_util[out[j]] = 0.0
+        column[out[j]] = 0.0
+    degree, outbound, inbound = np.empty(total), np.empty(total), np.empty(total)
+    for i in range(total):
+        degree[i] = acc[i, 0]
+        outbound[i] = acc[i, 1]
+        inbound[i] = acc[i, 2]
+    return (paid, flow, new_u, new_v, new_cap, new_bal, new_open, closed_wallet, n_closed, n_opened, out, new_base,
+            new_rate, new_util, column, degree, outbound, inbound)
+
+
+channels_after_payments = register("channels_after_payments", channels_after_payments_numpy,
+                                   jit(_after_payments_py))
 
 
 # ---- the observation: every per-agent, per-good and per-market field in one pass ----------------------

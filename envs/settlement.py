@@ -38,17 +38,16 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from . import kernels
-from .compiled import jit, register
 from .breakdown import BREAKDOWN_FIELDS
 from .scenario import Scenario
 from .state import AgentParams
-from .payments.accounts import credit_fees
 from .trades import Trades
 
 if TYPE_CHECKING:
     from .payments.layer import PaymentReport
 
 ROUND_OFF = 1e-9  # relative shortfall below which a cut payment is not counted as partial
+_NOTHING_EARNED = np.zeros(0)   # no payment layer: no routing fees to credit
 
 
 class Settlement(NamedTuple):
@@ -64,18 +63,23 @@ class Settlement(NamedTuple):
     breakdown: np.ndarray    # [N, len(BREAKDOWN_FIELDS)] float64
     payments: "PaymentReport | None" = None  # the payment layer's report (routes, fees, failures by reason)
     energy_account: "np.ndarray | None" = None  # [N] after grid bills and network charges
+    flow_in_u: "np.ndarray | None" = None  # [E] with `settle(defer_balances=True)`: the payments' flow into u's
+    # sides, and balance_u / flow None until the caller computes them (`kernels.channels_after_payments`)
 
 
 def settle(sc: Scenario, agents: AgentParams, trades: Trades, sellable: np.ndarray, needed: np.ndarray,
            u: np.ndarray, v: np.ndarray, capacity: np.ndarray, balance_u: np.ndarray, wallet: np.ndarray,
            soc: np.ndarray, grid_account: float, fee_base: "np.ndarray | None" = None,
            fee_rate: "np.ndarray | None" = None, failed_agent: "np.ndarray | None" = None,
-           failed_channel: "np.ndarray | None" = None, energy_account: "np.ndarray | None" = None) -> Settlement:
+           failed_channel: "np.ndarray | None" = None, energy_account: "np.ndarray | None" = None,
+           defer_balances: bool = False) -> Settlement:
     """Pay the trades and book every agent. With the payment layer on (`Scenario.payments_on`)
     routed trades pay over their routes (buyers pay the routing fees on top, intermediaries earn
     them: `routing_fees` column, in the profit) and trades of agents or channels that failed this
     step are released (`envs/payments/layer.py`). Grid bills settle on `energy_account` when the
-    scenario bills the grid apart from the channel wallet."""
+    scenario bills the grid apart from the channel wallet. `defer_balances`: the channel balances
+    and flows are left to the caller (`balance_u` and `flow` None, `flow_in_u` given), which computes
+    them in its own pass over the slots."""
     n = agents.n
     report = None
     fees_paid = None
@@ -94,7 +98,11 @@ def settle(sc: Scenario, agents: AgentParams, trades: Trades, sellable: np.ndarr
             channel=trades.channel, seller=trades.seller, buyer=trades.buyer, qty=trades.qty, price=trades.price,
             cut=cut, u=u, capacity=capacity, balance_u=balance_u, n=n, round_off=ROUND_OFF)
     # channel balances: u pays -> balance_u falls
-    new_balance_u, flow = balances_after(balance_u=balance_u, flow_in_u=flow_in_u, capacity=capacity)
+    if defer_balances:
+        new_balance_u = flow = None
+    else:
+        new_balance_u, flow = balances_after(balance_u=balance_u, flow_in_u=flow_in_u, capacity=capacity)
+        flow_in_u = None
     wallet = wallet + exchange_in - exchange_out
 
     separate = sc.grid_billing == "energy_account"
@@ -103,45 +111,22 @@ def settle(sc: Scenario, agents: AgentParams, trades: Trades, sellable: np.ndarr
         eff=agents.efficiency, capacity=agents.capacity, grid_limit=agents.grid_limit,
         marginal_cost=agents.marginal_cost, limit=agents.limit, sellable=sellable, needed=needed, soc=soc,
         wallet=energy_account if separate else wallet, sold=sold, bought=bought, revenue=revenue, cost=cost,
-        n_failed=n_failed, n_partial=n_partial, feed_in=sc.feed_in_tariff, retail=sc.retail_tariff)
+        n_failed=n_failed, n_partial=n_partial, feed_in=sc.feed_in_tariff, retail=sc.retail_tariff,
+        earned=report.earned if report is not None else _NOTHING_EARNED)   # routing fees credited in the pass
     if separate:
         energy_account = booked
     else:
         wallet = booked
-    if report is not None:
-        credit_fees(breakdown, report.earned)
     grid_account = grid_account + grid_flow
     if sc.network_charge > 0 or sc.value_of_lost_load > 0:
         grid_account, wallet, energy_account = _charges(sc, agents, breakdown, wallet, energy_account, grid_account)
     return Settlement(paid_qty, paid, failed, partial, new_balance_u, flow, wallet, new_soc,
-                      grid_account, breakdown, report, energy_account)
+                      grid_account, breakdown, report, energy_account, flow_in_u)
 
 
-def balances_after_numpy(balance_u, flow_in_u, capacity):
-    """(channel balances after the step's payments [E], flow u -> v [E]) from the flow into u's
-    sides: clipped to [0, capacity] (float round-off only)."""
-    new_balance_u = balance_u + flow_in_u
-    np.clip(new_balance_u, 0.0, capacity, out=new_balance_u)
-    return new_balance_u, -flow_in_u
-
-
-@jit
-def _balances_after_nb(balance_u, flow_in_u, capacity):  # pragma: no cover - compiled
-    """One pass for NumPy's three (`np.clip`'s NaN rule: a NaN stays NaN, a NaN bound wins)."""
-    e_n = balance_u.shape[0]
-    new_balance_u = np.empty(e_n)
-    flow = np.empty(e_n)
-    for c in range(e_n):
-        f = flow_in_u[c]
-        x = balance_u[c] + f
-        y = x if (x != x or x > 0.0) else 0.0
-        cap = capacity[c]
-        new_balance_u[c] = y if (y != y or y < cap) else cap
-        flow[c] = -f
-    return new_balance_u, flow
-
-
-balances_after = register("balances_after", balances_after_numpy, _balances_after_nb)
+# the balances after the payments: one compiled pass (kept in `kernels`, whose fused channel pass composes it)
+balances_after = kernels.balances_after
+balances_after_numpy = kernels.balances_after_numpy
 
 
 def _charges(sc: Scenario, agents: AgentParams, breakdown: np.ndarray, wallet, energy_account, grid_account: float):

@@ -368,6 +368,29 @@ def put_states(states: np.ndarray, views: "list | None") -> None:
             v[:] = states[i]
 
 
+def _step_py(sh, sl, ih, il):  # pragma: no cover - compiled
+    """The state one step on (the state of the next output)."""
+    return _affine(sh, sl, _MULT_HI, _MULT_LO, ih, il)
+
+
+step = jit(_step_py, inline=True)
+
+
+def generator_of(state: np.ndarray) -> np.random.Generator:
+    """A NumPy generator at the live state `state` ([lo, hi, increment lo, hi], `state_view`): the
+    NumPy twin of drawing from it in compiled code (`put_generator` writes its state back)."""
+    bg = np.random.PCG64()
+    st = bg.state
+    st["state"] = {"state": (int(state[1]) << 64) | int(state[0]), "inc": (int(state[3]) << 64) | int(state[2])}
+    bg.state = st
+    return np.random.Generator(bg)
+
+
+def put_generator(state: np.ndarray, g: np.random.Generator) -> None:
+    """Write the state of `g` (from `generator_of`) back into the live state row `state`."""
+    s = g.bit_generator.state["state"]["state"]
+    state[0], state[1] = np.uint64(s & _MASK64), np.uint64(s >> 64)
+
 def _fill_doubles_py(sh, sl, ih, il, out):  # pragma: no cover - compiled
     """out[:] = the stream's next doubles from state (sh, sl), increment (ih, il); returns the state
     after them. Four interleaved chains, each stepping four states at once (the map A^4, C_4), so
@@ -405,7 +428,7 @@ def _fill_doubles_py(sh, sl, ih, il, out):  # pragma: no cover - compiled
     return sh, sl
 
 
-_fill_doubles = jit(_fill_doubles_py, inline=True)
+fill_doubles = _fill_doubles = jit(_fill_doubles_py, inline=True)
 
 
 def _rows_py(states, out, width, skip):  # pragma: no cover - compiled
@@ -588,4 +611,4 @@ def standard_normals(rngs, k: int) -> np.ndarray:
 
 __all__ = ["uniforms_at", "claim_rows", "RESERVE_MIN", "draw_rows", "Rows", "compiled_stream", "jump_table",
            "table_bits", "jump", "double_of", "output_of", "handle_table", "MULT", "state_view", "live_states",
-           "put_states", "draw_and_claim", "standard_normals"]
+           "put_states", "draw_and_claim", "standard_normals", "step", "generator_of", "put_generator"]

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..compiled import THREADS, jit, prange, register as register_kernel
-from ..payments.routes import (PARALLEL_SLOTS, _level_one_nb, _search_packed_nb, candidates as routed_candidates_kernel,
-                               candidates_numpy)
+from ..payments.routes import (PARALLEL_SLOTS, _level_one_nb, _pack_range_nb, _search_packed_nb, _search_short_nb,
+                               candidates_numpy, candidates as routed_candidates_kernel)
 from ..payments.reasons import NO_ROUTE
 from ..trades import LIQUIDITY_CUT, LIQUIDITY_EMPTY, LIQUIDITY_OK, ROUTED, Trades
 from .base import Mechanism, channel_pairs, register, routed_pairs
@@ -61,7 +61,6 @@ def negotiate(ask0, bid0, reserve, limit, c_sell, c_buy, rounds: int):
     return agreed, price
 
 
-
 def ration(seller, buyer, sell_qty, buy_qty, n: int, payable=None):
     """(quantity, capped) per agreed pair: buyers spread what they want in proportion to what each
     pair can deliver, w = min(seller's offered quantity, `payable` MWh the buyer's channel side
@@ -80,7 +79,6 @@ def ration(seller, buyer, sell_qty, buy_qty, n: int, payable=None):
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         scale = np.where(req_sum > sell_qty, sell_qty / req_sum, 1.0)
     return request * scale[seller], capped
-
 
 
 # ---- agreements: one pass over the channels -------------------------------------------------------
@@ -118,17 +116,13 @@ def _first_agreeing_round(ask0, bid0, ask_step, bid_step, rounds):  # pragma: no
     return ki
 
 
-
 _first_agreeing_round_nb = jit(_first_agreeing_round)
 
 
-def _negotiate_list(cd, m, sell_end, buy_end, ask_q, bid_q, rounds, lo, o_c, o_s, o_b, o_p, u_, bal, cap, with_side,
-                    o_sd):  # pragma: no cover - compiled
+def _negotiate_list(cd, m, sell_end, buy_end, ask_q, bid_q, rounds, lo, o_c, o_s, o_b, o_p):  # pragma: no cover - compiled
     """The pairs cd[:m] (channel offsets; seller `sell_end[j]`, buyer `buy_end[j]`) negotiated, the
     agreements written to o_*[0..] in order; returns their count. ask_q / bid_q [N, 2]: the first
-    ask / bid and its step per round. With `with_side` also the buyer's side of the channel into
-    o_sd (`u_`, `bal`, `cap`: the chunk's ends u, balances of u and capacities; read in channel
-    order here, where the rationing would gather them at random)."""
+    ask / bid and its step per round."""
     k_ = 0
     for i in range(m):
         j = cd[i]
@@ -144,9 +138,6 @@ def _negotiate_list(cd, m, sell_end, buy_end, ask_q, bid_q, rounds, lo, o_c, o_s
         o_s[k_] = s
         o_b[k_] = b
         o_p[k_] = 0.5 * ((a0 - a_step * kf) + (b0 + b_step * kf))
-        if with_side:
-            bu = bal[j]
-            o_sd[k_] = bu if u_[j] == b else cap[j] - bu
         k_ += k <= rounds
     return k_
 
@@ -155,20 +146,17 @@ _negotiate_list_nb = jit(_negotiate_list)
 
 
 def _agree_range(u, v, is_open, offer_good, want_good, ask_q, bid_q, rounds, lo, hi, cand, f_c, f_s, f_b, f_p, r_c,
-                 r_s, r_b, r_p, joined, balance_u, capacity, with_side, f_sd, r_sd):  # pragma: no cover - compiled
+                 r_s, r_b, r_p, joined):  # pragma: no cover - compiled
     """Channels lo..hi-1: the channels whose forward (u sells) and reverse (v sells) pairs
     negotiate are listed without a branch (an unpredictable one per channel direction cost more
     than the negotiations) into two lists in cand[2 lo..2 hi], then each list negotiates in
     channel order without a branch on the direction or the outcome (every pair is written, the
     count moves on when it agrees): forward agreements go to f_*[lo..], reverse ones to r_*[lo..].
     With `joined` (one chunk: f_* sized 2 (hi - lo)) the reverse agreements follow the forward
-    ones in f_* instead, already in the gathered order. With `with_side` also each agreement's
-    buyer side of its channel, into f_sd / r_sd (`_negotiate_list`). Returns (negotiated, forward, reverse)
+    ones in f_* instead, already in the gathered order. Returns (negotiated, forward, reverse)
     counts. (Views from 0 and unsigned agent indices: numba then leaves out its negative-index
     checks.)"""
     u_, v_, op_ = u[lo:hi], v[lo:hi], is_open[lo:hi]
-    bal = balance_u[lo:hi] if with_side else balance_u
-    cap = capacity[lo:hi] if with_side else capacity
     c_f = cand[2 * lo:lo + hi]
     c_r = cand[lo + hi:2 * hi]
     m_f = 0
@@ -181,32 +169,25 @@ def _agree_range(u, v, is_open, offer_good, want_good, ask_q, bid_q, rounds, lo,
         m_f += op & (offer_good[a_] == want_good[b_])   # -2 / -3 where nothing is offered / wanted
         c_r[m_r] = j
         m_r += op & (offer_good[b_] == want_good[a_])
-    fs = f_sd[lo:hi] if with_side else f_sd
     nf = _negotiate_list_nb(c_f, m_f, u_, v_, ask_q, bid_q, rounds, lo, f_c[lo:hi], f_s[lo:hi], f_b[lo:hi],
-                            f_p[lo:hi], u_, bal, cap, with_side, fs)
+                            f_p[lo:hi])
     if joined:
         a = lo + nf
         b = a + hi - lo
-        fs = f_sd[a:b] if with_side else f_sd
-        nr = _negotiate_list_nb(c_r, m_r, v_, u_, ask_q, bid_q, rounds, lo, f_c[a:b], f_s[a:b], f_b[a:b], f_p[a:b],
-                                u_, bal, cap, with_side, fs)
+        nr = _negotiate_list_nb(c_r, m_r, v_, u_, ask_q, bid_q, rounds, lo, f_c[a:b], f_s[a:b], f_b[a:b], f_p[a:b])
     else:
-        rs = r_sd[lo:hi] if with_side else r_sd
         nr = _negotiate_list_nb(c_r, m_r, v_, u_, ask_q, bid_q, rounds, lo, r_c[lo:hi], r_s[lo:hi], r_b[lo:hi],
-                                r_p[lo:hi], u_, bal, cap, with_side, rs)
+                                r_p[lo:hi])
     return m_f + m_r, nf, nr
 
 
 _agree_range_nb = jit(_agree_range)
 
 
-def _agreements(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit, concession, rounds,
-                chunks):  # pragma: no cover - compiled
-    """The pass. Per agent first: the good it offers (or -2) and wants (or -3) this step, and its
-    concession per round on each side (the same float expressions `negotiate` evaluates per
-    pair). Then `_agree_range` over `chunks` slices of the channels side by side (`prange`), and
-    the agreements gathered forward-then-reverse, each in channel order, as in NumPy: the same
-    pairs whatever the number of chunks or threads."""
+def _agent_tables(sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit, concession,
+                  rounds):  # pragma: no cover - compiled
+    """Per agent: the good it offers (or -2) and wants (or -3) this step, and its first ask / bid and
+    concession per round on each side (the same float expressions `negotiate` evaluates per pair)."""
     n = sell_qty.shape[0]
     offer_good = np.empty(n, dtype=np.int16)   # (small: the listing's random reads stay in the L1 cache)
     want_good = np.empty(n, dtype=np.int16)
@@ -219,6 +200,21 @@ def _agreements(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bi
         ask_q[i, 1] = concession[i] * (ask[i] - reserve[i]) / rounds
         bid_q[i, 0] = bid[i]
         bid_q[i, 1] = concession[i] * (limit[i] - bid[i]) / rounds
+    return offer_good, want_good, ask_q, bid_q
+
+
+_agent_tables_nb = jit(_agent_tables)
+
+
+def _agreements(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit, concession, rounds,
+                chunks):  # pragma: no cover - compiled
+    """The pass. Per agent first: the good it offers (or -2) and wants (or -3) this step, and its
+    concession per round on each side (the same float expressions `negotiate` evaluates per
+    pair). Then `_agree_range` over `chunks` slices of the channels side by side (`prange`), and
+    the agreements gathered forward-then-reverse, each in channel order, as in NumPy: the same
+    pairs whatever the number of chunks or threads."""
+    offer_good, want_good, ask_q, bid_q = _agent_tables_nb(sell_qty, buy_qty, sells_good, buys_good, ask, bid,
+                                                           reserve, limit, concession, rounds)
     e_n = u.shape[0]
     size = (e_n + chunks - 1) // chunks
     cand = np.empty(2 * e_n + 1, dtype=np.int32)   # channel offsets within a chunk
@@ -228,7 +224,7 @@ def _agreements(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bi
         f_b = np.empty(2 * e_n, dtype=np.int64)
         f_p = np.empty(2 * e_n)
         m, nf, nr = _agree_range_nb(u, v, is_open, offer_good, want_good, ask_q, bid_q, rounds, 0, e_n, cand, f_c,
-                                    f_s, f_b, f_p, f_c, f_s, f_b, f_p, True, f_p, f_p, False, f_p, f_p)
+                                    f_s, f_b, f_p, f_c, f_s, f_b, f_p, True)
         t_n = nf + nr
         return f_c[:t_n], f_s[:t_n], f_b[:t_n], f_p[:t_n], m
     f_c = np.empty(e_n, dtype=np.int64)
@@ -244,7 +240,7 @@ def _agreements(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bi
         lo = min(k * size, e_n)
         hi = min(lo + size, e_n)
         m, nf, nr = _agree_range_nb(u, v, is_open, offer_good, want_good, ask_q, bid_q, rounds, lo, hi, cand, f_c,
-                                    f_s, f_b, f_p, r_c, r_s, r_b, r_p, False, f_p, f_p, False, f_p, f_p)
+                                    f_s, f_b, f_p, r_c, r_s, r_b, r_p, False)
         counts[k, 0] = m
         counts[k, 1] = nf
         counts[k, 2] = nr
@@ -427,25 +423,11 @@ def ration_routed_numpy(channel, seller, buyer, price, r_seller, r_buyer, r_rout
             sells_good[all_s[keep]].astype(np.int64))
 
 
-def _ration_routed(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve, limit,
-                   concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate,
-                   max_fee_share, n):  # pragma: no cover - compiled
-    """The direct pairs' buyer sides gathered, then `_ration_sides`."""
-    d_side = np.empty(channel.shape[0])
-    for i in range(channel.shape[0]):
-        ch = np.uint64(channel[i])
-        bu = balance_u[ch]
-        d_side[i] = bu if u[ch] == buyer[i] else capacity[ch] - bu
-    return _ration_sides_nb(channel, seller, buyer, price, d_side, r_seller, r_buyer, r_route, r_width, ask, bid,
-                            reserve, limit, concession, rounds, sell_qty, buy_qty, sells_good, fee_base, fee_rate,
-                            max_fee_share, n)
-
-
-def _ration_sides(channel, seller, buyer, price, d_side, r_seller, r_buyer, r_route, r_width, ask, bid, reserve,
-                  limit, concession, rounds, sell_qty, buy_qty, sells_good, fee_base, fee_rate, max_fee_share,
-                  n):  # pragma: no cover - compiled
-    """`ration_routed` with the direct pairs' buyer sides `d_side` given. (Agent and channel indices
-    unsigned: numba then leaves out its negative-index checks.)"""
+@jit
+def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve,
+                      limit, concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base,
+                      fee_rate, max_fee_share, n):  # pragma: no cover - compiled
+    """(Agent and channel indices unsigned: numba then leaves out its negative-index checks.)"""
     d_n = channel.shape[0]
     r_n = r_seller.shape[0]
     h_n = r_route.shape[1]
@@ -460,13 +442,15 @@ def _ration_sides(channel, seller, buyer, price, d_side, r_seller, r_buyer, r_ro
     w = np.empty(t_n)
     w_sum = np.zeros(n)
     for i in range(d_n):
+        ch = np.uint64(channel[i])
         bi = buyer[i]
         si = seller[i]
         pr = price[i]
         s_[i] = si
         b_[i] = bi
         p_[i] = pr
-        sd = d_side[i]
+        bu = balance_u[ch]
+        sd = bu if u[ch] == bi else capacity[ch] - bu
         sd_[i] = sd
         src[i] = i
         pay = sd / pr if pr > 0 else np.inf
@@ -521,30 +505,36 @@ def _ration_sides(channel, seller, buyer, price, d_side, r_seller, r_buyer, r_ro
             r = payable[p]
         request[p] = r
         req_sum[np.uint32(s_[p])] += r
+    scale = np.empty(n)   # per seller (the same quotient each of its pairs took)
+    for x in range(n):
+        scale[x] = sell_qty[x] / req_sum[x] if req_sum[x] > sell_qty[x] else 1.0
     o_ch = np.empty(m, dtype=np.int64)
     o_s = np.empty(m, dtype=np.int64)
     o_b = np.empty(m, dtype=np.int64)
     o_p = np.empty(m)
     o_q = np.empty(m)
     o_cut = np.empty(m, dtype=np.int8)
-    o_route = np.full((m, h_n), -1, dtype=np.int64)
+    o_route = np.empty((m, h_n), dtype=np.int64)   # (each kept row written whole: no fill pass)
     o_good = np.empty(m, dtype=np.int64)
     k_ = 0
     for p in range(m):
         s = np.uint32(s_[p])
-        scale = sell_qty[s] / req_sum[s] if req_sum[s] > sell_qty[s] else 1.0
-        q = request[p] * scale
+        q = request[p] * scale[s]
         empty = sd_[p] <= 0.0
         if not (q > 0.0 or empty):
             continue
         i = src[p]
         if i >= 0:
-            o_ch[k_] = channel[i]
-            o_route[k_, 0] = channel[i]
+            c = channel[np.uint32(i)]
+            o_ch[k_] = c
+            o_route[k_, 0] = c
+            for j in range(1, h_n):
+                o_route[k_, j] = -1
         else:
             o_ch[k_] = ROUTED
+            ri = np.uint32(-1 - i)
             for j in range(h_n):
-                o_route[k_, j] = r_route[-1 - i, j]
+                o_route[k_, j] = r_route[ri, j]
         o_s[k_] = s
         o_good[k_] = sells_good[s]
         o_b[k_] = b_[p]
@@ -555,8 +545,6 @@ def _ration_sides(channel, seller, buyer, price, d_side, r_seller, r_buyer, r_ro
     return o_ch[:k_], o_s[:k_], o_b[:k_], o_p[:k_], o_q[:k_], o_cut[:k_], o_route[:k_], o_good[:k_]
 
 
-_ration_sides_nb = jit(_ration_sides)
-_ration_routed_nb = jit(_ration_routed)
 ration_routed = register_kernel("ration_routed", ration_routed_numpy, _ration_routed_nb)
 
 
@@ -580,105 +568,53 @@ def clear_routed_numpy(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buy
 def _clear_routed(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,
                   concession, rounds, balance_u, capacity, fee_base, fee_rate, max_fee_share, max_hops,
                   n):  # pragma: no cover - compiled
-    """`clear_routed_numpy` for max_hops >= 2 with the passes joined where they read the same channels:
-    one sweep over the channel slots lists the pairs that negotiate (`_agree_range`'s listing) and
-    packs the usable channels with level 1 of the first good wanted (`routes._pack_range`); the
-    negotiations read each agreement's buyer side in channel order (`_negotiate_list`), so the
-    rationing gathers no channel (`_ration_sides`); each good's search runs over the one packing
-    (`routes._search_packed`; level 1 of another good by `routes._level_one`). The same float
-    expressions in the same order as the separate kernels."""
+    """`clear_routed_numpy` in one call: the agreements (`_agree_range`, one chunk), for max_hops >= 2
+    the usable channels packed once for every good's search (`routes._pack_range` with the first
+    searched good's level 1, `routes._level_one` for another's; `routes._search_packed`; with one
+    hop `routes._search_short_nb`, which finds no routed candidate, only the reasons), and
+    the rationing (`_ration_routed`). The same float expressions in the same order as the
+    separate kernels."""
     e_n = u.shape[0]
     h = max_hops
-    offer_good = np.empty(n, dtype=np.int16)   # as in `_agreements`
-    want_good = np.empty(n, dtype=np.int16)
-    ask_q = np.empty((n, 2))
-    bid_q = np.empty((n, 2))
-    g_max = -1
-    for i in range(n):
-        offer_good[i] = sells_good[i] if sell_qty[i] > 0.0 else -2
-        want_good[i] = buys_good[i] if buy_qty[i] > 0.0 else -3
-        ask_q[i, 0] = ask[i]
-        ask_q[i, 1] = concession[i] * (ask[i] - reserve[i]) / rounds
-        bid_q[i, 0] = bid[i]
-        bid_q[i, 1] = concession[i] * (limit[i] - bid[i]) / rounds
-        g = buys_good[i] if buy_qty[i] > 0.0 else -1
-        g_max = g if g > g_max else g_max
-    wanted = np.zeros(g_max + 1, dtype=np.bool_)   # the goods wanted (`routes.candidates`)
-    for i in range(n):
-        if buy_qty[i] > 0.0 and buys_good[i] >= 0:
-            wanted[buys_good[i]] = True
-    g0 = -1
-    for g in range(g_max + 1):
-        if wanted[g]:
-            g0 = g
-            break
-    payee = np.zeros(n, dtype=np.bool_)
-    for i in range(n):
-        payee[i] = (sell_qty[i] > 0.0) & (sells_good[i] == g0)
-    width = np.empty((h, n))
-    via = np.empty((h, n), dtype=np.int64)
-    nxt = np.empty((h, n), dtype=np.int32)
-    best, bvia, bnxt = width[1], via[1], nxt[1]
-    for x in range(n):
-        best[x] = np.inf if payee[x] else 0.0
-        bvia[x] = -1
-        bnxt[x] = -1
+    offer_good, want_good, ask_q, bid_q = _agent_tables_nb(sell_qty, buy_qty, sells_good, buys_good, ask, bid,
+                                                           reserve, limit, concession, rounds)
     cand = np.empty(2 * e_n + 1, dtype=np.int32)
-    c_f = cand[:e_n]
-    c_r = cand[e_n:]
-    pu = np.empty(e_n, dtype=np.int32)
-    pv = np.empty(e_n, dtype=np.int32)
-    pbu = np.empty(e_n)
-    pbv = np.empty(e_n)
-    pch = np.empty(e_n, dtype=np.int32)
-    m_f = 0
-    m_r = 0
-    m_ch = 0
-    for j in range(e_n):
-        a = np.uint32(u[j])
-        b = np.uint32(v[j])
-        op = is_open[j]
-        c_f[m_f] = j
-        m_f += op & (offer_good[a] == want_good[b])
-        c_r[m_r] = j
-        m_r += op & (offer_good[b] == want_good[a])
-        bu = balance_u[j]
-        bv = capacity[j] - bu
-        use = usable[j]
-        pu[m_ch] = a
-        pv[m_ch] = b
-        pbu[m_ch] = bu
-        pbv[m_ch] = bv
-        pch[m_ch] = j
-        m_ch += use
-        c = bu if use & payee[b] else 0.0
-        if c > best[a]:
-            best[a] = c
-            bvia[a] = 2 * j
-            bnxt[a] = b
-        c = bv if use & payee[a] else 0.0
-        if c > best[b]:
-            best[b] = c
-            bvia[b] = 2 * j + 1
-            bnxt[b] = a
     d_c = np.empty(2 * e_n, dtype=np.int64)   # forward, then reverse agreements, each in channel order
     d_s = np.empty(2 * e_n, dtype=np.int64)
     d_b = np.empty(2 * e_n, dtype=np.int64)
     d_p = np.empty(2 * e_n)
-    d_sd = np.empty(2 * e_n)
-    nf = _negotiate_list_nb(c_f, m_f, u, v, ask_q, bid_q, rounds, 0, d_c, d_s, d_b, d_p, u, balance_u, capacity,
-                            True, d_sd)
-    nr = _negotiate_list_nb(c_r, m_r, v, u, ask_q, bid_q, rounds, 0, d_c[nf:], d_s[nf:], d_b[nf:], d_p[nf:], u,
-                            balance_u, capacity, True, d_sd[nf:])
+    m_neg, nf, nr = _agree_range_nb(u, v, is_open, offer_good, want_good, ask_q, bid_q, rounds, 0, e_n, cand, d_c,
+                                    d_s, d_b, d_p, d_c, d_s, d_b, d_p, True)
     d_n = nf + nr
     # every buyer's widest routed candidate, good by good (`routes.candidates`)
+    g_max = -1
+    for i in range(n):
+        g = buys_good[i] if buy_qty[i] > 0.0 else -1
+        g_max = g if g > g_max else g_max
+    wanted = np.zeros(g_max + 1, dtype=np.bool_)
+    for i in range(n):
+        if buy_qty[i] > 0.0 and buys_good[i] >= 0:
+            wanted[buys_good[i]] = True
+    n_wanted = 0
+    for g in range(g_max + 1):
+        n_wanted += wanted[g]
     unrouted = np.zeros(n, dtype=np.int8)
     o_s = np.empty(n, dtype=np.int64)
     o_b = np.empty(n, dtype=np.int64)
     o_r = np.empty((n, h), dtype=np.int64)
     o_w = np.empty(n)
     k = 0
+    payee = np.zeros(n, dtype=np.bool_)
     all_buyers = np.empty(n, dtype=np.int64)
+    width = np.empty((h, n))
+    via = np.empty((h, n), dtype=np.int64)
+    nxt = np.empty((h, n), dtype=np.int32)
+    pu = np.empty(e_n, dtype=np.int32)
+    pv = np.empty(e_n, dtype=np.int32)
+    pbu = np.empty(e_n)
+    pbv = np.empty(e_n)
+    pch = np.empty(e_n, dtype=np.int32)
+    m_ch = -1   # not packed yet
     for g in range(g_max + 1):
         if not wanted[g]:
             continue
@@ -695,9 +631,15 @@ def _clear_routed(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_goo
             for i in range(m):
                 unrouted[buyers[i]] = NO_ROUTE
             continue
-        if g != g0:
+        if h < 2:
+            route, end, rw, why = _search_short_nb(u, v, capacity, balance_u, usable, payee, buyers, h)
+        elif m_ch < 0:
+            m_ch = _pack_range_nb(u, v, capacity, balance_u, usable, payee, 0, e_n, pu, pv, pbu, pbv, pch, width[1],
+                                  via[1], nxt[1], n_wanted == 1)   # (a packing for one good leaves out more)
+            route, end, rw, why = _search_packed_nb(pu, pv, pbu, pbv, pch, m_ch, payee, buyers, h, width, via, nxt)
+        else:
             _level_one_nb(pu, pv, pbu, pbv, pch, m_ch, payee, width[1], via[1], nxt[1])
-        route, end, rw, why = _search_packed_nb(pu, pv, pbu, pbv, pch, m_ch, payee, buyers, h, width, via, nxt)
+            route, end, rw, why = _search_packed_nb(pu, pv, pbu, pbv, pch, m_ch, payee, buyers, h, width, via, nxt)
         for i in range(m):
             unrouted[buyers[i]] = why[i]
             if route[i, 0] >= 0:
@@ -707,10 +649,10 @@ def _clear_routed(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_goo
                     o_r[k, j] = route[i, j]
                 o_w[k] = rw[i]
                 k += 1
-    all_ch, all_s, all_b, all_p, qty, cut, r_out, good = _ration_sides_nb(
-        d_c[:d_n], d_s[:d_n], d_b[:d_n], d_p[:d_n], d_sd[:d_n], o_s[:k], o_b[:k], o_r[:k], o_w[:k], ask, bid, reserve,
-        limit, concession, rounds, sell_qty, buy_qty, sells_good, fee_base, fee_rate, max_fee_share, n)
-    return all_ch, all_s, all_b, all_p, qty, cut, r_out, good, m_f + m_r + k, unrouted
+    all_ch, all_s, all_b, all_p, qty, cut, r_out, good = _ration_routed_nb(
+        d_c[:d_n], d_s[:d_n], d_b[:d_n], d_p[:d_n], o_s[:k], o_b[:k], o_r[:k], o_w[:k], ask, bid, reserve, limit,
+        concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate, max_fee_share, n)
+    return all_ch, all_s, all_b, all_p, qty, cut, r_out, good, m_neg + k, unrouted
 
 
 _clear_routed_nb = jit(_clear_routed)

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from channelmarket.envs import compiled
+from channelmarket.envs.payments.accounts import credit_numpy
+from channelmarket.envs import compiled, kernels
 from channelmarket.envs.breakdown import BREAKDOWN_FIELDS
 
 needs_numba = pytest.mark.skipif(not compiled.USE_NUMBA, reason="numba off")
@@ -64,7 +65,7 @@ def _book_kw(rng, n, eff_zero):
     return dict(storage=storage, generator=rng.random(n) < 0.5, consumer=rng.random(n) < 0.5, eff=eff,
                 capacity=f(), grid_limit=f(), marginal_cost=f(), limit=f(), sellable=f(), needed=f(), soc=f(),
                 wallet=f(), sold=f(), bought=f(), revenue=f(), cost=f(), n_failed=f().round(),
-                n_partial=f().round(), feed_in=0.05, retail=0.3)
+                n_partial=f().round(), feed_in=0.05, retail=0.3, earned=np.zeros(0))
 
 
 @needs_numba
@@ -76,6 +77,20 @@ def test_book_agents_equals_its_twin_with_eff_zero_off_storage(eff_zero):
     assert c[2] == pytest.approx(t[2], rel=1e-12)   # the grid total: NumPy sums pairwise
     assert c[3].shape == (257, len(BREAKDOWN_FIELDS))
     assert not c[3][:, 13:].any()   # the fields book_agents does not fill are zeros
+
+
+@needs_numba
+def test_book_agents_credits_the_fees_earned_as_credit_fees_does():
+    rng = np.random.default_rng(4)
+    kw = _book_kw(rng, 301, False)
+    earned = rng.uniform(0, 2, 301) * (np.arange(301) % 3 > 0)
+    earned[5], earned[7] = -0.0, 1e-300   # a signed zero and a denormal: 0.0 + e, profit + e
+    for build in ("compiled", "twin"):
+        got = kernels.book_agents.run(build, **dict(kw, earned=earned))
+        want = kernels.book_agents.run(build, **kw)
+        credit_numpy(want[3], earned)
+        assert got[3].tobytes() == want[3].tobytes()
+        same(got[:2], want[:2])
 
 
 @needs_numba

@@ -99,7 +99,8 @@ def market_cases(core, acts, i):
                              marginal_cost=ag.marginal_cost, limit=ag.limit, sellable=sellable, needed=needed,
                              soc=st.soc, wallet=st.wallet, sold=paid[5], bought=paid[6], revenue=paid[7],
                              cost=paid[8], n_failed=paid[11], n_partial=paid[12], feed_in=sc.feed_in_tariff,
-                             retail=sc.retail_tariff),
+                             retail=sc.retail_tariff,
+                             earned=np.random.default_rng(i).uniform(0, 2, ag.n) if i % 2 else np.zeros(0)),
                         lambda a, b: (close(a[:2], b[:2]), close([a[2]], [b[2]]), close([a[3]], [b[3]]))),
         "close_channels": (dict(u=st.u, v=st.v, capacity=st.capacity, balance_u=st.balance_u, is_open=st.open,
                                 active=active, wallet=st.wallet, draw=draw, close_rate=0.3, open_rate=0.4, fee=0.05),
@@ -113,6 +114,8 @@ def market_cases(core, acts, i):
         "open_channels": (open_case(sc, st, ag, draw, active), same),
         "lifecycle_uniform": (lifecycle_case(sc, st, ag, draw, active, i),
                               lambda a, b: (same(a[:5] + a[6:], b[:5] + b[6:]), close([a[5]], [b[5]]))),
+        "channels_after_payments": (channel_pass_case(sc, st, ag, draw, active, paid[4], i),
+                                    lambda a, b: (same(a[:7] + a[8:15], b[:7] + b[8:15]), close(a[7:8] + a[15:], b[7:8] + b[15:]))),
         "trade_totals": (dict(key=tr.good * 0 + (tr.seller % 3) * 2 + tr.good, qty=paid[1] * (np.arange(paid[1].shape[0]) % 4 > 0),
                               price=tr.price, previous=np.random.default_rng(i).uniform(10, 90, (3, 2))), same),
         "decode_offers": (decode_case(sc, ag, core.check_actions(acts), sellable, needed, active, i), same),
@@ -154,6 +157,22 @@ def lifecycle_case(sc, st, ag, draw, active, i):
                 close_rate=0.2, open_rate=0.5, fee=0.3, n=half, offset=slot_market * half, slot_market=slot_market,
                 m=2, lo=50.0, hi=200.0, split=0.5, spend=rng.uniform(1, 30, n) if i % 2 else np.zeros(0),
                 sizing_steps=3.0, mean_cap=125.0, parts=1 + i % 3)
+
+
+def channel_pass_case(sc, st, ag, draw, active, flow_in_u, i):
+    """`lifecycle_case`'s two markets after this state's payments (some flows past either bound),
+    their draws from two generators' live states, fee policies drawn every other state."""
+    kw = lifecycle_case(sc, st, ag, draw, active, i)
+    for k in ("cand", "cand_stream", "parts", "draw"):
+        del kw[k]
+    e = st.u.shape[0]
+    gens = (np.random.default_rng(800 + i), np.random.default_rng(np.random.SeedSequence(900 + i).spawn(2)[1]))
+    states, _ = streams.live_states(gens)
+    flow_in_u = np.select([np.arange(e) % 7 == 0, np.arange(e) % 7 == 1], [-2 * st.balance_u - 1, 2 * st.capacity + 1],
+                          flow_in_u)
+    return dict(kw, balance_u=st.balance_u, flow_in_u=flow_in_u, states=states.copy(), fees_on=i % 2 == 0,
+                fee_base=st.fee_base + 0.5, fee_rate=st.fee_rate + 0.01, base_lo=0.1, base_hi=2.0, rate_lo=0.0,
+                rate_hi=0.004, util=st.utilization, decay=0.9)
 
 
 KIND_OUTPUTS = {"ar1_clip": ("x",), "solar_output": ("out",), "load_output": ("out",), "wind_output": ("out",),
@@ -403,6 +422,11 @@ def test_every_registered_kernel_equals_its_twin(scenario, seed):
                         k.run("twin", **b)
                     for o in outs:   # bit for bit (signed zeros, NaN)
                         assert a[o].tobytes() == b[o].tobytes(), (name, o)
+                elif name == "channels_after_payments":   # advances the generator states in place
+                    a, b = copy_kw(kw), copy_kw(kw)
+                    check(k.run(build, **a), k.run("twin", **b))
+                    same([a["states"]], [b["states"]])
+                    assert (a["states"] != kw["states"]).any()
                 elif name == "open_channels":   # sets is_open in place: each on its own copy
                     a, b = copy_kw(kw), copy_kw(kw)
                     check(k.run(build, **a), k.run("twin", **b))

@@ -183,3 +183,59 @@ def test_the_compiled_search_finds_the_numpy_routes_widths_and_reasons(seed, hop
                sells_good=good, buys_good=np.where(rng.random(n) < 0.8, good, -1).astype(np.int8), max_hops=hops)
     for a, b in zip(routes.candidates.run("compiled", **ckw), routes.candidates.run("twin", **ckw)):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(not compiled.USE_NUMBA, reason="numba off: only the twin runs")
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 4))
+def test_the_one_call_routed_clearing_equals_its_composed_twin(seed, hops):
+    """`bilateral.clear_routed` (agreements, the search over one packing, rationing with the sides read
+    in channel order) on sparse random graphs of one or two goods, some channels closed or not
+    usable, stuck buyers and fee limits: the twin's trades, bit for bit."""
+    from channelmarket.envs.mechanisms import bilateral
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 30))
+    e = int(rng.integers(1, 3 * n))
+    u = rng.integers(0, n, e)
+    v = (u + rng.integers(1, n, e)) % n
+    capacity = rng.choice([10.0, 50.0, 100.0], e)
+    balance_u = capacity * rng.choice([0.0, 0.3, 0.5, 1.0], e)
+    is_open = rng.random(e) < 0.9
+    usable = is_open & (rng.random(e) < (0.85 if seed % 2 else 1.0))
+    goods = int(rng.integers(1, 3))
+    sells = rng.random(n) < 0.4
+    kw = dict(u=u, v=v, is_open=is_open, usable=usable, sell_qty=np.where(sells, rng.uniform(0, 3, n), 0.0),
+              buy_qty=np.where(~sells & (rng.random(n) < 0.8), rng.uniform(0, 3, n), 0.0),
+              sells_good=np.where(sells, rng.integers(0, goods, n), -1).astype(np.int8),
+              buys_good=np.where(~sells, rng.integers(0, goods, n), -1).astype(np.int8),
+              ask=rng.uniform(40, 90, n), bid=rng.uniform(30, 80, n), reserve=rng.uniform(20, 50, n),
+              limit=rng.uniform(60, 120, n), concession=rng.uniform(0, 1, n), rounds=int(rng.integers(1, 6)),
+              balance_u=balance_u, capacity=capacity, fee_base=rng.uniform(0, 1, e) * (rng.random(e) < 0.5),
+              fee_rate=rng.uniform(0, 0.05, e), max_fee_share=0.05, max_hops=hops, n=n)
+    got, want = bilateral.clear_routed.run("compiled", **kw), bilateral.clear_routed.run("twin", **kw)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(not compiled.USE_NUMBA, reason="numba off: only the twin runs")
+def test_the_packing_leaves_out_channels_no_pass_can_use():
+    """Channels between two payees, or whose non-payee ends have empty sides, never raise a width after
+    level 1: packed for one set of payees they are left out (and kept with drop=False); level 1 is
+    the same either way."""
+    u = np.array([0, 0, 1, 2, 3])
+    v = np.array([1, 2, 3, 3, 4])
+    capacity = np.full(5, 10.0)
+    balance_u = np.array([5.0, 0.0, 10.0, 5.0, 5.0])   # channel 1: 0 -> 2 empty; channel 2: 3 -> 1 empty
+    payee = np.array([True, True, False, False, False])
+    out = []
+    for drop in (True, False):
+        pu, pv, pch = (np.empty(5, np.int32) for _ in range(3))
+        pbu, pbv, best = np.empty(5), np.empty(5), np.empty(5)
+        via, nxt = np.empty(5, np.int64), np.empty(5, np.int32)
+        m = routes._pack_range_nb(u, v, capacity, balance_u, np.ones(5, bool), payee, 0, 5, pu, pv, pbu, pbv, pch,
+                                  best, via, nxt, drop)
+        out.append((pch[:m].tolist(), best.tolist(), via.tolist()))
+    assert out[0][0] == [1, 3, 4]   # 0-1: two payees; 1-3: payee 1 and 3's side empty
+    assert out[1][0] == [0, 1, 2, 3, 4]
+    assert out[0][1:] == out[1][1:]
