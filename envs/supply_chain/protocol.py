@@ -221,10 +221,11 @@ setup_kernel = kernel("supply_chain_offer_setup", _setup_loop, _setup_loop, spli
 def _sent_numpy(partner, reach, xy, radius, alive, out_good, food, food_target, packages, cu, draws, offered,
                 advertising, points):
     """The offers that go out today: (flat slot i * K + k, seller, customer, its need and target of the
-    seller's good, whether it is the customer's input), in slot order; and the open slots holding points
-    and their sellers (the day's points decay visits only these). An open slot in range gets an
-    advertising draw (`draws`, one each in slot order); an offer is worth sending when both sides are alive, the seller has a package
-    and the customer needs >= 1 unit; it goes out by `risk_rules.advertise`. NumPy twin of `_sent_loop`."""
+    seller's good, whether it is the customer's input), in slot order; the open slots holding points and
+    their sellers (the day's points decay visits only these); and how many draws it used. An open slot in
+    range takes the next advertising draw (`draws`: at least one a slot in range, ValueError otherwise);
+    an offer is worth sending when both sides are alive, the seller has a package and the customer needs
+    >= 1 unit; it goes out by `risk_rules.advertise`. NumPy twin of `_sent_loop`."""
     k = partner.shape[1]
     rows, slots = np.nonzero(partner >= 0)
     b = partner[rows, slots]
@@ -251,7 +252,8 @@ def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, p
                advertising, points):
     """`_sent_numpy` in one pass over the sellers' slots (compiled): each slot in range written at the
     next place and kept when it goes out, each open slot likewise kept when it holds points (no branch
-    on the coin toss or the points)."""
+    on the coin toss or the points). `draws` must hold one a slot in range (`negotiate` draws one an open
+    slot below the reach)."""
     n, k = partner.shape
     r2 = radius * radius
     m = draws.shape[0]
@@ -344,8 +346,9 @@ def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
     """`_sale_numpy` in three passes over the accepted offers (compiled), with the twin's order and float
     operations: each seller's run (`si` sorted) ordered highest price first (a stable insertion sort, only
     when its stock is short of the run's wants) and its packages handed out in that order; a stable
-    counting sort by buyer, cheapest first inside each buyer; then each buyer's money and need cut the packages. The running sums are taken as `_group_cumsum`
-    takes them (one running sum over all groups minus the group's start), so the numbers are the twin's."""
+    counting sort by buyer, cheapest first inside each buyer; then each buyer's money and need cut the
+    packages. The running sums are taken as `_group_cumsum` takes them (one running sum over all groups
+    minus the group's start), so the numbers are the twin's."""
     m0 = accepted.shape[0]
     n = packages.shape[0]
     a = np.empty(m0 + 1, np.int64)           # the accepted offers (+ 1: written before it is known to be one)
