@@ -18,9 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..compiled import THREADS, jit, prange, register as register_kernel
-from ..payments.routes import (PARALLEL_SLOTS, _level_one_nb, _pack_range_nb, _search_packed_nb, _search_short_nb,
-                               candidates_numpy, candidates as routed_candidates_kernel)
-from ..payments.reasons import NO_ROUTE
+from ..payments.routes import PARALLEL_SLOTS, _candidates_nb, candidates as routed_candidates_kernel, candidates_numpy
 from ..trades import LIQUIDITY_CUT, LIQUIDITY_EMPTY, LIQUIDITY_OK, ROUTED, Trades
 from .base import Mechanism, channel_pairs, register, routed_pairs
 
@@ -568,14 +566,10 @@ def clear_routed_numpy(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buy
 def _clear_routed(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,
                   concession, rounds, balance_u, capacity, fee_base, fee_rate, max_fee_share, max_hops,
                   n):  # pragma: no cover - compiled
-    """`clear_routed_numpy` in one call: the agreements (`_agree_range`, one chunk), for max_hops >= 2
-    the usable channels packed once for every good's search (`routes._pack_range` with the first
-    searched good's level 1, `routes._level_one` for another's; `routes._search_packed`; with one
-    hop `routes._search_short_nb`, which finds no routed candidate, only the reasons), and
-    the rationing (`_ration_routed`). The same float expressions in the same order as the
-    separate kernels."""
+    """`clear_routed_numpy` in one call (serial): the agreements (`_agree_range`, one chunk), every
+    buyer's widest routed candidate (`routes._candidates_nb`) and the rationing (`_ration_routed`), the
+    same float expressions in the same order as the separate kernels."""
     e_n = u.shape[0]
-    h = max_hops
     offer_good, want_good, ask_q, bid_q = _agent_tables_nb(sell_qty, buy_qty, sells_good, buys_good, ask, bid,
                                                            reserve, limit, concession, rounds)
     cand = np.empty(2 * e_n + 1, dtype=np.int32)
@@ -586,73 +580,12 @@ def _clear_routed(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_goo
     m_neg, nf, nr = _agree_range_nb(u, v, is_open, offer_good, want_good, ask_q, bid_q, rounds, 0, e_n, cand, d_c,
                                     d_s, d_b, d_p, d_c, d_s, d_b, d_p, True)
     d_n = nf + nr
-    # every buyer's widest routed candidate, good by good (`routes.candidates`)
-    g_max = -1
-    for i in range(n):
-        g = buys_good[i] if buy_qty[i] > 0.0 else -1
-        g_max = g if g > g_max else g_max
-    wanted = np.zeros(g_max + 1, dtype=np.bool_)
-    for i in range(n):
-        if buy_qty[i] > 0.0 and buys_good[i] >= 0:
-            wanted[buys_good[i]] = True
-    n_wanted = 0
-    for g in range(g_max + 1):
-        n_wanted += wanted[g]
-    unrouted = np.zeros(n, dtype=np.int8)
-    o_s = np.empty(n, dtype=np.int64)
-    o_b = np.empty(n, dtype=np.int64)
-    o_r = np.empty((n, h), dtype=np.int64)
-    o_w = np.empty(n)
-    k = 0
-    payee = np.zeros(n, dtype=np.bool_)
-    all_buyers = np.empty(n, dtype=np.int64)
-    width = np.empty((h, n))
-    via = np.empty((h, n), dtype=np.int64)
-    nxt = np.empty((h, n), dtype=np.int32)
-    pu = np.empty(e_n, dtype=np.int32)
-    pv = np.empty(e_n, dtype=np.int32)
-    pbu = np.empty(e_n)
-    pbv = np.empty(e_n)
-    pch = np.empty(e_n, dtype=np.int32)
-    m_ch = -1   # not packed yet
-    for g in range(g_max + 1):
-        if not wanted[g]:
-            continue
-        any_payee = False
-        m = 0
-        for i in range(n):
-            pe = (sell_qty[i] > 0.0) & (sells_good[i] == g)
-            payee[i] = pe
-            any_payee |= pe
-            all_buyers[m] = i
-            m += (buy_qty[i] > 0.0) & (buys_good[i] == g) & (not pe)
-        buyers = all_buyers[:m]
-        if not any_payee:
-            for i in range(m):
-                unrouted[buyers[i]] = NO_ROUTE
-            continue
-        if h < 2:
-            route, end, rw, why = _search_short_nb(u, v, capacity, balance_u, usable, payee, buyers, h)
-        elif m_ch < 0:
-            m_ch = _pack_range_nb(u, v, capacity, balance_u, usable, payee, 0, e_n, pu, pv, pbu, pbv, pch, width[1],
-                                  via[1], nxt[1], n_wanted == 1)   # (a packing for one good leaves out more)
-            route, end, rw, why = _search_packed_nb(pu, pv, pbu, pbv, pch, m_ch, payee, buyers, h, width, via, nxt)
-        else:
-            _level_one_nb(pu, pv, pbu, pbv, pch, m_ch, payee, width[1], via[1], nxt[1])
-            route, end, rw, why = _search_packed_nb(pu, pv, pbu, pbv, pch, m_ch, payee, buyers, h, width, via, nxt)
-        for i in range(m):
-            unrouted[buyers[i]] = why[i]
-            if route[i, 0] >= 0:
-                o_s[k] = end[i]
-                o_b[k] = buyers[i]
-                for j in range(h):
-                    o_r[k, j] = route[i, j]
-                o_w[k] = rw[i]
-                k += 1
+    o_s, o_b, o_r, o_w, unrouted = _candidates_nb(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sells_good,
+                                                  buys_good, max_hops, 1)
     all_ch, all_s, all_b, all_p, qty, cut, r_out, good = _ration_routed_nb(
-        d_c[:d_n], d_s[:d_n], d_b[:d_n], d_p[:d_n], o_s[:k], o_b[:k], o_r[:k], o_w[:k], ask, bid, reserve, limit,
-        concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate, max_fee_share, n)
-    return all_ch, all_s, all_b, all_p, qty, cut, r_out, good, m_neg + k, unrouted
+        d_c[:d_n], d_s[:d_n], d_b[:d_n], d_p[:d_n], o_s, o_b, o_r, o_w, ask, bid, reserve, limit, concession,
+        rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate, max_fee_share, n)
+    return all_ch, all_s, all_b, all_p, qty, cut, r_out, good, m_neg + o_s.shape[0], unrouted
 
 
 _clear_routed_nb = jit(_clear_routed)

@@ -303,29 +303,6 @@ _walk_range_nb = jit(_walk_range)
 _hop_limit_range_nb = jit(_hop_limit_range)
 
 
-def _level_one(pu, pv, pbu, pbv, pch, m_ch, payee, best, via, nxt):  # pragma: no cover - compiled
-    """Level 1 over channels packed before (the first m_ch of pu, ...): `_pack_range`'s level 1 for
-    another set of payees, the same edges in the same order."""
-    for x in range(best.shape[0]):
-        best[x] = np.inf if payee[x] else 0.0
-        via[x] = -1
-        nxt[x] = -1
-    qu, qv, qbu, qbv, qch = pu[:m_ch], pv[:m_ch], pbu[:m_ch], pbv[:m_ch], pch[:m_ch]
-    for i in range(m_ch):
-        a = np.uint32(qu[i])
-        b = np.uint32(qv[i])
-        c = qbu[i] if payee[b] else 0.0
-        if c > best[a]:
-            best[a] = c
-            via[a] = 2 * np.int64(qch[i])
-            nxt[a] = b
-        c = qbv[i] if payee[a] else 0.0
-        if c > best[b]:
-            best[b] = c
-            via[b] = 2 * np.int64(qch[i]) + 1
-            nxt[b] = a
-
-
 def _search_packed(pu, pv, pbu, pbv, pch, m_ch, payee, buyers, h, width, via, nxt):  # pragma: no cover - compiled
     """`_search_multi` in one chunk after the packing: levels 2..H-1 and the multi-hop last pass over
     the packed channels (the first m_ch of pu, ...), the hop-limit pass and the walk. `width`,
@@ -372,7 +349,6 @@ def _search_packed(pu, pv, pbu, pbv, pch, m_ch, payee, buyers, h, width, via, nx
     return route, end, rw, unrouted
 
 
-_level_one_nb = jit(_level_one)
 _search_packed_nb = jit(_search_packed)
 
 

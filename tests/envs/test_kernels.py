@@ -275,8 +275,7 @@ def routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price)
 def routed_clear_case(sc, st, off, ag, i):
     """The routed clearing in one call (2..4 hops): some channels not usable for routes (agents
     inactive), fee policies drawn so that some routes break the fee limit; every third state two
-    goods (the second good's level 1 over the one packing), every third the first good wanted
-    offered by no one."""
+    goods, every third the first good wanted offered by no one."""
     rng = np.random.default_rng(300 + i)
     e_n = st.u.shape[0]
     sells, buys = ag.sells_good, ag.buys_good

@@ -189,9 +189,9 @@ def test_the_compiled_search_finds_the_numpy_routes_widths_and_reasons(seed, hop
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(1, 4))
 def test_the_one_call_routed_clearing_equals_its_composed_twin(seed, hops):
-    """`bilateral.clear_routed` (agreements, the search over one packing, rationing with the sides read
-    in channel order) on sparse random graphs of one or two goods, some channels closed or not
-    usable, stuck buyers and fee limits: the twin's trades, bit for bit."""
+    """`bilateral.clear_routed` (agreements, route search and rationing in one compiled call) on sparse
+    random graphs of one or two goods, some channels closed or not usable, stuck buyers and fee
+    limits: the twin's trades, bit for bit."""
     from channelmarket.envs.mechanisms import bilateral
 
     rng = np.random.default_rng(seed)
