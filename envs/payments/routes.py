@@ -303,10 +303,9 @@ _walk_range_nb = jit(_walk_range)
 _hop_limit_range_nb = jit(_hop_limit_range)
 
 
-def _search_packed(pu, pv, pbu, pbv, pch, m_ch, payee, buyers, h, width, via, nxt):  # pragma: no cover - compiled
-    """`_search_multi` in one chunk after the packing: levels 2..H-1 and the multi-hop last pass over
-    the packed channels (the first m_ch of pu, ...), the hop-limit pass and the walk. `width`,
-    `via`, `nxt` [H, N] hold levels 0 and 1."""
+def _last_pass_buffers(payee):  # pragma: no cover - compiled
+    """The multi-hop last pass's inputs and outputs over N nodes: (into [N] (filled later), from_zero
+    (inf at the payees, 0 elsewhere), no_via, no_nxt (all -1), last_w, last_v, last_n)."""
     n = payee.shape[0]
     into = np.empty(n)      # the last pass: edges into a payee never count, widths from 0
     from_zero = np.empty(n)
@@ -314,9 +313,44 @@ def _search_packed(pu, pv, pbu, pbv, pch, m_ch, payee, buyers, h, width, via, nx
         from_zero[x] = np.inf if payee[x] else 0.0
     no_via = np.full(n, -1, dtype=np.int64)
     no_nxt = np.full(n, -1, dtype=np.int32)
-    last_w = np.empty(n)
-    last_v = np.empty(n, dtype=np.int64)
-    last_n = np.empty(n, dtype=np.int32)
+    return (into, from_zero, no_via, no_nxt, np.empty(n), np.empty(n, dtype=np.int64),
+            np.empty(n, dtype=np.int32))
+
+
+def _stuck(buyers, prev, last_w):  # pragma: no cover - compiled
+    """(stuck [N] bool, any): the buyers that reach no payee within H hops (level H-1 `prev` and
+    the last pass both 0)."""
+    stuck = np.zeros(prev.shape[0], dtype=np.bool_)
+    any_stuck = False
+    for i in range(buyers.shape[0]):
+        b = buyers[i]
+        if not (prev[b] > 0.0 or last_w[b] > 0.0):
+            stuck[b] = True
+            any_stuck = True
+    return stuck, any_stuck
+
+
+def _walk_all(payee, buyers, last_v, last_n, last_w, via, nxt, h):  # pragma: no cover - compiled
+    """(route [B, H], end [B], width [B]) of every buyer (`_walk_range` over all of them)."""
+    m = buyers.shape[0]
+    route = np.full((m, h), -1, dtype=np.int64)
+    end = np.empty(m, dtype=np.int64)
+    rw = np.empty(m)
+    _walk_range_nb(payee, buyers, last_v, last_n, last_w, via, nxt, h, 0, m, route, end, rw)
+    return route, end, rw
+
+
+_last_pass_buffers_nb = jit(_last_pass_buffers, inline=True)
+_stuck_nb = jit(_stuck, inline=True)
+_walk_all_nb = jit(_walk_all, inline=True)
+
+
+def _search_packed(pu, pv, pbu, pbv, pch, m_ch, payee, buyers, h, width, via, nxt):  # pragma: no cover - compiled
+    """`_search_multi` in one chunk after the packing: levels 2..H-1 and the multi-hop last pass over
+    the packed channels (the first m_ch of pu, ...), the hop-limit pass and the walk. `width`,
+    `via`, `nxt` [H, N] hold levels 0 and 1."""
+    n = payee.shape[0]
+    into, from_zero, no_via, no_nxt, last_w, last_v, last_n = _last_pass_buffers_nb(payee)
     for lev in range(2, h + 1):   # levels 2..H-1, then (lev = H) the last pass
         if lev < h:
             _relax_range_nb(pu, pv, pbu, pbv, pch, 0, m_ch, width[lev - 1], width[lev - 1], via[lev - 1],
@@ -325,15 +359,8 @@ def _search_packed(pu, pv, pbu, pbv, pch, m_ch, payee, buyers, h, width, via, nx
             for x in range(n):
                 into[x] = 0.0 if payee[x] else width[h - 1, x]
             _relax_range_nb(pu, pv, pbu, pbv, pch, 0, m_ch, into, from_zero, no_via, no_nxt, last_w, last_v, last_n)
-    prev = width[h - 1]
     m = buyers.shape[0]
-    stuck = np.zeros(n, dtype=np.bool_)
-    any_stuck = False
-    for i in range(m):
-        b = buyers[i]
-        if not (prev[b] > 0.0 or last_w[b] > 0.0):
-            stuck[b] = True
-            any_stuck = True
+    stuck, any_stuck = _stuck_nb(buyers, width[h - 1], last_w)
     unrouted = np.zeros(m, dtype=np.int8)
     if any_stuck:
         hop = np.zeros(n, dtype=np.bool_)
@@ -342,10 +369,7 @@ def _search_packed(pu, pv, pbu, pbv, pch, m_ch, payee, buyers, h, width, via, nx
             b = buyers[i]
             if stuck[b]:
                 unrouted[i] = HOP_LIMIT if hop[b] else NO_ROUTE
-    route = np.full((m, h), -1, dtype=np.int64)
-    end = np.empty(m, dtype=np.int64)
-    rw = np.empty(m)
-    _walk_range_nb(payee, buyers, last_v, last_n, last_w, via, nxt, h, 0, m, route, end, rw)
+    route, end, rw = _walk_all_nb(payee, buyers, last_v, last_n, last_w, via, nxt, h)
     return route, end, rw, unrouted
 
 
@@ -401,15 +425,7 @@ def _search_multi(u, v, capacity, balance_u, usable, payee, buyers, max_hops, ch
                                    pbv, pch, cw[k], cv[k], cn[k], True)
     if chunks > 1:   # (serial: cheaper than starting the threads again)
         _merge_range_nb(0, n, width[1], via[1], nxt[1], cw, cv, cn)
-    into = np.empty(n)      # the last pass: edges into a payee never count, widths from 0
-    from_zero = np.empty(n)
-    for x in range(n):
-        from_zero[x] = np.inf if payee[x] else 0.0
-    no_via = np.full(n, -1, dtype=np.int64)
-    no_nxt = np.full(n, -1, dtype=np.int32)
-    last_w = np.empty(n)
-    last_v = np.empty(n, dtype=np.int64)
-    last_n = np.empty(n, dtype=np.int32)
+    into, from_zero, no_via, no_nxt, last_w, last_v, last_n = _last_pass_buffers_nb(payee)
     for lev in range(2, h + 1):   # levels 2..H-1, then (lev = H) the last pass
         if lev < h:
             prev = width[lev - 1]
@@ -438,15 +454,8 @@ def _search_multi(u, v, capacity, balance_u, usable, payee, buyers, max_hops, ch
                                 cn[k])
         if chunks > 1:
             _merge_range_nb(0, n, best, bvia, bnxt, cw, cv, cn)
-    prev = width[h - 1]
     m = buyers.shape[0]
-    stuck = np.zeros(n, dtype=np.bool_)
-    any_stuck = False
-    for i in range(m):
-        b = buyers[i]
-        if not (prev[b] > 0.0 or last_w[b] > 0.0):
-            stuck[b] = True
-            any_stuck = True
+    stuck, any_stuck = _stuck_nb(buyers, width[h - 1], last_w)
     unrouted = np.zeros(m, dtype=np.int8)
     if any_stuck:
         hop = np.zeros((chunks, n), dtype=np.bool_)
@@ -459,10 +468,7 @@ def _search_multi(u, v, capacity, balance_u, usable, payee, buyers, max_hops, ch
                 for k in range(chunks):
                     if hop[k, b]:
                         unrouted[i] = HOP_LIMIT
-    route = np.full((m, h), -1, dtype=np.int64)
-    end = np.empty(m, dtype=np.int64)
-    rw = np.empty(m)
-    _walk_range_nb(payee, buyers, last_v, last_n, last_w, via, nxt, h, 0, m, route, end, rw)
+    route, end, rw = _walk_all_nb(payee, buyers, last_v, last_n, last_w, via, nxt, h)
     return route, end, rw, unrouted
 
 
