@@ -69,6 +69,24 @@ def _liquidity_add_py(acc, a, b, cap, bu, is_open):  # pragma: no cover - compil
 _liquidity_add = jit(_liquidity_add_py, inline=True)
 
 
+def _fresh_and_liquidity_py(new_util, column, opened, count, acc):  # pragma: no cover - compiled
+    """The aftermath's end: the first `count` slots of `opened` start with no utilization and no flow;
+    (degree, outbound, inbound) [N] read off the liquidity sums `acc` [N, 4]."""
+    for j in range(count):
+        new_util[opened[j]] = 0.0
+        column[opened[j]] = 0.0
+    n = acc.shape[0]
+    degree, outbound, inbound = np.empty(n), np.empty(n), np.empty(n)
+    for i in range(n):
+        degree[i] = acc[i, 0]
+        outbound[i] = acc[i, 1]
+        inbound[i] = acc[i, 2]
+    return degree, outbound, inbound
+
+
+_fresh_and_liquidity = jit(_fresh_and_liquidity_py, inline=True)
+
+
 @jit
 def _liquidity_nb(n, u, v, capacity, balance_u, is_open):  # pragma: no cover - compiled
     # the three sums of a node side by side (one cache line per node for the scatter), each in slot order
@@ -723,14 +741,7 @@ def _aftermath_py(util, flow, old_capacity, opened, decay, n, u, v, capacity, ba
                 column[e] = np.float32(flow[e])
         for e in range(e_n):
             _liquidity_add(acc, u[e], v[e], capacity[e], balance_u[e], is_open[e])
-    for j in range(opened.shape[0]):
-        new_util[opened[j]] = 0.0
-        column[opened[j]] = 0.0
-    degree, outbound, inbound = np.empty(n), np.empty(n), np.empty(n)
-    for i in range(n):
-        degree[i] = acc[i, 0]
-        outbound[i] = acc[i, 1]
-        inbound[i] = acc[i, 2]
+    degree, outbound, inbound = _fresh_and_liquidity(new_util, column, opened, opened.shape[0], acc)
     return new_util, column, degree, outbound, inbound
 
 
@@ -936,14 +947,7 @@ def _after_payments_py(balance_u, flow_in_u, u, v, capacity, is_open, active, wa
         new_util[e] = decay * util[e] + keep * abs(f) / capacity[e]
         column[e] = np.float32(-f)
         _liquidity_add(acc, new_u[e], new_v[e], new_cap[e], new_bal[e], new_open[e])
-    for j in range(c_open):
-        new_util[out[j]] = 0.0
-        column[out[j]] = 0.0
-    degree, outbound, inbound = np.empty(total), np.empty(total), np.empty(total)
-    for i in range(total):
-        degree[i] = acc[i, 0]
-        outbound[i] = acc[i, 1]
-        inbound[i] = acc[i, 2]
+    degree, outbound, inbound = _fresh_and_liquidity(new_util, column, out, c_open, acc)
     return (paid, flow, new_u, new_v, new_cap, new_bal, new_open, closed_wallet, n_closed, n_opened, out, new_base,
             new_rate, new_util, column, degree, outbound, inbound)
 
