@@ -580,6 +580,20 @@ def _state_of(words: np.ndarray, state: dict) -> dict:
     return state
 
 
+def _nearer_loop(xy, a, p, radius, best, best_d):
+    """(best, best_d) after producer `p`: `p` and its distance from agent `a` if it lies outside the
+    radius and nearer than `best_d` (the goal points' nearest drawn producer, one candidate)."""
+    dx = xy[p, 0] - xy[a, 0]
+    dy = xy[p, 1] - xy[a, 1]
+    d = np.sqrt(dx * dx + dy * dy)
+    if d >= radius and d < best_d:
+        return p, d
+    return best, best_d
+
+
+_nearer = jit(_nearer_loop, inline=True) or _nearer_loop
+
+
 def _goals_numpy(xy, who, role, w_start, prod, p_start, words, radius, goal, lacks, sample):
     """The goal points of every good in turn (`_goals_per_good`), drawn from the PCG64 generator of `words`
     (`_words_of`, updated in place); `goal` and `lacks` in place. NumPy twin of `_goals_loop`."""
@@ -643,11 +657,7 @@ def _goals_loop(xy, who, role, w_start, prod, p_start, words, radius, goal, lack
                 p = prod[p0 + np.int64(d)]
                 if j == 0:
                     best = p
-                dx = xy[p, 0] - xy[a, 0]
-                dy = xy[p, 1] - xy[a, 1]
-                dist = np.sqrt(dx * dx + dy * dy)
-                if dist >= radius and dist < best_d:
-                    best, best_d = p, dist
+                best, best_d = _nearer(xy, a, p, radius, best, best_d)
             goal[a, role[k], 0] = xy[best, 0]
             goal[a, role[k], 1] = xy[best, 1]
     words[0], words[1] = sh, sl
@@ -681,12 +691,7 @@ def _goal_loop(xy, who, role, producers, draws, radius, goal):
         a = who[k]
         best, best_d = producers[draws[k, 0]], np.inf
         for j in range(s):
-            p = producers[draws[k, j]]
-            dx = xy[p, 0] - xy[a, 0]
-            dy = xy[p, 1] - xy[a, 1]
-            d = np.sqrt(dx * dx + dy * dy)
-            if d >= radius and d < best_d:
-                best, best_d = p, d
+            best, best_d = _nearer(xy, a, producers[draws[k, j]], radius, best, best_d)
         goal[a, role[k], 0] = xy[best, 0]
         goal[a, role[k], 1] = xy[best, 1]
 
