@@ -381,19 +381,7 @@ def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
             tot += w
         pk = packages[s]
         if not (tot <= pk and tot < 9007199254740992.0):   # stock short (or wants not exact): sort the run
-            for i in range(lo + 1, hi):
-                x = a[i]
-                v = key[i]
-                wx = w_of[i]
-                j = i - 1
-                while j >= lo and key[j] < v:
-                    a[j + 1] = a[j]
-                    key[j + 1] = key[j]
-                    w_of[j + 1] = w_of[j]
-                    j -= 1
-                a[j + 1] = x
-                key[j + 1] = v
-                w_of[j + 1] = wx
+            _sort_run(a, key, w_of, lo, hi, True)
         for i in range(lo, hi):
             w = w_of[i]
             ck = (c + w) - w
@@ -421,19 +409,7 @@ def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
         bg[q] = give[i]
         pos[b] = q + 1
     for b in range(n):
-        for i in range(start[b] + 1, start[b + 1]):
-            x = bx[i]
-            v = bp[i]
-            g = bg[i]
-            j = i - 1
-            while j >= start[b] and bp[j] > v:
-                bx[j + 1] = bx[j]
-                bp[j + 1] = bp[j]
-                bg[j + 1] = bg[j]
-                j -= 1
-            bx[j + 1] = x
-            bp[j + 1] = v
-            bg[j + 1] = g
+        _sort_run(bx, bp, bg, start[b], start[b + 1], False)
     # ---- each buyer's money and need, in that order
     out_a = np.empty(m + 1, np.int64)
     out_g = np.empty(m + 1)
@@ -778,6 +754,24 @@ def _offers_loop(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules,
     return (t_seller, t_buyer, t_good, t_qty, t_price, t_slot), (o_good, o_price, o_acc)
 
 
+def _sort_run_loop(idx, key, val, lo, hi, descending):
+    """Stable insertion sort of the run lo..hi-1 of `idx`, `key`, `val` by `key`, highest first when
+    `descending` (the sale's runs are short and often sorted already)."""
+    for i in range(lo + 1, hi):
+        x = idx[i]
+        v = key[i]
+        w = val[i]
+        j = i - 1
+        while j >= lo and ((key[j] < v) if descending else (key[j] > v)):
+            idx[j + 1] = idx[j]
+            key[j + 1] = key[j]
+            val[j + 1] = val[j]
+            j -= 1
+        idx[j + 1] = x
+        key[j + 1] = v
+        val[j + 1] = w
+
+
 def _paid_loop(lot_qty, lot_cost, last_paid, b, q_in, m_in, q_fd, m_fd):
     """Buyer `b`'s day of purchases booked: its input as a cost lot and the last unit prices it paid
     for input and food (what it bought: quantity and value of each)."""
@@ -899,6 +893,7 @@ _regular, _discount, _margin, _first, _repeat, _pressured, _restrained, _decisio
 _clip, _clip_to, _min, _isnan, _not = (jit(f) or f for f in (scalar_clip, scalar_clip_to, scalar_minimum, scalar_isnan,
                                                               scalar_not))
 _max, _where = _max1, _where1
+_sort_run = jit(_sort_run_loop, inline=True) or _sort_run_loop
 _add_lot = jit(_add_lot_loop, inline=True) or _add_lot_loop   # inlined: no call (and array references) per buyer
 _paid = jit(_paid_loop, inline=True) or _paid_loop
 _rule_values = jit(_rule_values) or _rule_values
