@@ -566,24 +566,15 @@ def clear_routed_numpy(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buy
 def _clear_routed(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,
                   concession, rounds, balance_u, capacity, fee_base, fee_rate, max_fee_share, max_hops,
                   n):  # pragma: no cover - compiled
-    """`clear_routed_numpy` in one call (serial): the agreements (`_agree_range`, one chunk), every
+    """`clear_routed_numpy` in one call (serial): the agreements (`_agreements`, one chunk), every
     buyer's widest routed candidate (`routes._candidates_nb`) and the rationing (`_ration_routed`), the
     same float expressions in the same order as the separate kernels."""
-    e_n = u.shape[0]
-    offer_good, want_good, ask_q, bid_q = _agent_tables_nb(sell_qty, buy_qty, sells_good, buys_good, ask, bid,
-                                                           reserve, limit, concession, rounds)
-    cand = np.empty(2 * e_n + 1, dtype=np.int32)
-    d_c = np.empty(2 * e_n, dtype=np.int64)   # forward, then reverse agreements, each in channel order
-    d_s = np.empty(2 * e_n, dtype=np.int64)
-    d_b = np.empty(2 * e_n, dtype=np.int64)
-    d_p = np.empty(2 * e_n)
-    m_neg, nf, nr = _agree_range_nb(u, v, is_open, offer_good, want_good, ask_q, bid_q, rounds, 0, e_n, cand, d_c,
-                                    d_s, d_b, d_p, d_c, d_s, d_b, d_p, True)
-    d_n = nf + nr
+    d_c, d_s, d_b, d_p, m_neg = _agreements_nb(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bid,
+                                               reserve, limit, concession, rounds, 1)   # forward, then reverse
     o_s, o_b, o_r, o_w, unrouted = _candidates_nb(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sells_good,
                                                   buys_good, max_hops, 1)
     all_ch, all_s, all_b, all_p, qty, cut, r_out, good = _ration_routed_nb(
-        d_c[:d_n], d_s[:d_n], d_b[:d_n], d_p[:d_n], o_s, o_b, o_r, o_w, ask, bid, reserve, limit, concession,
+        d_c, d_s, d_b, d_p, o_s, o_b, o_r, o_w, ask, bid, reserve, limit, concession,
         rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate, max_fee_share, n)
     return all_ch, all_s, all_b, all_p, qty, cut, r_out, good, m_neg + o_s.shape[0], unrouted
 
