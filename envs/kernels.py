@@ -87,6 +87,19 @@ def _fresh_and_liquidity_py(new_util, column, opened, count, acc):  # pragma: no
 _fresh_and_liquidity = jit(_fresh_and_liquidity_py, inline=True)
 
 
+def _slot_event_py(e, o, closes, reopens, new_open, closing, c, reopening, r):  # pragma: no cover - compiled
+    """Slot `e`'s lifecycle event, listed without a branch: open after it unless it `closes`; written
+    at the ends c and r of the closing and reopening lists, which move on only when it closes or,
+    closed (`o` False), `reopens`. Returns the new ends."""
+    new_open[e] = o & (not closes)
+    closing[c] = e
+    reopening[r] = e
+    return c + closes, r + ((not o) & reopens)
+
+
+_slot_event = jit(_slot_event_py, inline=True)
+
+
 @jit
 def _liquidity_nb(n, u, v, capacity, balance_u, is_open):  # pragma: no cover - compiled
     # the three sums of a node side by side (one cache line per node for the scatter), each in slot order
@@ -638,22 +651,13 @@ def _lifecycle_py(u, v, capacity, balance_u, is_open, active, wallet, draw, cand
                 e = reopening[q]
                 o = is_open[e]
                 d = draw[e]
-                closes = o & (d < close_rate)
-                new_open[e] = o & (not closes)
-                closing[c] = e
-                c += closes
-                reopening[r] = e
-                r += (not o) & (d < open_rate)
+                c, r = _slot_event(e, o, o & (d < close_rate), d < open_rate, new_open, closing, c, reopening, r)
         else:
             for e in range(first, stop):
                 o = is_open[e]
                 d = draw[e]
                 closes = o & ((d < close_rate) | (not active[u[e]]) | (not active[v[e]]))
-                new_open[e] = o & (not closes)
-                closing[c] = e
-                c += closes
-                reopening[r] = e
-                r += (not o) & (d < open_rate)
+                c, r = _slot_event(e, o, closes, d < open_rate, new_open, closing, c, reopening, r)
         counts[p, 0] = c - first - p
         counts[p, 1] = r - first - p
     # closes: both sides to the wallets less half the fee each (the two sides kept apart, as
@@ -885,11 +889,7 @@ def _after_payments_py(balance_u, flow_in_u, u, v, capacity, is_open, active, wa
             closes = o & ((d < close_rate) | (not active[u[e]]) | (not active[v[e]]))
         else:
             closes = o & (d < close_rate)
-        new_open[e] = o & (not closes)
-        closing[nc] = e
-        nc += closes
-        listed[k] = e
-        k += (not o) & (d < open_rate)
+        nc, k = _slot_event(e, o, closes, d < open_rate, new_open, closing, nc, listed, k)
     half = fee / 2
     add_u = _zeros(total)
     add_v = _zeros(total)
