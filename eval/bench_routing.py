@@ -32,6 +32,7 @@ from channelmarket.envs.payments.reasons import OK
 from channelmarket.envs.payments.routes import routed_candidates
 from channelmarket.envs.scenario import PAYMENTS_SOUND_MARKET, PRESETS
 from channelmarket.envs.step import current_tradable
+from channelmarket.eval import host_spread
 
 ROUTING = {k: PAYMENTS_SOUND_MARKET[k] for k in ("max_hops", "routing_fee_base", "routing_fee_rate", "max_fee_share")}
 TARGETS = {"array_10k_ms": 5.0}
@@ -131,6 +132,7 @@ def main(argv: "list[int] | None" = None) -> int:
         print(f"routing on: {on[1]:.2f} ms median (target <= {TARGETS['array_10k_ms']}), "
               f"{on[1] - off[1]:+.2f} ms against routing off (median; {on[0] - off[0]:+.2f} ms fastest, "
               f"{on[3] - off[3]:+.2f} ms median CPU)")
+    print(host_spread.measure().line())
     return 0
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from channelmarket.envs import compiled
 from channelmarket.envs.supply_chain import SupplyChainCore
 from channelmarket.envs.supply_chain.movement import neighbourhood
+from channelmarket.eval import host_spread
 
 TARGET_10K_MS = 10.0
 
@@ -74,6 +75,7 @@ def main(argv: "list[str] | None" = None) -> int:
     r = res[10_000]
     verdict = "meets" if r["wall_ms"] <= TARGET_10K_MS else "misses"
     print(f"10,000 agents: {r['wall_ms']:.2f} ms per step ({verdict} the {TARGET_10K_MS:.0f} ms target)")
+    print(host_spread.measure().line())
     return 0
 
 
