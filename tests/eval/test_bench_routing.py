@@ -45,3 +45,9 @@ def test_a_real_market_runs_quickly():
     res = bench_routing.time_steps(200, 4, {"routing on": bench_routing.ROUTING}, block=2)
     fast, med, cfast, cmed = res["routing on"]
     assert 0.0 < fast <= med
+
+
+def test_repeats_must_be_positive(capsys):
+    with pytest.raises(SystemExit):
+        bench_routing.main(["--repeats", "0"])
+    assert "--repeats 0" in capsys.readouterr().err
