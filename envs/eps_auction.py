@@ -70,8 +70,10 @@ References
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
+import types
 from typing import NamedTuple
 
 import numpy as np
@@ -395,24 +397,7 @@ def _gs_forward_kernel(indptr, indices, data, prices, eps, assigned, owner, held
     while top > 0:
         top -= 1
         i = stack[top]
-        best = -np.inf
-        second = -np.inf
-        bj = -1
-        ba = 0.0
-        start = indptr[i]
-        for k in range(start, indptr[i + 1]):
-            if indices is None:
-                j = k - start
-            else:
-                j = indices[k]
-            v = data[k] - prices[j]
-            if v > best:
-                second = best
-                best = v
-                bj = j
-                ba = data[k]
-            elif v > second:
-                second = v
+        best, second, bj, ba = _top_two(indptr[i], indptr[i + 1], indices, data, prices)
         if best <= 0.0:
             assigned[i] = -2
             continue
@@ -440,24 +425,7 @@ def _gs_reverse_kernel(cindptr, crows, cdata, prices, eps, assigned, owner, held
     while top > 0:
         top -= 1
         j = stack[top]
-        best = -np.inf
-        second = -np.inf
-        bi = -1
-        ba = 0.0
-        start = cindptr[j]
-        for k in range(start, cindptr[j + 1]):
-            if crows is None:
-                i = k - start
-            else:
-                i = crows[k]
-            v = cdata[k] - profit[i]
-            if v > best:
-                second = best
-                best = v
-                bi = i
-                ba = cdata[k]
-            elif v > second:
-                second = v
+        best, second, bi, ba = _top_two(cindptr[j], cindptr[j + 1], crows, cdata, profit)
         if best - eps <= 0.0:
             prices[j] = 0.0
             continue
@@ -671,11 +639,18 @@ def _jacobi_reverse_numpy(cindptr, crows, cdata, prices, eps, assigned, owner, h
     _reverse_jacobi(_matrix(cindptr, crows, cdata, assigned.shape[0]), prices, eps, assigned, owner, held, profit)
 
 
+@functools.lru_cache(maxsize=None)
+def _as_python(kernel):
+    """``kernel``'s own code with the compiled helpers it calls bound to their Python originals, so
+    the twin runs it on lists."""
+    return types.FunctionType(kernel.__code__, {**kernel.__globals__, "_top_two": _top_two_py}, kernel.__name__)
+
+
 def _run_on_lists(kernel, args):
     """Run ``kernel`` as plain Python on lists (far faster element access than numpy
     scalars), then copy the mutated state back into the arrays."""
     lists = [a.tolist() if isinstance(a, np.ndarray) else a for a in args]
-    kernel(*lists)
+    _as_python(kernel)(*lists)
     for a, lst in zip(args[3:], lists[3:]):  # the state arguments
         if isinstance(a, np.ndarray):
             a[:] = lst
