@@ -534,21 +534,10 @@ def _one_channel_pass(sc: Scenario, n_goods: int, n_slots: int) -> bool:
     """Whether everything the channels do after the payments runs as one compiled pass
     (`kernels.channels_after_payments`): numba on, one good, no payment aftermath (background
     payments, rebalancing, splicing), reopenings paired uniformly with no partner channels, and a
-    serial build for this size (the multi-threaded lifecycle and aftermath passes run apart). Cached
-    per scenario."""
-    key = (id(sc), n_goods, n_slots)
-    hit = _ONE_PASS.get(key)
-    if hit is None or hit[0] is not sc:
-        if len(_ONE_PASS) > 256:
-            _ONE_PASS.clear()
-        hit = _ONE_PASS[key] = (sc, bool(
-            USE_NUMBA and n_goods == 1 and not (sc.payments_on and sc.payments_aftermath)
-            and sc.topology in channels.UNIFORM_REOPEN and sc.partner_channel_share <= 0 and not sc.partner_action
-            and kernels.parts_for(kernels.lifecycle_uniform, n_slots) == 1))
-    return hit[1]
-
-
-_ONE_PASS: dict = {}
+    serial build for this size (the multi-threaded lifecycle and aftermath passes run apart)."""
+    return bool(USE_NUMBA and n_goods == 1 and not (sc.payments_on and sc.payments_aftermath)
+                and sc.topology in channels.UNIFORM_REOPEN and sc.partner_channel_share <= 0 and not sc.partner_action
+                and kernels.parts_for(kernels.lifecycle_uniform, n_slots) == 1)
 
 
 def _channel_pass(sc: Scenario, ba: BatchAgents, bs: BatchState, st: Settlement, active, wallet, fee_sink, states,
