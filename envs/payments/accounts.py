@@ -2,7 +2,8 @@
 
 Routing fees earned forwarding others' payments are income (`routing_fees` column and profit);
 the costs of keeping channels liquid (rebalancing fees, splice fees) are costs (`cost` and
-profit). A leaf module: settlement and the payment layer both book through it. Crediting is one
+profit). A leaf module: the payment layer books through it, and settlement's booking pass
+(`kernels.book_agents`) credits the fees the same way (its twin calls `credit_numpy`). Crediting is one
 compiled pass over the agents' rows (two strided NumPy column updates cost about four times as
 much at 10,000 agents).
 """
