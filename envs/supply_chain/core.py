@@ -198,6 +198,24 @@ def _books_loop(seller, buyer, value, money, money_before, alive_before, dead, s
 books_kernel = Kernel("supply_chain_books", _books_numpy, jit(_books_loop))
 
 
+def _exact_cast(name: str, a: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """`a` as the state field's `dtype` (a copy), when every value keeps its value there (NaN stays NaN; a
+    checkpoint of int64 partners or float64 slot days loads into the narrower arrays); ValueError naming
+    the field, the first value that does not fit and the dtype otherwise (the state stays untouched)."""
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"supply-chain state dict: {name} has dtype {a.dtype}; allowed: numbers ({dtype})")
+    with np.errstate(invalid="ignore", over="ignore"):
+        c = a.astype(dtype)
+    same = c == a
+    if a.dtype.kind == "f" and c.dtype.kind == "f":
+        same |= np.isnan(a) & np.isnan(c)
+    if not same.all():
+        i = tuple(int(x) for x in np.argwhere(~same)[0])
+        raise ValueError(f"supply-chain state dict: {name}{list(i)} = {a[i]!r} does not fit the state's {dtype}; "
+                         f"allowed: values {dtype} holds exactly")
+    return c
+
+
 class SupplyChainCore:
     """Struct-of-arrays MASER economy with reset(seed) / step(actions)."""
 
@@ -251,10 +269,10 @@ class SupplyChainCore:
             vital=np.ones(n), money=np.full(n, float(sc.initial_budget)), hold=hold,
             lot_qty=np.zeros((n, LOTS)), lot_cost=np.zeros((n, LOTS)), out_cost=out_cost,
             busy=np.zeros(n, np.int64), wip=np.zeros(n), wip_cost=np.zeros(n), price=self._start[out_good].copy(),
-            last_paid=np.full((n, 2), np.nan), partner=np.full((n, k), -1, np.int64), points=np.zeros((n, k)),
-            n_tr=np.zeros((n, k)), value_sum=np.zeros((n, k)), t_first=np.zeros((n, k)), t_last=np.zeros((n, k)),
-            list_price=np.full((n, k), np.nan), outcome=np.zeros((n, k), np.int8), offered=np.zeros((n, k), bool),
-            away=np.zeros((n, k), np.int64), produced=np.zeros(g), consumed=np.zeros(g), eaten=np.zeros(g),
+            last_paid=np.full((n, 2), np.nan), partner=np.full((n, k), -1, np.int32), points=np.zeros((n, k)),
+            n_tr=np.zeros((n, k), np.float32), value_sum=np.zeros((n, k)), t_first=np.zeros((n, k), np.float32),
+            t_last=np.zeros((n, k), np.float32), list_price=np.full((n, k), np.nan), outcome=np.zeros((n, k), np.int8),
+            offered=np.zeros((n, k), bool), away=np.zeros((n, k), np.int16), produced=np.zeros(g), consumed=np.zeros(g), eaten=np.zeros(g),
             initial_goods=hold.sum(axis=0), money0=float(n * sc.initial_budget), t=0, rng=rng)
         self.shocks = []
         self.topology_version = 0
@@ -382,7 +400,7 @@ class SupplyChainCore:
         sellers = np.flatnonzero(st.alive & (st.out_good == self.food))
         if sellers.size == 0:
             raise ValueError("move_key_agent: no alive Seller to move")
-        return int(sellers[np.argmax(st.n_tr[sellers].sum(axis=1))])
+        return int(sellers[np.argmax(st.n_tr[sellers].sum(axis=1, dtype=np.float64))])
 
     def move_key_agent(self, agent: "int | None" = None, to: "tuple[float, float] | None" = None) -> int:
         """Shock (experiment 4): move `agent` (default: the key Seller) to `to` (default: the corner of
@@ -459,23 +477,35 @@ class SupplyChainCore:
         return out
 
     def load_state_dict(self, d: dict) -> None:
-        """Restore a `state_dict` of the same scenario; ValueError naming the field that does not fit."""
+        """Restore a `state_dict` of the same scenario; ValueError naming the field that does not fit (the
+        core is then as it was)."""
         if not isinstance(d, dict) or set(d) != {"scenario", "t", "money0", "rng", "arrays", "shocks"}:
             raise ValueError("supply-chain state dict: allowed keys scenario, t, money0, rng, arrays, shocks")
         if d["scenario"] != self.scenario.to_dict():
             raise ValueError("supply-chain state dict: its scenario differs from this core's")
+        saved = dict(self.__dict__)            # reset replaces (never mutates) what it sets
+        try:
+            self._load(d)
+        except Exception:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _load(self, d: dict) -> None:
         self.reset(seed=0)
         ref = self.state.array_dict()
         arrays = d["arrays"]
         if set(arrays) != set(ref):
             raise ValueError(f"supply-chain state dict: arrays {sorted(set(arrays) ^ set(ref))} missing or unknown")
+        cast = {}
         for k, v in ref.items():
             a = np.asarray(arrays[k])
             if a.shape != v.shape:
                 raise ValueError(f"supply-chain state dict: {k} has shape {a.shape}; allowed: {v.shape}")
+            cast[k] = _exact_cast(k, a, v.dtype)
         st = self.state
-        for k, v in ref.items():
-            setattr(st, k, np.asarray(arrays[k]).astype(v.dtype, copy=True))
+        for k, v in cast.items():
+            setattr(st, k, v)
         st.t = int(d["t"])
         st.money0 = float(d["money0"])
         st.rng.bit_generator.state = d["rng"]

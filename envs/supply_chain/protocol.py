@@ -164,7 +164,7 @@ def refresh_slots(st, start: np.ndarray, cand: np.ndarray, radius: float, lapse_
     return refresh_kernel(partner=st.partner, away=st.away, t_last=st.t_last, points=st.points, n_tr=st.n_tr,
                           value_sum=st.value_sum, t_first=st.t_first, list_price=st.list_price, outcome=st.outcome,
                           offered=st.offered, xy=st.xy, alive=st.alive, start=start, cand=cand, radius=float(radius),
-                          lapse_days=int(lapse_days), per_day=int(per_day), t=float(st.t))
+                          lapse_days=int(lapse_days), per_day=int(per_day), t=int(st.t))
 
 
 def _group_cumsum(group: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -228,7 +228,7 @@ def _sent_numpy(partner, reach, xy, radius, alive, out_good, food, food_target, 
     >= 1 unit; it goes out by `risk_rules.advertise`. NumPy twin of `_sent_loop`."""
     k = partner.shape[1]
     rows, slots = np.nonzero(partner >= 0)
-    b = partner[rows, slots]
+    b = partner[rows, slots].astype(np.int64)
     dx = cu[b, 0] - xy[rows, 0]
     dy = cu[b, 1] - xy[rows, 1]
     near = dx * dx + dy * dy < radius * radius
@@ -309,7 +309,8 @@ def _decay_numpy(points, n_tr, value_sum, t_first, t_last, r, traded, f_open, kk
     """Idle open slots with points lose points (`risk_rules.decay_rule` over arrays), in place."""
     f = f_open[points[f_open] > 0]
     with np.errstate(divide="ignore", invalid="ignore"):
-        points[f] = decay_rule(points[f], n_tr[f], value_sum[f], t_first[f], t_last[f], r[f // kk], ~traded[f], rate,
+        points[f] = decay_rule(points[f], n_tr[f].astype(np.float64), value_sum[f], t_first[f].astype(np.float64),
+                               t_last[f].astype(np.float64), r[f // kk], ~traded[f], rate,
                                np.where, np.maximum)
 
 
@@ -716,8 +717,8 @@ def _offers_loop(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules,
     # decay (a slot without points that traded today is not idle); the rule keeps a traded slot's points
     for x in prange(held.shape[0]):
         f = held[x]
-        PT[f] = _decay_inline(PT[f], NT[f], VS[f], TF[f], TL[f], r[held_a[x]], not traded[f], points_decay, _where,
-                              _max)
+        PT[f] = _decay_inline(PT[f], np.float64(NT[f]), VS[f], np.float64(TF[f]), np.float64(TL[f]), r[held_a[x]],
+                              not traded[f], points_decay, _where, _max)
     # outcomes, list prices, offered flags; each seller's current price, the mean of the prices it sent today
     # (its offers are one run: they come in slot order); the day's offers, a rejected one's second step after
     # all the first steps
@@ -874,7 +875,7 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
         _keep_draws(bg, before, int(used))
     price = st.price.copy()
     tr, of = offers_kernel(
-        f_sent=f_sent, si=si, sj=sj, need=need, target=target, is_input=is_input, kk=kk, t_now=float(st.t),
+        f_sent=f_sent, si=si, sj=sj, need=need, target=target, is_input=is_input, kk=kk, t_now=int(st.t),
         food=int(food),
         rules=np.array([getattr(rp, name) for name in _RULES], np.float64), r=st.r, out_good=st.out_good,
         in_good=st.in_good, out_cost=st.out_cost, vital=st.vital, hold=st.hold, money=st.money, price=price,

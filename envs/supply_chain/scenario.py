@@ -30,6 +30,8 @@ KIND_NAMES = tuple(k.name for k in KINDS)
 GOOD_NAMES = tuple(g.name for g in GOODS)
 _DECLARED = tuple(p for k in KINDS for p in k.params) + tuple(p for g in GOODS for p in g.params)
 _COUNTS = tuple(c for k in KINDS for c in k.counts)
+MAX_DAYS = 2 ** 24          # the slots' days and transactions are float32: whole numbers exact up to 2^24
+MAX_LAPSE_DAYS = 32_766     # days out of range are int16 (a slot lapses the day after lapse_days)
 REWARDS = ("profit", "stability")
 
 
@@ -112,10 +114,13 @@ class SupplyChainScenario:
                 or not 0.0 <= r[0] <= r[1] <= 1.0):
             bad("r_range", r, "(low, high) with 0 <= low <= high <= 1")
         object.__setattr__(self, "r_range", (float(r[0]), float(r[1])))
-        for name, lo in (("initial_food", 0), ("seller_stock", 0), ("contacts", 1), ("lapse_days", 0), ("days", 1)):
+        # the slot arrays' dtypes bound two of them (`state.SupplyState`): days out of range are int16 (a slot
+        # lapses after lapse_days), transactions and days of the slots' history float32 (whole numbers up to 2^24)
+        for name, lo, hi in (("initial_food", 0, None), ("seller_stock", 0, None), ("contacts", 1, None),
+                             ("lapse_days", 0, MAX_LAPSE_DAYS), ("days", 1, MAX_DAYS)):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                bad(name, v, f"an integer >= {lo}")
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+                bad(name, v, f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]")
         if not isinstance(self.shock_day, int) or isinstance(self.shock_day, bool) or self.shock_day < -1:
             bad("shock_day", self.shock_day, "-1 (no shock) or a day >= 0")
         if self.reward not in REWARDS:
@@ -196,4 +201,5 @@ def make_scenario(scenario: "str | SupplyChainScenario | None" = None, **overrid
     return dataclasses.replace(base, **overrides) if overrides else base
 
 
-__all__ = ["SupplyChainScenario", "PRESETS", "make_scenario", "KINDS", "GOODS", "KIND_NAMES", "GOOD_NAMES", "REWARDS"]
+__all__ = ["SupplyChainScenario", "PRESETS", "make_scenario", "KINDS", "GOODS", "KIND_NAMES", "GOOD_NAMES", "REWARDS",
+           "MAX_DAYS", "MAX_LAPSE_DAYS"]

@@ -10,7 +10,11 @@ Per customer slot (the paper's "list of customers", the economy's channels: sell
 slot k, customer `partner[i, k]`): regular-customer points, transactions, their value, first
 and last day, the last list price offered and its outcome, whether it was offered to, days
 out of range. A slot opens when a customer comes within the radius and lapses after
-`lapse_days` out of it or when either side dies.
+`lapse_days` out of it or when either side dies. The slot arrays are the day's memory traffic (N x K),
+so they are as narrow as their values allow, every value exact: customers int32 (agent indices), days
+out of range int16 (at most `lapse_days`, scenario-bounded), transactions and first/last day float32
+(whole numbers up to 2^24, `scenario.MAX_DAYS`; the rules read them as float64, so every computation
+gives the float64 result).
 
 Ledger (for the conservation tests): goods produced and consumed by production, food eaten,
 per good; money is only moved between agents.
@@ -49,16 +53,16 @@ class SupplyState:
     price: np.ndarray        # [N] current price of its product (last offered)
     last_paid: np.ndarray    # [N, 2] last unit price paid: input, food (NaN: never bought)
     # customer slots [N, K]
-    partner: np.ndarray
-    points: np.ndarray
-    n_tr: np.ndarray
-    value_sum: np.ndarray
-    t_first: np.ndarray
-    t_last: np.ndarray
-    list_price: np.ndarray
-    outcome: np.ndarray
-    offered: np.ndarray
-    away: np.ndarray
+    partner: np.ndarray      # int32 customer (-1: free)
+    points: np.ndarray       # float64 regular-customer points
+    n_tr: np.ndarray         # float32 transactions (whole numbers)
+    value_sum: np.ndarray    # float64 their value
+    t_first: np.ndarray      # float32 day of the first (whole numbers)
+    t_last: np.ndarray       # float32 day of the last (or of the opening)
+    list_price: np.ndarray   # float64 last list price offered (NaN: none)
+    outcome: np.ndarray      # int8 its outcome (risk_rules ACCEPTED / REJECTED, 0: none)
+    offered: np.ndarray      # bool offered to since the memory reset
+    away: np.ndarray         # int16 days out of range
     # ledger [G]
     produced: np.ndarray
     consumed: np.ndarray

@@ -122,6 +122,12 @@ def test_scenario_validation_names_the_field():
         make_scenario(SMALL, farmer_production_days=0)
     with pytest.raises(ValueError, match="unknown"):
         make_scenario(SMALL, wings=3)
+    # the slot arrays' dtypes bound these (int16 days out of range, float32 slot days)
+    with pytest.raises(ValueError, match=r"days = 16777217; allowed: an integer in \[1, 16777216\]"):
+        make_scenario(SMALL, days=2 ** 24 + 1)
+    with pytest.raises(ValueError, match="lapse_days = 40000"):
+        make_scenario(SMALL, lapse_days=40_000)
+    assert make_scenario(SMALL, days=2 ** 24, lapse_days=32_766).days == 2 ** 24
     with pytest.raises(ValueError, match="allowed"):
         make_scenario("maser_exp9")
     sc = make_scenario("maser_exp4")
@@ -185,6 +191,44 @@ def test_state_dict_round_trip_continues_identically():
         np.testing.assert_array_equal(oa[1], ob[1])
     with pytest.raises(ValueError, match="scenario"):
         SupplyChainCore(SMALL, days=9).load_state_dict(d)
+
+
+def test_slot_arrays_are_narrow_and_a_wide_checkpoint_loads_exactly():
+    """The N x K slot arrays are narrow (the day's memory traffic): int32 customers, int16 days out of range,
+    float32 transactions and days. A state dict with the old wide arrays (int64, float64) loads and continues
+    identically; a value the narrow dtype cannot hold exactly is a ValueError naming the field, and the core
+    is untouched."""
+    a = SupplyChainCore(SMALL)
+    a.reset(seed=3)
+    for _ in range(15):
+        a.step()
+    st = a.state
+    assert st.partner.dtype == np.int32 and st.away.dtype == np.int16
+    assert st.n_tr.dtype == st.t_first.dtype == st.t_last.dtype == np.float32
+    assert st.n_tr.max() > 0 and st.t_last.max() > 0                  # the run traded
+    d = a.state_dict()
+    wide = {k: v.astype(np.float64 if v.dtype.kind == "f" else np.int64) for k, v in d["arrays"].items()}
+    b = SupplyChainCore(SMALL)
+    b.load_state_dict({**d, "arrays": wide})
+    assert b.state.partner.dtype == np.int32 and b.state.n_tr.dtype == np.float32
+    for _ in range(8):
+        oa, ob = a.step(), b.step()
+        np.testing.assert_array_equal(oa[0], ob[0])
+        np.testing.assert_array_equal(oa[1], ob[1])
+    for k, v in b.state.array_dict().items():
+        np.testing.assert_array_equal(v, getattr(a.state, k), err_msg=k)
+    c = SupplyChainCore(SMALL)
+    c.reset(seed=5)
+    before = c.state.array_dict()
+    for field, value in (("partner", 2 ** 32 + 1), ("away", 40_000), ("n_tr", 0.1), ("t_last", 2.0 ** 24 + 1),
+                         ("kind", 1.5)):
+        bad = {k: v.copy() for k, v in wide.items()}
+        bad[field] = bad[field].astype(np.float64 if isinstance(value, float) else np.int64)
+        bad[field].flat[7] = value
+        with pytest.raises(ValueError, match=f"{field}.*does not fit"):
+            c.load_state_dict({**d, "arrays": bad})
+        for k, v in before.items():
+            np.testing.assert_array_equal(getattr(c.state, k), v, err_msg=k)
 
 
 def test_stability_reward_is_the_share_alive():

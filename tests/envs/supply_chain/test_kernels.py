@@ -299,21 +299,22 @@ def test_slot_reach_bounds_every_open_slot_and_refresh_returns_it(seed, k):
     the slots it leaves, added row by row as each row is final: those `movement.history_pulls` gives after."""
     rng = np.random.default_rng(seed)
     n = 12
-    partner = np.where(rng.random((n, k)) < 0.4, rng.integers(0, n, (n, k)), -1)
+    partner = np.where(rng.random((n, k)) < 0.4, rng.integers(0, n, (n, k)), -1).astype(np.int32)   # the state's dtypes
     want = np.array([max([s + 1 for s in range(k) if partner[a, s] >= 0], default=0) for a in range(n)])
     np.testing.assert_array_equal(protocol.slot_reach(partner), want)
     kinds = ["twin"] + (["compiled"] if protocol.refresh_kernel.compiled is not None else [])
     for which in kinds:
-        slots = dict(partner=partner.copy(), away=rng.integers(0, 3, (n, k)), t_last=rng.integers(0, 6, (n, k)) * 1.0,
-                     points=np.zeros((n, k)), n_tr=np.zeros((n, k)), value_sum=np.zeros((n, k)),
-                     t_first=np.zeros((n, k)), list_price=np.full((n, k), np.nan), outcome=np.zeros((n, k), np.int8),
+        slots = dict(partner=partner.copy(), away=rng.integers(0, 3, (n, k)).astype(np.int16),
+                     t_last=rng.integers(0, 6, (n, k)).astype(np.float32), points=np.zeros((n, k)),
+                     n_tr=np.zeros((n, k), np.float32), value_sum=np.zeros((n, k)), t_first=np.zeros((n, k), np.float32),
+                     list_price=np.full((n, k), np.nan), outcome=np.zeros((n, k), np.int8),
                      offered=np.zeros((n, k), bool))
         rs = np.random.default_rng(seed)
-        slots["n_tr"] = rs.integers(0, 4, (n, k)) * 1.0
+        slots["n_tr"] = rs.integers(0, 4, (n, k)).astype(np.float32)
         xy = rs.uniform(0, 8, (n, 2))
         changed, reach, pull = protocol.refresh_kernel.run(
             which, start=np.r_[0, np.cumsum(rs.integers(0, 4, n))], cand=rs.integers(0, n, 3 * n), radius=3.0,
-            lapse_days=1, per_day=6, t=5.0, xy=xy, alive=rs.random(n) > 0.2, **slots)
+            lapse_days=1, per_day=6, t=5, xy=xy, alive=rs.random(n) > 0.2, **slots)
         np.testing.assert_array_equal(reach, protocol.slot_reach(slots["partner"]), err_msg=which)
         after = pulls.pulls_kernel.run(which, xy=xy, partner=slots["partner"], reach=reach, n_tr=slots["n_tr"])
         np.testing.assert_array_equal(pull, after, err_msg=which)
