@@ -70,6 +70,28 @@ def _cell_range_py(p, part, scx, scy, starts, counts, nx, ny):  # pragma: no cov
 _cell_range = jit(_cell_range_py, inline=True) or _cell_range_py
 
 
+def _pair_bound_py(counts, nx, ny):  # pragma: no cover - compiled
+    """How many pairs the cell ranges of `_cell_range` hold, all agents and parts (the buffers' bound), counted
+    per cell: k (k - 1) / 2 within a cell of k agents, k x the agents of each of its half-neighbourhood's cells."""
+    total = 0
+    for cx in range(nx):
+        for cy in range(ny):
+            k = counts[cx * ny + cy]
+            if k == 0:
+                continue
+            total += k * (k - 1) // 2
+            for h in range(4):
+                ox = cx + _HALF[h, 0]
+                oy = cy + _HALF[h, 1]
+                if ox < 0 or ox >= nx or oy < 0 or oy >= ny:
+                    continue
+                total += k * counts[ox * ny + oy]
+    return total
+
+
+_pair_bound = jit(_pair_bound_py) or _pair_bound_py
+
+
 def _pair_roles_py(agents, in_good, out_good, food, n):  # pragma: no cover - compiled
     """(goods code of each position: out good x (G + 1) + in good + 1, codes C, the role table [C * C * 6]
     as floats and as whole numbers): for a close pair (p, q) of codes (cp, cq), row (cp * C + cq) holds
@@ -118,11 +140,7 @@ def _near_loop(agents, sx, sy, scx, scy, starts, counts, nx, ny, radius, in_good
     m = sx.shape[0]
     code, nc, tf, ti = _pair_roles(agents, in_good, out_good, food, n)
     rs = np.zeros((m, 3))
-    total = 0                          # candidate pairs: a bound on the customer candidates each way
-    for part in range(5):
-        for p in range(m):
-            lo, hi = _cell_range(p, part, scx, scy, starts, counts, nx, ny)
-            total += hi - lo
+    total = _pair_bound(counts, nx, ny)   # candidate pairs: a bound on the customer candidates each way
     fa = np.empty(total + 1, np.int64)  # + 1: each pair is written before it is known to be a candidate
     fb = np.empty(total + 1, np.int64)
     ba = np.empty(total + 1, np.int64)

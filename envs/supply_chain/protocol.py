@@ -52,7 +52,6 @@ from ..risk_rules import (ACCEPT, ACCEPTED, BARGAIN, FIRST, REJECTED, RiskParams
 from ..compiled import Kernel, jit
 from .parallel import kernel, prange
 from .production import add_lots
-from .pulls import add_row_pulls
 
 
 class DayTrades(NamedTuple):
@@ -77,25 +76,33 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
     """Lapse and open customer slots in place (loops; compiled by numba, the same code as its twin);
     returns how many slots lapsed or opened, each seller's reach (`slot_reach`: its open slots lie below
     it, so the day's later slot loops stop there: rows fill from the front) and the history pulls of the
-    slots it leaves (`pulls.add_row_pulls`: the heading's resultant, each row added once it is final, in
-    the sellers' order, as `movement.history_pulls` adds them). Each seller's row in turn: its slots lapse,
-    then its candidates (`cand[start[a]:start[a + 1]]`, in neighbour order) that are not yet customers (a
-    scan of its row) take its first free slots."""
+    slots it leaves (`pulls.add_row_pulls`' numbers: the heading's resultant, each row added once it is
+    final, in slot order and the sellers' order, as `movement.history_pulls` adds them). Each seller's row
+    in turn: its slots lapse, then its candidates (`cand[start[a]:start[a + 1]]`, in neighbour order) that
+    are not yet customers take its first free slots. A slot's pull is taken where its distance is (the
+    lapse test, or the opening) and kept in a row buffer; `mark[b] == a` says b is already a's customer
+    (set as the row is walked: one look-up a candidate instead of a scan of the row)."""
     n, k = partner.shape
     changed = 0
     reach = np.empty(n, np.int64)
     pull = np.zeros((n, 2))
+    mark = np.full(n, -1, np.int64)
+    wx = np.empty(k)                         # the row's pulls (w dx, w dy), added in slot order at its end
+    wy = np.empty(k)
     for a in range(n):
         ch = 0
         hi = 0                               # one past the last slot that stays open
+        ax = xy[a, 0]
+        ay = xy[a, 1]
         for s in range(k):
             p = partner[a, s]
             if p < 0:
                 continue
             hi = s + 1
-            dx = xy[p, 0] - xy[a, 0]
-            dy = xy[p, 1] - xy[a, 1]
-            if dx * dx + dy * dy >= radius * radius:
+            dx = xy[p, 0] - ax
+            dy = xy[p, 1] - ay
+            d2 = dx * dx + dy * dy
+            if d2 >= radius * radius:
                 away[a, s] += 1
             else:
                 away[a, s] = 0
@@ -115,16 +122,18 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
                 for x in range(s):
                     if partner[a, x] >= 0:
                         hi = x + 1
+                continue
+            mark[p] = a
+            w = (1.0 + n_tr[a, s]) / max(np.sqrt(d2), 1e-9)
+            wx[s] = w * dx
+            wy[s] = w * dy
         free = 0
         added = 0
         for x in range(start[a], start[a + 1]):
             if added >= per_day:
                 break
             b = cand[x]
-            known = False
-            for s in range(k):               # no early exit: the row's compares vectorize, no branch misses
-                known |= partner[a, s] == b
-            if known:                        # already a customer (most candidates are)
+            if mark[b] == a:                 # already a customer (most candidates are)
                 continue
             while free < k and partner[a, free] >= 0:
                 free += 1
@@ -133,12 +142,25 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
             partner[a, free] = b
             t_last[a, free] = t
             list_price[a, free] = np.nan
+            mark[b] = a
+            dx = xy[b, 0] - ax
+            dy = xy[b, 1] - ay
+            w = (1.0 + n_tr[a, free]) / max(np.sqrt(dx * dx + dy * dy), 1e-9)
+            wx[free] = w * dx
+            wy[free] = w * dy
             added += 1
             ch += 1
             hi = max(hi, free + 1)
         changed += ch
         reach[a] = hi
-        add_row_pulls(pull, a, hi, xy, partner, n_tr)
+        for s in range(hi):                  # the row is final: its pulls in slot order
+            b = partner[a, s]
+            if b < 0:
+                continue
+            pull[a, 0] += wx[s]
+            pull[a, 1] += wy[s]
+            pull[b, 0] -= wx[s]
+            pull[b, 1] -= wy[s]
     return changed, reach, pull
 
 

@@ -232,6 +232,10 @@ def test_grid_and_neighbourhood_kernels_equal_their_twins(seed, n, radius):
     np.testing.assert_array_equal(twin[1], np.r_[0, np.cumsum(np.bincount(ci, minlength=n))])
     np.testing.assert_array_equal(twin[2], cj[np.argsort(ci, kind="stable")])
     np.testing.assert_array_equal(twin[0][:, 1], np.diff(twin[1]))     # a seller's group: its customers near
+    # the serial pass sizes its pair buffers by a per-cell count: exactly the pairs of every agent's cell ranges
+    per_agent = sum(hi - lo for part in range(5) for p in range(agents.size)
+                    for lo, hi in [movement._cell_range_py(p, part, scx, scy, starts, counts, nx, ny)])
+    assert movement._pair_bound(counts, nx, ny) == movement._pair_bound_py(counts, nx, ny) == per_agent
 
 
 THREADED = tuple(k for k in vars(movement).values() if isinstance(k, ParallelKernel)) + tuple(
