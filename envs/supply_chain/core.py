@@ -51,9 +51,9 @@ OBS_HIGH = np.array([1.0] * 4 + [1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2, 2, 1, 1,
 
 
 def _observe_numpy(kind, vital, money, hold, in_good, out_good, busy, r, counts, prospect, price, sales, purchases,
-                   profit, partner, xy, alive, batch, cap, in_price, budget, food_target, input_batches, width, height,
-                   progress, food, n_kinds):
-    """[N, O] float32 observation (`OBS_COLUMNS`, bounds `OBS_LOW`/`OBS_HIGH`; zeros for the dead). NumPy twin."""
+                   profit, customers, k_slots, xy, alive, batch, cap, in_price, budget, food_target, input_batches, width,
+                   height, progress, food, n_kinds):
+    """[N, O] float32 observation (`customers`: each agent's open customer slots, of `k_slots`) (`OBS_COLUMNS`, bounds `OBS_LOW`/`OBS_HIGH`; zeros for the dead). NumPy twin."""
     n = kind.shape[0]
     rows = np.arange(n)
     cols = []
@@ -70,7 +70,7 @@ def _observe_numpy(kind, vital, money, hold, in_good, out_good, busy, r, counts,
              np.where(in_good >= 0, np.clip(in_price[np.maximum(in_good, 0)] / cap[np.maximum(in_good, 0)], 0, 2), 0.0),
              np.full(n, np.clip(in_price[food] / cap[food], 0, 2)),
              np.clip(sales / budget, 0, 1), np.clip(purchases / budget, 0, 1),
-             np.clip(profit / budget, -1, 1), (partner >= 0).mean(axis=1),
+             np.clip(profit / budget, -1, 1), customers / k_slots,
              xy[:, 0] / width, xy[:, 1] / height, np.full(n, progress)]
     obs = np.stack(cols, axis=1).astype(np.float32)
     obs[~alive] = 0.0
@@ -78,12 +78,11 @@ def _observe_numpy(kind, vital, money, hold, in_good, out_good, busy, r, counts,
 
 
 def _observe_loop(kind, vital, money, hold, in_good, out_good, busy, r, counts, prospect, price, sales, purchases,
-                  profit, partner, xy, alive, batch, cap, in_price, budget, food_target, input_batches, width, height,
-                  progress, food, n_kinds):
+                  profit, customers, k_slots, xy, alive, batch, cap, in_price, budget, food_target, input_batches, width,
+                  height, progress, food, n_kinds):
     """`_observe_numpy` one agent at a time (compiled; threaded by chunks of agents): the same float64 values,
     rounded to float32, clipped."""
     n = kind.shape[0]
-    k_slots = partner.shape[1]
     w = OBS_LOW.shape[0]
     o = np.empty((n, w), np.float32)
     c_food = _sclip(in_price[food] / cap[food], 0.0, 2.0)
@@ -118,11 +117,7 @@ def _observe_loop(kind, vital, money, hold, in_good, out_good, busy, r, counts, 
                 v[18] = _sclip(sales[a] / budget, 0.0, 1.0)
                 v[19] = _sclip(purchases[a] / budget, 0.0, 1.0)
                 v[20] = _sclip(profit[a] / budget, -1.0, 1.0)
-                m = 0
-                for s in range(k_slots):
-                    if partner[a, s] >= 0:
-                        m += 1
-                v[21] = m / k_slots
+                v[21] = customers[a] / k_slots
                 v[22] = xy[a, 0] / width
                 v[23] = xy[a, 1] / height
                 v[24] = progress
@@ -349,7 +344,7 @@ class SupplyChainCore:
             self.move_key_agent()
         # 1. neighbourhood and customer slots
         counts, start, cand = neighbourhood(st, sc.radius, sc.width, sc.height, self.food)
-        changed, reach, pull = refresh_slots(st, start, cand, sc.radius, sc.lapse_days)
+        changed, reach, customers, pull = refresh_slots(st, start, cand, sc.radius, sc.lapse_days)
         self.topology_version += int(changed > 0)
         # 2. movement: prospect, stay or move, direction and speed
         s, counts = prospect(st, counts, self.food, self._batch)
@@ -384,10 +379,10 @@ class SupplyChainCore:
         self._counts, self._prospect, self._dead_today = counts, s, dead
         self.last_trades, self.last_offers = trades, offers
         terminations = ~st.alive
-        truncations = np.full(n, self.done) & st.alive
-        info = {"day": st.t, "alive": int(st.alive.sum()), "trades": int(trades.seller.size),
-                "volume": float(value.sum()), "died": int(dead.sum())}
-        return self.observe(), rewards, terminations, truncations, info
+        truncations = st.alive.copy() if self.done else np.zeros(n, bool)
+        info = {"day": st.t, "alive": int(np.count_nonzero(st.alive)), "trades": int(trades.seller.size),
+                "volume": float(value.sum()), "died": int(np.count_nonzero(dead))}
+        return self._observe(customers), rewards, terminations, truncations, info
 
     @property
     def done(self) -> bool:
@@ -424,11 +419,18 @@ class SupplyChainCore:
 
     # ---- observation --------------------------------------------------------------------------
     def observe(self) -> np.ndarray:
+        """[N, O] float32 observation of the current state (`OBS_COLUMNS`)."""
+        return self._observe(np.count_nonzero(self.state.partner >= 0, axis=1))
+
+    def _observe(self, customers: np.ndarray) -> np.ndarray:
+        """The observation, given each agent's open customer slots (the step has them from the slots'
+        refresh, the last change of the slots in a day)."""
         st, sc = self.state, self.scenario
         return observe_kernel(
             kind=st.kind, vital=st.vital, money=st.money, hold=st.hold, in_good=st.in_good, out_good=st.out_good,
             busy=st.busy, r=st.r, counts=self._counts, prospect=self._prospect, price=st.price, sales=self._sales,
-            purchases=self._purchases, profit=self._profit, partner=st.partner, xy=st.xy, alive=st.alive,
+            purchases=self._purchases, profit=self._profit, customers=customers, k_slots=int(st.partner.shape[1]),
+            xy=st.xy, alive=st.alive,
             batch=self._batch, cap=self._cap, in_price=self.mean_price(), budget=max(sc.initial_budget, 1e-9),
             food_target=float(sc.food_target), input_batches=float(sc.input_batches), width=float(sc.width),
             height=float(sc.height), progress=st.t / sc.days, food=int(self.food), n_kinds=len(KINDS))

@@ -75,7 +75,8 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
                   start, cand, radius, lapse_days, per_day, t):
     """Lapse and open customer slots in place (loops; compiled by numba, the same code as its twin);
     returns how many slots lapsed or opened, each seller's reach (`slot_reach`: its open slots lie below
-    it, so the day's later slot loops stop there: rows fill from the front) and the history pulls of the
+    it, so the day's later slot loops stop there: rows fill from the front), its open slots (the
+    observation's customers, counted as the row is walked) and the history pulls of the
     slots it leaves (`pulls.add_row_pulls`' numbers: the heading's resultant, each row added once it is
     final, in slot order and the sellers' order, as `movement.history_pulls` adds them). Each seller's row
     in turn: its slots lapse, then its candidates (`cand[start[a]:start[a + 1]]`, in neighbour order) that
@@ -85,6 +86,7 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
     n, k = partner.shape
     changed = 0
     reach = np.empty(n, np.int64)
+    customers = np.empty(n, np.int64)
     pull = np.zeros((n, 2))
     mark = np.full(n, -1, np.int64)
     wx = np.empty(k)                         # the row's pulls (w dx, w dy), added in slot order at its end
@@ -92,6 +94,7 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
     for a in range(n):
         ch = 0
         hi = 0                               # one past the last slot that stays open
+        kept = 0                             # open slots
         ax = xy[a, 0]
         ay = xy[a, 1]
         for s in range(k):
@@ -124,6 +127,7 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
                         hi = x + 1
                 continue
             mark[p] = a
+            kept += 1
             w = (1.0 + n_tr[a, s]) / max(np.sqrt(d2), 1e-9)
             wx[s] = w * dx
             wy[s] = w * dy
@@ -153,6 +157,7 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
             hi = max(hi, free + 1)
         changed += ch
         reach[a] = hi
+        customers[a] = kept + added
         for s in range(hi):                  # the row is final: its pulls in slot order
             b = partner[a, s]
             if b < 0:
@@ -161,7 +166,7 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
             pull[a, 1] += wy[s]
             pull[b, 0] -= wx[s]
             pull[b, 1] -= wy[s]
-    return changed, reach, pull
+    return changed, reach, customers, pull
 
 
 refresh_kernel = Kernel("supply_chain_refresh_slots", _refresh_loop, jit(_refresh_loop))
@@ -176,13 +181,14 @@ def slot_reach(partner: np.ndarray) -> np.ndarray:
 
 
 def refresh_slots(st, start: np.ndarray, cand: np.ndarray, radius: float, lapse_days: int,
-                  per_day: int = 6) -> "tuple[int, np.ndarray, np.ndarray]":
+                  per_day: int = 6) -> "tuple[int, np.ndarray, np.ndarray, np.ndarray]":
     """Lapse customer slots (out of range too long, idle too long, a side dead) and open new ones for the
     customer candidates (grouped by seller: seller a's are `cand[start[a]:start[a + 1]]`, in neighbour
     order, as `movement.neighbourhood` gives them: up to `per_day` a seller a day), in place; returns how
     many changed, the sellers' `slot_reach` after (valid until the slots change: the day's set-up, offers
-    and heading take it) and the slots' history pulls [N, 2] at today's positions (the heading's, before
-    anyone moves: `movement.history_pulls`)."""
+    and heading take it), each one's open slots after (its customers: the day's observation takes them) and
+    the slots' history pulls [N, 2] at today's positions (the heading's, before anyone moves:
+    `movement.history_pulls`)."""
     return refresh_kernel(partner=st.partner, away=st.away, t_last=st.t_last, points=st.points, n_tr=st.n_tr,
                           value_sum=st.value_sum, t_first=st.t_first, list_price=st.list_price, outcome=st.outcome,
                           offered=st.offered, xy=st.xy, alive=st.alive, start=start, cand=cand, radius=float(radius),

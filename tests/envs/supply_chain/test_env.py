@@ -215,6 +215,7 @@ def test_slot_arrays_are_narrow_and_a_wide_checkpoint_loads_exactly():
         oa, ob = a.step(), b.step()
         np.testing.assert_array_equal(oa[0], ob[0])
         np.testing.assert_array_equal(oa[1], ob[1])
+        np.testing.assert_array_equal(a.observe(), oa[0])    # the step's customers (from the refresh) = the rows'
     for k, v in b.state.array_dict().items():
         np.testing.assert_array_equal(v, getattr(a.state, k), err_msg=k)
     c = SupplyChainCore(SMALL)

@@ -299,7 +299,8 @@ def test_10k_market_is_the_same_with_one_and_two_threads():
 def test_slot_reach_bounds_every_open_slot_and_refresh_returns_it(seed, k):
     """`slot_reach`: one past each seller's last open slot (holes anywhere in a row); the refresh (compiled
     and twin) returns the reach of the slots it leaves: the day's set-up, offers and heading loop up to
-    it, and a reach short of an open slot would skip its offer, decay and pull; and the history pulls of
+    it, and a reach short of an open slot would skip its offer, decay and pull; each seller's open slots
+    (the day's observation reads them instead of the rows); and the history pulls of
     the slots it leaves, added row by row as each row is final: those `movement.history_pulls` gives after."""
     rng = np.random.default_rng(seed)
     n = 12
@@ -316,10 +317,11 @@ def test_slot_reach_bounds_every_open_slot_and_refresh_returns_it(seed, k):
         rs = np.random.default_rng(seed)
         slots["n_tr"] = rs.integers(0, 4, (n, k)).astype(np.float32)
         xy = rs.uniform(0, 8, (n, 2))
-        changed, reach, pull = protocol.refresh_kernel.run(
+        changed, reach, customers, pull = protocol.refresh_kernel.run(
             which, start=np.r_[0, np.cumsum(rs.integers(0, 4, n))], cand=rs.integers(0, n, 3 * n), radius=3.0,
             lapse_days=1, per_day=6, t=5, xy=xy, alive=rs.random(n) > 0.2, **slots)
         np.testing.assert_array_equal(reach, protocol.slot_reach(slots["partner"]), err_msg=which)
+        np.testing.assert_array_equal(customers, (slots["partner"] >= 0).sum(axis=1), err_msg=which)
         after = pulls.pulls_kernel.run(which, xy=xy, partner=slots["partner"], reach=reach, n_tr=slots["n_tr"])
         np.testing.assert_array_equal(pull, after, err_msg=which)
 
