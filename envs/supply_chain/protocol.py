@@ -50,6 +50,8 @@ from ..risk_rules import (ACCEPT, ACCEPTED, BARGAIN, FIRST, REJECTED, RiskParams
                           repeat_rule, restrained_rule, scalar_clip, scalar_clip_to, scalar_isnan, scalar_maximum,
                           scalar_minimum, scalar_not, scalar_where)
 from ..compiled import Kernel, jit
+from ..streams import double_of, generator_of, put_generator, state_view
+from ..streams import step as _pcg_step
 from .parallel import kernel, prange
 from .production import add_lots
 
@@ -246,13 +248,14 @@ def _setup_loop(xy, alive, hold, out_good, in_good, learned, qty, pkg, food, foo
 setup_kernel = kernel("supply_chain_offer_setup", _setup_loop, _setup_loop, split="xy")
 
 
-def _sent_numpy(partner, reach, xy, radius, alive, out_good, food, food_target, packages, cu, draws, offered,
-                advertising, points):
+def _sent_numpy(partner, reach, xy, radius, alive, out_good, food, food_target, packages, cu, draws, state,
+                offered, advertising, points):
     """The offers that go out today: (flat slot i * K + k, seller, customer, its need and target of the
     seller's good, whether it is the customer's input), in slot order; the open slots holding points and
     their sellers (the day's points decay visits only these); and how many draws it used. An open slot in
-    range takes the next advertising draw (`draws`: at least one a slot in range, ValueError otherwise);
-    an offer is worth sending when both sides are alive, the seller has a package and the customer needs
+    range takes the next advertising draw: from `draws` (at least one a slot in range, ValueError
+    otherwise), or, when `state` is a PCG64's live state ([4] uint64, `streams.state_view`; else empty),
+    the generator's next doubles, one a slot in range (the generator left after them); an offer is worth sending when both sides are alive, the seller has a package and the customer needs
     >= 1 unit; it goes out by `risk_rules.advertise`. NumPy twin of `_sent_loop`."""
     k = partner.shape[1]
     rows, slots = np.nonzero(partner >= 0)
@@ -267,6 +270,10 @@ def _sent_numpy(partner, reach, xy, radius, alive, out_good, food, food_target, 
     target = np.where(inp, cu[b, 7], food_target[b])
     eligible = alive[rows] & (packages[rows] >= 1.0) & (cu[b, 2] != 0.0) & (need >= 1.0)
     used = rows.size
+    if state.shape[0] == 4:
+        gen = generator_of(state)
+        draws = gen.random(used)
+        put_generator(state, gen)
     if used > draws.shape[0]:
         raise ValueError(f"offers sent: {used} slots in range, {draws.shape[0]} advertising draws; allowed: "
                          "at least one draw a slot in range")
@@ -276,15 +283,24 @@ def _sent_numpy(partner, reach, xy, radius, alive, out_good, food, food_target, 
             used)
 
 
-def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, packages, cu, draws, offered,
-               advertising, points):
+def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, packages, cu, draws, state,
+               offered, advertising, points):
     """`_sent_numpy` in one pass over the sellers' slots (compiled): each slot in range written at the
-    next place and kept when it goes out, each open slot likewise kept when it holds points (no branch
-    on the coin toss or the points). `draws` must hold one a slot in range (`negotiate` draws one an open
-    slot below the reach)."""
+    next place and kept when it goes out, each open slot likewise kept when it holds points. Without a live
+    `state`, `draws` must hold one a slot in range (`negotiate` counts them first); with one, each slot in
+    range steps the generator once and its double is computed only where the coin is tossed (an eligible
+    slot already offered to), the state written back at the end."""
     n, k = partner.shape
     r2 = radius * radius
-    m = draws.shape[0]
+    live = state.shape[0] == 4
+    if live:
+        m = 0
+        for a in range(n):
+            m += reach[a]
+        sl, sh, il, ih = state[0], state[1], state[2], state[3]
+    else:
+        m = draws.shape[0]
+        sl, sh, il, ih = np.uint64(0), np.uint64(0), np.uint64(0), np.uint64(0)
     f = np.empty(m + 1, np.int64)       # + 1: each slot is written before it is known to be an offer
     sel = np.empty(m + 1, np.int64)
     cust = np.empty(m + 1, np.int64)
@@ -325,8 +341,18 @@ def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, p
             need[w] = nd
             target[w] = tg
             is_input[w] = inp
-            w += (sells & (cu[b, 2] != 0.0) & (nd >= 1.0)) & ((not offered[a, s]) | (draws[o] < advertising))
+            ok = sells & (cu[b, 2] != 0.0) & (nd >= 1.0)
+            if live:
+                sh, sl = _pcg_step(sh, sl, ih, il)
+                if ok and offered[a, s]:
+                    ok = double_of(sh, sl) < advertising
+            else:
+                ok = ok & ((not offered[a, s]) | (draws[o] < advertising))
+            w += ok
             o += 1
+    if live:
+        state[0] = sl
+        state[1] = sh
     return f[:w], sel[:w], cust[:w], need[:w], target[:w], is_input[:w], held[:h], held_a[:h], o
 
 
@@ -840,6 +866,8 @@ def _add_lot_loop(lot_qty, lot_cost, w, qty, unit_cost):
     lot_qty[w, slot] = new_q
 
 
+_NO_DRAWS = np.zeros(0)
+_NO_STATE = np.zeros(0, np.uint64)
 _PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645   # PCG64's 128-bit LCG multiplier (numpy's, `envs/streams.py`)
 _MASK128 = (1 << 128) - 1
 
@@ -892,12 +920,18 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
         xy=st.xy, alive=st.alive, hold=st.hold, out_good=st.out_good, in_good=st.in_good, learned=learned,
         qty=qty, pkg=pkg, food=int(food), food_target=food_target, input_target=input_target,
         batch_units=batch_units)
-    bg = st.rng.bit_generator
-    before = bg.state if _gives_back(bg) else None
-    draws = st.rng.random(int(reach.sum()) if before is not None else _slots_in_range(st, radius))
+    state = state_view(st.rng)            # a live PCG64: the kernel draws the doubles it needs itself
+    before = None
+    if state is not None:
+        draws = _NO_DRAWS
+    else:
+        state = _NO_STATE
+        bg = st.rng.bit_generator
+        before = bg.state if _gives_back(bg) else None
+        draws = st.rng.random(int(reach.sum()) if before is not None else _slots_in_range(st, radius))
     f_sent, si, sj, need, target, is_input, held, held_a, used = sent_kernel(
         partner=st.partner, reach=reach, xy=st.xy, radius=float(radius), alive=st.alive, out_good=st.out_good,
-        food=int(food), food_target=food_target, packages=packages, cu=cu, draws=draws, offered=st.offered,
+        food=int(food), food_target=food_target, packages=packages, cu=cu, draws=draws, state=state, offered=st.offered,
         advertising=float(advertising), points=st.points)
     if before is not None:
         _keep_draws(bg, before, int(used))
