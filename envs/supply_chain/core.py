@@ -30,9 +30,10 @@ import numpy as np
 from ..obs_schema import ObsSchema
 from ..compiled import Kernel, jit
 from ..risk_rules import RiskParams, scalar_clip, scalar_clip_to, scalar_maximum
+from ..streams import state_view
 from ..memory import retain_heap
 from .parallel import kernel, prange
-from .movement import direction, move, neighbourhood, prospect, speeds
+from .movement import direction, move, neighbourhood, prospect, speeds, speeds_live
 from .production import eat_and_live, produce
 from .protocol import DayOffers, DayTrades, negotiate, refresh_slots
 from .scenario import GOOD_NAMES, KIND_NAMES, KINDS, SupplyChainScenario, make_scenario
@@ -129,6 +130,7 @@ def _observe_loop(kind, vital, money, hold, in_good, out_good, busy, r, counts, 
 _sclip = jit(scalar_clip) or scalar_clip
 _sclip_to = jit(scalar_clip_to) or scalar_clip_to
 _smax = jit(scalar_maximum) or scalar_maximum
+_NO_ANGLE = np.zeros(0)             # the angles are drawn inside `direction` (live generator state)
 observe_kernel = kernel("supply_chain_observe", _observe_numpy, _observe_loop, split="kind")
 
 
@@ -348,12 +350,17 @@ class SupplyChainCore:
         self.topology_version += int(changed > 0)
         # 2. movement: prospect, stay or move, direction and speed
         s, counts = prospect(st, counts, self.food, self._batch)
-        draws = st.rng.random(n)
-        angle = st.rng.uniform(0.0, 2.0 * np.pi, n)
-        speed = speeds(s, st.r, draws, sc.restless, sc.max_speed)     # 0 where satisfied (stays)
+        live = state_view(st.rng)            # a PCG64: the kernels draw from its live state (the same numbers)
+        if live is not None:
+            speed, turn = speeds_live(s, st.r, live, sc.restless, sc.max_speed)
+            angle = _NO_ANGLE
+        else:
+            draws = st.rng.random(n)
+            angle = st.rng.uniform(0.0, 2.0 * np.pi, n)
+            speed, turn = speeds(s, st.r, draws, sc.restless, sc.max_speed), None    # 0 where satisfied (stays)
         if learned.any():                      # learned agents with a move of their own
             speed = np.where(learned & ~np.isnan(act[:, MOVE]), np.maximum(act[:, MOVE], 0.0) * sc.max_speed, speed)
-        target = direction(st, counts, angle, st.rng, sc.radius, reach, pull)
+        target = direction(st, counts, angle, st.rng, sc.radius, reach, pull, turn)
         move(st, target, speed, sc.inertia, sc.width, sc.height)
         # 3. production
         producing = produce(st, self._days, self._batch, self._labour)

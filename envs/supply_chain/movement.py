@@ -28,7 +28,7 @@ import numpy as np
 
 from ..compiled import Kernel, ParallelKernel, affine_u128, jit
 from ..risk_rules import scalar_clip_to, scalar_maximum, scalar_minimum
-from ..streams import MULT, output_of
+from ..streams import MULT, double_of, fill_doubles, generator_of, output_of, put_generator
 from .parallel import LIGHT, MIN_AGENTS, kernel, prange
 from .protocol import slot_reach
 from .pulls import pulls_kernel
@@ -440,7 +440,64 @@ def _speed_loop(s, r, draws, restless, max_speed):
     return out
 
 
-def _direction_loop(xy, heading, pull, goal, lacks, angle):
+def _speed_live_numpy(s, r, state, restless, max_speed):
+    """`_speed_live_loop` with NumPy: a generator at `state` draws the speeds' doubles, `turn` is its state
+    after them, and `state` is left past the angles' block."""
+    n = s.shape[0]
+    gen = generator_of(state)
+    draws = gen.random(n)
+    turn = state.copy()
+    put_generator(turn, gen)
+    gen.random(n)
+    put_generator(state, gen)
+    return _speed_numpy(s, r, draws, restless, max_speed), turn
+
+
+def _speed_live_loop(s, r, state, restless, max_speed):
+    """`speeds` with its draws (`rng.random(N)`) taken from a PCG64's live `state` ([state lo, hi, increment
+    lo, hi], `streams.state_view`), which is left N doubles further on, where `rng.uniform(0, 2 pi, N)` (the
+    headings' random angles) leaves it. Returns (speeds, turn: the state before those angles; `direction`
+    computes the few it needs from it). No block of doubles drawn in NumPy, no generator state round trip."""
+    n = s.shape[0]
+    draws = np.empty(n)
+    ih, il = state[3], state[2]
+    sh, sl = fill_doubles(state[1], state[0], ih, il, draws)
+    turn = np.empty(4, np.uint64)
+    turn[0] = sl
+    turn[1] = sh
+    turn[2] = il
+    turn[3] = ih
+    sh, sl = _advance(sh, sl, ih, il, n)
+    state[0] = sl
+    state[1] = sh
+    out = np.empty(n)
+    for a in range(n):
+        stays = (s[a] >= 0.7 + 0.3 * r[a]) and (draws[a] >= restless * r[a])
+        out[a] = 0.0 if stays else _min2(max_speed * (1.0 - 0.5 * s[a]) * (0.5 + r[a]), max_speed)
+    return out, turn
+
+
+def _advance_py(sh, sl, ih, il, d):  # pragma: no cover - compiled
+    """The PCG64 state (hi, lo) `d` >= 0 steps on (increment (ih, il)): the LCG's affine map by halving,
+    A_2d = A_d^2, C_2d = C_d (A_d + 1) (the idea of `streams`' jumps, without its tables)."""
+    ah, al, ch, cl = _PCG_HI, _PCG_LO, ih, il
+    while d > 0:
+        if d & 1:
+            sh, sl = affine_u128(sh, sl, ah, al, ch, cl)
+        ph, pl = affine_u128(ah, al, _Z64, _O64, _Z64, _O64)
+        ch, cl = affine_u128(ch, cl, ph, pl, _Z64, _Z64)
+        ah, al = affine_u128(ah, al, ah, al, _Z64, _Z64)
+        d >>= 1
+    return sh, sl
+
+
+def _angle_of(turn, a):
+    """The random angle `rng.uniform(0, 2 pi, N)[a]` would give, from the state `turn` before those draws."""
+    th, tl = _advance(turn[1], turn[0], turn[3], turn[2], a + 1)
+    return 2.0 * np.pi * double_of(th, tl)
+
+
+def _direction_loop(xy, heading, pull, goal, lacks, angle, turn):
     """Headings [N, 2] (loops; compiled by numba, the same code as its twin): the history pulls (`pull`,
     `history_pulls`) plus a unit pull toward a producer of each good it lacks nearby, normalized."""
     n = xy.shape[0]
@@ -465,8 +522,9 @@ def _direction_loop(xy, heading, pull, goal, lacks, angle):
                 out[a, 0] = heading[a, 0] / h
                 out[a, 1] = heading[a, 1] / h
             else:
-                out[a, 0] = np.cos(angle[a])
-                out[a, 1] = np.sin(angle[a])
+                ang = _angle(turn, a) if turn.shape[0] == 4 else angle[a]
+                out[a, 0] = np.cos(ang)
+                out[a, 1] = np.sin(ang)
     return out
 
 
@@ -624,6 +682,9 @@ def _goals_numpy(xy, who, role, w_start, prod, p_start, words, radius, goal, lac
 _M32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
 _PCG_HI, _PCG_LO = np.uint64(MULT >> 64), np.uint64(MULT & _MASK64)
+_Z64, _O64 = np.uint64(0), np.uint64(1)
+_advance = jit(_advance_py) if affine_u128 is not None else None
+_angle = jit(_angle_of, inline=True) or _angle_of
 
 
 def _next32_py(sh, sl, ih, il, has, buf):  # pragma: no cover - compiled (inlined)
@@ -727,14 +788,17 @@ def history_pulls(st, reach: "np.ndarray | None" = None) -> np.ndarray:
 
 
 def direction(st, counts: np.ndarray, rng_angle: np.ndarray, rng: np.random.Generator, radius: float,
-              reach: "np.ndarray | None" = None, pull: "np.ndarray | None" = None) -> np.ndarray:
+              reach: "np.ndarray | None" = None, pull: "np.ndarray | None" = None,
+              turn: "np.ndarray | None" = None) -> np.ndarray:
     """[N, 2] unit heading: the resultant of history-weighted pulls toward partners and unit pulls
     toward producers of what it lacks nearby; zero resultant: the old heading, or random. `pull`: the
-    history pulls (from `refresh_slots`, at today's positions; `history_pulls(st, reach)` when None)."""
+    history pulls (from `refresh_slots`, at today's positions; `history_pulls(st, reach)` when None). `turn`:
+    the live generator state before the angles (`speeds_live`; then `rng_angle` is not read)."""
     if pull is None:
         pull = history_pulls(st, reach)
     goal, lacks = goals(st, counts, st.hold.shape[1] - 1, rng, radius)
-    return direction_kernel(xy=st.xy, heading=st.heading, pull=pull, goal=goal, lacks=lacks, angle=rng_angle)
+    return direction_kernel(xy=st.xy, heading=st.heading, pull=pull, goal=goal, lacks=lacks, angle=rng_angle,
+                            turn=_NO_TURN if turn is None else turn)
 
 
 def move(st, target: np.ndarray, speed: np.ndarray, inertia: float, width: float, height: float) -> None:
@@ -799,8 +863,19 @@ _min2, _max2, _clip_to2 = (jit(f) or f for f in (scalar_minimum, scalar_maximum,
 prospect_kernel = kernel("supply_chain_prospect", _prospect_numpy, _prospect_loop, split="in_good", min_items=LIGHT)
 move_kernel = kernel("supply_chain_move", _move_numpy, _move_loop, split="xy", min_items=LIGHT)
 speed_kernel = kernel("supply_chain_speed", _speed_numpy, _speed_loop, split="s", min_items=LIGHT)
+speed_live_kernel = Kernel("supply_chain_speed_live", _speed_live_numpy,
+                           jit(_speed_live_loop) if affine_u128 is not None else None)
+_NO_TURN = np.zeros(0, np.uint64)
+
+
+def speeds_live(s: np.ndarray, r: np.ndarray, state: np.ndarray, restless: float,
+                max_speed: float) -> tuple[np.ndarray, np.ndarray]:
+    """(`speeds` with the day's draws `rng.random(N)` taken from the live PCG64 `state`
+    (`streams.state_view`), turn): the generator is left where the angles `rng.uniform(0, 2 pi, N)` leave
+    it; `turn`, the state before them, goes to `direction`."""
+    return speed_live_kernel(s=s, r=r, state=state, restless=float(restless), max_speed=float(max_speed))
 
 
 __all__ = ["neighbourhood", "near_kernel", "history_pulls", "lacks_kernel", "prospect_kernel", "move_kernel",
            "prospect",
-           "satisfied", "rule_speed", "speeds", "speed_kernel", "direction", "move", "goal_kernel", "goals_kernel"]
+           "speeds_live", "speed_live_kernel", "satisfied", "rule_speed", "speeds", "speed_kernel", "direction", "move", "goal_kernel", "goals_kernel"]
