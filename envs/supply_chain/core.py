@@ -297,8 +297,14 @@ class SupplyChainCore:
     # ---- input ------------------------------------------------------------------------------
     def check_actions(self, actions: Any, mask: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """(actions [N, 5] float64 clipped (move NaN for [N, 4]: the rule moves), learned mask [N] bool);
-        ValueError/TypeError naming the agent."""
+        ValueError/TypeError naming the agent. No actions and no mask (the built-in day): the same two zero
+        arrays each day (read them, do not write them)."""
         n = self.n_agents
+        if actions is None and mask is None:
+            idle = self.__dict__.get("_idle")
+            if idle is None or idle[0].shape[0] != n:
+                idle = self._idle = (np.zeros((n, N_ACTIONS)), np.zeros(n, bool))
+            return idle
         if mask is None:
             learned = np.ones(n, bool) if actions is not None else np.zeros(n, bool)
         else:
@@ -366,11 +372,8 @@ class SupplyChainCore:
         producing = produce(st, self._days, self._batch, self._labour)
         # 4. offers, answers, sales (distances after the move); learned prices around the day's ref price
         ref = self.mean_price()
-        food_target = sc.food_target * (1.5 - st.r)
-        batch_units = self._batch[st.kind]
-        input_target = np.where(st.in_good >= 0, sc.input_batches * batch_units, 0.0)
         trades, offers = negotiate(st, sc.radius, self.risk, cap=self._cap, pkg=self._pkg, food=self.food,
-                                   food_target=food_target, input_target=input_target, batch_units=batch_units,
+                                   food_scale=sc.food_target, input_batches=sc.input_batches, batch=self._batch,
                                    advertising=sc.advertising, learned=learned, ask=act[:, ASK], bid=act[:, BID],
                                    qty=act[:, QUANTITY], concession=act[:, CONCESSION], ref=ref, reach=reach)
         # 5. food intake, vital energy, death

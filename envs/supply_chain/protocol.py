@@ -207,12 +207,15 @@ def _group_cumsum(group: np.ndarray, x: np.ndarray) -> np.ndarray:
     return c - c[start][run]
 
 
-def _setup_loop(xy, alive, hold, out_good, in_good, learned, qty, pkg, food, food_target, input_target, batch_units):
+def _setup_loop(xy, alive, hold, out_good, in_good, learned, qty, pkg, food, r, kind, batch, food_scale,
+                input_batches, food_target, batch_units):
     """Per agent the packages it can sell (its product beyond the food a Seller keeps to eat, in whole
     packages; a learned seller offers the share (q + 1) / 2) and its row as a customer (`cu`: position,
     alive, input good, its needs and input target; `_sent_loop` reads it per slot). Input is needed only
     while the customer's product sells (under two batches unsold); a learned customer buys the share
-    (q + 1) / 2 of its need. One loop over the agents, compiled (threaded)."""
+    (q + 1) / 2 of its need. Its targets are written to `food_target` (`food_scale` x (1.5 - r): risk-takers
+    keep less food) and `batch_units` (its kind's batch), which the offers read, and its input target is
+    `input_batches` batches (none without an input). One loop over the agents, compiled (threaded)."""
     n = xy.shape[0]
     packages = np.empty(n)
     # per customer, once (the same float operations as per slot): 0 x, 1 y, 2 alive, 3 in good, 4 no need
@@ -222,15 +225,20 @@ def _setup_loop(xy, alive, hold, out_good, in_good, learned, qty, pkg, food, foo
     for b in prange(n):
         ib = in_good[b]
         ob = out_good[b]
+        ft = food_scale * (1.5 - r[b])
+        bu = batch[kind[b]]
+        it = input_batches * bu if ib >= 0 else 0.0
+        food_target[b] = ft
+        batch_units[b] = bu
         cu[b, 0] = xy[b, 0]
         cu[b, 1] = xy[b, 1]
         cu[b, 2] = 1.0 if alive[b] else 0.0
         cu[b, 3] = ib
         nd_no = 0.0
         nd_in = 0.0
-        if ib >= 0 and hold[b, ob] < 2.0 * batch_units[b]:
-            nd_in = max(input_target[b] - hold[b, ib], 0.0)
-        nd_fd = max(food_target[b] - hold[b, food], 0.0) if ob != food else 0.0
+        if ib >= 0 and hold[b, ob] < 2.0 * bu:
+            nd_in = max(it - hold[b, ib], 0.0)
+        nd_fd = max(ft - hold[b, food], 0.0) if ob != food else 0.0
         if learned[b]:
             nd_in = nd_in * (qty[b] + 1.0) * 0.5
             nd_fd = nd_fd * (qty[b] + 1.0) * 0.5
@@ -238,8 +246,8 @@ def _setup_loop(xy, alive, hold, out_good, in_good, learned, qty, pkg, food, foo
         cu[b, 4] = nd_no
         cu[b, 5] = nd_in
         cu[b, 6] = nd_fd
-        cu[b, 7] = input_target[b]
-        keep = food_target[b] if ob == food else 0.0      # a Seller keeps its own food target (it eats its product)
+        cu[b, 7] = it
+        keep = ft if ob == food else 0.0      # a Seller keeps its own food target (it eats its product)
         pk = np.floor(_max1(hold[b, ob] - keep, 0.0) / pkg[ob])
         packages[b] = np.floor(pk * (qty[b] + 1.0) * 0.5) if learned[b] else pk
     return packages, cu
@@ -906,20 +914,22 @@ def _slots_in_range(st, radius: float) -> int:
 
 
 def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.ndarray,
-              food: int, food_target: np.ndarray, input_target: np.ndarray, batch_units: np.ndarray,
-              advertising: float, learned: np.ndarray, ask: np.ndarray, bid: np.ndarray, qty: np.ndarray,
+              food: int, food_scale: float, input_batches: float, batch: np.ndarray, advertising: float, learned: np.ndarray, ask: np.ndarray, bid: np.ndarray, qty: np.ndarray,
               concession: np.ndarray, ref: np.ndarray, reach: "np.ndarray | None" = None):
     """One day of offers, answers and sales, in place. Returns (DayTrades, DayOffers). `reach`: the
-    sellers' `slot_reach` (from `refresh_slots`; computed here when None)."""
+    sellers' `slot_reach` (from `refresh_slots`; computed here when None). Each agent's food target is
+    `food_scale` x (1.5 - r), its input target `input_batches` of its kind's `batch` (in units; none without
+    an input)."""
     n, kk = st.partner.shape
     if reach is None:
         reach = slot_reach(st.partner)
     # packages to sell and the customers' rows; the offers sent, one advertising draw a slot in range (drawn
     # for a bound on them, the open slots, and the generator left as if it had drawn only those it used)
+    food_target, batch_units = np.empty(n), np.empty(n)      # written by the setup pass
     packages, cu = setup_kernel(
         xy=st.xy, alive=st.alive, hold=st.hold, out_good=st.out_good, in_good=st.in_good, learned=learned,
-        qty=qty, pkg=pkg, food=int(food), food_target=food_target, input_target=input_target,
-        batch_units=batch_units)
+        qty=qty, pkg=pkg, food=int(food), r=st.r, kind=st.kind, batch=batch, food_scale=float(food_scale),
+        input_batches=float(input_batches), food_target=food_target, batch_units=batch_units)
     state = state_view(st.rng)            # a live PCG64: the kernel draws the doubles it needs itself
     before = None
     if state is not None:
