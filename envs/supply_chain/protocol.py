@@ -50,8 +50,7 @@ from ..risk_rules import (ACCEPT, ACCEPTED, BARGAIN, FIRST, REJECTED, RiskParams
                           repeat_rule, restrained_rule, scalar_clip, scalar_clip_to, scalar_isnan, scalar_maximum,
                           scalar_minimum, scalar_not, scalar_where)
 from ..compiled import Kernel, jit
-from ..streams import double_of, generator_of, put_generator, state_view
-from ..streams import step as _pcg_step
+from ..streams import fill_doubles, generator_of, jump, jump_table, put_generator, state_view
 from .parallel import kernel, prange
 from .production import add_lots
 
@@ -263,8 +262,8 @@ def _sent_numpy(partner, reach, xy, radius, alive, out_good, food, food_target, 
     their sellers (the day's points decay visits only these); and how many draws it used. An open slot in
     range takes the next advertising draw: from `draws` (at least one a slot in range, ValueError
     otherwise), or, when `state` is a PCG64's live state ([4] uint64, `streams.state_view`; else empty),
-    the generator's next doubles, one a slot in range (the generator left after them); an offer is worth sending when both sides are alive, the seller has a package and the customer needs
-    >= 1 unit; it goes out by `risk_rules.advertise`. NumPy twin of `_sent_loop`."""
+    the generator's next doubles, one a slot in range (the generator left after them); an offer is worth
+    sending when both sides are alive, the seller has a package and the customer needs >= 1 unit; it goes out by `risk_rules.advertise`. NumPy twin of `_sent_loop`."""
     k = partner.shape[1]
     rows, slots = np.nonzero(partner >= 0)
     b = partner[rows, slots].astype(np.int64)
@@ -296,8 +295,8 @@ def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, p
     """`_sent_numpy` in one pass over the sellers' slots (compiled): each slot in range written at the
     next place and kept when it goes out, each open slot likewise kept when it holds points. Without a live
     `state`, `draws` must hold one a slot in range (`negotiate` counts them first); with one, each slot in
-    range steps the generator once and its double is computed only where the coin is tossed (an eligible
-    slot already offered to), the state written back at the end."""
+    range takes the next of the generator's doubles, drawn in the pass for a bound (the open slots below the
+    reach; `streams.fill_doubles`), and the state is written back as if only those used had been drawn."""
     n, k = partner.shape
     r2 = radius * radius
     live = state.shape[0] == 4
@@ -305,10 +304,10 @@ def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, p
         m = 0
         for a in range(n):
             m += reach[a]
-        sl, sh, il, ih = state[0], state[1], state[2], state[3]
+        draws = np.empty(m)
+        fill_doubles(state[1], state[0], state[3], state[2], draws)   # the state is set once `o` is known
     else:
         m = draws.shape[0]
-        sl, sh, il, ih = np.uint64(0), np.uint64(0), np.uint64(0), np.uint64(0)
     f = np.empty(m + 1, np.int64)       # + 1: each slot is written before it is known to be an offer
     sel = np.empty(m + 1, np.int64)
     cust = np.empty(m + 1, np.int64)
@@ -349,16 +348,10 @@ def _sent_loop(partner, reach, xy, radius, alive, out_good, food, food_target, p
             need[w] = nd
             target[w] = tg
             is_input[w] = inp
-            ok = sells & (cu[b, 2] != 0.0) & (nd >= 1.0)
-            if live:
-                sh, sl = _pcg_step(sh, sl, ih, il)
-                if ok and offered[a, s]:
-                    ok = double_of(sh, sl) < advertising
-            else:
-                ok = ok & ((not offered[a, s]) | (draws[o] < advertising))
-            w += ok
+            w += (sells & (cu[b, 2] != 0.0) & (nd >= 1.0)) & ((not offered[a, s]) | (draws[o] < advertising))
             o += 1
-    if live:
+    if live:                            # the generator `o` doubles on: as if it had drawn only those used
+        sh, sl = jump(state[1], state[0], jump_table(state[3], state[2], 0), 0, o)
         state[0] = sl
         state[1] = sh
     return f[:w], sel[:w], cust[:w], need[:w], target[:w], is_input[:w], held[:h], held_a[:h], o
