@@ -24,11 +24,13 @@ move x max_speed, in the same direction.
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 
 from ..compiled import Kernel, ParallelKernel, affine_u128, jit
 from ..risk_rules import scalar_clip_to, scalar_maximum, scalar_minimum
-from ..streams import MULT, double_of, fill_doubles, generator_of, output_of, put_generator
+from ..streams import MULT, double_of, fill_doubles, generator_of, output_of, put_generator, state_view
 from .parallel import LIGHT, MIN_AGENTS, kernel, prange
 from .protocol import slot_reach
 from .pulls import pulls_kernel
@@ -612,7 +614,15 @@ def goals(st, counts: np.ndarray, food: int, rng: np.random.Generator, radius: f
         n_goods=int(st.hold.shape[1]))
     goal = np.zeros((n, 3, 2))
     bg = rng.bit_generator
-    if type(bg) is np.random.PCG64:
+    live = state_view(rng)
+    buf = _buffer_view(bg) if live is not None else None
+    if buf is not None:                  # the live state and 32-bit buffer: no bg.state round trip
+        words = np.array([live[1], live[0], live[3], live[2], buf[0], buf[1]], np.uint64)
+        goals_kernel(xy=st.xy, who=who_all, role=role_all, w_start=w_start, prod=prod, p_start=p_start, words=words,
+                     radius=float(radius), goal=goal, lacks=lacks, sample=int(sample))
+        live[0], live[1] = words[1], words[0]
+        buf[0], buf[1] = words[4], words[5]
+    elif type(bg) is np.random.PCG64:
         state = bg.state
         words = _words_of(state)
         goals_kernel(xy=st.xy, who=who_all, role=role_all, w_start=w_start, prod=prod, p_start=p_start, words=words,
@@ -639,6 +649,39 @@ def _goals_per_good(xy, who, role, w_start, prod, p_start, rng, radius, goal, la
 
 
 _MASK64 = (1 << 64) - 1
+_BUFFER_WORDS = ctypes.c_uint32 * 2
+_BUFFERS: dict = {}          # id(bit generator) -> (bit generator, its buffer view or None)
+_LAYOUT: list = []           # [whether NumPy's pcg64_state holds has_uint32, uinteger after the state pointer]
+
+
+def _buffer_at(bg) -> np.ndarray:
+    addr = bg.ctypes.state_address + ctypes.sizeof(ctypes.c_void_p)
+    return np.frombuffer(_BUFFER_WORDS.from_address(addr), dtype=np.uint32)
+
+
+def _buffer_view(bg) -> "np.ndarray | None":
+    """A PCG64's buffered 32-bit half as a live uint32 view [has_uint32, uinteger] of NumPy's C struct
+    (`pcg64_state`: the state pointer, then int has_uint32, uint32 uinteger), beside `streams.state_view`;
+    None when that layout does not check out (a probe generator with a half buffered, and this one's
+    `bit_generator.state`). Cached per bit generator like `state_view` (the cache holds it alive)."""
+    if not _LAYOUT:
+        probe = np.random.Generator(np.random.PCG64(12345))
+        probe.integers(0, 10)                           # a 32-bit draw: the other half buffered
+        ps = probe.bit_generator.state
+        _LAYOUT.append(ps["has_uint32"] == 1 and _buffer_at(probe.bit_generator).tolist() == [1, ps["uinteger"]])
+    if not _LAYOUT[0]:
+        return None
+    hit = _BUFFERS.get(id(bg))
+    if hit is not None and hit[0] is bg:
+        return hit[1]
+    if len(_BUFFERS) >= 4096:
+        _BUFFERS.clear()
+    view = _buffer_at(bg)
+    st = bg.state
+    if view.tolist() != [int(st["has_uint32"]), int(st["uinteger"])]:
+        view = None
+    _BUFFERS[id(bg)] = (bg, view)
+    return view
 
 
 def _words_of(state: dict) -> np.ndarray:

@@ -380,3 +380,21 @@ def test_the_sent_pass_draws_from_the_live_state_as_from_a_block(monkeypatch):
     block = trajectory(days=30, name="maser_exp4", seed=4)
     for name, v in live.items():
         np.testing.assert_array_equal(block[name], v, err_msg=name)
+
+
+def test_goal_draws_from_the_live_state_and_buffer_as_through_bit_generator_state(monkeypatch):
+    """The goal points' bounded integers drawn on the live PCG64 state and its buffered 32-bit half (views of
+    NumPy's struct) give the economy, and the generator, of the `bit_generator.state` round trip."""
+    def run():
+        core = SupplyChainCore("maser_exp4", days=30)
+        core.reset(seed=7)
+        while not core.done:
+            core.step()
+        return core.state_dict()
+    live = run()
+    assert movement._buffer_view(np.random.default_rng(1).bit_generator) is not None
+    monkeypatch.setattr(movement, "_buffer_view", lambda bg: None)
+    old = run()
+    assert live["rng"] == old["rng"]
+    for name, v in live["arrays"].items():
+        np.testing.assert_array_equal(old["arrays"][name], v, err_msg=name)
