@@ -364,7 +364,7 @@ class SupplyChainCore:
             draws = st.rng.random(n)
             angle = st.rng.uniform(0.0, 2.0 * np.pi, n)
             speed, turn = speeds(s, st.r, draws, sc.restless, sc.max_speed), None    # 0 where satisfied (stays)
-        if learned.any():                      # learned agents with a move of their own
+        if learned is not self.__dict__.get("_idle", (None, None))[1] and learned.any():   # learned agents' own moves
             speed = np.where(learned & ~np.isnan(act[:, MOVE]), np.maximum(act[:, MOVE], 0.0) * sc.max_speed, speed)
         target = direction(st, counts, angle, st.rng, sc.radius, reach, pull, turn)
         move(st, target, speed, sc.inertia, sc.width, sc.height)
@@ -389,7 +389,7 @@ class SupplyChainCore:
         self._counts, self._prospect, self._dead_today = counts, s, dead
         self.last_trades, self.last_offers = trades, offers
         terminations = ~st.alive
-        truncations = st.alive.copy() if self.done else np.zeros(n, bool)
+        truncations = st.alive.copy() if st.t >= sc.days or not st.alive.any() else np.zeros(n, bool)   # self.done
         info = {"day": st.t, "alive": int(np.count_nonzero(st.alive)), "trades": int(trades.seller.size),
                 "volume": float(value.sum()), "died": int(np.count_nonzero(dead))}
         return self._observe(customers), rewards, terminations, truncations, info

@@ -602,17 +602,17 @@ lacks_kernel = Kernel("supply_chain_lacks", _lacks_numpy, jit(_lacks_loop))
 
 
 def goals(st, counts: np.ndarray, food: int, rng: np.random.Generator, radius: float, sample: int = 8):
-    """([N, 3, 2] goal points, [N, 3] bool lacks): for each role it lacks nearby (supplier of its
-    input, customer of its product, seller of food), the nearest of `sample` alive producers of that
-    good drawn at random (agents know where others are, not who is best; with few producers, the
-    nearest), preferring those outside its neighbourhood. The draws are `rng.integers(0, producers,
+    """([N, 3, 2] goal points (set only where it lacks), [N, 3] bool lacks): for each role it lacks nearby
+    (supplier of its input, customer of its product, seller of food), the nearest of `sample` alive
+    producers of that good drawn at random (agents know where others are, not who is best; with few
+    producers, the nearest), preferring those outside its neighbourhood. The draws are `rng.integers(0, producers,
     (agents lacking, sample))` per good in turn; for a PCG64 `rng` they are taken inside one compiled
     pass (`goals_kernel`: the same numbers, the generator left where those calls leave it)."""
     n = st.n
     lacks, prod, p_start, who_all, role_all, w_start = lacks_kernel(
         counts=counts, in_good=st.in_good, out_good=st.out_good, alive=st.alive, food=int(food),
         n_goods=int(st.hold.shape[1]))
-    goal = np.zeros((n, 3, 2))
+    goal = np.empty((n, 3, 2))          # written where it lacks (only those are read: `direction`)
     bg = rng.bit_generator
     live = state_view(rng)
     buf = _buffer_view(bg) if live is not None else None

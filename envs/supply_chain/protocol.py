@@ -906,6 +906,19 @@ def _slots_in_range(st, radius: float) -> int:
     return int(np.count_nonzero(dx * dx + dy * dy < radius * radius))
 
 
+_RULE_NUMBERS: dict = {}
+
+
+def _rule_numbers(rp: RiskParams) -> np.ndarray:
+    """`rp`'s numbers in `_RULES` order (RiskParams is frozen: kept per value, a few entries; read only)."""
+    got = _RULE_NUMBERS.get(rp)
+    if got is None:
+        if len(_RULE_NUMBERS) >= 64:
+            _RULE_NUMBERS.clear()
+        got = _RULE_NUMBERS[rp] = np.array([getattr(rp, name) for name in _RULES], np.float64)
+    return got
+
+
 def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.ndarray,
               food: int, food_scale: float, input_batches: float, batch: np.ndarray, advertising: float, learned: np.ndarray, ask: np.ndarray, bid: np.ndarray, qty: np.ndarray,
               concession: np.ndarray, ref: np.ndarray, reach: "np.ndarray | None" = None):
@@ -942,7 +955,7 @@ def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.nda
     tr, of = offers_kernel(
         f_sent=f_sent, si=si, sj=sj, need=need, target=target, is_input=is_input, kk=kk, t_now=int(st.t),
         food=int(food),
-        rules=np.array([getattr(rp, name) for name in _RULES], np.float64), r=st.r, out_good=st.out_good,
+        rules=_rule_numbers(rp), r=st.r, out_good=st.out_good,
         in_good=st.in_good, out_cost=st.out_cost, vital=st.vital, hold=st.hold, money=st.money, price=price,
         last_paid=st.last_paid, lot_qty=st.lot_qty, lot_cost=st.lot_cost, points=st.points, n_tr=st.n_tr,
         value_sum=st.value_sum, t_first=st.t_first, t_last=st.t_last, list_price=st.list_price, outcome=st.outcome,
