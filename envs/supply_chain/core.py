@@ -33,7 +33,7 @@ from ..risk_rules import RiskParams, scalar_clip, scalar_clip_to, scalar_maximum
 from ..streams import state_view
 from ..memory import retain_heap
 from .parallel import kernel, prange
-from .movement import direction, move, neighbourhood, prospect, speeds, speeds_live
+from .movement import neighbourhood, prospect, speeds, speeds_live, steer_and_move
 from .production import eat_and_live, produce
 from .protocol import DayOffers, DayTrades, negotiate, refresh_slots
 from .scenario import GOOD_NAMES, KIND_NAMES, KINDS, SupplyChainScenario, make_scenario
@@ -366,8 +366,7 @@ class SupplyChainCore:
             speed, turn = speeds(s, st.r, draws, sc.restless, sc.max_speed), None    # 0 where satisfied (stays)
         if learned is not self.__dict__.get("_idle", (None, None))[1] and learned.any():   # learned agents' own moves
             speed = np.where(learned & ~np.isnan(act[:, MOVE]), np.maximum(act[:, MOVE], 0.0) * sc.max_speed, speed)
-        target = direction(st, counts, angle, st.rng, sc.radius, reach, pull, turn)
-        move(st, target, speed, sc.inertia, sc.width, sc.height)
+        steer_and_move(st, counts, angle, st.rng, sc.radius, reach, pull, turn, speed, sc.inertia, sc.width, sc.height)
         # 3. production
         producing = produce(st, self._days, self._batch, self._labour)
         # 4. offers, answers, sales (distances after the move); learned prices around the day's ref price

@@ -844,6 +844,31 @@ def direction(st, counts: np.ndarray, rng_angle: np.ndarray, rng: np.random.Gene
                             turn=_NO_TURN if turn is None else turn)
 
 
+def steer_and_move(st, counts: np.ndarray, rng_angle: np.ndarray, rng: np.random.Generator, radius: float,
+                   reach: "np.ndarray | None", pull: "np.ndarray | None", turn: "np.ndarray | None",
+                   speed: np.ndarray, inertia: float, width: float, height: float) -> None:
+    """`direction` then `move` (phase 3) in place, the headings passed inside one compiled call."""
+    if pull is None:
+        pull = history_pulls(st, reach)
+    goal, lacks = goals(st, counts, st.hold.shape[1] - 1, rng, radius)
+    st.xy, st.heading, st.speed = steer_kernel(
+        xy=st.xy, heading=st.heading, path=st.path, alive=st.alive, pull=pull, goal=goal, lacks=lacks, angle=rng_angle,
+        turn=_NO_TURN if turn is None else turn, speed=speed, inertia=float(inertia),
+        size=np.array([width, height], np.float64))
+
+
+def _steer_numpy(xy, heading, path, alive, pull, goal, lacks, angle, turn, speed, inertia, size):
+    """`_direction_loop` then `_move_numpy` (the twin of `_steer_loop`)."""
+    target = _direction_loop(xy, heading, pull, goal, lacks, angle, turn)
+    return _move_numpy(xy, heading, path, alive, target, speed, inertia, size)
+
+
+def _steer_loop(xy, heading, path, alive, pull, goal, lacks, angle, turn, speed, inertia, size):
+    """The compiled heading (`direction_kernel`) and move (`move_kernel`, serial) in one call."""
+    target = _direction_nb(xy, heading, pull, goal, lacks, angle, turn)
+    return _move_nb(xy, heading, path, alive, target, speed, inertia, size)
+
+
 def move(st, target: np.ndarray, speed: np.ndarray, inertia: float, width: float, height: float) -> None:
     """Phase 3 in place: heading blended with the old one, position advanced, walls reflect."""
     st.xy, st.heading, st.speed = move_kernel(xy=st.xy, heading=st.heading, path=st.path, alive=st.alive,
@@ -906,6 +931,8 @@ _min2, _max2, _clip_to2 = (jit(f) or f for f in (scalar_minimum, scalar_maximum,
 prospect_kernel = kernel("supply_chain_prospect", _prospect_numpy, _prospect_loop, split="in_good", min_items=LIGHT)
 move_kernel = kernel("supply_chain_move", _move_numpy, _move_loop, split="xy", min_items=LIGHT)
 speed_kernel = kernel("supply_chain_speed", _speed_numpy, _speed_loop, split="s", min_items=LIGHT)
+_direction_nb, _move_nb = direction_kernel.compiled, move_kernel.compiled
+steer_kernel = Kernel("supply_chain_steer", _steer_numpy, jit(_steer_loop) if _move_nb is not None else None)
 speed_live_kernel = Kernel("supply_chain_speed_live", _speed_live_numpy,
                            jit(_speed_live_loop) if affine_u128 is not None else None)
 _NO_TURN = np.zeros(0, np.uint64)
@@ -921,4 +948,4 @@ def speeds_live(s: np.ndarray, r: np.ndarray, state: np.ndarray, restless: float
 
 __all__ = ["neighbourhood", "near_kernel", "history_pulls", "lacks_kernel", "prospect_kernel", "move_kernel",
            "prospect",
-           "speeds_live", "speed_live_kernel", "satisfied", "rule_speed", "speeds", "speed_kernel", "direction", "move", "goal_kernel", "goals_kernel"]
+           "speeds_live", "speed_live_kernel", "steer_and_move", "steer_kernel", "satisfied", "rule_speed", "speeds", "speed_kernel", "direction", "move", "goal_kernel", "goals_kernel"]

@@ -23,13 +23,13 @@ KERNELS = (protocol.refresh_kernel, protocol.setup_kernel, movement.direction_ke
            movement.lacks_kernel, movement.prospect_kernel, movement.move_kernel, core_module.observe_kernel,
            production.produce_kernel, production.live_kernel,
            core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel, core_module.books_kernel,
-           pulls.pulls_kernel, movement.goals_kernel, movement.speed_live_kernel)
+           pulls.pulls_kernel, movement.goals_kernel, movement.speed_live_kernel, movement.steer_kernel)
 # kernels whose compiled form gives its twin's numbers bit for bit (same float operations in the same order)
 EXACT = (space.grid_kernel, movement.near_kernel, protocol.sent_kernel, protocol.offers_kernel, movement.lacks_kernel,
          movement.prospect_kernel, movement.move_kernel,
          core_module.observe_kernel, production.produce_kernel, production.live_kernel,
          core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel, core_module.books_kernel,
-         movement.goals_kernel, movement.speed_live_kernel)
+         movement.goals_kernel, movement.speed_live_kernel, movement.steer_kernel)
 
 
 def trajectory(days=15, learned=False, name="supply_chain_small", seed=5):
