@@ -34,7 +34,7 @@ from ..streams import state_view
 from ..memory import retain_heap
 from .parallel import kernel, prange
 from .movement import neighbourhood, prospect, speeds, speeds_live, steer_and_move
-from .production import eat_and_live, produce
+from .production import _live_numpy, live_kernel, produce
 from .protocol import DayOffers, DayTrades, negotiate, refresh_slots
 from .scenario import GOOD_NAMES, KIND_NAMES, KINDS, SupplyChainScenario, make_scenario
 from .state import LOTS, SupplyState
@@ -195,6 +195,38 @@ def _books_loop(seller, buyer, value, money, money_before, alive_before, dead, s
 books_kernel = Kernel("supply_chain_books", _books_numpy, jit(_books_loop))
 
 
+def _day_end_numpy(alive, vital, died, hold, producing, food, decay, work, restore, t, seller, buyer, value, money,
+                   money_before, stability, penalty):
+    """Food intake, vital energy and death (`production.live_kernel`), then the day's books (`books_kernel`;
+    `alive` is the population before the day, the stability share the one after): (vital, alive, died, dead,
+    portions eaten, sales, purchases, profit, rewards, alive after, died today). Twin of `_day_end_loop`."""
+    vital, new_alive, died, dead, eaten = _live_numpy(alive, vital, died, hold, producing, food, decay, work,
+                                                      restore, t)
+    n_alive, n_dead = int(np.count_nonzero(new_alive)), int(np.count_nonzero(dead))
+    share = n_alive / alive.shape[0] if stability else 0.0     # = alive.mean(): a whole count over N
+    books = _books_numpy(seller, buyer, value, money, money_before, alive, dead, stability, share, penalty)
+    return (vital, new_alive, died, dead, eaten) + books + (n_alive, n_dead)
+
+
+def _day_end_loop(alive, vital, died, hold, producing, food, decay, work, restore, t, seller, buyer, value, money,
+                  money_before, stability, penalty):
+    """`_day_end_numpy` in one compiled call (the serial live pass, the counts, the books loops)."""
+    vital, new_alive, died, dead, eaten = _live_nb(alive, vital, died, hold, producing, food, decay, work, restore, t)
+    n_alive = 0
+    n_dead = 0
+    for a in range(alive.shape[0]):
+        n_alive += new_alive[a]
+        n_dead += dead[a]
+    share = n_alive / alive.shape[0] if stability else 0.0
+    sales, purchases, profit, rewards = _books_nb(seller, buyer, value, money, money_before, alive, dead, stability,
+                                                  share, penalty)
+    return vital, new_alive, died, dead, eaten, sales, purchases, profit, rewards, n_alive, n_dead
+
+
+_live_nb, _books_nb = live_kernel.compiled, books_kernel.compiled
+day_end_kernel = Kernel("supply_chain_day_end", _day_end_numpy, jit(_day_end_loop) if _books_nb is not None else None)
+
+
 def _exact_cast(name: str, a: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """`a` as the state field's `dtype` (a copy), when every value keeps its value there (NaN stays NaN; a
     checkpoint of int64 partners or float64 slot days loads into the narrower arrays); ValueError naming
@@ -347,7 +379,7 @@ class SupplyChainCore:
         st = self.state
         n = self.n_agents
         money_before = st.money.copy()
-        alive_before = st.alive.copy()
+        alive_before = st.alive                # not written in place: the day's end makes a new one
         if sc.shock_day == st.t:
             self.move_key_agent()
         # 1. neighbourhood and customer slots
@@ -375,22 +407,22 @@ class SupplyChainCore:
                                    food_scale=sc.food_target, input_batches=sc.input_batches, batch=self._batch,
                                    advertising=sc.advertising, learned=learned, ask=act[:, ASK], bid=act[:, BID],
                                    qty=act[:, QUANTITY], concession=act[:, CONCESSION], ref=ref, reach=reach)
-        # 5. food intake, vital energy, death
-        dead = eat_and_live(st, producing, self.food, sc.vital_decay, sc.work_energy, sc.food_energy)
-        st.t += 1
-        # 6. bookkeeping, rewards
+        # 5. food intake, vital energy, death (`production.eat_and_live`); 6. bookkeeping, rewards: one call
         value = trades.qty * trades.price
-        stability = sc.reward == "stability"
-        self._sales, self._purchases, self._profit, rewards = books_kernel(
+        (st.vital, st.alive, st.died, dead, eaten, self._sales, self._purchases, self._profit, rewards, n_alive,
+         n_dead) = day_end_kernel(
+            alive=alive_before, vital=st.vital, died=st.died, hold=st.hold, producing=producing, food=int(self.food),
+            decay=float(sc.vital_decay), work=float(sc.work_energy), restore=float(sc.food_energy), t=int(st.t),
             seller=trades.seller, buyer=trades.buyer, value=value, money=st.money, money_before=money_before,
-            alive_before=alive_before, dead=dead, stability=stability,
-            alive_share=float(st.alive.mean()) if stability else 0.0, penalty=float(sc.death_penalty))
+            stability=sc.reward == "stability", penalty=float(sc.death_penalty))
+        st.eaten[self.food] += eaten
+        st.t += 1
         self._counts, self._prospect, self._dead_today = counts, s, dead
         self.last_trades, self.last_offers = trades, offers
         terminations = ~st.alive
-        truncations = st.alive.copy() if st.t >= sc.days or not st.alive.any() else np.zeros(n, bool)   # self.done
-        info = {"day": st.t, "alive": int(np.count_nonzero(st.alive)), "trades": int(trades.seller.size),
-                "volume": float(value.sum()), "died": int(np.count_nonzero(dead))}
+        truncations = st.alive.copy() if st.t >= sc.days or n_alive == 0 else np.zeros(n, bool)   # self.done
+        info = {"day": st.t, "alive": int(n_alive), "trades": int(trades.seller.size), "volume": float(value.sum()),
+                "died": int(n_dead)}
         return self._observe(customers), rewards, terminations, truncations, info
 
     @property

@@ -23,13 +23,14 @@ KERNELS = (protocol.refresh_kernel, protocol.setup_kernel, movement.direction_ke
            movement.lacks_kernel, movement.prospect_kernel, movement.move_kernel, core_module.observe_kernel,
            production.produce_kernel, production.live_kernel,
            core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel, core_module.books_kernel,
-           pulls.pulls_kernel, movement.goals_kernel, movement.speed_live_kernel, movement.steer_kernel)
+           pulls.pulls_kernel, movement.goals_kernel, movement.speed_live_kernel, movement.steer_kernel,
+           core_module.day_end_kernel)
 # kernels whose compiled form gives its twin's numbers bit for bit (same float operations in the same order)
 EXACT = (space.grid_kernel, movement.near_kernel, protocol.sent_kernel, protocol.offers_kernel, movement.lacks_kernel,
          movement.prospect_kernel, movement.move_kernel,
          core_module.observe_kernel, production.produce_kernel, production.live_kernel,
          core_module.mean_price_kernel, movement.goal_kernel, movement.speed_kernel, core_module.books_kernel,
-         movement.goals_kernel, movement.speed_live_kernel, movement.steer_kernel)
+         movement.goals_kernel, movement.speed_live_kernel, movement.steer_kernel, core_module.day_end_kernel)
 
 
 def trajectory(days=15, learned=False, name="supply_chain_small", seed=5):
@@ -398,3 +399,35 @@ def test_goal_draws_from_the_live_state_and_buffer_as_through_bit_generator_stat
     assert live["rng"] == old["rng"]
     for name, v in live["arrays"].items():
         np.testing.assert_array_equal(old["arrays"][name], v, err_msg=name)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 40), st.booleans(), st.sampled_from([0.0, 1.5]))
+def test_day_end_kernel_is_eating_then_the_books(seed, t, stability, penalty):
+    """The day's end in one call (compiled and twin) gives `live_kernel` then `books_kernel` with the
+    stability share `alive.mean()` after the deaths, and the counts alive and dead (regression: a share
+    taken before the deaths, or from the wrong population, changes the stability rewards)."""
+    k = core_module.day_end_kernel
+    if k.compiled is None:
+        pytest.skip("numba is off")
+    rng = np.random.default_rng(seed)
+    n = 9
+    alive = rng.random(n) < 0.8
+    hold = rng.integers(0, 3, (n, 4)).astype(float)
+    money_before = rng.uniform(0, 50, n).round(1)
+    live = dict(alive=alive, vital=rng.uniform(0.0, 0.3, n), died=np.full(n, -1, np.int64), hold=hold,
+                producing=rng.random(n) < 0.5, food=3, decay=0.1, work=0.05, restore=0.4, t=t)
+    trades = dict(seller=rng.integers(0, n, t), buyer=rng.integers(0, n, t), value=rng.uniform(0, 10, t),
+                  money=money_before + rng.uniform(-5, 5, n), money_before=money_before)
+    ref_live = dict(live, hold=hold.copy())
+    vital, new_alive, died, dead, eaten = production.live_kernel.run("twin", **ref_live)
+    want = (vital, new_alive, died, dead, eaten) + core_module.books_kernel.run(
+        "twin", **trades, alive_before=alive, dead=dead, stability=stability,
+        alive_share=float(new_alive.mean()) if stability else 0.0, penalty=penalty) + (
+        int(new_alive.sum()), int(dead.sum()))
+    for which in ("twin", "compiled"):
+        kw = dict(live, hold=hold.copy(), **trades, stability=stability, penalty=penalty)
+        got = k.run(which, **kw)
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(kw["hold"], ref_live["hold"])
