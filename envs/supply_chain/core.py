@@ -396,7 +396,7 @@ class SupplyChainCore:
             draws = st.rng.random(n)
             angle = st.rng.uniform(0.0, 2.0 * np.pi, n)
             speed, turn = speeds(s, st.r, draws, sc.restless, sc.max_speed), None    # 0 where satisfied (stays)
-        if learned is not self.__dict__.get("_idle", (None, None))[1] and learned.any():   # learned agents' own moves
+        if (actions is not None or mask is not None) and learned.any():   # learned agents with a move of their own
             speed = np.where(learned & ~np.isnan(act[:, MOVE]), np.maximum(act[:, MOVE], 0.0) * sc.max_speed, speed)
         steer_and_move(st, counts, angle, st.rng, sc.radius, reach, pull, turn, speed, sc.inertia, sc.width, sc.height)
         # 3. production
