@@ -666,15 +666,24 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
         st, goods, grid_account = _trade_goods(sc, ba, bs, actions, st, grid_account, layout)
     capacity_now, open_now, fee_sink_now, active = bs.capacity, bs.open, bs.fee_sink, bs.active
     n_fault_closed = 0
+    # nothing wrote into the booking kernel's breakdown after it (`kernels.last_rows`)
+    booked_only = not (agents.has_book_hooks or goods is not None or sc.network_charge > 0
+                       or sc.value_of_lost_load > 0 or (sc.payments_on and sc.payments_aftermath))
     if sc.payments_on and sc.payments_aftermath:   # background payments, faults, rebalancing, splicing
         st, capacity_now, open_now, fee_sink_now, active, n_fault_closed, reports = _after_payments(
             sc, ba, bs, st, reports, failed_agent, failed_channel, layout)
         bd = st.breakdown
     wallet = st.wallet
-    # the step's sales, purchases and profit as contiguous rows of the new state, taken while the settlement's
-    # breakdown is still in cache (the next observation reads them in vectorized loops; strided columns of
-    # the breakdown cost it a cache line per agent and field)
-    last_sold, last_bought, last_profit = bd.T[_LAST_COLS]
+    # the step's sales, purchases and profit as contiguous rows of the new state (the next observation reads
+    # them in vectorized loops; strided columns of the breakdown cost it a cache line per agent and field):
+    # the rows the booking kernel wrote beside the breakdown while nothing has written into it since, else
+    # gathered while the breakdown is still in cache
+    last = None
+    if booked_only:
+        last = kernels.last_rows(bd)
+    if last is None:
+        last = bd.T[_LAST_COLS]
+    last_sold, last_bought, last_profit = last
     # mean-field aggregates (supply and demand: `decode_totals`) and the reference price, per (market, good)
     tkey = trades.good if one else trade_market * n_goods + trades.good
     volume, clearing_price = kernels.trade_totals(key=tkey, qty=st.paid_qty, price=trades.price,

@@ -240,10 +240,11 @@ def book_agents_numpy(storage, generator, consumer, eff, capacity, grid_limit, m
 @jit
 def _book_nb(storage, generator, consumer, eff, capacity, grid_limit, marginal_cost, limit, sellable,
              needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in,
-             retail, earned, bd):  # pragma: no cover - compiled
+             retail, earned, bd, last):  # pragma: no cover - compiled
     # bd: an [N, F] breakdown (uninitialized), filled in settlement.BREAKDOWN_FIELDS order (0..12),
     # the rest set to 0 here (one pass over its rows, not a zeroing pass before it), and the fees
-    # earned added to their column and the profit as `credit_fees` adds them (0.0 + e, profit + e)
+    # earned added to their column and the profit as `credit_fees` adds them (0.0 + e, profit + e);
+    # last [3, N]: the sold, bought and profit columns again, as contiguous rows (`LAST_ROWS`)
     n = soc.shape[0]
     has_earned = earned.shape[0] > 0
     new_soc = np.empty(n)
@@ -291,14 +292,35 @@ def _book_nb(storage, generator, consumer, eff, capacity, grid_limit, marginal_c
             row[_FEES_COL] = 0.0 + e
             profit = profit + e
         row[0] = profit
+        last[0, i] = sold[i]
+        last[1, i] = bought[i]
+        last[2, i] = profit
     return new_soc, new_wallet, grid_in - grid_out, bd
 
 
 def _book_compiled(storage, generator, consumer, eff, capacity, grid_limit, marginal_cost, limit, sellable,
                    needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in, retail, earned):
-    bd = np.empty((soc.shape[0], len(BREAKDOWN_FIELDS)))
+    # one buffer: the breakdown [N, F], then its sold, bought and profit columns as [3, N] rows (`last_rows`)
+    n, f = soc.shape[0], len(BREAKDOWN_FIELDS)
+    buf = np.empty(n * (f + 3))
+    bd = buf[:n * f].reshape(n, f)
     return _book_nb(storage, generator, consumer, eff, capacity, grid_limit, marginal_cost, limit, sellable,
-                    needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in, retail, earned, bd)
+                    needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in, retail, earned, bd,
+                    buf[n * f:].reshape(3, n))
+
+
+def last_rows(breakdown: np.ndarray) -> "np.ndarray | None":
+    """[3, N] the sold, bought and profit columns of a breakdown `book_agents` returned, as the contiguous
+    rows its compiled build wrote beside it in the same buffer (`breakdown.base`, N x (F + 3)), or None
+    (the twin's breakdown, or one not from `book_agents`). They equal the columns only while nobody has
+    written into the breakdown since (network charges, lost load, kinds' book hooks, further goods, the
+    payment aftermath): the caller knows."""
+    buf = breakdown.base
+    n, f = breakdown.shape
+    if (type(buf) is not np.ndarray or buf.ndim != 1 or buf.shape[0] != n * (f + 3) or f != len(BREAKDOWN_FIELDS)
+            or not breakdown.flags.c_contiguous):
+        return None
+    return buf[n * f:].reshape(3, n)
 
 
 book_agents = register("book_agents", book_agents_numpy, _book_compiled if _book_nb is not None else None)
@@ -1143,11 +1165,24 @@ observation_rows = register("observation_rows", observation_rows_numpy, _observa
 
 # ---- actions: finite, clipped to [-1, 1] ----------------------------------------------------------
 
-def clip_actions_numpy(actions):
+def clip_actions_numpy(actions, share):
     """(actions clipped to [-1, 1] as a fresh float64 array, whether every entry is finite): the
-    action check's one pass (`actions.check_actions` names the first bad entry when not). Twin of
-    `_clip_actions_nb`."""
+    action check's one pass (`actions.check_actions` names the first bad entry when not). With
+    `share`, a C-contiguous float64 `actions` whose every entry is already in [-1, 1] is returned
+    itself (clipping would copy it unchanged). Twin of `_clip_actions_compiled`."""
+    if share and actions.flags.c_contiguous and ((actions >= -1.0) & (actions <= 1.0)).all():
+        return actions, True
     return np.clip(actions, -1.0, 1.0), bool(np.isfinite(actions).all())
+
+
+@jit
+def _in_range_nb(flat):  # pragma: no cover - compiled
+    # branch-free: whether every entry is in [-1, 1] (NaN is not), or-ed as integers so the loop vectorizes
+    bad = 0
+    for i in range(flat.shape[0]):
+        x = flat[i]
+        bad |= (x < -1.0) | (x > 1.0) | (x != x)
+    return bad == 0
 
 
 @jit
@@ -1165,7 +1200,15 @@ def _clip_actions_nb(actions):  # pragma: no cover - compiled
     return out.reshape(n, k), bad == 0
 
 
-clip_actions = register("clip_actions", clip_actions_numpy, _clip_actions_nb)
+def _clip_actions_compiled(actions, share):
+    # in range (the usual case of squashed policies and uniform draws): one read-only pass, no copy
+    if share and actions.flags.c_contiguous and _in_range_nb(actions.reshape(-1)):
+        return actions, True
+    return _clip_actions_nb(actions)
+
+
+clip_actions = register("clip_actions", clip_actions_numpy,
+                        _clip_actions_compiled if _clip_actions_nb is not None else None)
 
 
 # ---- offers from actions, and what each market offers and wants ---------------------------------------

@@ -12,6 +12,7 @@ from hypothesis import strategies as hs
 from channelmarket.envs.payments.accounts import credit_numpy
 from channelmarket.envs import compiled, kernels
 from channelmarket.envs.breakdown import BREAKDOWN_FIELDS
+from channelmarket.envs.core import MarketCore
 
 needs_numba = pytest.mark.skipif(not compiled.USE_NUMBA, reason="numba off")
 
@@ -36,14 +37,35 @@ SPECIAL = [np.inf, -np.inf, np.nan, 1.7976931348623157e308, -1.7976931348623157e
 @needs_numba
 @settings(max_examples=40, deadline=None)
 @given(hs.integers(1, 40), hs.integers(1, 5), hs.lists(hs.sampled_from(SPECIAL) | hs.floats(-3, 3), min_size=1,
-                                                        max_size=200), hs.booleans())
-def test_clip_actions_equals_its_twin_on_non_finite_and_strided_actions(n, k, vals, strided):
+                                                        max_size=200), hs.booleans(), hs.booleans())
+def test_clip_actions_equals_its_twin_on_non_finite_and_strided_actions(n, k, vals, strided, share):
     acts = np.resize(np.array(vals, dtype=np.float64), (n, 2 * k if strided else k))
     if strided:
         acts = acts[:, ::2]   # not C-contiguous
-    (c_out, c_ok), (t_out, t_ok) = both("clip_actions", actions=acts)
+    (c_out, c_ok), (t_out, t_ok) = both("clip_actions", actions=acts, share=share)
     assert c_ok == t_ok == bool(np.isfinite(acts).all())
     same([c_out], [t_out])
+    same([c_out], [np.clip(acts, -1.0, 1.0)])
+    # shared only when asked, C-contiguous and already in range (then clipping changes nothing)
+    shared = share and not strided and bool(((acts >= -1.0) & (acts <= 1.0)).all())
+    assert (c_out is acts) == (t_out is acts) == shared
+
+
+def test_the_step_reads_in_range_actions_without_copying_them_and_leaves_them_alone():
+    from channelmarket.envs.actions import check_actions
+
+    acts = np.random.default_rng(0).uniform(-1, 1, (6, 4))
+    assert check_actions(acts, 6, copy=False) is acts
+    assert check_actions(acts, 6) is not acts                  # the public check: a fresh array
+    wide = acts * 2.0
+    out = check_actions(wide, 6, copy=False)                    # out of range: a clipped copy
+    assert out is not wide and np.array_equal(out, np.clip(wide, -1, 1)) and wide.max() > 1.0
+    core = MarketCore("energy_default")
+    core.reset(seed=0)
+    acts = np.random.default_rng(1).uniform(-1, 1, (core.n_agents, 4))
+    before = acts.copy()
+    core.step(acts)
+    assert np.array_equal(acts, before)
 
 
 @needs_numba

@@ -122,7 +122,7 @@ def market_cases(core, acts, i):
         "price_step": (price_case(i), same),
         **{name: (kw, None) for name, kw in kind_cases(i).items()},
         "clip_actions": (dict(actions=np.where(np.arange(acts.size).reshape(acts.shape) % 97 == 5, np.nan,
-                                               acts * 3.0) if i % 2 else acts * 1.5), same),
+                                               acts * 3.0) if i % 2 else acts * 1.5, share=i % 2 == 0), same),
         "observation_rows": (rows, None),  # writes into buf: compared below
         "credit_fees": (dict(breakdown=np.random.default_rng(i).uniform(-50, 50, (ag.n, len(BREAKDOWN_FIELDS))),
                              earned=np.random.default_rng(i + 1).uniform(0, 3, ag.n) * (np.arange(ag.n) % 3 > 0)),
