@@ -167,3 +167,20 @@ def test_observation_rows_fills_one_market_and_one_good_as_its_twin(m, g, kind):
     k.run("twin", buf=bufs[1], **kw)
     same([bufs[0]], [bufs[1]])
     assert not np.isnan(bufs[0]).any()
+
+
+@pytest.mark.parametrize("name,overrides", [("energy_small", {}), ("energy_small", {"network_charge": 7.0}),
+                                            ("energy_small", {"value_of_lost_load": 900.0}), ("energy_ev", {}),
+                                            ("energy_rec", {}), ("seed000", {})])
+def test_the_last_step_rows_are_the_breakdown_columns_whoever_wrote_into_it(name, overrides):
+    # the booking kernel's own rows (`kernels.last_rows`) stand for the columns only while nothing wrote into
+    # the breakdown after it: charges, lost load, the kinds' book hooks, further goods, the payment aftermath
+    core = MarketCore(name, episode_steps=6, **overrides)
+    core.reset(seed=3)
+    rng = np.random.default_rng(4)
+    for _ in range(6):
+        core.step(rng.uniform(-1, 1, (core.n_agents, core.n_actions)))
+        bd, st = core.last_result.settlement.breakdown, core.state
+        for field in ("sold", "bought", "profit"):
+            same([getattr(st, f"last_{field}")], [bd[:, BREAKDOWN_FIELDS.index(field)]])
+            assert getattr(st, f"last_{field}").flags.c_contiguous
