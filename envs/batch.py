@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import channels, kernels, mechanisms, physics, prices, streams
+from .kinds import fused
 from .breakdown import BREAKDOWN_FIELDS
 from .compiled import USE_NUMBA
 from .observations import OBS_HIGH, OBS_INDEX, OBS_LOW, _AGENT_ROWS, good_rows, observed_good
@@ -418,6 +419,28 @@ def _blocks(ba: BatchAgents):
     return ba.per_market[0].blocks
 
 
+def _next_interval(sc, ba: BatchAgents, bs: BatchState, t_next: np.ndarray, noise: NormalBlock):
+    """(cloud, wind speed, generation, demand) [M, N] of the next interval: the kinds' weather hooks, then
+    their energy hooks, drawing their normals from `noise`; as two compiled passes when every kind is a
+    built-in one with its own hooks (`kinds.fused`, the same numbers)."""
+    mm, nn = ba.grid.kind.shape
+    hit = ba.__dict__.get("_fused")
+    if hit is None or hit[0] is not sc:
+        hit = ba.__dict__["_fused"] = (sc, fused.plan(_blocks(ba)) if USE_NUMBA else None)
+    p = hit[1]
+    if p is not None and noise.pos + p.normals <= noise.z.shape[1]:
+        out = fused.interval(sc, p, ba.grid, bs.cloud.reshape(mm, nn), bs.wind_speed.reshape(mm, nn),
+                             clock(t_next), noise.z, noise.pos)
+        noise.pos += p.normals
+        return out
+    arrays = {"cloud": bs.cloud.reshape(mm, nn).copy(), "wind_speed": bs.wind_speed.reshape(mm, nn).copy()}
+    for spec, sl in _blocks(ba):
+        if spec.weather is not None:
+            spec.weather(sc, BlockIndex(sl), arrays, noise)
+    generation, demand = _energy(sc, ba, clock(t_next), arrays["cloud"], arrays["wind_speed"], noise)
+    return arrays["cloud"], arrays["wind_speed"], generation, demand
+
+
 def _energy(sc, ba: BatchAgents, t, cloud, wind_speed, noise) -> tuple[np.ndarray, np.ndarray]:
     shape = ba.grid.kind.shape
     arrays = {"cloud": cloud, "wind_speed": wind_speed, "generation": np.zeros(shape), "demand": np.zeros(shape)}
@@ -739,12 +762,7 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     topology_version = bs.topology_version + ((n_opened + n_closed) > 0)
 
     # next interval
-    mm, nn = ba.grid.kind.shape
-    arrays = {"cloud": bs.cloud.reshape(mm, nn).copy(), "wind_speed": bs.wind_speed.reshape(mm, nn).copy()}
-    for spec, sl in _blocks(ba):
-        if spec.weather is not None:
-            spec.weather(sc, BlockIndex(sl), arrays, noise)
-    generation, demand_next = _energy(sc, ba, clock(t_next), arrays["cloud"], arrays["wind_speed"], noise)
+    cloud, wind_speed, generation, demand_next = _next_interval(sc, ba, bs, t_next, noise)
     if noise.pos != n_normals:
         raise RuntimeError(f"the kind hooks drew {noise.pos} normals this step; the batch drew {n_normals}")
     shock_kind, shock_remaining = _advance_shocks(sc, bs.shock_kind, bs.shock_remaining, t_next, bs.rng_exo)
@@ -763,8 +781,8 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     else:
         holdings, owed, issued, retired = bs.holdings, bs.owed, bs.issued, bs.retired
     new = BatchState(   # every field, built once (the old state is not modified)
-        active=active, soc=st.soc, wallet=wallet, cloud=arrays["cloud"].reshape(-1),
-        wind_speed=arrays["wind_speed"].reshape(-1), generation=generation.reshape(-1),
+        active=active, soc=st.soc, wallet=wallet, cloud=cloud.reshape(-1),
+        wind_speed=wind_speed.reshape(-1), generation=generation.reshape(-1),
         demand=demand_next.reshape(-1), last_sold=last_sold, last_bought=last_bought,
         last_profit=last_profit, u=u, v=v, capacity=capacity, balance_u=balance_u, open=is_open,
         flow=st.flow, utilization=util, fee_base=fee_base, fee_rate=fee_rate, flow_columns=flow_columns, flow_reopened=flow_reopened,

@@ -1506,3 +1506,103 @@ def _store_limits_nb(sellable, needed, start, stop, efficiency, power, capacity,
 
 
 store_limits = register("store_limits", store_limits_numpy, _store_limits_nb)
+
+
+# ---- the built-in kinds' weather and energy hooks as two passes (`kinds.builtin`) ------------------------------
+# A block table [B, 4] int64 a row: kind code, start, stop, the block's first column in the normals (weather) or
+# in its NumPy-computed input (energy). Each block's arithmetic is its kind kernel's above, in the same order.
+
+KIND_SOLAR, KIND_WIND, KIND_CONSUMER = 1, 2, 3
+
+
+def kind_weather_numpy(cloud, wind, blocks, z, cloud_phi, cloud_drift, cloud_noise, wind_phi, wind_drift,
+                       wind_noise):
+    """(cloud cover, wind speed) [M, N] of the next interval: copies of `cloud` and `wind` with each
+    solar block's cloud and each wind block's speed one AR(1) step on (`ar1_clip`, clipped to [0, 1] and
+    [0, inf)), from the normals `z` [M, K] at the block's column. What `kinds.solar.weather` and
+    `kinds.wind.weather` do, in one call. Twin of `_kind_weather_nb`."""
+    cloud, wind = cloud.copy(), wind.copy()
+    for code, start, stop, col in blocks:
+        zz = z[:, col:col + stop - start]
+        if code == KIND_SOLAR:
+            ar1_clip_numpy(cloud, start, stop, cloud_phi, cloud_drift, cloud_noise, zz, 0.0, 1.0)
+        elif code == KIND_WIND:
+            ar1_clip_numpy(wind, start, stop, wind_phi, wind_drift, wind_noise, zz, 0.0, np.inf)
+    return cloud, wind
+
+
+@jit
+def _kind_weather_nb(cloud, wind, blocks, z, cloud_phi, cloud_drift, cloud_noise, wind_phi, wind_drift,
+                     wind_noise):  # pragma: no cover - compiled
+    cloud, wind = cloud.copy(), wind.copy()
+    for b in range(blocks.shape[0]):
+        code, start, stop, col = blocks[b, 0], blocks[b, 1], blocks[b, 2], blocks[b, 3]
+        if code == KIND_SOLAR:
+            x, phi, drift, noise, hi = cloud, cloud_phi, cloud_drift, cloud_noise, 1.0
+        elif code == KIND_WIND:
+            x, phi, drift, noise, hi = wind, wind_phi, wind_drift, wind_noise, np.inf
+        else:
+            continue
+        for m in range(x.shape[0]):   # `_ar1_clip_nb`
+            for i in range(stop - start):
+                y = phi * x[m, start + i] + drift + noise * z[m, col + i]
+                if y == y:
+                    y = y if y > 0.0 else 0.0
+                    y = y if y < hi else hi
+                x[m, start + i] = y
+    return cloud, wind
+
+
+kind_weather = register("kind_weather", kind_weather_numpy, _kind_weather_nb)
+
+
+def kind_energy_numpy(blocks, capacity, residential, cloud, speed, cubed, load_noise, solar_share, res_share,
+                      ind_share, cut_in3, span3, cut_out, dt):
+    """(generation, demand) [M, N] of the interval, zero outside the blocks: each solar block's
+    `solar_output` (clear-sky `solar_share` [M, 1], its sites' `cloud`), each wind block's `wind_output`
+    (`speed`, and NumPy's `cubed` speed [M, k] from the block's column), each consumer block's
+    `load_output` (shares [M, 1], NumPy's `load_noise` [M, k] from the block's column). What the
+    built-in kinds' energy hooks write, in one call. Twin of `_kind_energy_nb`."""
+    generation, demand = np.zeros(capacity.shape), np.zeros(capacity.shape)
+    for code, start, stop, col in blocks:
+        k = stop - start
+        if code == KIND_SOLAR:
+            solar_output_numpy(generation, start, stop, capacity, solar_share, cloud[:, start:stop], dt)
+        elif code == KIND_WIND:
+            wind_output_numpy(generation, start, stop, capacity, speed[:, start:stop], cubed[:, col:col + k],
+                              cut_in3, span3, cut_out, dt)
+        elif code == KIND_CONSUMER:
+            load_output_numpy(demand, start, stop, capacity, residential, res_share, ind_share,
+                              load_noise[:, col:col + k], dt)
+    return generation, demand
+
+
+@jit
+def _kind_energy_nb(blocks, capacity, residential, cloud, speed, cubed, load_noise, solar_share, res_share,
+                    ind_share, cut_in3, span3, cut_out, dt):  # pragma: no cover - compiled
+    generation, demand = np.zeros(capacity.shape), np.zeros(capacity.shape)
+    for b in range(blocks.shape[0]):
+        code, start, stop, col = blocks[b, 0], blocks[b, 1], blocks[b, 2], blocks[b, 3]
+        for m in range(capacity.shape[0]):
+            if code == KIND_SOLAR:   # `_solar_output_nb`
+                sh = solar_share[m, 0]
+                for i in range(stop - start):
+                    generation[m, start + i] = capacity[m, start + i] * sh * (1.0 - cloud[m, start + i]) * dt
+            elif code == KIND_WIND:   # `_wind_output_nb`
+                for i in range(stop - start):
+                    f = (cubed[m, col + i] - cut_in3) / span3
+                    if f == f:
+                        f = f if f > 0.0 else 0.0
+                        f = f if f < 1.0 else 1.0
+                    if speed[m, start + i] >= cut_out:
+                        f = 0.0
+                    generation[m, start + i] = capacity[m, start + i] * f * dt
+            elif code == KIND_CONSUMER:   # `_load_output_nb`
+                rs, ind = res_share[m, 0], ind_share[m, 0]
+                for i in range(stop - start):
+                    sh = rs if residential[m, start + i] else ind
+                    demand[m, start + i] = capacity[m, start + i] * sh * load_noise[m, col + i] * dt
+    return generation, demand
+
+
+kind_energy = register("kind_energy", kind_energy_numpy, _kind_energy_nb)
