@@ -347,6 +347,8 @@ class BatchResult(NamedTuple):
 def clock(t: np.ndarray) -> "int | np.ndarray":
     """The step index the kind hooks see: one int when every market is at the same step (the usual
     case: the hooks run exactly as for one market), else [M, 1]."""
+    if t.shape[0] == 1:
+        return int(t[0])
     return int(t[0]) if (t == t[0]).all() else t[:, None]
 
 
@@ -514,9 +516,9 @@ def _clear(sc: Scenario, ba: BatchAgents, bs: BatchState, offers: Offers, layout
 
 def _advance_shocks(sc: Scenario, kind, remaining, t, rngs) -> tuple[np.ndarray, np.ndarray]:
     """`shocks.advance_shock` of every market (each its own draws, in the same order)."""
-    on = remaining > 0
-    if not sc.shock_schedule and sc.shock_rate <= 0.0 and not on.any():   # nothing happens: no copies
+    if not sc.shock_schedule and sc.shock_rate <= 0.0 and not remaining.any():   # nothing happens: no copies
         return kind, remaining
+    on = remaining > 0
     kind, remaining = kind.copy(), remaining.copy()
     remaining[on] -= 1
     kind[on & (remaining == 0)] = 0
@@ -571,21 +573,11 @@ def _channel_pass(sc: Scenario, ba: BatchAgents, bs: BatchState, st: Settlement,
     balance_u, open, wallet, fee_sink, n_closed, n_opened, opened, fee_base, fee_rate, utilization,
     flow column, liquidity)."""
     states, views = states
-    lo, hi = sc.channel_capacity
-    spend = channels.expected_spend(sc, ba.flat) if sc.channel_sizing == "spend" else _NO_SPEND
-    fee_on = bool(sc.routing_fees_on)
-    m = layout.n_markets
     (paid, flow, u, v, capacity, balance_u, is_open, wallet, n_closed, n_opened, opened, fee_base, fee_rate, util,
      column, *liquidity) = kernels.channels_after_payments(
         balance_u=bs.balance_u, flow_in_u=st.flow_in_u, u=bs.u, v=bs.v, capacity=bs.capacity, is_open=bs.open,
-        active=active, wallet=wallet, states=states, close_rate=float(sc.channel_close_rate),
-        open_rate=float(sc.channel_open_rate), fee=float(sc.onchain_fee), n=layout.n_agents,
-        offset=layout.edge_offset, slot_market=layout.edge_market, m=m,
-        lo=float(lo), hi=float(hi), split=float(sc.initial_split), spend=spend,
-        sizing_steps=float(sc.channel_sizing_steps), mean_cap=0.5 * (lo + hi), fees_on=fee_on, fee_base=bs.fee_base,
-        fee_rate=bs.fee_rate, base_lo=float(sc.routing_fee_base[0]), base_hi=float(sc.routing_fee_base[1]),
-        rate_lo=float(sc.routing_fee_rate[0]), rate_hi=float(sc.routing_fee_rate[1]), util=bs.utilization,
-        decay=UTILIZATION_DECAY)
+        active=active, wallet=wallet, states=states, fee_base=bs.fee_base, fee_rate=bs.fee_rate, util=bs.utilization,
+        **_pass_constants(sc, ba, layout))
     streams.put_states(states, views)
     fee_sink = fee_sink + sc.onchain_fee * n_closed
     if opened.shape[0]:
@@ -596,6 +588,24 @@ def _channel_pass(sc: Scenario, ba: BatchAgents, bs: BatchState, st: Settlement,
 
 
 _NO_SPEND = np.zeros(0)
+
+
+def _pass_constants(sc: Scenario, ba: BatchAgents, layout: Layout) -> dict:
+    """The arguments of `kernels.channels_after_payments` that the scenario, the agents and the layout fix,
+    cached on the agents' batch view per (scenario, layout)."""
+    hit = ba.__dict__.get("_pass")
+    if hit is None or hit[0] is not sc or hit[1] is not layout:
+        lo, hi = sc.channel_capacity
+        spend = channels.expected_spend(sc, ba.flat) if sc.channel_sizing == "spend" else _NO_SPEND
+        const = dict(
+            close_rate=float(sc.channel_close_rate), open_rate=float(sc.channel_open_rate), fee=float(sc.onchain_fee),
+            n=layout.n_agents, offset=layout.edge_offset, slot_market=layout.edge_market, m=layout.n_markets,
+            lo=float(lo), hi=float(hi), split=float(sc.initial_split), spend=spend,
+            sizing_steps=float(sc.channel_sizing_steps), mean_cap=0.5 * (lo + hi), fees_on=bool(sc.routing_fees_on),
+            base_lo=float(sc.routing_fee_base[0]), base_hi=float(sc.routing_fee_base[1]),
+            rate_lo=float(sc.routing_fee_rate[0]), rate_hi=float(sc.routing_fee_rate[1]), decay=UTILIZATION_DECAY)
+        hit = ba.__dict__["_pass"] = (sc, layout, const)
+    return hit[2]
 
 
 def _draw_faults(sc: Scenario, bs: BatchState, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
@@ -756,7 +766,8 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
         util, flow_column, liquidity, fee_base, fee_rate, *lc = _channels_apart(
             sc, ba, bs, st, capacity_now, open_now, active, wallet, fee_sink_now, partner, layout, asks, one)
         u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened = lc
-    n_closed = n_closed + n_fault_closed
+    if sc.payments_on and sc.payments_aftermath:
+        n_closed = n_closed + n_fault_closed
     flow_columns = bs.flow_columns[1:] + (flow_column,)   # the older columns shared, not copied
     flow_reopened = bs.flow_reopened[1:] + (opened,)
     topology_version = bs.topology_version + ((n_opened + n_closed) > 0)

@@ -1515,15 +1515,15 @@ store_limits = register("store_limits", store_limits_numpy, _store_limits_nb)
 KIND_SOLAR, KIND_WIND, KIND_CONSUMER = 1, 2, 3
 
 
-def kind_weather_numpy(cloud, wind, blocks, z, cloud_phi, cloud_drift, cloud_noise, wind_phi, wind_drift,
+def kind_weather_numpy(cloud, wind, blocks, z, first, cloud_phi, cloud_drift, cloud_noise, wind_phi, wind_drift,
                        wind_noise):
     """(cloud cover, wind speed) [M, N] of the next interval: copies of `cloud` and `wind` with each
     solar block's cloud and each wind block's speed one AR(1) step on (`ar1_clip`, clipped to [0, 1] and
-    [0, inf)), from the normals `z` [M, K] at the block's column. What `kinds.solar.weather` and
+    [0, inf)), from the normals `z` [M, K] at column `first` + the block's column. What `kinds.solar.weather` and
     `kinds.wind.weather` do, in one call. Twin of `_kind_weather_nb`."""
     cloud, wind = cloud.copy(), wind.copy()
     for code, start, stop, col in blocks:
-        zz = z[:, col:col + stop - start]
+        zz = z[:, first + col:first + col + stop - start]
         if code == KIND_SOLAR:
             ar1_clip_numpy(cloud, start, stop, cloud_phi, cloud_drift, cloud_noise, zz, 0.0, 1.0)
         elif code == KIND_WIND:
@@ -1532,11 +1532,11 @@ def kind_weather_numpy(cloud, wind, blocks, z, cloud_phi, cloud_drift, cloud_noi
 
 
 @jit
-def _kind_weather_nb(cloud, wind, blocks, z, cloud_phi, cloud_drift, cloud_noise, wind_phi, wind_drift,
+def _kind_weather_nb(cloud, wind, blocks, z, first, cloud_phi, cloud_drift, cloud_noise, wind_phi, wind_drift,
                      wind_noise):  # pragma: no cover - compiled
     cloud, wind = cloud.copy(), wind.copy()
     for b in range(blocks.shape[0]):
-        code, start, stop, col = blocks[b, 0], blocks[b, 1], blocks[b, 2], blocks[b, 3]
+        code, start, stop, col = blocks[b, 0], blocks[b, 1], blocks[b, 2], first + blocks[b, 3]
         if code == KIND_SOLAR:
             x, phi, drift, noise, hi = cloud, cloud_phi, cloud_drift, cloud_noise, 1.0
         elif code == KIND_WIND:

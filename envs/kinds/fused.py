@@ -91,9 +91,8 @@ def interval(sc, p: Plan, agents, cloud: np.ndarray, wind_speed: np.ndarray, t, 
     weather one step on from `cloud` and `wind_speed` [M, N] (not modified) and the energy of the built-in
     kinds (`agents` the [M, N] grid parameters), from the normals `z` [M, K] from column `first` on."""
     c_phi, w_phi = float(sc.cloud_persistence), float(sc.wind_persistence)
-    weather = p.weather if first == 0 else p.weather + np.array([0, 0, 0, first])
     cloud, wind_speed = kernels.kind_weather(
-        cloud=cloud, wind=wind_speed, blocks=weather, z=z, cloud_phi=c_phi,
+        cloud=cloud, wind=wind_speed, blocks=p.weather, z=z, first=first, cloud_phi=c_phi,
         cloud_drift=(1.0 - c_phi) * sc.cloud_mean, cloud_noise=float(sc.cloud_noise), wind_phi=w_phi,
         wind_drift=(1.0 - w_phi) * sc.wind_mean, wind_noise=float(sc.wind_noise))
     m = cloud.shape[0]

@@ -236,7 +236,8 @@ def fused_kind_cases(i):
     wind_row = [row for row in rows if row[0] == kernels.KIND_WIND][0]
     table = lambda x: np.array([list(t) + [0] for t in x] if len(x[0]) == 3 else x, dtype=np.int64)
     return {
-        "kind_weather": dict(cloud=grid(-0.5, 1.5), wind=grid(-1, 30), blocks=table(weather), z=z, cloud_phi=0.9,
+        "kind_weather": dict(cloud=grid(-0.5, 1.5), wind=grid(-1, 30), blocks=table(weather), z=z, first=i % 3,
+                             cloud_phi=0.9,
                              cloud_drift=0.03, cloud_noise=0.2 * (i % 2), wind_phi=0.8, wind_drift=1.6, wind_noise=1.0),
         "kind_energy": dict(blocks=table(rows), capacity=r.uniform(0.5, 8, (m, n)), residential=r.random((m, n)) < 0.6,
                             cloud=grid(0, 1), speed=speed, cubed=speed[:, wind_row[1]:wind_row[2]] ** 3,
