@@ -884,7 +884,8 @@ def observe(sc: Scenario, ba: BatchAgents, bs: BatchState, static: np.ndarray, s
     kernels.observation_rows(
         buf=buf, static=static, static_rows=_static_rows(static.shape[0]), rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=bs.soc, capacity=agents.capacity,
         storage=agents.is_storage, last_sold=bs.last_sold, last_bought=bs.last_bought, last_profit=bs.last_profit,
-        scale=scale, degree=degree, outbound=outbound, inbound=inbound, retail=float(sc.retail_tariff), liq=float(liq),
+        inv_scale=_inv_scale(ba, scale), degree=degree, outbound=outbound, inbound=inbound, retail=float(sc.retail_tariff),
+        liq=float(liq),
         mean_degree=float(sc.mean_degree), low=OBS_LOW, high=OBS_HIGH, market=market,
         good_key=ba.good_key(bs.ref_price.shape[1]), good_rows=_GOOD_ROWS, scalar_rows=_SCALAR_ROWS,
         ref_price=bs.ref_price, clearing_price=bs.clearing_price, price_history=bs.price_history,
@@ -899,6 +900,15 @@ def observe(sc: Scenario, ba: BatchAgents, bs: BatchState, static: np.ndarray, s
         if not bs.active.all():
             buf[:, ~bs.active] = 0.0
     return buf.T
+
+
+def _inv_scale(ba: BatchAgents, scale: np.ndarray) -> np.ndarray:
+    """1 / max(scale, 1e-12) [M*N]: what the observation multiplies the agents' energies by, computed once
+    per episode's scale (cached on the agents' batch view)."""
+    hit = ba.__dict__.get("_inv_scale")
+    if hit is None or hit[0] is not scale:
+        hit = ba.__dict__["_inv_scale"] = (scale, 1.0 / np.maximum(scale, 1e-12))
+    return hit[1]
 
 
 _GOOD_ROWS = np.array([OBS_INDEX[k] for k in ("ref_price", "clearing_price", "price_change", "imbalance",

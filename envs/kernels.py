@@ -1005,13 +1005,14 @@ def scalar_fields_numpy(time_vals, t, shock_remaining, episode_steps, scalar_low
 
 
 def observation_rows_numpy(buf, static, static_rows, rows, sellable, needed, soc, capacity, storage, last_sold,
-                           last_bought, last_profit, scale, degree, outbound, inbound, retail, liq, mean_degree, low,
+                           last_bought, last_profit, inv_scale, degree, outbound, inbound, retail, liq, mean_degree, low,
                            high, market, good_key, good_rows, scalar_rows, ref_price, clearing_price, price_history,
                            history_len, supply, demand, volume, time_vals, t, shock_remaining, shock_kind, shock_row0,
                            n_shock_rows, episode_steps, active, zero_inactive):
     """Fill the observation buffer `buf` [O, N] float32 (in place, every row written): the rows
     `static_rows` of the episode's `static` [O, N] (kinds, profile, reserve, limit, ...); the
-    nine per-agent fields (energies over the agent's `scale`), each computed in float64,
+    nine per-agent fields (energies times the agent's `inv_scale`, 1 / max(scale, 1e-12), computed once
+    per episode by the caller), each computed in float64,
     clipped to its bounds and stored into its row `rows[k]`; the market's per-good fields
     (`market_fields_numpy`) of the good `good_key` [N] (market * G + good) an agent observes into
     `good_rows`; the per-market fields (`scalar_fields_numpy`) into `scalar_rows`; a 1 in the
@@ -1020,7 +1021,6 @@ def observation_rows_numpy(buf, static, static_rows, rows, sellable, needed, soc
     `_observation_rows_nb`."""
     buf[static_rows] = static[static_rows]
     buf[shock_row0:shock_row0 + n_shock_rows] = 0.0
-    inv_scale = 1.0 / np.maximum(scale, 1e-12)
     vals = (
         sellable * inv_scale,
         needed * inv_scale,
@@ -1065,7 +1065,7 @@ _fill_or_gather = jit(_fill_or_gather_py, inline=True)
 
 @jit
 def _observation_rows_nb(buf, static, static_rows, rows, sellable, needed, soc, capacity, storage, last_sold,
-                         last_bought, last_profit, scale, degree, outbound, inbound, retail, liq, mean_degree, low,
+                         last_bought, last_profit, inv_scale, degree, outbound, inbound, retail, liq, mean_degree, low,
                          high, market, good_key, good_rows, scalar_rows, ref_price, clearing_price, price_history,
                          history_len, supply, demand, volume, time_vals, t, shock_remaining, shock_kind, shock_row0,
                          n_shock_rows, episode_steps, active, zero_inactive):  # pragma: no cover - compiled
@@ -1075,9 +1075,7 @@ def _observation_rows_nb(buf, static, static_rows, rows, sellable, needed, soc, 
         buf[j, :] = static[j, :]
     for j in range(shock_row0, shock_row0 + n_shock_rows):
         buf[j, :] = 0.0
-    inv = np.empty(n)
-    for i in range(n):
-        inv[i] = 1.0 / max(scale[i], 1e-12)
+    inv = inv_scale
     # each field computed and clipped straight into its row (no scratch row between)
     for k in range(9):
         j = rows[k]

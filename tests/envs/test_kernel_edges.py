@@ -151,7 +151,7 @@ def test_observation_rows_fills_one_market_and_one_good_as_its_twin(m, g, kind):
               static_rows=np.array([j for j in range(width) if j not in dynamic]), rows=_AGENT_ROWS,
               sellable=r.uniform(0, 5, n), needed=r.uniform(0, 5, n), soc=r.uniform(0, 4, n), capacity=r.uniform(0, 8, n),
               storage=r.random(n) < 0.3, last_sold=bd[:, 3], last_bought=np.ascontiguousarray(bd[:, 4]),
-              last_profit=bd[:, 0], scale=r.uniform(0, 3, n), degree=r.integers(0, 9, n).astype(np.float64),
+              last_profit=bd[:, 0], inv_scale=1.0 / np.maximum(r.uniform(0, 3, n), 1e-12), degree=r.integers(0, 9, n).astype(np.float64),
               outbound=r.uniform(0, 900, n), inbound=r.uniform(0, 900, n), retail=250.0, liq=1000.0, mean_degree=8.0,
               low=OBS_LOW, high=OBS_HIGH, market=market, good_key=market * g + np.arange(n) % g,
               good_rows=np.array([7, 9, 11, 13, 15]), scalar_rows=np.array([20, 21, 22, 23, 24]),

@@ -74,7 +74,7 @@ def market_cases(core, acts, i):
     rows = dict(static=r.uniform(0, 1, (width, ag.n)).astype(np.float32),
                 static_rows=np.array([j for j in range(width) if j not in dynamic]), rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=st.soc, capacity=ag.capacity,
                 storage=ag.is_storage, last_sold=st.last_sold, last_bought=st.last_bought, last_profit=st.last_profit,
-                scale=scale * (np.arange(ag.n) % 5 > 0), degree=degree, outbound=outbound, inbound=inbound,
+                inv_scale=1.0 / np.maximum(scale * (np.arange(ag.n) % 5 > 0), 1e-12), degree=degree, outbound=outbound, inbound=inbound,
                 retail=sc.retail_tariff, liq=sc.mean_degree * 50.0, mean_degree=float(sc.mean_degree), low=OBS_LOW,
                 high=OBS_HIGH, market=market, good_key=market * g + np.arange(ag.n) % g,
                 good_rows=np.array([7, 9, 11, 13, 15]), scalar_rows=np.array([20, 21, 22, 23, 24]),
