@@ -18,8 +18,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..compiled import THREADS, jit, prange, register as register_kernel
+from ..payments.layer import (N_REASONS, _add_payment, _direct_one, _pay_routed_nb, payment_outputs,
+                              trade_payments_numpy)
+from ..payments.reasons import INSUFFICIENT_BALANCE, PEER_FAULT
 from ..payments.routes import PARALLEL_SLOTS, _candidates_nb, candidates as routed_candidates_kernel, candidates_numpy
-from ..trades import LIQUIDITY_CUT, LIQUIDITY_EMPTY, LIQUIDITY_OK, ROUTED, Trades
+from ..trades import LIQUIDITY_CUT, LIQUIDITY_EMPTY, LIQUIDITY_OK, ON_CHAIN, ROUTED, Trades
 from .base import Mechanism, channel_pairs, register, routed_pairs
 
 if TYPE_CHECKING:
@@ -421,11 +424,17 @@ def ration_routed_numpy(channel, seller, buyer, price, r_seller, r_buyer, r_rout
             sells_good[all_s[keep]].astype(np.int64))
 
 
-@jit
-def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve,
-                      limit, concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base,
-                      fee_rate, max_fee_share, n):  # pragma: no cover - compiled
-    """(Agent and channel indices unsigned: numba then leaves out its negative-index checks.)"""
+def _ration_routed_pay(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve,
+                       limit, concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base,
+                       fee_rate, max_fee_share, n, paying, blocked_agent, blocked_channel, faults, round_off, max_hops,
+                       flow_in_u):  # pragma: no cover - compiled
+    """`ration_routed`; with `paying`, each kept trade is also paid as it is written, the way
+    `payments.layer` pays the direct trades (`_direct_one`, from the buyer's side the rationing
+    read: no second gather of the channels), into `flow_in_u` [E] (zeros). Returns ration_routed's
+    eight outputs, then (with `paying`, else empty) paid, paid quantity, failed, partial [T], failures
+    by reason, completed payments by hops [H + 1], the per-agent sums [8, N] of
+    `layer._add_payment` and the indices of the routed trades. (Agent and channel indices
+    unsigned: numba then leaves out its negative-index checks.)"""
     d_n = channel.shape[0]
     r_n = r_seller.shape[0]
     h_n = r_route.shape[1]
@@ -439,6 +448,7 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
     payable = np.empty(t_n)   # `ration`'s first pass, on the way (the same order of the sums)
     w = np.empty(t_n)
     w_sum = np.zeros(n)
+    bu_ = np.empty(d_n if paying else 0, dtype=np.bool_)   # the buyer is the channel's u (with `paying`)
     for i in range(d_n):
         ch = np.uint64(channel[i])
         bi = buyer[i]
@@ -448,8 +458,11 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
         b_[i] = bi
         p_[i] = pr
         bu = balance_u[ch]
-        sd = bu if u[ch] == bi else capacity[ch] - bu
+        is_u = u[ch] == bi
+        sd = bu if is_u else capacity[ch] - bu
         sd_[i] = sd
+        if paying:
+            bu_[i] = is_u
         src[i] = i
         pay = sd / pr if pr > 0 else np.inf
         payable[i] = pay
@@ -514,6 +527,17 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
     o_cut = np.empty(m, dtype=np.int8)
     o_route = np.empty((m, h_n), dtype=np.int64)   # (each kept row written whole: no fill pass)
     o_good = np.empty(m, dtype=np.int64)
+    p_m = m if paying else 0
+    paid = np.empty(p_m)
+    paid_qty = np.empty(p_m)
+    failed = np.empty(p_m, dtype=np.bool_)
+    partial = np.empty(p_m, dtype=np.bool_)
+    failures = np.zeros(N_REASONS, dtype=np.int64)
+    hops_hist = np.zeros(max_hops + 1, dtype=np.int64)
+    one = 1 if max_hops > 1 else max_hops
+    sums = np.zeros((8, n if paying else 0))   # sold, bought, revenue, cost, exchange in, out, failed, partial counts
+    idx = np.empty(p_m, dtype=np.int64)
+    r_k = 0
     k_ = 0
     for p in range(m):
         s = np.uint32(s_[p])
@@ -538,9 +562,53 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
         o_b[k_] = b_[p]
         o_p[k_] = p_[p]
         o_q[k_] = q
-        o_cut[k_] = LIQUIDITY_EMPTY if empty else (LIQUIDITY_CUT if capped[p] else LIQUIDITY_OK)
+        ct = LIQUIDITY_EMPTY if empty else (LIQUIDITY_CUT if capped[p] else LIQUIDITY_OK)
+        o_cut[k_] = ct
+        if paying:   # (`layer._direct_range`'s one trade)
+            b = np.uint32(b_[p])
+            rel = False
+            if i >= 0:
+                ch = channel[np.uint32(i)]
+                if faults:
+                    rel = blocked_agent[s] or blocked_agent[b] or blocked_channel[np.uint64(ch)]
+                    if rel:
+                        q = 0.0
+                        ct = LIQUIDITY_EMPTY
+                pd, pq, f, pa, sg = _direct_one(ch, q, ct, p_[p], sd_[p], bu_[np.uint32(i)], round_off)
+                flow_in_u[np.uint64(ch)] += sg
+                if pq > 0:
+                    hops_hist[one] += 1
+                if f:
+                    failures[PEER_FAULT if rel else INSUFFICIENT_BALANCE] += 1
+            else:   # paid over its route after all direct trades (`layer._routed_gather`)
+                pd, pq, f, pa, sg = _direct_one(ON_CHAIN, 0.0, ct, p_[p], 0.0, False, round_off)
+                idx[r_k] = k_
+                r_k += 1
+            paid[k_] = pd
+            paid_qty[k_] = pq
+            failed[k_] = f
+            partial[k_] = pa
+            _add_payment(sums, s, b, pd, pq, i < 0, f, pa)
         k_ += 1
-    return o_ch[:k_], o_s[:k_], o_b[:k_], o_p[:k_], o_q[:k_], o_cut[:k_], o_route[:k_], o_good[:k_]
+    return (o_ch[:k_], o_s[:k_], o_b[:k_], o_p[:k_], o_q[:k_], o_cut[:k_], o_route[:k_], o_good[:k_], paid[:k_],
+            paid_qty[:k_], failed[:k_], partial[:k_], failures, hops_hist, sums, idx[:r_k])
+
+
+_ration_routed_pay_nb = jit(_ration_routed_pay)
+
+
+def _ration_routed(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve, limit,
+                   concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate,
+                   max_fee_share, n):  # pragma: no cover - compiled
+    """`ration_routed_numpy` compiled (`_ration_routed_pay` without paying)."""
+    out = _ration_routed_pay_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid,
+                                reserve, limit, concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u,
+                                capacity, fee_base, fee_rate, max_fee_share, n, False, np.zeros(0, dtype=np.bool_),
+                                np.zeros(0, dtype=np.bool_), False, 0.0, 1, np.zeros(0))
+    return out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7]
+
+
+_ration_routed_nb = jit(_ration_routed)
 
 
 ration_routed = register_kernel("ration_routed", ration_routed_numpy, _ration_routed_nb)
@@ -603,10 +671,83 @@ clear_routed = register_kernel("bilateral_routed_clear", clear_routed_numpy,
                                min_items=PARALLEL_SLOTS)
 
 
+# ---- the routed clearing that also pays: one call from the offers to the payments -------------------
+
+def clear_pay_routed_numpy(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,
+                           concession, rounds, balance_u, capacity, fee_base, fee_rate, max_fee_share, max_hops, n,
+                           blocked_agent, blocked_channel, faults, round_off):
+    """`clear_routed_numpy`, then its trades paid (`payments.layer.trade_payments_numpy`, over the
+    same channels; agents and channels `blocked` with `faults`): clear_routed's ten outputs, then
+    trade_payments' twenty."""
+    out = clear_routed_numpy(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve,
+                             limit, concession, rounds, balance_u, capacity, fee_base, fee_rate, max_fee_share,
+                             max_hops, n)
+    all_ch, all_s, all_b, all_p, qty, cut, route, good, n_neg, unrouted = out
+    paid = trade_payments_numpy(all_ch, all_s, all_b, qty, all_p, cut, route, unrouted, u, v, capacity, balance_u,
+                                fee_base, fee_rate, blocked_agent, blocked_channel, faults, n, round_off,
+                                max_fee_share, max_hops)
+    return (*out, *paid)
+
+
+def _clear_pay_routed(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,
+                      concession, rounds, balance_u, capacity, fee_base, fee_rate, max_fee_share, max_hops, n,
+                      blocked_agent, blocked_channel, faults, round_off):  # pragma: no cover - compiled
+    """`clear_pay_routed_numpy` in one call (serial): `_clear_routed` whose rationing pays each
+    direct trade as it writes it (`_ration_routed_pay`: the side it read, no second pass over the
+    trades and their channels), then the routed trades paid (`layer._pay_routed`); the same float
+    expressions in the same order as the separate kernels."""
+    d_c, d_s, d_b, d_p, m_neg = _agreements_nb(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bid,
+                                               reserve, limit, concession, rounds, 1)   # forward, then reverse
+    o_s, o_b, o_r, o_w, unrouted = _candidates_nb(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sells_good,
+                                                  buys_good, max_hops, 1)
+    flow_in_u = np.zeros(u.shape[0])
+    (all_ch, all_s, all_b, all_p, qty, cut, r_out, good, paid, paid_qty, failed, partial, failures, hops_hist, sums,
+     idx) = _ration_routed_pay_nb(d_c, d_s, d_b, d_p, o_s, o_b, o_r, o_w, ask, bid, reserve, limit, concession,
+                                  rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate,
+                                  max_fee_share, n, True, blocked_agent, blocked_channel, faults, round_off, max_hops,
+                                  flow_in_u)
+    pay = _pay_routed_nb(all_ch, all_s, all_b, qty, all_p, r_out, unrouted, u, v, capacity, balance_u, fee_base,
+                         fee_rate, blocked_agent, blocked_channel, faults, n, max_fee_share, max_hops, idx, paid,
+                         paid_qty, failed, partial, flow_in_u, failures, hops_hist, sums)
+    return (all_ch, all_s, all_b, all_p, qty, cut, r_out, good, m_neg + o_s.shape[0], unrouted) + pay
+
+
+_clear_pay_routed_nb = jit(_clear_pay_routed)
+clear_pay_routed = register_kernel("bilateral_routed_clear_pay", clear_pay_routed_numpy, _clear_pay_routed_nb)
+
+
+def clear_and_pay(sc: "Scenario", agents: "AgentParams", state: "MarketState", offers: "Offers",
+                  failed_agent: np.ndarray, failed_channel: np.ndarray) -> Trades:
+    """`clear_bilateral`, with routes (`sc.max_hops` > 1) also paying its trades in the same compiled
+    call (`clear_pay_routed`): the Trades carry the payment layer's outputs (`Trades.payments`, as
+    `payments.layer.pay_trades` returns them over this state; agents and channels that failed this
+    step released), so settlement does not pay them again. One hop: `clear_bilateral` alone."""
+    if sc.max_hops <= 1:
+        return clear_bilateral(sc, agents, state, offers)
+    from ..settlement import ROUND_OFF
+
+    usable = state.open if state.active.all() else state.open & state.active[state.u] & state.active[state.v]
+    faults = bool(failed_agent.any() or failed_channel.any())   # none: the blocked arrays are not read
+    out = clear_pay_routed(
+        u=state.u, v=state.v, is_open=state.open, usable=usable, sell_qty=offers.sell_qty, buy_qty=offers.buy_qty,
+        sells_good=agents.sells_good, buys_good=agents.buys_good, ask=offers.ask, bid=offers.bid,
+        reserve=agents.reserve, limit=agents.limit, concession=offers.concession, rounds=sc.negotiation_rounds,
+        balance_u=state.balance_u, capacity=state.capacity, fee_base=state.fee_base, fee_rate=state.fee_rate,
+        max_fee_share=sc.max_fee_share, max_hops=int(sc.max_hops), n=agents.n, blocked_agent=failed_agent,
+        blocked_channel=failed_channel, faults=faults, round_off=ROUND_OFF)
+    all_ch, all_s, all_b, all_p, qty, cut, route, good, n_neg, unrouted = out[:10]
+    paid = payment_outputs(out[10:])
+    if all_ch.shape[0] == 0:
+        return Trades.empty(int(n_neg))._replace(route=np.zeros((0, sc.max_hops), dtype=np.int64), unrouted=unrouted,
+                                                 payments=paid)
+    return Trades(all_ch, all_s, all_b, good, qty, all_p, int(n_neg), cut, route, unrouted, paid)
+
+
 BILATERAL = register(Mechanism(
     name="bilateral", clear=clear_bilateral, settles="channels", optimum_network="channels",
-    parameters=("negotiation_rounds", "max_hops", "max_fee_share"), batched=True,
+    parameters=("negotiation_rounds", "max_hops", "max_fee_share"), batched=True, clear_and_pay=clear_and_pay,
     description="K alternating concession rounds over every open channel, proportional rationing"))
 
 __all__ = ["BILATERAL", "clear_bilateral", "negotiate", "ration", "agreements", "agreements_numpy", "ration_pairs",
-           "ration_pairs_numpy", "ration_routed", "ration_routed_numpy", "clear_routed", "clear_routed_numpy"]
+           "ration_pairs_numpy", "ration_routed", "ration_routed_numpy", "clear_routed", "clear_routed_numpy",
+           "clear_pay_routed", "clear_pay_routed_numpy", "clear_and_pay"]
