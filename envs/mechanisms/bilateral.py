@@ -18,11 +18,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..compiled import THREADS, jit, prange, register as register_kernel
-from ..payments.layer import (N_REASONS, _add_payment, _direct_one, _pay_routed_nb, payment_outputs,
-                              trade_payments_numpy)
-from ..payments.reasons import INSUFFICIENT_BALANCE, PEER_FAULT
+from ..payments.layer import _trade_payments_nb, payment_outputs, trade_payments_numpy
 from ..payments.routes import PARALLEL_SLOTS, _candidates_nb, candidates as routed_candidates_kernel, candidates_numpy
-from ..trades import LIQUIDITY_CUT, LIQUIDITY_EMPTY, LIQUIDITY_OK, ON_CHAIN, ROUTED, Trades
+from ..trades import LIQUIDITY_CUT, LIQUIDITY_EMPTY, LIQUIDITY_OK, ROUTED, Trades
 from .base import Mechanism, channel_pairs, register, routed_pairs
 
 if TYPE_CHECKING:
@@ -424,17 +422,11 @@ def ration_routed_numpy(channel, seller, buyer, price, r_seller, r_buyer, r_rout
             sells_good[all_s[keep]].astype(np.int64))
 
 
-def _ration_routed_pay(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve,
-                       limit, concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base,
-                       fee_rate, max_fee_share, n, paying, blocked_agent, blocked_channel, faults, round_off, max_hops,
-                       flow_in_u):  # pragma: no cover - compiled
-    """`ration_routed`; with `paying`, each kept trade is also paid as it is written, the way
-    `payments.layer` pays the direct trades (`_direct_one`, from the buyer's side the rationing
-    read: no second gather of the channels), into `flow_in_u` [E] (zeros). Returns ration_routed's
-    eight outputs, then (with `paying`, else empty) paid, paid quantity, failed, partial [T], failures
-    by reason, completed payments by hops [H + 1], the per-agent sums [8, N] of
-    `layer._add_payment` and the indices of the routed trades. (Agent and channel indices
-    unsigned: numba then leaves out its negative-index checks.)"""
+@jit
+def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve,
+                      limit, concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base,
+                      fee_rate, max_fee_share, n):  # pragma: no cover - compiled
+    """(Agent and channel indices unsigned: numba then leaves out its negative-index checks.)"""
     d_n = channel.shape[0]
     r_n = r_seller.shape[0]
     h_n = r_route.shape[1]
@@ -448,7 +440,6 @@ def _ration_routed_pay(channel, seller, buyer, price, r_seller, r_buyer, r_route
     payable = np.empty(t_n)   # `ration`'s first pass, on the way (the same order of the sums)
     w = np.empty(t_n)
     w_sum = np.zeros(n)
-    bu_ = np.empty(d_n if paying else 0, dtype=np.bool_)   # the buyer is the channel's u (with `paying`)
     for i in range(d_n):
         ch = np.uint64(channel[i])
         bi = buyer[i]
@@ -458,11 +449,8 @@ def _ration_routed_pay(channel, seller, buyer, price, r_seller, r_buyer, r_route
         b_[i] = bi
         p_[i] = pr
         bu = balance_u[ch]
-        is_u = u[ch] == bi
-        sd = bu if is_u else capacity[ch] - bu
+        sd = bu if u[ch] == bi else capacity[ch] - bu
         sd_[i] = sd
-        if paying:
-            bu_[i] = is_u
         src[i] = i
         pay = sd / pr if pr > 0 else np.inf
         payable[i] = pay
@@ -527,17 +515,6 @@ def _ration_routed_pay(channel, seller, buyer, price, r_seller, r_buyer, r_route
     o_cut = np.empty(m, dtype=np.int8)
     o_route = np.empty((m, h_n), dtype=np.int64)   # (each kept row written whole: no fill pass)
     o_good = np.empty(m, dtype=np.int64)
-    p_m = m if paying else 0
-    paid = np.empty(p_m)
-    paid_qty = np.empty(p_m)
-    failed = np.empty(p_m, dtype=np.bool_)
-    partial = np.empty(p_m, dtype=np.bool_)
-    failures = np.zeros(N_REASONS, dtype=np.int64)
-    hops_hist = np.zeros(max_hops + 1, dtype=np.int64)
-    one = 1 if max_hops > 1 else max_hops
-    sums = np.zeros((8, n if paying else 0))   # sold, bought, revenue, cost, exchange in, out, failed, partial counts
-    idx = np.empty(p_m, dtype=np.int64)
-    r_k = 0
     k_ = 0
     for p in range(m):
         s = np.uint32(s_[p])
@@ -562,53 +539,9 @@ def _ration_routed_pay(channel, seller, buyer, price, r_seller, r_buyer, r_route
         o_b[k_] = b_[p]
         o_p[k_] = p_[p]
         o_q[k_] = q
-        ct = LIQUIDITY_EMPTY if empty else (LIQUIDITY_CUT if capped[p] else LIQUIDITY_OK)
-        o_cut[k_] = ct
-        if paying:   # (`layer._direct_range`'s one trade)
-            b = np.uint32(b_[p])
-            rel = False
-            if i >= 0:
-                ch = channel[np.uint32(i)]
-                if faults:
-                    rel = blocked_agent[s] or blocked_agent[b] or blocked_channel[np.uint64(ch)]
-                    if rel:
-                        q = 0.0
-                        ct = LIQUIDITY_EMPTY
-                pd, pq, f, pa, sg = _direct_one(ch, q, ct, p_[p], sd_[p], bu_[np.uint32(i)], round_off)
-                flow_in_u[np.uint64(ch)] += sg
-                if pq > 0:
-                    hops_hist[one] += 1
-                if f:
-                    failures[PEER_FAULT if rel else INSUFFICIENT_BALANCE] += 1
-            else:   # paid over its route after all direct trades (`layer._routed_gather`)
-                pd, pq, f, pa, sg = _direct_one(ON_CHAIN, 0.0, ct, p_[p], 0.0, False, round_off)
-                idx[r_k] = k_
-                r_k += 1
-            paid[k_] = pd
-            paid_qty[k_] = pq
-            failed[k_] = f
-            partial[k_] = pa
-            _add_payment(sums, s, b, pd, pq, i < 0, f, pa)
+        o_cut[k_] = LIQUIDITY_EMPTY if empty else (LIQUIDITY_CUT if capped[p] else LIQUIDITY_OK)
         k_ += 1
-    return (o_ch[:k_], o_s[:k_], o_b[:k_], o_p[:k_], o_q[:k_], o_cut[:k_], o_route[:k_], o_good[:k_], paid[:k_],
-            paid_qty[:k_], failed[:k_], partial[:k_], failures, hops_hist, sums, idx[:r_k])
-
-
-_ration_routed_pay_nb = jit(_ration_routed_pay)
-
-
-def _ration_routed(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve, limit,
-                   concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate,
-                   max_fee_share, n):  # pragma: no cover - compiled
-    """`ration_routed_numpy` compiled (`_ration_routed_pay` without paying)."""
-    out = _ration_routed_pay_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid,
-                                reserve, limit, concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u,
-                                capacity, fee_base, fee_rate, max_fee_share, n, False, np.zeros(0, dtype=np.bool_),
-                                np.zeros(0, dtype=np.bool_), False, 0.0, 1, np.zeros(0))
-    return out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7]
-
-
-_ration_routed_nb = jit(_ration_routed)
+    return o_ch[:k_], o_s[:k_], o_b[:k_], o_p[:k_], o_q[:k_], o_cut[:k_], o_route[:k_], o_good[:k_]
 
 
 ration_routed = register_kernel("ration_routed", ration_routed_numpy, _ration_routed_nb)
@@ -650,15 +583,23 @@ def _clear_routed(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_goo
 _clear_routed_nb = jit(_clear_routed)
 
 
+def _held(kernel, *args):
+    """`kernel` on its positional arguments, its multi-threaded build picked by its own size threshold,
+    without taking the lock of the multi-threaded builds: for a multi-threaded build that calls other
+    kernels (`compiled.ParallelKernel` runs it holding that lock already; through `kernel(**kw)` it
+    would wait for itself forever)."""
+    if kernel.parallel is not None and len(args[kernel.split]) >= kernel.min_items:
+        return kernel.parallel(*args)
+    return kernel.impl(*args)
+
+
 def _clear_routed_parallel(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,
                            concession, rounds, balance_u, capacity, fee_base, fee_rate, max_fee_share, max_hops, n):
     """Large markets: the separate kernels, each picking its multi-threaded build by its own size threshold."""
-    channel, seller, buyer, price, n_neg = agreements(
-        u=u, v=v, is_open=is_open, sell_qty=sell_qty, buy_qty=buy_qty, sells_good=sells_good, buys_good=buys_good,
-        ask=ask, bid=bid, reserve=reserve, limit=limit, concession=concession, rounds=rounds)
-    rs, rb, rr, rw, unrouted = routed_candidates_kernel(
-        u=u, v=v, usable=usable, capacity=capacity, balance_u=balance_u, sell_qty=sell_qty, buy_qty=buy_qty,
-        sells_good=sells_good, buys_good=buys_good, max_hops=max_hops)
+    channel, seller, buyer, price, n_neg = _held(agreements, u, v, is_open, sell_qty, buy_qty, sells_good, buys_good,
+                                                 ask, bid, reserve, limit, concession, rounds)
+    rs, rb, rr, rw, unrouted = _held(routed_candidates_kernel, u, v, usable, capacity, balance_u, sell_qty, buy_qty,
+                                     sells_good, buys_good, max_hops)
     out = _ration_routed_nb(channel, seller, buyer, price, rs, rb, rr, rw, ask, bid, reserve, limit, concession,
                             rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate,
                             max_fee_share, n)
@@ -692,28 +633,39 @@ def clear_pay_routed_numpy(u, v, is_open, usable, sell_qty, buy_qty, sells_good,
 def _clear_pay_routed(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,
                       concession, rounds, balance_u, capacity, fee_base, fee_rate, max_fee_share, max_hops, n,
                       blocked_agent, blocked_channel, faults, round_off):  # pragma: no cover - compiled
-    """`clear_pay_routed_numpy` in one call (serial): `_clear_routed` whose rationing pays each
-    direct trade as it writes it (`_ration_routed_pay`: the side it read, no second pass over the
-    trades and their channels), then the routed trades paid (`layer._pay_routed`); the same float
-    expressions in the same order as the separate kernels."""
-    d_c, d_s, d_b, d_p, m_neg = _agreements_nb(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bid,
-                                               reserve, limit, concession, rounds, 1)   # forward, then reverse
-    o_s, o_b, o_r, o_w, unrouted = _candidates_nb(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sells_good,
-                                                  buys_good, max_hops, 1)
-    flow_in_u = np.zeros(u.shape[0])
-    (all_ch, all_s, all_b, all_p, qty, cut, r_out, good, paid, paid_qty, failed, partial, failures, hops_hist, sums,
-     idx) = _ration_routed_pay_nb(d_c, d_s, d_b, d_p, o_s, o_b, o_r, o_w, ask, bid, reserve, limit, concession,
-                                  rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate,
-                                  max_fee_share, n, True, blocked_agent, blocked_channel, faults, round_off, max_hops,
-                                  flow_in_u)
-    pay = _pay_routed_nb(all_ch, all_s, all_b, qty, all_p, r_out, unrouted, u, v, capacity, balance_u, fee_base,
-                         fee_rate, blocked_agent, blocked_channel, faults, n, max_fee_share, max_hops, idx, paid,
-                         paid_qty, failed, partial, flow_in_u, failures, hops_hist, sums)
-    return (all_ch, all_s, all_b, all_p, qty, cut, r_out, good, m_neg + o_s.shape[0], unrouted) + pay
+    """`clear_pay_routed_numpy` in one call (serial): `_clear_routed`, then `layer._trade_payments`
+    (one chunk) over its trades, with no return to Python in between."""
+    all_ch, all_s, all_b, all_p, qty, cut, r_out, good, n_neg, unrouted = _clear_routed_nb(
+        u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit, concession, rounds,
+        balance_u, capacity, fee_base, fee_rate, max_fee_share, max_hops, n)
+    pay = _trade_payments_nb(all_ch, all_s, all_b, qty, all_p, cut, r_out, unrouted, u, v, capacity, balance_u,
+                             fee_base, fee_rate, blocked_agent, blocked_channel, faults, n, round_off, max_fee_share,
+                             max_hops, 1)
+    return (all_ch, all_s, all_b, all_p, qty, cut, r_out, good, n_neg, unrouted) + pay
 
 
 _clear_pay_routed_nb = jit(_clear_pay_routed)
-clear_pay_routed = register_kernel("bilateral_routed_clear_pay", clear_pay_routed_numpy, _clear_pay_routed_nb)
+
+
+def _clear_pay_routed_parallel(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve,
+                               limit, concession, rounds, balance_u, capacity, fee_base, fee_rate, max_fee_share,
+                               max_hops, n, blocked_agent, blocked_channel, faults, round_off):
+    """Large markets: `_clear_routed_parallel`, then `trade_payments` by its own size threshold."""
+    from ..payments.layer import trade_payments
+
+    out = _clear_routed_parallel(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve,
+                                 limit, concession, rounds, balance_u, capacity, fee_base, fee_rate, max_fee_share,
+                                 max_hops, n)
+    all_ch, all_s, all_b, all_p, qty, cut, route, good, n_neg, unrouted = out
+    pay = _held(trade_payments, all_ch, all_s, all_b, qty, all_p, cut, route, unrouted, u, v, capacity, balance_u,
+                fee_base, fee_rate, blocked_agent, blocked_channel, faults, n, round_off, max_fee_share, max_hops)
+    return (*out, *pay)
+
+
+clear_pay_routed = register_kernel("bilateral_routed_clear_pay", clear_pay_routed_numpy,
+                                   _clear_pay_routed_nb if _clear_pay_routed_nb is not None else None,
+                                   parallel=_clear_pay_routed_parallel if _agreements_par is not None else None,
+                                   split="u", min_items=PARALLEL_SLOTS)
 
 
 def clear_and_pay(sc: "Scenario", agents: "AgentParams", state: "MarketState", offers: "Offers",

@@ -170,24 +170,24 @@ def routed_settlement_numpy(route, seller, buyer, qty, price, max_fee_share, u, 
     return reason, fee, r_paid, r_qty, sold, bought, revenue, cost, n_failed, fees, flow_in_u + r_flow, earned
 
 
-def _routed_sums(idx, seller, buyer, qty, amount, reason, fee, a_sums, fees):  # pragma: no cover - compiled
-    """The routed trades' sums per agent, in trade order, into a_sums [5, N] (sold, bought, revenue,
-    cost, failed count) and fees [N] (a failed one adds zeros, as it pays nothing)."""
+def _routed_sums(idx, seller, buyer, qty, amount, reason, fee, sold, bought, revenue, cost, n_failed,
+                 fees):  # pragma: no cover - compiled
+    """The routed trades' sums per agent, in trade order (a failed one adds zeros, as it pays nothing)."""
     for k in range(idx.shape[0]):
         t = idx[k]
         s = np.uint32(seller[t])
         b = np.uint32(buyer[t])
         if reason[k] == OK:
-            a_sums[0, s] += qty[t]
-            a_sums[1, b] += qty[t]
-            a_sums[2, s] += amount[k]
-            a_sums[3, b] += amount[k]
+            sold[s] += qty[t]
+            bought[b] += qty[t]
+            revenue[s] += amount[k]
+            cost[b] += amount[k]
         else:
-            a_sums[0, s] += 0.0
-            a_sums[1, b] += 0.0
-            a_sums[2, s] += 0.0
-            a_sums[3, b] += 0.0
-            a_sums[4, b] += 1.0
+            sold[s] += 0.0
+            bought[b] += 0.0
+            revenue[s] += 0.0
+            cost[b] += 0.0
+            n_failed[b] += 1.0
         fees[b] += fee[k]
 
 
@@ -224,38 +224,14 @@ _routed_sums_nb = jit(_routed_sums)
 _direct_sums_nb = jit(_direct_sums)
 
 
-def _direct_one_py(ch, q, ct, pr, sd, buyer_is_u, round_off):  # pragma: no cover - compiled
-    """One trade paid as `kernels._pay_nb` pays it, given its buyer's side `sd` of channel `ch`
-    (read only when ch >= 0) and whether the buyer is the channel's u: (paid, paid quantity,
-    failed, partial, signed flow into u's side)."""
-    amount = q * pr
-    sg = 0.0
-    if ch >= 0:
-        pd = min(amount, sd)
-        sg = -pd if buyer_is_u else pd
-    else:
-        pd = amount
-    short = pd < amount
-    if short:
-        pq = pd / pr if pr > 0 else 0.0
-    else:
-        pq = q
-    f = ct == 2 or (short and pd <= 0.0)
-    pa = (not f) and (ct == 1 or (short and pd < amount * (1.0 - round_off)))
-    return pd, pq, f, pa, sg
-
-
-_direct_one = jit(_direct_one_py, inline=True) or _direct_one_py
-
-
 def _direct_range(channel, seller, buyer, qty, price, cut, u, capacity, balance_u, blocked_agent, blocked_channel,
                   faults, round_off, lo, hi, paid, paid_qty, failed, partial, released, signed, whole, flow_in_u,
                   failures, hops_hist, one, sums):  # pragma: no cover - compiled
-    """Trades lo..hi-1 paid as `kernels._pay_nb` pays them (`_direct_one`; routed and released
-    trades paying nothing here): paid, paid_qty, failed, partial; without `whole` also released
-    and the signed flow into u's side (for the serial pass after the chunks). With `whole` (one
-    serial pass over all trades) instead, in trade order, the flows into the channels, the counts
-    and the per-agent sums (`_direct_sums`' order); returns the number of routed trades then."""
+    """Trades lo..hi-1 paid as `kernels._pay_nb` pays them (the same float expressions; routed and
+    released trades paying nothing here): paid, paid_qty, failed, partial; without `whole` also
+    released and the signed flow into u's side (for the serial pass after the chunks). With `whole`
+    (one serial pass over all trades) instead, in trade order, the flows into the channels, the
+    counts and the per-agent sums (`_direct_sums`' order); returns the number of routed trades then."""
     r_n = 0
     for t in range(lo, hi):
         ch = channel[t]
@@ -273,13 +249,24 @@ def _direct_range(channel, seller, buyer, qty, price, cut, u, capacity, balance_
             if rel:
                 q = 0.0
                 ct = LIQUIDITY_EMPTY
-        sd = 0.0
-        buyer_is_u = False
+        pr = price[t]
+        amount = q * pr
+        sg = 0.0
         if ch >= 0:
             c = np.uint64(ch)
             buyer_is_u = u[c] == b
             sd = balance_u[c] if buyer_is_u else capacity[c] - balance_u[c]
-        pd, pq, f, pa, sg = _direct_one(ch, q, ct, price[t], sd, buyer_is_u, round_off)
+            pd = min(amount, sd)
+            sg = -pd if buyer_is_u else pd
+        else:
+            pd = amount
+        short = pd < amount
+        if short:
+            pq = pd / pr if pr > 0 else 0.0
+        else:
+            pq = q
+        f = ct == 2 or (short and pd <= 0.0)
+        pa = (not f) and (ct == 1 or (short and pd < amount * (1.0 - round_off)))
         paid[t] = pd
         paid_qty[t] = pq
         failed[t] = f
@@ -314,6 +301,7 @@ def _trade_payments(channel, seller, buyer, qty, price, cut, route, unrouted, u,
     channel indices unsigned: numba then leaves out its negative-index checks.)"""
     t_n = channel.shape[0]
     e_n = u.shape[0]
+    h_n = route.shape[1]
     paid = np.empty(t_n)
     paid_qty = np.empty(t_n)
     failed = np.empty(t_n, dtype=np.bool_)
@@ -347,44 +335,9 @@ def _trade_payments(channel, seller, buyer, qty, price, cut, route, unrouted, u,
                 r_n += 1
             if failed[t] and ch != ROUTED:
                 failures[PEER_FAULT if released[t] else INSUFFICIENT_BALANCE] += 1
-    # the routed trades, in clearing order, HTLC-style over the balances the direct payments left
+    # the routed trades, in clearing order, HTLC-style over the balances the direct payments left:
+    # the channels their routes cross copied once into local slots 0, 1, ... in first-crossing order
     idx = np.empty(r_n, dtype=np.int64)
-    k = 0
-    for t in range(t_n):
-        if channel[t] == ROUTED:
-            idx[k] = t
-            k += 1
-    (r_route, amount, max_fee, r_buyer, touched, l_u, l_v, l_cap, l_bal, l_fb, l_fr, l_blocked,
-     n_touched) = _routed_gather_nb(idx, route, qty, price, buyer, u, v, capacity, balance_u, flow_in_u, fee_base,
-                                    fee_rate, blocked_channel, faults, max_fee_share)
-    l_flow = np.zeros(n_touched)
-    reason = np.zeros(r_n, dtype=np.int8)
-    fee = np.zeros(r_n)
-    earned = np.zeros(n)
-    fees = np.zeros(n)
-    a_sums = np.zeros((5, n))   # the routed trades' sold, bought, revenue, cost and failed counts
-    for task in prange(1 if chunks == 1 else 2):   # (names of its own in the body: prange privatizes by name)
-        if task == 0 and r_n > 0:
-            _pay_routes_into_nb(r_route, r_buyer, amount, max_fee, l_u, l_v, l_cap, l_bal, l_flow, earned,
-                                l_fb, l_fr, blocked_agent, l_blocked, faults, reason, fee)
-            _routed_sums_nb(idx, seller, buyer, qty, amount, reason, fee, a_sums, fees)
-        elif task == 1:
-            _direct_sums_nb(channel, seller, buyer, paid, paid_qty, failed, partial, sums)
-    return _routed_finish_nb(idx, qty, unrouted, r_route, amount, reason, touched, l_flow, a_sums, paid, paid_qty,
-                             failed, partial, flow_in_u, sums, fees, failures, hops_hist, fee, earned, max_hops)
-
-
-def _routed_gather(idx, route, qty, price, buyer, u, v, capacity, balance_u, flow_in_u, fee_base, fee_rate,
-                   blocked_channel, faults, max_fee_share):  # pragma: no cover - compiled
-    """The routed trades `idx` (in clearing order) ready for `htlc.pay_routes_into`: their routes
-    over a compact copy of the channels they cross, numbered 0, 1, ... in first-crossing order
-    (the payments then read it nearly in order, where the channel slots are scattered over E-sized
-    arrays), with each channel's balance after the direct payments. Returns (routes in local slots,
-    amount, fee limit, payer, local slot -> channel slot, then the local u, v, capacity, balance,
-    fee base, fee rate and blocked flag, and the number of local slots)."""
-    r_n = idx.shape[0]
-    e_n = u.shape[0]
-    h_n = route.shape[1]
     r_route = np.empty((r_n, h_n), dtype=np.int64)   # local slots
     amount = np.empty(r_n)
     max_fee = np.empty(r_n)
@@ -401,51 +354,58 @@ def _routed_gather(idx, route, qty, price, buyer, u, v, capacity, balance_u, flo
     l_fr = np.empty(m_max)
     l_blocked = np.zeros(m_max, dtype=np.bool_)
     n_touched = 0
-    for k in range(r_n):
-        t = idx[k]
-        for j in range(h_n):
-            c = route[t, j]
-            if c >= 0:
-                cu = np.uint64(c)
-                if seen[cu]:
-                    q = local[cu]
+    k = 0
+    for t in range(t_n):
+        if channel[t] == ROUTED:
+            idx[k] = t
+            for j in range(h_n):
+                c = route[t, j]
+                if c >= 0:
+                    cu = np.uint64(c)
+                    if seen[cu]:
+                        q = local[cu]
+                    else:
+                        q = n_touched
+                        seen[cu] = True
+                        local[cu] = q
+                        touched[q] = c
+                        l_u[q] = u[cu]
+                        l_v[q] = v[cu]
+                        x = balance_u[cu] + flow_in_u[cu]
+                        x = x if x > 0.0 else 0.0
+                        cp = capacity[cu]
+                        l_cap[q] = cp
+                        l_bal[q] = x if x < cp else cp
+                        l_fb[q] = fee_base[cu]
+                        l_fr[q] = fee_rate[cu]
+                        if faults:
+                            l_blocked[q] = blocked_channel[cu]
+                        n_touched += 1
+                    r_route[k, j] = q
                 else:
-                    q = n_touched
-                    seen[cu] = True
-                    local[cu] = q
-                    touched[q] = c
-                    l_u[q] = u[cu]
-                    l_v[q] = v[cu]
-                    x = balance_u[cu] + flow_in_u[cu]
-                    x = x if x > 0.0 else 0.0
-                    cp = capacity[cu]
-                    l_cap[q] = cp
-                    l_bal[q] = x if x < cp else cp
-                    l_fb[q] = fee_base[cu]
-                    l_fr[q] = fee_rate[cu]
-                    if faults:
-                        l_blocked[q] = blocked_channel[cu]
-                    n_touched += 1
-                r_route[k, j] = q
-            else:
-                r_route[k, j] = c
-        amount[k] = qty[t] * price[t]
-        max_fee[k] = amount[k] * max_fee_share
-        r_buyer[k] = buyer[t]
-    return r_route, amount, max_fee, r_buyer, touched, l_u, l_v, l_cap, l_bal, l_fb, l_fr, l_blocked, n_touched
-
-
-_routed_gather_nb = jit(_routed_gather)
-
-
-def _routed_finish(idx, qty, unrouted, r_route, amount, reason, touched, l_flow, a_sums, paid, paid_qty, failed,
-                   partial, flow_in_u, sums, fees, failures, hops_hist, fee, earned, max_hops):  # pragma: no cover
-    """After the routed payments: the unrouted buyers and the routed trades counted, the routed
-    trades' outcomes written into the trade arrays, their flows added to the channels' and their
-    per-agent sums to the direct ones'; `trade_payments`' twenty outputs."""
-    r_n = idx.shape[0]
-    h_n = r_route.shape[1]
-    n = sums.shape[1]
+                    r_route[k, j] = c
+            amount[k] = qty[t] * price[t]
+            max_fee[k] = amount[k] * max_fee_share
+            r_buyer[k] = buyer[t]
+            k += 1
+    l_flow = np.zeros(n_touched)
+    reason = np.zeros(r_n, dtype=np.int8)
+    fee = np.zeros(r_n)
+    earned = np.zeros(n)
+    fees = np.zeros(n)
+    a_sold = np.zeros(n)
+    a_bought = np.zeros(n)
+    a_rev = np.zeros(n)
+    a_cost = np.zeros(n)
+    a_failed = np.zeros(n)
+    for task in prange(1 if chunks == 1 else 2):   # (names of its own in the body: prange privatizes by name)
+        if task == 0 and r_n > 0:
+            _pay_routes_into_nb(r_route, r_buyer, amount, max_fee, l_u, l_v, l_cap, l_bal, l_flow, earned,
+                                l_fb, l_fr, blocked_agent, l_blocked, faults, reason, fee)
+            _routed_sums_nb(idx, seller, buyer, qty, amount, reason, fee, a_sold, a_bought, a_rev, a_cost, a_failed,
+                            fees)
+        elif task == 1:
+            _direct_sums_nb(channel, seller, buyer, paid, paid_qty, failed, partial, sums)
     sold, bought, revenue, cost, ex_in, ex_out, n_failed, n_partial = (
         sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7])
     for i in range(unrouted.shape[0]):   # buyers the route search found no seller for
@@ -474,47 +434,17 @@ def _routed_finish(idx, qty, unrouted, r_route, amount, reason, touched, l_flow,
             failed[t] = True
             paid[t] = 0.0
             paid_qty[t] = 0.0
-    for i in range(l_flow.shape[0]):
-        c = np.uint64(touched[i])   # elsewhere the routes moved nothing: x + 0.0 is x
+    for i in range(n_touched):   # elsewhere the routes moved nothing: x + 0.0 is x
+        c = np.uint64(touched[i])
         flow_in_u[c] = flow_in_u[c] + l_flow[i]
     for i in range(n):
-        sold[i] += a_sums[0, i]
-        bought[i] += a_sums[1, i]
-        revenue[i] += a_sums[2, i]
-        cost[i] += a_sums[3, i]
-        n_failed[i] += a_sums[4, i]
+        sold[i] += a_sold[i]
+        bought[i] += a_bought[i]
+        revenue[i] += a_rev[i]
+        cost[i] += a_cost[i]
+        n_failed[i] += a_failed[i]
     return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
             n_partial, fees, failures, hops_hist, routed_ok, fee, earned, reason)
-
-
-_routed_finish_nb = jit(_routed_finish)
-
-
-def _pay_routed(channel, seller, buyer, qty, price, route, unrouted, u, v, capacity, balance_u, fee_base, fee_rate,
-                blocked_agent, blocked_channel, faults, n, max_fee_share, max_hops, idx, paid, paid_qty, failed,
-                partial, flow_in_u, failures, hops_hist, sums):  # pragma: no cover - compiled
-    """`_trade_payments` after its direct pass (one chunk), for a caller that paid the direct trades
-    itself (`failed`, ... `sums` as `_direct_range` leaves them; `idx` the routed trades): the
-    routed trades paid and everything counted; `trade_payments`' twenty outputs."""
-    r_n = idx.shape[0]
-    (r_route, amount, max_fee, r_buyer, touched, l_u, l_v, l_cap, l_bal, l_fb, l_fr, l_blocked,
-     n_touched) = _routed_gather_nb(idx, route, qty, price, buyer, u, v, capacity, balance_u, flow_in_u, fee_base,
-                                    fee_rate, blocked_channel, faults, max_fee_share)
-    l_flow = np.zeros(n_touched)
-    reason = np.zeros(r_n, dtype=np.int8)
-    fee = np.zeros(r_n)
-    earned = np.zeros(n)
-    fees = np.zeros(n)
-    a_sums = np.zeros((5, n))
-    if r_n > 0:
-        _pay_routes_into_nb(r_route, r_buyer, amount, max_fee, l_u, l_v, l_cap, l_bal, l_flow, earned, l_fb, l_fr,
-                            blocked_agent, l_blocked, faults, reason, fee)
-        _routed_sums_nb(idx, seller, buyer, qty, amount, reason, fee, a_sums, fees)
-    return _routed_finish_nb(idx, qty, unrouted, r_route, amount, reason, touched, l_flow, a_sums, paid, paid_qty,
-                             failed, partial, flow_in_u, sums, fees, failures, hops_hist, fee, earned, max_hops)
-
-
-_pay_routed_nb = jit(_pay_routed)
 
 
 _trade_payments_nb = jit(_trade_payments)
