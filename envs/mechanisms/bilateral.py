@@ -211,7 +211,9 @@ def _agreements(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bi
     concession per round on each side (the same float expressions `negotiate` evaluates per
     pair). Then `_agree_range` over `chunks` slices of the channels side by side (`prange`), and
     the agreements gathered forward-then-reverse, each in channel order, as in NumPy: the same
-    pairs whatever the number of chunks or threads."""
+    pairs whatever the number of chunks or threads. Returns the agreements (channel, seller, buyer,
+    price), the number that negotiated, and the first ask and bid tables [N, 2] (the rationing's
+    routed negotiations read them)."""
     offer_good, want_good, ask_q, bid_q = _agent_tables_nb(sell_qty, buy_qty, sells_good, buys_good, ask, bid,
                                                            reserve, limit, concession, rounds)
     e_n = u.shape[0]
@@ -225,7 +227,7 @@ def _agreements(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bi
         m, nf, nr = _agree_range_nb(u, v, is_open, offer_good, want_good, ask_q, bid_q, rounds, 0, e_n, cand, f_c,
                                     f_s, f_b, f_p, f_c, f_s, f_b, f_p, True)
         t_n = nf + nr
-        return f_c[:t_n], f_s[:t_n], f_b[:t_n], f_p[:t_n], m
+        return f_c[:t_n], f_s[:t_n], f_b[:t_n], f_p[:t_n], m, ask_q, bid_q
     f_c = np.empty(e_n, dtype=np.int64)
     f_s = np.empty(e_n, dtype=np.int64)
     f_b = np.empty(e_n, dtype=np.int64)
@@ -274,7 +276,7 @@ def _agreements(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bi
             seller[o + i] = r_s[lo + i]
             buyer[o + i] = r_b[lo + i]
             price[o + i] = r_p[lo + i]
-    return channel, seller, buyer, price, m
+    return channel, seller, buyer, price, m, ask_q, bid_q
 
 
 _agreements_nb = jit(_agreements)
@@ -282,11 +284,11 @@ _agreements_par = jit(_agreements, parallel=True)
 
 
 def _agreements_compiled(*args):
-    return _agreements_nb(*args, 1)
+    return _agreements_nb(*args, 1)[:5]
 
 
 def _agreements_parallel(*args):
-    return _agreements_par(*args, THREADS)
+    return _agreements_par(*args, THREADS)[:5]
 
 
 agreements = register_kernel("bilateral_agreements", agreements_numpy,
@@ -422,11 +424,12 @@ def ration_routed_numpy(channel, seller, buyer, price, r_seller, r_buyer, r_rout
             sells_good[all_s[keep]].astype(np.int64))
 
 
-@jit
-def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve,
-                      limit, concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base,
-                      fee_rate, max_fee_share, n):  # pragma: no cover - compiled
-    """(Agent and channel indices unsigned: numba then leaves out its negative-index checks.)"""
+def _ration_routed_q(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask_q, bid_q, rounds,
+                     sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate, max_fee_share,
+                     n):  # pragma: no cover - compiled
+    """`ration_routed` with the first asks and bids and their steps per round in [N, 2] tables
+    (`_agent_tables`: one cache line per agent a routed negotiation reads, and no division). (Agent
+    and channel indices unsigned: numba then leaves out its negative-index checks.)"""
     d_n = channel.shape[0]
     r_n = r_seller.shape[0]
     h_n = r_route.shape[1]
@@ -461,10 +464,10 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
     for i in range(r_n):
         s = np.uint32(r_seller[i])
         b = np.uint32(r_buyer[i])
-        a0 = ask[s]
-        b0 = bid[b]
-        a_step = concession[s] * (a0 - reserve[s]) / rounds
-        b_step = concession[b] * (limit[b] - b0) / rounds
+        a0 = ask_q[s, 0]
+        a_step = ask_q[s, 1]
+        b0 = bid_q[b, 0]
+        b_step = bid_q[b, 1]
         k = _first_agreeing_round_nb(a0, b0, a_step, b_step, rounds)
         if k > rounds:
             continue
@@ -544,6 +547,29 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
     return o_ch[:k_], o_s[:k_], o_b[:k_], o_p[:k_], o_q[:k_], o_cut[:k_], o_route[:k_], o_good[:k_]
 
 
+_ration_routed_q_nb = jit(_ration_routed_q)
+
+
+def _ration_routed(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve, limit,
+                   concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate,
+                   max_fee_share, n):  # pragma: no cover - compiled
+    """`ration_routed_numpy` compiled: the ask and bid tables (`_agent_tables`' expressions), then
+    `_ration_routed_q`."""
+    ask_q = np.empty((n, 2))
+    bid_q = np.empty((n, 2))
+    for i in range(n):
+        ask_q[i, 0] = ask[i]
+        ask_q[i, 1] = concession[i] * (ask[i] - reserve[i]) / rounds
+        bid_q[i, 0] = bid[i]
+        bid_q[i, 1] = concession[i] * (limit[i] - bid[i]) / rounds
+    return _ration_routed_q_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask_q, bid_q,
+                               rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate,
+                               max_fee_share, n)
+
+
+_ration_routed_nb = jit(_ration_routed)
+
+
 ration_routed = register_kernel("ration_routed", ration_routed_numpy, _ration_routed_nb)
 
 
@@ -570,13 +596,13 @@ def _clear_routed(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_goo
     """`clear_routed_numpy` in one call (serial): the agreements (`_agreements`, one chunk), every
     buyer's widest routed candidate (`routes._candidates_nb`) and the rationing (`_ration_routed`), the
     same float expressions in the same order as the separate kernels."""
-    d_c, d_s, d_b, d_p, m_neg = _agreements_nb(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bid,
-                                               reserve, limit, concession, rounds, 1)   # forward, then reverse
+    d_c, d_s, d_b, d_p, m_neg, ask_q, bid_q = _agreements_nb(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good,
+                                                             ask, bid, reserve, limit, concession, rounds, 1)
     o_s, o_b, o_r, o_w, unrouted = _candidates_nb(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sells_good,
                                                   buys_good, max_hops, 1)
-    all_ch, all_s, all_b, all_p, qty, cut, r_out, good = _ration_routed_nb(
-        d_c, d_s, d_b, d_p, o_s, o_b, o_r, o_w, ask, bid, reserve, limit, concession,
-        rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate, max_fee_share, n)
+    all_ch, all_s, all_b, all_p, qty, cut, r_out, good = _ration_routed_q_nb(
+        d_c, d_s, d_b, d_p, o_s, o_b, o_r, o_w, ask_q, bid_q, rounds, sell_qty, buy_qty, sells_good, u, balance_u,
+        capacity, fee_base, fee_rate, max_fee_share, n)
     return all_ch, all_s, all_b, all_p, qty, cut, r_out, good, m_neg + o_s.shape[0], unrouted
 
 

@@ -43,11 +43,11 @@ def test_agreements_rationing_and_payments_in_chunks_are_the_serial_ones(market)
     sc, ag, st, off = market
     agree = (st.u, st.v, st.open, off.sell_qty, off.buy_qty, ag.sells_good, ag.buys_good, off.ask, off.bid, ag.reserve,
              ag.limit, off.concession, sc.negotiation_rounds)
-    want = bilateral._agreements_nb(*agree, 1)
+    want = bilateral._agreements_nb(*agree, 1)   # (then the ask and bid tables)
     assert want[0].shape[0] > 1000
     for chunks in (2, 3, 8):
         same(bilateral._agreements_nb(*agree, chunks), want)
-    channel, seller, buyer, price, _ = want
+    channel, seller, buyer, price, _, _, _ = want
     rc = routed_pairs(sc, ag, st, off)
     assert rc.seller.shape[0] > 100
     ration = (channel, seller, buyer, price, rc.seller, rc.buyer, rc.route, rc.width, off.ask, off.bid, ag.reserve,
