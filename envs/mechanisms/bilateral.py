@@ -516,7 +516,7 @@ def _ration_routed_q(channel, seller, buyer, price, r_seller, r_buyer, r_route, 
     o_p = np.empty(m)
     o_q = np.empty(m)
     o_cut = np.empty(m, dtype=np.int8)
-    o_route = np.empty((m, h_n), dtype=np.int64)   # (each kept row written whole: no fill pass)
+    o_route = np.full((m, h_n), -1, dtype=np.int64)   # (one vectorized fill: cheaper than -1s written per row)
     o_good = np.empty(m, dtype=np.int64)
     k_ = 0
     for p in range(m):
@@ -530,8 +530,6 @@ def _ration_routed_q(channel, seller, buyer, price, r_seller, r_buyer, r_route, 
             c = channel[np.uint32(i)]
             o_ch[k_] = c
             o_route[k_, 0] = c
-            for j in range(1, h_n):
-                o_route[k_, j] = -1
         else:
             o_ch[k_] = ROUTED
             ri = np.uint32(-1 - i)
