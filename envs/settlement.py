@@ -77,7 +77,9 @@ def settle(sc: Scenario, agents: AgentParams, trades: Trades, sellable: np.ndarr
     routed trades pay over their routes (buyers pay the routing fees on top, intermediaries earn
     them: `routing_fees` column, in the profit) and trades of agents or channels that failed this
     step are released (`envs/payments/layer.py`). Grid bills settle on `energy_account` when the
-    scenario bills the grid apart from the channel wallet. `defer_balances`: the channel balances
+    scenario bills the grid apart from the channel wallet. Trades the clearing paid already
+    (`Trades.payments`, `Mechanism.clear_and_pay`, over these channels) are not paid again: their
+    payment outputs are booked as they are. `defer_balances`: the channel balances
     and flows are left to the caller (`balance_u` and `flow` None, `flow_in_u` given), which computes
     them in its own pass over the slots."""
     n = agents.n

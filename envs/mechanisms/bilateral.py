@@ -9,6 +9,8 @@ deliver, min(the seller's offered quantity, what its side pays at the agreed pri
 a channel for more than its side pays; an oversubscribed seller scales all its requests down by
 the same factor (proportional rationing). O(E * K). Trades settle over their channels; no
 random draws. Its two passes over the channels are compiled kernels beside their NumPy twins.
+With routes and the payment layer on, the batch calls `clear_and_pay`: one compiled call that
+clears and pays the trades (`bilateral_routed_clear_pay`), so settlement does not pay them again.
 """
 
 from __future__ import annotations
@@ -592,8 +594,9 @@ def _clear_routed(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_goo
                   concession, rounds, balance_u, capacity, fee_base, fee_rate, max_fee_share, max_hops,
                   n):  # pragma: no cover - compiled
     """`clear_routed_numpy` in one call (serial): the agreements (`_agreements`, one chunk), every
-    buyer's widest routed candidate (`routes._candidates_nb`) and the rationing (`_ration_routed`), the
-    same float expressions in the same order as the separate kernels."""
+    buyer's widest routed candidate (`routes._candidates_nb`) and the rationing (`_ration_routed_q`,
+    with the agreements' ask and bid tables), the same float expressions in the same order as the
+    separate kernels."""
     d_c, d_s, d_b, d_p, m_neg, ask_q, bid_q = _agreements_nb(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good,
                                                              ask, bid, reserve, limit, concession, rounds, 1)
     o_s, o_b, o_r, o_w, unrouted = _candidates_nb(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sells_good,
