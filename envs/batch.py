@@ -481,8 +481,13 @@ def _draw_normals(bs: BatchState, k: int) -> np.ndarray:
     return streams.standard_normals(bs.rng_exo, k)
 
 
-def _clear(sc: Scenario, ba: BatchAgents, bs: BatchState, offers: Offers, layout: Layout) -> Trades:
+def _clear(sc: Scenario, ba: BatchAgents, bs: BatchState, offers: Offers, layout: Layout,
+           faults: "tuple | None" = None) -> Trades:
+    """The mechanism's trades; with `faults` (the payment layer on: the step's failed agents and
+    channels) a mechanism that pays as it clears (`Mechanism.clear_and_pay`) pays them too."""
     mech = mechanisms.get(sc.mechanism)
+    if faults is not None and mech.clear_and_pay is not None and (mech.batched or layout.n_markets == 1):
+        return mech.clear_and_pay(sc, ba.flat, bs if mech.batched else bs.market(0, layout), offers, *faults)
     if mech.batched:
         return mech.clear(sc, ba.flat, bs, offers)
     if layout.n_markets == 1:
@@ -661,18 +666,19 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     market = layout.market
     sellable, needed = tradable_now if tradable_now is not None else tradable(sc, ba, bs)
     offers, supply, demand = decode_totals(sc, agents, actions, bs.ref_price, sellable, needed, bs.active, market)
+    failed_agent = failed_channel = None
+    if sc.payments_on:   # this step's faults, each market from its exogenous generator (the clearing draws none
+        failed_agent, failed_channel = _draw_faults(sc, bs, layout)   # of its numbers), before the payments
+    faults = (failed_agent, failed_channel) if sc.payments_on else None
     if sc.negotiation_probability < 1.0:   # each channel negotiates with this chance: first draws of `rng`
         r = np.empty(bs.u.shape[0])
         for i, g in enumerate(bs.rng):
             g.random(out=r[layout.slots_of(i)])
-        trades = _clear(sc, ba, bs.replace(open=bs.open & (r < sc.negotiation_probability)), offers, layout)
+        trades = _clear(sc, ba, bs.replace(open=bs.open & (r < sc.negotiation_probability)), offers, layout, faults)
     else:
-        trades = _clear(sc, ba, bs, offers, layout)
+        trades = _clear(sc, ba, bs, offers, layout, faults)
     one = m_count == 1   # one market: the per-market keys are the goods themselves
     trade_market = None if one else market[trades.seller]   # one market: every trade is market 0's
-    failed_agent = failed_channel = None
-    if sc.payments_on:   # this step's faults, each market from its exogenous generator, before payments
-        failed_agent, failed_channel = _draw_faults(sc, bs, layout)
     one_pass = _one_channel_pass(sc, n_goods, bs.u.shape[0])   # balances, lifecycle, fees, aftermath: one pass
     st, reports = _settle(sc, ba, bs, trades, trade_market, sellable, needed, failed_agent, failed_channel, layout,
                           one_pass)

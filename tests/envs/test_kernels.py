@@ -136,7 +136,25 @@ def market_cases(core, acts, i):
                                    lambda a, b: (same([a[0], a[1], a[2], a[5], a[6], a[7], a[9]],
                                                       [b[0], b[1], b[2], b[5], b[6], b[7], b[9]]),
                                                  close([a[3], a[4]], [b[3], b[4]]), a[8] == b[8])),
+        "bilateral_routed_clear_pay": (routed_clear_pay_case(sc, st, off, ag, i), _same_clear_pay),
     }
+
+
+def routed_clear_pay_case(sc, st, off, ag, i):
+    """`routed_clear_case`, its trades also paid: every other state some agents and channels failed."""
+    rng = np.random.default_rng(400 + i)
+    faults = bool(i % 2)
+    return dict(routed_clear_case(sc, st, off, ag, i), blocked_agent=rng.random(ag.n) < (0.05 if faults else 0.0),
+                blocked_channel=rng.random(st.u.shape[0]) < (0.05 if faults else 0.0), faults=faults, round_off=1e-9)
+
+
+def _same_clear_pay(a, b):
+    """The clearing's ten outputs as `bilateral_routed_clear`'s, then trade_payments' twenty (integer
+    and boolean outputs equal, floats to round-off)."""
+    exact = (0, 1, 2, 5, 6, 7, 9) + tuple(10 + k for k in (2, 3, 14, 15, 16, 19))
+    return (same([a[k] for k in exact], [b[k] for k in exact]), a[8] == b[8],
+            close([x for k, x in enumerate(a) if k not in exact and k != 8],
+                  [x for k, x in enumerate(b) if k not in exact and k != 8]))
 
 
 def lifecycle_case(sc, st, ag, draw, active, i):
