@@ -890,8 +890,8 @@ def observe(sc: Scenario, ba: BatchAgents, bs: BatchState, static: np.ndarray, s
     kernels.observation_rows(
         buf=buf, static=static, static_rows=_static_rows(static.shape[0]), rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=bs.soc, capacity=agents.capacity,
         storage=agents.is_storage, last_sold=bs.last_sold, last_bought=bs.last_bought, last_profit=bs.last_profit,
-        inv_scale=_inv_scale(ba, scale), degree=degree, outbound=outbound, inbound=inbound, retail=float(sc.retail_tariff),
-        liq=float(liq),
+        inv_scale=_inv_scale(ba, scale), degree=degree, outbound=outbound, inbound=inbound,
+        retail=float(sc.retail_tariff), liq=float(liq),
         mean_degree=float(sc.mean_degree), low=OBS_LOW, high=OBS_HIGH, market=market,
         good_key=ba.good_key(bs.ref_price.shape[1]), good_rows=_GOOD_ROWS, scalar_rows=_SCALAR_ROWS,
         ref_price=bs.ref_price, clearing_price=bs.clearing_price, price_history=bs.price_history,

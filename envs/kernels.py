@@ -1005,8 +1005,8 @@ def scalar_fields_numpy(time_vals, t, shock_remaining, episode_steps, scalar_low
 
 
 def observation_rows_numpy(buf, static, static_rows, rows, sellable, needed, soc, capacity, storage, last_sold,
-                           last_bought, last_profit, inv_scale, degree, outbound, inbound, retail, liq, mean_degree, low,
-                           high, market, good_key, good_rows, scalar_rows, ref_price, clearing_price, price_history,
+                           last_bought, last_profit, inv_scale, degree, outbound, inbound, retail, liq, mean_degree,
+                           low, high, market, good_key, good_rows, scalar_rows, ref_price, clearing_price, price_history,
                            history_len, supply, demand, volume, time_vals, t, shock_remaining, shock_kind, shock_row0,
                            n_shock_rows, episode_steps, active, zero_inactive):
     """Fill the observation buffer `buf` [O, N] float32 (in place, every row written): the rows

@@ -47,7 +47,7 @@ def test_clip_actions_equals_its_twin_on_non_finite_and_strided_actions(n, k, va
     same([c_out], [t_out])
     same([c_out], [np.clip(acts, -1.0, 1.0)])
     # shared only when asked, C-contiguous and already in range (then clipping changes nothing)
-    shared = share and not strided and bool(((acts >= -1.0) & (acts <= 1.0)).all())
+    shared = share and acts.flags.c_contiguous and bool(((acts >= -1.0) & (acts <= 1.0)).all())
     assert (c_out is acts) == (t_out is acts) == shared
 
 
@@ -151,7 +151,8 @@ def test_observation_rows_fills_one_market_and_one_good_as_its_twin(m, g, kind):
               static_rows=np.array([j for j in range(width) if j not in dynamic]), rows=_AGENT_ROWS,
               sellable=r.uniform(0, 5, n), needed=r.uniform(0, 5, n), soc=r.uniform(0, 4, n), capacity=r.uniform(0, 8, n),
               storage=r.random(n) < 0.3, last_sold=bd[:, 3], last_bought=np.ascontiguousarray(bd[:, 4]),
-              last_profit=bd[:, 0], inv_scale=1.0 / np.maximum(r.uniform(0, 3, n), 1e-12), degree=r.integers(0, 9, n).astype(np.float64),
+              last_profit=bd[:, 0], inv_scale=1.0 / np.maximum(r.uniform(0, 3, n), 1e-12),
+              degree=r.integers(0, 9, n).astype(np.float64),
               outbound=r.uniform(0, 900, n), inbound=r.uniform(0, 900, n), retail=250.0, liq=1000.0, mean_degree=8.0,
               low=OBS_LOW, high=OBS_HIGH, market=market, good_key=market * g + np.arange(n) % g,
               good_rows=np.array([7, 9, 11, 13, 15]), scalar_rows=np.array([20, 21, 22, 23, 24]),
