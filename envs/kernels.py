@@ -484,7 +484,6 @@ _fund_openings = jit(_fund_openings_py, inline=True)
 @jit
 def _open_nb(slots, nu, nv, cap, fund_u, fund_v, fee, u, v, capacity, balance_u, is_open, active, wallet,
              slot_market, m):  # pragma: no cover - compiled
-    total = wallet.shape[0]
     k = slots.shape[0]
     u, v, capacity, balance_u = u.copy(), v.copy(), capacity.copy(), balance_u.copy()
     new_wallet = wallet.copy()

@@ -23,7 +23,7 @@ from ..compiled import THREADS, jit, prange, register as register_kernel
 from ..payments.layer import _trade_payments_nb, payment_outputs, trade_payments_numpy
 from ..payments.routes import PARALLEL_SLOTS, _candidates_nb, candidates as routed_candidates_kernel, candidates_numpy
 from ..trades import LIQUIDITY_CUT, LIQUIDITY_EMPTY, LIQUIDITY_OK, ROUTED, Trades
-from .base import Mechanism, channel_pairs, register, routed_pairs
+from .base import Mechanism, channel_pairs, register
 
 if TYPE_CHECKING:
     from ..offers import Offers
