@@ -11,12 +11,14 @@ from .kernels import clip_actions
 from .offers import ACTION_FIELDS, N_ACTIONS
 
 
-def check_actions(actions: Any, n_agents: int, fields: tuple[str, ...] = ACTION_FIELDS) -> np.ndarray:
+def check_actions(actions: Any, n_agents: int, fields: tuple[str, ...] = ACTION_FIELDS,
+                  copy: bool = True) -> np.ndarray:
     """float64 [n_agents, len(fields)] actions clipped to [-1, 1]; TypeError/ValueError naming the agent
     index and field for anything else (NaN and inf are errors, never traded). `fields` are the
     scenario's columns (`offers.action_fields`): with optional columns, a base-width [n_agents, 4]
     array is accepted too and the optional columns are 0 (`open_partner` 0: nobody asks), so every
-    baseline and trainer runs unchanged."""
+    baseline and trainer runs unchanged. `copy=False` (the step, which only reads them): an array
+    already float64, C-contiguous and in [-1, 1] is returned itself, not copied."""
     width = len(fields)
     if isinstance(actions, np.ma.MaskedArray):  # its hidden values would trade silently
         raise TypeError("actions is a masked array; pass a plain array (e.g. actions.filled(0.0)) so every "
@@ -37,7 +39,7 @@ def check_actions(actions: Any, n_agents: int, fields: tuple[str, ...] = ACTION_
             f"columns {fields}"
         )
     a = np.asarray(actions).astype(np.float64, copy=False)  # a plain array (np.matrix, memmap, ...)
-    out, finite = clip_actions(actions=a)   # one pass: clipped copy, and whether all is finite
+    out, finite = clip_actions(actions=a, share=not copy)   # one pass: clipped copy, and whether all is finite
     if not finite:
         i, j = np.argwhere(~np.isfinite(a))[0]
         raise ValueError(

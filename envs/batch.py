@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import channels, kernels, mechanisms, physics, prices, streams
+from .kinds import fused
 from .breakdown import BREAKDOWN_FIELDS
 from .compiled import USE_NUMBA
 from .observations import OBS_HIGH, OBS_INDEX, OBS_LOW, _AGENT_ROWS, good_rows, observed_good
@@ -346,6 +347,8 @@ class BatchResult(NamedTuple):
 def clock(t: np.ndarray) -> "int | np.ndarray":
     """The step index the kind hooks see: one int when every market is at the same step (the usual
     case: the hooks run exactly as for one market), else [M, 1]."""
+    if t.shape[0] == 1:
+        return int(t[0])
     return int(t[0]) if (t == t[0]).all() else t[:, None]
 
 
@@ -418,6 +421,28 @@ def _blocks(ba: BatchAgents):
     return ba.per_market[0].blocks
 
 
+def _next_interval(sc, ba: BatchAgents, bs: BatchState, t_next: np.ndarray, noise: NormalBlock):
+    """(cloud, wind speed, generation, demand) [M, N] of the next interval: the kinds' weather hooks, then
+    their energy hooks, drawing their normals from `noise`; as two compiled passes when every kind is a
+    built-in one with its own hooks (`kinds.fused`, the same numbers)."""
+    mm, nn = ba.grid.kind.shape
+    hit = ba.__dict__.get("_fused")
+    if hit is None or hit[0] is not sc:
+        hit = ba.__dict__["_fused"] = (sc, fused.plan(_blocks(ba)) if USE_NUMBA else None)
+    p = hit[1]
+    if p is not None and noise.pos + p.normals <= noise.z.shape[1]:
+        out = fused.interval(sc, p, ba.grid, bs.cloud.reshape(mm, nn), bs.wind_speed.reshape(mm, nn),
+                             clock(t_next), noise.z, noise.pos)
+        noise.pos += p.normals
+        return out
+    arrays = {"cloud": bs.cloud.reshape(mm, nn).copy(), "wind_speed": bs.wind_speed.reshape(mm, nn).copy()}
+    for spec, sl in _blocks(ba):
+        if spec.weather is not None:
+            spec.weather(sc, BlockIndex(sl), arrays, noise)
+    generation, demand = _energy(sc, ba, clock(t_next), arrays["cloud"], arrays["wind_speed"], noise)
+    return arrays["cloud"], arrays["wind_speed"], generation, demand
+
+
 def _energy(sc, ba: BatchAgents, t, cloud, wind_speed, noise) -> tuple[np.ndarray, np.ndarray]:
     shape = ba.grid.kind.shape
     arrays = {"cloud": cloud, "wind_speed": wind_speed, "generation": np.zeros(shape), "demand": np.zeros(shape)}
@@ -456,8 +481,13 @@ def _draw_normals(bs: BatchState, k: int) -> np.ndarray:
     return streams.standard_normals(bs.rng_exo, k)
 
 
-def _clear(sc: Scenario, ba: BatchAgents, bs: BatchState, offers: Offers, layout: Layout) -> Trades:
+def _clear(sc: Scenario, ba: BatchAgents, bs: BatchState, offers: Offers, layout: Layout,
+           faults: "tuple | None" = None) -> Trades:
+    """The mechanism's trades; with `faults` (the payment layer on: the step's failed agents and
+    channels) a mechanism that pays as it clears (`Mechanism.clear_and_pay`) pays them too."""
     mech = mechanisms.get(sc.mechanism)
+    if faults is not None and mech.clear_and_pay is not None and (mech.batched or layout.n_markets == 1):
+        return mech.clear_and_pay(sc, ba.flat, bs if mech.batched else bs.market(0, layout), offers, *faults)
     if mech.batched:
         return mech.clear(sc, ba.flat, bs, offers)
     if layout.n_markets == 1:
@@ -491,9 +521,9 @@ def _clear(sc: Scenario, ba: BatchAgents, bs: BatchState, offers: Offers, layout
 
 def _advance_shocks(sc: Scenario, kind, remaining, t, rngs) -> tuple[np.ndarray, np.ndarray]:
     """`shocks.advance_shock` of every market (each its own draws, in the same order)."""
-    on = remaining > 0
-    if not sc.shock_schedule and sc.shock_rate <= 0.0 and not on.any():   # nothing happens: no copies
+    if not sc.shock_schedule and sc.shock_rate <= 0.0 and not remaining.any():   # nothing happens: no copies
         return kind, remaining
+    on = remaining > 0
     kind, remaining = kind.copy(), remaining.copy()
     remaining[on] -= 1
     kind[on & (remaining == 0)] = 0
@@ -548,21 +578,11 @@ def _channel_pass(sc: Scenario, ba: BatchAgents, bs: BatchState, st: Settlement,
     balance_u, open, wallet, fee_sink, n_closed, n_opened, opened, fee_base, fee_rate, utilization,
     flow column, liquidity)."""
     states, views = states
-    lo, hi = sc.channel_capacity
-    spend = channels.expected_spend(sc, ba.flat) if sc.channel_sizing == "spend" else _NO_SPEND
-    fee_on = bool(sc.routing_fees_on)
-    m = layout.n_markets
     (paid, flow, u, v, capacity, balance_u, is_open, wallet, n_closed, n_opened, opened, fee_base, fee_rate, util,
      column, *liquidity) = kernels.channels_after_payments(
         balance_u=bs.balance_u, flow_in_u=st.flow_in_u, u=bs.u, v=bs.v, capacity=bs.capacity, is_open=bs.open,
-        active=active, wallet=wallet, states=states, close_rate=float(sc.channel_close_rate),
-        open_rate=float(sc.channel_open_rate), fee=float(sc.onchain_fee), n=layout.n_agents,
-        offset=layout.edge_offset, slot_market=layout.edge_market, m=m,
-        lo=float(lo), hi=float(hi), split=float(sc.initial_split), spend=spend,
-        sizing_steps=float(sc.channel_sizing_steps), mean_cap=0.5 * (lo + hi), fees_on=fee_on, fee_base=bs.fee_base,
-        fee_rate=bs.fee_rate, base_lo=float(sc.routing_fee_base[0]), base_hi=float(sc.routing_fee_base[1]),
-        rate_lo=float(sc.routing_fee_rate[0]), rate_hi=float(sc.routing_fee_rate[1]), util=bs.utilization,
-        decay=UTILIZATION_DECAY)
+        active=active, wallet=wallet, states=states, fee_base=bs.fee_base, fee_rate=bs.fee_rate, util=bs.utilization,
+        **_pass_constants(sc, ba, layout))
     streams.put_states(states, views)
     fee_sink = fee_sink + sc.onchain_fee * n_closed
     if opened.shape[0]:
@@ -573,6 +593,24 @@ def _channel_pass(sc: Scenario, ba: BatchAgents, bs: BatchState, st: Settlement,
 
 
 _NO_SPEND = np.zeros(0)
+
+
+def _pass_constants(sc: Scenario, ba: BatchAgents, layout: Layout) -> dict:
+    """The arguments of `kernels.channels_after_payments` that the scenario, the agents and the layout fix,
+    cached on the agents' batch view per (scenario, layout)."""
+    hit = ba.__dict__.get("_pass")
+    if hit is None or hit[0] is not sc or hit[1] is not layout:
+        lo, hi = sc.channel_capacity
+        spend = channels.expected_spend(sc, ba.flat) if sc.channel_sizing == "spend" else _NO_SPEND
+        const = dict(
+            close_rate=float(sc.channel_close_rate), open_rate=float(sc.channel_open_rate), fee=float(sc.onchain_fee),
+            n=layout.n_agents, offset=layout.edge_offset, slot_market=layout.edge_market, m=layout.n_markets,
+            lo=float(lo), hi=float(hi), split=float(sc.initial_split), spend=spend,
+            sizing_steps=float(sc.channel_sizing_steps), mean_cap=0.5 * (lo + hi), fees_on=bool(sc.routing_fees_on),
+            base_lo=float(sc.routing_fee_base[0]), base_hi=float(sc.routing_fee_base[1]),
+            rate_lo=float(sc.routing_fee_rate[0]), rate_hi=float(sc.routing_fee_rate[1]), decay=UTILIZATION_DECAY)
+        hit = ba.__dict__["_pass"] = (sc, layout, const)
+    return hit[2]
 
 
 def _draw_faults(sc: Scenario, bs: BatchState, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
@@ -628,18 +666,19 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     market = layout.market
     sellable, needed = tradable_now if tradable_now is not None else tradable(sc, ba, bs)
     offers, supply, demand = decode_totals(sc, agents, actions, bs.ref_price, sellable, needed, bs.active, market)
+    failed_agent = failed_channel = None
+    if sc.payments_on:   # this step's faults, each market from its exogenous generator (the clearing draws none
+        failed_agent, failed_channel = _draw_faults(sc, bs, layout)   # of its numbers), before the payments
+    faults = (failed_agent, failed_channel) if sc.payments_on else None
     if sc.negotiation_probability < 1.0:   # each channel negotiates with this chance: first draws of `rng`
         r = np.empty(bs.u.shape[0])
         for i, g in enumerate(bs.rng):
             g.random(out=r[layout.slots_of(i)])
-        trades = _clear(sc, ba, bs.replace(open=bs.open & (r < sc.negotiation_probability)), offers, layout)
+        trades = _clear(sc, ba, bs.replace(open=bs.open & (r < sc.negotiation_probability)), offers, layout, faults)
     else:
-        trades = _clear(sc, ba, bs, offers, layout)
+        trades = _clear(sc, ba, bs, offers, layout, faults)
     one = m_count == 1   # one market: the per-market keys are the goods themselves
     trade_market = None if one else market[trades.seller]   # one market: every trade is market 0's
-    failed_agent = failed_channel = None
-    if sc.payments_on:   # this step's faults, each market from its exogenous generator, before payments
-        failed_agent, failed_channel = _draw_faults(sc, bs, layout)
     one_pass = _one_channel_pass(sc, n_goods, bs.u.shape[0])   # balances, lifecycle, fees, aftermath: one pass
     st, reports = _settle(sc, ba, bs, trades, trade_market, sellable, needed, failed_agent, failed_channel, layout,
                           one_pass)
@@ -666,15 +705,24 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
         st, goods, grid_account = _trade_goods(sc, ba, bs, actions, st, grid_account, layout)
     capacity_now, open_now, fee_sink_now, active = bs.capacity, bs.open, bs.fee_sink, bs.active
     n_fault_closed = 0
+    # nothing wrote into the booking kernel's breakdown after it (`kernels.last_rows`)
+    booked_only = not (agents.has_book_hooks or goods is not None or sc.network_charge > 0
+                       or sc.value_of_lost_load > 0 or (sc.payments_on and sc.payments_aftermath))
     if sc.payments_on and sc.payments_aftermath:   # background payments, faults, rebalancing, splicing
         st, capacity_now, open_now, fee_sink_now, active, n_fault_closed, reports = _after_payments(
             sc, ba, bs, st, reports, failed_agent, failed_channel, layout)
         bd = st.breakdown
     wallet = st.wallet
-    # the step's sales, purchases and profit as contiguous rows of the new state, taken while the settlement's
-    # breakdown is still in cache (the next observation reads them in vectorized loops; strided columns of
-    # the breakdown cost it a cache line per agent and field)
-    last_sold, last_bought, last_profit = bd.T[_LAST_COLS]
+    # the step's sales, purchases and profit as contiguous rows of the new state (the next observation reads
+    # them in vectorized loops; strided columns of the breakdown cost it a cache line per agent and field):
+    # the rows the booking kernel wrote beside the breakdown while nothing has written into it since, else
+    # gathered while the breakdown is still in cache
+    last = None
+    if booked_only:
+        last = kernels.last_rows(bd)
+    if last is None:
+        last = bd.T[_LAST_COLS]
+    last_sold, last_bought, last_profit = last
     # mean-field aggregates (supply and demand: `decode_totals`) and the reference price, per (market, good)
     tkey = trades.good if one else trade_market * n_goods + trades.good
     volume, clearing_price = kernels.trade_totals(key=tkey, qty=st.paid_qty, price=trades.price,
@@ -724,18 +772,14 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
         util, flow_column, liquidity, fee_base, fee_rate, *lc = _channels_apart(
             sc, ba, bs, st, capacity_now, open_now, active, wallet, fee_sink_now, partner, layout, asks, one)
         u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened = lc
-    n_closed = n_closed + n_fault_closed
+    if sc.payments_on and sc.payments_aftermath:
+        n_closed = n_closed + n_fault_closed
     flow_columns = bs.flow_columns[1:] + (flow_column,)   # the older columns shared, not copied
     flow_reopened = bs.flow_reopened[1:] + (opened,)
     topology_version = bs.topology_version + ((n_opened + n_closed) > 0)
 
     # next interval
-    mm, nn = ba.grid.kind.shape
-    arrays = {"cloud": bs.cloud.reshape(mm, nn).copy(), "wind_speed": bs.wind_speed.reshape(mm, nn).copy()}
-    for spec, sl in _blocks(ba):
-        if spec.weather is not None:
-            spec.weather(sc, BlockIndex(sl), arrays, noise)
-    generation, demand_next = _energy(sc, ba, clock(t_next), arrays["cloud"], arrays["wind_speed"], noise)
+    cloud, wind_speed, generation, demand_next = _next_interval(sc, ba, bs, t_next, noise)
     if noise.pos != n_normals:
         raise RuntimeError(f"the kind hooks drew {noise.pos} normals this step; the batch drew {n_normals}")
     shock_kind, shock_remaining = _advance_shocks(sc, bs.shock_kind, bs.shock_remaining, t_next, bs.rng_exo)
@@ -754,8 +798,8 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     else:
         holdings, owed, issued, retired = bs.holdings, bs.owed, bs.issued, bs.retired
     new = BatchState(   # every field, built once (the old state is not modified)
-        active=active, soc=st.soc, wallet=wallet, cloud=arrays["cloud"].reshape(-1),
-        wind_speed=arrays["wind_speed"].reshape(-1), generation=generation.reshape(-1),
+        active=active, soc=st.soc, wallet=wallet, cloud=cloud.reshape(-1),
+        wind_speed=wind_speed.reshape(-1), generation=generation.reshape(-1),
         demand=demand_next.reshape(-1), last_sold=last_sold, last_bought=last_bought,
         last_profit=last_profit, u=u, v=v, capacity=capacity, balance_u=balance_u, open=is_open,
         flow=st.flow, utilization=util, fee_base=fee_base, fee_rate=fee_rate, flow_columns=flow_columns, flow_reopened=flow_reopened,
@@ -846,7 +890,8 @@ def observe(sc: Scenario, ba: BatchAgents, bs: BatchState, static: np.ndarray, s
     kernels.observation_rows(
         buf=buf, static=static, static_rows=_static_rows(static.shape[0]), rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=bs.soc, capacity=agents.capacity,
         storage=agents.is_storage, last_sold=bs.last_sold, last_bought=bs.last_bought, last_profit=bs.last_profit,
-        scale=scale, degree=degree, outbound=outbound, inbound=inbound, retail=float(sc.retail_tariff), liq=float(liq),
+        inv_scale=_inv_scale(ba, scale), degree=degree, outbound=outbound, inbound=inbound,
+        retail=float(sc.retail_tariff), liq=float(liq),
         mean_degree=float(sc.mean_degree), low=OBS_LOW, high=OBS_HIGH, market=market,
         good_key=ba.good_key(bs.ref_price.shape[1]), good_rows=_GOOD_ROWS, scalar_rows=_SCALAR_ROWS,
         ref_price=bs.ref_price, clearing_price=bs.clearing_price, price_history=bs.price_history,
@@ -861,6 +906,15 @@ def observe(sc: Scenario, ba: BatchAgents, bs: BatchState, static: np.ndarray, s
         if not bs.active.all():
             buf[:, ~bs.active] = 0.0
     return buf.T
+
+
+def _inv_scale(ba: BatchAgents, scale: np.ndarray) -> np.ndarray:
+    """1 / max(scale, 1e-12) [M*N]: what the observation multiplies the agents' energies by, computed once
+    per episode's scale (cached on the agents' batch view)."""
+    hit = ba.__dict__.get("_inv_scale")
+    if hit is None or hit[0] is not scale:
+        hit = ba.__dict__["_inv_scale"] = (scale, 1.0 / np.maximum(scale, 1e-12))
+    return hit[1]
 
 
 _GOOD_ROWS = np.array([OBS_INDEX[k] for k in ("ref_price", "clearing_price", "price_change", "imbalance",

@@ -158,7 +158,7 @@ class BatchCore:
         if done.any():
             raise RuntimeError(f"the episodes of markets {np.flatnonzero(done).tolist()} ended (episode_steps = "
                                f"{self.scenario.episode_steps}); call reset_markets() or use auto_reset=True")
-        acts = self.check_actions(actions)
+        acts = check_actions(actions, self.n_agents, self.action_fields, copy=False)   # read only: no copy
         new, result = batch_step(self.scenario, self.bagents, batch, acts, self.layout, self._n_normals,
                                  self._tradable_of(batch))
         self.batch, self.last_result = new, result

@@ -98,7 +98,7 @@ class MarketCore:
             raise RuntimeError(
                 f"the episode ended at step {state.t} (episode_steps = {self.scenario.episode_steps}); call reset()"
             )
-        acts = self.check_actions(actions)
+        acts = check_actions(actions, self.n_agents, self.action_fields, copy=False)   # read only: no copy
         new, result = market_step(self.scenario, self.agents, state, acts, self._tradable_of(state))
         self.state, self.last_result, self._summary = new, result, None
         self._result_state = new  # the state last_result.liquidity describes

@@ -27,7 +27,6 @@ from .goods import scenario_goods
 from .offers import ASK, BID, CONCESSION, MIN_QUANTITY, QUANTITY, Offers
 from .settlement import ROUND_OFF, Settlement
 from .state import AgentParams, MarketState
-from .trades import Trades
 
 _COL = {name: i for i, name in enumerate(BREAKDOWN_FIELDS)}
 

@@ -240,10 +240,11 @@ def book_agents_numpy(storage, generator, consumer, eff, capacity, grid_limit, m
 @jit
 def _book_nb(storage, generator, consumer, eff, capacity, grid_limit, marginal_cost, limit, sellable,
              needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in,
-             retail, earned, bd):  # pragma: no cover - compiled
+             retail, earned, bd, last):  # pragma: no cover - compiled
     # bd: an [N, F] breakdown (uninitialized), filled in settlement.BREAKDOWN_FIELDS order (0..12),
     # the rest set to 0 here (one pass over its rows, not a zeroing pass before it), and the fees
-    # earned added to their column and the profit as `credit_fees` adds them (0.0 + e, profit + e)
+    # earned added to their column and the profit as `credit_fees` adds them (0.0 + e, profit + e);
+    # last [3, N]: the sold, bought and profit columns again, as contiguous rows (`LAST_ROWS`)
     n = soc.shape[0]
     has_earned = earned.shape[0] > 0
     new_soc = np.empty(n)
@@ -291,14 +292,35 @@ def _book_nb(storage, generator, consumer, eff, capacity, grid_limit, marginal_c
             row[_FEES_COL] = 0.0 + e
             profit = profit + e
         row[0] = profit
+        last[0, i] = sold[i]
+        last[1, i] = bought[i]
+        last[2, i] = profit
     return new_soc, new_wallet, grid_in - grid_out, bd
 
 
 def _book_compiled(storage, generator, consumer, eff, capacity, grid_limit, marginal_cost, limit, sellable,
                    needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in, retail, earned):
-    bd = np.empty((soc.shape[0], len(BREAKDOWN_FIELDS)))
+    # one buffer: the breakdown [N, F], then its sold, bought and profit columns as [3, N] rows (`last_rows`)
+    n, f = soc.shape[0], len(BREAKDOWN_FIELDS)
+    buf = np.empty(n * (f + 3))
+    bd = buf[:n * f].reshape(n, f)
     return _book_nb(storage, generator, consumer, eff, capacity, grid_limit, marginal_cost, limit, sellable,
-                    needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in, retail, earned, bd)
+                    needed, soc, wallet, sold, bought, revenue, cost, n_failed, n_partial, feed_in, retail, earned, bd,
+                    buf[n * f:].reshape(3, n))
+
+
+def last_rows(breakdown: np.ndarray) -> "np.ndarray | None":
+    """[3, N] the sold, bought and profit columns of a breakdown `book_agents` returned, as the contiguous
+    rows its compiled build wrote beside it in the same buffer (`breakdown.base`, N x (F + 3)), or None
+    (the twin's breakdown, or one not from `book_agents`). They equal the columns only while nobody has
+    written into the breakdown since (network charges, lost load, kinds' book hooks, further goods, the
+    payment aftermath): the caller knows."""
+    buf = breakdown.base
+    n, f = breakdown.shape
+    if (type(buf) is not np.ndarray or buf.ndim != 1 or buf.shape[0] != n * (f + 3) or f != len(BREAKDOWN_FIELDS)
+            or not breakdown.flags.c_contiguous):
+        return None
+    return buf[n * f:].reshape(3, n)
 
 
 book_agents = register("book_agents", book_agents_numpy, _book_compiled if _book_nb is not None else None)
@@ -462,7 +484,6 @@ _fund_openings = jit(_fund_openings_py, inline=True)
 @jit
 def _open_nb(slots, nu, nv, cap, fund_u, fund_v, fee, u, v, capacity, balance_u, is_open, active, wallet,
              slot_market, m):  # pragma: no cover - compiled
-    total = wallet.shape[0]
     k = slots.shape[0]
     u, v, capacity, balance_u = u.copy(), v.copy(), capacity.copy(), balance_u.copy()
     new_wallet = wallet.copy()
@@ -983,13 +1004,14 @@ def scalar_fields_numpy(time_vals, t, shock_remaining, episode_steps, scalar_low
 
 
 def observation_rows_numpy(buf, static, static_rows, rows, sellable, needed, soc, capacity, storage, last_sold,
-                           last_bought, last_profit, scale, degree, outbound, inbound, retail, liq, mean_degree, low,
-                           high, market, good_key, good_rows, scalar_rows, ref_price, clearing_price, price_history,
+                           last_bought, last_profit, inv_scale, degree, outbound, inbound, retail, liq, mean_degree,
+                           low, high, market, good_key, good_rows, scalar_rows, ref_price, clearing_price, price_history,
                            history_len, supply, demand, volume, time_vals, t, shock_remaining, shock_kind, shock_row0,
                            n_shock_rows, episode_steps, active, zero_inactive):
     """Fill the observation buffer `buf` [O, N] float32 (in place, every row written): the rows
     `static_rows` of the episode's `static` [O, N] (kinds, profile, reserve, limit, ...); the
-    nine per-agent fields (energies over the agent's `scale`), each computed in float64,
+    nine per-agent fields (energies times the agent's `inv_scale`, 1 / max(scale, 1e-12), computed once
+    per episode by the caller), each computed in float64,
     clipped to its bounds and stored into its row `rows[k]`; the market's per-good fields
     (`market_fields_numpy`) of the good `good_key` [N] (market * G + good) an agent observes into
     `good_rows`; the per-market fields (`scalar_fields_numpy`) into `scalar_rows`; a 1 in the
@@ -998,7 +1020,6 @@ def observation_rows_numpy(buf, static, static_rows, rows, sellable, needed, soc
     `_observation_rows_nb`."""
     buf[static_rows] = static[static_rows]
     buf[shock_row0:shock_row0 + n_shock_rows] = 0.0
-    inv_scale = 1.0 / np.maximum(scale, 1e-12)
     vals = (
         sellable * inv_scale,
         needed * inv_scale,
@@ -1043,7 +1064,7 @@ _fill_or_gather = jit(_fill_or_gather_py, inline=True)
 
 @jit
 def _observation_rows_nb(buf, static, static_rows, rows, sellable, needed, soc, capacity, storage, last_sold,
-                         last_bought, last_profit, scale, degree, outbound, inbound, retail, liq, mean_degree, low,
+                         last_bought, last_profit, inv_scale, degree, outbound, inbound, retail, liq, mean_degree, low,
                          high, market, good_key, good_rows, scalar_rows, ref_price, clearing_price, price_history,
                          history_len, supply, demand, volume, time_vals, t, shock_remaining, shock_kind, shock_row0,
                          n_shock_rows, episode_steps, active, zero_inactive):  # pragma: no cover - compiled
@@ -1053,9 +1074,7 @@ def _observation_rows_nb(buf, static, static_rows, rows, sellable, needed, soc, 
         buf[j, :] = static[j, :]
     for j in range(shock_row0, shock_row0 + n_shock_rows):
         buf[j, :] = 0.0
-    inv = np.empty(n)
-    for i in range(n):
-        inv[i] = 1.0 / max(scale[i], 1e-12)
+    inv = inv_scale
     # each field computed and clipped straight into its row (no scratch row between)
     for k in range(9):
         j = rows[k]
@@ -1143,11 +1162,24 @@ observation_rows = register("observation_rows", observation_rows_numpy, _observa
 
 # ---- actions: finite, clipped to [-1, 1] ----------------------------------------------------------
 
-def clip_actions_numpy(actions):
+def clip_actions_numpy(actions, share):
     """(actions clipped to [-1, 1] as a fresh float64 array, whether every entry is finite): the
-    action check's one pass (`actions.check_actions` names the first bad entry when not). Twin of
-    `_clip_actions_nb`."""
+    action check's one pass (`actions.check_actions` names the first bad entry when not). With
+    `share`, a C-contiguous float64 `actions` whose every entry is already in [-1, 1] is returned
+    itself (clipping would copy it unchanged). Twin of `_clip_actions_compiled`."""
+    if share and actions.flags.c_contiguous and ((actions >= -1.0) & (actions <= 1.0)).all():
+        return actions, True
     return np.clip(actions, -1.0, 1.0), bool(np.isfinite(actions).all())
+
+
+@jit
+def _in_range_nb(flat):  # pragma: no cover - compiled
+    # branch-free: whether every entry is in [-1, 1] (NaN is not), or-ed as integers so the loop vectorizes
+    bad = 0
+    for i in range(flat.shape[0]):
+        x = flat[i]
+        bad |= (x < -1.0) | (x > 1.0) | (x != x)
+    return bad == 0
 
 
 @jit
@@ -1165,7 +1197,15 @@ def _clip_actions_nb(actions):  # pragma: no cover - compiled
     return out.reshape(n, k), bad == 0
 
 
-clip_actions = register("clip_actions", clip_actions_numpy, _clip_actions_nb)
+def _clip_actions_compiled(actions, share):
+    # in range (the usual case of squashed policies and uniform draws): one read-only pass, no copy
+    if share and actions.flags.c_contiguous and _in_range_nb(actions.reshape(-1)):
+        return actions, True
+    return _clip_actions_nb(actions)
+
+
+clip_actions = register("clip_actions", clip_actions_numpy,
+                        _clip_actions_compiled if _clip_actions_nb is not None else None)
 
 
 # ---- offers from actions, and what each market offers and wants ---------------------------------------
@@ -1463,3 +1503,103 @@ def _store_limits_nb(sellable, needed, start, stop, efficiency, power, capacity,
 
 
 store_limits = register("store_limits", store_limits_numpy, _store_limits_nb)
+
+
+# ---- the built-in kinds' weather and energy hooks as two passes (`kinds.builtin`) ------------------------------
+# A block table [B, 4] int64 a row: kind code, start, stop, the block's first column in the normals (weather) or
+# in its NumPy-computed input (energy). Each block's arithmetic is its kind kernel's above, in the same order.
+
+KIND_SOLAR, KIND_WIND, KIND_CONSUMER = 1, 2, 3
+
+
+def kind_weather_numpy(cloud, wind, blocks, z, first, cloud_phi, cloud_drift, cloud_noise, wind_phi, wind_drift,
+                       wind_noise):
+    """(cloud cover, wind speed) [M, N] of the next interval: copies of `cloud` and `wind` with each
+    solar block's cloud and each wind block's speed one AR(1) step on (`ar1_clip`, clipped to [0, 1] and
+    [0, inf)), from the normals `z` [M, K] at column `first` + the block's column. What `kinds.solar.weather` and
+    `kinds.wind.weather` do, in one call. Twin of `_kind_weather_nb`."""
+    cloud, wind = cloud.copy(), wind.copy()
+    for code, start, stop, col in blocks:
+        zz = z[:, first + col:first + col + stop - start]
+        if code == KIND_SOLAR:
+            ar1_clip_numpy(cloud, start, stop, cloud_phi, cloud_drift, cloud_noise, zz, 0.0, 1.0)
+        elif code == KIND_WIND:
+            ar1_clip_numpy(wind, start, stop, wind_phi, wind_drift, wind_noise, zz, 0.0, np.inf)
+    return cloud, wind
+
+
+@jit
+def _kind_weather_nb(cloud, wind, blocks, z, first, cloud_phi, cloud_drift, cloud_noise, wind_phi, wind_drift,
+                     wind_noise):  # pragma: no cover - compiled
+    cloud, wind = cloud.copy(), wind.copy()
+    for b in range(blocks.shape[0]):
+        code, start, stop, col = blocks[b, 0], blocks[b, 1], blocks[b, 2], first + blocks[b, 3]
+        if code == KIND_SOLAR:
+            x, phi, drift, noise, hi = cloud, cloud_phi, cloud_drift, cloud_noise, 1.0
+        elif code == KIND_WIND:
+            x, phi, drift, noise, hi = wind, wind_phi, wind_drift, wind_noise, np.inf
+        else:
+            continue
+        for m in range(x.shape[0]):   # `_ar1_clip_nb`
+            for i in range(stop - start):
+                y = phi * x[m, start + i] + drift + noise * z[m, col + i]
+                if y == y:
+                    y = y if y > 0.0 else 0.0
+                    y = y if y < hi else hi
+                x[m, start + i] = y
+    return cloud, wind
+
+
+kind_weather = register("kind_weather", kind_weather_numpy, _kind_weather_nb)
+
+
+def kind_energy_numpy(blocks, capacity, residential, cloud, speed, cubed, load_noise, solar_share, res_share,
+                      ind_share, cut_in3, span3, cut_out, dt):
+    """(generation, demand) [M, N] of the interval, zero outside the blocks: each solar block's
+    `solar_output` (clear-sky `solar_share` [M, 1], its sites' `cloud`), each wind block's `wind_output`
+    (`speed`, and NumPy's `cubed` speed [M, k] from the block's column), each consumer block's
+    `load_output` (shares [M, 1], NumPy's `load_noise` [M, k] from the block's column). What the
+    built-in kinds' energy hooks write, in one call. Twin of `_kind_energy_nb`."""
+    generation, demand = np.zeros(capacity.shape), np.zeros(capacity.shape)
+    for code, start, stop, col in blocks:
+        k = stop - start
+        if code == KIND_SOLAR:
+            solar_output_numpy(generation, start, stop, capacity, solar_share, cloud[:, start:stop], dt)
+        elif code == KIND_WIND:
+            wind_output_numpy(generation, start, stop, capacity, speed[:, start:stop], cubed[:, col:col + k],
+                              cut_in3, span3, cut_out, dt)
+        elif code == KIND_CONSUMER:
+            load_output_numpy(demand, start, stop, capacity, residential, res_share, ind_share,
+                              load_noise[:, col:col + k], dt)
+    return generation, demand
+
+
+@jit
+def _kind_energy_nb(blocks, capacity, residential, cloud, speed, cubed, load_noise, solar_share, res_share,
+                    ind_share, cut_in3, span3, cut_out, dt):  # pragma: no cover - compiled
+    generation, demand = np.zeros(capacity.shape), np.zeros(capacity.shape)
+    for b in range(blocks.shape[0]):
+        code, start, stop, col = blocks[b, 0], blocks[b, 1], blocks[b, 2], blocks[b, 3]
+        for m in range(capacity.shape[0]):
+            if code == KIND_SOLAR:   # `_solar_output_nb`
+                sh = solar_share[m, 0]
+                for i in range(stop - start):
+                    generation[m, start + i] = capacity[m, start + i] * sh * (1.0 - cloud[m, start + i]) * dt
+            elif code == KIND_WIND:   # `_wind_output_nb`
+                for i in range(stop - start):
+                    f = (cubed[m, col + i] - cut_in3) / span3
+                    if f == f:
+                        f = f if f > 0.0 else 0.0
+                        f = f if f < 1.0 else 1.0
+                    if speed[m, start + i] >= cut_out:
+                        f = 0.0
+                    generation[m, start + i] = capacity[m, start + i] * f * dt
+            elif code == KIND_CONSUMER:   # `_load_output_nb`
+                rs, ind = res_share[m, 0], ind_share[m, 0]
+                for i in range(stop - start):
+                    sh = rs if residential[m, start + i] else ind
+                    demand[m, start + i] = capacity[m, start + i] * sh * load_noise[m, col + i] * dt
+    return generation, demand
+
+
+kind_energy = register("kind_energy", kind_energy_numpy, _kind_energy_nb)

@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import kernels
 from .scenario import Scenario
 from .state import AgentParams
 
@@ -71,8 +72,6 @@ def decode_totals(sc: Scenario, agents: AgentParams, actions: np.ndarray, ref_pr
     compiled pass (`kernels.decode_offers`): each agent's offer, and per market and good the
     energy offered for sale (sellable, or a store's offered quantity) and wanted (needed, or a
     store's bid quantity), the mean-field aggregates of the step."""
-    from . import kernels
-
     out = kernels.decode_offers(actions=actions, ref_price=ref_price, market=market, sells_good=agents.sells_good,
                                 buys_good=agents.buys_good, reserve=agents.reserve, limit=agents.limit,
                                 storage=agents.is_storage, sellable=sellable, needed=needed, active=active,

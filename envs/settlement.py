@@ -77,19 +77,24 @@ def settle(sc: Scenario, agents: AgentParams, trades: Trades, sellable: np.ndarr
     routed trades pay over their routes (buyers pay the routing fees on top, intermediaries earn
     them: `routing_fees` column, in the profit) and trades of agents or channels that failed this
     step are released (`envs/payments/layer.py`). Grid bills settle on `energy_account` when the
-    scenario bills the grid apart from the channel wallet. `defer_balances`: the channel balances
+    scenario bills the grid apart from the channel wallet. Trades the clearing paid already
+    (`Trades.payments`, `Mechanism.clear_and_pay`, over these channels) are not paid again: their
+    payment outputs are booked as they are. `defer_balances`: the channel balances
     and flows are left to the caller (`balance_u` and `flow` None, `flow_in_u` given), which computes
     them in its own pass over the slots."""
     n = agents.n
     report = None
     fees_paid = None
     if sc.payments_on and fee_base is not None:
-        from .payments.layer import pay_trades as pay_layer
+        if trades.payments is not None:   # the clearing paid them already, over these channels
+            paid_out = trades.payments
+        else:
+            from .payments.layer import pay_trades as pay_layer
 
+            paid_out = pay_layer(trades, u, v, capacity, balance_u, fee_base, fee_rate, n, ROUND_OFF,
+                                 sc.max_fee_share, sc.max_hops, failed_agent, failed_channel)
         (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, exchange_in, exchange_out,
-         n_failed, n_partial, fees_paid, report) = pay_layer(
-            trades, u, v, capacity, balance_u, fee_base, fee_rate, n, ROUND_OFF, sc.max_fee_share, sc.max_hops,
-            failed_agent, failed_channel)
+         n_failed, n_partial, fees_paid, report) = paid_out
         cost = cost + fees_paid
     else:
         cut = trades.cut if trades.cut is not None else np.zeros(trades.channel.shape[0], dtype=np.int8)

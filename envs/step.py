@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import channels, physics, prices, topology
+from . import batch, channels, physics, prices, topology
 from .breakdown import BREAKDOWN_FIELDS
 from .observations import agent_scale, static_columns
 from .offers import Offers
@@ -116,9 +116,7 @@ def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: 
 
     One market is the M = 1 case of the batched pipeline (`envs.batch.batch_step`): the same code
     steps one market or hundreds."""
-    from .batch import step_one
-
-    new, res = step_one(sc, agents, state, actions, tradable)
+    new, res = batch.step_one(sc, agents, state, actions, tradable)
     goods = res.goods[0] if res.goods is not None else None
     return new, StepResult(res.offers, res.trades, res.settlement, res.sellable, res.needed, int(res.n_opened[0]),
                            int(res.n_closed[0]), res.liquidity, goods)
@@ -130,13 +128,11 @@ def observation(sc: Scenario, agents: AgentParams, state: MarketState, static: n
     """obs [N, O] of `state` (`batch.observe` of the market as a batch of one); `tradable` and
     `liquidity` may pass what the caller already computed for this very state (`current_tradable`,
     `StepResult.liquidity`)."""
-    from .batch import observe, one_market
-
     sellable, needed = tradable if tradable is not None else current_tradable(sc, agents, state)
     if liquidity is None:
         liquidity = channels.liquidity(agents.n, state.u, state.v, state.capacity, state.balance_u, state.open)
-    ba, bs, layout, _ = one_market(sc, agents, state)
-    return observe(sc, ba, bs, static, scale, sellable, needed, liquidity, layout)
+    ba, bs, layout, _ = batch.one_market(sc, agents, state)
+    return batch.observe(sc, ba, bs, static, scale, sellable, needed, liquidity, layout)
 
 
 def summary(sc: Scenario, state: MarketState, result: StepResult | None) -> dict[str, Any]:

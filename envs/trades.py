@@ -30,6 +30,8 @@ class Trades(NamedTuple):
     cut: "np.ndarray | None" = None  # [T] int8 LIQUIDITY_*: how the buyer's channel balance limited it
     route: "np.ndarray | None" = None  # [T, H] int64 channel slots buyer -> seller of ROUTED trades, -1 padded
     unrouted: "np.ndarray | None" = None  # [N] int8 why a buyer reached no seller (payments.reasons), routing on
+    payments: "tuple | None" = None  # the payment layer's outputs (`payments.layer.pay_trades`') when the clearing
+    #   also paid these trades (`Mechanism.clear_and_pay`): settlement then does not pay them again
 
     @classmethod
     def empty(cls, negotiations: int = 0) -> "Trades":

@@ -170,7 +170,7 @@ class EpsAuctionBaseline(Policy):
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         view, idx = self.view, self.agents
-        ag, sc = view, view.scenario
+        sc = view.scenario
         sellable, needed = view.tradable()
         sold, bought, ask, bid, direction = self.assign()
         self.matched_sell, self.matched_buy = sold[idx], bought[idx]

@@ -42,6 +42,11 @@ class Mechanism:
     batched:         True when `clear` reads nothing per market (only per-agent and per-channel arrays),
                      so it clears a batch of markets' block-diagonal graph in one call (`envs.batch`);
                      False: the batch clears market by market
+    clear_and_pay:   optional (sc, agents, state, offers, failed_agent, failed_channel) -> Trades, `clear`
+                     whose Trades may also carry their payments (`Trades.payments`, the payment layer's
+                     outputs over `state`, the step's failed agents and channels released): the batch
+                     calls it instead of `clear` when the payment layer is on, and settlement then does
+                     not pay them again
     """
 
     name: str
@@ -52,6 +57,7 @@ class Mechanism:
     description: str = ""
     validate: "Callable[[Scenario], None] | None" = None
     batched: bool = False
+    clear_and_pay: "Callable[..., Trades] | None" = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():

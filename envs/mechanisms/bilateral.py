@@ -9,6 +9,8 @@ deliver, min(the seller's offered quantity, what its side pays at the agreed pri
 a channel for more than its side pays; an oversubscribed seller scales all its requests down by
 the same factor (proportional rationing). O(E * K). Trades settle over their channels; no
 random draws. Its two passes over the channels are compiled kernels beside their NumPy twins.
+With routes and the payment layer on, the batch calls `clear_and_pay`: one compiled call that
+clears and pays the trades (`bilateral_routed_clear_pay`), so settlement does not pay them again.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..compiled import THREADS, jit, prange, register as register_kernel
+from ..payments.layer import _trade_payments_nb, payment_outputs, trade_payments_numpy
 from ..payments.routes import PARALLEL_SLOTS, _candidates_nb, candidates as routed_candidates_kernel, candidates_numpy
 from ..trades import LIQUIDITY_CUT, LIQUIDITY_EMPTY, LIQUIDITY_OK, ROUTED, Trades
-from .base import Mechanism, channel_pairs, register, routed_pairs
+from .base import Mechanism, channel_pairs, register
 
 if TYPE_CHECKING:
     from ..offers import Offers
@@ -210,7 +213,9 @@ def _agreements(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bi
     concession per round on each side (the same float expressions `negotiate` evaluates per
     pair). Then `_agree_range` over `chunks` slices of the channels side by side (`prange`), and
     the agreements gathered forward-then-reverse, each in channel order, as in NumPy: the same
-    pairs whatever the number of chunks or threads."""
+    pairs whatever the number of chunks or threads. Returns the agreements (channel, seller, buyer,
+    price), the number that negotiated, and the first ask and bid tables [N, 2] (the rationing's
+    routed negotiations read them)."""
     offer_good, want_good, ask_q, bid_q = _agent_tables_nb(sell_qty, buy_qty, sells_good, buys_good, ask, bid,
                                                            reserve, limit, concession, rounds)
     e_n = u.shape[0]
@@ -224,7 +229,7 @@ def _agreements(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bi
         m, nf, nr = _agree_range_nb(u, v, is_open, offer_good, want_good, ask_q, bid_q, rounds, 0, e_n, cand, f_c,
                                     f_s, f_b, f_p, f_c, f_s, f_b, f_p, True)
         t_n = nf + nr
-        return f_c[:t_n], f_s[:t_n], f_b[:t_n], f_p[:t_n], m
+        return f_c[:t_n], f_s[:t_n], f_b[:t_n], f_p[:t_n], m, ask_q, bid_q
     f_c = np.empty(e_n, dtype=np.int64)
     f_s = np.empty(e_n, dtype=np.int64)
     f_b = np.empty(e_n, dtype=np.int64)
@@ -273,7 +278,7 @@ def _agreements(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bi
             seller[o + i] = r_s[lo + i]
             buyer[o + i] = r_b[lo + i]
             price[o + i] = r_p[lo + i]
-    return channel, seller, buyer, price, m
+    return channel, seller, buyer, price, m, ask_q, bid_q
 
 
 _agreements_nb = jit(_agreements)
@@ -281,11 +286,11 @@ _agreements_par = jit(_agreements, parallel=True)
 
 
 def _agreements_compiled(*args):
-    return _agreements_nb(*args, 1)
+    return _agreements_nb(*args, 1)[:5]
 
 
 def _agreements_parallel(*args):
-    return _agreements_par(*args, THREADS)
+    return _agreements_par(*args, THREADS)[:5]
 
 
 agreements = register_kernel("bilateral_agreements", agreements_numpy,
@@ -421,11 +426,12 @@ def ration_routed_numpy(channel, seller, buyer, price, r_seller, r_buyer, r_rout
             sells_good[all_s[keep]].astype(np.int64))
 
 
-@jit
-def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve,
-                      limit, concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base,
-                      fee_rate, max_fee_share, n):  # pragma: no cover - compiled
-    """(Agent and channel indices unsigned: numba then leaves out its negative-index checks.)"""
+def _ration_routed_q(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask_q, bid_q, rounds,
+                     sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate, max_fee_share,
+                     n):  # pragma: no cover - compiled
+    """`ration_routed` with the first asks and bids and their steps per round in [N, 2] tables
+    (`_agent_tables`: one cache line per agent a routed negotiation reads, and no division). (Agent
+    and channel indices unsigned: numba then leaves out its negative-index checks.)"""
     d_n = channel.shape[0]
     r_n = r_seller.shape[0]
     h_n = r_route.shape[1]
@@ -460,10 +466,10 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
     for i in range(r_n):
         s = np.uint32(r_seller[i])
         b = np.uint32(r_buyer[i])
-        a0 = ask[s]
-        b0 = bid[b]
-        a_step = concession[s] * (a0 - reserve[s]) / rounds
-        b_step = concession[b] * (limit[b] - b0) / rounds
+        a0 = ask_q[s, 0]
+        a_step = ask_q[s, 1]
+        b0 = bid_q[b, 0]
+        b_step = bid_q[b, 1]
         k = _first_agreeing_round_nb(a0, b0, a_step, b_step, rounds)
         if k > rounds:
             continue
@@ -512,7 +518,7 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
     o_p = np.empty(m)
     o_q = np.empty(m)
     o_cut = np.empty(m, dtype=np.int8)
-    o_route = np.empty((m, h_n), dtype=np.int64)   # (each kept row written whole: no fill pass)
+    o_route = np.full((m, h_n), -1, dtype=np.int64)   # (one vectorized fill: cheaper than -1s written per row)
     o_good = np.empty(m, dtype=np.int64)
     k_ = 0
     for p in range(m):
@@ -526,8 +532,6 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
             c = channel[np.uint32(i)]
             o_ch[k_] = c
             o_route[k_, 0] = c
-            for j in range(1, h_n):
-                o_route[k_, j] = -1
         else:
             o_ch[k_] = ROUTED
             ri = np.uint32(-1 - i)
@@ -541,6 +545,29 @@ def _ration_routed_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route,
         o_cut[k_] = LIQUIDITY_EMPTY if empty else (LIQUIDITY_CUT if capped[p] else LIQUIDITY_OK)
         k_ += 1
     return o_ch[:k_], o_s[:k_], o_b[:k_], o_p[:k_], o_q[:k_], o_cut[:k_], o_route[:k_], o_good[:k_]
+
+
+_ration_routed_q_nb = jit(_ration_routed_q)
+
+
+def _ration_routed(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve, limit,
+                   concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate,
+                   max_fee_share, n):  # pragma: no cover - compiled
+    """`ration_routed_numpy` compiled: the ask and bid tables (`_agent_tables`' expressions), then
+    `_ration_routed_q`."""
+    ask_q = np.empty((n, 2))
+    bid_q = np.empty((n, 2))
+    for i in range(n):
+        ask_q[i, 0] = ask[i]
+        ask_q[i, 1] = concession[i] * (ask[i] - reserve[i]) / rounds
+        bid_q[i, 0] = bid[i]
+        bid_q[i, 1] = concession[i] * (limit[i] - bid[i]) / rounds
+    return _ration_routed_q_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask_q, bid_q,
+                               rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate,
+                               max_fee_share, n)
+
+
+_ration_routed_nb = jit(_ration_routed)
 
 
 ration_routed = register_kernel("ration_routed", ration_routed_numpy, _ration_routed_nb)
@@ -567,30 +594,39 @@ def _clear_routed(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_goo
                   concession, rounds, balance_u, capacity, fee_base, fee_rate, max_fee_share, max_hops,
                   n):  # pragma: no cover - compiled
     """`clear_routed_numpy` in one call (serial): the agreements (`_agreements`, one chunk), every
-    buyer's widest routed candidate (`routes._candidates_nb`) and the rationing (`_ration_routed`), the
-    same float expressions in the same order as the separate kernels."""
-    d_c, d_s, d_b, d_p, m_neg = _agreements_nb(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good, ask, bid,
-                                               reserve, limit, concession, rounds, 1)   # forward, then reverse
+    buyer's widest routed candidate (`routes._candidates_nb`) and the rationing (`_ration_routed_q`,
+    with the agreements' ask and bid tables), the same float expressions in the same order as the
+    separate kernels."""
+    d_c, d_s, d_b, d_p, m_neg, ask_q, bid_q = _agreements_nb(u, v, is_open, sell_qty, buy_qty, sells_good, buys_good,
+                                                             ask, bid, reserve, limit, concession, rounds, 1)
     o_s, o_b, o_r, o_w, unrouted = _candidates_nb(u, v, usable, capacity, balance_u, sell_qty, buy_qty, sells_good,
                                                   buys_good, max_hops, 1)
-    all_ch, all_s, all_b, all_p, qty, cut, r_out, good = _ration_routed_nb(
-        d_c, d_s, d_b, d_p, o_s, o_b, o_r, o_w, ask, bid, reserve, limit, concession,
-        rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate, max_fee_share, n)
+    all_ch, all_s, all_b, all_p, qty, cut, r_out, good = _ration_routed_q_nb(
+        d_c, d_s, d_b, d_p, o_s, o_b, o_r, o_w, ask_q, bid_q, rounds, sell_qty, buy_qty, sells_good, u, balance_u,
+        capacity, fee_base, fee_rate, max_fee_share, n)
     return all_ch, all_s, all_b, all_p, qty, cut, r_out, good, m_neg + o_s.shape[0], unrouted
 
 
 _clear_routed_nb = jit(_clear_routed)
 
 
+def _held(kernel, *args):
+    """`kernel` on its positional arguments, its multi-threaded build picked by its own size threshold,
+    without taking the lock of the multi-threaded builds: for a multi-threaded build that calls other
+    kernels (`compiled.ParallelKernel` runs it holding that lock already; through `kernel(**kw)` it
+    would wait for itself forever)."""
+    if kernel.parallel is not None and len(args[kernel.split]) >= kernel.min_items:
+        return kernel.parallel(*args)
+    return kernel.impl(*args)
+
+
 def _clear_routed_parallel(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,
                            concession, rounds, balance_u, capacity, fee_base, fee_rate, max_fee_share, max_hops, n):
     """Large markets: the separate kernels, each picking its multi-threaded build by its own size threshold."""
-    channel, seller, buyer, price, n_neg = agreements(
-        u=u, v=v, is_open=is_open, sell_qty=sell_qty, buy_qty=buy_qty, sells_good=sells_good, buys_good=buys_good,
-        ask=ask, bid=bid, reserve=reserve, limit=limit, concession=concession, rounds=rounds)
-    rs, rb, rr, rw, unrouted = routed_candidates_kernel(
-        u=u, v=v, usable=usable, capacity=capacity, balance_u=balance_u, sell_qty=sell_qty, buy_qty=buy_qty,
-        sells_good=sells_good, buys_good=buys_good, max_hops=max_hops)
+    channel, seller, buyer, price, n_neg = _held(agreements, u, v, is_open, sell_qty, buy_qty, sells_good, buys_good,
+                                                 ask, bid, reserve, limit, concession, rounds)
+    rs, rb, rr, rw, unrouted = _held(routed_candidates_kernel, u, v, usable, capacity, balance_u, sell_qty, buy_qty,
+                                     sells_good, buys_good, max_hops)
     out = _ration_routed_nb(channel, seller, buyer, price, rs, rb, rr, rw, ask, bid, reserve, limit, concession,
                             rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate,
                             max_fee_share, n)
@@ -603,10 +639,94 @@ clear_routed = register_kernel("bilateral_routed_clear", clear_routed_numpy,
                                min_items=PARALLEL_SLOTS)
 
 
+# ---- the routed clearing that also pays: one call from the offers to the payments -------------------
+
+def clear_pay_routed_numpy(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,
+                           concession, rounds, balance_u, capacity, fee_base, fee_rate, max_fee_share, max_hops, n,
+                           blocked_agent, blocked_channel, faults, round_off):
+    """`clear_routed_numpy`, then its trades paid (`payments.layer.trade_payments_numpy`, over the
+    same channels; agents and channels `blocked` with `faults`): clear_routed's ten outputs, then
+    trade_payments' twenty."""
+    out = clear_routed_numpy(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve,
+                             limit, concession, rounds, balance_u, capacity, fee_base, fee_rate, max_fee_share,
+                             max_hops, n)
+    all_ch, all_s, all_b, all_p, qty, cut, route, good, n_neg, unrouted = out
+    paid = trade_payments_numpy(all_ch, all_s, all_b, qty, all_p, cut, route, unrouted, u, v, capacity, balance_u,
+                                fee_base, fee_rate, blocked_agent, blocked_channel, faults, n, round_off,
+                                max_fee_share, max_hops)
+    return (*out, *paid)
+
+
+def _clear_pay_routed(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit,
+                      concession, rounds, balance_u, capacity, fee_base, fee_rate, max_fee_share, max_hops, n,
+                      blocked_agent, blocked_channel, faults, round_off):  # pragma: no cover - compiled
+    """`clear_pay_routed_numpy` in one call (serial): `_clear_routed`, then `layer._trade_payments`
+    (one chunk) over its trades, with no return to Python in between."""
+    all_ch, all_s, all_b, all_p, qty, cut, r_out, good, n_neg, unrouted = _clear_routed_nb(
+        u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit, concession, rounds,
+        balance_u, capacity, fee_base, fee_rate, max_fee_share, max_hops, n)
+    pay = _trade_payments_nb(all_ch, all_s, all_b, qty, all_p, cut, r_out, unrouted, u, v, capacity, balance_u,
+                             fee_base, fee_rate, blocked_agent, blocked_channel, faults, n, round_off, max_fee_share,
+                             max_hops, 1)
+    return (all_ch, all_s, all_b, all_p, qty, cut, r_out, good, n_neg, unrouted) + pay
+
+
+_clear_pay_routed_nb = jit(_clear_pay_routed)
+
+
+def _clear_pay_routed_parallel(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve,
+                               limit, concession, rounds, balance_u, capacity, fee_base, fee_rate, max_fee_share,
+                               max_hops, n, blocked_agent, blocked_channel, faults, round_off):
+    """Large markets: `_clear_routed_parallel`, then `trade_payments` by its own size threshold."""
+    from ..payments.layer import trade_payments
+
+    out = _clear_routed_parallel(u, v, is_open, usable, sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve,
+                                 limit, concession, rounds, balance_u, capacity, fee_base, fee_rate, max_fee_share,
+                                 max_hops, n)
+    all_ch, all_s, all_b, all_p, qty, cut, route, good, n_neg, unrouted = out
+    pay = _held(trade_payments, all_ch, all_s, all_b, qty, all_p, cut, route, unrouted, u, v, capacity, balance_u,
+                fee_base, fee_rate, blocked_agent, blocked_channel, faults, n, round_off, max_fee_share, max_hops)
+    return (*out, *pay)
+
+
+clear_pay_routed = register_kernel("bilateral_routed_clear_pay", clear_pay_routed_numpy,
+                                   _clear_pay_routed_nb if _clear_pay_routed_nb is not None else None,
+                                   parallel=_clear_pay_routed_parallel if _agreements_par is not None else None,
+                                   split="u", min_items=PARALLEL_SLOTS)
+
+
+def clear_and_pay(sc: "Scenario", agents: "AgentParams", state: "MarketState", offers: "Offers",
+                  failed_agent: np.ndarray, failed_channel: np.ndarray) -> Trades:
+    """`clear_bilateral`, with routes (`sc.max_hops` > 1) also paying its trades in the same compiled
+    call (`clear_pay_routed`): the Trades carry the payment layer's outputs (`Trades.payments`, as
+    `payments.layer.pay_trades` returns them over this state; agents and channels that failed this
+    step released), so settlement does not pay them again. One hop: `clear_bilateral` alone."""
+    if sc.max_hops <= 1:
+        return clear_bilateral(sc, agents, state, offers)
+    from ..settlement import ROUND_OFF
+
+    usable = state.open if state.active.all() else state.open & state.active[state.u] & state.active[state.v]
+    faults = bool(failed_agent.any() or failed_channel.any())   # none: the blocked arrays are not read
+    out = clear_pay_routed(
+        u=state.u, v=state.v, is_open=state.open, usable=usable, sell_qty=offers.sell_qty, buy_qty=offers.buy_qty,
+        sells_good=agents.sells_good, buys_good=agents.buys_good, ask=offers.ask, bid=offers.bid,
+        reserve=agents.reserve, limit=agents.limit, concession=offers.concession, rounds=sc.negotiation_rounds,
+        balance_u=state.balance_u, capacity=state.capacity, fee_base=state.fee_base, fee_rate=state.fee_rate,
+        max_fee_share=sc.max_fee_share, max_hops=int(sc.max_hops), n=agents.n, blocked_agent=failed_agent,
+        blocked_channel=failed_channel, faults=faults, round_off=ROUND_OFF)
+    all_ch, all_s, all_b, all_p, qty, cut, route, good, n_neg, unrouted = out[:10]
+    paid = payment_outputs(out[10:])
+    if all_ch.shape[0] == 0:
+        return Trades.empty(int(n_neg))._replace(route=np.zeros((0, sc.max_hops), dtype=np.int64), unrouted=unrouted,
+                                                 payments=paid)
+    return Trades(all_ch, all_s, all_b, good, qty, all_p, int(n_neg), cut, route, unrouted, paid)
+
+
 BILATERAL = register(Mechanism(
     name="bilateral", clear=clear_bilateral, settles="channels", optimum_network="channels",
-    parameters=("negotiation_rounds", "max_hops", "max_fee_share"), batched=True,
+    parameters=("negotiation_rounds", "max_hops", "max_fee_share"), batched=True, clear_and_pay=clear_and_pay,
     description="K alternating concession rounds over every open channel, proportional rationing"))
 
 __all__ = ["BILATERAL", "clear_bilateral", "negotiate", "ration", "agreements", "agreements_numpy", "ration_pairs",
-           "ration_pairs_numpy", "ration_routed", "ration_routed_numpy", "clear_routed", "clear_routed_numpy"]
+           "ration_pairs_numpy", "ration_routed", "ration_routed_numpy", "clear_routed", "clear_routed_numpy",
+           "clear_pay_routed", "clear_pay_routed_numpy", "clear_and_pay"]

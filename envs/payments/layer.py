@@ -74,12 +74,18 @@ def pay_trades(trades, u, v, capacity, balance_u, fee_base, fee_rate, n: int, ro
     fa = failed_agent if failed_agent is not None else np.zeros(n, dtype=bool)
     fc = failed_channel if failed_channel is not None else np.zeros(u.shape[0], dtype=bool)
     unrouted = trades.unrouted if trades.unrouted is not None else _NONE_UNROUTED
-    (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed, n_partial,
-     fees, failures, hops, routed_ok, fee, earned, reason) = trade_payments(
+    return payment_outputs(trade_payments(
         channel=trades.channel, seller=trades.seller, buyer=trades.buyer, qty=trades.qty, price=trades.price, cut=cut,
         route=route, unrouted=unrouted, u=u, v=v, capacity=capacity, balance_u=balance_u, fee_base=fee_base,
         fee_rate=fee_rate, blocked_agent=fa, blocked_channel=fc, faults=faults, n=n, round_off=round_off,
-        max_fee_share=max_fee_share, max_hops=max_hops)
+        max_fee_share=max_fee_share, max_hops=max_hops))
+
+
+def payment_outputs(out) -> tuple:
+    """`trade_payments`' twenty outputs as `pay_trades` returns them: the thirteen of
+    `kernels.pay_trades`, fees paid [N] and the step's `PaymentReport`."""
+    (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed, n_partial,
+     fees, failures, hops, routed_ok, fee, earned, reason) = out
     report = PaymentReport(failures, int(routed_ok), hops, float(fee.sum()), earned, routed_reason=reason,
                            routed_fee=fee)
     return (paid, paid_qty, failed, partial, flow_in_u, sold, bought, revenue, cost, ex_in, ex_out, n_failed,
@@ -459,7 +465,7 @@ trade_payments = register("trade_payments", trade_payments_numpy,
                           split="channel", min_items=PARALLEL_TRADES)
 
 
-__all__ = ["PaymentReport", "empty_report", "pay_trades", "trade_payments", "trade_payments_numpy",
+__all__ = ["PaymentReport", "empty_report", "pay_trades", "payment_outputs", "trade_payments", "trade_payments_numpy",
            "routed_settlement_numpy"]
 
 

@@ -122,10 +122,13 @@ def test_one_thread_by_default_and_auto_takes_numbas_count():
 
 
 def test_a_parallel_build_needs_the_argument_that_splits_it():
+    # any callable stands for the parallel build: the check is on the arguments, so it runs whether or
+    # not this process has a threaded build (CHANNELMARKET_THREADS=1 or numba off leave _PARALLEL None)
+    parallel = _PARALLEL if _PARALLEL is not None else _scaled_twin
     with pytest.raises(TypeError, match="split"):
-        compiled.register("test_no_split", _scaled_twin, _SERIAL, parallel=_PARALLEL)
+        compiled.register("test_no_split", _scaled_twin, _SERIAL, parallel=parallel)
     with pytest.raises(TypeError, match="split='y' is not an argument"):
-        compiled.ParallelKernel("test_bad_split", _scaled_twin, _SERIAL, _PARALLEL, "y", 10)
+        compiled.ParallelKernel("test_bad_split", _scaled_twin, _SERIAL, parallel, "y", 10)
     assert "test_no_split" not in compiled.KERNELS
 
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as hs
 from channelmarket.envs.payments.accounts import credit_numpy
 from channelmarket.envs import compiled, kernels
 from channelmarket.envs.breakdown import BREAKDOWN_FIELDS
+from channelmarket.envs.core import MarketCore
 
 needs_numba = pytest.mark.skipif(not compiled.USE_NUMBA, reason="numba off")
 
@@ -36,14 +37,35 @@ SPECIAL = [np.inf, -np.inf, np.nan, 1.7976931348623157e308, -1.7976931348623157e
 @needs_numba
 @settings(max_examples=40, deadline=None)
 @given(hs.integers(1, 40), hs.integers(1, 5), hs.lists(hs.sampled_from(SPECIAL) | hs.floats(-3, 3), min_size=1,
-                                                        max_size=200), hs.booleans())
-def test_clip_actions_equals_its_twin_on_non_finite_and_strided_actions(n, k, vals, strided):
+                                                        max_size=200), hs.booleans(), hs.booleans())
+def test_clip_actions_equals_its_twin_on_non_finite_and_strided_actions(n, k, vals, strided, share):
     acts = np.resize(np.array(vals, dtype=np.float64), (n, 2 * k if strided else k))
     if strided:
         acts = acts[:, ::2]   # not C-contiguous
-    (c_out, c_ok), (t_out, t_ok) = both("clip_actions", actions=acts)
+    (c_out, c_ok), (t_out, t_ok) = both("clip_actions", actions=acts, share=share)
     assert c_ok == t_ok == bool(np.isfinite(acts).all())
     same([c_out], [t_out])
+    same([c_out], [np.clip(acts, -1.0, 1.0)])
+    # shared only when asked, C-contiguous and already in range (then clipping changes nothing)
+    shared = share and acts.flags.c_contiguous and bool(((acts >= -1.0) & (acts <= 1.0)).all())
+    assert (c_out is acts) == (t_out is acts) == shared
+
+
+def test_the_step_reads_in_range_actions_without_copying_them_and_leaves_them_alone():
+    from channelmarket.envs.actions import check_actions
+
+    acts = np.random.default_rng(0).uniform(-1, 1, (6, 4))
+    assert check_actions(acts, 6, copy=False) is acts
+    assert check_actions(acts, 6) is not acts                  # the public check: a fresh array
+    wide = acts * 2.0
+    out = check_actions(wide, 6, copy=False)                    # out of range: a clipped copy
+    assert out is not wide and np.array_equal(out, np.clip(wide, -1, 1)) and wide.max() > 1.0
+    core = MarketCore("energy_default")
+    core.reset(seed=0)
+    acts = np.random.default_rng(1).uniform(-1, 1, (core.n_agents, 4))
+    before = acts.copy()
+    core.step(acts)
+    assert np.array_equal(acts, before)
 
 
 @needs_numba
@@ -129,7 +151,8 @@ def test_observation_rows_fills_one_market_and_one_good_as_its_twin(m, g, kind):
               static_rows=np.array([j for j in range(width) if j not in dynamic]), rows=_AGENT_ROWS,
               sellable=r.uniform(0, 5, n), needed=r.uniform(0, 5, n), soc=r.uniform(0, 4, n), capacity=r.uniform(0, 8, n),
               storage=r.random(n) < 0.3, last_sold=bd[:, 3], last_bought=np.ascontiguousarray(bd[:, 4]),
-              last_profit=bd[:, 0], scale=r.uniform(0, 3, n), degree=r.integers(0, 9, n).astype(np.float64),
+              last_profit=bd[:, 0], inv_scale=1.0 / np.maximum(r.uniform(0, 3, n), 1e-12),
+              degree=r.integers(0, 9, n).astype(np.float64),
               outbound=r.uniform(0, 900, n), inbound=r.uniform(0, 900, n), retail=250.0, liq=1000.0, mean_degree=8.0,
               low=OBS_LOW, high=OBS_HIGH, market=market, good_key=market * g + np.arange(n) % g,
               good_rows=np.array([7, 9, 11, 13, 15]), scalar_rows=np.array([20, 21, 22, 23, 24]),
@@ -145,3 +168,20 @@ def test_observation_rows_fills_one_market_and_one_good_as_its_twin(m, g, kind):
     k.run("twin", buf=bufs[1], **kw)
     same([bufs[0]], [bufs[1]])
     assert not np.isnan(bufs[0]).any()
+
+
+@pytest.mark.parametrize("name,overrides", [("energy_small", {}), ("energy_small", {"network_charge": 7.0}),
+                                            ("energy_small", {"value_of_lost_load": 900.0}), ("energy_ev", {}),
+                                            ("energy_rec", {}), ("seed000", {})])
+def test_the_last_step_rows_are_the_breakdown_columns_whoever_wrote_into_it(name, overrides):
+    # the booking kernel's own rows (`kernels.last_rows`) stand for the columns only while nothing wrote into
+    # the breakdown after it: charges, lost load, the kinds' book hooks, further goods, the payment aftermath
+    core = MarketCore(name, episode_steps=6, **overrides)
+    core.reset(seed=3)
+    rng = np.random.default_rng(4)
+    for _ in range(6):
+        core.step(rng.uniform(-1, 1, (core.n_agents, core.n_actions)))
+        bd, st = core.last_result.settlement.breakdown, core.state
+        for field in ("sold", "bought", "profit"):
+            same([getattr(st, f"last_{field}")], [bd[:, BREAKDOWN_FIELDS.index(field)]])
+            assert getattr(st, f"last_{field}").flags.c_contiguous

@@ -74,7 +74,8 @@ def market_cases(core, acts, i):
     rows = dict(static=r.uniform(0, 1, (width, ag.n)).astype(np.float32),
                 static_rows=np.array([j for j in range(width) if j not in dynamic]), rows=_AGENT_ROWS, sellable=sellable, needed=needed, soc=st.soc, capacity=ag.capacity,
                 storage=ag.is_storage, last_sold=st.last_sold, last_bought=st.last_bought, last_profit=st.last_profit,
-                scale=scale * (np.arange(ag.n) % 5 > 0), degree=degree, outbound=outbound, inbound=inbound,
+                inv_scale=1.0 / np.maximum(scale * (np.arange(ag.n) % 5 > 0), 1e-12), degree=degree,
+                outbound=outbound, inbound=inbound,
                 retail=sc.retail_tariff, liq=sc.mean_degree * 50.0, mean_degree=float(sc.mean_degree), low=OBS_LOW,
                 high=OBS_HIGH, market=market, good_key=market * g + np.arange(ag.n) % g,
                 good_rows=np.array([7, 9, 11, 13, 15]), scalar_rows=np.array([20, 21, 22, 23, 24]),
@@ -121,8 +122,9 @@ def market_cases(core, acts, i):
         "decode_offers": (decode_case(sc, ag, core.check_actions(acts), sellable, needed, active, i), same),
         "price_step": (price_case(i), same),
         **{name: (kw, None) for name, kw in kind_cases(i).items()},
+        **{name: (kw, same_bytes) for name, kw in fused_kind_cases(i).items()},
         "clip_actions": (dict(actions=np.where(np.arange(acts.size).reshape(acts.shape) % 97 == 5, np.nan,
-                                               acts * 3.0) if i % 2 else acts * 1.5), same),
+                                               acts * 3.0) if i % 2 else acts * 1.5, share=i % 2 == 0), same),
         "observation_rows": (rows, None),  # writes into buf: compared below
         "credit_fees": (dict(breakdown=np.random.default_rng(i).uniform(-50, 50, (ag.n, len(BREAKDOWN_FIELDS))),
                              earned=np.random.default_rng(i + 1).uniform(0, 3, ag.n) * (np.arange(ag.n) % 3 > 0)),
@@ -135,7 +137,25 @@ def market_cases(core, acts, i):
                                    lambda a, b: (same([a[0], a[1], a[2], a[5], a[6], a[7], a[9]],
                                                       [b[0], b[1], b[2], b[5], b[6], b[7], b[9]]),
                                                  close([a[3], a[4]], [b[3], b[4]]), a[8] == b[8])),
+        "bilateral_routed_clear_pay": (routed_clear_pay_case(sc, st, off, ag, i), _same_clear_pay),
     }
+
+
+def routed_clear_pay_case(sc, st, off, ag, i):
+    """`routed_clear_case`, its trades also paid: every other state some agents and channels failed."""
+    rng = np.random.default_rng(400 + i)
+    faults = bool(i % 2)
+    return dict(routed_clear_case(sc, st, off, ag, i), blocked_agent=rng.random(ag.n) < (0.05 if faults else 0.0),
+                blocked_channel=rng.random(st.u.shape[0]) < (0.05 if faults else 0.0), faults=faults, round_off=1e-9)
+
+
+def _same_clear_pay(a, b):
+    """The clearing's ten outputs as `bilateral_routed_clear`'s, then trade_payments' twenty (integer
+    and boolean outputs equal, floats to round-off)."""
+    exact = (0, 1, 2, 5, 6, 7, 9) + tuple(10 + k for k in (2, 3, 14, 15, 16, 19))
+    return (same([a[k] for k in exact], [b[k] for k in exact]), a[8] == b[8],
+            close([x for k, x in enumerate(a) if k not in exact and k != 8],
+                  [x for k, x in enumerate(b) if k not in exact and k != 8]))
 
 
 def lifecycle_case(sc, st, ag, draw, active, i):
@@ -209,6 +229,47 @@ def kind_cases(i):
         "store_limits": dict(sellable=np.zeros((m, n)), needed=np.zeros((m, n)), start=a, stop=b,
                              efficiency=r.uniform(0.9, 0.98, (m, n)), power=cap * 0.5, capacity=cap, soc=soc, dt=0.25),
     }
+
+
+def fused_kind_cases(i):
+    """The built-in kinds' two passes (`kinds.fused`) on m markets' [m, 50] grids: blocks in any order,
+    normals with NaN and beyond the bounds, weather with NaN and -0.0, speeds past cut-out."""
+    r = np.random.default_rng(900 + i)
+    m, n = 1 + i % 3, 50
+    rows = [[kernels.KIND_SOLAR, 5, 15], [kernels.KIND_WIND, 15, 25], [kernels.KIND_CONSUMER, 30, 45]]
+    if i % 2:
+        rows = rows[::-1]
+    col, weather = 2, []
+    for code, a, b in rows:
+        if code != kernels.KIND_CONSUMER:
+            weather.append([code, a, b, col])
+            col += b - a
+    z = r.normal(0, 4, (m, col + 3))
+    z[0, 3] = np.nan
+    def grid(lo, hi):
+        x = r.uniform(lo, hi, (m, n))
+        x[0, 6], x[-1, 16], x[-1, 7] = np.nan, -0.0, -0.0
+        return x
+    speed = grid(-1, 30)
+    cons = [row for row in rows if row[0] == kernels.KIND_CONSUMER][0]
+    wind_row = [row for row in rows if row[0] == kernels.KIND_WIND][0]
+    table = lambda x: np.array([list(t) + [0] for t in x] if len(x[0]) == 3 else x, dtype=np.int64)
+    return {
+        "kind_weather": dict(cloud=grid(-0.5, 1.5), wind=grid(-1, 30), blocks=table(weather), z=z, first=i % 3,
+                             cloud_phi=0.9,
+                             cloud_drift=0.03, cloud_noise=0.2 * (i % 2), wind_phi=0.8, wind_drift=1.6, wind_noise=1.0),
+        "kind_energy": dict(blocks=table(rows), capacity=r.uniform(0.5, 8, (m, n)), residential=r.random((m, n)) < 0.6,
+                            cloud=grid(0, 1), speed=speed, cubed=speed[:, wind_row[1]:wind_row[2]] ** 3,
+                            load_noise=np.exp(0.05 * r.normal(0, 2, (m, cons[2] - cons[1]))),
+                            solar_share=r.uniform(0, 1, (m, 1)), res_share=r.uniform(0.4, 1.7, (m, 1)),
+                            ind_share=r.uniform(0.3, 1.1, (m, 1)), cut_in3=27.0, span3=1701.0, cut_out=25.0, dt=0.25),
+    }
+
+
+def same_bytes(a, b):
+    """Outputs equal byte for byte (signed zeros and NaN too)."""
+    for x, y in zip(a, b):
+        assert np.asarray(x).tobytes() == np.asarray(y).tobytes()
 
 
 def price_case(i):

@@ -43,11 +43,11 @@ def test_agreements_rationing_and_payments_in_chunks_are_the_serial_ones(market)
     sc, ag, st, off = market
     agree = (st.u, st.v, st.open, off.sell_qty, off.buy_qty, ag.sells_good, ag.buys_good, off.ask, off.bid, ag.reserve,
              ag.limit, off.concession, sc.negotiation_rounds)
-    want = bilateral._agreements_nb(*agree, 1)
+    want = bilateral._agreements_nb(*agree, 1)   # (then the ask and bid tables)
     assert want[0].shape[0] > 1000
     for chunks in (2, 3, 8):
         same(bilateral._agreements_nb(*agree, chunks), want)
-    channel, seller, buyer, price, _ = want
+    channel, seller, buyer, price, _, _, _ = want
     rc = routed_pairs(sc, ag, st, off)
     assert rc.seller.shape[0] > 100
     ration = (channel, seller, buyer, price, rc.seller, rc.buyer, rc.route, rc.width, off.ask, off.bid, ag.reserve,
@@ -82,3 +82,56 @@ def test_routed_candidates_in_chunks_are_the_serial_ones(market):
                                              sells_good=ag.sells_good, buys_good=ag.buys_good, max_hops=hops))
         if routes._candidates_par is not None:
             same(routes._candidates_par(*args, hops, compiled.THREADS), want)
+
+
+_NESTED = r"""
+import numpy as np
+from channelmarket.envs import compiled
+from channelmarket.envs.mechanisms import bilateral
+from channelmarket.envs.payments import layer, routes
+from channelmarket.envs.core import MarketCore
+from channelmarket.envs.scenario import PAYMENTS_SOUND_MARKET
+from channelmarket.envs.step import current_tradable
+from channelmarket.envs.offers import decode
+assert compiled.THREADS == 2
+core = MarketCore("energy_default", episode_steps=8, start_hour=9.0, **PAYMENTS_SOUND_MARKET)
+core.reset(1)
+sc, ag, st = core.scenario, core.agents, core.state
+sellable, needed = current_tradable(sc, ag, st)
+off = decode(sc, ag, np.random.default_rng(1).uniform(-1, 1, (core.n_agents, 4)), st.ref_price, sellable, needed,
+             st.active)
+kw = dict(u=st.u, v=st.v, is_open=st.open, usable=st.open, sell_qty=off.sell_qty, buy_qty=off.buy_qty,
+          sells_good=ag.sells_good, buys_good=ag.buys_good, ask=off.ask, bid=off.bid, reserve=ag.reserve,
+          limit=ag.limit, concession=off.concession, rounds=sc.negotiation_rounds, balance_u=st.balance_u,
+          capacity=st.capacity, fee_base=st.fee_base, fee_rate=st.fee_rate, max_fee_share=sc.max_fee_share,
+          max_hops=int(sc.max_hops), n=ag.n)
+pay = dict(kw, blocked_agent=np.zeros(ag.n, bool), blocked_channel=np.zeros(st.u.shape[0], bool), faults=False,
+           round_off=1e-9)
+want = bilateral.clear_routed.run("compiled", **kw), bilateral.clear_pay_routed.run("compiled", **pay)
+for k in (bilateral.agreements, routes.candidates, layer.trade_payments, bilateral.clear_routed,
+          bilateral.clear_pay_routed):
+    k.min_items = 1   # every build multi-threaded, the outer ones calling the inner ones
+got = bilateral.clear_routed(**kw), bilateral.clear_pay_routed(**pay)
+for w, g in zip(want, got):
+    assert len(w) == len(g)
+    for x, y in zip(w, g):
+        assert np.array_equal(x, y)
+print("ok")
+"""
+
+
+def test_multi_threaded_routed_clearing_calls_its_inner_multi_threaded_kernels_without_waiting_for_itself():
+    """Regression: `bilateral_routed_clear`'s multi-threaded build (run holding the lock of the
+    multi-threaded builds) called its inner kernels through their locking entry, so from 100,000
+    channel slots with two threads it waited for itself forever. Every build multi-threaded here, in a
+    subprocess with two threads and a time limit: the same results as the serial builds."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, CHANNELMARKET_THREADS="2")
+    try:
+        res = subprocess.run([sys.executable, "-c", _NESTED], env=env, capture_output=True, text=True, timeout=240)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the multi-threaded routed clearing waited for its own lock")
+    assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stderr[-2000:]

@@ -125,6 +125,43 @@ def test_faults_release_payments_in_flight():
     assert faults > 0 and released > 0
 
 
+@pytest.mark.parametrize("n_markets", [1, 3])
+def test_clearing_that_pays_its_trades_equals_settlement_paying_them(n_markets):
+    """`bilateral` with routes clears and pays in one compiled call (`Mechanism.clear_and_pay`, the
+    step's faults drawn before the clearing): the trajectory is bit for bit that of clearing and then
+    settlement paying, with agent and channel faults, background payments and multi-hop routes,
+    one market and a batch of three."""
+    from channelmarket.envs.mechanisms.bilateral import BILATERAL
+
+    kw = dict(episode_steps=16, start_hour=8.0, agent_fault_rate=0.03, channel_fault_rate=0.03,
+              background_payment_rate=0.1, **ROUTING)
+
+    def trajectory():
+        core = MarketCore("energy_default", n_markets=n_markets, **kw)
+        core.reset(seed=5)
+        rng = np.random.default_rng(5)
+        out, paid_in_clearing = [], 0
+        while not core.dones.all():
+            obs, rewards, *_ = core.step(rng.uniform(-1, 1, (core.n_agents, 4)))
+            paid_in_clearing += core.last_result.trades.payments is not None
+            b = core.batch
+            out += [obs, rewards, b.balance_u, b.wallet, b.open, b.active, b.fee_sink, core.breakdown()["profit"]]
+        return out, paid_in_clearing
+
+    paying, n_paying = trajectory()
+    hook = BILATERAL.clear_and_pay
+    object.__setattr__(BILATERAL, "clear_and_pay", None)   # settlement pays, as before
+    try:
+        settling, n_settling = trajectory()
+    finally:
+        object.__setattr__(BILATERAL, "clear_and_pay", hook)
+    assert n_paying == 16 and n_settling == 0
+    assert len(paying) == len(settling)
+    for a, b in zip(paying, settling):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
 def test_payment_fields_are_validated_by_name_and_round_trip():
     with pytest.raises(ValueError, match="max_hops"):
         Scenario(max_hops=0)
