@@ -948,4 +948,5 @@ def speeds_live(s: np.ndarray, r: np.ndarray, state: np.ndarray, restless: float
 
 __all__ = ["neighbourhood", "near_kernel", "history_pulls", "lacks_kernel", "prospect_kernel", "move_kernel",
            "prospect",
-           "speeds_live", "speed_live_kernel", "steer_and_move", "steer_kernel", "satisfied", "rule_speed", "speeds", "speed_kernel", "direction", "move", "goal_kernel", "goals_kernel"]
+           "speeds_live", "speed_live_kernel", "steer_and_move", "steer_kernel", "satisfied", "rule_speed", "speeds",
+           "speed_kernel", "direction", "move", "goal_kernel", "goals_kernel"]

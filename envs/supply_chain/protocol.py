@@ -263,7 +263,8 @@ def _sent_numpy(partner, reach, xy, radius, alive, out_good, food, food_target, 
     range takes the next advertising draw: from `draws` (at least one a slot in range, ValueError
     otherwise), or, when `state` is a PCG64's live state ([4] uint64, `streams.state_view`; else empty),
     the generator's next doubles, one a slot in range (the generator left after them); an offer is worth
-    sending when both sides are alive, the seller has a package and the customer needs >= 1 unit; it goes out by `risk_rules.advertise`. NumPy twin of `_sent_loop`."""
+    sending when both sides are alive, the seller has a package and the customer needs >= 1 unit; it goes
+    out by `risk_rules.advertise`. NumPy twin of `_sent_loop`."""
     k = partner.shape[1]
     rows, slots = np.nonzero(partner >= 0)
     b = partner[rows, slots].astype(np.int64)
@@ -920,7 +921,8 @@ def _rule_numbers(rp: RiskParams) -> np.ndarray:
 
 
 def negotiate(st, radius: float, rp: RiskParams, *, cap: np.ndarray, pkg: np.ndarray,
-              food: int, food_scale: float, input_batches: float, batch: np.ndarray, advertising: float, learned: np.ndarray, ask: np.ndarray, bid: np.ndarray, qty: np.ndarray,
+              food: int, food_scale: float, input_batches: float, batch: np.ndarray, advertising: float,
+              learned: np.ndarray, ask: np.ndarray, bid: np.ndarray, qty: np.ndarray,
               concession: np.ndarray, ref: np.ndarray, reach: "np.ndarray | None" = None):
     """One day of offers, answers and sales, in place. Returns (DayTrades, DayOffers). `reach`: the
     sellers' `slot_reach` (from `refresh_slots`; computed here when None). Each agent's food target is
