@@ -431,3 +431,17 @@ def test_day_end_kernel_is_eating_then_the_books(seed, t, stability, penalty):
         for a, b in zip(got, want):
             np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(kw["hold"], ref_live["hold"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 60), st.sampled_from([3, 4, 5]))
+def test_mean_price_kernel_equals_its_numpy_twin_bit_for_bit(seed, n, g):
+    """The goods' mean prices (the loop's four goods summed in registers, other counts in memory): the
+    twin's bincount sums to the last bit, goods with no alive producer at their start price."""
+    k = core_module.mean_price_kernel
+    if k.compiled is None:
+        pytest.skip("numba is off")
+    rng = np.random.default_rng(seed)
+    kw = dict(out_good=rng.integers(0, g, n), price=rng.uniform(0.1, 30.0, n), alive=rng.random(n) < 0.7,
+              start=rng.uniform(1.0, 5.0, g))
+    np.testing.assert_array_equal(k.run("compiled", **kw), k.run("twin", **kw))
