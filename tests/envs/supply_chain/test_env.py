@@ -237,3 +237,18 @@ def test_stability_reward_is_the_share_alive():
     core.reset(seed=0)
     _, r, _, _, _ = core.step()
     np.testing.assert_allclose(r, core.state.alive.mean())
+
+
+def test_check_actions_hands_out_fresh_arrays_the_step_never_reads():
+    """The public check gives the caller its own zeros on a built-in day: writing into them leaves the
+    next built-in days as they were (the step keeps its shared zeros to itself)."""
+    a, b = SupplyChainCore(SMALL), SupplyChainCore(SMALL)
+    a.reset(5)
+    b.reset(5)
+    for _ in range(3):
+        act, learned = a.check_actions(None)
+        act[:] = 1.0
+        learned[:] = True
+        assert a.check_actions(None)[0].max() == 0.0
+        oa, ob = a.step()[0], b.step()[0]
+        np.testing.assert_array_equal(oa, ob)
