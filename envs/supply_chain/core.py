@@ -7,7 +7,7 @@
 One step is one virtual day, a pipeline of pure functions over `SupplyState` (paper Figure 7):
 neighbourhood query (`space`), customer slots (`protocol.refresh_slots`), movement (`movement`),
 production (`production.produce`), offers / answers / sales (`protocol.negotiate`), food intake
-and death (`production.eat_and_live`), rewards and observations. `actions=None` (or rows outside
+and death (`production.live_kernel`), rewards and observations. `actions=None` (or rows outside
 `mask`) follow the built-in MASER agents (the risk-factor rules); rows inside `mask` are learned
 agents' actions in channel_market_v0's convention (ask, bid, quantity, concession; `envs/offers.py`,
 each good's price cap as the span) plus `move`, in [-1, 1]: finite values outside are clipped, NaN
@@ -142,37 +142,14 @@ def _mean_price_numpy(out_good, price, alive, start):
 
 
 def _mean_price_loop(out_good, price, alive, start):
-    """`_mean_price_numpy` in one pass (compiled; sums in agent order, like bincount). The loop's four goods
-    are summed in registers (a sum kept in memory waits on its last store each agent: twice as slow)."""
+    """`_mean_price_numpy` in one pass (compiled; sums in agent order, like bincount)."""
     g = start.shape[0]
     cnt = np.zeros(g, np.int64)
     tot = np.zeros(g)
-    if g == 4:
-        c0, c1, c2, c3 = 0, 0, 0, 0
-        t0, t1, t2, t3 = 0.0, 0.0, 0.0, 0.0
-        for a in range(out_good.shape[0]):
-            if alive[a]:
-                o = out_good[a]
-                p = price[a]
-                if o == 0:
-                    c0 += 1
-                    t0 += p
-                elif o == 1:
-                    c1 += 1
-                    t1 += p
-                elif o == 2:
-                    c2 += 1
-                    t2 += p
-                else:
-                    c3 += 1
-                    t3 += p
-        cnt[0], cnt[1], cnt[2], cnt[3] = c0, c1, c2, c3
-        tot[0], tot[1], tot[2], tot[3] = t0, t1, t2, t3
-    else:
-        for a in range(out_good.shape[0]):
-            if alive[a]:
-                cnt[out_good[a]] += 1
-                tot[out_good[a]] += price[a]
+    for a in range(out_good.shape[0]):
+        if alive[a]:
+            cnt[out_good[a]] += 1
+            tot[out_good[a]] += price[a]
     out = start.copy()
     for k in range(g):
         if cnt[k] > 0:
@@ -436,7 +413,7 @@ class SupplyChainCore:
                                    food_scale=sc.food_target, input_batches=sc.input_batches, batch=self._batch,
                                    advertising=sc.advertising, learned=learned, ask=act[:, ASK], bid=act[:, BID],
                                    qty=act[:, QUANTITY], concession=act[:, CONCESSION], ref=ref, reach=reach)
-        # 5. food intake, vital energy, death (`production.eat_and_live`); 6. bookkeeping, rewards: one call
+        # 5. food intake, vital energy, death (`production.live_kernel`); 6. bookkeeping, rewards: one call
         value = trades.qty * trades.price
         (st.vital, st.alive, st.died, dead, eaten, self._sales, self._purchases, self._profit, rewards, n_alive,
          n_dead) = day_end_kernel(

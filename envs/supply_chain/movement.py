@@ -30,7 +30,7 @@ import numpy as np
 
 from ..compiled import Kernel, ParallelKernel, affine_u128, jit
 from ..risk_rules import scalar_clip_to, scalar_maximum, scalar_minimum
-from ..streams import MULT, double_of, fill_doubles, generator_of, output_of, put_generator, state_view
+from ..streams import MULT, double_of, fill_doubles, generator_of, jump, jump_table, output_of, put_generator, state_view
 from .parallel import LIGHT, MIN_AGENTS, kernel, prange
 from .protocol import slot_reach
 from .pulls import pulls_kernel
@@ -480,17 +480,8 @@ def _speed_live_loop(s, r, state, restless, max_speed):
 
 
 def _advance_py(sh, sl, ih, il, d):  # pragma: no cover - compiled
-    """The PCG64 state (hi, lo) `d` >= 0 steps on (increment (ih, il)): the LCG's affine map by halving,
-    A_2d = A_d^2, C_2d = C_d (A_d + 1) (the idea of `streams`' jumps, without its tables)."""
-    ah, al, ch, cl = _PCG_HI, _PCG_LO, ih, il
-    while d > 0:
-        if d & 1:
-            sh, sl = affine_u128(sh, sl, ah, al, ch, cl)
-        ph, pl = affine_u128(ah, al, _Z64, _O64, _Z64, _O64)
-        ch, cl = affine_u128(ch, cl, ph, pl, _Z64, _Z64)
-        ah, al = affine_u128(ah, al, ah, al, _Z64, _Z64)
-        d >>= 1
-    return sh, sl
+    """The PCG64 state (hi, lo) `d` >= 0 steps on (increment (ih, il)): `streams.jump`."""
+    return jump(sh, sl, jump_table(ih, il, 0), 0, d)
 
 
 def _angle_of(turn, a):
@@ -725,7 +716,6 @@ def _goals_numpy(xy, who, role, w_start, prod, p_start, words, radius, goal, lac
 _M32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
 _PCG_HI, _PCG_LO = np.uint64(MULT >> 64), np.uint64(MULT & _MASK64)
-_Z64, _O64 = np.uint64(0), np.uint64(1)
 _advance = jit(_advance_py) if affine_u128 is not None else None
 _angle = jit(_angle_of, inline=True) or _angle_of
 
@@ -830,6 +820,15 @@ def history_pulls(st, reach: "np.ndarray | None" = None) -> np.ndarray:
     return pulls_kernel(xy=st.xy, partner=st.partner, reach=reach, n_tr=st.n_tr)
 
 
+def _pulls_and_goals(st, counts: np.ndarray, rng: np.random.Generator, radius: float,
+                     reach: "np.ndarray | None", pull: "np.ndarray | None") -> tuple:
+    """(history pulls, goal points, lacks): what the heading is the resultant of."""
+    if pull is None:
+        pull = history_pulls(st, reach)
+    goal, lacks = goals(st, counts, st.hold.shape[1] - 1, rng, radius)
+    return pull, goal, lacks
+
+
 def direction(st, counts: np.ndarray, rng_angle: np.ndarray, rng: np.random.Generator, radius: float,
               reach: "np.ndarray | None" = None, pull: "np.ndarray | None" = None,
               turn: "np.ndarray | None" = None) -> np.ndarray:
@@ -837,9 +836,7 @@ def direction(st, counts: np.ndarray, rng_angle: np.ndarray, rng: np.random.Gene
     toward producers of what it lacks nearby; zero resultant: the old heading, or random. `pull`: the
     history pulls (from `refresh_slots`, at today's positions; `history_pulls(st, reach)` when None). `turn`:
     the live generator state before the angles (`speeds_live`; then `rng_angle` is not read)."""
-    if pull is None:
-        pull = history_pulls(st, reach)
-    goal, lacks = goals(st, counts, st.hold.shape[1] - 1, rng, radius)
+    pull, goal, lacks = _pulls_and_goals(st, counts, rng, radius, reach, pull)
     return direction_kernel(xy=st.xy, heading=st.heading, pull=pull, goal=goal, lacks=lacks, angle=rng_angle,
                             turn=_NO_TURN if turn is None else turn)
 
@@ -848,9 +845,7 @@ def steer_and_move(st, counts: np.ndarray, rng_angle: np.ndarray, rng: np.random
                    reach: "np.ndarray | None", pull: "np.ndarray | None", turn: "np.ndarray | None",
                    speed: np.ndarray, inertia: float, width: float, height: float) -> None:
     """`direction` then `move` (phase 3) in place, the headings passed inside one compiled call."""
-    if pull is None:
-        pull = history_pulls(st, reach)
-    goal, lacks = goals(st, counts, st.hold.shape[1] - 1, rng, radius)
+    pull, goal, lacks = _pulls_and_goals(st, counts, rng, radius, reach, pull)
     st.xy, st.heading, st.speed = steer_kernel(
         xy=st.xy, heading=st.heading, path=st.path, alive=st.alive, pull=pull, goal=goal, lacks=lacks, angle=rng_angle,
         turn=_NO_TURN if turn is None else turn, speed=speed, inertia=float(inertia),

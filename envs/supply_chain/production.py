@@ -178,16 +178,6 @@ _pmax, _pmin, _pclip_to, _later = (jit(f) or f for f in (scalar_maximum, scalar_
 produce_kernel = kernel("supply_chain_produce", _produce_numpy, _produce_loop, split="alive")
 
 
-def eat_and_live(st: SupplyState, producing: np.ndarray, food: int, decay: float, work: float,
-                 restore: float) -> np.ndarray:
-    """Food intake and vital energy, in place; returns [N] bool: agents that died today."""
-    st.vital, st.alive, st.died, dead, eaten = live_kernel(
-        alive=st.alive, vital=st.vital, died=st.died, hold=st.hold, producing=producing, food=int(food),
-        decay=float(decay), work=float(work), restore=float(restore), t=int(st.t))
-    st.eaten[food] += eaten
-    return dead
-
-
 def _live_numpy(alive, vital, died, hold, producing, food, decay, work, restore, t):
     """(new vital, alive, died, dead today, portions eaten); `hold` in place. NumPy twin of `_live_loop`."""
     eats = alive & (hold[:, food] >= 1.0) & (vital - decay <= 1.0 - restore)   # nothing wasted
@@ -229,4 +219,4 @@ _pclip = jit(scalar_clip) or scalar_clip
 live_kernel = kernel("supply_chain_live", _live_numpy, _live_loop, split="alive", min_items=LIGHT)
 
 
-__all__ = ["produce", "produce_kernel", "live_kernel", "eat_and_live", "take_cheapest", "add_lots"]
+__all__ = ["produce", "produce_kernel", "live_kernel", "take_cheapest", "add_lots"]
