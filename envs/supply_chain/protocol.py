@@ -53,6 +53,7 @@ from ..compiled import Kernel, jit
 from ..streams import fill_doubles, generator_of, jump, jump_table, put_generator, state_view
 from .parallel import kernel, prange
 from .production import add_lots
+from .pulls import add_pull, pull_weight
 
 
 class DayTrades(NamedTuple):
@@ -78,7 +79,7 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
     returns how many slots lapsed or opened, each seller's reach (`slot_reach`: its open slots lie below
     it, so the day's later slot loops stop there: rows fill from the front), its open slots (the
     observation's customers, counted as the row is walked) and the history pulls of the
-    slots it leaves (`pulls.add_row_pulls`' numbers: the heading's resultant, each row added once it is
+    slots it leaves (`pulls.pull_weight`, `pulls.add_pull`: `pulls.add_row_pulls`' numbers: the heading's resultant, each row added once it is
     final, in slot order and the sellers' order, as `movement.history_pulls` adds them). Each seller's row
     in turn: its slots lapse, then its candidates (`cand[start[a]:start[a + 1]]`, in neighbour order) that
     are not yet customers take its first free slots. A slot's pull is taken where its distance is (the
@@ -129,7 +130,7 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
                 continue
             mark[p] = a
             kept += 1
-            w = (1.0 + n_tr[a, s]) / max(np.sqrt(d2), 1e-9)
+            w = pull_weight(n_tr[a, s], d2)
             wx[s] = w * dx
             wy[s] = w * dy
         free = 0
@@ -150,7 +151,7 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
             mark[b] = a
             dx = xy[b, 0] - ax
             dy = xy[b, 1] - ay
-            w = (1.0 + n_tr[a, free]) / max(np.sqrt(dx * dx + dy * dy), 1e-9)
+            w = pull_weight(n_tr[a, free], dx * dx + dy * dy)
             wx[free] = w * dx
             wy[free] = w * dy
             added += 1
@@ -163,10 +164,7 @@ def _refresh_loop(partner, away, t_last, points, n_tr, value_sum, t_first, list_
             b = partner[a, s]
             if b < 0:
                 continue
-            pull[a, 0] += wx[s]
-            pull[a, 1] += wy[s]
-            pull[b, 0] -= wx[s]
-            pull[b, 1] -= wy[s]
+            add_pull(pull, a, b, wx[s], wy[s])
     return changed, reach, customers, pull
 
 
