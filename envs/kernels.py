@@ -1534,19 +1534,11 @@ def _kind_weather_nb(cloud, wind, blocks, z, first, cloud_phi, cloud_drift, clou
     cloud, wind = cloud.copy(), wind.copy()
     for b in range(blocks.shape[0]):
         code, start, stop, col = blocks[b, 0], blocks[b, 1], blocks[b, 2], first + blocks[b, 3]
+        zz = z[:, col:col + stop - start]
         if code == KIND_SOLAR:
-            x, phi, drift, noise, hi = cloud, cloud_phi, cloud_drift, cloud_noise, 1.0
+            _ar1_clip_nb(cloud, start, stop, cloud_phi, cloud_drift, cloud_noise, zz, 0.0, 1.0)
         elif code == KIND_WIND:
-            x, phi, drift, noise, hi = wind, wind_phi, wind_drift, wind_noise, np.inf
-        else:
-            continue
-        for m in range(x.shape[0]):   # `_ar1_clip_nb`
-            for i in range(stop - start):
-                y = phi * x[m, start + i] + drift + noise * z[m, col + i]
-                if y == y:
-                    y = y if y > 0.0 else 0.0
-                    y = y if y < hi else hi
-                x[m, start + i] = y
+            _ar1_clip_nb(wind, start, stop, wind_phi, wind_drift, wind_noise, zz, 0.0, np.inf)
     return cloud, wind
 
 
@@ -1580,25 +1572,15 @@ def _kind_energy_nb(blocks, capacity, residential, cloud, speed, cubed, load_noi
     generation, demand = np.zeros(capacity.shape), np.zeros(capacity.shape)
     for b in range(blocks.shape[0]):
         code, start, stop, col = blocks[b, 0], blocks[b, 1], blocks[b, 2], blocks[b, 3]
-        for m in range(capacity.shape[0]):
-            if code == KIND_SOLAR:   # `_solar_output_nb`
-                sh = solar_share[m, 0]
-                for i in range(stop - start):
-                    generation[m, start + i] = capacity[m, start + i] * sh * (1.0 - cloud[m, start + i]) * dt
-            elif code == KIND_WIND:   # `_wind_output_nb`
-                for i in range(stop - start):
-                    f = (cubed[m, col + i] - cut_in3) / span3
-                    if f == f:
-                        f = f if f > 0.0 else 0.0
-                        f = f if f < 1.0 else 1.0
-                    if speed[m, start + i] >= cut_out:
-                        f = 0.0
-                    generation[m, start + i] = capacity[m, start + i] * f * dt
-            elif code == KIND_CONSUMER:   # `_load_output_nb`
-                rs, ind = res_share[m, 0], ind_share[m, 0]
-                for i in range(stop - start):
-                    sh = rs if residential[m, start + i] else ind
-                    demand[m, start + i] = capacity[m, start + i] * sh * load_noise[m, col + i] * dt
+        k = stop - start
+        if code == KIND_SOLAR:
+            _solar_output_nb(generation, start, stop, capacity, solar_share, cloud[:, start:stop], dt)
+        elif code == KIND_WIND:
+            _wind_output_nb(generation, start, stop, capacity, speed[:, start:stop], cubed[:, col:col + k], cut_in3,
+                            span3, cut_out, dt)
+        elif code == KIND_CONSUMER:
+            _load_output_nb(demand, start, stop, capacity, residential, res_share, ind_share,
+                            load_noise[:, col:col + k], dt)
     return generation, demand
 
 
