@@ -124,17 +124,21 @@ def candidate_pairs(agents: "AgentParams", state: "MarketState", offers: "Offers
                          agents.buys_good)
 
 
+def usable_channels(state: "MarketState") -> np.ndarray:
+    """[E] bool: the open channels between active agents, which routes may cross (every agent active,
+    the usual step: the open channels themselves, no E-sized gathers)."""
+    return state.open if state.active.all() else state.open & state.active[state.u] & state.active[state.v]
+
+
 def routed_pairs(sc: "Scenario", agents: "AgentParams", state: "MarketState", offers: "Offers"):
     """Candidate pairs beyond the channels: every buyer's widest route of 2..`sc.max_hops` hops to a
     seller of the good it wants, over open channels between active agents (`payments.routes`;
     O(E * H), vectorized or compiled). A `RoutedCandidates`; empty when `max_hops` is 1."""
     from ..payments.routes import routed_candidates
 
-    # every agent active (the usual step): the open channels themselves, no E-sized gathers
-    usable = state.open if state.active.all() else state.open & state.active[state.u] & state.active[state.v]
-    return routed_candidates(state.u, state.v, usable, state.capacity, state.balance_u, offers.sell_qty,
+    return routed_candidates(state.u, state.v, usable_channels(state), state.capacity, state.balance_u, offers.sell_qty,
                              offers.buy_qty, agents.sells_good, agents.buys_good, sc.max_hops)
 
 
-__all__ = ["routed_pairs", "Mechanism", "register", "unregister", "get", "names", "channel_pairs", "candidate_pairs", "SETTLES",
+__all__ = ["routed_pairs", "usable_channels", "Mechanism", "register", "unregister", "get", "names", "channel_pairs", "candidate_pairs", "SETTLES",
            "OPTIMUM_NETWORKS"]

@@ -23,7 +23,7 @@ from ..compiled import THREADS, jit, prange, register as register_kernel
 from ..payments.layer import _trade_payments_nb, payment_outputs, trade_payments_numpy
 from ..payments.routes import PARALLEL_SLOTS, _candidates_nb, candidates as routed_candidates_kernel, candidates_numpy
 from ..trades import LIQUIDITY_CUT, LIQUIDITY_EMPTY, LIQUIDITY_OK, ROUTED, Trades
-from .base import Mechanism, channel_pairs, register
+from .base import Mechanism, channel_pairs, register, usable_channels
 
 if TYPE_CHECKING:
     from ..offers import Offers
@@ -185,6 +185,18 @@ def _agree_range(u, v, is_open, offer_good, want_good, ask_q, bid_q, rounds, lo,
 _agree_range_nb = jit(_agree_range)
 
 
+def _ask_bid_row_py(i, ask, bid, reserve, limit, concession, rounds, ask_q, bid_q):  # pragma: no cover - compiled
+    """Agent i's first ask and bid and their concession per round, rows of the [N, 2] tables (the same float
+    expressions `negotiate` evaluates per pair)."""
+    ask_q[i, 0] = ask[i]
+    ask_q[i, 1] = concession[i] * (ask[i] - reserve[i]) / rounds
+    bid_q[i, 0] = bid[i]
+    bid_q[i, 1] = concession[i] * (limit[i] - bid[i]) / rounds
+
+
+_ask_bid_row = jit(_ask_bid_row_py, inline=True) or _ask_bid_row_py
+
+
 def _agent_tables(sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, limit, concession,
                   rounds):  # pragma: no cover - compiled
     """Per agent: the good it offers (or -2) and wants (or -3) this step, and its first ask / bid and
@@ -197,10 +209,7 @@ def _agent_tables(sell_qty, buy_qty, sells_good, buys_good, ask, bid, reserve, l
     for i in range(n):
         offer_good[i] = sells_good[i] if sell_qty[i] > 0.0 else -2
         want_good[i] = buys_good[i] if buy_qty[i] > 0.0 else -3
-        ask_q[i, 0] = ask[i]
-        ask_q[i, 1] = concession[i] * (ask[i] - reserve[i]) / rounds
-        bid_q[i, 0] = bid[i]
-        bid_q[i, 1] = concession[i] * (limit[i] - bid[i]) / rounds
+        _ask_bid_row(i, ask, bid, reserve, limit, concession, rounds, ask_q, bid_q)
     return offer_good, want_good, ask_q, bid_q
 
 
@@ -374,8 +383,7 @@ def _with_routes(sc, agents, state, offers) -> Trades:
     """Multi-hop routes on (`sc.max_hops` > 1): each buyer also negotiates with the seller at the end
     of its widest routed candidate (`routed_pairs`), and rations over direct and routed agreements
     together: one compiled call, `clear_routed`, over open channels between active agents."""
-    # every agent active (the usual step): the open channels themselves, no E-sized gathers
-    usable = state.open if state.active.all() else state.open & state.active[state.u] & state.active[state.v]
+    usable = usable_channels(state)
     all_ch, all_s, all_b, all_p, qty, cut, route, good, n_neg, unrouted = clear_routed(
         u=state.u, v=state.v, is_open=state.open, usable=usable, sell_qty=offers.sell_qty, buy_qty=offers.buy_qty,
         sells_good=agents.sells_good, buys_good=agents.buys_good, ask=offers.ask, bid=offers.bid,
@@ -553,15 +561,12 @@ _ration_routed_q_nb = jit(_ration_routed_q)
 def _ration_routed(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask, bid, reserve, limit,
                    concession, rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate,
                    max_fee_share, n):  # pragma: no cover - compiled
-    """`ration_routed_numpy` compiled: the ask and bid tables (`_agent_tables`' expressions), then
+    """`ration_routed_numpy` compiled: the ask and bid tables (`_ask_bid_row`, as `_agent_tables` builds them), then
     `_ration_routed_q`."""
     ask_q = np.empty((n, 2))
     bid_q = np.empty((n, 2))
     for i in range(n):
-        ask_q[i, 0] = ask[i]
-        ask_q[i, 1] = concession[i] * (ask[i] - reserve[i]) / rounds
-        bid_q[i, 0] = bid[i]
-        bid_q[i, 1] = concession[i] * (limit[i] - bid[i]) / rounds
+        _ask_bid_row(i, ask, bid, reserve, limit, concession, rounds, ask_q, bid_q)
     return _ration_routed_q_nb(channel, seller, buyer, price, r_seller, r_buyer, r_route, r_width, ask_q, bid_q,
                                rounds, sell_qty, buy_qty, sells_good, u, balance_u, capacity, fee_base, fee_rate,
                                max_fee_share, n)
@@ -705,7 +710,7 @@ def clear_and_pay(sc: "Scenario", agents: "AgentParams", state: "MarketState", o
         return clear_bilateral(sc, agents, state, offers)
     from ..settlement import ROUND_OFF
 
-    usable = state.open if state.active.all() else state.open & state.active[state.u] & state.active[state.v]
+    usable = usable_channels(state)
     faults = bool(failed_agent.any() or failed_channel.any())   # none: the blocked arrays are not read
     out = clear_pay_routed(
         u=state.u, v=state.v, is_open=state.open, usable=usable, sell_qty=offers.sell_qty, buy_qty=offers.buy_qty,
