@@ -576,8 +576,8 @@ def _channel_pass(sc: Scenario, ba: BatchAgents, bs: BatchState, st: Settlement,
     lifecycle (each market's block from its live generator state), the reopened channels' fee
     policies and the aftermath. Returns (settlement with its balances and flows, u, v, capacity,
     balance_u, open, wallet, fee_sink, n_closed, n_opened, opened, fee_base, fee_rate, utilization,
-    flow column, liquidity). `in_place`: the new u, v, capacity and fee policies are written into
-    `bs`'s own arrays (the caller's promise that nothing else can see them)."""
+    flow column, liquidity). `in_place`: the new channel arrays are written into `bs`'s own
+    (the caller's promise that nothing else can see them: `batch_step`'s `reuse_channels`)."""
     states, views = states
     (paid, flow, u, v, capacity, balance_u, is_open, wallet, n_closed, n_opened, opened, fee_base, fee_rate, util,
      column, *liquidity) = kernels.channels_after_payments(
@@ -662,8 +662,8 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
                reuse_channels: bool = False) -> tuple[BatchState, BatchResult]:
     """`step.market_step` of every market at once. `actions` validated float64 [M*N, 4] (a fifth column
     `open_partner` with `scenario.partner_action`). `reuse_channels`: the caller promises that nothing
-    else can see `bs`'s u, v, capacity, fee_base and fee_rate (nor a state holding them), and the
-    one-pass channel step writes the new channels into them instead of into copies."""
+    else can see `bs`'s u, v, capacity, balance_u, open, fee_base, fee_rate and utilization (nor a
+    state holding them), and the one-pass channel step writes the new channels into them."""
     agents = ba.flat
     m_count, n = layout.n_markets, layout.n_agents
     n_goods = bs.ref_price.shape[1]

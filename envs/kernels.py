@@ -827,9 +827,9 @@ def channels_after_payments_numpy(balance_u, flow_in_u, u, v, capacity, is_open,
     rate in [rate_lo, rate_hi) (`payments.fees.draw_fees`; policies copied first). Returns (balances
     after the payments, flow u -> v, u, v, capacity, balance_u, open, wallet, n_closed [m], n_opened
     [m], opened slots, fee_base, fee_rate, utilization, flow column, degree, outbound, inbound).
-    `in_place`: the new u, v, capacity, fee_base and fee_rate are written into those arguments and
-    returned as themselves (the caller owns them alone: `MarketCore.step` when nothing else holds
-    the state), instead of into copies. Composed of the twins; `_after_payments_py` is its one-pass
+    `in_place`: the new u, v, capacity, balance_u, open, fee_base, fee_rate and utilization are
+    written into those arguments and returned as themselves (the caller owns them alone:
+    `MarketCore.step` when nothing else holds the state), instead of into fresh arrays. Composed of the twins; `_after_payments_py` is its one-pass
     compiled build."""
     paid, flow = balances_after_numpy(balance_u, flow_in_u, capacity)
     e_m = u.shape[0] // m
@@ -852,9 +852,11 @@ def channels_after_payments_numpy(balance_u, flow_in_u, u, v, capacity, is_open,
         streams.put_generator(states[i], g)
     after = channel_aftermath_numpy(util, flow, capacity, opened, decay, wallet.shape[0], nu, nv, ncap, nbal, nopen, 1)
     if in_place:
-        for old, now in ((u, nu), (v, nv), (capacity, ncap), (old_base, fee_base), (old_rate, fee_rate)):
+        for old, now in ((u, nu), (v, nv), (capacity, ncap), (balance_u, nbal), (is_open, nopen),
+                         (old_base, fee_base), (old_rate, fee_rate), (util, after[0])):
             old[...] = now
-        nu, nv, ncap, fee_base, fee_rate = u, v, capacity, old_base, old_rate
+        nu, nv, ncap, nbal, nopen, fee_base, fee_rate = u, v, capacity, balance_u, is_open, old_base, old_rate
+        after = (util, *after[1:])
     return (paid, flow, nu, nv, ncap, nbal, nopen, nwallet, n_closed, n_opened, opened, fee_base, fee_rate, *after)
 
 
@@ -876,19 +878,23 @@ def _after_payments_py(balance_u, flow_in_u, u, v, capacity, is_open, active, wa
             all_active = False
             break
     every = not all_active   # agents left: every slot is listed (an endpoint's exit closes its channel)
-    # the new endpoints and capacities: a copy the openings write into, or (`in_place`) the arguments
-    # themselves, every read of the old values done before the openings write (the utilization reads a
-    # reopened slot's new capacity, and the slot's utilization is then reset)
+    # the new channel arrays: fresh (copies of the endpoints, capacities and open flags, which the
+    # lifecycle writes at its slots), or with `in_place` the arguments themselves: each slot's balance,
+    # open flag and utilization are written where its old value is read, the endpoints and capacities
+    # by the openings after every read of the old ones (the utilization then reads a reopened slot's
+    # new capacity, and that slot's utilization is reset)
     if in_place:
-        new_u, new_v, new_cap = u, v, capacity
+        new_u, new_v, new_cap, new_bal, new_util, new_open = u, v, capacity, balance_u, util, is_open
     else:
         new_u, new_v, new_cap = u.copy(), v.copy(), capacity.copy()
+        new_bal = np.empty(e_n)
+        new_util = np.empty(e_n)
+        new_open = np.empty(e_n, dtype=np.bool_)
+        for e in range(e_n):
+            new_open[e] = is_open[e]
     paid = np.empty(e_n)
-    new_bal = np.empty(e_n)
     flow = np.empty(e_n)
-    new_util = np.empty(e_n)
     column = np.empty(e_n, dtype=np.float32)
-    new_open = np.empty(e_n, dtype=np.bool_)
     draw = np.empty(e_n)
     listed = np.empty(e_n, dtype=np.int64)
     cand_stream = np.empty((m, 4), dtype=np.uint64)
@@ -899,8 +905,6 @@ def _after_payments_py(balance_u, flow_in_u, u, v, capacity, is_open, active, wa
         paid[e] = b
         new_bal[e] = b
         flow[e] = -f
-    for e in range(e_n):
-        new_open[e] = is_open[e]
     for i in range(m):   # each market's lifecycle block: row 0 drawn, rows 1-2 reserved
         sh, sl, ih, il = states[i, 1], states[i, 0], states[i, 3], states[i, 2]
         sh, sl = streams.fill_doubles(sh, sl, ih, il, draw[i * e_m:(i + 1) * e_m])

@@ -97,7 +97,7 @@ def test_no_live_generator_state_falls_back_to_the_separate_passes(monkeypatch):
 
 # ---- the step rewriting the channel arrays of a state nothing else can see ------------------------------------
 
-_REUSED = ("u", "v", "capacity", "fee_base", "fee_rate")
+_REUSED = ("u", "v", "capacity", "balance_u", "open", "fee_base", "fee_rate", "utilization")
 
 
 def _spy_reuse(monkeypatch):

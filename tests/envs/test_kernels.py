@@ -488,8 +488,8 @@ def test_every_registered_kernel_equals_its_twin(scenario, seed):
                     check(out_a, out_b)
                     same([a["states"]], [b["states"]])
                     assert (a["states"] != kw["states"]).any()
-                    keys = ("u", "v", "capacity", "fee_base", "fee_rate")   # outputs 2, 3, 4, 11, 12
-                    for key, out in zip(keys, (2, 3, 4, 11, 12)):
+                    keys = ("u", "v", "capacity", "balance_u", "is_open", "fee_base", "fee_rate", "util")
+                    for key, out in zip(keys, (2, 3, 4, 5, 6, 11, 12, 13)):
                         for args, res in ((a, out_a), (b, out_b)):
                             if kw["in_place"]:   # written into the arguments, returned as themselves
                                 assert res[out] is args[key], key
