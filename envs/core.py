@@ -104,7 +104,7 @@ class MarketCore:
                 f"the episode ended at step {state.t} (episode_steps = {self.scenario.episode_steps}); call reset()"
             )
         acts = check_actions(actions, self.n_agents, self.action_fields, copy=False)   # read only: no copy
-        reuse = self._channels_private(state)
+        reuse = _COUNTS_HOLD and self._channels_private(state)
         new, result = market_step(self.scenario, self.agents, state, acts, self._tradable_of(state), reuse)
         self.state, self.last_result, self._summary = new, result, None
         self._result_state = new  # the state last_result.liquidity describes
@@ -127,7 +127,7 @@ class MarketCore:
         field and the pipeline's batch state beside it. A caller holding the state, an array, a view
         of one (it refers to its base), a state dict, a shallow `replace` or the last step's info
         (its summary refers to the state) adds a reference, and the step copies as before: a state a
-        user holds never changes."""
+        user holds never changes. (`_COUNTS_HOLD` checks once that this interpreter counts them so.)"""
         last = _batch._LAST[0]
         in_last = last is not None and last[0] is state
         cache = self.__dict__.get("_tradable_cache")
@@ -380,3 +380,31 @@ def _kinds_of(sc: Scenario) -> np.ndarray:
 
 
 __all__ = ["MarketCore", "Kind"]
+
+
+def _step_like(core: MarketCore) -> bool:
+    state = core.state   # as in `MarketCore.step`: the state in a local and in the call
+    return core._channels_private(state)
+
+
+def _counts_hold() -> bool:
+    """Whether `MarketCore._channels_private` sees references as it counts them on this interpreter:
+    a core's state and arrays that nothing else holds pass, one more reference to the state or to an
+    array fails. False (an interpreter that borrows references where CPython 3.10-3.13 counts
+    them): no step rewrites a state's arrays."""
+    core = object.__new__(MarketCore)
+    state = type("_Probe", (), {})()
+    state.__dict__.update({k: np.zeros(1) for k in _REUSED_CHANNELS})
+    core.state, core._result_state = state, None
+    del state
+    alone = _step_like(core)
+    held = core.state
+    with_state = _step_like(core)
+    del held
+    held = core.state.__dict__["fee_rate"]
+    with_array = _step_like(core)
+    del held
+    return alone and not with_state and not with_array
+
+
+_COUNTS_HOLD = _counts_hold()
