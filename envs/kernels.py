@@ -829,8 +829,8 @@ def channels_after_payments_numpy(balance_u, flow_in_u, u, v, capacity, is_open,
     [m], opened slots, fee_base, fee_rate, utilization, flow column, degree, outbound, inbound).
     `in_place`: the new u, v, capacity, balance_u, open, fee_base, fee_rate and utilization are
     written into those arguments and returned as themselves (the caller owns them alone:
-    `MarketCore.step` when nothing else holds the state), instead of into fresh arrays. Composed of the twins; `_after_payments_py` is its one-pass
-    compiled build."""
+    `MarketCore.step` when nothing else holds the state), instead of into fresh arrays. Composed of
+    the twins; `_after_payments_py` is its one-pass compiled build."""
     paid, flow = balances_after_numpy(balance_u, flow_in_u, capacity)
     e_m = u.shape[0] // m
     gens = [streams.generator_of(states[i]) for i in range(m)]
