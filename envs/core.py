@@ -125,9 +125,10 @@ class MarketCore:
         the step's and this call's arguments, and, where they hold it, the last result's state, the
         tradable cache and the batch pipeline's last state), and each array's exactly the state's
         field and the pipeline's batch state beside it. A caller holding the state, an array, a view
-        of one (it refers to its base), a state dict, a shallow `replace` or the last step's info
-        (its summary refers to the state) adds a reference, and the step copies as before: a state a
-        user holds never changes. (`_COUNTS_HOLD` checks once that this interpreter counts them so.)"""
+        of one (it refers to its base), a shallow `replace` or the last step's info (its summary
+        refers to the state) adds a reference, and the step copies as before (a state dict holds
+        copies): a state a user holds never changes (a weak reference holds nothing: one to an array then sees the next
+        state's values). `_COUNTS_HOLD` checks once that this interpreter counts references so."""
         last = _batch._LAST[0]
         in_last = last is not None and last[0] is state
         cache = self.__dict__.get("_tradable_cache")
