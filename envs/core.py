@@ -19,6 +19,7 @@ state as it was. `reset()` without a seed continues the stream of the last `rese
 from __future__ import annotations
 
 import sys
+import sysconfig
 from typing import Any
 
 import numpy as np
@@ -408,4 +409,5 @@ def _counts_hold() -> bool:
     return alone and not with_state and not with_array
 
 
-_COUNTS_HOLD = _counts_hold()
+# (a free-threaded build counts references per thread: no reuse there)
+_COUNTS_HOLD = not sysconfig.get_config_var("Py_GIL_DISABLED") and _counts_hold()
