@@ -22,6 +22,7 @@ import numpy as np
 from ..compiled import THREADS, jit, prange, register as register_kernel
 from ..payments.layer import _trade_payments_nb, payment_outputs, trade_payments_numpy
 from ..payments.routes import PARALLEL_SLOTS, _candidates_nb, candidates as routed_candidates_kernel, candidates_numpy
+from ..prefetch import AHEAD as PREFETCH_AHEAD, prefetch
 from ..trades import LIQUIDITY_CUT, LIQUIDITY_EMPTY, LIQUIDITY_OK, ROUTED, Trades
 from .base import Mechanism, channel_pairs, register, usable_channels
 
@@ -123,9 +124,14 @@ _first_agreeing_round_nb = jit(_first_agreeing_round)
 def _negotiate_list(cd, m, sell_end, buy_end, ask_q, bid_q, rounds, lo, o_c, o_s, o_b, o_p):  # pragma: no cover - compiled
     """The pairs cd[:m] (channel offsets; seller `sell_end[j]`, buyer `buy_end[j]`) negotiated, the
     agreements written to o_*[0..] in order; returns their count. ask_q / bid_q [N, 2]: the first
-    ask / bid and its step per round."""
+    ask / bid and its step per round. The rows of the pair `PREFETCH_AHEAD` on are asked for early
+    (random rows: their misses then overlap; measured 2-4% of the agreements' pass at 10,000 agents)."""
     k_ = 0
     for i in range(m):
+        if i + PREFETCH_AHEAD < m:   # the pair PREFETCH_AHEAD on: its seller's and buyer's rows, asked for now
+            j_a = cd[i + PREFETCH_AHEAD]
+            prefetch(ask_q, 2 * np.uint32(sell_end[j_a]))
+            prefetch(bid_q, 2 * np.uint32(buy_end[j_a]))
         j = cd[i]
         s = np.uint32(sell_end[j])
         b = np.uint32(buy_end[j])
