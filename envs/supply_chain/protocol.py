@@ -53,6 +53,7 @@ from ..compiled import Kernel, jit
 from ..streams import fill_doubles, generator_of, jump, jump_table, put_generator, state_view
 from .parallel import kernel, prange
 from .production import add_lots
+from .prefetch import prefetch
 from .pulls import add_pull, pull_weight
 
 
@@ -398,11 +399,11 @@ def _sale_numpy(accepted, si, sj, price, need, unit_pkg, packages, money):
 
 
 def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
-    """`_sale_numpy` in three passes over the accepted offers (compiled), with the twin's order and float
+    """`_sale_numpy` in passes over the accepted offers (compiled), with the twin's order and float
     operations: each seller's run (`si` sorted) ordered highest price first (a stable insertion sort, only
     when its stock is short of the run's wants) and its packages handed out in that order; a stable
-    counting sort by buyer, cheapest first inside each buyer; then each buyer's money and need cut the
-    packages. The running sums are taken as `_group_cumsum` takes them (one running sum over all groups
+    counting sort by buyer, cheapest first inside each buyer (only buyers with two offers or more are
+    sorted); then each buyer's money and need cut the packages. The running sums are taken as `_group_cumsum` takes them (one running sum over all groups
     minus the group's start), so the numbers are the twin's."""
     m0 = accepted.shape[0]
     n = packages.shape[0]
@@ -419,32 +420,39 @@ def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
     give = np.empty(m)
     w_of = np.empty(m)
     key = np.empty(m)
+    # flat passes (no loop per run: runs are short, ~2 offers, and their ends were mispredicted branches):
+    # each offer's want and its run's total so far; the runs to sort (stock short, two offers or more) listed
+    runs_lo = np.empty(m + 1, np.int64)
+    runs_hi = np.empty(m + 1, np.int64)
+    ns = 0
+    lo = 0
+    tot = 0.0
+    for i in range(m):
+        x = a[i]
+        s = si[x]
+        first = i == 0 or si[a[i - 1]] != s
+        lo = i if first else lo
+        w = np.ceil(need[x] / unit_pkg[x])
+        w_of[i] = w
+        key[i] = price[x]
+        tot = (0.0 if first else tot) + w
+        last = i == m - 1 or si[a[i + 1]] != s
+        pk = packages[s]
+        runs_lo[ns] = lo
+        runs_hi[ns] = i + 1
+        ns += last and (i > lo) and not (tot <= pk and tot < 9007199254740992.0)
+    for r_ in range(ns):
+        _sort_run(a, key, w_of, runs_lo[r_], runs_hi[r_], True)
     c = 0.0
     c_start = 0.0
-    lo = 0
-    while lo < m:
-        s = si[a[lo]]
-        hi = lo + 1
-        while hi < m and si[a[hi]] == s:
-            hi += 1
-        tot = 0.0
-        for i in range(lo, hi):
-            x = a[i]
-            w = np.ceil(need[x] / unit_pkg[x])
-            w_of[i] = w
-            key[i] = price[x]
-            tot += w
-        pk = packages[s]
-        if not (tot <= pk and tot < 9007199254740992.0):   # stock short (or wants not exact): sort the run
-            _sort_run(a, key, w_of, lo, hi, True)
-        for i in range(lo, hi):
-            w = w_of[i]
-            ck = (c + w) - w
-            c = c + w
-            if i == lo:
-                c_start = ck
-            give[i] = min(max(pk - (ck - c_start), 0.0), w)
-        lo = hi
+    for i in range(m):
+        s = si[a[i]]
+        first = i == 0 or si[a[i - 1]] != s
+        w = w_of[i]
+        ck = (c + w) - w
+        c = c + w
+        c_start = ck if first else c_start
+        give[i] = min(max(packages[s] - (ck - c_start), 0.0), w)
     # ---- buyers: by buyer (stable), cheapest first inside each: (offer, price, packages) in that order
     start = np.zeros(n + 1, np.int64)
     for i in range(m):
@@ -463,7 +471,13 @@ def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
         bp[q] = key[i]
         bg[q] = give[i]
         pos[b] = q + 1
+    multi = np.empty(n + 1, np.int64)          # the buyers with two offers or more (the only runs to sort)
+    nm = 0
     for b in range(n):
+        multi[nm] = b
+        nm += start[b + 1] - start[b] > 1
+    for j in range(nm):
+        b = multi[j]
         _sort_run(bx, bp, bg, start[b], start[b + 1], False)
     # ---- each buyer's money and need, in that order
     out_a = np.empty(m + 1, np.int64)
@@ -742,6 +756,8 @@ def _offers_loop(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules,
     # trades (the twin's bincounts sum the same); the traded slots' history
     NT, VS, TF, TL = n_tr.reshape(-1), value_sum.reshape(-1), t_first.reshape(-1), t_last.reshape(-1)
     traded = np.zeros(n * kk, np.bool_)
+    n_goods = hold.shape[1]
+    n_lots = lot_qty.shape[1]
     x = 0
     while x < t:
         b = t_buyer[x]
@@ -750,6 +766,17 @@ def _offers_loop(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules,
         q_fd = 0.0
         m_fd = 0.0
         while x < t and t_buyer[x] == b:
+            if x + _AHEAD < t:               # the lines a few trades on: their misses overlap this trade's work
+                b_on = t_buyer[x + _AHEAD]
+                f_on = t_slot[x + _AHEAD]
+                prefetch(hold, b_on * n_goods)
+                prefetch(lot_qty, b_on * n_lots)
+                prefetch(lot_cost, b_on * n_lots)
+                prefetch(last_paid, b_on * 2)
+                prefetch(NT, f_on)
+                prefetch(VS, f_on)
+                prefetch(TF, f_on)
+                prefetch(PT, f_on)
             hold[b, t_good[x]] += t_qty[x]
             if t_good[x] == in_good[b]:
                 q_in += t_qty[x]
@@ -866,6 +893,7 @@ def _add_lot_loop(lot_qty, lot_cost, w, qty, unit_cost):
     lot_qty[w, slot] = new_q
 
 
+_AHEAD = 8                 # trades ahead that the buyers' pass asks the cache for (`prefetch`)
 _NO_DRAWS = np.zeros(0)
 _NO_STATE = np.zeros(0, np.uint64)
 _PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645   # PCG64's 128-bit LCG multiplier (numpy's, `envs/streams.py`)
