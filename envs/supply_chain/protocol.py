@@ -234,9 +234,10 @@ def _setup_loop(xy, alive, hold, out_good, in_good, learned, qty, pkg, food, r, 
         cu[b, 3] = ib
         nd_no = 0.0
         nd_in = 0.0
-        if ib >= 0 and hold[b, ob] < 2.0 * bu:
-            nd_in = max(it - hold[b, ib], 0.0)
-        nd_fd = max(ft - hold[b, food], 0.0) if ob != food else 0.0
+        nd_in_b = max(it - hold[b, ib if ib >= 0 else 0], 0.0)    # selects, no branches
+        nd_in = nd_in_b if (ib >= 0) & (hold[b, ob] < 2.0 * bu) else 0.0
+        nd_fd_b = max(ft - hold[b, food], 0.0)
+        nd_fd = nd_fd_b if ob != food else 0.0
         if learned[b]:
             nd_in = nd_in * (qty[b] + 1.0) * 0.5
             nd_fd = nd_fd * (qty[b] + 1.0) * 0.5
@@ -440,7 +441,7 @@ def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
         pk = packages[s]
         runs_lo[ns] = lo
         runs_hi[ns] = i + 1
-        ns += last and (i > lo) and not (tot <= pk and tot < 9007199254740992.0)
+        ns += last & (i > lo) & (not ((tot <= pk) & (tot < 9007199254740992.0)))   # no branches
     for r_ in range(ns):
         _sort_run(a, key, w_of, runs_lo[r_], runs_hi[r_], True)
     c = 0.0
@@ -810,29 +811,27 @@ def _offers_loop(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules,
     o_price = np.empty(m + n2)
     o_acc = np.empty(m + n2, np.bool_)
     x = m
-    k = 0
-    while k < m:
+    cnt = 0
+    tot = 0.0
+    for k in range(m):                       # one flat pass (a seller's run is ~2 offers: no loop per run)
         a = si[k]
+        first = k == 0 or si[k - 1] != a
+        cnt = (0 if first else cnt) + 1
+        tot = (0.0 if first else tot) + paid[k]
         g = out_good[a]
-        cnt = 0
-        tot = 0.0
-        while k < m and si[k] == a:
-            f = fs[k]
-            OC[f] = ACCEPTED if traded[f] else REJECTED
-            LP[f] = lp[k]
-            OF[f] = True
-            cnt += 1
-            tot += paid[k]
-            o_good[k] = g
-            o_price[k] = p1[k]
-            o_acc[k] = acc1[k]
-            if not acc1[k]:
-                o_good[x] = g
-                o_price[x] = p2[k]
-                o_acc[x] = acc2[k]
-                x += 1
-            k += 1
-        price[a] = tot / max(cnt, 1)
+        f = fs[k]
+        OC[f] = ACCEPTED if traded[f] else REJECTED
+        LP[f] = lp[k]
+        OF[f] = True
+        o_good[k] = g
+        o_price[k] = p1[k]
+        o_acc[k] = acc1[k]
+        if not acc1[k]:
+            o_good[x] = g
+            o_price[x] = p2[k]
+            o_acc[x] = acc2[k]
+            x += 1
+        price[a] = tot / max(cnt, 1)         # the run's last offer writes its mean
     return (t_seller, t_buyer, t_good, t_qty, t_price, t_slot), (o_good, o_price, o_acc)
 
 
