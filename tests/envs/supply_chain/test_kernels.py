@@ -445,3 +445,34 @@ def test_mean_price_kernel_equals_its_numpy_twin_bit_for_bit(seed, n, g):
     kw = dict(out_good=rng.integers(0, g, n), price=rng.uniform(0.1, 30.0, n), alive=rng.random(n) < 0.7,
               start=rng.uniform(1.0, 5.0, g))
     np.testing.assert_array_equal(k.run("compiled", **kw), k.run("twin", **kw))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_produce_kernel_takes_the_cheapest_lots_as_its_twin(seed):
+    """The compiled production sorts each starter's lots by ranks (no branches): the twin's stable argsort
+    order (NaN last, ties in lot order), so the same lots are taken, bit for bit (costs drawn from a few
+    values with ties, NaN and both zeros)."""
+    if production.produce_kernel.compiled is None:
+        pytest.skip("numba is off")
+    rng = np.random.default_rng(seed)
+    core = SupplyChainCore("supply_chain_small")
+    core.reset(seed=seed % 1000)
+    s = core.state
+    n, lots = s.lot_qty.shape
+    kw = dict(alive=rng.random(n) < 0.9, busy=rng.integers(0, 2, n), kind=s.kind, out_good=s.out_good,
+              in_good=s.in_good, hold=rng.integers(0, 8, s.hold.shape).astype(float), out_cost=rng.uniform(0, 3, n),
+              wip=rng.integers(0, 5, n).astype(float), wip_cost=rng.uniform(0, 9, n),
+              lot_qty=rng.integers(0, 4, (n, lots)).astype(float),
+              lot_cost=rng.choice(np.array([0.0, -0.0, 1.0, 2.0, 2.0, np.nan]), (n, lots)),
+              produced=np.zeros(s.hold.shape[1]), consumed=np.zeros(s.hold.shape[1]), days=core._days,
+              batch=core._batch, labour=core._labour)
+    twin = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
+    comp = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
+    out_t = production.produce_kernel.run("twin", **twin)
+    out_c = production.produce_kernel.run("compiled", **comp)
+    for x, y in zip(out_t, out_c):
+        np.testing.assert_array_equal(x, y)
+    for k in kw:
+        if isinstance(kw[k], np.ndarray):
+            np.testing.assert_array_equal(twin[k], comp[k], err_msg=k)
