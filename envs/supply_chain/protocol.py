@@ -670,6 +670,11 @@ def _offers_loop(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules,
         f = f_sent[k]
         a = si[k]
         b = sj[k]
+        if k + _AHEAD < m:                   # the slot lines of the offer a few on (rows scattered over MB)
+            f_on = f_sent[k + _AHEAD]
+            prefetch(PT, f_on)
+            prefetch(LP, f_on)
+            prefetch(OC, f_on)
         g = out_good[a]
         # ---- step 1: prices
         r_s = r[a]
@@ -799,6 +804,13 @@ def _offers_loop(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules,
     # decay (a slot without points that traded today is not idle); the rule keeps a traded slot's points
     for x in prange(held.shape[0]):
         f = held[x]
+        if x + 2 * _AHEAD < held.shape[0]:   # the slot lines of the held slot a few on (five arrays)
+            f_on = held[x + 2 * _AHEAD]
+            prefetch(PT, f_on)
+            prefetch(NT, f_on)
+            prefetch(VS, f_on)
+            prefetch(TF, f_on)
+            prefetch(TL, f_on)
         PT[f] = _decay_inline(PT[f], np.float64(NT[f]), VS[f], np.float64(TF[f]), np.float64(TL[f]), r[held_a[x]],
                               not traded[f], points_decay, _where, _max)
     # outcomes, list prices, offered flags; each seller's current price, the mean of the prices it sent today
@@ -820,6 +832,12 @@ def _offers_loop(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules,
         tot = (0.0 if first else tot) + paid[k]
         g = out_good[a]
         f = fs[k]
+        if k + _AHEAD < m:                   # the slot lines of the offer a few on
+            f_on = fs[k + _AHEAD]
+            prefetch(OC, f_on)
+            prefetch(LP, f_on)
+            prefetch(OF, f_on)
+            prefetch(traded, f_on)
         OC[f] = ACCEPTED if traded[f] else REJECTED
         LP[f] = lp[k]
         OF[f] = True
@@ -892,7 +910,7 @@ def _add_lot_loop(lot_qty, lot_cost, w, qty, unit_cost):
     lot_qty[w, slot] = new_q
 
 
-_AHEAD = 8                 # trades ahead that the buyers' pass asks the cache for (`prefetch`)
+_AHEAD = 8                 # offers / trades ahead whose slot lines the offers' passes ask the cache for (`prefetch`)
 _NO_DRAWS = np.zeros(0)
 _NO_STATE = np.zeros(0, np.uint64)
 _PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645   # PCG64's 128-bit LCG multiplier (numpy's, `envs/streams.py`)
