@@ -19,7 +19,6 @@ def prefetch(arr, i) -> None:  # pragma: no cover - a hint: nothing to do in Pyt
 if USE_NUMBA:
     from llvmlite import ir
     from numba import types
-    from numba.core import cgutils
     from numba.extending import intrinsic, overload
 
     @intrinsic
@@ -32,8 +31,8 @@ if USE_NUMBA:
             idx = context.cast(builder, args[1], signature.args[1], types.intp)
             i8p = ir.IntType(8).as_pointer()
             i32 = ir.IntType(32)
-            fn = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0i8")
+            fn = builder.module.declare_intrinsic(        # named for this LLVM's pointers (p0i8, or p0)
+                "llvm.prefetch", [i8p], ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]))
             ptr = builder.bitcast(builder.gep(ary.data, [idx]), i8p)   # an address only: never dereferenced
             builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
             return context.get_dummy_value()
