@@ -910,7 +910,7 @@ def _add_lot_loop(lot_qty, lot_cost, w, qty, unit_cost):
     lot_qty[w, slot] = new_q
 
 
-_AHEAD = 8                 # offers / trades ahead whose slot lines the offers' passes ask the cache for (`prefetch`)
+_AHEAD = 16                # offers / trades ahead whose slot lines the offers' passes ask the cache for (`prefetch`)
 _NO_DRAWS = np.zeros(0)
 _NO_STATE = np.zeros(0, np.uint64)
 _PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645   # PCG64's 128-bit LCG multiplier (numpy's, `envs/streams.py`)
