@@ -421,15 +421,20 @@ def _blocks(ba: BatchAgents):
     return ba.per_market[0].blocks
 
 
+def _fused_plan(sc, ba: BatchAgents) -> "fused.Plan | None":
+    """`kinds.fused.plan` of the agents' blocks (cached per scenario): None when some kind runs hooks of its own."""
+    hit = ba.__dict__.get("_fused")
+    if hit is None or hit[0] is not sc:
+        hit = ba.__dict__["_fused"] = (sc, fused.plan(_blocks(ba)) if USE_NUMBA else None)
+    return hit[1]
+
+
 def _next_interval(sc, ba: BatchAgents, bs: BatchState, t_next: np.ndarray, noise: NormalBlock):
     """(cloud, wind speed, generation, demand) [M, N] of the next interval: the kinds' weather hooks, then
     their energy hooks, drawing their normals from `noise`; as two compiled passes when every kind is a
     built-in one with its own hooks (`kinds.fused`, the same numbers)."""
     mm, nn = ba.grid.kind.shape
-    hit = ba.__dict__.get("_fused")
-    if hit is None or hit[0] is not sc:
-        hit = ba.__dict__["_fused"] = (sc, fused.plan(_blocks(ba)) if USE_NUMBA else None)
-    p = hit[1]
+    p = _fused_plan(sc, ba)
     if p is not None and noise.pos + p.normals <= noise.z.shape[1]:
         out = fused.interval(sc, p, ba.grid, bs.cloud.reshape(mm, nn), bs.wind_speed.reshape(mm, nn),
                              clock(t_next), noise.z, noise.pos)
@@ -571,18 +576,19 @@ def _one_channel_pass(sc: Scenario, n_goods: int, n_slots: int) -> bool:
 
 
 def _channel_pass(sc: Scenario, ba: BatchAgents, bs: BatchState, st: Settlement, active, wallet, fee_sink, states,
-                  layout: Layout):
+                  layout: Layout, in_place: bool = False):
     """`kernels.channels_after_payments` on the batch: the balances after the payments, the
     lifecycle (each market's block from its live generator state), the reopened channels' fee
     policies and the aftermath. Returns (settlement with its balances and flows, u, v, capacity,
     balance_u, open, wallet, fee_sink, n_closed, n_opened, opened, fee_base, fee_rate, utilization,
-    flow column, liquidity)."""
+    flow column, liquidity). `in_place`: the new channel arrays are written into `bs`'s own
+    (the caller's promise that nothing else can see them: `batch_step`'s `reuse_channels`)."""
     states, views = states
     (paid, flow, u, v, capacity, balance_u, is_open, wallet, n_closed, n_opened, opened, fee_base, fee_rate, util,
      column, *liquidity) = kernels.channels_after_payments(
         balance_u=bs.balance_u, flow_in_u=st.flow_in_u, u=bs.u, v=bs.v, capacity=bs.capacity, is_open=bs.open,
         active=active, wallet=wallet, states=states, fee_base=bs.fee_base, fee_rate=bs.fee_rate, util=bs.utilization,
-        **_pass_constants(sc, ba, layout))
+        in_place=in_place, **_pass_constants(sc, ba, layout))
     streams.put_states(states, views)
     fee_sink = fee_sink + sc.onchain_fee * n_closed
     if opened.shape[0]:
@@ -657,9 +663,13 @@ def _after_payments(sc: Scenario, ba: BatchAgents, bs: BatchState, st: Settlemen
 
 
 def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarray, layout: Layout,
-               n_normals: int, tradable_now: "tuple | None" = None) -> tuple[BatchState, BatchResult]:
+               n_normals: int, tradable_now: "tuple | None" = None,
+               reuse_channels: bool = False) -> tuple[BatchState, BatchResult]:
     """`step.market_step` of every market at once. `actions` validated float64 [M*N, 4] (a fifth column
-    `open_partner` with `scenario.partner_action`)."""
+    `open_partner` with `scenario.partner_action`). `reuse_channels`: the caller promises that nothing
+    else can see `bs`'s u, v, capacity, balance_u, open, fee_base, fee_rate and utilization (nor a
+    state holding them), and the one-pass channel step writes the new channels into them, unless a kind
+    runs hooks of its own after it (a hook that raises would leave a half-written state)."""
     agents = ba.flat
     m_count, n = layout.n_markets, layout.n_agents
     n_goods = bs.ref_price.shape[1]
@@ -767,7 +777,8 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
         st = st._replace(balance_u=balance_u_now, flow=flow_now, flow_in_u=None)
     if live is not None:
         (st, u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened, fee_base, fee_rate,
-         util, flow_column, liquidity) = _channel_pass(sc, ba, bs, st, active, wallet, fee_sink_now, live, layout)
+         util, flow_column, liquidity) = _channel_pass(sc, ba, bs, st, active, wallet, fee_sink_now, live, layout,
+                                                       reuse_channels and _fused_plan(sc, ba) is not None)
     else:
         util, flow_column, liquidity, fee_base, fee_rate, *lc = _channels_apart(
             sc, ba, bs, st, capacity_now, open_now, active, wallet, fee_sink_now, partner, layout, asks, one)
@@ -993,10 +1004,10 @@ def one_market(sc: Scenario, agents: AgentParams, state: MarketState) -> tuple[B
 
 
 def step_one(sc: Scenario, agents: AgentParams, state: MarketState, actions: np.ndarray,
-             tradable_now: "tuple | None" = None):
+             tradable_now: "tuple | None" = None, reuse_channels: bool = False):
     """`batch_step` of one market, in and out as `MarketState` (`step.market_step`)."""
     ba, bs, layout, k = one_market(sc, agents, state)
-    new, res = batch_step(sc, ba, bs, actions, layout, k, tradable_now)
+    new, res = batch_step(sc, ba, bs, actions, layout, k, tradable_now, reuse_channels)
     out = new.market(0, layout)
     _LAST[0] = (out, new)
     return out, res

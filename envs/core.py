@@ -18,6 +18,8 @@ state as it was. `reset()` without a seed continues the stream of the last `rese
 
 from __future__ import annotations
 
+import sys
+import sysconfig
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,10 @@ from .shocks import check_duration, parse_shock
 from .state import KIND_NAMES, AgentParams, Kind, MarketState, flow_matrix
 from .view import MarketView
 from .step import StepResult, current_tradable, initial_state, market_step, observation, summary
+from . import batch as _batch
+
+# The channel arrays a step may rewrite in place when nothing but the core can see them (`_channels_private`).
+_REUSED_CHANNELS = ("u", "v", "capacity", "balance_u", "open", "fee_base", "fee_rate", "utilization")
 
 
 class MarketCore:
@@ -99,7 +105,8 @@ class MarketCore:
                 f"the episode ended at step {state.t} (episode_steps = {self.scenario.episode_steps}); call reset()"
             )
         acts = check_actions(actions, self.n_agents, self.action_fields, copy=False)   # read only: no copy
-        new, result = market_step(self.scenario, self.agents, state, acts, self._tradable_of(state))
+        reuse = _COUNTS_HOLD and self._channels_private(state)
+        new, result = market_step(self.scenario, self.agents, state, acts, self._tradable_of(state), reuse)
         self.state, self.last_result, self._summary = new, result, None
         self._result_state = new  # the state last_result.liquidity describes
         obs = self.observe()
@@ -109,6 +116,32 @@ class MarketCore:
         truncations = np.full(self.n_agents, new.t >= self.scenario.episode_steps)
         info = StepInfo(lambda: self._summary_of(new, result), breakdown=_read_only(result.settlement.breakdown))
         return obs, rewards, terminations, truncations, info
+
+    def _channels_private(self, state: MarketState) -> bool:
+        """Whether nothing outside this core can see `state` (the current state) or its channel arrays
+        (`_REUSED_CHANNELS`): the step may then write the next channels into those arrays instead of
+        into fresh ones (at 10,000 agents five copies of 50,000 slots a step fewer, and the same
+        memory each step).
+        Counted by reference: the state's references must be exactly the core's own (`self.state`,
+        the step's and this call's arguments, and, where they hold it, the last result's state, the
+        tradable cache and the batch pipeline's last state), and each array's exactly the state's
+        field and the pipeline's batch state beside it. A caller holding the state, an array, a view
+        of one (it refers to its base), a shallow `replace` or the last step's info (its summary
+        refers to the state) adds a reference, and the step copies as before (a state dict holds
+        copies): a state a user holds never changes (a weak reference holds nothing: one to an array then sees the next
+        state's values). `_COUNTS_HOLD` checks once that this interpreter counts references so."""
+        last = _batch._LAST[0]
+        in_last = last is not None and last[0] is state
+        cache = self.__dict__.get("_tradable_cache")
+        own = 3 + (self._result_state is state) + (cache is not None and cache[0] is state) + in_last
+        if sys.getrefcount(state) != own + 1:   # + getrefcount's own argument
+            return False
+        held = 2 + in_last   # the state's field, the pipeline's batch state, getrefcount's argument
+        d = state.__dict__
+        for name in _REUSED_CHANNELS:
+            if sys.getrefcount(d[name]) != held:
+                return False
+        return True
 
     def _summary_of(self, state: MarketState, result: StepResult) -> dict[str, Any]:
         """The summary of a step's (state, result): the cached `summary()` while they are current."""
@@ -349,3 +382,32 @@ def _kinds_of(sc: Scenario) -> np.ndarray:
 
 
 __all__ = ["MarketCore", "Kind"]
+
+
+def _step_like(core: MarketCore) -> bool:
+    state = core.state   # as in `MarketCore.step`: the state in a local and in the call
+    return core._channels_private(state)
+
+
+def _counts_hold() -> bool:
+    """Whether `MarketCore._channels_private` sees references as it counts them on this interpreter:
+    a core's state and arrays that nothing else holds pass, one more reference to the state or to an
+    array fails. False (an interpreter that borrows references where CPython 3.10-3.13 counts
+    them): no step rewrites a state's arrays."""
+    core = object.__new__(MarketCore)
+    state = type("_Probe", (), {})()
+    state.__dict__.update({k: np.zeros(1) for k in _REUSED_CHANNELS})
+    core.state, core._result_state = state, None
+    del state
+    alone = _step_like(core)
+    held = core.state
+    with_state = _step_like(core)
+    del held
+    held = core.state.__dict__["fee_rate"]
+    with_array = _step_like(core)
+    del held
+    return alone and not with_state and not with_array
+
+
+# (a free-threaded build counts references per thread: no reuse there)
+_COUNTS_HOLD = not sysconfig.get_config_var("Py_GIL_DISABLED") and _counts_hold()

@@ -818,7 +818,7 @@ _LIVE_ROWS = 3   # the lifecycle's block per market: row 0 (every slot's event d
 def channels_after_payments_numpy(balance_u, flow_in_u, u, v, capacity, is_open, active, wallet, states, close_rate,
                                   open_rate, fee, n, offset, slot_market, m, lo, hi, split, spend, sizing_steps,
                                   mean_cap, fees_on, fee_base, fee_rate, base_lo, base_hi, rate_lo, rate_hi, util,
-                                  decay):
+                                  decay, in_place=False):
     """`balances_after`, the uniform lifecycle, the reopened channels' fee policies and
     `channel_aftermath`, in the step's order, with the draws taken from the markets' live generator
     states `states` [m, 4] (`streams.live_states`: state lo, hi, increment lo, hi; advanced in place):
@@ -827,7 +827,10 @@ def channels_after_payments_numpy(balance_u, flow_in_u, u, v, capacity, is_open,
     rate in [rate_lo, rate_hi) (`payments.fees.draw_fees`; policies copied first). Returns (balances
     after the payments, flow u -> v, u, v, capacity, balance_u, open, wallet, n_closed [m], n_opened
     [m], opened slots, fee_base, fee_rate, utilization, flow column, degree, outbound, inbound).
-    Composed of the twins; `_after_payments_py` is its one-pass compiled build."""
+    `in_place`: the new u, v, capacity, balance_u, open, fee_base, fee_rate and utilization are
+    written into those arguments and returned as themselves (the caller owns them alone:
+    `MarketCore.step` when nothing else holds the state), instead of into fresh arrays. Composed of
+    the twins; `_after_payments_py` is its one-pass compiled build."""
     paid, flow = balances_after_numpy(balance_u, flow_in_u, capacity)
     e_m = u.shape[0] // m
     gens = [streams.generator_of(states[i]) for i in range(m)]
@@ -837,6 +840,7 @@ def channels_after_payments_numpy(balance_u, flow_in_u, u, v, capacity, is_open,
     nu, nv, ncap, nbal, nopen, nwallet, n_closed, n_opened, opened = lifecycle_uniform_numpy(
         u, v, capacity, paid, is_open, active, wallet, draw, cand, np.zeros((0, 4), dtype=np.uint64), close_rate,
         open_rate, fee, n, offset, slot_market, m, lo, hi, split, spend, sizing_steps, mean_cap, 1)
+    old_base, old_rate = fee_base, fee_rate
     if fees_on and opened.shape[0]:
         fee_base, fee_rate = fee_base.copy(), fee_rate.copy()
         om = slot_market[opened]
@@ -847,12 +851,19 @@ def channels_after_payments_numpy(balance_u, flow_in_u, u, v, capacity, is_open,
     for i, g in enumerate(gens):
         streams.put_generator(states[i], g)
     after = channel_aftermath_numpy(util, flow, capacity, opened, decay, wallet.shape[0], nu, nv, ncap, nbal, nopen, 1)
+    if in_place:
+        for old, now in ((u, nu), (v, nv), (capacity, ncap), (balance_u, nbal), (is_open, nopen),
+                         (old_base, fee_base), (old_rate, fee_rate), (util, after[0])):
+            old[...] = now
+        nu, nv, ncap, nbal, nopen, fee_base, fee_rate = u, v, capacity, balance_u, is_open, old_base, old_rate
+        after = (util, *after[1:])
     return (paid, flow, nu, nv, ncap, nbal, nopen, nwallet, n_closed, n_opened, opened, fee_base, fee_rate, *after)
 
 
 def _after_payments_py(balance_u, flow_in_u, u, v, capacity, is_open, active, wallet, states, close_rate, open_rate,
                        fee, n, offset, slot_market, m, lo, hi, split, spend, sizing_steps, mean_cap, fees_on,
-                       fee_base, fee_rate, base_lo, base_hi, rate_lo, rate_hi, util, decay):  # pragma: no cover
+                       fee_base, fee_rate, base_lo, base_hi, rate_lo, rate_hi, util, decay,
+                       in_place=False):  # pragma: no cover
     # Per slot: its balance after the payments, its flow, utilization and flow column, its lifecycle
     # draw (from its market's generator) and, when the draw can make an event, the slot listed. Then
     # the listed slots' closes and reopenings, the closes settled to the wallets, the candidates
@@ -867,13 +878,23 @@ def _after_payments_py(balance_u, flow_in_u, u, v, capacity, is_open, active, wa
             all_active = False
             break
     every = not all_active   # agents left: every slot is listed (an endpoint's exit closes its channel)
-    new_u, new_v, new_cap = u.copy(), v.copy(), capacity.copy()
+    # the new channel arrays: fresh (copies of the endpoints, capacities and open flags, which the
+    # lifecycle writes at its slots), or with `in_place` the arguments themselves: each slot's balance,
+    # open flag and utilization are written where its old value is read, the endpoints and capacities
+    # by the openings after every read of the old ones (the utilization then reads a reopened slot's
+    # new capacity, and that slot's utilization is reset)
+    if in_place:
+        new_u, new_v, new_cap, new_bal, new_util, new_open = u, v, capacity, balance_u, util, is_open
+    else:
+        new_u, new_v, new_cap = u.copy(), v.copy(), capacity.copy()
+        new_bal = np.empty(e_n)
+        new_util = np.empty(e_n)
+        new_open = np.empty(e_n, dtype=np.bool_)
+        for e in range(e_n):
+            new_open[e] = is_open[e]
     paid = np.empty(e_n)
-    new_bal = np.empty(e_n)
     flow = np.empty(e_n)
-    new_util = np.empty(e_n)
     column = np.empty(e_n, dtype=np.float32)
-    new_open = np.empty(e_n, dtype=np.bool_)
     draw = np.empty(e_n)
     listed = np.empty(e_n, dtype=np.int64)
     cand_stream = np.empty((m, 4), dtype=np.uint64)
@@ -884,8 +905,6 @@ def _after_payments_py(balance_u, flow_in_u, u, v, capacity, is_open, active, wa
         paid[e] = b
         new_bal[e] = b
         flow[e] = -f
-    for e in range(e_n):
-        new_open[e] = is_open[e]
     for i in range(m):   # each market's lifecycle block: row 0 drawn, rows 1-2 reserved
         sh, sl, ih, il = states[i, 1], states[i, 0], states[i, 3], states[i, 2]
         sh, sl = streams.fill_doubles(sh, sl, ih, il, draw[i * e_m:(i + 1) * e_m])
@@ -939,7 +958,8 @@ def _after_payments_py(balance_u, flow_in_u, u, v, capacity, is_open, active, wa
     # reopened channels' fee policies: per market (slots market-major), bases then rates
     new_base, new_rate = fee_base, fee_rate
     if fees_on and c_open > 0:
-        new_base, new_rate = fee_base.copy(), fee_rate.copy()
+        if not in_place:
+            new_base, new_rate = fee_base.copy(), fee_rate.copy()
         base_span, rate_span = base_hi - base_lo, rate_hi - rate_lo
         j = 0
         while j < c_open:

@@ -178,7 +178,9 @@ class AgentParams:
 @dataclass(frozen=True)
 class MarketState:
     """Everything that changes during an episode. Replaced, never mutated, by the step pipeline
-    (the generators are the exception: they advance with every draw).
+    (the generators are the exception: they advance with every draw), with one more exception no
+    one can see: a state that nothing outside its `MarketCore` holds (neither it nor its channel
+    arrays) lends those arrays to the next state, rewritten in place (`MarketCore._channels_private`).
 
     Both generators are spawned from the one episode seed. The exogenous stream (weather, load
     noise, price noise, random shocks) draws the same numbers whatever the agents do, so two

@@ -110,13 +110,17 @@ def current_tradable(sc: Scenario, agents: AgentParams, state: MarketState) -> t
 
 
 def market_step(sc: Scenario, agents: AgentParams, state: MarketState, actions: np.ndarray,
-                tradable: "tuple[np.ndarray, np.ndarray] | None" = None) -> tuple[MarketState, StepResult]:
+                tradable: "tuple[np.ndarray, np.ndarray] | None" = None,
+                reuse_channels: bool = False) -> tuple[MarketState, StepResult]:
     """Advance one interval. `actions` must already be validated: float64 [N, 4] in [-1, 1].
     `tradable` may pass `current_tradable(sc, agents, state)` when the caller already has it.
+    `reuse_channels=True` is the caller's promise that nothing else can see `state` or its u, v,
+    capacity, fee_base and fee_rate: the new state may then hold those very arrays, rewritten
+    (`MarketCore.step` checks it; by default the old state is left exactly as it was).
 
     One market is the M = 1 case of the batched pipeline (`envs.batch.batch_step`): the same code
     steps one market or hundreds."""
-    new, res = batch.step_one(sc, agents, state, actions, tradable)
+    new, res = batch.step_one(sc, agents, state, actions, tradable, reuse_channels)
     goods = res.goods[0] if res.goods is not None else None
     return new, StepResult(res.offers, res.trades, res.settlement, res.sellable, res.needed, int(res.n_opened[0]),
                            int(res.n_closed[0]), res.liquidity, goods)

@@ -6,11 +6,15 @@ separate passes leave them."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from channelmarket.envs import batch, compiled
 from channelmarket.envs.core import MarketCore
+from channelmarket.envs.kinds import solar
+from channelmarket.envs.state import AgentParams
 from channelmarket.envs.scenario import PAYMENTS_SOUND_MARKET
 
 needs_numba = pytest.mark.skipif(not compiled.USE_NUMBA, reason="numba off: the separate passes run")
@@ -93,3 +97,114 @@ def test_no_live_generator_state_falls_back_to_the_separate_passes(monkeypatch):
     a = _run(CASES["one market, routing fees"], 6, True, monkeypatch)
     assert all(a[4])
     assert a[0] == b[0] and a[1] == b[1] and a[2] == b[2]
+
+
+# ---- the step rewriting the channel arrays of a state nothing else can see ------------------------------------
+
+_REUSED = ("u", "v", "capacity", "balance_u", "open", "fee_base", "fee_rate", "utilization")
+
+
+def _spy_reuse(monkeypatch):
+    """The `reuse_channels` flag of every one-pass channel step, in order."""
+    flags = []
+    orig = batch._channel_pass
+
+    def spy(*a):
+        flags.append(a[-1])
+        return orig(*a)
+    monkeypatch.setattr(batch, "_channel_pass", spy)
+    return flags
+
+
+def _fields(core):
+    st = core.state
+    return [np.asarray(getattr(st, k)).tobytes() for k in ("u", "v", "capacity", "balance_u", "open", "utilization",
+                                                           "fee_base", "fee_rate", "wallet", "flow")]
+
+
+@needs_numba
+@pytest.mark.parametrize("case", ["one market, routing fees", "one market, no fees, spend-sized"])
+def test_a_step_rewriting_unshared_channel_arrays_is_bit_for_bit_the_copying_step(case, monkeypatch):
+    flags = _spy_reuse(monkeypatch)
+    a, b = CASES[case](), CASES[case]()
+    b._channels_private = lambda state: False   # this core always copies
+    a.reset(5)
+    b.reset(5)
+    rng = np.random.default_rng(5)
+    for t in range(14):
+        if t == 6:   # agents leave: every slot is listed from now on (their channels close)
+            a.remove_agents([0, 2, 3, 9])
+            b.remove_agents([0, 2, 3, 9])
+        x = rng.uniform(-1, 1, (a.n_agents, 4))
+        oa = a.step(x)[0]   # the rest of the step's output dropped: nothing but the core sees the state
+        ob = b.step(x)[0]
+        assert oa.tobytes() == ob.tobytes()
+        assert _fields(a) == _fields(b)
+        assert a.summary() == b.summary()
+    # (the step after `remove_agents` copies: the replaced state still shares the arrays with the last one)
+    assert flags[0::2] == [True] * 6 + [False] + [True] * 7 and flags[1::2] == [False] * 14
+    ga, gb = a.state.rng.bit_generator.state, b.state.rng.bit_generator.state
+    assert ga == gb
+
+
+@needs_numba
+def test_a_state_or_channel_array_someone_holds_never_changes(monkeypatch):
+    flags = _spy_reuse(monkeypatch)
+    core = CASES["one market, routing fees"]()
+    core.reset(3)
+    rng = np.random.default_rng(3)
+    act = lambda: rng.uniform(-1, 1, (core.n_agents, 4))   # noqa: E731
+    core.step(act())
+    assert flags == [True]
+    # (what is held, its arrays as seen then, whether the next step may still rewrite the channels)
+    holders = {
+        "the state": (lambda c: c.state, lambda h: [getattr(h, k) for k in _REUSED], False),
+        "a channel array": (lambda c: c.state.fee_rate, lambda h: [h], False),
+        "a view of one": (lambda c: c.state.capacity[1::2], lambda h: [h], False),
+        "a shallow replace": (lambda c: c.state.replace(t=0), lambda h: [getattr(h, k) for k in _REUSED], False),
+        "a state dict (copies)": (lambda c: c.state_dict(), lambda h: [h["state"][k] for k in _REUSED], True),
+        "the step's info": (lambda c: c.step(act())[4], lambda h: [], False),
+    }
+    for name, (hold, arrays, rewrites) in holders.items():
+        held = hold(core)
+        seen = [x.copy() for x in arrays(held)]
+        summary = core.summary()
+        del flags[:]
+        for _ in range(3):
+            core.step(act())
+        assert flags[0] is rewrites, name
+        assert [x.tobytes() for x in arrays(held)] == [x.tobytes() for x in seen], name
+        if name == "the step's info":
+            assert held["summary"] == summary   # the summary of the state it was the info of
+        del held
+        del flags[:]
+        core.step(act())
+        assert flags == [True], name   # let go: the next step rewrites again
+
+
+@needs_numba
+def test_a_kind_hook_raising_after_the_channel_pass_leaves_the_state_as_it_was(monkeypatch):
+    # a kind with hooks of its own runs them after the channel pass: the step then copies the channels,
+    # so a hook that raises leaves the state the core holds exactly as it was
+    flags = _spy_reuse(monkeypatch)
+    failing = []
+
+    def energy(*a):
+        if failing:
+            raise RuntimeError("solar feed offline")
+        return solar.energy(*a)
+
+    own = AgentParams.blocks.func   # (a cached_property)
+    monkeypatch.setattr(AgentParams, "blocks", property(lambda self: tuple(
+        (dataclasses.replace(spec, energy=energy) if spec is solar.SPEC else spec, sl) for spec, sl in own(self))))
+    core = CASES["one market, routing fees"]()
+    core.reset(3)
+    rng = np.random.default_rng(3)
+    for _ in range(2):
+        core.step(rng.uniform(-1, 1, (core.n_agents, 4)))
+    before = _fields(core)
+    failing.append(True)
+    with pytest.raises(RuntimeError, match="solar feed offline"):
+        core.step(rng.uniform(-1, 1, (core.n_agents, 4)))
+    assert _fields(core) == before
+    assert flags == [False] * 3

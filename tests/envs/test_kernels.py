@@ -192,7 +192,7 @@ def channel_pass_case(sc, st, ag, draw, active, flow_in_u, i):
                           flow_in_u)
     return dict(kw, balance_u=st.balance_u, flow_in_u=flow_in_u, states=states.copy(), fees_on=i % 2 == 0,
                 fee_base=st.fee_base + 0.5, fee_rate=st.fee_rate + 0.01, base_lo=0.1, base_hi=2.0, rate_lo=0.0,
-                rate_hi=0.004, util=st.utilization, decay=0.9)
+                rate_hi=0.004, util=st.utilization, decay=0.9, in_place=i % 3 == 1)
 
 
 KIND_OUTPUTS = {"ar1_clip": ("x",), "solar_output": ("out",), "load_output": ("out",), "wind_output": ("out",),
@@ -484,9 +484,17 @@ def test_every_registered_kernel_equals_its_twin(scenario, seed):
                         assert a[o].tobytes() == b[o].tobytes(), (name, o)
                 elif name == "channels_after_payments":   # advances the generator states in place
                     a, b = copy_kw(kw), copy_kw(kw)
-                    check(k.run(build, **a), k.run("twin", **b))
+                    out_a, out_b = k.run(build, **a), k.run("twin", **b)
+                    check(out_a, out_b)
                     same([a["states"]], [b["states"]])
                     assert (a["states"] != kw["states"]).any()
+                    keys = ("u", "v", "capacity", "balance_u", "is_open", "fee_base", "fee_rate", "util")
+                    for key, out in zip(keys, (2, 3, 4, 5, 6, 11, 12, 13)):
+                        for args, res in ((a, out_a), (b, out_b)):
+                            if kw["in_place"]:   # written into the arguments, returned as themselves
+                                assert res[out] is args[key], key
+                            else:   # the arguments untouched
+                                assert args[key].tobytes() == kw[key].tobytes(), key
                 elif name == "open_channels":   # sets is_open in place: each on its own copy
                     a, b = copy_kw(kw), copy_kw(kw)
                     check(k.run(build, **a), k.run("twin", **b))
