@@ -421,15 +421,20 @@ def _blocks(ba: BatchAgents):
     return ba.per_market[0].blocks
 
 
+def _fused_plan(sc, ba: BatchAgents) -> "fused.Plan | None":
+    """`kinds.fused.plan` of the agents' blocks (cached per scenario): None when some kind runs hooks of its own."""
+    hit = ba.__dict__.get("_fused")
+    if hit is None or hit[0] is not sc:
+        hit = ba.__dict__["_fused"] = (sc, fused.plan(_blocks(ba)) if USE_NUMBA else None)
+    return hit[1]
+
+
 def _next_interval(sc, ba: BatchAgents, bs: BatchState, t_next: np.ndarray, noise: NormalBlock):
     """(cloud, wind speed, generation, demand) [M, N] of the next interval: the kinds' weather hooks, then
     their energy hooks, drawing their normals from `noise`; as two compiled passes when every kind is a
     built-in one with its own hooks (`kinds.fused`, the same numbers)."""
     mm, nn = ba.grid.kind.shape
-    hit = ba.__dict__.get("_fused")
-    if hit is None or hit[0] is not sc:
-        hit = ba.__dict__["_fused"] = (sc, fused.plan(_blocks(ba)) if USE_NUMBA else None)
-    p = hit[1]
+    p = _fused_plan(sc, ba)
     if p is not None and noise.pos + p.normals <= noise.z.shape[1]:
         out = fused.interval(sc, p, ba.grid, bs.cloud.reshape(mm, nn), bs.wind_speed.reshape(mm, nn),
                              clock(t_next), noise.z, noise.pos)
@@ -663,7 +668,8 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     """`step.market_step` of every market at once. `actions` validated float64 [M*N, 4] (a fifth column
     `open_partner` with `scenario.partner_action`). `reuse_channels`: the caller promises that nothing
     else can see `bs`'s u, v, capacity, balance_u, open, fee_base, fee_rate and utilization (nor a
-    state holding them), and the one-pass channel step writes the new channels into them."""
+    state holding them), and the one-pass channel step writes the new channels into them, unless a kind
+    runs hooks of its own after it (a hook that raises would leave a half-written state)."""
     agents = ba.flat
     m_count, n = layout.n_markets, layout.n_agents
     n_goods = bs.ref_price.shape[1]
@@ -772,7 +778,7 @@ def batch_step(sc: Scenario, ba: BatchAgents, bs: BatchState, actions: np.ndarra
     if live is not None:
         (st, u, v, capacity, balance_u, is_open, wallet, fee_sink, n_closed, n_opened, opened, fee_base, fee_rate,
          util, flow_column, liquidity) = _channel_pass(sc, ba, bs, st, active, wallet, fee_sink_now, live, layout,
-                                                       reuse_channels)
+                                                       reuse_channels and _fused_plan(sc, ba) is not None)
     else:
         util, flow_column, liquidity, fee_base, fee_rate, *lc = _channels_apart(
             sc, ba, bs, st, capacity_now, open_now, active, wallet, fee_sink_now, partner, layout, asks, one)

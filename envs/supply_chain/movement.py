@@ -384,31 +384,33 @@ def _prospect_numpy(counts, in_good, out_good, hold, busy, vital, kind, batch, f
 
 
 def _prospect_loop(counts, in_good, out_good, hold, busy, vital, kind, batch, food):
-    """`_prospect_numpy` one agent at a time (compiled, threaded; the shares are halves, so their sum is exact)."""
+    """`_prospect_numpy` one agent at a time (compiled, threaded; the shares are halves, so their sum is exact).
+    Written as selects (no short-circuit tests: the agents' conditions vary from one to the next, and
+    mispredicted branches were most of this pass's time)."""
     n = in_good.shape[0]
     s = np.empty(n)
     out = np.empty((n, 3))
     for a in prange(n):
-        h0 = _min2(counts[a, 0] / 2.0, 1.0)
-        h1 = _min2(counts[a, 1] / 2.0, 1.0)
-        h2 = _min2(counts[a, 2] / 1.0, 1.0)
+        c0 = counts[a, 0]
+        c1 = counts[a, 1]
+        c2 = counts[a, 2]
+        h0 = _min2(c0 / 2.0, 1.0)
+        h1 = _min2(c1 / 2.0, 1.0)
+        h2 = _min2(c2 / 1.0, 1.0)
         ig = in_good[a]
         og = out_good[a]
-        stock_in = hold[a, ig] if ig >= 0 else 1.0
+        has_in = ig >= 0
+        held_in = hold[a, ig if has_in else 0]
+        stock_in = held_in if has_in else 1.0
         product = hold[a, og]
-        if ig < 0:
-            h0 = 1.0
-        elif busy[a] == 0 and stock_in < 1.0 and product < 1.0:
-            h0 = 0.0
-        if product >= 2.0 * batch[kind[a]]:
-            h1 = 0.0
-        if og == food:
-            h2 = 1.0
-        elif hold[a, food] < 1.0 and vital[a] < 0.6:
-            h2 = 0.0
-        out[a, 0] = counts[a, 0] if h0 > 0 else 0.0
-        out[a, 1] = counts[a, 1] if h1 > 0 else 0.0
-        out[a, 2] = counts[a, 2] if h2 > 0 else 0.0
+        starved = (busy[a] == 0) & (stock_in < 1.0) & (product < 1.0)
+        hungry = (hold[a, food] < 1.0) & (vital[a] < 0.6)
+        h0 = (0.0 if starved else h0) if has_in else 1.0
+        h1 = 0.0 if product >= 2.0 * batch[kind[a]] else h1
+        h2 = 1.0 if og == food else (0.0 if hungry else h2)
+        out[a, 0] = c0 if h0 > 0 else 0.0
+        out[a, 1] = c1 if h1 > 0 else 0.0
+        out[a, 2] = c2 if h2 > 0 else 0.0
         s[a] = (h0 + h1 + h2) / 3
     return s, out
 

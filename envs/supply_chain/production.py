@@ -135,16 +135,16 @@ def _produce_loop(alive, busy, kind, out_good, in_good, hold, out_cost, wip, wip
                 units = _pmin(np.floor(stock), batch[kind[a]])
                 if units > 0:
                     if ig >= 0:
-                        for s in range(lots):            # stable sort of the lots by cost (NaN last)
-                            order[s] = s
-                        for s in range(1, lots):
-                            x = order[s]
-                            v = lot_cost[a, x]
-                            t = s - 1
-                            while t >= 0 and _later(lot_cost[a, order[t]], v):
-                                order[t + 1] = order[t]
-                                t -= 1
-                            order[t + 1] = x
+                        for s in range(lots):            # stable sort of the lots by cost (NaN last): each
+                            # lot's rank (how many go before it), no branches
+                            v = lot_cost[a, s]
+                            rk = 0
+                            for j in range(lots):
+                                u = lot_cost[a, j]
+                                u_after = (u > v) | ((u != u) & (v == v))   # u after v in NumPy's order
+                                v_after = (v > u) | ((v != v) & (u == u))
+                                rk += ((j < s) & (not u_after)) | ((j > s) & v_after)
+                            order[rk] = s
                         cum = 0.0
                         cost = 0.0
                         for s in range(lots):
@@ -169,12 +169,7 @@ def _produce_loop(alive, busy, kind, out_good, in_good, hold, out_cost, wip, wip
     return busy, producing
 
 
-def _sorts_after(u, v):
-    """u goes after v in NumPy's ascending sort (NaN last)."""
-    return u > v or (u != u and v == v)
-
-
-_pmax, _pmin, _pclip_to, _later = (jit(f) or f for f in (scalar_maximum, scalar_minimum, scalar_clip_to, _sorts_after))
+_pmax, _pmin, _pclip_to = (jit(f) or f for f in (scalar_maximum, scalar_minimum, scalar_clip_to))
 produce_kernel = kernel("supply_chain_produce", _produce_numpy, _produce_loop, split="alive")
 
 

@@ -53,6 +53,7 @@ from ..compiled import Kernel, jit
 from ..streams import fill_doubles, generator_of, jump, jump_table, put_generator, state_view
 from .parallel import kernel, prange
 from .production import add_lots
+from .prefetch import prefetch
 from .pulls import add_pull, pull_weight
 
 
@@ -233,9 +234,10 @@ def _setup_loop(xy, alive, hold, out_good, in_good, learned, qty, pkg, food, r, 
         cu[b, 3] = ib
         nd_no = 0.0
         nd_in = 0.0
-        if ib >= 0 and hold[b, ob] < 2.0 * bu:
-            nd_in = max(it - hold[b, ib], 0.0)
-        nd_fd = max(ft - hold[b, food], 0.0) if ob != food else 0.0
+        nd_in_b = max(it - hold[b, ib if ib >= 0 else 0], 0.0)    # selects, no branches
+        nd_in = nd_in_b if (ib >= 0) & (hold[b, ob] < 2.0 * bu) else 0.0
+        nd_fd_b = max(ft - hold[b, food], 0.0)
+        nd_fd = nd_fd_b if ob != food else 0.0
         if learned[b]:
             nd_in = nd_in * (qty[b] + 1.0) * 0.5
             nd_fd = nd_fd * (qty[b] + 1.0) * 0.5
@@ -398,11 +400,11 @@ def _sale_numpy(accepted, si, sj, price, need, unit_pkg, packages, money):
 
 
 def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
-    """`_sale_numpy` in three passes over the accepted offers (compiled), with the twin's order and float
+    """`_sale_numpy` in passes over the accepted offers (compiled), with the twin's order and float
     operations: each seller's run (`si` sorted) ordered highest price first (a stable insertion sort, only
     when its stock is short of the run's wants) and its packages handed out in that order; a stable
-    counting sort by buyer, cheapest first inside each buyer; then each buyer's money and need cut the
-    packages. The running sums are taken as `_group_cumsum` takes them (one running sum over all groups
+    counting sort by buyer, cheapest first inside each buyer (only buyers with two offers or more are
+    sorted); then each buyer's money and need cut the packages. The running sums are taken as `_group_cumsum` takes them (one running sum over all groups
     minus the group's start), so the numbers are the twin's."""
     m0 = accepted.shape[0]
     n = packages.shape[0]
@@ -419,32 +421,39 @@ def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
     give = np.empty(m)
     w_of = np.empty(m)
     key = np.empty(m)
+    # flat passes (no loop per run: runs are short, ~2 offers, and their ends were mispredicted branches):
+    # each offer's want and its run's total so far; the runs to sort (stock short, two offers or more) listed
+    runs_lo = np.empty(m + 1, np.int64)
+    runs_hi = np.empty(m + 1, np.int64)
+    ns = 0
+    lo = 0
+    tot = 0.0
+    for i in range(m):
+        x = a[i]
+        s = si[x]
+        first = i == 0 or si[a[i - 1]] != s
+        lo = i if first else lo
+        w = np.ceil(need[x] / unit_pkg[x])
+        w_of[i] = w
+        key[i] = price[x]
+        tot = (0.0 if first else tot) + w
+        last = i == m - 1 or si[a[i + 1]] != s
+        pk = packages[s]
+        runs_lo[ns] = lo
+        runs_hi[ns] = i + 1
+        ns += last & (i > lo) & (not ((tot <= pk) & (tot < 9007199254740992.0)))   # no branches
+    for r_ in range(ns):
+        _sort_run(a, key, w_of, runs_lo[r_], runs_hi[r_], True)
     c = 0.0
     c_start = 0.0
-    lo = 0
-    while lo < m:
-        s = si[a[lo]]
-        hi = lo + 1
-        while hi < m and si[a[hi]] == s:
-            hi += 1
-        tot = 0.0
-        for i in range(lo, hi):
-            x = a[i]
-            w = np.ceil(need[x] / unit_pkg[x])
-            w_of[i] = w
-            key[i] = price[x]
-            tot += w
-        pk = packages[s]
-        if not (tot <= pk and tot < 9007199254740992.0):   # stock short (or wants not exact): sort the run
-            _sort_run(a, key, w_of, lo, hi, True)
-        for i in range(lo, hi):
-            w = w_of[i]
-            ck = (c + w) - w
-            c = c + w
-            if i == lo:
-                c_start = ck
-            give[i] = min(max(pk - (ck - c_start), 0.0), w)
-        lo = hi
+    for i in range(m):
+        s = si[a[i]]
+        first = i == 0 or si[a[i - 1]] != s
+        w = w_of[i]
+        ck = (c + w) - w
+        c = c + w
+        c_start = ck if first else c_start
+        give[i] = min(max(packages[s] - (ck - c_start), 0.0), w)
     # ---- buyers: by buyer (stable), cheapest first inside each: (offer, price, packages) in that order
     start = np.zeros(n + 1, np.int64)
     for i in range(m):
@@ -463,7 +472,13 @@ def _sale_loop(accepted, si, sj, price, need, unit_pkg, packages, money):
         bp[q] = key[i]
         bg[q] = give[i]
         pos[b] = q + 1
+    multi = np.empty(n + 1, np.int64)          # the buyers with two offers or more (the only runs to sort)
+    nm = 0
     for b in range(n):
+        multi[nm] = b
+        nm += start[b + 1] - start[b] > 1
+    for j in range(nm):
+        b = multi[j]
         _sort_run(bx, bp, bg, start[b], start[b + 1], False)
     # ---- each buyer's money and need, in that order
     out_a = np.empty(m + 1, np.int64)
@@ -655,6 +670,11 @@ def _offers_loop(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules,
         f = f_sent[k]
         a = si[k]
         b = sj[k]
+        if k + _AHEAD < m:                   # the slot lines of the offer a few on (rows scattered over MB)
+            f_on = f_sent[k + _AHEAD]
+            prefetch(PT, f_on)
+            prefetch(LP, f_on)
+            prefetch(OC, f_on)
         g = out_good[a]
         # ---- step 1: prices
         r_s = r[a]
@@ -742,6 +762,8 @@ def _offers_loop(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules,
     # trades (the twin's bincounts sum the same); the traded slots' history
     NT, VS, TF, TL = n_tr.reshape(-1), value_sum.reshape(-1), t_first.reshape(-1), t_last.reshape(-1)
     traded = np.zeros(n * kk, np.bool_)
+    n_goods = hold.shape[1]
+    n_lots = lot_qty.shape[1]
     x = 0
     while x < t:
         b = t_buyer[x]
@@ -750,6 +772,17 @@ def _offers_loop(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules,
         q_fd = 0.0
         m_fd = 0.0
         while x < t and t_buyer[x] == b:
+            if x + _AHEAD < t:               # the lines a few trades on: their misses overlap this trade's work
+                b_on = t_buyer[x + _AHEAD]
+                f_on = t_slot[x + _AHEAD]
+                prefetch(hold, b_on * n_goods)
+                prefetch(lot_qty, b_on * n_lots)
+                prefetch(lot_cost, b_on * n_lots)
+                prefetch(last_paid, b_on * 2)
+                prefetch(NT, f_on)
+                prefetch(VS, f_on)
+                prefetch(TF, f_on)
+                prefetch(PT, f_on)
             hold[b, t_good[x]] += t_qty[x]
             if t_good[x] == in_good[b]:
                 q_in += t_qty[x]
@@ -771,6 +804,13 @@ def _offers_loop(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules,
     # decay (a slot without points that traded today is not idle); the rule keeps a traded slot's points
     for x in prange(held.shape[0]):
         f = held[x]
+        if x + 2 * _AHEAD < held.shape[0]:   # the slot lines of the held slot a few on (five arrays)
+            f_on = held[x + 2 * _AHEAD]
+            prefetch(PT, f_on)
+            prefetch(NT, f_on)
+            prefetch(VS, f_on)
+            prefetch(TF, f_on)
+            prefetch(TL, f_on)
         PT[f] = _decay_inline(PT[f], np.float64(NT[f]), VS[f], np.float64(TF[f]), np.float64(TL[f]), r[held_a[x]],
                               not traded[f], points_decay, _where, _max)
     # outcomes, list prices, offered flags; each seller's current price, the mean of the prices it sent today
@@ -783,29 +823,33 @@ def _offers_loop(f_sent, si, sj, need, target, is_input, kk, t_now, food, rules,
     o_price = np.empty(m + n2)
     o_acc = np.empty(m + n2, np.bool_)
     x = m
-    k = 0
-    while k < m:
+    cnt = 0
+    tot = 0.0
+    for k in range(m):                       # one flat pass (a seller's run is ~2 offers: no loop per run)
         a = si[k]
+        first = k == 0 or si[k - 1] != a
+        cnt = (0 if first else cnt) + 1
+        tot = (0.0 if first else tot) + paid[k]
         g = out_good[a]
-        cnt = 0
-        tot = 0.0
-        while k < m and si[k] == a:
-            f = fs[k]
-            OC[f] = ACCEPTED if traded[f] else REJECTED
-            LP[f] = lp[k]
-            OF[f] = True
-            cnt += 1
-            tot += paid[k]
-            o_good[k] = g
-            o_price[k] = p1[k]
-            o_acc[k] = acc1[k]
-            if not acc1[k]:
-                o_good[x] = g
-                o_price[x] = p2[k]
-                o_acc[x] = acc2[k]
-                x += 1
-            k += 1
-        price[a] = tot / max(cnt, 1)
+        f = fs[k]
+        if k + _AHEAD < m:                   # the slot lines of the offer a few on
+            f_on = fs[k + _AHEAD]
+            prefetch(OC, f_on)
+            prefetch(LP, f_on)
+            prefetch(OF, f_on)
+            prefetch(traded, f_on)
+        OC[f] = ACCEPTED if traded[f] else REJECTED
+        LP[f] = lp[k]
+        OF[f] = True
+        o_good[k] = g
+        o_price[k] = p1[k]
+        o_acc[k] = acc1[k]
+        if not acc1[k]:
+            o_good[x] = g
+            o_price[x] = p2[k]
+            o_acc[x] = acc2[k]
+            x += 1
+        price[a] = tot / max(cnt, 1)         # the run's last offer writes its mean
     return (t_seller, t_buyer, t_good, t_qty, t_price, t_slot), (o_good, o_price, o_acc)
 
 
@@ -866,6 +910,7 @@ def _add_lot_loop(lot_qty, lot_cost, w, qty, unit_cost):
     lot_qty[w, slot] = new_q
 
 
+_AHEAD = 16                # offers / trades ahead whose slot lines the offers' passes ask the cache for (`prefetch`)
 _NO_DRAWS = np.zeros(0)
 _NO_STATE = np.zeros(0, np.uint64)
 _PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645   # PCG64's 128-bit LCG multiplier (numpy's, `envs/streams.py`)

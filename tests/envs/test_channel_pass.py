@@ -6,11 +6,15 @@ separate passes leave them."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from channelmarket.envs import batch, compiled
 from channelmarket.envs.core import MarketCore
+from channelmarket.envs.kinds import solar
+from channelmarket.envs.state import AgentParams
 from channelmarket.envs.scenario import PAYMENTS_SOUND_MARKET
 
 needs_numba = pytest.mark.skipif(not compiled.USE_NUMBA, reason="numba off: the separate passes run")
@@ -176,3 +180,31 @@ def test_a_state_or_channel_array_someone_holds_never_changes(monkeypatch):
         del flags[:]
         core.step(act())
         assert flags == [True], name   # let go: the next step rewrites again
+
+
+@needs_numba
+def test_a_kind_hook_raising_after_the_channel_pass_leaves_the_state_as_it_was(monkeypatch):
+    # a kind with hooks of its own runs them after the channel pass: the step then copies the channels,
+    # so a hook that raises leaves the state the core holds exactly as it was
+    flags = _spy_reuse(monkeypatch)
+    failing = []
+
+    def energy(*a):
+        if failing:
+            raise RuntimeError("solar feed offline")
+        return solar.energy(*a)
+
+    own = AgentParams.blocks.func   # (a cached_property)
+    monkeypatch.setattr(AgentParams, "blocks", property(lambda self: tuple(
+        (dataclasses.replace(spec, energy=energy) if spec is solar.SPEC else spec, sl) for spec, sl in own(self))))
+    core = CASES["one market, routing fees"]()
+    core.reset(3)
+    rng = np.random.default_rng(3)
+    for _ in range(2):
+        core.step(rng.uniform(-1, 1, (core.n_agents, 4)))
+    before = _fields(core)
+    failing.append(True)
+    with pytest.raises(RuntimeError, match="solar feed offline"):
+        core.step(rng.uniform(-1, 1, (core.n_agents, 4)))
+    assert _fields(core) == before
+    assert flags == [False] * 3

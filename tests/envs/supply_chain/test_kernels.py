@@ -445,3 +445,64 @@ def test_mean_price_kernel_equals_its_numpy_twin_bit_for_bit(seed, n, g):
     kw = dict(out_good=rng.integers(0, g, n), price=rng.uniform(0.1, 30.0, n), alive=rng.random(n) < 0.7,
               start=rng.uniform(1.0, 5.0, g))
     np.testing.assert_array_equal(k.run("compiled", **kw), k.run("twin", **kw))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_produce_kernel_takes_the_cheapest_lots_as_its_twin(seed):
+    """The compiled production sorts each starter's lots by ranks (no branches): the twin's stable argsort
+    order (NaN last, ties in lot order), so the same lots are taken, bit for bit (costs drawn from a few
+    values with ties, NaN and both zeros)."""
+    if production.produce_kernel.compiled is None:
+        pytest.skip("numba is off")
+    rng = np.random.default_rng(seed)
+    core = SupplyChainCore("supply_chain_small")
+    core.reset(seed=seed % 1000)
+    s = core.state
+    n, lots = s.lot_qty.shape
+    kw = dict(alive=rng.random(n) < 0.9, busy=rng.integers(0, 2, n), kind=s.kind, out_good=s.out_good,
+              in_good=s.in_good, hold=rng.integers(0, 8, s.hold.shape).astype(float), out_cost=rng.uniform(0, 3, n),
+              wip=rng.integers(0, 5, n).astype(float), wip_cost=rng.uniform(0, 9, n),
+              lot_qty=rng.integers(0, 4, (n, lots)).astype(float),
+              lot_cost=rng.choice(np.array([0.0, -0.0, 1.0, 2.0, 2.0, np.nan]), (n, lots)),
+              produced=np.zeros(s.hold.shape[1]), consumed=np.zeros(s.hold.shape[1]), days=core._days,
+              batch=core._batch, labour=core._labour)
+    twin = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
+    comp = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
+    out_t = production.produce_kernel.run("twin", **twin)
+    out_c = production.produce_kernel.run("compiled", **comp)
+    for x, y in zip(out_t, out_c):
+        np.testing.assert_array_equal(x, y)
+    for k in kw:
+        if isinstance(kw[k], np.ndarray):
+            np.testing.assert_array_equal(twin[k], comp[k], err_msg=k)
+
+
+def test_prefetch_is_a_hint_compiled_and_nothing_in_python():
+    """`prefetch` changes no value: a compiled loop asking for lines ahead (past the end too: only an
+    address, never read) sums what the plain loop sums, over 1D and 2D arrays of several dtypes; in Python
+    it returns None and touches nothing."""
+    from channelmarket.envs.compiled import jit
+    from channelmarket.envs.supply_chain.prefetch import prefetch
+
+    def ahead(a, idx):
+        flat = a.reshape(-1)
+        s = 0.0
+        for k in range(idx.shape[0]):
+            prefetch(a, idx[(k + 8) % idx.shape[0]])
+            prefetch(flat, idx[k] + 1_000_000)
+            s += float(flat[idx[k]])
+        return s
+
+    rng = np.random.default_rng(3)
+    for a in (rng.random(1000), rng.random((250, 4)), rng.integers(0, 9, 1000).astype(np.int32),
+              rng.random(1000).astype(np.float32)):
+        idx = rng.integers(0, a.size, 300)
+        want = 0.0
+        for i in idx:
+            want += float(a.reshape(-1)[i])
+        assert ahead(a, idx) == want
+        compiled = jit(ahead)
+        if compiled is not None:
+            assert compiled(a, idx) == want
+    assert prefetch(np.zeros(3), 1) is None
