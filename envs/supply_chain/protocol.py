@@ -53,7 +53,7 @@ from ..compiled import Kernel, jit
 from ..streams import fill_doubles, generator_of, jump, jump_table, put_generator, state_view
 from .parallel import kernel, prange
 from .production import add_lots
-from .prefetch import prefetch
+from ..prefetch import prefetch
 from .pulls import add_pull, pull_weight
 
 

@@ -476,33 +476,3 @@ def test_produce_kernel_takes_the_cheapest_lots_as_its_twin(seed):
     for k in kw:
         if isinstance(kw[k], np.ndarray):
             np.testing.assert_array_equal(twin[k], comp[k], err_msg=k)
-
-
-def test_prefetch_is_a_hint_compiled_and_nothing_in_python():
-    """`prefetch` changes no value: a compiled loop asking for lines ahead (past the end too: only an
-    address, never read) sums what the plain loop sums, over 1D and 2D arrays of several dtypes; in Python
-    it returns None and touches nothing."""
-    from channelmarket.envs.compiled import jit
-    from channelmarket.envs.supply_chain.prefetch import prefetch
-
-    def ahead(a, idx):
-        flat = a.reshape(-1)
-        s = 0.0
-        for k in range(idx.shape[0]):
-            prefetch(a, idx[(k + 8) % idx.shape[0]])
-            prefetch(flat, idx[k] + 1_000_000)
-            s += float(flat[idx[k]])
-        return s
-
-    rng = np.random.default_rng(3)
-    for a in (rng.random(1000), rng.random((250, 4)), rng.integers(0, 9, 1000).astype(np.int32),
-              rng.random(1000).astype(np.float32)):
-        idx = rng.integers(0, a.size, 300)
-        want = 0.0
-        for i in idx:
-            want += float(a.reshape(-1)[i])
-        assert ahead(a, idx) == want
-        compiled = jit(ahead)
-        if compiled is not None:
-            assert compiled(a, idx) == want
-    assert prefetch(np.zeros(3), 1) is None
