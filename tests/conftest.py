@@ -2,8 +2,8 @@
 chose (the package's default is one thread, which leaves them unbuilt). Set before anything imports
 `channelmarket.envs.compiled`, which reads it once.
 
-`make test` runs the suite in two pytest-xdist workers (`-n 2 --dist loadfile`): a whole test file
-runs in one worker, so its module fixtures are built once. Both workers step the same markets first,
+`make test` runs the suite in two pytest-xdist workers (`-n 2 --dist worksteal`; a module fixture may
+be built in each worker, so tests write only under tmp_path). Both workers step the same markets first,
 so on a fresh clone (numba's on-disk cache empty) they would compile the same kernels at the same
 time, each for itself. `_one_compile_per_kernel` makes a worker that is about to compile a kernel
 wait while another worker compiles it, then load the other's build from the on-disk cache: each
