@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e ".[all]"
 	touch $(STAMP)
 
+# Two pytest-xdist workers (the suite is mostly one thread; CI has 2 cores); worksteal: an idle worker takes
+# tests queued for the other, so the heavy files do not end in one worker. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 # BenchMARL pins an older torchrl than .[all] holds: its own venv, torch==2.13.0 (CPU) first and
 # pinned again so the resolver keeps it; a few iterations of IPPO and MAPPO on the shipped task.
