@@ -401,14 +401,14 @@ def payment_cases(st, off, ag, i):
               fee_rate=pay["fee_rate"], blocked_agent=pay["blocked_agent"], blocked_channel=pay["blocked_channel"],
               faults=bool(i % 2), n=ag.n, round_off=1e-9, max_fee_share=0.01 + 0.02 * (i % 3), max_hops=3)
     ints = (2, 3, 14, 15, 16)
-    splice = dict(u=st.u, v=st.v, capacity=st.capacity, balance_u=st.balance_u, usable=usable,
-                  wallet=rng.uniform(-5, 300, ag.n), fee_sink=1.5, target=0.5, fee=0.5 * (i % 3),
-                  below=(0.0, 0.05, 0.3, 0.6)[i % 4], above=(1.0, 0.9, 0.6, 0.4)[(i // 2) % 4])
+    splicing = dict(u=st.u, v=st.v, capacity=st.capacity, balance_u=st.balance_u, usable=usable,
+                    wallet=rng.uniform(-5, 300, ag.n), fee_sink=1.5, target=0.5, fee=0.5 * (i % 3),
+                    below=(0.0, 0.05, 0.3, 0.6)[i % 4], above=(1.0, 0.9, 0.6, 0.4)[(i // 2) % 4])
     rebal = dict(u=st.u, v=st.v, capacity=st.capacity, balance_u=st.balance_u, usable=usable,
                  fee_base=pay["fee_base"], fee_rate=pay["fee_rate"], n=ag.n, below=(0.1, 0.3, 0.45)[i % 3],
                  target=0.5, max_fee_share=0.01 + 0.02 * (i % 3), fee_cap=(np.inf, 0.05)[i % 2])
     return {"rebalancing": (rebal, lambda a, b: (same([a[4]], [b[4]]), close(a[:4], b[:4]))),
-            "splices": (splice, lambda a, b: (same([a[5], a[6]], [b[5], b[6]]), close([a[0], a[1], a[2], a[4]],
+            "splices": (splicing, lambda a, b: (same([a[5], a[6]], [b[5], b[6]]), close([a[0], a[1], a[2], a[4]],
                                                                                       [b[0], b[1], b[2], b[4]]),
                                               close([a[3]], [b[3]]))),
             "trade_payments": (tp, lambda a, b: (same([a[k] for k in ints], [b[k] for k in ints]),
