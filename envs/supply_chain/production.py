@@ -141,9 +141,7 @@ def _produce_loop(alive, busy, kind, out_good, in_good, hold, out_cost, wip, wip
                             rk = 0
                             for j in range(lots):
                                 u = lot_cost[a, j]
-                                u_after = (u > v) | ((u != u) & (v == v))   # u after v in NumPy's order
-                                v_after = (v > u) | ((v != v) & (u == u))
-                                rk += ((j < s) & (not u_after)) | ((j > s) & v_after)
+                                rk += ((j < s) & (not _later(u, v))) | ((j > s) & _later(v, u))
                             order[rk] = s
                         cum = 0.0
                         cost = 0.0
@@ -169,7 +167,12 @@ def _produce_loop(alive, busy, kind, out_good, in_good, hold, out_cost, wip, wip
     return busy, producing
 
 
-_pmax, _pmin, _pclip_to = (jit(f) or f for f in (scalar_maximum, scalar_minimum, scalar_clip_to))
+def _sorts_after(u, v):
+    """u goes after v in NumPy's ascending sort (NaN last); no short-circuit (no branches)."""
+    return (u > v) | ((u != u) & (v == v))
+
+
+_pmax, _pmin, _pclip_to, _later = (jit(f) or f for f in (scalar_maximum, scalar_minimum, scalar_clip_to, _sorts_after))
 produce_kernel = kernel("supply_chain_produce", _produce_numpy, _produce_loop, split="alive")
 
 
