@@ -19,6 +19,7 @@ import numpy as np
 
 from .kinds import KIND_NAMES, observed_kinds
 from .observations import obs_fields
+from .sums import group_sums
 
 # Observation columns that are the same for every agent (market-wide), by name; further goods'
 # prices (`rec_ref_price`, ...) are market-wide too.
@@ -69,13 +70,16 @@ def global_state(sc, kind: np.ndarray, active: np.ndarray, obs: np.ndarray) -> n
     market, own, kinds = state_layout(sc)
     n = max(int(kind.shape[0]), 1)
     low, high = state_bounds(sc)
-    w = active.astype(np.float64)
-    alive = max(float(w.sum()), 1.0)
-    parts = [(w @ obs[:, market]) / alive]
-    # one row per observed kind: weights of its live agents ([K, N] @ [N, O], no loop over agents)
-    member = (kind[None, :] == np.asarray(kinds, dtype=kind.dtype)[:, None]) & active[None, :]
-    counts = member.sum(axis=1).astype(np.float64)
-    means = (member.astype(np.float64) @ obs[:, own].astype(np.float64)) / np.maximum(counts, 1.0)[:, None]
+    live = np.where(active, 0, -1)
+    alive = max(float(np.count_nonzero(active)), 1.0)
+    # sums in row order (envs/sums.py: a matrix product's BLAS threads would make them machine-dependent)
+    parts = [group_sums(x=obs[:, market], group=live, n_groups=1)[0] / alive]
+    # one row per observed kind: the means of its live agents' own columns
+    slot = np.full(max(int(kind.max(initial=0)), max(kinds, default=0)) + 1, -1, dtype=np.int64)
+    slot[list(kinds)] = np.arange(len(kinds))
+    group = np.where(active, slot[kind], -1)
+    counts = np.bincount(group[group >= 0], minlength=len(kinds)).astype(np.float64)
+    means = group_sums(x=obs[:, own], group=group, n_groups=len(kinds)) / np.maximum(counts, 1.0)[:, None]
     blocks = np.concatenate([(counts / n)[:, None], means], axis=1)
     parts.append(blocks.ravel())
     s = np.concatenate(parts).astype(np.float32)

@@ -34,6 +34,7 @@ from .payments.fees import draw_fees
 from .payments.layer import summary_fields
 from .payments.reasons import FAILURE_NAMES
 from .state import AgentParams, MarketState, flow_columns_zero
+from .sums import column_sums
 from .trades import Trades
 
 UTILIZATION_DECAY = 0.9  # EMA weight of past channel utilization
@@ -170,7 +171,7 @@ def summary(sc: Scenario, state: MarketState, result: StepResult | None) -> dict
         return out
     st = result.settlement
     col = {name: i for i, name in enumerate(BREAKDOWN_FIELDS)}
-    bd = np.ones(st.breakdown.shape[0]) @ st.breakdown  # column sums (a matrix-vector product is ~7x faster)
+    bd = column_sums(x=st.breakdown)  # in row order: the same bits with any BLAS thread count (envs/sums.py)
     out.update(
         trades=int((st.paid_qty > 0).sum()),
         negotiations=int(result.trades.negotiations),

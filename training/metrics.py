@@ -22,6 +22,7 @@ import numpy as np
 
 from ..envs.settlement import BREAKDOWN_FIELDS
 from ..envs.state import KIND_ALIASES, KIND_NAMES
+from ..envs.sums import column_sums
 
 # Market-summary fields averaged per market step into `market/<tag>`.
 SUMMARY_METRICS = (
@@ -89,7 +90,7 @@ class MarketMetrics:
         st = res.settlement
         bd = st.breakdown
         col = {k: i for i, k in enumerate(BREAKDOWN_FIELDS)}
-        tot = np.ones(bd.shape[0]) @ bd
+        tot = column_sums(x=bd)   # in row order, not through BLAS threads (envs/sums.py)
         S, D, V = b.supply[:, 0], b.demand_total[:, 0], b.volume[:, 0]
         vals = {"ref_price": b.ref_price[:, 0].sum(), "volume": V.sum(), "supply": S.sum(), "demand": D.sum(),
                 "trades": float((st.paid_qty > 0).sum()), "negotiations": float(res.trades.negotiations),

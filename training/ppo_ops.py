@@ -9,6 +9,8 @@ import math
 import numpy as np
 import torch
 
+from ..envs.sums import group_sums
+
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 HALF_LOG_2PI_E = 0.5 * math.log(2.0 * math.pi * math.e)
 
@@ -47,14 +49,16 @@ def gae(rew: torch.Tensor, val: torch.Tensor, done: torch.Tensor, next_v: torch.
 
 def global_features(obs: np.ndarray, kind_cols: "np.ndarray | None" = None) -> np.ndarray:
     """Per-kind mean of every observation column, flattened [K * O] (MAPPO's critic input).
-    The kind one-hot is in columns `kind_cols` and inactive agents' rows are zero, so one matmul does it."""
+    The kind one-hot is in columns `kind_cols` and inactive agents' rows are zero; the sums run in row order
+    (`envs.sums`, not through BLAS threads), so the critic's input is the same on every machine."""
     if kind_cols is None:   # the standard layout: the standard kinds' columns first
         from ..envs.observations import OBS_NAMES
 
         kind_cols = np.flatnonzero([name.startswith("kind_") for name in OBS_NAMES])
-    onehot = obs[:, kind_cols].astype(np.float64)
-    counts = onehot.sum(axis=0)
-    sums = onehot.T @ obs.astype(np.float64)
+    member = obs[:, kind_cols] > 0
+    group = np.where(member.any(axis=1), member.argmax(axis=1), -1)
+    counts = np.bincount(group[group >= 0], minlength=len(kind_cols)).astype(np.float64)
+    sums = group_sums(x=obs, group=group, n_groups=len(kind_cols))
     return (sums / np.maximum(counts, 1.0)[:, None]).reshape(-1)
 
 

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from channelmarket.envs import compiled, kernels, streams
+from channelmarket.envs import compiled, kernels, streams, sums  # noqa: F401  (sums: registers its kernels)
 from channelmarket.envs.breakdown import BREAKDOWN_FIELDS
 from channelmarket.envs.core import MarketCore
 from channelmarket.envs.mechanisms import bilateral
@@ -130,6 +130,11 @@ def market_cases(core, acts, i):
                              earned=np.random.default_rng(i + 1).uniform(0, 3, ag.n) * (np.arange(ag.n) % 3 > 0)),
                         same),
         **payment_cases(st, off, ag, i),
+        # row-order sums: bit for bit (the float32 observations too, and one column every third state)
+        "column_sums": (dict(x=paid[7][:, None] if i % 3 == 2 else
+                             np.random.default_rng(i).uniform(-50, 50, (ag.n, len(BREAKDOWN_FIELDS)))), same),
+        "group_sums": (dict(x=np.random.default_rng(i).uniform(-5, 5, (ag.n, 7)).astype(np.float32 if i % 2 else np.float64),
+                            group=np.random.default_rng(i).integers(-1, 4, ag.n), n_groups=4), same),
         "ration_routed": (routed_ration_case(sc, st, off, ag, i, agree, channel, seller, buyer, price),
                           lambda a, b: (same([a[0], a[1], a[2], a[5], a[6], a[7]], [b[0], b[1], b[2], b[5], b[6], b[7]]),
                                         close([a[3], a[4]], [b[3], b[4]]))),
