@@ -28,6 +28,7 @@ from .obs_schema import ObsSchema, observation_schema
 from .observations import N_OBS, OBS_HIGH, OBS_LOW, agent_scale, obs_bounds, static_columns
 from .actions import check_actions, check_flag, check_indices
 from .offers import N_ACTIONS, action_fields
+from .interrupts import held_interrupt
 from .memory import retain_heap
 from . import state_io
 from .scenario import Scenario, get_scenario
@@ -105,10 +106,16 @@ class MarketCore:
                 f"the episode ended at step {state.t} (episode_steps = {self.scenario.episode_steps}); call reset()"
             )
         acts = check_actions(actions, self.n_agents, self.action_fields, copy=False)   # read only: no copy
-        reuse = _COUNTS_HOLD and self._channels_private(state)
-        new, result = market_step(self.scenario, self.agents, state, acts, self._tradable_of(state), reuse)
-        self.state, self.last_result, self._summary = new, result, None
-        self._result_state = new  # the state last_result.liquidity describes
+        if _COUNTS_HOLD and self._channels_private(state):
+            # the next channels are written into this state's arrays: a Ctrl-C waits until the step is whole
+            with held_interrupt():
+                new, result = market_step(self.scenario, self.agents, state, acts, self._tradable_of(state), True)
+                self.state, self.last_result, self._summary = new, result, None
+                self._result_state = new  # the state last_result.liquidity describes
+        else:
+            new, result = market_step(self.scenario, self.agents, state, acts, self._tradable_of(state), False)
+            self.state, self.last_result, self._summary = new, result, None
+            self._result_state = new
         obs = self.observe()
         # the breakdown's profit column (contiguous), a fresh array; agents that had left get 0
         rewards = new.last_profit.copy() if state.active.all() else np.where(state.active, new.last_profit, 0.0)

@@ -7,6 +7,8 @@ separate passes leave them."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -208,3 +210,39 @@ def test_a_kind_hook_raising_after_the_channel_pass_leaves_the_state_as_it_was(m
         core.step(rng.uniform(-1, 1, (core.n_agents, 4)))
     assert _fields(core) == before
     assert flags == [False] * 3
+
+
+@needs_numba
+def test_a_ctrl_c_after_the_channel_pass_comes_when_the_step_is_whole(monkeypatch):
+    # the step rewriting the channels in place has a window in which the state is half old, half new: a
+    # KeyboardInterrupt there (Ctrl-C in a notebook) waits until the step is whole, then comes
+    flags = _spy_reuse(monkeypatch)
+    interrupt = []
+    orig = batch._next_interval
+
+    def next_interval(*a):   # runs after the channel pass
+        if interrupt:
+            os.kill(os.getpid(), signal.SIGINT)
+        return orig(*a)
+    monkeypatch.setattr(batch, "_next_interval", next_interval)
+    a, b = CASES["one market, routing fees"](), CASES["one market, routing fees"]()
+    b._channels_private = lambda state: False   # the reference copies
+    a.reset(4)
+    b.reset(4)
+    rng = np.random.default_rng(4)
+    for _ in range(3):
+        x = rng.uniform(-1, 1, (a.n_agents, 4))
+        a.step(x)
+        b.step(x)
+    x = rng.uniform(-1, 1, (a.n_agents, 4))
+    interrupt.append(True)
+    with pytest.raises(KeyboardInterrupt):
+        a.step(x)
+    interrupt.clear()
+    b.step(x)
+    assert flags[-2] is True   # the interrupted step did rewrite in place
+    assert a.state.t == b.state.t == 4
+    assert _fields(a) == _fields(b)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    x = rng.uniform(-1, 1, (a.n_agents, 4))
+    assert a.step(x)[0].tobytes() == b.step(x)[0].tobytes()   # and the episode goes on as if nothing happened
