@@ -31,6 +31,7 @@ from ..obs_schema import ObsSchema
 from ..compiled import Kernel, jit
 from ..risk_rules import RiskParams, scalar_clip, scalar_clip_to, scalar_maximum
 from ..streams import state_view
+from ..interrupts import held_interrupt
 from ..memory import retain_heap
 from .parallel import kernel, prange
 from .movement import neighbourhood, prospect, speeds, speeds_live, steer_and_move
@@ -376,11 +377,19 @@ class SupplyChainCore:
 
     # ---- the day ------------------------------------------------------------------------------
     def step(self, actions: Any = None, mask: Any = None):
+        """One day (module docstring: the phases). `actions` [N, A] of the learned agents (`mask` [N] says
+        which; None: every agent on the built-in rules). Returns obs, rewards, terminations, truncations,
+        info; bad actions are a ValueError before anything changes."""
         if self.state is None:
             raise RuntimeError("SupplyChainCore.step before reset(seed)")
         if self.done:
             raise RuntimeError(f"SupplyChainCore.step after the last day ({self.scenario.days}); call reset")
         act, learned = self._checked_actions(actions, mask)
+        with held_interrupt():   # the day writes the state in place: a Ctrl-C waits until the day is whole
+            return self._day(actions, mask, act, learned)
+
+    def _day(self, actions: Any, mask: Any, act: np.ndarray, learned: np.ndarray):
+        """The day's phases on checked actions, writing the state in place."""
         sc = self.scenario
         st = self.state
         n = self.n_agents

@@ -252,3 +252,37 @@ def test_check_actions_hands_out_fresh_arrays_the_step_never_reads():
         assert a.check_actions(None)[0].max() == 0.0
         oa, ob = a.step()[0], b.step()[0]
         np.testing.assert_array_equal(oa, ob)
+
+
+def test_a_ctrl_c_mid_day_comes_when_the_day_is_whole(monkeypatch):
+    # the day writes the state in place, phase after phase: a KeyboardInterrupt between two phases (Ctrl-C in
+    # a notebook) waits until the day is whole, so the state is never half of one day and half of the next
+    import os
+    import signal
+    from channelmarket.envs.supply_chain import core as sc_core
+
+    interrupt = []
+    orig = sc_core.produce
+
+    def produce(*a):
+        if interrupt:
+            os.kill(os.getpid(), signal.SIGINT)
+        return orig(*a)
+    monkeypatch.setattr(sc_core, "produce", produce)
+    a, b = SupplyChainCore(SMALL), SupplyChainCore(SMALL)
+    a.reset(seed=6)
+    b.reset(seed=6)
+    for _ in range(5):
+        a.step()
+        b.step()
+    interrupt.append(True)
+    with pytest.raises(KeyboardInterrupt):
+        a.step()
+    interrupt.clear()
+    b.step()
+    assert a.state.t == b.state.t == 6
+    da, db = a.state_dict(), b.state_dict()
+    for k in db["arrays"]:
+        assert np.asarray(da["arrays"][k]).tobytes() == np.asarray(db["arrays"][k]).tobytes(), k
+    assert da["rng"] == db["rng"]
+    np.testing.assert_array_equal(a.step()[0], b.step()[0])
