@@ -106,7 +106,35 @@ class GroupedRunningStd:
         self.count = np.asarray(d["count"], dtype=np.float64)
 
 
-_ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU}
+class _NumpyTanh(torch.autograd.Function):
+    """tanh computed by NumPy on the CPU tensor's memory; the backward is torch's own (`tanh_backward`:
+    grad * (1 - y^2) from the output)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        y = torch.from_numpy(np.tanh(x.detach().numpy()))
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (y,) = ctx.saved_tensors
+        return torch.ops.aten.tanh_backward(grad, y)
+
+
+class Tanh(nn.Module):
+    """`nn.Tanh` that is fast on the CPU. torch 2.13's CPU tanh takes 2.3 ns per float32 element here (AVX2
+    and AVX-512 builds alike), NumPy's 0.2 ns: in IPPO at 256 x 100 agents the activations were a third
+    of the training time. Same values to an ulp or two; on other devices and dtypes it is `torch.tanh`.
+    No parameters: a checkpoint of an `nn.Tanh` model loads as it is."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
+            return _NumpyTanh.apply(x)
+        return torch.tanh(x)
+
+
+_ACTIVATIONS = {"tanh": Tanh, "relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU}
 
 
 def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, activation: str = "tanh", out_gain: float = 1.0) -> nn.Sequential:
@@ -157,4 +185,4 @@ class Critic(nn.Module):
         return self.net(x).squeeze(-1)
 
 
-__all__ = ["RunningMeanStd", "GroupedRunningStd", "mlp", "GaussianActor", "Critic"]
+__all__ = ["RunningMeanStd", "GroupedRunningStd", "Tanh", "mlp", "GaussianActor", "Critic"]
