@@ -80,10 +80,12 @@ def _progress(total: int, enabled: bool, desc: str) -> Any:
     if not enabled:
         return _NoBar()
     try:
-        from tqdm import tqdm
+        import tqdm  # noqa: F401
     except ImportError:  # pragma: no cover - tqdm comes with the train extra
         return _NoBar()
-    return tqdm(total=total, desc=desc, unit="job", file=sys.stderr, dynamic_ncols=True)
+    from ..progress import progress_bar
+
+    return progress_bar(total, desc=desc, unit="job", file=sys.stderr, dynamic_ncols=True)
 
 
 __all__ = ["run_jobs"]

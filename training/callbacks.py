@@ -177,10 +177,10 @@ class TqdmCallback(BaseCallback):
 
     @staticmethod
     def make_bar(total: int, initial: int = 0, desc: str = "train") -> Any:
-        from tqdm.auto import tqdm
+        from ..progress import progress_bar
 
-        return tqdm(total=int(total), initial=min(int(initial), int(total)), desc=desc, unit="step",
-                    unit_scale=True, dynamic_ncols=True, smoothing=0.1)
+        return progress_bar(int(total), initial=min(int(initial), int(total)), desc=desc, unit="step",
+                            unit_scale=True, dynamic_ncols=True, smoothing=0.1)
 
     def _on_training_start(self) -> None:
         if self.bar is None:

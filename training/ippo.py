@@ -466,7 +466,7 @@ class IPPOTrainer:
         """Train to cfg.total_steps; `stop_at` ends this session earlier, at the first rollout end at
         or past that market step, with a checkpoint (a later `resume` continues exactly)."""
         from torch.utils.tensorboard import SummaryWriter
-        from tqdm.auto import tqdm
+        from ..progress import progress_bar
 
         cfg = self.cfg
         self.save_config()
@@ -479,9 +479,9 @@ class IPPOTrainer:
         next_ckpt = ((self.global_step // cfg.checkpoint_every) + 1) * cfg.checkpoint_every if cfg.checkpoint_every else None
         losses: dict[str, float] = {}
         end = cfg.total_steps if stop_at is None else min(cfg.total_steps, int(stop_at))
-        pbar = tqdm(total=cfg.total_steps, initial=min(self.global_step, cfg.total_steps), unit="step",
-                    desc=f"{'mappo' if cfg.centralized_critic else 'ippo'} {self.scenario.name}",
-                    disable=not cfg.progress, dynamic_ncols=True)
+        pbar = progress_bar(cfg.total_steps, initial=min(self.global_step, cfg.total_steps), unit="step",
+                            desc=f"{'mappo' if cfg.centralized_critic else 'ippo'} {self.scenario.name}",
+                            disable=not cfg.progress, dynamic_ncols=True)
         # market/ and profit/ tags cover at least one whole episode per market (profits follow the
         # time of day) and at least log_every steps; losses and charts are written every update
         # (or every log_every steps)
