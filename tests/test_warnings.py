@@ -19,6 +19,13 @@ PACKAGE_FOLDERS = ("envs", "policies", "training", "eval", "channelmarket")
 OURS = (RuntimeWarning, ResourceWarning, DeprecationWarning)
 
 
+@pytest.fixture
+def configured(request) -> None:
+    """Skip when the command line's -W filters run on top of pyproject's (pytest applies them later)."""
+    if request.config.getoption("pythonwarnings"):
+        pytest.skip(f"-W {request.config.getoption('pythonwarnings')} on the command line overrides pyproject's filters")
+
+
 def config_filters() -> list[tuple]:
     lines = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["filterwarnings"]
     return [parse_warning_filter(line, escape=False) for line in lines]
@@ -43,7 +50,7 @@ def test_ignores_are_narrow_and_our_warnings_are_errors_after_them():
 
 
 @pytest.mark.parametrize("category", OURS, ids=lambda c: c.__name__)
-def test_the_error_lines_are_in_effect_inside_a_test(category):
+def test_the_error_lines_are_in_effect_inside_a_test(category, configured):
     """What the warnings machinery does with a warning attributed to one of our modules, and to a module
     of someone else's, under the filters pytest installed for this test."""
     with pytest.raises(category, match="probe"):
@@ -52,7 +59,7 @@ def test_the_error_lines_are_in_effect_inside_a_test(category):
         warnings.warn_explicit("probe", category, "elsewhere.py", 1, module="elsewhere")
 
 
-def test_a_numpy_warning_on_a_line_of_our_module_fails():
+def test_a_numpy_warning_on_a_line_of_our_module_fails(configured):
     """NumPy attributes a floating-point warning to the Python frame that called it: a division by zero
     evaluated in the namespace of `channelmarket.envs.prices` is an error; the same in this module is not."""
     from channelmarket.envs import prices
@@ -65,7 +72,7 @@ def test_a_numpy_warning_on_a_line_of_our_module_fails():
     assert [w.category for w in seen] == [RuntimeWarning]
 
 
-def test_a_warning_our_checkpoint_reader_raises_fails_unless_asserted(tmp_path):
+def test_a_warning_our_checkpoint_reader_raises_fails_unless_asserted(tmp_path, configured):
     """A real path: `latest_checkpoint` (channelmarket.training.ippo_checkpoint) warns about a damaged
     checkpoint through `checkpoints.latest_valid`, attributed to its own module."""
     pytest.importorskip("torch")
