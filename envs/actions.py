@@ -38,7 +38,8 @@ def check_actions(actions: Any, n_agents: int, fields: tuple[str, ...] = ACTION_
             f"actions have shape {actions.shape}; expected ({n_agents}, {width}): one row per agent, "
             f"columns {fields}"
         )
-    a = np.asarray(actions).astype(np.float64, copy=False)  # a plain array (np.matrix, memmap, ...)
+    with np.errstate(over="ignore"):   # a long double beyond float64 becomes inf, refused below as not finite
+        a = np.asarray(actions).astype(np.float64, copy=False)  # a plain array (np.matrix, memmap, ...)
     out, finite = clip_actions(actions=a, share=not copy)   # one pass: clipped copy, and whether all is finite
     if not finite:
         i, j = np.argwhere(~np.isfinite(a))[0]

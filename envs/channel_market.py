@@ -419,7 +419,8 @@ class ChannelMarketEnv(ParallelEnv):
                         arr = None
         if arr is None or arr.shape != (len(live), width):
             arr = np.stack([_action_row(a, v, width) for a, v in zip(live, vals)])
-        arr = arr.astype(np.float64, copy=False)
+        with np.errstate(over="ignore"):   # a long double beyond float64 becomes inf, refused just below
+            arr = arr.astype(np.float64, copy=False)
         bad = ~np.isfinite(arr)
         if bad.any():
             i, j = np.argwhere(bad)[0]

@@ -50,10 +50,14 @@ def parse_shock(kind: Any) -> Shock:
     return s
 
 
+MAX_DURATION = int(np.iinfo(np.int64).max)   # the market keeps the remaining steps as an int64
+
+
 def check_duration(duration: Any) -> int:
-    """A shock duration as an int >= 1 (NumPy integers too); ValueError naming the value otherwise."""
-    if isinstance(duration, (bool, np.bool_)) or not isinstance(duration, (int, np.integer)) or duration < 1:
-        raise ValueError(f"shock duration {duration!r}; allowed: an integer number of steps >= 1")
+    """A shock duration as an int in 1..MAX_DURATION (NumPy integers too); ValueError naming the value otherwise."""
+    if (isinstance(duration, (bool, np.bool_)) or not isinstance(duration, (int, np.integer))
+            or not 1 <= duration <= MAX_DURATION):
+        raise ValueError(f"shock duration {duration!r}; allowed: an integer number of steps >= 1 and <= {MAX_DURATION}")
     return int(duration)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import pickle
 import types
-import warnings
 
 import numpy as np
 import pytest
@@ -91,11 +90,10 @@ def assert_traj_equal(t1, t2) -> None:
 
 @pytest.mark.parametrize("kw", [dict(scenario="energy_small"), dict(scenario="energy_small", n_agents=40)],
                          ids=["small", "n40"])
+@pytest.mark.filterwarnings(r"ignore:reset options \['options'\] are unknown and ignored:UserWarning")  # PettingZoo's test passes reset(options={"options": 1})
 def test_parallel_api_test(kw):
     env = channel_market_v0.parallel_env(**kw)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # PettingZoo passes reset(options={"options": 1})
-        parallel_api_test(env, num_cycles=SMALL.episode_steps + 5)
+    parallel_api_test(env, num_cycles=SMALL.episode_steps + 5)
 
 
 @pytest.mark.parametrize("kw", [dict(scenario="energy_small"), dict(scenario="energy_small", n_agents=40)],
@@ -106,10 +104,9 @@ def test_parallel_seed_test(kw):
 
 @pytest.mark.parametrize("kw", [dict(scenario="energy_small"), dict(scenario="energy_small", n_agents=40)],
                          ids=["small", "n40"])
+@pytest.mark.filterwarnings(r"ignore:reset options \['options'\] are unknown and ignored:UserWarning")  # PettingZoo's test passes reset(options={"options": 1})
 def test_aec_api_test(kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        api_test(channel_market_v0.env(**kw), num_cycles=SMALL.episode_steps + 5)
+    api_test(channel_market_v0.env(**kw), num_cycles=SMALL.episode_steps + 5)
 
 
 def test_max_cycles_test_with_episode_steps():

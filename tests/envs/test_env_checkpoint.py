@@ -101,6 +101,7 @@ def test_v1_applies_the_sound_market_and_keywords_win():
     assert v0.scenario.topology == "random" and v0.scenario.grid_billing == "wallet"
 
 
+@pytest.mark.filterwarnings(r"ignore:reset options \['options'\] are unknown and ignored:UserWarning")  # PettingZoo's test passes reset(options={"options": 1})
 def test_v1_passes_the_pettingzoo_parallel_api_test():
     from pettingzoo.test import parallel_api_test
 

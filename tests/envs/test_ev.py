@@ -115,6 +115,7 @@ def test_run_episode_by_kind_name():
     assert "ev" in res.by_kind
 
 
+@pytest.mark.filterwarnings(r"ignore:reset options \['options'\] are unknown and ignored:UserWarning")  # PettingZoo's test passes reset(options={"options": 1})
 def test_pettingzoo_parallel_api_on_energy_ev():
     from pettingzoo.test import parallel_api_test
 

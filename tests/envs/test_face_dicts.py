@@ -229,15 +229,12 @@ def test_every_form_of_action_rows_reads_as_the_same_array(form):
     assert got.dtype == np.float64 and np.array_equal(got, base)
 
 
+@pytest.mark.filterwarnings(r"ignore:reset options \['options'\] are unknown and ignored:UserWarning")  # PettingZoo's test passes reset(options={"options": 1})
 def test_pettingzoo_api_tests_with_the_partner_action():
-    import warnings
-
     from pettingzoo.test import api_test, parallel_api_test
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)   # PettingZoo's test passes reset(options={"options": 1})
-        parallel_api_test(channel_market_v0.parallel_env(scenario="energy_small", partner_action=True), num_cycles=30)
-        api_test(channel_market_v0.env(scenario="energy_small", partner_action=True), num_cycles=5)
+    parallel_api_test(channel_market_v0.parallel_env(scenario="energy_small", partner_action=True), num_cycles=30)
+    api_test(channel_market_v0.env(scenario="energy_small", partner_action=True), num_cycles=5)
 
 
 def _face_calls(n_agents: int, **kw) -> tuple[int, int]:

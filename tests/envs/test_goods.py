@@ -138,6 +138,7 @@ def test_baselines_run_in_a_market_with_certificates():
         assert np.isfinite(res.totals["profit"]).all()
 
 
+@pytest.mark.filterwarnings(r"ignore:reset options \['options'\] are unknown and ignored:UserWarning")  # PettingZoo's test passes reset(options={"options": 1})
 def test_pettingzoo_parallel_api_on_energy_rec():
     from pettingzoo.test import parallel_api_test
 

@@ -3,6 +3,7 @@ numbers, scenario files, seeding without a seed, aliasing of the breakdown, boun
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ def test_masked_array_actions_are_rejected_even_when_the_nan_is_masked(core):
     assert_untouched(core, snap)
 
 
-@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+@pytest.mark.filterwarnings("ignore:the matrix subclass is not the recommended way:PendingDeprecationWarning")
 def test_matrix_actions_step_like_the_plain_array(core):
     twin = MarketCore("energy_small")
     twin.load_state_dict(core.state_dict())
@@ -81,13 +82,32 @@ def test_one_bad_dict_action_is_rejected_like_all_of_them(env, bad):
         env.step(all_bad)
 
 
-@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+@pytest.mark.filterwarnings("ignore:the matrix subclass is not the recommended way:PendingDeprecationWarning")
 def test_dict_actions_of_mixed_numeric_containers_are_accepted(env):
     acts = {a: np.zeros(4, dtype=np.float32) for a in env.agents}
     acts[env.agents[0]] = [0.1, 0.2, 0.3, 0.4]
     acts[env.agents[1]] = np.zeros(4, dtype=np.int64)
     acts[env.agents[2]] = np.matrix(np.zeros(4)).A1
     env.step(acts)
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).max <= np.finfo(np.float64).max, reason="long double is float64 here")
+def test_long_double_actions_beyond_float64_are_refused_without_a_warning(core, env):
+    """Regression: the cast to float64 overflowed with a RuntimeWarning (then the inf was refused); now only
+    the ValueError, on both faces, state untouched."""
+    acts = np.zeros((core.n_agents, 4), dtype=np.longdouble)
+    acts[2, 0] = np.longdouble("1e400")
+    rows = {a: np.zeros(4, dtype=np.longdouble) for a in env.agents}
+    rows[env.agents[2]][0] = np.longdouble("1e400")
+    snaps = snapshot(core), snapshot(env.core)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"actions\[2, 0\] \(ask of agent 2\) = inf"):
+            core.step(acts)
+        with pytest.raises(ValueError, match=f"action of {env.agents[2]!r}: ask = inf"):
+            env.step(rows)
+    assert_untouched(core, snaps[0])
+    assert_untouched(env.core, snaps[1])
 
 
 # ---- NumPy numbers and seeds -------------------------------------------------------------------

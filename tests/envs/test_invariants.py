@@ -479,8 +479,8 @@ def _bad_inputs(n):
     return out
 
 
-# the long-double case overflows while being converted (core.check_actions), then is refused
-@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+# the long-double case overflows while being converted (actions.check_actions), then is refused: an error,
+# no RuntimeWarning (pyproject makes ours errors)
 @pytest.mark.parametrize("name", ["small", "double_auction", "random_shocks"])
 def test_rejected_step_leaves_state_untouched(name):
     sc = SCENARIOS[name]

@@ -56,7 +56,7 @@ def test_scalar_ops_are_numpys_ops(x, lo, hi, n):
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(floats, floats, floats, floats, floats, st.sampled_from([-1, 0, 1]), st.booleans(),
                           st.booleans()), min_size=1, max_size=12))
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")   # the NaN and inf inputs, on purpose
 def test_rules_array_form_equals_scalar_form(rows):
     p = R.RiskParams()
     last, first_now, r, pressure, floor, outcome, interesting, afford = map(np.array, zip(*rows))

@@ -149,6 +149,8 @@ def test_inject_before_reset_raises():
     (2.0, 2, TypeError, "float"), ("DEMAND_SURGE", 0, ValueError, "duration 0"),
     ("DEMAND_SURGE", -1, ValueError, "duration -1"), ("DEMAND_SURGE", 1.0, ValueError, "duration 1.0"),
     ("DEMAND_SURGE", "3", ValueError, "duration '3'"), ("DEMAND_SURGE", False, ValueError, "duration False"),
+    # regression (found by test_fuzz with more examples): accepted, then the next step raised OverflowError
+    ("DEMAND_SURGE", 2**63, ValueError, "duration 9223372036854775808"),
 ])
 def test_inject_bad_shock_raises_and_changes_nothing(kind, duration, exc, word):
     core = MarketCore("energy_small")
@@ -168,6 +170,17 @@ def test_parse_shock_and_check_duration():
     assert parse_shock("demand_surge") is Shock.DEMAND_SURGE
     assert parse_shock(4) is Shock.SUPPLY_SHORTAGE
     assert check_duration(np.int32(7)) == 7 and type(check_duration(np.int32(7))) is int
+    assert check_duration(2**63 - 1) == 2**63 - 1 and check_duration(np.uint64(2**63 - 1)) == 2**63 - 1
+    with pytest.raises(ValueError, match="<= 9223372036854775807"):
+        check_duration(np.uint64(2**63))
+
+
+def test_the_longest_shock_duration_steps():
+    core = MarketCore("energy_small")
+    core.reset(seed=0)
+    core.inject_shock("DEMAND_SURGE", 2**63 - 1)
+    core.step(actions_for(core.n_agents, 1)[0])
+    assert shock_of(core) == ("DEMAND_SURGE", 2**63 - 2)
 
 
 def test_schedule_starts_counts_down_and_ends():

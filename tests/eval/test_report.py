@@ -121,6 +121,7 @@ def test_report_is_a_pure_function_of_the_files(folder):
 def test_learned_model_in_a_tournament(tmp_path):
     """A learned policy by path: it runs as focal in a substrate and its file hash is recorded."""
     torch = pytest.importorskip("torch")
+    from channelmarket.envs.obs_schema import observation_schema
     from channelmarket.envs.observations import N_OBS
     from channelmarket.policies.ippo_policy import MODEL_FORMAT
     from channelmarket.policies.nets import GaussianActor, RunningMeanStd
@@ -130,7 +131,8 @@ def test_learned_model_in_a_tournament(tmp_path):
     model = {"format": MODEL_FORMAT, "version": 1, "obs_dim": N_OBS, "act_dim": 4, "hidden_sizes": [8],
              "activation": "tanh", "actor": {k: v.detach() for k, v in actor.state_dict().items()},
              "norm_obs": True, "clip_obs": 10.0, "obs_rms": RunningMeanStd((N_OBS,)).state_dict(),
-             "learners": ["solar", "wind", "storage"], "algorithm": "ippo"}
+             "learners": ["solar", "wind", "storage"], "algorithm": "ippo",
+             "obs_schema": observation_schema("energy_small").to_dict()}   # as the IPPO trainer saves it
     path = tmp_path / "ippo_model.pt"
     torch.save(model, path)
     res = run_tournament([substrate("sellers_vs_risk_factor", str(path))], scenarios=["energy_small"], seeds="0",

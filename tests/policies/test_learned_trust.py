@@ -55,7 +55,8 @@ def evil_copy(src: Path, dst: Path, marker: Path, key: str = "policy_class", fak
 
 
 def test_safe_load_acts_like_sb3(bare_zip):
-    pol = load(bare_zip)
+    with pytest.warns(UserWarning, match="without an observation schema"):   # a bare SB3 zip: standard layout
+        pol = load(bare_zip)
     ref = sb3.PPO.load(bare_zip)
     x = np.random.default_rng(0).uniform(0, 1, (32, 30)).astype(np.float32)
     want = np.clip(ref.policy.predict(x, deterministic=True)[0], -1, 1)
@@ -74,7 +75,8 @@ def test_payload_under_a_faked_type_stays_inert(bare_zip, tmp_path):
     """The reader never decodes pickled items: a payload disguised as SB3's own type is ignored."""
     marker = tmp_path / "pwned"
     evil = evil_copy(bare_zip, tmp_path / "evil2" / "model.zip", marker, fake_type="<class 'abc.ABCMeta'>")
-    pol = load(evil)
+    with pytest.warns(UserWarning, match="without an observation schema"):
+        pol = load(evil)
     x = np.zeros((3, 30), dtype=np.float32)
     assert pol.act(x).shape == (3, 4)
     assert not marker.exists()

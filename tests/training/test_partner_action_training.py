@@ -92,7 +92,7 @@ def test_vec_env_and_gym_view_are_five_wide_and_asks_open_partner_channels():
     from gymnasium.utils.env_checker import check_env
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("error")       # no checker warning either
         check_env(SingleAgentMarketEnv("energy_small", kind="solar", opponents="truthful", partner_action=True,
                                        episode_steps=6), skip_render_check=True)
 
