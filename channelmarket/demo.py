@@ -3,7 +3,7 @@ few minutes, then print the learned-vs-baseline table on held-out seeds. TensorB
 to runs/demo-<time> (`tensorboard --logdir runs`).
 
 `channelmarket demo --market-only` runs the old market printout instead: the default market with
-random actions, a demand surge injected mid-episode, and one line of market statistics per step.
+random actions, a demand surge injected a third of the way in, and one line of market statistics per step.
 """
 
 from __future__ import annotations

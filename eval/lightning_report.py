@@ -148,12 +148,14 @@ def main(argv: "list[str] | None" = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--markets", nargs="+", default=list(MARKETS))
     ap.add_argument("--populations", nargs="+", default=list(POPULATIONS), choices=list(POPULATIONS))
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=3, help="how many seeds, 0 .. SEEDS - 1 (at least 1)")
     ap.add_argument("--no-optimum", action="store_true", help="skip the welfare programs (fast)")
     ap.add_argument("--shocks", default="energy_lightning", help="market of the shock table ('' for none)")
     ap.add_argument("--episode-steps", type=int, default=None, help="shorter episodes (a smoke run)")
     ap.add_argument("--out", default=None, help="also write the numbers as JSON here")
     a = ap.parse_args(argv)
+    if a.seeds < 1:
+        ap.error(f"--seeds = {a.seeds}: the number of seeds (seeds 0 .. SEEDS - 1); allowed: 1 or more")
     seeds = list(range(a.seeds))
     t0 = time.perf_counter()
     kw = {} if a.episode_steps is None else {"episode_steps": a.episode_steps}

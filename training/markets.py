@@ -283,7 +283,8 @@ class Markets:
         if self.background_spec is None:
             raise ValueError(
                 f"background is None but {mk.bg_idx.size} agents do not learn (learners: "
-                f"{list(self.learner_kinds)}, learner_share={self.share}); name a baseline policy")
+                f"{list(self.learner_kinds)}, learner_share={self.share}); name a baseline policy, or let every "
+                "agent learn (learners all, learner_share 1)")
         return make_policy(self.background_spec)
 
     # ---- episodes ---------------------------------------------------------------------------

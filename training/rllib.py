@@ -153,7 +153,8 @@ class RLlibTrainer:
         folder = self.out / CHECKPOINT_DIR
         it = int(self.algo.iteration)
         with tempfile.TemporaryDirectory(dir=folder, prefix=".ray_ckpt_") as tmp:
-            self.algo.save_to_path(Path(tmp) / "algo")
+            # absolute: Ray reads a relative path as a URI without a scheme (ArrowInvalid)
+            self.algo.save_to_path((Path(tmp) / "algo").resolve())
             state = {"agent_steps": self.agent_steps, "iteration": it, "setup": self._setup()}
             (Path(tmp) / "algo" / "channelmarket_state.json").write_text(json.dumps(state))
             buf = Path(tmp) / "pack.tar"
@@ -186,7 +187,7 @@ class RLlibTrainer:
                 raise ValueError(f"checkpoint {ck.manifest} does not fit this run's config: "
                                  + "; ".join(f"{k} = {v!r} here, {saved.get(k)!r} in the checkpoint" for k, v in diff.items())
                                  + "; resume with the run's settings or train into a new folder")
-            self.algo.restore_from_path(Path(tmp) / "algo")
+            self.algo.restore_from_path((Path(tmp) / "algo").resolve())
         self.agent_steps = agent_steps
 
     # ---- training ------------------------------------------------------------------------------

@@ -165,6 +165,23 @@ def read_state(ck: Checkpoint, role: str = "") -> dict:
     return state
 
 
+def _check_shapes(model: Any, nets: dict, ck: Checkpoint) -> None:
+    """Refuse, before anything is loaded, a checkpoint whose networks do not fit the freshly built
+    model (another action width, observation size or net_arch), naming the first tensor that differs."""
+    import torch
+
+    pairs = [(f"{n}.{k}", t, _attr(model, n).state_dict().get(k)) for n, sd in nets["state_dicts"].items()
+             for k, t in sd.items()]
+    pairs += [(n, t, _attr(model, n)) for n, t in nets["tensors"].items()]
+    for name, saved, here in pairs:
+        if isinstance(saved, torch.Tensor) and isinstance(here, torch.Tensor) and saved.shape != here.shape:
+            width = model.action_space.shape[0] if getattr(model.action_space, "shape", None) else "?"
+            raise ValueError(f"{ck.manifest}: the checkpoint does not fit this config's model: {name} is "
+                             f"{tuple(saved.shape)} there, {tuple(here.shape)} here (this config acts with {width} "
+                             "action columns); resume with the settings the run was started with (partner_action, "
+                             "scenario, net_arch) or start a new run in another folder")
+
+
 def restore(model: Any, ck: Checkpoint, role: str = "", say=print) -> dict:
     """Put checkpoint `ck` (its `role` part) into a freshly built `model` (same config) and its env;
     returns the run state. Call `restore_log` after the model's logger is set."""
@@ -176,6 +193,7 @@ def restore(model: Any, ck: Checkpoint, role: str = "", say=print) -> dict:
     if state.get("algo") != type(model).__name__.lower():
         raise ValueError(f"{ck.manifest}: a checkpoint of {state.get('algo')!r}, not {type(model).__name__.lower()!r}")
     nets = torch.load(_file(ck, "_model.pt", role), map_location=model.device, weights_only=True)
+    _check_shapes(model, nets, ck)
     for n, sd in nets["state_dicts"].items():
         _attr(model, n).load_state_dict(sd)
     with torch.no_grad():

@@ -122,6 +122,13 @@ def _prepare_folder(cfg: TrainConfig, out: Path, resume: bool) -> None:
     if not resume and ck.is_dir() and any(ck.iterdir()):
         raise FileExistsError(f"run folder {str(out)!r} already has checkpoints; pass --resume to continue it "
                               "or choose another --out")
+    if not resume:
+        _write_run_files(cfg, out)
+
+
+def _write_run_files(cfg: TrainConfig, out: Path) -> None:
+    """config.yaml and scenario.yaml; on resume only once the checkpoint was restored, so a refused
+    resume leaves the run's own config for the next --resume."""
     atomic_write_text(out / "config.yaml", cfg.to_yaml())
     atomic_write_text(out / "scenario.yaml", training_scenario(cfg).to_yaml())
 
@@ -140,6 +147,8 @@ def _train_shared(cfg: TrainConfig, out: Path, resume: bool) -> dict[str, Any]:
     model = make_model(cfg, env)
     ck = _latest(out, resume)
     state = sb3_resume.restore(model, ck) if ck is not None else None
+    if resume:
+        _write_run_files(cfg, out)
     if state is not None:
         print(f"resuming {out} from checkpoint {ck.manifest.name} at {model.num_timesteps} agent-steps")
     model.set_logger(_configure_logger(out / "tb", cfg.verbose, model.num_timesteps if resume else None))
@@ -213,6 +222,8 @@ def _train_split(cfg: TrainConfig, out: Path, resume: bool) -> dict[str, Any]:
     phase = 0
     ck = _latest(out, resume)
     states = {r: sb3_resume.restore(models[r], ck, role=r) for r in order} if ck is not None else {}
+    if resume:
+        _write_run_files(cfg, out)
     if states:
         phase = int(states["pricing"].get("phase", 0))
         print(f"resuming {out} at phase {phase}: " + ", ".join(f"{r} {models[r].num_timesteps}" for r in order))

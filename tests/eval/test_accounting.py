@@ -114,3 +114,12 @@ def test_lightning_report_runs_and_writes_its_numbers(tmp_path, capsys):
     r = data["results"]["energy_small"]["truthful"]
     assert 0.0 <= r["p2p_share"] <= 1.0 and 0.0 < r["eff_channels"] <= 1.0 + 1e-9
     assert r["eff_complete"] <= r["eff_channels"] + 1e-9
+
+
+def test_lightning_report_refuses_no_seeds(capsys):
+    """`--seeds` counts seeds; 0 is a usage error naming the flag (it was an IndexError after the runs)."""
+    from channelmarket.eval.lightning_report import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--markets", "energy_small", "--populations", "truthful", "--seeds", "0", "--no-optimum", "--shocks", ""])
+    assert exc.value.code == 2 and "--seeds = 0" in capsys.readouterr().err

@@ -110,7 +110,7 @@ def test_markets_seed_and_number_episodes():
     first = spread[0].learn_idx.copy()
     spread.reset(spread[0])
     assert np.array_equal(first, spread[0].learn_idx)             # "spread": the same agents every episode
-    with pytest.raises(ValueError, match="background is None"):
+    with pytest.raises(ValueError, match="background is None.*learner_share=0.5.*learners all, learner_share 1"):
         m = Markets(sc, learners="sellers", learner_share=0.5, background="none", learner_draw="random")
         m.reset(m[0])
     with pytest.raises(ValueError, match="learner_draw"):

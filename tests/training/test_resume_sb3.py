@@ -86,6 +86,21 @@ def test_damaged_newest_checkpoint_falls_back_to_previous(tmp_path, uninterrupte
     assert max_diff(params(uninterrupted), params(out)) == 0.0
 
 
+def test_resume_with_another_action_width_is_refused_and_keeps_the_run(tmp_path):
+    """`--resume --partner-action on` over a 4-wide run: a ValueError naming the tensor and the widths,
+    raised before anything is loaded (it was torch's size-mismatch RuntimeError), and the run's
+    config.yaml and scenario.yaml stay as they were, so a plain --resume still continues it."""
+    out = tmp_path / "run"
+    train(config(tmp_path, ROLLOUT), out)
+    before = [(out / f).read_bytes() for f in ("config.yaml", "scenario.yaml")]
+    with pytest.raises(ValueError, match=r"does not fit this config's model: .*\(4,?.*\) there, \(5,?.*\) here "
+                                         r"\(this config acts with 5 action columns\).*partner_action"):
+        train(config(tmp_path, 2 * ROLLOUT, partner_action=True), out, resume=True)
+    assert [(out / f).read_bytes() for f in ("config.yaml", "scenario.yaml")] == before
+    train(config(tmp_path, 2 * ROLLOUT), out, resume=True)
+    assert [s for s, _ in list_checkpoints(out / "checkpoints")][-1] == 2 * ROLLOUT
+
+
 def test_checkpoint_files_hold_no_pickle(tmp_path):
     out = tmp_path / "run"
     train(config(tmp_path, 2 * ROLLOUT), out)

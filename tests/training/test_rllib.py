@@ -215,8 +215,10 @@ def test_two_runner_iteration_then_resume_and_evaluate(ray_session, capsys, monk
     first_export = (out / "rllib_policy.npz").read_bytes()
 
     # resume (the backend from the run's config.yaml) on a smaller machine: no env runner, the
-    # driver samples; one more iteration from the 2-runner checkpoint
-    assert main(["--out", str(out), "--resume", "--total-steps", "384", "--env-runners", "0"]) == 0
+    # driver samples; one more iteration from the 2-runner checkpoint. The run folder is given
+    # relative, as the README's commands give it (Ray took a relative checkpoint path for a URI)
+    monkeypatch.chdir(out.parent)
+    assert main(["--out", out.name, "--resume", "--total-steps", "384", "--env-runners", "0"]) == 0
     second = capsys.readouterr().out
     assert "resumed from" in second and "iteration 2," in second and "384 agent-steps" in second
     assert latest_valid(out / "checkpoints", "ckpt").step == 2
