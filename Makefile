@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[all]"
+	$(PY) -m channelmarket compile --quiet   # numba's kernels into its cache now, not in each first market
 	touch $(STAMP)
 
 # Two pytest-xdist workers (the suite is mostly one thread; CI has 2 cores); worksteal: an idle worker takes

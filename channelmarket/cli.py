@@ -1,10 +1,10 @@
-"""`channelmarket` command line: demo, train, eval, bench."""
+"""`channelmarket` command line: demo, train, eval, dashboard, bench, compile, supply-chain."""
 
 from __future__ import annotations
 
 import sys
 
-USAGE = """usage: channelmarket {demo,train,eval,dashboard,bench,supply-chain} [options]
+USAGE = """usage: channelmarket {demo,train,eval,dashboard,bench,compile,supply-chain} [options]
   demo    train a policy against the risk-factor baseline for a few minutes, then print the
           learned-vs-baseline table (--market-only: the market with random actions, per-step stats)
   train   train learned pricing/bidding policies (PPO, SAC, TD3, IPPO/MAPPO; RLlib: --backend rllib); 'channelmarket train -h'
@@ -12,6 +12,7 @@ USAGE = """usage: channelmarket {demo,train,eval,dashboard,bench,supply-chain} [
           Markdown report, plots and a tidy CSV; 'channelmarket eval -h'
   dashboard  the live market dashboard in a browser (a local web server); 'channelmarket dashboard -h'
   bench   time the array and dict APIs (python -m channelmarket.eval.bench_env)
+  compile build every numba kernel into numba's on-disk cache now, not in the first market of each sort
   supply-chain experiment {1,2,3,4,5,risk-sweep,stability}
           the MASER supply-chain economy (supply_chain_v0): the paper's experiments, plots and tables"""
 
@@ -38,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         from .eval.bench_env import main as bench
 
         return bench(rest)
+    if cmd == "compile":
+        from .compile_kernels import main as compile_kernels
+
+        return compile_kernels(rest)
     if cmd == "dashboard":
         from .eval.dashboard.server import main as dashboard
 
