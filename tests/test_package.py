@@ -144,6 +144,15 @@ def test_pyproject_lists_every_subpackage_and_only_package_data_that_exists():
             rel = init.parent.relative_to(ROOT / folder)
             found.add(".".join([pkg, *rel.parts]))
     assert found <= set(tool["packages"]), sorted(found - set(tool["packages"]))
+    def folder_of(pkg: str) -> Path:   # the nearest mapped parent's folder, then the rest of the name
+        parts = pkg.split(".")
+        for i in range(len(parts), 0, -1):
+            if ".".join(parts[:i]) in dirs:
+                return ROOT / dirs[".".join(parts[:i])] / Path(*parts[i:])
+        raise AssertionError(f"{pkg}: no package-dir entry above it")
+    for pkg in tool["packages"]:
+        assert folder_of(pkg).is_dir(), f"package {pkg}: no folder {folder_of(pkg)}"
     for pkg, globs in tool.get("package-data", {}).items():
+        assert pkg in tool["packages"], f"package data of {pkg}, which is not a listed package"
         for g in globs:
-            assert list((ROOT / dirs[pkg]).glob(g)), f"package data {pkg}: {g} matches no file"
+            assert list(folder_of(pkg).glob(g)), f"package data {pkg}: {g} matches no file"
