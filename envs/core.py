@@ -18,6 +18,7 @@ state as it was. `reset()` without a seed continues the stream of the last `rese
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import sysconfig
 from typing import Any
@@ -106,16 +107,12 @@ class MarketCore:
                 f"the episode ended at step {state.t} (episode_steps = {self.scenario.episode_steps}); call reset()"
             )
         acts = check_actions(actions, self.n_agents, self.action_fields, copy=False)   # read only: no copy
-        if _COUNTS_HOLD and self._channels_private(state):
-            # the next channels are written into this state's arrays: a Ctrl-C waits until the step is whole
-            with held_interrupt():
-                new, result = market_step(self.scenario, self.agents, state, acts, self._tradable_of(state), True)
-                self.state, self.last_result, self._summary = new, result, None
-                self._result_state = new  # the state last_result.liquidity describes
-        else:
-            new, result = market_step(self.scenario, self.agents, state, acts, self._tradable_of(state), False)
+        reuse = _COUNTS_HOLD and self._channels_private(state)
+        # rewriting this state's channel arrays, the step holds a Ctrl-C until it is whole
+        with held_interrupt() if reuse else _NO_HOLD:
+            new, result = market_step(self.scenario, self.agents, state, acts, self._tradable_of(state), reuse)
             self.state, self.last_result, self._summary = new, result, None
-            self._result_state = new
+            self._result_state = new  # the state last_result.liquidity describes
         obs = self.observe()
         # the breakdown's profit column (contiguous), a fresh array; agents that had left get 0
         rewards = new.last_profit.copy() if state.active.all() else np.where(state.active, new.last_profit, 0.0)
@@ -417,4 +414,5 @@ def _counts_hold() -> bool:
 
 
 # (a free-threaded build counts references per thread: no reuse there)
+_NO_HOLD = contextlib.nullcontext()   # a step that copies: nothing to hold
 _COUNTS_HOLD = not sysconfig.get_config_var("Py_GIL_DISABLED") and _counts_hold()
