@@ -83,7 +83,7 @@ def _progress(total: int, enabled: bool, desc: str) -> Any:
         import tqdm  # noqa: F401
     except ImportError:  # pragma: no cover - tqdm comes with the train extra
         return _NoBar()
-    from ..progress import progress_bar
+    from .progress import progress_bar
 
     return progress_bar(total, desc=desc, unit="job", file=sys.stderr, dynamic_ncols=True)
 

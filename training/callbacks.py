@@ -177,7 +177,7 @@ class TqdmCallback(BaseCallback):
 
     @staticmethod
     def make_bar(total: int, initial: int = 0, desc: str = "train") -> Any:
-        from ..progress import progress_bar
+        from ..eval.progress import progress_bar
 
         return progress_bar(int(total), initial=min(int(initial), int(total)), desc=desc, unit="step",
                             unit_scale=True, dynamic_ncols=True, smoothing=0.1)

@@ -466,7 +466,7 @@ class IPPOTrainer:
         """Train to cfg.total_steps; `stop_at` ends this session earlier, at the first rollout end at
         or past that market step, with a checkpoint (a later `resume` continues exactly)."""
         from torch.utils.tensorboard import SummaryWriter
-        from ..progress import progress_bar
+        from ..eval.progress import progress_bar
 
         cfg = self.cfg
         self.save_config()

@@ -22,7 +22,7 @@ EVAL = "channelmarket.eval"
 STAGES = (
     # leaves: references, schemas and registries the stages share
     ("references", ("seeds", "outputs", "best_response", "equilibrium", "optimum", "welfare", "metrics",
-                    "tables", "rllib_policy", "host_spread")),
+                    "tables", "rllib_policy", "host_spread", "progress")),
     ("settings", ("markets", "populations", "settings")),
     ("jobs", ("jobs",)),
     ("runs", ("recorder", "runs", "exploitability", "batch_eval")),

@@ -1,10 +1,10 @@
-"""`channelmarket.progress`: a live bar on a terminal, plain lines at most every LOG_SECONDS in a log file."""
+"""`channelmarket.eval.progress`: a live bar on a terminal, plain lines at most every LOG_SECONDS in a log file."""
 
 from __future__ import annotations
 
 import io
 
-from channelmarket.progress import LOG_SECONDS, progress_bar
+from channelmarket.eval.progress import LOG_SECONDS, progress_bar
 
 
 class _Terminal(io.StringIO):
