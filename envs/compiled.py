@@ -14,8 +14,8 @@ result is bit for bit the serial one whatever the thread count. Threads: CHANNEL
 whole number or `auto` (numba's NUMBA_NUM_THREADS, the core count); the default is 1, which turns
 the parallel builds off: measured on a 2-core machine, two threads lose at 10,000 agents (starting
 them costs 10-40 µs a pass, and any other process on the machine makes them wait on each other) and
-win only from ~100,000 agents on cores nobody else uses, while RL users usually run one env process
-per core already.
+won only from ~100,000 agents on cores nobody else uses (on the project's later VM they lose there too:
+README, Threads), while RL users usually run one env process per core already.
 The threading layer is numba's built-in `workqueue` (fork-safe: evaluation and vectorized envs fork
 or spawn workers; GNU OpenMP is not) unless NUMBA_THREADING_LAYER names another; it is not
 thread-safe, so parallel calls are serialized by one lock (an env stepped from several Python
