@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from channelmarket.policies.nets import GaussianActor, Tanh, mlp
+from channelmarket.policies.nets import _NUMPY_TANH_FROM, GaussianActor, Tanh, _NumpyTanh, mlp
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -26,7 +26,7 @@ def test_values_are_torch_tanh_to_a_few_ulps_and_edges_exact(dtype):
 
 def test_the_gradient_is_tanh_backward_and_passes_gradcheck():
     x = torch.randn(40, 7, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(Tanh(), (x,))
+    assert torch.autograd.gradcheck(_NumpyTanh.apply, (x,))   # the NumPy path itself, on a small input
     a = torch.randn(300, 16, requires_grad=True)
     b = a.detach().clone().requires_grad_(True)
     g = torch.randn(300, 16)
@@ -36,7 +36,7 @@ def test_the_gradient_is_tanh_backward_and_passes_gradcheck():
 
 
 def test_strided_inputs_and_no_grad_and_other_dtypes():
-    x = torch.randn(64, 32)[:, ::2]
+    x = torch.randn(256, 32)[:, ::2]
     torch.testing.assert_close(Tanh()(x), torch.tanh(x), rtol=1e-6, atol=1e-7)
     with torch.no_grad():
         y = Tanh()(torch.randn(8, 4))
@@ -56,3 +56,12 @@ def test_a_checkpoint_of_an_nn_tanh_network_loads_and_acts_the_same():
     actor = GaussianActor(6, 2)
     assert all(not isinstance(m, nn.Tanh) for m in actor.modules())
     assert np.isfinite(actor.dist(x).sample().numpy()).all()
+
+
+def test_small_inputs_take_torch_tanh_itself():
+    # below the size where NumPy pays for the Function's own call, the values are torch's, bit for bit
+    x = torch.randn(_NUMPY_TANH_FROM - 1)
+    assert torch.equal(Tanh()(x), torch.tanh(x))
+    assert Tanh()(x.requires_grad_(True)).grad_fn.name() == "TanhBackward0"
+    big = torch.randn(_NUMPY_TANH_FROM, requires_grad=True)
+    assert "NumpyTanh" in Tanh()(big).grad_fn.name()
