@@ -47,24 +47,21 @@ Steps: `total_steps`, `checkpoint_every` and `log_every` count market steps (one
 of one market; with `n_markets` markets a rollout step is `n_markets` market steps). Agent-steps
 are market steps x agents per market.
 
-Throughput (env agent-steps per wall second, rollouts and updates included; 2-core machine shared
-with other jobs, torch_threads=1, defaults otherwise: T=96, 4 epochs, minibatch 4096):
+Throughput (env agent-steps per wall second, rollouts and updates included, torch_threads=1, defaults
+otherwise: T=96, 4 epochs, minibatch 4096; three rollouts after one, three runs on the project's 2-core VM,
+idle, 2 December 2026):
 
-| scenario        | setting                                              | agent-steps/s |
-|-----------------|------------------------------------------------------|---------------|
-| energy_default  | all 100 learn, n_markets=4                           | ~55,000       |
-| energy_default  | half the sellers learn vs risk_factor, n_markets=4   | ~64,000       |
-| energy_default  | MAPPO, all learn, n_markets=4                        | ~48,000       |
-| energy_10k      | all 10,000 learn (update_samples=131072)             | ~290,000      |
-| energy_10k      | same, minibatch 8192                                 | ~307,000      |
-| energy_10k      | MAPPO, minibatch 8192                                | ~244,000      |
-| energy_10k      | half the sellers learn vs risk_factor, minibatch 8192| ~276,000      |
+| scenario        | setting                                              | agent-steps/s  |
+|-----------------|------------------------------------------------------|----------------|
+| energy_default  | all 100 learn, n_markets=4                           | 96,000-114,000 |
+| energy_default  | MAPPO, all learn, n_markets=4                        | 75,000-84,000  |
+| energy_10k      | all 10,000 learn (update_samples=131072)             | 393,000-479,000 |
+| energy_10k      | same, minibatch 8192                                 | 440,000-486,000 |
+| energy_10k      | MAPPO, minibatch 8192                                | 418,000-429,000 |
 
-At 10k agents a market step costs ~9 ms in the env and ~9 ms in the batched actor + critic
-forward; an update (4 x 131k samples) ~1.5 s per 96-step rollout. At 100 agents the env step is
-~0.5 ms and per-step Python overhead and the update dominate; more markets side by side do not
-raise the rate. torch_threads=2 only pays on an otherwise idle machine (oversubscribed, it is
-several times slower).
+At 100 agents per-step Python overhead and the update dominate; more markets side by side, in one
+batched core, raise the rate (README, Batched markets: 649,000-730,000 at 256 x energy_default).
+torch_threads=2 only pays on an otherwise idle machine (oversubscribed, it is several times slower).
 """
 
 from __future__ import annotations
