@@ -4,7 +4,8 @@
     obs = core.reset(seed=0)                        # [N, O] float32
     obs, rewards, terminations, truncations, info = core.step(actions)   # actions [N, 5], [N, 4] or None
 
-One step is one virtual day, a pipeline of pure functions over `SupplyState` (paper Figure 7):
+One step is one virtual day, a pipeline of functions that write `SupplyState` in place (paper Figure 7;
+a Ctrl-C during the day waits until it is whole, `envs/interrupts.py`):
 neighbourhood query (`space`), customer slots (`protocol.refresh_slots`), movement (`movement`),
 production (`production.produce`), offers / answers / sales (`protocol.negotiate`), food intake
 and death (`production.live_kernel`), rewards and observations. `actions=None` (or rows outside
