@@ -175,8 +175,11 @@ def apply_lifecycle(sc: Scenario, u, v, capacity, balance_u, is_open, active, wa
         nu, nv = nu + offset[slots], nv + offset[slots]
         if own_rule or use_partner:   # further draws, market by market (each from its own generator)
             sm = slot_market[slots]
-            for i in np.unique(sm):
-                sel = np.flatnonzero(sm == i)
+            order = np.argsort(sm, kind="stable")   # each market's slots, ascending: one sort, not M scans
+            markets_hit = np.unique(sm)
+            ends = np.searchsorted(sm[order], markets_hit, side="right")
+            for i, start, end in zip(markets_hit, np.concatenate([[0], ends[:-1]]), ends):
+                sel = order[start:end]
                 off, es = int(i) * n, slice(int(i) * e_m, (int(i) + 1) * e_m)
                 if own_rule:
                     lu, lv = reopen_pairs(sc, markets[i], n, sel.shape[0], rngs[i], u[es] - off, v[es] - off,

@@ -158,6 +158,12 @@ class AgentParams:
         return tuple((spec, slice(int(e - c), int(e))) for spec, c, e in zip(KINDS, counts, ends) if c > 0)
 
     @cached_property
+    def trade_pools(self) -> tuple[np.ndarray, np.ndarray]:
+        """(agents that can sell, agents that can buy) as index arrays, storage in both (the kind-aware
+        topology's reopening pools, read every step)."""
+        return np.flatnonzero(self.sells_good >= 0), np.flatnonzero(self.buys_good >= 0)
+
+    @cached_property
     def has_book_hooks(self) -> bool:
         return any(spec.book is not None for spec, _ in self.blocks)
 

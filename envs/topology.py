@@ -222,8 +222,11 @@ def reopen_pairs(sc: Any, agents: Any, n: int, k: int, rng: np.random.Generator,
     `scale_free` and `file` (preferential attachment)."""
     topo = sc.topology
     if topo == "kind_aware" and agents is not None:
-        sell, buy = roles(agents)
-        pool_s, pool_b = np.flatnonzero(sell), np.flatnonzero(buy)
+        pools = getattr(agents, "trade_pools", None)   # AgentParams keeps them for the episode
+        if pools is None:
+            sell, buy = roles(agents)
+            pools = np.flatnonzero(sell), np.flatnonzero(buy)
+        pool_s, pool_b = pools
         nu = pool_s[rng.integers(0, pool_s.shape[0], size=k)]
         jb = rng.integers(0, pool_b.shape[0], size=k)
         nv = pool_b[jb]

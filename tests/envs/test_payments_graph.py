@@ -38,3 +38,25 @@ def test_cached_csr_follows_changed_endpoints():
     for x, y in zip((indptr, edge, target), graph.out_csr_numpy(u, v2, 4)):
         np.testing.assert_array_equal(x, y)
     assert graph.out_csr(u, v2, 5)[0].shape == (6,)         # another market's size: its own CSR
+
+
+def test_kind_aware_reopenings_read_the_episode_pools_and_draw_as_from_the_roles():
+    # AgentParams keeps the sell and buy pools for the episode; any agents object without them (duck-typed)
+    # gets the same endpoints from the same draws
+    from types import SimpleNamespace
+
+    from channelmarket.envs.core import MarketCore
+    from channelmarket.envs.topology import reopen_pairs, roles
+
+    core = MarketCore("energy_lightning")
+    core.reset(2)
+    ag, st, sc = core.agents, core.state, core.scenario
+    sell, buy = roles(ag)
+    pools = ag.trade_pools
+    assert pools[0].tolist() == np.flatnonzero(sell).tolist() and pools[1].tolist() == np.flatnonzero(buy).tolist()
+    assert ag.trade_pools is pools   # computed once
+    plain = SimpleNamespace(sells_good=ag.sells_good, buys_good=ag.buys_good)
+    a = reopen_pairs(sc, ag, ag.n, 300, np.random.default_rng(9), st.u, st.v, st.open)
+    b = reopen_pairs(sc, plain, ag.n, 300, np.random.default_rng(9), st.u, st.v, st.open)
+    assert [x.tolist() for x in a] == [x.tolist() for x in b]
+    assert sell[a[0]].all() and buy[a[1]].all() and (a[0] != a[1]).all()
