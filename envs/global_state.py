@@ -75,7 +75,7 @@ def global_state(sc, kind: np.ndarray, active: np.ndarray, obs: np.ndarray) -> n
     # sums in row order (envs/sums.py: a matrix product's BLAS threads would make them machine-dependent)
     parts = [group_sums(x=obs[:, market], group=live, n_groups=1)[0] / alive]
     # one row per observed kind: the means of its live agents' own columns
-    slot = np.full(max(int(kind.max(initial=0)), max(kinds, default=0)) + 1, -1, dtype=np.int64)
+    slot = np.full(len(KIND_NAMES), -1, dtype=np.int64)   # kind code -> its block, -1: not observed
     slot[list(kinds)] = np.arange(len(kinds))
     group = np.where(active, slot[kind], -1)
     counts = np.bincount(group[group >= 0], minlength=len(kinds)).astype(np.float64)

@@ -8,7 +8,8 @@ the handler that was installed runs once the block is whole: the interrupt still
 later in time, never in the middle.
 
 Only the main thread receives signals, and only a Python handler can be held (SIG_IGN and SIG_DFL
-are left alone); elsewhere the block runs as it is.
+are left alone); elsewhere the block runs as it is. A block that raises passes its own exception on
+and drops an interrupt held meanwhile (the loop stops either way).
 """
 
 from __future__ import annotations

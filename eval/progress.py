@@ -22,7 +22,7 @@ class _Lines:
 
     def write(self, s: str) -> None:
         s = s.replace("\r", "").rstrip()
-        if s.strip():
+        if s:
             self.stream.write(s + "\n")
 
     def flush(self) -> None:
